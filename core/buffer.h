@@ -1,0 +1,37 @@
+/* Buffers: ranges of a pool's pages. */
+#ifndef GPUMEM_CORE_BUFFER_H
+#define GPUMEM_CORE_BUFFER_H
+
+#include "pool.h"
+
+typedef struct gpumem_buffer_obj {
+    gpumem_list link; /* in pool->buffers */
+    uint64_t handle;
+    gpumem_pool_obj *pool;
+    gpumem_page *page;
+    uint64_t offset; /* in the page */
+    uint64_t size;
+    uint64_t left_padding;
+    uint64_t block_size;
+    uint64_t tlsf_handle; /* 0 for dedicated pages and native allocations */
+    gpumem_backend_buffer *native;
+    uint32_t map_count;
+} gpumem_buffer_obj;
+
+gpumem_result gpumem_buffer_get(gpumem_buffer handle, const char *function,
+                                gpumem_buffer_obj **buffer);
+
+/* Flushes (or invalidates) a range of a mapped buffer, rounded out to the atom size; a no-op
+ * for coherent memory. Takes the pool lock. */
+gpumem_result gpumem_buffer_coherence(gpumem_buffer_obj *buffer, uint64_t offset, uint64_t size,
+                                      int flush, const char *function);
+
+/* Maps / unmaps for core's own use (no user-visible map count). */
+gpumem_result gpumem_buffer_map_internal(gpumem_buffer_obj *buffer, const char *function,
+                                         char **data);
+void gpumem_buffer_unmap_internal(gpumem_buffer_obj *buffer);
+
+/* Releases the buffer (pool lock held). */
+void gpumem_buffer_release(gpumem_buffer_obj *buffer);
+
+#endif

@@ -1,0 +1,149 @@
+/* The JSON dump of a device: properties, pools, their pages with used and free ranges, and
+ * buffers. For tools and pictures, so it favours completeness over brevity. */
+#include <string.h>
+
+#include "buffer.h"
+#include "error.h"
+#include "json.h"
+
+#define U64(x) ((unsigned long long)(x))
+
+static void dump_flags(gpumem_json *j, uint32_t flags)
+{
+    static const char *const names[] = {"DEVICE_LOCAL", "HOST_VISIBLE", "HOST_COHERENT",
+                                        "HOST_CACHED"};
+    gpumem_json_append(j, "[");
+    int first = 1;
+    for (int i = 0; i < 4; i++)
+        if (flags & (1u << i)) {
+            gpumem_json_append(j, "%s\"%s\"", first ? "" : ",", names[i]);
+            first = 0;
+        }
+    gpumem_json_append(j, "]");
+}
+
+static void dump_properties(gpumem_json *j, const gpumem_device_properties *p)
+{
+    gpumem_json_append(j, "\"name\":");
+    gpumem_json_string(j, p->name);
+    gpumem_json_append(j, ",\"backend\":");
+    gpumem_json_string(j, p->backend);
+    gpumem_json_append(j,
+                       ",\"device_index\":%u,\"external\":%s,\"min_alignment\":%llu,"
+                       "\"non_coherent_atom_size\":%llu,\"max_allocation_size\":%llu,\"heaps\":[",
+                       p->device_index, p->is_external ? "true" : "false",
+                       U64(p->min_alignment), U64(p->non_coherent_atom_size),
+                       U64(p->max_allocation_size));
+    for (uint32_t i = 0; i < p->memory_heap_count; i++)
+        gpumem_json_append(j, "%s{\"size\":%llu,\"device_local\":%s}", i ? "," : "",
+                           U64(p->memory_heaps[i].size),
+                           (p->memory_heaps[i].flags & GPUMEM_MEMORY_DEVICE_LOCAL) ? "true"
+                                                                                   : "false");
+    gpumem_json_append(j, "],\"memory_types\":[");
+    for (uint32_t i = 0; i < p->memory_type_count; i++) {
+        gpumem_json_append(j, "%s{\"heap\":%u,\"flags\":", i ? "," : "",
+                           p->memory_types[i].heap_index);
+        dump_flags(j, p->memory_types[i].flags);
+        gpumem_json_append(j, "}");
+    }
+    gpumem_json_append(j, "]");
+}
+
+typedef struct range_walk {
+    gpumem_json *json;
+    int first;
+} range_walk;
+
+static void dump_range(void *user, uint64_t handle, uint64_t offset, uint64_t size, int used)
+{
+    range_walk *w = user;
+    gpumem_json_append(w->json, "%s{\"offset\":%llu,\"size\":%llu,\"used\":%s}",
+                       w->first ? "" : ",", U64(offset), U64(size), used ? "true" : "false");
+    w->first = 0;
+}
+
+static void dump_page(gpumem_json *j, const gpumem_page *page, int first)
+{
+    gpumem_json_append(j,
+                       "%s{\"id\":%u,\"size\":%llu,\"dedicated\":%s,\"buffers\":%u,"
+                       "\"mapped\":%s,\"ranges\":[",
+                       first ? "" : ",", page->id, U64(page->size),
+                       page->dedicated ? "true" : "false", page->buffer_count,
+                       page->host ? "true" : "false");
+    range_walk w = {j, 1};
+    if (page->tlsf)
+        gpumem_tlsf_walk(page->tlsf, dump_range, &w);
+    else
+        dump_range(&w, 0, 0, page->size, page->buffer_count > 0);
+    gpumem_json_append(j, "]}");
+}
+
+static void dump_buffer(gpumem_json *j, const gpumem_buffer_obj *b, int first)
+{
+    gpumem_json_append(j,
+                       "%s{\"handle\":%llu,\"page\":%u,\"offset\":%llu,\"size\":%llu,"
+                       "\"left_padding\":%llu,\"allocation_size\":%llu,\"mapped\":%u}",
+                       first ? "" : ",", U64(b->handle), b->page->id, U64(b->offset),
+                       U64(b->size), U64(b->left_padding), U64(b->block_size), b->map_count);
+}
+
+static void dump_pool(gpumem_json *j, gpumem_pool_obj *pool, int first)
+{
+    pthread_mutex_lock(&pool->lock);
+    gpumem_json_append(j, "%s{\"name\":", first ? "" : ",");
+    gpumem_json_string(j, pool->name);
+    gpumem_json_append(j,
+                       ",\"kind\":\"%s\",\"memory_type\":%u,\"page_size\":%llu,"
+                       "\"byte_limit\":%llu,\"reserved_bytes\":%llu,\"used_bytes\":%llu,"
+                       "\"allocations\":%llu,\"pages\":[",
+                       pool->kind == GPUMEM_POOL_NATIVE ? "native" : "paged", pool->memory_type,
+                       U64(pool->page_size), U64(pool->byte_limit), U64(pool->reserved_bytes),
+                       U64(pool->used_bytes), U64(pool->allocation_count));
+    int n = 0;
+    for (gpumem_list *l = pool->pages.next; l != &pool->pages; l = l->next)
+        dump_page(j, GPUMEM_CONTAINER_OF(l, gpumem_page, link), n++ == 0);
+    gpumem_json_append(j, "],\"buffers\":[");
+    n = 0;
+    for (gpumem_list *l = pool->buffers.next; l != &pool->buffers; l = l->next)
+        dump_buffer(j, GPUMEM_CONTAINER_OF(l, gpumem_buffer_obj, link), n++ == 0);
+    gpumem_json_append(j, "]}");
+    pthread_mutex_unlock(&pool->lock);
+}
+
+gpumem_result gpumem_device_dump_json(gpumem_device handle, char *buffer, uint64_t capacity,
+                                      uint64_t *length)
+{
+    gpumem_error_clear();
+    gpumem_device_obj *device;
+    gpumem_result r = gpumem_device_get(handle, __func__, &device);
+    if (r != GPUMEM_OK)
+        return r;
+    if (!length)
+        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__, "length is NULL");
+    if (!buffer && capacity)
+        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__,
+                            "buffer is NULL with a capacity of %llu", U64(capacity));
+    gpumem_json j = {0};
+    gpumem_json_append(&j, "{");
+    dump_properties(&j, &device->properties);
+    gpumem_json_append(&j, ",\"pools\":[");
+    pthread_mutex_lock(&device->lock);
+    int n = 0;
+    for (gpumem_list *l = device->pools.next; l != &device->pools; l = l->next)
+        dump_pool(&j, GPUMEM_CONTAINER_OF(l, gpumem_pool_obj, link), n++ == 0);
+    pthread_mutex_unlock(&device->lock);
+    gpumem_json_append(&j, "]}\n");
+    if (j.failed) {
+        gpumem_json_free(&j);
+        return gpumem_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, __func__, "no memory for the dump");
+    }
+    *length = j.length;
+    if (capacity > j.length)
+        memcpy(buffer, j.text, j.length + 1);
+    else if (buffer || capacity)
+        r = gpumem_error(GPUMEM_ERROR_INSUFFICIENT_BUFFER, __func__,
+                         "the dump needs %llu bytes and a NUL; capacity is %llu", U64(j.length),
+                         U64(capacity));
+    gpumem_json_free(&j);
+    return r;
+}

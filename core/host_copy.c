@@ -1,0 +1,113 @@
+#include "host_copy.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_WORKERS 8
+#define PARALLEL_MIN (4u << 20) /* below this, thread hand-off costs more than it saves */
+#define PIECE_ALIGN 4096
+
+typedef struct copy_job {
+    char *destination;
+    const char *source;
+    size_t piece;
+    size_t size;
+    unsigned generation; /* bumped per job; workers run each job once */
+    unsigned pending;    /* pieces not done yet */
+} copy_job;
+
+static pthread_mutex_t job_lock = PTHREAD_MUTEX_INITIALIZER;  /* one parallel copy at a time */
+static pthread_mutex_t state_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t job_ready = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t job_done = PTHREAD_COND_INITIALIZER;
+static pthread_once_t workers_once = PTHREAD_ONCE_INIT;
+static copy_job job;
+static unsigned worker_count;
+
+static void copy_piece(unsigned index)
+{
+    size_t begin = (size_t)index * job.piece;
+    if (begin >= job.size)
+        return;
+    size_t n = job.size - begin < job.piece ? job.size - begin : job.piece;
+    memcpy(job.destination + begin, job.source + begin, n);
+}
+
+static void *worker(void *arg)
+{
+    unsigned index = (unsigned)(uintptr_t)arg; /* piece 0 is the caller's */
+    unsigned seen = 0;
+    pthread_mutex_lock(&state_lock);
+    for (;;) {
+        while (job.generation == seen)
+            pthread_cond_wait(&job_ready, &state_lock);
+        seen = job.generation;
+        pthread_mutex_unlock(&state_lock);
+        copy_piece(index);
+        pthread_mutex_lock(&state_lock);
+        if (--job.pending == 0)
+            pthread_cond_signal(&job_done);
+    }
+    return NULL;
+}
+
+static void start_workers(void)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned wanted = cores > 1 ? (unsigned)(cores > MAX_WORKERS ? MAX_WORKERS : cores) - 1 : 0;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    for (unsigned i = 0; i < wanted; i++) {
+        pthread_t thread;
+        if (pthread_create(&thread, &attr, worker, (void *)(uintptr_t)(i + 1)) != 0)
+            break;
+        worker_count++;
+    }
+    pthread_attr_destroy(&attr);
+}
+
+void gpumem_host_copy(void *destination, const void *source, size_t size)
+{
+    if (size < PARALLEL_MIN) {
+        memcpy(destination, source, size);
+        return;
+    }
+    pthread_once(&workers_once, start_workers);
+    /* Another thread's copy already has the workers: copying alone beats waiting. */
+    if (worker_count == 0 || pthread_mutex_trylock(&job_lock) != 0) {
+        memcpy(destination, source, size);
+        return;
+    }
+    unsigned pieces = worker_count + 1;
+    pthread_mutex_lock(&state_lock);
+    job.destination = destination;
+    job.source = source;
+    job.size = size;
+    job.piece = (size / pieces + PIECE_ALIGN - 1) & ~(size_t)(PIECE_ALIGN - 1);
+    job.pending = worker_count;
+    job.generation++;
+    pthread_cond_broadcast(&job_ready);
+    pthread_mutex_unlock(&state_lock);
+    copy_piece(0);
+    pthread_mutex_lock(&state_lock);
+    while (job.pending)
+        pthread_cond_wait(&job_done, &state_lock);
+    pthread_mutex_unlock(&state_lock);
+    pthread_mutex_unlock(&job_lock);
+}
+
+void gpumem_host_fill(void *destination, uint32_t pattern, size_t size)
+{
+    unsigned char *p = destination;
+    size_t filled = size < 4 ? size : 4;
+    memcpy(p, &pattern, filled);
+    /* Doubling the filled prefix keeps this a handful of large memcpy calls. */
+    while (filled < size) {
+        size_t n = filled < size - filled ? filled : size - filled;
+        memcpy(p + filled, p, n);
+        filled += n;
+    }
+}

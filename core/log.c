@@ -1,0 +1,67 @@
+#include "log.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpumem/backend.h"
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static gpumem_log_fn log_fn;
+static void *log_user;
+
+static int32_t stderr_threshold(void)
+{
+    const char *env = getenv("GPUMEM_LOG");
+    if (!env || !*env)
+        return GPUMEM_LOG_WARNING;
+    static const char *const names[] = {"debug", "info", "warning", "error"};
+    for (int32_t i = 0; i < 4; i++)
+        if (strcmp(env, names[i]) == 0)
+            return i;
+    return GPUMEM_LOG_WARNING;
+}
+
+gpumem_result gpumem_log_set_callback(gpumem_log_fn fn, void *user)
+{
+    pthread_mutex_lock(&log_lock);
+    log_fn = fn;
+    log_user = user;
+    pthread_mutex_unlock(&log_lock);
+    return GPUMEM_OK;
+}
+
+static void log_message(int32_t level, const char *format, va_list args)
+{
+    char message[2048];
+    vsnprintf(message, sizeof message, format, args);
+    pthread_mutex_lock(&log_lock);
+    gpumem_log_fn fn = log_fn;
+    void *user = log_user;
+    pthread_mutex_unlock(&log_lock);
+    if (fn) {
+        fn(user, level, message);
+        return;
+    }
+    static const char *const names[] = {"debug", "info", "warning", "error"};
+    if (level >= stderr_threshold() && level >= 0 && level <= GPUMEM_LOG_ERROR)
+        fprintf(stderr, "gpumem %s: %s\n", names[level], message);
+}
+
+void gpumem_log(int32_t level, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    log_message(level, format, args);
+    va_end(args);
+}
+
+void gpumem_backend_log(int32_t level, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    log_message(level, format, args);
+    va_end(args);
+}

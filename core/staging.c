@@ -1,0 +1,266 @@
+#include "staging.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "device.h"
+#include "error.h"
+#include "host_copy.h"
+
+#define DEFAULT_CHUNK_SIZE (8ull << 20)
+#define DEFAULT_CHUNK_COUNT 4
+
+static uint64_t env_bytes(const char *name, uint64_t fallback)
+{
+    const char *env = getenv(name);
+    if (!env || !*env)
+        return fallback;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(env, &end, 10);
+    return errno || *end || v == 0 ? fallback : v;
+}
+
+static gpumem_staging_mode env_mode(void)
+{
+    const char *env = getenv("GPUMEM_STAGING");
+    if (env && strcmp(env, "always") == 0)
+        return GPUMEM_STAGING_ALWAYS;
+    if (env && strcmp(env, "never") == 0)
+        return GPUMEM_STAGING_NEVER;
+    return GPUMEM_STAGING_AUTO;
+}
+
+gpumem_result gpumem_staging_init(gpumem_device_obj *device)
+{
+    gpumem_staging *s = &device->staging;
+    const gpumem_device_properties *p = &device->properties;
+    pthread_mutex_init(&s->lock, NULL);
+    s->mode = env_mode();
+    uint64_t align = p->min_alignment > p->non_coherent_atom_size ? p->min_alignment
+                                                                  : p->non_coherent_atom_size;
+    if (align < 4)
+        align = 4; /* fills copy whole 32-bit patterns */
+    uint64_t chunk = env_bytes("GPUMEM_STAGING_CHUNK", DEFAULT_CHUNK_SIZE);
+    s->chunk_size = (chunk + align - 1) & ~(align - 1);
+    if (s->chunk_size > p->max_allocation_size)
+        s->chunk_size = p->max_allocation_size & ~(align - 1);
+    s->chunk_count = DEFAULT_CHUNK_COUNT;
+    /* Coherent and cached host memory suits both directions; memory the device reads fast is
+     * not wanted here (it is what staging copies into). */
+    s->has_type = gpumem_memory_type_find(p, GPUMEM_MEMORY_HOST_VISIBLE,
+                                          GPUMEM_MEMORY_HOST_COHERENT | GPUMEM_MEMORY_HOST_CACHED,
+                                          0, s->chunk_size, &s->memory_type) == GPUMEM_OK;
+    gpumem_error_clear();
+    if (s->has_type)
+        s->coherent = !!(p->memory_types[s->memory_type].flags & GPUMEM_MEMORY_HOST_COHERENT);
+    return GPUMEM_OK;
+}
+
+static void chunk_free(gpumem_device_obj *device, gpumem_staging_chunk *c)
+{
+    const gpumem_backend_vtable *ops = device->ops;
+    if (c->event) {
+        ops->event_synchronize(device->native, c->event);
+        ops->event_destroy(device->native, c->event);
+    }
+    if (c->host)
+        ops->page_unmap(device->native, c->page);
+    if (c->page)
+        ops->page_free(device->native, c->page);
+    memset(c, 0, sizeof *c);
+}
+
+void gpumem_staging_release(gpumem_device_obj *device)
+{
+    gpumem_staging *s = &device->staging;
+    for (uint32_t i = 0; i < s->allocated; i++)
+        chunk_free(device, &s->chunks[i]);
+    s->allocated = 0;
+    pthread_mutex_destroy(&s->lock);
+}
+
+static gpumem_result chunk_new(gpumem_device_obj *device, gpumem_staging_chunk *c,
+                               const char *function)
+{
+    const gpumem_backend_vtable *ops = device->ops;
+    gpumem_staging *s = &device->staging;
+    gpumem_result r = ops->page_allocate(device->native, s->memory_type, s->chunk_size, &c->page);
+    if (r == GPUMEM_OK && (r = ops->page_map(device->native, c->page, &c->host)) != GPUMEM_OK)
+        c->host = NULL;
+    if (r == GPUMEM_OK)
+        r = ops->event_create(device->native, &c->event);
+    if (r != GPUMEM_OK) {
+        r = gpumem_error_from_backend(r, function, "staging allocation");
+        chunk_free(device, c);
+    }
+    return r;
+}
+
+/* Chunks are allocated on first use: most devices never stage. Staging lock held. */
+static gpumem_result ensure_chunks(gpumem_device_obj *device, const char *function)
+{
+    gpumem_staging *s = &device->staging;
+    if (!s->has_type)
+        return gpumem_error(GPUMEM_ERROR_UNSUPPORTED, function,
+                            "the device has no host-visible memory to stage through");
+    while (s->allocated < s->chunk_count) {
+        gpumem_result r = chunk_new(device, &s->chunks[s->allocated], function);
+        if (r != GPUMEM_OK)
+            return r;
+        s->allocated++;
+    }
+    return GPUMEM_OK;
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+/* Makes host writes to a chunk visible to the device (non-coherent staging memory only). */
+static gpumem_result chunk_flush(gpumem_device_obj *device, gpumem_staging_chunk *c,
+                                 uint64_t size, int invalidate)
+{
+    gpumem_staging *s = &device->staging;
+    if (s->coherent)
+        return GPUMEM_OK;
+    uint64_t atom = device->properties.non_coherent_atom_size;
+    uint64_t n = min_u64((size + atom - 1) & ~(atom - 1), s->chunk_size);
+    return invalidate ? device->ops->page_invalidate(device->native, c->page, 0, n)
+                      : device->ops->page_flush(device->native, c->page, 0, n);
+}
+
+/* The next chunk whose previous copy has finished. */
+static gpumem_result next_chunk(gpumem_device_obj *device, gpumem_staging_chunk **out)
+{
+    gpumem_staging *s = &device->staging;
+    gpumem_staging_chunk *c = &s->chunks[s->next];
+    s->next = (s->next + 1) % s->chunk_count;
+    *out = c;
+    return device->ops->event_synchronize(device->native, c->event);
+}
+
+static gpumem_result write_chunks(gpumem_device_obj *device, gpumem_backend_stream *stream,
+                                  gpumem_backend_page *page, uint64_t offset, const char *source,
+                                  uint64_t size)
+{
+    const gpumem_backend_vtable *ops = device->ops;
+    gpumem_result r = GPUMEM_OK;
+    for (uint64_t done = 0; done < size && r == GPUMEM_OK;) {
+        uint64_t n = min_u64(device->staging.chunk_size, size - done);
+        gpumem_staging_chunk *c;
+        if ((r = next_chunk(device, &c)) != GPUMEM_OK)
+            break;
+        gpumem_host_copy(c->host, source + done, (size_t)n);
+        if ((r = chunk_flush(device, c, n, 0)) != GPUMEM_OK)
+            break;
+        r = ops->copy_page_to_page(device->native, stream, c->page, 0, page, offset + done, n);
+        if (r == GPUMEM_OK)
+            r = ops->event_record(device->native, stream, c->event);
+        done += n;
+    }
+    return r;
+}
+
+gpumem_result gpumem_staging_write(gpumem_device_obj *device, gpumem_backend_stream *stream,
+                                   gpumem_backend_page *page, uint64_t offset, const void *source,
+                                   uint64_t size)
+{
+    gpumem_staging *s = &device->staging;
+    pthread_mutex_lock(&s->lock);
+    gpumem_result r = ensure_chunks(device, "staging");
+    if (r == GPUMEM_OK && (r = write_chunks(device, stream, page, offset, source, size)) !=
+                              GPUMEM_OK)
+        r = gpumem_error_from_backend(r, "staging", "staged write");
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
+/* Starts the device copy of chunk `index` of a read into its staging chunk. */
+static gpumem_result read_issue(gpumem_device_obj *device, gpumem_backend_stream *stream,
+                                gpumem_backend_page *page, uint64_t offset, uint64_t size,
+                                uint64_t index)
+{
+    gpumem_staging *s = &device->staging;
+    gpumem_staging_chunk *c = &s->chunks[index % s->chunk_count];
+    uint64_t begin = index * s->chunk_size;
+    uint64_t n = min_u64(s->chunk_size, size - begin);
+    gpumem_result r = device->ops->event_synchronize(device->native, c->event);
+    if (r == GPUMEM_OK)
+        r = device->ops->copy_page_to_page(device->native, stream, page, offset + begin, c->page,
+                                           0, n);
+    return r == GPUMEM_OK ? device->ops->event_record(device->native, stream, c->event) : r;
+}
+
+static gpumem_result read_chunks(gpumem_device_obj *device, gpumem_backend_stream *stream,
+                                 gpumem_backend_page *page, uint64_t offset, char *destination,
+                                 uint64_t size)
+{
+    gpumem_staging *s = &device->staging;
+    uint64_t chunks = (size + s->chunk_size - 1) / s->chunk_size;
+    gpumem_result r = GPUMEM_OK;
+    for (uint64_t i = 0; i < chunks && i < s->chunk_count && r == GPUMEM_OK; i++)
+        r = read_issue(device, stream, page, offset, size, i);
+    for (uint64_t i = 0; i < chunks && r == GPUMEM_OK; i++) {
+        gpumem_staging_chunk *c = &s->chunks[i % s->chunk_count];
+        uint64_t n = min_u64(s->chunk_size, size - i * s->chunk_size);
+        if ((r = device->ops->event_synchronize(device->native, c->event)) != GPUMEM_OK ||
+            (r = chunk_flush(device, c, n, 1)) != GPUMEM_OK)
+            break;
+        gpumem_host_copy(destination + i * s->chunk_size, c->host, (size_t)n);
+        if (i + s->chunk_count < chunks)
+            r = read_issue(device, stream, page, offset, size, i + s->chunk_count);
+    }
+    return r;
+}
+
+gpumem_result gpumem_staging_read(gpumem_device_obj *device, gpumem_backend_stream *stream,
+                                  gpumem_backend_page *page, uint64_t offset, void *destination,
+                                  uint64_t size)
+{
+    gpumem_staging *s = &device->staging;
+    pthread_mutex_lock(&s->lock);
+    gpumem_result r = ensure_chunks(device, "staging");
+    if (r == GPUMEM_OK &&
+        (r = read_chunks(device, stream, page, offset, destination, size)) != GPUMEM_OK)
+        r = gpumem_error_from_backend(r, "staging", "staged read");
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
+static gpumem_result fill_chunks(gpumem_device_obj *device, gpumem_backend_stream *stream,
+                                 gpumem_backend_page *page, uint64_t offset, uint64_t size,
+                                 uint32_t pattern)
+{
+    gpumem_staging_chunk *c;
+    gpumem_result r = next_chunk(device, &c);
+    uint64_t n = min_u64(device->staging.chunk_size, size);
+    if (r != GPUMEM_OK)
+        return r;
+    gpumem_host_fill(c->host, pattern, (size_t)n);
+    if ((r = chunk_flush(device, c, n, 0)) != GPUMEM_OK)
+        return r;
+    /* One chunk of the pattern is copied as often as needed; chunk sizes are multiples of 4. */
+    for (uint64_t done = 0; done < size && r == GPUMEM_OK; done += n) {
+        n = min_u64(device->staging.chunk_size, size - done);
+        r = device->ops->copy_page_to_page(device->native, stream, c->page, 0, page,
+                                           offset + done, n);
+    }
+    return r == GPUMEM_OK ? device->ops->event_record(device->native, stream, c->event) : r;
+}
+
+gpumem_result gpumem_staging_fill(gpumem_device_obj *device, gpumem_backend_stream *stream,
+                                  gpumem_backend_page *page, uint64_t offset, uint64_t size,
+                                  uint32_t pattern)
+{
+    gpumem_staging *s = &device->staging;
+    pthread_mutex_lock(&s->lock);
+    gpumem_result r = ensure_chunks(device, "staging");
+    if (r == GPUMEM_OK &&
+        (r = fill_chunks(device, stream, page, offset, size, pattern)) != GPUMEM_OK)
+        r = gpumem_error_from_backend(r, "staging", "staged fill");
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}

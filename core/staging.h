@@ -1,0 +1,61 @@
+/* Staging: moving data between host memory and device memory the host cannot reach directly
+ * (or only slowly, as pageable memory on CUDA), through host-visible chunks that the device
+ * copies from or into. Several chunks are in flight at once; each has an event, so a chunk is
+ * reused as soon as the copy that read it has finished, and host-side copies overlap the
+ * device's. The policy that decides when to stage lives in transfer.c.
+ */
+#ifndef GPUMEM_CORE_STAGING_H
+#define GPUMEM_CORE_STAGING_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "gpumem/backend.h"
+
+#define GPUMEM_STAGING_MAX_CHUNKS 8
+
+typedef enum gpumem_staging_mode {
+    GPUMEM_STAGING_AUTO = 0,   /* stage only when it is needed or faster */
+    GPUMEM_STAGING_ALWAYS = 1, /* GPUMEM_STAGING=always: for testing the staging path */
+    GPUMEM_STAGING_NEVER = 2,  /* GPUMEM_STAGING=never: for comparing against direct copies */
+} gpumem_staging_mode;
+
+typedef struct gpumem_staging_chunk {
+    gpumem_backend_page *page;
+    void *host;
+    gpumem_backend_event *event;
+} gpumem_staging_chunk;
+
+typedef struct gpumem_staging {
+    pthread_mutex_t lock;
+    gpumem_staging_mode mode;
+    int has_type;              /* a host-visible memory type exists */
+    uint32_t memory_type;
+    int coherent;
+    uint64_t chunk_size;
+    uint32_t chunk_count;
+    uint32_t allocated;        /* chunks allocated so far (lazily, on first use) */
+    uint32_t next;
+    gpumem_staging_chunk chunks[GPUMEM_STAGING_MAX_CHUNKS];
+} gpumem_staging;
+
+struct gpumem_device_obj;
+
+/* Reads GPUMEM_STAGING and GPUMEM_STAGING_CHUNK and picks the staging memory type. */
+gpumem_result gpumem_staging_init(struct gpumem_device_obj *device);
+/* Waits for and frees the chunks. */
+void gpumem_staging_release(struct gpumem_device_obj *device);
+
+/* Each returns when the host side is done: a write has read all of `source`, a read has filled
+ * all of `destination`. The stream's lock is held by the caller. */
+gpumem_result gpumem_staging_write(struct gpumem_device_obj *device,
+                                   gpumem_backend_stream *stream, gpumem_backend_page *page,
+                                   uint64_t offset, const void *source, uint64_t size);
+gpumem_result gpumem_staging_read(struct gpumem_device_obj *device,
+                                  gpumem_backend_stream *stream, gpumem_backend_page *page,
+                                  uint64_t offset, void *destination, uint64_t size);
+gpumem_result gpumem_staging_fill(struct gpumem_device_obj *device,
+                                  gpumem_backend_stream *stream, gpumem_backend_page *page,
+                                  uint64_t offset, uint64_t size, uint32_t pattern);
+
+#endif

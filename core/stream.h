@@ -1,0 +1,31 @@
+/* Streams: ordered queues of transfers, owned by a device. */
+#ifndef GPUMEM_CORE_STREAM_H
+#define GPUMEM_CORE_STREAM_H
+
+#include <pthread.h>
+
+#include "device.h"
+
+struct gpumem_stream_obj {
+    gpumem_list link; /* in device->streams */
+    uint64_t handle;
+    gpumem_device_obj *device;
+    gpumem_backend_stream *native;
+    pthread_mutex_t lock; /* one submission at a time keeps multi-step transfers in order */
+    int is_default;
+};
+
+gpumem_result gpumem_stream_get(gpumem_stream handle, const char *function,
+                                gpumem_stream_obj **stream);
+
+/* Creates a stream of the device (device lock held by the caller). */
+gpumem_result gpumem_stream_new(gpumem_device_obj *device, int is_default, const char *function,
+                                gpumem_stream_obj **stream);
+
+/* Waits for the stream's work (takes the stream's lock). */
+gpumem_result gpumem_stream_synchronize_locked(gpumem_stream_obj *stream);
+
+/* Synchronizes, destroys the native stream and ends the handle (device lock held). */
+void gpumem_stream_release(gpumem_stream_obj *stream);
+
+#endif

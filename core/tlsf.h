@@ -1,0 +1,58 @@
+/* Two-level segregated fit suballocator over a range of offsets [0, size).
+ *
+ * Used by paged pools (one per page) and by virtual blocks. O(1) allocate and free with
+ * immediate coalescing of neighbouring free ranges; alignment by padding, reported as
+ * left padding. Block records live in an internal array that grows geometrically, so steady
+ * state alloc/free pairs never touch the host heap. Not thread-safe: callers lock.
+ */
+#ifndef GPUMEM_CORE_TLSF_H
+#define GPUMEM_CORE_TLSF_H
+
+#include <stdint.h>
+
+#include "gpumem/gpumem.h"
+
+typedef struct gpumem_tlsf gpumem_tlsf;
+
+typedef struct gpumem_tlsf_allocation {
+    uint64_t handle;       /* non-zero; (generation << 32) | (record index + 1) */
+    uint64_t offset;       /* aligned start of the allocation */
+    uint64_t left_padding; /* offset - start of the block */
+    uint64_t block_size;   /* bytes the allocation takes, padding included */
+} gpumem_tlsf_allocation;
+
+typedef struct gpumem_tlsf_stats {
+    uint64_t size;
+    uint64_t used_bytes;         /* sum of block_size of live allocations */
+    uint64_t allocation_count;
+    uint64_t free_range_count;
+    uint64_t largest_free_range; /* largest size that alloc(size, 1) would satisfy */
+    uint64_t span;               /* end of the highest live allocation (0 when empty) */
+} gpumem_tlsf_stats;
+
+/* GPUMEM_ERROR_INVALID_ARGUMENT for size 0, GPUMEM_ERROR_OUT_OF_HOST_MEMORY. */
+gpumem_result gpumem_tlsf_create(uint64_t size, gpumem_tlsf **tlsf);
+void gpumem_tlsf_destroy(gpumem_tlsf *tlsf); /* NULL is fine */
+
+/* size > 0; alignment a power of two (callers validate both). GPUMEM_ERROR_LIMIT_EXCEEDED when no
+ * free range fits, GPUMEM_ERROR_OUT_OF_HOST_MEMORY when the record array cannot grow. The state is
+ * unchanged on failure. */
+gpumem_result gpumem_tlsf_alloc(gpumem_tlsf *tlsf, uint64_t size, uint64_t alignment,
+                                gpumem_tlsf_allocation *allocation);
+
+/* GPUMEM_ERROR_INVALID_HANDLE when handle is not a live allocation of this tlsf (never freed
+ * twice, never corrupts). */
+gpumem_result gpumem_tlsf_free(gpumem_tlsf *tlsf, uint64_t handle);
+
+/* Frees everything: one free range again. Handles given out before are no longer live. */
+void gpumem_tlsf_clear(gpumem_tlsf *tlsf);
+
+void gpumem_tlsf_stats_get(const gpumem_tlsf *tlsf, gpumem_tlsf_stats *stats);
+int gpumem_tlsf_is_empty(const gpumem_tlsf *tlsf);
+
+/* Visits every range in address order: used ranges with their handle, free ones with 0. */
+typedef void (*gpumem_tlsf_visit_fn)(void *user, uint64_t handle, uint64_t offset,
+                                     uint64_t size, int used);
+void gpumem_tlsf_walk(const gpumem_tlsf *tlsf, gpumem_tlsf_visit_fn visit, void *user);
+
+#endif

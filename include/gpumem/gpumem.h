@@ -1,0 +1,421 @@
+/* gpumem: one memory API over Vulkan, CUDA, HIP and the host.
+ *
+ * Conventions (DESIGN.md section 4):
+ * - Every function that can fail returns gpumem_result; GPUMEM_OK is 0. Outputs are the last
+ *   parameters and are written only on success.
+ * - Descriptor structs are zero-initialisable: a zero field means "the default".
+ * - Handles are opaque, generation-checked values: after an object is destroyed (by the user or by
+ *   its owner), every call on its handle returns GPUMEM_ERROR_DESTROYED; a value that never was a
+ *   handle returns GPUMEM_ERROR_INVALID_HANDLE. Destroying twice is harmless (the second call
+ *   returns GPUMEM_ERROR_DESTROYED and changes nothing).
+ * - On failure, gpumem_last_error() holds a sentence with the detail (thread-local).
+ * - Binding-friendly ABI: fixed-width integers, no struct passed or returned by value, enums with
+ *   explicit values.
+ */
+#ifndef GPUMEM_GPUMEM_H
+#define GPUMEM_GPUMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gpumem/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define GPUMEM_API __declspec(dllimport)
+#elif defined(__GNUC__)
+#define GPUMEM_API __attribute__((visibility("default")))
+#else
+#define GPUMEM_API
+#endif
+
+/* ---------------------------------------------------------------------------------------------
+ * Results and errors
+ * ------------------------------------------------------------------------------------------- */
+
+typedef int32_t gpumem_result;
+
+enum {
+    GPUMEM_OK = 0,
+    GPUMEM_ERROR_INVALID_ARGUMENT = -1,       /* NULL output, zero or overflowing size, bad flags */
+    GPUMEM_ERROR_INVALID_HANDLE = -2,         /* not a handle of the expected kind */
+    GPUMEM_ERROR_DESTROYED = -3,              /* the object was destroyed, directly or by its owner */
+    GPUMEM_ERROR_OUT_OF_HOST_MEMORY = -4,
+    GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY = -5,   /* the runtime could not allocate device memory */
+    GPUMEM_ERROR_UNSUPPORTED = -6,            /* the backend or memory type cannot do this */
+    GPUMEM_ERROR_UNAVAILABLE = -7,            /* the backend's runtime or device is not here */
+    GPUMEM_ERROR_NOT_FOUND = -8,              /* unknown backend name, device index, memory type */
+    GPUMEM_ERROR_LIMIT_EXCEEDED = -9,         /* a pool's byte limit, a virtual block's size */
+    GPUMEM_ERROR_OUT_OF_RANGE = -10,          /* offset + size beyond the buffer */
+    GPUMEM_ERROR_NOT_MAPPABLE = -11,          /* map of memory the host cannot see */
+    GPUMEM_ERROR_BAD_STATE = -12,             /* e.g. unmap of a buffer that is not mapped */
+    GPUMEM_ERROR_BACKEND = -13,               /* a native call failed; the message has its error */
+    GPUMEM_ERROR_ABI_MISMATCH = -14,          /* a backend built for another backend ABI */
+    GPUMEM_ERROR_INSUFFICIENT_BUFFER = -15,   /* an output buffer too small; the size is reported */
+};
+
+/* A static English name for a result ("GPUMEM_ERROR_DESTROYED"); unknown values give
+ * "GPUMEM_RESULT_UNKNOWN". Never NULL. */
+GPUMEM_API const char *gpumem_result_string(gpumem_result result);
+
+/* The detail of the last failure on this thread, including the native error where there was one
+ * ("vkAllocateMemory: VK_ERROR_OUT_OF_DEVICE_MEMORY for 4294967296 bytes in heap 0"). Valid until
+ * the next gpumem call on this thread. "" when the last call succeeded. Never NULL. */
+GPUMEM_API const char *gpumem_last_error(void);
+
+/* The library's version, GPUMEM_VERSION_MAJOR * 10000 + MINOR * 100 + PATCH. */
+GPUMEM_API uint32_t gpumem_version(void);
+
+/* Log levels, for gpumem_log_set_callback. */
+enum {
+    GPUMEM_LOG_DEBUG = 0,
+    GPUMEM_LOG_INFO = 1,
+    GPUMEM_LOG_WARNING = 2,
+    GPUMEM_LOG_ERROR = 3,
+};
+
+typedef void (*gpumem_log_fn)(void *user, int32_t level, const char *message);
+
+/* Routes gpumem's log (backend notes, Vulkan validation messages) to fn. NULL restores the
+ * default, which prints messages at or above GPUMEM_LOG (env: debug, info, warning, error;
+ * default warning) to stderr. Process-wide. */
+GPUMEM_API gpumem_result gpumem_log_set_callback(gpumem_log_fn fn, void *user);
+
+/* ---------------------------------------------------------------------------------------------
+ * Handles
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct gpumem_device_t *gpumem_device; /* one opened device: the top-level owner */
+typedef struct gpumem_pool_t *gpumem_pool;     /* memory of one type, in pages; owned by a device */
+typedef struct gpumem_buffer_t *gpumem_buffer; /* a range of a pool; owned by its pool */
+typedef struct gpumem_stream_t *gpumem_stream; /* an ordered transfer queue; owned by a device */
+typedef struct gpumem_vblock_t *gpumem_vblock; /* a CPU-only suballocator; owned by the user */
+
+/* ---------------------------------------------------------------------------------------------
+ * Backends and discovery
+ * ------------------------------------------------------------------------------------------- */
+
+#define GPUMEM_NAME_SIZE 64
+#define GPUMEM_REASON_SIZE 256
+#define GPUMEM_PATH_SIZE 512
+
+typedef struct gpumem_backend_info {
+    char name[GPUMEM_NAME_SIZE];     /* "host", "vulkan", "cuda", "hip", or a module's name */
+    uint32_t available;              /* 1 when the runtime is here and has at least one device */
+    uint32_t device_count;           /* devices this backend can open */
+    uint32_t is_module;              /* 1 when loaded from a module file, 0 when built in */
+    uint32_t priority;               /* higher is preferred when no backend is named */
+    char reason[GPUMEM_REASON_SIZE]; /* why it is unavailable ("libcuda.so.1 not found"), or "" */
+    char module_path[GPUMEM_PATH_SIZE]; /* the module file, or "" when built in */
+} gpumem_backend_info;
+
+/* Number of registered backends: built in, and modules found in the module folder and in
+ * GPUMEM_PLUGIN_PATH (colon-separated folders). Includes unavailable backends and modules that
+ * were refused (their reason says why). */
+GPUMEM_API gpumem_result gpumem_backend_count(uint32_t *count);
+
+/* Backend number index (0 .. count-1), in registration order. */
+GPUMEM_API gpumem_result gpumem_backend_info_get(uint32_t index, gpumem_backend_info *info);
+
+/* Looks a backend up by name. GPUMEM_ERROR_NOT_FOUND lists the known names in the message. */
+GPUMEM_API gpumem_result gpumem_backend_find(const char *name, gpumem_backend_info *info);
+
+/* Native objects of the application, for opening a device on them ("bring your own device").
+ * gpumem then owns only what it creates and never destroys these. Per backend:
+ * - vulkan: instance (VkInstance), physical_device (VkPhysicalDevice), device (VkDevice),
+ *   queue_family and queue_index (a queue with transfer support), get_instance_proc_addr
+ *   (PFN_vkGetInstanceProcAddr; NULL: gpumem resolves it from libvulkan.so.1).
+ * - cuda: physical_device (CUdevice ordinal), device (CUcontext; 0: the primary context).
+ * - hip: physical_device (HIP device ordinal).
+ * - host: none (ignored). */
+typedef struct gpumem_external_device {
+    uint64_t instance;
+    uint64_t physical_device;
+    uint64_t device;
+    uint32_t queue_family;
+    uint32_t queue_index;
+    void *get_instance_proc_addr;
+} gpumem_external_device;
+
+enum {
+    /* Use device_index as given; otherwise GPUMEM_DEVICE (env) or 0. */
+    GPUMEM_DEVICE_OPEN_INDEX = 1u << 0,
+};
+
+typedef struct gpumem_device_desc {
+    /* Backend name. NULL: the first available of GPUMEM_BACKEND (comma-separated preference
+     * list), else the available backend with the highest priority. A named backend that is
+     * unknown or unavailable is an error listing the available ones, never a fallback. */
+    const char *backend;
+    uint32_t flags;        /* GPUMEM_DEVICE_OPEN_* */
+    uint32_t device_index; /* with GPUMEM_DEVICE_OPEN_INDEX */
+    const gpumem_external_device *external; /* NULL: gpumem opens the device itself */
+} gpumem_device_desc;
+
+/* Number of devices of a backend (NULL: the backend gpumem_device_open would choose). */
+GPUMEM_API gpumem_result gpumem_device_count(const char *backend, uint32_t *count);
+
+/* Opens a device. desc may be NULL (all defaults). */
+GPUMEM_API gpumem_result gpumem_device_open(const gpumem_device_desc *desc, gpumem_device *device);
+
+/* The native objects under an opened device, in the same form as for opening one on them
+ * (vulkan: instance, physical device, device, queue family and index, vkGetInstanceProcAddr;
+ * cuda: device ordinal and CUcontext; hip: device ordinal). They stay gpumem's (or the
+ * application's, for an external device): do not destroy them. host: all zero. */
+GPUMEM_API gpumem_result gpumem_device_native(gpumem_device device,
+                                              gpumem_external_device *native);
+
+/* Closes a device and releases every pool, buffer and stream it still owns, after waiting for
+ * their pending work. Their handles then return GPUMEM_ERROR_DESTROYED. */
+GPUMEM_API gpumem_result gpumem_device_close(gpumem_device device);
+
+/* ---------------------------------------------------------------------------------------------
+ * Device properties
+ * ------------------------------------------------------------------------------------------- */
+
+enum {
+    GPUMEM_MEMORY_DEVICE_LOCAL = 1u << 0,  /* fast for the device */
+    GPUMEM_MEMORY_HOST_VISIBLE = 1u << 1,  /* the host can map it */
+    GPUMEM_MEMORY_HOST_COHERENT = 1u << 2, /* no flush/invalidate needed */
+    GPUMEM_MEMORY_HOST_CACHED = 1u << 3,   /* host reads are cached (fast) */
+    GPUMEM_MEMORY_FLAGS_ALL = 0xFu,
+};
+
+#define GPUMEM_MAX_MEMORY_TYPES 32
+#define GPUMEM_MAX_MEMORY_HEAPS 16
+
+typedef struct gpumem_memory_heap {
+    uint64_t size;   /* bytes */
+    uint64_t budget; /* bytes this process may use now (runtime's estimate), or size */
+    uint64_t usage;  /* bytes this process uses now, where the runtime says; else 0 */
+    uint32_t flags;  /* GPUMEM_MEMORY_DEVICE_LOCAL when the heap is device memory */
+    uint32_t reserved;
+} gpumem_memory_heap;
+
+typedef struct gpumem_memory_type {
+    uint32_t flags;      /* GPUMEM_MEMORY_* */
+    uint32_t heap_index; /* into memory_heaps */
+} gpumem_memory_type;
+
+typedef struct gpumem_device_properties {
+    char name[GPUMEM_NAME_SIZE * 4];    /* "NVIDIA H100 80GB HBM3", "llvmpipe (LLVM 15 ...)" */
+    char backend[GPUMEM_NAME_SIZE];
+    uint32_t vendor_id;
+    uint32_t device_id;
+    uint32_t device_index;              /* as opened */
+    uint32_t is_external;               /* 1 when opened on the application's native objects */
+    uint32_t memory_type_count;
+    uint32_t memory_heap_count;
+    gpumem_memory_type memory_types[GPUMEM_MAX_MEMORY_TYPES];
+    gpumem_memory_heap memory_heaps[GPUMEM_MAX_MEMORY_HEAPS];
+    uint64_t min_alignment;             /* every buffer's offset is a multiple of this */
+    uint64_t non_coherent_atom_size;    /* flush/invalidate granularity (core rounds to it) */
+    uint64_t max_allocation_size;       /* largest single page the runtime allows */
+    uint64_t max_allocation_count;      /* most pages alive at once (0: no known limit) */
+    uint32_t native_pools;              /* 1 when GPUMEM_POOL_NATIVE works on this device */
+    uint32_t reserved;
+} gpumem_device_properties;
+
+GPUMEM_API gpumem_result gpumem_device_properties_get(gpumem_device device,
+                                                      gpumem_device_properties *properties);
+
+enum {
+    GPUMEM_MEMORY_TYPE_EXACT = 1u << 0, /* type flags must equal `required` exactly */
+};
+
+/* Chooses a memory type: every `required` flag present; then the most `preferred` flags; then
+ * the fewest other flags; then the lowest index. Types whose heap is smaller than min_heap_size
+ * are skipped. GPUMEM_ERROR_NOT_FOUND when none qualifies. Pure function of `properties`. */
+GPUMEM_API gpumem_result gpumem_memory_type_find(const gpumem_device_properties *properties,
+                                                 uint32_t required, uint32_t preferred,
+                                                 uint32_t flags, uint64_t min_heap_size,
+                                                 uint32_t *memory_type);
+
+/* Writes a JSON description of the device: properties, pools, pages and allocations. With
+ * buffer NULL and capacity 0, only *length is set. *length is the text's length without the
+ * terminating NUL; GPUMEM_ERROR_INSUFFICIENT_BUFFER when capacity <= *length. */
+GPUMEM_API gpumem_result gpumem_device_dump_json(gpumem_device device, char *buffer,
+                                                 uint64_t capacity, uint64_t *length);
+
+/* ---------------------------------------------------------------------------------------------
+ * Pools
+ * ------------------------------------------------------------------------------------------- */
+
+enum {
+    GPUMEM_POOL_PAGED = 0,  /* TLSF suballocation in pages; dedicated pages above half a page */
+    GPUMEM_POOL_NATIVE = 1, /* the runtime's stream-ordered pool (CUDA, HIP) */
+};
+
+enum {
+    GPUMEM_POOL_EXACT_MATCH = 1u << 0,       /* memory type flags must equal required_flags */
+    GPUMEM_POOL_MEMORY_TYPE_INDEX = 1u << 1, /* use memory_type_index, ignore the flag fields */
+    GPUMEM_POOL_PERSISTENT_MAP = 1u << 2,    /* host-visible pages stay mapped while they live */
+};
+
+#define GPUMEM_DEFAULT_PAGE_SIZE (32ull << 20)
+
+typedef struct gpumem_pool_desc {
+    uint32_t kind;              /* GPUMEM_POOL_PAGED (default) or GPUMEM_POOL_NATIVE */
+    uint32_t flags;             /* GPUMEM_POOL_* */
+    uint32_t required_flags;    /* GPUMEM_MEMORY_* the type must have (0: any) */
+    uint32_t preferred_flags;   /* GPUMEM_MEMORY_* that break ties */
+    uint32_t memory_type_index; /* with GPUMEM_POOL_MEMORY_TYPE_INDEX */
+    uint32_t max_empty_pages;   /* empty pages kept for reuse (0: 1); trim releases them */
+    uint64_t page_size;         /* 0: GPUMEM_DEFAULT_PAGE_SIZE; rounded up to min_alignment */
+    uint64_t byte_limit;        /* most bytes the pool may reserve (0: no limit) */
+    uint64_t release_threshold; /* native pools: bytes the runtime keeps cached (0: runtime's) */
+    const char *name;           /* for dumps and messages; copied (NULL: "pool") */
+} gpumem_pool_desc;
+
+typedef struct gpumem_pool_stats {
+    uint64_t reserved_bytes;     /* bytes held from the runtime (all pages) */
+    uint64_t used_bytes;         /* bytes in live allocations, padding included */
+    uint64_t page_count;         /* pages held (0 for native pools) */
+    uint64_t allocation_count;   /* live buffers */
+    uint64_t largest_free_range; /* largest allocation that fits without a new page */
+    uint32_t memory_type;
+    uint32_t kind;
+} gpumem_pool_stats;
+
+GPUMEM_API gpumem_result gpumem_pool_create(gpumem_device device, const gpumem_pool_desc *desc,
+                                            gpumem_pool *pool);
+/* Releases the pool's buffers and pages. */
+GPUMEM_API gpumem_result gpumem_pool_destroy(gpumem_pool pool);
+/* Releases empty pages (native pools: memory above the release threshold). */
+GPUMEM_API gpumem_result gpumem_pool_trim(gpumem_pool pool);
+GPUMEM_API gpumem_result gpumem_pool_stats_get(gpumem_pool pool, gpumem_pool_stats *stats);
+
+/* ---------------------------------------------------------------------------------------------
+ * Buffers
+ * ------------------------------------------------------------------------------------------- */
+
+enum {
+    GPUMEM_BUFFER_DEDICATED = 1u << 0, /* its own page, whatever its size */
+};
+
+typedef struct gpumem_buffer_desc {
+    uint64_t size;      /* bytes, > 0 */
+    uint64_t alignment; /* power of two (0: the device's min_alignment) */
+    uint32_t flags;     /* GPUMEM_BUFFER_* */
+    uint32_t reserved;
+} gpumem_buffer_desc;
+
+typedef struct gpumem_buffer_info {
+    uint64_t size;            /* as asked */
+    uint64_t offset;          /* of the buffer's first byte in its page */
+    uint64_t left_padding;    /* bytes between the allocation's start and offset */
+    uint64_t allocation_size; /* bytes taken in the page, padding included */
+    uint64_t page_size;
+    uint32_t page;            /* the page's id in its pool (stable while the page lives) */
+    uint32_t memory_type;
+    uint32_t dedicated;       /* 1 when the buffer has a page of its own */
+    uint32_t mapped;          /* map count */
+} gpumem_buffer_info;
+
+/* What a buffer is to the native runtime, so the application can use it in its own work. */
+typedef struct gpumem_native_buffer {
+    uint64_t memory;  /* vulkan: VkDeviceMemory; cuda/hip: the page's base device pointer;
+                         host: the page's base address */
+    uint64_t offset;  /* of the buffer in memory */
+    uint64_t buffer;  /* vulkan: VkBuffer bound at offset (use it from its offset 0); else 0 */
+    uint64_t address; /* cuda/hip: CUdeviceptr / device pointer of the buffer's first byte;
+                         host: its address; vulkan: 0 */
+} gpumem_native_buffer;
+
+GPUMEM_API gpumem_result gpumem_buffer_create(gpumem_pool pool, const gpumem_buffer_desc *desc,
+                                              gpumem_buffer *buffer);
+GPUMEM_API gpumem_result gpumem_buffer_destroy(gpumem_buffer buffer);
+GPUMEM_API gpumem_result gpumem_buffer_info_get(gpumem_buffer buffer, gpumem_buffer_info *info);
+GPUMEM_API gpumem_result gpumem_buffer_native(gpumem_buffer buffer, gpumem_native_buffer *native);
+
+/* Maps the buffer for the host; *data points at its first byte. Reference-counted: each map
+ * needs one unmap. GPUMEM_ERROR_NOT_MAPPABLE for memory without GPUMEM_MEMORY_HOST_VISIBLE. */
+GPUMEM_API gpumem_result gpumem_buffer_map(gpumem_buffer buffer, void **data);
+/* GPUMEM_ERROR_BAD_STATE when the buffer is not mapped. */
+GPUMEM_API gpumem_result gpumem_buffer_unmap(gpumem_buffer buffer);
+/* Makes host writes visible to the device / device writes visible to the host, for memory
+ * without HOST_COHERENT (a no-op with it). The range is rounded out to non_coherent_atom_size. */
+GPUMEM_API gpumem_result gpumem_buffer_flush(gpumem_buffer buffer, uint64_t offset,
+                                             uint64_t size);
+GPUMEM_API gpumem_result gpumem_buffer_invalidate(gpumem_buffer buffer, uint64_t offset,
+                                                  uint64_t size);
+
+/* Synchronous transfers, on the device's default stream; they return when done. */
+GPUMEM_API gpumem_result gpumem_buffer_write(gpumem_buffer buffer, uint64_t offset,
+                                             const void *data, uint64_t size);
+GPUMEM_API gpumem_result gpumem_buffer_read(gpumem_buffer buffer, uint64_t offset, void *data,
+                                            uint64_t size);
+/* Source and destination may be one buffer when the ranges do not overlap. */
+GPUMEM_API gpumem_result gpumem_buffer_copy(gpumem_buffer source, uint64_t source_offset,
+                                            gpumem_buffer destination,
+                                            uint64_t destination_offset, uint64_t size);
+/* Fills with a 32-bit pattern; offset and size must be multiples of 4. */
+GPUMEM_API gpumem_result gpumem_buffer_fill(gpumem_buffer buffer, uint64_t offset,
+                                            uint64_t size, uint32_t pattern);
+
+/* ---------------------------------------------------------------------------------------------
+ * Streams
+ * ------------------------------------------------------------------------------------------- */
+
+/* The device's own stream (not destroyable; it lives as long as the device). */
+GPUMEM_API gpumem_result gpumem_device_default_stream(gpumem_device device,
+                                                      gpumem_stream *stream);
+GPUMEM_API gpumem_result gpumem_stream_create(gpumem_device device, gpumem_stream *stream);
+/* Waits for the stream's pending work, then destroys it. */
+GPUMEM_API gpumem_result gpumem_stream_destroy(gpumem_stream stream);
+GPUMEM_API gpumem_result gpumem_stream_synchronize(gpumem_stream stream);
+/* vulkan: VkQueue; cuda: CUstream; hip: hipStream_t; host: 0. */
+GPUMEM_API gpumem_result gpumem_stream_native(gpumem_stream stream, uint64_t *native);
+
+/* Asynchronous transfers, done in order on the stream. A write has read `data` when it returns
+ * (the caller may reuse it at once). A read has filled `data` once the stream is synchronized;
+ * `data` must stay valid until then. Buffers must outlive the stream work that uses them. */
+GPUMEM_API gpumem_result gpumem_stream_write(gpumem_stream stream, gpumem_buffer buffer,
+                                             uint64_t offset, const void *data, uint64_t size);
+GPUMEM_API gpumem_result gpumem_stream_read(gpumem_stream stream, gpumem_buffer buffer,
+                                            uint64_t offset, void *data, uint64_t size);
+GPUMEM_API gpumem_result gpumem_stream_copy(gpumem_stream stream, gpumem_buffer source,
+                                            uint64_t source_offset, gpumem_buffer destination,
+                                            uint64_t destination_offset, uint64_t size);
+GPUMEM_API gpumem_result gpumem_stream_fill(gpumem_stream stream, gpumem_buffer buffer,
+                                            uint64_t offset, uint64_t size, uint32_t pattern);
+
+/* ---------------------------------------------------------------------------------------------
+ * Virtual blocks: the pools' TLSF suballocator over offsets only, with no device. Externally
+ * synchronized: one thread at a time per block (that keeps it as fast as it can be).
+ * ------------------------------------------------------------------------------------------- */
+
+typedef uint64_t gpumem_vblock_allocation; /* 0 is never a valid allocation */
+
+typedef struct gpumem_vblock_stats {
+    uint64_t size;               /* as created */
+    uint64_t used_bytes;         /* in live allocations, padding included */
+    uint64_t allocation_count;
+    uint64_t free_range_count;
+    uint64_t largest_free_range;
+    uint64_t span;               /* end of the highest live allocation (0 when empty) */
+} gpumem_vblock_stats;
+
+GPUMEM_API gpumem_result gpumem_vblock_create(uint64_t size, gpumem_vblock *vblock);
+GPUMEM_API gpumem_result gpumem_vblock_destroy(gpumem_vblock vblock);
+/* alignment: a power of two (0: 1). GPUMEM_ERROR_LIMIT_EXCEEDED when no free range fits. */
+GPUMEM_API gpumem_result gpumem_vblock_alloc(gpumem_vblock vblock, uint64_t size,
+                                             uint64_t alignment,
+                                             gpumem_vblock_allocation *allocation,
+                                             uint64_t *offset);
+/* GPUMEM_ERROR_INVALID_HANDLE for an allocation that is not live in this block. */
+GPUMEM_API gpumem_result gpumem_vblock_free(gpumem_vblock vblock,
+                                            gpumem_vblock_allocation allocation);
+/* Frees every allocation at once. */
+GPUMEM_API gpumem_result gpumem_vblock_clear(gpumem_vblock vblock);
+GPUMEM_API gpumem_result gpumem_vblock_stats_get(gpumem_vblock vblock,
+                                                 gpumem_vblock_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GPUMEM_GPUMEM_H */

@@ -1,0 +1,32 @@
+/* What gpumem-bench's sections share: options, timing, and one way to report a number. */
+#ifndef GPUMEM_TOOLS_BENCH_H
+#define GPUMEM_TOOLS_BENCH_H
+
+#include <stdint.h>
+
+#include "gpumem/gpumem.h"
+
+typedef struct bench_options {
+    int json;               /* print one JSON document instead of lines */
+    int quick;              /* smaller sizes and fewer repeats (for smoke tests) */
+    uint32_t repeats;       /* runs per measurement; the median is reported */
+    uint64_t transfer_size; /* bytes per transfer measurement (default 256 MiB) */
+} bench_options;
+
+/* Seconds on a monotonic clock. */
+double bench_now(void);
+
+/* Median of n values (sorts them in place). */
+double bench_median(double *values, uint32_t n);
+
+/* Reports one measurement: section ("vblock", "pool", "transfer", "vulkan", "cuda"), name
+ * ("create_destroy_pool"), value and unit ("ns/pair", "GB/s", "x"). */
+void bench_result(const bench_options *options, const char *section, const char *name,
+                  double value, const char *unit);
+
+/* A progress note on stderr for runs longer than a second ("transfer: 3/5"); silent in JSON
+ * mode's stdout. */
+void bench_progress(const bench_options *options, const char *what, uint32_t done,
+                    uint32_t total);
+
+#endif
