@@ -1,0 +1,174 @@
+/* The registry: built-in and module backends, refused modules, in-process registration, and
+ * how GPUMEM_BACKEND and GPUMEM_DEVICE choose. Criterion runs each test in its own process,
+ * so each one sees a fresh registry built from the environment it sets. */
+#include <criterion/criterion.h>
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gpumem/backend.h"
+
+static gpumem_backend_info info_of(const char *name)
+{
+    gpumem_backend_info info;
+    gpumem_result r = gpumem_backend_find(name, &info);
+    cr_assert_eq(r, GPUMEM_OK, "%s: %s", name, gpumem_last_error());
+    return info;
+}
+
+Test(registry, host_module_replaces_the_built_in_host)
+{
+    gpumem_backend_info host = info_of("host");
+    cr_assert(host.available);
+    cr_assert_eq(host.device_count, 1);
+    cr_assert(host.is_module, "libgpumem-host.so next to libgpumem should replace the built-in");
+    cr_assert(strstr(host.module_path, "libgpumem-host.so"), "%s", host.module_path);
+}
+
+Test(registry, module_of_another_abi_is_listed_and_refused)
+{
+    setenv("GPUMEM_PLUGIN_PATH", BAD_MODULES_DIR, 1);
+    gpumem_backend_info bad = info_of("badabi");
+    cr_assert_not(bad.available);
+    cr_assert(bad.is_module);
+    cr_assert(strstr(bad.reason, "ABI"), "%s", bad.reason);
+    gpumem_device_desc desc = {.backend = "badabi"};
+    gpumem_device dev;
+    cr_assert_eq(gpumem_device_open(&desc, &dev), GPUMEM_ERROR_UNAVAILABLE);
+    cr_assert(strstr(gpumem_last_error(), "ABI"), "%s", gpumem_last_error());
+    cr_assert(strstr(gpumem_last_error(), "available backends: host"), "%s",
+              gpumem_last_error());
+}
+
+Test(registry, module_missing_an_operation_names_it)
+{
+    setenv("GPUMEM_PLUGIN_PATH", BAD_MODULES_DIR, 1);
+    gpumem_backend_info bad = info_of("incomplete");
+    cr_assert_not(bad.available);
+    cr_assert(strstr(bad.reason, "lacks the required operation 'device_open'"), "%s",
+              bad.reason);
+    cr_assert(info_of("host").available, "a refused module must not disturb the others");
+}
+
+/* The host module's table, loaded the way an application would load an out-of-tree one. */
+static gpumem_backend_vtable host_table_copy(void)
+{
+    gpumem_backend_info host = info_of("host");
+    void *module = dlopen(host.module_path, RTLD_NOW | RTLD_LOCAL);
+    cr_assert_not_null(module, "%s", dlerror());
+    gpumem_backend_entry_fn entry;
+    *(void **)&entry = dlsym(module, GPUMEM_BACKEND_ENTRY_NAME);
+    cr_assert_not_null(entry);
+    return *entry();
+}
+
+Test(registry, register_checks_the_table)
+{
+    static gpumem_backend_vtable table;
+    table = host_table_copy();
+    table.name = "host";
+    cr_assert_eq(gpumem_backend_register(&table), GPUMEM_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(gpumem_last_error(), "already registered"), "%s", gpumem_last_error());
+    table.name = "Bad Name";
+    cr_assert_eq(gpumem_backend_register(&table), GPUMEM_ERROR_INVALID_ARGUMENT);
+    table.name = "copy";
+    table.page_map = NULL;
+    cr_assert_eq(gpumem_backend_register(&table), GPUMEM_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(gpumem_last_error(), "'page_map'"), "%s", gpumem_last_error());
+    table = host_table_copy();
+    table.abi_version = 0;
+    cr_assert_eq(gpumem_backend_register(&table), GPUMEM_ERROR_ABI_MISMATCH);
+    table = host_table_copy();
+    table.struct_size = 8;
+    cr_assert_eq(gpumem_backend_register(&table), GPUMEM_ERROR_ABI_MISMATCH);
+    cr_assert_eq(gpumem_backend_register(NULL), GPUMEM_ERROR_INVALID_ARGUMENT);
+}
+
+Test(registry, registered_backend_works_and_absent_optional_ops_are_filled)
+{
+    unsetenv("GPUMEM_BACKEND");
+    static gpumem_backend_vtable table;
+    table = host_table_copy();
+    table.name = "copy";
+    table.priority = 5;
+    /* Without these, core must map to write and read, and fill through the mapping. */
+    table.copy_host_to_page = NULL;
+    table.copy_page_to_host = NULL;
+    table.fill = NULL;
+    cr_assert_eq(gpumem_backend_register(&table), GPUMEM_OK, "%s", gpumem_last_error());
+    gpumem_device dev;
+    cr_assert_eq(gpumem_device_open(NULL, &dev), GPUMEM_OK, "%s", gpumem_last_error());
+    gpumem_device_properties props;
+    cr_assert_eq(gpumem_device_properties_get(dev, &props), GPUMEM_OK);
+    cr_assert_str_eq(props.backend, "copy", "the highest priority backend is chosen");
+    gpumem_pool pool;
+    cr_assert_eq(gpumem_pool_create(dev, NULL, &pool), GPUMEM_OK);
+    gpumem_buffer buf;
+    gpumem_buffer_desc bd = {.size = 4096};
+    cr_assert_eq(gpumem_buffer_create(pool, &bd, &buf), GPUMEM_OK);
+    cr_assert_eq(gpumem_buffer_fill(buf, 0, 4096, 0xabababab), GPUMEM_OK, "%s",
+                 gpumem_last_error());
+    char out[4096];
+    cr_assert_eq(gpumem_buffer_read(buf, 0, out, sizeof out), GPUMEM_OK);
+    for (int i = 0; i < 4096; i++)
+        cr_assert_eq((unsigned char)out[i], 0xab);
+    cr_assert_eq(gpumem_device_close(dev), GPUMEM_OK);
+}
+
+Test(registry, unknown_backend_lists_the_available_ones)
+{
+    setenv("GPUMEM_BACKEND", "nosuch", 1);
+    gpumem_device dev;
+    cr_assert_eq(gpumem_device_open(NULL, &dev), GPUMEM_ERROR_NOT_FOUND);
+    cr_assert(strstr(gpumem_last_error(), "unknown backend 'nosuch'"), "%s",
+              gpumem_last_error());
+    cr_assert(strstr(gpumem_last_error(), "available backends: host"), "%s",
+              gpumem_last_error());
+    gpumem_device_desc desc = {.backend = "alsonot"};
+    cr_assert_eq(gpumem_device_open(&desc, &dev), GPUMEM_ERROR_NOT_FOUND);
+}
+
+Test(registry, preference_list_takes_the_first_available)
+{
+    setenv("GPUMEM_PLUGIN_PATH", BAD_MODULES_DIR, 1);
+    setenv("GPUMEM_BACKEND", "badabi,host", 1);
+    gpumem_device dev;
+    cr_assert_eq(gpumem_device_open(NULL, &dev), GPUMEM_OK, "%s", gpumem_last_error());
+    gpumem_device_close(dev);
+    setenv("GPUMEM_BACKEND", "badabi", 1);
+    cr_assert_eq(gpumem_device_open(NULL, &dev), GPUMEM_ERROR_UNAVAILABLE);
+    cr_assert(strstr(gpumem_last_error(), "GPUMEM_BACKEND"), "%s", gpumem_last_error());
+}
+
+Test(registry, device_index_from_env_and_desc)
+{
+    gpumem_device dev;
+    setenv("GPUMEM_DEVICE", "3", 1);
+    cr_assert_eq(gpumem_device_open(NULL, &dev), GPUMEM_ERROR_NOT_FOUND);
+    cr_assert(strstr(gpumem_last_error(), "no device 3"), "%s", gpumem_last_error());
+    setenv("GPUMEM_DEVICE", "x1", 1);
+    cr_assert_eq(gpumem_device_open(NULL, &dev), GPUMEM_ERROR_INVALID_ARGUMENT);
+    gpumem_device_desc desc = {.flags = GPUMEM_DEVICE_OPEN_INDEX, .device_index = 0};
+    cr_assert_eq(gpumem_device_open(&desc, &dev), GPUMEM_OK, "the desc's index wins");
+    gpumem_device_close(dev);
+    unsetenv("GPUMEM_DEVICE");
+    cr_assert_eq(gpumem_device_open(NULL, &dev), GPUMEM_OK);
+    gpumem_device_close(dev);
+}
+
+Test(registry, backend_list_is_complete)
+{
+    setenv("GPUMEM_PLUGIN_PATH", BAD_MODULES_DIR, 1);
+    uint32_t n = 0;
+    cr_assert_eq(gpumem_backend_count(&n), GPUMEM_OK);
+    int seen = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        gpumem_backend_info info;
+        cr_assert_eq(gpumem_backend_info_get(i, &info), GPUMEM_OK);
+        seen += !strcmp(info.name, "host") + !strcmp(info.name, "badabi") +
+                !strcmp(info.name, "incomplete");
+    }
+    cr_assert_eq(seen, 3);
+    gpumem_backend_info info;
+    cr_assert_eq(gpumem_backend_info_get(n, &info), GPUMEM_ERROR_NOT_FOUND);
+}
