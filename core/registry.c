@@ -332,7 +332,9 @@ static void scan_library_folder(void)
     if (!dladdr((void *)&gpumem_backend_count, &info) || !info.dli_fname)
         return;
     char folder[PATH_MAX];
-    snprintf(folder, sizeof folder, "%s", info.dli_fname);
+    /* Canonical, so gpumem-info shows a plain path rather than one through an rpath. */
+    if (!realpath(info.dli_fname, folder))
+        snprintf(folder, sizeof folder, "%s", info.dli_fname);
     char *slash = strrchr(folder, '/');
     if (!slash)
         return;

@@ -1,0 +1,605 @@
+/* gpumem-bench: how fast gpumem is. Each measurement is the median of --repeats runs; random
+ * traces come from a fixed seed and are generated before the clock starts, so runs are
+ * reproducible and only the measured calls are timed. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "format.h"
+#include "gpumem/gpumem.h"
+
+#ifdef GPUMEM_BENCH_VULKAN
+#include "bench_vulkan.h"
+#endif
+#ifdef GPUMEM_BENCH_CUDA
+#include "bench_cuda.h"
+#endif
+
+#define SEED 0x6770756d656d2101ull /* "gpumem!\x01": any fixed value keeps traces reproducible */
+
+typedef struct bench_context {
+    bench_options options;
+    const char *section; /* NULL: all */
+    gpumem_device device;
+    gpumem_device_properties properties;
+} bench_context;
+
+/* --- failures --- */
+
+static int failed(gpumem_result r, const char *what)
+{
+    fprintf(stderr, "gpumem-bench: %s: %s: %s\n", what, gpumem_result_string(r),
+            gpumem_last_error());
+    return 1;
+}
+
+static int out_of_memory(const char *what)
+{
+    fprintf(stderr, "gpumem-bench: %s: out of host memory\n", what);
+    return 1;
+}
+
+/* --- random traces --- */
+
+/* splitmix64: one add and three multiply-xorshifts per number, good enough statistics for a
+ * workload trace, and a single word of state to seed. */
+typedef struct rng {
+    uint64_t state;
+} rng;
+
+static uint64_t rng_next(rng *r)
+{
+    uint64_t z = (r->state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static double rng_unit(rng *r) /* [0, 1) */
+{
+    return (double)(rng_next(r) >> 11) * 0x1.0p-53;
+}
+
+static uint32_t rng_below(rng *r, uint32_t n) /* [0, n), by multiply-shift: no division */
+{
+    return (uint32_t)(((rng_next(r) >> 32) * n) >> 32);
+}
+
+/* Log-uniform sizes: as many small allocations as large ones per doubling, as real workloads
+ * have, where a uniform draw would be almost all large. */
+static uint64_t rng_log_uniform(rng *r, double low, double high)
+{
+    uint64_t size = (uint64_t)exp(log(low) + rng_unit(r) * (log(high) - log(low)));
+    return size < (uint64_t)low ? (uint64_t)low : size;
+}
+
+/* A steady-state churn: `live` sizes to fill with, then `steps` pairs (free victims[i], then
+ * allocate sizes[i] in its place). */
+typedef struct trace {
+    uint32_t live;
+    uint32_t steps;
+    uint64_t *fill_sizes;
+    uint64_t *sizes;
+    uint32_t *victims;
+} trace;
+
+static void trace_free(trace *t)
+{
+    free(t->fill_sizes);
+    free(t->sizes);
+    free(t->victims);
+}
+
+static int trace_make(trace *t, uint32_t live, uint32_t steps, double low, double high)
+{
+    rng r = {SEED};
+    *t = (trace){live, steps, malloc(live * sizeof(uint64_t)), malloc(steps * sizeof(uint64_t)),
+                 malloc(steps * sizeof(uint32_t))};
+    if (!t->fill_sizes || !t->sizes || !t->victims) {
+        trace_free(t);
+        return out_of_memory("trace");
+    }
+    for (uint32_t i = 0; i < live; i++)
+        t->fill_sizes[i] = rng_log_uniform(&r, low, high);
+    for (uint32_t i = 0; i < steps; i++) {
+        t->sizes[i] = rng_log_uniform(&r, low, high);
+        t->victims[i] = rng_below(&r, live);
+    }
+    return 0;
+}
+
+/* --- section vblock --- */
+
+#define VBLOCK_SIZE (64ull << 30)
+#define VBLOCK_ALIGNMENT 256
+
+typedef struct vblock_run {
+    double ns_per_pair;
+    double span_over_used;
+} vblock_run;
+
+static gpumem_result vblock_fill(gpumem_vblock vb, const trace *t,
+                                 gpumem_vblock_allocation *live)
+{
+    uint64_t offset;
+    for (uint32_t i = 0; i < t->live; i++) {
+        gpumem_result r = gpumem_vblock_alloc(vb, t->fill_sizes[i], VBLOCK_ALIGNMENT, &live[i],
+                                              &offset);
+        if (r != GPUMEM_OK)
+            return r;
+    }
+    return GPUMEM_OK;
+}
+
+/* The timed loop: nothing but the pairs (the error check is one predictable branch). */
+static gpumem_result vblock_churn(gpumem_vblock vb, const trace *t,
+                                  gpumem_vblock_allocation *live)
+{
+    uint64_t offset;
+    for (uint32_t i = 0; i < t->steps; i++) {
+        gpumem_vblock_allocation *slot = &live[t->victims[i]];
+        gpumem_result r = gpumem_vblock_free(vb, *slot);
+        if (r == GPUMEM_OK)
+            r = gpumem_vblock_alloc(vb, t->sizes[i], VBLOCK_ALIGNMENT, slot, &offset);
+        if (r != GPUMEM_OK)
+            return r;
+    }
+    return GPUMEM_OK;
+}
+
+static int vblock_once(const trace *t, gpumem_vblock_allocation *live, vblock_run *run)
+{
+    gpumem_vblock vb;
+    gpumem_result r = gpumem_vblock_create(VBLOCK_SIZE, &vb);
+    if (r != GPUMEM_OK)
+        return failed(r, "vblock create");
+    gpumem_vblock_stats stats;
+    double start = 0, end = 0;
+    if ((r = vblock_fill(vb, t, live)) == GPUMEM_OK) {
+        start = bench_now();
+        r = vblock_churn(vb, t, live);
+        end = bench_now();
+    }
+    if (r == GPUMEM_OK)
+        r = gpumem_vblock_stats_get(vb, &stats);
+    if (r != GPUMEM_OK)
+        failed(r, "vblock trace"); /* before destroy, which clears the message */
+    gpumem_vblock_destroy(vb);
+    if (r != GPUMEM_OK)
+        return 1;
+    run->ns_per_pair = (end - start) * 1e9 / t->steps;
+    run->span_over_used = stats.used_bytes ? (double)stats.span / (double)stats.used_bytes : 0;
+    return 0;
+}
+
+static int bench_vblock(bench_context *c)
+{
+    uint32_t repeats = c->options.repeats;
+    trace t;
+    if (trace_make(&t, 10000, c->options.quick ? 200000 : 2000000, 256, 4 << 20))
+        return 1;
+    gpumem_vblock_allocation *live = malloc(t.live * sizeof *live);
+    double *ns = malloc(repeats * sizeof *ns);
+    int status = !live || !ns ? out_of_memory("vblock") : 0;
+    vblock_run run = {0};
+    bench_progress(&c->options, "vblock", 0, repeats);
+    for (uint32_t i = 0; i < repeats && !status; i++) {
+        status = vblock_once(&t, live, &run);
+        ns[i] = run.ns_per_pair;
+        bench_progress(&c->options, "vblock", i + 1, repeats);
+    }
+    if (!status) {
+        bench_result(&c->options, "vblock", "alloc_free_pair", bench_median(ns, repeats),
+                     "ns/pair");
+        /* The trace and the allocator are deterministic: every run ends with the same span. */
+        bench_result(&c->options, "vblock", "span_over_used", run.span_over_used, "x");
+    }
+    free(ns);
+    free(live);
+    trace_free(&t);
+    return status;
+}
+
+/* --- section pool --- */
+
+static gpumem_result pool_fill(gpumem_pool pool, const trace *t, gpumem_buffer *live)
+{
+    for (uint32_t i = 0; i < t->live; i++) {
+        gpumem_buffer_desc desc = {.size = t->fill_sizes[i]};
+        gpumem_result r = gpumem_buffer_create(pool, &desc, &live[i]);
+        if (r != GPUMEM_OK)
+            return r;
+    }
+    return GPUMEM_OK;
+}
+
+static gpumem_result pool_churn(gpumem_pool pool, const trace *t, gpumem_buffer *live)
+{
+    for (uint32_t i = 0; i < t->steps; i++) {
+        gpumem_buffer *slot = &live[t->victims[i]];
+        gpumem_buffer_desc desc = {.size = t->sizes[i]};
+        gpumem_result r = gpumem_buffer_destroy(*slot);
+        if (r == GPUMEM_OK)
+            r = gpumem_buffer_create(pool, &desc, slot);
+        if (r != GPUMEM_OK)
+            return r;
+    }
+    return GPUMEM_OK;
+}
+
+/* One run on a fresh pool; *ns is the time per pair, *overhead reserved over used at the end. */
+static int pool_once(bench_context *c, const trace *t, gpumem_buffer *live, double *ns,
+                     double *overhead)
+{
+    gpumem_pool_desc desc = {.name = "bench"};
+    gpumem_pool pool;
+    gpumem_result r = gpumem_pool_create(c->device, &desc, &pool);
+    if (r != GPUMEM_OK)
+        return failed(r, "pool create");
+    gpumem_pool_stats stats;
+    double start = 0, end = 0;
+    if ((r = pool_fill(pool, t, live)) == GPUMEM_OK) {
+        start = bench_now();
+        r = pool_churn(pool, t, live);
+        end = bench_now();
+    }
+    if (r == GPUMEM_OK)
+        r = gpumem_pool_stats_get(pool, &stats);
+    if (r != GPUMEM_OK) {
+        failed(r, "pool trace");
+        gpumem_pool_destroy(pool);
+        return 1;
+    }
+    if ((r = gpumem_pool_destroy(pool)) != GPUMEM_OK)
+        return failed(r, "pool destroy");
+    *ns = (end - start) * 1e9 / t->steps;
+    *overhead = stats.used_bytes ? (double)stats.reserved_bytes / (double)stats.used_bytes : 0;
+    return 0;
+}
+
+static int bench_pool(bench_context *c)
+{
+    uint32_t repeats = c->options.repeats;
+    trace t;
+    if (trace_make(&t, 256, c->options.quick ? 20000 : 200000, 256, 1 << 20))
+        return 1;
+    gpumem_buffer *live = malloc(t.live * sizeof *live);
+    double *ns = malloc(repeats * sizeof *ns);
+    double overhead = 0;
+    int status = !live || !ns ? out_of_memory("pool") : 0;
+    bench_progress(&c->options, "pool", 0, repeats);
+    for (uint32_t i = 0; i < repeats && !status; i++) {
+        status = pool_once(c, &t, live, &ns[i], &overhead);
+        bench_progress(&c->options, "pool", i + 1, repeats);
+    }
+    if (!status) {
+        bench_result(&c->options, "pool", "create_destroy_pair", bench_median(ns, repeats),
+                     "ns/pair");
+        bench_result(&c->options, "pool", "reserved_over_used", overhead, "x");
+    }
+    free(ns);
+    free(live);
+    trace_free(&t);
+    return status;
+}
+
+/* --- section transfer --- */
+
+typedef struct transfer_setup {
+    uint64_t size;
+    gpumem_pool pool;
+    gpumem_buffer buffer;
+    unsigned char *source;      /* host memory the writes read */
+    unsigned char *destination; /* host memory the reads fill */
+} transfer_setup;
+
+/* Device-local memory is what applications move data into; a device without any (none is
+ * known yet) still gets a number from its default pool. */
+static gpumem_result transfer_pool(gpumem_device device, gpumem_pool *pool)
+{
+    gpumem_pool_desc desc = {.required_flags = GPUMEM_MEMORY_DEVICE_LOCAL, .name = "transfer"};
+    gpumem_result r = gpumem_pool_create(device, &desc, pool);
+    if (r == GPUMEM_ERROR_NOT_FOUND) {
+        desc.required_flags = 0;
+        r = gpumem_pool_create(device, &desc, pool);
+    }
+    return r;
+}
+
+static int transfer_open(bench_context *c, transfer_setup *s)
+{
+    s->size = c->options.transfer_size;
+    s->source = malloc(s->size);
+    s->destination = malloc(s->size);
+    if (!s->source || !s->destination)
+        return out_of_memory("transfer buffers");
+    /* Touched, so the first measured run does not pay for the kernel's page faults (and not
+     * with zeros, which a compiler may turn into a calloc that touches nothing). */
+    for (uint64_t i = 0; i < s->size; i++)
+        s->source[i] = (unsigned char)(i * 131 + (i >> 12));
+    memset(s->destination, 0xa5, s->size);
+    gpumem_result r = transfer_pool(c->device, &s->pool);
+    if (r != GPUMEM_OK)
+        return failed(r, "transfer pool");
+    gpumem_buffer_desc desc = {.size = s->size};
+    if ((r = gpumem_buffer_create(s->pool, &desc, &s->buffer)) != GPUMEM_OK)
+        return failed(r, "transfer buffer");
+    /* One untimed round trip warms the page (and any staging), and proves the data arrives. */
+    if ((r = gpumem_buffer_write(s->buffer, 0, s->source, s->size)) != GPUMEM_OK)
+        return failed(r, "buffer write");
+    if ((r = gpumem_buffer_read(s->buffer, 0, s->destination, s->size)) != GPUMEM_OK)
+        return failed(r, "buffer read");
+    if (memcmp(s->source, s->destination, s->size) != 0) {
+        fprintf(stderr, "gpumem-bench: transfer: read back differs from what was written\n");
+        return 1;
+    }
+    return 0;
+}
+
+static void transfer_close(transfer_setup *s)
+{
+    if (s->pool)
+        gpumem_pool_destroy(s->pool);
+    free(s->source);
+    free(s->destination);
+}
+
+enum { TRANSFER_WRITE, TRANSFER_READ, TRANSFER_MEMCPY };
+
+static gpumem_result transfer_once(transfer_setup *s, int kind)
+{
+    switch (kind) {
+    case TRANSFER_WRITE: return gpumem_buffer_write(s->buffer, 0, s->source, s->size);
+    case TRANSFER_READ: return gpumem_buffer_read(s->buffer, 0, s->destination, s->size);
+    default: memcpy(s->destination, s->source, s->size); return GPUMEM_OK;
+    }
+}
+
+static int transfer_measure(bench_context *c, transfer_setup *s, int kind, const char *name)
+{
+    uint32_t repeats = c->options.repeats;
+    double *seconds = malloc(repeats * sizeof *seconds);
+    if (!seconds)
+        return out_of_memory("transfer");
+    char what[64];
+    snprintf(what, sizeof what, "transfer/%s", name);
+    bench_progress(&c->options, what, 0, repeats);
+    for (uint32_t i = 0; i < repeats; i++) {
+        double start = bench_now();
+        gpumem_result r = transfer_once(s, kind);
+        seconds[i] = bench_now() - start;
+        if (r != GPUMEM_OK) {
+            free(seconds);
+            return failed(r, what);
+        }
+        bench_progress(&c->options, what, i + 1, repeats);
+    }
+    /* A read of the copy keeps the compiler from dropping a memcpy whose result is unused. */
+    volatile unsigned char sink = s->destination[s->size - 1];
+    (void)sink;
+    double median = bench_median(seconds, repeats);
+    free(seconds);
+    bench_result(&c->options, "transfer", name, (double)s->size / median * 1e-9, "GB/s");
+    return 0;
+}
+
+static int bench_transfer(bench_context *c)
+{
+    transfer_setup s = {0};
+    int status = transfer_open(c, &s);
+    if (!status)
+        status = transfer_measure(c, &s, TRANSFER_WRITE, "write");
+    if (!status)
+        status = transfer_measure(c, &s, TRANSFER_READ, "read");
+    if (!status)
+        status = transfer_measure(c, &s, TRANSFER_MEMCPY, "memcpy");
+    transfer_close(&s);
+    return status;
+}
+
+/* --- backend sections --- */
+
+static int bench_backend(bench_context *c, const char *backend)
+{
+    if (strcmp(c->properties.backend, backend) != 0) {
+        if (!c->section)
+            return 0; /* all sections: the ones of other backends do not apply */
+        fprintf(stderr, "gpumem-bench: section '%s' needs the %s backend; the device is %s's"
+                        " (set GPUMEM_BACKEND=%s)\n", backend, backend, c->properties.backend,
+                backend);
+        return 1;
+    }
+#ifdef GPUMEM_BENCH_VULKAN
+    if (strcmp(backend, "vulkan") == 0) {
+        bench_vulkan(c->device, &c->options);
+        return 0;
+    }
+#endif
+#ifdef GPUMEM_BENCH_CUDA
+    if (strcmp(backend, "cuda") == 0) {
+        bench_cuda(c->device, &c->options);
+        return 0;
+    }
+#endif
+    if (!c->section)
+        return 0;
+    fprintf(stderr, "gpumem-bench: this gpumem-bench was built without the %s section\n",
+            backend);
+    return 1;
+}
+
+static int bench_vulkan_section(bench_context *c)
+{
+    return bench_backend(c, "vulkan");
+}
+
+static int bench_cuda_section(bench_context *c)
+{
+    return bench_backend(c, "cuda");
+}
+
+/* --- command line --- */
+
+typedef struct section {
+    const char *name;
+    int (*run)(bench_context *c);
+} section;
+
+static const section sections[] = {
+    {"vblock", bench_vblock},
+    {"pool", bench_pool},
+    {"transfer", bench_transfer},
+    {"vulkan", bench_vulkan_section},
+    {"cuda", bench_cuda_section},
+};
+#define SECTION_COUNT (sizeof sections / sizeof sections[0])
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: gpumem-bench [--json] [--quick] [--repeats N] [--section NAME] [--size BYTES]\n"
+            "Measures gpumem on the default device (GPUMEM_BACKEND, GPUMEM_DEVICE choose it).\n"
+            "  --json          one JSON document of all results on stdout\n"
+            "  --quick         small sizes and 3 repeats: a smoke run\n"
+            "  --repeats N     runs per measurement, the median is reported (default 5)\n"
+            "  --section NAME  only vblock, pool, transfer, vulkan or cuda\n"
+            "  --size BYTES    bytes per transfer, with an optional K, M or G suffix\n"
+            "                  (default 256M; --quick: 16M)\n"
+            "  --help          this text\n"
+            "Output: one line per result, \"section/name: value unit\".\n");
+}
+
+/* A decimal number; *end is left at the first character after it. 0 when there is none. */
+static uint64_t parse_number(const char *text, char **end)
+{
+    errno = 0;
+    unsigned long long value = strtoull(text, end, 10);
+    if (errno || *end == text || text[0] < '0' || text[0] > '9')
+        return 0;
+    return value;
+}
+
+static uint64_t parse_count(const char *text)
+{
+    char *end;
+    uint64_t value = parse_number(text, &end);
+    return *end ? 0 : value;
+}
+
+/* Bytes with an optional binary suffix ("64M"); 0 when the text is not a size. */
+static uint64_t parse_size(const char *text)
+{
+    char *end;
+    uint64_t value = parse_number(text, &end);
+    unsigned shift = 0;
+    switch (*end) {
+    case 'K': case 'k': shift = 10; end++; break;
+    case 'M': case 'm': shift = 20; end++; break;
+    case 'G': case 'g': shift = 30; end++; break;
+    }
+    if (*end || value > (UINT64_MAX >> shift))
+        return 0;
+    return (uint64_t)value << shift;
+}
+
+/* "--name value" or "--name=value"; *i moves past what was used. NULL when absent. */
+static const char *option_value(int argc, char **argv, int *i, const char *name)
+{
+    size_t n = strlen(name);
+    if (strncmp(argv[*i], name, n) != 0)
+        return NULL;
+    if (argv[*i][n] == '=')
+        return argv[*i] + n + 1;
+    if (argv[*i][n] != '\0' || *i + 1 >= argc)
+        return NULL;
+    return argv[++*i];
+}
+
+static int usage_error(const char *message, const char *argument)
+{
+    fprintf(stderr, "gpumem-bench: %s '%s'\n", message, argument);
+    usage(stderr);
+    return 2;
+}
+
+static int known_section(const char *name)
+{
+    for (size_t i = 0; i < SECTION_COUNT; i++)
+        if (strcmp(sections[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Returns -1 to go on, else the exit status. */
+static int parse_arguments(int argc, char **argv, bench_context *c)
+{
+    uint64_t repeats = 0, size = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i], *value;
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(arg, "--json") == 0) {
+            c->options.json = 1;
+        } else if (strcmp(arg, "--quick") == 0) {
+            c->options.quick = 1;
+        } else if ((value = option_value(argc, argv, &i, "--repeats"))) {
+            if (!(repeats = parse_count(value)) || repeats > 1000)
+                return usage_error("--repeats wants a count from 1 to 1000, not", value);
+        } else if ((value = option_value(argc, argv, &i, "--size"))) {
+            if (!(size = parse_size(value)))
+                return usage_error("--size wants a byte count, not", value);
+        } else if ((value = option_value(argc, argv, &i, "--section"))) {
+            if (!known_section(value))
+                return usage_error("unknown section", value);
+            c->section = value;
+        } else {
+            return usage_error("unknown argument", arg);
+        }
+    }
+    c->options.repeats = repeats ? (uint32_t)repeats : c->options.quick ? 3 : 5;
+    c->options.transfer_size = size ? size : c->options.quick ? 16u << 20 : 256u << 20;
+    return -1;
+}
+
+static int open_device(bench_context *c)
+{
+    gpumem_result r = gpumem_device_open(NULL, &c->device);
+    if (r != GPUMEM_OK)
+        return failed(r, "device open");
+    if ((r = gpumem_device_properties_get(c->device, &c->properties)) != GPUMEM_OK) {
+        failed(r, "device properties");
+        gpumem_device_close(c->device);
+        return 1;
+    }
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    bench_context c = {0};
+    int status = parse_arguments(argc, argv, &c);
+    if (status >= 0)
+        return status;
+    if (open_device(&c))
+        return 1;
+    bench_header header = {c.properties.backend, c.properties.name};
+    bench_report_begin(&c.options, &header);
+    status = 0;
+    for (size_t i = 0; i < SECTION_COUNT && !status; i++)
+        if (!c.section || strcmp(c.section, sections[i].name) == 0)
+            status = sections[i].run(&c);
+    if (!status)
+        bench_report_end(&c.options);
+    gpumem_result r = gpumem_device_close(c.device);
+    if (r != GPUMEM_OK && !status)
+        status = failed(r, "device close");
+    return status;
+}

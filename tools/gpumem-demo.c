@@ -1,0 +1,170 @@
+/* gpumem-demo: a tour of the API on the default device (GPUMEM_BACKEND chooses it). It is the
+ * source of the README's short example, so main() reads top to bottom as that example does;
+ * helpers below it only print and check. Any failure ends the program with the library's
+ * message: the operating system takes back what was left open. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "format.h"
+#include "gpumem/gpumem.h"
+
+#define MiB (1ull << 20)
+
+static void check(gpumem_result r, const char *what)
+{
+    if (r == GPUMEM_OK)
+        return;
+    fprintf(stderr, "gpumem-demo: %s: %s: %s\n", what, gpumem_result_string(r),
+            gpumem_last_error());
+    exit(1);
+}
+
+static void expect(int ok, const char *what)
+{
+    if (ok)
+        return;
+    fprintf(stderr, "gpumem-demo: %s: the data differs\n", what);
+    exit(1);
+}
+
+static void *host_alloc(uint64_t size)
+{
+    void *p = calloc(1, size);
+    if (!p) {
+        fprintf(stderr, "gpumem-demo: out of host memory\n");
+        exit(1);
+    }
+    return p;
+}
+
+/* 32-bit words that differ everywhere, so a misplaced byte cannot go unnoticed. */
+static void fill_pattern(uint32_t *words, uint64_t count, uint32_t seed)
+{
+    for (uint64_t i = 0; i < count; i++)
+        words[i] = (uint32_t)(i * 2654435761u) ^ seed;
+}
+
+static void print_buffer(const char *name, gpumem_buffer buffer)
+{
+    gpumem_buffer_info info;
+    check(gpumem_buffer_info_get(buffer, &info), "buffer info");
+    char size[32];
+    printf("  %-5s %9s: page %u, offset %" PRIu64 ", left padding %" PRIu64 "%s\n", name,
+           format_bytes(info.size, size, sizeof size), info.page, info.offset, info.left_padding,
+           info.dedicated ? ", dedicated page" : "");
+}
+
+static void print_pool(gpumem_pool pool, const gpumem_device_properties *props)
+{
+    gpumem_pool_stats s;
+    check(gpumem_pool_stats_get(pool, &s), "pool stats");
+    char flags[96], reserved[32], used[32], largest[32];
+    printf("pool: memory type %u (%s)\n", s.memory_type,
+           format_memory_flags(props->memory_types[s.memory_type].flags, flags, sizeof flags));
+    printf("  reserved %s in %" PRIu64 " pages, used %s by %" PRIu64
+           " buffers, largest free range %s\n",
+           format_bytes(s.reserved_bytes, reserved, sizeof reserved), s.page_count,
+           format_bytes(s.used_bytes, used, sizeof used), s.allocation_count,
+           format_bytes(s.largest_free_range, largest, sizeof largest));
+}
+
+/* Writes through a mapping when the pool's memory is host-visible, and reads it back through
+ * gpumem to show both paths see the same bytes. */
+static void demo_map(gpumem_buffer buffer, uint32_t memory_flags)
+{
+    if (!(memory_flags & GPUMEM_MEMORY_HOST_VISIBLE)) {
+        printf("map: skipped, the pool's memory is not host-visible\n");
+        return;
+    }
+    static const char message[] = "written through a mapping";
+    void *data;
+    check(gpumem_buffer_map(buffer, &data), "map");
+    memcpy(data, message, sizeof message);
+    check(gpumem_buffer_flush(buffer, 0, sizeof message), "flush"); /* a no-op when coherent */
+    check(gpumem_buffer_unmap(buffer), "unmap");
+    char back[sizeof message];
+    check(gpumem_buffer_read(buffer, 0, back, sizeof back), "read after map");
+    expect(memcmp(back, message, sizeof message) == 0, "map");
+    printf("map: \"%s\", read back through gpumem\n", back);
+}
+
+/* An asynchronous round trip on a stream of our own: the read's destination is only filled
+ * once the stream is synchronized. */
+static void demo_stream(gpumem_device device, gpumem_buffer buffer, uint64_t size)
+{
+    uint32_t *out = host_alloc(size), *in = host_alloc(size);
+    fill_pattern(out, size / 4, 0x5eed);
+    gpumem_stream stream;
+    check(gpumem_stream_create(device, &stream), "stream create");
+    check(gpumem_stream_write(stream, buffer, 0, out, size), "stream write");
+    check(gpumem_stream_read(stream, buffer, 0, in, size), "stream read");
+    check(gpumem_stream_synchronize(stream), "stream synchronize");
+    expect(memcmp(in, out, size) == 0, "stream round trip");
+    check(gpumem_stream_destroy(stream), "stream destroy");
+    printf("stream: wrote and read back %" PRIu64 " bytes asynchronously\n", size);
+    free(out);
+    free(in);
+}
+
+int main(void)
+{
+    /* The device: GPUMEM_BACKEND and GPUMEM_DEVICE choose it, else the best available. */
+    gpumem_device device;
+    gpumem_device_properties props;
+    check(gpumem_device_open(NULL, &device), "device open");
+    check(gpumem_device_properties_get(device, &props), "device properties");
+    printf("device: %s (backend %s, device %u)\n", props.name, props.backend,
+           props.device_index);
+
+    /* A paged pool, preferring device-local memory; buffers are suballocated in its pages. */
+    gpumem_pool_desc pool_desc = {.preferred_flags = GPUMEM_MEMORY_DEVICE_LOCAL, .name = "demo"};
+    gpumem_pool pool;
+    check(gpumem_pool_create(device, &pool_desc, &pool), "pool create");
+
+    /* Four sizes: the largest is over half a page (32 MiB), so it gets a page of its own. */
+    const uint64_t sizes[] = {1000, 64 << 10, 1 * MiB, 20 * MiB};
+    const char *names[] = {"small", "64k", "1m", "large"};
+    gpumem_buffer buffers[4];
+    for (int i = 0; i < 4; i++) {
+        gpumem_buffer_desc desc = {.size = sizes[i]};
+        check(gpumem_buffer_create(pool, &desc, &buffers[i]), "buffer create");
+    }
+
+    /* Host -> 1m, 1m -> large at an offset, large -> host: the pattern must survive. */
+    uint32_t *pattern = host_alloc(MiB), *back = host_alloc(MiB);
+    fill_pattern(pattern, MiB / 4, 0xc0ffee);
+    check(gpumem_buffer_write(buffers[2], 0, pattern, MiB), "write");
+    check(gpumem_buffer_copy(buffers[2], 0, buffers[3], 4096, MiB), "copy");
+    check(gpumem_buffer_read(buffers[3], 4096, back, MiB), "read");
+    expect(memcmp(pattern, back, MiB) == 0, "write, copy, read");
+    printf("write, copy, read: 1 MiB verified\n");
+    free(pattern);
+    free(back);
+
+    gpumem_pool_stats stats;
+    check(gpumem_pool_stats_get(pool, &stats), "pool stats");
+    demo_map(buffers[0], props.memory_types[stats.memory_type].flags);
+    demo_stream(device, buffers[1], 64 << 10);
+
+    print_pool(pool, &props);
+    printf("buffers:\n");
+    for (int i = 0; i < 4; i++)
+        print_buffer(names[i], buffers[i]);
+
+    /* The dump describes the device, its pools, pages and allocations, for tools. */
+    uint64_t length = 0;
+    check(gpumem_device_dump_json(device, NULL, 0, &length), "dump");
+    printf("JSON dump: %" PRIu64 " bytes\n", length);
+
+    /* Destroying the pool releases its buffers; their handles then say so instead of crashing. */
+    check(gpumem_buffer_destroy(buffers[0]), "buffer destroy");
+    check(gpumem_pool_destroy(pool), "pool destroy");
+    gpumem_buffer_info info;
+    printf("a buffer of the destroyed pool: %s\n",
+           gpumem_result_string(gpumem_buffer_info_get(buffers[1], &info)));
+    check(gpumem_device_close(device), "device close");
+    printf("done\n");
+    return 0;
+}
