@@ -9,6 +9,10 @@
 
 static _Thread_local char last_message[MESSAGE_SIZE];
 static _Thread_local char backend_message[MESSAGE_SIZE];
+/* Every public call clears the error first, so that must be cheap: a small initial-exec flag
+ * avoids a __tls_get_addr call per clear (the message buffers stay general-dynamic, because
+ * 2 KiB of static TLS would make dlopen of libgpumem, as Python's ctypes does, fail). */
+static _Thread_local unsigned char has_messages __attribute__((tls_model("initial-exec")));
 
 const char *gpumem_result_string(gpumem_result result)
 {
@@ -35,17 +39,24 @@ const char *gpumem_result_string(gpumem_result result)
 
 const char *gpumem_last_error(void)
 {
-    return last_message;
+    return has_messages ? last_message : "";
 }
 
 void gpumem_error_clear(void)
 {
-    last_message[0] = '\0';
-    backend_message[0] = '\0';
+    if (has_messages) {
+        has_messages = 0;
+        last_message[0] = '\0';
+        backend_message[0] = '\0';
+    }
 }
 
 gpumem_result gpumem_error(gpumem_result result, const char *function, const char *format, ...)
 {
+    if (!has_messages) {
+        has_messages = 1;
+        backend_message[0] = '\0';
+    }
     int n = snprintf(last_message, MESSAGE_SIZE, "%s: ", function);
     if (n < 0 || n >= MESSAGE_SIZE)
         n = 0;
@@ -58,6 +69,10 @@ gpumem_result gpumem_error(gpumem_result result, const char *function, const cha
 
 gpumem_result gpumem_backend_error(gpumem_result result, const char *format, ...)
 {
+    if (!has_messages) {
+        has_messages = 1;
+        last_message[0] = '\0';
+    }
     va_list args;
     va_start(args, format);
     vsnprintf(backend_message, MESSAGE_SIZE, format, args);
@@ -67,7 +82,7 @@ gpumem_result gpumem_backend_error(gpumem_result result, const char *format, ...
 
 const char *gpumem_error_backend_message(void)
 {
-    return backend_message;
+    return has_messages ? backend_message : "";
 }
 
 gpumem_result gpumem_error_from_backend(gpumem_result result, const char *function,
