@@ -75,6 +75,62 @@ static gpumem_result buffer_bind(gpumem_buffer_obj *b, const char *function)
     return r == GPUMEM_OK ? r : gpumem_error_from_backend(r, function, "buffer_bind");
 }
 
+/* A buffer record: a spare one of the pool's, or a new one (pool lock held). */
+static gpumem_buffer_obj *record_take(gpumem_pool_obj *pool)
+{
+    if (gpumem_list_empty(&pool->spare_records))
+        return malloc(sizeof(gpumem_buffer_obj));
+    gpumem_list *node = pool->spare_records.next;
+    gpumem_list_remove(node);
+    pool->spare_count--;
+    return GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
+}
+
+static void record_give(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
+{
+    if (pool->spare_count == GPUMEM_POOL_SPARE_RECORDS) {
+        free(b);
+        return;
+    }
+    gpumem_list_push(&pool->spare_records, &b->link);
+    pool->spare_count++;
+}
+
+/* Places, binds and registers a new buffer (pool lock held). */
+static gpumem_result buffer_new(gpumem_pool_obj *pool, const gpumem_buffer_desc *desc,
+                                const char *function, gpumem_buffer_obj **out)
+{
+    gpumem_buffer_obj *b = record_take(pool);
+    if (!b)
+        return gpumem_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, function, "no memory for a buffer");
+    uint64_t min_alignment = pool->device->properties.min_alignment;
+    uint64_t alignment = desc->alignment > min_alignment ? desc->alignment : min_alignment;
+    gpumem_tlsf_allocation a;
+    gpumem_page *page;
+    gpumem_result r = gpumem_pool_place(pool, desc->size, alignment,
+                                        desc->flags & GPUMEM_BUFFER_DEDICATED, function, &page, &a);
+    if (r != GPUMEM_OK) {
+        record_give(pool, b);
+        return r;
+    }
+    *b = (gpumem_buffer_obj){.pool = pool, .page = page, .offset = a.offset,
+                             .size = desc->size, .left_padding = a.left_padding,
+                             .block_size = a.block_size, .tlsf_handle = a.handle};
+    r = buffer_bind(b, function);
+    if (r == GPUMEM_OK && !(b->handle = gpumem_handle_create(GPUMEM_HANDLE_BUFFER, b))) {
+        pool->device->ops->buffer_unbind(pool->device->native, b->native);
+        r = gpumem_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, function, "no handle left");
+    }
+    if (r != GPUMEM_OK) {
+        gpumem_pool_unplace(pool, page, a.handle, a.block_size);
+        record_give(pool, b);
+        return r;
+    }
+    gpumem_list_push(&pool->buffers, &b->link);
+    *out = b;
+    return GPUMEM_OK;
+}
+
 gpumem_result gpumem_buffer_create(gpumem_pool pool_handle, const gpumem_buffer_desc *desc,
                                    gpumem_buffer *out)
 {
@@ -87,37 +143,14 @@ gpumem_result gpumem_buffer_create(gpumem_pool pool_handle, const gpumem_buffer_
         return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__, "buffer is NULL");
     if ((r = check_desc(pool, desc, __func__)) != GPUMEM_OK)
         return r;
-    gpumem_buffer_obj *b = malloc(sizeof *b);
-    if (!b)
-        return gpumem_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, __func__, "no memory for a buffer");
-    uint64_t min_alignment = pool->device->properties.min_alignment;
-    uint64_t alignment = desc->alignment > min_alignment ? desc->alignment : min_alignment;
     gpumem_stream_obj *stream = order_stream(pool);
+    gpumem_buffer_obj *b = NULL;
     lock_for_change(pool, stream);
-    gpumem_tlsf_allocation a;
-    r = gpumem_pool_place(pool, desc->size, alignment, desc->flags & GPUMEM_BUFFER_DEDICATED,
-                          __func__, &b->page, &a);
-    if (r == GPUMEM_OK) {
-        *b = (gpumem_buffer_obj){.pool = pool, .page = b->page, .offset = a.offset,
-                                 .size = desc->size, .left_padding = a.left_padding,
-                                 .block_size = a.block_size, .tlsf_handle = a.handle};
-        r = buffer_bind(b, __func__);
-        if (r == GPUMEM_OK && !(b->handle = gpumem_handle_create(GPUMEM_HANDLE_BUFFER, b))) {
-            pool->device->ops->buffer_unbind(pool->device->native, b->native);
-            r = gpumem_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, __func__, "no handle left");
-        }
-        if (r == GPUMEM_OK)
-            gpumem_list_push(&pool->buffers, &b->link);
-        else
-            gpumem_pool_unplace(pool, b->page, a.handle, a.block_size);
-    }
+    r = buffer_new(pool, desc, __func__, &b);
     unlock_for_change(pool, stream);
-    if (r != GPUMEM_OK) {
-        free(b);
-        return r;
-    }
-    *out = (gpumem_buffer)(uintptr_t)b->handle;
-    return GPUMEM_OK;
+    if (r == GPUMEM_OK)
+        *out = (gpumem_buffer)(uintptr_t)b->handle;
+    return r;
 }
 
 void gpumem_buffer_release(gpumem_buffer_obj *b)
@@ -129,7 +162,7 @@ void gpumem_buffer_release(gpumem_buffer_obj *b)
         gpumem_page_unmap(pool, b->page);
     pool->device->ops->buffer_unbind(pool->device->native, b->native);
     gpumem_pool_unplace(pool, b->page, b->tlsf_handle, b->block_size);
-    free(b);
+    record_give(pool, b);
 }
 
 gpumem_result gpumem_buffer_destroy(gpumem_buffer handle)

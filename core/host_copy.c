@@ -55,8 +55,10 @@ static void *worker(void *arg)
 
 static void start_workers(void)
 {
+    /* On two cores a second copier mostly competes with the first (measured: 25-30% slower
+     * than one memcpy on the 2-core CI machine), so helpers start from four cores. */
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    unsigned wanted = cores > 1 ? (unsigned)(cores > MAX_WORKERS ? MAX_WORKERS : cores) - 1 : 0;
+    unsigned wanted = cores >= 4 ? (unsigned)(cores > MAX_WORKERS ? MAX_WORKERS : cores) - 1 : 0;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "error.h"
 #include "gpumem/backend.h"
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -26,6 +27,7 @@ static int32_t stderr_threshold(void)
 
 gpumem_result gpumem_log_set_callback(gpumem_log_fn fn, void *user)
 {
+    gpumem_error_clear();
     pthread_mutex_lock(&log_lock);
     log_fn = fn;
     log_user = user;

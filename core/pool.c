@@ -48,6 +48,8 @@ void gpumem_page_unmap(gpumem_pool_obj *pool, gpumem_page *page)
 static void page_free(gpumem_pool_obj *pool, gpumem_page *page)
 {
     gpumem_device_obj *device = pool->device;
+    if (pool->hint == page)
+        pool->hint = NULL;
     if (page->host)
         device->ops->page_unmap(device->native, page->native);
     gpumem_list_remove(&page->link);
@@ -100,6 +102,7 @@ static gpumem_result page_new(gpumem_pool_obj *pool, uint64_t size, int dedicate
     }
     page->size = size;
     page->dedicated = dedicated;
+    page->address = device->ops->page_address(device->native, page->native);
     page->id = pool->next_page_id++;
     gpumem_list_push(&pool->pages, &page->link);
     pool->reserved_bytes += size;
@@ -133,6 +136,34 @@ static void note_allocation(gpumem_pool_obj *pool, gpumem_page *page, uint64_t b
     pool->allocation_count++;
 }
 
+/* GPUMEM_ERROR_LIMIT_EXCEEDED when the page has no room (and nothing was reported). */
+static gpumem_result try_page(gpumem_pool_obj *pool, gpumem_page *page, uint64_t size,
+                              uint64_t alignment, const char *function, gpumem_page **out,
+                              gpumem_tlsf_allocation *allocation)
+{
+    /* Offsets are aligned within the page; where the page's own address is less aligned than
+     * asked, the allocation takes `alignment` more bytes and the buffer moves up inside it. */
+    uint64_t misaligned = page->address & (alignment - 1);
+    uint64_t min_alignment = pool->device->properties.min_alignment;
+    gpumem_result r = misaligned ? gpumem_tlsf_alloc(page->tlsf, size + alignment,
+                                                     min_alignment, allocation)
+                                 : gpumem_tlsf_alloc(page->tlsf, size, alignment, allocation);
+    if (r == GPUMEM_ERROR_LIMIT_EXCEEDED)
+        return r;
+    if (r == GPUMEM_OK && misaligned) {
+        uint64_t shift = align_up(page->address + allocation->offset, alignment) -
+                         (page->address + allocation->offset);
+        allocation->offset += shift;
+        allocation->left_padding += shift;
+    }
+    if (r != GPUMEM_OK)
+        return gpumem_error(r, function, "no host memory for suballocation");
+    note_allocation(pool, page, allocation->block_size);
+    pool->hint = page;
+    *out = page;
+    return GPUMEM_OK;
+}
+
 gpumem_result gpumem_pool_place(gpumem_pool_obj *pool, uint64_t size, uint64_t alignment,
                                 int dedicated, const char *function, gpumem_page **out,
                                 gpumem_tlsf_allocation *allocation)
@@ -140,26 +171,34 @@ gpumem_result gpumem_pool_place(gpumem_pool_obj *pool, uint64_t size, uint64_t a
     gpumem_page *page;
     gpumem_result r;
     if (wants_own_page(pool, size, alignment, dedicated)) {
-        uint64_t bytes = align_up(size, pool->device->properties.min_alignment);
-        if ((r = page_new(pool, bytes, 1, function, &page)) != GPUMEM_OK)
-            return r;
-        *allocation = (gpumem_tlsf_allocation){0, 0, 0, bytes};
+        /* Pages are aligned to min_alignment; larger alignments of an address need room. */
+        uint64_t min_alignment = pool->device->properties.min_alignment;
+        uint64_t extra = alignment > min_alignment ? alignment - min_alignment : 0;
+        uint64_t bytes = align_up(size + extra, min_alignment);
+        if (bytes < size || (r = page_new(pool, bytes, 1, function, &page)) != GPUMEM_OK)
+            return bytes < size ? gpumem_error(GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY, function,
+                                               "%llu bytes aligned to %llu do not fit memory",
+                                               (unsigned long long)size,
+                                               (unsigned long long)alignment)
+                                : r;
+        uint64_t shift = page->address ? align_up(page->address, alignment) - page->address : 0;
+        *allocation = (gpumem_tlsf_allocation){0, shift, shift, bytes};
         note_allocation(pool, page, bytes);
         *out = page;
         return GPUMEM_OK;
     }
+    /* The last page that had room usually has room again; the others are tried after it. */
+    gpumem_page *hint = pool->hint;
+    if (hint && (r = try_page(pool, hint, size, alignment, function, out, allocation)) !=
+                    GPUMEM_ERROR_LIMIT_EXCEEDED)
+        return r;
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->pages) {
         page = GPUMEM_CONTAINER_OF(node, gpumem_page, link);
-        if (!page->tlsf)
+        if (!page->tlsf || page == hint)
             continue;
-        r = gpumem_tlsf_alloc(page->tlsf, size, alignment, allocation);
-        if (r == GPUMEM_OK) {
-            note_allocation(pool, page, allocation->block_size);
-            *out = page;
-            return GPUMEM_OK;
-        }
+        r = try_page(pool, page, size, alignment, function, out, allocation);
         if (r != GPUMEM_ERROR_LIMIT_EXCEEDED)
-            return gpumem_error(r, function, "no host memory for suballocation");
+            return r;
     }
     if ((r = page_new(pool, pool->page_size, 0, function, &page)) != GPUMEM_OK)
         return r;
@@ -172,6 +211,7 @@ gpumem_result gpumem_pool_place(gpumem_pool_obj *pool, uint64_t size, uint64_t a
                             (unsigned long long)size, (unsigned long long)alignment);
     }
     note_allocation(pool, page, allocation->block_size);
+    pool->hint = page;
     *out = page;
     return GPUMEM_OK;
 }
@@ -248,6 +288,19 @@ static gpumem_result choose_type(const gpumem_device_obj *device, const gpumem_p
     return GPUMEM_OK;
 }
 
+/* Copies a name, cut at a character boundary so that a long UTF-8 name stays valid. */
+static void copy_name(char *out, size_t size, const char *name)
+{
+    size_t n = strlen(name);
+    if (n >= size) {
+        n = size - 1;
+        while (n > 0 && ((unsigned char)name[n] & 0xC0) == 0x80)
+            n--;
+    }
+    memcpy(out, name, n);
+    out[n] = '\0';
+}
+
 static gpumem_result pool_init(gpumem_pool_obj *pool, gpumem_device_obj *device,
                                const gpumem_pool_desc *d, const char *function)
 {
@@ -262,9 +315,10 @@ static gpumem_result pool_init(gpumem_pool_obj *pool, gpumem_device_obj *device,
     pool->byte_limit = d->byte_limit;
     pool->release_threshold = d->release_threshold;
     pool->max_empty_pages = d->max_empty_pages ? d->max_empty_pages : 1;
-    snprintf(pool->name, sizeof pool->name, "%s", d->name ? d->name : "pool");
+    copy_name(pool->name, sizeof pool->name, d->name ? d->name : "pool");
     gpumem_list_init(&pool->pages);
     gpumem_list_init(&pool->buffers);
+    gpumem_list_init(&pool->spare_records);
     gpumem_result r = choose_type(device, d, pool->kind == GPUMEM_POOL_PAGED ? pool->page_size
                                                                               : 1,
                                   function, &pool->memory_type);
@@ -328,6 +382,8 @@ void gpumem_pool_release(gpumem_pool_obj *pool)
         gpumem_buffer_release(GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link));
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->pages)
         page_free(pool, GPUMEM_CONTAINER_OF(node, gpumem_page, link));
+    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->spare_records)
+        free(node);
     pthread_mutex_unlock(&pool->lock);
     if (pool->native_pool) {
         gpumem_stream_synchronize_locked(device->default_stream);

@@ -16,6 +16,7 @@ typedef struct gpumem_page {
     uint32_t buffer_count;
     uint32_t map_count;
     int dedicated;
+    uint64_t address;            /* where the page starts, or 0 where memory has no address */
     void *host;                  /* the mapping, while map_count > 0 or persistently */
 } gpumem_page;
 
@@ -42,7 +43,14 @@ typedef struct gpumem_pool_obj {
     uint64_t allocation_count;
     uint32_t empty_pages;
     gpumem_backend_pool *native_pool;
+    gpumem_page *hint; /* the page that took the last allocation: tried first */
+    /* Buffer records of destroyed buffers, reused so that create+destroy pairs stay off the
+     * host heap (the records are small; at most GPUMEM_POOL_SPARE_RECORDS are kept). */
+    gpumem_list spare_records;
+    uint32_t spare_count;
 } gpumem_pool_obj;
+
+#define GPUMEM_POOL_SPARE_RECORDS 1024
 
 gpumem_result gpumem_pool_get(gpumem_pool handle, const char *function, gpumem_pool_obj **pool);
 

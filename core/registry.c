@@ -59,6 +59,10 @@ static gpumem_result no_buffer_bind(gpumem_backend_device *d, gpumem_backend_pag
 static void no_buffer_unbind(gpumem_backend_device *d, gpumem_backend_buffer *b)
 {
 }
+static uint64_t no_page_address(gpumem_backend_device *d, gpumem_backend_page *p)
+{
+    return 0;
+}
 static gpumem_result no_device_native(gpumem_backend_device *d, gpumem_external_device *n)
 {
     return GPUMEM_OK; /* core zeroed it */
@@ -126,6 +130,7 @@ static void fill_optional(gpumem_backend_vtable *ops)
     DEFAULT(fill, no_fill)
     DEFAULT(buffer_bind, no_buffer_bind)
     DEFAULT(buffer_unbind, no_buffer_unbind)
+    DEFAULT(page_address, no_page_address)
     DEFAULT(device_native, no_device_native)
     DEFAULT(heap_budget, no_heap_budget)
     DEFAULT(native_pool_create, no_native_pool_create)

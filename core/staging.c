@@ -7,6 +7,7 @@
 #include "device.h"
 #include "error.h"
 #include "host_copy.h"
+#include "log.h"
 
 #define DEFAULT_CHUNK_SIZE (8ull << 20)
 #define DEFAULT_CHUNK_COUNT 4
@@ -19,7 +20,13 @@ static uint64_t env_bytes(const char *name, uint64_t fallback)
     char *end;
     errno = 0;
     unsigned long long v = strtoull(env, &end, 10);
-    return errno || *end || v == 0 ? fallback : v;
+    /* Anything but a plain positive number (strtoull takes "-5") is ignored, with a note. */
+    if (errno || *end || v == 0 || env[strspn(env, " \t")] == '-' || v > (1ull << 40)) {
+        gpumem_log(GPUMEM_LOG_WARNING, "%s='%s' is not a size from 1 to 2^40; using %llu", name,
+                   env, (unsigned long long)fallback);
+        return fallback;
+    }
+    return v;
 }
 
 static gpumem_staging_mode env_mode(void)

@@ -12,6 +12,7 @@
 #include "gpumem/backend.h"
 
 #define HOST_ALIGNMENT 64 /* a cache line: no false sharing between neighbouring buffers */
+#define PAGE_ALIGNMENT (2u << 20)
 
 typedef struct host_page {
     void *base;
@@ -78,15 +79,35 @@ static gpumem_result host_device_properties(gpumem_backend_device *device,
     return GPUMEM_OK;
 }
 
+/* Pages start on a 2 MiB boundary, as a GPU runtime's large allocations do, so that a buffer's
+ * offset and its address are aligned alike for every alignment up to 2 MiB (and the kernel may
+ * back pages with huge pages). The over-mapped head and tail are given back at once. */
+static void *map_aligned(uint64_t size)
+{
+    const uint64_t align = PAGE_ALIGNMENT;
+    if (size > SIZE_MAX - align)
+        return MAP_FAILED;
+    char *raw = mmap(NULL, (size_t)(size + align), PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (raw == MAP_FAILED)
+        return MAP_FAILED;
+    uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
+    size_t head = start - (uintptr_t)raw;
+    size_t mapped = ((size_t)size + 4095) & ~(size_t)4095;
+    if (head)
+        munmap(raw, head);
+    if (align - head > mapped - size)
+        munmap((char *)start + mapped, (size_t)(align - head) - (mapped - (size_t)size));
+    return (void *)start;
+}
+
 static gpumem_result host_page_allocate(gpumem_backend_device *device, uint32_t memory_type,
                                         uint64_t size, gpumem_backend_page **page)
 {
     host_page *p = malloc(sizeof *p);
     if (!p)
         return gpumem_backend_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "malloc: no memory");
-    p->base = size <= SIZE_MAX ? mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE,
-                                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
-                               : MAP_FAILED;
+    p->base = map_aligned(size);
     if (p->base == MAP_FAILED) {
         int e = errno;
         free(p);
@@ -127,6 +148,11 @@ static gpumem_result host_page_sync(gpumem_backend_device *device, gpumem_backen
                                     uint64_t offset, uint64_t size)
 {
     return GPUMEM_OK;
+}
+
+static uint64_t host_page_address(gpumem_backend_device *device, gpumem_backend_page *page)
+{
+    return (uint64_t)(uintptr_t)base_of(page);
 }
 
 static gpumem_result host_native_buffer(gpumem_backend_device *device, gpumem_backend_page *page,
@@ -259,6 +285,7 @@ static const gpumem_backend_vtable host_vtable = {
     .copy_page_to_host = host_copy_page_to_host,
     .host_memory_is_pinned = host_memory_is_pinned,
     .fill = host_fill,
+    .page_address = host_page_address,
 };
 
 const gpumem_backend_vtable *gpumem_host_backend(void);

@@ -145,6 +145,11 @@ typedef struct gpumem_backend_vtable {
                                  uint64_t offset, uint64_t size, gpumem_backend_buffer **buffer);
     void (*buffer_unbind)(gpumem_backend_device *device, gpumem_backend_buffer *buffer);
 
+    /* The address at which the page starts, for runtimes whose memory has addresses (a
+     * CUdeviceptr, a host pointer). Core uses it to align buffers' addresses, not only their
+     * offsets. Absent: offsets alone are aligned (Vulkan's memory objects have no address). */
+    uint64_t (*page_address)(gpumem_backend_device *device, gpumem_backend_page *page);
+
     /* The native objects of an open device (see gpumem_device_native). Absent: all zero. */
     gpumem_result (*device_native)(gpumem_backend_device *device,
                                    gpumem_external_device *native);
