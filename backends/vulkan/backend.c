@@ -1,0 +1,48 @@
+/* The Vulkan backend's table: what core calls. Each operation lives in the file of its concept
+ * (device.c, properties.c, memory.c, stream.c, copy.c). copy_host_to_page and
+ * copy_page_to_host are absent on purpose: core maps host-visible pages or stages through them
+ * with copy_page_to_page and events, which is all Vulkan could do itself. */
+#include "vulkan_backend.h"
+
+/* Above the host backend (0): a Vulkan device is a GPU, or at least a device of its own;
+ * below the vendor runtimes, which reach the same GPUs with less in between. */
+#define VULKAN_PRIORITY 10
+
+static const gpumem_backend_vtable vulkan_vtable = {
+    .abi_version = GPUMEM_BACKEND_ABI_VERSION,
+    .struct_size = sizeof(gpumem_backend_vtable),
+    .name = "vulkan",
+    .priority = VULKAN_PRIORITY,
+    .probe = vulkan_probe,
+    .device_open = vulkan_device_open,
+    .device_close = vulkan_device_close,
+    .device_properties = vulkan_device_properties,
+    .page_allocate = vulkan_page_allocate,
+    .page_free = vulkan_page_free,
+    .page_map = vulkan_page_map,
+    .page_unmap = vulkan_page_unmap,
+    .page_flush = vulkan_page_flush,
+    .page_invalidate = vulkan_page_invalidate,
+    .native_buffer = vulkan_native_buffer,
+    .stream_create = vulkan_stream_create,
+    .stream_destroy = vulkan_stream_destroy,
+    .stream_synchronize = vulkan_stream_synchronize,
+    .stream_native = vulkan_stream_native,
+    .event_create = vulkan_event_create,
+    .event_destroy = vulkan_event_destroy,
+    .event_record = vulkan_event_record,
+    .event_synchronize = vulkan_event_synchronize,
+    .copy_page_to_page = vulkan_copy_page_to_page,
+    .fill = vulkan_fill,
+    .buffer_bind = vulkan_buffer_bind,
+    .buffer_unbind = vulkan_buffer_unbind,
+    .device_native = vulkan_device_native,
+    .heap_budget = vulkan_heap_budget,
+};
+
+const gpumem_backend_vtable *gpumem_vulkan_backend(void);
+
+const gpumem_backend_vtable *gpumem_vulkan_backend(void)
+{
+    return &vulkan_vtable;
+}

@@ -1,0 +1,237 @@
+/* Devices: probing, opening gpumem's own VkDevice or wrapping the application's (bring your own
+ * Vulkan), and closing. A device has one queue; every stream submits to it under queue_lock. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vulkan_backend.h"
+
+gpumem_result vulkan_probe(uint32_t *device_count, char *reason, size_t reason_size)
+{
+    const vulkan_global_functions *g = vulkan_loader(reason, reason_size);
+    if (!g)
+        return GPUMEM_ERROR_UNAVAILABLE;
+    /* No validation here: probing must stay cheap, and it opens nothing the user sees. */
+    vulkan_instance instance;
+    gpumem_result r = vulkan_instance_create(g, 0, &instance);
+    if (r != GPUMEM_OK) {
+        snprintf(reason, reason_size, "no Vulkan physical device (%s)", vulkan_last_message());
+        return GPUMEM_ERROR_UNAVAILABLE;
+    }
+    uint32_t count = 0;
+    r = vulkan_usable_devices(&instance, NULL, &count);
+    vulkan_instance_destroy(&instance);
+    if (r != GPUMEM_OK || count == 0) {
+        snprintf(reason, reason_size, "no Vulkan physical device");
+        return GPUMEM_ERROR_UNAVAILABLE;
+    }
+    *device_count = count;
+    return GPUMEM_OK;
+}
+
+/* Compute queues can run the application's kernels too, which makes stream_native useful;
+ * every graphics or compute queue also does transfers. */
+static int pick_queue_family(const vulkan_instance *instance, VkPhysicalDevice pd, uint32_t *family)
+{
+    uint32_t count = 0;
+    instance->vk.vkGetPhysicalDeviceQueueFamilyProperties(pd, &count, NULL);
+    VkQueueFamilyProperties *f = calloc(count ? count : 1, sizeof *f);
+    if (!f)
+        return 0;
+    instance->vk.vkGetPhysicalDeviceQueueFamilyProperties(pd, &count, f);
+    static const VkQueueFlags preference[] = {VK_QUEUE_COMPUTE_BIT, VK_QUEUE_GRAPHICS_BIT,
+                                              VK_QUEUE_TRANSFER_BIT};
+    int found = 0;
+    for (size_t p = 0; p < sizeof preference / sizeof *preference && !found; p++)
+        for (uint32_t i = 0; i < count && !found; i++)
+            if ((f[i].queueFlags & preference[p]) && f[i].queueCount > 0) {
+                *family = i;
+                found = 1;
+            }
+    free(f);
+    return found;
+}
+
+static gpumem_result create_device(gpumem_backend_device *d)
+{
+    const char *extensions[2];
+    uint32_t extension_count = 0;
+    if (d->api_version < VK_API_VERSION_1_2)
+        extensions[extension_count++] = VK_KHR_TIMELINE_SEMAPHORE_EXTENSION_NAME;
+    if (d->has_memory_budget)
+        extensions[extension_count++] = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
+    VkPhysicalDeviceTimelineSemaphoreFeatures timeline = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES,
+        .timelineSemaphore = VK_TRUE,
+    };
+    const float priority = 1.0f;
+    VkDeviceQueueCreateInfo queue = {
+        .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
+        .queueFamilyIndex = d->queue_family,
+        .queueCount = 1,
+        .pQueuePriorities = &priority,
+    };
+    VkDeviceCreateInfo info = {
+        .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
+        .pNext = &timeline,
+        .queueCreateInfoCount = 1,
+        .pQueueCreateInfos = &queue,
+        .enabledExtensionCount = extension_count,
+        .ppEnabledExtensionNames = extensions,
+    };
+    VkResult r = d->instance.vk.vkCreateDevice(d->physical_device, &info, NULL, &d->device);
+    if (r != VK_SUCCESS)
+        return vulkan_fail(r, "vkCreateDevice");
+    d->owns_device = 1;
+    return GPUMEM_OK;
+}
+
+static uint32_t device_api_version(const gpumem_backend_device *d)
+{
+    uint32_t version = d->properties.apiVersion;
+    return version < d->instance.api_version ? version : d->instance.api_version;
+}
+
+/* What both kinds of open share, once instance, physical device, queue family are known. */
+static gpumem_result finish_open(gpumem_backend_device *d)
+{
+    gpumem_result r = vulkan_resolve_device(d->instance.vk.vkGetDeviceProcAddr, d->device, &d->vk);
+    if (r != GPUMEM_OK)
+        return r;
+    d->vk.vkGetDeviceQueue(d->device, d->queue_family, d->queue_index, &d->queue);
+    return vulkan_device_describe(d);
+}
+
+static gpumem_result open_own(gpumem_backend_device *d, uint32_t index)
+{
+    char reason[GPUMEM_REASON_SIZE];
+    const vulkan_global_functions *g = vulkan_loader(reason, sizeof reason);
+    if (!g)
+        return vulkan_report(GPUMEM_ERROR_UNAVAILABLE, "vulkan: %s", reason);
+    gpumem_result r = vulkan_instance_create(g, vulkan_validation_wanted(), &d->instance);
+    if (r != GPUMEM_OK)
+        return r;
+    VkPhysicalDevice devices[32];
+    uint32_t count = sizeof devices / sizeof *devices;
+    if ((r = vulkan_usable_devices(&d->instance, devices, &count)) != GPUMEM_OK)
+        return r;
+    if (index >= count)
+        return vulkan_report(GPUMEM_ERROR_NOT_FOUND, "vulkan: device %u not found (%u usable)",
+                             index, count);
+    d->physical_device = devices[index];
+    d->instance.vk.vkGetPhysicalDeviceProperties(d->physical_device, &d->properties);
+    d->api_version = device_api_version(d);
+    d->has_memory_budget = vulkan_device_has_extension(&d->instance, d->physical_device,
+                                                       VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
+    if (!pick_queue_family(&d->instance, d->physical_device, &d->queue_family))
+        return vulkan_report(GPUMEM_ERROR_UNSUPPORTED, "vulkan: %s has no queue that can transfer",
+                             d->properties.deviceName);
+    d->queue_index = 0;
+    if ((r = create_device(d)) != GPUMEM_OK)
+        return r;
+    return finish_open(d);
+}
+
+static gpumem_result check_external_queue(const gpumem_backend_device *d)
+{
+    uint32_t count = 0;
+    d->instance.vk.vkGetPhysicalDeviceQueueFamilyProperties(d->physical_device, &count, NULL);
+    VkQueueFamilyProperties f[64];
+    if (count > sizeof f / sizeof *f)
+        count = sizeof f / sizeof *f;
+    d->instance.vk.vkGetPhysicalDeviceQueueFamilyProperties(d->physical_device, &count, f);
+    if (d->queue_family >= count || d->queue_index >= f[d->queue_family].queueCount)
+        return vulkan_report(GPUMEM_ERROR_INVALID_ARGUMENT,
+                             "vulkan: the device has no queue %u in family %u", d->queue_index,
+                             d->queue_family);
+    if (!(f[d->queue_family].queueFlags &
+          (VK_QUEUE_GRAPHICS_BIT | VK_QUEUE_COMPUTE_BIT | VK_QUEUE_TRANSFER_BIT)))
+        return vulkan_report(GPUMEM_ERROR_INVALID_ARGUMENT,
+                             "vulkan: queue family %u cannot transfer", d->queue_family);
+    return GPUMEM_OK;
+}
+
+/* The application's objects: gpumem resolves its tables through them and owns none of them.
+ * The device must have been created with the timelineSemaphore feature enabled. */
+static gpumem_result open_external(gpumem_backend_device *d, const gpumem_external_device *e)
+{
+    char reason[GPUMEM_REASON_SIZE];
+    PFN_vkGetInstanceProcAddr gipa = (PFN_vkGetInstanceProcAddr)e->get_instance_proc_addr;
+    if (!gipa) {
+        const vulkan_global_functions *g = vulkan_loader(reason, sizeof reason);
+        if (!g)
+            return vulkan_report(GPUMEM_ERROR_UNAVAILABLE, "vulkan: %s", reason);
+        gipa = g->vkGetInstanceProcAddr;
+    }
+    if (!e->instance || !e->physical_device || !e->device)
+        return vulkan_report(GPUMEM_ERROR_INVALID_ARGUMENT,
+                             "vulkan: an external device needs instance, "
+                             "physical_device and device");
+    d->instance.instance = (VkInstance)(uintptr_t)e->instance;
+    d->instance.gipa = gipa;
+    gpumem_result r = vulkan_resolve_instance(gipa, d->instance.instance, &d->instance.vk);
+    if (r != GPUMEM_OK)
+        return r;
+    d->physical_device = (VkPhysicalDevice)(uintptr_t)e->physical_device;
+    d->device = (VkDevice)(uintptr_t)e->device;
+    d->queue_family = e->queue_family;
+    d->queue_index = e->queue_index;
+    if (!vulkan_device_usable(&d->instance, d->physical_device, reason, sizeof reason))
+        return vulkan_report(GPUMEM_ERROR_UNSUPPORTED, "vulkan: %s", reason);
+    d->instance.vk.vkGetPhysicalDeviceProperties(d->physical_device, &d->properties);
+    /* The application's instance version is unknown; its device's own is the best guess, and
+     * entry points are resolved with their KHR aliases as a fallback anyway. */
+    d->instance.api_version = d->properties.apiVersion;
+    d->api_version = device_api_version(d);
+    d->has_memory_budget = vulkan_device_has_extension(&d->instance, d->physical_device,
+                                                       VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
+    if ((r = check_external_queue(d)) != GPUMEM_OK)
+        return r;
+    return finish_open(d);
+}
+
+gpumem_result vulkan_device_open(uint32_t index, const gpumem_external_device *external,
+                                 gpumem_backend_device **device)
+{
+    gpumem_backend_device *d = calloc(1, sizeof *d);
+    if (!d)
+        return vulkan_report(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "vulkan: no memory for a device");
+    pthread_mutex_init(&d->queue_lock, NULL);
+    pthread_mutex_init(&d->timeline_lock, NULL);
+    gpumem_result r = external ? open_external(d, external) : open_own(d, index);
+    if (r != GPUMEM_OK) {
+        vulkan_device_close(d);
+        return r;
+    }
+    *device = d;
+    return GPUMEM_OK;
+}
+
+void vulkan_device_close(gpumem_backend_device *d)
+{
+    if (d->device)
+        vulkan_timelines_release(d);
+    if (d->owns_device && d->device) {
+        PFN_vkDestroyDevice destroy = d->vk.vkDestroyDevice;
+        if (!destroy) /* resolution failed half-way */
+            destroy = (PFN_vkDestroyDevice)d->instance.vk.vkGetDeviceProcAddr(d->device,
+                                                                              "vkDestroyDevice");
+        if (destroy)
+            destroy(d->device, NULL);
+    }
+    vulkan_instance_destroy(&d->instance);
+    pthread_mutex_destroy(&d->timeline_lock);
+    pthread_mutex_destroy(&d->queue_lock);
+    free(d);
+}
+
+gpumem_result vulkan_device_native(gpumem_backend_device *d, gpumem_external_device *native)
+{
+    native->instance = (uint64_t)(uintptr_t)d->instance.instance;
+    native->physical_device = (uint64_t)(uintptr_t)d->physical_device;
+    native->device = (uint64_t)(uintptr_t)d->device;
+    native->queue_family = d->queue_family;
+    native->queue_index = d->queue_index;
+    native->get_instance_proc_addr = (void *)d->instance.gipa;
+    return GPUMEM_OK;
+}

@@ -1,0 +1,339 @@
+/* Streams and events. A stream records its transfers into a command buffer and submits it to
+ * the device's queue, signalling the stream's timeline semaphore with the next value; an event
+ * is a (timeline, value) pair, so waiting for it is one vkWaitSemaphores.
+ *
+ * Ordering: Vulkan runs commands in submission order but does not order their memory accesses,
+ * so every transfer is preceded by a transfer-to-transfer barrier (which also covers earlier
+ * submissions on the queue), and every submission ends with a transfer-to-host barrier, so the
+ * host sees the results once the timeline reaches the value.
+ *
+ * Batching: small transfers share a command buffer, submitted when a stream is synchronized,
+ * an event is recorded, or the batch is large enough to be worth starting at once. */
+#include <stdlib.h>
+
+#include "vulkan_backend.h"
+
+#define IN_FLIGHT_MAX 16         /* submitted command buffers a stream keeps in flight */
+#define BATCH_COMMANDS 64        /* transfers per command buffer before it is submitted */
+#define BATCH_BYTES (1ull << 20) /* bytes per command buffer before it is submitted */
+
+typedef struct vulkan_batch {
+    VkCommandBuffer commands;
+    uint64_t value; /* the timeline reaches it when the commands are done */
+} vulkan_batch;
+
+struct gpumem_backend_stream {
+    VkCommandPool pool;
+    vulkan_timeline *timeline;
+    VkCommandBuffer open; /* recording, not yet submitted; VK_NULL_HANDLE when none */
+    uint32_t open_commands;
+    uint64_t open_bytes;
+    vulkan_batch in_flight[IN_FLIGHT_MAX]; /* a ring, oldest at head */
+    uint32_t head;
+    uint32_t count;
+    VkCommandBuffer spare[IN_FLIGHT_MAX + 1];
+    uint32_t spare_count;
+};
+
+struct gpumem_backend_event {
+    vulkan_timeline *timeline; /* NULL until recorded */
+    uint64_t value;
+};
+
+/* --- timelines --- */
+
+static gpumem_result timeline_new(gpumem_backend_device *d, vulkan_timeline **out)
+{
+    pthread_mutex_lock(&d->timeline_lock);
+    vulkan_timeline *t = d->spare_timelines;
+    if (t)
+        d->spare_timelines = t->next;
+    pthread_mutex_unlock(&d->timeline_lock);
+    if (t) { /* its value carries on, so events recorded on it earlier stay complete */
+        *out = t;
+        return GPUMEM_OK;
+    }
+    if (!(t = calloc(1, sizeof *t)))
+        return vulkan_report(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "vulkan: no memory");
+    VkSemaphoreTypeCreateInfo type = {
+        .sType = VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO,
+        .semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE,
+    };
+    VkSemaphoreCreateInfo info = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO, .pNext = &type};
+    VkResult r = d->vk.vkCreateSemaphore(d->device, &info, NULL, &t->semaphore);
+    if (r != VK_SUCCESS) {
+        free(t);
+        return vulkan_error(r, "vkCreateSemaphore", "(timeline)");
+    }
+    *out = t;
+    return GPUMEM_OK;
+}
+
+/* A stream's timeline is kept until the device closes: events may still name it. */
+static void timeline_retire(gpumem_backend_device *d, vulkan_timeline *t)
+{
+    pthread_mutex_lock(&d->timeline_lock);
+    t->next = d->spare_timelines;
+    d->spare_timelines = t;
+    pthread_mutex_unlock(&d->timeline_lock);
+}
+
+void vulkan_timelines_release(gpumem_backend_device *d)
+{
+    while (d->spare_timelines) {
+        vulkan_timeline *t = d->spare_timelines;
+        d->spare_timelines = t->next;
+        d->vk.vkDestroySemaphore(d->device, t->semaphore, NULL);
+        free(t);
+    }
+}
+
+static gpumem_result timeline_wait(gpumem_backend_device *d, const vulkan_timeline *t,
+                                   uint64_t value)
+{
+    VkSemaphoreWaitInfo info = {
+        .sType = VK_STRUCTURE_TYPE_SEMAPHORE_WAIT_INFO,
+        .semaphoreCount = 1,
+        .pSemaphores = &t->semaphore,
+        .pValues = &value,
+    };
+    VkResult r = d->vk.vkWaitSemaphores(d->device, &info, UINT64_MAX);
+    return r == VK_SUCCESS
+               ? GPUMEM_OK
+               : vulkan_error(r, "vkWaitSemaphores", "for value %llu", (unsigned long long)value);
+}
+
+/* --- command buffers --- */
+
+/* Moves finished command buffers to the spares; with wait, first waits for the oldest. */
+static gpumem_result reclaim(gpumem_backend_device *d, gpumem_backend_stream *s, int wait)
+{
+    if (s->count == 0)
+        return GPUMEM_OK;
+    gpumem_result r = wait ? timeline_wait(d, s->timeline, s->in_flight[s->head].value) : GPUMEM_OK;
+    if (r != GPUMEM_OK)
+        return r;
+    uint64_t done = 0;
+    VkResult vr = d->vk.vkGetSemaphoreCounterValue(d->device, s->timeline->semaphore, &done);
+    if (vr != VK_SUCCESS)
+        return vulkan_fail(vr, "vkGetSemaphoreCounterValue");
+    while (s->count && s->in_flight[s->head].value <= done) {
+        s->spare[s->spare_count++] = s->in_flight[s->head].commands;
+        s->head = (s->head + 1) % IN_FLIGHT_MAX;
+        s->count--;
+    }
+    return GPUMEM_OK;
+}
+
+/* A command buffer to record into; leaves room in the ring for it once submitted. */
+static gpumem_result acquire(gpumem_backend_device *d, gpumem_backend_stream *s,
+                             VkCommandBuffer *out)
+{
+    if (s->spare_count == 0 || s->count == IN_FLIGHT_MAX) {
+        gpumem_result r = reclaim(d, s, s->count == IN_FLIGHT_MAX);
+        if (r != GPUMEM_OK)
+            return r;
+    }
+    if (s->spare_count) {
+        *out = s->spare[--s->spare_count];
+        return GPUMEM_OK;
+    }
+    VkCommandBufferAllocateInfo info = {
+        .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+        .commandPool = s->pool,
+        .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+        .commandBufferCount = 1,
+    };
+    VkResult r = d->vk.vkAllocateCommandBuffers(d->device, &info, out);
+    return r == VK_SUCCESS ? GPUMEM_OK : vulkan_fail(r, "vkAllocateCommandBuffers");
+}
+
+static void barrier(gpumem_backend_device *d, VkCommandBuffer cb, VkPipelineStageFlags dst_stage,
+                    VkAccessFlags dst_access)
+{
+    VkMemoryBarrier b = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+        .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
+        .dstAccessMask = dst_access,
+    };
+    d->vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, dst_stage, 0, 1, &b, 0, NULL, 0,
+                               NULL);
+}
+
+static gpumem_result begin(gpumem_backend_device *d, gpumem_backend_stream *s)
+{
+    VkCommandBuffer cb;
+    gpumem_result r = acquire(d, s, &cb);
+    if (r != GPUMEM_OK)
+        return r;
+    VkCommandBufferBeginInfo info = {
+        .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+        .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT,
+    };
+    VkResult vr = d->vk.vkBeginCommandBuffer(cb, &info); /* resets it (pool flag) */
+    if (vr != VK_SUCCESS) {
+        s->spare[s->spare_count++] = cb;
+        return vulkan_fail(vr, "vkBeginCommandBuffer");
+    }
+    s->open = cb;
+    s->open_commands = 0;
+    s->open_bytes = 0;
+    return GPUMEM_OK;
+}
+
+static VkResult queue_submit(gpumem_backend_device *d, const vulkan_timeline *t, VkCommandBuffer cb,
+                             uint64_t value)
+{
+    VkTimelineSemaphoreSubmitInfo timeline = {
+        .sType = VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO,
+        .signalSemaphoreValueCount = 1,
+        .pSignalSemaphoreValues = &value,
+    };
+    VkSubmitInfo info = {
+        .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+        .pNext = &timeline,
+        .commandBufferCount = 1,
+        .pCommandBuffers = &cb,
+        .signalSemaphoreCount = 1,
+        .pSignalSemaphores = &t->semaphore,
+    };
+    pthread_mutex_lock(&d->queue_lock);
+    VkResult r = d->vk.vkQueueSubmit(d->queue, 1, &info, VK_NULL_HANDLE);
+    pthread_mutex_unlock(&d->queue_lock);
+    return r;
+}
+
+/* Ends and submits the open command buffer, if any. */
+static gpumem_result submit(gpumem_backend_device *d, gpumem_backend_stream *s)
+{
+    VkCommandBuffer cb = s->open;
+    if (!cb)
+        return GPUMEM_OK;
+    s->open = VK_NULL_HANDLE;
+    barrier(d, cb, VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT | VK_ACCESS_HOST_WRITE_BIT);
+    VkResult r = d->vk.vkEndCommandBuffer(cb);
+    uint64_t value = s->timeline->value + 1;
+    if (r == VK_SUCCESS)
+        r = queue_submit(d, s->timeline, cb, value);
+    if (r != VK_SUCCESS) {
+        s->spare[s->spare_count++] = cb;
+        return vulkan_error(r, "vkQueueSubmit", "(%u transfers)", s->open_commands);
+    }
+    s->timeline->value = value;
+    s->in_flight[(s->head + s->count) % IN_FLIGHT_MAX] = (vulkan_batch){cb, value};
+    s->count++;
+    return GPUMEM_OK;
+}
+
+gpumem_result vulkan_stream_record(gpumem_backend_device *d, gpumem_backend_stream *s,
+                                   VkCommandBuffer *command_buffer)
+{
+    if (!s->open) {
+        gpumem_result r = begin(d, s);
+        if (r != GPUMEM_OK)
+            return r;
+    }
+    barrier(d, s->open, VK_PIPELINE_STAGE_TRANSFER_BIT,
+            VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT);
+    *command_buffer = s->open;
+    return GPUMEM_OK;
+}
+
+gpumem_result vulkan_stream_recorded(gpumem_backend_device *d, gpumem_backend_stream *s,
+                                     uint64_t bytes)
+{
+    s->open_commands++;
+    s->open_bytes += bytes;
+    if (s->open_commands >= BATCH_COMMANDS || s->open_bytes >= BATCH_BYTES)
+        return submit(d, s);
+    return GPUMEM_OK;
+}
+
+/* --- streams --- */
+
+gpumem_result vulkan_stream_create(gpumem_backend_device *d, gpumem_backend_stream **out)
+{
+    gpumem_backend_stream *s = calloc(1, sizeof *s);
+    if (!s)
+        return vulkan_report(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "vulkan: no memory for a stream");
+    VkCommandPoolCreateInfo info = {
+        .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+        .flags =
+            VK_COMMAND_POOL_CREATE_TRANSIENT_BIT | VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
+        .queueFamilyIndex = d->queue_family,
+    };
+    VkResult vr = d->vk.vkCreateCommandPool(d->device, &info, NULL, &s->pool);
+    if (vr != VK_SUCCESS) {
+        free(s);
+        return vulkan_fail(vr, "vkCreateCommandPool");
+    }
+    gpumem_result r = timeline_new(d, &s->timeline);
+    if (r != GPUMEM_OK) {
+        d->vk.vkDestroyCommandPool(d->device, s->pool, NULL);
+        free(s);
+        return r;
+    }
+    *out = s;
+    return GPUMEM_OK;
+}
+
+void vulkan_stream_destroy(gpumem_backend_device *d, gpumem_backend_stream *s)
+{
+    /* Core synchronized the stream, but a failed synchronize may have left work behind. */
+    if (s->open || s->count)
+        vulkan_stream_synchronize(d, s);
+    d->vk.vkDestroyCommandPool(d->device, s->pool, NULL); /* frees its command buffers */
+    timeline_retire(d, s->timeline);
+    free(s);
+}
+
+gpumem_result vulkan_stream_synchronize(gpumem_backend_device *d, gpumem_backend_stream *s)
+{
+    gpumem_result r = submit(d, s);
+    if (r == GPUMEM_OK && s->count)
+        r = timeline_wait(d, s->timeline, s->timeline->value);
+    if (r == GPUMEM_OK)
+        r = reclaim(d, s, 0);
+    return r;
+}
+
+gpumem_result vulkan_stream_native(gpumem_backend_device *d, gpumem_backend_stream *s,
+                                   uint64_t *native)
+{
+    *native = (uint64_t)(uintptr_t)d->queue;
+    return GPUMEM_OK;
+}
+
+/* --- events --- */
+
+gpumem_result vulkan_event_create(gpumem_backend_device *d, gpumem_backend_event **out)
+{
+    gpumem_backend_event *e = calloc(1, sizeof *e);
+    if (!e)
+        return vulkan_report(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "vulkan: no memory for an event");
+    *out = e;
+    return GPUMEM_OK;
+}
+
+void vulkan_event_destroy(gpumem_backend_device *d, gpumem_backend_event *e)
+{
+    free(e);
+}
+
+gpumem_result vulkan_event_record(gpumem_backend_device *d, gpumem_backend_stream *s,
+                                  gpumem_backend_event *e)
+{
+    gpumem_result r = submit(d, s);
+    if (r != GPUMEM_OK)
+        return r;
+    e->timeline = s->timeline;
+    e->value = s->timeline->value;
+    return GPUMEM_OK;
+}
+
+gpumem_result vulkan_event_synchronize(gpumem_backend_device *d, gpumem_backend_event *e)
+{
+    if (!e->timeline || e->value == 0)
+        return GPUMEM_OK;
+    return timeline_wait(d, e->timeline, e->value);
+}

@@ -1,0 +1,98 @@
+/* Validation: with GPUMEM_VULKAN_VALIDATION=1, gpumem's own instances enable the Khronos
+ * validation layer and a debug utils messenger, and every message goes to gpumem's log with the
+ * prefix "vulkan validation: ", so tests can fail on any of them. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "vulkan_backend.h"
+
+#define VALIDATION_LAYER "VK_LAYER_KHRONOS_validation"
+
+int vulkan_validation_wanted(void)
+{
+    const char *env = getenv("GPUMEM_VULKAN_VALIDATION");
+    return env && *env && strcmp(env, "0") != 0;
+}
+
+static int32_t level_of(VkDebugUtilsMessageSeverityFlagBitsEXT severity)
+{
+    if (severity & VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT)
+        return GPUMEM_LOG_ERROR;
+    if (severity & VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT)
+        return GPUMEM_LOG_WARNING;
+    return GPUMEM_LOG_DEBUG;
+}
+
+/* Called by the layer (or the loader) on whichever thread made the offending call. */
+static VKAPI_ATTR VkBool32 VKAPI_CALL on_message(VkDebugUtilsMessageSeverityFlagBitsEXT severity,
+                                                 VkDebugUtilsMessageTypeFlagsEXT types,
+                                                 const VkDebugUtilsMessengerCallbackDataEXT *data,
+                                                 void *user)
+{
+    const char *text = data && data->pMessage ? data->pMessage : "(no message)";
+    gpumem_backend_log(level_of(severity), "vulkan validation: %s", text);
+    return VK_FALSE; /* the call goes on as it would without the layer */
+}
+
+static int layer_present(const vulkan_global_functions *vk)
+{
+    uint32_t count = 0;
+    if (vk->vkEnumerateInstanceLayerProperties(&count, NULL) != VK_SUCCESS || count == 0)
+        return 0;
+    VkLayerProperties *layers = calloc(count, sizeof *layers);
+    int found = 0;
+    if (layers && vk->vkEnumerateInstanceLayerProperties(&count, layers) >= VK_SUCCESS)
+        for (uint32_t i = 0; i < count && !found; i++)
+            found = strcmp(layers[i].layerName, VALIDATION_LAYER) == 0;
+    free(layers);
+    return found;
+}
+
+void vulkan_validation_prepare(const vulkan_global_functions *vk, vulkan_validation_setup *setup)
+{
+    memset(setup, 0, sizeof *setup);
+    if (!layer_present(vk)) {
+        gpumem_backend_log(GPUMEM_LOG_WARNING,
+                           "vulkan: GPUMEM_VULKAN_VALIDATION is set but the layer %s is not "
+                           "installed; running without validation",
+                           VALIDATION_LAYER);
+        return;
+    }
+    setup->enabled = 1;
+    setup->layer = VALIDATION_LAYER;
+    /* The layer itself provides these extensions, so asking for them with it is safe. */
+    setup->extensions[setup->extension_count++] = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
+    const char *env = getenv("GPUMEM_VULKAN_VALIDATION");
+    if (env && strcmp(env, "sync") == 0) {
+        setup->synchronization = 1;
+        setup->feature = VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT;
+        setup->extensions[setup->extension_count++] = VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME;
+    }
+    setup->messenger_info = (VkDebugUtilsMessengerCreateInfoEXT){
+        .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
+        .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_VERBOSE_BIT_EXT |
+                           VK_DEBUG_UTILS_MESSAGE_SEVERITY_INFO_BIT_EXT |
+                           VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
+                           VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
+        .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
+                       VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
+                       VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
+        .pfnUserCallback = on_message,
+    };
+}
+
+gpumem_result vulkan_validation_start(const vulkan_instance_functions *vk, VkInstance instance,
+                                      const vulkan_validation_setup *setup,
+                                      VkDebugUtilsMessengerEXT *messenger)
+{
+    *messenger = VK_NULL_HANDLE;
+    if (!setup->enabled)
+        return GPUMEM_OK;
+    if (!vk->vkCreateDebugUtilsMessengerEXT)
+        return vulkan_report(GPUMEM_ERROR_BACKEND,
+                             "vulkan: validation is on but the instance has no "
+                             "vkCreateDebugUtilsMessengerEXT");
+    VkResult r =
+        vk->vkCreateDebugUtilsMessengerEXT(instance, &setup->messenger_info, NULL, messenger);
+    return r == VK_SUCCESS ? GPUMEM_OK : vulkan_fail(r, "vkCreateDebugUtilsMessengerEXT");
+}

@@ -1,0 +1,503 @@
+/* What only the Vulkan backend has: bringing your own VkDevice, every memory type, mappings
+ * against real device transfers, VkBuffers in the application's own commands, out-of-memory,
+ * stream ordering, and validation. Every test runs with the Khronos validation layer
+ * (GPUMEM_VULKAN_VALIDATION=1) and fails on any message it reports; each skips with the reason
+ * when the backend has no device here. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "app.h"
+#include "gpumem/gpumem.h"
+
+#define KIB (1ull << 10)
+#define MIB (1ull << 20)
+
+/* --- validation messages fail the test --- */
+
+static const char validation_prefix[] = "vulkan validation: ";
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+static int expecting_error; /* the one test that provokes a message on purpose */
+static int expected_seen;
+
+static void on_gpumem_log(void *user, int32_t level, const char *message)
+{
+    (void)user;
+    pthread_mutex_lock(&log_lock);
+    int validation = strncmp(message, validation_prefix, sizeof validation_prefix - 1) == 0;
+    if (validation && level >= GPUMEM_LOG_WARNING) {
+        if (expecting_error && level == GPUMEM_LOG_ERROR)
+            expected_seen++;
+        else
+            cr_expect_fail("%s", message); /* expect, not assert: this may be another thread */
+    } else if (level >= GPUMEM_LOG_WARNING) {
+        fprintf(stderr, "gpumem log (%d): %s\n", (int)level, message);
+    }
+    pthread_mutex_unlock(&log_lock);
+}
+
+/* The application's own messenger, in the bring-your-own-device test. */
+static void on_app_message(int serious, const char *message)
+{
+    if (serious)
+        cr_expect_fail("application's validation: %s", message);
+}
+
+static void setup(void)
+{
+    setenv("GPUMEM_VULKAN_VALIDATION", "1", 0); /* a value from outside (e.g. sync) wins */
+    gpumem_log_set_callback(on_gpumem_log, NULL);
+}
+
+TestSuite(vulkan, .init = setup, .timeout = 120);
+
+/* --- helpers --- */
+
+#define OK(call)                                                                            \
+    do {                                                                                    \
+        gpumem_result ok_r_ = (call);                                                       \
+        cr_assert_eq(ok_r_, GPUMEM_OK, "%s -> %s (%s)", #call, gpumem_result_string(ok_r_), \
+                     gpumem_last_error());                                                  \
+    } while (0)
+
+#define VK_OK(call)                                                              \
+    do {                                                                         \
+        VkResult vk_r_ = (call);                                                 \
+        cr_assert_eq(vk_r_, VK_SUCCESS, "%s -> VkResult %d", #call, (int)vk_r_); \
+    } while (0)
+
+static void require_vulkan(void)
+{
+    gpumem_backend_info info;
+    if (gpumem_backend_find("vulkan", &info) != GPUMEM_OK)
+        cr_skip_test("the vulkan backend is not registered: %s", gpumem_last_error());
+    if (!info.available)
+        cr_skip_test("the vulkan backend is unavailable: %s", info.reason);
+}
+
+static gpumem_device open_vulkan(void)
+{
+    require_vulkan();
+    gpumem_device_desc desc = {.backend = "vulkan"};
+    gpumem_device device;
+    OK(gpumem_device_open(&desc, &device));
+    return device;
+}
+
+static void pattern(void *data, size_t size, uint32_t seed)
+{
+    uint32_t x = seed * 2654435761u + 1;
+    uint8_t *p = data;
+    for (size_t i = 0; i < size; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        p[i] = (uint8_t)x;
+    }
+}
+
+static void assert_bytes(const void *actual, const void *expected, size_t size, const char *what)
+{
+    const uint8_t *a = actual, *e = expected;
+    for (size_t i = 0; i < size; i++)
+        if (a[i] != e[i])
+            cr_assert_fail("%s: byte %zu of %zu is 0x%02x, expected 0x%02x", what, i, size, a[i],
+                           e[i]);
+}
+
+static void *alloc_or_die(size_t size)
+{
+    void *p = malloc(size);
+    cr_assert_not_null(p);
+    return p;
+}
+
+static gpumem_pool pool_of_type(gpumem_device device, uint32_t type, uint64_t page_size)
+{
+    gpumem_pool_desc desc = {.flags = GPUMEM_POOL_MEMORY_TYPE_INDEX,
+                             .memory_type_index = type,
+                             .page_size = page_size,
+                             .name = "test"};
+    gpumem_pool pool;
+    OK(gpumem_pool_create(device, &desc, &pool));
+    return pool;
+}
+
+static gpumem_buffer buffer_of(gpumem_pool pool, uint64_t size, uint32_t flags)
+{
+    gpumem_buffer_desc desc = {.size = size, .flags = flags};
+    gpumem_buffer buffer;
+    OK(gpumem_buffer_create(pool, &desc, &buffer));
+    return buffer;
+}
+
+/* --- bring your own device --- */
+
+/* gpumem on the application's objects; afterwards the application's device still works. */
+Test(vulkan, bring_your_own_device)
+{
+    require_vulkan();
+    app_vk app;
+    char why[256] = "";
+    if (app_create(&app, on_app_message, why, sizeof why) != 0) {
+        app_destroy(&app);
+        cr_skip_test("the test cannot create its own Vulkan device: %s", why);
+    }
+    gpumem_external_device external = {
+        .instance = (uint64_t)(uintptr_t)app.instance,
+        .physical_device = (uint64_t)(uintptr_t)app.physical_device,
+        .device = (uint64_t)(uintptr_t)app.device,
+        .queue_family = app.queue_family,
+        .queue_index = 0,
+        .get_instance_proc_addr = (void *)app.gipa,
+    };
+    gpumem_device_desc desc = {.backend = "vulkan", .external = &external};
+    gpumem_device device;
+    OK(gpumem_device_open(&desc, &device));
+
+    gpumem_device_properties props;
+    OK(gpumem_device_properties_get(device, &props));
+    cr_expect_eq(props.is_external, 1);
+    gpumem_external_device native;
+    OK(gpumem_device_native(device, &native));
+    cr_expect_eq(native.device, external.device);
+    cr_expect_eq(native.instance, external.instance);
+    cr_expect_eq(native.queue_family, app.queue_family);
+    uint64_t queue = 0;
+    gpumem_stream stream;
+    OK(gpumem_device_default_stream(device, &stream));
+    OK(gpumem_stream_native(stream, &queue));
+    cr_expect_eq(queue, (uint64_t)(uintptr_t)app.queue, "streams submit to the given queue");
+
+    gpumem_pool_desc pool_desc = {.page_size = MIB};
+    gpumem_pool pool;
+    OK(gpumem_pool_create(device, &pool_desc, &pool));
+    gpumem_buffer a = buffer_of(pool, 64 * KIB, 0), b = buffer_of(pool, 64 * KIB, 0);
+    uint8_t *in = alloc_or_die(64 * KIB), *out = alloc_or_die(64 * KIB);
+    pattern(in, 64 * KIB, 1);
+    OK(gpumem_buffer_write(a, 0, in, 64 * KIB));
+    OK(gpumem_buffer_copy(a, 0, b, 0, 64 * KIB));
+    OK(gpumem_buffer_read(b, 0, out, 64 * KIB));
+    assert_bytes(out, in, 64 * KIB, "through gpumem on the application's device");
+    OK(gpumem_device_close(device)); /* leaves the pool's objects destroyed, not the app's */
+
+    /* The application's device, after gpumem: a copy of its own, read back. */
+    app_buffer src, dst;
+    VK_OK(app_buffer_create(&app, 4096, &src));
+    VK_OK(app_buffer_create(&app, 4096, &dst));
+    pattern(src.data, 4096, 2);
+    memset(dst.data, 0, 4096);
+    VK_OK(app_copy(&app, src.buffer, dst.buffer, 4096));
+    assert_bytes(dst.data, src.data, 4096, "the application's own copy after gpumem closed");
+    app_buffer_destroy(&app, &src);
+    app_buffer_destroy(&app, &dst);
+    app_destroy(&app); /* validation reports any object gpumem left on the device */
+    free(in);
+    free(out);
+}
+
+/* --- memory types --- */
+
+/* Every type: a device copy, and where the host sees the memory, mapping against copies. */
+static void check_type(gpumem_device device, const gpumem_device_properties *props, uint32_t type)
+{
+    const uint64_t n = 256 * KIB;
+    gpumem_pool pool = pool_of_type(device, type, MIB);
+    gpumem_buffer a = buffer_of(pool, n, 0), b = buffer_of(pool, n, 0);
+    gpumem_buffer_info info;
+    OK(gpumem_buffer_info_get(a, &info));
+    cr_expect_eq(info.memory_type, type);
+    cr_expect_eq(info.offset % props->min_alignment, 0);
+    uint8_t *in = alloc_or_die(n), *out = alloc_or_die(n);
+    pattern(in, n, 10 + type);
+    OK(gpumem_buffer_write(a, 0, in, n));
+    OK(gpumem_buffer_copy(a, 0, b, 0, n));
+    OK(gpumem_buffer_read(b, 0, out, n));
+    assert_bytes(out, in, n, "write, device copy, read");
+
+    uint32_t flags = props->memory_types[type].flags;
+    if (flags & GPUMEM_MEMORY_HOST_VISIBLE) {
+        void *mapped;
+        pattern(in, n, 20 + type);
+        OK(gpumem_buffer_map(a, &mapped));
+        memcpy(mapped, in, n);
+        OK(gpumem_buffer_flush(a, 0, n));
+        OK(gpumem_buffer_unmap(a));
+        OK(gpumem_buffer_copy(a, 0, b, 0, n)); /* vkCmdCopyBuffer reads what the host wrote */
+        OK(gpumem_buffer_fill(a, 0, n, 0));
+        OK(gpumem_buffer_copy(b, 0, a, 0, n));
+        OK(gpumem_buffer_map(a, &mapped));
+        OK(gpumem_buffer_invalidate(a, 0, n)); /* the host reads what the device wrote */
+        assert_bytes(mapped, in, n, "mapped write, device copies, mapped read");
+        OK(gpumem_buffer_unmap(a));
+    }
+    OK(gpumem_pool_destroy(pool));
+    free(in);
+    free(out);
+}
+
+Test(vulkan, every_memory_type)
+{
+    gpumem_device device = open_vulkan();
+    gpumem_device_properties props;
+    OK(gpumem_device_properties_get(device, &props));
+    cr_assert_gt(props.memory_type_count, 0);
+    for (uint32_t t = 0; t < props.memory_type_count; t++) {
+        uint32_t heap = props.memory_types[t].heap_index;
+        cr_assert_lt(heap, props.memory_heap_count);
+        cr_expect_gt(props.memory_heaps[heap].budget, 0, "heap %u has a budget", heap);
+        check_type(device, &props, t);
+    }
+    OK(gpumem_device_close(device));
+}
+
+/* Core stages every write and read through host-visible pages with copy_page_to_page and
+ * events: data written through a mapping is read back through device transfers, and the
+ * other way round. */
+Test(vulkan, mapping_against_staged_transfers)
+{
+    setenv("GPUMEM_STAGING", "always", 1);
+    setenv("GPUMEM_STAGING_CHUNK", "65536", 1); /* many chunks in flight, reused by events */
+    gpumem_device device = open_vulkan();
+    gpumem_pool_desc desc = {.required_flags = GPUMEM_MEMORY_HOST_VISIBLE, .page_size = 4 * MIB};
+    gpumem_pool pool;
+    OK(gpumem_pool_create(device, &desc, &pool));
+    const uint64_t n = MIB + 4 * KIB + 12;
+    gpumem_buffer buffer = buffer_of(pool, n, 0);
+    uint8_t *in = alloc_or_die(n), *out = alloc_or_die(n);
+    void *mapped;
+
+    pattern(in, n, 3);
+    OK(gpumem_buffer_map(buffer, &mapped));
+    memcpy(mapped, in, n);
+    OK(gpumem_buffer_flush(buffer, 0, n));
+    OK(gpumem_buffer_read(buffer, 0, out, n));
+    assert_bytes(out, in, n, "mapped write, staged read");
+
+    pattern(in, n, 4);
+    OK(gpumem_buffer_write(buffer, 0, in, n));
+    OK(gpumem_buffer_invalidate(buffer, 0, n));
+    assert_bytes(mapped, in, n, "staged write, mapped read");
+    OK(gpumem_buffer_unmap(buffer));
+    OK(gpumem_device_close(device));
+    free(in);
+    free(out);
+}
+
+/* --- native objects in the application's own commands --- */
+
+Test(vulkan, native_buffer_in_application_copy)
+{
+    gpumem_device device = open_vulkan();
+    gpumem_pool_desc desc = {.page_size = MIB};
+    gpumem_pool pool;
+    OK(gpumem_pool_create(device, &desc, &pool));
+    const uint64_t n = 100 * KIB + 4;
+    gpumem_buffer a = buffer_of(pool, n, 0), b = buffer_of(pool, n, 0);
+    gpumem_native_buffer na, nb;
+    OK(gpumem_buffer_native(a, &na));
+    OK(gpumem_buffer_native(b, &nb));
+    cr_assert_neq(na.buffer, 0);
+    cr_assert_neq(na.memory, 0);
+    cr_expect_eq(na.memory, nb.memory, "both buffers are in one page");
+    cr_expect_neq(na.offset, nb.offset);
+
+    uint8_t *in = alloc_or_die(n), *out = alloc_or_die(n);
+    pattern(in, n, 5);
+    OK(gpumem_buffer_write(a, 0, in, n));
+    gpumem_external_device native;
+    OK(gpumem_device_native(device, &native));
+    app_vk app;
+    cr_assert_eq(app_wrap(&app, native.instance, native.physical_device, native.device,
+                          native.queue_family, native.queue_index, native.get_instance_proc_addr),
+                 0);
+    VK_OK(app_copy(&app, (VkBuffer)(uintptr_t)na.buffer, (VkBuffer)(uintptr_t)nb.buffer, n));
+    OK(gpumem_buffer_read(b, 0, out, n));
+    assert_bytes(out, in, n, "the application's vkCmdCopyBuffer between gpumem buffers");
+    OK(gpumem_device_close(device));
+    free(in);
+    free(out);
+}
+
+/* --- out of device memory --- */
+
+/* Dedicated buffers as large as one allocation may be, until the heap is full: the failure is
+ * GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY naming vkAllocateMemory, and the pool works on. Nothing is
+ * touched, so no real memory is used (lavapipe allocates lazily). */
+Test(vulkan, out_of_device_memory)
+{
+    gpumem_device device = open_vulkan();
+    gpumem_device_properties props;
+    OK(gpumem_device_properties_get(device, &props));
+    const uint32_t type = 0;
+    uint64_t heap = props.memory_heaps[props.memory_types[type].heap_index].size;
+    uint64_t big = props.max_allocation_size < heap ? props.max_allocation_size : heap;
+    big &= ~(props.min_alignment - 1);
+    gpumem_pool pool = pool_of_type(device, type, MIB);
+
+    gpumem_buffer held[64];
+    uint32_t count = 0, limit = (uint32_t)(heap / big) + 2;
+    cr_assert_lt(limit, 64, "heap %llu in pieces of %llu", (unsigned long long)heap,
+                 (unsigned long long)big);
+    gpumem_result r = GPUMEM_OK;
+    while (count < limit) {
+        gpumem_buffer_desc desc = {.size = big, .flags = GPUMEM_BUFFER_DEDICATED};
+        if ((r = gpumem_buffer_create(pool, &desc, &held[count])) != GPUMEM_OK)
+            break;
+        count++;
+    }
+    cr_assert_eq(r, GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY, "after %u buffers of %llu bytes: %s (%s)",
+                 count, (unsigned long long)big, gpumem_result_string(r), gpumem_last_error());
+    cr_expect(strstr(gpumem_last_error(), "vkAllocateMemory") != NULL, "%s", gpumem_last_error());
+    cr_expect(strstr(gpumem_last_error(), "VK_ERROR_OUT_OF_DEVICE_MEMORY") != NULL, "%s",
+              gpumem_last_error());
+
+    for (uint32_t i = 0; i < count; i++)
+        OK(gpumem_buffer_destroy(held[i]));
+    gpumem_buffer again = buffer_of(pool, big, GPUMEM_BUFFER_DEDICATED); /* the heap is free */
+    OK(gpumem_buffer_destroy(again));
+    gpumem_buffer small = buffer_of(pool, 4 * KIB, 0);
+    uint8_t in[4096], out[4096];
+    pattern(in, sizeof in, 6);
+    OK(gpumem_buffer_write(small, 0, in, sizeof in));
+    OK(gpumem_buffer_read(small, 0, out, sizeof out));
+    assert_bytes(out, in, sizeof in, "the pool after running out");
+    OK(gpumem_device_close(device));
+}
+
+/* --- streams --- */
+
+/* A chain of dependent copies and fills in one batch: each reads what the previous wrote. */
+Test(vulkan, stream_orders_dependent_transfers)
+{
+    gpumem_device device = open_vulkan();
+    gpumem_pool_desc desc = {.page_size = MIB};
+    gpumem_pool pool;
+    OK(gpumem_pool_create(device, &desc, &pool));
+    enum { LINKS = 200, N = 4096 };
+    gpumem_buffer a = buffer_of(pool, N, 0), b = buffer_of(pool, N, 0);
+    gpumem_stream stream;
+    OK(gpumem_stream_create(device, &stream));
+    uint8_t in[N], out[N];
+    pattern(in, N, 7);
+    OK(gpumem_stream_write(stream, a, 0, in, N));
+    for (int i = 0; i < LINKS; i++) {
+        OK(gpumem_stream_fill(stream, b, 0, N, 0xffffffffu)); /* overwritten at once ... */
+        OK(gpumem_stream_copy(stream, a, 0, b, 0, N));        /* ... by this copy */
+        OK(gpumem_stream_fill(stream, a, 0, N, 0));           /* write after read */
+        OK(gpumem_stream_copy(stream, b, 0, a, 0, N));        /* and back again */
+    }
+    OK(gpumem_stream_read(stream, a, 0, out, N));
+    OK(gpumem_stream_synchronize(stream));
+    assert_bytes(out, in, N, "after a chain of dependent transfers");
+    OK(gpumem_stream_destroy(stream));
+    OK(gpumem_device_close(device));
+}
+
+typedef struct worker {
+    gpumem_device device;
+    gpumem_pool pool;
+    uint32_t seed;
+    int ok;
+} worker;
+
+static void *stream_worker(void *arg)
+{
+    worker *w = arg;
+    enum { N = 16384 };
+    gpumem_stream stream;
+    gpumem_buffer_desc desc = {.size = N};
+    gpumem_buffer a, b;
+    uint8_t in[N], out[N];
+    pattern(in, N, w->seed);
+    w->ok = gpumem_stream_create(w->device, &stream) == GPUMEM_OK &&
+            gpumem_buffer_create(w->pool, &desc, &a) == GPUMEM_OK &&
+            gpumem_buffer_create(w->pool, &desc, &b) == GPUMEM_OK;
+    for (int i = 0; w->ok && i < 100; i++) {
+        in[0] = (uint8_t)i;
+        w->ok = gpumem_stream_write(stream, a, 0, in, N) == GPUMEM_OK &&
+                gpumem_stream_copy(stream, a, 0, b, 0, N) == GPUMEM_OK &&
+                gpumem_stream_read(stream, b, 0, out, N) == GPUMEM_OK &&
+                gpumem_stream_synchronize(stream) == GPUMEM_OK && memcmp(in, out, N) == 0;
+    }
+    w->ok = w->ok && gpumem_stream_destroy(stream) == GPUMEM_OK;
+    return NULL;
+}
+
+/* Streams on several threads share the device's one queue. */
+Test(vulkan, streams_share_the_queue)
+{
+    gpumem_device device = open_vulkan();
+    gpumem_pool_desc desc = {.page_size = MIB};
+    gpumem_pool pool;
+    OK(gpumem_pool_create(device, &desc, &pool));
+    worker w[4];
+    pthread_t threads[4];
+    for (uint32_t i = 0; i < 4; i++) {
+        w[i] = (worker){.device = device, .pool = pool, .seed = 100 + i};
+        cr_assert_eq(pthread_create(&threads[i], NULL, stream_worker, &w[i]), 0);
+    }
+    for (uint32_t i = 0; i < 4; i++) {
+        pthread_join(threads[i], NULL);
+        cr_expect(w[i].ok, "worker %u: %s", i, gpumem_last_error());
+    }
+    OK(gpumem_device_close(device));
+}
+
+/* --- validation and availability --- */
+
+/* The backend's messenger reaches gpumem's log: a wrong call on gpumem's device (a buffer of
+ * size 0) is reported as an error with the prefix the tests look for. */
+Test(vulkan, validation_messages_reach_the_log)
+{
+    const char *env = getenv("GPUMEM_VULKAN_VALIDATION");
+    if (!env || strcmp(env, "0") == 0)
+        cr_skip_test("GPUMEM_VULKAN_VALIDATION is off");
+    gpumem_device device = open_vulkan();
+    gpumem_external_device native;
+    OK(gpumem_device_native(device, &native));
+    app_vk app;
+    cr_assert_eq(app_wrap(&app, native.instance, native.physical_device, native.device,
+                          native.queue_family, native.queue_index, native.get_instance_proc_addr),
+                 0);
+    VkBufferCreateInfo bad = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
+                              .size = 0,
+                              .usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT};
+    VkBuffer buffer = VK_NULL_HANDLE;
+    pthread_mutex_lock(&log_lock);
+    expecting_error = 1;
+    pthread_mutex_unlock(&log_lock);
+    VkResult r = app.vkCreateBuffer(app.device, &bad, NULL, &buffer);
+    pthread_mutex_lock(&log_lock);
+    expecting_error = 0;
+    int seen = expected_seen;
+    pthread_mutex_unlock(&log_lock);
+    if (r == VK_SUCCESS && buffer)
+        app.vkDestroyBuffer(app.device, buffer, NULL);
+    if (seen == 0) {
+        gpumem_device_close(device);
+        cr_skip_test("no validation layer reported the bad call (is it installed?)");
+    }
+    cr_expect_gt(seen, 0);
+    OK(gpumem_device_close(device));
+}
+
+/* Without a driver, the backend is unavailable and says why. */
+Test(vulkan, no_driver_is_unavailable_with_a_reason)
+{
+    setenv("VK_DRIVER_FILES", "/nonexistent/gpumem-test-icd.json", 1);
+    setenv("VK_ICD_FILENAMES", "/nonexistent/gpumem-test-icd.json", 1);
+    gpumem_backend_info info;
+    if (gpumem_backend_find("vulkan", &info) != GPUMEM_OK)
+        cr_skip_test("the vulkan backend is not registered: %s", gpumem_last_error());
+    cr_assert_eq(info.available, 0);
+    cr_expect(strncmp(info.reason, "no Vulkan physical device", 25) == 0 ||
+                  strcmp(info.reason, "libvulkan.so.1 not found") == 0,
+              "reason: '%s'", info.reason);
+    gpumem_device_desc desc = {.backend = "vulkan"};
+    gpumem_device device;
+    cr_expect_neq(gpumem_device_open(&desc, &device), GPUMEM_OK);
+}
