@@ -1,0 +1,195 @@
+/* The suite's fixture and helpers, and a main that reports "skipped" (exit code 77, which meson
+ * shows as SKIP) when every test skipped because the backend has no device here. */
+#include "conformance.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <criterion/hooks.h>
+
+gpumem_device conf_dev;
+gpumem_device_properties conf_props;
+
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const char validation_prefix[] = "vulkan validation: ";
+
+/* Validation messages fail the test. Called on whatever thread made the call that logged,
+ * so it never aborts (cr_expect, not cr_assert): a longjmp out of another thread would be
+ * worse than the failure it reports. */
+static void conf_log(void *user, int32_t level, const char *message)
+{
+    (void)user;
+    pthread_mutex_lock(&log_lock);
+    if (level >= GPUMEM_LOG_WARNING &&
+        strncmp(message, validation_prefix, sizeof validation_prefix - 1) == 0)
+        cr_expect_fail("%s", message);
+    else if (level >= GPUMEM_LOG_WARNING)
+        fprintf(stderr, "gpumem log (%d): %s\n", (int)level, message);
+    pthread_mutex_unlock(&log_lock);
+}
+
+const char *conf_backend(void)
+{
+    const char *env = getenv("GPUMEM_BACKEND");
+    return env && *env ? env : "host";
+}
+
+gpumem_result conf_open(gpumem_device *device)
+{
+    return gpumem_device_open(NULL, device);
+}
+
+void conf_setup(void)
+{
+    gpumem_log_set_callback(conf_log, NULL);
+    conf_dev = NULL;
+    gpumem_result r = conf_open(&conf_dev);
+    if (r == GPUMEM_ERROR_UNAVAILABLE || r == GPUMEM_ERROR_NOT_FOUND)
+        cr_skip_test("%s", gpumem_last_error());
+    cr_assert_eq(r, GPUMEM_OK, "gpumem_device_open(NULL) for backend '%s' -> %s (%s)",
+                 conf_backend(), gpumem_result_string(r), gpumem_last_error());
+    OK(gpumem_device_properties_get(conf_dev, &conf_props));
+}
+
+void conf_finish(void)
+{
+    if (!conf_dev)
+        return;
+    gpumem_device dev = conf_dev;
+    conf_dev = NULL;
+    OK(gpumem_device_close(dev));
+}
+
+/* After a failed assertion the body did not reach conf_finish: close quietly so the sanitizers
+ * report only what the library leaks. */
+void conf_teardown(void)
+{
+    if (conf_dev)
+        gpumem_device_close(conf_dev);
+    conf_dev = NULL;
+    gpumem_log_set_callback(NULL, NULL);
+}
+
+TestSuite(conformance, .init = conf_setup, .fini = conf_teardown, .timeout = 120);
+
+/* --- helpers --- */
+
+void conf_pattern(void *data, size_t size, uint64_t seed)
+{
+    uint64_t x = seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
+    uint8_t *p = data;
+    size_t i = 0;
+    for (; i + 8 <= size; i += 8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        memcpy(p + i, &x, 8);
+    }
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    for (; i < size; i++, x >>= 8)
+        p[i] = (uint8_t)x;
+}
+
+size_t conf_mismatch(const void *a, const void *b, size_t size)
+{
+    if (memcmp(a, b, size) == 0)
+        return size;
+    const uint8_t *x = a, *y = b;
+    size_t i = 0;
+    while (x[i] == y[i])
+        i++;
+    return i;
+}
+
+void *conf_alloc(size_t size)
+{
+    void *p = malloc(size ? size : 1);
+    cr_assert_not_null(p, "malloc(%zu)", size);
+    return p;
+}
+
+int conf_is_power_of_two(uint64_t x)
+{
+    return x && !(x & (x - 1));
+}
+
+uint32_t conf_type_flags(uint32_t type)
+{
+    return conf_props.memory_types[type].flags;
+}
+
+uint32_t conf_find_type(uint32_t flags, uint32_t without)
+{
+    for (uint32_t i = 0; i < conf_props.memory_type_count; i++) {
+        uint32_t f = conf_type_flags(i);
+        if ((f & flags) == flags && !(f & without))
+            return i;
+    }
+    return UINT32_MAX;
+}
+
+gpumem_pool conf_type_pool(uint32_t type, uint64_t page_size, uint32_t flags, const char *name)
+{
+    gpumem_pool_desc desc = {
+        .flags = GPUMEM_POOL_MEMORY_TYPE_INDEX | flags,
+        .memory_type_index = type,
+        .page_size = page_size,
+        .name = name,
+    };
+    gpumem_pool pool = NULL;
+    gpumem_result r = gpumem_pool_create(conf_dev, &desc, &pool);
+    cr_assert_eq(r, GPUMEM_OK, "pool of memory type %u (flags 0x%x), page %llu -> %s (%s)", type,
+                 conf_type_flags(type), (unsigned long long)page_size, gpumem_result_string(r),
+                 gpumem_last_error());
+    return pool;
+}
+
+gpumem_pool conf_pool(uint64_t page_size)
+{
+    gpumem_pool_desc desc = {.page_size = page_size, .name = "conformance"};
+    gpumem_pool pool = NULL;
+    OK(gpumem_pool_create(conf_dev, &desc, &pool));
+    return pool;
+}
+
+gpumem_buffer conf_buffer(gpumem_pool pool, uint64_t size, uint64_t alignment)
+{
+    gpumem_buffer_desc desc = {.size = size, .alignment = alignment};
+    gpumem_buffer buffer = NULL;
+    gpumem_result r = gpumem_buffer_create(pool, &desc, &buffer);
+    cr_assert_eq(r, GPUMEM_OK, "buffer of %llu bytes aligned to %llu -> %s (%s)",
+                 (unsigned long long)size, (unsigned long long)alignment,
+                 gpumem_result_string(r), gpumem_last_error());
+    return buffer;
+}
+
+/* --- main --- */
+
+static size_t ran_tests, skipped_tests;
+
+ReportHook(POST_ALL)(struct criterion_global_stats *stats)
+{
+    ran_tests = stats->tests_passed + stats->tests_failed + stats->tests_crashed;
+    skipped_tests = stats->tests_skipped;
+}
+
+/* Default visibility: Criterion's worker processes find `main` by its symbol, which the
+ * project's -fvisibility=hidden would make local. */
+__attribute__((visibility("default"))) int main(int argc, char *argv[]);
+
+__attribute__((visibility("default"))) int main(int argc, char *argv[])
+{
+    struct criterion_test_set *tests = criterion_initialize();
+    int result = 0;
+    if (criterion_handle_args(argc, argv, true))
+        result = !criterion_run_all_tests(tests);
+    criterion_finalize(tests);
+    /* Every test skipped: no device for this backend here. */
+    if (result == 0 && skipped_tests > 0 && ran_tests == 0)
+        return 77;
+    return result;
+}

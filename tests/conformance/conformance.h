@@ -1,0 +1,103 @@
+/* The conformance suite: what every backend must do, run once per backend with GPUMEM_BACKEND
+ * set (and once more on host with GPUMEM_STAGING=always GPUMEM_STAGING_CHUNK=65536).
+ *
+ * Every test opens the backend's device in the suite's init fixture (conf_dev, conf_props);
+ * a backend with no device here skips every test with the reason. Tests are written with
+ * CONF_TEST so the device is closed inside the test body: whatever closing it logs (Vulkan
+ * validation reports leaked objects at vkDestroyDevice) still counts against the test.
+ */
+#ifndef GPUMEM_TESTS_CONFORMANCE_H
+#define GPUMEM_TESTS_CONFORMANCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "gpumem/gpumem.h"
+
+extern gpumem_device conf_dev;
+extern gpumem_device_properties conf_props;
+
+void conf_setup(void);
+void conf_teardown(void);
+/* Closes conf_dev (asserting success) while the test still counts failures. */
+void conf_finish(void);
+
+/* GPUMEM_BACKEND as the suite was started with ("host" when unset). */
+const char *conf_backend(void);
+
+/* Opens another device the way the fixture did (GPUMEM_BACKEND chooses). */
+gpumem_result conf_open(gpumem_device *device);
+
+/* Options go after the name as in Test(); leave out .timeout (the suite's applies): Criterion
+ * 2.4.1 leaks in its runner for tests with their own timeout run with --jobs above 1. */
+#define CONF_TEST(name, ...)                                  \
+    static void conf_body_##name(void);                       \
+    Test(conformance, name, ##__VA_ARGS__)                    \
+    {                                                         \
+        conf_body_##name();                                   \
+        conf_finish();                                        \
+    }                                                         \
+    static void conf_body_##name(void)
+
+/* A call that must succeed. */
+#define OK(call)                                                                             \
+    do {                                                                                     \
+        gpumem_result ok_r_ = (call);                                                        \
+        cr_assert_eq(ok_r_, GPUMEM_OK, "%s -> %s (%s)", #call, gpumem_result_string(ok_r_), \
+                     gpumem_last_error());                                                   \
+    } while (0)
+
+/* A call that must fail with `expected` and say why. */
+#define FAILS(call, expected)                                                                \
+    do {                                                                                     \
+        gpumem_result fails_r_ = (call);                                                     \
+        gpumem_result fails_e_ = (expected);                                                 \
+        cr_assert_eq(fails_r_, fails_e_, "%s -> %s, expected %s (%s)", #call,                \
+                     gpumem_result_string(fails_r_), gpumem_result_string(fails_e_),        \
+                     gpumem_last_error());                                                   \
+        cr_assert_neq(gpumem_last_error()[0], '\0', "%s failed without a message", #call); \
+    } while (0)
+
+/* Deterministic bytes for a seed (xorshift), so each region's content is known. */
+void conf_pattern(void *data, size_t size, uint64_t seed);
+
+/* Index of the first differing byte, or size when equal. */
+size_t conf_mismatch(const void *a, const void *b, size_t size);
+
+/* Byte-exact comparison; the optional printf-style arguments say what was compared. */
+#define ASSERT_BYTES(actual, expected, size, ...)                                            \
+    do {                                                                                     \
+        size_t ab_size_ = (size);                                                            \
+        size_t ab_at_ = conf_mismatch((actual), (expected), ab_size_);                       \
+        if (ab_at_ != ab_size_) {                                                            \
+            cr_expect_fail("byte %zu of %zu differs: got 0x%02x, expected 0x%02x", ab_at_,   \
+                           ab_size_, ((const uint8_t *)(actual))[ab_at_],                    \
+                           ((const uint8_t *)(expected))[ab_at_]);                           \
+            cr_assert_fail(__VA_ARGS__);                                                     \
+        }                                                                                    \
+    } while (0)
+
+/* malloc that asserts. */
+void *conf_alloc(size_t size);
+
+/* A paged pool of memory type `type` (GPUMEM_POOL_MEMORY_TYPE_INDEX) with the given page size
+ * and extra pool flags. */
+gpumem_pool conf_type_pool(uint32_t type, uint64_t page_size, uint32_t flags, const char *name);
+
+/* A paged pool chosen by flags only (0 required: any type). */
+gpumem_pool conf_pool(uint64_t page_size);
+
+gpumem_buffer conf_buffer(gpumem_pool pool, uint64_t size, uint64_t alignment);
+
+int conf_is_power_of_two(uint64_t x);
+
+uint32_t conf_type_flags(uint32_t type);
+
+/* The first memory type with all of `flags` (and, when `without` is non-zero, none of it),
+ * or UINT32_MAX. */
+uint32_t conf_find_type(uint32_t flags, uint32_t without);
+
+#endif

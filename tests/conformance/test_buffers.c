@@ -1,0 +1,284 @@
+/* Buffers: sizes, alignment, the info fields, and that live buffers never share bytes. */
+#include <stdlib.h>
+
+#include "conformance.h"
+
+#define PAGE (1ull << 20)
+
+static void check_info(gpumem_buffer b, uint64_t size, uint64_t alignment, uint64_t page_size,
+                       uint32_t type)
+{
+    gpumem_buffer_info info;
+    memset(&info, 0xCD, sizeof info);
+    OK(gpumem_buffer_info_get(b, &info));
+    uint64_t align = alignment > conf_props.min_alignment ? alignment : conf_props.min_alignment;
+    cr_assert_eq(info.size, size, "info.size %llu for %llu bytes", (unsigned long long)info.size,
+                 (unsigned long long)size);
+    cr_assert_eq(info.offset % align, 0, "size %llu: offset %llu is not aligned to %llu",
+                 (unsigned long long)size, (unsigned long long)info.offset,
+                 (unsigned long long)align);
+    cr_assert_leq(info.left_padding, info.offset, "padding before the page's start");
+    cr_assert_geq(info.allocation_size, size + info.left_padding,
+                  "size %llu: allocation of %llu bytes with %llu padding",
+                  (unsigned long long)size, (unsigned long long)info.allocation_size,
+                  (unsigned long long)info.left_padding);
+    cr_assert_leq(info.offset - info.left_padding + info.allocation_size, info.page_size,
+                  "size %llu: allocation [%llu, +%llu) beyond its page of %llu",
+                  (unsigned long long)size, (unsigned long long)(info.offset - info.left_padding),
+                  (unsigned long long)info.allocation_size, (unsigned long long)info.page_size);
+    cr_assert_leq(info.offset + size, info.page_size);
+    cr_assert_eq(info.memory_type, type);
+    cr_assert_eq(info.mapped, 0);
+    cr_assert(info.dedicated == 0 || info.dedicated == 1);
+    if (size > page_size / 2)
+        cr_assert_eq(info.dedicated, 1, "%llu bytes (more than half a %llu page) share a page",
+                     (unsigned long long)size, (unsigned long long)page_size);
+    if (size + align <= page_size / 4 && alignment <= page_size / 4)
+        cr_assert_eq(info.dedicated, 0, "%llu bytes got a page of their own",
+                     (unsigned long long)size);
+    if (info.dedicated) {
+        cr_assert_geq(info.page_size, size);
+    } else {
+        cr_assert_eq(info.page_size, page_size, "a shared page of %llu bytes, pool pages %llu",
+                     (unsigned long long)info.page_size, (unsigned long long)page_size);
+    }
+
+    gpumem_native_buffer native;
+    OK(gpumem_buffer_native(b, &native));
+    cr_assert_eq(native.offset, info.offset, "native offset %llu, info offset %llu",
+                 (unsigned long long)native.offset, (unsigned long long)info.offset);
+    if (strcmp(conf_backend(), "vulkan") == 0) {
+        cr_assert_neq(native.memory, 0, "vulkan: no VkDeviceMemory");
+        cr_assert_neq(native.buffer, 0, "vulkan: no VkBuffer");
+    } else {
+        cr_assert_neq(native.memory, 0);
+        cr_assert_eq(native.address, native.memory + native.offset,
+                     "address 0x%llx, memory 0x%llx + offset %llu",
+                     (unsigned long long)native.address, (unsigned long long)native.memory,
+                     (unsigned long long)native.offset);
+        /* Up to a small page, any runtime's allocation is aligned well enough for the address
+         * to keep the alignment (native_address_honours_large_alignment asks for more). */
+        uint64_t small = align < 4096 ? align : 4096;
+        cr_assert_eq(native.address % small, 0, "address 0x%llx is not aligned to %llu",
+                     (unsigned long long)native.address, (unsigned long long)small);
+    }
+}
+
+CONF_TEST(buffer_sizes_from_one_byte_to_dedicated_pages)
+{
+    const uint64_t sizes[] = {1,        2,        3,        63,           64,
+                              65,       255,      4096,     4097,         65537,
+                              PAGE / 4, PAGE / 2 - 2 * 4096, PAGE / 2, PAGE / 2 + 1, PAGE - 1,
+                              PAGE,     PAGE + 1, 3 * PAGE + 17};
+    const size_t count = sizeof sizes / sizeof sizes[0];
+    for (uint32_t type = 0; type < conf_props.memory_type_count; type++) {
+        gpumem_pool pool = conf_type_pool(type, PAGE, 0, "sizes");
+        gpumem_buffer buffers[sizeof sizes / sizeof sizes[0]];
+        for (size_t i = 0; i < count; i++) {
+            buffers[i] = conf_buffer(pool, sizes[i], 0);
+            check_info(buffers[i], sizes[i], 0, PAGE, type);
+        }
+        /* First and last byte of each are reachable. */
+        for (size_t i = 0; i < count; i++) {
+            uint8_t v = (uint8_t)(i + 1), w = (uint8_t)(0x80 | i), r = 0;
+            OK(gpumem_buffer_write(buffers[i], 0, &v, 1));
+            OK(gpumem_buffer_write(buffers[i], sizes[i] - 1, sizes[i] > 1 ? &w : &v, 1));
+            OK(gpumem_buffer_read(buffers[i], 0, &r, 1));
+            cr_assert_eq(r, v, "buffer %zu first byte", i);
+            OK(gpumem_buffer_read(buffers[i], sizes[i] - 1, &r, 1));
+            cr_assert_eq(r, sizes[i] > 1 ? w : v, "buffer %zu last byte", i);
+        }
+        gpumem_pool_stats s;
+        OK(gpumem_pool_stats_get(pool, &s));
+        cr_assert_eq(s.allocation_count, count);
+        for (size_t i = 0; i < count; i += 2)
+            OK(gpumem_buffer_destroy(buffers[i]));
+        OK(gpumem_pool_stats_get(pool, &s));
+        cr_assert_eq(s.allocation_count, count / 2);
+        for (size_t i = 1; i < count; i += 2)
+            OK(gpumem_buffer_destroy(buffers[i]));
+        OK(gpumem_pool_stats_get(pool, &s));
+        cr_assert_eq(s.allocation_count, 0);
+        cr_assert_eq(s.used_bytes, 0);
+        cr_assert_leq(s.page_count, 1, "%llu pages left, at most one empty page is kept",
+                      (unsigned long long)s.page_count);
+        OK(gpumem_pool_destroy(pool));
+    }
+}
+
+CONF_TEST(dedicated_flag_gives_a_page_of_its_own)
+{
+    gpumem_pool pool = conf_pool(PAGE);
+    gpumem_buffer_desc desc = {.size = 100, .flags = GPUMEM_BUFFER_DEDICATED};
+    gpumem_buffer a, b;
+    OK(gpumem_buffer_create(pool, &desc, &a));
+    OK(gpumem_buffer_create(pool, &desc, &b));
+    gpumem_buffer_info ia, ib;
+    OK(gpumem_buffer_info_get(a, &ia));
+    OK(gpumem_buffer_info_get(b, &ib));
+    cr_assert_eq(ia.dedicated, 1);
+    cr_assert_eq(ib.dedicated, 1);
+    cr_assert_neq(ia.page, ib.page, "two dedicated buffers share page %u", ia.page);
+    cr_assert_lt(ia.page_size, PAGE, "a 100-byte dedicated page of %llu bytes",
+                 (unsigned long long)ia.page_size);
+    gpumem_pool_stats s;
+    OK(gpumem_pool_stats_get(pool, &s));
+    cr_assert_eq(s.page_count, 2);
+    cr_assert_eq(s.reserved_bytes, ia.page_size + ib.page_size);
+    OK(gpumem_buffer_destroy(a));
+    OK(gpumem_pool_stats_get(pool, &s));
+    cr_assert_eq(s.page_count, 1, "a dedicated page outlived its buffer");
+    OK(gpumem_pool_destroy(pool));
+}
+
+CONF_TEST(alignment_is_honoured)
+{
+    const uint64_t alignments[] = {1, 2, 4, 16, 64, 128, 256, 1024, 4096, 8192, 65536};
+    const uint64_t sizes[] = {1, 13, 100, 4096, 10000};
+    gpumem_pool pool = conf_pool(PAGE);
+    gpumem_pool_stats stats;
+    OK(gpumem_pool_stats_get(pool, &stats));
+    gpumem_buffer filler = conf_buffer(pool, 3, 1); /* so later offsets are not all 0 */
+    gpumem_buffer buffers[64];
+    size_t n = 0;
+    for (size_t a = 0; a < sizeof alignments / sizeof alignments[0]; a++)
+        for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+            gpumem_buffer b = conf_buffer(pool, sizes[s], alignments[a]);
+            check_info(b, sizes[s], alignments[a], PAGE, stats.memory_type);
+            buffers[n++] = b;
+            if (n == 64) {
+                for (size_t i = 0; i < n; i++)
+                    OK(gpumem_buffer_destroy(buffers[i]));
+                n = 0;
+            }
+        }
+    (void)filler;
+    OK(gpumem_pool_destroy(pool));
+}
+
+/* Intervals [start, end) of live allocations in one page must not meet. */
+typedef struct span {
+    uint32_t page;
+    uint64_t start, end;
+    uint64_t data_start, data_end;
+} span;
+
+static int by_page_then_start(const void *a, const void *b)
+{
+    const span *x = a, *y = b;
+    if (x->page != y->page)
+        return x->page < y->page ? -1 : 1;
+    return x->start < y->start ? -1 : x->start > y->start;
+}
+
+CONF_TEST(live_buffers_never_overlap)
+{
+    enum { COUNT = 300 };
+    gpumem_pool pool = conf_pool(PAGE);
+    gpumem_buffer *buffers = conf_alloc(COUNT * sizeof *buffers);
+    uint64_t *sizes = conf_alloc(COUNT * sizeof *sizes);
+    uint64_t x = 0x1234567;
+    /* Allocate, free every third, allocate again into the holes. */
+    for (int round = 0; round < 2; round++)
+        for (int i = 0; i < COUNT; i++) {
+            if (round == 1 && i % 3)
+                continue;
+            if (round == 1)
+                OK(gpumem_buffer_destroy(buffers[i]));
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            sizes[i] = 1 + (x >> 33) % 20000;
+            uint64_t alignment = 1ull << ((x >> 20) % 13);
+            buffers[i] = conf_buffer(pool, sizes[i], alignment);
+        }
+    span *spans = conf_alloc(COUNT * sizeof *spans);
+    for (int i = 0; i < COUNT; i++) {
+        gpumem_buffer_info info;
+        OK(gpumem_buffer_info_get(buffers[i], &info));
+        cr_assert_eq(info.size, sizes[i]);
+        spans[i] = (span){info.page, info.offset - info.left_padding,
+                          info.offset - info.left_padding + info.allocation_size, info.offset,
+                          info.offset + info.size};
+        cr_assert_leq(spans[i].data_end, spans[i].end);
+    }
+    qsort(spans, COUNT, sizeof *spans, by_page_then_start);
+    for (int i = 1; i < COUNT; i++)
+        if (spans[i].page == spans[i - 1].page)
+            cr_assert_leq(spans[i - 1].end, spans[i].start,
+                          "page %u: [%llu, %llu) overlaps [%llu, %llu)", spans[i].page,
+                          (unsigned long long)spans[i - 1].start,
+                          (unsigned long long)spans[i - 1].end,
+                          (unsigned long long)spans[i].start, (unsigned long long)spans[i].end);
+    /* And the data says the same: each buffer keeps its own bytes. */
+    uint8_t *data = conf_alloc(20000), *out = conf_alloc(20000);
+    for (int i = 0; i < COUNT; i++) {
+        conf_pattern(data, sizes[i], 1000 + i);
+        OK(gpumem_buffer_write(buffers[i], 0, data, sizes[i]));
+    }
+    for (int i = 0; i < COUNT; i++) {
+        conf_pattern(data, sizes[i], 1000 + i);
+        OK(gpumem_buffer_read(buffers[i], 0, out, sizes[i]));
+        ASSERT_BYTES(out, data, sizes[i], "buffer %d", i);
+    }
+    gpumem_pool_stats s;
+    OK(gpumem_pool_stats_get(pool, &s));
+    cr_assert_eq(s.allocation_count, COUNT);
+    uint64_t used = 0;
+    for (int i = 0; i < COUNT; i++)
+        used += spans[i].end - spans[i].start;
+    cr_assert_eq(s.used_bytes, used, "used_bytes %llu, allocations add up to %llu",
+                 (unsigned long long)s.used_bytes, (unsigned long long)used);
+    cr_assert_leq(s.used_bytes, s.reserved_bytes);
+    OK(gpumem_pool_destroy(pool));
+    free(buffers);
+    free(sizes);
+    free(spans);
+    free(data);
+    free(out);
+}
+
+CONF_TEST(page_ids_are_stable_and_distinct)
+{
+    gpumem_pool pool = conf_pool(PAGE);
+    gpumem_buffer a = conf_buffer(pool, PAGE / 4, 0);
+    gpumem_buffer big1 = conf_buffer(pool, PAGE, 0);
+    gpumem_buffer big2 = conf_buffer(pool, PAGE, 0);
+    gpumem_buffer_info ia, i1, i2, again;
+    OK(gpumem_buffer_info_get(a, &ia));
+    OK(gpumem_buffer_info_get(big1, &i1));
+    OK(gpumem_buffer_info_get(big2, &i2));
+    cr_assert(ia.page != i1.page && ia.page != i2.page && i1.page != i2.page,
+              "pages %u %u %u", ia.page, i1.page, i2.page);
+    OK(gpumem_buffer_destroy(big1));
+    OK(gpumem_buffer_info_get(a, &again));
+    cr_assert_eq(again.page, ia.page);
+    cr_assert_eq(again.offset, ia.offset);
+    OK(gpumem_buffer_info_get(big2, &again));
+    cr_assert_eq(again.page, i2.page);
+    OK(gpumem_pool_destroy(pool));
+}
+
+/* A user who asks for 64 KiB alignment hands the buffer's address to code that relies on it
+ * (DMA, huge-page or SIMD-block kernels): the address, not only the offset in the page, must be
+ * aligned. Backends without addresses (vulkan) have nothing to check. */
+CONF_TEST(native_address_honours_large_alignment)
+{
+    gpumem_pool pool = conf_pool(4 * PAGE);
+    const uint64_t alignments[] = {8192, 65536, 1 << 20};
+    for (size_t i = 0; i < 3; i++)
+        for (int dedicated = 0; dedicated < 2; dedicated++) {
+            gpumem_buffer_desc desc = {.size = 1000, .alignment = alignments[i],
+                                       .flags = dedicated ? GPUMEM_BUFFER_DEDICATED : 0};
+            gpumem_buffer b;
+            OK(gpumem_buffer_create(pool, &desc, &b));
+            gpumem_native_buffer native;
+            OK(gpumem_buffer_native(b, &native));
+            if (native.address)
+                cr_expect_eq(native.address % alignments[i], 0,
+                             "%s buffer aligned to %llu has address 0x%llx (offset %llu)",
+                             dedicated ? "dedicated" : "shared",
+                             (unsigned long long)alignments[i],
+                             (unsigned long long)native.address,
+                             (unsigned long long)native.offset);
+        }
+    OK(gpumem_pool_destroy(pool));
+}

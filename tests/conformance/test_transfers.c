@@ -1,0 +1,234 @@
+/* Synchronous transfers: write, read, copy and fill, byte-exact against a host model of each
+ * buffer, on every memory type; and the range checks. Sizes cross the staging chunk (64 KiB in
+ * the staging run, larger by default: 9 MiB is above the default chunk). */
+#include <stdlib.h>
+
+#include "conformance.h"
+
+#define MIB (1ull << 20)
+#define PAGE (4 * MIB)
+#define BIG (10 * MIB + 64)
+
+/* A device buffer and what it must hold. */
+typedef struct modeled {
+    gpumem_buffer buffer;
+    uint64_t size;
+    uint8_t *model;
+} modeled;
+
+static modeled modeled_new(gpumem_pool pool, uint64_t size, uint64_t seed)
+{
+    modeled m = {conf_buffer(pool, size, 0), size, conf_alloc(size)};
+    conf_pattern(m.model, size, seed);
+    OK(gpumem_buffer_write(m.buffer, 0, m.model, size));
+    return m;
+}
+
+static void modeled_check(const modeled *m, const char *what)
+{
+    uint8_t *out = conf_alloc(m->size);
+    memset(out, 0xEE, m->size);
+    OK(gpumem_buffer_read(m->buffer, 0, out, m->size));
+    ASSERT_BYTES(out, m->model, m->size, "%s", what);
+    free(out);
+}
+
+static void modeled_free(modeled *m)
+{
+    OK(gpumem_buffer_destroy(m->buffer));
+    free(m->model);
+}
+
+static void write_range(modeled *m, uint64_t offset, uint64_t size, uint64_t seed)
+{
+    uint8_t *data = conf_alloc(size), *out = conf_alloc(size);
+    conf_pattern(data, size, seed);
+    OK(gpumem_buffer_write(m->buffer, offset, data, size));
+    memcpy(m->model + offset, data, size);
+    memset(out, 0xEE, size);
+    OK(gpumem_buffer_read(m->buffer, offset, out, size));
+    ASSERT_BYTES(out, data, size, "write of %llu bytes at %llu read back",
+                 (unsigned long long)size, (unsigned long long)offset);
+    free(data);
+    free(out);
+}
+
+typedef struct range {
+    uint64_t offset, size;
+} range;
+
+CONF_TEST(write_read_byte_exact_on_every_memory_type)
+{
+    const range ranges[] = {
+        {0, 1},        {1, 1},          {3, 3},           {4095, 4097},       {BIG - 1, 1},
+        {7, MIB + 7},  {123457, 9 * MIB}, {BIG - 4097, 4097}, {65535, 65537}, {2, 65536 * 3},
+    };
+    for (uint32_t type = 0; type < conf_props.memory_type_count; type++) {
+        gpumem_pool pool = conf_type_pool(type, PAGE, 0, "transfers");
+        modeled m = modeled_new(pool, BIG, 1000 + type);
+        modeled_check(&m, "whole buffer after the first write");
+        for (size_t i = 0; i < sizeof ranges / sizeof ranges[0]; i++)
+            write_range(&m, ranges[i].offset, ranges[i].size, 17 * type + i);
+        modeled_check(&m, "after ranged writes");
+        /* Reads of ranges that differ from the writes. */
+        const range reads[] = {{5, 3 * 4097}, {BIG - MIB - 3, MIB + 3}, {1, BIG - 1}};
+        for (size_t i = 0; i < 3; i++) {
+            uint8_t *out = conf_alloc(reads[i].size);
+            OK(gpumem_buffer_read(m.buffer, reads[i].offset, out, reads[i].size));
+            ASSERT_BYTES(out, m.model + reads[i].offset, reads[i].size, "type %u read %zu",
+                         type, i);
+            free(out);
+        }
+        /* A buffer in a shared page, at a non-zero offset. */
+        gpumem_buffer first = conf_buffer(pool, 1000, 0);
+        modeled s = modeled_new(pool, 65536 + 3, 77 + type);
+        write_range(&s, 1, 65536 + 1, 78);
+        modeled_check(&s, "shared-page buffer");
+        OK(gpumem_buffer_destroy(first));
+        modeled_free(&s);
+        modeled_free(&m);
+        OK(gpumem_pool_destroy(pool));
+    }
+}
+
+static void copy_range(modeled *src, uint64_t so, modeled *dst, uint64_t dof, uint64_t size)
+{
+    OK(gpumem_buffer_copy(src->buffer, so, dst->buffer, dof, size));
+    memmove(dst->model + dof, src->model + so, size);
+}
+
+CONF_TEST(copy_between_buffers_of_every_pair_of_types)
+{
+    const uint64_t size = 2 * MIB + 100;
+    const range copies[][2] = {
+        {{0, 0}, {0, 1}},      {{3, 5}, {0, 3}},         {{1, 4096}, {0, 4097}},
+        {{7, 13}, {0, MIB + 7}}, {{size - 1, 0}, {0, 1}}, {{0, size - 65537}, {0, 65537}},
+    };
+    uint32_t types = conf_props.memory_type_count;
+    gpumem_pool *pools = conf_alloc(types * sizeof *pools);
+    for (uint32_t t = 0; t < types; t++)
+        pools[t] = conf_type_pool(t, PAGE, 0, "copies");
+    for (uint32_t a = 0; a < types; a++)
+        for (uint32_t b = 0; b < types; b++) {
+            modeled src = modeled_new(pools[a], size, 10 * a + b + 1);
+            modeled dst = modeled_new(pools[b], size, 10 * a + b + 500);
+            for (size_t i = 0; i < sizeof copies / sizeof copies[0]; i++)
+                copy_range(&src, copies[i][0].offset, &dst, copies[i][0].size,
+                           copies[i][1].size);
+            modeled_check(&dst, "copy destination");
+            modeled_check(&src, "copy source (must be unchanged)");
+            modeled_free(&src);
+            modeled_free(&dst);
+        }
+    /* 9 MiB: above the default staging chunk. */
+    modeled big_src = modeled_new(pools[0], BIG, 3);
+    modeled big_dst = modeled_new(pools[types - 1], BIG, 4);
+    copy_range(&big_src, 3, &big_dst, 65, 9 * MIB);
+    modeled_check(&big_dst, "9 MiB copy");
+    modeled_free(&big_src);
+    modeled_free(&big_dst);
+    for (uint32_t t = 0; t < types; t++)
+        OK(gpumem_pool_destroy(pools[t]));
+    free(pools);
+}
+
+CONF_TEST(copy_within_one_buffer)
+{
+    for (uint32_t type = 0; type < conf_props.memory_type_count; type++) {
+        gpumem_pool pool = conf_type_pool(type, PAGE, 0, "self-copy");
+        const uint64_t n = 100003;
+        modeled m = modeled_new(pool, 3 * n, 90 + type);
+        copy_range(&m, 0, &m, n + 5, n);     /* apart */
+        copy_range(&m, n, &m, 0, n);         /* touching: [n, 2n) -> [0, n) */
+        copy_range(&m, 2 * n - 1, &m, 1, 7); /* backwards, apart */
+        modeled_check(&m, "non-overlapping copies in one buffer");
+        /* Overlapping ranges are refused and change nothing. */
+        FAILS(gpumem_buffer_copy(m.buffer, 0, m.buffer, n - 1, n), GPUMEM_ERROR_INVALID_ARGUMENT);
+        FAILS(gpumem_buffer_copy(m.buffer, 10, m.buffer, 0, n), GPUMEM_ERROR_INVALID_ARGUMENT);
+        FAILS(gpumem_buffer_copy(m.buffer, 0, m.buffer, 0, 1), GPUMEM_ERROR_INVALID_ARGUMENT);
+        FAILS(gpumem_buffer_copy(m.buffer, 5, m.buffer, 6, 2), GPUMEM_ERROR_INVALID_ARGUMENT);
+        modeled_check(&m, "after refused overlapping copies");
+        modeled_free(&m);
+        OK(gpumem_pool_destroy(pool));
+    }
+}
+
+static void fill_range(modeled *m, uint64_t offset, uint64_t size, uint32_t pattern)
+{
+    OK(gpumem_buffer_fill(m->buffer, offset, size, pattern));
+    for (uint64_t i = 0; i < size; i += 4)
+        memcpy(m->model + offset + i, &pattern, 4);
+}
+
+CONF_TEST(fill_with_a_32_bit_pattern)
+{
+    for (uint32_t type = 0; type < conf_props.memory_type_count; type++) {
+        gpumem_pool pool = conf_type_pool(type, PAGE, 0, "fills");
+        modeled m = modeled_new(pool, BIG, 300 + type);
+        fill_range(&m, 4, 8, 0xDEADBEEFu);
+        fill_range(&m, 4096, 3 * 4096, 0x01020304u);
+        fill_range(&m, 20, 4, 0u);
+        fill_range(&m, MIB + 4, 9 * MIB, 0xA5A5A5A5u ^ type);
+        fill_range(&m, BIG - 4, 4, 0xFFFFFFFFu);
+        fill_range(&m, 65532, 65536 + 8, 0x0BADF00Du);
+        modeled_check(&m, "after fills");
+        uint32_t word;
+        OK(gpumem_buffer_read(m.buffer, 4, &word, 4));
+        cr_assert_eq(word, 0xDEADBEEFu, "read 0x%08x", word);
+        /* The whole buffer. */
+        fill_range(&m, 0, BIG, 0x11223344u);
+        modeled_check(&m, "whole-buffer fill");
+        FAILS(gpumem_buffer_fill(m.buffer, 2, 8, 1), GPUMEM_ERROR_INVALID_ARGUMENT);
+        FAILS(gpumem_buffer_fill(m.buffer, 1, 4, 1), GPUMEM_ERROR_INVALID_ARGUMENT);
+        FAILS(gpumem_buffer_fill(m.buffer, 4, 6, 1), GPUMEM_ERROR_INVALID_ARGUMENT);
+        FAILS(gpumem_buffer_fill(m.buffer, 0, 3, 1), GPUMEM_ERROR_INVALID_ARGUMENT);
+        FAILS(gpumem_buffer_fill(m.buffer, BIG, 4, 1), GPUMEM_ERROR_OUT_OF_RANGE);
+        FAILS(gpumem_buffer_fill(m.buffer, 4, BIG, 1), GPUMEM_ERROR_OUT_OF_RANGE);
+        modeled_check(&m, "after refused fills");
+        modeled_free(&m);
+        OK(gpumem_pool_destroy(pool));
+    }
+}
+
+CONF_TEST(out_of_range_transfers_are_refused)
+{
+    uint32_t type = conf_find_type(GPUMEM_MEMORY_HOST_VISIBLE, 0);
+    gpumem_pool pool = conf_type_pool(type, PAGE, 0, "ranges");
+    const uint64_t n = 4096 + 3;
+    modeled a = modeled_new(pool, n, 1), b = modeled_new(pool, n, 2);
+    uint8_t host[16] = {0};
+    const struct {
+        uint64_t offset, size;
+    } bad[] = {
+        {n, 1}, {n + 1, 1}, {0, n + 1}, {n - 1, 2}, {UINT64_MAX, 2}, {1, UINT64_MAX},
+        {UINT64_MAX - 1, 4}, {(uint64_t)1 << 63, (uint64_t)1 << 63},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint64_t o = bad[i].offset, s = bad[i].size;
+        FAILS(gpumem_buffer_write(a.buffer, o, host, s), GPUMEM_ERROR_OUT_OF_RANGE);
+        FAILS(gpumem_buffer_read(a.buffer, o, host, s), GPUMEM_ERROR_OUT_OF_RANGE);
+        FAILS(gpumem_buffer_copy(a.buffer, o, b.buffer, 0, s), GPUMEM_ERROR_OUT_OF_RANGE);
+        FAILS(gpumem_buffer_copy(a.buffer, 0, b.buffer, o, s), GPUMEM_ERROR_OUT_OF_RANGE);
+        FAILS(gpumem_buffer_flush(a.buffer, o, s), GPUMEM_ERROR_OUT_OF_RANGE);
+        FAILS(gpumem_buffer_invalidate(a.buffer, o, s), GPUMEM_ERROR_OUT_OF_RANGE);
+        if (o % 4 == 0 && s % 4 == 0)
+            FAILS(gpumem_buffer_fill(a.buffer, o, s, 7), GPUMEM_ERROR_OUT_OF_RANGE);
+    }
+    gpumem_stream stream;
+    OK(gpumem_stream_create(conf_dev, &stream));
+    FAILS(gpumem_stream_write(stream, a.buffer, n, host, 1), GPUMEM_ERROR_OUT_OF_RANGE);
+    FAILS(gpumem_stream_read(stream, a.buffer, UINT64_MAX, host, 2), GPUMEM_ERROR_OUT_OF_RANGE);
+    FAILS(gpumem_stream_copy(stream, a.buffer, 0, b.buffer, 1, n), GPUMEM_ERROR_OUT_OF_RANGE);
+    FAILS(gpumem_stream_fill(stream, a.buffer, 0, n + 1 + 4, 7), GPUMEM_ERROR_OUT_OF_RANGE);
+    OK(gpumem_stream_synchronize(stream));
+    /* The edges themselves are fine. */
+    OK(gpumem_buffer_read(a.buffer, n - 1, host, 1));
+    cr_assert_eq(host[0], a.model[n - 1]);
+    OK(gpumem_buffer_copy(a.buffer, n - 5, b.buffer, 0, 5));
+    memcpy(b.model, a.model + n - 5, 5);
+    modeled_check(&a, "a after refused transfers");
+    modeled_check(&b, "b after refused transfers");
+    modeled_free(&a);
+    modeled_free(&b);
+    OK(gpumem_pool_destroy(pool));
+}
