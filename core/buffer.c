@@ -290,7 +290,9 @@ gpumem_result gpumem_buffer_coherence(gpumem_buffer_obj *b, uint64_t offset, uin
     uint64_t atom = device->properties.non_coherent_atom_size;
     uint64_t begin = (b->offset + offset) & ~(atom - 1);
     uint64_t end = b->offset + offset + size;
-    end = end > b->page->size - atom ? b->page->size : (end + atom - 1) & ~(atom - 1);
+    end = (end + atom - 1) & ~(atom - 1);
+    if (end > b->page->size) /* a page's end is a valid end, even off the atom grid */
+        end = b->page->size;
     range_op op = flush ? device->ops->page_flush : device->ops->page_invalidate;
     gpumem_result r = op(device->native, b->page->native, begin, end - begin);
     pthread_mutex_unlock(&pool->lock);

@@ -11,8 +11,13 @@ gpumem_result vulkan_probe(uint32_t *device_count, char *reason, size_t reason_s
     const vulkan_global_functions *g = vulkan_loader(reason, reason_size);
     if (!g)
         return GPUMEM_ERROR_UNAVAILABLE;
-    /* No validation here: probing must stay cheap, and it opens nothing the user sees. */
-    vulkan_instance instance;
+    /* No validation here: probing must stay cheap, and it opens nothing the user sees.
+     * The instance is kept for the life of the process: the loader unloads the driver with the
+     * last instance, and drivers (Mesa's among them) leave one-time allocations behind that leak
+     * checkers then report against an unloaded library, which no suppression can name. Kept, the
+     * driver stays loaded, as under any application that holds an instance, and later opens
+     * skip loading it again. */
+    static vulkan_instance instance;
     gpumem_result r = vulkan_instance_create(g, 0, &instance);
     if (r != GPUMEM_OK) {
         snprintf(reason, reason_size, "no Vulkan physical device (%s)", vulkan_last_message());
@@ -20,7 +25,6 @@ gpumem_result vulkan_probe(uint32_t *device_count, char *reason, size_t reason_s
     }
     uint32_t count = 0;
     r = vulkan_usable_devices(&instance, NULL, &count);
-    vulkan_instance_destroy(&instance);
     if (r != GPUMEM_OK || count == 0) {
         snprintf(reason, reason_size, "no Vulkan physical device");
         return GPUMEM_ERROR_UNAVAILABLE;

@@ -275,7 +275,8 @@ typedef struct gpumem_pool_stats {
     uint64_t used_bytes;         /* bytes in live allocations, padding included */
     uint64_t page_count;         /* pages held (0 for native pools) */
     uint64_t allocation_count;   /* live buffers */
-    uint64_t largest_free_range; /* largest allocation that fits without a new page */
+    uint64_t largest_free_range; /* largest free range in the pool's shared pages (requests
+                                    over half a page get a page of their own regardless) */
     uint32_t memory_type;
     uint32_t kind;
 } gpumem_pool_stats;
