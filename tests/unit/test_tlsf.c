@@ -1,0 +1,690 @@
+/* The TLSF suballocator against a reference model: a sorted array of the live blocks. Random
+ * operations check every result against the model; walks check that the ranges tile the whole
+ * size, that free neighbours were merged, and that the stats agree. */
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tlsf.h"
+
+/* ------------------------------------------------------------------------------------------
+ * Random numbers (splitmix64: small, fast, and reproducible from a seed)
+ * ---------------------------------------------------------------------------------------- */
+
+static uint64_t next_random(uint64_t *state)
+{
+    uint64_t z = (*state += UINT64_C(0x9E3779B97F4A7C15));
+    z = (z ^ (z >> 30)) * UINT64_C(0xBF58476D1CE4E5B9);
+    z = (z ^ (z >> 27)) * UINT64_C(0x94D049BB133111EB);
+    return z ^ (z >> 31);
+}
+
+static uint64_t random_below(uint64_t *state, uint64_t bound)
+{
+    return bound ? next_random(state) % bound : 0;
+}
+
+/* Log-uniform in [1, max]: tiny sizes are as likely as huge ones. */
+static uint64_t random_size(uint64_t *state, uint64_t max)
+{
+    uint32_t bits = 64u - (uint32_t)__builtin_clzll(max);
+    uint32_t k = (uint32_t)random_below(state, bits) + 1u;
+    uint64_t limit = k >= 64 ? UINT64_MAX : (UINT64_C(1) << k) - 1u;
+    if (limit > max)
+        limit = max;
+    return 1u + random_below(state, limit);
+}
+
+static uint64_t random_alignment(uint64_t *state, uint32_t max_log2)
+{
+    return UINT64_C(1) << random_below(state, max_log2 + 1u);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * The model
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct entry {
+    uint64_t start; /* offset - left_padding */
+    uint64_t block_size;
+    uint64_t handle;
+} entry;
+
+typedef struct model {
+    gpumem_tlsf *tlsf;
+    uint64_t total;
+    entry *live; /* sorted by start */
+    size_t count;
+    size_t capacity;
+    uint64_t used;
+    uint64_t rng;
+    size_t last_index; /* where model_alloc put its allocation */
+    uint64_t stale[16]; /* recently freed handles, which must never free anything again */
+} model;
+
+static void model_init(model *m, uint64_t total, uint64_t seed)
+{
+    memset(m, 0, sizeof *m);
+    m->total = total;
+    m->rng = seed;
+    cr_assert_eq(gpumem_tlsf_create(total, &m->tlsf), GPUMEM_OK);
+}
+
+static void model_fini(model *m)
+{
+    gpumem_tlsf_destroy(m->tlsf);
+    free(m->live);
+}
+
+static uint64_t end_of(const entry *e)
+{
+    return e->start + e->block_size;
+}
+
+/* First index whose start is at least start. */
+static size_t lower_bound(const model *m, uint64_t start)
+{
+    size_t lo = 0, hi = m->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2u;
+        if (m->live[mid].start < start)
+            lo = mid + 1u;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void model_insert(model *m, size_t at, entry e)
+{
+    if (m->count == m->capacity) {
+        m->capacity = m->capacity ? m->capacity * 2u : 256u;
+        m->live = realloc(m->live, m->capacity * sizeof *m->live);
+        cr_assert_not_null(m->live);
+    }
+    memmove(&m->live[at + 1u], &m->live[at], (m->count - at) * sizeof *m->live);
+    m->live[at] = e;
+    m->count++;
+    m->used += e.block_size;
+}
+
+static void model_remove(model *m, size_t at)
+{
+    m->used -= m->live[at].block_size;
+    memmove(&m->live[at], &m->live[at + 1u], (m->count - at - 1u) * sizeof *m->live);
+    m->count--;
+}
+
+/* Whether a free gap [lo, hi) can hold size bytes at the alignment. */
+static int gap_fits(uint64_t lo, uint64_t hi, uint64_t size, uint64_t alignment)
+{
+    uint64_t pad = (0u - lo) & (alignment - 1u);
+    return hi - lo >= pad && hi - lo - pad >= size;
+}
+
+static int model_has_room(const model *m, uint64_t size, uint64_t alignment)
+{
+    uint64_t lo = 0;
+    for (size_t i = 0; i <= m->count; i++) {
+        uint64_t hi = i < m->count ? m->live[i].start : m->total;
+        if (gap_fits(lo, hi, size, alignment))
+            return 1;
+        if (i < m->count)
+            lo = end_of(&m->live[i]);
+    }
+    return 0;
+}
+
+static void check_counts(const model *m)
+{
+    gpumem_tlsf_stats s;
+    gpumem_tlsf_stats_get(m->tlsf, &s);
+    cr_assert_eq(s.size, m->total);
+    cr_assert_eq(s.used_bytes, m->used);
+    cr_assert_eq(s.allocation_count, (uint64_t)m->count);
+    cr_assert_eq(gpumem_tlsf_is_empty(m->tlsf), m->count == 0);
+}
+
+static void check_placement(const model *m, const gpumem_tlsf_allocation *a, uint64_t size,
+                            uint64_t alignment)
+{
+    cr_assert_neq(a->handle, 0u);
+    cr_assert_eq(a->offset & (alignment - 1u), 0u, "offset %llu not aligned to %llu",
+                 (unsigned long long)a->offset, (unsigned long long)alignment);
+    cr_assert_geq(a->offset, a->left_padding);
+    cr_assert_geq(a->block_size, a->left_padding);
+    cr_assert_geq(a->block_size - a->left_padding, size);
+    uint64_t start = a->offset - a->left_padding;
+    cr_assert_leq(a->block_size, m->total);
+    cr_assert_leq(start, m->total - a->block_size, "block beyond the end");
+    size_t at = lower_bound(m, start);
+    if (at > 0)
+        cr_assert_leq(end_of(&m->live[at - 1u]), start, "overlaps the block before");
+    if (at < m->count)
+        cr_assert_leq(start + a->block_size, m->live[at].start, "overlaps the block after");
+}
+
+/* Allocates and checks the result against the model; returns 1 when it succeeded. */
+static int model_alloc(model *m, uint64_t size, uint64_t alignment)
+{
+    gpumem_tlsf_allocation a;
+    gpumem_result r = gpumem_tlsf_alloc(m->tlsf, size, alignment, &a);
+    if (r == GPUMEM_ERROR_LIMIT_EXCEEDED) {
+        cr_assert(!model_has_room(m, size, alignment),
+                  "alloc(%llu, %llu) failed although a free range fits",
+                  (unsigned long long)size, (unsigned long long)alignment);
+        return 0;
+    }
+    cr_assert_eq(r, GPUMEM_OK);
+    check_placement(m, &a, size, alignment);
+    entry e = {a.offset - a.left_padding, a.block_size, a.handle};
+    m->last_index = lower_bound(m, e.start);
+    model_insert(m, m->last_index, e);
+    return 1;
+}
+
+static void model_free(model *m, size_t at)
+{
+    uint64_t handle = m->live[at].handle;
+    cr_assert_eq(gpumem_tlsf_free(m->tlsf, handle), GPUMEM_OK);
+    model_remove(m, at);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Walk checks
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct walk_state {
+    const model *m;
+    uint64_t expected_offset;
+    size_t next_used;
+    int last_was_free;
+    uint64_t free_ranges;
+    uint64_t largest_free;
+    uint64_t ranges;
+} walk_state;
+
+static void visit(void *user, uint64_t handle, uint64_t offset, uint64_t size, int used)
+{
+    walk_state *w = user;
+    cr_assert_eq(offset, w->expected_offset, "ranges do not tile in address order");
+    cr_assert_gt(size, 0u);
+    cr_assert_leq(size, w->m->total - offset);
+    if (used) {
+        cr_assert_lt(w->next_used, w->m->count, "a used range the model does not have");
+        const entry *e = &w->m->live[w->next_used++];
+        cr_assert_eq(offset, e->start);
+        cr_assert_eq(size, e->block_size);
+        cr_assert_eq(handle, e->handle);
+    } else {
+        cr_assert_eq(handle, 0u);
+        cr_assert(!w->last_was_free, "two adjacent free ranges at %llu", (unsigned long long)offset);
+        w->free_ranges++;
+        if (size > w->largest_free)
+            w->largest_free = size;
+    }
+    w->last_was_free = !used;
+    w->expected_offset = offset + size;
+    w->ranges++;
+}
+
+static void check_walk(const model *m)
+{
+    walk_state w = {.m = m};
+    gpumem_tlsf_walk(m->tlsf, visit, &w);
+    cr_assert_eq(w.next_used, m->count, "the walk missed used ranges");
+    cr_assert_eq(w.ranges == 0 ? 0 : w.expected_offset, m->total, "ranges do not reach the end");
+    gpumem_tlsf_stats s;
+    gpumem_tlsf_stats_get(m->tlsf, &s);
+    cr_assert_eq(s.free_range_count, w.free_ranges);
+    cr_assert_eq(s.largest_free_range, w.largest_free);
+    uint64_t span = m->count ? end_of(&m->live[m->count - 1u]) : 0;
+    cr_assert_eq(s.span, span);
+    check_counts(m);
+}
+
+/* The largest free range is exactly what alloc(size, 1) can still get. */
+static void check_largest(model *m)
+{
+    gpumem_tlsf_stats s;
+    gpumem_tlsf_stats_get(m->tlsf, &s);
+    if (s.largest_free_range < m->total) {
+        gpumem_tlsf_allocation a;
+        cr_assert_eq(gpumem_tlsf_alloc(m->tlsf, s.largest_free_range + 1u, 1, &a),
+                     GPUMEM_ERROR_LIMIT_EXCEEDED);
+    }
+    if (s.largest_free_range > 0) {
+        cr_assert(model_alloc(m, s.largest_free_range, 1));
+        model_free(m, m->last_index);
+    }
+}
+
+static void drain(model *m)
+{
+    /* Random order near the top end keeps the model's memmove short for big counts. */
+    while (m->count > 0) {
+        size_t window = m->count < 64u ? m->count : 64u;
+        model_free(m, m->count - 1u - (size_t)random_below(&m->rng, window));
+    }
+    check_walk(m);
+    gpumem_tlsf_stats s;
+    gpumem_tlsf_stats_get(m->tlsf, &s);
+    cr_assert_eq(s.free_range_count, 1u);
+    cr_assert_eq(s.largest_free_range, m->total);
+    cr_assert_eq(s.span, 0u);
+    cr_assert_eq(s.used_bytes, 0u);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Random runs
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct run_params {
+    uint64_t total;
+    uint64_t max_size;
+    uint32_t max_align_log2;
+    size_t target_live; /* the number of live allocations the run hovers around */
+    long steps;
+    long walk_every;
+    uint64_t seed;
+} run_params;
+
+static void random_step(model *m, const run_params *p)
+{
+    /* Lean towards allocating below the target and freeing above it, with long runs of each
+     * now and then, so that the allocator sees both fragmentation and refilling. */
+    uint64_t roll = random_below(&m->rng, 100);
+    int alloc = m->count == 0 || (m->count < p->target_live ? roll < 60 : roll < 40);
+    if (alloc) {
+        uint64_t size = random_size(&m->rng, p->max_size);
+        model_alloc(m, size, random_alignment(&m->rng, p->max_align_log2));
+    } else {
+        size_t at = (size_t)random_below(&m->rng, m->count);
+        uint64_t handle = m->live[at].handle;
+        model_free(m, at);
+        /* A stale handle is tried once its record has likely been reused. */
+        uint64_t *slot = &m->stale[roll % 16u];
+        if (*slot)
+            cr_assert_eq(gpumem_tlsf_free(m->tlsf, *slot), GPUMEM_ERROR_INVALID_HANDLE);
+        *slot = handle;
+    }
+    check_counts(m);
+}
+
+static void random_run(const run_params *p)
+{
+    model m;
+    model_init(&m, p->total, p->seed);
+    for (long i = 1; i <= p->steps; i++) {
+        random_step(&m, p);
+        if (i % p->walk_every == 0) {
+            check_walk(&m);
+            check_largest(&m);
+        }
+    }
+    check_walk(&m);
+    drain(&m);
+    model_fini(&m);
+}
+
+Test(tlsf_random, small_block_many_sizes)
+{
+    run_params p = {.total = UINT64_C(1) << 20, .max_size = 1u << 16, .max_align_log2 = 12,
+                    .target_live = 200, .steps = 400000, .walk_every = 97, .seed = 1};
+    random_run(&p);
+}
+
+Test(tlsf_random, odd_size_tiny_requests)
+{
+    run_params p = {.total = 1000003, .max_size = 300, .max_align_log2 = 6,
+                    .target_live = 2000, .steps = 400000, .walk_every = 499, .seed = 2};
+    random_run(&p);
+}
+
+Test(tlsf_random, nearly_full)
+{
+    /* Requests large against the block, so that many allocations fail and the failure path
+     * (no free range fits) is checked against the model. */
+    run_params p = {.total = 65536, .max_size = 8192, .max_align_log2 = 10,
+                    .target_live = 64, .steps = 400000, .walk_every = 31, .seed = 3};
+    random_run(&p);
+}
+
+Test(tlsf_random, huge_block)
+{
+    run_params p = {.total = UINT64_MAX, .max_size = UINT64_C(1) << 62, .max_align_log2 = 62,
+                    .target_live = 300, .steps = 300000, .walk_every = 101, .seed = 4};
+    random_run(&p);
+}
+
+Test(tlsf_random, huge_block_odd_size)
+{
+    run_params p = {.total = (UINT64_C(1) << 63) + 12345, .max_size = UINT64_MAX,
+                    .max_align_log2 = 63, .target_live = 40, .steps = 300000,
+                    .walk_every = 53, .seed = 5};
+    random_run(&p);
+}
+
+Test(tlsf_random, gpu_page_like)
+{
+    run_params p = {.total = UINT64_C(32) << 20, .max_size = UINT64_C(4) << 20,
+                    .max_align_log2 = 16, .target_live = 500, .steps = 400000,
+                    .walk_every = 211, .seed = 6};
+    random_run(&p);
+}
+
+Test(tlsf_random, fill_and_drain_cycles)
+{
+    model m;
+    model_init(&m, (UINT64_C(1) << 16) + 7, 7);
+    for (int cycle = 0; cycle < 40; cycle++) {
+        int failures = 0;
+        while (failures < 50) {
+            uint64_t size = random_size(&m.rng, 1u << (4 + cycle % 10));
+            if (!model_alloc(&m, size, random_alignment(&m.rng, 8)))
+                failures++;
+            check_counts(&m);
+        }
+        check_walk(&m);
+        check_largest(&m);
+        /* Free about half, then refill, then drain everything. */
+        for (size_t n = m.count / 2u; n > 0; n--)
+            model_free(&m, (size_t)random_below(&m.rng, m.count));
+        check_walk(&m);
+        drain(&m);
+    }
+    model_fini(&m);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Edge cases
+ * ---------------------------------------------------------------------------------------- */
+
+Test(tlsf_edge, create_rejects_zero)
+{
+    gpumem_tlsf *t = NULL;
+    cr_assert_eq(gpumem_tlsf_create(0, &t), GPUMEM_ERROR_INVALID_ARGUMENT);
+    gpumem_tlsf_destroy(NULL);
+}
+
+Test(tlsf_edge, fresh_state)
+{
+    model m;
+    model_init(&m, 12345, 0);
+    check_walk(&m);
+    gpumem_tlsf_stats s;
+    gpumem_tlsf_stats_get(m.tlsf, &s);
+    cr_assert_eq(s.free_range_count, 1u);
+    cr_assert_eq(s.largest_free_range, 12345u);
+    cr_assert_eq(s.span, 0u);
+    model_fini(&m);
+}
+
+Test(tlsf_edge, whole_size)
+{
+    const uint64_t sizes[] = {1, 2, 31, 32, 33, 1000, 4096, 1000003, UINT64_C(1) << 40,
+                              UINT64_MAX - 1u, UINT64_MAX};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        model m;
+        model_init(&m, sizes[i], i);
+        cr_assert(model_alloc(&m, sizes[i], 1), "alloc of the whole %llu",
+                  (unsigned long long)sizes[i]);
+        check_walk(&m);
+        gpumem_tlsf_stats s;
+        gpumem_tlsf_stats_get(m.tlsf, &s);
+        cr_assert_eq(s.used_bytes, sizes[i]);
+        cr_assert_eq(s.free_range_count, 0u);
+        cr_assert_eq(s.largest_free_range, 0u);
+        cr_assert_eq(s.span, sizes[i]);
+        cr_assert(!model_alloc(&m, 1, 1));
+        drain(&m);
+        model_fini(&m);
+    }
+}
+
+typedef struct snapshot {
+    gpumem_tlsf_stats stats;
+    uint64_t ranges[64][4];
+    size_t count;
+} snapshot;
+
+static void record(void *user, uint64_t handle, uint64_t offset, uint64_t size, int used)
+{
+    snapshot *s = user;
+    cr_assert_lt(s->count, 64u);
+    uint64_t *r = s->ranges[s->count++];
+    r[0] = handle;
+    r[1] = offset;
+    r[2] = size;
+    r[3] = (uint64_t)used;
+}
+
+static void take_snapshot(const gpumem_tlsf *t, snapshot *s)
+{
+    memset(s, 0, sizeof *s);
+    gpumem_tlsf_stats_get(t, &s->stats);
+    gpumem_tlsf_walk(t, record, s);
+}
+
+Test(tlsf_edge, too_large_changes_nothing)
+{
+    model m;
+    model_init(&m, 1u << 20, 11);
+    for (int i = 0; i < 20; i++)
+        model_alloc(&m, 1000u + (uint64_t)i * 37u, 64);
+    model_free(&m, 3);
+    model_free(&m, 7);
+    snapshot before, after;
+    take_snapshot(m.tlsf, &before);
+    gpumem_tlsf_allocation a;
+    const uint64_t sizes[] = {(1u << 20) + 1u, UINT64_MAX, UINT64_MAX - 255u,
+                              before.stats.largest_free_range + 1u};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        cr_assert_eq(gpumem_tlsf_alloc(m.tlsf, sizes[i], 1, &a), GPUMEM_ERROR_LIMIT_EXCEEDED);
+        cr_assert_eq(gpumem_tlsf_alloc(m.tlsf, sizes[i], 256, &a), GPUMEM_ERROR_LIMIT_EXCEEDED);
+    }
+    /* Offset 0 is taken and 2^63 lies beyond the end. */
+    cr_assert_eq(gpumem_tlsf_alloc(m.tlsf, 1, UINT64_C(1) << 63, &a), GPUMEM_ERROR_LIMIT_EXCEEDED);
+    take_snapshot(m.tlsf, &after);
+    cr_assert_eq(memcmp(&before.stats, &after.stats, sizeof before.stats), 0);
+    cr_assert_eq(before.count, after.count);
+    cr_assert_eq(memcmp(before.ranges, after.ranges, sizeof before.ranges), 0);
+    model_fini(&m);
+}
+
+Test(tlsf_edge, huge_alignment)
+{
+    model m;
+    model_init(&m, UINT64_MAX, 12);
+    cr_assert(model_alloc(&m, 1, 1)); /* at 0, so that 0 is taken */
+    cr_assert(model_alloc(&m, 10, UINT64_C(1) << 63));
+    cr_assert_eq(m.live[m.last_index].start + m.live[m.last_index].block_size >= 10u +
+                     (UINT64_C(1) << 63), 1);
+    gpumem_tlsf_allocation a;
+    /* 2^63 is the only aligned offset left, and it is taken. */
+    cr_assert_eq(gpumem_tlsf_alloc(m.tlsf, 1, UINT64_C(1) << 63, &a), GPUMEM_ERROR_LIMIT_EXCEEDED);
+    cr_assert(model_alloc(&m, UINT64_C(1) << 62, UINT64_C(1) << 62));
+    check_walk(&m);
+    drain(&m);
+    model_fini(&m);
+}
+
+Test(tlsf_edge, sizes_near_the_top)
+{
+    model m;
+    model_init(&m, UINT64_MAX, 13);
+    cr_assert(model_alloc(&m, 3, 1));
+    gpumem_tlsf_allocation a;
+    cr_assert_eq(gpumem_tlsf_alloc(m.tlsf, UINT64_MAX, 1, &a), GPUMEM_ERROR_LIMIT_EXCEEDED);
+    cr_assert_eq(gpumem_tlsf_alloc(m.tlsf, UINT64_MAX - 2u, 2, &a), GPUMEM_ERROR_LIMIT_EXCEEDED);
+    cr_assert_eq(gpumem_tlsf_alloc(m.tlsf, UINT64_MAX - 3u, 4, &a), GPUMEM_ERROR_LIMIT_EXCEEDED);
+    cr_assert(model_alloc(&m, UINT64_MAX - 4u, 4));
+    check_walk(&m);
+    model_alloc(&m, 1, 1); /* byte 3 may be left as padding or be free: the model checks both */
+    check_walk(&m);
+    drain(&m);
+    cr_assert(model_alloc(&m, UINT64_MAX - 1u, UINT64_C(1) << 63));
+    cr_assert_eq(m.live[0].start, 0u);
+    check_walk(&m);
+    drain(&m);
+    model_fini(&m);
+}
+
+Test(tlsf_edge, invalid_arguments)
+{
+    model m;
+    model_init(&m, 4096, 14);
+    gpumem_tlsf_allocation a;
+    cr_assert_eq(gpumem_tlsf_alloc(m.tlsf, 0, 1, &a), GPUMEM_ERROR_INVALID_ARGUMENT);
+    cr_assert_eq(gpumem_tlsf_alloc(m.tlsf, 16, 0, &a), GPUMEM_ERROR_INVALID_ARGUMENT);
+    cr_assert_eq(gpumem_tlsf_alloc(m.tlsf, 16, 3, &a), GPUMEM_ERROR_INVALID_ARGUMENT);
+    check_walk(&m);
+    model_fini(&m);
+}
+
+Test(tlsf_edge, bad_handles)
+{
+    model m;
+    model_init(&m, 1u << 16, 15);
+    for (int i = 0; i < 10; i++)
+        model_alloc(&m, 100, 16);
+    uint64_t freed = m.live[4].handle;
+    model_free(&m, 4);
+    const uint64_t bogus[] = {0, 1, UINT64_MAX, UINT32_MAX, (uint64_t)UINT32_MAX << 32,
+                              freed, freed + (UINT64_C(1) << 32), freed - (UINT64_C(1) << 32),
+                              (freed & UINT32_MAX) | (UINT64_C(77) << 32)};
+    for (size_t i = 0; i < sizeof bogus / sizeof bogus[0]; i++)
+        cr_assert_eq(gpumem_tlsf_free(m.tlsf, bogus[i]), GPUMEM_ERROR_INVALID_HANDLE,
+                     "handle %#llx", (unsigned long long)bogus[i]);
+    /* Random values: whatever they hit, they must not be live handles' exact values. */
+    for (int i = 0; i < 100000; i++) {
+        uint64_t h = next_random(&m.rng);
+        int live = 0;
+        for (size_t j = 0; j < m.count; j++)
+            live |= m.live[j].handle == h;
+        if (!live)
+            cr_assert_eq(gpumem_tlsf_free(m.tlsf, h), GPUMEM_ERROR_INVALID_HANDLE);
+    }
+    /* Every live handle with any other generation. */
+    for (size_t j = 0; j < m.count; j++) {
+        for (uint64_t g = 0; g < 8; g++) {
+            uint64_t h = (m.live[j].handle & UINT32_MAX) | (g << 32);
+            if (h != m.live[j].handle)
+                cr_assert_eq(gpumem_tlsf_free(m.tlsf, h), GPUMEM_ERROR_INVALID_HANDLE);
+        }
+    }
+    check_walk(&m);
+    drain(&m);
+    model_fini(&m);
+}
+
+Test(tlsf_edge, double_free_after_reuse)
+{
+    model m;
+    model_init(&m, 1u << 16, 16);
+    model_alloc(&m, 500, 1);
+    model_alloc(&m, 500, 1);
+    uint64_t old = m.live[0].handle;
+    model_free(&m, 0);
+    cr_assert_eq(gpumem_tlsf_free(m.tlsf, old), GPUMEM_ERROR_INVALID_HANDLE);
+    /* The record may be reused for the next allocation; the old handle stays dead. */
+    for (int i = 0; i < 100; i++) {
+        model_alloc(&m, 500, 1);
+        cr_assert_neq(m.live[0].handle, old);
+        cr_assert_eq(gpumem_tlsf_free(m.tlsf, old), GPUMEM_ERROR_INVALID_HANDLE);
+        model_free(&m, 0);
+    }
+    check_walk(&m);
+    drain(&m);
+    model_fini(&m);
+}
+
+Test(tlsf_edge, clear_invalidates_handles)
+{
+    model m;
+    model_init(&m, 1u << 20, 17);
+    for (int i = 0; i < 300; i++)
+        model_alloc(&m, 1 + random_below(&m.rng, 2000), random_alignment(&m.rng, 6));
+    uint64_t handles[300];
+    size_t n = m.count;
+    for (size_t i = 0; i < n; i++)
+        handles[i] = m.live[i].handle;
+    gpumem_tlsf_clear(m.tlsf);
+    m.count = 0;
+    m.used = 0;
+    check_walk(&m);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(gpumem_tlsf_free(m.tlsf, handles[i]), GPUMEM_ERROR_INVALID_HANDLE);
+    /* New allocations reuse the records; the old handles must still not free them. */
+    for (int i = 0; i < 300; i++)
+        model_alloc(&m, 1 + random_below(&m.rng, 2000), 1);
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(gpumem_tlsf_free(m.tlsf, handles[i]), GPUMEM_ERROR_INVALID_HANDLE);
+    check_walk(&m);
+    gpumem_tlsf_clear(m.tlsf);
+    gpumem_tlsf_clear(m.tlsf);
+    m.count = 0;
+    m.used = 0;
+    check_walk(&m);
+    drain(&m);
+    model_fini(&m);
+}
+
+Test(tlsf_edge, many_tiny_allocations)
+{
+    /* Enough records to make the record array grow many times; the block fills completely. */
+    const uint64_t n = 100000;
+    model m;
+    model_init(&m, n, 18);
+    while (model_alloc(&m, 1, 1))
+        cr_assert_eq(m.last_index, m.count - 1u, "tiny allocations go up in address order");
+    cr_assert_geq(m.count, n - 256u);
+    cr_assert_eq(m.used, n);
+    check_walk(&m);
+    /* Every other one freed: free ranges that are never adjacent. */
+    for (size_t i = m.count; i-- > 0;)
+        if (i % 2u == 0)
+            model_free(&m, i);
+    check_walk(&m);
+    check_largest(&m);
+    drain(&m);
+    model_fini(&m);
+}
+
+Test(tlsf_edge, span)
+{
+    model m;
+    model_init(&m, 1u << 20, 19);
+    for (int i = 0; i < 8; i++)
+        model_alloc(&m, 4096, 4096);
+    check_walk(&m);
+    gpumem_tlsf_stats s;
+    gpumem_tlsf_stats_get(m.tlsf, &s);
+    cr_assert_eq(s.span, 8u * 4096u);
+    model_free(&m, 7); /* the highest: span drops to the one below */
+    gpumem_tlsf_stats_get(m.tlsf, &s);
+    cr_assert_eq(s.span, 7u * 4096u);
+    model_free(&m, 0); /* the lowest: span stays */
+    gpumem_tlsf_stats_get(m.tlsf, &s);
+    cr_assert_eq(s.span, 7u * 4096u);
+    check_walk(&m);
+    drain(&m);
+    model_fini(&m);
+}
+
+Test(tlsf_edge, padding_is_reported)
+{
+    model m;
+    model_init(&m, 1u << 20, 20);
+    cr_assert(model_alloc(&m, 3, 1));
+    cr_assert(model_alloc(&m, 100, 64));
+    cr_assert_eq(m.live[m.last_index].start + m.live[m.last_index].block_size >= 164u, 1);
+    cr_assert(model_alloc(&m, 100, 1u << 16));
+    const entry *e = &m.live[m.last_index];
+    cr_assert_leq(e->start, 1u << 16);
+    cr_assert_geq(e->start + e->block_size, (1u << 16) + 100u);
+    check_walk(&m);
+    drain(&m);
+    model_fini(&m);
+}
