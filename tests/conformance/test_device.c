@@ -501,7 +501,7 @@ CONF_TEST(dump_json_of_a_busy_device)
     for (int i = 0; i < 120; i += 3)
         OK(gpumem_buffer_destroy(buffers[i]));
     void *p;
-    OK(gpumem_buffer_map(buffers[1], &p));
+    OK(gpumem_buffer_map(buffers[2], &p)); /* of the host-visible pool */
     uint64_t length;
     char *json = dump(conf_dev, &length);
     assert_json(json);
@@ -512,7 +512,7 @@ CONF_TEST(dump_json_of_a_busy_device)
     snprintf(needle, sizeof needle, "\"used_bytes\":%llu", (unsigned long long)s.used_bytes);
     cr_assert_not_null(strstr(json, needle), "the dump lacks %s", needle);
     free(json);
-    OK(gpumem_buffer_unmap(buffers[1]));
+    OK(gpumem_buffer_unmap(buffers[2]));
 }
 
 /* Names are copied into GPUMEM_NAME_SIZE bytes; one cut inside a UTF-8 sequence must not make

@@ -1,0 +1,297 @@
+/* CUDA's gpurt table: each operation in the driver API's types and names. Adapters convert
+ * types and choose flags; the logic that uses them is gpurt's. */
+#include "cuda_table.h"
+
+#include "cuda_driver.h"
+
+static CUstream stream_of(void *stream)
+{
+    return (CUstream)stream;
+}
+
+/* --- devices --- */
+
+static gpurt_status device_count(int *count)
+{
+    return CU(cuDeviceGetCount)(count);
+}
+
+static gpurt_status device_name(int ordinal, char *name, int size)
+{
+    CUdevice device;
+    CUresult r = CU(cuDeviceGet)(&device, ordinal);
+    return r != CUDA_SUCCESS ? r : CU(cuDeviceGetName)(name, size, device);
+}
+
+static gpurt_status device_total_memory(int ordinal, size_t *bytes)
+{
+    CUdevice device;
+    CUresult r = CU(cuDeviceGet)(&device, ordinal);
+    return r != CUDA_SUCCESS ? r : CU(cuDeviceTotalMem_v2)(bytes, device);
+}
+
+static const CUdevice_attribute attributes[] = {
+    [GPURT_ATTRIBUTE_UNIFIED_ADDRESSING] = CU_DEVICE_ATTRIBUTE_UNIFIED_ADDRESSING,
+    [GPURT_ATTRIBUTE_MANAGED_MEMORY] = CU_DEVICE_ATTRIBUTE_MANAGED_MEMORY,
+    [GPURT_ATTRIBUTE_CONCURRENT_MANAGED] = CU_DEVICE_ATTRIBUTE_CONCURRENT_MANAGED_ACCESS,
+    [GPURT_ATTRIBUTE_MEMORY_POOLS] = CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED,
+};
+
+static gpurt_status device_attribute(int ordinal, gpurt_attribute attribute, int *value)
+{
+    CUdevice device;
+    CUresult r = CU(cuDeviceGet)(&device, ordinal);
+    return r != CUDA_SUCCESS ? r
+                             : CU(cuDeviceGetAttribute)(value, attributes[attribute], device);
+}
+
+static gpurt_status device_pci_bus_id(int ordinal, char *bus_id, int size)
+{
+    CUdevice device;
+    CUresult r = CU(cuDeviceGet)(&device, ordinal);
+    return r != CUDA_SUCCESS ? r : CU(cuDeviceGetPCIBusId)(bus_id, size, device);
+}
+
+/* --- contexts: the primary one by default, as the runtime API shares it --- */
+
+static gpurt_status context_open(int ordinal, void **context)
+{
+    CUdevice device;
+    CUcontext c = NULL;
+    CUresult r = CU(cuDeviceGet)(&device, ordinal);
+    if (r == CUDA_SUCCESS)
+        r = CU(cuDevicePrimaryCtxRetain)(&c, device);
+    *context = c;
+    return r;
+}
+
+static void context_close(int ordinal, void *context)
+{
+    CUdevice device;
+    if (CU(cuDeviceGet)(&device, ordinal) == CUDA_SUCCESS)
+        CU(cuDevicePrimaryCtxRelease_v2)(device);
+}
+
+static gpurt_status context_check(int ordinal, void *context)
+{
+    CUdevice expected, actual;
+    CUcontext popped;
+    CUresult r = CU(cuDeviceGet)(&expected, ordinal);
+    if (r == CUDA_SUCCESS)
+        r = CU(cuCtxPushCurrent_v2)((CUcontext)context);
+    if (r != CUDA_SUCCESS)
+        return r;
+    r = CU(cuCtxGetDevice)(&actual);
+    CU(cuCtxPopCurrent_v2)(&popped);
+    return r == CUDA_SUCCESS && actual != expected ? CUDA_ERROR_INVALID_CONTEXT : r;
+}
+
+/* Contexts form a per-thread stack: pushing ours and popping it restores the caller's. */
+static gpurt_status enter(int ordinal, void *context, gpurt_scope *scope)
+{
+    return CU(cuCtxPushCurrent_v2)((CUcontext)context);
+}
+
+static void leave(int ordinal, const gpurt_scope *scope)
+{
+    CUcontext popped;
+    CU(cuCtxPopCurrent_v2)(&popped);
+}
+
+/* --- memory --- */
+
+static gpurt_status malloc_device(uint64_t size, uint64_t *address)
+{
+    CUdeviceptr p = 0;
+    CUresult r = CU(cuMemAlloc_v2)(&p, (size_t)size);
+    *address = p;
+    return r;
+}
+
+static gpurt_status free_device(uint64_t address)
+{
+    return CU(cuMemFree_v2)((CUdeviceptr)address);
+}
+
+/* Portable: usable from every context; device-mapped: one address for host and device. */
+static gpurt_status malloc_host(uint64_t size, void **host)
+{
+    return CU(cuMemHostAlloc)(host, (size_t)size,
+                              CU_MEMHOSTALLOC_PORTABLE | CU_MEMHOSTALLOC_DEVICEMAP);
+}
+
+static gpurt_status free_host(void *host)
+{
+    return CU(cuMemFreeHost)(host);
+}
+
+static gpurt_status malloc_managed(uint64_t size, uint64_t *address)
+{
+    CUdeviceptr p = 0;
+    CUresult r = CU(cuMemAllocManaged)(&p, (size_t)size, CU_MEM_ATTACH_GLOBAL);
+    *address = p;
+    return r;
+}
+
+static gpurt_status memory_info(size_t *free_bytes, size_t *total_bytes)
+{
+    return CU(cuMemGetInfo_v2)(free_bytes, total_bytes);
+}
+
+/* The memory type attribute covers cuMemHostAlloc'd and cuMemHostRegister'ed memory alike
+ * (cuMemHostGetFlags knows only the former); pageable memory is CUDA_ERROR_INVALID_VALUE. */
+static gpurt_status host_pointer(const void *host, int *pinned, uint64_t *allocation)
+{
+    CUdeviceptr p = (CUdeviceptr)(uintptr_t)host;
+    unsigned int type = 0;
+    unsigned long long id = 0;
+    CUresult r = CU(cuPointerGetAttribute)(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, p);
+    *pinned = r == CUDA_SUCCESS && type == CU_MEMORYTYPE_HOST;
+    if (r == CUDA_SUCCESS &&
+        CU(cuPointerGetAttribute)(&id, CU_POINTER_ATTRIBUTE_BUFFER_ID, p) != CUDA_SUCCESS)
+        id = 0;
+    *allocation = id;
+    return r;
+}
+
+/* --- streams and events --- */
+
+/* Non-blocking: gpumem's streams must not wait for, or hold up, the application's work on the
+ * legacy default stream. */
+static gpurt_status stream_create(void **stream)
+{
+    return CU(cuStreamCreate)((CUstream *)stream, CU_STREAM_NON_BLOCKING);
+}
+
+static gpurt_status stream_destroy(void *stream)
+{
+    return CU(cuStreamDestroy_v2)(stream_of(stream));
+}
+
+static gpurt_status stream_synchronize(void *stream)
+{
+    return CU(cuStreamSynchronize)(stream_of(stream));
+}
+
+static gpurt_status event_create(void **event)
+{
+    return CU(cuEventCreate)((CUevent *)event, CU_EVENT_DISABLE_TIMING);
+}
+
+static gpurt_status event_destroy(void *event)
+{
+    return CU(cuEventDestroy_v2)((CUevent)event);
+}
+
+static gpurt_status event_record(void *event, void *stream)
+{
+    return CU(cuEventRecord)((CUevent)event, stream_of(stream));
+}
+
+static gpurt_status event_synchronize(void *event)
+{
+    return CU(cuEventSynchronize)((CUevent)event);
+}
+
+/* --- work on a stream --- */
+
+static gpurt_status copy(uint64_t destination, uint64_t source, uint64_t size, void *stream)
+{
+    return CU(cuMemcpyAsync)(destination, source, (size_t)size, stream_of(stream));
+}
+
+static gpurt_status copy_to_device(uint64_t destination, const void *source, uint64_t size,
+                                   void *stream)
+{
+    return CU(cuMemcpyHtoDAsync_v2)(destination, source, (size_t)size, stream_of(stream));
+}
+
+static gpurt_status copy_to_host(void *destination, uint64_t source, uint64_t size,
+                                 void *stream)
+{
+    return CU(cuMemcpyDtoHAsync_v2)(destination, source, (size_t)size, stream_of(stream));
+}
+
+static gpurt_status fill32(uint64_t destination, uint32_t pattern, uint64_t count, void *stream)
+{
+    return CU(cuMemsetD32Async)(destination, pattern, (size_t)count, stream_of(stream));
+}
+
+/* --- native pools --- */
+
+static gpurt_status pool_create(int ordinal, void **pool)
+{
+    CUmemPoolProps properties = {
+        .allocType = CU_MEM_ALLOCATION_TYPE_PINNED, /* "pinned" here means not migratable */
+        .handleTypes = CU_MEM_HANDLE_TYPE_NONE,
+        .location = {.type = CU_MEM_LOCATION_TYPE_DEVICE, .id = ordinal},
+    };
+    /* Drivers before 11.2 lack the whole allocator (their device attribute says so too);
+     * from 11.2 on every pool function is there, so one check guards them all. */
+    if (!GPURT_HAS(cuda_driver_functions, cuMemPoolCreate))
+        return CUDA_ERROR_NOT_SUPPORTED;
+    return CU(cuMemPoolCreate)((CUmemoryPool *)pool, &properties);
+}
+
+static gpurt_status pool_destroy(void *pool)
+{
+    return CU(cuMemPoolDestroy)((CUmemoryPool)pool);
+}
+
+static const CUmemPool_attribute pool_attributes[] = {
+    [GPURT_POOL_RELEASE_THRESHOLD] = CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
+    [GPURT_POOL_RESERVED_CURRENT] = CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT,
+    [GPURT_POOL_USED_CURRENT] = CU_MEMPOOL_ATTR_USED_MEM_CURRENT,
+};
+
+static gpurt_status pool_set(void *pool, gpurt_pool_attribute attribute, uint64_t value)
+{
+    cuuint64_t v = value;
+    return CU(cuMemPoolSetAttribute)((CUmemoryPool)pool, pool_attributes[attribute], &v);
+}
+
+static gpurt_status pool_get(void *pool, gpurt_pool_attribute attribute, uint64_t *value)
+{
+    cuuint64_t v = 0;
+    CUresult r = CU(cuMemPoolGetAttribute)((CUmemoryPool)pool, pool_attributes[attribute], &v);
+    *value = v;
+    return r;
+}
+
+static gpurt_status pool_trim(void *pool, uint64_t keep_bytes)
+{
+    return CU(cuMemPoolTrimTo)((CUmemoryPool)pool, (size_t)keep_bytes);
+}
+
+static gpurt_status pool_allocate(void *pool, uint64_t size, void *stream, uint64_t *address)
+{
+    CUdeviceptr p = 0;
+    CUresult r = CU(cuMemAllocFromPoolAsync)(&p, (size_t)size, (CUmemoryPool)pool,
+                                             stream_of(stream));
+    *address = p;
+    return r;
+}
+
+static gpurt_status pool_free(uint64_t address, void *stream)
+{
+    return CU(cuMemFreeAsync)((CUdeviceptr)address, stream_of(stream));
+}
+
+/* --- the table --- */
+
+/* The driver's name of each gpurt_call, in its order. */
+static const char *const calls[] = {
+    "cuDeviceGetCount", "cuDeviceGetName/cuDeviceTotalMem", "cuDevicePrimaryCtxRetain",
+    "cuCtxGetDevice", "cuCtxPushCurrent", "cuMemAlloc", "cuMemHostAlloc", "cuMemAllocManaged",
+    "cuMemGetInfo", "cuStreamCreate", "cuStreamSynchronize", "cuEventCreate", "cuEventRecord",
+    "cuEventSynchronize", "cuMemcpyAsync", "cuMemcpyHtoDAsync", "cuMemcpyDtoHAsync",
+    "cuMemsetD32Async", "cuMemPoolCreate", "cuMemPoolGetAttribute/cuMemPoolSetAttribute",
+    "cuMemPoolTrimTo", "cuMemAllocFromPoolAsync"};
+_Static_assert(sizeof calls / sizeof calls[0] == GPURT_CALL_COUNT, "a name for every call");
+
+const gpurt_runtime cuda_table = {
+    .name = "CUDA", .calls = calls, .vendor_id = 0x10de,
+    .out_of_memory = CUDA_ERROR_OUT_OF_MEMORY, .load = cuda_driver_load,
+    .error_name = cuda_error_name, .context_check = context_check,
+    GPURT_RUNTIME_OPERATIONS,
+};

@@ -1,0 +1,150 @@
+/* gpurt: the backend logic CUDA and HIP share, written once over a gpurt_runtime table.
+ *
+ * A backend supplies its table; GPURT_DEFINE_BACKEND then makes its vtable and entry function.
+ * Only probe and device_open need to be told the table (they get no device); every other
+ * operation finds it through the device it is given.
+ */
+#ifndef GPUMEM_GPURT_H
+#define GPUMEM_GPURT_H
+
+#include "gpumem/backend.h"
+#include "runtime.h"
+
+gpumem_result gpurt_probe(const gpurt_runtime *rt, uint32_t *device_count, char *reason,
+                          size_t reason_size);
+gpumem_result gpurt_device_open(const gpurt_runtime *rt, uint32_t index,
+                                const gpumem_external_device *external,
+                                gpumem_backend_device **device);
+
+/* device.c */
+void gpurt_device_close(gpumem_backend_device *device);
+gpumem_result gpurt_device_properties(gpumem_backend_device *device,
+                                      gpumem_device_properties *properties);
+gpumem_result gpurt_device_native(gpumem_backend_device *device,
+                                  gpumem_external_device *native);
+gpumem_result gpurt_heap_budget(gpumem_backend_device *device, uint64_t *budget,
+                                uint64_t *usage);
+
+/* memory.c */
+gpumem_result gpurt_page_allocate(gpumem_backend_device *device, uint32_t memory_type,
+                                  uint64_t size, gpumem_backend_page **page);
+void gpurt_page_free(gpumem_backend_device *device, gpumem_backend_page *page);
+gpumem_result gpurt_page_map(gpumem_backend_device *device, gpumem_backend_page *page,
+                             void **data);
+void gpurt_page_unmap(gpumem_backend_device *device, gpumem_backend_page *page);
+gpumem_result gpurt_page_coherent(gpumem_backend_device *device, gpumem_backend_page *page,
+                                  uint64_t offset, uint64_t size);
+uint64_t gpurt_page_address(gpumem_backend_device *device, gpumem_backend_page *page);
+gpumem_result gpurt_native_buffer(gpumem_backend_device *device, gpumem_backend_page *page,
+                                  uint64_t offset, uint64_t size, gpumem_backend_buffer *buffer,
+                                  gpumem_native_buffer *native);
+int gpurt_host_memory_is_pinned(gpumem_backend_device *device, const void *host,
+                                uint64_t size);
+
+/* stream.c */
+gpumem_result gpurt_stream_create(gpumem_backend_device *device, gpumem_backend_stream **stream);
+void gpurt_stream_destroy(gpumem_backend_device *device, gpumem_backend_stream *stream);
+gpumem_result gpurt_stream_synchronize(gpumem_backend_device *device,
+                                       gpumem_backend_stream *stream);
+gpumem_result gpurt_stream_native(gpumem_backend_device *device, gpumem_backend_stream *stream,
+                                  uint64_t *native);
+gpumem_result gpurt_event_create(gpumem_backend_device *device, gpumem_backend_event **event);
+void gpurt_event_destroy(gpumem_backend_device *device, gpumem_backend_event *event);
+gpumem_result gpurt_event_record(gpumem_backend_device *device, gpumem_backend_stream *stream,
+                                 gpumem_backend_event *event);
+gpumem_result gpurt_event_synchronize(gpumem_backend_device *device,
+                                      gpumem_backend_event *event);
+
+/* copy.c */
+gpumem_result gpurt_copy_page_to_page(gpumem_backend_device *device,
+                                      gpumem_backend_stream *stream, gpumem_backend_page *source,
+                                      uint64_t source_offset, gpumem_backend_page *destination,
+                                      uint64_t destination_offset, uint64_t size);
+gpumem_result gpurt_copy_host_to_page(gpumem_backend_device *device,
+                                      gpumem_backend_stream *stream, const void *source,
+                                      gpumem_backend_page *destination,
+                                      uint64_t destination_offset, uint64_t size);
+gpumem_result gpurt_copy_page_to_host(gpumem_backend_device *device,
+                                      gpumem_backend_stream *stream, gpumem_backend_page *source,
+                                      uint64_t source_offset, void *destination, uint64_t size);
+gpumem_result gpurt_fill(gpumem_backend_device *device, gpumem_backend_stream *stream,
+                         gpumem_backend_page *page, uint64_t offset, uint64_t size,
+                         uint32_t pattern);
+
+/* pool.c */
+gpumem_result gpurt_native_pool_create(gpumem_backend_device *device, uint32_t memory_type,
+                                       uint64_t release_threshold, gpumem_backend_pool **pool);
+void gpurt_native_pool_destroy(gpumem_backend_device *device, gpumem_backend_pool *pool);
+gpumem_result gpurt_native_pool_allocate(gpumem_backend_device *device, gpumem_backend_pool *pool,
+                                         gpumem_backend_stream *stream, uint64_t size,
+                                         gpumem_backend_page **page);
+void gpurt_native_pool_free(gpumem_backend_device *device, gpumem_backend_pool *pool,
+                            gpumem_backend_stream *stream, gpumem_backend_page *page);
+gpumem_result gpurt_native_pool_trim(gpumem_backend_device *device, gpumem_backend_pool *pool,
+                                     uint64_t keep_bytes);
+gpumem_result gpurt_native_pool_stats(gpumem_backend_device *device, gpumem_backend_pool *pool,
+                                      uint64_t *reserved, uint64_t *used);
+
+/* Every vtable operation but identity, probe and device_open, for a designated initializer. */
+#define GPURT_OPERATIONS                                                                          \
+    .device_close = gpurt_device_close,                                                           \
+    .device_properties = gpurt_device_properties,                                                 \
+    .page_allocate = gpurt_page_allocate,                                                         \
+    .page_free = gpurt_page_free,                                                                 \
+    .page_map = gpurt_page_map,                                                                   \
+    .page_unmap = gpurt_page_unmap,                                                               \
+    .page_flush = gpurt_page_coherent,                                                            \
+    .page_invalidate = gpurt_page_coherent,                                                       \
+    .native_buffer = gpurt_native_buffer,                                                         \
+    .page_address = gpurt_page_address,                                                           \
+    .stream_create = gpurt_stream_create,                                                         \
+    .stream_destroy = gpurt_stream_destroy,                                                       \
+    .stream_synchronize = gpurt_stream_synchronize,                                               \
+    .stream_native = gpurt_stream_native,                                                         \
+    .event_create = gpurt_event_create,                                                           \
+    .event_destroy = gpurt_event_destroy,                                                         \
+    .event_record = gpurt_event_record,                                                           \
+    .event_synchronize = gpurt_event_synchronize,                                                 \
+    .copy_page_to_page = gpurt_copy_page_to_page,                                                 \
+    .copy_host_to_page = gpurt_copy_host_to_page,                                                 \
+    .copy_page_to_host = gpurt_copy_page_to_host,                                                 \
+    .host_memory_is_pinned = gpurt_host_memory_is_pinned,                                         \
+    .fill = gpurt_fill,                                                                           \
+    .device_native = gpurt_device_native,                                                         \
+    .heap_budget = gpurt_heap_budget,                                                             \
+    .native_pool_create = gpurt_native_pool_create,                                               \
+    .native_pool_destroy = gpurt_native_pool_destroy,                                             \
+    .native_pool_allocate = gpurt_native_pool_allocate,                                           \
+    .native_pool_free = gpurt_native_pool_free,                                                   \
+    .native_pool_trim = gpurt_native_pool_trim,                                                   \
+    .native_pool_stats = gpurt_native_pool_stats
+
+/* Defines gpumem_<id>_backend(), returning a vtable whose probe and device_open use
+ * `table` and whose other operations are gpurt's. */
+#define GPURT_DEFINE_BACKEND(id, table, backend_priority)                                         \
+    static gpumem_result id##_probe(uint32_t *device_count, char *reason, size_t reason_size)     \
+    {                                                                                             \
+        return gpurt_probe(&(table), device_count, reason, reason_size);                          \
+    }                                                                                             \
+    static gpumem_result id##_device_open(uint32_t index,                                         \
+                                          const gpumem_external_device *external,                 \
+                                          gpumem_backend_device **device)                         \
+    {                                                                                             \
+        return gpurt_device_open(&(table), index, external, device);                              \
+    }                                                                                             \
+    static const gpumem_backend_vtable id##_vtable = {                                            \
+        .abi_version = GPUMEM_BACKEND_ABI_VERSION,                                                \
+        .struct_size = sizeof(gpumem_backend_vtable),                                             \
+        .name = #id,                                                                              \
+        .priority = (backend_priority),                                                           \
+        .probe = id##_probe,                                                                      \
+        .device_open = id##_device_open,                                                          \
+        GPURT_OPERATIONS,                                                                         \
+    };                                                                                            \
+    const gpumem_backend_vtable *gpumem_##id##_backend(void);                                     \
+    const gpumem_backend_vtable *gpumem_##id##_backend(void)                                      \
+    {                                                                                             \
+        return &id##_vtable;                                                                      \
+    }
+
+#endif

@@ -1,0 +1,22 @@
+/* A page: one native allocation, whatever its kind; native pool allocations are pages too. */
+#ifndef GPUMEM_GPURT_PAGE_H
+#define GPUMEM_GPURT_PAGE_H
+
+#include "gpurt_device.h"
+
+typedef struct gpurt_page {
+    uint64_t address; /* for the device; with unified addressing also pinned memory's */
+    void *host;       /* the host's pointer, for pinned and managed memory; else NULL */
+    uint64_t size;
+    gpurt_memory_kind kind;
+} gpurt_page;
+
+static inline gpurt_page *gpurt_page_of(gpumem_backend_page *page)
+{
+    return (gpurt_page *)page;
+}
+
+/* Counts a page in or out of its heap's usage. */
+void gpurt_page_account(gpurt_device *d, const gpurt_page *page, int allocated);
+
+#endif

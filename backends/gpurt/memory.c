@@ -1,0 +1,109 @@
+/* Pages of each memory kind, their mappings, and what the host's own memory is. */
+#include <stdlib.h>
+
+#include "gpurt_error.h"
+#include "gpurt_page.h"
+
+static gpumem_result allocate_kind(const gpurt_device *d, gpurt_page *p)
+{
+    const gpurt_runtime *rt = d->rt;
+    gpurt_status status;
+    switch (p->kind) {
+    case GPURT_MEMORY_PINNED:
+        status = rt->malloc_host(p->size, &p->host);
+        if (status != 0)
+            return gpurt_fail_allocation(rt, GPURT_CALL_MALLOC_HOST, status,
+                                         GPUMEM_ERROR_OUT_OF_HOST_MEMORY, p->size);
+        p->address = (uint64_t)(uintptr_t)p->host; /* unified addressing */
+        return GPUMEM_OK;
+    case GPURT_MEMORY_MANAGED:
+        status = rt->malloc_managed(p->size, &p->address);
+        if (status != 0)
+            return gpurt_fail_allocation(rt, GPURT_CALL_MALLOC_MANAGED, status,
+                                         GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY, p->size);
+        p->host = (void *)(uintptr_t)p->address;
+        return GPUMEM_OK;
+    default:
+        status = rt->malloc_device(p->size, &p->address);
+        return status == 0 ? GPUMEM_OK
+                           : gpurt_fail_allocation(rt, GPURT_CALL_MALLOC_DEVICE, status,
+                                                   GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY, p->size);
+    }
+}
+
+gpumem_result gpurt_page_allocate(gpumem_backend_device *device, uint32_t memory_type,
+                                  uint64_t size, gpumem_backend_page **page)
+{
+    gpurt_device *d = gpurt_device_of(device);
+    gpurt_page *p = calloc(1, sizeof *p);
+    if (!p)
+        return gpumem_backend_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for a page");
+    p->kind = d->kinds[memory_type];
+    p->size = size;
+    gpurt_scope scope;
+    gpumem_result r = gpurt_enter(d, &scope);
+    if (r == GPUMEM_OK) {
+        r = allocate_kind(d, p);
+        gpurt_leave(d, &scope);
+    }
+    if (r != GPUMEM_OK) {
+        free(p);
+        return r;
+    }
+    gpurt_page_account(d, p, 1);
+    *page = (gpumem_backend_page *)p;
+    return GPUMEM_OK;
+}
+
+void gpurt_page_free(gpumem_backend_device *device, gpumem_backend_page *page)
+{
+    gpurt_device *d = gpurt_device_of(device);
+    gpurt_page *p = gpurt_page_of(page);
+    gpurt_scope scope;
+    /* Without the device current the free would fail too; the page is lost either way. */
+    if (gpurt_enter(d, &scope) == GPUMEM_OK) {
+        if (p->kind == GPURT_MEMORY_PINNED)
+            d->rt->free_host(p->host);
+        else
+            d->rt->free_device(p->address);
+        gpurt_leave(d, &scope);
+    }
+    gpurt_page_account(d, p, 0);
+    free(p);
+}
+
+/* Pinned and managed memory are mapped for their whole life: mapping is handing out the
+ * pointer (core only asks for host-visible types). */
+gpumem_result gpurt_page_map(gpumem_backend_device *device, gpumem_backend_page *page,
+                             void **data)
+{
+    *data = gpurt_page_of(page)->host;
+    return GPUMEM_OK;
+}
+
+void gpurt_page_unmap(gpumem_backend_device *device, gpumem_backend_page *page)
+{
+}
+
+/* Every host-visible type is coherent: core never asks, but the table needs an answer. */
+gpumem_result gpurt_page_coherent(gpumem_backend_device *device, gpumem_backend_page *page,
+                                  uint64_t offset, uint64_t size)
+{
+    return GPUMEM_OK;
+}
+
+/* The device address, so core can align buffers' addresses beyond the runtimes' 256 bytes. */
+uint64_t gpurt_page_address(gpumem_backend_device *device, gpumem_backend_page *page)
+{
+    return gpurt_page_of(page)->address;
+}
+
+gpumem_result gpurt_native_buffer(gpumem_backend_device *device, gpumem_backend_page *page,
+                                  uint64_t offset, uint64_t size, gpumem_backend_buffer *buffer,
+                                  gpumem_native_buffer *native)
+{
+    const gpurt_page *p = gpurt_page_of(page);
+    native->memory = p->address;
+    native->address = p->address + offset;
+    return GPUMEM_OK;
+}

@@ -1,0 +1,101 @@
+/* Streams and events are the runtime's own handles, passed through as core's opaque
+ * pointers: nothing to keep beside them. */
+#include "gpurt_device.h"
+#include "gpurt_error.h"
+
+/* Creates one handle with the device current; create is stream_create or event_create. */
+static gpumem_result create_in(const gpurt_device *d, gpurt_status (*create)(void **),
+                               gpurt_call call, void **handle)
+{
+    gpurt_scope scope;
+    gpumem_result r = gpurt_enter(d, &scope);
+    if (r != GPUMEM_OK)
+        return r;
+    gpurt_status status = create(handle);
+    gpurt_leave(d, &scope);
+    return status == 0 ? GPUMEM_OK : gpurt_fail(d->rt, call, status);
+}
+
+/* Destroys one handle; a failure leaves nothing to do but to let go of it. */
+static void destroy_in(const gpurt_device *d, gpurt_status (*destroy)(void *), void *handle)
+{
+    gpurt_scope scope;
+    if (gpurt_enter(d, &scope) != GPUMEM_OK)
+        return;
+    destroy(handle);
+    gpurt_leave(d, &scope);
+}
+
+/* Waits for a stream or an event; waiting needs no current device. */
+static gpumem_result wait_for(const gpurt_device *d, gpurt_status (*wait)(void *),
+                              gpurt_call call, void *handle)
+{
+    gpurt_status status = wait(handle);
+    return status == 0 ? GPUMEM_OK : gpurt_fail(d->rt, call, status);
+}
+
+gpumem_result gpurt_stream_create(gpumem_backend_device *device, gpumem_backend_stream **stream)
+{
+    const gpurt_device *d = gpurt_device_of(device);
+    void *handle = NULL;
+    gpumem_result r = create_in(d, d->rt->stream_create, GPURT_CALL_STREAM_CREATE, &handle);
+    if (r == GPUMEM_OK)
+        *stream = handle;
+    return r;
+}
+
+void gpurt_stream_destroy(gpumem_backend_device *device, gpumem_backend_stream *stream)
+{
+    const gpurt_device *d = gpurt_device_of(device);
+    destroy_in(d, d->rt->stream_destroy, stream);
+}
+
+gpumem_result gpurt_stream_synchronize(gpumem_backend_device *device,
+                                       gpumem_backend_stream *stream)
+{
+    const gpurt_device *d = gpurt_device_of(device);
+    return wait_for(d, d->rt->stream_synchronize, GPURT_CALL_STREAM_SYNCHRONIZE, stream);
+}
+
+gpumem_result gpurt_stream_native(gpumem_backend_device *device, gpumem_backend_stream *stream,
+                                  uint64_t *native)
+{
+    *native = (uint64_t)(uintptr_t)stream;
+    return GPUMEM_OK;
+}
+
+gpumem_result gpurt_event_create(gpumem_backend_device *device, gpumem_backend_event **event)
+{
+    const gpurt_device *d = gpurt_device_of(device);
+    void *handle = NULL;
+    gpumem_result r = create_in(d, d->rt->event_create, GPURT_CALL_EVENT_CREATE, &handle);
+    if (r == GPUMEM_OK)
+        *event = handle;
+    return r;
+}
+
+void gpurt_event_destroy(gpumem_backend_device *device, gpumem_backend_event *event)
+{
+    const gpurt_device *d = gpurt_device_of(device);
+    destroy_in(d, d->rt->event_destroy, event);
+}
+
+gpumem_result gpurt_event_record(gpumem_backend_device *device, gpumem_backend_stream *stream,
+                                 gpumem_backend_event *event)
+{
+    const gpurt_device *d = gpurt_device_of(device);
+    gpurt_scope scope;
+    gpumem_result r = gpurt_enter(d, &scope);
+    if (r != GPUMEM_OK)
+        return r;
+    gpurt_status status = d->rt->event_record(event, stream);
+    gpurt_leave(d, &scope);
+    return status == 0 ? GPUMEM_OK : gpurt_fail(d->rt, GPURT_CALL_EVENT_RECORD, status);
+}
+
+gpumem_result gpurt_event_synchronize(gpumem_backend_device *device,
+                                      gpumem_backend_event *event)
+{
+    const gpurt_device *d = gpurt_device_of(device);
+    return wait_for(d, d->rt->event_synchronize, GPURT_CALL_EVENT_SYNCHRONIZE, event);
+}

@@ -1,0 +1,472 @@
+/* What only the CUDA backend has: native pools, CUDA streams and contexts shared with the
+ * application, device pointers handed to the application's own driver calls, clean failures
+ * at the device's memory limit, and byte-exact pageable transfers through core's staging.
+ * Without a CUDA driver or device every test skips with the reason gpumem gives. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "app.h"
+#include "gpumem/gpumem.h"
+
+#define MiB (1ull << 20)
+
+#define OK(call)                                                                             \
+    do {                                                                                     \
+        gpumem_result ok_r_ = (call);                                                        \
+        cr_assert_eq(ok_r_, GPUMEM_OK, "%s -> %s (%s)", #call, gpumem_result_string(ok_r_), \
+                     gpumem_last_error());                                                   \
+    } while (0)
+
+/* --- helpers --- */
+
+static gpumem_device open_cuda(void)
+{
+    gpumem_backend_info info;
+    OK(gpumem_backend_find("cuda", &info));
+    if (!info.available)
+        cr_skip("no CUDA driver or device: %s", info.reason);
+    gpumem_device_desc desc = {.backend = "cuda"};
+    gpumem_device device = NULL;
+    OK(gpumem_device_open(&desc, &device));
+    return device;
+}
+
+static gpumem_device_properties properties_of(gpumem_device device)
+{
+    gpumem_device_properties p;
+    OK(gpumem_device_properties_get(device, &p));
+    return p;
+}
+
+/* A paged pool of device memory only (memory type 0 on CUDA). */
+static gpumem_pool device_pool(gpumem_device device)
+{
+    gpumem_pool_desc desc = {.required_flags = GPUMEM_MEMORY_DEVICE_LOCAL,
+                             .flags = GPUMEM_POOL_EXACT_MATCH,
+                             .name = "cuda-test"};
+    gpumem_pool pool = NULL;
+    OK(gpumem_pool_create(device, &desc, &pool));
+    return pool;
+}
+
+static gpumem_buffer buffer_in(gpumem_pool pool, uint64_t size, uint32_t flags)
+{
+    gpumem_buffer_desc desc = {.size = size, .flags = flags};
+    gpumem_buffer buffer = NULL;
+    OK(gpumem_buffer_create(pool, &desc, &buffer));
+    return buffer;
+}
+
+/* Deterministic bytes per seed, so a mix-up of two regions shows. */
+static void pattern(void *data, size_t size, uint32_t seed)
+{
+    uint32_t x = seed * 2654435761u + 1;
+    uint8_t *p = data;
+    for (size_t i = 0; i < size; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        p[i] = (uint8_t)x;
+    }
+}
+
+static void *allocate(size_t size)
+{
+    void *p = malloc(size);
+    cr_assert_not_null(p, "malloc(%zu)", size);
+    return p;
+}
+
+static size_t first_difference(const void *a, const void *b, size_t size)
+{
+    const uint8_t *x = a, *y = b;
+    for (size_t i = 0; i < size; i++)
+        if (x[i] != y[i])
+            return i;
+    return size;
+}
+
+#define ASSERT_SAME(actual, expected, size, what)                                           \
+    do {                                                                                    \
+        size_t as_at_ = first_difference((actual), (expected), (size));                     \
+        cr_assert_eq(as_at_, (size_t)(size), "%s: byte %zu of %zu differs", (what), as_at_, \
+                     (size_t)(size));                                                       \
+    } while (0)
+
+static size_t count_not(const uint8_t *p, size_t size, uint8_t value)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < size; i++)
+        n += p[i] != value;
+    return n;
+}
+
+/* Makes the device's context current for the application's own calls. */
+static CUcontext context_of(gpumem_device device)
+{
+    gpumem_external_device native;
+    OK(gpumem_device_native(device, &native));
+    cr_assert_neq(native.device, 0, "a CUDA device has a context");
+    return (CUcontext)(uintptr_t)native.device;
+}
+
+/* --- memory types --- */
+
+Test(cuda, memory_types_are_honest)
+{
+    gpumem_device device = open_cuda();
+    gpumem_device_properties p = properties_of(device);
+    cr_assert_str_eq(p.backend, "cuda");
+    cr_assert_eq(p.vendor_id, 0x10de, "NVIDIA's PCI vendor id, got 0x%x", p.vendor_id);
+    cr_assert_geq(p.memory_type_count, 2);
+    cr_assert_eq(p.memory_types[0].flags, GPUMEM_MEMORY_DEVICE_LOCAL);
+    cr_assert_eq(p.memory_heaps[p.memory_types[0].heap_index].flags, GPUMEM_MEMORY_DEVICE_LOCAL);
+    /* Pinned host memory: host visible and coherent, in the host's heap. */
+    cr_assert(p.memory_types[1].flags & GPUMEM_MEMORY_HOST_VISIBLE);
+    cr_assert(p.memory_types[1].flags & GPUMEM_MEMORY_HOST_COHERENT);
+    cr_assert_not(p.memory_types[1].flags & GPUMEM_MEMORY_DEVICE_LOCAL);
+    cr_assert_eq(p.memory_heaps[p.memory_types[1].heap_index].flags, 0);
+    cr_assert_eq(p.min_alignment % 256, 0);
+    OK(gpumem_device_close(device));
+}
+
+/* A mapped buffer of a pinned pool is host memory the device reads directly. */
+Test(cuda, pinned_pool_is_mapped_and_copied)
+{
+    gpumem_device device = open_cuda();
+    gpumem_pool_desc desc = {.required_flags = GPUMEM_MEMORY_HOST_VISIBLE,
+                             .preferred_flags = GPUMEM_MEMORY_HOST_CACHED,
+                             .name = "pinned"};
+    gpumem_pool pinned, local = device_pool(device);
+    OK(gpumem_pool_create(device, &desc, &pinned));
+    gpumem_buffer host = buffer_in(pinned, 3 * MiB, 0), dev = buffer_in(local, 3 * MiB, 0);
+    uint8_t *mapped, *back = allocate(3 * MiB);
+    OK(gpumem_buffer_map(host, (void **)&mapped));
+    pattern(mapped, 3 * MiB, 7);
+    OK(gpumem_buffer_copy(host, 0, dev, 0, 3 * MiB));
+    OK(gpumem_buffer_read(dev, 0, back, 3 * MiB));
+    ASSERT_SAME(back, mapped, 3 * MiB, "pinned to device");
+    /* The mapping itself, as pinned memory, goes straight to the runtime. */
+    OK(gpumem_buffer_fill(dev, 0, 3 * MiB, 0x5a5a5a5au));
+    OK(gpumem_buffer_read(dev, 0, mapped, 3 * MiB));
+    cr_assert_eq(count_not(mapped, 3 * MiB, 0x5a), 0);
+    OK(gpumem_buffer_unmap(host));
+    free(back);
+    OK(gpumem_device_close(device));
+}
+
+/* --- native pools --- */
+
+static gpumem_pool native_pool(gpumem_device device, uint64_t release_threshold)
+{
+    gpumem_pool_desc desc = {.kind = GPUMEM_POOL_NATIVE,
+                             .release_threshold = release_threshold,
+                             .name = "native"};
+    gpumem_pool pool = NULL;
+    OK(gpumem_pool_create(device, &desc, &pool));
+    return pool;
+}
+
+static gpumem_pool_stats stats_of(gpumem_pool pool)
+{
+    gpumem_pool_stats s;
+    OK(gpumem_pool_stats_get(pool, &s));
+    return s;
+}
+
+/* Four 16 MiB allocations, each written and read back, then freed in stream order. */
+static void churn(gpumem_device device, gpumem_pool pool)
+{
+    gpumem_buffer buffers[4];
+    uint8_t *data = allocate(16 * MiB), *back = allocate(16 * MiB);
+    for (int i = 0; i < 4; i++) {
+        buffers[i] = buffer_in(pool, 16 * MiB, 0);
+        pattern(data, 16 * MiB, (uint32_t)i);
+        OK(gpumem_buffer_write(buffers[i], 0, data, 16 * MiB));
+    }
+    gpumem_pool_stats s = stats_of(pool);
+    cr_assert_eq(s.kind, GPUMEM_POOL_NATIVE);
+    cr_assert_geq(s.used_bytes, 64 * MiB, "used %llu", (unsigned long long)s.used_bytes);
+    cr_assert_geq(s.reserved_bytes, s.used_bytes);
+    for (int i = 3; i >= 0; i--) {
+        pattern(data, 16 * MiB, (uint32_t)i);
+        OK(gpumem_buffer_read(buffers[i], 0, back, 16 * MiB));
+        ASSERT_SAME(back, data, 16 * MiB, "native pool buffer");
+        OK(gpumem_buffer_destroy(buffers[i]));
+    }
+    gpumem_stream stream;
+    OK(gpumem_device_default_stream(device, &stream));
+    OK(gpumem_stream_synchronize(stream));
+    free(data);
+    free(back);
+}
+
+Test(cuda, native_pool_keeps_memory_below_its_release_threshold)
+{
+    gpumem_device device = open_cuda();
+    if (!properties_of(device).native_pools)
+        cr_skip("this device has no stream-ordered allocator");
+    gpumem_pool pool = native_pool(device, 256 * MiB);
+    churn(device, pool);
+    gpumem_pool_stats s = stats_of(pool);
+    cr_assert_eq(s.used_bytes, 0, "used %llu after every free", (unsigned long long)s.used_bytes);
+    cr_assert_geq(s.reserved_bytes, 64 * MiB,
+                  "a 256 MiB threshold keeps the freed 64 MiB (reserved %llu)",
+                  (unsigned long long)s.reserved_bytes);
+    /* Trimming a native pool releases only what lies above its threshold. */
+    OK(gpumem_pool_trim(pool));
+    cr_assert_geq(stats_of(pool).reserved_bytes, 64 * MiB);
+    OK(gpumem_pool_destroy(pool));
+    OK(gpumem_device_close(device));
+}
+
+Test(cuda, native_pool_without_threshold_gives_memory_back)
+{
+    gpumem_device device = open_cuda();
+    if (!properties_of(device).native_pools)
+        cr_skip("this device has no stream-ordered allocator");
+    gpumem_pool pool = native_pool(device, 0);
+    churn(device, pool);
+    OK(gpumem_pool_trim(pool));
+    gpumem_pool_stats s = stats_of(pool);
+    cr_assert_eq(s.reserved_bytes, 0, "reserved %llu after trim",
+                 (unsigned long long)s.reserved_bytes);
+    /* And it still allocates afterwards. */
+    churn(device, pool);
+    OK(gpumem_pool_destroy(pool));
+    OK(gpumem_device_close(device));
+}
+
+Test(cuda, native_pool_of_host_memory_is_refused)
+{
+    gpumem_device device = open_cuda();
+    if (!properties_of(device).native_pools)
+        cr_skip("this device has no stream-ordered allocator");
+    gpumem_pool_desc desc = {.kind = GPUMEM_POOL_NATIVE,
+                             .flags = GPUMEM_POOL_MEMORY_TYPE_INDEX,
+                             .memory_type_index = 1};
+    gpumem_pool pool;
+    cr_assert_eq(gpumem_pool_create(device, &desc, &pool), GPUMEM_ERROR_UNSUPPORTED);
+    cr_assert(strstr(gpumem_last_error(), "device memory"), "%s", gpumem_last_error());
+    OK(gpumem_device_close(device));
+}
+
+/* --- streams --- */
+
+/* Writes, a copy, a fill and reads on one stream, synchronized once at the end: each step
+ * sees the one before. The 16 MiB pageable write goes through core's staging pipeline. */
+Test(cuda, stream_runs_in_order)
+{
+    gpumem_device device = open_cuda();
+    gpumem_pool pool = device_pool(device);
+    gpumem_buffer a = buffer_in(pool, 16 * MiB, 0), b = buffer_in(pool, 16 * MiB, 0);
+    gpumem_stream stream;
+    uint64_t native = 0;
+    OK(gpumem_stream_create(device, &stream));
+    OK(gpumem_stream_native(stream, &native));
+    cr_assert_neq(native, 0, "a CUstream");
+    uint8_t *big = allocate(16 * MiB), *small = allocate(MiB);
+    uint8_t *out_b = allocate(16 * MiB), *out_a = allocate(MiB);
+    pattern(big, 16 * MiB, 1);
+    pattern(small, MiB, 2);
+    OK(gpumem_stream_write(stream, a, 0, big, 16 * MiB));
+    OK(gpumem_stream_write(stream, a, 4096, small, MiB));
+    OK(gpumem_stream_copy(stream, a, 0, b, 0, 16 * MiB));
+    OK(gpumem_stream_fill(stream, a, 0, 16 * MiB, 0xdeadbeefu));
+    OK(gpumem_stream_read(stream, b, 0, out_b, 16 * MiB));
+    OK(gpumem_stream_read(stream, a, 8 * MiB, out_a, MiB));
+    OK(gpumem_stream_synchronize(stream));
+    memcpy(big + 4096, small, MiB);
+    ASSERT_SAME(out_b, big, 16 * MiB, "copy of the two writes");
+    for (size_t i = 0; i < MiB; i += 4)
+        cr_assert_eq(*(uint32_t *)(out_a + i), 0xdeadbeefu, "fill at byte %zu", i);
+    OK(gpumem_stream_destroy(stream));
+    free(big);
+    free(small);
+    free(out_b);
+    free(out_a);
+    OK(gpumem_device_close(device));
+}
+
+/* The application's own work on gpumem's CUstream is ordered with gpumem's. */
+Test(cuda, application_work_on_the_native_stream)
+{
+    gpumem_device device = open_cuda();
+    app_cuda cu;
+    app_cuda_load(&cu);
+    gpumem_pool pool = device_pool(device);
+    gpumem_buffer buffer = buffer_in(pool, MiB, 0);
+    gpumem_native_buffer nb;
+    gpumem_stream stream;
+    uint64_t native;
+    uint8_t *data = allocate(MiB), *back = allocate(MiB);
+    OK(gpumem_buffer_native(buffer, &nb));
+    OK(gpumem_stream_create(device, &stream));
+    OK(gpumem_stream_native(stream, &native));
+    pattern(data, MiB, 3);
+    OK(gpumem_stream_write(stream, buffer, 0, data, MiB));
+    CU_OK(cu.cuCtxPushCurrent_v2(context_of(device)));
+    CU_OK(cu.cuMemsetD8Async(nb.address + 1000, 0x77, 24, (CUstream)(uintptr_t)native));
+    CUcontext popped;
+    CU_OK(cu.cuCtxPopCurrent_v2(&popped));
+    OK(gpumem_stream_read(stream, buffer, 0, back, MiB));
+    OK(gpumem_stream_synchronize(stream));
+    memset(data + 1000, 0x77, 24);
+    ASSERT_SAME(back, data, MiB, "gpumem write, application memset, gpumem read");
+    OK(gpumem_stream_destroy(stream));
+    free(data);
+    free(back);
+    OK(gpumem_device_close(device));
+}
+
+/* --- the application's context and pointers --- */
+
+/* gpumem runs in the application's context, leaves the caller's current context as it was,
+ * and does not destroy it on close. */
+Test(cuda, bring_your_own_context)
+{
+    gpumem_backend_info info;
+    OK(gpumem_backend_find("cuda", &info));
+    if (!info.available)
+        cr_skip("no CUDA driver or device: %s", info.reason);
+    app_cuda cu;
+    app_cuda_load(&cu);
+    CUdevice cu_device;
+    CUcontext context, current;
+    CU_OK(cu.cuDeviceGet(&cu_device, 0));
+    CU_OK(app_context_create(&cu, &context, cu_device)); /* and current on this thread */
+
+    gpumem_external_device external = {.physical_device = 0,
+                                       .device = (uint64_t)(uintptr_t)context};
+    gpumem_device_desc desc = {.backend = "cuda", .external = &external};
+    gpumem_device device;
+    OK(gpumem_device_open(&desc, &device));
+    cr_assert_eq(properties_of(device).is_external, 1);
+    cr_assert_eq(context_of(device), context);
+
+    gpumem_pool pool = device_pool(device);
+    gpumem_buffer buffer = buffer_in(pool, MiB, 0);
+    uint8_t *data = allocate(MiB), *back = allocate(MiB);
+    pattern(data, MiB, 4);
+    OK(gpumem_buffer_write(buffer, 0, data, MiB));
+    CU_OK(cu.cuCtxGetCurrent(&current));
+    cr_assert_eq(current, context, "gpumem restored the caller's context");
+    CU_OK(cu.cuCtxPopCurrent_v2(&current)); /* now none is current */
+    OK(gpumem_buffer_read(buffer, 0, back, MiB));
+    ASSERT_SAME(back, data, MiB, "in the application's context");
+    CU_OK(cu.cuCtxGetCurrent(&current));
+    cr_assert_null(current, "gpumem left its context current");
+    OK(gpumem_device_close(device));
+
+    CUdeviceptr p;
+    CU_OK(cu.cuCtxPushCurrent_v2(context));
+    CU_OK(cu.cuMemAlloc_v2(&p, MiB));
+    CU_OK(cu.cuMemFree_v2(p));
+    CU_OK(cu.cuCtxPopCurrent_v2(&current));
+    CU_OK(cu.cuCtxDestroy_v2(context));
+    free(data);
+    free(back);
+}
+
+/* The CUdeviceptr gpumem gives is the buffer's first byte, usable by the application's own
+ * driver calls; the neighbouring buffer stays untouched. */
+Test(cuda, native_address_in_application_calls)
+{
+    gpumem_device device = open_cuda();
+    app_cuda cu;
+    app_cuda_load(&cu);
+    gpumem_pool pool = device_pool(device);
+    gpumem_buffer first = buffer_in(pool, 4096, 0), second = buffer_in(pool, MiB, 0);
+    gpumem_native_buffer n1, n2;
+    OK(gpumem_buffer_native(first, &n1));
+    OK(gpumem_buffer_native(second, &n2));
+    cr_assert_eq(n2.address, n2.memory + n2.offset);
+    cr_assert_eq(n2.address % 256, 0);
+    OK(gpumem_buffer_fill(first, 0, 4096, 0x11111111u));
+    CUcontext popped;
+    CU_OK(cu.cuCtxPushCurrent_v2(context_of(device)));
+    CU_OK(cu.cuMemsetD8_v2(n2.address, 0xab, MiB));
+    CU_OK(cu.cuCtxSynchronize());
+    CU_OK(cu.cuCtxPopCurrent_v2(&popped));
+    uint8_t *back = allocate(MiB);
+    OK(gpumem_buffer_read(second, 0, back, MiB));
+    cr_assert_eq(count_not(back, MiB, 0xab), 0, "the application's memset through gpumem");
+    OK(gpumem_buffer_read(first, 0, back, 4096));
+    cr_assert_eq(count_not(back, 4096, 0x11), 0, "the other buffer");
+    free(back);
+    OK(gpumem_device_close(device));
+}
+
+/* --- the memory limit --- */
+
+/* An allocation of the whole device memory reaches cuMemAlloc and fails there (the context
+ * already holds some); one past it is refused before. Both say out of device memory, and
+ * the pool and the device keep working. */
+Test(cuda, out_of_device_memory_is_clean)
+{
+    gpumem_device device = open_cuda();
+    gpumem_device_properties p = properties_of(device);
+    uint64_t total = p.memory_heaps[p.memory_types[0].heap_index].size;
+    gpumem_pool pool = device_pool(device);
+    gpumem_buffer_desc whole = {.size = total & ~(uint64_t)255, .flags = GPUMEM_BUFFER_DEDICATED};
+    gpumem_buffer_desc past = {.size = total + (1ull << 30), .flags = GPUMEM_BUFFER_DEDICATED};
+    gpumem_buffer buffer;
+    gpumem_result r = gpumem_buffer_create(pool, &whole, &buffer);
+    cr_assert_eq(r, GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY, "%llu bytes -> %s (%s)",
+                 (unsigned long long)whole.size, gpumem_result_string(r), gpumem_last_error());
+    cr_assert(strstr(gpumem_last_error(), "cuMemAlloc"), "%s", gpumem_last_error());
+    r = gpumem_buffer_create(pool, &past, &buffer);
+    cr_assert_eq(r, GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY, "%s", gpumem_last_error());
+
+    buffer = buffer_in(pool, MiB, 0);
+    uint8_t *data = allocate(MiB), *back = allocate(MiB);
+    pattern(data, MiB, 5);
+    OK(gpumem_buffer_write(buffer, 0, data, MiB));
+    OK(gpumem_buffer_read(buffer, 0, back, MiB));
+    ASSERT_SAME(back, data, MiB, "after running out");
+    free(data);
+    free(back);
+    OK(gpumem_device_close(device));
+}
+
+/* --- pageable transfers --- */
+
+/* Odd sizes at odd offsets, from and to odd host addresses: exact, and nothing around the
+ * range changes. Large ones go through core's staging pipeline, small ones straight to the
+ * driver; tests/cuda/meson.build also runs this with GPUMEM_STAGING=always in small chunks. */
+Test(cuda, pageable_transfers_are_byte_exact, .timeout = 240)
+{
+    static const uint64_t sizes[] = {1, 4097, 33 * MiB + 7};
+    static const uint64_t offsets[] = {1, 3, 255};
+    const uint64_t guard = 300;
+    gpumem_device device = open_cuda();
+    gpumem_pool pool = device_pool(device);
+    gpumem_buffer buffer = buffer_in(pool, 34 * MiB, 0);
+    uint8_t *source = allocate(33 * MiB + 16), *back = allocate(33 * MiB + 2 * guard + 16);
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        for (size_t o = 0; o < sizeof offsets / sizeof offsets[0]; o++) {
+            uint64_t size = sizes[s], offset = offsets[o];
+            uint64_t before = offset, after = guard;
+            OK(gpumem_buffer_fill(buffer, 0, 34 * MiB, 0xa5a5a5a5u));
+            pattern(source + 3, size, (uint32_t)(s * 3 + o));
+            OK(gpumem_buffer_write(buffer, offset, source + 3, size));
+            OK(gpumem_buffer_read(buffer, 0, back + 1, before + size + after));
+            cr_assert_eq(count_not(back + 1, before, 0xa5), 0, "before %llu at %llu",
+                         (unsigned long long)size, (unsigned long long)offset);
+            ASSERT_SAME(back + 1 + before, source + 3, size, "the range");
+            cr_assert_eq(count_not(back + 1 + before + size, after, 0xa5), 0,
+                         "after %llu at %llu", (unsigned long long)size,
+                         (unsigned long long)offset);
+            /* And the range alone, read into an odd address. */
+            memset(back, 0, size + 8);
+            OK(gpumem_buffer_read(buffer, offset, back + 5, size));
+            ASSERT_SAME(back + 5, source + 3, size, "the range read alone");
+        }
+    }
+    free(source);
+    free(back);
+    OK(gpumem_device_close(device));
+}

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Runs gpumem's CUDA checks on a machine with an NVIDIA GPU, in one go, well inside 10 minutes:
+# the GPU and driver, gpumem-info, the CUDA tests, the conformance suite on CUDA (plain and under
+# compute-sanitizer memcheck), and gpumem-bench's JSON report. Logs and the report go to $OUT
+# (at most 8 files); a summary ends the output. Exit status 0 when every step passed.
+#
+# Run from the repository root, with the build folder (built elsewhere, e.g.
+#   meson setup build-gpu -Dvulkan=disabled -Dhip=disabled && meson compile -C build-gpu)
+# and the Criterion runtime libraries (/work/shared/tools/device-libs.sh .device-libs) beside it.
+# Meson's build folders find their own libraries through $ORIGIN-relative run paths, so the
+# folder only has to keep its layout. Nothing here needs meson, Criterion's headers or a network.
+#
+# Environment: GPUMEM_BUILD (default build-gpu), GPUMEM_DEVICE_LIBS (default .device-libs),
+# OUT (default ./gpu-out), RUN_GPU_DEADLINE (seconds for the whole script, default 540).
+set -u
+
+root=$(pwd)
+build=${GPUMEM_BUILD:-build-gpu}
+libs=${GPUMEM_DEVICE_LIBS:-.device-libs}
+out=${OUT:-$root/gpu-out}
+deadline=$((SECONDS + ${RUN_GPU_DEADLINE:-540}))
+mkdir -p "$out"
+export LD_LIBRARY_PATH="$root/$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export GPUMEM_LOG=warning
+summary="$out/summary.txt"
+: >"$summary"
+failures=0
+
+note() {
+    echo "$*" | tee -a "$summary"
+}
+
+# The last line of a Criterion run ("Synthesis: Tested: 42 | Passing: 42 | ..."), if any.
+synthesis() {
+    grep -a 'Synthesis:' "$1" 2>/dev/null | tail -n 1 | sed 's/.*Synthesis: //'
+}
+
+# step NAME LOG BUDGET COMMAND...: runs COMMAND with at most BUDGET seconds (less when the
+# script's deadline is nearer), output appended to LOG; notes the result in the summary.
+step() {
+    local name=$1 log=$2 budget=$3
+    shift 3
+    local left=$((deadline - SECONDS - 10))
+    if [ "$left" -le 5 ]; then
+        note "SKIP    $name: no time left before the deadline"
+        failures=$((failures + 1))
+        return
+    fi
+    [ "$budget" -gt "$left" ] && budget=$left
+    echo "=== $name (at most ${budget}s): $*" >>"$log"
+    local start=$SECONDS
+    timeout -k 5 "$budget" "$@" >>"$log" 2>&1
+    local rc=$? took=$((SECONDS - start)) verdict=PASS
+    case $rc in
+    0) ;;
+    77) verdict=SKIPPED ;; # every test skipped: no CUDA device
+    124 | 137) verdict=TIMEOUT ;;
+    *) verdict=FAIL ;;
+    esac
+    [ "$verdict" = PASS ] || failures=$((failures + 1))
+    echo "=== $name: exit $rc after ${took}s" >>"$log"
+    note "$(printf '%-7s %s (exit %s, %ss) %s' "$verdict" "$name" "$rc" "$took" "$(synthesis "$log")")"
+}
+
+tool() {
+    echo "$root/$build/$1"
+}
+
+if [ ! -x "$(tool tools/gpumem-info)" ]; then
+    echo "run-gpu.sh: no build in $root/$build (GPUMEM_BUILD names another folder)" >&2
+    exit 2
+fi
+
+# --- the machine ---
+{
+    echo "=== nvidia-smi -L"
+    nvidia-smi -L 2>&1
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1
+    echo "=== gpumem-info"
+} >"$out/gpumem-info.txt"
+step "gpumem-info" "$out/gpumem-info.txt" 30 "$(tool tools/gpumem-info)"
+GPUMEM_BACKEND=cuda step "gpumem-info --json (cuda)" "$out/gpumem-info.txt" 30 \
+    "$(tool tools/gpumem-info)" --json
+
+# --- tests on CUDA: each test in a process of its own, four at a time ---
+export GPUMEM_BACKEND=cuda
+step "test_cuda" "$out/test-cuda.log" 150 \
+    "$(tool tests/cuda/test_cuda)" --jobs 4 --verbose --full-stats
+GPUMEM_STAGING=always GPUMEM_STAGING_CHUNK=65536 step "test_cuda staging=always" \
+    "$out/test-cuda.log" 90 "$(tool tests/cuda/test_cuda)" --filter 'cuda/pageable*' --verbose
+step "conformance (cuda)" "$out/conformance-cuda.log" 120 \
+    "$(tool tests/conformance/conformance)" --jobs 4 --verbose --full-stats
+GPUMEM_STAGING=always GPUMEM_STAGING_CHUNK=65536 step "conformance (cuda, staging=always)" \
+    "$out/conformance-cuda.log" 120 "$(tool tests/conformance/conformance)" --jobs 4 --full-stats
+
+# --- gpumem-bench: every section on the CUDA device, one JSON document ---
+step "gpumem-bench --json" "$out/bench-cuda.log" 150 \
+    bash -c "'$(tool tools/gpumem-bench)' --json >'$out/bench-cuda.json'"
+
+# --- the conformance suite under compute-sanitizer memcheck: one test at a time (each in a
+# process of its own, which --target-processes all follows), device leaks counted too ---
+sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -n 1)
+if [ -n "$sanitizer" ]; then
+    step "conformance under compute-sanitizer memcheck" "$out/memcheck.log" 300 \
+        "$sanitizer" --tool memcheck --target-processes all --leak-check full \
+        --error-exitcode 99 --print-limit 100 \
+        "$(tool tests/conformance/conformance)" --jobs 1 --full-stats
+    grep -a -E '^========= (ERROR SUMMARY|LEAK SUMMARY)' "$out/memcheck.log" | sort | uniq -c |
+        sed 's/^/        /' | tee -a "$summary"
+else
+    note "SKIP    compute-sanitizer: not found on this machine"
+fi
+
+# --- summary: the bench's key numbers, then the verdict ---
+if [ -s "$out/bench-cuda.json" ] && command -v python3 >/dev/null; then
+    python3 - "$out/bench-cuda.json" <<'EOF' | tee -a "$summary"
+import json, sys
+report = json.load(open(sys.argv[1]))
+print("bench: %s on %s" % (report.get("backend"), report.get("device")))
+for r in report.get("results", []):
+    if r["section"] in ("cuda", "transfer", "pool"):
+        print("  %-10s %-32s %12.3f %s" % (r["section"], r["name"], r["value"], r["unit"]))
+EOF
+fi
+# Logs over the 16 MiB a returned file may have keep their end, where the verdicts are.
+for f in "$out"/*.log; do
+    [ "$(stat -c %s "$f")" -gt 15000000 ] && tail -c 15000000 "$f" >"$f.tail" && mv "$f.tail" "$f"
+done
+note "run-gpu.sh: $failures step(s) not passed; logs in $out: $(cd "$out" && echo *)"
+[ "$failures" -eq 0 ]
