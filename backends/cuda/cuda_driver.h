@@ -41,8 +41,8 @@
       (CUdeviceptr * address, size_t size, unsigned int flags))                                   \
     X(cuMemGetInfo_v2, "cuMemGetInfo", 3020, 1, CUresult,                                         \
       (size_t * free_bytes, size_t * total_bytes))                                                \
-    X(cuPointerGetAttribute, "cuPointerGetAttribute", 4000, 1, CUresult,                          \
-      (void *data, CUpointer_attribute attribute, CUdeviceptr pointer))                           \
+    X(cuPointerGetAttributes, "cuPointerGetAttributes", 7000, 1, CUresult,                        \
+      (unsigned int count, CUpointer_attribute *attributes, void **data, CUdeviceptr pointer))    \
     X(cuStreamCreate, "cuStreamCreate", 2000, 1, CUresult,                                        \
       (CUstream * stream, unsigned int flags))                                                    \
     X(cuStreamDestroy_v2, "cuStreamDestroy", 4000, 1, CUresult, (CUstream stream))                \

@@ -139,18 +139,19 @@ static gpurt_status memory_info(size_t *free_bytes, size_t *total_bytes)
 }
 
 /* The memory type attribute covers cuMemHostAlloc'd and cuMemHostRegister'ed memory alike
- * (cuMemHostGetFlags knows only the former); pageable memory is CUDA_ERROR_INVALID_VALUE. */
+ * (cuMemHostGetFlags knows only the former). The plural query answers "no type" for pageable
+ * memory instead of failing, so asking does not count as an API error (compute-sanitizer
+ * reports every failed call). */
 static gpurt_status host_pointer(const void *host, int *pinned, uint64_t *allocation)
 {
-    CUdeviceptr p = (CUdeviceptr)(uintptr_t)host;
     unsigned int type = 0;
     unsigned long long id = 0;
-    CUresult r = CU(cuPointerGetAttribute)(&type, CU_POINTER_ATTRIBUTE_MEMORY_TYPE, p);
+    CUpointer_attribute asked[] = {CU_POINTER_ATTRIBUTE_MEMORY_TYPE,
+                                   CU_POINTER_ATTRIBUTE_BUFFER_ID};
+    void *data[] = {&type, &id};
+    CUresult r = CU(cuPointerGetAttributes)(2, asked, data, (CUdeviceptr)(uintptr_t)host);
     *pinned = r == CUDA_SUCCESS && type == CU_MEMORYTYPE_HOST;
-    if (r == CUDA_SUCCESS &&
-        CU(cuPointerGetAttribute)(&id, CU_POINTER_ATTRIBUTE_BUFFER_ID, p) != CUDA_SUCCESS)
-        id = 0;
-    *allocation = id;
+    *allocation = r == CUDA_SUCCESS ? id : 0;
     return r;
 }
 
