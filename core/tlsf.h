@@ -15,10 +15,15 @@
 typedef struct gpumem_tlsf gpumem_tlsf;
 
 typedef struct gpumem_tlsf_allocation {
-    uint64_t handle;       /* non-zero; (generation << 32) | (record index + 1) */
+    uint64_t handle;       /* non-zero; (generation << 32) | (record index + 1). Generations come
+                              from a per-allocator counter, so a handle matches only the
+                              allocation it was issued for (stale, freed and pre-clear handles
+                              are refused) */
     uint64_t offset;       /* aligned start of the allocation */
-    uint64_t left_padding; /* offset - start of the block */
-    uint64_t block_size;   /* bytes the allocation takes, padding included */
+    uint64_t left_padding; /* offset - start of the block (padding under 256 bytes stays in the
+                              block; larger padding becomes a free range of its own) */
+    uint64_t block_size;   /* bytes the allocation takes: padding, and a remainder too small to
+                              be worth a free range (under 1/16 of the request), included */
 } gpumem_tlsf_allocation;
 
 typedef struct gpumem_tlsf_stats {
@@ -34,8 +39,9 @@ typedef struct gpumem_tlsf_stats {
 gpumem_result gpumem_tlsf_create(uint64_t size, gpumem_tlsf **tlsf);
 void gpumem_tlsf_destroy(gpumem_tlsf *tlsf); /* NULL is fine */
 
-/* size > 0; alignment a power of two (callers validate both). GPUMEM_ERROR_LIMIT_EXCEEDED when no
- * free range fits, GPUMEM_ERROR_OUT_OF_HOST_MEMORY when the record array cannot grow. The state is
+/* size > 0; alignment a power of two (callers validate both; GPUMEM_ERROR_INVALID_ARGUMENT
+ * otherwise). GPUMEM_ERROR_LIMIT_EXCEEDED only when no free range fits (the O(1) search falls back
+ * to scanning the larger classes before giving up), GPUMEM_ERROR_OUT_OF_HOST_MEMORY when the record array cannot grow. The state is
  * unchanged on failure. */
 gpumem_result gpumem_tlsf_alloc(gpumem_tlsf *tlsf, uint64_t size, uint64_t alignment,
                                 gpumem_tlsf_allocation *allocation);
@@ -50,7 +56,8 @@ void gpumem_tlsf_clear(gpumem_tlsf *tlsf);
 void gpumem_tlsf_stats_get(const gpumem_tlsf *tlsf, gpumem_tlsf_stats *stats);
 int gpumem_tlsf_is_empty(const gpumem_tlsf *tlsf);
 
-/* Visits every range in address order: used ranges with their handle, free ones with 0. */
+/* Visits every range in address order: used blocks (whole: from offset - left_padding) with
+ * their handle, free ranges with 0. */
 typedef void (*gpumem_tlsf_visit_fn)(void *user, uint64_t handle, uint64_t offset,
                                      uint64_t size, int used);
 void gpumem_tlsf_walk(const gpumem_tlsf *tlsf, gpumem_tlsf_visit_fn visit, void *user);
