@@ -9,10 +9,8 @@
 
 static _Thread_local char last_message[MESSAGE_SIZE];
 static _Thread_local char backend_message[MESSAGE_SIZE];
-/* Every public call clears the error first, so that must be cheap: a small initial-exec flag
- * avoids a __tls_get_addr call per clear (the message buffers stay general-dynamic, because
- * 2 KiB of static TLS would make dlopen of libgpumem, as Python's ctypes does, fail). */
-static _Thread_local unsigned char has_messages __attribute__((tls_model("initial-exec")));
+_Thread_local unsigned char gpumem_error_pending __attribute__((tls_model("initial-exec")));
+#define has_messages gpumem_error_pending
 
 const char *gpumem_result_string(gpumem_result result)
 {
@@ -42,13 +40,11 @@ const char *gpumem_last_error(void)
     return has_messages ? last_message : "";
 }
 
-void gpumem_error_clear(void)
+void gpumem_error_reset(void)
 {
-    if (has_messages) {
-        has_messages = 0;
-        last_message[0] = '\0';
-        backend_message[0] = '\0';
-    }
+    has_messages = 0;
+    last_message[0] = '\0';
+    backend_message[0] = '\0';
 }
 
 gpumem_result gpumem_error(gpumem_result result, const char *function, const char *format, ...)

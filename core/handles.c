@@ -8,18 +8,14 @@
 
 _Static_assert(sizeof(void *) == 8, "gpumem handles need 64-bit pointers");
 
-#define CHUNK_BITS 12
+#define CHUNK_BITS GPUMEM_HANDLE_CHUNK_BITS
 #define CHUNK_SLOTS (1u << CHUNK_BITS)
-#define MAX_CHUNKS 4096u /* 16M live handles */
+#define MAX_CHUNKS GPUMEM_HANDLE_MAX_CHUNKS /* 16M live handles */
+#define chunks gpumem_handle_chunks
 
-typedef struct slot {
-    _Atomic uint32_t generation; /* starts at 1; bumped when the handle is destroyed */
-    _Atomic uint32_t kind;       /* 0 while free */
-    _Atomic(void *) object;
-    uint32_t next_free;          /* index + 1 of the next free slot, 0 at the end */
-} slot;
+typedef gpumem_handle_slot slot;
 
-static _Atomic(slot *) chunks[MAX_CHUNKS];
+_Atomic(slot *) gpumem_handle_chunks[MAX_CHUNKS];
 static _Atomic uint32_t slot_count; /* slots ever handed out (the table's high-water mark) */
 static uint32_t free_head;          /* index + 1 */
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;

@@ -13,6 +13,9 @@ typedef struct vblock_obj {
 
 static gpumem_result vblock_get(gpumem_vblock handle, const char *function, vblock_obj **vb)
 {
+    *vb = gpumem_handle_peek(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_VBLOCK);
+    if (*vb)
+        return GPUMEM_OK;
     return gpumem_handle_get(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_VBLOCK, function,
                              (void **)vb);
 }
