@@ -272,6 +272,19 @@ gpumem_result gpumem_buffer_unmap(gpumem_buffer handle)
     return r;
 }
 
+gpumem_result gpumem_buffer_check_range(const gpumem_buffer_obj *b, uint64_t offset,
+                                        uint64_t size, const char *function)
+{
+    if (size == 0)
+        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, function, "size is 0");
+    if (offset > b->size || size > b->size - offset)
+        return gpumem_error(GPUMEM_ERROR_OUT_OF_RANGE, function,
+                            "range [%llu, +%llu) is outside the buffer's %llu bytes",
+                            (unsigned long long)offset, (unsigned long long)size,
+                            (unsigned long long)b->size);
+    return GPUMEM_OK;
+}
+
 typedef gpumem_result (*range_op)(gpumem_backend_device *, gpumem_backend_page *, uint64_t,
                                   uint64_t);
 
@@ -307,13 +320,8 @@ static gpumem_result coherence_op(gpumem_buffer handle, uint64_t offset, uint64_
     gpumem_result r = gpumem_buffer_get(handle, function, &b);
     if (r != GPUMEM_OK)
         return r;
-    if (size == 0)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, function, "size is 0");
-    if (offset > b->size || size > b->size - offset)
-        return gpumem_error(GPUMEM_ERROR_OUT_OF_RANGE, function,
-                            "range [%llu, +%llu) is outside the buffer's %llu bytes",
-                            (unsigned long long)offset, (unsigned long long)size,
-                            (unsigned long long)b->size);
+    if ((r = gpumem_buffer_check_range(b, offset, size, function)) != GPUMEM_OK)
+        return r;
     if (!(b->pool->memory_flags & GPUMEM_MEMORY_HOST_VISIBLE))
         return gpumem_error(GPUMEM_ERROR_NOT_MAPPABLE, function,
                             "memory type %u is not host-visible", b->pool->memory_type);

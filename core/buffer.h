@@ -21,6 +21,11 @@ typedef struct gpumem_buffer_obj {
 gpumem_result gpumem_buffer_get(gpumem_buffer handle, const char *function,
                                 gpumem_buffer_obj **buffer);
 
+/* OK when [offset, offset + size) is a non-empty range inside the buffer; otherwise the error
+ * (GPUMEM_ERROR_INVALID_ARGUMENT for size 0, GPUMEM_ERROR_OUT_OF_RANGE) with its message. */
+gpumem_result gpumem_buffer_check_range(const gpumem_buffer_obj *buffer, uint64_t offset,
+                                        uint64_t size, const char *function);
+
 /* Flushes (or invalidates) a range of a mapped buffer, rounded out to the atom size; a no-op
  * for coherent memory. Takes the pool lock. */
 gpumem_result gpumem_buffer_coherence(gpumem_buffer_obj *buffer, uint64_t offset, uint64_t size,

@@ -17,19 +17,6 @@ typedef enum path {
     PATH_STAGED,  /* core's staging pipeline */
 } path;
 
-static gpumem_result check_range(const gpumem_buffer_obj *b, uint64_t offset, uint64_t size,
-                                 const char *function)
-{
-    if (size == 0)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, function, "size is 0");
-    if (offset > b->size || size > b->size - offset)
-        return gpumem_error(GPUMEM_ERROR_OUT_OF_RANGE, function,
-                            "range [%llu, +%llu) is outside the buffer's %llu bytes",
-                            (unsigned long long)offset, (unsigned long long)size,
-                            (unsigned long long)b->size);
-    return GPUMEM_OK;
-}
-
 /* Looks up the stream and the buffer and checks that they belong together. */
 static gpumem_result get_pair(gpumem_stream stream_handle, gpumem_buffer buffer_handle,
                               const char *function, gpumem_stream_obj **stream,
@@ -72,57 +59,53 @@ static gpumem_result mapped_begin(gpumem_stream_obj *stream, gpumem_buffer_obj *
     return gpumem_buffer_map_internal(b, function, data);
 }
 
-static gpumem_result write_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *b,
-                                  uint64_t offset, const void *data, uint64_t size,
-                                  const char *function)
-{
-    gpumem_device_obj *device = stream->device;
-    gpumem_result r;
-    char *mapped;
-    switch (choose_path(device, b, data, size)) {
-    case PATH_STAGED:
-        return gpumem_staging_write(device, stream->native, b->page->native, b->offset + offset,
-                                    data, size);
-    case PATH_MAPPED:
-        if ((r = mapped_begin(stream, b, function, &mapped)) != GPUMEM_OK)
-            return r;
-        gpumem_host_copy(mapped + offset, data, (size_t)size);
-        r = gpumem_buffer_coherence(b, offset, size, 1, function);
-        gpumem_buffer_unmap_internal(b);
-        return r;
-    case PATH_DIRECT:
-        break;
-    }
-    r = device->ops->copy_host_to_page(device->native, stream->native, data, b->page->native,
-                                       b->offset + offset, size);
-    return r == GPUMEM_OK ? r : gpumem_error_from_backend(r, function, "copy_host_to_page");
-}
+/* Which way a host transfer goes. */
+typedef enum direction {
+    TO_DEVICE, /* write: data is read */
+    TO_HOST,   /* read: data is written */
+} direction;
 
-static gpumem_result read_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *b,
-                                 uint64_t offset, void *data, uint64_t size,
+static gpumem_result mapped_copy(gpumem_stream_obj *stream, gpumem_buffer_obj *b,
+                                 uint64_t offset, void *data, uint64_t size, direction way,
                                  const char *function)
 {
-    gpumem_device_obj *device = stream->device;
-    gpumem_result r;
     char *mapped;
+    gpumem_result r = mapped_begin(stream, b, function, &mapped);
+    if (r != GPUMEM_OK)
+        return r;
+    if (way == TO_DEVICE) {
+        gpumem_host_copy(mapped + offset, data, (size_t)size);
+        r = gpumem_buffer_coherence(b, offset, size, 1, function);
+    } else if ((r = gpumem_buffer_coherence(b, offset, size, 0, function)) == GPUMEM_OK) {
+        gpumem_host_copy(data, mapped + offset, (size_t)size);
+    }
+    gpumem_buffer_unmap_internal(b);
+    return r;
+}
+
+static gpumem_result host_transfer_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *b,
+                                          uint64_t offset, void *data, uint64_t size,
+                                          direction way, const char *function)
+{
+    gpumem_device_obj *device = stream->device;
+    gpumem_backend_page *page = b->page->native;
+    uint64_t at = b->offset + offset;
+    gpumem_result r;
     switch (choose_path(device, b, data, size)) {
     case PATH_STAGED:
-        return gpumem_staging_read(device, stream->native, b->page->native, b->offset + offset,
-                                   data, size);
+        return way == TO_DEVICE
+                   ? gpumem_staging_write(device, stream->native, page, at, data, size)
+                   : gpumem_staging_read(device, stream->native, page, at, data, size);
     case PATH_MAPPED:
-        if ((r = mapped_begin(stream, b, function, &mapped)) != GPUMEM_OK)
-            return r;
-        r = gpumem_buffer_coherence(b, offset, size, 0, function);
-        if (r == GPUMEM_OK)
-            gpumem_host_copy(data, mapped + offset, (size_t)size);
-        gpumem_buffer_unmap_internal(b);
-        return r;
+        return mapped_copy(stream, b, offset, data, size, way, function);
     case PATH_DIRECT:
         break;
     }
-    r = device->ops->copy_page_to_host(device->native, stream->native, b->page->native,
-                                       b->offset + offset, data, size);
-    return r == GPUMEM_OK ? r : gpumem_error_from_backend(r, function, "copy_page_to_host");
+    if (way == TO_DEVICE)
+        r = device->ops->copy_host_to_page(device->native, stream->native, data, page, at, size);
+    else
+        r = device->ops->copy_page_to_host(device->native, stream->native, page, at, data, size);
+    return r == GPUMEM_OK ? r : gpumem_error_from_backend(r, function, "a direct copy");
 }
 
 static gpumem_result fill_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *b,
@@ -174,7 +157,7 @@ static gpumem_result check_host(const void *data, const char *function)
 static gpumem_result check_fill(const gpumem_buffer_obj *b, uint64_t offset, uint64_t size,
                                 const char *function)
 {
-    gpumem_result r = check_range(b, offset, size, function);
+    gpumem_result r = gpumem_buffer_check_range(b, offset, size, function);
     if (r == GPUMEM_OK && ((offset | size) & 3))
         r = gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, function,
                          "fill offset %llu and size %llu must be multiples of 4",
@@ -187,9 +170,9 @@ static gpumem_result check_copy(const gpumem_buffer_obj *source, uint64_t source
                                 uint64_t destination_offset, uint64_t size,
                                 const char *function)
 {
-    gpumem_result r = check_range(source, source_offset, size, function);
+    gpumem_result r = gpumem_buffer_check_range(source, source_offset, size, function);
     if (r == GPUMEM_OK)
-        r = check_range(destination, destination_offset, size, function);
+        r = gpumem_buffer_check_range(destination, destination_offset, size, function);
     if (r != GPUMEM_OK)
         return r;
     if (source->pool->device != destination->pool->device)
@@ -204,55 +187,41 @@ static gpumem_result check_copy(const gpumem_buffer_obj *source, uint64_t source
 
 /* --- stream forms --- */
 
-static gpumem_result stream_write(gpumem_stream stream_handle, gpumem_buffer buffer,
-                                  uint64_t offset, const void *data, uint64_t size,
-        const char *function)
+static gpumem_result stream_host_transfer(gpumem_stream stream_handle, gpumem_buffer buffer,
+                                          uint64_t offset, void *data, uint64_t size,
+                                          direction way, const char *function)
 {
     gpumem_stream_obj *stream;
     gpumem_buffer_obj *b;
     gpumem_result r = get_pair(stream_handle, buffer, function, &stream, &b);
     if (r == GPUMEM_OK && (r = check_host(data, function)) == GPUMEM_OK &&
-        (r = check_range(b, offset, size, function)) == GPUMEM_OK) {
+        (r = gpumem_buffer_check_range(b, offset, size, function)) == GPUMEM_OK) {
         pthread_mutex_lock(&stream->lock);
-        r = write_locked(stream, b, offset, data, size, function);
+        r = host_transfer_locked(stream, b, offset, data, size, way, function);
         pthread_mutex_unlock(&stream->lock);
     }
     return r;
 }
 
+/* The write only reads `data`; one function serves both directions. */
 gpumem_result gpumem_stream_write(gpumem_stream stream_handle, gpumem_buffer buffer,
                                   uint64_t offset, const void *data, uint64_t size)
 {
     gpumem_error_clear();
-    return stream_write(stream_handle, buffer, offset, data, size, __func__);
-}
-
-static gpumem_result stream_read(gpumem_stream stream_handle, gpumem_buffer buffer,
-                                 uint64_t offset, void *data, uint64_t size,
-        const char *function)
-{
-    gpumem_stream_obj *stream;
-    gpumem_buffer_obj *b;
-    gpumem_result r = get_pair(stream_handle, buffer, function, &stream, &b);
-    if (r == GPUMEM_OK && (r = check_host(data, function)) == GPUMEM_OK &&
-        (r = check_range(b, offset, size, function)) == GPUMEM_OK) {
-        pthread_mutex_lock(&stream->lock);
-        r = read_locked(stream, b, offset, data, size, function);
-        pthread_mutex_unlock(&stream->lock);
-    }
-    return r;
+    return stream_host_transfer(stream_handle, buffer, offset, (void *)(uintptr_t)data, size,
+                                TO_DEVICE, __func__);
 }
 
 gpumem_result gpumem_stream_read(gpumem_stream stream_handle, gpumem_buffer buffer,
                                  uint64_t offset, void *data, uint64_t size)
 {
     gpumem_error_clear();
-    return stream_read(stream_handle, buffer, offset, data, size, __func__);
+    return stream_host_transfer(stream_handle, buffer, offset, data, size, TO_HOST, __func__);
 }
 
 static gpumem_result stream_fill(gpumem_stream stream_handle, gpumem_buffer buffer,
                                  uint64_t offset, uint64_t size, uint32_t pattern,
-        const char *function)
+                                 const char *function)
 {
     gpumem_stream_obj *stream;
     gpumem_buffer_obj *b;
@@ -275,7 +244,7 @@ gpumem_result gpumem_stream_fill(gpumem_stream stream_handle, gpumem_buffer buff
 static gpumem_result stream_copy(gpumem_stream stream_handle, gpumem_buffer source,
                                  uint64_t source_offset, gpumem_buffer destination,
                                  uint64_t destination_offset, uint64_t size,
-        const char *function)
+                                 const char *function)
 {
     gpumem_stream_obj *stream;
     gpumem_buffer_obj *src, *dst;
@@ -297,7 +266,8 @@ gpumem_result gpumem_stream_copy(gpumem_stream stream_handle, gpumem_buffer sour
                                  uint64_t destination_offset, uint64_t size)
 {
     gpumem_error_clear();
-    return stream_copy(stream_handle, source, source_offset, destination, destination_offset, size, __func__);
+    return stream_copy(stream_handle, source, source_offset, destination, destination_offset,
+                       size, __func__);
 }
 
 /* --- synchronous forms: the device's default stream, then wait --- */
@@ -328,7 +298,9 @@ gpumem_result gpumem_buffer_write(gpumem_buffer buffer, uint64_t offset, const v
     if (r != GPUMEM_OK)
         return r;
     gpumem_stream s = default_stream_of(b);
-    return finish(stream_write(s, buffer, offset, data, size, __func__), s, __func__);
+    r = stream_host_transfer(s, buffer, offset, (void *)(uintptr_t)data, size, TO_DEVICE,
+                             __func__);
+    return finish(r, s, __func__);
 }
 
 gpumem_result gpumem_buffer_read(gpumem_buffer buffer, uint64_t offset, void *data,
@@ -340,7 +312,8 @@ gpumem_result gpumem_buffer_read(gpumem_buffer buffer, uint64_t offset, void *da
     if (r != GPUMEM_OK)
         return r;
     gpumem_stream s = default_stream_of(b);
-    return finish(stream_read(s, buffer, offset, data, size, __func__), s, __func__);
+    r = stream_host_transfer(s, buffer, offset, data, size, TO_HOST, __func__);
+    return finish(r, s, __func__);
 }
 
 gpumem_result gpumem_buffer_fill(gpumem_buffer buffer, uint64_t offset, uint64_t size,
