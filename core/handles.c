@@ -17,8 +17,11 @@ typedef gpumem_handle_slot slot;
 
 _Atomic(slot *) gpumem_handle_chunks[MAX_CHUNKS];
 static _Atomic uint32_t slot_count; /* slots ever handed out (the table's high-water mark) */
-static uint32_t free_head;          /* index + 1 */
-static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The free slots: a lock-free stack, (pops << 32) | (index + 1). The pop count in the upper half
+ * makes a head that was popped and pushed back between a load and a compare-and-swap look
+ * different, so the swap cannot install a stale next (the ABA problem). */
+static _Atomic uint64_t free_head;
+static pthread_mutex_t grow_lock = PTHREAD_MUTEX_INITIALIZER; /* new slots and chunks */
 
 static slot *slot_at(uint32_t index)
 {
@@ -26,42 +29,64 @@ static slot *slot_at(uint32_t index)
     return chunk ? &chunk[index & (CHUNK_SLOTS - 1)] : NULL;
 }
 
-static int take_slot(uint32_t *index)
+static int pop_free(uint32_t *index)
 {
-    if (free_head) {
-        *index = free_head - 1;
-        free_head = slot_at(*index)->next_free;
-        return 1;
+    uint64_t head = atomic_load_explicit(&free_head, memory_order_acquire);
+    while ((uint32_t)head) {
+        uint32_t top = (uint32_t)head - 1;
+        uint32_t next = atomic_load_explicit(&slot_at(top)->next_free, memory_order_relaxed);
+        uint64_t popped = ((head >> 32) + 1) << 32 | next;
+        if (atomic_compare_exchange_weak_explicit(&free_head, &head, popped,
+                                                  memory_order_acquire, memory_order_acquire)) {
+            *index = top;
+            return 1;
+        }
     }
+    return 0;
+}
+
+static void push_free(uint32_t index)
+{
+    slot *s = slot_at(index);
+    uint64_t head = atomic_load_explicit(&free_head, memory_order_relaxed);
+    do
+        atomic_store_explicit(&s->next_free, (uint32_t)head, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&free_head, &head,
+                                                  (head & ~0xffffffffull) | (index + 1),
+                                                  memory_order_release, memory_order_relaxed));
+}
+
+/* A slot never used before; chunks are added as the table grows and never move. */
+static int new_slot(uint32_t *index)
+{
+    pthread_mutex_lock(&grow_lock);
     uint32_t n = atomic_load_explicit(&slot_count, memory_order_relaxed);
-    if (n >= MAX_CHUNKS * CHUNK_SLOTS)
-        return 0;
-    if ((n & (CHUNK_SLOTS - 1)) == 0) {
+    int ok = n < MAX_CHUNKS * CHUNK_SLOTS;
+    if (ok && (n & (CHUNK_SLOTS - 1)) == 0) {
         slot *chunk = calloc(CHUNK_SLOTS, sizeof *chunk);
-        if (!chunk)
-            return 0;
-        for (uint32_t i = 0; i < CHUNK_SLOTS; i++)
-            atomic_init(&chunk[i].generation, 1);
-        atomic_store_explicit(&chunks[n >> CHUNK_BITS], chunk, memory_order_release);
+        if ((ok = chunk != NULL)) {
+            for (uint32_t i = 0; i < CHUNK_SLOTS; i++)
+                atomic_init(&chunk[i].generation, 1);
+            atomic_store_explicit(&chunks[n >> CHUNK_BITS], chunk, memory_order_release);
+        }
     }
-    *index = n;
-    atomic_store_explicit(&slot_count, n + 1, memory_order_release);
-    return 1;
+    if (ok) {
+        *index = n;
+        atomic_store_explicit(&slot_count, n + 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&grow_lock);
+    return ok;
 }
 
 uint64_t gpumem_handle_create(gpumem_handle_kind kind, void *object)
 {
-    pthread_mutex_lock(&table_lock);
     uint32_t index;
-    if (!take_slot(&index)) {
-        pthread_mutex_unlock(&table_lock);
+    if (!pop_free(&index) && !new_slot(&index))
         return 0;
-    }
     slot *s = slot_at(index);
     atomic_store_explicit(&s->object, object, memory_order_relaxed);
     atomic_store_explicit(&s->kind, (uint32_t)kind, memory_order_release);
     uint32_t generation = atomic_load_explicit(&s->generation, memory_order_relaxed);
-    pthread_mutex_unlock(&table_lock);
     return ((uint64_t)generation << 32) | (uint64_t)(index + 1);
 }
 
@@ -69,19 +94,19 @@ void gpumem_handle_destroy(uint64_t handle)
 {
     uint32_t index = (uint32_t)handle - 1;
     uint32_t generation = (uint32_t)(handle >> 32);
-    pthread_mutex_lock(&table_lock);
-    slot *s = (uint32_t)handle && index < slot_count ? slot_at(index) : NULL;
-    if (s && atomic_load_explicit(&s->generation, memory_order_relaxed) == generation &&
-        atomic_load_explicit(&s->kind, memory_order_relaxed) != 0) {
-        atomic_store_explicit(&s->kind, 0, memory_order_relaxed);
-        atomic_store_explicit(&s->object, NULL, memory_order_relaxed);
-        /* Generation 0 is skipped so that no handle value is ever 0 in its upper half. */
-        uint32_t next = generation + 1 ? generation + 1 : 1;
-        atomic_store_explicit(&s->generation, next, memory_order_release);
-        s->next_free = free_head;
-        free_head = index + 1;
-    }
-    pthread_mutex_unlock(&table_lock);
+    if (!(uint32_t)handle || index >= atomic_load_explicit(&slot_count, memory_order_acquire))
+        return;
+    slot *s = slot_at(index);
+    /* Generation 0 is skipped so that no handle value is ever 0 in its upper half. Only the
+     * one caller whose swap succeeds frees the slot: a second destroy finds a new generation. */
+    uint32_t next = generation + 1 ? generation + 1 : 1;
+    if (atomic_load_explicit(&s->kind, memory_order_relaxed) == 0 ||
+        !atomic_compare_exchange_strong_explicit(&s->generation, &generation, next,
+                                                 memory_order_acq_rel, memory_order_relaxed))
+        return;
+    atomic_store_explicit(&s->kind, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->object, NULL, memory_order_relaxed);
+    push_free(index);
 }
 
 static const char *kind_name(gpumem_handle_kind kind)

@@ -40,7 +40,7 @@ typedef struct gpumem_handle_slot {
     _Atomic uint32_t generation; /* starts at 1; bumped when the handle is destroyed */
     _Atomic uint32_t kind;       /* 0 while free */
     _Atomic(void *) object;
-    uint32_t next_free;          /* index + 1 of the next free slot, 0 at the end */
+    _Atomic uint32_t next_free;  /* index + 1 of the next free slot, 0 at the end */
 } gpumem_handle_slot;
 
 extern _Atomic(gpumem_handle_slot *) gpumem_handle_chunks[GPUMEM_HANDLE_MAX_CHUNKS];

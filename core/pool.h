@@ -45,12 +45,12 @@ typedef struct gpumem_pool_obj {
     gpumem_backend_pool *native_pool;
     gpumem_page *hint; /* the page that took the last allocation: tried first */
     /* Buffer records of destroyed buffers, reused so that create+destroy pairs stay off the
-     * host heap (the records are small; at most GPUMEM_POOL_SPARE_RECORDS are kept). */
+     * host heap (about 100 bytes each; at most GPUMEM_POOL_SPARE_RECORDS are kept, until the pool goes). */
     gpumem_list spare_records;
     uint32_t spare_count;
 } gpumem_pool_obj;
 
-#define GPUMEM_POOL_SPARE_RECORDS 1024
+#define GPUMEM_POOL_SPARE_RECORDS 65536
 
 gpumem_result gpumem_pool_get(gpumem_pool handle, const char *function, gpumem_pool_obj **pool);
 
