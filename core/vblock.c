@@ -6,18 +6,22 @@
 #include "handles.h"
 #include "tlsf.h"
 
-typedef struct vblock_obj {
-    uint64_t handle;
-    gpumem_tlsf *tlsf;
-} vblock_obj;
+/* A vblock's handle points straight at its TLSF: one dependent load fewer on every call. */
+typedef gpumem_tlsf vblock_obj;
 
-static gpumem_result vblock_get(gpumem_vblock handle, const char *function, vblock_obj **vb)
+/* Why a handle is not a live vblock: kept out of line, off the hot path. */
+__attribute__((noinline, cold)) static gpumem_result vblock_refuse(gpumem_vblock handle,
+                                                                   const char *function)
+{
+    void *unused;
+    return gpumem_handle_get(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_VBLOCK, function, &unused);
+}
+
+static inline gpumem_result vblock_get(gpumem_vblock handle, const char *function,
+                                       vblock_obj **vb)
 {
     *vb = gpumem_handle_peek(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_VBLOCK);
-    if (*vb)
-        return GPUMEM_OK;
-    return gpumem_handle_get(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_VBLOCK, function,
-                             (void **)vb);
+    return __builtin_expect(*vb != NULL, 1) ? GPUMEM_OK : vblock_refuse(handle, function);
 }
 
 gpumem_result gpumem_vblock_create(uint64_t size, gpumem_vblock *out)
@@ -27,21 +31,17 @@ gpumem_result gpumem_vblock_create(uint64_t size, gpumem_vblock *out)
         return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__, "vblock is NULL");
     if (size == 0)
         return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__, "size is 0");
-    vblock_obj *vb = calloc(1, sizeof *vb);
-    if (!vb)
-        return gpumem_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, __func__, "no memory for a vblock");
-    gpumem_result r = gpumem_tlsf_create(size, &vb->tlsf);
-    if (r != GPUMEM_OK) {
-        free(vb);
+    gpumem_tlsf *tlsf;
+    gpumem_result r = gpumem_tlsf_create(size, &tlsf);
+    if (r != GPUMEM_OK)
         return gpumem_error(r, __func__, "cannot create a suballocator of %llu bytes",
                             (unsigned long long)size);
-    }
-    if (!(vb->handle = gpumem_handle_create(GPUMEM_HANDLE_VBLOCK, vb))) {
-        gpumem_tlsf_destroy(vb->tlsf);
-        free(vb);
+    uint64_t handle = gpumem_handle_create(GPUMEM_HANDLE_VBLOCK, tlsf);
+    if (!handle) {
+        gpumem_tlsf_destroy(tlsf);
         return gpumem_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, __func__, "no handle left");
     }
-    *out = (gpumem_vblock)(uintptr_t)vb->handle;
+    *out = (gpumem_vblock)(uintptr_t)handle;
     return GPUMEM_OK;
 }
 
@@ -52,9 +52,8 @@ gpumem_result gpumem_vblock_destroy(gpumem_vblock handle)
     gpumem_result r = vblock_get(handle, __func__, &vb);
     if (r != GPUMEM_OK)
         return r;
-    gpumem_handle_destroy(vb->handle);
-    gpumem_tlsf_destroy(vb->tlsf);
-    free(vb);
+    gpumem_handle_destroy(GPUMEM_HANDLE_OF(handle));
+    gpumem_tlsf_destroy(vb);
     return GPUMEM_OK;
 }
 
@@ -76,7 +75,7 @@ gpumem_result gpumem_vblock_alloc(gpumem_vblock handle, uint64_t size, uint64_t 
                             "alignment %llu is not a power of two",
                             (unsigned long long)alignment);
     gpumem_tlsf_allocation a;
-    r = gpumem_tlsf_alloc(vb->tlsf, size, alignment ? alignment : 1, &a);
+    r = gpumem_tlsf_alloc(vb, size, alignment ? alignment : 1, &a);
     if (r == GPUMEM_ERROR_LIMIT_EXCEEDED)
         return gpumem_error(r, __func__, "no free range of %llu bytes aligned to %llu",
                             (unsigned long long)size, (unsigned long long)alignment);
@@ -94,7 +93,7 @@ gpumem_result gpumem_vblock_free(gpumem_vblock handle, gpumem_vblock_allocation 
     gpumem_result r = vblock_get(handle, __func__, &vb);
     if (r != GPUMEM_OK)
         return r;
-    r = gpumem_tlsf_free(vb->tlsf, allocation);
+    r = gpumem_tlsf_free(vb, allocation);
     if (r != GPUMEM_OK)
         return gpumem_error(r, __func__, "0x%llx is not a live allocation of this vblock",
                             (unsigned long long)allocation);
@@ -108,7 +107,7 @@ gpumem_result gpumem_vblock_clear(gpumem_vblock handle)
     gpumem_result r = vblock_get(handle, __func__, &vb);
     if (r != GPUMEM_OK)
         return r;
-    gpumem_tlsf_clear(vb->tlsf);
+    gpumem_tlsf_clear(vb);
     return GPUMEM_OK;
 }
 
@@ -122,7 +121,7 @@ gpumem_result gpumem_vblock_stats_get(gpumem_vblock handle, gpumem_vblock_stats 
     if (!stats)
         return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__, "stats is NULL");
     gpumem_tlsf_stats s;
-    gpumem_tlsf_stats_get(vb->tlsf, &s);
+    gpumem_tlsf_stats_get(vb, &s);
     *stats = (gpumem_vblock_stats){
         .size = s.size,
         .used_bytes = s.used_bytes,
