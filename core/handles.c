@@ -121,31 +121,21 @@ static const char *kind_name(gpumem_handle_kind kind)
     return "object";
 }
 
-gpumem_result gpumem_handle_get(uint64_t handle, gpumem_handle_kind kind, const char *function,
-                                void **object)
+gpumem_result gpumem_handle_refuse(uint64_t handle, gpumem_handle_kind kind,
+                                   const char *function)
 {
     const char *what = kind_name(kind);
     if (!handle)
         return gpumem_error(GPUMEM_ERROR_INVALID_HANDLE, function, "%s handle is NULL", what);
     uint32_t index = (uint32_t)handle - 1;
     uint32_t generation = (uint32_t)(handle >> 32);
-    if ((uint32_t)handle == 0 || generation == 0 ||
-        index >= atomic_load_explicit(&slot_count, memory_order_acquire))
-        return gpumem_error(GPUMEM_ERROR_INVALID_HANDLE, function,
-                            "0x%llx is not a %s handle", (unsigned long long)handle, what);
-    slot *s = slot_at(index);
-    uint32_t current = atomic_load_explicit(&s->generation, memory_order_acquire);
-    if (current == generation) {
-        void *o = atomic_load_explicit(&s->object, memory_order_relaxed);
-        if (atomic_load_explicit(&s->kind, memory_order_relaxed) == (uint32_t)kind && o) {
-            *object = o;
-            return GPUMEM_OK;
-        }
-        return gpumem_error(GPUMEM_ERROR_INVALID_HANDLE, function,
-                            "0x%llx is not a %s handle", (unsigned long long)handle, what);
+    if ((uint32_t)handle != 0 && generation != 0 &&
+        index < atomic_load_explicit(&slot_count, memory_order_acquire)) {
+        uint32_t current = atomic_load_explicit(&slot_at(index)->generation,
+                                                memory_order_acquire);
+        if (generation < current)
+            return gpumem_error(GPUMEM_ERROR_DESTROYED, function, "the %s was destroyed", what);
     }
-    if (generation < current)
-        return gpumem_error(GPUMEM_ERROR_DESTROYED, function, "the %s was destroyed", what);
     return gpumem_error(GPUMEM_ERROR_INVALID_HANDLE, function, "0x%llx is not a %s handle",
                         (unsigned long long)handle, what);
 }

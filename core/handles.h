@@ -27,10 +27,10 @@ uint64_t gpumem_handle_create(gpumem_handle_kind kind, void *object);
 /* Ends a handle: from now on lookups of it report GPUMEM_ERROR_DESTROYED. */
 void gpumem_handle_destroy(uint64_t handle);
 
-/* The object behind a live handle of `kind`. On failure writes "<function>: <what> ..." as the
- * last error and returns GPUMEM_ERROR_INVALID_HANDLE or GPUMEM_ERROR_DESTROYED. */
-gpumem_result gpumem_handle_get(uint64_t handle, gpumem_handle_kind kind, const char *function,
-                                void **object);
+/* Why a handle is not a live one of `kind`: writes "<function>: <what> ..." as the last error
+ * and returns GPUMEM_ERROR_INVALID_HANDLE or GPUMEM_ERROR_DESTROYED. */
+gpumem_result gpumem_handle_refuse(uint64_t handle, gpumem_handle_kind kind,
+                                   const char *function);
 
 /* The table, visible here only for the inline lookup below. */
 #define GPUMEM_HANDLE_CHUNK_BITS 12
@@ -61,6 +61,17 @@ static inline void *gpumem_handle_peek(uint64_t handle, gpumem_handle_kind kind)
         atomic_load_explicit(&s->kind, memory_order_relaxed) != (uint32_t)kind)
         return NULL;
     return atomic_load_explicit(&s->object, memory_order_relaxed);
+}
+
+/* The object behind a live handle of `kind`, or the reason it is not one (see
+ * gpumem_handle_refuse). Inline: every public call starts with it. */
+static inline gpumem_result gpumem_handle_get(uint64_t handle, gpumem_handle_kind kind,
+                                              const char *function, void **object)
+{
+    void *o = gpumem_handle_peek(handle, kind);
+    *object = o;
+    return __builtin_expect(o != NULL, 1) ? GPUMEM_OK
+                                          : gpumem_handle_refuse(handle, kind, function);
 }
 
 /* The handle value behind a public handle type. */

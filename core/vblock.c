@@ -13,8 +13,7 @@ typedef gpumem_tlsf vblock_obj;
 __attribute__((noinline, cold)) static gpumem_result vblock_refuse(gpumem_vblock handle,
                                                                    const char *function)
 {
-    void *unused;
-    return gpumem_handle_get(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_VBLOCK, function, &unused);
+    return gpumem_handle_refuse(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_VBLOCK, function);
 }
 
 static inline gpumem_result vblock_get(gpumem_vblock handle, const char *function,
