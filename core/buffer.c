@@ -216,8 +216,10 @@ gpumem_result gpumem_buffer_native(gpumem_buffer handle, gpumem_native_buffer *n
         return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__, "native is NULL");
     gpumem_device_obj *device = b->pool->device;
     gpumem_native_buffer n = {0};
+    pthread_mutex_lock(&b->pool->lock);
     r = device->ops->native_buffer(device->native, b->page->native, b->offset, b->size,
-                                   b->native, &n);
+                                   &b->native, &n);
+    pthread_mutex_unlock(&b->pool->lock);
     if (r != GPUMEM_OK)
         return gpumem_error_from_backend(r, __func__, "native_buffer");
     n.offset = b->offset;

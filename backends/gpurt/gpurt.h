@@ -36,7 +36,7 @@ gpumem_result gpurt_page_coherent(gpumem_backend_device *device, gpumem_backend_
                                   uint64_t offset, uint64_t size);
 uint64_t gpurt_page_address(gpumem_backend_device *device, gpumem_backend_page *page);
 gpumem_result gpurt_native_buffer(gpumem_backend_device *device, gpumem_backend_page *page,
-                                  uint64_t offset, uint64_t size, gpumem_backend_buffer *buffer,
+                                  uint64_t offset, uint64_t size, gpumem_backend_buffer **buffer,
                                   gpumem_native_buffer *native);
 int gpurt_host_memory_is_pinned(gpumem_backend_device *device, const void *host,
                                 uint64_t size);

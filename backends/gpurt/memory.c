@@ -99,7 +99,7 @@ uint64_t gpurt_page_address(gpumem_backend_device *device, gpumem_backend_page *
 }
 
 gpumem_result gpurt_native_buffer(gpumem_backend_device *device, gpumem_backend_page *page,
-                                  uint64_t offset, uint64_t size, gpumem_backend_buffer *buffer,
+                                  uint64_t offset, uint64_t size, gpumem_backend_buffer **buffer,
                                   gpumem_native_buffer *native)
 {
     const gpurt_page *p = gpurt_page_of(page);

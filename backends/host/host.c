@@ -157,7 +157,7 @@ static uint64_t host_page_address(gpumem_backend_device *device, gpumem_backend_
 
 static gpumem_result host_native_buffer(gpumem_backend_device *device, gpumem_backend_page *page,
                                         uint64_t offset, uint64_t size,
-                                        gpumem_backend_buffer *buffer,
+                                        gpumem_backend_buffer **buffer,
                                         gpumem_native_buffer *native)
 {
     native->memory = (uint64_t)(uintptr_t)base_of(page);

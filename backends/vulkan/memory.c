@@ -165,6 +165,13 @@ gpumem_result vulkan_page_invalidate(gpumem_backend_device *d, gpumem_backend_pa
  * binding and destroying one costs more than all of core's suballocation (on lavapipe about
  * 0.8 us against 0.15 us). Whether the VkBuffer can exist is checked at bind time, from the
  * alignment and memory types every buffer of this usage shares (the spec promises they do). */
+_Static_assert(sizeof(VkBuffer) <= sizeof(gpumem_backend_buffer *),
+               "a VkBuffer is kept in core's per-buffer slot");
+
+/* Only checks that a VkBuffer could live there: most buffers are only ever used through
+ * gpumem's copies, which use the page's own VkBuffer, so a buffer's VkBuffer is created when the
+ * application first asks for it (vulkan_native_buffer) and kept in core's slot, as the handle
+ * itself. Nothing is allocated here. */
 gpumem_result vulkan_buffer_bind(gpumem_backend_device *d, gpumem_backend_page *page,
                                  uint64_t offset, uint64_t size, gpumem_backend_buffer **out)
 {
@@ -176,21 +183,14 @@ gpumem_result vulkan_buffer_bind(gpumem_backend_device *d, gpumem_backend_page *
         return vulkan_report(GPUMEM_ERROR_BACKEND,
                              "vulkan: offset %llu is not a multiple of the buffer alignment %llu",
                              (unsigned long long)offset, (unsigned long long)d->buffer_alignment);
-    gpumem_backend_buffer *b = malloc(sizeof *b);
-    if (!b)
-        return vulkan_report(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "vulkan: no memory for a buffer");
-    *b = (gpumem_backend_buffer){.offset = offset, .size = size};
-    atomic_init(&b->buffer, VK_NULL_HANDLE);
-    *out = b;
+    *out = NULL;
     return GPUMEM_OK;
 }
 
 void vulkan_buffer_unbind(gpumem_backend_device *d, gpumem_backend_buffer *b)
 {
-    VkBuffer buffer = atomic_load(&b->buffer);
-    if (buffer)
-        d->vk.vkDestroyBuffer(d->device, buffer, NULL);
-    free(b);
+    if (b)
+        d->vk.vkDestroyBuffer(d->device, (VkBuffer)(uintptr_t)b, NULL);
 }
 
 /* The requirements of this very buffer, in case a driver's differ after all. */
@@ -230,36 +230,16 @@ static gpumem_result create_bound(gpumem_backend_device *d, gpumem_backend_page 
     return GPUMEM_OK;
 }
 
-/* Two threads may ask at once: the first to publish its VkBuffer wins, the other's goes. */
-static gpumem_result materialize(gpumem_backend_device *d, gpumem_backend_page *page,
-                                 gpumem_backend_buffer *b, VkBuffer *out)
-{
-    VkBuffer buffer = atomic_load(&b->buffer);
-    if (buffer) {
-        *out = buffer;
-        return GPUMEM_OK;
-    }
-    gpumem_result r = create_bound(d, page, b->offset, b->size, &buffer);
-    if (r != GPUMEM_OK)
-        return r;
-    VkBuffer expected = VK_NULL_HANDLE;
-    if (!atomic_compare_exchange_strong(&b->buffer, &expected, buffer)) {
-        d->vk.vkDestroyBuffer(d->device, buffer, NULL);
-        buffer = expected;
-    }
-    *out = buffer;
-    return GPUMEM_OK;
-}
-
 gpumem_result vulkan_native_buffer(gpumem_backend_device *d, gpumem_backend_page *page,
-                                   uint64_t offset, uint64_t size, gpumem_backend_buffer *b,
+                                   uint64_t offset, uint64_t size, gpumem_backend_buffer **b,
                                    gpumem_native_buffer *native)
 {
-    VkBuffer buffer = VK_NULL_HANDLE;
-    if (b) {
-        gpumem_result r = materialize(d, page, b, &buffer);
+    VkBuffer buffer = (VkBuffer)(uintptr_t)*b;
+    if (!buffer) {
+        gpumem_result r = create_bound(d, page, offset, size, &buffer);
         if (r != GPUMEM_OK)
             return r;
+        *b = (gpumem_backend_buffer *)(uintptr_t)buffer; /* core serialises these calls */
     }
     native->memory = VULKAN_HANDLE_BITS(page->memory);
     native->buffer = VULKAN_HANDLE_BITS(buffer);

@@ -223,13 +223,6 @@ struct gpumem_backend_page {
     uint32_t heap;
 };
 
-/* A buffer's range of its page, and its VkBuffer once created (see memory.c). */
-struct gpumem_backend_buffer {
-    uint64_t offset;
-    uint64_t size;
-    _Atomic(VkBuffer) buffer;
-};
-
 /* Creates a VkBuffer of VULKAN_BUFFER_USAGE and returns its memory requirements. */
 gpumem_result vulkan_buffer_create(gpumem_backend_device *device, VkDeviceSize size,
                                    VkBuffer *buffer, VkMemoryRequirements *requirements);
@@ -248,7 +241,7 @@ gpumem_result vulkan_buffer_bind(gpumem_backend_device *device, gpumem_backend_p
                                  uint64_t offset, uint64_t size, gpumem_backend_buffer **buffer);
 void vulkan_buffer_unbind(gpumem_backend_device *device, gpumem_backend_buffer *buffer);
 gpumem_result vulkan_native_buffer(gpumem_backend_device *device, gpumem_backend_page *page,
-                                   uint64_t offset, uint64_t size, gpumem_backend_buffer *buffer,
+                                   uint64_t offset, uint64_t size, gpumem_backend_buffer **buffer,
                                    gpumem_native_buffer *native);
 
 /* --- stream.c: streams, events and submission --- */

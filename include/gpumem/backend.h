@@ -81,11 +81,13 @@ typedef struct gpumem_backend_vtable {
     gpumem_result (*page_invalidate)(gpumem_backend_device *device, gpumem_backend_page *page,
                                      uint64_t offset, uint64_t size);
 
-    /* What the application needs to use a buffer (page + offset + size) natively. `buffer` is
-     * what buffer_bind returned, or NULL. Core fills `offset`. */
+    /* What the application needs to use a buffer (page + offset + size) natively. `*buffer` is
+     * what buffer_bind returned (or NULL); a backend that creates its native object only when
+     * first asked (Vulkan's VkBuffer) may store it in *buffer, which core later passes to
+     * buffer_unbind. Core holds the buffer's pool lock during the call. Core fills `offset`. */
     gpumem_result (*native_buffer)(gpumem_backend_device *device, gpumem_backend_page *page,
-                                   uint64_t offset, uint64_t size, gpumem_backend_buffer *buffer,
-                                   gpumem_native_buffer *native);
+                                   uint64_t offset, uint64_t size,
+                                   gpumem_backend_buffer **buffer, gpumem_native_buffer *native);
 
     /* Streams run their work in submission order. */
     gpumem_result (*stream_create)(gpumem_backend_device *device, gpumem_backend_stream **stream);

@@ -503,7 +503,7 @@ static gpumem_result stub_page_range(gpumem_backend_device *d, gpumem_backend_pa
     return GPUMEM_ERROR_UNSUPPORTED;
 }
 static gpumem_result stub_native_buffer(gpumem_backend_device *d, gpumem_backend_page *p,
-                                        uint64_t o, uint64_t s, gpumem_backend_buffer *b,
+                                        uint64_t o, uint64_t s, gpumem_backend_buffer **b,
                                         gpumem_native_buffer *n)
 {
     return GPUMEM_ERROR_UNSUPPORTED;
