@@ -34,7 +34,10 @@ static int pop_free(uint32_t *index)
     uint64_t head = atomic_load_explicit(&free_head, memory_order_acquire);
     while ((uint32_t)head) {
         uint32_t top = (uint32_t)head - 1;
-        uint32_t next = atomic_load_explicit(&slot_at(top)->next_free, memory_order_relaxed);
+        slot *s = slot_at(top); /* a slot that was once handed out: its chunk exists */
+        if (!s)
+            return 0;
+        uint32_t next = atomic_load_explicit(&s->next_free, memory_order_relaxed);
         uint64_t popped = ((head >> 32) + 1) << 32 | next;
         if (atomic_compare_exchange_weak_explicit(&free_head, &head, popped,
                                                   memory_order_acquire, memory_order_acquire)) {
