@@ -69,6 +69,10 @@ gpumem_result gpumem_backend_error(gpumem_result result, const char *format, ...
         has_messages = 1;
         last_message[0] = '\0';
     }
+    if (!format) { /* a backend's slip must not crash the caller */
+        snprintf(backend_message, MESSAGE_SIZE, "the backend gave no message");
+        return result;
+    }
     va_list args;
     va_start(args, format);
     vsnprintf(backend_message, MESSAGE_SIZE, format, args);

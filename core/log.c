@@ -48,7 +48,9 @@ static void log_message(int32_t level, const char *format, va_list args)
         return;
     }
     static const char *const names[] = {"debug", "info", "warning", "error"};
-    if (level >= stderr_threshold() && level >= 0 && level <= GPUMEM_LOG_ERROR)
+    if (level > GPUMEM_LOG_ERROR) /* an unknown level is taken as the most severe */
+        level = GPUMEM_LOG_ERROR;
+    if (level >= stderr_threshold() && level >= 0)
         fprintf(stderr, "gpumem %s: %s\n", names[level], message);
 }
 
@@ -62,6 +64,8 @@ void gpumem_log(int32_t level, const char *format, ...)
 
 void gpumem_backend_log(int32_t level, const char *format, ...)
 {
+    if (!format)
+        return;
     va_list args;
     va_start(args, format);
     log_message(level, format, args);

@@ -172,3 +172,10 @@ Test(registry, backend_list_is_complete)
     gpumem_backend_info info;
     cr_assert_eq(gpumem_backend_info_get(n, &info), GPUMEM_ERROR_NOT_FOUND);
 }
+
+Test(registry, backend_helpers_survive_a_null_format)
+{
+    cr_assert_eq(gpumem_backend_error(GPUMEM_ERROR_BACKEND, NULL), GPUMEM_ERROR_BACKEND);
+    gpumem_backend_log(GPUMEM_LOG_ERROR, NULL);
+    gpumem_backend_log(99, "an unknown level is printed as an error");
+}
