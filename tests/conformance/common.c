@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include <criterion/hooks.h>
+#include "pattern.h"
 
 gpumem_device conf_dev;
 gpumem_device_properties conf_props;
@@ -78,20 +79,7 @@ TestSuite(conformance, .init = conf_setup, .fini = conf_teardown, .timeout = 120
 
 void conf_pattern(void *data, size_t size, uint64_t seed)
 {
-    uint64_t x = seed * 0x9E3779B97F4A7C15ull + 0x2545F4914F6CDD1Dull;
-    uint8_t *p = data;
-    size_t i = 0;
-    for (; i + 8 <= size; i += 8) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        memcpy(p + i, &x, 8);
-    }
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    for (; i < size; i++, x >>= 8)
-        p[i] = (uint8_t)x;
+    test_pattern(data, size, seed);
 }
 
 size_t conf_mismatch(const void *a, const void *b, size_t size)

@@ -10,6 +10,7 @@
 
 #include "app.h"
 #include "gpumem/gpumem.h"
+#include "pattern.h"
 
 #define MiB (1ull << 20)
 
@@ -60,17 +61,9 @@ static gpumem_buffer buffer_in(gpumem_pool pool, uint64_t size, uint32_t flags)
     return buffer;
 }
 
-/* Deterministic bytes per seed, so a mix-up of two regions shows. */
 static void pattern(void *data, size_t size, uint32_t seed)
 {
-    uint32_t x = seed * 2654435761u + 1;
-    uint8_t *p = data;
-    for (size_t i = 0; i < size; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        p[i] = (uint8_t)x;
-    }
+    test_pattern(data, size, seed);
 }
 
 static void *allocate(size_t size)

@@ -12,6 +12,7 @@
 
 #include "app.h"
 #include "gpumem/gpumem.h"
+#include "pattern.h"
 
 #define KIB (1ull << 10)
 #define MIB (1ull << 20)
@@ -89,14 +90,7 @@ static gpumem_device open_vulkan(void)
 
 static void pattern(void *data, size_t size, uint32_t seed)
 {
-    uint32_t x = seed * 2654435761u + 1;
-    uint8_t *p = data;
-    for (size_t i = 0; i < size; i++) {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        p[i] = (uint8_t)x;
-    }
+    test_pattern(data, size, seed);
 }
 
 static void assert_bytes(const void *actual, const void *expected, size_t size, const char *what)
