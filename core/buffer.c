@@ -175,9 +175,11 @@ gpumem_result gpumem_buffer_destroy(gpumem_buffer handle)
     gpumem_pool_obj *pool = b->pool;
     gpumem_stream_obj *stream = order_stream(pool);
     lock_for_change(pool, stream);
-    gpumem_buffer_release(b);
+    /* Checked again under the lock: of two destroys at once, only the first releases. */
+    if ((r = gpumem_buffer_get(handle, __func__, &b)) == GPUMEM_OK)
+        gpumem_buffer_release(b);
     unlock_for_change(pool, stream);
-    return GPUMEM_OK;
+    return r;
 }
 
 gpumem_result gpumem_buffer_info_get(gpumem_buffer handle, gpumem_buffer_info *info)

@@ -96,13 +96,16 @@ static gpumem_result device_finish_open(gpumem_device_obj *device, const char *f
     pthread_mutex_lock(&device->lock);
     r = gpumem_stream_new(device, 1, function, &device->default_stream);
     pthread_mutex_unlock(&device->lock);
-    if (r != GPUMEM_OK)
+    if (r != GPUMEM_OK) {
+        gpumem_staging_release(device);
         return r;
+    }
     device->handle = gpumem_handle_create(GPUMEM_HANDLE_DEVICE, device);
     if (!device->handle) {
         pthread_mutex_lock(&device->lock);
         gpumem_stream_release(device->default_stream);
         pthread_mutex_unlock(&device->lock);
+        gpumem_staging_release(device);
         return gpumem_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, function, "no handle left");
     }
     return GPUMEM_OK;
@@ -167,8 +170,10 @@ gpumem_result gpumem_device_close(gpumem_device handle)
     gpumem_result r = gpumem_device_get(handle, __func__, &device);
     if (r != GPUMEM_OK)
         return r;
-    /* The handle ends first, so no new work can reach the device while it is torn down. */
-    gpumem_handle_destroy(device->handle);
+    /* The handle ends first, so no new call finds the device while it is torn down; of two
+     * closes at once, only the one that ended it goes on. */
+    if (!gpumem_handle_destroy(device->handle))
+        return gpumem_error(GPUMEM_ERROR_DESTROYED, __func__, "the device was destroyed");
     pthread_mutex_lock(&device->lock);
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &device->streams)
         gpumem_stream_synchronize_locked(GPUMEM_CONTAINER_OF(node, gpumem_stream_obj, link));

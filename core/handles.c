@@ -93,12 +93,12 @@ uint64_t gpumem_handle_create(gpumem_handle_kind kind, void *object)
     return ((uint64_t)generation << 32) | (uint64_t)(index + 1);
 }
 
-void gpumem_handle_destroy(uint64_t handle)
+int gpumem_handle_destroy(uint64_t handle)
 {
     uint32_t index = (uint32_t)handle - 1;
     uint32_t generation = (uint32_t)(handle >> 32);
     if (!(uint32_t)handle || index >= atomic_load_explicit(&slot_count, memory_order_acquire))
-        return;
+        return 0;
     slot *s = slot_at(index);
     /* Generation 0 is skipped so that no handle value is ever 0 in its upper half. Only the
      * one caller whose swap succeeds frees the slot: a second destroy finds a new generation. */
@@ -106,10 +106,11 @@ void gpumem_handle_destroy(uint64_t handle)
     if (atomic_load_explicit(&s->kind, memory_order_relaxed) == 0 ||
         !atomic_compare_exchange_strong_explicit(&s->generation, &generation, next,
                                                  memory_order_acq_rel, memory_order_relaxed))
-        return;
+        return 0;
     atomic_store_explicit(&s->kind, 0, memory_order_relaxed);
     atomic_store_explicit(&s->object, NULL, memory_order_relaxed);
     push_free(index);
+    return 1;
 }
 
 static const char *kind_name(gpumem_handle_kind kind)

@@ -24,8 +24,9 @@ typedef enum gpumem_handle_kind {
 /* A new handle for object, or 0 when the table is full or out of memory. */
 uint64_t gpumem_handle_create(gpumem_handle_kind kind, void *object);
 
-/* Ends a handle: from now on lookups of it report GPUMEM_ERROR_DESTROYED. */
-void gpumem_handle_destroy(uint64_t handle);
+/* Ends a handle: from now on lookups of it report GPUMEM_ERROR_DESTROYED. Returns 1 for the one
+ * caller that ended it, 0 when it was not live (already ended, or never a handle). */
+int gpumem_handle_destroy(uint64_t handle);
 
 /* Why a handle is not a live one of `kind`: writes "<function>: <what> ..." as the last error
  * and returns GPUMEM_ERROR_INVALID_HANDLE or GPUMEM_ERROR_DESTROYED. */

@@ -203,17 +203,15 @@ gpumem_result gpumem_pool_place(gpumem_pool_obj *pool, uint64_t size, uint64_t a
     if ((r = page_new(pool, pool->page_size, 0, function, &page)) != GPUMEM_OK)
         return r;
     pool->empty_pages++;
-    r = gpumem_tlsf_alloc(page->tlsf, size, alignment, allocation);
+    r = try_page(pool, page, size, alignment, function, out, allocation);
     if (r != GPUMEM_OK) {
         pool->empty_pages--;
         page_free(pool, page);
-        return gpumem_error(r, function, "%llu bytes aligned to %llu do not fit a new page",
-                            (unsigned long long)size, (unsigned long long)alignment);
+        if (r == GPUMEM_ERROR_LIMIT_EXCEEDED)
+            r = gpumem_error(r, function, "%llu bytes aligned to %llu do not fit a new page",
+                             (unsigned long long)size, (unsigned long long)alignment);
     }
-    note_allocation(pool, page, allocation->block_size);
-    pool->hint = page;
-    *out = page;
-    return GPUMEM_OK;
+    return r;
 }
 
 void gpumem_pool_unplace(gpumem_pool_obj *pool, gpumem_page *page, uint64_t tlsf_handle,
@@ -375,8 +373,12 @@ void gpumem_pool_release(gpumem_pool_obj *pool)
     gpumem_device_obj *device = pool->device;
     gpumem_handle_destroy(pool->handle);
     gpumem_list_remove(&pool->link);
-    if (pool->kind == GPUMEM_POOL_NATIVE) /* native frees are ordered on the default stream */
+    gpumem_stream_obj *order = NULL;
+    if (pool->kind == GPUMEM_POOL_NATIVE) { /* native frees are queued on the default stream */
         gpumem_stream_synchronize_locked(device->default_stream);
+        order = device->default_stream;
+        pthread_mutex_lock(&order->lock);
+    }
     pthread_mutex_lock(&pool->lock);
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->buffers)
         gpumem_buffer_release(GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link));
@@ -385,6 +387,8 @@ void gpumem_pool_release(gpumem_pool_obj *pool)
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->spare_records)
         free(node);
     pthread_mutex_unlock(&pool->lock);
+    if (order)
+        pthread_mutex_unlock(&order->lock);
     if (pool->native_pool) {
         gpumem_stream_synchronize_locked(device->default_stream);
         device->ops->native_pool_destroy(device->native, pool->native_pool);
@@ -402,9 +406,11 @@ gpumem_result gpumem_pool_destroy(gpumem_pool handle)
         return r;
     gpumem_device_obj *device = pool->device;
     pthread_mutex_lock(&device->lock);
-    gpumem_pool_release(pool);
+    /* Checked again under the lock: of two destroys at once, only the first releases. */
+    if ((r = gpumem_pool_get(handle, __func__, &pool)) == GPUMEM_OK)
+        gpumem_pool_release(pool);
     pthread_mutex_unlock(&device->lock);
-    return GPUMEM_OK;
+    return r;
 }
 
 gpumem_result gpumem_pool_trim(gpumem_pool handle)

@@ -88,9 +88,11 @@ gpumem_result gpumem_stream_destroy(gpumem_stream handle)
                             "the default stream lives as long as its device");
     gpumem_device_obj *device = stream->device;
     pthread_mutex_lock(&device->lock);
-    gpumem_stream_release(stream);
+    /* Checked again under the lock: of two destroys at once, only the first releases. */
+    if ((r = gpumem_stream_get(handle, __func__, &stream)) == GPUMEM_OK)
+        gpumem_stream_release(stream);
     pthread_mutex_unlock(&device->lock);
-    return GPUMEM_OK;
+    return r;
 }
 
 gpumem_result gpumem_stream_synchronize(gpumem_stream handle)

@@ -29,11 +29,7 @@ static gpumem_result create_pool(const gpurt_device *d, uint64_t threshold, void
 gpumem_result gpurt_native_pool_create(gpumem_backend_device *device, uint32_t memory_type,
                                        uint64_t release_threshold, gpumem_backend_pool **pool)
 {
-    const gpurt_device *d = gpurt_device_of(device);
-    if (!d->native_pools)
-        return gpumem_backend_error(GPUMEM_ERROR_UNSUPPORTED,
-                                    "%s device %d has no stream-ordered allocator", d->rt->name,
-                                    d->ordinal);
+    const gpurt_device *d = gpurt_device_of(device); /* core checked properties.native_pools */
     if (d->kinds[memory_type] != GPURT_MEMORY_DEVICE)
         return gpumem_backend_error(GPUMEM_ERROR_UNSUPPORTED,
                                     "native pools hold device memory only (type %u is not)",

@@ -10,7 +10,9 @@
  * - Return GPUMEM_OK, or an error code after calling gpumem_backend_error() with the detail
  *   (which native call, its native error name, the sizes involved).
  * - Operations on different objects may be called from several threads at once. Core never calls
- *   two operations on one stream at once, nor on one page at once.
+ *   two operations on one stream at once. Operations that change a page's state (map, unmap,
+ *   flush, invalidate, free) are serialised per pool; copies and fills into different ranges of
+ *   one page may come from two streams at once.
  *
  * A backend built into libgpumem is registered by core. A module is a shared library in the
  * module folder (<libdir>/gpumem) or in a folder of GPUMEM_PLUGIN_PATH, named

@@ -289,3 +289,30 @@ CONF_TEST(native_address_honours_large_alignment)
         }
     OK(gpumem_pool_destroy(pool));
 }
+
+/* The first buffer of a new page takes the same path as any other: an alignment above the
+ * page's own (2 MiB pages on the host, runtime-aligned ones on GPUs) still aligns the address.
+ * Fresh pools, so that every buffer lands on a new page. */
+CONF_TEST(first_buffer_of_a_new_page_honours_large_alignment)
+{
+    const uint64_t alignments[] = {4ull << 20, 8ull << 20};
+    for (size_t i = 0; i < 2; i++)
+        for (int round = 0; round < 4; round++) {
+            gpumem_pool pool = conf_pool(32ull << 20);
+            gpumem_buffer b = conf_buffer(pool, 4096, alignments[i]);
+            gpumem_native_buffer native;
+            gpumem_buffer_info info;
+            OK(gpumem_buffer_native(b, &native));
+            OK(gpumem_buffer_info_get(b, &info));
+            cr_expect_eq(info.dedicated, 0, "4 KiB aligned to %llu got a page of its own",
+                         (unsigned long long)alignments[i]);
+            if (native.address)
+                cr_expect_eq(native.address % alignments[i], 0,
+                             "address 0x%llx is not aligned to %llu",
+                             (unsigned long long)native.address,
+                             (unsigned long long)alignments[i]);
+            else
+                cr_expect_eq(info.offset % alignments[i], 0);
+            OK(gpumem_pool_destroy(pool));
+        }
+}
