@@ -15,7 +15,8 @@ _Static_assert(sizeof(void *) == 8, "gpumem handles need 64-bit pointers");
 
 typedef gpumem_handle_slot slot;
 
-_Atomic(slot *) gpumem_handle_chunks[MAX_CHUNKS];
+slot gpumem_handle_first_chunk[CHUNK_SLOTS];
+_Atomic(slot *) gpumem_handle_chunks[MAX_CHUNKS] = {gpumem_handle_first_chunk};
 static _Atomic uint32_t slot_count; /* slots ever handed out (the table's high-water mark) */
 /* The free slots: a lock-free stack, (pops << 32) | (index + 1). The pop count in the upper half
  * makes a head that was popped and pushed back between a load and a compare-and-swap look
@@ -65,7 +66,9 @@ static int new_slot(uint32_t *index)
     pthread_mutex_lock(&grow_lock);
     uint32_t n = atomic_load_explicit(&slot_count, memory_order_relaxed);
     int ok = n < MAX_CHUNKS * CHUNK_SLOTS;
-    if (ok && (n & (CHUNK_SLOTS - 1)) == 0) {
+    if (ok && n < CHUNK_SLOTS) /* the static chunk: its slots start at generation 1 here */
+        atomic_store_explicit(&gpumem_handle_first_chunk[n].generation, 1, memory_order_relaxed);
+    else if (ok && (n & (CHUNK_SLOTS - 1)) == 0) {
         slot *chunk = calloc(CHUNK_SLOTS, sizeof *chunk);
         if ((ok = chunk != NULL)) {
             for (uint32_t i = 0; i < CHUNK_SLOTS; i++)
