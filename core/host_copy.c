@@ -5,7 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_WORKERS 8
+#define MAX_WORKERS 16
+#define DEFAULT_COPIERS 8 /* threads copying at once, the caller included */
 #define PARALLEL_MIN (4u << 20) /* below this, thread hand-off costs more than it saves */
 #define PIECE_ALIGN 4096
 
@@ -56,9 +57,14 @@ static void *worker(void *arg)
 static void start_workers(void)
 {
     /* On two cores a second copier mostly competes with the first (measured: 25-30% slower
-     * than one memcpy on the 2-core CI machine), so helpers start from four cores. */
+     * than one memcpy on the 2-core CI machine), so helpers start from four cores.
+     * GPUMEM_COPY_THREADS (1-17) sets the number of copiers, for tuning and comparisons. */
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
-    unsigned wanted = cores >= 4 ? (unsigned)(cores > MAX_WORKERS ? MAX_WORKERS : cores) - 1 : 0;
+    long copiers = cores >= 4 ? (cores < DEFAULT_COPIERS ? cores : DEFAULT_COPIERS) : 1;
+    const char *env = getenv("GPUMEM_COPY_THREADS");
+    if (env && atol(env) >= 1 && atol(env) <= MAX_WORKERS + 1)
+        copiers = atol(env);
+    unsigned wanted = (unsigned)copiers - 1;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
