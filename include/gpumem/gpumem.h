@@ -299,7 +299,9 @@ enum {
 
 typedef struct gpumem_buffer_desc {
     uint64_t size;      /* bytes, > 0 */
-    uint64_t alignment; /* power of two (0: the device's min_alignment) */
+    uint64_t alignment; /* power of two (0: the device's min_alignment); the buffer's address
+                           (host, CUDA, HIP) or, where memory has no address (Vulkan), its
+                           offset in the page is a multiple of it */
     uint32_t flags;     /* GPUMEM_BUFFER_* */
     uint32_t reserved;
 } gpumem_buffer_desc;
