@@ -23,7 +23,7 @@ typedef struct gpumem_tlsf_allocation {
     uint64_t left_padding; /* offset - start of the block (padding under 256 bytes stays in the
                               block; larger padding becomes a free range of its own) */
     uint64_t block_size;   /* bytes the allocation takes: padding, and a remainder too small to
-                              be worth a free range (under 1/16 of the request), included */
+                              be worth a free range (under 1/4 of the request), included */
 } gpumem_tlsf_allocation;
 
 typedef struct gpumem_tlsf_stats {
