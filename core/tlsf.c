@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 /* 32 linear subdivisions per power of two: a block found by the rounded-up search wastes at most
  * about 3% of its size, and one first level's bitmap is a single 32-bit word. */
@@ -21,6 +22,8 @@
 #define NO_CLASS UINT32_MAX
 #define INITIAL_RECORDS 32u
 #define CACHE_LINE 64u
+#define HUGE_PAGE ((size_t)2u << 20)
+#define HUGE_RECORDS_FROM ((size_t)256u << 10)
 
 /* A remainder stays in the allocation when it is smaller than MIN_FREE_BLOCK, than the alignment
  * asked for (it could not serve a like request once padded) or than 1/4 of the request. Such
@@ -222,9 +225,18 @@ static int grow_records(gpumem_tlsf *t)
     /* Cache-line aligned, so that no record straddles two lines; aligned_alloc wants a multiple
      * of the alignment. */
     size_t bytes = ((size_t)cap * sizeof(block) + CACHE_LINE - 1u) & ~(size_t)(CACHE_LINE - 1u);
-    block *blocks = aligned_alloc(CACHE_LINE, bytes);
+    size_t align = CACHE_LINE;
+    /* A large record array is walked at random (a freed allocation's record, its neighbours):
+     * on 2 MiB pages those walks stop missing the TLB. Small arrays (a pool's pages) stay small. */
+    if (bytes >= HUGE_RECORDS_FROM) {
+        bytes = (bytes + HUGE_PAGE - 1u) & ~(size_t)(HUGE_PAGE - 1u);
+        align = HUGE_PAGE;
+    }
+    block *blocks = aligned_alloc(align, bytes);
     if (!blocks)
         return 0;
+    if (align == HUGE_PAGE)
+        madvise(blocks, bytes, MADV_HUGEPAGE); /* a hint: without it the array still works */
     if (old)
         memcpy(blocks, t->blocks, (size_t)old * sizeof(block));
     free(t->blocks);
