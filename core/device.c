@@ -201,16 +201,17 @@ gpumem_result gpumem_device_properties_get(gpumem_device handle,
     *properties = device->properties;
     uint32_t heaps = properties->memory_heap_count;
     uint64_t budget[GPUMEM_MAX_MEMORY_HEAPS], usage[GPUMEM_MAX_MEMORY_HEAPS];
+    for (uint32_t i = 0; i < heaps; i++)
+        usage[i] = atomic_load_explicit(&device->heap_usage[i], memory_order_relaxed);
     int fresh = (device->capabilities & GPUMEM_CAPABILITY_BUDGET) &&
                 device->ops->heap_budget(device->native, budget, usage) == GPUMEM_OK;
     for (uint32_t i = 0; i < heaps; i++) {
         gpumem_memory_heap *heap = &properties->memory_heaps[i];
-        if (fresh) {
+        heap->usage = usage[i];
+        if (fresh)
             heap->budget = budget[i];
-            heap->usage = usage[i];
-        } else if (!heap->budget) {
+        else if (!heap->budget)
             heap->budget = heap->size;
-        }
     }
     gpumem_error_clear(); /* a failed budget query is not the caller's failure */
     return GPUMEM_OK;

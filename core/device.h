@@ -3,6 +3,7 @@
 #define GPUMEM_CORE_DEVICE_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "gpumem/backend.h"
 #include "list.h"
@@ -22,10 +23,22 @@ typedef struct gpumem_device_obj {
     gpumem_list streams;                 /* the default stream included */
     gpumem_stream_obj *default_stream;
     gpumem_staging staging;
+    _Atomic uint64_t heap_usage[GPUMEM_MAX_MEMORY_HEAPS]; /* bytes of gpumem's pages per heap */
 } gpumem_device_obj;
 
 gpumem_result gpumem_device_get(gpumem_device handle, const char *function,
                                 gpumem_device_obj **device);
+
+/* Counts `bytes` of a page of memory type `type` in (sign 1) or out (sign -1) of its heap. */
+static inline void gpumem_device_account(gpumem_device_obj *device, uint32_t type,
+                                         uint64_t bytes, int sign)
+{
+    _Atomic uint64_t *usage = &device->heap_usage[device->properties.memory_types[type].heap_index];
+    if (sign > 0)
+        atomic_fetch_add_explicit(usage, bytes, memory_order_relaxed);
+    else
+        atomic_fetch_sub_explicit(usage, bytes, memory_order_relaxed);
+}
 
 /* Flags of a memory type of the device. */
 static inline uint32_t gpumem_device_type_flags(const gpumem_device_obj *device, uint32_t type)

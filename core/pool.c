@@ -60,6 +60,7 @@ static void page_free(gpumem_pool_obj *pool, gpumem_page *page)
         device->ops->page_free(device->native, page->native);
         pool->page_count--;
     }
+    gpumem_device_account(device, pool->memory_type, page->size, -1);
     pool->reserved_bytes -= page->size;
     gpumem_tlsf_destroy(page->tlsf);
     free(page);
@@ -105,6 +106,7 @@ static gpumem_result page_new(gpumem_pool_obj *pool, uint64_t size, int dedicate
     page->address = device->ops->page_address(device->native, page->native);
     page->id = pool->next_page_id++;
     gpumem_list_push(&pool->pages, &page->link);
+    gpumem_device_account(device, pool->memory_type, size, 1);
     pool->reserved_bytes += size;
     if (pool->kind == GPUMEM_POOL_PAGED)
         pool->page_count++;

@@ -74,8 +74,10 @@ static void chunk_free(gpumem_device_obj *device, gpumem_staging_chunk *c)
     }
     if (c->host)
         ops->page_unmap(device->native, c->page);
-    if (c->page)
+    if (c->page) {
         ops->page_free(device->native, c->page);
+        gpumem_device_account(device, device->staging.memory_type, device->staging.chunk_size, -1);
+    }
     memset(c, 0, sizeof *c);
 }
 
@@ -94,6 +96,10 @@ static gpumem_result chunk_new(gpumem_device_obj *device, gpumem_staging_chunk *
     const gpumem_backend_vtable *ops = device->ops;
     gpumem_staging *s = &device->staging;
     gpumem_result r = ops->page_allocate(device->native, s->memory_type, s->chunk_size, &c->page);
+    if (r == GPUMEM_OK)
+        gpumem_device_account(device, s->memory_type, s->chunk_size, 1);
+    else
+        c->page = NULL;
     if (r == GPUMEM_OK && (r = ops->page_map(device->native, c->page, &c->host)) != GPUMEM_OK)
         c->host = NULL;
     if (r == GPUMEM_OK)

@@ -4,16 +4,6 @@
 
 #include "gpurt_device.h"
 #include "gpurt_error.h"
-#include "gpurt_page.h"
-
-void gpurt_page_account(gpurt_device *d, const gpurt_page *page, int allocated)
-{
-    _Atomic uint64_t *usage = &d->usage[gpurt_heap_of(page->kind)];
-    if (allocated)
-        atomic_fetch_add_explicit(usage, page->size, memory_order_relaxed);
-    else
-        atomic_fetch_sub_explicit(usage, page->size, memory_order_relaxed);
-}
 
 static uint64_t host_available(void)
 {
@@ -40,8 +30,7 @@ gpumem_result gpurt_heap_budget(gpumem_backend_device *device, uint64_t *budget,
     gpurt_leave(d, &scope);
     if (status != 0)
         return gpurt_fail(d->rt, GPURT_CALL_MEMORY_INFO, status);
-    for (int i = 0; i < GPURT_HEAP_COUNT; i++)
-        usage[i] = atomic_load_explicit(&d->usage[i], memory_order_relaxed);
+    /* usage holds core's count of gpumem's pages, which the runtime's free memory excludes. */
     budget[GPURT_HEAP_DEVICE] = at_most(free_bytes + usage[GPURT_HEAP_DEVICE],
                                         heaps[GPURT_HEAP_DEVICE].size);
     budget[GPURT_HEAP_HOST] = at_most(host_available() + usage[GPURT_HEAP_HOST],

@@ -25,9 +25,6 @@ typedef struct gpurt_device {
     uint32_t memory_type_count;
     gpurt_memory_kind kinds[GPURT_MEMORY_KIND_COUNT];
     gpumem_device_properties properties; /* filled at open: they do not change */
-    /* Bytes this device holds per heap, for heap_budget: the runtimes only report the whole
-     * device's free memory, which other processes share. */
-    _Atomic uint64_t usage[GPURT_HEAP_COUNT];
 } gpurt_device;
 
 static inline gpurt_device *gpurt_device_of(gpumem_backend_device *device)

@@ -16,7 +16,4 @@ static inline gpurt_page *gpurt_page_of(gpumem_backend_page *page)
     return (gpurt_page *)page;
 }
 
-/* Counts a page in or out of its heap's usage. */
-void gpurt_page_account(gpurt_device *d, const gpurt_page *page, int allocated);
-
 #endif

@@ -50,7 +50,6 @@ gpumem_result gpurt_page_allocate(gpumem_backend_device *device, uint32_t memory
         free(p);
         return r;
     }
-    gpurt_page_account(d, p, 1);
     *page = (gpumem_backend_page *)p;
     return GPUMEM_OK;
 }
@@ -68,7 +67,6 @@ void gpurt_page_free(gpumem_backend_device *device, gpumem_backend_page *page)
             d->rt->free_device(p->address);
         gpurt_leave(d, &scope);
     }
-    gpurt_page_account(d, p, 0);
     free(p);
 }
 

@@ -79,7 +79,6 @@ gpumem_result gpurt_native_pool_allocate(gpumem_backend_device *device, gpumem_b
         free(p);
         return r;
     }
-    gpurt_page_account(d, p, 1);
     *page = (gpumem_backend_page *)p;
     return GPUMEM_OK;
 }
@@ -94,7 +93,6 @@ void gpurt_native_pool_free(gpumem_backend_device *device, gpumem_backend_pool *
         d->rt->pool_free(p->address, stream);
         gpurt_leave(d, &scope);
     }
-    gpurt_page_account(d, p, 0);
     free(p);
 }
 

@@ -158,7 +158,10 @@ typedef struct gpumem_backend_vtable {
     gpumem_result (*device_native)(gpumem_backend_device *device,
                                    gpumem_external_device *native);
 
-    /* Current budget and usage of each heap (arrays of properties.memory_heap_count). */
+    /* Budget of each heap: the bytes this process may hold in all, as the runtime estimates
+     * it (arrays of properties.memory_heap_count). `usage` comes in holding the bytes of
+     * gpumem's own pages in each heap (core counts them); a runtime that measures the process's
+     * usage itself (VK_EXT_memory_budget) may overwrite it. */
     gpumem_result (*heap_budget)(gpumem_backend_device *device, uint64_t *budget,
                                  uint64_t *usage);
 

@@ -59,6 +59,28 @@ CONF_TEST(pool_of_every_memory_type)
     cr_assert_null(pool);
 }
 
+/* Heap usage in the device's properties counts gpumem's pages: up by a page when a pool takes
+ * one, back down when the pool goes. */
+CONF_TEST(heap_usage_counts_pages)
+{
+    gpumem_pool pool = conf_pool(1 << 20);
+    gpumem_pool_stats stats;
+    OK(gpumem_pool_stats_get(pool, &stats));
+    uint32_t heap = conf_props.memory_types[stats.memory_type].heap_index;
+    gpumem_device_properties before, during, after;
+    OK(gpumem_device_properties_get(conf_dev, &before));
+    gpumem_buffer b = conf_buffer(pool, 4096, 0);
+    OK(gpumem_device_properties_get(conf_dev, &during));
+    cr_assert_geq(during.memory_heaps[heap].usage, before.memory_heaps[heap].usage + (1 << 20),
+                  "usage %llu after a 1 MiB page, %llu before",
+                  (unsigned long long)during.memory_heaps[heap].usage,
+                  (unsigned long long)before.memory_heaps[heap].usage);
+    (void)b;
+    OK(gpumem_pool_destroy(pool));
+    OK(gpumem_device_properties_get(conf_dev, &after));
+    cr_assert_leq(after.memory_heaps[heap].usage, during.memory_heaps[heap].usage - (1 << 20));
+}
+
 CONF_TEST(pool_stats_follow_allocations)
 {
     gpumem_pool pool = conf_pool(PAGE);
