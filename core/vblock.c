@@ -4,7 +4,7 @@
 
 #include "error.h"
 #include "handles.h"
-#include "tlsf.h"
+#include "tlsf_inline.h"
 
 /* A vblock's handle points straight at its TLSF: one dependent load fewer on every call. */
 typedef gpumem_tlsf vblock_obj;
@@ -74,7 +74,7 @@ gpumem_result gpumem_vblock_alloc(gpumem_vblock handle, uint64_t size, uint64_t 
                             "alignment %llu is not a power of two",
                             (unsigned long long)alignment);
     gpumem_tlsf_allocation a;
-    r = gpumem_tlsf_alloc(vb, size, alignment ? alignment : 1, &a);
+    r = gpumem_tlsf_alloc_inline(vb, size, alignment ? alignment - 1u : 0, &a);
     if (r == GPUMEM_ERROR_LIMIT_EXCEEDED)
         return gpumem_error(r, __func__, "no free range of %llu bytes aligned to %llu",
                             (unsigned long long)size, (unsigned long long)alignment);
@@ -92,7 +92,7 @@ gpumem_result gpumem_vblock_free(gpumem_vblock handle, gpumem_vblock_allocation 
     gpumem_result r = vblock_get(handle, __func__, &vb);
     if (r != GPUMEM_OK)
         return r;
-    r = gpumem_tlsf_free(vb, allocation);
+    r = gpumem_tlsf_free_inline(vb, allocation);
     if (r != GPUMEM_OK)
         return gpumem_error(r, __func__, "0x%llx is not a live allocation of this vblock",
                             (unsigned long long)allocation);
