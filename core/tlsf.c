@@ -80,13 +80,16 @@ static void reset(gpumem_tlsf *t)
     t->fl_bitmap = 0;
     t->spare_head = TLSF_NIL;
     t->spare_count = 0;
-    t->block_count = 2;
+    t->block_count = TLSF_FIRST_RECORD + 1u;
     t->used_bytes = 0;
     t->allocation_count = 0;
     t->free_count = 0;
-    t->blocks[0] = (tlsf_block){.phys_prev = 1, .phys_next = 1, .free_prev = TLSF_DEAD};
-    t->blocks[1] = (tlsf_block){.size = t->size, .phys_prev = TLSF_NIL, .phys_next = TLSF_NIL};
-    tlsf_list_push(t, 1, tlsf_class_of(t->size));
+    const uint32_t whole = TLSF_FIRST_RECORD;
+    t->blocks[TLSF_NIL] = (tlsf_block){.free_prev = TLSF_DEAD};
+    t->blocks[TLSF_END] = (tlsf_block){.phys_prev = whole, .phys_next = whole,
+                                       .free_prev = TLSF_DEAD};
+    t->blocks[whole] = (tlsf_block){.size = t->size, .phys_prev = TLSF_END, .phys_next = TLSF_END};
+    tlsf_list_push(t, whole, tlsf_class_of(t->size));
 }
 
 gpumem_result gpumem_tlsf_create(uint64_t size, gpumem_tlsf **tlsf)
@@ -156,7 +159,7 @@ static uint64_t largest_free(const gpumem_tlsf *t)
 
 void gpumem_tlsf_stats_get(const gpumem_tlsf *t, gpumem_tlsf_stats *stats)
 {
-    const tlsf_block *last = &t->blocks[t->blocks[0].phys_prev];
+    const tlsf_block *last = &t->blocks[t->blocks[TLSF_END].phys_prev];
     stats->size = t->size;
     stats->used_bytes = t->used_bytes;
     stats->allocation_count = t->allocation_count;
@@ -172,7 +175,7 @@ int gpumem_tlsf_is_empty(const gpumem_tlsf *t)
 
 void gpumem_tlsf_walk(const gpumem_tlsf *t, gpumem_tlsf_visit_fn visit, void *user)
 {
-    for (uint32_t i = t->blocks[0].phys_next; i != TLSF_NIL; i = t->blocks[i].phys_next) {
+    for (uint32_t i = t->blocks[TLSF_END].phys_next; i != TLSF_END; i = t->blocks[i].phys_next) {
         const tlsf_block *b = &t->blocks[i];
         int used = b->free_prev == TLSF_USED;
         uint64_t handle = used ? ((uint64_t)b->free_next << 32) | i : 0;

@@ -15,7 +15,7 @@
 typedef struct gpumem_tlsf gpumem_tlsf;
 
 typedef struct gpumem_tlsf_allocation {
-    uint64_t handle;       /* non-zero; (generation << 32) | (record index + 1). Generations come
+    uint64_t handle;       /* non-zero; (generation << 32) | record index. Generations come
                               from a per-allocator counter, so a handle matches only the
                               allocation it was issued for (stale, freed and pre-clear handles
                               are refused) */

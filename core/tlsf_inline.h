@@ -17,11 +17,14 @@
 #define TLSF_SL_LOG2 5u
 #define TLSF_SL_COUNT (1u << TLSF_SL_LOG2)
 
-/* Record 0 is a sentinel that every link can point at: "no block" in the free lists and the two
- * ends of the physical list. Writes through an empty link land on it harmlessly, which spares the
- * list updates most of their branches; its phys_next is the first block and its phys_prev the
- * last. */
+/* Records 0 and 1 are sentinels. Record 0 is "no block" in the free lists and the spare chain:
+ * writes through an empty link land on it harmlessly, which spares the list updates most of their
+ * branches. Record 1 stands for both ends of the address-order list (its phys_next is the first
+ * block, its phys_prev the last); no free list ever reaches it, so it always reads as not free and
+ * freeing a block at either end needs no test for the end. */
 #define TLSF_NIL 0u
+#define TLSF_END 1u
+#define TLSF_FIRST_RECORD 2u
 /* A free block's free_prev is TLSF_NIL or an index; used and dead records carry a marker there
  * instead, which is how a record's state is told. */
 #define TLSF_USED UINT32_MAX
@@ -53,7 +56,7 @@
 typedef struct tlsf_block {
     uint64_t offset;
     uint64_t size;
-    uint32_t phys_prev; /* address-order neighbours; TLSF_NIL at the ends */
+    uint32_t phys_prev; /* address-order neighbours; TLSF_END at the ends */
     uint32_t phys_next;
     uint32_t free_prev; /* class list of a free block, or TLSF_USED / TLSF_DEAD */
     uint32_t free_next; /* class list of a free block, a used block's generation, or the
@@ -257,33 +260,34 @@ static TLSF_INLINE uint32_t tlsf_split_off_front(gpumem_tlsf *t, uint32_t i, uin
 }
 
 /* Turns used block i into free space merged with its free neighbours: one record keeps the
- * range (the lower neighbour's when it merges) and the others become spare. The range is
- * gathered first and written once. */
+ * range (the lower neighbour's when it merges) and the others become spare. Most frees have no
+ * free neighbour (free ranges are few), so links are rewritten only where a merge happens. */
 static TLSF_INLINE void tlsf_free_and_merge(gpumem_tlsf *t, uint32_t i)
 {
     tlsf_block *b = &t->blocks[i];
     uint64_t size = b->size;
     uint32_t keep = i;
     uint32_t after = b->phys_next;
+    uint32_t before = b->phys_prev;
     tlsf_block *n = &t->blocks[after];
-    if (after != TLSF_NIL && tlsf_is_free(n)) {
+    tlsf_block *p = &t->blocks[before];
+    if (tlsf_is_free(n)) {
         tlsf_list_remove(t, n, tlsf_class_of(n->size));
         size += n->size;
         tlsf_release_record(t, after);
         after = n->phys_next;
+        b->phys_next = after;
+        t->blocks[after].phys_prev = i;
     }
-    uint32_t before = b->phys_prev;
-    tlsf_block *p = &t->blocks[before];
-    if (before != TLSF_NIL && tlsf_is_free(p)) {
+    if (tlsf_is_free(p)) {
         tlsf_list_remove(t, p, tlsf_class_of(p->size));
         size += p->size;
-        tlsf_release_record(t, keep);
+        tlsf_release_record(t, i);
         keep = before;
+        p->phys_next = after;
+        t->blocks[after].phys_prev = before;
     }
-    tlsf_block *k = &t->blocks[keep];
-    k->size = size;
-    k->phys_next = after;
-    t->blocks[after].phys_prev = keep;
+    t->blocks[keep].size = size;
     tlsf_list_push(t, keep, tlsf_class_of(size));
 }
 
@@ -305,7 +309,7 @@ static TLSF_INLINE gpumem_result gpumem_tlsf_alloc_inline(gpumem_tlsf *t, uint64
     uint64_t pad = tlsf_padding_at(b->offset, mask);
     uint64_t rest = b->size - pad - size;
     int cut_pad = pad >= TLSF_PAD_SPLIT;
-    int cut_rest = (rest >= TLSF_MIN_FREE_BLOCK) & (rest > mask) &
+    int cut_rest = (rest > (mask | (TLSF_MIN_FREE_BLOCK - 1u))) &
                    (rest >= size >> TLSF_REMAINDER_SHIFT);
     if (!tlsf_reserve_records(t, (uint32_t)(cut_pad + cut_rest)))
         return GPUMEM_ERROR_OUT_OF_HOST_MEMORY;
@@ -331,11 +335,9 @@ static TLSF_INLINE gpumem_result gpumem_tlsf_alloc_inline(gpumem_tlsf *t, uint64
 
 static TLSF_INLINE gpumem_result gpumem_tlsf_free_inline(gpumem_tlsf *t, uint64_t handle)
 {
-    /* Record indices start at 1 (0 is the sentinel), so the low half is index + 1 of the
-     * records the caller can see. */
     uint32_t i = (uint32_t)handle;
     uint32_t generation = (uint32_t)(handle >> 32);
-    if (i - 1u >= t->block_count - 1u) /* also catches TLSF_NIL, by wrapping */
+    if (i - TLSF_FIRST_RECORD >= t->block_count - TLSF_FIRST_RECORD) /* sentinels wrap around */
         return GPUMEM_ERROR_INVALID_HANDLE;
     tlsf_block *b = &t->blocks[i];
     if ((b->free_prev != TLSF_USED) | (b->free_next != generation))
