@@ -67,12 +67,13 @@ static int new_slot(uint32_t *index)
     uint32_t n = atomic_load_explicit(&slot_count, memory_order_relaxed);
     int ok = n < MAX_CHUNKS * CHUNK_SLOTS;
     if (ok && n < CHUNK_SLOTS) /* the static chunk: its slots start at generation 1 here */
-        atomic_store_explicit(&gpumem_handle_first_chunk[n].generation, 1, memory_order_relaxed);
+        atomic_store_explicit(&gpumem_handle_first_chunk[n].tag, GPUMEM_HANDLE_TAG(1, 0),
+                              memory_order_relaxed);
     else if (ok && (n & (CHUNK_SLOTS - 1)) == 0) {
         slot *chunk = calloc(CHUNK_SLOTS, sizeof *chunk);
         if ((ok = chunk != NULL)) {
             for (uint32_t i = 0; i < CHUNK_SLOTS; i++)
-                atomic_init(&chunk[i].generation, 1);
+                atomic_init(&chunk[i].tag, GPUMEM_HANDLE_TAG(1, 0));
             atomic_store_explicit(&chunks[n >> CHUNK_BITS], chunk, memory_order_release);
         }
     }
@@ -91,8 +92,8 @@ uint64_t gpumem_handle_create(gpumem_handle_kind kind, void *object)
         return 0;
     slot *s = slot_at(index);
     atomic_store_explicit(&s->object, object, memory_order_relaxed);
-    atomic_store_explicit(&s->kind, (uint32_t)kind, memory_order_release);
-    uint32_t generation = atomic_load_explicit(&s->generation, memory_order_relaxed);
+    uint32_t generation = (uint32_t)atomic_load_explicit(&s->tag, memory_order_relaxed);
+    atomic_store_explicit(&s->tag, GPUMEM_HANDLE_TAG(generation, kind), memory_order_release);
     return ((uint64_t)generation << 32) | (uint64_t)(index + 1);
 }
 
@@ -104,13 +105,14 @@ int gpumem_handle_destroy(uint64_t handle)
         return 0;
     slot *s = slot_at(index);
     /* Generation 0 is skipped so that no handle value is ever 0 in its upper half. Only the
-     * one caller whose swap succeeds frees the slot: a second destroy finds a new generation. */
+     * one caller whose swap succeeds frees the slot: a second destroy finds a new generation
+     * and no kind. */
     uint32_t next = generation + 1 ? generation + 1 : 1;
-    if (atomic_load_explicit(&s->kind, memory_order_relaxed) == 0 ||
-        !atomic_compare_exchange_strong_explicit(&s->generation, &generation, next,
+    uint64_t tag = atomic_load_explicit(&s->tag, memory_order_relaxed);
+    if ((tag >> 32) == 0 || (uint32_t)tag != generation ||
+        !atomic_compare_exchange_strong_explicit(&s->tag, &tag, GPUMEM_HANDLE_TAG(next, 0),
                                                  memory_order_acq_rel, memory_order_relaxed))
         return 0;
-    atomic_store_explicit(&s->kind, 0, memory_order_relaxed);
     atomic_store_explicit(&s->object, NULL, memory_order_relaxed);
     push_free(index);
     return 1;
@@ -138,8 +140,8 @@ gpumem_result gpumem_handle_refuse(uint64_t handle, gpumem_handle_kind kind,
     uint32_t generation = (uint32_t)(handle >> 32);
     if ((uint32_t)handle != 0 && generation != 0 &&
         index < atomic_load_explicit(&slot_count, memory_order_acquire)) {
-        uint32_t current = atomic_load_explicit(&slot_at(index)->generation,
-                                                memory_order_acquire);
+        uint32_t current = (uint32_t)atomic_load_explicit(&slot_at(index)->tag,
+                                                          memory_order_acquire);
         if (generation < current)
             return gpumem_error(GPUMEM_ERROR_DESTROYED, function, "the %s was destroyed", what);
     }

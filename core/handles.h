@@ -38,11 +38,17 @@ gpumem_result gpumem_handle_refuse(uint64_t handle, gpumem_handle_kind kind,
 #define GPUMEM_HANDLE_MAX_CHUNKS 4096u
 
 typedef struct gpumem_handle_slot {
-    _Atomic uint32_t generation; /* starts at 1; bumped when the handle is destroyed */
-    _Atomic uint32_t kind;       /* 0 while free */
+    /* The slot's generation (low half: starts at 1, bumped when the handle is destroyed) and the
+     * kind of its object (high half: 0 while the slot is free), in one word: a lookup checks both
+     * with one load and one compare, and destroy bumps the one and clears the other with one
+     * compare-and-swap. */
+    _Atomic uint64_t tag;
     _Atomic(void *) object;
-    _Atomic uint32_t next_free;  /* index + 1 of the next free slot, 0 at the end */
+    _Atomic uint32_t next_free; /* index + 1 of the next free slot, 0 at the end */
 } gpumem_handle_slot;
+
+#define GPUMEM_HANDLE_TAG(generation, kind) \
+    ((uint64_t)(uint32_t)(generation) | (uint64_t)(kind) << 32)
 
 extern _Atomic(gpumem_handle_slot *) gpumem_handle_chunks[GPUMEM_HANDLE_MAX_CHUNKS];
 /* The first chunk is static, so the first 4096 handles (most programs never have more live at
@@ -66,8 +72,8 @@ static inline void *gpumem_handle_peek(uint64_t handle, gpumem_handle_kind kind)
             return NULL;
         s = &chunk[index & ((1u << GPUMEM_HANDLE_CHUNK_BITS) - 1)];
     }
-    if (atomic_load_explicit(&s->generation, memory_order_acquire) != (uint32_t)(handle >> 32) ||
-        atomic_load_explicit(&s->kind, memory_order_relaxed) != (uint32_t)kind)
+    uint64_t expected = GPUMEM_HANDLE_TAG(handle >> 32, kind);
+    if (atomic_load_explicit(&s->tag, memory_order_acquire) != expected)
         return NULL;
     return atomic_load_explicit(&s->object, memory_order_relaxed);
 }
