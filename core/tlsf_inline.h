@@ -179,7 +179,7 @@ int gpumem_tlsf_grow_records(gpumem_tlsf *t); /* 0 when the record array cannot 
 /* A free block that can hold size bytes at the alignment (mask + 1), and its class; TLSF_NIL if
  * none can. */
 static TLSF_INLINE uint32_t tlsf_find_block(const gpumem_tlsf *t, uint64_t size, uint64_t mask,
-                                      uint32_t *found_class)
+                                             uint32_t *found_class)
 {
     uint32_t c = tlsf_class_of(size);
     if (c >= t->class_count)
@@ -189,7 +189,7 @@ static TLSF_INLINE uint32_t tlsf_find_block(const gpumem_tlsf *t, uint64_t size,
     uint32_t good = need >= size ? tlsf_first_class_at_or_above(t, tlsf_class_at_least(need))
                                  : TLSF_NO_CLASS;
     /* A block of the request's own class, when it fits, wastes less than a rounded-up one. The
-     * sentinel has size 0, so an empty class never fits. */
+     * empty list's head is record 0, of size 0, so an empty class never fits. */
     uint32_t i = t->heads[c];
     if (tlsf_block_fits(&t->blocks[i], size, mask)) {
         *found_class = c;
