@@ -15,6 +15,7 @@
 
 #include <criterion/criterion.h>
 
+#include "check.h"
 #include "gpumem/gpumem.h"
 
 extern gpumem_device conf_dev;
@@ -41,14 +42,6 @@ gpumem_result conf_open(gpumem_device *device);
         conf_finish();                                        \
     }                                                         \
     static void conf_body_##name(void)
-
-/* A call that must succeed. */
-#define OK(call)                                                                             \
-    do {                                                                                     \
-        gpumem_result ok_r_ = (call);                                                        \
-        cr_assert_eq(ok_r_, GPUMEM_OK, "%s -> %s (%s)", #call, gpumem_result_string(ok_r_), \
-                     gpumem_last_error());                                                   \
-    } while (0)
 
 /* A call that must fail with `expected` and say why. */
 #define FAILS(call, expected)                                                                \

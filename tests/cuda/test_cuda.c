@@ -9,17 +9,11 @@
 #include <criterion/criterion.h>
 
 #include "app.h"
+#include "check.h"
 #include "gpumem/gpumem.h"
 #include "pattern.h"
 
 #define MiB (1ull << 20)
-
-#define OK(call)                                                                             \
-    do {                                                                                     \
-        gpumem_result ok_r_ = (call);                                                        \
-        cr_assert_eq(ok_r_, GPUMEM_OK, "%s -> %s (%s)", #call, gpumem_result_string(ok_r_), \
-                     gpumem_last_error());                                                   \
-    } while (0)
 
 /* --- helpers --- */
 

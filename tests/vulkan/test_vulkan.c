@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 
 #include "app.h"
+#include "check.h"
 #include "gpumem/gpumem.h"
 #include "pattern.h"
 
@@ -56,13 +57,6 @@ static void setup(void)
 TestSuite(vulkan, .init = setup, .timeout = 120);
 
 /* --- helpers --- */
-
-#define OK(call)                                                                            \
-    do {                                                                                    \
-        gpumem_result ok_r_ = (call);                                                       \
-        cr_assert_eq(ok_r_, GPUMEM_OK, "%s -> %s (%s)", #call, gpumem_result_string(ok_r_), \
-                     gpumem_last_error());                                                  \
-    } while (0)
 
 #define VK_OK(call)                                                              \
     do {                                                                         \
