@@ -425,6 +425,76 @@ static int bench_transfer(bench_context *c)
     return status;
 }
 
+/* --- section call: what the HAL itself costs per call --- */
+
+/* A tiny transfer costs next to nothing natively (on host, a 4-byte memcpy), so its time is
+ * the HAL's own: the handle lookup, the checks, the path choice, the guards around the call. */
+typedef enum call_kind { CALL_WRITE4, CALL_READ4, CALL_INFO, CALL_MEMCPY4 } call_kind;
+
+static gpumem_result call_loop(gpumem_buffer buffer, call_kind kind, uint32_t calls,
+                               unsigned char *host)
+{
+    gpumem_buffer_info info;
+    gpumem_result r = GPUMEM_OK;
+    for (uint32_t i = 0; i < calls && r == GPUMEM_OK; i++) {
+        switch (kind) {
+        case CALL_WRITE4: r = gpumem_buffer_write(buffer, (i & 255) * 4, host, 4); break;
+        case CALL_READ4: r = gpumem_buffer_read(buffer, (i & 255) * 4, host, 4); break;
+        case CALL_INFO: r = gpumem_buffer_info_get(buffer, &info); break;
+        case CALL_MEMCPY4:
+            /* The same work without the HAL: a 4-byte copy the compiler must keep. */
+            memcpy(host + 4 + (i & 255) * 4, host, 4);
+            __asm__ volatile("" : : "r"(host) : "memory");
+            break;
+        }
+    }
+    return r;
+}
+
+static int call_measure(bench_context *c, gpumem_buffer buffer, call_kind kind,
+                        const char *name)
+{
+    uint32_t repeats = c->options.repeats, calls = c->options.quick ? 100000 : 2000000;
+    unsigned char host[4 + 1024] = {1, 2, 3, 4};
+    double *ns = malloc(repeats * sizeof *ns);
+    if (!ns)
+        return out_of_memory("call");
+    gpumem_result r = call_loop(buffer, kind, calls / 10, host); /* warm */
+    for (uint32_t i = 0; i < repeats && r == GPUMEM_OK; i++) {
+        double start = bench_now();
+        r = call_loop(buffer, kind, calls, host);
+        ns[i] = (bench_now() - start) * 1e9 / calls;
+    }
+    if (r == GPUMEM_OK)
+        bench_result(&c->options, "call", name, bench_median(ns, repeats), "ns/call");
+    free(ns);
+    return r == GPUMEM_OK ? 0 : failed(r, name);
+}
+
+static int bench_call(bench_context *c)
+{
+    gpumem_pool pool;
+    gpumem_pool_desc pd = {.name = "call"};
+    gpumem_result r = gpumem_pool_create(c->device, &pd, &pool);
+    if (r != GPUMEM_OK)
+        return failed(r, "pool create");
+    gpumem_buffer buffer;
+    gpumem_buffer_desc bd = {.size = 4096};
+    int status = (r = gpumem_buffer_create(pool, &bd, &buffer)) != GPUMEM_OK
+                     ? failed(r, "buffer create")
+                     : 0;
+    if (!status)
+        status = call_measure(c, buffer, CALL_WRITE4, "write_4_bytes");
+    if (!status)
+        status = call_measure(c, buffer, CALL_READ4, "read_4_bytes");
+    if (!status)
+        status = call_measure(c, buffer, CALL_INFO, "buffer_info");
+    if (!status)
+        status = call_measure(c, buffer, CALL_MEMCPY4, "memcpy_4_bytes");
+    gpumem_pool_destroy(pool);
+    return status;
+}
+
 /* --- backend sections --- */
 
 static int bench_backend(bench_context *c, const char *backend)
@@ -477,6 +547,7 @@ static const section sections[] = {
     {"vblock", bench_vblock},
     {"pool", bench_pool},
     {"transfer", bench_transfer},
+    {"call", bench_call},
     {"vulkan", bench_vulkan_section},
     {"cuda", bench_cuda_section},
 };
@@ -490,7 +561,7 @@ static void usage(FILE *out)
             "  --json          one JSON document of all results on stdout\n"
             "  --quick         small sizes and 3 repeats: a smoke run\n"
             "  --repeats N     runs per measurement, the median is reported (default 5)\n"
-            "  --section NAME  only vblock, pool, transfer, vulkan or cuda\n"
+            "  --section NAME  only vblock, pool, transfer, call, vulkan or cuda\n"
             "  --size BYTES    bytes per transfer, with an optional K, M or G suffix\n"
             "                  (default 256M; --quick: 16M)\n"
             "  --help          this text\n"
