@@ -94,7 +94,10 @@ void gpumem_host_copy(void *destination, const void *source, size_t size)
     job.destination = destination;
     job.source = source;
     job.size = size;
-    job.piece = (size / pieces + PIECE_ALIGN - 1) & ~(size_t)(PIECE_ALIGN - 1);
+    /* Pieces of whole 4 KiB pages, together at least `size`: the rounding goes up from the
+     * exact share (size / pieces, itself rounded up), so the last piece is short, never
+     * missing. */
+    job.piece = ((size + pieces - 1) / pieces + PIECE_ALIGN - 1) & ~(size_t)(PIECE_ALIGN - 1);
     job.pending = worker_count;
     job.generation++;
     pthread_cond_broadcast(&job_ready);
