@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "env.h"
+
 #define MAX_WORKERS 16
 #define DEFAULT_COPIERS 8 /* threads copying at once, the caller included */
 #define PARALLEL_MIN (4u << 20) /* below this, thread hand-off costs more than it saves */
@@ -61,9 +63,7 @@ static void start_workers(void)
      * GPUMEM_COPY_THREADS (1-17) sets the number of copiers, for tuning and comparisons. */
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     long copiers = cores >= 4 ? (cores < DEFAULT_COPIERS ? cores : DEFAULT_COPIERS) : 1;
-    const char *env = getenv("GPUMEM_COPY_THREADS");
-    if (env && atol(env) >= 1 && atol(env) <= MAX_WORKERS + 1)
-        copiers = atol(env);
+    copiers = gpumem_env_copy_threads((unsigned)copiers, MAX_WORKERS + 1);
     unsigned wanted = (unsigned)copiers - 1;
     pthread_attr_t attr;
     pthread_attr_init(&attr);

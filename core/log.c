@@ -3,9 +3,8 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
+#include "env.h"
 #include "error.h"
 #include "gpumem/backend.h"
 
@@ -13,16 +12,11 @@ static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static gpumem_log_fn log_fn;
 static void *log_user;
 
+/* GPUMEM_LOG, read at each message so a program may change it; env.c warns once about a bad
+ * value (through this log: it reads the level again from inside without warning twice). */
 static int32_t stderr_threshold(void)
 {
-    const char *env = getenv("GPUMEM_LOG");
-    if (!env || !*env)
-        return GPUMEM_LOG_WARNING;
-    static const char *const names[] = {"debug", "info", "warning", "error"};
-    for (int32_t i = 0; i < 4; i++)
-        if (strcmp(env, names[i]) == 0)
-            return i;
-    return GPUMEM_LOG_WARNING;
+    return gpumem_env_log_level();
 }
 
 gpumem_result gpumem_log_set_callback(gpumem_log_fn fn, void *user)

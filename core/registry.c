@@ -7,19 +7,32 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "env.h"
 #include "error.h"
 #include "log.h"
 
-#define MAX_BACKENDS 64
+/* Compiled in (lib/builtin.c has one per backend the build links in), so never filled by files. */
+#define MAX_BUILTIN 64
 #define REQUIRED_OPS(X)                                                                        \
     X(probe) X(device_open) X(device_close) X(device_properties) X(page_allocate) X(page_free) \
     X(page_map) X(page_unmap) X(page_flush) X(page_invalidate) X(native_buffer)                \
     X(stream_create) X(stream_destroy) X(stream_synchronize) X(stream_native)                  \
     X(event_create) X(event_destroy) X(event_record) X(event_synchronize) X(copy_page_to_page)
 
-static gpumem_backend_entry entries[MAX_BACKENDS];
-static uint32_t entry_count;
+/* Two lists, each in registration order: backends whose table was accepted (a probe may still
+ * find them unavailable), and modules that were refused. gpumem_backend_info_get lists the
+ * refused ones after every accepted one, so a refused file never takes a place an accepted
+ * backend needs. Both lists grow as needed. Entries never move or go away once the registry is
+ * filled (a device keeps its entry's table); only while it is filled may a module replace a
+ * built-in of its name. registry_lock guards the lists; each entry's own lock, its probe. */
+typedef struct entry_list {
+    gpumem_backend_entry **items;
+    uint32_t count, capacity;
+} entry_list;
+
+static entry_list accepted, refused;
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t registry_once = PTHREAD_ONCE_INIT;
 
@@ -186,72 +199,194 @@ static gpumem_result check_vtable(const gpumem_backend_vtable *vt, char *reason,
     return GPUMEM_OK;
 }
 
-static gpumem_backend_entry *find_entry(const char *name)
+/* --- entries and lists --- */
+
+static gpumem_backend_entry *entry_new(const char *name, const char *module_path)
 {
-    for (uint32_t i = 0; i < entry_count; i++)
-        if (strcmp(entries[i].info.name, name) == 0)
-            return &entries[i];
+    gpumem_backend_entry *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&e->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
+    snprintf(e->info.name, sizeof e->info.name, "%s", name);
+    e->info.is_module = module_path != NULL;
+    snprintf(e->info.module_path, sizeof e->info.module_path, "%s",
+             module_path ? module_path : "");
+    snprintf(e->info.reason, sizeof e->info.reason, "not probed yet");
+    e->probe_result = GPUMEM_ERROR_UNAVAILABLE;
+    return e;
+}
+
+static void entry_free(gpumem_backend_entry *e)
+{
+    pthread_mutex_destroy(&e->lock);
+    free(e);
+}
+
+static int list_push(entry_list *list, gpumem_backend_entry *e)
+{
+    if (list->count == list->capacity) {
+        uint32_t capacity = list->capacity ? list->capacity * 2 : 8;
+        gpumem_backend_entry **items = realloc(list->items, capacity * sizeof *items);
+        if (!items)
+            return 0;
+        list->items = items;
+        list->capacity = capacity;
+    }
+    list->items[list->count++] = e;
+    return 1;
+}
+
+static gpumem_backend_entry *find_in(const entry_list *list, const char *name, size_t length)
+{
+    for (uint32_t i = 0; i < list->count; i++) {
+        const char *n = list->items[i]->info.name;
+        if (strlen(n) == length && memcmp(n, name, length) == 0)
+            return list->items[i];
+    }
     return NULL;
 }
 
-static void probe_entry(gpumem_backend_entry *e)
+/* An accepted backend of that name, else a refused module (found, so a call can say why it
+ * cannot be opened). */
+static gpumem_backend_entry *lookup(const char *name, size_t length)
 {
-    char reason[GPUMEM_REASON_SIZE] = "";
-    uint32_t count = 0;
-    gpumem_result r = e->ops.probe(&count, reason, sizeof reason);
-    e->info.available = r == GPUMEM_OK && count > 0;
-    e->info.device_count = r == GPUMEM_OK ? count : 0;
-    if (r == GPUMEM_OK && count == 0 && !reason[0])
-        snprintf(reason, sizeof reason, "no device");
-    if (!e->info.available && !reason[0])
-        snprintf(reason, sizeof reason, "probe failed (%s)", gpumem_result_string(r));
-    snprintf(e->info.reason, sizeof e->info.reason, "%s", e->info.available ? "" : reason);
+    pthread_mutex_lock(&registry_lock);
+    gpumem_backend_entry *e = find_in(&accepted, name, length);
+    if (!e)
+        e = find_in(&refused, name, length);
+    pthread_mutex_unlock(&registry_lock);
+    return e;
 }
 
-/* Adds (or, for a module with a built-in's name, replaces) an entry. Lock held. */
+/* The accepted entries, copied under the lock, since probing happens outside it. Returns the
+ * count; *out is NULL when it is 0 or there is no memory (then the result is UINT32_MAX). */
+static uint32_t snapshot(gpumem_backend_entry ***out)
+{
+    pthread_mutex_lock(&registry_lock);
+    uint32_t n = accepted.count;
+    gpumem_backend_entry **copy = n ? malloc(n * sizeof *copy) : NULL;
+    if (copy)
+        memcpy(copy, accepted.items, n * sizeof *copy);
+    pthread_mutex_unlock(&registry_lock);
+    *out = copy;
+    return n && !copy ? UINT32_MAX : n;
+}
+
+/* Adds an accepted backend (or, for a module with a built-in's name, replaces it). Lock held, or
+ * the registry being filled. */
 static gpumem_result add_entry(const gpumem_backend_vtable *vt, const char *module_path,
                                char *reason, size_t reason_size)
 {
     gpumem_result r = check_vtable(vt, reason, reason_size);
     if (r != GPUMEM_OK)
         return r;
-    gpumem_backend_entry *e = find_entry(vt->name);
-    if (e && !(module_path && !e->info.is_module)) {
-        snprintf(reason, reason_size, "a backend named '%s' is already registered%s%s",
-                 vt->name, e->info.is_module ? " from " : "", e->info.module_path);
+    gpumem_backend_entry *old = find_in(&accepted, vt->name, strlen(vt->name));
+    if (old && !(module_path && !old->info.is_module)) {
+        snprintf(reason, reason_size, "a backend named '%s' is already registered%s%.160s",
+                 vt->name, old->info.is_module ? " from " : "", old->info.module_path);
         return GPUMEM_ERROR_INVALID_ARGUMENT;
     }
+    gpumem_backend_entry *e = entry_new(vt->name, module_path);
     if (!e) {
-        if (entry_count == MAX_BACKENDS) {
-            snprintf(reason, reason_size, "more than %d backends", MAX_BACKENDS);
-            return GPUMEM_ERROR_LIMIT_EXCEEDED;
-        }
-        e = &entries[entry_count++];
+        snprintf(reason, reason_size, "no memory to register backend '%s'", vt->name);
+        return GPUMEM_ERROR_OUT_OF_HOST_MEMORY;
     }
-    memset(e, 0, sizeof *e);
     e->ops = *vt;
     e->capabilities = capabilities_of(vt);
     fill_optional(&e->ops);
-    snprintf(e->info.name, sizeof e->info.name, "%s", vt->name);
     e->info.priority = vt->priority;
-    e->info.is_module = module_path != NULL;
-    snprintf(e->info.module_path, sizeof e->info.module_path, "%s",
-             module_path ? module_path : "");
-    probe_entry(e);
+    if (old) { /* only while the registry is filled: nothing holds the built-in's entry yet */
+        for (uint32_t i = 0; i < accepted.count; i++)
+            if (accepted.items[i] == old)
+                accepted.items[i] = e;
+        entry_free(old);
+    } else if (!list_push(&accepted, e)) {
+        entry_free(e);
+        snprintf(reason, reason_size, "no memory to register backend '%s'", vt->name);
+        return GPUMEM_ERROR_OUT_OF_HOST_MEMORY;
+    }
     return GPUMEM_OK;
 }
 
 static void add_refused_module(const char *path, const char *name, const char *reason)
 {
-    if (entry_count == MAX_BACKENDS || find_entry(name))
-        return;
-    gpumem_backend_entry *e = &entries[entry_count++];
-    memset(e, 0, sizeof *e);
-    e->refused = 1;
-    snprintf(e->info.name, sizeof e->info.name, "%s", name);
-    e->info.is_module = 1;
-    snprintf(e->info.module_path, sizeof e->info.module_path, "%s", path);
-    snprintf(e->info.reason, sizeof e->info.reason, "%s", reason);
+    gpumem_log(GPUMEM_LOG_WARNING, "module %s refused: %s", path, reason);
+    gpumem_backend_entry *e = entry_new(name, path);
+    if (e) {
+        e->refused = 1;
+        e->probed = 1;
+        snprintf(e->info.reason, sizeof e->info.reason, "%s", reason);
+    }
+    if (!e || !list_push(&refused, e)) {
+        gpumem_log(GPUMEM_LOG_ERROR, "module %s: no memory to list it", path);
+        if (e)
+            entry_free(e);
+    }
+}
+
+/* --- probing --- */
+
+/* A definitive answer stays for the life of the process: the runtime is here with devices, or
+ * it is not, or it has none, or it is too old. Anything else (out of host or device memory, a
+ * runtime error) may be gone at the next call, which probes again. */
+static int probe_is_definitive(gpumem_result r)
+{
+    return r == GPUMEM_OK || r == GPUMEM_ERROR_UNAVAILABLE || r == GPUMEM_ERROR_UNSUPPORTED ||
+           r == GPUMEM_ERROR_NOT_FOUND || r == GPUMEM_ERROR_ABI_MISMATCH;
+}
+
+/* Entry lock held. */
+static void probe_locked(gpumem_backend_entry *e)
+{
+    char reason[GPUMEM_REASON_SIZE] = "", previous[GPUMEM_REASON_SIZE];
+    uint32_t count = 0;
+    memcpy(previous, e->info.reason, sizeof previous);
+    e->probing = 1;
+    snprintf(e->info.reason, sizeof e->info.reason, "being probed");
+    gpumem_result r = e->ops.probe(&count, reason, sizeof reason);
+    e->probing = 0;
+    gpumem_error_clear(); /* a probe's own message is in `reason`; it must not reach the caller */
+    if (r == GPUMEM_OK && count == 0) {
+        r = GPUMEM_ERROR_UNAVAILABLE;
+        if (!reason[0])
+            snprintf(reason, sizeof reason, "no device");
+    }
+    if (r != GPUMEM_OK && !reason[0])
+        snprintf(reason, sizeof reason, "probe failed (%s)", gpumem_result_string(r));
+    e->probe_result = r;
+    e->attempted = 1;
+    e->probed = probe_is_definitive(r);
+    e->info.available = r == GPUMEM_OK;
+    e->info.device_count = r == GPUMEM_OK ? count : 0;
+    if (r == GPUMEM_OK)
+        e->info.reason[0] = '\0';
+    else if (e->probed)
+        snprintf(e->info.reason, sizeof e->info.reason, "%s", reason);
+    else
+        snprintf(e->info.reason, sizeof e->info.reason, "%.*s (%s; probed again at the next call)",
+                 (int)(sizeof e->info.reason / 2), reason, gpumem_result_string(r));
+    if (!e->probed && strcmp(previous, e->info.reason) != 0) /* the same failure again: once */
+        gpumem_log(GPUMEM_LOG_WARNING, "backend '%s': %s", e->info.name, e->info.reason);
+}
+
+/* Probes the entry if no definitive answer is known yet (with `retry` 0, only if it was never
+ * probed: a list of the available backends in an error message does not probe again the one
+ * that just failed), copies its info (when `info` is not NULL), and returns OK when it is
+ * available, else why not: UNAVAILABLE, or a transient failure's own result. */
+static gpumem_result entry_state(gpumem_backend_entry *e, gpumem_backend_info *info, int retry)
+{
+    pthread_mutex_lock(&e->lock);
+    if (!e->probed && !e->probing && (retry || !e->attempted)) /* probing: its own callback */
+        probe_locked(e);
+    if (info)
+        *info = e->info;
+    gpumem_result r = e->info.available ? GPUMEM_OK : e->probe_result;
+    pthread_mutex_unlock(&e->lock);
+    return r;
 }
 
 /* --- modules --- */
@@ -262,24 +397,39 @@ static void load_module(const char *path, const char *file_name)
     char name[GPUMEM_NAME_SIZE];
     snprintf(name, sizeof name, "%.*s", (int)(strlen(file_name) - strlen("libgpumem-.so")),
              file_name + strlen("libgpumem-"));
+    char reason[GPUMEM_REASON_SIZE];
+    struct stat st;
+    if (stat(path, &st) == 0 && (st.st_mode & S_IWOTH)) {
+        add_refused_module(path, name, "the module file is world-writable; it is not loaded");
+        return;
+    }
+    dlerror();
     void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!handle) {
-        gpumem_log(GPUMEM_LOG_WARNING, "module %s: %s", path, dlerror());
-        add_refused_module(path, name, "the module could not be loaded (dlopen failed)");
+        /* dlerror says "<path>: <why>"; the path is in the info already. */
+        const char *why = dlerror();
+        size_t n = strlen(path);
+        if (!why)
+            why = "no reason given";
+        else if (strncmp(why, path, n) == 0 && why[n] == ':')
+            why += n + 1 + strspn(why + n + 1, " ");
+        snprintf(reason, sizeof reason, "dlopen failed: %s", why);
+        add_refused_module(path, name, reason);
         return;
     }
     gpumem_backend_entry_fn entry;
     *(void **)&entry = dlsym(handle, GPUMEM_BACKEND_ENTRY_NAME);
     const gpumem_backend_vtable *vt = entry ? entry() : NULL;
-    char reason[GPUMEM_REASON_SIZE];
-    if (!vt) {
+    if (!entry) {
         snprintf(reason, sizeof reason, "the module exports no %s", GPUMEM_BACKEND_ENTRY_NAME);
+    } else if (!vt) {
+        snprintf(reason, sizeof reason, "the module's %s returned NULL",
+                 GPUMEM_BACKEND_ENTRY_NAME);
     } else if (add_entry(vt, path, reason, sizeof reason) == GPUMEM_OK) {
         return; /* stays loaded for the life of the process */
-    } else if (vt->name && valid_name(vt->name) && strlen(vt->name) < sizeof name) {
+    } else if (valid_name(vt->name)) {
         snprintf(name, sizeof name, "%s", vt->name);
     }
-    gpumem_log(GPUMEM_LOG_WARNING, "module %s refused: %s", path, reason);
     add_refused_module(path, name, reason);
     dlclose(handle);
 }
@@ -296,38 +446,86 @@ static int compare_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void scan_folder(const char *folder)
+/* Every module file of the folder, sorted (the same order on every machine and file system);
+ * NULL with *count 0 when there are none, or on failure (logged). */
+static char **module_files(const char *folder, size_t *count)
 {
     DIR *dir = opendir(folder);
+    *count = 0;
     if (!dir)
-        return;
-    char *names[MAX_BACKENDS];
-    size_t count = 0;
+        return NULL;
+    char **names = NULL;
+    size_t n = 0, capacity = 0;
+    int failed = 0;
     struct dirent *d;
-    while ((d = readdir(dir)) && count < MAX_BACKENDS)
-        if (is_module_file(d->d_name) && (names[count] = strdup(d->d_name)))
-            count++;
+    while (!failed && (d = readdir(dir))) {
+        if (!is_module_file(d->d_name))
+            continue;
+        if (n == capacity) {
+            size_t grown = capacity ? capacity * 2 : 16;
+            char **bigger = realloc(names, grown * sizeof *names);
+            failed = !bigger;
+            if (bigger) {
+                names = bigger;
+                capacity = grown;
+            }
+        }
+        if (!failed && !(names[n] = strdup(d->d_name)))
+            failed = 1;
+        n += !failed;
+    }
     closedir(dir);
-    qsort(names, count, sizeof names[0], compare_names); /* the same order on every machine */
+    if (failed) { /* all or nothing: which modules load must not depend on the memory left */
+        gpumem_log(GPUMEM_LOG_ERROR, "module folder '%s': no memory to list it", folder);
+        for (size_t i = 0; i < n; i++)
+            free(names[i]);
+        free(names);
+        return NULL;
+    }
+    qsort(names, n, sizeof *names, compare_names);
+    *count = n;
+    return names;
+}
+
+/* Loading a module runs its code (its constructors, then its entry), so modules come only from
+ * folders named by an absolute path, that not everyone can write to. */
+static int folder_is_safe(const char *folder, const char *origin)
+{
+    struct stat st;
+    if (folder[0] != '/') {
+        gpumem_log(GPUMEM_LOG_WARNING,
+                   "%s: the folder '%s' is not an absolute path; no modules are loaded from it",
+                   origin, folder);
+        return 0;
+    }
+    if (stat(folder, &st) != 0 || !S_ISDIR(st.st_mode))
+        return 0; /* not there: nothing to load */
+    if (st.st_mode & S_IWOTH) {
+        gpumem_log(GPUMEM_LOG_WARNING,
+                   "%s: the folder '%s' is world-writable (anyone could put a module there); "
+                   "no modules are loaded from it",
+                   origin, folder);
+        return 0;
+    }
+    return 1;
+}
+
+static void scan_folder(const char *folder, void *origin)
+{
+    if (!folder_is_safe(folder, origin))
+        return;
+    size_t count;
+    char **names = module_files(folder, &count);
     for (size_t i = 0; i < count; i++) {
         char path[PATH_MAX];
         if (snprintf(path, sizeof path, "%s/%s", folder, names[i]) < (int)sizeof path)
             load_module(path, names[i]);
+        else
+            gpumem_log(GPUMEM_LOG_WARNING, "module %s in '%s': the path is too long", names[i],
+                       folder);
         free(names[i]);
     }
-}
-
-static void scan_plugin_path(void)
-{
-    const char *env = getenv("GPUMEM_PLUGIN_PATH");
-    if (!env)
-        return;
-    char *copy = strdup(env);
-    char *save = NULL;
-    for (char *folder = copy ? strtok_r(copy, ":", &save) : NULL; folder;
-         folder = strtok_r(NULL, ":", &save))
-        scan_folder(folder);
-    free(copy);
+    free(names);
 }
 
 /* <folder of libgpumem>/gpumem: the installed module folder, and the build tree's too. */
@@ -344,19 +542,22 @@ static void scan_library_folder(void)
     if (!slash)
         return;
     snprintf(slash, sizeof folder - (size_t)(slash - folder), "/gpumem");
-    scan_folder(folder);
+    scan_folder(folder, (void *)"the module folder");
 }
 
+/* Registration probes nothing: a backend is probed when a call first needs to know whether it
+ * is available, so a program that names its backend loads no other runtime. */
 static void registry_init(void)
 {
-    const gpumem_backend_vtable *builtin[MAX_BACKENDS];
-    uint32_t n = gpumem_builtin_backends(builtin, MAX_BACKENDS);
+    gpumem_env_check();
+    const gpumem_backend_vtable *builtin[MAX_BUILTIN];
+    uint32_t n = gpumem_builtin_backends(builtin, MAX_BUILTIN);
     char reason[GPUMEM_REASON_SIZE];
     for (uint32_t i = 0; i < n; i++)
         if (add_entry(builtin[i], NULL, reason, sizeof reason) != GPUMEM_OK)
             gpumem_log(GPUMEM_LOG_ERROR, "built-in backend refused: %s", reason);
     /* The plugin path first: a user's module replaces an installed one of the same name. */
-    scan_plugin_path();
+    gpumem_env_plugin_folders(scan_folder, (void *)"GPUMEM_PLUGIN_PATH");
     scan_library_folder();
 }
 
@@ -387,7 +588,7 @@ gpumem_result gpumem_backend_count(uint32_t *count)
         return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__, "count is NULL");
     ensure_init();
     pthread_mutex_lock(&registry_lock);
-    *count = entry_count;
+    *count = accepted.count + refused.count;
     pthread_mutex_unlock(&registry_lock);
     return GPUMEM_OK;
 }
@@ -399,49 +600,59 @@ gpumem_result gpumem_backend_info_get(uint32_t index, gpumem_backend_info *info)
         return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__, "info is NULL");
     ensure_init();
     pthread_mutex_lock(&registry_lock);
-    gpumem_result r = GPUMEM_OK;
-    if (index < entry_count)
-        *info = entries[index].info;
-    else
-        r = gpumem_error(GPUMEM_ERROR_NOT_FOUND, __func__, "backend index %u of %u", index,
-                         entry_count);
+    uint32_t total = accepted.count + refused.count;
+    gpumem_backend_entry *e = index < accepted.count ? accepted.items[index]
+                              : index < total        ? refused.items[index - accepted.count]
+                                                     : NULL;
     pthread_mutex_unlock(&registry_lock);
-    return r;
+    if (!e)
+        return gpumem_error(GPUMEM_ERROR_NOT_FOUND, __func__, "backend index %u of %u", index,
+                            total);
+    gpumem_backend_info copy;
+    entry_state(e, &copy, 1);
+    *info = copy;
+    return GPUMEM_OK;
 }
 
-/* "host, vulkan" (available ones), or "none". Lock held. */
+/* "host, vulkan" (the available ones, probing those not probed yet), or "none". */
 static void available_list(char *out, size_t size)
 {
+    gpumem_backend_entry **all;
+    uint32_t count = snapshot(&all);
     size_t n = 0;
     out[0] = '\0';
-    for (uint32_t i = 0; i < entry_count; i++) {
-        if (!entries[i].info.available)
+    for (uint32_t i = 0; all && i < count; i++) {
+        if (entry_state(all[i], NULL, 0) != GPUMEM_OK)
             continue;
-        int w = snprintf(out + n, size - n, "%s%s", n ? ", " : "", entries[i].info.name);
+        int w = snprintf(out + n, size - n, "%s%s", n ? ", " : "", all[i]->info.name);
         if (w < 0 || (size_t)w >= size - n)
             break;
         n += (size_t)w;
     }
+    free(all);
     if (!n)
         snprintf(out, size, "none");
 }
 
-static gpumem_result unknown_backend(const char *function, const char *name, const char *origin)
+static gpumem_result unknown_backend(const char *function, const char *name, size_t length,
+                                     const char *origin)
 {
-    char list[512];
+    char list[512], quoted[128];
     available_list(list, sizeof list);
+    gpumem_env_quote(name, length, quoted, sizeof quoted);
     return gpumem_error(GPUMEM_ERROR_NOT_FOUND, function,
-                        "unknown backend '%s'%s; available backends: %s", name, origin, list);
+                        "unknown backend %s%s; available backends: %s", quoted, origin, list);
 }
 
-static gpumem_result unavailable_backend(const char *function, const gpumem_backend_entry *e,
-                                         const char *origin)
+/* A definitive "no" is UNAVAILABLE; a transient failure keeps its own result. */
+static gpumem_result unavailable_backend(const char *function, const gpumem_backend_info *info,
+                                         gpumem_result result, const char *origin)
 {
     char list[512];
     available_list(list, sizeof list);
-    return gpumem_error(GPUMEM_ERROR_UNAVAILABLE, function,
-                        "backend '%s'%s is unavailable: %s; available backends: %s",
-                        e->info.name, origin, e->info.reason, list);
+    return gpumem_error(result, function,
+                        "backend '%s'%s is unavailable: %s; available backends: %s", info->name,
+                        origin, info->reason, list);
 }
 
 gpumem_result gpumem_backend_find(const char *name, gpumem_backend_info *info)
@@ -451,67 +662,100 @@ gpumem_result gpumem_backend_find(const char *name, gpumem_backend_info *info)
         return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__, "%s is NULL",
                             name ? "info" : "name");
     ensure_init();
-    pthread_mutex_lock(&registry_lock);
-    const gpumem_backend_entry *e = find_entry(name);
-    gpumem_result r = GPUMEM_OK;
-    if (e)
-        *info = e->info;
-    else
-        r = unknown_backend(__func__, name, "");
-    pthread_mutex_unlock(&registry_lock);
-    return r;
+    gpumem_backend_entry *e = lookup(name, strlen(name));
+    if (!e)
+        return unknown_backend(__func__, name, strlen(name), "");
+    gpumem_backend_info copy;
+    entry_state(e, &copy, 1);
+    *info = copy;
+    return GPUMEM_OK;
 }
 
-/* The first available backend of a comma-separated list; unknown names are errors. */
+static gpumem_result choose_named(const char *name, size_t length, const char *origin,
+                                  const char *function, const gpumem_backend_entry **out)
+{
+    gpumem_backend_entry *e = lookup(name, length);
+    if (!e)
+        return unknown_backend(function, name, length, origin);
+    gpumem_backend_info info;
+    gpumem_result r = entry_state(e, &info, 1);
+    if (r != GPUMEM_OK)
+        return unavailable_backend(function, &info, r, origin);
+    *out = e;
+    return GPUMEM_OK;
+}
+
+/* The first available backend of a comma-separated list, probing in order and no further;
+ * every name must be known, available or not. */
 static gpumem_result choose_from_list(const char *list, const char *function,
                                       const gpumem_backend_entry **out)
 {
-    char copy[512];
-    snprintf(copy, sizeof copy, "%s", list);
-    const gpumem_backend_entry *first_unavailable = NULL;
-    char *save = NULL;
-    for (char *name = strtok_r(copy, ", ", &save); name; name = strtok_r(NULL, ", ", &save)) {
-        const gpumem_backend_entry *e = find_entry(name);
-        if (!e)
-            return unknown_backend(function, name, " (named by GPUMEM_BACKEND)");
-        if (e->info.available && !*out)
-            *out = e;
-        if (!e->info.available && !first_unavailable)
-            first_unavailable = e;
+    static const char origin[] = " (named by GPUMEM_BACKEND)";
+    const char *cursor = list, *name;
+    size_t length;
+    int names = 0;
+    while (gpumem_env_list_next(&cursor, ", ", &name, &length)) {
+        if (!lookup(name, length))
+            return unknown_backend(function, name, length, origin);
+        names++;
     }
-    if (*out)
-        return GPUMEM_OK;
-    if (first_unavailable)
-        return unavailable_backend(function, first_unavailable, " (named by GPUMEM_BACKEND)");
-    return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, function, "GPUMEM_BACKEND is empty");
+    if (!names) {
+        char quoted[128];
+        gpumem_env_quote(list, strlen(list), quoted, sizeof quoted);
+        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, function,
+                            "GPUMEM_BACKEND=%s names no backend", quoted);
+    }
+    gpumem_backend_info first = {0};
+    gpumem_result first_result = GPUMEM_OK;
+    cursor = list;
+    while (gpumem_env_list_next(&cursor, ", ", &name, &length)) {
+        gpumem_backend_entry *e = lookup(name, length);
+        gpumem_backend_info info;
+        gpumem_result r = entry_state(e, &info, 1);
+        if (r == GPUMEM_OK) {
+            *out = e;
+            return GPUMEM_OK;
+        }
+        if (first_result == GPUMEM_OK) {
+            first = info;
+            first_result = r;
+        }
+    }
+    return unavailable_backend(function, &first, first_result, origin);
+}
+
+/* The available backend of highest priority (the first registered among equals), probing from
+ * the highest down and no further. */
+static gpumem_result choose_best(const char *function, const gpumem_backend_entry **out)
+{
+    gpumem_backend_entry **all;
+    uint32_t count = snapshot(&all);
+    if (count == UINT32_MAX)
+        return gpumem_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, function,
+                            "no memory to choose a backend");
+    for (uint32_t i = 1; i < count; i++) /* insertion sort: stable, and the list is short */
+        for (uint32_t j = i; j > 0 && all[j]->info.priority > all[j - 1]->info.priority; j--) {
+            gpumem_backend_entry *t = all[j];
+            all[j] = all[j - 1];
+            all[j - 1] = t;
+        }
+    for (uint32_t i = 0; i < count && !*out; i++)
+        if (entry_state(all[i], NULL, 1) == GPUMEM_OK)
+            *out = all[i];
+    free(all);
+    return *out ? GPUMEM_OK
+                : gpumem_error(GPUMEM_ERROR_UNAVAILABLE, function, "no backend is available");
 }
 
 gpumem_result gpumem_registry_choose(const char *name, const char *function,
                                      const gpumem_backend_entry **out)
 {
     ensure_init();
-    pthread_mutex_lock(&registry_lock);
-    gpumem_result r = GPUMEM_OK;
     *out = NULL;
-    const char *env = getenv("GPUMEM_BACKEND");
-    if (name) {
-        const gpumem_backend_entry *e = find_entry(name);
-        if (!e)
-            r = unknown_backend(function, name, "");
-        else if (!e->info.available)
-            r = unavailable_backend(function, e, "");
-        else
-            *out = e;
-    } else if (env && *env) {
-        r = choose_from_list(env, function, out);
-    } else {
-        for (uint32_t i = 0; i < entry_count; i++)
-            if (entries[i].info.available &&
-                (!*out || entries[i].info.priority > (*out)->info.priority))
-                *out = &entries[i];
-        if (!*out)
-            r = gpumem_error(GPUMEM_ERROR_UNAVAILABLE, function, "no backend is available");
-    }
-    pthread_mutex_unlock(&registry_lock);
-    return r;
+    if (name)
+        return choose_named(name, strlen(name), "", function, out);
+    const char *list = gpumem_env_backend();
+    if (list)
+        return choose_from_list(list, function, out);
+    return choose_best(function, out);
 }

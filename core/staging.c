@@ -5,55 +5,25 @@
 #include <string.h>
 
 #include "device.h"
+#include "env.h"
 #include "error.h"
 #include "host_copy.h"
 #include "log.h"
 
-#define DEFAULT_CHUNK_SIZE (8ull << 20)
 #define DEFAULT_CHUNK_COUNT 4
-
-static uint64_t env_bytes(const char *name, uint64_t fallback)
-{
-    const char *env = getenv(name);
-    if (!env || !*env)
-        return fallback;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(env, &end, 10);
-    /* Anything but a plain positive number (strtoull takes "-5") is ignored, with a note. */
-    if (errno || *end || v == 0 || env[strspn(env, " \t")] == '-' || v > (1ull << 40)) {
-        gpumem_log(GPUMEM_LOG_WARNING, "%s='%s' is not a size from 1 to 2^40; using %llu", name,
-                   env, (unsigned long long)fallback);
-        return fallback;
-    }
-    return v;
-}
-
-static gpumem_staging_mode env_mode(void)
-{
-    const char *env = getenv("GPUMEM_STAGING");
-    if (env && strcmp(env, "always") == 0)
-        return GPUMEM_STAGING_ALWAYS;
-    if (env && strcmp(env, "never") == 0)
-        return GPUMEM_STAGING_NEVER;
-    return GPUMEM_STAGING_AUTO;
-}
 
 gpumem_result gpumem_staging_init(gpumem_device_obj *device)
 {
     gpumem_staging *s = &device->staging;
     const gpumem_device_properties *p = &device->properties;
     pthread_mutex_init(&s->lock, NULL);
-    s->mode = env_mode();
+    s->mode = (gpumem_staging_mode)gpumem_env_staging_mode();
     uint64_t align = p->min_alignment > p->non_coherent_atom_size ? p->min_alignment
                                                                   : p->non_coherent_atom_size;
     if (align < 4)
         align = 4; /* fills copy whole 32-bit patterns */
-    uint64_t chunk = env_bytes("GPUMEM_STAGING_CHUNK", DEFAULT_CHUNK_SIZE);
-    s->chunk_size = (chunk + align - 1) & ~(align - 1);
-    if (s->chunk_size > p->max_allocation_size)
-        s->chunk_size = p->max_allocation_size & ~(align - 1);
     s->chunk_count = DEFAULT_CHUNK_COUNT;
+    s->chunk_size = gpumem_env_staging_chunk(p, align, s->chunk_count);
     /* Coherent and cached host memory suits both directions; memory the device reads fast is
      * not wanted here (it is what staging copies into). */
     s->has_type = gpumem_memory_type_find(p, GPUMEM_MEMORY_HOST_VISIBLE,

@@ -6,31 +6,67 @@
 
 #include "vulkan_backend.h"
 
+/* The probe's instance. No validation here: probing must stay cheap, and it opens nothing the
+ * user sees. Once created it is kept for the life of the process: the loader unloads the
+ * driver with the last instance, and drivers (Mesa's among them) leave one-time allocations
+ * behind that leak checkers then report against an unloaded library, which no suppression can
+ * name. Kept, the driver stays loaded, as under any application that holds an instance, and
+ * later opens skip loading it again. A probe that could not create it (out of memory, say)
+ * leaves nothing behind, so the next probe tries again. */
+static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
+static vulkan_instance probe_instance;
+
+/* Why there is no device to count: none at all, or none gpumem can use (and why not). */
+static void no_device_reason(char *reason, size_t reason_size)
+{
+    const vulkan_instance_functions *vk = &probe_instance.vk;
+    uint32_t total = 0;
+    if (vk->vkEnumeratePhysicalDevices(probe_instance.instance, &total, NULL) != VK_SUCCESS ||
+        total == 0) {
+        snprintf(reason, reason_size, "no Vulkan physical device");
+        return;
+    }
+    VkPhysicalDevice first;
+    uint32_t one = 1;
+    char why[GPUMEM_REASON_SIZE] = "";
+    if (vk->vkEnumeratePhysicalDevices(probe_instance.instance, &one, &first) >= VK_SUCCESS &&
+        one == 1)
+        vulkan_device_usable(&probe_instance, first, why, sizeof why);
+    snprintf(reason, reason_size, "no Vulkan physical device gpumem can use (%u found%s%.160s)",
+             total, why[0] ? "; " : "", why);
+}
+
+/* A Vulkan that is not here (no loader, no driver, too old) is a definitive UNAVAILABLE; any
+ * other failure keeps its VkResult and its code (VK_ERROR_OUT_OF_HOST_MEMORY is
+ * GPUMEM_ERROR_OUT_OF_HOST_MEMORY), so core can tell it apart and probe again later. */
 gpumem_result vulkan_probe(uint32_t *device_count, char *reason, size_t reason_size)
 {
     const vulkan_global_functions *g = vulkan_loader(reason, reason_size);
     if (!g)
         return GPUMEM_ERROR_UNAVAILABLE;
-    /* No validation here: probing must stay cheap, and it opens nothing the user sees.
-     * The instance is kept for the life of the process: the loader unloads the driver with the
-     * last instance, and drivers (Mesa's among them) leave one-time allocations behind that leak
-     * checkers then report against an unloaded library, which no suppression can name. Kept, the
-     * driver stays loaded, as under any application that holds an instance, and later opens
-     * skip loading it again. */
-    static vulkan_instance instance;
-    gpumem_result r = vulkan_instance_create(g, 0, &instance);
-    if (r != GPUMEM_OK) {
-        snprintf(reason, reason_size, "no Vulkan physical device (%s)", vulkan_last_message());
-        return GPUMEM_ERROR_UNAVAILABLE;
+    pthread_mutex_lock(&probe_lock);
+    gpumem_result r = GPUMEM_OK;
+    if (!probe_instance.instance) {
+        vulkan_instance created;
+        r = vulkan_instance_create(g, 0, &created);
+        if (r == GPUMEM_OK)
+            probe_instance = created;
     }
     uint32_t count = 0;
-    r = vulkan_usable_devices(&instance, NULL, &count);
-    if (r != GPUMEM_OK || count == 0) {
-        snprintf(reason, reason_size, "no Vulkan physical device");
-        return GPUMEM_ERROR_UNAVAILABLE;
+    if (r == GPUMEM_OK)
+        r = vulkan_usable_devices(&probe_instance, NULL, &count);
+    if (r == GPUMEM_OK && count == 0) {
+        no_device_reason(reason, reason_size);
+        r = GPUMEM_ERROR_UNAVAILABLE;
+    } else if (r == GPUMEM_ERROR_UNAVAILABLE) {
+        snprintf(reason, reason_size, "no Vulkan physical device (%s)", vulkan_last_message());
+    } else if (r != GPUMEM_OK) {
+        snprintf(reason, reason_size, "%s", vulkan_last_message());
     }
-    *device_count = count;
-    return GPUMEM_OK;
+    pthread_mutex_unlock(&probe_lock);
+    if (r == GPUMEM_OK)
+        *device_count = count;
+    return r;
 }
 
 /* Compute queues can run the application's kernels too, which makes stream_native useful;
