@@ -4,8 +4,8 @@
 
 #include "pool.h"
 
-typedef struct gpumem_buffer_obj {
-    gpumem_list link; /* in pool->buffers */
+struct gpumem_buffer_obj {
+    gpumem_list link; /* in pool->buffers, pool->retired or pool->spare_records */
     uint64_t handle;
     gpumem_pool_obj *pool;
     gpumem_page *page;
@@ -14,29 +14,26 @@ typedef struct gpumem_buffer_obj {
     uint64_t left_padding;
     uint64_t block_size;
     uint64_t tlsf_handle; /* 0 for dedicated pages and native allocations */
+    uint64_t retired_at;  /* the epoch stamp of its destroy (retired buffers) */
     gpumem_backend_buffer *native;
     uint32_t map_count;
-} gpumem_buffer_obj;
+};
 
-gpumem_result gpumem_buffer_get(gpumem_buffer handle, const char *function,
-                                gpumem_buffer_obj **buffer);
+/* The buffer of a live handle, or the reason there is none. */
+gpumem_result gpumem_buffer_get(gpumem_buffer handle, gpumem_buffer_obj **buffer);
 
 /* OK when [offset, offset + size) is a non-empty range inside the buffer; otherwise the error
  * (GPUMEM_ERROR_INVALID_ARGUMENT for size 0, GPUMEM_ERROR_OUT_OF_RANGE) with its message. */
 gpumem_result gpumem_buffer_check_range(const gpumem_buffer_obj *buffer, uint64_t offset,
-                                        uint64_t size, const char *function);
+                                        uint64_t size);
 
 /* Flushes (or invalidates) a range of a mapped buffer, rounded out to the atom size; a no-op
  * for coherent memory. Takes the pool lock. */
 gpumem_result gpumem_buffer_coherence(gpumem_buffer_obj *buffer, uint64_t offset, uint64_t size,
-                                      int flush, const char *function);
+                                      int flush);
 
 /* Maps / unmaps for core's own use (no user-visible map count). */
-gpumem_result gpumem_buffer_map_internal(gpumem_buffer_obj *buffer, const char *function,
-                                         char **data);
+gpumem_result gpumem_buffer_map_internal(gpumem_buffer_obj *buffer, char **data);
 void gpumem_buffer_unmap_internal(gpumem_buffer_obj *buffer);
-
-/* Releases the buffer (pool lock held). */
-void gpumem_buffer_release(gpumem_buffer_obj *buffer);
 
 #endif

@@ -5,17 +5,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "error.h"
+#include "alloc.h"
+#include "call.h"
 #include "handles.h"
 #include "pool.h"
 #include "registry.h"
 #include "stream.h"
 
-gpumem_result gpumem_device_get(gpumem_device handle, const char *function,
-                                gpumem_device_obj **device)
+gpumem_result gpumem_device_get(gpumem_device handle, gpumem_device_obj **device)
 {
-    return gpumem_handle_get(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_DEVICE, function,
-                             (void **)device);
+    return gpumem_handle_get(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_DEVICE, (void **)device);
+}
+
+void gpumem_device_wait_streams(gpumem_device_obj *device)
+{
+    pthread_mutex_lock(&device->lock);
+    for (gpumem_list *l = device->streams.next; l != &device->streams; l = l->next)
+        if (gpumem_stream_wait(GPUMEM_CONTAINER_OF(l, gpumem_stream_obj, link)) != GPUMEM_OK)
+            gpumem_error_clear(); /* what waits goes on regardless; nothing to report it to */
+    pthread_mutex_unlock(&device->lock);
+}
+
+void gpumem_device_release_hold(gpumem_device_obj *device)
+{
+    pthread_mutex_lock(&device->lock);
+    if (--device->teardowns == 0)
+        pthread_cond_broadcast(&device->teardown_done);
+    pthread_mutex_unlock(&device->lock);
 }
 
 static int is_power_of_two(uint64_t x)
@@ -24,30 +40,28 @@ static int is_power_of_two(uint64_t x)
 }
 
 /* A backend's answers are checked once, so core can rely on them everywhere else. */
-static gpumem_result check_properties(const gpumem_device_properties *p, const char *backend,
-                                      const char *function)
+static gpumem_result check_properties(const gpumem_device_properties *p, const char *backend)
 {
     if (p->memory_type_count == 0 || p->memory_type_count > GPUMEM_MAX_MEMORY_TYPES ||
         p->memory_heap_count == 0 || p->memory_heap_count > GPUMEM_MAX_MEMORY_HEAPS)
-        return gpumem_error(GPUMEM_ERROR_BACKEND, function,
-                            "backend '%s' reported %u memory types and %u heaps", backend,
-                            p->memory_type_count, p->memory_heap_count);
+        return gpumem_fail(GPUMEM_ERROR_BACKEND, "backend '%s' reported %u memory types and %u heaps",
+                           backend, p->memory_type_count, p->memory_heap_count);
     for (uint32_t i = 0; i < p->memory_type_count; i++)
         if (p->memory_types[i].heap_index >= p->memory_heap_count ||
             (p->memory_types[i].flags & ~GPUMEM_MEMORY_FLAGS_ALL))
-            return gpumem_error(GPUMEM_ERROR_BACKEND, function,
-                                "backend '%s' reported a bad memory type %u", backend, i);
+            return gpumem_fail(GPUMEM_ERROR_BACKEND, "backend '%s' reported a bad memory type %u",
+                               backend, i);
     if (!is_power_of_two(p->min_alignment) || !is_power_of_two(p->non_coherent_atom_size) ||
         !p->max_allocation_size)
-        return gpumem_error(GPUMEM_ERROR_BACKEND, function,
-                            "backend '%s' reported bad limits (alignment %llu, atom %llu)",
-                            backend, (unsigned long long)p->min_alignment,
-                            (unsigned long long)p->non_coherent_atom_size);
+        return gpumem_fail(GPUMEM_ERROR_BACKEND,
+                           "backend '%s' reported bad limits (alignment %llu, atom %llu)", backend,
+                           (unsigned long long)p->min_alignment,
+                           (unsigned long long)p->non_coherent_atom_size);
     return GPUMEM_OK;
 }
 
 static gpumem_result device_index(const gpumem_device_desc *desc, uint32_t count,
-                                  const char *backend, const char *function, uint32_t *index)
+                                  const char *backend, uint32_t *index)
 {
     const char *env = getenv("GPUMEM_DEVICE");
     if (desc && (desc->flags & GPUMEM_DEVICE_OPEN_INDEX)) {
@@ -57,82 +71,86 @@ static gpumem_result device_index(const gpumem_device_desc *desc, uint32_t count
         errno = 0;
         unsigned long value = strtoul(env, &end, 10);
         if (errno || *end || env[0] == '-' || value > UINT32_MAX)
-            return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, function,
-                                "GPUMEM_DEVICE='%s' is not a device index", env);
+            return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
+                               "GPUMEM_DEVICE='%s' is not a device index", env);
         *index = (uint32_t)value;
     } else {
         *index = 0;
     }
     if (*index >= count)
-        return gpumem_error(GPUMEM_ERROR_NOT_FOUND, function,
-                            "backend '%s' has %u device%s; there is no device %u", backend,
-                            count, count == 1 ? "" : "s", *index);
+        return gpumem_fail(GPUMEM_ERROR_NOT_FOUND, "backend '%s' has %u device%s; there is no device %u",
+                           backend, count, count == 1 ? "" : "s", *index);
     return GPUMEM_OK;
 }
 
-static gpumem_result validate_desc(const gpumem_device_desc *desc, const char *function)
+static gpumem_result validate_desc(const gpumem_device_desc *desc)
 {
     if (!desc)
         return GPUMEM_OK;
     if (desc->flags & ~(uint32_t)GPUMEM_DEVICE_OPEN_INDEX)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, function,
-                            "unknown flags 0x%x in desc->flags",
-                            desc->flags & ~(uint32_t)GPUMEM_DEVICE_OPEN_INDEX);
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "unknown flags 0x%x in desc->flags",
+                           desc->flags & ~(uint32_t)GPUMEM_DEVICE_OPEN_INDEX);
     return GPUMEM_OK;
 }
 
 static void device_free(gpumem_device_obj *device)
 {
+    pthread_cond_destroy(&device->teardown_done);
     pthread_mutex_destroy(&device->lock);
-    free(device);
+    gpumem_free(device);
+}
+
+/* Frees the device's streams (the default one included): no call can reach them. */
+static void free_streams(gpumem_device_obj *device)
+{
+    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &device->streams) {
+        gpumem_stream_obj *stream = GPUMEM_CONTAINER_OF(node, gpumem_stream_obj, link);
+        gpumem_list_remove(&stream->link);
+        gpumem_stream_free(stream);
+    }
 }
 
 /* Backend device and properties are in place; adds what core owns. */
-static gpumem_result device_finish_open(gpumem_device_obj *device, const char *function)
+static gpumem_result device_finish_open(gpumem_device_obj *device)
 {
     gpumem_result r = gpumem_staging_init(device);
     if (r != GPUMEM_OK)
         return r;
     pthread_mutex_lock(&device->lock);
-    r = gpumem_stream_new(device, 1, function, &device->default_stream);
+    r = gpumem_stream_new(device, 1, &device->default_stream);
     pthread_mutex_unlock(&device->lock);
-    if (r != GPUMEM_OK) {
-        gpumem_staging_release(device);
-        return r;
+    if (r == GPUMEM_OK && !(device->handle = gpumem_handle_create(GPUMEM_HANDLE_DEVICE, device))) {
+        gpumem_handle_destroy(device->default_stream->handle);
+        free_streams(device);
+        r = gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no handle left");
     }
-    device->handle = gpumem_handle_create(GPUMEM_HANDLE_DEVICE, device);
-    if (!device->handle) {
-        pthread_mutex_lock(&device->lock);
-        gpumem_stream_release(device->default_stream);
-        pthread_mutex_unlock(&device->lock);
+    if (r != GPUMEM_OK)
         gpumem_staging_release(device);
-        return gpumem_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, function, "no handle left");
-    }
-    return GPUMEM_OK;
+    return r;
 }
 
-gpumem_result gpumem_device_open(const gpumem_device_desc *desc, gpumem_device *out)
+static gpumem_result device_open(const gpumem_device_desc *desc, gpumem_device *out)
 {
-    gpumem_error_clear();
     if (!out)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__, "device is NULL");
-    gpumem_result r = validate_desc(desc, __func__);
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "device is NULL");
+    gpumem_result r = validate_desc(desc);
     const gpumem_backend_entry *entry = NULL;
     if (r == GPUMEM_OK)
-        r = gpumem_registry_choose(desc ? desc->backend : NULL, __func__, &entry);
+        r = gpumem_registry_choose(desc ? desc->backend : NULL, "gpumem_device_open", &entry);
     if (r != GPUMEM_OK)
         return r;
     const char *backend = entry->info.name;
     uint32_t index = 0;
     const gpumem_external_device *external = desc ? desc->external : NULL;
-    if (!external && (r = device_index(desc, entry->info.device_count, backend, __func__,
-                                       &index)) != GPUMEM_OK)
+    if (!external && (r = device_index(desc, entry->info.device_count, backend, &index)) !=
+                         GPUMEM_OK)
         return r;
 
-    gpumem_device_obj *device = calloc(1, sizeof *device);
+    gpumem_device_obj *device = gpumem_alloc_zeroed(1, sizeof *device);
     if (!device)
-        return gpumem_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, __func__, "no memory for a device");
+        return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for a device");
     pthread_mutex_init(&device->lock, NULL);
+    pthread_cond_init(&device->teardown_done, NULL);
     gpumem_list_init(&device->pools);
     gpumem_list_init(&device->streams);
     device->ops = &entry->ops;
@@ -141,18 +159,18 @@ gpumem_result gpumem_device_open(const gpumem_device_desc *desc, gpumem_device *
     r = device->ops->device_open(index, external, &device->native);
     if (r != GPUMEM_OK) {
         device_free(device);
-        return gpumem_error_from_backend(r, __func__, "device_open");
+        return gpumem_fail_backend(r, "device_open");
     }
     r = device->ops->device_properties(device->native, &device->properties);
     if (r != GPUMEM_OK)
-        r = gpumem_error_from_backend(r, __func__, "device_properties");
+        r = gpumem_fail_backend(r, "device_properties");
     else
-        r = check_properties(&device->properties, backend, __func__);
+        r = check_properties(&device->properties, backend);
     if (r == GPUMEM_OK) {
         snprintf(device->properties.backend, sizeof device->properties.backend, "%s", backend);
         device->properties.device_index = index;
         device->properties.is_external = external != NULL;
-        r = device_finish_open(device, __func__);
+        r = device_finish_open(device);
     }
     if (r != GPUMEM_OK) {
         device->ops->device_close(device->native);
@@ -163,47 +181,79 @@ gpumem_result gpumem_device_open(const gpumem_device_desc *desc, gpumem_device *
     return GPUMEM_OK;
 }
 
-gpumem_result gpumem_device_close(gpumem_device handle)
+gpumem_result gpumem_device_open(const gpumem_device_desc *desc, gpumem_device *device)
 {
-    gpumem_error_clear();
-    gpumem_device_obj *device;
-    gpumem_result r = gpumem_device_get(handle, __func__, &device);
-    if (r != GPUMEM_OK)
-        return r;
-    /* The handle ends first, so no new call finds the device while it is torn down; of two
-     * closes at once, only the one that ended it goes on. */
-    if (!gpumem_handle_destroy(device->handle))
-        return gpumem_error(GPUMEM_ERROR_DESTROYED, __func__, "the device was destroyed");
-    pthread_mutex_lock(&device->lock);
-    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &device->streams)
-        gpumem_stream_synchronize_locked(GPUMEM_CONTAINER_OF(node, gpumem_stream_obj, link));
-    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &device->pools)
-        gpumem_pool_release(GPUMEM_CONTAINER_OF(node, gpumem_pool_obj, link));
-    gpumem_staging_release(device);
-    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &device->streams)
-        gpumem_stream_release(GPUMEM_CONTAINER_OF(node, gpumem_stream_obj, link));
-    pthread_mutex_unlock(&device->lock);
-    device->ops->device_close(device->native);
-    device_free(device);
-    return GPUMEM_OK;
+    GPUMEM_PLAIN_CALL(device_open(desc, device));
 }
 
-gpumem_result gpumem_device_properties_get(gpumem_device handle,
+/* Ends every handle of the device's objects, and refuses new ones (the device's own handle is
+ * already ended). */
+static void end_handles(gpumem_device_obj *device)
+{
+    pthread_mutex_lock(&device->lock);
+    device->closing = 1;
+    for (gpumem_list *l = device->pools.next; l != &device->pools; l = l->next) {
+        gpumem_pool_obj *pool = GPUMEM_CONTAINER_OF(l, gpumem_pool_obj, link);
+        gpumem_handle_destroy(pool->handle);
+        gpumem_pool_close(pool);
+    }
+    for (gpumem_list *l = device->streams.next; l != &device->streams; l = l->next)
+        gpumem_handle_destroy(GPUMEM_CONTAINER_OF(l, gpumem_stream_obj, link)->handle);
+    pthread_mutex_unlock(&device->lock);
+}
+
+/* Closing goes in three steps: end every handle (from then on calls say DESTROYED, and no new
+ * object is made), wait until no call and no pool or stream destroy still uses what the device
+ * owns, then free it all, after the streams' work. */
+gpumem_result gpumem_device_close(gpumem_device handle)
+{
+    gpumem_call call;
+    gpumem_result r = gpumem_call_enter(&call, __func__);
+    gpumem_device_obj *device = NULL;
+    if (r == GPUMEM_OK && (r = gpumem_device_get(handle, &device)) == GPUMEM_OK &&
+        gpumem_call_is_nested(&call))
+        r = gpumem_fail(GPUMEM_ERROR_BAD_STATE, "a device cannot be closed from a log callback");
+    /* Of two closes at once, only the one that ends the handle goes on. */
+    if (r == GPUMEM_OK && !gpumem_handle_destroy(device->handle))
+        r = gpumem_fail(GPUMEM_ERROR_DESTROYED, "the device was destroyed");
+    if (r != GPUMEM_OK)
+        return gpumem_call_leave(&call, r);
+    end_handles(device);
+    uint64_t stamp = gpumem_epoch_stamp();
+    gpumem_epoch_leave(call.thread->record); /* the device is this thread's alone now */
+    pthread_mutex_lock(&device->lock);
+    while (device->teardowns)
+        pthread_cond_wait(&device->teardown_done, &device->lock);
+    pthread_mutex_unlock(&device->lock);
+    gpumem_epoch_wait(call.thread->record, stamp);
+    gpumem_device_wait_streams(device);
+    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &device->pools) {
+        gpumem_pool_obj *pool = GPUMEM_CONTAINER_OF(node, gpumem_pool_obj, link);
+        gpumem_list_remove(&pool->link);
+        gpumem_pool_free(pool);
+    }
+    gpumem_staging_release(device);
+    free_streams(device);
+    device->ops->device_close(device->native);
+    device_free(device);
+    return gpumem_call_leave(&call, GPUMEM_OK);
+}
+
+static gpumem_result device_properties_get(gpumem_device handle,
                                            gpumem_device_properties *properties)
 {
-    gpumem_error_clear();
     gpumem_device_obj *device;
-    gpumem_result r = gpumem_device_get(handle, __func__, &device);
+    gpumem_result r = gpumem_device_get(handle, &device);
     if (r != GPUMEM_OK)
         return r;
     if (!properties)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__, "properties is NULL");
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "properties is NULL");
     *properties = device->properties;
     uint32_t heaps = properties->memory_heap_count;
     uint64_t budget[GPUMEM_MAX_MEMORY_HEAPS], usage[GPUMEM_MAX_MEMORY_HEAPS];
     for (uint32_t i = 0; i < heaps; i++)
         usage[i] = atomic_load_explicit(&device->heap_usage[i], memory_order_relaxed);
-    int fresh = (device->capabilities & GPUMEM_CAPABILITY_BUDGET) &&
+    int fresh = device->ops->heap_budget &&
                 device->ops->heap_budget(device->native, budget, usage) == GPUMEM_OK;
     for (uint32_t i = 0; i < heaps; i++) {
         gpumem_memory_heap *heap = &properties->memory_heaps[i];
@@ -217,47 +267,65 @@ gpumem_result gpumem_device_properties_get(gpumem_device handle,
     return GPUMEM_OK;
 }
 
-gpumem_result gpumem_device_native(gpumem_device handle, gpumem_external_device *native)
+gpumem_result gpumem_device_properties_get(gpumem_device device,
+                                           gpumem_device_properties *properties)
 {
-    gpumem_error_clear();
+    GPUMEM_GUARDED_CALL(device_properties_get(device, properties));
+}
+
+static gpumem_result device_native(gpumem_device handle, gpumem_external_device *native)
+{
     gpumem_device_obj *device;
-    gpumem_result r = gpumem_device_get(handle, __func__, &device);
+    gpumem_result r = gpumem_device_get(handle, &device);
     if (r != GPUMEM_OK)
         return r;
     if (!native)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__, "native is NULL");
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "native is NULL");
     gpumem_external_device n = {0};
-    r = device->ops->device_native(device->native, &n);
-    if (r != GPUMEM_OK)
-        return gpumem_error_from_backend(r, __func__, "device_native");
+    if (device->ops->device_native && (r = device->ops->device_native(device->native, &n)) !=
+                                          GPUMEM_OK)
+        return gpumem_fail_backend(r, "device_native");
     *native = n;
     return GPUMEM_OK;
 }
 
-gpumem_result gpumem_device_count(const char *backend, uint32_t *count)
+gpumem_result gpumem_device_native(gpumem_device device, gpumem_external_device *native)
 {
-    gpumem_error_clear();
+    GPUMEM_GUARDED_CALL(device_native(device, native));
+}
+
+static gpumem_result device_count(const char *backend, uint32_t *count)
+{
     if (!count)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__, "count is NULL");
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "count is NULL");
     const gpumem_backend_entry *entry;
-    gpumem_result r = gpumem_registry_choose(backend, __func__, &entry);
+    gpumem_result r = gpumem_registry_choose(backend, "gpumem_device_count", &entry);
     if (r != GPUMEM_OK)
         return r;
     *count = entry->info.device_count;
     return GPUMEM_OK;
 }
 
-gpumem_result gpumem_device_default_stream(gpumem_device handle, gpumem_stream *stream)
+gpumem_result gpumem_device_count(const char *backend, uint32_t *count)
 {
-    gpumem_error_clear();
+    GPUMEM_PLAIN_CALL(device_count(backend, count));
+}
+
+static gpumem_result device_default_stream(gpumem_device handle, gpumem_stream *stream)
+{
     gpumem_device_obj *device;
-    gpumem_result r = gpumem_device_get(handle, __func__, &device);
+    gpumem_result r = gpumem_device_get(handle, &device);
     if (r != GPUMEM_OK)
         return r;
     if (!stream)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__, "stream is NULL");
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "stream is NULL");
     *stream = (gpumem_stream)(uintptr_t)device->default_stream->handle;
     return GPUMEM_OK;
+}
+
+gpumem_result gpumem_device_default_stream(gpumem_device device, gpumem_stream *stream)
+{
+    GPUMEM_GUARDED_CALL(device_default_stream(device, stream));
 }
 
 uint32_t gpumem_version(void)

@@ -18,7 +18,10 @@ typedef struct gpumem_device_obj {
     uint32_t capabilities;               /* GPUMEM_CAPABILITY_* of the backend */
     gpumem_backend_device *native;
     gpumem_device_properties properties; /* as the backend reported them at open */
-    pthread_mutex_t lock;                /* guards the lists */
+    pthread_mutex_t lock;                /* guards the lists, closing and teardowns */
+    pthread_cond_t teardown_done;        /* teardowns went down */
+    int closing;                         /* the device's handle ended: no new pools or streams */
+    uint32_t teardowns;                  /* pool and stream destroys that still use the device */
     gpumem_list pools;
     gpumem_list streams;                 /* the default stream included */
     gpumem_stream_obj *default_stream;
@@ -26,8 +29,20 @@ typedef struct gpumem_device_obj {
     _Atomic uint64_t heap_usage[GPUMEM_MAX_MEMORY_HEAPS]; /* bytes of gpumem's pages per heap */
 } gpumem_device_obj;
 
-gpumem_result gpumem_device_get(gpumem_device handle, const char *function,
-                                gpumem_device_obj **device);
+/* The device of a live handle, or the reason there is none. */
+gpumem_result gpumem_device_get(gpumem_device handle, gpumem_device_obj **device);
+
+/* A pool or stream destroy that has ended its object's handle, and goes on using the device
+ * outside the read-side section (while it waits for the calls that use the object), holds the
+ * device with these; closing the device waits until no teardown holds it. Device lock held. */
+static inline void gpumem_device_hold(gpumem_device_obj *device)
+{
+    device->teardowns++;
+}
+void gpumem_device_release_hold(gpumem_device_obj *device); /* takes the device lock */
+
+/* Waits for the work queued on every stream of the device (takes the device lock). */
+void gpumem_device_wait_streams(gpumem_device_obj *device);
 
 /* Counts `bytes` of a page of memory type `type` in (sign 1) or out (sign -1) of its heap. */
 static inline void gpumem_device_account(gpumem_device_obj *device, uint32_t type,

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "buffer.h"
-#include "error.h"
+#include "call.h"
 #include "json.h"
 
 #define U64(x) ((unsigned long long)(x))
@@ -89,7 +89,8 @@ static void dump_buffer(gpumem_json *j, const gpumem_buffer_obj *b, int first)
 
 static void dump_pool(gpumem_json *j, gpumem_pool_obj *pool, int first)
 {
-    pthread_mutex_lock(&pool->lock);
+    gpumem_pool_lock(pool);
+    gpumem_pool_reclaim(pool); /* the pages as the application's destroys left them */
     gpumem_json_append(j, "%s{\"name\":", first ? "" : ",");
     gpumem_json_string(j, pool->name);
     gpumem_json_append(j,
@@ -107,22 +108,21 @@ static void dump_pool(gpumem_json *j, gpumem_pool_obj *pool, int first)
     for (gpumem_list *l = pool->buffers.next; l != &pool->buffers; l = l->next)
         dump_buffer(j, GPUMEM_CONTAINER_OF(l, gpumem_buffer_obj, link), n++ == 0);
     gpumem_json_append(j, "]}");
-    pthread_mutex_unlock(&pool->lock);
+    gpumem_pool_unlock(pool);
 }
 
-gpumem_result gpumem_device_dump_json(gpumem_device handle, char *buffer, uint64_t capacity,
+static gpumem_result device_dump_json(gpumem_device handle, char *buffer, uint64_t capacity,
                                       uint64_t *length)
 {
-    gpumem_error_clear();
     gpumem_device_obj *device;
-    gpumem_result r = gpumem_device_get(handle, __func__, &device);
+    gpumem_result r = gpumem_device_get(handle, &device);
     if (r != GPUMEM_OK)
         return r;
     if (!length)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__, "length is NULL");
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "length is NULL");
     if (!buffer && capacity)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__,
-                            "buffer is NULL with a capacity of %llu", U64(capacity));
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "buffer is NULL with a capacity of %llu",
+                           U64(capacity));
     gpumem_json j = {0};
     gpumem_json_append(&j, "{");
     dump_properties(&j, &device->properties);
@@ -135,15 +135,21 @@ gpumem_result gpumem_device_dump_json(gpumem_device handle, char *buffer, uint64
     gpumem_json_append(&j, "]}\n");
     if (j.failed) {
         gpumem_json_free(&j);
-        return gpumem_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, __func__, "no memory for the dump");
+        return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for the dump");
     }
     *length = j.length;
     if (capacity > j.length)
         memcpy(buffer, j.text, j.length + 1);
     else if (buffer || capacity)
-        r = gpumem_error(GPUMEM_ERROR_INSUFFICIENT_BUFFER, __func__,
-                         "the dump needs %llu bytes and a NUL; capacity is %llu", U64(j.length),
-                         U64(capacity));
+        r = gpumem_fail(GPUMEM_ERROR_INSUFFICIENT_BUFFER,
+                        "the dump needs %llu bytes and a NUL; capacity is %llu", U64(j.length),
+                        U64(capacity));
     gpumem_json_free(&j);
     return r;
+}
+
+gpumem_result gpumem_device_dump_json(gpumem_device device, char *buffer, uint64_t capacity,
+                                      uint64_t *length)
+{
+    GPUMEM_GUARDED_CALL(device_dump_json(device, buffer, capacity, length));
 }

@@ -3,14 +3,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "call.h"
 #include "gpumem/backend.h"
 
-#define MESSAGE_SIZE 1024
-
-static _Thread_local char last_message[MESSAGE_SIZE];
-static _Thread_local char backend_message[MESSAGE_SIZE];
-_Thread_local unsigned char gpumem_error_pending __attribute__((tls_model("initial-exec")));
-#define has_messages gpumem_error_pending
+_Thread_local gpumem_thread gpumem_this_thread;
 
 const char *gpumem_result_string(gpumem_result result)
 {
@@ -37,59 +33,109 @@ const char *gpumem_result_string(gpumem_result result)
 
 const char *gpumem_last_error(void)
 {
-    return has_messages ? last_message : "";
+    gpumem_thread *t = &gpumem_this_thread;
+    return t->error_pending ? t->message : "";
 }
 
-void gpumem_error_reset(void)
+void gpumem_error_reset(gpumem_thread *t)
 {
-    has_messages = 0;
-    last_message[0] = '\0';
-    backend_message[0] = '\0';
+    t->error_pending = 0;
+    t->message_named = 0;
+    t->message[0] = '\0';
+    t->backend_message[0] = '\0';
+}
+
+/* Marks the thread as holding an error, clearing what an earlier call left. */
+static gpumem_thread *begin_error(void)
+{
+    gpumem_thread *t = &gpumem_this_thread;
+    if (!t->error_pending) {
+        t->error_pending = 1;
+        t->message[0] = '\0';
+        t->backend_message[0] = '\0';
+    }
+    return t;
+}
+
+gpumem_result gpumem_fail(gpumem_result result, const char *format, ...)
+{
+    gpumem_thread *t = begin_error();
+    t->message_named = 0;
+    va_list args;
+    va_start(args, format);
+    vsnprintf(t->message, GPUMEM_MESSAGE_SIZE, format, args);
+    va_end(args);
+    return result;
+}
+
+gpumem_result gpumem_fail_backend(gpumem_result result, const char *operation)
+{
+    gpumem_thread *t = &gpumem_this_thread;
+    if (t->error_pending && t->backend_message[0])
+        return gpumem_fail(result, "%s", t->backend_message);
+    return gpumem_fail(result, "%s failed (%s)", operation, gpumem_result_string(result));
 }
 
 gpumem_result gpumem_error(gpumem_result result, const char *function, const char *format, ...)
 {
-    if (!has_messages) {
-        has_messages = 1;
-        backend_message[0] = '\0';
-    }
-    int n = snprintf(last_message, MESSAGE_SIZE, "%s: ", function);
-    if (n < 0 || n >= MESSAGE_SIZE)
+    gpumem_thread *t = begin_error();
+    int n = snprintf(t->message, GPUMEM_MESSAGE_SIZE, "%s: ", function);
+    if (n < 0 || n >= GPUMEM_MESSAGE_SIZE)
         n = 0;
     va_list args;
     va_start(args, format);
-    vsnprintf(last_message + n, MESSAGE_SIZE - (size_t)n, format, args);
+    vsnprintf(t->message + n, GPUMEM_MESSAGE_SIZE - (size_t)n, format, args);
     va_end(args);
+    t->message_named = 1;
     return result;
-}
-
-gpumem_result gpumem_backend_error(gpumem_result result, const char *format, ...)
-{
-    if (!has_messages) {
-        has_messages = 1;
-        last_message[0] = '\0';
-    }
-    if (!format) { /* a backend's slip must not crash the caller */
-        snprintf(backend_message, MESSAGE_SIZE, "the backend gave no message");
-        return result;
-    }
-    va_list args;
-    va_start(args, format);
-    vsnprintf(backend_message, MESSAGE_SIZE, format, args);
-    va_end(args);
-    return result;
-}
-
-const char *gpumem_error_backend_message(void)
-{
-    return has_messages ? backend_message : "";
 }
 
 gpumem_result gpumem_error_from_backend(gpumem_result result, const char *function,
                                         const char *native_call)
 {
-    if (backend_message[0])
-        return gpumem_error(result, function, "%s", backend_message);
+    gpumem_thread *t = &gpumem_this_thread;
+    if (t->error_pending && t->backend_message[0])
+        return gpumem_error(result, function, "%s", t->backend_message);
     return gpumem_error(result, function, "%s failed (%s)", native_call,
                         gpumem_result_string(result));
+}
+
+gpumem_result gpumem_error_name(gpumem_thread *t, const char *function, gpumem_result result)
+{
+    if (t->error_pending && t->message_named)
+        return result;
+    char detail[GPUMEM_MESSAGE_SIZE];
+    if (t->error_pending && t->message[0])
+        memcpy(detail, t->message, sizeof detail);
+    else if (t->error_pending && t->backend_message[0])
+        memcpy(detail, t->backend_message, sizeof detail);
+    else
+        snprintf(detail, sizeof detail, "%s", gpumem_result_string(result));
+    begin_error();
+    /* Cut to fit: a function name and the detail can together exceed the message's size. */
+    size_t n = (size_t)snprintf(t->message, GPUMEM_MESSAGE_SIZE, "%s: ", function);
+    if (n < GPUMEM_MESSAGE_SIZE)
+        memcpy(t->message + n, detail, GPUMEM_MESSAGE_SIZE - n - 1);
+    t->message[GPUMEM_MESSAGE_SIZE - 1] = '\0';
+    t->message_named = 1;
+    return result;
+}
+
+gpumem_result gpumem_call_no_record(void)
+{
+    return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for this thread's record");
+}
+
+gpumem_result gpumem_backend_error(gpumem_result result, const char *format, ...)
+{
+    gpumem_thread *t = begin_error();
+    if (!format) { /* a backend's slip must not crash the caller */
+        snprintf(t->backend_message, GPUMEM_MESSAGE_SIZE, "the backend gave no message");
+        return result;
+    }
+    va_list args;
+    va_start(args, format);
+    vsnprintf(t->backend_message, GPUMEM_MESSAGE_SIZE, format, args);
+    va_end(args);
+    return result;
 }

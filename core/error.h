@@ -1,34 +1,45 @@
-/* The thread-local last error, and the messages core writes into it. */
+/* The thread-local last error, and the messages core writes into it.
+ *
+ * Inside core a failure records only its detail (gpumem_fail: "range [8, +16) is outside the
+ * buffer's 16 bytes"); the public function's name is put in front once, when the call returns
+ * (call.h), so no internal function needs to know which public call it serves.
+ */
 #ifndef GPUMEM_CORE_ERROR_H
 #define GPUMEM_CORE_ERROR_H
 
 #include <stdarg.h>
 
 #include "gpumem/gpumem.h"
+#include "thread.h"
 
-/* Records "function: message" as this thread's last error and returns result. */
+/* Records the detail of a failure and returns result. */
+gpumem_result gpumem_fail(gpumem_result result, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* A backend operation failed: its own message (gpumem_backend_error), or, when it left none,
+ * "<operation> failed (<result name>)". Returns result. */
+gpumem_result gpumem_fail_backend(gpumem_result result, const char *operation);
+
+/* Records "function: message" for a caller outside the public-call boundary (registry and
+ * staging code that names its own context). Prefer gpumem_fail. */
 gpumem_result gpumem_error(gpumem_result result, const char *function, const char *format, ...)
     __attribute__((format(printf, 3, 4)));
-
-/* Non-zero while this thread holds an error message. Every public call clears the error first,
- * so clearing must be cheap: a one-byte initial-exec flag is read inline (no __tls_get_addr);
- * the message buffers stay general-dynamic, since 2 KiB of static TLS would make dlopen of
- * libgpumem, as Python's ctypes does, fail. */
-extern _Thread_local unsigned char gpumem_error_pending __attribute__((tls_model("initial-exec")));
-void gpumem_error_reset(void);
-
-/* Clears the last error (start of every public call). */
-static inline void gpumem_error_clear(void)
-{
-    if (gpumem_error_pending)
-        gpumem_error_reset();
-}
-
-/* A backend's own message, if it wrote one for this call, or "" (core then prefixes it). */
-const char *gpumem_error_backend_message(void);
-
-/* Re-tags a backend failure: "function: <backend message>" (or a generic one if it left none). */
 gpumem_result gpumem_error_from_backend(gpumem_result result, const char *function,
                                         const char *native_call);
+
+/* Clears the last error; every public call starts with it, so the common case (no error held)
+ * is one thread-local load, inline. */
+void gpumem_error_reset(gpumem_thread *thread);
+static inline void gpumem_error_clear(void)
+{
+    gpumem_thread *t = &gpumem_this_thread;
+    if (t->error_pending)
+        gpumem_error_reset(t);
+}
+
+/* At the end of a failed public call: makes the message "function: detail" (a detail that is
+ * missing becomes the backend's message, or the result's name). Returns result. */
+gpumem_result gpumem_error_name(gpumem_thread *thread, const char *function,
+                                gpumem_result result);
 
 #endif

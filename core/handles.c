@@ -2,8 +2,8 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
-#include <stdlib.h>
 
+#include "alloc.h"
 #include "error.h"
 
 _Static_assert(sizeof(void *) == 8, "gpumem handles need 64-bit pointers");
@@ -70,7 +70,7 @@ static int new_slot(uint32_t *index)
         atomic_store_explicit(&gpumem_handle_first_chunk[n].tag, GPUMEM_HANDLE_TAG(1, 0),
                               memory_order_relaxed);
     else if (ok && (n & (CHUNK_SLOTS - 1)) == 0) {
-        slot *chunk = calloc(CHUNK_SLOTS, sizeof *chunk);
+        slot *chunk = gpumem_alloc_zeroed(CHUNK_SLOTS, sizeof *chunk);
         if ((ok = chunk != NULL)) {
             for (uint32_t i = 0; i < CHUNK_SLOTS; i++)
                 atomic_init(&chunk[i].tag, GPUMEM_HANDLE_TAG(1, 0));
@@ -91,7 +91,7 @@ uint64_t gpumem_handle_create(gpumem_handle_kind kind, void *object)
     if (!pop_free(&index) && !new_slot(&index))
         return 0;
     slot *s = slot_at(index);
-    atomic_store_explicit(&s->object, object, memory_order_relaxed);
+    atomic_store_explicit(&s->object, object, memory_order_release); /* see gpumem_handle_peek */
     uint32_t generation = (uint32_t)atomic_load_explicit(&s->tag, memory_order_relaxed);
     atomic_store_explicit(&s->tag, GPUMEM_HANDLE_TAG(generation, kind), memory_order_release);
     return ((uint64_t)generation << 32) | (uint64_t)(index + 1);
@@ -104,17 +104,20 @@ int gpumem_handle_destroy(uint64_t handle)
     if (!(uint32_t)handle || index >= atomic_load_explicit(&slot_count, memory_order_acquire))
         return 0;
     slot *s = slot_at(index);
-    /* Generation 0 is skipped so that no handle value is ever 0 in its upper half. Only the
-     * one caller whose swap succeeds frees the slot: a second destroy finds a new generation
-     * and no kind. */
-    uint32_t next = generation + 1 ? generation + 1 : 1;
+    /* Only the one caller whose swap succeeds frees the slot: a second destroy finds a new
+     * generation and no kind. A slot at its last generation is retired instead of wrapping to
+     * generation 1, where its first handle would come back to life. */
+    int last = generation == UINT32_MAX;
+    uint64_t ended = last ? GPUMEM_HANDLE_TAG(generation, GPUMEM_HANDLE_RETIRED)
+                          : GPUMEM_HANDLE_TAG(generation + 1, 0);
     uint64_t tag = atomic_load_explicit(&s->tag, memory_order_relaxed);
-    if ((tag >> 32) == 0 || (uint32_t)tag != generation ||
-        !atomic_compare_exchange_strong_explicit(&s->tag, &tag, GPUMEM_HANDLE_TAG(next, 0),
-                                                 memory_order_acq_rel, memory_order_relaxed))
+    if ((tag >> 32) == 0 || (tag >> 32) == GPUMEM_HANDLE_RETIRED || (uint32_t)tag != generation ||
+        !atomic_compare_exchange_strong_explicit(&s->tag, &tag, ended, memory_order_acq_rel,
+                                                 memory_order_relaxed))
         return 0;
-    atomic_store_explicit(&s->object, NULL, memory_order_relaxed);
-    push_free(index);
+    atomic_store_explicit(&s->object, NULL, memory_order_release);
+    if (!last)
+        push_free(index);
     return 1;
 }
 
@@ -126,25 +129,26 @@ static const char *kind_name(gpumem_handle_kind kind)
     case GPUMEM_HANDLE_BUFFER: return "buffer";
     case GPUMEM_HANDLE_STREAM: return "stream";
     case GPUMEM_HANDLE_VBLOCK: return "vblock";
+    case GPUMEM_HANDLE_RETIRED: break;
     }
     return "object";
 }
 
-gpumem_result gpumem_handle_refuse(uint64_t handle, gpumem_handle_kind kind,
-                                   const char *function)
+gpumem_result gpumem_handle_refuse(uint64_t handle, gpumem_handle_kind kind)
 {
     const char *what = kind_name(kind);
     if (!handle)
-        return gpumem_error(GPUMEM_ERROR_INVALID_HANDLE, function, "%s handle is NULL", what);
+        return gpumem_fail(GPUMEM_ERROR_INVALID_HANDLE, "%s handle is NULL", what);
     uint32_t index = (uint32_t)handle - 1;
     uint32_t generation = (uint32_t)(handle >> 32);
     if ((uint32_t)handle != 0 && generation != 0 &&
         index < atomic_load_explicit(&slot_count, memory_order_acquire)) {
-        uint32_t current = (uint32_t)atomic_load_explicit(&slot_at(index)->tag,
-                                                          memory_order_acquire);
-        if (generation < current)
-            return gpumem_error(GPUMEM_ERROR_DESTROYED, function, "the %s was destroyed", what);
+        uint64_t tag = atomic_load_explicit(&slot_at(index)->tag, memory_order_acquire);
+        /* Generations only grow: every one below the slot's current one was handed out and
+         * ended, and so was every one of a retired slot. */
+        if (generation < (uint32_t)tag || (tag >> 32) == GPUMEM_HANDLE_RETIRED)
+            return gpumem_fail(GPUMEM_ERROR_DESTROYED, "the %s was destroyed", what);
     }
-    return gpumem_error(GPUMEM_ERROR_INVALID_HANDLE, function, "0x%llx is not a %s handle",
-                        (unsigned long long)handle, what);
+    return gpumem_fail(GPUMEM_ERROR_INVALID_HANDLE, "0x%llx is not a %s handle",
+                       (unsigned long long)handle, what);
 }

@@ -1,9 +1,10 @@
 /* Generation-checked handles: an index into a table of slots plus the slot's generation.
  *
  * Destroying an object bumps its slot's generation, so every later use of the old handle is
- * recognised as destroyed instead of reaching freed memory. Slots live in chunks that never
- * move, so a lookup takes no lock. Using a handle on one thread while another thread destroys
- * it is a race in the application, as with any API.
+ * recognised as destroyed instead of reaching freed memory. Generations never wrap: a slot whose
+ * generation reaches its last value is retired for good, so a stale handle stays stale for the
+ * life of the process. Slots live in chunks that never move, so a lookup takes no lock. A lookup
+ * only finds the object; keeping it alive while the call uses it is the epochs' work (epoch.h).
  */
 #ifndef GPUMEM_CORE_HANDLES_H
 #define GPUMEM_CORE_HANDLES_H
@@ -19,6 +20,7 @@ typedef enum gpumem_handle_kind {
     GPUMEM_HANDLE_BUFFER = 3,
     GPUMEM_HANDLE_STREAM = 4,
     GPUMEM_HANDLE_VBLOCK = 5,
+    GPUMEM_HANDLE_RETIRED = 0xffff, /* the kind of a slot whose generations are used up */
 } gpumem_handle_kind;
 
 /* A new handle for object, or 0 when the table is full or out of memory. */
@@ -28,10 +30,9 @@ uint64_t gpumem_handle_create(gpumem_handle_kind kind, void *object);
  * caller that ended it, 0 when it was not live (already ended, or never a handle). */
 int gpumem_handle_destroy(uint64_t handle);
 
-/* Why a handle is not a live one of `kind`: writes "<function>: <what> ..." as the last error
- * and returns GPUMEM_ERROR_INVALID_HANDLE or GPUMEM_ERROR_DESTROYED. */
-gpumem_result gpumem_handle_refuse(uint64_t handle, gpumem_handle_kind kind,
-                                   const char *function);
+/* Why a handle is not a live one of `kind`: records the reason ("the buffer was destroyed") as
+ * the last error and returns GPUMEM_ERROR_INVALID_HANDLE or GPUMEM_ERROR_DESTROYED. */
+gpumem_result gpumem_handle_refuse(uint64_t handle, gpumem_handle_kind kind);
 
 /* The table, visible here only for the inline lookup below. */
 #define GPUMEM_HANDLE_CHUNK_BITS 12
@@ -75,18 +76,24 @@ static inline void *gpumem_handle_peek(uint64_t handle, gpumem_handle_kind kind)
     uint64_t expected = GPUMEM_HANDLE_TAG(handle >> 32, kind);
     if (atomic_load_explicit(&s->tag, memory_order_acquire) != expected)
         return NULL;
-    return atomic_load_explicit(&s->object, memory_order_relaxed);
+    /* Between the check and this load, the handle may have been destroyed and its slot given
+     * to a new object: the tag is checked again after the object is read. The object is stored
+     * with release after the slot was taken from the destroyer, so a new object read here
+     * implies a new tag read below. */
+    void *object = atomic_load_explicit(&s->object, memory_order_acquire);
+    if (atomic_load_explicit(&s->tag, memory_order_relaxed) != expected)
+        return NULL;
+    return object;
 }
 
 /* The object behind a live handle of `kind`, or the reason it is not one (see
  * gpumem_handle_refuse). Inline: every public call starts with it. */
 static inline gpumem_result gpumem_handle_get(uint64_t handle, gpumem_handle_kind kind,
-                                              const char *function, void **object)
+                                              void **object)
 {
     void *o = gpumem_handle_peek(handle, kind);
     *object = o;
-    return __builtin_expect(o != NULL, 1) ? GPUMEM_OK
-                                          : gpumem_handle_refuse(handle, kind, function);
+    return __builtin_expect(o != NULL, 1) ? GPUMEM_OK : gpumem_handle_refuse(handle, kind);
 }
 
 /* The handle value behind a public handle type. */

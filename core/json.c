@@ -2,7 +2,8 @@
 
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
+
+#include "alloc.h"
 
 static int reserve(gpumem_json *json, size_t extra)
 {
@@ -13,7 +14,7 @@ static int reserve(gpumem_json *json, size_t extra)
     size_t capacity = json->capacity ? json->capacity : 1024;
     while (capacity < json->length + extra + 1)
         capacity *= 2;
-    char *text = realloc(json->text, capacity);
+    char *text = gpumem_realloc(json->text, capacity);
     if (!text) {
         json->failed = 1;
         return 0;
@@ -54,6 +55,6 @@ void gpumem_json_string(gpumem_json *json, const char *s)
 
 void gpumem_json_free(gpumem_json *json)
 {
-    free(json->text);
+    gpumem_free(json->text);
     *json = (gpumem_json){0};
 }

@@ -1,31 +1,18 @@
 /* Memory-type choice: a pure function of a device's properties, so it is tested on synthetic
  * tables that imitate discrete, integrated and CPU devices. */
-#include "error.h"
+#include "memtype.h"
+
+#include "call.h"
 
 static int popcount(uint32_t x)
 {
     return __builtin_popcount(x);
 }
 
-gpumem_result gpumem_memory_type_find(const gpumem_device_properties *p, uint32_t required,
-                                      uint32_t preferred, uint32_t flags, uint64_t min_heap_size,
-                                      uint32_t *memory_type)
+int gpumem_memtype_choose(const gpumem_device_properties *p, uint32_t required,
+                          uint32_t preferred, uint32_t flags, uint64_t min_heap_size,
+                          uint32_t *memory_type)
 {
-    gpumem_error_clear();
-    if (!p || !memory_type)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__, "%s is NULL",
-                            p ? "memory_type" : "properties");
-    if ((required | preferred) & ~(uint32_t)GPUMEM_MEMORY_FLAGS_ALL)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__, "unknown memory flags 0x%x",
-                            (required | preferred) & ~(uint32_t)GPUMEM_MEMORY_FLAGS_ALL);
-    if (flags & ~(uint32_t)GPUMEM_MEMORY_TYPE_EXACT)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__, "unknown flags 0x%x",
-                            flags & ~(uint32_t)GPUMEM_MEMORY_TYPE_EXACT);
-    if (p->memory_type_count > GPUMEM_MAX_MEMORY_TYPES ||
-        p->memory_heap_count > GPUMEM_MAX_MEMORY_HEAPS)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__,
-                            "properties hold %u types and %u heaps", p->memory_type_count,
-                            p->memory_heap_count);
     int best = -1, best_preferred = -1, best_extra = 0;
     for (uint32_t i = 0; i < p->memory_type_count; i++) {
         uint32_t type_flags = p->memory_types[i].flags;
@@ -45,10 +32,40 @@ gpumem_result gpumem_memory_type_find(const gpumem_device_properties *p, uint32_
         }
     }
     if (best < 0)
-        return gpumem_error(GPUMEM_ERROR_NOT_FOUND, __func__,
-                            "no memory type has flags 0x%x%s and a heap of %llu bytes", required,
-                            (flags & GPUMEM_MEMORY_TYPE_EXACT) ? " exactly" : "",
-                            (unsigned long long)min_heap_size);
+        return 0;
     *memory_type = (uint32_t)best;
-    return GPUMEM_OK;
+    return 1;
+}
+
+static gpumem_result memory_type_find(const gpumem_device_properties *p, uint32_t required,
+                                      uint32_t preferred, uint32_t flags, uint64_t min_heap_size,
+                                      uint32_t *memory_type)
+{
+    if (!p || !memory_type)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "%s is NULL",
+                           p ? "memory_type" : "properties");
+    if ((required | preferred) & ~(uint32_t)GPUMEM_MEMORY_FLAGS_ALL)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "unknown memory flags 0x%x",
+                           (required | preferred) & ~(uint32_t)GPUMEM_MEMORY_FLAGS_ALL);
+    if (flags & ~(uint32_t)GPUMEM_MEMORY_TYPE_EXACT)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "unknown flags 0x%x",
+                           flags & ~(uint32_t)GPUMEM_MEMORY_TYPE_EXACT);
+    if (p->memory_type_count > GPUMEM_MAX_MEMORY_TYPES ||
+        p->memory_heap_count > GPUMEM_MAX_MEMORY_HEAPS)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "properties hold %u types and %u heaps",
+                           p->memory_type_count, p->memory_heap_count);
+    if (gpumem_memtype_choose(p, required, preferred, flags, min_heap_size, memory_type))
+        return GPUMEM_OK;
+    return gpumem_fail(GPUMEM_ERROR_NOT_FOUND,
+                       "no memory type has flags 0x%x%s and a heap of %llu bytes", required,
+                       (flags & GPUMEM_MEMORY_TYPE_EXACT) ? " exactly" : "",
+                       (unsigned long long)min_heap_size);
+}
+
+gpumem_result gpumem_memory_type_find(const gpumem_device_properties *properties,
+                                      uint32_t required, uint32_t preferred, uint32_t flags,
+                                      uint64_t min_heap_size, uint32_t *memory_type)
+{
+    GPUMEM_PLAIN_CALL(memory_type_find(properties, required, preferred, flags, min_heap_size,
+                                       memory_type));
 }

@@ -1,21 +1,21 @@
 #include "pool.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "buffer.h"
-#include "error.h"
+#include "call.h"
 #include "handles.h"
+#include "memtype.h"
 #include "stream.h"
 
 #define POOL_KNOWN_FLAGS \
     (GPUMEM_POOL_EXACT_MATCH | GPUMEM_POOL_MEMORY_TYPE_INDEX | GPUMEM_POOL_PERSISTENT_MAP)
 
-gpumem_result gpumem_pool_get(gpumem_pool handle, const char *function, gpumem_pool_obj **pool)
+gpumem_result gpumem_pool_get(gpumem_pool handle, gpumem_pool_obj **pool)
 {
-    return gpumem_handle_get(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_POOL, function,
-                             (void **)pool);
+    return gpumem_handle_get(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_POOL, (void **)pool);
 }
 
 static uint64_t align_up(uint64_t value, uint64_t alignment)
@@ -23,15 +23,43 @@ static uint64_t align_up(uint64_t value, uint64_t alignment)
     return (value + alignment - 1) & ~(alignment - 1);
 }
 
+gpumem_stream_obj *gpumem_pool_order_stream(const gpumem_pool_obj *pool)
+{
+    return pool->kind == GPUMEM_POOL_NATIVE ? pool->device->default_stream : NULL;
+}
+
+void gpumem_pool_lock(gpumem_pool_obj *pool)
+{
+    gpumem_stream_obj *stream = gpumem_pool_order_stream(pool);
+    if (stream)
+        pthread_mutex_lock(&stream->lock);
+    pthread_mutex_lock(&pool->lock);
+}
+
+void gpumem_pool_unlock(gpumem_pool_obj *pool)
+{
+    gpumem_stream_obj *stream = gpumem_pool_order_stream(pool);
+    pthread_mutex_unlock(&pool->lock);
+    if (stream)
+        pthread_mutex_unlock(&stream->lock);
+}
+
 /* --- pages --- */
 
-gpumem_result gpumem_page_map(gpumem_pool_obj *pool, gpumem_page *page, const char *function)
+gpumem_result gpumem_page_map(gpumem_pool_obj *pool, gpumem_page *page)
 {
     gpumem_device_obj *device = pool->device;
     if (!page->host) {
-        gpumem_result r = device->ops->page_map(device->native, page->native, &page->host);
+        void *host = NULL;
+        gpumem_result r = device->ops->page_map(device->native, page->native, &host);
         if (r != GPUMEM_OK)
-            return gpumem_error_from_backend(r, function, "page_map");
+            return gpumem_fail_backend(r, "page_map");
+        if (!host) {
+            device->ops->page_unmap(device->native, page->native);
+            return gpumem_fail(GPUMEM_ERROR_BACKEND, "backend '%s': page_map gave a NULL mapping",
+                               device->properties.backend);
+        }
+        page->host = host;
     }
     page->map_count++;
     return GPUMEM_OK;
@@ -45,6 +73,17 @@ void gpumem_page_unmap(gpumem_pool_obj *pool, gpumem_page *page)
     }
 }
 
+/* Gives a native allocation back, as page_new took it. */
+static void native_page_free(gpumem_pool_obj *pool, gpumem_backend_page *native)
+{
+    gpumem_device_obj *device = pool->device;
+    if (pool->kind == GPUMEM_POOL_NATIVE)
+        device->ops->native_pool_free(device->native, pool->native_pool,
+                                      device->default_stream->native, native);
+    else
+        device->ops->page_free(device->native, native);
+}
+
 static void page_free(gpumem_pool_obj *pool, gpumem_page *page)
 {
     gpumem_device_obj *device = pool->device;
@@ -53,69 +92,89 @@ static void page_free(gpumem_pool_obj *pool, gpumem_page *page)
     if (page->host)
         device->ops->page_unmap(device->native, page->native);
     gpumem_list_remove(&page->link);
-    if (pool->kind == GPUMEM_POOL_NATIVE) {
-        device->ops->native_pool_free(device->native, pool->native_pool,
-                                      device->default_stream->native, page->native);
-    } else {
-        device->ops->page_free(device->native, page->native);
+    native_page_free(pool, page->native);
+    if (pool->kind == GPUMEM_POOL_PAGED)
         pool->page_count--;
-    }
     gpumem_device_account(device, pool->memory_type, page->size, -1);
     pool->reserved_bytes -= page->size;
     gpumem_tlsf_destroy(page->tlsf);
-    free(page);
+    gpumem_free(page);
+}
+
+/* Core relies on a page's address to place buffers in it: one that breaks the contract in
+ * backend.h (a multiple of min_alignment, room for the page below 2^64) would make every offset
+ * computed from it wrong, so it is refused. */
+static gpumem_result check_page_address(const gpumem_device_obj *device, uint64_t address,
+                                        uint64_t size, const char *operation)
+{
+    uint64_t alignment = device->properties.min_alignment;
+    if (address % alignment == 0 && address <= UINT64_MAX - size)
+        return GPUMEM_OK;
+    return gpumem_fail(GPUMEM_ERROR_BACKEND,
+                       "backend '%s' broke the page contract: %s gave a page of %llu bytes at "
+                       "address 0x%llx, which is not a multiple of the device's min_alignment "
+                       "%llu or leaves no room for the page",
+                       device->properties.backend, operation, (unsigned long long)size,
+                       (unsigned long long)address, (unsigned long long)alignment);
 }
 
 static gpumem_result page_new(gpumem_pool_obj *pool, uint64_t size, int dedicated,
-                              const char *function, gpumem_page **out)
+                              gpumem_page **out)
 {
     gpumem_device_obj *device = pool->device;
     const gpumem_device_properties *props = &device->properties;
-    if (pool->kind == GPUMEM_POOL_PAGED && size > props->max_allocation_size)
-        return gpumem_error(GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY, function,
-                            "%llu bytes exceed the device's largest allocation (%llu bytes)",
-                            (unsigned long long)size,
-                            (unsigned long long)props->max_allocation_size);
+    int native_pool = pool->kind == GPUMEM_POOL_NATIVE;
+    if (!native_pool && size > props->max_allocation_size)
+        return gpumem_fail(GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY,
+                           "%llu bytes exceed the device's largest allocation (%llu bytes)",
+                           (unsigned long long)size,
+                           (unsigned long long)props->max_allocation_size);
     if (pool->byte_limit && size > pool->byte_limit - pool->reserved_bytes)
-        return gpumem_error(GPUMEM_ERROR_LIMIT_EXCEEDED, function,
-                            "pool '%s' would exceed its limit of %llu bytes (%llu reserved, "
-                            "%llu more needed)",
-                            pool->name, (unsigned long long)pool->byte_limit,
-                            (unsigned long long)pool->reserved_bytes, (unsigned long long)size);
-    gpumem_page *page = calloc(1, sizeof *page);
+        return gpumem_fail(GPUMEM_ERROR_LIMIT_EXCEEDED,
+                           "pool '%s' would exceed its limit of %llu bytes (%llu reserved, "
+                           "%llu more needed)",
+                           pool->name, (unsigned long long)pool->byte_limit,
+                           (unsigned long long)pool->reserved_bytes, (unsigned long long)size);
+    gpumem_page *page = gpumem_alloc_zeroed(1, sizeof *page);
     if (!page)
-        return gpumem_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, function, "no memory for a page");
-    gpumem_result r;
-    if (pool->kind == GPUMEM_POOL_NATIVE)
-        r = device->ops->native_pool_allocate(device->native, pool->native_pool,
-                                              device->default_stream->native, size,
-                                              &page->native);
-    else
-        r = device->ops->page_allocate(device->native, pool->memory_type, size, &page->native);
+        return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for a page");
+    const char *operation = native_pool ? "native_pool_allocate" : "page_allocate";
+    gpumem_result r =
+        native_pool ? device->ops->native_pool_allocate(device->native, pool->native_pool,
+                                                        device->default_stream->native, size,
+                                                        &page->native)
+                    : device->ops->page_allocate(device->native, pool->memory_type, size,
+                                                 &page->native);
     if (r != GPUMEM_OK) {
-        free(page);
-        return gpumem_error_from_backend(r, function, "page_allocate");
+        gpumem_free(page);
+        return gpumem_fail_backend(r, operation);
     }
-    if (!dedicated && (r = gpumem_tlsf_create(size, &page->tlsf)) != GPUMEM_OK) {
-        device->ops->page_free(device->native, page->native);
-        free(page);
-        return gpumem_error(r, function, "no memory for a page's suballocator");
+    if (device->ops->page_address) {
+        page->address = device->ops->page_address(device->native, page->native);
+        r = check_page_address(device, page->address, size, operation);
+    }
+    if (r == GPUMEM_OK && !dedicated && (r = gpumem_tlsf_create(size, &page->tlsf)) != GPUMEM_OK)
+        r = gpumem_fail(r, "no memory for a page's suballocator");
+    if (r != GPUMEM_OK) {
+        native_page_free(pool, page->native);
+        gpumem_free(page);
+        return r;
     }
     page->size = size;
     page->dedicated = dedicated;
-    page->address = device->ops->page_address(device->native, page->native);
     page->id = pool->next_page_id++;
     gpumem_list_push(&pool->pages, &page->link);
     gpumem_device_account(device, pool->memory_type, size, 1);
     pool->reserved_bytes += size;
-    if (pool->kind == GPUMEM_POOL_PAGED)
+    if (!native_pool)
         pool->page_count++;
     if ((pool->flags & GPUMEM_POOL_PERSISTENT_MAP) &&
-        (pool->memory_flags & GPUMEM_MEMORY_HOST_VISIBLE) &&
-        (r = device->ops->page_map(device->native, page->native, &page->host)) != GPUMEM_OK) {
-        page->host = NULL;
-        page_free(pool, page);
-        return gpumem_error_from_backend(r, function, "page_map");
+        (pool->memory_flags & GPUMEM_MEMORY_HOST_VISIBLE)) {
+        if ((r = gpumem_page_map(pool, page)) != GPUMEM_OK) {
+            page_free(pool, page);
+            return r;
+        }
+        page->map_count = 0; /* the persistent mapping is not counted: it lives with the page */
     }
     *out = page;
     return GPUMEM_OK;
@@ -140,7 +199,7 @@ static void note_allocation(gpumem_pool_obj *pool, gpumem_page *page, uint64_t b
 
 /* GPUMEM_ERROR_LIMIT_EXCEEDED when the page has no room (and nothing was reported). */
 static gpumem_result try_page(gpumem_pool_obj *pool, gpumem_page *page, uint64_t size,
-                              uint64_t alignment, const char *function, gpumem_page **out,
+                              uint64_t alignment, gpumem_page **out,
                               gpumem_tlsf_allocation *allocation)
 {
     /* Offsets are aligned within the page; where the page's own address is less aligned than
@@ -159,70 +218,96 @@ static gpumem_result try_page(gpumem_pool_obj *pool, gpumem_page *page, uint64_t
         allocation->left_padding += shift;
     }
     if (r != GPUMEM_OK)
-        return gpumem_error(r, function, "no host memory for suballocation");
+        return gpumem_fail(r, "no host memory for suballocation");
     note_allocation(pool, page, allocation->block_size);
     pool->hint = page;
     *out = page;
     return GPUMEM_OK;
 }
 
-gpumem_result gpumem_pool_place(gpumem_pool_obj *pool, uint64_t size, uint64_t alignment,
-                                int dedicated, const char *function, gpumem_page **out,
-                                gpumem_tlsf_allocation *allocation)
+/* A page of its own for one allocation. */
+static gpumem_result place_dedicated(gpumem_pool_obj *pool, uint64_t size, uint64_t alignment,
+                                     gpumem_page **out, gpumem_tlsf_allocation *allocation)
 {
+    /* Pages are aligned to min_alignment; larger alignments of an address need room. */
+    uint64_t min_alignment = pool->device->properties.min_alignment;
+    uint64_t extra = alignment > min_alignment ? alignment - min_alignment : 0;
+    uint64_t bytes = align_up(size + extra, min_alignment);
+    if (bytes < size)
+        return gpumem_fail(GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY,
+                           "%llu bytes aligned to %llu do not fit memory",
+                           (unsigned long long)size, (unsigned long long)alignment);
     gpumem_page *page;
-    gpumem_result r;
-    if (wants_own_page(pool, size, alignment, dedicated)) {
-        /* Pages are aligned to min_alignment; larger alignments of an address need room. */
-        uint64_t min_alignment = pool->device->properties.min_alignment;
-        uint64_t extra = alignment > min_alignment ? alignment - min_alignment : 0;
-        uint64_t bytes = align_up(size + extra, min_alignment);
-        if (bytes < size || (r = page_new(pool, bytes, 1, function, &page)) != GPUMEM_OK)
-            return bytes < size ? gpumem_error(GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY, function,
-                                               "%llu bytes aligned to %llu do not fit memory",
-                                               (unsigned long long)size,
-                                               (unsigned long long)alignment)
-                                : r;
-        uint64_t shift = page->address ? align_up(page->address, alignment) - page->address : 0;
-        *allocation = (gpumem_tlsf_allocation){0, shift, shift, bytes};
-        note_allocation(pool, page, bytes);
-        *out = page;
-        return GPUMEM_OK;
+    gpumem_result r = page_new(pool, bytes, 1, &page);
+    if (r == GPUMEM_ERROR_LIMIT_EXCEEDED && pool->retired_count) {
+        gpumem_pool_reclaim(pool); /* destroyed buffers may hold the bytes the limit needs */
+        r = page_new(pool, bytes, 1, &page);
     }
+    if (r != GPUMEM_OK)
+        return r;
+    uint64_t shift = page->address ? align_up(page->address, alignment) - page->address : 0;
+    *allocation = (gpumem_tlsf_allocation){0, shift, shift, bytes};
+    note_allocation(pool, page, bytes);
+    *out = page;
+    return GPUMEM_OK;
+}
+
+/* The pool's shared pages, the hint first. LIMIT_EXCEEDED when none has room. */
+static gpumem_result place_in_pages(gpumem_pool_obj *pool, uint64_t size, uint64_t alignment,
+                                    gpumem_page **out, gpumem_tlsf_allocation *allocation)
+{
     /* The last page that had room usually has room again; the others are tried after it. */
     gpumem_page *hint = pool->hint;
-    if (hint && (r = try_page(pool, hint, size, alignment, function, out, allocation)) !=
+    gpumem_result r;
+    if (hint && (r = try_page(pool, hint, size, alignment, out, allocation)) !=
                     GPUMEM_ERROR_LIMIT_EXCEEDED)
         return r;
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->pages) {
-        page = GPUMEM_CONTAINER_OF(node, gpumem_page, link);
+        gpumem_page *page = GPUMEM_CONTAINER_OF(node, gpumem_page, link);
         if (!page->tlsf || page == hint)
             continue;
-        r = try_page(pool, page, size, alignment, function, out, allocation);
+        r = try_page(pool, page, size, alignment, out, allocation);
         if (r != GPUMEM_ERROR_LIMIT_EXCEEDED)
             return r;
     }
-    if ((r = page_new(pool, pool->page_size, 0, function, &page)) != GPUMEM_OK)
+    return GPUMEM_ERROR_LIMIT_EXCEEDED;
+}
+
+gpumem_result gpumem_pool_place(gpumem_pool_obj *pool, uint64_t size, uint64_t alignment,
+                                int dedicated, gpumem_page **out,
+                                gpumem_tlsf_allocation *allocation)
+{
+    if (pool->retired_pages) /* a large page waits for calls that raced with its destroy */
+        gpumem_pool_reclaim(pool);
+    if (wants_own_page(pool, size, alignment, dedicated))
+        return place_dedicated(pool, size, alignment, out, allocation);
+    gpumem_result r = place_in_pages(pool, size, alignment, out, allocation);
+    /* Before a new page: the room of destroyed buffers that no call uses any more. */
+    if (r == GPUMEM_ERROR_LIMIT_EXCEEDED && pool->retired_count) {
+        gpumem_pool_reclaim(pool);
+        r = place_in_pages(pool, size, alignment, out, allocation);
+    }
+    if (r != GPUMEM_ERROR_LIMIT_EXCEEDED)
+        return r;
+    gpumem_page *page;
+    if ((r = page_new(pool, pool->page_size, 0, &page)) != GPUMEM_OK)
         return r;
     pool->empty_pages++;
-    r = try_page(pool, page, size, alignment, function, out, allocation);
+    r = try_page(pool, page, size, alignment, out, allocation);
     if (r != GPUMEM_OK) {
         pool->empty_pages--;
         page_free(pool, page);
         if (r == GPUMEM_ERROR_LIMIT_EXCEEDED)
-            r = gpumem_error(r, function, "%llu bytes aligned to %llu do not fit a new page",
-                             (unsigned long long)size, (unsigned long long)alignment);
+            r = gpumem_fail(r, "%llu bytes aligned to %llu do not fit a new page",
+                            (unsigned long long)size, (unsigned long long)alignment);
     }
     return r;
 }
 
-void gpumem_pool_unplace(gpumem_pool_obj *pool, gpumem_page *page, uint64_t tlsf_handle,
-                         uint64_t block_size)
+void gpumem_pool_unplace(gpumem_pool_obj *pool, gpumem_page *page, uint64_t tlsf_handle)
 {
     if (page->tlsf)
         gpumem_tlsf_free(page->tlsf, tlsf_handle);
-    pool->used_bytes -= block_size;
-    pool->allocation_count--;
     if (--page->buffer_count)
         return;
     if (page->dedicated) {
@@ -235,57 +320,116 @@ void gpumem_pool_unplace(gpumem_pool_obj *pool, gpumem_page *page, uint64_t tlsf
     }
 }
 
+/* --- buffer records, retiring and reclaiming --- */
+
+gpumem_buffer_obj *gpumem_pool_record_take(gpumem_pool_obj *pool)
+{
+    if (gpumem_list_empty(&pool->spare_records))
+        return gpumem_alloc(sizeof(gpumem_buffer_obj));
+    gpumem_list *node = pool->spare_records.next;
+    gpumem_list_remove(node);
+    pool->spare_count--;
+    return GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
+}
+
+void gpumem_pool_record_give(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
+{
+    if (pool->spare_count == GPUMEM_POOL_SPARE_RECORDS) {
+        gpumem_free(b);
+        return;
+    }
+    gpumem_list_push(&pool->spare_records, &b->link);
+    pool->spare_count++;
+}
+
+/* Frees a buffer no call can reach: its native object, its place, its record. */
+static void buffer_free(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
+{
+    gpumem_device_obj *device = pool->device;
+    gpumem_list_remove(&b->link);
+    for (; b->map_count; b->map_count--)
+        gpumem_page_unmap(pool, b->page);
+    if (b->native && device->ops->buffer_unbind)
+        device->ops->buffer_unbind(device->native, b->native);
+    gpumem_pool_unplace(pool, b->page, b->tlsf_handle);
+    gpumem_pool_record_give(pool, b);
+}
+
+void gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
+{
+    gpumem_list_remove(&b->link);
+    pool->used_bytes -= b->block_size;
+    pool->allocation_count--;
+    /* The application's mappings end with the buffer; the page stays mapped for calls in
+     * flight only through their own (internal) mappings. */
+    for (; b->map_count; b->map_count--)
+        gpumem_page_unmap(pool, b->page);
+    b->retired_at = gpumem_epoch_stamp();
+    gpumem_list_push(&pool->retired, &b->link);
+    pool->retired_pages += b->page->dedicated;
+    /* A page of its own is worth giving back at once; small buffers wait for a batch. */
+    if (++pool->retired_count >= GPUMEM_POOL_RETIRE_BATCH || pool->retired_pages)
+        gpumem_pool_reclaim(pool);
+}
+
+void gpumem_pool_reclaim(gpumem_pool_obj *pool)
+{
+    uint64_t oldest = gpumem_epoch_oldest(gpumem_this_thread.record);
+    while (!gpumem_list_empty(&pool->retired)) {
+        gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(pool->retired.next, gpumem_buffer_obj, link);
+        if (b->retired_at >= oldest)
+            break; /* stamps grow along the list: the rest are younger still */
+        pool->retired_pages -= b->page->dedicated;
+        pool->retired_count--;
+        buffer_free(pool, b);
+    }
+}
+
 /* --- creation --- */
 
-static gpumem_result check_desc(const gpumem_device_obj *device, const gpumem_pool_desc *d,
-                                const char *function)
+static gpumem_result check_desc(const gpumem_device_obj *device, const gpumem_pool_desc *d)
 {
     const gpumem_device_properties *p = &device->properties;
     if (d->kind != GPUMEM_POOL_PAGED && d->kind != GPUMEM_POOL_NATIVE)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, function, "unknown pool kind %u",
-                            d->kind);
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "unknown pool kind %u", d->kind);
     if (d->flags & ~(uint32_t)POOL_KNOWN_FLAGS)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, function,
-                            "unknown flags 0x%x in desc->flags",
-                            d->flags & ~(uint32_t)POOL_KNOWN_FLAGS);
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "unknown flags 0x%x in desc->flags",
+                           d->flags & ~(uint32_t)POOL_KNOWN_FLAGS);
     if ((d->required_flags | d->preferred_flags) & ~(uint32_t)GPUMEM_MEMORY_FLAGS_ALL)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, function,
-                            "unknown memory flags 0x%x",
-                            (d->required_flags | d->preferred_flags) &
-                                ~(uint32_t)GPUMEM_MEMORY_FLAGS_ALL);
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "unknown memory flags 0x%x",
+                           (d->required_flags | d->preferred_flags) &
+                               ~(uint32_t)GPUMEM_MEMORY_FLAGS_ALL);
     if ((d->flags & GPUMEM_POOL_MEMORY_TYPE_INDEX) && d->memory_type_index >= p->memory_type_count)
-        return gpumem_error(GPUMEM_ERROR_NOT_FOUND, function,
-                            "memory type %u does not exist (the device has %u)",
-                            d->memory_type_index, p->memory_type_count);
+        return gpumem_fail(GPUMEM_ERROR_NOT_FOUND,
+                           "memory type %u does not exist (the device has %u)",
+                           d->memory_type_index, p->memory_type_count);
     if (d->page_size > p->max_allocation_size)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, function,
-                            "page size %llu exceeds the device's largest allocation (%llu)",
-                            (unsigned long long)d->page_size,
-                            (unsigned long long)p->max_allocation_size);
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
+                           "page size %llu exceeds the device's largest allocation (%llu)",
+                           (unsigned long long)d->page_size,
+                           (unsigned long long)p->max_allocation_size);
     if (d->kind == GPUMEM_POOL_NATIVE &&
         (!(device->capabilities & GPUMEM_CAPABILITY_NATIVE_POOLS) || !p->native_pools))
-        return gpumem_error(GPUMEM_ERROR_UNSUPPORTED, function,
-                            "backend '%s' has no native pools on this device", p->backend);
+        return gpumem_fail(GPUMEM_ERROR_UNSUPPORTED,
+                           "backend '%s' has no native pools on this device", p->backend);
     return GPUMEM_OK;
 }
 
 static gpumem_result choose_type(const gpumem_device_obj *device, const gpumem_pool_desc *d,
-                                 uint64_t page_size, const char *function, uint32_t *type)
+                                 uint64_t page_size, uint32_t *type)
 {
     if (d->flags & GPUMEM_POOL_MEMORY_TYPE_INDEX) {
         *type = d->memory_type_index;
         return GPUMEM_OK;
     }
     uint32_t exact = (d->flags & GPUMEM_POOL_EXACT_MATCH) ? GPUMEM_MEMORY_TYPE_EXACT : 0;
-    gpumem_result r = gpumem_memory_type_find(&device->properties, d->required_flags,
-                                              d->preferred_flags, exact, page_size, type);
-    if (r != GPUMEM_OK)
-        return gpumem_error(r, function,
-                            "no memory type has the required flags 0x%x%s with a heap of at "
-                            "least %llu bytes",
-                            d->required_flags, exact ? " exactly" : "",
-                            (unsigned long long)page_size);
-    return GPUMEM_OK;
+    if (gpumem_memtype_choose(&device->properties, d->required_flags, d->preferred_flags, exact,
+                              page_size, type))
+        return GPUMEM_OK;
+    return gpumem_fail(GPUMEM_ERROR_NOT_FOUND,
+                       "no memory type has the required flags 0x%x%s with a heap of at least "
+                       "%llu bytes",
+                       d->required_flags, exact ? " exactly" : "", (unsigned long long)page_size);
 }
 
 /* Copies a name, cut at a character boundary so that a long UTF-8 name stays valid. */
@@ -302,7 +446,7 @@ static void copy_name(char *out, size_t size, const char *name)
 }
 
 static gpumem_result pool_init(gpumem_pool_obj *pool, gpumem_device_obj *device,
-                               const gpumem_pool_desc *d, const char *function)
+                               const gpumem_pool_desc *d)
 {
     const gpumem_device_properties *p = &device->properties;
     pool->device = device;
@@ -318,10 +462,11 @@ static gpumem_result pool_init(gpumem_pool_obj *pool, gpumem_device_obj *device,
     copy_name(pool->name, sizeof pool->name, d->name ? d->name : "pool");
     gpumem_list_init(&pool->pages);
     gpumem_list_init(&pool->buffers);
+    gpumem_list_init(&pool->retired);
     gpumem_list_init(&pool->spare_records);
     gpumem_result r = choose_type(device, d, pool->kind == GPUMEM_POOL_PAGED ? pool->page_size
                                                                               : 1,
-                                  function, &pool->memory_type);
+                                  &pool->memory_type);
     if (r != GPUMEM_OK)
         return r;
     pool->memory_flags = p->memory_types[pool->memory_type].flags;
@@ -329,116 +474,163 @@ static gpumem_result pool_init(gpumem_pool_obj *pool, gpumem_device_obj *device,
         r = device->ops->native_pool_create(device->native, pool->memory_type,
                                             pool->release_threshold, &pool->native_pool);
         if (r != GPUMEM_OK)
-            return gpumem_error_from_backend(r, function, "native_pool_create");
+            return gpumem_fail_backend(r, "native_pool_create");
     }
     return GPUMEM_OK;
 }
 
-gpumem_result gpumem_pool_create(gpumem_device device_handle, const gpumem_pool_desc *desc,
+/* Frees what pool_init made. */
+static void pool_discard(gpumem_pool_obj *pool)
+{
+    gpumem_device_obj *device = pool->device;
+    if (pool->native_pool)
+        device->ops->native_pool_destroy(device->native, pool->native_pool);
+    gpumem_free(pool);
+}
+
+static gpumem_result pool_create(gpumem_device device_handle, const gpumem_pool_desc *desc,
                                  gpumem_pool *out)
 {
-    gpumem_error_clear();
     gpumem_device_obj *device;
-    gpumem_result r = gpumem_device_get(device_handle, __func__, &device);
+    gpumem_result r = gpumem_device_get(device_handle, &device);
     if (r != GPUMEM_OK)
         return r;
     if (!out)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__, "pool is NULL");
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "pool is NULL");
     const gpumem_pool_desc defaults = {0};
     const gpumem_pool_desc *d = desc ? desc : &defaults;
-    if ((r = check_desc(device, d, __func__)) != GPUMEM_OK)
+    if ((r = check_desc(device, d)) != GPUMEM_OK)
         return r;
-    gpumem_pool_obj *pool = calloc(1, sizeof *pool);
+    gpumem_pool_obj *pool = gpumem_alloc_zeroed(1, sizeof *pool);
     if (!pool)
-        return gpumem_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, __func__, "no memory for a pool");
-    if ((r = pool_init(pool, device, d, __func__)) != GPUMEM_OK) {
-        free(pool);
+        return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for a pool");
+    pool->device = device;
+    if ((r = pool_init(pool, device, d)) != GPUMEM_OK) {
+        pool_discard(pool);
         return r;
-    }
-    pool->handle = gpumem_handle_create(GPUMEM_HANDLE_POOL, pool);
-    if (!pool->handle) {
-        if (pool->native_pool)
-            device->ops->native_pool_destroy(device->native, pool->native_pool);
-        free(pool);
-        return gpumem_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, __func__, "no handle left");
     }
     pthread_mutex_init(&pool->lock, NULL);
+    /* The handle is made under the device lock, so that a close either sees the pool in the
+     * list (and ends its handle) or has already refused it. */
     pthread_mutex_lock(&device->lock);
-    gpumem_list_push(&device->pools, &pool->link);
+    if (device->closing)
+        r = gpumem_fail(GPUMEM_ERROR_DESTROYED, "the device was closed");
+    else if (!(pool->handle = gpumem_handle_create(GPUMEM_HANDLE_POOL, pool)))
+        r = gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no handle left");
+    else
+        gpumem_list_push(&device->pools, &pool->link);
     pthread_mutex_unlock(&device->lock);
+    if (r != GPUMEM_OK) {
+        pthread_mutex_destroy(&pool->lock);
+        pool_discard(pool);
+        return r;
+    }
     *out = (gpumem_pool)(uintptr_t)pool->handle;
     return GPUMEM_OK;
 }
 
-void gpumem_pool_release(gpumem_pool_obj *pool)
+gpumem_result gpumem_pool_create(gpumem_device device, const gpumem_pool_desc *desc,
+                                 gpumem_pool *pool)
+{
+    GPUMEM_GUARDED_CALL(pool_create(device, desc, pool));
+}
+
+/* --- destruction --- */
+
+void gpumem_pool_close(gpumem_pool_obj *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    pool->closing = 1;
+    for (gpumem_list *l = pool->buffers.next; l != &pool->buffers; l = l->next)
+        gpumem_handle_destroy(GPUMEM_CONTAINER_OF(l, gpumem_buffer_obj, link)->handle);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+void gpumem_pool_free(gpumem_pool_obj *pool)
 {
     gpumem_device_obj *device = pool->device;
-    gpumem_handle_destroy(pool->handle);
-    gpumem_list_remove(&pool->link);
-    gpumem_stream_obj *order = NULL;
-    if (pool->kind == GPUMEM_POOL_NATIVE) { /* native frees are queued on the default stream */
-        gpumem_stream_synchronize_locked(device->default_stream);
-        order = device->default_stream;
-        pthread_mutex_lock(&order->lock);
-    }
-    pthread_mutex_lock(&pool->lock);
+    /* Native frees are queued on the default stream: its lock orders them, and the stream is
+     * waited for before the runtime's pool goes. */
+    gpumem_pool_lock(pool);
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->buffers)
-        gpumem_buffer_release(GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link));
+        buffer_free(pool, GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link));
+    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->retired)
+        buffer_free(pool, GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link));
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->pages)
         page_free(pool, GPUMEM_CONTAINER_OF(node, gpumem_page, link));
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->spare_records)
-        free(node);
-    pthread_mutex_unlock(&pool->lock);
-    if (order)
-        pthread_mutex_unlock(&order->lock);
+        gpumem_free(node);
+    gpumem_pool_unlock(pool);
     if (pool->native_pool) {
-        gpumem_stream_synchronize_locked(device->default_stream);
+        gpumem_stream_wait(device->default_stream);
         device->ops->native_pool_destroy(device->native, pool->native_pool);
     }
     pthread_mutex_destroy(&pool->lock);
-    free(pool);
+    gpumem_free(pool);
 }
 
 gpumem_result gpumem_pool_destroy(gpumem_pool handle)
 {
-    gpumem_error_clear();
-    gpumem_pool_obj *pool;
-    gpumem_result r = gpumem_pool_get(handle, __func__, &pool);
+    gpumem_call call;
+    gpumem_result r = gpumem_call_enter(&call, __func__);
+    gpumem_pool_obj *pool = NULL;
+    if (r == GPUMEM_OK && (r = gpumem_pool_get(handle, &pool)) == GPUMEM_OK &&
+        gpumem_call_is_nested(&call))
+        r = gpumem_fail(GPUMEM_ERROR_BAD_STATE, "a pool cannot be destroyed from a log callback");
     if (r != GPUMEM_OK)
-        return r;
+        return gpumem_call_leave(&call, r);
     gpumem_device_obj *device = pool->device;
+    /* Of two destroys at once (or a destroy and the device's close), the one that ends the
+     * handle goes on; the device stays held until the pool is gone. */
     pthread_mutex_lock(&device->lock);
-    /* Checked again under the lock: of two destroys at once, only the first releases. */
-    if ((r = gpumem_pool_get(handle, __func__, &pool)) == GPUMEM_OK)
-        gpumem_pool_release(pool);
+    if (gpumem_handle_destroy(pool->handle)) {
+        gpumem_list_remove(&pool->link);
+        gpumem_device_hold(device);
+    } else {
+        r = gpumem_fail(GPUMEM_ERROR_DESTROYED, "the pool was destroyed");
+    }
     pthread_mutex_unlock(&device->lock);
-    return r;
+    if (r != GPUMEM_OK)
+        return gpumem_call_leave(&call, r);
+    gpumem_pool_close(pool);
+    gpumem_epoch_wait(call.thread->record, gpumem_epoch_stamp());
+    gpumem_device_wait_streams(device); /* their queued work may use the pool's pages */
+    gpumem_pool_free(pool);
+    gpumem_device_release_hold(device);
+    return gpumem_call_leave(&call, GPUMEM_OK);
 }
 
-gpumem_result gpumem_pool_trim(gpumem_pool handle)
+/* --- trim and statistics --- */
+
+static gpumem_result pool_trim(gpumem_pool handle)
 {
-    gpumem_error_clear();
     gpumem_pool_obj *pool;
-    gpumem_result r = gpumem_pool_get(handle, __func__, &pool);
+    gpumem_result r = gpumem_pool_get(handle, &pool);
     if (r != GPUMEM_OK)
         return r;
     gpumem_device_obj *device = pool->device;
-    if (pool->kind == GPUMEM_POOL_NATIVE) {
-        gpumem_stream_synchronize_locked(device->default_stream);
-        r = device->ops->native_pool_trim(device->native, pool->native_pool,
-                                          pool->release_threshold);
-        return r == GPUMEM_OK ? r : gpumem_error_from_backend(r, __func__, "native_pool_trim");
-    }
-    pthread_mutex_lock(&pool->lock);
+    gpumem_pool_lock(pool);
+    gpumem_pool_reclaim(pool);
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->pages) {
         gpumem_page *page = GPUMEM_CONTAINER_OF(node, gpumem_page, link);
-        if (page->buffer_count == 0) {
+        if (page->buffer_count == 0 && !page->dedicated) {
             pool->empty_pages--;
             page_free(pool, page);
         }
     }
-    pthread_mutex_unlock(&pool->lock);
+    gpumem_pool_unlock(pool);
+    if (pool->kind == GPUMEM_POOL_NATIVE) {
+        gpumem_stream_wait(device->default_stream);
+        r = device->ops->native_pool_trim(device->native, pool->native_pool,
+                                          pool->release_threshold);
+        return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "native_pool_trim");
+    }
     return GPUMEM_OK;
+}
+
+gpumem_result gpumem_pool_trim(gpumem_pool pool)
+{
+    GPUMEM_GUARDED_CALL(pool_trim(pool));
 }
 
 static uint64_t largest_free_range(const gpumem_pool_obj *pool)
@@ -456,17 +648,17 @@ static uint64_t largest_free_range(const gpumem_pool_obj *pool)
     return largest;
 }
 
-gpumem_result gpumem_pool_stats_get(gpumem_pool handle, gpumem_pool_stats *stats)
+static gpumem_result pool_stats_get(gpumem_pool handle, gpumem_pool_stats *stats)
 {
-    gpumem_error_clear();
     gpumem_pool_obj *pool;
-    gpumem_result r = gpumem_pool_get(handle, __func__, &pool);
+    gpumem_result r = gpumem_pool_get(handle, &pool);
     if (r != GPUMEM_OK)
         return r;
     if (!stats)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__, "stats is NULL");
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "stats is NULL");
     gpumem_device_obj *device = pool->device;
-    pthread_mutex_lock(&pool->lock);
+    gpumem_pool_lock(pool);
+    gpumem_pool_reclaim(pool); /* the free ranges as the application's destroys left them */
     gpumem_pool_stats s = {
         .reserved_bytes = pool->reserved_bytes,
         .used_bytes = pool->used_bytes,
@@ -476,11 +668,16 @@ gpumem_result gpumem_pool_stats_get(gpumem_pool handle, gpumem_pool_stats *stats
         .memory_type = pool->memory_type,
         .kind = pool->kind,
     };
-    pthread_mutex_unlock(&pool->lock);
+    gpumem_pool_unlock(pool);
     if (pool->kind == GPUMEM_POOL_NATIVE &&
         device->ops->native_pool_stats(device->native, pool->native_pool, &s.reserved_bytes,
                                        &s.used_bytes) != GPUMEM_OK)
         gpumem_error_clear(); /* core's own counts stand in */
     *stats = s;
     return GPUMEM_OK;
+}
+
+gpumem_result gpumem_pool_stats_get(gpumem_pool pool, gpumem_pool_stats *stats)
+{
+    GPUMEM_GUARDED_CALL(pool_stats_get(pool, stats));
 }

@@ -13,18 +13,21 @@ typedef struct gpumem_page {
     gpumem_tlsf *tlsf;           /* NULL for dedicated pages and native allocations */
     uint64_t size;
     uint32_t id;
-    uint32_t buffer_count;
+    uint32_t buffer_count;       /* buffers placed in the page, retired ones included */
     uint32_t map_count;
     int dedicated;
     uint64_t address;            /* where the page starts, or 0 where memory has no address */
     void *host;                  /* the mapping, while map_count > 0 or persistently */
 } gpumem_page;
 
+typedef struct gpumem_buffer_obj gpumem_buffer_obj;
+
 typedef struct gpumem_pool_obj {
     gpumem_list link; /* in device->pools */
     uint64_t handle;
     gpumem_device_obj *device;
     pthread_mutex_t lock; /* pages, buffers, counters, mappings */
+    int closing;          /* the pool's handle ended: no new buffers */
     uint32_t kind;
     uint32_t flags;
     uint32_t memory_type;
@@ -36,38 +39,69 @@ typedef struct gpumem_pool_obj {
     uint64_t release_threshold;
     char name[GPUMEM_NAME_SIZE];
     gpumem_list pages;
-    gpumem_list buffers;
+    gpumem_list buffers;  /* live buffers */
+    gpumem_list retired;  /* destroyed buffers that a call may still use, oldest first */
+    uint32_t retired_count;
+    uint32_t retired_pages; /* of them, buffers with a page of their own */
     uint64_t reserved_bytes;
-    uint64_t used_bytes;
+    uint64_t used_bytes;  /* of live buffers */
     uint64_t page_count;
     uint64_t allocation_count;
     uint32_t empty_pages;
     gpumem_backend_pool *native_pool;
     gpumem_page *hint; /* the page that took the last allocation: tried first */
-    /* Buffer records of destroyed buffers, reused so that create+destroy pairs stay off the
-     * host heap (about 100 bytes each; at most GPUMEM_POOL_SPARE_RECORDS are kept, until the pool goes). */
+    /* Buffer records of freed buffers, reused so that create+destroy pairs stay off the host
+     * heap (about 100 bytes each; at most GPUMEM_POOL_SPARE_RECORDS are kept, until the pool
+     * goes). */
     gpumem_list spare_records;
     uint32_t spare_count;
 } gpumem_pool_obj;
 
 #define GPUMEM_POOL_SPARE_RECORDS 65536
+/* Destroyed buffers are freed in batches of about this many (each batch asks every thread
+ * whether it is still in a call, see epoch.h), or earlier when their room is needed. */
+#define GPUMEM_POOL_RETIRE_BATCH 64
 
-gpumem_result gpumem_pool_get(gpumem_pool handle, const char *function, gpumem_pool_obj **pool);
+/* The pool of a live handle, or the reason there is none. */
+gpumem_result gpumem_pool_get(gpumem_pool handle, gpumem_pool_obj **pool);
 
-/* Destroys the pool's buffers and pages and the pool (device lock held by the caller). */
-void gpumem_pool_release(gpumem_pool_obj *pool);
+/* The lock a pool's allocations and frees take, beside the pool's: native pools allocate and
+ * free in the order of the device's default stream. NULL for paged pools. */
+gpumem_stream_obj *gpumem_pool_order_stream(const gpumem_pool_obj *pool);
+void gpumem_pool_lock(gpumem_pool_obj *pool);   /* the order stream's lock, then the pool's */
+void gpumem_pool_unlock(gpumem_pool_obj *pool);
 
-/* Allocates [size, alignment] in the pool (pool lock held): a page and a place in it. */
+/* Ends the handles of the pool's buffers and refuses new buffers (takes the pool lock). The
+ * pool's own handle is ended by the caller. */
+void gpumem_pool_close(gpumem_pool_obj *pool);
+
+/* Frees a closed pool, its buffers (live and retired) and pages, once no call can reach it. */
+void gpumem_pool_free(gpumem_pool_obj *pool);
+
+/* A buffer record: a spare one of the pool's, or a new one (pool lock held). */
+gpumem_buffer_obj *gpumem_pool_record_take(gpumem_pool_obj *pool);
+void gpumem_pool_record_give(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
+
+/* Allocates [size, alignment] in the pool (gpumem_pool_lock held): a page and a place in it.
+ * Retired buffers are freed first when their room could save a new page, and retired pages of
+ * their own are given back at every chance. */
 gpumem_result gpumem_pool_place(gpumem_pool_obj *pool, uint64_t size, uint64_t alignment,
-                                int dedicated, const char *function, gpumem_page **page,
+                                int dedicated, gpumem_page **page,
                                 gpumem_tlsf_allocation *allocation);
 
-/* Gives a place back (pool lock held); frees or keeps the page as the pool's policy says. */
-void gpumem_pool_unplace(gpumem_pool_obj *pool, gpumem_page *page, uint64_t tlsf_handle,
-                         uint64_t block_size);
+/* Gives a place back (gpumem_pool_lock held); frees or keeps the page as the pool's policy
+ * says. */
+void gpumem_pool_unplace(gpumem_pool_obj *pool, gpumem_page *page, uint64_t tlsf_handle);
+
+/* Takes a destroyed buffer (its handle ended, off the live list) until no call can reach it
+ * (gpumem_pool_lock held). */
+void gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
+
+/* Frees the retired buffers no call can reach any more (gpumem_pool_lock held). */
+void gpumem_pool_reclaim(gpumem_pool_obj *pool);
 
 /* Maps a page for the host, counting references (pool lock held). */
-gpumem_result gpumem_page_map(gpumem_pool_obj *pool, gpumem_page *page, const char *function);
+gpumem_result gpumem_page_map(gpumem_pool_obj *pool, gpumem_page *page);
 void gpumem_page_unmap(gpumem_pool_obj *pool, gpumem_page *page);
 
 #endif

@@ -1,33 +1,30 @@
 #include "stream.h"
 
-#include <stdlib.h>
-
-#include "error.h"
+#include "alloc.h"
+#include "call.h"
 #include "handles.h"
 
-gpumem_result gpumem_stream_get(gpumem_stream handle, const char *function,
-                                gpumem_stream_obj **stream)
+gpumem_result gpumem_stream_get(gpumem_stream handle, gpumem_stream_obj **stream)
 {
-    return gpumem_handle_get(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_STREAM, function,
-                             (void **)stream);
+    return gpumem_handle_get(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_STREAM, (void **)stream);
 }
 
-gpumem_result gpumem_stream_new(gpumem_device_obj *device, int is_default, const char *function,
+gpumem_result gpumem_stream_new(gpumem_device_obj *device, int is_default,
                                 gpumem_stream_obj **out)
 {
-    gpumem_stream_obj *stream = calloc(1, sizeof *stream);
+    gpumem_stream_obj *stream = gpumem_alloc_zeroed(1, sizeof *stream);
     if (!stream)
-        return gpumem_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, function, "no memory for a stream");
+        return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for a stream");
     gpumem_result r = device->ops->stream_create(device->native, &stream->native);
     if (r != GPUMEM_OK) {
-        free(stream);
-        return gpumem_error_from_backend(r, function, "stream_create");
+        gpumem_free(stream);
+        return gpumem_fail_backend(r, "stream_create");
     }
     stream->handle = gpumem_handle_create(GPUMEM_HANDLE_STREAM, stream);
     if (!stream->handle) {
         device->ops->stream_destroy(device->native, stream->native);
-        free(stream);
-        return gpumem_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, function, "no handle left");
+        gpumem_free(stream);
+        return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no handle left");
     }
     pthread_mutex_init(&stream->lock, NULL);
     stream->device = device;
@@ -37,85 +34,110 @@ gpumem_result gpumem_stream_new(gpumem_device_obj *device, int is_default, const
     return GPUMEM_OK;
 }
 
-gpumem_result gpumem_stream_synchronize_locked(gpumem_stream_obj *stream)
+gpumem_result gpumem_stream_wait(gpumem_stream_obj *stream)
 {
     gpumem_device_obj *device = stream->device;
     pthread_mutex_lock(&stream->lock);
     gpumem_result r = device->ops->stream_synchronize(device->native, stream->native);
     pthread_mutex_unlock(&stream->lock);
-    return r;
+    return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "stream_synchronize");
 }
 
-void gpumem_stream_release(gpumem_stream_obj *stream)
+void gpumem_stream_free(gpumem_stream_obj *stream)
 {
     gpumem_device_obj *device = stream->device;
-    gpumem_handle_destroy(stream->handle);
-    gpumem_list_remove(&stream->link);
-    if (gpumem_stream_synchronize_locked(stream) != GPUMEM_OK)
+    if (gpumem_stream_wait(stream) != GPUMEM_OK)
         gpumem_error_clear(); /* nothing left to report it to; the stream goes regardless */
     device->ops->stream_destroy(device->native, stream->native);
     pthread_mutex_destroy(&stream->lock);
-    free(stream);
+    gpumem_free(stream);
 }
 
-gpumem_result gpumem_stream_create(gpumem_device handle, gpumem_stream *out)
+static gpumem_result stream_create(gpumem_device handle, gpumem_stream *out)
 {
-    gpumem_error_clear();
     gpumem_device_obj *device;
-    gpumem_result r = gpumem_device_get(handle, __func__, &device);
+    gpumem_result r = gpumem_device_get(handle, &device);
     if (r != GPUMEM_OK)
         return r;
     if (!out)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__, "stream is NULL");
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "stream is NULL");
     gpumem_stream_obj *stream;
     pthread_mutex_lock(&device->lock);
-    r = gpumem_stream_new(device, 0, __func__, &stream);
+    r = device->closing ? gpumem_fail(GPUMEM_ERROR_DESTROYED, "the device was closed")
+                        : gpumem_stream_new(device, 0, &stream);
     pthread_mutex_unlock(&device->lock);
     if (r == GPUMEM_OK)
         *out = (gpumem_stream)(uintptr_t)stream->handle;
     return r;
 }
 
+gpumem_result gpumem_stream_create(gpumem_device device, gpumem_stream *stream)
+{
+    GPUMEM_GUARDED_CALL(stream_create(device, stream));
+}
+
 gpumem_result gpumem_stream_destroy(gpumem_stream handle)
 {
-    gpumem_error_clear();
-    gpumem_stream_obj *stream;
-    gpumem_result r = gpumem_stream_get(handle, __func__, &stream);
-    if (r != GPUMEM_OK)
-        return r;
-    if (stream->is_default)
-        return gpumem_error(GPUMEM_ERROR_BAD_STATE, __func__,
+    gpumem_call call;
+    gpumem_result r = gpumem_call_enter(&call, __func__);
+    gpumem_stream_obj *stream = NULL;
+    if (r == GPUMEM_OK && (r = gpumem_stream_get(handle, &stream)) == GPUMEM_OK) {
+        if (stream->is_default)
+            r = gpumem_fail(GPUMEM_ERROR_BAD_STATE,
                             "the default stream lives as long as its device");
-    gpumem_device_obj *device = stream->device;
-    pthread_mutex_lock(&device->lock);
-    /* Checked again under the lock: of two destroys at once, only the first releases. */
-    if ((r = gpumem_stream_get(handle, __func__, &stream)) == GPUMEM_OK)
-        gpumem_stream_release(stream);
-    pthread_mutex_unlock(&device->lock);
-    return r;
-}
-
-gpumem_result gpumem_stream_synchronize(gpumem_stream handle)
-{
-    gpumem_error_clear();
-    gpumem_stream_obj *stream;
-    gpumem_result r = gpumem_stream_get(handle, __func__, &stream);
+        else if (gpumem_call_is_nested(&call))
+            r = gpumem_fail(GPUMEM_ERROR_BAD_STATE,
+                            "a stream cannot be destroyed from a log callback");
+    }
     if (r != GPUMEM_OK)
-        return r;
-    r = gpumem_stream_synchronize_locked(stream);
-    return r == GPUMEM_OK ? r : gpumem_error_from_backend(r, __func__, "stream_synchronize");
+        return gpumem_call_leave(&call, r);
+    gpumem_device_obj *device = stream->device;
+    /* Of two destroys at once (or a destroy and the device's close), the one that ends the
+     * handle goes on; the device stays held until the stream is gone. */
+    pthread_mutex_lock(&device->lock);
+    if (gpumem_handle_destroy(stream->handle)) {
+        gpumem_list_remove(&stream->link);
+        gpumem_device_hold(device);
+    } else {
+        r = gpumem_fail(GPUMEM_ERROR_DESTROYED, "the stream was destroyed");
+    }
+    pthread_mutex_unlock(&device->lock);
+    if (r != GPUMEM_OK)
+        return gpumem_call_leave(&call, r);
+    /* Calls that found the stream finish their submissions first; then its work is waited
+     * for, and it goes. */
+    gpumem_epoch_wait(call.thread->record, gpumem_epoch_stamp());
+    gpumem_stream_free(stream);
+    gpumem_device_release_hold(device);
+    return gpumem_call_leave(&call, GPUMEM_OK);
 }
 
-gpumem_result gpumem_stream_native(gpumem_stream handle, uint64_t *native)
+static gpumem_result stream_synchronize(gpumem_stream handle)
 {
-    gpumem_error_clear();
     gpumem_stream_obj *stream;
-    gpumem_result r = gpumem_stream_get(handle, __func__, &stream);
+    gpumem_result r = gpumem_stream_get(handle, &stream);
+    return r == GPUMEM_OK ? gpumem_stream_wait(stream) : r;
+}
+
+gpumem_result gpumem_stream_synchronize(gpumem_stream stream)
+{
+    GPUMEM_GUARDED_CALL(stream_synchronize(stream));
+}
+
+static gpumem_result stream_native(gpumem_stream handle, uint64_t *native)
+{
+    gpumem_stream_obj *stream;
+    gpumem_result r = gpumem_stream_get(handle, &stream);
     if (r != GPUMEM_OK)
         return r;
     if (!native)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__, "native is NULL");
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "native is NULL");
     gpumem_device_obj *device = stream->device;
     r = device->ops->stream_native(device->native, stream->native, native);
-    return r == GPUMEM_OK ? r : gpumem_error_from_backend(r, __func__, "stream_native");
+    return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "stream_native");
+}
+
+gpumem_result gpumem_stream_native(gpumem_stream stream, uint64_t *native)
+{
+    GPUMEM_GUARDED_CALL(stream_native(stream, native));
 }

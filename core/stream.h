@@ -15,17 +15,18 @@ struct gpumem_stream_obj {
     int is_default;
 };
 
-gpumem_result gpumem_stream_get(gpumem_stream handle, const char *function,
-                                gpumem_stream_obj **stream);
+/* The stream of a live handle, or the reason there is none. */
+gpumem_result gpumem_stream_get(gpumem_stream handle, gpumem_stream_obj **stream);
 
-/* Creates a stream of the device (device lock held by the caller). */
-gpumem_result gpumem_stream_new(gpumem_device_obj *device, int is_default, const char *function,
+/* Creates a stream of the device and its handle (device lock held by the caller). */
+gpumem_result gpumem_stream_new(gpumem_device_obj *device, int is_default,
                                 gpumem_stream_obj **stream);
 
 /* Waits for the stream's work (takes the stream's lock). */
-gpumem_result gpumem_stream_synchronize_locked(gpumem_stream_obj *stream);
+gpumem_result gpumem_stream_wait(gpumem_stream_obj *stream);
 
-/* Synchronizes, destroys the native stream and ends the handle (device lock held). */
-void gpumem_stream_release(gpumem_stream_obj *stream);
+/* Waits for, destroys and frees a stream that no call can reach any more (its handle ended,
+ * the calls that found it have returned, it is off its device's list). */
+void gpumem_stream_free(gpumem_stream_obj *stream);
 
 #endif

@@ -1,8 +1,9 @@
 #include "tlsf_inline.h"
 
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+
+#include "alloc.h"
 
 #define TLSF_INITIAL_RECORDS 32u
 #define TLSF_CACHE_LINE 64u
@@ -56,14 +57,14 @@ int gpumem_tlsf_grow_records(gpumem_tlsf *t)
         bytes = (bytes + TLSF_HUGE_PAGE - 1u) & ~(size_t)(TLSF_HUGE_PAGE - 1u);
         align = TLSF_HUGE_PAGE;
     }
-    tlsf_block *blocks = aligned_alloc(align, bytes);
+    tlsf_block *blocks = gpumem_alloc_aligned(align, bytes);
     if (!blocks)
         return 0;
     if (align == TLSF_HUGE_PAGE)
         madvise(blocks, bytes, MADV_HUGEPAGE); /* a hint: without it the array still works */
     if (old)
         memcpy(blocks, t->blocks, (size_t)old * sizeof(tlsf_block));
-    free(t->blocks);
+    gpumem_free(t->blocks);
     t->blocks = blocks;
     t->block_capacity = cap;
     return 1;
@@ -97,14 +98,14 @@ gpumem_result gpumem_tlsf_create(uint64_t size, gpumem_tlsf **tlsf)
     if (size == 0)
         return GPUMEM_ERROR_INVALID_ARGUMENT;
     uint32_t class_count = tlsf_class_of(size) + 1u;
-    gpumem_tlsf *t = malloc(sizeof *t + (size_t)class_count * sizeof t->heads[0]);
+    gpumem_tlsf *t = gpumem_alloc(sizeof *t + (size_t)class_count * sizeof t->heads[0]);
     if (!t)
         return GPUMEM_ERROR_OUT_OF_HOST_MEMORY;
     t->blocks = NULL;
     t->generation = 0;
     t->block_capacity = 0;
     if (!gpumem_tlsf_grow_records(t)) {
-        free(t);
+        gpumem_free(t);
         return GPUMEM_ERROR_OUT_OF_HOST_MEMORY;
     }
     t->size = size;
@@ -118,8 +119,8 @@ void gpumem_tlsf_destroy(gpumem_tlsf *tlsf)
 {
     if (!tlsf)
         return;
-    free(tlsf->blocks);
-    free(tlsf);
+    gpumem_free(tlsf->blocks);
+    gpumem_free(tlsf);
 }
 
 gpumem_result gpumem_tlsf_alloc(gpumem_tlsf *t, uint64_t size, uint64_t alignment,

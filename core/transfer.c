@@ -4,7 +4,7 @@
 #include <stdlib.h>
 
 #include "buffer.h"
-#include "error.h"
+#include "call.h"
 #include "host_copy.h"
 #include "stream.h"
 
@@ -16,20 +16,6 @@ typedef enum path {
     PATH_MAPPED,  /* the host copies through a mapping of the page */
     PATH_STAGED,  /* core's staging pipeline */
 } path;
-
-/* Looks up the stream and the buffer and checks that they belong together. */
-static gpumem_result get_pair(gpumem_stream stream_handle, gpumem_buffer buffer_handle,
-                              const char *function, gpumem_stream_obj **stream,
-                              gpumem_buffer_obj **buffer)
-{
-    gpumem_result r = gpumem_stream_get(stream_handle, function, stream);
-    if (r == GPUMEM_OK)
-        r = gpumem_buffer_get(buffer_handle, function, buffer);
-    if (r == GPUMEM_OK && (*buffer)->pool->device != (*stream)->device)
-        r = gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, function,
-                         "the buffer and the stream belong to different devices");
-    return r;
-}
 
 static path choose_path(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
                         const void *host, uint64_t size)
@@ -49,14 +35,13 @@ static path choose_path(const gpumem_device_obj *device, const gpumem_buffer_obj
 }
 
 /* Mapped paths run on the host at once, so the stream's earlier work must be done first. */
-static gpumem_result mapped_begin(gpumem_stream_obj *stream, gpumem_buffer_obj *b,
-                                  const char *function, char **data)
+static gpumem_result mapped_begin(gpumem_stream_obj *stream, gpumem_buffer_obj *b, char **data)
 {
     gpumem_device_obj *device = stream->device;
     gpumem_result r = device->ops->stream_synchronize(device->native, stream->native);
     if (r != GPUMEM_OK)
-        return gpumem_error_from_backend(r, function, "stream_synchronize");
-    return gpumem_buffer_map_internal(b, function, data);
+        return gpumem_fail_backend(r, "stream_synchronize");
+    return gpumem_buffer_map_internal(b, data);
 }
 
 /* Which way a host transfer goes. */
@@ -66,17 +51,16 @@ typedef enum direction {
 } direction;
 
 static gpumem_result mapped_copy(gpumem_stream_obj *stream, gpumem_buffer_obj *b,
-                                 uint64_t offset, void *data, uint64_t size, direction way,
-                                 const char *function)
+                                 uint64_t offset, void *data, uint64_t size, direction way)
 {
     char *mapped;
-    gpumem_result r = mapped_begin(stream, b, function, &mapped);
+    gpumem_result r = mapped_begin(stream, b, &mapped);
     if (r != GPUMEM_OK)
         return r;
     if (way == TO_DEVICE) {
         gpumem_host_copy(mapped + offset, data, (size_t)size);
-        r = gpumem_buffer_coherence(b, offset, size, 1, function);
-    } else if ((r = gpumem_buffer_coherence(b, offset, size, 0, function)) == GPUMEM_OK) {
+        r = gpumem_buffer_coherence(b, offset, size, 1);
+    } else if ((r = gpumem_buffer_coherence(b, offset, size, 0)) == GPUMEM_OK) {
         gpumem_host_copy(data, mapped + offset, (size_t)size);
     }
     gpumem_buffer_unmap_internal(b);
@@ -85,7 +69,7 @@ static gpumem_result mapped_copy(gpumem_stream_obj *stream, gpumem_buffer_obj *b
 
 static gpumem_result host_transfer_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *b,
                                           uint64_t offset, void *data, uint64_t size,
-                                          direction way, const char *function)
+                                          direction way)
 {
     gpumem_device_obj *device = stream->device;
     gpumem_backend_page *page = b->page->native;
@@ -97,7 +81,7 @@ static gpumem_result host_transfer_locked(gpumem_stream_obj *stream, gpumem_buff
                    ? gpumem_staging_write(device, stream->native, page, at, data, size)
                    : gpumem_staging_read(device, stream->native, page, at, data, size);
     case PATH_MAPPED:
-        return mapped_copy(stream, b, offset, data, size, way, function);
+        return mapped_copy(stream, b, offset, data, size, way);
     case PATH_DIRECT:
         break;
     }
@@ -105,12 +89,13 @@ static gpumem_result host_transfer_locked(gpumem_stream_obj *stream, gpumem_buff
         r = device->ops->copy_host_to_page(device->native, stream->native, data, page, at, size);
     else
         r = device->ops->copy_page_to_host(device->native, stream->native, page, at, data, size);
-    return r == GPUMEM_OK ? r : gpumem_error_from_backend(r, function, "a direct copy");
+    return r == GPUMEM_OK ? r
+                          : gpumem_fail_backend(r, way == TO_DEVICE ? "copy_host_to_page"
+                                                                    : "copy_page_to_host");
 }
 
 static gpumem_result fill_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *b,
-                                 uint64_t offset, uint64_t size, uint32_t pattern,
-                                 const char *function)
+                                 uint64_t offset, uint64_t size, uint32_t pattern)
 {
     gpumem_device_obj *device = stream->device;
     const gpumem_staging *s = &device->staging;
@@ -120,225 +105,257 @@ static gpumem_result fill_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *b
         !(s->mode == GPUMEM_STAGING_ALWAYS && s->has_type)) {
         r = device->ops->fill(device->native, stream->native, b->page->native,
                               b->offset + offset, size, pattern);
-        return r == GPUMEM_OK ? r : gpumem_error_from_backend(r, function, "fill");
+        return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "fill");
     }
     if (!(b->pool->memory_flags & GPUMEM_MEMORY_HOST_VISIBLE) ||
         s->mode == GPUMEM_STAGING_ALWAYS)
         return gpumem_staging_fill(device, stream->native, b->page->native, b->offset + offset,
                                    size, pattern);
-    if ((r = mapped_begin(stream, b, function, &mapped)) != GPUMEM_OK)
+    if ((r = mapped_begin(stream, b, &mapped)) != GPUMEM_OK)
         return r;
     gpumem_host_fill(mapped + offset, pattern, (size_t)size);
-    r = gpumem_buffer_coherence(b, offset, size, 1, function);
+    r = gpumem_buffer_coherence(b, offset, size, 1);
     gpumem_buffer_unmap_internal(b);
     return r;
 }
 
 static gpumem_result copy_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *source,
                                  uint64_t source_offset, gpumem_buffer_obj *destination,
-                                 uint64_t destination_offset, uint64_t size,
-                                 const char *function)
+                                 uint64_t destination_offset, uint64_t size)
 {
     gpumem_device_obj *device = stream->device;
     gpumem_result r = device->ops->copy_page_to_page(
         device->native, stream->native, source->page->native, source->offset + source_offset,
         destination->page->native, destination->offset + destination_offset, size);
-    return r == GPUMEM_OK ? r : gpumem_error_from_backend(r, function, "copy_page_to_page");
+    return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "copy_page_to_page");
 }
 
 /* --- argument checks shared by the stream and synchronous forms --- */
 
-static gpumem_result check_host(const void *data, const char *function)
+static gpumem_result check_host(const void *data)
 {
-    return data ? GPUMEM_OK
-                : gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, function, "data is NULL");
+    return data ? GPUMEM_OK : gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "data is NULL");
 }
 
-static gpumem_result check_fill(const gpumem_buffer_obj *b, uint64_t offset, uint64_t size,
-                                const char *function)
+static gpumem_result check_fill(const gpumem_buffer_obj *b, uint64_t offset, uint64_t size)
 {
-    gpumem_result r = gpumem_buffer_check_range(b, offset, size, function);
+    gpumem_result r = gpumem_buffer_check_range(b, offset, size);
     if (r == GPUMEM_OK && ((offset | size) & 3))
-        r = gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, function,
-                         "fill offset %llu and size %llu must be multiples of 4",
-                         (unsigned long long)offset, (unsigned long long)size);
+        r = gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
+                        "fill offset %llu and size %llu must be multiples of 4",
+                        (unsigned long long)offset, (unsigned long long)size);
     return r;
 }
 
 static gpumem_result check_copy(const gpumem_buffer_obj *source, uint64_t source_offset,
                                 const gpumem_buffer_obj *destination,
-                                uint64_t destination_offset, uint64_t size,
-                                const char *function)
+                                uint64_t destination_offset, uint64_t size)
 {
-    gpumem_result r = gpumem_buffer_check_range(source, source_offset, size, function);
+    gpumem_result r = gpumem_buffer_check_range(source, source_offset, size);
     if (r == GPUMEM_OK)
-        r = gpumem_buffer_check_range(destination, destination_offset, size, function);
+        r = gpumem_buffer_check_range(destination, destination_offset, size);
     if (r != GPUMEM_OK)
         return r;
     if (source->pool->device != destination->pool->device)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, function,
-                            "the buffers belong to different devices");
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
+                           "the buffers belong to different devices");
     uint64_t a = source->offset + source_offset, b = destination->offset + destination_offset;
     if (source->page == destination->page && a < b + size && b < a + size)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, function,
-                            "source and destination ranges overlap");
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "source and destination ranges overlap");
     return GPUMEM_OK;
+}
+
+/* --- the transfers, on stream objects: each public call looks its handles up once --- */
+
+static gpumem_result same_device(const gpumem_stream_obj *stream, const gpumem_buffer_obj *b)
+{
+    return b->pool->device == stream->device
+               ? GPUMEM_OK
+               : gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
+                             "the buffer and the stream belong to different devices");
+}
+
+static gpumem_result host_transfer(gpumem_stream_obj *stream, gpumem_buffer_obj *b,
+                                   uint64_t offset, void *data, uint64_t size, direction way)
+{
+    gpumem_result r = same_device(stream, b);
+    if (r == GPUMEM_OK && (r = check_host(data)) == GPUMEM_OK &&
+        (r = gpumem_buffer_check_range(b, offset, size)) == GPUMEM_OK) {
+        pthread_mutex_lock(&stream->lock);
+        r = host_transfer_locked(stream, b, offset, data, size, way);
+        pthread_mutex_unlock(&stream->lock);
+    }
+    return r;
+}
+
+static gpumem_result fill(gpumem_stream_obj *stream, gpumem_buffer_obj *b, uint64_t offset,
+                          uint64_t size, uint32_t pattern)
+{
+    gpumem_result r = same_device(stream, b);
+    if (r == GPUMEM_OK && (r = check_fill(b, offset, size)) == GPUMEM_OK) {
+        pthread_mutex_lock(&stream->lock);
+        r = fill_locked(stream, b, offset, size, pattern);
+        pthread_mutex_unlock(&stream->lock);
+    }
+    return r;
+}
+
+static gpumem_result copy(gpumem_stream_obj *stream, gpumem_buffer_obj *source,
+                          uint64_t source_offset, gpumem_buffer_obj *destination,
+                          uint64_t destination_offset, uint64_t size)
+{
+    gpumem_result r = same_device(stream, source); /* check_copy compares the buffers' devices */
+    if (r == GPUMEM_OK &&
+        (r = check_copy(source, source_offset, destination, destination_offset, size)) ==
+            GPUMEM_OK) {
+        pthread_mutex_lock(&stream->lock);
+        r = copy_locked(stream, source, source_offset, destination, destination_offset, size);
+        pthread_mutex_unlock(&stream->lock);
+    }
+    return r;
 }
 
 /* --- stream forms --- */
 
+/* Looks up a stream and a buffer. */
+static gpumem_result get_pair(gpumem_stream stream_handle, gpumem_buffer buffer_handle,
+                              gpumem_stream_obj **stream, gpumem_buffer_obj **buffer)
+{
+    gpumem_result r = gpumem_stream_get(stream_handle, stream);
+    return r == GPUMEM_OK ? gpumem_buffer_get(buffer_handle, buffer) : r;
+}
+
 static gpumem_result stream_host_transfer(gpumem_stream stream_handle, gpumem_buffer buffer,
                                           uint64_t offset, void *data, uint64_t size,
-                                          direction way, const char *function)
+                                          direction way)
 {
     gpumem_stream_obj *stream;
     gpumem_buffer_obj *b;
-    gpumem_result r = get_pair(stream_handle, buffer, function, &stream, &b);
-    if (r == GPUMEM_OK && (r = check_host(data, function)) == GPUMEM_OK &&
-        (r = gpumem_buffer_check_range(b, offset, size, function)) == GPUMEM_OK) {
-        pthread_mutex_lock(&stream->lock);
-        r = host_transfer_locked(stream, b, offset, data, size, way, function);
-        pthread_mutex_unlock(&stream->lock);
-    }
-    return r;
+    gpumem_result r = get_pair(stream_handle, buffer, &stream, &b);
+    return r == GPUMEM_OK ? host_transfer(stream, b, offset, data, size, way) : r;
 }
 
 /* The write only reads `data`; one function serves both directions. */
-gpumem_result gpumem_stream_write(gpumem_stream stream_handle, gpumem_buffer buffer,
-                                  uint64_t offset, const void *data, uint64_t size)
+gpumem_result gpumem_stream_write(gpumem_stream stream, gpumem_buffer buffer, uint64_t offset,
+                                  const void *data, uint64_t size)
 {
-    gpumem_error_clear();
-    return stream_host_transfer(stream_handle, buffer, offset, (void *)(uintptr_t)data, size,
-                                TO_DEVICE, __func__);
+    GPUMEM_GUARDED_CALL(stream_host_transfer(stream, buffer, offset, (void *)(uintptr_t)data,
+                                             size, TO_DEVICE));
 }
 
-gpumem_result gpumem_stream_read(gpumem_stream stream_handle, gpumem_buffer buffer,
-                                 uint64_t offset, void *data, uint64_t size)
+gpumem_result gpumem_stream_read(gpumem_stream stream, gpumem_buffer buffer, uint64_t offset,
+                                 void *data, uint64_t size)
 {
-    gpumem_error_clear();
-    return stream_host_transfer(stream_handle, buffer, offset, data, size, TO_HOST, __func__);
+    GPUMEM_GUARDED_CALL(stream_host_transfer(stream, buffer, offset, data, size, TO_HOST));
 }
 
 static gpumem_result stream_fill(gpumem_stream stream_handle, gpumem_buffer buffer,
-                                 uint64_t offset, uint64_t size, uint32_t pattern,
-                                 const char *function)
+                                 uint64_t offset, uint64_t size, uint32_t pattern)
 {
     gpumem_stream_obj *stream;
     gpumem_buffer_obj *b;
-    gpumem_result r = get_pair(stream_handle, buffer, function, &stream, &b);
-    if (r == GPUMEM_OK && (r = check_fill(b, offset, size, function)) == GPUMEM_OK) {
-        pthread_mutex_lock(&stream->lock);
-        r = fill_locked(stream, b, offset, size, pattern, function);
-        pthread_mutex_unlock(&stream->lock);
-    }
-    return r;
+    gpumem_result r = get_pair(stream_handle, buffer, &stream, &b);
+    return r == GPUMEM_OK ? fill(stream, b, offset, size, pattern) : r;
 }
 
-gpumem_result gpumem_stream_fill(gpumem_stream stream_handle, gpumem_buffer buffer,
-                                 uint64_t offset, uint64_t size, uint32_t pattern)
+gpumem_result gpumem_stream_fill(gpumem_stream stream, gpumem_buffer buffer, uint64_t offset,
+                                 uint64_t size, uint32_t pattern)
 {
-    gpumem_error_clear();
-    return stream_fill(stream_handle, buffer, offset, size, pattern, __func__);
+    GPUMEM_GUARDED_CALL(stream_fill(stream, buffer, offset, size, pattern));
 }
 
 static gpumem_result stream_copy(gpumem_stream stream_handle, gpumem_buffer source,
                                  uint64_t source_offset, gpumem_buffer destination,
-                                 uint64_t destination_offset, uint64_t size,
-                                 const char *function)
+                                 uint64_t destination_offset, uint64_t size)
 {
     gpumem_stream_obj *stream;
     gpumem_buffer_obj *src, *dst;
-    gpumem_result r = get_pair(stream_handle, source, function, &stream, &src);
+    gpumem_result r = get_pair(stream_handle, source, &stream, &src);
     if (r == GPUMEM_OK)
-        r = get_pair(stream_handle, destination, function, &stream, &dst);
-    if (r == GPUMEM_OK &&
-        (r = check_copy(src, source_offset, dst, destination_offset, size, function)) ==
-            GPUMEM_OK) {
-        pthread_mutex_lock(&stream->lock);
-        r = copy_locked(stream, src, source_offset, dst, destination_offset, size, function);
-        pthread_mutex_unlock(&stream->lock);
-    }
-    return r;
+        r = gpumem_buffer_get(destination, &dst);
+    return r == GPUMEM_OK ? copy(stream, src, source_offset, dst, destination_offset, size) : r;
 }
 
-gpumem_result gpumem_stream_copy(gpumem_stream stream_handle, gpumem_buffer source,
+gpumem_result gpumem_stream_copy(gpumem_stream stream, gpumem_buffer source,
                                  uint64_t source_offset, gpumem_buffer destination,
                                  uint64_t destination_offset, uint64_t size)
 {
-    gpumem_error_clear();
-    return stream_copy(stream_handle, source, source_offset, destination, destination_offset,
-                       size, __func__);
+    GPUMEM_GUARDED_CALL(
+        stream_copy(stream, source, source_offset, destination, destination_offset, size));
 }
 
 /* --- synchronous forms: the device's default stream, then wait --- */
 
-static gpumem_stream default_stream_of(const gpumem_buffer_obj *b)
+static gpumem_stream_obj *default_stream_of(const gpumem_buffer_obj *b)
 {
-    return (gpumem_stream)(uintptr_t)b->pool->device->default_stream->handle;
+    return b->pool->device->default_stream;
 }
 
 /* Waits for the default stream after a successful submission. */
-static gpumem_result finish(gpumem_result r, gpumem_stream stream, const char *function)
+static gpumem_result finish(gpumem_result r, gpumem_stream_obj *stream)
 {
+    return r == GPUMEM_OK ? gpumem_stream_wait(stream) : r;
+}
+
+static gpumem_result buffer_host_transfer(gpumem_buffer buffer, uint64_t offset, void *data,
+                                          uint64_t size, direction way)
+{
+    gpumem_buffer_obj *b;
+    gpumem_result r = gpumem_buffer_get(buffer, &b);
     if (r != GPUMEM_OK)
         return r;
-    gpumem_stream_obj *s;
-    if ((r = gpumem_stream_get(stream, function, &s)) != GPUMEM_OK)
-        return r;
-    r = gpumem_stream_synchronize_locked(s);
-    return r == GPUMEM_OK ? r : gpumem_error_from_backend(r, function, "stream_synchronize");
+    gpumem_stream_obj *stream = default_stream_of(b);
+    return finish(host_transfer(stream, b, offset, data, size, way), stream);
 }
 
 gpumem_result gpumem_buffer_write(gpumem_buffer buffer, uint64_t offset, const void *data,
                                   uint64_t size)
 {
-    gpumem_buffer_obj *b;
-    gpumem_error_clear();
-    gpumem_result r = gpumem_buffer_get(buffer, __func__, &b);
-    if (r != GPUMEM_OK)
-        return r;
-    gpumem_stream s = default_stream_of(b);
-    r = stream_host_transfer(s, buffer, offset, (void *)(uintptr_t)data, size, TO_DEVICE,
-                             __func__);
-    return finish(r, s, __func__);
+    GPUMEM_GUARDED_CALL(
+        buffer_host_transfer(buffer, offset, (void *)(uintptr_t)data, size, TO_DEVICE));
 }
 
 gpumem_result gpumem_buffer_read(gpumem_buffer buffer, uint64_t offset, void *data,
                                  uint64_t size)
 {
+    GPUMEM_GUARDED_CALL(buffer_host_transfer(buffer, offset, data, size, TO_HOST));
+}
+
+static gpumem_result buffer_fill(gpumem_buffer buffer, uint64_t offset, uint64_t size,
+                                 uint32_t pattern)
+{
     gpumem_buffer_obj *b;
-    gpumem_error_clear();
-    gpumem_result r = gpumem_buffer_get(buffer, __func__, &b);
+    gpumem_result r = gpumem_buffer_get(buffer, &b);
     if (r != GPUMEM_OK)
         return r;
-    gpumem_stream s = default_stream_of(b);
-    r = stream_host_transfer(s, buffer, offset, data, size, TO_HOST, __func__);
-    return finish(r, s, __func__);
+    gpumem_stream_obj *stream = default_stream_of(b);
+    return finish(fill(stream, b, offset, size, pattern), stream);
 }
 
 gpumem_result gpumem_buffer_fill(gpumem_buffer buffer, uint64_t offset, uint64_t size,
                                  uint32_t pattern)
 {
-    gpumem_buffer_obj *b;
-    gpumem_error_clear();
-    gpumem_result r = gpumem_buffer_get(buffer, __func__, &b);
+    GPUMEM_GUARDED_CALL(buffer_fill(buffer, offset, size, pattern));
+}
+
+static gpumem_result buffer_copy(gpumem_buffer source, uint64_t source_offset,
+                                 gpumem_buffer destination, uint64_t destination_offset,
+                                 uint64_t size)
+{
+    gpumem_buffer_obj *src, *dst;
+    gpumem_result r = gpumem_buffer_get(source, &src);
+    if (r == GPUMEM_OK)
+        r = gpumem_buffer_get(destination, &dst);
     if (r != GPUMEM_OK)
         return r;
-    gpumem_stream s = default_stream_of(b);
-    return finish(stream_fill(s, buffer, offset, size, pattern, __func__), s, __func__);
+    gpumem_stream_obj *stream = default_stream_of(src);
+    return finish(copy(stream, src, source_offset, dst, destination_offset, size), stream);
 }
 
 gpumem_result gpumem_buffer_copy(gpumem_buffer source, uint64_t source_offset,
                                  gpumem_buffer destination, uint64_t destination_offset,
                                  uint64_t size)
 {
-    gpumem_buffer_obj *b;
-    gpumem_error_clear();
-    gpumem_result r = gpumem_buffer_get(source, __func__, &b);
-    if (r != GPUMEM_OK)
-        return r;
-    gpumem_stream s = default_stream_of(b);
-    return finish(stream_copy(s, source, source_offset, destination, destination_offset,
-                                size, __func__),
-                  s, __func__);
+    GPUMEM_GUARDED_CALL(
+        buffer_copy(source, source_offset, destination, destination_offset, size));
 }

@@ -1,6 +1,6 @@
 /* gpumem: one memory API over Vulkan, CUDA, HIP and the host.
  *
- * Conventions (DESIGN.md section 4):
+ * Conventions (docs/design.md and docs/api.md say more):
  * - Every function that can fail returns gpumem_result; GPUMEM_OK is 0. Outputs are the last
  *   parameters and are written only on success.
  * - Descriptor structs are zero-initialisable: a zero field means "the default".
@@ -8,7 +8,13 @@
  *   its owner), every call on its handle returns GPUMEM_ERROR_DESTROYED; a value that never was a
  *   handle returns GPUMEM_ERROR_INVALID_HANDLE. Destroying twice is harmless (the second call
  *   returns GPUMEM_ERROR_DESTROYED and changes nothing).
- * - On failure, gpumem_last_error() holds a sentence with the detail (thread-local).
+ * - Threads: a call that runs while another thread destroys its object, or the object's owner,
+ *   either completes as if it had run just before the destroy, or returns
+ *   GPUMEM_ERROR_DESTROYED; it never touches freed memory. Of two destroys of one object at once,
+ *   one succeeds and the other returns GPUMEM_ERROR_DESTROYED. Work already queued on a stream is
+ *   the exception: see gpumem_buffer_destroy.
+ * - On failure, gpumem_last_error() holds a sentence with the detail (thread-local), starting
+ *   with the name of the function that failed.
  * - Binding-friendly ABI: fixed-width integers, no struct passed or returned by value, enums with
  *   explicit values.
  */
@@ -283,7 +289,8 @@ typedef struct gpumem_pool_stats {
 
 GPUMEM_API gpumem_result gpumem_pool_create(gpumem_device device, const gpumem_pool_desc *desc,
                                             gpumem_pool *pool);
-/* Releases the pool's buffers and pages. */
+/* Releases the pool's buffers and pages, after the work queued on the device's streams and any
+ * call still using them (on other threads) are done. */
 GPUMEM_API gpumem_result gpumem_pool_destroy(gpumem_pool pool);
 /* Releases empty pages (native pools: memory above the release threshold). */
 GPUMEM_API gpumem_result gpumem_pool_trim(gpumem_pool pool);
@@ -330,6 +337,11 @@ typedef struct gpumem_native_buffer {
 
 GPUMEM_API gpumem_result gpumem_buffer_create(gpumem_pool pool, const gpumem_buffer_desc *desc,
                                               gpumem_buffer *buffer);
+/* From now on the buffer's handle returns GPUMEM_ERROR_DESTROYED and its mappings are gone. Its
+ * range goes back to the pool once no call that found the buffer is still running. Work queued
+ * on a stream is not waited for: synchronize a stream whose queued work reads or writes the
+ * buffer before destroying it, or that work may reach a buffer made later in the same range.
+ * (Pool destroy and device close do wait for every stream of the device.) */
 GPUMEM_API gpumem_result gpumem_buffer_destroy(gpumem_buffer buffer);
 GPUMEM_API gpumem_result gpumem_buffer_info_get(gpumem_buffer buffer, gpumem_buffer_info *info);
 GPUMEM_API gpumem_result gpumem_buffer_native(gpumem_buffer buffer, gpumem_native_buffer *native);

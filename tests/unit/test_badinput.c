@@ -888,7 +888,7 @@ static gpumem_result pool_kind_two(void) { return pool_with((gpumem_pool_desc){.
 static gpumem_result pool_kind_max(void) { return pool_with((gpumem_pool_desc){.kind = UINT32_MAX}); }
 static gpumem_result pool_flag_unknown(void)
 {
-    return pool_with((gpumem_pool_desc){.flags = 1u << 3});
+    return pool_with((gpumem_pool_desc){.flags = 1u << 4});
 }
 static gpumem_result pool_flag_high(void)
 {

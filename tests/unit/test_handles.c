@@ -12,7 +12,7 @@ Test(handles, live_handle_finds_its_object)
     uint64_t h = gpumem_handle_create(GPUMEM_HANDLE_POOL, &objects[0]);
     cr_assert_neq(h, 0);
     void *o = NULL;
-    cr_assert_eq(gpumem_handle_get(h, GPUMEM_HANDLE_POOL, "t", &o), GPUMEM_OK);
+    cr_assert_eq(gpumem_handle_get(h, GPUMEM_HANDLE_POOL, &o), GPUMEM_OK);
     cr_assert_eq(o, &objects[0]);
     gpumem_handle_destroy(h);
 }
@@ -22,15 +22,15 @@ Test(handles, destroyed_handle_reports_destroyed_even_after_slot_reuse)
     uint64_t h = gpumem_handle_create(GPUMEM_HANDLE_BUFFER, &objects[1]);
     gpumem_handle_destroy(h);
     void *o = NULL;
-    cr_assert_eq(gpumem_handle_get(h, GPUMEM_HANDLE_BUFFER, "t", &o), GPUMEM_ERROR_DESTROYED);
+    cr_assert_eq(gpumem_handle_get(h, GPUMEM_HANDLE_BUFFER, &o), GPUMEM_ERROR_DESTROYED);
     cr_assert(strstr(gpumem_last_error(), "destroyed"));
     /* The slot is reused by a new object of another kind: the old handle stays dead. */
     uint64_t h2 = gpumem_handle_create(GPUMEM_HANDLE_POOL, &objects[2]);
     cr_assert_eq((uint32_t)h2, (uint32_t)h, "the freed slot should be reused");
     cr_assert_neq(h2, h);
-    cr_assert_eq(gpumem_handle_get(h, GPUMEM_HANDLE_BUFFER, "t", &o), GPUMEM_ERROR_DESTROYED);
-    cr_assert_eq(gpumem_handle_get(h, GPUMEM_HANDLE_POOL, "t", &o), GPUMEM_ERROR_DESTROYED);
-    cr_assert_eq(gpumem_handle_get(h2, GPUMEM_HANDLE_POOL, "t", &o), GPUMEM_OK);
+    cr_assert_eq(gpumem_handle_get(h, GPUMEM_HANDLE_BUFFER, &o), GPUMEM_ERROR_DESTROYED);
+    cr_assert_eq(gpumem_handle_get(h, GPUMEM_HANDLE_POOL, &o), GPUMEM_ERROR_DESTROYED);
+    cr_assert_eq(gpumem_handle_get(h2, GPUMEM_HANDLE_POOL, &o), GPUMEM_OK);
     cr_assert_eq(o, &objects[2]);
     gpumem_handle_destroy(h2);
 }
@@ -51,11 +51,11 @@ Test(handles, wrong_kind_null_and_garbage_are_invalid)
 {
     uint64_t h = gpumem_handle_create(GPUMEM_HANDLE_DEVICE, &objects[6]);
     void *o = NULL;
-    cr_assert_eq(gpumem_handle_get(h, GPUMEM_HANDLE_POOL, "t", &o), GPUMEM_ERROR_INVALID_HANDLE);
-    cr_assert_eq(gpumem_handle_get(0, GPUMEM_HANDLE_POOL, "t", &o), GPUMEM_ERROR_INVALID_HANDLE);
-    cr_assert_eq(gpumem_handle_get(0xdeadbeef12345678ull, GPUMEM_HANDLE_POOL, "t", &o),
+    cr_assert_eq(gpumem_handle_get(h, GPUMEM_HANDLE_POOL, &o), GPUMEM_ERROR_INVALID_HANDLE);
+    cr_assert_eq(gpumem_handle_get(0, GPUMEM_HANDLE_POOL, &o), GPUMEM_ERROR_INVALID_HANDLE);
+    cr_assert_eq(gpumem_handle_get(0xdeadbeef12345678ull, GPUMEM_HANDLE_POOL, &o),
                  GPUMEM_ERROR_INVALID_HANDLE);
-    cr_assert_eq(gpumem_handle_get(h + (1ull << 32), GPUMEM_HANDLE_DEVICE, "t", &o),
+    cr_assert_eq(gpumem_handle_get(h + (1ull << 32), GPUMEM_HANDLE_DEVICE, &o),
                  GPUMEM_ERROR_INVALID_HANDLE, "a future generation is not a handle");
     cr_assert(strlen(gpumem_last_error()) > 0);
     gpumem_handle_destroy(h);
@@ -69,7 +69,7 @@ Test(handles, table_grows_past_one_chunk)
         cr_assert_neq(h[i] = gpumem_handle_create(GPUMEM_HANDLE_BUFFER, &objects[i % 64]), 0);
     for (int i = 0; i < N; i++) {
         void *o;
-        cr_assert_eq(gpumem_handle_get(h[i], GPUMEM_HANDLE_BUFFER, "t", &o), GPUMEM_OK);
+        cr_assert_eq(gpumem_handle_get(h[i], GPUMEM_HANDLE_BUFFER, &o), GPUMEM_OK);
         cr_assert_eq(o, &objects[i % 64]);
     }
     for (int i = 0; i < N; i++)
@@ -81,7 +81,7 @@ static void *churn(void *arg)
     for (int i = 0; i < 20000; i++) {
         uint64_t h = gpumem_handle_create(GPUMEM_HANDLE_BUFFER, arg);
         void *o = NULL;
-        if (!h || gpumem_handle_get(h, GPUMEM_HANDLE_BUFFER, "t", &o) != GPUMEM_OK || o != arg)
+        if (!h || gpumem_handle_get(h, GPUMEM_HANDLE_BUFFER, &o) != GPUMEM_OK || o != arg)
             return (void *)1;
         gpumem_handle_destroy(h);
     }
@@ -98,4 +98,53 @@ Test(handles, concurrent_create_and_destroy)
         pthread_join(t[i], &failed);
         cr_assert_null(failed, "thread %d saw a wrong object", i);
     }
+}
+
+/* The slot record behind a handle (the table is visible for the inline lookup). */
+static gpumem_handle_slot *slot_of(uint64_t handle)
+{
+    uint32_t index = (uint32_t)handle - 1;
+    cr_assert_lt(index, 1u << GPUMEM_HANDLE_CHUNK_BITS, "the test needs a slot of the first chunk");
+    return &gpumem_handle_first_chunk[index];
+}
+
+/* Generations are 32 bits and free slots are reused last-in first-out, so one slot can be
+ * destroyed 2^32 times by a long-running program. Started near the end of its range, the slot
+ * must retire instead of wrapping around to generation 1, where its first handle would become
+ * valid again. */
+Test(handles, generations_never_wrap_and_stale_handles_stay_stale)
+{
+    uint64_t first = gpumem_handle_create(GPUMEM_HANDLE_BUFFER, &objects[20]);
+    gpumem_handle_slot *s = slot_of(first);
+    cr_assert(gpumem_handle_destroy(first));
+    /* Skip ahead to two generations before the end; the slot is free, on top of the stack. */
+    atomic_store(&s->tag, GPUMEM_HANDLE_TAG(UINT32_MAX - 1u, 0));
+    uint64_t seen[4] = {first};
+    for (int i = 1; i < 3; i++) {
+        seen[i] = gpumem_handle_create(GPUMEM_HANDLE_BUFFER, &objects[20 + i]);
+        cr_assert_eq((uint32_t)seen[i], (uint32_t)first, "the freed slot is reused first");
+        cr_assert_eq((uint32_t)(seen[i] >> 32), UINT32_MAX - 2u + (uint32_t)i);
+        cr_assert(gpumem_handle_destroy(seen[i]));
+    }
+    /* The slot's last generation is spent: it is never handed out again. */
+    seen[3] = gpumem_handle_create(GPUMEM_HANDLE_BUFFER, &objects[23]);
+    cr_assert_neq((uint32_t)seen[3], (uint32_t)first, "a retired slot was reused");
+    void *o;
+    for (int i = 0; i < 3; i++) {
+        cr_assert_neq(seen[3], seen[i]);
+        cr_assert_eq(gpumem_handle_get(seen[i], GPUMEM_HANDLE_BUFFER, &o), GPUMEM_ERROR_DESTROYED,
+                     "stale handle %d (generation %u) is live again", i,
+                     (uint32_t)(seen[i] >> 32));
+        cr_assert_eq(gpumem_handle_destroy(seen[i]), 0);
+    }
+    /* Many more handles later, none of them equals a stale one. */
+    uint64_t later[64];
+    for (int i = 0; i < 64; i++) {
+        later[i] = gpumem_handle_create(GPUMEM_HANDLE_BUFFER, &objects[i]);
+        for (int k = 0; k < 3; k++)
+            cr_assert_neq(later[i], seen[k]);
+    }
+    for (int i = 0; i < 64; i++)
+        gpumem_handle_destroy(later[i]);
+    gpumem_handle_destroy(seen[3]);
 }

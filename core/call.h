@@ -1,0 +1,100 @@
+/* The public-call boundary: every exported function enters and leaves through here.
+ *
+ * Entering clears the thread's last error and, for calls that use objects (devices, pools,
+ * buffers, streams), opens the thread's read-side section (epoch.h), so that no object the call
+ * finds is freed before it returns. Leaving closes the section and, on failure, puts the public
+ * function's name in front of the message. Internal functions never call exported ones, so the
+ * name is added exactly once.
+ *
+ *     gpumem_result gpumem_pool_trim(gpumem_pool pool)
+ *     {
+ *         GPUMEM_GUARDED_CALL(pool_trim(pool));
+ *     }
+ */
+#ifndef GPUMEM_CORE_CALL_H
+#define GPUMEM_CORE_CALL_H
+
+#include "epoch.h"
+#include "error.h"
+
+typedef struct gpumem_call {
+    gpumem_thread *thread;
+    const char *function;
+} gpumem_call;
+
+/* Clears the last error. For calls that use no object (registry, virtual blocks, pure
+ * functions). */
+static inline void gpumem_call_begin(gpumem_call *call, const char *function)
+{
+    gpumem_thread *t = &gpumem_this_thread;
+    /* Computed once: without this, compilers recompute the thread-local address (a call through
+     * the TLS descriptor) at every use rather than keep it in a register. */
+    __asm__("" : "+r"(t));
+    call->thread = t;
+    call->function = function;
+    if (t->error_pending)
+        gpumem_error_reset(t);
+}
+
+/* The thread's first guarded call found no memory for its record (error.c). */
+gpumem_result gpumem_call_no_record(void) __attribute__((cold));
+
+/* Clears the last error and opens the read-side section. Fails only when the thread's first
+ * guarded call finds no memory for its record. Either way, gpumem_call_leave ends the call. */
+static inline gpumem_result gpumem_call_enter(gpumem_call *call, const char *function)
+{
+    gpumem_call_begin(call, function);
+    gpumem_thread *t = call->thread;
+    if (t->depth++ == 0) {
+        gpumem_epoch_record *record = t->record;
+        if (__builtin_expect(!record, 0) && !(record = gpumem_epoch_register()))
+            return gpumem_call_no_record();
+        gpumem_epoch_enter(record);
+    }
+    return GPUMEM_OK;
+}
+
+/* Names a failure after the public function; returns `result`. */
+static inline gpumem_result gpumem_call_end(gpumem_call *call, gpumem_result result)
+{
+    return __builtin_expect(result == GPUMEM_OK, 1)
+               ? result
+               : gpumem_error_name(call->thread, call->function, result);
+}
+
+/* Closes the read-side section opened by gpumem_call_enter, then as gpumem_call_end. */
+static inline gpumem_result gpumem_call_leave(gpumem_call *call, gpumem_result result)
+{
+    gpumem_thread *t = call->thread;
+    gpumem_epoch_record *record = t->record; /* NULL when the thread could not register */
+    if (--t->depth == 0 && record)
+        gpumem_epoch_leave(record);
+    return gpumem_call_end(call, result);
+}
+
+/* 1 when the call runs inside another gpumem call on this thread (a log callback's). */
+static inline int gpumem_call_is_nested(const gpumem_call *call)
+{
+    return call->thread->depth > 1;
+}
+
+/* The body of an exported function that uses objects: `return` of `expression` between enter
+ * and leave. */
+#define GPUMEM_GUARDED_CALL(expression)                                     \
+    do {                                                                    \
+        gpumem_call gpumem_call_;                                           \
+        gpumem_result gpumem_r_ = gpumem_call_enter(&gpumem_call_, __func__); \
+        if (gpumem_r_ == GPUMEM_OK)                                         \
+            gpumem_r_ = (expression);                                       \
+        return gpumem_call_leave(&gpumem_call_, gpumem_r_);                 \
+    } while (0)
+
+/* The same for an exported function that uses no object. */
+#define GPUMEM_PLAIN_CALL(expression)                                 \
+    do {                                                              \
+        gpumem_call gpumem_call_;                                     \
+        gpumem_call_begin(&gpumem_call_, __func__);                   \
+        return gpumem_call_end(&gpumem_call_, (expression));          \
+    } while (0)
+
+#endif

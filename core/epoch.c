@@ -1,0 +1,160 @@
+#include "epoch.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#endif
+
+#include "alloc.h"
+#include "thread.h"
+
+_Atomic uint64_t gpumem_epoch_global = 1;
+int gpumem_epoch_readers_fence;
+
+static _Atomic(gpumem_epoch_record *) records; /* a stack that only grows */
+static _Atomic uint32_t records_in_use;        /* records held by live threads */
+static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
+static pthread_key_t exit_key;                  /* releases a thread's record when it exits */
+static int have_exit_key;
+
+#if defined(__linux__) && defined(__NR_membarrier)
+static int membarrier_call(int command)
+{
+    return (int)syscall(__NR_membarrier, command, 0, 0);
+}
+#endif
+
+/* Runs on the exiting thread, while its thread-locals still exist. */
+static void release_record(void *memory)
+{
+    gpumem_epoch_record *record = memory;
+    if (gpumem_this_thread.record == record)
+        gpumem_this_thread.record = NULL; /* a later call (another exit handler) registers anew */
+    atomic_store_explicit(&record->epoch, 0, memory_order_release);
+    atomic_store_explicit(&record->in_use, 0, memory_order_release);
+    atomic_fetch_sub(&records_in_use, 1);
+}
+
+/* In a child process only the forking thread lives on: the records of the others, some maybe
+ * caught inside a call, would make every later wait in the child wait forever. */
+static void forget_other_threads(void)
+{
+    uint32_t kept = 0;
+    for (gpumem_epoch_record *r = atomic_load(&records); r; r = r->next) {
+        if (r == gpumem_this_thread.record) {
+            kept = atomic_load(&r->in_use) ? 1 : 0;
+            continue;
+        }
+        atomic_store(&r->epoch, 0);
+        atomic_store(&r->in_use, 0);
+    }
+    atomic_store(&records_in_use, kept);
+}
+
+static void setup(void)
+{
+    have_exit_key = pthread_key_create(&exit_key, release_record) == 0;
+    pthread_atfork(NULL, NULL, forget_other_threads);
+    gpumem_epoch_readers_fence = 1;
+#if defined(__linux__) && defined(__NR_membarrier)
+    int commands = membarrier_call(MEMBARRIER_CMD_QUERY);
+    if (commands > 0 && (commands & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+        membarrier_call(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0)
+        gpumem_epoch_readers_fence = 0;
+#endif
+}
+
+/* A thread exit handler pointing into an unloaded library would crash the next exiting thread. */
+__attribute__((destructor)) static void forget_exit_key(void)
+{
+    if (have_exit_key)
+        pthread_key_delete(exit_key);
+    have_exit_key = 0;
+}
+
+gpumem_epoch_record *gpumem_epoch_register(void)
+{
+    pthread_once(&setup_once, setup);
+    gpumem_epoch_record *record = atomic_load_explicit(&records, memory_order_acquire);
+    for (; record; record = record->next) { /* a record of a thread that exited */
+        int free_record = 0;
+        if (atomic_compare_exchange_strong(&record->in_use, &free_record, 1))
+            break;
+    }
+    if (!record) {
+        record = gpumem_alloc_aligned(sizeof *record, sizeof *record);
+        if (!record)
+            return NULL;
+        memset(record, 0, sizeof *record);
+        atomic_init(&record->in_use, 1);
+        gpumem_epoch_record *head = atomic_load_explicit(&records, memory_order_relaxed);
+        do
+            record->next = head;
+        while (!atomic_compare_exchange_weak_explicit(&records, &head, record,
+                                                      memory_order_release,
+                                                      memory_order_relaxed));
+    }
+    /* Counted, then fenced: a writer that counted only itself (and so skipped its barrier, see
+     * gpumem_epoch_oldest) had ended its handles before this count, so this thread's lookups,
+     * after the fence, see them ended. */
+    atomic_fetch_add(&records_in_use, 1);
+    atomic_thread_fence(memory_order_seq_cst);
+    if (have_exit_key)
+        pthread_setspecific(exit_key, record); /* on failure the record is simply never reused */
+    gpumem_this_thread.record = record;
+    return record;
+}
+
+/* Orders every running thread's earlier memory accesses before the writer's next loads. */
+static void heavy_barrier(void)
+{
+#if defined(__linux__) && defined(__NR_membarrier)
+    if (!gpumem_epoch_readers_fence && membarrier_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
+        return;
+#endif
+    atomic_thread_fence(memory_order_seq_cst); /* readers fence themselves */
+}
+
+uint64_t gpumem_epoch_oldest(const gpumem_epoch_record *self)
+{
+    uint64_t next = atomic_fetch_add(&gpumem_epoch_global, 1) + 1;
+    /* No other thread holds a record: none is in a call, and one that registers from now on
+     * fences after counting itself, so it cannot find what was ended before this point. */
+    if (atomic_load(&records_in_use) <= (self ? 1u : 0u))
+        return next;
+    heavy_barrier();
+    uint64_t oldest = next;
+    for (gpumem_epoch_record *r = atomic_load_explicit(&records, memory_order_acquire); r;
+         r = r->next) {
+        if (r == self)
+            continue;
+        uint64_t epoch = atomic_load_explicit(&r->epoch, memory_order_acquire);
+        if (epoch && epoch < oldest)
+            oldest = epoch;
+    }
+    return oldest;
+}
+
+void gpumem_epoch_wait(gpumem_epoch_record *self, uint64_t stamp)
+{
+    if (self)
+        gpumem_epoch_leave(self);
+    /* The calls being waited for are usually short: yield a few times, then sleep longer and
+     * longer (up to a millisecond) while one runs on, such as a large transfer. */
+    long sleep_ns = 1000;
+    for (unsigned round = 0; gpumem_epoch_oldest(self) <= stamp; round++) {
+        if (round < 16) {
+            sched_yield();
+            continue;
+        }
+        struct timespec pause = {0, sleep_ns};
+        nanosleep(&pause, NULL);
+        if (sleep_ns < 1000000)
+            sleep_ns *= 2;
+    }
+}

@@ -1,0 +1,68 @@
+/* Epochs: objects are never freed under a call that may still use them.
+ *
+ * A public call that uses objects (a device, pool, buffer or stream) runs inside a read-side
+ * section: on entry its thread publishes the global epoch in its record, on exit it publishes 0.
+ * Destroying an object first ends its handle (from then on no call can find it), then stamps it
+ * with the global epoch. Any call that found the object entered at an epoch at or below that
+ * stamp; once every thread is outside a call or entered above the stamp, nothing can reach the
+ * object and it is freed. Buffers are retired this way and freed in batches (pool.c); pools,
+ * streams and devices wait for that moment in their destroy (gpumem_epoch_wait).
+ *
+ * The read side costs two plain stores: the ordering between a reader's store and its handle
+ * lookup is enforced from the writer's side with membarrier(2), which makes every running thread
+ * of the process execute a full barrier. Where membarrier is not available, readers issue the
+ * full fence themselves (about 4 ns more per call).
+ */
+#ifndef GPUMEM_CORE_EPOCH_H
+#define GPUMEM_CORE_EPOCH_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+typedef struct gpumem_epoch_record {
+    _Atomic uint64_t epoch; /* 0 outside a call; else the global epoch when the call began */
+    _Atomic int in_use;     /* held by a live thread */
+    struct gpumem_epoch_record *next; /* every record ever made; records are reused, not freed */
+} __attribute__((aligned(64))) gpumem_epoch_record; /* one cache line: no false sharing */
+
+extern _Atomic uint64_t gpumem_epoch_global;
+/* Readers fence themselves (membarrier is not available). Set once, before any record is used. */
+extern int gpumem_epoch_readers_fence;
+
+/* A record for the calling thread, released when the thread exits. NULL when out of memory. */
+gpumem_epoch_record *gpumem_epoch_register(void);
+
+static inline void gpumem_epoch_enter(gpumem_epoch_record *record)
+{
+    atomic_store_explicit(&record->epoch,
+                          atomic_load_explicit(&gpumem_epoch_global, memory_order_relaxed),
+                          memory_order_relaxed);
+    if (__builtin_expect(gpumem_epoch_readers_fence, 0))
+        atomic_thread_fence(memory_order_seq_cst);
+    else
+        atomic_signal_fence(memory_order_seq_cst); /* the writer's membarrier does the rest */
+}
+
+static inline void gpumem_epoch_leave(gpumem_epoch_record *record)
+{
+    atomic_store_explicit(&record->epoch, 0, memory_order_release);
+}
+
+/* The stamp of an object whose handle has just ended. */
+static inline uint64_t gpumem_epoch_stamp(void)
+{
+    return atomic_load_explicit(&gpumem_epoch_global, memory_order_seq_cst);
+}
+
+/* Objects stamped below the returned epoch are reachable by no call of any thread but `self`
+ * (the caller's own record, which may be NULL). Never blocks; costs one membarrier when other
+ * threads have records. */
+uint64_t gpumem_epoch_oldest(const gpumem_epoch_record *self);
+
+/* Ends the caller's own read-side section (so waiters never wait for each other; whatever the
+ * caller still uses must be kept alive by other means, such as the device's teardown count), then
+ * blocks until objects stamped `stamp` are reachable by no call of any thread. The caller must
+ * hold no lock that a call may wait for. */
+void gpumem_epoch_wait(gpumem_epoch_record *self, uint64_t stamp);
+
+#endif

@@ -1,0 +1,30 @@
+/* What gpumem keeps per thread: the last error, and the thread's place in the epoch scheme that
+ * protects objects from being freed under a call (epoch.h). One thread-local block, so that a
+ * public call computes one thread-local address.
+ *
+ * The block uses the general-dynamic model (with TLS descriptors where the compiler has them,
+ * which makes the access about as cheap as initial-exec): an initial-exec thread-local would force
+ * libgpumem's whole thread-local block into static TLS, and a dlopen of libgpumem (Python's
+ * ctypes, Julia, plugin hosts) would then fail with "cannot allocate memory in static TLS block".
+ */
+#ifndef GPUMEM_CORE_THREAD_H
+#define GPUMEM_CORE_THREAD_H
+
+#include <stdint.h>
+
+#define GPUMEM_MESSAGE_SIZE 1024
+
+struct gpumem_epoch_record;
+
+typedef struct gpumem_thread {
+    unsigned char error_pending; /* message or backend_message holds something */
+    unsigned char message_named; /* message already starts with a function's name */
+    uint32_t depth;              /* public calls in progress (more than 1 only through callbacks) */
+    struct gpumem_epoch_record *record; /* registered at the thread's first guarded call */
+    char message[GPUMEM_MESSAGE_SIZE];         /* what gpumem_last_error() returns */
+    char backend_message[GPUMEM_MESSAGE_SIZE]; /* a backend's detail, for core to wrap */
+} gpumem_thread;
+
+extern _Thread_local gpumem_thread gpumem_this_thread;
+
+#endif
