@@ -2,6 +2,7 @@
 
 #include "call.h"
 #include "handles.h"
+#include "margin.h"
 #include "stream.h"
 
 gpumem_result gpumem_buffer_get(gpumem_buffer handle, gpumem_buffer_obj **buffer)
@@ -62,18 +63,26 @@ static gpumem_result buffer_new(gpumem_pool_obj *pool, const gpumem_buffer_desc 
         return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for a buffer");
     uint64_t min_alignment = pool->device->properties.min_alignment;
     uint64_t alignment = desc->alignment > min_alignment ? desc->alignment : min_alignment;
+    uint64_t margin = gpumem_margin_before(pool, alignment);
+    uint64_t bytes = gpumem_margin_total(pool, desc->size, margin);
     gpumem_tlsf_allocation a;
     gpumem_page *page;
-    gpumem_result r = gpumem_pool_place(pool, desc->size, alignment,
-                                        desc->flags & GPUMEM_BUFFER_DEDICATED, &page, &a);
+    gpumem_result r = bytes ? gpumem_pool_place(pool, bytes, alignment,
+                                                desc->flags & GPUMEM_BUFFER_DEDICATED, &page, &a)
+                            : gpumem_fail(GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY,
+                                          "%llu bytes and their guard margins do not fit memory",
+                                          (unsigned long long)desc->size);
     if (r != GPUMEM_OK) {
         gpumem_pool_record_give(pool, b);
         return r;
     }
-    *b = (gpumem_buffer_obj){.pool = pool, .page = page, .offset = a.offset,
-                             .size = desc->size, .left_padding = a.left_padding,
-                             .block_size = a.block_size, .tlsf_handle = a.handle};
-    r = buffer_bind(b);
+    *b = (gpumem_buffer_obj){.pool = pool, .page = page, .offset = a.offset + margin,
+                             .size = desc->size, .left_padding = a.left_padding + margin,
+                             .block_size = a.block_size, .tlsf_handle = a.handle,
+                             .margin = margin};
+    r = gpumem_margin_write(b);
+    if (r == GPUMEM_OK)
+        r = buffer_bind(b);
     if (r == GPUMEM_OK && !(b->handle = gpumem_handle_create(GPUMEM_HANDLE_BUFFER, b))) {
         if (b->native)
             pool->device->ops->buffer_unbind(pool->device->native, b->native);

@@ -15,6 +15,7 @@ struct gpumem_buffer_obj {
     uint64_t block_size;
     uint64_t tlsf_handle; /* 0 for dedicated pages and native allocations */
     uint64_t retired_at;  /* the epoch stamp of its destroy (retired buffers) */
+    uint64_t margin;      /* guard bytes just before offset (GPUMEM_POOL_DETECT_CORRUPTION) */
     gpumem_backend_buffer *native;
     uint32_t map_count;
 };

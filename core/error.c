@@ -27,6 +27,7 @@ const char *gpumem_result_string(gpumem_result result)
     case GPUMEM_ERROR_BACKEND: return "GPUMEM_ERROR_BACKEND";
     case GPUMEM_ERROR_ABI_MISMATCH: return "GPUMEM_ERROR_ABI_MISMATCH";
     case GPUMEM_ERROR_INSUFFICIENT_BUFFER: return "GPUMEM_ERROR_INSUFFICIENT_BUFFER";
+    case GPUMEM_ERROR_CORRUPTED: return "GPUMEM_ERROR_CORRUPTED";
     }
     return "GPUMEM_RESULT_UNKNOWN";
 }

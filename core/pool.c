@@ -7,11 +7,13 @@
 #include "buffer.h"
 #include "call.h"
 #include "handles.h"
+#include "margin.h"
 #include "memtype.h"
 #include "stream.h"
 
-#define POOL_KNOWN_FLAGS \
-    (GPUMEM_POOL_EXACT_MATCH | GPUMEM_POOL_MEMORY_TYPE_INDEX | GPUMEM_POOL_PERSISTENT_MAP)
+#define POOL_KNOWN_FLAGS                                                                 \
+    (GPUMEM_POOL_EXACT_MATCH | GPUMEM_POOL_MEMORY_TYPE_INDEX | GPUMEM_POOL_PERSISTENT_MAP | \
+     GPUMEM_POOL_DETECT_CORRUPTION)
 
 gpumem_result gpumem_pool_get(gpumem_pool handle, gpumem_pool_obj **pool)
 {
@@ -357,6 +359,8 @@ static void buffer_free(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 
 void gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
+    if (gpumem_margin_check(b, "gpumem_buffer_destroy") != GPUMEM_OK)
+        gpumem_error_clear(); /* logged; the destroy itself succeeds */
     gpumem_list_remove(&b->link);
     pool->used_bytes -= b->block_size;
     pool->allocation_count--;
@@ -470,6 +474,12 @@ static gpumem_result pool_init(gpumem_pool_obj *pool, gpumem_device_obj *device,
     if (r != GPUMEM_OK)
         return r;
     pool->memory_flags = p->memory_types[pool->memory_type].flags;
+    if ((pool->flags & GPUMEM_POOL_DETECT_CORRUPTION) &&
+        (pool->kind != GPUMEM_POOL_PAGED || !(pool->memory_flags & GPUMEM_MEMORY_HOST_VISIBLE)))
+        return gpumem_fail(GPUMEM_ERROR_UNSUPPORTED,
+                           "GPUMEM_POOL_DETECT_CORRUPTION needs a paged pool of host-visible "
+                           "memory; memory type %u is not host-visible",
+                           pool->memory_type);
     if (pool->kind == GPUMEM_POOL_NATIVE) {
         r = device->ops->native_pool_create(device->native, pool->memory_type,
                                             pool->release_threshold, &pool->native_pool);
@@ -552,8 +562,12 @@ void gpumem_pool_free(gpumem_pool_obj *pool)
     /* Native frees are queued on the default stream: its lock orders them, and the stream is
      * waited for before the runtime's pool goes. */
     gpumem_pool_lock(pool);
-    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->buffers)
-        buffer_free(pool, GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link));
+    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->buffers) {
+        gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
+        if (gpumem_margin_check(b, "gpumem_pool_destroy") != GPUMEM_OK)
+            gpumem_error_clear(); /* logged; the pool goes regardless */
+        buffer_free(pool, b);
+    }
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->retired)
         buffer_free(pool, GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link));
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->pages)
@@ -680,4 +694,30 @@ static gpumem_result pool_stats_get(gpumem_pool handle, gpumem_pool_stats *stats
 gpumem_result gpumem_pool_stats_get(gpumem_pool pool, gpumem_pool_stats *stats)
 {
     GPUMEM_GUARDED_CALL(pool_stats_get(pool, stats));
+}
+
+static gpumem_result pool_check(gpumem_pool handle)
+{
+    gpumem_pool_obj *pool;
+    gpumem_result r = gpumem_pool_get(handle, &pool);
+    if (r != GPUMEM_OK)
+        return r;
+    gpumem_result first = GPUMEM_OK;
+    char message[GPUMEM_MESSAGE_SIZE] = "";
+    pthread_mutex_lock(&pool->lock);
+    for (gpumem_list *l = pool->buffers.next; l != &pool->buffers; l = l->next) {
+        r = gpumem_margin_check(GPUMEM_CONTAINER_OF(l, gpumem_buffer_obj, link),
+                                "gpumem_pool_check");
+        if (r != GPUMEM_OK && first == GPUMEM_OK) { /* every one is logged; the first reported */
+            first = r;
+            snprintf(message, sizeof message, "%s", gpumem_this_thread.message);
+        }
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return first == GPUMEM_OK ? first : gpumem_fail(first, "%s", message);
+}
+
+gpumem_result gpumem_pool_check(gpumem_pool pool)
+{
+    GPUMEM_GUARDED_CALL(pool_check(pool));
 }

@@ -61,6 +61,8 @@ enum {
     GPUMEM_ERROR_BACKEND = -13,               /* a native call failed; the message has its error */
     GPUMEM_ERROR_ABI_MISMATCH = -14,          /* a backend built for another backend ABI */
     GPUMEM_ERROR_INSUFFICIENT_BUFFER = -15,   /* an output buffer too small; the size is reported */
+    GPUMEM_ERROR_CORRUPTED = -16,             /* a guard margin was overwritten (see
+                                                 GPUMEM_POOL_DETECT_CORRUPTION) */
 };
 
 /* A static English name for a result ("GPUMEM_ERROR_DESTROYED"); unknown values give
@@ -259,7 +261,15 @@ enum {
     GPUMEM_POOL_EXACT_MATCH = 1u << 0,       /* memory type flags must equal required_flags */
     GPUMEM_POOL_MEMORY_TYPE_INDEX = 1u << 1, /* use memory_type_index, ignore the flag fields */
     GPUMEM_POOL_PERSISTENT_MAP = 1u << 2,    /* host-visible pages stay mapped while they live */
+    /* Guard margins of GPUMEM_GUARD_MARGIN bytes (or more, to keep the buffer aligned) on both
+     * sides of every buffer, filled with a pattern and checked when the buffer is destroyed and
+     * by gpumem_pool_check; an overwritten margin is logged as an error naming the buffer, the
+     * pool and the offset. Paged pools of host-visible memory only (GPUMEM_ERROR_UNSUPPORTED
+     * otherwise). GPUMEM_DETECT_CORRUPTION=1 turns it on for every such pool. */
+    GPUMEM_POOL_DETECT_CORRUPTION = 1u << 3,
 };
+
+#define GPUMEM_GUARD_MARGIN 64
 
 #define GPUMEM_DEFAULT_PAGE_SIZE (32ull << 20)
 
@@ -295,6 +305,11 @@ GPUMEM_API gpumem_result gpumem_pool_destroy(gpumem_pool pool);
 /* Releases empty pages (native pools: memory above the release threshold). */
 GPUMEM_API gpumem_result gpumem_pool_trim(gpumem_pool pool);
 GPUMEM_API gpumem_result gpumem_pool_stats_get(gpumem_pool pool, gpumem_pool_stats *stats);
+/* Checks the guard margins of every live buffer of a pool made with
+ * GPUMEM_POOL_DETECT_CORRUPTION: GPUMEM_ERROR_CORRUPTED, naming the first overwritten byte's
+ * buffer, pool and offset, when one was written over (each such buffer is also logged as an
+ * error). GPUMEM_OK for a pool without margins. */
+GPUMEM_API gpumem_result gpumem_pool_check(gpumem_pool pool);
 
 /* ---------------------------------------------------------------------------------------------
  * Buffers

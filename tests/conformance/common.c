@@ -31,6 +31,11 @@ static void conf_log(void *user, int32_t level, const char *message)
     pthread_mutex_unlock(&log_lock);
 }
 
+void conf_log_restore(void)
+{
+    gpumem_log_set_callback(conf_log, NULL);
+}
+
 const char *conf_backend(void)
 {
     const char *env = getenv("GPUMEM_BACKEND");

@@ -26,6 +26,10 @@ void conf_teardown(void);
 /* Closes conf_dev (asserting success) while the test still counts failures. */
 void conf_finish(void);
 
+/* Puts the suite's log callback back (validation messages fail the test) after a test
+ * installed its own. */
+void conf_log_restore(void);
+
 /* GPUMEM_BACKEND as the suite was started with ("host" when unset). */
 const char *conf_backend(void);
 

@@ -1,5 +1,6 @@
 /* Mapping: data through mappings both ways, flush and invalidate, reference counts, and memory
  * the host cannot map. */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "conformance.h"
@@ -186,4 +187,71 @@ CONF_TEST(transfers_from_and_into_mapped_memory)
     OK(gpumem_pool_destroy(pool));
     free(data);
     free(out);
+}
+
+/* Guard margins: a write one byte past a buffer's end, or one byte before its start, through a
+ * mapped pointer, is found by gpumem_pool_check and reported on destroy, with the buffer, the
+ * pool and the offset; clean buffers pass, and their data is unharmed by the margins. */
+static char margin_log[4][1024];
+static int margin_logged;
+
+static void margin_log_fn(void *user, int32_t level, const char *message)
+{
+    (void)user;
+    if (level == GPUMEM_LOG_ERROR && margin_logged < 4)
+        snprintf(margin_log[margin_logged++], sizeof margin_log[0], "%s", message);
+}
+
+CONF_TEST(guard_margins_catch_overruns_through_a_mapping)
+{
+    uint32_t type = conf_find_type(GPUMEM_MEMORY_HOST_VISIBLE, 0);
+    cr_assert_neq(type, UINT32_MAX, "every device has host-visible memory");
+    gpumem_pool pool = conf_type_pool(type, PAGE, GPUMEM_POOL_DETECT_CORRUPTION, "guarded");
+    const uint64_t sizes[] = {100, 4096, PAGE}; /* two in a shared page, one dedicated */
+    for (size_t i = 0; i < 3; i++) {
+        uint64_t n = sizes[i];
+        gpumem_buffer clean = conf_buffer(pool, n, i ? 4096 : 0);
+        gpumem_buffer b = conf_buffer(pool, n, i ? 4096 : 0);
+        uint8_t *data = conf_alloc(n), *out = conf_alloc(n);
+        conf_pattern(data, n, 300 + i);
+        OK(gpumem_buffer_write(clean, 0, data, n));
+        OK(gpumem_buffer_write(b, 0, data, n));
+        OK(gpumem_pool_check(pool));
+        gpumem_native_buffer native;
+        OK(gpumem_buffer_native(b, &native));
+        if (native.address)
+            cr_assert_eq(native.address % (i ? 4096 : conf_props.min_alignment), 0,
+                         "margins keep the buffer aligned");
+        uint8_t *p = NULL;
+        OK(gpumem_buffer_map(b, (void **)&p));
+        int before = i == 1; /* the second size writes before its start */
+        p[before ? -1 : (ptrdiff_t)n] ^= 0xFF;
+        OK(gpumem_buffer_flush(b, 0, n));
+        OK(gpumem_buffer_unmap(b));
+        FAILS(gpumem_pool_check(pool), GPUMEM_ERROR_CORRUPTED);
+        const char *message = gpumem_last_error();
+        cr_assert(strstr(message, "gpumem_pool_check: "), "%s", message);
+        cr_assert(strstr(message, "pool 'guarded'"), "%s", message);
+        cr_assert(strstr(message, before ? "1 bytes before its start" : "0 bytes after its end"),
+                  "%s", message);
+        char handle[32];
+        snprintf(handle, sizeof handle, "0x%llx", (unsigned long long)(uintptr_t)b);
+        cr_assert(strstr(message, handle), "names buffer %s: %s", handle, message);
+        /* The destroy goes through, and logs the overrun as an error. */
+        margin_logged = 0;
+        gpumem_log_set_callback(margin_log_fn, NULL);
+        OK(gpumem_buffer_destroy(b));
+        conf_log_restore();
+        cr_assert_eq(margin_logged, 1, "one error logged on destroy, not %d", margin_logged);
+        cr_assert(strstr(margin_log[0], "gpumem_buffer_destroy: ") &&
+                      strstr(margin_log[0], "pool 'guarded'") && strstr(margin_log[0], handle),
+                  "%s", margin_log[0]);
+        OK(gpumem_pool_check(pool));
+        OK(gpumem_buffer_read(clean, 0, out, n));
+        ASSERT_BYTES(out, data, n, "a clean neighbour's data");
+        OK(gpumem_buffer_destroy(clean));
+        free(data);
+        free(out);
+    }
+    OK(gpumem_pool_destroy(pool));
 }

@@ -312,6 +312,7 @@ static gpumem_result d_default_stream(int v)
 /* pool */
 static gpumem_result p_destroy(int v) { return gpumem_pool_destroy(bad_pool(v)); }
 static gpumem_result p_trim(int v) { return gpumem_pool_trim(bad_pool(v)); }
+static gpumem_result p_check(int v) { return gpumem_pool_check(bad_pool(v)); }
 static gpumem_result p_stats(int v)
 {
     gpumem_pool_stats s;
@@ -426,6 +427,7 @@ static const handle_function device_functions[] = {
 static const handle_function pool_functions[] = {
     FN(p_destroy, "gpumem_pool_destroy"),
     FN(p_trim, "gpumem_pool_trim"),
+    FN(p_check, "gpumem_pool_check"),
     FN(p_stats, "gpumem_pool_stats_get"),
     FN(p_buffer_create, "gpumem_buffer_create"),
 };
@@ -890,6 +892,11 @@ static gpumem_result pool_flag_unknown(void)
 {
     return pool_with((gpumem_pool_desc){.flags = 1u << 4});
 }
+static gpumem_result pool_native_guarded(void)
+{
+    return pool_with((gpumem_pool_desc){.kind = GPUMEM_POOL_NATIVE,
+                                        .flags = GPUMEM_POOL_DETECT_CORRUPTION});
+}
 static gpumem_result pool_flag_high(void)
 {
     return pool_with((gpumem_pool_desc){.flags = GPUMEM_POOL_PERSISTENT_MAP | 0x80000000u});
@@ -1339,6 +1346,8 @@ static const plain_row plain_rows[] = {
     {"pool_create: page size above max_allocation_size", pool_page_above_max_allocation,
      INVALID},
     {"pool_create: native kind on host", pool_native_on_host, GPUMEM_ERROR_UNSUPPORTED},
+    {"pool_create: guard margins in a native pool", pool_native_guarded,
+     GPUMEM_ERROR_UNSUPPORTED},
     {"pool_create: exact match of nothing", pool_exact_no_match, GPUMEM_ERROR_NOT_FOUND},
     {"pool_stats_get: NULL stats", pool_stats_null, INVALID},
 
@@ -1596,13 +1605,13 @@ Test(badinput, result_strings_and_last_error, .init = setup, .fini = teardown)
 {
     cr_assert_str_eq(gpumem_result_string(GPUMEM_OK), "GPUMEM_OK");
     cr_assert_str_eq(gpumem_result_string(GPUMEM_ERROR_DESTROYED), "GPUMEM_ERROR_DESTROYED");
-    const gpumem_result unknown[] = {1, -16, 12345, INT32_MIN, INT32_MAX};
+    const gpumem_result unknown[] = {1, -17, 12345, INT32_MIN, INT32_MAX};
     for (size_t i = 0; i < COUNT(unknown); i++) {
         const char *s = gpumem_result_string(unknown[i]);
         cr_assert_not_null(s);
         cr_assert_str_eq(s, "GPUMEM_RESULT_UNKNOWN", "result %d is \"%s\"", unknown[i], s);
     }
-    for (gpumem_result r = GPUMEM_ERROR_INSUFFICIENT_BUFFER; r <= GPUMEM_OK; r++)
+    for (gpumem_result r = GPUMEM_ERROR_CORRUPTED; r <= GPUMEM_OK; r++)
         cr_assert_str_neq(gpumem_result_string(r), "GPUMEM_RESULT_UNKNOWN", "result %d", r);
 
     /* A failure leaves a message; the next success clears it. */
