@@ -1,12 +1,12 @@
 #include "device.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
 #include "call.h"
+#include "env.h"
 #include "handles.h"
 #include "pool.h"
 #include "registry.h"
@@ -63,23 +63,19 @@ static gpumem_result check_properties(const gpumem_device_properties *p, const c
 static gpumem_result device_index(const gpumem_device_desc *desc, uint32_t count,
                                   const char *backend, uint32_t *index)
 {
-    const char *env = getenv("GPUMEM_DEVICE");
+    int set = 0;
+    *index = 0;
     if (desc && (desc->flags & GPUMEM_DEVICE_OPEN_INDEX)) {
         *index = desc->device_index;
-    } else if (env && *env) {
-        char *end;
-        errno = 0;
-        unsigned long value = strtoul(env, &end, 10);
-        if (errno || *end || env[0] == '-' || value > UINT32_MAX)
-            return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
-                               "GPUMEM_DEVICE='%s' is not a device index", env);
-        *index = (uint32_t)value;
     } else {
-        *index = 0;
+        gpumem_result r = gpumem_env_device(&set, index);
+        if (r != GPUMEM_OK)
+            return r;
     }
     if (*index >= count)
-        return gpumem_fail(GPUMEM_ERROR_NOT_FOUND, "backend '%s' has %u device%s; there is no device %u",
-                           backend, count, count == 1 ? "" : "s", *index);
+        return gpumem_fail(GPUMEM_ERROR_NOT_FOUND,
+                           "backend '%s' has %u device%s; there is no device %u", backend, count,
+                           count == 1 ? "" : "s", *index);
     return GPUMEM_OK;
 }
 
@@ -136,7 +132,7 @@ static gpumem_result device_open(const gpumem_device_desc *desc, gpumem_device *
     gpumem_result r = validate_desc(desc);
     const gpumem_backend_entry *entry = NULL;
     if (r == GPUMEM_OK)
-        r = gpumem_registry_choose(desc ? desc->backend : NULL, "gpumem_device_open", &entry);
+        r = gpumem_registry_choose(desc ? desc->backend : NULL, &entry);
     if (r != GPUMEM_OK)
         return r;
     const char *backend = entry->info.name;
@@ -299,7 +295,7 @@ static gpumem_result device_count(const char *backend, uint32_t *count)
     if (!count)
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "count is NULL");
     const gpumem_backend_entry *entry;
-    gpumem_result r = gpumem_registry_choose(backend, "gpumem_device_count", &entry);
+    gpumem_result r = gpumem_registry_choose(backend, &entry);
     if (r != GPUMEM_OK)
         return r;
     *count = entry->info.device_count;

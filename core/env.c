@@ -1,5 +1,6 @@
 #include "env.h"
 
+#include <limits.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -20,12 +21,14 @@ typedef enum env_id {
     ENV_STAGING,
     ENV_STAGING_CHUNK,
     ENV_COPY_THREADS,
+    ENV_DETECT_CORRUPTION,
     ENV_COUNT
 } env_id;
 
 static const char *const log_words[] = {"debug", "info", "warning", "error", NULL};
 static const char *const staging_words[] = {"auto", "always", "never", NULL};
 static const char *const validation_words[] = {"0", "1", "sync", NULL};
+static const char *const switch_words[] = {"0", "1", NULL};
 
 /* Each variable: its name, the values it takes (words, or NULL for those parsed by hand), the
  * index of the default among them, and what is used for any other value. */
@@ -44,6 +47,8 @@ static const struct env_variable {
     [ENV_STAGING] = {"GPUMEM_STAGING", staging_words, 0, 0},
     [ENV_STAGING_CHUNK] = {"GPUMEM_STAGING_CHUNK", NULL, 0, 0},
     [ENV_COPY_THREADS] = {"GPUMEM_COPY_THREADS", NULL, 0, 0},
+    /* Asking for a debugging aid with a value it does not know: give it. */
+    [ENV_DETECT_CORRUPTION] = {"GPUMEM_DETECT_CORRUPTION", switch_words, 0, 1},
 };
 
 /* Per variable, a hash of the last value warned about (0: none), so each bad value is warned
@@ -154,6 +159,11 @@ int gpumem_env_vulkan_validation(void)
     return word_of(ENV_VULKAN_VALIDATION);
 }
 
+int gpumem_env_detect_corruption(void)
+{
+    return word_of(ENV_DETECT_CORRUPTION);
+}
+
 uint64_t gpumem_env_staging_chunk(const gpumem_device_properties *p, uint64_t align,
                                   uint32_t chunk_count)
 {
@@ -234,7 +244,7 @@ unsigned gpumem_env_copy_threads(unsigned fallback, unsigned max)
     return used;
 }
 
-gpumem_result gpumem_env_device(const char *function, int *set, uint32_t *index)
+gpumem_result gpumem_env_device(int *set, uint32_t *index)
 {
     const char *value = value_of(ENV_DEVICE);
     uint64_t number;
@@ -244,9 +254,9 @@ gpumem_result gpumem_env_device(const char *function, int *set, uint32_t *index)
     if (!parse_count(value, &number) || number > UINT32_MAX) {
         char quoted[128];
         gpumem_env_quote(value, strlen(value), quoted, sizeof quoted);
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, function,
-                            "%s=%s is not a device index (0 to 4294967295)",
-                            variables[ENV_DEVICE].name, quoted);
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
+                           "%s=%s is not a device index (0 to 4294967295)",
+                           variables[ENV_DEVICE].name, quoted);
     }
     *set = 1;
     *index = (uint32_t)number;
@@ -276,17 +286,18 @@ void gpumem_env_plugin_folders(void (*visit)(const char *folder, void *context),
 {
     const char *cursor = value_of(ENV_PLUGIN_PATH), *item;
     size_t length;
+    char folder[PATH_MAX];
     while (cursor && gpumem_env_list_next(&cursor, ":", &item, &length)) {
-        char *folder = malloc(length + 1);
-        if (!folder) {
-            gpumem_log(GPUMEM_LOG_ERROR, "%s: no memory for a folder name",
-                       variables[ENV_PLUGIN_PATH].name);
-            return;
+        if (length >= sizeof folder) {
+            char quoted[128];
+            gpumem_env_quote(item, length, quoted, sizeof quoted);
+            gpumem_log(GPUMEM_LOG_WARNING, "%s: the folder %s is longer than a path can be; "
+                       "no modules are loaded from it", variables[ENV_PLUGIN_PATH].name, quoted);
+            continue;
         }
         memcpy(folder, item, length);
         folder[length] = '\0';
         visit(folder, context);
-        free(folder);
     }
 }
 
@@ -295,4 +306,5 @@ void gpumem_env_check(void)
     gpumem_env_log_level();
     gpumem_env_staging_mode();
     gpumem_env_vulkan_validation();
+    gpumem_env_detect_corruption();
 }

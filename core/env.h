@@ -43,9 +43,14 @@ unsigned gpumem_env_copy_threads(unsigned fallback, unsigned max);
  * warning. */
 int gpumem_env_vulkan_validation(void);
 
-/* GPUMEM_DEVICE: 0 when unset or empty; 1 with *index set; or an error (INVALID_ARGUMENT) of
- * `function` naming the variable and its value. */
-gpumem_result gpumem_env_device(const char *function, int *set, uint32_t *index);
+/* GPUMEM_DETECT_CORRUPTION: 1 ("1") gives every paged pool of host-visible memory guard margins,
+ * as GPUMEM_POOL_DETECT_CORRUPTION does; 0 (unset, empty or "0") does not. Any other value is
+ * taken as 1, with a warning. */
+int gpumem_env_detect_corruption(void);
+
+/* GPUMEM_DEVICE: *set 0 when unset or empty; 1 with *index set; or an error (INVALID_ARGUMENT)
+ * naming the variable and its value. */
+gpumem_result gpumem_env_device(int *set, uint32_t *index);
 
 /* GPUMEM_BACKEND: the preference list, or NULL when unset or empty. */
 const char *gpumem_env_backend(void);

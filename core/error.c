@@ -41,7 +41,6 @@ const char *gpumem_last_error(void)
 void gpumem_error_reset(gpumem_thread *t)
 {
     t->error_pending = 0;
-    t->message_named = 0;
     t->message[0] = '\0';
     t->backend_message[0] = '\0';
 }
@@ -61,7 +60,6 @@ static gpumem_thread *begin_error(void)
 gpumem_result gpumem_fail(gpumem_result result, const char *format, ...)
 {
     gpumem_thread *t = begin_error();
-    t->message_named = 0;
     va_list args;
     va_start(args, format);
     vsnprintf(t->message, GPUMEM_MESSAGE_SIZE, format, args);
@@ -77,34 +75,8 @@ gpumem_result gpumem_fail_backend(gpumem_result result, const char *operation)
     return gpumem_fail(result, "%s failed (%s)", operation, gpumem_result_string(result));
 }
 
-gpumem_result gpumem_error(gpumem_result result, const char *function, const char *format, ...)
-{
-    gpumem_thread *t = begin_error();
-    int n = snprintf(t->message, GPUMEM_MESSAGE_SIZE, "%s: ", function);
-    if (n < 0 || n >= GPUMEM_MESSAGE_SIZE)
-        n = 0;
-    va_list args;
-    va_start(args, format);
-    vsnprintf(t->message + n, GPUMEM_MESSAGE_SIZE - (size_t)n, format, args);
-    va_end(args);
-    t->message_named = 1;
-    return result;
-}
-
-gpumem_result gpumem_error_from_backend(gpumem_result result, const char *function,
-                                        const char *native_call)
-{
-    gpumem_thread *t = &gpumem_this_thread;
-    if (t->error_pending && t->backend_message[0])
-        return gpumem_error(result, function, "%s", t->backend_message);
-    return gpumem_error(result, function, "%s failed (%s)", native_call,
-                        gpumem_result_string(result));
-}
-
 gpumem_result gpumem_error_name(gpumem_thread *t, const char *function, gpumem_result result)
 {
-    if (t->error_pending && t->message_named)
-        return result;
     char detail[GPUMEM_MESSAGE_SIZE];
     if (t->error_pending && t->message[0])
         memcpy(detail, t->message, sizeof detail);
@@ -118,7 +90,6 @@ gpumem_result gpumem_error_name(gpumem_thread *t, const char *function, gpumem_r
     if (n < GPUMEM_MESSAGE_SIZE)
         memcpy(t->message + n, detail, GPUMEM_MESSAGE_SIZE - n - 1);
     t->message[GPUMEM_MESSAGE_SIZE - 1] = '\0';
-    t->message_named = 1;
     return result;
 }
 

@@ -20,13 +20,6 @@ gpumem_result gpumem_fail(gpumem_result result, const char *format, ...)
  * "<operation> failed (<result name>)". Returns result. */
 gpumem_result gpumem_fail_backend(gpumem_result result, const char *operation);
 
-/* Records "function: message" for a caller outside the public-call boundary (registry and
- * staging code that names its own context). Prefer gpumem_fail. */
-gpumem_result gpumem_error(gpumem_result result, const char *function, const char *format, ...)
-    __attribute__((format(printf, 3, 4)));
-gpumem_result gpumem_error_from_backend(gpumem_result result, const char *function,
-                                        const char *native_call);
-
 /* Clears the last error; every public call starts with it, so the common case (no error held)
  * is one thread-local load, inline. */
 void gpumem_error_reset(gpumem_thread *thread);

@@ -4,11 +4,14 @@
 #include <dlfcn.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "alloc.h"
+#include "call.h"
 #include "env.h"
 #include "error.h"
 #include "log.h"
@@ -34,7 +37,12 @@ typedef struct entry_list {
 
 static entry_list accepted, refused;
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_once_t registry_once = PTHREAD_ONCE_INIT;
+/* The registry is filled once, completely: when memory runs out while it is filled, what was
+ * filled is undone and the next call tries again, so that a short lack of memory does not
+ * leave the process without backends. */
+static _Atomic int registry_filled;
+static pthread_mutex_t fill_lock = PTHREAD_MUTEX_INITIALIZER;
+static int fill_out_of_memory; /* set while filling, under fill_lock */
 
 /* --- defaults for absent optional operations --- */
 
@@ -203,7 +211,7 @@ static gpumem_result check_vtable(const gpumem_backend_vtable *vt, char *reason,
 
 static gpumem_backend_entry *entry_new(const char *name, const char *module_path)
 {
-    gpumem_backend_entry *e = calloc(1, sizeof *e);
+    gpumem_backend_entry *e = gpumem_alloc_zeroed(1, sizeof *e);
     if (!e)
         return NULL;
     pthread_mutexattr_t attr;
@@ -223,14 +231,14 @@ static gpumem_backend_entry *entry_new(const char *name, const char *module_path
 static void entry_free(gpumem_backend_entry *e)
 {
     pthread_mutex_destroy(&e->lock);
-    free(e);
+    gpumem_free(e);
 }
 
 static int list_push(entry_list *list, gpumem_backend_entry *e)
 {
     if (list->count == list->capacity) {
         uint32_t capacity = list->capacity ? list->capacity * 2 : 8;
-        gpumem_backend_entry **items = realloc(list->items, capacity * sizeof *items);
+        gpumem_backend_entry **items = gpumem_realloc(list->items, capacity * sizeof *items);
         if (!items)
             return 0;
         list->items = items;
@@ -262,18 +270,15 @@ static gpumem_backend_entry *lookup(const char *name, size_t length)
     return e;
 }
 
-/* The accepted entries, copied under the lock, since probing happens outside it. Returns the
- * count; *out is NULL when it is 0 or there is no memory (then the result is UINT32_MAX). */
-static uint32_t snapshot(gpumem_backend_entry ***out)
+/* Accepted entry number `index`, or NULL past the end. Read under the lock, since the list's
+ * array may grow; the entry itself never moves or goes once the registry is filled, so the
+ * caller may probe it outside the lock. */
+static gpumem_backend_entry *accepted_at(uint32_t index)
 {
     pthread_mutex_lock(&registry_lock);
-    uint32_t n = accepted.count;
-    gpumem_backend_entry **copy = n ? malloc(n * sizeof *copy) : NULL;
-    if (copy)
-        memcpy(copy, accepted.items, n * sizeof *copy);
+    gpumem_backend_entry *e = index < accepted.count ? accepted.items[index] : NULL;
     pthread_mutex_unlock(&registry_lock);
-    *out = copy;
-    return n && !copy ? UINT32_MAX : n;
+    return e;
 }
 
 /* Adds an accepted backend (or, for a module with a built-in's name, replaces it). Lock held, or
@@ -314,7 +319,6 @@ static gpumem_result add_entry(const gpumem_backend_vtable *vt, const char *modu
 
 static void add_refused_module(const char *path, const char *name, const char *reason)
 {
-    gpumem_log(GPUMEM_LOG_WARNING, "module %s refused: %s", path, reason);
     gpumem_backend_entry *e = entry_new(name, path);
     if (e) {
         e->refused = 1;
@@ -322,10 +326,12 @@ static void add_refused_module(const char *path, const char *name, const char *r
         snprintf(e->info.reason, sizeof e->info.reason, "%s", reason);
     }
     if (!e || !list_push(&refused, e)) {
-        gpumem_log(GPUMEM_LOG_ERROR, "module %s: no memory to list it", path);
+        fill_out_of_memory = 1;
         if (e)
             entry_free(e);
+        return;
     }
+    gpumem_log(GPUMEM_LOG_WARNING, "module %s refused: %s", path, reason);
 }
 
 /* --- probing --- */
@@ -425,10 +431,19 @@ static void load_module(const char *path, const char *file_name)
     } else if (!vt) {
         snprintf(reason, sizeof reason, "the module's %s returned NULL",
                  GPUMEM_BACKEND_ENTRY_NAME);
-    } else if (add_entry(vt, path, reason, sizeof reason) == GPUMEM_OK) {
-        return; /* stays loaded for the life of the process */
-    } else if (valid_name(vt->name)) {
-        snprintf(name, sizeof name, "%s", vt->name);
+    } else {
+        gpumem_result r = add_entry(vt, path, reason, sizeof reason);
+        if (r == GPUMEM_OK) { /* stays loaded for the life of the process */
+            find_in(&accepted, vt->name, strlen(vt->name))->module = handle;
+            return;
+        }
+        if (r == GPUMEM_ERROR_OUT_OF_HOST_MEMORY) {
+            fill_out_of_memory = 1;
+            dlclose(handle);
+            return;
+        }
+        if (valid_name(vt->name))
+            snprintf(name, sizeof name, "%s", vt->name);
     }
     add_refused_module(path, name, reason);
     dlclose(handle);
@@ -463,23 +478,23 @@ static char **module_files(const char *folder, size_t *count)
             continue;
         if (n == capacity) {
             size_t grown = capacity ? capacity * 2 : 16;
-            char **bigger = realloc(names, grown * sizeof *names);
+            char **bigger = gpumem_realloc(names, grown * sizeof *names);
             failed = !bigger;
             if (bigger) {
                 names = bigger;
                 capacity = grown;
             }
         }
-        if (!failed && !(names[n] = strdup(d->d_name)))
+        if (!failed && !(names[n] = gpumem_strdup(d->d_name)))
             failed = 1;
         n += !failed;
     }
     closedir(dir);
     if (failed) { /* all or nothing: which modules load must not depend on the memory left */
-        gpumem_log(GPUMEM_LOG_ERROR, "module folder '%s': no memory to list it", folder);
+        fill_out_of_memory = 1;
         for (size_t i = 0; i < n; i++)
-            free(names[i]);
-        free(names);
+            gpumem_free(names[i]);
+        gpumem_free(names);
         return NULL;
     }
     qsort(names, n, sizeof *names, compare_names);
@@ -523,9 +538,9 @@ static void scan_folder(const char *folder, void *origin)
         else
             gpumem_log(GPUMEM_LOG_WARNING, "module %s in '%s': the path is too long", names[i],
                        folder);
-        free(names[i]);
+        gpumem_free(names[i]);
     }
-    free(names);
+    gpumem_free(names);
 }
 
 /* <folder of libgpumem>/gpumem: the installed module folder, and the build tree's too. */
@@ -546,59 +561,107 @@ static void scan_library_folder(void)
 }
 
 /* Registration probes nothing: a backend is probed when a call first needs to know whether it
- * is available, so a program that names its backend loads no other runtime. */
-static void registry_init(void)
+ * is available, so a program that names its backend loads no other runtime. fill_lock held. */
+static void registry_fill(void)
 {
     gpumem_env_check();
     const gpumem_backend_vtable *builtin[MAX_BUILTIN];
     uint32_t n = gpumem_builtin_backends(builtin, MAX_BUILTIN);
     char reason[GPUMEM_REASON_SIZE];
-    for (uint32_t i = 0; i < n; i++)
-        if (add_entry(builtin[i], NULL, reason, sizeof reason) != GPUMEM_OK)
+    for (uint32_t i = 0; i < n; i++) {
+        gpumem_result r = add_entry(builtin[i], NULL, reason, sizeof reason);
+        if (r == GPUMEM_ERROR_OUT_OF_HOST_MEMORY)
+            fill_out_of_memory = 1;
+        else if (r != GPUMEM_OK)
             gpumem_log(GPUMEM_LOG_ERROR, "built-in backend refused: %s", reason);
+    }
     /* The plugin path first: a user's module replaces an installed one of the same name. */
     gpumem_env_plugin_folders(scan_folder, (void *)"GPUMEM_PLUGIN_PATH");
     scan_library_folder();
 }
 
-static void ensure_init(void)
+/* Undoes a fill that ran out of memory: every entry goes, and every module is closed. */
+static void registry_empty(void)
 {
-    pthread_once(&registry_once, registry_init);
+    entry_list *lists[] = {&accepted, &refused};
+    for (int l = 0; l < 2; l++) {
+        for (uint32_t i = 0; i < lists[l]->count; i++) {
+            if (lists[l]->items[i]->module)
+                dlclose(lists[l]->items[i]->module);
+            entry_free(lists[l]->items[i]);
+        }
+        gpumem_free(lists[l]->items);
+        *lists[l] = (entry_list){0};
+    }
+}
+
+static gpumem_result ensure_init(void)
+{
+    if (atomic_load_explicit(&registry_filled, memory_order_acquire))
+        return GPUMEM_OK;
+    pthread_mutex_lock(&fill_lock);
+    gpumem_result r = GPUMEM_OK;
+    if (!atomic_load_explicit(&registry_filled, memory_order_relaxed)) {
+        fill_out_of_memory = 0;
+        registry_fill();
+        if (fill_out_of_memory) {
+            registry_empty();
+            r = gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY,
+                            "no memory to list the backends (the next call tries again)");
+        } else {
+            atomic_store_explicit(&registry_filled, 1, memory_order_release);
+        }
+    }
+    pthread_mutex_unlock(&fill_lock);
+    return r;
 }
 
 /* --- public --- */
 
-gpumem_result gpumem_backend_register(const gpumem_backend_vtable *vtable)
+static gpumem_result backend_register(const gpumem_backend_vtable *vtable)
 {
-    gpumem_error_clear();
     if (!vtable)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__, "vtable is NULL");
-    ensure_init();
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "vtable is NULL");
+    gpumem_result r = ensure_init();
+    if (r != GPUMEM_OK)
+        return r;
     char reason[GPUMEM_REASON_SIZE];
     pthread_mutex_lock(&registry_lock);
-    gpumem_result r = add_entry(vtable, NULL, reason, sizeof reason);
+    r = add_entry(vtable, NULL, reason, sizeof reason);
     pthread_mutex_unlock(&registry_lock);
-    return r == GPUMEM_OK ? r : gpumem_error(r, __func__, "%s", reason);
+    return r == GPUMEM_OK ? r : gpumem_fail(r, "%s", reason);
 }
 
-gpumem_result gpumem_backend_count(uint32_t *count)
+gpumem_result gpumem_backend_register(const gpumem_backend_vtable *vtable)
 {
-    gpumem_error_clear();
+    GPUMEM_PLAIN_CALL(backend_register(vtable));
+}
+
+static gpumem_result backend_count(uint32_t *count)
+{
     if (!count)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__, "count is NULL");
-    ensure_init();
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "count is NULL");
+    gpumem_result r = ensure_init();
+    if (r != GPUMEM_OK)
+        return r;
     pthread_mutex_lock(&registry_lock);
     *count = accepted.count + refused.count;
     pthread_mutex_unlock(&registry_lock);
     return GPUMEM_OK;
 }
 
-gpumem_result gpumem_backend_info_get(uint32_t index, gpumem_backend_info *info)
+gpumem_result gpumem_backend_count(uint32_t *count)
 {
-    gpumem_error_clear();
+    GPUMEM_PLAIN_CALL(backend_count(count));
+}
+
+static gpumem_result backend_info_get(uint32_t index, gpumem_backend_info *info)
+{
     if (!info)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__, "info is NULL");
-    ensure_init();
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "info is NULL");
+    gpumem_result r = ensure_init();
+    if (r != GPUMEM_OK)
+        return r;
     pthread_mutex_lock(&registry_lock);
     uint32_t total = accepted.count + refused.count;
     gpumem_backend_entry *e = index < accepted.count ? accepted.items[index]
@@ -606,89 +669,93 @@ gpumem_result gpumem_backend_info_get(uint32_t index, gpumem_backend_info *info)
                                                      : NULL;
     pthread_mutex_unlock(&registry_lock);
     if (!e)
-        return gpumem_error(GPUMEM_ERROR_NOT_FOUND, __func__, "backend index %u of %u", index,
-                            total);
+        return gpumem_fail(GPUMEM_ERROR_NOT_FOUND, "backend index %u of %u", index, total);
     gpumem_backend_info copy;
     entry_state(e, &copy, 1);
     *info = copy;
     return GPUMEM_OK;
+}
+
+gpumem_result gpumem_backend_info_get(uint32_t index, gpumem_backend_info *info)
+{
+    GPUMEM_PLAIN_CALL(backend_info_get(index, info));
 }
 
 /* "host, vulkan" (the available ones, probing those not probed yet), or "none". */
 static void available_list(char *out, size_t size)
 {
-    gpumem_backend_entry **all;
-    uint32_t count = snapshot(&all);
     size_t n = 0;
     out[0] = '\0';
-    for (uint32_t i = 0; all && i < count; i++) {
-        if (entry_state(all[i], NULL, 0) != GPUMEM_OK)
+    gpumem_backend_entry *e;
+    for (uint32_t i = 0; (e = accepted_at(i)); i++) {
+        if (entry_state(e, NULL, 0) != GPUMEM_OK)
             continue;
-        int w = snprintf(out + n, size - n, "%s%s", n ? ", " : "", all[i]->info.name);
+        int w = snprintf(out + n, size - n, "%s%s", n ? ", " : "", e->info.name);
         if (w < 0 || (size_t)w >= size - n)
             break;
         n += (size_t)w;
     }
-    free(all);
     if (!n)
         snprintf(out, size, "none");
 }
 
-static gpumem_result unknown_backend(const char *function, const char *name, size_t length,
-                                     const char *origin)
+static gpumem_result unknown_backend(const char *name, size_t length, const char *origin)
 {
     char list[512], quoted[128];
     available_list(list, sizeof list);
     gpumem_env_quote(name, length, quoted, sizeof quoted);
-    return gpumem_error(GPUMEM_ERROR_NOT_FOUND, function,
-                        "unknown backend %s%s; available backends: %s", quoted, origin, list);
+    return gpumem_fail(GPUMEM_ERROR_NOT_FOUND, "unknown backend %s%s; available backends: %s",
+                       quoted, origin, list);
 }
 
 /* A definitive "no" is UNAVAILABLE; a transient failure keeps its own result. */
-static gpumem_result unavailable_backend(const char *function, const gpumem_backend_info *info,
-                                         gpumem_result result, const char *origin)
+static gpumem_result unavailable_backend(const gpumem_backend_info *info, gpumem_result result,
+                                         const char *origin)
 {
     char list[512];
     available_list(list, sizeof list);
-    return gpumem_error(result, function,
-                        "backend '%s'%s is unavailable: %s; available backends: %s", info->name,
-                        origin, info->reason, list);
+    return gpumem_fail(result, "backend '%s'%s is unavailable: %s; available backends: %s",
+                       info->name, origin, info->reason, list);
 }
 
-gpumem_result gpumem_backend_find(const char *name, gpumem_backend_info *info)
+static gpumem_result backend_find(const char *name, gpumem_backend_info *info)
 {
-    gpumem_error_clear();
     if (!name || !info)
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, __func__, "%s is NULL",
-                            name ? "info" : "name");
-    ensure_init();
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "%s is NULL", name ? "info" : "name");
+    gpumem_result r = ensure_init();
+    if (r != GPUMEM_OK)
+        return r;
     gpumem_backend_entry *e = lookup(name, strlen(name));
     if (!e)
-        return unknown_backend(__func__, name, strlen(name), "");
+        return unknown_backend(name, strlen(name), "");
     gpumem_backend_info copy;
     entry_state(e, &copy, 1);
     *info = copy;
     return GPUMEM_OK;
 }
 
+gpumem_result gpumem_backend_find(const char *name, gpumem_backend_info *info)
+{
+    GPUMEM_PLAIN_CALL(backend_find(name, info));
+}
+
 static gpumem_result choose_named(const char *name, size_t length, const char *origin,
-                                  const char *function, const gpumem_backend_entry **out)
+                                  const gpumem_backend_entry **out)
 {
     gpumem_backend_entry *e = lookup(name, length);
     if (!e)
-        return unknown_backend(function, name, length, origin);
+        return unknown_backend(name, length, origin);
     gpumem_backend_info info;
     gpumem_result r = entry_state(e, &info, 1);
     if (r != GPUMEM_OK)
-        return unavailable_backend(function, &info, r, origin);
+        return unavailable_backend(&info, r, origin);
     *out = e;
     return GPUMEM_OK;
 }
 
 /* The first available backend of a comma-separated list, probing in order and no further;
  * every name must be known, available or not. */
-static gpumem_result choose_from_list(const char *list, const char *function,
-                                      const gpumem_backend_entry **out)
+static gpumem_result choose_from_list(const char *list, const gpumem_backend_entry **out)
 {
     static const char origin[] = " (named by GPUMEM_BACKEND)";
     const char *cursor = list, *name;
@@ -696,14 +763,14 @@ static gpumem_result choose_from_list(const char *list, const char *function,
     int names = 0;
     while (gpumem_env_list_next(&cursor, ", ", &name, &length)) {
         if (!lookup(name, length))
-            return unknown_backend(function, name, length, origin);
+            return unknown_backend(name, length, origin);
         names++;
     }
     if (!names) {
         char quoted[128];
         gpumem_env_quote(list, strlen(list), quoted, sizeof quoted);
-        return gpumem_error(GPUMEM_ERROR_INVALID_ARGUMENT, function,
-                            "GPUMEM_BACKEND=%s names no backend", quoted);
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "GPUMEM_BACKEND=%s names no backend",
+                           quoted);
     }
     gpumem_backend_info first = {0};
     gpumem_result first_result = GPUMEM_OK;
@@ -721,41 +788,43 @@ static gpumem_result choose_from_list(const char *list, const char *function,
             first_result = r;
         }
     }
-    return unavailable_backend(function, &first, first_result, origin);
+    return unavailable_backend(&first, first_result, origin);
 }
 
 /* The available backend of highest priority (the first registered among equals), probing from
  * the highest down and no further. */
-static gpumem_result choose_best(const char *function, const gpumem_backend_entry **out)
+static gpumem_result choose_best(const gpumem_backend_entry **out)
 {
-    gpumem_backend_entry **all;
-    uint32_t count = snapshot(&all);
-    if (count == UINT32_MAX)
-        return gpumem_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, function,
-                            "no memory to choose a backend");
-    for (uint32_t i = 1; i < count; i++) /* insertion sort: stable, and the list is short */
-        for (uint32_t j = i; j > 0 && all[j]->info.priority > all[j - 1]->info.priority; j--) {
-            gpumem_backend_entry *t = all[j];
-            all[j] = all[j - 1];
-            all[j - 1] = t;
-        }
-    for (uint32_t i = 0; i < count && !*out; i++)
-        if (entry_state(all[i], NULL, 1) == GPUMEM_OK)
-            *out = all[i];
-    free(all);
-    return *out ? GPUMEM_OK
-                : gpumem_error(GPUMEM_ERROR_UNAVAILABLE, function, "no backend is available");
+    /* One priority at a time, from the highest: the highest below `ceiling`, then its entries
+     * in registration order (the list is short). */
+    int64_t ceiling = INT64_MAX;
+    for (;;) {
+        int64_t level = -1;
+        gpumem_backend_entry *e;
+        for (uint32_t i = 0; (e = accepted_at(i)); i++)
+            if ((int64_t)e->info.priority < ceiling && (int64_t)e->info.priority > level)
+                level = e->info.priority;
+        if (level < 0)
+            return gpumem_fail(GPUMEM_ERROR_UNAVAILABLE, "no backend is available");
+        for (uint32_t i = 0; (e = accepted_at(i)); i++)
+            if ((int64_t)e->info.priority == level && entry_state(e, NULL, 1) == GPUMEM_OK) {
+                *out = e;
+                return GPUMEM_OK;
+            }
+        ceiling = level;
+    }
 }
 
-gpumem_result gpumem_registry_choose(const char *name, const char *function,
-                                     const gpumem_backend_entry **out)
+gpumem_result gpumem_registry_choose(const char *name, const gpumem_backend_entry **out)
 {
-    ensure_init();
     *out = NULL;
+    gpumem_result r = ensure_init();
+    if (r != GPUMEM_OK)
+        return r;
     if (name)
-        return choose_named(name, strlen(name), "", function, out);
+        return choose_named(name, strlen(name), "", out);
     const char *list = gpumem_env_backend();
     if (list)
-        return choose_from_list(list, function, out);
-    return choose_best(function, out);
+        return choose_from_list(list, out);
+    return choose_best(out);
 }

@@ -12,6 +12,7 @@ typedef struct gpumem_backend_entry {
     gpumem_backend_vtable ops; /* a copy, with absent optional operations filled in */
     gpumem_backend_info info;  /* available, device_count, reason: valid once probed */
     int refused;               /* a module that failed its checks: listed, never opened */
+    void *module;              /* dlopen's handle of an accepted module, or NULL */
     uint32_t capabilities;     /* GPUMEM_CAPABILITY_*: optional operations really present */
     /* Probing: under `lock` (recursive, so a probe that logs to a callback that asks about
      * this backend gets its current answer instead of a deadlock). */
@@ -38,7 +39,6 @@ uint32_t gpumem_builtin_backends(const gpumem_backend_vtable **tables, uint32_t 
  * the available backend of highest priority, probing only the backends it must. The entry is
  * available (probed, with a device); its info stays as it is for the life of the process.
  * Errors list the available backends. */
-gpumem_result gpumem_registry_choose(const char *name, const char *function,
-                                     const gpumem_backend_entry **entry);
+gpumem_result gpumem_registry_choose(const char *name, const gpumem_backend_entry **entry);
 
 #endif

@@ -1,14 +1,12 @@
 #include "staging.h"
 
-#include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "device.h"
 #include "env.h"
 #include "error.h"
 #include "host_copy.h"
-#include "log.h"
+#include "memtype.h"
 
 #define DEFAULT_CHUNK_COUNT 4
 
@@ -26,10 +24,9 @@ gpumem_result gpumem_staging_init(gpumem_device_obj *device)
     s->chunk_size = gpumem_env_staging_chunk(p, align, s->chunk_count);
     /* Coherent and cached host memory suits both directions; memory the device reads fast is
      * not wanted here (it is what staging copies into). */
-    s->has_type = gpumem_memory_type_find(p, GPUMEM_MEMORY_HOST_VISIBLE,
-                                          GPUMEM_MEMORY_HOST_COHERENT | GPUMEM_MEMORY_HOST_CACHED,
-                                          0, s->chunk_size, &s->memory_type) == GPUMEM_OK;
-    gpumem_error_clear();
+    s->has_type = gpumem_memtype_choose(p, GPUMEM_MEMORY_HOST_VISIBLE,
+                                        GPUMEM_MEMORY_HOST_COHERENT | GPUMEM_MEMORY_HOST_CACHED, 0,
+                                        s->chunk_size, &s->memory_type);
     if (s->has_type)
         s->coherent = !!(p->memory_types[s->memory_type].flags & GPUMEM_MEMORY_HOST_COHERENT);
     return GPUMEM_OK;
@@ -60,36 +57,45 @@ void gpumem_staging_release(gpumem_device_obj *device)
     pthread_mutex_destroy(&s->lock);
 }
 
-static gpumem_result chunk_new(gpumem_device_obj *device, gpumem_staging_chunk *c,
-                               const char *function)
+static gpumem_result chunk_new(gpumem_device_obj *device, gpumem_staging_chunk *c)
 {
     const gpumem_backend_vtable *ops = device->ops;
     gpumem_staging *s = &device->staging;
+    const char *operation = "page_allocate";
     gpumem_result r = ops->page_allocate(device->native, s->memory_type, s->chunk_size, &c->page);
     if (r == GPUMEM_OK)
         gpumem_device_account(device, s->memory_type, s->chunk_size, 1);
     else
         c->page = NULL;
-    if (r == GPUMEM_OK && (r = ops->page_map(device->native, c->page, &c->host)) != GPUMEM_OK)
+    if (r == GPUMEM_OK && (r = ops->page_map(device->native, c->page, &c->host)) != GPUMEM_OK) {
+        operation = "page_map";
         c->host = NULL;
-    if (r == GPUMEM_OK)
-        r = ops->event_create(device->native, &c->event);
+    }
+    if (r == GPUMEM_OK && !c->host) {
+        ops->page_free(device->native, c->page);
+        gpumem_device_account(device, s->memory_type, s->chunk_size, -1);
+        c->page = NULL;
+        return gpumem_fail(GPUMEM_ERROR_BACKEND, "backend '%s': page_map gave a NULL mapping",
+                           device->properties.backend);
+    }
+    if (r == GPUMEM_OK && (r = ops->event_create(device->native, &c->event)) != GPUMEM_OK)
+        operation = "event_create";
     if (r != GPUMEM_OK) {
-        r = gpumem_error_from_backend(r, function, "staging allocation");
+        r = gpumem_fail_backend(r, operation);
         chunk_free(device, c);
     }
     return r;
 }
 
 /* Chunks are allocated on first use: most devices never stage. Staging lock held. */
-static gpumem_result ensure_chunks(gpumem_device_obj *device, const char *function)
+static gpumem_result ensure_chunks(gpumem_device_obj *device)
 {
     gpumem_staging *s = &device->staging;
     if (!s->has_type)
-        return gpumem_error(GPUMEM_ERROR_UNSUPPORTED, function,
-                            "the device has no host-visible memory to stage through");
+        return gpumem_fail(GPUMEM_ERROR_UNSUPPORTED,
+                           "the device has no host-visible memory to stage through");
     while (s->allocated < s->chunk_count) {
-        gpumem_result r = chunk_new(device, &s->chunks[s->allocated], function);
+        gpumem_result r = chunk_new(device, &s->chunks[s->allocated]);
         if (r != GPUMEM_OK)
             return r;
         s->allocated++;
@@ -153,10 +159,10 @@ gpumem_result gpumem_staging_write(gpumem_device_obj *device, gpumem_backend_str
 {
     gpumem_staging *s = &device->staging;
     pthread_mutex_lock(&s->lock);
-    gpumem_result r = ensure_chunks(device, "staging");
+    gpumem_result r = ensure_chunks(device);
     if (r == GPUMEM_OK && (r = write_chunks(device, stream, page, offset, source, size)) !=
                               GPUMEM_OK)
-        r = gpumem_error_from_backend(r, "staging", "staged write");
+        r = gpumem_fail_backend(r, "a staged write");
     pthread_mutex_unlock(&s->lock);
     return r;
 }
@@ -205,10 +211,10 @@ gpumem_result gpumem_staging_read(gpumem_device_obj *device, gpumem_backend_stre
 {
     gpumem_staging *s = &device->staging;
     pthread_mutex_lock(&s->lock);
-    gpumem_result r = ensure_chunks(device, "staging");
+    gpumem_result r = ensure_chunks(device);
     if (r == GPUMEM_OK &&
         (r = read_chunks(device, stream, page, offset, destination, size)) != GPUMEM_OK)
-        r = gpumem_error_from_backend(r, "staging", "staged read");
+        r = gpumem_fail_backend(r, "a staged read");
     pthread_mutex_unlock(&s->lock);
     return r;
 }
@@ -240,10 +246,10 @@ gpumem_result gpumem_staging_fill(gpumem_device_obj *device, gpumem_backend_stre
 {
     gpumem_staging *s = &device->staging;
     pthread_mutex_lock(&s->lock);
-    gpumem_result r = ensure_chunks(device, "staging");
+    gpumem_result r = ensure_chunks(device);
     if (r == GPUMEM_OK &&
         (r = fill_chunks(device, stream, page, offset, size, pattern)) != GPUMEM_OK)
-        r = gpumem_error_from_backend(r, "staging", "staged fill");
+        r = gpumem_fail_backend(r, "a staged fill");
     pthread_mutex_unlock(&s->lock);
     return r;
 }

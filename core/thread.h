@@ -18,7 +18,6 @@ struct gpumem_epoch_record;
 
 typedef struct gpumem_thread {
     unsigned char error_pending; /* message or backend_message holds something */
-    unsigned char message_named; /* message already starts with a function's name */
     uint32_t depth;              /* public calls in progress (more than 1 only through callbacks) */
     struct gpumem_epoch_record *record; /* registered at the thread's first guarded call */
     char message[GPUMEM_MESSAGE_SIZE];         /* what gpumem_last_error() returns */

@@ -15,9 +15,15 @@ gpumem_result gpurt_probe(const gpurt_runtime *rt, uint32_t *device_count, char 
     gpurt_status status = rt->device_count(&count);
     if (status != 0) {
         char buffer[32];
+        const char *name = gpurt_status_name(rt, status, buffer, sizeof buffer);
+        /* Out of memory may be gone at the next try (core probes again); anything else means
+         * there is no usable device. */
+        if (status == rt->out_of_memory) {
+            snprintf(reason, reason_size, "%s: %s", rt->calls[GPURT_CALL_DEVICE_COUNT], name);
+            return GPUMEM_ERROR_OUT_OF_HOST_MEMORY;
+        }
         snprintf(reason, reason_size, "no %s device (%s: %s)", rt->name,
-                 rt->calls[GPURT_CALL_DEVICE_COUNT],
-                 gpurt_status_name(rt, status, buffer, sizeof buffer));
+                 rt->calls[GPURT_CALL_DEVICE_COUNT], name);
         return GPUMEM_ERROR_UNAVAILABLE;
     }
     if (count <= 0) {

@@ -52,8 +52,13 @@ typedef struct gpumem_backend_vtable {
     /* --- required --- */
 
     /* Is the runtime here, and how many devices does it have? On "not here", return
-     * GPUMEM_ERROR_UNAVAILABLE with the reason in `reason` ("libcuda.so.1 not found"). Called once,
-     * at registration; must not leave the runtime initialised in a way that costs much. */
+     * GPUMEM_ERROR_UNAVAILABLE with the reason in `reason` ("libcuda.so.1 not found"). Called
+     * when a call first needs to know whether the backend is available (not at registration),
+     * never twice at once for one backend. Its answer is kept for the life of the process when
+     * it is GPUMEM_OK, GPUMEM_ERROR_UNAVAILABLE, _UNSUPPORTED, _NOT_FOUND or _ABI_MISMATCH;
+     * any other result (GPUMEM_ERROR_OUT_OF_HOST_MEMORY when the runtime ran out of memory
+     * while starting) is reported with its reason and the next call that needs the backend
+     * probes again. Must not leave the runtime initialised in a way that costs much. */
     gpumem_result (*probe)(uint32_t *device_count, char *reason, size_t reason_size);
 
     /* Opens device `index` (< device_count), or, with `external` non-NULL, wraps the application's

@@ -121,11 +121,14 @@ typedef struct gpumem_backend_info {
 } gpumem_backend_info;
 
 /* Number of registered backends: built in, and modules found in the module folder and in
- * GPUMEM_PLUGIN_PATH (colon-separated folders). Includes unavailable backends and modules that
- * were refused (their reason says why). */
+ * GPUMEM_PLUGIN_PATH (colon-separated absolute folders). Includes unavailable backends and
+ * modules that were refused (their reason says why). */
 GPUMEM_API gpumem_result gpumem_backend_count(uint32_t *count);
 
-/* Backend number index (0 .. count-1), in registration order. */
+/* Backend number index (0 .. count-1): the accepted backends in registration order, then the
+ * refused modules. `available`, `device_count` and `reason` are the backend's probe's answer
+ * (this call probes a backend no call has probed yet); after a transient failure (out of
+ * memory, a runtime error) the reason ends "(<result>; probed again at the next call)". */
 GPUMEM_API gpumem_result gpumem_backend_info_get(uint32_t index, gpumem_backend_info *info);
 
 /* Looks a backend up by name. GPUMEM_ERROR_NOT_FOUND lists the known names in the message. */

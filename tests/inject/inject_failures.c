@@ -7,8 +7,11 @@
  *
  * The scenarios cover opening and closing devices, pools and their pages, buffers (shared and
  * dedicated pages), streams, transfers, staging (run the program with GPUMEM_STAGING=always),
- * the JSON dump, virtual blocks and the handle table growing past its first chunk. It reports how
- * many allocations it failed and at how many distinct code sites.
+ * the JSON dump, virtual blocks, the handle table growing past its first chunk, a thread's first
+ * call, and filling the backend registry (modules included: GPUMEM_PLUGIN_PATH names the build's
+ * module folder), which happens once per process, so each of its runs is a child process forked
+ * before the registry was filled. It reports how many allocations it failed and at how many
+ * distinct code sites.
  *
  * It links core and the host backend directly (not libgpumem), because the failure switch is
  * internal. Exit status: 0 pass, 1 fail.
@@ -16,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "gpumem/backend.h"
@@ -266,9 +271,88 @@ static int fill_first_chunk(gpumem_vblock *blocks, int capacity)
     return n;
 }
 
+/* --- the registry, once per process: one child per injected failure --- */
+
+typedef struct registry_run {
+    uint64_t made;     /* allocations the run asked for */
+    long site;         /* the failed allocation's site, relative to gpumem_alloc; 0 when none */
+    gpumem_result first, after; /* the listing with the failure, and the one after it */
+    uint32_t count;    /* backends listed after it */
+} registry_run;
+
+static registry_run registry_child(uint64_t k)
+{
+    registry_run run = {0};
+    uint32_t count = 0;
+    gpumem_alloc_fail_at(k, 0);
+    run.first = gpumem_backend_count(&count);
+    if (run.first != GPUMEM_OK && !gpumem_last_error()[0])
+        run.first = 1; /* a failure without a message */
+    void *site = gpumem_alloc_failed_site();
+    run.made = gpumem_alloc_fail_at(0, 0);
+    run.site = site ? (long)((char *)site - (char *)(void *)gpumem_alloc) : 0;
+    run.after = gpumem_backend_count(&run.count);
+    return run;
+}
+
+/* Fails allocation k = 1, 2, ... of filling the registry, each in a fresh child; the listing
+ * must fail cleanly and the next one must list every backend. */
+static uint64_t inject_registry(void)
+{
+    uint32_t expected = 0;
+    uint64_t k = 1;
+    for (;; k++) {
+        int channel[2];
+        if (pipe(channel) != 0) {
+            FAIL("pipe");
+            return 0;
+        }
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            registry_run run = registry_child(k);
+            ssize_t written = write(channel[1], &run, sizeof run);
+            exit(written == (ssize_t)sizeof run ? 0 : 1); /* exit, not _exit: leak checks run */
+        }
+        close(channel[1]);
+        registry_run run;
+        ssize_t got = read(channel[0], &run, sizeof run);
+        close(channel[0]);
+        int status = 0;
+        waitpid(pid, &status, 0);
+        if (got != (ssize_t)sizeof run || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            FAIL("registry, allocation %llu: the child failed (status 0x%x)",
+                 (unsigned long long)k, status);
+            return k;
+        }
+        if (run.site)
+            note_site((char *)(void *)gpumem_alloc + run.site);
+        if (run.first == 1)
+            FAIL("registry, allocation %llu: failed without a message", (unsigned long long)k);
+        if (run.site && run.first != GPUMEM_ERROR_OUT_OF_HOST_MEMORY)
+            FAIL("registry, allocation %llu failed, listing gave %s", (unsigned long long)k,
+                 gpumem_result_string(run.first));
+        if (run.after != GPUMEM_OK || (expected && run.count != expected))
+            FAIL("registry after failing allocation %llu: %s, %u backends (expected %u)",
+                 (unsigned long long)k, gpumem_result_string(run.after), run.count, expected);
+        if (!run.site) {
+            expected = run.count;
+            if (run.made < k)
+                break;
+        }
+        if (failures > 20)
+            break;
+    }
+    printf("inject_failures: %-28s %4llu allocations failed one at a time (%u backends and "
+           "refused modules listed)\n",
+           "backend registry", (unsigned long long)(k - 1), expected);
+    return k - 1;
+}
+
 int main(void)
 {
     uint64_t total = 0, refused = 0;
+    total += inject_registry(); /* first: the registry must not be filled in this process */
     first_call_of_a_thread();
     static gpumem_vblock filler[4096];
     int fillers = fill_first_chunk(filler, 4096);
