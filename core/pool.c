@@ -6,6 +6,7 @@
 #include "alloc.h"
 #include "buffer.h"
 #include "call.h"
+#include "env.h"
 #include "handles.h"
 #include "margin.h"
 #include "memtype.h"
@@ -474,6 +475,10 @@ static gpumem_result pool_init(gpumem_pool_obj *pool, gpumem_device_obj *device,
     if (r != GPUMEM_OK)
         return r;
     pool->memory_flags = p->memory_types[pool->memory_type].flags;
+    /* The environment asks for margins wherever they can be; the flag asks for them here. */
+    if (gpumem_env_detect_corruption() && pool->kind == GPUMEM_POOL_PAGED &&
+        (pool->memory_flags & GPUMEM_MEMORY_HOST_VISIBLE))
+        pool->flags |= GPUMEM_POOL_DETECT_CORRUPTION;
     if ((pool->flags & GPUMEM_POOL_DETECT_CORRUPTION) &&
         (pool->kind != GPUMEM_POOL_PAGED || !(pool->memory_flags & GPUMEM_MEMORY_HOST_VISIBLE)))
         return gpumem_fail(GPUMEM_ERROR_UNSUPPORTED,

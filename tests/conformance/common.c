@@ -24,11 +24,18 @@ static void conf_log(void *user, int32_t level, const char *message)
     (void)user;
     pthread_mutex_lock(&log_lock);
     if (level >= GPUMEM_LOG_WARNING &&
-        strncmp(message, validation_prefix, sizeof validation_prefix - 1) == 0)
+        (strncmp(message, validation_prefix, sizeof validation_prefix - 1) == 0 ||
+         strstr(message, "guard margin")))
         cr_expect_fail("%s", message);
     else if (level >= GPUMEM_LOG_WARNING)
         fprintf(stderr, "gpumem log (%d): %s\n", (int)level, message);
     pthread_mutex_unlock(&log_lock);
+}
+
+int conf_guard_margins(void)
+{
+    const char *env = getenv("GPUMEM_DETECT_CORRUPTION");
+    return env && strcmp(env, "1") == 0;
 }
 
 void conf_log_restore(void)

@@ -30,6 +30,10 @@ void conf_finish(void);
  * installed its own. */
 void conf_log_restore(void);
 
+/* 1 when the suite runs with GPUMEM_DETECT_CORRUPTION=1: every host-visible buffer has guard
+ * margins (and an overwritten one fails the test through the log). */
+int conf_guard_margins(void);
+
 /* GPUMEM_BACKEND as the suite was started with ("host" when unset). */
 const char *conf_backend(void);
 

@@ -304,8 +304,11 @@ CONF_TEST(first_buffer_of_a_new_page_honours_large_alignment)
             gpumem_buffer_info info;
             OK(gpumem_buffer_native(b, &native));
             OK(gpumem_buffer_info_get(b, &info));
-            cr_expect_eq(info.dedicated, 0, "4 KiB aligned to %llu got a page of its own",
-                         (unsigned long long)alignments[i]);
+            /* (Guard margins before a buffer take a whole alignment: with them, 8 MiB of
+             * alignment puts the buffer over half the page, on a page of its own.) */
+            if (!conf_guard_margins())
+                cr_expect_eq(info.dedicated, 0, "4 KiB aligned to %llu got a page of its own",
+                             (unsigned long long)alignments[i]);
             if (native.address)
                 cr_expect_eq(native.address % alignments[i], 0,
                              "address 0x%llx is not aligned to %llu",
