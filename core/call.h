@@ -54,12 +54,17 @@ static inline gpumem_result gpumem_call_enter(gpumem_call *call, const char *fun
     return GPUMEM_OK;
 }
 
-/* Names a failure after the public function; returns `result`. */
+/* Names a failure after the public function; returns `result`. A success leaves no message,
+ * even where an internal step failed and core recovered (a retry after reclaiming room). */
 static inline gpumem_result gpumem_call_end(gpumem_call *call, gpumem_result result)
 {
-    return __builtin_expect(result == GPUMEM_OK, 1)
-               ? result
-               : gpumem_error_name(call->thread, call->function, result);
+    gpumem_thread *t = call->thread;
+    if (__builtin_expect(result == GPUMEM_OK, 1)) {
+        if (__builtin_expect(t->error_pending, 0))
+            gpumem_error_reset(t);
+        return result;
+    }
+    return gpumem_error_name(t, call->function, result);
 }
 
 /* Closes the read-side section opened by gpumem_call_enter, then as gpumem_call_end. */

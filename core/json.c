@@ -38,17 +38,37 @@ void gpumem_json_append(gpumem_json *json, const char *format, ...)
     json->length += (size_t)n;
 }
 
-void gpumem_json_string(gpumem_json *json, const char *s)
+/* The length of the well-formed UTF-8 character at s (1 to 4), or 0 when s does not start one:
+ * a stray continuation byte, an overlong form, a surrogate, a value above U+10FFFF. */
+static size_t utf8_length(const unsigned char *s)
+{
+    size_t n = s[0] < 0x80 ? 1 : s[0] >= 0xC2 && s[0] <= 0xDF ? 2
+                             : s[0] >= 0xE0 && s[0] <= 0xEF   ? 3
+                             : s[0] >= 0xF0 && s[0] <= 0xF4   ? 4
+                                                              : 0;
+    for (size_t i = 1; i < n; i++)
+        if ((s[i] & 0xC0) != 0x80)
+            return 0;
+    if ((s[0] == 0xE0 && s[1] < 0xA0) || (s[0] == 0xED && s[1] >= 0xA0) ||
+        (s[0] == 0xF0 && s[1] < 0x90) || (s[0] == 0xF4 && s[1] >= 0x90))
+        return 0;
+    return n;
+}
+
+void gpumem_json_string(gpumem_json *json, const char *text)
 {
     gpumem_json_append(json, "\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            gpumem_json_append(json, "\\%c", c);
-        else if (c < 0x20)
-            gpumem_json_append(json, "\\u%04x", c);
+    for (const unsigned char *s = (const unsigned char *)text; *s;) {
+        size_t n = utf8_length(s);
+        if (n == 0) /* names are meant to be UTF-8; a byte that is not stays visible, valid */
+            gpumem_json_append(json, "\\ufffd");
+        else if (*s == '"' || *s == '\\')
+            gpumem_json_append(json, "\\%c", *s);
+        else if (*s < 0x20)
+            gpumem_json_append(json, "\\u%04x", *s);
         else
-            gpumem_json_append(json, "%c", c);
+            gpumem_json_append(json, "%.*s", (int)n, (const char *)s);
+        s += n ? n : 1;
     }
     gpumem_json_append(json, "\"");
 }

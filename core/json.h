@@ -13,7 +13,8 @@ typedef struct gpumem_json {
 
 void gpumem_json_append(gpumem_json *json, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
-/* Appends "string" with JSON escapes. */
+/* Appends "string" with JSON escapes; a byte that is not part of well-formed UTF-8 becomes
+ * U+FFFD, so the text stays valid JSON whatever a name holds. */
 void gpumem_json_string(gpumem_json *json, const char *string);
 void gpumem_json_free(gpumem_json *json);
 

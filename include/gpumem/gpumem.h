@@ -286,7 +286,8 @@ typedef struct gpumem_pool_desc {
     uint64_t page_size;         /* 0: GPUMEM_DEFAULT_PAGE_SIZE; rounded up to min_alignment */
     uint64_t byte_limit;        /* most bytes the pool may reserve (0: no limit) */
     uint64_t release_threshold; /* native pools: bytes the runtime keeps cached (0: runtime's) */
-    const char *name;           /* for dumps and messages; copied (NULL: "pool") */
+    const char *name;           /* for dumps and messages, UTF-8; copied, and cut to 63 bytes
+                                   at a character boundary (NULL: "pool") */
 } gpumem_pool_desc;
 
 typedef struct gpumem_pool_stats {

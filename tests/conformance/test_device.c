@@ -532,3 +532,20 @@ CONF_TEST(dump_json_long_utf8_name)
     assert_json(json);
     free(json);
 }
+
+/* A name that is not UTF-8 (Latin-1, stray continuation bytes, an overlong form, a surrogate)
+ * still dumps as valid JSON: each byte that is not well-formed UTF-8 becomes U+FFFD. */
+CONF_TEST(dump_json_name_that_is_not_utf8)
+{
+    gpumem_pool_desc desc = {.page_size = 1 << 20,
+                             .name = "gr\xf6\xdf" "e \x80\xbf \xc0\xaf \xed\xa0\x80 ok\xc3\xa9"};
+    gpumem_pool pool;
+    OK(gpumem_pool_create(conf_dev, &desc, &pool));
+    uint64_t length;
+    char *json = dump(conf_dev, &length);
+    assert_json(json);
+    cr_assert_not_null(strstr(json, "\"gr\\ufffd\\ufffde \\ufffd\\ufffd \\ufffd\\ufffd "
+                                    "\\ufffd\\ufffd\\ufffd ok\xc3\xa9\""),
+                       "the name is not replaced byte by byte: %s", json);
+    free(json);
+}
