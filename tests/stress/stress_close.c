@@ -369,10 +369,14 @@ static void *kill_thread(void *arg)
 
 static int set_up(void)
 {
-    gpumem_pool_desc pd = {.page_size = 1 << 20, .name = "P"};
+    /* Host-visible where the device has such memory (on CUDA, managed memory: device-local and
+     * mappable), since the workers map buffers of P. */
+    gpumem_pool_desc pd = {.page_size = 1 << 20, .name = "P",
+                           .preferred_flags = GPUMEM_MEMORY_HOST_VISIBLE};
     if (!MUST(stress_open(&R.device)) || !MUST(gpumem_pool_create(R.device, &pd, &R.p)))
         return 0;
     pd.name = "Q";
+    pd.preferred_flags = 0; /* the default memory type: device-local only, on a GPU */
     if (!MUST(gpumem_pool_create(R.device, &pd, &R.q)) ||
         !MUST(gpumem_stream_create(R.device, &R.shared)) ||
         !MUST(gpumem_device_default_stream(R.device, &R.default_stream)))
