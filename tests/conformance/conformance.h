@@ -1,8 +1,12 @@
-/* The conformance suite: what every backend must do, run once per backend with GPUMEM_BACKEND
- * set (and once more on host with GPUMEM_STAGING=always GPUMEM_STAGING_CHUNK=65536).
+/* The conformance suite: what every backend must do. One program, gpumem-conformance (main.c),
+ * run on one backend: in the tree once per backend with GPUMEM_BACKEND set (and again with
+ * staging forced, guard margins on), and by a backend's author on their module
+ * (docs/backends.md). main.c settles the backend before any test runs and sets GPUMEM_BACKEND to
+ * its one name.
  *
  * Every test opens the backend's device in the suite's init fixture (conf_dev, conf_props);
- * a backend with no device here skips every test with the reason. Tests are written with
+ * a device that cannot be opened fails the test, or skips it when the program was run with
+ * --skip-unavailable and gpumem says the backend is unavailable. Tests are written with
  * CONF_TEST so the device is closed inside the test body: whatever closing it logs (Vulkan
  * validation reports leaked objects at vkDestroyDevice) still counts against the test.
  */
@@ -26,6 +30,10 @@ void conf_teardown(void);
 /* Closes conf_dev (asserting success) while the test still counts failures. */
 void conf_finish(void);
 
+/* The least level the suite prints of gpumem's log: GPUMEM_LOG (debug, info, warning, error),
+ * as gpumem's own log would; warning when unset or unknown. */
+int32_t conf_log_threshold(void);
+
 /* Puts the suite's log callback back (validation messages fail the test) after a test
  * installed its own. */
 void conf_log_restore(void);
@@ -34,7 +42,11 @@ void conf_log_restore(void);
  * margins (and an overwritten one fails the test through the log). */
 int conf_guard_margins(void);
 
-/* GPUMEM_BACKEND as the suite was started with ("host" when unset). */
+/* Set to "1" by main.c for the tests' processes when run with --skip-unavailable. */
+#define CONF_SKIP_UNAVAILABLE_ENV "GPUMEM_CONFORMANCE_SKIP_UNAVAILABLE"
+
+/* The backend under test: GPUMEM_BACKEND, which main.c sets to one name ("host" when unset,
+ * which happens only when the tests run without main.c). */
 const char *conf_backend(void);
 
 /* Opens another device the way the fixture did (GPUMEM_BACKEND chooses). */
