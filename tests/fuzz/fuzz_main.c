@@ -76,7 +76,9 @@ static double now(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-/* 77 (with the reason) when the backend GPUMEM_BACKEND names cannot be opened here. */
+/* 1 when the backend GPUMEM_BACKEND names opens; 77 (with the reason) when it is here but has
+ * no device (GPUMEM_ERROR_UNAVAILABLE); 0 (a failure, with the reason) for anything else, such
+ * as an unknown backend or a refused module: a broken build must not pass as a skip. */
 static int backend_available(void)
 {
     gpumem_device dev;
@@ -86,9 +88,10 @@ static int backend_available(void)
         return 1;
     }
     const char *backend = getenv("GPUMEM_BACKEND");
-    printf("gpumem-fuzz: SKIP: no device for GPUMEM_BACKEND=%s: %s (%s)\n",
-           backend ? backend : "(unset)", gpumem_result_string(r), gpumem_last_error());
-    return 0;
+    printf("gpumem-fuzz: %s: no device for GPUMEM_BACKEND=%s: %s (%s)\n",
+           r == GPUMEM_ERROR_UNAVAILABLE ? "SKIP" : "FAIL", backend ? backend : "(unset)",
+           gpumem_result_string(r), gpumem_last_error());
+    return r == GPUMEM_ERROR_UNAVAILABLE ? 77 : 0;
 }
 
 static void print_summary(const fuzz_summary *s, const char *source, double seconds)
@@ -141,8 +144,9 @@ int main(int argc, char **argv)
         return 2;
     }
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (!backend_available())
-        return 77;
+    int available = backend_available();
+    if (available != 1)
+        return available ? available : 1;
 
     fuzz_input input;
     uint8_t *bytes = NULL;

@@ -198,12 +198,14 @@ static inline void stress_watchdog(void)
         pthread_detach(t);
 }
 
-/* --- devices: a backend that is not here skips the program (77), with the reason --- */
+/* --- devices: a backend that is here without a device skips the program (77), with the
+ * reason; an unknown backend or a refused module is a failure (a broken build must not pass as
+ * a skip) --- */
 
 static inline gpumem_result stress_open(gpumem_device *device)
 {
     gpumem_result r = gpumem_device_open(NULL, device);
-    if (r == GPUMEM_ERROR_UNAVAILABLE || r == GPUMEM_ERROR_NOT_FOUND) {
+    if (r == GPUMEM_ERROR_UNAVAILABLE) {
         const char *backend = getenv("GPUMEM_BACKEND");
         printf("SKIP: backend '%s' cannot open a device: %s (%s)\n",
                backend && *backend ? backend : "(default)", rs(r), gpumem_last_error());
