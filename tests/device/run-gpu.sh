@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs gpumem's CUDA checks on a machine with an NVIDIA GPU, in one go, well inside 10 minutes:
 # the GPU and driver, gpumem-info, the CUDA tests, the conformance suite on CUDA (plain and under
-# compute-sanitizer memcheck), and gpumem-bench's JSON report. Logs and the report go to $OUT
-# (at most 8 files); a summary ends the output. Exit status 0 when every step passed.
+# compute-sanitizer memcheck), the random-operation fuzzer, transfer sizes against copy threads
+# and the thread stress programs on CUDA, and gpumem-bench's JSON report. Logs and the report go
+# to $OUT (at most 8 files); a summary ends the output. Exit status 0 when every step passed.
 #
 # Run from the repository root, with the build folder (built elsewhere, e.g.
 #   meson setup build-gpu -Dvulkan=disabled -Dhip=disabled && meson compile -C build-gpu)
@@ -12,7 +13,9 @@
 # folder only has to keep its layout. Nothing here needs meson, Criterion's headers or a network.
 #
 # Environment: GPUMEM_BUILD (default build-gpu), GPUMEM_DEVICE_LIBS (default .device-libs),
-# OUT (default ./gpu-out), RUN_GPU_DEADLINE (seconds for the whole script, default 540).
+# OUT (default ./gpu-out), RUN_GPU_DEADLINE (seconds for the whole script, default 540),
+# RUN_GPU_PARTS (which parts run, default all: "tests trust bench memcheck"; the machine's
+# description and gpumem-info always run), so that a lease's 10-minute commands can split them.
 set -u
 
 root=$(pwd)
@@ -23,9 +26,15 @@ deadline=$((SECONDS + ${RUN_GPU_DEADLINE:-540}))
 mkdir -p "$out"
 export LD_LIBRARY_PATH="$root/$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export GPUMEM_LOG=warning
+parts=" ${RUN_GPU_PARTS:-tests trust bench memcheck} "
 summary="$out/summary.txt"
 : >"$summary"
 failures=0
+
+wanted() {
+    case "$parts" in *" $1 "*) return 0 ;; esac
+    return 1
+}
 
 note() {
     echo "$*" | tee -a "$summary"
@@ -85,27 +94,49 @@ GPUMEM_BACKEND=cuda step "gpumem-info --json (cuda)" "$out/gpumem-info.txt" 30 \
 
 # --- tests on CUDA: each test in a process of its own, four at a time ---
 export GPUMEM_BACKEND=cuda
+if wanted tests; then
 step "test_cuda" "$out/test-cuda.log" 150 \
     "$(tool tests/cuda/test_cuda)" --jobs 4 --verbose --full-stats
 GPUMEM_STAGING=always GPUMEM_STAGING_CHUNK=65536 step "test_cuda staging=always" \
     "$out/test-cuda.log" 90 "$(tool tests/cuda/test_cuda)" --filter 'cuda/pageable*' --verbose
 step "conformance (cuda)" "$out/conformance-cuda.log" 120 \
-    "$(tool tests/conformance/conformance)" --jobs 4 --verbose --full-stats
+    "$(tool tests/conformance/gpumem-conformance)" --jobs 4 --verbose --full-stats
 GPUMEM_STAGING=always GPUMEM_STAGING_CHUNK=65536 step "conformance (cuda, staging=always)" \
-    "$out/conformance-cuda.log" 120 "$(tool tests/conformance/conformance)" --jobs 4 --full-stats
+    "$out/conformance-cuda.log" 120 "$(tool tests/conformance/gpumem-conformance)" --jobs 4 --full-stats
+fi
+
+# --- the trust checks on CUDA: the fuzzer against its shadow model (staging from 8 MiB on
+# pageable memory, native pools, real streams), every transfer path at every boundary size with
+# 1 to 17 copy threads, and threads racing destroys of what others use ---
+if wanted trust; then
+step "fuzzer (cuda)" "$out/trust-cuda.log" 120 \
+    "$(tool tests/fuzz/gpumem-fuzz)" --seed 8008 --ops 200000
+GPUMEM_STAGING=always GPUMEM_STAGING_CHUNK=65536 step "fuzzer (cuda, staging=always)" \
+    "$out/trust-cuda.log" 90 "$(tool tests/fuzz/gpumem-fuzz)" --seed 9009 --ops 100000
+step "transfer sizes x copy threads (cuda)" "$out/trust-cuda.log" 150 \
+    "$(tool tests/transfer/transfer_sizes)" --all-threads
+for program in pool destroy map handles; do
+    step "stress_$program (cuda)" "$out/trust-cuda.log" 60 "$(tool tests/stress/stress_$program)"
+done
+# Each of stress_close's rounds opens and closes a CUDA context (about 0.2 s): a tenth of them.
+GPUMEM_STRESS_SCALE=0.1 step "stress_close (cuda)" "$out/trust-cuda.log" 60 \
+    "$(tool tests/stress/stress_close)"
+fi
 
 # --- gpumem-bench: every section on the CUDA device, one JSON document ---
-step "gpumem-bench --json" "$out/bench-cuda.log" 150 \
+wanted bench && step "gpumem-bench --json" "$out/bench-cuda.log" 150 \
     bash -c "'$(tool tools/gpumem-bench)' --json >'$out/bench-cuda.json'"
 
 # --- the conformance suite under compute-sanitizer memcheck: one test at a time (each in a
 # process of its own, which --target-processes all follows), device leaks counted too ---
 sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -n 1)
-if [ -n "$sanitizer" ]; then
+if ! wanted memcheck; then
+    :
+elif [ -n "$sanitizer" ]; then
     step "conformance under compute-sanitizer memcheck" "$out/memcheck.log" 300 \
         "$sanitizer" --tool memcheck --target-processes all --leak-check full \
         --error-exitcode 99 --print-limit 100 \
-        "$(tool tests/conformance/conformance)" --jobs 1 --full-stats
+        "$(tool tests/conformance/gpumem-conformance)" --jobs 1 --full-stats
     grep -a -E '^========= (ERROR SUMMARY|LEAK SUMMARY)' "$out/memcheck.log" | sort | uniq -c |
         sed 's/^/        /' | tee -a "$summary"
 else
