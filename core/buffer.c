@@ -40,19 +40,7 @@ static gpumem_result check_desc(const gpumem_pool_obj *pool, const gpumem_buffer
     return GPUMEM_OK;
 }
 
-/* A native object for the buffer, where the backend makes one at creation. */
-static gpumem_result buffer_bind(gpumem_buffer_obj *b)
-{
-    gpumem_device_obj *device = b->pool->device;
-    b->native = NULL;
-    if (!device->ops->buffer_bind)
-        return GPUMEM_OK;
-    gpumem_result r = device->ops->buffer_bind(device->native, b->page->native, b->offset,
-                                               b->size, &b->native);
-    return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "buffer_bind");
-}
-
-/* Places, binds and registers a new buffer (gpumem_pool_lock held). */
+/* Places and registers a new buffer (gpumem_pool_lock held). */
 static gpumem_result buffer_new(gpumem_pool_obj *pool, const gpumem_buffer_desc *desc,
                                 gpumem_buffer_obj **out)
 {
@@ -81,13 +69,8 @@ static gpumem_result buffer_new(gpumem_pool_obj *pool, const gpumem_buffer_desc 
                              .block_size = a.block_size, .tlsf_handle = a.handle,
                              .margin = margin};
     r = gpumem_margin_write(b);
-    if (r == GPUMEM_OK)
-        r = buffer_bind(b);
-    if (r == GPUMEM_OK && !(b->handle = gpumem_handle_create(GPUMEM_HANDLE_BUFFER, b))) {
-        if (b->native)
-            pool->device->ops->buffer_unbind(pool->device->native, b->native);
+    if (r == GPUMEM_OK && !(b->handle = gpumem_handle_create(GPUMEM_HANDLE_BUFFER, b)))
         r = gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no handle left");
-    }
     if (r != GPUMEM_OK) {
         pool->used_bytes -= a.block_size;
         pool->allocation_count--;
@@ -190,12 +173,23 @@ static gpumem_result buffer_native(gpumem_buffer handle, gpumem_native_buffer *n
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "native is NULL");
     gpumem_device_obj *device = b->pool->device;
     gpumem_native_buffer n = {0};
-    pthread_mutex_lock(&b->pool->lock);
-    r = device->ops->native_buffer(device->native, b->page->native, b->offset, b->size,
-                                   &b->native, &n);
-    pthread_mutex_unlock(&b->pool->lock);
-    if (r != GPUMEM_OK)
-        return gpumem_fail_backend(r, "native_buffer");
+    if (!device->ops->native_buffer) {
+        /* Memory with addresses needs no native object: the address says it all. */
+        if (!b->page->address)
+            return gpumem_fail(GPUMEM_ERROR_UNSUPPORTED,
+                               "backend '%s' gives no native buffers (it has neither "
+                               "native_buffer nor page_address)",
+                               device->properties.backend);
+        n.memory = b->page->address;
+        n.address = b->page->address + b->offset;
+    } else {
+        pthread_mutex_lock(&b->pool->lock);
+        r = device->ops->native_buffer(device->native, b->page->native, b->offset, b->size,
+                                       &b->native, &n);
+        pthread_mutex_unlock(&b->pool->lock);
+        if (r != GPUMEM_OK)
+            return gpumem_fail_backend(r, "native_buffer");
+    }
     n.offset = b->offset;
     *native = n;
     return GPUMEM_OK;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "backend_table.h"
 #include "call.h"
 #include "env.h"
 #include "handles.h"
@@ -91,6 +92,7 @@ static gpumem_result validate_desc(const gpumem_device_desc *desc)
 
 static void device_free(gpumem_device_obj *device)
 {
+    pthread_mutex_destroy(&device->staging.lock);
     pthread_cond_destroy(&device->teardown_done);
     pthread_mutex_destroy(&device->lock);
     gpumem_free(device);
@@ -147,10 +149,10 @@ static gpumem_result device_open(const gpumem_device_desc *desc, gpumem_device *
         return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for a device");
     pthread_mutex_init(&device->lock, NULL);
     pthread_cond_init(&device->teardown_done, NULL);
+    pthread_mutex_init(&device->staging.lock, NULL);
     gpumem_list_init(&device->pools);
     gpumem_list_init(&device->streams);
     device->ops = &entry->ops;
-    device->capabilities = entry->capabilities;
 
     r = device->ops->device_open(index, external, &device->native);
     if (r != GPUMEM_OK) {
@@ -162,6 +164,8 @@ static gpumem_result device_open(const gpumem_device_desc *desc, gpumem_device *
         r = gpumem_fail_backend(r, "device_properties");
     else
         r = check_properties(&device->properties, backend);
+    if (r == GPUMEM_OK) /* what the memory types need of the table: map, flush, invalidate */
+        r = gpumem_backend_table_fits(device->ops, &device->properties);
     if (r == GPUMEM_OK) {
         snprintf(device->properties.backend, sizeof device->properties.backend, "%s", backend);
         device->properties.device_index = index;

@@ -15,7 +15,6 @@ typedef struct gpumem_stream_obj gpumem_stream_obj;
 typedef struct gpumem_device_obj {
     uint64_t handle;
     const gpumem_backend_vtable *ops;
-    uint32_t capabilities;               /* GPUMEM_CAPABILITY_* of the backend */
     gpumem_backend_device *native;
     gpumem_device_properties properties; /* as the backend reported them at open */
     pthread_mutex_t lock;                /* guards the lists, closing and teardowns */
@@ -53,6 +52,23 @@ static inline void gpumem_device_account(gpumem_device_obj *device, uint32_t typ
         atomic_fetch_add_explicit(usage, bytes, memory_order_relaxed);
     else
         atomic_fetch_sub_explicit(usage, bytes, memory_order_relaxed);
+}
+
+/* The backend's optional operations where core calls them from several places, with what
+ * core does when one is absent (include/gpumem/backend.h says the same). */
+static inline void gpumem_device_page_unmap(gpumem_device_obj *device, gpumem_backend_page *page)
+{
+    if (device->ops->page_unmap) /* absent: mappings need no ending */
+        device->ops->page_unmap(device->native, page);
+}
+
+static inline gpumem_result gpumem_device_stream_synchronize(gpumem_device_obj *device,
+                                                             gpumem_backend_stream *stream)
+{
+    /* absent: every operation completed when it returned */
+    return device->ops->stream_synchronize
+               ? device->ops->stream_synchronize(device->native, stream)
+               : GPUMEM_OK;
 }
 
 /* Flags of a memory type of the device. */

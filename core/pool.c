@@ -58,7 +58,7 @@ gpumem_result gpumem_page_map(gpumem_pool_obj *pool, gpumem_page *page)
         if (r != GPUMEM_OK)
             return gpumem_fail_backend(r, "page_map");
         if (!host) {
-            device->ops->page_unmap(device->native, page->native);
+            gpumem_device_page_unmap(device, page->native);
             return gpumem_fail(GPUMEM_ERROR_BACKEND, "backend '%s': page_map gave a NULL mapping",
                                device->properties.backend);
         }
@@ -71,7 +71,7 @@ gpumem_result gpumem_page_map(gpumem_pool_obj *pool, gpumem_page *page)
 void gpumem_page_unmap(gpumem_pool_obj *pool, gpumem_page *page)
 {
     if (--page->map_count == 0 && !(pool->flags & GPUMEM_POOL_PERSISTENT_MAP)) {
-        pool->device->ops->page_unmap(pool->device->native, page->native);
+        gpumem_device_page_unmap(pool->device, page->native);
         page->host = NULL;
     }
 }
@@ -93,7 +93,7 @@ static void page_free(gpumem_pool_obj *pool, gpumem_page *page)
     if (pool->hint == page)
         pool->hint = NULL;
     if (page->host)
-        device->ops->page_unmap(device->native, page->native);
+        gpumem_device_page_unmap(device, page->native);
     gpumem_list_remove(&page->link);
     native_page_free(pool, page->native);
     if (pool->kind == GPUMEM_POOL_PAGED)
@@ -352,8 +352,8 @@ static void buffer_free(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
     gpumem_list_remove(&b->link);
     for (; b->map_count; b->map_count--)
         gpumem_page_unmap(pool, b->page);
-    if (b->native && device->ops->buffer_unbind)
-        device->ops->buffer_unbind(device->native, b->native);
+    if (b->native && device->ops->native_buffer_release)
+        device->ops->native_buffer_release(device->native, b->native);
     gpumem_pool_unplace(pool, b->page, b->tlsf_handle);
     gpumem_pool_record_give(pool, b);
 }
@@ -413,8 +413,7 @@ static gpumem_result check_desc(const gpumem_device_obj *device, const gpumem_po
                            "page size %llu exceeds the device's largest allocation (%llu)",
                            (unsigned long long)d->page_size,
                            (unsigned long long)p->max_allocation_size);
-    if (d->kind == GPUMEM_POOL_NATIVE &&
-        (!(device->capabilities & GPUMEM_CAPABILITY_NATIVE_POOLS) || !p->native_pools))
+    if (d->kind == GPUMEM_POOL_NATIVE && (!device->ops->native_pool_create || !p->native_pools))
         return gpumem_fail(GPUMEM_ERROR_UNSUPPORTED,
                            "backend '%s' has no native pools on this device", p->backend);
     return GPUMEM_OK;
@@ -639,7 +638,9 @@ static gpumem_result pool_trim(gpumem_pool handle)
     }
     gpumem_pool_unlock(pool);
     if (pool->kind == GPUMEM_POOL_NATIVE) {
-        gpumem_stream_wait(device->default_stream);
+        if ((r = gpumem_stream_wait(device->default_stream)) != GPUMEM_OK ||
+            !device->ops->native_pool_trim)
+            return r;
         r = device->ops->native_pool_trim(device->native, pool->native_pool,
                                           pool->release_threshold);
         return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "native_pool_trim");
@@ -688,7 +689,7 @@ static gpumem_result pool_stats_get(gpumem_pool handle, gpumem_pool_stats *stats
         .kind = pool->kind,
     };
     gpumem_pool_unlock(pool);
-    if (pool->kind == GPUMEM_POOL_NATIVE &&
+    if (pool->kind == GPUMEM_POOL_NATIVE && device->ops->native_pool_stats &&
         device->ops->native_pool_stats(device->native, pool->native_pool, &s.reserved_bytes,
                                        &s.used_bytes) != GPUMEM_OK)
         gpumem_error_clear(); /* core's own counts stand in */

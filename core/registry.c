@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "alloc.h"
+#include "backend_table.h"
 #include "call.h"
 #include "env.h"
 #include "error.h"
@@ -18,12 +19,6 @@
 
 /* Compiled in (lib/builtin.c has one per backend the build links in), so never filled by files. */
 #define MAX_BUILTIN 64
-#define REQUIRED_OPS(X)                                                                        \
-    X(probe) X(device_open) X(device_close) X(device_properties) X(page_allocate) X(page_free) \
-    X(page_map) X(page_unmap) X(page_flush) X(page_invalidate) X(native_buffer)                \
-    X(stream_create) X(stream_destroy) X(stream_synchronize) X(stream_native)                  \
-    X(event_create) X(event_destroy) X(event_record) X(event_synchronize) X(copy_page_to_page)
-
 /* Two lists, each in registration order: backends whose table was accepted (a probe may still
  * find them unavailable), and modules that were refused. gpumem_backend_info_get lists the
  * refused ones after every accepted one, so a refused file never takes a place an accepted
@@ -44,168 +39,7 @@ static _Atomic int registry_filled;
 static pthread_mutex_t fill_lock = PTHREAD_MUTEX_INITIALIZER;
 static int fill_out_of_memory; /* set while filling, under fill_lock */
 
-/* --- defaults for absent optional operations --- */
-
-static gpumem_result unsupported(const char *operation)
-{
-    return gpumem_backend_error(GPUMEM_ERROR_UNSUPPORTED, "the backend has no %s", operation);
-}
-static gpumem_result no_copy_host_to_page(gpumem_backend_device *d, gpumem_backend_stream *s,
-                                          const void *src, gpumem_backend_page *p, uint64_t o,
-                                          uint64_t n)
-{
-    return unsupported("copy_host_to_page");
-}
-static gpumem_result no_copy_page_to_host(gpumem_backend_device *d, gpumem_backend_stream *s,
-                                          gpumem_backend_page *p, uint64_t o, void *dst,
-                                          uint64_t n)
-{
-    return unsupported("copy_page_to_host");
-}
-static int never_pinned(gpumem_backend_device *d, const void *h, uint64_t n)
-{
-    return 0;
-}
-static gpumem_result no_fill(gpumem_backend_device *d, gpumem_backend_stream *s,
-                             gpumem_backend_page *p, uint64_t o, uint64_t n, uint32_t pattern)
-{
-    return unsupported("fill");
-}
-static gpumem_result no_buffer_bind(gpumem_backend_device *d, gpumem_backend_page *p,
-                                    uint64_t o, uint64_t n, gpumem_backend_buffer **b)
-{
-    *b = NULL;
-    return GPUMEM_OK; /* plain ranges need no object */
-}
-static void no_buffer_unbind(gpumem_backend_device *d, gpumem_backend_buffer *b)
-{
-}
-static uint64_t no_page_address(gpumem_backend_device *d, gpumem_backend_page *p)
-{
-    return 0;
-}
-static gpumem_result no_device_native(gpumem_backend_device *d, gpumem_external_device *n)
-{
-    return GPUMEM_OK; /* core zeroed it */
-}
-static gpumem_result no_heap_budget(gpumem_backend_device *d, uint64_t *budget, uint64_t *usage)
-{
-    return unsupported("heap_budget");
-}
-static gpumem_result no_native_pool_create(gpumem_backend_device *d, uint32_t t, uint64_t r,
-                                           gpumem_backend_pool **p)
-{
-    return unsupported("native pools");
-}
-static void no_native_pool_destroy(gpumem_backend_device *d, gpumem_backend_pool *p)
-{
-}
-static gpumem_result no_native_pool_allocate(gpumem_backend_device *d, gpumem_backend_pool *p,
-                                             gpumem_backend_stream *s, uint64_t n,
-                                             gpumem_backend_page **page)
-{
-    return unsupported("native pools");
-}
-static void no_native_pool_free(gpumem_backend_device *d, gpumem_backend_pool *p,
-                                gpumem_backend_stream *s, gpumem_backend_page *page)
-{
-}
-static gpumem_result no_native_pool_trim(gpumem_backend_device *d, gpumem_backend_pool *p,
-                                         uint64_t keep)
-{
-    return unsupported("native pools");
-}
-static gpumem_result no_native_pool_stats(gpumem_backend_device *d, gpumem_backend_pool *p,
-                                          uint64_t *reserved, uint64_t *used)
-{
-    return unsupported("native pool statistics");
-}
-
-static uint32_t capabilities_of(const gpumem_backend_vtable *ops)
-{
-    uint32_t caps = 0;
-    if (ops->copy_host_to_page && ops->copy_page_to_host)
-        caps |= GPUMEM_CAPABILITY_COPY_HOST;
-    if (ops->host_memory_is_pinned)
-        caps |= GPUMEM_CAPABILITY_PINNED_QUERY;
-    if (ops->fill)
-        caps |= GPUMEM_CAPABILITY_FILL;
-    if (ops->buffer_bind && ops->buffer_unbind)
-        caps |= GPUMEM_CAPABILITY_BIND;
-    if (ops->heap_budget)
-        caps |= GPUMEM_CAPABILITY_BUDGET;
-    if (ops->native_pool_create && ops->native_pool_destroy && ops->native_pool_allocate &&
-        ops->native_pool_free)
-        caps |= GPUMEM_CAPABILITY_NATIVE_POOLS;
-    return caps;
-}
-
-static void fill_optional(gpumem_backend_vtable *ops)
-{
-#define DEFAULT(op, fn) \
-    if (!ops->op)       \
-        ops->op = fn;
-    DEFAULT(copy_host_to_page, no_copy_host_to_page)
-    DEFAULT(copy_page_to_host, no_copy_page_to_host)
-    DEFAULT(host_memory_is_pinned, never_pinned)
-    DEFAULT(fill, no_fill)
-    DEFAULT(buffer_bind, no_buffer_bind)
-    DEFAULT(buffer_unbind, no_buffer_unbind)
-    DEFAULT(page_address, no_page_address)
-    DEFAULT(device_native, no_device_native)
-    DEFAULT(heap_budget, no_heap_budget)
-    DEFAULT(native_pool_create, no_native_pool_create)
-    DEFAULT(native_pool_destroy, no_native_pool_destroy)
-    DEFAULT(native_pool_allocate, no_native_pool_allocate)
-    DEFAULT(native_pool_free, no_native_pool_free)
-    DEFAULT(native_pool_trim, no_native_pool_trim)
-    DEFAULT(native_pool_stats, no_native_pool_stats)
-#undef DEFAULT
-}
-
 /* --- checks --- */
-
-static int valid_name(const char *name)
-{
-    size_t n = name ? strlen(name) : 0;
-    if (n == 0 || n >= GPUMEM_NAME_SIZE)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        char c = name[i];
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-'))
-            return 0;
-    }
-    return 1;
-}
-
-/* Returns OK or an error with the reason in `reason`. */
-static gpumem_result check_vtable(const gpumem_backend_vtable *vt, char *reason, size_t size)
-{
-    if (vt->abi_version != GPUMEM_BACKEND_ABI_VERSION) {
-        snprintf(reason, size, "built for backend ABI %u, this libgpumem has ABI %u",
-                 vt->abi_version, GPUMEM_BACKEND_ABI_VERSION);
-        return GPUMEM_ERROR_ABI_MISMATCH;
-    }
-    if (vt->struct_size != sizeof(gpumem_backend_vtable)) {
-        snprintf(reason, size, "vtable struct_size is %u, ABI %u has %zu", vt->struct_size,
-                 GPUMEM_BACKEND_ABI_VERSION, sizeof(gpumem_backend_vtable));
-        return GPUMEM_ERROR_ABI_MISMATCH;
-    }
-    if (!valid_name(vt->name)) {
-        snprintf(reason, size, "backend name must be 1-%d characters of [a-z0-9_-]",
-                 GPUMEM_NAME_SIZE - 1);
-        return GPUMEM_ERROR_INVALID_ARGUMENT;
-    }
-#define CHECK(op)                                                                        \
-    if (!vt->op) {                                                                       \
-        snprintf(reason, size, "backend '%s' lacks the required operation '%s'", vt->name, \
-                 #op);                                                                   \
-        return GPUMEM_ERROR_INVALID_ARGUMENT;                                            \
-    }
-    REQUIRED_OPS(CHECK)
-#undef CHECK
-    return GPUMEM_OK;
-}
 
 /* --- entries and lists --- */
 
@@ -283,12 +117,14 @@ static gpumem_backend_entry *accepted_at(uint32_t index)
 
 /* Adds an accepted backend (or, for a module with a built-in's name, replaces it). Lock held, or
  * the registry being filled. */
-static gpumem_result add_entry(const gpumem_backend_vtable *vt, const char *module_path,
+static gpumem_result add_entry(const gpumem_backend_vtable *table, const char *module_path,
                                char *reason, size_t reason_size)
 {
-    gpumem_result r = check_vtable(vt, reason, reason_size);
+    gpumem_backend_vtable ops; /* the table in the current layout, whatever its version */
+    gpumem_result r = gpumem_backend_table_read(table, &ops, reason, reason_size);
     if (r != GPUMEM_OK)
         return r;
+    const gpumem_backend_vtable *vt = &ops;
     gpumem_backend_entry *old = find_in(&accepted, vt->name, strlen(vt->name));
     if (old && !(module_path && !old->info.is_module)) {
         snprintf(reason, reason_size, "a backend named '%s' is already registered%s%.160s",
@@ -300,9 +136,7 @@ static gpumem_result add_entry(const gpumem_backend_vtable *vt, const char *modu
         snprintf(reason, reason_size, "no memory to register backend '%s'", vt->name);
         return GPUMEM_ERROR_OUT_OF_HOST_MEMORY;
     }
-    e->ops = *vt;
-    e->capabilities = capabilities_of(vt);
-    fill_optional(&e->ops);
+    e->ops = ops;
     e->info.priority = vt->priority;
     if (old) { /* only while the registry is filled: nothing holds the built-in's entry yet */
         for (uint32_t i = 0; i < accepted.count; i++)
@@ -317,12 +151,17 @@ static gpumem_result add_entry(const gpumem_backend_vtable *vt, const char *modu
     return GPUMEM_OK;
 }
 
-static void add_refused_module(const char *path, const char *name, const char *reason)
+/* A refused module is listed with its reason; opening it gives GPUMEM_ERROR_ABI_MISMATCH when
+ * it was built for a table version this libgpumem does not know, else UNAVAILABLE. */
+static void add_refused_module(const char *path, const char *name, const char *reason,
+                               gpumem_result result)
 {
     gpumem_backend_entry *e = entry_new(name, path);
     if (e) {
         e->refused = 1;
         e->probed = 1;
+        e->probe_result =
+            result == GPUMEM_ERROR_ABI_MISMATCH ? result : GPUMEM_ERROR_UNAVAILABLE;
         snprintf(e->info.reason, sizeof e->info.reason, "%s", reason);
     }
     if (!e || !list_push(&refused, e)) {
@@ -406,7 +245,8 @@ static void load_module(const char *path, const char *file_name)
     char reason[GPUMEM_REASON_SIZE];
     struct stat st;
     if (stat(path, &st) == 0 && (st.st_mode & S_IWOTH)) {
-        add_refused_module(path, name, "the module file is world-writable; it is not loaded");
+        add_refused_module(path, name, "the module file is world-writable; it is not loaded",
+                           GPUMEM_ERROR_UNAVAILABLE);
         return;
     }
     dlerror();
@@ -420,10 +260,11 @@ static void load_module(const char *path, const char *file_name)
         else if (strncmp(why, path, n) == 0 && why[n] == ':')
             why += n + 1 + strspn(why + n + 1, " ");
         snprintf(reason, sizeof reason, "dlopen failed: %s", why);
-        add_refused_module(path, name, reason);
+        add_refused_module(path, name, reason, GPUMEM_ERROR_UNAVAILABLE);
         return;
     }
     gpumem_backend_entry_fn entry;
+    gpumem_result refusal = GPUMEM_ERROR_UNAVAILABLE;
     *(void **)&entry = dlsym(handle, GPUMEM_BACKEND_ENTRY_NAME);
     const gpumem_backend_vtable *vt = entry ? entry() : NULL;
     if (!entry) {
@@ -442,10 +283,11 @@ static void load_module(const char *path, const char *file_name)
             dlclose(handle);
             return;
         }
-        if (valid_name(vt->name))
+        refusal = r;
+        if (gpumem_backend_name_valid(vt->name))
             snprintf(name, sizeof name, "%s", vt->name);
     }
-    add_refused_module(path, name, reason);
+    add_refused_module(path, name, reason, refusal);
     dlclose(handle);
 }
 

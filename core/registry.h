@@ -9,11 +9,10 @@
 #include "gpumem/backend.h"
 
 typedef struct gpumem_backend_entry {
-    gpumem_backend_vtable ops; /* a copy, with absent optional operations filled in */
+    gpumem_backend_vtable ops; /* the table in the current layout (absent operations NULL) */
     gpumem_backend_info info;  /* available, device_count, reason: valid once probed */
     int refused;               /* a module that failed its checks: listed, never opened */
     void *module;              /* dlopen's handle of an accepted module, or NULL */
-    uint32_t capabilities;     /* GPUMEM_CAPABILITY_*: optional operations really present */
     /* Probing: under `lock` (recursive, so a probe that logs to a callback that asks about
      * this backend gets its current answer instead of a deadlock). */
     pthread_mutex_t lock;
@@ -23,14 +22,6 @@ typedef struct gpumem_backend_entry {
     gpumem_result probe_result; /* the last probe's, or UNAVAILABLE for a refused module */
 } gpumem_backend_entry;
 
-enum {
-    GPUMEM_CAPABILITY_COPY_HOST = 1u << 0,   /* copy_host_to_page and copy_page_to_host */
-    GPUMEM_CAPABILITY_PINNED_QUERY = 1u << 1,
-    GPUMEM_CAPABILITY_FILL = 1u << 2,
-    GPUMEM_CAPABILITY_BIND = 1u << 3,
-    GPUMEM_CAPABILITY_BUDGET = 1u << 4,
-    GPUMEM_CAPABILITY_NATIVE_POOLS = 1u << 5,
-};
 
 /* Built-in backends, defined by the library build (lib/builtin.c): writes up to `max` tables. */
 uint32_t gpumem_builtin_backends(const gpumem_backend_vtable **tables, uint32_t max);

@@ -14,7 +14,6 @@ gpumem_result gpumem_staging_init(gpumem_device_obj *device)
 {
     gpumem_staging *s = &device->staging;
     const gpumem_device_properties *p = &device->properties;
-    pthread_mutex_init(&s->lock, NULL);
     s->mode = (gpumem_staging_mode)gpumem_env_staging_mode();
     uint64_t align = p->min_alignment > p->non_coherent_atom_size ? p->min_alignment
                                                                   : p->non_coherent_atom_size;
@@ -32,15 +31,48 @@ gpumem_result gpumem_staging_init(gpumem_device_obj *device)
     return GPUMEM_OK;
 }
 
+/* Waits until the device is done with the chunk's last copy: its event, or, for a backend
+ * without events, the stream that copied (then every chunk of that stream is done). */
+static gpumem_result chunk_wait(gpumem_device_obj *device, gpumem_staging_chunk *c)
+{
+    if (c->event)
+        return device->ops->event_synchronize(device->native, c->event);
+    if (!c->stream)
+        return GPUMEM_OK;
+    gpumem_backend_stream *stream = c->stream;
+    gpumem_result r = gpumem_device_stream_synchronize(device, stream);
+    if (r == GPUMEM_OK)
+        gpumem_staging_forget_stream(device, stream);
+    return r;
+}
+
+/* The chunk is read or written by work just queued on `stream`. */
+static gpumem_result chunk_used(gpumem_device_obj *device, gpumem_backend_stream *stream,
+                                gpumem_staging_chunk *c)
+{
+    if (c->event)
+        return device->ops->event_record(device->native, stream, c->event);
+    c->stream = stream; /* NULL for a backend without streams: its copies are done already */
+    return GPUMEM_OK;
+}
+
+void gpumem_staging_forget_stream(gpumem_device_obj *device, gpumem_backend_stream *stream)
+{
+    gpumem_staging *s = &device->staging;
+    for (uint32_t i = 0; i < s->allocated; i++)
+        if (s->chunks[i].stream == stream)
+            s->chunks[i].stream = NULL;
+}
+
 static void chunk_free(gpumem_device_obj *device, gpumem_staging_chunk *c)
 {
     const gpumem_backend_vtable *ops = device->ops;
-    if (c->event) {
-        ops->event_synchronize(device->native, c->event);
+    if (chunk_wait(device, c) != GPUMEM_OK)
+        gpumem_error_clear(); /* the chunk goes regardless */
+    if (c->event)
         ops->event_destroy(device->native, c->event);
-    }
     if (c->host)
-        ops->page_unmap(device->native, c->page);
+        gpumem_device_page_unmap(device, c->page);
     if (c->page) {
         ops->page_free(device->native, c->page);
         gpumem_device_account(device, device->staging.memory_type, device->staging.chunk_size, -1);
@@ -54,7 +86,6 @@ void gpumem_staging_release(gpumem_device_obj *device)
     for (uint32_t i = 0; i < s->allocated; i++)
         chunk_free(device, &s->chunks[i]);
     s->allocated = 0;
-    pthread_mutex_destroy(&s->lock);
 }
 
 static gpumem_result chunk_new(gpumem_device_obj *device, gpumem_staging_chunk *c)
@@ -78,7 +109,8 @@ static gpumem_result chunk_new(gpumem_device_obj *device, gpumem_staging_chunk *
         return gpumem_fail(GPUMEM_ERROR_BACKEND, "backend '%s': page_map gave a NULL mapping",
                            device->properties.backend);
     }
-    if (r == GPUMEM_OK && (r = ops->event_create(device->native, &c->event)) != GPUMEM_OK)
+    if (r == GPUMEM_OK && ops->event_create &&
+        (r = ops->event_create(device->native, &c->event)) != GPUMEM_OK)
         operation = "event_create";
     if (r != GPUMEM_OK) {
         r = gpumem_fail_backend(r, operation);
@@ -128,7 +160,7 @@ static gpumem_result next_chunk(gpumem_device_obj *device, gpumem_staging_chunk 
     gpumem_staging_chunk *c = &s->chunks[s->next];
     s->next = (s->next + 1) % s->chunk_count;
     *out = c;
-    return device->ops->event_synchronize(device->native, c->event);
+    return chunk_wait(device, c);
 }
 
 static gpumem_result write_chunks(gpumem_device_obj *device, gpumem_backend_stream *stream,
@@ -147,7 +179,7 @@ static gpumem_result write_chunks(gpumem_device_obj *device, gpumem_backend_stre
             break;
         r = ops->copy_page_to_page(device->native, stream, c->page, 0, page, offset + done, n);
         if (r == GPUMEM_OK)
-            r = ops->event_record(device->native, stream, c->event);
+            r = chunk_used(device, stream, c);
         done += n;
     }
     return r;
@@ -176,11 +208,11 @@ static gpumem_result read_issue(gpumem_device_obj *device, gpumem_backend_stream
     gpumem_staging_chunk *c = &s->chunks[index % s->chunk_count];
     uint64_t begin = index * s->chunk_size;
     uint64_t n = min_u64(s->chunk_size, size - begin);
-    gpumem_result r = device->ops->event_synchronize(device->native, c->event);
+    gpumem_result r = chunk_wait(device, c);
     if (r == GPUMEM_OK)
         r = device->ops->copy_page_to_page(device->native, stream, page, offset + begin, c->page,
                                            0, n);
-    return r == GPUMEM_OK ? device->ops->event_record(device->native, stream, c->event) : r;
+    return r == GPUMEM_OK ? chunk_used(device, stream, c) : r;
 }
 
 static gpumem_result read_chunks(gpumem_device_obj *device, gpumem_backend_stream *stream,
@@ -195,8 +227,8 @@ static gpumem_result read_chunks(gpumem_device_obj *device, gpumem_backend_strea
     for (uint64_t i = 0; i < chunks && r == GPUMEM_OK; i++) {
         gpumem_staging_chunk *c = &s->chunks[i % s->chunk_count];
         uint64_t n = min_u64(s->chunk_size, size - i * s->chunk_size);
-        if ((r = device->ops->event_synchronize(device->native, c->event)) != GPUMEM_OK ||
-            (r = chunk_flush(device, c, n, 1)) != GPUMEM_OK)
+        if ((r = chunk_wait(device, c)) != GPUMEM_OK || (r = chunk_flush(device, c, n, 1)) !=
+                                                            GPUMEM_OK)
             break;
         gpumem_host_copy(destination + i * s->chunk_size, c->host, (size_t)n);
         if (i + s->chunk_count < chunks)
@@ -237,7 +269,7 @@ static gpumem_result fill_chunks(gpumem_device_obj *device, gpumem_backend_strea
         r = device->ops->copy_page_to_page(device->native, stream, c->page, 0, page,
                                            offset + done, n);
     }
-    return r == GPUMEM_OK ? device->ops->event_record(device->native, stream, c->event) : r;
+    return r == GPUMEM_OK ? chunk_used(device, stream, c) : r;
 }
 
 gpumem_result gpumem_staging_fill(gpumem_device_obj *device, gpumem_backend_stream *stream,

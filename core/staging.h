@@ -23,11 +23,12 @@ typedef enum gpumem_staging_mode {
 typedef struct gpumem_staging_chunk {
     gpumem_backend_page *page;
     void *host;
-    gpumem_backend_event *event;
+    gpumem_backend_event *event;   /* NULL when the backend has no events */
+    gpumem_backend_stream *stream; /* without events: the stream whose queued work uses it */
 } gpumem_staging_chunk;
 
 typedef struct gpumem_staging {
-    pthread_mutex_t lock;
+    pthread_mutex_t lock;      /* made and destroyed with the device */
     gpumem_staging_mode mode;
     int has_type;              /* a host-visible memory type exists */
     uint32_t memory_type;
@@ -43,8 +44,12 @@ struct gpumem_device_obj;
 
 /* Reads GPUMEM_STAGING and GPUMEM_STAGING_CHUNK and picks the staging memory type. */
 gpumem_result gpumem_staging_init(struct gpumem_device_obj *device);
-/* Waits for and frees the chunks. */
+/* Waits for and frees the chunks (the lock stays, for the device's streams' last steps). */
 void gpumem_staging_release(struct gpumem_device_obj *device);
+
+/* A stream whose work was waited for, and that goes: no chunk waits for it any more. */
+void gpumem_staging_forget_stream(struct gpumem_device_obj *device,
+                                  gpumem_backend_stream *stream);
 
 /* Each returns when the host side is done: a write has read all of `source`, a read has filled
  * all of `destination`. The stream's lock is held by the caller. */

@@ -15,14 +15,19 @@ gpumem_result gpumem_stream_new(gpumem_device_obj *device, int is_default,
     gpumem_stream_obj *stream = gpumem_alloc_zeroed(1, sizeof *stream);
     if (!stream)
         return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for a stream");
-    gpumem_result r = device->ops->stream_create(device->native, &stream->native);
+    /* A backend without streams runs every operation to completion: its streams are core's
+     * alone (native NULL). */
+    gpumem_result r = device->ops->stream_create
+                          ? device->ops->stream_create(device->native, &stream->native)
+                          : GPUMEM_OK;
     if (r != GPUMEM_OK) {
         gpumem_free(stream);
         return gpumem_fail_backend(r, "stream_create");
     }
     stream->handle = gpumem_handle_create(GPUMEM_HANDLE_STREAM, stream);
     if (!stream->handle) {
-        device->ops->stream_destroy(device->native, stream->native);
+        if (stream->native)
+            device->ops->stream_destroy(device->native, stream->native);
         gpumem_free(stream);
         return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no handle left");
     }
@@ -38,7 +43,7 @@ gpumem_result gpumem_stream_wait(gpumem_stream_obj *stream)
 {
     gpumem_device_obj *device = stream->device;
     pthread_mutex_lock(&stream->lock);
-    gpumem_result r = device->ops->stream_synchronize(device->native, stream->native);
+    gpumem_result r = gpumem_device_stream_synchronize(device, stream->native);
     pthread_mutex_unlock(&stream->lock);
     return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "stream_synchronize");
 }
@@ -48,7 +53,11 @@ void gpumem_stream_free(gpumem_stream_obj *stream)
     gpumem_device_obj *device = stream->device;
     if (gpumem_stream_wait(stream) != GPUMEM_OK)
         gpumem_error_clear(); /* nothing left to report it to; the stream goes regardless */
-    device->ops->stream_destroy(device->native, stream->native);
+    pthread_mutex_lock(&device->staging.lock);
+    gpumem_staging_forget_stream(device, stream->native);
+    pthread_mutex_unlock(&device->staging.lock);
+    if (stream->native)
+        device->ops->stream_destroy(device->native, stream->native);
     pthread_mutex_destroy(&stream->lock);
     gpumem_free(stream);
 }
@@ -133,6 +142,10 @@ static gpumem_result stream_native(gpumem_stream handle, uint64_t *native)
     if (!native)
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "native is NULL");
     gpumem_device_obj *device = stream->device;
+    if (!stream->native) { /* a backend without streams has no queue of its own to show */
+        *native = 0;
+        return GPUMEM_OK;
+    }
     r = device->ops->stream_native(device->native, stream->native, native);
     return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "stream_native");
 }

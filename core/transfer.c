@@ -17,15 +17,24 @@ typedef enum path {
     PATH_STAGED,  /* core's staging pipeline */
 } path;
 
+/* Which way a host transfer goes. */
+typedef enum direction {
+    TO_DEVICE, /* write: data is read */
+    TO_HOST,   /* read: data is written */
+} direction;
+
 static path choose_path(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
-                        const void *host, uint64_t size)
+                        const void *host, uint64_t size, direction way)
 {
     const gpumem_staging *s = &device->staging;
-    int direct = !!(device->capabilities & GPUMEM_CAPABILITY_COPY_HOST);
+    const gpumem_backend_vtable *ops = device->ops;
+    int direct = way == TO_DEVICE ? ops->copy_host_to_page != NULL
+                                  : ops->copy_page_to_host != NULL;
     if (s->mode == GPUMEM_STAGING_ALWAYS && s->has_type)
         return PATH_STAGED;
     if (direct && (s->mode == GPUMEM_STAGING_NEVER || size < STAGING_THRESHOLD ||
-                   device->ops->host_memory_is_pinned(device->native, host, size)))
+                   (ops->host_memory_is_pinned &&
+                    ops->host_memory_is_pinned(device->native, host, size))))
         return PATH_DIRECT;
     if (b->pool->memory_flags & GPUMEM_MEMORY_HOST_VISIBLE)
         return PATH_MAPPED;
@@ -37,18 +46,11 @@ static path choose_path(const gpumem_device_obj *device, const gpumem_buffer_obj
 /* Mapped paths run on the host at once, so the stream's earlier work must be done first. */
 static gpumem_result mapped_begin(gpumem_stream_obj *stream, gpumem_buffer_obj *b, char **data)
 {
-    gpumem_device_obj *device = stream->device;
-    gpumem_result r = device->ops->stream_synchronize(device->native, stream->native);
+    gpumem_result r = gpumem_device_stream_synchronize(stream->device, stream->native);
     if (r != GPUMEM_OK)
         return gpumem_fail_backend(r, "stream_synchronize");
     return gpumem_buffer_map_internal(b, data);
 }
-
-/* Which way a host transfer goes. */
-typedef enum direction {
-    TO_DEVICE, /* write: data is read */
-    TO_HOST,   /* read: data is written */
-} direction;
 
 static gpumem_result mapped_copy(gpumem_stream_obj *stream, gpumem_buffer_obj *b,
                                  uint64_t offset, void *data, uint64_t size, direction way)
@@ -75,7 +77,7 @@ static gpumem_result host_transfer_locked(gpumem_stream_obj *stream, gpumem_buff
     gpumem_backend_page *page = b->page->native;
     uint64_t at = b->offset + offset;
     gpumem_result r;
-    switch (choose_path(device, b, data, size)) {
+    switch (choose_path(device, b, data, size, way)) {
     case PATH_STAGED:
         return way == TO_DEVICE
                    ? gpumem_staging_write(device, stream->native, page, at, data, size)
@@ -85,6 +87,15 @@ static gpumem_result host_transfer_locked(gpumem_stream_obj *stream, gpumem_buff
     case PATH_DIRECT:
         break;
     }
+    if (way == TO_DEVICE ? !device->ops->copy_host_to_page : !device->ops->copy_page_to_host)
+        return gpumem_fail(GPUMEM_ERROR_UNSUPPORTED,
+                           "memory type %u cannot be mapped, staging is %s, and backend '%s' "
+                           "has no %s",
+                           b->pool->memory_type,
+                           device->staging.has_type ? "off (GPUMEM_STAGING=never)"
+                                                    : "impossible (no host-visible memory)",
+                           device->properties.backend,
+                           way == TO_DEVICE ? "copy_host_to_page" : "copy_page_to_host");
     if (way == TO_DEVICE)
         r = device->ops->copy_host_to_page(device->native, stream->native, data, page, at, size);
     else
@@ -101,8 +112,7 @@ static gpumem_result fill_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *b
     const gpumem_staging *s = &device->staging;
     gpumem_result r;
     char *mapped;
-    if ((device->capabilities & GPUMEM_CAPABILITY_FILL) &&
-        !(s->mode == GPUMEM_STAGING_ALWAYS && s->has_type)) {
+    if (device->ops->fill && !(s->mode == GPUMEM_STAGING_ALWAYS && s->has_type)) {
         r = device->ops->fill(device->native, stream->native, b->page->native,
                               b->offset + offset, size, pattern);
         return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "fill");

@@ -31,13 +31,7 @@ gpumem_result gpurt_page_allocate(gpumem_backend_device *device, uint32_t memory
 void gpurt_page_free(gpumem_backend_device *device, gpumem_backend_page *page);
 gpumem_result gpurt_page_map(gpumem_backend_device *device, gpumem_backend_page *page,
                              void **data);
-void gpurt_page_unmap(gpumem_backend_device *device, gpumem_backend_page *page);
-gpumem_result gpurt_page_coherent(gpumem_backend_device *device, gpumem_backend_page *page,
-                                  uint64_t offset, uint64_t size);
 uint64_t gpurt_page_address(gpumem_backend_device *device, gpumem_backend_page *page);
-gpumem_result gpurt_native_buffer(gpumem_backend_device *device, gpumem_backend_page *page,
-                                  uint64_t offset, uint64_t size, gpumem_backend_buffer **buffer,
-                                  gpumem_native_buffer *native);
 int gpurt_host_memory_is_pinned(gpumem_backend_device *device, const void *host,
                                 uint64_t size);
 
@@ -92,10 +86,6 @@ gpumem_result gpurt_native_pool_stats(gpumem_backend_device *device, gpumem_back
     .page_allocate = gpurt_page_allocate,                                                         \
     .page_free = gpurt_page_free,                                                                 \
     .page_map = gpurt_page_map,                                                                   \
-    .page_unmap = gpurt_page_unmap,                                                               \
-    .page_flush = gpurt_page_coherent,                                                            \
-    .page_invalidate = gpurt_page_coherent,                                                       \
-    .native_buffer = gpurt_native_buffer,                                                         \
     .page_address = gpurt_page_address,                                                           \
     .stream_create = gpurt_stream_create,                                                         \
     .stream_destroy = gpurt_stream_destroy,                                                       \
@@ -133,8 +123,7 @@ gpumem_result gpurt_native_pool_stats(gpumem_backend_device *device, gpumem_back
         return gpurt_device_open(&(table), index, external, device);                              \
     }                                                                                             \
     static const gpumem_backend_vtable id##_vtable = {                                            \
-        .abi_version = GPUMEM_BACKEND_ABI_VERSION,                                                \
-        .struct_size = sizeof(gpumem_backend_vtable),                                             \
+        .version = GPUMEM_BACKEND_VERSION,                                                        \
         .name = #id,                                                                              \
         .priority = (backend_priority),                                                           \
         .probe = id##_probe,                                                                      \

@@ -79,29 +79,9 @@ gpumem_result gpurt_page_map(gpumem_backend_device *device, gpumem_backend_page 
     return GPUMEM_OK;
 }
 
-void gpurt_page_unmap(gpumem_backend_device *device, gpumem_backend_page *page)
-{
-}
-
-/* Every host-visible type is coherent: core never asks, but the table needs an answer. */
-gpumem_result gpurt_page_coherent(gpumem_backend_device *device, gpumem_backend_page *page,
-                                  uint64_t offset, uint64_t size)
-{
-    return GPUMEM_OK;
-}
-
 /* The device address, so core can align buffers' addresses beyond the runtimes' 256 bytes. */
 uint64_t gpurt_page_address(gpumem_backend_device *device, gpumem_backend_page *page)
 {
     return gpurt_page_of(page)->address;
 }
 
-gpumem_result gpurt_native_buffer(gpumem_backend_device *device, gpumem_backend_page *page,
-                                  uint64_t offset, uint64_t size, gpumem_backend_buffer **buffer,
-                                  gpumem_native_buffer *native)
-{
-    const gpurt_page *p = gpurt_page_of(page);
-    native->memory = p->address;
-    native->address = p->address + offset;
-    return GPUMEM_OK;
-}

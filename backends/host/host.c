@@ -1,7 +1,9 @@
 /* The host backend: the reference every other backend is compared to, and the default when no
  * GPU runtime is here. Pages come from the operating system (mmap); the one memory type is
- * host memory, which is all four things at once; streams run each operation as it is
- * submitted, so they complete in order by construction. */
+ * host memory, which is all four things at once. It has no streams or events: every operation
+ * is done when it returns (so core's streams order nothing), and it leaves out what core does
+ * by itself for such memory: unmapping, flushing, native buffer objects (the address says it
+ * all). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,24 +21,16 @@ typedef struct host_page {
     uint64_t size;
 } host_page;
 
-/* Non-NULL objects for the pointers core stores; the host needs no state in them. */
-static char host_device_tag, host_stream_tag, host_event_tag;
+/* An open device: what it reports, read from the system once, at open. */
+typedef struct host_device {
+    char name[GPUMEM_NAME_SIZE * 4];
+    uint64_t memory;
+} host_device;
 
 static gpumem_result host_probe(uint32_t *device_count, char *reason, size_t reason_size)
 {
     *device_count = 1;
     return GPUMEM_OK;
-}
-
-static gpumem_result host_device_open(uint32_t index, const gpumem_external_device *external,
-                                      gpumem_backend_device **device)
-{
-    *device = (gpumem_backend_device *)&host_device_tag;
-    return GPUMEM_OK;
-}
-
-static void host_device_close(gpumem_backend_device *device)
-{
 }
 
 static void cpu_name(char *name, size_t size)
@@ -58,13 +52,31 @@ static void cpu_name(char *name, size_t size)
     fclose(f);
 }
 
+static gpumem_result host_device_open(uint32_t index, const gpumem_external_device *external,
+                                      gpumem_backend_device **device)
+{
+    host_device *d = malloc(sizeof *d);
+    if (!d)
+        return gpumem_backend_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "malloc: no memory");
+    long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
+    d->memory = pages > 0 && page_size > 0 ? (uint64_t)pages * (uint64_t)page_size
+                                           : (uint64_t)1 << 30;
+    cpu_name(d->name, sizeof d->name);
+    *device = (gpumem_backend_device *)d;
+    return GPUMEM_OK;
+}
+
+static void host_device_close(gpumem_backend_device *device)
+{
+    free(device);
+}
+
 static gpumem_result host_device_properties(gpumem_backend_device *device,
                                             gpumem_device_properties *p)
 {
-    long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGESIZE);
-    uint64_t memory = pages > 0 && page_size > 0 ? (uint64_t)pages * (uint64_t)page_size
-                                                 : (uint64_t)1 << 30;
-    cpu_name(p->name, sizeof p->name);
+    const host_device *d = (const host_device *)device;
+    uint64_t memory = d->memory;
+    snprintf(p->name, sizeof p->name, "%s", d->name);
     p->memory_heap_count = 1;
     p->memory_heaps[0] = (gpumem_memory_heap){.size = memory, .budget = memory,
                                               .flags = GPUMEM_MEMORY_DEVICE_LOCAL};
@@ -139,77 +151,9 @@ static gpumem_result host_page_map(gpumem_backend_device *device, gpumem_backend
     return GPUMEM_OK;
 }
 
-static void host_page_unmap(gpumem_backend_device *device, gpumem_backend_page *page)
-{
-}
-
-/* Host memory is coherent: core never calls these, but the table needs them. */
-static gpumem_result host_page_sync(gpumem_backend_device *device, gpumem_backend_page *page,
-                                    uint64_t offset, uint64_t size)
-{
-    return GPUMEM_OK;
-}
-
 static uint64_t host_page_address(gpumem_backend_device *device, gpumem_backend_page *page)
 {
     return (uint64_t)(uintptr_t)base_of(page);
-}
-
-static gpumem_result host_native_buffer(gpumem_backend_device *device, gpumem_backend_page *page,
-                                        uint64_t offset, uint64_t size,
-                                        gpumem_backend_buffer **buffer,
-                                        gpumem_native_buffer *native)
-{
-    native->memory = (uint64_t)(uintptr_t)base_of(page);
-    native->address = (uint64_t)(uintptr_t)(base_of(page) + offset);
-    return GPUMEM_OK;
-}
-
-static gpumem_result host_stream_create(gpumem_backend_device *device,
-                                        gpumem_backend_stream **stream)
-{
-    *stream = (gpumem_backend_stream *)&host_stream_tag;
-    return GPUMEM_OK;
-}
-
-static void host_stream_destroy(gpumem_backend_device *device, gpumem_backend_stream *stream)
-{
-}
-
-static gpumem_result host_stream_synchronize(gpumem_backend_device *device,
-                                             gpumem_backend_stream *stream)
-{
-    return GPUMEM_OK;
-}
-
-static gpumem_result host_stream_native(gpumem_backend_device *device,
-                                        gpumem_backend_stream *stream, uint64_t *native)
-{
-    *native = 0;
-    return GPUMEM_OK;
-}
-
-static gpumem_result host_event_create(gpumem_backend_device *device,
-                                       gpumem_backend_event **event)
-{
-    *event = (gpumem_backend_event *)&host_event_tag;
-    return GPUMEM_OK;
-}
-
-static void host_event_destroy(gpumem_backend_device *device, gpumem_backend_event *event)
-{
-}
-
-static gpumem_result host_event_record(gpumem_backend_device *device,
-                                       gpumem_backend_stream *stream, gpumem_backend_event *event)
-{
-    return GPUMEM_OK;
-}
-
-static gpumem_result host_event_synchronize(gpumem_backend_device *device,
-                                            gpumem_backend_event *event)
-{
-    return GPUMEM_OK;
 }
 
 static gpumem_result host_copy_page_to_page(gpumem_backend_device *device,
@@ -257,8 +201,7 @@ static gpumem_result host_fill(gpumem_backend_device *device, gpumem_backend_str
 }
 
 static const gpumem_backend_vtable host_vtable = {
-    .abi_version = GPUMEM_BACKEND_ABI_VERSION,
-    .struct_size = sizeof(gpumem_backend_vtable),
+    .version = GPUMEM_BACKEND_VERSION,
     .name = "host",
     .priority = 0,
     .probe = host_probe,
@@ -267,25 +210,13 @@ static const gpumem_backend_vtable host_vtable = {
     .device_properties = host_device_properties,
     .page_allocate = host_page_allocate,
     .page_free = host_page_free,
-    .page_map = host_page_map,
-    .page_unmap = host_page_unmap,
-    .page_flush = host_page_sync,
-    .page_invalidate = host_page_sync,
-    .native_buffer = host_native_buffer,
-    .stream_create = host_stream_create,
-    .stream_destroy = host_stream_destroy,
-    .stream_synchronize = host_stream_synchronize,
-    .stream_native = host_stream_native,
-    .event_create = host_event_create,
-    .event_destroy = host_event_destroy,
-    .event_record = host_event_record,
-    .event_synchronize = host_event_synchronize,
     .copy_page_to_page = host_copy_page_to_page,
+    .page_map = host_page_map,
+    .page_address = host_page_address,
     .copy_host_to_page = host_copy_host_to_page,
     .copy_page_to_host = host_copy_page_to_host,
     .host_memory_is_pinned = host_memory_is_pinned,
     .fill = host_fill,
-    .page_address = host_page_address,
 };
 
 const gpumem_backend_vtable *gpumem_host_backend(void);

@@ -9,8 +9,7 @@
 #define VULKAN_PRIORITY 10
 
 static const gpumem_backend_vtable vulkan_vtable = {
-    .abi_version = GPUMEM_BACKEND_ABI_VERSION,
-    .struct_size = sizeof(gpumem_backend_vtable),
+    .version = GPUMEM_BACKEND_VERSION,
     .name = "vulkan",
     .priority = VULKAN_PRIORITY,
     .probe = vulkan_probe,
@@ -34,8 +33,7 @@ static const gpumem_backend_vtable vulkan_vtable = {
     .event_synchronize = vulkan_event_synchronize,
     .copy_page_to_page = vulkan_copy_page_to_page,
     .fill = vulkan_fill,
-    .buffer_bind = vulkan_buffer_bind,
-    .buffer_unbind = vulkan_buffer_unbind,
+    .native_buffer_release = vulkan_native_buffer_release,
     .device_native = vulkan_device_native,
     .heap_budget = vulkan_heap_budget,
 };

@@ -237,9 +237,7 @@ gpumem_result vulkan_page_flush(gpumem_backend_device *device, gpumem_backend_pa
                                 uint64_t offset, uint64_t size);
 gpumem_result vulkan_page_invalidate(gpumem_backend_device *device, gpumem_backend_page *page,
                                      uint64_t offset, uint64_t size);
-gpumem_result vulkan_buffer_bind(gpumem_backend_device *device, gpumem_backend_page *page,
-                                 uint64_t offset, uint64_t size, gpumem_backend_buffer **buffer);
-void vulkan_buffer_unbind(gpumem_backend_device *device, gpumem_backend_buffer *buffer);
+void vulkan_native_buffer_release(gpumem_backend_device *device, gpumem_backend_buffer *buffer);
 gpumem_result vulkan_native_buffer(gpumem_backend_device *device, gpumem_backend_page *page,
                                    uint64_t offset, uint64_t size, gpumem_backend_buffer **buffer,
                                    gpumem_native_buffer *native);

@@ -1,18 +1,37 @@
-/* gpumem backend interface: what a backend implements for its native runtime.
+/* gpumem backend interface, version 2: what a backend implements for its native runtime.
  *
  * A backend is one const gpumem_backend_vtable. Core validates every argument, keeps every
- * handle, does all suballocation, mapping reference counts, staging and statistics; a backend
- * only makes native calls. docs/backends.md walks through writing one.
+ * handle, does all suballocation, mapping reference counts, staging, statistics and lifetimes;
+ * a backend only makes native calls. docs/backends.md walks through writing one.
  *
- * Contract for every operation:
- * - Arguments were validated by core: pointers are non-NULL, offsets and sizes are in range and
- *   aligned as the device's properties promise, memory types are in range.
+ * Versions. The table is append-only: a later version of this header only adds operations at
+ * its end. A module says in `version` which header it was built with, and core reads only the
+ * operations that version has, so a module built for an earlier version keeps loading (one built
+ * for a later version than the loading libgpumem is refused: it may need what core cannot do).
+ * Version 1 (a flat table with an exact struct_size) is still accepted and translated.
+ *
+ * Required and optional. Only the operations every runtime has are required: probe,
+ * device_open, device_close, device_properties, page_allocate, page_free, copy_page_to_page,
+ * and page_map when the device has a host-visible memory type. Every other operation may be
+ * NULL, and core does what its comment says instead. Some come in groups that are present
+ * together or not at all (checked when the table is registered): the stream operations, the
+ * event operations, and the native-pool operations.
+ *
+ * The contract for every operation:
+ * - Arguments were validated by core: pointers are non-NULL, offsets and sizes are in range of
+ *   the page (offset + size <= the page's size, never 0 unless said) and aligned as the device's
+ *   properties promise, memory types are in range.
  * - Return GPUMEM_OK, or an error code after calling gpumem_backend_error() with the detail
- *   (which native call, its native error name, the sizes involved).
- * - Operations on different objects may be called from several threads at once. Core never calls
- *   two operations on one stream at once. Operations that change a page's state (map, unmap,
- *   flush, invalidate, free) are serialised per pool; copies and fills into different ranges of
- *   one page may come from two streams at once.
+ *   (which native call, its native error name, the sizes involved). Out of device memory is
+ *   GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY, out of host memory GPUMEM_ERROR_OUT_OF_HOST_MEMORY, any
+ *   other native failure GPUMEM_ERROR_BACKEND.
+ * - Threads: operations on different objects may be called from several threads at once. Core
+ *   never calls two operations on one stream at once. Operations that change a page's state
+ *   (map, unmap, flush, invalidate, free) are serialised per pool; copies and fills into
+ *   different ranges of one page may come from two streams at once. Core never frees an object
+ *   while another of its operations on it runs.
+ * - `stream` arguments are NULL when the backend has no stream operations: then every operation
+ *   that takes a stream must have completed its work when it returns.
  *
  * A backend built into libgpumem is registered by core. A module is a shared library in the
  * module folder (<libdir>/gpumem) or in a folder of GPUMEM_PLUGIN_PATH, named
@@ -30,83 +49,152 @@
 extern "C" {
 #endif
 
-/* Bumped whenever the vtable or a type it uses changes incompatibly. */
-#define GPUMEM_BACKEND_ABI_VERSION 1u
+/* The version of the table this header describes. */
+#define GPUMEM_BACKEND_VERSION 2u
 
-/* Backend-defined native objects; core only stores and passes the pointers. */
+/* Backend-defined native objects; core only stores and passes the pointers, which must be
+ * non-NULL and unique while the object lives. */
 typedef struct gpumem_backend_device gpumem_backend_device;
 typedef struct gpumem_backend_page gpumem_backend_page;     /* one native allocation */
-typedef struct gpumem_backend_buffer gpumem_backend_buffer; /* a native object bound to memory */
+typedef struct gpumem_backend_buffer gpumem_backend_buffer; /* a native object over a range */
 typedef struct gpumem_backend_stream gpumem_backend_stream;
 typedef struct gpumem_backend_event gpumem_backend_event;
 typedef struct gpumem_backend_pool gpumem_backend_pool;     /* a runtime's native pool */
 
 typedef struct gpumem_backend_vtable {
-    /* --- identity: first, in this order, in every ABI version --- */
-    uint32_t abi_version; /* GPUMEM_BACKEND_ABI_VERSION */
-    uint32_t struct_size; /* sizeof(gpumem_backend_vtable) */
+    /* --- identity: first, in this order, in every version --- */
+    uint32_t version;     /* GPUMEM_BACKEND_VERSION of the header the backend was built with */
+    uint32_t reserved0;   /* 0 */
     const char *name;     /* lower case, [a-z0-9_-], at most GPUMEM_NAME_SIZE-1 bytes */
     uint32_t priority;    /* which backend to choose when none is named; host is 0 */
-    uint32_t reserved;
+    uint32_t reserved1;   /* 0 */
 
-    /* --- required --- */
+    /* === version 2 === */
 
-    /* Is the runtime here, and how many devices does it have? On "not here", return
-     * GPUMEM_ERROR_UNAVAILABLE with the reason in `reason` ("libcuda.so.1 not found"). Called
-     * when a call first needs to know whether the backend is available (not at registration),
-     * never twice at once for one backend. Its answer is kept for the life of the process when
-     * it is GPUMEM_OK, GPUMEM_ERROR_UNAVAILABLE, _UNSUPPORTED, _NOT_FOUND or _ABI_MISMATCH;
-     * any other result (GPUMEM_ERROR_OUT_OF_HOST_MEMORY when the runtime ran out of memory
-     * while starting) is reported with its reason and the next call that needs the backend
-     * probes again. Must not leave the runtime initialised in a way that costs much. */
+    /* --- devices (required) --- */
+
+    /* Is the runtime here, and how many devices does it have? On "not here" (no runtime, no
+     * device, a runtime too old), return GPUMEM_ERROR_UNAVAILABLE with the reason in `reason`
+     * ("libcuda.so.1 not found"). Called when a call first needs to know whether the backend is
+     * available (not at registration), never twice at once for one backend. The answer is kept
+     * for the life of the process when it is GPUMEM_OK, GPUMEM_ERROR_UNAVAILABLE, _UNSUPPORTED,
+     * _NOT_FOUND or _ABI_MISMATCH; any other result (GPUMEM_ERROR_OUT_OF_HOST_MEMORY when the
+     * runtime ran out of memory while starting) is reported with its reason, and the next call
+     * that needs the backend probes again. Must not leave the runtime initialised in a way that
+     * costs much. */
     gpumem_result (*probe)(uint32_t *device_count, char *reason, size_t reason_size);
 
-    /* Opens device `index` (< device_count), or, with `external` non-NULL, wraps the application's
-     * native objects (see gpumem_external_device) without taking ownership of them. */
+    /* Opens device `index` (< the probe's device_count), or, with `external` non-NULL, wraps
+     * the application's native objects (see gpumem_external_device) without taking ownership:
+     * then create only your own objects, and never destroy the application's. */
     gpumem_result (*device_open)(uint32_t index, const gpumem_external_device *external,
                                  gpumem_backend_device **device);
-    /* Releases what device_open created. Everything else of the device was freed before. */
+    /* Releases what device_open created. Every page, stream and event of the device was freed
+     * before, and no other operation on it runs. */
     void (*device_close)(gpumem_backend_device *device);
-    /* Fills name, vendor_id, device_id, memory types and heaps, and limits. Core fills backend,
-     * device_index and is_external. Called once per open. */
+    /* Fills name, vendor_id, device_id, memory types and heaps, and the limits. Core fills
+     * backend, device_index and is_external, and checks the rest once per open (a device that
+     * reports impossible values fails to open). The flags must be honest: HOST_VISIBLE only
+     * where page_map works, HOST_COHERENT only where no flush or invalidate is ever needed.
+     * min_alignment must make every offset that is a multiple of it valid for the runtime's
+     * buffers. native_pools is 1 only with the native-pool operations. */
     gpumem_result (*device_properties)(gpumem_backend_device *device,
                                        gpumem_device_properties *properties);
 
-    /* One native allocation of `size` bytes (a multiple of min_alignment) of a memory type. */
+    /* --- pages (required) --- */
+
+    /* One native allocation of `size` bytes (a multiple of min_alignment, at most
+     * max_allocation_size) of a memory type. Called by core for a pool's pages and for its
+     * staging chunks, under the pool's lock (or the staging lock). */
     gpumem_result (*page_allocate)(gpumem_backend_device *device, uint32_t memory_type,
                                    uint64_t size, gpumem_backend_page **page);
+    /* Frees a page (unmapped by core first, and no work queued on it: core waited). */
     void (*page_free)(gpumem_backend_device *device, gpumem_backend_page *page);
-    /* Maps the whole page; core counts references and calls this once per first map. Only for
-     * HOST_VISIBLE types. */
+
+    /* Copies `size` bytes between pages (the same page allowed, the ranges never overlap),
+     * ordered on the stream (NULL: at once). Must work between any two memory types of the
+     * device: core stages through it. */
+    gpumem_result (*copy_page_to_page)(gpumem_backend_device *device,
+                                       gpumem_backend_stream *stream,
+                                       gpumem_backend_page *source, uint64_t source_offset,
+                                       gpumem_backend_page *destination,
+                                       uint64_t destination_offset, uint64_t size);
+
+    /* --- mapping --- */
+
+    /* Maps the whole page for the host; *data is its first byte and must not be NULL. Required
+     * when the device has a host-visible memory type (checked when a device opens); called only
+     * for host-visible pages, once per first map (core counts references), under the pool's
+     * lock. */
     gpumem_result (*page_map)(gpumem_backend_device *device, gpumem_backend_page *page,
                               void **data);
+    /* Ends the mapping, at the last unmap. Absent: mappings need no ending (they live as long
+     * as the page, which page_free ends). */
     void (*page_unmap)(gpumem_backend_device *device, gpumem_backend_page *page);
-    /* Only called for mapped pages of types without HOST_COHERENT; the range is rounded to
-     * non_coherent_atom_size by core (or reaches the page's end). */
+    /* Makes host writes in a mapped range visible to the device / device writes visible to the
+     * host. Called only for mapped pages of memory types without HOST_COHERENT, with the range
+     * rounded out to non_coherent_atom_size (or reaching the page's end). Required when the
+     * device has a host-visible type without HOST_COHERENT; otherwise never called. */
     gpumem_result (*page_flush)(gpumem_backend_device *device, gpumem_backend_page *page,
                                 uint64_t offset, uint64_t size);
     gpumem_result (*page_invalidate)(gpumem_backend_device *device, gpumem_backend_page *page,
                                      uint64_t offset, uint64_t size);
 
-    /* What the application needs to use a buffer (page + offset + size) natively. `*buffer` is
-     * what buffer_bind returned (or NULL); a backend that creates its native object only when
-     * first asked (Vulkan's VkBuffer) may store it in *buffer, which core later passes to
-     * buffer_unbind. Core holds the buffer's pool lock during the call. Core fills `offset`. */
+    /* --- addresses and native objects --- */
+
+    /* The address at which the page starts, for runtimes whose memory has addresses (a
+     * CUdeviceptr, a host pointer): core then aligns buffers' addresses, not only their
+     * offsets, and reports `address` in gpumem_native_buffer as page address + offset.
+     * Contract, checked by core for every page (a page that breaks it is freed and the
+     * allocation fails with GPUMEM_ERROR_BACKEND naming the backend and the operation): the
+     * address is a multiple of the device's min_alignment, and address + the page's size does
+     * not pass 2^64. Absent: memory has no address (Vulkan's memory objects); offsets alone are
+     * aligned. */
+    uint64_t (*page_address)(gpumem_backend_device *device, gpumem_backend_page *page);
+
+    /* What the application needs to use buffer [offset, offset + size) of a page natively:
+     * fill `memory` (the native allocation: VkDeviceMemory, a base pointer), `buffer` (a
+     * native object over the range, where the runtime has one: VkBuffer bound at `offset`, to
+     * be used from its own offset 0) and `address` (where the runtime has addresses). Core
+     * fills `offset`. *cache is the buffer's own slot, NULL at first: a backend that creates a
+     * native object for the buffer keeps it there, and gets it back on the next call and in
+     * native_buffer_release. Called by gpumem_buffer_native under the pool's lock. Absent:
+     * core reports memory = page address, address = page address + offset where page_address
+     * exists, else GPUMEM_ERROR_UNSUPPORTED. A new kind of backend returns what its users pass
+     * to their own kernels. */
     gpumem_result (*native_buffer)(gpumem_backend_device *device, gpumem_backend_page *page,
                                    uint64_t offset, uint64_t size,
-                                   gpumem_backend_buffer **buffer, gpumem_native_buffer *native);
+                                   gpumem_backend_buffer **cache, gpumem_native_buffer *native);
+    /* Releases what native_buffer kept in a buffer's cache (called once, when the buffer is
+     * freed, only for a cache that is not NULL). Absent: nothing to release. */
+    void (*native_buffer_release)(gpumem_backend_device *device, gpumem_backend_buffer *cache);
 
-    /* Streams run their work in submission order. */
+    /* The native objects of an open device (see gpumem_device_native). Absent: all zero. */
+    gpumem_result (*device_native)(gpumem_backend_device *device,
+                                   gpumem_external_device *native);
+
+    /* --- streams (a group: all four, or none) --- */
+
+    /* An in-order queue. Core serialises the calls on one stream; several streams may run at
+     * once. Absent: the backend has one implicit queue that runs every operation to completion
+     * before it returns; core's streams then order nothing, synchronize returns at once, and
+     * stream arguments are NULL. */
     gpumem_result (*stream_create)(gpumem_backend_device *device, gpumem_backend_stream **stream);
-    /* Core synchronizes the stream before destroying it. */
+    /* Core synchronizes the stream first. */
     void (*stream_destroy)(gpumem_backend_device *device, gpumem_backend_stream *stream);
+    /* Returns when everything submitted to the stream has completed (and, for reads into host
+     * memory, landed there). */
     gpumem_result (*stream_synchronize)(gpumem_backend_device *device,
                                         gpumem_backend_stream *stream);
+    /* The runtime's own queue for gpumem_stream_native: a VkQueue, a CUstream, a hipStream_t.
+     * A new kind of backend returns what its users' own work would be submitted to, or 0. */
     gpumem_result (*stream_native)(gpumem_backend_device *device, gpumem_backend_stream *stream,
                                    uint64_t *native);
 
-    /* Events mark a point in a stream; the host can wait for it. Core uses them to reuse staging
-     * memory as soon as the copy that read it is done. */
+    /* --- events (a group: all four, or none; only with streams) --- */
+
+    /* A point in a stream the host can wait for: core reuses a staging chunk as soon as the
+     * copy that read it is done. Absent: core waits for the whole stream instead. */
     gpumem_result (*event_create)(gpumem_backend_device *device, gpumem_backend_event **event);
     void (*event_destroy)(gpumem_backend_device *device, gpumem_backend_event *event);
     /* The event completes when all work submitted to the stream so far has completed. */
@@ -116,20 +204,12 @@ typedef struct gpumem_backend_vtable {
     gpumem_result (*event_synchronize)(gpumem_backend_device *device,
                                        gpumem_backend_event *event);
 
-    /* Copies between pages (the same page allowed, ranges never overlap), ordered on the stream.
-     * Must work between any two memory types of the device: core stages through them. */
-    gpumem_result (*copy_page_to_page)(gpumem_backend_device *device,
-                                       gpumem_backend_stream *stream,
-                                       gpumem_backend_page *source, uint64_t source_offset,
-                                       gpumem_backend_page *destination,
-                                       uint64_t destination_offset, uint64_t size);
-
-    /* --- optional: NULL when absent; core fills them with defaults that return
-     * GPUMEM_ERROR_UNSUPPORTED and works around them where it can --- */
+    /* --- host transfers --- */
 
     /* Copies between any host memory and a page, ordered on the stream. A write must have read
-     * `source` before it returns. A read may fill `destination` later, by the stream's completion.
-     * Absent: core maps host-visible pages or stages through them. */
+     * `source` before it returns. A read may fill `destination` later, by the stream's
+     * completion. Absent (each on its own): core copies through a mapping of host-visible
+     * pages, or stages through host-visible chunks with copy_page_to_page. */
     gpumem_result (*copy_host_to_page)(gpumem_backend_device *device,
                                        gpumem_backend_stream *stream, const void *source,
                                        gpumem_backend_page *destination,
@@ -138,39 +218,32 @@ typedef struct gpumem_backend_vtable {
                                        gpumem_backend_stream *stream,
                                        gpumem_backend_page *source, uint64_t source_offset,
                                        void *destination, uint64_t size);
-    /* 1 when the runtime reads `size` bytes at `host` at full speed without staging (pinned or
-     * registered memory), else 0. Absent: core treats all host memory as pageable. */
+    /* 1 when the runtime reads or writes `size` bytes at `host` at full speed without staging
+     * (pinned or registered memory), else 0. Asked only for transfers of 8 MiB and more.
+     * Absent: core treats all host memory as pageable. */
     int (*host_memory_is_pinned)(gpumem_backend_device *device, const void *host, uint64_t size);
 
-    /* Fills with a 32-bit pattern (offset and size multiples of 4). Absent: core writes the
-     * pattern through a mapping or through staging. */
+    /* Fills with a 32-bit pattern (offset and size multiples of 4), ordered on the stream.
+     * Absent: core writes the pattern through a mapping or through staging. */
     gpumem_result (*fill)(gpumem_backend_device *device, gpumem_backend_stream *stream,
                           gpumem_backend_page *page, uint64_t offset, uint64_t size,
                           uint32_t pattern);
 
-    /* Creates and binds a native buffer object over page [offset, offset+size), for runtimes
-     * whose memory is used through such objects (Vulkan). Absent: buffers are plain ranges. */
-    gpumem_result (*buffer_bind)(gpumem_backend_device *device, gpumem_backend_page *page,
-                                 uint64_t offset, uint64_t size, gpumem_backend_buffer **buffer);
-    void (*buffer_unbind)(gpumem_backend_device *device, gpumem_backend_buffer *buffer);
-
-    /* The address at which the page starts, for runtimes whose memory has addresses (a
-     * CUdeviceptr, a host pointer). Core uses it to align buffers' addresses, not only their
-     * offsets. Absent: offsets alone are aligned (Vulkan's memory objects have no address). */
-    uint64_t (*page_address)(gpumem_backend_device *device, gpumem_backend_page *page);
-
-    /* The native objects of an open device (see gpumem_device_native). Absent: all zero. */
-    gpumem_result (*device_native)(gpumem_backend_device *device,
-                                   gpumem_external_device *native);
+    /* --- memory budget --- */
 
     /* Budget of each heap: the bytes this process may hold in all, as the runtime estimates
      * it (arrays of properties.memory_heap_count). `usage` comes in holding the bytes of
      * gpumem's own pages in each heap (core counts them); a runtime that measures the process's
-     * usage itself (VK_EXT_memory_budget) may overwrite it. */
+     * usage itself (VK_EXT_memory_budget) may overwrite it. Absent: the budget is the heap's
+     * size, the usage core's count. */
     gpumem_result (*heap_budget)(gpumem_backend_device *device, uint64_t *budget,
                                  uint64_t *usage);
 
-    /* Native stream-ordered pools (GPUMEM_POOL_NATIVE). Allocations are pages. */
+    /* --- native pools (a group: create, destroy, allocate and free, or none) --- */
+
+    /* The runtime's stream-ordered pool (GPUMEM_POOL_NATIVE): each allocation is a page, made
+     * and freed in the order of the device's default stream. Absent: GPUMEM_POOL_NATIVE is
+     * GPUMEM_ERROR_UNSUPPORTED. */
     gpumem_result (*native_pool_create)(gpumem_backend_device *device, uint32_t memory_type,
                                         uint64_t release_threshold, gpumem_backend_pool **pool);
     void (*native_pool_destroy)(gpumem_backend_device *device, gpumem_backend_pool *pool);
@@ -180,22 +253,26 @@ typedef struct gpumem_backend_vtable {
                                           gpumem_backend_page **page);
     void (*native_pool_free)(gpumem_backend_device *device, gpumem_backend_pool *pool,
                              gpumem_backend_stream *stream, gpumem_backend_page *page);
-    /* Releases cached memory down to keep_bytes. */
+    /* Releases cached memory down to keep_bytes. Absent: trim only waits for the stream. */
     gpumem_result (*native_pool_trim)(gpumem_backend_device *device, gpumem_backend_pool *pool,
                                       uint64_t keep_bytes);
-    /* reserved: bytes the pool holds from the device; used: bytes in live allocations. */
+    /* reserved: bytes the pool holds from the device; used: bytes in live allocations.
+     * Absent: core's own counts. */
     gpumem_result (*native_pool_stats)(gpumem_backend_device *device, gpumem_backend_pool *pool,
                                        uint64_t *reserved, uint64_t *used);
+
+    /* === later versions append here === */
 } gpumem_backend_vtable;
 
 /* A module exports this function, under this name. */
 #define GPUMEM_BACKEND_ENTRY_NAME "gpumem_backend_entry"
 typedef const gpumem_backend_vtable *(*gpumem_backend_entry_fn)(void);
 
-/* Registers a backend in this process (as built-in backends are). Checks the table: the ABI
- * version, the struct size, the name, every required operation (a missing one is refused with
- * a message naming it). A name already registered: GPUMEM_ERROR_INVALID_ARGUMENT. The table must
- * stay valid for the life of the process. */
+/* Registers a backend in this process (as built-in backends are). Checks the table: the version
+ * (GPUMEM_ERROR_ABI_MISMATCH for one this libgpumem does not know), the name, every required
+ * operation and every group (GPUMEM_ERROR_INVALID_ARGUMENT, with a message naming what is
+ * missing). A name already registered: GPUMEM_ERROR_INVALID_ARGUMENT. The table must stay valid
+ * for the life of the process. */
 GPUMEM_API gpumem_result gpumem_backend_register(const gpumem_backend_vtable *vtable);
 
 /* For backends: records the detail of a failure for gpumem_last_error() and returns `result`,

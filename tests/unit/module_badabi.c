@@ -1,9 +1,9 @@
-/* A module built against a future backend ABI: the registry must refuse it, saying why. */
+/* A module built against a later version of the backend table than this libgpumem knows: the
+ * registry must refuse it, saying why. */
 #include "gpumem/backend.h"
 
 static const gpumem_backend_vtable table = {
-    .abi_version = GPUMEM_BACKEND_ABI_VERSION + 1,
-    .struct_size = sizeof(gpumem_backend_vtable),
+    .version = GPUMEM_BACKEND_VERSION + 1,
     .name = "badabi",
 };
 

@@ -9,8 +9,7 @@ static gpumem_result probe(uint32_t *count, char *reason, size_t size)
 }
 
 static const gpumem_backend_vtable table = {
-    .abi_version = GPUMEM_BACKEND_ABI_VERSION,
-    .struct_size = sizeof(gpumem_backend_vtable),
+    .version = GPUMEM_BACKEND_VERSION,
     .name = "incomplete",
     .probe = probe,
 };

@@ -548,8 +548,7 @@ static gpumem_result stub_copy(gpumem_backend_device *d, gpumem_backend_stream *
 static gpumem_backend_vtable stub_table(const char *name)
 {
     return (gpumem_backend_vtable){
-        .abi_version = GPUMEM_BACKEND_ABI_VERSION,
-        .struct_size = sizeof(gpumem_backend_vtable),
+        .version = GPUMEM_BACKEND_VERSION,
         .name = name,
         .probe = stub_probe,
         .device_open = stub_open,
@@ -590,11 +589,34 @@ static gpumem_result register_modified(void (*modify)(gpumem_backend_vtable *))
     return register_named("badinput-refused", modify);
 }
 
-static void m_abi_zero(gpumem_backend_vtable *t) { t->abi_version = 0; }
-static void m_abi_next(gpumem_backend_vtable *t) { t->abi_version = GPUMEM_BACKEND_ABI_VERSION + 1; }
-static void m_size_zero(gpumem_backend_vtable *t) { t->struct_size = 0; }
-static void m_size_small(gpumem_backend_vtable *t) { t->struct_size -= 8; }
-static void m_size_large(gpumem_backend_vtable *t) { t->struct_size += 8; }
+static void m_version_zero(gpumem_backend_vtable *t) { t->version = 0; }
+static void m_version_next(gpumem_backend_vtable *t) { t->version = GPUMEM_BACKEND_VERSION + 1; }
+static void m_version_max(gpumem_backend_vtable *t) { t->version = UINT32_MAX; }
+/* Version 1 said its table's size in the word after the version: any other size is unknown. */
+static void m_version_one_bad_size(gpumem_backend_vtable *t)
+{
+    t->version = 1;
+    t->reserved0 = 8;
+}
+/* Groups: all of their operations or none. */
+static void m_stream_alone(gpumem_backend_vtable *t) { t->stream_synchronize = NULL; }
+static void m_event_alone(gpumem_backend_vtable *t) { t->event_record = NULL; }
+static void m_events_without_streams(gpumem_backend_vtable *t)
+{
+    t->stream_create = NULL;
+    t->stream_destroy = NULL;
+    t->stream_synchronize = NULL;
+    t->stream_native = NULL;
+}
+static gpumem_result stub_native_pool_create(gpumem_backend_device *d, uint32_t type,
+                                             uint64_t threshold, gpumem_backend_pool **pool)
+{
+    return GPUMEM_ERROR_UNSUPPORTED;
+}
+static void m_native_pool_alone(gpumem_backend_vtable *t)
+{
+    t->native_pool_create = stub_native_pool_create;
+}
 static void m_name_null(gpumem_backend_vtable *t) { t->name = NULL; }
 static void m_name_empty(gpumem_backend_vtable *t) { t->name = ""; }
 static void m_name_upper(gpumem_backend_vtable *t) { t->name = "Bad Name"; }
@@ -608,9 +630,7 @@ static void m_name_host(gpumem_backend_vtable *t) { t->name = "host"; }
 /* Required operations, each removed in turn. */
 #define REQUIRED_OPS(X)                                                                        \
     X(probe) X(device_open) X(device_close) X(device_properties) X(page_allocate) X(page_free) \
-    X(page_map) X(page_unmap) X(page_flush) X(page_invalidate) X(native_buffer)                \
-    X(stream_create) X(stream_destroy) X(stream_synchronize) X(stream_native)                  \
-    X(event_create) X(event_destroy) X(event_record) X(event_synchronize) X(copy_page_to_page)
+    X(copy_page_to_page)
 
 #define REMOVE_OP(op)                                                  \
     static void m_no_##op(gpumem_backend_vtable *t) { t->op = NULL; } \
@@ -619,11 +639,14 @@ REQUIRED_OPS(REMOVE_OP)
 
 #define R(name, modify) \
     static gpumem_result name(void) { return register_modified(modify); }
-R(r_abi_zero, m_abi_zero)
-R(r_abi_next, m_abi_next)
-R(r_size_zero, m_size_zero)
-R(r_size_small, m_size_small)
-R(r_size_large, m_size_large)
+R(r_version_zero, m_version_zero)
+R(r_version_next, m_version_next)
+R(r_version_max, m_version_max)
+R(r_version_one_bad_size, m_version_one_bad_size)
+R(r_stream_alone, m_stream_alone)
+R(r_event_alone, m_event_alone)
+R(r_events_without_streams, m_events_without_streams)
+R(r_native_pool_alone, m_native_pool_alone)
 R(r_name_null, m_name_null)
 R(r_name_empty, m_name_empty)
 R(r_name_upper, m_name_upper)
@@ -1259,11 +1282,15 @@ typedef struct plain_row {
 static const plain_row plain_rows[] = {
     /* registration */
     {"register: NULL table", r_null, INVALID},
-    {"register: abi_version 0", r_abi_zero, GPUMEM_ERROR_ABI_MISMATCH},
-    {"register: abi_version + 1", r_abi_next, GPUMEM_ERROR_ABI_MISMATCH},
-    {"register: struct_size 0", r_size_zero, GPUMEM_ERROR_ABI_MISMATCH},
-    {"register: struct_size too small", r_size_small, GPUMEM_ERROR_ABI_MISMATCH},
-    {"register: struct_size too large", r_size_large, GPUMEM_ERROR_ABI_MISMATCH},
+    {"register: version 0", r_version_zero, GPUMEM_ERROR_ABI_MISMATCH},
+    {"register: a later version", r_version_next, GPUMEM_ERROR_ABI_MISMATCH},
+    {"register: version UINT32_MAX", r_version_max, GPUMEM_ERROR_ABI_MISMATCH},
+    {"register: version 1 of an unknown size", r_version_one_bad_size,
+     GPUMEM_ERROR_ABI_MISMATCH},
+    {"register: a stream group without stream_synchronize", r_stream_alone, INVALID},
+    {"register: an event group without event_record", r_event_alone, INVALID},
+    {"register: events without streams", r_events_without_streams, INVALID},
+    {"register: native_pool_create alone", r_native_pool_alone, INVALID},
     {"register: NULL name", r_name_null, INVALID},
     {"register: empty name", r_name_empty, INVALID},
     {"register: name with upper case and space", r_name_upper, INVALID},

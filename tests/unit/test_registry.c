@@ -31,11 +31,12 @@ Test(registry, module_of_another_abi_is_listed_and_refused)
     gpumem_backend_info bad = info_of("badabi");
     cr_assert_not(bad.available);
     cr_assert(bad.is_module);
-    cr_assert(strstr(bad.reason, "ABI"), "%s", bad.reason);
+    cr_assert(strstr(bad.reason, "table version 3"), "%s", bad.reason);
     gpumem_device_desc desc = {.backend = "badabi"};
     gpumem_device dev;
-    cr_assert_eq(gpumem_device_open(&desc, &dev), GPUMEM_ERROR_UNAVAILABLE);
-    cr_assert(strstr(gpumem_last_error(), "ABI"), "%s", gpumem_last_error());
+    cr_assert_eq(gpumem_device_open(&desc, &dev), GPUMEM_ERROR_ABI_MISMATCH,
+                 "a module of an unknown table version: the documented code");
+    cr_assert(strstr(gpumem_last_error(), "table version 3"), "%s", gpumem_last_error());
     cr_assert(strstr(gpumem_last_error(), "available backends: host"), "%s",
               gpumem_last_error());
 }
@@ -72,16 +73,33 @@ Test(registry, register_checks_the_table)
     table.name = "Bad Name";
     cr_assert_eq(gpumem_backend_register(&table), GPUMEM_ERROR_INVALID_ARGUMENT);
     table.name = "copy";
-    table.page_map = NULL;
+    table.copy_page_to_page = NULL;
     cr_assert_eq(gpumem_backend_register(&table), GPUMEM_ERROR_INVALID_ARGUMENT);
-    cr_assert(strstr(gpumem_last_error(), "'page_map'"), "%s", gpumem_last_error());
+    cr_assert(strstr(gpumem_last_error(), "'copy_page_to_page'"), "%s", gpumem_last_error());
     table = host_table_copy();
-    table.abi_version = 0;
+    table.version = 0;
     cr_assert_eq(gpumem_backend_register(&table), GPUMEM_ERROR_ABI_MISMATCH);
     table = host_table_copy();
-    table.struct_size = 8;
+    table.version = GPUMEM_BACKEND_VERSION + 1;
     cr_assert_eq(gpumem_backend_register(&table), GPUMEM_ERROR_ABI_MISMATCH);
+    cr_assert(strstr(gpumem_last_error(), "version"), "%s", gpumem_last_error());
     cr_assert_eq(gpumem_backend_register(NULL), GPUMEM_ERROR_INVALID_ARGUMENT);
+}
+
+/* page_map is required only of a device with host-visible memory: the table registers, and
+ * the device refuses to open, naming what it lacks. */
+Test(registry, host_visible_memory_needs_page_map)
+{
+    static gpumem_backend_vtable table;
+    table = host_table_copy();
+    table.name = "nomap";
+    table.page_map = NULL;
+    cr_assert_eq(gpumem_backend_register(&table), GPUMEM_OK, "%s", gpumem_last_error());
+    gpumem_device dev;
+    gpumem_device_desc desc = {.backend = "nomap"};
+    cr_assert_eq(gpumem_device_open(&desc, &dev), GPUMEM_ERROR_BACKEND);
+    cr_assert(strstr(gpumem_last_error(), "host-visible but has no page_map"), "%s",
+              gpumem_last_error());
 }
 
 Test(registry, registered_backend_works_and_absent_optional_ops_are_filled)
@@ -136,7 +154,7 @@ Test(registry, preference_list_takes_the_first_available)
     cr_assert_eq(gpumem_device_open(NULL, &dev), GPUMEM_OK, "%s", gpumem_last_error());
     gpumem_device_close(dev);
     setenv("GPUMEM_BACKEND", "badabi", 1);
-    cr_assert_eq(gpumem_device_open(NULL, &dev), GPUMEM_ERROR_UNAVAILABLE);
+    cr_assert_eq(gpumem_device_open(NULL, &dev), GPUMEM_ERROR_ABI_MISMATCH);
     cr_assert(strstr(gpumem_last_error(), "GPUMEM_BACKEND"), "%s", gpumem_last_error());
 }
 
