@@ -142,7 +142,7 @@ static gpumem_result buffer_info_get(gpumem_buffer handle, gpumem_buffer_info *i
         return r;
     if (!info)
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "info is NULL");
-    pthread_mutex_lock(&b->pool->lock);
+    /* No lock: all but the map count stays as it is while the buffer lives. */
     *info = (gpumem_buffer_info){
         .size = b->size,
         .offset = b->offset,
@@ -152,9 +152,8 @@ static gpumem_result buffer_info_get(gpumem_buffer handle, gpumem_buffer_info *i
         .page = b->page->id,
         .memory_type = b->pool->memory_type,
         .dedicated = b->page->dedicated,
-        .mapped = b->map_count,
+        .mapped = gpumem_buffer_map_count(b),
     };
-    pthread_mutex_unlock(&b->pool->lock);
     return GPUMEM_OK;
 }
 
@@ -216,12 +215,13 @@ static gpumem_result buffer_map(gpumem_buffer handle, void **data)
                            "memory type %u of pool '%s' is not host-visible", pool->memory_type,
                            pool->name);
     pthread_mutex_lock(&pool->lock);
-    if (b->map_count == UINT32_MAX)
+    uint32_t count = gpumem_buffer_map_count(b);
+    if (count == UINT32_MAX)
         r = gpumem_fail(GPUMEM_ERROR_LIMIT_EXCEEDED, "mapped 2^32-1 times");
     else
         r = gpumem_page_map(pool, b->page);
     if (r == GPUMEM_OK) {
-        b->map_count++;
+        gpumem_buffer_set_map_count(b, count + 1);
         *data = (char *)b->page->host + b->offset;
     }
     pthread_mutex_unlock(&pool->lock);
@@ -241,8 +241,9 @@ static gpumem_result buffer_unmap(gpumem_buffer handle)
         return r;
     gpumem_pool_obj *pool = b->pool;
     pthread_mutex_lock(&pool->lock);
-    if (b->map_count) {
-        b->map_count--;
+    uint32_t count = gpumem_buffer_map_count(b);
+    if (count) {
+        gpumem_buffer_set_map_count(b, count - 1);
         gpumem_page_unmap(pool, b->page);
     } else {
         r = gpumem_fail(GPUMEM_ERROR_BAD_STATE, "the buffer is not mapped");

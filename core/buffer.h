@@ -2,6 +2,8 @@
 #ifndef GPUMEM_CORE_BUFFER_H
 #define GPUMEM_CORE_BUFFER_H
 
+#include <stdatomic.h>
+
 #include "pool.h"
 
 struct gpumem_buffer_obj {
@@ -17,8 +19,22 @@ struct gpumem_buffer_obj {
     uint64_t retired_at;  /* the epoch stamp of its destroy (retired buffers) */
     uint64_t margin;      /* guard bytes just before offset (GPUMEM_POOL_DETECT_CORRUPTION) */
     gpumem_backend_buffer *native;
-    uint32_t map_count;
+    /* The application's maps not yet unmapped. Changed under the pool's lock; read without it
+     * (gpumem_buffer_info_get), so atomic, with plain loads and stores: the lock orders the
+     * writers. */
+    _Atomic uint32_t map_count;
 };
+
+static inline uint32_t gpumem_buffer_map_count(const gpumem_buffer_obj *b)
+{
+    return atomic_load_explicit(&b->map_count, memory_order_relaxed);
+}
+
+/* Pool lock held. */
+static inline void gpumem_buffer_set_map_count(gpumem_buffer_obj *b, uint32_t count)
+{
+    atomic_store_explicit(&b->map_count, count, memory_order_relaxed);
+}
 
 /* The buffer of a live handle, or the reason there is none. */
 gpumem_result gpumem_buffer_get(gpumem_buffer handle, gpumem_buffer_obj **buffer);

@@ -84,7 +84,8 @@ static void dump_buffer(gpumem_json *j, const gpumem_buffer_obj *b, int first)
                        "%s{\"handle\":%llu,\"page\":%u,\"offset\":%llu,\"size\":%llu,"
                        "\"left_padding\":%llu,\"allocation_size\":%llu,\"mapped\":%u}",
                        first ? "" : ",", U64(b->handle), b->page->id, U64(b->offset),
-                       U64(b->size), U64(b->left_padding), U64(b->block_size), b->map_count);
+                       U64(b->size), U64(b->left_padding), U64(b->block_size),
+                       gpumem_buffer_map_count(b));
 }
 
 static void dump_pool(gpumem_json *j, gpumem_pool_obj *pool, int first)

@@ -350,8 +350,9 @@ static void buffer_free(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
     gpumem_device_obj *device = pool->device;
     gpumem_list_remove(&b->link);
-    for (; b->map_count; b->map_count--)
+    for (uint32_t n = gpumem_buffer_map_count(b); n; n--)
         gpumem_page_unmap(pool, b->page);
+    gpumem_buffer_set_map_count(b, 0);
     if (b->native && device->ops->native_buffer_release)
         device->ops->native_buffer_release(device->native, b->native);
     gpumem_pool_unplace(pool, b->page, b->tlsf_handle);
@@ -367,8 +368,9 @@ void gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
     pool->allocation_count--;
     /* The application's mappings end with the buffer; the page stays mapped for calls in
      * flight only through their own (internal) mappings. */
-    for (; b->map_count; b->map_count--)
+    for (uint32_t n = gpumem_buffer_map_count(b); n; n--)
         gpumem_page_unmap(pool, b->page);
+    gpumem_buffer_set_map_count(b, 0);
     b->retired_at = gpumem_epoch_stamp();
     gpumem_list_push(&pool->retired, &b->link);
     pool->retired_pages += b->page->dedicated;

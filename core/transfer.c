@@ -185,42 +185,63 @@ static gpumem_result same_device(const gpumem_stream_obj *stream, const gpumem_b
                              "the buffer and the stream belong to different devices");
 }
 
+/* The stream's lock keeps the steps of one transfer in order among others on the stream. A
+ * backend without streams completes every step before it returns: nothing to order, no lock. */
+static void stream_enter(gpumem_stream_obj *stream)
+{
+    if (stream->native)
+        pthread_mutex_lock(&stream->lock);
+}
+
+/* With `wait` (the synchronous forms), waits for the stream's work after a successful
+ * submission, under the same lock; then lets the stream go. */
+static gpumem_result stream_leave(gpumem_stream_obj *stream, gpumem_result r, int wait)
+{
+    if (r == GPUMEM_OK && wait &&
+        (r = gpumem_device_stream_synchronize(stream->device, stream->native)) != GPUMEM_OK)
+        r = gpumem_fail_backend(r, "stream_synchronize");
+    if (stream->native)
+        pthread_mutex_unlock(&stream->lock);
+    return r;
+}
+
 static gpumem_result host_transfer(gpumem_stream_obj *stream, gpumem_buffer_obj *b,
-                                   uint64_t offset, void *data, uint64_t size, direction way)
+                                   uint64_t offset, void *data, uint64_t size, direction way,
+                                   int wait)
 {
     gpumem_result r = same_device(stream, b);
     if (r == GPUMEM_OK && (r = check_host(data)) == GPUMEM_OK &&
         (r = gpumem_buffer_check_range(b, offset, size)) == GPUMEM_OK) {
-        pthread_mutex_lock(&stream->lock);
-        r = host_transfer_locked(stream, b, offset, data, size, way);
-        pthread_mutex_unlock(&stream->lock);
+        stream_enter(stream);
+        r = stream_leave(stream, host_transfer_locked(stream, b, offset, data, size, way), wait);
     }
     return r;
 }
 
 static gpumem_result fill(gpumem_stream_obj *stream, gpumem_buffer_obj *b, uint64_t offset,
-                          uint64_t size, uint32_t pattern)
+                          uint64_t size, uint32_t pattern, int wait)
 {
     gpumem_result r = same_device(stream, b);
     if (r == GPUMEM_OK && (r = check_fill(b, offset, size)) == GPUMEM_OK) {
-        pthread_mutex_lock(&stream->lock);
-        r = fill_locked(stream, b, offset, size, pattern);
-        pthread_mutex_unlock(&stream->lock);
+        stream_enter(stream);
+        r = stream_leave(stream, fill_locked(stream, b, offset, size, pattern), wait);
     }
     return r;
 }
 
 static gpumem_result copy(gpumem_stream_obj *stream, gpumem_buffer_obj *source,
                           uint64_t source_offset, gpumem_buffer_obj *destination,
-                          uint64_t destination_offset, uint64_t size)
+                          uint64_t destination_offset, uint64_t size, int wait)
 {
     gpumem_result r = same_device(stream, source); /* check_copy compares the buffers' devices */
     if (r == GPUMEM_OK &&
         (r = check_copy(source, source_offset, destination, destination_offset, size)) ==
             GPUMEM_OK) {
-        pthread_mutex_lock(&stream->lock);
-        r = copy_locked(stream, source, source_offset, destination, destination_offset, size);
-        pthread_mutex_unlock(&stream->lock);
+        stream_enter(stream);
+        r = stream_leave(stream,
+                         copy_locked(stream, source, source_offset, destination,
+                                     destination_offset, size),
+                         wait);
     }
     return r;
 }
@@ -242,7 +263,7 @@ static gpumem_result stream_host_transfer(gpumem_stream stream_handle, gpumem_bu
     gpumem_stream_obj *stream;
     gpumem_buffer_obj *b;
     gpumem_result r = get_pair(stream_handle, buffer, &stream, &b);
-    return r == GPUMEM_OK ? host_transfer(stream, b, offset, data, size, way) : r;
+    return r == GPUMEM_OK ? host_transfer(stream, b, offset, data, size, way, 0) : r;
 }
 
 /* The write only reads `data`; one function serves both directions. */
@@ -265,7 +286,7 @@ static gpumem_result stream_fill(gpumem_stream stream_handle, gpumem_buffer buff
     gpumem_stream_obj *stream;
     gpumem_buffer_obj *b;
     gpumem_result r = get_pair(stream_handle, buffer, &stream, &b);
-    return r == GPUMEM_OK ? fill(stream, b, offset, size, pattern) : r;
+    return r == GPUMEM_OK ? fill(stream, b, offset, size, pattern, 0) : r;
 }
 
 gpumem_result gpumem_stream_fill(gpumem_stream stream, gpumem_buffer buffer, uint64_t offset,
@@ -283,7 +304,8 @@ static gpumem_result stream_copy(gpumem_stream stream_handle, gpumem_buffer sour
     gpumem_result r = get_pair(stream_handle, source, &stream, &src);
     if (r == GPUMEM_OK)
         r = gpumem_buffer_get(destination, &dst);
-    return r == GPUMEM_OK ? copy(stream, src, source_offset, dst, destination_offset, size) : r;
+    return r == GPUMEM_OK ? copy(stream, src, source_offset, dst, destination_offset, size, 0)
+                          : r;
 }
 
 gpumem_result gpumem_stream_copy(gpumem_stream stream, gpumem_buffer source,
@@ -294,17 +316,11 @@ gpumem_result gpumem_stream_copy(gpumem_stream stream, gpumem_buffer source,
         stream_copy(stream, source, source_offset, destination, destination_offset, size));
 }
 
-/* --- synchronous forms: the device's default stream, then wait --- */
+/* --- synchronous forms: the device's default stream, waited for before they return --- */
 
 static gpumem_stream_obj *default_stream_of(const gpumem_buffer_obj *b)
 {
     return b->pool->device->default_stream;
-}
-
-/* Waits for the default stream after a successful submission. */
-static gpumem_result finish(gpumem_result r, gpumem_stream_obj *stream)
-{
-    return r == GPUMEM_OK ? gpumem_stream_wait(stream) : r;
 }
 
 static gpumem_result buffer_host_transfer(gpumem_buffer buffer, uint64_t offset, void *data,
@@ -314,8 +330,7 @@ static gpumem_result buffer_host_transfer(gpumem_buffer buffer, uint64_t offset,
     gpumem_result r = gpumem_buffer_get(buffer, &b);
     if (r != GPUMEM_OK)
         return r;
-    gpumem_stream_obj *stream = default_stream_of(b);
-    return finish(host_transfer(stream, b, offset, data, size, way), stream);
+    return host_transfer(default_stream_of(b), b, offset, data, size, way, 1);
 }
 
 gpumem_result gpumem_buffer_write(gpumem_buffer buffer, uint64_t offset, const void *data,
@@ -338,8 +353,7 @@ static gpumem_result buffer_fill(gpumem_buffer buffer, uint64_t offset, uint64_t
     gpumem_result r = gpumem_buffer_get(buffer, &b);
     if (r != GPUMEM_OK)
         return r;
-    gpumem_stream_obj *stream = default_stream_of(b);
-    return finish(fill(stream, b, offset, size, pattern), stream);
+    return fill(default_stream_of(b), b, offset, size, pattern, 1);
 }
 
 gpumem_result gpumem_buffer_fill(gpumem_buffer buffer, uint64_t offset, uint64_t size,
@@ -358,8 +372,7 @@ static gpumem_result buffer_copy(gpumem_buffer source, uint64_t source_offset,
         r = gpumem_buffer_get(destination, &dst);
     if (r != GPUMEM_OK)
         return r;
-    gpumem_stream_obj *stream = default_stream_of(src);
-    return finish(copy(stream, src, source_offset, dst, destination_offset, size), stream);
+    return copy(default_stream_of(src), src, source_offset, dst, destination_offset, size, 1);
 }
 
 gpumem_result gpumem_buffer_copy(gpumem_buffer source, uint64_t source_offset,
