@@ -7,7 +7,7 @@
 
 #include <cuda.h>
 
-#include "loader.h"
+#include "gpurt_loader.h"
 
 /* X(exported name, API name, ABI version, required, result, parameters): the API name and
  * version are what cuGetProcAddress takes, the exported name what dlsym finds. Versions are

@@ -280,15 +280,32 @@ static gpurt_status pool_free(uint64_t address, void *stream)
 
 /* --- the table --- */
 
-/* The driver's name of each gpurt_call, in its order. */
-static const char *const calls[] = {
-    "cuDeviceGetCount", "cuDeviceGetName/cuDeviceTotalMem", "cuDevicePrimaryCtxRetain",
-    "cuCtxGetDevice", "cuCtxPushCurrent", "cuMemAlloc", "cuMemHostAlloc", "cuMemAllocManaged",
-    "cuMemGetInfo", "cuStreamCreate", "cuStreamSynchronize", "cuEventCreate", "cuEventRecord",
-    "cuEventSynchronize", "cuMemcpyAsync", "cuMemcpyHtoDAsync", "cuMemcpyDtoHAsync",
-    "cuMemsetD32Async", "cuMemPoolCreate", "cuMemPoolGetAttribute/cuMemPoolSetAttribute",
-    "cuMemPoolTrimTo", "cuMemAllocFromPoolAsync"};
-_Static_assert(sizeof calls / sizeof calls[0] == GPURT_CALL_COUNT, "a name for every call");
+/* The driver's name of each gpurt_call, by name: the order of the enum cannot drift from it. */
+static const char *const calls[GPURT_CALL_COUNT] = {
+    [GPURT_CALL_DEVICE_COUNT] = "cuDeviceGetCount",
+    [GPURT_CALL_DEVICE_QUERY] = "cuDeviceGetName/cuDeviceTotalMem",
+    [GPURT_CALL_CONTEXT_OPEN] = "cuDevicePrimaryCtxRetain",
+    [GPURT_CALL_CONTEXT_CHECK] = "cuCtxGetDevice",
+    [GPURT_CALL_ENTER] = "cuCtxPushCurrent",
+    [GPURT_CALL_MALLOC_DEVICE] = "cuMemAlloc",
+    [GPURT_CALL_MALLOC_HOST] = "cuMemHostAlloc",
+    [GPURT_CALL_MALLOC_MANAGED] = "cuMemAllocManaged",
+    [GPURT_CALL_MEMORY_INFO] = "cuMemGetInfo",
+    [GPURT_CALL_STREAM_CREATE] = "cuStreamCreate",
+    [GPURT_CALL_STREAM_SYNCHRONIZE] = "cuStreamSynchronize",
+    [GPURT_CALL_EVENT_CREATE] = "cuEventCreate",
+    [GPURT_CALL_EVENT_RECORD] = "cuEventRecord",
+    [GPURT_CALL_EVENT_SYNCHRONIZE] = "cuEventSynchronize",
+    [GPURT_CALL_COPY] = "cuMemcpyAsync",
+    [GPURT_CALL_COPY_TO_DEVICE] = "cuMemcpyHtoDAsync",
+    [GPURT_CALL_COPY_TO_HOST] = "cuMemcpyDtoHAsync",
+    [GPURT_CALL_FILL] = "cuMemsetD32Async",
+    [GPURT_CALL_POOL_CREATE] = "cuMemPoolCreate",
+    [GPURT_CALL_POOL_ATTRIBUTE] = "cuMemPoolGetAttribute/cuMemPoolSetAttribute",
+    [GPURT_CALL_POOL_TRIM] = "cuMemPoolTrimTo",
+    [GPURT_CALL_POOL_ALLOCATE] = "cuMemAllocFromPoolAsync",
+};
+/* gpurt_probe refuses a table with a call left unnamed. */
 
 const gpurt_runtime cuda_table = {
     .name = "CUDA", .calls = calls, .vendor_id = 0x10de,

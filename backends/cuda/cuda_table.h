@@ -2,7 +2,7 @@
 #ifndef GPUMEM_CUDA_TABLE_H
 #define GPUMEM_CUDA_TABLE_H
 
-#include "runtime.h"
+#include "gpurt_runtime.h"
 
 extern const gpurt_runtime cuda_table;
 

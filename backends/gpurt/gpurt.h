@@ -2,40 +2,48 @@
  *
  * A backend supplies its table; GPURT_DEFINE_BACKEND then makes its vtable and entry function.
  * Only probe and device_open need to be told the table (they get no device); every other
- * operation finds it through the device it is given.
+ * operation finds it through the device it is given. Files are named gpurt_<concept>, so none
+ * shadows a file of core's; the declarations below are grouped by the file that defines them,
+ * and the private headers are gpurt_runtime.h (the runtime table), gpurt_device.h,
+ * gpurt_page.h, gpurt_error.h, gpurt_loader.h, gpurt_pci.h and gpurt_properties.h.
  */
 #ifndef GPUMEM_GPURT_H
 #define GPUMEM_GPURT_H
 
 #include "gpumem/backend.h"
-#include "runtime.h"
+#include "gpurt_runtime.h"
 
+/* gpurt_device.c */
 gpumem_result gpurt_probe(const gpurt_runtime *rt, uint32_t *device_count, char *reason,
                           size_t reason_size);
 gpumem_result gpurt_device_open(const gpurt_runtime *rt, uint32_t index,
                                 const gpumem_external_device *external,
                                 gpumem_backend_device **device);
-
-/* device.c */
 void gpurt_device_close(gpumem_backend_device *device);
-gpumem_result gpurt_device_properties(gpumem_backend_device *device,
-                                      gpumem_device_properties *properties);
 gpumem_result gpurt_device_native(gpumem_backend_device *device,
                                   gpumem_external_device *native);
+
+/* gpurt_properties.c */
+gpumem_result gpurt_device_properties(gpumem_backend_device *device,
+                                      gpumem_device_properties *properties);
+
+/* gpurt_budget.c */
 gpumem_result gpurt_heap_budget(gpumem_backend_device *device, uint64_t *budget,
                                 uint64_t *usage);
 
-/* memory.c */
+/* gpurt_memory.c */
 gpumem_result gpurt_page_allocate(gpumem_backend_device *device, uint32_t memory_type,
                                   uint64_t size, gpumem_backend_page **page);
 void gpurt_page_free(gpumem_backend_device *device, gpumem_backend_page *page);
 gpumem_result gpurt_page_map(gpumem_backend_device *device, gpumem_backend_page *page,
                              void **data);
 uint64_t gpurt_page_address(gpumem_backend_device *device, gpumem_backend_page *page);
+
+/* gpurt_pinned.c */
 int gpurt_host_memory_is_pinned(gpumem_backend_device *device, const void *host,
                                 uint64_t size);
 
-/* stream.c */
+/* gpurt_stream.c */
 gpumem_result gpurt_stream_create(gpumem_backend_device *device, gpumem_backend_stream **stream);
 void gpurt_stream_destroy(gpumem_backend_device *device, gpumem_backend_stream *stream);
 gpumem_result gpurt_stream_synchronize(gpumem_backend_device *device,
@@ -49,7 +57,7 @@ gpumem_result gpurt_event_record(gpumem_backend_device *device, gpumem_backend_s
 gpumem_result gpurt_event_synchronize(gpumem_backend_device *device,
                                       gpumem_backend_event *event);
 
-/* copy.c */
+/* gpurt_copy.c */
 gpumem_result gpurt_copy_page_to_page(gpumem_backend_device *device,
                                       gpumem_backend_stream *stream, gpumem_backend_page *source,
                                       uint64_t source_offset, gpumem_backend_page *destination,
@@ -65,7 +73,7 @@ gpumem_result gpurt_fill(gpumem_backend_device *device, gpumem_backend_stream *s
                          gpumem_backend_page *page, uint64_t offset, uint64_t size,
                          uint32_t pattern);
 
-/* pool.c */
+/* gpurt_pool.c */
 gpumem_result gpurt_native_pool_create(gpumem_backend_device *device, uint32_t memory_type,
                                        uint64_t release_threshold, gpumem_backend_pool **pool);
 void gpurt_native_pool_destroy(gpumem_backend_device *device, gpumem_backend_pool *pool);

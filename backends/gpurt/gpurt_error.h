@@ -2,7 +2,7 @@
 #ifndef GPUMEM_GPURT_ERROR_H
 #define GPUMEM_GPURT_ERROR_H
 
-#include "runtime.h"
+#include "gpurt_runtime.h"
 #include "gpumem/backend.h"
 
 /* "cuStreamCreate: CUDA_ERROR_INVALID_CONTEXT"; GPUMEM_ERROR_BACKEND (or, for the runtime's

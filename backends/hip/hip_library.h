@@ -6,7 +6,7 @@
 
 #include <hip/hip_runtime_api.h>
 
-#include "loader.h"
+#include "gpurt_loader.h"
 
 /* X(exported name, API name, version, required, result, parameters), as gpurt/loader.h
  * describes; HIP exports every API name once, unversioned, so the version is unused. */

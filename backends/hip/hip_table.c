@@ -278,16 +278,32 @@ static gpurt_status pool_free(uint64_t address, void *stream)
     return HIP(hipFreeAsync)(pointer(address), stream);
 }
 
-/* The runtime's name of each gpurt_call, in its order. */
-static const char *const calls[] = {
-    "hipGetDeviceCount", "hipDeviceGetName/hipDeviceTotalMem", "hipSetDevice", "hipGetDevice",
-    "hipSetDevice", "hipMalloc", "hipHostMalloc", "hipMallocManaged", "hipMemGetInfo",
-    "hipStreamCreateWithFlags", "hipStreamSynchronize", "hipEventCreateWithFlags",
-    "hipEventRecord", "hipEventSynchronize", "hipMemcpyAsync", "hipMemcpyHtoDAsync",
-    "hipMemcpyDtoHAsync", "hipMemsetD32Async", "hipMemPoolCreate",
-    "hipMemPoolGetAttribute/hipMemPoolSetAttribute", "hipMemPoolTrimTo",
-    "hipMallocFromPoolAsync"};
-_Static_assert(sizeof calls / sizeof calls[0] == GPURT_CALL_COUNT, "a name for every call");
+/* The runtime's name of each gpurt_call, by name: the order of the enum cannot drift from it. */
+static const char *const calls[GPURT_CALL_COUNT] = {
+    [GPURT_CALL_DEVICE_COUNT] = "hipGetDeviceCount",
+    [GPURT_CALL_DEVICE_QUERY] = "hipDeviceGetName/hipDeviceTotalMem",
+    [GPURT_CALL_CONTEXT_OPEN] = "hipSetDevice",
+    [GPURT_CALL_CONTEXT_CHECK] = "hipGetDevice",
+    [GPURT_CALL_ENTER] = "hipSetDevice",
+    [GPURT_CALL_MALLOC_DEVICE] = "hipMalloc",
+    [GPURT_CALL_MALLOC_HOST] = "hipHostMalloc",
+    [GPURT_CALL_MALLOC_MANAGED] = "hipMallocManaged",
+    [GPURT_CALL_MEMORY_INFO] = "hipMemGetInfo",
+    [GPURT_CALL_STREAM_CREATE] = "hipStreamCreateWithFlags",
+    [GPURT_CALL_STREAM_SYNCHRONIZE] = "hipStreamSynchronize",
+    [GPURT_CALL_EVENT_CREATE] = "hipEventCreateWithFlags",
+    [GPURT_CALL_EVENT_RECORD] = "hipEventRecord",
+    [GPURT_CALL_EVENT_SYNCHRONIZE] = "hipEventSynchronize",
+    [GPURT_CALL_COPY] = "hipMemcpyAsync",
+    [GPURT_CALL_COPY_TO_DEVICE] = "hipMemcpyHtoDAsync",
+    [GPURT_CALL_COPY_TO_HOST] = "hipMemcpyDtoHAsync",
+    [GPURT_CALL_FILL] = "hipMemsetD32Async",
+    [GPURT_CALL_POOL_CREATE] = "hipMemPoolCreate",
+    [GPURT_CALL_POOL_ATTRIBUTE] = "hipMemPoolGetAttribute/hipMemPoolSetAttribute",
+    [GPURT_CALL_POOL_TRIM] = "hipMemPoolTrimTo",
+    [GPURT_CALL_POOL_ALLOCATE] = "hipMallocFromPoolAsync",
+};
+/* gpurt_probe refuses a table with a call left unnamed. */
 
 /* No context_check: HIP has no contexts to bring, only the device ordinal. */
 const gpurt_runtime hip_table = {

@@ -2,7 +2,7 @@
 #ifndef GPUMEM_HIP_TABLE_H
 #define GPUMEM_HIP_TABLE_H
 
-#include "runtime.h"
+#include "gpurt_runtime.h"
 
 extern const gpurt_runtime hip_table;
 

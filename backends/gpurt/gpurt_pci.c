@@ -1,4 +1,4 @@
-#include "pci.h"
+#include "gpurt_pci.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-#include "loader.h"
+#include "gpurt_loader.h"
 
 #include <dlfcn.h>
 #include <stdio.h>

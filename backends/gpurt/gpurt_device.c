@@ -4,11 +4,18 @@
 
 #include "gpurt_device.h"
 #include "gpurt_error.h"
-#include "properties.h"
+#include "gpurt_properties.h"
 
 gpumem_result gpurt_probe(const gpurt_runtime *rt, uint32_t *device_count, char *reason,
                           size_t reason_size)
 {
+    /* The call names are set by name (designated initializers): one left out is a build
+     * mistake, told here rather than as a crash in a later message. */
+    for (int call = 0; call < GPURT_CALL_COUNT; call++)
+        if (!rt->calls[call]) {
+            snprintf(reason, reason_size, "%s table: no name for call %d", rt->name, call);
+            return GPUMEM_ERROR_UNAVAILABLE;
+        }
     if (rt->load(reason, reason_size) != 0)
         return GPUMEM_ERROR_UNAVAILABLE;
     int count = 0;

@@ -1,10 +1,10 @@
-#include "properties.h"
+#include "gpurt_properties.h"
 
 #include <stdio.h>
 #include <unistd.h>
 
 #include "gpurt_error.h"
-#include "pci.h"
+#include "gpurt_pci.h"
 
 /* cuMemAlloc and hipMalloc return 256-byte aligned memory; offsets keep that, so a buffer
  * suits any vector load a kernel makes. */
