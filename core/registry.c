@@ -159,6 +159,7 @@ static void add_refused_module(const char *path, const char *name, const char *r
     gpumem_backend_entry *e = entry_new(name, path);
     if (e) {
         e->refused = 1;
+        e->info.refused = 1;
         e->probed = 1;
         e->probe_result =
             result == GPUMEM_ERROR_ABI_MISMATCH ? result : GPUMEM_ERROR_UNAVAILABLE;

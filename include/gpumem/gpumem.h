@@ -118,6 +118,9 @@ typedef struct gpumem_backend_info {
     uint32_t priority;               /* higher is preferred when no backend is named */
     char reason[GPUMEM_REASON_SIZE]; /* why it is unavailable ("libcuda.so.1 not found"), or "" */
     char module_path[GPUMEM_PATH_SIZE]; /* the module file, or "" when built in */
+    uint32_t refused;                /* 1 for a module gpumem refused (reason says why): listed
+                                        after every accepted backend, never opened */
+    uint32_t reserved;
 } gpumem_backend_info;
 
 /* Number of registered backends: built in, and modules found in the module folder and in

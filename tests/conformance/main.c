@@ -36,39 +36,15 @@ static void usage(FILE *out)
             program);
 }
 
-/* --- the log of the choice: modules gpumem refused while it listed the backends --- */
+/* --- the log --- */
 
-#define MAX_REFUSED 16
-
-static struct {
-    char path[GPUMEM_PATH_SIZE];
-    char reason[GPUMEM_REASON_SIZE];
-} refused[MAX_REFUSED];
-static int refused_count;
-
-/* Prints what gpumem's own log would (GPUMEM_LOG), and keeps "module PATH refused: REASON". */
+/* Prints what gpumem's own log would (GPUMEM_LOG). */
 static void choice_log(void *user, int32_t level, const char *message)
 {
     (void)user;
-    static const char prefix[] = "module ", infix[] = " refused: ";
-    const char *at = strstr(message, infix);
-    if (strncmp(message, prefix, sizeof prefix - 1) == 0 && at && refused_count < MAX_REFUSED) {
-        const char *path = message + sizeof prefix - 1;
-        snprintf(refused[refused_count].path, sizeof refused[0].path, "%.*s", (int)(at - path),
-                 path);
-        snprintf(refused[refused_count].reason, sizeof refused[0].reason, "%s",
-                 at + sizeof infix - 1);
-        refused_count++;
-    }
     static const char *const names[] = {"debug", "info", "warning", "error"};
     if (level >= conf_log_threshold())
         fprintf(stderr, "gpumem %s: %s\n", names[level < 0 ? 0 : level > 3 ? 3 : level], message);
-}
-
-static const char *base_name(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    return slash ? slash + 1 : path;
 }
 
 /* Where a module's folder comes in gpumem's search: the folders of GPUMEM_PLUGIN_PATH in order,
@@ -102,21 +78,23 @@ static int search_rank(const char *path)
  * earlier in the search (it is shadowed) only has gpumem's warning. */
 static bool refused_module(const gpumem_backend_info *info)
 {
-    char file[GPUMEM_NAME_SIZE + 16];
-    snprintf(file, sizeof file, "libgpumem-%s.so", info->name);
-    for (int i = 0; i < refused_count; i++) {
-        if (strcmp(base_name(refused[i].path), file) != 0)
+    uint32_t count = 0;
+    gpumem_backend_count(&count);
+    for (uint32_t i = 0; i < count; i++) {
+        gpumem_backend_info r;
+        if (gpumem_backend_info_get(i, &r) != GPUMEM_OK || !r.refused ||
+            strcmp(r.name, info->name) != 0)
             continue;
-        if (info->is_module && strcmp(info->module_path, refused[i].path) == 0) {
+        if (info->refused) {
             fprintf(stderr, "%s: FAIL: the module %s of backend '%s' was refused: %s\n", program,
-                    refused[i].path, info->name, refused[i].reason);
+                    r.module_path, info->name, r.reason);
             return true;
         }
-        if (!info->is_module || search_rank(refused[i].path) < search_rank(info->module_path)) {
+        if (!info->is_module || search_rank(r.module_path) < search_rank(info->module_path)) {
             fprintf(stderr,
                     "%s: FAIL: the module %s was refused (%s), and backend '%s' %s%s would be "
                     "tested in its place\n",
-                    program, refused[i].path, refused[i].reason, info->name,
+                    program, r.module_path, r.reason, info->name,
                     info->is_module ? "from " : "built into libgpumem",
                     info->is_module ? info->module_path : "");
             return true;

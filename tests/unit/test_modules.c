@@ -176,6 +176,9 @@ Test(modules, the_order_is_that_of_the_names, .fini = remove_test_folder)
     cr_assert_eq(gpumem_backend_info_get((uint32_t)second, &refused), GPUMEM_OK);
     cr_expect(strstr(refused.reason, "already registered from"), "%s", refused.reason);
     cr_expect(strstr(refused.reason, "libgpumem-a-first.so"), "%s", refused.reason);
+    cr_expect_eq(refused.refused, 1, "the second module is marked refused");
+    cr_expect(!refused.available, "a refused module is never available");
+    cr_expect_eq(good.refused, 0, "the module in use is not marked refused");
     int a = index_of("a", folder), c = index_of("c", folder);
     cr_expect(a >= 0 && c > a, "refused modules in name order: a at %d, c at %d", a, c);
     cr_expect_gt(a, index_of("good", "libgpumem-a-first.so"));
