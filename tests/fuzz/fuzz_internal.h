@@ -192,6 +192,8 @@ int fz_free_slot(const fz_ctx *c, int kind);
 /* A handle that is not a live object of `kind` (NULL, forged, another kind's, stale); adds the
  * result it must give to *faults. */
 uint64_t fz_bad_handle(fz_ctx *c, int kind, fz_expect *faults);
+/* The handle of buffer i or, one time in `den` (fz_bad), a bad one with its fault in *faults. */
+gpumem_buffer fz_buffer_handle(fz_ctx *c, int i, unsigned den, fz_expect *faults);
 void fz_stale_push(fz_ctx *c, int kind, uint64_t handle);
 
 /* 1 when a call should get a bad handle: always under force_bad, else 1 time in `den`. */
@@ -241,6 +243,8 @@ void fz_op_pool_trim(fz_ctx *c);
 void fz_op_pool_stats(fz_ctx *c);
 void fz_op_pool_check(fz_ctx *c);
 void fz_op_buffer_create(fz_ctx *c);
+/* A random live buffer to work on; when there is none, creates one instead and returns -1. */
+int fz_buffer_or_create(fz_ctx *c);
 void fz_op_buffer_destroy(fz_ctx *c);
 void fz_op_buffer_info(fz_ctx *c);
 void fz_op_buffer_native(fz_ctx *c);

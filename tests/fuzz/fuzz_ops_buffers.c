@@ -220,6 +220,21 @@ void fz_op_buffer_create(fz_ctx *c)
     fz_buffer_create_in(c, pool);
 }
 
+int fz_buffer_or_create(fz_ctx *c)
+{
+    int i = fz_pick_buffer(c, -1);
+    if (i < 0)
+        fz_op_buffer_create(c);
+    return i;
+}
+
+gpumem_buffer fz_buffer_handle(fz_ctx *c, int i, unsigned den, fz_expect *faults)
+{
+    if (fz_bad(c, den))
+        return (gpumem_buffer)(uintptr_t)fz_bad_handle(c, FZ_BUFFER, faults);
+    return c->buffers[i].handle;
+}
+
 void fz_op_buffer_destroy(fz_ctx *c)
 {
     int i = fz_pick_buffer(c, -1);
@@ -239,16 +254,12 @@ void fz_op_buffer_destroy(fz_ctx *c)
 
 void fz_op_buffer_info(fz_ctx *c)
 {
-    int i = fz_pick_buffer(c, -1);
-    if (i < 0) {
-        fz_op_buffer_create(c);
+    int i = fz_buffer_or_create(c);
+    if (i < 0)
         return;
-    }
     fz_expect faults = 0;
-    gpumem_buffer handle = c->buffers[i].handle;
+    gpumem_buffer handle = fz_buffer_handle(c, i, 12, &faults);
     gpumem_buffer_info info, *out = &info;
-    if (fz_bad(c, 12))
-        handle = (gpumem_buffer)(uintptr_t)fz_bad_handle(c, FZ_BUFFER, &faults);
     if (fz_chance(c, 1, 24))
         out = NULL, faults |= FZ_ARG;
     gpumem_result r = gpumem_buffer_info_get(handle, out);
@@ -258,16 +269,12 @@ void fz_op_buffer_info(fz_ctx *c)
 
 void fz_op_buffer_native(fz_ctx *c)
 {
-    int i = fz_pick_buffer(c, -1);
-    if (i < 0) {
-        fz_op_buffer_create(c);
+    int i = fz_buffer_or_create(c);
+    if (i < 0)
         return;
-    }
     fz_expect faults = 0;
-    gpumem_buffer handle = c->buffers[i].handle;
+    gpumem_buffer handle = fz_buffer_handle(c, i, 12, &faults);
     gpumem_native_buffer n, *out = &n;
-    if (fz_bad(c, 12))
-        handle = (gpumem_buffer)(uintptr_t)fz_bad_handle(c, FZ_BUFFER, &faults);
     if (fz_chance(c, 1, 24))
         out = NULL, faults |= FZ_ARG;
     gpumem_result r = gpumem_buffer_native(handle, out);

@@ -54,19 +54,15 @@ static int unmap_buffer(fz_ctx *c, int i)
 
 void fz_op_map(fz_ctx *c)
 {
-    int i = fz_pick_buffer(c, -1);
-    if (i < 0) {
-        fz_op_buffer_create(c);
+    int i = fz_buffer_or_create(c);
+    if (i < 0)
         return;
-    }
     if (c->buffers[i].map_count >= MAX_MAP_COUNT) {
         unmap_buffer(c, i);
         return;
     }
     fz_expect faults = 0;
-    gpumem_buffer handle = c->buffers[i].handle;
-    if (fz_bad(c, 16))
-        handle = (gpumem_buffer)(uintptr_t)fz_bad_handle(c, FZ_BUFFER, &faults);
+    gpumem_buffer handle = fz_buffer_handle(c, i, 16, &faults);
     map_buffer(c, i, faults, handle, fz_chance(c, 1, 32));
 }
 
@@ -148,11 +144,9 @@ void fz_op_mapped_read(fz_ctx *c)
 /* Flush and invalidate with any range, on any buffer. */
 void fz_op_flush(fz_ctx *c)
 {
-    int i = fz_pick_buffer(c, -1);
-    if (i < 0) {
-        fz_op_buffer_create(c);
+    int i = fz_buffer_or_create(c);
+    if (i < 0)
         return;
-    }
     fz_buffer *b = &c->buffers[i];
     fz_expect faults = 0, resource = 0;
     uint64_t offset, size;
@@ -170,9 +164,7 @@ void fz_op_flush(fz_ctx *c)
         faults |= FZ_BIT(GPUMEM_ERROR_NOT_MAPPABLE);
     else if (!coherent(c, i) && !b->map_count)
         resource |= FZ_BIT(GPUMEM_ERROR_BAD_STATE); /* gpumem.h does not say */
-    gpumem_buffer handle = b->handle;
-    if (fz_bad(c, 24))
-        handle = (gpumem_buffer)(uintptr_t)fz_bad_handle(c, FZ_BUFFER, &faults);
+    gpumem_buffer handle = fz_buffer_handle(c, i, 24, &faults);
     if (!faults && !fz_settle(c, i, -1))
         return;
     int flush = fz_chance(c, 1, 2);

@@ -100,11 +100,9 @@ typedef struct transfer {
 static int choose(fz_ctx *c, int on_stream, transfer *t)
 {
     memset(t, 0, sizeof *t);
-    t->buffer = fz_pick_buffer(c, -1);
-    if (t->buffer < 0) {
-        fz_op_buffer_create(c);
+    t->buffer = fz_buffer_or_create(c);
+    if (t->buffer < 0)
         return 0;
-    }
     int device = c->buffers[t->buffer].device;
     t->buffer_handle = c->buffers[t->buffer].handle;
     t->stream = c->devices[device].default_stream;
