@@ -12,7 +12,7 @@ void fz_op_vblock_create(fz_ctx *c)
     static const uint64_t sizes[] = {1,       2,        63,        64,       100,
                                      4096,    65536,    65537,     1 << 20,  (1 << 20) + 7,
                                      1u << 31, 1ull << 40, 3ull << 40, 1ull << 50};
-    uint64_t size = fz_chance(c, 1, 4) ? 1 + fz_u32(c) : FZ_PICK(c, sizes);
+    uint64_t size = fz_chance(c, 1, 4) ? 1 + (uint64_t)fz_u32(c) : FZ_PICK(c, sizes);
     fz_expect faults = 0, resource = 0;
     gpumem_vblock handle = (gpumem_vblock)(uintptr_t)FZ_SENTINEL, *out = &handle;
     int slot = fz_free_slot(c, FZ_VBLOCK);
