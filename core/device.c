@@ -40,8 +40,24 @@ static int is_power_of_two(uint64_t x)
     return x && !(x & (x - 1));
 }
 
+/* Core places buffers at multiples of min_alignment, and raises the backend's value where its
+ * own promises need more: fills reach the backend at offsets that are multiples of 4, and no two
+ * buffers share an atom of non-coherent memory (a flush or invalidate of one would overwrite the
+ * other's bytes). Pages and their addresses follow the raised value (backend.h). */
+static void raise_min_alignment(gpumem_device_properties *p)
+{
+    uint64_t alignment = p->min_alignment < 4 ? 4 : p->min_alignment;
+    for (uint32_t i = 0; i < p->memory_type_count; i++) {
+        uint32_t flags = p->memory_types[i].flags;
+        if ((flags & GPUMEM_MEMORY_HOST_VISIBLE) && !(flags & GPUMEM_MEMORY_HOST_COHERENT) &&
+            alignment < p->non_coherent_atom_size)
+            alignment = p->non_coherent_atom_size;
+    }
+    p->min_alignment = alignment;
+}
+
 /* A backend's answers are checked once, so core can rely on them everywhere else. */
-static gpumem_result check_properties(const gpumem_device_properties *p, const char *backend)
+static gpumem_result check_properties(gpumem_device_properties *p, const char *backend)
 {
     if (p->memory_type_count == 0 || p->memory_type_count > GPUMEM_MAX_MEMORY_TYPES ||
         p->memory_heap_count == 0 || p->memory_heap_count > GPUMEM_MAX_MEMORY_HEAPS)
@@ -58,6 +74,13 @@ static gpumem_result check_properties(const gpumem_device_properties *p, const c
                            "backend '%s' reported bad limits (alignment %llu, atom %llu)", backend,
                            (unsigned long long)p->min_alignment,
                            (unsigned long long)p->non_coherent_atom_size);
+    raise_min_alignment(p);
+    if (p->max_allocation_size < p->min_alignment)
+        return gpumem_fail(GPUMEM_ERROR_BACKEND,
+                           "backend '%s' reported a largest allocation of %llu bytes, below the "
+                           "alignment of %llu bytes its buffers need",
+                           backend, (unsigned long long)p->max_allocation_size,
+                           (unsigned long long)p->min_alignment);
     return GPUMEM_OK;
 }
 

@@ -106,9 +106,16 @@ gpumem_result gpumem_margin_check(gpumem_buffer_obj *b, const char *function)
     if (r != GPUMEM_OK)
         return r;
     margins m = margins_of(b);
-    r = sync_margins(b, &m, 0);
+    /* The host's view first: on non-coherent memory an overrun through a mapping that was
+     * never flushed shows only there. Then the device's, which the invalidate brings in. */
     uint64_t before = first_overwritten(b->page->host, m.before, m.before_size);
     uint64_t after = first_overwritten(b->page->host, m.after, m.after_size);
+    if (before == UINT64_MAX && after == UINT64_MAX &&
+        !(pool->memory_flags & GPUMEM_MEMORY_HOST_COHERENT) &&
+        (r = sync_margins(b, &m, 0)) == GPUMEM_OK) {
+        before = first_overwritten(b->page->host, m.before, m.before_size);
+        after = first_overwritten(b->page->host, m.after, m.after_size);
+    }
     gpumem_page_unmap(pool, b->page);
     if (r != GPUMEM_OK || (before == UINT64_MAX && after == UINT64_MAX))
         return r;

@@ -31,19 +31,27 @@ gpumem_result gpumem_staging_init(gpumem_device_obj *device)
     return GPUMEM_OK;
 }
 
+/* Without events, a chunk's queued copy can only be waited for by synchronizing the stream
+ * that runs it. Core may touch a stream only under that stream's lock, and a staged call holds
+ * the lock of its own stream alone, so it leaves no chunk pending when it returns: work pending
+ * on a chunk is always the calling stream's. */
+static gpumem_result wait_for_stream(gpumem_device_obj *device, gpumem_backend_stream *stream)
+{
+    gpumem_staging *s = &device->staging;
+    gpumem_result r = gpumem_device_stream_synchronize(device, stream);
+    for (uint32_t i = 0; i < s->allocated; i++)
+        s->chunks[i].pending = 0; /* after a failure too: the stream's work is lost or done */
+    return r;
+}
+
 /* Waits until the device is done with the chunk's last copy: its event, or, for a backend
- * without events, the stream that copied (then every chunk of that stream is done). */
-static gpumem_result chunk_wait(gpumem_device_obj *device, gpumem_staging_chunk *c)
+ * without events, the calling stream (then every chunk is done). */
+static gpumem_result chunk_wait(gpumem_device_obj *device, gpumem_backend_stream *stream,
+                                gpumem_staging_chunk *c)
 {
     if (c->event)
         return device->ops->event_synchronize(device->native, c->event);
-    if (!c->stream)
-        return GPUMEM_OK;
-    gpumem_backend_stream *stream = c->stream;
-    gpumem_result r = gpumem_device_stream_synchronize(device, stream);
-    if (r == GPUMEM_OK)
-        gpumem_staging_forget_stream(device, stream);
-    return r;
+    return c->pending ? wait_for_stream(device, stream) : GPUMEM_OK;
 }
 
 /* The chunk is read or written by work just queued on `stream`. */
@@ -52,22 +60,27 @@ static gpumem_result chunk_used(gpumem_device_obj *device, gpumem_backend_stream
 {
     if (c->event)
         return device->ops->event_record(device->native, stream, c->event);
-    c->stream = stream; /* NULL for a backend without streams: its copies are done already */
+    c->pending = stream != NULL; /* a backend without streams has done its copies already */
     return GPUMEM_OK;
 }
 
-void gpumem_staging_forget_stream(gpumem_device_obj *device, gpumem_backend_stream *stream)
+/* The end of a staged call: without events, no chunk may stay pending (see wait_for_stream). */
+static gpumem_result staging_done(gpumem_device_obj *device, gpumem_backend_stream *stream,
+                                  gpumem_result r)
 {
     gpumem_staging *s = &device->staging;
     for (uint32_t i = 0; i < s->allocated; i++)
-        if (s->chunks[i].stream == stream)
-            s->chunks[i].stream = NULL;
+        if (s->chunks[i].pending) {
+            gpumem_result w = wait_for_stream(device, stream);
+            return r == GPUMEM_OK ? w : r;
+        }
+    return r;
 }
 
 static void chunk_free(gpumem_device_obj *device, gpumem_staging_chunk *c)
 {
     const gpumem_backend_vtable *ops = device->ops;
-    if (chunk_wait(device, c) != GPUMEM_OK)
+    if (c->event && device->ops->event_synchronize(device->native, c->event) != GPUMEM_OK)
         gpumem_error_clear(); /* the chunk goes regardless */
     if (c->event)
         ops->event_destroy(device->native, c->event);
@@ -154,13 +167,14 @@ static gpumem_result chunk_flush(gpumem_device_obj *device, gpumem_staging_chunk
 }
 
 /* The next chunk whose previous copy has finished. */
-static gpumem_result next_chunk(gpumem_device_obj *device, gpumem_staging_chunk **out)
+static gpumem_result next_chunk(gpumem_device_obj *device, gpumem_backend_stream *stream,
+                                gpumem_staging_chunk **out)
 {
     gpumem_staging *s = &device->staging;
     gpumem_staging_chunk *c = &s->chunks[s->next];
     s->next = (s->next + 1) % s->chunk_count;
     *out = c;
-    return chunk_wait(device, c);
+    return chunk_wait(device, stream, c);
 }
 
 static gpumem_result write_chunks(gpumem_device_obj *device, gpumem_backend_stream *stream,
@@ -172,7 +186,7 @@ static gpumem_result write_chunks(gpumem_device_obj *device, gpumem_backend_stre
     for (uint64_t done = 0; done < size && r == GPUMEM_OK;) {
         uint64_t n = min_u64(device->staging.chunk_size, size - done);
         gpumem_staging_chunk *c;
-        if ((r = next_chunk(device, &c)) != GPUMEM_OK)
+        if ((r = next_chunk(device, stream, &c)) != GPUMEM_OK)
             break;
         gpumem_host_copy(c->host, source + done, (size_t)n);
         if ((r = chunk_flush(device, c, n, 0)) != GPUMEM_OK)
@@ -195,6 +209,7 @@ gpumem_result gpumem_staging_write(gpumem_device_obj *device, gpumem_backend_str
     if (r == GPUMEM_OK && (r = write_chunks(device, stream, page, offset, source, size)) !=
                               GPUMEM_OK)
         r = gpumem_fail_backend(r, "a staged write");
+    r = staging_done(device, stream, r);
     pthread_mutex_unlock(&s->lock);
     return r;
 }
@@ -208,7 +223,7 @@ static gpumem_result read_issue(gpumem_device_obj *device, gpumem_backend_stream
     gpumem_staging_chunk *c = &s->chunks[index % s->chunk_count];
     uint64_t begin = index * s->chunk_size;
     uint64_t n = min_u64(s->chunk_size, size - begin);
-    gpumem_result r = chunk_wait(device, c);
+    gpumem_result r = chunk_wait(device, stream, c);
     if (r == GPUMEM_OK)
         r = device->ops->copy_page_to_page(device->native, stream, page, offset + begin, c->page,
                                            0, n);
@@ -227,7 +242,8 @@ static gpumem_result read_chunks(gpumem_device_obj *device, gpumem_backend_strea
     for (uint64_t i = 0; i < chunks && r == GPUMEM_OK; i++) {
         gpumem_staging_chunk *c = &s->chunks[i % s->chunk_count];
         uint64_t n = min_u64(s->chunk_size, size - i * s->chunk_size);
-        if ((r = chunk_wait(device, c)) != GPUMEM_OK || (r = chunk_flush(device, c, n, 1)) !=
+        if ((r = chunk_wait(device, stream, c)) != GPUMEM_OK ||
+            (r = chunk_flush(device, c, n, 1)) !=
                                                             GPUMEM_OK)
             break;
         gpumem_host_copy(destination + i * s->chunk_size, c->host, (size_t)n);
@@ -247,6 +263,7 @@ gpumem_result gpumem_staging_read(gpumem_device_obj *device, gpumem_backend_stre
     if (r == GPUMEM_OK &&
         (r = read_chunks(device, stream, page, offset, destination, size)) != GPUMEM_OK)
         r = gpumem_fail_backend(r, "a staged read");
+    r = staging_done(device, stream, r);
     pthread_mutex_unlock(&s->lock);
     return r;
 }
@@ -256,7 +273,7 @@ static gpumem_result fill_chunks(gpumem_device_obj *device, gpumem_backend_strea
                                  uint32_t pattern)
 {
     gpumem_staging_chunk *c;
-    gpumem_result r = next_chunk(device, &c);
+    gpumem_result r = next_chunk(device, stream, &c);
     uint64_t n = min_u64(device->staging.chunk_size, size);
     if (r != GPUMEM_OK)
         return r;
@@ -282,6 +299,7 @@ gpumem_result gpumem_staging_fill(gpumem_device_obj *device, gpumem_backend_stre
     if (r == GPUMEM_OK &&
         (r = fill_chunks(device, stream, page, offset, size, pattern)) != GPUMEM_OK)
         r = gpumem_fail_backend(r, "a staged fill");
+    r = staging_done(device, stream, r);
     pthread_mutex_unlock(&s->lock);
     return r;
 }

@@ -2,7 +2,7 @@
  * (or only slowly, as pageable memory on CUDA), through host-visible chunks that the device
  * copies from or into. Several chunks are in flight at once; each has an event, so a chunk is
  * reused as soon as the copy that read it has finished, and host-side copies overlap the
- * device's. The policy that decides when to stage lives in transfer.c.
+ * device's. Without events, a staged call waits for its own stream before it returns. The policy that decides when to stage lives in transfer.c.
  */
 #ifndef GPUMEM_CORE_STAGING_H
 #define GPUMEM_CORE_STAGING_H
@@ -24,7 +24,7 @@ typedef struct gpumem_staging_chunk {
     gpumem_backend_page *page;
     void *host;
     gpumem_backend_event *event;   /* NULL when the backend has no events */
-    gpumem_backend_stream *stream; /* without events: the stream whose queued work uses it */
+    int pending; /* without events: work queued on the calling stream still uses it */
 } gpumem_staging_chunk;
 
 typedef struct gpumem_staging {
@@ -46,10 +46,6 @@ struct gpumem_device_obj;
 gpumem_result gpumem_staging_init(struct gpumem_device_obj *device);
 /* Waits for and frees the chunks (the lock stays, for the device's streams' last steps). */
 void gpumem_staging_release(struct gpumem_device_obj *device);
-
-/* A stream whose work was waited for, and that goes: no chunk waits for it any more. */
-void gpumem_staging_forget_stream(struct gpumem_device_obj *device,
-                                  gpumem_backend_stream *stream);
 
 /* Each returns when the host side is done: a write has read all of `source`, a read has filled
  * all of `destination`. The stream's lock is held by the caller. */

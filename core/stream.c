@@ -53,9 +53,6 @@ void gpumem_stream_free(gpumem_stream_obj *stream)
     gpumem_device_obj *device = stream->device;
     if (gpumem_stream_wait(stream) != GPUMEM_OK)
         gpumem_error_clear(); /* nothing left to report it to; the stream goes regardless */
-    pthread_mutex_lock(&device->staging.lock);
-    gpumem_staging_forget_stream(device, stream->native);
-    pthread_mutex_unlock(&device->staging.lock);
     if (stream->native)
         device->ops->stream_destroy(device->native, stream->native);
     pthread_mutex_destroy(&stream->lock);

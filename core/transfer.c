@@ -52,6 +52,24 @@ static gpumem_result mapped_begin(gpumem_stream_obj *stream, gpumem_buffer_obj *
     return gpumem_buffer_map_internal(b, data);
 }
 
+/* Before the host writes [offset, offset + size) of non-coherent memory: the flush after it
+ * writes back whole atoms, so the atoms the range covers only in part must first hold what the
+ * device last wrote there. */
+static gpumem_result invalidate_edges(gpumem_buffer_obj *b, uint64_t offset, uint64_t size)
+{
+    if (b->pool->memory_flags & GPUMEM_MEMORY_HOST_COHERENT)
+        return GPUMEM_OK;
+    uint64_t atom = b->pool->device->properties.non_coherent_atom_size;
+    uint64_t begin = b->offset + offset, end = begin + size;
+    int head = begin % atom != 0;
+    int tail = end % atom != 0 && end != b->page->size &&
+               !(head && (end - 1) / atom == begin / atom); /* not the head's atom again */
+    gpumem_result r = head ? gpumem_buffer_coherence(b, offset, 1, 0) : GPUMEM_OK;
+    if (r == GPUMEM_OK && tail)
+        r = gpumem_buffer_coherence(b, offset + size - 1, 1, 0);
+    return r;
+}
+
 static gpumem_result mapped_copy(gpumem_stream_obj *stream, gpumem_buffer_obj *b,
                                  uint64_t offset, void *data, uint64_t size, direction way)
 {
@@ -60,8 +78,10 @@ static gpumem_result mapped_copy(gpumem_stream_obj *stream, gpumem_buffer_obj *b
     if (r != GPUMEM_OK)
         return r;
     if (way == TO_DEVICE) {
-        gpumem_host_copy(mapped + offset, data, (size_t)size);
-        r = gpumem_buffer_coherence(b, offset, size, 1);
+        if ((r = invalidate_edges(b, offset, size)) == GPUMEM_OK) {
+            gpumem_host_copy(mapped + offset, data, (size_t)size);
+            r = gpumem_buffer_coherence(b, offset, size, 1);
+        }
     } else if ((r = gpumem_buffer_coherence(b, offset, size, 0)) == GPUMEM_OK) {
         gpumem_host_copy(data, mapped + offset, (size_t)size);
     }
@@ -123,8 +143,10 @@ static gpumem_result fill_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *b
                                    size, pattern);
     if ((r = mapped_begin(stream, b, &mapped)) != GPUMEM_OK)
         return r;
-    gpumem_host_fill(mapped + offset, pattern, (size_t)size);
-    r = gpumem_buffer_coherence(b, offset, size, 1);
+    if ((r = invalidate_edges(b, offset, size)) == GPUMEM_OK) {
+        gpumem_host_fill(mapped + offset, pattern, (size_t)size);
+        r = gpumem_buffer_coherence(b, offset, size, 1);
+    }
     gpumem_buffer_unmap_internal(b);
     return r;
 }

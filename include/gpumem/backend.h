@@ -97,7 +97,10 @@ typedef struct gpumem_backend_vtable {
      * reports impossible values fails to open). The flags must be honest: HOST_VISIBLE only
      * where page_map works, HOST_COHERENT only where no flush or invalidate is ever needed.
      * min_alignment must make every offset that is a multiple of it valid for the runtime's
-     * buffers. native_pools is 1 only with the native-pool operations. */
+     * buffers. Core then raises min_alignment to at least 4 (fills), and to
+     * non_coherent_atom_size where a host-visible type is not coherent (no two buffers share an
+     * atom); "the device's min_alignment" below is the raised value. native_pools is 1 only
+     * with the native-pool operations. */
     gpumem_result (*device_properties)(gpumem_backend_device *device,
                                        gpumem_device_properties *properties);
 

@@ -225,7 +225,10 @@ typedef struct gpumem_device_properties {
     uint32_t memory_heap_count;
     gpumem_memory_type memory_types[GPUMEM_MAX_MEMORY_TYPES];
     gpumem_memory_heap memory_heaps[GPUMEM_MAX_MEMORY_HEAPS];
-    uint64_t min_alignment;             /* every buffer's offset is a multiple of this */
+    uint64_t min_alignment;             /* every buffer's offset is a multiple of this: the
+                                           backend's value, raised to at least 4, and to
+                                           non_coherent_atom_size where a host-visible type is
+                                           not coherent (no two buffers share an atom) */
     uint64_t non_coherent_atom_size;    /* flush/invalidate granularity (core rounds to it) */
     uint64_t max_allocation_size;       /* largest single page the runtime allows */
     uint64_t max_allocation_count;      /* most pages alive at once (0: no known limit) */
@@ -315,7 +318,9 @@ GPUMEM_API gpumem_result gpumem_pool_stats_get(gpumem_pool pool, gpumem_pool_sta
 /* Checks the guard margins of every live buffer of a pool made with
  * GPUMEM_POOL_DETECT_CORRUPTION: GPUMEM_ERROR_CORRUPTED, naming the first overwritten byte's
  * buffer, pool and offset, when one was written over (each such buffer is also logged as an
- * error). GPUMEM_OK for a pool without margins. */
+ * error). GPUMEM_OK for a pool without margins. On memory without HOST_COHERENT it checks the
+ * host's view of the margins, then invalidates their atoms and checks the device's: flush host
+ * writes near a buffer's ends before calling it. */
 GPUMEM_API gpumem_result gpumem_pool_check(gpumem_pool pool);
 
 /* ---------------------------------------------------------------------------------------------
@@ -374,7 +379,12 @@ GPUMEM_API gpumem_result gpumem_buffer_map(gpumem_buffer buffer, void **data);
 /* GPUMEM_ERROR_BAD_STATE when the buffer is not mapped. */
 GPUMEM_API gpumem_result gpumem_buffer_unmap(gpumem_buffer buffer);
 /* Makes host writes visible to the device / device writes visible to the host, for memory
- * without HOST_COHERENT (a no-op with it). The range is rounded out to non_coherent_atom_size. */
+ * without HOST_COHERENT (a no-op with it). The range is rounded out to non_coherent_atom_size
+ * (no other buffer shares an atom with this one). A flush writes back whole atoms: before
+ * writing part of an atom through a mapping, invalidate it, or the host's stale copy of the
+ * atom's other bytes overwrites what the device wrote there. Flush host writes before a
+ * transfer or device work touches the same atoms (gpumem's own transfers through mappings do
+ * both themselves). */
 GPUMEM_API gpumem_result gpumem_buffer_flush(gpumem_buffer buffer, uint64_t offset,
                                              uint64_t size);
 GPUMEM_API gpumem_result gpumem_buffer_invalidate(gpumem_buffer buffer, uint64_t offset,
@@ -404,7 +414,8 @@ GPUMEM_API gpumem_result gpumem_stream_create(gpumem_device device, gpumem_strea
 /* Waits for the stream's pending work, then destroys it. */
 GPUMEM_API gpumem_result gpumem_stream_destroy(gpumem_stream stream);
 GPUMEM_API gpumem_result gpumem_stream_synchronize(gpumem_stream stream);
-/* vulkan: VkQueue; cuda: CUstream; hip: hipStream_t; host: 0. */
+/* vulkan: VkQueue; cuda: CUstream; hip: hipStream_t; host, and any backend without streams
+ * (its work runs at once): 0. */
 GPUMEM_API gpumem_result gpumem_stream_native(gpumem_stream stream, uint64_t *native);
 
 /* Asynchronous transfers, done in order on the stream. A write has read `data` when it returns

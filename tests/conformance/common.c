@@ -151,6 +151,14 @@ uint32_t conf_find_type(uint32_t flags, uint32_t without)
     return UINT32_MAX;
 }
 
+uint32_t conf_host_visible_type(void)
+{
+    uint32_t type = conf_find_type(GPUMEM_MEMORY_HOST_VISIBLE, 0);
+    if (type == UINT32_MAX)
+        cr_skip_test("backend '%s' has no host-visible memory type", conf_backend());
+    return type;
+}
+
 gpumem_pool conf_type_pool(uint32_t type, uint64_t page_size, uint32_t flags, const char *name)
 {
     gpumem_pool_desc desc = {

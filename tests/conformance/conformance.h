@@ -113,4 +113,8 @@ uint32_t conf_type_flags(uint32_t type);
  * or UINT32_MAX. */
 uint32_t conf_find_type(uint32_t flags, uint32_t without);
 
+/* The first host-visible memory type; skips the test, saying why, on a device without one
+ * (backend.h allows it: its transfers are the runtime's direct copies). */
+uint32_t conf_host_visible_type(void);
+
 #endif

@@ -19,7 +19,6 @@ CONF_TEST(properties_are_sane)
               "memory_type_count %u", p->memory_type_count);
     cr_assert(p->memory_heap_count >= 1 && p->memory_heap_count <= GPUMEM_MAX_MEMORY_HEAPS,
               "memory_heap_count %u", p->memory_heap_count);
-    int host_visible = 0;
     for (uint32_t i = 0; i < p->memory_type_count; i++) {
         const gpumem_memory_type *t = &p->memory_types[i];
         cr_assert_eq(t->flags & ~(uint32_t)GPUMEM_MEMORY_FLAGS_ALL, 0,
@@ -31,9 +30,14 @@ CONF_TEST(properties_are_sane)
             cr_assert(t->flags & GPUMEM_MEMORY_HOST_VISIBLE,
                       "memory type %u is coherent/cached but not host-visible (0x%x)", i,
                       t->flags);
-        host_visible |= (t->flags & GPUMEM_MEMORY_HOST_VISIBLE) != 0;
     }
-    cr_assert(host_visible, "no host-visible memory type: nothing to stage through");
+    /* Core places buffers where fills and non-coherent atoms need them (gpumem.h). */
+    cr_assert_geq(p->min_alignment, 4, "min_alignment %llu", (unsigned long long)p->min_alignment);
+    for (uint32_t i = 0; i < p->memory_type_count; i++)
+        if ((p->memory_types[i].flags & GPUMEM_MEMORY_HOST_VISIBLE) &&
+            !(p->memory_types[i].flags & GPUMEM_MEMORY_HOST_COHERENT))
+            cr_assert_geq(p->min_alignment, p->non_coherent_atom_size,
+                          "memory type %u is not coherent: buffers must not share its atoms", i);
     for (uint32_t i = 0; i < p->memory_heap_count; i++) {
         const gpumem_memory_heap *h = &p->memory_heaps[i];
         cr_assert_gt(h->size, 0, "heap %u has size 0", i);
@@ -494,7 +498,7 @@ CONF_TEST(dump_json_escapes_names)
  * the numbers the statistics give. */
 CONF_TEST(dump_json_of_a_busy_device)
 {
-    uint32_t visible = conf_find_type(GPUMEM_MEMORY_HOST_VISIBLE, 0);
+    uint32_t visible = conf_host_visible_type();
     gpumem_pool a = conf_pool(1 << 20);
     gpumem_pool b = conf_type_pool(visible, 1 << 20, GPUMEM_POOL_PERSISTENT_MAP, "busy-mapped");
     gpumem_buffer buffers[120];

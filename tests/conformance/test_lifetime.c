@@ -9,7 +9,7 @@
 CONF_TEST(closing_a_device_releases_everything_it_owns)
 {
     gpumem_device dev = conf_dev;
-    uint32_t visible = conf_find_type(GPUMEM_MEMORY_HOST_VISIBLE, 0);
+    uint32_t visible = conf_host_visible_type();
     gpumem_pool pool = conf_pool(PAGE);
     gpumem_pool mapped_pool = conf_type_pool(visible, PAGE, GPUMEM_POOL_PERSISTENT_MAP, "pm");
     gpumem_buffer small = conf_buffer(pool, 100, 0), big = conf_buffer(pool, 3 * PAGE, 0);

@@ -177,6 +177,36 @@ CONF_TEST(stream_destroy_waits_for_its_work)
     free(out);
 }
 
+CONF_TEST(pool_destroy_waits_for_stream_work_on_its_buffers)
+{
+    const uint64_t n = MIB; /* small enough for the runtime's own queued copies */
+    gpumem_pool pool = conf_pool(PAGE), kept = conf_pool(PAGE);
+    gpumem_buffer a = conf_buffer(pool, n, 0), b = conf_buffer(pool, n, 0);
+    gpumem_buffer c = conf_buffer(kept, n, 0);
+    uint8_t *x = conf_alloc(n), *out = conf_alloc(n), *expected = conf_alloc(n);
+    conf_pattern(x, n, 5);
+    memcpy(expected, x, n);
+    put32(expected + 4096, 65536, 0x5EED5EEDu);
+    gpumem_stream s;
+    OK(gpumem_stream_create(conf_dev, &s));
+    OK(gpumem_stream_write(s, a, 0, x, n));
+    OK(gpumem_stream_fill(s, a, 4096, 65536, 0x5EED5EEDu));
+    OK(gpumem_stream_copy(s, a, 0, b, 0, n));
+    OK(gpumem_stream_copy(s, b, 0, c, 0, n));
+    /* No synchronize: the pool's pages go only after the device's streams are done with them,
+     * so the copies out of them into the other pool still find their bytes. */
+    OK(gpumem_pool_destroy(pool));
+    FAILS(gpumem_stream_write(s, a, 0, x, 1), GPUMEM_ERROR_DESTROYED);
+    OK(gpumem_stream_read(s, c, 0, out, n));
+    OK(gpumem_stream_synchronize(s));
+    ASSERT_BYTES(out, expected, n, "copied out of a pool destroyed while the copies were queued");
+    OK(gpumem_stream_destroy(s));
+    OK(gpumem_pool_destroy(kept));
+    free(x);
+    free(out);
+    free(expected);
+}
+
 CONF_TEST(many_streams_created_and_destroyed)
 {
     gpumem_pool pool = conf_pool(PAGE);

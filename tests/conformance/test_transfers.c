@@ -192,7 +192,7 @@ CONF_TEST(fill_with_a_32_bit_pattern)
 
 CONF_TEST(out_of_range_transfers_are_refused)
 {
-    uint32_t type = conf_find_type(GPUMEM_MEMORY_HOST_VISIBLE, 0);
+    uint32_t type = conf_host_visible_type();
     gpumem_pool pool = conf_type_pool(type, PAGE, 0, "ranges");
     const uint64_t n = 4096 + 3;
     modeled a = modeled_new(pool, n, 1), b = modeled_new(pool, n, 2);

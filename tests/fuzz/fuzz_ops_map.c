@@ -117,6 +117,11 @@ void fz_op_mapped_write(fz_ctx *c)
     uint64_t offset, size;
     host_range(c, b->size, &offset, &size);
     fz_pattern(b->shadow + offset, size, fz_u32(c));
+    /* The flush below writes whole atoms back: their other bytes must be the device's first. */
+    if (!coherent(c, i) &&
+        !fz_call(c, "gpumem_buffer_invalidate", gpumem_buffer_invalidate(b->handle, offset, size),
+                 0, 0))
+        return;
     memcpy(b->mapped + offset, b->shadow + offset, (size_t)size);
     if (!coherent(c, i) || fz_chance(c, 1, 4)) {
         gpumem_result r = gpumem_buffer_flush(b->handle, offset, size);
