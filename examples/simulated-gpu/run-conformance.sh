@@ -14,7 +14,9 @@
 #   examples/simulated-gpu/run-conformance.sh --list       the configurations and their variables
 # Environment: GPUMEM_BUILD_DIR (default build), SIMGPU_WORK_DIR (default build-simgpu: the
 # staged installation, the module's build and one log per configuration), SIMGPU_TIMEOUT
-# (seconds per run, default 300), SIMGPU_CONFORMANCE_ARGS (default --jobs=2).
+# (seconds per run, default 300), SIMGPU_CONFORMANCE_ARGS (default --jobs=2), SIMGPU_FUZZ_OPS
+# (ops of the build's random-operation fuzzer, tests/fuzz, run after the suite in each
+# configuration with a seed of its own; default 20000, 0: none).
 # Exit status: 0 when every configuration passed, 1 when one failed, 2 on a setup error.
 set -euo pipefail
 
@@ -27,6 +29,7 @@ configurations=(
   "default|discrete GPU: device-local memory staged through coherent host memory; async streams, events|"
   "noncoherent|a third memory type, host-visible and cached but not coherent (tests that walk every type use it)|SIMGPU_NONCOHERENT=1"
   "noncoherent-only|the only host-visible type is not coherent: mappings, staging chunks and guard margins all need flush and invalidate|SIMGPU_NONCOHERENT=only"
+  "large-atom|non-coherent atoms of 1 KiB, above the device's min_alignment: buffers must not share one; no fill, so core fills through mappings|SIMGPU_NONCOHERENT=only SIMGPU_ATOM_SIZE=1024 SIMGPU_NO_FILL=1"
   "no-host-copies|no copy_host_to_page, copy_page_to_host or fill: core maps or stages every transfer and fill (200 us per queued operation)|SIMGPU_NO_HOST_COPIES=1 SIMGPU_NO_FILL=1 SIMGPU_STREAM_DELAY_US=200"
   "staging-always|every transfer through core's staging pipeline, in 64 KiB chunks (200 us per queued operation)|GPUMEM_STAGING=always GPUMEM_STAGING_CHUNK=65536 SIMGPU_STREAM_DELAY_US=200"
   "slow-streams|2 ms before each queued operation: work lands long after the call that queued it|SIMGPU_STREAM_DELAY_US=2000"
@@ -129,12 +132,17 @@ while IFS= read -r name; do
 done < <(compgen -e | grep -E '^(GPUMEM|SIMGPU)_' || true)
 
 timeout_s="${SIMGPU_TIMEOUT:-300}"
+fuzz_ops="${SIMGPU_FUZZ_OPS:-20000}"
+fuzzer="$build/tests/fuzz/gpumem-fuzz"
+[ -x "$fuzzer" ] || fuzz_ops=0
 read -r -a conformance_args <<<"${SIMGPU_CONFORMANCE_ARGS:---jobs=2}"
 
 echo "simgpu conformance: $conformance, module $module_build/libgpumem-simgpu.so"
 passed=0
 failed_names=()
+seed=0
 for c in "${selected[@]}"; do
+  seed=$((seed + 1))
   name="$(field 0 "$c")"
   read -r -a variables <<<"$(field 2 "$c")"
   log="$logs/$name.log"
@@ -153,6 +161,17 @@ for c in "${selected[@]}"; do
     GPUMEM_PLUGIN_PATH="$module_build" GPUMEM_BACKEND=simgpu "${variables[@]}" \
     timeout "$timeout_s" "$conformance" "${conformance_args[@]}" >>"$log" 2>&1
   rc=$?
+  fuzz_rc=0
+  if [ "$fuzz_ops" != 0 ]; then
+    echo "fuzzer: $fuzzer --seed $seed --ops $fuzz_ops" >>"$log"
+    env "${clean_env[@]}" \
+      GPUMEM_LOG=warning \
+      ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}" \
+      UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}" \
+      GPUMEM_PLUGIN_PATH="$module_build" GPUMEM_BACKEND=simgpu "${variables[@]}" \
+      timeout "$timeout_s" "$fuzzer" --seed "$seed" --ops "$fuzz_ops" >>"$log" 2>&1
+    fuzz_rc=$?
+  fi
   set -e
   elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
   seconds="$((elapsed / 1000)).$(printf '%01d' $(( (elapsed % 1000) / 100 )))"
@@ -160,6 +179,14 @@ for c in "${selected[@]}"; do
   synthesis="$(grep -a 'Synthesis:' "$log" | tail -n 1 | sed 's/.*Synthesis: //')"
   counts="$(printf '%s' "$synthesis" | sed -E 's/Tested: ([0-9]+) \| Passing: ([0-9]+) \| Failing: ([0-9]+) \| Crashing: ([0-9]+).*/\1 tested, \2 passed, \3 failed, \4 crashed/')"
   [ -n "$counts" ] || counts="no summary from the suite"
+  if [ "$fuzz_ops" != 0 ]; then
+    if [ $fuzz_rc -eq 0 ]; then
+      counts="$counts; fuzzer seed $seed, $fuzz_ops ops: ok"
+    else
+      counts="$counts; fuzzer seed $seed, $fuzz_ops ops: FAILED (exit $fuzz_rc)"
+      [ $rc -ne 0 ] || rc=$fuzz_rc
+    fi
+  fi
   if [ $rc -eq 0 ]; then
     verdict=PASS
     passed=$((passed + 1))
@@ -175,7 +202,7 @@ for c in "${selected[@]}"; do
   if [ $rc -eq 77 ]; then
     grep -a -m 1 -E '^\[SKIP\]' "$log" | sed 's/^/    /' || true
   elif [ $rc -ne 0 ]; then
-    grep -a -E '^\[FAIL\]|^simgpu: core broke the backend contract' "$log" | sort -u |
+    grep -a -E '^\[FAIL\]|^simgpu: core broke the backend contract|^gpumem-fuzz: FAILED' "$log" | sort -u |
       sed 's/^/    /' | head -n 20 || true
   fi
   [ $rc -eq 0 ] || echo "    log: $log"
