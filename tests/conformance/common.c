@@ -155,7 +155,7 @@ uint32_t conf_host_visible_type(void)
 {
     uint32_t type = conf_find_type(GPUMEM_MEMORY_HOST_VISIBLE, 0);
     if (type == UINT32_MAX)
-        cr_skip_test("backend '%s' has no host-visible memory type", conf_backend());
+        CONF_SKIP("backend '%s' has no host-visible memory type", conf_backend());
     return type;
 }
 
