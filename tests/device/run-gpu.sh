@@ -7,8 +7,8 @@
 #
 # Run from the repository root, with the build folder (built elsewhere, e.g.
 #   meson setup build-gpu -Dvulkan=disabled -Dhip=disabled && meson compile -C build-gpu)
-# and the Criterion runtime libraries beside it (any folder of the .so files Criterion needs;
-# the workplace collects them with its shared/tools/device-libs.sh .device-libs).
+# and the Criterion runtime libraries beside it (any folder of the .so files Criterion needs:
+# `ldd build-gpu/tests/cuda/test_cuda` lists them; copy those that machine lacks into .device-libs).
 # Meson's build folders find their own libraries through $ORIGIN-relative run paths, so the
 # folder only has to keep its layout. Nothing here needs meson, Criterion's headers or a network.
 #
