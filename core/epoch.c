@@ -14,6 +14,9 @@
 #include "thread.h"
 
 _Atomic uint64_t gpumem_epoch_global = 1;
+#if defined(__SANITIZE_THREAD__)
+_Atomic uint64_t gpumem_epoch_fence_word;
+#endif
 int gpumem_epoch_readers_fence;
 
 static _Atomic(gpumem_epoch_record *) records; /* a stack that only grows */
@@ -103,7 +106,7 @@ gpumem_epoch_record *gpumem_epoch_register(void)
      * gpumem_epoch_oldest) had ended its handles before this count, so this thread's lookups,
      * after the fence, see them ended. */
     atomic_fetch_add(&records_in_use, 1);
-    atomic_thread_fence(memory_order_seq_cst);
+    GPUMEM_FULL_FENCE();
     if (have_exit_key)
         pthread_setspecific(exit_key, record); /* on failure the record is simply never reused */
     gpumem_this_thread.record = record;
@@ -117,7 +120,7 @@ static void heavy_barrier(void)
     if (!gpumem_epoch_readers_fence && membarrier_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
         return;
 #endif
-    atomic_thread_fence(memory_order_seq_cst); /* readers fence themselves */
+    GPUMEM_FULL_FENCE(); /* readers fence themselves */
 }
 
 uint64_t gpumem_epoch_oldest(const gpumem_epoch_record *self)
