@@ -79,6 +79,13 @@ gpumem_result gpumem_margin_write(gpumem_buffer_obj *b)
         return r;
     unsigned char *host = b->page->host;
     margins m = margins_of(b);
+    /* The atom after the buffer's last byte holds margin bytes in part: brought in first, so
+     * the flush below writes back no stale bytes of it (see transfer.c's partial atoms). */
+    r = sync_margins(b, &m, 0);
+    if (r != GPUMEM_OK) {
+        gpumem_page_unmap(pool, b->page);
+        return r;
+    }
     for (uint64_t i = 0; i < m.before_size; i++)
         host[m.before + i] = pattern_byte(m.before + i);
     for (uint64_t i = 0; i < m.after_size; i++)
@@ -106,15 +113,25 @@ gpumem_result gpumem_margin_check(gpumem_buffer_obj *b, const char *function)
     if (r != GPUMEM_OK)
         return r;
     margins m = margins_of(b);
-    /* The host's view first: on non-coherent memory an overrun through a mapping that was
-     * never flushed shows only there. Then the device's, which the invalidate brings in. */
-    uint64_t before = first_overwritten(b->page->host, m.before, m.before_size);
-    uint64_t after = first_overwritten(b->page->host, m.after, m.after_size);
-    if (before == UINT64_MAX && after == UINT64_MAX &&
-        !(pool->memory_flags & GPUMEM_MEMORY_HOST_COHERENT) &&
-        (r = sync_margins(b, &m, 0)) == GPUMEM_OK) {
-        before = first_overwritten(b->page->host, m.before, m.before_size);
-        after = first_overwritten(b->page->host, m.after, m.after_size);
+    const unsigned char *host = b->page->host;
+    uint64_t before = UINT64_MAX, after = UINT64_MAX;
+    if (!(pool->memory_flags & GPUMEM_MEMORY_HOST_COHERENT)) {
+        /* First the host's view of the atoms that hold margin bytes only: nothing but the host
+         * writes those (buffers start on atoms, so the margin before is all such atoms), so an
+         * overrun through a mapping that was never flushed shows there, and an invalidate
+         * would discard it. The atom shared with the buffer's last bytes may be stale in the
+         * host's view after the device wrote them: it is checked in the device's view only. */
+        uint64_t atom = pool->device->properties.non_coherent_atom_size;
+        uint64_t own = align_up(m.after, atom), end = m.after + m.after_size;
+        before = first_overwritten(host, m.before, m.before_size);
+        if (own < end)
+            after = first_overwritten(host, own, end - own);
+        if (before == UINT64_MAX && after == UINT64_MAX)
+            r = sync_margins(b, &m, 0); /* then the device's view */
+    }
+    if (r == GPUMEM_OK && before == UINT64_MAX && after == UINT64_MAX) {
+        before = first_overwritten(host, m.before, m.before_size);
+        after = first_overwritten(host, m.after, m.after_size);
     }
     gpumem_page_unmap(pool, b->page);
     if (r != GPUMEM_OK || (before == UINT64_MAX && after == UINT64_MAX))

@@ -52,21 +52,84 @@ static gpumem_result mapped_begin(gpumem_stream_obj *stream, gpumem_buffer_obj *
     return gpumem_buffer_map_internal(b, data);
 }
 
-/* Before the host writes [offset, offset + size) of non-coherent memory: the flush after it
- * writes back whole atoms, so the atoms the range covers only in part must first hold what the
- * device last wrote there. */
-static gpumem_result invalidate_edges(gpumem_buffer_obj *b, uint64_t offset, uint64_t size)
+/* What the host writes through a mapping: bytes from `data`, or a 32-bit pattern (fill). */
+typedef struct host_write {
+    const char *data; /* NULL: a fill */
+    uint32_t pattern;
+    uint64_t offset;  /* where the write starts in the buffer */
+} host_write;
+
+/* Writes bytes [from, to) of the buffer (inside the write) through the mapping. A fill's pieces
+ * start 4-byte aligned relative to the fill (offsets and atoms are multiples of 4). */
+static void host_put(const host_write *w, char *mapped, uint64_t from, uint64_t to)
 {
-    if (b->pool->memory_flags & GPUMEM_MEMORY_HOST_COHERENT)
+    if (w->data)
+        gpumem_host_copy(mapped + from, w->data + (from - w->offset), (size_t)(to - from));
+    else
+        gpumem_host_fill(mapped + from, w->pattern, (size_t)(to - from));
+}
+
+/* Bytes [from, to) of the write, by the device: the runtime's copy or fill where the backend
+ * has one, else core's staging pipeline (which copies page to page). */
+static gpumem_result device_put(gpumem_stream_obj *stream, gpumem_buffer_obj *b,
+                                const host_write *w, uint64_t from, uint64_t to)
+{
+    if (from == to)
         return GPUMEM_OK;
+    gpumem_device_obj *device = stream->device;
+    const gpumem_backend_vtable *ops = device->ops;
+    gpumem_backend_page *page = b->page->native;
+    uint64_t at = b->offset + from, n = to - from;
+    gpumem_result r;
+    const char *operation;
+    if (w->data && ops->copy_host_to_page) {
+        operation = "copy_host_to_page";
+        r = ops->copy_host_to_page(device->native, stream->native, w->data + (from - w->offset),
+                                   page, at, n);
+    } else if (w->data) {
+        operation = "a staged write";
+        r = gpumem_staging_write(device, stream->native, page, at, w->data + (from - w->offset),
+                                 n);
+    } else if (ops->fill) {
+        operation = "fill";
+        r = ops->fill(device->native, stream->native, page, at, n, w->pattern);
+    } else {
+        operation = "a staged fill";
+        r = gpumem_staging_fill(device, stream->native, page, at, n, w->pattern);
+    }
+    return r == GPUMEM_OK ? r : gpumem_fail_backend(r, operation);
+}
+
+/* The host's side of a write or fill of [w->offset, w->offset + size) through a mapping. On
+ * non-coherent memory a flush writes back whole atoms: the host's copy of an atom's other
+ * bytes would overwrite what the device, or a call on another thread, wrote there meanwhile. So
+ * the host writes only the whole atoms of the range, which belong to this write alone, and the
+ * device writes the atoms at its ends that the range covers in part (the device writes bytes,
+ * not atoms). The stream was synchronized before; the ends are queued on it. */
+static gpumem_result put_through_mapping(gpumem_stream_obj *stream, gpumem_buffer_obj *b,
+                                         const host_write *w, char *mapped, uint64_t size)
+{
+    uint64_t offset = w->offset;
+    if (b->pool->memory_flags & GPUMEM_MEMORY_HOST_COHERENT) {
+        host_put(w, mapped, offset, offset + size);
+        return GPUMEM_OK;
+    }
+    /* Atoms are on the page's grid; buffer offsets are multiples of the atom (min_alignment). */
     uint64_t atom = b->pool->device->properties.non_coherent_atom_size;
-    uint64_t begin = b->offset + offset, end = begin + size;
-    int head = begin % atom != 0;
-    int tail = end % atom != 0 && end != b->page->size &&
-               !(head && (end - 1) / atom == begin / atom); /* not the head's atom again */
-    gpumem_result r = head ? gpumem_buffer_coherence(b, offset, 1, 0) : GPUMEM_OK;
-    if (r == GPUMEM_OK && tail)
-        r = gpumem_buffer_coherence(b, offset + size - 1, 1, 0);
+    uint64_t end = offset + size;
+    uint64_t head_end = (offset + atom - 1) & ~(atom - 1); /* where the first whole atom starts */
+    if (head_end > end)
+        head_end = end;
+    uint64_t tail_begin = end & ~(atom - 1); /* where the last atom covered in part starts */
+    if (tail_begin < head_end)
+        tail_begin = head_end;
+    gpumem_result r = device_put(stream, b, w, offset, head_end);
+    if (r == GPUMEM_OK)
+        r = device_put(stream, b, w, tail_begin, end);
+    if (r == GPUMEM_OK && tail_begin > head_end) {
+        host_put(w, mapped, head_end, tail_begin);
+        r = gpumem_buffer_coherence(b, head_end, tail_begin - head_end, 1);
+    }
     return r;
 }
 
@@ -77,14 +140,11 @@ static gpumem_result mapped_copy(gpumem_stream_obj *stream, gpumem_buffer_obj *b
     gpumem_result r = mapped_begin(stream, b, &mapped);
     if (r != GPUMEM_OK)
         return r;
-    if (way == TO_DEVICE) {
-        if ((r = invalidate_edges(b, offset, size)) == GPUMEM_OK) {
-            gpumem_host_copy(mapped + offset, data, (size_t)size);
-            r = gpumem_buffer_coherence(b, offset, size, 1);
-        }
-    } else if ((r = gpumem_buffer_coherence(b, offset, size, 0)) == GPUMEM_OK) {
+    if (way == TO_DEVICE)
+        r = put_through_mapping(stream, b, &(host_write){.data = data, .offset = offset}, mapped,
+                                size);
+    else if ((r = gpumem_buffer_coherence(b, offset, size, 0)) == GPUMEM_OK)
         gpumem_host_copy(data, mapped + offset, (size_t)size);
-    }
     gpumem_buffer_unmap_internal(b);
     return r;
 }
@@ -143,10 +203,8 @@ static gpumem_result fill_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *b
                                    size, pattern);
     if ((r = mapped_begin(stream, b, &mapped)) != GPUMEM_OK)
         return r;
-    if ((r = invalidate_edges(b, offset, size)) == GPUMEM_OK) {
-        gpumem_host_fill(mapped + offset, pattern, (size_t)size);
-        r = gpumem_buffer_coherence(b, offset, size, 1);
-    }
+    r = put_through_mapping(stream, b, &(host_write){.pattern = pattern, .offset = offset},
+                            mapped, size);
     gpumem_buffer_unmap_internal(b);
     return r;
 }

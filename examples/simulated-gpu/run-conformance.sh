@@ -29,7 +29,7 @@ configurations=(
   "default|discrete GPU: device-local memory staged through coherent host memory; async streams, events|"
   "noncoherent|a third memory type, host-visible and cached but not coherent (tests that walk every type use it)|SIMGPU_NONCOHERENT=1"
   "noncoherent-only|the only host-visible type is not coherent: mappings, staging chunks and guard margins all need flush and invalidate|SIMGPU_NONCOHERENT=only"
-  "large-atom|non-coherent atoms of 1 KiB, above the device's min_alignment: buffers must not share one; no fill, so core fills through mappings|SIMGPU_NONCOHERENT=only SIMGPU_ATOM_SIZE=1024 SIMGPU_NO_FILL=1"
+  "large-atom|non-coherent atoms of 1 KiB, above the device's min_alignment: buffers must not share one; no host copies or fill, so core writes and fills every size through mappings|SIMGPU_NONCOHERENT=only SIMGPU_ATOM_SIZE=1024 SIMGPU_NO_HOST_COPIES=1 SIMGPU_NO_FILL=1"
   "no-host-copies|no copy_host_to_page, copy_page_to_host or fill: core maps or stages every transfer and fill (200 us per queued operation)|SIMGPU_NO_HOST_COPIES=1 SIMGPU_NO_FILL=1 SIMGPU_STREAM_DELAY_US=200"
   "staging-always|every transfer through core's staging pipeline, in 64 KiB chunks (200 us per queued operation)|GPUMEM_STAGING=always GPUMEM_STAGING_CHUNK=65536 SIMGPU_STREAM_DELAY_US=200"
   "slow-streams|2 ms before each queued operation: work lands long after the call that queued it|SIMGPU_STREAM_DELAY_US=2000"

@@ -135,6 +135,101 @@ CONF_TEST(threads_share_a_pool_with_own_streams)
     OK(gpumem_pool_destroy(pool));
 }
 
+/* Threads that write, fill and read disjoint ranges of one buffer whose atoms of non-coherent
+ * memory they share: one large range (9 MiB: large enough for the mapped path where the runtime
+ * also copies directly), and 24-byte pieces on both sides of it, in its first and last atoms.
+ * A write through a mapping must not bring back, or write back, a neighbour's bytes of a shared
+ * atom at the wrong moment. */
+enum { PIECE = 24, PIECES = 4, BIG = 9 << 20, BIG_ROUNDS = 12, MIN_PIECE_ROUNDS = 50 };
+
+typedef struct range_worker {
+    int id;
+    gpumem_buffer buffer;
+    gpumem_stream stream;
+    uint64_t offset, size;
+    int rounds;            /* 0: until *stop */
+    volatile int *stop;
+    uint8_t *data, *out;
+    char failure[512];
+} range_worker;
+
+static void *write_range(void *arg)
+{
+    range_worker *w = arg;
+    uint64_t n = w->size;
+    for (int round = 0; !w->failure[0] && (w->rounds ? round < w->rounds
+                                                      : round < MIN_PIECE_ROUNDS || !*w->stop);
+         round++) {
+        uint32_t pattern = 0x01010101u * (uint32_t)(w->id * 16 + round % 16);
+        gpumem_result r;
+        if (round % 3 == 2) {
+            r = round % 2 ? gpumem_stream_fill(w->stream, w->buffer, w->offset, n, pattern)
+                          : gpumem_buffer_fill(w->buffer, w->offset, n, pattern);
+            memset(w->data, (int)(pattern & 0xFF), n);
+        } else {
+            conf_pattern(w->data, n, (uint64_t)w->id << 32 | (uint64_t)round);
+            r = round % 2 ? gpumem_stream_write(w->stream, w->buffer, w->offset, w->data, n)
+                          : gpumem_buffer_write(w->buffer, w->offset, w->data, n);
+        }
+        if (r == GPUMEM_OK)
+            r = gpumem_stream_read(w->stream, w->buffer, w->offset, w->out, n);
+        if (r == GPUMEM_OK)
+            r = gpumem_stream_synchronize(w->stream);
+        size_t at = r == GPUMEM_OK ? conf_mismatch(w->out, w->data, n) : 0;
+        if (r != GPUMEM_OK)
+            snprintf(w->failure, sizeof w->failure, "thread %d, round %d: %s (%s)", w->id, round,
+                     gpumem_result_string(r), gpumem_last_error());
+        else if (at != n)
+            snprintf(w->failure, sizeof w->failure,
+                     "thread %d, round %d: byte %llu of the buffer read back 0x%02x after a %s "
+                     "of 0x%02x", w->id, round, (unsigned long long)(w->offset + at), w->out[at],
+                     round % 3 == 2 ? "fill" : "write", w->data[at]);
+    }
+    if (w->rounds)
+        *w->stop = 1;
+    return NULL;
+}
+
+CONF_TEST(threads_write_ranges_that_share_atoms)
+{
+    /* Non-coherent memory where the device has it, else any host-visible memory, else any. */
+    uint32_t type = conf_find_type(GPUMEM_MEMORY_HOST_VISIBLE, GPUMEM_MEMORY_HOST_COHERENT);
+    if (type == UINT32_MAX)
+        type = conf_find_type(GPUMEM_MEMORY_HOST_VISIBLE, 0);
+    if (type == UINT32_MAX)
+        type = 0;
+    enum { WORKERS = 2 * PIECES + 1 };
+    gpumem_pool pool = conf_type_pool(type, 16 << 20, 0, "shared atoms");
+    gpumem_buffer buffer = conf_buffer(pool, 2 * PIECES * PIECE + BIG, 0);
+    range_worker workers[WORKERS];
+    pthread_t threads[WORKERS];
+    volatile int stop = 0;
+    for (int i = 0; i < WORKERS; i++) {
+        int big = i == WORKERS - 1;
+        uint64_t offset = big ? PIECES * PIECE
+                              : (uint64_t)(i % PIECES) * PIECE + (i >= PIECES ? PIECES * PIECE + BIG : 0);
+        workers[i] = (range_worker){.id = i, .buffer = buffer, .offset = offset,
+                                    .size = big ? BIG : PIECE, .rounds = big ? BIG_ROUNDS : 0,
+                                    .stop = &stop};
+        workers[i].data = conf_alloc(workers[i].size);
+        workers[i].out = conf_alloc(workers[i].size);
+        OK(gpumem_stream_create(conf_dev, &workers[i].stream));
+    }
+    for (int i = 0; i < WORKERS; i++)
+        cr_assert_eq(pthread_create(&threads[i], NULL, write_range, &workers[i]), 0);
+    for (int i = 0; i < WORKERS; i++)
+        pthread_join(threads[i], NULL);
+    for (int i = 0; i < WORKERS; i++)
+        cr_expect_eq(workers[i].failure[0], '\0', "memory type %u: %s", type,
+                     workers[i].failure);
+    for (int i = 0; i < WORKERS; i++) {
+        OK(gpumem_stream_destroy(workers[i].stream));
+        free(workers[i].data);
+        free(workers[i].out);
+    }
+    OK(gpumem_pool_destroy(pool));
+}
+
 /* Devices opened and closed on several threads at once. */
 static void *open_close(void *arg)
 {
