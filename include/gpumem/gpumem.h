@@ -319,8 +319,9 @@ GPUMEM_API gpumem_result gpumem_pool_stats_get(gpumem_pool pool, gpumem_pool_sta
  * GPUMEM_POOL_DETECT_CORRUPTION: GPUMEM_ERROR_CORRUPTED, naming the first overwritten byte's
  * buffer, pool and offset, when one was written over (each such buffer is also logged as an
  * error). GPUMEM_OK for a pool without margins. On memory without HOST_COHERENT it checks the
- * host's view of the margins, then invalidates their atoms and checks the device's: flush host
- * writes near a buffer's ends before calling it. */
+ * host's view of the atoms that hold margin bytes only (an overrun through a mapping that was
+ * never flushed shows there), then invalidates the margins' atoms and checks the device's view:
+ * flush host writes near a buffer's end before calling it. */
 GPUMEM_API gpumem_result gpumem_pool_check(gpumem_pool pool);
 
 /* ---------------------------------------------------------------------------------------------
