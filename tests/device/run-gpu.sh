@@ -14,8 +14,9 @@
 #
 # Environment: GPUMEM_BUILD (default build-gpu), GPUMEM_DEVICE_LIBS (default .device-libs),
 # OUT (default ./gpu-out), RUN_GPU_DEADLINE (seconds for the whole script, default 540),
-# RUN_GPU_PARTS (which parts run, default all: "tests trust bench memcheck"; the machine's
-# description and gpumem-info always run), so that a lease's 10-minute commands can split them.
+# RUN_GPU_PARTS (which parts run, default "tests trust bench memcheck"; "long" adds a run of 1e8
+# fuzzer operations; the machine's description and gpumem-info always run), so that a lease's
+# 10-minute commands can split them.
 set -u
 
 root=$(pwd)
@@ -121,6 +122,16 @@ done
 # Each of stress_close's rounds opens and closes a CUDA context (about 0.2 s): a tenth of them.
 GPUMEM_STRESS_SCALE=0.1 step "stress_close (cuda)" "$out/trust-cuda.log" 60 \
     "$(tool tests/stress/stress_close)"
+fi
+
+# --- a long fuzzer run over the machine's cores (not in the default parts): 1e8 operations on
+# host in 16 processes, and 4e6 on CUDA in 4 (each about 4,800 operations a second when four
+# share the GPU), each process with its own seed ---
+if wanted long; then
+GPUMEM_BACKEND=host step "fuzzer 1e8 ops (host, 16 processes)" "$out/long.log" 200 \
+    bash "$root/tests/fuzz/fuzz-parallel.sh" "$(tool tests/fuzz/gpumem-fuzz)" 100000000 16 30000
+step "fuzzer 4e6 ops (cuda, 4 processes)" "$out/long.log" 380 \
+    bash "$root/tests/fuzz/fuzz-parallel.sh" "$(tool tests/fuzz/gpumem-fuzz)" 4000000 4 40000
 fi
 
 # --- gpumem-bench: every section on the CUDA device, one JSON document ---
