@@ -12,6 +12,7 @@ packages=(
   libcriterion-dev                               # the tests
   libvulkan-dev mesa-vulkan-drivers vulkan-validationlayers glslc   # Vulkan + lavapipe
   libamdhip64-dev                                # ROCm HIP headers and runtime
+  python3 python3-numpy python3-pytest           # the Python package's tests
 )
 
 install_deps() {

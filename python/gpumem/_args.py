@@ -1,0 +1,11 @@
+"""Checks of Python arguments before they reach C (ctypes would wrap a negative number)."""
+
+
+def unsigned(name, value, bits=64):
+    """value as a C unsigned integer of `bits` bits: TypeError when it is not an int,
+    ValueError when it is negative or too large."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError("%s must be an int, not %s" % (name, type(value).__name__))
+    if not 0 <= value < 2 ** bits:
+        raise ValueError("%s=%d is out of range (0 to 2**%d - 1)" % (name, value, bits))
+    return value

@@ -1,0 +1,87 @@
+"""What the Python objects share: their handle, their owner, and releases held back while
+memory of theirs is still viewed from outside.
+
+A Python view of a buffer's memory (a numpy array over a mapping, a DLPack tensor) points at
+memory gpumem would free when the buffer, its pool or its device goes. So while such a view
+lives, destroying one of them only marks it destroyed for Python (every later use raises
+GpumemError DESTROYED); the C object is released when the last view is gone.
+"""
+from . import errors
+from ._library import lib
+
+
+class Object:
+    """A gpumem object seen from Python: `_handle` is the C handle, `_owner` the object whose
+    destruction destroys this one too (None for a device and a virtual block)."""
+
+    _kind = "object"
+    _destroy_function = None  # the C function that releases it, e.g. "gpumem_pool_destroy"
+
+    def __init__(self, handle, owner):
+        self._handle = handle
+        self._owner = owner
+        self._released = False  # destroyed for Python
+        self._views = 0          # views of memory of this object (or of objects it owns)
+        self._done = False       # the C object is released
+
+    def _live_handle(self):
+        """The handle, or GpumemError DESTROYED when this object or an owner is gone."""
+        item = self
+        while item is not None:
+            if item._released:
+                raise errors.destroyed("this %s" % self._kind)
+            item = item._owner
+        return self._handle
+
+    @property
+    def alive(self):
+        try:
+            self._live_handle()
+            return True
+        except errors.GpumemError:
+            return False
+
+    def destroy(self):
+        """Releases the object (a second call does nothing). With views of its memory still
+        alive, the C object is released when the last of them goes."""
+        if self._released:
+            return
+        self._released = True
+        self._finish()
+
+    def _finish(self):
+        if self._released and self._views == 0 and not self._done:
+            self._done = True
+            if self._destroy_function is not None:
+                result = getattr(lib, self._destroy_function)(self._handle)
+                # DESTROYED: an owner's release took it already.
+                if result != errors.DESTROYED:
+                    errors.check(result)
+
+    def _add_view(self):
+        item = self
+        while item is not None:
+            item._views += 1
+            item = item._owner
+
+    def _drop_view(self):
+        item = self
+        while item is not None:
+            item._views -= 1
+            item._finish()
+            item = item._owner
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exception):
+        self.destroy()
+
+    def __del__(self):
+        # A Python object that is collected releases its C object, except where an owner
+        # is being collected too (its release takes this one along).
+        try:
+            if not self._released and (self._owner is None or self._owner.alive):
+                self.destroy()
+        except Exception:
+            pass

@@ -1,0 +1,152 @@
+"""Buffers: ranges of a pool, written and read from Python objects, mapped as arrays,
+exported with DLPack and __cuda_array_interface__."""
+import ctypes
+from collections import namedtuple
+
+from . import errors
+from ._args import unsigned
+from ._bytes import readable, writable
+from ._library import lib, BufferDesc, BufferInfo, NativeBuffer, handle
+from ._object import Object
+from .device import HOST_VISIBLE
+from .mapping import Mapping
+
+Info = namedtuple("Info", "size offset left_padding allocation_size page_size page "
+                          "memory_type dedicated mapped")
+Native = namedtuple("Native", "memory offset buffer address")
+
+
+class Buffer(Object):
+    """A buffer of a pool: Pool.buffer(size, alignment=0, dedicated=False)."""
+
+    _kind = "buffer"
+    _destroy_function = "gpumem_buffer_destroy"
+
+    def __init__(self, pool, size, alignment=0, dedicated=False):
+        desc = BufferDesc()
+        desc.size = unsigned("size", size)
+        desc.alignment = unsigned("alignment", alignment)
+        desc.flags = 1 if dedicated else 0  # GPUMEM_BUFFER_DEDICATED
+        created = handle()
+        errors.check(lib.gpumem_buffer_create(pool._live_handle(), ctypes.byref(desc),
+                                              ctypes.byref(created)))
+        super().__init__(created.value, pool)
+        self.pool = pool
+        self.device = pool.device
+        self.size = size
+
+    def __len__(self):
+        return self.size
+
+    @property
+    def info(self):
+        raw = BufferInfo()
+        errors.check(lib.gpumem_buffer_info_get(self._live_handle(), ctypes.byref(raw)))
+        return Info(raw.size, raw.offset, raw.left_padding, raw.allocation_size,
+                    raw.page_size, raw.page, raw.memory_type, bool(raw.dedicated), raw.mapped)
+
+    @property
+    def native(self):
+        """What the buffer is to the runtime (gpumem_native_buffer): memory, offset, buffer,
+        address."""
+        raw = NativeBuffer()
+        errors.check(lib.gpumem_buffer_native(self._live_handle(), ctypes.byref(raw)))
+        return Native(raw.memory, raw.offset, raw.buffer, raw.address)
+
+    @property
+    def memory_flags(self):
+        """The DEVICE_LOCAL, HOST_VISIBLE, ... flags of the buffer's memory type."""
+        return self.device.properties.memory_types[self.info.memory_type].flags
+
+    def write(self, data, offset=0):
+        """Writes the bytes of `data` (bytes, bytearray, memoryview, a numpy array...) at
+        `offset`; returns when they are in the buffer."""
+        address, size, keep = readable(data)
+        errors.check(lib.gpumem_buffer_write(self._live_handle(), unsigned("offset", offset),
+                                             address, size))
+        del keep
+
+    def read(self, size=None, offset=0):
+        """`size` bytes from `offset` (default: to the end), as bytes."""
+        if size is None:
+            size = self.size - unsigned("offset", offset) if offset <= self.size else 0
+        out = bytearray(unsigned("size", size))
+        self.read_into(out, offset)
+        return bytes(out)
+
+    def read_into(self, out, offset=0):
+        """Fills the writable, contiguous buffer `out` (a bytearray, a numpy array...) with
+        the buffer's bytes from `offset`."""
+        address, size, keep = writable(out)
+        errors.check(lib.gpumem_buffer_read(self._live_handle(), unsigned("offset", offset),
+                                            address, size))
+        del keep
+
+    def copy_to(self, destination, size=None, offset=0, destination_offset=0):
+        """Copies `size` bytes (default: all from `offset`) to another buffer."""
+        if not isinstance(destination, Buffer):
+            raise TypeError("destination must be a gpumem.Buffer")
+        if size is None:
+            size = max(self.size - offset, 0)
+        errors.check(lib.gpumem_buffer_copy(
+            self._live_handle(), unsigned("offset", offset), destination._live_handle(),
+            unsigned("destination_offset", destination_offset), unsigned("size", size)))
+
+    def fill(self, pattern, offset=0, size=None):
+        """Fills with a 32-bit pattern; offset and size must be multiples of 4."""
+        if size is None:
+            size = max(self.size - offset, 0)
+        errors.check(lib.gpumem_buffer_fill(self._live_handle(), unsigned("offset", offset),
+                                            unsigned("size", size),
+                                            unsigned("pattern", pattern, 32)))
+
+    def map(self):
+        """The buffer mapped for the host, as a Mapping: numpy.asarray(mapping) and
+        mapping.array(dtype) are arrays over the buffer's bytes, without a copy."""
+        return Mapping(self)
+
+    # --- DLPack and __cuda_array_interface__ ---
+
+    def _device_pointer(self):
+        """(kind, device id, address) when the buffer is device memory with an address
+        (CUDA, HIP) that the host cannot map; else None."""
+        backend = self.device.backend
+        if backend not in ("cuda", "hip") or self.memory_flags & HOST_VISIBLE:
+            return None
+        kind = 2 if backend == "cuda" else 10  # kDLCUDA, kDLROCM
+        return kind, self.device.properties.device_index, self.native.address
+
+    def __dlpack_device__(self):
+        found = self._device_pointer()
+        if found is not None:
+            return found[0], found[1]
+        self._live_handle()
+        if not self.memory_flags & HOST_VISIBLE:
+            raise BufferError("gpumem: this buffer's memory is neither host-visible nor "
+                              "addressable device memory, so DLPack cannot describe it")
+        return 1, 0  # kDLCPU
+
+    def __dlpack__(self, stream=None):
+        """A DLPack capsule of the buffer's bytes (uint8, one dimension): device memory on
+        CUDA (kDLCUDA) and HIP (kDLROCM), else a mapping (kDLCPU). The buffer's memory stays
+        allocated until the consumer releases the tensor, even if the buffer is destroyed
+        meanwhile. Work queued on a gpumem Stream must be synchronized first."""
+        from .dlpack import export
+        found = self._device_pointer()
+        if found is not None:
+            return export(self, found[2], found[0], found[1], self.size, owner=None)
+        self.__dlpack_device__()  # raises BufferError for memory DLPack cannot describe
+        mapping = Mapping(self)
+        return export(self, mapping.address, 1, 0, self.size, owner=mapping)
+
+    @property
+    def __cuda_array_interface__(self):
+        found = self._device_pointer()
+        if found is None or found[0] != 2:
+            raise AttributeError("__cuda_array_interface__: not CUDA device memory")
+        return {"shape": (self.size,), "typestr": "|u1", "data": (found[2], False),
+                "strides": None, "version": 3, "stream": None}
+
+    def __repr__(self):
+        state = "" if self.alive else ", destroyed"
+        return "<gpumem.Buffer of %d bytes%s>" % (self.size, state)

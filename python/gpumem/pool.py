@@ -1,0 +1,77 @@
+"""Pools: memory of one type, in pages, from which buffers are made."""
+import ctypes
+from collections import namedtuple
+
+from . import errors
+from ._args import unsigned
+from ._library import lib, PoolDesc, PoolStats, handle
+from ._object import Object
+
+PAGED = 0
+NATIVE = 1
+
+# pool flags
+EXACT_MATCH = 1 << 0
+PERSISTENT_MAP = 1 << 2
+DETECT_CORRUPTION = 1 << 3
+
+Stats = namedtuple("Stats", "reserved_bytes used_bytes page_count allocation_count "
+                            "largest_free_range memory_type kind")
+
+
+class Pool(Object):
+    """A pool of a device. Options (all optional, as gpumem_pool_desc): kind (PAGED or
+    NATIVE), required_flags and preferred_flags (DEVICE_LOCAL, HOST_VISIBLE, ...),
+    memory_type (an index, in place of the flags), flags (EXACT_MATCH, PERSISTENT_MAP,
+    DETECT_CORRUPTION), page_size, byte_limit, max_empty_pages, release_threshold, name."""
+
+    _kind = "pool"
+    _destroy_function = "gpumem_pool_destroy"
+
+    def __init__(self, device, kind=PAGED, required_flags=0, preferred_flags=0,
+                 memory_type=None, flags=0, page_size=0, byte_limit=0, max_empty_pages=0,
+                 release_threshold=0, name=None):
+        desc = PoolDesc()
+        desc.kind = unsigned("kind", kind, 32)
+        desc.flags = unsigned("flags", flags, 32)
+        desc.required_flags = unsigned("required_flags", required_flags, 32)
+        desc.preferred_flags = unsigned("preferred_flags", preferred_flags, 32)
+        if memory_type is not None:
+            desc.flags |= 1 << 1  # GPUMEM_POOL_MEMORY_TYPE_INDEX
+            desc.memory_type_index = unsigned("memory_type", memory_type, 32)
+        desc.page_size = unsigned("page_size", page_size)
+        desc.byte_limit = unsigned("byte_limit", byte_limit)
+        desc.max_empty_pages = unsigned("max_empty_pages", max_empty_pages, 32)
+        desc.release_threshold = unsigned("release_threshold", release_threshold)
+        if name is not None:
+            desc.name = name.encode()
+        created = handle()
+        errors.check(lib.gpumem_pool_create(device._live_handle(), ctypes.byref(desc),
+                                            ctypes.byref(created)))
+        super().__init__(created.value, device)
+        self.device = device
+
+    def buffer(self, size, alignment=0, dedicated=False):
+        """A new buffer of `size` bytes in this pool."""
+        from .buffer import Buffer
+        return Buffer(self, size, alignment, dedicated)
+
+    @property
+    def stats(self):
+        raw = PoolStats()
+        errors.check(lib.gpumem_pool_stats_get(self._live_handle(), ctypes.byref(raw)))
+        return Stats(raw.reserved_bytes, raw.used_bytes, raw.page_count, raw.allocation_count,
+                     raw.largest_free_range, raw.memory_type, raw.kind)
+
+    def trim(self):
+        """Releases the pool's empty pages."""
+        errors.check(lib.gpumem_pool_trim(self._live_handle()))
+
+    def check(self):
+        """Checks the guard margins (DETECT_CORRUPTION): GpumemError CORRUPTED names the
+        first overwritten byte."""
+        errors.check(lib.gpumem_pool_check(self._live_handle()))
+
+    def __repr__(self):
+        return "<gpumem.Pool%s>" % ("" if self.alive else " (destroyed)")
+

@@ -1,0 +1,76 @@
+"""Streams: ordered, asynchronous transfers."""
+import ctypes
+
+from . import errors
+from ._args import unsigned
+from ._bytes import readable, writable
+from ._library import lib, handle, u64
+from ._object import Object
+
+
+class Stream(Object):
+    """A stream of a device: Device.stream(). Its transfers run in order and are done once
+    synchronize() returns. Objects a queued transfer reads into or from are kept alive until
+    then."""
+
+    _kind = "stream"
+    _destroy_function = "gpumem_stream_destroy"
+
+    def __init__(self, device):
+        created = handle()
+        errors.check(lib.gpumem_stream_create(device._live_handle(), ctypes.byref(created)))
+        super().__init__(created.value, device)
+        self.device = device
+        self._pending = []
+
+    @classmethod
+    def _default(cls, device, found):
+        stream = cls.__new__(cls)
+        Object.__init__(stream, found, device)
+        stream._destroy_function = None  # the device's own: it goes with the device
+        stream.device = device
+        stream._pending = []
+        return stream
+
+    @property
+    def native(self):
+        """The runtime's stream (VkQueue, CUstream, hipStream_t) as an int; 0 on host."""
+        found = u64()
+        errors.check(lib.gpumem_stream_native(self._live_handle(), ctypes.byref(found)))
+        return found.value
+
+    def synchronize(self):
+        errors.check(lib.gpumem_stream_synchronize(self._live_handle()))
+        self._pending.clear()
+
+    def write(self, buffer, data, offset=0):
+        """Queues a write of `data` at `offset` (data is read before this returns)."""
+        address, size, keep = readable(data)
+        errors.check(lib.gpumem_stream_write(self._live_handle(), buffer._live_handle(),
+                                             unsigned("offset", offset), address, size))
+        self._pending.append(buffer)
+
+    def read_into(self, buffer, out, offset=0):
+        """Queues a read into `out`, which holds the bytes once synchronize() returns."""
+        address, size, keep = writable(out)
+        errors.check(lib.gpumem_stream_read(self._live_handle(), buffer._live_handle(),
+                                            unsigned("offset", offset), address, size))
+        self._pending.append((buffer, keep, out))
+
+    def copy(self, source, destination, size, source_offset=0, destination_offset=0):
+        errors.check(lib.gpumem_stream_copy(
+            self._live_handle(), source._live_handle(), unsigned("source_offset", source_offset),
+            destination._live_handle(), unsigned("destination_offset", destination_offset),
+            unsigned("size", size)))
+        self._pending.append((source, destination))
+
+    def fill(self, buffer, pattern, offset=0, size=None):
+        if size is None:
+            size = max(buffer.size - offset, 0)
+        errors.check(lib.gpumem_stream_fill(self._live_handle(), buffer._live_handle(),
+                                            unsigned("offset", offset), unsigned("size", size),
+                                            unsigned("pattern", pattern, 32)))
+        self._pending.append(buffer)
+
+    def __repr__(self):
+        return "<gpumem.Stream%s>" % ("" if self.alive else " (destroyed)")

@@ -1,0 +1,29 @@
+"""Fixtures of the Python package's tests: a device of the backend GPUMEM_BACKEND names
+(meson test runs the suite once per backend), and pools on it."""
+import pytest
+
+import gpumem
+
+
+@pytest.fixture
+def device():
+    try:
+        opened = gpumem.Device()
+    except gpumem.GpumemError as error:
+        if error.code in (gpumem.errors.UNAVAILABLE, gpumem.errors.NOT_FOUND):
+            pytest.skip("no device: %s" % error)
+        raise
+    with opened:
+        yield opened
+
+
+@pytest.fixture
+def visible_pool(device):
+    """A pool the host can map."""
+    return device.pool(required_flags=gpumem.HOST_VISIBLE, name="visible")
+
+
+@pytest.fixture
+def device_pool(device):
+    """A pool of the memory the device prefers."""
+    return device.pool(preferred_flags=gpumem.DEVICE_LOCAL, name="device")

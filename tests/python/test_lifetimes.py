@@ -1,0 +1,107 @@
+"""Closing and destroying from Python: objects that are gone raise, memory still viewed stays
+until the views are gone, and nothing crashes."""
+import ctypes
+import gc
+
+import numpy as np
+import pytest
+
+import gpumem
+from gpumem import errors
+from gpumem._library import lib, PoolStats
+
+
+def c_pool_alive(pool):
+    """Whether the C pool under a Python pool still exists (not only for Python)."""
+    result = lib.gpumem_pool_stats_get(pool._handle, ctypes.byref(PoolStats()))
+    assert result in (errors.OK, errors.DESTROYED)
+    return result == errors.OK
+
+
+def raises_destroyed(call):
+    with pytest.raises(gpumem.GpumemError) as caught:
+        call()
+    assert caught.value.code == errors.DESTROYED
+    assert caught.value.name == "GPUMEM_ERROR_DESTROYED"
+
+
+def test_closing_a_device_makes_its_objects_raise():
+    with gpumem.Device() as device:
+        pool = device.pool()
+        buffer = pool.buffer(100)
+        stream = device.stream()
+        default = device.default_stream
+    assert not device.alive and not pool.alive and not buffer.alive
+    raises_destroyed(lambda: buffer.read(4))
+    raises_destroyed(lambda: buffer.write(b"x"))
+    raises_destroyed(lambda: buffer.map())
+    raises_destroyed(lambda: pool.buffer(10))
+    raises_destroyed(lambda: pool.stats)
+    raises_destroyed(lambda: stream.synchronize())
+    raises_destroyed(lambda: default.synchronize())
+    raises_destroyed(lambda: device.properties)
+    raises_destroyed(lambda: buffer.__dlpack__())
+    assert not c_pool_alive(pool)
+    device.close()  # a second close does nothing
+    buffer.destroy()
+
+
+def test_destroying_a_buffer_leaves_its_pool_working(device_pool):
+    first, second = device_pool.buffer(64), device_pool.buffer(64)
+    first.destroy()
+    raises_destroyed(lambda: first.read())
+    second.write(b"still here")
+    assert second.read(10) == b"still here"
+    assert device_pool.stats.allocation_count == 1
+
+
+def test_a_collected_buffer_is_freed(device_pool):
+    buffers = [device_pool.buffer(1000) for _ in range(10)]
+    assert device_pool.stats.allocation_count == 10
+    del buffers
+    gc.collect()
+    assert device_pool.stats.allocation_count == 0
+
+
+def test_an_array_keeps_its_memory_after_the_device_is_closed():
+    device = gpumem.Device()
+    pool = device.pool(required_flags=gpumem.HOST_VISIBLE)
+    buffer = pool.buffer(4096)
+    buffer.write(b"\x07" * 4096)
+    array = buffer.map().array()
+    tensor = np.from_dlpack(buffer)
+    device.close()
+    raises_destroyed(lambda: buffer.read())
+    assert c_pool_alive(pool)  # held by the views
+    array[:] = 3  # the memory is still there: no crash, no corruption elsewhere
+    assert (tensor == 3).all()  # the same bytes
+    del array
+    gc.collect()
+    assert c_pool_alive(pool)  # the tensor still holds it
+    del tensor
+    gc.collect()
+    assert not c_pool_alive(pool)  # the last view gone: the device closed for real
+
+
+def test_a_tensor_keeps_its_buffer_after_destroy(visible_pool):
+    buffer = visible_pool.buffer(256)
+    buffer.write(bytes(range(256)))
+    tensor = np.from_dlpack(buffer)
+    buffer.destroy()
+    raises_destroyed(lambda: buffer.read())
+    assert visible_pool.stats.allocation_count == 1
+    assert tensor.tobytes() == bytes(range(256))
+    del tensor
+    gc.collect()
+    assert visible_pool.stats.allocation_count == 0
+
+
+def test_context_managers(device):
+    with device.pool() as pool:
+        with pool.buffer(64) as buffer:
+            buffer.write(b"abcd")
+        assert not buffer.alive and pool.alive
+    assert not pool.alive
+    with device.stream() as stream:
+        stream.synchronize()
+    assert not stream.alive

@@ -1,0 +1,140 @@
+"""Bytes in and out of buffers: every kind of Python object, and random operations checked
+against a model of every buffer's bytes."""
+import os
+import random
+
+import numpy as np
+import pytest
+
+import gpumem
+from gpumem import errors
+
+# Sizes around the boundaries of the transfer paths: tiny, 4-byte units, 4096, 64 KiB.
+BOUNDARY_SIZES = [1, 3, 4, 5, 4095, 4096, 4097, 65533, 65536, 65539]
+
+
+def test_write_and_read_every_kind_of_object(device_pool):
+    buffer = device_pool.buffer(4096)
+    payloads = [bytes(range(256)) * 2, bytearray(b"\x5a" * 300), memoryview(b"abcdefgh"),
+                np.arange(100, dtype=np.int32), np.arange(64, dtype=np.float64)[::2],
+                np.arange(12, dtype=np.uint16).reshape(3, 4).T]
+    for offset, payload in zip([0, 512, 1000, 1200, 2000, 3000], payloads):
+        expected = memoryview(payload).tobytes() if not isinstance(payload, np.ndarray) \
+            else np.ascontiguousarray(payload).tobytes()
+        buffer.write(payload, offset)
+        assert buffer.read(len(expected), offset) == expected
+        out = np.zeros(len(expected), dtype=np.uint8)
+        buffer.read_into(out, offset)
+        assert out.tobytes() == expected
+
+
+@pytest.mark.parametrize("size", BOUNDARY_SIZES)
+def test_round_trip_at_boundary_sizes(device_pool, size):
+    buffer = device_pool.buffer(size + 8)
+    data = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8)
+    for offset in (0, 1, 3, 8):
+        if offset + size > buffer.size:
+            continue
+        buffer.write(b"\x11" * buffer.size)
+        buffer.write(data, offset)
+        whole = np.frombuffer(buffer.read(), dtype=np.uint8)
+        assert (whole[offset:offset + size] == data).all()
+        assert (whole[:offset] == 0x11).all() and (whole[offset + size:] == 0x11).all()
+
+
+def test_random_operations_against_a_model(device):
+    seed = int(os.environ.get("GPUMEM_PY_SEED", "20261130"))
+    rng = random.Random(seed)
+    pools = [device.pool(required_flags=gpumem.HOST_VISIBLE),
+             device.pool(preferred_flags=gpumem.DEVICE_LOCAL)]
+    buffers, model = [], []
+    for size in rng.sample(BOUNDARY_SIZES, 6):
+        buffer = rng.choice(pools).buffer(size)
+        buffer.write(bytes(size))
+        buffers.append(buffer)
+        model.append(bytearray(size))
+    stream = device.stream()
+
+    def pick_range(size):
+        # Mostly inside the buffer, sometimes past its end.
+        length = rng.choice([1, 2, 3, 4, 7, 64, rng.randint(1, size + 4)])
+        offset = rng.randint(0, size + 2)
+        return offset, length
+
+    for step in range(600):
+        index = rng.randrange(len(buffers))
+        buffer, bytes_ = buffers[index], model[index]
+        offset, length = pick_range(buffer.size)
+        inside = offset + length <= buffer.size
+        operation = rng.choice(["write", "read", "fill", "copy", "mapped", "stream"])
+        context = "seed %d, step %d: %s of %d bytes at %d in a buffer of %d" % (
+            seed, step, operation, length, offset, buffer.size)
+        try:
+            if operation == "write":
+                data = bytes(rng.getrandbits(8) for _ in range(length))
+                buffer.write(data, offset)
+                bytes_[offset:offset + length] = data
+            elif operation == "read":
+                assert buffer.read(length, offset) == bytes(bytes_[offset:offset + length]), \
+                    context
+            elif operation == "fill":
+                offset, length = offset // 4 * 4, max(length // 4 * 4, 4)
+                inside = offset + length <= buffer.size
+                pattern = rng.getrandbits(32)
+                buffer.fill(pattern, offset, length)
+                bytes_[offset:offset + length] = pattern.to_bytes(4, "little") * (length // 4)
+            elif operation == "copy":
+                target = rng.randrange(len(buffers))
+                if target == index:
+                    continue
+                destination = rng.randint(0, buffers[target].size)
+                inside = inside and destination + length <= buffers[target].size
+                buffer.copy_to(buffers[target], length, offset, destination)
+                model[target][destination:destination + length] = bytes_[offset:offset + length]
+            elif operation == "mapped":
+                if not buffer.memory_flags & gpumem.HOST_VISIBLE:
+                    continue
+                with buffer.map() as mapping:
+                    mapping.invalidate()  # the host's copy of the atoms written in part
+                    array = mapping.array()
+                    inside = True
+                    offset = min(offset, buffer.size - 1)
+                    length = min(length, buffer.size - offset)
+                    value = rng.getrandbits(8)
+                    array[offset:offset + length] = value
+                    mapping.flush(offset, length)
+                    bytes_[offset:offset + length] = bytes([value]) * length
+                    assert array.tobytes() == bytes(bytes_), context
+            else:
+                data = bytes(rng.getrandbits(8) for _ in range(length))
+                stream.write(buffer, data, offset)
+                out = bytearray(length)
+                stream.read_into(buffer, out, offset)
+                stream.synchronize()
+                bytes_[offset:offset + length] = data
+                assert out == data, context
+        except gpumem.GpumemError as error:
+            assert not inside, "%s: %s" % (context, error)
+            assert error.code == errors.OUT_OF_RANGE, "%s: %s" % (context, error)
+        else:
+            assert inside, "%s: succeeded past the end" % context
+    for buffer, bytes_ in zip(buffers, model):
+        assert buffer.read() == bytes(bytes_)
+
+
+def test_stream_transfers_are_done_after_synchronize(device_pool):
+    source, destination = device_pool.buffer(1 << 20), device_pool.buffer(1 << 20)
+    data = np.random.default_rng(1).integers(0, 256, 1 << 20, dtype=np.uint8)
+    out = np.zeros_like(data)
+    stream = device_pool.device.stream()
+    stream.write(source, data)
+    stream.copy(source, destination, 1 << 20)
+    stream.fill(source, 0xABABABAB)
+    stream.read_into(destination, out)
+    stream.synchronize()
+    assert (out == data).all()
+    assert source.read(4) == b"\xab" * 4
+    default = device_pool.device.default_stream
+    default.write(destination, b"xyz", 5)
+    default.synchronize()
+    assert destination.read(3, 5) == b"xyz"

@@ -1,0 +1,64 @@
+"""Buffers as numpy arrays and DLPack tensors, without copies."""
+import gc
+
+import numpy as np
+import pytest
+
+import gpumem
+
+
+def test_a_mapping_is_an_array_over_the_buffer(visible_pool):
+    buffer = visible_pool.buffer(4096)
+    buffer.fill(0)
+    with buffer.map() as mapping:
+        array = mapping.array()
+        assert array.shape == (4096,) and array.dtype == np.uint8
+        assert array.__array_interface__["data"][0] == mapping.address
+        array[10:14] = [1, 2, 3, 4]
+        mapping.flush()
+        assert buffer.read(4, 10) == bytes([1, 2, 3, 4])
+        buffer.write(np.float32(2.5).tobytes(), 100)
+        mapping.invalidate()
+        assert mapping.array(np.float32)[25] == 2.5
+        view = mapping.memoryview()
+        view[0] = 77
+        assert array[0] == 77
+    assert buffer.info.mapped == 1  # arrays over it still live
+    del array
+    gc.collect()
+    assert buffer.info.mapped == 1  # the memoryview and the Mapping itself
+    del view, mapping
+    gc.collect()
+    assert buffer.info.mapped == 0
+
+
+def test_numpy_from_dlpack_shares_the_buffers_bytes(visible_pool):
+    buffer = visible_pool.buffer(1000)
+    buffer.write(bytes(range(200)) * 5)
+    assert buffer.__dlpack_device__() == (1, 0)  # kDLCPU
+    tensor = np.from_dlpack(buffer)
+    assert tensor.tobytes() == bytes(range(200)) * 5
+    with buffer.map() as mapping:
+        assert tensor.__array_interface__["data"][0] == mapping.address
+    del mapping
+    buffer.write(bytes([99]))  # numpy 1.24 makes DLPack arrays read-only
+    assert tensor[0] == 99
+    assert buffer.info.mapped == 1
+    del tensor
+    gc.collect()
+    assert buffer.info.mapped == 0  # the consumer's deleter let the mapping go
+
+
+def test_a_capsule_never_consumed_lets_go_of_the_buffer(visible_pool):
+    buffer = visible_pool.buffer(64)
+    capsule = buffer.__dlpack__()
+    assert buffer.info.mapped == 1
+    del capsule
+    gc.collect()
+    assert buffer.info.mapped == 0
+
+
+def test_cuda_array_interface_only_on_cuda_device_memory(visible_pool):
+    buffer = visible_pool.buffer(64)
+    if visible_pool.device.backend != "cuda":
+        assert not hasattr(buffer, "__cuda_array_interface__")
