@@ -1,5 +1,8 @@
 #include "buffer.h"
 
+#include <stddef.h>
+#include <string.h>
+
 #include "call.h"
 #include "handles.h"
 #include "margin.h"
@@ -40,6 +43,16 @@ static gpumem_result check_desc(const gpumem_pool_obj *pool, const gpumem_buffer
     return GPUMEM_OK;
 }
 
+/* Puts a buffer into its pool's address index, where memory has addresses (pool lock held). */
+static void index_buffer(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
+{
+    if (!b->page->address)
+        return;
+    b->address_node.start = b->page->address + b->offset;
+    b->address_node.size = b->size;
+    gpumem_address_insert(&pool->addresses, &b->address_node);
+}
+
 /* Places and registers a new buffer (gpumem_pool_lock held). */
 static gpumem_result buffer_new(gpumem_pool_obj *pool, const gpumem_buffer_desc *desc,
                                 gpumem_buffer_obj **out)
@@ -64,10 +77,17 @@ static gpumem_result buffer_new(gpumem_pool_obj *pool, const gpumem_buffer_desc 
         gpumem_pool_record_give(pool, b);
         return r;
     }
-    *b = (gpumem_buffer_obj){.pool = pool, .page = page, .offset = a.offset + margin,
-                             .size = desc->size, .left_padding = a.left_padding + margin,
-                             .block_size = a.block_size, .tlsf_handle = a.handle,
-                             .margin = margin};
+    /* Every field but the address node, which only an indexed pool sets (index_buffer): its
+     * cache line stays untouched elsewhere. */
+    memset(b, 0, offsetof(gpumem_buffer_obj, address_node));
+    b->pool = pool;
+    b->page = page;
+    b->offset = a.offset + margin;
+    b->size = desc->size;
+    b->left_padding = a.left_padding + margin;
+    b->block_size = a.block_size;
+    b->tlsf_handle = a.handle;
+    b->margin = margin;
     r = gpumem_margin_write(b);
     if (r == GPUMEM_OK && !(b->handle = gpumem_handle_create(GPUMEM_HANDLE_BUFFER, b)))
         r = gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no handle left");
@@ -79,6 +99,8 @@ static gpumem_result buffer_new(gpumem_pool_obj *pool, const gpumem_buffer_desc 
         return r;
     }
     gpumem_list_push(&pool->buffers, &b->link);
+    if (pool->indexed)
+        index_buffer(pool, b);
     *out = b;
     return GPUMEM_OK;
 }
@@ -339,4 +361,60 @@ gpumem_result gpumem_buffer_flush(gpumem_buffer buffer, uint64_t offset, uint64_
 gpumem_result gpumem_buffer_invalidate(gpumem_buffer buffer, uint64_t offset, uint64_t size)
 {
     GPUMEM_GUARDED_CALL(coherence_op(buffer, offset, size, 0));
+}
+
+/* Indexes a pool's live buffers by address, at its first lookup (pool lock held): pools that
+ * are never searched pay nothing for the index when buffers come and go. */
+static void index_pool(gpumem_pool_obj *pool)
+{
+    for (gpumem_list *l = pool->buffers.next; l != &pool->buffers; l = l->next)
+        index_buffer(pool, GPUMEM_CONTAINER_OF(l, gpumem_buffer_obj, link));
+    pool->indexed = 1;
+}
+
+/* Device lock, then each pool's lock: the order a device close takes them in. */
+static gpumem_result buffer_find(gpumem_device device_handle, uint64_t address,
+                                 gpumem_buffer *buffer, uint64_t *offset)
+{
+    gpumem_device_obj *device;
+    gpumem_result r = gpumem_device_get(device_handle, &device);
+    if (r != GPUMEM_OK)
+        return r;
+    if (!buffer || !offset)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "%s is NULL",
+                           !buffer ? "buffer" : "offset");
+    if (!device->ops->page_address)
+        return gpumem_fail(GPUMEM_ERROR_UNSUPPORTED,
+                           "memory of backend '%s' has no addresses to look buffers up by",
+                           device->properties.backend);
+    gpumem_buffer found = NULL;
+    uint64_t found_offset = 0;
+    pthread_mutex_lock(&device->lock);
+    for (gpumem_list *l = device->pools.next; l != &device->pools && !found; l = l->next) {
+        gpumem_pool_obj *pool = GPUMEM_CONTAINER_OF(l, gpumem_pool_obj, link);
+        pthread_mutex_lock(&pool->lock);
+        if (!pool->indexed && !pool->closing)
+            index_pool(pool);
+        gpumem_address_node *node = pool->closing ? NULL
+                                                  : gpumem_address_find(pool->addresses, address);
+        if (node) {
+            gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, address_node);
+            found = (gpumem_buffer)(uintptr_t)b->handle;
+            found_offset = address - node->start;
+        }
+        pthread_mutex_unlock(&pool->lock);
+    }
+    pthread_mutex_unlock(&device->lock);
+    if (!found)
+        return gpumem_fail(GPUMEM_ERROR_NOT_FOUND, "no live buffer of the device holds address 0x%llx",
+                           (unsigned long long)address);
+    *buffer = found;
+    *offset = found_offset;
+    return GPUMEM_OK;
+}
+
+gpumem_result gpumem_buffer_find(gpumem_device device, uint64_t address, gpumem_buffer *buffer,
+                                 uint64_t *offset)
+{
+    GPUMEM_GUARDED_CALL(buffer_find(device, address, buffer, offset));
 }

@@ -23,6 +23,9 @@ struct gpumem_buffer_obj {
      * (gpumem_buffer_info_get), so atomic, with plain loads and stores: the lock orders the
      * writers. */
     _Atomic uint32_t map_count;
+    /* In pool->addresses while live, once the pool is indexed (gpumem_buffer_find). Last: the
+     * fields above are the ones every call reads. */
+    gpumem_address_node address_node;
 };
 
 static inline uint32_t gpumem_buffer_map_count(const gpumem_buffer_obj *b)

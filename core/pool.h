@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 
+#include "address_index.h"
 #include "device.h"
 #include "tlsf.h"
 
@@ -40,6 +41,10 @@ typedef struct gpumem_pool_obj {
     char name[GPUMEM_NAME_SIZE];
     gpumem_list pages;
     gpumem_list buffers;  /* live buffers */
+    /* Live buffers by address (gpumem_buffer_find), where memory has addresses: made at the
+     * first lookup in the pool, kept up to date from then on (`indexed`). */
+    gpumem_address_node *addresses;
+    int indexed;
     gpumem_list retired;  /* destroyed buffers that a call may still use, oldest first */
     uint32_t retired_count;
     uint32_t retired_pages; /* of them, buffers with a page of their own */

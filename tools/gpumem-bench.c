@@ -255,9 +255,39 @@ static gpumem_result pool_churn(gpumem_pool pool, const trace *t, gpumem_buffer 
     return GPUMEM_OK;
 }
 
-/* One run on a fresh pool; *ns is the time per pair, *overhead reserved over used at the end. */
-static int pool_once(bench_context *c, const trace *t, gpumem_buffer *live, double *ns,
-                     double *overhead)
+/* Looks each live buffer up by the address of its middle byte, `rounds` times over; the time
+ * per lookup. GPUMEM_ERROR_UNSUPPORTED where memory has no addresses. */
+static gpumem_result pool_finds(bench_context *c, const trace *t, const gpumem_buffer *live,
+                                uint32_t rounds, double *ns)
+{
+    uint64_t *addresses = malloc(t->live * sizeof *addresses);
+    if (!addresses)
+        return GPUMEM_ERROR_OUT_OF_HOST_MEMORY;
+    gpumem_result r = GPUMEM_OK;
+    for (uint32_t i = 0; i < t->live && r == GPUMEM_OK; i++) {
+        gpumem_native_buffer native;
+        gpumem_buffer_info info;
+        if ((r = gpumem_buffer_native(live[i], &native)) == GPUMEM_OK &&
+            (r = gpumem_buffer_info_get(live[i], &info)) == GPUMEM_OK)
+            addresses[i] = native.address + info.size / 2;
+    }
+    gpumem_buffer found;
+    uint64_t offset;
+    double start = bench_now();
+    for (uint32_t n = 0; n < rounds && r == GPUMEM_OK; n++)
+        for (uint32_t i = 0; i < t->live && r == GPUMEM_OK; i++)
+            r = gpumem_buffer_find(c->device, addresses[i], &found, &offset);
+    *ns = (bench_now() - start) * 1e9 / ((double)rounds * t->live);
+    free(addresses);
+    return r;
+}
+
+/* One run on a fresh pool; *ns is the time per pair, *overhead reserved over used at the end.
+ * `indexed`: the pool is searched by address once before the run (so it keeps its address
+ * index up to date through it), and *find_ns is the time of a lookup afterwards; returns -1
+ * where memory has no addresses. */
+static int pool_once(bench_context *c, const trace *t, gpumem_buffer *live, int indexed,
+                     double *ns, double *overhead, double *find_ns)
 {
     gpumem_pool_desc desc = {.name = "bench"};
     gpumem_pool pool;
@@ -266,11 +296,19 @@ static int pool_once(bench_context *c, const trace *t, gpumem_buffer *live, doub
         return failed(r, "pool create");
     gpumem_pool_stats stats;
     double start = 0, end = 0;
-    if ((r = pool_fill(pool, t, live)) == GPUMEM_OK) {
+    if ((r = pool_fill(pool, t, live)) == GPUMEM_OK && indexed)
+        r = pool_finds(c, t, live, 1, find_ns);
+    if (r == GPUMEM_ERROR_UNSUPPORTED) {
+        gpumem_pool_destroy(pool);
+        return -1;
+    }
+    if (r == GPUMEM_OK) {
         start = bench_now();
         r = pool_churn(pool, t, live);
         end = bench_now();
     }
+    if (r == GPUMEM_OK && indexed)
+        r = pool_finds(c, t, live, c->options.quick ? 40 : 400, find_ns);
     if (r == GPUMEM_OK)
         r = gpumem_pool_stats_get(pool, &stats);
     if (r != GPUMEM_OK) {
@@ -292,18 +330,30 @@ static int bench_pool(bench_context *c)
     if (trace_make(&t, 256, c->options.quick ? 20000 : 200000, 256, 1 << 20))
         return 1;
     gpumem_buffer *live = malloc(t.live * sizeof *live);
-    double *ns = malloc(repeats * sizeof *ns);
-    double overhead = 0;
-    int status = !live || !ns ? out_of_memory("pool") : 0;
+    double *ns = malloc(3 * repeats * sizeof *ns);
+    double overhead = 0, unused;
+    int status = !live || !ns ? out_of_memory("pool") : 0, indexed_status = 0;
+    double *indexed_ns = ns + repeats, *find_ns = ns + 2 * repeats;
     bench_progress(&c->options, "pool", 0, repeats);
     for (uint32_t i = 0; i < repeats && !status; i++) {
-        status = pool_once(c, &t, live, &ns[i], &overhead);
+        /* Plain and indexed runs alternate, so that both see the same machine. */
+        status = pool_once(c, &t, live, 0, &ns[i], &overhead, &unused);
+        if (!status && !indexed_status)
+            indexed_status = pool_once(c, &t, live, 1, &indexed_ns[i], &unused, &find_ns[i]);
+        if (indexed_status > 0)
+            status = indexed_status;
         bench_progress(&c->options, "pool", i + 1, repeats);
     }
     if (!status) {
         bench_result(&c->options, "pool", "create_destroy_pair", bench_median(ns, repeats),
                      "ns/pair");
         bench_result(&c->options, "pool", "reserved_over_used", overhead, "x");
+        if (indexed_status == 0) {
+            bench_result(&c->options, "pool", "create_destroy_pair_indexed",
+                         bench_median(indexed_ns, repeats), "ns/pair");
+            bench_result(&c->options, "pool", "find_by_address", bench_median(find_ns, repeats),
+                         "ns/call");
+        }
     }
     free(ns);
     free(live);

@@ -374,6 +374,14 @@ GPUMEM_API gpumem_result gpumem_buffer_destroy(gpumem_buffer buffer);
 GPUMEM_API gpumem_result gpumem_buffer_info_get(gpumem_buffer buffer, gpumem_buffer_info *info);
 GPUMEM_API gpumem_result gpumem_buffer_native(gpumem_buffer buffer, gpumem_native_buffer *native);
 
+/* The live buffer of a device that holds `address` (an address as gpumem_native_buffer gives
+ * it: a host pointer, a CUdeviceptr, a HIP device pointer), and the address's offset in it.
+ * Buffers of every pool of the device count, paged and native; guard margins do not. O(log n)
+ * in the buffers of each pool. GPUMEM_ERROR_NOT_FOUND when no live buffer holds the address;
+ * GPUMEM_ERROR_UNSUPPORTED on a backend whose memory has no addresses (Vulkan). */
+GPUMEM_API gpumem_result gpumem_buffer_find(gpumem_device device, uint64_t address,
+                                            gpumem_buffer *buffer, uint64_t *offset);
+
 /* Maps the buffer for the host; *data points at its first byte. Reference-counted: each map
  * needs one unmap. GPUMEM_ERROR_NOT_MAPPABLE for memory without GPUMEM_MEMORY_HOST_VISIBLE. */
 GPUMEM_API gpumem_result gpumem_buffer_map(gpumem_buffer buffer, void **data);

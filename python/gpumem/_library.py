@@ -112,6 +112,7 @@ _FUNCTIONS = {
     "gpumem_buffer_destroy": (i32, [handle]),
     "gpumem_buffer_info_get": (i32, [handle, P(BufferInfo)]),
     "gpumem_buffer_native": (i32, [handle, P(NativeBuffer)]),
+    "gpumem_buffer_find": (i32, [handle, u64, P(handle), P(u64)]),
     "gpumem_buffer_map": (i32, [handle, P(ctypes.c_void_p)]),
     "gpumem_buffer_unmap": (i32, [handle]),
     "gpumem_buffer_flush": (i32, [handle, u64, u64]),

@@ -34,6 +34,7 @@ class Buffer(Object):
         self.pool = pool
         self.device = pool.device
         self.size = size
+        self.device._buffers[self._handle] = self
 
     def __len__(self):
         return self.size

@@ -1,6 +1,7 @@
 """Backends and devices."""
 import ctypes
 import json
+import weakref
 from collections import namedtuple
 
 from . import errors
@@ -58,6 +59,7 @@ class Device(Object):
         errors.check(lib.gpumem_device_open(ctypes.byref(desc), ctypes.byref(opened)))
         super().__init__(opened.value, None)
         self._default_stream = None
+        self._buffers = weakref.WeakValueDictionary()  # by handle, for find()
 
     def close(self):
         """Closes the device: its pools, buffers and streams are destroyed with it."""
@@ -92,6 +94,20 @@ class Device(Object):
             if result != errors.INSUFFICIENT_BUFFER:  # pools may grow between the calls
                 errors.check(result)
                 return json.loads(text.value.decode())
+
+    def find(self, address):
+        """(buffer, offset): the live buffer made from Python that holds `address` (a host
+        pointer, a CUDA or HIP device pointer), and the address's offset in it.
+        GpumemError NOT_FOUND when none does; UNSUPPORTED where memory has no addresses
+        (Vulkan)."""
+        found, offset = handle(), u64()
+        errors.check(lib.gpumem_buffer_find(self._live_handle(), unsigned("address", address),
+                                            ctypes.byref(found), ctypes.byref(offset)))
+        buffer = self._buffers.get(found.value)
+        if buffer is None or not buffer.alive:
+            raise errors.GpumemError(errors.NOT_FOUND, "the buffer at 0x%x was not made from "
+                                     "Python" % address)
+        return buffer, offset.value
 
     def pool(self, **options):
         """A new pool of this device: Pool(device, **options)."""

@@ -111,6 +111,24 @@ static int check_info(fz_ctx *c, int i, const gpumem_buffer_info *info, int firs
     return 1;
 }
 
+/* A byte of a live buffer, looked up by its address, gives the buffer and the byte's offset. */
+static int found_by_address(fz_ctx *c, int i, uint64_t address)
+{
+    const fz_buffer *b = &c->buffers[i];
+    /* A byte chosen without the random stream, so that recorded inputs replay as before. */
+    uint64_t at = (address / 64 + (uint64_t)i * 7919) % b->size;
+    gpumem_buffer found;
+    uint64_t offset;
+    gpumem_result r = gpumem_buffer_find(c->devices[b->device].handle, address + at, &found,
+                                         &offset);
+    if (!fz_call(c, "gpumem_buffer_find", r, 0, 0))
+        return 0;
+    if (found != b->handle || offset != at)
+        return fz_fail(c, "gpumem_buffer_find of byte %llu of buffer #%d: another buffer, or "
+                       "offset %llu", (unsigned long long)at, i, (unsigned long long)offset);
+    return 1;
+}
+
 static int check_native(fz_ctx *c, int i, const gpumem_native_buffer *n)
 {
     const fz_buffer *b = &c->buffers[i];
@@ -132,7 +150,7 @@ static int check_native(fz_ctx *c, int i, const gpumem_native_buffer *n)
     }
     if (!strcmp(c->devices[b->device].props.backend, "host") && !n->address)
         return fz_fail(c, "gpumem_buffer_native: a host buffer without an address");
-    return 1;
+    return n->address ? found_by_address(c, i, n->address) : 1;
 }
 
 static int native_of(fz_ctx *c, int i)

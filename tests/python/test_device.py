@@ -1,4 +1,6 @@
 """Backends, device properties and the JSON dump from Python."""
+import pytest
+
 import gpumem
 
 
@@ -20,3 +22,25 @@ def test_properties_and_dump(device):
     assert "from-python" in str(dump)
     assert buffer.info.size == 1000
     assert pool.stats.allocation_count == 1
+
+
+def test_find_a_buffer_by_address(device):
+    pool = device.pool()
+    buffers = [pool.buffer(size) for size in (1, 100, 4096, 70000)]
+    address = buffers[0].native.address
+    if address == 0:
+        with pytest.raises(gpumem.GpumemError) as caught:
+            device.find(4096)
+        assert caught.value.code == gpumem.errors.UNSUPPORTED
+        return
+    for buffer in buffers:
+        start = buffer.native.address
+        for offset in (0, buffer.size // 2, buffer.size - 1):
+            found, at = device.find(start + offset)
+            assert found is buffer and at == offset
+    gone = buffers.pop()
+    start = gone.native.address
+    gone.destroy()
+    with pytest.raises(gpumem.GpumemError) as caught:
+        device.find(start)
+    assert caught.value.code == gpumem.errors.NOT_FOUND
