@@ -6,9 +6,10 @@
  * (synchronously, or on the thread's own stream), fill and copy between its own buffers, and
  * check that an older buffer still holds its data. Meanwhile an observer thread reads pool
  * stats, trims the pool, dumps the device as JSON and asks for the info and native handle of
- * the buffers the workers publish, which races with their destruction: such a call must return
- * OK with the info of that very buffer, or GPUMEM_ERROR_DESTROYED. At the end the pool must be
- * empty. */
+ * the buffers the workers publish, and looks them up by address, which races with their
+ * destruction: such a call must return OK with the info of that very buffer, or
+ * GPUMEM_ERROR_DESTROYED (NOT_FOUND, or another buffer, for the lookup). At the end the pool
+ * must be empty. */
 #include "stress.h"
 
 enum {
@@ -230,6 +231,21 @@ static void *observe(void *arg)
             if (r != GPUMEM_OK && r != GPUMEM_ERROR_DESTROYED) {
                 STRESS_FAIL("gpumem_buffer_native racing with destroy -> %s (%s)", rs(r),
                             gpumem_last_error());
+                goto out;
+            }
+            if (r != GPUMEM_OK || !native.address)
+                continue;
+            /* Looked up by address while the workers replace buffers: this buffer, at the
+             * right offset, or (once it is gone) another one or none. */
+            gpumem_buffer found;
+            uint64_t offset;
+            r = gpumem_buffer_find(device, native.address + size / 2, &found, &offset);
+            ops++;
+            if ((r != GPUMEM_OK && r != GPUMEM_ERROR_NOT_FOUND) ||
+                (r == GPUMEM_OK && found == b && offset != size / 2)) {
+                STRESS_FAIL("gpumem_buffer_find racing with destroy -> %s (%s), offset %llu of "
+                            "%llu", rs(r), gpumem_last_error(), (unsigned long long)offset,
+                            (unsigned long long)size / 2);
                 goto out;
             }
         }
