@@ -16,7 +16,9 @@
 # staged installation, the module's build and one log per configuration), SIMGPU_TIMEOUT
 # (seconds per run, default 300), SIMGPU_CONFORMANCE_ARGS (default --jobs=2), SIMGPU_FUZZ_OPS
 # (ops of the build's random-operation fuzzer, tests/fuzz, run after the suite in each
-# configuration with a seed of its own; default 20000, 0: none).
+# configuration with a seed of its own; default 20000, 0: none), SIMGPU_PYTHON (a Python with
+# pytest and numpy: the Python package's tests run in each configuration too; unset: not run)
+# and SIMGPU_PYTHON_PRELOAD (the AddressSanitizer runtime, for a sanitized build).
 # Exit status: 0 when every configuration passed, 1 when one failed, 2 on a setup error.
 set -euo pipefail
 
@@ -172,6 +174,20 @@ for c in "${selected[@]}"; do
       timeout "$timeout_s" "$fuzzer" --seed "$seed" --ops "$fuzz_ops" >>"$log" 2>&1
     fuzz_rc=$?
   fi
+  python_rc=0
+  if [ -n "${SIMGPU_PYTHON:-}" ] && [ -d "$build/python/gpumem" ]; then
+    # The Python package's tests (tests/python) on this configuration too; under
+    # AddressSanitizer SIMGPU_PYTHON_PRELOAD names its runtime, which Python must load first.
+    python_env=(GPUMEM_LOG=warning PYTHONPATH="$build/python" PYTHONDONTWRITEBYTECODE=1)
+    if [ -n "${SIMGPU_PYTHON_PRELOAD:-}" ]; then
+      python_env+=(LD_PRELOAD="$SIMGPU_PYTHON_PRELOAD" ASAN_OPTIONS=detect_leaks=0:abort_on_error=1)
+    fi
+    echo "python: $SIMGPU_PYTHON tests/python/run_pytest.py" >>"$log"
+    env "${clean_env[@]}" "${python_env[@]}" \
+      GPUMEM_PLUGIN_PATH="$module_build" GPUMEM_BACKEND=simgpu "${variables[@]}" \
+      timeout "$timeout_s" "$SIMGPU_PYTHON" "$root/tests/python/run_pytest.py" >>"$log" 2>&1
+    python_rc=$?
+  fi
   set -e
   elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
   seconds="$((elapsed / 1000)).$(printf '%01d' $(( (elapsed % 1000) / 100 )))"
@@ -186,6 +202,16 @@ for c in "${selected[@]}"; do
       counts="$counts; fuzzer seed $seed, $fuzz_ops ops: FAILED (exit $fuzz_rc)"
       [ $rc -ne 0 ] || rc=$fuzz_rc
     fi
+  fi
+  if [ -n "${SIMGPU_PYTHON:-}" ]; then
+    case $python_rc in
+      0) counts="$counts; python: ok" ;;
+      77) counts="$counts; python: skipped ($(grep -a -m 1 '^SKIP' "$log" | cut -c1-80))" ;;
+      *)
+        counts="$counts; python: FAILED (exit $python_rc)"
+        [ $rc -ne 0 ] || rc=$python_rc
+        ;;
+    esac
   fi
   if [ $rc -eq 0 ]; then
     verdict=PASS

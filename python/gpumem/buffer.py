@@ -131,13 +131,18 @@ class Buffer(Object):
         """A DLPack capsule of the buffer's bytes (uint8, one dimension): device memory on
         CUDA (kDLCUDA) and HIP (kDLROCM), else a mapping (kDLCPU). The buffer's memory stays
         allocated until the consumer releases the tensor, even if the buffer is destroyed
-        meanwhile. Work queued on a gpumem Stream must be synchronized first."""
+        meanwhile. Work queued on a gpumem Stream must be synchronized first. On memory
+        without HOST_COHERENT the export invalidates the buffer, so the tensor holds the bytes
+        of that moment; later device writes need Mapping.invalidate(), and host writes through
+        the tensor Mapping.flush(), to be seen on the other side."""
         from .dlpack import export
         found = self._device_pointer()
         if found is not None:
             return export(self, found[2], found[0], found[1], self.size, owner=None)
         self.__dlpack_device__()  # raises BufferError for memory DLPack cannot describe
         mapping = Mapping(self)
+        # Memory without HOST_COHERENT: the host's view is brought up to date now.
+        mapping.invalidate()
         return export(self, mapping.address, 1, 0, self.size, owner=mapping)
 
     @property

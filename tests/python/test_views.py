@@ -42,6 +42,9 @@ def test_numpy_from_dlpack_shares_the_buffers_bytes(visible_pool):
         assert tensor.__array_interface__["data"][0] == mapping.address
     del mapping
     buffer.write(bytes([99]))  # numpy 1.24 makes DLPack arrays read-only
+    with buffer.map() as mapping:
+        mapping.invalidate()  # memory without HOST_COHERENT: the device's write, brought in
+    del mapping
     assert tensor[0] == 99
     assert buffer.info.mapped == 1
     del tensor
@@ -62,3 +65,18 @@ def test_cuda_array_interface_only_on_cuda_device_memory(visible_pool):
     buffer = visible_pool.buffer(64)
     if visible_pool.device.backend != "cuda":
         assert not hasattr(buffer, "__cuda_array_interface__")
+
+
+def test_dlpack_refuses_memory_it_cannot_describe(device):
+    """Device-local memory the host cannot map and that has no device pointer DLPack knows
+    (Vulkan, a simulated GPU): BufferError, as DLPack asks."""
+    hidden = [i for i, t in enumerate(device.properties.memory_types)
+              if not t.flags & gpumem.HOST_VISIBLE]
+    if not hidden or device.backend in ("cuda", "hip"):
+        pytest.skip("%s has no memory of that kind" % device.properties.name)
+    buffer = device.pool(memory_type=hidden[0]).buffer(64)
+    with pytest.raises(BufferError):
+        buffer.__dlpack_device__()
+    with pytest.raises(BufferError):
+        np.from_dlpack(buffer)
+    assert buffer.info.mapped == 0
