@@ -127,8 +127,9 @@ class Buffer(Object):
                               "addressable device memory, so DLPack cannot describe it")
         return 1, 0  # kDLCPU
 
-    def __dlpack__(self, stream=None):
-        """A DLPack capsule of the buffer's bytes (uint8, one dimension): device memory on
+    def __dlpack__(self, stream=None, max_version=None, dl_device=None, copy=None):
+        """A DLPack capsule (the unversioned kind, which every consumer takes, whatever
+        max_version asks) of the buffer's bytes (uint8, one dimension): device memory on
         CUDA (kDLCUDA) and HIP (kDLROCM), else a mapping (kDLCPU). The buffer's memory stays
         allocated until the consumer releases the tensor, even if the buffer is destroyed
         meanwhile. Work queued on a gpumem Stream must be synchronized first. On memory
@@ -136,6 +137,11 @@ class Buffer(Object):
         of that moment; later device writes need Mapping.invalidate(), and host writes through
         the tensor Mapping.flush(), to be seen on the other side."""
         from .dlpack import export
+        if copy:
+            raise BufferError("gpumem: __dlpack__ shares the buffer's memory; it does not copy")
+        if dl_device is not None and tuple(dl_device) != self.__dlpack_device__():
+            raise BufferError("gpumem: the buffer is on DLPack device %s, not %s"
+                              % (self.__dlpack_device__(), tuple(dl_device)))
         found = self._device_pointer()
         if found is not None:
             return export(self, found[2], found[0], found[1], self.size, owner=None)

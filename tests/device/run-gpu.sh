@@ -2,7 +2,8 @@
 # Runs gpumem's CUDA checks on a machine with an NVIDIA GPU, in one go, well inside 10 minutes:
 # the GPU and driver, gpumem-info, the CUDA tests, the conformance suite on CUDA (plain and under
 # compute-sanitizer memcheck), the random-operation fuzzer, transfer sizes against copy threads
-# and the thread stress programs on CUDA, and gpumem-bench's JSON report. Logs and the report go
+# and the thread stress programs on CUDA, the Python package with PyTorch, CuPy and Numba, and
+# gpumem-bench's JSON report. Logs and the report go
 # to $OUT (at most 8 files); a summary ends the output. Exit status 0 when every step passed.
 #
 # Run from the repository root, with the build folder (built elsewhere, e.g.
@@ -14,7 +15,7 @@
 #
 # Environment: GPUMEM_BUILD (default build-gpu), GPUMEM_DEVICE_LIBS (default .device-libs),
 # OUT (default ./gpu-out), RUN_GPU_DEADLINE (seconds for the whole script, default 540),
-# RUN_GPU_PARTS (which parts run, default "tests trust bench memcheck"; "long" adds a run of 1e8
+# RUN_GPU_PARTS (which parts run, default "tests trust python bench memcheck"; "long" adds a run of 1e8
 # fuzzer operations; the machine's description and gpumem-info always run), so that a lease's
 # 10-minute commands can split them.
 set -u
@@ -27,7 +28,7 @@ deadline=$((SECONDS + ${RUN_GPU_DEADLINE:-540}))
 mkdir -p "$out"
 export LD_LIBRARY_PATH="$root/$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export GPUMEM_LOG=warning
-parts=" ${RUN_GPU_PARTS:-tests trust bench memcheck} "
+parts=" ${RUN_GPU_PARTS:-tests trust python bench memcheck} "
 summary="$out/summary.txt"
 : >"$summary"
 failures=0
@@ -41,9 +42,12 @@ note() {
     echo "$*" | tee -a "$summary"
 }
 
-# The last line of a Criterion run ("Synthesis: Tested: 42 | Passing: 42 | ..."), if any.
+# The verdict line of a Criterion run ("Synthesis: Tested: 42 | Passing: 42 | ...") or of
+# pytest ("35 passed, 1 skipped in 10.01s") in LOG after its first SKIP bytes, if any.
 synthesis() {
-    grep -a 'Synthesis:' "$1" 2>/dev/null | tail -n 1 | sed 's/.*Synthesis: //'
+    tail -c +$(($2 + 1)) "$1" 2>/dev/null |
+        grep -a -E 'Synthesis:|^=+ .*(passed|failed|error).* =+$' | tail -n 1 |
+        sed -E 's/.*Synthesis: //; s/^=+ (.*) =+$/\1/'
 }
 
 # step NAME LOG BUDGET COMMAND...: runs COMMAND with at most BUDGET seconds (less when the
@@ -58,6 +62,8 @@ step() {
         return
     fi
     [ "$budget" -gt "$left" ] && budget=$left
+    local logged
+    logged=$(stat -c %s "$log" 2>/dev/null || echo 0)
     echo "=== $name (at most ${budget}s): $*" >>"$log"
     local start=$SECONDS
     timeout -k 5 "$budget" "$@" >>"$log" 2>&1
@@ -70,7 +76,7 @@ step() {
     esac
     [ "$verdict" = PASS ] || failures=$((failures + 1))
     echo "=== $name: exit $rc after ${took}s" >>"$log"
-    note "$(printf '%-7s %s (exit %s, %ss) %s' "$verdict" "$name" "$rc" "$took" "$(synthesis "$log")")"
+    note "$(printf '%-7s %s (exit %s, %ss) %s' "$verdict" "$name" "$rc" "$took" "$(synthesis "$log" "$logged")")"
 }
 
 tool() {
@@ -132,6 +138,14 @@ GPUMEM_BACKEND=host step "fuzzer 1e8 ops (host, 16 processes)" "$out/long.log" 2
     bash "$root/tests/fuzz/fuzz-parallel.sh" "$(tool tests/fuzz/gpumem-fuzz)" 100000000 16 30000
 step "fuzzer 4e6 ops (cuda, 4 processes)" "$out/long.log" 380 \
     bash "$root/tests/fuzz/fuzz-parallel.sh" "$(tool tests/fuzz/gpumem-fuzz)" 4000000 4 40000
+fi
+
+# --- the Python package on CUDA (tests/python): its suite, and buffers shared with PyTorch,
+# CuPy and Numba through DLPack and __cuda_array_interface__ (test_frameworks.py) ---
+if wanted python; then
+GPUMEM_LIBRARY="$root/$build/lib/libgpumem.so.0" PYTHONPATH="$root/$build/python" \
+    step "python tests (cuda)" "$out/test-cuda.log" 240 \
+    python3 "$root/tests/python/run_pytest.py" -v
 fi
 
 # --- gpumem-bench: every section on the CUDA device, one JSON document ---

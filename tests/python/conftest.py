@@ -5,15 +5,19 @@ import pytest
 import gpumem
 
 
-@pytest.fixture
-def device():
+def open_device():
+    """A device of the default backend; the test skips, saying why, when there is none."""
     try:
-        opened = gpumem.Device()
+        return gpumem.Device()
     except gpumem.GpumemError as error:
         if error.code in (gpumem.errors.UNAVAILABLE, gpumem.errors.NOT_FOUND):
             pytest.skip("no device: %s" % error)
         raise
-    with opened:
+
+
+@pytest.fixture
+def device():
+    with open_device() as opened:
         yield opened
 
 

@@ -9,6 +9,7 @@ import pytest
 import gpumem
 from gpumem import errors
 from gpumem._library import lib, PoolStats
+from conftest import open_device
 
 
 def c_pool_alive(pool):
@@ -26,7 +27,7 @@ def raises_destroyed(call):
 
 
 def test_closing_a_device_makes_its_objects_raise():
-    with gpumem.Device() as device:
+    with open_device() as device:
         pool = device.pool()
         buffer = pool.buffer(100)
         stream = device.stream()
@@ -64,7 +65,7 @@ def test_a_collected_buffer_is_freed(device_pool):
 
 
 def test_an_array_keeps_its_memory_after_the_device_is_closed():
-    device = gpumem.Device()
+    device = open_device()
     pool = device.pool(required_flags=gpumem.HOST_VISIBLE)
     buffer = pool.buffer(4096)
     buffer.write(b"\x07" * 4096)

@@ -1,0 +1,79 @@
+"""gpumem buffers in PyTorch, CuPy and Numba without copies, on CUDA (the GPU machine's script
+runs these; elsewhere they skip): DLPack and __cuda_array_interface__, checked by equal device
+pointers and by bytes written on one side and read on the other."""
+import gc
+import os
+
+import numpy as np
+import pytest
+
+import gpumem
+
+pytestmark = pytest.mark.skipif(os.environ.get("GPUMEM_BACKEND") != "cuda",
+                                reason="the framework tests need GPUMEM_BACKEND=cuda")
+
+SIZE = 1 << 20
+
+
+@pytest.fixture
+def device_buffer(device):
+    """A buffer of CUDA device memory holding 0, 1, 2, ... (mod 256)."""
+    buffer = device.pool(required_flags=gpumem.DEVICE_LOCAL,
+                         flags=gpumem.EXACT_MATCH).buffer(SIZE)
+    buffer.write(np.arange(SIZE, dtype=np.uint8))
+    return buffer
+
+
+def test_torch_shares_a_buffer_through_dlpack(device, device_buffer):
+    torch = pytest.importorskip("torch")
+    assert device_buffer.__dlpack_device__() == (2, device.properties.device_index)
+    tensor = torch.from_dlpack(device_buffer)
+    assert tensor.is_cuda and tensor.dtype == torch.uint8 and tensor.shape == (SIZE,)
+    assert tensor.data_ptr() == device_buffer.native.address
+    assert torch.equal(tensor[:256].cpu(), torch.arange(256, dtype=torch.uint8))
+    tensor.add_(1)  # a kernel of torch's writes gpumem's memory
+    torch.cuda.synchronize()
+    assert device_buffer.read(4) == bytes([1, 2, 3, 4])
+    # The tensor keeps the memory after the buffer is destroyed, until it goes.
+    pool = device_buffer.pool
+    device_buffer.destroy()
+    assert pool.stats.allocation_count == 1
+    assert int(tensor[10].item()) == 11
+    del tensor
+    gc.collect()
+    assert pool.stats.allocation_count == 0
+
+
+def test_cupy_shares_a_buffer_through_dlpack_and_the_cuda_array_interface(device_buffer):
+    cupy = pytest.importorskip("cupy")
+    address = device_buffer.native.address
+    through_dlpack = cupy.from_dlpack(device_buffer)
+    assert through_dlpack.data.ptr == address
+    interface = device_buffer.__cuda_array_interface__
+    assert interface["version"] == 3 and interface["data"] == (address, False)
+    through_interface = cupy.asarray(device_buffer)
+    assert through_interface.data.ptr == address
+    assert int(through_interface[300]) == 300 % 256
+    through_interface[:4] = cupy.asarray([9, 8, 7, 6], dtype=cupy.uint8)
+    cupy.cuda.runtime.deviceSynchronize()
+    assert device_buffer.read(4) == bytes([9, 8, 7, 6])
+    assert int(through_dlpack[0]) == 9
+
+
+def test_numba_reads_the_cuda_array_interface(device_buffer):
+    numba_cuda = pytest.importorskip("numba.cuda")
+    array = numba_cuda.as_cuda_array(device_buffer)
+    assert array.device_ctypes_pointer.value == device_buffer.native.address
+    assert (array.copy_to_host()[:256] == np.arange(256, dtype=np.uint8)).all()
+
+
+def test_pinned_host_memory_is_a_cpu_tensor(device):
+    torch = pytest.importorskip("torch")
+    buffer = device.pool(required_flags=gpumem.HOST_VISIBLE).buffer(4096)
+    buffer.write(bytes(range(256)) * 16)
+    assert buffer.__dlpack_device__() == (1, 0)
+    tensor = torch.from_dlpack(buffer)
+    assert not tensor.is_cuda
+    with buffer.map() as mapping:
+        assert tensor.data_ptr() == mapping.address
+    assert bytes(tensor[:256].numpy()) == bytes(range(256))
