@@ -5,11 +5,12 @@
 
 #include "error.h"
 
-/* The table of version 2: every operation up to native_pool_stats. A later version appends;
- * this size stays what a version-2 module's table has. */
+/* The size of each version's table: version 2 ends with native_pool_stats, version 3 with
+ * event_native. A later version appends; these sizes stay what modules of those versions have. */
 #define VERSION_2_SIZE (offsetof(gpumem_backend_vtable, native_pool_stats) + sizeof(void *))
-_Static_assert(VERSION_2_SIZE == sizeof(gpumem_backend_vtable),
-               "a new version appends operations: give it its own size, keep this one");
+#define VERSION_3_SIZE (offsetof(gpumem_backend_vtable, event_native) + sizeof(void *))
+_Static_assert(VERSION_3_SIZE == sizeof(gpumem_backend_vtable),
+               "a new version appends operations: give it its own size, keep these");
 
 #define OP(name) __typeof__(((gpumem_backend_vtable *)0)->name) name
 
@@ -130,6 +131,11 @@ static gpumem_result check(const gpumem_backend_vtable *t, char *reason, size_t 
                  "together or not at all)", t->name, group, gap);
         return GPUMEM_ERROR_INVALID_ARGUMENT;
     }
+    if ((t->stream_wait_event || t->event_native) && !t->event_create) {
+        snprintf(reason, size, "backend '%s' has %s but no event operations", t->name,
+                 t->stream_wait_event ? "stream_wait_event" : "event_native");
+        return GPUMEM_ERROR_INVALID_ARGUMENT;
+    }
     if (t->event_create && !t->stream_create) {
         snprintf(reason, size, "backend '%s' has event operations but no streams to record "
                  "them on", t->name);
@@ -146,13 +152,18 @@ gpumem_result gpumem_backend_table_read(const gpumem_backend_vtable *table,
      * abi_version); version 1 also said its size in the second. */
     uint32_t head[2];
     memcpy(head, table, sizeof head);
+    /* Only the operations of the module's version are read: the table of an earlier version
+     * ends before the later ones, which stay NULL. */
+    memset(out, 0, sizeof *out);
     if (head[0] == 1 && head[1] == sizeof(backend_table_v1)) {
         translate_v1((const backend_table_v1 *)(const void *)table, out);
     } else if (head[0] == 2) {
         memcpy(out, table, VERSION_2_SIZE);
+    } else if (head[0] == 3) {
+        memcpy(out, table, VERSION_3_SIZE);
     } else {
         snprintf(reason, reason_size,
-                 "built for backend table version %u%s; this libgpumem knows versions 1 and 2",
+                 "built for backend table version %u%s; this libgpumem knows versions 1 to 3",
                  head[0], head[0] == 1 ? " with an unknown size" : "");
         return GPUMEM_ERROR_ABI_MISMATCH;
     }

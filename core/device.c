@@ -8,6 +8,7 @@
 #include "backend_table.h"
 #include "call.h"
 #include "env.h"
+#include "event.h"
 #include "handles.h"
 #include "pool.h"
 #include "registry.h"
@@ -175,6 +176,7 @@ static gpumem_result device_open(const gpumem_device_desc *desc, gpumem_device *
     pthread_mutex_init(&device->staging.lock, NULL);
     gpumem_list_init(&device->pools);
     gpumem_list_init(&device->streams);
+    gpumem_list_init(&device->events);
     device->ops = &entry->ops;
 
     r = device->ops->device_open(index, external, &device->native);
@@ -222,12 +224,14 @@ static void end_handles(gpumem_device_obj *device)
     }
     for (gpumem_list *l = device->streams.next; l != &device->streams; l = l->next)
         gpumem_handle_destroy(GPUMEM_CONTAINER_OF(l, gpumem_stream_obj, link)->handle);
+    for (gpumem_list *l = device->events.next; l != &device->events; l = l->next)
+        gpumem_handle_destroy(GPUMEM_CONTAINER_OF(l, gpumem_event_obj, link)->handle);
     pthread_mutex_unlock(&device->lock);
 }
 
 /* Closing goes in three steps: end every handle (from then on calls say DESTROYED, and no new
- * object is made), wait until no call and no pool or stream destroy still uses what the device
- * owns, then free it all, after the streams' work. */
+ * object is made), wait until no call and no pool, stream or event destroy still uses what the
+ * device owns, then free it all, after the streams' work. */
 gpumem_result gpumem_device_close(gpumem_device handle)
 {
     gpumem_call call;
@@ -256,6 +260,11 @@ gpumem_result gpumem_device_close(gpumem_device handle)
         gpumem_pool_free(pool);
     }
     gpumem_staging_release(device);
+    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &device->events) {
+        gpumem_event_obj *event = GPUMEM_CONTAINER_OF(node, gpumem_event_obj, link);
+        gpumem_list_remove(&event->link);
+        gpumem_event_free(event);
+    }
     free_streams(device);
     device->ops->device_close(device->native);
     device_free(device);

@@ -51,6 +51,8 @@
     X(cuEventDestroy_v2, "cuEventDestroy", 4000, 1, CUresult, (CUevent event))                    \
     X(cuEventRecord, "cuEventRecord", 2000, 1, CUresult, (CUevent event, CUstream stream))        \
     X(cuEventSynchronize, "cuEventSynchronize", 2000, 1, CUresult, (CUevent event))               \
+    X(cuStreamWaitEvent, "cuStreamWaitEvent", 2000, 1, CUresult,                                  \
+      (CUstream stream, CUevent event, unsigned int flags))                                       \
     X(cuMemcpyAsync, "cuMemcpyAsync", 4000, 1, CUresult,                                          \
       (CUdeviceptr destination, CUdeviceptr source, size_t size, CUstream stream))                \
     X(cuMemcpyHtoDAsync_v2, "cuMemcpyHtoDAsync", 3020, 1, CUresult,                               \

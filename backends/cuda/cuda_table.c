@@ -194,6 +194,11 @@ static gpurt_status event_synchronize(void *event)
     return CU(cuEventSynchronize)((CUevent)event);
 }
 
+static gpurt_status stream_wait_event(void *stream, void *event)
+{
+    return CU(cuStreamWaitEvent)(stream_of(stream), (CUevent)event, 0);
+}
+
 /* --- work on a stream --- */
 
 static gpurt_status copy(uint64_t destination, uint64_t source, uint64_t size, void *stream)
@@ -295,6 +300,7 @@ static const char *const calls[GPURT_CALL_COUNT] = {
     [GPURT_CALL_STREAM_SYNCHRONIZE] = "cuStreamSynchronize",
     [GPURT_CALL_EVENT_CREATE] = "cuEventCreate",
     [GPURT_CALL_EVENT_RECORD] = "cuEventRecord",
+    [GPURT_CALL_STREAM_WAIT_EVENT] = "cuStreamWaitEvent",
     [GPURT_CALL_EVENT_SYNCHRONIZE] = "cuEventSynchronize",
     [GPURT_CALL_COPY] = "cuMemcpyAsync",
     [GPURT_CALL_COPY_TO_DEVICE] = "cuMemcpyHtoDAsync",

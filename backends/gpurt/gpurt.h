@@ -54,6 +54,10 @@ gpumem_result gpurt_event_create(gpumem_backend_device *device, gpumem_backend_e
 void gpurt_event_destroy(gpumem_backend_device *device, gpumem_backend_event *event);
 gpumem_result gpurt_event_record(gpumem_backend_device *device, gpumem_backend_stream *stream,
                                  gpumem_backend_event *event);
+gpumem_result gpurt_stream_wait_event(gpumem_backend_device *device,
+                                      gpumem_backend_stream *stream, gpumem_backend_event *event);
+gpumem_result gpurt_event_native(gpumem_backend_device *device, gpumem_backend_event *event,
+                                 uint64_t *handle, uint64_t *value);
 gpumem_result gpurt_event_synchronize(gpumem_backend_device *device,
                                       gpumem_backend_event *event);
 
@@ -103,6 +107,8 @@ gpumem_result gpurt_native_pool_stats(gpumem_backend_device *device, gpumem_back
     .event_destroy = gpurt_event_destroy,                                                         \
     .event_record = gpurt_event_record,                                                           \
     .event_synchronize = gpurt_event_synchronize,                                                 \
+    .stream_wait_event = gpurt_stream_wait_event,                                                 \
+    .event_native = gpurt_event_native,                                                           \
     .copy_page_to_page = gpurt_copy_page_to_page,                                                 \
     .copy_host_to_page = gpurt_copy_host_to_page,                                                 \
     .copy_page_to_host = gpurt_copy_page_to_host,                                                 \

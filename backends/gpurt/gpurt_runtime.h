@@ -55,6 +55,7 @@ typedef enum gpurt_call {
     GPURT_CALL_EVENT_CREATE,
     GPURT_CALL_EVENT_RECORD,
     GPURT_CALL_EVENT_SYNCHRONIZE,
+    GPURT_CALL_STREAM_WAIT_EVENT,
     GPURT_CALL_COPY,
     GPURT_CALL_COPY_TO_DEVICE,
     GPURT_CALL_COPY_TO_HOST,
@@ -130,6 +131,7 @@ typedef struct gpurt_runtime {
     gpurt_status (*event_destroy)(void *event);
     gpurt_status (*event_record)(void *event, void *stream);
     gpurt_status (*event_synchronize)(void *event);
+    gpurt_status (*stream_wait_event)(void *stream, void *event); /* on the device */
 
     /* --- work on a stream --- */
     /* Between any two addresses (device, managed or pinned host: unified addressing). */
@@ -164,7 +166,7 @@ typedef struct gpurt_runtime {
     .host_pointer = host_pointer, .stream_create = stream_create,                                 \
     .stream_destroy = stream_destroy, .stream_synchronize = stream_synchronize,                   \
     .event_create = event_create, .event_destroy = event_destroy, .event_record = event_record,   \
-    .event_synchronize = event_synchronize, .copy = copy, .copy_to_device = copy_to_device,       \
+    .event_synchronize = event_synchronize, .stream_wait_event = stream_wait_event, .copy = copy, .copy_to_device = copy_to_device,       \
     .copy_to_host = copy_to_host, .fill32 = fill32, .pool_create = pool_create,                   \
     .pool_destroy = pool_destroy, .pool_set = pool_set, .pool_get = pool_get,                     \
     .pool_trim = pool_trim, .pool_allocate = pool_allocate, .pool_free = pool_free

@@ -99,3 +99,24 @@ gpumem_result gpurt_event_synchronize(gpumem_backend_device *device,
     const gpurt_device *d = gpurt_device_of(device);
     return wait_for(d, d->rt->event_synchronize, GPURT_CALL_EVENT_SYNCHRONIZE, event);
 }
+
+gpumem_result gpurt_stream_wait_event(gpumem_backend_device *device,
+                                      gpumem_backend_stream *stream, gpumem_backend_event *event)
+{
+    const gpurt_device *d = gpurt_device_of(device);
+    gpurt_scope scope;
+    gpumem_result r = gpurt_enter(d, &scope);
+    if (r != GPUMEM_OK)
+        return r;
+    gpurt_status status = d->rt->stream_wait_event(stream, event);
+    gpurt_leave(d, &scope);
+    return status == 0 ? GPUMEM_OK : gpurt_fail(d->rt, GPURT_CALL_STREAM_WAIT_EVENT, status);
+}
+
+gpumem_result gpurt_event_native(gpumem_backend_device *device, gpumem_backend_event *event,
+                                 uint64_t *handle, uint64_t *value)
+{
+    *handle = (uint64_t)(uintptr_t)event; /* the CUevent or hipEvent_t itself */
+    *value = 0;
+    return GPUMEM_OK;
+}

@@ -45,6 +45,8 @@
     X(hipEventRecord, "hipEventRecord", 0, 1, hipError_t,                                         \
       (hipEvent_t event, hipStream_t stream))                                                     \
     X(hipEventSynchronize, "hipEventSynchronize", 0, 1, hipError_t, (hipEvent_t event))           \
+    X(hipStreamWaitEvent, "hipStreamWaitEvent", 0, 1, hipError_t,                                 \
+      (hipStream_t stream, hipEvent_t event, unsigned int flags))                                 \
     X(hipMemcpyAsync, "hipMemcpyAsync", 0, 1, hipError_t,                                         \
       (void *destination, const void *source, size_t size, hipMemcpyKind kind,                    \
        hipStream_t stream))                                                                       \

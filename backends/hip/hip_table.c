@@ -182,6 +182,11 @@ static gpurt_status event_synchronize(void *event)
     return HIP(hipEventSynchronize)(event);
 }
 
+static gpurt_status stream_wait_event(void *stream, void *event)
+{
+    return HIP(hipStreamWaitEvent)(stream, event, 0);
+}
+
 /* --- work on a stream --- */
 
 /* hipMemcpyDefault: the runtime tells host from device memory by the addresses. */
@@ -293,6 +298,7 @@ static const char *const calls[GPURT_CALL_COUNT] = {
     [GPURT_CALL_STREAM_SYNCHRONIZE] = "hipStreamSynchronize",
     [GPURT_CALL_EVENT_CREATE] = "hipEventCreateWithFlags",
     [GPURT_CALL_EVENT_RECORD] = "hipEventRecord",
+    [GPURT_CALL_STREAM_WAIT_EVENT] = "hipStreamWaitEvent",
     [GPURT_CALL_EVENT_SYNCHRONIZE] = "hipEventSynchronize",
     [GPURT_CALL_COPY] = "hipMemcpyAsync",
     [GPURT_CALL_COPY_TO_DEVICE] = "hipMemcpyHtoDAsync",

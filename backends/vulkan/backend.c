@@ -31,6 +31,7 @@ static const gpumem_backend_vtable vulkan_vtable = {
     .event_destroy = vulkan_event_destroy,
     .event_record = vulkan_event_record,
     .event_synchronize = vulkan_event_synchronize,
+    .event_native = vulkan_event_native,
     .copy_page_to_page = vulkan_copy_page_to_page,
     .fill = vulkan_fill,
     .native_buffer_release = vulkan_native_buffer_release,

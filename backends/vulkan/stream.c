@@ -337,3 +337,13 @@ gpumem_result vulkan_event_synchronize(gpumem_backend_device *d, gpumem_backend_
         return GPUMEM_OK;
     return timeline_wait(d, e->timeline, e->value);
 }
+
+/* The timeline semaphore of the stream the event was recorded on, and the value that completes
+ * it (the application waits for it with VkSemaphoreWaitInfo or a submit's wait). */
+gpumem_result vulkan_event_native(gpumem_backend_device *d, gpumem_backend_event *e,
+                                  uint64_t *handle, uint64_t *value)
+{
+    *handle = e->timeline ? (uint64_t)e->timeline->semaphore : 0;
+    *value = e->timeline ? e->value : 0;
+    return GPUMEM_OK;
+}

@@ -265,6 +265,8 @@ void vulkan_event_destroy(gpumem_backend_device *device, gpumem_backend_event *e
 gpumem_result vulkan_event_record(gpumem_backend_device *device, gpumem_backend_stream *stream,
                                   gpumem_backend_event *event);
 gpumem_result vulkan_event_synchronize(gpumem_backend_device *device, gpumem_backend_event *event);
+gpumem_result vulkan_event_native(gpumem_backend_device *device, gpumem_backend_event *event,
+                                  uint64_t *handle, uint64_t *value);
 
 /* The stream's open command buffer, with a barrier recorded after the stream's earlier
  * transfers, ready for one more transfer of `bytes` bytes. */

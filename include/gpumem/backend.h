@@ -1,4 +1,4 @@
-/* gpumem backend interface, version 2: what a backend implements for its native runtime.
+/* gpumem backend interface, version 3: what a backend implements for its native runtime.
  *
  * A backend is one const gpumem_backend_vtable. Core validates every argument, keeps every
  * handle, does all suballocation, mapping reference counts, staging, statistics and lifetimes;
@@ -50,7 +50,7 @@ extern "C" {
 #endif
 
 /* The version of the table this header describes. */
-#define GPUMEM_BACKEND_VERSION 2u
+#define GPUMEM_BACKEND_VERSION 3u
 
 /* Backend-defined native objects; core only stores and passes the pointers, which must be
  * non-NULL and unique while the object lives. */
@@ -263,6 +263,21 @@ typedef struct gpumem_backend_vtable {
      * Absent: core's own counts. */
     gpumem_result (*native_pool_stats)(gpumem_backend_device *device, gpumem_backend_pool *pool,
                                        uint64_t *reserved, uint64_t *used);
+
+    /* === version 3: events for the application (gpumem_event_*) === */
+
+    /* Makes work submitted to `stream` from now on wait, on the device, until `event` (recorded
+     * on any stream of the device) completed. Called only with event operations. Absent: core
+     * waits for the event on the host (event_synchronize) before it returns. */
+    gpumem_result (*stream_wait_event)(gpumem_backend_device *device,
+                                       gpumem_backend_stream *stream,
+                                       gpumem_backend_event *event);
+    /* The runtime's own form of an event, for gpumem_event_native: `handle` a CUevent, a
+     * hipEvent_t, or (Vulkan) the timeline semaphore it waits for, with the semaphore `value`
+     * that completes it (0 for runtimes without values). Called only with event operations.
+     * Absent: both 0. */
+    gpumem_result (*event_native)(gpumem_backend_device *device, gpumem_backend_event *event,
+                                  uint64_t *handle, uint64_t *value);
 
     /* === later versions append here === */
 } gpumem_backend_vtable;

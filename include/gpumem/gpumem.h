@@ -101,6 +101,7 @@ typedef struct gpumem_pool_t *gpumem_pool;     /* memory of one type, in pages; 
 typedef struct gpumem_buffer_t *gpumem_buffer; /* a range of a pool; owned by its pool */
 typedef struct gpumem_stream_t *gpumem_stream; /* an ordered transfer queue; owned by a device */
 typedef struct gpumem_vblock_t *gpumem_vblock; /* a CPU-only suballocator; owned by the user */
+typedef struct gpumem_event_t *gpumem_event;   /* a point in a stream's work; owned by a device */
 
 /* ---------------------------------------------------------------------------------------------
  * Backends and discovery
@@ -439,6 +440,36 @@ GPUMEM_API gpumem_result gpumem_stream_copy(gpumem_stream stream, gpumem_buffer 
                                             uint64_t destination_offset, uint64_t size);
 GPUMEM_API gpumem_result gpumem_stream_fill(gpumem_stream stream, gpumem_buffer buffer,
                                             uint64_t offset, uint64_t size, uint32_t pattern);
+
+/* ---------------------------------------------------------------------------------------------
+ * Events: a point in a stream's work, for the host or another stream of the device to wait for
+ * (cudaEvent_t, hipEvent_t; on Vulkan a timeline semaphore value). Closing the device destroys
+ * its events.
+ * ------------------------------------------------------------------------------------------- */
+
+GPUMEM_API gpumem_result gpumem_event_create(gpumem_device device, gpumem_event *event);
+GPUMEM_API gpumem_result gpumem_event_destroy(gpumem_event event);
+/* From now on the event completes once every operation queued on `stream` so far has (a later
+ * record replaces the earlier point). Event and stream must belong to one device
+ * (GPUMEM_ERROR_INVALID_ARGUMENT otherwise). */
+GPUMEM_API gpumem_result gpumem_event_record(gpumem_event event, gpumem_stream stream);
+/* Waits on the host until the event completed; at once for an event never recorded. */
+GPUMEM_API gpumem_result gpumem_event_synchronize(gpumem_event event);
+/* Operations queued on `stream` after this call start only once `event` completed. On the
+ * device where the backend can wait there (CUDA, HIP); elsewhere (Vulkan, and backends without
+ * events) this call waits on the host before it returns. */
+GPUMEM_API gpumem_result gpumem_stream_wait_event(gpumem_stream stream, gpumem_event event);
+
+typedef struct gpumem_native_event {
+    uint64_t handle; /* cuda: CUevent; hip: hipEvent_t; vulkan: the VkSemaphore (timeline) the
+                        event is a value of; 0 on host and backends without native events */
+    uint64_t value;  /* vulkan: the semaphore value that completes the event (0 before the first
+                        record); else 0 */
+} gpumem_native_event;
+
+/* The runtime's own form of the event, for waiting on it in the application's own work. It
+ * stays gpumem's: do not destroy it. */
+GPUMEM_API gpumem_result gpumem_event_native(gpumem_event event, gpumem_native_event *native);
 
 /* ---------------------------------------------------------------------------------------------
  * Virtual blocks: the pools' TLSF suballocator over offsets only, with no device. Externally

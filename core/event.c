@@ -1,0 +1,211 @@
+#include "event.h"
+
+#include "alloc.h"
+#include "call.h"
+#include "handles.h"
+#include "stream.h"
+
+static gpumem_result event_get(gpumem_event handle, gpumem_event_obj **event)
+{
+    return gpumem_handle_get(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_EVENT, (void **)event);
+}
+
+void gpumem_event_free(gpumem_event_obj *event)
+{
+    gpumem_device_obj *device = event->device;
+    if (event->native)
+        device->ops->event_destroy(device->native, event->native);
+    pthread_mutex_destroy(&event->lock);
+    gpumem_free(event);
+}
+
+static gpumem_result event_create(gpumem_device handle, gpumem_event *out)
+{
+    gpumem_device_obj *device;
+    gpumem_result r = gpumem_device_get(handle, &device);
+    if (r != GPUMEM_OK)
+        return r;
+    if (!out)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "event is NULL");
+    gpumem_event_obj *event = gpumem_alloc_zeroed(1, sizeof *event);
+    if (!event)
+        return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for an event");
+    if (device->ops->event_create &&
+        (r = device->ops->event_create(device->native, &event->native)) != GPUMEM_OK) {
+        gpumem_free(event);
+        return gpumem_fail_backend(r, "event_create");
+    }
+    event->device = device;
+    pthread_mutex_init(&event->lock, NULL);
+    pthread_mutex_lock(&device->lock);
+    if (device->closing)
+        r = gpumem_fail(GPUMEM_ERROR_DESTROYED, "the device was closed");
+    else if (!(event->handle = gpumem_handle_create(GPUMEM_HANDLE_EVENT, event)))
+        r = gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no handle left");
+    else
+        gpumem_list_push(&device->events, &event->link);
+    pthread_mutex_unlock(&device->lock);
+    if (r != GPUMEM_OK) {
+        gpumem_event_free(event);
+        return r;
+    }
+    *out = (gpumem_event)(uintptr_t)event->handle;
+    return GPUMEM_OK;
+}
+
+gpumem_result gpumem_event_create(gpumem_device device, gpumem_event *event)
+{
+    GPUMEM_GUARDED_CALL(event_create(device, event));
+}
+
+gpumem_result gpumem_event_destroy(gpumem_event handle)
+{
+    gpumem_call call;
+    gpumem_result r = gpumem_call_enter(&call, __func__);
+    gpumem_event_obj *event = NULL;
+    if (r == GPUMEM_OK && (r = event_get(handle, &event)) == GPUMEM_OK &&
+        gpumem_call_is_nested(&call))
+        r = gpumem_fail(GPUMEM_ERROR_BAD_STATE, "an event cannot be destroyed from a log callback");
+    if (r != GPUMEM_OK)
+        return gpumem_call_leave(&call, r);
+    gpumem_device_obj *device = event->device;
+    /* Of two destroys at once (or a destroy and the device's close), the one that ends the
+     * handle goes on; the device stays held until the event is gone. */
+    pthread_mutex_lock(&device->lock);
+    if (gpumem_handle_destroy(event->handle)) {
+        gpumem_list_remove(&event->link);
+        gpumem_device_hold(device);
+    } else {
+        r = gpumem_fail(GPUMEM_ERROR_DESTROYED, "the event was destroyed");
+    }
+    pthread_mutex_unlock(&device->lock);
+    if (r != GPUMEM_OK)
+        return gpumem_call_leave(&call, r);
+    gpumem_epoch_wait(call.thread->record, gpumem_epoch_stamp());
+    gpumem_event_free(event);
+    gpumem_device_release_hold(device);
+    return gpumem_call_leave(&call, GPUMEM_OK);
+}
+
+/* The event and the stream of two handles, on one device. */
+static gpumem_result event_and_stream(gpumem_event event_handle, gpumem_stream stream_handle,
+                                      gpumem_event_obj **event, gpumem_stream_obj **stream)
+{
+    gpumem_result r = event_get(event_handle, event);
+    if (r == GPUMEM_OK)
+        r = gpumem_stream_get(stream_handle, stream);
+    if (r == GPUMEM_OK && (*stream)->device != (*event)->device)
+        r = gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
+                        "the event and the stream belong to different devices");
+    return r;
+}
+
+static gpumem_result event_record(gpumem_event event_handle, gpumem_stream stream_handle)
+{
+    gpumem_event_obj *event;
+    gpumem_stream_obj *stream;
+    gpumem_result r = event_and_stream(event_handle, stream_handle, &event, &stream);
+    if (r != GPUMEM_OK)
+        return r;
+    gpumem_device_obj *device = event->device;
+    pthread_mutex_lock(&stream->lock); /* after the stream's submissions so far */
+    pthread_mutex_lock(&event->lock);
+    if (event->native)
+        r = device->ops->event_record(device->native, stream->native, event->native);
+    else
+        event->stream = stream->handle;
+    pthread_mutex_unlock(&event->lock);
+    pthread_mutex_unlock(&stream->lock);
+    return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "event_record");
+}
+
+gpumem_result gpumem_event_record(gpumem_event event, gpumem_stream stream)
+{
+    GPUMEM_GUARDED_CALL(event_record(event, stream));
+}
+
+/* Waits on the host for an event. Without backend events the stream's lock is taken after the
+ * event's is let go: record takes them in the other order. */
+static gpumem_result wait_on_host(gpumem_event_obj *event)
+{
+    gpumem_device_obj *device = event->device;
+    pthread_mutex_lock(&event->lock);
+    gpumem_result r = GPUMEM_OK;
+    if (event->native)
+        r = device->ops->event_synchronize(device->native, event->native);
+    uint64_t stream_handle = event->stream;
+    pthread_mutex_unlock(&event->lock);
+    if (event->native)
+        return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "event_synchronize");
+    gpumem_stream_obj *stream;
+    if (!stream_handle ||
+        gpumem_handle_get(stream_handle, GPUMEM_HANDLE_STREAM, (void **)&stream) != GPUMEM_OK) {
+        gpumem_error_clear(); /* never recorded, or its stream is gone with its work done */
+        return GPUMEM_OK;
+    }
+    return gpumem_stream_wait(stream);
+}
+
+static gpumem_result event_synchronize(gpumem_event handle)
+{
+    gpumem_event_obj *event;
+    gpumem_result r = event_get(handle, &event);
+    return r == GPUMEM_OK ? wait_on_host(event) : r;
+}
+
+gpumem_result gpumem_event_synchronize(gpumem_event event)
+{
+    GPUMEM_GUARDED_CALL(event_synchronize(event));
+}
+
+static gpumem_result stream_wait_event(gpumem_stream stream_handle, gpumem_event event_handle)
+{
+    gpumem_event_obj *event;
+    gpumem_stream_obj *stream;
+    gpumem_result r = event_and_stream(event_handle, stream_handle, &event, &stream);
+    if (r != GPUMEM_OK)
+        return r;
+    gpumem_device_obj *device = event->device;
+    if (event->native && device->ops->stream_wait_event) {
+        pthread_mutex_lock(&stream->lock);
+        pthread_mutex_lock(&event->lock);
+        r = device->ops->stream_wait_event(device->native, stream->native, event->native);
+        pthread_mutex_unlock(&event->lock);
+        pthread_mutex_unlock(&stream->lock);
+        return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "stream_wait_event");
+    }
+    /* Without a wait on the device: the host waits, so nothing submitted to the stream after
+     * this call can start before the event. */
+    return wait_on_host(event);
+}
+
+gpumem_result gpumem_stream_wait_event(gpumem_stream stream, gpumem_event event)
+{
+    GPUMEM_GUARDED_CALL(stream_wait_event(stream, event));
+}
+
+static gpumem_result event_native(gpumem_event handle, gpumem_native_event *native)
+{
+    gpumem_event_obj *event;
+    gpumem_result r = event_get(handle, &event);
+    if (r != GPUMEM_OK)
+        return r;
+    if (!native)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "native is NULL");
+    gpumem_native_event n = {0};
+    gpumem_device_obj *device = event->device;
+    if (event->native && device->ops->event_native) {
+        pthread_mutex_lock(&event->lock);
+        r = device->ops->event_native(device->native, event->native, &n.handle, &n.value);
+        pthread_mutex_unlock(&event->lock);
+        if (r != GPUMEM_OK)
+            return gpumem_fail_backend(r, "event_native");
+    }
+    *native = n;
+    return GPUMEM_OK;
+}
+
+gpumem_result gpumem_event_native(gpumem_event event, gpumem_native_event *native)
+{
+    GPUMEM_GUARDED_CALL(event_native(event, native));
+}

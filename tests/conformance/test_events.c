@@ -1,0 +1,121 @@
+/* Events: work on one stream ordered after a point in another's, the host waiting for a point,
+ * and the rules around them (devices, lifetimes, bad arguments). On a backend whose streams run
+ * late (the simulated GPU's slow streams, a real GPU) a missing wait shows as wrong bytes. */
+#include <stdlib.h>
+
+#include "conformance.h"
+
+#define SIZE (4u << 20)
+#define ROUNDS 6
+
+CONF_TEST(a_stream_waits_for_an_event_of_another)
+{
+    gpumem_stream producer, consumer;
+    OK(gpumem_stream_create(conf_dev, &producer));
+    OK(gpumem_stream_create(conf_dev, &consumer));
+    gpumem_pool pool = conf_pool(0);
+    gpumem_buffer data = conf_buffer(pool, SIZE, 0), copy = conf_buffer(pool, SIZE, 0);
+    gpumem_event written;
+    OK(gpumem_event_create(conf_dev, &written));
+    uint8_t *source = conf_alloc(SIZE), *seen = conf_alloc(SIZE), *copied = conf_alloc(SIZE);
+    for (int round = 0; round < ROUNDS; round++) {
+        conf_pattern(source, SIZE, 1000 + (uint64_t)round);
+        /* The producer writes; the consumer, told to wait for that, copies and reads. */
+        OK(gpumem_stream_write(producer, data, 0, source, SIZE));
+        OK(gpumem_event_record(written, producer));
+        OK(gpumem_stream_wait_event(consumer, written));
+        OK(gpumem_stream_copy(consumer, data, 0, copy, 0, SIZE));
+        OK(gpumem_stream_read(consumer, data, 0, seen, SIZE));
+        OK(gpumem_stream_read(consumer, copy, 0, copied, SIZE));
+        OK(gpumem_stream_synchronize(consumer));
+        ASSERT_BYTES(seen, source, SIZE, "round %d: the consumer read before the write", round);
+        ASSERT_BYTES(copied, source, SIZE, "round %d: the consumer copied before the write",
+                     round);
+        OK(gpumem_stream_synchronize(producer));
+    }
+    OK(gpumem_event_destroy(written));
+    free(source);
+    free(seen);
+    free(copied);
+}
+
+CONF_TEST(the_host_waits_for_an_event)
+{
+    gpumem_stream stream;
+    OK(gpumem_stream_create(conf_dev, &stream));
+    gpumem_buffer buffer = conf_buffer(conf_pool(0), SIZE, 0);
+    gpumem_event done;
+    OK(gpumem_event_create(conf_dev, &done));
+    OK(gpumem_event_synchronize(done)); /* never recorded: at once */
+    uint8_t *source = conf_alloc(SIZE), *seen = conf_alloc(SIZE);
+    for (int round = 0; round < ROUNDS; round++) {
+        conf_pattern(source, SIZE, 2000 + (uint64_t)round);
+        OK(gpumem_stream_write(stream, buffer, 0, source, SIZE));
+        OK(gpumem_stream_read(stream, buffer, 0, seen, SIZE));
+        OK(gpumem_event_record(done, stream));
+        OK(gpumem_event_synchronize(done));
+        /* The stream's read has filled `seen` once the event completed. */
+        ASSERT_BYTES(seen, source, SIZE, "round %d: the event completed before the work", round);
+    }
+    /* A copy between buffers is work of the device on every backend with streams. */
+    gpumem_buffer other = conf_buffer(conf_pool(0), SIZE, 0);
+    OK(gpumem_stream_copy(stream, buffer, 0, other, 0, SIZE));
+    OK(gpumem_event_record(done, stream));
+    gpumem_native_event native;
+    memset(&native, 0xAB, sizeof native);
+    OK(gpumem_event_native(done, &native));
+    if (strcmp(conf_backend(), "cuda") == 0 || strcmp(conf_backend(), "hip") == 0)
+        cr_assert_neq(native.handle, 0, "%s: no native event", conf_backend());
+    if (strcmp(conf_backend(), "vulkan") == 0)
+        cr_assert(native.handle != 0 && native.value != 0,
+                  "vulkan: a recorded event is a timeline semaphore's value");
+    if (strcmp(conf_backend(), "host") == 0)
+        cr_assert(native.handle == 0 && native.value == 0, "host events have no native form");
+    /* The device's default stream takes events too. */
+    gpumem_stream default_stream;
+    OK(gpumem_device_default_stream(conf_dev, &default_stream));
+    OK(gpumem_event_record(done, default_stream));
+    OK(gpumem_stream_wait_event(stream, done));
+    OK(gpumem_event_synchronize(done));
+    OK(gpumem_event_destroy(done));
+    free(source);
+    free(seen);
+}
+
+CONF_TEST(events_refuse_bad_use)
+{
+    gpumem_event event;
+    gpumem_stream stream;
+    FAILS(gpumem_event_create(conf_dev, NULL), GPUMEM_ERROR_INVALID_ARGUMENT);
+    FAILS(gpumem_event_create(NULL, &event), GPUMEM_ERROR_INVALID_HANDLE);
+    OK(gpumem_event_create(conf_dev, &event));
+    OK(gpumem_stream_create(conf_dev, &stream));
+    FAILS(gpumem_event_native(event, NULL), GPUMEM_ERROR_INVALID_ARGUMENT);
+    FAILS(gpumem_event_record(event, NULL), GPUMEM_ERROR_INVALID_HANDLE);
+    FAILS(gpumem_event_record((gpumem_event)stream, stream), GPUMEM_ERROR_INVALID_HANDLE);
+    FAILS(gpumem_stream_wait_event(stream, (gpumem_event)stream), GPUMEM_ERROR_INVALID_HANDLE);
+
+    /* An event and a stream of two devices do not mix. */
+    gpumem_device other;
+    OK(conf_open(&other));
+    gpumem_stream theirs;
+    gpumem_event their_event;
+    OK(gpumem_stream_create(other, &theirs));
+    OK(gpumem_event_create(other, &their_event));
+    FAILS(gpumem_event_record(event, theirs), GPUMEM_ERROR_INVALID_ARGUMENT);
+    FAILS(gpumem_stream_wait_event(stream, their_event), GPUMEM_ERROR_INVALID_ARGUMENT);
+    OK(gpumem_event_record(their_event, theirs));
+    /* Closing a device destroys its events. */
+    OK(gpumem_device_close(other));
+    FAILS(gpumem_event_synchronize(their_event), GPUMEM_ERROR_DESTROYED);
+    FAILS(gpumem_event_destroy(their_event), GPUMEM_ERROR_DESTROYED);
+
+    /* An event recorded on a stream destroyed since is complete: the stream's work was
+     * waited for. */
+    OK(gpumem_event_record(event, stream));
+    OK(gpumem_stream_destroy(stream));
+    OK(gpumem_event_synchronize(event));
+    OK(gpumem_event_destroy(event));
+    FAILS(gpumem_event_destroy(event), GPUMEM_ERROR_DESTROYED);
+    FAILS(gpumem_event_record(event, stream), GPUMEM_ERROR_DESTROYED);
+}
