@@ -261,6 +261,7 @@ void fz_op_fill(fz_ctx *c, int on_stream);
 void fz_op_stream_create(fz_ctx *c);
 void fz_op_stream_destroy(fz_ctx *c);
 void fz_op_stream_sync(fz_ctx *c);
+void fz_op_event(fz_ctx *c);
 void fz_op_vblock_create(fz_ctx *c);
 void fz_op_vblock_alloc(fz_ctx *c);
 void fz_op_vblock_free(fz_ctx *c);

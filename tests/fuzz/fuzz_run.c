@@ -55,6 +55,7 @@ static const op_entry ops[] = {
     {FUZZ_OP_STREAM_READ, "stream_read", 600, read_stream},
     {FUZZ_OP_STREAM_COPY, "stream_copy", 500, copy_stream},
     {FUZZ_OP_STREAM_FILL, "stream_fill", 400, fill_stream},
+    {FUZZ_OP_EVENT, "event", 150, fz_op_event},
     {FUZZ_OP_VBLOCK_CREATE, "vblock_create", 40, fz_op_vblock_create},
     {FUZZ_OP_VBLOCK_ALLOC, "vblock_alloc", 500, fz_op_vblock_alloc},
     {FUZZ_OP_VBLOCK_FREE, "vblock_free", 400, fz_op_vblock_free},
