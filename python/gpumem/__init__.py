@@ -20,6 +20,7 @@ from .pool import Pool, PAGED, NATIVE, EXACT_MATCH, PERSISTENT_MAP, DETECT_CORRU
 from .buffer import Buffer
 from .mapping import Mapping
 from .stream import Stream
+from .event import Event
 from .vblock import VBlock
 from . import errors
 
@@ -30,7 +31,7 @@ def version():
     return number // 10000, number // 100 % 100, number % 100
 
 
-__all__ = ["Device", "Pool", "Buffer", "Mapping", "Stream", "VBlock", "GpumemError",
+__all__ = ["Device", "Pool", "Buffer", "Mapping", "Stream", "Event", "VBlock", "GpumemError",
            "backends", "version", "errors", "library_path", "DEVICE_LOCAL", "HOST_VISIBLE",
            "HOST_COHERENT", "HOST_CACHED", "PAGED", "NATIVE", "EXACT_MATCH", "PERSISTENT_MAP",
            "DETECT_CORRUPTION"]

@@ -85,6 +85,10 @@ class NativeBuffer(ctypes.Structure):
     _fields_ = [("memory", u64), ("offset", u64), ("buffer", u64), ("address", u64)]
 
 
+class NativeEvent(ctypes.Structure):
+    _fields_ = [("handle", u64), ("value", u64)]
+
+
 class VBlockStats(ctypes.Structure):
     _fields_ = [("size", u64), ("used_bytes", u64), ("allocation_count", u64),
                 ("free_range_count", u64), ("largest_free_range", u64), ("span", u64)]
@@ -129,6 +133,12 @@ _FUNCTIONS = {
     "gpumem_stream_read": (i32, [handle, handle, u64, ctypes.c_void_p, u64]),
     "gpumem_stream_copy": (i32, [handle, handle, u64, handle, u64, u64]),
     "gpumem_stream_fill": (i32, [handle, handle, u64, u64, u32]),
+    "gpumem_event_create": (i32, [handle, P(handle)]),
+    "gpumem_event_destroy": (i32, [handle]),
+    "gpumem_event_record": (i32, [handle, handle]),
+    "gpumem_event_synchronize": (i32, [handle]),
+    "gpumem_event_native": (i32, [handle, P(NativeEvent)]),
+    "gpumem_stream_wait_event": (i32, [handle, handle]),
     "gpumem_vblock_create": (i32, [u64, P(handle)]),
     "gpumem_vblock_destroy": (i32, [handle]),
     "gpumem_vblock_alloc": (i32, [handle, u64, u64, P(u64), P(u64)]),

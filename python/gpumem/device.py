@@ -119,6 +119,11 @@ class Device(Object):
         from .stream import Stream
         return Stream(self)
 
+    def event(self):
+        """A new event of this device."""
+        from .event import Event
+        return Event(self)
+
     @property
     def default_stream(self):
         """The device's own stream (it lives as long as the device)."""

@@ -43,6 +43,11 @@ class Stream(Object):
         errors.check(lib.gpumem_stream_synchronize(self._live_handle()))
         self._pending.clear()
 
+    def wait_event(self, event):
+        """Work queued on this stream from now on starts once `event` completed (on the device
+        on CUDA and HIP; elsewhere this call waits on the host)."""
+        errors.check(lib.gpumem_stream_wait_event(self._live_handle(), event._live_handle()))
+
     def write(self, buffer, data, offset=0):
         """Queues a write of `data` at `offset` (data is read before this returns)."""
         address, size, keep = readable(data)

@@ -138,3 +138,30 @@ def test_stream_transfers_are_done_after_synchronize(device_pool):
     default.write(destination, b"xyz", 5)
     default.synchronize()
     assert destination.read(3, 5) == b"xyz"
+
+
+def test_events_order_streams_and_the_host(device_pool):
+    device = device_pool.device
+    producer, consumer = device.stream(), device.stream()
+    data, copy = device_pool.buffer(1 << 20), device_pool.buffer(1 << 20)
+    with device.event() as written:
+        for round_ in range(4):
+            source = np.random.default_rng(round_).integers(0, 256, 1 << 20, dtype=np.uint8)
+            producer.write(data, source)
+            written.record(producer)
+            consumer.wait_event(written)
+            consumer.copy(data, copy, 1 << 20)
+            seen = np.zeros_like(source)
+            consumer.read_into(copy, seen)
+            with device.event() as done:
+                done.record(consumer)
+                done.synchronize()
+            assert (seen == source).all(), "round %d" % round_
+        native = written.native
+        if device.backend == "host":
+            assert native == (0, 0)
+        elif device.backend in ("cuda", "hip", "vulkan"):
+            assert native.handle != 0
+    with pytest.raises(gpumem.GpumemError) as caught:
+        written.record(producer)
+    assert caught.value.code == gpumem.errors.DESTROYED
