@@ -6,9 +6,9 @@
 #include "error.h"
 
 /* The size of each version's table: version 2 ends with native_pool_stats, version 3 with
- * event_native. A later version appends; these sizes stay what modules of those versions have. */
+ * stream_unwrap. A later version appends; these sizes stay what modules of those versions have. */
 #define VERSION_2_SIZE (offsetof(gpumem_backend_vtable, native_pool_stats) + sizeof(void *))
-#define VERSION_3_SIZE (offsetof(gpumem_backend_vtable, event_native) + sizeof(void *))
+#define VERSION_3_SIZE (offsetof(gpumem_backend_vtable, stream_unwrap) + sizeof(void *))
 _Static_assert(VERSION_3_SIZE == sizeof(gpumem_backend_vtable),
                "a new version appends operations: give it its own size, keep these");
 
@@ -129,6 +129,11 @@ static gpumem_result check(const gpumem_backend_vtable *t, char *reason, size_t 
     if (gap) {
         snprintf(reason, size, "backend '%s' has some %s operations but lacks '%s' (they come "
                  "together or not at all)", t->name, group, gap);
+        return GPUMEM_ERROR_INVALID_ARGUMENT;
+    }
+    if ((t->stream_wrap || t->stream_unwrap) && !t->stream_create) {
+        snprintf(reason, size, "backend '%s' has %s but no streams", t->name,
+                 t->stream_wrap ? "stream_wrap" : "stream_unwrap");
         return GPUMEM_ERROR_INVALID_ARGUMENT;
     }
     if ((t->stream_wait_event || t->event_native) && !t->event_create) {

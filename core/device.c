@@ -122,13 +122,18 @@ static void device_free(gpumem_device_obj *device)
     gpumem_free(device);
 }
 
-/* Frees the device's streams (the default one included): no call can reach them. */
+/* Frees the device's streams (the default one included): no call can reach them. Wrapped
+ * streams go first: one may wrap the native stream of a stream gpumem made. */
 static void free_streams(gpumem_device_obj *device)
 {
-    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &device->streams) {
-        gpumem_stream_obj *stream = GPUMEM_CONTAINER_OF(node, gpumem_stream_obj, link);
-        gpumem_list_remove(&stream->link);
-        gpumem_stream_free(stream);
+    for (int wrapped = 1; wrapped >= 0; wrapped--) {
+        GPUMEM_LIST_FOR_EACH_SAFE(node, next, &device->streams) {
+            gpumem_stream_obj *stream = GPUMEM_CONTAINER_OF(node, gpumem_stream_obj, link);
+            if (stream->wrapped != wrapped)
+                continue;
+            gpumem_list_remove(&stream->link);
+            gpumem_stream_free(stream);
+        }
     }
 }
 

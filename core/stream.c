@@ -53,8 +53,12 @@ void gpumem_stream_free(gpumem_stream_obj *stream)
     gpumem_device_obj *device = stream->device;
     if (gpumem_stream_wait(stream) != GPUMEM_OK)
         gpumem_error_clear(); /* nothing left to report it to; the stream goes regardless */
-    if (stream->native)
+    if (stream->wrapped) {
+        if (device->ops->stream_unwrap)
+            device->ops->stream_unwrap(device->native, stream->native);
+    } else if (stream->native) {
         device->ops->stream_destroy(device->native, stream->native);
+    }
     pthread_mutex_destroy(&stream->lock);
     gpumem_free(stream);
 }
@@ -80,6 +84,51 @@ static gpumem_result stream_create(gpumem_device handle, gpumem_stream *out)
 gpumem_result gpumem_stream_create(gpumem_device device, gpumem_stream *stream)
 {
     GPUMEM_GUARDED_CALL(stream_create(device, stream));
+}
+
+static gpumem_result stream_wrap(gpumem_device handle, uint64_t native, gpumem_stream *out)
+{
+    gpumem_device_obj *device;
+    gpumem_result r = gpumem_device_get(handle, &device);
+    if (r != GPUMEM_OK)
+        return r;
+    if (!out)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "stream is NULL");
+    if (!device->ops->stream_wrap)
+        return gpumem_fail(GPUMEM_ERROR_UNSUPPORTED, "backend '%s' cannot wrap a stream of its "
+                           "runtime", device->properties.backend);
+    gpumem_stream_obj *stream = gpumem_alloc_zeroed(1, sizeof *stream);
+    if (!stream)
+        return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for a stream");
+    if ((r = device->ops->stream_wrap(device->native, native, &stream->native)) != GPUMEM_OK) {
+        gpumem_free(stream);
+        return gpumem_fail_backend(r, "stream_wrap");
+    }
+    stream->device = device;
+    stream->wrapped = 1;
+    pthread_mutex_init(&stream->lock, NULL);
+    pthread_mutex_lock(&device->lock);
+    if (device->closing)
+        r = gpumem_fail(GPUMEM_ERROR_DESTROYED, "the device was closed");
+    else if (!(stream->handle = gpumem_handle_create(GPUMEM_HANDLE_STREAM, stream)))
+        r = gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no handle left");
+    else
+        gpumem_list_push(&device->streams, &stream->link);
+    pthread_mutex_unlock(&device->lock);
+    if (r != GPUMEM_OK) {
+        if (device->ops->stream_unwrap)
+            device->ops->stream_unwrap(device->native, stream->native);
+        pthread_mutex_destroy(&stream->lock);
+        gpumem_free(stream);
+        return r;
+    }
+    *out = (gpumem_stream)(uintptr_t)stream->handle;
+    return GPUMEM_OK;
+}
+
+gpumem_result gpumem_stream_wrap(gpumem_device device, uint64_t native, gpumem_stream *stream)
+{
+    GPUMEM_GUARDED_CALL(stream_wrap(device, native, stream));
 }
 
 gpumem_result gpumem_stream_destroy(gpumem_stream handle)

@@ -13,6 +13,7 @@ struct gpumem_stream_obj {
     gpumem_backend_stream *native;
     pthread_mutex_t lock; /* one submission at a time keeps multi-step transfers in order */
     int is_default;
+    int wrapped; /* the application's stream (gpumem_stream_wrap): never destroyed by gpumem */
 };
 
 /* The stream of a live handle, or the reason there is none. */

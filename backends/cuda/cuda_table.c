@@ -315,6 +315,7 @@ static const char *const calls[GPURT_CALL_COUNT] = {
 
 const gpurt_runtime cuda_table = {
     .name = "CUDA", .calls = calls, .vendor_id = 0x10de,
+    .default_stream_handle = (uint64_t)(uintptr_t)CU_STREAM_LEGACY,
     .out_of_memory = CUDA_ERROR_OUT_OF_MEMORY, .load = cuda_driver_load,
     .error_name = cuda_error_name, .context_check = context_check,
     GPURT_RUNTIME_OPERATIONS,

@@ -54,6 +54,8 @@ gpumem_result gpurt_event_create(gpumem_backend_device *device, gpumem_backend_e
 void gpurt_event_destroy(gpumem_backend_device *device, gpumem_backend_event *event);
 gpumem_result gpurt_event_record(gpumem_backend_device *device, gpumem_backend_stream *stream,
                                  gpumem_backend_event *event);
+gpumem_result gpurt_stream_wrap(gpumem_backend_device *device, uint64_t native,
+                                gpumem_backend_stream **stream);
 gpumem_result gpurt_stream_wait_event(gpumem_backend_device *device,
                                       gpumem_backend_stream *stream, gpumem_backend_event *event);
 gpumem_result gpurt_event_native(gpumem_backend_device *device, gpumem_backend_event *event,
@@ -109,6 +111,7 @@ gpumem_result gpurt_native_pool_stats(gpumem_backend_device *device, gpumem_back
     .event_synchronize = gpurt_event_synchronize,                                                 \
     .stream_wait_event = gpurt_stream_wait_event,                                                 \
     .event_native = gpurt_event_native,                                                           \
+    .stream_wrap = gpurt_stream_wrap,                                                             \
     .copy_page_to_page = gpurt_copy_page_to_page,                                                 \
     .copy_host_to_page = gpurt_copy_host_to_page,                                                 \
     .copy_page_to_host = gpurt_copy_page_to_host,                                                 \

@@ -79,6 +79,10 @@ typedef struct gpurt_runtime {
     const char *const *calls;            /* the runtime's name of each gpurt_call */
     uint32_t vendor_id;                  /* PCI vendor, when sysfs does not say */
     gpurt_status out_of_memory;          /* the status of an allocation that did not fit */
+    /* A handle that names the runtime's default stream (0) and is not NULL, for wrapping it
+     * (CUDA: CU_STREAM_LEGACY); 0 when the runtime has none (the default stream is then not
+     * wrapped). */
+    uint64_t default_stream_handle;
 
     /* --- the runtime as a whole --- */
 

@@ -57,6 +57,18 @@ gpumem_result gpurt_stream_synchronize(gpumem_backend_device *device,
     return wait_for(d, d->rt->stream_synchronize, GPURT_CALL_STREAM_SYNCHRONIZE, stream);
 }
 
+gpumem_result gpurt_stream_wrap(gpumem_backend_device *device, uint64_t native,
+                                gpumem_backend_stream **stream)
+{
+    const gpurt_device *d = gpurt_device_of(device);
+    if (native == 0 && !(native = d->rt->default_stream_handle))
+        return gpumem_backend_error(GPUMEM_ERROR_UNSUPPORTED,
+                                    "%s: the default stream (0) cannot be wrapped; wrap a "
+                                    "stream of the application's", d->rt->name);
+    *stream = (gpumem_backend_stream *)(uintptr_t)native;
+    return GPUMEM_OK;
+}
+
 gpumem_result gpurt_stream_native(gpumem_backend_device *device, gpumem_backend_stream *stream,
                                   uint64_t *native)
 {

@@ -279,6 +279,15 @@ typedef struct gpumem_backend_vtable {
     gpumem_result (*event_native)(gpumem_backend_device *device, gpumem_backend_event *event,
                                   uint64_t *handle, uint64_t *value);
 
+    /* The application's own stream (a CUstream, a hipStream_t: what stream_native returns for
+     * a stream of the runtime) as a backend stream for gpumem_stream_wrap. Core uses it as any
+     * stream (its operations, stream_synchronize, events) but never calls stream_destroy on
+     * it; stream_unwrap, when present, is called instead once core is done with it. Only with
+     * streams. Absent: gpumem_stream_wrap is GPUMEM_ERROR_UNSUPPORTED. */
+    gpumem_result (*stream_wrap)(gpumem_backend_device *device, uint64_t native,
+                                 gpumem_backend_stream **stream);
+    void (*stream_unwrap)(gpumem_backend_device *device, gpumem_backend_stream *stream);
+
     /* === later versions append here === */
 } gpumem_backend_vtable;
 

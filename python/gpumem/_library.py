@@ -127,6 +127,7 @@ _FUNCTIONS = {
     "gpumem_buffer_fill": (i32, [handle, u64, u64, u32]),
     "gpumem_stream_create": (i32, [handle, P(handle)]),
     "gpumem_stream_destroy": (i32, [handle]),
+    "gpumem_stream_wrap": (i32, [handle, u64, P(handle)]),
     "gpumem_stream_synchronize": (i32, [handle]),
     "gpumem_stream_native": (i32, [handle, P(u64)]),
     "gpumem_stream_write": (i32, [handle, handle, u64, ctypes.c_void_p, u64]),

@@ -24,6 +24,20 @@ class Stream(Object):
         self._pending = []
 
     @classmethod
+    def wrap(cls, device, native):
+        """The application's own stream (a CUstream or hipStream_t as an int, e.g. PyTorch's
+        `torch.cuda.current_stream().cuda_stream`; 0: the default stream) as a gpumem Stream
+        that gpumem never destroys. GpumemError UNSUPPORTED on host and Vulkan."""
+        wrapped = handle()
+        errors.check(lib.gpumem_stream_wrap(device._live_handle(), unsigned("native", native),
+                                            ctypes.byref(wrapped)))
+        stream = cls.__new__(cls)
+        Object.__init__(stream, wrapped.value, device)
+        stream.device = device
+        stream._pending = []
+        return stream
+
+    @classmethod
     def _default(cls, device, found):
         stream = cls.__new__(cls)
         Object.__init__(stream, found, device)

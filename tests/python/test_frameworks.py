@@ -77,3 +77,24 @@ def test_pinned_host_memory_is_a_cpu_tensor(device):
     with buffer.map() as mapping:
         assert tensor.data_ptr() == mapping.address
     assert bytes(tensor[:256].numpy()) == bytes(range(256))
+
+
+def test_gpumem_work_on_torchs_stream_is_ordered_after_torchs(device, device_buffer):
+    torch = pytest.importorskip("torch")
+    torch_stream = torch.cuda.Stream()
+    stream = gpumem.Stream.wrap(device, torch_stream.cuda_stream)
+    assert stream.native == torch_stream.cuda_stream
+    tensor = torch.from_dlpack(device_buffer)
+    seen = np.zeros(SIZE, dtype=np.uint8)
+    for value in (7, 8, 9):
+        with torch.cuda.stream(torch_stream):
+            torch.cuda._sleep(2_000_000)  # a slow kernel first: a read not ordered after
+            tensor.fill_(value)           # the fill would see the old bytes
+        stream.read_into(device_buffer, seen)  # on the same stream, after torch's work
+        stream.synchronize()
+        assert (seen == value).all(), value
+    stream.destroy()
+    torch_stream.synchronize()  # torch's stream lives on
+    default = gpumem.Stream.wrap(device, 0)  # the runtime's default stream
+    default.synchronize()
+    default.destroy()

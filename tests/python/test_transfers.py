@@ -165,3 +165,26 @@ def test_events_order_streams_and_the_host(device_pool):
     with pytest.raises(gpumem.GpumemError) as caught:
         written.record(producer)
     assert caught.value.code == gpumem.errors.DESTROYED
+
+
+def test_a_wrapped_stream_orders_with_the_native_one(device_pool):
+    device = device_pool.device
+    owner = device.stream()
+    try:
+        wrapped = gpumem.Stream.wrap(device, owner.native)
+    except gpumem.GpumemError as error:
+        if error.code != gpumem.errors.UNSUPPORTED:
+            raise
+        pytest.skip(str(error))
+    assert wrapped.native == owner.native
+    buffer = device_pool.buffer(1 << 16)
+    data = bytes(range(256)) * 256
+    out = bytearray(len(data))
+    wrapped.write(buffer, data)
+    owner.read_into(buffer, out)
+    owner.synchronize()
+    assert out == data
+    wrapped.destroy()
+    owner.write(buffer, b"still works")
+    owner.synchronize()
+    assert buffer.read(11) == b"still works"

@@ -41,6 +41,7 @@ static void table_build(void)
         .stream_destroy = sim_stream_destroy,
         .stream_synchronize = sim_stream_synchronize,
         .stream_native = sim_stream_native,
+        .stream_wrap = sim_stream_wrap,
         .event_create = sim_event_create,
         .event_destroy = sim_event_destroy,
         .event_record = sim_event_record,
@@ -72,6 +73,7 @@ static void table_build(void)
         table.stream_destroy = NULL;
         table.stream_synchronize = NULL;
         table.stream_native = NULL;
+        table.stream_wrap = NULL;
     }
     if (sim_cfg.no_addresses) {
         /* Memory without addresses, as Vulkan's memory objects: core aligns offsets only, and

@@ -207,6 +207,8 @@ gpumem_result sim_stream_synchronize(gpumem_backend_device *device,
 gpumem_result sim_stream_native(gpumem_backend_device *device,
                                                 gpumem_backend_stream *stream,
                                                 uint64_t *native);
+gpumem_result sim_stream_wrap(gpumem_backend_device *device, uint64_t native,
+                              gpumem_backend_stream **stream);
 gpumem_result sim_event_create(gpumem_backend_device *device,
                                                gpumem_backend_event **event);
 void sim_event_destroy(gpumem_backend_device *device,

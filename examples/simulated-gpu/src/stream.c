@@ -154,6 +154,18 @@ gpumem_result sim_stream_native(gpumem_backend_device *device, gpumem_backend_st
     return GPUMEM_OK;
 }
 
+/* An application's stream, as stream_native gave it (the queue itself): gpumem uses it and
+ * never destroys it. */
+gpumem_result sim_stream_wrap(gpumem_backend_device *device, uint64_t native,
+                              gpumem_backend_stream **stream)
+{
+    if (native == 0)
+        return gpumem_backend_error(GPUMEM_ERROR_INVALID_ARGUMENT,
+                                    "simgpu: stream 0 is no queue of this device");
+    *stream = (gpumem_backend_stream *)(uintptr_t)native;
+    return GPUMEM_OK;
+}
+
 /* --- events --- */
 
 gpumem_result sim_event_create(gpumem_backend_device *device, gpumem_backend_event **out)
