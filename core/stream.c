@@ -9,34 +9,55 @@ gpumem_result gpumem_stream_get(gpumem_stream handle, gpumem_stream_obj **stream
     return gpumem_handle_get(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_STREAM, (void **)stream);
 }
 
-gpumem_result gpumem_stream_new(gpumem_device_obj *device, int is_default,
-                                gpumem_stream_obj **out)
+/* Gives the stream's native object back: destroys what gpumem created, lets go of what it
+ * wrapped. */
+static void release_native(gpumem_stream_obj *stream)
+{
+    gpumem_device_obj *device = stream->device;
+    if (stream->wrapped) {
+        if (device->ops->stream_unwrap)
+            device->ops->stream_unwrap(device->native, stream->native);
+    } else if (stream->native) {
+        device->ops->stream_destroy(device->native, stream->native);
+    }
+}
+
+/* Makes a stream of the device, or with `wrap` takes the application's native stream, and its
+ * handle (device lock held). */
+static gpumem_result stream_make(gpumem_device_obj *device, int is_default, const uint64_t *wrap,
+                                 gpumem_stream_obj **out)
 {
     gpumem_stream_obj *stream = gpumem_alloc_zeroed(1, sizeof *stream);
     if (!stream)
         return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for a stream");
     /* A backend without streams runs every operation to completion: its streams are core's
      * alone (native NULL). */
-    gpumem_result r = device->ops->stream_create
+    gpumem_result r = wrap ? device->ops->stream_wrap(device->native, *wrap, &stream->native)
+                      : device->ops->stream_create
                           ? device->ops->stream_create(device->native, &stream->native)
                           : GPUMEM_OK;
     if (r != GPUMEM_OK) {
         gpumem_free(stream);
-        return gpumem_fail_backend(r, "stream_create");
+        return gpumem_fail_backend(r, wrap ? "stream_wrap" : "stream_create");
     }
-    stream->handle = gpumem_handle_create(GPUMEM_HANDLE_STREAM, stream);
-    if (!stream->handle) {
-        if (stream->native)
-            device->ops->stream_destroy(device->native, stream->native);
+    stream->device = device;
+    stream->is_default = is_default;
+    stream->wrapped = wrap != NULL;
+    if (!(stream->handle = gpumem_handle_create(GPUMEM_HANDLE_STREAM, stream))) {
+        release_native(stream);
         gpumem_free(stream);
         return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no handle left");
     }
     pthread_mutex_init(&stream->lock, NULL);
-    stream->device = device;
-    stream->is_default = is_default;
     gpumem_list_push(&device->streams, &stream->link);
     *out = stream;
     return GPUMEM_OK;
+}
+
+gpumem_result gpumem_stream_new(gpumem_device_obj *device, int is_default,
+                                gpumem_stream_obj **out)
+{
+    return stream_make(device, is_default, NULL, out);
 }
 
 gpumem_result gpumem_stream_wait(gpumem_stream_obj *stream)
@@ -50,20 +71,15 @@ gpumem_result gpumem_stream_wait(gpumem_stream_obj *stream)
 
 void gpumem_stream_free(gpumem_stream_obj *stream)
 {
-    gpumem_device_obj *device = stream->device;
     if (gpumem_stream_wait(stream) != GPUMEM_OK)
         gpumem_error_clear(); /* nothing left to report it to; the stream goes regardless */
-    if (stream->wrapped) {
-        if (device->ops->stream_unwrap)
-            device->ops->stream_unwrap(device->native, stream->native);
-    } else if (stream->native) {
-        device->ops->stream_destroy(device->native, stream->native);
-    }
+    release_native(stream);
     pthread_mutex_destroy(&stream->lock);
     gpumem_free(stream);
 }
 
-static gpumem_result stream_create(gpumem_device handle, gpumem_stream *out)
+/* A new stream of the device, or with `wrap` the application's native stream as one. */
+static gpumem_result stream_open(gpumem_device handle, const uint64_t *wrap, gpumem_stream *out)
 {
     gpumem_device_obj *device;
     gpumem_result r = gpumem_device_get(handle, &device);
@@ -71,10 +87,13 @@ static gpumem_result stream_create(gpumem_device handle, gpumem_stream *out)
         return r;
     if (!out)
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "stream is NULL");
+    if (wrap && !device->ops->stream_wrap)
+        return gpumem_fail(GPUMEM_ERROR_UNSUPPORTED, "backend '%s' cannot wrap a stream of its "
+                           "runtime", device->properties.backend);
     gpumem_stream_obj *stream;
     pthread_mutex_lock(&device->lock);
     r = device->closing ? gpumem_fail(GPUMEM_ERROR_DESTROYED, "the device was closed")
-                        : gpumem_stream_new(device, 0, &stream);
+                        : stream_make(device, 0, wrap, &stream);
     pthread_mutex_unlock(&device->lock);
     if (r == GPUMEM_OK)
         *out = (gpumem_stream)(uintptr_t)stream->handle;
@@ -83,52 +102,12 @@ static gpumem_result stream_create(gpumem_device handle, gpumem_stream *out)
 
 gpumem_result gpumem_stream_create(gpumem_device device, gpumem_stream *stream)
 {
-    GPUMEM_GUARDED_CALL(stream_create(device, stream));
-}
-
-static gpumem_result stream_wrap(gpumem_device handle, uint64_t native, gpumem_stream *out)
-{
-    gpumem_device_obj *device;
-    gpumem_result r = gpumem_device_get(handle, &device);
-    if (r != GPUMEM_OK)
-        return r;
-    if (!out)
-        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "stream is NULL");
-    if (!device->ops->stream_wrap)
-        return gpumem_fail(GPUMEM_ERROR_UNSUPPORTED, "backend '%s' cannot wrap a stream of its "
-                           "runtime", device->properties.backend);
-    gpumem_stream_obj *stream = gpumem_alloc_zeroed(1, sizeof *stream);
-    if (!stream)
-        return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for a stream");
-    if ((r = device->ops->stream_wrap(device->native, native, &stream->native)) != GPUMEM_OK) {
-        gpumem_free(stream);
-        return gpumem_fail_backend(r, "stream_wrap");
-    }
-    stream->device = device;
-    stream->wrapped = 1;
-    pthread_mutex_init(&stream->lock, NULL);
-    pthread_mutex_lock(&device->lock);
-    if (device->closing)
-        r = gpumem_fail(GPUMEM_ERROR_DESTROYED, "the device was closed");
-    else if (!(stream->handle = gpumem_handle_create(GPUMEM_HANDLE_STREAM, stream)))
-        r = gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no handle left");
-    else
-        gpumem_list_push(&device->streams, &stream->link);
-    pthread_mutex_unlock(&device->lock);
-    if (r != GPUMEM_OK) {
-        if (device->ops->stream_unwrap)
-            device->ops->stream_unwrap(device->native, stream->native);
-        pthread_mutex_destroy(&stream->lock);
-        gpumem_free(stream);
-        return r;
-    }
-    *out = (gpumem_stream)(uintptr_t)stream->handle;
-    return GPUMEM_OK;
+    GPUMEM_GUARDED_CALL(stream_open(device, NULL, stream));
 }
 
 gpumem_result gpumem_stream_wrap(gpumem_device device, uint64_t native, gpumem_stream *stream)
 {
-    GPUMEM_GUARDED_CALL(stream_wrap(device, native, stream));
+    GPUMEM_GUARDED_CALL(stream_open(device, &native, stream));
 }
 
 gpumem_result gpumem_stream_destroy(gpumem_stream handle)

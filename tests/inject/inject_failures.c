@@ -6,7 +6,8 @@
  * failed run a clean run of the same scenario must pass, byte for byte.
  *
  * The scenarios cover opening and closing devices, pools and their pages, buffers (shared and
- * dedicated pages), streams, transfers, staging (run the program with GPUMEM_STAGING=always),
+ * dedicated pages), streams, transfers, events, wrapped streams, lookups by address, staging
+ * (run the program with GPUMEM_STAGING=always),
  * the JSON dump, virtual blocks, the handle table growing past its first chunk, a thread's first
  * call, and filling the backend registry (modules included: GPUMEM_PLUGIN_PATH names the build's
  * module folder), which happens once per process, so each of its runs is a child process forked
@@ -148,6 +149,30 @@ static gpumem_result scenario_streams_and_transfers(void)
     check_bytes(mapped, data, sizeof data, "mapped read");
     TRY(gpumem_buffer_unmap(a));
     TRY(gpumem_stream_destroy(streams[1]));
+    /* Events ordering two streams, a wrapped stream where the backend has them, lookups. */
+    gpumem_event event;
+    TRY(gpumem_event_create(dev, &event));
+    TRY(gpumem_stream_write(streams[0], a, 0, data, 4096));
+    TRY(gpumem_event_record(event, streams[0]));
+    TRY(gpumem_stream_wait_event(streams[2], event));
+    TRY(gpumem_stream_read(streams[2], a, 0, back, 4096));
+    TRY(gpumem_event_synchronize(event));
+    TRY(gpumem_stream_synchronize(streams[2]));
+    check_bytes(back, data, 4096, "read after an event");
+    uint64_t native;
+    gpumem_stream wrapped;
+    TRY(gpumem_stream_native(streams[0], &native));
+    gpumem_result wrap = gpumem_stream_wrap(dev, native, &wrapped);
+    if (wrap != GPUMEM_ERROR_UNSUPPORTED) { /* host and Vulkan cannot wrap */
+        TRY(wrap);
+        TRY(gpumem_stream_destroy(wrapped));
+    }
+    gpumem_native_buffer nb;
+    gpumem_buffer found;
+    uint64_t at;
+    TRY(gpumem_buffer_native(b, &nb));
+    if (nb.address)
+        TRY(gpumem_buffer_find(dev, nb.address + 100, &found, &at));
     uint64_t length;
     TRY(gpumem_device_dump_json(dev, NULL, 0, &length));
 done:
