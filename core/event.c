@@ -100,6 +100,26 @@ static gpumem_result event_and_stream(gpumem_event event_handle, gpumem_stream s
     return r;
 }
 
+/* Records the event on the stream (wait 0), or has the stream wait for it on the device (wait
+ * 1), in the stream's order of submissions: the stream's lock, then the event's. Without backend
+ * events a record only notes the stream. */
+static gpumem_result between(gpumem_event_obj *event, gpumem_stream_obj *stream, int wait)
+{
+    gpumem_device_obj *device = event->device;
+    gpumem_result r = GPUMEM_OK;
+    pthread_mutex_lock(&stream->lock);
+    pthread_mutex_lock(&event->lock);
+    if (wait)
+        r = device->ops->stream_wait_event(device->native, stream->native, event->native);
+    else if (event->native)
+        r = device->ops->event_record(device->native, stream->native, event->native);
+    else
+        event->stream = stream->handle;
+    pthread_mutex_unlock(&event->lock);
+    pthread_mutex_unlock(&stream->lock);
+    return r == GPUMEM_OK ? r : gpumem_fail_backend(r, wait ? "stream_wait_event" : "event_record");
+}
+
 static gpumem_result event_record(gpumem_event event_handle, gpumem_stream stream_handle)
 {
     gpumem_event_obj *event;
@@ -107,16 +127,7 @@ static gpumem_result event_record(gpumem_event event_handle, gpumem_stream strea
     gpumem_result r = event_and_stream(event_handle, stream_handle, &event, &stream);
     if (r != GPUMEM_OK)
         return r;
-    gpumem_device_obj *device = event->device;
-    pthread_mutex_lock(&stream->lock); /* after the stream's submissions so far */
-    pthread_mutex_lock(&event->lock);
-    if (event->native)
-        r = device->ops->event_record(device->native, stream->native, event->native);
-    else
-        event->stream = stream->handle;
-    pthread_mutex_unlock(&event->lock);
-    pthread_mutex_unlock(&stream->lock);
-    return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "event_record");
+    return between(event, stream, 0);
 }
 
 gpumem_result gpumem_event_record(gpumem_event event, gpumem_stream stream)
@@ -166,14 +177,8 @@ static gpumem_result stream_wait_event(gpumem_stream stream_handle, gpumem_event
     if (r != GPUMEM_OK)
         return r;
     gpumem_device_obj *device = event->device;
-    if (event->native && device->ops->stream_wait_event) {
-        pthread_mutex_lock(&stream->lock);
-        pthread_mutex_lock(&event->lock);
-        r = device->ops->stream_wait_event(device->native, stream->native, event->native);
-        pthread_mutex_unlock(&event->lock);
-        pthread_mutex_unlock(&stream->lock);
-        return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "stream_wait_event");
-    }
+    if (event->native && device->ops->stream_wait_event)
+        return between(event, stream, 1);
     /* Without a wait on the device: the host waits, so nothing submitted to the stream after
      * this call can start before the event. */
     return wait_on_host(event);

@@ -90,7 +90,7 @@ static gpumem_result stream_open(gpumem_device handle, const uint64_t *wrap, gpu
     if (wrap && !device->ops->stream_wrap)
         return gpumem_fail(GPUMEM_ERROR_UNSUPPORTED, "backend '%s' cannot wrap a stream of its "
                            "runtime", device->properties.backend);
-    gpumem_stream_obj *stream;
+    gpumem_stream_obj *stream = NULL;
     pthread_mutex_lock(&device->lock);
     r = device->closing ? gpumem_fail(GPUMEM_ERROR_DESTROYED, "the device was closed")
                         : stream_make(device, 0, wrap, &stream);

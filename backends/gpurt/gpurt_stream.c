@@ -92,17 +92,25 @@ void gpurt_event_destroy(gpumem_backend_device *device, gpumem_backend_event *ev
     destroy_in(d, d->rt->event_destroy, event);
 }
 
-gpumem_result gpurt_event_record(gpumem_backend_device *device, gpumem_backend_stream *stream,
-                                 gpumem_backend_event *event)
+/* Runs op(first, second), an operation between an event and a stream, with the device
+ * current. */
+static gpumem_result pair_in(const gpurt_device *d, gpurt_status (*op)(void *, void *),
+                             gpurt_call call, void *first, void *second)
 {
-    const gpurt_device *d = gpurt_device_of(device);
     gpurt_scope scope;
     gpumem_result r = gpurt_enter(d, &scope);
     if (r != GPUMEM_OK)
         return r;
-    gpurt_status status = d->rt->event_record(event, stream);
+    gpurt_status status = op(first, second);
     gpurt_leave(d, &scope);
-    return status == 0 ? GPUMEM_OK : gpurt_fail(d->rt, GPURT_CALL_EVENT_RECORD, status);
+    return status == 0 ? GPUMEM_OK : gpurt_fail(d->rt, call, status);
+}
+
+gpumem_result gpurt_event_record(gpumem_backend_device *device, gpumem_backend_stream *stream,
+                                 gpumem_backend_event *event)
+{
+    const gpurt_device *d = gpurt_device_of(device);
+    return pair_in(d, d->rt->event_record, GPURT_CALL_EVENT_RECORD, event, stream);
 }
 
 gpumem_result gpurt_event_synchronize(gpumem_backend_device *device,
@@ -116,13 +124,7 @@ gpumem_result gpurt_stream_wait_event(gpumem_backend_device *device,
                                       gpumem_backend_stream *stream, gpumem_backend_event *event)
 {
     const gpurt_device *d = gpurt_device_of(device);
-    gpurt_scope scope;
-    gpumem_result r = gpurt_enter(d, &scope);
-    if (r != GPUMEM_OK)
-        return r;
-    gpurt_status status = d->rt->stream_wait_event(stream, event);
-    gpurt_leave(d, &scope);
-    return status == 0 ? GPUMEM_OK : gpurt_fail(d->rt, GPURT_CALL_STREAM_WAIT_EVENT, status);
+    return pair_in(d, d->rt->stream_wait_event, GPURT_CALL_STREAM_WAIT_EVENT, stream, event);
 }
 
 gpumem_result gpurt_event_native(gpumem_backend_device *device, gpumem_backend_event *event,
