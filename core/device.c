@@ -28,6 +28,18 @@ void gpumem_device_wait_streams(gpumem_device_obj *device)
     pthread_mutex_unlock(&device->lock);
 }
 
+int gpumem_device_take(gpumem_device_obj *device, uint64_t handle, gpumem_list *link)
+{
+    pthread_mutex_lock(&device->lock);
+    int taken = gpumem_handle_destroy(handle);
+    if (taken) {
+        gpumem_list_remove(link);
+        gpumem_device_hold(device);
+    }
+    pthread_mutex_unlock(&device->lock);
+    return taken;
+}
+
 void gpumem_device_release_hold(gpumem_device_obj *device)
 {
     pthread_mutex_lock(&device->lock);

@@ -69,18 +69,9 @@ gpumem_result gpumem_event_destroy(gpumem_event handle)
     if (r != GPUMEM_OK)
         return gpumem_call_leave(&call, r);
     gpumem_device_obj *device = event->device;
-    /* Of two destroys at once (or a destroy and the device's close), the one that ends the
-     * handle goes on; the device stays held until the event is gone. */
-    pthread_mutex_lock(&device->lock);
-    if (gpumem_handle_destroy(event->handle)) {
-        gpumem_list_remove(&event->link);
-        gpumem_device_hold(device);
-    } else {
-        r = gpumem_fail(GPUMEM_ERROR_DESTROYED, "the event was destroyed");
-    }
-    pthread_mutex_unlock(&device->lock);
-    if (r != GPUMEM_OK)
-        return gpumem_call_leave(&call, r);
+    if (!gpumem_device_take(device, event->handle, &event->link))
+        return gpumem_call_leave(&call, gpumem_fail(GPUMEM_ERROR_DESTROYED,
+                                                    "the event was destroyed"));
     gpumem_epoch_wait(call.thread->record, gpumem_epoch_stamp());
     gpumem_event_free(event);
     gpumem_device_release_hold(device);

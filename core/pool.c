@@ -602,18 +602,9 @@ gpumem_result gpumem_pool_destroy(gpumem_pool handle)
     if (r != GPUMEM_OK)
         return gpumem_call_leave(&call, r);
     gpumem_device_obj *device = pool->device;
-    /* Of two destroys at once (or a destroy and the device's close), the one that ends the
-     * handle goes on; the device stays held until the pool is gone. */
-    pthread_mutex_lock(&device->lock);
-    if (gpumem_handle_destroy(pool->handle)) {
-        gpumem_list_remove(&pool->link);
-        gpumem_device_hold(device);
-    } else {
-        r = gpumem_fail(GPUMEM_ERROR_DESTROYED, "the pool was destroyed");
-    }
-    pthread_mutex_unlock(&device->lock);
-    if (r != GPUMEM_OK)
-        return gpumem_call_leave(&call, r);
+    if (!gpumem_device_take(device, pool->handle, &pool->link))
+        return gpumem_call_leave(&call, gpumem_fail(GPUMEM_ERROR_DESTROYED,
+                                                    "the pool was destroyed"));
     gpumem_pool_close(pool);
     gpumem_epoch_wait(call.thread->record, gpumem_epoch_stamp());
     gpumem_device_wait_streams(device); /* their queued work may use the pool's pages */

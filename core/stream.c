@@ -126,18 +126,9 @@ gpumem_result gpumem_stream_destroy(gpumem_stream handle)
     if (r != GPUMEM_OK)
         return gpumem_call_leave(&call, r);
     gpumem_device_obj *device = stream->device;
-    /* Of two destroys at once (or a destroy and the device's close), the one that ends the
-     * handle goes on; the device stays held until the stream is gone. */
-    pthread_mutex_lock(&device->lock);
-    if (gpumem_handle_destroy(stream->handle)) {
-        gpumem_list_remove(&stream->link);
-        gpumem_device_hold(device);
-    } else {
-        r = gpumem_fail(GPUMEM_ERROR_DESTROYED, "the stream was destroyed");
-    }
-    pthread_mutex_unlock(&device->lock);
-    if (r != GPUMEM_OK)
-        return gpumem_call_leave(&call, r);
+    if (!gpumem_device_take(device, stream->handle, &stream->link))
+        return gpumem_call_leave(&call, gpumem_fail(GPUMEM_ERROR_DESTROYED,
+                                                    "the stream was destroyed"));
     /* Calls that found the stream finish their submissions first; then its work is waited
      * for, and it goes. */
     gpumem_epoch_wait(call.thread->record, gpumem_epoch_stamp());
