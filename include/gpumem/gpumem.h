@@ -421,11 +421,13 @@ GPUMEM_API gpumem_result gpumem_buffer_fill(gpumem_buffer buffer, uint64_t offse
 GPUMEM_API gpumem_result gpumem_device_default_stream(gpumem_device device,
                                                       gpumem_stream *stream);
 GPUMEM_API gpumem_result gpumem_stream_create(gpumem_device device, gpumem_stream *stream);
-/* The application's own stream (cuda: a CUstream; hip: a hipStream_t; 0 is the runtime's
- * default stream) as a gpumem stream, for gpumem's work to be ordered with the application's.
- * gpumem never destroys the native stream: gpumem_stream_destroy (and the device's close) waits
- * for the stream's work, the application's included, and lets go of it. The native stream must
- * belong to the device's context and outlive the gpumem stream. GPUMEM_ERROR_UNSUPPORTED on
+/* The application's own stream (cuda: a CUstream, 0 for the default stream; hip: a
+ * hipStream_t other than 0) as a gpumem stream, for gpumem's work to be ordered with the
+ * application's. gpumem never destroys the native stream: gpumem_stream_destroy (and the
+ * device's close) waits for the stream's work, the application's included, and lets go of it.
+ * The native stream must belong to the device's context and outlive the gpumem stream. Two
+ * gpumem streams over one native stream (one wrapping the other's gpumem_stream_native) are
+ * each ordered, but must not be used from two threads at once. GPUMEM_ERROR_UNSUPPORTED on
  * backends that cannot (host, Vulkan, whose streams are gpumem's own command buffers). */
 GPUMEM_API gpumem_result gpumem_stream_wrap(gpumem_device device, uint64_t native,
                                             gpumem_stream *stream);

@@ -156,7 +156,14 @@ static int choose_backend(bool skip_unavailable)
         return SUITE_FAIL;
     const char *from = info.is_module ? info.module_path : "built into libgpumem";
     if (!info.available) {
-        if (skip_unavailable) {
+        /* Only a backend whose runtime or device is not here skips; a probe that failed
+         * (a runtime error, no memory) fails the run even with --skip-unavailable. */
+        gpumem_device_desc desc = {.backend = info.name};
+        gpumem_device device;
+        gpumem_result opened = gpumem_device_open(&desc, &device);
+        if (opened == GPUMEM_OK)
+            gpumem_device_close(device);
+        if (skip_unavailable && opened == GPUMEM_ERROR_UNAVAILABLE) {
             fprintf(stderr, "%s: SKIP: backend '%s' (%s) is unavailable: %s\n", program,
                     info.name, from, info.reason);
             return SUITE_SKIP;

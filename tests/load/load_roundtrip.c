@@ -55,7 +55,7 @@ static int round_trip(const api *gpumem)
 {
     gpumem_device device = NULL;
     gpumem_result result = gpumem->device_open(NULL, &device);
-    if (result == GPUMEM_ERROR_UNAVAILABLE || result == GPUMEM_ERROR_NOT_FOUND) {
+    if (result == GPUMEM_ERROR_UNAVAILABLE) { /* an unknown backend fails */
         printf("SKIP: no device for the default backend: %s\n", gpumem->last_error());
         return SKIP;
     }
