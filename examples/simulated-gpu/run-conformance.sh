@@ -192,7 +192,7 @@ for c in "${selected[@]}"; do
   elapsed=$(( ($(date +%s%N) - start) / 1000000 ))
   seconds="$((elapsed / 1000)).$(printf '%01d' $(( (elapsed % 1000) / 100 )))"
   # Criterion's last line: "Synthesis: Tested: N | Passing: N | Failing: N | Crashing: N".
-  synthesis="$(grep -a 'Synthesis:' "$log" | tail -n 1 | sed 's/.*Synthesis: //')"
+  synthesis="$(grep -a 'Synthesis:' "$log" | tail -n 1 | sed 's/.*Synthesis: //' || true)"
   counts="$(printf '%s' "$synthesis" | sed -E 's/Tested: ([0-9]+) \| Passing: ([0-9]+) \| Failing: ([0-9]+) \| Crashing: ([0-9]+).*/\1 tested, \2 passed, \3 failed, \4 crashed/')"
   [ -n "$counts" ] || counts="no summary from the suite"
   if [ "$fuzz_ops" != 0 ]; then
@@ -206,7 +206,7 @@ for c in "${selected[@]}"; do
   if [ -n "${SIMGPU_PYTHON:-}" ]; then
     case $python_rc in
       0) counts="$counts; python: ok" ;;
-      77) counts="$counts; python: skipped ($(grep -a -m 1 '^SKIP' "$log" | cut -c1-80))" ;;
+      77) counts="$counts; python: skipped ($(grep -a -m 1 '^SKIP' "$log" | cut -c1-80 || true))" ;;
       *)
         counts="$counts; python: FAILED (exit $python_rc)"
         [ $rc -ne 0 ] || rc=$python_rc

@@ -1,6 +1,14 @@
 """Checks of Python arguments before they reach C (ctypes would wrap a negative number)."""
 
 
+def rest(size, total, offset):
+    """`size`, or when it is None the bytes from `offset` to `total` (0 past the end, which the
+    call then refuses as out of range or empty)."""
+    if size is not None:
+        return size
+    return max(total - unsigned("offset", offset), 0)
+
+
 def unsigned(name, value, bits=64):
     """value as a C unsigned integer of `bits` bits: TypeError when it is not an int,
     ValueError when it is negative or too large."""

@@ -101,7 +101,6 @@ _FUNCTIONS = {
     "gpumem_version": (u32, []),
     "gpumem_backend_count": (i32, [P(u32)]),
     "gpumem_backend_info_get": (i32, [u32, P(BackendInfo)]),
-    "gpumem_device_count": (i32, [ctypes.c_char_p, P(u32)]),
     "gpumem_device_open": (i32, [P(DeviceDesc), P(handle)]),
     "gpumem_device_close": (i32, [handle]),
     "gpumem_device_properties_get": (i32, [handle, P(DeviceProperties)]),
@@ -171,10 +170,14 @@ def _load():
         except OSError as error:
             errors.append(str(error))
             continue
-        for name, (restype, argtypes) in _FUNCTIONS.items():
-            function = getattr(library, name)
-            function.restype = restype
-            function.argtypes = argtypes
+        try:
+            for name, (restype, argtypes) in _FUNCTIONS.items():
+                function = getattr(library, name)
+                function.restype = restype
+                function.argtypes = argtypes
+        except AttributeError as error:  # an older libgpumem
+            errors.append("%s: %s" % (path, error))
+            continue
         return library, path
     raise ImportError("gpumem: cannot load libgpumem (set GPUMEM_LIBRARY to its path): "
                       + "; ".join(errors))

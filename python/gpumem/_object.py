@@ -68,6 +68,9 @@ class Object:
         item = self
         while item is not None:
             item._views -= 1
+            item = item._owner
+        item = self  # every count down first, so that a release that fails leaks nothing
+        while item is not None:
             item._finish()
             item = item._owner
 

@@ -4,7 +4,7 @@ import ctypes
 from collections import namedtuple
 
 from . import errors
-from ._args import unsigned
+from ._args import rest, unsigned
 from ._bytes import readable, writable
 from ._library import lib, BufferDesc, BufferInfo, NativeBuffer, handle
 from ._object import Object
@@ -69,9 +69,13 @@ class Buffer(Object):
 
     def read(self, size=None, offset=0):
         """`size` bytes from `offset` (default: to the end), as bytes."""
-        if size is None:
-            size = self.size - unsigned("offset", offset) if offset <= self.size else 0
-        out = bytearray(unsigned("size", size))
+        size = unsigned("size", rest(size, self.size, offset))
+        if size == 0:  # nothing to ask C for (it refuses empty transfers)
+            if offset > self.size:
+                raise errors.GpumemError(errors.OUT_OF_RANGE, "Buffer.read: offset %d is past "
+                                         "the end of %d bytes" % (offset, self.size))
+            return b""
+        out = bytearray(size)
         self.read_into(out, offset)
         return bytes(out)
 
@@ -87,16 +91,14 @@ class Buffer(Object):
         """Copies `size` bytes (default: all from `offset`) to another buffer."""
         if not isinstance(destination, Buffer):
             raise TypeError("destination must be a gpumem.Buffer")
-        if size is None:
-            size = max(self.size - offset, 0)
+        size = rest(size, self.size, offset)
         errors.check(lib.gpumem_buffer_copy(
             self._live_handle(), unsigned("offset", offset), destination._live_handle(),
             unsigned("destination_offset", destination_offset), unsigned("size", size)))
 
     def fill(self, pattern, offset=0, size=None):
         """Fills with a 32-bit pattern; offset and size must be multiples of 4."""
-        if size is None:
-            size = max(self.size - offset, 0)
+        size = rest(size, self.size, offset)
         errors.check(lib.gpumem_buffer_fill(self._live_handle(), unsigned("offset", offset),
                                             unsigned("size", size),
                                             unsigned("pattern", pattern, 32)))

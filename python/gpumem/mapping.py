@@ -3,7 +3,7 @@ one lives, the buffer, its pool and its device keep their memory (see _object.py
 import ctypes
 
 from . import errors
-from ._args import unsigned
+from ._args import rest, unsigned
 from ._library import lib
 
 
@@ -19,8 +19,10 @@ class View:
     def release(self):
         if self._held:
             self._held = False
-            self._released()
-            self._buffer._drop_view()
+            try:
+                self._released()
+            finally:
+                self._buffer._drop_view()
 
     def _released(self):
         pass
@@ -82,8 +84,7 @@ class Mapping(View):
 
     def _range_call(self, function, offset, size):
         self._open()
-        if size is None:
-            size = max(self.size - offset, 0)
+        size = rest(size, self.size, offset)
         errors.check(function(self._buffer._live_handle(), unsigned("offset", offset),
                               unsigned("size", size)))
 

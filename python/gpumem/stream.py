@@ -2,7 +2,7 @@
 import ctypes
 
 from . import errors
-from ._args import unsigned
+from ._args import rest, unsigned
 from ._bytes import readable, writable
 from ._library import lib, handle, u64
 from ._object import Object
@@ -16,11 +16,15 @@ class Stream(Object):
     _kind = "stream"
     _destroy_function = "gpumem_stream_destroy"
 
-    def __init__(self, device):
-        created = handle()
-        errors.check(lib.gpumem_stream_create(device._live_handle(), ctypes.byref(created)))
-        super().__init__(created.value, device)
+    def __init__(self, device, _handle=None, _is_default=False):
+        if _handle is None:
+            created = handle()
+            errors.check(lib.gpumem_stream_create(device._live_handle(),
+                                                  ctypes.byref(created)))
+            _handle = created.value
+        super().__init__(_handle, device)
         self.device = device
+        self._is_default = _is_default
         self._pending = []
 
     @classmethod
@@ -31,20 +35,17 @@ class Stream(Object):
         wrapped = handle()
         errors.check(lib.gpumem_stream_wrap(device._live_handle(), unsigned("native", native),
                                             ctypes.byref(wrapped)))
-        stream = cls.__new__(cls)
-        Object.__init__(stream, wrapped.value, device)
-        stream.device = device
-        stream._pending = []
-        return stream
+        return cls(device, _handle=wrapped.value)
 
     @classmethod
     def _default(cls, device, found):
-        stream = cls.__new__(cls)
-        Object.__init__(stream, found, device)
-        stream._destroy_function = None  # the device's own: it goes with the device
-        stream.device = device
-        stream._pending = []
-        return stream
+        return cls(device, _handle=found, _is_default=True)
+
+    def destroy(self):
+        """Destroys the stream; nothing for the device's default stream, which goes with its
+        device."""
+        if not self._is_default:
+            super().destroy()
 
     @property
     def native(self):
@@ -84,8 +85,7 @@ class Stream(Object):
         self._pending.append((source, destination))
 
     def fill(self, buffer, pattern, offset=0, size=None):
-        if size is None:
-            size = max(buffer.size - offset, 0)
+        size = rest(size, buffer.size, offset)
         errors.check(lib.gpumem_stream_fill(self._live_handle(), buffer._live_handle(),
                                             unsigned("offset", offset), unsigned("size", size),
                                             unsigned("pattern", pattern, 32)))

@@ -201,6 +201,9 @@ int fz_bad(fz_ctx *c, unsigned den);
 
 /* Synchronizes a stream and checks the reads it completes. */
 int fz_sync(fz_ctx *c, int stream);
+/* The work queued on a stream so far is done (the stream or an event recorded on it was waited
+ * for): its buffers are free for any use, and its reads are checked. */
+int fz_stream_done(fz_ctx *c, int stream);
 /* Makes a buffer ready for use by `stream` (-1: the host, a mapping, or a destroy): waits for
  * another stream's pending work on it. */
 int fz_settle(fz_ctx *c, int buffer, int stream);

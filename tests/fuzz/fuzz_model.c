@@ -220,6 +220,11 @@ int fz_sync(fz_ctx *c, int stream)
     gpumem_result r = gpumem_stream_synchronize(s->handle);
     if (!fz_call(c, "gpumem_stream_synchronize", r, 0, 0))
         return 0;
+    return fz_stream_done(c, stream);
+}
+
+int fz_stream_done(fz_ctx *c, int stream)
+{
     for (int i = 0; i < FZ_MAX_BUFFERS; i++)
         if (c->buffers[i].live && c->buffers[i].pending == stream)
             c->buffers[i].pending = -1;

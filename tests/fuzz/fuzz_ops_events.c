@@ -37,31 +37,23 @@ void fz_op_event(fz_ctx *c)
         return;
     if (fz_chance(c, 1, 8))
         bad_use(c, d, event, a);
-    r = gpumem_event_record(event, c->streams[a].handle);
-    if (!fz_call(c, "gpumem_event_record", r, 0, 0))
-        return;
-    if (fz_chance(c, 1, 2)) {
+    int ok = fz_call(c, "gpumem_event_record", gpumem_event_record(event, c->streams[a].handle),
+                     0, 0);
+    if (ok && fz_chance(c, 1, 2)) {
         /* The host waits: what stream a queued before the record is done. */
-        r = gpumem_event_synchronize(event);
-        if (!fz_call(c, "gpumem_event_synchronize", r, 0, 0))
-            return;
-        for (int i = 0; i < FZ_MAX_BUFFERS; i++)
-            if (c->buffers[i].live && c->buffers[i].pending == a)
-                c->buffers[i].pending = -1;
-        if (!fz_finish_reads(c, a))
-            return;
-    } else {
+        ok = fz_call(c, "gpumem_event_synchronize", gpumem_event_synchronize(event), 0, 0) &&
+             fz_stream_done(c, a);
+    } else if (ok) {
         /* Stream b waits: its later work comes after a's, so a's buffers pass to b. */
-        r = gpumem_stream_wait_event(c->streams[b].handle, event);
-        if (!fz_call(c, "gpumem_stream_wait_event", r, 0, 0))
-            return;
-        for (int i = 0; i < FZ_MAX_BUFFERS; i++)
+        ok = fz_call(c, "gpumem_stream_wait_event",
+                     gpumem_stream_wait_event(c->streams[b].handle, event), 0, 0);
+        for (int i = 0; ok && i < FZ_MAX_BUFFERS; i++)
             if (c->buffers[i].live && c->buffers[i].pending == a)
                 c->buffers[i].pending = b;
     }
-    /* Destroyed at once: a wait already queued does not need the event any more. */
+    /* Destroyed at once (also after a failure): a wait already queued does not need it. */
     r = gpumem_event_destroy(event);
-    if (!fz_call(c, "gpumem_event_destroy", r, 0, 0))
+    if (!fz_call(c, "gpumem_event_destroy", r, 0, 0) || !ok)
         return;
     if (fz_chance(c, 1, 4)) {
         fz_call(c, "gpumem_event_synchronize", gpumem_event_synchronize(event), FZ_DESTROYED, 0);

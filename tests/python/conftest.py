@@ -10,7 +10,7 @@ def open_device():
     try:
         return gpumem.Device()
     except gpumem.GpumemError as error:
-        if error.code in (gpumem.errors.UNAVAILABLE, gpumem.errors.NOT_FOUND):
+        if error.code == gpumem.errors.UNAVAILABLE:  # an unknown backend fails
             pytest.skip("no device: %s" % error)
         raise
 

@@ -75,3 +75,16 @@ def test_virtual_blocks():
         block.clear()
         assert block.stats.allocation_count == 0
     gpumem_error(errors.DESTROYED, lambda: block.alloc(1))
+
+
+def test_empty_reads_and_reads_past_the_end(device_pool):
+    buffer = device_pool.buffer(16)
+    assert buffer.read(0) == b"" and buffer.read(offset=16) == b""
+    gpumem_error(errors.OUT_OF_RANGE, lambda: buffer.read(offset=17))
+    gpumem_error(errors.OUT_OF_RANGE, lambda: buffer.read(4, offset=14))
+
+
+def test_the_default_stream_outlives_a_with_block(device):
+    with device.default_stream as stream:
+        stream.synchronize()
+    device.default_stream.synchronize()  # not destroyed: it goes with the device
