@@ -22,7 +22,7 @@ void gpumem_address_remove(gpumem_address_node **root, gpumem_address_node *node
 /* The node whose range holds `address`, or NULL. */
 gpumem_address_node *gpumem_address_find(gpumem_address_node *root, uint64_t address);
 
-/* The tree's height (0 when empty): for tests, which check that it stays balanced. */
+/* A subtree's height (0 when empty): for balancing, and for tests of the balance. */
 static inline int32_t gpumem_address_height(const gpumem_address_node *node)
 {
     return node ? node->height : 0;

@@ -43,6 +43,12 @@ static gpumem_result check_desc(const gpumem_pool_obj *pool, const gpumem_buffer
     return GPUMEM_OK;
 }
 
+void gpumem_buffer_unindex(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
+{
+    if (pool->indexed && b->page->address)
+        gpumem_address_remove(&pool->addresses, &b->address_node);
+}
+
 /* Puts a buffer into its pool's address index, where memory has addresses (pool lock held). */
 static void index_buffer(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {

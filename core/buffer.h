@@ -52,6 +52,9 @@ gpumem_result gpumem_buffer_check_range(const gpumem_buffer_obj *buffer, uint64_
 gpumem_result gpumem_buffer_coherence(gpumem_buffer_obj *buffer, uint64_t offset, uint64_t size,
                                       int flush);
 
+/* Takes a buffer out of its pool's address index, if the pool keeps one (pool lock held). */
+void gpumem_buffer_unindex(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
+
 /* Maps / unmaps for core's own use (no user-visible map count). */
 gpumem_result gpumem_buffer_map_internal(gpumem_buffer_obj *buffer, char **data);
 void gpumem_buffer_unmap_internal(gpumem_buffer_obj *buffer);

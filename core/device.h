@@ -20,7 +20,7 @@ typedef struct gpumem_device_obj {
     pthread_mutex_t lock;                /* guards the lists, closing and teardowns */
     pthread_cond_t teardown_done;        /* teardowns went down */
     int closing;                         /* the device's handle ended: no new pools or streams */
-    uint32_t teardowns;                  /* pool and stream destroys that still use the device */
+    uint32_t teardowns;                  /* pool, stream and event destroys that still use it */
     gpumem_list pools;
     gpumem_list streams;                 /* the default stream included */
     gpumem_list events;

@@ -92,22 +92,23 @@ static gpumem_result event_and_stream(gpumem_event event_handle, gpumem_stream s
 }
 
 /* Records the event on the stream (wait 0), or has the stream wait for it on the device (wait
- * 1), in the stream's order of submissions: the stream's lock, then the event's. Without backend
+ * 1), in the stream's order of submissions. The event's lock, then the stream's: a record that
+ * waits behind a host wait for the event holds up no work of the stream's. Without backend
  * events a record only notes the stream. */
 static gpumem_result between(gpumem_event_obj *event, gpumem_stream_obj *stream, int wait)
 {
     gpumem_device_obj *device = event->device;
     gpumem_result r = GPUMEM_OK;
-    pthread_mutex_lock(&stream->lock);
     pthread_mutex_lock(&event->lock);
+    pthread_mutex_lock(&stream->lock);
     if (wait)
         r = device->ops->stream_wait_event(device->native, stream->native, event->native);
     else if (event->native)
         r = device->ops->event_record(device->native, stream->native, event->native);
     else
         event->stream = stream->handle;
-    pthread_mutex_unlock(&event->lock);
     pthread_mutex_unlock(&stream->lock);
+    pthread_mutex_unlock(&event->lock);
     return r == GPUMEM_OK ? r : gpumem_fail_backend(r, wait ? "stream_wait_event" : "event_record");
 }
 
@@ -126,8 +127,8 @@ gpumem_result gpumem_event_record(gpumem_event event, gpumem_stream stream)
     GPUMEM_GUARDED_CALL(event_record(event, stream));
 }
 
-/* Waits on the host for an event. Without backend events the stream's lock is taken after the
- * event's is let go: record takes them in the other order. */
+/* Waits on the host for an event. Without backend events the event's lock is let go before the
+ * stream is waited for, so that records of the event are not held up by the wait. */
 static gpumem_result wait_on_host(gpumem_event_obj *event)
 {
     gpumem_device_obj *device = event->device;
@@ -141,7 +142,7 @@ static gpumem_result wait_on_host(gpumem_event_obj *event)
         return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "event_synchronize");
     gpumem_stream_obj *stream;
     if (!stream_handle ||
-        gpumem_handle_get(stream_handle, GPUMEM_HANDLE_STREAM, (void **)&stream) != GPUMEM_OK) {
+        gpumem_stream_get((gpumem_stream)(uintptr_t)stream_handle, &stream) != GPUMEM_OK) {
         gpumem_error_clear(); /* never recorded, or its stream is gone with its work done */
         return GPUMEM_OK;
     }

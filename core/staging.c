@@ -72,7 +72,9 @@ static gpumem_result staging_done(gpumem_device_obj *device, gpumem_backend_stre
     for (uint32_t i = 0; i < s->allocated; i++)
         if (s->chunks[i].pending) {
             gpumem_result w = wait_for_stream(device, stream);
-            return r == GPUMEM_OK ? w : r;
+            if (r != GPUMEM_OK)
+                return r;
+            return w == GPUMEM_OK ? w : gpumem_fail_backend(w, "stream_synchronize");
         }
     return r;
 }

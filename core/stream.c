@@ -43,12 +43,13 @@ static gpumem_result stream_make(gpumem_device_obj *device, int is_default, cons
     stream->device = device;
     stream->is_default = is_default;
     stream->wrapped = wrap != NULL;
+    pthread_mutex_init(&stream->lock, NULL); /* before the handle makes the stream reachable */
     if (!(stream->handle = gpumem_handle_create(GPUMEM_HANDLE_STREAM, stream))) {
         release_native(stream);
+        pthread_mutex_destroy(&stream->lock);
         gpumem_free(stream);
         return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no handle left");
     }
-    pthread_mutex_init(&stream->lock, NULL);
     gpumem_list_push(&device->streams, &stream->link);
     *out = stream;
     return GPUMEM_OK;
