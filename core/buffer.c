@@ -111,21 +111,37 @@ static gpumem_result buffer_new(gpumem_pool_obj *pool, const gpumem_buffer_desc 
     return GPUMEM_OK;
 }
 
+/* The stream of a handle, on the pool's device. */
+static gpumem_result stream_of_pool(const gpumem_pool_obj *pool, gpumem_stream handle,
+                                    gpumem_stream_obj **stream)
+{
+    gpumem_result r = gpumem_stream_get(handle, stream);
+    if (r == GPUMEM_OK && (*stream)->device != pool->device)
+        r = gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
+                        "the stream belongs to another device than pool '%s'", pool->name);
+    return r;
+}
+
+/* A new buffer, taken by the host (stream_handle NULL) or in the order of a stream. */
 static gpumem_result buffer_create(gpumem_pool pool_handle, const gpumem_buffer_desc *desc,
-                                   gpumem_buffer *out)
+                                   gpumem_stream stream_handle, gpumem_buffer *out)
 {
     gpumem_pool_obj *pool;
     gpumem_result r = gpumem_pool_get(pool_handle, &pool);
     if (r != GPUMEM_OK)
         return r;
+    gpumem_stream_obj *stream = NULL;
+    if (stream_handle && (r = stream_of_pool(pool, stream_handle, &stream)) != GPUMEM_OK)
+        return r;
     if (!out)
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "buffer is NULL");
     if ((r = check_desc(pool, desc)) != GPUMEM_OK)
         return r;
+    if ((r = gpumem_pool_lock_for(pool, stream)) != GPUMEM_OK)
+        return r;
     gpumem_buffer_obj *b = NULL;
-    gpumem_pool_lock(pool);
     r = buffer_new(pool, desc, &b);
-    gpumem_pool_unlock(pool);
+    gpumem_pool_unlock_on(pool, pool->queue);
     if (r == GPUMEM_OK)
         *out = (gpumem_buffer)(uintptr_t)b->handle;
     return r;
@@ -134,32 +150,83 @@ static gpumem_result buffer_create(gpumem_pool pool_handle, const gpumem_buffer_
 gpumem_result gpumem_buffer_create(gpumem_pool pool, const gpumem_buffer_desc *desc,
                                    gpumem_buffer *buffer)
 {
-    GPUMEM_GUARDED_CALL(buffer_create(pool, desc, buffer));
+    GPUMEM_GUARDED_CALL(buffer_create(pool, desc, NULL, buffer));
+}
+
+gpumem_result gpumem_buffer_create_on_stream(gpumem_pool pool, const gpumem_buffer_desc *desc,
+                                             gpumem_stream stream, gpumem_buffer *buffer)
+{
+    if (!stream)
+        GPUMEM_PLAIN_CALL(gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "stream is NULL"));
+    GPUMEM_GUARDED_CALL(buffer_create(pool, desc, stream, buffer));
+}
+
+/* Notes a free in a stream's order in a paged pool, so that other takers of the range wait
+ * for the stream's work first. When every slot of the pool's table is taken by unsettled
+ * frees, the host settles the oldest. */
+static gpumem_result note_free(gpumem_pool_obj *pool, gpumem_stream_obj *stream)
+{
+    for (;;) {
+        pthread_mutex_lock(&pool->lock);
+        int noted = gpumem_order_note_free(&pool->order, stream->handle);
+        gpumem_order_wait oldest = gpumem_order_oldest(&pool->order);
+        pthread_mutex_unlock(&pool->lock);
+        if (noted)
+            return GPUMEM_OK;
+        int on_host;
+        gpumem_result r = gpumem_stream_follow(NULL, oldest.stream, &on_host);
+        if (r != GPUMEM_OK)
+            return r;
+        pthread_mutex_lock(&pool->lock);
+        gpumem_order_waited(&pool->order, 0, oldest);
+        pthread_mutex_unlock(&pool->lock);
+    }
 }
 
 /* The buffer's memory is given back once no call can use it any more (gpumem_pool_retire);
- * from this point on its handle says DESTROYED. */
-static gpumem_result buffer_destroy(gpumem_buffer handle)
+ * from this point on its handle says DESTROYED. With a stream, in its order: a paged pool's
+ * range may be taken again at once by that stream, by others after its work; a native pool's
+ * buffer is freed by the runtime on the stream. */
+static gpumem_result buffer_destroy(gpumem_buffer handle, gpumem_stream stream_handle)
 {
     gpumem_buffer_obj *b;
     gpumem_result r = gpumem_buffer_get(handle, &b);
     if (r != GPUMEM_OK)
         return r;
     gpumem_pool_obj *pool = b->pool;
-    gpumem_pool_lock(pool);
+    gpumem_stream_obj *stream = NULL;
+    if (stream_handle && (r = stream_of_pool(pool, stream_handle, &stream)) != GPUMEM_OK)
+        return r;
+    /* Noted before the range can go back: a note whose destroy then fails costs a wait, no
+     * more. A backend without streams has finished a stream's work already. */
+    if (stream && pool->kind == GPUMEM_POOL_PAGED && stream->native &&
+        (r = note_free(pool, stream)) != GPUMEM_OK)
+        return r;
+    gpumem_stream_obj *queue = stream ? stream : pool->device->default_stream;
+    gpumem_pool_lock_on(pool, queue);
     /* Of two destroys at once (or a destroy and its pool's), the one that ends the handle
      * retires the buffer. */
-    if (gpumem_handle_destroy(b->handle))
+    if (gpumem_handle_destroy(b->handle)) {
+        if (stream && pool->kind == GPUMEM_POOL_NATIVE)
+            b->free_stream = stream->handle;
         gpumem_pool_retire(pool, b);
-    else
+    } else {
         r = gpumem_fail(GPUMEM_ERROR_DESTROYED, "the buffer was destroyed");
-    gpumem_pool_unlock(pool);
+    }
+    gpumem_pool_unlock_on(pool, queue);
     return r;
 }
 
 gpumem_result gpumem_buffer_destroy(gpumem_buffer buffer)
 {
-    GPUMEM_GUARDED_CALL(buffer_destroy(buffer));
+    GPUMEM_GUARDED_CALL(buffer_destroy(buffer, NULL));
+}
+
+gpumem_result gpumem_buffer_destroy_on_stream(gpumem_buffer buffer, gpumem_stream stream)
+{
+    if (!stream)
+        GPUMEM_PLAIN_CALL(gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "stream is NULL"));
+    GPUMEM_GUARDED_CALL(buffer_destroy(buffer, stream));
 }
 
 static gpumem_result buffer_info_get(gpumem_buffer handle, gpumem_buffer_info *info)

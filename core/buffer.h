@@ -18,6 +18,7 @@ struct gpumem_buffer_obj {
     uint64_t tlsf_handle; /* 0 for dedicated pages and native allocations */
     uint64_t retired_at;  /* the epoch stamp of its destroy (retired buffers) */
     uint64_t margin;      /* guard bytes just before offset (GPUMEM_POOL_DETECT_CORRUPTION) */
+    uint64_t free_stream; /* native pools: the stream it was destroyed on, to free it on */
     gpumem_backend_buffer *native;
     /* The application's maps not yet unmapped. Changed under the pool's lock; read without it
      * (gpumem_buffer_info_get), so atomic, with plain loads and stores: the lock orders the

@@ -31,20 +31,29 @@ gpumem_stream_obj *gpumem_pool_order_stream(const gpumem_pool_obj *pool)
     return pool->kind == GPUMEM_POOL_NATIVE ? pool->device->default_stream : NULL;
 }
 
-void gpumem_pool_lock(gpumem_pool_obj *pool)
+void gpumem_pool_lock_on(gpumem_pool_obj *pool, gpumem_stream_obj *stream)
 {
-    gpumem_stream_obj *stream = gpumem_pool_order_stream(pool);
-    if (stream)
+    if (pool->kind == GPUMEM_POOL_NATIVE)
         pthread_mutex_lock(&stream->lock);
     pthread_mutex_lock(&pool->lock);
+    pool->queue = stream;
+}
+
+void gpumem_pool_unlock_on(gpumem_pool_obj *pool, gpumem_stream_obj *stream)
+{
+    pthread_mutex_unlock(&pool->lock);
+    if (pool->kind == GPUMEM_POOL_NATIVE)
+        pthread_mutex_unlock(&stream->lock);
+}
+
+void gpumem_pool_lock(gpumem_pool_obj *pool)
+{
+    gpumem_pool_lock_on(pool, pool->device->default_stream);
 }
 
 void gpumem_pool_unlock(gpumem_pool_obj *pool)
 {
-    gpumem_stream_obj *stream = gpumem_pool_order_stream(pool);
-    pthread_mutex_unlock(&pool->lock);
-    if (stream)
-        pthread_mutex_unlock(&stream->lock);
+    gpumem_pool_unlock_on(pool, pool->device->default_stream);
 }
 
 /* --- pages --- */
@@ -81,8 +90,8 @@ static void native_page_free(gpumem_pool_obj *pool, gpumem_backend_page *native)
 {
     gpumem_device_obj *device = pool->device;
     if (pool->kind == GPUMEM_POOL_NATIVE)
-        device->ops->native_pool_free(device->native, pool->native_pool,
-                                      device->default_stream->native, native);
+        device->ops->native_pool_free(device->native, pool->native_pool, pool->queue->native,
+                                      native);
     else
         device->ops->page_free(device->native, native);
 }
@@ -144,8 +153,7 @@ static gpumem_result page_new(gpumem_pool_obj *pool, uint64_t size, int dedicate
     const char *operation = native_pool ? "native_pool_allocate" : "page_allocate";
     gpumem_result r =
         native_pool ? device->ops->native_pool_allocate(device->native, pool->native_pool,
-                                                        device->default_stream->native, size,
-                                                        &page->native)
+                                                        pool->queue->native, size, &page->native)
                     : device->ops->page_allocate(device->native, pool->memory_type, size,
                                                  &page->native);
     if (r != GPUMEM_OK) {
@@ -313,13 +321,73 @@ void gpumem_pool_unplace(gpumem_pool_obj *pool, gpumem_page *page, uint64_t tlsf
         gpumem_tlsf_free(page->tlsf, tlsf_handle);
     if (--page->buffer_count)
         return;
-    if (page->dedicated) {
-        page_free(pool, page);
+    int unwanted = page->dedicated || ++pool->empty_pages > pool->max_empty_pages;
+    if (!unwanted)
+        return;
+    if (gpumem_order_unsettled(&pool->order)) {
+        pool->parked_pages++; /* work freed in stream order may still use it */
         return;
     }
-    if (++pool->empty_pages > pool->max_empty_pages) {
+    if (!page->dedicated)
         pool->empty_pages--;
-        page_free(pool, page);
+    page_free(pool, page);
+}
+
+/* Frees the pages kept while stream-ordered frees were unsettled (pool lock held). */
+static void release_parked(gpumem_pool_obj *pool)
+{
+    if (!pool->parked_pages || gpumem_order_unsettled(&pool->order))
+        return;
+    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->pages) {
+        gpumem_page *page = GPUMEM_CONTAINER_OF(node, gpumem_page, link);
+        if (page->buffer_count)
+            continue;
+        if (page->dedicated) {
+            page_free(pool, page);
+        } else if (pool->empty_pages > pool->max_empty_pages) {
+            pool->empty_pages--;
+            page_free(pool, page);
+        }
+    }
+    pool->parked_pages = 0;
+}
+
+/* The waits `taker` owes (NULL: the host), done with the pool's lock let go; then noted. */
+static gpumem_result wait_for_frees(gpumem_pool_obj *pool, gpumem_stream_obj *taker,
+                                    const gpumem_order_wait *waits, uint32_t count)
+{
+    int on_host[GPUMEM_ORDER_SLOTS];
+    for (uint32_t i = 0; i < count; i++) {
+        gpumem_result r = gpumem_stream_follow(taker, waits[i].stream, &on_host[i]);
+        if (r != GPUMEM_OK)
+            return r;
+    }
+    pthread_mutex_lock(&pool->lock);
+    for (uint32_t i = 0; i < count; i++) /* a wait on the host settles the frees for all */
+        gpumem_order_waited(&pool->order, on_host[i] ? 0 : taker->handle, waits[i]);
+    release_parked(pool);
+    pthread_mutex_unlock(&pool->lock);
+    return GPUMEM_OK;
+}
+
+gpumem_result gpumem_pool_lock_for(gpumem_pool_obj *pool, gpumem_stream_obj *taker)
+{
+    for (;;) {
+        gpumem_pool_lock_on(pool, taker ? taker : pool->device->default_stream);
+        uint64_t t = pool->order.frees ? gpumem_order_track(&pool->order,
+                                                            taker ? taker->handle : 0)
+                                       : 0;
+        gpumem_order_wait waits[GPUMEM_ORDER_SLOTS];
+        uint32_t count = gpumem_order_waits(&pool->order, t, waits);
+        /* Many kept pages: a stream's allocation settles them rather than let them pile up. */
+        if (!count && t && pool->parked_pages > pool->max_empty_pages)
+            count = gpumem_order_waits(&pool->order, t = 0, waits);
+        if (!count)
+            return GPUMEM_OK;
+        pthread_mutex_unlock(&pool->lock); /* paged pools: the pool's lock alone */
+        gpumem_result r = wait_for_frees(pool, t ? taker : NULL, waits, count);
+        if (r != GPUMEM_OK)
+            return r;
     }
 }
 
@@ -345,8 +413,7 @@ void gpumem_pool_record_give(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
     pool->spare_count++;
 }
 
-/* Frees a buffer no call can reach: its native object, its place, its record. */
-static void buffer_free(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
+void gpumem_pool_buffer_free(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
     gpumem_device_obj *device = pool->device;
     gpumem_list_remove(&b->link);
@@ -359,7 +426,7 @@ static void buffer_free(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
     gpumem_pool_record_give(pool, b);
 }
 
-void gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
+void gpumem_pool_detach(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
     if (gpumem_margin_check(b, "gpumem_buffer_destroy") != GPUMEM_OK)
         gpumem_error_clear(); /* logged; the destroy itself succeeds */
@@ -372,6 +439,11 @@ void gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
     for (uint32_t n = gpumem_buffer_map_count(b); n; n--)
         gpumem_page_unmap(pool, b->page);
     gpumem_buffer_set_map_count(b, 0);
+}
+
+void gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
+{
+    gpumem_pool_detach(pool, b);
     b->retired_at = gpumem_epoch_stamp();
     gpumem_list_push(&pool->retired, &b->link);
     pool->retired_pages += b->page->dedicated;
@@ -380,16 +452,31 @@ void gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
         gpumem_pool_reclaim(pool);
 }
 
+/* A native buffer destroyed on a stream is freed on that stream: by a section that holds it
+ * (pool->queue), or by any once the stream is gone (its work was waited for). */
+static int frees_here(const gpumem_pool_obj *pool, const gpumem_buffer_obj *b)
+{
+    gpumem_stream_obj *stream;
+    if (!b->free_stream || b->free_stream == pool->queue->handle)
+        return 1;
+    if (gpumem_stream_get((gpumem_stream)(uintptr_t)b->free_stream, &stream) == GPUMEM_OK)
+        return 0;
+    gpumem_error_clear();
+    return 1;
+}
+
 void gpumem_pool_reclaim(gpumem_pool_obj *pool)
 {
     uint64_t oldest = gpumem_epoch_oldest(gpumem_this_thread.record);
-    while (!gpumem_list_empty(&pool->retired)) {
-        gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(pool->retired.next, gpumem_buffer_obj, link);
+    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->retired) {
+        gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
         if (b->retired_at >= oldest)
             break; /* stamps grow along the list: the rest are younger still */
+        if (!frees_here(pool, b))
+            continue;
         pool->retired_pages -= b->page->dedicated;
         pool->retired_count--;
-        buffer_free(pool, b);
+        gpumem_pool_buffer_free(pool, b);
     }
 }
 
@@ -573,10 +660,10 @@ void gpumem_pool_free(gpumem_pool_obj *pool)
         gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
         if (gpumem_margin_check(b, "gpumem_pool_destroy") != GPUMEM_OK)
             gpumem_error_clear(); /* logged; the pool goes regardless */
-        buffer_free(pool, b);
+        gpumem_pool_buffer_free(pool, b);
     }
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->retired)
-        buffer_free(pool, GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link));
+        gpumem_pool_buffer_free(pool, GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link));
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->pages)
         page_free(pool, GPUMEM_CONTAINER_OF(node, gpumem_page, link));
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->spare_records)
@@ -621,7 +708,10 @@ static gpumem_result pool_trim(gpumem_pool handle)
     if (r != GPUMEM_OK)
         return r;
     gpumem_device_obj *device = pool->device;
-    gpumem_pool_lock(pool);
+    /* The host waits for stream-ordered frees first: their pages may be freed then. */
+    if ((r = gpumem_pool_lock_for(pool, NULL)) != GPUMEM_OK)
+        return r;
+    release_parked(pool);
     gpumem_pool_reclaim(pool);
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->pages) {
         gpumem_page *page = GPUMEM_CONTAINER_OF(node, gpumem_page, link);

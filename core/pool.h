@@ -6,6 +6,7 @@
 
 #include "address_index.h"
 #include "device.h"
+#include "stream_order.h"
 #include "tlsf.h"
 
 typedef struct gpumem_page {
@@ -60,6 +61,15 @@ typedef struct gpumem_pool_obj {
      * goes). */
     gpumem_list spare_records;
     uint32_t spare_count;
+    /* Paged pools: ranges freed in stream order whose work may still run (stream_order.h).
+     * While some are unsettled, pages that would be freed are kept (`parked_pages`: empty
+     * dedicated pages, and empty shared pages beyond max_empty_pages) until the host has
+     * waited for that work. */
+    gpumem_stream_order order;
+    uint32_t parked_pages;
+    /* Native pools: the stream the locked section queues the runtime's allocations and frees
+     * on (gpumem_pool_lock_on). */
+    gpumem_stream_obj *queue;
 } gpumem_pool_obj;
 
 #define GPUMEM_POOL_SPARE_RECORDS 65536
@@ -75,6 +85,15 @@ gpumem_result gpumem_pool_get(gpumem_pool handle, gpumem_pool_obj **pool);
 gpumem_stream_obj *gpumem_pool_order_stream(const gpumem_pool_obj *pool);
 void gpumem_pool_lock(gpumem_pool_obj *pool);   /* the order stream's lock, then the pool's */
 void gpumem_pool_unlock(gpumem_pool_obj *pool);
+/* The same, with `stream` in place of the device's default stream for a native pool's
+ * allocations and frees (stream-ordered buffers). */
+void gpumem_pool_lock_on(gpumem_pool_obj *pool, gpumem_stream_obj *stream);
+void gpumem_pool_unlock_on(gpumem_pool_obj *pool, gpumem_stream_obj *stream);
+
+/* Takes the pool's lock for an allocation by `taker` (NULL: the host) after the waits that
+ * ranges freed in stream order ask of it (paged pools; the lock is taken and let go while
+ * waiting). On an error the lock is not held. */
+gpumem_result gpumem_pool_lock_for(gpumem_pool_obj *pool, gpumem_stream_obj *taker);
 
 /* Ends the handles of the pool's buffers and refuses new buffers (takes the pool lock). The
  * pool's own handle is ended by the caller. */
@@ -98,9 +117,17 @@ gpumem_result gpumem_pool_place(gpumem_pool_obj *pool, uint64_t size, uint64_t a
  * says. */
 void gpumem_pool_unplace(gpumem_pool_obj *pool, gpumem_page *page, uint64_t tlsf_handle);
 
-/* Takes a destroyed buffer (its handle ended, off the live list) until no call can reach it
- * (gpumem_pool_lock held). */
+/* Takes a destroyed buffer (its handle ended) off the live list, the address index, the counts
+ * and the application's mappings (gpumem_pool_lock held). */
+void gpumem_pool_detach(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
+
+/* Detaches a destroyed buffer and keeps it until no call can reach it (gpumem_pool_lock
+ * held). */
 void gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
+
+/* Frees a detached buffer that no call can reach (gpumem_pool_lock held): its native object,
+ * its place, its record. */
+void gpumem_pool_buffer_free(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
 
 /* Frees the retired buffers no call can reach any more (gpumem_pool_lock held). */
 void gpumem_pool_reclaim(gpumem_pool_obj *pool);

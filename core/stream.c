@@ -14,6 +14,8 @@ gpumem_result gpumem_stream_get(gpumem_stream handle, gpumem_stream_obj **stream
 static void release_native(gpumem_stream_obj *stream)
 {
     gpumem_device_obj *device = stream->device;
+    if (stream->fence)
+        device->ops->event_destroy(device->native, stream->fence);
     if (stream->wrapped) {
         if (device->ops->stream_unwrap)
             device->ops->stream_unwrap(device->native, stream->native);
@@ -68,6 +70,45 @@ gpumem_result gpumem_stream_wait(gpumem_stream_obj *stream)
     gpumem_result r = gpumem_device_stream_synchronize(device, stream->native);
     pthread_mutex_unlock(&stream->lock);
     return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "stream_synchronize");
+}
+
+/* Records the stream's fence event (stream lock held). */
+static gpumem_result fence_record(gpumem_stream_obj *stream)
+{
+    gpumem_device_obj *device = stream->device;
+    gpumem_result r = GPUMEM_OK;
+    if (!stream->fence && (r = device->ops->event_create(device->native, &stream->fence)) !=
+                              GPUMEM_OK)
+        return gpumem_fail_backend(r, "event_create");
+    r = device->ops->event_record(device->native, stream->native, stream->fence);
+    return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "event_record");
+}
+
+gpumem_result gpumem_stream_follow(gpumem_stream_obj *waiter, uint64_t signaler_handle,
+                                   int *on_host)
+{
+    gpumem_stream_obj *signaler;
+    *on_host = 1;
+    if (gpumem_stream_get((gpumem_stream)(uintptr_t)signaler_handle, &signaler) != GPUMEM_OK) {
+        gpumem_error_clear(); /* destroyed: its work was waited for */
+        return GPUMEM_OK;
+    }
+    gpumem_device_obj *device = signaler->device;
+    if (!waiter || !signaler->native || !device->ops->stream_wait_event)
+        return gpumem_stream_wait(signaler);
+    *on_host = 0;
+    /* One stream's lock at a time, so that two follows in opposite directions cannot hold
+     * each other up. A record of the fence between the two steps moves its point later in the
+     * signaler's work, which orders the waiter no less. */
+    pthread_mutex_lock(&signaler->lock);
+    gpumem_result r = fence_record(signaler);
+    pthread_mutex_unlock(&signaler->lock);
+    if (r != GPUMEM_OK)
+        return r;
+    pthread_mutex_lock(&waiter->lock);
+    r = device->ops->stream_wait_event(device->native, waiter->native, signaler->fence);
+    pthread_mutex_unlock(&waiter->lock);
+    return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "stream_wait_event");
 }
 
 void gpumem_stream_free(gpumem_stream_obj *stream)

@@ -14,6 +14,9 @@ struct gpumem_stream_obj {
     pthread_mutex_t lock; /* one submission at a time keeps multi-step transfers in order */
     int is_default;
     int wrapped; /* the application's stream (gpumem_stream_wrap): never destroyed by gpumem */
+    /* Recorded by gpumem_stream_follow for other streams to wait on; made at its first use,
+     * under the stream's lock. */
+    gpumem_backend_event *fence;
 };
 
 /* The stream of a live handle, or the reason there is none. */
@@ -25,6 +28,14 @@ gpumem_result gpumem_stream_new(gpumem_device_obj *device, int is_default,
 
 /* Waits for the stream's work (takes the stream's lock). */
 gpumem_result gpumem_stream_wait(gpumem_stream_obj *stream);
+
+/* Orders what is submitted to `waiter` from now on after the work submitted so far to the
+ * stream of `signaler` (a handle): on the device where the backend can (an event recorded on
+ * the signaler, waited for by the waiter), else on the host. waiter NULL: the host waits. A
+ * signaler destroyed meanwhile has finished its work. *on_host is 1 when the host waited (the
+ * signaler's work so far is done), 0 when the waiter waits on the device. Takes the streams'
+ * locks one at a time. */
+gpumem_result gpumem_stream_follow(gpumem_stream_obj *waiter, uint64_t signaler, int *on_host);
 
 /* Waits for, destroys and frees a stream that no call can reach any more (its handle ended,
  * the calls that found it have returned, it is off its device's list). */

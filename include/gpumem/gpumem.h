@@ -313,7 +313,8 @@ GPUMEM_API gpumem_result gpumem_pool_create(gpumem_device device, const gpumem_p
 /* Releases the pool's buffers and pages, after the work queued on the device's streams and any
  * call still using them (on other threads) are done. */
 GPUMEM_API gpumem_result gpumem_pool_destroy(gpumem_pool pool);
-/* Releases empty pages (native pools: memory above the release threshold). */
+/* Releases empty pages (native pools: memory above the release threshold), after waiting on the
+ * host for the work of buffers destroyed in stream order (gpumem_buffer_destroy_on_stream). */
 GPUMEM_API gpumem_result gpumem_pool_trim(gpumem_pool pool);
 GPUMEM_API gpumem_result gpumem_pool_stats_get(gpumem_pool pool, gpumem_pool_stats *stats);
 /* Checks the guard margins of every live buffer of a pool made with
@@ -372,6 +373,23 @@ GPUMEM_API gpumem_result gpumem_buffer_create(gpumem_pool pool, const gpumem_buf
  * buffer before destroying it, or that work may reach a buffer made later in the same range.
  * (Pool destroy and device close do wait for every stream of the device.) */
 GPUMEM_API gpumem_result gpumem_buffer_destroy(gpumem_buffer buffer);
+/* Stream-ordered buffers, as cudaMallocAsync and cudaFreeAsync order them. A buffer created on
+ * a stream may be used by work queued on that stream after the create (and by other work once
+ * it waits for the stream, with an event). A buffer destroyed on a stream may still be used by
+ * work queued on it before the destroy; its memory is reusable at once by later creates on the
+ * same stream, and by other streams and the host only after that work: a create on another
+ * stream of the device has that stream wait for it (on the device where the backend can: an
+ * event, as gpumem_stream_wait_event; else on the host), a gpumem_buffer_create waits for it on
+ * the host. Paged pools on every backend; native pools pass the stream to the runtime
+ * (cuMemAllocFromPoolAsync / cuMemFreeAsync, their HIP twins). Until the host has waited for
+ * such work, pages that would be freed are kept; gpumem_pool_trim waits and frees them. The
+ * stream must belong to the pool's device. Both may be mixed with the calls without a stream. */
+GPUMEM_API gpumem_result gpumem_buffer_create_on_stream(gpumem_pool pool,
+                                                        const gpumem_buffer_desc *desc,
+                                                        gpumem_stream stream,
+                                                        gpumem_buffer *buffer);
+GPUMEM_API gpumem_result gpumem_buffer_destroy_on_stream(gpumem_buffer buffer,
+                                                         gpumem_stream stream);
 GPUMEM_API gpumem_result gpumem_buffer_info_get(gpumem_buffer buffer, gpumem_buffer_info *info);
 GPUMEM_API gpumem_result gpumem_buffer_native(gpumem_buffer buffer, gpumem_native_buffer *native);
 

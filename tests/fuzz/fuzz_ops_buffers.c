@@ -200,11 +200,19 @@ int fz_buffer_create_in(fz_ctx *c, int pool)
              "flags 0x%x", pool, (unsigned long long)p->page_size,
              (unsigned long long)p->byte_limit, (unsigned long long)desc.size,
              (unsigned long long)desc.alignment, desc.flags);
-    gpumem_result r = gpumem_buffer_create(handle, desc_arg, out_arg);
-    if (!fz_call(c, "gpumem_buffer_create", r, faults, resource))
+    /* Now and then in a stream's order: the stream then waits for the work of ranges freed on
+     * others, and the model syncs it before the host initializes the buffer. */
+    int on = fz_chance(c, 1, 4) ? fz_pick_stream(c, p->device) : -1;
+    const char *name = on >= 0 ? "gpumem_buffer_create_on_stream" : "gpumem_buffer_create";
+    gpumem_result r = on >= 0 ? gpumem_buffer_create_on_stream(handle, desc_arg,
+                                                               c->streams[on].handle, out_arg)
+                              : gpumem_buffer_create(handle, desc_arg, out_arg);
+    if (!fz_call(c, name, r, faults, resource))
         return 0;
     if (r != GPUMEM_OK)
-        return fz_untouched(c, "gpumem_buffer_create", (uint64_t)(uintptr_t)out);
+        return fz_untouched(c, name, (uint64_t)(uintptr_t)out);
+    if (on >= 0 && !fz_sync(c, on))
+        return 0;
     uint8_t *shadow = malloc((size_t)desc.size);
     if (!shadow)
         return fz_fail(c, "the model ran out of host memory");
@@ -257,17 +265,32 @@ void fz_op_buffer_destroy(fz_ctx *c)
 {
     int i = fz_pick_buffer(c, -1);
     fz_expect faults = 0;
-    gpumem_buffer handle;
-    if (i < 0 || fz_bad(c, 10)) {
+    gpumem_buffer handle = NULL;
+    int bad = i < 0 || fz_bad(c, 10);
+    if (bad)
         handle = (gpumem_buffer)(uintptr_t)fz_bad_handle(c, FZ_BUFFER, &faults);
-    } else {
+    /* A buffer with work pending on a stream may be destroyed on that stream: the work still
+     * reads and writes it, and the reads are checked when the stream is synchronized, after
+     * other takers of the range had to wait for them. Otherwise the work is waited for first:
+     * buffers must outlive their stream work. */
+    int on = -1;
+    if (!bad) {
         handle = c->buffers[i].handle;
-        if (!fz_settle(c, i, -1)) /* buffers must outlive their stream work */
-            return;
+        on = c->buffers[i].pending;
+        if (on < 0 || fz_chance(c, 1, 3)) {
+            if (!fz_settle(c, i, -1))
+                return;
+            on = fz_chance(c, 1, 4) ? fz_pick_stream(c, c->buffers[i].device) : -1;
+        }
     }
-    gpumem_result r = gpumem_buffer_destroy(handle);
-    if (fz_call(c, "gpumem_buffer_destroy", r, faults, 0) && !faults)
+    const char *name = on >= 0 ? "gpumem_buffer_destroy_on_stream" : "gpumem_buffer_destroy";
+    gpumem_result r = on >= 0 ? gpumem_buffer_destroy_on_stream(handle, c->streams[on].handle)
+                              : gpumem_buffer_destroy(handle);
+    if (fz_call(c, name, r, faults, 0) && !bad) {
+        if (on >= 0)
+            c->pools[c->buffers[i].pool].ordered_frees = 1;
         fz_forget_buffer(c, i);
+    }
 }
 
 void fz_op_buffer_info(fz_ctx *c)

@@ -1,0 +1,270 @@
+/* Stream-ordered buffers: a range destroyed on a stream is taken again at once by that stream
+ * and by others only after the work queued before the destroy. Each test queues slow work
+ * first (several copies, then the one that reads the doomed buffer), so that a taker that did
+ * not wait would overwrite the bytes before that copy read them: on a backend whose streams run
+ * late (the simulated GPU's slow streams, a real GPU) the copy's result then shows it. */
+#include <stdlib.h>
+
+#include "conformance.h"
+
+#define PAGE (4ull << 20)
+#define PART (PAGE / 2 - (256u << 10)) /* two fill most of a page; each its own range */
+#define SLOW_COPIES 4
+
+typedef struct order_setup {
+    gpumem_pool pool;   /* one page at most: a new range must be a freed one */
+    gpumem_pool spare;  /* where the slow work and the witness live */
+    gpumem_buffer doomed, neighbour, witness, ballast;
+    uint8_t *original, *seen;
+} order_setup;
+
+static void setup_pools(order_setup *o)
+{
+    gpumem_pool_desc desc = {.page_size = PAGE, .byte_limit = PAGE, .name = "one page"};
+    OK(gpumem_pool_create(conf_dev, &desc, &o->pool));
+    o->spare = conf_pool(0);
+    o->doomed = conf_buffer(o->pool, PART, 0);
+    o->neighbour = conf_buffer(o->pool, PART, 0);
+    o->witness = conf_buffer(o->spare, PART, 0);
+    o->ballast = conf_buffer(o->spare, PART, 0);
+    o->original = conf_alloc(PART);
+    o->seen = conf_alloc(PART);
+    conf_pattern(o->original, PART, 77);
+    OK(gpumem_buffer_write(o->doomed, 0, o->original, PART));
+}
+
+/* Queues slow work on `stream`, the last of it reading the doomed buffer into the witness,
+ * then destroys the doomed buffer on the stream. */
+static void queue_and_destroy(order_setup *o, gpumem_stream stream)
+{
+    for (int i = 0; i < SLOW_COPIES; i++)
+        OK(gpumem_stream_copy(stream, o->ballast, 0, o->witness, 0, PART));
+    OK(gpumem_stream_copy(stream, o->doomed, 0, o->witness, 0, PART));
+    OK(gpumem_buffer_destroy_on_stream(o->doomed, stream));
+}
+
+static void check_witness(order_setup *o, const char *taker)
+{
+    OK(gpumem_buffer_read(o->witness, 0, o->seen, PART));
+    ASSERT_BYTES(o->seen, o->original, PART,
+                 "%s overwrote a range freed on a stream before the stream's work read it",
+                 taker);
+}
+
+static void teardown(order_setup *o)
+{
+    OK(gpumem_pool_destroy(o->pool));
+    free(o->original);
+    free(o->seen);
+}
+
+static void same_place(gpumem_buffer a_info_of, gpumem_buffer_info *before)
+{
+    gpumem_buffer_info after;
+    OK(gpumem_buffer_info_get(a_info_of, &after));
+    cr_assert(after.page == before->page && after.offset == before->offset,
+              "the freed range (page %u, offset %llu) was not taken: page %u, offset %llu",
+              before->page, (unsigned long long)before->offset, after.page,
+              (unsigned long long)after.offset);
+}
+
+CONF_TEST(a_stream_takes_its_own_freed_range_at_once)
+{
+    order_setup o;
+    setup_pools(&o);
+    gpumem_stream stream;
+    OK(gpumem_stream_create(conf_dev, &stream));
+    gpumem_buffer_info before;
+    OK(gpumem_buffer_info_get(o.doomed, &before));
+    queue_and_destroy(&o, stream);
+    /* The pool may not grow: the new buffer must be the freed range, and the stream needs no
+     * wait to take it (its work runs in order). */
+    gpumem_buffer again;
+    OK(gpumem_buffer_create_on_stream(o.pool, &(gpumem_buffer_desc){.size = PART}, stream,
+                                      &again));
+    same_place(again, &before);
+    uint8_t *other = conf_alloc(PART);
+    conf_pattern(other, PART, 78);
+    OK(gpumem_stream_write(stream, again, 0, other, PART));
+    OK(gpumem_stream_synchronize(stream));
+    check_witness(&o, "the same stream");
+    OK(gpumem_buffer_read(again, 0, o.seen, PART));
+    ASSERT_BYTES(o.seen, other, PART, "the new buffer's bytes");
+    OK(gpumem_buffer_destroy_on_stream(again, stream));
+    OK(gpumem_stream_destroy(stream));
+    free(other);
+    teardown(&o);
+}
+
+/* Another stream takes the range; `host` 1: the host does (gpumem_buffer_create). */
+static void another_taker(int host)
+{
+    order_setup o;
+    setup_pools(&o);
+    gpumem_stream stream, taker;
+    OK(gpumem_stream_create(conf_dev, &stream));
+    OK(gpumem_stream_create(conf_dev, &taker));
+    gpumem_buffer_info before;
+    OK(gpumem_buffer_info_get(o.doomed, &before));
+    queue_and_destroy(&o, stream);
+    gpumem_buffer again;
+    gpumem_buffer_desc desc = {.size = PART};
+    uint8_t *other = conf_alloc(PART);
+    conf_pattern(other, PART, 79);
+    if (host) {
+        OK(gpumem_buffer_create(o.pool, &desc, &again));
+        same_place(again, &before);
+        OK(gpumem_buffer_write(again, 0, other, PART));
+    } else {
+        OK(gpumem_buffer_create_on_stream(o.pool, &desc, taker, &again));
+        same_place(again, &before);
+        OK(gpumem_stream_write(taker, again, 0, other, PART));
+        OK(gpumem_stream_synchronize(taker));
+    }
+    OK(gpumem_stream_synchronize(stream));
+    check_witness(&o, host ? "the host" : "another stream");
+    OK(gpumem_buffer_read(again, 0, o.seen, PART));
+    ASSERT_BYTES(o.seen, other, PART, "the new buffer's bytes");
+    OK(gpumem_buffer_destroy(again));
+    OK(gpumem_stream_destroy(stream));
+    OK(gpumem_stream_destroy(taker));
+    free(other);
+    teardown(&o);
+}
+
+CONF_TEST(another_stream_takes_a_freed_range_after_the_work_before_the_free)
+{
+    another_taker(0);
+}
+
+CONF_TEST(the_host_takes_a_freed_range_after_the_work_before_the_free)
+{
+    another_taker(1);
+}
+
+CONF_TEST(many_streams_free_into_one_pool)
+{
+    /* More streams than the pool's table has slots: the oldest frees are settled on the host
+     * to make room, and every stream's ranges are still taken safely. */
+    enum { STREAMS = 12, SIZE = 64 << 10 };
+    gpumem_pool pool = conf_pool(1u << 20);
+    gpumem_stream streams[STREAMS];
+    gpumem_buffer buffers[STREAMS];
+    uint8_t *data = conf_alloc(SIZE), *seen = conf_alloc(SIZE);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < STREAMS; i++) {
+            if (round == 0)
+                OK(gpumem_stream_create(conf_dev, &streams[i]));
+            OK(gpumem_buffer_create_on_stream(pool, &(gpumem_buffer_desc){.size = SIZE},
+                                              streams[i], &buffers[i]));
+            conf_pattern(data, SIZE, (uint64_t)(round * STREAMS + i));
+            OK(gpumem_stream_write(streams[i], buffers[i], 0, data, SIZE));
+        }
+        for (int i = 0; i < STREAMS; i++) {
+            conf_pattern(data, SIZE, (uint64_t)(round * STREAMS + i));
+            OK(gpumem_stream_read(streams[i], buffers[i], 0, seen, SIZE));
+            OK(gpumem_stream_synchronize(streams[i]));
+            ASSERT_BYTES(seen, data, SIZE, "round %d, stream %d", round, i);
+            OK(gpumem_buffer_destroy_on_stream(buffers[i], streams[(i + round) % STREAMS]));
+        }
+    }
+    for (int i = 0; i < STREAMS; i++)
+        OK(gpumem_stream_destroy(streams[i]));
+    free(data);
+    free(seen);
+}
+
+CONF_TEST(trim_frees_the_pages_kept_for_stream_ordered_frees)
+{
+    gpumem_pool_desc desc = {.page_size = PAGE, .name = "kept"};
+    gpumem_pool pool;
+    OK(gpumem_pool_create(conf_dev, &desc, &pool));
+    gpumem_stream stream;
+    OK(gpumem_stream_create(conf_dev, &stream));
+    gpumem_buffer small, large;
+    OK(gpumem_buffer_create_on_stream(pool, &(gpumem_buffer_desc){.size = 4096}, stream,
+                                      &small));
+    OK(gpumem_buffer_create_on_stream(pool, &(gpumem_buffer_desc){.size = PAGE}, stream,
+                                      &large)); /* a page of its own */
+    OK(gpumem_stream_fill(stream, large, 0, PAGE, 0x5A5A5A5Au));
+    OK(gpumem_buffer_destroy_on_stream(large, stream));
+    OK(gpumem_buffer_destroy_on_stream(small, stream));
+    gpumem_pool_stats s;
+    OK(gpumem_pool_stats_get(pool, &s));
+    cr_assert_eq(s.allocation_count, 0);
+    OK(gpumem_pool_trim(pool));
+    OK(gpumem_pool_stats_get(pool, &s));
+    cr_assert_eq(s.reserved_bytes, 0, "trim left %llu bytes reserved",
+                 (unsigned long long)s.reserved_bytes);
+    OK(gpumem_stream_destroy(stream));
+    OK(gpumem_pool_destroy(pool));
+}
+
+CONF_TEST(native_pools_allocate_and_free_on_the_stream)
+{
+    if (!conf_props.native_pools)
+        CONF_SKIP("backend '%s' has no native pools", conf_backend());
+    gpumem_pool pool;
+    OK(gpumem_pool_create(conf_dev, &(gpumem_pool_desc){.kind = GPUMEM_POOL_NATIVE}, &pool));
+    gpumem_stream a, b;
+    OK(gpumem_stream_create(conf_dev, &a));
+    OK(gpumem_stream_create(conf_dev, &b));
+    enum { SIZE = 1 << 20 };
+    uint8_t *data = conf_alloc(SIZE), *seen = conf_alloc(SIZE);
+    for (int i = 0; i < 16; i++) {
+        gpumem_stream s = i % 2 ? a : b;
+        gpumem_buffer buffer;
+        OK(gpumem_buffer_create_on_stream(pool, &(gpumem_buffer_desc){.size = SIZE}, s,
+                                          &buffer));
+        conf_pattern(data, SIZE, (uint64_t)i);
+        OK(gpumem_stream_write(s, buffer, 0, data, SIZE));
+        OK(gpumem_stream_read(s, buffer, 0, seen, SIZE));
+        OK(gpumem_buffer_destroy_on_stream(buffer, i % 3 ? s : (s == a ? b : a)));
+        OK(gpumem_stream_synchronize(s));
+        ASSERT_BYTES(seen, data, SIZE, "round %d", i);
+    }
+    OK(gpumem_stream_destroy(a)); /* the buffers freed on it are freed by others now */
+    gpumem_pool_stats s;
+    OK(gpumem_pool_trim(pool));
+    OK(gpumem_pool_stats_get(pool, &s));
+    cr_assert_eq(s.allocation_count, 0);
+    OK(gpumem_stream_destroy(b));
+    OK(gpumem_pool_destroy(pool));
+    free(data);
+    free(seen);
+}
+
+CONF_TEST(stream_ordered_buffers_refuse_bad_use)
+{
+    gpumem_pool pool = conf_pool(0);
+    gpumem_stream stream;
+    OK(gpumem_stream_create(conf_dev, &stream));
+    gpumem_buffer_desc desc = {.size = 256};
+    gpumem_buffer buffer;
+    FAILS(gpumem_buffer_create_on_stream(pool, &desc, NULL, &buffer),
+          GPUMEM_ERROR_INVALID_ARGUMENT);
+    FAILS(gpumem_buffer_create_on_stream(pool, &desc, stream, NULL),
+          GPUMEM_ERROR_INVALID_ARGUMENT);
+    FAILS(gpumem_buffer_create_on_stream(pool, NULL, stream, &buffer),
+          GPUMEM_ERROR_INVALID_ARGUMENT);
+    FAILS(gpumem_buffer_create_on_stream(NULL, &desc, stream, &buffer),
+          GPUMEM_ERROR_INVALID_HANDLE);
+    FAILS(gpumem_buffer_create_on_stream(pool, &desc, (gpumem_stream)pool, &buffer),
+          GPUMEM_ERROR_INVALID_HANDLE);
+    OK(gpumem_buffer_create_on_stream(pool, &desc, stream, &buffer));
+    FAILS(gpumem_buffer_destroy_on_stream(buffer, NULL), GPUMEM_ERROR_INVALID_ARGUMENT);
+
+    gpumem_device other;
+    OK(conf_open(&other));
+    gpumem_stream theirs;
+    OK(gpumem_stream_create(other, &theirs));
+    FAILS(gpumem_buffer_create_on_stream(pool, &desc, theirs, &buffer),
+          GPUMEM_ERROR_INVALID_ARGUMENT);
+    FAILS(gpumem_buffer_destroy_on_stream(buffer, theirs), GPUMEM_ERROR_INVALID_ARGUMENT);
+    OK(gpumem_device_close(other));
+
+    OK(gpumem_buffer_destroy_on_stream(buffer, stream));
+    FAILS(gpumem_buffer_destroy_on_stream(buffer, stream), GPUMEM_ERROR_DESTROYED);
+    OK(gpumem_stream_destroy(stream));
+    FAILS(gpumem_buffer_create_on_stream(pool, &desc, stream, &buffer), GPUMEM_ERROR_DESTROYED);
+}
