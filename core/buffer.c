@@ -161,26 +161,22 @@ gpumem_result gpumem_buffer_create_on_stream(gpumem_pool pool, const gpumem_buff
     GPUMEM_GUARDED_CALL(buffer_create(pool, desc, stream, buffer));
 }
 
-/* Notes a free in a stream's order in a paged pool, so that other takers of the range wait
- * for the stream's work first. When every slot of the pool's table is taken by unsettled
- * frees, the host settles the oldest. */
+/* Notes a free in a stream's order in a paged pool (pool lock held), so that other takers of
+ * the range wait for the stream's work first. When every slot of the pool's table is taken by
+ * unsettled frees, the host settles the oldest, with the lock let go meanwhile. */
 static gpumem_result note_free(gpumem_pool_obj *pool, gpumem_stream_obj *stream)
 {
-    for (;;) {
-        pthread_mutex_lock(&pool->lock);
-        int noted = gpumem_order_note_free(&pool->order, stream->handle);
+    while (!gpumem_order_note_free(&pool->order, stream->handle)) {
         gpumem_order_wait oldest = gpumem_order_oldest(&pool->order);
         pthread_mutex_unlock(&pool->lock);
-        if (noted)
-            return GPUMEM_OK;
         int on_host;
         gpumem_result r = gpumem_stream_follow(NULL, oldest.stream, &on_host);
+        pthread_mutex_lock(&pool->lock);
         if (r != GPUMEM_OK)
             return r;
-        pthread_mutex_lock(&pool->lock);
         gpumem_order_waited(&pool->order, 0, oldest);
-        pthread_mutex_unlock(&pool->lock);
     }
+    return GPUMEM_OK;
 }
 
 /* The buffer's memory is given back once no call can use it any more (gpumem_pool_retire);
@@ -197,13 +193,15 @@ static gpumem_result buffer_destroy(gpumem_buffer handle, gpumem_stream stream_h
     gpumem_stream_obj *stream = NULL;
     if (stream_handle && (r = stream_of_pool(pool, stream_handle, &stream)) != GPUMEM_OK)
         return r;
+    gpumem_stream_obj *queue = stream ? stream : pool->device->default_stream;
+    gpumem_pool_lock_on(pool, queue);
     /* Noted before the range can go back: a note whose destroy then fails costs a wait, no
      * more. A backend without streams has finished a stream's work already. */
     if (stream && pool->kind == GPUMEM_POOL_PAGED && stream->native &&
-        (r = note_free(pool, stream)) != GPUMEM_OK)
+        (r = note_free(pool, stream)) != GPUMEM_OK) {
+        gpumem_pool_unlock_on(pool, queue);
         return r;
-    gpumem_stream_obj *queue = stream ? stream : pool->device->default_stream;
-    gpumem_pool_lock_on(pool, queue);
+    }
     /* Of two destroys at once (or a destroy and its pool's), the one that ends the handle
      * retires the buffer. */
     if (gpumem_handle_destroy(b->handle)) {

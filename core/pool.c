@@ -326,6 +326,8 @@ void gpumem_pool_unplace(gpumem_pool_obj *pool, gpumem_page *page, uint64_t tlsf
         return;
     if (gpumem_order_unsettled(&pool->order)) {
         pool->parked_pages++; /* work freed in stream order may still use it */
+        if (page->dedicated)
+            pool->parked_bytes += page->size;
         return;
     }
     if (!page->dedicated)
@@ -350,6 +352,7 @@ static void release_parked(gpumem_pool_obj *pool)
         }
     }
     pool->parked_pages = 0;
+    pool->parked_bytes = 0;
 }
 
 /* The waits `taker` owes (NULL: the host), done with the pool's lock let go; then noted. */
@@ -379,8 +382,9 @@ gpumem_result gpumem_pool_lock_for(gpumem_pool_obj *pool, gpumem_stream_obj *tak
                                        : 0;
         gpumem_order_wait waits[GPUMEM_ORDER_SLOTS];
         uint32_t count = gpumem_order_waits(&pool->order, t, waits);
-        /* Many kept pages: a stream's allocation settles them rather than let them pile up. */
-        if (!count && t && pool->parked_pages > pool->max_empty_pages)
+        /* Many kept dedicated pages: a stream's allocation settles them rather than let them
+         * pile up (kept shared pages are still used, and wait for trim or a host's create). */
+        if (!count && t && pool->parked_bytes >= pool->page_size)
             count = gpumem_order_waits(&pool->order, t = 0, waits);
         if (!count)
             return GPUMEM_OK;

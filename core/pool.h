@@ -64,9 +64,12 @@ typedef struct gpumem_pool_obj {
     /* Paged pools: ranges freed in stream order whose work may still run (stream_order.h).
      * While some are unsettled, pages that would be freed are kept (`parked_pages`: empty
      * dedicated pages, and empty shared pages beyond max_empty_pages) until the host has
-     * waited for that work. */
+     * waited for that work. Shared pages kept are still used for allocations; dedicated ones
+     * are not, so once `parked_bytes` of them reach a page's size, an allocation on a stream
+     * has the host wait (gpumem_pool_lock_for) and frees them. */
     gpumem_stream_order order;
     uint32_t parked_pages;
+    uint64_t parked_bytes;
     /* Native pools: the stream the locked section queues the runtime's allocations and frees
      * on (gpumem_pool_lock_on). */
     gpumem_stream_obj *queue;

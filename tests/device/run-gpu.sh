@@ -16,8 +16,9 @@
 # Environment: GPUMEM_BUILD (default build-gpu), GPUMEM_DEVICE_LIBS (default .device-libs),
 # OUT (default ./gpu-out), RUN_GPU_DEADLINE (seconds for the whole script, default 540),
 # RUN_GPU_PARTS (which parts run, default "tests trust python bench memcheck"; "long" adds a run of 1e8
-# fuzzer operations; the machine's description and gpumem-info always run), so that a lease's
-# 10-minute commands can split them.
+# fuzzer operations, "frameworks" gpumem as PyTorch's and CuPy's allocator with its benchmarks
+# (tests/device/frameworks.py, about 4 minutes); the machine's description and gpumem-info
+# always run), so that a lease's 10-minute commands can split them.
 set -u
 
 root=$(pwd)
@@ -146,6 +147,14 @@ if wanted python; then
 GPUMEM_LIBRARY="$root/$build/lib/libgpumem.so.0" PYTHONPATH="$root/$build/python" \
     step "python tests (cuda)" "$out/test-cuda.log" 240 \
     python3 "$root/tests/python/run_pytest.py" -v
+fi
+
+# --- gpumem as PyTorch's and CuPy's allocator: checks and benchmarks against the frameworks'
+# own allocators (tests/device/frameworks.py), one process per allocator ---
+if wanted frameworks; then
+GPUMEM_LIBRARY="$root/$build/lib/libgpumem.so.0" PYTHONPATH="$root/$build/python" \
+    step "frameworks: gpumem as PyTorch's and CuPy's allocator" "$out/frameworks.log" 420 \
+    python3 "$root/tests/device/frameworks.py" --json "$out/frameworks.json"
 fi
 
 # --- gpumem-bench: every section on the CUDA device, one JSON document ---

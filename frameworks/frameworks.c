@@ -1,0 +1,204 @@
+/* libgpumem-frameworks: see include/gpumem/frameworks.h. */
+#include "gpumem/frameworks.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#define MAX_DEVICES 64
+#define MAX_STREAMS 512 /* native streams per device; frameworks pool theirs */
+#define ALIGNMENT 512    /* what the frameworks' own allocators give (paged pools; native pools
+                          give the runtime's own, as the frameworks' async backends do) */
+
+typedef struct wrapped_stream {
+    uint64_t native;
+    gpumem_stream stream;
+} wrapped_stream;
+
+typedef struct device_state {
+    _Atomic int ready; /* device and pool made (release-stored after them) */
+    gpumem_device device;
+    gpumem_pool pool;
+    uint32_t stream_count;
+    wrapped_stream streams[MAX_STREAMS];
+} device_state;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* opening, wrapping, configuring */
+static device_state devices[MAX_DEVICES];
+static int configured_backend_is_hip;
+static uint32_t pool_kind = GPUMEM_POOL_PAGED;
+static uint64_t page_size = 1ull << 30;
+static int started; /* a device was opened: the configuration is fixed */
+
+/* The stream a thread used last: frameworks allocate on one stream per thread, mostly. */
+static __thread struct {
+    int device;
+    uint64_t native;
+    gpumem_stream stream;
+} last = {-1, 0, NULL};
+
+static void report(const char *what, size_t size, int device)
+{
+    fprintf(stderr, "gpumem-frameworks: %s of %zu bytes on device %d failed: %s\n", what, size,
+            device, gpumem_last_error());
+}
+
+gpumem_result gpumem_frameworks_configure(const gpumem_frameworks_config *config)
+{
+    gpumem_frameworks_config defaults = {0};
+    const gpumem_frameworks_config *c = config ? config : &defaults;
+    int hip = 0;
+    if (c->backend && strcmp(c->backend, "cuda") != 0) {
+        if (strcmp(c->backend, "hip") != 0)
+            return GPUMEM_ERROR_INVALID_ARGUMENT;
+        hip = 1;
+    }
+    if ((c->pool_kind != GPUMEM_POOL_PAGED && c->pool_kind != GPUMEM_POOL_NATIVE) ||
+        c->reserved)
+        return GPUMEM_ERROR_INVALID_ARGUMENT;
+    pthread_mutex_lock(&lock);
+    gpumem_result r = GPUMEM_OK;
+    if (started) {
+        r = GPUMEM_ERROR_BAD_STATE;
+    } else {
+        configured_backend_is_hip = hip;
+        pool_kind = c->pool_kind;
+        page_size = c->page_size ? c->page_size : 1ull << 30;
+    }
+    pthread_mutex_unlock(&lock);
+    return r;
+}
+
+/* Opens the device of an ordinal and its pool (lock held). */
+static gpumem_result open_device(device_state *d, int ordinal)
+{
+    gpumem_device_desc desc = {.backend = configured_backend_is_hip ? "hip" : "cuda",
+                               .flags = GPUMEM_DEVICE_OPEN_INDEX,
+                               .device_index = (uint32_t)ordinal};
+    gpumem_result r = gpumem_device_open(&desc, &d->device);
+    if (r != GPUMEM_OK)
+        return r;
+    gpumem_pool_desc pool_desc = {.kind = pool_kind,
+                                  .required_flags = GPUMEM_MEMORY_DEVICE_LOCAL,
+                                  .page_size = pool_kind == GPUMEM_POOL_PAGED ? page_size : 0,
+                                  .name = "frameworks"};
+    if ((r = gpumem_pool_create(d->device, &pool_desc, &d->pool)) != GPUMEM_OK) {
+        gpumem_device_close(d->device);
+        return r;
+    }
+    started = 1;
+    atomic_store_explicit(&d->ready, 1, memory_order_release);
+    return GPUMEM_OK;
+}
+
+static device_state *device_of(int ordinal, int open)
+{
+    if (ordinal < 0 || ordinal >= MAX_DEVICES)
+        return NULL;
+    device_state *d = &devices[ordinal];
+    if (atomic_load_explicit(&d->ready, memory_order_acquire))
+        return d;
+    if (!open)
+        return NULL;
+    pthread_mutex_lock(&lock);
+    gpumem_result r = atomic_load_explicit(&d->ready, memory_order_relaxed)
+                          ? GPUMEM_OK
+                          : open_device(d, ordinal);
+    pthread_mutex_unlock(&lock);
+    return r == GPUMEM_OK ? d : NULL;
+}
+
+/* The gpumem stream over a native stream, wrapped at its first use. */
+static gpumem_stream stream_of(device_state *d, int ordinal, void *native_stream)
+{
+    uint64_t native = (uint64_t)(uintptr_t)native_stream;
+    if (last.device == ordinal && last.native == native && last.stream)
+        return last.stream;
+    gpumem_stream found = NULL;
+    pthread_mutex_lock(&lock);
+    for (uint32_t i = 0; i < d->stream_count && !found; i++)
+        if (d->streams[i].native == native)
+            found = d->streams[i].stream;
+    if (!found && d->stream_count < MAX_STREAMS &&
+        gpumem_stream_wrap(d->device, native, &found) == GPUMEM_OK)
+        d->streams[d->stream_count++] = (wrapped_stream){native, found};
+    pthread_mutex_unlock(&lock);
+    if (found) {
+        last.device = ordinal;
+        last.native = native;
+        last.stream = found;
+    }
+    return found;
+}
+
+static void *allocate(size_t size, int ordinal, void *native_stream)
+{
+    if (size == 0)
+        return NULL;
+    device_state *d = device_of(ordinal, 1);
+    gpumem_stream stream = d ? stream_of(d, ordinal, native_stream) : NULL;
+    gpumem_buffer buffer;
+    gpumem_native_buffer native;
+    gpumem_buffer_desc desc = {.size = size,
+                               .alignment = pool_kind == GPUMEM_POOL_PAGED ? ALIGNMENT : 0};
+    if (!stream || gpumem_buffer_create_on_stream(d->pool, &desc, stream, &buffer) != GPUMEM_OK)
+        goto failed;
+    if (gpumem_buffer_native(buffer, &native) != GPUMEM_OK) {
+        gpumem_buffer_destroy_on_stream(buffer, stream);
+        goto failed;
+    }
+    return (void *)(uintptr_t)native.address;
+failed:
+    report("an allocation", size, ordinal);
+    return NULL;
+}
+
+static void release(void *pointer, size_t size, int ordinal, void *native_stream)
+{
+    if (!pointer)
+        return;
+    device_state *d = device_of(ordinal, 0);
+    gpumem_stream stream = d ? stream_of(d, ordinal, native_stream) : NULL;
+    gpumem_buffer buffer;
+    uint64_t offset;
+    if (!stream ||
+        gpumem_buffer_find(d->device, (uint64_t)(uintptr_t)pointer, &buffer, &offset) !=
+            GPUMEM_OK ||
+        gpumem_buffer_destroy_on_stream(buffer, stream) != GPUMEM_OK)
+        report("a free", size, ordinal);
+}
+
+void *gpumem_frameworks_torch_alloc(size_t size, int device, void *stream)
+{
+    return allocate(size, device, stream);
+}
+
+void gpumem_frameworks_torch_free(void *pointer, size_t size, int device, void *stream)
+{
+    release(pointer, size, device, stream);
+}
+
+void *gpumem_frameworks_cupy_malloc(void *param, size_t size, int device)
+{
+    (void)param;
+    return allocate(size, device, NULL);
+}
+
+void gpumem_frameworks_cupy_free(void *param, void *pointer, int device)
+{
+    (void)param;
+    release(pointer, 0, device, NULL);
+}
+
+gpumem_result gpumem_frameworks_stats(int device, gpumem_pool_stats *stats)
+{
+    device_state *d = device_of(device, 0);
+    return d ? gpumem_pool_stats_get(d->pool, stats) : GPUMEM_ERROR_NOT_FOUND;
+}
+
+gpumem_result gpumem_frameworks_trim(int device)
+{
+    device_state *d = device_of(device, 0);
+    return d ? gpumem_pool_trim(d->pool) : GPUMEM_ERROR_NOT_FOUND;
+}

@@ -1,0 +1,93 @@
+"""libgpumem-frameworks through ctypes: gpumem as a framework's device allocator
+(include/gpumem/frameworks.h). gpumem.torch and gpumem.cupy install it; this module loads the
+library, sets its configuration and reads its pools' statistics."""
+import ctypes
+import os
+from collections import namedtuple
+
+from . import errors
+from ._library import PoolStats, i32, u32, u64
+
+PAGED, NATIVE = 0, 1
+Stats = namedtuple("Stats", "reserved_bytes used_bytes page_count allocation_count "
+                            "largest_free_range")
+
+
+class Config(ctypes.Structure):
+    _fields_ = [("backend", ctypes.c_char_p), ("pool_kind", u32), ("reserved", u32),
+                ("page_size", u64)]
+
+
+def _candidates():
+    named = os.environ.get("GPUMEM_FRAMEWORKS_LIBRARY")
+    if named:
+        return [named]
+    found = []
+    try:
+        from . import _config
+        found.append(_config.FRAMEWORKS_LIBRARY)
+    except (ImportError, AttributeError):
+        pass
+    return found + ["libgpumem-frameworks.so.0"]
+
+
+def _load():
+    failures = []
+    for candidate in _candidates():
+        try:
+            library = ctypes.CDLL(candidate)
+        except OSError as error:
+            failures.append(str(error))
+            continue
+        library.gpumem_frameworks_configure.argtypes = [ctypes.POINTER(Config)]
+        library.gpumem_frameworks_configure.restype = i32
+        library.gpumem_frameworks_stats.argtypes = [ctypes.c_int, ctypes.POINTER(PoolStats)]
+        library.gpumem_frameworks_stats.restype = i32
+        library.gpumem_frameworks_trim.argtypes = [ctypes.c_int]
+        library.gpumem_frameworks_trim.restype = i32
+        return library, candidate
+    raise ImportError("gpumem: cannot load libgpumem-frameworks (set "
+                      "GPUMEM_FRAMEWORKS_LIBRARY to its path): " + "; ".join(failures))
+
+
+_library = None
+path = None
+
+
+def library():
+    """The loaded libgpumem-frameworks (loaded at the first call)."""
+    global _library, path
+    if _library is None:
+        _library, path = _load()
+    return _library
+
+
+def configure(pool="paged", page_size=0, backend="cuda"):
+    """How the allocator opens devices: `pool` "paged" (gpumem's suballocator, pages of
+    `page_size` bytes, 0: 1 GiB) or "native" (the runtime's stream-ordered pool); `backend`
+    "cuda" or "hip". Only before the first allocation."""
+    kinds = {"paged": PAGED, "native": NATIVE}
+    if pool not in kinds:
+        raise ValueError("pool must be 'paged' or 'native', not %r" % (pool,))
+    if backend not in ("cuda", "hip"):
+        raise ValueError("backend must be 'cuda' or 'hip', not %r" % (backend,))
+    config = Config(backend.encode(), kinds[pool], 0, page_size)
+    result = library().gpumem_frameworks_configure(ctypes.byref(config))
+    if result != errors.OK:
+        raise errors.GpumemError(result, "gpumem_frameworks_configure: the allocator is "
+                                 "configured before its first allocation, with a known pool "
+                                 "kind and backend")
+
+
+def stats(device=0):
+    """The statistics of the allocator's pool on a device ordinal."""
+    raw = PoolStats()
+    errors.check(library().gpumem_frameworks_stats(device, ctypes.byref(raw)))
+    return Stats(raw.reserved_bytes, raw.used_bytes, raw.page_count, raw.allocation_count,
+                 raw.largest_free_range)
+
+
+def release(device=0):
+    """Gives the pool's empty pages back to the device, after waiting for the work of the
+    frees that made them empty."""
+    errors.check(library().gpumem_frameworks_trim(device))
