@@ -236,6 +236,25 @@ static gpumem_result try_page(gpumem_pool_obj *pool, gpumem_page *page, uint64_t
     return GPUMEM_OK;
 }
 
+/* A kept dedicated page (emptied by a stream-ordered free) that fits `bytes` without wasting
+ * more than a quarter of them, the smallest such. The caller of gpumem_pool_lock_for waited
+ * for every other stream's frees, so any kept page is safe for it. */
+static gpumem_page *reuse_dedicated(gpumem_pool_obj *pool, uint64_t bytes)
+{
+    if (!pool->parked_bytes)
+        return NULL;
+    gpumem_page *best = NULL;
+    for (gpumem_list *n = pool->pages.next; n != &pool->pages; n = n->next) {
+        gpumem_page *page = GPUMEM_CONTAINER_OF(n, gpumem_page, link);
+        if (page->dedicated && !page->buffer_count && page->size >= bytes &&
+            page->size - bytes <= bytes / 4 && (!best || page->size < best->size))
+            best = page;
+    }
+    if (best)
+        pool->parked_bytes -= best->size;
+    return best;
+}
+
 /* A page of its own for one allocation. */
 static gpumem_result place_dedicated(gpumem_pool_obj *pool, uint64_t size, uint64_t alignment,
                                      gpumem_page **out, gpumem_tlsf_allocation *allocation)
@@ -248,8 +267,8 @@ static gpumem_result place_dedicated(gpumem_pool_obj *pool, uint64_t size, uint6
         return gpumem_fail(GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY,
                            "%llu bytes aligned to %llu do not fit memory",
                            (unsigned long long)size, (unsigned long long)alignment);
-    gpumem_page *page;
-    gpumem_result r = page_new(pool, bytes, 1, &page);
+    gpumem_page *page = reuse_dedicated(pool, bytes);
+    gpumem_result r = page ? GPUMEM_OK : page_new(pool, bytes, 1, &page);
     if (r == GPUMEM_ERROR_LIMIT_EXCEEDED && pool->retired_count) {
         gpumem_pool_reclaim(pool); /* destroyed buffers may hold the bytes the limit needs */
         r = page_new(pool, bytes, 1, &page);
@@ -383,8 +402,8 @@ gpumem_result gpumem_pool_lock_for(gpumem_pool_obj *pool, gpumem_stream_obj *tak
         gpumem_order_wait waits[GPUMEM_ORDER_SLOTS];
         uint32_t count = gpumem_order_waits(&pool->order, t, waits);
         /* Many kept dedicated pages: a stream's allocation settles them rather than let them
-         * pile up (kept shared pages are still used, and wait for trim or a host's create). */
-        if (!count && t && pool->parked_bytes >= pool->page_size)
+         * pile up (kept pages are reused, and otherwise wait for trim or a host's create). */
+        if (!count && t && pool->parked_bytes >= GPUMEM_POOL_KEPT_PAGES * pool->page_size)
             count = gpumem_order_waits(&pool->order, t = 0, waits);
         if (!count)
             return GPUMEM_OK;

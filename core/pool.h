@@ -64,9 +64,10 @@ typedef struct gpumem_pool_obj {
     /* Paged pools: ranges freed in stream order whose work may still run (stream_order.h).
      * While some are unsettled, pages that would be freed are kept (`parked_pages`: empty
      * dedicated pages, and empty shared pages beyond max_empty_pages) until the host has
-     * waited for that work. Shared pages kept are still used for allocations; dedicated ones
-     * are not, so once `parked_bytes` of them reach a page's size, an allocation on a stream
-     * has the host wait (gpumem_pool_lock_for) and frees them. */
+     * waited for that work. Shared pages kept are still used for allocations, dedicated ones
+     * (`parked_bytes`) for requests of about their size; once they reach
+     * GPUMEM_POOL_KEPT_PAGES pages' size, an allocation on a stream has the host wait
+     * (gpumem_pool_lock_for) and frees them. */
     gpumem_stream_order order;
     uint32_t parked_pages;
     uint64_t parked_bytes;
@@ -76,6 +77,9 @@ typedef struct gpumem_pool_obj {
 } gpumem_pool_obj;
 
 #define GPUMEM_POOL_SPARE_RECORDS 65536
+/* Kept dedicated pages (see parked_bytes) up to this many pages' size are reused by later
+ * allocations before a stream's allocation has the host wait and frees them. */
+#define GPUMEM_POOL_KEPT_PAGES 4
 /* Destroyed buffers are freed in batches of about this many (each batch asks every thread
  * whether it is still in a call, see epoch.h), or earlier when their room is needed. */
 #define GPUMEM_POOL_RETIRE_BATCH 64

@@ -188,8 +188,18 @@ CONF_TEST(trim_frees_the_pages_kept_for_stream_ordered_frees)
                                       &large)); /* a page of its own */
     OK(gpumem_stream_fill(stream, large, 0, PAGE, 0x5A5A5A5Au));
     OK(gpumem_buffer_destroy_on_stream(large, stream));
+    gpumem_pool_stats s, before;
+    OK(gpumem_pool_stats_get(pool, &before));
+    /* A page of its own kept for the stream's work is reused by a request of its size. */
+    OK(gpumem_buffer_create_on_stream(pool, &(gpumem_buffer_desc){.size = PAGE - 4096},
+                                      stream, &large));
+    OK(gpumem_pool_stats_get(pool, &s));
+    cr_assert_leq(s.reserved_bytes, 2 * PAGE, /* the small buffer's page and one more */
+                  "the kept page was not reused: %llu bytes reserved, %llu before",
+                  (unsigned long long)s.reserved_bytes,
+                  (unsigned long long)before.reserved_bytes);
+    OK(gpumem_buffer_destroy_on_stream(large, stream));
     OK(gpumem_buffer_destroy_on_stream(small, stream));
-    gpumem_pool_stats s;
     OK(gpumem_pool_stats_get(pool, &s));
     cr_assert_eq(s.allocation_count, 0);
     OK(gpumem_pool_trim(pool));
