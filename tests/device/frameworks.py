@@ -4,7 +4,8 @@ benchmarks side by side in one run. Each configuration runs in a process of its 
 framework takes its allocator once, before its first allocation); this script starts them and
 prints one table.
 
-    PYTHONPATH=build-gpu/python python3 tests/device/frameworks.py [--quick] [--json FILE]
+    PYTHONPATH=build-gpu/python python3 tests/device/frameworks.py [--quick] [--rounds N]
+        [--json FILE]
 
 Configurations: PyTorch's caching allocator, PyTorch's cudaMallocAsync backend, gpumem paged
 (pages of 1 GiB, 512 MiB and 256 MiB) and gpumem native, CuPy's default pool, CuPy's MemoryAsyncPool and
@@ -169,49 +170,78 @@ def child(name, quick):
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def parent(quick, json_path):
-    results, failures = {}, []
-    for name in TORCH + CUPY:
-        env = dict(os.environ)
-        if name == "torch-async":
-            env["PYTORCH_CUDA_ALLOC_CONF"] = "backend:cudaMallocAsync"
-        started = time.time()
-        proc = subprocess.run([sys.executable, __file__, "--child", name] +
-                              (["--quick"] if quick else []), env=env, capture_output=True,
-                              text=True)
-        lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
-        if proc.returncode != 0 or not lines:
-            failures.append(name)
-            print("FAIL %s (exit %d):\n%s" % (name, proc.returncode, proc.stderr[-3000:]))
-            continue
-        results[name] = json.loads(lines[-1][7:])
-        results[name]["seconds"] = round(time.time() - started, 1)
-    # Checks against the frameworks' own allocators.
-    base = results.get("torch-caching", {}).get("losses")
-    for name in TORCH[2:]:
-        if name in results and base and results[name]["losses"] != base:
-            failures.append(name + " losses")
-            print("FAIL %s: losses %s differ from the caching allocator's %s" %
-                  (name, results[name]["losses"], base))
-    cbase = results.get("cupy-default", {}).get("workload")
-    if "cupy-gpumem-paged" in results and results["cupy-gpumem-paged"]["workload"] != cbase:
-        failures.append("cupy workload")
-        print("FAIL cupy workload: %r != %r" % (results["cupy-gpumem-paged"]["workload"], cbase))
+def run_child(name, quick):
+    env = dict(os.environ)
+    if name == "torch-async":
+        env["PYTORCH_CUDA_ALLOC_CONF"] = "backend:cudaMallocAsync"
+    proc = subprocess.run([sys.executable, __file__, "--child", name] +
+                          (["--quick"] if quick else []), env=env, capture_output=True, text=True)
+    lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        print("FAIL %s (exit %d):\n%s" % (name, proc.returncode, proc.stderr[-3000:]))
+        return None
+    return json.loads(lines[-1][7:])
+
+
+def base_of(name):
+    return "torch-caching" if name.startswith("torch") else "cupy-default"
+
+
+def parent(quick, json_path, rounds):
+    """Every configuration once per round, the rounds one after another (so that a slow spell
+    of the machine hits every configuration alike); medians over the rounds, and ratios taken
+    against the base allocator of the same round."""
+    runs, failures = {name: [] for name in TORCH + CUPY}, []
+    for round_number in range(rounds):
+        for name in TORCH + CUPY:
+            result = run_child(name, quick)
+            if result is None:
+                failures.append("%s (round %d)" % (name, round_number + 1))
+                continue
+            runs[name].append(result)
+    # Checks against the frameworks' own allocators, in every round.
+    for name in TORCH[2:] + ["cupy-gpumem-paged"]:
+        key = "losses" if name.startswith("torch") else "workload"
+        for mine, base in zip(runs[name], runs[base_of(name)]):
+            if mine[key] != base[key]:
+                failures.append(name + " " + key)
+                print("FAIL %s: %s %r differ from %s's %r" % (name, key, mine[key],
+                                                              base_of(name), base[key]))
     gib = 1 << 30
-    print("%-24s %10s %10s %13s %13s %8s" % ("allocator", "churn/op", "step", "peak reserved",
-                                               "after release", "vs base"))
-    for name, r in results.items():
-        base_churn = results.get("torch-caching" if name.startswith("torch") else
-                                 "cupy-default", {}).get("churn_us")
-        ratio = "%.2fx" % (r["churn_us"] / base_churn) if base_churn else "-"
-        step = "%.2f ms" % r["step_ms"] if "step_ms" in r else "-"
-        peak = "%.2f GiB" % (r["peak_reserved"] / gib) if "peak_reserved" in r else "-"
-        after = "%.2f GiB" % (r["after_release"] / gib) if "after_release" in r else "-"
-        print("%-24s %8.2f us %10s %13s %13s %8s" % (name, r["churn_us"], step, peak, after,
-                                                     ratio))
+    print("medians of %d rounds; ratios against the base allocator of the same round" % rounds)
+    print("%-24s %10s %7s %10s %7s %13s %7s %13s" % ("allocator", "churn/op", "ratio", "step",
+                                                      "ratio", "peak reserved", "ratio",
+                                                      "after release"))
+    summary = {}
+    for name, results in runs.items():
+        if not results:
+            continue
+        base = runs[base_of(name)]
+
+        def median_of(key, scale=1.0):
+            values = [r[key] for r in results if key in r]
+            return statistics.median(values) / scale if values else None
+
+        def ratio(key):
+            pairs = [r[key] / b[key] for r, b in zip(results, base) if key in r and key in b]
+            return statistics.median(pairs) if pairs else None
+
+        row = {"churn_us": median_of("churn_us"), "churn_ratio": ratio("churn_us"),
+               "step_ms": median_of("step_ms"), "step_ratio": ratio("step_ms"),
+               "peak_reserved_gib": median_of("peak_reserved", gib),
+               "peak_ratio": ratio("peak_reserved"),
+               "after_release_gib": median_of("after_release", gib),
+               "rounds": len(results)}
+        summary[name] = row
+        text = lambda v, f: (f % v) if v is not None else "-"
+        print("%-24s %10s %7s %10s %7s %13s %7s %13s" % (
+            name, text(row["churn_us"], "%.2f us"), text(row["churn_ratio"], "%.2fx"),
+            text(row["step_ms"], "%.2f ms"), text(row["step_ratio"], "%.3fx"),
+            text(row["peak_reserved_gib"], "%.2f GiB"), text(row["peak_ratio"], "%.2fx"),
+            text(row["after_release_gib"], "%.2f GiB")))
     if json_path:
         with open(json_path, "w") as f:
-            json.dump(results, f, indent=1)
+            json.dump({"summary": summary, "runs": runs}, f, indent=1)
     print("frameworks: %s" % ("all checks passed" if not failures else
                               "FAILED: " + ", ".join(failures)))
     return 1 if failures else 0
@@ -223,4 +253,5 @@ if __name__ == "__main__":
     if "--child" in args:
         child(args[args.index("--child") + 1], quick)
     else:
-        sys.exit(parent(quick, args[args.index("--json") + 1] if "--json" in args else None))
+        sys.exit(parent(quick, args[args.index("--json") + 1] if "--json" in args else None,
+                        int(args[args.index("--rounds") + 1]) if "--rounds" in args else 3))
