@@ -1,0 +1,71 @@
+"""libgpumem-frameworks as the frameworks load it, on any machine: its entry points exist with
+the frameworks' signatures, its configuration refuses bad values with the code, an allocation
+without a CUDA device fails with NULL (and says why on stderr) instead of crashing, and the
+statistics of a device nothing was allocated on are NOT_FOUND. The allocators at work, with
+PyTorch and CuPy, run on the GPU machine (tests/device/frameworks.py)."""
+import ctypes
+import os
+import subprocess
+import sys
+
+import pytest
+
+import gpumem
+from gpumem import frameworks
+
+
+def test_the_entry_points_are_exported():
+    library = frameworks.library()
+    for name in ("gpumem_frameworks_torch_alloc", "gpumem_frameworks_torch_free",
+                 "gpumem_frameworks_cupy_malloc", "gpumem_frameworks_cupy_free",
+                 "gpumem_frameworks_configure", "gpumem_frameworks_stats",
+                 "gpumem_frameworks_trim"):
+        assert getattr(library, name), name
+
+
+def test_configuration_refuses_bad_values():
+    with pytest.raises(ValueError):
+        frameworks.configure(pool="cached")
+    with pytest.raises(ValueError):
+        frameworks.configure(backend="vulkan")
+    raw = frameworks.Config(b"opencl", 0, 0, 0)
+    assert frameworks.library().gpumem_frameworks_configure(ctypes.byref(raw)) == \
+        gpumem.errors.INVALID_ARGUMENT
+    raw = frameworks.Config(None, 7, 0, 0)
+    assert frameworks.library().gpumem_frameworks_configure(ctypes.byref(raw)) == \
+        gpumem.errors.INVALID_ARGUMENT
+    frameworks.configure(pool="paged", page_size=64 << 20)  # before any allocation: accepted
+
+
+def test_stats_of_an_unused_device_are_not_found():
+    with pytest.raises(gpumem.GpumemError) as caught:
+        frameworks.stats(3)
+    assert caught.value.code == gpumem.errors.NOT_FOUND
+    with pytest.raises(gpumem.GpumemError):
+        frameworks.release(-1)
+
+
+@pytest.mark.skipif(os.environ.get("GPUMEM_BACKEND") == "cuda",
+                    reason="with a CUDA device the allocation succeeds (tests/device)")
+def test_an_allocation_without_a_device_fails_cleanly():
+    # In a process of its own: a failed open leaves nothing behind, but keep it apart anyway.
+    code = (
+        "import ctypes\n"
+        "from gpumem import frameworks\n"
+        "lib = frameworks.library()\n"
+        "lib.gpumem_frameworks_torch_alloc.restype = ctypes.c_void_p\n"
+        "lib.gpumem_frameworks_torch_alloc.argtypes = [ctypes.c_size_t, ctypes.c_int,"
+        " ctypes.c_void_p]\n"
+        "lib.gpumem_frameworks_torch_free.argtypes = [ctypes.c_void_p, ctypes.c_size_t,"
+        " ctypes.c_int, ctypes.c_void_p]\n"
+        "assert lib.gpumem_frameworks_torch_alloc(4096, 0, None) is None\n"
+        "assert lib.gpumem_frameworks_torch_alloc(0, 0, None) is None\n"
+        "assert lib.gpumem_frameworks_torch_alloc(4096, -1, None) is None\n"
+        "lib.gpumem_frameworks_torch_free(None, 0, 0, None)\n"
+        "print('ok')\n")
+    env = dict(os.environ, GPUMEM_LOG="error")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+    assert "gpumem-frameworks: an allocation of 4096 bytes on device 0 failed" in done.stderr
