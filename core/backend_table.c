@@ -6,10 +6,12 @@
 #include "error.h"
 
 /* The size of each version's table: version 2 ends with native_pool_stats, version 3 with
- * stream_unwrap. A later version appends; these sizes stay what modules of those versions have. */
+ * stream_unwrap, version 4 with page_import. A later version appends; these sizes stay what
+ * modules of those versions have. */
 #define VERSION_2_SIZE (offsetof(gpumem_backend_vtable, native_pool_stats) + sizeof(void *))
 #define VERSION_3_SIZE (offsetof(gpumem_backend_vtable, stream_unwrap) + sizeof(void *))
-_Static_assert(VERSION_3_SIZE == sizeof(gpumem_backend_vtable),
+#define VERSION_4_SIZE (offsetof(gpumem_backend_vtable, page_import) + sizeof(void *))
+_Static_assert(VERSION_4_SIZE == sizeof(gpumem_backend_vtable),
                "a new version appends operations: give it its own size, keep these");
 
 #define OP(name) __typeof__(((gpumem_backend_vtable *)0)->name) name
@@ -166,9 +168,11 @@ gpumem_result gpumem_backend_table_read(const gpumem_backend_vtable *table,
         memcpy(out, table, VERSION_2_SIZE);
     } else if (head[0] == 3) {
         memcpy(out, table, VERSION_3_SIZE);
+    } else if (head[0] == 4) {
+        memcpy(out, table, VERSION_4_SIZE);
     } else {
         snprintf(reason, reason_size,
-                 "built for backend table version %u%s; this libgpumem knows versions 1 to 3",
+                 "built for backend table version %u%s; this libgpumem knows versions 1 to 4",
                  head[0], head[0] == 1 ? " with an unknown size" : "");
         return GPUMEM_ERROR_ABI_MISMATCH;
     }

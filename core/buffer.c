@@ -59,6 +59,26 @@ static void index_buffer(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
     gpumem_address_insert(&pool->addresses, &b->address_node);
 }
 
+/* Makes a placed buffer live: its margins, its handle, the pool's lists (pool lock held). On
+ * failure its place and record go back to the pool. */
+static gpumem_result buffer_publish(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
+{
+    gpumem_result r = gpumem_margin_write(b);
+    if (r == GPUMEM_OK && !(b->handle = gpumem_handle_create(GPUMEM_HANDLE_BUFFER, b)))
+        r = gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no handle left");
+    if (r != GPUMEM_OK) {
+        pool->used_bytes -= b->block_size;
+        pool->allocation_count--;
+        gpumem_pool_unplace(pool, b->page, b->tlsf_handle);
+        gpumem_pool_record_give(pool, b);
+        return r;
+    }
+    gpumem_list_push(&pool->buffers, &b->link);
+    if (pool->indexed)
+        index_buffer(pool, b);
+    return GPUMEM_OK;
+}
+
 /* Places and registers a new buffer (gpumem_pool_lock held). */
 static gpumem_result buffer_new(gpumem_pool_obj *pool, const gpumem_buffer_desc *desc,
                                 gpumem_buffer_obj **out)
@@ -94,21 +114,9 @@ static gpumem_result buffer_new(gpumem_pool_obj *pool, const gpumem_buffer_desc 
     b->block_size = a.block_size;
     b->tlsf_handle = a.handle;
     b->margin = margin;
-    r = gpumem_margin_write(b);
-    if (r == GPUMEM_OK && !(b->handle = gpumem_handle_create(GPUMEM_HANDLE_BUFFER, b)))
-        r = gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no handle left");
-    if (r != GPUMEM_OK) {
-        pool->used_bytes -= a.block_size;
-        pool->allocation_count--;
-        gpumem_pool_unplace(pool, page, a.handle);
-        gpumem_pool_record_give(pool, b);
-        return r;
-    }
-    gpumem_list_push(&pool->buffers, &b->link);
-    if (pool->indexed)
-        index_buffer(pool, b);
-    *out = b;
-    return GPUMEM_OK;
+    if ((r = buffer_publish(pool, b)) == GPUMEM_OK)
+        *out = b;
+    return r;
 }
 
 /* The stream of a handle, on the pool's device. */
@@ -177,6 +185,99 @@ static gpumem_result note_free(gpumem_pool_obj *pool, gpumem_stream_obj *stream)
         gpumem_order_waited(&pool->order, 0, oldest);
     }
     return GPUMEM_OK;
+}
+
+/* --- imported memory --- */
+
+static gpumem_result check_import(const gpumem_pool_obj *pool, const gpumem_import_desc *d)
+{
+    const gpumem_device_obj *device = pool->device;
+    const gpumem_device_properties *p = &device->properties;
+    if (!d)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "desc is NULL");
+    if (d->size == 0)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "size is 0");
+    if (d->flags)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "unknown flags 0x%x in desc->flags",
+                           d->flags);
+    if (d->reserved)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "desc->reserved is %u; it must be 0",
+                           d->reserved);
+    if (d->size > p->max_allocation_size)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
+                           "%llu bytes exceed the device's largest allocation (%llu bytes)",
+                           (unsigned long long)d->size,
+                           (unsigned long long)p->max_allocation_size);
+    if (d->offset % p->min_alignment)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
+                           "offset %llu is not a multiple of the device's min_alignment %llu",
+                           (unsigned long long)d->offset,
+                           (unsigned long long)p->min_alignment);
+    if (d->offset > UINT64_MAX - d->size || d->address > UINT64_MAX - d->size)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
+                           "range [%llu, +%llu) at address 0x%llx passes 2^64",
+                           (unsigned long long)d->offset, (unsigned long long)d->size,
+                           (unsigned long long)d->address);
+    if (pool->kind != GPUMEM_POOL_PAGED)
+        return gpumem_fail(GPUMEM_ERROR_UNSUPPORTED,
+                           "pool '%s' is a native pool; memory is imported into paged pools",
+                           pool->name);
+    if (!device->ops->page_import)
+        return gpumem_fail(GPUMEM_ERROR_UNSUPPORTED,
+                           "backend '%s' cannot import memory (it has no page_import)",
+                           p->backend);
+    return GPUMEM_OK;
+}
+
+/* The application's memory as a buffer with a page of its own (pool lock held). */
+static gpumem_result import_new(gpumem_pool_obj *pool, const gpumem_import_desc *desc,
+                                gpumem_buffer_obj **out)
+{
+    if (pool->closing)
+        return gpumem_fail(GPUMEM_ERROR_DESTROYED, "the pool was destroyed");
+    gpumem_buffer_obj *b = gpumem_pool_record_take(pool);
+    if (!b)
+        return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for a buffer");
+    gpumem_page *page;
+    gpumem_result r = gpumem_pool_import(pool, desc, &page);
+    if (r != GPUMEM_OK) {
+        gpumem_pool_record_give(pool, b);
+        return r;
+    }
+    memset(b, 0, offsetof(gpumem_buffer_obj, address_node));
+    b->pool = pool;
+    b->page = page;
+    b->size = desc->size;
+    b->block_size = desc->size;
+    if ((r = buffer_publish(pool, b)) == GPUMEM_OK)
+        *out = b;
+    return r;
+}
+
+static gpumem_result buffer_import(gpumem_pool pool_handle, const gpumem_import_desc *desc,
+                                   gpumem_buffer *out)
+{
+    gpumem_pool_obj *pool;
+    gpumem_result r = gpumem_pool_get(pool_handle, &pool);
+    if (r != GPUMEM_OK)
+        return r;
+    if (!out)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "buffer is NULL");
+    if ((r = check_import(pool, desc)) != GPUMEM_OK)
+        return r;
+    gpumem_buffer_obj *b = NULL;
+    gpumem_pool_lock(pool);
+    r = import_new(pool, desc, &b);
+    gpumem_pool_unlock(pool);
+    if (r == GPUMEM_OK)
+        *out = (gpumem_buffer)(uintptr_t)b->handle;
+    return r;
+}
+
+gpumem_result gpumem_buffer_import(gpumem_pool pool, const gpumem_import_desc *desc,
+                                   gpumem_buffer *buffer)
+{
+    GPUMEM_GUARDED_CALL(buffer_import(pool, desc, buffer));
 }
 
 /* The buffer's memory is given back once no call can use it any more (gpumem_pool_retire);
@@ -282,7 +383,7 @@ static gpumem_result buffer_native(gpumem_buffer handle, gpumem_native_buffer *n
         if (r != GPUMEM_OK)
             return gpumem_fail_backend(r, "native_buffer");
     }
-    n.offset = b->offset;
+    n.offset = b->page->import_offset + b->offset; /* in the memory object */
     *native = n;
     return GPUMEM_OK;
 }

@@ -65,10 +65,11 @@ static void dump_range(void *user, uint64_t handle, uint64_t offset, uint64_t si
 static void dump_page(gpumem_json *j, const gpumem_page *page, int first)
 {
     gpumem_json_append(j,
-                       "%s{\"id\":%u,\"size\":%llu,\"dedicated\":%s,\"buffers\":%u,"
+                       "%s{\"id\":%u,\"size\":%llu,\"dedicated\":%s,%s\"buffers\":%u,"
                        "\"mapped\":%s,\"ranges\":[",
                        first ? "" : ",", page->id, U64(page->size),
-                       page->dedicated ? "true" : "false", page->buffer_count,
+                       page->dedicated ? "true" : "false",
+                       page->imported ? "\"imported\":true," : "", page->buffer_count,
                        page->host ? "true" : "false");
     range_walk w = {j, 1};
     if (page->tlsf)

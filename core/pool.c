@@ -79,7 +79,9 @@ gpumem_result gpumem_page_map(gpumem_pool_obj *pool, gpumem_page *page)
 
 void gpumem_page_unmap(gpumem_pool_obj *pool, gpumem_page *page)
 {
-    if (--page->map_count == 0 && !(pool->flags & GPUMEM_POOL_PERSISTENT_MAP)) {
+    /* The application's memory is left unmapped as soon as gpumem does not need it. */
+    if (--page->map_count == 0 &&
+        (!(pool->flags & GPUMEM_POOL_PERSISTENT_MAP) || page->imported)) {
         gpumem_device_page_unmap(pool->device, page->native);
         page->host = NULL;
     }
@@ -104,24 +106,38 @@ static void page_free(gpumem_pool_obj *pool, gpumem_page *page)
     if (page->host)
         gpumem_device_page_unmap(device, page->native);
     gpumem_list_remove(&page->link);
-    native_page_free(pool, page->native);
-    if (pool->kind == GPUMEM_POOL_PAGED)
-        pool->page_count--;
-    gpumem_device_account(device, pool->memory_type, page->size, -1);
-    pool->reserved_bytes -= page->size;
+    if (page->imported) {
+        /* Only what page_import made goes; the memory stays the application's. */
+        device->ops->page_free(device->native, page->native);
+    } else {
+        native_page_free(pool, page->native);
+        if (pool->kind == GPUMEM_POOL_PAGED)
+            pool->page_count--;
+        gpumem_device_account(device, pool->memory_type, page->size, -1);
+        pool->reserved_bytes -= page->size;
+    }
     gpumem_tlsf_destroy(page->tlsf);
     gpumem_free(page);
 }
 
 /* Core relies on a page's address to place buffers in it: one that breaks the contract in
  * backend.h (a multiple of min_alignment, room for the page below 2^64) would make every offset
- * computed from it wrong, so it is refused. */
+ * computed from it wrong, so it is refused. An imported page holds one buffer at its start, at
+ * whatever address the application's memory has: only its room counts, and that it has an
+ * address at all (0 says "no address" to core). */
 static gpumem_result check_page_address(const gpumem_device_obj *device, uint64_t address,
-                                        uint64_t size, const char *operation)
+                                        uint64_t size, const char *operation, int imported)
 {
     uint64_t alignment = device->properties.min_alignment;
-    if (address % alignment == 0 && address <= UINT64_MAX - size)
+    int aligned = imported ? address != 0 : address % alignment == 0;
+    if (aligned && address <= UINT64_MAX - size)
         return GPUMEM_OK;
+    if (imported)
+        return gpumem_fail(GPUMEM_ERROR_BACKEND,
+                           "backend '%s' broke the page contract: %s gave a page of %llu bytes "
+                           "at address 0x%llx, which is 0 or leaves no room for the page",
+                           device->properties.backend, operation, (unsigned long long)size,
+                           (unsigned long long)address);
     return gpumem_fail(GPUMEM_ERROR_BACKEND,
                        "backend '%s' broke the page contract: %s gave a page of %llu bytes at "
                        "address 0x%llx, which is not a multiple of the device's min_alignment "
@@ -162,7 +178,7 @@ static gpumem_result page_new(gpumem_pool_obj *pool, uint64_t size, int dedicate
     }
     if (device->ops->page_address) {
         page->address = device->ops->page_address(device->native, page->native);
-        r = check_page_address(device, page->address, size, operation);
+        r = check_page_address(device, page->address, size, operation, 0);
     }
     if (r == GPUMEM_OK && !dedicated && (r = gpumem_tlsf_create(size, &page->tlsf)) != GPUMEM_OK)
         r = gpumem_fail(r, "no memory for a page's suballocator");
@@ -332,6 +348,65 @@ gpumem_result gpumem_pool_place(gpumem_pool_obj *pool, uint64_t size, uint64_t a
                             (unsigned long long)size, (unsigned long long)alignment);
     }
     return r;
+}
+
+/* The buffers of one pool never share bytes (the address index relies on it): imported memory
+ * must not overlap a page the pool holds, where its own buffers are or may be placed, nor
+ * another import that is still alive. An import's page kept after its buffer went (parked)
+ * holds no buffer and never will. */
+static gpumem_result check_overlap(const gpumem_pool_obj *pool, uint64_t address, uint64_t size)
+{
+    for (const gpumem_list *n = pool->pages.next; n != &pool->pages; n = n->next) {
+        const gpumem_page *page = GPUMEM_CONTAINER_OF(n, gpumem_page, link);
+        if (page->imported && !page->buffer_count)
+            continue;
+        if (address < page->address + page->size && page->address < address + size)
+            return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
+                               "the range [0x%llx, +%llu) overlaps %s page %u of pool '%s' "
+                               "([0x%llx, +%llu)); a pool's buffers never share bytes",
+                               (unsigned long long)address, (unsigned long long)size,
+                               page->imported ? "the imported" : "the pool's own", page->id,
+                               pool->name, (unsigned long long)page->address,
+                               (unsigned long long)page->size);
+    }
+    return GPUMEM_OK;
+}
+
+gpumem_result gpumem_pool_import(gpumem_pool_obj *pool, const gpumem_import_desc *desc,
+                                 gpumem_page **out)
+{
+    gpumem_device_obj *device = pool->device;
+    if (pool->retired_pages) /* an import that raced with its destroy may hold the range */
+        gpumem_pool_reclaim(pool);
+    gpumem_page *page = gpumem_alloc_zeroed(1, sizeof *page);
+    if (!page)
+        return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for a page");
+    gpumem_result r = device->ops->page_import(device->native, pool->memory_type, desc,
+                                               &page->native);
+    if (r != GPUMEM_OK) {
+        gpumem_free(page);
+        return gpumem_fail_backend(r, "page_import");
+    }
+    if (device->ops->page_address) {
+        page->address = device->ops->page_address(device->native, page->native);
+        r = check_page_address(device, page->address, desc->size, "page_import", 1);
+        if (r == GPUMEM_OK)
+            r = check_overlap(pool, page->address, desc->size);
+    }
+    if (r != GPUMEM_OK) {
+        device->ops->page_free(device->native, page->native);
+        gpumem_free(page);
+        return r;
+    }
+    page->size = desc->size;
+    page->dedicated = 1;
+    page->imported = 1;
+    page->import_offset = desc->offset;
+    page->id = pool->next_page_id++;
+    gpumem_list_push(&pool->pages, &page->link);
+    note_allocation(pool, page, desc->size);
+    *out = page;
+    return GPUMEM_OK;
 }
 
 void gpumem_pool_unplace(gpumem_pool_obj *pool, gpumem_page *page, uint64_t tlsf_handle)

@@ -18,6 +18,12 @@ typedef struct gpumem_page {
     uint32_t buffer_count;       /* buffers placed in the page, retired ones included */
     uint32_t map_count;
     int dedicated;
+    /* The application's memory (gpumem_buffer_import): a dedicated page that is never counted
+     * as reserved or in its heap, never mapped persistently, and whose page_free releases only
+     * what page_import made. */
+    int imported;
+    uint64_t import_offset;      /* imported pages: the range's offset in the application's
+                                    memory object (gpumem_import_desc.offset); else 0 */
     uint64_t address;            /* where the page starts, or 0 where memory has no address */
     void *host;                  /* the mapping, while map_count > 0 or persistently */
 } gpumem_page;
@@ -119,6 +125,11 @@ void gpumem_pool_record_give(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
 gpumem_result gpumem_pool_place(gpumem_pool_obj *pool, uint64_t size, uint64_t alignment,
                                 int dedicated, gpumem_page **page,
                                 gpumem_tlsf_allocation *allocation);
+
+/* A page over the application's memory, holding one buffer of desc->size bytes, counted as
+ * used (gpumem_pool_lock held, desc checked by the caller; the pool is paged). */
+gpumem_result gpumem_pool_import(gpumem_pool_obj *pool, const gpumem_import_desc *desc,
+                                 gpumem_page **page);
 
 /* Gives a place back (gpumem_pool_lock held); frees or keeps the page as the pool's policy
  * says. */

@@ -155,6 +155,19 @@ static gpurt_status host_pointer(const void *host, int *pinned, uint64_t *alloca
     return r;
 }
 
+/* The plural query again: memory CUDA does not know gets no type instead of an error. */
+static gpurt_status pointer_device(uint64_t address, int *ordinal)
+{
+    unsigned int type = 0;
+    int device = -1;
+    CUpointer_attribute asked[] = {CU_POINTER_ATTRIBUTE_MEMORY_TYPE,
+                                   CU_POINTER_ATTRIBUTE_DEVICE_ORDINAL};
+    void *data[] = {&type, &device};
+    CUresult r = CU(cuPointerGetAttributes)(2, asked, data, (CUdeviceptr)address);
+    *ordinal = r == CUDA_SUCCESS && type == CU_MEMORYTYPE_DEVICE ? device : -1;
+    return r;
+}
+
 /* --- streams and events --- */
 
 /* Non-blocking: gpumem's streams must not wait for, or hold up, the application's work on the
@@ -318,5 +331,6 @@ const gpurt_runtime cuda_table = {
     .default_stream_handle = (uint64_t)(uintptr_t)CU_STREAM_LEGACY,
     .out_of_memory = CUDA_ERROR_OUT_OF_MEMORY, .load = cuda_driver_load,
     .error_name = cuda_error_name, .context_check = context_check,
+    .pointer_device = pointer_device,
     GPURT_RUNTIME_OPERATIONS,
 };

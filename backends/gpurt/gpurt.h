@@ -38,6 +38,8 @@ void gpurt_page_free(gpumem_backend_device *device, gpumem_backend_page *page);
 gpumem_result gpurt_page_map(gpumem_backend_device *device, gpumem_backend_page *page,
                              void **data);
 uint64_t gpurt_page_address(gpumem_backend_device *device, gpumem_backend_page *page);
+gpumem_result gpurt_page_import(gpumem_backend_device *device, uint32_t memory_type,
+                                const gpumem_import_desc *desc, gpumem_backend_page **page);
 
 /* gpurt_pinned.c */
 int gpurt_host_memory_is_pinned(gpumem_backend_device *device, const void *host,
@@ -124,7 +126,8 @@ gpumem_result gpurt_native_pool_stats(gpumem_backend_device *device, gpumem_back
     .native_pool_allocate = gpurt_native_pool_allocate,                                           \
     .native_pool_free = gpurt_native_pool_free,                                                   \
     .native_pool_trim = gpurt_native_pool_trim,                                                   \
-    .native_pool_stats = gpurt_native_pool_stats
+    .native_pool_stats = gpurt_native_pool_stats,                                                 \
+    .page_import = gpurt_page_import
 
 /* Defines gpumem_<id>_backend(), returning a vtable whose probe and device_open use
  * `table` and whose other operations are gpurt's. */

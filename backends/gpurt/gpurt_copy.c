@@ -82,7 +82,8 @@ gpumem_result gpurt_copy_page_to_host(gpumem_backend_device *device,
     return status == 0 ? GPUMEM_OK : gpurt_fail(d->rt, call, status);
 }
 
-/* Offsets are multiples of 4 and pages at least 256-aligned, so the 32-bit fill always fits. */
+/* Offsets are multiples of 4 and pages at least 256-aligned (imported ones 4-aligned), so the
+ * 32-bit fill always fits. */
 gpumem_result gpurt_fill(gpumem_backend_device *device, gpumem_backend_stream *stream,
                          gpumem_backend_page *page, uint64_t offset, uint64_t size,
                          uint32_t pattern)

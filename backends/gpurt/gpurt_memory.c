@@ -54,10 +54,57 @@ gpumem_result gpurt_page_allocate(gpumem_backend_device *device, uint32_t memory
     return GPUMEM_OK;
 }
 
+/* The application's memory of a memory type: device memory by its device pointer, pinned and
+ * managed memory by their unified address, which is also the host's pointer. Where the runtime
+ * says cheaply whose device memory a pointer is, memory of another device (or none) is refused
+ * for device memory types. */
+gpumem_result gpurt_page_import(gpumem_backend_device *device, uint32_t memory_type,
+                                const gpumem_import_desc *desc, gpumem_backend_page **page)
+{
+    gpurt_device *d = gpurt_device_of(device);
+    const gpurt_runtime *rt = d->rt;
+    if (!desc->address || desc->memory || desc->offset)
+        return gpumem_backend_error(GPUMEM_ERROR_INVALID_ARGUMENT,
+                                    "%s memory is named by its address alone: address must not "
+                                    "be 0 (it is 0x%llx), memory and offset must be 0 (they are "
+                                    "0x%llx and %llu)",
+                                    rt->name, (unsigned long long)desc->address,
+                                    (unsigned long long)desc->memory,
+                                    (unsigned long long)desc->offset);
+    if (desc->address % 4)
+        return gpumem_backend_error(GPUMEM_ERROR_INVALID_ARGUMENT,
+                                    "address 0x%llx is not a multiple of 4 (%s fills write "
+                                    "32-bit words)",
+                                    (unsigned long long)desc->address, rt->name);
+    gpurt_memory_kind kind = d->kinds[memory_type];
+    int ordinal = d->ordinal;
+    if (kind == GPURT_MEMORY_DEVICE && rt->pointer_device &&
+        rt->pointer_device(desc->address, &ordinal) == 0 && ordinal != d->ordinal)
+        return gpumem_backend_error(GPUMEM_ERROR_INVALID_ARGUMENT,
+                                    "address 0x%llx is not %s device memory of device %d (%s)",
+                                    (unsigned long long)desc->address, rt->name, d->ordinal,
+                                    ordinal < 0 ? "the runtime knows it as no device's memory"
+                                                : "it is another device's");
+    gpurt_page *p = calloc(1, sizeof *p);
+    if (!p)
+        return gpumem_backend_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for a page");
+    p->kind = kind;
+    p->size = desc->size;
+    p->address = desc->address;
+    p->host = kind == GPURT_MEMORY_DEVICE ? NULL : (void *)(uintptr_t)desc->address;
+    p->imported = 1;
+    *page = (gpumem_backend_page *)p;
+    return GPUMEM_OK;
+}
+
 void gpurt_page_free(gpumem_backend_device *device, gpumem_backend_page *page)
 {
     gpurt_device *d = gpurt_device_of(device);
     gpurt_page *p = gpurt_page_of(page);
+    if (p->imported) { /* the memory stays the application's */
+        free(p);
+        return;
+    }
     gpurt_scope scope;
     /* Without the device current the free would fail too; the page is lost either way. */
     if (gpurt_enter(d, &scope) == GPUMEM_OK) {

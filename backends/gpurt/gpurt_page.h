@@ -9,6 +9,7 @@ typedef struct gpurt_page {
     void *host;       /* the host's pointer, for pinned and managed memory; else NULL */
     uint64_t size;
     gpurt_memory_kind kind;
+    int imported; /* the application's memory (gpurt_page_import): never freed here */
 } gpurt_page;
 
 static inline gpurt_page *gpurt_page_of(gpumem_backend_page *page)

@@ -126,6 +126,10 @@ typedef struct gpurt_runtime {
      * when the runtime does not say), so that two addresses can be told to be one allocation.
      * Fails, or says 0, for pageable memory. */
     gpurt_status (*host_pointer)(const void *host, int *pinned, uint64_t *allocation);
+    /* The device whose device memory holds `address` in *ordinal, or -1 for memory that is
+     * not the runtime's device memory (pinned, managed where the runtime says so, pageable,
+     * unknown). Optional: without it, imported device pointers are taken on trust. */
+    gpurt_status (*pointer_device)(uint64_t address, int *ordinal);
 
     /* --- streams and events --- */
     gpurt_status (*stream_create)(void **stream); /* does not wait for the legacy stream */
@@ -159,7 +163,8 @@ typedef struct gpurt_runtime {
 } gpurt_runtime;
 
 /* The operations of a table, for its designated initializer, from static functions named as
- * the fields (context_check, optional and CUDA's only, is left to the table). */
+ * the fields (context_check and pointer_device, optional and CUDA's only, are left to the
+ * table). */
 #define GPURT_RUNTIME_OPERATIONS                                                                  \
     .device_count = device_count, .device_name = device_name,                                     \
     .device_total_memory = device_total_memory, .device_attribute = device_attribute,             \

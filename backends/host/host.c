@@ -3,7 +3,7 @@
  * host memory, which is all four things at once. It has no streams or events: every operation
  * is done when it returns (so core's streams order nothing), and it leaves out what core does
  * by itself for such memory: unmapping, flushing, native buffer objects (the address says it
- * all). */
+ * all). Imported pages (page_import) are the application's pointer, which is never unmapped. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +19,7 @@
 typedef struct host_page {
     void *base;
     uint64_t size;
+    int imported; /* base is the application's (host_page_import): never unmapped here */
 } host_page;
 
 /* An open device: what it reports, read from the system once, at open. */
@@ -128,6 +129,29 @@ static gpumem_result host_page_allocate(gpumem_backend_device *device, uint32_t 
                                     (unsigned long long)size);
     }
     p->size = size;
+    p->imported = 0;
+    *page = (gpumem_backend_page *)p;
+    return GPUMEM_OK;
+}
+
+/* The application's host memory, any pointer of any alignment: a page that only names it. */
+static gpumem_result host_page_import(gpumem_backend_device *device, uint32_t memory_type,
+                                      const gpumem_import_desc *desc, gpumem_backend_page **page)
+{
+    if (!desc->address || desc->memory || desc->offset)
+        return gpumem_backend_error(GPUMEM_ERROR_INVALID_ARGUMENT,
+                                    "host memory is named by its pointer alone: address must "
+                                    "not be 0 (it is 0x%llx), memory and offset must be 0 "
+                                    "(they are 0x%llx and %llu)",
+                                    (unsigned long long)desc->address,
+                                    (unsigned long long)desc->memory,
+                                    (unsigned long long)desc->offset);
+    host_page *p = malloc(sizeof *p);
+    if (!p)
+        return gpumem_backend_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "malloc: no memory");
+    p->base = (void *)(uintptr_t)desc->address;
+    p->size = desc->size;
+    p->imported = 1;
     *page = (gpumem_backend_page *)p;
     return GPUMEM_OK;
 }
@@ -135,7 +159,8 @@ static gpumem_result host_page_allocate(gpumem_backend_device *device, uint32_t 
 static void host_page_free(gpumem_backend_device *device, gpumem_backend_page *page)
 {
     host_page *p = (host_page *)page;
-    munmap(p->base, (size_t)p->size);
+    if (!p->imported)
+        munmap(p->base, (size_t)p->size);
     free(p);
 }
 
@@ -217,6 +242,7 @@ static const gpumem_backend_vtable host_vtable = {
     .copy_page_to_host = host_copy_page_to_host,
     .host_memory_is_pinned = host_memory_is_pinned,
     .fill = host_fill,
+    .page_import = host_page_import,
 };
 
 const gpumem_backend_vtable *gpumem_host_backend(void);

@@ -37,6 +37,7 @@ static const gpumem_backend_vtable vulkan_vtable = {
     .native_buffer_release = vulkan_native_buffer_release,
     .device_native = vulkan_device_native,
     .heap_budget = vulkan_heap_budget,
+    .page_import = vulkan_page_import,
 };
 
 const gpumem_backend_vtable *gpumem_vulkan_backend(void);

@@ -1,6 +1,11 @@
 /* Memory: a page is one VkDeviceMemory with a VkBuffer over all of it, which transfers and
  * fills address by offset; a gpumem buffer is a VkBuffer bound at the offset core's TLSF chose,
- * created on first use. Mapping is one vkMapMemory per page (core counts the references). */
+ * created on first use. Mapping is one vkMapMemory per page (core counts the references).
+ *
+ * An imported page is a range of the application's VkDeviceMemory: its VkBuffer is bound at the
+ * range's offset, so transfers and fills address it from 0 as any page; what names the memory
+ * itself (native buffers' binding, mapping, flush and invalidate) adds page->offset. The memory
+ * is never freed here, and never mapped beyond the range. */
 #include <stdlib.h>
 
 #include "vulkan_backend.h"
@@ -109,16 +114,72 @@ void vulkan_page_free(gpumem_backend_device *d, gpumem_backend_page *page)
 {
     if (page->buffer)
         d->vk.vkDestroyBuffer(d->device, page->buffer, NULL);
-    if (page->memory) {
+    if (page->memory && !page->imported) {
         d->vk.vkFreeMemory(d->device, page->memory, NULL);
         heap_release(d, page->heap, page->size);
     }
     free(page);
 }
 
+/* The page's buffer bound at the range's offset, once its requirements say it fits there. */
+static gpumem_result import_init(gpumem_backend_device *d, gpumem_backend_page *page)
+{
+    VkMemoryRequirements req;
+    gpumem_result r = vulkan_buffer_create(d, page->requested, &page->buffer, &req);
+    if (r != GPUMEM_OK)
+        return r;
+    if (!(req.memoryTypeBits & (1u << page->vk_type)))
+        return vulkan_report(GPUMEM_ERROR_UNSUPPORTED,
+                             "vulkan: buffers cannot live in memory type %u", page->vk_type);
+    if (page->offset % req.alignment)
+        return vulkan_report(GPUMEM_ERROR_INVALID_ARGUMENT,
+                             "vulkan: offset %llu is not a multiple of %llu, the alignment a "
+                             "VkBuffer of %llu bytes needs",
+                             (unsigned long long)page->offset,
+                             (unsigned long long)req.alignment,
+                             (unsigned long long)page->requested);
+    page->size = req.size > page->requested ? req.size : page->requested;
+    VkResult vr = d->vk.vkBindBufferMemory(d->device, page->buffer, page->memory, page->offset);
+    return vr == VK_SUCCESS ? GPUMEM_OK
+                            : vulkan_error(vr, "vkBindBufferMemory",
+                                           "for %llu bytes of the application's memory at "
+                                           "offset %llu",
+                                           (unsigned long long)page->requested,
+                                           (unsigned long long)page->offset);
+}
+
+gpumem_result vulkan_page_import(gpumem_backend_device *d, uint32_t memory_type,
+                                 const gpumem_import_desc *desc, gpumem_backend_page **out)
+{
+    if (!desc->memory || desc->address)
+        return vulkan_report(GPUMEM_ERROR_INVALID_ARGUMENT,
+                             "vulkan: memory is named by a VkDeviceMemory and an offset: memory "
+                             "must not be 0 (it is 0x%llx) and address must be 0 (it is 0x%llx)",
+                             (unsigned long long)desc->memory,
+                             (unsigned long long)desc->address);
+    gpumem_backend_page *page = calloc(1, sizeof *page);
+    if (!page)
+        return vulkan_report(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "vulkan: no memory for a page");
+    page->memory = VULKAN_HANDLE_FROM_BITS(VkDeviceMemory, desc->memory);
+    page->imported = 1;
+    page->offset = desc->offset;
+    page->requested = desc->size;
+    page->vk_type = d->type_map[memory_type];
+    page->heap = d->memory.memoryTypes[page->vk_type].heapIndex;
+    gpumem_result r = import_init(d, page);
+    if (r != GPUMEM_OK) {
+        vulkan_page_free(d, page);
+        return r;
+    }
+    *out = page;
+    return GPUMEM_OK;
+}
+
+/* An imported page maps its range only: the rest of the memory is the application's. */
 gpumem_result vulkan_page_map(gpumem_backend_device *d, gpumem_backend_page *page, void **data)
 {
-    VkResult r = d->vk.vkMapMemory(d->device, page->memory, 0, VK_WHOLE_SIZE, 0, data);
+    VkResult r = d->vk.vkMapMemory(d->device, page->memory, page->offset,
+                                   page->imported ? page->requested : VK_WHOLE_SIZE, 0, data);
     return r == VK_SUCCESS ? GPUMEM_OK
                            : vulkan_error(r, "vkMapMemory", "for a page of %llu bytes",
                                           (unsigned long long)page->size);
@@ -129,15 +190,16 @@ void vulkan_page_unmap(gpumem_backend_device *d, gpumem_backend_page *page)
     d->vk.vkUnmapMemory(d->device, page->memory);
 }
 
-/* A range that reaches the end of what core asked for reaches the end of the memory:
- * VK_WHOLE_SIZE says so, and needs no atom-multiple size. */
+/* A range that reaches the end of what core asked for reaches the end of the mapping (the
+ * memory's, or an imported range's): VK_WHOLE_SIZE says so, and needs no atom-multiple size.
+ * An import's offset is a multiple of min_alignment, hence of the atom where one matters. */
 static VkMappedMemoryRange mapped_range(const gpumem_backend_page *page, uint64_t offset,
                                         uint64_t size)
 {
     return (VkMappedMemoryRange){
         .sType = VK_STRUCTURE_TYPE_MAPPED_MEMORY_RANGE,
         .memory = page->memory,
-        .offset = offset,
+        .offset = page->offset + offset,
         .size = offset + size >= page->requested ? VK_WHOLE_SIZE : size,
     };
 }
@@ -178,7 +240,8 @@ void vulkan_native_buffer_release(gpumem_backend_device *d, gpumem_backend_buffe
 static gpumem_result check_placement(const gpumem_backend_page *page, uint64_t offset,
                                      const VkMemoryRequirements *req)
 {
-    if (!(req->memoryTypeBits & (1u << page->vk_type)) || offset % req->alignment ||
+    if (!(req->memoryTypeBits & (1u << page->vk_type)) ||
+        (page->offset + offset) % req->alignment ||
         req->size > page->size - offset)
         return vulkan_report(GPUMEM_ERROR_BACKEND,
                              "vulkan: the buffer needs %llu bytes aligned to %llu in types 0x%x; "
@@ -198,10 +261,11 @@ static gpumem_result create_bound(gpumem_backend_device *d, gpumem_backend_page 
     if (r != GPUMEM_OK)
         return r;
     if ((r = check_placement(page, offset, &req)) == GPUMEM_OK) {
-        VkResult vr = d->vk.vkBindBufferMemory(d->device, buffer, page->memory, offset);
+        VkResult vr = d->vk.vkBindBufferMemory(d->device, buffer, page->memory,
+                                               page->offset + offset);
         if (vr != VK_SUCCESS)
             r = vulkan_error(vr, "vkBindBufferMemory", "at offset %llu",
-                             (unsigned long long)offset);
+                             (unsigned long long)(page->offset + offset));
     }
     if (r != GPUMEM_OK) {
         d->vk.vkDestroyBuffer(d->device, buffer, NULL);

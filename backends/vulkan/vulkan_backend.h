@@ -19,8 +19,10 @@
  * native structs carry them as uint64_t either way. */
 #if VK_USE_64_BIT_PTR_DEFINES == 1
 #define VULKAN_HANDLE_BITS(handle) ((uint64_t)(uintptr_t)(handle))
+#define VULKAN_HANDLE_FROM_BITS(type, bits) ((type)(uintptr_t)(bits))
 #else
 #define VULKAN_HANDLE_BITS(handle) ((uint64_t)(handle))
+#define VULKAN_HANDLE_FROM_BITS(type, bits) ((type)(bits))
 #endif
 
 /* --- function tables (X-macro lists: X(name, alias or NULL, required)) --- */
@@ -218,9 +220,13 @@ struct gpumem_backend_page {
     VkDeviceMemory memory;
     VkBuffer buffer;        /* over the whole page: what transfers and fills address */
     VkDeviceSize requested; /* what core asked for: the size of `buffer` */
-    VkDeviceSize size;      /* of the allocation (at least `requested`) */
+    VkDeviceSize size;      /* of the allocation (at least `requested`); imported: of the range
+                               `buffer` needs */
+    VkDeviceSize offset;    /* where the page starts in `memory`: 0, or an import's offset */
     uint32_t vk_type;
     uint32_t heap;
+    int imported;           /* `memory` is the application's (page_import): never freed, and
+                               mapped only over the page's range */
 };
 
 /* Creates a VkBuffer of VULKAN_BUFFER_USAGE and returns its memory requirements. */
@@ -230,6 +236,8 @@ gpumem_result vulkan_buffer_create(gpumem_backend_device *device, VkDeviceSize s
 gpumem_result vulkan_page_allocate(gpumem_backend_device *device, uint32_t memory_type,
                                    uint64_t size, gpumem_backend_page **page);
 void vulkan_page_free(gpumem_backend_device *device, gpumem_backend_page *page);
+gpumem_result vulkan_page_import(gpumem_backend_device *device, uint32_t memory_type,
+                                 const gpumem_import_desc *desc, gpumem_backend_page **page);
 gpumem_result vulkan_page_map(gpumem_backend_device *device, gpumem_backend_page *page,
                               void **data);
 void vulkan_page_unmap(gpumem_backend_device *device, gpumem_backend_page *page);

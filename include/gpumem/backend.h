@@ -1,4 +1,4 @@
-/* gpumem backend interface, version 3: what a backend implements for its native runtime.
+/* gpumem backend interface, version 4: what a backend implements for its native runtime.
  *
  * A backend is one const gpumem_backend_vtable. Core validates every argument, keeps every
  * handle, does all suballocation, mapping reference counts, staging, statistics and lifetimes;
@@ -50,7 +50,7 @@ extern "C" {
 #endif
 
 /* The version of the table this header describes. */
-#define GPUMEM_BACKEND_VERSION 3u
+#define GPUMEM_BACKEND_VERSION 4u
 
 /* Backend-defined native objects; core only stores and passes the pointers, which must be
  * non-NULL and unique while the object lives. */
@@ -290,6 +290,26 @@ typedef struct gpumem_backend_vtable {
     gpumem_result (*stream_wrap)(gpumem_backend_device *device, uint64_t native,
                                  gpumem_backend_stream **stream);
     void (*stream_unwrap)(gpumem_backend_device *device, gpumem_backend_stream *stream);
+
+    /* === version 4: the application's memory as buffers (gpumem_buffer_import) === */
+
+    /* A page over memory the application allocated and keeps (see gpumem_import_desc): the
+     * fields the runtime's memory is named by (`address` for runtimes with addresses, `memory`
+     * and `offset` for memory objects), `size` bytes of memory type `memory_type`, which the
+     * application says the memory has. Check what the runtime lets you check cheaply and
+     * return GPUMEM_ERROR_INVALID_ARGUMENT with a message for fields the runtime does not use
+     * that are not 0, a field it needs that is 0, and memory it can tell is not of this device
+     * or type. Core checked flags, reserved, size (> 0, at most max_allocation_size) and that
+     * `offset` is a multiple of min_alignment; it does not require page_address's alignment of
+     * such a page (the application's pointer may be less aligned), only its room below 2^64.
+     * The page is then used as any page, for its `size` bytes from its offset 0 (copies,
+     * fills, mapping, native buffers, page_address), and freed with page_free, which must
+     * release only what page_import made, never the application's memory. Core never maps it
+     * persistently, and unmaps it (page_unmap) when its last map ends: the application's memory
+     * is unmapped once the buffer is gone. Never called for native pools. Absent:
+     * gpumem_buffer_import is GPUMEM_ERROR_UNSUPPORTED. */
+    gpumem_result (*page_import)(gpumem_backend_device *device, uint32_t memory_type,
+                                 const gpumem_import_desc *desc, gpumem_backend_page **page);
 
     /* === later versions append here === */
 } gpumem_backend_vtable;

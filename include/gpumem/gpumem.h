@@ -390,6 +390,43 @@ GPUMEM_API gpumem_result gpumem_buffer_create_on_stream(gpumem_pool pool,
                                                         gpumem_buffer *buffer);
 GPUMEM_API gpumem_result gpumem_buffer_destroy_on_stream(gpumem_buffer buffer,
                                                          gpumem_stream stream);
+
+/* Memory the application allocated itself, to be used as a gpumem buffer (gpumem_buffer_import).
+ * Which fields name it depends on the backend:
+ * - cuda, hip: `address`, a device pointer (CUdeviceptr, hipMalloc's; pinned or managed memory
+ *   for a pool of those types) of the pool's device, a multiple of 4 (fills write 32-bit words).
+ * - host: `address`, a host pointer, of any alignment.
+ * - vulkan: `memory`, a VkDeviceMemory of the pool's VkDevice, and `offset`, where the range
+ *   starts in it. The range must hold a VkBuffer of `size` bytes at `offset` (the alignment and
+ *   size of its memory requirements, which may round the size up), and the memory must not be
+ *   mapped by the application while gpumem may map it (a host-visible buffer between its first
+ *   map or transfer and its destroy): Vulkan maps a memory object once at a time.
+ * Fields a backend does not use must be 0. */
+typedef struct gpumem_import_desc {
+    uint64_t address; /* cuda/hip: device pointer; host: host pointer; vulkan: 0 */
+    uint64_t memory;  /* vulkan: VkDeviceMemory; else 0 */
+    uint64_t offset;  /* vulkan: offset of the range in memory, a multiple of the device's
+                         min_alignment; else 0 */
+    uint64_t size;    /* bytes, > 0, at most the device's max_allocation_size */
+    uint32_t flags;   /* 0 */
+    uint32_t reserved;
+} gpumem_import_desc;
+
+/* The memory becomes a buffer of `pool` (a paged pool whose memory type is the memory's: the
+ * caller says so, and gpumem cannot always check it). gpumem_buffer_destroy / pool destroy /
+ * device close end the buffer but never free the memory; the application keeps it alive until
+ * then (and until stream work queued on the buffer completed), and frees it itself afterwards.
+ * The buffer is a buffer like any other: transfers, stream forms, map (host-visible types),
+ * flush and invalidate, gpumem_buffer_native (its memory and address are the application's),
+ * gpumem_buffer_find, gpumem_buffer_destroy_on_stream. It has a page of its own (info.dedicated
+ * 1, offset 0), never mapped while no map or transfer needs it, even in a pool with
+ * GPUMEM_POOL_PERSISTENT_MAP, and no guard margins. Its bytes count in the pool's used_bytes and
+ * allocation_count, but not in reserved_bytes, page_count, the byte limit or the heaps' usage:
+ * gpumem did not allocate them. Memory with addresses may not overlap a page the pool holds (its
+ * own pages, or another live import): GPUMEM_ERROR_INVALID_ARGUMENT. Native pools:
+ * GPUMEM_ERROR_UNSUPPORTED; so is a backend that cannot import (the message names it). */
+GPUMEM_API gpumem_result gpumem_buffer_import(gpumem_pool pool, const gpumem_import_desc *desc,
+                                              gpumem_buffer *buffer);
 GPUMEM_API gpumem_result gpumem_buffer_info_get(gpumem_buffer buffer, gpumem_buffer_info *info);
 GPUMEM_API gpumem_result gpumem_buffer_native(gpumem_buffer buffer, gpumem_native_buffer *native);
 

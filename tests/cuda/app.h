@@ -17,7 +17,8 @@
     X(cuMemAlloc_v2, (CUdeviceptr * address, size_t size))                               \
     X(cuMemFree_v2, (CUdeviceptr address))                                               \
     X(cuMemsetD8_v2, (CUdeviceptr address, unsigned char value, size_t count))           \
-    X(cuMemsetD8Async, (CUdeviceptr address, unsigned char value, size_t count, CUstream s))
+    X(cuMemsetD8Async, (CUdeviceptr address, unsigned char value, size_t count, CUstream s)) \
+    X(cuMemcpyDtoH_v2, (void *destination, CUdeviceptr source, size_t size))
 
 typedef struct app_cuda {
 #define APP_CUDA_FIELD(name, parameters) CUresult (*name) parameters;

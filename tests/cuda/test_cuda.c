@@ -1,5 +1,6 @@
 /* What only the CUDA backend has: native pools, CUDA streams and contexts shared with the
- * application, device pointers handed to the application's own driver calls, clean failures
+ * application, device pointers handed to the application's own driver calls, the
+ * application's own cuMemAlloc'd memory imported, clean failures
  * at the device's memory limit, and byte-exact pageable transfers through core's staging.
  * Without a CUDA driver or device every test skips with the reason gpumem gives. */
 #include <stdint.h>
@@ -385,6 +386,93 @@ Test(cuda, native_address_in_application_calls)
     cr_assert_eq(count_not(back, 4096, 0x11), 0, "the other buffer");
     free(back);
     OK(gpumem_device_close(device));
+}
+
+/* --- the application's memory imported --- */
+
+/* cuMemAlloc'd memory of the application's own context, imported into a pool of device memory
+ * at an offset: transfers through gpumem land in it and the application's own calls see them;
+ * pointers that are not this device's memory, or not 4-aligned, are refused; gpumem's destroy,
+ * pool destroy and close leave it allocated, and the application's cuMemFree at the end
+ * succeeds (it would fail for memory gpumem had freed). */
+Test(cuda, application_memory_is_imported)
+{
+    gpumem_backend_info info;
+    OK(gpumem_backend_find("cuda", &info));
+    if (!info.available)
+        cr_skip("no CUDA driver or device: %s", info.reason);
+    app_cuda cu;
+    app_cuda_load(&cu);
+    CUdevice cu_device;
+    CUcontext context, current;
+    CU_OK(cu.cuDeviceGet(&cu_device, 0));
+    CU_OK(app_context_create(&cu, &context, cu_device)); /* and current on this thread */
+    CUdeviceptr memory;
+    CU_OK(cu.cuMemAlloc_v2(&memory, 2 * MiB));
+    CU_OK(cu.cuMemsetD8_v2(memory, 0xee, 2 * MiB));
+    CU_OK(cu.cuCtxSynchronize());
+    CU_OK(cu.cuCtxPopCurrent_v2(&current));
+
+    gpumem_external_device external = {.device = (uint64_t)(uintptr_t)context};
+    gpumem_device_desc desc = {.backend = "cuda", .external = &external};
+    gpumem_device device;
+    OK(gpumem_device_open(&desc, &device));
+    gpumem_pool pool = device_pool(device);
+    gpumem_import_desc range = {.address = memory + 4 * 1024 + 4, .size = MiB};
+    gpumem_buffer imported;
+    OK(gpumem_buffer_import(pool, &range, &imported));
+    gpumem_native_buffer native;
+    OK(gpumem_buffer_native(imported, &native));
+    cr_assert_eq(native.address, range.address);
+
+    uint8_t *data = allocate(MiB), *back = allocate(2 * MiB);
+    pattern(data, MiB, 7);
+    OK(gpumem_buffer_write(imported, 0, data, MiB));
+    OK(gpumem_buffer_fill(imported, 4096, 4096, 0x01010101u));
+    memset(data + 4096, 0x01, 4096);
+    CU_OK(cu.cuCtxPushCurrent_v2(context));
+    CU_OK(cu.cuMemcpyDtoH_v2(back, memory, 2 * MiB));
+    CU_OK(cu.cuMemsetD8_v2(range.address + MiB / 2, 0xab, 16));
+    CU_OK(cu.cuCtxSynchronize());
+    CU_OK(cu.cuCtxPopCurrent_v2(&current));
+    ASSERT_SAME(back + 4 * 1024 + 4, data, MiB, "gpumem's writes, read by the application");
+    cr_assert_eq(count_not(back, 4 * 1024 + 4, 0xee), 0, "the bytes before the range");
+    cr_assert_eq(count_not(back + 4 * 1024 + 4 + MiB, MiB - 4 * 1024 - 4, 0xee), 0,
+                 "the bytes after the range");
+    memset(data + MiB / 2, 0xab, 16);
+    OK(gpumem_buffer_read(imported, 0, back, MiB));
+    ASSERT_SAME(back, data, MiB, "the application's memset, read through gpumem");
+    gpumem_buffer found;
+    uint64_t offset;
+    OK(gpumem_buffer_find(device, range.address + 100, &found, &offset));
+    cr_assert_eq(found, imported);
+    cr_assert_eq(offset, 100);
+
+    /* Not device memory of this device, or not 4-aligned. */
+    gpumem_buffer refused;
+    gpumem_import_desc bad = {.address = (uint64_t)(uintptr_t)data, .size = 4096};
+    cr_assert_eq(gpumem_buffer_import(pool, &bad, &refused), GPUMEM_ERROR_INVALID_ARGUMENT,
+                 "pageable host memory as device memory: %s", gpumem_last_error());
+    bad = (gpumem_import_desc){.address = memory + 2, .size = 4096};
+    cr_assert_eq(gpumem_buffer_import(pool, &bad, &refused), GPUMEM_ERROR_INVALID_ARGUMENT,
+                 "an address that is not 4-aligned: %s", gpumem_last_error());
+
+    /* Every way an import ends leaves the memory allocated. */
+    OK(gpumem_buffer_destroy(imported));
+    OK(gpumem_buffer_import(pool, &range, &imported));
+    OK(gpumem_pool_destroy(pool));
+    pool = device_pool(device);
+    OK(gpumem_buffer_import(pool, &range, &imported));
+    OK(gpumem_buffer_fill(imported, 0, MiB, 0x5a5a5a5au));
+    OK(gpumem_device_close(device));
+    CU_OK(cu.cuCtxPushCurrent_v2(context));
+    CU_OK(cu.cuMemcpyDtoH_v2(back, range.address, MiB));
+    cr_assert_eq(count_not(back, MiB, 0x5a), 0, "the memory after gpumem closed");
+    CU_OK(cu.cuMemFree_v2(memory));
+    CU_OK(cu.cuCtxPopCurrent_v2(&current));
+    CU_OK(cu.cuCtxDestroy_v2(context));
+    free(data);
+    free(back);
 }
 
 /* --- the memory limit --- */

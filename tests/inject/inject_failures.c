@@ -6,7 +6,7 @@
  * failed run a clean run of the same scenario must pass, byte for byte.
  *
  * The scenarios cover opening and closing devices, pools and their pages, buffers (shared and
- * dedicated pages), streams, transfers, events, wrapped streams, lookups by address, staging
+ * dedicated pages, imported memory), streams, transfers, events, wrapped streams, lookups by address, staging
  * (run the program with GPUMEM_STAGING=always),
  * the JSON dump, virtual blocks, the handle table growing past its first chunk, a thread's first
  * call, and filling the backend registry (modules included: GPUMEM_PLUGIN_PATH names the build's
@@ -111,6 +111,18 @@ static gpumem_result scenario_pools_and_buffers(void)
         TRY(gpumem_buffer_read(buffers[i], 0, back, 1000));
         check_bytes(back, data, 1000, "buffer read");
     }
+    /* The scenario's own memory as a buffer: its page and record, and the address index. */
+    static unsigned char mine[4096];
+    gpumem_import_desc id = {.address = (uint64_t)(uintptr_t)mine, .size = sizeof mine};
+    gpumem_buffer imported, found;
+    uint64_t at;
+    TRY(gpumem_buffer_import(pool, &id, &imported));
+    TRY(gpumem_buffer_write(imported, 0, data, 1000));
+    check_bytes(mine, data, 1000, "imported memory");
+    TRY(gpumem_buffer_find(dev, id.address + 10, &found, &at));
+    if (found != imported || at != 10)
+        FAIL("the import was not found at its address");
+    TRY(gpumem_buffer_destroy(imported));
     gpumem_pool_stats stats;
     TRY(gpumem_pool_stats_get(pool, &stats));
     TRY(gpumem_pool_trim(pool));

@@ -323,6 +323,12 @@ static gpumem_result p_buffer_create(int v)
     gpumem_buffer b;
     return gpumem_buffer_create(bad_pool(v), &(gpumem_buffer_desc){.size = 64}, &b);
 }
+static gpumem_result p_buffer_import(int v)
+{
+    gpumem_buffer b;
+    gpumem_import_desc desc = {.address = (uint64_t)(uintptr_t)host, .size = 64};
+    return gpumem_buffer_import(bad_pool(v), &desc, &b);
+}
 
 /* buffer */
 static gpumem_result b_destroy(int v) { return gpumem_buffer_destroy(bad_buffer(v)); }
@@ -430,6 +436,7 @@ static const handle_function pool_functions[] = {
     FN(p_check, "gpumem_pool_check"),
     FN(p_stats, "gpumem_pool_stats_get"),
     FN(p_buffer_create, "gpumem_buffer_create"),
+    FN(p_buffer_import, "gpumem_buffer_import"),
 };
 static const handle_function buffer_functions[] = {
     FN(b_destroy, "gpumem_buffer_destroy"),
@@ -1035,6 +1042,89 @@ static gpumem_result buffer_dedicated_over_limit(void)
     return buffer_in(F.limited, (gpumem_buffer_desc){.size = 8192, .flags = GPUMEM_BUFFER_DEDICATED});
 }
 
+/* buffer_import: the test's own host memory */
+static gpumem_result import_with(gpumem_import_desc desc)
+{
+    gpumem_buffer b = NULL;
+    gpumem_result r = gpumem_buffer_import(F.pool, &desc, &b);
+    if (r == GPUMEM_OK)
+        gpumem_buffer_destroy(b);
+    return r;
+}
+static gpumem_import_desc host_desc(void)
+{
+    return (gpumem_import_desc){.address = (uint64_t)(uintptr_t)host, .size = BUFFER_SIZE};
+}
+static gpumem_result import_null_desc(void)
+{
+    gpumem_buffer b;
+    return gpumem_buffer_import(F.pool, NULL, &b);
+}
+static gpumem_result import_null_out(void)
+{
+    gpumem_import_desc desc = host_desc();
+    return gpumem_buffer_import(F.pool, &desc, NULL);
+}
+static gpumem_result import_size_zero(void)
+{
+    gpumem_import_desc desc = host_desc();
+    desc.size = 0;
+    return import_with(desc);
+}
+static gpumem_result import_size_above_max_allocation(void)
+{
+    gpumem_import_desc desc = host_desc();
+    desc.size = F.props.max_allocation_size + 1;
+    return import_with(desc);
+}
+static gpumem_result import_flag(void)
+{
+    gpumem_import_desc desc = host_desc();
+    desc.flags = 1;
+    return import_with(desc);
+}
+static gpumem_result import_reserved(void)
+{
+    gpumem_import_desc desc = host_desc();
+    desc.reserved = 0x80000000u;
+    return import_with(desc);
+}
+static gpumem_result import_address_zero(void)
+{
+    return import_with((gpumem_import_desc){.size = BUFFER_SIZE});
+}
+static gpumem_result import_memory_on_host(void)
+{
+    gpumem_import_desc desc = host_desc();
+    desc.memory = desc.address;
+    return import_with(desc);
+}
+static gpumem_result import_offset_one(void)
+{
+    gpumem_import_desc desc = host_desc();
+    desc.offset = 1;
+    return import_with(desc);
+}
+static gpumem_result import_address_wraps(void)
+{
+    gpumem_import_desc desc = host_desc();
+    desc.address = UINT64_MAX - 100;
+    return import_with(desc);
+}
+static gpumem_result import_offset_wraps(void)
+{
+    gpumem_import_desc desc = host_desc();
+    desc.offset = UINT64_MAX - UINT64_MAX % F.props.min_alignment;
+    return import_with(desc);
+}
+static gpumem_result import_the_pools_own_page(void)
+{
+    gpumem_native_buffer n;
+    if (gpumem_buffer_native(F.buf, &n) != GPUMEM_OK)
+        return GPUMEM_OK;
+    return import_with((gpumem_import_desc){.address = n.address, .size = 64});
+}
+
 /* buffer outputs and mapping */
 static gpumem_result info_null(void) { return gpumem_buffer_info_get(F.buf, NULL); }
 static gpumem_result buffer_native_null(void) { return gpumem_buffer_native(F.buf, NULL); }
@@ -1399,6 +1489,21 @@ static const plain_row plain_rows[] = {
      GPUMEM_ERROR_LIMIT_EXCEEDED},
     {"buffer_create: dedicated, over the pool's byte limit", buffer_dedicated_over_limit,
      GPUMEM_ERROR_LIMIT_EXCEEDED},
+
+    /* buffer_import */
+    {"buffer_import: NULL desc", import_null_desc, INVALID},
+    {"buffer_import: NULL output", import_null_out, INVALID},
+    {"buffer_import: size 0", import_size_zero, INVALID},
+    {"buffer_import: size above max_allocation_size", import_size_above_max_allocation,
+     INVALID},
+    {"buffer_import: unknown flag", import_flag, INVALID},
+    {"buffer_import: reserved not 0", import_reserved, INVALID},
+    {"buffer_import: address 0", import_address_zero, INVALID},
+    {"buffer_import: a memory object on host", import_memory_on_host, INVALID},
+    {"buffer_import: offset 1", import_offset_one, INVALID},
+    {"buffer_import: address + size wraps", import_address_wraps, INVALID},
+    {"buffer_import: offset + size wraps", import_offset_wraps, INVALID},
+    {"buffer_import: memory of the pool's own page", import_the_pools_own_page, INVALID},
 
     /* buffer outputs and mapping */
     {"buffer_info_get: NULL info", info_null, INVALID},

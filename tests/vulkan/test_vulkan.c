@@ -1,5 +1,6 @@
 /* What only the Vulkan backend has: bringing your own VkDevice, every memory type, mappings
- * against real device transfers, VkBuffers in the application's own commands, out-of-memory,
+ * against real device transfers, VkBuffers in the application's own commands, the
+ * application's own VkDeviceMemory imported, out-of-memory,
  * stream ordering, and validation. Every test runs with the Khronos validation layer
  * (GPUMEM_VULKAN_VALIDATION=1) and fails on any message it reports; each skips with the reason
  * when the backend has no device here. */
@@ -308,6 +309,195 @@ Test(vulkan, native_buffer_in_application_copy)
     OK(gpumem_device_close(device));
     free(in);
     free(out);
+}
+
+/* --- the application's memory imported --- */
+
+/* The Vulkan type an application allocates for gpumem's memory type `type`: the first with its
+ * four flags and heap that a buffer can live in (gpumem's types are such Vulkan types, and on
+ * most drivers numbered alike). */
+static uint32_t vulkan_type_of(app_vk *app, const gpumem_device_properties *props, uint32_t type,
+                               uint32_t buffer_bits)
+{
+    VkPhysicalDeviceMemoryProperties m;
+    app->vkGetPhysicalDeviceMemoryProperties(app->physical_device, &m);
+    const VkMemoryPropertyFlags four =
+        VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT | VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT |
+        VK_MEMORY_PROPERTY_HOST_COHERENT_BIT | VK_MEMORY_PROPERTY_HOST_CACHED_BIT;
+    for (uint32_t i = 0; i < m.memoryTypeCount; i++)
+        if ((buffer_bits & (1u << i)) && (m.memoryTypes[i].propertyFlags & four) ==
+                                             props->memory_types[type].flags &&
+            m.memoryTypes[i].heapIndex == props->memory_types[type].heap_index)
+            return i;
+    return UINT32_MAX;
+}
+
+#define IMPORT_SIZE (64 * KIB)
+
+/* The application's memory object around an imported range: `before` and `after` bytes of its
+ * own on either side, which gpumem must leave alone. */
+typedef struct app_memory {
+    VkDeviceMemory memory;
+    uint64_t before, after;
+    int host_coherent;
+} app_memory;
+
+static uint8_t *app_map(app_vk *app, app_memory *m)
+{
+    void *data = NULL;
+    VK_OK(app->vkMapMemory(app->device, m->memory, 0, VK_WHOLE_SIZE, 0, &data));
+    return data;
+}
+
+/* Transfers, a native buffer in the application's own copies, a mapping; then the bytes around
+ * the range are checked through the application's own mapping. */
+static void round_trip(app_vk *app, gpumem_pool pool, app_memory *m, uint32_t seed)
+{
+    gpumem_import_desc desc = {.memory = (uint64_t)(uintptr_t)m->memory,
+                               .offset = m->before,
+                               .size = IMPORT_SIZE};
+    gpumem_buffer imported;
+    OK(gpumem_buffer_import(pool, &desc, &imported));
+    gpumem_buffer_info info;
+    OK(gpumem_buffer_info_get(imported, &info));
+    uint8_t *model = alloc_or_die(IMPORT_SIZE), *out = alloc_or_die(IMPORT_SIZE);
+    pattern(model, IMPORT_SIZE, seed);
+    OK(gpumem_buffer_write(imported, 0, model, IMPORT_SIZE));
+    uint32_t word = 0x0BADCAFEu;
+    OK(gpumem_buffer_fill(imported, 16, 1024, word));
+    for (uint64_t i = 16; i < 16 + 1024; i += 4)
+        memcpy(model + i, &word, 4);
+    OK(gpumem_buffer_read(imported, 0, out, IMPORT_SIZE));
+    assert_bytes(out, model, IMPORT_SIZE, "write, fill, read of the import");
+
+    /* The native VkBuffer is bound at the range's offset in the application's memory. */
+    gpumem_native_buffer native;
+    OK(gpumem_buffer_native(imported, &native));
+    cr_assert_eq(native.memory, desc.memory);
+    cr_assert_eq(native.offset, m->before);
+    app_buffer host;
+    VK_OK(app_buffer_create(app, IMPORT_SIZE, &host));
+    VK_OK(app_copy(app, (VkBuffer)(uintptr_t)native.buffer, host.buffer, IMPORT_SIZE));
+    assert_bytes(host.data, model, IMPORT_SIZE, "the application's copy out of the import");
+    pattern(host.data, IMPORT_SIZE, seed + 1);
+    memcpy(model, host.data, IMPORT_SIZE);
+    VK_OK(app_copy(app, host.buffer, (VkBuffer)(uintptr_t)native.buffer, IMPORT_SIZE));
+    app_buffer_destroy(app, &host);
+    OK(gpumem_buffer_read(imported, 0, out, IMPORT_SIZE));
+    assert_bytes(out, model, IMPORT_SIZE, "the application's copy into the import");
+
+    if (m->host_coherent) {
+        void *mapped;
+        OK(gpumem_buffer_map(imported, &mapped));
+        assert_bytes(mapped, model, IMPORT_SIZE, "the import's mapping");
+        OK(gpumem_buffer_unmap(imported));
+    }
+    OK(gpumem_buffer_destroy(imported));
+
+    /* Still the application's, with its own bytes around the range untouched: gpumem neither
+     * freed the memory nor left it mapped (a second map would be a validation error). */
+    if (m->host_coherent) {
+        uint8_t *all = app_map(app, m);
+        assert_bytes(all + m->before, model, IMPORT_SIZE, "the range, through the application");
+        for (uint64_t i = 0; i < m->before; i++)
+            cr_assert_eq(all[i], 0xEE, "byte %llu before the range", (unsigned long long)i);
+        for (uint64_t i = 0; i < m->after; i++)
+            cr_assert_eq(all[m->before + IMPORT_SIZE + i], 0xEE, "byte %llu after the range",
+                         (unsigned long long)i);
+        app->vkUnmapMemory(app->device, m->memory);
+    }
+    free(model);
+    free(out);
+}
+
+/* Memory the application allocated on its device, a range of it at an offset imported into a
+ * pool of each memory type; gpumem's destroy, pool destroy and device close leave it to the
+ * application, which frees it at the end (its own validation would report a second free, or a
+ * free of memory gpumem still had mapped). */
+Test(vulkan, application_memory_is_imported)
+{
+    require_vulkan();
+    app_vk app;
+    char why[256] = "";
+    if (app_create(&app, on_app_message, why, sizeof why) != 0) {
+        app_destroy(&app);
+        cr_skip_test("the test cannot create its own Vulkan device: %s", why);
+    }
+    gpumem_external_device external = {
+        .instance = (uint64_t)(uintptr_t)app.instance,
+        .physical_device = (uint64_t)(uintptr_t)app.physical_device,
+        .device = (uint64_t)(uintptr_t)app.device,
+        .queue_family = app.queue_family,
+        .get_instance_proc_addr = (void *)app.gipa,
+    };
+    gpumem_device_desc desc = {.backend = "vulkan", .external = &external};
+    gpumem_device device;
+    OK(gpumem_device_open(&desc, &device));
+    gpumem_device_properties props;
+    OK(gpumem_device_properties_get(device, &props));
+
+    /* Which Vulkan types a storage and transfer buffer can live in. */
+    VkBufferCreateInfo info = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
+                               .size = IMPORT_SIZE,
+                               .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT |
+                                        VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
+                                        VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+                               .sharingMode = VK_SHARING_MODE_EXCLUSIVE};
+    VkBuffer probe;
+    VK_OK(app.vkCreateBuffer(app.device, &info, NULL, &probe));
+    VkMemoryRequirements req;
+    app.vkGetBufferMemoryRequirements(app.device, probe, &req);
+    app.vkDestroyBuffer(app.device, probe, NULL);
+
+    app_memory memories[GPUMEM_MAX_MEMORY_TYPES];
+    uint32_t count = props.memory_type_count;
+    for (uint32_t t = 0; t < count; t++) {
+        app_memory *m = &memories[t];
+        uint32_t vk_type = vulkan_type_of(&app, &props, t, req.memoryTypeBits);
+        cr_assert_neq(vk_type, UINT32_MAX, "no Vulkan type for gpumem's type %u", t);
+        /* A range not at the memory's start, nor reaching its end (room for the requirements'
+         * size, which may round the buffer up). */
+        m->before = 3 * props.min_alignment;
+        m->after = req.size - IMPORT_SIZE + 4096;
+        m->host_coherent = (props.memory_types[t].flags &
+                            (GPUMEM_MEMORY_HOST_VISIBLE | GPUMEM_MEMORY_HOST_COHERENT)) ==
+                           (GPUMEM_MEMORY_HOST_VISIBLE | GPUMEM_MEMORY_HOST_COHERENT);
+        VkMemoryAllocateInfo alloc = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
+                                      .allocationSize = m->before + IMPORT_SIZE + m->after,
+                                      .memoryTypeIndex = vk_type};
+        VK_OK(app.vkAllocateMemory(app.device, &alloc, NULL, &m->memory));
+        if (m->host_coherent) {
+            memset(app_map(&app, m), 0xEE, (size_t)alloc.allocationSize);
+            app.vkUnmapMemory(app.device, m->memory);
+        }
+        gpumem_pool pool = pool_of_type(device, t, MIB);
+        round_trip(&app, pool, m, 100 + t);
+        round_trip(&app, pool, m, 200 + t); /* the range is free for a new import */
+        /* Ended by the pool's destroy, then by the device's close. */
+        gpumem_import_desc range = {.memory = (uint64_t)(uintptr_t)m->memory,
+                                    .offset = m->before,
+                                    .size = IMPORT_SIZE};
+        gpumem_buffer b;
+        OK(gpumem_buffer_import(pool, &range, &b));
+        OK(gpumem_buffer_fill(b, 0, IMPORT_SIZE, 0x77777777u));
+        OK(gpumem_pool_destroy(pool));
+        pool = pool_of_type(device, t, MIB);
+        OK(gpumem_buffer_import(pool, &range, &b));
+        OK(gpumem_buffer_fill(b, 0, IMPORT_SIZE, 0x55555555u));
+    }
+    OK(gpumem_device_close(device));
+    for (uint32_t t = 0; t < count; t++) {
+        app_memory *m = &memories[t];
+        if (m->host_coherent) {
+            uint8_t *all = app_map(&app, m);
+            for (uint64_t i = 0; i < IMPORT_SIZE; i++)
+                cr_assert_eq(all[m->before + i], 0x55, "type %u: byte %llu after the close", t,
+                             (unsigned long long)i);
+            app.vkUnmapMemory(app.device, m->memory);
+        }
+        app.vkFreeMemory(app.device, m->memory, NULL);
+    }
+    app_destroy(&app); /* validation reports any object gpumem left on the device */
 }
 
 /* --- out of device memory --- */

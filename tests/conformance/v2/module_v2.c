@@ -1,8 +1,8 @@
 /* A module built for version 2 of the backend table, under the name "hostv2": the host
  * backend's operations in a table that ends where version 2 ended. Core must read only that
- * much: the bytes after it, where version 3 put stream_wait_event and event_native, hold a
- * pattern that no valid pointer has, so a libgpumem that read them would call through garbage.
- * The conformance suite runs on it. */
+ * much: the bytes after it, where version 3 put stream_wait_event and event_native (and version
+ * 4 page_import), hold a pattern that no valid pointer has, so a libgpumem that read them would
+ * call through garbage. The conformance suite runs on it. */
 #include <stddef.h>
 #include <string.h>
 
