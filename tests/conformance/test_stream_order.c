@@ -194,7 +194,8 @@ CONF_TEST(trim_frees_the_pages_kept_for_stream_ordered_frees)
     OK(gpumem_buffer_create_on_stream(pool, &(gpumem_buffer_desc){.size = PAGE - 4096},
                                       stream, &large));
     OK(gpumem_pool_stats_get(pool, &s));
-    cr_assert_leq(s.reserved_bytes, 2 * PAGE, /* the small buffer's page and one more */
+    /* the small buffer's page and one more (with guard margins a little more) */
+    cr_assert_leq(s.reserved_bytes, 2 * PAGE + PAGE / 4,
                   "the kept page was not reused: %llu bytes reserved, %llu before",
                   (unsigned long long)s.reserved_bytes,
                   (unsigned long long)before.reserved_bytes);
