@@ -75,6 +75,11 @@ class BufferDesc(ctypes.Structure):
     _fields_ = [("size", u64), ("alignment", u64), ("flags", u32), ("reserved", u32)]
 
 
+class ImportDesc(ctypes.Structure):
+    _fields_ = [("address", u64), ("memory", u64), ("offset", u64), ("size", u64),
+                ("flags", u32), ("reserved", u32)]
+
+
 class BufferInfo(ctypes.Structure):
     _fields_ = [("size", u64), ("offset", u64), ("left_padding", u64),
                 ("allocation_size", u64), ("page_size", u64), ("page", u32),
@@ -113,6 +118,7 @@ _FUNCTIONS = {
     "gpumem_pool_check": (i32, [handle]),
     "gpumem_buffer_create": (i32, [handle, P(BufferDesc), P(handle)]),
     "gpumem_buffer_destroy": (i32, [handle]),
+    "gpumem_buffer_import": (i32, [handle, P(ImportDesc), P(handle)]),
     "gpumem_buffer_info_get": (i32, [handle, P(BufferInfo)]),
     "gpumem_buffer_native": (i32, [handle, P(NativeBuffer)]),
     "gpumem_buffer_find": (i32, [handle, u64, P(handle), P(u64)]),

@@ -6,7 +6,7 @@ from collections import namedtuple
 from . import errors
 from ._args import rest, unsigned
 from ._bytes import readable, writable
-from ._library import lib, BufferDesc, BufferInfo, NativeBuffer, handle
+from ._library import lib, BufferDesc, BufferInfo, ImportDesc, NativeBuffer, handle
 from ._object import Object
 from .device import HOST_VISIBLE
 from .mapping import Mapping
@@ -22,19 +22,34 @@ class Buffer(Object):
     _kind = "buffer"
     _destroy_function = "gpumem_buffer_destroy"
 
-    def __init__(self, pool, size, alignment=0, dedicated=False):
-        desc = BufferDesc()
-        desc.size = unsigned("size", size)
-        desc.alignment = unsigned("alignment", alignment)
-        desc.flags = 1 if dedicated else 0  # GPUMEM_BUFFER_DEDICATED
+    def __init__(self, pool, size, alignment=0, dedicated=False, _imported=None):
         created = handle()
-        errors.check(lib.gpumem_buffer_create(pool._live_handle(), ctypes.byref(desc),
-                                              ctypes.byref(created)))
+        if _imported is None:
+            desc = BufferDesc()
+            desc.size = unsigned("size", size)
+            desc.alignment = unsigned("alignment", alignment)
+            desc.flags = 1 if dedicated else 0  # GPUMEM_BUFFER_DEDICATED
+            errors.check(lib.gpumem_buffer_create(pool._live_handle(), ctypes.byref(desc),
+                                                  ctypes.byref(created)))
+        else:
+            desc, keep = _imported
+            errors.check(lib.gpumem_buffer_import(pool._live_handle(), ctypes.byref(desc),
+                                                  ctypes.byref(created)))
+            self._keep = keep  # the memory's owner lives at least as long as the buffer
         super().__init__(created.value, pool)
         self.pool = pool
         self.device = pool.device
         self.size = size
         self.device._buffers[self._handle] = self
+
+    @classmethod
+    def _import(cls, pool, address=0, size=0, memory=0, offset=0, keep=None):
+        desc = ImportDesc()
+        desc.address = unsigned("address", address)
+        desc.memory = unsigned("memory", memory)
+        desc.offset = unsigned("offset", offset)
+        desc.size = unsigned("size", size)
+        return cls(pool, size, _imported=(desc, keep))
 
     def __len__(self):
         return self.size

@@ -1,5 +1,6 @@
 """DLPack export: a capsule named "dltensor" over a DLManagedTensor, whose deleter lets the
-buffer's memory go (https://dmlc.github.io/dlpack/latest/c_api.html)."""
+buffer's memory go (https://dmlc.github.io/dlpack/latest/c_api.html); and the reading of
+another producer's tensor for an import (describe)."""
 import ctypes
 
 from .mapping import View
@@ -79,3 +80,48 @@ def export(buffer, address, device_type, device_id, size, owner):
     managed.deleter = _delete
     _live[ctypes.addressof(managed)] = (managed, shape, view)
     return _capsule_new(ctypes.addressof(managed), _NAME, _capsule_gone)
+
+
+_DEVICE_TYPES = {"host": 1, "cuda": 2, "hip": 10}  # kDLCPU, kDLCUDA, kDLROCM
+
+
+def describe(producer, device):
+    """The address and byte size of a DLPack producer's tensor, checked to be C-contiguous and
+    on `device` (a gpumem Device). The producer's capsule is left unconsumed: its own deleter
+    runs when it goes, and the caller keeps the producer (which owns the memory) instead."""
+    from . import errors
+    if not hasattr(producer, "__dlpack__"):
+        raise TypeError("%s has no __dlpack__" % type(producer).__name__)
+    backend = device.properties.backend
+    expected = _DEVICE_TYPES.get(backend)
+    kind, index = producer.__dlpack_device__()
+    if expected is None or kind != expected or (
+            kind != 1 and index != device.properties.device_index):
+        raise errors.GpumemError(errors.INVALID_ARGUMENT,
+                                 "import_dlpack: the tensor is on DLPack device (%d, %d); "
+                                 "this %s device takes (%s, %d)" % (
+                                     kind, index, backend, expected,
+                                     device.properties.device_index))
+    capsule = producer.__dlpack__()
+    pointer = _capsule_pointer(id(capsule), _NAME)  # CPython: an object's id is its address
+    tensor = DLManagedTensor.from_address(pointer).dl_tensor
+    shape = [tensor.shape[i] for i in range(tensor.ndim)]
+    item = tensor.dtype.bits * tensor.dtype.lanes // 8
+    count = 1
+    for extent in shape:
+        count *= extent
+    if tensor.strides and count:
+        expected_stride = 1
+        for axis in reversed(range(tensor.ndim)):
+            if shape[axis] != 1 and tensor.strides[axis] != expected_stride:
+                raise errors.GpumemError(errors.INVALID_ARGUMENT, "import_dlpack: the tensor "
+                                         "is not C-contiguous (strides %s, shape %s)" % (
+                                             [tensor.strides[i] for i in range(tensor.ndim)],
+                                             shape))
+            expected_stride *= shape[axis]
+    size = count * item
+    if size == 0:
+        raise errors.GpumemError(errors.INVALID_ARGUMENT, "import_dlpack: the tensor is empty")
+    address = (tensor.data or 0) + tensor.byte_offset
+    del capsule  # unconsumed: its destructor deletes the tensor's DLPack view
+    return address, size

@@ -56,6 +56,23 @@ class Pool(Object):
         from .buffer import Buffer
         return Buffer(self, size, alignment, dedicated)
 
+    def import_memory(self, address=0, size=0, memory=0, offset=0, keep=None):
+        """The application's memory as a buffer of this pool, which gpumem never frees
+        (C: gpumem_buffer_import): `address` and `size` on host, CUDA and HIP; `memory` (a
+        VkDeviceMemory), `offset` and `size` on Vulkan. `keep` is held as long as the buffer:
+        the memory's owner."""
+        from .buffer import Buffer
+        return Buffer._import(self, address, size, memory, offset, keep)
+
+    def import_dlpack(self, producer):
+        """A DLPack producer's memory (a numpy array, a torch tensor, a cupy array: anything
+        with __dlpack__) as a buffer of this pool, without a copy: the buffer holds the
+        tensor's bytes, C-contiguous, and keeps the producer alive. Its device must be this
+        pool's (kDLCPU for the host backend, kDLCUDA, kDLROCM)."""
+        from .dlpack import describe
+        address, size = describe(producer, self.device)
+        return self.import_memory(address=address, size=size, keep=producer)
+
     @property
     def stats(self):
         raw = PoolStats()

@@ -98,3 +98,23 @@ def test_gpumem_work_on_torchs_stream_is_ordered_after_torchs(device, device_buf
     default = gpumem.Stream.wrap(device, 0)  # the runtime's default stream
     default.synchronize()
     default.destroy()
+
+
+def test_torch_and_cupy_tensors_are_imported_without_a_copy(device):
+    """DLPack the other way: a framework's tensor as a gpumem buffer over the same memory."""
+    torch = pytest.importorskip("torch")
+    pool = device.pool(required_flags=gpumem.DEVICE_LOCAL, flags=gpumem.EXACT_MATCH)
+    tensor = torch.arange(SIZE // 4, dtype=torch.int32, device="cuda")
+    buffer = pool.import_dlpack(tensor)
+    assert buffer.size == SIZE and buffer.native.address == tensor.data_ptr()
+    assert np.array_equal(np.frombuffer(buffer.read(), dtype=np.int32),
+                          np.arange(SIZE // 4, dtype=np.int32))
+    buffer.write(np.full(8, -1, dtype=np.int32), offset=0)  # gpumem writes torch's memory
+    assert tensor[:8].cpu().tolist() == [-1] * 8 and int(tensor[8]) == 8
+    buffer.destroy()
+    assert int(tensor[9]) == 9  # the tensor's memory is still torch's, untouched
+    cupy = pytest.importorskip("cupy")
+    array = cupy.arange(1000, dtype=cupy.float32)
+    imported = pool.import_dlpack(array)
+    assert imported.native.address == array.data.ptr
+    assert np.frombuffer(imported.read(), dtype=np.float32)[999] == 999.0
