@@ -79,26 +79,35 @@ static gpumem_result buffer_publish(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
     return GPUMEM_OK;
 }
 
+/* A record for a new buffer of an open pool (gpumem_pool_lock held). */
+static gpumem_result record_for_new(gpumem_pool_obj *pool, gpumem_buffer_obj **b)
+{
+    if (pool->closing)
+        return gpumem_fail(GPUMEM_ERROR_DESTROYED, "the pool was destroyed");
+    if (!(*b = gpumem_pool_record_take(pool)))
+        return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for a buffer");
+    return GPUMEM_OK;
+}
+
 /* Places and registers a new buffer (gpumem_pool_lock held). */
 static gpumem_result buffer_new(gpumem_pool_obj *pool, const gpumem_buffer_desc *desc,
                                 gpumem_buffer_obj **out)
 {
-    if (pool->closing)
-        return gpumem_fail(GPUMEM_ERROR_DESTROYED, "the pool was destroyed");
-    gpumem_buffer_obj *b = gpumem_pool_record_take(pool);
-    if (!b)
-        return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for a buffer");
+    gpumem_buffer_obj *b;
+    gpumem_result r = record_for_new(pool, &b);
+    if (r != GPUMEM_OK)
+        return r;
     uint64_t min_alignment = pool->device->properties.min_alignment;
     uint64_t alignment = desc->alignment > min_alignment ? desc->alignment : min_alignment;
     uint64_t margin = gpumem_margin_before(pool, alignment);
     uint64_t bytes = gpumem_margin_total(pool, desc->size, margin);
     gpumem_tlsf_allocation a;
     gpumem_page *page;
-    gpumem_result r = bytes ? gpumem_pool_place(pool, bytes, alignment,
-                                                desc->flags & GPUMEM_BUFFER_DEDICATED, &page, &a)
-                            : gpumem_fail(GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY,
-                                          "%llu bytes and their guard margins do not fit memory",
-                                          (unsigned long long)desc->size);
+    r = bytes ? gpumem_pool_place(pool, bytes, alignment,
+                                  desc->flags & GPUMEM_BUFFER_DEDICATED, &page, &a)
+              : gpumem_fail(GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY,
+                            "%llu bytes and their guard margins do not fit memory",
+                            (unsigned long long)desc->size);
     if (r != GPUMEM_OK) {
         gpumem_pool_record_give(pool, b);
         return r;
@@ -233,13 +242,12 @@ static gpumem_result check_import(const gpumem_pool_obj *pool, const gpumem_impo
 static gpumem_result import_new(gpumem_pool_obj *pool, const gpumem_import_desc *desc,
                                 gpumem_buffer_obj **out)
 {
-    if (pool->closing)
-        return gpumem_fail(GPUMEM_ERROR_DESTROYED, "the pool was destroyed");
-    gpumem_buffer_obj *b = gpumem_pool_record_take(pool);
-    if (!b)
-        return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for a buffer");
+    gpumem_buffer_obj *b;
+    gpumem_result r = record_for_new(pool, &b);
+    if (r != GPUMEM_OK)
+        return r;
     gpumem_page *page;
-    gpumem_result r = gpumem_pool_import(pool, desc, &page);
+    r = gpumem_pool_import(pool, desc, &page);
     if (r != GPUMEM_OK) {
         gpumem_pool_record_give(pool, b);
         return r;
