@@ -154,7 +154,13 @@ static gpumem_result buffer_create(gpumem_pool pool_handle, const gpumem_buffer_
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "buffer is NULL");
     if ((r = check_desc(pool, desc)) != GPUMEM_OK)
         return r;
-    if ((r = gpumem_pool_lock_for(pool, stream)) != GPUMEM_OK)
+    /* The host writes guard margins at once, not in the stream's order: in a paged pool with
+     * margins, the host first waits for the work of every free whose range it may take, the
+     * stream's own included, or that work could land on the new margins. */
+    gpumem_stream_obj *taker = stream;
+    if (stream && pool->kind == GPUMEM_POOL_PAGED && gpumem_margin_before(pool, 1))
+        taker = NULL;
+    if ((r = gpumem_pool_lock_for(pool, taker)) != GPUMEM_OK)
         return r;
     gpumem_buffer_obj *b = NULL;
     r = buffer_new(pool, desc, &b);

@@ -383,7 +383,10 @@ GPUMEM_API gpumem_result gpumem_buffer_destroy(gpumem_buffer buffer);
  * the host. Paged pools on every backend; native pools pass the stream to the runtime
  * (cuMemAllocFromPoolAsync / cuMemFreeAsync, their HIP twins). Until the host has waited for
  * such work, pages that would be freed are kept; gpumem_pool_trim waits and frees them. The
- * stream must belong to the pool's device. Both may be mixed with the calls without a stream. */
+ * stream must belong to the pool's device. Both may be mixed with the calls without a stream.
+ * In a pool with guard margins (GPUMEM_POOL_DETECT_CORRUPTION), whose margins the host writes
+ * at create, a create on a stream has the host wait for the work of the frees, the stream's
+ * own too. */
 GPUMEM_API gpumem_result gpumem_buffer_create_on_stream(gpumem_pool pool,
                                                         const gpumem_buffer_desc *desc,
                                                         gpumem_stream stream,

@@ -132,6 +132,45 @@ static void another_taker(int host)
     teardown(&o);
 }
 
+/* The host writes a new buffer's guard margins when it is made, not in the stream's order: a
+ * create on a stream in a range that the stream's queued work still writes must not let that
+ * work land on the new margins (the fuzzer found it on lavapipe's queue). */
+CONF_TEST(guard_margins_of_a_stream_ordered_buffer_survive_the_work_before_the_free)
+{
+    uint32_t type = conf_host_visible_type();
+    gpumem_pool pool = conf_type_pool(type, PAGE, GPUMEM_POOL_DETECT_CORRUPTION, "guarded");
+    gpumem_pool spare = conf_pool(0);
+    gpumem_buffer ballast = conf_buffer(spare, PART, 0);
+    uint8_t *data = conf_alloc(PART);
+    conf_pattern(data, PART, 80);
+    OK(gpumem_buffer_write(ballast, 0, data, PART));
+    gpumem_stream stream;
+    OK(gpumem_stream_create(conf_dev, &stream));
+    for (int round = 0; round < 4; round++) {
+        gpumem_buffer doomed;
+        OK(gpumem_buffer_create_on_stream(pool, &(gpumem_buffer_desc){.size = PART}, stream,
+                                          &doomed));
+        /* Slow work, the last of it writing the whole doomed buffer. */
+        for (int i = 0; i < SLOW_COPIES; i++)
+            OK(gpumem_stream_copy(stream, ballast, 0, doomed, 0, PART));
+        OK(gpumem_buffer_destroy_on_stream(doomed, stream));
+        /* Smaller buffers in the freed range: their margins lie where the copies write. */
+        gpumem_buffer small[3];
+        for (int i = 0; i < 3; i++)
+            OK(gpumem_buffer_create_on_stream(
+                pool, &(gpumem_buffer_desc){.size = PART / 5 + 12345 * (uint64_t)i}, stream,
+                &small[i]));
+        OK(gpumem_stream_synchronize(stream));
+        cr_assert(gpumem_pool_check(pool) == GPUMEM_OK, "round %d: %s", round,
+                  gpumem_last_error());
+        for (int i = 0; i < 3; i++)
+            OK(gpumem_buffer_destroy_on_stream(small[i], stream));
+    }
+    OK(gpumem_stream_destroy(stream));
+    OK(gpumem_pool_destroy(pool));
+    free(data);
+}
+
 CONF_TEST(another_stream_takes_a_freed_range_after_the_work_before_the_free)
 {
     another_taker(0);

@@ -1,13 +1,15 @@
 /* gpumem-fuzz: the random-operation fuzzer as a plain program.
  *
- *   gpumem-fuzz --seed N --ops N [--save-input FILE] [--small] [--trace]
- *   gpumem-fuzz --replay FILE [--ops N] [--small] [--trace]
+ *   gpumem-fuzz --seed N --ops N [--save-input FILE] [--small] [--trace] [--check-pools]
+ *   gpumem-fuzz --replay FILE [--ops N] [--small] [--trace] [--check-pools]
  *
  * A seeded run takes its decisions from a PRNG (the same seed gives the same run); --save-input
  * writes the bytes it took, which --replay runs through the same decoder (and libFuzzer's target
  * accepts as a corpus entry). --small decodes as the libFuzzer target does (buffers of at most
  * 1 MiB, small bursts): use it to replay libFuzzer's inputs and to make its corpus. --trace
- * prints every call to stderr. The backend comes from GPUMEM_BACKEND. Prints one summary line;
+ * prints every call to stderr. --check-pools checks every live pool (gpumem_pool_check: guard
+ * margins, the suballocator's books) after every op, so that an overwrite fails at the op that
+ * made it. The backend comes from GPUMEM_BACKEND. Prints one summary line;
  * on the first difference from the model, what differed and how to repeat it.
  * Exit status: 0 pass, 1 fail, 77 the backend is not available here, 2 bad usage.
  */
@@ -25,7 +27,8 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: gpumem-fuzz [--seed N] [--ops N] [--save-input FILE] [--small] [--trace]\n"
-            "       gpumem-fuzz --replay FILE [--ops N] [--small] [--trace]\n");
+            "                   [--check-pools]\n"
+            "       gpumem-fuzz --replay FILE [--ops N] [--small] [--trace] [--check-pools]\n");
 }
 
 static int parse_u64(const char *text, uint64_t *out)
@@ -134,6 +137,8 @@ int main(int argc, char **argv)
             options.trace = 1;
         } else if (!strcmp(a, "--small")) {
             options.small = 1;
+        } else if (!strcmp(a, "--check-pools")) {
+            options.check_pools = 1;
         } else {
             usage();
             return 2;
@@ -184,12 +189,13 @@ int main(int argc, char **argv)
         printf("gpumem-fuzz: FAILED at op %" PRIu64 " of %s: %s\n", summary->failed_op, source,
                summary->failure);
         const char *small = options.small ? " --small" : "";
+        const char *checks = options.check_pools ? " --check-pools" : "";
         if (replay)
-            printf("gpumem-fuzz: repeat with: --replay %s --ops %" PRIu64 "%s\n", replay,
-                   summary->failed_op, small);
+            printf("gpumem-fuzz: repeat with: --replay %s --ops %" PRIu64 "%s%s\n", replay,
+                   summary->failed_op, small, checks);
         else
-            printf("gpumem-fuzz: repeat with: --seed %" PRIu64 " --ops %" PRIu64 "%s\n", seed,
-                   summary->failed_op, small);
+            printf("gpumem-fuzz: repeat with: --seed %" PRIu64 " --ops %" PRIu64 "%s%s\n", seed,
+                   summary->failed_op, small, checks);
     }
     if (save) {
         FILE *f = input.record ? fopen(save, "wb") : NULL;

@@ -87,6 +87,7 @@ typedef struct fuzz_options {
     int trace;        /* print every call to stderr */
     int quiet;        /* do not print log warnings (libFuzzer) */
     int small;        /* buffers of at most 1 MiB, bursts of at most 64: fast inputs (libFuzzer) */
+    int check_pools;  /* gpumem_pool_check on every live pool after every op */
 } fuzz_options;
 
 typedef struct fuzz_summary {

@@ -72,6 +72,15 @@ static const op_entry ops[] = {
 #define OP_ENTRIES (sizeof ops / sizeof ops[0])
 _Static_assert(OP_ENTRIES == FUZZ_OP_COUNT, "one table entry per op kind");
 
+/* Every live pool's guard margins and buffers, after an op: an overwrite shows at the op that
+ * made it (or let queued work make it), not at the buffer's destroy much later. */
+static void check_pools(fz_ctx *c)
+{
+    for (int i = 0; i < FZ_MAX_POOLS && !c->summary->failed; i++)
+        if (c->pools[i].live)
+            fz_call(c, "gpumem_pool_check", gpumem_pool_check(c->pools[i].handle), 0, 0);
+}
+
 const char *fuzz_op_name(fuzz_op op)
 {
     for (size_t i = 0; i < OP_ENTRIES; i++)
@@ -180,6 +189,8 @@ int fuzz_run(fuzz_input *input, const fuzz_options *options, fuzz_summary *summa
         op->run(c);
         summary->ops++;
         summary->op_counts[op->op]++;
+        if (options->check_pools)
+            check_pools(c);
         if (atomic_load(&log.validation) || atomic_load(&log.errors))
             check_log(c, &log);
         if (summary->failed)
