@@ -55,13 +55,13 @@ typedef struct gpumem_pool_obj {
     gpumem_list retired;  /* destroyed buffers that a call may still use, oldest first */
     uint32_t retired_count;
     uint32_t retired_pages; /* of them, buffers with a page of their own */
+    uint64_t retired_bytes; /* their allocations' bytes */
     uint64_t reserved_bytes;
     uint64_t used_bytes;  /* of live buffers */
     uint64_t page_count;
     uint64_t allocation_count;
     uint32_t empty_pages;
     gpumem_backend_pool *native_pool;
-    gpumem_page *hint; /* the page that took the last allocation: tried first */
     /* Buffer records of freed buffers, reused so that create+destroy pairs stay off the host
      * heap (about 100 bytes each; at most GPUMEM_POOL_SPARE_RECORDS are kept, until the pool
      * goes). */
@@ -89,6 +89,9 @@ typedef struct gpumem_pool_obj {
 /* Destroyed buffers are freed in batches of about this many (each batch asks every thread
  * whether it is still in a call, see epoch.h), or earlier when their room is needed. */
 #define GPUMEM_POOL_RETIRE_BATCH 64
+/* ... or once they hold a page's bytes divided by this (2 MiB of 512 MiB pages, 128 KiB of the
+ * default 32 MiB): large ranges go back nearly at once. */
+#define GPUMEM_POOL_RETIRE_PAGE_FRACTION 256
 
 /* The pool of a live handle, or the reason there is none. */
 gpumem_result gpumem_pool_get(gpumem_pool handle, gpumem_pool_obj **pool);
