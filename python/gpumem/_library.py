@@ -118,6 +118,8 @@ _FUNCTIONS = {
     "gpumem_pool_check": (i32, [handle]),
     "gpumem_buffer_create": (i32, [handle, P(BufferDesc), P(handle)]),
     "gpumem_buffer_destroy": (i32, [handle]),
+    "gpumem_buffer_create_on_stream": (i32, [handle, P(BufferDesc), handle, P(handle)]),
+    "gpumem_buffer_destroy_on_stream": (i32, [handle, handle]),
     "gpumem_buffer_import": (i32, [handle, P(ImportDesc), P(handle)]),
     "gpumem_buffer_info_get": (i32, [handle, P(BufferInfo)]),
     "gpumem_buffer_native": (i32, [handle, P(NativeBuffer)]),

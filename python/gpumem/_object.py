@@ -52,11 +52,16 @@ class Object:
     def _finish(self):
         if self._released and self._views == 0 and not self._done:
             self._done = True
-            if self._destroy_function is not None:
-                result = getattr(lib, self._destroy_function)(self._handle)
-                # DESTROYED: an owner's release took it already.
-                if result != errors.DESTROYED:
-                    errors.check(result)
+            result = self._release()
+            # DESTROYED: an owner's release took it already.
+            if result is not None and result != errors.DESTROYED:
+                errors.check(result)
+
+    def _release(self):
+        """Releases the C object; its gpumem_result (None: nothing to release)."""
+        if self._destroy_function is None:
+            return None
+        return getattr(lib, self._destroy_function)(self._handle)
 
     def _add_view(self):
         item = self

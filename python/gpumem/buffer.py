@@ -16,21 +16,35 @@ Info = namedtuple("Info", "size offset left_padding allocation_size page_size pa
 Native = namedtuple("Native", "memory offset buffer address")
 
 
+def _stream_handle(stream):
+    """The live handle of a Stream (TypeError for anything else)."""
+    from .stream import Stream
+    if not isinstance(stream, Stream):
+        raise TypeError("stream must be a gpumem Stream, not %s" % type(stream).__name__)
+    return stream._live_handle()
+
+
 class Buffer(Object):
     """A buffer of a pool: Pool.buffer(size, alignment=0, dedicated=False)."""
 
     _kind = "buffer"
     _destroy_function = "gpumem_buffer_destroy"
 
-    def __init__(self, pool, size, alignment=0, dedicated=False, _imported=None):
+    def __init__(self, pool, size, alignment=0, dedicated=False, _imported=None, stream=None):
         created = handle()
+        self._free_stream = None
         if _imported is None:
             desc = BufferDesc()
             desc.size = unsigned("size", size)
             desc.alignment = unsigned("alignment", alignment)
             desc.flags = 1 if dedicated else 0  # GPUMEM_BUFFER_DEDICATED
-            errors.check(lib.gpumem_buffer_create(pool._live_handle(), ctypes.byref(desc),
-                                                  ctypes.byref(created)))
+            if stream is None:
+                errors.check(lib.gpumem_buffer_create(pool._live_handle(), ctypes.byref(desc),
+                                                      ctypes.byref(created)))
+            else:
+                errors.check(lib.gpumem_buffer_create_on_stream(
+                    pool._live_handle(), ctypes.byref(desc), _stream_handle(stream),
+                    ctypes.byref(created)))
         else:
             desc, keep = _imported
             errors.check(lib.gpumem_buffer_import(pool._live_handle(), ctypes.byref(desc),
@@ -53,6 +67,22 @@ class Buffer(Object):
 
     def __len__(self):
         return self.size
+
+    def destroy(self, stream=None):
+        """Releases the buffer (a second call does nothing). With a `stream`, in that stream's
+        order (gpumem_buffer_destroy_on_stream): work queued on it before may still use the
+        memory, later creates on it reuse the memory at once. With views of the memory alive,
+        the release (in the stream's order then) happens when the last view goes."""
+        if stream is not None and not self._released:
+            _stream_handle(stream)  # a stream of another kind or a destroyed one: raise now
+            self._free_stream = stream
+        super().destroy()
+
+    def _release(self):
+        stream = self._free_stream
+        if stream is not None and stream.alive:
+            return lib.gpumem_buffer_destroy_on_stream(self._handle, stream._handle)
+        return super()._release()
 
     @property
     def info(self):

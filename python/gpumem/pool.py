@@ -51,10 +51,13 @@ class Pool(Object):
         super().__init__(created.value, device)
         self.device = device
 
-    def buffer(self, size, alignment=0, dedicated=False):
-        """A new buffer of `size` bytes in this pool."""
+    def buffer(self, size, alignment=0, dedicated=False, stream=None):
+        """A new buffer of `size` bytes in this pool. With a `stream` (a Stream of the pool's
+        device), in that stream's order (gpumem_buffer_create_on_stream): memory that buffers
+        destroyed on the same stream gave back is reused at once, and another stream's is
+        waited for; destroy it with Buffer.destroy(stream=...) to free it in stream order."""
         from .buffer import Buffer
-        return Buffer(self, size, alignment, dedicated)
+        return Buffer(self, size, alignment, dedicated, stream=stream)
 
     def import_memory(self, address=0, size=0, memory=0, offset=0, keep=None):
         """The application's memory as a buffer of this pool, which gpumem never frees

@@ -188,3 +188,59 @@ def test_a_wrapped_stream_orders_with_the_native_one(device_pool):
     owner.write(buffer, b"still works")
     owner.synchronize()
     assert buffer.read(11) == b"still works"
+
+
+def test_stream_ordered_buffers_reuse_memory_in_the_stream_order(device_pool):
+    device = device_pool.device
+    stream, other = device.stream(), device.stream()
+    rng = np.random.default_rng(7)
+    for round_ in range(6):
+        size = 4 * int(rng.integers(1, 1 << 18))
+        first = device_pool.buffer(size, stream=stream)
+        old = rng.integers(0, 256, size, dtype=np.uint8)
+        stream.write(first, old)
+        first.destroy(stream=stream)
+        # On the same stream the range is free at once; work queued after the free sees
+        # only what it wrote itself.
+        second = device_pool.buffer(size, stream=stream)
+        new = rng.integers(0, 256, size, dtype=np.uint8)
+        stream.write(second, new)
+        seen = np.zeros_like(new)
+        stream.read_into(second, seen)
+        # Another stream's create waits for the frees before it may take their memory.
+        third = device_pool.buffer(size, stream=other)
+        other.fill(third, 0x5A5A5A5A)
+        stream.synchronize()
+        other.synchronize()
+        assert (seen == new).all(), "round %d" % round_
+        assert third.read() == b"\x5a" * size
+        second.destroy(stream=stream)
+        third.destroy(stream=other)
+        assert not second.alive and not third.alive
+        second.destroy(stream=stream)  # a second destroy does nothing
+    device_pool.trim()
+    assert device_pool.stats.allocation_count == 0
+
+
+def test_stream_ordered_buffers_refuse_what_is_not_a_live_stream(device_pool):
+    device = device_pool.device
+    with pytest.raises(TypeError):
+        device_pool.buffer(64, stream="stream 0")
+    buffer = device_pool.buffer(64)
+    with pytest.raises(TypeError):
+        buffer.destroy(stream=0)
+    assert buffer.alive, "a refused destroy leaves the buffer alone"
+    gone = device.stream()
+    gone.destroy()
+    with pytest.raises(gpumem.GpumemError) as caught:
+        device_pool.buffer(64, stream=gone)
+    assert caught.value.code == gpumem.errors.DESTROYED
+    with pytest.raises(gpumem.GpumemError) as caught:
+        buffer.destroy(stream=gone)
+    assert caught.value.code == gpumem.errors.DESTROYED
+    with gpumem.Device(backend=device.backend) as second:
+        foreign = second.stream()
+        with pytest.raises(gpumem.GpumemError) as caught:
+            device_pool.buffer(64, stream=foreign)
+        assert caught.value.code == gpumem.errors.INVALID_ARGUMENT
+    buffer.destroy()

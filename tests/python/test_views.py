@@ -81,3 +81,20 @@ def test_dlpack_refuses_memory_it_cannot_describe(device):
     with pytest.raises(BufferError):
         np.from_dlpack(buffer)
     assert buffer.info.mapped == 0
+
+
+def test_a_stream_ordered_destroy_waits_for_the_last_view(visible_pool):
+    stream = visible_pool.device.stream()
+    buffer = visible_pool.buffer(4096, stream=stream)
+    with buffer.map() as mapping:
+        array = mapping.array()
+    array[:4] = [1, 2, 3, 4]
+    buffer.destroy(stream=stream)
+    assert not buffer.alive
+    assert visible_pool.stats.allocation_count == 1, "the array still views the memory"
+    assert list(array[:4]) == [1, 2, 3, 4]
+    del array, mapping
+    gc.collect()
+    stream.synchronize()
+    visible_pool.trim()
+    assert visible_pool.stats.allocation_count == 0
