@@ -10,7 +10,12 @@
  * entry points carry no stream: they order on the runtime's legacy default stream (0), which
  * CuPy's default streams synchronize with. The python package's gpumem.torch and gpumem.cupy
  * install them. The same library serves HIP builds of the frameworks (backend "hip": the
- * streams are hipStream_t). */
+ * streams are hipStream_t).
+ *
+ * With GPUMEM_FRAMEWORKS_TRACE=FILE in the environment, every allocation and free is written to
+ * FILE as a line "a|f ADDRESS SIZE DEVICE STREAM" (decimal; CuPy's frees have SIZE 0), for
+ * replaying a workload's allocations against other pool settings
+ * (tests/device/replay_trace.py). */
 #ifndef GPUMEM_FRAMEWORKS_H
 #define GPUMEM_FRAMEWORKS_H
 
@@ -26,7 +31,7 @@ typedef struct gpumem_frameworks_config {
     const char *backend; /* "cuda" (NULL: "cuda") or "hip" */
     uint32_t pool_kind;  /* GPUMEM_POOL_PAGED (default) or GPUMEM_POOL_NATIVE */
     uint32_t reserved;
-    uint64_t page_size;  /* paged pools (0: 1 GiB): requests up to half a page share pages */
+    uint64_t page_size;  /* paged pools (0: 512 MiB): requests up to half a page share pages */
 } gpumem_frameworks_config;
 
 /* Sets how devices are opened; only before the first allocation (GPUMEM_ERROR_BAD_STATE

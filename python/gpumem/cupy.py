@@ -15,7 +15,7 @@ from . import frameworks
 
 def use_allocator(pool="paged", page_size=0):
     """Makes gpumem CuPy's allocator (cupy.cuda.set_allocator): `pool` "paged" (pages of
-    `page_size` bytes, 0: 1 GiB) or "native"."""
+    `page_size` bytes, 0: 512 MiB) or "native"."""
     backend = "hip" if cupy.cuda.runtime.is_hip else "cuda"
     frameworks.configure(pool, page_size, backend)
     library = frameworks.library()

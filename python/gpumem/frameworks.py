@@ -64,7 +64,7 @@ def library():
 
 def configure(pool="paged", page_size=0, backend="cuda"):
     """How the allocator opens devices: `pool` "paged" (gpumem's suballocator, pages of
-    `page_size` bytes, 0: 1 GiB) or "native" (the runtime's stream-ordered pool); `backend`
+    `page_size` bytes, 0: 512 MiB) or "native" (the runtime's stream-ordered pool); `backend`
     "cuda" or "hip". Only before the first allocation."""
     kinds = {"paged": PAGED, "native": NATIVE}
     if pool not in kinds:

@@ -14,7 +14,7 @@ from . import frameworks
 
 def use_allocator(pool="paged", page_size=0):
     """Makes gpumem PyTorch's allocator: `pool` "paged" (gpumem's suballocator in pages of
-    `page_size` bytes, 0: 1 GiB) or "native" (the runtime's stream-ordered pool). Call it
+    `page_size` bytes, 0: 512 MiB) or "native" (the runtime's stream-ordered pool). Call it
     before PyTorch allocates any CUDA memory (PyTorch allows one change only then)."""
     backend = "hip" if getattr(torch.version, "hip", None) else "cuda"
     frameworks.configure(pool, page_size, backend)

@@ -6,10 +6,12 @@ prints one table.
 
     PYTHONPATH=build-gpu/python python3 tests/device/frameworks.py [--quick] [--rounds N]
         [--json FILE]
+    ... frameworks.py --trace FILE [--config NAME]: the allocations and frees of one
+        configuration's PyTorch workload (default torch-caching), for replay_trace.py
 
 Configurations: PyTorch's caching allocator, PyTorch's cudaMallocAsync backend, gpumem paged
-(pages of 1 GiB, 512 MiB and 256 MiB) and gpumem native, CuPy's default pool, CuPy's MemoryAsyncPool and
-gpumem paged for CuPy. Measured in each:
+(pages of 512 MiB, the default, 1 GiB and 256 MiB) and gpumem native, CuPy's default pool,
+CuPy's MemoryAsyncPool and gpumem paged for CuPy. Measured in each:
 - churn: the time per op of a Python loop that replaces a random one of 200 live tensors with a
   new one of a random size, log-uniform from 256 B to 64 MiB (median of 5 runs of 20,000 ops);
 - a ResNet-50 training step (torchvision, bf16 autocast, batch 64, SGD): median of 30 steps
@@ -29,7 +31,7 @@ import subprocess
 import sys
 import time
 
-TORCH = ["torch-caching", "torch-async", "torch-gpumem-paged", "torch-gpumem-paged-512m",
+TORCH = ["torch-caching", "torch-async", "torch-gpumem-paged", "torch-gpumem-paged-1g",
          "torch-gpumem-paged-256m", "torch-gpumem-native"]
 CUPY = ["cupy-default", "cupy-async", "cupy-gpumem-paged"]
 
@@ -61,11 +63,17 @@ def run_torch(name, quick):
     if name.startswith("torch-gpumem"):
         import gpumem.torch
         pool = "native" if name.endswith("native") else "paged"
-        page = {"512m": 512 << 20, "256m": 256 << 20}.get(name.rsplit("-", 1)[-1], 0)
+        page = {"1g": 1 << 30, "256m": 256 << 20}.get(name.rsplit("-", 1)[-1], 0)
         gpumem.torch.use_allocator(pool=pool, page_size=page)
     elif name == "torch-async":
         assert torch.cuda.memory.get_allocator_backend() == "cudaMallocAsync", \
             "run with PYTORCH_CUDA_ALLOC_CONF=backend:cudaMallocAsync"
+    # Every allocation and free, for tests/device/replay_trace.py: libgpumem-frameworks writes
+    # its own (GPUMEM_FRAMEWORKS_TRACE); the caching allocator's comes from its history.
+    trace_path = name == "torch-caching" and os.environ.get("GPUMEM_FRAMEWORKS_TRACE")
+    if trace_path:
+        torch.cuda.memory._record_memory_history(enabled="all", context=None, stacks="python",
+                                                 max_entries=4000000)
     gpumem_peak = [0]
 
     def sample():
@@ -117,6 +125,8 @@ def run_torch(name, quick):
     result["churn_us"], result["churn_runs_us"] = churn(
         lambda n: torch.empty(n, dtype=torch.uint8, device="cuda"),
         4000 if quick else 20000, 3 if quick else 5, sample)
+    if trace_path:
+        write_trace(torch, trace_path)
     if name.startswith("torch-gpumem"):
         import gpumem.frameworks
         result["peak_reserved"] = gpumem_peak[0]
@@ -133,6 +143,24 @@ def run_torch(name, quick):
         except RuntimeError as error:
             result["reserved_error"] = str(error)[:200]
     return result
+
+
+def write_trace(torch, path):
+    """The allocator's trace as lines "a|f address size" in order (frees when requested: one
+    stream, so a freed block is reusable at once), with the caching allocator's own peaks."""
+    torch.cuda.synchronize()
+    snapshot = torch.cuda.memory._snapshot()
+    torch.cuda.memory._record_memory_history(enabled=None)
+    events = snapshot["device_traces"][torch.cuda.current_device()]
+    with open(path, "w") as out:
+        out.write("# max_memory_reserved %d max_memory_allocated %d events %d\n" % (
+            torch.cuda.max_memory_reserved(), torch.cuda.max_memory_allocated(), len(events)))
+        for event in events:
+            action = event["action"]
+            if action in ("alloc", "free_requested"):
+                out.write("%s %d %d\n" % (action[0], event["addr"], event["size"]))
+            elif action in ("oom", "snapshot"):
+                out.write("# %s\n" % action)
 
 
 def cupy_workload(cupy):
@@ -252,6 +280,12 @@ if __name__ == "__main__":
     quick = "--quick" in args
     if "--child" in args:
         child(args[args.index("--child") + 1], quick)
+    elif "--trace" in args:  # the allocations of the PyTorch workload on one allocator
+        os.environ["GPUMEM_FRAMEWORKS_TRACE"] = args[args.index("--trace") + 1]
+        result = run_child(args[args.index("--config") + 1] if "--config" in args
+                           else "torch-caching", quick)
+        print(json.dumps(result and {k: v for k, v in result.items() if k != "losses"}))
+        sys.exit(0 if result else 1)
     else:
         sys.exit(parent(quick, args[args.index("--json") + 1] if "--json" in args else None,
                         int(args[args.index("--rounds") + 1]) if "--rounds" in args else 3))
