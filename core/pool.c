@@ -312,10 +312,10 @@ static gpumem_result place_dedicated(gpumem_pool_obj *pool, uint64_t size, uint6
  * Oldest first packs the live buffers into the pool's first pages and leaves its newest ones to
  * drain and be freed. Trying first the page that took the last allocation (what gpumem did
  * before) spread them instead. With destroyed buffers' large ranges given back soon
- * (gpumem_pool_retire), a PyTorch training step (tests/device/replay_trace.py) peaked at 3 pages
- * of 1 GiB, against 4 before both changes, and synthetic forward/backward sequences at
- * 1.13-1.24x their live bytes, against 1.32-1.51x. A full page fails in the suballocator's
- * first bitmap test. */
+ * (gpumem_pool_retire), a PyTorch training step (tests/device/replay_trace.py) peaked at 7 pages
+ * of 512 MiB, against 8 before both changes, and synthetic forward/backward sequences
+ * (tests/python/test_pool_growth.py) at 1.13-1.24x their live bytes, against 1.32-1.51x. A
+ * full page fails in the suballocator's first bitmap test. */
 static gpumem_result place_in_pages(gpumem_pool_obj *pool, uint64_t size, uint64_t alignment,
                                     gpumem_page **out, gpumem_tlsf_allocation *allocation)
 {

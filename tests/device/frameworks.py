@@ -193,7 +193,21 @@ def run_cupy(name, quick):
     return result
 
 
+def pin():
+    """Every configuration on the same CPUs (GPUMEM_BENCH_CPUS, e.g. "2-9"; default: CPUs 2-9
+    where the machine has 10 or more): unpinned, a process's Python loop ran at one of two
+    speeds (about 2.7 or 4.7 us per op on the H200 host) whatever its allocator, which three
+    rounds could not average out."""
+    spec = os.environ.get("GPUMEM_BENCH_CPUS") or ("2-9" if (os.cpu_count() or 0) >= 10
+                                                   else "")
+    if spec:
+        first, _, last = spec.partition("-")
+        os.sched_setaffinity(0, range(int(first), int(last or first) + 1))
+    return spec
+
+
 def child(name, quick):
+    pin()
     result = run_torch(name, quick) if name.startswith("torch") else run_cupy(name, quick)
     print("RESULT " + json.dumps(result), flush=True)
 
@@ -236,7 +250,8 @@ def parent(quick, json_path, rounds):
                 print("FAIL %s: %s %r differ from %s's %r" % (name, key, mine[key],
                                                               base_of(name), base[key]))
     gib = 1 << 30
-    print("medians of %d rounds; ratios against the base allocator of the same round" % rounds)
+    print("medians of %d rounds; ratios against the base allocator of the same round; CPUs %s"
+          % (rounds, pin() or "any"))
     print("%-24s %10s %7s %10s %7s %13s %7s %13s" % ("allocator", "churn/op", "ratio", "step",
                                                       "ratio", "peak reserved", "ratio",
                                                       "after release"))
