@@ -615,6 +615,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: gpumem-bench [--json] [--quick] [--repeats N] [--section NAME] [--size BYTES]\n"
+            "       gpumem-bench --version | --help\n"
             "Measures gpumem on the default device (GPUMEM_BACKEND, GPUMEM_DEVICE choose it).\n"
             "  --json          one JSON document of all results on stdout\n"
             "  --quick         small sizes and 3 repeats: a smoke run\n"
@@ -622,6 +623,7 @@ static void usage(FILE *out)
             "  --section NAME  only vblock, pool, transfer, call, vulkan or cuda\n"
             "  --size BYTES    bytes per transfer, with an optional K, M or G suffix\n"
             "                  (default 256M; --quick: 16M)\n"
+            "  --version       the version (" GPUMEM_VERSION_STRING ")\n"
             "  --help          this text\n"
             "Output: one line per result, \"section/name: value unit\".\n");
 }
@@ -695,6 +697,9 @@ static int parse_arguments(int argc, char **argv, bench_context *c)
         const char *arg = argv[i], *value;
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
             usage(stdout);
+            return 0;
+        } else if (strcmp(arg, "--version") == 0) {
+            printf("gpumem-bench %s\n", GPUMEM_VERSION_STRING);
             return 0;
         } else if (strcmp(arg, "--json") == 0) {
             c->options.json = 1;

@@ -108,8 +108,43 @@ static void demo_stream(gpumem_device device, gpumem_buffer buffer, uint64_t siz
     free(in);
 }
 
-int main(void)
+static void usage(FILE *out)
 {
+    fprintf(out,
+            "usage: gpumem-demo\n"
+            "       gpumem-demo --version | --help\n"
+            "A short tour of gpumem on the default device (GPUMEM_BACKEND, GPUMEM_DEVICE choose\n"
+            "it): a pool, four buffers, transfers checked byte for byte, a mapping, a stream.\n"
+            "  --version  the version (" GPUMEM_VERSION_STRING ")\n"
+            "  --help     this text\n"
+            "Exit status: 0 ok, 1 error, 2 usage.\n");
+}
+
+/* Returns -1 to run the demo, else the exit status. */
+static int parse_arguments(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("gpumem-demo %s\n", GPUMEM_VERSION_STRING);
+            return 0;
+        } else {
+            fprintf(stderr, "gpumem-demo: unknown argument '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    int status = parse_arguments(argc, argv);
+    if (status >= 0)
+        return status;
+
     /* The device: GPUMEM_BACKEND and GPUMEM_DEVICE choose it, else the best available. */
     gpumem_device device;
     gpumem_device_properties props;

@@ -33,11 +33,13 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: gpumem-info [--json]\n"
+            "       gpumem-info --version | --help\n"
             "Lists gpumem's backends and the devices of the available ones: limits, memory\n"
             "heaps and memory types. GPUMEM_BACKEND shows only the backend it chooses;\n"
             "GPUMEM_PLUGIN_PATH adds folders of backend modules.\n"
-            "  --json   one JSON document on stdout\n"
-            "  --help   this text\n"
+            "  --json     one JSON document on stdout\n"
+            "  --version  the version (" GPUMEM_VERSION_STRING ")\n"
+            "  --help     this text\n"
             "Exit status: 0 ok, 1 error, 2 usage.\n");
 }
 
@@ -305,6 +307,9 @@ static int parse_arguments(int argc, char **argv, info_options *o)
             o->json = 1;
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("gpumem-info %s\n", GPUMEM_VERSION_STRING);
             return 0;
         } else {
             fprintf(stderr, "gpumem-info: unknown argument '%s'\n", argv[i]);
