@@ -118,3 +118,36 @@ def test_torch_and_cupy_tensors_are_imported_without_a_copy(device):
     imported = pool.import_dlpack(array)
     assert imported.native.address == array.data.ptr
     assert np.frombuffer(imported.read(), dtype=np.float32)[999] == 999.0
+
+
+def test_numba_allocates_from_gpumem(device):
+    """Numba's External Memory Management plugin (gpumem.numba), in a process of its own:
+    Numba takes its memory manager before its first context."""
+    pytest.importorskip("numba.cuda")
+    import subprocess
+    import sys
+    code = (
+        "import gc, numpy as np\n"
+        "import gpumem.numba, gpumem.frameworks\n"
+        "gpumem.numba.use_allocator()\n"
+        "from numba import cuda\n"
+        "@cuda.jit\n"
+        "def twice(a):\n"
+        "    i = cuda.grid(1)\n"
+        "    if i < a.size:\n"
+        "        a[i] *= 2\n"
+        "host = np.arange(1 << 20, dtype=np.float32)\n"
+        "d = cuda.to_device(host)\n"
+        "stats = gpumem.frameworks.stats()\n"
+        "assert stats.allocation_count >= 1 and stats.used_bytes >= host.nbytes, stats\n"
+        "twice[(host.size + 255) // 256, 256](d)\n"
+        "assert (d.copy_to_host() == host * 2).all()\n"
+        "info = cuda.current_context().get_memory_info()\n"
+        "assert 0 < info.free <= info.total, info\n"
+        "before = gpumem.frameworks.stats().allocation_count\n"
+        "del d; gc.collect(); cuda.synchronize()\n"
+        "assert gpumem.frameworks.stats().allocation_count == before - 1\n"
+        "print('numba ok')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and "numba ok" in done.stdout, done.stderr[-3000:]
