@@ -6,12 +6,13 @@
 #include "error.h"
 
 /* The size of each version's table: version 2 ends with native_pool_stats, version 3 with
- * stream_unwrap, version 4 with page_import. A later version appends; these sizes stay what
- * modules of those versions have. */
+ * stream_unwrap, version 4 with page_import, version 5 with event_unwrap. A later version
+ * appends; these sizes stay what modules of those versions have. */
 #define VERSION_2_SIZE (offsetof(gpumem_backend_vtable, native_pool_stats) + sizeof(void *))
 #define VERSION_3_SIZE (offsetof(gpumem_backend_vtable, stream_unwrap) + sizeof(void *))
 #define VERSION_4_SIZE (offsetof(gpumem_backend_vtable, page_import) + sizeof(void *))
-_Static_assert(VERSION_4_SIZE == sizeof(gpumem_backend_vtable),
+#define VERSION_5_SIZE (offsetof(gpumem_backend_vtable, event_unwrap) + sizeof(void *))
+_Static_assert(VERSION_5_SIZE == sizeof(gpumem_backend_vtable),
                "a new version appends operations: give it its own size, keep these");
 
 #define OP(name) __typeof__(((gpumem_backend_vtable *)0)->name) name
@@ -143,6 +144,16 @@ static gpumem_result check(const gpumem_backend_vtable *t, char *reason, size_t 
                  t->stream_wait_event ? "stream_wait_event" : "event_native");
         return GPUMEM_ERROR_INVALID_ARGUMENT;
     }
+    if ((t->event_wrap || t->event_unwrap) && !t->event_create) {
+        snprintf(reason, size, "backend '%s' has %s but no event operations", t->name,
+                 t->event_wrap ? "event_wrap" : "event_unwrap");
+        return GPUMEM_ERROR_INVALID_ARGUMENT;
+    }
+    if (t->native_buffer_for_usage && !t->buffer_requirements) {
+        snprintf(reason, size, "backend '%s' has native_buffer_for_usage but no "
+                 "buffer_requirements", t->name);
+        return GPUMEM_ERROR_INVALID_ARGUMENT;
+    }
     if (t->event_create && !t->stream_create) {
         snprintf(reason, size, "backend '%s' has event operations but no streams to record "
                  "them on", t->name);
@@ -170,9 +181,11 @@ gpumem_result gpumem_backend_table_read(const gpumem_backend_vtable *table,
         memcpy(out, table, VERSION_3_SIZE);
     } else if (head[0] == 4) {
         memcpy(out, table, VERSION_4_SIZE);
+    } else if (head[0] == 5) {
+        memcpy(out, table, VERSION_5_SIZE);
     } else {
         snprintf(reason, reason_size,
-                 "built for backend table version %u%s; this libgpumem knows versions 1 to 4",
+                 "built for backend table version %u%s; this libgpumem knows versions 1 to 5",
                  head[0], head[0] == 1 ? " with an unknown size" : "");
         return GPUMEM_ERROR_ABI_MISMATCH;
     }

@@ -27,9 +27,13 @@ static gpumem_result check_desc(const gpumem_pool_obj *pool, const gpumem_buffer
     if (d->alignment && !is_power_of_two(d->alignment))
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "alignment %llu is not a power of two",
                            (unsigned long long)d->alignment);
-    if (d->flags & ~(uint32_t)GPUMEM_BUFFER_DEDICATED)
+    const uint32_t known_flags = GPUMEM_BUFFER_DEDICATED | GPUMEM_BUFFER_CONCURRENT;
+    if (d->flags & ~known_flags)
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "unknown flags 0x%x in desc->flags",
-                           d->flags & ~(uint32_t)GPUMEM_BUFFER_DEDICATED);
+                           d->flags & ~known_flags);
+    if (d->usage & ~(uint32_t)GPUMEM_BUFFER_USAGE_ALL)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "unknown usage bits 0x%x in desc->usage",
+                           d->usage & ~(uint32_t)GPUMEM_BUFFER_USAGE_ALL);
     const gpumem_device_properties *p = &pool->device->properties;
     if (d->size > p->max_allocation_size)
         return gpumem_fail(GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY,
@@ -89,9 +93,39 @@ static gpumem_result record_for_new(gpumem_pool_obj *pool, gpumem_buffer_obj **b
     return GPUMEM_OK;
 }
 
-/* Places and registers a new buffer (gpumem_pool_lock held). */
+/* The usage a buffer is made with, and the alignment the backend says it needs beyond
+ * min_alignment (0: none). The default usage without GPUMEM_BUFFER_CONCURRENT is what every
+ * page already serves: the backend is not asked. */
+static gpumem_result usage_alignment(const gpumem_pool_obj *pool, const gpumem_buffer_desc *desc,
+                                     uint32_t *usage, uint64_t *alignment)
+{
+    gpumem_device_obj *device = pool->device;
+    *usage = desc->usage ? desc->usage : GPUMEM_BUFFER_USAGE_DEFAULT;
+    *alignment = 0;
+    if (!device->ops->buffer_requirements ||
+        (*usage == GPUMEM_BUFFER_USAGE_DEFAULT && !(desc->flags & GPUMEM_BUFFER_CONCURRENT)))
+        return GPUMEM_OK;
+    gpumem_result r = device->ops->buffer_requirements(device->native, pool->memory_type, *usage,
+                                                       desc->flags, alignment);
+    if (r != GPUMEM_OK)
+        return gpumem_fail_backend(r, "buffer_requirements");
+    if (!is_power_of_two(*alignment))
+        return gpumem_fail(GPUMEM_ERROR_BACKEND,
+                           "backend '%s' broke the contract: buffer_requirements gave an "
+                           "alignment of %llu, not a power of two",
+                           device->properties.backend, (unsigned long long)*alignment);
+    if (pool->kind == GPUMEM_POOL_NATIVE && *alignment > device->properties.min_alignment)
+        return gpumem_fail(GPUMEM_ERROR_UNSUPPORTED,
+                           "native pools align to %llu bytes; this usage needs %llu",
+                           (unsigned long long)device->properties.min_alignment,
+                           (unsigned long long)*alignment);
+    return GPUMEM_OK;
+}
+
+/* Places and registers a new buffer (gpumem_pool_lock held). `desc`'s alignment already
+ * includes what its usage needs. */
 static gpumem_result buffer_new(gpumem_pool_obj *pool, const gpumem_buffer_desc *desc,
-                                gpumem_buffer_obj **out)
+                                uint32_t usage, gpumem_buffer_obj **out)
 {
     gpumem_buffer_obj *b;
     gpumem_result r = record_for_new(pool, &b);
@@ -123,6 +157,8 @@ static gpumem_result buffer_new(gpumem_pool_obj *pool, const gpumem_buffer_desc 
     b->block_size = a.block_size;
     b->tlsf_handle = a.handle;
     b->margin = margin;
+    b->usage = usage;
+    b->flags = desc->flags;
     if ((r = buffer_publish(pool, b)) == GPUMEM_OK)
         *out = b;
     return r;
@@ -154,6 +190,13 @@ static gpumem_result buffer_create(gpumem_pool pool_handle, const gpumem_buffer_
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "buffer is NULL");
     if ((r = check_desc(pool, desc)) != GPUMEM_OK)
         return r;
+    uint32_t usage;
+    uint64_t usage_align;
+    if ((r = usage_alignment(pool, desc, &usage, &usage_align)) != GPUMEM_OK)
+        return r;
+    gpumem_buffer_desc placed = *desc;
+    if (usage_align > placed.alignment)
+        placed.alignment = usage_align;
     /* The host writes guard margins at once, not in the stream's order: in a paged pool with
      * margins, the host first waits for the work of every free whose range it may take, the
      * stream's own included, or that work could land on the new margins. */
@@ -163,7 +206,7 @@ static gpumem_result buffer_create(gpumem_pool pool_handle, const gpumem_buffer_
     if ((r = gpumem_pool_lock_for(pool, taker)) != GPUMEM_OK)
         return r;
     gpumem_buffer_obj *b = NULL;
-    r = buffer_new(pool, desc, &b);
+    r = buffer_new(pool, &placed, usage, &b);
     gpumem_pool_unlock_on(pool, pool->queue);
     if (r == GPUMEM_OK)
         *out = (gpumem_buffer)(uintptr_t)b->handle;
@@ -263,6 +306,7 @@ static gpumem_result import_new(gpumem_pool_obj *pool, const gpumem_import_desc 
     b->page = page;
     b->size = desc->size;
     b->block_size = desc->size;
+    b->usage = GPUMEM_BUFFER_USAGE_DEFAULT;
     if ((r = buffer_publish(pool, b)) == GPUMEM_OK)
         *out = b;
     return r;
@@ -391,11 +435,18 @@ static gpumem_result buffer_native(gpumem_buffer handle, gpumem_native_buffer *n
         n.address = b->page->address + b->offset;
     } else {
         pthread_mutex_lock(&b->pool->lock);
-        r = device->ops->native_buffer(device->native, b->page->native, b->offset, b->size,
-                                       &b->native, &n);
+        r = device->ops->native_buffer_for_usage
+                ? device->ops->native_buffer_for_usage(device->native, b->page->native,
+                                                       b->offset, b->size, b->usage,
+                                                       b->flags & GPUMEM_BUFFER_CONCURRENT,
+                                                       &b->native, &n)
+                : device->ops->native_buffer(device->native, b->page->native, b->offset,
+                                             b->size, &b->native, &n);
         pthread_mutex_unlock(&b->pool->lock);
         if (r != GPUMEM_OK)
-            return gpumem_fail_backend(r, "native_buffer");
+            return gpumem_fail_backend(r, device->ops->native_buffer_for_usage
+                                              ? "native_buffer_for_usage"
+                                              : "native_buffer");
     }
     n.offset = b->page->import_offset + b->offset; /* in the memory object */
     *native = n;

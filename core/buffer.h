@@ -20,6 +20,8 @@ struct gpumem_buffer_obj {
     uint64_t margin;      /* guard bytes just before offset (GPUMEM_POOL_DETECT_CORRUPTION) */
     uint64_t free_stream; /* native pools: the stream it was destroyed on, to free it on */
     gpumem_backend_buffer *native;
+    uint32_t usage; /* GPUMEM_BUFFER_USAGE_* (never 0) */
+    uint32_t flags; /* GPUMEM_BUFFER_* */
     /* The application's maps not yet unmapped. Changed under the pool's lock; read without it
      * (gpumem_buffer_info_get), so atomic, with plain loads and stores: the lock orders the
      * writers. */

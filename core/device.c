@@ -123,6 +123,14 @@ static gpumem_result validate_desc(const gpumem_device_desc *desc)
     if (desc->flags & ~(uint32_t)GPUMEM_DEVICE_OPEN_INDEX)
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "unknown flags 0x%x in desc->flags",
                            desc->flags & ~(uint32_t)GPUMEM_DEVICE_OPEN_INDEX);
+    const uint32_t features =
+        GPUMEM_VULKAN_FEATURE_TIMELINE_SEMAPHORE | GPUMEM_VULKAN_FEATURE_BUFFER_DEVICE_ADDRESS;
+    if (desc->external && (desc->external->vulkan_features & ~features))
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
+                           "unknown bits 0x%x in external->vulkan_features",
+                           desc->external->vulkan_features & ~features);
+    if (desc->external && desc->external->reserved)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "external->reserved is not 0");
     return GPUMEM_OK;
 }
 

@@ -27,7 +27,8 @@ typedef enum env_id {
 
 static const char *const log_words[] = {"debug", "info", "warning", "error", NULL};
 static const char *const staging_words[] = {"auto", "always", "never", NULL};
-static const char *const validation_words[] = {"0", "1", "sync", NULL};
+static const char *const validation_words[] = {"0",    "1",         "sync",      "best",
+                                               "all",  "sync,best", "best,sync", NULL};
 static const char *const switch_words[] = {"0", "1", NULL};
 
 /* Each variable: its name, the values it takes (words, or NULL for those parsed by hand), the

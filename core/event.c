@@ -13,13 +13,17 @@ static gpumem_result event_get(gpumem_event handle, gpumem_event_obj **event)
 void gpumem_event_free(gpumem_event_obj *event)
 {
     gpumem_device_obj *device = event->device;
-    if (event->native)
+    if (event->native && !event->wrapped)
         device->ops->event_destroy(device->native, event->native);
+    else if (event->native && device->ops->event_unwrap)
+        device->ops->event_unwrap(device->native, event->native);
     pthread_mutex_destroy(&event->lock);
     gpumem_free(event);
 }
 
-static gpumem_result event_create(gpumem_device handle, gpumem_event *out)
+/* A new event of the device: the backend's own, or (wrap non-NULL) the application's object
+ * {handle, value} wrapped. */
+static gpumem_result event_open(gpumem_device handle, const uint64_t *wrap, gpumem_event *out)
 {
     gpumem_device_obj *device;
     gpumem_result r = gpumem_device_get(handle, &device);
@@ -27,11 +31,24 @@ static gpumem_result event_create(gpumem_device handle, gpumem_event *out)
         return r;
     if (!out)
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "event is NULL");
+    if (wrap && !device->ops->event_wrap)
+        return gpumem_fail(GPUMEM_ERROR_UNSUPPORTED,
+                           "backend '%s' cannot wrap the application's events",
+                           device->properties.backend);
+    if (wrap && !wrap[0])
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "native_handle is 0");
     gpumem_event_obj *event = gpumem_alloc_zeroed(1, sizeof *event);
     if (!event)
         return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for an event");
-    if (device->ops->event_create &&
-        (r = device->ops->event_create(device->native, &event->native)) != GPUMEM_OK) {
+    if (wrap) {
+        if ((r = device->ops->event_wrap(device->native, wrap[0], wrap[1], &event->native)) !=
+            GPUMEM_OK) {
+            gpumem_free(event);
+            return gpumem_fail_backend(r, "event_wrap");
+        }
+        event->wrapped = 1;
+    } else if (device->ops->event_create &&
+               (r = device->ops->event_create(device->native, &event->native)) != GPUMEM_OK) {
         gpumem_free(event);
         return gpumem_fail_backend(r, "event_create");
     }
@@ -55,7 +72,14 @@ static gpumem_result event_create(gpumem_device handle, gpumem_event *out)
 
 gpumem_result gpumem_event_create(gpumem_device device, gpumem_event *event)
 {
-    GPUMEM_GUARDED_CALL(event_create(device, event));
+    GPUMEM_GUARDED_CALL(event_open(device, NULL, event));
+}
+
+gpumem_result gpumem_event_wrap(gpumem_device device, uint64_t native_handle, uint64_t value,
+                                gpumem_event *event)
+{
+    const uint64_t wrap[2] = {native_handle, value};
+    GPUMEM_GUARDED_CALL(event_open(device, wrap, event));
 }
 
 gpumem_result gpumem_event_destroy(gpumem_event handle)

@@ -15,6 +15,7 @@ typedef struct gpumem_event_obj {
      * the handle of the stream it was last recorded on (0: never), whose whole work is waited
      * for (a stream destroyed since has finished its work). */
     gpumem_backend_event *native;
+    int wrapped; /* `native` is the application's (gpumem_event_wrap): never destroyed */
     uint64_t stream;
     pthread_mutex_t lock; /* one record, wait or native query at a time */
 } gpumem_event_obj;

@@ -64,6 +64,8 @@ gpumem_result gpurt_event_native(gpumem_backend_device *device, gpumem_backend_e
                                  uint64_t *handle, uint64_t *value);
 gpumem_result gpurt_event_synchronize(gpumem_backend_device *device,
                                       gpumem_backend_event *event);
+gpumem_result gpurt_event_wrap(gpumem_backend_device *device, uint64_t handle, uint64_t value,
+                               gpumem_backend_event **event);
 
 /* gpurt_copy.c */
 gpumem_result gpurt_copy_page_to_page(gpumem_backend_device *device,
@@ -113,6 +115,7 @@ gpumem_result gpurt_native_pool_stats(gpumem_backend_device *device, gpumem_back
     .event_synchronize = gpurt_event_synchronize,                                                 \
     .stream_wait_event = gpurt_stream_wait_event,                                                 \
     .event_native = gpurt_event_native,                                                           \
+    .event_wrap = gpurt_event_wrap,                                                               \
     .stream_wrap = gpurt_stream_wrap,                                                             \
     .copy_page_to_page = gpurt_copy_page_to_page,                                                 \
     .copy_host_to_page = gpurt_copy_host_to_page,                                                 \

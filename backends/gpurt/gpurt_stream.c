@@ -134,3 +134,18 @@ gpumem_result gpurt_event_native(gpumem_backend_device *device, gpumem_backend_e
     *value = 0;
     return GPUMEM_OK;
 }
+
+/* The application's CUevent or hipEvent_t is the backend event itself; core never destroys a
+ * wrapped one. */
+gpumem_result gpurt_event_wrap(gpumem_backend_device *device, uint64_t handle, uint64_t value,
+                               gpumem_backend_event **event)
+{
+    const gpurt_device *d = gpurt_device_of(device);
+    if (value != 0)
+        return gpumem_backend_error(GPUMEM_ERROR_INVALID_ARGUMENT,
+                                    "%s: an event is the runtime's event object alone; value "
+                                    "must be 0, not %llu",
+                                    d->rt->name, (unsigned long long)value);
+    *event = (gpumem_backend_event *)(uintptr_t)handle;
+    return GPUMEM_OK;
+}

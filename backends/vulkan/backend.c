@@ -1,5 +1,5 @@
 /* The Vulkan backend's table: what core calls. Each operation lives in the file of its concept
- * (device.c, properties.c, memory.c, stream.c, copy.c). copy_host_to_page and
+ * (device.c, properties.c, memory.c, usage.c, stream.c, copy.c). copy_host_to_page and
  * copy_page_to_host are absent on purpose: core maps host-visible pages or stages through them
  * with copy_page_to_page and events, which is all Vulkan could do itself. */
 #include "vulkan_backend.h"
@@ -38,6 +38,11 @@ static const gpumem_backend_vtable vulkan_vtable = {
     .device_native = vulkan_device_native,
     .heap_budget = vulkan_heap_budget,
     .page_import = vulkan_page_import,
+    .buffer_requirements = vulkan_buffer_requirements,
+    .native_buffer_for_usage = vulkan_native_buffer_for_usage,
+    .stream_wait_event = vulkan_stream_wait_event,
+    .event_wrap = vulkan_event_wrap,
+    .event_unwrap = vulkan_event_unwrap,
 };
 
 const gpumem_backend_vtable *gpumem_vulkan_backend(void);

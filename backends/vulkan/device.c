@@ -92,6 +92,22 @@ static int pick_queue_family(const vulkan_instance *instance, VkPhysicalDevice p
     return found;
 }
 
+/* bufferDeviceAddress (core in Vulkan 1.2): enabled on gpumem's own devices where supported. */
+static int supports_device_address(const gpumem_backend_device *d)
+{
+    if (d->api_version < VK_API_VERSION_1_2)
+        return 0;
+    VkPhysicalDeviceBufferDeviceAddressFeatures address = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_BUFFER_DEVICE_ADDRESS_FEATURES,
+    };
+    VkPhysicalDeviceFeatures2 features = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
+        .pNext = &address,
+    };
+    d->instance.vk.vkGetPhysicalDeviceFeatures2(d->physical_device, &features);
+    return address.bufferDeviceAddress == VK_TRUE;
+}
+
 static gpumem_result create_device(gpumem_backend_device *d)
 {
     const char *extensions[2];
@@ -100,8 +116,14 @@ static gpumem_result create_device(gpumem_backend_device *d)
         extensions[extension_count++] = VK_KHR_TIMELINE_SEMAPHORE_EXTENSION_NAME;
     if (d->has_memory_budget)
         extensions[extension_count++] = VK_EXT_MEMORY_BUDGET_EXTENSION_NAME;
+    d->device_address = supports_device_address(d);
+    VkPhysicalDeviceBufferDeviceAddressFeatures address = {
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_BUFFER_DEVICE_ADDRESS_FEATURES,
+        .bufferDeviceAddress = VK_TRUE,
+    };
     VkPhysicalDeviceTimelineSemaphoreFeatures timeline = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_TIMELINE_SEMAPHORE_FEATURES,
+        .pNext = d->device_address ? &address : NULL,
         .timelineSemaphore = VK_TRUE,
     };
     const float priority = 1.0f;
@@ -139,6 +161,13 @@ static gpumem_result finish_open(gpumem_backend_device *d)
     if (r != GPUMEM_OK)
         return r;
     d->vk.vkGetDeviceQueue(d->device, d->queue_family, d->queue_index, &d->queue);
+    if (d->device_address && !d->vk.vkGetBufferDeviceAddress)
+        d->device_address = 0; /* said enabled, but the entry point is not there */
+    uint32_t families = 0;
+    d->instance.vk.vkGetPhysicalDeviceQueueFamilyProperties(d->physical_device, &families, NULL);
+    d->family_count = families < VULKAN_FAMILIES_MAX ? families : VULKAN_FAMILIES_MAX;
+    for (uint32_t i = 0; i < d->family_count; i++)
+        d->families[i] = i;
     return vulkan_device_describe(d);
 }
 
@@ -192,9 +221,23 @@ static gpumem_result check_external_queue(const gpumem_backend_device *d)
 }
 
 /* The application's objects: gpumem resolves its tables through them and owns none of them.
- * The device must have been created with the timelineSemaphore feature enabled. */
+ * The device must have been created with the timelineSemaphore feature enabled, which the
+ * application says in vulkan_features (Vulkan cannot be asked which features a VkDevice has
+ * enabled). */
 static gpumem_result open_external(gpumem_backend_device *d, const gpumem_external_device *e)
 {
+    if (!(e->vulkan_features & GPUMEM_VULKAN_FEATURE_TIMELINE_SEMAPHORE))
+        return vulkan_report(GPUMEM_ERROR_UNSUPPORTED,
+                             "vulkan: gpumem's streams need the timelineSemaphore feature: create "
+                             "the VkDevice with it enabled (VkPhysicalDeviceVulkan12Features or "
+                             "VkPhysicalDeviceTimelineSemaphoreFeatures) and say so with "
+                             "GPUMEM_VULKAN_FEATURE_TIMELINE_SEMAPHORE in "
+                             "gpumem_external_device.vulkan_features");
+    if (vulkan_validation_wanted())
+        gpumem_backend_log(GPUMEM_LOG_WARNING,
+                           "vulkan: GPUMEM_VULKAN_VALIDATION has no effect on the application's "
+                           "device: validation is enabled on the VkInstance, which is the "
+                           "application's (enable VK_LAYER_KHRONOS_validation there)");
     char reason[GPUMEM_REASON_SIZE];
     PFN_vkGetInstanceProcAddr gipa = (PFN_vkGetInstanceProcAddr)e->get_instance_proc_addr;
     if (!gipa) {
@@ -225,6 +268,8 @@ static gpumem_result open_external(gpumem_backend_device *d, const gpumem_extern
     d->api_version = device_api_version(d);
     d->has_memory_budget = vulkan_device_has_extension(&d->instance, d->physical_device,
                                                        VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
+    d->device_address = (e->vulkan_features & GPUMEM_VULKAN_FEATURE_BUFFER_DEVICE_ADDRESS) &&
+                        d->api_version >= VK_API_VERSION_1_2;
     if ((r = check_external_queue(d)) != GPUMEM_OK)
         return r;
     return finish_open(d);
@@ -238,6 +283,7 @@ gpumem_result vulkan_device_open(uint32_t index, const gpumem_external_device *e
         return vulkan_report(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "vulkan: no memory for a device");
     pthread_mutex_init(&d->queue_lock, NULL);
     pthread_mutex_init(&d->timeline_lock, NULL);
+    pthread_mutex_init(&d->usage_lock, NULL);
     gpumem_result r = external ? open_external(d, external) : open_own(d, index);
     if (r != GPUMEM_OK) {
         vulkan_device_close(d);
@@ -260,6 +306,7 @@ void vulkan_device_close(gpumem_backend_device *d)
             destroy(d->device, NULL);
     }
     vulkan_instance_destroy(&d->instance);
+    pthread_mutex_destroy(&d->usage_lock);
     pthread_mutex_destroy(&d->timeline_lock);
     pthread_mutex_destroy(&d->queue_lock);
     free(d);
@@ -273,5 +320,7 @@ gpumem_result vulkan_device_native(gpumem_backend_device *d, gpumem_external_dev
     native->queue_family = d->queue_family;
     native->queue_index = d->queue_index;
     native->get_instance_proc_addr = (void *)d->instance.gipa;
+    native->vulkan_features = GPUMEM_VULKAN_FEATURE_TIMELINE_SEMAPHORE |
+                              (d->device_address ? GPUMEM_VULKAN_FEATURE_BUFFER_DEVICE_ADDRESS : 0);
     return GPUMEM_OK;
 }

@@ -39,12 +39,12 @@ static gpumem_result create_vk_instance(const vulkan_global_functions *g, uint32
     VkValidationFeaturesEXT features = {
         .sType = VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT,
         .pNext = &validation->messenger_info,
-        .enabledValidationFeatureCount = 1,
-        .pEnabledValidationFeatures = &validation->feature,
+        .enabledValidationFeatureCount = validation->feature_count,
+        .pEnabledValidationFeatures = validation->features,
     };
     if (validation->enabled) {
-        info.pNext = validation->synchronization ? (const void *)&features
-                                                 : (const void *)&validation->messenger_info;
+        info.pNext = validation->feature_count ? (const void *)&features
+                                               : (const void *)&validation->messenger_info;
         info.enabledLayerCount = 1;
         info.ppEnabledLayerNames = &validation->layer;
         info.enabledExtensionCount = validation->extension_count;

@@ -10,14 +10,19 @@
 
 #include "vulkan_backend.h"
 
-gpumem_result vulkan_buffer_create(gpumem_backend_device *d, VkDeviceSize size, VkBuffer *buffer,
+gpumem_result vulkan_buffer_create(gpumem_backend_device *d, VkDeviceSize size,
+                                   VkBufferUsageFlags usage, int concurrent, VkBuffer *buffer,
                                    VkMemoryRequirements *requirements)
 {
+    /* Concurrent sharing names two families at least; with one, exclusive is the same. */
+    int shared = concurrent && d->family_count > 1;
     VkBufferCreateInfo info = {
         .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
         .size = size,
-        .usage = VULKAN_BUFFER_USAGE,
-        .sharingMode = VK_SHARING_MODE_EXCLUSIVE,
+        .usage = usage,
+        .sharingMode = shared ? VK_SHARING_MODE_CONCURRENT : VK_SHARING_MODE_EXCLUSIVE,
+        .queueFamilyIndexCount = shared ? d->family_count : 0,
+        .pQueueFamilyIndices = shared ? d->families : NULL,
     };
     VkResult r = d->vk.vkCreateBuffer(d->device, &info, NULL, buffer);
     if (r != VK_SUCCESS)
@@ -59,8 +64,14 @@ static gpumem_result allocate_memory(gpumem_backend_device *d, gpumem_backend_pa
     gpumem_result r = heap_reserve(d, page->heap, page->size);
     if (r != GPUMEM_OK)
         return r;
+    /* Any buffer of the page may ask for a device address: the memory must allow them. */
+    VkMemoryAllocateFlagsInfo flags = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_FLAGS_INFO,
+        .flags = VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT,
+    };
     VkMemoryAllocateInfo info = {
         .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
+        .pNext = d->device_address ? &flags : NULL,
         .allocationSize = page->size,
         .memoryTypeIndex = page->vk_type,
     };
@@ -77,7 +88,7 @@ static gpumem_result allocate_memory(gpumem_backend_device *d, gpumem_backend_pa
 static gpumem_result page_init(gpumem_backend_device *d, gpumem_backend_page *page, uint64_t size)
 {
     VkMemoryRequirements req;
-    gpumem_result r = vulkan_buffer_create(d, size, &page->buffer, &req);
+    gpumem_result r = vulkan_buffer_create(d, size, VULKAN_BUFFER_USAGE, 0, &page->buffer, &req);
     if (r != GPUMEM_OK)
         return r;
     if (!(req.memoryTypeBits & (1u << page->vk_type)))
@@ -125,7 +136,8 @@ void vulkan_page_free(gpumem_backend_device *d, gpumem_backend_page *page)
 static gpumem_result import_init(gpumem_backend_device *d, gpumem_backend_page *page)
 {
     VkMemoryRequirements req;
-    gpumem_result r = vulkan_buffer_create(d, page->requested, &page->buffer, &req);
+    gpumem_result r =
+        vulkan_buffer_create(d, page->requested, VULKAN_BUFFER_USAGE, 0, &page->buffer, &req);
     if (r != GPUMEM_OK)
         return r;
     if (!(req.memoryTypeBits & (1u << page->vk_type)))
@@ -253,11 +265,12 @@ static gpumem_result check_placement(const gpumem_backend_page *page, uint64_t o
 }
 
 static gpumem_result create_bound(gpumem_backend_device *d, gpumem_backend_page *page,
-                                  uint64_t offset, uint64_t size, VkBuffer *out)
+                                  uint64_t offset, uint64_t size, VkBufferUsageFlags usage,
+                                  int concurrent, VkBuffer *out)
 {
     VkMemoryRequirements req;
     VkBuffer buffer;
-    gpumem_result r = vulkan_buffer_create(d, size, &buffer, &req);
+    gpumem_result r = vulkan_buffer_create(d, size, usage, concurrent, &buffer, &req);
     if (r != GPUMEM_OK)
         return r;
     if ((r = check_placement(page, offset, &req)) == GPUMEM_OK) {
@@ -275,18 +288,36 @@ static gpumem_result create_bound(gpumem_backend_device *d, gpumem_backend_page 
     return GPUMEM_OK;
 }
 
-gpumem_result vulkan_native_buffer(gpumem_backend_device *d, gpumem_backend_page *page,
-                                   uint64_t offset, uint64_t size, gpumem_backend_buffer **b,
-                                   gpumem_native_buffer *native)
+gpumem_result vulkan_native_buffer_for_usage(gpumem_backend_device *d,
+                                             gpumem_backend_page *page, uint64_t offset,
+                                             uint64_t size, uint32_t usage, uint32_t flags,
+                                             gpumem_backend_buffer **b,
+                                             gpumem_native_buffer *native)
 {
     VkBuffer buffer = (VkBuffer)(uintptr_t)*b;
     if (!buffer) {
-        gpumem_result r = create_bound(d, page, offset, size, &buffer);
+        gpumem_result r = create_bound(d, page, offset, size, vulkan_usage_flags(d, usage),
+                                       (flags & GPUMEM_BUFFER_CONCURRENT) != 0, &buffer);
         if (r != GPUMEM_OK)
             return r;
         *b = (gpumem_backend_buffer *)(uintptr_t)buffer; /* core serialises these calls */
     }
     native->memory = VULKAN_HANDLE_BITS(page->memory);
     native->buffer = VULKAN_HANDLE_BITS(buffer);
+    if ((usage & GPUMEM_BUFFER_USAGE_DEVICE_ADDRESS) && d->vk.vkGetBufferDeviceAddress) {
+        VkBufferDeviceAddressInfo info = {
+            .sType = VK_STRUCTURE_TYPE_BUFFER_DEVICE_ADDRESS_INFO,
+            .buffer = buffer,
+        };
+        native->address = d->vk.vkGetBufferDeviceAddress(d->device, &info);
+    }
     return GPUMEM_OK;
+}
+
+gpumem_result vulkan_native_buffer(gpumem_backend_device *d, gpumem_backend_page *page,
+                                   uint64_t offset, uint64_t size, gpumem_backend_buffer **b,
+                                   gpumem_native_buffer *native)
+{
+    return vulkan_native_buffer_for_usage(d, page, offset, size, GPUMEM_BUFFER_USAGE_DEFAULT, 0,
+                                          b, native);
 }

@@ -54,7 +54,7 @@ static gpumem_result probe_buffer(gpumem_backend_device *d)
 {
     VkBuffer buffer;
     VkMemoryRequirements req;
-    gpumem_result r = vulkan_buffer_create(d, 4096, &buffer, &req);
+    gpumem_result r = vulkan_buffer_create(d, 4096, VULKAN_BUFFER_USAGE, 0, &buffer, &req);
     if (r != GPUMEM_OK)
         return r;
     d->vk.vkDestroyBuffer(d->device, buffer, NULL);

@@ -8,36 +8,52 @@
  * host sees the results once the timeline reaches the value.
  *
  * Batching: small transfers share a command buffer, submitted when a stream is synchronized,
- * an event is recorded, or the batch is large enough to be worth starting at once. */
+ * an event is recorded, or the batch is large enough to be worth starting at once.
+ *
+ * Each command buffer has a command pool of its own, reset whole before the buffer is recorded
+ * again (the validation layer's best practices advise against resetting single buffers).
+ *
+ * Waits (stream_wait_event): the (timeline, value) pairs the stream's next submission waits
+ * for, before any of its commands: a semaphore wait only holds up the batch it is part of. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "vulkan_backend.h"
 
 #define IN_FLIGHT_MAX 16         /* submitted command buffers a stream keeps in flight */
 #define BATCH_COMMANDS 64        /* transfers per command buffer before it is submitted */
 #define BATCH_BYTES (1ull << 20) /* bytes per command buffer before it is submitted */
+#define WAITS_MAX 16             /* waits held for the next submission */
+
+typedef struct vulkan_commands {
+    VkCommandPool pool;  /* of this one command buffer */
+    VkCommandBuffer buffer;
+} vulkan_commands;
 
 typedef struct vulkan_batch {
-    VkCommandBuffer commands;
+    vulkan_commands commands;
     uint64_t value; /* the timeline reaches it when the commands are done */
 } vulkan_batch;
 
 struct gpumem_backend_stream {
-    VkCommandPool pool;
     vulkan_timeline *timeline;
-    VkCommandBuffer open; /* recording, not yet submitted; VK_NULL_HANDLE when none */
+    vulkan_commands open; /* recording, not yet submitted; open.buffer VK_NULL_HANDLE when none */
     uint32_t open_commands;
     uint64_t open_bytes;
     vulkan_batch in_flight[IN_FLIGHT_MAX]; /* a ring, oldest at head */
     uint32_t head;
     uint32_t count;
-    VkCommandBuffer spare[IN_FLIGHT_MAX + 1];
+    vulkan_commands spare[IN_FLIGHT_MAX + 1]; /* done, their pools not reset yet */
     uint32_t spare_count;
+    VkSemaphore wait_semaphores[WAITS_MAX]; /* for the next submission */
+    uint64_t wait_values[WAITS_MAX];
+    uint32_t wait_count;
 };
 
 struct gpumem_backend_event {
     vulkan_timeline *timeline; /* NULL until recorded */
     uint64_t value;
+    vulkan_timeline application; /* a wrapped event's semaphore (gpumem_event_wrap) */
 };
 
 /* --- timelines --- */
@@ -125,27 +141,57 @@ static gpumem_result reclaim(gpumem_backend_device *d, gpumem_backend_stream *s,
     return GPUMEM_OK;
 }
 
-/* A command buffer to record into; leaves room in the ring for it once submitted. */
+static void commands_destroy(gpumem_backend_device *d, vulkan_commands *c)
+{
+    d->vk.vkDestroyCommandPool(d->device, c->pool, NULL); /* frees its command buffer */
+    c->pool = VK_NULL_HANDLE;
+    c->buffer = VK_NULL_HANDLE;
+}
+
+/* A new command pool with one command buffer. */
+static gpumem_result commands_create(gpumem_backend_device *d, vulkan_commands *out)
+{
+    VkCommandPoolCreateInfo pool_info = {
+        .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+        .flags = VK_COMMAND_POOL_CREATE_TRANSIENT_BIT,
+        .queueFamilyIndex = d->queue_family,
+    };
+    VkResult r = d->vk.vkCreateCommandPool(d->device, &pool_info, NULL, &out->pool);
+    if (r != VK_SUCCESS)
+        return vulkan_fail(r, "vkCreateCommandPool");
+    VkCommandBufferAllocateInfo info = {
+        .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+        .commandPool = out->pool,
+        .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+        .commandBufferCount = 1,
+    };
+    if ((r = d->vk.vkAllocateCommandBuffers(d->device, &info, &out->buffer)) != VK_SUCCESS) {
+        commands_destroy(d, out);
+        return vulkan_fail(r, "vkAllocateCommandBuffers");
+    }
+    return GPUMEM_OK;
+}
+
+/* A command buffer to record into, in the initial state; leaves room in the ring for it once
+ * submitted. */
 static gpumem_result acquire(gpumem_backend_device *d, gpumem_backend_stream *s,
-                             VkCommandBuffer *out)
+                             vulkan_commands *out)
 {
     if (s->spare_count == 0 || s->count == IN_FLIGHT_MAX) {
         gpumem_result r = reclaim(d, s, s->count == IN_FLIGHT_MAX);
         if (r != GPUMEM_OK)
             return r;
     }
-    if (s->spare_count) {
-        *out = s->spare[--s->spare_count];
-        return GPUMEM_OK;
+    if (!s->spare_count)
+        return commands_create(d, out);
+    vulkan_commands c = s->spare[--s->spare_count];
+    VkResult r = d->vk.vkResetCommandPool(d->device, c.pool, 0);
+    if (r != VK_SUCCESS) {
+        commands_destroy(d, &c);
+        return vulkan_fail(r, "vkResetCommandPool");
     }
-    VkCommandBufferAllocateInfo info = {
-        .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
-        .commandPool = s->pool,
-        .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
-        .commandBufferCount = 1,
-    };
-    VkResult r = d->vk.vkAllocateCommandBuffers(d->device, &info, out);
-    return r == VK_SUCCESS ? GPUMEM_OK : vulkan_fail(r, "vkAllocateCommandBuffers");
+    *out = c;
+    return GPUMEM_OK;
 }
 
 static void barrier(gpumem_backend_device *d, VkCommandBuffer cb, VkPipelineStageFlags dst_stage,
@@ -162,40 +208,52 @@ static void barrier(gpumem_backend_device *d, VkCommandBuffer cb, VkPipelineStag
 
 static gpumem_result begin(gpumem_backend_device *d, gpumem_backend_stream *s)
 {
-    VkCommandBuffer cb;
-    gpumem_result r = acquire(d, s, &cb);
+    vulkan_commands c;
+    gpumem_result r = acquire(d, s, &c);
     if (r != GPUMEM_OK)
         return r;
     VkCommandBufferBeginInfo info = {
         .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
         .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT,
     };
-    VkResult vr = d->vk.vkBeginCommandBuffer(cb, &info); /* resets it (pool flag) */
+    VkResult vr = d->vk.vkBeginCommandBuffer(c.buffer, &info);
     if (vr != VK_SUCCESS) {
-        s->spare[s->spare_count++] = cb;
+        s->spare[s->spare_count++] = c;
         return vulkan_fail(vr, "vkBeginCommandBuffer");
     }
-    s->open = cb;
+    s->open = c;
     s->open_commands = 0;
     s->open_bytes = 0;
     return GPUMEM_OK;
 }
 
-static VkResult queue_submit(gpumem_backend_device *d, const vulkan_timeline *t, VkCommandBuffer cb,
-                             uint64_t value)
+/* Submits the command buffer, waiting first for the stream's held waits, and signalling the
+ * stream's timeline with `value`. */
+static VkResult queue_submit(gpumem_backend_device *d, const gpumem_backend_stream *s,
+                             VkCommandBuffer cb, uint64_t value)
 {
+    /* gpumem's commands are transfers: the waits hold up the transfer stage. */
+    VkPipelineStageFlags stages[WAITS_MAX];
+    for (uint32_t i = 0; i < s->wait_count; i++)
+        stages[i] = VK_PIPELINE_STAGE_TRANSFER_BIT;
+    int waits = s->wait_count > 0;
     VkTimelineSemaphoreSubmitInfo timeline = {
         .sType = VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO,
+        .waitSemaphoreValueCount = s->wait_count,
+        .pWaitSemaphoreValues = waits ? s->wait_values : NULL,
         .signalSemaphoreValueCount = 1,
         .pSignalSemaphoreValues = &value,
     };
     VkSubmitInfo info = {
         .sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
         .pNext = &timeline,
+        .waitSemaphoreCount = s->wait_count,
+        .pWaitSemaphores = waits ? s->wait_semaphores : NULL,
+        .pWaitDstStageMask = waits ? stages : NULL,
         .commandBufferCount = 1,
         .pCommandBuffers = &cb,
         .signalSemaphoreCount = 1,
-        .pSignalSemaphores = &t->semaphore,
+        .pSignalSemaphores = &s->timeline->semaphore,
     };
     pthread_mutex_lock(&d->queue_lock);
     VkResult r = d->vk.vkQueueSubmit(d->queue, 1, &info, VK_NULL_HANDLE);
@@ -206,21 +264,23 @@ static VkResult queue_submit(gpumem_backend_device *d, const vulkan_timeline *t,
 /* Ends and submits the open command buffer, if any. */
 static gpumem_result submit(gpumem_backend_device *d, gpumem_backend_stream *s)
 {
-    VkCommandBuffer cb = s->open;
-    if (!cb)
+    vulkan_commands c = s->open;
+    if (!c.buffer)
         return GPUMEM_OK;
-    s->open = VK_NULL_HANDLE;
-    barrier(d, cb, VK_PIPELINE_STAGE_HOST_BIT, VK_ACCESS_HOST_READ_BIT | VK_ACCESS_HOST_WRITE_BIT);
-    VkResult r = d->vk.vkEndCommandBuffer(cb);
+    s->open = (vulkan_commands){VK_NULL_HANDLE, VK_NULL_HANDLE};
+    barrier(d, c.buffer, VK_PIPELINE_STAGE_HOST_BIT,
+            VK_ACCESS_HOST_READ_BIT | VK_ACCESS_HOST_WRITE_BIT);
+    VkResult r = d->vk.vkEndCommandBuffer(c.buffer);
     uint64_t value = s->timeline->value + 1;
     if (r == VK_SUCCESS)
-        r = queue_submit(d, s->timeline, cb, value);
+        r = queue_submit(d, s, c.buffer, value);
     if (r != VK_SUCCESS) {
-        s->spare[s->spare_count++] = cb;
+        s->spare[s->spare_count++] = c;
         return vulkan_error(r, "vkQueueSubmit", "(%u transfers)", s->open_commands);
     }
+    s->wait_count = 0;
     s->timeline->value = value;
-    s->in_flight[(s->head + s->count) % IN_FLIGHT_MAX] = (vulkan_batch){cb, value};
+    s->in_flight[(s->head + s->count) % IN_FLIGHT_MAX] = (vulkan_batch){c, value};
     s->count++;
     return GPUMEM_OK;
 }
@@ -228,14 +288,14 @@ static gpumem_result submit(gpumem_backend_device *d, gpumem_backend_stream *s)
 gpumem_result vulkan_stream_record(gpumem_backend_device *d, gpumem_backend_stream *s,
                                    VkCommandBuffer *command_buffer)
 {
-    if (!s->open) {
+    if (!s->open.buffer) {
         gpumem_result r = begin(d, s);
         if (r != GPUMEM_OK)
             return r;
     }
-    barrier(d, s->open, VK_PIPELINE_STAGE_TRANSFER_BIT,
+    barrier(d, s->open.buffer, VK_PIPELINE_STAGE_TRANSFER_BIT,
             VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT);
-    *command_buffer = s->open;
+    *command_buffer = s->open.buffer;
     return GPUMEM_OK;
 }
 
@@ -256,20 +316,8 @@ gpumem_result vulkan_stream_create(gpumem_backend_device *d, gpumem_backend_stre
     gpumem_backend_stream *s = calloc(1, sizeof *s);
     if (!s)
         return vulkan_report(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "vulkan: no memory for a stream");
-    VkCommandPoolCreateInfo info = {
-        .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
-        .flags =
-            VK_COMMAND_POOL_CREATE_TRANSIENT_BIT | VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
-        .queueFamilyIndex = d->queue_family,
-    };
-    VkResult vr = d->vk.vkCreateCommandPool(d->device, &info, NULL, &s->pool);
-    if (vr != VK_SUCCESS) {
-        free(s);
-        return vulkan_fail(vr, "vkCreateCommandPool");
-    }
     gpumem_result r = timeline_new(d, &s->timeline);
     if (r != GPUMEM_OK) {
-        d->vk.vkDestroyCommandPool(d->device, s->pool, NULL);
         free(s);
         return r;
     }
@@ -280,9 +328,16 @@ gpumem_result vulkan_stream_create(gpumem_backend_device *d, gpumem_backend_stre
 void vulkan_stream_destroy(gpumem_backend_device *d, gpumem_backend_stream *s)
 {
     /* Core synchronized the stream, but a failed synchronize may have left work behind. */
-    if (s->open || s->count)
+    if (s->open.buffer || s->count)
         vulkan_stream_synchronize(d, s);
-    d->vk.vkDestroyCommandPool(d->device, s->pool, NULL); /* frees its command buffers */
+    if (s->count) /* it failed again: whatever still runs must end before its pools go */
+        d->vk.vkDeviceWaitIdle(d->device);
+    if (s->open.buffer)
+        commands_destroy(d, &s->open);
+    for (; s->count; s->count--, s->head = (s->head + 1) % IN_FLIGHT_MAX)
+        commands_destroy(d, &s->in_flight[s->head].commands);
+    while (s->spare_count)
+        commands_destroy(d, &s->spare[--s->spare_count]);
     timeline_retire(d, s->timeline);
     free(s);
 }
@@ -290,6 +345,12 @@ void vulkan_stream_destroy(gpumem_backend_device *d, gpumem_backend_stream *s)
 gpumem_result vulkan_stream_synchronize(gpumem_backend_device *d, gpumem_backend_stream *s)
 {
     gpumem_result r = submit(d, s);
+    /* Waits no submission took yet are part of the stream's order too: core runs some of a
+     * stream's operations on the host (through mappings) once the stream is synchronized. */
+    for (; r == GPUMEM_OK && s->wait_count; s->wait_count--) {
+        vulkan_timeline held = {.semaphore = s->wait_semaphores[s->wait_count - 1]};
+        r = timeline_wait(d, &held, s->wait_values[s->wait_count - 1]);
+    }
     if (r == GPUMEM_OK && s->count)
         r = timeline_wait(d, s->timeline, s->timeline->value);
     if (r == GPUMEM_OK)
@@ -346,4 +407,55 @@ gpumem_result vulkan_event_native(gpumem_backend_device *d, gpumem_backend_event
     *handle = e->timeline ? (uint64_t)e->timeline->semaphore : 0;
     *value = e->timeline ? e->value : 0;
     return GPUMEM_OK;
+}
+
+/* The stream's next submission waits for the event's timeline value (work already submitted is
+ * not held up: it was queued before the wait). With WAITS_MAX waits held already, the host
+ * waits for the oldest instead, which orders no less. */
+gpumem_result vulkan_stream_wait_event(gpumem_backend_device *d, gpumem_backend_stream *s,
+                                       gpumem_backend_event *e)
+{
+    if (!e->timeline || e->value == 0)
+        return GPUMEM_OK; /* never recorded: complete */
+    if (e->timeline == s->timeline)
+        return GPUMEM_OK; /* the stream's own earlier point: its order has it */
+    for (uint32_t i = 0; i < s->wait_count; i++)
+        if (s->wait_semaphores[i] == e->timeline->semaphore) {
+            if (s->wait_values[i] < e->value)
+                s->wait_values[i] = e->value;
+            return GPUMEM_OK;
+        }
+    if (s->wait_count == WAITS_MAX) {
+        vulkan_timeline oldest = {.semaphore = s->wait_semaphores[0]};
+        gpumem_result r = timeline_wait(d, &oldest, s->wait_values[0]);
+        if (r != GPUMEM_OK)
+            return r;
+        s->wait_count--;
+        memmove(s->wait_semaphores, s->wait_semaphores + 1,
+                s->wait_count * sizeof s->wait_semaphores[0]);
+        memmove(s->wait_values, s->wait_values + 1, s->wait_count * sizeof s->wait_values[0]);
+    }
+    s->wait_semaphores[s->wait_count] = e->timeline->semaphore;
+    s->wait_values[s->wait_count++] = e->value;
+    return GPUMEM_OK;
+}
+
+/* The application's timeline semaphore and the value that completes the event (0: complete from
+ * the start, as gpumem_event_native says of an event before its first submitted work). */
+gpumem_result vulkan_event_wrap(gpumem_backend_device *d, uint64_t handle, uint64_t value,
+                                gpumem_backend_event **out)
+{
+    gpumem_backend_event *e = calloc(1, sizeof *e);
+    if (!e)
+        return vulkan_report(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "vulkan: no memory for an event");
+    e->application.semaphore = (VkSemaphore)(uintptr_t)handle;
+    e->timeline = &e->application;
+    e->value = value;
+    *out = e;
+    return GPUMEM_OK;
+}
+
+void vulkan_event_unwrap(gpumem_backend_device *d, gpumem_backend_event *e)
+{
+    free(e); /* the semaphore stays the application's */
 }

@@ -1,6 +1,8 @@
 /* Validation: with GPUMEM_VULKAN_VALIDATION=1, gpumem's own instances enable the Khronos
  * validation layer and a debug utils messenger, and every message goes to gpumem's log with the
- * prefix "vulkan validation: ", so tests can fail on any of them. */
+ * prefix "vulkan validation: ", so tests can fail on any of them. A comma-separated list adds
+ * the layer's optional checks: "sync" (synchronization validation), "best" (best practices),
+ * "all" (both); e.g. GPUMEM_VULKAN_VALIDATION=sync,best. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +14,22 @@ int vulkan_validation_wanted(void)
 {
     const char *env = getenv("GPUMEM_VULKAN_VALIDATION");
     return env && *env && strcmp(env, "0") != 0;
+}
+
+/* 1 when the comma-separated `list` has `word`. */
+static int list_has(const char *list, const char *word)
+{
+    size_t n = strlen(word);
+    for (const char *p = list; *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && strncmp(p, word, n) == 0)
+            return 1;
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return 0;
 }
 
 static int32_t level_of(VkDebugUtilsMessageSeverityFlagBitsEXT severity)
@@ -29,6 +47,12 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL on_message(VkDebugUtilsMessageSeverityFlag
                                                  const VkDebugUtilsMessengerCallbackDataEXT *data,
                                                  void *user)
 {
+    /* Best practices notes that the debugging extensions gpumem asks for only to validate
+     * (debug utils, validation features) are for debugging: so they are. */
+    if (data && data->pMessageIdName &&
+        strcmp(data->pMessageIdName,
+               "UNASSIGNED-BestPractices-vkCreateInstance-specialuse-extension-debugging") == 0)
+        return VK_FALSE;
     const char *text = data && data->pMessage ? data->pMessage : "(no message)";
     gpumem_backend_log(level_of(severity), "vulkan validation: %s", text);
     return VK_FALSE; /* the call goes on as it would without the layer */
@@ -63,11 +87,15 @@ void vulkan_validation_prepare(const vulkan_global_functions *vk, vulkan_validat
     /* The layer itself provides these extensions, so asking for them with it is safe. */
     setup->extensions[setup->extension_count++] = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
     const char *env = getenv("GPUMEM_VULKAN_VALIDATION");
-    if (env && strcmp(env, "sync") == 0) {
-        setup->synchronization = 1;
-        setup->feature = VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT;
+    int sync = env && (list_has(env, "sync") || list_has(env, "all"));
+    int best = env && (list_has(env, "best") || list_has(env, "all"));
+    if (sync)
+        setup->features[setup->feature_count++] =
+            VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT;
+    if (best)
+        setup->features[setup->feature_count++] = VK_VALIDATION_FEATURE_ENABLE_BEST_PRACTICES_EXT;
+    if (setup->feature_count)
         setup->extensions[setup->extension_count++] = VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME;
-    }
     setup->messenger_info = (VkDebugUtilsMessengerCreateInfoEXT){
         .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
         .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_VERBOSE_BIT_EXT |

@@ -64,6 +64,8 @@
     X(vkBindBufferMemory, NULL, 1)                \
     X(vkCreateCommandPool, NULL, 1)               \
     X(vkDestroyCommandPool, NULL, 1)              \
+    X(vkResetCommandPool, NULL, 1)                \
+    X(vkDeviceWaitIdle, NULL, 1)                  \
     X(vkAllocateCommandBuffers, NULL, 1)          \
     X(vkFreeCommandBuffers, NULL, 1)              \
     X(vkBeginCommandBuffer, NULL, 1)              \
@@ -75,7 +77,8 @@
     X(vkCreateSemaphore, NULL, 1)                 \
     X(vkDestroySemaphore, NULL, 1)                \
     X(vkWaitSemaphores, "vkWaitSemaphoresKHR", 1) \
-    X(vkGetSemaphoreCounterValue, "vkGetSemaphoreCounterValueKHR", 1)
+    X(vkGetSemaphoreCounterValue, "vkGetSemaphoreCounterValueKHR", 1) \
+    X(vkGetBufferDeviceAddress, "vkGetBufferDeviceAddressKHR", 0)
 
 #define VULKAN_FIELD(name, alias, required) PFN_##name name;
 
@@ -134,12 +137,13 @@ int vulkan_validation_wanted(void);
  * destruction are logged too. */
 typedef struct vulkan_validation_setup {
     int enabled;
-    int synchronization;
     const char *layer;
     const char *extensions[2];
     uint32_t extension_count;
     VkDebugUtilsMessengerCreateInfoEXT messenger_info;
-    VkValidationFeatureEnableEXT feature;
+    /* Synchronization validation, best practices: the layer's optional checks asked for. */
+    VkValidationFeatureEnableEXT features[2];
+    uint32_t feature_count;
 } vulkan_validation_setup;
 void vulkan_validation_prepare(const vulkan_global_functions *vk, vulkan_validation_setup *setup);
 gpumem_result vulkan_validation_start(const vulkan_instance_functions *vk, VkInstance instance,
@@ -173,6 +177,8 @@ int vulkan_device_has_extension(const vulkan_instance *instance, VkPhysicalDevic
 
 /* --- device.c, properties.c --- */
 
+#define VULKAN_FAMILIES_MAX 16
+
 #define VULKAN_BUFFER_USAGE                                                  \
     (VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT | \
      VK_BUFFER_USAGE_TRANSFER_DST_BIT)
@@ -200,6 +206,17 @@ struct gpumem_backend_device {
     _Atomic uint64_t heap_allocated[VK_MAX_MEMORY_HEAPS]; /* bytes of gpumem's pages per heap */
     pthread_mutex_t timeline_lock;                        /* guards spare_timelines */
     struct vulkan_timeline *spare_timelines;
+    int device_address;          /* bufferDeviceAddress enabled: pages allocated for it */
+    uint32_t family_count;       /* queue families, for concurrent sharing */
+    uint32_t families[VULKAN_FAMILIES_MAX];
+    /* Per usage (GPUMEM_BUFFER_USAGE_*) and sharing: the requirements of such a VkBuffer, found
+     * once (buffer_requirements); `known` is 0 until then. Guarded by usage_lock. */
+    pthread_mutex_t usage_lock;
+    struct {
+        int known;
+        uint32_t type_bits;
+        VkDeviceSize alignment;
+    } usage_requirements[GPUMEM_BUFFER_USAGE_ALL + 1][2];
 };
 
 /* Fills what properties.c reports, from the physical device (device.c calls it at open). */
@@ -229,9 +246,11 @@ struct gpumem_backend_page {
                                mapped only over the page's range */
 };
 
-/* Creates a VkBuffer of VULKAN_BUFFER_USAGE and returns its memory requirements. */
+/* Creates a VkBuffer of `usage` (VULKAN_BUFFER_USAGE for pages), shared by every queue family
+ * when `concurrent`, and returns its memory requirements. */
 gpumem_result vulkan_buffer_create(gpumem_backend_device *device, VkDeviceSize size,
-                                   VkBuffer *buffer, VkMemoryRequirements *requirements);
+                                   VkBufferUsageFlags usage, int concurrent, VkBuffer *buffer,
+                                   VkMemoryRequirements *requirements);
 
 gpumem_result vulkan_page_allocate(gpumem_backend_device *device, uint32_t memory_type,
                                    uint64_t size, gpumem_backend_page **page);
@@ -249,6 +268,17 @@ void vulkan_native_buffer_release(gpumem_backend_device *device, gpumem_backend_
 gpumem_result vulkan_native_buffer(gpumem_backend_device *device, gpumem_backend_page *page,
                                    uint64_t offset, uint64_t size, gpumem_backend_buffer **buffer,
                                    gpumem_native_buffer *native);
+gpumem_result vulkan_native_buffer_for_usage(gpumem_backend_device *device,
+                                             gpumem_backend_page *page, uint64_t offset,
+                                             uint64_t size, uint32_t usage, uint32_t flags,
+                                             gpumem_backend_buffer **buffer,
+                                             gpumem_native_buffer *native);
+
+/* --- usage.c --- */
+
+VkBufferUsageFlags vulkan_usage_flags(const gpumem_backend_device *device, uint32_t usage);
+gpumem_result vulkan_buffer_requirements(gpumem_backend_device *device, uint32_t memory_type,
+                                         uint32_t usage, uint32_t flags, uint64_t *alignment);
 
 /* --- stream.c: streams, events and submission --- */
 
@@ -275,6 +305,11 @@ gpumem_result vulkan_event_record(gpumem_backend_device *device, gpumem_backend_
 gpumem_result vulkan_event_synchronize(gpumem_backend_device *device, gpumem_backend_event *event);
 gpumem_result vulkan_event_native(gpumem_backend_device *device, gpumem_backend_event *event,
                                   uint64_t *handle, uint64_t *value);
+gpumem_result vulkan_stream_wait_event(gpumem_backend_device *device,
+                                       gpumem_backend_stream *stream, gpumem_backend_event *event);
+gpumem_result vulkan_event_wrap(gpumem_backend_device *device, uint64_t handle, uint64_t value,
+                                gpumem_backend_event **event);
+void vulkan_event_unwrap(gpumem_backend_device *device, gpumem_backend_event *event);
 
 /* The stream's open command buffer, with a barrier recorded after the stream's earlier
  * transfers, ready for one more transfer of `bytes` bytes. */

@@ -1,4 +1,4 @@
-/* gpumem backend interface, version 4: what a backend implements for its native runtime.
+/* gpumem backend interface, version 5: what a backend implements for its native runtime.
  *
  * A backend is one const gpumem_backend_vtable. Core validates every argument, keeps every
  * handle, does all suballocation, mapping reference counts, staging, statistics and lifetimes;
@@ -50,7 +50,7 @@ extern "C" {
 #endif
 
 /* The version of the table this header describes. */
-#define GPUMEM_BACKEND_VERSION 4u
+#define GPUMEM_BACKEND_VERSION 5u
 
 /* Backend-defined native objects; core only stores and passes the pointers, which must be
  * non-NULL and unique while the object lives. */
@@ -310,6 +310,35 @@ typedef struct gpumem_backend_vtable {
      * gpumem_buffer_import is GPUMEM_ERROR_UNSUPPORTED. */
     gpumem_result (*page_import)(gpumem_backend_device *device, uint32_t memory_type,
                                  const gpumem_import_desc *desc, gpumem_backend_page **page);
+
+    /* === version 5: buffer usage, and the application's events === */
+
+    /* Checks that buffers of `usage` (GPUMEM_BUFFER_USAGE_*, never 0) and `flags`
+     * (GPUMEM_BUFFER_*) can live in memory type `memory_type`, and returns in *alignment the
+     * alignment their offsets in a page need (a power of two; core aligns to the larger of it,
+     * min_alignment and what the application asked). GPUMEM_ERROR_UNSUPPORTED with a message
+     * for a usage the device cannot give (a feature not enabled, a memory type such buffers
+     * cannot use). Called at every create with a usage: keep the answers. Absent: every usage
+     * is accepted and min_alignment suffices. */
+    gpumem_result (*buffer_requirements)(gpumem_backend_device *device, uint32_t memory_type,
+                                         uint32_t usage, uint32_t flags, uint64_t *alignment);
+    /* native_buffer for a buffer created with `usage` and `flags` (as buffer_requirements
+     * accepted them); core calls it instead of native_buffer when present. */
+    gpumem_result (*native_buffer_for_usage)(gpumem_backend_device *device,
+                                             gpumem_backend_page *page, uint64_t offset,
+                                             uint64_t size, uint32_t usage, uint32_t flags,
+                                             gpumem_backend_buffer **cache,
+                                             gpumem_native_buffer *native);
+
+    /* The application's synchronization object as an event (gpumem_event_wrap): `handle` and
+     * `value` as gpumem_native_event names them (a CUevent; a timeline VkSemaphore and the value
+     * that completes the event). Core uses it as any event (event_record, event_synchronize,
+     * stream_wait_event, event_native) but never calls event_destroy on it; event_unwrap, when
+     * present, is called instead once core is done with it. Only with event operations.
+     * Absent: gpumem_event_wrap is GPUMEM_ERROR_UNSUPPORTED. */
+    gpumem_result (*event_wrap)(gpumem_backend_device *device, uint64_t handle, uint64_t value,
+                                gpumem_backend_event **event);
+    void (*event_unwrap)(gpumem_backend_device *device, gpumem_backend_event *event);
 
     /* === later versions append here === */
 } gpumem_backend_vtable;

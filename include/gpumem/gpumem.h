@@ -142,7 +142,11 @@ GPUMEM_API gpumem_result gpumem_backend_find(const char *name, gpumem_backend_in
  * gpumem then owns only what it creates and never destroys these. Per backend:
  * - vulkan: instance (VkInstance), physical_device (VkPhysicalDevice), device (VkDevice),
  *   queue_family and queue_index (a queue with transfer support), get_instance_proc_addr
- *   (PFN_vkGetInstanceProcAddr; NULL: gpumem resolves it from libvulkan.so.1).
+ *   (PFN_vkGetInstanceProcAddr; NULL: gpumem resolves it from libvulkan.so.1), and in
+ *   vulkan_features the GPUMEM_VULKAN_FEATURE_* the application enabled when it created the
+ *   VkDevice (Vulkan has no query for them): GPUMEM_VULKAN_FEATURE_TIMELINE_SEMAPHORE is
+ *   required (the device is refused without it); with
+ *   GPUMEM_VULKAN_FEATURE_BUFFER_DEVICE_ADDRESS, buffers may have GPUMEM_BUFFER_USAGE_DEVICE_ADDRESS.
  * - cuda: physical_device (CUdevice ordinal), device (CUcontext; 0: the primary context).
  * - hip: physical_device (HIP device ordinal).
  * - host: none (ignored). */
@@ -153,7 +157,16 @@ typedef struct gpumem_external_device {
     uint32_t queue_family;
     uint32_t queue_index;
     void *get_instance_proc_addr;
+    uint32_t vulkan_features; /* GPUMEM_VULKAN_FEATURE_* (vulkan only) */
+    uint32_t reserved;        /* 0 */
 } gpumem_external_device;
+
+enum {
+    /* timelineSemaphore (Vulkan 1.2, or VK_KHR_timeline_semaphore): gpumem's streams need it */
+    GPUMEM_VULKAN_FEATURE_TIMELINE_SEMAPHORE = 1u << 0,
+    /* bufferDeviceAddress (Vulkan 1.2, or VK_KHR_buffer_device_address) */
+    GPUMEM_VULKAN_FEATURE_BUFFER_DEVICE_ADDRESS = 1u << 1,
+};
 
 enum {
     /* Use device_index as given; otherwise GPUMEM_DEVICE (env) or 0. */
@@ -332,6 +345,30 @@ GPUMEM_API gpumem_result gpumem_pool_check(gpumem_pool pool);
 
 enum {
     GPUMEM_BUFFER_DEDICATED = 1u << 0, /* its own page, whatever its size */
+    /* Vulkan: the buffer's VkBuffer is shared by every queue family of the device
+     * (VK_SHARING_MODE_CONCURRENT), so that queues of other families use it without ownership
+     * transfers; elsewhere it has no effect */
+    GPUMEM_BUFFER_CONCURRENT = 1u << 1,
+};
+
+/* What the application uses a buffer for (gpumem_buffer_desc.usage; 0: storage and transfer).
+ * gpumem's own transfers work whatever the usage. On Vulkan the usage is the buffer's
+ * VkBufferUsageFlags (gpumem_buffer_native's VkBuffer has them), with offsets aligned as each
+ * usage needs (minUniformBufferOffsetAlignment for uniform buffers...), and DEVICE_ADDRESS
+ * gives gpumem_native_buffer.address (vkGetBufferDeviceAddress), where the device has
+ * bufferDeviceAddress enabled (else GPUMEM_ERROR_UNSUPPORTED). On CUDA, HIP and host every
+ * buffer is usable in every way and has an address: the usage is checked and kept, nothing
+ * more. */
+enum {
+    GPUMEM_BUFFER_USAGE_STORAGE = 1u << 0,        /* shader storage (SSBO) */
+    GPUMEM_BUFFER_USAGE_UNIFORM = 1u << 1,        /* uniform (UBO) */
+    GPUMEM_BUFFER_USAGE_VERTEX = 1u << 2,
+    GPUMEM_BUFFER_USAGE_INDEX = 1u << 3,
+    GPUMEM_BUFFER_USAGE_INDIRECT = 1u << 4,       /* indirect draw and dispatch arguments */
+    GPUMEM_BUFFER_USAGE_TRANSFER = 1u << 5,       /* the application's own copies from and to it */
+    GPUMEM_BUFFER_USAGE_DEVICE_ADDRESS = 1u << 6, /* a device address for shaders */
+    GPUMEM_BUFFER_USAGE_ALL = (1u << 7) - 1,
+    GPUMEM_BUFFER_USAGE_DEFAULT = GPUMEM_BUFFER_USAGE_STORAGE | GPUMEM_BUFFER_USAGE_TRANSFER,
 };
 
 typedef struct gpumem_buffer_desc {
@@ -340,7 +377,7 @@ typedef struct gpumem_buffer_desc {
                            (host, CUDA, HIP) or, where memory has no address (Vulkan), its
                            offset in the page is a multiple of it */
     uint32_t flags;     /* GPUMEM_BUFFER_* */
-    uint32_t reserved;
+    uint32_t usage;     /* GPUMEM_BUFFER_USAGE_* (0: GPUMEM_BUFFER_USAGE_DEFAULT) */
 } gpumem_buffer_desc;
 
 typedef struct gpumem_buffer_info {
@@ -524,9 +561,20 @@ GPUMEM_API gpumem_result gpumem_event_record(gpumem_event event, gpumem_stream s
 /* Waits on the host until the event completed; at once for an event never recorded. */
 GPUMEM_API gpumem_result gpumem_event_synchronize(gpumem_event event);
 /* Operations queued on `stream` after this call start only once `event` completed. On the
- * device where the backend can wait there (CUDA, HIP); elsewhere (Vulkan, and backends without
- * events) this call waits on the host before it returns. */
+ * device where the backend can wait there (CUDA, HIP, Vulkan: the stream's next submission
+ * waits for the event's timeline value); elsewhere (backends without events) this call waits
+ * on the host before it returns. */
 GPUMEM_API gpumem_result gpumem_stream_wait_event(gpumem_stream stream, gpumem_event event);
+
+/* The application's own synchronization object as a gpumem event, so that gpumem's streams (and
+ * the host) wait for the application's GPU work: cuda: a CUevent, hip: a hipEvent_t (`value`
+ * 0), recorded by the application; vulkan: a timeline VkSemaphore of the device and the
+ * `value` that completes the event (0: complete from the start). The object stays the application's: gpumem never destroys
+ * it, and it must live as long as the event. gpumem_event_record on such an event records
+ * gpumem's point instead (CUDA, HIP: into the application's event). GPUMEM_ERROR_UNSUPPORTED on
+ * backends without events (host). */
+GPUMEM_API gpumem_result gpumem_event_wrap(gpumem_device device, uint64_t native_handle,
+                                           uint64_t value, gpumem_event *event);
 
 typedef struct gpumem_native_event {
     uint64_t handle; /* cuda: CUevent; hip: hipEvent_t; vulkan: the VkSemaphore (timeline) the

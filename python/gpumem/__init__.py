@@ -17,7 +17,8 @@ from .errors import GpumemError
 from .device import (Device, backends, DEVICE_LOCAL, HOST_VISIBLE, HOST_COHERENT,
                      HOST_CACHED)
 from .pool import Pool, PAGED, NATIVE, EXACT_MATCH, PERSISTENT_MAP, DETECT_CORRUPTION
-from .buffer import Buffer
+from .buffer import (Buffer, USAGE_STORAGE, USAGE_UNIFORM, USAGE_VERTEX, USAGE_INDEX,
+                     USAGE_INDIRECT, USAGE_TRANSFER, USAGE_DEVICE_ADDRESS)
 from .mapping import Mapping
 from .stream import Stream
 from .event import Event

@@ -30,7 +30,8 @@ class BackendInfo(ctypes.Structure):
 class ExternalDevice(ctypes.Structure):
     _fields_ = [("instance", u64), ("physical_device", u64), ("device", u64),
                 ("queue_family", u32), ("queue_index", u32),
-                ("get_instance_proc_addr", ctypes.c_void_p)]
+                ("get_instance_proc_addr", ctypes.c_void_p), ("vulkan_features", u32),
+                ("reserved", u32)]
 
 
 class DeviceDesc(ctypes.Structure):
@@ -72,7 +73,7 @@ class PoolStats(ctypes.Structure):
 
 
 class BufferDesc(ctypes.Structure):
-    _fields_ = [("size", u64), ("alignment", u64), ("flags", u32), ("reserved", u32)]
+    _fields_ = [("size", u64), ("alignment", u64), ("flags", u32), ("usage", u32)]
 
 
 class ImportDesc(ctypes.Structure):
@@ -146,6 +147,7 @@ _FUNCTIONS = {
     "gpumem_event_record": (i32, [handle, handle]),
     "gpumem_event_synchronize": (i32, [handle]),
     "gpumem_event_native": (i32, [handle, P(NativeEvent)]),
+    "gpumem_event_wrap": (i32, [handle, u64, u64, P(handle)]),
     "gpumem_stream_wait_event": (i32, [handle, handle]),
     "gpumem_vblock_create": (i32, [u64, P(handle)]),
     "gpumem_vblock_destroy": (i32, [handle]),

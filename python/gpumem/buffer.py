@@ -16,6 +16,16 @@ Info = namedtuple("Info", "size offset left_padding allocation_size page_size pa
 Native = namedtuple("Native", "memory offset buffer address")
 
 
+# usage (gpumem_buffer_desc.usage)
+USAGE_STORAGE = 1 << 0
+USAGE_UNIFORM = 1 << 1
+USAGE_VERTEX = 1 << 2
+USAGE_INDEX = 1 << 3
+USAGE_INDIRECT = 1 << 4
+USAGE_TRANSFER = 1 << 5
+USAGE_DEVICE_ADDRESS = 1 << 6
+
+
 def _stream_handle(stream):
     """The live handle of a Stream (TypeError for anything else)."""
     from .stream import Stream
@@ -30,7 +40,8 @@ class Buffer(Object):
     _kind = "buffer"
     _destroy_function = "gpumem_buffer_destroy"
 
-    def __init__(self, pool, size, alignment=0, dedicated=False, _imported=None, stream=None):
+    def __init__(self, pool, size, alignment=0, dedicated=False, _imported=None, stream=None,
+                 usage=0):
         created = handle()
         self._free_stream = None
         if _imported is None:
@@ -38,6 +49,7 @@ class Buffer(Object):
             desc.size = unsigned("size", size)
             desc.alignment = unsigned("alignment", alignment)
             desc.flags = 1 if dedicated else 0  # GPUMEM_BUFFER_DEDICATED
+            desc.usage = unsigned("usage", usage, 32)
             if stream is None:
                 errors.check(lib.gpumem_buffer_create(pool._live_handle(), ctypes.byref(desc),
                                                       ctypes.byref(created)))

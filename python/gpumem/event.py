@@ -3,6 +3,7 @@ import ctypes
 from collections import namedtuple
 
 from . import errors
+from ._args import unsigned
 from ._library import lib, NativeEvent, handle
 from ._object import Object
 
@@ -17,11 +18,25 @@ class Event(Object):
     _kind = "event"
     _destroy_function = "gpumem_event_destroy"
 
-    def __init__(self, device):
+    def __init__(self, device, _wrap=None):
         created = handle()
-        errors.check(lib.gpumem_event_create(device._live_handle(), ctypes.byref(created)))
+        if _wrap is None:
+            errors.check(lib.gpumem_event_create(device._live_handle(), ctypes.byref(created)))
+        else:
+            errors.check(lib.gpumem_event_wrap(device._live_handle(), _wrap[0], _wrap[1],
+                                               ctypes.byref(created)))
+            self._keep = _wrap[2]
         super().__init__(created.value, device)
         self.device = device
+
+    @classmethod
+    def wrap(cls, device, handle, value=0, keep=None):
+        """The application's own synchronization object as an Event (gpumem_event_wrap): a
+        CUevent or hipEvent_t as an int (e.g. a torch.cuda.Event's `cuda_event`, value 0), or
+        a Vulkan timeline semaphore and the value that completes the event. It stays the
+        application's; `keep` is held as long as the Event (the object's owner).
+        GpumemError UNSUPPORTED on host."""
+        return cls(device, _wrap=(unsigned("handle", handle), unsigned("value", value), keep))
 
     def record(self, stream):
         """The event completes once every operation queued on `stream` so far has."""

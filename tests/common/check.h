@@ -14,4 +14,14 @@
                      gpumem_last_error());                                                   \
     } while (0)
 
+/* A call that must fail with `expected`; anything else shows the call, its result and the last
+ * error. */
+#define EXPECT_RESULT(call, expected)                                                       \
+    do {                                                                                    \
+        gpumem_result er_r_ = (call);                                                       \
+        cr_assert_eq(er_r_, (expected), "%s -> %s, expected %s (%s)", #call,               \
+                     gpumem_result_string(er_r_), gpumem_result_string(expected),           \
+                     gpumem_last_error());                                                  \
+    } while (0)
+
 #endif

@@ -119,3 +119,53 @@ CONF_TEST(events_refuse_bad_use)
     FAILS(gpumem_event_destroy(event), GPUMEM_ERROR_DESTROYED);
     FAILS(gpumem_event_record(event, stream), GPUMEM_ERROR_DESTROYED);
 }
+
+/* An event over a native synchronization object (gpumem_event_wrap): here the native form of
+ * one of gpumem's own events, which is what an application's own object looks like to the
+ * backend (a CUevent; a timeline semaphore and a value). A stream that waits for the wrapped
+ * event reads what the other stream wrote. Backends without it say UNSUPPORTED. */
+CONF_TEST(a_stream_waits_for_a_wrapped_native_event)
+{
+    gpumem_stream producer, consumer;
+    OK(gpumem_stream_create(conf_dev, &producer));
+    OK(gpumem_stream_create(conf_dev, &consumer));
+    gpumem_pool pool = conf_pool(0);
+    gpumem_buffer data = conf_buffer(pool, SIZE, 0), copy = conf_buffer(pool, SIZE, 0);
+    gpumem_event written;
+    OK(gpumem_event_create(conf_dev, &written));
+    uint8_t *source = conf_alloc(SIZE), *seen = conf_alloc(SIZE);
+    for (int round = 0; round < ROUNDS; round++) {
+        conf_pattern(source, SIZE, 3000 + (uint64_t)round);
+        OK(gpumem_stream_write(producer, data, 0, source, SIZE));
+        OK(gpumem_event_record(written, producer));
+        gpumem_native_event native;
+        OK(gpumem_event_native(written, &native));
+        gpumem_event wrapped;
+        gpumem_result r = gpumem_event_wrap(conf_dev, native.handle, native.value, &wrapped);
+        if (r == GPUMEM_ERROR_UNSUPPORTED) {
+            free(source);
+            free(seen);
+            CONF_SKIP("backend '%s' wraps no native events (%s)", conf_backend(),
+                      gpumem_result_string(r));
+        }
+        OK(r);
+        OK(gpumem_stream_wait_event(consumer, wrapped));
+        OK(gpumem_stream_copy(consumer, data, 0, copy, 0, SIZE));
+        OK(gpumem_stream_read(consumer, copy, 0, seen, SIZE));
+        OK(gpumem_stream_synchronize(consumer));
+        ASSERT_BYTES(seen, source, SIZE, "round %d: the consumer ran before the wrapped event",
+                     round);
+        OK(gpumem_event_synchronize(wrapped));
+        OK(gpumem_event_destroy(wrapped));
+        OK(gpumem_stream_synchronize(producer));
+    }
+    /* The wrapped object stays the application's: the original still works. */
+    OK(gpumem_event_record(written, producer));
+    OK(gpumem_event_synchronize(written));
+    OK(gpumem_event_destroy(written));
+    gpumem_event event;
+    FAILS(gpumem_event_wrap(conf_dev, 1, 1, NULL), GPUMEM_ERROR_INVALID_ARGUMENT);
+    FAILS(gpumem_event_wrap(NULL, 1, 1, &event), GPUMEM_ERROR_INVALID_HANDLE);
+    free(source);
+    free(seen);
+}

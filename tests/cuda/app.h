@@ -18,7 +18,13 @@
     X(cuMemFree_v2, (CUdeviceptr address))                                               \
     X(cuMemsetD8_v2, (CUdeviceptr address, unsigned char value, size_t count))           \
     X(cuMemsetD8Async, (CUdeviceptr address, unsigned char value, size_t count, CUstream s)) \
-    X(cuMemcpyDtoH_v2, (void *destination, CUdeviceptr source, size_t size))
+    X(cuMemcpyDtoH_v2, (void *destination, CUdeviceptr source, size_t size))             \
+    X(cuStreamCreate, (CUstream * stream, unsigned int flags))                           \
+    X(cuStreamDestroy_v2, (CUstream stream))                                             \
+    X(cuStreamSynchronize, (CUstream stream))                                            \
+    X(cuEventCreate, (CUevent * event, unsigned int flags))                              \
+    X(cuEventRecord, (CUevent event, CUstream stream))                                   \
+    X(cuEventDestroy_v2, (CUevent event))
 
 typedef struct app_cuda {
 #define APP_CUDA_FIELD(name, parameters) CUresult (*name) parameters;

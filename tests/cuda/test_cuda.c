@@ -310,6 +310,55 @@ Test(cuda, application_work_on_the_native_stream)
     OK(gpumem_device_close(device));
 }
 
+/* The application's own CUevent, recorded after slow work on its own stream, wrapped as a gpumem
+ * event: a gpumem stream that waits for it reads what that work wrote last. */
+Test(cuda, a_gpumem_stream_waits_for_an_application_event)
+{
+    gpumem_device device = open_cuda();
+    app_cuda cu;
+    app_cuda_load(&cu);
+    gpumem_pool pool = device_pool(device);
+    const size_t big = 256 * MiB;
+    gpumem_buffer buffer = buffer_in(pool, big, 0);
+    gpumem_native_buffer nb;
+    OK(gpumem_buffer_native(buffer, &nb));
+    gpumem_stream stream;
+    OK(gpumem_stream_create(device, &stream));
+    uint8_t *back = allocate(MiB);
+    CU_OK(cu.cuCtxPushCurrent_v2(context_of(device)));
+    CUstream theirs;
+    CUevent written;
+    CU_OK(cu.cuStreamCreate(&theirs, CU_STREAM_NON_BLOCKING));
+    CU_OK(cu.cuEventCreate(&written, CU_EVENT_DISABLE_TIMING));
+    CUcontext popped;
+    for (int round = 1; round <= 4; round++) {
+        /* Slow work first: a read that did not wait would see an earlier value. */
+        for (int i = 0; i < 16; i++)
+            CU_OK(cu.cuMemsetD8Async(nb.address, (unsigned char)(100 + i), big, theirs));
+        CU_OK(cu.cuMemsetD8Async(nb.address, (unsigned char)round, MiB, theirs));
+        CU_OK(cu.cuEventRecord(written, theirs));
+        gpumem_event wrapped;
+        OK(gpumem_event_wrap(device, (uint64_t)(uintptr_t)written, 0, &wrapped));
+        OK(gpumem_stream_wait_event(stream, wrapped));
+        OK(gpumem_stream_read(stream, buffer, 0, back, MiB));
+        OK(gpumem_stream_synchronize(stream));
+        for (size_t i = 0; i < MiB; i += 4099)
+            cr_assert_eq(back[i], round, "round %d: byte %zu is %u: the read did not wait",
+                         round, i, back[i]);
+        OK(gpumem_event_destroy(wrapped));
+    }
+    gpumem_event bad;
+    cr_assert_eq(gpumem_event_wrap(device, (uint64_t)(uintptr_t)written, 5, &bad),
+                 GPUMEM_ERROR_INVALID_ARGUMENT);
+    CU_OK(cu.cuStreamSynchronize(theirs));
+    CU_OK(cu.cuEventDestroy_v2(written)); /* still the application's to destroy */
+    CU_OK(cu.cuStreamDestroy_v2(theirs));
+    CU_OK(cu.cuCtxPopCurrent_v2(&popped));
+    OK(gpumem_stream_destroy(stream));
+    free(back);
+    OK(gpumem_device_close(device));
+}
+
 /* --- the application's context and pointers --- */
 
 /* gpumem runs in the application's context, leaves the caller's current context as it was,

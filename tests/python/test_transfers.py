@@ -244,3 +244,34 @@ def test_stream_ordered_buffers_refuse_what_is_not_a_live_stream(device_pool):
             device_pool.buffer(64, stream=foreign)
         assert caught.value.code == gpumem.errors.INVALID_ARGUMENT
     buffer.destroy()
+
+
+def test_usage_is_checked_and_kept(device_pool):
+    for usage in (0, gpumem.USAGE_STORAGE, gpumem.USAGE_UNIFORM | gpumem.USAGE_TRANSFER,
+                  gpumem.USAGE_VERTEX | gpumem.USAGE_INDEX | gpumem.USAGE_INDIRECT):
+        with device_pool.buffer(4096, usage=usage) as buffer:
+            buffer.write(b"usage")
+            assert buffer.read(5) == b"usage"
+    with pytest.raises(gpumem.GpumemError) as caught:
+        device_pool.buffer(64, usage=1 << 20)
+    assert caught.value.code == gpumem.errors.INVALID_ARGUMENT
+
+
+def test_an_application_event_is_wrapped_where_the_backend_can(device_pool):
+    device = device_pool.device
+    stream = device.stream()
+    with device.event() as mine:
+        stream.write(device_pool.buffer(4096), b"x" * 4096)
+        mine.record(stream)
+        native = mine.native
+        try:
+            wrapped = gpumem.Event.wrap(device, native.handle or 1, native.value)
+        except gpumem.GpumemError as error:
+            assert error.code == gpumem.errors.UNSUPPORTED, error
+            pytest.skip(str(error))
+        other = device.stream()
+        other.wait_event(wrapped)
+        other.synchronize()
+        wrapped.synchronize()
+        wrapped.destroy()
+        mine.synchronize()  # the original is untouched

@@ -1026,7 +1026,11 @@ static gpumem_result buffer_alignment_high_bits(void)
 }
 static gpumem_result buffer_flag_unknown(void)
 {
-    return buffer_with((gpumem_buffer_desc){.size = 64, .flags = 1u << 1});
+    return buffer_with((gpumem_buffer_desc){.size = 64, .flags = 1u << 2});
+}
+static gpumem_result buffer_usage_unknown(void)
+{
+    return buffer_with((gpumem_buffer_desc){.size = 64, .usage = GPUMEM_BUFFER_USAGE_ALL + 1});
 }
 static gpumem_result buffer_flag_high(void)
 {
@@ -1484,6 +1488,7 @@ static const plain_row plain_rows[] = {
     {"buffer_create: alignment UINT64_MAX", buffer_alignment_max, INVALID},
     {"buffer_create: alignment 2^63 + 1", buffer_alignment_high_bits, INVALID},
     {"buffer_create: unknown flag", buffer_flag_unknown, INVALID},
+    {"buffer_create: unknown usage", buffer_usage_unknown, INVALID},
     {"buffer_create: unknown high flag", buffer_flag_high, INVALID},
     {"buffer_create: over the pool's byte limit", buffer_over_limit,
      GPUMEM_ERROR_LIMIT_EXCEEDED},

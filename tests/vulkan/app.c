@@ -7,6 +7,7 @@
 #include <string.h>
 
 #define VALIDATION_LAYER "VK_LAYER_KHRONOS_validation"
+#define MIN_ALLOCATION (1u << 20)
 
 PFN_vkGetInstanceProcAddr app_loader(void)
 {
@@ -23,6 +24,11 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL on_message(VkDebugUtilsMessageSeverityFlag
 {
     (void)types;
     (void)user;
+    /* Best practices' note that debugging extensions are for debugging: the test's own. */
+    if (data->pMessageIdName &&
+        strcmp(data->pMessageIdName,
+               "UNASSIGNED-BestPractices-vkCreateInstance-specialuse-extension-debugging") == 0)
+        return VK_FALSE;
     int serious = (severity & (VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
                                VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT)) != 0;
     if (message_fn)
@@ -76,16 +82,30 @@ static VkResult create_instance(app_vk *app)
         .pfnUserCallback = on_message,
     };
     const char *layer = VALIDATION_LAYER;
-    const char *extension = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
+    const char *extensions[] = {VK_EXT_DEBUG_UTILS_EXTENSION_NAME,
+                                VK_EXT_VALIDATION_FEATURES_EXTENSION_NAME};
     int validation = has_layer(app->gipa);
+    /* The layer's optional checks as GPUMEM_VULKAN_VALIDATION asks them of gpumem's own
+     * instances: synchronization validation, best practices. */
+    const char *wanted = getenv("GPUMEM_VULKAN_VALIDATION");
+    VkValidationFeatureEnableEXT enables[2];
+    uint32_t enable_count = 0;
+    if (wanted && (strstr(wanted, "sync") || strcmp(wanted, "all") == 0))
+        enables[enable_count++] = VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT;
+    if (wanted && (strstr(wanted, "best") || strcmp(wanted, "all") == 0))
+        enables[enable_count++] = VK_VALIDATION_FEATURE_ENABLE_BEST_PRACTICES_EXT;
+    VkValidationFeaturesEXT features = {.sType = VK_STRUCTURE_TYPE_VALIDATION_FEATURES_EXT,
+                                        .pNext = &messenger,
+                                        .enabledValidationFeatureCount = enable_count,
+                                        .pEnabledValidationFeatures = enables};
     VkInstanceCreateInfo create_info = {
         .sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
-        .pNext = validation ? &messenger : NULL,
+        .pNext = !validation ? NULL : enable_count ? (const void *)&features : &messenger,
         .pApplicationInfo = &info,
         .enabledLayerCount = validation ? 1 : 0,
         .ppEnabledLayerNames = &layer,
-        .enabledExtensionCount = validation ? 1 : 0,
-        .ppEnabledExtensionNames = &extension,
+        .enabledExtensionCount = !validation ? 0 : enable_count ? 2 : 1,
+        .ppEnabledExtensionNames = extensions,
     };
     VkResult r = create(&create_info, NULL, &app->instance);
     if (r != VK_SUCCESS)
@@ -117,6 +137,7 @@ static VkResult create_device(app_vk *app)
     VkPhysicalDeviceVulkan12Features v12 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
         .timelineSemaphore = VK_TRUE,
+        .bufferDeviceAddress = VK_TRUE,
     };
     const float priority = 1.0f;
     VkDeviceQueueCreateInfo queue = {.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
@@ -220,8 +241,10 @@ VkResult app_buffer_create(app_vk *app, uint64_t size, app_buffer *b)
         return r;
     VkMemoryRequirements req;
     app->vkGetBufferMemoryRequirements(app->device, b->buffer, &req);
+    /* At least 1 MiB: smaller allocations draw the best-practices layer's warnings. */
     VkMemoryAllocateInfo alloc = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
-                                  .allocationSize = req.size,
+                                  .allocationSize = req.size > MIN_ALLOCATION ? req.size
+                                                                              : MIN_ALLOCATION,
                                   .memoryTypeIndex = host_visible_type(app, req.memoryTypeBits)};
     if (alloc.memoryTypeIndex == UINT32_MAX)
         return VK_ERROR_FEATURE_NOT_PRESENT;
@@ -263,6 +286,21 @@ static VkResult record_copy(app_vk *app, VkCommandBuffer cb, VkBuffer source, Vk
 
 VkResult app_copy(app_vk *app, VkBuffer source, VkBuffer destination, uint64_t size)
 {
+    return app_copy_ordered(app, source, destination, size, VK_NULL_HANDLE, 0, VK_NULL_HANDLE, 0);
+}
+
+VkResult app_timeline_create(app_vk *app, VkSemaphore *semaphore)
+{
+    VkSemaphoreTypeCreateInfo type = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_TYPE_CREATE_INFO,
+                                      .semaphoreType = VK_SEMAPHORE_TYPE_TIMELINE};
+    VkSemaphoreCreateInfo info = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_CREATE_INFO, .pNext = &type};
+    return app->vkCreateSemaphore(app->device, &info, NULL, semaphore);
+}
+
+VkResult app_copy_ordered(app_vk *app, VkBuffer source, VkBuffer destination, uint64_t size,
+                          VkSemaphore wait, uint64_t wait_value, VkSemaphore signal,
+                          uint64_t signal_value)
+{
     VkCommandPoolCreateInfo pool_info = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
                                          .queueFamilyIndex = app->queue_family};
     VkCommandPool pool;
@@ -279,9 +317,22 @@ VkResult app_copy(app_vk *app, VkBuffer source, VkBuffer destination, uint64_t s
     if ((r = app->vkAllocateCommandBuffers(app->device, &alloc, &cb)) == VK_SUCCESS &&
         (r = record_copy(app, cb, source, destination, size)) == VK_SUCCESS &&
         (r = app->vkCreateFence(app->device, &fence_info, NULL, &fence)) == VK_SUCCESS) {
+        VkPipelineStageFlags stage = VK_PIPELINE_STAGE_TRANSFER_BIT;
+        VkTimelineSemaphoreSubmitInfo values = {
+            .sType = VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO,
+            .waitSemaphoreValueCount = wait ? 1 : 0,
+            .pWaitSemaphoreValues = &wait_value,
+            .signalSemaphoreValueCount = signal ? 1 : 0,
+            .pSignalSemaphoreValues = &signal_value};
         VkSubmitInfo submit = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+                               .pNext = wait || signal ? &values : NULL,
+                               .waitSemaphoreCount = wait ? 1 : 0,
+                               .pWaitSemaphores = wait ? &wait : NULL,
+                               .pWaitDstStageMask = wait ? &stage : NULL,
                                .commandBufferCount = 1,
-                               .pCommandBuffers = &cb};
+                               .pCommandBuffers = &cb,
+                               .signalSemaphoreCount = signal ? 1 : 0,
+                               .pSignalSemaphores = signal ? &signal : NULL};
         r = app->vkQueueSubmit(app->queue, 1, &submit, fence);
         if (r == VK_SUCCESS)
             r = app->vkWaitForFences(app->device, 1, &fence, VK_TRUE, UINT64_MAX);

@@ -12,6 +12,7 @@
     X(vkDestroyInstance)                        \
     X(vkEnumeratePhysicalDevices)               \
     X(vkGetPhysicalDeviceMemoryProperties)      \
+    X(vkGetPhysicalDeviceProperties)            \
     X(vkGetPhysicalDeviceQueueFamilyProperties) \
     X(vkCreateDevice)                           \
     X(vkGetDeviceProcAddr)                      \
@@ -39,7 +40,12 @@
     X(vkQueueSubmit)                 \
     X(vkCreateFence)                 \
     X(vkDestroyFence)                \
-    X(vkWaitForFences)
+    X(vkWaitForFences)               \
+    X(vkCreateSemaphore)             \
+    X(vkDestroySemaphore)            \
+    X(vkGetBufferDeviceAddress)      \
+    X(vkSignalSemaphore)             \
+    X(vkGetSemaphoreCounterValue)
 
 #define APP_FIELD(name) PFN_##name name;
 
@@ -90,5 +96,15 @@ void app_buffer_destroy(app_vk *app, app_buffer *buffer);
 /* Records vkCmdCopyBuffer(source -> destination, size bytes from offset 0), submits it to the
  * app's queue with a barrier that makes the result visible to the host, and waits for it. */
 VkResult app_copy(app_vk *app, VkBuffer source, VkBuffer destination, uint64_t size);
+
+/* The same copy, its submission first waiting for timeline `wait` to reach `wait_value` and
+ * signalling timeline `signal` with `signal_value` when done (either semaphore may be
+ * VK_NULL_HANDLE); then waits for it on the host. */
+VkResult app_copy_ordered(app_vk *app, VkBuffer source, VkBuffer destination, uint64_t size,
+                          VkSemaphore wait, uint64_t wait_value, VkSemaphore signal,
+                          uint64_t signal_value);
+
+/* A timeline semaphore of the app's device, starting at 0. */
+VkResult app_timeline_create(app_vk *app, VkSemaphore *semaphore);
 
 #endif
