@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "call.h"
 #include "handles.h"
 #include "margin.h"
@@ -63,11 +64,28 @@ static void index_buffer(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
     gpumem_address_insert(&pool->addresses, &b->address_node);
 }
 
-/* Makes a placed buffer live: its margins, its handle, the pool's lists (pool lock held). On
- * failure its place and record go back to the pool. */
-static gpumem_result buffer_publish(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
+/* A copy of a buffer's name, at most GPUMEM_NAME_SIZE-1 bytes of it. */
+static char *name_copy(const char *name)
 {
-    gpumem_result r = gpumem_margin_write(b);
+    size_t n = strnlen(name, GPUMEM_NAME_SIZE - 1);
+    char *copy = gpumem_alloc(n + 1);
+    if (copy) {
+        memcpy(copy, name, n);
+        copy[n] = 0;
+    }
+    return copy;
+}
+
+/* Makes a placed buffer live: its name (NULL or "": none), its margins, its handle, the pool's
+ * lists (pool lock held). On failure its place and record go back to the pool. */
+static gpumem_result buffer_publish(gpumem_pool_obj *pool, gpumem_buffer_obj *b,
+                                    const char *name)
+{
+    gpumem_result r = GPUMEM_OK;
+    if (name && name[0] && !(b->name = name_copy(name)))
+        r = gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for the buffer's name");
+    if (r == GPUMEM_OK)
+        r = gpumem_margin_write(b);
     if (r == GPUMEM_OK && !(b->handle = gpumem_handle_create(GPUMEM_HANDLE_BUFFER, b)))
         r = gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no handle left");
     if (r != GPUMEM_OK) {
@@ -159,7 +177,8 @@ static gpumem_result buffer_new(gpumem_pool_obj *pool, const gpumem_buffer_desc 
     b->margin = margin;
     b->usage = usage;
     b->flags = desc->flags;
-    if ((r = buffer_publish(pool, b)) == GPUMEM_OK)
+    b->user_data = desc->user_data;
+    if ((r = buffer_publish(pool, b, desc->name)) == GPUMEM_OK)
         *out = b;
     return r;
 }
@@ -307,7 +326,7 @@ static gpumem_result import_new(gpumem_pool_obj *pool, const gpumem_import_desc 
     b->size = desc->size;
     b->block_size = desc->size;
     b->usage = GPUMEM_BUFFER_USAGE_DEFAULT;
-    if ((r = buffer_publish(pool, b)) == GPUMEM_OK)
+    if ((r = buffer_publish(pool, b, NULL)) == GPUMEM_OK)
         *out = b;
     return r;
 }
@@ -456,6 +475,45 @@ static gpumem_result buffer_native(gpumem_buffer handle, gpumem_native_buffer *n
 gpumem_result gpumem_buffer_native(gpumem_buffer buffer, gpumem_native_buffer *native)
 {
     GPUMEM_GUARDED_CALL(buffer_native(buffer, native));
+}
+
+static gpumem_result buffer_name(gpumem_buffer handle, char *name, size_t capacity)
+{
+    gpumem_buffer_obj *b;
+    gpumem_result r = gpumem_buffer_get(handle, &b);
+    if (r != GPUMEM_OK)
+        return r;
+    if (!name || capacity == 0)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "name is NULL or capacity is 0");
+    const char *own = b->name ? b->name : "";
+    size_t n = strlen(own);
+    if (n >= capacity)
+        return gpumem_fail(GPUMEM_ERROR_INSUFFICIENT_BUFFER,
+                           "the name has %zu bytes and a NUL; capacity is %zu", n, capacity);
+    memcpy(name, own, n + 1);
+    return GPUMEM_OK;
+}
+
+gpumem_result gpumem_buffer_name(gpumem_buffer buffer, char *name, size_t capacity)
+{
+    GPUMEM_GUARDED_CALL(buffer_name(buffer, name, capacity));
+}
+
+static gpumem_result buffer_user_data(gpumem_buffer handle, void **user_data)
+{
+    gpumem_buffer_obj *b;
+    gpumem_result r = gpumem_buffer_get(handle, &b);
+    if (r != GPUMEM_OK)
+        return r;
+    if (!user_data)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "user_data is NULL");
+    *user_data = b->user_data;
+    return GPUMEM_OK;
+}
+
+gpumem_result gpumem_buffer_user_data(gpumem_buffer buffer, void **user_data)
+{
+    GPUMEM_GUARDED_CALL(buffer_user_data(buffer, user_data));
 }
 
 /* --- mapping --- */

@@ -22,6 +22,8 @@ struct gpumem_buffer_obj {
     gpumem_backend_buffer *native;
     uint32_t usage; /* GPUMEM_BUFFER_USAGE_* (never 0) */
     uint32_t flags; /* GPUMEM_BUFFER_* */
+    char *name;      /* the application's, copied; NULL when none (freed with the record) */
+    void *user_data; /* the application's */
     /* The application's maps not yet unmapped. Changed under the pool's lock; read without it
      * (gpumem_buffer_info_get), so atomic, with plain loads and stores: the lock orders the
      * writers. */

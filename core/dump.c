@@ -7,6 +7,8 @@
 #include "json.h"
 
 #define U64(x) ((unsigned long long)(x))
+/* docs/json.md: raised when a field changes meaning or goes; new fields keep it. */
+#define GPUMEM_DUMP_SCHEMA_VERSION 1
 
 static void dump_flags(gpumem_json *j, uint32_t flags)
 {
@@ -81,11 +83,13 @@ static void dump_page(gpumem_json *j, const gpumem_page *page, int first)
 
 static void dump_buffer(gpumem_json *j, const gpumem_buffer_obj *b, int first)
 {
+    gpumem_json_append(j, "%s{\"handle\":%llu,\"name\":", first ? "" : ",", U64(b->handle));
+    gpumem_json_string(j, b->name ? b->name : "");
     gpumem_json_append(j,
-                       "%s{\"handle\":%llu,\"page\":%u,\"offset\":%llu,\"size\":%llu,"
-                       "\"left_padding\":%llu,\"allocation_size\":%llu,\"mapped\":%u}",
-                       first ? "" : ",", U64(b->handle), b->page->id, U64(b->offset),
-                       U64(b->size), U64(b->left_padding), U64(b->block_size),
+                       ",\"page\":%u,\"offset\":%llu,\"size\":%llu,\"left_padding\":%llu,"
+                       "\"allocation_size\":%llu,\"dedicated\":%s,\"map_count\":%u}",
+                       b->page->id, U64(b->offset), U64(b->size), U64(b->left_padding),
+                       U64(b->block_size), b->page->dedicated ? "true" : "false",
                        gpumem_buffer_map_count(b));
 }
 
@@ -126,7 +130,8 @@ static gpumem_result device_dump_json(gpumem_device handle, char *buffer, uint64
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "buffer is NULL with a capacity of %llu",
                            U64(capacity));
     gpumem_json j = {0};
-    gpumem_json_append(&j, "{");
+    gpumem_json_append(&j, "{\"schema\":\"gpumem-dump\",\"schema_version\":%d,",
+                       GPUMEM_DUMP_SCHEMA_VERSION);
     dump_properties(&j, &device->properties);
     gpumem_json_append(&j, ",\"pools\":[");
     pthread_mutex_lock(&device->lock);

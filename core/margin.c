@@ -144,9 +144,10 @@ gpumem_result gpumem_margin_check(gpumem_buffer_obj *b, const char *function)
         snprintf(where, sizeof where, "%llu bytes after its end (byte %llu of the buffer)",
                  (unsigned long long)(after - m.after), (unsigned long long)(after - b->offset));
     r = gpumem_fail(GPUMEM_ERROR_CORRUPTED,
-                    "the guard margin of buffer 0x%llx (%llu bytes at offset %llu of page %u) "
-                    "of pool '%s' was overwritten at page offset %llu, %s",
-                    (unsigned long long)b->handle, (unsigned long long)b->size,
+                    "the guard margin of buffer 0x%llx%s%s%s (%llu bytes at offset %llu of page "
+                    "%u) of pool '%s' was overwritten at page offset %llu, %s",
+                    (unsigned long long)b->handle, b->name ? " '" : "", b->name ? b->name : "",
+                    b->name ? "'" : "", (unsigned long long)b->size,
                     (unsigned long long)b->offset, b->page->id, pool->name,
                     (unsigned long long)(before != UINT64_MAX ? before : after), where);
     gpumem_log(GPUMEM_LOG_ERROR, "%s: %s", function, gpumem_this_thread.message);

@@ -505,8 +505,12 @@ gpumem_result gpumem_pool_lock_for(gpumem_pool_obj *pool, gpumem_stream_obj *tak
 
 gpumem_buffer_obj *gpumem_pool_record_take(gpumem_pool_obj *pool)
 {
-    if (gpumem_list_empty(&pool->spare_records))
-        return gpumem_alloc(sizeof(gpumem_buffer_obj));
+    if (gpumem_list_empty(&pool->spare_records)) {
+        gpumem_buffer_obj *b = gpumem_alloc(sizeof(gpumem_buffer_obj));
+        if (b)
+            b->name = NULL; /* what record_give frees; the rest is set when it is placed */
+        return b;
+    }
     gpumem_list *node = pool->spare_records.next;
     gpumem_list_remove(node);
     pool->spare_count--;
@@ -515,6 +519,8 @@ gpumem_buffer_obj *gpumem_pool_record_take(gpumem_pool_obj *pool)
 
 void gpumem_pool_record_give(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
+    gpumem_free(b->name);
+    b->name = NULL;
     if (pool->spare_count == GPUMEM_POOL_SPARE_RECORDS) {
         gpumem_free(b);
         return;

@@ -111,20 +111,25 @@ static void demo_stream(gpumem_device device, gpumem_buffer buffer, uint64_t siz
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: gpumem-demo\n"
+            "usage: gpumem-demo [--dump FILE]\n"
             "       gpumem-demo --version | --help\n"
             "A short tour of gpumem on the default device (GPUMEM_BACKEND, GPUMEM_DEVICE choose\n"
             "it): a pool, four buffers, transfers checked byte for byte, a mapping, a stream.\n"
+            "  --dump FILE  write the device's JSON dump (docs/json.md) to FILE\n"
             "  --version  the version (" GPUMEM_VERSION_STRING ")\n"
             "  --help     this text\n"
             "Exit status: 0 ok, 1 error, 2 usage.\n");
 }
 
+static const char *dump_path; /* --dump FILE */
+
 /* Returns -1 to run the demo, else the exit status. */
 static int parse_arguments(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+        if (strcmp(argv[i], "--dump") == 0 && i + 1 < argc) {
+            dump_path = argv[++i];
+        } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
         } else if (strcmp(argv[i], "--version") == 0) {
@@ -163,7 +168,7 @@ int main(int argc, char **argv)
     const char *names[] = {"small", "64k", "1m", "large"};
     gpumem_buffer buffers[4];
     for (int i = 0; i < 4; i++) {
-        gpumem_buffer_desc desc = {.size = sizes[i]};
+        gpumem_buffer_desc desc = {.size = sizes[i], .name = names[i]};
         check(gpumem_buffer_create(pool, &desc, &buffers[i]), "buffer create");
     }
 
@@ -191,7 +196,16 @@ int main(int argc, char **argv)
     /* The dump describes the device, its pools, pages and allocations, for tools. */
     uint64_t length = 0;
     check(gpumem_device_dump_json(device, NULL, 0, &length), "dump");
-    printf("JSON dump: %" PRIu64 " bytes\n", length);
+    if (dump_path) {
+        char *text = host_alloc(length + 1);
+        check(gpumem_device_dump_json(device, text, length + 1, &length), "dump");
+        FILE *f = fopen(dump_path, "w");
+        expect(f && fwrite(text, 1, length, f) == length && fclose(f) == 0, "writing the dump");
+        printf("JSON dump: %" PRIu64 " bytes, written to %s\n", length, dump_path);
+        free(text);
+    } else {
+        printf("JSON dump: %" PRIu64 " bytes (gpumem-demo --dump FILE writes it)\n", length);
+    }
 
     /* Destroying the pool releases its buffers; their handles then say so instead of crashing. */
     check(gpumem_buffer_destroy(buffers[0]), "buffer destroy");

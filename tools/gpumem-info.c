@@ -214,9 +214,21 @@ static void json_limits(json_writer *w, const gpumem_device_properties *p)
     json_object_end(w);
 }
 
+/* Memory flags as an array of names, as the device dumps write them (docs/json.md). */
+static void json_flags(json_writer *w, const char *key, uint32_t flags)
+{
+    char names[96];
+    format_memory_flags(flags, names, sizeof names);
+    json_array_begin(w, key);
+    char *rest = NULL;
+    for (char *name = flags ? strtok_r(names, "|", &rest) : NULL; name;
+         name = strtok_r(NULL, "|", &rest))
+        json_string(w, NULL, name);
+    json_array_end(w);
+}
+
 static void json_memory(json_writer *w, const gpumem_device_properties *p)
 {
-    char flags[96];
     json_array_begin(w, "memory_heaps");
     for (uint32_t i = 0; i < p->memory_heap_count; i++) {
         const gpumem_memory_heap *h = &p->memory_heaps[i];
@@ -225,7 +237,7 @@ static void json_memory(json_writer *w, const gpumem_device_properties *p)
         json_uint(w, "size", h->size);
         json_uint(w, "budget", h->budget);
         json_uint(w, "usage", h->usage);
-        json_string(w, "flags", format_memory_flags(h->flags, flags, sizeof flags));
+        json_flags(w, "flags", h->flags);
         json_bool(w, "device_local", (h->flags & GPUMEM_MEMORY_DEVICE_LOCAL) != 0);
         json_object_end(w);
     }
@@ -234,8 +246,7 @@ static void json_memory(json_writer *w, const gpumem_device_properties *p)
     for (uint32_t i = 0; i < p->memory_type_count; i++) {
         json_object_begin(w, NULL);
         json_uint(w, "index", i);
-        json_string(w, "flags", format_memory_flags(p->memory_types[i].flags, flags,
-                                                    sizeof flags));
+        json_flags(w, "flags", p->memory_types[i].flags);
         json_uint(w, "flag_bits", p->memory_types[i].flags);
         json_uint(w, "heap_index", p->memory_types[i].heap_index);
         json_object_end(w);
@@ -269,6 +280,8 @@ static void print_version(const info_options *o, json_writer *w)
     char library[32];
     snprintf(library, sizeof library, "%u.%u.%u", v / 10000, v / 100 % 100, v % 100);
     if (o->json) {
+        json_string(w, "schema", "gpumem-info");
+        json_uint(w, "schema_version", 1); /* docs/json.md */
         json_string(w, "version", GPUMEM_VERSION_STRING);
         json_string(w, "library_version", library);
     } else {

@@ -265,7 +265,8 @@ GPUMEM_API gpumem_result gpumem_memory_type_find(const gpumem_device_properties 
                                                  uint32_t flags, uint64_t min_heap_size,
                                                  uint32_t *memory_type);
 
-/* Writes a JSON description of the device: properties, pools, pages and allocations. With
+/* Writes a JSON description of the device: properties, pools, pages and allocations (docs/json.md;
+ * schema docs/gpumem.schema.json, "schema": "gpumem-dump"). With
  * buffer NULL and capacity 0, only *length is set. *length is the text's length without the
  * terminating NUL; GPUMEM_ERROR_INSUFFICIENT_BUFFER when capacity <= *length. */
 GPUMEM_API gpumem_result gpumem_device_dump_json(gpumem_device device, char *buffer,
@@ -378,6 +379,9 @@ typedef struct gpumem_buffer_desc {
                            offset in the page is a multiple of it */
     uint32_t flags;     /* GPUMEM_BUFFER_* */
     uint32_t usage;     /* GPUMEM_BUFFER_USAGE_* (0: GPUMEM_BUFFER_USAGE_DEFAULT) */
+    const char *name;   /* NULL or a name for messages, dumps and pictures: copied (at most
+                           GPUMEM_NAME_SIZE-1 bytes kept) */
+    void *user_data;    /* the application's, returned by gpumem_buffer_user_data */
 } gpumem_buffer_desc;
 
 typedef struct gpumem_buffer_info {
@@ -410,6 +414,10 @@ GPUMEM_API gpumem_result gpumem_buffer_create(gpumem_pool pool, const gpumem_buf
  * buffer before destroying it, or that work may reach a buffer made later in the same range.
  * (Pool destroy and device close do wait for every stream of the device.) */
 GPUMEM_API gpumem_result gpumem_buffer_destroy(gpumem_buffer buffer);
+/* The name the buffer was made with ("" when none), NUL-terminated in `name` (capacity
+ * GPUMEM_NAME_SIZE is always enough), and its user data. */
+GPUMEM_API gpumem_result gpumem_buffer_name(gpumem_buffer buffer, char *name, size_t capacity);
+GPUMEM_API gpumem_result gpumem_buffer_user_data(gpumem_buffer buffer, void **user_data);
 /* Stream-ordered buffers, as cudaMallocAsync and cudaFreeAsync order them. A buffer created on
  * a stream may be used by work queued on that stream after the create (and by other work once
  * it waits for the stream, with an event). A buffer destroyed on a stream may still be used by

@@ -73,7 +73,8 @@ class PoolStats(ctypes.Structure):
 
 
 class BufferDesc(ctypes.Structure):
-    _fields_ = [("size", u64), ("alignment", u64), ("flags", u32), ("usage", u32)]
+    _fields_ = [("size", u64), ("alignment", u64), ("flags", u32), ("usage", u32),
+                ("name", ctypes.c_char_p), ("user_data", ctypes.c_void_p)]
 
 
 class ImportDesc(ctypes.Structure):
@@ -119,6 +120,7 @@ _FUNCTIONS = {
     "gpumem_pool_check": (i32, [handle]),
     "gpumem_buffer_create": (i32, [handle, P(BufferDesc), P(handle)]),
     "gpumem_buffer_destroy": (i32, [handle]),
+    "gpumem_buffer_name": (i32, [handle, ctypes.c_char_p, ctypes.c_size_t]),
     "gpumem_buffer_create_on_stream": (i32, [handle, P(BufferDesc), handle, P(handle)]),
     "gpumem_buffer_destroy_on_stream": (i32, [handle, handle]),
     "gpumem_buffer_import": (i32, [handle, P(ImportDesc), P(handle)]),

@@ -41,7 +41,7 @@ class Buffer(Object):
     _destroy_function = "gpumem_buffer_destroy"
 
     def __init__(self, pool, size, alignment=0, dedicated=False, _imported=None, stream=None,
-                 usage=0):
+                 usage=0, name=None):
         created = handle()
         self._free_stream = None
         if _imported is None:
@@ -50,6 +50,8 @@ class Buffer(Object):
             desc.alignment = unsigned("alignment", alignment)
             desc.flags = 1 if dedicated else 0  # GPUMEM_BUFFER_DEDICATED
             desc.usage = unsigned("usage", usage, 32)
+            if name is not None:
+                desc.name = name.encode()
             if stream is None:
                 errors.check(lib.gpumem_buffer_create(pool._live_handle(), ctypes.byref(desc),
                                                       ctypes.byref(created)))
@@ -79,6 +81,13 @@ class Buffer(Object):
 
     def __len__(self):
         return self.size
+
+    @property
+    def name(self):
+        """The name the buffer was made with ("" when none)."""
+        out = ctypes.create_string_buffer(64)  # GPUMEM_NAME_SIZE
+        errors.check(lib.gpumem_buffer_name(self._live_handle(), out, len(out)))
+        return out.value.decode("utf-8", "replace")
 
     def destroy(self, stream=None):
         """Releases the buffer (a second call does nothing). With a `stream`, in that stream's

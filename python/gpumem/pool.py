@@ -51,15 +51,15 @@ class Pool(Object):
         super().__init__(created.value, device)
         self.device = device
 
-    def buffer(self, size, alignment=0, dedicated=False, stream=None, usage=0):
+    def buffer(self, size, alignment=0, dedicated=False, stream=None, usage=0, name=None):
         """A new buffer of `size` bytes in this pool. With a `stream` (a Stream of the pool's
         device), in that stream's order (gpumem_buffer_create_on_stream): memory that buffers
         destroyed on the same stream gave back is reused at once, and another stream's is
         waited for; destroy it with Buffer.destroy(stream=...) to free it in stream order.
         `usage`: gpumem.USAGE_* flags (0: storage and transfer; on Vulkan the usage of the
-        buffer's VkBuffer)."""
+        buffer's VkBuffer). `name`: shown in messages, dumps and pictures."""
         from .buffer import Buffer
-        return Buffer(self, size, alignment, dedicated, stream=stream, usage=usage)
+        return Buffer(self, size, alignment, dedicated, stream=stream, usage=usage, name=name)
 
     def import_memory(self, address=0, size=0, memory=0, offset=0, keep=None):
         """The application's memory as a buffer of this pool, which gpumem never frees

@@ -320,3 +320,46 @@ CONF_TEST(first_buffer_of_a_new_page_honours_large_alignment)
             OK(gpumem_pool_destroy(pool));
         }
 }
+
+/* Names and user data: copied at create (the caller's string may go), cut to
+ * GPUMEM_NAME_SIZE-1 bytes, "" without one, in the dump; refused arguments say why. */
+CONF_TEST(buffers_keep_their_name_and_user_data)
+{
+    gpumem_pool pool = conf_pool(0);
+    char name[200], out[GPUMEM_NAME_SIZE];
+    int token = 0;
+    for (int i = 0; i < 199; i++)
+        name[i] = (char)('a' + i % 26);
+    name[199] = 0;
+    gpumem_buffer_desc desc = {.size = 100, .name = name, .user_data = &token};
+    gpumem_buffer named, plain;
+    OK(gpumem_buffer_create(pool, &desc, &named));
+    memset(name, 'x', 10); /* gpumem kept a copy */
+    OK(gpumem_buffer_name(named, out, sizeof out));
+    cr_assert_eq(strlen(out), GPUMEM_NAME_SIZE - 1);
+    cr_assert_eq(strncmp(out, "abcdefghijklmnopqrstuvwxyz", 26), 0, "%s", out);
+    void *user = NULL;
+    OK(gpumem_buffer_user_data(named, &user));
+    cr_assert_eq(user, &token);
+    OK(gpumem_buffer_create(pool, &(gpumem_buffer_desc){.size = 100, .name = ""}, &plain));
+    OK(gpumem_buffer_name(plain, out, sizeof out));
+    cr_assert_str_eq(out, "");
+    OK(gpumem_buffer_user_data(plain, &user));
+    cr_assert_null(user);
+    FAILS(gpumem_buffer_name(named, out, 10), GPUMEM_ERROR_INSUFFICIENT_BUFFER);
+    FAILS(gpumem_buffer_name(named, NULL, 10), GPUMEM_ERROR_INVALID_ARGUMENT);
+    FAILS(gpumem_buffer_user_data(named, NULL), GPUMEM_ERROR_INVALID_ARGUMENT);
+    uint64_t length = 0;
+    OK(gpumem_device_dump_json(conf_dev, NULL, 0, &length));
+    char *dump = conf_alloc(length + 1);
+    OK(gpumem_device_dump_json(conf_dev, dump, length + 1, &length));
+    cr_assert_not_null(strstr(dump, "\"name\":\"abcdefghijklmnopqrstuvwxyz"), "the dump has it");
+    free(dump);
+    OK(gpumem_buffer_destroy(named));
+    FAILS(gpumem_buffer_name(named, out, sizeof out), GPUMEM_ERROR_DESTROYED);
+    /* A record given back and taken again has no name left over. */
+    gpumem_buffer again;
+    OK(gpumem_buffer_create(pool, &(gpumem_buffer_desc){.size = 100}, &again));
+    OK(gpumem_buffer_name(again, out, sizeof out));
+    cr_assert_str_eq(out, "");
+}

@@ -101,7 +101,8 @@ static gpumem_result scenario_pools_and_buffers(void)
     for (int i = 0; i < 40; i++) {
         gpumem_buffer_desc bd = {.size = (uint64_t)(i == 7 ? 3u << 20 : 1000u + 97u * i),
                                  .alignment = i % 3 ? 256 : 0,
-                                 .flags = i == 9 ? GPUMEM_BUFFER_DEDICATED : 0};
+                                 .flags = i == 9 ? GPUMEM_BUFFER_DEDICATED : 0,
+                                 .name = i % 4 == 1 ? "named" : NULL}; /* a copy to fail */
         TRY(gpumem_buffer_create(pool, &bd, &buffers[i]));
         TRY(gpumem_buffer_write(buffers[i], 0, data, 1000));
     }
