@@ -120,6 +120,12 @@ static gpumem_result usage_alignment(const gpumem_pool_obj *pool, const gpumem_b
     gpumem_device_obj *device = pool->device;
     *usage = desc->usage ? desc->usage : GPUMEM_BUFFER_USAGE_DEFAULT;
     *alignment = 0;
+    if ((*usage & GPUMEM_BUFFER_USAGE_DEVICE_ADDRESS) && !device->ops->buffer_requirements &&
+        !device->ops->page_address)
+        return gpumem_fail(GPUMEM_ERROR_UNSUPPORTED,
+                           "backend '%s' gives buffers no device addresses "
+                           "(GPUMEM_BUFFER_USAGE_DEVICE_ADDRESS)",
+                           device->properties.backend);
     if (!device->ops->buffer_requirements ||
         (*usage == GPUMEM_BUFFER_USAGE_DEFAULT && !(desc->flags & GPUMEM_BUFFER_CONCURRENT)))
         return GPUMEM_OK;
