@@ -20,7 +20,8 @@ typedef struct bench_entry {
     char section[32];
     char name[64];
     char unit[16];
-    double value;
+    double value; /* the median of the runs */
+    double min, max;
 } bench_entry;
 
 static struct {
@@ -36,7 +37,16 @@ static struct {
 static struct {
     char what[64];
     double start;
+    int shown; /* a line is on the terminal, to be cleared before a result */
 } progress;
+
+static void progress_clear(void)
+{
+    if (progress.shown) {
+        fprintf(stderr, "\r\033[K");
+        progress.shown = 0;
+    }
+}
 
 double bench_now(void)
 {
@@ -59,7 +69,8 @@ double bench_median(double *values, uint32_t n)
     return n % 2 ? values[n / 2] : 0.5 * (values[n / 2 - 1] + values[n / 2]);
 }
 
-static void collect(const char *section, const char *name, double value, const char *unit)
+static void collect(const char *section, const char *name, double value, double min,
+                    double max, const char *unit)
 {
     if (report.count == report.capacity) {
         size_t capacity = report.capacity ? 2 * report.capacity : 32;
@@ -76,16 +87,42 @@ static void collect(const char *section, const char *name, double value, const c
     snprintf(e->name, sizeof e->name, "%s", name);
     snprintf(e->unit, sizeof e->unit, "%s", unit);
     e->value = value;
+    e->min = min;
+    e->max = max;
+}
+
+static int precision(double value)
+{
+    return value < 100.0 ? 3 : 1;
+}
+
+static void result(const bench_options *options, const char *section, const char *name,
+                   double value, double min, double max, const char *unit)
+{
+    progress_clear();
+    if (options->json)
+        collect(section, name, value, min, max, unit);
+    else if (min == max)
+        printf("%s/%s: %.*f %s\n", section, name, precision(value), value, unit);
+    else
+        printf("%s/%s: %.*f %s (min %.*f, max %.*f)\n", section, name, precision(value), value,
+               unit, precision(min), min, precision(max), max);
+    fflush(stdout); /* results appear as they are measured, even through a pipe */
 }
 
 void bench_result(const bench_options *options, const char *section, const char *name,
                   double value, const char *unit)
 {
-    if (options->json)
-        collect(section, name, value, unit);
-    else
-        printf("%s/%s: %.*f %s\n", section, name, value < 100.0 ? 3 : 1, value, unit);
-    fflush(stdout); /* results appear as they are measured, even through a pipe */
+    result(options, section, name, value, value, value, unit);
+}
+
+void bench_result_runs(const bench_options *options, const char *section, const char *name,
+                       double *values, uint32_t n, const char *unit)
+{
+    if (n == 0)
+        return;
+    double median = bench_median(values, n); /* sorted now */
+    result(options, section, name, median, values[0], values[n - 1], unit);
 }
 
 /* A note starts when done is 0 (or when `what` changes) and is shown once it has run for more
@@ -94,13 +131,18 @@ void bench_progress(const bench_options *options, const char *what, uint32_t don
                     uint32_t total)
 {
     (void)options; /* notes go to stderr in both modes */
+    static int terminal = -1;
+    if (terminal < 0)
+        terminal = isatty(STDERR_FILENO);
     double now = bench_now();
     if (done == 0 || strncmp(progress.what, what, sizeof progress.what - 1) != 0) {
         snprintf(progress.what, sizeof progress.what, "%s", what);
         progress.start = now;
     }
-    if (done > 0 && now - progress.start > 1.0)
-        fprintf(stderr, "  %s: %u/%u\n", what, done, total);
+    if (terminal && done > 0 && now - progress.start > 1.0) {
+        fprintf(stderr, "\r\033[K  %s: %u/%u, %.0f s", what, done, total, now - progress.start);
+        progress.shown = 1;
+    }
 }
 
 /* --- the report's frame --- */
@@ -161,6 +203,8 @@ static void write_results(json_writer *w)
         json_string(w, "section", e->section);
         json_string(w, "name", e->name);
         json_double(w, "value", e->value);
+        json_double(w, "min", e->min);
+        json_double(w, "max", e->max);
         json_string(w, "unit", e->unit);
         json_object_end(w);
     }
@@ -169,6 +213,7 @@ static void write_results(json_writer *w)
 
 void bench_report_end(const bench_options *options)
 {
+    progress_clear();
     if (options->json) {
         json_writer w;
         json_init(&w, stdout);

@@ -20,12 +20,17 @@ double bench_now(void);
 double bench_median(double *values, uint32_t n);
 
 /* Reports one measurement: section ("vblock", "pool", "transfer", "vulkan", "cuda"), name
- * ("create_destroy_pool"), value and unit ("ns/pair", "GB/s", "x"). */
+ * ("create_destroy_pool"), value and unit ("ns/pair", "GB/s", "x"). For a figure of one value
+ * (a ratio of medians, a deterministic count). */
 void bench_result(const bench_options *options, const char *section, const char *name,
                   double value, const char *unit);
 
-/* A progress note on stderr for runs longer than a second ("transfer: 3/5"); silent in JSON
- * mode's stdout. */
+/* Reports a measurement of n runs: its median, min and max (sorts `values` in place). */
+void bench_result_runs(const bench_options *options, const char *section, const char *name,
+                       double *values, uint32_t n, const char *unit);
+
+/* A progress line on stderr for runs longer than a second ("transfer/write: 3/5"), rewritten in
+ * place, only when stderr is a terminal: logs and pipes get results alone. */
 void bench_progress(const bench_options *options, const char *what, uint32_t done,
                     uint32_t total);
 

@@ -215,8 +215,7 @@ static int bench_vblock(bench_context *c)
         bench_progress(&c->options, "vblock", i + 1, repeats);
     }
     if (!status) {
-        bench_result(&c->options, "vblock", "alloc_free_pair", bench_median(ns, repeats),
-                     "ns/pair");
+        bench_result_runs(&c->options, "vblock", "alloc_free_pair", ns, repeats, "ns/pair");
         /* The trace and the allocator are deterministic: every run ends with the same span. */
         bench_result(&c->options, "vblock", "span_over_used", run.span_over_used, "x");
         /* Over the bytes asked for: used bytes include padding and remainders kept in blocks. */
@@ -345,14 +344,13 @@ static int bench_pool(bench_context *c)
         bench_progress(&c->options, "pool", i + 1, repeats);
     }
     if (!status) {
-        bench_result(&c->options, "pool", "create_destroy_pair", bench_median(ns, repeats),
-                     "ns/pair");
+        bench_result_runs(&c->options, "pool", "create_destroy_pair", ns, repeats, "ns/pair");
         bench_result(&c->options, "pool", "reserved_over_used", overhead, "x");
         if (indexed_status == 0) {
-            bench_result(&c->options, "pool", "create_destroy_pair_indexed",
-                         bench_median(indexed_ns, repeats), "ns/pair");
-            bench_result(&c->options, "pool", "find_by_address", bench_median(find_ns, repeats),
-                         "ns/call");
+            bench_result_runs(&c->options, "pool", "create_destroy_pair_indexed", indexed_ns,
+                              repeats, "ns/pair");
+            bench_result_runs(&c->options, "pool", "find_by_address", find_ns, repeats,
+                              "ns/call");
         }
     }
     free(ns);
@@ -455,9 +453,10 @@ static int transfer_measure(bench_context *c, transfer_setup *s, int kind, const
     /* A read of the copy keeps the compiler from dropping a memcpy whose result is unused. */
     volatile unsigned char sink = s->destination[s->size - 1];
     (void)sink;
-    double median = bench_median(seconds, repeats);
+    for (uint32_t i = 0; i < repeats; i++)
+        seconds[i] = (double)s->size / seconds[i] * 1e-9; /* GB/s of each run */
+    bench_result_runs(&c->options, "transfer", name, seconds, repeats, "GB/s");
     free(seconds);
-    bench_result(&c->options, "transfer", name, (double)s->size / median * 1e-9, "GB/s");
     return 0;
 }
 
@@ -516,7 +515,7 @@ static int call_measure(bench_context *c, gpumem_buffer buffer, call_kind kind,
         ns[i] = (bench_now() - start) * 1e9 / calls;
     }
     if (r == GPUMEM_OK)
-        bench_result(&c->options, "call", name, bench_median(ns, repeats), "ns/call");
+        bench_result_runs(&c->options, "call", name, ns, repeats, "ns/call");
     free(ns);
     return r == GPUMEM_OK ? 0 : failed(r, name);
 }
