@@ -10,6 +10,7 @@
 #include "env.h"
 #include "event.h"
 #include "handles.h"
+#include "log.h"
 #include "pool.h"
 #include "registry.h"
 #include "stream.h"
@@ -180,6 +181,7 @@ static gpumem_result device_open(const gpumem_device_desc *desc, gpumem_device *
 {
     if (!out)
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "device is NULL");
+    gpumem_log_refresh(); /* GPUMEM_LOG as it is now, for the debug messages of hot paths */
     gpumem_result r = validate_desc(desc);
     const gpumem_backend_entry *entry = NULL;
     if (r == GPUMEM_OK)

@@ -140,19 +140,7 @@ static gpumem_result device_dump_json(gpumem_device handle, char *buffer, uint64
         dump_pool(&j, GPUMEM_CONTAINER_OF(l, gpumem_pool_obj, link), n++ == 0);
     pthread_mutex_unlock(&device->lock);
     gpumem_json_append(&j, "]}\n");
-    if (j.failed) {
-        gpumem_json_free(&j);
-        return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for the dump");
-    }
-    *length = j.length;
-    if (capacity > j.length)
-        memcpy(buffer, j.text, j.length + 1);
-    else if (buffer || capacity)
-        r = gpumem_fail(GPUMEM_ERROR_INSUFFICIENT_BUFFER,
-                        "the dump needs %llu bytes and a NUL; capacity is %llu", U64(j.length),
-                        U64(capacity));
-    gpumem_json_free(&j);
-    return r;
+    return gpumem_json_hand_out(&j, buffer, capacity, length, "dump");
 }
 
 gpumem_result gpumem_device_dump_json(gpumem_device device, char *buffer, uint64_t capacity,

@@ -2,8 +2,10 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "alloc.h"
+#include "error.h"
 
 static int reserve(gpumem_json *json, size_t extra)
 {
@@ -77,4 +79,23 @@ void gpumem_json_free(gpumem_json *json)
 {
     gpumem_free(json->text);
     *json = (gpumem_json){0};
+}
+
+gpumem_result gpumem_json_hand_out(gpumem_json *json, char *buffer, uint64_t capacity,
+                                   uint64_t *length, const char *what)
+{
+    gpumem_result r = GPUMEM_OK;
+    if (json->failed) {
+        r = gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for the %s", what);
+    } else {
+        *length = json->length;
+        if (capacity > json->length)
+            memcpy(buffer, json->text, json->length + 1);
+        else if (buffer || capacity)
+            r = gpumem_fail(GPUMEM_ERROR_INSUFFICIENT_BUFFER,
+                            "the %s needs %llu bytes and a NUL; capacity is %llu", what,
+                            (unsigned long long)json->length, (unsigned long long)capacity);
+    }
+    gpumem_json_free(json);
+    return r;
 }

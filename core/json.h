@@ -3,6 +3,9 @@
 #define GPUMEM_CORE_JSON_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "gpumem/gpumem.h"
 
 typedef struct gpumem_json {
     char *text;
@@ -17,5 +20,12 @@ void gpumem_json_append(gpumem_json *json, const char *format, ...)
  * U+FFFD, so the text stays valid JSON whatever a name holds. */
 void gpumem_json_string(gpumem_json *json, const char *string);
 void gpumem_json_free(gpumem_json *json);
+
+/* Hands the text out as the dump-style calls do (gpumem_device_dump_json): *length is its
+ * length without the NUL; the text and a NUL go to `buffer` when capacity > *length;
+ * GPUMEM_ERROR_INSUFFICIENT_BUFFER (naming `what`) when a buffer or capacity was given and is
+ * too small; GPUMEM_ERROR_OUT_OF_HOST_MEMORY when the text could not be made. Frees the text. */
+gpumem_result gpumem_json_hand_out(gpumem_json *json, char *buffer, uint64_t capacity,
+                                   uint64_t *length, const char *what);
 
 #endif

@@ -1,6 +1,7 @@
 #include "log.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -19,14 +20,38 @@ static int32_t stderr_threshold(void)
     return gpumem_env_log_level();
 }
 
+static _Atomic int has_callback; /* read without the lock by gpumem_log_wants */
+
 gpumem_result gpumem_log_set_callback(gpumem_log_fn fn, void *user)
 {
     gpumem_error_clear();
     pthread_mutex_lock(&log_lock);
     log_fn = fn;
     log_user = user;
+    atomic_store_explicit(&has_callback, fn != NULL, memory_order_relaxed);
     pthread_mutex_unlock(&log_lock);
     return GPUMEM_OK;
+}
+
+/* GPUMEM_LOG as gpumem_log_wants knows it: read at the first ask and again at each device
+ * open (gpumem_log_refresh), not at every ask, which hot paths make. */
+static _Atomic int32_t known_threshold = -1;
+
+void gpumem_log_refresh(void)
+{
+    atomic_store_explicit(&known_threshold, stderr_threshold(), memory_order_relaxed);
+}
+
+int gpumem_log_wants(int32_t level)
+{
+    if (atomic_load_explicit(&has_callback, memory_order_relaxed))
+        return 1;
+    int32_t threshold = atomic_load_explicit(&known_threshold, memory_order_relaxed);
+    if (threshold < 0) {
+        gpumem_log_refresh();
+        threshold = atomic_load_explicit(&known_threshold, memory_order_relaxed);
+    }
+    return level >= threshold;
 }
 
 static void log_message(int32_t level, const char *format, va_list args)

@@ -150,7 +150,8 @@ static gpumem_result check_page_address(const gpumem_device_obj *device, uint64_
                        (unsigned long long)address, (unsigned long long)alignment);
 }
 
-static gpumem_result page_new(gpumem_pool_obj *pool, uint64_t size, int dedicated,
+/* A new page; `dedicated` NULL for a shared page, else why it is one buffer's own. */
+static gpumem_result page_new(gpumem_pool_obj *pool, uint64_t size, const char *dedicated,
                               gpumem_page **out)
 {
     gpumem_device_obj *device = pool->device;
@@ -192,16 +193,17 @@ static gpumem_result page_new(gpumem_pool_obj *pool, uint64_t size, int dedicate
         return r;
     }
     page->size = size;
-    page->dedicated = dedicated;
+    page->dedicated = dedicated != NULL;
     page->id = pool->next_page_id++;
     gpumem_list_push(&pool->pages, &page->link);
     gpumem_device_account(device, pool->memory_type, size, 1);
     pool->reserved_bytes += size;
     if (!native_pool) {
         pool->page_count++;
-        gpumem_log(GPUMEM_LOG_INFO, "pool '%s': page %u of %llu bytes allocated (%s); the pool "
+        gpumem_log(GPUMEM_LOG_INFO, "pool '%s': page %u of %llu bytes allocated (%s%s); the pool "
                    "reserves %llu bytes in %llu pages", pool->name, page->id,
-                   (unsigned long long)size, dedicated ? "dedicated: one buffer" : "shared",
+                   (unsigned long long)size, dedicated ? "one buffer's own: " : "shared",
+                   dedicated ? dedicated : "",
                    (unsigned long long)pool->reserved_bytes,
                    (unsigned long long)pool->page_count);
     }
@@ -219,11 +221,18 @@ static gpumem_result page_new(gpumem_pool_obj *pool, uint64_t size, int dedicate
 
 /* --- placement --- */
 
-static int wants_own_page(const gpumem_pool_obj *pool, uint64_t size, uint64_t alignment,
-                          int dedicated)
+/* Why a request gets a page of its own (for the log), or NULL when it shares pages. */
+static const char *wants_own_page(const gpumem_pool_obj *pool, uint64_t size, uint64_t alignment,
+                                  int dedicated)
 {
-    return dedicated || pool->kind == GPUMEM_POOL_NATIVE || size > pool->page_size / 2 ||
-           alignment > pool->page_size / 2 || size + alignment - 1 > pool->page_size / 2;
+    if (dedicated)
+        return "GPUMEM_BUFFER_DEDICATED";
+    if (pool->kind == GPUMEM_POOL_NATIVE)
+        return "a native pool";
+    if (size > pool->page_size / 2 || alignment > pool->page_size / 2 ||
+        size + alignment - 1 > pool->page_size / 2)
+        return "over half a page";
+    return NULL;
 }
 
 static void note_allocation(gpumem_pool_obj *pool, gpumem_page *page, uint64_t bytes)
@@ -280,9 +289,10 @@ static gpumem_page *reuse_dedicated(gpumem_pool_obj *pool, uint64_t bytes)
     return best;
 }
 
-/* A page of its own for one allocation. */
+/* A page of its own for one allocation, for `why` (logged with a new page). */
 static gpumem_result place_dedicated(gpumem_pool_obj *pool, uint64_t size, uint64_t alignment,
-                                     gpumem_page **out, gpumem_tlsf_allocation *allocation)
+                                     const char *why, gpumem_page **out,
+                                     gpumem_tlsf_allocation *allocation)
 {
     /* Pages are aligned to min_alignment; larger alignments of an address need room. */
     uint64_t min_alignment = pool->device->properties.min_alignment;
@@ -293,10 +303,10 @@ static gpumem_result place_dedicated(gpumem_pool_obj *pool, uint64_t size, uint6
                            "%llu bytes aligned to %llu do not fit memory",
                            (unsigned long long)size, (unsigned long long)alignment);
     gpumem_page *page = reuse_dedicated(pool, bytes);
-    gpumem_result r = page ? GPUMEM_OK : page_new(pool, bytes, 1, &page);
+    gpumem_result r = page ? GPUMEM_OK : page_new(pool, bytes, why, &page);
     if (r == GPUMEM_ERROR_LIMIT_EXCEEDED && pool->retired_count) {
         gpumem_pool_reclaim(pool); /* destroyed buffers may hold the bytes the limit needs */
-        r = page_new(pool, bytes, 1, &page);
+        r = page_new(pool, bytes, why, &page);
     }
     if (r != GPUMEM_OK)
         return r;
@@ -337,8 +347,9 @@ gpumem_result gpumem_pool_place(gpumem_pool_obj *pool, uint64_t size, uint64_t a
 {
     if (pool->retired_pages) /* a large page waits for calls that raced with its destroy */
         gpumem_pool_reclaim(pool);
-    if (wants_own_page(pool, size, alignment, dedicated))
-        return place_dedicated(pool, size, alignment, out, allocation);
+    const char *own = wants_own_page(pool, size, alignment, dedicated);
+    if (own)
+        return place_dedicated(pool, size, alignment, own, out, allocation);
     gpumem_result r = place_in_pages(pool, size, alignment, out, allocation);
     /* Before a new page: the room of destroyed buffers that no call uses any more. */
     if (r == GPUMEM_ERROR_LIMIT_EXCEEDED && pool->retired_count) {
@@ -348,7 +359,7 @@ gpumem_result gpumem_pool_place(gpumem_pool_obj *pool, uint64_t size, uint64_t a
     if (r != GPUMEM_ERROR_LIMIT_EXCEEDED)
         return r;
     gpumem_page *page;
-    if ((r = page_new(pool, pool->page_size, 0, &page)) != GPUMEM_OK)
+    if ((r = page_new(pool, pool->page_size, NULL, &page)) != GPUMEM_OK)
         return r;
     pool->empty_pages++;
     r = try_page(pool, page, size, alignment, out, allocation);

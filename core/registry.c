@@ -664,10 +664,14 @@ gpumem_result gpumem_registry_choose(const char *name, const gpumem_backend_entr
     gpumem_result r = ensure_init();
     if (r != GPUMEM_OK)
         return r;
-    if (name)
-        return choose_named(name, strlen(name), "", out);
-    const char *list = gpumem_env_backend();
-    if (list)
-        return choose_from_list(list, out);
-    return choose_best(out);
+    const char *list = name ? NULL : gpumem_env_backend();
+    const char *why = name ? "named by the application" : list ? "first available of GPUMEM_BACKEND"
+                                                               : "highest priority available";
+    r = name ? choose_named(name, strlen(name), "", out)
+        : list ? choose_from_list(list, out)
+               : choose_best(out);
+    if (r == GPUMEM_OK)
+        gpumem_log(GPUMEM_LOG_INFO, "backend '%s' chosen: %s%s%s%s", (*out)->info.name, why,
+                   list ? " (" : "", list ? list : "", list ? ")" : "");
+    return r;
 }

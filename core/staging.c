@@ -6,6 +6,7 @@
 #include "env.h"
 #include "error.h"
 #include "host_copy.h"
+#include "log.h"
 #include "memtype.h"
 
 #define DEFAULT_CHUNK_COUNT 4
@@ -141,12 +142,20 @@ static gpumem_result ensure_chunks(gpumem_device_obj *device)
     if (!s->has_type)
         return gpumem_fail(GPUMEM_ERROR_UNSUPPORTED,
                            "the device has no host-visible memory to stage through");
+    if (s->allocated == s->chunk_count)
+        return GPUMEM_OK;
     while (s->allocated < s->chunk_count) {
         gpumem_result r = chunk_new(device, &s->chunks[s->allocated]);
         if (r != GPUMEM_OK)
             return r;
         s->allocated++;
     }
+    gpumem_log(GPUMEM_LOG_INFO,
+               "staging: %u chunks of %llu bytes in memory type %u (%s), each reused once %s",
+               s->chunk_count, (unsigned long long)s->chunk_size, s->memory_type,
+               s->coherent ? "coherent" : "flushed and invalidated",
+               device->ops->event_create ? "its copy's event completed"
+                                         : "the stream that copied it was synchronized");
     return GPUMEM_OK;
 }
 

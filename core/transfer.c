@@ -6,6 +6,7 @@
 #include "buffer.h"
 #include "call.h"
 #include "host_copy.h"
+#include "log.h"
 #include "stream.h"
 
 /* Pageable host memory below this goes straight to the runtime: pipelining needs chunks. */
@@ -22,6 +23,28 @@ typedef enum direction {
     TO_DEVICE, /* write: data is read */
     TO_HOST,   /* read: data is written */
 } direction;
+
+static path choose_path(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
+                        const void *host, uint64_t size, direction way);
+
+static const char *const path_names[] = {"direct", "mapped", "staged"};
+
+/* The path of a transfer, and why, in the debug log. */
+static path choose_path_logged(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
+                               const void *host, uint64_t size, direction way)
+{
+    path p = choose_path(device, b, host, size, way);
+    if (gpumem_log_wants(GPUMEM_LOG_DEBUG))
+        gpumem_log(GPUMEM_LOG_DEBUG, "%s of %llu bytes %s pool '%s': %s (GPUMEM_STAGING=%s%s)",
+                   way == TO_DEVICE ? "write" : "read", (unsigned long long)size,
+                   way == TO_DEVICE ? "into" : "from", b->pool->name, path_names[p],
+                   device->staging.mode == GPUMEM_STAGING_ALWAYS  ? "always"
+                   : device->staging.mode == GPUMEM_STAGING_NEVER ? "never"
+                                                                  : "auto",
+                   p == PATH_DIRECT && size < STAGING_THRESHOLD ? ", below the staging threshold"
+                                                                : "");
+    return p;
+}
 
 static path choose_path(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
                         const void *host, uint64_t size, direction way)
@@ -157,7 +180,7 @@ static gpumem_result host_transfer_locked(gpumem_stream_obj *stream, gpumem_buff
     gpumem_backend_page *page = b->page->native;
     uint64_t at = b->offset + offset;
     gpumem_result r;
-    switch (choose_path(device, b, data, size, way)) {
+    switch (choose_path_logged(device, b, data, size, way)) {
     case PATH_STAGED:
         return way == TO_DEVICE
                    ? gpumem_staging_write(device, stream->native, page, at, data, size)

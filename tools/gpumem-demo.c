@@ -193,6 +193,14 @@ int main(int argc, char **argv)
     for (int i = 0; i < 4; i++)
         print_buffer(names[i], buffers[i]);
 
+    /* The summary, for people: what each pool holds and how scattered its free room is. */
+    uint64_t summary_length = 0;
+    check(gpumem_device_summary(device, NULL, 0, &summary_length), "summary");
+    char *summary = host_alloc(summary_length + 1);
+    check(gpumem_device_summary(device, summary, summary_length + 1, &summary_length), "summary");
+    printf("summary:\n%s", summary);
+    free(summary);
+
     /* The dump describes the device, its pools, pages and allocations, for tools. */
     uint64_t length = 0;
     check(gpumem_device_dump_json(device, NULL, 0, &length), "dump");

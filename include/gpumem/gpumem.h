@@ -271,6 +271,12 @@ GPUMEM_API gpumem_result gpumem_memory_type_find(const gpumem_device_properties 
  * terminating NUL; GPUMEM_ERROR_INSUFFICIENT_BUFFER when capacity <= *length. */
 GPUMEM_API gpumem_result gpumem_device_dump_json(gpumem_device device, char *buffer,
                                                  uint64_t capacity, uint64_t *length);
+/* A text summary of the device's memory, for people (as vmaBuildStatsString is): per pool its
+ * memory type, pages, reserved and used bytes, allocations, the largest free range and the
+ * fragmentation (1 - largest free range / free bytes); then the device's totals. Same buffer
+ * rules as gpumem_device_dump_json. */
+GPUMEM_API gpumem_result gpumem_device_summary(gpumem_device device, char *buffer,
+                                               uint64_t capacity, uint64_t *length);
 
 /* ---------------------------------------------------------------------------------------------
  * Pools

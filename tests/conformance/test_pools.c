@@ -387,3 +387,36 @@ CONF_TEST(persistent_map_pool)
     FAILS(gpumem_buffer_map(a, &pa), GPUMEM_ERROR_NOT_MAPPABLE);
     OK(gpumem_pool_destroy(pool));
 }
+
+/* The text summary names each pool with its counts, and sees free room scattered by destroys
+ * as fragmentation. */
+CONF_TEST(the_summary_describes_each_pool)
+{
+    gpumem_pool_desc desc = {.page_size = 1u << 20, .name = "summarized"};
+    gpumem_pool pool;
+    OK(gpumem_pool_create(conf_dev, &desc, &pool));
+    gpumem_buffer buffers[8];
+    for (int i = 0; i < 8; i++)
+        buffers[i] = conf_buffer(pool, 100u << 10, 0);
+    for (int i = 0; i < 8; i += 2) /* holes between live buffers */
+        OK(gpumem_buffer_destroy(buffers[i]));
+    uint64_t length = 0;
+    OK(gpumem_device_summary(conf_dev, NULL, 0, &length));
+    char *text = conf_alloc(length + 1);
+    FAILS(gpumem_device_summary(conf_dev, text, length, &length),
+          GPUMEM_ERROR_INSUFFICIENT_BUFFER);
+    OK(gpumem_device_summary(conf_dev, text, length + 1, &length));
+    cr_assert_eq(strlen(text), length);
+    const char *mine = strstr(text, "pool 'summarized'");
+    cr_assert_not_null(mine, "%s", text);
+    cr_assert_not_null(strstr(mine, "in 4 allocations"), "%s", text);
+    const char *fragmentation = strstr(mine, "fragmentation ");
+    cr_assert_not_null(fragmentation, "%s", text);
+    cr_assert_gt(strtod(fragmentation + strlen("fragmentation "), NULL), 0.0,
+                 "holes between live buffers are fragmentation: %s", text);
+    cr_assert_not_null(strstr(text, "total: "), "%s", text);
+    FAILS(gpumem_device_summary(conf_dev, NULL, 0, NULL), GPUMEM_ERROR_INVALID_ARGUMENT);
+    FAILS(gpumem_device_summary(conf_dev, NULL, 5, &length), GPUMEM_ERROR_INVALID_ARGUMENT);
+    free(text);
+    OK(gpumem_pool_destroy(pool));
+}

@@ -1,0 +1,122 @@
+/* The text summary of a device's memory (gpumem_device_summary), for people: what a pool holds
+ * and how scattered its free room is, as vmaBuildStatsString does for VMA. The numbers are the
+ * pools' own (the same as gpumem_pool_stats_get), with destroyed buffers' ranges given back. */
+#include <inttypes.h>
+#include <stdio.h>
+
+#include "call.h"
+#include "json.h"
+#include "pool.h"
+
+/* "512 B", "64.0 KiB", "1.50 GiB": binary units. */
+static const char *human(uint64_t bytes, char *out, size_t size)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double value = (double)bytes;
+    int unit = 0;
+    while (value >= 1024.0 && unit < 4) {
+        value /= 1024.0;
+        unit++;
+    }
+    if (unit == 0)
+        snprintf(out, size, "%" PRIu64 " B", bytes);
+    else
+        snprintf(out, size, "%.*f %s", value < 10.0 ? 2 : 1, value, units[unit]);
+    return out;
+}
+
+typedef struct totals {
+    uint64_t pools, pages, dedicated, reserved, used, allocations, free;
+} totals;
+
+/* Free room of the pool's shared pages (dedicated pages have none to give). */
+static void free_room(const gpumem_pool_obj *pool, uint64_t *free_bytes, uint64_t *largest)
+{
+    *free_bytes = 0;
+    *largest = 0;
+    for (const gpumem_list *n = pool->pages.next; n != &pool->pages; n = n->next) {
+        const gpumem_page *page = GPUMEM_CONTAINER_OF(n, gpumem_page, link);
+        if (!page->tlsf)
+            continue;
+        gpumem_tlsf_stats s;
+        gpumem_tlsf_stats_get(page->tlsf, &s);
+        *free_bytes += s.size - s.used_bytes;
+        if (s.largest_free_range > *largest)
+            *largest = s.largest_free_range;
+    }
+}
+
+/* 1 - largest free range / free bytes, in percent: 0 when all free room is one range. */
+static double fragmentation(uint64_t free_bytes, uint64_t largest)
+{
+    return free_bytes ? 100.0 * (1.0 - (double)largest / (double)free_bytes) : 0.0;
+}
+
+static void summarize_pool(gpumem_json *t, gpumem_pool_obj *pool, totals *all)
+{
+    char a[32], b[32], c[32], d[32];
+    gpumem_pool_lock(pool);
+    gpumem_pool_reclaim(pool); /* the pages as the application's destroys left them */
+    uint64_t pages = 0, dedicated = 0, free_bytes, largest;
+    for (const gpumem_list *n = pool->pages.next; n != &pool->pages; n = n->next) {
+        pages++;
+        dedicated += GPUMEM_CONTAINER_OF(n, gpumem_page, link)->dedicated;
+    }
+    free_room(pool, &free_bytes, &largest);
+    gpumem_json_append(t, "pool '%s' (%s, memory type %u, pages of %s)\n", pool->name,
+                       pool->kind == GPUMEM_POOL_NATIVE ? "native" : "paged", pool->memory_type,
+                       human(pool->page_size, a, sizeof a));
+    gpumem_json_append(t,
+                       "  %" PRIu64 " pages (%" PRIu64 " of their own), reserved %s, used %s in "
+                       "%" PRIu64 " allocations\n",
+                       pages, dedicated, human(pool->reserved_bytes, a, sizeof a),
+                       human(pool->used_bytes, b, sizeof b), (uint64_t)pool->allocation_count);
+    gpumem_json_append(t, "  free %s in shared pages, largest free range %s, fragmentation %.1f%%\n",
+                       human(free_bytes, c, sizeof c), human(largest, d, sizeof d),
+                       fragmentation(free_bytes, largest));
+    all->pools++;
+    all->pages += pages;
+    all->dedicated += dedicated;
+    all->reserved += pool->reserved_bytes;
+    all->used += pool->used_bytes;
+    all->allocations += pool->allocation_count;
+    all->free += free_bytes;
+    gpumem_pool_unlock(pool);
+}
+
+static gpumem_result device_summary(gpumem_device handle, char *buffer, uint64_t capacity,
+                                    uint64_t *length)
+{
+    gpumem_device_obj *device;
+    gpumem_result r = gpumem_device_get(handle, &device);
+    if (r != GPUMEM_OK)
+        return r;
+    if (!length)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "length is NULL");
+    if (!buffer && capacity)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
+                           "buffer is NULL with a capacity of %llu",
+                           (unsigned long long)capacity);
+    const gpumem_device_properties *p = &device->properties;
+    gpumem_json t = {0};
+    totals all = {0};
+    gpumem_json_append(&t, "device '%s' (%s, device %u%s)\n", p->name, p->backend,
+                       p->device_index, p->is_external ? ", the application's" : "");
+    pthread_mutex_lock(&device->lock);
+    for (gpumem_list *l = device->pools.next; l != &device->pools; l = l->next)
+        summarize_pool(&t, GPUMEM_CONTAINER_OF(l, gpumem_pool_obj, link), &all);
+    pthread_mutex_unlock(&device->lock);
+    char a[32], b[32], c[32];
+    gpumem_json_append(&t,
+                       "total: %" PRIu64 " pools, %" PRIu64 " pages (%" PRIu64 " of their own), "
+                       "reserved %s, used %s in %" PRIu64 " allocations, free %s\n",
+                       all.pools, all.pages, all.dedicated, human(all.reserved, a, sizeof a),
+                       human(all.used, b, sizeof b), all.allocations, human(all.free, c, sizeof c));
+    return gpumem_json_hand_out(&t, buffer, capacity, length, "summary");
+}
+
+gpumem_result gpumem_device_summary(gpumem_device device, char *buffer, uint64_t capacity,
+                                    uint64_t *length)
+{
+    GPUMEM_GUARDED_CALL(device_summary(device, buffer, capacity, length));
+}
