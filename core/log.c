@@ -20,7 +20,19 @@ static int32_t stderr_threshold(void)
     return gpumem_env_log_level();
 }
 
-static _Atomic int has_callback; /* read without the lock by gpumem_log_wants */
+/* GPUMEM_LOG as gpumem_log_wants knows it: read at each device open (gpumem_log_refresh), not
+ * at every ask, which hot paths make; every host transfer needs an open device. */
+_Atomic int32_t gpumem_log_lowest = GPUMEM_LOG_WARNING;
+
+void gpumem_log_refresh(void)
+{
+    /* GPUMEM_LOG is read with the lock let go: a bad value is warned about through this log. */
+    int32_t threshold = stderr_threshold();
+    pthread_mutex_lock(&log_lock);
+    atomic_store_explicit(&gpumem_log_lowest, log_fn ? GPUMEM_LOG_DEBUG : threshold,
+                          memory_order_relaxed);
+    pthread_mutex_unlock(&log_lock);
+}
 
 gpumem_result gpumem_log_set_callback(gpumem_log_fn fn, void *user)
 {
@@ -28,30 +40,9 @@ gpumem_result gpumem_log_set_callback(gpumem_log_fn fn, void *user)
     pthread_mutex_lock(&log_lock);
     log_fn = fn;
     log_user = user;
-    atomic_store_explicit(&has_callback, fn != NULL, memory_order_relaxed);
     pthread_mutex_unlock(&log_lock);
+    gpumem_log_refresh();
     return GPUMEM_OK;
-}
-
-/* GPUMEM_LOG as gpumem_log_wants knows it: read at the first ask and again at each device
- * open (gpumem_log_refresh), not at every ask, which hot paths make. */
-static _Atomic int32_t known_threshold = -1;
-
-void gpumem_log_refresh(void)
-{
-    atomic_store_explicit(&known_threshold, stderr_threshold(), memory_order_relaxed);
-}
-
-int gpumem_log_wants(int32_t level)
-{
-    if (atomic_load_explicit(&has_callback, memory_order_relaxed))
-        return 1;
-    int32_t threshold = atomic_load_explicit(&known_threshold, memory_order_relaxed);
-    if (threshold < 0) {
-        gpumem_log_refresh();
-        threshold = atomic_load_explicit(&known_threshold, memory_order_relaxed);
-    }
-    return level >= threshold;
 }
 
 static void log_message(int32_t level, const char *format, va_list args)
