@@ -97,6 +97,18 @@ static void trace_free(trace *t)
     free(t->victims);
 }
 
+/* The sizes of a trace: log-uniform between low and high; all equal to low (high 0); or
+ * bimodal: 90% log-uniform from 256 B to 4 KiB, 10% from 1 to 4 MiB (low and high 0). */
+static uint64_t trace_size(rng *r, double low, double high)
+{
+    if (low == 0 && high == 0)
+        return rng_below(r, 10) ? rng_log_uniform(r, 256, 4 << 10)
+                                : rng_log_uniform(r, 1 << 20, 4 << 20);
+    if (high == 0)
+        return (uint64_t)low;
+    return rng_log_uniform(r, low, high);
+}
+
 static int trace_make(trace *t, uint32_t live, uint32_t steps, double low, double high)
 {
     rng r = {SEED};
@@ -107,9 +119,9 @@ static int trace_make(trace *t, uint32_t live, uint32_t steps, double low, doubl
         return out_of_memory("trace");
     }
     for (uint32_t i = 0; i < live; i++)
-        t->fill_sizes[i] = rng_log_uniform(&r, low, high);
+        t->fill_sizes[i] = trace_size(&r, low, high);
     for (uint32_t i = 0; i < steps; i++) {
-        t->sizes[i] = rng_log_uniform(&r, low, high);
+        t->sizes[i] = trace_size(&r, low, high);
         t->victims[i] = rng_below(&r, live);
     }
     return 0;
@@ -198,32 +210,54 @@ static int vblock_once(const trace *t, gpumem_vblock_allocation *live, vblock_ru
     return 0;
 }
 
-static int bench_vblock(bench_context *c)
+/* One trace of the suballocator: `prefix` names its results ("" for the log-uniform 10k-live
+ * trace, whose names predate the others). */
+static int vblock_trace(bench_context *c, const char *prefix, uint32_t live_count, double low,
+                        double high)
 {
     uint32_t repeats = c->options.repeats;
     trace t;
-    if (trace_make(&t, 10000, c->options.quick ? 200000 : 2000000, 256, 4 << 20))
+    if (trace_make(&t, live_count, c->options.quick ? 200000 : 2000000, low, high))
         return 1;
     gpumem_vblock_allocation *live = malloc(t.live * sizeof *live);
     double *ns = malloc(repeats * sizeof *ns);
     int status = !live || !ns ? out_of_memory("vblock") : 0;
     vblock_run run = {0};
-    bench_progress(&c->options, "vblock", 0, repeats);
+    char what[64], name[64];
+    snprintf(what, sizeof what, "vblock/%strace", prefix);
+    bench_progress(&c->options, what, 0, repeats);
     for (uint32_t i = 0; i < repeats && !status; i++) {
         status = vblock_once(&t, live, &run);
         ns[i] = run.ns_per_pair;
-        bench_progress(&c->options, "vblock", i + 1, repeats);
+        bench_progress(&c->options, what, i + 1, repeats);
     }
     if (!status) {
-        bench_result_runs(&c->options, "vblock", "alloc_free_pair", ns, repeats, "ns/pair");
+        snprintf(name, sizeof name, "%salloc_free_pair", prefix);
+        bench_result_runs(&c->options, "vblock", name, ns, repeats, "ns/pair");
         /* The trace and the allocator are deterministic: every run ends with the same span. */
-        bench_result(&c->options, "vblock", "span_over_used", run.span_over_used, "x");
+        snprintf(name, sizeof name, "%sspan_over_used", prefix);
+        bench_result(&c->options, "vblock", name, run.span_over_used, "x");
         /* Over the bytes asked for: used bytes include padding and remainders kept in blocks. */
-        bench_result(&c->options, "vblock", "span_over_requested", run.span_over_requested, "x");
+        snprintf(name, sizeof name, "%sspan_over_requested", prefix);
+        bench_result(&c->options, "vblock", name, run.span_over_requested, "x");
     }
     free(ns);
     free(live);
     trace_free(&t);
+    return status;
+}
+
+/* The traces of docs/performance.md: log-uniform 256 B to 4 MiB with 10k and 100k live, equal
+ * 64 KiB sizes, and bimodal sizes (90% small, 10% 1-4 MiB). */
+static int bench_vblock(bench_context *c)
+{
+    int status = vblock_trace(c, "", 10000, 256, 4 << 20);
+    if (!status)
+        status = vblock_trace(c, "live_100k_", 100000, 256, 4 << 20);
+    if (!status)
+        status = vblock_trace(c, "equal_64k_", 10000, 64 << 10, 0);
+    if (!status)
+        status = vblock_trace(c, "bimodal_", 10000, 0, 0);
     return status;
 }
 
