@@ -7,6 +7,7 @@
 #include "alloc.h"
 #include "backend_table.h"
 #include "call.h"
+#include "close_dump.h"
 #include "env.h"
 #include "event.h"
 #include "handles.h"
@@ -272,6 +273,7 @@ gpumem_result gpumem_device_close(gpumem_device handle)
         r = gpumem_fail(GPUMEM_ERROR_DESTROYED, "the device was destroyed");
     if (r != GPUMEM_OK)
         return gpumem_call_leave(&call, r);
+    gpumem_close_dump(device); /* GPUMEM_DUMP_ON_CLOSE, before anything is released */
     end_handles(device);
     uint64_t stamp = gpumem_epoch_stamp();
     gpumem_epoch_leave(call.thread->record); /* the device is this thread's alone now */

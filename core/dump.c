@@ -4,6 +4,7 @@
 
 #include "buffer.h"
 #include "call.h"
+#include "dump.h"
 #include "json.h"
 
 #define U64(x) ((unsigned long long)(x))
@@ -117,6 +118,20 @@ static void dump_pool(gpumem_json *j, gpumem_pool_obj *pool, int first)
     gpumem_pool_unlock(pool);
 }
 
+void gpumem_dump_device(gpumem_device_obj *device, gpumem_json *j)
+{
+    gpumem_json_append(j, "{\"schema\":\"gpumem-dump\",\"schema_version\":%d,",
+                       GPUMEM_DUMP_SCHEMA_VERSION);
+    dump_properties(j, &device->properties);
+    gpumem_json_append(j, ",\"pools\":[");
+    pthread_mutex_lock(&device->lock);
+    int n = 0;
+    for (gpumem_list *l = device->pools.next; l != &device->pools; l = l->next)
+        dump_pool(j, GPUMEM_CONTAINER_OF(l, gpumem_pool_obj, link), n++ == 0);
+    pthread_mutex_unlock(&device->lock);
+    gpumem_json_append(j, "]}\n");
+}
+
 static gpumem_result device_dump_json(gpumem_device handle, char *buffer, uint64_t capacity,
                                       uint64_t *length)
 {
@@ -130,16 +145,7 @@ static gpumem_result device_dump_json(gpumem_device handle, char *buffer, uint64
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "buffer is NULL with a capacity of %llu",
                            U64(capacity));
     gpumem_json j = {0};
-    gpumem_json_append(&j, "{\"schema\":\"gpumem-dump\",\"schema_version\":%d,",
-                       GPUMEM_DUMP_SCHEMA_VERSION);
-    dump_properties(&j, &device->properties);
-    gpumem_json_append(&j, ",\"pools\":[");
-    pthread_mutex_lock(&device->lock);
-    int n = 0;
-    for (gpumem_list *l = device->pools.next; l != &device->pools; l = l->next)
-        dump_pool(&j, GPUMEM_CONTAINER_OF(l, gpumem_pool_obj, link), n++ == 0);
-    pthread_mutex_unlock(&device->lock);
-    gpumem_json_append(&j, "]}\n");
+    gpumem_dump_device(device, &j);
     return gpumem_json_hand_out(&j, buffer, capacity, length, "dump");
 }
 

@@ -22,6 +22,7 @@ typedef enum env_id {
     ENV_STAGING_CHUNK,
     ENV_COPY_THREADS,
     ENV_DETECT_CORRUPTION,
+    ENV_DUMP_ON_CLOSE,
     ENV_COUNT
 } env_id;
 
@@ -50,6 +51,7 @@ static const struct env_variable {
     [ENV_COPY_THREADS] = {"GPUMEM_COPY_THREADS", NULL, 0, 0},
     /* Asking for a debugging aid with a value it does not know: give it. */
     [ENV_DETECT_CORRUPTION] = {"GPUMEM_DETECT_CORRUPTION", switch_words, 0, 1},
+    [ENV_DUMP_ON_CLOSE] = {"GPUMEM_DUMP_ON_CLOSE", NULL, 0, 0},
 };
 
 /* Per variable, a hash of the last value warned about (0: none), so each bad value is warned
@@ -267,6 +269,11 @@ gpumem_result gpumem_env_device(int *set, uint32_t *index)
 const char *gpumem_env_backend(void)
 {
     return value_of(ENV_BACKEND);
+}
+
+const char *gpumem_env_dump_on_close(void)
+{
+    return value_of(ENV_DUMP_ON_CLOSE);
 }
 
 int gpumem_env_list_next(const char **cursor, const char *separators, const char **item,

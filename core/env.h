@@ -55,6 +55,11 @@ gpumem_result gpumem_env_device(int *set, uint32_t *index);
 /* GPUMEM_BACKEND: the preference list, or NULL when unset or empty. */
 const char *gpumem_env_backend(void);
 
+/* GPUMEM_DUMP_ON_CLOSE: the path prefix of the dump and picture each device close writes
+ * (device.c), or NULL when unset or empty. Any text is a prefix, so no value is bad: a folder
+ * that cannot be written is the close's warning. */
+const char *gpumem_env_dump_on_close(void);
+
 /* Walks a list of items separated by any of `separators`, skipping empty ones: returns 0 at the
  * end, else 1 with the item's start and length (items are not copied, so no length is too
  * long). *cursor starts at the list. */

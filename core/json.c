@@ -40,9 +40,7 @@ void gpumem_json_append(gpumem_json *json, const char *format, ...)
     json->length += (size_t)n;
 }
 
-/* The length of the well-formed UTF-8 character at s (1 to 4), or 0 when s does not start one:
- * a stray continuation byte, an overlong form, a surrogate, a value above U+10FFFF. */
-static size_t utf8_length(const unsigned char *s)
+size_t gpumem_utf8_length(const unsigned char *s)
 {
     size_t n = s[0] < 0x80 ? 1 : s[0] >= 0xC2 && s[0] <= 0xDF ? 2
                              : s[0] >= 0xE0 && s[0] <= 0xEF   ? 3
@@ -61,7 +59,7 @@ void gpumem_json_string(gpumem_json *json, const char *text)
 {
     gpumem_json_append(json, "\"");
     for (const unsigned char *s = (const unsigned char *)text; *s;) {
-        size_t n = utf8_length(s);
+        size_t n = gpumem_utf8_length(s);
         if (n == 0) /* names are meant to be UTF-8; a byte that is not stays visible, valid */
             gpumem_json_append(json, "\\ufffd");
         else if (*s == '"' || *s == '\\')

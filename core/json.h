@@ -21,6 +21,10 @@ void gpumem_json_append(gpumem_json *json, const char *format, ...)
 void gpumem_json_string(gpumem_json *json, const char *string);
 void gpumem_json_free(gpumem_json *json);
 
+/* The length of the well-formed UTF-8 character at s (1 to 4), or 0 when s does not start one:
+ * a stray continuation byte, an overlong form, a surrogate, a value above U+10FFFF. */
+size_t gpumem_utf8_length(const unsigned char *s);
+
 /* Hands the text out as the dump-style calls do (gpumem_device_dump_json): *length is its
  * length without the NUL; the text and a NUL go to `buffer` when capacity > *length;
  * GPUMEM_ERROR_INSUFFICIENT_BUFFER (naming `what`) when a buffer or capacity was given and is

@@ -1,7 +1,9 @@
 /* gpumem-info: what is here. Lists the backends gpumem knows (and why the unavailable ones are),
  * then every device of the available ones with its limits, heaps and memory types. With
  * GPUMEM_BACKEND set, only the backend a program would get is shown, and a name that does not
- * resolve is the same error a program would get. */
+ * resolve is the same error a program would get. With --svg it draws a saved device dump
+ * instead, and opens no device. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 
 typedef struct info_options {
     int json;
+    const char *svg; /* --svg DUMP.json */
 } info_options;
 
 /* The backends to show devices of; `only` is set when GPUMEM_BACKEND chose one. */
@@ -33,11 +36,15 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: gpumem-info [--json]\n"
+            "       gpumem-info --svg DUMP.json\n"
             "       gpumem-info --version | --help\n"
             "Lists gpumem's backends and the devices of the available ones: limits, memory\n"
             "heaps and memory types. GPUMEM_BACKEND shows only the backend it chooses;\n"
             "GPUMEM_PLUGIN_PATH adds folders of backend modules.\n"
             "  --json     one JSON document on stdout\n"
+            "  --svg DUMP.json\n"
+            "             draws a device dump (gpumem_device_dump_json, gpumem-demo --dump) as\n"
+            "             an SVG picture on stdout: pools, pages, buffers, free ranges\n"
             "  --version  the version (" GPUMEM_VERSION_STRING ")\n"
             "  --help     this text\n"
             "Exit status: 0 ok, 1 error, 2 usage.\n");
@@ -272,6 +279,71 @@ static void json_device(json_writer *w, const device_report *d)
     json_object_end(w);
 }
 
+/* --- --svg --- */
+
+/* The whole file as one NUL-terminated text; NULL with a message when it cannot be read. */
+static char *read_text(const char *path, size_t *length)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "gpumem-info: cannot open %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    size_t capacity = 1 << 16, n = 0;
+    char *text = malloc(capacity), *grown;
+    while (text) {
+        n += fread(text + n, 1, capacity - n - 1, f);
+        if (n < capacity - 1)
+            break;
+        capacity *= 2;
+        if (!(grown = realloc(text, capacity)))
+            free(text);
+        text = grown;
+    }
+    int failed = !text || ferror(f);
+    fclose(f);
+    if (failed) {
+        fprintf(stderr, "gpumem-info: cannot read %s\n", path);
+        free(text);
+        return NULL;
+    }
+    text[n] = '\0';
+    *length = n;
+    return text;
+}
+
+/* The picture of a dump's text; NULL with a message when the library refuses the text. */
+static char *picture_of(const char *path, const char *dump, uint64_t *length)
+{
+    gpumem_result r = gpumem_dump_svg(dump, NULL, 0, length);
+    char *svg = r == GPUMEM_OK ? malloc(*length + 1) : NULL;
+    if (svg)
+        r = gpumem_dump_svg(dump, svg, *length + 1, length);
+    if (svg && r == GPUMEM_OK)
+        return svg;
+    fprintf(stderr, "gpumem-info: %s: %s\n", path,
+            r != GPUMEM_OK ? gpumem_last_error() : "no memory for the picture");
+    free(svg);
+    return NULL;
+}
+
+/* Draws the dump at `path` on stdout. The library does the drawing (gpumem_dump_svg), so the
+ * tool's picture is the one GPUMEM_DUMP_ON_CLOSE writes. */
+static int draw_svg(const char *path)
+{
+    size_t length;
+    uint64_t svg_length = 0;
+    char *dump = read_text(path, &length), *svg = NULL;
+    if (dump && strlen(dump) != length)
+        fprintf(stderr, "gpumem-info: %s holds a NUL byte: it is no device dump\n", path);
+    else if (dump)
+        svg = picture_of(path, dump, &svg_length);
+    int ok = svg && fwrite(svg, 1, svg_length, stdout) == svg_length && fflush(stdout) == 0;
+    free(svg);
+    free(dump);
+    return ok ? 0 : 1;
+}
+
 /* --- main --- */
 
 static void print_version(const info_options *o, json_writer *w)
@@ -318,6 +390,13 @@ static int parse_arguments(int argc, char **argv, info_options *o)
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--json") == 0) {
             o->json = 1;
+        } else if (strcmp(argv[i], "--svg") == 0) {
+            if (i + 1 == argc) {
+                fprintf(stderr, "gpumem-info: --svg needs a dump file\n");
+                usage(stderr);
+                return 2;
+            }
+            o->svg = argv[++i];
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
             return 0;
@@ -339,6 +418,8 @@ int main(int argc, char **argv)
     int status = parse_arguments(argc, argv, &o);
     if (status >= 0)
         return status;
+    if (o.svg)
+        return draw_svg(o.svg);
     backend_list list = {0};
     if (list_backends(&list) || resolve_env_backend(&list)) {
         free(list.infos);

@@ -277,6 +277,14 @@ GPUMEM_API gpumem_result gpumem_device_dump_json(gpumem_device device, char *buf
  * rules as gpumem_device_dump_json. */
 GPUMEM_API gpumem_result gpumem_device_summary(gpumem_device device, char *buffer,
                                                uint64_t capacity, uint64_t *length);
+/* Draws a device dump (the text of gpumem_device_dump_json, NUL-terminated) as an SVG picture:
+ * each pool's pages as bars, buffers as colored spans at their offsets, padding hatched, free
+ * ranges grey, dedicated pages dashed; each span's numbers in its <title> (docs/json.md,
+ * "Pictures"). Same buffer rules as gpumem_device_dump_json. A text that is not a dump this
+ * library reads (not JSON, another schema or version, a missing or mistyped field) is
+ * GPUMEM_ERROR_INVALID_ARGUMENT, with a message naming what is wrong and where. */
+GPUMEM_API gpumem_result gpumem_dump_svg(const char *dump_json, char *svg, uint64_t capacity,
+                                         uint64_t *length);
 
 /* ---------------------------------------------------------------------------------------------
  * Pools

@@ -112,6 +112,8 @@ _FUNCTIONS = {
     "gpumem_device_close": (i32, [handle]),
     "gpumem_device_properties_get": (i32, [handle, P(DeviceProperties)]),
     "gpumem_device_dump_json": (i32, [handle, ctypes.c_char_p, u64, P(u64)]),
+    "gpumem_device_summary": (i32, [handle, ctypes.c_char_p, u64, P(u64)]),
+    "gpumem_dump_svg": (i32, [ctypes.c_char_p, ctypes.c_char_p, u64, P(u64)]),
     "gpumem_device_default_stream": (i32, [handle, P(handle)]),
     "gpumem_pool_create": (i32, [handle, P(PoolDesc), P(handle)]),
     "gpumem_pool_destroy": (i32, [handle]),

@@ -82,18 +82,26 @@ class Device(Object):
     def backend(self):
         return self.properties.backend
 
-    def dump(self):
-        """The device, its pools, pages and allocations, as gpumem_device_dump_json gives
-        them, parsed."""
+    def _text(self, function):
+        """The text a dump-style C function writes (gpumem_device_dump_json, _summary)."""
         device = self._live_handle()
         length = u64()
-        errors.check(lib.gpumem_device_dump_json(device, None, 0, ctypes.byref(length)))
+        errors.check(function(device, None, 0, ctypes.byref(length)))
         while True:
             text = ctypes.create_string_buffer(length.value + 1)
-            result = lib.gpumem_device_dump_json(device, text, len(text), ctypes.byref(length))
+            result = function(device, text, len(text), ctypes.byref(length))
             if result != errors.INSUFFICIENT_BUFFER:  # pools may grow between the calls
                 errors.check(result)
-                return json.loads(text.value.decode())
+                return text.value.decode("utf-8", "replace")
+
+    def dump(self):
+        """The device, its pools, pages and allocations, as gpumem_device_dump_json gives
+        them (docs/json.md), parsed."""
+        return json.loads(self._text(lib.gpumem_device_dump_json))
+
+    def summary(self):
+        """A text summary of the device's memory for people (gpumem_device_summary)."""
+        return self._text(lib.gpumem_device_summary)
 
     def find(self, address):
         """(buffer, offset): the live buffer made from Python that holds `address` (a host

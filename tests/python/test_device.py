@@ -44,3 +44,12 @@ def test_find_a_buffer_by_address(device):
     with pytest.raises(gpumem.GpumemError) as caught:
         device.find(start)
     assert caught.value.code == gpumem.errors.NOT_FOUND
+
+
+def test_summary_names_each_pool(device):
+    pool = device.pool(name="summarized", page_size=1 << 20)
+    buffers = [pool.buffer(100 << 10) for _ in range(6)]
+    buffers[2].destroy()
+    text = device.summary()
+    assert "pool 'summarized'" in text and "in 5 allocations" in text, text
+    assert text.startswith("device '") and "total: " in text, text
