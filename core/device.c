@@ -74,6 +74,13 @@ static void raise_min_alignment(gpumem_device_properties *p)
 /* A backend's answers are checked once, so core can rely on them everywhere else. */
 static gpumem_result check_properties(gpumem_device_properties *p, const char *backend)
 {
+    /* Text a backend left unterminated is cut, not read past; an unknown type is "other". */
+    p->name[sizeof p->name - 1] = 0;
+    p->driver_version[sizeof p->driver_version - 1] = 0;
+    p->api_version[sizeof p->api_version - 1] = 0;
+    p->pci_address[sizeof p->pci_address - 1] = 0;
+    if (p->device_type > GPUMEM_DEVICE_TYPE_GPU)
+        p->device_type = GPUMEM_DEVICE_TYPE_OTHER;
     if (p->memory_type_count == 0 || p->memory_type_count > GPUMEM_MAX_MEMORY_TYPES ||
         p->memory_heap_count == 0 || p->memory_heap_count > GPUMEM_MAX_MEMORY_HEAPS)
         return gpumem_fail(GPUMEM_ERROR_BACKEND, "backend '%s' reported %u memory types and %u heaps",

@@ -110,7 +110,7 @@ static gpumem_result field(const gpumem_json_value *object, const char *where, c
 static gpumem_result count_field(const gpumem_json_value *object, const char *where,
                                  const char *key, uint64_t *out)
 {
-    const gpumem_json_value *v;
+    const gpumem_json_value *v = NULL;
     TRY(field(object, where, key, GPUMEM_JSON_NUMBER, &v));
     if (!v->is_count)
         return bad("the dump's field \"%s%s%s\" is a number that is not a count (an integer from "
@@ -122,7 +122,7 @@ static gpumem_result count_field(const gpumem_json_value *object, const char *wh
 static gpumem_result bool_field(const gpumem_json_value *object, const char *where,
                                 const char *key, int *out)
 {
-    const gpumem_json_value *v;
+    const gpumem_json_value *v = NULL;
     TRY(field(object, where, key, GPUMEM_JSON_BOOL, &v));
     *out = v->boolean;
     return GPUMEM_OK;
@@ -156,7 +156,7 @@ static gpumem_result read_items(const gpumem_json_value *object, const char *whe
                                 const char *key, size_t item_size, item_reader read,
                                 const void *context, void **items, size_t *count)
 {
-    const gpumem_json_value *array;
+    const gpumem_json_value *array = NULL;
     *items = NULL;
     *count = 0;
     TRY(field(object, where, key, GPUMEM_JSON_ARRAY, &array));
@@ -169,7 +169,9 @@ static gpumem_result read_items(const gpumem_json_value *object, const char *whe
     size_t i = 0;
     for (const gpumem_json_value *e = array->first; e; e = e->next, i++) {
         char item[160];
-        snprintf(item, sizeof item, "%s%s%s[%zu]", where, *where ? "." : "", key, i);
+        /* A longer path is cut in the message: the field names of a dump are short. */
+        if (snprintf(item, sizeof item, "%s%s%s[%zu]", where, *where ? "." : "", key, i) < 0)
+            item[0] = 0;
         if (e->kind != GPUMEM_JSON_OBJECT)
             return bad("the dump's field \"%s\" is %s, where it should be an object", item,
                        gpumem_json_kind_name(e->kind));
@@ -307,7 +309,7 @@ static int string_is(const gpumem_json_value *v, const char *text)
 /* What says the text is a dump this library draws: a gpumem-dump of schema version 1. */
 static gpumem_result read_schema(const gpumem_json_value *root)
 {
-    const gpumem_json_value *schema;
+    const gpumem_json_value *schema = NULL;
     uint64_t version;
     TRY(string_field(root, "", "schema", &schema));
     if (!string_is(schema, "gpumem-dump"))

@@ -175,6 +175,22 @@ static void print_memory(const gpumem_device_properties *p)
                format_memory_flags(p->memory_types[i].flags, flags, sizeof flags));
 }
 
+static const char *type_name(uint32_t type)
+{
+    static const char *const names[] = {"other", "CPU", "integrated GPU", "discrete GPU",
+                                        "virtual GPU", "GPU"};
+    return type < sizeof names / sizeof names[0] ? names[type] : "other";
+}
+
+/* "6f8b3c...": the 16 bytes as 32 hex digits, or "" when the runtime gave none. */
+static const char *uuid_text(const gpumem_device_properties *p, char out[33])
+{
+    out[0] = 0;
+    for (int i = 0; p->has_uuid && i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", p->uuid[i]);
+    return out;
+}
+
 static void print_device(const device_report *d)
 {
     printf("\ndevice %s/%u: ", d->backend, d->index);
@@ -184,8 +200,16 @@ static void print_device(const device_report *d)
     }
     const gpumem_device_properties *p = &d->properties;
     printf("%s\n", p->name);
-    printf("  backend %s, vendor id 0x%04x, device id 0x%04x\n", p->backend, p->vendor_id,
-           p->device_id);
+    printf("  backend %s, vendor id 0x%04x, device id 0x%04x, %s\n", p->backend, p->vendor_id,
+           p->device_id, type_name(p->device_type));
+    char uuid[33];
+    if (p->driver_version[0] || p->api_version[0])
+        printf("  driver %s%s%s\n", p->driver_version[0] ? p->driver_version : "unknown",
+               p->api_version[0] ? ", API " : "", p->api_version);
+    if (p->has_uuid || p->pci_address[0])
+        printf("  %s%s%s%s\n", p->has_uuid ? "UUID " : "", uuid_text(p, uuid),
+               p->has_uuid && p->pci_address[0] ? ", " : "",
+               p->pci_address[0] ? p->pci_address : "");
     print_limits(p);
     print_memory(p);
 }
@@ -271,6 +295,12 @@ static void json_device(json_writer *w, const device_report *d)
         json_string(w, "error", d->error);
     } else {
         json_string(w, "name", p->name);
+        char uuid[33];
+        json_string(w, "device_type", type_name(p->device_type));
+        json_string(w, "driver_version", p->driver_version);
+        json_string(w, "api_version", p->api_version);
+        json_string(w, "uuid", p->has_uuid ? uuid_text(p, uuid) : NULL);
+        json_string(w, "pci_address", p->pci_address);
         json_uint(w, "vendor_id", p->vendor_id);
         json_uint(w, "device_id", p->device_id);
         json_limits(w, p);

@@ -25,6 +25,7 @@
       (int *value, CUdevice_attribute attribute, CUdevice device))                                \
     X(cuDeviceGetPCIBusId, "cuDeviceGetPCIBusId", 4010, 1, CUresult,                              \
       (char *bus_id, int size, CUdevice device))                                                  \
+    X(cuDriverGetVersion, "cuDriverGetVersion", 2020, 0, CUresult, (int *version))                \
     X(cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain", 7000, 1, CUresult,                    \
       (CUcontext * context, CUdevice device))                                                     \
     X(cuDevicePrimaryCtxRelease_v2, "cuDevicePrimaryCtxRelease", 11000, 1, CUresult,              \

@@ -2,6 +2,8 @@
  * types and choose flags; the logic that uses them is gpurt's. */
 #include "cuda_table.h"
 
+#include <stdio.h>
+
 #include "cuda_driver.h"
 
 static CUstream stream_of(void *stream)
@@ -50,6 +52,18 @@ static gpurt_status device_pci_bus_id(int ordinal, char *bus_id, int size)
     CUdevice device;
     CUresult r = CU(cuDeviceGet)(&device, ordinal);
     return r != CUDA_SUCCESS ? r : CU(cuDeviceGetPCIBusId)(bus_id, size, device);
+}
+
+/* "CUDA 13.0": the CUDA version the driver supports, as cuDriverGetVersion encodes it. */
+static gpurt_status driver_version(char *text, int size)
+{
+    int version = 0;
+    if (!GPURT_HAS(cuda_driver_functions, cuDriverGetVersion))
+        return CUDA_ERROR_NOT_SUPPORTED;
+    CUresult r = CU(cuDriverGetVersion)(&version);
+    if (r == CUDA_SUCCESS)
+        snprintf(text, (size_t)size, "CUDA %d.%d", version / 1000, version % 1000 / 10);
+    return r;
 }
 
 /* --- contexts: the primary one by default, as the runtime API shares it --- */
@@ -331,6 +345,6 @@ const gpurt_runtime cuda_table = {
     .default_stream_handle = (uint64_t)(uintptr_t)CU_STREAM_LEGACY,
     .out_of_memory = CUDA_ERROR_OUT_OF_MEMORY, .load = cuda_driver_load,
     .error_name = cuda_error_name, .context_check = context_check,
-    .pointer_device = pointer_device,
+    .pointer_device = pointer_device, .driver_version = driver_version,
     GPURT_RUNTIME_OPERATIONS,
 };

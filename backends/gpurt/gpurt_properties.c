@@ -83,9 +83,15 @@ static void fill_identity(gpurt_device *d)
     gpumem_device_properties *p = &d->properties;
     char bus_id[32];
     p->vendor_id = d->rt->vendor_id;
+    p->device_type = GPUMEM_DEVICE_TYPE_GPU;
     if (d->rt->device_pci_bus_id &&
-        d->rt->device_pci_bus_id(d->ordinal, bus_id, (int)sizeof bus_id) == 0)
+        d->rt->device_pci_bus_id(d->ordinal, bus_id, (int)sizeof bus_id) == 0) {
         p->device_id = gpurt_pci_device_id(bus_id, p->vendor_id);
+        snprintf(p->pci_address, sizeof p->pci_address, "%s", bus_id);
+    }
+    if (!d->rt->driver_version ||
+        d->rt->driver_version(p->api_version, (int)sizeof p->api_version) != 0)
+        p->api_version[0] = 0;
 }
 
 /* Queries that need the device current. */

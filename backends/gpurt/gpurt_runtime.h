@@ -98,6 +98,8 @@ typedef struct gpurt_runtime {
     gpurt_status (*device_total_memory)(int ordinal, size_t *bytes);
     gpurt_status (*device_attribute)(int ordinal, gpurt_attribute attribute, int *value);
     gpurt_status (*device_pci_bus_id)(int ordinal, char *bus_id, int size); /* optional */
+    /* The driver's version as text ("CUDA 13.0"); optional. */
+    gpurt_status (*driver_version)(char *text, int size);
 
     /* --- what makes a device current --- */
 

@@ -24,6 +24,7 @@
       (int *value, hipDeviceAttribute_t attribute, int device))                                   \
     X(hipDeviceGetPCIBusId, "hipDeviceGetPCIBusId", 0, 1, hipError_t,                             \
       (char *bus_id, int size, int device))                                                       \
+    X(hipDriverGetVersion, "hipDriverGetVersion", 0, 0, hipError_t, (int *version))               \
     X(hipMalloc, "hipMalloc", 0, 1, hipError_t, (void **pointer, size_t size))                    \
     X(hipFree, "hipFree", 0, 1, hipError_t, (void *pointer))                                      \
     X(hipHostMalloc, "hipHostMalloc", 0, 1, hipError_t,                                           \

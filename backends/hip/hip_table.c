@@ -3,6 +3,7 @@
  * Adapters convert types and choose flags; the logic that uses them is gpurt's. */
 #include "hip_table.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "hip_library.h"
@@ -56,6 +57,18 @@ static gpurt_status device_attribute(int ordinal, gpurt_attribute attribute, int
 static gpurt_status device_pci_bus_id(int ordinal, char *bus_id, int size)
 {
     return HIP(hipDeviceGetPCIBusId)(bus_id, size, ordinal);
+}
+
+/* "HIP driver 50221151": hipDriverGetVersion's number, whose encoding varies by ROCm release. */
+static gpurt_status driver_version(char *text, int size)
+{
+    int version = 0;
+    if (!GPURT_HAS(hip_library_functions, hipDriverGetVersion))
+        return hipErrorNotSupported;
+    hipError_t r = HIP(hipDriverGetVersion)(&version);
+    if (r == hipSuccess)
+        snprintf(text, (size_t)size, "HIP driver %d", version);
+    return r;
 }
 
 /* --- no contexts: entering a device is making it the thread's current one --- */
@@ -314,6 +327,6 @@ static const char *const calls[GPURT_CALL_COUNT] = {
 /* No context_check: HIP has no contexts to bring, only the device ordinal. */
 const gpurt_runtime hip_table = {
     .name = "HIP", .calls = calls, .vendor_id = 0x1002, .out_of_memory = hipErrorOutOfMemory,
-    .load = hip_library_load, .error_name = hip_error_name,
+    .load = hip_library_load, .error_name = hip_error_name, .driver_version = driver_version,
     GPURT_RUNTIME_OPERATIONS,
 };

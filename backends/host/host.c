@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include "gpumem/backend.h"
@@ -89,6 +90,11 @@ static gpumem_result host_device_properties(gpumem_backend_device *device,
     p->min_alignment = HOST_ALIGNMENT;
     p->non_coherent_atom_size = HOST_ALIGNMENT;
     p->max_allocation_size = memory;
+    p->device_type = GPUMEM_DEVICE_TYPE_CPU;
+    struct utsname u; /* the "driver" of host memory is the kernel */
+    if (uname(&u) == 0)
+        snprintf(p->driver_version, sizeof p->driver_version, "%.20s %.40s", u.sysname,
+                 u.release);
     return GPUMEM_OK;
 }
 

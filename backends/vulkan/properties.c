@@ -33,10 +33,24 @@ static uint32_t gpumem_flags(VkMemoryPropertyFlags f)
            ((f & VK_MEMORY_PROPERTY_HOST_CACHED_BIT) ? GPUMEM_MEMORY_HOST_CACHED : 0);
 }
 
+/* Limits, and what identifies the device to a person: its UUID, driver and PCI address. Only
+ * structures the device's version or extensions know are chained. */
 static void read_limits(gpumem_backend_device *d)
 {
+    d->has_pci = vulkan_device_has_extension(&d->instance, d->physical_device,
+                                             VK_EXT_PCI_BUS_INFO_EXTENSION_NAME);
+    d->has_driver = d->api_version >= VK_API_VERSION_1_2;
+    d->pci = (VkPhysicalDevicePCIBusInfoPropertiesEXT){
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PCI_BUS_INFO_PROPERTIES_EXT};
+    d->driver = (VkPhysicalDeviceDriverProperties){
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_DRIVER_PROPERTIES,
+        .pNext = d->has_pci ? &d->pci : NULL};
+    d->id = (VkPhysicalDeviceIDProperties){
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_ID_PROPERTIES,
+        .pNext = d->has_driver ? (void *)&d->driver : d->has_pci ? (void *)&d->pci : NULL};
     VkPhysicalDeviceMaintenance3Properties m3 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES,
+        .pNext = &d->id,
     };
     VkPhysicalDeviceProperties2 p2 = {
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2,
@@ -113,6 +127,36 @@ static uint64_t largest_heap(const VkPhysicalDeviceMemoryProperties *m)
     return largest;
 }
 
+static uint32_t device_type(VkPhysicalDeviceType type)
+{
+    switch (type) {
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return GPUMEM_DEVICE_TYPE_INTEGRATED_GPU;
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return GPUMEM_DEVICE_TYPE_DISCRETE_GPU;
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU: return GPUMEM_DEVICE_TYPE_VIRTUAL_GPU;
+    case VK_PHYSICAL_DEVICE_TYPE_CPU: return GPUMEM_DEVICE_TYPE_CPU;
+    default: return GPUMEM_DEVICE_TYPE_OTHER;
+    }
+}
+
+static void describe_identity(const gpumem_backend_device *d, gpumem_device_properties *p)
+{
+    uint32_t v = d->properties.apiVersion;
+    p->device_type = device_type(d->properties.deviceType);
+    snprintf(p->api_version, sizeof p->api_version, "Vulkan %u.%u.%u", VK_API_VERSION_MAJOR(v),
+             VK_API_VERSION_MINOR(v), VK_API_VERSION_PATCH(v));
+    if (d->has_driver)
+        snprintf(p->driver_version, sizeof p->driver_version, "%.24s %.38s",
+                 d->driver.driverName, d->driver.driverInfo);
+    else /* the vendor's own encoding of driverVersion: shown as a number */
+        snprintf(p->driver_version, sizeof p->driver_version, "driver %u",
+                 d->properties.driverVersion);
+    memcpy(p->uuid, d->id.deviceUUID, sizeof p->uuid);
+    p->has_uuid = 1;
+    if (d->has_pci)
+        snprintf(p->pci_address, sizeof p->pci_address, "%04x:%02x:%02x.%x", d->pci.pciDomain,
+                 d->pci.pciBus, d->pci.pciDevice, d->pci.pciFunction);
+}
+
 gpumem_result vulkan_device_properties(gpumem_backend_device *d, gpumem_device_properties *p)
 {
     snprintf(p->name, sizeof p->name, "%s", d->properties.deviceName);
@@ -141,6 +185,7 @@ gpumem_result vulkan_device_properties(gpumem_backend_device *d, gpumem_device_p
                                  ? d->max_allocation_size
                                  : largest_heap(&d->memory);
     p->max_allocation_count = l->maxMemoryAllocationCount;
+    describe_identity(d, p);
     return GPUMEM_OK;
 }
 

@@ -196,6 +196,10 @@ struct gpumem_backend_device {
     uint32_t api_version;       /* the device's, capped by the instance's */
     int has_memory_budget;      /* VK_EXT_memory_budget */
     VkPhysicalDeviceProperties properties;
+    VkPhysicalDeviceIDProperties id;           /* deviceUUID (Vulkan 1.1) */
+    VkPhysicalDeviceDriverProperties driver;   /* driverName, driverInfo (Vulkan 1.2) */
+    VkPhysicalDevicePCIBusInfoPropertiesEXT pci; /* with VK_EXT_pci_bus_info */
+    int has_driver, has_pci;
     VkPhysicalDeviceMemoryProperties memory;
     VkDeviceSize max_allocation_size;       /* maxMemoryAllocationSize (Vulkan 1.1) */
     VkDeviceSize buffer_alignment;          /* of a buffer with VULKAN_BUFFER_USAGE */

@@ -248,7 +248,24 @@ typedef struct gpumem_device_properties {
     uint64_t max_allocation_count;      /* most pages alive at once (0: no known limit) */
     uint32_t native_pools;              /* 1 when GPUMEM_POOL_NATIVE works on this device */
     uint32_t reserved;
+    /* What a user of vulkaninfo or nvidia-smi looks for; empty strings, zeros where the runtime
+     * does not say. */
+    uint32_t device_type;               /* GPUMEM_DEVICE_TYPE_* */
+    uint32_t has_uuid;                  /* 1 when uuid holds the runtime's device UUID */
+    uint8_t uuid[16];
+    char driver_version[GPUMEM_NAME_SIZE]; /* "Mesa 22.3.6", "CUDA driver 13.0" */
+    char api_version[GPUMEM_NAME_SIZE];    /* "Vulkan 1.3.230", "CUDA 13.0" */
+    char pci_address[32];                  /* "0000:17:00.0" */
 } gpumem_device_properties;
+
+enum {
+    GPUMEM_DEVICE_TYPE_OTHER = 0,
+    GPUMEM_DEVICE_TYPE_CPU = 1,
+    GPUMEM_DEVICE_TYPE_INTEGRATED_GPU = 2,
+    GPUMEM_DEVICE_TYPE_DISCRETE_GPU = 3,
+    GPUMEM_DEVICE_TYPE_VIRTUAL_GPU = 4,
+    GPUMEM_DEVICE_TYPE_GPU = 5, /* a GPU whose runtime does not say integrated or discrete */
+};
 
 GPUMEM_API gpumem_result gpumem_device_properties_get(gpumem_device device,
                                                       gpumem_device_properties *properties);

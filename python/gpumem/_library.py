@@ -56,7 +56,10 @@ class DeviceProperties(ctypes.Structure):
                 ("memory_heaps", MemoryHeap * MAX_MEMORY_HEAPS),
                 ("min_alignment", u64), ("non_coherent_atom_size", u64),
                 ("max_allocation_size", u64), ("max_allocation_count", u64),
-                ("native_pools", u32), ("reserved", u32)]
+                ("native_pools", u32), ("reserved", u32), ("device_type", u32),
+                ("has_uuid", u32), ("uuid", ctypes.c_uint8 * 16),
+                ("driver_version", ctypes.c_char * NAME_SIZE),
+                ("api_version", ctypes.c_char * NAME_SIZE), ("pci_address", ctypes.c_char * 32)]
 
 
 class PoolDesc(ctypes.Structure):

@@ -21,7 +21,9 @@ MemoryHeap = namedtuple("MemoryHeap", "size budget usage flags")
 Properties = namedtuple("Properties", "name backend vendor_id device_id device_index "
                                       "is_external memory_types memory_heaps min_alignment "
                                       "non_coherent_atom_size max_allocation_size "
-                                      "max_allocation_count native_pools")
+                                      "max_allocation_count native_pools device_type uuid "
+                                      "driver_version api_version pci_address")
+DEVICE_TYPES = ("other", "cpu", "integrated_gpu", "discrete_gpu", "virtual_gpu", "gpu")
 
 
 def backends():
@@ -76,7 +78,11 @@ class Device(Object):
             [MemoryHeap(h.size, h.budget, h.usage, h.flags)
              for h in raw.memory_heaps[:raw.memory_heap_count]],
             raw.min_alignment, raw.non_coherent_atom_size, raw.max_allocation_size,
-            raw.max_allocation_count, bool(raw.native_pools))
+            raw.max_allocation_count, bool(raw.native_pools),
+            DEVICE_TYPES[raw.device_type] if raw.device_type < len(DEVICE_TYPES) else "other",
+            bytes(raw.uuid).hex() if raw.has_uuid else None,
+            raw.driver_version.decode("utf-8", "replace"),
+            raw.api_version.decode("utf-8", "replace"), raw.pci_address.decode())
 
     @property
     def backend(self):

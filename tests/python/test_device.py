@@ -53,3 +53,15 @@ def test_summary_names_each_pool(device):
     text = device.summary()
     assert "pool 'summarized'" in text and "in 5 allocations" in text, text
     assert text.startswith("device '") and "total: " in text, text
+
+
+def test_properties_say_what_the_device_is(device):
+    p = device.properties
+    assert p.device_type in ("other", "cpu", "integrated_gpu", "discrete_gpu", "virtual_gpu",
+                             "gpu")
+    if device.backend == "host":
+        assert p.device_type == "cpu" and p.driver_version  # the kernel's release
+    if device.backend == "vulkan":
+        assert p.api_version.startswith("Vulkan 1.") and p.uuid and len(p.uuid) == 32
+    if device.backend == "cuda":
+        assert p.device_type == "gpu" and p.api_version.startswith("CUDA ") and p.pci_address
