@@ -52,6 +52,12 @@ static int has_layer(PFN_vkGetInstanceProcAddr gipa)
     return found;
 }
 
+int app_has_validation_layer(void)
+{
+    PFN_vkGetInstanceProcAddr gipa = app_loader();
+    return gipa && has_layer(gipa);
+}
+
 static void resolve_instance(app_vk *app)
 {
 #define RESOLVE(name) app->name = (PFN_##name)app->gipa(app->instance, #name);

@@ -76,6 +76,10 @@ typedef void (*app_message_fn)(int is_error_or_warning, const char *message);
 /* vkGetInstanceProcAddr from libvulkan.so.1, or NULL. */
 PFN_vkGetInstanceProcAddr app_loader(void);
 
+/* Whether the Khronos validation layer is installed (and so whether a wrong call must be
+ * reported). */
+int app_has_validation_layer(void);
+
 /* Creates an instance (Vulkan 1.2, with the validation layer and a messenger calling
  * on_message), picks physical device 0 and creates a device with one queue of a family that
  * can compute, with timeline semaphores enabled (gpumem needs them). 0 on success, else the

@@ -531,6 +531,8 @@ Test(vulkan, validation_messages_reach_the_log)
     const char *env = getenv("GPUMEM_VULKAN_VALIDATION");
     if (!env || strcmp(env, "0") == 0)
         cr_skip_test("GPUMEM_VULKAN_VALIDATION is off");
+    if (!app_has_validation_layer())
+        cr_skip_test("the Vulkan validation layer is not installed, so nothing reports the call");
     gpumem_device device = open_vulkan();
     gpumem_external_device native;
     OK(gpumem_device_native(device, &native));
@@ -548,11 +550,7 @@ Test(vulkan, validation_messages_reach_the_log)
     int seen = expected_validation_errors();
     if (r == VK_SUCCESS && buffer)
         app.vkDestroyBuffer(app.device, buffer, NULL);
-    if (seen == 0) {
-        gpumem_device_close(device);
-        cr_skip_test("no validation layer reported the bad call (is it installed?)");
-    }
-    cr_expect_gt(seen, 0);
+    cr_expect_gt(seen, 0, "the validation layer did not report the bad call");
     OK(gpumem_device_close(device));
 }
 
