@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #define MAX_DEVICES 64
@@ -147,18 +146,14 @@ static gpumem_stream stream_of(device_state *d, int ordinal, void *native_stream
     return found;
 }
 
-/* One line per allocation ("a") and free ("f"): address, size, device, native stream, the
- * pool's reserved bytes after it, the calling thread. */
+/* One line per allocation ("a") and free ("f"): address, size, device, native stream. Nothing
+ * is asked of the pool, so tracing changes no placement. */
 static void trace_line(char action, const void *pointer, size_t size, int device,
-                       const void *native_stream, gpumem_pool pool)
+                       const void *native_stream)
 {
-    gpumem_pool_stats stats = {0};
-    gpumem_pool_stats_get(pool, &stats);
     pthread_mutex_lock(&trace_lock);
-    fprintf(trace, "%c %llu %zu %d %llu %llu %ld\n", action,
-            (unsigned long long)(uintptr_t)pointer, size, device,
-            (unsigned long long)(uintptr_t)native_stream,
-            (unsigned long long)stats.reserved_bytes, (long)syscall(SYS_gettid));
+    fprintf(trace, "%c %llu %zu %d %llu\n", action, (unsigned long long)(uintptr_t)pointer,
+            size, device, (unsigned long long)(uintptr_t)native_stream);
     pthread_mutex_unlock(&trace_lock);
 }
 
@@ -179,8 +174,7 @@ static void *allocate(size_t size, int ordinal, void *native_stream)
         goto failed;
     }
     if (trace)
-        trace_line('a', (void *)(uintptr_t)native.address, size, ordinal, native_stream,
-                   d->pool);
+        trace_line('a', (void *)(uintptr_t)native.address, size, ordinal, native_stream);
     return (void *)(uintptr_t)native.address;
 failed:
     report("an allocation", size, ordinal);
@@ -201,7 +195,7 @@ static void release(void *pointer, size_t size, int ordinal, void *native_stream
         gpumem_buffer_destroy_on_stream(buffer, stream) != GPUMEM_OK)
         report("a free", size, ordinal);
     else if (trace)
-        trace_line('f', pointer, size, ordinal, native_stream, d->pool);
+        trace_line('f', pointer, size, ordinal, native_stream);
 }
 
 void *gpumem_frameworks_torch_alloc(size_t size, int device, void *stream)

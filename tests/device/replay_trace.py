@@ -31,17 +31,14 @@ def read_trace(path):
             if line.startswith("# max_memory_reserved"):
                 words = line.split()
                 header = {words[i]: int(words[i + 1]) for i in range(1, len(words) - 1, 2)}
-            elif line[0] in "af":  # "a|f ADDRESS SIZE" (+ " DEVICE STREAM RESERVED THREAD"
-                words = line.split()  # from gpumem's)
-                events.append((words[0] == "a", int(words[1]), int(words[2]),
-                               int(words[5]) if len(words) > 5 else None,
-                               int(words[6]) if len(words) > 6 else None))
+            elif line[0] in "af":  # "a|f ADDRESS SIZE" (+ " DEVICE STREAM" from gpumem's)
+                words = line.split()
+                events.append((words[0] == "a", int(words[1]), int(words[2])))
     return header, events
 
 
 def replay(events, page_size):
-    """Peak reserved and used bytes, and the pages at the end. Where the trace recorded the
-    pool's reserved bytes (gpumem's), the first event where the replay's differ is printed."""
+    """Peak reserved bytes and the pages at the end."""
     peak = [0]
 
     def on_log(user, level, message):
@@ -52,22 +49,16 @@ def replay(events, page_size):
     callback = LOG_FN(on_log)
     lib.gpumem_log_set_callback.argtypes = [LOG_FN, ctypes.c_void_p]
     lib.gpumem_log_set_callback(callback, None)
-    diverged = False
     with gpumem.Device() as device:
         stream = device.stream()
         pool = device.pool(preferred_flags=gpumem.DEVICE_LOCAL, page_size=page_size,
                            name="replay")
         live = {}
-        for number, (allocate, address, size, recorded, thread) in enumerate(events):
+        for allocate, address, size in events:
             if allocate:
                 live[address] = pool.buffer(size, alignment=512, stream=stream)
             elif address in live:  # frees of blocks allocated before the trace began: skipped
                 live.pop(address).destroy(stream=stream)
-            if recorded is not None and not diverged and recorded != pool.stats.reserved_bytes:
-                diverged = True
-                print("  event %d (%s of %d bytes, thread %s): recorded %d reserved, replay %d"
-                      % (number, "allocation" if allocate else "free", size, thread, recorded,
-                         pool.stats.reserved_bytes))
         pages = pool.stats.page_count
     lib.gpumem_log_set_callback(LOG_FN(), None)
     return peak[0], pages
