@@ -137,13 +137,10 @@ static gpumem_result device_dump_json(gpumem_device handle, char *buffer, uint64
 {
     gpumem_device_obj *device;
     gpumem_result r = gpumem_device_get(handle, &device);
+    if (r == GPUMEM_OK)
+        r = gpumem_json_check_out("buffer", buffer, capacity, length);
     if (r != GPUMEM_OK)
         return r;
-    if (!length)
-        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "length is NULL");
-    if (!buffer && capacity)
-        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "buffer is NULL with a capacity of %llu",
-                           U64(capacity));
     gpumem_json j = {0};
     gpumem_dump_device(device, &j);
     return gpumem_json_hand_out(&j, buffer, capacity, length, "dump");

@@ -79,6 +79,17 @@ void gpumem_json_free(gpumem_json *json)
     *json = (gpumem_json){0};
 }
 
+gpumem_result gpumem_json_check_out(const char *buffer_name, const char *buffer,
+                                    uint64_t capacity, const uint64_t *length)
+{
+    if (!length)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "length is NULL");
+    if (!buffer && capacity)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "%s is NULL with a capacity of %llu",
+                           buffer_name, (unsigned long long)capacity);
+    return GPUMEM_OK;
+}
+
 gpumem_result gpumem_json_hand_out(gpumem_json *json, char *buffer, uint64_t capacity,
                                    uint64_t *length, const char *what)
 {

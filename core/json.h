@@ -25,6 +25,11 @@ void gpumem_json_free(gpumem_json *json);
  * a stray continuation byte, an overlong form, a surrogate, a value above U+10FFFF. */
 size_t gpumem_utf8_length(const unsigned char *s);
 
+/* Validates the out-arguments of a dump-style call before any text is made: `length` must be
+ * given, and `buffer` (called `buffer_name` in the message) may be NULL only with capacity 0. */
+gpumem_result gpumem_json_check_out(const char *buffer_name, const char *buffer,
+                                    uint64_t capacity, const uint64_t *length);
+
 /* Hands the text out as the dump-style calls do (gpumem_device_dump_json): *length is its
  * length without the NUL; the text and a NUL go to `buffer` when capacity > *length;
  * GPUMEM_ERROR_INSUFFICIENT_BUFFER (naming `what`) when a buffer or capacity was given and is

@@ -776,13 +776,11 @@ static gpumem_result dump_svg(const char *dump_json, char *svg, uint64_t capacit
 {
     if (!dump_json)
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "dump_json is NULL");
-    if (!length)
-        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "length is NULL");
-    if (!svg && capacity)
-        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "svg is NULL with a capacity of %llu",
-                           U64(capacity));
+    gpumem_result r = gpumem_json_check_out("svg", svg, capacity, length);
+    if (r != GPUMEM_OK)
+        return r;
     gpumem_json text = {0};
-    gpumem_result r = gpumem_picture_svg(dump_json, &text);
+    r = gpumem_picture_svg(dump_json, &text);
     if (r != GPUMEM_OK) {
         gpumem_json_free(&text);
         return r;

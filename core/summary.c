@@ -89,14 +89,10 @@ static gpumem_result device_summary(gpumem_device handle, char *buffer, uint64_t
 {
     gpumem_device_obj *device;
     gpumem_result r = gpumem_device_get(handle, &device);
+    if (r == GPUMEM_OK)
+        r = gpumem_json_check_out("buffer", buffer, capacity, length);
     if (r != GPUMEM_OK)
         return r;
-    if (!length)
-        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "length is NULL");
-    if (!buffer && capacity)
-        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
-                           "buffer is NULL with a capacity of %llu",
-                           (unsigned long long)capacity);
     const gpumem_device_properties *p = &device->properties;
     gpumem_json t = {0};
     totals all = {0};
