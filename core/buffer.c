@@ -449,12 +449,12 @@ static gpumem_result buffer_native(gpumem_buffer handle, gpumem_native_buffer *n
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "native is NULL");
     gpumem_device_obj *device = b->pool->device;
     gpumem_native_buffer n = {0};
-    if (!device->ops->native_buffer) {
+    if (!device->ops->native_buffer && !device->ops->native_buffer_for_usage) {
         /* Memory with addresses needs no native object: the address says it all. */
         if (!b->page->address)
             return gpumem_fail(GPUMEM_ERROR_UNSUPPORTED,
                                "backend '%s' gives no native buffers (it has neither "
-                               "native_buffer nor page_address)",
+                               "native_buffer, native_buffer_for_usage nor page_address)",
                                device->properties.backend);
         n.memory = b->page->address;
         n.address = b->page->address + b->offset;

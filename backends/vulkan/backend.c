@@ -22,7 +22,6 @@ static const gpumem_backend_vtable vulkan_vtable = {
     .page_unmap = vulkan_page_unmap,
     .page_flush = vulkan_page_flush,
     .page_invalidate = vulkan_page_invalidate,
-    .native_buffer = vulkan_native_buffer,
     .stream_create = vulkan_stream_create,
     .stream_destroy = vulkan_stream_destroy,
     .stream_synchronize = vulkan_stream_synchronize,

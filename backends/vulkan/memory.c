@@ -296,7 +296,7 @@ gpumem_result vulkan_native_buffer_for_usage(gpumem_backend_device *d,
 {
     VkBuffer buffer = (VkBuffer)(uintptr_t)*b;
     if (!buffer) {
-        gpumem_result r = create_bound(d, page, offset, size, vulkan_usage_flags(d, usage),
+        gpumem_result r = create_bound(d, page, offset, size, vulkan_usage_flags(usage),
                                        (flags & GPUMEM_BUFFER_CONCURRENT) != 0, &buffer);
         if (r != GPUMEM_OK)
             return r;
@@ -312,12 +312,4 @@ gpumem_result vulkan_native_buffer_for_usage(gpumem_backend_device *d,
         native->address = d->vk.vkGetBufferDeviceAddress(d->device, &info);
     }
     return GPUMEM_OK;
-}
-
-gpumem_result vulkan_native_buffer(gpumem_backend_device *d, gpumem_backend_page *page,
-                                   uint64_t offset, uint64_t size, gpumem_backend_buffer **b,
-                                   gpumem_native_buffer *native)
-{
-    return vulkan_native_buffer_for_usage(d, page, offset, size, GPUMEM_BUFFER_USAGE_DEFAULT, 0,
-                                          b, native);
 }

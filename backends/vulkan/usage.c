@@ -8,7 +8,7 @@
  * usage concerns only the VkBuffer the application gets from gpumem_buffer_native. */
 #include "vulkan_backend.h"
 
-VkBufferUsageFlags vulkan_usage_flags(const gpumem_backend_device *d, uint32_t usage)
+VkBufferUsageFlags vulkan_usage_flags(uint32_t usage)
 {
     VkBufferUsageFlags flags = 0;
     if (usage & GPUMEM_BUFFER_USAGE_STORAGE)
@@ -25,7 +25,6 @@ VkBufferUsageFlags vulkan_usage_flags(const gpumem_backend_device *d, uint32_t u
         flags |= VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
     if (usage & GPUMEM_BUFFER_USAGE_DEVICE_ADDRESS)
         flags |= VK_BUFFER_USAGE_SHADER_DEVICE_ADDRESS_BIT;
-    (void)d;
     return flags;
 }
 
@@ -60,7 +59,7 @@ gpumem_result vulkan_buffer_requirements(gpumem_backend_device *d, uint32_t memo
     if (!known->known) {
         VkBuffer buffer;
         VkMemoryRequirements req;
-        r = vulkan_buffer_create(d, 4096, vulkan_usage_flags(d, usage), concurrent, &buffer,
+        r = vulkan_buffer_create(d, 4096, vulkan_usage_flags(usage), concurrent, &buffer,
                                  &req);
         if (r == GPUMEM_OK) {
             d->vk.vkDestroyBuffer(d->device, buffer, NULL);

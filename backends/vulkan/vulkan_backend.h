@@ -269,9 +269,6 @@ gpumem_result vulkan_page_flush(gpumem_backend_device *device, gpumem_backend_pa
 gpumem_result vulkan_page_invalidate(gpumem_backend_device *device, gpumem_backend_page *page,
                                      uint64_t offset, uint64_t size);
 void vulkan_native_buffer_release(gpumem_backend_device *device, gpumem_backend_buffer *buffer);
-gpumem_result vulkan_native_buffer(gpumem_backend_device *device, gpumem_backend_page *page,
-                                   uint64_t offset, uint64_t size, gpumem_backend_buffer **buffer,
-                                   gpumem_native_buffer *native);
 gpumem_result vulkan_native_buffer_for_usage(gpumem_backend_device *device,
                                              gpumem_backend_page *page, uint64_t offset,
                                              uint64_t size, uint32_t usage, uint32_t flags,
@@ -280,7 +277,7 @@ gpumem_result vulkan_native_buffer_for_usage(gpumem_backend_device *device,
 
 /* --- usage.c --- */
 
-VkBufferUsageFlags vulkan_usage_flags(const gpumem_backend_device *device, uint32_t usage);
+VkBufferUsageFlags vulkan_usage_flags(uint32_t usage);
 gpumem_result vulkan_buffer_requirements(gpumem_backend_device *device, uint32_t memory_type,
                                          uint32_t usage, uint32_t flags, uint64_t *alignment);
 

@@ -323,7 +323,9 @@ typedef struct gpumem_backend_vtable {
     gpumem_result (*buffer_requirements)(gpumem_backend_device *device, uint32_t memory_type,
                                          uint32_t usage, uint32_t flags, uint64_t *alignment);
     /* native_buffer for a buffer created with `usage` and `flags` (as buffer_requirements
-     * accepted them); core calls it instead of native_buffer when present. */
+     * accepted them), default buffers included (usage GPUMEM_BUFFER_USAGE_DEFAULT, flags 0);
+     * core calls it instead of native_buffer when present, so a backend with it needs no
+     * native_buffer. */
     gpumem_result (*native_buffer_for_usage)(gpumem_backend_device *device,
                                              gpumem_backend_page *page, uint64_t offset,
                                              uint64_t size, uint32_t usage, uint32_t flags,
