@@ -21,33 +21,18 @@ TestSuite(vulkan, .init = vulkan_test_setup, .timeout = 120);
 /* gpumem on the application's objects; afterwards the application's device still works. */
 Test(vulkan, bring_your_own_device)
 {
-    require_vulkan();
     app_vk app;
-    char why[256] = "";
-    if (app_create(&app, on_app_message, why, sizeof why) != 0) {
-        app_destroy(&app);
-        cr_skip_test("the test cannot create its own Vulkan device: %s", why);
-    }
-    gpumem_external_device external = {
-        .instance = (uint64_t)(uintptr_t)app.instance,
-        .physical_device = (uint64_t)(uintptr_t)app.physical_device,
-        .device = (uint64_t)(uintptr_t)app.device,
-        .queue_family = app.queue_family,
-        .queue_index = 0,
-        .get_instance_proc_addr = (void *)app.gipa,
-        .vulkan_features = GPUMEM_VULKAN_FEATURE_TIMELINE_SEMAPHORE,
-    };
-    gpumem_device_desc desc = {.backend = "vulkan", .external = &external};
+    require_app_device(&app);
     gpumem_device device;
-    OK(gpumem_device_open(&desc, &device));
+    OK(open_on_app(&app, GPUMEM_VULKAN_FEATURE_TIMELINE_SEMAPHORE, &device));
 
     gpumem_device_properties props;
     OK(gpumem_device_properties_get(device, &props));
     cr_expect_eq(props.is_external, 1);
     gpumem_external_device native;
     OK(gpumem_device_native(device, &native));
-    cr_expect_eq(native.device, external.device);
-    cr_expect_eq(native.instance, external.instance);
+    cr_expect_eq(native.device, (uint64_t)(uintptr_t)app.device);
+    cr_expect_eq(native.instance, (uint64_t)(uintptr_t)app.instance);
     cr_expect_eq(native.queue_family, app.queue_family);
     uint64_t queue = 0;
     gpumem_stream stream;
@@ -312,24 +297,10 @@ static void round_trip(app_vk *app, gpumem_pool pool, app_memory *m, uint32_t se
  * free of memory gpumem still had mapped). */
 Test(vulkan, application_memory_is_imported)
 {
-    require_vulkan();
     app_vk app;
-    char why[256] = "";
-    if (app_create(&app, on_app_message, why, sizeof why) != 0) {
-        app_destroy(&app);
-        cr_skip_test("the test cannot create its own Vulkan device: %s", why);
-    }
-    gpumem_external_device external = {
-        .instance = (uint64_t)(uintptr_t)app.instance,
-        .physical_device = (uint64_t)(uintptr_t)app.physical_device,
-        .device = (uint64_t)(uintptr_t)app.device,
-        .queue_family = app.queue_family,
-        .get_instance_proc_addr = (void *)app.gipa,
-        .vulkan_features = GPUMEM_VULKAN_FEATURE_TIMELINE_SEMAPHORE,
-    };
-    gpumem_device_desc desc = {.backend = "vulkan", .external = &external};
+    require_app_device(&app);
     gpumem_device device;
-    OK(gpumem_device_open(&desc, &device));
+    OK(open_on_app(&app, GPUMEM_VULKAN_FEATURE_TIMELINE_SEMAPHORE, &device));
     gpumem_device_properties props;
     OK(gpumem_device_properties_get(device, &props));
 

@@ -309,49 +309,24 @@ Test(vulkan_sync, wrapping_refuses_what_is_not_an_event)
 
 /* --- the application's own device --- */
 
-static int app_device(app_vk *app)
-{
-    require_vulkan();
-    char why[256] = "";
-    if (app_create(app, on_app_message, why, sizeof why) != 0) {
-        app_destroy(app);
-        cr_skip_test("the test cannot create its own Vulkan device: %s", why);
-    }
-    return 1;
-}
-
-static gpumem_result open_on(app_vk *app, uint32_t features, gpumem_device *device)
-{
-    gpumem_external_device external = {
-        .instance = (uint64_t)(uintptr_t)app->instance,
-        .physical_device = (uint64_t)(uintptr_t)app->physical_device,
-        .device = (uint64_t)(uintptr_t)app->device,
-        .queue_family = app->queue_family,
-        .get_instance_proc_addr = (void *)app->gipa,
-        .vulkan_features = features,
-    };
-    gpumem_device_desc desc = {.backend = "vulkan", .external = &external};
-    return gpumem_device_open(&desc, device);
-}
-
 Test(vulkan_sync, an_application_device_must_say_it_has_timeline_semaphores)
 {
     app_vk app;
-    app_device(&app);
+    require_app_device(&app);
     gpumem_device device;
-    EXPECT_RESULT(open_on(&app, 0, &device), GPUMEM_ERROR_UNSUPPORTED);
+    EXPECT_RESULT(open_on_app(&app, 0, &device), GPUMEM_ERROR_UNSUPPORTED);
     cr_expect(strstr(gpumem_last_error(), "timelineSemaphore") != NULL, "%s",
               gpumem_last_error());
-    EXPECT_RESULT(open_on(&app, 1u << 7, &device), GPUMEM_ERROR_INVALID_ARGUMENT);
+    EXPECT_RESULT(open_on_app(&app, 1u << 7, &device), GPUMEM_ERROR_INVALID_ARGUMENT);
     app_destroy(&app);
 }
 
 Test(vulkan_sync, device_addresses_on_an_application_device_need_its_word)
 {
     app_vk app;
-    app_device(&app);
+    require_app_device(&app);
     gpumem_device device;
-    OK(open_on(&app, GPUMEM_VULKAN_FEATURE_TIMELINE_SEMAPHORE, &device));
+    OK(open_on_app(&app, GPUMEM_VULKAN_FEATURE_TIMELINE_SEMAPHORE, &device));
     gpumem_pool pool = device_local_pool(device);
     gpumem_buffer_desc desc = {.size = 4 * KIB, .usage = GPUMEM_BUFFER_USAGE_DEVICE_ADDRESS};
     gpumem_buffer buffer;
@@ -360,7 +335,7 @@ Test(vulkan_sync, device_addresses_on_an_application_device_need_its_word)
               gpumem_last_error());
     OK(gpumem_device_close(device));
     /* The test's device has the feature enabled (app.c): said so, addresses work. */
-    OK(open_on(&app,
+    OK(open_on_app(&app,
                GPUMEM_VULKAN_FEATURE_TIMELINE_SEMAPHORE | GPUMEM_VULKAN_FEATURE_BUFFER_DEVICE_ADDRESS,
                &device));
     pool = device_local_pool(device);

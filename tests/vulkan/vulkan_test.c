@@ -119,3 +119,27 @@ int expected_validation_errors(void)
     pthread_mutex_unlock(&log_lock);
     return seen;
 }
+
+void require_app_device(app_vk *app)
+{
+    require_vulkan();
+    char why[256] = "";
+    if (app_create(app, on_app_message, why, sizeof why) != 0) {
+        app_destroy(app);
+        cr_skip_test("the test cannot create its own Vulkan device: %s", why);
+    }
+}
+
+gpumem_result open_on_app(app_vk *app, uint32_t features, gpumem_device *device)
+{
+    gpumem_external_device external = {
+        .instance = (uint64_t)(uintptr_t)app->instance,
+        .physical_device = (uint64_t)(uintptr_t)app->physical_device,
+        .device = (uint64_t)(uintptr_t)app->device,
+        .queue_family = app->queue_family,
+        .get_instance_proc_addr = (void *)app->gipa,
+        .vulkan_features = features,
+    };
+    gpumem_device_desc desc = {.backend = "vulkan", .external = &external};
+    return gpumem_device_open(&desc, device);
+}

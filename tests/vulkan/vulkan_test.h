@@ -34,6 +34,11 @@ int expected_validation_errors(void);
 /* Skips the test, with the reason, when the Vulkan backend has no device here. */
 void require_vulkan(void);
 gpumem_device open_vulkan(void);
+/* The test's own Vulkan device (app_create with on_app_message); skips the test, with the
+ * reason, when it cannot be made. */
+void require_app_device(app_vk *app);
+/* gpumem on the application's device, with its queue 0 and `features` (GPUMEM_VULKAN_FEATURE_*). */
+gpumem_result open_on_app(app_vk *app, uint32_t features, gpumem_device *device);
 void pattern(void *data, size_t size, uint32_t seed);
 void assert_bytes(const void *actual, const void *expected, size_t size, const char *what);
 void *alloc_or_die(size_t size);
