@@ -6,13 +6,15 @@
 #include "error.h"
 
 /* The size of each version's table: version 2 ends with native_pool_stats, version 3 with
- * stream_unwrap, version 4 with page_import, version 5 with event_unwrap. A later version
- * appends; these sizes stay what modules of those versions have. */
+ * stream_unwrap, version 4 with page_import, version 5 with event_unwrap, version 6 with
+ * page_allocate_for_image. A later version appends; these sizes stay what modules of those
+ * versions have. */
 #define VERSION_2_SIZE (offsetof(gpumem_backend_vtable, native_pool_stats) + sizeof(void *))
 #define VERSION_3_SIZE (offsetof(gpumem_backend_vtable, stream_unwrap) + sizeof(void *))
 #define VERSION_4_SIZE (offsetof(gpumem_backend_vtable, page_import) + sizeof(void *))
 #define VERSION_5_SIZE (offsetof(gpumem_backend_vtable, event_unwrap) + sizeof(void *))
-_Static_assert(VERSION_5_SIZE == sizeof(gpumem_backend_vtable),
+#define VERSION_6_SIZE (offsetof(gpumem_backend_vtable, page_allocate_for_image) + sizeof(void *))
+_Static_assert(VERSION_6_SIZE == sizeof(gpumem_backend_vtable),
                "a new version appends operations: give it its own size, keep these");
 
 #define OP(name) __typeof__(((gpumem_backend_vtable *)0)->name) name
@@ -123,12 +125,21 @@ static gpumem_result check(const gpumem_backend_vtable *t, char *reason, size_t 
                            (const void *)t->native_pool_destroy,
                            (const void *)t->native_pool_allocate,
                            (const void *)t->native_pool_free};
+    static const char *const image_names[] = {"image_create", "image_bind", "image_destroy",
+                                              "image_native", "copy_page_to_image",
+                                              "copy_image_to_page"};
+    const void *images[] = {(const void *)t->image_create, (const void *)t->image_bind,
+                            (const void *)t->image_destroy, (const void *)t->image_native,
+                            (const void *)t->copy_page_to_image,
+                            (const void *)t->copy_image_to_page};
     const char *gap = group_gap(streams, stream_names, 4);
     const char *group = "stream";
     if (!gap && (gap = group_gap(events, event_names, 4)))
         group = "event";
     if (!gap && (gap = group_gap(pools, pool_names, 4)))
         group = "native-pool";
+    if (!gap && (gap = group_gap(images, image_names, 6)))
+        group = "image";
     if (gap) {
         snprintf(reason, size, "backend '%s' has some %s operations but lacks '%s' (they come "
                  "together or not at all)", t->name, group, gap);
@@ -147,6 +158,11 @@ static gpumem_result check(const gpumem_backend_vtable *t, char *reason, size_t 
     if ((t->event_wrap || t->event_unwrap) && !t->event_create) {
         snprintf(reason, size, "backend '%s' has %s but no event operations", t->name,
                  t->event_wrap ? "event_wrap" : "event_unwrap");
+        return GPUMEM_ERROR_INVALID_ARGUMENT;
+    }
+    if (t->page_allocate_for_image && !t->image_create) {
+        snprintf(reason, size, "backend '%s' has page_allocate_for_image but no image "
+                 "operations", t->name);
         return GPUMEM_ERROR_INVALID_ARGUMENT;
     }
     if (t->native_buffer_for_usage && !t->buffer_requirements) {
@@ -183,9 +199,11 @@ gpumem_result gpumem_backend_table_read(const gpumem_backend_vtable *table,
         memcpy(out, table, VERSION_4_SIZE);
     } else if (head[0] == 5) {
         memcpy(out, table, VERSION_5_SIZE);
+    } else if (head[0] == 6) {
+        memcpy(out, table, VERSION_6_SIZE);
     } else {
         snprintf(reason, reason_size,
-                 "built for backend table version %u%s; this libgpumem knows versions 1 to 5",
+                 "built for backend table version %u%s; this libgpumem knows versions 1 to 6",
                  head[0], head[0] == 1 ? " with an unknown size" : "");
         return GPUMEM_ERROR_ABI_MISMATCH;
     }

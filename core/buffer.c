@@ -6,6 +6,7 @@
 #include "alloc.h"
 #include "call.h"
 #include "handles.h"
+#include "image.h"
 #include "margin.h"
 #include "stream.h"
 
@@ -50,14 +51,15 @@ static gpumem_result check_desc(const gpumem_pool_obj *pool, const gpumem_buffer
 
 void gpumem_buffer_unindex(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
-    if (pool->indexed && b->page->address)
+    if (pool->indexed && b->page->address && !b->image)
         gpumem_address_remove(&pool->addresses, &b->address_node);
 }
 
-/* Puts a buffer into its pool's address index, where memory has addresses (pool lock held). */
+/* Puts a buffer into its pool's address index, where memory has addresses (pool lock held).
+ * Images are not buffers to gpumem_buffer_find. */
 static void index_buffer(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
-    if (!b->page->address)
+    if (!b->page->address || b->image)
         return;
     b->address_node.start = b->page->address + b->offset;
     b->address_node.size = b->size;
@@ -86,7 +88,9 @@ static gpumem_result buffer_publish(gpumem_pool_obj *pool, gpumem_buffer_obj *b,
         r = gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for the buffer's name");
     if (r == GPUMEM_OK)
         r = gpumem_margin_write(b);
-    if (r == GPUMEM_OK && !(b->handle = gpumem_handle_create(GPUMEM_HANDLE_BUFFER, b)))
+    if (r == GPUMEM_OK &&
+        !(b->handle = gpumem_handle_create(b->image ? GPUMEM_HANDLE_IMAGE : GPUMEM_HANDLE_BUFFER,
+                                           b)))
         r = gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no handle left");
     if (r != GPUMEM_OK) {
         pool->used_bytes -= b->block_size;
@@ -146,27 +150,34 @@ static gpumem_result usage_alignment(const gpumem_pool_obj *pool, const gpumem_b
     return GPUMEM_OK;
 }
 
-/* Places and registers a new buffer (gpumem_pool_lock held). `desc`'s alignment already
- * includes what its usage needs. */
-static gpumem_result buffer_new(gpumem_pool_obj *pool, const gpumem_buffer_desc *desc,
-                                uint32_t usage, gpumem_buffer_obj **out)
+gpumem_result gpumem_record_new(gpumem_pool_obj *pool, const gpumem_buffer_desc *desc,
+                                uint32_t usage, gpumem_image_obj *image, gpumem_buffer_obj **out)
 {
     gpumem_buffer_obj *b;
     gpumem_result r = record_for_new(pool, &b);
-    if (r != GPUMEM_OK)
+    if (r != GPUMEM_OK) {
+        gpumem_image_free(pool->device, image);
         return r;
+    }
     uint64_t min_alignment = pool->device->properties.min_alignment;
     uint64_t alignment = desc->alignment > min_alignment ? desc->alignment : min_alignment;
-    uint64_t margin = gpumem_margin_before(pool, alignment);
-    uint64_t bytes = gpumem_margin_total(pool, desc->size, margin);
+    uint64_t margin = image ? 0 : gpumem_margin_before(pool, alignment);
+    uint64_t bytes = image ? desc->size : gpumem_margin_total(pool, desc->size, margin);
     gpumem_tlsf_allocation a;
     gpumem_page *page;
-    r = bytes ? gpumem_pool_place(pool, bytes, alignment,
-                                  desc->flags & GPUMEM_BUFFER_DEDICATED, &page, &a)
+    gpumem_placement want = {
+        .dedicated = !!(desc->flags & GPUMEM_BUFFER_DEDICATED),
+        .for_image = image ? image->dedicated_for : NULL,
+    };
+    r = bytes ? gpumem_pool_place(pool, bytes, alignment, &want, &page, &a)
               : gpumem_fail(GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY,
                             "%llu bytes and their guard margins do not fit memory",
                             (unsigned long long)desc->size);
+    if (r == GPUMEM_OK && image &&
+        (r = gpumem_image_bind(pool->device, image, page, a.offset)) != GPUMEM_OK)
+        gpumem_pool_unplace(pool, page, a.handle);
     if (r != GPUMEM_OK) {
+        gpumem_image_free(pool->device, image);
         gpumem_pool_record_give(pool, b);
         return r;
     }
@@ -184,6 +195,7 @@ static gpumem_result buffer_new(gpumem_pool_obj *pool, const gpumem_buffer_desc 
     b->usage = usage;
     b->flags = desc->flags;
     b->user_data = desc->user_data;
+    b->image = image;
     if ((r = buffer_publish(pool, b, desc->name)) == GPUMEM_OK)
         *out = b;
     return r;
@@ -231,7 +243,7 @@ static gpumem_result buffer_create(gpumem_pool pool_handle, const gpumem_buffer_
     if ((r = gpumem_pool_lock_for(pool, taker)) != GPUMEM_OK)
         return r;
     gpumem_buffer_obj *b = NULL;
-    r = buffer_new(pool, &placed, usage, &b);
+    r = gpumem_record_new(pool, &placed, usage, NULL, &b);
     gpumem_pool_unlock_on(pool, pool->queue);
     if (r == GPUMEM_OK)
         *out = (gpumem_buffer)(uintptr_t)b->handle;
@@ -367,10 +379,11 @@ gpumem_result gpumem_buffer_import(gpumem_pool pool, const gpumem_import_desc *d
  * from this point on its handle says DESTROYED. With a stream, in its order: a paged pool's
  * range may be taken again at once by that stream, by others after its work; a native pool's
  * buffer is freed by the runtime on the stream. */
-static gpumem_result buffer_destroy(gpumem_buffer handle, gpumem_stream stream_handle)
+gpumem_result gpumem_record_destroy(uint64_t handle, gpumem_handle_kind kind,
+                                    gpumem_stream stream_handle)
 {
     gpumem_buffer_obj *b;
-    gpumem_result r = gpumem_buffer_get(handle, &b);
+    gpumem_result r = gpumem_handle_get(handle, kind, (void **)&b);
     if (r != GPUMEM_OK)
         return r;
     gpumem_pool_obj *pool = b->pool;
@@ -393,7 +406,8 @@ static gpumem_result buffer_destroy(gpumem_buffer handle, gpumem_stream stream_h
             b->free_stream = stream->handle;
         gpumem_pool_retire(pool, b);
     } else {
-        r = gpumem_fail(GPUMEM_ERROR_DESTROYED, "the buffer was destroyed");
+        r = gpumem_fail(GPUMEM_ERROR_DESTROYED, "the %s was destroyed",
+                        b->image ? "image" : "buffer");
     }
     gpumem_pool_unlock_on(pool, queue);
     return r;
@@ -401,20 +415,22 @@ static gpumem_result buffer_destroy(gpumem_buffer handle, gpumem_stream stream_h
 
 gpumem_result gpumem_buffer_destroy(gpumem_buffer buffer)
 {
-    GPUMEM_GUARDED_CALL(buffer_destroy(buffer, NULL));
+    GPUMEM_GUARDED_CALL(gpumem_record_destroy(GPUMEM_HANDLE_OF(buffer), GPUMEM_HANDLE_BUFFER, NULL));
 }
 
 gpumem_result gpumem_buffer_destroy_on_stream(gpumem_buffer buffer, gpumem_stream stream)
 {
     if (!stream)
         GPUMEM_PLAIN_CALL(gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "stream is NULL"));
-    GPUMEM_GUARDED_CALL(buffer_destroy(buffer, stream));
+    GPUMEM_GUARDED_CALL(
+        gpumem_record_destroy(GPUMEM_HANDLE_OF(buffer), GPUMEM_HANDLE_BUFFER, stream));
 }
 
-static gpumem_result buffer_info_get(gpumem_buffer handle, gpumem_buffer_info *info)
+gpumem_result gpumem_record_info(uint64_t handle, gpumem_handle_kind kind,
+                                 gpumem_buffer_info *info)
 {
     gpumem_buffer_obj *b;
-    gpumem_result r = gpumem_buffer_get(handle, &b);
+    gpumem_result r = gpumem_handle_get(handle, kind, (void **)&b);
     if (r != GPUMEM_OK)
         return r;
     if (!info)
@@ -436,7 +452,7 @@ static gpumem_result buffer_info_get(gpumem_buffer handle, gpumem_buffer_info *i
 
 gpumem_result gpumem_buffer_info_get(gpumem_buffer buffer, gpumem_buffer_info *info)
 {
-    GPUMEM_GUARDED_CALL(buffer_info_get(buffer, info));
+    GPUMEM_GUARDED_CALL(gpumem_record_info(GPUMEM_HANDLE_OF(buffer), GPUMEM_HANDLE_BUFFER, info));
 }
 
 static gpumem_result buffer_native(gpumem_buffer handle, gpumem_native_buffer *native)
@@ -483,10 +499,11 @@ gpumem_result gpumem_buffer_native(gpumem_buffer buffer, gpumem_native_buffer *n
     GPUMEM_GUARDED_CALL(buffer_native(buffer, native));
 }
 
-static gpumem_result buffer_name(gpumem_buffer handle, char *name, size_t capacity)
+gpumem_result gpumem_record_name(uint64_t handle, gpumem_handle_kind kind, char *name,
+                                 size_t capacity)
 {
     gpumem_buffer_obj *b;
-    gpumem_result r = gpumem_buffer_get(handle, &b);
+    gpumem_result r = gpumem_handle_get(handle, kind, (void **)&b);
     if (r != GPUMEM_OK)
         return r;
     if (!name || capacity == 0)
@@ -502,13 +519,15 @@ static gpumem_result buffer_name(gpumem_buffer handle, char *name, size_t capaci
 
 gpumem_result gpumem_buffer_name(gpumem_buffer buffer, char *name, size_t capacity)
 {
-    GPUMEM_GUARDED_CALL(buffer_name(buffer, name, capacity));
+    GPUMEM_GUARDED_CALL(
+        gpumem_record_name(GPUMEM_HANDLE_OF(buffer), GPUMEM_HANDLE_BUFFER, name, capacity));
 }
 
-static gpumem_result buffer_user_data(gpumem_buffer handle, void **user_data)
+gpumem_result gpumem_record_user_data(uint64_t handle, gpumem_handle_kind kind,
+                                      void **user_data)
 {
     gpumem_buffer_obj *b;
-    gpumem_result r = gpumem_buffer_get(handle, &b);
+    gpumem_result r = gpumem_handle_get(handle, kind, (void **)&b);
     if (r != GPUMEM_OK)
         return r;
     if (!user_data)
@@ -519,7 +538,8 @@ static gpumem_result buffer_user_data(gpumem_buffer handle, void **user_data)
 
 gpumem_result gpumem_buffer_user_data(gpumem_buffer buffer, void **user_data)
 {
-    GPUMEM_GUARDED_CALL(buffer_user_data(buffer, user_data));
+    GPUMEM_GUARDED_CALL(
+        gpumem_record_user_data(GPUMEM_HANDLE_OF(buffer), GPUMEM_HANDLE_BUFFER, user_data));
 }
 
 /* --- mapping --- */

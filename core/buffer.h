@@ -4,7 +4,10 @@
 
 #include <stdatomic.h>
 
+#include "handles.h"
 #include "pool.h"
+
+typedef struct gpumem_image_obj gpumem_image_obj;
 
 struct gpumem_buffer_obj {
     gpumem_list link; /* in pool->buffers, pool->retired or pool->spare_records */
@@ -20,6 +23,7 @@ struct gpumem_buffer_obj {
     uint64_t margin;      /* guard bytes just before offset (GPUMEM_POOL_DETECT_CORRUPTION) */
     uint64_t free_stream; /* native pools: the stream it was destroyed on, to free it on */
     gpumem_backend_buffer *native;
+    gpumem_image_obj *image; /* images: what makes the record an image (image.h); else NULL */
     uint32_t usage; /* GPUMEM_BUFFER_USAGE_* (never 0) */
     uint32_t flags; /* GPUMEM_BUFFER_* */
     char *name;      /* the application's, copied; NULL when none (freed with the record) */
@@ -46,6 +50,25 @@ static inline void gpumem_buffer_set_map_count(gpumem_buffer_obj *b, uint32_t co
 
 /* The buffer of a live handle, or the reason there is none. */
 gpumem_result gpumem_buffer_get(gpumem_buffer handle, gpumem_buffer_obj **buffer);
+
+/* Records are shared by buffers and images (records with an image, handles of kind
+ * GPUMEM_HANDLE_IMAGE): what both do, for a handle of either kind. */
+gpumem_result gpumem_record_destroy(uint64_t handle, gpumem_handle_kind kind,
+                                    gpumem_stream stream);
+gpumem_result gpumem_record_info(uint64_t handle, gpumem_handle_kind kind,
+                                 gpumem_buffer_info *info);
+gpumem_result gpumem_record_name(uint64_t handle, gpumem_handle_kind kind, char *name,
+                                 size_t capacity);
+gpumem_result gpumem_record_user_data(uint64_t handle, gpumem_handle_kind kind,
+                                      void **user_data);
+
+/* Places and publishes a new record of `desc` (its alignment already what the record needs),
+ * gpumem_pool_lock held. With `image`, the record is an image's: no guard margins, no address
+ * index, a handle of kind GPUMEM_HANDLE_IMAGE, a dedicated page allocated for the image where
+ * image->native asks, the backend's image bound to its place; the record owns `image` from the
+ * call on (freed with it, or at once on failure). */
+gpumem_result gpumem_record_new(gpumem_pool_obj *pool, const gpumem_buffer_desc *desc,
+                                uint32_t usage, gpumem_image_obj *image, gpumem_buffer_obj **out);
 
 /* OK when [offset, offset + size) is a non-empty range inside the buffer; otherwise the error
  * (GPUMEM_ERROR_INVALID_ARGUMENT for size 0, GPUMEM_ERROR_OUT_OF_RANGE) with its message. */

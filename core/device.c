@@ -71,8 +71,31 @@ static void raise_min_alignment(gpumem_device_properties *p)
     p->min_alignment = alignment;
 }
 
+/* Pitched images (a backend without image operations): rows and levels aligned as the backend
+ * says, and at least as buffers are; 0 where the backend's images are its own. */
+static gpumem_result image_alignments(gpumem_device_properties *p, const char *backend,
+                                      int pitched_images)
+{
+    if (!pitched_images) {
+        p->image_pitch_alignment = p->image_base_alignment = 0;
+        return GPUMEM_OK;
+    }
+    uint64_t *values[] = {&p->image_pitch_alignment, &p->image_base_alignment};
+    for (int i = 0; i < 2; i++) {
+        if (*values[i] && !is_power_of_two(*values[i]))
+            return gpumem_fail(GPUMEM_ERROR_BACKEND,
+                               "backend '%s' reported an image %s alignment of %llu, not a "
+                               "power of two",
+                               backend, i ? "base" : "pitch", (unsigned long long)*values[i]);
+        if (*values[i] < p->min_alignment)
+            *values[i] = p->min_alignment;
+    }
+    return GPUMEM_OK;
+}
+
 /* A backend's answers are checked once, so core can rely on them everywhere else. */
-static gpumem_result check_properties(gpumem_device_properties *p, const char *backend)
+static gpumem_result check_properties(gpumem_device_properties *p, const char *backend,
+                                      int pitched_images)
 {
     /* Text a backend left unterminated is cut, not read past; an unknown type is "other". */
     p->name[sizeof p->name - 1] = 0;
@@ -103,7 +126,7 @@ static gpumem_result check_properties(gpumem_device_properties *p, const char *b
                            "alignment of %llu bytes its buffers need",
                            backend, (unsigned long long)p->max_allocation_size,
                            (unsigned long long)p->min_alignment);
-    return GPUMEM_OK;
+    return image_alignments(p, backend, pitched_images);
 }
 
 static gpumem_result device_index(const gpumem_device_desc *desc, uint32_t count,
@@ -223,7 +246,7 @@ static gpumem_result device_open(const gpumem_device_desc *desc, gpumem_device *
     if (r != GPUMEM_OK)
         r = gpumem_fail_backend(r, "device_properties");
     else
-        r = check_properties(&device->properties, backend);
+        r = check_properties(&device->properties, backend, !device->ops->image_create);
     if (r == GPUMEM_OK) /* what the memory types need of the table: map, flush, invalidate */
         r = gpumem_backend_table_fits(device->ops, &device->properties);
     if (r == GPUMEM_OK) {

@@ -8,6 +8,7 @@
 #include "call.h"
 #include "env.h"
 #include "handles.h"
+#include "image.h"
 #include "log.h"
 #include "margin.h"
 #include "memtype.h"
@@ -150,9 +151,10 @@ static gpumem_result check_page_address(const gpumem_device_obj *device, uint64_
                        (unsigned long long)address, (unsigned long long)alignment);
 }
 
-/* A new page; `dedicated` NULL for a shared page, else why it is one buffer's own. */
+/* A new page; `dedicated` NULL for a shared page, else why it is one buffer's own; `for_image`
+ * an image to allocate the page for (with page_allocate_for_image, where the backend has it). */
 static gpumem_result page_new(gpumem_pool_obj *pool, uint64_t size, const char *dedicated,
-                              gpumem_page **out)
+                              gpumem_backend_image *for_image, gpumem_page **out)
 {
     gpumem_device_obj *device = pool->device;
     const gpumem_device_properties *props = &device->properties;
@@ -171,12 +173,17 @@ static gpumem_result page_new(gpumem_pool_obj *pool, uint64_t size, const char *
     gpumem_page *page = gpumem_alloc_zeroed(1, sizeof *page);
     if (!page)
         return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for a page");
-    const char *operation = native_pool ? "native_pool_allocate" : "page_allocate";
+    int image_page = for_image && device->ops->page_allocate_for_image && !native_pool;
+    const char *operation = native_pool   ? "native_pool_allocate"
+                            : image_page ? "page_allocate_for_image"
+                                         : "page_allocate";
     gpumem_result r =
-        native_pool ? device->ops->native_pool_allocate(device->native, pool->native_pool,
-                                                        pool->queue->native, size, &page->native)
-                    : device->ops->page_allocate(device->native, pool->memory_type, size,
-                                                 &page->native);
+        native_pool  ? device->ops->native_pool_allocate(device->native, pool->native_pool,
+                                                         pool->queue->native, size, &page->native)
+        : image_page ? device->ops->page_allocate_for_image(device->native, pool->memory_type,
+                                                            size, for_image, &page->native)
+                     : device->ops->page_allocate(device->native, pool->memory_type, size,
+                                                  &page->native);
     if (r != GPUMEM_OK) {
         gpumem_free(page);
         return gpumem_fail_backend(r, operation);
@@ -194,6 +201,7 @@ static gpumem_result page_new(gpumem_pool_obj *pool, uint64_t size, const char *
     }
     page->size = size;
     page->dedicated = dedicated != NULL;
+    page->for_image = for_image != NULL;
     page->id = pool->next_page_id++;
     gpumem_list_push(&pool->pages, &page->link);
     gpumem_device_account(device, pool->memory_type, size, 1);
@@ -280,7 +288,7 @@ static gpumem_page *reuse_dedicated(gpumem_pool_obj *pool, uint64_t bytes)
     gpumem_page *best = NULL;
     for (gpumem_list *n = pool->pages.next; n != &pool->pages; n = n->next) {
         gpumem_page *page = GPUMEM_CONTAINER_OF(n, gpumem_page, link);
-        if (page->dedicated && !page->buffer_count && page->size >= bytes &&
+        if (page->dedicated && !page->for_image && !page->buffer_count && page->size >= bytes &&
             page->size - bytes <= bytes / 4 && (!best || page->size < best->size))
             best = page;
     }
@@ -291,22 +299,24 @@ static gpumem_page *reuse_dedicated(gpumem_pool_obj *pool, uint64_t bytes)
 
 /* A page of its own for one allocation, for `why` (logged with a new page). */
 static gpumem_result place_dedicated(gpumem_pool_obj *pool, uint64_t size, uint64_t alignment,
-                                     const char *why, gpumem_page **out,
-                                     gpumem_tlsf_allocation *allocation)
+                                     const char *why, gpumem_backend_image *for_image,
+                                     gpumem_page **out, gpumem_tlsf_allocation *allocation)
 {
     /* Pages are aligned to min_alignment; larger alignments of an address need room. */
     uint64_t min_alignment = pool->device->properties.min_alignment;
     uint64_t extra = alignment > min_alignment ? alignment - min_alignment : 0;
-    uint64_t bytes = align_up(size + extra, min_alignment);
+    /* Memory allocated for an image is exactly the image's size (Vulkan requires it of
+     * dedicated allocations), and a memory object's start suits any alignment. */
+    uint64_t bytes = for_image ? size : align_up(size + extra, min_alignment);
     if (bytes < size)
         return gpumem_fail(GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY,
                            "%llu bytes aligned to %llu do not fit memory",
                            (unsigned long long)size, (unsigned long long)alignment);
-    gpumem_page *page = reuse_dedicated(pool, bytes);
-    gpumem_result r = page ? GPUMEM_OK : page_new(pool, bytes, why, &page);
+    gpumem_page *page = for_image ? NULL : reuse_dedicated(pool, bytes);
+    gpumem_result r = page ? GPUMEM_OK : page_new(pool, bytes, why, for_image, &page);
     if (r == GPUMEM_ERROR_LIMIT_EXCEEDED && pool->retired_count) {
         gpumem_pool_reclaim(pool); /* destroyed buffers may hold the bytes the limit needs */
-        r = page_new(pool, bytes, why, &page);
+        r = page_new(pool, bytes, why, for_image, &page);
     }
     if (r != GPUMEM_OK)
         return r;
@@ -342,14 +352,15 @@ static gpumem_result place_in_pages(gpumem_pool_obj *pool, uint64_t size, uint64
 }
 
 gpumem_result gpumem_pool_place(gpumem_pool_obj *pool, uint64_t size, uint64_t alignment,
-                                int dedicated, gpumem_page **out,
+                                const gpumem_placement *want, gpumem_page **out,
                                 gpumem_tlsf_allocation *allocation)
 {
     if (pool->retired_pages) /* a large page waits for calls that raced with its destroy */
         gpumem_pool_reclaim(pool);
-    const char *own = wants_own_page(pool, size, alignment, dedicated);
+    const char *own = want->for_image ? "an image's own memory (a dedicated allocation)"
+                                      : wants_own_page(pool, size, alignment, want->dedicated);
     if (own)
-        return place_dedicated(pool, size, alignment, own, out, allocation);
+        return place_dedicated(pool, size, alignment, own, want->for_image, out, allocation);
     gpumem_result r = place_in_pages(pool, size, alignment, out, allocation);
     /* Before a new page: the room of destroyed buffers that no call uses any more. */
     if (r == GPUMEM_ERROR_LIMIT_EXCEEDED && pool->retired_count) {
@@ -359,7 +370,7 @@ gpumem_result gpumem_pool_place(gpumem_pool_obj *pool, uint64_t size, uint64_t a
     if (r != GPUMEM_ERROR_LIMIT_EXCEEDED)
         return r;
     gpumem_page *page;
-    if ((r = page_new(pool, pool->page_size, NULL, &page)) != GPUMEM_OK)
+    if ((r = page_new(pool, pool->page_size, NULL, NULL, &page)) != GPUMEM_OK)
         return r;
     pool->empty_pages++;
     r = try_page(pool, page, size, alignment, out, allocation);
@@ -549,6 +560,8 @@ void gpumem_pool_buffer_free(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
     gpumem_buffer_set_map_count(b, 0);
     if (b->native && device->ops->native_buffer_release)
         device->ops->native_buffer_release(device->native, b->native);
+    gpumem_image_free(device, b->image); /* before its memory may go */
+    b->image = NULL;
     gpumem_pool_unplace(pool, b->page, b->tlsf_handle);
     gpumem_pool_record_give(pool, b);
 }

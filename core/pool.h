@@ -25,6 +25,8 @@ typedef struct gpumem_page {
     uint64_t import_offset;      /* imported pages: the range's offset in the application's
                                     memory object (gpumem_import_desc.offset); else 0 */
     uint64_t address;            /* where the page starts, or 0 where memory has no address */
+    /* Memory allocated for one image (page_allocate_for_image): never reused for another. */
+    int for_image;
     void *host;                  /* the mapping, while map_count > 0 or persistently */
 } gpumem_page;
 
@@ -126,11 +128,19 @@ void gpumem_pool_free(gpumem_pool_obj *pool);
 gpumem_buffer_obj *gpumem_pool_record_take(gpumem_pool_obj *pool);
 void gpumem_pool_record_give(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
 
+/* What a placement asks beyond its size and alignment. */
+typedef struct gpumem_placement {
+    int dedicated; /* a page of its own (GPUMEM_BUFFER_DEDICATED) */
+    /* An image whose memory the runtime wants allocated for it (VK_KHR_dedicated_allocation):
+     * a page of its own, from page_allocate_for_image where the backend has it. */
+    gpumem_backend_image *for_image;
+} gpumem_placement;
+
 /* Allocates [size, alignment] in the pool (gpumem_pool_lock held): a page and a place in it.
  * Retired buffers are freed first when their room could save a new page, and retired pages of
  * their own are given back at every chance. */
 gpumem_result gpumem_pool_place(gpumem_pool_obj *pool, uint64_t size, uint64_t alignment,
-                                int dedicated, gpumem_page **page,
+                                const gpumem_placement *want, gpumem_page **page,
                                 gpumem_tlsf_allocation *allocation);
 
 /* A page over the application's memory, holding one buffer of desc->size bytes, counted as

@@ -188,95 +188,143 @@ static gpumem_result next_chunk(gpumem_device_obj *device, gpumem_backend_stream
     return chunk_wait(device, stream, c);
 }
 
-static gpumem_result write_chunks(gpumem_device_obj *device, gpumem_backend_stream *stream,
-                                  gpumem_backend_page *page, uint64_t offset, const char *source,
-                                  uint64_t size)
+uint64_t gpumem_staging_chunk_size(const gpumem_device_obj *device)
 {
-    const gpumem_backend_vtable *ops = device->ops;
+    return device->staging.chunk_size;
+}
+
+static gpumem_result write_job(gpumem_device_obj *device, gpumem_backend_stream *stream,
+                               const gpumem_staging_job *job)
+{
     gpumem_result r = GPUMEM_OK;
-    for (uint64_t done = 0; done < size && r == GPUMEM_OK;) {
-        uint64_t n = min_u64(device->staging.chunk_size, size - done);
+    for (uint64_t i = 0; i < job->count && r == GPUMEM_OK; i++) {
         gpumem_staging_chunk *c;
         if ((r = next_chunk(device, stream, &c)) != GPUMEM_OK)
             break;
-        gpumem_host_copy(c->host, source + done, (size_t)n);
-        if ((r = chunk_flush(device, c, n, 0)) != GPUMEM_OK)
+        job->host(job, i, c->host);
+        if ((r = chunk_flush(device, c, job->bytes(job, i), 0)) != GPUMEM_OK)
             break;
-        r = ops->copy_page_to_page(device->native, stream, c->page, 0, page, offset + done, n);
-        if (r == GPUMEM_OK)
+        if ((r = job->device(job, i, c->page)) == GPUMEM_OK)
             r = chunk_used(device, stream, c);
-        done += n;
     }
     return r;
+}
+
+/* Starts the device copy of piece `index` of a read into its staging chunk. */
+static gpumem_result read_issue(gpumem_device_obj *device, gpumem_backend_stream *stream,
+                                const gpumem_staging_job *job, uint64_t index)
+{
+    gpumem_staging_chunk *c = &device->staging.chunks[index % device->staging.chunk_count];
+    gpumem_result r = chunk_wait(device, stream, c);
+    if (r == GPUMEM_OK)
+        r = job->device(job, index, c->page);
+    return r == GPUMEM_OK ? chunk_used(device, stream, c) : r;
+}
+
+static gpumem_result read_job(gpumem_device_obj *device, gpumem_backend_stream *stream,
+                              const gpumem_staging_job *job)
+{
+    gpumem_staging *s = &device->staging;
+    gpumem_result r = GPUMEM_OK;
+    for (uint64_t i = 0; i < job->count && i < s->chunk_count && r == GPUMEM_OK; i++)
+        r = read_issue(device, stream, job, i);
+    for (uint64_t i = 0; i < job->count && r == GPUMEM_OK; i++) {
+        gpumem_staging_chunk *c = &s->chunks[i % s->chunk_count];
+        if ((r = chunk_wait(device, stream, c)) != GPUMEM_OK ||
+            (r = chunk_flush(device, c, job->bytes(job, i), 1)) != GPUMEM_OK)
+            break;
+        job->host(job, i, c->host);
+        if (i + s->chunk_count < job->count)
+            r = read_issue(device, stream, job, i + s->chunk_count);
+    }
+    return r;
+}
+
+gpumem_result gpumem_staging_run(gpumem_device_obj *device, gpumem_backend_stream *stream,
+                                 const gpumem_staging_job *job, int read, const char *what)
+{
+    gpumem_staging *s = &device->staging;
+    pthread_mutex_lock(&s->lock);
+    gpumem_result r = ensure_chunks(device);
+    if (r == GPUMEM_OK && (r = read ? read_job(device, stream, job)
+                                    : write_job(device, stream, job)) != GPUMEM_OK)
+        r = gpumem_fail_backend(r, what);
+    r = staging_done(device, stream, r);
+    pthread_mutex_unlock(&s->lock);
+    return r;
+}
+
+/* A buffer's transfer as a job: chunk-sized pieces of one range of a page. */
+typedef struct range_job {
+    gpumem_staging_job job;
+    gpumem_device_obj *device;
+    gpumem_backend_stream *stream;
+    gpumem_backend_page *page;
+    uint64_t offset;
+    char *host;
+    uint64_t size;
+    int read;
+} range_job;
+
+static uint64_t range_bytes(const gpumem_staging_job *job, uint64_t i)
+{
+    const range_job *j = (const range_job *)job;
+    return min_u64(j->device->staging.chunk_size, j->size - i * j->device->staging.chunk_size);
+}
+
+static void range_host(const gpumem_staging_job *job, uint64_t i, void *chunk)
+{
+    const range_job *j = (const range_job *)job;
+    char *host = j->host + i * j->device->staging.chunk_size;
+    if (j->read)
+        gpumem_host_copy(host, chunk, (size_t)range_bytes(job, i));
+    else
+        gpumem_host_copy(chunk, host, (size_t)range_bytes(job, i));
+}
+
+static gpumem_result range_device(const gpumem_staging_job *job, uint64_t i,
+                                  gpumem_backend_page *chunk)
+{
+    const range_job *j = (const range_job *)job;
+    gpumem_device_obj *device = j->device;
+    uint64_t at = j->offset + i * device->staging.chunk_size, n = range_bytes(job, i);
+    return j->read ? device->ops->copy_page_to_page(device->native, j->stream, j->page, at, chunk,
+                                                    0, n)
+                   : device->ops->copy_page_to_page(device->native, j->stream, chunk, 0, j->page,
+                                                    at, n);
+}
+
+static gpumem_result range_run(gpumem_device_obj *device, gpumem_backend_stream *stream,
+                               gpumem_backend_page *page, uint64_t offset, char *host,
+                               uint64_t size, int read)
+{
+    uint64_t chunk = device->staging.chunk_size;
+    range_job j = {
+        .job = {(size + chunk - 1) / chunk, range_bytes, range_host, range_device},
+        .device = device,
+        .stream = stream,
+        .page = page,
+        .offset = offset,
+        .host = host,
+        .size = size,
+        .read = read,
+    };
+    return gpumem_staging_run(device, stream, &j.job, read,
+                              read ? "a staged read" : "a staged write");
 }
 
 gpumem_result gpumem_staging_write(gpumem_device_obj *device, gpumem_backend_stream *stream,
                                    gpumem_backend_page *page, uint64_t offset, const void *source,
                                    uint64_t size)
 {
-    gpumem_staging *s = &device->staging;
-    pthread_mutex_lock(&s->lock);
-    gpumem_result r = ensure_chunks(device);
-    if (r == GPUMEM_OK && (r = write_chunks(device, stream, page, offset, source, size)) !=
-                              GPUMEM_OK)
-        r = gpumem_fail_backend(r, "a staged write");
-    r = staging_done(device, stream, r);
-    pthread_mutex_unlock(&s->lock);
-    return r;
-}
-
-/* Starts the device copy of chunk `index` of a read into its staging chunk. */
-static gpumem_result read_issue(gpumem_device_obj *device, gpumem_backend_stream *stream,
-                                gpumem_backend_page *page, uint64_t offset, uint64_t size,
-                                uint64_t index)
-{
-    gpumem_staging *s = &device->staging;
-    gpumem_staging_chunk *c = &s->chunks[index % s->chunk_count];
-    uint64_t begin = index * s->chunk_size;
-    uint64_t n = min_u64(s->chunk_size, size - begin);
-    gpumem_result r = chunk_wait(device, stream, c);
-    if (r == GPUMEM_OK)
-        r = device->ops->copy_page_to_page(device->native, stream, page, offset + begin, c->page,
-                                           0, n);
-    return r == GPUMEM_OK ? chunk_used(device, stream, c) : r;
-}
-
-static gpumem_result read_chunks(gpumem_device_obj *device, gpumem_backend_stream *stream,
-                                 gpumem_backend_page *page, uint64_t offset, char *destination,
-                                 uint64_t size)
-{
-    gpumem_staging *s = &device->staging;
-    uint64_t chunks = (size + s->chunk_size - 1) / s->chunk_size;
-    gpumem_result r = GPUMEM_OK;
-    for (uint64_t i = 0; i < chunks && i < s->chunk_count && r == GPUMEM_OK; i++)
-        r = read_issue(device, stream, page, offset, size, i);
-    for (uint64_t i = 0; i < chunks && r == GPUMEM_OK; i++) {
-        gpumem_staging_chunk *c = &s->chunks[i % s->chunk_count];
-        uint64_t n = min_u64(s->chunk_size, size - i * s->chunk_size);
-        if ((r = chunk_wait(device, stream, c)) != GPUMEM_OK ||
-            (r = chunk_flush(device, c, n, 1)) !=
-                                                            GPUMEM_OK)
-            break;
-        gpumem_host_copy(destination + i * s->chunk_size, c->host, (size_t)n);
-        if (i + s->chunk_count < chunks)
-            r = read_issue(device, stream, page, offset, size, i + s->chunk_count);
-    }
-    return r;
+    return range_run(device, stream, page, offset, (char *)(uintptr_t)source, size, 0);
 }
 
 gpumem_result gpumem_staging_read(gpumem_device_obj *device, gpumem_backend_stream *stream,
                                   gpumem_backend_page *page, uint64_t offset, void *destination,
                                   uint64_t size)
 {
-    gpumem_staging *s = &device->staging;
-    pthread_mutex_lock(&s->lock);
-    gpumem_result r = ensure_chunks(device);
-    if (r == GPUMEM_OK &&
-        (r = read_chunks(device, stream, page, offset, destination, size)) != GPUMEM_OK)
-        r = gpumem_fail_backend(r, "a staged read");
-    r = staging_done(device, stream, r);
-    pthread_mutex_unlock(&s->lock);
-    return r;
+    return range_run(device, stream, page, offset, destination, size, 1);
 }
 
 static gpumem_result fill_chunks(gpumem_device_obj *device, gpumem_backend_stream *stream,

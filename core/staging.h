@@ -47,6 +47,28 @@ gpumem_result gpumem_staging_init(struct gpumem_device_obj *device);
 /* Waits for and frees the chunks (the lock stays, for the device's streams' last steps). */
 void gpumem_staging_release(struct gpumem_device_obj *device);
 
+/* A staged transfer in `count` pieces of at most a chunk each, for transfers whose bytes are
+ * not one range of a page (image boxes): `host` moves piece i between the host and the start
+ * of a chunk's memory (a write packs it there, a read unpacks it), and `device` queues the
+ * device's copy of piece i between the chunk's page (from offset 0) and the device memory.
+ * `bytes` is piece i's size in the chunk. */
+typedef struct gpumem_staging_job {
+    uint64_t count;
+    uint64_t (*bytes)(const struct gpumem_staging_job *job, uint64_t i);
+    void (*host)(const struct gpumem_staging_job *job, uint64_t i, void *chunk);
+    gpumem_result (*device)(const struct gpumem_staging_job *job, uint64_t i,
+                            gpumem_backend_page *chunk);
+} gpumem_staging_job;
+
+/* Runs a job as a write (host, then device, per piece) or a read (device, then host), with
+ * the chunks in flight as for a buffer's transfer. `what` names it in errors ("a staged
+ * write"). The stream's lock is held by the caller. */
+gpumem_result gpumem_staging_run(struct gpumem_device_obj *device, gpumem_backend_stream *stream,
+                                 const gpumem_staging_job *job, int read, const char *what);
+
+/* The chunks' size, which pieces of a job may not exceed. */
+uint64_t gpumem_staging_chunk_size(const struct gpumem_device_obj *device);
+
 /* Each returns when the host side is done: a write has read all of `source`, a read has filled
  * all of `destination`. The stream's lock is held by the caller. */
 gpumem_result gpumem_staging_write(struct gpumem_device_obj *device,

@@ -8,6 +8,7 @@
 #include "host_copy.h"
 #include "log.h"
 #include "stream.h"
+#include "transfer.h"
 
 /* Pageable host memory below this goes straight to the runtime: pipelining needs chunks. */
 #define STAGING_THRESHOLD (8ull << 20)
@@ -347,6 +348,30 @@ static gpumem_result copy(gpumem_stream_obj *stream, gpumem_buffer_obj *source,
                          wait);
     }
     return r;
+}
+
+void gpumem_transfer_enter(gpumem_stream_obj *stream)
+{
+    stream_enter(stream);
+}
+
+gpumem_result gpumem_transfer_leave(gpumem_stream_obj *stream, gpumem_result r, int wait)
+{
+    return stream_leave(stream, r, wait);
+}
+
+gpumem_result gpumem_transfer_host_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *record,
+                                          uint64_t offset, void *data, uint64_t size, int read)
+{
+    return host_transfer_locked(stream, record, offset, data, size, read ? TO_HOST : TO_DEVICE);
+}
+
+gpumem_result gpumem_transfer_copy_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *source,
+                                          uint64_t source_offset,
+                                          gpumem_buffer_obj *destination,
+                                          uint64_t destination_offset, uint64_t size)
+{
+    return copy_locked(stream, source, source_offset, destination, destination_offset, size);
 }
 
 /* --- stream forms --- */

@@ -1,5 +1,5 @@
 /* The Vulkan backend's table: what core calls. Each operation lives in the file of its concept
- * (device.c, properties.c, memory.c, usage.c, stream.c, copy.c). copy_host_to_page and
+ * (device.c, properties.c, memory.c, usage.c, image.c, stream.c, copy.c). copy_host_to_page and
  * copy_page_to_host are absent on purpose: core maps host-visible pages or stages through them
  * with copy_page_to_page and events, which is all Vulkan could do itself. */
 #include "vulkan_backend.h"
@@ -42,6 +42,13 @@ static const gpumem_backend_vtable vulkan_vtable = {
     .stream_wait_event = vulkan_stream_wait_event,
     .event_wrap = vulkan_event_wrap,
     .event_unwrap = vulkan_event_unwrap,
+    .image_create = vulkan_image_create,
+    .image_bind = vulkan_image_bind,
+    .image_destroy = vulkan_image_destroy,
+    .image_native = vulkan_image_native,
+    .copy_page_to_image = vulkan_copy_page_to_image,
+    .copy_image_to_page = vulkan_copy_image_to_page,
+    .page_allocate_for_image = vulkan_page_allocate_for_image,
 };
 
 const gpumem_backend_vtable *gpumem_vulkan_backend(void);

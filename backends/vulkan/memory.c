@@ -59,19 +59,21 @@ static void heap_release(gpumem_backend_device *d, uint32_t heap, uint64_t size)
 
 /* --- pages --- */
 
-static gpumem_result allocate_memory(gpumem_backend_device *d, gpumem_backend_page *page)
+gpumem_result vulkan_memory_allocate(gpumem_backend_device *d, gpumem_backend_page *page,
+                                     const VkMemoryDedicatedAllocateInfo *dedicated)
 {
     gpumem_result r = heap_reserve(d, page->heap, page->size);
     if (r != GPUMEM_OK)
         return r;
-    /* Any buffer of the page may ask for a device address: the memory must allow them. */
+    /* Any buffer of the page may ask for a device address: the memory must allow them. Memory
+     * dedicated to an image holds no buffer. */
     VkMemoryAllocateFlagsInfo flags = {
         .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_FLAGS_INFO,
         .flags = VK_MEMORY_ALLOCATE_DEVICE_ADDRESS_BIT,
     };
     VkMemoryAllocateInfo info = {
         .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
-        .pNext = d->device_address ? &flags : NULL,
+        .pNext = dedicated ? (const void *)dedicated : d->device_address ? &flags : NULL,
         .allocationSize = page->size,
         .memoryTypeIndex = page->vk_type,
     };
@@ -95,7 +97,7 @@ static gpumem_result page_init(gpumem_backend_device *d, gpumem_backend_page *pa
         return vulkan_report(GPUMEM_ERROR_UNSUPPORTED,
                              "vulkan: buffers cannot live in memory type %u", page->vk_type);
     page->size = req.size > size ? req.size : size;
-    if ((r = allocate_memory(d, page)) != GPUMEM_OK)
+    if ((r = vulkan_memory_allocate(d, page, NULL)) != GPUMEM_OK)
         return r;
     VkResult vr = d->vk.vkBindBufferMemory(d->device, page->buffer, page->memory, 0);
     return vr == VK_SUCCESS ? GPUMEM_OK

@@ -43,6 +43,7 @@
     X(vkGetPhysicalDeviceMemoryProperties, NULL, 1)                                       \
     X(vkGetPhysicalDeviceMemoryProperties2, "vkGetPhysicalDeviceMemoryProperties2KHR", 1) \
     X(vkGetPhysicalDeviceQueueFamilyProperties, NULL, 1)                                  \
+    X(vkGetPhysicalDeviceImageFormatProperties, NULL, 1)                                  \
     X(vkEnumerateDeviceExtensionProperties, NULL, 1)                                      \
     X(vkCreateDevice, NULL, 1)                                                            \
     X(vkGetDeviceProcAddr, NULL, 1)                                                       \
@@ -62,6 +63,12 @@
     X(vkDestroyBuffer, NULL, 1)                   \
     X(vkGetBufferMemoryRequirements, NULL, 1)     \
     X(vkBindBufferMemory, NULL, 1)                \
+    X(vkCreateImage, NULL, 1)                     \
+    X(vkDestroyImage, NULL, 1)                    \
+    X(vkGetImageMemoryRequirements2, "vkGetImageMemoryRequirements2KHR", 1) \
+    X(vkBindImageMemory, NULL, 1)                 \
+    X(vkCmdCopyBufferToImage, NULL, 1)            \
+    X(vkCmdCopyImageToBuffer, NULL, 1)            \
     X(vkCreateCommandPool, NULL, 1)               \
     X(vkDestroyCommandPool, NULL, 1)              \
     X(vkResetCommandPool, NULL, 1)                \
@@ -274,6 +281,36 @@ gpumem_result vulkan_native_buffer_for_usage(gpumem_backend_device *device,
                                              uint64_t size, uint32_t usage, uint32_t flags,
                                              gpumem_backend_buffer **buffer,
                                              gpumem_native_buffer *native);
+
+/* Allocates the page's memory (page->size bytes of page->vk_type), with `dedicated` (a
+ * VkMemoryDedicatedAllocateInfo, or NULL) chained. */
+gpumem_result vulkan_memory_allocate(gpumem_backend_device *device, gpumem_backend_page *page,
+                                     const VkMemoryDedicatedAllocateInfo *dedicated);
+
+/* --- image.c --- */
+
+gpumem_result vulkan_image_create(gpumem_backend_device *device, uint32_t memory_type,
+                                  const gpumem_image_desc *desc, gpumem_backend_image **image,
+                                  gpumem_backend_image_requirements *requirements);
+gpumem_result vulkan_image_bind(gpumem_backend_device *device, gpumem_backend_image *image,
+                                gpumem_backend_page *page, uint64_t offset);
+void vulkan_image_destroy(gpumem_backend_device *device, gpumem_backend_image *image);
+gpumem_result vulkan_image_native(gpumem_backend_device *device, gpumem_backend_image *image,
+                                  gpumem_native_image *native);
+gpumem_result vulkan_copy_page_to_image(gpumem_backend_device *device,
+                                        gpumem_backend_stream *stream, gpumem_backend_page *page,
+                                        uint64_t offset, uint32_t row_length,
+                                        uint32_t image_height, gpumem_backend_image *image,
+                                        const gpumem_image_region *region);
+gpumem_result vulkan_copy_image_to_page(gpumem_backend_device *device,
+                                        gpumem_backend_stream *stream,
+                                        gpumem_backend_image *image,
+                                        const gpumem_image_region *region,
+                                        gpumem_backend_page *page, uint64_t offset,
+                                        uint32_t row_length, uint32_t image_height);
+gpumem_result vulkan_page_allocate_for_image(gpumem_backend_device *device, uint32_t memory_type,
+                                             uint64_t size, gpumem_backend_image *image,
+                                             gpumem_backend_page **page);
 
 /* --- usage.c --- */
 

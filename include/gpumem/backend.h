@@ -1,4 +1,4 @@
-/* gpumem backend interface, version 5: what a backend implements for its native runtime.
+/* gpumem backend interface, version 6: what a backend implements for its native runtime.
  *
  * A backend is one const gpumem_backend_vtable. Core validates every argument, keeps every
  * handle, does all suballocation, mapping reference counts, staging, statistics and lifetimes;
@@ -50,7 +50,7 @@ extern "C" {
 #endif
 
 /* The version of the table this header describes. */
-#define GPUMEM_BACKEND_VERSION 5u
+#define GPUMEM_BACKEND_VERSION 6u
 
 /* Backend-defined native objects; core only stores and passes the pointers, which must be
  * non-NULL and unique while the object lives. */
@@ -60,6 +60,25 @@ typedef struct gpumem_backend_buffer gpumem_backend_buffer; /* a native object o
 typedef struct gpumem_backend_stream gpumem_backend_stream;
 typedef struct gpumem_backend_event gpumem_backend_event;
 typedef struct gpumem_backend_pool gpumem_backend_pool;     /* a runtime's native pool */
+typedef struct gpumem_backend_image gpumem_backend_image;   /* a runtime's image object */
+
+/* Images the runtime would rather have in memory of their own get it from this size on; below
+ * it, memory of their own costs more than it gives (the Khronos validation layer's best
+ * practices call dedicated allocations under 1 MiB wasteful). */
+#define GPUMEM_IMAGE_PREFERRED_DEDICATED_SIZE (1ull << 20)
+
+/* What a runtime's image needs of its memory (image_create). */
+typedef struct gpumem_backend_image_requirements {
+    uint64_t size;        /* bytes */
+    uint64_t alignment;   /* of its offset in a page: a power of two */
+    uint64_t granularity; /* bytes of the page's grid no buffer or linear image may share with
+                             this image (Vulkan: bufferImageGranularity, for optimal tiling),
+                             a power of two; 0 or 1: none */
+    uint32_t dedicated;   /* memory of the image's own: 2 when the runtime requires it, 1 when
+                             it prefers it (core follows a preference for images of at least
+                             GPUMEM_IMAGE_PREFERRED_DEDICATED_SIZE bytes), else 0 */
+    uint32_t reserved;
+} gpumem_backend_image_requirements;
 
 typedef struct gpumem_backend_vtable {
     /* --- identity: first, in this order, in every version --- */
@@ -341,6 +360,58 @@ typedef struct gpumem_backend_vtable {
     gpumem_result (*event_wrap)(gpumem_backend_device *device, uint64_t handle, uint64_t value,
                                 gpumem_backend_event **event);
     void (*event_unwrap)(gpumem_backend_device *device, gpumem_backend_event *event);
+
+    /* === version 6: images (gpumem_image_*) === */
+
+    /* A group: image_create, image_bind, image_destroy, image_native, copy_page_to_image and
+     * copy_image_to_page, or none. Absent: core lays images out itself, pitched, in pages (the
+     * device's image_pitch_alignment and image_base_alignment), and transfers their rows with
+     * the page operations; a backend whose memory is plain memory needs none of these. */
+
+    /* An image object, not yet bound to memory, for `desc` (checked and completed by core:
+     * every default filled in; `format` a GPUMEM_FORMAT_* other than NATIVE, or NATIVE with
+     * `native_format` and `texel_size`) to live in memory type `memory_type`, and what it
+     * needs of that memory. GPUMEM_ERROR_UNSUPPORTED with a message naming what the runtime
+     * refuses (format, usage, tiling, extent, memory type). Called outside the pool's lock. */
+    gpumem_result (*image_create)(gpumem_backend_device *device, uint32_t memory_type,
+                                  const gpumem_image_desc *desc, gpumem_backend_image **image,
+                                  gpumem_backend_image_requirements *requirements);
+    /* Binds the image to [offset, offset + requirements.size) of a page (offset aligned as
+     * asked), once, before any other use. Under the pool's lock. */
+    gpumem_result (*image_bind)(gpumem_backend_device *device, gpumem_backend_image *image,
+                                gpumem_backend_page *page, uint64_t offset);
+    /* Destroys the image (no work queued on it; its memory may be freed after). */
+    void (*image_destroy)(gpumem_backend_device *device, gpumem_backend_image *image);
+    /* Fills `image`, `format` and `layout` of gpumem_native_image (core fills the rest). */
+    gpumem_result (*image_native)(gpumem_backend_device *device, gpumem_backend_image *image,
+                                  gpumem_native_image *native);
+    /* Copies a box between a page and the image, ordered on the stream. In the page the texels
+     * start at `offset` (a multiple of the texel size) and are packed as Vulkan's buffer-image
+     * copies pack them: rows `row_length` texels apart, slices `image_height` rows apart,
+     * layers one slice count after another. `region` was checked by core (inside the level,
+     * layer_count, height and depth filled in; host pitches 0). The image's subresources are
+     * left as image_native says (Vulkan: VK_IMAGE_LAYOUT_GENERAL); a backend whose images
+     * start in another layout moves them at their first copy. */
+    gpumem_result (*copy_page_to_image)(gpumem_backend_device *device,
+                                        gpumem_backend_stream *stream, gpumem_backend_page *page,
+                                        uint64_t offset, uint32_t row_length,
+                                        uint32_t image_height, gpumem_backend_image *image,
+                                        const gpumem_image_region *region);
+    gpumem_result (*copy_image_to_page)(gpumem_backend_device *device,
+                                        gpumem_backend_stream *stream,
+                                        gpumem_backend_image *image,
+                                        const gpumem_image_region *region,
+                                        gpumem_backend_page *page, uint64_t offset,
+                                        uint32_t row_length, uint32_t image_height);
+    /* A page of `size` bytes (the image's requirements.size, exactly) allocated for one image
+     * (Vulkan: VkMemoryDedicatedAllocateInfo), for images whose requirements say `dedicated`
+     * or that the application made with GPUMEM_IMAGE_DEDICATED. Core binds only that image to
+     * it, never copies to or from it as a page, and frees it with page_free. Optional within
+     * the image group; absent: page_allocate. */
+    gpumem_result (*page_allocate_for_image)(gpumem_backend_device *device,
+                                             uint32_t memory_type, uint64_t size,
+                                             gpumem_backend_image *image,
+                                             gpumem_backend_page **page);
 
     /* === later versions append here === */
 } gpumem_backend_vtable;

@@ -256,6 +256,14 @@ typedef struct gpumem_device_properties {
     char driver_version[GPUMEM_NAME_SIZE]; /* "Mesa 22.3.6", "CUDA driver 13.0" */
     char api_version[GPUMEM_NAME_SIZE];    /* "Vulkan 1.3.230", "CUDA 13.0" */
     char pci_address[32];                  /* "0000:17:00.0" */
+    /* Pitched images (every backend but Vulkan, whose images are the driver's): each row of an
+     * image starts at a multiple of image_pitch_alignment bytes from the previous one, and each
+     * subresource (mip level of a layer) at a multiple of image_base_alignment from the page's
+     * start or address: CUDA's texture pitch and texture alignment, so that a subresource binds
+     * as a pitched 2D texture. The backend's values, raised by core to at least 4 and
+     * min_alignment; 0 on Vulkan. */
+    uint64_t image_pitch_alignment;
+    uint64_t image_base_alignment;
 } gpumem_device_properties;
 
 enum {
@@ -546,6 +554,174 @@ GPUMEM_API gpumem_result gpumem_buffer_copy(gpumem_buffer source, uint64_t sourc
 /* Fills with a 32-bit pattern; offset and size must be multiples of 4. */
 GPUMEM_API gpumem_result gpumem_buffer_fill(gpumem_buffer buffer, uint64_t offset,
                                             uint64_t size, uint32_t pattern);
+
+/* ---------------------------------------------------------------------------------------------
+ * Images: 1D, 2D and 3D images with layers and mip levels, placed in a pool's pages as buffers
+ * are (they share pages with buffers, and have the same allocation info).
+ * - Vulkan: a VkImage bound to the page's memory at the image's offset. Optimal-tiling images
+ *   start and end on bufferImageGranularity, so no buffer or linear image shares such a unit
+ *   with them; an image whose driver requires or prefers a dedicated allocation
+ *   (VK_KHR_dedicated_allocation, core in Vulkan 1.1) gets a page of its own, allocated for it.
+ *   After any gpumem transfer an image is in VK_IMAGE_LAYOUT_GENERAL, for every subresource
+ *   (a new image is in VK_IMAGE_LAYOUT_UNDEFINED until its first transfer): the application
+ *   transitions it from GENERAL for its own use (docs/backends-vulkan.md).
+ * - host, CUDA, HIP and other backends: a pitched linear image in the page, laid out by core:
+ *   layer by layer, each layer's mip levels one after the other, each level's slices one after
+ *   the other, each slice's rows image_pitch_alignment apart (gpumem_image_layout_get). A CUDA
+ *   user can bind a level of a 2D image as a pitched 2D texture (address, row pitch).
+ * ------------------------------------------------------------------------------------------- */
+
+typedef struct gpumem_image_t *gpumem_image; /* an image in a pool; owned by its pool */
+
+enum {
+    GPUMEM_IMAGE_1D = 1,
+    GPUMEM_IMAGE_2D = 2,
+    GPUMEM_IMAGE_3D = 3,
+};
+
+/* Portable texel formats (uncompressed); GPUMEM_FORMAT_NATIVE takes the runtime's own format
+ * (gpumem_image_desc.native_format) with its texel size. */
+enum {
+    GPUMEM_FORMAT_UNDEFINED = 0,
+    GPUMEM_FORMAT_NATIVE = 1,
+    GPUMEM_FORMAT_R8_UNORM = 2,
+    GPUMEM_FORMAT_R8_UINT = 3,
+    GPUMEM_FORMAT_R8G8_UNORM = 4,
+    GPUMEM_FORMAT_R8G8B8A8_UNORM = 5,
+    GPUMEM_FORMAT_R8G8B8A8_UINT = 6,
+    GPUMEM_FORMAT_B8G8R8A8_UNORM = 7,
+    GPUMEM_FORMAT_R16_UINT = 8,
+    GPUMEM_FORMAT_R16_SFLOAT = 9,
+    GPUMEM_FORMAT_R16G16B16A16_SFLOAT = 10,
+    GPUMEM_FORMAT_R32_UINT = 11,
+    GPUMEM_FORMAT_R32_SINT = 12,
+    GPUMEM_FORMAT_R32_SFLOAT = 13,
+    GPUMEM_FORMAT_R32G32_SFLOAT = 14,
+    GPUMEM_FORMAT_R32G32B32A32_SFLOAT = 15,
+    GPUMEM_FORMAT_COUNT = 16,
+};
+
+/* Bytes per texel of a portable format; 0 for UNDEFINED, NATIVE and unknown values. */
+GPUMEM_API uint32_t gpumem_format_texel_size(uint32_t format);
+
+/* What the application uses an image for (0: sampled and transfer). gpumem's own transfers
+ * work whatever the usage. On Vulkan these are the VkImageUsageFlags (gpumem adds transfer
+ * source and destination for its own copies); elsewhere they are checked and kept. */
+enum {
+    GPUMEM_IMAGE_USAGE_SAMPLED = 1u << 0,
+    GPUMEM_IMAGE_USAGE_STORAGE = 1u << 1,
+    GPUMEM_IMAGE_USAGE_COLOR_ATTACHMENT = 1u << 2,
+    GPUMEM_IMAGE_USAGE_TRANSFER = 1u << 3, /* the application's own copies */
+    GPUMEM_IMAGE_USAGE_ALL = (1u << 4) - 1,
+};
+
+enum {
+    GPUMEM_IMAGE_TILING_OPTIMAL = 0, /* the driver's layout (Vulkan); pitched elsewhere */
+    GPUMEM_IMAGE_TILING_LINEAR = 1,  /* rows in memory order (Vulkan linear tiling) */
+};
+
+enum {
+    GPUMEM_IMAGE_DEDICATED = 1u << 0, /* a page of its own, whatever its size */
+};
+
+typedef struct gpumem_image_desc {
+    uint32_t type;          /* GPUMEM_IMAGE_1D, _2D or _3D */
+    uint32_t format;        /* GPUMEM_FORMAT_* (not UNDEFINED) */
+    uint32_t width;         /* texels, > 0 */
+    uint32_t height;        /* 0: 1; 1 for 1D images */
+    uint32_t depth;         /* 0: 1; 1 for 1D and 2D images */
+    uint32_t array_layers;  /* 0: 1; 1 for 3D images */
+    uint32_t mip_levels;    /* 0: 1; at most 1 + log2 of the largest dimension */
+    uint32_t usage;         /* GPUMEM_IMAGE_USAGE_* (0: sampled and transfer) */
+    uint32_t tiling;        /* GPUMEM_IMAGE_TILING_* */
+    uint32_t flags;         /* GPUMEM_IMAGE_* */
+    uint32_t native_format; /* with GPUMEM_FORMAT_NATIVE: the runtime's format (VkFormat);
+                               else 0 */
+    uint32_t texel_size;    /* with GPUMEM_FORMAT_NATIVE: its bytes per texel (1 to 16); else
+                               0 */
+    const char *name;       /* as gpumem_buffer_desc.name */
+    void *user_data;        /* the application's, returned by gpumem_image_user_data */
+} gpumem_image_desc;
+
+/* A box of texels of one mip level, in one or more array layers. Host data for it is packed row
+ * after row (host_row_pitch bytes apart; 0: width * texel size), slice after slice
+ * (host_slice_pitch; 0: host row pitch * height), layer after layer (host slice pitch *
+ * depth). */
+typedef struct gpumem_image_region {
+    uint32_t mip_level;
+    uint32_t base_layer;
+    uint32_t layer_count;      /* 0: 1 */
+    uint32_t x, y, z;          /* the box's first texel in the level */
+    uint32_t width;            /* > 0 */
+    uint32_t height;           /* 0: 1 */
+    uint32_t depth;            /* 0: 1 */
+    uint32_t reserved;         /* 0 */
+    uint64_t host_row_pitch;   /* 0: tight; else at least width * texel size */
+    uint64_t host_slice_pitch; /* 0: tight; else at least host row pitch * height */
+} gpumem_image_region;
+
+/* Where a subresource lies in a pitched image (gpumem_image_layout_get). */
+typedef struct gpumem_image_layout {
+    uint64_t offset;      /* of the level's first byte from the image's first byte */
+    uint64_t size;        /* the level's bytes in one layer: slice_pitch * depth */
+    uint64_t row_pitch;   /* bytes between the starts of two rows */
+    uint64_t slice_pitch; /* bytes between the starts of two slices (3D) */
+    uint64_t layer_pitch; /* bytes between the starts of two array layers */
+} gpumem_image_layout;
+
+/* What an image is to the native runtime. */
+typedef struct gpumem_native_image {
+    uint64_t memory;  /* as gpumem_native_buffer.memory */
+    uint64_t offset;  /* of the image's first byte in memory */
+    uint64_t image;   /* vulkan: VkImage; else 0 */
+    uint64_t address; /* cuda/hip: the device pointer of the image's first byte; host: its
+                         address; vulkan: 0 */
+    uint32_t format;  /* vulkan: its VkFormat; else 0 */
+    uint32_t layout;  /* vulkan: the VkImageLayout gpumem leaves it in after its transfers
+                         (VK_IMAGE_LAYOUT_GENERAL); else 0 */
+} gpumem_native_image;
+
+/* Makes an image in a paged pool. GPUMEM_ERROR_UNSUPPORTED with a message for what the device
+ * cannot do (a format, usage or tiling its driver refuses, a memory type the image cannot
+ * live in); native pools: GPUMEM_ERROR_UNSUPPORTED. */
+GPUMEM_API gpumem_result gpumem_image_create(gpumem_pool pool, const gpumem_image_desc *desc,
+                                             gpumem_image *image);
+/* As gpumem_buffer_destroy: work queued on streams that uses the image is not waited for. */
+GPUMEM_API gpumem_result gpumem_image_destroy(gpumem_image image);
+/* Page, offset, padding and size as for a buffer; `size` is the bytes the image takes. */
+GPUMEM_API gpumem_result gpumem_image_info_get(gpumem_image image, gpumem_buffer_info *info);
+GPUMEM_API gpumem_result gpumem_image_native(gpumem_image image, gpumem_native_image *native);
+GPUMEM_API gpumem_result gpumem_image_name(gpumem_image image, char *name, size_t capacity);
+GPUMEM_API gpumem_result gpumem_image_user_data(gpumem_image image, void **user_data);
+/* The desc as gpumem completed it (defaults filled in). */
+GPUMEM_API gpumem_result gpumem_image_desc_get(gpumem_image image, gpumem_image_desc *desc);
+/* Where mip level `mip_level` lies in a pitched image. GPUMEM_ERROR_UNSUPPORTED on Vulkan,
+ * whose layouts are the driver's. */
+GPUMEM_API gpumem_result gpumem_image_layout_get(gpumem_image image, uint32_t mip_level,
+                                                 gpumem_image_layout *layout);
+
+/* Box transfers between host memory and an image, and between two images of one device (the
+ * same extent; the destination's box is `destination`'s x, y, z, mip level and layers, its
+ * width, height, depth and layer count 0 or the source's). Synchronous forms run on the
+ * device's default stream and return when done; stream forms as gpumem_stream_write/read/copy.
+ * A box outside its level: GPUMEM_ERROR_OUT_OF_RANGE. Copies within one image must not
+ * overlap. */
+GPUMEM_API gpumem_result gpumem_image_write(gpumem_image image,
+                                            const gpumem_image_region *region, const void *data);
+GPUMEM_API gpumem_result gpumem_image_read(gpumem_image image, const gpumem_image_region *region,
+                                           void *data);
+GPUMEM_API gpumem_result gpumem_image_copy(gpumem_image source, const gpumem_image_region *region,
+                                           gpumem_image destination,
+                                           const gpumem_image_region *destination_region);
+GPUMEM_API gpumem_result gpumem_stream_image_write(gpumem_stream stream, gpumem_image image,
+                                                   const gpumem_image_region *region,
+                                                   const void *data);
+GPUMEM_API gpumem_result gpumem_stream_image_read(gpumem_stream stream, gpumem_image image,
+                                                  const gpumem_image_region *region, void *data);
+GPUMEM_API gpumem_result gpumem_stream_image_copy(gpumem_stream stream, gpumem_image source,
+                                                  const gpumem_image_region *region,
+                                                  gpumem_image destination,
+                                                  const gpumem_image_region *destination_region);
 
 /* ---------------------------------------------------------------------------------------------
  * Streams

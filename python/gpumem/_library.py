@@ -59,7 +59,8 @@ class DeviceProperties(ctypes.Structure):
                 ("native_pools", u32), ("reserved", u32), ("device_type", u32),
                 ("has_uuid", u32), ("uuid", ctypes.c_uint8 * 16),
                 ("driver_version", ctypes.c_char * NAME_SIZE),
-                ("api_version", ctypes.c_char * NAME_SIZE), ("pci_address", ctypes.c_char * 32)]
+                ("api_version", ctypes.c_char * NAME_SIZE), ("pci_address", ctypes.c_char * 32),
+                ("image_pitch_alignment", u64), ("image_base_alignment", u64)]
 
 
 class PoolDesc(ctypes.Structure):

@@ -1,0 +1,314 @@
+/* Images: a VkImage per gpumem image, bound where core placed it (in a shared page, or in memory
+ * allocated for it where the driver asks, VK_KHR_dedicated_allocation). Copies between a page's
+ * VkBuffer and the image are recorded on the stream like every transfer (stream.c puts a
+ * transfer barrier before each); the image moves from UNDEFINED to GENERAL before its first
+ * copy, and rests in GENERAL between copies (each moves its subresources to the transfer
+ * layout and back): the layout gpumem_image_native reports. */
+#include <stdlib.h>
+
+#include "vulkan_backend.h"
+
+struct gpumem_backend_image {
+    VkImage image;
+    VkFormat format;
+    VkImageType type;
+    VkImageTiling tiling;
+    VkImageUsageFlags usage;
+    uint32_t levels, layers;
+    VkDeviceMemory memory; /* once bound */
+    /* 0 until a copy has recorded the move from UNDEFINED to GENERAL. */
+    atomic_int in_general;
+};
+
+static VkFormat vk_format(const gpumem_image_desc *desc)
+{
+    switch (desc->format) {
+    case GPUMEM_FORMAT_NATIVE: return (VkFormat)desc->native_format;
+    case GPUMEM_FORMAT_R8_UNORM: return VK_FORMAT_R8_UNORM;
+    case GPUMEM_FORMAT_R8_UINT: return VK_FORMAT_R8_UINT;
+    case GPUMEM_FORMAT_R8G8_UNORM: return VK_FORMAT_R8G8_UNORM;
+    case GPUMEM_FORMAT_R8G8B8A8_UNORM: return VK_FORMAT_R8G8B8A8_UNORM;
+    case GPUMEM_FORMAT_R8G8B8A8_UINT: return VK_FORMAT_R8G8B8A8_UINT;
+    case GPUMEM_FORMAT_B8G8R8A8_UNORM: return VK_FORMAT_B8G8R8A8_UNORM;
+    case GPUMEM_FORMAT_R16_UINT: return VK_FORMAT_R16_UINT;
+    case GPUMEM_FORMAT_R16_SFLOAT: return VK_FORMAT_R16_SFLOAT;
+    case GPUMEM_FORMAT_R16G16B16A16_SFLOAT: return VK_FORMAT_R16G16B16A16_SFLOAT;
+    case GPUMEM_FORMAT_R32_UINT: return VK_FORMAT_R32_UINT;
+    case GPUMEM_FORMAT_R32_SINT: return VK_FORMAT_R32_SINT;
+    case GPUMEM_FORMAT_R32_SFLOAT: return VK_FORMAT_R32_SFLOAT;
+    case GPUMEM_FORMAT_R32G32_SFLOAT: return VK_FORMAT_R32G32_SFLOAT;
+    case GPUMEM_FORMAT_R32G32B32A32_SFLOAT: return VK_FORMAT_R32G32B32A32_SFLOAT;
+    default: return VK_FORMAT_UNDEFINED;
+    }
+}
+
+/* gpumem's own copies need transfer source and destination whatever the application asked. */
+static VkImageUsageFlags vk_usage(uint32_t usage)
+{
+    VkImageUsageFlags u = VK_IMAGE_USAGE_TRANSFER_SRC_BIT | VK_IMAGE_USAGE_TRANSFER_DST_BIT;
+    if (usage & GPUMEM_IMAGE_USAGE_SAMPLED)
+        u |= VK_IMAGE_USAGE_SAMPLED_BIT;
+    if (usage & GPUMEM_IMAGE_USAGE_STORAGE)
+        u |= VK_IMAGE_USAGE_STORAGE_BIT;
+    if (usage & GPUMEM_IMAGE_USAGE_COLOR_ATTACHMENT)
+        u |= VK_IMAGE_USAGE_COLOR_ATTACHMENT_BIT;
+    return u;
+}
+
+/* What the driver says it can make, before making it: a refusal names what was refused. */
+static gpumem_result check_support(gpumem_backend_device *d, const gpumem_image_desc *desc,
+                                   const VkImageCreateInfo *info)
+{
+    VkImageFormatProperties p;
+    VkResult vr = d->instance.vk.vkGetPhysicalDeviceImageFormatProperties(
+        d->physical_device, info->format, info->imageType, info->tiling, info->usage, 0, &p);
+    const char *tiling = info->tiling == VK_IMAGE_TILING_LINEAR ? "linear" : "optimal";
+    if (vr == VK_ERROR_FORMAT_NOT_SUPPORTED)
+        return vulkan_report(GPUMEM_ERROR_UNSUPPORTED,
+                             "vulkan: the device has no %uD images of VkFormat %d with %s tiling "
+                             "and usage 0x%x (gpumem usage 0x%x)",
+                             desc->type, (int)info->format, tiling, (unsigned)info->usage,
+                             desc->usage);
+    if (vr != VK_SUCCESS)
+        return vulkan_fail(vr, "vkGetPhysicalDeviceImageFormatProperties");
+    if (info->extent.width > p.maxExtent.width || info->extent.height > p.maxExtent.height ||
+        info->extent.depth > p.maxExtent.depth || info->mipLevels > p.maxMipLevels ||
+        info->arrayLayers > p.maxArrayLayers)
+        return vulkan_report(GPUMEM_ERROR_UNSUPPORTED,
+                             "vulkan: %ux%ux%u texels, %u levels, %u layers of VkFormat %d with "
+                             "%s tiling exceed the device's %ux%ux%u, %u levels, %u layers",
+                             info->extent.width, info->extent.height, info->extent.depth,
+                             info->mipLevels, info->arrayLayers, (int)info->format, tiling,
+                             p.maxExtent.width, p.maxExtent.height, p.maxExtent.depth,
+                             p.maxMipLevels, p.maxArrayLayers);
+    return GPUMEM_OK;
+}
+
+gpumem_result vulkan_image_create(gpumem_backend_device *d, uint32_t memory_type,
+                                  const gpumem_image_desc *desc, gpumem_backend_image **out,
+                                  gpumem_backend_image_requirements *requirements)
+{
+    static const VkImageType types[] = {VK_IMAGE_TYPE_1D, VK_IMAGE_TYPE_1D, VK_IMAGE_TYPE_2D,
+                                        VK_IMAGE_TYPE_3D};
+    VkImageCreateInfo info = {
+        .sType = VK_STRUCTURE_TYPE_IMAGE_CREATE_INFO,
+        .imageType = types[desc->type],
+        .format = vk_format(desc),
+        .extent = {desc->width, desc->height, desc->depth},
+        .mipLevels = desc->mip_levels,
+        .arrayLayers = desc->array_layers,
+        .samples = VK_SAMPLE_COUNT_1_BIT,
+        .tiling = desc->tiling == GPUMEM_IMAGE_TILING_LINEAR ? VK_IMAGE_TILING_LINEAR
+                                                             : VK_IMAGE_TILING_OPTIMAL,
+        .usage = vk_usage(desc->usage),
+        .sharingMode = VK_SHARING_MODE_EXCLUSIVE,
+        .initialLayout = VK_IMAGE_LAYOUT_UNDEFINED,
+    };
+    if (info.format == VK_FORMAT_UNDEFINED)
+        return vulkan_report(GPUMEM_ERROR_UNSUPPORTED, "vulkan: format %u has no VkFormat",
+                             desc->format);
+    gpumem_result r = check_support(d, desc, &info);
+    if (r != GPUMEM_OK)
+        return r;
+    gpumem_backend_image *image = calloc(1, sizeof *image);
+    if (!image)
+        return vulkan_report(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "vulkan: no memory for an image");
+    VkResult vr = d->vk.vkCreateImage(d->device, &info, NULL, &image->image);
+    if (vr != VK_SUCCESS) {
+        free(image);
+        return vulkan_error(vr, "vkCreateImage", "of %ux%ux%u texels", desc->width,
+                            desc->height, desc->depth);
+    }
+    image->format = info.format;
+    image->type = info.imageType;
+    image->tiling = info.tiling;
+    image->usage = info.usage;
+    image->levels = desc->mip_levels;
+    image->layers = desc->array_layers;
+    VkMemoryDedicatedRequirements dedicated = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_DEDICATED_REQUIREMENTS};
+    VkMemoryRequirements2 req = {.sType = VK_STRUCTURE_TYPE_MEMORY_REQUIREMENTS_2,
+                                 .pNext = &dedicated};
+    VkImageMemoryRequirementsInfo2 which = {
+        .sType = VK_STRUCTURE_TYPE_IMAGE_MEMORY_REQUIREMENTS_INFO_2, .image = image->image};
+    d->vk.vkGetImageMemoryRequirements2(d->device, &which, &req);
+    uint32_t vk_type = d->type_map[memory_type];
+    if (!(req.memoryRequirements.memoryTypeBits & (1u << vk_type))) {
+        vulkan_image_destroy(d, image);
+        return vulkan_report(GPUMEM_ERROR_UNSUPPORTED,
+                             "vulkan: images of VkFormat %d with %s tiling cannot live in memory "
+                             "type %u (Vulkan type %u; they can in types 0x%x of Vulkan's)",
+                             (int)info.format,
+                             info.tiling == VK_IMAGE_TILING_LINEAR ? "linear" : "optimal",
+                             memory_type, vk_type, req.memoryRequirements.memoryTypeBits);
+    }
+    *requirements = (gpumem_backend_image_requirements){
+        .size = req.memoryRequirements.size,
+        .alignment = req.memoryRequirements.alignment,
+        .granularity = info.tiling == VK_IMAGE_TILING_OPTIMAL
+                           ? d->properties.limits.bufferImageGranularity
+                           : 0,
+        .dedicated = dedicated.requiresDedicatedAllocation  ? 2
+                     : dedicated.prefersDedicatedAllocation ? 1
+                                                            : 0,
+    };
+    *out = image;
+    return GPUMEM_OK;
+}
+
+gpumem_result vulkan_image_bind(gpumem_backend_device *d, gpumem_backend_image *image,
+                                gpumem_backend_page *page, uint64_t offset)
+{
+    VkResult vr = d->vk.vkBindImageMemory(d->device, image->image, page->memory,
+                                          page->offset + offset);
+    if (vr != VK_SUCCESS)
+        return vulkan_error(vr, "vkBindImageMemory", "at offset %llu",
+                            (unsigned long long)(page->offset + offset));
+    image->memory = page->memory;
+    return GPUMEM_OK;
+}
+
+void vulkan_image_destroy(gpumem_backend_device *d, gpumem_backend_image *image)
+{
+    d->vk.vkDestroyImage(d->device, image->image, NULL);
+    free(image);
+}
+
+gpumem_result vulkan_image_native(gpumem_backend_device *d, gpumem_backend_image *image,
+                                  gpumem_native_image *native)
+{
+    native->memory = VULKAN_HANDLE_BITS(image->memory);
+    native->image = VULKAN_HANDLE_BITS(image->image);
+    native->format = (uint32_t)image->format;
+    native->layout = VK_IMAGE_LAYOUT_GENERAL;
+    return GPUMEM_OK;
+}
+
+gpumem_result vulkan_page_allocate_for_image(gpumem_backend_device *d, uint32_t memory_type,
+                                             uint64_t size, gpumem_backend_image *image,
+                                             gpumem_backend_page **out)
+{
+    gpumem_backend_page *page = calloc(1, sizeof *page);
+    if (!page)
+        return vulkan_report(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "vulkan: no memory for a page");
+    page->vk_type = d->type_map[memory_type];
+    page->heap = d->memory.memoryTypes[page->vk_type].heapIndex;
+    page->requested = page->size = size;
+    VkMemoryDedicatedAllocateInfo dedicated = {
+        .sType = VK_STRUCTURE_TYPE_MEMORY_DEDICATED_ALLOCATE_INFO, .image = image->image};
+    /* No VkBuffer over it: memory allocated for an image may be bound to that image alone. */
+    gpumem_result r = vulkan_memory_allocate(d, page, &dedicated);
+    if (r != GPUMEM_OK) {
+        free(page);
+        return r;
+    }
+    *out = page;
+    return GPUMEM_OK;
+}
+
+/* --- copies --- */
+
+static VkBufferImageCopy region_of(const gpumem_image_region *region, uint64_t offset,
+                                   uint32_t row_length, uint32_t image_height);
+static uint64_t texels_of(const gpumem_image_region *region);
+
+/* The transfer accesses a layout is for (what best practices expects a barrier to name). */
+static VkAccessFlags access_of(VkImageLayout layout)
+{
+    switch (layout) {
+    case VK_IMAGE_LAYOUT_UNDEFINED: return 0;
+    case VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL: return VK_ACCESS_TRANSFER_WRITE_BIT;
+    case VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL: return VK_ACCESS_TRANSFER_READ_BIT;
+    default: return VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
+    }
+}
+
+/* A layout transition of subresources, ordered after the stream's earlier transfers. */
+static void transition(gpumem_backend_device *d, VkCommandBuffer cb, gpumem_backend_image *image,
+                       VkImageLayout from, VkImageLayout to, VkImageSubresourceRange range)
+{
+    VkImageMemoryBarrier b = {
+        .sType = VK_STRUCTURE_TYPE_IMAGE_MEMORY_BARRIER,
+        .srcAccessMask = access_of(from),
+        .dstAccessMask = access_of(to),
+        .oldLayout = from,
+        .newLayout = to,
+        .srcQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
+        .dstQueueFamilyIndex = VK_QUEUE_FAMILY_IGNORED,
+        .image = image->image,
+        .subresourceRange = range,
+    };
+    d->vk.vkCmdPipelineBarrier(cb,
+                               from == VK_IMAGE_LAYOUT_UNDEFINED
+                                   ? VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT
+                                   : VK_PIPELINE_STAGE_TRANSFER_BIT,
+                               VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0, NULL, 0, NULL, 1, &b);
+}
+
+/* Records a copy between the image and a page: the image's first copy moves all of it from
+ * UNDEFINED to GENERAL, where it rests; each copy moves its subresources to the transfer layout
+ * drivers copy fastest in, and back. */
+static gpumem_result record_copy(gpumem_backend_device *d, gpumem_backend_stream *s,
+                                 gpumem_backend_image *image, gpumem_backend_page *page,
+                                 const gpumem_image_region *region, uint64_t offset,
+                                 uint32_t row_length, uint32_t image_height, int to_image)
+{
+    VkCommandBuffer cb;
+    gpumem_result r = vulkan_stream_record(d, s, &cb);
+    if (r != GPUMEM_OK)
+        return r;
+    if (!atomic_exchange(&image->in_general, 1))
+        transition(d, cb, image, VK_IMAGE_LAYOUT_UNDEFINED, VK_IMAGE_LAYOUT_GENERAL,
+                   (VkImageSubresourceRange){VK_IMAGE_ASPECT_COLOR_BIT, 0, image->levels, 0,
+                                             image->layers});
+    VkImageLayout layout = to_image ? VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL
+                                    : VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL;
+    VkImageSubresourceRange range = {VK_IMAGE_ASPECT_COLOR_BIT, region->mip_level, 1,
+                                     region->base_layer, region->layer_count};
+    transition(d, cb, image, VK_IMAGE_LAYOUT_GENERAL, layout, range);
+    VkBufferImageCopy copy = region_of(region, offset, row_length, image_height);
+    if (to_image)
+        d->vk.vkCmdCopyBufferToImage(cb, page->buffer, image->image, layout, 1, &copy);
+    else
+        d->vk.vkCmdCopyImageToBuffer(cb, image->image, layout, page->buffer, 1, &copy);
+    transition(d, cb, image, layout, VK_IMAGE_LAYOUT_GENERAL, range);
+    return vulkan_stream_recorded(d, s, texels_of(region));
+}
+
+static VkBufferImageCopy region_of(const gpumem_image_region *region, uint64_t offset,
+                                   uint32_t row_length, uint32_t image_height)
+{
+    return (VkBufferImageCopy){
+        .bufferOffset = offset,
+        .bufferRowLength = row_length,
+        .bufferImageHeight = image_height,
+        .imageSubresource = {VK_IMAGE_ASPECT_COLOR_BIT, region->mip_level, region->base_layer,
+                             region->layer_count},
+        .imageOffset = {(int32_t)region->x, (int32_t)region->y, (int32_t)region->z},
+        .imageExtent = {region->width, region->height, region->depth},
+    };
+}
+
+/* The bytes a copy moves, for the stream's batching. */
+static uint64_t texels_of(const gpumem_image_region *region)
+{
+    return (uint64_t)region->width * region->height * region->depth * region->layer_count;
+}
+
+gpumem_result vulkan_copy_page_to_image(gpumem_backend_device *d, gpumem_backend_stream *s,
+                                        gpumem_backend_page *page, uint64_t offset,
+                                        uint32_t row_length, uint32_t image_height,
+                                        gpumem_backend_image *image,
+                                        const gpumem_image_region *region)
+{
+    return record_copy(d, s, image, page, region, offset, row_length, image_height, 1);
+}
+
+gpumem_result vulkan_copy_image_to_page(gpumem_backend_device *d, gpumem_backend_stream *s,
+                                        gpumem_backend_image *image,
+                                        const gpumem_image_region *region,
+                                        gpumem_backend_page *page, uint64_t offset,
+                                        uint32_t row_length, uint32_t image_height)
+{
+    return record_copy(d, s, image, page, region, offset, row_length, image_height, 0);
+}

@@ -1,0 +1,369 @@
+#include "image.h"
+
+#include <string.h>
+
+#include "alloc.h"
+#include "call.h"
+#include "handles.h"
+
+/* Bytes per texel of the portable formats, by GPUMEM_FORMAT_* value. */
+static const uint8_t texel_sizes[GPUMEM_FORMAT_COUNT] = {
+    [GPUMEM_FORMAT_R8_UNORM] = 1,
+    [GPUMEM_FORMAT_R8_UINT] = 1,
+    [GPUMEM_FORMAT_R8G8_UNORM] = 2,
+    [GPUMEM_FORMAT_R8G8B8A8_UNORM] = 4,
+    [GPUMEM_FORMAT_R8G8B8A8_UINT] = 4,
+    [GPUMEM_FORMAT_B8G8R8A8_UNORM] = 4,
+    [GPUMEM_FORMAT_R16_UINT] = 2,
+    [GPUMEM_FORMAT_R16_SFLOAT] = 2,
+    [GPUMEM_FORMAT_R16G16B16A16_SFLOAT] = 8,
+    [GPUMEM_FORMAT_R32_UINT] = 4,
+    [GPUMEM_FORMAT_R32_SINT] = 4,
+    [GPUMEM_FORMAT_R32_SFLOAT] = 4,
+    [GPUMEM_FORMAT_R32G32_SFLOAT] = 8,
+    [GPUMEM_FORMAT_R32G32B32A32_SFLOAT] = 16,
+};
+
+uint32_t gpumem_format_texel_size(uint32_t format)
+{
+    return format < GPUMEM_FORMAT_COUNT ? texel_sizes[format] : 0;
+}
+
+gpumem_result gpumem_image_get(gpumem_image handle, gpumem_buffer_obj **record)
+{
+    return gpumem_handle_get(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_IMAGE, (void **)record);
+}
+
+static uint64_t align_up(uint64_t value, uint64_t alignment)
+{
+    return (value + alignment - 1) & ~(alignment - 1);
+}
+
+static uint32_t level_size(uint32_t size, uint32_t level)
+{
+    uint32_t s = level < 32 ? size >> level : 0;
+    return s ? s : 1;
+}
+
+void gpumem_image_level_extent(const gpumem_image_obj *image, uint32_t level, uint32_t *width,
+                               uint32_t *height, uint32_t *depth)
+{
+    *width = level_size(image->desc.width, level);
+    *height = level_size(image->desc.height, level);
+    *depth = level_size(image->desc.depth, level);
+}
+
+/* --- the description --- */
+
+static uint32_t levels_of(uint32_t largest)
+{
+    uint32_t n = 1;
+    while (largest >>= 1)
+        n++;
+    return n;
+}
+
+/* Checks a description and fills its defaults into `out` (name and user data cleared). */
+static gpumem_result complete_desc(const gpumem_image_desc *d, gpumem_image_desc *out,
+                                   uint32_t *texel_size)
+{
+    if (!d)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "desc is NULL");
+    gpumem_image_desc c = *d;
+    c.name = NULL;
+    c.user_data = NULL;
+    if (c.type < GPUMEM_IMAGE_1D || c.type > GPUMEM_IMAGE_3D)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
+                           "unknown image type %u (GPUMEM_IMAGE_1D, _2D or _3D)", c.type);
+    if (c.width == 0)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "width is 0");
+    c.height = c.height ? c.height : 1;
+    c.depth = c.depth ? c.depth : 1;
+    c.array_layers = c.array_layers ? c.array_layers : 1;
+    c.mip_levels = c.mip_levels ? c.mip_levels : 1;
+    c.usage = c.usage ? c.usage : GPUMEM_IMAGE_USAGE_SAMPLED | GPUMEM_IMAGE_USAGE_TRANSFER;
+    if (c.type == GPUMEM_IMAGE_1D && c.height != 1)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "a 1D image has height %u; it must be 1",
+                           c.height);
+    if (c.type != GPUMEM_IMAGE_3D && c.depth != 1)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
+                           "a %uD image has depth %u; only 3D images have a depth", c.type,
+                           c.depth);
+    if (c.type == GPUMEM_IMAGE_3D && c.array_layers != 1)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
+                           "a 3D image has %u array layers; it may have only 1",
+                           c.array_layers);
+    uint32_t largest = c.width > c.height ? c.width : c.height;
+    largest = largest > c.depth ? largest : c.depth;
+    if (c.mip_levels > levels_of(largest))
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
+                           "%u mip levels asked; an image of %ux%ux%u has at most %u",
+                           c.mip_levels, c.width, c.height, c.depth, levels_of(largest));
+    if (c.usage & ~(uint32_t)GPUMEM_IMAGE_USAGE_ALL)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "unknown usage bits 0x%x in desc->usage",
+                           c.usage & ~(uint32_t)GPUMEM_IMAGE_USAGE_ALL);
+    if (c.tiling > GPUMEM_IMAGE_TILING_LINEAR)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "unknown tiling %u", c.tiling);
+    if (c.flags & ~(uint32_t)GPUMEM_IMAGE_DEDICATED)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "unknown flags 0x%x in desc->flags",
+                           c.flags & ~(uint32_t)GPUMEM_IMAGE_DEDICATED);
+    if (c.format == GPUMEM_FORMAT_NATIVE) {
+        if (!c.native_format || c.texel_size == 0 || c.texel_size > 16)
+            return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
+                               "GPUMEM_FORMAT_NATIVE needs native_format (%u) and a texel_size "
+                               "of 1 to 16 bytes (%u)",
+                               c.native_format, c.texel_size);
+        *texel_size = c.texel_size;
+    } else {
+        *texel_size = gpumem_format_texel_size(c.format);
+        if (!*texel_size)
+            return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "unknown format %u", c.format);
+        if (c.native_format || c.texel_size)
+            return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
+                               "native_format and texel_size are for GPUMEM_FORMAT_NATIVE; "
+                               "format %u has them 0",
+                               c.format);
+    }
+    *out = c;
+    return GPUMEM_OK;
+}
+
+/* --- where images go --- */
+
+/* The pitched layout of an image in a page, and its bytes (0 when they overflow). */
+static uint64_t lay_out_pitched(gpumem_image_obj *image, const gpumem_device_properties *p)
+{
+    uint64_t pitch_alignment = p->image_pitch_alignment, base = p->image_base_alignment;
+    uint64_t offset = 0;
+    for (uint32_t level = 0; level < image->desc.mip_levels; level++) {
+        uint32_t w, h, d;
+        gpumem_image_level_extent(image, level, &w, &h, &d);
+        uint64_t row = align_up((uint64_t)w * image->texel_size, pitch_alignment), slice, size;
+        if (__builtin_mul_overflow(row, h, &slice) || __builtin_mul_overflow(slice, d, &size) ||
+            __builtin_add_overflow(offset, size, &offset) || offset > UINT64_MAX - base)
+            return 0;
+        image->level_offset[level] = offset - size;
+        image->row_pitch[level] = row;
+        image->slice_pitch[level] = slice;
+        offset = align_up(offset, base);
+    }
+    image->layer_pitch = offset;
+    uint64_t total;
+    return __builtin_mul_overflow(offset, image->desc.array_layers, &total) ? 0 : total;
+}
+
+/* The bytes and alignment of an image's place, from the runtime or the pitched layout. */
+static gpumem_result image_place(const gpumem_pool_obj *pool, gpumem_image_obj *image,
+                                 gpumem_buffer_desc *placed)
+{
+    gpumem_device_obj *device = pool->device;
+    const gpumem_device_properties *p = &device->properties;
+    if (!device->ops->image_create) {
+        placed->size = lay_out_pitched(image, p);
+        placed->alignment = p->image_base_alignment;
+        if (image->desc.flags & GPUMEM_IMAGE_DEDICATED)
+            placed->flags |= GPUMEM_BUFFER_DEDICATED;
+        if (!placed->size)
+            return gpumem_fail(GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY,
+                               "an image of %ux%ux%u texels of %u bytes, %u layers and %u "
+                               "levels does not fit 64-bit sizes",
+                               image->desc.width, image->desc.height, image->desc.depth,
+                               image->texel_size, image->desc.array_layers,
+                               image->desc.mip_levels);
+        return GPUMEM_OK;
+    }
+    gpumem_backend_image_requirements req = {0};
+    gpumem_result r = device->ops->image_create(device->native, pool->memory_type, &image->desc,
+                                                &image->native, &req);
+    if (r != GPUMEM_OK)
+        return gpumem_fail_backend(r, "image_create");
+    uint64_t granularity = req.granularity > 1 ? req.granularity : 1;
+    if (!req.size || !req.alignment || (req.alignment & (req.alignment - 1)) ||
+        (granularity & (granularity - 1)))
+        return gpumem_fail(GPUMEM_ERROR_BACKEND,
+                           "backend '%s' broke the contract: image_create gave size %llu, "
+                           "alignment %llu, granularity %llu",
+                           p->backend, (unsigned long long)req.size,
+                           (unsigned long long)req.alignment, (unsigned long long)granularity);
+    placed->size = req.size;
+    placed->alignment = req.alignment;
+    int own = req.dedicated == 2 ||
+              (req.dedicated == 1 && req.size >= GPUMEM_IMAGE_PREFERRED_DEDICATED_SIZE);
+    if (own || (image->desc.flags & GPUMEM_IMAGE_DEDICATED)) {
+        image->dedicated_for = image->native;
+        placed->flags |= GPUMEM_BUFFER_DEDICATED;
+    } else if (image->desc.tiling == GPUMEM_IMAGE_TILING_OPTIMAL && granularity > 1) {
+        /* Whole units of the grid: no buffer or linear image shares one with the image. */
+        placed->alignment = placed->alignment > granularity ? placed->alignment : granularity;
+        placed->size = align_up(placed->size, granularity);
+    }
+    return GPUMEM_OK;
+}
+
+gpumem_result gpumem_image_bind(gpumem_device_obj *device, gpumem_image_obj *image,
+                                gpumem_page *page, uint64_t offset)
+{
+    if (!image->native)
+        return GPUMEM_OK;
+    gpumem_result r = device->ops->image_bind(device->native, image->native, page->native, offset);
+    return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "image_bind");
+}
+
+void gpumem_image_free(gpumem_device_obj *device, gpumem_image_obj *image)
+{
+    if (!image)
+        return;
+    if (image->native)
+        device->ops->image_destroy(device->native, image->native);
+    gpumem_free(image);
+}
+
+static gpumem_result image_create(gpumem_pool pool_handle, const gpumem_image_desc *desc,
+                                  gpumem_image *out)
+{
+    gpumem_pool_obj *pool;
+    gpumem_result r = gpumem_pool_get(pool_handle, &pool);
+    if (r != GPUMEM_OK)
+        return r;
+    if (!out)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "image is NULL");
+    gpumem_image_obj *image = gpumem_alloc_zeroed(1, sizeof *image);
+    if (!image)
+        return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for an image");
+    gpumem_buffer_desc placed = {.name = desc ? desc->name : NULL,
+                                 .user_data = desc ? desc->user_data : NULL};
+    if ((r = complete_desc(desc, &image->desc, &image->texel_size)) == GPUMEM_OK &&
+        pool->kind != GPUMEM_POOL_PAGED)
+        r = gpumem_fail(GPUMEM_ERROR_UNSUPPORTED,
+                        "pool '%s' is a native pool; images live in paged pools", pool->name);
+    if (r == GPUMEM_OK)
+        r = image_place(pool, image, &placed);
+    if (r == GPUMEM_OK && placed.size > pool->device->properties.max_allocation_size)
+        r = gpumem_fail(GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY,
+                        "the image's %llu bytes exceed the device's largest allocation (%llu "
+                        "bytes)",
+                        (unsigned long long)placed.size,
+                        (unsigned long long)pool->device->properties.max_allocation_size);
+    if (r == GPUMEM_OK)
+        r = gpumem_pool_lock_for(pool, NULL);
+    if (r != GPUMEM_OK) {
+        gpumem_image_free(pool->device, image);
+        return r;
+    }
+    gpumem_buffer_obj *b = NULL;
+    r = gpumem_record_new(pool, &placed, GPUMEM_BUFFER_USAGE_DEFAULT, image, &b);
+    gpumem_pool_unlock_on(pool, pool->queue);
+    if (r == GPUMEM_OK)
+        *out = (gpumem_image)(uintptr_t)b->handle;
+    return r;
+}
+
+gpumem_result gpumem_image_create(gpumem_pool pool, const gpumem_image_desc *desc,
+                                  gpumem_image *image)
+{
+    GPUMEM_GUARDED_CALL(image_create(pool, desc, image));
+}
+
+gpumem_result gpumem_image_destroy(gpumem_image image)
+{
+    GPUMEM_GUARDED_CALL(gpumem_record_destroy(GPUMEM_HANDLE_OF(image), GPUMEM_HANDLE_IMAGE, NULL));
+}
+
+gpumem_result gpumem_image_info_get(gpumem_image image, gpumem_buffer_info *info)
+{
+    GPUMEM_GUARDED_CALL(gpumem_record_info(GPUMEM_HANDLE_OF(image), GPUMEM_HANDLE_IMAGE, info));
+}
+
+gpumem_result gpumem_image_name(gpumem_image image, char *name, size_t capacity)
+{
+    GPUMEM_GUARDED_CALL(
+        gpumem_record_name(GPUMEM_HANDLE_OF(image), GPUMEM_HANDLE_IMAGE, name, capacity));
+}
+
+gpumem_result gpumem_image_user_data(gpumem_image image, void **user_data)
+{
+    GPUMEM_GUARDED_CALL(
+        gpumem_record_user_data(GPUMEM_HANDLE_OF(image), GPUMEM_HANDLE_IMAGE, user_data));
+}
+
+static gpumem_result image_native(gpumem_image handle, gpumem_native_image *native)
+{
+    gpumem_buffer_obj *b;
+    gpumem_result r = gpumem_image_get(handle, &b);
+    if (r != GPUMEM_OK)
+        return r;
+    if (!native)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "native is NULL");
+    gpumem_device_obj *device = b->pool->device;
+    gpumem_native_image n = {0};
+    if (b->image->native) {
+        if ((r = device->ops->image_native(device->native, b->image->native, &n)) != GPUMEM_OK)
+            return gpumem_fail_backend(r, "image_native");
+    } else if (b->page->address) {
+        n.memory = b->page->address;
+    }
+    if (b->page->address)
+        n.address = b->page->address + b->offset;
+    n.offset = b->page->import_offset + b->offset;
+    *native = n;
+    return GPUMEM_OK;
+}
+
+gpumem_result gpumem_image_native(gpumem_image image, gpumem_native_image *native)
+{
+    GPUMEM_GUARDED_CALL(image_native(image, native));
+}
+
+static gpumem_result image_desc_get(gpumem_image handle, gpumem_image_desc *desc)
+{
+    gpumem_buffer_obj *b;
+    gpumem_result r = gpumem_image_get(handle, &b);
+    if (r != GPUMEM_OK)
+        return r;
+    if (!desc)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "desc is NULL");
+    *desc = b->image->desc;
+    desc->name = b->name;
+    desc->user_data = b->user_data;
+    return GPUMEM_OK;
+}
+
+gpumem_result gpumem_image_desc_get(gpumem_image image, gpumem_image_desc *desc)
+{
+    GPUMEM_GUARDED_CALL(image_desc_get(image, desc));
+}
+
+static gpumem_result image_layout_get(gpumem_image handle, uint32_t level,
+                                      gpumem_image_layout *layout)
+{
+    gpumem_buffer_obj *b;
+    gpumem_result r = gpumem_image_get(handle, &b);
+    if (r != GPUMEM_OK)
+        return r;
+    const gpumem_image_obj *image = b->image;
+    if (!layout)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "layout is NULL");
+    if (level >= image->desc.mip_levels)
+        return gpumem_fail(GPUMEM_ERROR_OUT_OF_RANGE, "mip level %u of an image of %u levels",
+                           level, image->desc.mip_levels);
+    if (image->native)
+        return gpumem_fail(GPUMEM_ERROR_UNSUPPORTED,
+                           "backend '%s' lays images out itself; their layout is its own",
+                           b->pool->device->properties.backend);
+    uint32_t w, h, d;
+    gpumem_image_level_extent(image, level, &w, &h, &d);
+    *layout = (gpumem_image_layout){
+        .offset = image->level_offset[level],
+        .size = image->slice_pitch[level] * d,
+        .row_pitch = image->row_pitch[level],
+        .slice_pitch = image->slice_pitch[level],
+        .layer_pitch = image->layer_pitch,
+    };
+    return GPUMEM_OK;
+}
+
+gpumem_result gpumem_image_layout_get(gpumem_image image, uint32_t mip_level,
+                                      gpumem_image_layout *layout)
+{
+    GPUMEM_GUARDED_CALL(image_layout_get(image, mip_level, layout));
+}

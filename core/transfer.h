@@ -1,0 +1,25 @@
+/* Transfers' shared steps, for the transfers of other objects than buffers (images). */
+#ifndef GPUMEM_CORE_TRANSFER_H
+#define GPUMEM_CORE_TRANSFER_H
+
+#include "buffer.h"
+#include "stream.h"
+
+/* Takes the stream for one transfer's steps, which keep their order among the stream's work. */
+void gpumem_transfer_enter(gpumem_stream_obj *stream);
+/* Lets the stream go, after waiting for its work when `wait` (the synchronous forms) and `r`
+ * is GPUMEM_OK; returns `r`, or the wait's failure. */
+gpumem_result gpumem_transfer_leave(gpumem_stream_obj *stream, gpumem_result r, int wait);
+
+/* Between the host and bytes [offset, offset + size) of a record (offset from the record's
+ * first byte, range checked by the caller), by the path the staging policy picks; the stream
+ * taken. */
+gpumem_result gpumem_transfer_host_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *record,
+                                          uint64_t offset, void *data, uint64_t size, int read);
+/* Between two records' ranges (checked by the caller); the stream taken. */
+gpumem_result gpumem_transfer_copy_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *source,
+                                          uint64_t source_offset,
+                                          gpumem_buffer_obj *destination,
+                                          uint64_t destination_offset, uint64_t size);
+
+#endif
