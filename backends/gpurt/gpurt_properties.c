@@ -19,10 +19,26 @@ static uint64_t host_memory_size(void)
     return pages > 0 && page_size > 0 ? (uint64_t)pages * (uint64_t)page_size : 0;
 }
 
-static int attribute(const gpurt_device *d, gpurt_attribute which)
+/* An attribute's value, 0 where the runtime does not say. */
+static int attribute_value(const gpurt_device *d, gpurt_attribute which)
 {
     int value = 0;
-    return d->rt->device_attribute(d->ordinal, which, &value) == 0 && value;
+    return d->rt->device_attribute(d->ordinal, which, &value) == 0 ? value : 0;
+}
+
+static int attribute(const gpurt_device *d, gpurt_attribute which)
+{
+    return attribute_value(d, which) != 0;
+}
+
+/* Pitched images bind as textures: rows and levels aligned as the device's textures need
+ * (core raises values the runtime does not give to min_alignment). */
+static void fill_image_alignments(gpurt_device *d)
+{
+    int pitch = attribute_value(d, GPURT_ATTRIBUTE_TEXTURE_PITCH_ALIGNMENT);
+    int base = attribute_value(d, GPURT_ATTRIBUTE_TEXTURE_ALIGNMENT);
+    d->properties.image_pitch_alignment = pitch > 0 ? (uint64_t)pitch : 0;
+    d->properties.image_base_alignment = base > 0 ? (uint64_t)base : 0;
 }
 
 static int has_pool_operations(const gpurt_runtime *rt)
@@ -109,6 +125,7 @@ static gpumem_result query(gpurt_device *d, uint64_t *device_memory)
     choose_kinds(d);
     d->native_pools = has_pool_operations(rt) && attribute(d, GPURT_ATTRIBUTE_MEMORY_POOLS);
     fill_identity(d);
+    fill_image_alignments(d);
     return GPUMEM_OK;
 }
 

@@ -30,6 +30,8 @@ typedef enum gpurt_attribute {
     GPURT_ATTRIBUTE_MANAGED_MEMORY,     /* managed allocations work */
     GPURT_ATTRIBUTE_CONCURRENT_MANAGED, /* host and device may touch managed memory at once */
     GPURT_ATTRIBUTE_MEMORY_POOLS,       /* the stream-ordered allocator works */
+    GPURT_ATTRIBUTE_TEXTURE_PITCH_ALIGNMENT, /* bytes a pitched 2D texture's rows align to */
+    GPURT_ATTRIBUTE_TEXTURE_ALIGNMENT,       /* bytes a texture's base address aligns to */
 } gpurt_attribute;
 
 /* Native pool attributes gpurt reads or sets, as 64-bit byte counts. */

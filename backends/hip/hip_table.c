@@ -48,6 +48,11 @@ static gpurt_status device_attribute(int ordinal, gpurt_attribute attribute, int
     case GPURT_ATTRIBUTE_CONCURRENT_MANAGED:
         return HIP(hipDeviceGetAttribute)(value, hipDeviceAttributeConcurrentManagedAccess,
                                           ordinal);
+    case GPURT_ATTRIBUTE_TEXTURE_PITCH_ALIGNMENT:
+        return HIP(hipDeviceGetAttribute)(value, hipDeviceAttributeTexturePitchAlignment,
+                                          ordinal);
+    case GPURT_ATTRIBUTE_TEXTURE_ALIGNMENT:
+        return HIP(hipDeviceGetAttribute)(value, hipDeviceAttributeTextureAlignment, ordinal);
     default:
         return HIP(hipDeviceGetAttribute)(value, hipDeviceAttributeMemoryPoolsSupported,
                                           ordinal);

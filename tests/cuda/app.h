@@ -24,7 +24,14 @@
     X(cuStreamSynchronize, (CUstream stream))                                            \
     X(cuEventCreate, (CUevent * event, unsigned int flags))                              \
     X(cuEventRecord, (CUevent event, CUstream stream))                                   \
-    X(cuEventDestroy_v2, (CUevent event))
+    X(cuEventDestroy_v2, (CUevent event))                                                \
+    X(cuDeviceGetAttribute, (int *value, CUdevice_attribute attribute, CUdevice device)) \
+    X(cuMemcpy2D_v2, (const CUDA_MEMCPY2D *copy))                                        \
+    X(cuMemcpy3D_v2, (const CUDA_MEMCPY3D *copy))                                        \
+    X(cuTexObjectCreate, (CUtexObject * texture, const CUDA_RESOURCE_DESC *resource,     \
+                          const CUDA_TEXTURE_DESC *sampling,                             \
+                          const CUDA_RESOURCE_VIEW_DESC *view))                          \
+    X(cuTexObjectDestroy, (CUtexObject texture))
 
 typedef struct app_cuda {
 #define APP_CUDA_FIELD(name, parameters) CUresult (*name) parameters;

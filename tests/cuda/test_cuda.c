@@ -1,6 +1,7 @@
 /* What only the CUDA backend has: native pools, CUDA streams and contexts shared with the
  * application, device pointers handed to the application's own driver calls, the
- * application's own cuMemAlloc'd memory imported, clean failures
+ * application's own cuMemAlloc'd memory imported, pitched images bound as textures and copied
+ * by the driver's own 2D and 3D copies, clean failures
  * at the device's memory limit, and byte-exact pageable transfers through core's staging.
  * Without a CUDA driver or device every test skips with the reason gpumem gives. */
 #include <stdint.h>
@@ -433,6 +434,148 @@ Test(cuda, native_address_in_application_calls)
     cr_assert_eq(count_not(back, MiB, 0xab), 0, "the application's memset through gpumem");
     OK(gpumem_buffer_read(first, 0, back, 4096));
     cr_assert_eq(count_not(back, 4096, 0x11), 0, "the other buffer");
+    free(back);
+    OK(gpumem_device_close(device));
+}
+
+/* --- pitched images --- */
+
+static int device_attribute(const app_cuda *cu, CUdevice_attribute which)
+{
+    CUdevice device;
+    int value = 0;
+    CU_OK(cu->cuDeviceGet(&device, 0));
+    CU_OK(cu->cuDeviceGetAttribute(&value, which, device));
+    return value;
+}
+
+/* A level of a layer of a 2D image is what CUDA calls pitched 2D memory: the driver binds it
+ * as a texture (which checks the base and pitch alignment) and its 2D copies read what gpumem
+ * wrote, and write what gpumem then reads. */
+Test(cuda, pitched_2d_images_are_textures_and_cuda_2d_copies_agree)
+{
+    gpumem_device device = open_cuda();
+    app_cuda cu;
+    app_cuda_load(&cu);
+    gpumem_device_properties p = properties_of(device);
+    cr_assert_eq(p.image_pitch_alignment,
+                 (uint64_t)device_attribute(&cu, CU_DEVICE_ATTRIBUTE_TEXTURE_PITCH_ALIGNMENT));
+    cr_assert_geq(p.image_base_alignment,
+                  (uint64_t)device_attribute(&cu, CU_DEVICE_ATTRIBUTE_TEXTURE_ALIGNMENT));
+    gpumem_pool pool = device_pool(device);
+    gpumem_buffer before = buffer_in(pool, 1000, 0); /* the image does not start the page */
+    gpumem_image_desc desc = {.type = GPUMEM_IMAGE_2D, .format = GPUMEM_FORMAT_R32_SFLOAT,
+                              .width = 1001, .height = 333, .array_layers = 2, .mip_levels = 3};
+    gpumem_image image;
+    OK(gpumem_image_create(pool, &desc, &image));
+    gpumem_native_image native;
+    OK(gpumem_image_native(image, &native));
+    CUcontext popped;
+    CU_OK(cu.cuCtxPushCurrent_v2(context_of(device)));
+    for (uint32_t level = 0; level < 3; level++)
+        for (uint32_t layer = 0; layer < 2; layer++) {
+            uint32_t w = 1001 >> level, h = 333 >> level;
+            size_t bytes = (size_t)w * h * 4;
+            uint8_t *data = allocate(bytes), *back = allocate(bytes);
+            pattern(data, bytes, level * 2 + layer);
+            gpumem_image_region box = {.mip_level = level, .base_layer = layer, .width = w,
+                                       .height = h};
+            OK(gpumem_image_write(image, &box, data));
+            gpumem_image_layout layout;
+            OK(gpumem_image_layout_get(image, level, &layout));
+            CUdeviceptr at = native.address + layout.offset + layer * layout.layer_pitch;
+            CUDA_RESOURCE_DESC resource = {.resType = CU_RESOURCE_TYPE_PITCH2D};
+            resource.res.pitch2D.devPtr = at;
+            resource.res.pitch2D.format = CU_AD_FORMAT_FLOAT;
+            resource.res.pitch2D.numChannels = 1;
+            resource.res.pitch2D.width = w;
+            resource.res.pitch2D.height = h;
+            resource.res.pitch2D.pitchInBytes = layout.row_pitch;
+            CUDA_TEXTURE_DESC sampling = {.filterMode = CU_TR_FILTER_MODE_POINT};
+            CUtexObject texture;
+            CU_OK(cu.cuTexObjectCreate(&texture, &resource, &sampling, NULL));
+            CU_OK(cu.cuTexObjectDestroy(texture));
+            CUDA_MEMCPY2D copy = {.srcMemoryType = CU_MEMORYTYPE_DEVICE,
+                                  .srcDevice = at,
+                                  .srcPitch = layout.row_pitch,
+                                  .dstMemoryType = CU_MEMORYTYPE_HOST,
+                                  .dstHost = back,
+                                  .dstPitch = (size_t)w * 4,
+                                  .WidthInBytes = (size_t)w * 4,
+                                  .Height = h};
+            CU_OK(cu.cuMemcpy2D_v2(&copy));
+            ASSERT_SAME(back, data, bytes, "cuMemcpy2D of what gpumem wrote");
+            /* The other way: the driver writes a box, gpumem reads it. */
+            pattern(data, bytes, 100 + level * 2 + layer);
+            copy = (CUDA_MEMCPY2D){.srcMemoryType = CU_MEMORYTYPE_HOST,
+                                   .srcHost = data,
+                                   .srcPitch = (size_t)w * 4,
+                                   .dstMemoryType = CU_MEMORYTYPE_DEVICE,
+                                   .dstDevice = at,
+                                   .dstPitch = layout.row_pitch,
+                                   .WidthInBytes = (size_t)w * 4,
+                                   .Height = h};
+            CU_OK(cu.cuMemcpy2D_v2(&copy));
+            OK(gpumem_image_read(image, &box, back));
+            ASSERT_SAME(back, data, bytes, "gpumem's read of what cuMemcpy2D wrote");
+            free(data);
+            free(back);
+        }
+    CU_OK(cu.cuCtxPopCurrent_v2(&popped));
+    OK(gpumem_buffer_destroy(before));
+    OK(gpumem_image_destroy(image));
+    OK(gpumem_device_close(device));
+}
+
+/* A 3D image is CUDA's pitched 3D memory: cuMemcpy3D reads a box of it as gpumem wrote it,
+ * and gpumem's copy of a box into a second image lands where cuMemcpy3D finds it. */
+Test(cuda, pitched_3d_images_agree_with_cuda_3d_copies)
+{
+    gpumem_device device = open_cuda();
+    app_cuda cu;
+    app_cuda_load(&cu);
+    gpumem_pool pool = device_pool(device);
+    gpumem_image_desc desc = {.type = GPUMEM_IMAGE_3D, .format = GPUMEM_FORMAT_R8G8B8A8_UINT,
+                              .width = 77, .height = 41, .depth = 13};
+    gpumem_image a, b;
+    OK(gpumem_image_create(pool, &desc, &a));
+    OK(gpumem_image_create(pool, &desc, &b));
+    size_t bytes = 77u * 41 * 13 * 4;
+    uint8_t *data = allocate(bytes), *back = allocate(bytes);
+    pattern(data, bytes, 7);
+    gpumem_image_region all = {.width = 77, .height = 41, .depth = 13};
+    OK(gpumem_image_write(a, &all, data));
+    gpumem_image_region box = {.x = 5, .y = 3, .z = 2, .width = 60, .height = 30, .depth = 9};
+    gpumem_image_region to = {.x = 10, .y = 7, .z = 1};
+    OK(gpumem_image_copy(a, &box, b, &to));
+    gpumem_image_layout layout;
+    OK(gpumem_image_layout_get(b, 0, &layout));
+    gpumem_native_image native;
+    OK(gpumem_image_native(b, &native));
+    CUcontext popped;
+    CU_OK(cu.cuCtxPushCurrent_v2(context_of(device)));
+    CUDA_MEMCPY3D copy = {.srcXInBytes = 10 * 4,
+                          .srcY = 7,
+                          .srcZ = 1,
+                          .srcMemoryType = CU_MEMORYTYPE_DEVICE,
+                          .srcDevice = native.address + layout.offset,
+                          .srcPitch = layout.row_pitch,
+                          .srcHeight = 41,
+                          .dstMemoryType = CU_MEMORYTYPE_HOST,
+                          .dstHost = back,
+                          .dstPitch = 60 * 4,
+                          .dstHeight = 30,
+                          .WidthInBytes = 60 * 4,
+                          .Height = 30,
+                          .Depth = 9};
+    CU_OK(cu.cuMemcpy3D_v2(&copy));
+    CU_OK(cu.cuCtxPopCurrent_v2(&popped));
+    for (uint32_t z = 0; z < 9; z++)
+        for (uint32_t y = 0; y < 30; y++)
+            ASSERT_SAME(back + ((size_t)z * 30 + y) * 240,
+                        data + (((size_t)(z + 2) * 41 + y + 3) * 77 + 5) * 4, 240,
+                        "a row of the copied box, as cuMemcpy3D reads it");
+    free(data);
     free(back);
     OK(gpumem_device_close(device));
 }
