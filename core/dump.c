@@ -4,6 +4,7 @@
 
 #include "buffer.h"
 #include "call.h"
+#include "image.h"
 #include "dump.h"
 #include "json.h"
 
@@ -82,16 +83,33 @@ static void dump_page(gpumem_json *j, const gpumem_page *page, int first)
     gpumem_json_append(j, "]}");
 }
 
+/* What makes an image record an image: its description as completed at create. */
+static void dump_image(gpumem_json *j, const gpumem_image_obj *image)
+{
+    const gpumem_image_desc *d = &image->desc;
+    gpumem_json_append(j,
+                       ",\"image\":{\"type\":\"%uD\",\"format\":%u,\"native_format\":%u,"
+                       "\"texel_size\":%u,\"width\":%u,\"height\":%u,\"depth\":%u,"
+                       "\"layers\":%u,\"levels\":%u,\"tiling\":\"%s\",\"pitched\":%s}",
+                       d->type, d->format, d->native_format, image->texel_size, d->width,
+                       d->height, d->depth, d->array_layers, d->mip_levels,
+                       d->tiling == GPUMEM_IMAGE_TILING_LINEAR ? "linear" : "optimal",
+                       image->native ? "false" : "true");
+}
+
 static void dump_buffer(gpumem_json *j, const gpumem_buffer_obj *b, int first)
 {
     gpumem_json_append(j, "%s{\"handle\":%llu,\"name\":", first ? "" : ",", U64(b->handle));
     gpumem_json_string(j, b->name ? b->name : "");
     gpumem_json_append(j,
                        ",\"page\":%u,\"offset\":%llu,\"size\":%llu,\"left_padding\":%llu,"
-                       "\"allocation_size\":%llu,\"dedicated\":%s,\"map_count\":%u}",
+                       "\"allocation_size\":%llu,\"dedicated\":%s,\"map_count\":%u",
                        b->page->id, U64(b->offset), U64(b->size), U64(b->left_padding),
                        U64(b->block_size), b->page->dedicated ? "true" : "false",
                        gpumem_buffer_map_count(b));
+    if (b->image)
+        dump_image(j, b->image);
+    gpumem_json_append(j, "}");
 }
 
 static void dump_pool(gpumem_json *j, gpumem_pool_obj *pool, int first)

@@ -38,6 +38,8 @@ typedef struct pic_range {
 typedef struct pic_buffer {
     const gpumem_json_value *name;
     uint64_t handle, page, offset, size, left_padding, allocation_size;
+    int is_image;
+    uint64_t width, height, depth, layers, levels; /* images */
 } pic_buffer;
 
 typedef struct pic_page {
@@ -220,6 +222,15 @@ static gpumem_result read_buffer(const gpumem_json_value *v, const char *where, 
     TRY(count_field(v, where, "size", &b->size));
     TRY(count_field(v, where, "left_padding", &b->left_padding));
     TRY(count_field(v, where, "allocation_size", &b->allocation_size));
+    const gpumem_json_value *image = gpumem_json_member(v, "image");
+    if (image) { /* written for images only */
+        b->is_image = 1;
+        TRY(count_field(image, where, "width", &b->width));
+        TRY(count_field(image, where, "height", &b->height));
+        TRY(count_field(image, where, "depth", &b->depth));
+        TRY(count_field(image, where, "layers", &b->layers));
+        TRY(count_field(image, where, "levels", &b->levels));
+    }
     if (b->left_padding > b->offset)
         return bad("the dump's \"%s\" has a left padding (%llu) larger than its offset "
                    "(%llu)", where, U64(b->left_padding), U64(b->offset));
@@ -560,6 +571,10 @@ static void draw_buffer(gpumem_json *out, const bar *b, const pic_buffer *buffer
                        " stroke-width=\"1\"><title>",
                        U64(buffer->handle), color);
     append_name(out, buffer->name, "(no name)");
+    if (buffer->is_image)
+        gpumem_json_append(out, " (image %llux%llux%llu, %llu layers, %llu levels)",
+                           U64(buffer->width), U64(buffer->height), U64(buffer->depth),
+                           U64(buffer->layers), U64(buffer->levels));
     gpumem_json_append(out,
                        " (handle %llu)\noffset %llu, size %llu\nleft padding %llu, "
                        "allocation size %llu (from offset %llu)</title></rect>\n",

@@ -90,6 +90,39 @@ static void demo_map(gpumem_buffer buffer, uint32_t memory_flags)
     printf("map: \"%s\", read back through gpumem\n", back);
 }
 
+/* An image beside the buffers: a 64x48 RGBA image written whole, a 16x16 box of it copied
+ * elsewhere in it, and the copy read back. It stays for the dump. */
+static gpumem_image demo_image(gpumem_pool pool)
+{
+    enum { W = 64, H = 48, BOX = 16 };
+    gpumem_image_desc desc = {.type = GPUMEM_IMAGE_2D,
+                              .format = GPUMEM_FORMAT_R8G8B8A8_UNORM,
+                              .width = W,
+                              .height = H,
+                              .name = "picture"};
+    gpumem_image image;
+    check(gpumem_image_create(pool, &desc, &image), "image create");
+    static uint32_t texels[W * H], back[BOX * BOX];
+    for (uint32_t i = 0; i < W * H; i++)
+        texels[i] = i * 2654435761u;
+    gpumem_image_region all = {.width = W, .height = H};
+    check(gpumem_image_write(image, &all, texels), "image write");
+    gpumem_image_region box = {.x = 8, .y = 4, .width = BOX, .height = BOX};
+    gpumem_image_region to = {.x = 40, .y = 30};
+    check(gpumem_image_copy(image, &box, image, &to), "image copy");
+    gpumem_image_region moved = {.x = 40, .y = 30, .width = BOX, .height = BOX};
+    check(gpumem_image_read(image, &moved, back), "image read");
+    for (uint32_t y = 0; y < BOX; y++)
+        expect(memcmp(&back[y * BOX], &texels[(4 + y) * W + 8], BOX * 4) == 0,
+               "the image's copied box");
+    gpumem_buffer_info info;
+    check(gpumem_image_info_get(image, &info), "image info");
+    printf("image: %ux%u RGBA at offset %" PRIu64 " of page %u (%" PRIu64 " bytes); a %ux%u box "
+           "copied and verified\n",
+           W, H, info.offset, info.page, info.size, BOX, BOX);
+    return image;
+}
+
 /* An asynchronous round trip on a stream of our own: the read's destination is only filled
  * once the stream is synchronized. */
 static void demo_stream(gpumem_device device, gpumem_buffer buffer, uint64_t size)
@@ -187,6 +220,7 @@ int main(int argc, char **argv)
     check(gpumem_pool_stats_get(pool, &stats), "pool stats");
     demo_map(buffers[0], props.memory_types[stats.memory_type].flags);
     demo_stream(device, buffers[1], 64 << 10);
+    demo_image(pool);
 
     print_pool(pool, &props);
     printf("buffers:\n");

@@ -52,6 +52,22 @@ def test_a_device_dump_follows_the_schema(device):
     mapping.close()
 
 
+def test_a_dump_with_an_image_follows_the_schema(tmp_path):
+    tool = os.environ.get("GPUMEM_DEMO_TOOL")
+    if not tool:
+        pytest.skip("GPUMEM_DEMO_TOOL (the path of gpumem-demo) is not set: meson test sets it")
+    path = tmp_path / "dump.json"
+    subprocess.run([tool, "--dump", str(path)], check=True, stdout=subprocess.DEVNULL)
+    document = json.loads(path.read_text())
+    found = errors(document, schema())
+    assert not found, "\n".join(found[:20])
+    images = [b for p in document["pools"] for b in p["buffers"] if "image" in b]
+    assert len(images) == 1 and images[0]["name"] == "picture"
+    image = images[0]["image"]
+    assert (image["type"], image["width"], image["height"], image["texel_size"]) == ("2D", 64, 48, 4)
+    assert image["pitched"] == (document["backend"] != "vulkan")
+
+
 def test_gpumem_info_json_follows_the_schema():
     tool = os.environ.get("GPUMEM_INFO_TOOL")
     if not tool:
