@@ -55,14 +55,42 @@ static VkImageUsageFlags vk_usage(uint32_t usage)
     return u;
 }
 
-/* What the driver says it can make, before making it: a refusal names what was refused. */
+/* The format features an image of `usage` needs. */
+static VkFormatFeatureFlags features_for(VkImageUsageFlags usage)
+{
+    VkFormatFeatureFlags f = VK_FORMAT_FEATURE_TRANSFER_SRC_BIT | VK_FORMAT_FEATURE_TRANSFER_DST_BIT;
+    if (usage & VK_IMAGE_USAGE_SAMPLED_BIT)
+        f |= VK_FORMAT_FEATURE_SAMPLED_IMAGE_BIT;
+    if (usage & VK_IMAGE_USAGE_STORAGE_BIT)
+        f |= VK_FORMAT_FEATURE_STORAGE_IMAGE_BIT;
+    if (usage & VK_IMAGE_USAGE_COLOR_ATTACHMENT_BIT)
+        f |= VK_FORMAT_FEATURE_COLOR_ATTACHMENT_BIT;
+    return f;
+}
+
+/* What the driver says it can make, before making it: a refusal names what was refused. The
+ * format's features are asked first (the image query's "not supported" is an error result,
+ * which the validation layer's best practices report). */
 static gpumem_result check_support(gpumem_backend_device *d, const gpumem_image_desc *desc,
                                    const VkImageCreateInfo *info)
 {
+    const char *tiling = info->tiling == VK_IMAGE_TILING_LINEAR ? "linear" : "optimal";
+    VkFormatProperties features;
+    d->instance.vk.vkGetPhysicalDeviceFormatProperties(d->physical_device, info->format,
+                                                       &features);
+    VkFormatFeatureFlags have = info->tiling == VK_IMAGE_TILING_LINEAR
+                                    ? features.linearTilingFeatures
+                                    : features.optimalTilingFeatures;
+    VkFormatFeatureFlags need = features_for(info->usage);
+    if ((have & need) != need)
+        return vulkan_report(GPUMEM_ERROR_UNSUPPORTED,
+                             "vulkan: VkFormat %d with %s tiling lacks format features 0x%x "
+                             "for usage 0x%x (gpumem usage 0x%x)",
+                             (int)info->format, tiling, (unsigned)(need & ~have),
+                             (unsigned)info->usage, desc->usage);
     VkImageFormatProperties p;
     VkResult vr = d->instance.vk.vkGetPhysicalDeviceImageFormatProperties(
         d->physical_device, info->format, info->imageType, info->tiling, info->usage, 0, &p);
-    const char *tiling = info->tiling == VK_IMAGE_TILING_LINEAR ? "linear" : "optimal";
     if (vr == VK_ERROR_FORMAT_NOT_SUPPORTED)
         return vulkan_report(GPUMEM_ERROR_UNSUPPORTED,
                              "vulkan: the device has no %uD images of VkFormat %d with %s tiling "
@@ -107,6 +135,11 @@ gpumem_result vulkan_image_create(gpumem_backend_device *d, uint32_t memory_type
     if (info.format == VK_FORMAT_UNDEFINED)
         return vulkan_report(GPUMEM_ERROR_UNSUPPORTED, "vulkan: format %u has no VkFormat",
                              desc->format);
+    if (info.format >= VK_FORMAT_D16_UNORM && info.format <= VK_FORMAT_D32_SFLOAT_S8_UINT)
+        return vulkan_report(GPUMEM_ERROR_UNSUPPORTED,
+                             "vulkan: VkFormat %d is a depth or stencil format; gpumem's copies "
+                             "move color texels only",
+                             (int)info.format);
     gpumem_result r = check_support(d, desc, &info);
     if (r != GPUMEM_OK)
         return r;

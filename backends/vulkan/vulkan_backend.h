@@ -44,6 +44,7 @@
     X(vkGetPhysicalDeviceMemoryProperties2, "vkGetPhysicalDeviceMemoryProperties2KHR", 1) \
     X(vkGetPhysicalDeviceQueueFamilyProperties, NULL, 1)                                  \
     X(vkGetPhysicalDeviceImageFormatProperties, NULL, 1)                                  \
+    X(vkGetPhysicalDeviceFormatProperties, NULL, 1)                                       \
     X(vkEnumerateDeviceExtensionProperties, NULL, 1)                                      \
     X(vkCreateDevice, NULL, 1)                                                            \
     X(vkGetDeviceProcAddr, NULL, 1)                                                       \

@@ -1,0 +1,191 @@
+/* Images on Vulkan, under the validation layer (the suite runs it with synchronization
+ * validation and best practices; every message fails the test): every portable format in each
+ * dimension and both tilings, in every memory type the driver allows; optimal images between
+ * buffers on whole units of bufferImageGranularity; memory allocated for an image (dedicated)
+ * where asked; native formats, and clear refusals of what the driver cannot make. What the
+ * application does with the VkImage is in examples/vulkan-image. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vulkan_test.h"
+
+TestSuite(vulkan_image, .init = vulkan_test_setup, .timeout = 120);
+
+static VkPhysicalDeviceLimits limits_of(gpumem_device device)
+{
+    gpumem_external_device native;
+    OK(gpumem_device_native(device, &native));
+    app_vk app;
+    cr_assert_eq(app_wrap(&app, native.instance, native.physical_device, native.device,
+                          native.queue_family, native.queue_index, native.get_instance_proc_addr),
+                 0);
+    VkPhysicalDeviceProperties p;
+    app.vkGetPhysicalDeviceProperties(app.physical_device, &p);
+    app_destroy(&app); /* wrapped: destroys nothing of gpumem's */
+    return p.limits;
+}
+
+/* Writes a box, reads it back. */
+static void round_trip(gpumem_image image, uint32_t width, uint32_t height, uint32_t depth,
+                       uint32_t texel, uint32_t seed, const char *what)
+{
+    size_t bytes = (size_t)width * height * depth * texel;
+    uint8_t *data = alloc_or_die(bytes), *back = alloc_or_die(bytes);
+    pattern(data, bytes, seed);
+    gpumem_image_region all = {.width = width, .height = height, .depth = depth};
+    OK(gpumem_image_write(image, &all, data));
+    OK(gpumem_image_read(image, &all, back));
+    assert_bytes(back, data, bytes, what);
+    free(data);
+    free(back);
+}
+
+Test(vulkan_image, every_format_dimension_and_tiling_in_every_memory_type)
+{
+    gpumem_device device = open_vulkan();
+    gpumem_device_properties props;
+    OK(gpumem_device_properties_get(device, &props));
+    uint32_t made = 0, refused = 0;
+    for (uint32_t type = 0; type < props.memory_type_count; type++) {
+        gpumem_pool pool = pool_of_type(device, type, 4 * MIB);
+        for (uint32_t format = GPUMEM_FORMAT_R8_UNORM; format < GPUMEM_FORMAT_COUNT; format++)
+            for (uint32_t dim = GPUMEM_IMAGE_1D; dim <= GPUMEM_IMAGE_3D; dim++)
+                for (uint32_t tiling = 0; tiling <= GPUMEM_IMAGE_TILING_LINEAR; tiling++) {
+                    gpumem_image_desc desc = {.type = dim,
+                                              .format = format,
+                                              .width = 19,
+                                              .height = dim > 1 ? 11 : 1,
+                                              .depth = dim > 2 ? 3 : 1,
+                                              .tiling = tiling};
+                    gpumem_image image;
+                    gpumem_result r = gpumem_image_create(pool, &desc, &image);
+                    if (r == GPUMEM_ERROR_UNSUPPORTED) {
+                        /* The driver said no (linear 3D images, say): the message says what. */
+                        cr_assert(strstr(gpumem_last_error(), "VkFormat") ||
+                                      strstr(gpumem_last_error(), "memory type"),
+                                  "%s", gpumem_last_error());
+                        refused++;
+                        continue;
+                    }
+                    OK(r);
+                    char what[96];
+                    snprintf(what, sizeof what, "format %u, %uD, tiling %u, memory type %u",
+                             format, dim, tiling, type);
+                    round_trip(image, desc.width, desc.height, desc.depth,
+                               gpumem_format_texel_size(format), format * 8 + dim, what);
+                    OK(gpumem_image_destroy(image));
+                    made++;
+                }
+        OK(gpumem_pool_destroy(pool));
+    }
+    /* Optimal tiling of every portable format and dimension is made in some memory type. */
+    cr_assert_geq(made, (GPUMEM_FORMAT_COUNT - 2) * 3, "%u made, %u refused", made, refused);
+    OK(gpumem_device_close(device));
+}
+
+Test(vulkan_image, optimal_images_take_whole_units_of_buffer_image_granularity)
+{
+    gpumem_device device = open_vulkan();
+    uint64_t granularity = limits_of(device).bufferImageGranularity;
+    gpumem_pool_desc desc = {.preferred_flags = GPUMEM_MEMORY_DEVICE_LOCAL, .page_size = 4 * MIB};
+    gpumem_pool pool;
+    OK(gpumem_pool_create(device, &desc, &pool));
+    gpumem_buffer buffers[8];
+    gpumem_image images[8];
+    for (int i = 0; i < 8; i++) {
+        buffers[i] = buffer_of(pool, 100 + 37 * (uint64_t)i, 0);
+        gpumem_image_desc image = {.type = GPUMEM_IMAGE_2D,
+                                   .format = GPUMEM_FORMAT_R8_UNORM,
+                                   .width = 13 + (uint32_t)i,
+                                   .height = 5,
+                                   .tiling = i % 2 ? GPUMEM_IMAGE_TILING_LINEAR
+                                                   : GPUMEM_IMAGE_TILING_OPTIMAL};
+        OK(gpumem_image_create(pool, &image, &images[i]));
+        gpumem_buffer_info info;
+        OK(gpumem_image_info_get(images[i], &info));
+        if (i % 2 == 0) {
+            cr_assert_eq(info.offset % granularity, 0, "offset %llu, granularity %llu",
+                         (unsigned long long)info.offset, (unsigned long long)granularity);
+            cr_assert_eq(info.size % granularity, 0, "size %llu, granularity %llu",
+                         (unsigned long long)info.size, (unsigned long long)granularity);
+        }
+        round_trip(images[i], 13 + (uint32_t)i, 5, 1, 1, (uint32_t)i, "an image among buffers");
+    }
+    for (int i = 0; i < 8; i++) {
+        OK(gpumem_buffer_destroy(buffers[i]));
+        OK(gpumem_image_destroy(images[i]));
+    }
+    OK(gpumem_device_close(device));
+}
+
+/* GPUMEM_IMAGE_DEDICATED: memory allocated for the image (VkMemoryDedicatedAllocateInfo, which
+ * the layer checks against the image bound to it), freed with it, never given to another. */
+Test(vulkan_image, dedicated_images_get_memory_allocated_for_them)
+{
+    gpumem_device device = open_vulkan();
+    gpumem_pool_desc desc = {.preferred_flags = GPUMEM_MEMORY_DEVICE_LOCAL, .page_size = 4 * MIB};
+    gpumem_pool pool;
+    OK(gpumem_pool_create(device, &desc, &pool));
+    gpumem_image_desc image = {.type = GPUMEM_IMAGE_2D,
+                               .format = GPUMEM_FORMAT_R8G8B8A8_UNORM,
+                               .width = 700, /* over 1 MiB: smaller dedicated allocations are */
+                               .height = 400, /* what best practices warn of */
+                               .flags = GPUMEM_IMAGE_DEDICATED};
+    for (int round = 0; round < 3; round++) {
+        gpumem_image a;
+        OK(gpumem_image_create(pool, &image, &a));
+        gpumem_buffer_info info;
+        OK(gpumem_image_info_get(a, &info));
+        cr_assert_eq(info.dedicated, 1);
+        cr_assert_eq(info.offset, 0);
+        round_trip(a, 700, 400, 1, 4, (uint32_t)round, "a dedicated image");
+        OK(gpumem_image_destroy(a));
+    }
+    gpumem_pool_stats stats;
+    OK(gpumem_pool_trim(pool));
+    OK(gpumem_pool_stats_get(pool, &stats));
+    cr_assert_eq(stats.page_count, 0, "memory allocated for images goes with them");
+    OK(gpumem_device_close(device));
+}
+
+Test(vulkan_image, native_formats_and_refusals)
+{
+    gpumem_device device = open_vulkan();
+    gpumem_pool_desc desc = {.preferred_flags = GPUMEM_MEMORY_DEVICE_LOCAL, .page_size = 4 * MIB};
+    gpumem_pool pool;
+    OK(gpumem_pool_create(device, &desc, &pool));
+    gpumem_image_desc srgb = {.type = GPUMEM_IMAGE_2D,
+                              .format = GPUMEM_FORMAT_NATIVE,
+                              .native_format = VK_FORMAT_R8G8B8A8_SRGB,
+                              .texel_size = 4,
+                              .width = 31,
+                              .height = 9};
+    gpumem_image image;
+    OK(gpumem_image_create(pool, &srgb, &image));
+    gpumem_native_image native;
+    OK(gpumem_image_native(image, &native));
+    cr_assert_eq(native.format, VK_FORMAT_R8G8B8A8_SRGB);
+    round_trip(image, 31, 9, 1, 4, 3, "a native format");
+    OK(gpumem_image_destroy(image));
+    /* Past the driver's largest extent: refused, with the limit in the message. */
+    gpumem_image_desc too_large = {.type = GPUMEM_IMAGE_1D,
+                                   .format = GPUMEM_FORMAT_R8_UNORM,
+                                   .width = limits_of(device).maxImageDimension1D + 1};
+    gpumem_result r = gpumem_image_create(pool, &too_large, &image);
+    cr_assert_eq(r, GPUMEM_ERROR_UNSUPPORTED, "%s", gpumem_result_string(r));
+    cr_assert(strstr(gpumem_last_error(), "exceed"), "%s", gpumem_last_error());
+    /* A format the driver has no storage images of. */
+    gpumem_image_desc storage = srgb;
+    storage.usage = GPUMEM_IMAGE_USAGE_STORAGE;
+    r = gpumem_image_create(pool, &storage, &image);
+    cr_assert_eq(r, GPUMEM_ERROR_UNSUPPORTED, "%s", gpumem_result_string(r));
+    cr_assert(strstr(gpumem_last_error(), "VkFormat 43"), "%s", gpumem_last_error());
+    /* Depth and stencil formats: gpumem's copies move color texels only. */
+    gpumem_image_desc depth = srgb;
+    depth.native_format = VK_FORMAT_D32_SFLOAT;
+    r = gpumem_image_create(pool, &depth, &image);
+    cr_assert_eq(r, GPUMEM_ERROR_UNSUPPORTED, "%s", gpumem_result_string(r));
+    cr_assert(strstr(gpumem_last_error(), "depth"), "%s", gpumem_last_error());
+    OK(gpumem_device_close(device));
+}
