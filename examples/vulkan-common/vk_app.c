@@ -186,6 +186,12 @@ VkSemaphore app_timeline(const app *a)
     return semaphore;
 }
 
+void app_timeline_destroy(const app *a, VkSemaphore semaphore)
+{
+    CHECK_VK(vkQueueWaitIdle(a->queue));
+    vkDestroySemaphore(a->device, semaphore, NULL);
+}
+
 void app_submit(const app *a, VkCommandBuffer cb, VkSemaphore wait, uint64_t wait_value,
                 VkPipelineStageFlags wait_stage, VkSemaphore signal, uint64_t signal_value)
 {

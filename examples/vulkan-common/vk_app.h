@@ -54,6 +54,11 @@ VkShaderModule app_load_shader(const app *a, const char *path);
 /* A primary command buffer of the app's pool, begun for one submission. */
 VkCommandBuffer app_begin(const app *a);
 VkSemaphore app_timeline(const app *a);
+/* Destroys a timeline semaphore that gpumem waited for, once the queue is idle: Mesa 22.3's
+ * lavapipe lets go of a waited point on its submit thread after the waiting submission
+ * completed, so a semaphore destroyed right after gpumem's stream synchronized could still be
+ * in use there. */
+void app_timeline_destroy(const app *a, VkSemaphore semaphore);
 /* Ends cb and submits it: waiting for `wait` (a timeline semaphore, or VK_NULL_HANDLE) to
  * reach wait_value at wait_stage, and signalling `signal` with signal_value. */
 void app_submit(const app *a, VkCommandBuffer cb, VkSemaphore wait, uint64_t wait_value,

@@ -117,7 +117,7 @@ int main(int argc, char **argv)
     vkDestroyImageView(a.device, view, NULL); /* before gpumem destroys the image */
     app_pass_destroy(&a, &p);
     CHECK(gpumem_device_close(device)); /* gpumem's objects; the device stays the app's */
-    vkDestroySemaphore(a.device, computed, NULL);
+    app_timeline_destroy(&a, computed);
     int messages = app_destroy(&a);
     free(texels);
     free(back);

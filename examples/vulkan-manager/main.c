@@ -91,7 +91,7 @@ static void eval_add(manager *m, const tensor *a, const tensor *b, const tensor 
     CHECK(gpumem_stream_synchronize(m->stream)); /* before the semaphore goes */
     CHECK(gpumem_event_destroy(computed_event));
     CHECK(gpumem_event_destroy(uploaded));
-    vkDestroySemaphore(m->a->device, computed, NULL);
+    app_timeline_destroy(m->a, computed);
 }
 
 /* Releases everything the manager made, its tensors' memory included. */

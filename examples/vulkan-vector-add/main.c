@@ -90,7 +90,7 @@ int main(int argc, char **argv)
     CHECK(gpumem_event_destroy(dispatch_done));
     CHECK(gpumem_event_destroy(uploaded));
     CHECK(gpumem_device_close(device)); /* gpumem's objects; the device stays the app's */
-    vkDestroySemaphore(a.device, computed, NULL);
+    app_timeline_destroy(&a, computed);
     app_pass_destroy(&a, &p);
     int messages = app_destroy(&a);
     free(x);

@@ -204,6 +204,10 @@ static void random_ops(gpumem_device device, gpumem_pool pool, uint32_t rounds, 
     for (uint32_t round = 0; round < rounds; round++) {
         int on_stream = rand() % 2;
         model *t = &m[rand() % 3];
+        /* The synchronous forms run on the default stream, which is not ordered after the
+         * test's stream: like an application, the test waits for it first. */
+        if (!on_stream)
+            OK(gpumem_stream_synchronize(stream));
         gpumem_image_region r = random_box(t);
         random_pitches(&r, t->texel);
         int op = rand() % 3;

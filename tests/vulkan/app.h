@@ -38,6 +38,7 @@
     X(vkCmdCopyBuffer)               \
     X(vkCmdPipelineBarrier)          \
     X(vkQueueSubmit)                 \
+    X(vkQueueWaitIdle)               \
     X(vkCreateFence)                 \
     X(vkDestroyFence)                \
     X(vkWaitForFences)               \
