@@ -7,13 +7,13 @@
 
 /* The size of each version's table: version 2 ends with native_pool_stats, version 3 with
  * stream_unwrap, version 4 with page_import, version 5 with event_unwrap, version 6 with
- * page_allocate_for_image. A later version appends; these sizes stay what modules of those
+ * copy_image_to_image. A later version appends; these sizes stay what modules of those
  * versions have. */
 #define VERSION_2_SIZE (offsetof(gpumem_backend_vtable, native_pool_stats) + sizeof(void *))
 #define VERSION_3_SIZE (offsetof(gpumem_backend_vtable, stream_unwrap) + sizeof(void *))
 #define VERSION_4_SIZE (offsetof(gpumem_backend_vtable, page_import) + sizeof(void *))
 #define VERSION_5_SIZE (offsetof(gpumem_backend_vtable, event_unwrap) + sizeof(void *))
-#define VERSION_6_SIZE (offsetof(gpumem_backend_vtable, page_allocate_for_image) + sizeof(void *))
+#define VERSION_6_SIZE (offsetof(gpumem_backend_vtable, copy_image_to_image) + sizeof(void *))
 _Static_assert(VERSION_6_SIZE == sizeof(gpumem_backend_vtable),
                "a new version appends operations: give it its own size, keep these");
 
@@ -160,9 +160,9 @@ static gpumem_result check(const gpumem_backend_vtable *t, char *reason, size_t 
                  t->event_wrap ? "event_wrap" : "event_unwrap");
         return GPUMEM_ERROR_INVALID_ARGUMENT;
     }
-    if (t->page_allocate_for_image && !t->image_create) {
-        snprintf(reason, size, "backend '%s' has page_allocate_for_image but no image "
-                 "operations", t->name);
+    if ((t->page_allocate_for_image || t->copy_image_to_image) && !t->image_create) {
+        snprintf(reason, size, "backend '%s' has %s but no image operations", t->name,
+                 t->page_allocate_for_image ? "page_allocate_for_image" : "copy_image_to_image");
         return GPUMEM_ERROR_INVALID_ARGUMENT;
     }
     if (t->native_buffer_for_usage && !t->buffer_requirements) {

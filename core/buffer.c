@@ -174,8 +174,11 @@ gpumem_result gpumem_record_new(gpumem_pool_obj *pool, const gpumem_buffer_desc 
                             "%llu bytes and their guard margins do not fit memory",
                             (unsigned long long)desc->size);
     if (r == GPUMEM_OK && image &&
-        (r = gpumem_image_bind(pool->device, image, page, a.offset)) != GPUMEM_OK)
+        (r = gpumem_image_bind(pool->device, image, page, a.offset)) != GPUMEM_OK) {
+        pool->used_bytes -= a.block_size; /* what placing it counted */
+        pool->allocation_count--;
         gpumem_pool_unplace(pool, page, a.handle);
+    }
     if (r != GPUMEM_OK) {
         gpumem_image_free(pool->device, image);
         gpumem_pool_record_give(pool, b);

@@ -71,8 +71,10 @@ static void raise_min_alignment(gpumem_device_properties *p)
     p->min_alignment = alignment;
 }
 
-/* Pitched images (a backend without image operations): rows and levels aligned as the backend
- * says, and at least as buffers are; 0 where the backend's images are its own. */
+/* Pitched images (a backend without image operations): rows aligned as the backend says (at
+ * least 4 bytes; min_alignment where it says nothing), levels as the backend says and at least
+ * as buffers are; 0 where the backend's images are its own. Rows need no more than 4: every
+ * transfer path takes any offset. */
 static gpumem_result image_alignments(gpumem_device_properties *p, const char *backend,
                                       int pitched_images)
 {
@@ -87,8 +89,9 @@ static gpumem_result image_alignments(gpumem_device_properties *p, const char *b
                                "backend '%s' reported an image %s alignment of %llu, not a "
                                "power of two",
                                backend, i ? "base" : "pitch", (unsigned long long)*values[i]);
-        if (*values[i] < p->min_alignment)
-            *values[i] = p->min_alignment;
+        uint64_t least = i == 0 && *values[i] ? 4 : p->min_alignment;
+        if (*values[i] < least)
+            *values[i] = least;
     }
     return GPUMEM_OK;
 }

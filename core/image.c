@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "align.h"
 #include "alloc.h"
 #include "call.h"
 #include "handles.h"
@@ -32,11 +33,6 @@ uint32_t gpumem_format_texel_size(uint32_t format)
 gpumem_result gpumem_image_get(gpumem_image handle, gpumem_buffer_obj **record)
 {
     return gpumem_handle_get(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_IMAGE, (void **)record);
-}
-
-static uint64_t align_up(uint64_t value, uint64_t alignment)
-{
-    return (value + alignment - 1) & ~(alignment - 1);
 }
 
 static uint32_t level_size(uint32_t size, uint32_t level)
@@ -108,10 +104,10 @@ static gpumem_result complete_desc(const gpumem_image_desc *d, gpumem_image_desc
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "unknown flags 0x%x in desc->flags",
                            c.flags & ~(uint32_t)GPUMEM_IMAGE_DEDICATED);
     if (c.format == GPUMEM_FORMAT_NATIVE) {
-        if (!c.native_format || c.texel_size == 0 || c.texel_size > 16)
+        if (!c.native_format || c.texel_size == 0 || c.texel_size > 32)
             return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
                                "GPUMEM_FORMAT_NATIVE needs native_format (%u) and a texel_size "
-                               "of 1 to 16 bytes (%u)",
+                               "of 1 to 32 bytes (%u)",
                                c.native_format, c.texel_size);
         *texel_size = c.texel_size;
     } else {
@@ -138,14 +134,14 @@ static uint64_t lay_out_pitched(gpumem_image_obj *image, const gpumem_device_pro
     for (uint32_t level = 0; level < image->desc.mip_levels; level++) {
         uint32_t w, h, d;
         gpumem_image_level_extent(image, level, &w, &h, &d);
-        uint64_t row = align_up((uint64_t)w * image->texel_size, pitch_alignment), slice, size;
+        uint64_t row = gpumem_align_up((uint64_t)w * image->texel_size, pitch_alignment), slice, size;
         if (__builtin_mul_overflow(row, h, &slice) || __builtin_mul_overflow(slice, d, &size) ||
             __builtin_add_overflow(offset, size, &offset) || offset > UINT64_MAX - base)
             return 0;
         image->level_offset[level] = offset - size;
         image->row_pitch[level] = row;
         image->slice_pitch[level] = slice;
-        offset = align_up(offset, base);
+        offset = gpumem_align_up(offset, base);
     }
     image->layer_pitch = offset;
     uint64_t total;
@@ -195,7 +191,7 @@ static gpumem_result image_place(const gpumem_pool_obj *pool, gpumem_image_obj *
     } else if (image->desc.tiling == GPUMEM_IMAGE_TILING_OPTIMAL && granularity > 1) {
         /* Whole units of the grid: no buffer or linear image shares one with the image. */
         placed->alignment = placed->alignment > granularity ? placed->alignment : granularity;
-        placed->size = align_up(placed->size, granularity);
+        placed->size = gpumem_align_up(placed->size, granularity);
     }
     return GPUMEM_OK;
 }

@@ -1,7 +1,8 @@
 /* Box transfers of images: between host memory and an image, and between two images. Pitched
  * images move row by row (rows that lie one after another on both sides in one piece) through
  * the buffers' transfer paths; the runtime's images move through staging chunks, in pieces of
- * whole slices, whole rows or parts of a row that fit a chunk. */
+ * whole slices, whole rows or parts of a row that fit a chunk, and from image to image with the
+ * runtime's copy (through a chunk within one subresource, or without that copy). */
 #include <string.h>
 
 #include "call.h"
@@ -275,6 +276,27 @@ static gpumem_result staged(gpumem_stream_obj *stream, gpumem_buffer_obj *b, con
                                      : "a staged image write");
 }
 
+/* The runtime copies from image to image itself, except within one subresource. */
+static int direct_copy_allowed(const gpumem_device_obj *device, const gpumem_buffer_obj *src,
+                               const box *from, const gpumem_buffer_obj *dst, const box *to)
+{
+    if (!device->ops->copy_image_to_image)
+        return 0;
+    return src != dst || from->r.mip_level != to->r.mip_level ||
+           from->r.base_layer >= to->r.base_layer + to->r.layer_count ||
+           to->r.base_layer >= from->r.base_layer + from->r.layer_count;
+}
+
+static gpumem_result direct_copy(gpumem_stream_obj *stream, gpumem_buffer_obj *src,
+                                 const box *from, gpumem_buffer_obj *dst, const box *to)
+{
+    gpumem_device_obj *device = stream->device;
+    gpumem_result r = device->ops->copy_image_to_image(device->native, stream->native,
+                                                       src->image->native, &from->r,
+                                                       dst->image->native, &to->r);
+    return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "copy_image_to_image");
+}
+
 /* --- the calls --- */
 
 static gpumem_result same_device(const gpumem_stream_obj *stream, const gpumem_buffer_obj *b)
@@ -327,6 +349,10 @@ static gpumem_result copy(gpumem_stream_obj *stream, gpumem_buffer_obj *src,
         return r;
     if (!destination)
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "destination_region is NULL");
+    if (region->host_row_pitch || region->host_slice_pitch || destination->host_row_pitch ||
+        destination->host_slice_pitch)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
+                           "a copy between images has no host data: host pitches must be 0");
     gpumem_image_region d = *destination;
     /* The extent is the source's; the destination's may repeat it or be 0. */
     const uint32_t *given[] = {&d.width, &d.height, &d.depth, &d.layer_count};
@@ -350,8 +376,10 @@ static gpumem_result copy(gpumem_stream_obj *stream, gpumem_buffer_obj *src,
     if (src == dst && overlap(&from, &to))
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "source and destination boxes overlap");
     gpumem_transfer_enter(stream);
-    r = src->image->native ? staged(stream, src, &from, NULL, 1, dst, &to)
-                           : pitched_copy(stream, src, &from, dst, &to);
+    r = !src->image->native ? pitched_copy(stream, src, &from, dst, &to)
+        : direct_copy_allowed(stream->device, src, &from, dst, &to)
+            ? direct_copy(stream, src, &from, dst, &to)
+            : staged(stream, src, &from, NULL, 0, dst, &to);
     return gpumem_transfer_leave(stream, r, wait);
 }
 

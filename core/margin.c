@@ -3,21 +3,17 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "align.h"
 #include "error.h"
 #include "log.h"
 
 #define PATTERN 0x7ba3c55eu /* no common fill value or small integer looks like it */
 
-static uint64_t align_up(uint64_t value, uint64_t alignment)
-{
-    return (value + alignment - 1) & ~(alignment - 1);
-}
-
 uint64_t gpumem_margin_before(const gpumem_pool_obj *pool, uint64_t alignment)
 {
     if (!(pool->flags & GPUMEM_POOL_DETECT_CORRUPTION))
         return 0;
-    return align_up(GPUMEM_GUARD_MARGIN, alignment);
+    return gpumem_align_up(GPUMEM_GUARD_MARGIN, alignment);
 }
 
 uint64_t gpumem_margin_total(const gpumem_pool_obj *pool, uint64_t size, uint64_t before)
@@ -54,7 +50,7 @@ static gpumem_result sync_range(gpumem_buffer_obj *b, uint64_t first, uint64_t s
         return GPUMEM_OK;
     gpumem_device_obj *device = pool->device;
     uint64_t atom = device->properties.non_coherent_atom_size;
-    uint64_t begin = first & ~(atom - 1), end = align_up(first + size, atom);
+    uint64_t begin = first & ~(atom - 1), end = gpumem_align_up(first + size, atom);
     if (end > b->page->size)
         end = b->page->size;
     gpumem_result r = (flush ? device->ops->page_flush : device->ops->page_invalidate)(
@@ -122,7 +118,7 @@ gpumem_result gpumem_margin_check(gpumem_buffer_obj *b, const char *function)
          * would discard it. The atom shared with the buffer's last bytes may be stale in the
          * host's view after the device wrote them: it is checked in the device's view only. */
         uint64_t atom = pool->device->properties.non_coherent_atom_size;
-        uint64_t own = align_up(m.after, atom), end = m.after + m.after_size;
+        uint64_t own = gpumem_align_up(m.after, atom), end = m.after + m.after_size;
         before = first_overwritten(host, m.before, m.before_size);
         if (own < end)
             after = first_overwritten(host, own, end - own);

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "align.h"
 #include "alloc.h"
 #include "buffer.h"
 #include "call.h"
@@ -21,11 +22,6 @@
 gpumem_result gpumem_pool_get(gpumem_pool handle, gpumem_pool_obj **pool)
 {
     return gpumem_handle_get(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_POOL, (void **)pool);
-}
-
-static uint64_t align_up(uint64_t value, uint64_t alignment)
-{
-    return (value + alignment - 1) & ~(alignment - 1);
 }
 
 gpumem_stream_obj *gpumem_pool_order_stream(const gpumem_pool_obj *pool)
@@ -266,7 +262,7 @@ static gpumem_result try_page(gpumem_pool_obj *pool, gpumem_page *page, uint64_t
     if (r == GPUMEM_ERROR_LIMIT_EXCEEDED)
         return r;
     if (r == GPUMEM_OK && misaligned) {
-        uint64_t shift = align_up(page->address + allocation->offset, alignment) -
+        uint64_t shift = gpumem_align_up(page->address + allocation->offset, alignment) -
                          (page->address + allocation->offset);
         allocation->offset += shift;
         allocation->left_padding += shift;
@@ -307,7 +303,7 @@ static gpumem_result place_dedicated(gpumem_pool_obj *pool, uint64_t size, uint6
     uint64_t extra = alignment > min_alignment ? alignment - min_alignment : 0;
     /* Memory allocated for an image is exactly the image's size (Vulkan requires it of
      * dedicated allocations), and a memory object's start suits any alignment. */
-    uint64_t bytes = for_image ? size : align_up(size + extra, min_alignment);
+    uint64_t bytes = for_image ? size : gpumem_align_up(size + extra, min_alignment);
     if (bytes < size)
         return gpumem_fail(GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY,
                            "%llu bytes aligned to %llu do not fit memory",
@@ -320,7 +316,7 @@ static gpumem_result place_dedicated(gpumem_pool_obj *pool, uint64_t size, uint6
     }
     if (r != GPUMEM_OK)
         return r;
-    uint64_t shift = page->address ? align_up(page->address, alignment) - page->address : 0;
+    uint64_t shift = page->address ? gpumem_align_up(page->address, alignment) - page->address : 0;
     *allocation = (gpumem_tlsf_allocation){0, shift, shift, bytes};
     note_allocation(pool, page, bytes);
     *out = page;
@@ -530,7 +526,8 @@ gpumem_buffer_obj *gpumem_pool_record_take(gpumem_pool_obj *pool)
     if (gpumem_list_empty(&pool->spare_records)) {
         gpumem_buffer_obj *b = gpumem_alloc(sizeof(gpumem_buffer_obj));
         if (b)
-            b->name = NULL; /* what record_give frees; the rest is set when it is placed */
+            b->name = NULL, b->image = NULL; /* what record_give frees; the rest is set when
+                                              it is placed */
         return b;
     }
     gpumem_list *node = pool->spare_records.next;
@@ -543,6 +540,8 @@ void gpumem_pool_record_give(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
     gpumem_free(b->name);
     b->name = NULL;
+    gpumem_image_free(pool->device, b->image); /* an image's record that failed to publish */
+    b->image = NULL;
     if (pool->spare_count == GPUMEM_POOL_SPARE_RECORDS) {
         gpumem_free(b);
         return;
@@ -691,7 +690,7 @@ static gpumem_result pool_init(gpumem_pool_obj *pool, gpumem_device_obj *device,
     pool->device = device;
     pool->kind = d->kind;
     pool->flags = d->flags;
-    pool->page_size = align_up(d->page_size ? d->page_size : GPUMEM_DEFAULT_PAGE_SIZE,
+    pool->page_size = gpumem_align_up(d->page_size ? d->page_size : GPUMEM_DEFAULT_PAGE_SIZE,
                                p->min_alignment);
     if (pool->page_size > p->max_allocation_size)
         pool->page_size = p->max_allocation_size & ~(p->min_alignment - 1);

@@ -49,6 +49,7 @@ static const gpumem_backend_vtable vulkan_vtable = {
     .copy_page_to_image = vulkan_copy_page_to_image,
     .copy_image_to_page = vulkan_copy_image_to_page,
     .page_allocate_for_image = vulkan_page_allocate_for_image,
+    .copy_image_to_image = vulkan_copy_image_to_image,
 };
 
 const gpumem_backend_vtable *gpumem_vulkan_backend(void);

@@ -168,6 +168,11 @@ static gpumem_result finish_open(gpumem_backend_device *d)
     d->family_count = families < VULKAN_FAMILIES_MAX ? families : VULKAN_FAMILIES_MAX;
     for (uint32_t i = 0; i < d->family_count; i++)
         d->families[i] = i;
+    VkQueueFamilyProperties f[VULKAN_FAMILIES_MAX];
+    uint32_t count = d->family_count;
+    d->instance.vk.vkGetPhysicalDeviceQueueFamilyProperties(d->physical_device, &count, f);
+    if (d->queue_family < count)
+        d->transfer_granularity = f[d->queue_family].minImageTransferGranularity;
     return vulkan_device_describe(d);
 }
 
@@ -284,6 +289,7 @@ gpumem_result vulkan_device_open(uint32_t index, const gpumem_external_device *e
     pthread_mutex_init(&d->queue_lock, NULL);
     pthread_mutex_init(&d->timeline_lock, NULL);
     pthread_mutex_init(&d->usage_lock, NULL);
+    pthread_mutex_init(&d->setup_lock, NULL);
     gpumem_result r = external ? open_external(d, external) : open_own(d, index);
     if (r != GPUMEM_OK) {
         vulkan_device_close(d);
@@ -295,8 +301,10 @@ gpumem_result vulkan_device_open(uint32_t index, const gpumem_external_device *e
 
 void vulkan_device_close(gpumem_backend_device *d)
 {
-    if (d->device)
+    if (d->device) {
+        vulkan_images_release(d);
         vulkan_timelines_release(d);
+    }
     if (d->owns_device && d->device) {
         PFN_vkDestroyDevice destroy = d->vk.vkDestroyDevice;
         if (!destroy) /* resolution failed half-way */
@@ -307,6 +315,7 @@ void vulkan_device_close(gpumem_backend_device *d)
     }
     vulkan_instance_destroy(&d->instance);
     pthread_mutex_destroy(&d->usage_lock);
+    pthread_mutex_destroy(&d->setup_lock);
     pthread_mutex_destroy(&d->timeline_lock);
     pthread_mutex_destroy(&d->queue_lock);
     free(d);

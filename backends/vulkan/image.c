@@ -1,9 +1,10 @@
 /* Images: a VkImage per gpumem image, bound where core placed it (in a shared page, or in memory
- * allocated for it where the driver asks, VK_KHR_dedicated_allocation). Copies between a page's
- * VkBuffer and the image are recorded on the stream like every transfer (stream.c puts a
- * transfer barrier before each); the image moves from UNDEFINED to GENERAL before its first
- * copy, and rests in GENERAL between copies (each moves its subresources to the transfer
- * layout and back): the layout gpumem_image_native reports. */
+ * allocated for it where the driver asks, VK_KHR_dedicated_allocation). At bind the whole image
+ * moves from UNDEFINED to GENERAL, on a setup stream of the device that the host waits for, so
+ * every image is in GENERAL from its creation on: the layout gpumem_image_native reports, in
+ * which it rests between copies. Copies between a page's VkBuffer and the image, and between
+ * images, are recorded on the stream like every transfer (stream.c puts a transfer barrier
+ * before each); each moves its subresources to the transfer layouts and back. */
 #include <stdlib.h>
 
 #include "vulkan_backend.h"
@@ -16,9 +17,27 @@ struct gpumem_backend_image {
     VkImageUsageFlags usage;
     uint32_t levels, layers;
     VkDeviceMemory memory; /* once bound */
-    /* 0 until a copy has recorded the move from UNDEFINED to GENERAL. */
-    atomic_int in_general;
 };
+
+/* Bytes per texel of Vulkan's uncompressed color formats (VK_FORMAT_R4G4_UNORM_PACK8 = 1 to
+ * VK_FORMAT_E5B9G9R9_UFLOAT_PACK32 = 123), in runs of formats of one size. Depth, stencil,
+ * compressed and extension formats are not here: gpumem's copies move color texels one by
+ * one. */
+static uint32_t texel_size_of(VkFormat format)
+{
+    static const struct {
+        int last;
+        uint8_t size;
+    } runs[] = {{1, 1},   {8, 2},   {15, 1},  {22, 2},  {36, 3},  {57, 4},  {69, 4},
+                {76, 2},  {83, 4},  {90, 6},  {97, 8},  {100, 4}, {103, 8}, {106, 12},
+                {109, 16}, {112, 8}, {115, 16}, {118, 24}, {121, 32}, {123, 4}};
+    if ((int)format < 1)
+        return 0;
+    for (size_t i = 0; i < sizeof runs / sizeof runs[0]; i++)
+        if ((int)format <= runs[i].last)
+            return runs[i].size;
+    return 0;
+}
 
 static VkFormat vk_format(const gpumem_image_desc *desc)
 {
@@ -135,11 +154,24 @@ gpumem_result vulkan_image_create(gpumem_backend_device *d, uint32_t memory_type
     if (info.format == VK_FORMAT_UNDEFINED)
         return vulkan_report(GPUMEM_ERROR_UNSUPPORTED, "vulkan: format %u has no VkFormat",
                              desc->format);
-    if (info.format >= VK_FORMAT_D16_UNORM && info.format <= VK_FORMAT_D32_SFLOAT_S8_UINT)
+    uint32_t texel = texel_size_of(info.format);
+    if (!texel)
         return vulkan_report(GPUMEM_ERROR_UNSUPPORTED,
-                             "vulkan: VkFormat %d is a depth or stencil format; gpumem's copies "
-                             "move color texels only",
+                             "vulkan: VkFormat %d is not an uncompressed color format (depth, "
+                             "stencil, block-compressed and multi-planar formats are not "
+                             "supported: gpumem's copies move color texels)",
                              (int)info.format);
+    if (texel != desc->texel_size && desc->format == GPUMEM_FORMAT_NATIVE)
+        return vulkan_report(GPUMEM_ERROR_INVALID_ARGUMENT,
+                             "vulkan: VkFormat %d has texels of %u bytes; texel_size says %u",
+                             (int)info.format, texel, desc->texel_size);
+    VkExtent3D g = d->transfer_granularity;
+    if (g.width != 1 || g.height != 1 || g.depth != 1)
+        return vulkan_report(GPUMEM_ERROR_UNSUPPORTED,
+                             "vulkan: gpumem's queue (family %u) copies images only in units of "
+                             "%ux%ux%u texels (minImageTransferGranularity); images need a queue "
+                             "that copies any box (graphics or compute)",
+                             d->queue_family, g.width, g.height, g.depth);
     gpumem_result r = check_support(d, desc, &info);
     if (r != GPUMEM_OK)
         return r;
@@ -189,6 +221,39 @@ gpumem_result vulkan_image_create(gpumem_backend_device *d, uint32_t memory_type
     return GPUMEM_OK;
 }
 
+static void transition(gpumem_backend_device *d, VkCommandBuffer cb, gpumem_backend_image *image,
+                       VkImageLayout from, VkImageLayout to, VkImageSubresourceRange range);
+
+static VkImageSubresourceRange whole(const gpumem_backend_image *image)
+{
+    return (VkImageSubresourceRange){VK_IMAGE_ASPECT_COLOR_BIT, 0, image->levels, 0,
+                                     image->layers};
+}
+
+/* Moves a new image to GENERAL, and waits: from here on its layout is always known. */
+static gpumem_result into_general(gpumem_backend_device *d, gpumem_backend_image *image)
+{
+    pthread_mutex_lock(&d->setup_lock);
+    gpumem_result r = d->setup_stream ? GPUMEM_OK : vulkan_stream_create(d, &d->setup_stream);
+    VkCommandBuffer cb;
+    if (r == GPUMEM_OK && (r = vulkan_stream_record(d, d->setup_stream, &cb)) == GPUMEM_OK) {
+        transition(d, cb, image, VK_IMAGE_LAYOUT_UNDEFINED, VK_IMAGE_LAYOUT_GENERAL,
+                   whole(image));
+        r = vulkan_stream_recorded(d, d->setup_stream, 0);
+    }
+    if (r == GPUMEM_OK)
+        r = vulkan_stream_synchronize(d, d->setup_stream);
+    pthread_mutex_unlock(&d->setup_lock);
+    return r;
+}
+
+void vulkan_images_release(gpumem_backend_device *d)
+{
+    if (d->setup_stream)
+        vulkan_stream_destroy(d, d->setup_stream);
+    d->setup_stream = NULL;
+}
+
 gpumem_result vulkan_image_bind(gpumem_backend_device *d, gpumem_backend_image *image,
                                 gpumem_backend_page *page, uint64_t offset)
 {
@@ -198,7 +263,7 @@ gpumem_result vulkan_image_bind(gpumem_backend_device *d, gpumem_backend_image *
         return vulkan_error(vr, "vkBindImageMemory", "at offset %llu",
                             (unsigned long long)(page->offset + offset));
     image->memory = page->memory;
-    return GPUMEM_OK;
+    return into_general(d, image);
 }
 
 void vulkan_image_destroy(gpumem_backend_device *d, gpumem_backend_image *image)
@@ -243,7 +308,8 @@ gpumem_result vulkan_page_allocate_for_image(gpumem_backend_device *d, uint32_t 
 
 static VkBufferImageCopy region_of(const gpumem_image_region *region, uint64_t offset,
                                    uint32_t row_length, uint32_t image_height);
-static uint64_t texels_of(const gpumem_image_region *region);
+static VkImageSubresourceRange range_of(const gpumem_image_region *region);
+static uint64_t bytes_of(const gpumem_backend_image *image, const gpumem_image_region *region);
 
 /* The transfer accesses a layout is for (what best practices expects a barrier to name). */
 static VkAccessFlags access_of(VkImageLayout layout)
@@ -256,7 +322,8 @@ static VkAccessFlags access_of(VkImageLayout layout)
     }
 }
 
-/* A layout transition of subresources, ordered after the stream's earlier transfers. */
+/* A layout transition of subresources, ordered after the stream's earlier transfers (the
+ * memory a new image takes may have been written by them). */
 static void transition(gpumem_backend_device *d, VkCommandBuffer cb, gpumem_backend_image *image,
                        VkImageLayout from, VkImageLayout to, VkImageSubresourceRange range)
 {
@@ -271,16 +338,12 @@ static void transition(gpumem_backend_device *d, VkCommandBuffer cb, gpumem_back
         .image = image->image,
         .subresourceRange = range,
     };
-    d->vk.vkCmdPipelineBarrier(cb,
-                               from == VK_IMAGE_LAYOUT_UNDEFINED
-                                   ? VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT
-                                   : VK_PIPELINE_STAGE_TRANSFER_BIT,
-                               VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 0, NULL, 0, NULL, 1, &b);
+    d->vk.vkCmdPipelineBarrier(cb, VK_PIPELINE_STAGE_TRANSFER_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT,
+                               0, 0, NULL, 0, NULL, 1, &b);
 }
 
-/* Records a copy between the image and a page: the image's first copy moves all of it from
- * UNDEFINED to GENERAL, where it rests; each copy moves its subresources to the transfer layout
- * drivers copy fastest in, and back. */
+/* Records a copy between the image and a page: it moves the copy's subresources from GENERAL,
+ * where images rest, to the transfer layout drivers copy fastest in, and back. */
 static gpumem_result record_copy(gpumem_backend_device *d, gpumem_backend_stream *s,
                                  gpumem_backend_image *image, gpumem_backend_page *page,
                                  const gpumem_image_region *region, uint64_t offset,
@@ -290,14 +353,9 @@ static gpumem_result record_copy(gpumem_backend_device *d, gpumem_backend_stream
     gpumem_result r = vulkan_stream_record(d, s, &cb);
     if (r != GPUMEM_OK)
         return r;
-    if (!atomic_exchange(&image->in_general, 1))
-        transition(d, cb, image, VK_IMAGE_LAYOUT_UNDEFINED, VK_IMAGE_LAYOUT_GENERAL,
-                   (VkImageSubresourceRange){VK_IMAGE_ASPECT_COLOR_BIT, 0, image->levels, 0,
-                                             image->layers});
     VkImageLayout layout = to_image ? VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL
                                     : VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL;
-    VkImageSubresourceRange range = {VK_IMAGE_ASPECT_COLOR_BIT, region->mip_level, 1,
-                                     region->base_layer, region->layer_count};
+    VkImageSubresourceRange range = range_of(region);
     transition(d, cb, image, VK_IMAGE_LAYOUT_GENERAL, layout, range);
     VkBufferImageCopy copy = region_of(region, offset, row_length, image_height);
     if (to_image)
@@ -305,7 +363,7 @@ static gpumem_result record_copy(gpumem_backend_device *d, gpumem_backend_stream
     else
         d->vk.vkCmdCopyImageToBuffer(cb, image->image, layout, page->buffer, 1, &copy);
     transition(d, cb, image, layout, VK_IMAGE_LAYOUT_GENERAL, range);
-    return vulkan_stream_recorded(d, s, texels_of(region));
+    return vulkan_stream_recorded(d, s, bytes_of(image, region));
 }
 
 static VkBufferImageCopy region_of(const gpumem_image_region *region, uint64_t offset,
@@ -323,9 +381,10 @@ static VkBufferImageCopy region_of(const gpumem_image_region *region, uint64_t o
 }
 
 /* The bytes a copy moves, for the stream's batching. */
-static uint64_t texels_of(const gpumem_image_region *region)
+static uint64_t bytes_of(const gpumem_backend_image *image, const gpumem_image_region *region)
 {
-    return (uint64_t)region->width * region->height * region->depth * region->layer_count;
+    return (uint64_t)region->width * region->height * region->depth * region->layer_count *
+           texel_size_of(image->format);
 }
 
 gpumem_result vulkan_copy_page_to_image(gpumem_backend_device *d, gpumem_backend_stream *s,
@@ -344,4 +403,44 @@ gpumem_result vulkan_copy_image_to_page(gpumem_backend_device *d, gpumem_backend
                                         uint32_t row_length, uint32_t image_height)
 {
     return record_copy(d, s, image, page, region, offset, row_length, image_height, 0);
+}
+
+static VkImageSubresourceRange range_of(const gpumem_image_region *region)
+{
+    return (VkImageSubresourceRange){VK_IMAGE_ASPECT_COLOR_BIT, region->mip_level, 1,
+                                     region->base_layer, region->layer_count};
+}
+
+/* Between images, or two places of one image in different subresources (core stages copies
+ * within one subresource, which Vulkan allows in GENERAL only). */
+gpumem_result vulkan_copy_image_to_image(gpumem_backend_device *d, gpumem_backend_stream *s,
+                                         gpumem_backend_image *source,
+                                         const gpumem_image_region *from,
+                                         gpumem_backend_image *destination,
+                                         const gpumem_image_region *to)
+{
+    VkCommandBuffer cb;
+    gpumem_result r = vulkan_stream_record(d, s, &cb);
+    if (r != GPUMEM_OK)
+        return r;
+    transition(d, cb, source, VK_IMAGE_LAYOUT_GENERAL, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL,
+               range_of(from));
+    transition(d, cb, destination, VK_IMAGE_LAYOUT_GENERAL, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL,
+               range_of(to));
+    VkImageCopy copy = {
+        .srcSubresource = {VK_IMAGE_ASPECT_COLOR_BIT, from->mip_level, from->base_layer,
+                           from->layer_count},
+        .srcOffset = {(int32_t)from->x, (int32_t)from->y, (int32_t)from->z},
+        .dstSubresource = {VK_IMAGE_ASPECT_COLOR_BIT, to->mip_level, to->base_layer,
+                           to->layer_count},
+        .dstOffset = {(int32_t)to->x, (int32_t)to->y, (int32_t)to->z},
+        .extent = {from->width, from->height, from->depth},
+    };
+    d->vk.vkCmdCopyImage(cb, source->image, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL,
+                         destination->image, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, 1, &copy);
+    transition(d, cb, source, VK_IMAGE_LAYOUT_TRANSFER_SRC_OPTIMAL, VK_IMAGE_LAYOUT_GENERAL,
+               range_of(from));
+    transition(d, cb, destination, VK_IMAGE_LAYOUT_TRANSFER_DST_OPTIMAL, VK_IMAGE_LAYOUT_GENERAL,
+               range_of(to));
+    return vulkan_stream_recorded(d, s, bytes_of(source, from));
 }

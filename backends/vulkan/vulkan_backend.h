@@ -70,6 +70,7 @@
     X(vkBindImageMemory, NULL, 1)                 \
     X(vkCmdCopyBufferToImage, NULL, 1)            \
     X(vkCmdCopyImageToBuffer, NULL, 1)            \
+    X(vkCmdCopyImage, NULL, 1)                    \
     X(vkCreateCommandPool, NULL, 1)               \
     X(vkDestroyCommandPool, NULL, 1)              \
     X(vkResetCommandPool, NULL, 1)                \
@@ -219,6 +220,11 @@ struct gpumem_backend_device {
     pthread_mutex_t timeline_lock;                        /* guards spare_timelines */
     struct vulkan_timeline *spare_timelines;
     int device_address;          /* bufferDeviceAddress enabled: pages allocated for it */
+    /* Images: the stream that moves new images to GENERAL at bind (made at the first), and
+     * the queue family's minImageTransferGranularity (copies of any box need 1x1x1). */
+    pthread_mutex_t setup_lock;
+    struct gpumem_backend_stream *setup_stream;
+    VkExtent3D transfer_granularity;
     uint32_t family_count;       /* queue families, for concurrent sharing */
     uint32_t families[VULKAN_FAMILIES_MAX];
     /* Per usage (GPUMEM_BUFFER_USAGE_*) and sharing: the requirements of such a VkBuffer, found
@@ -303,6 +309,14 @@ gpumem_result vulkan_copy_page_to_image(gpumem_backend_device *device,
                                         uint64_t offset, uint32_t row_length,
                                         uint32_t image_height, gpumem_backend_image *image,
                                         const gpumem_image_region *region);
+gpumem_result vulkan_copy_image_to_image(gpumem_backend_device *device,
+                                         gpumem_backend_stream *stream,
+                                         gpumem_backend_image *source,
+                                         const gpumem_image_region *source_region,
+                                         gpumem_backend_image *destination,
+                                         const gpumem_image_region *destination_region);
+/* Destroys the image setup stream (device close). */
+void vulkan_images_release(gpumem_backend_device *device);
 gpumem_result vulkan_copy_image_to_page(gpumem_backend_device *device,
                                         gpumem_backend_stream *stream,
                                         gpumem_backend_image *image,

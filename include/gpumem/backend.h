@@ -62,11 +62,6 @@ typedef struct gpumem_backend_event gpumem_backend_event;
 typedef struct gpumem_backend_pool gpumem_backend_pool;     /* a runtime's native pool */
 typedef struct gpumem_backend_image gpumem_backend_image;   /* a runtime's image object */
 
-/* Images the runtime would rather have in memory of their own get it from this size on; below
- * it, memory of their own costs more than it gives (the Khronos validation layer's best
- * practices call dedicated allocations under 1 MiB wasteful). */
-#define GPUMEM_IMAGE_PREFERRED_DEDICATED_SIZE (1ull << 20)
-
 /* What a runtime's image needs of its memory (image_create). */
 typedef struct gpumem_backend_image_requirements {
     uint64_t size;        /* bytes */
@@ -372,12 +367,16 @@ typedef struct gpumem_backend_vtable {
      * every default filled in; `format` a GPUMEM_FORMAT_* other than NATIVE, or NATIVE with
      * `native_format` and `texel_size`) to live in memory type `memory_type`, and what it
      * needs of that memory. GPUMEM_ERROR_UNSUPPORTED with a message naming what the runtime
-     * refuses (format, usage, tiling, extent, memory type). Called outside the pool's lock. */
+     * refuses (format, usage, tiling, extent, memory type), and GPUMEM_ERROR_INVALID_ARGUMENT
+     * for a native format whose texels are not texel_size bytes. Called outside the pool's
+     * lock. */
     gpumem_result (*image_create)(gpumem_backend_device *device, uint32_t memory_type,
                                   const gpumem_image_desc *desc, gpumem_backend_image **image,
                                   gpumem_backend_image_requirements *requirements);
     /* Binds the image to [offset, offset + requirements.size) of a page (offset aligned as
-     * asked), once, before any other use. Under the pool's lock. */
+     * asked), once, before any other use, and readies it for use: from then on it is in the
+     * layout image_native reports (Vulkan: moved to GENERAL, waited for). Under the pool's
+     * lock. */
     gpumem_result (*image_bind)(gpumem_backend_device *device, gpumem_backend_image *image,
                                 gpumem_backend_page *page, uint64_t offset);
     /* Destroys the image (no work queued on it; its memory may be freed after). */
@@ -412,6 +411,16 @@ typedef struct gpumem_backend_vtable {
                                              uint32_t memory_type, uint64_t size,
                                              gpumem_backend_image *image,
                                              gpumem_backend_page **page);
+    /* Copies a box from one image to another, or to another subresource of the same image
+     * (core never asks for a copy within one subresource), ordered on the stream; the regions
+     * have one extent and layer count. Optional within the image group; absent: core copies
+     * through a staging chunk (image to chunk to image, on the stream). */
+    gpumem_result (*copy_image_to_image)(gpumem_backend_device *device,
+                                         gpumem_backend_stream *stream,
+                                         gpumem_backend_image *source,
+                                         const gpumem_image_region *source_region,
+                                         gpumem_backend_image *destination,
+                                         const gpumem_image_region *destination_region);
 
     /* === later versions append here === */
 } gpumem_backend_vtable;

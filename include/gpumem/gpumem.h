@@ -260,8 +260,9 @@ typedef struct gpumem_device_properties {
      * image starts at a multiple of image_pitch_alignment bytes from the previous one, and each
      * subresource (mip level of a layer) at a multiple of image_base_alignment from the page's
      * start or address: CUDA's texture pitch and texture alignment, so that a subresource binds
-     * as a pitched 2D texture. The backend's values, raised by core to at least 4 and
-     * min_alignment; 0 on Vulkan. */
+     * as a pitched 2D texture. The backend's values (the row pitch raised to at least 4, the
+     * base to at least min_alignment; a backend that gives none gets min_alignment for both);
+     * 0 on Vulkan. */
     uint64_t image_pitch_alignment;
     uint64_t image_base_alignment;
 } gpumem_device_properties;
@@ -560,11 +561,13 @@ GPUMEM_API gpumem_result gpumem_buffer_fill(gpumem_buffer buffer, uint64_t offse
  * are (they share pages with buffers, and have the same allocation info).
  * - Vulkan: a VkImage bound to the page's memory at the image's offset. Optimal-tiling images
  *   start and end on bufferImageGranularity, so no buffer or linear image shares such a unit
- *   with them; an image whose driver requires or prefers a dedicated allocation
- *   (VK_KHR_dedicated_allocation, core in Vulkan 1.1) gets a page of its own, allocated for it.
- *   After any gpumem transfer an image is in VK_IMAGE_LAYOUT_GENERAL, for every subresource
- *   (a new image is in VK_IMAGE_LAYOUT_UNDEFINED until its first transfer): the application
- *   transitions it from GENERAL for its own use (docs/backends-vulkan.md).
+ *   with them; an image whose driver requires a dedicated allocation, or prefers one for an
+ *   image of GPUMEM_IMAGE_PREFERRED_DEDICATED_SIZE bytes or more (VK_KHR_dedicated_allocation,
+ *   core in Vulkan 1.1), gets a page of its own, allocated for it. An image is in
+ *   VK_IMAGE_LAYOUT_GENERAL, every subresource, from its creation on and after every gpumem
+ *   transfer: the application transitions it from GENERAL for its own use, and back before
+ *   gpumem transfers it again (docs/backends-vulkan.md). Vulkan images need a gpumem queue
+ *   that copies any box (minImageTransferGranularity 1x1x1: graphics and compute queues).
  * - host, CUDA, HIP and other backends: a pitched linear image in the page, laid out by core:
  *   layer by layer, each layer's mip levels one after the other, each level's slices one after
  *   the other, each slice's rows image_pitch_alignment apart (gpumem_image_layout_get). A CUDA
@@ -580,7 +583,8 @@ enum {
 };
 
 /* Portable texel formats (uncompressed); GPUMEM_FORMAT_NATIVE takes the runtime's own format
- * (gpumem_image_desc.native_format) with its texel size. */
+ * (gpumem_image_desc.native_format) with its texel size. Depth, stencil, block-compressed and
+ * multi-planar formats are not supported (transfers move whole color texels). */
 enum {
     GPUMEM_FORMAT_UNDEFINED = 0,
     GPUMEM_FORMAT_NATIVE = 1,
@@ -624,6 +628,11 @@ enum {
     GPUMEM_IMAGE_DEDICATED = 1u << 0, /* a page of its own, whatever its size */
 };
 
+/* Images whose runtime would rather have memory of their own get it from this size on; below
+ * it, memory of their own costs more than it gives (the Khronos validation layer's best
+ * practices call dedicated allocations under 1 MiB wasteful). */
+#define GPUMEM_IMAGE_PREFERRED_DEDICATED_SIZE (1ull << 20)
+
 typedef struct gpumem_image_desc {
     uint32_t type;          /* GPUMEM_IMAGE_1D, _2D or _3D */
     uint32_t format;        /* GPUMEM_FORMAT_* (not UNDEFINED) */
@@ -637,8 +646,9 @@ typedef struct gpumem_image_desc {
     uint32_t flags;         /* GPUMEM_IMAGE_* */
     uint32_t native_format; /* with GPUMEM_FORMAT_NATIVE: the runtime's format (VkFormat);
                                else 0 */
-    uint32_t texel_size;    /* with GPUMEM_FORMAT_NATIVE: its bytes per texel (1 to 16); else
-                               0 */
+    uint32_t texel_size;    /* with GPUMEM_FORMAT_NATIVE: its bytes per texel (1 to 32; Vulkan
+                               checks it against the format); else 0. Uncompressed color
+                               formats only */
     const char *name;       /* as gpumem_buffer_desc.name */
     void *user_data;        /* the application's, returned by gpumem_image_user_data */
 } gpumem_image_desc;

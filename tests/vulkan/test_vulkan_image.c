@@ -181,11 +181,88 @@ Test(vulkan_image, native_formats_and_refusals)
     r = gpumem_image_create(pool, &storage, &image);
     cr_assert_eq(r, GPUMEM_ERROR_UNSUPPORTED, "%s", gpumem_result_string(r));
     cr_assert(strstr(gpumem_last_error(), "VkFormat 43"), "%s", gpumem_last_error());
-    /* Depth and stencil formats: gpumem's copies move color texels only. */
-    gpumem_image_desc depth = srgb;
-    depth.native_format = VK_FORMAT_D32_SFLOAT;
-    r = gpumem_image_create(pool, &depth, &image);
-    cr_assert_eq(r, GPUMEM_ERROR_UNSUPPORTED, "%s", gpumem_result_string(r));
-    cr_assert(strstr(gpumem_last_error(), "depth"), "%s", gpumem_last_error());
+    /* Depth, stencil and block-compressed formats: gpumem's copies move color texels only. */
+    const VkFormat not_texels[] = {VK_FORMAT_D32_SFLOAT, VK_FORMAT_S8_UINT,
+                                   VK_FORMAT_BC1_RGB_UNORM_BLOCK, VK_FORMAT_ASTC_4x4_UNORM_BLOCK,
+                                   VK_FORMAT_G8_B8R8_2PLANE_420_UNORM};
+    for (size_t i = 0; i < sizeof not_texels / sizeof not_texels[0]; i++) {
+        gpumem_image_desc other = srgb;
+        other.native_format = (uint32_t)not_texels[i];
+        r = gpumem_image_create(pool, &other, &image);
+        cr_assert_eq(r, GPUMEM_ERROR_UNSUPPORTED, "VkFormat %d: %s", (int)not_texels[i],
+                     gpumem_result_string(r));
+        cr_assert(strstr(gpumem_last_error(), "not an uncompressed color format"), "%s",
+                  gpumem_last_error());
+    }
+    /* A texel size that is not the format's would move the wrong bytes: refused. */
+    gpumem_image_desc wrong = srgb;
+    wrong.native_format = VK_FORMAT_R32G32B32A32_SFLOAT;
+    wrong.texel_size = 4;
+    r = gpumem_image_create(pool, &wrong, &image);
+    cr_assert_eq(r, GPUMEM_ERROR_INVALID_ARGUMENT, "%s", gpumem_result_string(r));
+    cr_assert(strstr(gpumem_last_error(), "texels of 16 bytes"), "%s", gpumem_last_error());
+    wrong.texel_size = 16; /* and with the right one, three-byte and wide texels work */
+    OK(gpumem_image_create(pool, &wrong, &image));
+    round_trip(image, 31, 9, 1, 16, 4, "16-byte native texels");
+    OK(gpumem_image_destroy(image));
+    OK(gpumem_device_close(device));
+}
+
+/* An image copy on a stream that waits for the application's semaphore returns at once (the
+ * runtime copies from image to image on the device) and lands only after the signal. */
+Test(vulkan_image, a_stream_image_copy_waits_for_the_application_on_the_device)
+{
+    gpumem_device device = open_vulkan();
+    gpumem_external_device native;
+    OK(gpumem_device_native(device, &native));
+    app_vk app;
+    cr_assert_eq(app_wrap(&app, native.instance, native.physical_device, native.device,
+                          native.queue_family, native.queue_index, native.get_instance_proc_addr),
+                 0);
+    VkSemaphore semaphore;
+    VK_OK(app_timeline_create(&app, &semaphore));
+    gpumem_pool_desc desc = {.preferred_flags = GPUMEM_MEMORY_DEVICE_LOCAL, .page_size = 4 * MIB};
+    gpumem_pool pool;
+    OK(gpumem_pool_create(device, &desc, &pool));
+    gpumem_image_desc image = {.type = GPUMEM_IMAGE_2D, .format = GPUMEM_FORMAT_R32_UINT,
+                               .width = 64, .height = 64, .array_layers = 2};
+    gpumem_image a, b;
+    OK(gpumem_image_create(pool, &image, &a));
+    OK(gpumem_image_create(pool, &image, &b));
+    size_t bytes = 64 * 64 * 4;
+    uint8_t *data = alloc_or_die(bytes), *old = alloc_or_die(bytes), *seen = alloc_or_die(bytes);
+    pattern(data, bytes, 1);
+    pattern(old, bytes, 2);
+    gpumem_image_region all = {.width = 64, .height = 64};
+    gpumem_image_region layer1 = {.width = 64, .height = 64, .base_layer = 1};
+    OK(gpumem_image_write(a, &all, data));
+    OK(gpumem_image_write(b, &layer1, old));
+    OK(gpumem_image_write(a, &layer1, old));
+    gpumem_stream stream;
+    OK(gpumem_stream_create(device, &stream));
+    gpumem_event application;
+    OK(gpumem_event_wrap(device, (uint64_t)(uintptr_t)semaphore, 1, &application));
+    OK(gpumem_stream_wait_event(stream, application));
+    /* To another image, and to another layer of the same one: neither waits on the host. */
+    OK(gpumem_stream_image_copy(stream, a, &all, b, &layer1));
+    OK(gpumem_stream_image_copy(stream, a, &all, a, &layer1));
+    OK(gpumem_image_read(b, &layer1, seen));
+    assert_bytes(seen, old, bytes, "the destination before the application signalled");
+    VkSemaphoreSignalInfo signal = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_SIGNAL_INFO,
+                                    .semaphore = semaphore,
+                                    .value = 1};
+    VK_OK(app.vkSignalSemaphore(app.device, &signal));
+    OK(gpumem_stream_synchronize(stream));
+    OK(gpumem_image_read(b, &layer1, seen));
+    assert_bytes(seen, data, bytes, "another image after the application signalled");
+    OK(gpumem_image_read(a, &layer1, seen));
+    assert_bytes(seen, data, bytes, "another layer after the application signalled");
+    OK(gpumem_event_destroy(application));
+    VK_OK(app.vkQueueWaitIdle(app.queue)); /* lavapipe 22.3: see test_vulkan_sync.c */
+    app.vkDestroySemaphore(app.device, semaphore, NULL);
+    app_destroy(&app);
+    free(data);
+    free(old);
+    free(seen);
     OK(gpumem_device_close(device));
 }
