@@ -7,13 +7,13 @@
 
 /* The size of each version's table: version 2 ends with native_pool_stats, version 3 with
  * stream_unwrap, version 4 with page_import, version 5 with event_unwrap, version 6 with
- * copy_image_to_image. A later version appends; these sizes stay what modules of those
- * versions have. */
+ * host_unregister. A later version appends; these sizes stay what modules of those versions
+ * have. */
 #define VERSION_2_SIZE (offsetof(gpumem_backend_vtable, native_pool_stats) + sizeof(void *))
 #define VERSION_3_SIZE (offsetof(gpumem_backend_vtable, stream_unwrap) + sizeof(void *))
 #define VERSION_4_SIZE (offsetof(gpumem_backend_vtable, page_import) + sizeof(void *))
 #define VERSION_5_SIZE (offsetof(gpumem_backend_vtable, event_unwrap) + sizeof(void *))
-#define VERSION_6_SIZE (offsetof(gpumem_backend_vtable, copy_image_to_image) + sizeof(void *))
+#define VERSION_6_SIZE (offsetof(gpumem_backend_vtable, host_unregister) + sizeof(void *))
 _Static_assert(VERSION_6_SIZE == sizeof(gpumem_backend_vtable),
                "a new version appends operations: give it its own size, keep these");
 
@@ -158,6 +158,12 @@ static gpumem_result check(const gpumem_backend_vtable *t, char *reason, size_t 
     if ((t->event_wrap || t->event_unwrap) && !t->event_create) {
         snprintf(reason, size, "backend '%s' has %s but no event operations", t->name,
                  t->event_wrap ? "event_wrap" : "event_unwrap");
+        return GPUMEM_ERROR_INVALID_ARGUMENT;
+    }
+    if (!t->host_register != !t->host_unregister) {
+        snprintf(reason, size, "backend '%s' has %s but not %s (they come together or not at "
+                 "all)", t->name, t->host_register ? "host_register" : "host_unregister",
+                 t->host_register ? "host_unregister" : "host_register");
         return GPUMEM_ERROR_INVALID_ARGUMENT;
     }
     if ((t->page_allocate_for_image || t->copy_image_to_image) && !t->image_create) {

@@ -13,6 +13,7 @@
 #include "handles.h"
 #include "log.h"
 #include "pool.h"
+#include "registration.h"
 #include "registry.h"
 #include "stream.h"
 
@@ -238,6 +239,7 @@ static gpumem_result device_open(const gpumem_device_desc *desc, gpumem_device *
     gpumem_list_init(&device->pools);
     gpumem_list_init(&device->streams);
     gpumem_list_init(&device->events);
+    gpumem_list_init(&device->registrations);
     device->ops = &entry->ops;
 
     r = device->ops->device_open(index, external, &device->native);
@@ -287,6 +289,8 @@ static void end_handles(gpumem_device_obj *device)
         gpumem_handle_destroy(GPUMEM_CONTAINER_OF(l, gpumem_stream_obj, link)->handle);
     for (gpumem_list *l = device->events.next; l != &device->events; l = l->next)
         gpumem_handle_destroy(GPUMEM_CONTAINER_OF(l, gpumem_event_obj, link)->handle);
+    for (gpumem_list *l = device->registrations.next; l != &device->registrations; l = l->next)
+        gpumem_handle_destroy(GPUMEM_CONTAINER_OF(l, gpumem_registration_obj, link)->handle);
     pthread_mutex_unlock(&device->lock);
 }
 
@@ -326,6 +330,12 @@ gpumem_result gpumem_device_close(gpumem_device handle)
         gpumem_event_obj *event = GPUMEM_CONTAINER_OF(node, gpumem_event_obj, link);
         gpumem_list_remove(&event->link);
         gpumem_event_free(event);
+    }
+    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &device->registrations) {
+        gpumem_registration_obj *registration =
+            GPUMEM_CONTAINER_OF(node, gpumem_registration_obj, link);
+        gpumem_list_remove(&registration->link);
+        gpumem_registration_free(registration);
     }
     free_streams(device);
     device->ops->device_close(device->native);

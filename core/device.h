@@ -24,6 +24,7 @@ typedef struct gpumem_device_obj {
     gpumem_list pools;
     gpumem_list streams;                 /* the default stream included */
     gpumem_list events;
+    gpumem_list registrations;           /* host memory registered (registration.h) */
     gpumem_stream_obj *default_stream;
     gpumem_staging staging;
     _Atomic uint64_t heap_usage[GPUMEM_MAX_MEMORY_HEAPS]; /* bytes of gpumem's pages per heap */

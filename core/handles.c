@@ -131,6 +131,7 @@ static const char *kind_name(gpumem_handle_kind kind)
     case GPUMEM_HANDLE_VBLOCK: return "vblock";
     case GPUMEM_HANDLE_EVENT: return "event";
     case GPUMEM_HANDLE_IMAGE: return "image";
+    case GPUMEM_HANDLE_REGISTRATION: return "host registration";
     case GPUMEM_HANDLE_RETIRED: break;
     }
     return "object";

@@ -22,6 +22,7 @@ typedef enum gpumem_handle_kind {
     GPUMEM_HANDLE_VBLOCK = 5,
     GPUMEM_HANDLE_EVENT = 6,
     GPUMEM_HANDLE_IMAGE = 7,
+    GPUMEM_HANDLE_REGISTRATION = 8,
     GPUMEM_HANDLE_RETIRED = 0xffff, /* the kind of a slot whose generations are used up */
 } gpumem_handle_kind;
 

@@ -259,6 +259,8 @@ typedef struct transfer_memory {
     gpumem_pool device_pool, pinned_pool;
     gpumem_buffer a, b, pinned_buffer; /* a, b: device memory; pinned_buffer: mapped */
     unsigned char *pinned, *pageable;
+    unsigned char *registered; /* pageable memory registered with gpumem_host_register */
+    gpumem_host_registration registration;
     CUdeviceptr raw_a, raw_b;
 } transfer_memory;
 
@@ -315,7 +317,13 @@ static int memory_open(const bench_run *b, transfer_memory *m)
                        (unsigned long long)m->size) > 0;
     memset(m->pageable, 0x5a, m->size); /* resident, as real data is */
     memset(m->pinned, 0xa5, m->size);
-    return 0;
+    m->registered = malloc(m->size);
+    if (!m->registered)
+        return fprintf(stderr, "bench cuda: no memory for %llu bytes\n",
+                       (unsigned long long)m->size) > 0;
+    memset(m->registered, 0x3c, m->size);
+    r = gpumem_host_register(b->device, m->registered, m->size, 0, &m->registration);
+    return r != GPUMEM_OK && gpumem_failed(r, "gpumem_host_register");
 }
 
 static void memory_close(const bench_run *b, transfer_memory *m)
@@ -325,6 +333,9 @@ static void memory_close(const bench_run *b, transfer_memory *m)
     if (m->raw_b)
         b->cu->cuMemFree_v2(m->raw_b);
     free(m->pageable);
+    if (m->registration)
+        gpumem_host_unregister(m->registration);
+    free(m->registered);
     if (m->pinned)
         gpumem_buffer_unmap(m->pinned_buffer);
     if (m->pinned_pool)
@@ -338,12 +349,15 @@ typedef enum transfer_kind {
     D2H_PINNED,
     H2D_PAGEABLE,
     D2H_PAGEABLE,
+    H2D_REGISTERED,
+    D2H_REGISTERED,
     D2D,
     TRANSFER_KIND_COUNT
 } transfer_kind;
 
 static const char *const transfer_names[TRANSFER_KIND_COUNT] = {
-    "h2d_pinned", "d2h_pinned", "h2d_pageable", "d2h_pageable", "d2d"};
+    "h2d_pinned", "d2h_pinned", "h2d_pageable", "d2h_pageable", "h2d_registered",
+    "d2h_registered", "d2d"};
 
 /* One transfer through gpumem: nonzero on failure. */
 static int through_gpumem(const transfer_memory *m, transfer_kind kind)
@@ -361,6 +375,12 @@ static int through_gpumem(const transfer_memory *m, transfer_kind kind)
         break;
     case D2H_PAGEABLE:
         r = gpumem_buffer_read(m->a, 0, m->pageable, m->size);
+        break;
+    case H2D_REGISTERED:
+        r = gpumem_buffer_write(m->a, 0, m->registered, m->size);
+        break;
+    case D2H_REGISTERED:
+        r = gpumem_buffer_read(m->a, 0, m->registered, m->size);
         break;
     default:
         r = gpumem_buffer_copy(m->a, 0, m->b, 0, m->size);
@@ -386,6 +406,12 @@ static int through_driver(const bench_run *b, const transfer_memory *m, transfer
         break;
     case D2H_PAGEABLE:
         r = cu->cuMemcpyDtoH_v2(m->pageable, m->raw_a, m->size);
+        break;
+    case H2D_REGISTERED: /* the driver sees the memory gpumem registered as pinned */
+        r = cu->cuMemcpyHtoDAsync_v2(m->raw_a, m->registered, m->size, b->stream);
+        break;
+    case D2H_REGISTERED:
+        r = cu->cuMemcpyDtoHAsync_v2(m->registered, m->raw_a, m->size, b->stream);
         break;
     default:
         r = cu->cuMemcpyDtoDAsync_v2(m->raw_b, m->raw_a, m->size, b->stream);
@@ -437,12 +463,47 @@ static int measure_transfer(const bench_run *b, const transfer_memory *m, transf
     return status;
 }
 
+/* What registering costs: gpumem_host_register and gpumem_host_unregister of the transfer
+ * size of resident pageable memory, in milliseconds (medians). */
+static int measure_registration(const bench_run *b, const transfer_memory *m)
+{
+    uint32_t repeats = b->options->repeats ? b->options->repeats : 5;
+    double *ms = malloc(2 * repeats * sizeof *ms);
+    unsigned char *host = malloc(m->size);
+    int status = !ms || !host;
+    if (host)
+        memset(host, 0x77, m->size);
+    for (uint32_t i = 0; i < repeats && !status; i++) {
+        gpumem_host_registration registration;
+        double start = bench_now();
+        gpumem_result r = gpumem_host_register(b->device, host, m->size, 0, &registration);
+        double registered = bench_now();
+        if (r == GPUMEM_OK)
+            r = gpumem_host_unregister(registration);
+        ms[i] = (registered - start) * 1e3;
+        ms[repeats + i] = (bench_now() - registered) * 1e3;
+        status = r != GPUMEM_OK && gpumem_failed(r, "host registration");
+    }
+    if (!status) {
+        char name[64];
+        snprintf(name, sizeof name, "register_%llu_MiB", (unsigned long long)(m->size >> 20));
+        bench_result(b->options, "cuda", name, bench_median(ms, repeats), "ms");
+        snprintf(name, sizeof name, "unregister_%llu_MiB", (unsigned long long)(m->size >> 20));
+        bench_result(b->options, "cuda", name, bench_median(ms + repeats, repeats), "ms");
+    }
+    free(ms);
+    free(host);
+    return status;
+}
+
 static int bench_transfers(const bench_run *b)
 {
     transfer_memory m;
     int status = memory_open(b, &m);
     for (int kind = 0; kind < TRANSFER_KIND_COUNT && !status; kind++)
         status = measure_transfer(b, &m, (transfer_kind)kind);
+    if (!status)
+        status = measure_registration(b, &m);
     memory_close(b, &m);
     return status;
 }

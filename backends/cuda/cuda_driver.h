@@ -38,6 +38,9 @@
     X(cuMemHostAlloc, "cuMemHostAlloc", 2020, 1, CUresult,                                        \
       (void **host, size_t size, unsigned int flags))                                             \
     X(cuMemFreeHost, "cuMemFreeHost", 2000, 1, CUresult, (void *host))                            \
+    X(cuMemHostRegister_v2, "cuMemHostRegister", 6050, 1, CUresult,                              \
+      (void *host, size_t size, unsigned int flags))                                              \
+    X(cuMemHostUnregister, "cuMemHostUnregister", 4000, 1, CUresult, (void *host))                \
     X(cuMemAllocManaged, "cuMemAllocManaged", 6000, 1, CUresult,                                  \
       (CUdeviceptr * address, size_t size, unsigned int flags))                                   \
     X(cuMemGetInfo_v2, "cuMemGetInfo", 3020, 1, CUresult,                                         \

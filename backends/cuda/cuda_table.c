@@ -141,6 +141,17 @@ static gpurt_status free_host(void *host)
     return CU(cuMemFreeHost)(host);
 }
 
+/* Portable: registered for every context, as gpumem's pinned pages are. */
+static gpurt_status host_register(void *host, uint64_t size)
+{
+    return CU(cuMemHostRegister_v2)(host, (size_t)size, CU_MEMHOSTREGISTER_PORTABLE);
+}
+
+static gpurt_status host_unregister(void *host)
+{
+    return CU(cuMemHostUnregister)(host);
+}
+
 static gpurt_status malloc_managed(uint64_t size, uint64_t *address)
 {
     CUdeviceptr p = 0;
@@ -323,6 +334,7 @@ static const char *const calls[GPURT_CALL_COUNT] = {
     [GPURT_CALL_ENTER] = "cuCtxPushCurrent",
     [GPURT_CALL_MALLOC_DEVICE] = "cuMemAlloc",
     [GPURT_CALL_MALLOC_HOST] = "cuMemHostAlloc",
+    [GPURT_CALL_HOST_REGISTER] = "cuMemHostRegister",
     [GPURT_CALL_MALLOC_MANAGED] = "cuMemAllocManaged",
     [GPURT_CALL_MEMORY_INFO] = "cuMemGetInfo",
     [GPURT_CALL_STREAM_CREATE] = "cuStreamCreate",
@@ -346,6 +358,8 @@ const gpurt_runtime cuda_table = {
     .name = "CUDA", .calls = calls, .vendor_id = 0x10de,
     .default_stream_handle = (uint64_t)(uintptr_t)CU_STREAM_LEGACY,
     .out_of_memory = CUDA_ERROR_OUT_OF_MEMORY, .load = cuda_driver_load,
+    .already_registered = CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED,
+    .invalid_value = CUDA_ERROR_INVALID_VALUE,
     .error_name = cuda_error_name, .context_check = context_check,
     .pointer_device = pointer_device, .driver_version = driver_version,
     GPURT_RUNTIME_OPERATIONS,

@@ -42,6 +42,10 @@ gpumem_result gpurt_page_import(gpumem_backend_device *device, uint32_t memory_t
                                 const gpumem_import_desc *desc, gpumem_backend_page **page);
 
 /* gpurt_pinned.c */
+gpumem_result gpurt_host_register(gpumem_backend_device *device, void *host, uint64_t size,
+                                  gpumem_backend_registration **registration);
+void gpurt_host_unregister(gpumem_backend_device *device,
+                           gpumem_backend_registration *registration);
 int gpurt_host_memory_is_pinned(gpumem_backend_device *device, const void *host,
                                 uint64_t size);
 
@@ -121,6 +125,8 @@ gpumem_result gpurt_native_pool_stats(gpumem_backend_device *device, gpumem_back
     .copy_host_to_page = gpurt_copy_host_to_page,                                                 \
     .copy_page_to_host = gpurt_copy_page_to_host,                                                 \
     .host_memory_is_pinned = gpurt_host_memory_is_pinned,                                         \
+    .host_register = gpurt_host_register,                                                         \
+    .host_unregister = gpurt_host_unregister,                                                     \
     .fill = gpurt_fill,                                                                           \
     .device_native = gpurt_device_native,                                                         \
     .heap_budget = gpurt_heap_budget,                                                             \

@@ -1,5 +1,9 @@
-/* Whether host memory is pinned, so that core can hand it straight to the runtime's copies. */
+/* Whether host memory is pinned, so that core can hand it straight to the runtime's copies; and
+ * the application's host memory registered, so that it is. */
+#include <stdlib.h>
+
 #include "gpurt_device.h"
+#include "gpurt_error.h"
 
 typedef struct host_allocation {
     int pinned;
@@ -30,4 +34,50 @@ int gpurt_host_memory_is_pinned(gpumem_backend_device *device, const void *host,
         last = allocation_at(d, (const char *)host + size - 1);
     gpurt_leave(d, &scope);
     return first.pinned && last.pinned && first.id == last.id;
+}
+
+struct gpumem_backend_registration {
+    void *host;
+};
+
+gpumem_result gpurt_host_register(gpumem_backend_device *device, void *host, uint64_t size,
+                                  gpumem_backend_registration **out)
+{
+    const gpurt_device *d = gpurt_device_of(device);
+    gpumem_backend_registration *registration = malloc(sizeof *registration);
+    if (!registration)
+        return gpumem_backend_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY,
+                                    "%s: no memory for a registration", d->rt->name);
+    gpurt_scope scope;
+    gpumem_result r = gpurt_enter(d, &scope);
+    gpurt_status status = 0;
+    if (r == GPUMEM_OK) {
+        status = d->rt->host_register(host, size);
+        gpurt_leave(d, &scope);
+    }
+    if (r == GPUMEM_OK && status != 0) {
+        r = gpurt_failf(d->rt, GPURT_CALL_HOST_REGISTER, status, GPUMEM_ERROR_OUT_OF_HOST_MEMORY,
+                        "for %llu bytes at %p", (unsigned long long)size, host);
+        /* A range the runtime will not take is the caller's mistake, told in its words. */
+        if (status == d->rt->already_registered || status == d->rt->invalid_value)
+            r = GPUMEM_ERROR_INVALID_ARGUMENT;
+    }
+    if (r != GPUMEM_OK) {
+        free(registration);
+        return r;
+    }
+    registration->host = host;
+    *out = registration;
+    return GPUMEM_OK;
+}
+
+void gpurt_host_unregister(gpumem_backend_device *device, gpumem_backend_registration *registration)
+{
+    const gpurt_device *d = gpurt_device_of(device);
+    gpurt_scope scope;
+    if (gpurt_enter(d, &scope) == GPUMEM_OK) {
+        d->rt->host_unregister(registration->host); /* nothing to do about a failure here */
+        gpurt_leave(d, &scope);
+    }
+    free(registration);
 }

@@ -66,6 +66,7 @@ typedef enum gpurt_call {
     GPURT_CALL_POOL_ATTRIBUTE,
     GPURT_CALL_POOL_TRIM,
     GPURT_CALL_POOL_ALLOCATE,
+    GPURT_CALL_HOST_REGISTER,
     GPURT_CALL_COUNT
 } gpurt_call;
 
@@ -81,6 +82,9 @@ typedef struct gpurt_runtime {
     const char *const *calls;            /* the runtime's name of each gpurt_call */
     uint32_t vendor_id;                  /* PCI vendor, when sysfs does not say */
     gpurt_status out_of_memory;          /* the status of an allocation that did not fit */
+    /* The statuses of a host registration of a range the runtime will not take: one that
+     * overlaps a registered range, and an invalid value (not memory, say). */
+    gpurt_status already_registered, invalid_value;
     /* A handle that names the runtime's default stream (0) and is not NULL, for wrapping it
      * (CUDA: CU_STREAM_LEGACY); 0 when the runtime has none (the default stream is then not
      * wrapped). */
@@ -134,6 +138,9 @@ typedef struct gpurt_runtime {
      * not the runtime's device memory (pinned, managed where the runtime says so, pageable,
      * unknown). Optional: without it, imported device pointers are taken on trust. */
     gpurt_status (*pointer_device)(uint64_t address, int *ordinal);
+    /* Registers host memory for DMA with every device (portable), and ends that. */
+    gpurt_status (*host_register)(void *host, uint64_t size);
+    gpurt_status (*host_unregister)(void *host);
 
     /* --- streams and events --- */
     gpurt_status (*stream_create)(void **stream); /* does not wait for the legacy stream */
@@ -176,7 +183,8 @@ typedef struct gpurt_runtime {
     .context_close = context_close, .enter = enter, .leave = leave,                               \
     .malloc_device = malloc_device, .free_device = free_device, .malloc_host = malloc_host,       \
     .free_host = free_host, .malloc_managed = malloc_managed, .memory_info = memory_info,         \
-    .host_pointer = host_pointer, .stream_create = stream_create,                                 \
+    .host_pointer = host_pointer, .host_register = host_register,                                 \
+    .host_unregister = host_unregister, .stream_create = stream_create,                           \
     .stream_destroy = stream_destroy, .stream_synchronize = stream_synchronize,                   \
     .event_create = event_create, .event_destroy = event_destroy, .event_record = event_record,   \
     .event_synchronize = event_synchronize, .stream_wait_event = stream_wait_event, .copy = copy, .copy_to_device = copy_to_device,       \

@@ -30,6 +30,9 @@
     X(hipHostMalloc, "hipHostMalloc", 0, 1, hipError_t,                                           \
       (void **pointer, size_t size, unsigned int flags))                                          \
     X(hipHostFree, "hipHostFree", 0, 1, hipError_t, (void *pointer))                              \
+    X(hipHostRegister, "hipHostRegister", 0, 1, hipError_t,                                       \
+      (void *pointer, size_t size, unsigned int flags))                                           \
+    X(hipHostUnregister, "hipHostUnregister", 0, 1, hipError_t, (void *pointer))                  \
     X(hipMallocManaged, "hipMallocManaged", 0, 1, hipError_t,                                     \
       (void **pointer, size_t size, unsigned int flags))                                          \
     X(hipMemGetInfo, "hipMemGetInfo", 0, 1, hipError_t,                                           \

@@ -128,6 +128,16 @@ static gpurt_status free_host(void *host)
     return HIP(hipHostFree)(host);
 }
 
+static gpurt_status host_register(void *host, uint64_t size)
+{
+    return HIP(hipHostRegister)(host, (size_t)size, hipHostRegisterPortable);
+}
+
+static gpurt_status host_unregister(void *host)
+{
+    return HIP(hipHostUnregister)(host);
+}
+
 static gpurt_status malloc_managed(uint64_t size, uint64_t *address)
 {
     void *p = NULL;
@@ -310,6 +320,7 @@ static const char *const calls[GPURT_CALL_COUNT] = {
     [GPURT_CALL_ENTER] = "hipSetDevice",
     [GPURT_CALL_MALLOC_DEVICE] = "hipMalloc",
     [GPURT_CALL_MALLOC_HOST] = "hipHostMalloc",
+    [GPURT_CALL_HOST_REGISTER] = "hipHostRegister",
     [GPURT_CALL_MALLOC_MANAGED] = "hipMallocManaged",
     [GPURT_CALL_MEMORY_INFO] = "hipMemGetInfo",
     [GPURT_CALL_STREAM_CREATE] = "hipStreamCreateWithFlags",
@@ -332,6 +343,8 @@ static const char *const calls[GPURT_CALL_COUNT] = {
 /* No context_check: HIP has no contexts to bring, only the device ordinal. */
 const gpurt_runtime hip_table = {
     .name = "HIP", .calls = calls, .vendor_id = 0x1002, .out_of_memory = hipErrorOutOfMemory,
+    .already_registered = hipErrorHostMemoryAlreadyRegistered,
+    .invalid_value = hipErrorInvalidValue,
     .load = hip_library_load, .error_name = hip_error_name, .driver_version = driver_version,
     GPURT_RUNTIME_OPERATIONS,
 };

@@ -221,6 +221,29 @@ static int host_memory_is_pinned(gpumem_backend_device *device, const void *host
     return 1; /* the host reads its own memory at full speed: staging would only add a copy */
 }
 
+/* The host's memory is this device's memory: registering it changes nothing, and succeeds. */
+struct gpumem_backend_registration {
+    void *host;
+};
+
+static gpumem_result host_register(gpumem_backend_device *device, void *host, uint64_t size,
+                                   gpumem_backend_registration **out)
+{
+    gpumem_backend_registration *registration = malloc(sizeof *registration);
+    if (!registration)
+        return gpumem_backend_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY,
+                                    "host: no memory for a registration");
+    registration->host = host;
+    *out = registration;
+    return GPUMEM_OK;
+}
+
+static void host_unregister(gpumem_backend_device *device,
+                            gpumem_backend_registration *registration)
+{
+    free(registration);
+}
+
 static gpumem_result host_fill(gpumem_backend_device *device, gpumem_backend_stream *stream,
                                gpumem_backend_page *page, uint64_t offset, uint64_t size,
                                uint32_t pattern)
@@ -249,6 +272,8 @@ static const gpumem_backend_vtable host_vtable = {
     .host_memory_is_pinned = host_memory_is_pinned,
     .fill = host_fill,
     .page_import = host_page_import,
+    .host_register = host_register,
+    .host_unregister = host_unregister,
 };
 
 const gpumem_backend_vtable *gpumem_host_backend(void);

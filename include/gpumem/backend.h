@@ -61,6 +61,7 @@ typedef struct gpumem_backend_stream gpumem_backend_stream;
 typedef struct gpumem_backend_event gpumem_backend_event;
 typedef struct gpumem_backend_pool gpumem_backend_pool;     /* a runtime's native pool */
 typedef struct gpumem_backend_image gpumem_backend_image;   /* a runtime's image object */
+typedef struct gpumem_backend_registration gpumem_backend_registration; /* registered host memory */
 
 /* What a runtime's image needs of its memory (image_create). */
 typedef struct gpumem_backend_image_requirements {
@@ -421,6 +422,17 @@ typedef struct gpumem_backend_vtable {
                                          const gpumem_image_region *source_region,
                                          gpumem_backend_image *destination,
                                          const gpumem_image_region *destination_region);
+
+    /* Registers host memory with the device (gpumem_host_register), so that its transfers go
+     * by DMA and host_memory_is_pinned says 1 for it; `host` non-NULL, `size` > 0 (core
+     * checked). A range the runtime refuses as overlapping a registered one, or as not memory:
+     * GPUMEM_ERROR_INVALID_ARGUMENT with the runtime's error. A group of two: register and
+     * unregister. Absent: gpumem_host_register is GPUMEM_ERROR_UNSUPPORTED. */
+    gpumem_result (*host_register)(gpumem_backend_device *device, void *host, uint64_t size,
+                                   gpumem_backend_registration **registration);
+    /* Ends a registration (no transfer of the memory is queued any more: core waited). */
+    void (*host_unregister)(gpumem_backend_device *device,
+                            gpumem_backend_registration *registration);
 
     /* === later versions append here === */
 } gpumem_backend_vtable;

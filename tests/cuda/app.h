@@ -31,7 +31,9 @@
     X(cuTexObjectCreate, (CUtexObject * texture, const CUDA_RESOURCE_DESC *resource,     \
                           const CUDA_TEXTURE_DESC *sampling,                             \
                           const CUDA_RESOURCE_VIEW_DESC *view))                          \
-    X(cuTexObjectDestroy, (CUtexObject texture))
+    X(cuTexObjectDestroy, (CUtexObject texture)) \
+    X(cuMemHostRegister_v2, (void *host, size_t size, unsigned int flags))              \
+    X(cuMemHostUnregister, (void *host))
 
 typedef struct app_cuda {
 #define APP_CUDA_FIELD(name, parameters) CUresult (*name) parameters;

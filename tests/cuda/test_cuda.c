@@ -5,6 +5,7 @@
  * at the device's memory limit, and byte-exact pageable transfers through core's staging.
  * Without a CUDA driver or device every test skips with the reason gpumem gives. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -704,6 +705,67 @@ Test(cuda, out_of_device_memory_is_clean)
 /* Odd sizes at odd offsets, from and to odd host addresses: exact, and nothing around the
  * range changes. Large ones go through core's staging pipeline, small ones straight to the
  * driver; tests/cuda/meson.build also runs this with GPUMEM_STAGING=always in small chunks. */
+/* --- host memory registration --- */
+
+/* The path the last transfer took, as core's debug log says it ("direct", "staged"...). */
+static char last_path[32];
+
+static void remember_path(void *user, int32_t level, const char *message)
+{
+    (void)user;
+    const char *at = strstr(message, "': ");
+    if (level == GPUMEM_LOG_DEBUG && (!strncmp(message, "write of ", 9) ||
+                                      !strncmp(message, "read of ", 8)) && at)
+        snprintf(last_path, sizeof last_path, "%.*s", (int)strcspn(at + 3, " "), at + 3);
+}
+
+/* Pageable memory of 8 MiB and more is staged; registered, the same memory goes straight to
+ * the driver's copies (DMA), which the driver sees as pinned; unregistered, it is staged
+ * again. Bytes are checked every time. */
+Test(cuda, registered_host_memory_goes_to_the_driver_unstaged)
+{
+    gpumem_device device = open_cuda();
+    app_cuda cu;
+    app_cuda_load(&cu);
+    const uint64_t size = 40 * MiB;
+    gpumem_pool pool = device_pool(device);
+    gpumem_buffer buffer = buffer_in(pool, size, 0);
+    uint8_t *host = allocate(size), *back = allocate(size);
+    gpumem_log_set_callback(remember_path, NULL);
+    const char *expected[] = {"staged", "direct", "staged"};
+    for (int round = 0; round < 3; round++) {
+        gpumem_host_registration registration = NULL;
+        if (round == 1)
+            OK(gpumem_host_register(device, host, size, 0, &registration));
+        pattern(host, size, 50 + (uint32_t)round);
+        OK(gpumem_buffer_write(buffer, 0, host, size));
+        cr_assert_str_eq(last_path, expected[round], "the write of round %d", round);
+        OK(gpumem_buffer_read(buffer, 0, back, size));
+        ASSERT_SAME(back, host, size, "written");
+        memset(host, 0, size);
+        OK(gpumem_buffer_read(buffer, 0, host, size));
+        cr_assert_str_eq(last_path, expected[round], "the read of round %d", round);
+        ASSERT_SAME(host, back, size, "read back");
+        if (registration)
+            OK(gpumem_host_unregister(registration));
+    }
+    gpumem_log_set_callback(NULL, NULL);
+    /* A range CUDA has registered itself is refused by the driver, with its error named. */
+    CUcontext popped;
+    CU_OK(cu.cuCtxPushCurrent_v2(context_of(device)));
+    CU_OK(cu.cuMemHostRegister_v2(host, MiB, CU_MEMHOSTREGISTER_PORTABLE));
+    gpumem_host_registration twice;
+    cr_assert_eq(gpumem_host_register(device, host, MiB, 0, &twice),
+                 GPUMEM_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(gpumem_last_error(), "CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED"), "%s",
+              gpumem_last_error());
+    CU_OK(cu.cuMemHostUnregister(host));
+    CU_OK(cu.cuCtxPopCurrent_v2(&popped));
+    free(host);
+    free(back);
+    OK(gpumem_device_close(device));
+}
+
 Test(cuda, pageable_transfers_are_byte_exact, .timeout = 240)
 {
     static const uint64_t sizes[] = {1, 4097, 33 * MiB + 7};
