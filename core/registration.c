@@ -28,6 +28,17 @@ static const gpumem_registration_obj *overlapping(const gpumem_device_obj *devic
     return NULL;
 }
 
+static gpumem_result refuse_overlap(const gpumem_device_obj *device, const void *host,
+                                    uint64_t size)
+{
+    const gpumem_registration_obj *other = overlapping(device, host, size);
+    return other ? gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
+                               "%llu bytes at %p overlap %llu bytes at %p, registered already",
+                               (unsigned long long)size, host,
+                               (unsigned long long)other->size, other->host)
+                 : GPUMEM_OK;
+}
+
 static gpumem_result host_register(gpumem_device handle, void *host, uint64_t size,
                                    uint32_t flags, gpumem_host_registration *out)
 {
@@ -50,6 +61,13 @@ static gpumem_result host_register(gpumem_device handle, void *host, uint64_t si
         return gpumem_fail(GPUMEM_ERROR_UNSUPPORTED,
                            "backend '%s' cannot register host memory (it has no host_register)",
                            device->properties.backend);
+    /* Overlaps are refused before the runtime sees them (CUDA reports them as errors of its
+     * own), and again under the lock below, for two registrations racing. */
+    pthread_mutex_lock(&device->lock);
+    r = refuse_overlap(device, host, size);
+    pthread_mutex_unlock(&device->lock);
+    if (r != GPUMEM_OK)
+        return r;
     gpumem_registration_obj *registration = gpumem_alloc_zeroed(1, sizeof *registration);
     if (!registration)
         return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for a registration");
@@ -62,18 +80,12 @@ static gpumem_result host_register(gpumem_device handle, void *host, uint64_t si
     registration->host = host;
     registration->size = size;
     pthread_mutex_lock(&device->lock);
-    const gpumem_registration_obj *other = overlapping(device, host, size);
-    if (other)
-        r = gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
-                        "%llu bytes at %p overlap %llu bytes at %p, registered already",
-                        (unsigned long long)size, host, (unsigned long long)other->size,
-                        other->host);
-    else if (device->closing)
-        r = gpumem_fail(GPUMEM_ERROR_DESTROYED, "the device was closed");
-    else if (!(registration->handle = gpumem_handle_create(GPUMEM_HANDLE_REGISTRATION,
-                                                           registration)))
+    r = device->closing ? gpumem_fail(GPUMEM_ERROR_DESTROYED, "the device was closed")
+                        : refuse_overlap(device, host, size);
+    if (r == GPUMEM_OK && !(registration->handle = gpumem_handle_create(
+                              GPUMEM_HANDLE_REGISTRATION, registration)))
         r = gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no handle left");
-    else
+    if (r == GPUMEM_OK)
         gpumem_list_push(&device->registrations, &registration->link);
     pthread_mutex_unlock(&device->lock);
     if (r != GPUMEM_OK) {
