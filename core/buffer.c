@@ -256,15 +256,31 @@ static gpumem_result buffer_create(gpumem_pool pool_handle, const gpumem_buffer_
 gpumem_result gpumem_buffer_create(gpumem_pool pool, const gpumem_buffer_desc *desc,
                                    gpumem_buffer *buffer)
 {
-    GPUMEM_GUARDED_CALL(buffer_create(pool, desc, NULL, buffer));
+    GPUMEM_LOGGED_CALL(buffer_create(pool, desc, NULL, buffer),
+                       "pool %#llx, desc {size %llu, alignment %llu, flags %#llx, usage %#llx, "
+                       "name \"%s\"}" GPUMEM_LOG_OUTPUTS "buffer %#llx",
+                       GPUMEM_LOG_HANDLE(pool), GPUMEM_LOG_FIELD(desc, size),
+                       GPUMEM_LOG_FIELD(desc, alignment), GPUMEM_LOG_FIELD(desc, flags),
+                       GPUMEM_LOG_FIELD(desc, usage), GPUMEM_LOG_TEXT(desc ? desc->name : NULL),
+                       GPUMEM_LOG_OUT(buffer));
+}
+
+/* The stream forms' stream is required (NULL means "no stream" inside). */
+static gpumem_result stream_missing(void)
+{
+    return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "stream is NULL");
 }
 
 gpumem_result gpumem_buffer_create_on_stream(gpumem_pool pool, const gpumem_buffer_desc *desc,
                                              gpumem_stream stream, gpumem_buffer *buffer)
 {
-    if (!stream)
-        GPUMEM_PLAIN_CALL(gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "stream is NULL"));
-    GPUMEM_GUARDED_CALL(buffer_create(pool, desc, stream, buffer));
+    GPUMEM_LOGGED_CALL(stream ? buffer_create(pool, desc, stream, buffer) : stream_missing(),
+                       "pool %#llx, desc {size %llu, alignment %llu, flags %#llx, usage %#llx, "
+                       "name \"%s\"}, stream %#llx" GPUMEM_LOG_OUTPUTS "buffer %#llx",
+                       GPUMEM_LOG_HANDLE(pool), GPUMEM_LOG_FIELD(desc, size),
+                       GPUMEM_LOG_FIELD(desc, alignment), GPUMEM_LOG_FIELD(desc, flags),
+                       GPUMEM_LOG_FIELD(desc, usage), GPUMEM_LOG_TEXT(desc ? desc->name : NULL),
+                       GPUMEM_LOG_HANDLE(stream), GPUMEM_LOG_OUT(buffer));
 }
 
 /* Notes a free in a stream's order in a paged pool (pool lock held), so that other takers of
@@ -375,7 +391,13 @@ static gpumem_result buffer_import(gpumem_pool pool_handle, const gpumem_import_
 gpumem_result gpumem_buffer_import(gpumem_pool pool, const gpumem_import_desc *desc,
                                    gpumem_buffer *buffer)
 {
-    GPUMEM_GUARDED_CALL(buffer_import(pool, desc, buffer));
+    GPUMEM_LOGGED_CALL(buffer_import(pool, desc, buffer),
+                       "pool %#llx, desc {address %#llx, memory %#llx, offset %llu, size %llu, "
+                       "flags %#llx}" GPUMEM_LOG_OUTPUTS "buffer %#llx",
+                       GPUMEM_LOG_HANDLE(pool), GPUMEM_LOG_FIELD(desc, address),
+                       GPUMEM_LOG_FIELD(desc, memory), GPUMEM_LOG_FIELD(desc, offset),
+                       GPUMEM_LOG_FIELD(desc, size), GPUMEM_LOG_FIELD(desc, flags),
+                       GPUMEM_LOG_OUT(buffer));
 }
 
 /* The buffer's memory is given back once no call can use it any more (gpumem_pool_retire);
@@ -418,15 +440,22 @@ gpumem_result gpumem_record_destroy(uint64_t handle, gpumem_handle_kind kind,
 
 gpumem_result gpumem_buffer_destroy(gpumem_buffer buffer)
 {
-    GPUMEM_GUARDED_CALL(gpumem_record_destroy(GPUMEM_HANDLE_OF(buffer), GPUMEM_HANDLE_BUFFER, NULL));
+    GPUMEM_LOGGED_CALL(gpumem_record_destroy(GPUMEM_HANDLE_OF(buffer), GPUMEM_HANDLE_BUFFER, NULL),
+                       "buffer %#llx",
+                       GPUMEM_LOG_HANDLE(buffer));
+}
+
+static gpumem_result destroy_on_stream(gpumem_buffer buffer, gpumem_stream stream)
+{
+    return stream ? gpumem_record_destroy(GPUMEM_HANDLE_OF(buffer), GPUMEM_HANDLE_BUFFER, stream)
+                  : stream_missing();
 }
 
 gpumem_result gpumem_buffer_destroy_on_stream(gpumem_buffer buffer, gpumem_stream stream)
 {
-    if (!stream)
-        GPUMEM_PLAIN_CALL(gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "stream is NULL"));
-    GPUMEM_GUARDED_CALL(
-        gpumem_record_destroy(GPUMEM_HANDLE_OF(buffer), GPUMEM_HANDLE_BUFFER, stream));
+    GPUMEM_LOGGED_CALL(destroy_on_stream(buffer, stream),
+                       "buffer %#llx, stream %#llx",
+                       GPUMEM_LOG_HANDLE(buffer), GPUMEM_LOG_HANDLE(stream));
 }
 
 gpumem_result gpumem_record_info(uint64_t handle, gpumem_handle_kind kind,
@@ -455,7 +484,13 @@ gpumem_result gpumem_record_info(uint64_t handle, gpumem_handle_kind kind,
 
 gpumem_result gpumem_buffer_info_get(gpumem_buffer buffer, gpumem_buffer_info *info)
 {
-    GPUMEM_GUARDED_CALL(gpumem_record_info(GPUMEM_HANDLE_OF(buffer), GPUMEM_HANDLE_BUFFER, info));
+    GPUMEM_LOGGED_CALL(gpumem_record_info(GPUMEM_HANDLE_OF(buffer), GPUMEM_HANDLE_BUFFER, info),
+                       "buffer %#llx" GPUMEM_LOG_OUTPUTS
+                       "page %llu, offset %llu, size %llu, allocation_size %llu, dedicated %llu",
+                       GPUMEM_LOG_HANDLE(buffer), GPUMEM_LOG_OUT_FIELD(info, page),
+                       GPUMEM_LOG_OUT_FIELD(info, offset), GPUMEM_LOG_OUT_FIELD(info, size),
+                       GPUMEM_LOG_OUT_FIELD(info, allocation_size),
+                       GPUMEM_LOG_OUT_FIELD(info, dedicated));
 }
 
 static gpumem_result buffer_native(gpumem_buffer handle, gpumem_native_buffer *native)
@@ -499,7 +534,12 @@ static gpumem_result buffer_native(gpumem_buffer handle, gpumem_native_buffer *n
 
 gpumem_result gpumem_buffer_native(gpumem_buffer buffer, gpumem_native_buffer *native)
 {
-    GPUMEM_GUARDED_CALL(buffer_native(buffer, native));
+    GPUMEM_LOGGED_CALL(buffer_native(buffer, native),
+                       "buffer %#llx" GPUMEM_LOG_OUTPUTS
+                       "memory %#llx, offset %llu, buffer %#llx, address %#llx",
+                       GPUMEM_LOG_HANDLE(buffer), GPUMEM_LOG_OUT_FIELD(native, memory),
+                       GPUMEM_LOG_OUT_FIELD(native, offset), GPUMEM_LOG_OUT_FIELD(native, buffer),
+                       GPUMEM_LOG_OUT_FIELD(native, address));
 }
 
 gpumem_result gpumem_record_name(uint64_t handle, gpumem_handle_kind kind, char *name,
@@ -522,8 +562,11 @@ gpumem_result gpumem_record_name(uint64_t handle, gpumem_handle_kind kind, char 
 
 gpumem_result gpumem_buffer_name(gpumem_buffer buffer, char *name, size_t capacity)
 {
-    GPUMEM_GUARDED_CALL(
-        gpumem_record_name(GPUMEM_HANDLE_OF(buffer), GPUMEM_HANDLE_BUFFER, name, capacity));
+    GPUMEM_LOGGED_CALL(
+        gpumem_record_name(GPUMEM_HANDLE_OF(buffer), GPUMEM_HANDLE_BUFFER, name, capacity),
+        "buffer %#llx, name %p, capacity %llu" GPUMEM_LOG_OUTPUTS "name \"%s\"",
+        GPUMEM_LOG_HANDLE(buffer), (void *)name, (unsigned long long)(capacity),
+        GPUMEM_LOG_TEXT(gpumem_r_ == GPUMEM_OK ? name : NULL));
 }
 
 gpumem_result gpumem_record_user_data(uint64_t handle, gpumem_handle_kind kind,
@@ -541,8 +584,10 @@ gpumem_result gpumem_record_user_data(uint64_t handle, gpumem_handle_kind kind,
 
 gpumem_result gpumem_buffer_user_data(gpumem_buffer buffer, void **user_data)
 {
-    GPUMEM_GUARDED_CALL(
-        gpumem_record_user_data(GPUMEM_HANDLE_OF(buffer), GPUMEM_HANDLE_BUFFER, user_data));
+    GPUMEM_LOGGED_CALL(
+        gpumem_record_user_data(GPUMEM_HANDLE_OF(buffer), GPUMEM_HANDLE_BUFFER, user_data),
+        "buffer %#llx" GPUMEM_LOG_OUTPUTS "user_data %#llx",
+        GPUMEM_LOG_HANDLE(buffer), GPUMEM_LOG_OUT(user_data));
 }
 
 /* --- mapping --- */
@@ -576,7 +621,9 @@ static gpumem_result buffer_map(gpumem_buffer handle, void **data)
 
 gpumem_result gpumem_buffer_map(gpumem_buffer buffer, void **data)
 {
-    GPUMEM_GUARDED_CALL(buffer_map(buffer, data));
+    GPUMEM_LOGGED_CALL(buffer_map(buffer, data),
+                       "buffer %#llx" GPUMEM_LOG_OUTPUTS "data %#llx",
+                       GPUMEM_LOG_HANDLE(buffer), GPUMEM_LOG_OUT(data));
 }
 
 static gpumem_result buffer_unmap(gpumem_buffer handle)
@@ -600,7 +647,9 @@ static gpumem_result buffer_unmap(gpumem_buffer handle)
 
 gpumem_result gpumem_buffer_unmap(gpumem_buffer buffer)
 {
-    GPUMEM_GUARDED_CALL(buffer_unmap(buffer));
+    GPUMEM_LOGGED_CALL(buffer_unmap(buffer),
+                       "buffer %#llx",
+                       GPUMEM_LOG_HANDLE(buffer));
 }
 
 gpumem_result gpumem_buffer_check_range(const gpumem_buffer_obj *b, uint64_t offset,
@@ -679,12 +728,18 @@ void gpumem_buffer_unmap_internal(gpumem_buffer_obj *b)
 
 gpumem_result gpumem_buffer_flush(gpumem_buffer buffer, uint64_t offset, uint64_t size)
 {
-    GPUMEM_GUARDED_CALL(coherence_op(buffer, offset, size, 1));
+    GPUMEM_LOGGED_CALL(coherence_op(buffer, offset, size, 1),
+                       "buffer %#llx, offset %llu, size %llu",
+                       GPUMEM_LOG_HANDLE(buffer), (unsigned long long)(offset),
+                       (unsigned long long)(size));
 }
 
 gpumem_result gpumem_buffer_invalidate(gpumem_buffer buffer, uint64_t offset, uint64_t size)
 {
-    GPUMEM_GUARDED_CALL(coherence_op(buffer, offset, size, 0));
+    GPUMEM_LOGGED_CALL(coherence_op(buffer, offset, size, 0),
+                       "buffer %#llx, offset %llu, size %llu",
+                       GPUMEM_LOG_HANDLE(buffer), (unsigned long long)(offset),
+                       (unsigned long long)(size));
 }
 
 /* Indexes a pool's live buffers by address, at its first lookup (pool lock held): pools that
@@ -740,5 +795,8 @@ static gpumem_result buffer_find(gpumem_device device_handle, uint64_t address,
 gpumem_result gpumem_buffer_find(gpumem_device device, uint64_t address, gpumem_buffer *buffer,
                                  uint64_t *offset)
 {
-    GPUMEM_GUARDED_CALL(buffer_find(device, address, buffer, offset));
+    GPUMEM_LOGGED_CALL(buffer_find(device, address, buffer, offset),
+                       "device %#llx, address %#llx" GPUMEM_LOG_OUTPUTS "buffer %#llx, offset %llu",
+                       GPUMEM_LOG_HANDLE(device), (unsigned long long)(address),
+                       GPUMEM_LOG_OUT(buffer), GPUMEM_LOG_OUT(offset));
 }

@@ -16,6 +16,7 @@
 
 #include "epoch.h"
 #include "error.h"
+#include "log.h"
 
 typedef struct gpumem_call {
     gpumem_thread *thread;
@@ -100,6 +101,61 @@ static inline int gpumem_call_is_nested(const gpumem_call *call)
         gpumem_call gpumem_call_;                                     \
         gpumem_call_begin(&gpumem_call_, __func__);                   \
         return gpumem_call_end(&gpumem_call_, (expression));          \
+    } while (0)
+
+/* The debug log of a call that ended with `result` (gpumem_call_log): not for calls made from
+ * a log callback inside another call, whose own log would call the callback again. Costs one
+ * load when nobody reads debug messages. */
+#define GPUMEM_CALL_LOG(call, result, ...)                                               \
+    do {                                                                                 \
+        if (__builtin_expect(gpumem_log_wants(GPUMEM_LOG_DEBUG), 0) &&                   \
+            (call).thread->depth == 0 && !(call).thread->logging_call)                  \
+            gpumem_call_log((call).function, (result), __VA_ARGS__);                     \
+    } while (0)
+
+/* An output of a public call for its log: the value a handle pointer received, or 0 when the
+ * call failed (outputs are written only on success) or the pointer is NULL. For use in the
+ * log arguments of the macros below, where gpumem_r_ is the call's result. */
+#define GPUMEM_LOG_OUT(pointer) \
+    (gpumem_r_ == GPUMEM_OK && (pointer) ? (unsigned long long)(uintptr_t)*(pointer) : 0ull)
+#define GPUMEM_LOG_HANDLE(handle) ((unsigned long long)(uintptr_t)(handle))
+/* A field of an input struct (0 for a NULL pointer), and of an output struct (0 unless the call
+ * succeeded), for %llu and %#llx. */
+#define GPUMEM_LOG_FIELD(pointer, field) ((pointer) ? (unsigned long long)(pointer)->field : 0ull)
+#define GPUMEM_LOG_OUT_FIELD(pointer, field) \
+    (gpumem_r_ == GPUMEM_OK && (pointer) ? (unsigned long long)(pointer)->field : 0ull)
+/* A string argument, "(null)" for NULL. */
+#define GPUMEM_LOG_TEXT(text) ((text) ? (const char *)(text) : "(null)")
+
+/* GPUMEM_GUARDED_CALL and GPUMEM_PLAIN_CALL with the call's debug log: the arguments after
+ * `expression` are gpumem_call_log's format (inputs, GPUMEM_LOG_OUTPUTS, outputs) and its
+ * values. */
+#define GPUMEM_LOGGED_CALL(expression, ...)                                  \
+    do {                                                                     \
+        gpumem_call gpumem_call_;                                            \
+        gpumem_result gpumem_r_ = gpumem_call_enter(&gpumem_call_, __func__); \
+        if (gpumem_r_ == GPUMEM_OK)                                          \
+            gpumem_r_ = (expression);                                        \
+        gpumem_r_ = gpumem_call_leave(&gpumem_call_, gpumem_r_);             \
+        GPUMEM_CALL_LOG(gpumem_call_, gpumem_r_, __VA_ARGS__);               \
+        return gpumem_r_;                                                    \
+    } while (0)
+
+#define GPUMEM_LOGGED_PLAIN_CALL(expression, ...)                      \
+    do {                                                               \
+        gpumem_call gpumem_call_;                                      \
+        gpumem_call_begin(&gpumem_call_, __func__);                    \
+        gpumem_result gpumem_r_ = gpumem_call_end(&gpumem_call_, (expression)); \
+        GPUMEM_CALL_LOG(gpumem_call_, gpumem_r_, __VA_ARGS__);         \
+        return gpumem_r_;                                              \
+    } while (0)
+
+/* The end of a public call written out by hand (enter, steps, leave): leaves, logs, returns. */
+#define GPUMEM_LOGGED_LEAVE(call, result, ...)                            \
+    do {                                                                  \
+        gpumem_result gpumem_r_ = gpumem_call_leave(&(call), (result));   \
+        GPUMEM_CALL_LOG(call, gpumem_r_, __VA_ARGS__);                    \
+        return gpumem_r_;                                                 \
     } while (0)
 
 #endif

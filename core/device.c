@@ -271,7 +271,12 @@ static gpumem_result device_open(const gpumem_device_desc *desc, gpumem_device *
 
 gpumem_result gpumem_device_open(const gpumem_device_desc *desc, gpumem_device *device)
 {
-    GPUMEM_PLAIN_CALL(device_open(desc, device));
+    GPUMEM_LOGGED_PLAIN_CALL(device_open(desc, device),
+                             "desc {backend \"%s\", flags %#llx, device_index %llu, external %p}"
+                             GPUMEM_LOG_OUTPUTS "device %#llx",
+                             GPUMEM_LOG_TEXT(desc ? desc->backend : NULL),
+                             GPUMEM_LOG_FIELD(desc, flags), GPUMEM_LOG_FIELD(desc, device_index),
+                             desc ? (const void *)desc->external : NULL, GPUMEM_LOG_OUT(device));
 }
 
 /* Ends every handle of the device's objects, and refuses new ones (the device's own handle is
@@ -309,7 +314,9 @@ gpumem_result gpumem_device_close(gpumem_device handle)
     if (r == GPUMEM_OK && !gpumem_handle_destroy(device->handle))
         r = gpumem_fail(GPUMEM_ERROR_DESTROYED, "the device was destroyed");
     if (r != GPUMEM_OK)
-        return gpumem_call_leave(&call, r);
+        GPUMEM_LOGGED_LEAVE(call, r,
+                            "device %#llx",
+                            GPUMEM_LOG_HANDLE(handle));
     gpumem_close_dump(device); /* GPUMEM_DUMP_ON_CLOSE, before anything is released */
     end_handles(device);
     uint64_t stamp = gpumem_epoch_stamp();
@@ -340,7 +347,9 @@ gpumem_result gpumem_device_close(gpumem_device handle)
     free_streams(device);
     device->ops->device_close(device->native);
     device_free(device);
-    return gpumem_call_leave(&call, GPUMEM_OK);
+    GPUMEM_LOGGED_LEAVE(call, GPUMEM_OK,
+                        "device %#llx",
+                        GPUMEM_LOG_HANDLE(handle));
 }
 
 static gpumem_result device_properties_get(gpumem_device handle,
@@ -374,7 +383,11 @@ static gpumem_result device_properties_get(gpumem_device handle,
 gpumem_result gpumem_device_properties_get(gpumem_device device,
                                            gpumem_device_properties *properties)
 {
-    GPUMEM_GUARDED_CALL(device_properties_get(device, properties));
+    GPUMEM_LOGGED_CALL(device_properties_get(device, properties),
+                       "device %#llx" GPUMEM_LOG_OUTPUTS "name \"%s\", backend \"%s\"",
+                       GPUMEM_LOG_HANDLE(device),
+                       GPUMEM_LOG_TEXT(gpumem_r_ == GPUMEM_OK ? properties->name : NULL),
+                       GPUMEM_LOG_TEXT(gpumem_r_ == GPUMEM_OK ? properties->backend : NULL));
 }
 
 static gpumem_result device_native(gpumem_device handle, gpumem_external_device *native)
@@ -395,7 +408,12 @@ static gpumem_result device_native(gpumem_device handle, gpumem_external_device 
 
 gpumem_result gpumem_device_native(gpumem_device device, gpumem_external_device *native)
 {
-    GPUMEM_GUARDED_CALL(device_native(device, native));
+    GPUMEM_LOGGED_CALL(device_native(device, native),
+                       "device %#llx" GPUMEM_LOG_OUTPUTS
+                       "instance %#llx, physical_device %#llx, device %#llx",
+                       GPUMEM_LOG_HANDLE(device), GPUMEM_LOG_OUT_FIELD(native, instance),
+                       GPUMEM_LOG_OUT_FIELD(native, physical_device),
+                       GPUMEM_LOG_OUT_FIELD(native, device));
 }
 
 static gpumem_result device_count(const char *backend, uint32_t *count)
@@ -412,7 +430,9 @@ static gpumem_result device_count(const char *backend, uint32_t *count)
 
 gpumem_result gpumem_device_count(const char *backend, uint32_t *count)
 {
-    GPUMEM_PLAIN_CALL(device_count(backend, count));
+    GPUMEM_LOGGED_PLAIN_CALL(device_count(backend, count),
+                             "backend \"%s\"" GPUMEM_LOG_OUTPUTS "count %llu",
+                             GPUMEM_LOG_TEXT(backend), GPUMEM_LOG_OUT(count));
 }
 
 static gpumem_result device_default_stream(gpumem_device handle, gpumem_stream *stream)
@@ -429,7 +449,9 @@ static gpumem_result device_default_stream(gpumem_device handle, gpumem_stream *
 
 gpumem_result gpumem_device_default_stream(gpumem_device device, gpumem_stream *stream)
 {
-    GPUMEM_GUARDED_CALL(device_default_stream(device, stream));
+    GPUMEM_LOGGED_CALL(device_default_stream(device, stream),
+                       "device %#llx" GPUMEM_LOG_OUTPUTS "stream %#llx",
+                       GPUMEM_LOG_HANDLE(device), GPUMEM_LOG_OUT(stream));
 }
 
 uint32_t gpumem_version(void)

@@ -167,5 +167,8 @@ static gpumem_result device_dump_json(gpumem_device handle, char *buffer, uint64
 gpumem_result gpumem_device_dump_json(gpumem_device device, char *buffer, uint64_t capacity,
                                       uint64_t *length)
 {
-    GPUMEM_GUARDED_CALL(device_dump_json(device, buffer, capacity, length));
+    GPUMEM_LOGGED_CALL(device_dump_json(device, buffer, capacity, length),
+                       "device %#llx, buffer %p, capacity %llu" GPUMEM_LOG_OUTPUTS "length %llu",
+                       GPUMEM_LOG_HANDLE(device), (void *)buffer, (unsigned long long)(capacity),
+                       GPUMEM_LOG_OUT(length));
 }

@@ -72,14 +72,20 @@ static gpumem_result event_open(gpumem_device handle, const uint64_t *wrap, gpum
 
 gpumem_result gpumem_event_create(gpumem_device device, gpumem_event *event)
 {
-    GPUMEM_GUARDED_CALL(event_open(device, NULL, event));
+    GPUMEM_LOGGED_CALL(event_open(device, NULL, event),
+                       "device %#llx" GPUMEM_LOG_OUTPUTS "event %#llx",
+                       GPUMEM_LOG_HANDLE(device), GPUMEM_LOG_OUT(event));
 }
 
 gpumem_result gpumem_event_wrap(gpumem_device device, uint64_t native_handle, uint64_t value,
                                 gpumem_event *event)
 {
     const uint64_t wrap[2] = {native_handle, value};
-    GPUMEM_GUARDED_CALL(event_open(device, wrap, event));
+    GPUMEM_LOGGED_CALL(event_open(device, wrap, event),
+                       "device %#llx, native_handle %#llx, value %llu" GPUMEM_LOG_OUTPUTS
+                       "event %#llx",
+                       GPUMEM_LOG_HANDLE(device), (unsigned long long)(native_handle),
+                       (unsigned long long)(value), GPUMEM_LOG_OUT(event));
 }
 
 gpumem_result gpumem_event_destroy(gpumem_event handle)
@@ -91,15 +97,20 @@ gpumem_result gpumem_event_destroy(gpumem_event handle)
         gpumem_call_is_nested(&call))
         r = gpumem_fail(GPUMEM_ERROR_BAD_STATE, "an event cannot be destroyed from a log callback");
     if (r != GPUMEM_OK)
-        return gpumem_call_leave(&call, r);
+        GPUMEM_LOGGED_LEAVE(call, r,
+                            "event %#llx",
+                            GPUMEM_LOG_HANDLE(handle));
     gpumem_device_obj *device = event->device;
     if (!gpumem_device_take(device, event->handle, &event->link))
-        return gpumem_call_leave(&call, gpumem_fail(GPUMEM_ERROR_DESTROYED,
-                                                    "the event was destroyed"));
+        GPUMEM_LOGGED_LEAVE(call, gpumem_fail(GPUMEM_ERROR_DESTROYED, "the event was destroyed"),
+                            "event %#llx",
+                            GPUMEM_LOG_HANDLE(handle));
     gpumem_epoch_wait(call.thread->record, gpumem_epoch_stamp());
     gpumem_event_free(event);
     gpumem_device_release_hold(device);
-    return gpumem_call_leave(&call, GPUMEM_OK);
+    GPUMEM_LOGGED_LEAVE(call, GPUMEM_OK,
+                        "event %#llx",
+                        GPUMEM_LOG_HANDLE(handle));
 }
 
 /* The event and the stream of two handles, on one device. */
@@ -148,7 +159,9 @@ static gpumem_result event_record(gpumem_event event_handle, gpumem_stream strea
 
 gpumem_result gpumem_event_record(gpumem_event event, gpumem_stream stream)
 {
-    GPUMEM_GUARDED_CALL(event_record(event, stream));
+    GPUMEM_LOGGED_CALL(event_record(event, stream),
+                       "event %#llx, stream %#llx",
+                       GPUMEM_LOG_HANDLE(event), GPUMEM_LOG_HANDLE(stream));
 }
 
 /* Waits on the host for an event. Without backend events the event's lock is let go before the
@@ -182,7 +195,9 @@ static gpumem_result event_synchronize(gpumem_event handle)
 
 gpumem_result gpumem_event_synchronize(gpumem_event event)
 {
-    GPUMEM_GUARDED_CALL(event_synchronize(event));
+    GPUMEM_LOGGED_CALL(event_synchronize(event),
+                       "event %#llx",
+                       GPUMEM_LOG_HANDLE(event));
 }
 
 static gpumem_result stream_wait_event(gpumem_stream stream_handle, gpumem_event event_handle)
@@ -202,7 +217,9 @@ static gpumem_result stream_wait_event(gpumem_stream stream_handle, gpumem_event
 
 gpumem_result gpumem_stream_wait_event(gpumem_stream stream, gpumem_event event)
 {
-    GPUMEM_GUARDED_CALL(stream_wait_event(stream, event));
+    GPUMEM_LOGGED_CALL(stream_wait_event(stream, event),
+                       "stream %#llx, event %#llx",
+                       GPUMEM_LOG_HANDLE(stream), GPUMEM_LOG_HANDLE(event));
 }
 
 static gpumem_result event_native(gpumem_event handle, gpumem_native_event *native)
@@ -228,5 +245,8 @@ static gpumem_result event_native(gpumem_event handle, gpumem_native_event *nati
 
 gpumem_result gpumem_event_native(gpumem_event event, gpumem_native_event *native)
 {
-    GPUMEM_GUARDED_CALL(event_native(event, native));
+    GPUMEM_LOGGED_CALL(event_native(event, native),
+                       "event %#llx" GPUMEM_LOG_OUTPUTS "handle %#llx, value %llu",
+                       GPUMEM_LOG_HANDLE(event), GPUMEM_LOG_OUT_FIELD(native, handle),
+                       GPUMEM_LOG_OUT_FIELD(native, value));
 }

@@ -134,7 +134,8 @@ static uint64_t lay_out_pitched(gpumem_image_obj *image, const gpumem_device_pro
     for (uint32_t level = 0; level < image->desc.mip_levels; level++) {
         uint32_t w, h, d;
         gpumem_image_level_extent(image, level, &w, &h, &d);
-        uint64_t row = gpumem_align_up((uint64_t)w * image->texel_size, pitch_alignment), slice, size;
+        uint64_t row = gpumem_align_up((uint64_t)w * image->texel_size, pitch_alignment);
+        uint64_t slice, size;
         if (__builtin_mul_overflow(row, h, &slice) || __builtin_mul_overflow(slice, d, &size) ||
             __builtin_add_overflow(offset, size, &offset) || offset > UINT64_MAX - base)
             return 0;
@@ -257,29 +258,51 @@ static gpumem_result image_create(gpumem_pool pool_handle, const gpumem_image_de
 gpumem_result gpumem_image_create(gpumem_pool pool, const gpumem_image_desc *desc,
                                   gpumem_image *image)
 {
-    GPUMEM_GUARDED_CALL(image_create(pool, desc, image));
+    GPUMEM_LOGGED_CALL(image_create(pool, desc, image),
+                       "pool %#llx, desc {type %llu, format %llu, extent %llux%llux%llu, "
+                       "layers %llu, levels %llu, usage %#llx, tiling %llu, flags %#llx, "
+                       "name \"%s\"}" GPUMEM_LOG_OUTPUTS "image %#llx",
+                       GPUMEM_LOG_HANDLE(pool), GPUMEM_LOG_FIELD(desc, type),
+                       GPUMEM_LOG_FIELD(desc, format), GPUMEM_LOG_FIELD(desc, width),
+                       GPUMEM_LOG_FIELD(desc, height), GPUMEM_LOG_FIELD(desc, depth),
+                       GPUMEM_LOG_FIELD(desc, array_layers), GPUMEM_LOG_FIELD(desc, mip_levels),
+                       GPUMEM_LOG_FIELD(desc, usage), GPUMEM_LOG_FIELD(desc, tiling),
+                       GPUMEM_LOG_FIELD(desc, flags), GPUMEM_LOG_TEXT(desc ? desc->name : NULL),
+                       GPUMEM_LOG_OUT(image));
 }
 
 gpumem_result gpumem_image_destroy(gpumem_image image)
 {
-    GPUMEM_GUARDED_CALL(gpumem_record_destroy(GPUMEM_HANDLE_OF(image), GPUMEM_HANDLE_IMAGE, NULL));
+    GPUMEM_LOGGED_CALL(gpumem_record_destroy(GPUMEM_HANDLE_OF(image), GPUMEM_HANDLE_IMAGE, NULL),
+                       "image %#llx",
+                       GPUMEM_LOG_HANDLE(image));
 }
 
 gpumem_result gpumem_image_info_get(gpumem_image image, gpumem_buffer_info *info)
 {
-    GPUMEM_GUARDED_CALL(gpumem_record_info(GPUMEM_HANDLE_OF(image), GPUMEM_HANDLE_IMAGE, info));
+    GPUMEM_LOGGED_CALL(gpumem_record_info(GPUMEM_HANDLE_OF(image), GPUMEM_HANDLE_IMAGE, info),
+                       "image %#llx" GPUMEM_LOG_OUTPUTS
+                       "page %llu, offset %llu, size %llu, dedicated %llu",
+                       GPUMEM_LOG_HANDLE(image), GPUMEM_LOG_OUT_FIELD(info, page),
+                       GPUMEM_LOG_OUT_FIELD(info, offset), GPUMEM_LOG_OUT_FIELD(info, size),
+                       GPUMEM_LOG_OUT_FIELD(info, dedicated));
 }
 
 gpumem_result gpumem_image_name(gpumem_image image, char *name, size_t capacity)
 {
-    GPUMEM_GUARDED_CALL(
-        gpumem_record_name(GPUMEM_HANDLE_OF(image), GPUMEM_HANDLE_IMAGE, name, capacity));
+    GPUMEM_LOGGED_CALL(
+        gpumem_record_name(GPUMEM_HANDLE_OF(image), GPUMEM_HANDLE_IMAGE, name, capacity),
+        "image %#llx, name %p, capacity %llu" GPUMEM_LOG_OUTPUTS "name \"%s\"",
+        GPUMEM_LOG_HANDLE(image), (void *)name, (unsigned long long)(capacity),
+        GPUMEM_LOG_TEXT(gpumem_r_ == GPUMEM_OK ? name : NULL));
 }
 
 gpumem_result gpumem_image_user_data(gpumem_image image, void **user_data)
 {
-    GPUMEM_GUARDED_CALL(
-        gpumem_record_user_data(GPUMEM_HANDLE_OF(image), GPUMEM_HANDLE_IMAGE, user_data));
+    GPUMEM_LOGGED_CALL(
+        gpumem_record_user_data(GPUMEM_HANDLE_OF(image), GPUMEM_HANDLE_IMAGE, user_data),
+        "image %#llx" GPUMEM_LOG_OUTPUTS "user_data %#llx",
+        GPUMEM_LOG_HANDLE(image), GPUMEM_LOG_OUT(user_data));
 }
 
 static gpumem_result image_native(gpumem_image handle, gpumem_native_image *native)
@@ -307,7 +330,12 @@ static gpumem_result image_native(gpumem_image handle, gpumem_native_image *nati
 
 gpumem_result gpumem_image_native(gpumem_image image, gpumem_native_image *native)
 {
-    GPUMEM_GUARDED_CALL(image_native(image, native));
+    GPUMEM_LOGGED_CALL(image_native(image, native),
+                       "image %#llx" GPUMEM_LOG_OUTPUTS
+                       "memory %#llx, offset %llu, image %#llx, address %#llx",
+                       GPUMEM_LOG_HANDLE(image), GPUMEM_LOG_OUT_FIELD(native, memory),
+                       GPUMEM_LOG_OUT_FIELD(native, offset), GPUMEM_LOG_OUT_FIELD(native, image),
+                       GPUMEM_LOG_OUT_FIELD(native, address));
 }
 
 static gpumem_result image_desc_get(gpumem_image handle, gpumem_image_desc *desc)
@@ -326,7 +354,9 @@ static gpumem_result image_desc_get(gpumem_image handle, gpumem_image_desc *desc
 
 gpumem_result gpumem_image_desc_get(gpumem_image image, gpumem_image_desc *desc)
 {
-    GPUMEM_GUARDED_CALL(image_desc_get(image, desc));
+    GPUMEM_LOGGED_CALL(image_desc_get(image, desc),
+                       "image %#llx",
+                       GPUMEM_LOG_HANDLE(image));
 }
 
 static gpumem_result image_layout_get(gpumem_image handle, uint32_t level,
@@ -361,5 +391,12 @@ static gpumem_result image_layout_get(gpumem_image handle, uint32_t level,
 gpumem_result gpumem_image_layout_get(gpumem_image image, uint32_t mip_level,
                                       gpumem_image_layout *layout)
 {
-    GPUMEM_GUARDED_CALL(image_layout_get(image, mip_level, layout));
+    GPUMEM_LOGGED_CALL(image_layout_get(image, mip_level, layout),
+                       "image %#llx, mip_level %llu" GPUMEM_LOG_OUTPUTS
+                       "offset %llu, row_pitch %llu, slice_pitch %llu, layer_pitch %llu",
+                       GPUMEM_LOG_HANDLE(image), (unsigned long long)(mip_level),
+                       GPUMEM_LOG_OUT_FIELD(layout, offset),
+                       GPUMEM_LOG_OUT_FIELD(layout, row_pitch),
+                       GPUMEM_LOG_OUT_FIELD(layout, slice_pitch),
+                       GPUMEM_LOG_OUT_FIELD(layout, layer_pitch));
 }

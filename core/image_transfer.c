@@ -403,10 +403,14 @@ static gpumem_result sync_host(gpumem_image image, const gpumem_image_region *re
                           : r;
 }
 
+/* A copy on a stream (NULL: the default stream, waited for) for gpumem_image_copy; with
+ * `stream_required`, for gpumem_stream_image_copy, NULL is refused. */
 static gpumem_result any_copy(gpumem_stream stream_handle, gpumem_image source,
                               const gpumem_image_region *region, gpumem_image destination,
-                              const gpumem_image_region *destination_region)
+                              const gpumem_image_region *destination_region, int stream_required)
 {
+    if (stream_required && !stream_handle)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "stream is NULL");
     gpumem_buffer_obj *src, *dst;
     gpumem_stream_obj *stream = NULL;
     gpumem_result r = stream_handle ? gpumem_stream_get(stream_handle, &stream) : GPUMEM_OK;
@@ -425,32 +429,75 @@ static gpumem_result any_copy(gpumem_stream stream_handle, gpumem_image source,
 gpumem_result gpumem_image_write(gpumem_image image, const gpumem_image_region *region,
                                  const void *data)
 {
-    GPUMEM_GUARDED_CALL(sync_host(image, region, (void *)(uintptr_t)data, 0));
+    GPUMEM_LOGGED_CALL(sync_host(image, region, (void *)(uintptr_t)data, 0),
+                       "image %#llx, region {level %llu, layers %llu+%llu, at (%llu, %llu, "
+                       "%llu), %llux%llux%llu}, data %p",
+                       GPUMEM_LOG_HANDLE(image), GPUMEM_LOG_FIELD(region, mip_level),
+                       GPUMEM_LOG_FIELD(region, base_layer), GPUMEM_LOG_FIELD(region, layer_count),
+                       GPUMEM_LOG_FIELD(region, x), GPUMEM_LOG_FIELD(region, y),
+                       GPUMEM_LOG_FIELD(region, z), GPUMEM_LOG_FIELD(region, width),
+                       GPUMEM_LOG_FIELD(region, height), GPUMEM_LOG_FIELD(region, depth), data);
 }
 
 gpumem_result gpumem_image_read(gpumem_image image, const gpumem_image_region *region,
                                 void *data)
 {
-    GPUMEM_GUARDED_CALL(sync_host(image, region, data, 1));
+    GPUMEM_LOGGED_CALL(sync_host(image, region, data, 1),
+                       "image %#llx, region {level %llu, layers %llu+%llu, at (%llu, %llu, "
+                       "%llu), %llux%llux%llu}, data %p",
+                       GPUMEM_LOG_HANDLE(image), GPUMEM_LOG_FIELD(region, mip_level),
+                       GPUMEM_LOG_FIELD(region, base_layer), GPUMEM_LOG_FIELD(region, layer_count),
+                       GPUMEM_LOG_FIELD(region, x), GPUMEM_LOG_FIELD(region, y),
+                       GPUMEM_LOG_FIELD(region, z), GPUMEM_LOG_FIELD(region, width),
+                       GPUMEM_LOG_FIELD(region, height), GPUMEM_LOG_FIELD(region, depth), data);
 }
 
 gpumem_result gpumem_image_copy(gpumem_image source, const gpumem_image_region *region,
                                 gpumem_image destination,
                                 const gpumem_image_region *destination_region)
 {
-    GPUMEM_GUARDED_CALL(any_copy(NULL, source, region, destination, destination_region));
+    GPUMEM_LOGGED_CALL(any_copy(NULL, source, region, destination, destination_region, 0),
+                       "source %#llx, region {level %llu, layers %llu+%llu, at (%llu, %llu, "
+                       "%llu), %llux%llux%llu}, destination %#llx, at (%llu, %llu, "
+                       "%llu) of level %llu, layer %llu",
+                       GPUMEM_LOG_HANDLE(source), GPUMEM_LOG_FIELD(region, mip_level),
+                       GPUMEM_LOG_FIELD(region, base_layer), GPUMEM_LOG_FIELD(region, layer_count),
+                       GPUMEM_LOG_FIELD(region, x), GPUMEM_LOG_FIELD(region, y),
+                       GPUMEM_LOG_FIELD(region, z), GPUMEM_LOG_FIELD(region, width),
+                       GPUMEM_LOG_FIELD(region, height), GPUMEM_LOG_FIELD(region, depth),
+                       GPUMEM_LOG_HANDLE(destination), GPUMEM_LOG_FIELD(destination_region, x),
+                       GPUMEM_LOG_FIELD(destination_region, y),
+                       GPUMEM_LOG_FIELD(destination_region, z),
+                       GPUMEM_LOG_FIELD(destination_region, mip_level),
+                       GPUMEM_LOG_FIELD(destination_region, base_layer));
 }
 
 gpumem_result gpumem_stream_image_write(gpumem_stream stream, gpumem_image image,
                                         const gpumem_image_region *region, const void *data)
 {
-    GPUMEM_GUARDED_CALL(stream_host(stream, image, region, (void *)(uintptr_t)data, 0));
+    GPUMEM_LOGGED_CALL(stream_host(stream, image, region, (void *)(uintptr_t)data, 0),
+                       "stream %#llx, image %#llx, region {level %llu, layers %llu+%llu, "
+                       "at (%llu, %llu, %llu), %llux%llux%llu}, data %p",
+                       GPUMEM_LOG_HANDLE(stream), GPUMEM_LOG_HANDLE(image),
+                       GPUMEM_LOG_FIELD(region, mip_level), GPUMEM_LOG_FIELD(region, base_layer),
+                       GPUMEM_LOG_FIELD(region, layer_count), GPUMEM_LOG_FIELD(region, x),
+                       GPUMEM_LOG_FIELD(region, y), GPUMEM_LOG_FIELD(region, z),
+                       GPUMEM_LOG_FIELD(region, width), GPUMEM_LOG_FIELD(region, height),
+                       GPUMEM_LOG_FIELD(region, depth), data);
 }
 
 gpumem_result gpumem_stream_image_read(gpumem_stream stream, gpumem_image image,
                                        const gpumem_image_region *region, void *data)
 {
-    GPUMEM_GUARDED_CALL(stream_host(stream, image, region, data, 1));
+    GPUMEM_LOGGED_CALL(stream_host(stream, image, region, data, 1),
+                       "stream %#llx, image %#llx, region {level %llu, layers %llu+%llu, "
+                       "at (%llu, %llu, %llu), %llux%llux%llu}, data %p",
+                       GPUMEM_LOG_HANDLE(stream), GPUMEM_LOG_HANDLE(image),
+                       GPUMEM_LOG_FIELD(region, mip_level), GPUMEM_LOG_FIELD(region, base_layer),
+                       GPUMEM_LOG_FIELD(region, layer_count), GPUMEM_LOG_FIELD(region, x),
+                       GPUMEM_LOG_FIELD(region, y), GPUMEM_LOG_FIELD(region, z),
+                       GPUMEM_LOG_FIELD(region, width), GPUMEM_LOG_FIELD(region, height),
+                       GPUMEM_LOG_FIELD(region, depth), data);
 }
 
 gpumem_result gpumem_stream_image_copy(gpumem_stream stream, gpumem_image source,
@@ -458,7 +505,19 @@ gpumem_result gpumem_stream_image_copy(gpumem_stream stream, gpumem_image source
                                        gpumem_image destination,
                                        const gpumem_image_region *destination_region)
 {
-    if (!stream)
-        GPUMEM_PLAIN_CALL(gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "stream is NULL"));
-    GPUMEM_GUARDED_CALL(any_copy(stream, source, region, destination, destination_region));
+    GPUMEM_LOGGED_CALL(any_copy(stream, source, region, destination, destination_region, 1),
+                       "stream %#llx, source %#llx, region {level %llu, layers %llu+%llu, "
+                       "at (%llu, %llu, %llu), %llux%llux%llu}, destination %#llx, at (%llu, "
+                       "%llu, %llu) of level %llu, layer %llu",
+                       GPUMEM_LOG_HANDLE(stream), GPUMEM_LOG_HANDLE(source),
+                       GPUMEM_LOG_FIELD(region, mip_level), GPUMEM_LOG_FIELD(region, base_layer),
+                       GPUMEM_LOG_FIELD(region, layer_count), GPUMEM_LOG_FIELD(region, x),
+                       GPUMEM_LOG_FIELD(region, y), GPUMEM_LOG_FIELD(region, z),
+                       GPUMEM_LOG_FIELD(region, width), GPUMEM_LOG_FIELD(region, height),
+                       GPUMEM_LOG_FIELD(region, depth), GPUMEM_LOG_HANDLE(destination),
+                       GPUMEM_LOG_FIELD(destination_region, x),
+                       GPUMEM_LOG_FIELD(destination_region, y),
+                       GPUMEM_LOG_FIELD(destination_region, z),
+                       GPUMEM_LOG_FIELD(destination_region, mip_level),
+                       GPUMEM_LOG_FIELD(destination_region, base_layer));
 }

@@ -4,10 +4,12 @@
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "env.h"
 #include "error.h"
 #include "gpumem/backend.h"
+#include "thread.h"
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static gpumem_log_fn log_fn;
@@ -22,7 +24,8 @@ static int32_t stderr_threshold(void)
 
 /* GPUMEM_LOG as gpumem_log_wants knows it: read at each device open (gpumem_log_refresh), not
  * at every ask, which hot paths make; every host transfer needs an open device. */
-_Atomic int32_t gpumem_log_lowest = GPUMEM_LOG_WARNING;
+#define NOT_READ (GPUMEM_LOG_DEBUG - 1)
+_Atomic int32_t gpumem_log_lowest = NOT_READ;
 
 void gpumem_log_refresh(void)
 {
@@ -62,6 +65,31 @@ static void log_message(int32_t level, const char *format, va_list args)
         level = GPUMEM_LOG_ERROR;
     if (level >= stderr_threshold() && level >= 0)
         fprintf(stderr, "gpumem %s: %s\n", names[level], message);
+}
+
+void gpumem_call_log(const char *function, int32_t result, const char *format, ...)
+{
+    if (atomic_load_explicit(&gpumem_log_lowest, memory_order_relaxed) == NOT_READ) {
+        gpumem_log_refresh();
+        if (!gpumem_log_wants(GPUMEM_LOG_DEBUG))
+            return;
+    }
+    char text[1024];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(text, sizeof text, format, args);
+    va_end(args);
+    char *outputs = strchr(text, GPUMEM_LOG_OUTPUTS[0]);
+    if (outputs)
+        *outputs++ = 0;
+    gpumem_this_thread.logging_call = 1;
+    if (result != GPUMEM_OK)
+        gpumem_log(GPUMEM_LOG_DEBUG, "%s(%s) -> %s: %s", function, text,
+                   gpumem_result_string(result), gpumem_last_error());
+    else
+        gpumem_log(GPUMEM_LOG_DEBUG, "%s(%s) -> GPUMEM_OK%s%s", function, text,
+                   outputs && *outputs ? ": " : "", outputs ? outputs : "");
+    gpumem_this_thread.logging_call = 0;
 }
 
 void gpumem_log(int32_t level, const char *format, ...)

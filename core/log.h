@@ -18,7 +18,18 @@ static inline int gpumem_log_wants(int32_t level)
     return level >= atomic_load_explicit(&gpumem_log_lowest, memory_order_relaxed);
 }
 
-/* Reads GPUMEM_LOG again for gpumem_log_wants (each device open calls it). */
+/* Reads GPUMEM_LOG again for gpumem_log_wants (each device open calls it; until the first
+ * read, gpumem_log_wants says yes and gpumem_call_log reads it). */
 void gpumem_log_refresh(void);
+
+/* Marks where a public call's outputs start in the format of gpumem_call_log. */
+#define GPUMEM_LOG_OUTPUTS "\x1f"
+
+/* The debug log of a public call, as RMM's logging adaptor writes one: "gpumem_buffer_create(
+ * pool 0x100000002, size 4096, ...) -> GPUMEM_OK: buffer 0x300000005", or the failure and its
+ * message. `format` describes the inputs, then (after GPUMEM_LOG_OUTPUTS) the outputs, which
+ * are printed only on success. */
+void gpumem_call_log(const char *function, int32_t result, const char *format, ...)
+    __attribute__((format(printf, 3, 4), cold));
 
 #endif

@@ -66,6 +66,11 @@ gpumem_result gpumem_memory_type_find(const gpumem_device_properties *properties
                                       uint32_t required, uint32_t preferred, uint32_t flags,
                                       uint64_t min_heap_size, uint32_t *memory_type)
 {
-    GPUMEM_PLAIN_CALL(memory_type_find(properties, required, preferred, flags, min_heap_size,
-                                       memory_type));
+    GPUMEM_LOGGED_PLAIN_CALL(
+        memory_type_find(properties, required, preferred, flags, min_heap_size, memory_type),
+        "properties %p, required %#llx, preferred %#llx, flags %#llx, " "min_heap_size %llu"
+        GPUMEM_LOG_OUTPUTS "memory_type %llu",
+        (const void *)properties, (unsigned long long)(required), (unsigned long long)(preferred),
+        (unsigned long long)(flags), (unsigned long long)(min_heap_size),
+        GPUMEM_LOG_OUT(memory_type));
 }

@@ -806,5 +806,8 @@ static gpumem_result dump_svg(const char *dump_json, char *svg, uint64_t capacit
 gpumem_result gpumem_dump_svg(const char *dump_json, char *svg, uint64_t capacity,
                               uint64_t *length)
 {
-    GPUMEM_PLAIN_CALL(dump_svg(dump_json, svg, capacity, length));
+    GPUMEM_LOGGED_PLAIN_CALL(dump_svg(dump_json, svg, capacity, length),
+                             "dump_json %p, svg %p, capacity %llu" GPUMEM_LOG_OUTPUTS "length %llu",
+                             (const void *)dump_json, (void *)svg, (unsigned long long)(capacity),
+                             GPUMEM_LOG_OUT(length));
 }

@@ -780,7 +780,16 @@ static gpumem_result pool_create(gpumem_device device_handle, const gpumem_pool_
 gpumem_result gpumem_pool_create(gpumem_device device, const gpumem_pool_desc *desc,
                                  gpumem_pool *pool)
 {
-    GPUMEM_GUARDED_CALL(pool_create(device, desc, pool));
+    GPUMEM_LOGGED_CALL(pool_create(device, desc, pool),
+                       "device %#llx, desc {kind %llu, flags %#llx, required_flags %#llx, "
+                       "preferred_flags %#llx, memory_type_index %llu, page_size %llu, "
+                       "byte_limit %llu, name \"%s\"}" GPUMEM_LOG_OUTPUTS "pool %#llx",
+                       GPUMEM_LOG_HANDLE(device), GPUMEM_LOG_FIELD(desc, kind),
+                       GPUMEM_LOG_FIELD(desc, flags), GPUMEM_LOG_FIELD(desc, required_flags),
+                       GPUMEM_LOG_FIELD(desc, preferred_flags),
+                       GPUMEM_LOG_FIELD(desc, memory_type_index), GPUMEM_LOG_FIELD(desc, page_size),
+                       GPUMEM_LOG_FIELD(desc, byte_limit),
+                       GPUMEM_LOG_TEXT(desc ? desc->name : NULL), GPUMEM_LOG_OUT(pool));
 }
 
 /* --- destruction --- */
@@ -830,17 +839,22 @@ gpumem_result gpumem_pool_destroy(gpumem_pool handle)
         gpumem_call_is_nested(&call))
         r = gpumem_fail(GPUMEM_ERROR_BAD_STATE, "a pool cannot be destroyed from a log callback");
     if (r != GPUMEM_OK)
-        return gpumem_call_leave(&call, r);
+        GPUMEM_LOGGED_LEAVE(call, r,
+                            "pool %#llx",
+                            GPUMEM_LOG_HANDLE(handle));
     gpumem_device_obj *device = pool->device;
     if (!gpumem_device_take(device, pool->handle, &pool->link))
-        return gpumem_call_leave(&call, gpumem_fail(GPUMEM_ERROR_DESTROYED,
-                                                    "the pool was destroyed"));
+        GPUMEM_LOGGED_LEAVE(call, gpumem_fail(GPUMEM_ERROR_DESTROYED, "the pool was destroyed"),
+                            "pool %#llx",
+                            GPUMEM_LOG_HANDLE(handle));
     gpumem_pool_close(pool);
     gpumem_epoch_wait(call.thread->record, gpumem_epoch_stamp());
     gpumem_device_wait_streams(device); /* their queued work may use the pool's pages */
     gpumem_pool_free(pool);
     gpumem_device_release_hold(device);
-    return gpumem_call_leave(&call, GPUMEM_OK);
+    GPUMEM_LOGGED_LEAVE(call, GPUMEM_OK,
+                        "pool %#llx",
+                        GPUMEM_LOG_HANDLE(handle));
 }
 
 /* --- trim and statistics --- */
@@ -878,7 +892,9 @@ static gpumem_result pool_trim(gpumem_pool handle)
 
 gpumem_result gpumem_pool_trim(gpumem_pool pool)
 {
-    GPUMEM_GUARDED_CALL(pool_trim(pool));
+    GPUMEM_LOGGED_CALL(pool_trim(pool),
+                       "pool %#llx",
+                       GPUMEM_LOG_HANDLE(pool));
 }
 
 static uint64_t largest_free_range(const gpumem_pool_obj *pool)
@@ -927,7 +943,13 @@ static gpumem_result pool_stats_get(gpumem_pool handle, gpumem_pool_stats *stats
 
 gpumem_result gpumem_pool_stats_get(gpumem_pool pool, gpumem_pool_stats *stats)
 {
-    GPUMEM_GUARDED_CALL(pool_stats_get(pool, stats));
+    GPUMEM_LOGGED_CALL(pool_stats_get(pool, stats),
+                       "pool %#llx" GPUMEM_LOG_OUTPUTS
+                       "reserved %llu, used %llu, pages %llu, allocations %llu",
+                       GPUMEM_LOG_HANDLE(pool), GPUMEM_LOG_OUT_FIELD(stats, reserved_bytes),
+                       GPUMEM_LOG_OUT_FIELD(stats, used_bytes),
+                       GPUMEM_LOG_OUT_FIELD(stats, page_count),
+                       GPUMEM_LOG_OUT_FIELD(stats, allocation_count));
 }
 
 static gpumem_result pool_check(gpumem_pool handle)
@@ -953,5 +975,7 @@ static gpumem_result pool_check(gpumem_pool handle)
 
 gpumem_result gpumem_pool_check(gpumem_pool pool)
 {
-    GPUMEM_GUARDED_CALL(pool_check(pool));
+    GPUMEM_LOGGED_CALL(pool_check(pool),
+                       "pool %#llx",
+                       GPUMEM_LOG_HANDLE(pool));
 }

@@ -101,7 +101,11 @@ static gpumem_result host_register(gpumem_device handle, void *host, uint64_t si
 gpumem_result gpumem_host_register(gpumem_device device, void *host, uint64_t size,
                                    uint32_t flags, gpumem_host_registration *registration)
 {
-    GPUMEM_GUARDED_CALL(host_register(device, host, size, flags, registration));
+    GPUMEM_LOGGED_CALL(host_register(device, host, size, flags, registration),
+                       "device %#llx, host %p, size %llu, flags %#llx" GPUMEM_LOG_OUTPUTS
+                       "registration %#llx",
+                       GPUMEM_LOG_HANDLE(device), host, (unsigned long long)(size),
+                       (unsigned long long)(flags), GPUMEM_LOG_OUT(registration));
 }
 
 /* As an event's destroy: the handle ends first, then no call can still be using the
@@ -119,13 +123,18 @@ gpumem_result gpumem_host_unregister(gpumem_host_registration handle)
         r = gpumem_fail(GPUMEM_ERROR_BAD_STATE,
                         "host memory cannot be unregistered from a log callback");
     if (r != GPUMEM_OK)
-        return gpumem_call_leave(&call, r);
+        GPUMEM_LOGGED_LEAVE(call, r,
+                            "registration %#llx",
+                            GPUMEM_LOG_HANDLE(handle));
     gpumem_device_obj *device = registration->device;
     if (!gpumem_device_take(device, registration->handle, &registration->link))
-        return gpumem_call_leave(&call, gpumem_fail(GPUMEM_ERROR_DESTROYED,
-                                                    "the registration was ended"));
+        GPUMEM_LOGGED_LEAVE(call, gpumem_fail(GPUMEM_ERROR_DESTROYED, "the registration was ended"),
+                            "registration %#llx",
+                            GPUMEM_LOG_HANDLE(handle));
     gpumem_epoch_wait(call.thread->record, gpumem_epoch_stamp());
     gpumem_registration_free(registration);
     gpumem_device_release_hold(device);
-    return gpumem_call_leave(&call, GPUMEM_OK);
+    GPUMEM_LOGGED_LEAVE(call, GPUMEM_OK,
+                        "registration %#llx",
+                        GPUMEM_LOG_HANDLE(handle));
 }

@@ -477,7 +477,9 @@ static gpumem_result backend_register(const gpumem_backend_vtable *vtable)
 
 gpumem_result gpumem_backend_register(const gpumem_backend_vtable *vtable)
 {
-    GPUMEM_PLAIN_CALL(backend_register(vtable));
+    GPUMEM_LOGGED_PLAIN_CALL(backend_register(vtable),
+                             "vtable %p",
+                             (const void *)vtable);
 }
 
 static gpumem_result backend_count(uint32_t *count)
@@ -495,7 +497,9 @@ static gpumem_result backend_count(uint32_t *count)
 
 gpumem_result gpumem_backend_count(uint32_t *count)
 {
-    GPUMEM_PLAIN_CALL(backend_count(count));
+    GPUMEM_LOGGED_PLAIN_CALL(backend_count(count),
+                             "" GPUMEM_LOG_OUTPUTS "count %llu",
+                             GPUMEM_LOG_OUT(count));
 }
 
 static gpumem_result backend_info_get(uint32_t index, gpumem_backend_info *info)
@@ -521,7 +525,11 @@ static gpumem_result backend_info_get(uint32_t index, gpumem_backend_info *info)
 
 gpumem_result gpumem_backend_info_get(uint32_t index, gpumem_backend_info *info)
 {
-    GPUMEM_PLAIN_CALL(backend_info_get(index, info));
+    GPUMEM_LOGGED_PLAIN_CALL(backend_info_get(index, info),
+                             "index %llu" GPUMEM_LOG_OUTPUTS "name \"%s\", available %llu",
+                             (unsigned long long)(index),
+                             GPUMEM_LOG_TEXT(gpumem_r_ == GPUMEM_OK ? info->name : NULL),
+                             GPUMEM_LOG_OUT_FIELD(info, available));
 }
 
 /* "host, vulkan" (the available ones, probing those not probed yet), or "none". */
@@ -579,7 +587,10 @@ static gpumem_result backend_find(const char *name, gpumem_backend_info *info)
 
 gpumem_result gpumem_backend_find(const char *name, gpumem_backend_info *info)
 {
-    GPUMEM_PLAIN_CALL(backend_find(name, info));
+    GPUMEM_LOGGED_PLAIN_CALL(backend_find(name, info),
+                             "name \"%s\"" GPUMEM_LOG_OUTPUTS "available %llu, device_count %llu",
+                             GPUMEM_LOG_TEXT(name), GPUMEM_LOG_OUT_FIELD(info, available),
+                             GPUMEM_LOG_OUT_FIELD(info, device_count));
 }
 
 static gpumem_result choose_named(const char *name, size_t length, const char *origin,

@@ -144,12 +144,17 @@ static gpumem_result stream_open(gpumem_device handle, const uint64_t *wrap, gpu
 
 gpumem_result gpumem_stream_create(gpumem_device device, gpumem_stream *stream)
 {
-    GPUMEM_GUARDED_CALL(stream_open(device, NULL, stream));
+    GPUMEM_LOGGED_CALL(stream_open(device, NULL, stream),
+                       "device %#llx" GPUMEM_LOG_OUTPUTS "stream %#llx",
+                       GPUMEM_LOG_HANDLE(device), GPUMEM_LOG_OUT(stream));
 }
 
 gpumem_result gpumem_stream_wrap(gpumem_device device, uint64_t native, gpumem_stream *stream)
 {
-    GPUMEM_GUARDED_CALL(stream_open(device, &native, stream));
+    GPUMEM_LOGGED_CALL(stream_open(device, &native, stream),
+                       "device %#llx, native %#llx" GPUMEM_LOG_OUTPUTS "stream %#llx",
+                       GPUMEM_LOG_HANDLE(device), (unsigned long long)(native),
+                       GPUMEM_LOG_OUT(stream));
 }
 
 gpumem_result gpumem_stream_destroy(gpumem_stream handle)
@@ -166,17 +171,22 @@ gpumem_result gpumem_stream_destroy(gpumem_stream handle)
                             "a stream cannot be destroyed from a log callback");
     }
     if (r != GPUMEM_OK)
-        return gpumem_call_leave(&call, r);
+        GPUMEM_LOGGED_LEAVE(call, r,
+                            "stream %#llx",
+                            GPUMEM_LOG_HANDLE(handle));
     gpumem_device_obj *device = stream->device;
     if (!gpumem_device_take(device, stream->handle, &stream->link))
-        return gpumem_call_leave(&call, gpumem_fail(GPUMEM_ERROR_DESTROYED,
-                                                    "the stream was destroyed"));
+        GPUMEM_LOGGED_LEAVE(call, gpumem_fail(GPUMEM_ERROR_DESTROYED, "the stream was destroyed"),
+                            "stream %#llx",
+                            GPUMEM_LOG_HANDLE(handle));
     /* Calls that found the stream finish their submissions first; then its work is waited
      * for, and it goes. */
     gpumem_epoch_wait(call.thread->record, gpumem_epoch_stamp());
     gpumem_stream_free(stream);
     gpumem_device_release_hold(device);
-    return gpumem_call_leave(&call, GPUMEM_OK);
+    GPUMEM_LOGGED_LEAVE(call, GPUMEM_OK,
+                        "stream %#llx",
+                        GPUMEM_LOG_HANDLE(handle));
 }
 
 static gpumem_result stream_synchronize(gpumem_stream handle)
@@ -188,7 +198,9 @@ static gpumem_result stream_synchronize(gpumem_stream handle)
 
 gpumem_result gpumem_stream_synchronize(gpumem_stream stream)
 {
-    GPUMEM_GUARDED_CALL(stream_synchronize(stream));
+    GPUMEM_LOGGED_CALL(stream_synchronize(stream),
+                       "stream %#llx",
+                       GPUMEM_LOG_HANDLE(stream));
 }
 
 static gpumem_result stream_native(gpumem_stream handle, uint64_t *native)
@@ -210,5 +222,7 @@ static gpumem_result stream_native(gpumem_stream handle, uint64_t *native)
 
 gpumem_result gpumem_stream_native(gpumem_stream stream, uint64_t *native)
 {
-    GPUMEM_GUARDED_CALL(stream_native(stream, native));
+    GPUMEM_LOGGED_CALL(stream_native(stream, native),
+                       "stream %#llx" GPUMEM_LOG_OUTPUTS "native %#llx",
+                       GPUMEM_LOG_HANDLE(stream), GPUMEM_LOG_OUT(native));
 }

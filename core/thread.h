@@ -18,6 +18,7 @@ struct gpumem_epoch_record;
 
 typedef struct gpumem_thread {
     unsigned char error_pending; /* message or backend_message holds something */
+    unsigned char logging_call;  /* gpumem_call_log runs: calls from its callback are not logged */
     uint32_t depth;              /* public calls in progress (more than 1 only through callbacks) */
     struct gpumem_epoch_record *record; /* registered at the thread's first guarded call */
     char message[GPUMEM_MESSAGE_SIZE];         /* what gpumem_last_error() returns */

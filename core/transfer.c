@@ -398,14 +398,20 @@ static gpumem_result stream_host_transfer(gpumem_stream stream_handle, gpumem_bu
 gpumem_result gpumem_stream_write(gpumem_stream stream, gpumem_buffer buffer, uint64_t offset,
                                   const void *data, uint64_t size)
 {
-    GPUMEM_GUARDED_CALL(stream_host_transfer(stream, buffer, offset, (void *)(uintptr_t)data,
-                                             size, TO_DEVICE));
+    GPUMEM_LOGGED_CALL(
+        stream_host_transfer(stream, buffer, offset, (void *)(uintptr_t)data, size, TO_DEVICE),
+        "stream %#llx, buffer %#llx, offset %llu, data %p, size %llu",
+        GPUMEM_LOG_HANDLE(stream), GPUMEM_LOG_HANDLE(buffer), (unsigned long long)(offset), data,
+        (unsigned long long)(size));
 }
 
 gpumem_result gpumem_stream_read(gpumem_stream stream, gpumem_buffer buffer, uint64_t offset,
                                  void *data, uint64_t size)
 {
-    GPUMEM_GUARDED_CALL(stream_host_transfer(stream, buffer, offset, data, size, TO_HOST));
+    GPUMEM_LOGGED_CALL(stream_host_transfer(stream, buffer, offset, data, size, TO_HOST),
+                       "stream %#llx, buffer %#llx, offset %llu, data %p, size %llu",
+                       GPUMEM_LOG_HANDLE(stream), GPUMEM_LOG_HANDLE(buffer),
+                       (unsigned long long)(offset), data, (unsigned long long)(size));
 }
 
 static gpumem_result stream_fill(gpumem_stream stream_handle, gpumem_buffer buffer,
@@ -420,7 +426,11 @@ static gpumem_result stream_fill(gpumem_stream stream_handle, gpumem_buffer buff
 gpumem_result gpumem_stream_fill(gpumem_stream stream, gpumem_buffer buffer, uint64_t offset,
                                  uint64_t size, uint32_t pattern)
 {
-    GPUMEM_GUARDED_CALL(stream_fill(stream, buffer, offset, size, pattern));
+    GPUMEM_LOGGED_CALL(stream_fill(stream, buffer, offset, size, pattern),
+                       "stream %#llx, buffer %#llx, offset %llu, size %llu, pattern %#llx",
+                       GPUMEM_LOG_HANDLE(stream), GPUMEM_LOG_HANDLE(buffer),
+                       (unsigned long long)(offset), (unsigned long long)(size),
+                       (unsigned long long)(pattern));
 }
 
 static gpumem_result stream_copy(gpumem_stream stream_handle, gpumem_buffer source,
@@ -440,8 +450,13 @@ gpumem_result gpumem_stream_copy(gpumem_stream stream, gpumem_buffer source,
                                  uint64_t source_offset, gpumem_buffer destination,
                                  uint64_t destination_offset, uint64_t size)
 {
-    GPUMEM_GUARDED_CALL(
-        stream_copy(stream, source, source_offset, destination, destination_offset, size));
+    GPUMEM_LOGGED_CALL(
+        stream_copy(stream, source, source_offset, destination, destination_offset, size),
+        "stream %#llx, source %#llx, source_offset %llu, destination %#llx, "
+        "destination_offset %llu, size %llu",
+        GPUMEM_LOG_HANDLE(stream), GPUMEM_LOG_HANDLE(source), (unsigned long long)(source_offset),
+        GPUMEM_LOG_HANDLE(destination), (unsigned long long)(destination_offset),
+        (unsigned long long)(size));
 }
 
 /* --- synchronous forms: the device's default stream, waited for before they return --- */
@@ -464,14 +479,19 @@ static gpumem_result buffer_host_transfer(gpumem_buffer buffer, uint64_t offset,
 gpumem_result gpumem_buffer_write(gpumem_buffer buffer, uint64_t offset, const void *data,
                                   uint64_t size)
 {
-    GPUMEM_GUARDED_CALL(
-        buffer_host_transfer(buffer, offset, (void *)(uintptr_t)data, size, TO_DEVICE));
+    GPUMEM_LOGGED_CALL(
+        buffer_host_transfer(buffer, offset, (void *)(uintptr_t)data, size, TO_DEVICE),
+        "buffer %#llx, offset %llu, data %p, size %llu",
+        GPUMEM_LOG_HANDLE(buffer), (unsigned long long)(offset), data, (unsigned long long)(size));
 }
 
 gpumem_result gpumem_buffer_read(gpumem_buffer buffer, uint64_t offset, void *data,
                                  uint64_t size)
 {
-    GPUMEM_GUARDED_CALL(buffer_host_transfer(buffer, offset, data, size, TO_HOST));
+    GPUMEM_LOGGED_CALL(buffer_host_transfer(buffer, offset, data, size, TO_HOST),
+                       "buffer %#llx, offset %llu, data %p, size %llu",
+                       GPUMEM_LOG_HANDLE(buffer), (unsigned long long)(offset), data,
+                       (unsigned long long)(size));
 }
 
 static gpumem_result buffer_fill(gpumem_buffer buffer, uint64_t offset, uint64_t size,
@@ -487,7 +507,10 @@ static gpumem_result buffer_fill(gpumem_buffer buffer, uint64_t offset, uint64_t
 gpumem_result gpumem_buffer_fill(gpumem_buffer buffer, uint64_t offset, uint64_t size,
                                  uint32_t pattern)
 {
-    GPUMEM_GUARDED_CALL(buffer_fill(buffer, offset, size, pattern));
+    GPUMEM_LOGGED_CALL(buffer_fill(buffer, offset, size, pattern),
+                       "buffer %#llx, offset %llu, size %llu, pattern %#llx",
+                       GPUMEM_LOG_HANDLE(buffer), (unsigned long long)(offset),
+                       (unsigned long long)(size), (unsigned long long)(pattern));
 }
 
 static gpumem_result buffer_copy(gpumem_buffer source, uint64_t source_offset,
@@ -507,6 +530,10 @@ gpumem_result gpumem_buffer_copy(gpumem_buffer source, uint64_t source_offset,
                                  gpumem_buffer destination, uint64_t destination_offset,
                                  uint64_t size)
 {
-    GPUMEM_GUARDED_CALL(
-        buffer_copy(source, source_offset, destination, destination_offset, size));
+    GPUMEM_LOGGED_CALL(buffer_copy(source, source_offset, destination, destination_offset, size),
+                       "source %#llx, source_offset %llu, destination %#llx, "
+                       "destination_offset %llu, size %llu",
+                       GPUMEM_LOG_HANDLE(source), (unsigned long long)(source_offset),
+                       GPUMEM_LOG_HANDLE(destination), (unsigned long long)(destination_offset),
+                       (unsigned long long)(size));
 }

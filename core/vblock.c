@@ -44,7 +44,9 @@ static inline gpumem_result vblock_create(uint64_t size, gpumem_vblock *out)
 
 gpumem_result gpumem_vblock_create(uint64_t size, gpumem_vblock *vblock)
 {
-    GPUMEM_PLAIN_CALL(vblock_create(size, vblock));
+    GPUMEM_LOGGED_PLAIN_CALL(vblock_create(size, vblock),
+                             "size %llu" GPUMEM_LOG_OUTPUTS "vblock %#llx",
+                             (unsigned long long)(size), GPUMEM_LOG_OUT(vblock));
 }
 
 static inline gpumem_result vblock_destroy(gpumem_vblock handle)
@@ -61,7 +63,9 @@ static inline gpumem_result vblock_destroy(gpumem_vblock handle)
 
 gpumem_result gpumem_vblock_destroy(gpumem_vblock vblock)
 {
-    GPUMEM_PLAIN_CALL(vblock_destroy(vblock));
+    GPUMEM_LOGGED_PLAIN_CALL(vblock_destroy(vblock),
+                             "vblock %#llx",
+                             GPUMEM_LOG_HANDLE(vblock));
 }
 
 static inline gpumem_result vblock_alloc(gpumem_vblock handle, uint64_t size,
@@ -95,7 +99,12 @@ static inline gpumem_result vblock_alloc(gpumem_vblock handle, uint64_t size,
 gpumem_result gpumem_vblock_alloc(gpumem_vblock vblock, uint64_t size, uint64_t alignment,
                                   gpumem_vblock_allocation *allocation, uint64_t *offset)
 {
-    GPUMEM_PLAIN_CALL(vblock_alloc(vblock, size, alignment, allocation, offset));
+    GPUMEM_LOGGED_PLAIN_CALL(vblock_alloc(vblock, size, alignment, allocation, offset),
+                             "vblock %#llx, size %llu, alignment %llu" GPUMEM_LOG_OUTPUTS
+                             "allocation %#llx, offset %llu",
+                             GPUMEM_LOG_HANDLE(vblock), (unsigned long long)(size),
+                             (unsigned long long)(alignment), GPUMEM_LOG_OUT(allocation),
+                             GPUMEM_LOG_OUT(offset));
 }
 
 static inline gpumem_result vblock_free(gpumem_vblock handle,
@@ -114,7 +123,9 @@ static inline gpumem_result vblock_free(gpumem_vblock handle,
 
 gpumem_result gpumem_vblock_free(gpumem_vblock vblock, gpumem_vblock_allocation allocation)
 {
-    GPUMEM_PLAIN_CALL(vblock_free(vblock, allocation));
+    GPUMEM_LOGGED_PLAIN_CALL(vblock_free(vblock, allocation),
+                             "vblock %#llx, allocation %#llx",
+                             GPUMEM_LOG_HANDLE(vblock), (unsigned long long)(allocation));
 }
 
 static inline gpumem_result vblock_clear(gpumem_vblock handle)
@@ -129,7 +140,9 @@ static inline gpumem_result vblock_clear(gpumem_vblock handle)
 
 gpumem_result gpumem_vblock_clear(gpumem_vblock vblock)
 {
-    GPUMEM_PLAIN_CALL(vblock_clear(vblock));
+    GPUMEM_LOGGED_PLAIN_CALL(vblock_clear(vblock),
+                             "vblock %#llx",
+                             GPUMEM_LOG_HANDLE(vblock));
 }
 
 static inline gpumem_result vblock_stats_get(gpumem_vblock handle, gpumem_vblock_stats *stats)
@@ -155,5 +168,8 @@ static inline gpumem_result vblock_stats_get(gpumem_vblock handle, gpumem_vblock
 
 gpumem_result gpumem_vblock_stats_get(gpumem_vblock vblock, gpumem_vblock_stats *stats)
 {
-    GPUMEM_PLAIN_CALL(vblock_stats_get(vblock, stats));
+    GPUMEM_LOGGED_PLAIN_CALL(vblock_stats_get(vblock, stats),
+                             "vblock %#llx" GPUMEM_LOG_OUTPUTS "used %llu, allocations %llu",
+                             GPUMEM_LOG_HANDLE(vblock), GPUMEM_LOG_OUT_FIELD(stats, used_bytes),
+                             GPUMEM_LOG_OUT_FIELD(stats, allocation_count));
 }

@@ -1,0 +1,51 @@
+#!/usr/bin/env python3
+"""Every function of the public API logs its calls at debug level (docs/api.md, "Logging"):
+its definition in core/ goes through GPUMEM_LOGGED_CALL, GPUMEM_LOGGED_PLAIN_CALL or
+GPUMEM_LOGGED_LEAVE. The exceptions are listed with their reason. A new public function that
+does not log fails this check. Usage: check_call_log.py SOURCE_ROOT"""
+import glob
+import os
+import re
+import sys
+
+# Pure functions, the logger itself, and helpers for backends (which report through the call
+# that used the backend).
+NOT_LOGGED = {
+    "gpumem_result_string": "pure: a name for a value",
+    "gpumem_last_error": "reads the message a logged call left",
+    "gpumem_version": "pure",
+    "gpumem_format_texel_size": "pure",
+    "gpumem_log_set_callback": "sets the log itself",
+    "gpumem_backend_error": "for backends, inside a logged call",
+    "gpumem_backend_log": "for backends, inside a logged call",
+}
+
+root = sys.argv[1]
+headers = [os.path.join(root, "include/gpumem/gpumem.h"), os.path.join(root, "include/gpumem/backend.h")]
+public = set()
+for header in headers:
+    text = open(header).read()
+    public |= set(re.findall(r"GPUMEM_API\s+[\w\s\*]+?\b(gpumem_\w+)\s*\(", text))
+
+bodies = {}
+for path in glob.glob(os.path.join(root, "core", "*.c")):
+    text = open(path).read()
+    for m in re.finditer(r"^[\w\s\*]+?\b(gpumem_\w+)\([^;{]*\)\s*\n\{\n(.*?)\n\}\n", text, re.M | re.S):
+        bodies[m.group(1)] = m.group(2)
+
+problems = []
+for name in sorted(public):
+    if name in NOT_LOGGED:
+        continue
+    body = bodies.get(name)
+    if body is None:
+        problems.append("%s: no definition found in core/" % name)
+    elif not re.search(r"GPUMEM_LOGGED_(CALL|PLAIN_CALL|LEAVE)\(", body):
+        problems.append("%s: does not log its calls (GPUMEM_LOGGED_*)" % name)
+for name in sorted(NOT_LOGGED):
+    if name not in public:
+        problems.append("%s: listed as not logged, but is not a public function" % name)
+if problems:
+    print("\n".join(problems))
+    sys.exit(1)
+print("%d public functions log their calls; %d are pure or helpers" % (len(public) - len(NOT_LOGGED), len(NOT_LOGGED)))
