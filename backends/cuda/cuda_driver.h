@@ -26,6 +26,7 @@
     X(cuDeviceGetPCIBusId, "cuDeviceGetPCIBusId", 4010, 1, CUresult,                              \
       (char *bus_id, int size, CUdevice device))                                                  \
     X(cuDriverGetVersion, "cuDriverGetVersion", 2020, 0, CUresult, (int *version))                \
+    X(cuDeviceGetUuid_v2, "cuDeviceGetUuid", 11040, 0, CUresult, (CUuuid * uuid, CUdevice device)) \
     X(cuDevicePrimaryCtxRetain, "cuDevicePrimaryCtxRetain", 7000, 1, CUresult,                    \
       (CUcontext * context, CUdevice device))                                                     \
     X(cuDevicePrimaryCtxRelease_v2, "cuDevicePrimaryCtxRelease", 11000, 1, CUresult,              \

@@ -3,6 +3,7 @@
 #include "cuda_table.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "cuda_driver.h"
 
@@ -54,6 +55,18 @@ static gpurt_status device_pci_bus_id(int ordinal, char *bus_id, int size)
     CUdevice device;
     CUresult r = CU(cuDeviceGet)(&device, ordinal);
     return r != CUDA_SUCCESS ? r : CU(cuDeviceGetPCIBusId)(bus_id, size, device);
+}
+
+static gpurt_status device_uuid(int ordinal, uint8_t uuid[16])
+{
+    CUdevice device;
+    CUuuid id;
+    if (!GPURT_HAS(cuda_driver_functions, cuDeviceGetUuid_v2))
+        return CUDA_ERROR_NOT_SUPPORTED;
+    CUresult r = CU(cuDeviceGet)(&device, ordinal);
+    if (r == CUDA_SUCCESS && (r = CU(cuDeviceGetUuid_v2)(&id, device)) == CUDA_SUCCESS)
+        memcpy(uuid, id.bytes, 16);
+    return r;
 }
 
 /* "CUDA 13.0": the CUDA version the driver supports, as cuDriverGetVersion encodes it. */
@@ -362,5 +375,6 @@ const gpurt_runtime cuda_table = {
     .invalid_value = CUDA_ERROR_INVALID_VALUE,
     .error_name = cuda_error_name, .context_check = context_check,
     .pointer_device = pointer_device, .driver_version = driver_version,
+    .device_uuid = device_uuid, .kernel_module = "nvidia", .kernel_driver_name = "NVIDIA",
     GPURT_RUNTIME_OPERATIONS,
 };

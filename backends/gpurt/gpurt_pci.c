@@ -3,6 +3,9 @@
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "gpurt_runtime.h"
 
 static int read_hex(const char *folder, const char *file, uint32_t *value)
 {
@@ -35,4 +38,22 @@ uint32_t gpurt_pci_device_id(const char *bus_id, uint32_t vendor_id)
         read_hex(folder, "device", &device) == 0)
         return device;
     return 0;
+}
+
+void gpurt_kernel_driver_version(const gpurt_runtime *rt, char *text, size_t size)
+{
+    text[0] = 0;
+    if (!rt->kernel_module)
+        return;
+    char path[96], version[48];
+    snprintf(path, sizeof path, "/sys/module/%s/version", rt->kernel_module);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return;
+    if (fgets(version, sizeof version, f)) {
+        version[strcspn(version, "\n")] = 0;
+        if (version[0])
+            snprintf(text, size, "%s %s", rt->kernel_driver_name, version);
+    }
+    fclose(f);
 }

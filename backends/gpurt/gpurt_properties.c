@@ -108,6 +108,8 @@ static void fill_identity(gpurt_device *d)
     if (!d->rt->driver_version ||
         d->rt->driver_version(p->api_version, (int)sizeof p->api_version) != 0)
         p->api_version[0] = 0;
+    p->has_uuid = d->rt->device_uuid && d->rt->device_uuid(d->ordinal, p->uuid) == 0;
+    gpurt_kernel_driver_version(d->rt, p->driver_version, sizeof p->driver_version);
 }
 
 /* Queries that need the device current. */

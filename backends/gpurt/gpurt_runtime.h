@@ -106,6 +106,11 @@ typedef struct gpurt_runtime {
     gpurt_status (*device_pci_bus_id)(int ordinal, char *bus_id, int size); /* optional */
     /* The driver's version as text ("CUDA 13.0"); optional. */
     gpurt_status (*driver_version)(char *text, int size);
+    /* The device's 16-byte UUID; optional. */
+    gpurt_status (*device_uuid)(int ordinal, uint8_t uuid[16]);
+    /* The kernel module whose /sys/module/<name>/version is the driver's version ("nvidia",
+     * "amdgpu"), and how to name it ("NVIDIA"); NULL: not asked. */
+    const char *kernel_module, *kernel_driver_name;
 
     /* --- what makes a device current --- */
 
@@ -187,7 +192,8 @@ typedef struct gpurt_runtime {
     .host_unregister = host_unregister, .stream_create = stream_create,                           \
     .stream_destroy = stream_destroy, .stream_synchronize = stream_synchronize,                   \
     .event_create = event_create, .event_destroy = event_destroy, .event_record = event_record,   \
-    .event_synchronize = event_synchronize, .stream_wait_event = stream_wait_event, .copy = copy, .copy_to_device = copy_to_device,       \
+    .event_synchronize = event_synchronize, .stream_wait_event = stream_wait_event,             \
+    .copy = copy, .copy_to_device = copy_to_device,                                               \
     .copy_to_host = copy_to_host, .fill32 = fill32, .pool_create = pool_create,                   \
     .pool_destroy = pool_destroy, .pool_set = pool_set, .pool_get = pool_get,                     \
     .pool_trim = pool_trim, .pool_allocate = pool_allocate, .pool_free = pool_free

@@ -30,6 +30,7 @@
     X(hipHostMalloc, "hipHostMalloc", 0, 1, hipError_t,                                           \
       (void **pointer, size_t size, unsigned int flags))                                          \
     X(hipHostFree, "hipHostFree", 0, 1, hipError_t, (void *pointer))                              \
+    X(hipDeviceGetUuid, "hipDeviceGetUuid", 0, 0, hipError_t, (hipUUID * uuid, int device))       \
     X(hipHostRegister, "hipHostRegister", 0, 1, hipError_t,                                       \
       (void *pointer, size_t size, unsigned int flags))                                           \
     X(hipHostUnregister, "hipHostUnregister", 0, 1, hipError_t, (void *pointer))                  \

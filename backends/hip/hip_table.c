@@ -59,6 +59,17 @@ static gpurt_status device_attribute(int ordinal, gpurt_attribute attribute, int
     }
 }
 
+static gpurt_status device_uuid(int ordinal, uint8_t uuid[16])
+{
+    hipUUID id;
+    if (!GPURT_HAS(hip_library_functions, hipDeviceGetUuid))
+        return hipErrorNotSupported;
+    hipError_t r = HIP(hipDeviceGetUuid)(&id, ordinal);
+    if (r == hipSuccess)
+        memcpy(uuid, id.bytes, 16);
+    return r;
+}
+
 static gpurt_status device_pci_bus_id(int ordinal, char *bus_id, int size)
 {
     return HIP(hipDeviceGetPCIBusId)(bus_id, size, ordinal);
@@ -346,5 +357,6 @@ const gpurt_runtime hip_table = {
     .already_registered = hipErrorHostMemoryAlreadyRegistered,
     .invalid_value = hipErrorInvalidValue,
     .load = hip_library_load, .error_name = hip_error_name, .driver_version = driver_version,
+    .device_uuid = device_uuid, .kernel_module = "amdgpu", .kernel_driver_name = "amdgpu",
     GPURT_RUNTIME_OPERATIONS,
 };

@@ -33,7 +33,8 @@
                           const CUDA_RESOURCE_VIEW_DESC *view))                          \
     X(cuTexObjectDestroy, (CUtexObject texture)) \
     X(cuMemHostRegister_v2, (void *host, size_t size, unsigned int flags))              \
-    X(cuMemHostUnregister, (void *host))
+    X(cuMemHostUnregister, (void *host)) \
+    X(cuDeviceGetUuid_v2, (CUuuid * uuid, CUdevice device))
 
 typedef struct app_cuda {
 #define APP_CUDA_FIELD(name, parameters) CUresult (*name) parameters;

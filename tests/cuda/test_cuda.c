@@ -439,6 +439,37 @@ Test(cuda, native_address_in_application_calls)
     OK(gpumem_device_close(device));
 }
 
+/* --- what gpumem-info shows --- */
+
+/* The UUID is the driver's (as nvidia-smi shows it), the driver's version the kernel module's,
+ * the API version the CUDA the driver supports, the PCI address the device's. */
+Test(cuda, properties_name_the_device_as_the_driver_does)
+{
+    gpumem_device device = open_cuda();
+    app_cuda cu;
+    app_cuda_load(&cu);
+    gpumem_device_properties p = properties_of(device);
+    CUdevice ordinal;
+    CUuuid uuid;
+    CU_OK(cu.cuDeviceGet(&ordinal, 0));
+    CU_OK(cu.cuDeviceGetUuid_v2(&uuid, ordinal));
+    cr_assert_eq(p.has_uuid, 1);
+    cr_assert_eq(memcmp(p.uuid, uuid.bytes, 16), 0, "the UUID of cuDeviceGetUuid");
+    cr_assert(strncmp(p.api_version, "CUDA ", 5) == 0, "%s", p.api_version);
+    cr_assert_neq(p.pci_address[0], 0);
+    FILE *module = fopen("/sys/module/nvidia/version", "r");
+    if (module) {
+        char version[64] = {0};
+        cr_assert(fgets(version, sizeof version, module));
+        fclose(module);
+        version[strcspn(version, "\n")] = 0;
+        char expected[80];
+        snprintf(expected, sizeof expected, "NVIDIA %s", version);
+        cr_assert_str_eq(p.driver_version, expected);
+    }
+    OK(gpumem_device_close(device));
+}
+
 /* --- pitched images --- */
 
 static int device_attribute(const app_cuda *cu, CUdevice_attribute which)
