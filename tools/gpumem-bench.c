@@ -6,12 +6,14 @@
 #endif
 
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
+#include "bench_trace.h"
 #include "format.h"
 #include "gpumem/gpumem.h"
 
@@ -22,7 +24,6 @@
 #include "bench_cuda.h"
 #endif
 
-#define SEED 0x6770756d656d2101ull /* "gpumem!\x01": any fixed value keeps traces reproducible */
 
 typedef struct bench_context {
     bench_options options;
@@ -44,87 +45,6 @@ static int out_of_memory(const char *what)
 {
     fprintf(stderr, "gpumem-bench: %s: out of host memory\n", what);
     return 1;
-}
-
-/* --- random traces --- */
-
-/* splitmix64: one add and three multiply-xorshifts per number, good enough statistics for a
- * workload trace, and a single word of state to seed. */
-typedef struct rng {
-    uint64_t state;
-} rng;
-
-static uint64_t rng_next(rng *r)
-{
-    uint64_t z = (r->state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static double rng_unit(rng *r) /* [0, 1) */
-{
-    return (double)(rng_next(r) >> 11) * 0x1.0p-53;
-}
-
-static uint32_t rng_below(rng *r, uint32_t n) /* [0, n), by multiply-shift: no division */
-{
-    return (uint32_t)(((rng_next(r) >> 32) * n) >> 32);
-}
-
-/* Log-uniform sizes: as many small allocations as large ones per doubling, as real workloads
- * have, where a uniform draw would be almost all large. */
-static uint64_t rng_log_uniform(rng *r, double low, double high)
-{
-    uint64_t size = (uint64_t)exp(log(low) + rng_unit(r) * (log(high) - log(low)));
-    return size < (uint64_t)low ? (uint64_t)low : size;
-}
-
-/* A steady-state churn: `live` sizes to fill with, then `steps` pairs (free victims[i], then
- * allocate sizes[i] in its place). */
-typedef struct trace {
-    uint32_t live;
-    uint32_t steps;
-    uint64_t *fill_sizes;
-    uint64_t *sizes;
-    uint32_t *victims;
-} trace;
-
-static void trace_free(trace *t)
-{
-    free(t->fill_sizes);
-    free(t->sizes);
-    free(t->victims);
-}
-
-/* The sizes of a trace: log-uniform between low and high; all equal to low (high 0); or
- * bimodal: 90% log-uniform from 256 B to 4 KiB, 10% from 1 to 4 MiB (low and high 0). */
-static uint64_t trace_size(rng *r, double low, double high)
-{
-    if (low == 0 && high == 0)
-        return rng_below(r, 10) ? rng_log_uniform(r, 256, 4 << 10)
-                                : rng_log_uniform(r, 1 << 20, 4 << 20);
-    if (high == 0)
-        return (uint64_t)low;
-    return rng_log_uniform(r, low, high);
-}
-
-static int trace_make(trace *t, uint32_t live, uint32_t steps, double low, double high)
-{
-    rng r = {SEED};
-    *t = (trace){live, steps, malloc(live * sizeof(uint64_t)), malloc(steps * sizeof(uint64_t)),
-                 malloc(steps * sizeof(uint32_t))};
-    if (!t->fill_sizes || !t->sizes || !t->victims) {
-        trace_free(t);
-        return out_of_memory("trace");
-    }
-    for (uint32_t i = 0; i < live; i++)
-        t->fill_sizes[i] = trace_size(&r, low, high);
-    for (uint32_t i = 0; i < steps; i++) {
-        t->sizes[i] = trace_size(&r, low, high);
-        t->victims[i] = rng_below(&r, live);
-    }
-    return 0;
 }
 
 /* --- section vblock --- */
@@ -627,6 +547,153 @@ static int bench_cuda_section(bench_context *c)
     return bench_backend(c, "cuda");
 }
 
+/* --- section scale: how the costs grow with live allocations and threads --- */
+
+static const uint32_t scale_live[] = {1000, 10000, 100000, 1000000};
+
+/* The suballocator alone, log-uniform 256 B to 64 KiB, at 1k to 1M live allocations. */
+static int scale_vblock(bench_context *c)
+{
+    int status = 0;
+    for (size_t k = 0; k < sizeof scale_live / sizeof scale_live[0] && !status; k++) {
+        char prefix[32];
+        snprintf(prefix, sizeof prefix, "scale_live_%u_", scale_live[k]);
+        status = vblock_trace(c, prefix, scale_live[k], 256, 64 << 10);
+    }
+    return status;
+}
+
+/* Buffers of the default device's paged pool, 256 B to 4 KiB, at 1k to 1M live buffers. */
+static int scale_pool(bench_context *c)
+{
+    uint32_t repeats = c->options.repeats;
+    double *ns = malloc(repeats * sizeof *ns);
+    int status = ns ? 0 : out_of_memory("scale");
+    for (size_t k = 0; k < sizeof scale_live / sizeof scale_live[0] && !status; k++) {
+        uint32_t live_count = scale_live[k];
+        if (c->options.quick && live_count > 100000)
+            break; /* a smoke run: a million buffers take a while to make */
+        trace t;
+        if (trace_make(&t, live_count, c->options.quick ? 100000 : 1000000, 256, 4 << 10)) {
+            status = 1;
+            break;
+        }
+        gpumem_buffer *live = malloc(t.live * sizeof *live);
+        status = live ? 0 : out_of_memory("scale");
+        for (uint32_t i = 0; i < repeats && !status; i++) {
+            gpumem_pool_desc desc = {.name = "scale"};
+            gpumem_pool pool = NULL;
+            gpumem_result r = gpumem_pool_create(c->device, &desc, &pool);
+            double start = 0, end = 0;
+            if (r == GPUMEM_OK && (r = pool_fill(pool, &t, live)) == GPUMEM_OK) {
+                start = bench_now();
+                r = pool_churn(pool, &t, live);
+                end = bench_now();
+            }
+            if (r != GPUMEM_OK)
+                status = failed(r, "scale pool");
+            if (pool)
+                gpumem_pool_destroy(pool);
+            ns[i] = (end - start) * 1e9 / t.steps;
+        }
+        if (!status) {
+            char name[48];
+            snprintf(name, sizeof name, "pool_live_%u_create_destroy_pair", live_count);
+            bench_result_runs(&c->options, "scale", name, ns, repeats, "ns/pair");
+        }
+        free(live);
+        trace_free(&t);
+    }
+    free(ns);
+    return status;
+}
+
+/* One thread's churn on the shared pool: its own 1,000 live buffers. */
+typedef struct scale_worker {
+    pthread_t thread;
+    gpumem_pool pool;
+    const trace *trace;
+    gpumem_buffer *live;
+    gpumem_result result;
+} scale_worker;
+
+static void *scale_work(void *argument)
+{
+    scale_worker *w = argument;
+    w->result = pool_churn(w->pool, w->trace, w->live);
+    return NULL;
+}
+
+/* 1, 2, 4 and 8 threads creating and destroying buffers in one pool at once: the time per pair
+ * each thread sees, and the pairs per microsecond of all threads together. */
+static int scale_threads(bench_context *c)
+{
+    enum { MOST = 8 };
+    uint32_t repeats = c->options.repeats;
+    trace t;
+    if (trace_make(&t, 1000, c->options.quick ? 50000 : 500000, 256, 4 << 10))
+        return 1;
+    scale_worker workers[MOST];
+    gpumem_buffer *live = malloc((size_t)MOST * t.live * sizeof *live);
+    double *ns = malloc(repeats * sizeof *ns);
+    int status = live && ns ? 0 : out_of_memory("scale");
+    for (uint32_t threads = 1; threads <= MOST && !status; threads *= 2) {
+        for (uint32_t i = 0; i < repeats && !status; i++) {
+            gpumem_pool_desc desc = {.name = "threads"};
+            gpumem_pool pool = NULL;
+            gpumem_result r = gpumem_pool_create(c->device, &desc, &pool);
+            for (uint32_t k = 0; k < threads && r == GPUMEM_OK; k++)
+                r = pool_fill(pool, &t, live + (size_t)k * t.live);
+            if (r != GPUMEM_OK) {
+                status = failed(r, "scale threads");
+                if (pool)
+                    gpumem_pool_destroy(pool);
+                break;
+            }
+            double start = bench_now();
+            uint32_t started = 0;
+            for (; started < threads; started++) {
+                workers[started] = (scale_worker){.pool = pool, .trace = &t,
+                                                  .live = live + (size_t)started * t.live};
+                if (pthread_create(&workers[started].thread, NULL, scale_work,
+                                   &workers[started]) != 0)
+                    break;
+            }
+            for (uint32_t k = 0; k < started; k++) {
+                pthread_join(workers[k].thread, NULL);
+                if (workers[k].result != GPUMEM_OK && !status)
+                    status = failed(workers[k].result, "scale thread");
+            }
+            ns[i] = (bench_now() - start) * 1e9 / t.steps;
+            if (started < threads && !status)
+                status = fprintf(stderr, "gpumem-bench: scale: no thread\n") > 0;
+            gpumem_pool_destroy(pool);
+        }
+        if (!status) {
+            char name[48];
+            snprintf(name, sizeof name, "threads_%u_ns_per_pair_per_thread", threads);
+            double median = bench_median(ns, repeats);
+            bench_result_runs(&c->options, "scale", name, ns, repeats, "ns/pair");
+            snprintf(name, sizeof name, "threads_%u_pairs_per_us", threads);
+            bench_result(&c->options, "scale", name, threads * 1e3 / median, "pairs/us");
+        }
+    }
+    free(ns);
+    free(live);
+    trace_free(&t);
+    return status;
+}
+
+static int bench_scale(bench_context *c)
+{
+    int status = scale_vblock(c);
+    if (!status)
+        status = scale_pool(c);
+    if (!status)
+        status = scale_threads(c);
+    return status;
+}
+
 /* --- command line --- */
 
 typedef struct section {
@@ -641,6 +708,7 @@ static const section sections[] = {
     {"call", bench_call},
     {"vulkan", bench_vulkan_section},
     {"cuda", bench_cuda_section},
+    {"scale", bench_scale},
 };
 #define SECTION_COUNT (sizeof sections / sizeof sections[0])
 
@@ -653,7 +721,7 @@ static void usage(FILE *out)
             "  --json          one JSON document of all results on stdout\n"
             "  --quick         small sizes and 3 repeats: a smoke run\n"
             "  --repeats N     runs per measurement, the median is reported (default 5)\n"
-            "  --section NAME  only vblock, pool, transfer, call, vulkan or cuda\n"
+            "  --section NAME  only vblock, pool, transfer, call, vulkan, cuda or scale\n"
             "  --size BYTES    bytes per transfer, with an optional K, M or G suffix\n"
             "                  (default 256M; --quick: 16M)\n"
             "  --version       the version (" GPUMEM_VERSION_STRING ")\n"

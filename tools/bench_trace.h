@@ -1,0 +1,35 @@
+/* Random workload traces for gpumem-bench's sections (bench_trace.c). */
+#ifndef GPUMEM_TOOLS_BENCH_TRACE_H
+#define GPUMEM_TOOLS_BENCH_TRACE_H
+
+#include <stdint.h>
+
+#define SEED 0x6770756d656d2101ull /* "gpumem!\x01": any fixed value keeps traces reproducible */
+
+typedef struct rng {
+    uint64_t state;
+} rng;
+
+uint64_t rng_next(rng *r);
+double rng_unit(rng *r);                 /* [0, 1) */
+uint32_t rng_below(rng *r, uint32_t n);  /* [0, n) */
+uint64_t rng_log_uniform(rng *r, double low, double high);
+
+/* A steady-state churn: `live` sizes to fill with, then `steps` pairs (free victims[i], then
+ * allocate sizes[i] in its place). */
+typedef struct trace {
+    uint32_t live;
+    uint32_t steps;
+    uint64_t *fill_sizes;
+    uint64_t *sizes;
+    uint32_t *victims;
+} trace;
+
+/* The sizes of a trace: log-uniform between low and high; all equal to low (high 0); or
+ * bimodal: 90% log-uniform from 256 B to 4 KiB, 10% from 1 to 4 MiB (low and high 0). Nonzero
+ * (after a message) when memory runs out. */
+int trace_make(trace *t, uint32_t live, uint32_t steps, double low, double high);
+uint64_t trace_size(rng *r, double low, double high);
+void trace_free(trace *t);
+
+#endif
