@@ -2,8 +2,8 @@
  *
  * DESTROYERS threads, released together (a barrier, then a spinning gate, then a short
  * deterministic spin, so that every order of arrival happens), destroy the same object, many
- * rounds per kind: a buffer, a pool (with buffers), a stream (with work submitted), a device
- * (with pools, buffers and streams). Exactly one destroy must return GPUMEM_OK and the others
+ * rounds per kind: a buffer, an image, a pool (with buffers and an image), a stream (with
+ * work submitted), a device (with pools, buffers, an image and streams). Exactly one destroy must return GPUMEM_OK and the others
  * GPUMEM_ERROR_DESTROYED; afterwards every call on the object, and on what it owned, returns
  * GPUMEM_ERROR_DESTROYED.
  *
@@ -25,12 +25,13 @@ typedef enum kind {
     KIND_STREAM,
     KIND_DEVICE,
     KIND_OWNERS,
+    KIND_IMAGE,
     KIND_VBLOCK,
     KIND_COUNT,
 } kind;
 
 static const char *const kind_names[KIND_COUNT] = {"buffer", "pool", "stream", "device",
-                                                    "owners", "vblock"};
+                                                    "owners", "image", "vblock"};
 
 /* One round's objects, set by the main thread between the barriers. */
 static struct {
@@ -42,6 +43,7 @@ static struct {
     gpumem_buffer buffer;
     gpumem_buffer pool_buffers[BUFFERS_PER_POOL];
     gpumem_stream stream;
+    gpumem_image image; /* KIND_IMAGE's, or the populated pool's */
     gpumem_vblock vblock;
     int quit;
 } round_state;
@@ -59,6 +61,7 @@ static gpumem_result destroy_one(int id, stress_rng *rng)
     case KIND_POOL: return gpumem_pool_destroy(round_state.pool);
     case KIND_STREAM: return gpumem_stream_destroy(round_state.stream);
     case KIND_DEVICE: return gpumem_device_close(round_state.device);
+    case KIND_IMAGE: return gpumem_image_destroy(round_state.image);
     case KIND_VBLOCK: return gpumem_vblock_destroy(round_state.vblock);
     case KIND_OWNERS:
         switch (id) {
@@ -172,6 +175,34 @@ static int device_gone(gpumem_device dev)
     return 0;
 }
 
+static int image_gone(gpumem_image image, const char *why)
+{
+    gpumem_buffer_info info;
+    gpumem_result r = gpumem_image_info_get(image, &info);
+    uint8_t texel[4] = {0};
+    gpumem_image_region one = {.width = 1};
+    gpumem_result w = gpumem_image_write(image, &one, texel);
+    gpumem_result d = gpumem_image_destroy(image);
+    if (r == GPUMEM_ERROR_DESTROYED && w == GPUMEM_ERROR_DESTROYED && d == GPUMEM_ERROR_DESTROYED)
+        return 1;
+    STRESS_FAIL("round %u (%s): an image %s: info -> %s, write -> %s, destroy -> %s; expected "
+                "DESTROYED for all", round_state.round, kind_names[round_state.what], why, rs(r),
+                rs(w), rs(d));
+    return 0;
+}
+
+/* A small 2D image with its texels written. */
+static int make_image(gpumem_pool pool)
+{
+    uint8_t texels[16 * 8 * 4];
+    stress_pattern(texels, 0, sizeof texels, round_state.round);
+    gpumem_image_desc desc = {.type = GPUMEM_IMAGE_2D, .format = GPUMEM_FORMAT_R8G8B8A8_UNORM,
+                              .width = 16, .height = 8};
+    gpumem_image_region all = {.width = 16, .height = 8};
+    return MUST(gpumem_image_create(pool, &desc, &round_state.image)) &&
+           MUST(gpumem_image_write(round_state.image, &all, texels));
+}
+
 static int vblock_gone(gpumem_vblock v)
 {
     gpumem_vblock_stats st;
@@ -203,6 +234,8 @@ static int populate(gpumem_device dev, int with_stream, int pending)
             return 0;
     }
     round_state.buffer = round_state.pool_buffers[0];
+    if (!make_image(round_state.pool))
+        return 0;
     if (with_stream) {
         if (!MUST(gpumem_stream_create(dev, &round_state.stream)) ||
             !MUST(gpumem_stream_write(round_state.stream, round_state.pool_buffers[1], 0, data,
@@ -241,6 +274,7 @@ static int set_up(kind what, gpumem_device dev, gpumem_pool long_pool)
         if (!MUST(stress_open(&round_state.device)))
             return 0;
         return populate(round_state.device, 1, what == KIND_DEVICE);
+    case KIND_IMAGE: return make_image(long_pool);
     case KIND_VBLOCK: {
         gpumem_vblock_allocation a;
         uint64_t offset;
@@ -292,8 +326,10 @@ static int check_round(kind what)
         int good = pool_gone(round_state.pool, "destroyed concurrently");
         for (int i = 0; i < BUFFERS_PER_POOL; i++)
             good &= buffer_gone(round_state.pool_buffers[i], "of the destroyed pool");
+        good &= image_gone(round_state.image, "of the destroyed pool");
         return good;
     }
+    case KIND_IMAGE: return image_gone(round_state.image, "destroyed concurrently");
     case KIND_DEVICE:
     case KIND_OWNERS: {
         int good = device_gone(round_state.device);
@@ -301,6 +337,7 @@ static int check_round(kind what)
         for (int i = 0; i < BUFFERS_PER_POOL; i++)
             good &= buffer_gone(round_state.pool_buffers[i], "of the closed device");
         good &= stream_gone(round_state.stream, "of the closed device");
+        good &= image_gone(round_state.image, "of the closed device");
         return good;
     }
     case KIND_VBLOCK: return vblock_gone(round_state.vblock);
@@ -327,6 +364,7 @@ int main(int argc, char **argv)
     unsigned rounds[KIND_COUNT] = {
         stress_count(30000, 4, 2), stress_count(20000, 4, 2), stress_count(20000, 4, 2),
         stress_count(vulkan ? 300 : 15000, 4, 2), stress_count(vulkan ? 300 : 15000, 4, 2),
+        stress_count(vulkan ? 3000 : 20000, 4, 2),
         with_vblock ? stress_count(30000, 4, 2) : 0,
     };
     stress_barrier_init(&start_line, DESTROYERS + 1);
@@ -365,10 +403,11 @@ int main(int argc, char **argv)
     char summary[512];
     snprintf(summary, sizeof summary,
              "%s, %d destroyer threads, rounds: %u buffer (%.1f s), %u pool (%.1f s), %u stream "
-             "(%.1f s), %u device (%.1f s), %u owners (%.1f s)%s; %u rounds, %u destroy calls",
+             "(%.1f s), %u device (%.1f s), %u owners (%.1f s), %u image (%.1f s)%s; %u rounds, "
+             "%u destroy calls",
              backend, DESTROYERS, rounds[KIND_BUFFER], seconds[KIND_BUFFER], rounds[KIND_POOL],
              seconds[KIND_POOL], rounds[KIND_STREAM], seconds[KIND_STREAM], rounds[KIND_DEVICE],
-             seconds[KIND_DEVICE], rounds[KIND_OWNERS], seconds[KIND_OWNERS],
-             with_vblock ? ", with vblock" : "", total, total * DESTROYERS);
+             seconds[KIND_DEVICE], rounds[KIND_OWNERS], seconds[KIND_OWNERS], rounds[KIND_IMAGE],
+             seconds[KIND_IMAGE], with_vblock ? ", with vblock" : "", total, total * DESTROYERS);
     return stress_finish("stress-destroy", summary, stress_now() - t0);
 }
