@@ -23,6 +23,7 @@ from .mapping import Mapping
 from .stream import Stream
 from .event import Event
 from .vblock import VBlock
+from .registration import HostRegistration
 from . import errors
 
 
@@ -32,7 +33,8 @@ def version():
     return number // 10000, number // 100 % 100, number % 100
 
 
-__all__ = ["Device", "Pool", "Buffer", "Mapping", "Stream", "Event", "VBlock", "GpumemError",
+__all__ = ["Device", "Pool", "Buffer", "Mapping", "Stream", "Event", "VBlock",
+           "HostRegistration", "GpumemError",
            "backends", "version", "errors", "library_path", "DEVICE_LOCAL", "HOST_VISIBLE",
            "HOST_COHERENT", "HOST_CACHED", "PAGED", "NATIVE", "EXACT_MATCH", "PERSISTENT_MAP",
            "DETECT_CORRUPTION"]

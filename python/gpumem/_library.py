@@ -157,6 +157,8 @@ _FUNCTIONS = {
     "gpumem_event_native": (i32, [handle, P(NativeEvent)]),
     "gpumem_event_wrap": (i32, [handle, u64, u64, P(handle)]),
     "gpumem_stream_wait_event": (i32, [handle, handle]),
+    "gpumem_host_register": (i32, [handle, ctypes.c_void_p, u64, u32, P(handle)]),
+    "gpumem_host_unregister": (i32, [handle]),
     "gpumem_vblock_create": (i32, [u64, P(handle)]),
     "gpumem_vblock_destroy": (i32, [handle]),
     "gpumem_vblock_alloc": (i32, [handle, u64, u64, P(u64), P(u64)]),

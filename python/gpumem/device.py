@@ -128,6 +128,14 @@ class Device(Object):
         from .pool import Pool
         return Pool(self, **options)
 
+    def register(self, data):
+        """Registers host memory (a writable numpy array, bytearray...) with this device, so
+        that transfers from and to it go by DMA, unstaged (gpumem_host_register): a
+        HostRegistration, ended by its destroy() or a `with` block. GpumemError UNSUPPORTED
+        on Vulkan."""
+        from .registration import HostRegistration
+        return HostRegistration(self, data)
+
     def stream(self):
         """A new stream of this device."""
         from .stream import Stream
