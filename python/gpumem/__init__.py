@@ -24,6 +24,7 @@ from .stream import Stream
 from .event import Event
 from .vblock import VBlock
 from .registration import HostRegistration
+from .image import Image
 from . import errors
 
 
@@ -34,7 +35,7 @@ def version():
 
 
 __all__ = ["Device", "Pool", "Buffer", "Mapping", "Stream", "Event", "VBlock",
-           "HostRegistration", "GpumemError",
+           "HostRegistration", "Image", "GpumemError",
            "backends", "version", "errors", "library_path", "DEVICE_LOCAL", "HOST_VISIBLE",
            "HOST_COHERENT", "HOST_CACHED", "PAGED", "NATIVE", "EXACT_MATCH", "PERSISTENT_MAP",
            "DETECT_CORRUPTION"]

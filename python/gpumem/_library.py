@@ -96,6 +96,29 @@ class NativeBuffer(ctypes.Structure):
     _fields_ = [("memory", u64), ("offset", u64), ("buffer", u64), ("address", u64)]
 
 
+class ImageDesc(ctypes.Structure):
+    _fields_ = [("type", u32), ("format", u32), ("width", u32), ("height", u32),
+                ("depth", u32), ("array_layers", u32), ("mip_levels", u32), ("usage", u32),
+                ("tiling", u32), ("flags", u32), ("native_format", u32), ("texel_size", u32),
+                ("name", ctypes.c_char_p), ("user_data", ctypes.c_void_p)]
+
+
+class ImageRegion(ctypes.Structure):
+    _fields_ = [("mip_level", u32), ("base_layer", u32), ("layer_count", u32), ("x", u32),
+                ("y", u32), ("z", u32), ("width", u32), ("height", u32), ("depth", u32),
+                ("reserved", u32), ("host_row_pitch", u64), ("host_slice_pitch", u64)]
+
+
+class ImageLayout(ctypes.Structure):
+    _fields_ = [("offset", u64), ("size", u64), ("row_pitch", u64), ("slice_pitch", u64),
+                ("layer_pitch", u64)]
+
+
+class NativeImage(ctypes.Structure):
+    _fields_ = [("memory", u64), ("offset", u64), ("image", u64), ("address", u64),
+                ("format", u32), ("layout", u32)]
+
+
 class NativeEvent(ctypes.Structure):
     _fields_ = [("handle", u64), ("value", u64)]
 
@@ -157,6 +180,16 @@ _FUNCTIONS = {
     "gpumem_event_native": (i32, [handle, P(NativeEvent)]),
     "gpumem_event_wrap": (i32, [handle, u64, u64, P(handle)]),
     "gpumem_stream_wait_event": (i32, [handle, handle]),
+    "gpumem_format_texel_size": (u32, [u32]),
+    "gpumem_image_create": (i32, [handle, P(ImageDesc), P(handle)]),
+    "gpumem_image_destroy": (i32, [handle]),
+    "gpumem_image_info_get": (i32, [handle, P(BufferInfo)]),
+    "gpumem_image_native": (i32, [handle, P(NativeImage)]),
+    "gpumem_image_desc_get": (i32, [handle, P(ImageDesc)]),
+    "gpumem_image_layout_get": (i32, [handle, u32, P(ImageLayout)]),
+    "gpumem_image_write": (i32, [handle, P(ImageRegion), ctypes.c_void_p]),
+    "gpumem_image_read": (i32, [handle, P(ImageRegion), ctypes.c_void_p]),
+    "gpumem_image_copy": (i32, [handle, P(ImageRegion), handle, P(ImageRegion)]),
     "gpumem_host_register": (i32, [handle, ctypes.c_void_p, u64, u32, P(handle)]),
     "gpumem_host_unregister": (i32, [handle]),
     "gpumem_vblock_create": (i32, [u64, P(handle)]),

@@ -61,6 +61,13 @@ class Pool(Object):
         from .buffer import Buffer
         return Buffer(self, size, alignment, dedicated, stream=stream, usage=usage, name=name)
 
+    def image(self, width, height=0, depth=0, format="R8G8B8A8_UNORM", **options):
+        """A new image in this pool: 1D, 2D or 3D from the extent given (or `type`), a format
+        name of gpumem.image.FORMATS, and as options layers, levels, usage (IMAGE_USAGE_*),
+        tiling, dedicated, name."""
+        from .image import Image
+        return Image(self, width, height, depth, format, **options)
+
     def import_memory(self, address=0, size=0, memory=0, offset=0, keep=None):
         """The application's memory as a buffer of this pool, which gpumem never frees
         (C: gpumem_buffer_import): `address` and `size` on host, CUDA and HIP; `memory` (a

@@ -1,0 +1,164 @@
+"""Images: 1D, 2D and 3D images with layers and mip levels in a pool's pages (Pool.image);
+box writes, reads and copies. On Vulkan a VkImage; elsewhere a pitched layout (layout())."""
+import ctypes
+from collections import namedtuple
+
+from . import errors
+from ._args import unsigned
+from ._bytes import readable, writable
+from ._library import (lib, handle, BufferInfo, ImageDesc, ImageLayout, ImageRegion,
+                       NativeImage)
+from ._object import Object
+
+IMAGE_1D, IMAGE_2D, IMAGE_3D = 1, 2, 3
+
+# Portable formats (gpumem.h's GPUMEM_FORMAT_*).
+FORMATS = {"R8_UNORM": 2, "R8_UINT": 3, "R8G8_UNORM": 4, "R8G8B8A8_UNORM": 5,
+           "R8G8B8A8_UINT": 6, "B8G8R8A8_UNORM": 7, "R16_UINT": 8, "R16_SFLOAT": 9,
+           "R16G16B16A16_SFLOAT": 10, "R32_UINT": 11, "R32_SINT": 12, "R32_SFLOAT": 13,
+           "R32G32_SFLOAT": 14, "R32G32B32A32_SFLOAT": 15}
+
+IMAGE_USAGE_SAMPLED = 1 << 0
+IMAGE_USAGE_STORAGE = 1 << 1
+IMAGE_USAGE_COLOR_ATTACHMENT = 1 << 2
+IMAGE_USAGE_TRANSFER = 1 << 3
+
+TILING_OPTIMAL, TILING_LINEAR = 0, 1
+
+Layout = namedtuple("Layout", "offset size row_pitch slice_pitch layer_pitch")
+NativeImageInfo = namedtuple("NativeImageInfo", "memory offset image address format layout")
+
+
+def _format_number(format):
+    if isinstance(format, str):
+        if format not in FORMATS:
+            raise ValueError("unknown format %r (one of %s)" % (format, ", ".join(FORMATS)))
+        return FORMATS[format]
+    return unsigned("format", format, 32)
+
+
+class Image(Object):
+    """An image of a pool: Pool.image(width, height=0, depth=0, format="R8G8B8A8_UNORM", ...)."""
+
+    _kind = "image"
+    _destroy_function = "gpumem_image_destroy"
+
+    def __init__(self, pool, width, height=0, depth=0, format="R8G8B8A8_UNORM", type=None,
+                 layers=0, levels=0, usage=0, tiling=TILING_OPTIMAL, dedicated=False,
+                 name=None):
+        desc = ImageDesc()
+        desc.type = unsigned("type", type if type is not None else
+                             IMAGE_3D if depth > 1 else IMAGE_2D if height > 1 else IMAGE_1D, 32)
+        desc.format = _format_number(format)
+        desc.width = unsigned("width", width, 32)
+        desc.height = unsigned("height", height, 32)
+        desc.depth = unsigned("depth", depth, 32)
+        desc.array_layers = unsigned("layers", layers, 32)
+        desc.mip_levels = unsigned("levels", levels, 32)
+        desc.usage = unsigned("usage", usage, 32)
+        desc.tiling = unsigned("tiling", tiling, 32)
+        desc.flags = 1 if dedicated else 0  # GPUMEM_IMAGE_DEDICATED
+        if name is not None:
+            desc.name = name.encode()
+        created = handle()
+        errors.check(lib.gpumem_image_create(pool._live_handle(), ctypes.byref(desc),
+                                             ctypes.byref(created)))
+        super().__init__(created.value, pool)
+        self.pool = pool
+        self.device = pool.device
+        completed = ImageDesc()
+        errors.check(lib.gpumem_image_desc_get(self._handle, ctypes.byref(completed)))
+        self.width, self.height, self.depth = completed.width, completed.height, completed.depth
+        self.layers, self.levels = completed.array_layers, completed.mip_levels
+        self.texel_size = lib.gpumem_format_texel_size(completed.format)
+
+    def _region(self, level, layer, layers, x, y, z, width, height, depth):
+        r = ImageRegion()
+        r.mip_level = unsigned("level", level, 32)
+        r.base_layer = unsigned("layer", layer, 32)
+        r.layer_count = unsigned("layers", layers, 32)
+        r.x, r.y, r.z = unsigned("x", x, 32), unsigned("y", y, 32), unsigned("z", z, 32)
+        # The box reaches the level's end where its extent is not given.
+        r.width = unsigned("width", width if width is not None else
+                           max(self.width >> level, 1) - x, 32)
+        r.height = unsigned("height", height if height is not None else
+                            max(self.height >> level, 1) - y, 32)
+        r.depth = unsigned("depth", depth if depth is not None else
+                           max(self.depth >> level, 1) - z, 32)
+        return r
+
+    def box_size(self, level=0, layers=1, width=None, height=None, depth=None, x=0, y=0, z=0):
+        """The bytes of a box's texels, packed."""
+        r = self._region(level, 0, layers, x, y, z, width, height, depth)
+        return r.width * r.height * r.depth * max(r.layer_count, 1) * self.texel_size
+
+    def write(self, data, level=0, layer=0, layers=1, x=0, y=0, z=0, width=None, height=None,
+              depth=None):
+        """Writes a box (the level's rest from (x, y, z) where no extent is given) from the
+        texels of `data` (bytes, a numpy array...), packed row after row."""
+        region = self._region(level, layer, layers, x, y, z, width, height, depth)
+        address, size, keep = readable(data)
+        need = region.width * region.height * region.depth * region.layer_count * self.texel_size
+        if size < need:
+            raise ValueError("the box needs %d bytes; data has %d" % (need, size))
+        errors.check(lib.gpumem_image_write(self._live_handle(), ctypes.byref(region),
+                                            ctypes.c_void_p(address)))
+        del keep
+
+    def read_into(self, out, level=0, layer=0, layers=1, x=0, y=0, z=0, width=None,
+                  height=None, depth=None):
+        """Reads a box into `out` (a writable, C-contiguous buffer), packed row after row."""
+        region = self._region(level, layer, layers, x, y, z, width, height, depth)
+        address, size, keep = writable(out)
+        need = region.width * region.height * region.depth * region.layer_count * self.texel_size
+        if size < need:
+            raise ValueError("the box needs %d bytes; out has %d" % (need, size))
+        errors.check(lib.gpumem_image_read(self._live_handle(), ctypes.byref(region),
+                                           ctypes.c_void_p(address)))
+        del keep
+
+    def read(self, **box):
+        """The box's texels as bytes."""
+        out = bytearray(self.box_size(box.get("level", 0), box.get("layers", 1),
+                                      box.get("width"), box.get("height"), box.get("depth"),
+                                      box.get("x", 0), box.get("y", 0), box.get("z", 0)))
+        self.read_into(out, **box)
+        return bytes(out)
+
+    def copy_to(self, destination, to=(0, 0, 0), to_level=0, to_layer=0, level=0, layer=0,
+                layers=1, x=0, y=0, z=0, width=None, height=None, depth=None):
+        """Copies a box of this image to `to` (x, y, z) of level `to_level`, layer `to_layer`
+        of `destination` (an Image of the same device and texel size)."""
+        source = self._region(level, layer, layers, x, y, z, width, height, depth)
+        target = ImageRegion()
+        target.mip_level = unsigned("to_level", to_level, 32)
+        target.base_layer = unsigned("to_layer", to_layer, 32)
+        target.x, target.y, target.z = (unsigned("to", value, 32) for value in to)
+        errors.check(lib.gpumem_image_copy(self._live_handle(), ctypes.byref(source),
+                                           destination._live_handle(), ctypes.byref(target)))
+
+    @property
+    def info(self):
+        from .buffer import Info
+        raw = BufferInfo()
+        errors.check(lib.gpumem_image_info_get(self._live_handle(), ctypes.byref(raw)))
+        return Info(raw.size, raw.offset, raw.left_padding, raw.allocation_size,
+                    raw.page_size, raw.page, raw.memory_type, bool(raw.dedicated), raw.mapped)
+
+    def layout(self, level=0):
+        """Where a level lies in a pitched image (GpumemError UNSUPPORTED on Vulkan)."""
+        raw = ImageLayout()
+        errors.check(lib.gpumem_image_layout_get(self._live_handle(), unsigned("level", level, 32),
+                                                 ctypes.byref(raw)))
+        return Layout(raw.offset, raw.size, raw.row_pitch, raw.slice_pitch, raw.layer_pitch)
+
+    @property
+    def native(self):
+        raw = NativeImage()
+        errors.check(lib.gpumem_image_native(self._live_handle(), ctypes.byref(raw)))
+        return NativeImageInfo(raw.memory, raw.offset, raw.image, raw.address, raw.format,
+                               raw.layout)
+
+    def __repr__(self):
+        return "<gpumem.Image %dx%dx%d%s>" % (self.width, self.height, self.depth,
+                                              "" if self.alive else " (destroyed)")
