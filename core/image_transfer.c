@@ -426,30 +426,33 @@ static gpumem_result any_copy(gpumem_stream stream_handle, gpumem_image source,
                 destination_region, !stream);
 }
 
+/* The log's picture of a region (gpumem_call_log). */
+#define REGION_FORMAT "{level %llu, layers %llu+%llu, at (%llu, %llu, %llu), %llux%llux%llu}"
+#define REGION_ARGS(region)                                                                   \
+    GPUMEM_LOG_FIELD(region, mip_level), GPUMEM_LOG_FIELD(region, base_layer),               \
+        GPUMEM_LOG_FIELD(region, layer_count), GPUMEM_LOG_FIELD(region, x),                  \
+        GPUMEM_LOG_FIELD(region, y), GPUMEM_LOG_FIELD(region, z),                            \
+        GPUMEM_LOG_FIELD(region, width), GPUMEM_LOG_FIELD(region, height),                   \
+        GPUMEM_LOG_FIELD(region, depth)
+#define TARGET_FORMAT "at (%llu, %llu, %llu) of level %llu, layer %llu"
+#define TARGET_ARGS(region)                                                                   \
+    GPUMEM_LOG_FIELD(region, x), GPUMEM_LOG_FIELD(region, y), GPUMEM_LOG_FIELD(region, z),   \
+        GPUMEM_LOG_FIELD(region, mip_level), GPUMEM_LOG_FIELD(region, base_layer)
+
 gpumem_result gpumem_image_write(gpumem_image image, const gpumem_image_region *region,
                                  const void *data)
 {
     GPUMEM_LOGGED_CALL(sync_host(image, region, (void *)(uintptr_t)data, 0),
-                       "image %#llx, region {level %llu, layers %llu+%llu, at (%llu, %llu, "
-                       "%llu), %llux%llux%llu}, data %p",
-                       GPUMEM_LOG_HANDLE(image), GPUMEM_LOG_FIELD(region, mip_level),
-                       GPUMEM_LOG_FIELD(region, base_layer), GPUMEM_LOG_FIELD(region, layer_count),
-                       GPUMEM_LOG_FIELD(region, x), GPUMEM_LOG_FIELD(region, y),
-                       GPUMEM_LOG_FIELD(region, z), GPUMEM_LOG_FIELD(region, width),
-                       GPUMEM_LOG_FIELD(region, height), GPUMEM_LOG_FIELD(region, depth), data);
+                       "image %#llx, region " REGION_FORMAT ", data %p",
+                       GPUMEM_LOG_HANDLE(image), REGION_ARGS(region), data);
 }
 
 gpumem_result gpumem_image_read(gpumem_image image, const gpumem_image_region *region,
                                 void *data)
 {
     GPUMEM_LOGGED_CALL(sync_host(image, region, data, 1),
-                       "image %#llx, region {level %llu, layers %llu+%llu, at (%llu, %llu, "
-                       "%llu), %llux%llux%llu}, data %p",
-                       GPUMEM_LOG_HANDLE(image), GPUMEM_LOG_FIELD(region, mip_level),
-                       GPUMEM_LOG_FIELD(region, base_layer), GPUMEM_LOG_FIELD(region, layer_count),
-                       GPUMEM_LOG_FIELD(region, x), GPUMEM_LOG_FIELD(region, y),
-                       GPUMEM_LOG_FIELD(region, z), GPUMEM_LOG_FIELD(region, width),
-                       GPUMEM_LOG_FIELD(region, height), GPUMEM_LOG_FIELD(region, depth), data);
+                       "image %#llx, region " REGION_FORMAT ", data %p",
+                       GPUMEM_LOG_HANDLE(image), REGION_ARGS(region), data);
 }
 
 gpumem_result gpumem_image_copy(gpumem_image source, const gpumem_image_region *region,
@@ -457,47 +460,28 @@ gpumem_result gpumem_image_copy(gpumem_image source, const gpumem_image_region *
                                 const gpumem_image_region *destination_region)
 {
     GPUMEM_LOGGED_CALL(any_copy(NULL, source, region, destination, destination_region, 0),
-                       "source %#llx, region {level %llu, layers %llu+%llu, at (%llu, %llu, "
-                       "%llu), %llux%llux%llu}, destination %#llx, at (%llu, %llu, "
-                       "%llu) of level %llu, layer %llu",
-                       GPUMEM_LOG_HANDLE(source), GPUMEM_LOG_FIELD(region, mip_level),
-                       GPUMEM_LOG_FIELD(region, base_layer), GPUMEM_LOG_FIELD(region, layer_count),
-                       GPUMEM_LOG_FIELD(region, x), GPUMEM_LOG_FIELD(region, y),
-                       GPUMEM_LOG_FIELD(region, z), GPUMEM_LOG_FIELD(region, width),
-                       GPUMEM_LOG_FIELD(region, height), GPUMEM_LOG_FIELD(region, depth),
-                       GPUMEM_LOG_HANDLE(destination), GPUMEM_LOG_FIELD(destination_region, x),
-                       GPUMEM_LOG_FIELD(destination_region, y),
-                       GPUMEM_LOG_FIELD(destination_region, z),
-                       GPUMEM_LOG_FIELD(destination_region, mip_level),
-                       GPUMEM_LOG_FIELD(destination_region, base_layer));
+                       "source %#llx, region " REGION_FORMAT ", destination %#llx, "
+                       TARGET_FORMAT,
+                       GPUMEM_LOG_HANDLE(source), REGION_ARGS(region),
+                       GPUMEM_LOG_HANDLE(destination), TARGET_ARGS(destination_region));
 }
 
 gpumem_result gpumem_stream_image_write(gpumem_stream stream, gpumem_image image,
                                         const gpumem_image_region *region, const void *data)
 {
     GPUMEM_LOGGED_CALL(stream_host(stream, image, region, (void *)(uintptr_t)data, 0),
-                       "stream %#llx, image %#llx, region {level %llu, layers %llu+%llu, "
-                       "at (%llu, %llu, %llu), %llux%llux%llu}, data %p",
-                       GPUMEM_LOG_HANDLE(stream), GPUMEM_LOG_HANDLE(image),
-                       GPUMEM_LOG_FIELD(region, mip_level), GPUMEM_LOG_FIELD(region, base_layer),
-                       GPUMEM_LOG_FIELD(region, layer_count), GPUMEM_LOG_FIELD(region, x),
-                       GPUMEM_LOG_FIELD(region, y), GPUMEM_LOG_FIELD(region, z),
-                       GPUMEM_LOG_FIELD(region, width), GPUMEM_LOG_FIELD(region, height),
-                       GPUMEM_LOG_FIELD(region, depth), data);
+                       "stream %#llx, image %#llx, region " REGION_FORMAT ", data %p",
+                       GPUMEM_LOG_HANDLE(stream), GPUMEM_LOG_HANDLE(image), REGION_ARGS(region),
+                       data);
 }
 
 gpumem_result gpumem_stream_image_read(gpumem_stream stream, gpumem_image image,
                                        const gpumem_image_region *region, void *data)
 {
     GPUMEM_LOGGED_CALL(stream_host(stream, image, region, data, 1),
-                       "stream %#llx, image %#llx, region {level %llu, layers %llu+%llu, "
-                       "at (%llu, %llu, %llu), %llux%llux%llu}, data %p",
-                       GPUMEM_LOG_HANDLE(stream), GPUMEM_LOG_HANDLE(image),
-                       GPUMEM_LOG_FIELD(region, mip_level), GPUMEM_LOG_FIELD(region, base_layer),
-                       GPUMEM_LOG_FIELD(region, layer_count), GPUMEM_LOG_FIELD(region, x),
-                       GPUMEM_LOG_FIELD(region, y), GPUMEM_LOG_FIELD(region, z),
-                       GPUMEM_LOG_FIELD(region, width), GPUMEM_LOG_FIELD(region, height),
-                       GPUMEM_LOG_FIELD(region, depth), data);
+                       "stream %#llx, image %#llx, region " REGION_FORMAT ", data %p",
+                       GPUMEM_LOG_HANDLE(stream), GPUMEM_LOG_HANDLE(image), REGION_ARGS(region),
+                       data);
 }
 
 gpumem_result gpumem_stream_image_copy(gpumem_stream stream, gpumem_image source,
@@ -506,18 +490,8 @@ gpumem_result gpumem_stream_image_copy(gpumem_stream stream, gpumem_image source
                                        const gpumem_image_region *destination_region)
 {
     GPUMEM_LOGGED_CALL(any_copy(stream, source, region, destination, destination_region, 1),
-                       "stream %#llx, source %#llx, region {level %llu, layers %llu+%llu, "
-                       "at (%llu, %llu, %llu), %llux%llux%llu}, destination %#llx, at (%llu, "
-                       "%llu, %llu) of level %llu, layer %llu",
-                       GPUMEM_LOG_HANDLE(stream), GPUMEM_LOG_HANDLE(source),
-                       GPUMEM_LOG_FIELD(region, mip_level), GPUMEM_LOG_FIELD(region, base_layer),
-                       GPUMEM_LOG_FIELD(region, layer_count), GPUMEM_LOG_FIELD(region, x),
-                       GPUMEM_LOG_FIELD(region, y), GPUMEM_LOG_FIELD(region, z),
-                       GPUMEM_LOG_FIELD(region, width), GPUMEM_LOG_FIELD(region, height),
-                       GPUMEM_LOG_FIELD(region, depth), GPUMEM_LOG_HANDLE(destination),
-                       GPUMEM_LOG_FIELD(destination_region, x),
-                       GPUMEM_LOG_FIELD(destination_region, y),
-                       GPUMEM_LOG_FIELD(destination_region, z),
-                       GPUMEM_LOG_FIELD(destination_region, mip_level),
-                       GPUMEM_LOG_FIELD(destination_region, base_layer));
+                       "stream %#llx, source %#llx, region " REGION_FORMAT ", destination %#llx, "
+                       TARGET_FORMAT,
+                       GPUMEM_LOG_HANDLE(stream), GPUMEM_LOG_HANDLE(source), REGION_ARGS(region),
+                       GPUMEM_LOG_HANDLE(destination), TARGET_ARGS(destination_region));
 }

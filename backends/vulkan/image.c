@@ -286,16 +286,15 @@ gpumem_result vulkan_page_allocate_for_image(gpumem_backend_device *d, uint32_t 
                                              uint64_t size, gpumem_backend_image *image,
                                              gpumem_backend_page **out)
 {
-    gpumem_backend_page *page = calloc(1, sizeof *page);
-    if (!page)
-        return vulkan_report(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "vulkan: no memory for a page");
-    page->vk_type = d->type_map[memory_type];
-    page->heap = d->memory.memoryTypes[page->vk_type].heapIndex;
-    page->requested = page->size = size;
+    gpumem_backend_page *page = NULL;
+    gpumem_result r = vulkan_page_record(d, memory_type, size, &page);
+    if (r != GPUMEM_OK)
+        return r;
+    page->size = size;
     VkMemoryDedicatedAllocateInfo dedicated = {
         .sType = VK_STRUCTURE_TYPE_MEMORY_DEDICATED_ALLOCATE_INFO, .image = image->image};
     /* No VkBuffer over it: memory allocated for an image may be bound to that image alone. */
-    gpumem_result r = vulkan_memory_allocate(d, page, &dedicated);
+    r = vulkan_memory_allocate(d, page, &dedicated);
     if (r != GPUMEM_OK) {
         free(page);
         return r;

@@ -105,8 +105,8 @@ static gpumem_result page_init(gpumem_backend_device *d, gpumem_backend_page *pa
                                            (unsigned long long)size);
 }
 
-gpumem_result vulkan_page_allocate(gpumem_backend_device *d, uint32_t memory_type, uint64_t size,
-                                   gpumem_backend_page **out)
+gpumem_result vulkan_page_record(gpumem_backend_device *d, uint32_t memory_type, uint64_t size,
+                                 gpumem_backend_page **out)
 {
     gpumem_backend_page *page = calloc(1, sizeof *page);
     if (!page)
@@ -114,7 +114,18 @@ gpumem_result vulkan_page_allocate(gpumem_backend_device *d, uint32_t memory_typ
     page->vk_type = d->type_map[memory_type];
     page->heap = d->memory.memoryTypes[page->vk_type].heapIndex;
     page->requested = size;
-    gpumem_result r = page_init(d, page, size);
+    *out = page;
+    return GPUMEM_OK;
+}
+
+gpumem_result vulkan_page_allocate(gpumem_backend_device *d, uint32_t memory_type, uint64_t size,
+                                   gpumem_backend_page **out)
+{
+    gpumem_backend_page *page = NULL;
+    gpumem_result r = vulkan_page_record(d, memory_type, size, &page);
+    if (r != GPUMEM_OK)
+        return r;
+    r = page_init(d, page, size);
     if (r != GPUMEM_OK) {
         vulkan_page_free(d, page);
         return r;
@@ -171,16 +182,14 @@ gpumem_result vulkan_page_import(gpumem_backend_device *d, uint32_t memory_type,
                              "must not be 0 (it is 0x%llx) and address must be 0 (it is 0x%llx)",
                              (unsigned long long)desc->memory,
                              (unsigned long long)desc->address);
-    gpumem_backend_page *page = calloc(1, sizeof *page);
-    if (!page)
-        return vulkan_report(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "vulkan: no memory for a page");
+    gpumem_backend_page *page = NULL;
+    gpumem_result r = vulkan_page_record(d, memory_type, desc->size, &page);
+    if (r != GPUMEM_OK)
+        return r;
     page->memory = VULKAN_HANDLE_FROM_BITS(VkDeviceMemory, desc->memory);
     page->imported = 1;
     page->offset = desc->offset;
-    page->requested = desc->size;
-    page->vk_type = d->type_map[memory_type];
-    page->heap = d->memory.memoryTypes[page->vk_type].heapIndex;
-    gpumem_result r = import_init(d, page);
+    r = import_init(d, page);
     if (r != GPUMEM_OK) {
         vulkan_page_free(d, page);
         return r;

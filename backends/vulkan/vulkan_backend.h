@@ -289,6 +289,9 @@ gpumem_result vulkan_native_buffer_for_usage(gpumem_backend_device *device,
                                              gpumem_backend_buffer **buffer,
                                              gpumem_native_buffer *native);
 
+/* A page record of `size` bytes of a memory type, with no memory yet. */
+gpumem_result vulkan_page_record(gpumem_backend_device *device, uint32_t memory_type,
+                                 uint64_t size, gpumem_backend_page **page);
 /* Allocates the page's memory (page->size bytes of page->vk_type), with `dedicated` (a
  * VkMemoryDedicatedAllocateInfo, or NULL) chained. */
 gpumem_result vulkan_memory_allocate(gpumem_backend_device *device, gpumem_backend_page *page,

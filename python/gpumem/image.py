@@ -87,6 +87,14 @@ class Image(Object):
                            max(self.depth >> level, 1) - z, 32)
         return r
 
+    def _host(self, region, memory, what):
+        """(address, keep) of host memory that holds a region's packed texels."""
+        address, size, keep = memory
+        need = region.width * region.height * region.depth * region.layer_count * self.texel_size
+        if size < need:
+            raise ValueError("the box needs %d bytes; %s has %d" % (need, what, size))
+        return address, keep
+
     def box_size(self, level=0, layers=1, width=None, height=None, depth=None, x=0, y=0, z=0):
         """The bytes of a box's texels, packed."""
         r = self._region(level, 0, layers, x, y, z, width, height, depth)
@@ -97,10 +105,7 @@ class Image(Object):
         """Writes a box (the level's rest from (x, y, z) where no extent is given) from the
         texels of `data` (bytes, a numpy array...), packed row after row."""
         region = self._region(level, layer, layers, x, y, z, width, height, depth)
-        address, size, keep = readable(data)
-        need = region.width * region.height * region.depth * region.layer_count * self.texel_size
-        if size < need:
-            raise ValueError("the box needs %d bytes; data has %d" % (need, size))
+        address, keep = self._host(region, readable(data), "data")
         errors.check(lib.gpumem_image_write(self._live_handle(), ctypes.byref(region),
                                             ctypes.c_void_p(address)))
         del keep
@@ -109,10 +114,7 @@ class Image(Object):
                   height=None, depth=None):
         """Reads a box into `out` (a writable, C-contiguous buffer), packed row after row."""
         region = self._region(level, layer, layers, x, y, z, width, height, depth)
-        address, size, keep = writable(out)
-        need = region.width * region.height * region.depth * region.layer_count * self.texel_size
-        if size < need:
-            raise ValueError("the box needs %d bytes; out has %d" % (need, size))
+        address, keep = self._host(region, writable(out), "out")
         errors.check(lib.gpumem_image_read(self._live_handle(), ctypes.byref(region),
                                            ctypes.c_void_p(address)))
         del keep
