@@ -624,6 +624,32 @@ static void m_native_pool_alone(gpumem_backend_vtable *t)
 {
     t->native_pool_create = stub_native_pool_create;
 }
+/* Version 6: the image group, its optional operations without it, the host-registration pair. */
+static gpumem_result stub_image_create(gpumem_backend_device *d, uint32_t type,
+                                       const gpumem_image_desc *desc, gpumem_backend_image **image,
+                                       gpumem_backend_image_requirements *requirements)
+{
+    return GPUMEM_ERROR_UNSUPPORTED;
+}
+static void m_image_alone(gpumem_backend_vtable *t) { t->image_create = stub_image_create; }
+static gpumem_result stub_page_for_image(gpumem_backend_device *d, uint32_t type, uint64_t size,
+                                         gpumem_backend_image *image, gpumem_backend_page **page)
+{
+    return GPUMEM_ERROR_UNSUPPORTED;
+}
+static void m_page_for_image_alone(gpumem_backend_vtable *t)
+{
+    t->page_allocate_for_image = stub_page_for_image;
+}
+static gpumem_result stub_host_register(gpumem_backend_device *d, void *memory, uint64_t size,
+                                        gpumem_backend_registration **registration)
+{
+    return GPUMEM_ERROR_UNSUPPORTED;
+}
+static void m_host_register_alone(gpumem_backend_vtable *t)
+{
+    t->host_register = stub_host_register;
+}
 static void m_name_null(gpumem_backend_vtable *t) { t->name = NULL; }
 static void m_name_empty(gpumem_backend_vtable *t) { t->name = ""; }
 static void m_name_upper(gpumem_backend_vtable *t) { t->name = "Bad Name"; }
@@ -654,6 +680,9 @@ R(r_stream_alone, m_stream_alone)
 R(r_event_alone, m_event_alone)
 R(r_events_without_streams, m_events_without_streams)
 R(r_native_pool_alone, m_native_pool_alone)
+R(r_image_alone, m_image_alone)
+R(r_page_for_image_alone, m_page_for_image_alone)
+R(r_host_register_alone, m_host_register_alone)
 R(r_name_null, m_name_null)
 R(r_name_empty, m_name_empty)
 R(r_name_upper, m_name_upper)
@@ -1385,6 +1414,10 @@ static const plain_row plain_rows[] = {
     {"register: an event group without event_record", r_event_alone, INVALID},
     {"register: events without streams", r_events_without_streams, INVALID},
     {"register: native_pool_create alone", r_native_pool_alone, INVALID},
+    {"register: image_create without the rest of the image group", r_image_alone, INVALID},
+    {"register: page_allocate_for_image without image operations", r_page_for_image_alone,
+     INVALID},
+    {"register: host_register without host_unregister", r_host_register_alone, INVALID},
     {"register: NULL name", r_name_null, INVALID},
     {"register: empty name", r_name_empty, INVALID},
     {"register: name with upper case and space", r_name_upper, INVALID},
