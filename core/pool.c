@@ -897,19 +897,20 @@ gpumem_result gpumem_pool_trim(gpumem_pool pool)
                        GPUMEM_LOG_HANDLE(pool));
 }
 
-static uint64_t largest_free_range(const gpumem_pool_obj *pool)
+void gpumem_pool_free_room(const gpumem_pool_obj *pool, uint64_t *free_bytes, uint64_t *largest)
 {
-    uint64_t largest = 0;
+    *free_bytes = 0;
+    *largest = 0;
     for (const gpumem_list *n = pool->pages.next; n != &pool->pages; n = n->next) {
         const gpumem_page *page = GPUMEM_CONTAINER_OF(n, gpumem_page, link);
         if (!page->tlsf)
             continue;
         gpumem_tlsf_stats s;
         gpumem_tlsf_stats_get(page->tlsf, &s);
-        if (s.largest_free_range > largest)
-            largest = s.largest_free_range;
+        *free_bytes += s.size - s.used_bytes;
+        if (s.largest_free_range > *largest)
+            *largest = s.largest_free_range;
     }
-    return largest;
 }
 
 static gpumem_result pool_stats_get(gpumem_pool handle, gpumem_pool_stats *stats)
@@ -923,12 +924,14 @@ static gpumem_result pool_stats_get(gpumem_pool handle, gpumem_pool_stats *stats
     gpumem_device_obj *device = pool->device;
     gpumem_pool_lock(pool);
     gpumem_pool_reclaim(pool); /* the free ranges as the application's destroys left them */
+    uint64_t free_bytes, largest;
+    gpumem_pool_free_room(pool, &free_bytes, &largest);
     gpumem_pool_stats s = {
         .reserved_bytes = pool->reserved_bytes,
         .used_bytes = pool->used_bytes,
         .page_count = pool->page_count,
         .allocation_count = pool->allocation_count,
-        .largest_free_range = largest_free_range(pool),
+        .largest_free_range = largest,
         .memory_type = pool->memory_type,
         .kind = pool->kind,
     };

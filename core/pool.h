@@ -164,6 +164,10 @@ void gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
  * its place, its record. */
 void gpumem_pool_buffer_free(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
 
+/* The free bytes of the pool's shared pages and their largest free range (dedicated pages have
+ * none to give); pool lock held. */
+void gpumem_pool_free_room(const gpumem_pool_obj *pool, uint64_t *free_bytes, uint64_t *largest);
+
 /* Frees the retired buffers no call can reach any more (gpumem_pool_lock held). */
 void gpumem_pool_reclaim(gpumem_pool_obj *pool);
 

@@ -29,23 +29,6 @@ typedef struct totals {
     uint64_t pools, pages, dedicated, reserved, used, allocations, free;
 } totals;
 
-/* Free room of the pool's shared pages (dedicated pages have none to give). */
-static void free_room(const gpumem_pool_obj *pool, uint64_t *free_bytes, uint64_t *largest)
-{
-    *free_bytes = 0;
-    *largest = 0;
-    for (const gpumem_list *n = pool->pages.next; n != &pool->pages; n = n->next) {
-        const gpumem_page *page = GPUMEM_CONTAINER_OF(n, gpumem_page, link);
-        if (!page->tlsf)
-            continue;
-        gpumem_tlsf_stats s;
-        gpumem_tlsf_stats_get(page->tlsf, &s);
-        *free_bytes += s.size - s.used_bytes;
-        if (s.largest_free_range > *largest)
-            *largest = s.largest_free_range;
-    }
-}
-
 /* 1 - largest free range / free bytes, in percent: 0 when all free room is one range. */
 static double fragmentation(uint64_t free_bytes, uint64_t largest)
 {
@@ -62,7 +45,7 @@ static void summarize_pool(gpumem_json *t, gpumem_pool_obj *pool, totals *all)
         pages++;
         dedicated += GPUMEM_CONTAINER_OF(n, gpumem_page, link)->dedicated;
     }
-    free_room(pool, &free_bytes, &largest);
+    gpumem_pool_free_room(pool, &free_bytes, &largest);
     gpumem_json_append(t, "pool '%s' (%s, memory type %u, pages of %s)\n", pool->name,
                        pool->kind == GPUMEM_POOL_NATIVE ? "native" : "paged", pool->memory_type,
                        human(pool->page_size, a, sizeof a));
