@@ -8,8 +8,10 @@
  *
  *     gpumem_result gpumem_pool_trim(gpumem_pool pool)
  *     {
- *         GPUMEM_GUARDED_CALL(pool_trim(pool));
+ *         GPUMEM_LOGGED_CALL(pool_trim(pool), "pool %#llx", GPUMEM_LOG_HANDLE(pool));
  *     }
+ *
+ * The arguments after the expression describe the call for its debug log (gpumem_call_log).
  */
 #ifndef GPUMEM_CORE_CALL_H
 #define GPUMEM_CORE_CALL_H
@@ -84,25 +86,6 @@ static inline int gpumem_call_is_nested(const gpumem_call *call)
     return call->thread->depth > 1;
 }
 
-/* The body of an exported function that uses objects: `return` of `expression` between enter
- * and leave. */
-#define GPUMEM_GUARDED_CALL(expression)                                     \
-    do {                                                                    \
-        gpumem_call gpumem_call_;                                           \
-        gpumem_result gpumem_r_ = gpumem_call_enter(&gpumem_call_, __func__); \
-        if (gpumem_r_ == GPUMEM_OK)                                         \
-            gpumem_r_ = (expression);                                       \
-        return gpumem_call_leave(&gpumem_call_, gpumem_r_);                 \
-    } while (0)
-
-/* The same for an exported function that uses no object. */
-#define GPUMEM_PLAIN_CALL(expression)                                 \
-    do {                                                              \
-        gpumem_call gpumem_call_;                                     \
-        gpumem_call_begin(&gpumem_call_, __func__);                   \
-        return gpumem_call_end(&gpumem_call_, (expression));          \
-    } while (0)
-
 /* The debug log of a call that ended with `result` (gpumem_call_log): not for calls made from
  * a log callback inside another call, whose own log would call the callback again. Costs one
  * load when nobody reads debug messages. */
@@ -127,35 +110,34 @@ static inline int gpumem_call_is_nested(const gpumem_call *call)
 /* A string argument, "(null)" for NULL. */
 #define GPUMEM_LOG_TEXT(text) ((text) ? (const char *)(text) : "(null)")
 
-/* GPUMEM_GUARDED_CALL and GPUMEM_PLAIN_CALL with the call's debug log: the arguments after
- * `expression` are gpumem_call_log's format (inputs, GPUMEM_LOG_OUTPUTS, outputs) and its
- * values. */
-#define GPUMEM_LOGGED_CALL(expression, ...)                                  \
-    do {                                                                     \
-        gpumem_call gpumem_call_;                                            \
-        gpumem_result gpumem_r_ = gpumem_call_enter(&gpumem_call_, __func__); \
-        if (gpumem_r_ == GPUMEM_OK)                                          \
-            gpumem_r_ = (expression);                                        \
-        gpumem_r_ = gpumem_call_leave(&gpumem_call_, gpumem_r_);             \
-        GPUMEM_CALL_LOG(gpumem_call_, gpumem_r_, __VA_ARGS__);               \
-        return gpumem_r_;                                                    \
-    } while (0)
-
-#define GPUMEM_LOGGED_PLAIN_CALL(expression, ...)                      \
-    do {                                                               \
-        gpumem_call gpumem_call_;                                      \
-        gpumem_call_begin(&gpumem_call_, __func__);                    \
-        gpumem_result gpumem_r_ = gpumem_call_end(&gpumem_call_, (expression)); \
-        GPUMEM_CALL_LOG(gpumem_call_, gpumem_r_, __VA_ARGS__);         \
-        return gpumem_r_;                                              \
-    } while (0)
-
 /* The end of a public call written out by hand (enter, steps, leave): leaves, logs, returns. */
-#define GPUMEM_LOGGED_LEAVE(call, result, ...)                            \
-    do {                                                                  \
-        gpumem_result gpumem_r_ = gpumem_call_leave(&(call), (result));   \
-        GPUMEM_CALL_LOG(call, gpumem_r_, __VA_ARGS__);                    \
-        return gpumem_r_;                                                 \
+#define GPUMEM_LOGGED_LEAVE(call, result, ...)                          \
+    do {                                                                \
+        gpumem_result gpumem_r_ = gpumem_call_leave(&(call), (result)); \
+        GPUMEM_CALL_LOG(call, gpumem_r_, __VA_ARGS__);                  \
+        return gpumem_r_;                                               \
+    } while (0)
+
+/* The body of an exported function that uses objects: `return` of `expression` between enter
+ * and leave, and the call's debug log, whose format (inputs, GPUMEM_LOG_OUTPUTS, outputs) and
+ * values follow the expression. */
+#define GPUMEM_LOGGED_CALL(expression, ...)                                               \
+    do {                                                                                  \
+        gpumem_call gpumem_call_;                                                         \
+        gpumem_result gpumem_entered_ = gpumem_call_enter(&gpumem_call_, __func__);       \
+        GPUMEM_LOGGED_LEAVE(gpumem_call_,                                                 \
+                            gpumem_entered_ == GPUMEM_OK ? (expression) : gpumem_entered_, \
+                            __VA_ARGS__);                                                 \
+    } while (0)
+
+/* The same for an exported function that uses no object (no read-side section). */
+#define GPUMEM_LOGGED_PLAIN_CALL(expression, ...)                               \
+    do {                                                                        \
+        gpumem_call gpumem_call_;                                               \
+        gpumem_call_begin(&gpumem_call_, __func__);                             \
+        gpumem_result gpumem_r_ = gpumem_call_end(&gpumem_call_, (expression)); \
+        GPUMEM_CALL_LOG(gpumem_call_, gpumem_r_, __VA_ARGS__);                  \
+        return gpumem_r_;                                                       \
     } while (0)
 
 #endif

@@ -8,7 +8,7 @@
 typedef gpumem_tlsf vblock_obj;
 
 /* Virtual blocks belong to the application alone (no owner destroys them, and they are
- * externally synchronized), so their calls need no read-side section: GPUMEM_PLAIN_CALL. */
+ * externally synchronized), so their calls need no read-side section: GPUMEM_LOGGED_PLAIN_CALL. */
 
 /* Why a handle is not a live vblock: kept out of line, off the hot path. */
 __attribute__((noinline, cold)) static gpumem_result vblock_refuse(gpumem_vblock handle)
