@@ -265,16 +265,10 @@ gpumem_result gpumem_buffer_create(gpumem_pool pool, const gpumem_buffer_desc *d
                        GPUMEM_LOG_OUT(buffer));
 }
 
-/* The stream forms' stream is required (NULL means "no stream" inside). */
-static gpumem_result stream_missing(void)
-{
-    return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "stream is NULL");
-}
-
 gpumem_result gpumem_buffer_create_on_stream(gpumem_pool pool, const gpumem_buffer_desc *desc,
                                              gpumem_stream stream, gpumem_buffer *buffer)
 {
-    GPUMEM_LOGGED_CALL(stream ? buffer_create(pool, desc, stream, buffer) : stream_missing(),
+    GPUMEM_LOGGED_CALL(stream ? buffer_create(pool, desc, stream, buffer) : gpumem_stream_missing(),
                        "pool %#llx, desc {size %llu, alignment %llu, flags %#llx, usage %#llx, "
                        "name \"%s\"}, stream %#llx" GPUMEM_LOG_OUTPUTS "buffer %#llx",
                        GPUMEM_LOG_HANDLE(pool), GPUMEM_LOG_FIELD(desc, size),
@@ -448,7 +442,7 @@ gpumem_result gpumem_buffer_destroy(gpumem_buffer buffer)
 static gpumem_result destroy_on_stream(gpumem_buffer buffer, gpumem_stream stream)
 {
     return stream ? gpumem_record_destroy(GPUMEM_HANDLE_OF(buffer), GPUMEM_HANDLE_BUFFER, stream)
-                  : stream_missing();
+                  : gpumem_stream_missing();
 }
 
 gpumem_result gpumem_buffer_destroy_on_stream(gpumem_buffer buffer, gpumem_stream stream)

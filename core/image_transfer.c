@@ -299,24 +299,16 @@ static gpumem_result direct_copy(gpumem_stream_obj *stream, gpumem_buffer_obj *s
 
 /* --- the calls --- */
 
-static gpumem_result same_device(const gpumem_stream_obj *stream, const gpumem_buffer_obj *b)
-{
-    return b->pool->device == stream->device
-               ? GPUMEM_OK
-               : gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
-                             "the image and the stream belong to different devices");
-}
-
 static gpumem_result host_transfer(gpumem_stream_obj *stream, gpumem_buffer_obj *b,
                                    const gpumem_image_region *region, void *data, int read,
                                    int wait)
 {
     box x;
-    gpumem_result r = same_device(stream, b);
+    gpumem_result r = gpumem_transfer_same_device(stream, b);
     if (r == GPUMEM_OK)
         r = check_region(b, region, "region", &x);
-    if (r == GPUMEM_OK && !data)
-        r = gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "data is NULL");
+    if (r == GPUMEM_OK)
+        r = gpumem_transfer_check_host(data);
     if (r != GPUMEM_OK)
         return r;
     gpumem_transfer_enter(stream);
@@ -340,9 +332,9 @@ static gpumem_result copy(gpumem_stream_obj *stream, gpumem_buffer_obj *src,
                           const gpumem_image_region *destination, int wait)
 {
     box from, to;
-    gpumem_result r = same_device(stream, src);
+    gpumem_result r = gpumem_transfer_same_device(stream, src);
     if (r == GPUMEM_OK)
-        r = same_device(stream, dst);
+        r = gpumem_transfer_same_device(stream, dst);
     if (r == GPUMEM_OK)
         r = check_region(src, region, "region", &from);
     if (r != GPUMEM_OK)
@@ -403,14 +395,11 @@ static gpumem_result sync_host(gpumem_image image, const gpumem_image_region *re
                           : r;
 }
 
-/* A copy on a stream (NULL: the default stream, waited for) for gpumem_image_copy; with
- * `stream_required`, for gpumem_stream_image_copy, NULL is refused. */
+/* A copy on a stream, or (NULL) on the default stream, waited for. */
 static gpumem_result any_copy(gpumem_stream stream_handle, gpumem_image source,
                               const gpumem_image_region *region, gpumem_image destination,
-                              const gpumem_image_region *destination_region, int stream_required)
+                              const gpumem_image_region *destination_region)
 {
-    if (stream_required && !stream_handle)
-        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "stream is NULL");
     gpumem_buffer_obj *src, *dst;
     gpumem_stream_obj *stream = NULL;
     gpumem_result r = stream_handle ? gpumem_stream_get(stream_handle, &stream) : GPUMEM_OK;
@@ -420,8 +409,6 @@ static gpumem_result any_copy(gpumem_stream stream_handle, gpumem_image source,
         r = gpumem_image_get(destination, &dst);
     if (r != GPUMEM_OK)
         return r;
-    if (src->pool->device != dst->pool->device)
-        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "the images belong to different devices");
     return copy(stream ? stream : src->pool->device->default_stream, src, region, dst,
                 destination_region, !stream);
 }
@@ -459,7 +446,7 @@ gpumem_result gpumem_image_copy(gpumem_image source, const gpumem_image_region *
                                 gpumem_image destination,
                                 const gpumem_image_region *destination_region)
 {
-    GPUMEM_LOGGED_CALL(any_copy(NULL, source, region, destination, destination_region, 0),
+    GPUMEM_LOGGED_CALL(any_copy(NULL, source, region, destination, destination_region),
                        "source %#llx, region " REGION_FORMAT ", destination %#llx, "
                        TARGET_FORMAT,
                        GPUMEM_LOG_HANDLE(source), REGION_ARGS(region),
@@ -489,7 +476,8 @@ gpumem_result gpumem_stream_image_copy(gpumem_stream stream, gpumem_image source
                                        gpumem_image destination,
                                        const gpumem_image_region *destination_region)
 {
-    GPUMEM_LOGGED_CALL(any_copy(stream, source, region, destination, destination_region, 1),
+    GPUMEM_LOGGED_CALL(stream ? any_copy(stream, source, region, destination, destination_region)
+                              : gpumem_stream_missing(),
                        "stream %#llx, source %#llx, region " REGION_FORMAT ", destination %#llx, "
                        TARGET_FORMAT,
                        GPUMEM_LOG_HANDLE(stream), GPUMEM_LOG_HANDLE(source), REGION_ARGS(region),

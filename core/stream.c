@@ -9,6 +9,11 @@ gpumem_result gpumem_stream_get(gpumem_stream handle, gpumem_stream_obj **stream
     return gpumem_handle_get(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_STREAM, (void **)stream);
 }
 
+gpumem_result gpumem_stream_missing(void)
+{
+    return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "stream is NULL");
+}
+
 /* Gives the stream's native object back: destroys what gpumem created, lets go of what it
  * wrapped. */
 static void release_native(gpumem_stream_obj *stream)

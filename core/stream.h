@@ -22,6 +22,10 @@ struct gpumem_stream_obj {
 /* The stream of a live handle, or the reason there is none. */
 gpumem_result gpumem_stream_get(gpumem_stream handle, gpumem_stream_obj **stream);
 
+/* The error of a stream form called without its stream (inside core, NULL means "no
+ * stream"). */
+gpumem_result gpumem_stream_missing(void);
+
 /* Creates a stream of the device and its handle (device lock held by the caller). */
 gpumem_result gpumem_stream_new(gpumem_device_obj *device, int is_default,
                                 gpumem_stream_obj **stream);

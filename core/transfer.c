@@ -246,7 +246,7 @@ static gpumem_result copy_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *s
 
 /* --- argument checks shared by the stream and synchronous forms --- */
 
-static gpumem_result check_host(const void *data)
+gpumem_result gpumem_transfer_check_host(const void *data)
 {
     return data ? GPUMEM_OK : gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "data is NULL");
 }
@@ -281,17 +281,19 @@ static gpumem_result check_copy(const gpumem_buffer_obj *source, uint64_t source
 
 /* --- the transfers, on stream objects: each public call looks its handles up once --- */
 
-static gpumem_result same_device(const gpumem_stream_obj *stream, const gpumem_buffer_obj *b)
+gpumem_result gpumem_transfer_same_device(const gpumem_stream_obj *stream,
+                                          const gpumem_buffer_obj *b)
 {
     return b->pool->device == stream->device
                ? GPUMEM_OK
                : gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
-                             "the buffer and the stream belong to different devices");
+                             "the %s and the stream belong to different devices",
+                             b->image ? "image" : "buffer");
 }
 
 /* The stream's lock keeps the steps of one transfer in order among others on the stream. A
  * backend without streams completes every step before it returns: nothing to order, no lock. */
-static void stream_enter(gpumem_stream_obj *stream)
+void gpumem_transfer_enter(gpumem_stream_obj *stream)
 {
     if (stream->native)
         pthread_mutex_lock(&stream->lock);
@@ -299,7 +301,7 @@ static void stream_enter(gpumem_stream_obj *stream)
 
 /* With `wait` (the synchronous forms), waits for the stream's work after a successful
  * submission, under the same lock; then lets the stream go. */
-static gpumem_result stream_leave(gpumem_stream_obj *stream, gpumem_result r, int wait)
+gpumem_result gpumem_transfer_leave(gpumem_stream_obj *stream, gpumem_result r, int wait)
 {
     if (r == GPUMEM_OK && wait &&
         (r = gpumem_device_stream_synchronize(stream->device, stream->native)) != GPUMEM_OK)
@@ -313,11 +315,12 @@ static gpumem_result host_transfer(gpumem_stream_obj *stream, gpumem_buffer_obj 
                                    uint64_t offset, void *data, uint64_t size, direction way,
                                    int wait)
 {
-    gpumem_result r = same_device(stream, b);
-    if (r == GPUMEM_OK && (r = check_host(data)) == GPUMEM_OK &&
+    gpumem_result r = gpumem_transfer_same_device(stream, b);
+    if (r == GPUMEM_OK && (r = gpumem_transfer_check_host(data)) == GPUMEM_OK &&
         (r = gpumem_buffer_check_range(b, offset, size)) == GPUMEM_OK) {
-        stream_enter(stream);
-        r = stream_leave(stream, host_transfer_locked(stream, b, offset, data, size, way), wait);
+        gpumem_transfer_enter(stream);
+        r = gpumem_transfer_leave(
+            stream, host_transfer_locked(stream, b, offset, data, size, way), wait);
     }
     return r;
 }
@@ -325,10 +328,10 @@ static gpumem_result host_transfer(gpumem_stream_obj *stream, gpumem_buffer_obj 
 static gpumem_result fill(gpumem_stream_obj *stream, gpumem_buffer_obj *b, uint64_t offset,
                           uint64_t size, uint32_t pattern, int wait)
 {
-    gpumem_result r = same_device(stream, b);
+    gpumem_result r = gpumem_transfer_same_device(stream, b);
     if (r == GPUMEM_OK && (r = check_fill(b, offset, size)) == GPUMEM_OK) {
-        stream_enter(stream);
-        r = stream_leave(stream, fill_locked(stream, b, offset, size, pattern), wait);
+        gpumem_transfer_enter(stream);
+        r = gpumem_transfer_leave(stream, fill_locked(stream, b, offset, size, pattern), wait);
     }
     return r;
 }
@@ -337,27 +340,18 @@ static gpumem_result copy(gpumem_stream_obj *stream, gpumem_buffer_obj *source,
                           uint64_t source_offset, gpumem_buffer_obj *destination,
                           uint64_t destination_offset, uint64_t size, int wait)
 {
-    gpumem_result r = same_device(stream, source); /* check_copy compares the buffers' devices */
+    /* check_copy compares the buffers' devices */
+    gpumem_result r = gpumem_transfer_same_device(stream, source);
     if (r == GPUMEM_OK &&
         (r = check_copy(source, source_offset, destination, destination_offset, size)) ==
             GPUMEM_OK) {
-        stream_enter(stream);
-        r = stream_leave(stream,
+        gpumem_transfer_enter(stream);
+        r = gpumem_transfer_leave(stream,
                          copy_locked(stream, source, source_offset, destination,
                                      destination_offset, size),
                          wait);
     }
     return r;
-}
-
-void gpumem_transfer_enter(gpumem_stream_obj *stream)
-{
-    stream_enter(stream);
-}
-
-gpumem_result gpumem_transfer_leave(gpumem_stream_obj *stream, gpumem_result r, int wait)
-{
-    return stream_leave(stream, r, wait);
 }
 
 gpumem_result gpumem_transfer_host_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *record,

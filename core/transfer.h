@@ -5,6 +5,12 @@
 #include "buffer.h"
 #include "stream.h"
 
+/* The record (a buffer's or an image's) is of the stream's device; else the error. */
+gpumem_result gpumem_transfer_same_device(const gpumem_stream_obj *stream,
+                                          const gpumem_buffer_obj *record);
+/* Host data is not NULL; else the error. */
+gpumem_result gpumem_transfer_check_host(const void *data);
+
 /* Takes the stream for one transfer's steps, which keep their order among the stream's work. */
 void gpumem_transfer_enter(gpumem_stream_obj *stream);
 /* Lets the stream go, after waiting for its work when `wait` (the synchronous forms) and `r`
