@@ -140,6 +140,11 @@ static gpumem_result check(const gpumem_backend_vtable *t, char *reason, size_t 
         group = "native-pool";
     if (!gap && (gap = group_gap(images, image_names, 6)))
         group = "image";
+    static const char *const registration_names[] = {"host_register", "host_unregister"};
+    const void *registrations[] = {(const void *)t->host_register,
+                                   (const void *)t->host_unregister};
+    if (!gap && (gap = group_gap(registrations, registration_names, 2)))
+        group = "host-registration";
     if (gap) {
         snprintf(reason, size, "backend '%s' has some %s operations but lacks '%s' (they come "
                  "together or not at all)", t->name, group, gap);
@@ -158,12 +163,6 @@ static gpumem_result check(const gpumem_backend_vtable *t, char *reason, size_t 
     if ((t->event_wrap || t->event_unwrap) && !t->event_create) {
         snprintf(reason, size, "backend '%s' has %s but no event operations", t->name,
                  t->event_wrap ? "event_wrap" : "event_unwrap");
-        return GPUMEM_ERROR_INVALID_ARGUMENT;
-    }
-    if (!t->host_register != !t->host_unregister) {
-        snprintf(reason, size, "backend '%s' has %s but not %s (they come together or not at "
-                 "all)", t->name, t->host_register ? "host_register" : "host_unregister",
-                 t->host_register ? "host_unregister" : "host_register");
         return GPUMEM_ERROR_INVALID_ARGUMENT;
     }
     if ((t->page_allocate_for_image || t->copy_image_to_image) && !t->image_create) {
