@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "align.h"
 #include "alloc.h"
 #include "call.h"
 #include "handles.h"
@@ -15,18 +16,13 @@ gpumem_result gpumem_buffer_get(gpumem_buffer handle, gpumem_buffer_obj **buffer
     return gpumem_handle_get(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_BUFFER, (void **)buffer);
 }
 
-static int is_power_of_two(uint64_t x)
-{
-    return x && !(x & (x - 1));
-}
-
 static gpumem_result check_desc(const gpumem_pool_obj *pool, const gpumem_buffer_desc *d)
 {
     if (!d)
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "desc is NULL");
     if (d->size == 0)
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "size is 0");
-    if (d->alignment && !is_power_of_two(d->alignment))
+    if (d->alignment && !gpumem_is_power_of_two(d->alignment))
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "alignment %llu is not a power of two",
                            (unsigned long long)d->alignment);
     const uint32_t known_flags = GPUMEM_BUFFER_DEDICATED | GPUMEM_BUFFER_CONCURRENT;
@@ -137,7 +133,7 @@ static gpumem_result usage_alignment(const gpumem_pool_obj *pool, const gpumem_b
                                                        desc->flags, alignment);
     if (r != GPUMEM_OK)
         return gpumem_fail_backend(r, "buffer_requirements");
-    if (!is_power_of_two(*alignment))
+    if (!gpumem_is_power_of_two(*alignment))
         return gpumem_fail(GPUMEM_ERROR_BACKEND,
                            "backend '%s' broke the contract: buffer_requirements gave an "
                            "alignment of %llu, not a power of two",

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "align.h"
 #include "alloc.h"
 #include "backend_table.h"
 #include "call.h"
@@ -51,11 +52,6 @@ void gpumem_device_release_hold(gpumem_device_obj *device)
     pthread_mutex_unlock(&device->lock);
 }
 
-static int is_power_of_two(uint64_t x)
-{
-    return x && !(x & (x - 1));
-}
-
 /* Core places buffers at multiples of min_alignment, and raises the backend's value where its
  * own promises need more: fills reach the backend at offsets that are multiples of 4, and no two
  * buffers share an atom of non-coherent memory (a flush or invalidate of one would overwrite the
@@ -85,7 +81,7 @@ static gpumem_result image_alignments(gpumem_device_properties *p, const char *b
     }
     uint64_t *values[] = {&p->image_pitch_alignment, &p->image_base_alignment};
     for (int i = 0; i < 2; i++) {
-        if (*values[i] && !is_power_of_two(*values[i]))
+        if (*values[i] && !gpumem_is_power_of_two(*values[i]))
             return gpumem_fail(GPUMEM_ERROR_BACKEND,
                                "backend '%s' reported an image %s alignment of %llu, not a "
                                "power of two",
@@ -117,7 +113,7 @@ static gpumem_result check_properties(gpumem_device_properties *p, const char *b
             (p->memory_types[i].flags & ~GPUMEM_MEMORY_FLAGS_ALL))
             return gpumem_fail(GPUMEM_ERROR_BACKEND, "backend '%s' reported a bad memory type %u",
                                backend, i);
-    if (!is_power_of_two(p->min_alignment) || !is_power_of_two(p->non_coherent_atom_size) ||
+    if (!gpumem_is_power_of_two(p->min_alignment) || !gpumem_is_power_of_two(p->non_coherent_atom_size) ||
         !p->max_allocation_size)
         return gpumem_fail(GPUMEM_ERROR_BACKEND,
                            "backend '%s' reported bad limits (alignment %llu, atom %llu)", backend,

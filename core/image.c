@@ -175,8 +175,8 @@ static gpumem_result image_place(const gpumem_pool_obj *pool, gpumem_image_obj *
     if (r != GPUMEM_OK)
         return gpumem_fail_backend(r, "image_create");
     uint64_t granularity = req.granularity > 1 ? req.granularity : 1;
-    if (!req.size || !req.alignment || (req.alignment & (req.alignment - 1)) ||
-        (granularity & (granularity - 1)))
+    if (!req.size || !gpumem_is_power_of_two(req.alignment) ||
+        !gpumem_is_power_of_two(granularity))
         return gpumem_fail(GPUMEM_ERROR_BACKEND,
                            "backend '%s' broke the contract: image_create gave size %llu, "
                            "alignment %llu, granularity %llu",
