@@ -161,9 +161,11 @@ gpumem_result gpumem_record_new(gpumem_pool_obj *pool, const gpumem_buffer_desc 
     uint64_t bytes = image ? desc->size : gpumem_margin_total(pool, desc->size, margin);
     gpumem_tlsf_allocation a;
     gpumem_page *page;
+    int dedicated = !!(desc->flags & GPUMEM_BUFFER_DEDICATED);
     gpumem_placement want = {
-        .dedicated = !!(desc->flags & GPUMEM_BUFFER_DEDICATED),
-        .for_image = image ? image->dedicated_for : NULL,
+        .dedicated = dedicated,
+        /* The runtime's image on a page of its own gets memory allocated for it. */
+        .for_image = image && dedicated ? image->native : NULL,
     };
     r = bytes ? gpumem_pool_place(pool, bytes, alignment, &want, &page, &a)
               : gpumem_fail(GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY,

@@ -187,7 +187,6 @@ static gpumem_result image_place(const gpumem_pool_obj *pool, gpumem_image_obj *
     int own = req.dedicated == 2 ||
               (req.dedicated == 1 && req.size >= GPUMEM_IMAGE_PREFERRED_DEDICATED_SIZE);
     if (own || (image->desc.flags & GPUMEM_IMAGE_DEDICATED)) {
-        image->dedicated_for = image->native;
         placed->flags |= GPUMEM_BUFFER_DEDICATED;
     } else if (image->desc.tiling == GPUMEM_IMAGE_TILING_OPTIMAL && granularity > 1) {
         /* Whole units of the grid: no buffer or linear image shares one with the image. */

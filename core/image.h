@@ -12,7 +12,6 @@ struct gpumem_image_obj {
     gpumem_image_desc desc; /* as completed at create; name and user_data are the record's */
     uint32_t texel_size;
     gpumem_backend_image *native;        /* the runtime's image, or NULL: a pitched image */
-    gpumem_backend_image *dedicated_for; /* `native` when its memory is allocated for it */
     /* Pitched images: where each level starts in a layer, its row and slice pitch. */
     uint64_t layer_pitch;
     uint64_t level_offset[GPUMEM_IMAGE_MAX_LEVELS];
