@@ -9,8 +9,6 @@
 #include "json.h"
 
 #define U64(x) ((unsigned long long)(x))
-/* docs/json.md: raised when a field changes meaning or goes; new fields keep it. */
-#define GPUMEM_DUMP_SCHEMA_VERSION 1
 
 static void dump_flags(gpumem_json *j, uint32_t flags)
 {
@@ -138,7 +136,7 @@ static void dump_pool(gpumem_json *j, gpumem_pool_obj *pool, int first)
 
 void gpumem_dump_device(gpumem_device_obj *device, gpumem_json *j)
 {
-    gpumem_json_append(j, "{\"schema\":\"gpumem-dump\",\"schema_version\":%d,",
+    gpumem_json_append(j, "{\"schema\":\"" GPUMEM_DUMP_SCHEMA "\",\"schema_version\":%d,",
                        GPUMEM_DUMP_SCHEMA_VERSION);
     dump_properties(j, &device->properties);
     gpumem_json_append(j, ",\"pools\":[");

@@ -16,6 +16,7 @@
 
 #include "alloc.h"
 #include "call.h"
+#include "dump.h"
 #include "json_read.h"
 
 #define U64(x) ((unsigned long long)(x))
@@ -317,19 +318,19 @@ static int string_is(const gpumem_json_value *v, const char *text)
     return v->length == strlen(text) && memcmp(v->string, text, v->length) == 0;
 }
 
-/* What says the text is a dump this library draws: a gpumem-dump of schema version 1. */
+/* What says the text is a dump this library draws: a dump of this library's schema version. */
 static gpumem_result read_schema(const gpumem_json_value *root)
 {
     const gpumem_json_value *schema = NULL;
     uint64_t version;
     TRY(string_field(root, "", "schema", &schema));
-    if (!string_is(schema, "gpumem-dump"))
-        return bad("the text's schema is \"%.40s\", not \"gpumem-dump\" (a device dump, "
-                   "gpumem_device_dump_json)", schema->string);
+    if (!string_is(schema, GPUMEM_DUMP_SCHEMA))
+        return bad("the text's schema is \"%.40s\", not \"" GPUMEM_DUMP_SCHEMA "\" (a device "
+                   "dump, gpumem_device_dump_json)", schema->string);
     TRY(count_field(root, "", "schema_version", &version));
-    if (version != 1)
-        return bad("the dump's schema_version is %llu; this library reads version 1",
-                   U64(version));
+    if (version != GPUMEM_DUMP_SCHEMA_VERSION)
+        return bad("the dump's schema_version is %llu; this library reads version %d",
+                   U64(version), GPUMEM_DUMP_SCHEMA_VERSION);
     return GPUMEM_OK;
 }
 
