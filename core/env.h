@@ -56,7 +56,7 @@ gpumem_result gpumem_env_device(int *set, uint32_t *index);
 const char *gpumem_env_backend(void);
 
 /* GPUMEM_DUMP_ON_CLOSE: the path prefix of the dump and picture each device close writes
- * (device.c), or NULL when unset or empty. Any text is a prefix, so no value is bad: a folder
+ * (close_dump.c), or NULL when unset or empty. Any text is a prefix, so no value is bad: a folder
  * that cannot be written is the close's warning. */
 const char *gpumem_env_dump_on_close(void);
 

@@ -47,11 +47,11 @@ gpumem_result gpumem_staging_init(struct gpumem_device_obj *device);
 /* Waits for and frees the chunks (the lock stays, for the device's streams' last steps). */
 void gpumem_staging_release(struct gpumem_device_obj *device);
 
-/* A staged transfer in `count` pieces of at most a chunk each, for transfers whose bytes are
- * not one range of a page (image boxes): `host` moves piece i between the host and the start
- * of a chunk's memory (a write packs it there, a read unpacks it), and `device` queues the
- * device's copy of piece i between the chunk's page (from offset 0) and the device memory.
- * `bytes` is piece i's size in the chunk. */
+/* A staged transfer in `count` pieces of at most a chunk each (a buffer's range in chunk-sized
+ * pieces, an image box in slices, rows or parts of rows): `host` moves piece i between the host
+ * and the start of a chunk's memory (a write packs it there, a read unpacks it), and `device`
+ * queues the device's copy of piece i between the chunk's page (from offset 0) and the device
+ * memory. `bytes` is piece i's size in the chunk. */
 typedef struct gpumem_staging_job {
     uint64_t count;
     uint64_t (*bytes)(const struct gpumem_staging_job *job, uint64_t i);
