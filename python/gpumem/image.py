@@ -87,18 +87,23 @@ class Image(Object):
                            max(self.depth >> level, 1) - z, 32)
         return r
 
+    def _packed_size(self, region):
+        """The bytes of a region's texels, packed; a height, depth or layer count of 0 is 1,
+        as the library reads it."""
+        return (region.width * max(region.height, 1) * max(region.depth, 1) *
+                max(region.layer_count, 1) * self.texel_size)
+
     def _host(self, region, memory, what):
         """(address, keep) of host memory that holds a region's packed texels."""
         address, size, keep = memory
-        need = region.width * region.height * region.depth * region.layer_count * self.texel_size
+        need = self._packed_size(region)
         if size < need:
             raise ValueError("the box needs %d bytes; %s has %d" % (need, what, size))
         return address, keep
 
     def box_size(self, level=0, layers=1, width=None, height=None, depth=None, x=0, y=0, z=0):
         """The bytes of a box's texels, packed."""
-        r = self._region(level, 0, layers, x, y, z, width, height, depth)
-        return r.width * r.height * r.depth * max(r.layer_count, 1) * self.texel_size
+        return self._packed_size(self._region(level, 0, layers, x, y, z, width, height, depth))
 
     def write(self, data, level=0, layer=0, layers=1, x=0, y=0, z=0, width=None, height=None,
               depth=None):

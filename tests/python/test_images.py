@@ -70,6 +70,15 @@ def test_refusals(device_pool):
     assert raised.value.code == errors.OUT_OF_RANGE
     with pytest.raises(ValueError):
         image.write(bytes(10))  # the whole level needs 64
+    # A height, depth or layer count of 0 is 1 to the library: the data must hold that box.
+    for zero in ({"height": 0}, {"depth": 0}, {"layers": 0}):
+        box = dict({"width": 8, "height": 1, "depth": 1, "layers": 1}, **zero)
+        assert image.box_size(**box) == 8
+        with pytest.raises(ValueError):
+            image.write(bytes(7), **box)
+        with pytest.raises(ValueError):
+            image.read_into(bytearray(7), **box)
+        assert image.read(**box) == image.read(width=8, height=1)
     image.destroy()
     with pytest.raises(gpumem.GpumemError) as raised:
         image.read()
