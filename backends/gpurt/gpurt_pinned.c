@@ -57,7 +57,7 @@ gpumem_result gpurt_host_register(gpumem_backend_device *device, void *host, uin
     }
     if (r == GPUMEM_OK && status != 0) {
         r = gpurt_failf(d->rt, GPURT_CALL_HOST_REGISTER, status, GPUMEM_ERROR_OUT_OF_HOST_MEMORY,
-                        "for %llu bytes at %p", (unsigned long long)size, host);
+                        " for %llu bytes at %p", (unsigned long long)size, host);
         /* A range the runtime will not take is the caller's mistake, told in its words. */
         if (status == d->rt->already_registered || status == d->rt->invalid_value)
             r = GPUMEM_ERROR_INVALID_ARGUMENT;

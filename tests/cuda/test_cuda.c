@@ -731,11 +731,6 @@ Test(cuda, out_of_device_memory_is_clean)
     OK(gpumem_device_close(device));
 }
 
-/* --- pageable transfers --- */
-
-/* Odd sizes at odd offsets, from and to odd host addresses: exact, and nothing around the
- * range changes. Large ones go through core's staging pipeline, small ones straight to the
- * driver; tests/cuda/meson.build also runs this with GPUMEM_STAGING=always in small chunks. */
 /* --- host memory registration --- */
 
 /* The path the last transfer took, as core's debug log says it ("direct", "staged"...). */
@@ -769,11 +764,13 @@ Test(cuda, registered_host_memory_goes_to_the_driver_unstaged)
         if (round == 1)
             OK(gpumem_host_register(device, host, size, 0, &registration));
         pattern(host, size, 50 + (uint32_t)round);
+        last_path[0] = 0; /* each transfer must say its own path */
         OK(gpumem_buffer_write(buffer, 0, host, size));
         cr_assert_str_eq(last_path, expected[round], "the write of round %d", round);
         OK(gpumem_buffer_read(buffer, 0, back, size));
         ASSERT_SAME(back, host, size, "written");
         memset(host, 0, size);
+        last_path[0] = 0;
         OK(gpumem_buffer_read(buffer, 0, host, size));
         cr_assert_str_eq(last_path, expected[round], "the read of round %d", round);
         ASSERT_SAME(host, back, size, "read back");
@@ -788,8 +785,10 @@ Test(cuda, registered_host_memory_goes_to_the_driver_unstaged)
     gpumem_host_registration twice;
     cr_assert_eq(gpumem_host_register(device, host, MiB, 0, &twice),
                  GPUMEM_ERROR_INVALID_ARGUMENT);
-    cr_assert(strstr(gpumem_last_error(), "CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED"), "%s",
-              gpumem_last_error());
+    char said[96];
+    snprintf(said, sizeof said, "CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED for %llu bytes at %p",
+             (unsigned long long)MiB, (void *)host);
+    cr_assert(strstr(gpumem_last_error(), said), "%s", gpumem_last_error());
     CU_OK(cu.cuMemHostUnregister(host));
     CU_OK(cu.cuCtxPopCurrent_v2(&popped));
     free(host);
@@ -797,6 +796,11 @@ Test(cuda, registered_host_memory_goes_to_the_driver_unstaged)
     OK(gpumem_device_close(device));
 }
 
+/* --- pageable transfers --- */
+
+/* Odd sizes at odd offsets, from and to odd host addresses: exact, and nothing around the
+ * range changes. Large ones go through core's staging pipeline, small ones straight to the
+ * driver; tests/cuda/meson.build also runs this with GPUMEM_STAGING=always in small chunks. */
 Test(cuda, pageable_transfers_are_byte_exact, .timeout = 240)
 {
     static const uint64_t sizes[] = {1, 4097, 33 * MiB + 7};
