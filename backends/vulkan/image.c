@@ -296,7 +296,7 @@ gpumem_result vulkan_page_allocate_for_image(gpumem_backend_device *d, uint32_t 
     /* No VkBuffer over it: memory allocated for an image may be bound to that image alone. */
     r = vulkan_memory_allocate(d, page, &dedicated);
     if (r != GPUMEM_OK) {
-        free(page);
+        vulkan_page_free(d, page);
         return r;
     }
     *out = page;

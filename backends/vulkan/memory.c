@@ -77,12 +77,16 @@ gpumem_result vulkan_memory_allocate(gpumem_backend_device *d, gpumem_backend_pa
         .allocationSize = page->size,
         .memoryTypeIndex = page->vk_type,
     };
-    VkResult vr = d->vk.vkAllocateMemory(d->device, &info, NULL, &page->memory);
+    /* The page holds memory only once the call succeeds, so vulkan_page_free is right after
+     * any failure. */
+    VkDeviceMemory memory = VK_NULL_HANDLE;
+    VkResult vr = d->vk.vkAllocateMemory(d->device, &info, NULL, &memory);
     if (vr != VK_SUCCESS) {
         heap_release(d, page->heap, page->size);
         return vulkan_error(vr, "vkAllocateMemory", "for %llu bytes in heap %u",
                             (unsigned long long)page->size, page->heap);
     }
+    page->memory = memory;
     return GPUMEM_OK;
 }
 
