@@ -12,9 +12,6 @@
 struct gpumem_backend_image {
     VkImage image;
     VkFormat format;
-    VkImageType type;
-    VkImageTiling tiling;
-    VkImageUsageFlags usage;
     uint32_t levels, layers;
     VkDeviceMemory memory; /* once bound */
 };
@@ -185,9 +182,6 @@ gpumem_result vulkan_image_create(gpumem_backend_device *d, uint32_t memory_type
                             desc->height, desc->depth);
     }
     image->format = info.format;
-    image->type = info.imageType;
-    image->tiling = info.tiling;
-    image->usage = info.usage;
     image->levels = desc->mip_levels;
     image->layers = desc->array_layers;
     VkMemoryDedicatedRequirements dedicated = {
