@@ -315,8 +315,8 @@ static VkAccessFlags access_of(VkImageLayout layout)
     }
 }
 
-/* A layout transition of subresources, ordered after the stream's earlier transfers (the
- * memory a new image takes may have been written by them). */
+/* A layout transition of subresources, between transfer stages: the transfers submitted
+ * before it on the queue finish first, and those after it wait for it. */
 static void transition(gpumem_backend_device *d, VkCommandBuffer cb, gpumem_backend_image *image,
                        VkImageLayout from, VkImageLayout to, VkImageSubresourceRange range)
 {

@@ -382,7 +382,8 @@ typedef struct gpumem_backend_vtable {
                                 gpumem_backend_page *page, uint64_t offset);
     /* Destroys the image (no work queued on it; its memory may be freed after). */
     void (*image_destroy)(gpumem_backend_device *device, gpumem_backend_image *image);
-    /* Fills `image`, `format` and `layout` of gpumem_native_image (core fills the rest). */
+    /* Fills `memory`, `image`, `format` and `layout` of gpumem_native_image (core fills the
+     * rest). */
     gpumem_result (*image_native)(gpumem_backend_device *device, gpumem_backend_image *image,
                                   gpumem_native_image *native);
     /* Copies a box between a page and the image, ordered on the stream. In the page the texels

@@ -255,7 +255,7 @@ typedef struct gpumem_device_properties {
     uint32_t device_type;               /* GPUMEM_DEVICE_TYPE_* */
     uint32_t has_uuid;                  /* 1 when uuid holds the runtime's device UUID */
     uint8_t uuid[16];
-    char driver_version[GPUMEM_NAME_SIZE]; /* "Mesa 22.3.6", "CUDA driver 13.0" */
+    char driver_version[GPUMEM_NAME_SIZE]; /* "Mesa 22.3.6", "NVIDIA 580.159.04" */
     char api_version[GPUMEM_NAME_SIZE];    /* "Vulkan 1.3.230", "CUDA 13.0" */
     char pci_address[32];                  /* "0000:17:00.0" */
     /* Pitched images (every backend but Vulkan, whose images are the driver's): each row of an
