@@ -56,6 +56,7 @@ Test(vulkan_image, every_format_dimension_and_tiling_in_every_memory_type)
     gpumem_device_properties props;
     OK(gpumem_device_properties_get(device, &props));
     uint32_t made = 0, refused = 0;
+    int optimal_made[GPUMEM_FORMAT_COUNT][GPUMEM_IMAGE_3D + 1] = {{0}};
     for (uint32_t type = 0; type < props.memory_type_count; type++) {
         gpumem_pool pool = pool_of_type(device, type, 4 * MIB);
         for (uint32_t format = GPUMEM_FORMAT_R8_UNORM; format < GPUMEM_FORMAT_COUNT; format++)
@@ -85,11 +86,17 @@ Test(vulkan_image, every_format_dimension_and_tiling_in_every_memory_type)
                                gpumem_format_texel_size(format), format * 8 + dim, what);
                     OK(gpumem_image_destroy(image));
                     made++;
+                    if (tiling == GPUMEM_IMAGE_TILING_OPTIMAL)
+                        optimal_made[format][dim] = 1;
                 }
         OK(gpumem_pool_destroy(pool));
     }
     /* Optimal tiling of every portable format and dimension is made in some memory type. */
-    cr_assert_geq(made, (GPUMEM_FORMAT_COUNT - 2) * 3, "%u made, %u refused", made, refused);
+    for (uint32_t format = GPUMEM_FORMAT_R8_UNORM; format < GPUMEM_FORMAT_COUNT; format++)
+        for (uint32_t dim = GPUMEM_IMAGE_1D; dim <= GPUMEM_IMAGE_3D; dim++)
+            cr_assert(optimal_made[format][dim],
+                      "format %u, %uD: no optimal image in any memory type (%u made, %u refused)",
+                      format, dim, made, refused);
     OK(gpumem_device_close(device));
 }
 
@@ -148,8 +155,7 @@ Test(vulkan_image, dedicated_images_get_memory_allocated_for_them)
         OK(gpumem_image_destroy(a));
     }
     gpumem_pool_stats stats;
-    OK(gpumem_pool_trim(pool));
-    OK(gpumem_pool_stats_get(pool, &stats));
+    OK(gpumem_pool_stats_get(pool, &stats)); /* no trim: the memory went with each image */
     cr_assert_eq(stats.page_count, 0, "memory allocated for images goes with them");
     OK(gpumem_device_close(device));
 }
@@ -204,7 +210,7 @@ Test(vulkan_image, native_formats_and_refusals)
     r = gpumem_image_create(pool, &wrong, &image);
     cr_assert_eq(r, GPUMEM_ERROR_INVALID_ARGUMENT, "%s", gpumem_result_string(r));
     cr_assert(strstr(gpumem_last_error(), "texels of 16 bytes"), "%s", gpumem_last_error());
-    wrong.texel_size = 16; /* and with the right one, three-byte and wide texels work */
+    wrong.texel_size = 16; /* and with the right one, wide texels work */
     OK(gpumem_image_create(pool, &wrong, &image));
     round_trip(image, 31, 9, 1, 16, 4, "16-byte native texels");
     OK(gpumem_image_destroy(image));
