@@ -178,12 +178,8 @@ Test(vulkan, native_buffer_in_application_copy)
     uint8_t *in = alloc_or_die(n), *out = alloc_or_die(n);
     pattern(in, n, 5);
     OK(gpumem_buffer_write(a, 0, in, n));
-    gpumem_external_device native;
-    OK(gpumem_device_native(device, &native));
     app_vk app;
-    cr_assert_eq(app_wrap(&app, native.instance, native.physical_device, native.device,
-                          native.queue_family, native.queue_index, native.get_instance_proc_addr),
-                 0);
+    wrap_device(device, &app);
     VK_OK(app_copy(&app, (VkBuffer)(uintptr_t)na.buffer, (VkBuffer)(uintptr_t)nb.buffer, n));
     OK(gpumem_buffer_read(b, 0, out, n));
     assert_bytes(out, in, n, "the application's vkCmdCopyBuffer between gpumem buffers");
@@ -505,12 +501,8 @@ Test(vulkan, validation_messages_reach_the_log)
     if (!app_has_validation_layer())
         cr_skip_test("the Vulkan validation layer is not installed, so nothing reports the call");
     gpumem_device device = open_vulkan();
-    gpumem_external_device native;
-    OK(gpumem_device_native(device, &native));
     app_vk app;
-    cr_assert_eq(app_wrap(&app, native.instance, native.physical_device, native.device,
-                          native.queue_family, native.queue_index, native.get_instance_proc_addr),
-                 0);
+    wrap_device(device, &app);
     VkBufferCreateInfo bad = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
                               .size = 0,
                               .usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT};

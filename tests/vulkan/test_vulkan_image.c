@@ -14,25 +14,12 @@ TestSuite(vulkan_image, .init = vulkan_test_setup, .timeout = 120);
 
 static VkPhysicalDeviceLimits limits_of(gpumem_device device)
 {
-    gpumem_external_device native;
-    OK(gpumem_device_native(device, &native));
     app_vk app;
-    cr_assert_eq(app_wrap(&app, native.instance, native.physical_device, native.device,
-                          native.queue_family, native.queue_index, native.get_instance_proc_addr),
-                 0);
+    wrap_device(device, &app);
     VkPhysicalDeviceProperties p;
     app.vkGetPhysicalDeviceProperties(app.physical_device, &p);
     app_destroy(&app); /* wrapped: destroys nothing of gpumem's */
     return p.limits;
-}
-
-/* A pool of device-local memory in pages of 4 MiB. */
-static gpumem_pool image_pool(gpumem_device device)
-{
-    gpumem_pool_desc desc = {.preferred_flags = GPUMEM_MEMORY_DEVICE_LOCAL, .page_size = 4 * MIB};
-    gpumem_pool pool;
-    OK(gpumem_pool_create(device, &desc, &pool));
-    return pool;
 }
 
 /* Writes a box, reads it back. */
@@ -104,7 +91,7 @@ Test(vulkan_image, optimal_images_take_whole_units_of_buffer_image_granularity)
 {
     gpumem_device device = open_vulkan();
     uint64_t granularity = limits_of(device).bufferImageGranularity;
-    gpumem_pool pool = image_pool(device);
+    gpumem_pool pool = device_local_pool(device, 4 * MIB);
     gpumem_buffer buffers[8];
     gpumem_image images[8];
     for (int i = 0; i < 8; i++) {
@@ -138,7 +125,7 @@ Test(vulkan_image, optimal_images_take_whole_units_of_buffer_image_granularity)
 Test(vulkan_image, dedicated_images_get_memory_allocated_for_them)
 {
     gpumem_device device = open_vulkan();
-    gpumem_pool pool = image_pool(device);
+    gpumem_pool pool = device_local_pool(device, 4 * MIB);
     gpumem_image_desc image = {.type = GPUMEM_IMAGE_2D,
                                .format = GPUMEM_FORMAT_R8G8B8A8_UNORM,
                                .width = 700, /* over 1 MiB: smaller dedicated allocations are */
@@ -163,7 +150,7 @@ Test(vulkan_image, dedicated_images_get_memory_allocated_for_them)
 Test(vulkan_image, native_formats_and_refusals)
 {
     gpumem_device device = open_vulkan();
-    gpumem_pool pool = image_pool(device);
+    gpumem_pool pool = device_local_pool(device, 4 * MIB);
     gpumem_image_desc srgb = {.type = GPUMEM_IMAGE_2D,
                               .format = GPUMEM_FORMAT_NATIVE,
                               .native_format = VK_FORMAT_R8G8B8A8_SRGB,
@@ -222,15 +209,11 @@ Test(vulkan_image, native_formats_and_refusals)
 Test(vulkan_image, a_stream_image_copy_waits_for_the_application_on_the_device)
 {
     gpumem_device device = open_vulkan();
-    gpumem_external_device native;
-    OK(gpumem_device_native(device, &native));
     app_vk app;
-    cr_assert_eq(app_wrap(&app, native.instance, native.physical_device, native.device,
-                          native.queue_family, native.queue_index, native.get_instance_proc_addr),
-                 0);
+    wrap_device(device, &app);
     VkSemaphore semaphore;
     VK_OK(app_timeline_create(&app, &semaphore));
-    gpumem_pool pool = image_pool(device);
+    gpumem_pool pool = device_local_pool(device, 4 * MIB);
     gpumem_image_desc image = {.type = GPUMEM_IMAGE_2D, .format = GPUMEM_FORMAT_R32_UINT,
                                .width = 64, .height = 64, .array_layers = 2};
     gpumem_image a, b;

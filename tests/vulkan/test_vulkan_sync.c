@@ -14,39 +14,20 @@
 
 TestSuite(vulkan_sync, .init = vulkan_test_setup, .timeout = 120);
 
-static void wrap_app(gpumem_device device, app_vk *app)
-{
-    gpumem_external_device native;
-    OK(gpumem_device_native(device, &native));
-    cr_assert_eq(app_wrap(app, native.instance, native.physical_device, native.device,
-                          native.queue_family, native.queue_index, native.get_instance_proc_addr),
-                 0);
-}
-
-static gpumem_pool device_local_pool(gpumem_device device)
-{
-    gpumem_pool_desc desc = {.preferred_flags = GPUMEM_MEMORY_DEVICE_LOCAL,
-                             .page_size = 16 * MIB,
-                             .name = "usage"};
-    gpumem_pool pool;
-    OK(gpumem_pool_create(device, &desc, &pool));
-    return pool;
-}
-
 /* --- usage --- */
 
 Test(vulkan_sync, every_usage_gives_a_vkbuffer_of_that_usage)
 {
     gpumem_device device = open_vulkan();
     app_vk app;
-    wrap_app(device, &app);
+    wrap_device(device, &app);
     VkPhysicalDeviceProperties props;
     app.vkGetPhysicalDeviceProperties(app.physical_device, &props);
     gpumem_external_device native_device;
     OK(gpumem_device_native(device, &native_device));
     int addresses = (native_device.vulkan_features &
                      GPUMEM_VULKAN_FEATURE_BUFFER_DEVICE_ADDRESS) != 0;
-    gpumem_pool pool = device_local_pool(device);
+    gpumem_pool pool = device_local_pool(device, 16 * MIB);
     app_buffer host;
     VK_OK(app_buffer_create(&app, 64 * KIB, &host));
     uint8_t expected[256];
@@ -104,8 +85,8 @@ Test(vulkan_sync, a_buffer_without_transfer_usage_cannot_be_copied_by_the_applic
         cr_skip_test("the Vulkan validation layer is not installed, so nothing reports the copy");
     gpumem_device device = open_vulkan();
     app_vk app;
-    wrap_app(device, &app);
-    gpumem_pool pool = device_local_pool(device);
+    wrap_device(device, &app);
+    gpumem_pool pool = device_local_pool(device, 16 * MIB);
     gpumem_buffer_desc desc = {.size = 4 * KIB, .usage = GPUMEM_BUFFER_USAGE_UNIFORM};
     gpumem_buffer buffer;
     OK(gpumem_buffer_create(pool, &desc, &buffer));
@@ -167,8 +148,8 @@ Test(vulkan_sync, application_work_waits_for_a_gpumem_stream)
 {
     gpumem_device device = open_vulkan();
     app_vk app;
-    wrap_app(device, &app);
-    gpumem_pool pool = device_local_pool(device);
+    wrap_device(device, &app);
+    gpumem_pool pool = device_local_pool(device, 16 * MIB);
     const uint64_t size = 4 * MIB;
     gpumem_buffer source, destination;
     source = buffer_of(pool, size, 0);
@@ -213,10 +194,10 @@ Test(vulkan_sync, a_gpumem_stream_waits_for_the_application_on_the_device)
 {
     gpumem_device device = open_vulkan();
     app_vk app;
-    wrap_app(device, &app);
+    wrap_device(device, &app);
     VkSemaphore semaphore;
     VK_OK(app_timeline_create(&app, &semaphore));
-    gpumem_pool pool = device_local_pool(device);
+    gpumem_pool pool = device_local_pool(device, 16 * MIB);
     const uint64_t size = 1 * MIB;
     gpumem_buffer source = buffer_of(pool, size, 0), destination = buffer_of(pool, size, 0);
     uint8_t *data = alloc_or_die(size), *seen = alloc_or_die(size), *old = alloc_or_die(size);
@@ -266,10 +247,10 @@ Test(vulkan_sync, a_gpumem_stream_waits_for_application_queue_work)
 {
     gpumem_device device = open_vulkan();
     app_vk app;
-    wrap_app(device, &app);
+    wrap_device(device, &app);
     VkSemaphore semaphore;
     VK_OK(app_timeline_create(&app, &semaphore));
-    gpumem_pool pool = device_local_pool(device);
+    gpumem_pool pool = device_local_pool(device, 16 * MIB);
     const uint64_t size = 2 * MIB;
     gpumem_buffer target = buffer_of(pool, size, 0), copy = buffer_of(pool, size, 0);
     gpumem_native_buffer native;
@@ -333,7 +314,7 @@ Test(vulkan_sync, device_addresses_on_an_application_device_need_its_word)
     require_app_device(&app);
     gpumem_device device;
     OK(open_on_app(&app, GPUMEM_VULKAN_FEATURE_TIMELINE_SEMAPHORE, &device));
-    gpumem_pool pool = device_local_pool(device);
+    gpumem_pool pool = device_local_pool(device, 16 * MIB);
     gpumem_buffer_desc desc = {.size = 4 * KIB, .usage = GPUMEM_BUFFER_USAGE_DEVICE_ADDRESS};
     gpumem_buffer buffer;
     EXPECT_RESULT(gpumem_buffer_create(pool, &desc, &buffer), GPUMEM_ERROR_UNSUPPORTED);
@@ -344,7 +325,7 @@ Test(vulkan_sync, device_addresses_on_an_application_device_need_its_word)
     OK(open_on_app(&app,
                GPUMEM_VULKAN_FEATURE_TIMELINE_SEMAPHORE | GPUMEM_VULKAN_FEATURE_BUFFER_DEVICE_ADDRESS,
                &device));
-    pool = device_local_pool(device);
+    pool = device_local_pool(device, 16 * MIB);
     OK(gpumem_buffer_create(pool, &desc, &buffer));
     gpumem_native_buffer native;
     OK(gpumem_buffer_native(buffer, &native));

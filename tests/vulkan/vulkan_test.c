@@ -95,6 +95,25 @@ gpumem_pool pool_of_type(gpumem_device device, uint32_t type, uint64_t page_size
     return pool;
 }
 
+gpumem_pool device_local_pool(gpumem_device device, uint64_t page_size)
+{
+    gpumem_pool_desc desc = {.preferred_flags = GPUMEM_MEMORY_DEVICE_LOCAL,
+                             .page_size = page_size,
+                             .name = "device-local"};
+    gpumem_pool pool;
+    OK(gpumem_pool_create(device, &desc, &pool));
+    return pool;
+}
+
+void wrap_device(gpumem_device device, app_vk *app)
+{
+    gpumem_external_device native;
+    OK(gpumem_device_native(device, &native));
+    cr_assert_eq(app_wrap(app, native.instance, native.physical_device, native.device,
+                          native.queue_family, native.queue_index, native.get_instance_proc_addr),
+                 0);
+}
+
 gpumem_buffer buffer_of(gpumem_pool pool, uint64_t size, uint32_t flags)
 {
     gpumem_buffer_desc desc = {.size = size, .flags = flags};

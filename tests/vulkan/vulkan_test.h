@@ -43,6 +43,11 @@ void pattern(void *data, size_t size, uint32_t seed);
 void assert_bytes(const void *actual, const void *expected, size_t size, const char *what);
 void *alloc_or_die(size_t size);
 gpumem_pool pool_of_type(gpumem_device device, uint32_t type, uint64_t page_size);
+/* A pool that prefers device-local memory. */
+gpumem_pool device_local_pool(gpumem_device device, uint64_t page_size);
+/* The application's view of gpumem's own device (app_wrap): app_destroy on it destroys
+ * nothing of gpumem's. */
+void wrap_device(gpumem_device device, app_vk *app);
 gpumem_buffer buffer_of(gpumem_pool pool, uint64_t size, uint32_t flags);
 
 #endif
