@@ -6,7 +6,7 @@ from collections import namedtuple
 from . import errors
 from ._args import rest, unsigned
 from ._bytes import readable, writable
-from ._library import lib, BufferDesc, BufferInfo, ImportDesc, NativeBuffer, handle
+from ._library import lib, BufferDesc, BufferInfo, ImportDesc, NAME_SIZE, NativeBuffer, handle
 from ._object import Object
 from .device import HOST_VISIBLE
 from .mapping import Mapping
@@ -14,6 +14,14 @@ from .mapping import Mapping
 Info = namedtuple("Info", "size offset left_padding allocation_size page_size page "
                           "memory_type dedicated mapped")
 Native = namedtuple("Native", "memory offset buffer address")
+
+
+def allocation_info(get, live_handle):
+    """Info of a buffer or an image: `get` is gpumem_buffer_info_get or gpumem_image_info_get."""
+    raw = BufferInfo()
+    errors.check(get(live_handle, ctypes.byref(raw)))
+    return Info(raw.size, raw.offset, raw.left_padding, raw.allocation_size,
+                raw.page_size, raw.page, raw.memory_type, bool(raw.dedicated), raw.mapped)
 
 
 # usage (gpumem_buffer_desc.usage)
@@ -85,7 +93,7 @@ class Buffer(Object):
     @property
     def name(self):
         """The name the buffer was made with ("" when none)."""
-        out = ctypes.create_string_buffer(64)  # GPUMEM_NAME_SIZE
+        out = ctypes.create_string_buffer(NAME_SIZE)
         errors.check(lib.gpumem_buffer_name(self._live_handle(), out, len(out)))
         return out.value.decode("utf-8", "replace")
 
@@ -107,10 +115,7 @@ class Buffer(Object):
 
     @property
     def info(self):
-        raw = BufferInfo()
-        errors.check(lib.gpumem_buffer_info_get(self._live_handle(), ctypes.byref(raw)))
-        return Info(raw.size, raw.offset, raw.left_padding, raw.allocation_size,
-                    raw.page_size, raw.page, raw.memory_type, bool(raw.dedicated), raw.mapped)
+        return allocation_info(lib.gpumem_buffer_info_get, self._live_handle())
 
     @property
     def native(self):

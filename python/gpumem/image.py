@@ -6,9 +6,9 @@ from collections import namedtuple
 from . import errors
 from ._args import unsigned
 from ._bytes import readable, writable
-from ._library import (lib, handle, BufferInfo, ImageDesc, ImageLayout, ImageRegion,
-                       NativeImage)
+from ._library import lib, handle, ImageDesc, ImageLayout, ImageRegion, NativeImage
 from ._object import Object
+from .buffer import allocation_info
 
 IMAGE_1D, IMAGE_2D, IMAGE_3D = 1, 2, 3
 
@@ -146,11 +146,7 @@ class Image(Object):
 
     @property
     def info(self):
-        from .buffer import Info
-        raw = BufferInfo()
-        errors.check(lib.gpumem_image_info_get(self._live_handle(), ctypes.byref(raw)))
-        return Info(raw.size, raw.offset, raw.left_padding, raw.allocation_size,
-                    raw.page_size, raw.page, raw.memory_type, bool(raw.dedicated), raw.mapped)
+        return allocation_info(lib.gpumem_image_info_get, self._live_handle())
 
     def layout(self, level=0):
         """Where a level lies in a pitched image (GpumemError UNSUPPORTED on Vulkan)."""
