@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-
 /* splitmix64: one add and three multiply-xorshifts per number, good enough statistics for a
  * workload trace, and a single word of state to seed. */
 uint64_t rng_next(rng *r)
@@ -22,14 +21,14 @@ double rng_unit(rng *r) /* [0, 1) */
     return (double)(rng_next(r) >> 11) * 0x1.0p-53;
 }
 
-uint32_t rng_below(rng *r, uint32_t n) /* [0, n), by multiply-shift: no division */
+static uint32_t rng_below(rng *r, uint32_t n) /* [0, n), by multiply-shift: no division */
 {
     return (uint32_t)(((rng_next(r) >> 32) * n) >> 32);
 }
 
 /* Log-uniform sizes: as many small allocations as large ones per doubling, as real workloads
  * have, where a uniform draw would be almost all large. */
-uint64_t rng_log_uniform(rng *r, double low, double high)
+static uint64_t rng_log_uniform(rng *r, double low, double high)
 {
     uint64_t size = (uint64_t)exp(log(low) + rng_unit(r) * (log(high) - log(low)));
     return size < (uint64_t)low ? (uint64_t)low : size;
@@ -42,7 +41,7 @@ void trace_free(trace *t)
     free(t->victims);
 }
 
-uint64_t trace_size(rng *r, double low, double high)
+static uint64_t trace_size(rng *r, double low, double high)
 {
     if (low == 0 && high == 0)
         return rng_below(r, 10) ? rng_log_uniform(r, 256, 4 << 10)
@@ -54,7 +53,7 @@ uint64_t trace_size(rng *r, double low, double high)
 
 int trace_make(trace *t, uint32_t live, uint32_t steps, double low, double high)
 {
-    rng r = {SEED};
+    rng r = {TRACE_SEED};
     *t = (trace){live, steps, malloc(live * sizeof(uint64_t)), malloc(steps * sizeof(uint64_t)),
                  malloc(steps * sizeof(uint32_t))};
     if (!t->fill_sizes || !t->sizes || !t->victims) {

@@ -4,16 +4,16 @@
 
 #include <stdint.h>
 
-#define SEED 0x6770756d656d2101ull /* "gpumem!\x01": any fixed value keeps traces reproducible */
+/* "gpumem!\x01": any fixed value keeps traces reproducible. */
+#define TRACE_SEED 0x6770756d656d2101ull
 
+/* splitmix64 (bench_trace.c): a reproducible generator of one word of state. */
 typedef struct rng {
     uint64_t state;
 } rng;
 
 uint64_t rng_next(rng *r);
-double rng_unit(rng *r);                 /* [0, 1) */
-uint32_t rng_below(rng *r, uint32_t n);  /* [0, n) */
-uint64_t rng_log_uniform(rng *r, double low, double high);
+double rng_unit(rng *r); /* [0, 1) */
 
 /* A steady-state churn: `live` sizes to fill with, then `steps` pairs (free victims[i], then
  * allocate sizes[i] in its place). */
@@ -29,7 +29,6 @@ typedef struct trace {
  * bimodal: 90% log-uniform from 256 B to 4 KiB, 10% from 1 to 4 MiB (low and high 0). Nonzero
  * (after a message) when memory runs out. */
 int trace_make(trace *t, uint32_t live, uint32_t steps, double low, double high);
-uint64_t trace_size(rng *r, double low, double high);
 void trace_free(trace *t);
 
 #endif

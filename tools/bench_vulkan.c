@@ -3,6 +3,7 @@
  * memory type and one driver; libvulkan is never linked, only its headers are used. */
 #define VK_NO_PROTOTYPES
 #include "bench_vulkan.h"
+#include "bench_trace.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -140,21 +141,13 @@ static int vk_type_for_pool(const bench_vk *vk, gpumem_device device, gpumem_poo
 
 /* --- (a) buffer create + destroy --- */
 
-/* splitmix64, and sizes log-uniform in [SMALLEST, LARGEST], rounded to 16 bytes. */
-static uint64_t next_random(uint64_t *state)
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
+/* Sizes log-uniform in [SMALLEST, LARGEST], rounded to 16 bytes. */
 static void random_sizes(uint64_t *sizes, uint32_t n)
 {
-    uint64_t state = SEED;
+    rng r = {SEED};
     for (uint32_t i = 0; i < n; i++) {
         /* 2^(8 + 12u): the exponent is uniform, so small and large sizes are both common */
-        double u = (double)(next_random(&state) >> 11) / (double)(1ull << 53);
+        double u = rng_unit(&r);
         uint64_t size = ((uint64_t)exp2(8.0 + 12.0 * u) + 15) & ~15ull;
         sizes[i] = size < SMALLEST ? SMALLEST : size > LARGEST ? LARGEST : size;
     }

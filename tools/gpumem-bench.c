@@ -7,7 +7,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
