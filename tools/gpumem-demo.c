@@ -92,7 +92,7 @@ static void demo_map(gpumem_buffer buffer, uint32_t memory_flags)
 
 /* An image beside the buffers: a 64x48 RGBA image written whole, a 16x16 box of it copied
  * elsewhere in it, and the copy read back. It stays for the dump. */
-static gpumem_image demo_image(gpumem_pool pool)
+static void demo_image(gpumem_pool pool)
 {
     enum { W = 64, H = 48, BOX = 16 };
     gpumem_image_desc desc = {.type = GPUMEM_IMAGE_2D,
@@ -120,7 +120,6 @@ static gpumem_image demo_image(gpumem_pool pool)
     printf("image: %ux%u RGBA at offset %" PRIu64 " of page %u (%" PRIu64 " bytes); a %ux%u box "
            "copied and verified\n",
            W, H, info.offset, info.page, info.size, BOX, BOX);
-    return image;
 }
 
 /* An asynchronous round trip on a stream of our own: the read's destination is only filled
