@@ -464,7 +464,7 @@ static int measure_transfer(const bench_run *b, const transfer_memory *m, transf
 }
 
 /* What registering costs: gpumem_host_register and gpumem_host_unregister of the transfer
- * size of resident pageable memory, in milliseconds (medians). */
+ * size of resident pageable memory, in milliseconds (medians, with min and max). */
 static int measure_registration(const bench_run *b, const transfer_memory *m)
 {
     uint32_t repeats = b->options->repeats ? b->options->repeats : 5;
@@ -487,9 +487,9 @@ static int measure_registration(const bench_run *b, const transfer_memory *m)
     if (!status) {
         char name[64];
         snprintf(name, sizeof name, "register_%llu_MiB", (unsigned long long)(m->size >> 20));
-        bench_result(b->options, "cuda", name, bench_median(ms, repeats), "ms");
+        bench_result_runs(b->options, "cuda", name, ms, repeats, "ms");
         snprintf(name, sizeof name, "unregister_%llu_MiB", (unsigned long long)(m->size >> 20));
-        bench_result(b->options, "cuda", name, bench_median(ms + repeats, repeats), "ms");
+        bench_result_runs(b->options, "cuda", name, ms + repeats, repeats, "ms");
     }
     free(ms);
     free(host);
