@@ -58,16 +58,25 @@ static VkFormat vk_format(const gpumem_image_desc *desc)
     }
 }
 
+/* Each GPUMEM_IMAGE_USAGE_* bit: its Vulkan usage and the format feature that usage needs. */
+static const struct {
+    uint32_t gpumem;
+    VkImageUsageFlags usage;
+    VkFormatFeatureFlags feature;
+} usage_bits[] = {
+    {GPUMEM_IMAGE_USAGE_SAMPLED, VK_IMAGE_USAGE_SAMPLED_BIT, VK_FORMAT_FEATURE_SAMPLED_IMAGE_BIT},
+    {GPUMEM_IMAGE_USAGE_STORAGE, VK_IMAGE_USAGE_STORAGE_BIT, VK_FORMAT_FEATURE_STORAGE_IMAGE_BIT},
+    {GPUMEM_IMAGE_USAGE_COLOR_ATTACHMENT, VK_IMAGE_USAGE_COLOR_ATTACHMENT_BIT,
+     VK_FORMAT_FEATURE_COLOR_ATTACHMENT_BIT},
+};
+
 /* gpumem's own copies need transfer source and destination whatever the application asked. */
 static VkImageUsageFlags vk_usage(uint32_t usage)
 {
     VkImageUsageFlags u = VK_IMAGE_USAGE_TRANSFER_SRC_BIT | VK_IMAGE_USAGE_TRANSFER_DST_BIT;
-    if (usage & GPUMEM_IMAGE_USAGE_SAMPLED)
-        u |= VK_IMAGE_USAGE_SAMPLED_BIT;
-    if (usage & GPUMEM_IMAGE_USAGE_STORAGE)
-        u |= VK_IMAGE_USAGE_STORAGE_BIT;
-    if (usage & GPUMEM_IMAGE_USAGE_COLOR_ATTACHMENT)
-        u |= VK_IMAGE_USAGE_COLOR_ATTACHMENT_BIT;
+    for (size_t i = 0; i < sizeof usage_bits / sizeof usage_bits[0]; i++)
+        if (usage & usage_bits[i].gpumem)
+            u |= usage_bits[i].usage;
     return u;
 }
 
@@ -75,12 +84,9 @@ static VkImageUsageFlags vk_usage(uint32_t usage)
 static VkFormatFeatureFlags features_for(VkImageUsageFlags usage)
 {
     VkFormatFeatureFlags f = VK_FORMAT_FEATURE_TRANSFER_SRC_BIT | VK_FORMAT_FEATURE_TRANSFER_DST_BIT;
-    if (usage & VK_IMAGE_USAGE_SAMPLED_BIT)
-        f |= VK_FORMAT_FEATURE_SAMPLED_IMAGE_BIT;
-    if (usage & VK_IMAGE_USAGE_STORAGE_BIT)
-        f |= VK_FORMAT_FEATURE_STORAGE_IMAGE_BIT;
-    if (usage & VK_IMAGE_USAGE_COLOR_ATTACHMENT_BIT)
-        f |= VK_FORMAT_FEATURE_COLOR_ATTACHMENT_BIT;
+    for (size_t i = 0; i < sizeof usage_bits / sizeof usage_bits[0]; i++)
+        if (usage & usage_bits[i].usage)
+            f |= usage_bits[i].feature;
     return f;
 }
 
