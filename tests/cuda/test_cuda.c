@@ -548,6 +548,9 @@ Test(cuda, pitched_2d_images_are_textures_and_cuda_2d_copies_agree)
                                    .WidthInBytes = (size_t)w * 4,
                                    .Height = h};
             CU_OK(cu.cuMemcpy2D_v2(&copy));
+            /* From pageable memory the copy may return before its DMA lands, and gpumem's
+             * streams do not wait for the legacy stream: the application waits first. */
+            CU_OK(cu.cuCtxSynchronize());
             OK(gpumem_image_read(image, &box, back));
             ASSERT_SAME(back, data, bytes, "gpumem's read of what cuMemcpy2D wrote");
             free(data);
