@@ -623,9 +623,10 @@ static void *scale_work(void *argument)
     return NULL;
 }
 
-/* 1, 2, 4 and 8 threads creating and destroying buffers in one pool at once: the time per pair
- * each thread sees, and the pairs per microsecond of all threads together. */
-static int scale_threads(bench_context *c)
+/* 1, 2, 4 and 8 threads creating and destroying buffers at once, in one pool or (own_pools)
+ * each in a pool of its own: the time per pair each thread sees, and the pairs per microsecond
+ * of all threads together. */
+static int scale_threads(bench_context *c, int own_pools)
 {
     enum { MOST = 8 };
     uint32_t repeats = c->options.repeats;
@@ -639,20 +640,19 @@ static int scale_threads(bench_context *c)
     for (uint32_t threads = 1; threads <= MOST && !status; threads *= 2) {
         for (uint32_t i = 0; i < repeats && !status; i++) {
             gpumem_pool_desc desc = {.name = "threads"};
-            gpumem_pool pool = NULL;
-            gpumem_result r = gpumem_pool_create(c->device, &desc, &pool);
+            gpumem_pool pools[MOST] = {NULL};
+            uint32_t pool_count = own_pools ? threads : 1;
+            gpumem_result r = GPUMEM_OK;
+            for (uint32_t k = 0; k < pool_count && r == GPUMEM_OK; k++)
+                r = gpumem_pool_create(c->device, &desc, &pools[k]);
             for (uint32_t k = 0; k < threads && r == GPUMEM_OK; k++)
-                r = pool_fill(pool, &t, live + (size_t)k * t.live);
-            if (r != GPUMEM_OK) {
+                r = pool_fill(pools[k % pool_count], &t, live + (size_t)k * t.live);
+            if (r != GPUMEM_OK)
                 status = failed(r, "scale threads");
-                if (pool)
-                    gpumem_pool_destroy(pool);
-                break;
-            }
             double start = bench_now();
             uint32_t started = 0;
-            for (; started < threads; started++) {
-                workers[started] = (scale_worker){.pool = pool, .trace = &t,
+            for (; started < threads && !status; started++) {
+                workers[started] = (scale_worker){.pool = pools[started % pool_count], .trace = &t,
                                                   .live = live + (size_t)started * t.live};
                 if (pthread_create(&workers[started].thread, NULL, scale_work,
                                    &workers[started]) != 0)
@@ -666,14 +666,17 @@ static int scale_threads(bench_context *c)
             ns[i] = (bench_now() - start) * 1e9 / t.steps;
             if (started < threads && !status)
                 status = fprintf(stderr, "gpumem-bench: scale: no thread\n") > 0;
-            gpumem_pool_destroy(pool);
+            for (uint32_t k = 0; k < pool_count; k++)
+                if (pools[k])
+                    gpumem_pool_destroy(pools[k]);
         }
         if (!status) {
             char name[48];
-            snprintf(name, sizeof name, "threads_%u_ns_per_pair_per_thread", threads);
+            const char *where = own_pools ? "own_pools" : "one_pool";
+            snprintf(name, sizeof name, "threads_%u_%s_ns_per_pair_per_thread", threads, where);
             double median = bench_median(ns, repeats);
             bench_result_runs(&c->options, "scale", name, ns, repeats, "ns/pair");
-            snprintf(name, sizeof name, "threads_%u_pairs_per_us", threads);
+            snprintf(name, sizeof name, "threads_%u_%s_pairs_per_us", threads, where);
             bench_result(&c->options, "scale", name, threads * 1e3 / median, "pairs/us");
         }
     }
@@ -689,7 +692,9 @@ static int bench_scale(bench_context *c)
     if (!status)
         status = scale_pool(c);
     if (!status)
-        status = scale_threads(c);
+        status = scale_threads(c, 0);
+    if (!status)
+        status = scale_threads(c, 1);
     return status;
 }
 
