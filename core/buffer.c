@@ -418,15 +418,23 @@ gpumem_result gpumem_record_destroy(uint64_t handle, gpumem_handle_kind kind,
     }
     /* Of two destroys at once (or a destroy and its pool's), the one that ends the handle
      * retires the buffer. */
+    int reclaim = 0;
     if (gpumem_handle_destroy(b->handle)) {
         if (stream && pool->kind == GPUMEM_POOL_NATIVE)
             b->free_stream = stream->handle;
-        gpumem_pool_retire(pool, b);
+        reclaim = gpumem_pool_retire(pool, b);
     } else {
         r = gpumem_fail(GPUMEM_ERROR_DESTROYED, "the %s was destroyed",
                         b->image ? "image" : "buffer");
     }
     gpumem_pool_unlock_on(pool, queue);
+    if (reclaim) {
+        /* The barrier outside the lock; the pool lives on until this call ends (epoch.h). */
+        uint64_t safe = gpumem_epoch_oldest(gpumem_this_thread.record);
+        gpumem_pool_lock_on(pool, queue);
+        gpumem_pool_reclaim_below(pool, safe);
+        gpumem_pool_unlock_on(pool, queue);
+    }
     return r;
 }
 

@@ -112,8 +112,7 @@ static void dump_buffer(gpumem_json *j, const gpumem_buffer_obj *b, int first)
 
 static void dump_pool(gpumem_json *j, gpumem_pool_obj *pool, int first)
 {
-    gpumem_pool_lock(pool);
-    gpumem_pool_reclaim(pool); /* the pages as the application's destroys left them */
+    gpumem_pool_lock_reclaimed(pool); /* the pages as the application's destroys left them */
     gpumem_json_append(j, "%s{\"name\":", first ? "" : ",");
     gpumem_json_string(j, pool->name);
     gpumem_json_append(j,

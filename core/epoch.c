@@ -21,6 +21,7 @@ int gpumem_epoch_readers_fence;
 
 static _Atomic(gpumem_epoch_record *) records; /* a stack that only grows */
 static _Atomic uint32_t records_in_use;        /* records held by live threads */
+static _Atomic uint64_t known_safe = 1;         /* see gpumem_epoch_known_safe */
 static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
 static pthread_key_t exit_key;                  /* releases a thread's record when it exits */
 static int have_exit_key;
@@ -123,24 +124,50 @@ static void heavy_barrier(void)
     GPUMEM_FULL_FENCE(); /* readers fence themselves */
 }
 
+/* Raises known_safe to `bound` unless another thread already raised it further. */
+static void publish_safe(uint64_t bound)
+{
+    uint64_t seen = atomic_load_explicit(&known_safe, memory_order_relaxed);
+    while (seen < bound && !atomic_compare_exchange_weak_explicit(&known_safe, &seen, bound,
+                                                                  memory_order_release,
+                                                                  memory_order_relaxed))
+        ;
+}
+
 uint64_t gpumem_epoch_oldest(const gpumem_epoch_record *self)
 {
     uint64_t next = atomic_fetch_add(&gpumem_epoch_global, 1) + 1;
     /* No other thread holds a record: none is in a call, and one that registers from now on
      * fences after counting itself, so it cannot find what was ended before this point. */
-    if (atomic_load(&records_in_use) <= (self ? 1u : 0u))
+    if (atomic_load(&records_in_use) <= (self ? 1u : 0u)) {
+        uint64_t own = self ? atomic_load_explicit(&self->epoch, memory_order_relaxed) : 0;
+        publish_safe(own && own < next ? own : next);
         return next;
+    }
     heavy_barrier();
-    uint64_t oldest = next;
+    uint64_t oldest = next, everyone = next;
     for (gpumem_epoch_record *r = atomic_load_explicit(&records, memory_order_acquire); r;
          r = r->next) {
-        if (r == self)
-            continue;
         uint64_t epoch = atomic_load_explicit(&r->epoch, memory_order_acquire);
-        if (epoch && epoch < oldest)
+        if (!epoch)
+            continue;
+        if (epoch < everyone)
+            everyone = epoch;
+        if (r != self && epoch < oldest)
             oldest = epoch;
     }
+    publish_safe(everyone);
     return oldest;
+}
+
+uint64_t gpumem_epoch_known_safe(void)
+{
+    return atomic_load_explicit(&known_safe, memory_order_acquire);
+}
+
+uint32_t gpumem_epoch_threads(void)
+{
+    return atomic_load_explicit(&records_in_use, memory_order_relaxed);
 }
 
 void gpumem_epoch_wait(gpumem_epoch_record *self, uint64_t stamp)

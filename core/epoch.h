@@ -70,6 +70,15 @@ static inline uint64_t gpumem_epoch_stamp(void)
  * threads have records. */
 uint64_t gpumem_epoch_oldest(const gpumem_epoch_record *self);
 
+/* Objects stamped below the returned epoch are reachable by no call of any thread, the caller's
+ * included: the newest such bound any thread's gpumem_epoch_oldest found (it also counts its own
+ * record there). One atomic load, no barrier: reclaims take what others' barriers proved before
+ * paying for one of their own. */
+uint64_t gpumem_epoch_known_safe(void);
+
+/* Threads that hold a record now (each made a call and has not exited). */
+uint32_t gpumem_epoch_threads(void);
+
 /* Ends the caller's own read-side section (so waiters never wait for each other; whatever the
  * caller still uses must be kept alive by other means, such as the device's teardown count), then
  * blocks until objects stamped `stamp` are reachable by no call of any thread. The caller must

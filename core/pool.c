@@ -580,19 +580,52 @@ void gpumem_pool_detach(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
     gpumem_buffer_set_map_count(b, 0);
 }
 
-void gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
+/* Retired buffers a pool keeps before it frees a batch: GPUMEM_POOL_RETIRE_BATCH per thread that
+ * makes calls, so that the barriers the batches cost (each interrupts every running thread of
+ * the process) come no more often, for each thread, than with one thread alone. */
+static uint32_t retire_batch(void)
+{
+    uint32_t threads = gpumem_epoch_threads();
+    if (threads > GPUMEM_POOL_RETIRE_BATCH_THREADS)
+        threads = GPUMEM_POOL_RETIRE_BATCH_THREADS;
+    return GPUMEM_POOL_RETIRE_BATCH * (threads ? threads : 1);
+}
+
+/* Starts a new count of what is retired before the next reclaim. */
+static int reclaim_due(gpumem_pool_obj *pool)
+{
+    pool->retired_since_count = 0;
+    pool->retired_since_bytes = 0;
+    return 1;
+}
+
+int gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
     gpumem_pool_detach(pool, b);
     b->retired_at = gpumem_epoch_stamp();
     gpumem_list_push(&pool->retired, &b->link);
     pool->retired_pages += b->page->dedicated;
     pool->retired_bytes += b->block_size;
+    pool->retired_count++;
+    pool->retired_since_count++;
+    pool->retired_since_bytes += b->block_size;
     /* A page of its own is worth giving back at once; small buffers wait for a batch, large
      * ones hardly: while a range is held back, later allocations are placed around it, which
-     * scatters the pages' free room (see place_in_pages). */
-    if (++pool->retired_count >= GPUMEM_POOL_RETIRE_BATCH || pool->retired_pages ||
-        pool->retired_bytes >= pool->page_size / GPUMEM_POOL_RETIRE_PAGE_FRACTION)
-        gpumem_pool_reclaim(pool);
+     * scatters the pages' free room (see place_in_pages). Counted since the last reclaim, not
+     * in all: while a call runs long (or its thread waits for a core), what was retired since
+     * it began stays, and trying again at every destroy would cost a barrier each time. */
+    if (pool->retired_pages ||
+        pool->retired_since_bytes >= pool->page_size / GPUMEM_POOL_RETIRE_PAGE_FRACTION)
+        return reclaim_due(pool);
+    if (pool->retired_since_count < retire_batch())
+        return 0;
+    /* When several threads retire, what the others' barriers have proved frees most batches:
+     * a barrier of this thread's own only when that freed nothing. */
+    if (gpumem_pool_reclaim_below(pool, gpumem_epoch_known_safe())) {
+        pool->retired_since_count = 0;
+        return 0;
+    }
+    return reclaim_due(pool);
 }
 
 /* A native buffer destroyed on a stream is freed on that stream: by a section that holds it
@@ -608,12 +641,12 @@ static int frees_here(const gpumem_pool_obj *pool, const gpumem_buffer_obj *b)
     return 1;
 }
 
-void gpumem_pool_reclaim(gpumem_pool_obj *pool)
+uint32_t gpumem_pool_reclaim_below(gpumem_pool_obj *pool, uint64_t safe)
 {
-    uint64_t oldest = gpumem_epoch_oldest(gpumem_this_thread.record);
+    uint32_t freed = 0;
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->retired) {
         gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
-        if (b->retired_at >= oldest)
+        if (b->retired_at >= safe)
             break; /* stamps grow along the list: the rest are younger still */
         if (!frees_here(pool, b))
             continue;
@@ -621,7 +654,27 @@ void gpumem_pool_reclaim(gpumem_pool_obj *pool)
         pool->retired_count--;
         pool->retired_bytes -= b->block_size;
         gpumem_pool_buffer_free(pool, b);
+        freed++;
     }
+    return freed;
+}
+
+void gpumem_pool_reclaim(gpumem_pool_obj *pool)
+{
+    reclaim_due(pool);
+    gpumem_pool_reclaim_below(pool, gpumem_epoch_oldest(gpumem_this_thread.record));
+}
+
+void gpumem_pool_lock_reclaimed(gpumem_pool_obj *pool)
+{
+    gpumem_pool_lock(pool);
+    if (!pool->retired_count)
+        return;
+    gpumem_pool_unlock(pool);
+    uint64_t safe = gpumem_epoch_oldest(gpumem_this_thread.record);
+    gpumem_pool_lock(pool);
+    reclaim_due(pool);
+    gpumem_pool_reclaim_below(pool, safe);
 }
 
 /* --- creation --- */
@@ -922,8 +975,7 @@ static gpumem_result pool_stats_get(gpumem_pool handle, gpumem_pool_stats *stats
     if (!stats)
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "stats is NULL");
     gpumem_device_obj *device = pool->device;
-    gpumem_pool_lock(pool);
-    gpumem_pool_reclaim(pool); /* the free ranges as the application's destroys left them */
+    gpumem_pool_lock_reclaimed(pool); /* the free ranges as the application's destroys left them */
     uint64_t free_bytes, largest;
     gpumem_pool_free_room(pool, &free_bytes, &largest);
     gpumem_pool_stats s = {

@@ -58,6 +58,8 @@ typedef struct gpumem_pool_obj {
     uint32_t retired_count;
     uint32_t retired_pages; /* of them, buffers with a page of their own */
     uint64_t retired_bytes; /* their allocations' bytes */
+    uint32_t retired_since_count; /* retired since the last reclaim (gpumem_pool_reclaim) */
+    uint64_t retired_since_bytes;
     uint64_t reserved_bytes;
     uint64_t used_bytes;  /* of live buffers */
     uint64_t page_count;
@@ -88,9 +90,11 @@ typedef struct gpumem_pool_obj {
 /* Kept dedicated pages (see parked_bytes) up to this many pages' size are reused by later
  * allocations before a stream's allocation has the host wait and frees them. */
 #define GPUMEM_POOL_KEPT_PAGES 4
-/* Destroyed buffers are freed in batches of about this many (each batch asks every thread
- * whether it is still in a call, see epoch.h), or earlier when their room is needed. */
+/* Destroyed buffers are freed in batches of about this many for each thread that makes calls,
+ * up to GPUMEM_POOL_RETIRE_BATCH_THREADS threads (each batch asks every thread whether it is
+ * still in a call, see epoch.h), or earlier when their room is needed. */
 #define GPUMEM_POOL_RETIRE_BATCH 64
+#define GPUMEM_POOL_RETIRE_BATCH_THREADS 64
 /* ... or once they hold a page's bytes divided by this (64 MiB of 512 MiB pages, 4 MiB of the
  * default 32 MiB): large ranges go back soon. Each reclaim costs a membarrier(2) while other
  * threads have made calls: a churn of random sizes up to 64 MiB in 512 MiB pages, with one
@@ -157,8 +161,11 @@ void gpumem_pool_unplace(gpumem_pool_obj *pool, gpumem_page *page, uint64_t tlsf
 void gpumem_pool_detach(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
 
 /* Detaches a destroyed buffer and keeps it until no call can reach it (gpumem_pool_lock
- * held). */
-void gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
+ * held). Returns 1 when a batch of retired buffers is due to be freed: the caller lets the lock
+ * go, finds the epoch below which no call reaches them (gpumem_epoch_oldest: a barrier, which
+ * should not hold other threads' calls on the pool up), and frees them with
+ * gpumem_pool_reclaim_below under the lock again. */
+int gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
 
 /* Frees a detached buffer that no call can reach (gpumem_pool_lock held): its native object,
  * its place, its record. */
@@ -170,6 +177,13 @@ void gpumem_pool_free_room(const gpumem_pool_obj *pool, uint64_t *free_bytes, ui
 
 /* Frees the retired buffers no call can reach any more (gpumem_pool_lock held). */
 void gpumem_pool_reclaim(gpumem_pool_obj *pool);
+/* Frees the retired buffers stamped below `safe` (see epoch.h), oldest first (gpumem_pool_lock
+ * held); returns how many went. */
+uint32_t gpumem_pool_reclaim_below(gpumem_pool_obj *pool, uint64_t safe);
+/* Takes the pool's lock (gpumem_pool_lock) with the retired buffers that no call can reach any
+ * more freed: for queries that show the pool as the application's destroys left it. The
+ * barrier that finds them runs with the lock let go. */
+void gpumem_pool_lock_reclaimed(gpumem_pool_obj *pool);
 
 /* Maps a page for the host, counting references (pool lock held). */
 gpumem_result gpumem_page_map(gpumem_pool_obj *pool, gpumem_page *page);

@@ -38,8 +38,7 @@ static double fragmentation(uint64_t free_bytes, uint64_t largest)
 static void summarize_pool(gpumem_json *t, gpumem_pool_obj *pool, totals *all)
 {
     char a[32], b[32], c[32], d[32];
-    gpumem_pool_lock(pool);
-    gpumem_pool_reclaim(pool); /* the pages as the application's destroys left them */
+    gpumem_pool_lock_reclaimed(pool); /* the pages as the application's destroys left them */
     uint64_t pages = 0, dedicated = 0, free_bytes, largest;
     for (const gpumem_list *n = pool->pages.next; n != &pool->pages; n = n->next) {
         pages++;

@@ -1,4 +1,6 @@
-/* Stress 1: concurrent create, destroy and transfer in ONE shared pool.
+/* Stress 1: concurrent create, destroy and transfer in ONE shared pool (or, with --own-pools,
+ * each worker in a pool of its own, so that destroys in one pool free what barriers taken for
+ * other pools proved unreachable: see gpumem_epoch_known_safe).
  *
  * WORKERS threads each keep LIVE buffers in one pool (small pages, so pages are allocated and
  * freed all the time, and some buffers get dedicated pages), replacing one per iteration:
@@ -25,7 +27,8 @@ typedef struct published {
 } published;
 
 static gpumem_device device;
-static gpumem_pool pool;
+static gpumem_pool pools[WORKERS];
+static int pool_count = 1; /* WORKERS with --own-pools */
 static unsigned iterations;
 static published slots[WORKERS][LIVE];
 static atomic_int workers_done;
@@ -85,7 +88,7 @@ static void *work(void *arg)
                                   : 1 + stress_below(&rng, MAX_SIZE);
         gpumem_buffer_desc desc = {.size = size, .alignment = 1ull << stress_below(&rng, 13),
                                    .flags = kind == 1 ? GPUMEM_BUFFER_DEDICATED : 0};
-        W_MUST(gpumem_buffer_create(pool, &desc, &live[s]));
+        W_MUST(gpumem_buffer_create(pools[w->id % pool_count], &desc, &live[s]));
         sizes[s] = size;
         seeds[s] = ((uint64_t)w->id << 40) | ((uint64_t)it << 8) | (uint64_t)s;
         atomic_store(&slots[w->id][s].size, size);
@@ -173,6 +176,7 @@ static void *observe(void *arg)
     uint64_t ops = 0, hits = 0;
     char *json = malloc(1 << 20);
     while (atomic_load(&workers_done) < WORKERS && !stress_failed()) {
+        gpumem_pool pool = pools[stress_below(&rng, (uint32_t)pool_count)];
         gpumem_pool_stats st;
         if (!MUST(gpumem_pool_stats_get(pool, &st)))
             break;
@@ -257,8 +261,10 @@ out:
     return NULL;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "--own-pools") == 0)
+        pool_count = WORKERS;
     double t0 = stress_now();
     stress_watchdog();
     stress_progress("workers and observer", 0);
@@ -267,8 +273,9 @@ int main(void)
     char backend[GPUMEM_NAME_SIZE];
     stress_backend_name(device, backend, sizeof backend);
     gpumem_pool_desc pd = {.page_size = PAGE_SIZE, .name = "stress-shared"};
-    if (!MUST(gpumem_pool_create(device, &pd, &pool)))
-        return 1;
+    for (int i = 0; i < pool_count; i++)
+        if (!MUST(gpumem_pool_create(device, &pd, &pools[i])))
+            return 1;
     worker w[WORKERS];
     pthread_t threads[WORKERS + 1];
     for (int i = 0; i < WORKERS; i++) {
@@ -282,22 +289,25 @@ int main(void)
     for (int i = 0; i <= WORKERS; i++)
         pthread_join(threads[i], NULL);
 
-    gpumem_pool_stats st;
-    if (MUST(gpumem_pool_stats_get(pool, &st)) &&
-        (st.allocation_count != 0 || st.used_bytes != 0))
-        STRESS_FAIL("after every buffer was destroyed the pool still counts %llu buffers, %llu "
-                    "bytes", (unsigned long long)st.allocation_count,
-                    (unsigned long long)st.used_bytes);
+    for (int i = 0; i < pool_count; i++) {
+        gpumem_pool_stats st;
+        if (MUST(gpumem_pool_stats_get(pools[i], &st)) &&
+            (st.allocation_count != 0 || st.used_bytes != 0))
+            STRESS_FAIL("after every buffer was destroyed pool %d still counts %llu buffers, "
+                        "%llu bytes", i, (unsigned long long)st.allocation_count,
+                        (unsigned long long)st.used_bytes);
+    }
     for (int i = 0; i < WORKERS; i++)
         MUST(gpumem_stream_destroy(w[i].stream));
-    MUST(gpumem_pool_destroy(pool));
+    for (int i = 0; i < pool_count; i++)
+        MUST(gpumem_pool_destroy(pools[i]));
     MUST(gpumem_device_close(device));
 
     char summary[256];
     snprintf(summary, sizeof summary,
-             "%s, %d worker threads + 1 observer, %u iterations each, %llu worker ops, %llu "
-             "observer ops (%llu racing info calls returned OK)",
-             backend, WORKERS, iterations, (unsigned long long)atomic_load(&total_ops),
+             "%s, %d worker threads in %d pool%s + 1 observer, %u iterations each, %llu worker "
+             "ops, %llu observer ops (%llu racing info calls returned OK)",
+             backend, WORKERS, pool_count, pool_count > 1 ? "s" : "", iterations, (unsigned long long)atomic_load(&total_ops),
              (unsigned long long)atomic_load(&observer_ops),
              (unsigned long long)atomic_load(&observer_hits));
     return stress_finish("stress-pool", summary, stress_now() - t0);
