@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Compares the library of a build with the library of an earlier commit, side by side in one run:
+# the same gpumem-bench binary (this build's) runs against each library in turn, alternating,
+# so that both see the same traces, the same machine and the same minutes. Only sections whose
+# calls both libraries have can be compared (the virtual block's API is the same since the
+# first commit; sections that call newer functions fail against the older library).
+#
+#   tools/bench-compare.sh [--build DIR] [--base COMMIT | --base-lib DIR] [--rounds N]
+#                          [--section NAME] [--cpu N] [--repeats N]
+#
+#   --build DIR      this build (default build-release, else build); its tools/gpumem-bench runs
+#   --base COMMIT    the earlier commit (default 5b8c5b2, main before the trust issue's work,
+#                    when the performance issue was filed): built once, release, in a git
+#                    worktree under ${TMPDIR:-/tmp}
+#   --base-lib DIR   a folder holding that commit's libgpumem.so.0 already built (where no git
+#                    checkout is at hand, such as the lent GPU machine)
+#   --rounds N       invocations of each side, alternating (default 5)
+#   --section NAME   gpumem-bench section (default vblock)
+#   --cpu N          pin both to this CPU with taskset (default: not pinned)
+#   --repeats N      gpumem-bench --repeats (default 3)
+#
+# Prints, for each result, the median over the rounds of each side (each round's value is
+# gpumem-bench's own median of its repeats), the range, and base/this (above 1: this build is
+# faster, for times).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=""
+base=5b8c5b2
+base_lib=""
+rounds=5
+section=vblock
+cpu=""
+repeats=3
+while [ $# -gt 0 ]; do
+  case $1 in
+    --build) build=$2; shift 2 ;;
+    --base) base=$2; shift 2 ;;
+    --base-lib) base_lib=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --section) section=$2; shift 2 ;;
+    --cpu) cpu=$2; shift 2 ;;
+    --repeats) repeats=$2; shift 2 ;;
+    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench-compare: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+done
+if [ -z "$build" ]; then
+  build=$root/build-release
+  [ -x "$build/tools/gpumem-bench" ] || build=$root/build
+fi
+bench=$build/tools/gpumem-bench
+[ -x "$bench" ] || { echo "bench-compare: no $bench (build first)" >&2; exit 2; }
+this_lib=$build/lib
+if [ -z "$base_lib" ]; then
+  tree=${TMPDIR:-/tmp}/gpumem-base-$base
+  if [ ! -e "$tree/build/lib/libgpumem.so.0" ]; then
+    [ -d "$tree" ] || git -C "$root" worktree add --detach "$tree" "$base" >/dev/null
+    [ -d "$tree/build" ] || meson setup "$tree/build" "$tree" -Dbuildtype=release >/dev/null
+    ninja -C "$tree/build" lib/libgpumem.so.0.1.0 >/dev/null
+  fi
+  base_lib=$tree/build/lib
+fi
+[ -e "$base_lib/libgpumem.so.0" ] || { echo "bench-compare: no $base_lib/libgpumem.so.0" >&2; exit 2; }
+pin=()
+[ -z "$cpu" ] || pin=(taskset -c "$cpu")
+
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+for round in $(seq "$rounds"); do
+  for side in base this; do
+    lib=$this_lib
+    [ $side = this ] || lib=$base_lib
+    # LD_LIBRARY_PATH comes before the binary's RUNPATH: the base side loads the base library.
+    GPUMEM_BACKEND=${GPUMEM_BACKEND:-host} LD_LIBRARY_PATH=$lib "${pin[@]}" \
+      "$bench" --section "$section" --repeats "$repeats" >"$out/$side.$round" 2>"$out/$side.$round.err" ||
+      { echo "bench-compare: the $side side failed (round $round):" >&2; cat "$out/$side.$round.err" >&2; exit 1; }
+  done
+  echo "round $round of $rounds done" >&2
+done
+
+python3 - "$out" "$rounds" "$base" <<'EOF'
+import re, statistics, sys
+out, rounds, base = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+line = re.compile(r"^(\S+): ([0-9.]+) (\S+)")
+values, units, order = {}, {}, []
+for side in ("base", "this"):
+    for r in range(1, rounds + 1):
+        for text in open("%s/%s.%d" % (out, side, r)):
+            m = line.match(text)
+            if not m:
+                continue
+            name, value, unit = m.group(1), float(m.group(2)), m.group(3)
+            if name not in units:
+                order.append(name)
+            units[name] = unit
+            values.setdefault((side, name), []).append(value)
+print("%-44s %22s %22s %9s" % ("result (median of %d rounds, min-max)" % rounds,
+                                "base " + base, "this build", "base/this"))
+for name in order:
+    b, t = values.get(("base", name)), values.get(("this", name))
+    if not b or not t:
+        continue
+    mb, mt = statistics.median(b), statistics.median(t)
+    fmt = lambda m, v: "%.3g (%.3g-%.3g)" % (m, min(v), max(v))
+    ratio = "%.2f" % (mb / mt) if mt else "-"
+    print("%-44s %22s %22s %9s  %s" % (name, fmt(mb, b), fmt(mt, t), ratio, units[name]))
+EOF
