@@ -91,7 +91,7 @@ gpumem_epoch_record *gpumem_epoch_register(void)
             break;
     }
     if (!record) {
-        record = gpumem_alloc_aligned(sizeof *record, sizeof *record);
+        record = gpumem_alloc_aligned(64, sizeof *record);
         if (!record)
             return NULL;
         memset(record, 0, sizeof *record);

@@ -19,11 +19,20 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+/* Handle slots a thread keeps for its next creates (handles.c). */
+#define GPUMEM_EPOCH_FREE_SLOTS 30
+
 typedef struct gpumem_epoch_record {
     _Atomic uint64_t epoch; /* 0 outside a call; else the global epoch when the call began */
     _Atomic int in_use;     /* held by a live thread */
     struct gpumem_epoch_record *next; /* every record ever made; records are reused, not freed */
-} __attribute__((aligned(64))) gpumem_epoch_record; /* one cache line: no false sharing */
+    /* Beyond the first cache line, which other threads read, what only the record's thread
+     * touches: handle slots it freed, which its next creates take before the shared free stack
+     * (no atomic read-modify-write for either). A record outlives its thread, so they stay
+     * with it for the next thread that takes it, never lost. */
+    uint32_t free_slot_count __attribute__((aligned(64)));
+    uint32_t free_slots[GPUMEM_EPOCH_FREE_SLOTS];
+} __attribute__((aligned(64))) gpumem_epoch_record; /* whole cache lines: no false sharing */
 
 extern _Atomic uint64_t gpumem_epoch_global;
 /* Readers fence themselves (membarrier is not available). Set once, before any record is used. */

@@ -4,7 +4,9 @@
 #include <stdatomic.h>
 
 #include "alloc.h"
+#include "epoch.h"
 #include "error.h"
+#include "thread.h"
 
 _Static_assert(sizeof(void *) == 8, "gpumem handles need 64-bit pointers");
 
@@ -88,7 +90,10 @@ static int new_slot(uint32_t *index)
 uint64_t gpumem_handle_create(gpumem_handle_kind kind, void *object)
 {
     uint32_t index;
-    if (!pop_free(&index) && !new_slot(&index))
+    gpumem_epoch_record *own = gpumem_this_thread.record; /* see free_slots */
+    if (own && own->free_slot_count)
+        index = own->free_slots[--own->free_slot_count];
+    else if (!pop_free(&index) && !new_slot(&index))
         return 0;
     slot *s = slot_at(index);
     atomic_store_explicit(&s->object, object, memory_order_release); /* see gpumem_handle_peek */
@@ -116,7 +121,12 @@ int gpumem_handle_destroy(uint64_t handle)
                                                  memory_order_relaxed))
         return 0;
     atomic_store_explicit(&s->object, NULL, memory_order_release);
-    if (!last)
+    if (last)
+        return 1;
+    gpumem_epoch_record *own = gpumem_this_thread.record;
+    if (own && own->free_slot_count < GPUMEM_EPOCH_FREE_SLOTS)
+        own->free_slots[own->free_slot_count++] = index;
+    else
         push_free(index);
     return 1;
 }

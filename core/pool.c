@@ -580,15 +580,17 @@ void gpumem_pool_detach(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
     gpumem_buffer_set_map_count(b, 0);
 }
 
-/* Retired buffers a pool keeps before it frees a batch: GPUMEM_POOL_RETIRE_BATCH per thread that
- * makes calls, so that the barriers the batches cost (each interrupts every running thread of
- * the process) come no more often, for each thread, than with one thread alone. */
+/* Retired buffers a pool keeps before it frees a batch (see GPUMEM_POOL_RETIRE_BATCH_SHARED):
+ * with several threads, so that the barriers the batches cost (each interrupts every running
+ * thread of the process) come rarely for each of them, however many there are. */
 static uint32_t retire_batch(void)
 {
     uint32_t threads = gpumem_epoch_threads();
+    if (threads <= 1)
+        return GPUMEM_POOL_RETIRE_BATCH;
     if (threads > GPUMEM_POOL_RETIRE_BATCH_THREADS)
         threads = GPUMEM_POOL_RETIRE_BATCH_THREADS;
-    return GPUMEM_POOL_RETIRE_BATCH * (threads ? threads : 1);
+    return GPUMEM_POOL_RETIRE_BATCH_SHARED * threads;
 }
 
 /* Starts a new count of what is retired before the next reclaim. */

@@ -90,10 +90,14 @@ typedef struct gpumem_pool_obj {
 /* Kept dedicated pages (see parked_bytes) up to this many pages' size are reused by later
  * allocations before a stream's allocation has the host wait and frees them. */
 #define GPUMEM_POOL_KEPT_PAGES 4
-/* Destroyed buffers are freed in batches of about this many for each thread that makes calls,
- * up to GPUMEM_POOL_RETIRE_BATCH_THREADS threads (each batch asks every thread whether it is
- * still in a call, see epoch.h), or earlier when their room is needed. */
+/* Destroyed buffers are freed in batches of about this many while one thread makes calls, or
+ * earlier when their room is needed. With more threads each batch asks every thread whether it
+ * is still in a call (a barrier, see epoch.h): batches are then GPUMEM_POOL_RETIRE_BATCH_SHARED
+ * for each thread that makes calls, up to GPUMEM_POOL_RETIRE_BATCH_THREADS threads. On the 2-core
+ * VM two threads churning pools of their own took 2.4x the time of one with 64 a thread, 1.5x
+ * with 256 and 1.3x with 1,024 (docs/performance.md, "Scale"). */
 #define GPUMEM_POOL_RETIRE_BATCH 64
+#define GPUMEM_POOL_RETIRE_BATCH_SHARED 256
 #define GPUMEM_POOL_RETIRE_BATCH_THREADS 64
 /* ... or once they hold a page's bytes divided by this (64 MiB of 512 MiB pages, 4 MiB of the
  * default 32 MiB): large ranges go back soon. Each reclaim costs a membarrier(2) while other
