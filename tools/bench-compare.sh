@@ -59,6 +59,8 @@ if [ -z "$base_lib" ]; then
     ninja -C "$tree/build" lib/libgpumem.so.0.1.0 >/dev/null
   fi
   base_lib=$tree/build/lib
+else
+  base="library in $base_lib"
 fi
 [ -e "$base_lib/libgpumem.so.0" ] || { echo "bench-compare: no $base_lib/libgpumem.so.0" >&2; exit 2; }
 pin=()
@@ -94,8 +96,9 @@ for side in ("base", "this"):
                 order.append(name)
             units[name] = unit
             values.setdefault((side, name), []).append(value)
+print("base: %s" % base)
 print("%-44s %22s %22s %9s" % ("result (median of %d rounds, min-max)" % rounds,
-                                "base " + base, "this build", "base/this"))
+                                "base", "this build", "base/this"))
 for name in order:
     b, t = values.get(("base", name)), values.get(("this", name))
     if not b or not t:

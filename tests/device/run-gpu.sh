@@ -17,7 +17,8 @@
 # OUT (default ./gpu-out), RUN_GPU_DEADLINE (seconds for the whole script, default 540),
 # RUN_GPU_PARTS (which parts run, default "tests trust python bench memcheck"; "long" adds a run of 1e8
 # fuzzer operations, "frameworks" gpumem as PyTorch's and CuPy's allocator with its benchmarks
-# (tests/device/frameworks.py, about 4 minutes); the machine's description and gpumem-info
+# (tests/device/frameworks.py, about 4 minutes), "scale" the scaling figures and the
+# suballocator against an earlier library (GPUMEM_BASE_LIB); the machine's description and gpumem-info
 # always run), so that a lease's 10-minute commands can split them.
 set -u
 
@@ -160,6 +161,31 @@ fi
 # --- gpumem-bench: every section on the CUDA device, one JSON document ---
 wanted bench && step "gpumem-bench --json" "$out/bench-cuda.log" 150 \
     bash -c "'$(tool tools/gpumem-bench)' --json >'$out/bench-cuda.json'"
+
+# --- scale (not in the default parts): gpumem-bench --section scale on host and on CUDA (costs
+# from 1k to 1M live allocations; 1-8 threads on one pool and in pools of their own), the CUDA
+# transfers with the registration cache on, then the
+# suballocator against an earlier commit's library, side by side (tools/bench-compare.sh; the
+# earlier library built elsewhere and carried in GPUMEM_BASE_LIB, default build-base/lib) ---
+if wanted scale; then
+GPUMEM_BACKEND=host step "gpumem-bench --section scale (host)" "$out/scale.log" 150 \
+    "$(tool tools/gpumem-bench)" --section scale --repeats 3
+step "gpumem-bench --section scale (cuda)" "$out/scale.log" 150 \
+    "$(tool tools/gpumem-bench)" --section scale --repeats 3
+# The registration cache on (libgpumem-memhooks preloaded): the pageable rows are then the
+# transfers after the first, which registered the memory.
+LD_PRELOAD="$root/$build/memhooks/libgpumem-memhooks.so.0" GPUMEM_REGISTRATION_CACHE=4294967296 \
+    step "gpumem-bench --section cuda, registration cache on" "$out/scale.log" 150 \
+    "$(tool tools/gpumem-bench)" --section cuda --repeats 5
+base_lib=${GPUMEM_BASE_LIB:-$root/build-base/lib}
+if [ -e "$base_lib/libgpumem.so.0" ]; then
+    GPUMEM_BACKEND=host step "suballocator against the base library (bench-compare)" \
+        "$out/scale.log" 200 bash "$root/tools/bench-compare.sh" --build "$root/$build" \
+        --base-lib "$base_lib" --rounds 5 --section vblock --cpu 3
+else
+    note "SKIP    bench-compare: no base library in $base_lib"
+fi
+fi
 
 # --- the conformance suite under compute-sanitizer memcheck: one test at a time (each in a
 # process of its own, which --target-processes all follows), device leaks counted too ---
