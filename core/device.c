@@ -15,6 +15,7 @@
 #include "log.h"
 #include "pool.h"
 #include "registration.h"
+#include "registration_cache.h"
 #include "registry.h"
 #include "stream.h"
 
@@ -340,6 +341,7 @@ gpumem_result gpumem_device_close(gpumem_device handle)
         gpumem_list_remove(&registration->link);
         gpumem_registration_free(registration);
     }
+    gpumem_registration_cache_drop(device);
     free_streams(device);
     device->ops->device_close(device->native);
     device_free(device);

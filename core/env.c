@@ -23,6 +23,7 @@ typedef enum env_id {
     ENV_COPY_THREADS,
     ENV_DETECT_CORRUPTION,
     ENV_DUMP_ON_CLOSE,
+    ENV_REGISTRATION_CACHE,
     ENV_COUNT
 } env_id;
 
@@ -52,6 +53,7 @@ static const struct env_variable {
     /* Asking for a debugging aid with a value it does not know: give it. */
     [ENV_DETECT_CORRUPTION] = {"GPUMEM_DETECT_CORRUPTION", switch_words, 0, 1},
     [ENV_DUMP_ON_CLOSE] = {"GPUMEM_DUMP_ON_CLOSE", NULL, 0, 0},
+    [ENV_REGISTRATION_CACHE] = {"GPUMEM_REGISTRATION_CACHE", NULL, 0, 0},
 };
 
 /* Per variable, a hash of the last value warned about (0: none), so each bad value is warned
@@ -276,6 +278,22 @@ const char *gpumem_env_dump_on_close(void)
     return value_of(ENV_DUMP_ON_CLOSE);
 }
 
+uint64_t gpumem_env_registration_cache(void)
+{
+    const char *value = value_of(ENV_REGISTRATION_CACHE);
+    uint64_t bytes;
+    if (!value)
+        return 0;
+    if (parse_count(value, &bytes))
+        return bytes;
+    char quoted[128];
+    gpumem_env_quote(value, strlen(value), quoted, sizeof quoted);
+    warn_once(ENV_REGISTRATION_CACHE, hash_of(value, 0),
+              "%s=%s is not a number of bytes; the registration cache is off",
+              variables[ENV_REGISTRATION_CACHE].name, quoted);
+    return 0;
+}
+
 int gpumem_env_list_next(const char **cursor, const char *separators, const char **item,
                          size_t *length)
 {
@@ -315,4 +333,5 @@ void gpumem_env_check(void)
     gpumem_env_staging_mode();
     gpumem_env_vulkan_validation();
     gpumem_env_detect_corruption();
+    gpumem_env_registration_cache();
 }

@@ -35,6 +35,11 @@ int gpumem_env_staging_mode(void);
 uint64_t gpumem_env_staging_chunk(const gpumem_device_properties *properties, uint64_t align,
                                   uint32_t chunk_count);
 
+/* GPUMEM_REGISTRATION_CACHE: the most bytes of pageable host memory the registration cache
+ * keeps registered (registration_cache.h); 0 (off) when unset, 0 or not a plain number (with a
+ * warning). */
+uint64_t gpumem_env_registration_cache(void);
+
 /* GPUMEM_COPY_THREADS: copiers for large host copies, 1 to `max` (`fallback` when unset). */
 unsigned gpumem_env_copy_threads(unsigned fallback, unsigned max);
 

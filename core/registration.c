@@ -4,6 +4,7 @@
 #include "call.h"
 #include "handles.h"
 #include "log.h"
+#include "registration_cache.h"
 
 void gpumem_registration_free(gpumem_registration_obj *registration)
 {
@@ -68,6 +69,12 @@ static gpumem_result host_register(gpumem_device handle, void *host, uint64_t si
     pthread_mutex_unlock(&device->lock);
     if (r != GPUMEM_OK)
         return r;
+    /* The registration cache's own registrations of this memory give way to the application's. */
+    if (!gpumem_registration_cache_evict(device, host, size))
+        return gpumem_fail(GPUMEM_ERROR_BAD_STATE,
+                           "%llu bytes at %p are in a transfer through the registration cache "
+                           "right now; register them when it has finished",
+                           (unsigned long long)size, host);
     gpumem_registration_obj *registration = gpumem_alloc_zeroed(1, sizeof *registration);
     if (!registration)
         return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for a registration");

@@ -7,6 +7,7 @@
 #include "call.h"
 #include "host_copy.h"
 #include "log.h"
+#include "registration_cache.h"
 #include "stream.h"
 #include "transfer.h"
 
@@ -30,11 +31,12 @@ static path choose_path(const gpumem_device_obj *device, const gpumem_buffer_obj
 
 static const char *const path_names[] = {"direct", "mapped", "staged"};
 
-/* The path of a transfer, and why, in the debug log. */
+/* The path of a transfer, and why, in the debug log. Memory the registration cache registered
+ * for this transfer (`registered`) goes direct, as pinned memory does. */
 static path choose_path_logged(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
-                               const void *host, uint64_t size, direction way)
+                               const void *host, uint64_t size, direction way, int registered)
 {
-    path p = choose_path(device, b, host, size, way);
+    path p = registered ? PATH_DIRECT : choose_path(device, b, host, size, way);
     if (gpumem_log_wants(GPUMEM_LOG_DEBUG))
         gpumem_log(GPUMEM_LOG_DEBUG, "%s of %llu bytes %s pool '%s': %s (GPUMEM_STAGING=%s%s)",
                    way == TO_DEVICE ? "write" : "read", (unsigned long long)size,
@@ -42,9 +44,27 @@ static path choose_path_logged(const gpumem_device_obj *device, const gpumem_buf
                    device->staging.mode == GPUMEM_STAGING_ALWAYS  ? "always"
                    : device->staging.mode == GPUMEM_STAGING_NEVER ? "never"
                                                                   : "auto",
-                   p == PATH_DIRECT && size < STAGING_THRESHOLD ? ", below the staging threshold"
-                                                                : "");
+                   registered ? ", registered by the registration cache"
+                   : p == PATH_DIRECT && size < STAGING_THRESHOLD ? ", below the staging threshold"
+                                                                  : "");
     return p;
+}
+
+/* For a synchronous transfer of pageable memory (registration_cache.h): the cache's
+ * registration of it, held until the copy is done, or one made now where the transfer would be
+ * staged; or NULL. */
+static gpumem_cached_registration *registration_for(gpumem_device_obj *device,
+                                                    const gpumem_buffer_obj *b, const void *host,
+                                                    uint64_t size, direction way)
+{
+    if (size < STAGING_THRESHOLD || device->staging.mode == GPUMEM_STAGING_ALWAYS ||
+        !gpumem_registration_cache_enabled() ||
+        (way == TO_DEVICE ? !device->ops->copy_host_to_page : !device->ops->copy_page_to_host))
+        return NULL;
+    gpumem_cached_registration *held = gpumem_registration_cache_take(device, host, size, 0);
+    if (!held && choose_path(device, b, host, size, way) == PATH_STAGED)
+        held = gpumem_registration_cache_take(device, host, size, 1);
+    return held;
 }
 
 static path choose_path(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
@@ -175,13 +195,13 @@ static gpumem_result mapped_copy(gpumem_stream_obj *stream, gpumem_buffer_obj *b
 
 static gpumem_result host_transfer_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *b,
                                           uint64_t offset, void *data, uint64_t size,
-                                          direction way)
+                                          direction way, int registered)
 {
     gpumem_device_obj *device = stream->device;
     gpumem_backend_page *page = b->page->native;
     uint64_t at = b->offset + offset;
     gpumem_result r;
-    switch (choose_path_logged(device, b, data, size, way)) {
+    switch (choose_path_logged(device, b, data, size, way, registered)) {
     case PATH_STAGED:
         return way == TO_DEVICE
                    ? gpumem_staging_write(device, stream->native, page, at, data, size)
@@ -319,8 +339,13 @@ static gpumem_result host_transfer(gpumem_stream_obj *stream, gpumem_buffer_obj 
     if (r == GPUMEM_OK && (r = gpumem_transfer_check_host(data)) == GPUMEM_OK &&
         (r = gpumem_buffer_check_range(b, offset, size)) == GPUMEM_OK) {
         gpumem_transfer_enter(stream);
+        /* Released after the wait: the copy must not outlive the registration. */
+        gpumem_cached_registration *registered =
+            wait ? registration_for(stream->device, b, data, size, way) : NULL;
         r = gpumem_transfer_leave(
-            stream, host_transfer_locked(stream, b, offset, data, size, way), wait);
+            stream, host_transfer_locked(stream, b, offset, data, size, way, registered != NULL),
+            wait);
+        gpumem_registration_cache_release(registered);
     }
     return r;
 }
@@ -357,7 +382,7 @@ static gpumem_result copy(gpumem_stream_obj *stream, gpumem_buffer_obj *source,
 gpumem_result gpumem_transfer_host_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *record,
                                           uint64_t offset, void *data, uint64_t size, int read)
 {
-    return host_transfer_locked(stream, record, offset, data, size, read ? TO_HOST : TO_DEVICE);
+    return host_transfer_locked(stream, record, offset, data, size, read ? TO_HOST : TO_DEVICE, 0);
 }
 
 gpumem_result gpumem_transfer_copy_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *source,

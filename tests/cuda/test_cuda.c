@@ -799,6 +799,69 @@ Test(cuda, registered_host_memory_goes_to_the_driver_unstaged)
     OK(gpumem_device_close(device));
 }
 
+/* --- the registration cache --- */
+
+/* What the log said of the last transfer's path, whole, and the cache's warnings. */
+static char last_line[512], cache_warning[512];
+
+static void remember_line(void *user, int32_t level, const char *message)
+{
+    remember_path(user, level, message);
+    if (level == GPUMEM_LOG_DEBUG && (!strncmp(message, "write of ", 9) ||
+                                      !strncmp(message, "read of ", 8)))
+        snprintf(last_line, sizeof last_line, "%s", message);
+    if (level == GPUMEM_LOG_WARNING && strstr(message, "GPUMEM_REGISTRATION_CACHE"))
+        snprintf(cache_warning, sizeof cache_warning, "%s", message);
+}
+
+/* With GPUMEM_REGISTRATION_CACHE (libgpumem-memhooks is linked into this program), large
+ * synchronous transfers of pageable memory go by DMA through registrations the cache made, and
+ * stay byte-exact when the memory is freed and allocated again, usually at the same address: a
+ * registration that outlived its memory would have the device read and write the pages the old
+ * allocation had. Every transfer is checked, in both directions, over rounds of malloc and
+ * free (each 48 MiB block is a mapping of its own, unmapped inside free). */
+Test(cuda, registration_cache_stays_byte_exact_as_memory_comes_and_goes, .timeout = 240)
+{
+    setenv("GPUMEM_REGISTRATION_CACHE", "1073741824", 1);
+    gpumem_device device = open_cuda();
+    const uint64_t size = 48 * MiB;
+    gpumem_pool pool = device_pool(device);
+    gpumem_buffer buffer = buffer_in(pool, size, 0);
+    uint8_t *back = allocate(size);
+    gpumem_log_set_callback(remember_line, NULL);
+    uintptr_t first_address = 0;
+    int same_address = 0;
+    for (int round = 0; round < 6; round++) {
+        uint8_t *host = allocate(size);
+        if (round == 0)
+            first_address = (uintptr_t)host;
+        same_address += round > 0 && (uintptr_t)host == first_address;
+        for (int pass = 0; pass < 2; pass++) {
+            pattern(host, size, 70 + (uint32_t)(round * 2 + pass));
+            last_line[0] = 0;
+            OK(gpumem_buffer_write(buffer, 0, host, size));
+            cr_assert(strstr(last_line, "direct") && strstr(last_line, "registration cache"),
+                      "round %d pass %d: the write went '%s' (%s)", round, pass, last_line,
+                      cache_warning[0] ? cache_warning : "no warning from the cache");
+            OK(gpumem_buffer_read(buffer, 0, back, size));
+            char what[64];
+            snprintf(what, sizeof what, "written in round %d pass %d", round, pass);
+            ASSERT_SAME(back, host, size, what);
+            memset(host, 0, size);
+            OK(gpumem_buffer_read(buffer, 0, host, size));
+            cr_assert(strstr(last_line, "registration cache"), "%s", last_line);
+            snprintf(what, sizeof what, "read back in round %d pass %d", round, pass);
+            ASSERT_SAME(host, back, size, what);
+        }
+        free(host);
+    }
+    gpumem_log_set_callback(NULL, NULL);
+    cr_log_info("the allocation came back at its first address in %d of 5 rounds",
+                same_address);
+    free(back);
+    OK(gpumem_device_close(device));
+}
+
 /* --- pageable transfers --- */
 
 /* Odd sizes at odd offsets, from and to odd host addresses: exact, and nothing around the

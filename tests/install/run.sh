@@ -62,6 +62,13 @@ for tool in gpumem-info gpumem-demo gpumem-bench; do
   [ "$out" = "$tool $version" ] || fail "$tool --version printed '$out', not '$tool $version'"
   "$prefix/bin/$tool" --help >/dev/null || fail "$tool --help"
 done
+say "the memory hooks (libgpumem-memhooks), preloaded into an installed tool"
+hooks="$libdir/libgpumem-memhooks.so.0"
+[ -f "$hooks" ] || fail "no $hooks"
+[ -f "$prefix/include/gpumem/memhooks.h" ] || fail "no include/gpumem/memhooks.h"
+LD_PRELOAD=$hooks GPUMEM_REGISTRATION_CACHE=1073741824 "$prefix/bin/gpumem-demo" >/dev/null \
+  || fail "gpumem-demo with $hooks preloaded"
+echo "gpumem-demo runs with ${hooks#"$prefix"/} preloaded"
 info=$("$prefix/bin/gpumem-info") || { echo "$info"; fail "gpumem-info"; }
 echo "$info" | sed -n '/^backends/,/^$/p'
 # The module folder is found beside the installed libgpumem, not in the source tree or a build.

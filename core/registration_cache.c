@@ -1,0 +1,340 @@
+#include "registration_cache.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "env.h"
+#include "error.h"
+#include "gpumem/memhooks.h"
+#include "log.h"
+
+/* Registrations held at once: each is one large transfer's memory, and a few dozen cover the
+ * arrays an application moves again and again. A fixed table: the listener, which runs inside
+ * the application's free, must not allocate, and nothing here does. */
+#define CACHE_SLOTS 64
+
+typedef enum slot_state {
+    SLOT_FREE,
+    SLOT_REGISTERING,   /* the runtime registers it, with the lock let go */
+    SLOT_LIVE,
+    SLOT_STALE,         /* its memory was freed or unmapped: no transfer takes it any more */
+    SLOT_UNREGISTERING, /* the runtime ends it, with the lock let go */
+} slot_state;
+
+struct gpumem_cached_registration {
+    slot_state state;
+    int doomed; /* freed while registering: stale once registered */
+    gpumem_device_obj *device;
+    uintptr_t begin, end; /* whole pages */
+    gpumem_backend_registration *native;
+    uint32_t users;       /* transfers using it now */
+    uint64_t last_use;
+};
+
+/* The lock is never held around anything that may allocate or free (the runtime, the log),
+ * since the listener takes it from inside the application's free. */
+static struct {
+    pthread_once_t once;
+    pthread_mutex_t lock;
+    int enabled;
+    uint64_t budget;
+    uintptr_t page;
+    gpumem_cached_registration slots[CACHE_SLOTS];
+    _Atomic uint32_t held; /* slots not free: the listener returns at once while 0 */
+    uint64_t bytes;
+    uint64_t clock;
+    gpumem_registration_cache_stats stats;
+} cache = {.once = PTHREAD_ONCE_INIT, .lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* The listener's witness of the probe free at setup. */
+static void *_Atomic probe_address;
+static _Atomic int probe_seen;
+
+static int overlaps(const gpumem_cached_registration *s, uintptr_t begin, uintptr_t end)
+{
+    return s->begin < end && begin < s->end;
+}
+
+static void listener(void *address, size_t size)
+{
+    if (address == atomic_load_explicit(&probe_address, memory_order_relaxed))
+        atomic_store_explicit(&probe_seen, 1, memory_order_relaxed);
+    if (!atomic_load_explicit(&cache.held, memory_order_acquire))
+        return;
+    uintptr_t begin = (uintptr_t)address;
+    uintptr_t end = begin + size < begin ? UINTPTR_MAX : begin + size;
+    pthread_mutex_lock(&cache.lock);
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        gpumem_cached_registration *s = &cache.slots[i];
+        if (!overlaps(s, begin, end))
+            continue;
+        if (s->state == SLOT_REGISTERING) {
+            s->doomed = 1;
+        } else if (s->state == SLOT_LIVE) {
+            s->state = SLOT_STALE;
+            cache.stats.invalidated++;
+        }
+    }
+    pthread_mutex_unlock(&cache.lock);
+}
+
+static void setup(void)
+{
+    cache.budget = gpumem_env_registration_cache();
+    if (!cache.budget)
+        return;
+    int (*listen)(gpumem_memhooks_listener) =
+        (int (*)(gpumem_memhooks_listener))dlsym(RTLD_DEFAULT, GPUMEM_MEMHOOKS_LISTEN_SYMBOL);
+    if (!listen) {
+        gpumem_log(GPUMEM_LOG_WARNING,
+                   "GPUMEM_REGISTRATION_CACHE is set, but libgpumem-memhooks is not loaded: the "
+                   "cache is off, since it would not hear of memory being freed (preload the "
+                   "library, LD_PRELOAD=libgpumem-memhooks.so.0, or link it)");
+        return;
+    }
+    if (listen(listener) != GPUMEM_MEMHOOKS_VERSION) {
+        gpumem_log(GPUMEM_LOG_WARNING,
+                   "GPUMEM_REGISTRATION_CACHE: libgpumem-memhooks is of another version; the "
+                   "cache is off");
+        listen(NULL);
+        return;
+    }
+    /* Through a volatile pointer, so that the compiler keeps the pair: the free must reach
+     * whichever definition the process uses. */
+    void *(*volatile allocate)(size_t) = malloc;
+    void (*volatile release)(void *) = free;
+    void *probe = allocate(64);
+    atomic_store(&probe_address, probe);
+    release(probe);
+    int seen = atomic_exchange(&probe_seen, 0);
+    atomic_store(&probe_address, NULL);
+    if (!probe || !seen) {
+        gpumem_log(GPUMEM_LOG_WARNING,
+                   "GPUMEM_REGISTRATION_CACHE: libgpumem-memhooks is loaded but does not see "
+                   "free (another library's free comes first, such as a sanitizer's): the cache "
+                   "is off");
+        listen(NULL);
+        return;
+    }
+    long page = sysconf(_SC_PAGESIZE);
+    cache.page = page > 0 ? (uintptr_t)page : 4096u;
+    cache.enabled = 1;
+    gpumem_log(GPUMEM_LOG_INFO, "registration cache on: up to %llu bytes of pageable memory",
+               (unsigned long long)cache.budget);
+}
+
+int gpumem_registration_cache_enabled(void)
+{
+    pthread_once(&cache.once, setup);
+    return cache.enabled;
+}
+
+/* Marks a slot free again (lock held). */
+static void slot_clear(gpumem_cached_registration *s)
+{
+    cache.bytes -= s->end - s->begin;
+    *s = (gpumem_cached_registration){.state = SLOT_FREE};
+    atomic_fetch_sub_explicit(&cache.held, 1, memory_order_release);
+}
+
+/* Ends the registrations of slots marked SLOT_UNREGISTERING by this thread in `mine` (lock not
+ * held), then frees the slots. */
+static void end_registrations(gpumem_cached_registration **mine, int count)
+{
+    for (int i = 0; i < count; i++)
+        mine[i]->device->ops->host_unregister(mine[i]->device->native, mine[i]->native);
+    if (!count)
+        return;
+    pthread_mutex_lock(&cache.lock);
+    for (int i = 0; i < count; i++)
+        slot_clear(mine[i]);
+    pthread_mutex_unlock(&cache.lock);
+}
+
+/* Takes a slot to be ended by this thread (lock held). */
+static void doom(gpumem_cached_registration *s, gpumem_cached_registration **mine, int *count)
+{
+    s->state = SLOT_UNREGISTERING;
+    mine[(*count)++] = s;
+}
+
+/* The stale slots no transfer uses any more, to be ended (lock held). */
+static void collect_stale(gpumem_cached_registration **mine, int *count)
+{
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        if (cache.slots[i].state == SLOT_STALE && !cache.slots[i].users)
+            doom(&cache.slots[i], mine, count);
+}
+
+/* A free slot for a registration of [begin, end) on the device, or NULL (lock held): when a
+ * registration of the device shares a byte with it (the runtimes refuse overlapping
+ * registrations, and ending one could pull memory from under a transfer on a stream), when the
+ * budget is spent, or when every slot is taken. Registrations are never evicted to make room:
+ * only the memory going, the application's own registration of it, or the device's close ends
+ * them, as it would end any memory a transfer uses. */
+static gpumem_cached_registration *room_for(gpumem_device_obj *device, uintptr_t begin,
+                                            uintptr_t end, uint64_t ending)
+{
+    gpumem_cached_registration *free_slot = NULL;
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        gpumem_cached_registration *s = &cache.slots[i];
+        if (s->state == SLOT_FREE) {
+            free_slot = free_slot ? free_slot : s;
+            continue;
+        }
+        /* Slots being ended are gone before this registration is made (this thread's) or
+         * soon after (another's: the runtime may then refuse this one, and it stages). */
+        if (s->state != SLOT_UNREGISTERING && s->device == device && overlaps(s, begin, end))
+            return NULL;
+    }
+    /* `ending`: bytes of registrations this thread ends before it registers */
+    return cache.bytes - ending + (end - begin) <= cache.budget ? free_slot : NULL;
+}
+
+gpumem_cached_registration *gpumem_registration_cache_take(gpumem_device_obj *device,
+                                                           const void *host, uint64_t size,
+                                                           int may_register)
+{
+    if (!gpumem_registration_cache_enabled() || !device->ops->host_register || !size)
+        return NULL;
+    uintptr_t begin = (uintptr_t)host & ~(cache.page - 1);
+    uintptr_t last = (uintptr_t)host + (size - 1);
+    if (last < (uintptr_t)host || last > UINTPTR_MAX - cache.page)
+        return NULL;
+    uintptr_t end = (last | (cache.page - 1)) + 1;
+    if (end - begin > cache.budget)
+        return NULL;
+    gpumem_cached_registration *mine[CACHE_SLOTS];
+    int count = 0;
+    pthread_mutex_lock(&cache.lock);
+    collect_stale(mine, &count);
+    gpumem_cached_registration *found = NULL;
+    for (int i = 0; i < CACHE_SLOTS && !found; i++) {
+        gpumem_cached_registration *s = &cache.slots[i];
+        if (s->state == SLOT_LIVE && s->device == device && s->begin <= begin && end <= s->end)
+            found = s;
+    }
+    if (found) {
+        found->users++;
+        found->last_use = ++cache.clock;
+        cache.stats.hits++;
+        pthread_mutex_unlock(&cache.lock);
+        end_registrations(mine, count);
+        return found;
+    }
+    uint64_t ending = 0;
+    for (int i = 0; i < count; i++)
+        ending += mine[i]->end - mine[i]->begin;
+    gpumem_cached_registration *slot = may_register ? room_for(device, begin, end, ending) : NULL;
+    if (slot) {
+        *slot = (gpumem_cached_registration){
+            .state = SLOT_REGISTERING, .device = device, .begin = begin, .end = end};
+        cache.bytes += end - begin;
+        atomic_fetch_add_explicit(&cache.held, 1, memory_order_release);
+    }
+    pthread_mutex_unlock(&cache.lock);
+    end_registrations(mine, count);
+    if (!slot)
+        return NULL;
+    gpumem_backend_registration *native = NULL;
+    gpumem_result r = device->ops->host_register(device->native, (void *)begin, end - begin,
+                                                 &native);
+    pthread_mutex_lock(&cache.lock);
+    slot->native = native;
+    int doomed = slot->doomed;
+    if (r == GPUMEM_OK && !doomed) {
+        slot->state = SLOT_LIVE;
+        slot->users = 1;
+        slot->last_use = ++cache.clock;
+        cache.stats.registered++;
+    } else if (r == GPUMEM_OK) {
+        slot->state = SLOT_STALE; /* ended at the next take */
+        cache.stats.invalidated++;
+    } else {
+        slot_clear(slot);
+    }
+    pthread_mutex_unlock(&cache.lock);
+    if (r != GPUMEM_OK) {
+        gpumem_error_clear(); /* the transfer goes its usual way */
+        gpumem_log(GPUMEM_LOG_DEBUG, "registration cache: the runtime did not register %llu "
+                   "bytes at %p (%s); staging instead", (unsigned long long)(end - begin),
+                   (void *)begin, gpumem_result_string(r));
+        return NULL;
+    }
+    if (doomed)
+        return NULL;
+    gpumem_log(GPUMEM_LOG_DEBUG, "registration cache: registered %llu bytes at %p",
+               (unsigned long long)(end - begin), (void *)begin);
+    return slot;
+}
+
+void gpumem_registration_cache_release(gpumem_cached_registration *registration)
+{
+    if (!registration)
+        return;
+    gpumem_cached_registration *mine[1];
+    int count = 0;
+    pthread_mutex_lock(&cache.lock);
+    registration->users--;
+    if (registration->state == SLOT_STALE && !registration->users)
+        doom(registration, mine, &count);
+    pthread_mutex_unlock(&cache.lock);
+    end_registrations(mine, count);
+}
+
+int gpumem_registration_cache_evict(gpumem_device_obj *device, const void *host, uint64_t size)
+{
+    if (!gpumem_registration_cache_enabled() || !size)
+        return 1;
+    uintptr_t begin = (uintptr_t)host & ~(cache.page - 1);
+    uintptr_t end = (uintptr_t)host + size < (uintptr_t)host ? UINTPTR_MAX
+                                                             : (uintptr_t)host + size;
+    gpumem_cached_registration *mine[CACHE_SLOTS];
+    int count = 0, busy = 0;
+    pthread_mutex_lock(&cache.lock);
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        gpumem_cached_registration *s = &cache.slots[i];
+        if (s->state == SLOT_FREE || s->device != device || !overlaps(s, begin, end))
+            continue;
+        if ((s->state == SLOT_LIVE || s->state == SLOT_STALE) && !s->users) {
+            doom(s, mine, &count);
+            cache.stats.evicted++;
+        } else if (s->state != SLOT_UNREGISTERING) {
+            busy = 1;
+        }
+    }
+    pthread_mutex_unlock(&cache.lock);
+    end_registrations(mine, count);
+    return !busy;
+}
+
+void gpumem_registration_cache_drop(gpumem_device_obj *device)
+{
+    if (!gpumem_registration_cache_enabled())
+        return;
+    gpumem_cached_registration *mine[CACHE_SLOTS];
+    int count = 0;
+    pthread_mutex_lock(&cache.lock);
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        gpumem_cached_registration *s = &cache.slots[i];
+        /* No call uses the device: none of its slots is in use or being registered. */
+        if (s->device == device && (s->state == SLOT_LIVE || s->state == SLOT_STALE))
+            doom(s, mine, &count);
+    }
+    pthread_mutex_unlock(&cache.lock);
+    end_registrations(mine, count);
+}
+
+void gpumem_registration_cache_stats_get(gpumem_registration_cache_stats *stats)
+{
+    pthread_mutex_lock(&cache.lock);
+    *stats = cache.stats;
+    stats->registered_bytes = cache.bytes;
+    stats->registrations = 0;
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        stats->registrations += cache.slots[i].state != SLOT_FREE;
+    pthread_mutex_unlock(&cache.lock);
+}

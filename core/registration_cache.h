@@ -1,0 +1,56 @@
+/* The registration cache (GPUMEM_REGISTRATION_CACHE=bytes, off by default): pageable host memory
+ * that synchronous transfers stage is registered with the device at its first such transfer and
+ * kept registered, so that the next transfers from or to it go by DMA, unstaged.
+ *
+ * It is safe only while gpumem hears of every free and unmap of that memory before the memory
+ * goes: a registration outliving its memory would have the device read or write the pages the
+ * memory had, not the ones an allocation at the same address has now. So the cache turns on only
+ * where libgpumem-memhooks (gpumem/memhooks.h) is loaded and is seen to catch a free; its
+ * listener marks every registration that shares a byte with a range being freed or unmapped as
+ * stale at once (no transfer uses it from then on), and the registration is ended at the next
+ * chance outside the application's free. At most GPUMEM_REGISTRATION_CACHE bytes stay
+ * registered: past that, new memory is staged as without the cache; nothing is evicted, since
+ * a transfer on a stream may be copying through a registration (the driver sees registered
+ * memory as pinned), and only the memory's own end may end it, as it ends any memory a transfer
+ * uses. Only synchronous transfers make registrations, and hold theirs until the copy is done.
+ */
+#ifndef GPUMEM_CORE_REGISTRATION_CACHE_H
+#define GPUMEM_CORE_REGISTRATION_CACHE_H
+
+#include "device.h"
+
+typedef struct gpumem_cached_registration gpumem_cached_registration;
+
+/* Whether the cache is on (set up at the first call: the variable, then the hooks). */
+int gpumem_registration_cache_enabled(void);
+
+/* A registration of the device that covers [host, host + size): one the cache holds, or with
+ * `may_register` one made now; NULL when the cache is off or has none, or (making one) when the
+ * budget is spent, a registration of the cache overlaps the range, or the runtime refuses (the
+ * transfer then goes its usual way). The caller releases it once the transfer has finished, DMA
+ * included. */
+gpumem_cached_registration *gpumem_registration_cache_take(gpumem_device_obj *device,
+                                                           const void *host, uint64_t size,
+                                                           int may_register);
+void gpumem_registration_cache_release(gpumem_cached_registration *registration); /* NULL: none */
+
+/* Ends the cache's registrations of the device that share a byte with [host, host + size), for
+ * the application's own registration of that memory (gpumem_host_register), which the runtime
+ * would refuse over them. 0 when one of them is in use by a transfer. */
+int gpumem_registration_cache_evict(gpumem_device_obj *device, const void *host, uint64_t size);
+
+/* Ends the device's registrations (its close, when no call uses the device any more). */
+void gpumem_registration_cache_drop(gpumem_device_obj *device);
+
+typedef struct gpumem_registration_cache_stats {
+    uint64_t registered_bytes; /* held now, stale ones not yet ended included */
+    uint32_t registrations;
+    uint64_t hits;             /* transfers that found their memory registered */
+    uint64_t registered;       /* registrations made */
+    uint64_t invalidated;      /* registrations whose memory was freed or unmapped */
+    uint64_t evicted;          /* registrations ended to make room */
+} gpumem_registration_cache_stats;
+
+void gpumem_registration_cache_stats_get(gpumem_registration_cache_stats *stats);
+
+#endif

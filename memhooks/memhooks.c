@@ -1,0 +1,141 @@
+/* libgpumem-memhooks (include/gpumem/memhooks.h): the functions that give host memory back,
+ * each telling the listener first. The C library's own functions do the work: __libc_free and
+ * __libc_realloc for the allocator, the system calls themselves for the mappings (what the
+ * C library's wrappers of them do on Linux), and the next definition of brk and sbrk, which keep
+ * the C library's idea of the break. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+/* mmap and mmap64 are defined here under their own names: no redirection of one to the other. */
+#undef _FILE_OFFSET_BITS
+#include <dlfcn.h>
+#include <errno.h>
+#include <malloc.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "gpumem/memhooks.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+void __libc_free(void *pointer);
+void *__libc_realloc(void *pointer, size_t size);
+
+static _Atomic(gpumem_memhooks_listener) listener;
+
+EXPORT int gpumem_memhooks_listen(gpumem_memhooks_listener new_listener)
+{
+    atomic_store_explicit(&listener, new_listener, memory_order_release);
+    return GPUMEM_MEMHOOKS_VERSION;
+}
+
+static void tell(void *address, size_t size)
+{
+    gpumem_memhooks_listener l = atomic_load_explicit(&listener, memory_order_acquire);
+    if (l && address && size)
+        l(address, size);
+}
+
+/* The allocation's whole usable size: an allocator may give back any of it. */
+static void tell_allocation(void *pointer)
+{
+    if (pointer && atomic_load_explicit(&listener, memory_order_relaxed))
+        tell(pointer, malloc_usable_size(pointer));
+}
+
+EXPORT void free(void *pointer)
+{
+    tell_allocation(pointer);
+    __libc_free(pointer);
+}
+
+/* Whether it moves or shrinks, the old allocation may go. */
+EXPORT void *realloc(void *pointer, size_t size)
+{
+    tell_allocation(pointer);
+    return __libc_realloc(pointer, size);
+}
+
+EXPORT void *reallocarray(void *pointer, size_t count, size_t size)
+{
+    size_t bytes;
+    if (__builtin_mul_overflow(count, size, &bytes)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return realloc(pointer, bytes);
+}
+
+EXPORT int munmap(void *address, size_t length)
+{
+    tell(address, length);
+    return (int)syscall(SYS_munmap, address, length);
+}
+
+EXPORT void *mremap(void *old_address, size_t old_size, size_t new_size, int flags, ...)
+{
+    void *new_address = NULL;
+    if (flags & MREMAP_FIXED) {
+        va_list more;
+        va_start(more, flags);
+        new_address = va_arg(more, void *);
+        va_end(more);
+        tell(new_address, new_size);
+    }
+    tell(old_address, old_size);
+    return (void *)syscall(SYS_mremap, old_address, old_size, new_size, flags, new_address);
+}
+
+EXPORT int madvise(void *address, size_t length, int advice)
+{
+    switch (advice) {
+    case MADV_DONTNEED:
+    case MADV_FREE:
+    case MADV_REMOVE:
+        tell(address, length);
+        break;
+    default:
+        break;
+    }
+    return (int)syscall(SYS_madvise, address, length, advice);
+}
+
+EXPORT void *mmap(void *address, size_t length, int protection, int flags, int fd, off_t offset)
+{
+    if (flags & MAP_FIXED) /* replaces whatever was mapped there */
+        tell(address, length);
+    return (void *)syscall(SYS_mmap, address, length, protection, flags, fd, offset);
+}
+
+EXPORT void *mmap64(void *address, size_t length, int protection, int flags, int fd,
+                    off_t offset)
+{
+    return mmap(address, length, protection, flags, fd, offset);
+}
+
+EXPORT void *sbrk(intptr_t increment)
+{
+    static void *(*next)(intptr_t);
+    if (!next)
+        next = (void *(*)(intptr_t))dlsym(RTLD_NEXT, "sbrk");
+    if (increment < 0) {
+        char *end = next(0);
+        tell(end + increment, (size_t)-increment);
+    }
+    return next(increment);
+}
+
+EXPORT int brk(void *address)
+{
+    static int (*next)(void *);
+    if (!next)
+        next = (int (*)(void *))dlsym(RTLD_NEXT, "brk");
+    char *end = sbrk(0);
+    if ((char *)address < end)
+        tell(address, (size_t)(end - (char *)address));
+    return next(address);
+}

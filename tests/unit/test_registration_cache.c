@@ -1,0 +1,387 @@
+/* The registration cache (core/registration_cache.c) with the real memory hooks
+ * (libgpumem-memhooks, linked into this program ahead of the C library) and a device whose
+ * backend keeps a ledger of what it registered: every free, unmap, remap and page-dropping advice
+ * of cached memory must end the registration before the memory could come back at that address,
+ * and no transfer may ever be handed a registration whose memory went. The runtime itself (the
+ * DMA through a registration, byte-exact after the memory was freed and allocated again) is
+ * tests/cuda's. */
+#include <criterion/criterion.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "device.h"
+#include "registration_cache.h"
+
+#define MIB (1ull << 20)
+
+/* --- a backend with a ledger of registrations ---------------------------------------------- */
+
+enum { LEDGER = 8192 };
+static struct {
+    uintptr_t begin[LEDGER], end[LEDGER];
+    int live[LEDGER];
+    int count, registered, unregistered;
+    int refuse; /* the next registration fails */
+} ledger;
+
+static gpumem_result ledger_register(gpumem_backend_device *device, void *host, uint64_t size,
+                                     gpumem_backend_registration **out)
+{
+    (void)device;
+    if (ledger.refuse) {
+        ledger.refuse = 0;
+        return GPUMEM_ERROR_OUT_OF_HOST_MEMORY;
+    }
+    uintptr_t b = (uintptr_t)host, e = b + size;
+    for (int i = 0; i < ledger.count; i++) /* the runtimes refuse overlapping registrations */
+        cr_assert(!ledger.live[i] || e <= ledger.begin[i] || ledger.end[i] <= b,
+                  "registration [%#lx, %#lx) overlaps a live one", (unsigned long)b,
+                  (unsigned long)e);
+    cr_assert_lt(ledger.count, LEDGER);
+    int i = ledger.count++;
+    ledger.begin[i] = b;
+    ledger.end[i] = e;
+    ledger.live[i] = 1;
+    ledger.registered++;
+    *out = (gpumem_backend_registration *)(uintptr_t)(i + 1);
+    return GPUMEM_OK;
+}
+
+static void ledger_unregister(gpumem_backend_device *device,
+                              gpumem_backend_registration *registration)
+{
+    (void)device;
+    int i = (int)(uintptr_t)registration - 1;
+    cr_assert(i >= 0 && i < ledger.count && ledger.live[i], "unregistering %d twice or never", i);
+    ledger.live[i] = 0;
+    ledger.unregistered++;
+}
+
+static const gpumem_backend_vtable ledger_ops = {
+    .host_register = ledger_register,
+    .host_unregister = ledger_unregister,
+};
+static gpumem_device_obj device = {.ops = &ledger_ops};
+
+static void budget(const char *bytes)
+{
+    setenv("GPUMEM_REGISTRATION_CACHE", bytes, 1);
+    if (!gpumem_registration_cache_enabled())
+        cr_skip_test("libgpumem-memhooks does not see this program's free (a sanitizer's free "
+                     "comes first): the cache stays off, as it must");
+}
+
+static gpumem_registration_cache_stats stats(void)
+{
+    gpumem_registration_cache_stats s;
+    gpumem_registration_cache_stats_get(&s);
+    return s;
+}
+
+static void *map(uint64_t size)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(p, MAP_FAILED);
+    return p;
+}
+
+/* Takes and releases at once; returns whether it was a hit. */
+static int use(const void *host, uint64_t size)
+{
+    uint64_t hits = stats().hits;
+    gpumem_cached_registration *r = gpumem_registration_cache_take(&device, host, size, 1);
+    cr_assert_not_null(r, "no registration for %llu bytes at %p", (unsigned long long)size,
+                       host);
+    gpumem_registration_cache_release(r);
+    return stats().hits > hits;
+}
+
+/* --- on and off ---------------------------------------------------------------------------- */
+
+Test(registration_cache, off_without_the_variable)
+{
+    unsetenv("GPUMEM_REGISTRATION_CACHE");
+    cr_expect_not(gpumem_registration_cache_enabled());
+    cr_expect_null(gpumem_registration_cache_take(&device, map(MIB), MIB, 1));
+    cr_expect_eq(ledger.registered, 0);
+}
+
+Test(registration_cache, off_with_a_value_that_is_no_number)
+{
+    setenv("GPUMEM_REGISTRATION_CACHE", "1G", 1);
+    cr_expect_not(gpumem_registration_cache_enabled());
+}
+
+/* --- hits and registrations ---------------------------------------------------------------- */
+
+Test(registration_cache, a_second_transfer_finds_its_memory_registered)
+{
+    budget("1073741824");
+    char *p = map(16 * MIB);
+    cr_expect_not(use(p + 100, 9 * MIB));
+    cr_expect(use(p + 100, 9 * MIB));
+    cr_expect(use(p + 4096, 4 * MIB), "a range inside a registration is a hit");
+    cr_expect_eq(ledger.registered, 1);
+    long page = sysconf(_SC_PAGESIZE);
+    cr_expect_eq(ledger.begin[0], (uintptr_t)p, "registrations cover whole pages");
+    cr_expect_eq(ledger.end[0], ((uintptr_t)p + 100 + 9 * MIB + page - 1) & ~(uintptr_t)(page - 1));
+}
+
+Test(registration_cache, a_refused_registration_is_no_registration)
+{
+    budget("1073741824");
+    char *p = map(8 * MIB);
+    ledger.refuse = 1;
+    cr_expect_null(gpumem_registration_cache_take(&device, p, 8 * MIB, 1));
+    cr_expect_eq(stats().registrations, 0);
+    cr_expect_not(use(p, 8 * MIB));
+    cr_expect_eq(ledger.registered, 1);
+}
+
+Test(registration_cache, past_the_budget_new_memory_is_staged_and_nothing_is_evicted)
+{
+    budget("25165824"); /* three 8 MiB registrations */
+    char *a = map(8 * MIB), *b = map(8 * MIB), *c = map(8 * MIB), *d = map(8 * MIB);
+    use(a, 8 * MIB);
+    use(b, 8 * MIB);
+    use(c, 8 * MIB);
+    cr_expect_null(gpumem_registration_cache_take(&device, d, 8 * MIB, 1));
+    gpumem_registration_cache_stats s = stats();
+    cr_expect_eq(s.evicted, 0);
+    cr_expect_eq(s.registered_bytes, 24 * MIB);
+    cr_expect(use(a, 8 * MIB));
+    cr_expect(use(b, 8 * MIB));
+    cr_expect(use(c, 8 * MIB));
+    munmap(b, 8 * MIB); /* memory that goes makes room */
+    cr_expect_not(use(d, 8 * MIB));
+    cr_expect_eq(ledger.registered - ledger.unregistered, 3);
+    cr_expect_null(gpumem_registration_cache_take(&device, map(32 * MIB), 32 * MIB, 1),
+                   "a range over the whole budget is not cached");
+}
+
+Test(registration_cache, only_a_hit_when_asked_for_no_registration)
+{
+    budget("1073741824");
+    char *p = map(8 * MIB);
+    cr_expect_null(gpumem_registration_cache_take(&device, p, 8 * MIB, 0));
+    cr_expect_eq(ledger.registered, 0);
+    use(p, 8 * MIB);
+    gpumem_cached_registration *r = gpumem_registration_cache_take(&device, p, 8 * MIB, 0);
+    cr_expect_not_null(r);
+    gpumem_registration_cache_release(r);
+}
+
+Test(registration_cache, an_overlapping_range_is_not_registered)
+{
+    budget("1073741824");
+    char *p = map(16 * MIB);
+    use(p, 8 * MIB);
+    cr_expect_null(gpumem_registration_cache_take(&device, p + 4 * MIB, 8 * MIB, 1));
+    cr_expect_null(gpumem_registration_cache_take(&device, p + 8 * MIB - 1, 8 * MIB, 1),
+                   "sharing one page is overlapping");
+    cr_expect_eq(ledger.registered, 1);
+    cr_expect(use(p + 4096, MIB), "the first registration stands");
+}
+
+Test(registration_cache, a_registration_in_use_stays)
+{
+    budget("8388608");
+    char *a = map(8 * MIB), *b = map(8 * MIB);
+    gpumem_cached_registration *r = gpumem_registration_cache_take(&device, a, 8 * MIB, 1);
+    cr_assert_not_null(r);
+    cr_expect_null(gpumem_registration_cache_take(&device, b, 8 * MIB, 1));
+    gpumem_registration_cache_release(r);
+    cr_expect(use(a, 8 * MIB));
+    cr_expect_eq(ledger.unregistered, 0);
+}
+
+/* --- memory that goes ---------------------------------------------------------------------- */
+
+/* Each way the application gives memory back ends the registration at once: the next transfer
+ * of that range registers anew. */
+static void expect_invalidated_by(void (*give_back)(char *p, uint64_t size))
+{
+    budget("1073741824");
+    uint64_t size = 16 * MIB;
+    char *p = map(size);
+    use(p, size);
+    cr_expect(use(p, size));
+    give_back(p, size);
+    gpumem_registration_cache_stats s = stats();
+    cr_expect_eq(s.invalidated, 1);
+    char *q = map(size);
+    cr_expect_not(use(q, size), "memory mapped again must be registered again");
+    cr_expect_eq(ledger.unregistered, 1, "the stale registration is ended at the next take");
+}
+
+static void by_munmap(char *p, uint64_t size) { munmap(p + size / 2, 4096); }
+static void by_dontneed(char *p, uint64_t size) { madvise(p, size, MADV_DONTNEED); }
+static void by_free_advice(char *p, uint64_t size) { madvise(p + 8192, 4096, MADV_FREE); }
+static void by_map_fixed(char *p, uint64_t size)
+{
+    cr_assert_neq(mmap(p, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+                       -1, 0),
+                  MAP_FAILED);
+}
+static void by_mremap(char *p, uint64_t size)
+{
+    cr_assert_neq(mremap(p, size, 2 * size, MREMAP_MAYMOVE), MAP_FAILED);
+}
+
+Test(registration_cache, munmap_ends_it) { expect_invalidated_by(by_munmap); }
+Test(registration_cache, madvise_dontneed_ends_it) { expect_invalidated_by(by_dontneed); }
+Test(registration_cache, madvise_free_ends_it) { expect_invalidated_by(by_free_advice); }
+Test(registration_cache, mmap_over_it_ends_it) { expect_invalidated_by(by_map_fixed); }
+Test(registration_cache, mremap_ends_it) { expect_invalidated_by(by_mremap); }
+
+Test(registration_cache, advice_that_keeps_the_pages_does_not)
+{
+    budget("1073741824");
+    char *p = map(8 * MIB);
+    use(p, 8 * MIB);
+    madvise(p, 8 * MIB, MADV_WILLNEED);
+    madvise(p, 8 * MIB, MADV_SEQUENTIAL);
+    cr_expect(use(p, 8 * MIB));
+    cr_expect_eq(stats().invalidated, 0);
+}
+
+/* malloc's large blocks are mappings of their own: free unmaps them inside the C library, which
+ * only the free hook sees. The next malloc of the size usually gets the same address. */
+Test(registration_cache, free_and_realloc_end_it)
+{
+    budget("1073741824");
+    for (int round = 0; round < 2; round++) {
+        char *p = malloc(24 * MIB);
+        cr_assert_not_null(p);
+        memset(p, round, 24 * MIB);
+        cr_expect_not(use(p, 24 * MIB), "round %d", round);
+        cr_expect(use(p, 24 * MIB));
+        if (round == 0) {
+            free(p);
+        } else {
+            char *moved = realloc(p, 48 * MIB);
+            cr_assert_not_null(moved);
+            free(moved);
+        }
+        cr_expect_eq(stats().invalidated, (uint64_t)round + 1);
+    }
+}
+
+Test(registration_cache, freed_while_in_use_it_ends_on_release)
+{
+    budget("1073741824");
+    char *p = map(8 * MIB);
+    gpumem_cached_registration *r = gpumem_registration_cache_take(&device, p, 8 * MIB, 1);
+    cr_assert_not_null(r);
+    munmap(p, 8 * MIB);
+    cr_expect_eq(ledger.unregistered, 0, "a transfer still uses it");
+    gpumem_registration_cache_release(r);
+    cr_expect_eq(ledger.unregistered, 1);
+    cr_expect_eq(stats().registrations, 0);
+}
+
+Test(registration_cache, the_applications_registration_takes_the_place_of_the_caches)
+{
+    budget("1073741824");
+    char *p = map(16 * MIB);
+    use(p, 8 * MIB);
+    use(p + 8 * MIB, 8 * MIB);
+    gpumem_cached_registration *r = gpumem_registration_cache_take(&device, p, 8 * MIB, 1);
+    cr_expect_not(gpumem_registration_cache_evict(&device, p + 4096, 4096),
+                  "in use by a transfer");
+    gpumem_registration_cache_release(r);
+    cr_expect(gpumem_registration_cache_evict(&device, p + 4096, 4096));
+    cr_expect_eq(stats().registrations, 1, "only the overlapping one went");
+    cr_expect(use(p + 8 * MIB, 8 * MIB));
+}
+
+Test(registration_cache, closing_the_device_ends_its_registrations)
+{
+    budget("1073741824");
+    use(map(8 * MIB), 8 * MIB);
+    use(map(8 * MIB), 8 * MIB);
+    gpumem_registration_cache_drop(&device);
+    cr_expect_eq(ledger.unregistered, 2);
+    cr_expect_eq(stats().registered_bytes, 0);
+}
+
+/* --- random sequences against a model ------------------------------------------------------ */
+
+/* Random takes, frees, unmaps of parts, page-dropping advice and maps over, on a few regions:
+ * every hit must be a registration made after the last time any byte of its range went, and
+ * the backend never holds two overlapping registrations (the ledger checks that). */
+Test(registration_cache, random_operations_never_reuse_a_registration_of_memory_that_went)
+{
+    budget("67108864");
+    enum { REGIONS = 6, STEPS = 4000 };
+    const uint64_t region_size = 12 * MIB;
+    char *regions[REGIONS];
+    /* The step at which each page last went (or was mapped), per region: a hit over a page that
+     * went after the registration was made would be data loss. */
+    long page = sysconf(_SC_PAGESIZE);
+    uint64_t pages = region_size / (uint64_t)page;
+    int *went[REGIONS];
+    for (int i = 0; i < REGIONS; i++) {
+        regions[i] = map(region_size);
+        went[i] = calloc(pages, sizeof(int));
+        cr_assert_not_null(went[i]);
+    }
+    static int registered_step[LEDGER];
+    uint64_t state = 0x9e3779b97f4a7c15ull;
+    for (int step = 1; step <= STEPS; step++) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        uint32_t rnd = (uint32_t)(state >> 33);
+        int r = rnd % REGIONS;
+        uint64_t first = (rnd >> 4) % pages, count = 1 + (rnd >> 12) % (pages - first);
+        char *at = regions[r] + first * (uint64_t)page;
+        uint64_t bytes = count * (uint64_t)page;
+        switch ((rnd >> 24) % 8) {
+        case 0:
+            munmap(at, bytes);
+            cr_assert_neq(mmap(at, bytes, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0),
+                          MAP_FAILED);
+            break;
+        case 1:
+            madvise(at, bytes, MADV_DONTNEED);
+            break;
+        default: {
+            /* A transfer: a range of at least 8 MiB when the region has it. */
+            uint64_t size = bytes < 8 * MIB ? region_size - first * (uint64_t)page : bytes;
+            if (size > region_size - first * (uint64_t)page)
+                size = region_size - first * (uint64_t)page;
+            uint64_t hits = stats().hits;
+            int registered_before = ledger.registered;
+            gpumem_cached_registration *c = gpumem_registration_cache_take(&device, at, size, 1);
+            if (c && stats().hits > hits) {
+                /* The ledger entry of the hit: the one live registration that covers it. */
+                int found = -1;
+                for (int i = 0; i < ledger.count; i++)
+                    if (ledger.live[i] && ledger.begin[i] <= (uintptr_t)at &&
+                        (uintptr_t)at + size <= ledger.end[i])
+                        found = i;
+                cr_assert_geq(found, 0, "a hit with no live registration under it");
+                for (uint64_t p = first; p < first + (size + (uint64_t)page - 1) / (uint64_t)page;
+                     p++)
+                    cr_assert_lt(went[r][p], registered_step[found],
+                                 "step %d: a hit on region %d page %llu, which went at step %d, "
+                                 "after the registration was made at step %d",
+                                 step, r, (unsigned long long)p, went[r][p],
+                                 registered_step[found]);
+            } else if (c) {
+                cr_assert_eq(ledger.registered, registered_before + 1);
+                registered_step[ledger.count - 1] = step;
+            }
+            gpumem_registration_cache_release(c);
+            continue;
+        }
+        }
+        for (uint64_t p = first; p < first + count; p++)
+            went[r][p] = step;
+    }
+    for (int i = 0; i < REGIONS; i++)
+        free(went[i]);
+}
