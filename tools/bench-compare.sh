@@ -10,8 +10,8 @@
 #
 #   --build DIR      this build (default build-release, else build); its tools/gpumem-bench runs
 #   --base COMMIT    the earlier commit (default 5b8c5b2, main before the trust issue's work,
-#                    when the performance issue was filed): built once, release, in a git
-#                    worktree under ${TMPDIR:-/tmp}
+#                    when the performance issue was filed): built once, of the same meson
+#                    buildtype as this build, in a git worktree under ${TMPDIR:-/tmp}
 #   --base-lib DIR   a folder holding that commit's libgpumem.so.0 already built (where no git
 #                    checkout is at hand, such as the lent GPU machine)
 #   --rounds N       invocations of each side, alternating (default 5)
@@ -52,13 +52,22 @@ bench=$build/tools/gpumem-bench
 [ -x "$bench" ] || { echo "bench-compare: no $bench (build first)" >&2; exit 2; }
 this_lib=$build/lib
 if [ -z "$base_lib" ]; then
+  # By its hash: a name such as HEAD moves, and the build below is kept for the next run.
+  base=$(git -C "$root" rev-parse --short=12 "$base^{commit}") ||
+    { echo "bench-compare: '$base' is no commit here" >&2; exit 2; }
   tree=${TMPDIR:-/tmp}/gpumem-base-$base
-  if [ ! -e "$tree/build/lib/libgpumem.so.0" ]; then
+  # Built as this build is (release, debugoptimized...): a fair comparison needs both alike.
+  buildtype=$(python3 -c 'import json, sys
+print(next(o["value"] for o in json.load(open(sys.argv[1])) if o["name"] == "buildtype"))' \
+    "$build/meson-info/intro-buildoptions.json")
+  if [ ! -e "$tree/build-$buildtype/lib/libgpumem.so.0" ]; then
     [ -d "$tree" ] || git -C "$root" worktree add --detach "$tree" "$base" >/dev/null
-    [ -d "$tree/build" ] || meson setup "$tree/build" "$tree" -Dbuildtype=release >/dev/null
-    ninja -C "$tree/build" lib/libgpumem.so.0.1.0 >/dev/null
+    [ -d "$tree/build-$buildtype" ] ||
+      meson setup "$tree/build-$buildtype" "$tree" -Dbuildtype="$buildtype" >/dev/null
+    ninja -C "$tree/build-$buildtype" lib/libgpumem.so.0.1.0 >/dev/null
   fi
-  base_lib=$tree/build/lib
+  base_lib=$tree/build-$buildtype/lib
+  base="$base ($buildtype)"
 else
   base="library in $base_lib"
 fi
