@@ -146,6 +146,7 @@ fi
 # CuPy and Numba through DLPack and __cuda_array_interface__ (test_frameworks.py) ---
 if wanted python; then
 GPUMEM_LIBRARY="$root/$build/lib/libgpumem.so.0" PYTHONPATH="$root/$build/python" \
+    GPUMEM_MEMHOOKS_LIBRARY="$root/$build/memhooks/libgpumem-memhooks.so.0" \
     step "python tests (cuda)" "$out/test-cuda.log" 240 \
     python3 "$root/tests/python/run_pytest.py" -v
 fi
