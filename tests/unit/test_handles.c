@@ -148,3 +148,117 @@ Test(handles, generations_never_wrap_and_stale_handles_stay_stale)
         gpumem_handle_destroy(later[i]);
     gpumem_handle_destroy(seen[3]);
 }
+
+/* --- the slots a thread keeps (in its epoch record) for its next creates --- */
+
+#include <stdint.h>
+
+#include "epoch.h"
+#include "thread.h"
+
+/* A thread with an epoch record reuses the slot it freed last, without the shared stack, and a
+ * handle of the slot's earlier life stays stale. */
+Test(handles, a_thread_reuses_the_slots_it_freed_first)
+{
+    cr_assert_not_null(gpumem_epoch_register());
+    uint64_t h[8];
+    for (int i = 0; i < 8; i++)
+        cr_assert_neq(h[i] = gpumem_handle_create(GPUMEM_HANDLE_BUFFER, &objects[i]), 0);
+    for (int i = 0; i < 8; i++)
+        cr_assert(gpumem_handle_destroy(h[i]));
+    cr_expect_eq(gpumem_this_thread.record->free_slot_count, 8);
+    uint64_t again[8];
+    for (int i = 7; i >= 0; i--) {
+        again[i] = gpumem_handle_create(GPUMEM_HANDLE_BUFFER, &objects[i]);
+        cr_expect_eq((uint32_t)again[i], (uint32_t)h[i], "the slot freed last comes back first");
+        cr_expect_eq(again[i] >> 32, (h[i] >> 32) + 1, "in its next generation");
+    }
+    cr_expect_eq(gpumem_this_thread.record->free_slot_count, 0);
+    for (int i = 0; i < 8; i++) {
+        void *o;
+        cr_expect_eq(gpumem_handle_get(h[i], GPUMEM_HANDLE_BUFFER, &o), GPUMEM_ERROR_DESTROYED);
+        cr_expect_eq(gpumem_handle_get(again[i], GPUMEM_HANDLE_BUFFER, &o), GPUMEM_OK);
+        cr_expect_eq(o, &objects[i]);
+        cr_assert(gpumem_handle_destroy(again[i]));
+    }
+}
+
+/* Past GPUMEM_EPOCH_FREE_SLOTS, freed slots go to the shared stack, where other threads find
+ * them. */
+Test(handles, slots_beyond_what_a_thread_keeps_are_shared)
+{
+    cr_assert_not_null(gpumem_epoch_register());
+    enum { MANY = GPUMEM_EPOCH_FREE_SLOTS + 10 };
+    uint64_t h[MANY];
+    for (int i = 0; i < MANY; i++)
+        cr_assert_neq(h[i] = gpumem_handle_create(GPUMEM_HANDLE_STREAM, &objects[i % 64]), 0);
+    for (int i = 0; i < MANY; i++)
+        cr_assert(gpumem_handle_destroy(h[i]));
+    cr_expect_eq(gpumem_this_thread.record->free_slot_count, GPUMEM_EPOCH_FREE_SLOTS);
+    gpumem_epoch_record *saved = gpumem_this_thread.record;
+    gpumem_this_thread.record = NULL; /* as a thread without a record: the shared stack */
+    uint64_t shared = gpumem_handle_create(GPUMEM_HANDLE_STREAM, &objects[0]);
+    int found = 0;
+    for (int i = GPUMEM_EPOCH_FREE_SLOTS; i < MANY; i++)
+        found |= (uint32_t)shared == (uint32_t)h[i];
+    cr_expect(found, "the shared stack gives one of the slots the thread did not keep");
+    cr_assert(gpumem_handle_destroy(shared));
+    gpumem_this_thread.record = saved;
+}
+
+typedef struct churner {
+    pthread_t thread;
+    int id;
+    int failures;
+} churner;
+
+/* Random creates and destroys, each handle checked against what this thread made: its own
+ * object while live, DESTROYED after. Threads come and go, so records (and the slots kept in
+ * them) pass from thread to thread. */
+static void *churn_with_record(void *argument)
+{
+    churner *c = argument;
+    cr_assert_not_null(gpumem_epoch_register());
+    enum { LIVE = 48, STEPS = 20000 };
+    uint64_t live[LIVE] = {0}, dead[LIVE] = {0};
+    uint64_t state = 0x2545f4914f6cdd1dull * (uint64_t)(c->id + 1);
+    for (int step = 0; step < STEPS; step++) {
+        state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+        int i = (int)(state % LIVE);
+        void *o;
+        if (live[i]) {
+            if (gpumem_handle_get(live[i], GPUMEM_HANDLE_EVENT, &o) != GPUMEM_OK ||
+                o != &objects[i])
+                c->failures++;
+            if (!gpumem_handle_destroy(live[i]))
+                c->failures++;
+            dead[i] = live[i];
+            live[i] = 0;
+        } else {
+            live[i] = gpumem_handle_create(GPUMEM_HANDLE_EVENT, &objects[i]);
+            if (!live[i])
+                c->failures++;
+        }
+        if (dead[i] && gpumem_handle_get(dead[i], GPUMEM_HANDLE_EVENT, &o) != GPUMEM_ERROR_DESTROYED)
+            c->failures++;
+    }
+    for (int i = 0; i < LIVE; i++)
+        if (live[i] && !gpumem_handle_destroy(live[i]))
+            c->failures++;
+    return NULL;
+}
+
+Test(handles, threads_that_come_and_go_never_see_a_stale_handle_live)
+{
+    for (int wave = 0; wave < 4; wave++) {
+        churner c[6];
+        for (int i = 0; i < 6; i++) {
+            c[i] = (churner){.id = wave * 6 + i};
+            cr_assert_eq(pthread_create(&c[i].thread, NULL, churn_with_record, &c[i]), 0);
+        }
+        for (int i = 0; i < 6; i++) {
+            pthread_join(c[i].thread, NULL);
+            cr_expect_eq(c[i].failures, 0, "wave %d thread %d", wave, i);
+        }
+    }
+}
