@@ -579,6 +579,7 @@ static int scale_pool(bench_context *c)
         }
         gpumem_buffer *live = malloc(t.live * sizeof *live);
         status = live ? 0 : out_of_memory("scale");
+        gpumem_pool_stats stats = {0};
         for (uint32_t i = 0; i < repeats && !status; i++) {
             gpumem_pool_desc desc = {.name = "scale"};
             gpumem_pool pool = NULL;
@@ -589,6 +590,8 @@ static int scale_pool(bench_context *c)
                 r = pool_churn(pool, &t, live);
                 end = bench_now();
             }
+            if (r == GPUMEM_OK) /* the pages a create may walk: deterministic, as the trace */
+                r = gpumem_pool_stats_get(pool, &stats);
             if (r != GPUMEM_OK)
                 status = failed(r, "scale pool");
             if (pool)
@@ -599,6 +602,8 @@ static int scale_pool(bench_context *c)
             char name[48];
             snprintf(name, sizeof name, "pool_live_%u_create_destroy_pair", live_count);
             bench_result_runs(&c->options, "scale", name, ns, repeats, "ns/pair");
+            snprintf(name, sizeof name, "pool_live_%u_pages", live_count);
+            bench_result(&c->options, "scale", name, (double)stats.page_count, "pages");
         }
         free(live);
         trace_free(&t);
