@@ -81,6 +81,29 @@ static void listener(void *address, size_t size)
     pthread_mutex_unlock(&cache.lock);
 }
 
+/* A fork while another thread holds the lock (inside a free, say) would leave the child's copy
+ * locked for good: the lock is taken around the fork. The child has no registrations of its
+ * own (the runtimes do not carry them over a fork, nor may the child call them before it
+ * initializes them anew), so it forgets the table. */
+static void before_fork(void)
+{
+    pthread_mutex_lock(&cache.lock);
+}
+
+static void after_fork_in_parent(void)
+{
+    pthread_mutex_unlock(&cache.lock);
+}
+
+static void after_fork_in_child(void)
+{
+    pthread_mutex_init(&cache.lock, NULL);
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        cache.slots[i] = (gpumem_cached_registration){.state = SLOT_FREE};
+    cache.bytes = 0;
+    atomic_store(&cache.held, 0);
+}
+
 static void setup(void)
 {
     cache.budget = gpumem_env_registration_cache();
@@ -116,6 +139,12 @@ static void setup(void)
                    "GPUMEM_REGISTRATION_CACHE: libgpumem-memhooks is loaded but does not see "
                    "free (another library's free comes first, such as a sanitizer's): the cache "
                    "is off");
+        listen(NULL);
+        return;
+    }
+    if (pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child) != 0) {
+        gpumem_log(GPUMEM_LOG_WARNING, "GPUMEM_REGISTRATION_CACHE: no fork handlers; the cache "
+                                       "is off");
         listen(NULL);
         return;
     }

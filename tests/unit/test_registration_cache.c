@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "device.h"
@@ -306,6 +307,28 @@ Test(registration_cache, closing_the_device_ends_its_registrations)
     gpumem_registration_cache_drop(&device);
     cr_expect_eq(ledger.unregistered, 2);
     cr_expect_eq(stats().registered_bytes, 0);
+}
+
+/* A child of fork has no registrations (the runtimes do not carry them over), and its frees do
+ * not wait for a lock some thread of the parent held at the fork. */
+Test(registration_cache, a_forked_child_forgets_the_registrations)
+{
+    budget("1073741824");
+    char *p = map(8 * MIB);
+    use(p, 8 * MIB);
+    pid_t child = fork();
+    cr_assert_geq(child, 0);
+    if (child == 0) {
+        gpumem_registration_cache_stats s;
+        gpumem_registration_cache_stats_get(&s);
+        munmap(p, 8 * MIB); /* the listener, in the child */
+        _exit(s.registrations == 0 && s.registered_bytes == 0 ? 0 : 1);
+    }
+    int status = 0;
+    cr_assert_eq(waitpid(child, &status, 0), child);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child still held %s",
+              "registrations");
+    cr_expect(use(p, 8 * MIB), "the parent's registration stands");
 }
 
 /* --- random sequences against a model ------------------------------------------------------ */
