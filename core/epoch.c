@@ -55,6 +55,9 @@ static void forget_other_threads(void)
             continue;
         }
         atomic_store(&r->epoch, 0);
+        /* Its thread may have been between storing a kept slot and counting it (handles.c):
+         * the slots it kept are dropped (a few leak; none is handed out twice). */
+        r->free_slot_count = 0;
         atomic_store(&r->in_use, 0);
     }
     atomic_store(&records_in_use, kept);

@@ -109,7 +109,9 @@ int gpumem_handle_destroy(uint64_t handle)
     if (!(uint32_t)handle || index >= atomic_load_explicit(&slot_count, memory_order_acquire))
         return 0;
     slot *s = slot_at(index);
-    /* Only the one caller whose swap succeeds frees the slot: a second destroy finds a new
+    /* Sequentially consistent: the end of a handle comes before the stamp the destroyer reads
+     * next (epoch.h), which other threads' reclaims rely on too (gpumem_epoch_known_safe).
+     * Only the one caller whose swap succeeds frees the slot: a second destroy finds a new
      * generation and no kind. A slot at its last generation is retired instead of wrapping to
      * generation 1, where its first handle would come back to life. */
     int last = generation == UINT32_MAX;
@@ -117,7 +119,7 @@ int gpumem_handle_destroy(uint64_t handle)
                           : GPUMEM_HANDLE_TAG(generation + 1, 0);
     uint64_t tag = atomic_load_explicit(&s->tag, memory_order_relaxed);
     if ((tag >> 32) == 0 || (tag >> 32) == GPUMEM_HANDLE_RETIRED || (uint32_t)tag != generation ||
-        !atomic_compare_exchange_strong_explicit(&s->tag, &tag, ended, memory_order_acq_rel,
+        !atomic_compare_exchange_strong_explicit(&s->tag, &tag, ended, memory_order_seq_cst,
                                                  memory_order_relaxed))
         return 0;
     atomic_store_explicit(&s->object, NULL, memory_order_release);

@@ -58,6 +58,11 @@ static int overlaps(const gpumem_cached_registration *s, uintptr_t begin, uintpt
     return s->begin < end && begin < s->end;
 }
 
+/* Set while this thread forks, from the prepare handler (which holds the lock) to the parent's
+ * or child's: other libraries' fork handlers that run meanwhile may free memory, and the
+ * listener must not wait for the lock its own thread holds. */
+static _Thread_local int forking;
+
 static void listener(void *address, size_t size)
 {
     if (address == atomic_load_explicit(&probe_address, memory_order_relaxed))
@@ -66,7 +71,9 @@ static void listener(void *address, size_t size)
         return;
     uintptr_t begin = (uintptr_t)address;
     uintptr_t end = begin + size < begin ? UINTPTR_MAX : begin + size;
-    pthread_mutex_lock(&cache.lock);
+    int locks = !forking;
+    if (locks)
+        pthread_mutex_lock(&cache.lock);
     for (int i = 0; i < CACHE_SLOTS; i++) {
         gpumem_cached_registration *s = &cache.slots[i];
         if (!overlaps(s, begin, end))
@@ -78,7 +85,8 @@ static void listener(void *address, size_t size)
             cache.stats.invalidated++;
         }
     }
-    pthread_mutex_unlock(&cache.lock);
+    if (locks)
+        pthread_mutex_unlock(&cache.lock);
 }
 
 /* A fork while another thread holds the lock (inside a free, say) would leave the child's copy
@@ -88,15 +96,18 @@ static void listener(void *address, size_t size)
 static void before_fork(void)
 {
     pthread_mutex_lock(&cache.lock);
+    forking = 1;
 }
 
 static void after_fork_in_parent(void)
 {
+    forking = 0;
     pthread_mutex_unlock(&cache.lock);
 }
 
 static void after_fork_in_child(void)
 {
+    forking = 0;
     pthread_mutex_init(&cache.lock, NULL);
     for (int i = 0; i < CACHE_SLOTS; i++)
         cache.slots[i] = (gpumem_cached_registration){.state = SLOT_FREE};
@@ -190,11 +201,15 @@ static void doom(gpumem_cached_registration *s, gpumem_cached_registration **min
     mine[(*count)++] = s;
 }
 
-/* The stale slots no transfer uses any more, to be ended (lock held). */
-static void collect_stale(gpumem_cached_registration **mine, int *count)
+/* The device's stale slots no transfer uses any more, to be ended (lock held). Only the
+ * caller's device: its call keeps it open until they are ended, which another device's close
+ * would not wait for. */
+static void collect_stale(const gpumem_device_obj *device, gpumem_cached_registration **mine,
+                          int *count)
 {
     for (int i = 0; i < CACHE_SLOTS; i++)
-        if (cache.slots[i].state == SLOT_STALE && !cache.slots[i].users)
+        if (cache.slots[i].state == SLOT_STALE && !cache.slots[i].users &&
+            cache.slots[i].device == device)
             doom(&cache.slots[i], mine, count);
 }
 
@@ -239,7 +254,7 @@ gpumem_cached_registration *gpumem_registration_cache_take(gpumem_device_obj *de
     gpumem_cached_registration *mine[CACHE_SLOTS];
     int count = 0;
     pthread_mutex_lock(&cache.lock);
-    collect_stale(mine, &count);
+    collect_stale(device, mine, &count);
     gpumem_cached_registration *found = NULL;
     for (int i = 0; i < CACHE_SLOTS && !found; i++) {
         gpumem_cached_registration *s = &cache.slots[i];
@@ -326,6 +341,9 @@ int gpumem_registration_cache_evict(gpumem_device_obj *device, const void *host,
     pthread_mutex_lock(&cache.lock);
     for (int i = 0; i < CACHE_SLOTS; i++) {
         gpumem_cached_registration *s = &cache.slots[i];
+        /* This device's only: another device's close does not wait for this call, so its
+         * slots are not this call's to end (an application registering memory that another
+         * device's cache holds gets the runtime's refusal). */
         if (s->state == SLOT_FREE || s->device != device || !overlaps(s, begin, end))
             continue;
         if ((s->state == SLOT_LIVE || s->state == SLOT_STALE) && !s->users) {

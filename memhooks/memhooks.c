@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -24,6 +25,20 @@
 
 void __libc_free(void *pointer);
 void *__libc_realloc(void *pointer, size_t size);
+
+/* The free and realloc that come after this library's: the C library's, or another allocator's
+ * that the program loads (whose malloc this library does not replace, so its pointers must go
+ * back to it). Found when the library is loaded; the C library's own stand in until then. */
+static void (*next_free)(void *);
+static void *(*next_realloc)(void *, size_t);
+
+__attribute__((constructor)) static void find_next(void)
+{
+    void (*f)(void *) = (void (*)(void *))dlsym(RTLD_NEXT, "free");
+    void *(*r)(void *, size_t) = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
+    next_free = f ? f : __libc_free;
+    next_realloc = r ? r : __libc_realloc;
+}
 
 static _Atomic(gpumem_memhooks_listener) listener;
 
@@ -50,14 +65,14 @@ static void tell_allocation(void *pointer)
 EXPORT void free(void *pointer)
 {
     tell_allocation(pointer);
-    __libc_free(pointer);
+    (next_free ? next_free : __libc_free)(pointer);
 }
 
 /* Whether it moves or shrinks, the old allocation may go. */
 EXPORT void *realloc(void *pointer, size_t size)
 {
     tell_allocation(pointer);
-    return __libc_realloc(pointer, size);
+    return (next_realloc ? next_realloc : __libc_realloc)(pointer, size);
 }
 
 EXPORT void *reallocarray(void *pointer, size_t count, size_t size)
@@ -96,6 +111,9 @@ EXPORT int madvise(void *address, size_t length, int advice)
     case MADV_DONTNEED:
     case MADV_FREE:
     case MADV_REMOVE:
+#ifdef MADV_DONTNEED_LOCKED
+    case MADV_DONTNEED_LOCKED:
+#endif
         tell(address, length);
         break;
     default:
@@ -115,6 +133,14 @@ EXPORT void *mmap64(void *address, size_t length, int protection, int flags, int
                     off_t offset)
 {
     return mmap(address, length, protection, flags, fd, offset);
+}
+
+/* The segment's size is the kernel's to know: everything from the address to the next mapping
+ * may go, so the listener hears of the largest range a segment may have there. */
+EXPORT int shmdt(const void *address)
+{
+    tell((void *)address, SIZE_MAX - (uintptr_t)address);
+    return (int)syscall(SYS_shmdt, address);
 }
 
 EXPORT void *sbrk(intptr_t increment)

@@ -6,6 +6,7 @@
  * DMA through a registration, byte-exact after the memory was freed and allocated again) is
  * tests/cuda's. */
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,6 +300,25 @@ Test(registration_cache, the_applications_registration_takes_the_place_of_the_ca
     cr_expect(use(p + 8 * MIB, 8 * MIB));
 }
 
+/* A device's stale registrations are ended by calls on that device, or its close: another
+ * device's call is not one its close waits for. */
+Test(registration_cache, a_device_ends_only_its_own_stale_registrations)
+{
+    budget("1073741824");
+    gpumem_device_obj other = {.ops = &ledger_ops};
+    char *p = map(8 * MIB), *q = map(8 * MIB);
+    use(p, 8 * MIB);
+    munmap(p, 8 * MIB);
+    gpumem_cached_registration *r = gpumem_registration_cache_take(&other, q, 8 * MIB, 1);
+    cr_assert_not_null(r);
+    gpumem_registration_cache_release(r);
+    cr_expect_eq(ledger.unregistered, 0, "the other device's call left it");
+    gpumem_registration_cache_drop(&device);
+    cr_expect_eq(ledger.unregistered, 1, "its own close ends it");
+    gpumem_registration_cache_drop(&other);
+    cr_expect_eq(ledger.unregistered, 2);
+}
+
 Test(registration_cache, closing_the_device_ends_its_registrations)
 {
     budget("1073741824");
@@ -329,6 +349,33 @@ Test(registration_cache, a_forked_child_forgets_the_registrations)
     cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the child still held %s",
               "registrations");
     cr_expect(use(p, 8 * MIB), "the parent's registration stands");
+}
+
+/* Other libraries' fork handlers run while the cache holds its lock around the fork (and, in the
+ * child, before the cache's own handler): their frees must not wait for it. These handlers are
+ * registered before the cache's, so they run after its prepare handler and before its child
+ * handler. */
+static void *fork_garbage[3];
+static void free_in_prepare(void) { free(fork_garbage[0]); }
+static void free_in_parent(void) { free(fork_garbage[1]); }
+static void free_in_child(void) { free(fork_garbage[2]); }
+
+Test(registration_cache, fork_handlers_that_free_do_not_deadlock, .timeout = 20)
+{
+    for (int i = 0; i < 3; i++)
+        cr_assert_not_null(fork_garbage[i] = malloc(100));
+    cr_assert_eq(pthread_atfork(free_in_prepare, free_in_parent, free_in_child), 0);
+    budget("1073741824");
+    char *p = map(8 * MIB);
+    use(p, 8 * MIB); /* a registration held: the listener takes the lock */
+    pid_t child = fork();
+    cr_assert_geq(child, 0);
+    if (child == 0)
+        _exit(0);
+    int status = 0;
+    cr_assert_eq(waitpid(child, &status, 0), child);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    cr_expect(use(p, 8 * MIB));
 }
 
 /* --- random sequences against a model ------------------------------------------------------ */
