@@ -606,11 +606,10 @@ static uint32_t retire_batch(void)
 }
 
 /* Starts a new count of what is retired before the next reclaim. */
-static int reclaim_due(gpumem_pool_obj *pool)
+static void restart_retire_counts(gpumem_pool_obj *pool)
 {
     pool->retired_since_count = 0;
     pool->retired_since_bytes = 0;
-    return 1;
 }
 
 int gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
@@ -628,18 +627,20 @@ int gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
      * scatters the pages' free room (see place_in_pages). Counted since the last reclaim, not
      * in all: while a call runs long (or its thread waits for a core), what was retired since
      * it began stays, and trying again at every destroy would cost a barrier each time. */
-    if (pool->retired_pages ||
-        pool->retired_since_bytes >= pool->page_size / GPUMEM_POOL_RETIRE_PAGE_FRACTION)
-        return reclaim_due(pool);
-    if (pool->retired_since_count < retire_batch())
-        return 0;
-    /* When several threads retire, what the others' barriers have proved frees most batches:
-     * a barrier of this thread's own only when that freed nothing. */
-    if (gpumem_pool_reclaim_below(pool, gpumem_epoch_known_safe())) {
-        pool->retired_since_count = 0;
-        return 0;
+    int due = pool->retired_pages ||
+              pool->retired_since_bytes >= pool->page_size / GPUMEM_POOL_RETIRE_PAGE_FRACTION;
+    if (!due) {
+        if (pool->retired_since_count < retire_batch())
+            return 0;
+        /* When several threads retire, what the others' barriers have proved frees most
+         * batches: a barrier of this thread's own only when that freed nothing. */
+        if (gpumem_pool_reclaim_below(pool, gpumem_epoch_known_safe())) {
+            pool->retired_since_count = 0;
+            return 0;
+        }
     }
-    return reclaim_due(pool);
+    restart_retire_counts(pool);
+    return 1;
 }
 
 /* A native buffer destroyed on a stream is freed on that stream: by a section that holds it
@@ -675,7 +676,7 @@ uint32_t gpumem_pool_reclaim_below(gpumem_pool_obj *pool, uint64_t safe)
 
 void gpumem_pool_reclaim(gpumem_pool_obj *pool)
 {
-    reclaim_due(pool);
+    restart_retire_counts(pool);
     gpumem_pool_reclaim_below(pool, gpumem_epoch_oldest(gpumem_this_thread.record));
 }
 
@@ -687,7 +688,7 @@ void gpumem_pool_lock_reclaimed(gpumem_pool_obj *pool)
     gpumem_pool_unlock(pool);
     uint64_t safe = gpumem_epoch_oldest(gpumem_this_thread.record);
     gpumem_pool_lock(pool);
-    reclaim_due(pool);
+    restart_retire_counts(pool);
     gpumem_pool_reclaim_below(pool, safe);
 }
 

@@ -112,19 +112,27 @@ static void *destroyer(void *arg)
 
 /* --- after a round: every handle the round destroyed answers DESTROYED --- */
 
+/* 1 when the three calls on a destroyed object all said DESTROYED; else a failure naming the
+ * object, why it is gone, and what each call (`names`) returned. */
+static int all_destroyed(const char *object, const char *why, const char *const names[3],
+                         gpumem_result a, gpumem_result b, gpumem_result c)
+{
+    if (a == GPUMEM_ERROR_DESTROYED && b == GPUMEM_ERROR_DESTROYED && c == GPUMEM_ERROR_DESTROYED)
+        return 1;
+    STRESS_FAIL("round %u (%s): %s %s: %s -> %s, %s -> %s, %s -> %s; expected DESTROYED for all",
+                round_state.round, kind_names[round_state.what], object, why, names[0], rs(a),
+                names[1], rs(b), names[2], rs(c));
+    return 0;
+}
+
 static int buffer_gone(gpumem_buffer b, const char *why)
 {
+    static const char *const names[3] = {"info", "write", "destroy"};
     gpumem_buffer_info info;
     gpumem_result r = gpumem_buffer_info_get(b, &info);
     uint8_t byte = 0;
     gpumem_result w = gpumem_buffer_write(b, 0, &byte, 1);
-    gpumem_result d = gpumem_buffer_destroy(b);
-    if (r == GPUMEM_ERROR_DESTROYED && w == GPUMEM_ERROR_DESTROYED && d == GPUMEM_ERROR_DESTROYED)
-        return 1;
-    STRESS_FAIL("round %u (%s): a buffer %s: info -> %s, write -> %s, destroy -> %s; expected "
-                "DESTROYED for all", round_state.round, kind_names[round_state.what], why, rs(r),
-                rs(w), rs(d));
-    return 0;
+    return all_destroyed("a buffer", why, names, r, w, gpumem_buffer_destroy(b));
 }
 
 static int pool_gone(gpumem_pool p, const char *why)
@@ -134,13 +142,8 @@ static int pool_gone(gpumem_pool p, const char *why)
     gpumem_buffer_desc bd = {.size = 64};
     gpumem_buffer b;
     gpumem_result c = gpumem_buffer_create(p, &bd, &b);
-    gpumem_result d = gpumem_pool_destroy(p);
-    if (r == GPUMEM_ERROR_DESTROYED && c == GPUMEM_ERROR_DESTROYED && d == GPUMEM_ERROR_DESTROYED)
-        return 1;
-    STRESS_FAIL("round %u (%s): a pool %s: stats -> %s, buffer create -> %s, destroy -> %s; "
-                "expected DESTROYED for all", round_state.round, kind_names[round_state.what],
-                why, rs(r), rs(c), rs(d));
-    return 0;
+    static const char *const names[3] = {"stats", "buffer create", "destroy"};
+    return all_destroyed("a pool", why, names, r, c, gpumem_pool_destroy(p));
 }
 
 static int stream_gone(gpumem_stream s, const char *why)
@@ -148,13 +151,8 @@ static int stream_gone(gpumem_stream s, const char *why)
     gpumem_result r = gpumem_stream_synchronize(s);
     uint64_t native;
     gpumem_result n = gpumem_stream_native(s, &native);
-    gpumem_result d = gpumem_stream_destroy(s);
-    if (r == GPUMEM_ERROR_DESTROYED && n == GPUMEM_ERROR_DESTROYED && d == GPUMEM_ERROR_DESTROYED)
-        return 1;
-    STRESS_FAIL("round %u (%s): a stream %s: synchronize -> %s, native -> %s, destroy -> %s; "
-                "expected DESTROYED for all", round_state.round, kind_names[round_state.what],
-                why, rs(r), rs(n), rs(d));
-    return 0;
+    static const char *const names[3] = {"synchronize", "native", "destroy"};
+    return all_destroyed("a stream", why, names, r, n, gpumem_stream_destroy(s));
 }
 
 static int device_gone(gpumem_device dev)
@@ -182,13 +180,8 @@ static int image_gone(gpumem_image image, const char *why)
     uint8_t texel[4] = {0};
     gpumem_image_region one = {.width = 1};
     gpumem_result w = gpumem_image_write(image, &one, texel);
-    gpumem_result d = gpumem_image_destroy(image);
-    if (r == GPUMEM_ERROR_DESTROYED && w == GPUMEM_ERROR_DESTROYED && d == GPUMEM_ERROR_DESTROYED)
-        return 1;
-    STRESS_FAIL("round %u (%s): an image %s: info -> %s, write -> %s, destroy -> %s; expected "
-                "DESTROYED for all", round_state.round, kind_names[round_state.what], why, rs(r),
-                rs(w), rs(d));
-    return 0;
+    static const char *const names[3] = {"info", "write", "destroy"};
+    return all_destroyed("an image", why, names, r, w, gpumem_image_destroy(image));
 }
 
 /* A small 2D image with its texels written. */
