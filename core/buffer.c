@@ -241,6 +241,7 @@ static gpumem_result buffer_create(gpumem_pool pool_handle, const gpumem_buffer_
     gpumem_stream_obj *taker = stream;
     if (stream && pool->kind == GPUMEM_POOL_PAGED && gpumem_margin_before(pool, 1))
         taker = NULL;
+    pool = gpumem_pool_arena(pool);
     if ((r = gpumem_pool_lock_for(pool, taker)) != GPUMEM_OK)
         return r;
     gpumem_buffer_obj *b = NULL;
@@ -372,6 +373,7 @@ static gpumem_result buffer_import(gpumem_pool pool_handle, const gpumem_import_
     if ((r = check_import(pool, desc)) != GPUMEM_OK)
         return r;
     gpumem_buffer_obj *b = NULL;
+    pool = gpumem_pool_arena(pool);
     gpumem_pool_lock(pool);
     r = import_new(pool, desc, &b);
     gpumem_pool_unlock(pool);
@@ -770,18 +772,21 @@ static gpumem_result buffer_find(gpumem_device device_handle, uint64_t address,
     uint64_t found_offset = 0;
     pthread_mutex_lock(&device->lock);
     for (gpumem_list *l = device->pools.next; l != &device->pools && !found; l = l->next) {
-        gpumem_pool_obj *pool = GPUMEM_CONTAINER_OF(l, gpumem_pool_obj, link);
-        pthread_mutex_lock(&pool->lock);
-        if (!pool->indexed && !pool->closing)
-            index_pool(pool);
-        gpumem_address_node *node = pool->closing ? NULL
-                                                  : gpumem_address_find(pool->addresses, address);
-        if (node) {
-            gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, address_node);
-            found = (gpumem_buffer)(uintptr_t)b->handle;
-            found_offset = address - node->start;
+        GPUMEM_POOL_FOR_EACH_ARENA(pool, GPUMEM_CONTAINER_OF(l, gpumem_pool_obj, link)) {
+            pthread_mutex_lock(&pool->lock);
+            if (!pool->indexed && !pool->closing)
+                index_pool(pool);
+            gpumem_address_node *node =
+                pool->closing ? NULL : gpumem_address_find(pool->addresses, address);
+            if (node) {
+                gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, address_node);
+                found = (gpumem_buffer)(uintptr_t)b->handle;
+                found_offset = address - node->start;
+            }
+            pthread_mutex_unlock(&pool->lock);
+            if (found)
+                break;
         }
-        pthread_mutex_unlock(&pool->lock);
     }
     pthread_mutex_unlock(&device->lock);
     if (!found)

@@ -110,9 +110,16 @@ static void dump_buffer(gpumem_json *j, const gpumem_buffer_obj *b, int first)
     gpumem_json_append(j, "}");
 }
 
+/* One pool, its arenas together (each locked, in order, for one consistent view). */
 static void dump_pool(gpumem_json *j, gpumem_pool_obj *pool, int first)
 {
-    gpumem_pool_lock_reclaimed(pool); /* the pages as the application's destroys left them */
+    uint64_t reserved = 0, used = 0, allocations = 0;
+    GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
+        gpumem_pool_lock_reclaimed(arena); /* the pages as the application's destroys left them */
+        reserved += arena->reserved_bytes;
+        used += arena->used_bytes;
+        allocations += arena->allocation_count;
+    }
     gpumem_json_append(j, "%s{\"name\":", first ? "" : ",");
     gpumem_json_string(j, pool->name);
     gpumem_json_append(j,
@@ -120,17 +127,22 @@ static void dump_pool(gpumem_json *j, gpumem_pool_obj *pool, int first)
                        "\"byte_limit\":%llu,\"reserved_bytes\":%llu,\"used_bytes\":%llu,"
                        "\"allocations\":%llu,\"pages\":[",
                        pool->kind == GPUMEM_POOL_NATIVE ? "native" : "paged", pool->memory_type,
-                       U64(pool->page_size), U64(pool->byte_limit), U64(pool->reserved_bytes),
-                       U64(pool->used_bytes), U64(pool->allocation_count));
+                       U64(pool->page_size), U64(pool->byte_limit), U64(reserved), U64(used),
+                       U64(allocations));
     int n = 0;
-    for (gpumem_list *l = pool->pages.next; l != &pool->pages; l = l->next)
-        dump_page(j, GPUMEM_CONTAINER_OF(l, gpumem_page, link), n++ == 0);
+    GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
+        for (gpumem_list *l = arena->pages.next; l != &arena->pages; l = l->next)
+            dump_page(j, GPUMEM_CONTAINER_OF(l, gpumem_page, link), n++ == 0);
+    }
     gpumem_json_append(j, "],\"buffers\":[");
     n = 0;
-    for (gpumem_list *l = pool->buffers.next; l != &pool->buffers; l = l->next)
-        dump_buffer(j, GPUMEM_CONTAINER_OF(l, gpumem_buffer_obj, link), n++ == 0);
+    GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
+        for (gpumem_list *l = arena->buffers.next; l != &arena->buffers; l = l->next)
+            dump_buffer(j, GPUMEM_CONTAINER_OF(l, gpumem_buffer_obj, link), n++ == 0);
+    }
     gpumem_json_append(j, "]}");
-    gpumem_pool_unlock(pool);
+    GPUMEM_POOL_FOR_EACH_ARENA(arena, pool)
+        gpumem_pool_unlock(arena);
 }
 
 void gpumem_dump_device(gpumem_device_obj *device, gpumem_json *j)

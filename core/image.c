@@ -240,6 +240,7 @@ static gpumem_result image_create(gpumem_pool pool_handle, const gpumem_image_de
                         "bytes)",
                         (unsigned long long)placed.size,
                         (unsigned long long)pool->device->properties.max_allocation_size);
+    pool = gpumem_pool_arena(pool);
     if (r == GPUMEM_OK)
         r = gpumem_pool_lock_for(pool, NULL);
     if (r != GPUMEM_OK) {

@@ -96,6 +96,36 @@ static void native_page_free(gpumem_pool_obj *pool, gpumem_backend_page *native)
         device->ops->page_free(device->native, native);
 }
 
+/* Counts `size` more bytes reserved by the pool's arenas together, or says why byte_limit
+ * refuses them (arena lock held: the arenas count at once, so the sum is one atomic word). */
+static gpumem_result limit_take(gpumem_pool_obj *pool, uint64_t size)
+{
+    gpumem_pool_obj *owner = pool->owner;
+    uint64_t limit = owner->byte_limit;
+    uint64_t held = atomic_load_explicit(&owner->reserved_together, memory_order_relaxed);
+    do {
+        if (limit && size > limit - held)
+            return gpumem_fail(GPUMEM_ERROR_LIMIT_EXCEEDED,
+                               "pool '%s' would exceed its limit of %llu bytes (%llu reserved, "
+                               "%llu more needed)",
+                               pool->name, (unsigned long long)limit, (unsigned long long)held,
+                               (unsigned long long)size);
+    } while (!atomic_compare_exchange_weak_explicit(&owner->reserved_together, &held, held + size,
+                                                    memory_order_relaxed, memory_order_relaxed));
+    return GPUMEM_OK;
+}
+
+/* Page ids are the owner's: unique across a pool's arenas, as dumps show them together. */
+static uint32_t next_page_id(gpumem_pool_obj *pool)
+{
+    return atomic_fetch_add_explicit(&pool->owner->next_page_id, 1, memory_order_relaxed);
+}
+
+static void limit_give(gpumem_pool_obj *pool, uint64_t size)
+{
+    atomic_fetch_sub_explicit(&pool->owner->reserved_together, size, memory_order_relaxed);
+}
+
 static void page_free(gpumem_pool_obj *pool, gpumem_page *page)
 {
     gpumem_device_obj *device = pool->device;
@@ -109,6 +139,7 @@ static void page_free(gpumem_pool_obj *pool, gpumem_page *page)
         native_page_free(pool, page->native);
         gpumem_device_account(device, pool->memory_type, page->size, -1);
         pool->reserved_bytes -= page->size;
+        limit_give(pool, page->size);
         if (pool->kind == GPUMEM_POOL_PAGED) {
             pool->page_count--;
             gpumem_log(GPUMEM_LOG_INFO, "pool '%s': page %u of %llu bytes freed; the pool "
@@ -155,26 +186,24 @@ static gpumem_result page_new(gpumem_pool_obj *pool, uint64_t size, const char *
     gpumem_device_obj *device = pool->device;
     const gpumem_device_properties *props = &device->properties;
     int native_pool = pool->kind == GPUMEM_POOL_NATIVE;
+    gpumem_result r;
     if (!native_pool && size > props->max_allocation_size)
         return gpumem_fail(GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY,
                            "%llu bytes exceed the device's largest allocation (%llu bytes)",
                            (unsigned long long)size,
                            (unsigned long long)props->max_allocation_size);
-    if (pool->byte_limit && size > pool->byte_limit - pool->reserved_bytes)
-        return gpumem_fail(GPUMEM_ERROR_LIMIT_EXCEEDED,
-                           "pool '%s' would exceed its limit of %llu bytes (%llu reserved, "
-                           "%llu more needed)",
-                           pool->name, (unsigned long long)pool->byte_limit,
-                           (unsigned long long)pool->reserved_bytes, (unsigned long long)size);
+    if ((r = limit_take(pool, size)) != GPUMEM_OK)
+        return r;
     gpumem_page *page = gpumem_alloc_zeroed(1, sizeof *page);
-    if (!page)
+    if (!page) {
+        limit_give(pool, size);
         return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for a page");
+    }
     int image_page = for_image && device->ops->page_allocate_for_image && !native_pool;
     const char *operation = native_pool   ? "native_pool_allocate"
                             : image_page ? "page_allocate_for_image"
                                          : "page_allocate";
-    gpumem_result r =
-        native_pool  ? device->ops->native_pool_allocate(device->native, pool->native_pool,
+    r = native_pool  ? device->ops->native_pool_allocate(device->native, pool->native_pool,
                                                          pool->queue->native, size, &page->native)
         : image_page ? device->ops->page_allocate_for_image(device->native, pool->memory_type,
                                                             size, for_image, &page->native)
@@ -182,6 +211,7 @@ static gpumem_result page_new(gpumem_pool_obj *pool, uint64_t size, const char *
                                                   &page->native);
     if (r != GPUMEM_OK) {
         gpumem_free(page);
+        limit_give(pool, size);
         return gpumem_fail_backend(r, operation);
     }
     if (device->ops->page_address) {
@@ -193,12 +223,13 @@ static gpumem_result page_new(gpumem_pool_obj *pool, uint64_t size, const char *
     if (r != GPUMEM_OK) {
         native_page_free(pool, page->native);
         gpumem_free(page);
+        limit_give(pool, size);
         return r;
     }
     page->size = size;
     page->dedicated = dedicated != NULL;
     page->for_image = for_image != NULL;
-    page->id = pool->next_page_id++;
+    page->id = next_page_id(pool);
     gpumem_list_push(&pool->pages, &page->link);
     gpumem_device_account(device, pool->memory_type, size, 1);
     pool->reserved_bytes += size;
@@ -444,7 +475,7 @@ gpumem_result gpumem_pool_import(gpumem_pool_obj *pool, const gpumem_import_desc
     page->dedicated = 1;
     page->imported = 1;
     page->import_offset = desc->offset;
-    page->id = pool->next_page_id++;
+    page->id = next_page_id(pool);
     gpumem_list_push(&pool->pages, &page->link);
     note_allocation(pool, page, desc->size);
     *out = page;
@@ -718,6 +749,15 @@ static gpumem_result check_desc(const gpumem_device_obj *device, const gpumem_po
     if (d->kind == GPUMEM_POOL_NATIVE && (!device->ops->native_pool_create || !p->native_pools))
         return gpumem_fail(GPUMEM_ERROR_UNSUPPORTED,
                            "backend '%s' has no native pools on this device", p->backend);
+    if (d->arena_count > GPUMEM_POOL_MAX_ARENAS)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
+                           "arena_count %u exceeds GPUMEM_POOL_MAX_ARENAS (%u)", d->arena_count,
+                           GPUMEM_POOL_MAX_ARENAS);
+    if (d->kind == GPUMEM_POOL_NATIVE && d->arena_count > 1)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
+                           "arena_count %u: native pools have one arena (the runtime's pool "
+                           "takes threads itself)",
+                           d->arena_count);
     return GPUMEM_OK;
 }
 
@@ -756,6 +796,10 @@ static gpumem_result pool_init(gpumem_pool_obj *pool, gpumem_device_obj *device,
 {
     const gpumem_device_properties *p = &device->properties;
     pool->device = device;
+    pool->owner = pool;
+    pool->self = pool;
+    pool->arenas = &pool->self;
+    pool->arena_count = 1;
     pool->kind = d->kind;
     pool->flags = d->flags;
     pool->page_size = gpumem_align_up(d->page_size ? d->page_size : GPUMEM_DEFAULT_PAGE_SIZE,
@@ -795,6 +839,15 @@ static gpumem_result pool_init(gpumem_pool_obj *pool, gpumem_device_obj *device,
     return GPUMEM_OK;
 }
 
+/* A zeroed pool record, on the cache-line boundary its lock needs. */
+static gpumem_pool_obj *pool_alloc(void)
+{
+    gpumem_pool_obj *pool = gpumem_alloc_aligned(_Alignof(gpumem_pool_obj), sizeof *pool);
+    if (pool)
+        memset(pool, 0, sizeof *pool);
+    return pool;
+}
+
 /* Frees what pool_init made. */
 static void pool_discard(gpumem_pool_obj *pool)
 {
@@ -802,6 +855,66 @@ static void pool_discard(gpumem_pool_obj *pool)
     if (pool->native_pool)
         device->ops->native_pool_destroy(device->native, pool->native_pool);
     gpumem_free(pool);
+}
+
+/* Frees the arenas beside the first that arenas_create made (they hold nothing yet). */
+static void arenas_discard(gpumem_pool_obj *pool)
+{
+    if (pool->arenas == &pool->self)
+        return;
+    for (uint32_t k = 1; k < pool->arena_count; k++) {
+        pthread_mutex_destroy(&pool->arenas[k]->lock);
+        pool_discard(pool->arenas[k]);
+    }
+    gpumem_free(pool->arenas);
+    pool->arenas = &pool->self;
+    pool->arena_count = 1;
+}
+
+/* The pool's arenas (desc->arena_count > 1): pools made from the same description, each with
+ * its own lock, and no handle. The pool itself is the first. */
+static gpumem_result arenas_create(gpumem_pool_obj *pool, const gpumem_pool_desc *d)
+{
+    if (d->arena_count <= 1)
+        return GPUMEM_OK;
+    gpumem_pool_obj **arenas = gpumem_alloc_zeroed(d->arena_count, sizeof *arenas);
+    if (!arenas)
+        return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for %u arenas",
+                           d->arena_count);
+    arenas[0] = pool;
+    pool->arenas = arenas;
+    for (uint32_t k = 1; k < d->arena_count; k++) {
+        gpumem_pool_obj *arena = pool_alloc();
+        gpumem_result r = arena ? pool_init(arena, pool->device, d)
+                                : gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY,
+                                              "no memory for an arena");
+        if (r != GPUMEM_OK) {
+            if (arena)
+                pool_discard(arena);
+            arenas_discard(pool);
+            return r;
+        }
+        pthread_mutex_init(&arena->lock, NULL);
+        arena->owner = pool;
+        pool->arenas[k] = arena;
+        pool->arena_count = k + 1;
+    }
+    return GPUMEM_OK;
+}
+
+/* Threads are dealt to arenas in the order of their first create in a pool with arenas. */
+static _Atomic uint64_t arena_threads;
+
+gpumem_pool_obj *gpumem_pool_arena(gpumem_pool_obj *pool)
+{
+    if (pool->arena_count == 1)
+        return pool;
+    gpumem_thread *t = &gpumem_this_thread;
+    if (!t->arena_ordinal)
+        t->arena_ordinal =
+            (uint32_t)(atomic_fetch_add_explicit(&arena_threads, 1, memory_order_relaxed) %
+                       UINT32_MAX) + 1;
+    return pool->arenas[(t->arena_ordinal - 1) % pool->arena_count];
 }
 
 static gpumem_result pool_create(gpumem_device device_handle, const gpumem_pool_desc *desc,
@@ -817,11 +930,15 @@ static gpumem_result pool_create(gpumem_device device_handle, const gpumem_pool_
     const gpumem_pool_desc *d = desc ? desc : &defaults;
     if ((r = check_desc(device, d)) != GPUMEM_OK)
         return r;
-    gpumem_pool_obj *pool = gpumem_alloc_zeroed(1, sizeof *pool);
+    gpumem_pool_obj *pool = pool_alloc();
     if (!pool)
         return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for a pool");
     pool->device = device;
     if ((r = pool_init(pool, device, d)) != GPUMEM_OK) {
+        pool_discard(pool);
+        return r;
+    }
+    if ((r = arenas_create(pool, d)) != GPUMEM_OK) {
         pool_discard(pool);
         return r;
     }
@@ -837,6 +954,7 @@ static gpumem_result pool_create(gpumem_device device_handle, const gpumem_pool_
         gpumem_list_push(&device->pools, &pool->link);
     pthread_mutex_unlock(&device->lock);
     if (r != GPUMEM_OK) {
+        arenas_discard(pool);
         pthread_mutex_destroy(&pool->lock);
         pool_discard(pool);
         return r;
@@ -864,14 +982,17 @@ gpumem_result gpumem_pool_create(gpumem_device device, const gpumem_pool_desc *d
 
 void gpumem_pool_close(gpumem_pool_obj *pool)
 {
-    pthread_mutex_lock(&pool->lock);
-    pool->closing = 1;
-    for (gpumem_list *l = pool->buffers.next; l != &pool->buffers; l = l->next)
-        gpumem_handle_destroy(GPUMEM_CONTAINER_OF(l, gpumem_buffer_obj, link)->handle);
-    pthread_mutex_unlock(&pool->lock);
+    GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
+        pthread_mutex_lock(&arena->lock);
+        arena->closing = 1;
+        for (gpumem_list *l = arena->buffers.next; l != &arena->buffers; l = l->next)
+            gpumem_handle_destroy(GPUMEM_CONTAINER_OF(l, gpumem_buffer_obj, link)->handle);
+        pthread_mutex_unlock(&arena->lock);
+    }
 }
 
-void gpumem_pool_free(gpumem_pool_obj *pool)
+/* Frees one arena: its buffers, pages and records. */
+static void arena_free(gpumem_pool_obj *pool)
 {
     gpumem_device_obj *device = pool->device;
     /* Native frees are queued on the default stream: its lock orders them, and the stream is
@@ -896,6 +1017,15 @@ void gpumem_pool_free(gpumem_pool_obj *pool)
     }
     pthread_mutex_destroy(&pool->lock);
     gpumem_free(pool);
+}
+
+void gpumem_pool_free(gpumem_pool_obj *pool)
+{
+    for (uint32_t k = 1; k < pool->arena_count; k++)
+        arena_free(pool->arenas[k]);
+    if (pool->arenas != &pool->self)
+        gpumem_free(pool->arenas);
+    arena_free(pool);
 }
 
 gpumem_result gpumem_pool_destroy(gpumem_pool handle)
@@ -927,15 +1057,12 @@ gpumem_result gpumem_pool_destroy(gpumem_pool handle)
 
 /* --- trim and statistics --- */
 
-static gpumem_result pool_trim(gpumem_pool handle)
+/* Releases one arena's empty pages. */
+static gpumem_result trim_arena(gpumem_pool_obj *pool)
 {
-    gpumem_pool_obj *pool;
-    gpumem_result r = gpumem_pool_get(handle, &pool);
-    if (r != GPUMEM_OK)
-        return r;
-    gpumem_device_obj *device = pool->device;
     /* The host waits for stream-ordered frees first: their pages may be freed then. */
-    if ((r = gpumem_pool_lock_for(pool, NULL)) != GPUMEM_OK)
+    gpumem_result r = gpumem_pool_lock_for(pool, NULL);
+    if (r != GPUMEM_OK)
         return r;
     release_parked(pool);
     gpumem_pool_reclaim(pool);
@@ -947,6 +1074,20 @@ static gpumem_result pool_trim(gpumem_pool handle)
         }
     }
     gpumem_pool_unlock(pool);
+    return GPUMEM_OK;
+}
+
+static gpumem_result pool_trim(gpumem_pool handle)
+{
+    gpumem_pool_obj *pool;
+    gpumem_result r = gpumem_pool_get(handle, &pool);
+    if (r != GPUMEM_OK)
+        return r;
+    gpumem_device_obj *device = pool->device;
+    GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
+        if ((r = trim_arena(arena)) != GPUMEM_OK)
+            return r;
+    }
     if (pool->kind == GPUMEM_POOL_NATIVE) {
         if ((r = gpumem_stream_wait(device->default_stream)) != GPUMEM_OK ||
             !device->ops->native_pool_trim)
@@ -990,19 +1131,20 @@ static gpumem_result pool_stats_get(gpumem_pool handle, gpumem_pool_stats *stats
     if (!stats)
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "stats is NULL");
     gpumem_device_obj *device = pool->device;
-    gpumem_pool_lock_reclaimed(pool); /* the free ranges as the application's destroys left them */
-    uint64_t free_bytes, largest;
-    gpumem_pool_free_room(pool, &free_bytes, &largest);
-    gpumem_pool_stats s = {
-        .reserved_bytes = pool->reserved_bytes,
-        .used_bytes = pool->used_bytes,
-        .page_count = pool->page_count,
-        .allocation_count = pool->allocation_count,
-        .largest_free_range = largest,
-        .memory_type = pool->memory_type,
-        .kind = pool->kind,
-    };
-    gpumem_pool_unlock(pool);
+    gpumem_pool_stats s = {.memory_type = pool->memory_type, .kind = pool->kind};
+    GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
+        /* the free ranges as the application's destroys left them */
+        gpumem_pool_lock_reclaimed(arena);
+        uint64_t free_bytes, largest;
+        gpumem_pool_free_room(arena, &free_bytes, &largest);
+        s.reserved_bytes += arena->reserved_bytes;
+        s.used_bytes += arena->used_bytes;
+        s.page_count += arena->page_count;
+        s.allocation_count += arena->allocation_count;
+        if (largest > s.largest_free_range)
+            s.largest_free_range = largest;
+        gpumem_pool_unlock(arena);
+    }
     if (pool->kind == GPUMEM_POOL_NATIVE && device->ops->native_pool_stats &&
         device->ops->native_pool_stats(device->native, pool->native_pool, &s.reserved_bytes,
                                        &s.used_bytes) != GPUMEM_OK)
@@ -1030,16 +1172,18 @@ static gpumem_result pool_check(gpumem_pool handle)
         return r;
     gpumem_result first = GPUMEM_OK;
     char message[GPUMEM_MESSAGE_SIZE] = "";
-    pthread_mutex_lock(&pool->lock);
-    for (gpumem_list *l = pool->buffers.next; l != &pool->buffers; l = l->next) {
-        r = gpumem_margin_check(GPUMEM_CONTAINER_OF(l, gpumem_buffer_obj, link),
-                                "gpumem_pool_check");
-        if (r != GPUMEM_OK && first == GPUMEM_OK) { /* every one is logged; the first reported */
-            first = r;
-            snprintf(message, sizeof message, "%s", gpumem_this_thread.message);
+    GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
+        pthread_mutex_lock(&arena->lock);
+        for (gpumem_list *l = arena->buffers.next; l != &arena->buffers; l = l->next) {
+            r = gpumem_margin_check(GPUMEM_CONTAINER_OF(l, gpumem_buffer_obj, link),
+                                    "gpumem_pool_check");
+            if (r != GPUMEM_OK && first == GPUMEM_OK) { /* each is logged; the first reported */
+                first = r;
+                snprintf(message, sizeof message, "%s", gpumem_this_thread.message);
+            }
         }
+        pthread_mutex_unlock(&arena->lock);
     }
-    pthread_mutex_unlock(&pool->lock);
     return first == GPUMEM_OK ? first : gpumem_fail(first, "%s", message);
 }
 

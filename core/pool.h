@@ -3,6 +3,7 @@
 #define GPUMEM_CORE_POOL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "address_index.h"
 #include "device.h"
@@ -33,21 +34,40 @@ typedef struct gpumem_page {
 typedef struct gpumem_buffer_obj gpumem_buffer_obj;
 
 typedef struct gpumem_pool_obj {
-    gpumem_list link; /* in device->pools */
+    /* What calls read without the lock, set when the pool is made (a create reads them from the
+     * pool the application holds while another thread's arena, which may be that pool, changes
+     * what follows: so the lock starts a new cache line). */
+    gpumem_list link; /* in device->pools (the device's lock) */
     uint64_t handle;
     gpumem_device_obj *device;
-    pthread_mutex_t lock; /* pages, buffers, counters, mappings */
-    int closing;          /* the pool's handle ended: no new buffers */
     uint32_t kind;
     uint32_t flags;
     uint32_t memory_type;
     uint32_t memory_flags;
     uint32_t max_empty_pages;
-    uint32_t next_page_id;
     uint64_t page_size;
     uint64_t byte_limit;
     uint64_t release_threshold;
     char name[GPUMEM_NAME_SIZE];
+    gpumem_backend_pool *native_pool;
+    /* Native pools: the stream the locked section queues the runtime's allocations and frees
+     * on (gpumem_pool_lock_on). */
+    gpumem_stream_obj *queue;
+    /* Arenas (gpumem_pool_desc.arena_count > 1): the pool the application holds keeps the
+     * others, each a pool of its own lock, pages and buffers with no handle, in `arenas`
+     * (arenas[0] is the pool itself). Every arena's `owner` is that pool (a pool without arenas
+     * is its own), which counts the bytes all of them reserve (`reserved_together`) against
+     * byte_limit and numbers their pages. A pool without arenas, and each arena, is its own
+     * only one (`self`). */
+    struct gpumem_pool_obj *owner;
+    struct gpumem_pool_obj **arenas; /* &self without arenas */
+    struct gpumem_pool_obj *self;
+    uint32_t arena_count;
+
+    pthread_mutex_t lock __attribute__((aligned(64))); /* what follows, and the pages */
+    int closing;          /* the pool's handle ended: no new buffers */
+    _Atomic uint32_t next_page_id;      /* the owner's (next_page_id in pool.c) */
+    _Atomic uint64_t reserved_together; /* the owner's (limit_take in pool.c) */
     gpumem_list pages;
     gpumem_list buffers;  /* live buffers */
     /* Live buffers by address (gpumem_buffer_find), where memory has addresses: made at the
@@ -65,7 +85,6 @@ typedef struct gpumem_pool_obj {
     uint64_t page_count;
     uint64_t allocation_count;
     uint32_t empty_pages;
-    gpumem_backend_pool *native_pool;
     /* Buffer records of freed buffers, reused so that create+destroy pairs stay off the host
      * heap (about 100 bytes each; at most GPUMEM_POOL_SPARE_RECORDS are kept, until the pool
      * goes). */
@@ -81,10 +100,16 @@ typedef struct gpumem_pool_obj {
     gpumem_stream_order order;
     uint32_t parked_pages;
     uint64_t parked_bytes;
-    /* Native pools: the stream the locked section queues the runtime's allocations and frees
-     * on (gpumem_pool_lock_on). */
-    gpumem_stream_obj *queue;
 } gpumem_pool_obj;
+
+/* The pool's arenas one by one (the pool itself first); `break` leaves the loop. */
+#define GPUMEM_POOL_FOR_EACH_ARENA(arena, pool)                                                 \
+    for (gpumem_pool_obj **arena##_at_ = (pool)->arenas, *arena;                               \
+         arena##_at_ < (pool)->arenas + (pool)->arena_count && ((arena = *arena##_at_), 1);   \
+         arena##_at_++)
+
+/* The arena the calling thread creates in: the pool itself without arenas. */
+gpumem_pool_obj *gpumem_pool_arena(gpumem_pool_obj *pool);
 
 #define GPUMEM_POOL_SPARE_RECORDS 65536
 /* Kept dedicated pages (see parked_bytes) up to this many pages' size are reused by later

@@ -38,32 +38,44 @@ static double fragmentation(uint64_t free_bytes, uint64_t largest)
 static void summarize_pool(gpumem_json *t, gpumem_pool_obj *pool, totals *all)
 {
     char a[32], b[32], c[32], d[32];
-    gpumem_pool_lock_reclaimed(pool); /* the pages as the application's destroys left them */
-    uint64_t pages = 0, dedicated = 0, free_bytes, largest;
-    for (const gpumem_list *n = pool->pages.next; n != &pool->pages; n = n->next) {
-        pages++;
-        dedicated += GPUMEM_CONTAINER_OF(n, gpumem_page, link)->dedicated;
+    totals one = {.pools = 1};
+    uint64_t largest = 0;
+    GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
+        gpumem_pool_lock_reclaimed(arena); /* the pages as the application's destroys left them */
+        for (const gpumem_list *n = arena->pages.next; n != &arena->pages; n = n->next) {
+            one.pages++;
+            one.dedicated += GPUMEM_CONTAINER_OF(n, gpumem_page, link)->dedicated;
+        }
+        uint64_t free_bytes, arena_largest;
+        gpumem_pool_free_room(arena, &free_bytes, &arena_largest);
+        one.free += free_bytes;
+        largest = arena_largest > largest ? arena_largest : largest;
+        one.reserved += arena->reserved_bytes;
+        one.used += arena->used_bytes;
+        one.allocations += arena->allocation_count;
+        gpumem_pool_unlock(arena);
     }
-    gpumem_pool_free_room(pool, &free_bytes, &largest);
-    gpumem_json_append(t, "pool '%s' (%s, memory type %u, pages of %s)\n", pool->name,
+    gpumem_json_append(t, "pool '%s' (%s, memory type %u, pages of %s", pool->name,
                        pool->kind == GPUMEM_POOL_NATIVE ? "native" : "paged", pool->memory_type,
                        human(pool->page_size, a, sizeof a));
+    if (pool->arena_count > 1)
+        gpumem_json_append(t, ", %u arenas", pool->arena_count);
+    gpumem_json_append(t, ")\n");
     gpumem_json_append(t,
                        "  %" PRIu64 " pages (%" PRIu64 " of their own), reserved %s, used %s in "
                        "%" PRIu64 " allocations\n",
-                       pages, dedicated, human(pool->reserved_bytes, a, sizeof a),
-                       human(pool->used_bytes, b, sizeof b), (uint64_t)pool->allocation_count);
+                       one.pages, one.dedicated, human(one.reserved, a, sizeof a),
+                       human(one.used, b, sizeof b), one.allocations);
     gpumem_json_append(t, "  free %s in shared pages, largest free range %s, fragmentation %.1f%%\n",
-                       human(free_bytes, c, sizeof c), human(largest, d, sizeof d),
-                       fragmentation(free_bytes, largest));
-    all->pools++;
-    all->pages += pages;
-    all->dedicated += dedicated;
-    all->reserved += pool->reserved_bytes;
-    all->used += pool->used_bytes;
-    all->allocations += pool->allocation_count;
-    all->free += free_bytes;
-    gpumem_pool_unlock(pool);
+                       human(one.free, c, sizeof c), human(largest, d, sizeof d),
+                       fragmentation(one.free, largest));
+    all->pools += one.pools;
+    all->pages += one.pages;
+    all->dedicated += one.dedicated;
+    all->reserved += one.reserved;
+    all->used += one.used;
+    all->allocations += one.allocations;
+    all->free += one.free;
 }
 
 static gpumem_result device_summary(gpumem_device handle, char *buffer, uint64_t capacity,

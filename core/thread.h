@@ -20,6 +20,8 @@ typedef struct gpumem_thread {
     unsigned char error_pending; /* message or backend_message holds something */
     unsigned char logging_call;  /* gpumem_call_log runs: calls from its callback are not logged */
     uint32_t depth;              /* public calls in progress (more than 1 only through callbacks) */
+    uint32_t arena_ordinal;      /* 0, or 1 + the thread's place among those that created in a
+                                    pool with arenas (gpumem_pool_arena) */
     struct gpumem_epoch_record *record; /* registered at the thread's first guarded call */
     char message[GPUMEM_MESSAGE_SIZE];         /* what gpumem_last_error() returns */
     char backend_message[GPUMEM_MESSAGE_SIZE]; /* a backend's detail, for core to wrap */

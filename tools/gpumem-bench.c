@@ -612,26 +612,36 @@ static int scale_pool(bench_context *c)
     return status;
 }
 
-/* One thread's churn on the shared pool: its own 1,000 live buffers. */
+/* One thread's churn on the shared pool: its own 1,000 live buffers, made by the thread (in
+ * its arena, where the pool has arenas) before the clock starts. */
 typedef struct scale_worker {
     pthread_t thread;
     gpumem_pool pool;
     const trace *trace;
     gpumem_buffer *live;
+    pthread_barrier_t *filled; /* every worker, and the thread that times them */
     gpumem_result result;
 } scale_worker;
 
 static void *scale_work(void *argument)
 {
     scale_worker *w = argument;
-    w->result = pool_churn(w->pool, w->trace, w->live);
+    gpumem_result filled = pool_fill(w->pool, w->trace, w->live);
+    pthread_barrier_wait(w->filled);
+    w->result = filled == GPUMEM_OK ? pool_churn(w->pool, w->trace, w->live) : filled;
     return NULL;
 }
 
-/* 1, 2, 4 and 8 threads creating and destroying buffers at once, in one pool or (own_pools)
- * each in a pool of its own: the time per pair each thread sees, and the pairs per microsecond
- * of all threads together. */
-static int scale_threads(bench_context *c, int own_pools)
+/* Where the threads of scale_threads create. */
+typedef enum scale_sharing {
+    ONE_POOL,  /* one pool of one arena */
+    OWN_POOLS, /* a pool each */
+    ARENAS,    /* one pool with an arena for each thread (gpumem_pool_desc.arena_count) */
+} scale_sharing;
+
+/* 1, 2, 4 and 8 threads creating and destroying buffers at once, as `sharing` says: the time
+ * per pair each thread sees, and the pairs per microsecond of all threads together. */
+static int scale_threads(bench_context *c, scale_sharing sharing)
 {
     enum { MOST = 8 };
     uint32_t repeats = c->options.repeats;
@@ -644,40 +654,53 @@ static int scale_threads(bench_context *c, int own_pools)
     int status = live && ns ? 0 : out_of_memory("scale");
     for (uint32_t threads = 1; threads <= MOST && !status; threads *= 2) {
         for (uint32_t i = 0; i < repeats && !status; i++) {
-            gpumem_pool_desc desc = {.name = "threads"};
+            gpumem_pool_desc desc = {.name = "threads",
+                                     .arena_count = sharing == ARENAS ? threads : 0};
             gpumem_pool pools[MOST] = {NULL};
-            uint32_t pool_count = own_pools ? threads : 1;
+            uint32_t pool_count = sharing == OWN_POOLS ? threads : 1;
             gpumem_result r = GPUMEM_OK;
             for (uint32_t k = 0; k < pool_count && r == GPUMEM_OK; k++)
                 r = gpumem_pool_create(c->device, &desc, &pools[k]);
-            for (uint32_t k = 0; k < threads && r == GPUMEM_OK; k++)
-                r = pool_fill(pools[k % pool_count], &t, live + (size_t)k * t.live);
-            if (r != GPUMEM_OK)
+            if (r != GPUMEM_OK) {
                 status = failed(r, "scale threads");
-            double start = bench_now();
+                for (uint32_t k = 0; k < pool_count; k++)
+                    if (pools[k])
+                        gpumem_pool_destroy(pools[k]);
+                break;
+            }
+            pthread_barrier_t filled;
+            pthread_barrier_init(&filled, NULL, threads + 1);
             uint32_t started = 0;
-            for (; started < threads && !status; started++) {
+            for (; started < threads; started++) {
                 workers[started] = (scale_worker){.pool = pools[started % pool_count], .trace = &t,
-                                                  .live = live + (size_t)started * t.live};
+                                                  .live = live + (size_t)started * t.live,
+                                                  .filled = &filled};
                 if (pthread_create(&workers[started].thread, NULL, scale_work,
                                    &workers[started]) != 0)
                     break;
             }
+            if (started < threads) { /* no thread: abort() is all a barrier short of one allows */
+                fprintf(stderr, "gpumem-bench: scale: no thread\n");
+                abort();
+            }
+            pthread_barrier_wait(&filled);
+            double start = bench_now();
             for (uint32_t k = 0; k < started; k++) {
                 pthread_join(workers[k].thread, NULL);
                 if (workers[k].result != GPUMEM_OK && !status)
                     status = failed(workers[k].result, "scale thread");
             }
             ns[i] = (bench_now() - start) * 1e9 / t.steps;
-            if (started < threads && !status)
-                status = fprintf(stderr, "gpumem-bench: scale: no thread\n") > 0;
+            pthread_barrier_destroy(&filled);
             for (uint32_t k = 0; k < pool_count; k++)
                 if (pools[k])
                     gpumem_pool_destroy(pools[k]);
         }
         if (!status) {
             char name[48];
-            const char *where = own_pools ? "own_pools" : "one_pool";
+            const char *where = sharing == OWN_POOLS ? "own_pools"
+                                : sharing == ARENAS  ? "arenas"
+                                                     : "one_pool";
             snprintf(name, sizeof name, "threads_%u_%s_ns_per_pair_per_thread", threads, where);
             double median = bench_median(ns, repeats);
             bench_result_runs(&c->options, "scale", name, ns, repeats, "ns/pair");
@@ -697,9 +720,11 @@ static int bench_scale(bench_context *c)
     if (!status)
         status = scale_pool(c);
     if (!status)
-        status = scale_threads(c, 0);
+        status = scale_threads(c, ONE_POOL);
     if (!status)
-        status = scale_threads(c, 1);
+        status = scale_threads(c, OWN_POOLS);
+    if (!status)
+        status = scale_threads(c, ARENAS);
     return status;
 }
 

@@ -351,7 +351,18 @@ typedef struct gpumem_pool_desc {
     uint64_t release_threshold; /* native pools: bytes the runtime keeps cached (0: runtime's) */
     const char *name;           /* for dumps and messages, UTF-8; copied, and cut to 63 bytes
                                    at a character boundary (NULL: "pool") */
+    /* Paged pools shared by threads: 0 or 1, one arena (every create and destroy takes the
+     * pool's one lock); N > 1 (at most GPUMEM_POOL_MAX_ARENAS), N arenas, each with its own
+     * lock and pages. A thread creates its buffers and images in one arena (threads are dealt
+     * to arenas in the order they first create in any pool); a destroy goes to the buffer's
+     * arena, whichever thread makes it. The pool's stats, trim, check, dumps and
+     * gpumem_buffer_find cover every arena. Each arena keeps its own pages (and up to
+     * max_empty_pages empty ones), so a pool may reserve up to N pages more than with one;
+     * byte_limit bounds the bytes of all arenas together. Native pools take 0 or 1. */
+    uint32_t arena_count;
 } gpumem_pool_desc;
+
+#define GPUMEM_POOL_MAX_ARENAS 64
 
 typedef struct gpumem_pool_stats {
     uint64_t reserved_bytes;     /* bytes held from the runtime (all pages) */

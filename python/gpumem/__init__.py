@@ -16,7 +16,8 @@ from ._library import lib as _lib, path as library_path
 from .errors import GpumemError
 from .device import (Device, backends, DEVICE_LOCAL, HOST_VISIBLE, HOST_COHERENT,
                      HOST_CACHED)
-from .pool import Pool, PAGED, NATIVE, EXACT_MATCH, PERSISTENT_MAP, DETECT_CORRUPTION
+from .pool import (Pool, PAGED, NATIVE, EXACT_MATCH, PERSISTENT_MAP, DETECT_CORRUPTION,
+                   POOL_MAX_ARENAS)
 from .buffer import (Buffer, USAGE_STORAGE, USAGE_UNIFORM, USAGE_VERTEX, USAGE_INDEX,
                      USAGE_INDIRECT, USAGE_TRANSFER, USAGE_DEVICE_ADDRESS)
 from .mapping import Mapping
@@ -38,4 +39,4 @@ __all__ = ["Device", "Pool", "Buffer", "Mapping", "Stream", "Event", "VBlock",
            "HostRegistration", "Image", "GpumemError",
            "backends", "version", "errors", "library_path", "DEVICE_LOCAL", "HOST_VISIBLE",
            "HOST_COHERENT", "HOST_CACHED", "PAGED", "NATIVE", "EXACT_MATCH", "PERSISTENT_MAP",
-           "DETECT_CORRUPTION"]
+           "DETECT_CORRUPTION", "POOL_MAX_ARENAS"]

@@ -67,7 +67,7 @@ class PoolDesc(ctypes.Structure):
     _fields_ = [("kind", u32), ("flags", u32), ("required_flags", u32),
                 ("preferred_flags", u32), ("memory_type_index", u32), ("max_empty_pages", u32),
                 ("page_size", u64), ("byte_limit", u64), ("release_threshold", u64),
-                ("name", ctypes.c_char_p)]
+                ("name", ctypes.c_char_p), ("arena_count", u32)]
 
 
 class PoolStats(ctypes.Structure):

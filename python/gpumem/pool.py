@@ -15,6 +15,9 @@ EXACT_MATCH = 1 << 0
 PERSISTENT_MAP = 1 << 2
 DETECT_CORRUPTION = 1 << 3
 
+# the most arenas a pool may have (GPUMEM_POOL_MAX_ARENAS)
+POOL_MAX_ARENAS = 64
+
 Stats = namedtuple("Stats", "reserved_bytes used_bytes page_count allocation_count "
                             "largest_free_range memory_type kind")
 
@@ -23,14 +26,15 @@ class Pool(Object):
     """A pool of a device. Options (all optional, as gpumem_pool_desc): kind (PAGED or
     NATIVE), required_flags and preferred_flags (DEVICE_LOCAL, HOST_VISIBLE, ...),
     memory_type (an index, in place of the flags), flags (EXACT_MATCH, PERSISTENT_MAP,
-    DETECT_CORRUPTION), page_size, byte_limit, max_empty_pages, release_threshold, name."""
+    DETECT_CORRUPTION), page_size, byte_limit, max_empty_pages, release_threshold, name,
+    arena_count (paged pools shared by threads: N arenas, each with its own lock and pages)."""
 
     _kind = "pool"
     _destroy_function = "gpumem_pool_destroy"
 
     def __init__(self, device, kind=PAGED, required_flags=0, preferred_flags=0,
                  memory_type=None, flags=0, page_size=0, byte_limit=0, max_empty_pages=0,
-                 release_threshold=0, name=None):
+                 release_threshold=0, name=None, arena_count=0):
         desc = PoolDesc()
         desc.kind = unsigned("kind", kind, 32)
         desc.flags = unsigned("flags", flags, 32)
@@ -43,6 +47,7 @@ class Pool(Object):
         desc.byte_limit = unsigned("byte_limit", byte_limit)
         desc.max_empty_pages = unsigned("max_empty_pages", max_empty_pages, 32)
         desc.release_threshold = unsigned("release_threshold", release_threshold)
+        desc.arena_count = unsigned("arena_count", arena_count, 32)
         if name is not None:
             desc.name = name.encode()
         created = handle()

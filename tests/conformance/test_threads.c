@@ -96,9 +96,11 @@ out:
     return NULL;
 }
 
-CONF_TEST(threads_share_a_pool_with_own_streams)
+/* Four threads in one pool of `arenas` arenas (0: one). */
+static void share_a_pool(uint32_t arenas)
 {
-    gpumem_pool_desc desc = {.page_size = 1 << 20, .max_empty_pages = 2, .name = "threads"};
+    gpumem_pool_desc desc = {.page_size = 1 << 20, .max_empty_pages = 2, .name = "threads",
+                             .arena_count = arenas};
     gpumem_pool pool;
     OK(gpumem_pool_create(conf_dev, &desc, &pool));
     worker workers[THREADS];
@@ -129,10 +131,21 @@ CONF_TEST(threads_share_a_pool_with_own_streams)
     OK(gpumem_pool_stats_get(pool, &s));
     cr_assert_eq(s.allocation_count, 0);
     cr_assert_eq(s.used_bytes, 0);
-    cr_assert_leq(s.page_count, 2);
+    cr_assert_leq(s.page_count, 2 * (arenas ? arenas : 1)); /* max_empty_pages each */
     for (int i = 0; i < THREADS; i++)
         OK(gpumem_stream_destroy(workers[i].stream));
     OK(gpumem_pool_destroy(pool));
+}
+
+CONF_TEST(threads_share_a_pool_with_own_streams)
+{
+    share_a_pool(0);
+}
+
+/* The same with three arenas: two threads share one, the others have theirs. */
+CONF_TEST(threads_share_a_pool_of_arenas)
+{
+    share_a_pool(THREADS - 1);
 }
 
 /* Threads that write, fill and read disjoint ranges of one buffer whose atoms of non-coherent

@@ -133,6 +133,8 @@ void fz_op_pool_create(fz_ctx *c)
         .page_size = random_page_size(c),
         .release_threshold = fz_chance(c, 1, 8) ? fz_u32(c) : 0,
         .name = random_name(c),
+        /* One thread makes every call: one arena takes them, and the model holds as it is. */
+        .arena_count = fz_chance(c, 1, 4) ? (uint32_t)fz_below(c, GPUMEM_POOL_MAX_ARENAS + 1) : 0,
     };
     if (fz_chance(c, 1, 4)) {
         /* Mostly a few pages' worth, so that some buffers fit and some do not. */
@@ -166,8 +168,11 @@ void fz_op_pool_create(fz_ctx *c)
             faults |= FZ_BIT(GPUMEM_ERROR_NOT_FOUND);
         }
         if (wrong & 16) {
-            desc.page_size = fz_chance(c, 1, 2) ? UINT64_MAX - fz_u8(c)
-                                                : p->max_allocation_size + 1;
+            if (fz_chance(c, 1, 2))
+                desc.page_size = fz_chance(c, 1, 2) ? UINT64_MAX - fz_u8(c)
+                                                    : p->max_allocation_size + 1;
+            else
+                desc.arena_count = GPUMEM_POOL_MAX_ARENAS + 1 + (fz_u32(c) >> 1);
             faults |= FZ_ARG;
         }
         if ((wrong & 32) && !p->native_pools)
@@ -201,9 +206,10 @@ void fz_op_pool_create(fz_ctx *c)
              !(p->memory_types[type].flags & GPUMEM_MEMORY_HOST_VISIBLE))
         faults |= FZ_BIT(GPUMEM_ERROR_UNSUPPORTED); /* margins need host-visible memory */
     fz_trace(c, "pool desc: kind %u, flags 0x%x, required 0x%x, preferred 0x%x, type %u, "
-             "page %llu, limit %llu, max empty %u", desc.kind, desc.flags, desc.required_flags,
-             desc.preferred_flags, desc.memory_type_index, (unsigned long long)desc.page_size,
-             (unsigned long long)desc.byte_limit, desc.max_empty_pages);
+             "page %llu, limit %llu, max empty %u, arenas %u", desc.kind, desc.flags,
+             desc.required_flags, desc.preferred_flags, desc.memory_type_index,
+             (unsigned long long)desc.page_size, (unsigned long long)desc.byte_limit,
+             desc.max_empty_pages, desc.arena_count);
     gpumem_pool handle = (gpumem_pool)(uintptr_t)FZ_SENTINEL;
     gpumem_result r = gpumem_pool_create(device, &desc, &handle);
     if (!fz_call(c, "gpumem_pool_create", r, faults, 0))

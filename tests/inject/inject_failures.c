@@ -97,6 +97,16 @@ static gpumem_result scenario_pools_and_buffers(void)
     TRY(gpumem_device_open(NULL, &dev));
     gpumem_pool_desc pd = {.page_size = 1 << 20, .name = "inject", .max_empty_pages = 2};
     TRY(gpumem_pool_create(dev, &pd, &pool));
+    /* A pool of arenas, made and used (its other arenas, and the first create's arena). */
+    gpumem_pool arenas;
+    gpumem_buffer in_arena;
+    gpumem_pool_desc ad = {.page_size = 1 << 20, .name = "inject-arenas", .arena_count = 3};
+    TRY(gpumem_pool_create(dev, &ad, &arenas));
+    TRY(gpumem_buffer_create(arenas, &(gpumem_buffer_desc){.size = 5000}, &in_arena));
+    TRY(gpumem_buffer_write(in_arena, 0, data, 1000));
+    TRY(gpumem_buffer_read(in_arena, 0, back, 1000));
+    check_bytes(back, data, 1000, "a buffer of an arena");
+    TRY(gpumem_pool_destroy(arenas));
     /* Enough buffers for several pages, one dedicated, and records beyond the spares. */
     for (int i = 0; i < 40; i++) {
         gpumem_buffer_desc bd = {.size = (uint64_t)(i == 7 ? 3u << 20 : 1000u + 97u * i),

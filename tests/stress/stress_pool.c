@@ -1,6 +1,8 @@
 /* Stress 1: concurrent create, destroy and transfer in ONE shared pool (or, with --own-pools,
  * each worker in a pool of its own, so that destroys in one pool free what barriers taken for
- * other pools proved unreachable: see gpumem_epoch_known_safe).
+ * other pools proved unreachable: see gpumem_epoch_known_safe; with --arenas, one pool of
+ * WORKERS - 1 arenas, so that workers share some arenas and not others, and the observer's
+ * stats, trims, dumps and lookups cover all of them).
  *
  * WORKERS threads each keep LIVE buffers in one pool (small pages, so pages are allocated and
  * freed all the time, and some buffers get dedicated pages), replacing one per iteration:
@@ -29,6 +31,7 @@ typedef struct published {
 static gpumem_device device;
 static gpumem_pool pools[WORKERS];
 static int pool_count = 1; /* WORKERS with --own-pools */
+static uint32_t arena_count;  /* WORKERS - 1 with --arenas */
 static unsigned iterations;
 static published slots[WORKERS][LIVE];
 static atomic_int workers_done;
@@ -265,6 +268,10 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--own-pools") == 0)
         pool_count = WORKERS;
+    else if (argc > 1 && strcmp(argv[1], "--arenas") == 0)
+        arena_count = WORKERS - 1;
+    else if (argc > 1)
+        return fprintf(stderr, "stress_pool: unknown argument '%s'\n", argv[1]) > 0;
     double t0 = stress_now();
     stress_watchdog();
     stress_progress("workers and observer", 0);
@@ -272,7 +279,8 @@ int main(int argc, char **argv)
     device = stress_open_or_exit();
     char backend[GPUMEM_NAME_SIZE];
     stress_backend_name(device, backend, sizeof backend);
-    gpumem_pool_desc pd = {.page_size = PAGE_SIZE, .name = "stress-shared"};
+    gpumem_pool_desc pd = {.page_size = PAGE_SIZE, .name = "stress-shared",
+                           .arena_count = arena_count};
     for (int i = 0; i < pool_count; i++)
         if (!MUST(gpumem_pool_create(device, &pd, &pools[i])))
             return 1;
@@ -303,11 +311,14 @@ int main(int argc, char **argv)
         MUST(gpumem_pool_destroy(pools[i]));
     MUST(gpumem_device_close(device));
 
-    char summary[256];
+    char summary[256], arenas[32] = "";
+    if (arena_count)
+        snprintf(arenas, sizeof arenas, " of %u arenas", arena_count);
     snprintf(summary, sizeof summary,
-             "%s, %d worker threads in %d pool%s + 1 observer, %u iterations each, %llu worker "
+             "%s, %d worker threads in %d pool%s%s + 1 observer, %u iterations each, %llu worker "
              "ops, %llu observer ops (%llu racing info calls returned OK)",
-             backend, WORKERS, pool_count, pool_count > 1 ? "s" : "", iterations, (unsigned long long)atomic_load(&total_ops),
+             backend, WORKERS, pool_count, pool_count > 1 ? "s" : "", arenas, iterations,
+             (unsigned long long)atomic_load(&total_ops),
              (unsigned long long)atomic_load(&observer_ops),
              (unsigned long long)atomic_load(&observer_hits));
     return stress_finish("stress-pool", summary, stress_now() - t0);

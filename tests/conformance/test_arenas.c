@@ -1,0 +1,219 @@
+/* Pools with arenas (gpumem_pool_desc.arena_count): threads made one after another take the
+ * arenas in turn, each arena gets pages of its own, and everything the pool answers for (stats,
+ * trim, dumps, summaries, lookups by address, byte_limit, destroy) covers every arena. Each
+ * test is a process of its own, so the threads it starts are the first to create in a pool
+ * with arenas, one after another: their arenas are known. */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "conformance.h"
+
+#define PAGE (1ull << 20)
+enum { ARENAS = 4 };
+
+typedef struct creation {
+    gpumem_pool pool;
+    uint64_t size;
+    int count;
+    gpumem_buffer buffers[4];
+    gpumem_result result;
+    char message[512];
+} creation;
+
+static void *create_buffers(void *argument)
+{
+    creation *c = argument;
+    for (int i = 0; i < c->count && c->result == GPUMEM_OK; i++) {
+        gpumem_buffer_desc desc = {.size = c->size};
+        c->result = gpumem_buffer_create(c->pool, &desc, &c->buffers[i]);
+        if (c->result != GPUMEM_OK)
+            snprintf(c->message, sizeof c->message, "%s", gpumem_last_error());
+    }
+    return NULL;
+}
+
+/* `count` buffers of `size` bytes made by a new thread, waited for: the next arena's. */
+static gpumem_result create_on_new_thread(gpumem_pool pool, uint64_t size, int count,
+                                          gpumem_buffer *buffers)
+{
+    creation c = {.pool = pool, .size = size, .count = count};
+    pthread_t thread;
+    cr_assert_eq(pthread_create(&thread, NULL, create_buffers, &c), 0);
+    pthread_join(thread, NULL);
+    if (c.result != GPUMEM_OK)
+        cr_assert_neq(c.message[0], '\0', "a failed create said nothing");
+    for (int i = 0; i < count && c.result == GPUMEM_OK; i++)
+        buffers[i] = c.buffers[i];
+    return c.result;
+}
+
+static gpumem_pool arena_pool(uint32_t arenas, uint64_t byte_limit)
+{
+    gpumem_pool_desc desc = {.page_size = PAGE, .byte_limit = byte_limit, .name = "arenas",
+                             .arena_count = arenas};
+    gpumem_pool pool;
+    OK(gpumem_pool_create(conf_dev, &desc, &pool));
+    return pool;
+}
+
+static gpumem_pool_stats stats_of(gpumem_pool pool)
+{
+    gpumem_pool_stats s;
+    OK(gpumem_pool_stats_get(pool, &s));
+    return s;
+}
+
+/* Occurrences of `needle` in `text`. */
+static int count_of(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *at = strstr(text, needle); at; at = strstr(at + 1, needle))
+        n++;
+    return n;
+}
+
+static char *device_text(gpumem_result (*get)(gpumem_device, char *, uint64_t, uint64_t *))
+{
+    uint64_t length;
+    OK(get(conf_dev, NULL, 0, &length));
+    char *text = conf_alloc(length + 1);
+    OK(get(conf_dev, text, length + 1, &length));
+    return text;
+}
+
+CONF_TEST(arenas_give_each_thread_pages_of_its_own)
+{
+    gpumem_pool pool = arena_pool(ARENAS, 0);
+    gpumem_buffer buffers[ARENAS + 1];
+    for (int i = 0; i < ARENAS; i++) {
+        OK(create_on_new_thread(pool, 4096, 1, &buffers[i]));
+        gpumem_pool_stats s = stats_of(pool);
+        cr_assert_eq(s.page_count, (uint64_t)i + 1, "thread %d: %llu pages, not one more", i,
+                     (unsigned long long)s.page_count);
+        cr_assert_eq(s.allocation_count, (uint64_t)i + 1);
+        cr_assert_eq(s.reserved_bytes, ((uint64_t)i + 1) * PAGE);
+    }
+    /* The next thread shares the first one's arena, and its page. */
+    OK(create_on_new_thread(pool, 4096, 1, &buffers[ARENAS]));
+    cr_assert_eq(stats_of(pool).page_count, ARENAS);
+
+    /* One pool in the dump, its pages numbered apart; the summary names the arenas. */
+    char *json = device_text(gpumem_device_dump_json);
+    cr_assert_eq(count_of(json, "\"name\":\"arenas\""), 1, "%s", json);
+    cr_assert_eq(count_of(json, "{\"id\":"), ARENAS, "%s", json);
+    for (int i = 0; i < ARENAS; i++) {
+        char page[32];
+        snprintf(page, sizeof page, "{\"id\":%d,", i);
+        cr_assert_eq(count_of(json, page), 1, "page id %d: %s", i, json);
+    }
+    free(json);
+    char *summary = device_text(gpumem_device_summary);
+    cr_assert(strstr(summary, "4 arenas") && strstr(summary, "4 pages"), "%s", summary);
+    free(summary);
+
+    /* Every buffer holds its bytes, and is found by address, whatever its arena. */
+    uint8_t data[4096], out[4096];
+    for (int i = 0; i <= ARENAS; i++) {
+        conf_pattern(data, sizeof data, (uint64_t)i);
+        OK(gpumem_buffer_write(buffers[i], 0, data, sizeof data));
+    }
+    for (int i = 0; i <= ARENAS; i++) {
+        conf_pattern(data, sizeof data, (uint64_t)i);
+        OK(gpumem_buffer_read(buffers[i], 0, out, sizeof out));
+        ASSERT_BYTES(out, data, sizeof data, "buffer %d", i);
+        gpumem_native_buffer native;
+        OK(gpumem_buffer_native(buffers[i], &native));
+        if (!native.address)
+            continue; /* memory without addresses (Vulkan) */
+        gpumem_buffer found;
+        uint64_t offset;
+        OK(gpumem_buffer_find(conf_dev, native.address + 100, &found, &offset));
+        cr_assert_eq(found, buffers[i], "buffer %d was not found by its address", i);
+        cr_assert_eq(offset, 100);
+    }
+
+    /* This thread destroys them all, in arenas it never created in. */
+    for (int i = 0; i <= ARENAS; i++)
+        OK(gpumem_buffer_destroy(buffers[i]));
+    gpumem_pool_stats s = stats_of(pool);
+    cr_assert_eq(s.allocation_count, 0);
+    cr_assert_eq(s.used_bytes, 0);
+    cr_assert_eq(s.page_count, ARENAS, "each arena keeps its empty page (max_empty_pages 1)");
+    OK(gpumem_pool_trim(pool));
+    s = stats_of(pool);
+    cr_assert_eq(s.page_count, 0, "trim left %llu pages", (unsigned long long)s.page_count);
+    cr_assert_eq(s.reserved_bytes, 0);
+    OK(gpumem_pool_destroy(pool));
+}
+
+CONF_TEST(arenas_share_the_byte_limit)
+{
+    gpumem_pool pool = arena_pool(ARENAS, 2 * PAGE);
+    gpumem_buffer a, b, c, d;
+    OK(create_on_new_thread(pool, 4096, 1, &a));
+    OK(create_on_new_thread(pool, 4096, 1, &b));
+    /* A third arena would take a third page. */
+    cr_assert_eq(create_on_new_thread(pool, 4096, 1, &c), GPUMEM_ERROR_LIMIT_EXCEEDED);
+    gpumem_pool_stats s = stats_of(pool);
+    cr_assert_eq(s.reserved_bytes, 2 * PAGE);
+    cr_assert_eq(s.allocation_count, 2);
+    /* Room given back in one arena is room for another. */
+    OK(gpumem_buffer_destroy(a));
+    OK(gpumem_pool_trim(pool));
+    cr_assert_eq(stats_of(pool).reserved_bytes, PAGE);
+    OK(create_on_new_thread(pool, 4096, 1, &d));
+    cr_assert_eq(stats_of(pool).reserved_bytes, 2 * PAGE);
+    /* A page of its own counts too. */
+    cr_assert_eq(create_on_new_thread(pool, PAGE, 1, &c), GPUMEM_ERROR_LIMIT_EXCEEDED);
+    OK(gpumem_buffer_destroy(b));
+    OK(gpumem_buffer_destroy(d));
+    OK(gpumem_pool_destroy(pool));
+}
+
+CONF_TEST(arenas_go_with_their_pool)
+{
+    gpumem_pool pool = arena_pool(ARENAS, 0);
+    gpumem_buffer buffers[ARENAS][3];
+    for (int i = 0; i < ARENAS; i++)
+        OK(create_on_new_thread(pool, 1000 + (uint64_t)i, 3, buffers[i]));
+    cr_assert_eq(stats_of(pool).allocation_count, ARENAS * 3);
+    OK(gpumem_pool_destroy(pool));
+    for (int i = 0; i < ARENAS; i++)
+        for (int k = 0; k < 3; k++)
+            FAILS(gpumem_buffer_destroy(buffers[i][k]), GPUMEM_ERROR_DESTROYED);
+    /* And with the device: a pool left alive with buffers in every arena (the fixture closes
+     * the device; the sanitizer builds find what it would leak). */
+    pool = arena_pool(ARENAS, 0);
+    for (int i = 0; i < ARENAS; i++)
+        OK(create_on_new_thread(pool, 5000, 3, buffers[i]));
+}
+
+CONF_TEST(arena_count_is_checked)
+{
+    gpumem_pool_desc desc = {.page_size = PAGE, .arena_count = GPUMEM_POOL_MAX_ARENAS + 1};
+    gpumem_pool pool;
+    FAILS(gpumem_pool_create(conf_dev, &desc, &pool), GPUMEM_ERROR_INVALID_ARGUMENT);
+    desc.arena_count = UINT32_MAX;
+    FAILS(gpumem_pool_create(conf_dev, &desc, &pool), GPUMEM_ERROR_INVALID_ARGUMENT);
+    desc.arena_count = GPUMEM_POOL_MAX_ARENAS;
+    OK(gpumem_pool_create(conf_dev, &desc, &pool));
+    gpumem_buffer buffer = conf_buffer(pool, 100, 0);
+    OK(gpumem_buffer_destroy(buffer));
+    OK(gpumem_pool_destroy(pool));
+    /* 0 and 1 are one arena. */
+    for (uint32_t n = 0; n <= 1; n++) {
+        desc.arena_count = n;
+        OK(gpumem_pool_create(conf_dev, &desc, &pool));
+        buffer = conf_buffer(pool, 100, 0);
+        OK(gpumem_buffer_destroy(buffer));
+        OK(gpumem_pool_destroy(pool));
+    }
+    if (!conf_props.native_pools)
+        return;
+    gpumem_pool_desc native = {.kind = GPUMEM_POOL_NATIVE, .arena_count = 2};
+    FAILS(gpumem_pool_create(conf_dev, &native, &pool), GPUMEM_ERROR_INVALID_ARGUMENT);
+    native.arena_count = 1;
+    OK(gpumem_pool_create(conf_dev, &native, &pool));
+    OK(gpumem_pool_destroy(pool));
+}
