@@ -127,6 +127,8 @@ step "transfer sizes x copy threads (cuda)" "$out/trust-cuda.log" 150 \
 for program in pool destroy map handles; do
     step "stress_$program (cuda)" "$out/trust-cuda.log" 60 "$(tool tests/stress/stress_$program)"
 done
+step "stress_pool --arenas (cuda)" "$out/trust-cuda.log" 60 "$(tool tests/stress/stress_pool)" \
+    --arenas
 # Each of stress_close's rounds opens and closes a CUDA context (about 0.2 s): a tenth of them.
 GPUMEM_STRESS_SCALE=0.1 step "stress_close (cuda)" "$out/trust-cuda.log" 60 \
     "$(tool tests/stress/stress_close)"
