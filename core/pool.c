@@ -839,7 +839,7 @@ static gpumem_result pool_init(gpumem_pool_obj *pool, gpumem_device_obj *device,
     return GPUMEM_OK;
 }
 
-/* A zeroed pool record, on the cache-line boundary its lock needs. */
+/* A zeroed pool record, on the boundary its lock needs. */
 static gpumem_pool_obj *pool_alloc(void)
 {
     gpumem_pool_obj *pool = gpumem_alloc_aligned(_Alignof(gpumem_pool_obj), sizeof *pool);
@@ -877,8 +877,12 @@ static gpumem_result arenas_create(gpumem_pool_obj *pool, const gpumem_pool_desc
 {
     if (d->arena_count <= 1)
         return GPUMEM_OK;
-    gpumem_pool_obj **arenas = gpumem_alloc_zeroed(d->arena_count, sizeof *arenas);
-    if (!arenas)
+    /* Every create reads the array: cache lines of its own, which no write shares. */
+    size_t bytes = gpumem_align_up(d->arena_count * sizeof(gpumem_pool_obj *), 128);
+    gpumem_pool_obj **arenas = gpumem_alloc_aligned(128, bytes);
+    if (arenas)
+        memset(arenas, 0, bytes);
+    else
         return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for %u arenas",
                            d->arena_count);
     arenas[0] = pool;
@@ -914,7 +918,11 @@ gpumem_pool_obj *gpumem_pool_arena(gpumem_pool_obj *pool)
         t->arena_ordinal =
             (uint32_t)(atomic_fetch_add_explicit(&arena_threads, 1, memory_order_relaxed) %
                        UINT32_MAX) + 1;
-    return pool->arenas[(t->arena_ordinal - 1) % pool->arena_count];
+    if (t->arena_count_seen != pool->arena_count) { /* a division only when the count changes */
+        t->arena_count_seen = pool->arena_count;
+        t->arena_index = (t->arena_ordinal - 1) % pool->arena_count;
+    }
+    return pool->arenas[t->arena_index];
 }
 
 static gpumem_result pool_create(gpumem_device device_handle, const gpumem_pool_desc *desc,

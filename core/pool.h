@@ -36,7 +36,8 @@ typedef struct gpumem_buffer_obj gpumem_buffer_obj;
 typedef struct gpumem_pool_obj {
     /* What calls read without the lock, set when the pool is made (a create reads them from the
      * pool the application holds while another thread's arena, which may be that pool, changes
-     * what follows: so the lock starts a new cache line). */
+     * what follows: so the lock starts a new pair of cache lines, as x86 cores fetch lines in
+     * 128-byte pairs). */
     gpumem_list link; /* in device->pools (the device's lock) */
     uint64_t handle;
     gpumem_device_obj *device;
@@ -64,7 +65,7 @@ typedef struct gpumem_pool_obj {
     struct gpumem_pool_obj *self;
     uint32_t arena_count;
 
-    pthread_mutex_t lock __attribute__((aligned(64))); /* what follows, and the pages */
+    pthread_mutex_t lock __attribute__((aligned(128))); /* what follows, and the pages */
     int closing;          /* the pool's handle ended: no new buffers */
     _Atomic uint32_t next_page_id;      /* the owner's (next_page_id in pool.c) */
     _Atomic uint64_t reserved_together; /* the owner's (limit_take in pool.c) */

@@ -22,6 +22,8 @@ typedef struct gpumem_thread {
     uint32_t depth;              /* public calls in progress (more than 1 only through callbacks) */
     uint32_t arena_ordinal;      /* 0, or 1 + the thread's place among those that created in a
                                     pool with arenas (gpumem_pool_arena) */
+    uint32_t arena_count_seen;   /* the arena count arena_index is for */
+    uint32_t arena_index;        /* (arena_ordinal - 1) % arena_count_seen */
     struct gpumem_epoch_record *record; /* registered at the thread's first guarded call */
     char message[GPUMEM_MESSAGE_SIZE];         /* what gpumem_last_error() returns */
     char backend_message[GPUMEM_MESSAGE_SIZE]; /* a backend's detail, for core to wrap */
