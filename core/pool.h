@@ -51,9 +51,6 @@ typedef struct gpumem_pool_obj {
     uint64_t release_threshold;
     char name[GPUMEM_NAME_SIZE];
     gpumem_backend_pool *native_pool;
-    /* Native pools: the stream the locked section queues the runtime's allocations and frees
-     * on (gpumem_pool_lock_on). */
-    gpumem_stream_obj *queue;
     /* Arenas (gpumem_pool_desc.arena_count > 1): the pool the application holds keeps the
      * others, each a pool of its own lock, pages and buffers with no handle, in `arenas`
      * (arenas[0] is the pool itself). Every arena's `owner` is that pool (a pool without arenas
@@ -67,6 +64,9 @@ typedef struct gpumem_pool_obj {
 
     pthread_mutex_t lock __attribute__((aligned(128))); /* what follows, and the pages */
     int closing;          /* the pool's handle ended: no new buffers */
+    /* Native pools: the stream the locked section queues the runtime's allocations and frees
+     * on (gpumem_pool_lock_on, which sets it at every lock). */
+    gpumem_stream_obj *queue;
     _Atomic uint32_t next_page_id;      /* the owner's (next_page_id in pool.c) */
     _Atomic uint64_t reserved_together; /* the owner's (limit_take in pool.c) */
     gpumem_list pages;
