@@ -1,6 +1,7 @@
 #include "buffer.h"
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "align.h"
@@ -92,6 +93,7 @@ static gpumem_result buffer_publish(gpumem_pool_obj *pool, gpumem_buffer_obj *b,
         pool->used_bytes -= b->block_size;
         pool->allocation_count--;
         gpumem_pool_unplace(pool, b->page, b->tlsf_handle);
+        b->image = NULL; /* still the caller's (gpumem_record_new) */
         gpumem_pool_record_give(pool, b);
         return r;
     }
@@ -151,10 +153,8 @@ gpumem_result gpumem_record_new(gpumem_pool_obj *pool, const gpumem_buffer_desc 
 {
     gpumem_buffer_obj *b;
     gpumem_result r = record_for_new(pool, &b);
-    if (r != GPUMEM_OK) {
-        gpumem_image_free(pool->device, image);
+    if (r != GPUMEM_OK)
         return r;
-    }
     uint64_t min_alignment = pool->device->properties.min_alignment;
     uint64_t alignment = desc->alignment > min_alignment ? desc->alignment : min_alignment;
     uint64_t margin = image ? 0 : gpumem_margin_before(pool, alignment);
@@ -178,7 +178,6 @@ gpumem_result gpumem_record_new(gpumem_pool_obj *pool, const gpumem_buffer_desc 
         gpumem_pool_unplace(pool, page, a.handle);
     }
     if (r != GPUMEM_OK) {
-        gpumem_image_free(pool->device, image);
         gpumem_pool_record_give(pool, b);
         return r;
     }
@@ -200,6 +199,27 @@ gpumem_result gpumem_record_new(gpumem_pool_obj *pool, const gpumem_buffer_desc 
     if ((r = buffer_publish(pool, b, desc->name)) == GPUMEM_OK)
         *out = b;
     return r;
+}
+
+gpumem_result gpumem_record_create(gpumem_pool_obj *pool, gpumem_stream_obj *taker,
+                                   const gpumem_buffer_desc *desc, uint32_t usage,
+                                   gpumem_image_obj *image, gpumem_buffer_obj **out)
+{
+    gpumem_pool_obj *arena = gpumem_pool_arena(pool);
+    char refused[GPUMEM_MESSAGE_SIZE];
+    for (int again = 0;; again = 1) {
+        gpumem_result r = gpumem_pool_lock_for(arena, taker);
+        if (r != GPUMEM_OK)
+            return r;
+        r = gpumem_record_new(arena, desc, usage, image, out);
+        gpumem_pool_unlock_on(arena, arena->queue);
+        if (r != GPUMEM_ERROR_LIMIT_EXCEEDED || again || arena->owner->arena_count == 1)
+            return r;
+        /* The limit counts every arena's pages: the others' empty ones may make room. */
+        snprintf(refused, sizeof refused, "%s", gpumem_this_thread.message);
+        if (!gpumem_pool_trim_others(arena))
+            return gpumem_fail(r, "%s (every arena trimmed)", refused);
+    }
 }
 
 /* The stream of a handle, on the pool's device. */
@@ -241,13 +261,8 @@ static gpumem_result buffer_create(gpumem_pool pool_handle, const gpumem_buffer_
     gpumem_stream_obj *taker = stream;
     if (stream && pool->kind == GPUMEM_POOL_PAGED && gpumem_margin_before(pool, 1))
         taker = NULL;
-    pool = gpumem_pool_arena(pool);
-    if ((r = gpumem_pool_lock_for(pool, taker)) != GPUMEM_OK)
-        return r;
     gpumem_buffer_obj *b = NULL;
-    r = gpumem_record_new(pool, &placed, usage, NULL, &b);
-    gpumem_pool_unlock_on(pool, pool->queue);
-    if (r == GPUMEM_OK)
+    if ((r = gpumem_record_create(pool, taker, &placed, usage, NULL, &b)) == GPUMEM_OK)
         *out = (gpumem_buffer)(uintptr_t)b->handle;
     return r;
 }
@@ -372,11 +387,11 @@ static gpumem_result buffer_import(gpumem_pool pool_handle, const gpumem_import_
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "buffer is NULL");
     if ((r = check_import(pool, desc)) != GPUMEM_OK)
         return r;
+    /* In the first arena, checked against every arena's pages (imports are rare). */
     gpumem_buffer_obj *b = NULL;
-    pool = gpumem_pool_arena(pool);
-    gpumem_pool_lock(pool);
+    gpumem_pool_lock_arenas(pool);
     r = import_new(pool, desc, &b);
-    gpumem_pool_unlock(pool);
+    gpumem_pool_unlock_arenas(pool);
     if (r == GPUMEM_OK)
         *out = (gpumem_buffer)(uintptr_t)b->handle;
     return r;

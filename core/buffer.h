@@ -65,10 +65,18 @@ gpumem_result gpumem_record_user_data(uint64_t handle, gpumem_handle_kind kind,
 /* Places and publishes a new record of `desc` (its alignment already what the record needs),
  * gpumem_pool_lock held. With `image`, the record is an image's: no guard margins, no address
  * index, a handle of kind GPUMEM_HANDLE_IMAGE, a dedicated page allocated for the image where
- * image->native asks, the backend's image bound to its place; the record owns `image` from the
- * call on (freed with it, or at once on failure). */
+ * image->native asks, the backend's image bound to its place; the record owns `image` once the
+ * call succeeds (on failure it stays the caller's). */
 gpumem_result gpumem_record_new(gpumem_pool_obj *pool, const gpumem_buffer_desc *desc,
                                 uint32_t usage, gpumem_image_obj *image, gpumem_buffer_obj **out);
+
+/* gpumem_record_new in the calling thread's arena of `pool` (gpumem_pool_arena), its lock taken
+ * for `taker` (gpumem_pool_lock_for) and let go. Where byte_limit refuses an arena of a pool
+ * with arenas a page, the other arenas are trimmed (gpumem_pool_trim_others) and the create is
+ * tried once more. */
+gpumem_result gpumem_record_create(gpumem_pool_obj *pool, gpumem_stream_obj *taker,
+                                   const gpumem_buffer_desc *desc, uint32_t usage,
+                                   gpumem_image_obj *image, gpumem_buffer_obj **out);
 
 /* OK when [offset, offset + size) is a non-empty range inside the buffer; otherwise the error
  * (GPUMEM_ERROR_INVALID_ARGUMENT for size 0, GPUMEM_ERROR_OUT_OF_RANGE) with its message. */

@@ -110,12 +110,12 @@ static void dump_buffer(gpumem_json *j, const gpumem_buffer_obj *b, int first)
     gpumem_json_append(j, "}");
 }
 
-/* One pool, its arenas together (each locked, in order, for one consistent view). */
+/* One pool, its arenas together (all locked, for one consistent view). */
 static void dump_pool(gpumem_json *j, gpumem_pool_obj *pool, int first)
 {
     uint64_t reserved = 0, used = 0, allocations = 0;
+    gpumem_pool_lock_arenas_reclaimed(pool); /* the pages as the application's destroys left them */
     GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
-        gpumem_pool_lock_reclaimed(arena); /* the pages as the application's destroys left them */
         reserved += arena->reserved_bytes;
         used += arena->used_bytes;
         allocations += arena->allocation_count;
@@ -141,8 +141,7 @@ static void dump_pool(gpumem_json *j, gpumem_pool_obj *pool, int first)
             dump_buffer(j, GPUMEM_CONTAINER_OF(l, gpumem_buffer_obj, link), n++ == 0);
     }
     gpumem_json_append(j, "]}");
-    GPUMEM_POOL_FOR_EACH_ARENA(arena, pool)
-        gpumem_pool_unlock(arena);
+    gpumem_pool_unlock_arenas(pool);
 }
 
 void gpumem_dump_device(gpumem_device_obj *device, gpumem_json *j)

@@ -240,18 +240,14 @@ static gpumem_result image_create(gpumem_pool pool_handle, const gpumem_image_de
                         "bytes)",
                         (unsigned long long)placed.size,
                         (unsigned long long)pool->device->properties.max_allocation_size);
-    pool = gpumem_pool_arena(pool);
+    gpumem_buffer_obj *b = NULL;
     if (r == GPUMEM_OK)
-        r = gpumem_pool_lock_for(pool, NULL);
+        r = gpumem_record_create(pool, NULL, &placed, GPUMEM_BUFFER_USAGE_DEFAULT, image, &b);
     if (r != GPUMEM_OK) {
         gpumem_image_free(pool->device, image);
         return r;
     }
-    gpumem_buffer_obj *b = NULL;
-    r = gpumem_record_new(pool, &placed, GPUMEM_BUFFER_USAGE_DEFAULT, image, &b);
-    gpumem_pool_unlock_on(pool, pool->queue);
-    if (r == GPUMEM_OK)
-        *out = (gpumem_image)(uintptr_t)b->handle;
+    *out = (gpumem_image)(uintptr_t)b->handle;
     return r;
 }
 

@@ -54,6 +54,18 @@ void gpumem_pool_unlock(gpumem_pool_obj *pool)
     gpumem_pool_unlock_on(pool, pool->device->default_stream);
 }
 
+void gpumem_pool_lock_arenas(gpumem_pool_obj *pool)
+{
+    GPUMEM_POOL_FOR_EACH_ARENA(arena, pool)
+        gpumem_pool_lock(arena);
+}
+
+void gpumem_pool_unlock_arenas(gpumem_pool_obj *pool)
+{
+    GPUMEM_POOL_FOR_EACH_ARENA(arena, pool)
+        gpumem_pool_unlock(arena);
+}
+
 /* --- pages --- */
 
 gpumem_result gpumem_page_map(gpumem_pool_obj *pool, gpumem_page *page)
@@ -427,20 +439,23 @@ gpumem_result gpumem_pool_place(gpumem_pool_obj *pool, uint64_t size, uint64_t a
  * must not overlap a page the pool holds, where its own buffers are or may be placed, nor
  * another import that is still alive. An import's page kept after its buffer went (parked)
  * holds no buffer and never will. */
-static gpumem_result check_overlap(const gpumem_pool_obj *pool, uint64_t address, uint64_t size)
+/* Every arena's pages (their locks held: gpumem_pool_lock_arenas). */
+static gpumem_result check_overlap(gpumem_pool_obj *pool, uint64_t address, uint64_t size)
 {
-    for (const gpumem_list *n = pool->pages.next; n != &pool->pages; n = n->next) {
-        const gpumem_page *page = GPUMEM_CONTAINER_OF(n, gpumem_page, link);
-        if (page->imported && !page->buffer_count)
-            continue;
-        if (address < page->address + page->size && page->address < address + size)
-            return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
-                               "the range [0x%llx, +%llu) overlaps %s page %u of pool '%s' "
-                               "([0x%llx, +%llu)); a pool's buffers never share bytes",
-                               (unsigned long long)address, (unsigned long long)size,
-                               page->imported ? "the imported" : "the pool's own", page->id,
-                               pool->name, (unsigned long long)page->address,
-                               (unsigned long long)page->size);
+    GPUMEM_POOL_FOR_EACH_ARENA(arena, pool->owner) {
+        for (const gpumem_list *n = arena->pages.next; n != &arena->pages; n = n->next) {
+            const gpumem_page *page = GPUMEM_CONTAINER_OF(n, gpumem_page, link);
+            if (page->imported && !page->buffer_count)
+                continue;
+            if (address < page->address + page->size && page->address < address + size)
+                return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
+                                   "the range [0x%llx, +%llu) overlaps %s page %u of pool '%s' "
+                                   "([0x%llx, +%llu)); a pool's buffers never share bytes",
+                                   (unsigned long long)address, (unsigned long long)size,
+                                   page->imported ? "the imported" : "the pool's own",
+                                   page->id, pool->name, (unsigned long long)page->address,
+                                   (unsigned long long)page->size);
+        }
     }
     return GPUMEM_OK;
 }
@@ -569,8 +584,8 @@ gpumem_buffer_obj *gpumem_pool_record_take(gpumem_pool_obj *pool)
     if (gpumem_list_empty(&pool->spare_records)) {
         gpumem_buffer_obj *b = gpumem_alloc(sizeof(gpumem_buffer_obj));
         if (b)
-            b->name = NULL, b->image = NULL; /* what record_give frees; the rest is set when
-                                              it is placed */
+            b->name = NULL, b->image = NULL; /* record_give frees the name; the rest is set
+                                              when it is placed */
         return b;
     }
     gpumem_list *node = pool->spare_records.next;
@@ -583,8 +598,6 @@ void gpumem_pool_record_give(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
     gpumem_free(b->name);
     b->name = NULL;
-    gpumem_image_free(pool->device, b->image); /* an image's record that failed to publish */
-    b->image = NULL;
     if (pool->spare_count == GPUMEM_POOL_SPARE_RECORDS) {
         gpumem_free(b);
         return;
@@ -711,16 +724,21 @@ void gpumem_pool_reclaim(gpumem_pool_obj *pool)
     gpumem_pool_reclaim_below(pool, gpumem_epoch_oldest(gpumem_this_thread.record));
 }
 
-void gpumem_pool_lock_reclaimed(gpumem_pool_obj *pool)
+void gpumem_pool_lock_arenas_reclaimed(gpumem_pool_obj *pool)
 {
-    gpumem_pool_lock(pool);
-    if (!pool->retired_count)
+    gpumem_pool_lock_arenas(pool);
+    int retired = 0;
+    GPUMEM_POOL_FOR_EACH_ARENA(arena, pool)
+        retired |= arena->retired_count != 0;
+    if (!retired)
         return;
-    gpumem_pool_unlock(pool);
-    uint64_t safe = gpumem_epoch_oldest(gpumem_this_thread.record);
-    gpumem_pool_lock(pool);
-    restart_retire_counts(pool);
-    gpumem_pool_reclaim_below(pool, safe);
+    gpumem_pool_unlock_arenas(pool);
+    uint64_t safe = gpumem_epoch_oldest(gpumem_this_thread.record); /* one barrier for all */
+    gpumem_pool_lock_arenas(pool);
+    GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
+        restart_retire_counts(arena);
+        gpumem_pool_reclaim_below(arena, safe);
+    }
 }
 
 /* --- creation --- */
@@ -1085,6 +1103,17 @@ static gpumem_result trim_arena(gpumem_pool_obj *pool)
     return GPUMEM_OK;
 }
 
+int gpumem_pool_trim_others(gpumem_pool_obj *arena)
+{
+    gpumem_pool_obj *owner = arena->owner;
+    uint64_t before = atomic_load_explicit(&owner->reserved_together, memory_order_relaxed);
+    GPUMEM_POOL_FOR_EACH_ARENA(other, owner) {
+        if (other != arena && trim_arena(other) != GPUMEM_OK)
+            gpumem_error_clear(); /* a stream's failed wait: its frees stay; the others go on */
+    }
+    return atomic_load_explicit(&owner->reserved_together, memory_order_relaxed) < before;
+}
+
 static gpumem_result pool_trim(gpumem_pool handle)
 {
     gpumem_pool_obj *pool;
@@ -1092,10 +1121,17 @@ static gpumem_result pool_trim(gpumem_pool handle)
     if (r != GPUMEM_OK)
         return r;
     gpumem_device_obj *device = pool->device;
+    /* Every arena is trimmed; the first failure (a stream's wait) is the answer. */
+    gpumem_result first = GPUMEM_OK;
+    char message[GPUMEM_MESSAGE_SIZE] = "";
     GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
-        if ((r = trim_arena(arena)) != GPUMEM_OK)
-            return r;
+        if ((r = trim_arena(arena)) != GPUMEM_OK && first == GPUMEM_OK) {
+            first = r;
+            snprintf(message, sizeof message, "%s", gpumem_this_thread.message);
+        }
     }
+    if (first != GPUMEM_OK)
+        return gpumem_fail(first, "%s", message);
     if (pool->kind == GPUMEM_POOL_NATIVE) {
         if ((r = gpumem_stream_wait(device->default_stream)) != GPUMEM_OK ||
             !device->ops->native_pool_trim)
@@ -1140,9 +1176,8 @@ static gpumem_result pool_stats_get(gpumem_pool handle, gpumem_pool_stats *stats
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "stats is NULL");
     gpumem_device_obj *device = pool->device;
     gpumem_pool_stats s = {.memory_type = pool->memory_type, .kind = pool->kind};
+    gpumem_pool_lock_arenas_reclaimed(pool); /* the ranges as the application's destroys left them */
     GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
-        /* the free ranges as the application's destroys left them */
-        gpumem_pool_lock_reclaimed(arena);
         uint64_t free_bytes, largest;
         gpumem_pool_free_room(arena, &free_bytes, &largest);
         s.reserved_bytes += arena->reserved_bytes;
@@ -1151,8 +1186,8 @@ static gpumem_result pool_stats_get(gpumem_pool handle, gpumem_pool_stats *stats
         s.allocation_count += arena->allocation_count;
         if (largest > s.largest_free_range)
             s.largest_free_range = largest;
-        gpumem_pool_unlock(arena);
     }
+    gpumem_pool_unlock_arenas(pool);
     if (pool->kind == GPUMEM_POOL_NATIVE && device->ops->native_pool_stats &&
         device->ops->native_pool_stats(device->native, pool->native_pool, &s.reserved_bytes,
                                        &s.used_bytes) != GPUMEM_OK)

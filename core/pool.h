@@ -112,6 +112,11 @@ typedef struct gpumem_pool_obj {
 /* The arena the calling thread creates in: the pool itself without arenas. */
 gpumem_pool_obj *gpumem_pool_arena(gpumem_pool_obj *pool);
 
+/* Trims every arena of arena's pool but arena (as gpumem_pool_trim: retired buffers, settled
+ * parked pages and empty shared pages go), taking their locks one at a time, none held on
+ * entry; 1 when the pool's arenas then reserve fewer bytes. */
+int gpumem_pool_trim_others(gpumem_pool_obj *arena);
+
 #define GPUMEM_POOL_SPARE_RECORDS 65536
 /* Kept dedicated pages (see parked_bytes) up to this many pages' size are reused by later
  * allocations before a stream's allocation has the host wait and frees them. */
@@ -141,6 +146,10 @@ gpumem_result gpumem_pool_get(gpumem_pool handle, gpumem_pool_obj **pool);
 gpumem_stream_obj *gpumem_pool_order_stream(const gpumem_pool_obj *pool);
 void gpumem_pool_lock(gpumem_pool_obj *pool);   /* the order stream's lock, then the pool's */
 void gpumem_pool_unlock(gpumem_pool_obj *pool);
+/* gpumem_pool_lock of every arena of a pool the application holds, in the arenas' order (the
+ * only way two arena locks are held at once). */
+void gpumem_pool_lock_arenas(gpumem_pool_obj *pool);
+void gpumem_pool_unlock_arenas(gpumem_pool_obj *pool);
 /* The same, with `stream` in place of the device's default stream for a native pool's
  * allocations and frees (stream-ordered buffers). */
 void gpumem_pool_lock_on(gpumem_pool_obj *pool, gpumem_stream_obj *stream);
@@ -178,7 +187,8 @@ gpumem_result gpumem_pool_place(gpumem_pool_obj *pool, uint64_t size, uint64_t a
                                 gpumem_tlsf_allocation *allocation);
 
 /* A page over the application's memory, holding one buffer of desc->size bytes, counted as
- * used (gpumem_pool_lock held, desc checked by the caller; the pool is paged). */
+ * used (desc checked by the caller; the pool is paged; every arena's lock held,
+ * gpumem_pool_lock_arenas: the range must not overlap any arena's pages). */
 gpumem_result gpumem_pool_import(gpumem_pool_obj *pool, const gpumem_import_desc *desc,
                                  gpumem_page **page);
 
@@ -210,10 +220,10 @@ void gpumem_pool_reclaim(gpumem_pool_obj *pool);
 /* Frees the retired buffers stamped below `safe` (see epoch.h), oldest first (gpumem_pool_lock
  * held); returns how many went. */
 uint32_t gpumem_pool_reclaim_below(gpumem_pool_obj *pool, uint64_t safe);
-/* Takes the pool's lock (gpumem_pool_lock) with the retired buffers that no call can reach any
- * more freed: for queries that show the pool as the application's destroys left it. The
- * barrier that finds them runs with the lock let go. */
-void gpumem_pool_lock_reclaimed(gpumem_pool_obj *pool);
+/* Takes every arena's lock (gpumem_pool_lock_arenas) with the retired buffers that no call can
+ * reach any more freed: for queries that show the pool as the application's destroys left it.
+ * The barrier that finds them runs with the locks let go. */
+void gpumem_pool_lock_arenas_reclaimed(gpumem_pool_obj *pool);
 
 /* Maps a page for the host, counting references (pool lock held). */
 gpumem_result gpumem_page_map(gpumem_pool_obj *pool, gpumem_page *page);

@@ -40,8 +40,8 @@ static void summarize_pool(gpumem_json *t, gpumem_pool_obj *pool, totals *all)
     char a[32], b[32], c[32], d[32];
     totals one = {.pools = 1};
     uint64_t largest = 0;
+    gpumem_pool_lock_arenas_reclaimed(pool); /* the pages as the application's destroys left them */
     GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
-        gpumem_pool_lock_reclaimed(arena); /* the pages as the application's destroys left them */
         for (const gpumem_list *n = arena->pages.next; n != &arena->pages; n = n->next) {
             one.pages++;
             one.dedicated += GPUMEM_CONTAINER_OF(n, gpumem_page, link)->dedicated;
@@ -53,8 +53,8 @@ static void summarize_pool(gpumem_json *t, gpumem_pool_obj *pool, totals *all)
         one.reserved += arena->reserved_bytes;
         one.used += arena->used_bytes;
         one.allocations += arena->allocation_count;
-        gpumem_pool_unlock(arena);
     }
+    gpumem_pool_unlock_arenas(pool);
     gpumem_json_append(t, "pool '%s' (%s, memory type %u, pages of %s", pool->name,
                        pool->kind == GPUMEM_POOL_NATIVE ? "native" : "paged", pool->memory_type,
                        human(pool->page_size, a, sizeof a));

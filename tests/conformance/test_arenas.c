@@ -16,6 +16,8 @@ typedef struct creation {
     gpumem_pool pool;
     uint64_t size;
     int count;
+    int destroy;                   /* destroy them again before the thread ends */
+    const gpumem_import_desc *import; /* or import this, once */
     gpumem_buffer buffers[4];
     gpumem_result result;
     char message[512];
@@ -26,26 +28,35 @@ static void *create_buffers(void *argument)
     creation *c = argument;
     for (int i = 0; i < c->count && c->result == GPUMEM_OK; i++) {
         gpumem_buffer_desc desc = {.size = c->size};
-        c->result = gpumem_buffer_create(c->pool, &desc, &c->buffers[i]);
+        c->result = c->import ? gpumem_buffer_import(c->pool, c->import, &c->buffers[i])
+                              : gpumem_buffer_create(c->pool, &desc, &c->buffers[i]);
         if (c->result != GPUMEM_OK)
             snprintf(c->message, sizeof c->message, "%s", gpumem_last_error());
     }
+    for (int i = 0; c->destroy && i < c->count && c->result == GPUMEM_OK; i++)
+        c->result = gpumem_buffer_destroy(c->buffers[i]);
     return NULL;
 }
 
-/* `count` buffers of `size` bytes made by a new thread, waited for: the next arena's. */
+/* Runs `c` on a new thread, and waits for it: its creates are the next arena's. */
+static gpumem_result run_on_new_thread(creation *c, gpumem_buffer *buffers)
+{
+    pthread_t thread;
+    cr_assert_eq(pthread_create(&thread, NULL, create_buffers, c), 0);
+    pthread_join(thread, NULL);
+    if (c->result != GPUMEM_OK)
+        cr_assert_neq(c->message[0], '\0', "a failed create said nothing");
+    for (int i = 0; buffers && i < c->count && c->result == GPUMEM_OK; i++)
+        buffers[i] = c->buffers[i];
+    return c->result;
+}
+
+/* `count` buffers of `size` bytes made by a new thread. */
 static gpumem_result create_on_new_thread(gpumem_pool pool, uint64_t size, int count,
                                           gpumem_buffer *buffers)
 {
     creation c = {.pool = pool, .size = size, .count = count};
-    pthread_t thread;
-    cr_assert_eq(pthread_create(&thread, NULL, create_buffers, &c), 0);
-    pthread_join(thread, NULL);
-    if (c.result != GPUMEM_OK)
-        cr_assert_neq(c.message[0], '\0', "a failed create said nothing");
-    for (int i = 0; i < count && c.result == GPUMEM_OK; i++)
-        buffers[i] = c.buffers[i];
-    return c.result;
+    return run_on_new_thread(&c, buffers);
 }
 
 static gpumem_pool arena_pool(uint32_t arenas, uint64_t byte_limit)
@@ -158,10 +169,9 @@ CONF_TEST(arenas_share_the_byte_limit)
     gpumem_pool_stats s = stats_of(pool);
     cr_assert_eq(s.reserved_bytes, 2 * PAGE);
     cr_assert_eq(s.allocation_count, 2);
-    /* Room given back in one arena is room for another. */
+    /* Room given back in one arena is room for another (its empty page goes when needed). */
     OK(gpumem_buffer_destroy(a));
-    OK(gpumem_pool_trim(pool));
-    cr_assert_eq(stats_of(pool).reserved_bytes, PAGE);
+    cr_assert_eq(stats_of(pool).reserved_bytes, 2 * PAGE, "the empty page is kept");
     OK(create_on_new_thread(pool, 4096, 1, &d));
     cr_assert_eq(stats_of(pool).reserved_bytes, 2 * PAGE);
     /* A page of its own counts too. */
@@ -169,6 +179,61 @@ CONF_TEST(arenas_share_the_byte_limit)
     OK(gpumem_buffer_destroy(b));
     OK(gpumem_buffer_destroy(d));
     OK(gpumem_pool_destroy(pool));
+}
+
+/* Without a trim in between: the create that byte_limit would refuse trims the other arenas
+ * (here, the empty page the first thread's arena keeps) and is tried again. */
+CONF_TEST(a_create_the_byte_limit_refuses_takes_room_from_other_arenas)
+{
+    gpumem_pool pool = arena_pool(ARENAS, PAGE);
+    creation first = {.pool = pool, .size = 4096, .count = 2, .destroy = 1};
+    OK(run_on_new_thread(&first, NULL));
+    gpumem_pool_stats s = stats_of(pool);
+    cr_assert_eq(s.reserved_bytes, PAGE, "the first arena keeps its empty page");
+    cr_assert_eq(s.allocation_count, 0);
+    gpumem_buffer b;
+    OK(create_on_new_thread(pool, 4096, 1, &b));
+    s = stats_of(pool);
+    cr_assert_eq(s.reserved_bytes, PAGE);
+    cr_assert_eq(s.page_count, 1);
+    /* No room anywhere: refused, saying so. */
+    gpumem_buffer c;
+    cr_assert_eq(create_on_new_thread(pool, 4096, 1, &c), GPUMEM_ERROR_LIMIT_EXCEEDED);
+    OK(gpumem_buffer_destroy(b));
+    OK(gpumem_pool_destroy(pool));
+}
+
+/* Imports all go to the first arena, and none may overlap any arena's pages. */
+CONF_TEST(imports_are_checked_against_every_arena)
+{
+    gpumem_pool pool = arena_pool(ARENAS, 0);
+    gpumem_buffer mine[2];
+    OK(create_on_new_thread(pool, 64 << 10, 1, &mine[0])); /* the first thread's arena */
+    OK(create_on_new_thread(pool, 64 << 10, 1, &mine[1])); /* the next */
+    gpumem_native_buffer native;
+    OK(gpumem_buffer_native(mine[1], &native));
+    if (!native.address)
+        CONF_SKIP("memory of backend %s has no addresses to overlap", conf_backend());
+    /* Memory of another pool, imported by two threads: the second overlaps the first. */
+    gpumem_pool other = conf_pool(PAGE);
+    gpumem_buffer source = conf_buffer(other, 64 << 10, 0);
+    gpumem_native_buffer src;
+    OK(gpumem_buffer_native(source, &src));
+    gpumem_import_desc desc = {.address = src.address, .size = 4096};
+    gpumem_buffer imported;
+    creation once = {.pool = pool, .count = 1, .import = &desc};
+    gpumem_result r = run_on_new_thread(&once, &imported);
+    if (r == GPUMEM_ERROR_UNSUPPORTED)
+        CONF_SKIP("backend %s cannot import memory: %s", conf_backend(), once.message);
+    OK(r);
+    creation twice = {.pool = pool, .count = 1, .import = &desc};
+    cr_assert_eq(run_on_new_thread(&twice, NULL), GPUMEM_ERROR_INVALID_ARGUMENT, "%s",
+                 twice.message);
+    /* The pool's own page in the second thread's arena. */
+    gpumem_import_desc own = {.address = native.address, .size = 4096};
+    FAILS(gpumem_buffer_import(pool, &own, &imported), GPUMEM_ERROR_INVALID_ARGUMENT);
+    OK(gpumem_pool_destroy(pool));
+    OK(gpumem_pool_destroy(other));
 }
 
 CONF_TEST(arenas_go_with_their_pool)

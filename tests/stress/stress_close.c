@@ -21,6 +21,9 @@
  * returns GPUMEM_ERROR_DESTROYED. After the round, every old handle of what was destroyed
  * answers GPUMEM_ERROR_DESTROYED, and in the pool and stream rounds the rest still works.
  *
+ * Every other turn of the three kinds, P and Q have arenas (gpumem_pool_desc.arena_count), so that
+ * the destroys race creates in several arenas.
+ *
  * The test never uses a pointer from gpumem_buffer_map (the mapping goes with the buffer), and
  * never reuses host memory a read may still fill: a read that did not complete with OK retires
  * its destination until the end of the round. */
@@ -372,7 +375,10 @@ static int set_up(void)
     /* Host-visible where the device has such memory (on CUDA, managed memory: device-local and
      * mappable), since the workers map buffers of P. */
     gpumem_pool_desc pd = {.page_size = 1 << 20, .name = "P",
-                           .preferred_flags = GPUMEM_MEMORY_HOST_VISIBLE};
+                           .preferred_flags = GPUMEM_MEMORY_HOST_VISIBLE,
+                           /* every other turn of the kinds, arenas: the workers' creates go
+                            * to arenas of their own while the killer strikes */
+                           .arena_count = (R.round / KINDS) % 2 ? WORKERS : 0};
     if (!MUST(stress_open(&R.device)) || !MUST(gpumem_pool_create(R.device, &pd, &R.p)))
         return 0;
     pd.name = "Q";
