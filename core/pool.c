@@ -924,23 +924,22 @@ static gpumem_result arenas_create(gpumem_pool_obj *pool, const gpumem_pool_desc
     return GPUMEM_OK;
 }
 
-/* Threads are dealt to arenas in the order of their first create in a pool with arenas. */
-static _Atomic uint64_t arena_threads;
-
+/* Threads are dealt a pool's arenas in turn, in the order of their first create in it. A thread
+ * remembers its arena in the last GPUMEM_THREAD_ARENA_SLOTS such pools; one that creates in more
+ * takes a new turn when it comes back to a pool it forgot. */
 gpumem_pool_obj *gpumem_pool_arena(gpumem_pool_obj *pool)
 {
     if (pool->arena_count == 1)
         return pool;
     gpumem_thread *t = &gpumem_this_thread;
-    if (!t->arena_ordinal)
-        t->arena_ordinal =
-            (uint32_t)(atomic_fetch_add_explicit(&arena_threads, 1, memory_order_relaxed) %
-                       UINT32_MAX) + 1;
-    if (t->arena_count_seen != pool->arena_count) { /* a division only when the count changes */
-        t->arena_count_seen = pool->arena_count;
-        t->arena_index = (t->arena_ordinal - 1) % pool->arena_count;
-    }
-    return pool->arenas[t->arena_index];
+    for (uint32_t k = 0; k < GPUMEM_THREAD_ARENA_SLOTS; k++)
+        if (t->arena_slots[k].pool == pool->handle)
+            return pool->arenas[t->arena_slots[k].index];
+    uint32_t turn = atomic_fetch_add_explicit(&pool->arena_turn, 1, memory_order_relaxed);
+    uint32_t k = t->arena_slot_next++ % GPUMEM_THREAD_ARENA_SLOTS;
+    t->arena_slots[k].pool = pool->handle;
+    t->arena_slots[k].index = turn % pool->arena_count;
+    return pool->arenas[t->arena_slots[k].index];
 }
 
 static gpumem_result pool_create(gpumem_device device_handle, const gpumem_pool_desc *desc,

@@ -69,6 +69,7 @@ typedef struct gpumem_pool_obj {
     gpumem_stream_obj *queue;
     _Atomic uint32_t next_page_id;      /* the owner's (next_page_id in pool.c) */
     _Atomic uint64_t reserved_together; /* the owner's (limit_take in pool.c) */
+    _Atomic uint32_t arena_turn;        /* the owner's: threads that created (gpumem_pool_arena) */
     gpumem_list pages;
     gpumem_list buffers;  /* live buffers */
     /* Live buffers by address (gpumem_buffer_find), where memory has addresses: made at the

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #define GPUMEM_MESSAGE_SIZE 1024
+#define GPUMEM_THREAD_ARENA_SLOTS 4
 
 struct gpumem_epoch_record;
 
@@ -20,10 +21,13 @@ typedef struct gpumem_thread {
     unsigned char error_pending; /* message or backend_message holds something */
     unsigned char logging_call;  /* gpumem_call_log runs: calls from its callback are not logged */
     uint32_t depth;              /* public calls in progress (more than 1 only through callbacks) */
-    uint32_t arena_ordinal;      /* 0, or 1 + the thread's place among those that created in a
-                                    pool with arenas (gpumem_pool_arena) */
-    uint32_t arena_count_seen;   /* the arena count arena_index is for */
-    uint32_t arena_index;        /* (arena_ordinal - 1) % arena_count_seen */
+    uint32_t arena_slot_next;    /* the arena_slots entry the next new pool takes */
+    /* The thread's arena in the last pools with arenas it created in (gpumem_pool_arena), by
+     * pool handle (handles are never reused). */
+    struct {
+        uint64_t pool;
+        uint32_t index;
+    } arena_slots[GPUMEM_THREAD_ARENA_SLOTS];
     struct gpumem_epoch_record *record; /* registered at the thread's first guarded call */
     char message[GPUMEM_MESSAGE_SIZE];         /* what gpumem_last_error() returns */
     char backend_message[GPUMEM_MESSAGE_SIZE]; /* a backend's detail, for core to wrap */

@@ -1,8 +1,8 @@
-/* Pools with arenas (gpumem_pool_desc.arena_count): threads made one after another take the
- * arenas in turn, each arena gets pages of its own, and everything the pool answers for (stats,
- * trim, dumps, summaries, lookups by address, byte_limit, destroy) covers every arena. Each
- * test is a process of its own, so the threads it starts are the first to create in a pool
- * with arenas, one after another: their arenas are known. */
+/* Pools with arenas (gpumem_pool_desc.arena_count): the threads that create in a pool take its
+ * arenas in turn, in the order of their first create there, each arena gets pages of its own,
+ * and everything the pool answers for (stats, trim, dumps, summaries, lookups by address,
+ * byte_limit, destroy) covers every arena. The tests start their threads one after another, so
+ * each thread's arena is known. */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -252,6 +252,40 @@ CONF_TEST(arenas_go_with_their_pool)
     pool = arena_pool(ARENAS, 0);
     for (int i = 0; i < ARENAS; i++)
         OK(create_on_new_thread(pool, 5000, 3, buffers[i]));
+}
+
+/* Each pool deals its own turns: threads that alternate between two pools still spread over
+ * each pool's arenas. And a thread that created in more pools than it remembers takes a new
+ * turn in a pool it comes back to. */
+CONF_TEST(each_pool_deals_its_arenas_in_turn)
+{
+    gpumem_pool p = arena_pool(2, 0), q = arena_pool(2, 0);
+    gpumem_buffer b[4];
+    for (int i = 0; i < 4; i++)
+        OK(create_on_new_thread(i % 2 ? q : p, 4096, 1, &b[i]));
+    cr_assert_eq(stats_of(p).page_count, 2, "p's two threads share an arena");
+    cr_assert_eq(stats_of(q).page_count, 2, "q's two threads share an arena");
+    for (int i = 0; i < 4; i++)
+        OK(gpumem_buffer_destroy(b[i]));
+    /* This thread in six pools, then in the first again: a new turn there, the next arena. */
+    gpumem_pool many[6];
+    gpumem_buffer first, again;
+    for (int i = 0; i < 6; i++) {
+        many[i] = arena_pool(2, 0);
+        gpumem_buffer x = conf_buffer(many[i], 100, 0);
+        if (i == 0)
+            first = x;
+        else
+            OK(gpumem_buffer_destroy(x));
+    }
+    again = conf_buffer(many[0], 100, 0);
+    cr_assert_eq(stats_of(many[0]).page_count, 2);
+    OK(gpumem_buffer_destroy(first));
+    OK(gpumem_buffer_destroy(again));
+    for (int i = 0; i < 6; i++)
+        OK(gpumem_pool_destroy(many[i]));
+    OK(gpumem_pool_destroy(p));
+    OK(gpumem_pool_destroy(q));
 }
 
 CONF_TEST(arena_count_is_checked)

@@ -132,8 +132,8 @@ static void share_a_pool(uint32_t arenas)
     cr_assert_eq(s.allocation_count, 0);
     cr_assert_eq(s.used_bytes, 0);
     cr_assert_leq(s.page_count, 2 * (arenas ? arenas : 1)); /* max_empty_pages each */
-    /* The four threads were the process's first to create in a pool with arenas: every arena
-     * was used, and keeps a page. */
+    /* The four threads took the pool's arenas in turn: every arena was used, and keeps a
+     * page. */
     if (arenas)
         cr_assert_geq(s.page_count, arenas, "%llu pages: not every arena was used",
                       (unsigned long long)s.page_count);

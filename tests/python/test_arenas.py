@@ -42,8 +42,8 @@ def test_threads_share_a_pool_of_arenas(device):
     assert not failures, failures
     stats = pool.stats
     assert stats.allocation_count == 0 and stats.used_bytes == 0
-    # The threads took arenas one each (they were the next four to create in a pool with
-    # arenas), and each arena keeps its empty page.
+    # The threads took the pool's arenas in turn, one each, and each arena keeps its empty
+    # page.
     assert stats.page_count == THREADS, stats
     assert "pool 'arenas'" in device.summary() and "4 arenas" in device.summary()
     pool.trim()
