@@ -215,10 +215,12 @@ gpumem_result gpumem_record_create(gpumem_pool_obj *pool, gpumem_stream_obj *tak
         gpumem_pool_unlock_on(arena, arena->queue);
         if (r != GPUMEM_ERROR_LIMIT_EXCEEDED || again || arena->owner->arena_count == 1)
             return r;
-        /* The limit counts every arena's pages: the others' empty ones may make room. */
+        /* The limit counts every arena's pages: the others' empty ones may make room. The
+         * refusal is kept, and the thread's error state cleared for the second try. */
         snprintf(refused, sizeof refused, "%s", gpumem_this_thread.message);
+        gpumem_error_clear();
         if (!gpumem_pool_trim_others(arena))
-            return gpumem_fail(r, "%s (every arena trimmed)", refused);
+            return gpumem_fail(r, "%s (the other arenas had no room to give back)", refused);
     }
 }
 
