@@ -1113,6 +1113,15 @@ int gpumem_pool_trim_others(gpumem_pool_obj *arena)
     return atomic_load_explicit(&owner->reserved_together, memory_order_relaxed) < before;
 }
 
+/* Of calls over several arenas: keeps the first failure and its message, for the answer. */
+static void keep_first_failure(gpumem_result r, gpumem_result *first, char *message)
+{
+    if (r != GPUMEM_OK && *first == GPUMEM_OK) {
+        *first = r;
+        snprintf(message, GPUMEM_MESSAGE_SIZE, "%s", gpumem_this_thread.message);
+    }
+}
+
 static gpumem_result pool_trim(gpumem_pool handle)
 {
     gpumem_pool_obj *pool;
@@ -1123,12 +1132,8 @@ static gpumem_result pool_trim(gpumem_pool handle)
     /* Every arena is trimmed; the first failure (a stream's wait) is the answer. */
     gpumem_result first = GPUMEM_OK;
     char message[GPUMEM_MESSAGE_SIZE] = "";
-    GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
-        if ((r = trim_arena(arena)) != GPUMEM_OK && first == GPUMEM_OK) {
-            first = r;
-            snprintf(message, sizeof message, "%s", gpumem_this_thread.message);
-        }
-    }
+    GPUMEM_POOL_FOR_EACH_ARENA(arena, pool)
+        keep_first_failure(trim_arena(arena), &first, message);
     if (first != GPUMEM_OK)
         return gpumem_fail(first, "%s", message);
     if (pool->kind == GPUMEM_POOL_NATIVE) {
@@ -1217,12 +1222,11 @@ static gpumem_result pool_check(gpumem_pool handle)
     GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
         pthread_mutex_lock(&arena->lock);
         for (gpumem_list *l = arena->buffers.next; l != &arena->buffers; l = l->next) {
-            r = gpumem_margin_check(GPUMEM_CONTAINER_OF(l, gpumem_buffer_obj, link),
-                                    "gpumem_pool_check");
-            if (r != GPUMEM_OK && first == GPUMEM_OK) { /* each is logged; the first reported */
-                first = r;
-                snprintf(message, sizeof message, "%s", gpumem_this_thread.message);
-            }
+            /* each is logged; the first reported */
+            keep_first_failure(gpumem_margin_check(GPUMEM_CONTAINER_OF(l, gpumem_buffer_obj,
+                                                                       link),
+                                                   "gpumem_pool_check"),
+                               &first, message);
         }
         pthread_mutex_unlock(&arena->lock);
     }
