@@ -184,17 +184,19 @@ static TLSF_INLINE uint32_t tlsf_find_block(const gpumem_tlsf *t, uint64_t size,
     uint32_t c = tlsf_class_of(size);
     if (c >= t->class_count)
         return TLSF_NIL;
-    /* Rounding the worst-case need up to a class boundary makes any block of that class fit. */
-    uint64_t need = size + mask;
-    uint32_t good = need >= size ? tlsf_first_class_at_or_above(t, tlsf_class_at_least(need))
-                                 : TLSF_NO_CLASS;
     /* A block of the request's own class, when it fits, wastes less than a rounded-up one. The
-     * empty list's head is record 0, of size 0, so an empty class never fits. */
+     * empty list's head is record 0, of size 0, so an empty class never fits. When it fits, the
+     * search is over: the rounded-up class below is not worked out (on a trace of equal sizes,
+     * where the head fits nearly always, that saves about 1 ns of a 16 ns pair). */
     uint32_t i = t->heads[c];
     if (tlsf_block_fits(&t->blocks[i], size, mask)) {
         *found_class = c;
         return i;
     }
+    /* Rounding the worst-case need up to a class boundary makes any block of that class fit. */
+    uint64_t need = size + mask;
+    uint32_t good = need >= size ? tlsf_first_class_at_or_above(t, tlsf_class_at_least(need))
+                                 : TLSF_NO_CLASS;
     if (good != TLSF_NO_CLASS) {
         *found_class = good;
         return t->heads[good];
