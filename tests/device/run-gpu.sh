@@ -18,7 +18,8 @@
 # RUN_GPU_PARTS (which parts run, default "tests trust python bench memcheck"; "long" adds a run of 1e8
 # fuzzer operations, "frameworks" gpumem as PyTorch's and CuPy's allocator with its benchmarks
 # (tests/device/frameworks.py, about 4 minutes), "scale" the scaling figures and the
-# suballocator against an earlier library (GPUMEM_BASE_LIB); the machine's description and gpumem-info
+# suballocator against an earlier library (GPUMEM_BASE_LIB), "compare" this build's library
+# against the previous main's (GPUMEM_PREV_LIB) and the base; the machine's description and gpumem-info
 # always run), so that a lease's 10-minute commands can split them.
 set -u
 
@@ -184,6 +185,35 @@ base_lib=${GPUMEM_BASE_LIB:-$root/build-base/lib}
 if [ -e "$base_lib/libgpumem.so.0" ]; then
     GPUMEM_BACKEND=host step "suballocator against the base library (bench-compare)" \
         "$out/scale.log" 200 bash "$root/tools/bench-compare.sh" --build "$root/$build" \
+        --base-lib "$base_lib" --rounds 5 --section vblock --cpu 3
+else
+    note "SKIP    bench-compare: no base library in $base_lib"
+fi
+fi
+
+# --- compare (not in the default parts): this build's library against the previous main's,
+# side by side (tools/bench-compare.sh): the pool's create+destroy pair and the call section on
+# host, the pair on CUDA, pinned to one core; then the suballocator against the base library as
+# in scale. The previous library is built elsewhere and carried in GPUMEM_PREV_LIB (default
+# build-head/lib, with its gpumem/ folder of backend modules for the CUDA rows) ---
+if wanted compare; then
+prev_lib=${GPUMEM_PREV_LIB:-$root/build-head/lib}
+if [ -e "$prev_lib/libgpumem.so.0" ]; then
+    for section in pool call; do
+        GPUMEM_BACKEND=host step "$section against the previous library, host (bench-compare)" \
+            "$out/compare.log" 120 bash "$root/tools/bench-compare.sh" --build "$root/$build" \
+            --base-lib "$prev_lib" --rounds 5 --section $section --cpu 3
+    done
+    GPUMEM_BACKEND=cuda step "pool against the previous library, cuda (bench-compare)" \
+        "$out/compare.log" 120 bash "$root/tools/bench-compare.sh" --build "$root/$build" \
+        --base-lib "$prev_lib" --rounds 5 --section pool --cpu 3
+else
+    note "SKIP    compare: no previous library in $prev_lib"
+fi
+base_lib=${GPUMEM_BASE_LIB:-$root/build-base/lib}
+if [ -e "$base_lib/libgpumem.so.0" ]; then
+    GPUMEM_BACKEND=host step "suballocator against the base library (bench-compare)" \
+        "$out/compare.log" 200 bash "$root/tools/bench-compare.sh" --build "$root/$build" \
         --base-lib "$base_lib" --rounds 5 --section vblock --cpu 3
 else
     note "SKIP    bench-compare: no base library in $base_lib"
