@@ -166,6 +166,19 @@ fi
 wanted bench && step "gpumem-bench --json" "$out/bench-cuda.log" 150 \
     bash -c "'$(tool tools/gpumem-bench)' --json >'$out/bench-cuda.json'"
 
+# The suballocator against the base library (GPUMEM_BASE_LIB, default build-base/lib), side by
+# side, pinned to core 3; its log goes to LOG ($1). Used by the parts scale and compare.
+compare_suballocator() {
+    local base_lib=${GPUMEM_BASE_LIB:-$root/build-base/lib}
+    if [ -e "$base_lib/libgpumem.so.0" ]; then
+        GPUMEM_BACKEND=host step "suballocator against the base library (bench-compare)" \
+            "$1" 200 bash "$root/tools/bench-compare.sh" --build "$root/$build" \
+            --base-lib "$base_lib" --rounds 5 --section vblock --cpu 3
+    else
+        note "SKIP    bench-compare: no base library in $base_lib"
+    fi
+}
+
 # --- scale (not in the default parts): gpumem-bench --section scale on host and on CUDA (costs
 # from 1k to 1M live allocations; 1-8 threads on one pool and in pools of their own), the CUDA
 # transfers with the registration cache on, then the
@@ -181,14 +194,7 @@ step "gpumem-bench --section scale (cuda)" "$out/scale.log" 150 \
 LD_PRELOAD="$root/$build/memhooks/libgpumem-memhooks.so.0" GPUMEM_REGISTRATION_CACHE=4294967296 \
     step "gpumem-bench --section cuda, registration cache on" "$out/scale.log" 150 \
     "$(tool tools/gpumem-bench)" --section cuda --repeats 5
-base_lib=${GPUMEM_BASE_LIB:-$root/build-base/lib}
-if [ -e "$base_lib/libgpumem.so.0" ]; then
-    GPUMEM_BACKEND=host step "suballocator against the base library (bench-compare)" \
-        "$out/scale.log" 200 bash "$root/tools/bench-compare.sh" --build "$root/$build" \
-        --base-lib "$base_lib" --rounds 5 --section vblock --cpu 3
-else
-    note "SKIP    bench-compare: no base library in $base_lib"
-fi
+compare_suballocator "$out/scale.log"
 fi
 
 # --- compare (not in the default parts): this build's library against the previous main's,
@@ -210,14 +216,7 @@ if [ -e "$prev_lib/libgpumem.so.0" ]; then
 else
     note "SKIP    compare: no previous library in $prev_lib"
 fi
-base_lib=${GPUMEM_BASE_LIB:-$root/build-base/lib}
-if [ -e "$base_lib/libgpumem.so.0" ]; then
-    GPUMEM_BACKEND=host step "suballocator against the base library (bench-compare)" \
-        "$out/compare.log" 200 bash "$root/tools/bench-compare.sh" --build "$root/$build" \
-        --base-lib "$base_lib" --rounds 5 --section vblock --cpu 3
-else
-    note "SKIP    bench-compare: no base library in $base_lib"
-fi
+compare_suballocator "$out/compare.log"
 fi
 
 # --- the conformance suite under compute-sanitizer memcheck: one test at a time (each in a
