@@ -698,3 +698,73 @@ Test(tlsf_edge, padding_is_reported)
     drain(&m);
     model_fini(&m);
 }
+
+/* Where an allocation goes when several free ranges could take it: the head of the request's
+ * own class when it fits (least waste), else the first larger class that any range fits whole,
+ * else a range found deeper in the own class's list. Ranges are made by allocating blocks of
+ * exact sizes (alignment 1: no padding, no remainder kept) with used separators between them,
+ * then freeing some. */
+#define SEPARATOR (UINT64_C(64) << 10)
+
+typedef struct laid_out {
+    gpumem_tlsf *tlsf;
+    uint64_t offsets[8];
+    uint64_t handles[8];
+} laid_out;
+
+/* Blocks of `sizes` (0 ends the list), each followed by a used separator of 64 KiB (more than a
+ * quarter of every block, so that what follows a block is always split off, never kept in it);
+ * with `exact`, the suballocator is just their size, so no free range is left after them. */
+static void lay_out(laid_out *l, const uint64_t *sizes, int exact)
+{
+    uint64_t total = 0;
+    size_t n = 0;
+    for (; sizes[n]; n++)
+        total += sizes[n] + SEPARATOR;
+    cr_assert_eq(gpumem_tlsf_create(exact ? total : total + (UINT64_C(1) << 20), &l->tlsf),
+                 GPUMEM_OK);
+    for (size_t i = 0; i < n; i++) {
+        gpumem_tlsf_allocation a, separator;
+        cr_assert_eq(gpumem_tlsf_alloc(l->tlsf, sizes[i], 1, &a), GPUMEM_OK);
+        cr_assert_eq(a.block_size, sizes[i]);
+        cr_assert_eq(gpumem_tlsf_alloc(l->tlsf, SEPARATOR, 1, &separator), GPUMEM_OK);
+        l->offsets[i] = a.offset;
+        l->handles[i] = a.handle;
+    }
+}
+
+static uint64_t placed_at(laid_out *l, uint64_t size)
+{
+    gpumem_tlsf_allocation a;
+    cr_assert_eq(gpumem_tlsf_alloc(l->tlsf, size, 1, &a), GPUMEM_OK);
+    return a.offset;
+}
+
+Test(tlsf_edge, search_order)
+{
+    /* 1000 and 1001 bytes share a class ([992, 1008)); 100,000 bytes is far above it. */
+    const uint64_t sizes[] = {1000, 100000, 1001, 0};
+    laid_out l;
+
+    /* The own class's head fits: taken, though a larger class has a range too. */
+    lay_out(&l, sizes, 0);
+    cr_assert_eq(gpumem_tlsf_free(l.tlsf, l.handles[0]), GPUMEM_OK);
+    cr_assert_eq(gpumem_tlsf_free(l.tlsf, l.handles[1]), GPUMEM_OK);
+    cr_assert_eq(placed_at(&l, 1000), l.offsets[0]);
+    gpumem_tlsf_destroy(l.tlsf);
+
+    /* The own class's head is too small: the first larger class that fits whole. */
+    lay_out(&l, sizes, 0);
+    cr_assert_eq(gpumem_tlsf_free(l.tlsf, l.handles[0]), GPUMEM_OK);
+    cr_assert_eq(gpumem_tlsf_free(l.tlsf, l.handles[1]), GPUMEM_OK);
+    cr_assert_eq(placed_at(&l, 1001), l.offsets[1]);
+    gpumem_tlsf_destroy(l.tlsf);
+
+    /* No larger class has a range: the own class's list is searched past its head (the last
+     * range freed, 1000 bytes, is the head; the 1001-byte range behind it fits). */
+    lay_out(&l, sizes, 1);
+    cr_assert_eq(gpumem_tlsf_free(l.tlsf, l.handles[2]), GPUMEM_OK);
+    cr_assert_eq(gpumem_tlsf_free(l.tlsf, l.handles[0]), GPUMEM_OK);
+    cr_assert_eq(placed_at(&l, 1001), l.offsets[2]);
+    gpumem_tlsf_destroy(l.tlsf);
+}
