@@ -1180,7 +1180,8 @@ static gpumem_result pool_stats_get(gpumem_pool handle, gpumem_pool_stats *stats
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "stats is NULL");
     gpumem_device_obj *device = pool->device;
     gpumem_pool_stats s = {.memory_type = pool->memory_type, .kind = pool->kind};
-    gpumem_pool_lock_arenas_reclaimed(pool); /* the ranges as the application's destroys left them */
+    /* the free ranges as the application's destroys left them */
+    gpumem_pool_lock_arenas_reclaimed(pool);
     GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
         uint64_t free_bytes, largest;
         gpumem_pool_free_room(arena, &free_bytes, &largest);

@@ -3,8 +3,9 @@
 # the GPU and driver, gpumem-info, the CUDA tests, the conformance suite on CUDA (plain and under
 # compute-sanitizer memcheck), the random-operation fuzzer, transfer sizes against copy threads
 # and the thread stress programs on CUDA, the Python package with PyTorch, CuPy and Numba, and
-# gpumem-bench's JSON report. Logs and the report go
-# to $OUT (at most 8 files); a summary ends the output. Exit status 0 when every step passed.
+# gpumem-bench's JSON report. Logs and the report go to $OUT (a log or two for each part asked
+# for, with gpumem-info's and the summary); a summary ends the output. Exit status 0 when every
+# step passed.
 #
 # Run from the repository root, with the build folder (built elsewhere, e.g.
 #   meson setup build-gpu -Dvulkan=disabled -Dhip=disabled && meson compile -C build-gpu)
@@ -19,8 +20,8 @@
 # fuzzer operations, "frameworks" gpumem as PyTorch's and CuPy's allocator with its benchmarks
 # (tests/device/frameworks.py, about 4 minutes), "scale" the scaling figures and the
 # suballocator against an earlier library (GPUMEM_BASE_LIB), "compare" this build's library
-# against the previous main's (GPUMEM_PREV_LIB) and the base; the machine's description and gpumem-info
-# always run), so that a lease's 10-minute commands can split them.
+# against the previous main's (GPUMEM_PREV_LIB) and the base; the machine's description and
+# gpumem-info always run), so that a lease's 10-minute commands can split them.
 set -u
 
 root=$(pwd)
