@@ -139,8 +139,19 @@ static TLSF_INLINE void tlsf_list_push(gpumem_tlsf *t, uint32_t i, uint32_t c)
     t->free_count++;
 }
 
-/* c is the class of b. The bitmaps are updated without branches: whether the list empties is
- * close to random, and a misprediction costs more than the few extra instructions. */
+/* A block of class c has left its list, which is now empty when `emptied` is 1. The bitmaps
+ * are updated without branches: whether the list empties is close to random, and a
+ * misprediction costs more than the few extra instructions. */
+static TLSF_INLINE void tlsf_list_left(gpumem_tlsf *t, uint32_t c, uint32_t emptied)
+{
+    uint32_t fl = c >> TLSF_SL_LOG2;
+    uint32_t bits = t->sl_bitmap[fl] & ~(emptied << (c & (TLSF_SL_COUNT - 1u)));
+    t->sl_bitmap[fl] = bits;
+    t->fl_bitmap &= ~((uint64_t)(bits == 0) << fl);
+    t->free_count--;
+}
+
+/* c is the class of b. */
 static TLSF_INLINE void tlsf_list_remove(gpumem_tlsf *t, const tlsf_block *b, uint32_t c)
 {
     uint32_t prev = b->free_prev;
@@ -148,12 +159,16 @@ static TLSF_INLINE void tlsf_list_remove(gpumem_tlsf *t, const tlsf_block *b, ui
     t->blocks[next].free_prev = prev;
     uint32_t *link = prev != TLSF_NIL ? &t->blocks[prev].free_next : &t->heads[c];
     *link = next;
-    uint32_t fl = c >> TLSF_SL_LOG2;
-    uint32_t emptied = (uint32_t)((prev | next) == TLSF_NIL) << (c & (TLSF_SL_COUNT - 1u));
-    uint32_t bits = t->sl_bitmap[fl] & ~emptied;
-    t->sl_bitmap[fl] = bits;
-    t->fl_bitmap &= ~((uint64_t)(bits == 0) << fl);
-    t->free_count--;
+    tlsf_list_left(t, c, (prev | next) == TLSF_NIL);
+}
+
+/* Takes the head of class c's list (b, a block) off it: its next becomes the head. */
+static TLSF_INLINE void tlsf_list_pop_head(gpumem_tlsf *t, const tlsf_block *b, uint32_t c)
+{
+    uint32_t next = b->free_next;
+    t->blocks[next].free_prev = TLSF_NIL;
+    t->heads[c] = next;
+    tlsf_list_left(t, c, next == TLSF_NIL);
 }
 
 /* The first non-empty class at or above c, or TLSF_NO_CLASS. */
@@ -176,23 +191,12 @@ uint32_t gpumem_tlsf_scan_classes(const gpumem_tlsf *t, uint32_t c, uint64_t siz
                                   uint32_t *found_class);
 int gpumem_tlsf_grow_records(gpumem_tlsf *t); /* 0 when the record array cannot grow */
 
-/* A free block that can hold size bytes at the alignment (mask + 1), and its class; TLSF_NIL if
- * none can. */
-static TLSF_INLINE uint32_t tlsf_find_block(const gpumem_tlsf *t, uint64_t size, uint64_t mask,
-                                             uint32_t *found_class)
+/* A free block that can hold size bytes at the alignment (mask + 1) when the head of the
+ * request's own class c cannot, and its class; TLSF_NIL if none can. */
+static TLSF_INLINE uint32_t tlsf_find_past_own_head(const gpumem_tlsf *t, uint32_t c,
+                                                    uint64_t size, uint64_t mask,
+                                                    uint32_t *found_class)
 {
-    uint32_t c = tlsf_class_of(size);
-    if (c >= t->class_count)
-        return TLSF_NIL;
-    /* A block of the request's own class, when it fits, wastes less than a rounded-up one. The
-     * empty list's head is record 0, of size 0, so an empty class never fits. When it fits, the
-     * search is over: the rounded-up class below is not worked out (on a trace of equal sizes,
-     * where the head fits nearly always, that saves about 1 ns of a 16 ns pair). */
-    uint32_t i = t->heads[c];
-    if (tlsf_block_fits(&t->blocks[i], size, mask)) {
-        *found_class = c;
-        return i;
-    }
     /* Rounding the worst-case need up to a class boundary makes any block of that class fit. */
     uint64_t need = size + mask;
     uint32_t good = need >= size ? tlsf_first_class_at_or_above(t, tlsf_class_at_least(need))
@@ -297,31 +301,17 @@ static TLSF_INLINE void tlsf_free_and_merge(gpumem_tlsf *t, uint32_t i)
  * Allocate and free
  * ---------------------------------------------------------------------------------------- */
 
-/* gpumem_tlsf_alloc without its argument checks: size > 0, and mask is a power-of-two alignment
- * less one. */
-static TLSF_INLINE gpumem_result gpumem_tlsf_alloc_inline(gpumem_tlsf *t, uint64_t size,
-                                                          uint64_t mask,
-                                                          gpumem_tlsf_allocation *allocation)
+/* A remainder of `rest` bytes after an allocation of size at alignment mask + 1 becomes a free
+ * range of its own (see TLSF_REMAINDER_SHIFT). */
+static TLSF_INLINE int tlsf_rest_is_cut(uint64_t rest, uint64_t size, uint64_t mask)
 {
-    uint32_t c;
-    uint32_t i = tlsf_find_block(t, size, mask, &c);
-    if (i == TLSF_NIL)
-        return GPUMEM_ERROR_LIMIT_EXCEEDED;
-    const tlsf_block *b = &t->blocks[i];
-    uint64_t pad = tlsf_padding_at(b->offset, mask);
-    uint64_t rest = b->size - pad - size;
-    int cut_pad = pad >= TLSF_PAD_SPLIT;
-    int cut_rest = (rest > (mask | (TLSF_MIN_FREE_BLOCK - 1u))) &
-                   (rest >= size >> TLSF_REMAINDER_SHIFT);
-    if (!tlsf_reserve_records(t, (uint32_t)(cut_pad + cut_rest)))
-        return GPUMEM_ERROR_OUT_OF_HOST_MEMORY;
-    tlsf_list_remove(t, &t->blocks[i], c);
-    if (cut_pad) {
-        i = tlsf_split_off_front(t, i, pad);
-        pad = 0;
-    }
-    if (cut_rest)
-        tlsf_list_push(t, tlsf_split_block(t, i, pad + size), tlsf_class_of(rest));
+    return (rest > (mask | (TLSF_MIN_FREE_BLOCK - 1u))) & (rest >= size >> TLSF_REMAINDER_SHIFT);
+}
+
+/* Block i, out of the free lists and cut to size, becomes the allocation. */
+static TLSF_INLINE void tlsf_mark_used(gpumem_tlsf *t, uint32_t i, uint64_t pad,
+                                       gpumem_tlsf_allocation *allocation)
+{
     tlsf_block *used = &t->blocks[i];
     uint32_t generation = ++t->generation;
     used->free_prev = TLSF_USED;
@@ -332,7 +322,66 @@ static TLSF_INLINE gpumem_result gpumem_tlsf_alloc_inline(gpumem_tlsf *t, uint64
     allocation->offset = used->offset + pad;
     allocation->left_padding = pad;
     allocation->block_size = used->size;
+}
+
+/* Free block i of class c, which holds size at the alignment, becomes the allocation: padding
+ * worth a free range and a remainder worth one are cut off first. */
+static TLSF_INLINE gpumem_result tlsf_take_block(gpumem_tlsf *t, uint32_t i, uint32_t c,
+                                                 uint64_t size, uint64_t mask,
+                                                 gpumem_tlsf_allocation *allocation)
+{
+    const tlsf_block *b = &t->blocks[i];
+    uint64_t pad = tlsf_padding_at(b->offset, mask);
+    uint64_t rest = b->size - pad - size;
+    int cut_pad = pad >= TLSF_PAD_SPLIT;
+    int cut_rest = tlsf_rest_is_cut(rest, size, mask);
+    if (!tlsf_reserve_records(t, (uint32_t)(cut_pad + cut_rest)))
+        return GPUMEM_ERROR_OUT_OF_HOST_MEMORY;
+    tlsf_list_remove(t, &t->blocks[i], c);
+    if (cut_pad) {
+        i = tlsf_split_off_front(t, i, pad);
+        pad = 0;
+    }
+    if (cut_rest)
+        tlsf_list_push(t, tlsf_split_block(t, i, pad + size), tlsf_class_of(rest));
+    tlsf_mark_used(t, i, pad, allocation);
     return GPUMEM_OK;
+}
+
+/* gpumem_tlsf_alloc without its argument checks: size > 0, and mask is a power-of-two alignment
+ * less one.
+ *
+ * A block of the request's own class, when it fits, wastes less than a rounded-up one, so the
+ * head of that class is tried first (an empty list's head is record 0, of size 0, which never
+ * fits). In a steady workload that head is often the range the previous free gave back; when
+ * it starts aligned it is taken whole on a short path of its own (no split, no record to
+ * reserve, the list's head known). On a trace of equal sizes
+ * that path takes a third fewer instructions than tlsf_take_block; the placement is the same on
+ * either path. */
+static TLSF_INLINE gpumem_result gpumem_tlsf_alloc_inline(gpumem_tlsf *t, uint64_t size,
+                                                          uint64_t mask,
+                                                          gpumem_tlsf_allocation *allocation)
+{
+    uint32_t c = tlsf_class_of(size);
+    if (__builtin_expect(c >= t->class_count, 0))
+        return GPUMEM_ERROR_LIMIT_EXCEEDED;
+    uint32_t i = t->heads[c];
+    tlsf_block *b = &t->blocks[i];
+    if (tlsf_block_fits(b, size, mask)) {
+        /* No remainder is ever cut here: the ranges of one class differ in size by less than
+         * 1/32 of the smallest, and a remainder is cut from 1/4 of the request up. */
+        _Static_assert(TLSF_REMAINDER_SHIFT < TLSF_SL_LOG2, "own-class remainders are cut");
+        if ((b->offset & mask) == 0) {
+            tlsf_list_pop_head(t, b, c);
+            tlsf_mark_used(t, i, 0, allocation);
+            return GPUMEM_OK;
+        }
+    } else {
+        i = tlsf_find_past_own_head(t, c, size, mask, &c);
+        if (i == TLSF_NIL)
+            return GPUMEM_ERROR_LIMIT_EXCEEDED;
+    }
+    return tlsf_take_block(t, i, c, size, mask, allocation);
 }
 
 static TLSF_INLINE gpumem_result gpumem_tlsf_free_inline(gpumem_tlsf *t, uint64_t handle)

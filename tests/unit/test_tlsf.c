@@ -768,3 +768,71 @@ Test(tlsf_edge, search_order)
     cr_assert_eq(placed_at(&l, 1001), l.offsets[2]);
     gpumem_tlsf_destroy(l.tlsf);
 }
+
+/* The own class's head taken whole (aligned, no remainder worth a range) leaves its list as any
+ * other block does: the next range of the class becomes the head, an emptied class is no longer
+ * found, and the counts stay exact. Ranges are taken last freed first. */
+Test(tlsf_edge, own_head_taken_whole)
+{
+    const uint64_t sizes[] = {4096, 4096, 4096, 0};
+    laid_out l;
+    lay_out(&l, sizes, 1);
+    gpumem_tlsf_stats before, s;
+    gpumem_tlsf_stats_get(l.tlsf, &before);
+    cr_assert_eq(before.free_range_count, 0);
+    cr_assert_eq(gpumem_tlsf_free(l.tlsf, l.handles[0]), GPUMEM_OK);
+    cr_assert_eq(gpumem_tlsf_free(l.tlsf, l.handles[2]), GPUMEM_OK);
+    gpumem_tlsf_stats_get(l.tlsf, &s);
+    cr_assert_eq(s.free_range_count, 2);
+
+    gpumem_tlsf_allocation a, b, c;
+    cr_assert_eq(gpumem_tlsf_alloc(l.tlsf, 4096, 4096, &a), GPUMEM_OK);
+    cr_assert_eq(a.offset, l.offsets[2], "the range freed last");
+    cr_assert_eq(a.block_size, 4096);
+    cr_assert_eq(a.left_padding, 0);
+    gpumem_tlsf_stats_get(l.tlsf, &s);
+    cr_assert_eq(s.free_range_count, 1);
+    cr_assert_eq(s.used_bytes, before.used_bytes - 4096);
+    cr_assert_eq(s.allocation_count, before.allocation_count - 1);
+
+    cr_assert_eq(gpumem_tlsf_alloc(l.tlsf, 4096, 1, &b), GPUMEM_OK);
+    cr_assert_eq(b.offset, l.offsets[0], "the class's next range, now its head");
+    gpumem_tlsf_stats_get(l.tlsf, &s);
+    cr_assert_eq(s.free_range_count, 0);
+    cr_assert_eq(s.largest_free_range, 0);
+    cr_assert_eq(s.used_bytes, before.used_bytes);
+
+    /* The class is empty now: nothing is found, and the earlier allocations stay live. */
+    cr_assert_eq(gpumem_tlsf_alloc(l.tlsf, 4096, 1, &c), GPUMEM_ERROR_LIMIT_EXCEEDED);
+    cr_assert_eq(gpumem_tlsf_free(l.tlsf, a.handle), GPUMEM_OK);
+    cr_assert_eq(gpumem_tlsf_free(l.tlsf, b.handle), GPUMEM_OK);
+    cr_assert_eq(gpumem_tlsf_free(l.tlsf, a.handle), GPUMEM_ERROR_INVALID_HANDLE);
+    gpumem_tlsf_destroy(l.tlsf);
+}
+
+/* A head of the own class that fits only past some padding is not taken whole: the padding is
+ * reported (and, under TLSF_PAD_SPLIT, kept in the block), as before. A remainder worth a range
+ * cannot arise in the own class (its ranges differ in size by under 1/32). */
+Test(tlsf_edge, own_head_with_padding)
+{
+    /* Block 1 starts at 100 + 64 KiB = 65636: aligned to 4, not to 8. */
+    const uint64_t sizes[] = {100, 1100, 0};
+    laid_out l;
+    lay_out(&l, sizes, 1);
+    cr_assert_eq(l.offsets[1], 65636);
+    cr_assert_eq(gpumem_tlsf_free(l.tlsf, l.handles[1]), GPUMEM_OK);
+    gpumem_tlsf_allocation a;
+    cr_assert_eq(gpumem_tlsf_alloc(l.tlsf, 1090, 8, &a), GPUMEM_OK); /* 1090: 1100's class */
+    cr_assert_eq(a.offset, 65640);
+    cr_assert_eq(a.left_padding, 4);
+    cr_assert_eq(a.block_size, 1100, "4 bytes of padding and 6 of remainder kept");
+    cr_assert_eq(gpumem_tlsf_free(l.tlsf, a.handle), GPUMEM_OK);
+    cr_assert_eq(gpumem_tlsf_alloc(l.tlsf, 1090, 4, &a), GPUMEM_OK);
+    cr_assert_eq(a.offset, 65636);
+    cr_assert_eq(a.left_padding, 0);
+    cr_assert_eq(a.block_size, 1100);
+    gpumem_tlsf_stats s;
+    gpumem_tlsf_stats_get(l.tlsf, &s);
+    cr_assert_eq(s.free_range_count, 0);
+    gpumem_tlsf_destroy(l.tlsf);
+}
