@@ -110,6 +110,17 @@ static inline int gpumem_call_is_nested(const gpumem_call *call)
 /* A string argument, "(null)" for NULL. */
 #define GPUMEM_LOG_TEXT(text) ((text) ? (const char *)(text) : "(null)")
 
+/* 1 when a public call may finish on a fast path of its own, skipping gpumem_call_begin and the
+ * call log: the thread holds no error that the call would have to clear, and nobody reads the
+ * debug log (which would want this call in it). A fast path answers only what is certain to
+ * succeed, changes nothing until it is, and leaves everything else to the full call, which
+ * starts over; so the two cannot differ in what the caller sees. */
+static inline int gpumem_call_may_be_quick(void)
+{
+    const gpumem_thread *t = &gpumem_this_thread;
+    return !t->error_pending & !gpumem_log_wants(GPUMEM_LOG_DEBUG);
+}
+
 /* The end of a public call written out by hand (enter, steps, leave): leaves, logs, returns. */
 #define GPUMEM_LOGGED_LEAVE(call, result, ...)                          \
     do {                                                                \
@@ -131,10 +142,15 @@ static inline int gpumem_call_is_nested(const gpumem_call *call)
     } while (0)
 
 /* The same for an exported function that uses no object (no read-side section). */
-#define GPUMEM_LOGGED_PLAIN_CALL(expression, ...)                               \
+#define GPUMEM_LOGGED_PLAIN_CALL(expression, ...) \
+    GPUMEM_LOGGED_PLAIN_CALL_AS(__func__, expression, __VA_ARGS__)
+
+/* GPUMEM_LOGGED_PLAIN_CALL in a helper of the exported function `name` (its full call, out of
+ * line behind a quick path), whose errors and log carry that name. */
+#define GPUMEM_LOGGED_PLAIN_CALL_AS(name, expression, ...)                      \
     do {                                                                        \
         gpumem_call gpumem_call_;                                               \
-        gpumem_call_begin(&gpumem_call_, __func__);                             \
+        gpumem_call_begin(&gpumem_call_, name);                                 \
         gpumem_result gpumem_r_ = gpumem_call_end(&gpumem_call_, (expression)); \
         GPUMEM_CALL_LOG(gpumem_call_, gpumem_r_, __VA_ARGS__);                  \
         return gpumem_r_;                                                       \

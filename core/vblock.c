@@ -96,15 +96,37 @@ static inline gpumem_result vblock_alloc(gpumem_vblock handle, uint64_t size,
     return GPUMEM_OK;
 }
 
+/* The full call, for whatever the quick path leaves. */
+__attribute__((noinline)) static gpumem_result vblock_alloc_call(
+    gpumem_vblock vblock, uint64_t size, uint64_t alignment, gpumem_vblock_allocation *allocation,
+    uint64_t *offset)
+{
+    GPUMEM_LOGGED_PLAIN_CALL_AS("gpumem_vblock_alloc",
+                                vblock_alloc(vblock, size, alignment, allocation, offset),
+                                "vblock %#llx, size %llu, alignment %llu" GPUMEM_LOG_OUTPUTS
+                                "allocation %#llx, offset %llu",
+                                GPUMEM_LOG_HANDLE(vblock), (unsigned long long)(size),
+                                (unsigned long long)(alignment), GPUMEM_LOG_OUT(allocation),
+                                GPUMEM_LOG_OUT(offset));
+}
+
+/* The call's usual path, when the thread need not clear an error nor log the call
+ * (gpumem_call_may_be_quick) and the arguments are fine: the allocation is made here, or,
+ * when the search fails (which changes nothing), the full call searches again to say why. */
 gpumem_result gpumem_vblock_alloc(gpumem_vblock vblock, uint64_t size, uint64_t alignment,
                                   gpumem_vblock_allocation *allocation, uint64_t *offset)
 {
-    GPUMEM_LOGGED_PLAIN_CALL(vblock_alloc(vblock, size, alignment, allocation, offset),
-                             "vblock %#llx, size %llu, alignment %llu" GPUMEM_LOG_OUTPUTS
-                             "allocation %#llx, offset %llu",
-                             GPUMEM_LOG_HANDLE(vblock), (unsigned long long)(size),
-                             (unsigned long long)(alignment), GPUMEM_LOG_OUT(allocation),
-                             GPUMEM_LOG_OUT(offset));
+    vblock_obj *vb;
+    gpumem_tlsf_allocation a;
+    if (__builtin_expect(!gpumem_call_may_be_quick(), 0) ||
+        (vb = gpumem_handle_peek(GPUMEM_HANDLE_OF(vblock), GPUMEM_HANDLE_VBLOCK)) == NULL ||
+        (allocation == NULL) | (offset == NULL) | (size == 0) |
+            ((alignment & (alignment - 1)) != 0) ||
+        gpumem_tlsf_alloc_inline(vb, size, alignment ? alignment - 1u : 0, &a) != GPUMEM_OK)
+        return vblock_alloc_call(vblock, size, alignment, allocation, offset);
+    *allocation = a.handle;
+    *offset = a.offset;
+    return GPUMEM_OK;
 }
 
 static inline gpumem_result vblock_free(gpumem_vblock handle,
@@ -121,11 +143,24 @@ static inline gpumem_result vblock_free(gpumem_vblock handle,
     return GPUMEM_OK;
 }
 
+__attribute__((noinline)) static gpumem_result vblock_free_call(
+    gpumem_vblock vblock, gpumem_vblock_allocation allocation)
+{
+    GPUMEM_LOGGED_PLAIN_CALL_AS("gpumem_vblock_free", vblock_free(vblock, allocation),
+                                "vblock %#llx, allocation %#llx",
+                                GPUMEM_LOG_HANDLE(vblock), (unsigned long long)(allocation));
+}
+
+/* As gpumem_vblock_alloc: a free that finds a live allocation is done here; a refused one
+ * (which changes nothing) goes to the full call, which says why. */
 gpumem_result gpumem_vblock_free(gpumem_vblock vblock, gpumem_vblock_allocation allocation)
 {
-    GPUMEM_LOGGED_PLAIN_CALL(vblock_free(vblock, allocation),
-                             "vblock %#llx, allocation %#llx",
-                             GPUMEM_LOG_HANDLE(vblock), (unsigned long long)(allocation));
+    vblock_obj *vb;
+    if (__builtin_expect(!gpumem_call_may_be_quick(), 0) ||
+        (vb = gpumem_handle_peek(GPUMEM_HANDLE_OF(vblock), GPUMEM_HANDLE_VBLOCK)) == NULL ||
+        gpumem_tlsf_free_inline(vb, allocation) != GPUMEM_OK)
+        return vblock_free_call(vblock, allocation);
+    return GPUMEM_OK;
 }
 
 static inline gpumem_result vblock_clear(gpumem_vblock handle)

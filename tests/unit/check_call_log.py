@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Every function of the public API logs its calls at debug level (docs/api.md, "Logging"):
 its definition in core/ goes through GPUMEM_LOGGED_CALL, GPUMEM_LOGGED_PLAIN_CALL or
-GPUMEM_LOGGED_LEAVE. The exceptions are listed with their reason. A new public function that
+GPUMEM_LOGGED_LEAVE, or has a quick path guarded by gpumem_call_may_be_quick() and its full call
+in a helper logged under its name (GPUMEM_LOGGED_PLAIN_CALL_AS). The exceptions are listed with their reason. A new public function that
 does not log fails this check. Usage: check_call_log.py SOURCE_ROOT"""
 import glob
 import os
@@ -28,10 +29,14 @@ for header in headers:
     public |= set(re.findall(r"GPUMEM_API\s+[\w\s\*]+?\b(gpumem_\w+)\s*\(", text))
 
 bodies = {}
+# Functions whose full call is a helper logged under their name (GPUMEM_LOGGED_PLAIN_CALL_AS),
+# behind a quick path that is taken only while nobody reads the debug log.
+logged_as = set()
 for path in glob.glob(os.path.join(root, "core", "*.c")):
     text = open(path).read()
     for m in re.finditer(r"^[\w\s\*]+?\b(gpumem_\w+)\([^;{]*\)\s*\n\{\n(.*?)\n\}\n", text, re.M | re.S):
         bodies[m.group(1)] = m.group(2)
+    logged_as |= set(re.findall(r'GPUMEM_LOGGED_PLAIN_CALL_AS\(\s*"(gpumem_\w+)"', text))
 
 problems = []
 for name in sorted(public):
@@ -40,6 +45,10 @@ for name in sorted(public):
     body = bodies.get(name)
     if body is None:
         problems.append("%s: no definition found in core/" % name)
+    elif name in logged_as:
+        if "gpumem_call_may_be_quick()" not in body:
+            problems.append("%s: logs in a helper, but its quick path does not check "
+                            "gpumem_call_may_be_quick()" % name)
     elif not re.search(r"GPUMEM_LOGGED_(CALL|PLAIN_CALL|LEAVE)\(", body):
         problems.append("%s: does not log its calls (GPUMEM_LOGGED_*)" % name)
 for name in sorted(NOT_LOGGED):

@@ -1794,6 +1794,15 @@ Test(badinput, result_strings_and_last_error, .init = setup, .fini = teardown)
     gpumem_vblock_stats vs;
     cr_assert_eq(gpumem_vblock_stats_get(F.vb, &vs), GPUMEM_OK);
     cr_assert_str_eq(gpumem_last_error(), "");
+    /* Also through the virtual block's quick alloc and free. */
+    gpumem_vblock_allocation va;
+    uint64_t vo;
+    cr_assert_eq(gpumem_vblock_free(F.vb, 0), GPUMEM_ERROR_INVALID_HANDLE);
+    cr_assert_eq(gpumem_vblock_alloc(F.vb, 64, 0, &va, &vo), GPUMEM_OK);
+    cr_assert_str_eq(gpumem_last_error(), "", "after an alloc: \"%s\"", gpumem_last_error());
+    cr_assert_eq(gpumem_vblock_free(F.vb, 0), GPUMEM_ERROR_INVALID_HANDLE);
+    cr_assert_eq(gpumem_vblock_free(F.vb, va), GPUMEM_OK);
+    cr_assert_str_eq(gpumem_last_error(), "", "after a free: \"%s\"", gpumem_last_error());
 
     cr_assert_eq(gpumem_version(), GPUMEM_VERSION_MAJOR * 10000u + GPUMEM_VERSION_MINOR * 100u +
                                        GPUMEM_VERSION_PATCH);

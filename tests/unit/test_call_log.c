@@ -97,6 +97,42 @@ Test(call_log, calls_arguments_outputs_and_results)
     OK(gpumem_log_set_callback(NULL, NULL));
 }
 
+/* Virtual blocks' alloc and free have a quick path that skips the log's test; with a reader
+ * of the log they take the full call, so every call is logged, successes and failures alike. */
+Test(call_log, virtual_block_calls)
+{
+    OK(gpumem_log_set_callback(keep, NULL));
+    gpumem_vblock vblock;
+    OK(gpumem_vblock_create(1 << 20, &vblock));
+    gpumem_vblock_allocation allocation;
+    uint64_t offset;
+    OK(gpumem_vblock_alloc(vblock, 100, 0, &allocation, &offset));
+    OK(gpumem_vblock_free(vblock, allocation));
+    cr_assert_eq(gpumem_vblock_free(vblock, allocation), GPUMEM_ERROR_INVALID_HANDLE);
+    char expected[512];
+    snprintf(expected, sizeof expected,
+             "gpumem_vblock_alloc(vblock %#llx, size 100, alignment 0) -> GPUMEM_OK: "
+             "allocation %#llx, offset %llu",
+             (unsigned long long)(uintptr_t)vblock, (unsigned long long)allocation,
+             (unsigned long long)offset);
+    expect_line(expected);
+    snprintf(expected, sizeof expected,
+             "gpumem_vblock_free(vblock %#llx, allocation %#llx) -> GPUMEM_OK",
+             (unsigned long long)(uintptr_t)vblock, (unsigned long long)allocation);
+    expect_line(expected);
+    snprintf(expected, sizeof expected,
+             "gpumem_vblock_free(vblock %#llx, allocation %#llx) -> GPUMEM_ERROR_INVALID_HANDLE: "
+             "gpumem_vblock_free: %#llx is not a live allocation of this vblock",
+             (unsigned long long)(uintptr_t)vblock, (unsigned long long)allocation,
+             (unsigned long long)allocation);
+    int found = 0;
+    for (int i = 0; i < line_count; i++)
+        found += strcmp(lines[i], expected) == 0;
+    cr_assert_eq(found, 1, "expected \"%s\" once", expected);
+    OK(gpumem_vblock_destroy(vblock));
+    OK(gpumem_log_set_callback(NULL, NULL));
+}
+
 Test(call_log, calls_from_the_callback_are_not_logged)
 {
     OK(gpumem_log_set_callback(keep, NULL));
