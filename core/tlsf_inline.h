@@ -353,11 +353,11 @@ static TLSF_INLINE gpumem_result tlsf_take_block(gpumem_tlsf *t, uint32_t i, uin
  *
  * A block of the request's own class, when it fits, wastes less than a rounded-up one, so the
  * head of that class is tried first (an empty list's head is record 0, of size 0, which never
- * fits). In a steady workload that head is often the range the previous free gave back; when
- * it starts aligned it is taken whole on a short path of its own (no split, no record to
- * reserve, the list's head known). On a trace of equal sizes
- * that path takes a third fewer instructions than tlsf_take_block; the placement is the same on
- * either path. */
+ * fits). In a steady workload that head is often the range the previous free gave back, and it
+ * is taken whole on a short path of its own (no split, no record to reserve, the list's head
+ * known) unless its padding is large enough to become a free range, which only alignments above
+ * TLSF_PAD_SPLIT can ask. The placement is the same on either path; on the equal-size trace the
+ * short path saves about a quarter of the allocate's instructions (192 to 146, in vblock). */
 static TLSF_INLINE gpumem_result gpumem_tlsf_alloc_inline(gpumem_tlsf *t, uint64_t size,
                                                           uint64_t mask,
                                                           gpumem_tlsf_allocation *allocation)
@@ -371,9 +371,10 @@ static TLSF_INLINE gpumem_result gpumem_tlsf_alloc_inline(gpumem_tlsf *t, uint64
         /* No remainder is ever cut here: the ranges of one class differ in size by less than
          * 1/32 of the smallest, and a remainder is cut from 1/4 of the request up. */
         _Static_assert(TLSF_REMAINDER_SHIFT < TLSF_SL_LOG2, "own-class remainders are cut");
-        if ((b->offset & mask) == 0) {
+        uint64_t pad = tlsf_padding_at(b->offset, mask);
+        if (pad < TLSF_PAD_SPLIT) {
             tlsf_list_pop_head(t, b, c);
-            tlsf_mark_used(t, i, 0, allocation);
+            tlsf_mark_used(t, i, pad, allocation);
             return GPUMEM_OK;
         }
     } else {

@@ -810,8 +810,9 @@ Test(tlsf_edge, own_head_taken_whole)
     gpumem_tlsf_destroy(l.tlsf);
 }
 
-/* A head of the own class that fits only past some padding is not taken whole: the padding is
- * reported (and, under TLSF_PAD_SPLIT, kept in the block), as before. A remainder worth a range
+/* A head of the own class that fits only past some padding is taken with the padding kept in
+ * the block and reported, and again from its start when the alignment allows; padding of
+ * TLSF_PAD_SPLIT (256) bytes or more becomes a free range before it. A remainder worth a range
  * cannot arise in the own class (its ranges differ in size by under 1/32). */
 Test(tlsf_edge, own_head_with_padding)
 {
@@ -834,5 +835,21 @@ Test(tlsf_edge, own_head_with_padding)
     gpumem_tlsf_stats s;
     gpumem_tlsf_stats_get(l.tlsf, &s);
     cr_assert_eq(s.free_range_count, 0);
+    gpumem_tlsf_destroy(l.tlsf);
+
+    /* Block 1 of 16,864 bytes (class [16384, 16896)) starts at 724 + 64 KiB = 66260; 16,384
+     * bytes aligned to 1024 start at 66560, 300 bytes in: padding from TLSF_PAD_SPLIT (256) up
+     * becomes a free range of its own, the short path notwithstanding. */
+    const uint64_t larger[] = {724, 16864, 0};
+    lay_out(&l, larger, 1);
+    cr_assert_eq(l.offsets[1], 66260);
+    cr_assert_eq(gpumem_tlsf_free(l.tlsf, l.handles[1]), GPUMEM_OK);
+    cr_assert_eq(gpumem_tlsf_alloc(l.tlsf, 16384, 1024, &a), GPUMEM_OK);
+    cr_assert_eq(a.offset, 66560);
+    cr_assert_eq(a.left_padding, 0);
+    cr_assert_eq(a.block_size, 16864 - 300, "the 180 bytes left stay in the block");
+    gpumem_tlsf_stats_get(l.tlsf, &s);
+    cr_assert_eq(s.free_range_count, 1, "the padding");
+    cr_assert_eq(s.largest_free_range, 300);
     gpumem_tlsf_destroy(l.tlsf);
 }
