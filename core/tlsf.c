@@ -34,6 +34,11 @@ uint32_t gpumem_tlsf_scan_classes(const gpumem_tlsf *t, uint32_t c, uint64_t siz
     return TLSF_NIL;
 }
 
+__attribute__((noinline)) void gpumem_tlsf_free_and_merge(gpumem_tlsf *t, uint32_t i)
+{
+    tlsf_free_and_merge(t, i);
+}
+
 int gpumem_tlsf_grow_records(gpumem_tlsf *t)
 {
     uint32_t old = t->block_capacity;
