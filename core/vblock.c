@@ -68,6 +68,15 @@ gpumem_result gpumem_vblock_destroy(gpumem_vblock vblock)
                              GPUMEM_LOG_HANDLE(vblock));
 }
 
+/* Why the suballocator refused an allocation. */
+static gpumem_result vblock_alloc_refused(gpumem_result r, uint64_t size, uint64_t alignment)
+{
+    if (r == GPUMEM_ERROR_LIMIT_EXCEEDED)
+        return gpumem_fail(r, "no free range of %llu bytes aligned to %llu",
+                           (unsigned long long)size, (unsigned long long)alignment);
+    return gpumem_fail(r, "no host memory for the allocation's record");
+}
+
 static inline gpumem_result vblock_alloc(gpumem_vblock handle, uint64_t size,
                                          uint64_t alignment, gpumem_vblock_allocation *allocation,
                                          uint64_t *offset)
@@ -86,23 +95,24 @@ static inline gpumem_result vblock_alloc(gpumem_vblock handle, uint64_t size,
                            (unsigned long long)alignment);
     gpumem_tlsf_allocation a;
     r = gpumem_tlsf_alloc_inline(vb, size, alignment ? alignment - 1u : 0, &a);
-    if (r == GPUMEM_ERROR_LIMIT_EXCEEDED)
-        return gpumem_fail(r, "no free range of %llu bytes aligned to %llu",
-                           (unsigned long long)size, (unsigned long long)alignment);
     if (r != GPUMEM_OK)
-        return gpumem_fail(r, "no host memory for the allocation's record");
+        return vblock_alloc_refused(r, size, alignment);
     *allocation = a.handle;
     *offset = a.offset;
     return GPUMEM_OK;
 }
 
-/* The full call, for whatever the quick path leaves. */
+/* The full call, for whatever the quick path leaves. `refused` is GPUMEM_OK, or the failure of
+ * the quick path's allocate, which is reported as it is rather than tried again (a record array
+ * that could not grow might grow the second time: the caller would see a different call). */
 __attribute__((noinline)) static gpumem_result vblock_alloc_call(
     gpumem_vblock vblock, uint64_t size, uint64_t alignment, gpumem_vblock_allocation *allocation,
-    uint64_t *offset)
+    uint64_t *offset, gpumem_result refused)
 {
     GPUMEM_LOGGED_PLAIN_CALL_AS("gpumem_vblock_alloc",
-                                vblock_alloc(vblock, size, alignment, allocation, offset),
+                                refused == GPUMEM_OK
+                                    ? vblock_alloc(vblock, size, alignment, allocation, offset)
+                                    : vblock_alloc_refused(refused, size, alignment),
                                 "vblock %#llx, size %llu, alignment %llu" GPUMEM_LOG_OUTPUTS
                                 "allocation %#llx, offset %llu",
                                 GPUMEM_LOG_HANDLE(vblock), (unsigned long long)(size),
@@ -111,19 +121,21 @@ __attribute__((noinline)) static gpumem_result vblock_alloc_call(
 }
 
 /* The call's usual path, when the thread need not clear an error nor log the call
- * (gpumem_call_may_be_quick) and the arguments are fine: the allocation is made here, or,
- * when the search fails (which changes nothing), the full call searches again to say why. */
+ * (gpumem_call_may_be_quick) and the arguments are fine: the allocation is made here, once;
+ * a failure of it, and everything else, goes to the full call. */
 gpumem_result gpumem_vblock_alloc(gpumem_vblock vblock, uint64_t size, uint64_t alignment,
                                   gpumem_vblock_allocation *allocation, uint64_t *offset)
 {
     vblock_obj *vb;
-    gpumem_tlsf_allocation a;
     if (__builtin_expect(!gpumem_call_may_be_quick(), 0) ||
         (vb = gpumem_handle_peek(GPUMEM_HANDLE_OF(vblock), GPUMEM_HANDLE_VBLOCK)) == NULL ||
         (allocation == NULL) | (offset == NULL) | (size == 0) |
-            ((alignment & (alignment - 1)) != 0) ||
-        gpumem_tlsf_alloc_inline(vb, size, alignment ? alignment - 1u : 0, &a) != GPUMEM_OK)
-        return vblock_alloc_call(vblock, size, alignment, allocation, offset);
+            ((alignment & (alignment - 1)) != 0))
+        return vblock_alloc_call(vblock, size, alignment, allocation, offset, GPUMEM_OK);
+    gpumem_tlsf_allocation a;
+    gpumem_result r = gpumem_tlsf_alloc_inline(vb, size, alignment ? alignment - 1u : 0, &a);
+    if (__builtin_expect(r != GPUMEM_OK, 0))
+        return vblock_alloc_call(vblock, size, alignment, allocation, offset, r);
     *allocation = a.handle;
     *offset = a.offset;
     return GPUMEM_OK;
