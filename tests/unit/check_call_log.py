@@ -28,15 +28,26 @@ for header in headers:
     text = open(header).read()
     public |= set(re.findall(r"GPUMEM_API\s+[\w\s\*]+?\b(gpumem_\w+)\s*\(", text))
 
+def without_comments(code):
+    return re.sub(r"/\*.*?\*/", "", code, flags=re.S)
+
 bodies = {}
-# Functions whose full call is a helper logged under their name (GPUMEM_LOGGED_PLAIN_CALL_AS),
-# behind a quick path that is taken only while nobody reads the debug log.
-logged_as = set()
+# Public functions with a quick path: name -> the helpers that hold their full call, logged under
+# their name (GPUMEM_LOGGED_PLAIN_CALL_AS("name", ...)).
+logged_as = {}
 for path in glob.glob(os.path.join(root, "core", "*.c")):
     text = open(path).read()
     for m in re.finditer(r"^[\w\s\*]+?\b(gpumem_\w+)\([^;{]*\)\s*\n\{\n(.*?)\n\}\n", text, re.M | re.S):
         bodies[m.group(1)] = m.group(2)
-    logged_as |= set(re.findall(r'GPUMEM_LOGGED_PLAIN_CALL_AS\(\s*"(gpumem_\w+)"', text))
+    for m in re.finditer(r'GPUMEM_LOGGED_PLAIN_CALL_AS\(\s*"(gpumem_\w+)"', text):
+        # The helper is the function this use is in: its header ends at the last "\n{\n"
+        # before the use, and starts after the function before it ("\n}\n").
+        head_end = text.rfind("\n{\n", 0, m.start())
+        header = text[text.rfind("\n}\n", 0, head_end) + 1:head_end]
+        names = [n for n in re.findall(r"\b(\w+)\s*\(", without_comments(header))
+                 if n != "__attribute__"]
+        if names:
+            logged_as.setdefault(m.group(1), set()).add(names[0])
 
 problems = []
 for name in sorted(public):
@@ -46,9 +57,20 @@ for name in sorted(public):
     if body is None:
         problems.append("%s: no definition found in core/" % name)
     elif name in logged_as:
+        # A quick path: it asks gpumem_call_may_be_quick(), and every return is a success or
+        # the full call. (That the quick path is taken only when it says yes is tested at run
+        # time: test_call_log.c's virtual_block_calls logs through a reader.)
+        helpers = logged_as[name]
+        returns = re.findall(r"\breturn\b\s*(.*?);", without_comments(body), re.S)
+        wrong = [r for r in returns
+                 if r != "GPUMEM_OK" and not any(re.match(r"%s\(" % h, r) for h in helpers)]
         if "gpumem_call_may_be_quick()" not in body:
             problems.append("%s: logs in a helper, but its quick path does not check "
                             "gpumem_call_may_be_quick()" % name)
+        elif not returns or wrong:
+            problems.append("%s: its quick path returns something other than GPUMEM_OK or its "
+                            "logged full call (%s): %s" % (name, ", ".join(sorted(helpers)),
+                                                           "; ".join(wrong) or "no return"))
     elif not re.search(r"GPUMEM_LOGGED_(CALL|PLAIN_CALL|LEAVE)\(", body):
         problems.append("%s: does not log its calls (GPUMEM_LOGGED_*)" % name)
 for name in sorted(NOT_LOGGED):

@@ -1794,7 +1794,8 @@ Test(badinput, result_strings_and_last_error, .init = setup, .fini = teardown)
     gpumem_vblock_stats vs;
     cr_assert_eq(gpumem_vblock_stats_get(F.vb, &vs), GPUMEM_OK);
     cr_assert_str_eq(gpumem_last_error(), "");
-    /* Also through the virtual block's quick alloc and free. */
+    /* A virtual block's alloc and free too: with an error to clear they take their full call
+     * (their quick path is only for threads with nothing to clear), and clear it. */
     gpumem_vblock_allocation va;
     uint64_t vo;
     cr_assert_eq(gpumem_vblock_free(F.vb, 0), GPUMEM_ERROR_INVALID_HANDLE);

@@ -769,21 +769,24 @@ Test(tlsf_edge, search_order)
     gpumem_tlsf_destroy(l.tlsf);
 }
 
-/* The own class's head taken whole (aligned, no remainder worth a range) leaves its list as any
- * other block does: the next range of the class becomes the head, an emptied class is no longer
- * found, and the counts stay exact. Ranges are taken last freed first. */
+/* The own class's head taken whole leaves its list as any other block does: the next range of
+ * the class becomes the head, an emptied class is no longer found (its bitmap bit cleared: a
+ * stale bit would send the search to the empty list and fail, though a larger range is free),
+ * and the counts stay exact. Ranges are taken last freed first. */
 Test(tlsf_edge, own_head_taken_whole)
 {
     const uint64_t sizes[] = {4096, 4096, 4096, 0};
     laid_out l;
-    lay_out(&l, sizes, 1);
+    lay_out(&l, sizes, 0); /* 1 MiB free after the laid-out blocks */
+    const uint64_t tail = 3 * (4096 + SEPARATOR);
     gpumem_tlsf_stats before, s;
     gpumem_tlsf_stats_get(l.tlsf, &before);
-    cr_assert_eq(before.free_range_count, 0);
+    cr_assert_eq(before.free_range_count, 1);
+    cr_assert_eq(before.largest_free_range, UINT64_C(1) << 20);
     cr_assert_eq(gpumem_tlsf_free(l.tlsf, l.handles[0]), GPUMEM_OK);
     cr_assert_eq(gpumem_tlsf_free(l.tlsf, l.handles[2]), GPUMEM_OK);
     gpumem_tlsf_stats_get(l.tlsf, &s);
-    cr_assert_eq(s.free_range_count, 2);
+    cr_assert_eq(s.free_range_count, 3);
 
     gpumem_tlsf_allocation a, b, c;
     cr_assert_eq(gpumem_tlsf_alloc(l.tlsf, 4096, 4096, &a), GPUMEM_OK);
@@ -791,19 +794,20 @@ Test(tlsf_edge, own_head_taken_whole)
     cr_assert_eq(a.block_size, 4096);
     cr_assert_eq(a.left_padding, 0);
     gpumem_tlsf_stats_get(l.tlsf, &s);
-    cr_assert_eq(s.free_range_count, 1);
+    cr_assert_eq(s.free_range_count, 2);
     cr_assert_eq(s.used_bytes, before.used_bytes - 4096);
     cr_assert_eq(s.allocation_count, before.allocation_count - 1);
 
     cr_assert_eq(gpumem_tlsf_alloc(l.tlsf, 4096, 1, &b), GPUMEM_OK);
     cr_assert_eq(b.offset, l.offsets[0], "the class's next range, now its head");
     gpumem_tlsf_stats_get(l.tlsf, &s);
-    cr_assert_eq(s.free_range_count, 0);
-    cr_assert_eq(s.largest_free_range, 0);
+    cr_assert_eq(s.free_range_count, 1);
+    cr_assert_eq(s.largest_free_range, UINT64_C(1) << 20);
     cr_assert_eq(s.used_bytes, before.used_bytes);
 
-    /* The class is empty now: nothing is found, and the earlier allocations stay live. */
-    cr_assert_eq(gpumem_tlsf_alloc(l.tlsf, 4096, 1, &c), GPUMEM_ERROR_LIMIT_EXCEEDED);
+    /* The class is empty now: the next like request comes from the free megabyte. */
+    cr_assert_eq(gpumem_tlsf_alloc(l.tlsf, 4096, 1, &c), GPUMEM_OK);
+    cr_assert_eq(c.offset, tail);
     cr_assert_eq(gpumem_tlsf_free(l.tlsf, a.handle), GPUMEM_OK);
     cr_assert_eq(gpumem_tlsf_free(l.tlsf, b.handle), GPUMEM_OK);
     cr_assert_eq(gpumem_tlsf_free(l.tlsf, a.handle), GPUMEM_ERROR_INVALID_HANDLE);
