@@ -112,9 +112,10 @@ static inline int gpumem_call_is_nested(const gpumem_call *call)
 
 /* 1 when a public call may finish on a fast path of its own, skipping gpumem_call_begin and the
  * call log: the thread holds no error that the call would have to clear, and nobody reads the
- * debug log (which would want this call in it). A fast path answers only what is certain to
- * succeed, changes nothing until it is, and leaves everything else to the full call, which
- * starts over; so the two cannot differ in what the caller sees. */
+ * debug log (which would want this call in it). A fast path returns only its successes; it
+ * hands everything else to the full call, before changing anything or with the failure it met
+ * (which the full call reports, rather than trying again), so the two cannot differ in what the
+ * caller sees. */
 static inline int gpumem_call_may_be_quick(void)
 {
     const gpumem_thread *t = &gpumem_this_thread;

@@ -11,7 +11,7 @@
 #define TLSF_HUGE_RECORDS_FROM ((size_t)256u << 10)
 
 /* ------------------------------------------------------------------------------------------
- * The rare paths of allocate (tlsf_inline.h calls them)
+ * The rare paths of allocate and free (tlsf_inline.h calls them)
  * ---------------------------------------------------------------------------------------- */
 
 /* Only reached when the good-fit search found nothing, which leaves the classes below the
@@ -34,9 +34,37 @@ uint32_t gpumem_tlsf_scan_classes(const gpumem_tlsf *t, uint32_t c, uint64_t siz
     return TLSF_NIL;
 }
 
+/* Turns used block i into free space merged with its free neighbours: one record keeps the
+ * range (the lower neighbour's when it merges) and the others become spare. Only frees with a
+ * free neighbour come here (gpumem_tlsf_free_inline pushes the others itself), and links are
+ * rewritten only where a merge happens. */
 __attribute__((noinline)) void gpumem_tlsf_free_and_merge(gpumem_tlsf *t, uint32_t i)
 {
-    tlsf_free_and_merge(t, i);
+    tlsf_block *b = &t->blocks[i];
+    uint64_t size = b->size;
+    uint32_t keep = i;
+    uint32_t after = b->phys_next;
+    uint32_t before = b->phys_prev;
+    tlsf_block *n = &t->blocks[after];
+    tlsf_block *p = &t->blocks[before];
+    if (tlsf_is_free(n)) {
+        tlsf_list_remove(t, n, tlsf_class_of(n->size));
+        size += n->size;
+        tlsf_release_record(t, after);
+        after = n->phys_next;
+        b->phys_next = after;
+        t->blocks[after].phys_prev = i;
+    }
+    if (tlsf_is_free(p)) {
+        tlsf_list_remove(t, p, tlsf_class_of(p->size));
+        size += p->size;
+        tlsf_release_record(t, i);
+        keep = before;
+        p->phys_next = after;
+        t->blocks[after].phys_prev = before;
+    }
+    t->blocks[keep].size = size;
+    tlsf_list_push(t, keep, tlsf_class_of(size));
 }
 
 int gpumem_tlsf_grow_records(gpumem_tlsf *t)

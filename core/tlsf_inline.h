@@ -186,11 +186,12 @@ static TLSF_INLINE uint32_t tlsf_first_class_at_or_above(const gpumem_tlsf *t, u
     return (fl << TLSF_SL_LOG2) | (uint32_t)__builtin_ctz(bits);
 }
 
-/* Out of line in tlsf.c: the paths that alloc rarely takes. */
+/* Out of line in tlsf.c: the paths that alloc and free rarely take. */
 uint32_t gpumem_tlsf_scan_classes(const gpumem_tlsf *t, uint32_t c, uint64_t size, uint64_t mask,
                                   uint32_t *found_class);
 int gpumem_tlsf_grow_records(gpumem_tlsf *t); /* 0 when the record array cannot grow */
-void gpumem_tlsf_free_and_merge(gpumem_tlsf *t, uint32_t i); /* tlsf_free_and_merge */
+/* Used block i, which has a free neighbour, becomes free space merged with its neighbours. */
+void gpumem_tlsf_free_and_merge(gpumem_tlsf *t, uint32_t i);
 
 /* A free block that can hold size bytes at the alignment (mask + 1) when the head of the
  * request's own class c cannot, and its class; TLSF_NIL if none can. */
@@ -264,38 +265,6 @@ static TLSF_INLINE uint32_t tlsf_split_off_front(gpumem_tlsf *t, uint32_t i, uin
     uint32_t rest = tlsf_split_block(t, i, pad);
     tlsf_list_push(t, i, tlsf_class_of(pad));
     return rest;
-}
-
-/* Turns used block i into free space merged with its free neighbours: one record keeps the
- * range (the lower neighbour's when it merges) and the others become spare. Most frees have no
- * free neighbour (free ranges are few), so links are rewritten only where a merge happens. */
-static TLSF_INLINE void tlsf_free_and_merge(gpumem_tlsf *t, uint32_t i)
-{
-    tlsf_block *b = &t->blocks[i];
-    uint64_t size = b->size;
-    uint32_t keep = i;
-    uint32_t after = b->phys_next;
-    uint32_t before = b->phys_prev;
-    tlsf_block *n = &t->blocks[after];
-    tlsf_block *p = &t->blocks[before];
-    if (tlsf_is_free(n)) {
-        tlsf_list_remove(t, n, tlsf_class_of(n->size));
-        size += n->size;
-        tlsf_release_record(t, after);
-        after = n->phys_next;
-        b->phys_next = after;
-        t->blocks[after].phys_prev = i;
-    }
-    if (tlsf_is_free(p)) {
-        tlsf_list_remove(t, p, tlsf_class_of(p->size));
-        size += p->size;
-        tlsf_release_record(t, i);
-        keep = before;
-        p->phys_next = after;
-        t->blocks[after].phys_prev = before;
-    }
-    t->blocks[keep].size = size;
-    tlsf_list_push(t, keep, tlsf_class_of(size));
 }
 
 /* ------------------------------------------------------------------------------------------

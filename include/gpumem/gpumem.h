@@ -356,8 +356,9 @@ typedef struct gpumem_pool_desc {
      * lock and pages. A thread creates its buffers and images in one arena (the pool deals its
      * arenas to threads in turn, in the order of their first create in it); imports go to the
      * first arena; a destroy goes to the buffer's arena, whichever thread makes it. The pool's
-     * stats, trim, check, dumps and gpumem_buffer_find cover every arena. Each arena keeps its own pages (and up to
-     * max_empty_pages empty ones), so a pool may reserve up to N pages more than with one;
+     * stats, trim, check, dumps and gpumem_buffer_find cover every arena. Each arena keeps its
+     * own pages (and up to max_empty_pages empty ones), so a pool may reserve up to N pages
+     * more than with one;
      * byte_limit bounds the bytes of all arenas together. Native pools take 0 or 1. */
     uint32_t arena_count;
 } gpumem_pool_desc;

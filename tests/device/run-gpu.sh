@@ -201,8 +201,9 @@ fi
 # --- compare (not in the default parts): this build's library against the previous main's,
 # side by side (tools/bench-compare.sh): the pool's create+destroy pair, the call section and the
 # suballocator on host, the pair on CUDA, pinned to one core; then the suballocator against the
-# base library as in scale. The previous library is built elsewhere and carried in GPUMEM_PREV_LIB (default
-# build-head/lib, with its gpumem/ folder of backend modules for the CUDA rows) ---
+# base library as in scale. The previous library is built elsewhere and carried in
+# GPUMEM_PREV_LIB (default build-head/lib, with its gpumem/ folder of backend modules for the
+# CUDA rows) ---
 if wanted compare; then
 prev_lib=${GPUMEM_PREV_LIB:-$root/build-head/lib}
 if [ -e "$prev_lib/libgpumem.so.0" ]; then

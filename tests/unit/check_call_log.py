@@ -2,8 +2,9 @@
 """Every function of the public API logs its calls at debug level (docs/api.md, "Logging"):
 its definition in core/ goes through GPUMEM_LOGGED_CALL, GPUMEM_LOGGED_PLAIN_CALL or
 GPUMEM_LOGGED_LEAVE, or has a quick path guarded by gpumem_call_may_be_quick() and its full call
-in a helper logged under its name (GPUMEM_LOGGED_PLAIN_CALL_AS). The exceptions are listed with their reason. A new public function that
-does not log fails this check. Usage: check_call_log.py SOURCE_ROOT"""
+in a helper logged under its name (GPUMEM_LOGGED_PLAIN_CALL_AS). The exceptions are listed with
+their reason. A new public function that does not log fails this check. Usage:
+check_call_log.py SOURCE_ROOT"""
 import glob
 import os
 import re
