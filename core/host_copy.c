@@ -7,6 +7,13 @@
 
 #include "env.h"
 
+#if defined(__x86_64__)
+#include <emmintrin.h> /* SSE2, part of every x86-64 */
+#define HAVE_STREAMING_STORES 1
+#else
+#define HAVE_STREAMING_STORES 0
+#endif
+
 #define MAX_WORKERS 16
 #define DEFAULT_COPIERS 8 /* threads copying at once, the caller included */
 #define PARALLEL_MIN (4u << 20) /* below this, thread hand-off costs more than it saves */
@@ -19,6 +26,7 @@ typedef struct copy_job {
     size_t size;
     unsigned generation; /* bumped per job; workers run each job once */
     unsigned pending;    /* pieces not done yet */
+    int streaming;       /* gpumem_host_copy_streaming */
 } copy_job;
 
 static pthread_mutex_t job_lock = PTHREAD_MUTEX_INITIALIZER;  /* one parallel copy at a time */
@@ -29,13 +37,55 @@ static pthread_once_t workers_once = PTHREAD_ONCE_INIT;
 static copy_job job;
 static unsigned worker_count;
 
+#if HAVE_STREAMING_STORES
+/* memcpy with streaming stores: the destination's unaligned head and short tail by memcpy, the
+ * 16-byte-aligned middle by four loads and four non-temporal stores at a time. The fence makes
+ * the streaming stores visible (they are weakly ordered) before anything this thread does
+ * next, such as telling the caller that its piece is done. */
+static void copy_streaming(char *destination, const char *source, size_t size)
+{
+    size_t head = (size_t)(-(uintptr_t)destination & 15u);
+    if (size < head + 64u) {
+        memcpy(destination, source, size);
+        return;
+    }
+    memcpy(destination, source, head);
+    size_t i = head;
+    for (; size - i >= 64u; i += 64u) {
+        __m128i a = _mm_loadu_si128((const __m128i *)(source + i));
+        __m128i b = _mm_loadu_si128((const __m128i *)(source + i + 16));
+        __m128i c = _mm_loadu_si128((const __m128i *)(source + i + 32));
+        __m128i d = _mm_loadu_si128((const __m128i *)(source + i + 48));
+        _mm_stream_si128((__m128i *)(destination + i), a);
+        _mm_stream_si128((__m128i *)(destination + i + 16), b);
+        _mm_stream_si128((__m128i *)(destination + i + 32), c);
+        _mm_stream_si128((__m128i *)(destination + i + 48), d);
+    }
+    memcpy(destination + i, source + i, size - i);
+    _mm_sfence();
+}
+#else
+static void copy_streaming(char *destination, const char *source, size_t size)
+{
+    memcpy(destination, source, size);
+}
+#endif
+
+static void copy_bytes(char *destination, const char *source, size_t size, int streaming)
+{
+    if (streaming)
+        copy_streaming(destination, source, size);
+    else
+        memcpy(destination, source, size);
+}
+
 static void copy_piece(unsigned index)
 {
     size_t begin = (size_t)index * job.piece;
     if (begin >= job.size)
         return;
     size_t n = job.size - begin < job.piece ? job.size - begin : job.piece;
-    memcpy(job.destination + begin, job.source + begin, n);
+    copy_bytes(job.destination + begin, job.source + begin, n, job.streaming);
 }
 
 static void *worker(void *arg)
@@ -77,16 +127,16 @@ static void start_workers(void)
     pthread_attr_destroy(&attr);
 }
 
-void gpumem_host_copy(void *destination, const void *source, size_t size)
+static void host_copy(void *destination, const void *source, size_t size, int streaming)
 {
     if (size < PARALLEL_MIN) {
-        memcpy(destination, source, size);
+        copy_bytes(destination, source, size, streaming);
         return;
     }
     pthread_once(&workers_once, start_workers);
     /* Another thread's copy already has the workers: copying alone beats waiting. */
     if (worker_count == 0 || pthread_mutex_trylock(&job_lock) != 0) {
-        memcpy(destination, source, size);
+        copy_bytes(destination, source, size, streaming);
         return;
     }
     unsigned pieces = worker_count + 1;
@@ -94,6 +144,7 @@ void gpumem_host_copy(void *destination, const void *source, size_t size)
     job.destination = destination;
     job.source = source;
     job.size = size;
+    job.streaming = streaming;
     /* Pieces of whole 4 KiB pages, together at least `size`: the rounding goes up from the
      * exact share (size / pieces, itself rounded up), so the last piece is short, never
      * missing. */
@@ -108,6 +159,21 @@ void gpumem_host_copy(void *destination, const void *source, size_t size)
         pthread_cond_wait(&job_done, &state_lock);
     pthread_mutex_unlock(&state_lock);
     pthread_mutex_unlock(&job_lock);
+}
+
+void gpumem_host_copy(void *destination, const void *source, size_t size)
+{
+    host_copy(destination, source, size, 0);
+}
+
+void gpumem_host_copy_streaming(void *destination, const void *source, size_t size)
+{
+    host_copy(destination, source, size, 1);
+}
+
+void gpumem_host_copy_read(void *destination, const void *source, size_t size, uint64_t total)
+{
+    host_copy(destination, source, size, total >= GPUMEM_HOST_COPY_STREAMED_READ);
 }
 
 void gpumem_host_fill(void *destination, uint32_t pattern, size_t size)

@@ -277,7 +277,7 @@ static void range_host(const gpumem_staging_job *job, uint64_t i, void *chunk)
     const range_job *j = (const range_job *)job;
     char *host = j->host + i * j->device->staging.chunk_size;
     if (j->read)
-        gpumem_host_copy(host, chunk, (size_t)range_bytes(job, i));
+        gpumem_host_copy_read(host, chunk, (size_t)range_bytes(job, i), j->size);
     else
         gpumem_host_copy(chunk, host, (size_t)range_bytes(job, i));
 }

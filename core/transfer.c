@@ -188,7 +188,7 @@ static gpumem_result mapped_copy(gpumem_stream_obj *stream, gpumem_buffer_obj *b
         r = put_through_mapping(stream, b, &(host_write){.data = data, .offset = offset}, mapped,
                                 size);
     else if ((r = gpumem_buffer_coherence(b, offset, size, 0)) == GPUMEM_OK)
-        gpumem_host_copy(data, mapped + offset, (size_t)size);
+        gpumem_host_copy_read(data, mapped + offset, (size_t)size, size);
     gpumem_buffer_unmap_internal(b);
     return r;
 }

@@ -96,7 +96,7 @@ static void make_sizes(unsigned threads, uint64_t chunk, int quick)
     add_around(4 * MiB);         /* host copies go parallel from here */
     add_around(8 * MiB);         /* pageable transfers are staged from here; the default chunk */
     add_around(16 * MiB);        /* half of the default page: larger buffers get their own */
-    add_around(32 * MiB);        /* the default page */
+    add_around(32 * MiB);        /* the default page; staged reads stream from here */
     add_size(4194307);           /* the sizes the outside attack reported */
     add_size(12582915);
     /* Where size / pieces lands on a page multiple, for the pieces this run copies with: the
