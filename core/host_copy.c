@@ -16,7 +16,6 @@
 
 #define MAX_WORKERS 16
 #define DEFAULT_COPIERS 8 /* threads copying at once, the caller included */
-#define PARALLEL_MIN (4u << 20) /* below this, thread hand-off costs more than it saves */
 #define PIECE_ALIGN 4096
 
 typedef struct copy_job {
@@ -26,7 +25,7 @@ typedef struct copy_job {
     size_t size;
     unsigned generation; /* bumped per job; workers run each job once */
     unsigned pending;    /* pieces not done yet */
-    int streaming;       /* gpumem_host_copy_streaming */
+    int streaming;       /* with streaming stores (gpumem_host_copy_read) */
 } copy_job;
 
 static pthread_mutex_t job_lock = PTHREAD_MUTEX_INITIALIZER;  /* one parallel copy at a time */
@@ -64,19 +63,19 @@ static void copy_streaming(char *destination, const char *source, size_t size)
     memcpy(destination + i, source + i, size - i);
     _mm_sfence();
 }
-#else
-static void copy_streaming(char *destination, const char *source, size_t size)
-{
-    memcpy(destination, source, size);
-}
 #endif
 
 static void copy_bytes(char *destination, const char *source, size_t size, int streaming)
 {
-    if (streaming)
+#if HAVE_STREAMING_STORES
+    if (streaming) {
         copy_streaming(destination, source, size);
-    else
-        memcpy(destination, source, size);
+        return;
+    }
+#else
+    (void)streaming;
+#endif
+    memcpy(destination, source, size);
 }
 
 static void copy_piece(unsigned index)
@@ -129,7 +128,7 @@ static void start_workers(void)
 
 static void host_copy(void *destination, const void *source, size_t size, int streaming)
 {
-    if (size < PARALLEL_MIN) {
+    if (size < GPUMEM_HOST_COPY_PARALLEL_MIN) {
         copy_bytes(destination, source, size, streaming);
         return;
     }
@@ -164,11 +163,6 @@ static void host_copy(void *destination, const void *source, size_t size, int st
 void gpumem_host_copy(void *destination, const void *source, size_t size)
 {
     host_copy(destination, source, size, 0);
-}
-
-void gpumem_host_copy_streaming(void *destination, const void *source, size_t size)
-{
-    host_copy(destination, source, size, 1);
 }
 
 void gpumem_host_copy_read(void *destination, const void *source, size_t size, uint64_t total)

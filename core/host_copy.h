@@ -6,13 +6,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-void gpumem_host_copy(void *destination, const void *source, size_t size);
+/* Below this many bytes a copy stays on the calling thread: handing pieces to others costs more
+ * than it saves. */
+#define GPUMEM_HOST_COPY_PARALLEL_MIN ((size_t)4 << 20)
 
-/* The same for a destination the CPU will not read again soon. On x86-64 the bytes go out with
- * non-temporal (streaming) stores, which skip the read of each destination line that an ordinary
- * store makes first and leave the caches to others; elsewhere it is gpumem_host_copy. The bytes
- * are visible to other threads when it returns. */
-void gpumem_host_copy_streaming(void *destination, const void *source, size_t size);
+void gpumem_host_copy(void *destination, const void *source, size_t size);
 
 /* Reads whose whole size is at least this stream into the application's memory: such a read ends
  * far past what the caches keep of it, and ordinary stores would first read every destination
@@ -21,7 +19,10 @@ void gpumem_host_copy_streaming(void *destination, const void *source, size_t si
 #define GPUMEM_HOST_COPY_STREAMED_READ (32ull << 20)
 
 /* One copy of a read into the application's memory (`destination`), a piece of a read of `total`
- * bytes: streaming from GPUMEM_HOST_COPY_STREAMED_READ bytes of total, plain below. */
+ * bytes. From GPUMEM_HOST_COPY_STREAMED_READ bytes of total, on x86-64, the bytes go out with
+ * non-temporal (streaming) stores, which skip the read of each destination line that an
+ * ordinary store makes first and leave the caches to others; otherwise it is gpumem_host_copy.
+ * The bytes are visible to other threads when it returns. */
 void gpumem_host_copy_read(void *destination, const void *source, size_t size, uint64_t total);
 
 /* Fills with a 32-bit pattern; size is a multiple of 4. */
