@@ -300,10 +300,10 @@ static gpumem_result note_free(gpumem_pool_obj *pool, gpumem_stream_obj *stream)
 {
     while (!gpumem_order_note_free(&pool->order, stream->handle)) {
         gpumem_order_wait oldest = gpumem_order_oldest(&pool->order);
-        pthread_mutex_unlock(&pool->lock);
+        gpumem_lock_release(&pool->lock);
         int on_host;
         gpumem_result r = gpumem_stream_follow(NULL, oldest.stream, &on_host);
-        pthread_mutex_lock(&pool->lock);
+        gpumem_lock_acquire(&pool->lock);
         if (r != GPUMEM_OK)
             return r;
         gpumem_order_waited(&pool->order, 0, oldest);
@@ -532,7 +532,7 @@ static gpumem_result buffer_native(gpumem_buffer handle, gpumem_native_buffer *n
         n.memory = b->page->address;
         n.address = b->page->address + b->offset;
     } else {
-        pthread_mutex_lock(&b->pool->lock);
+        gpumem_lock_acquire(&b->pool->lock);
         r = device->ops->native_buffer_for_usage
                 ? device->ops->native_buffer_for_usage(device->native, b->page->native,
                                                        b->offset, b->size, b->usage,
@@ -540,7 +540,7 @@ static gpumem_result buffer_native(gpumem_buffer handle, gpumem_native_buffer *n
                                                        &b->native, &n)
                 : device->ops->native_buffer(device->native, b->page->native, b->offset,
                                              b->size, &b->native, &n);
-        pthread_mutex_unlock(&b->pool->lock);
+        gpumem_lock_release(&b->pool->lock);
         if (r != GPUMEM_OK)
             return gpumem_fail_backend(r, device->ops->native_buffer_for_usage
                                               ? "native_buffer_for_usage"
@@ -624,7 +624,7 @@ static gpumem_result buffer_map(gpumem_buffer handle, void **data)
         return gpumem_fail(GPUMEM_ERROR_NOT_MAPPABLE,
                            "memory type %u of pool '%s' is not host-visible", pool->memory_type,
                            pool->name);
-    pthread_mutex_lock(&pool->lock);
+    gpumem_lock_acquire(&pool->lock);
     uint32_t count = gpumem_buffer_map_count(b);
     if (count == UINT32_MAX)
         r = gpumem_fail(GPUMEM_ERROR_LIMIT_EXCEEDED, "mapped 2^32-1 times");
@@ -634,7 +634,7 @@ static gpumem_result buffer_map(gpumem_buffer handle, void **data)
         gpumem_buffer_set_map_count(b, count + 1);
         *data = (char *)b->page->host + b->offset;
     }
-    pthread_mutex_unlock(&pool->lock);
+    gpumem_lock_release(&pool->lock);
     return r;
 }
 
@@ -652,7 +652,7 @@ static gpumem_result buffer_unmap(gpumem_buffer handle)
     if (r != GPUMEM_OK)
         return r;
     gpumem_pool_obj *pool = b->pool;
-    pthread_mutex_lock(&pool->lock);
+    gpumem_lock_acquire(&pool->lock);
     uint32_t count = gpumem_buffer_map_count(b);
     if (count) {
         gpumem_buffer_set_map_count(b, count - 1);
@@ -660,7 +660,7 @@ static gpumem_result buffer_unmap(gpumem_buffer handle)
     } else {
         r = gpumem_fail(GPUMEM_ERROR_BAD_STATE, "the buffer is not mapped");
     }
-    pthread_mutex_unlock(&pool->lock);
+    gpumem_lock_release(&pool->lock);
     return r;
 }
 
@@ -693,9 +693,9 @@ gpumem_result gpumem_buffer_coherence(gpumem_buffer_obj *b, uint64_t offset, uin
     gpumem_pool_obj *pool = b->pool;
     if (pool->memory_flags & GPUMEM_MEMORY_HOST_COHERENT)
         return GPUMEM_OK;
-    pthread_mutex_lock(&pool->lock);
+    gpumem_lock_acquire(&pool->lock);
     if (!b->page->host) {
-        pthread_mutex_unlock(&pool->lock);
+        gpumem_lock_release(&pool->lock);
         return gpumem_fail(GPUMEM_ERROR_BAD_STATE, "the buffer is not mapped");
     }
     gpumem_device_obj *device = pool->device;
@@ -707,7 +707,7 @@ gpumem_result gpumem_buffer_coherence(gpumem_buffer_obj *b, uint64_t offset, uin
         end = b->page->size;
     range_op op = flush ? device->ops->page_flush : device->ops->page_invalidate;
     gpumem_result r = op(device->native, b->page->native, begin, end - begin);
-    pthread_mutex_unlock(&pool->lock);
+    gpumem_lock_release(&pool->lock);
     return r == GPUMEM_OK ? r
                           : gpumem_fail_backend(r, flush ? "page_flush" : "page_invalidate");
 }
@@ -730,19 +730,19 @@ static gpumem_result coherence_op(gpumem_buffer handle, uint64_t offset, uint64_
 
 gpumem_result gpumem_buffer_map_internal(gpumem_buffer_obj *b, char **data)
 {
-    pthread_mutex_lock(&b->pool->lock);
+    gpumem_lock_acquire(&b->pool->lock);
     gpumem_result r = gpumem_page_map(b->pool, b->page);
     if (r == GPUMEM_OK)
         *data = (char *)b->page->host + b->offset;
-    pthread_mutex_unlock(&b->pool->lock);
+    gpumem_lock_release(&b->pool->lock);
     return r;
 }
 
 void gpumem_buffer_unmap_internal(gpumem_buffer_obj *b)
 {
-    pthread_mutex_lock(&b->pool->lock);
+    gpumem_lock_acquire(&b->pool->lock);
     gpumem_page_unmap(b->pool, b->page);
-    pthread_mutex_unlock(&b->pool->lock);
+    gpumem_lock_release(&b->pool->lock);
 }
 
 gpumem_result gpumem_buffer_flush(gpumem_buffer buffer, uint64_t offset, uint64_t size)
@@ -790,7 +790,7 @@ static gpumem_result buffer_find(gpumem_device device_handle, uint64_t address,
     pthread_mutex_lock(&device->lock);
     for (gpumem_list *l = device->pools.next; l != &device->pools && !found; l = l->next) {
         GPUMEM_POOL_FOR_EACH_ARENA(pool, GPUMEM_CONTAINER_OF(l, gpumem_pool_obj, link)) {
-            pthread_mutex_lock(&pool->lock);
+            gpumem_lock_acquire(&pool->lock);
             if (!pool->indexed && !pool->closing)
                 index_pool(pool);
             gpumem_address_node *node =
@@ -800,7 +800,7 @@ static gpumem_result buffer_find(gpumem_device device_handle, uint64_t address,
                 found = (gpumem_buffer)(uintptr_t)b->handle;
                 found_offset = address - node->start;
             }
-            pthread_mutex_unlock(&pool->lock);
+            gpumem_lock_release(&pool->lock);
             if (found)
                 break;
         }

@@ -33,13 +33,13 @@ void gpumem_pool_lock_on(gpumem_pool_obj *pool, gpumem_stream_obj *stream)
 {
     if (pool->kind == GPUMEM_POOL_NATIVE)
         pthread_mutex_lock(&stream->lock);
-    pthread_mutex_lock(&pool->lock);
+    gpumem_lock_acquire(&pool->lock);
     pool->queue = stream;
 }
 
 void gpumem_pool_unlock_on(gpumem_pool_obj *pool, gpumem_stream_obj *stream)
 {
-    pthread_mutex_unlock(&pool->lock);
+    gpumem_lock_release(&pool->lock);
     if (pool->kind == GPUMEM_POOL_NATIVE)
         pthread_mutex_unlock(&stream->lock);
 }
@@ -547,11 +547,11 @@ static gpumem_result wait_for_frees(gpumem_pool_obj *pool, gpumem_stream_obj *ta
         if (r != GPUMEM_OK)
             return r;
     }
-    pthread_mutex_lock(&pool->lock);
+    gpumem_lock_acquire(&pool->lock);
     for (uint32_t i = 0; i < count; i++) /* a wait on the host settles the frees for all */
         gpumem_order_waited(&pool->order, on_host[i] ? 0 : taker->handle, waits[i]);
     release_parked(pool);
-    pthread_mutex_unlock(&pool->lock);
+    gpumem_lock_release(&pool->lock);
     return GPUMEM_OK;
 }
 
@@ -570,7 +570,7 @@ gpumem_result gpumem_pool_lock_for(gpumem_pool_obj *pool, gpumem_stream_obj *tak
             count = gpumem_order_waits(&pool->order, t = 0, waits);
         if (!count)
             return GPUMEM_OK;
-        pthread_mutex_unlock(&pool->lock); /* paged pools: the pool's lock alone */
+        gpumem_lock_release(&pool->lock); /* paged pools: the pool's lock alone */
         gpumem_result r = wait_for_frees(pool, t ? taker : NULL, waits, count);
         if (r != GPUMEM_OK)
             return r;
@@ -880,10 +880,8 @@ static void arenas_discard(gpumem_pool_obj *pool)
 {
     if (pool->arenas == &pool->self)
         return;
-    for (uint32_t k = 1; k < pool->arena_count; k++) {
-        pthread_mutex_destroy(&pool->arenas[k]->lock);
+    for (uint32_t k = 1; k < pool->arena_count; k++)
         pool_discard(pool->arenas[k]);
-    }
     gpumem_free(pool->arenas);
     pool->arenas = &pool->self;
     pool->arena_count = 1;
@@ -916,7 +914,7 @@ static gpumem_result arenas_create(gpumem_pool_obj *pool, const gpumem_pool_desc
             arenas_discard(pool);
             return r;
         }
-        pthread_mutex_init(&arena->lock, NULL);
+        gpumem_lock_init(&arena->lock);
         arena->owner = pool;
         pool->arenas[k] = arena;
         pool->arena_count = k + 1;
@@ -967,7 +965,7 @@ static gpumem_result pool_create(gpumem_device device_handle, const gpumem_pool_
         pool_discard(pool);
         return r;
     }
-    pthread_mutex_init(&pool->lock, NULL);
+    gpumem_lock_init(&pool->lock);
     /* The handle is made under the device lock, so that a close either sees the pool in the
      * list (and ends its handle) or has already refused it. */
     pthread_mutex_lock(&device->lock);
@@ -980,7 +978,6 @@ static gpumem_result pool_create(gpumem_device device_handle, const gpumem_pool_
     pthread_mutex_unlock(&device->lock);
     if (r != GPUMEM_OK) {
         arenas_discard(pool);
-        pthread_mutex_destroy(&pool->lock);
         pool_discard(pool);
         return r;
     }
@@ -1008,11 +1005,11 @@ gpumem_result gpumem_pool_create(gpumem_device device, const gpumem_pool_desc *d
 void gpumem_pool_close(gpumem_pool_obj *pool)
 {
     GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
-        pthread_mutex_lock(&arena->lock);
+        gpumem_lock_acquire(&arena->lock);
         arena->closing = 1;
         for (gpumem_list *l = arena->buffers.next; l != &arena->buffers; l = l->next)
             gpumem_handle_destroy(GPUMEM_CONTAINER_OF(l, gpumem_buffer_obj, link)->handle);
-        pthread_mutex_unlock(&arena->lock);
+        gpumem_lock_release(&arena->lock);
     }
 }
 
@@ -1040,7 +1037,6 @@ static void arena_free(gpumem_pool_obj *pool)
         gpumem_stream_wait(device->default_stream);
         device->ops->native_pool_destroy(device->native, pool->native_pool);
     }
-    pthread_mutex_destroy(&pool->lock);
     gpumem_free(pool);
 }
 
@@ -1221,7 +1217,7 @@ static gpumem_result pool_check(gpumem_pool handle)
     gpumem_result first = GPUMEM_OK;
     char message[GPUMEM_MESSAGE_SIZE] = "";
     GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
-        pthread_mutex_lock(&arena->lock);
+        gpumem_lock_acquire(&arena->lock);
         for (gpumem_list *l = arena->buffers.next; l != &arena->buffers; l = l->next) {
             /* each is logged; the first reported */
             keep_first_failure(gpumem_margin_check(GPUMEM_CONTAINER_OF(l, gpumem_buffer_obj,
@@ -1229,7 +1225,7 @@ static gpumem_result pool_check(gpumem_pool handle)
                                                    "gpumem_pool_check"),
                                &first, message);
         }
-        pthread_mutex_unlock(&arena->lock);
+        gpumem_lock_release(&arena->lock);
     }
     return first == GPUMEM_OK ? first : gpumem_fail(first, "%s", message);
 }

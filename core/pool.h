@@ -2,11 +2,11 @@
 #ifndef GPUMEM_CORE_POOL_H
 #define GPUMEM_CORE_POOL_H
 
-#include <pthread.h>
 #include <stdatomic.h>
 
 #include "address_index.h"
 #include "device.h"
+#include "lock.h"
 #include "stream_order.h"
 #include "tlsf.h"
 
@@ -62,7 +62,7 @@ typedef struct gpumem_pool_obj {
     struct gpumem_pool_obj *self;
     uint32_t arena_count;
 
-    pthread_mutex_t lock __attribute__((aligned(128))); /* what follows, and the pages */
+    gpumem_lock lock __attribute__((aligned(128))); /* what follows, and the pages */
     int closing;          /* the pool's handle ended: no new buffers */
     /* Native pools: the stream the locked section queues the runtime's allocations and frees
      * on (gpumem_pool_lock_on, which sets it at every lock). */
