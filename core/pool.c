@@ -305,11 +305,16 @@ static gpumem_result try_page(gpumem_pool_obj *pool, gpumem_page *page, uint64_t
      * 1.7-2.0 on the H200's host). */
     uint64_t misaligned = page->address & (alignment - 1);
     uint64_t min_alignment = pool->device->properties.min_alignment;
-    uint64_t asked = alignment <= min_alignment ? 1 : alignment;
-    gpumem_result r = misaligned ? gpumem_tlsf_alloc(page->tlsf, size + alignment, 1, allocation)
-                                 : gpumem_tlsf_alloc(page->tlsf, size, asked, allocation);
-    if (r == GPUMEM_ERROR_LIMIT_EXCEEDED)
+    uint64_t asked = misaligned || alignment <= min_alignment ? 1 : alignment;
+    uint64_t bytes = misaligned ? size + alignment : size;
+    if (asked == 1 && page->refused_from && bytes >= page->refused_from)
+        return GPUMEM_ERROR_LIMIT_EXCEEDED;
+    gpumem_result r = gpumem_tlsf_alloc(page->tlsf, bytes, asked, allocation);
+    if (r == GPUMEM_ERROR_LIMIT_EXCEEDED) {
+        if (asked == 1 && (!page->refused_from || bytes < page->refused_from))
+            page->refused_from = bytes;
         return r;
+    }
     if (r == GPUMEM_OK && misaligned) {
         uint64_t shift = gpumem_align_up(page->address + allocation->offset, alignment) -
                          (page->address + allocation->offset);
@@ -499,8 +504,10 @@ gpumem_result gpumem_pool_import(gpumem_pool_obj *pool, const gpumem_import_desc
 
 void gpumem_pool_unplace(gpumem_pool_obj *pool, gpumem_page *page, uint64_t tlsf_handle)
 {
-    if (page->tlsf)
+    if (page->tlsf) {
         gpumem_tlsf_free(page->tlsf, tlsf_handle);
+        page->refused_from = 0; /* room came back */
+    }
     if (--page->buffer_count)
         return;
     int unwanted = page->dedicated || ++pool->empty_pages > pool->max_empty_pages;

@@ -29,6 +29,11 @@ typedef struct gpumem_page {
     /* Memory allocated for one image (page_allocate_for_image): never reused for another. */
     int for_image;
     void *host;                  /* the mapping, while map_count > 0 or persistently */
+    /* Shared pages: the least size (with no alignment) that the page's suballocator refused
+     * since its last free, or 0. Allocations only take room away, so until the next free
+     * every request as large is refused too, and try_page skips the page without asking: the
+     * oldest pages, which are the fullest, are tried first by every create. */
+    uint64_t refused_from;
 } gpumem_page;
 
 typedef struct gpumem_buffer_obj gpumem_buffer_obj;

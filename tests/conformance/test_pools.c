@@ -278,6 +278,65 @@ CONF_TEST(byte_limit_is_enforced_and_the_pool_keeps_working)
     OK(gpumem_pool_destroy(pool));
 }
 
+/* A pool at its byte limit refuses a buffer only when no page has room for it. Random creates
+ * (up to an eighth of a page) and destroys keep three pages near full; every refusal is
+ * checked against the largest free range the pool reports. A page remembers the least size it
+ * refused until a free gives it room again (try_page in core/pool.c): a page that kept refusing
+ * after a free, or skipped a size it had never refused, would turn away buffers that fit. */
+CONF_TEST(a_pool_at_its_limit_refuses_only_what_does_not_fit)
+{
+    gpumem_pool_desc desc = {.page_size = PAGE, .byte_limit = 3 * PAGE, .name = "at its limit"};
+    gpumem_pool pool;
+    OK(gpumem_pool_create(conf_dev, &desc, &pool));
+    uint64_t unit = conf_props.min_alignment;
+    /* What a buffer takes beyond its size rounded to min_alignment: 0, or its guard margins
+     * when the suite runs with them (an empty page leaves no remainder in the block). */
+    gpumem_buffer probe = conf_buffer(pool, unit, 0);
+    gpumem_buffer_info info;
+    OK(gpumem_buffer_info_get(probe, &info));
+    uint64_t extra = info.allocation_size - unit;
+    OK(gpumem_buffer_destroy(probe));
+
+    enum { SLOTS = 2048, STEPS = 20000 };
+    gpumem_buffer live[SLOTS] = {0};
+    uint64_t state = 0x9e3779b97f4a7c15ull;
+    uint32_t refused = 0, created = 0;
+    for (uint32_t step = 0; step < STEPS; step++) {
+        state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+        uint32_t k = (uint32_t)(state % SLOTS);
+        if (live[k]) {
+            OK(gpumem_buffer_destroy(live[k]));
+            live[k] = NULL;
+            continue;
+        }
+        /* Sizes spread over the powers of two from 1 byte to PAGE / 8. */
+        uint32_t bits = (uint32_t)((state >> 16) % 18);
+        uint64_t size = 1 + (state >> 32) % (1ull << bits);
+        gpumem_buffer_desc d = {.size = size};
+        gpumem_result r = gpumem_buffer_create(pool, &d, &live[k]);
+        if (r == GPUMEM_OK) {
+            created++;
+            continue;
+        }
+        cr_assert_eq(r, GPUMEM_ERROR_LIMIT_EXCEEDED, "step %u: %s (%s)", step,
+                     gpumem_result_string(r), gpumem_last_error());
+        cr_assert_null(live[k]);
+        refused++;
+        gpumem_pool_stats s = stats_of(pool);
+        uint64_t needed = (size + unit - 1) / unit * unit + extra;
+        cr_assert_eq(s.page_count, 3, "step %u: refused at %llu pages", step,
+                     (unsigned long long)s.page_count);
+        cr_assert_lt(s.largest_free_range, needed,
+                     "step %u: %llu bytes (%llu with rounding) refused, yet a page has a free "
+                     "range of %llu", step, (unsigned long long)size, (unsigned long long)needed,
+                     (unsigned long long)s.largest_free_range);
+    }
+    cr_assert_gt(refused, STEPS / 100, "only %u of the creates were refused: the trace never "
+                 "kept the pool full", refused);
+    cr_assert_gt(created, STEPS / 4, "only %u creates succeeded", created);
+    OK(gpumem_pool_destroy(pool));
+}
+
 CONF_TEST(page_size_is_rounded_to_min_alignment)
 {
     gpumem_pool_desc desc = {.page_size = PAGE + 1};
