@@ -135,14 +135,14 @@ static gpumem_result between(gpumem_event_obj *event, gpumem_stream_obj *stream,
     gpumem_device_obj *device = event->device;
     gpumem_result r = GPUMEM_OK;
     pthread_mutex_lock(&event->lock);
-    pthread_mutex_lock(&stream->lock);
+    gpumem_lock_acquire(&stream->lock);
     if (wait)
         r = device->ops->stream_wait_event(device->native, stream->native, event->native);
     else if (event->native)
         r = device->ops->event_record(device->native, stream->native, event->native);
     else
         event->stream = stream->handle;
-    pthread_mutex_unlock(&stream->lock);
+    gpumem_lock_release(&stream->lock);
     pthread_mutex_unlock(&event->lock);
     return r == GPUMEM_OK ? r : gpumem_fail_backend(r, wait ? "stream_wait_event" : "event_record");
 }

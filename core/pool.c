@@ -32,7 +32,7 @@ gpumem_stream_obj *gpumem_pool_order_stream(const gpumem_pool_obj *pool)
 void gpumem_pool_lock_on(gpumem_pool_obj *pool, gpumem_stream_obj *stream)
 {
     if (pool->kind == GPUMEM_POOL_NATIVE)
-        pthread_mutex_lock(&stream->lock);
+        gpumem_lock_acquire(&stream->lock);
     gpumem_lock_acquire(&pool->lock);
     pool->queue = stream;
 }
@@ -41,7 +41,7 @@ void gpumem_pool_unlock_on(gpumem_pool_obj *pool, gpumem_stream_obj *stream)
 {
     gpumem_lock_release(&pool->lock);
     if (pool->kind == GPUMEM_POOL_NATIVE)
-        pthread_mutex_unlock(&stream->lock);
+        gpumem_lock_release(&stream->lock);
 }
 
 void gpumem_pool_lock(gpumem_pool_obj *pool)

@@ -50,10 +50,9 @@ static gpumem_result stream_make(gpumem_device_obj *device, int is_default, cons
     stream->device = device;
     stream->is_default = is_default;
     stream->wrapped = wrap != NULL;
-    pthread_mutex_init(&stream->lock, NULL); /* before the handle makes the stream reachable */
+    gpumem_lock_init(&stream->lock); /* before the handle makes the stream reachable */
     if (!(stream->handle = gpumem_handle_create(GPUMEM_HANDLE_STREAM, stream))) {
         release_native(stream);
-        pthread_mutex_destroy(&stream->lock);
         gpumem_free(stream);
         return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no handle left");
     }
@@ -71,9 +70,9 @@ gpumem_result gpumem_stream_new(gpumem_device_obj *device, int is_default,
 gpumem_result gpumem_stream_wait(gpumem_stream_obj *stream)
 {
     gpumem_device_obj *device = stream->device;
-    pthread_mutex_lock(&stream->lock);
+    gpumem_lock_acquire(&stream->lock);
     gpumem_result r = gpumem_device_stream_synchronize(device, stream->native);
-    pthread_mutex_unlock(&stream->lock);
+    gpumem_lock_release(&stream->lock);
     return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "stream_synchronize");
 }
 
@@ -105,14 +104,14 @@ gpumem_result gpumem_stream_follow(gpumem_stream_obj *waiter, uint64_t signaler_
     /* One stream's lock at a time, so that two follows in opposite directions cannot hold
      * each other up. A record of the fence between the two steps moves its point later in the
      * signaler's work, which orders the waiter no less. */
-    pthread_mutex_lock(&signaler->lock);
+    gpumem_lock_acquire(&signaler->lock);
     gpumem_result r = fence_record(signaler);
-    pthread_mutex_unlock(&signaler->lock);
+    gpumem_lock_release(&signaler->lock);
     if (r != GPUMEM_OK)
         return r;
-    pthread_mutex_lock(&waiter->lock);
+    gpumem_lock_acquire(&waiter->lock);
     r = device->ops->stream_wait_event(device->native, waiter->native, signaler->fence);
-    pthread_mutex_unlock(&waiter->lock);
+    gpumem_lock_release(&waiter->lock);
     return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "stream_wait_event");
 }
 
@@ -121,7 +120,6 @@ void gpumem_stream_free(gpumem_stream_obj *stream)
     if (gpumem_stream_wait(stream) != GPUMEM_OK)
         gpumem_error_clear(); /* nothing left to report it to; the stream goes regardless */
     release_native(stream);
-    pthread_mutex_destroy(&stream->lock);
     gpumem_free(stream);
 }
 

@@ -2,16 +2,15 @@
 #ifndef GPUMEM_CORE_STREAM_H
 #define GPUMEM_CORE_STREAM_H
 
-#include <pthread.h>
-
 #include "device.h"
+#include "lock.h"
 
 struct gpumem_stream_obj {
     gpumem_list link; /* in device->streams */
     uint64_t handle;
     gpumem_device_obj *device;
     gpumem_backend_stream *native;
-    pthread_mutex_t lock; /* one submission at a time keeps multi-step transfers in order */
+    gpumem_lock lock; /* one submission at a time keeps multi-step transfers in order */
     int is_default;
     int wrapped; /* the application's stream (gpumem_stream_wrap): never destroyed by gpumem */
     /* Recorded by gpumem_stream_follow for other streams to wait on; made at its first use,

@@ -316,7 +316,7 @@ gpumem_result gpumem_transfer_same_device(const gpumem_stream_obj *stream,
 void gpumem_transfer_enter(gpumem_stream_obj *stream)
 {
     if (stream->native)
-        pthread_mutex_lock(&stream->lock);
+        gpumem_lock_acquire(&stream->lock);
 }
 
 /* With `wait` (the synchronous forms), waits for the stream's work after a successful
@@ -327,7 +327,7 @@ gpumem_result gpumem_transfer_leave(gpumem_stream_obj *stream, gpumem_result r, 
         (r = gpumem_device_stream_synchronize(stream->device, stream->native)) != GPUMEM_OK)
         r = gpumem_fail_backend(r, "stream_synchronize");
     if (stream->native)
-        pthread_mutex_unlock(&stream->lock);
+        gpumem_lock_release(&stream->lock);
     return r;
 }
 
