@@ -26,7 +26,7 @@ static void *count(void *arg)
     return NULL;
 }
 
-Test(lock, no_increment_is_lost_under_contention, .timeout = 120)
+Test(lock, no_increment_is_lost_under_contention)
 {
     pthread_t t[THREADS];
     for (int i = 0; i < THREADS; i++)
@@ -58,8 +58,8 @@ static void sleep_ms(long ms)
 
 /* Waiters that find the lock held for long go to sleep (the word reads 2); letting go wakes
  * them one after another, and each gets in. Without the wake they would sleep for ever (the
- * test's timeout). */
-Test(lock, sleepers_are_woken_when_it_is_let_go, .timeout = 30)
+ * meson's timeout for the test). */
+Test(lock, sleepers_are_woken_when_it_is_let_go)
 {
     gpumem_lock_acquire(&held);
     pthread_t t[4];
