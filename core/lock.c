@@ -1,11 +1,11 @@
 #include "lock.h"
 
-#include <sched.h>
-
 #if defined(__linux__)
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#else
+#include <sched.h>
 #endif
 
 /* Tries before sleeping: a pool's sections last a few hundred nanoseconds, so a waiter that

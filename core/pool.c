@@ -311,7 +311,7 @@ static gpumem_result try_page(gpumem_pool_obj *pool, gpumem_page *page, uint64_t
         return GPUMEM_ERROR_LIMIT_EXCEEDED;
     gpumem_result r = gpumem_tlsf_alloc(page->tlsf, bytes, asked, allocation);
     if (r == GPUMEM_ERROR_LIMIT_EXCEEDED) {
-        if (asked == 1 && (!page->refused_from || bytes < page->refused_from))
+        if (asked == 1) /* less than any mark, or the test above would have returned */
             page->refused_from = bytes;
         return r;
     }

@@ -65,9 +65,13 @@ Test(lock, sleepers_are_woken_when_it_is_let_go)
     pthread_t t[4];
     for (int i = 0; i < 4; i++)
         cr_assert_eq(pthread_create(&t[i], NULL, wait_for_it, NULL), 0);
-    sleep_ms(200);
+    /* Until a waiter has run out of spins (on a loaded machine the threads may start late),
+     * then a while longer for the others. */
+    for (int ms = 0; ms < 10000 && atomic_load(&held.state) != 2; ms += 10)
+        sleep_ms(10);
+    sleep_ms(100);
     cr_assert_eq(atomic_load(&entered), 0, "a waiter got a held lock");
-    cr_assert_eq(atomic_load(&held.state), 2, "no waiter went to sleep (state %u)",
+    cr_assert_eq(atomic_load(&held.state), 2, "no waiter went to sleep within 10 s (state %u)",
                  atomic_load(&held.state));
     gpumem_lock_release(&held);
     for (int i = 0; i < 4; i++)
