@@ -53,7 +53,10 @@ static void rebalance_path(gpumem_address_node **path[], int depth)
     }
 }
 
-void gpumem_address_insert(gpumem_address_node **root, gpumem_address_node *node)
+/* Insert and remove are out of line: only indexed pools reach them (gpumem_buffer_find), and
+ * the buffer calls that inline their tests (GPUMEM_FLATTEN) need not carry the tree's code. */
+__attribute__((noinline)) void gpumem_address_insert(gpumem_address_node **root,
+                                                     gpumem_address_node *node)
 {
     gpumem_address_node **path[MAX_DEPTH];
     int depth = 0;
@@ -68,7 +71,8 @@ void gpumem_address_insert(gpumem_address_node **root, gpumem_address_node *node
     rebalance_path(path, depth);
 }
 
-void gpumem_address_remove(gpumem_address_node **root, gpumem_address_node *node)
+__attribute__((noinline)) void gpumem_address_remove(gpumem_address_node **root,
+                                                     gpumem_address_node *node)
 {
     gpumem_address_node **path[MAX_DEPTH];
     int depth = 0;

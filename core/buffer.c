@@ -8,6 +8,7 @@
 #include "alloc.h"
 #include "call.h"
 #include "handles.h"
+#include "hot.h"
 #include "image.h"
 #include "margin.h"
 #include "stream.h"
@@ -64,7 +65,7 @@ static void index_buffer(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 }
 
 /* A copy of a buffer's name, at most GPUMEM_NAME_SIZE-1 bytes of it. */
-static char *name_copy(const char *name)
+GPUMEM_RARE static char *name_copy(const char *name)
 {
     size_t n = strnlen(name, GPUMEM_NAME_SIZE - 1);
     char *copy = gpumem_alloc(n + 1);
@@ -269,8 +270,9 @@ static gpumem_result buffer_create(gpumem_pool pool_handle, const gpumem_buffer_
     return r;
 }
 
-gpumem_result gpumem_buffer_create(gpumem_pool pool, const gpumem_buffer_desc *desc,
-                                   gpumem_buffer *buffer)
+GPUMEM_FLATTEN gpumem_result gpumem_buffer_create(gpumem_pool pool,
+                                                  const gpumem_buffer_desc *desc,
+                                                  gpumem_buffer *buffer)
 {
     GPUMEM_LOGGED_CALL(buffer_create(pool, desc, NULL, buffer),
                        "pool %#llx, desc {size %llu, alignment %llu, flags %#llx, usage %#llx, "
@@ -281,8 +283,10 @@ gpumem_result gpumem_buffer_create(gpumem_pool pool, const gpumem_buffer_desc *d
                        GPUMEM_LOG_OUT(buffer));
 }
 
-gpumem_result gpumem_buffer_create_on_stream(gpumem_pool pool, const gpumem_buffer_desc *desc,
-                                             gpumem_stream stream, gpumem_buffer *buffer)
+GPUMEM_FLATTEN gpumem_result gpumem_buffer_create_on_stream(gpumem_pool pool,
+                                                            const gpumem_buffer_desc *desc,
+                                                            gpumem_stream stream,
+                                                            gpumem_buffer *buffer)
 {
     GPUMEM_LOGGED_CALL(stream ? buffer_create(pool, desc, stream, buffer) : gpumem_stream_missing(),
                        "pool %#llx, desc {size %llu, alignment %llu, flags %#llx, usage %#llx, "
@@ -457,7 +461,7 @@ gpumem_result gpumem_record_destroy(uint64_t handle, gpumem_handle_kind kind,
     return r;
 }
 
-gpumem_result gpumem_buffer_destroy(gpumem_buffer buffer)
+GPUMEM_FLATTEN gpumem_result gpumem_buffer_destroy(gpumem_buffer buffer)
 {
     GPUMEM_LOGGED_CALL(gpumem_record_destroy(GPUMEM_HANDLE_OF(buffer), GPUMEM_HANDLE_BUFFER, NULL),
                        "buffer %#llx",
@@ -470,7 +474,8 @@ static gpumem_result destroy_on_stream(gpumem_buffer buffer, gpumem_stream strea
                   : gpumem_stream_missing();
 }
 
-gpumem_result gpumem_buffer_destroy_on_stream(gpumem_buffer buffer, gpumem_stream stream)
+GPUMEM_FLATTEN gpumem_result gpumem_buffer_destroy_on_stream(gpumem_buffer buffer,
+                                                             gpumem_stream stream)
 {
     GPUMEM_LOGGED_CALL(destroy_on_stream(buffer, stream),
                        "buffer %#llx, stream %#llx",

@@ -11,6 +11,7 @@
 #endif
 
 #include "alloc.h"
+#include "hot.h"
 #include "thread.h"
 
 _Atomic uint64_t gpumem_epoch_global = 1;
@@ -84,7 +85,7 @@ __attribute__((destructor)) static void forget_exit_key(void)
     have_exit_key = 0;
 }
 
-gpumem_epoch_record *gpumem_epoch_register(void)
+GPUMEM_RARE gpumem_epoch_record *gpumem_epoch_register(void)
 {
     pthread_once(&setup_once, setup);
     gpumem_epoch_record *record = atomic_load_explicit(&records, memory_order_acquire);
@@ -137,7 +138,10 @@ static void publish_safe(uint64_t bound)
         ;
 }
 
-uint64_t gpumem_epoch_oldest(const gpumem_epoch_record *self)
+/* Out of line, so that a buffer's destroy (GPUMEM_FLATTEN) does not take in the barrier; not
+ * GPUMEM_RARE, which would have the compiler treat the batch reclaim that follows it as cold
+ * code and build it for size (24 instructions more a create+destroy pair). */
+__attribute__((noinline)) uint64_t gpumem_epoch_oldest(const gpumem_epoch_record *self)
 {
     uint64_t next = atomic_fetch_add(&gpumem_epoch_global, 1) + 1;
     /* No other thread holds a record: none is in a call, and one that registers from now on

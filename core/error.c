@@ -5,6 +5,7 @@
 
 #include "call.h"
 #include "gpumem/backend.h"
+#include "hot.h"
 
 _Thread_local gpumem_thread gpumem_this_thread;
 
@@ -67,7 +68,7 @@ gpumem_result gpumem_fail(gpumem_result result, const char *format, ...)
     return result;
 }
 
-gpumem_result gpumem_fail_backend(gpumem_result result, const char *operation)
+GPUMEM_RARE gpumem_result gpumem_fail_backend(gpumem_result result, const char *operation)
 {
     gpumem_thread *t = &gpumem_this_thread;
     if (t->error_pending && t->backend_message[0])
@@ -75,7 +76,8 @@ gpumem_result gpumem_fail_backend(gpumem_result result, const char *operation)
     return gpumem_fail(result, "%s failed (%s)", operation, gpumem_result_string(result));
 }
 
-gpumem_result gpumem_error_name(gpumem_thread *t, const char *function, gpumem_result result)
+GPUMEM_RARE gpumem_result gpumem_error_name(gpumem_thread *t, const char *function,
+                                          gpumem_result result)
 {
     char detail[GPUMEM_MESSAGE_SIZE];
     if (t->error_pending && t->message[0])

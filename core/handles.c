@@ -6,6 +6,7 @@
 #include "alloc.h"
 #include "epoch.h"
 #include "error.h"
+#include "hot.h"
 #include "thread.h"
 
 _Static_assert(sizeof(void *) == 8, "gpumem handles need 64-bit pointers");
@@ -63,7 +64,7 @@ static void push_free(uint32_t index)
 }
 
 /* A slot never used before; chunks are added as the table grows and never move. */
-static int new_slot(uint32_t *index)
+GPUMEM_RARE static int new_slot(uint32_t *index)
 {
     pthread_mutex_lock(&grow_lock);
     uint32_t n = atomic_load_explicit(&slot_count, memory_order_relaxed);

@@ -8,6 +8,8 @@
 #include <sched.h>
 #endif
 
+#include "hot.h"
+
 /* Tries before sleeping: a pool's sections last a few hundred nanoseconds, so a waiter that
  * spins for about as long usually gets the lock without two system calls. */
 #define SPINS 100
@@ -32,7 +34,7 @@ static void sleep_while_contended(gpumem_lock *lock)
 #endif
 }
 
-void gpumem_lock_wait(gpumem_lock *lock)
+GPUMEM_RARE void gpumem_lock_wait(gpumem_lock *lock)
 {
     for (int i = 0; i < SPINS; i++) {
         uint32_t expected = 0;
@@ -48,7 +50,7 @@ void gpumem_lock_wait(gpumem_lock *lock)
         sleep_while_contended(lock);
 }
 
-void gpumem_lock_wake(gpumem_lock *lock)
+GPUMEM_RARE void gpumem_lock_wake(gpumem_lock *lock)
 {
 #if defined(__linux__)
     syscall(SYS_futex, &lock->state, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);

@@ -5,6 +5,7 @@
 
 #include "align.h"
 #include "error.h"
+#include "hot.h"
 #include "log.h"
 
 #define PATTERN 0x7ba3c55eu /* no common fill value or small integer looks like it */
@@ -65,10 +66,10 @@ static gpumem_result sync_margins(gpumem_buffer_obj *b, const margins *m, int fl
     return r == GPUMEM_OK ? sync_range(b, m->after, m->after_size, flush) : r;
 }
 
-gpumem_result gpumem_margin_write(gpumem_buffer_obj *b)
+/* The margins' work, out of line: pools without margins (most) see only the test in
+ * gpumem_margin_write and gpumem_margin_check. */
+GPUMEM_RARE static gpumem_result write_margins(gpumem_buffer_obj *b)
 {
-    if (!b->margin)
-        return GPUMEM_OK;
     gpumem_pool_obj *pool = b->pool;
     gpumem_result r = gpumem_page_map(pool, b->page);
     if (r != GPUMEM_OK)
@@ -100,10 +101,13 @@ static uint64_t first_overwritten(const unsigned char *host, uint64_t first, uin
     return UINT64_MAX;
 }
 
-gpumem_result gpumem_margin_check(gpumem_buffer_obj *b, const char *function)
+gpumem_result gpumem_margin_write(gpumem_buffer_obj *b)
 {
-    if (!b->margin)
-        return GPUMEM_OK;
+    return b->margin ? write_margins(b) : GPUMEM_OK;
+}
+
+GPUMEM_RARE static gpumem_result check_margins(gpumem_buffer_obj *b, const char *function)
+{
     gpumem_pool_obj *pool = b->pool;
     gpumem_result r = gpumem_page_map(pool, b->page);
     if (r != GPUMEM_OK)
@@ -148,4 +152,9 @@ gpumem_result gpumem_margin_check(gpumem_buffer_obj *b, const char *function)
                     (unsigned long long)(before != UINT64_MAX ? before : after), where);
     gpumem_log(GPUMEM_LOG_ERROR, "%s: %s", function, gpumem_this_thread.message);
     return r;
+}
+
+gpumem_result gpumem_margin_check(gpumem_buffer_obj *b, const char *function)
+{
+    return b->margin ? check_margins(b, function) : GPUMEM_OK;
 }

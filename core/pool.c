@@ -9,6 +9,7 @@
 #include "call.h"
 #include "env.h"
 #include "handles.h"
+#include "hot.h"
 #include "image.h"
 #include "log.h"
 #include "margin.h"
@@ -138,7 +139,7 @@ static void limit_give(gpumem_pool_obj *pool, uint64_t size)
     atomic_fetch_sub_explicit(&pool->owner->reserved_together, size, memory_order_relaxed);
 }
 
-static void page_free(gpumem_pool_obj *pool, gpumem_page *page)
+GPUMEM_RARE static void page_free(gpumem_pool_obj *pool, gpumem_page *page)
 {
     gpumem_device_obj *device = pool->device;
     if (page->host)
@@ -192,8 +193,9 @@ static gpumem_result check_page_address(const gpumem_device_obj *device, uint64_
 
 /* A new page; `dedicated` NULL for a shared page, else why it is one buffer's own; `for_image`
  * an image to allocate the page for (with page_allocate_for_image, where the backend has it). */
-static gpumem_result page_new(gpumem_pool_obj *pool, uint64_t size, const char *dedicated,
-                              gpumem_backend_image *for_image, gpumem_page **out)
+GPUMEM_RARE static gpumem_result page_new(gpumem_pool_obj *pool, uint64_t size,
+                                          const char *dedicated, gpumem_backend_image *for_image,
+                                          gpumem_page **out)
 {
     gpumem_device_obj *device = pool->device;
     const gpumem_device_properties *props = &device->properties;
@@ -348,9 +350,11 @@ static gpumem_page *reuse_dedicated(gpumem_pool_obj *pool, uint64_t bytes)
 }
 
 /* A page of its own for one allocation, for `why` (logged with a new page). */
-static gpumem_result place_dedicated(gpumem_pool_obj *pool, uint64_t size, uint64_t alignment,
-                                     const char *why, gpumem_backend_image *for_image,
-                                     gpumem_page **out, gpumem_tlsf_allocation *allocation)
+GPUMEM_RARE static gpumem_result place_dedicated(gpumem_pool_obj *pool, uint64_t size,
+                                                 uint64_t alignment, const char *why,
+                                                 gpumem_backend_image *for_image,
+                                                 gpumem_page **out,
+                                                 gpumem_tlsf_allocation *allocation)
 {
     /* Pages are aligned to min_alignment; larger alignments of an address need room. */
     uint64_t min_alignment = pool->device->properties.min_alignment;
@@ -545,8 +549,9 @@ static void release_parked(gpumem_pool_obj *pool)
 }
 
 /* The waits `taker` owes (NULL: the host), done with the pool's lock let go; then noted. */
-static gpumem_result wait_for_frees(gpumem_pool_obj *pool, gpumem_stream_obj *taker,
-                                    const gpumem_order_wait *waits, uint32_t count)
+GPUMEM_RARE static gpumem_result wait_for_frees(gpumem_pool_obj *pool,
+                                                gpumem_stream_obj *taker,
+                                                const gpumem_order_wait *waits, uint32_t count)
 {
     int on_host[GPUMEM_ORDER_SLOTS];
     for (uint32_t i = 0; i < count; i++) {
@@ -725,7 +730,7 @@ uint32_t gpumem_pool_reclaim_below(gpumem_pool_obj *pool, uint64_t safe)
     return freed;
 }
 
-void gpumem_pool_reclaim(gpumem_pool_obj *pool)
+GPUMEM_RARE void gpumem_pool_reclaim(gpumem_pool_obj *pool)
 {
     restart_retire_counts(pool);
     gpumem_pool_reclaim_below(pool, gpumem_epoch_oldest(gpumem_this_thread.record));
@@ -1105,7 +1110,7 @@ static gpumem_result trim_arena(gpumem_pool_obj *pool)
     return GPUMEM_OK;
 }
 
-int gpumem_pool_trim_others(gpumem_pool_obj *arena)
+GPUMEM_RARE int gpumem_pool_trim_others(gpumem_pool_obj *arena)
 {
     gpumem_pool_obj *owner = arena->owner;
     uint64_t before = atomic_load_explicit(&owner->reserved_together, memory_order_relaxed);

@@ -16,8 +16,9 @@ static int is_settled(const gpumem_order_slot *s)
 }
 
 /* A slot for `stream`: its own, a free one, or one whose frees are all settled (what others
- * saw of it goes with it). -1 when none. */
-static int slot_take(gpumem_stream_order *o, uint64_t stream)
+ * saw of it goes with it). -1 when none. Out of line: only stream-ordered calls reach it, and
+ * the buffer calls that inline this file's tests (GPUMEM_FLATTEN) need not carry it. */
+__attribute__((noinline)) static int slot_take(gpumem_stream_order *o, uint64_t stream)
 {
     int i = slot_of(o, stream);
     if (i >= 0)
@@ -59,11 +60,11 @@ gpumem_order_wait gpumem_order_oldest(const gpumem_stream_order *o)
     return oldest;
 }
 
-uint32_t gpumem_order_waits(const gpumem_stream_order *o, uint64_t taker,
-                            gpumem_order_wait *waits)
+/* gpumem_order_waits once some free was stream-ordered: out of line, so that a create that
+ * inlines the test (GPUMEM_FLATTEN) does not take in the walk of the slots. */
+__attribute__((noinline)) static uint32_t waits_of(const gpumem_stream_order *o, uint64_t taker,
+                                                   gpumem_order_wait *waits)
 {
-    if (!o->frees)
-        return 0; /* no stream-ordered free ever: the common case, one test */
     int t = taker ? slot_of(o, taker) : -1;
     uint32_t n = 0;
     for (int j = 0; j < GPUMEM_ORDER_SLOTS; j++) {
@@ -75,6 +76,14 @@ uint32_t gpumem_order_waits(const gpumem_stream_order *o, uint64_t taker,
         waits[n++] = (gpumem_order_wait){s->stream, s->last_free};
     }
     return n;
+}
+
+uint32_t gpumem_order_waits(const gpumem_stream_order *o, uint64_t taker,
+                            gpumem_order_wait *waits)
+{
+    if (!o->frees)
+        return 0; /* no stream-ordered free ever: the common case, one test */
+    return waits_of(o, taker, waits);
 }
 
 void gpumem_order_waited(gpumem_stream_order *o, uint64_t taker, gpumem_order_wait wait)

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include "alloc.h"
+#include "hot.h"
 
 #define TLSF_INITIAL_RECORDS 32u
 #define TLSF_CACHE_LINE 64u
@@ -19,8 +20,8 @@
  * that an allocation fails only when no free range can hold it, and largest_free_range is exact.
  * The cost is bounded by the free blocks of those classes and is paid on the way to a failure,
  * or to a fit that the O(1) search could not promise. */
-uint32_t gpumem_tlsf_scan_classes(const gpumem_tlsf *t, uint32_t c, uint64_t size, uint64_t mask,
-                                  uint32_t *found_class)
+GPUMEM_RARE uint32_t gpumem_tlsf_scan_classes(const gpumem_tlsf *t, uint32_t c, uint64_t size,
+                                              uint64_t mask, uint32_t *found_class)
 {
     for (c = tlsf_first_class_at_or_above(t, c); c != TLSF_NO_CLASS;
          c = tlsf_first_class_at_or_above(t, c + 1u)) {
@@ -67,7 +68,7 @@ __attribute__((noinline)) void gpumem_tlsf_free_and_merge(gpumem_tlsf *t, uint32
     tlsf_list_push(t, keep, tlsf_class_of(size));
 }
 
-int gpumem_tlsf_grow_records(gpumem_tlsf *t)
+GPUMEM_RARE int gpumem_tlsf_grow_records(gpumem_tlsf *t)
 {
     uint32_t old = t->block_capacity;
     if (old >= TLSF_MAX_RECORDS)

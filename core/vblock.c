@@ -2,6 +2,7 @@
  * Externally synchronized, as documented, so no lock sits on the hot path. */
 #include "call.h"
 #include "handles.h"
+#include "hot.h"
 #include "tlsf_inline.h"
 
 /* A vblock's handle points straight at its TLSF: one dependent load fewer on every call. */
@@ -11,7 +12,7 @@ typedef gpumem_tlsf vblock_obj;
  * externally synchronized), so their calls need no read-side section: GPUMEM_LOGGED_PLAIN_CALL. */
 
 /* Why a handle is not a live vblock: kept out of line, off the hot path. */
-__attribute__((noinline, cold)) static gpumem_result vblock_refuse(gpumem_vblock handle)
+GPUMEM_RARE static gpumem_result vblock_refuse(gpumem_vblock handle)
 {
     return gpumem_handle_refuse(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_VBLOCK);
 }
