@@ -183,8 +183,15 @@ gpumem_result gpumem_record_new(gpumem_pool_obj *pool, const gpumem_buffer_desc 
         return r;
     }
     /* Every field but the address node, which only an indexed pool sets (index_buffer): its
-     * cache line stays untouched elsewhere. */
-    memset(b, 0, offsetof(gpumem_buffer_obj, address_node));
+     * cache line stays untouched elsewhere. The link is set when the record joins the pool's
+     * list (buffer_publish), the name there too; a spare record's name is already NULL
+     * (gpumem_pool_record_take). Field by field rather than a memset of the whole: a memset
+     * of the record's 150-odd bytes took 29 instructions of a create, a tenth of core's own. */
+    b->handle = 0;
+    b->retired_at = 0;
+    b->free_stream = 0;
+    b->native = NULL;
+    gpumem_buffer_set_map_count(b, 0);
     b->pool = pool;
     b->page = page;
     b->offset = a.offset + margin;

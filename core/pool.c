@@ -608,8 +608,10 @@ gpumem_buffer_obj *gpumem_pool_record_take(gpumem_pool_obj *pool)
 
 void gpumem_pool_record_give(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
-    gpumem_free(b->name);
-    b->name = NULL;
+    if (b->name) { /* most buffers have none: no call to the allocator for them */
+        gpumem_free(b->name);
+        b->name = NULL;
+    }
     if (pool->spare_count == GPUMEM_POOL_SPARE_RECORDS) {
         gpumem_free(b);
         return;

@@ -363,3 +363,62 @@ CONF_TEST(buffers_keep_their_name_and_user_data)
     OK(gpumem_buffer_name(again, out, sizeof out));
     cr_assert_str_eq(out, "");
 }
+
+/* Records of destroyed buffers are kept and reused by the pool's next buffers: a buffer made on
+ * one carries nothing of its earlier life. Each record first serves a buffer with a name, user
+ * data, a mapping still held when it is destroyed, a native object, and a destroy in a stream's
+ * order (every other one); once a trim has given the records back, plain buffers must look new
+ * in everything the API shows, and hold their bytes. */
+CONF_TEST(a_reused_record_carries_nothing_over)
+{
+    uint32_t type = conf_host_visible_type(); /* skips without one: the first life maps */
+    gpumem_pool pool = conf_type_pool(type, PAGE, 0, "reused");
+    gpumem_stream stream;
+    OK(gpumem_stream_create(conf_dev, &stream));
+    enum { COUNT = 96, MOST = 256 * 13 };
+    gpumem_buffer buffers[COUNT];
+    uint8_t data[MOST], seen[MOST];
+    int token = 0;
+    for (uint32_t round = 0; round < 3; round++) {
+        for (uint32_t i = 0; i < COUNT; i++) {
+            gpumem_buffer_desc desc = {.size = 256u * (1 + (i * 7 + round) % 13),
+                                       .name = "first life",
+                                       .user_data = &token};
+            gpumem_native_buffer native;
+            void *mapped;
+            OK(gpumem_buffer_create(pool, &desc, &buffers[i]));
+            OK(gpumem_buffer_map(buffers[i], &mapped));
+            OK(gpumem_buffer_native(buffers[i], &native));
+            OK(i % 2 ? gpumem_buffer_destroy_on_stream(buffers[i], stream)
+                     : gpumem_buffer_destroy(buffers[i]));
+        }
+        OK(gpumem_pool_trim(pool)); /* what no call can reach goes back: the records too */
+        for (uint32_t i = 0; i < COUNT; i++) {
+            uint64_t size = 256u * (1 + (i * 5 + round) % 13);
+            OK(gpumem_buffer_create(pool, &(gpumem_buffer_desc){.size = size}, &buffers[i]));
+            check_info(buffers[i], size, 0, PAGE, type); /* not mapped, native at its offset */
+            char name[16] = "stale";
+            void *user = &token;
+            OK(gpumem_buffer_name(buffers[i], name, sizeof name));
+            cr_assert_str_eq(name, "", "round %u, buffer %u: name '%s'", round, i, name);
+            OK(gpumem_buffer_user_data(buffers[i], &user));
+            cr_assert_null(user, "round %u, buffer %u: user data of an earlier life", round, i);
+            conf_pattern(data, size, round * COUNT + i);
+            OK(gpumem_buffer_write(buffers[i], 0, data, size));
+        }
+        for (uint32_t i = 0; i < COUNT; i++) {
+            uint64_t size = 256u * (1 + (i * 5 + round) % 13);
+            conf_pattern(data, size, round * COUNT + i);
+            OK(gpumem_buffer_read(buffers[i], 0, seen, size));
+            ASSERT_BYTES(seen, data, size, "round %u, buffer %u", round, i);
+            OK(gpumem_buffer_destroy(buffers[i]));
+        }
+        OK(gpumem_pool_trim(pool));
+        gpumem_pool_stats s;
+        OK(gpumem_pool_stats_get(pool, &s));
+        cr_assert_eq(s.allocation_count, 0);
+        cr_assert_eq(s.used_bytes, 0);
+    }
+    OK(gpumem_stream_destroy(stream));
+    OK(gpumem_pool_destroy(pool));
+}
