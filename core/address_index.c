@@ -2,6 +2,8 @@
 
 #include <stddef.h>
 
+#include "hot.h"
+
 static void update(gpumem_address_node *node)
 {
     int32_t low = gpumem_address_height(node->child[0]);
@@ -55,8 +57,8 @@ static void rebalance_path(gpumem_address_node **path[], int depth)
 
 /* Insert and remove are out of line: only indexed pools reach them (gpumem_buffer_find), and
  * the buffer calls that inline their tests (GPUMEM_FLATTEN) need not carry the tree's code. */
-__attribute__((noinline)) void gpumem_address_insert(gpumem_address_node **root,
-                                                     gpumem_address_node *node)
+GPUMEM_OUT_OF_LINE void gpumem_address_insert(gpumem_address_node **root,
+                                              gpumem_address_node *node)
 {
     gpumem_address_node **path[MAX_DEPTH];
     int depth = 0;
@@ -71,8 +73,8 @@ __attribute__((noinline)) void gpumem_address_insert(gpumem_address_node **root,
     rebalance_path(path, depth);
 }
 
-__attribute__((noinline)) void gpumem_address_remove(gpumem_address_node **root,
-                                                     gpumem_address_node *node)
+GPUMEM_OUT_OF_LINE void gpumem_address_remove(gpumem_address_node **root,
+                                              gpumem_address_node *node)
 {
     gpumem_address_node **path[MAX_DEPTH];
     int depth = 0;

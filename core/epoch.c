@@ -141,7 +141,7 @@ static void publish_safe(uint64_t bound)
 /* Out of line, so that a buffer's destroy (GPUMEM_FLATTEN) does not take in the barrier; not
  * GPUMEM_RARE, which would have the compiler treat the batch reclaim that follows it as cold
  * code and build it for size (24 instructions more a create+destroy pair). */
-__attribute__((noinline)) uint64_t gpumem_epoch_oldest(const gpumem_epoch_record *self)
+GPUMEM_OUT_OF_LINE uint64_t gpumem_epoch_oldest(const gpumem_epoch_record *self)
 {
     uint64_t next = atomic_fetch_add(&gpumem_epoch_global, 1) + 1;
     /* No other thread holds a record: none is in a call, and one that registers from now on

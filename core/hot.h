@@ -12,7 +12,8 @@
  * the cold code, so that a flattened function holds its usual path and little else. The
  * compiler also builds what leads to a rare call for size: a call whose caller goes on to hot
  * work (the barrier before a batch of frees) or that some pools make at every create (the
- * address index, stream-ordered frees) is kept out of line with plain noinline instead.
+ * address index, stream-ordered frees) is kept out of line with GPUMEM_OUT_OF_LINE instead,
+ * which only forbids inlining.
  *
  * Together, on the cuda section's trace, a create+destroy pair went from 1,124 to 922
  * instructions (docs/performance.md, "Eleventh session").
@@ -24,5 +25,6 @@
 
 #define GPUMEM_FLATTEN __attribute__((flatten))
 #define GPUMEM_RARE __attribute__((noinline, cold))
+#define GPUMEM_OUT_OF_LINE __attribute__((noinline))
 
 #endif

@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "hot.h"
+
 static int slot_of(const gpumem_stream_order *o, uint64_t stream)
 {
     for (int i = 0; i < GPUMEM_ORDER_SLOTS; i++)
@@ -18,7 +20,7 @@ static int is_settled(const gpumem_order_slot *s)
 /* A slot for `stream`: its own, a free one, or one whose frees are all settled (what others
  * saw of it goes with it). -1 when none. Out of line: only stream-ordered calls reach it, and
  * the buffer calls that inline this file's tests (GPUMEM_FLATTEN) need not carry it. */
-__attribute__((noinline)) static int slot_take(gpumem_stream_order *o, uint64_t stream)
+GPUMEM_OUT_OF_LINE static int slot_take(gpumem_stream_order *o, uint64_t stream)
 {
     int i = slot_of(o, stream);
     if (i >= 0)
@@ -62,8 +64,8 @@ gpumem_order_wait gpumem_order_oldest(const gpumem_stream_order *o)
 
 /* gpumem_order_waits once some free was stream-ordered: out of line, so that a create that
  * inlines the test (GPUMEM_FLATTEN) does not take in the walk of the slots. */
-__attribute__((noinline)) static uint32_t waits_of(const gpumem_stream_order *o, uint64_t taker,
-                                                   gpumem_order_wait *waits)
+GPUMEM_OUT_OF_LINE static uint32_t waits_of(const gpumem_stream_order *o, uint64_t taker,
+                                            gpumem_order_wait *waits)
 {
     int t = taker ? slot_of(o, taker) : -1;
     uint32_t n = 0;

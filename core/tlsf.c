@@ -39,7 +39,7 @@ GPUMEM_RARE uint32_t gpumem_tlsf_scan_classes(const gpumem_tlsf *t, uint32_t c, 
  * range (the lower neighbour's when it merges) and the others become spare. Only frees with a
  * free neighbour come here (gpumem_tlsf_free_inline pushes the others itself), and links are
  * rewritten only where a merge happens. */
-__attribute__((noinline)) void gpumem_tlsf_free_and_merge(gpumem_tlsf *t, uint32_t i)
+GPUMEM_OUT_OF_LINE void gpumem_tlsf_free_and_merge(gpumem_tlsf *t, uint32_t i)
 {
     tlsf_block *b = &t->blocks[i];
     uint64_t size = b->size;

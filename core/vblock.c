@@ -106,7 +106,7 @@ static inline gpumem_result vblock_alloc(gpumem_vblock handle, uint64_t size,
 /* The full call, for whatever the quick path leaves. `refused` is GPUMEM_OK, or the failure of
  * the quick path's allocate, which is reported as it is rather than tried again (a record array
  * that could not grow might grow the second time: the caller would see a different call). */
-__attribute__((noinline)) static gpumem_result vblock_alloc_call(
+GPUMEM_OUT_OF_LINE static gpumem_result vblock_alloc_call(
     gpumem_vblock vblock, uint64_t size, uint64_t alignment, gpumem_vblock_allocation *allocation,
     uint64_t *offset, gpumem_result refused)
 {
@@ -156,7 +156,7 @@ static inline gpumem_result vblock_free(gpumem_vblock handle,
     return GPUMEM_OK;
 }
 
-__attribute__((noinline)) static gpumem_result vblock_free_call(
+GPUMEM_OUT_OF_LINE static gpumem_result vblock_free_call(
     gpumem_vblock vblock, gpumem_vblock_allocation allocation)
 {
     GPUMEM_LOGGED_PLAIN_CALL_AS("gpumem_vblock_free", vblock_free(vblock, allocation),

@@ -57,7 +57,7 @@ static void sleep_ms(long ms)
 }
 
 /* Waiters that find the lock held for long go to sleep (the word reads 2); letting go wakes
- * them one after another, and each gets in. Without the wake they would sleep for ever (the
+ * them one after another, and each gets in. Without the wake they would sleep for ever (until
  * meson's timeout for the test). */
 Test(lock, sleepers_are_woken_when_it_is_let_go)
 {
