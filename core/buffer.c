@@ -11,6 +11,7 @@
 #include "hot.h"
 #include "image.h"
 #include "margin.h"
+#include "pool_cache.h"
 #include "stream.h"
 
 gpumem_result gpumem_buffer_get(gpumem_buffer handle, gpumem_buffer_obj **buffer)
@@ -104,11 +105,19 @@ static gpumem_result buffer_publish(gpumem_pool_obj *pool, gpumem_buffer_obj *b,
     return GPUMEM_OK;
 }
 
+/* GPUMEM_ERROR_DESTROYED once the pool's handle ended (gpumem_pool_lock held). */
+static gpumem_result pool_open(const gpumem_pool_obj *pool)
+{
+    return pool->closing ? gpumem_fail(GPUMEM_ERROR_DESTROYED, "the pool was destroyed")
+                         : GPUMEM_OK;
+}
+
 /* A record for a new buffer of an open pool (gpumem_pool_lock held). */
 static gpumem_result record_for_new(gpumem_pool_obj *pool, gpumem_buffer_obj **b)
 {
-    if (pool->closing)
-        return gpumem_fail(GPUMEM_ERROR_DESTROYED, "the pool was destroyed");
+    gpumem_result r = pool_open(pool);
+    if (r != GPUMEM_OK)
+        return r;
     if (!(*b = gpumem_pool_record_take(pool)))
         return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for a buffer");
     return GPUMEM_OK;
@@ -152,8 +161,7 @@ static gpumem_result usage_alignment(const gpumem_pool_obj *pool, const gpumem_b
 gpumem_result gpumem_record_new(gpumem_pool_obj *pool, const gpumem_buffer_desc *desc,
                                 uint32_t usage, gpumem_image_obj *image, gpumem_buffer_obj **out)
 {
-    gpumem_buffer_obj *b;
-    gpumem_result r = record_for_new(pool, &b);
+    gpumem_result r = pool_open(pool);
     if (r != GPUMEM_OK)
         return r;
     uint64_t min_alignment = pool->device->properties.min_alignment;
@@ -163,24 +171,41 @@ gpumem_result gpumem_record_new(gpumem_pool_obj *pool, const gpumem_buffer_desc 
     gpumem_tlsf_allocation a;
     gpumem_page *page;
     int dedicated = !!(desc->flags & GPUMEM_BUFFER_DEDICATED);
-    gpumem_placement want = {
-        .dedicated = dedicated,
-        /* The runtime's image on a page of its own gets memory allocated for it. */
-        .for_image = image && dedicated ? image->native : NULL,
-    };
-    r = bytes ? gpumem_pool_place(pool, bytes, alignment, &want, &page, &a)
-              : gpumem_fail(GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY,
-                            "%llu bytes and their guard margins do not fit memory",
-                            (unsigned long long)desc->size);
-    if (r == GPUMEM_OK && image &&
-        (r = gpumem_image_bind(pool->device, image, page, a.offset)) != GPUMEM_OK) {
-        pool->used_bytes -= a.block_size; /* what placing it counted */
-        pool->allocation_count--;
-        gpumem_pool_unplace(pool, page, a.handle);
-    }
-    if (r != GPUMEM_OK) {
-        gpumem_pool_record_give(pool, b);
-        return r;
+    int shared = !image && !dedicated && bytes; /* may reuse a kept buffer (pool_cache.h) */
+    uint64_t place = bytes;
+    gpumem_buffer_obj *b =
+        shared ? gpumem_pool_cache_take(pool, bytes, alignment > min_alignment ? alignment : 0,
+                                        &place)
+               : NULL;
+    if (b) {
+        page = b->page; /* the range as it was; only pools without margins keep buffers */
+        a = (gpumem_tlsf_allocation){.handle = b->tlsf_handle,
+                                     .offset = b->offset,
+                                     .left_padding = b->left_padding,
+                                     .block_size = b->block_size};
+    } else {
+        if ((r = record_for_new(pool, &b)) != GPUMEM_OK)
+            return r;
+        gpumem_placement want = {
+            .dedicated = dedicated,
+            /* The runtime's image on a page of its own gets memory allocated for it. */
+            .for_image = image && dedicated ? image->native : NULL,
+            .unrounded = place != bytes ? bytes : 0,
+        };
+        r = bytes ? gpumem_pool_place(pool, place, alignment, &want, &page, &a)
+                  : gpumem_fail(GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY,
+                                "%llu bytes and their guard margins do not fit memory",
+                                (unsigned long long)desc->size);
+        if (r == GPUMEM_OK && image &&
+            (r = gpumem_image_bind(pool->device, image, page, a.offset)) != GPUMEM_OK) {
+            pool->used_bytes -= a.block_size; /* what placing it counted */
+            pool->allocation_count--;
+            gpumem_pool_unplace(pool, page, a.handle);
+        }
+        if (r != GPUMEM_OK) {
+            gpumem_pool_record_give(pool, b);
+            return r;
+        }
     }
     /* Every field but the address node, which only an indexed pool sets (index_buffer): its
      * cache line stays untouched elsewhere. The link is set when the record joins the pool's

@@ -172,6 +172,13 @@ uint64_t gpumem_epoch_known_safe(void)
     return atomic_load_explicit(&known_safe, memory_order_acquire);
 }
 
+int gpumem_epoch_alone(void)
+{
+    /* A thread that registers from now on fences after counting itself (gpumem_epoch_register),
+     * so it cannot find what was ended before this load. */
+    return atomic_load(&records_in_use) <= 1u;
+}
+
 uint32_t gpumem_epoch_threads(void)
 {
     return atomic_load_explicit(&records_in_use, memory_order_relaxed);

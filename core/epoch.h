@@ -85,6 +85,11 @@ uint64_t gpumem_epoch_oldest(const gpumem_epoch_record *self);
  * paying for one of their own. */
 uint64_t gpumem_epoch_known_safe(void);
 
+/* Whether no thread but the caller's holds a record: then no other call can reach what was
+ * ended before (as gpumem_epoch_oldest finds without its barrier), and the caller may reuse it
+ * at once. For the caller's own call, which holds a record; one atomic load. */
+int gpumem_epoch_alone(void);
+
 /* Threads that hold a record now (each made a call and has not exited). */
 uint32_t gpumem_epoch_threads(void);
 

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "margin.h"
 #include "memtype.h"
+#include "pool_cache.h"
 #include "stream.h"
 
 #define POOL_KNOWN_FLAGS                                                                 \
@@ -368,7 +369,7 @@ GPUMEM_RARE static gpumem_result place_dedicated(gpumem_pool_obj *pool, uint64_t
                            (unsigned long long)size, (unsigned long long)alignment);
     gpumem_page *page = for_image ? NULL : reuse_dedicated(pool, bytes);
     gpumem_result r = page ? GPUMEM_OK : page_new(pool, bytes, why, for_image, &page);
-    if (r == GPUMEM_ERROR_LIMIT_EXCEEDED && pool->retired_count) {
+    if (r == GPUMEM_ERROR_LIMIT_EXCEEDED && (pool->retired_count || pool->cached_count)) {
         gpumem_pool_reclaim(pool); /* destroyed buffers may hold the bytes the limit needs */
         r = page_new(pool, bytes, why, for_image, &page);
     }
@@ -422,11 +423,16 @@ gpumem_result gpumem_pool_place(gpumem_pool_obj *pool, uint64_t size, uint64_t a
                            (unsigned long long)size);
     size = gpumem_align_up(size, unit);
     gpumem_result r = place_in_pages(pool, size, alignment, out, allocation);
-    /* Before a new page: the room of destroyed buffers that no call uses any more. */
-    if (r == GPUMEM_ERROR_LIMIT_EXCEEDED && pool->retired_count) {
+    /* Before a new page: the room of destroyed buffers that no call uses any more, kept ones
+     * included (pool_cache.h), then the size unrounded. */
+    if (r == GPUMEM_ERROR_LIMIT_EXCEEDED && (pool->retired_count || pool->cached_count)) {
         gpumem_pool_reclaim(pool);
         r = place_in_pages(pool, size, alignment, out, allocation);
     }
+    if (r == GPUMEM_ERROR_LIMIT_EXCEEDED && want->unrounded &&
+        gpumem_align_up(want->unrounded, unit) < size)
+        r = place_in_pages(pool, gpumem_align_up(want->unrounded, unit), alignment, out,
+                           allocation);
     if (r != GPUMEM_ERROR_LIMIT_EXCEEDED)
         return r;
     gpumem_page *page;
@@ -674,6 +680,8 @@ int gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
     gpumem_pool_detach(pool, b);
     b->retired_at = gpumem_epoch_stamp();
+    if (gpumem_pool_cache_keep(pool, b))
+        return 0; /* its range and record wait for a create of its size */
     gpumem_list_push(&pool->retired, &b->link);
     pool->retired_pages += b->page->dedicated;
     pool->retired_bytes += b->block_size;
@@ -735,7 +743,9 @@ uint32_t gpumem_pool_reclaim_below(gpumem_pool_obj *pool, uint64_t safe)
 GPUMEM_RARE void gpumem_pool_reclaim(gpumem_pool_obj *pool)
 {
     restart_retire_counts(pool);
-    gpumem_pool_reclaim_below(pool, gpumem_epoch_oldest(gpumem_this_thread.record));
+    uint64_t safe = gpumem_epoch_oldest(gpumem_this_thread.record);
+    gpumem_pool_cache_flush(pool, safe);
+    gpumem_pool_reclaim_below(pool, safe);
 }
 
 void gpumem_pool_lock_arenas_reclaimed(gpumem_pool_obj *pool)
@@ -743,7 +753,7 @@ void gpumem_pool_lock_arenas_reclaimed(gpumem_pool_obj *pool)
     gpumem_pool_lock_arenas(pool);
     int retired = 0;
     GPUMEM_POOL_FOR_EACH_ARENA(arena, pool)
-        retired |= arena->retired_count != 0;
+        retired |= arena->retired_count != 0 || arena->cached_count != 0;
     if (!retired)
         return;
     gpumem_pool_unlock_arenas(pool);
@@ -751,6 +761,7 @@ void gpumem_pool_lock_arenas_reclaimed(gpumem_pool_obj *pool)
     gpumem_pool_lock_arenas(pool);
     GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
         restart_retire_counts(arena);
+        gpumem_pool_cache_flush(arena, safe);
         gpumem_pool_reclaim_below(arena, safe);
     }
 }
@@ -868,7 +879,7 @@ static gpumem_result pool_init(gpumem_pool_obj *pool, gpumem_device_obj *device,
         if (r != GPUMEM_OK)
             return gpumem_fail_backend(r, "native_pool_create");
     }
-    return GPUMEM_OK;
+    return gpumem_pool_cache_init(pool);
 }
 
 /* A zeroed pool record, on the boundary its lock needs. */
@@ -886,6 +897,7 @@ static void pool_discard(gpumem_pool_obj *pool)
     gpumem_device_obj *device = pool->device;
     if (pool->native_pool)
         device->ops->native_pool_destroy(device->native, pool->native_pool);
+    gpumem_pool_cache_fini(pool);
     gpumem_free(pool);
 }
 
@@ -1040,6 +1052,8 @@ static void arena_free(gpumem_pool_obj *pool)
             gpumem_error_clear(); /* logged; the pool goes regardless */
         gpumem_pool_buffer_free(pool, b);
     }
+    gpumem_pool_cache_flush(pool, UINT64_MAX); /* no call reaches any: all are freed */
+    gpumem_pool_cache_fini(pool);
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->retired)
         gpumem_pool_buffer_free(pool, GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link));
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->pages)

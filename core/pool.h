@@ -97,6 +97,15 @@ typedef struct gpumem_pool_obj {
      * goes). */
     gpumem_list spare_records;
     uint32_t spare_count;
+    /* The reuse cache (pool_cache.h): destroyed buffers kept whole, a list a class from
+     * cache_first_class on (NULL: no cache). */
+    struct gpumem_pool_cache_bin *cache_bins;
+    uint32_t cache_first_class;
+    uint32_t cache_class_count;
+    uint32_t cached_count;
+    uint64_t cached_bytes;   /* their allocations' bytes */
+    uint64_t cache_largest;  /* the largest buffer (block bytes) kept; 0: no cache */
+    uint64_t cache_byte_limit; /* the most bytes kept; 0: no cache */
     /* Paged pools: ranges freed in stream order whose work may still run (stream_order.h).
      * While some are unsettled, pages that would be freed are kept (`parked_pages`: empty
      * dedicated pages, and empty shared pages beyond max_empty_pages) until the host has
@@ -183,6 +192,11 @@ typedef struct gpumem_placement {
     /* An image whose memory the runtime wants allocated for it (VK_KHR_dedicated_allocation):
      * a page of its own, from page_allocate_for_image where the backend has it. */
     gpumem_backend_image *for_image;
+    /* Shared pages: the bytes really needed, where the size asked was rounded up for the reuse
+     * cache (gpumem_pool_cache_take; 0: not rounded). When the rounded size fits no page, these
+     * are placed instead before a new page is made (which then takes the rounded size), so
+     * rounding never costs a page nor refuses what fits. */
+    uint64_t unrounded;
 } gpumem_placement;
 
 /* Allocates [size, alignment] in the pool (gpumem_pool_lock held): a page and a place in it.

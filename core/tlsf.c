@@ -165,6 +165,21 @@ gpumem_result gpumem_tlsf_alloc(gpumem_tlsf *t, uint64_t size, uint64_t alignmen
     return gpumem_tlsf_alloc_inline(t, size, alignment - 1u, allocation);
 }
 
+uint32_t gpumem_tlsf_class_at_least(uint64_t size)
+{
+    return tlsf_class_at_least(size);
+}
+
+uint64_t gpumem_tlsf_class_least_size(uint32_t c)
+{
+    return tlsf_class_least_size(c);
+}
+
+uint32_t gpumem_tlsf_class_of(uint64_t size)
+{
+    return tlsf_class_of(size);
+}
+
 gpumem_result gpumem_tlsf_free(gpumem_tlsf *t, uint64_t handle)
 {
     return gpumem_tlsf_free_inline(t, handle);

@@ -56,6 +56,15 @@ void gpumem_tlsf_clear(gpumem_tlsf *tlsf);
 void gpumem_tlsf_stats_get(const gpumem_tlsf *tlsf, gpumem_tlsf_stats *stats);
 int gpumem_tlsf_is_empty(const gpumem_tlsf *tlsf);
 
+/* The size classes the suballocator keeps its free ranges in (32 to each power of two): a
+ * request's class (the first whose every range holds it), and the least size of a class, which
+ * every request of that class fits. Rounding a request up to its class's least size wastes at
+ * most about 3%; gpumem_pool_cache (pool_cache.h) keys destroyed buffers by these. */
+uint32_t gpumem_tlsf_class_at_least(uint64_t size);
+uint64_t gpumem_tlsf_class_least_size(uint32_t c);
+/* The class of a range of `size` bytes: every request whose class it is fits it. */
+uint32_t gpumem_tlsf_class_of(uint64_t size);
+
 /* Visits every range in address order: used blocks (whole: from offset - left_padding) with
  * their handle, free ranges with 0. */
 typedef void (*gpumem_tlsf_visit_fn)(void *user, uint64_t handle, uint64_t offset,

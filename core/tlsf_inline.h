@@ -106,6 +106,16 @@ static TLSF_INLINE uint32_t tlsf_class_at_least(uint64_t need)
     return c + ((need & ((UINT64_C(1) << shift) - 1u)) != 0);
 }
 
+/* The least size of class c, the inverse of tlsf_class_of at the classes' lower bounds: below
+ * 2 * TLSF_SL_COUNT a class is its one size; above, c's top TLSF_SL_LOG2 + 1 bits, shifted. */
+static TLSF_INLINE uint64_t tlsf_class_least_size(uint32_t c)
+{
+    if (c < 2 * TLSF_SL_COUNT)
+        return c;
+    uint32_t shift = (c >> TLSF_SL_LOG2) - 1u;
+    return (uint64_t)(TLSF_SL_COUNT + (c & (TLSF_SL_COUNT - 1u))) << shift;
+}
+
 static TLSF_INLINE uint64_t tlsf_padding_at(uint64_t start, uint64_t mask)
 {
     return (0u - start) & mask;

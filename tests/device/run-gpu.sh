@@ -200,8 +200,8 @@ fi
 
 # --- compare (not in the default parts): this build's library against the previous main's,
 # side by side (tools/bench-compare.sh): the pool's create+destroy pair, the call section and the
-# suballocator on host, the pair on CUDA, pinned to one core, and the cuda section (transfers
-# and allocations) unpinned; then the suballocator against the
+# suballocator on host, the pair on CUDA, pinned to one core, the scale section on host and the
+# cuda section (transfers and allocations) unpinned; then the suballocator against the
 # base library as in scale. The previous library is built elsewhere and carried in
 # GPUMEM_PREV_LIB (default build-head/lib, with its gpumem/ folder of backend modules for the
 # CUDA rows) ---
@@ -216,6 +216,10 @@ if [ -e "$prev_lib/libgpumem.so.0" ]; then
     GPUMEM_BACKEND=cuda step "pool against the previous library, cuda (bench-compare)" \
         "$out/compare.log" 120 bash "$root/tools/bench-compare.sh" --build "$root/$build" \
         --base-lib "$prev_lib" --rounds 5 --section pool --cpu 3
+    # Live counts and threads (1-8 on one pool, in pools of their own, over arenas), unpinned.
+    GPUMEM_BACKEND=host step "scale against the previous library, host (bench-compare)" \
+        "$out/compare.log" 400 bash "$root/tools/bench-compare.sh" --build "$root/$build" \
+        --base-lib "$prev_lib" --rounds 3 --repeats 1 --section scale
     # Transfers, unpinned: the staging pipeline's host copies run on several threads.
     GPUMEM_BACKEND=cuda step "cuda section against the previous library (bench-compare)" \
         "$out/compare.log" 150 bash "$root/tools/bench-compare.sh" --build "$root/$build" \

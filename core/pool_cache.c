@@ -1,0 +1,139 @@
+#include "pool_cache.h"
+
+#include "alloc.h"
+#include "epoch.h"
+#include "error.h"
+#include "hot.h"
+#include "tlsf.h"
+
+/* The kept buffers of one class, oldest first (their stamps grow along the list). */
+typedef struct gpumem_pool_cache_bin {
+    gpumem_list buffers;
+    uint32_t count;
+} gpumem_pool_cache_bin;
+
+gpumem_result gpumem_pool_cache_init(gpumem_pool_obj *pool)
+{
+    uint64_t unit = pool->device->properties.min_alignment;
+    /* A class's least size, so that every request up to it has its class among the bins. */
+    uint64_t largest = gpumem_tlsf_class_least_size(
+        gpumem_tlsf_class_of(pool->page_size / GPUMEM_POOL_CACHE_LARGEST_FRACTION));
+    if (pool->kind != GPUMEM_POOL_PAGED || (pool->flags & GPUMEM_POOL_DETECT_CORRUPTION) ||
+        largest < unit)
+        return GPUMEM_OK;
+    /* Kept buffers hold at least a unit (shared pages place whole units) and at most largest
+     * bytes: their classes run from the unit's to largest's. */
+    uint32_t first = gpumem_tlsf_class_of(unit);
+    uint32_t count = gpumem_tlsf_class_of(largest) - first + 1;
+    gpumem_pool_cache_bin *bins = gpumem_alloc(count * sizeof *bins);
+    if (!bins)
+        return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY,
+                           "no memory for the pool's reuse cache (%u classes)", count);
+    for (uint32_t c = 0; c < count; c++) {
+        gpumem_list_init(&bins[c].buffers);
+        bins[c].count = 0;
+    }
+    pool->cache_bins = bins;
+    pool->cache_first_class = first;
+    pool->cache_class_count = count;
+    pool->cache_largest = largest;
+    pool->cache_byte_limit = pool->page_size / GPUMEM_POOL_CACHE_BYTES_FRACTION;
+    return GPUMEM_OK;
+}
+
+void gpumem_pool_cache_fini(gpumem_pool_obj *pool)
+{
+    gpumem_free(pool->cache_bins);
+    pool->cache_bins = NULL;
+}
+
+gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
+                                          uint64_t alignment, uint64_t *place)
+{
+    *place = bytes;
+    if (bytes > pool->cache_largest) /* 0 without a cache */
+        return NULL;
+    /* Every buffer kept in class c holds c's least size, which is at least any request whose
+     * first fitting class is c. */
+    uint32_t c = gpumem_tlsf_class_at_least(bytes);
+    uint64_t least = gpumem_tlsf_class_least_size(c);
+    if (least <= pool->cache_largest)
+        *place = least;
+    c = c > pool->cache_first_class ? c - pool->cache_first_class : 0;
+    gpumem_pool_cache_bin *bin = &pool->cache_bins[c];
+    if (gpumem_list_empty(&bin->buffers))
+        return NULL;
+    /* Where no other thread holds a record, any kept buffer will do: the newest, whose record
+     * the caches are likeliest to hold still. Otherwise the oldest, as when a call may still
+     * reach it, it may reach the younger ones too. */
+    gpumem_buffer_obj *b;
+    if (gpumem_epoch_alone()) {
+        b = GPUMEM_CONTAINER_OF(bin->buffers.prev, gpumem_buffer_obj, link);
+    } else {
+        b = GPUMEM_CONTAINER_OF(bin->buffers.next, gpumem_buffer_obj, link);
+        if (b->retired_at >= gpumem_epoch_known_safe())
+            return NULL;
+    }
+    if (alignment && ((b->page->address + b->offset) & (alignment - 1)))
+        return NULL;
+    gpumem_list_remove(&b->link);
+    bin->count--;
+    pool->cached_count--;
+    pool->cached_bytes -= b->block_size;
+    pool->used_bytes += b->block_size;
+    pool->allocation_count++;
+    return b;
+}
+
+int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
+{
+    uint64_t block = b->block_size;
+    /* Shared pages' buffers only (dedicated ones have no suballocator handle). */
+    if (block > pool->cache_largest || pool->cached_bytes + block > pool->cache_byte_limit ||
+        !b->tlsf_handle || b->image || b->native)
+        return 0;
+    /* The class its request was rounded to, or the one its bytes fill where it was placed
+     * unrounded (gpumem_placement.unrounded): either way, it holds that class's least size. */
+    uint64_t usable = block - b->left_padding;
+    uint32_t asked = gpumem_tlsf_class_at_least(b->size), holds = gpumem_tlsf_class_of(usable);
+    uint32_t c = asked < holds ? asked : holds;
+    /* Requests under a unit share the first class (gpumem_pool_cache_take), and every kept
+     * buffer holds a unit, the first class's least size. */
+    c = c > pool->cache_first_class ? c - pool->cache_first_class : 0;
+    gpumem_pool_cache_bin *bin = &pool->cache_bins[c];
+    if (bin->count == GPUMEM_POOL_CACHE_PER_CLASS)
+        return 0;
+    if (b->name) { /* as gpumem_pool_record_give: a record is reused without its name */
+        gpumem_free(b->name);
+        b->name = NULL;
+    }
+    gpumem_list_push(&bin->buffers, &b->link);
+    bin->count++;
+    pool->cached_count++;
+    pool->cached_bytes += block;
+    return 1;
+}
+
+GPUMEM_RARE void gpumem_pool_cache_flush(gpumem_pool_obj *pool, uint64_t safe)
+{
+    for (uint32_t c = 0; pool->cached_count && c < pool->cache_class_count; c++) {
+        gpumem_pool_cache_bin *bin = &pool->cache_bins[c];
+        GPUMEM_LIST_FOR_EACH_SAFE(node, next, &bin->buffers) {
+            gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
+            pool->cached_count--;
+            pool->cached_bytes -= b->block_size;
+            if (b->retired_at < safe) {
+                gpumem_pool_buffer_free(pool, b); /* takes it off the list */
+                continue;
+            }
+            /* A call may still reach it: retired, for a later reclaim (behind younger stamps
+             * it is freed later than it could be, never earlier). */
+            gpumem_list_remove(&b->link);
+            gpumem_list_push(&pool->retired, &b->link);
+            pool->retired_count++;
+            pool->retired_bytes += b->block_size;
+        }
+        gpumem_list_init(&bin->buffers);
+        bin->count = 0;
+    }
+}

@@ -1,0 +1,55 @@
+/* A pool's reuse cache: destroyed buffers kept whole, by size class, for the next creates.
+ *
+ * A create+destroy pair that goes through the suballocator allocates a range (finding a class,
+ * splitting a block) and later frees it in a batch (merging it with its neighbours): about half
+ * of the pair's instructions (docs/performance.md). A destroyed buffer of a shared page whose
+ * size fits the cache keeps its range and its record instead; the next create of the same
+ * suballocator class (gpumem_tlsf_class_at_least) takes both as they are, once no call can
+ * reach the buffer any more (its epoch stamp, epoch.h). So that a buffer destroyed and created
+ * again at the same size finds its class, paged pools round cacheable requests up to their
+ * class's least size (at most about 3% more bytes).
+ *
+ * Bounds, per arena: GPUMEM_POOL_CACHE_PER_CLASS buffers a class, a page's bytes divided by
+ * GPUMEM_POOL_CACHE_BYTES_FRACTION in all, and buffers of at most a page divided by
+ * GPUMEM_POOL_CACHE_LARGEST_FRACTION; past them destroyed buffers are retired as before. The
+ * cache is emptied (its buffers freed, or retired while a call may still reach them) before a
+ * new page is made, by trim, by statistics, and when the pool goes: kept ranges are never the
+ * reason for more memory, and the pool's figures show them as free. Pools with guard margins
+ * (GPUMEM_POOL_DETECT_CORRUPTION) and native pools have no cache; buffers with a page of their
+ * own, an image or a native object of their own are never kept.
+ *
+ * Every function runs under the pool's lock (gpumem_pool_lock).
+ */
+#ifndef GPUMEM_CORE_POOL_CACHE_H
+#define GPUMEM_CORE_POOL_CACHE_H
+
+#include "buffer.h"
+#include "pool.h"
+
+#define GPUMEM_POOL_CACHE_PER_CLASS 8
+#define GPUMEM_POOL_CACHE_BYTES_FRACTION 4
+#define GPUMEM_POOL_CACHE_LARGEST_FRACTION 16
+
+/* Makes the cache of a paged pool without margins (no cache otherwise, which is no failure). */
+gpumem_result gpumem_pool_cache_init(gpumem_pool_obj *pool);
+/* Frees the cache's own memory; the cache must be empty (gpumem_pool_cache_flush). */
+void gpumem_pool_cache_fini(gpumem_pool_obj *pool);
+
+/* A kept buffer that holds `bytes` (a shared-page request, margins included) and that no call
+ * can reach, taken out of the cache and counted as placed again (used bytes, allocations), with
+ * its page, range and record as they were; NULL when there is none. `alignment` is 0 for
+ * min_alignment (which every range of a shared page has), else a larger power of two. *place is
+ * what to place on a miss: bytes rounded up to their class's least size where the cache would
+ * keep such a buffer, else bytes. */
+gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
+                                          uint64_t alignment, uint64_t *place);
+
+/* Keeps a destroyed buffer (detached and stamped, gpumem_pool_retire); 0 when it is not kept
+ * (the caller retires it). */
+int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
+
+/* Empties the cache: buffers stamped below `safe` (gpumem_epoch_oldest) are freed, the others
+ * retired (pool->retired) for a later reclaim. */
+void gpumem_pool_cache_flush(gpumem_pool_obj *pool, uint64_t safe);
+
+#endif

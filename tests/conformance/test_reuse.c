@@ -1,0 +1,247 @@
+/* Destroyed buffers kept whole for the next create of their size class (core/pool_cache.h):
+ * never handed out while a call that began before their destroy still runs, and, under random
+ * sizes around the classes' bounds and random alignments, never sharing a byte, never showing
+ * in the pool's figures, and never keeping a page from going. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conformance.h"
+
+#define PAGE (1ull << 20)
+
+/* --- a call held open on another thread --- */
+
+/* A thread inside gpumem_host_register, stopped in the log callback the call makes once the
+ * memory is registered (it then holds no lock): its call began before anything the test
+ * destroys while it waits. */
+static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t hold_changed = PTHREAD_COND_INITIALIZER;
+static int holding, released, finished;
+static _Thread_local int is_holder;
+
+typedef struct holder {
+    void *host;
+    uint64_t size;
+    gpumem_host_registration registration;
+    gpumem_result result;
+    char message[256];
+} holder;
+
+static void hold_log(void *user, int32_t level, const char *message)
+{
+    (void)user, (void)level;
+    if (!is_holder || !strstr(message, "host memory registered"))
+        return;
+    pthread_mutex_lock(&hold_lock);
+    holding = 1;
+    pthread_cond_broadcast(&hold_changed);
+    while (!released)
+        pthread_cond_wait(&hold_changed, &hold_lock);
+    pthread_mutex_unlock(&hold_lock);
+}
+
+static void *hold_call(void *arg)
+{
+    holder *h = arg;
+    is_holder = 1;
+    h->result = gpumem_host_register(conf_dev, h->host, h->size, 0, &h->registration);
+    snprintf(h->message, sizeof h->message, "%s", gpumem_last_error());
+    pthread_mutex_lock(&hold_lock);
+    finished = 1;
+    pthread_cond_broadcast(&hold_changed);
+    pthread_mutex_unlock(&hold_lock);
+    return NULL;
+}
+
+static void placed_at(gpumem_buffer b, uint32_t *page, uint64_t *offset)
+{
+    gpumem_buffer_info info;
+    OK(gpumem_buffer_info_get(b, &info));
+    *page = info.page;
+    *offset = info.offset;
+}
+
+CONF_TEST(a_destroyed_buffers_range_waits_for_every_call_that_began_before)
+{
+    enum { SIZE = 40000 }; /* kept by a pool of 1 MiB pages (up to 64 KiB are) */
+    gpumem_pool pool = conf_pool(PAGE);
+    holder h = {.size = 1 << 16};
+    cr_assert_eq(posix_memalign(&h.host, 1 << 16, h.size), 0);
+    gpumem_log_set_callback(hold_log, NULL);
+    pthread_t thread;
+    cr_assert_eq(pthread_create(&thread, NULL, hold_call, &h), 0);
+    pthread_mutex_lock(&hold_lock);
+    while (!holding && !finished)
+        pthread_cond_wait(&hold_changed, &hold_lock);
+    int held = holding;
+    pthread_mutex_unlock(&hold_lock);
+    if (!held) {
+        pthread_join(thread, NULL);
+        conf_log_restore();
+        free(h.host);
+        OK(gpumem_pool_destroy(pool));
+        CONF_SKIP("no call to hold open: gpumem_host_register: %s (%s)",
+                  gpumem_result_string(h.result), h.message);
+    }
+
+    /* While the other thread's call runs, x's range must not serve y. */
+    uint32_t x_page, y_page, z_page;
+    uint64_t x_offset, y_offset, z_offset;
+    gpumem_buffer x = conf_buffer(pool, SIZE, 0);
+    placed_at(x, &x_page, &x_offset);
+    OK(gpumem_buffer_destroy(x));
+    gpumem_buffer y = conf_buffer(pool, SIZE, 0);
+    placed_at(y, &y_page, &y_offset);
+    int reused_early = y_page == x_page && y_offset == x_offset;
+
+    pthread_mutex_lock(&hold_lock);
+    released = 1;
+    pthread_cond_broadcast(&hold_changed);
+    pthread_mutex_unlock(&hold_lock);
+    pthread_join(thread, NULL);
+    conf_log_restore();
+    cr_assert_not(reused_early,
+                  "a buffer destroyed during another thread's call gave its range (page %u, "
+                  "offset %llu) to a new buffer before that call ended",
+                  x_page, (unsigned long long)x_offset);
+    OK(h.result);
+    OK(gpumem_host_unregister(h.registration));
+    free(h.host);
+
+    /* The call ended and its thread is gone: x's range is kept for the next create of its size
+     * (pools with guard margins keep none). */
+    gpumem_buffer z = conf_buffer(pool, SIZE, 0);
+    placed_at(z, &z_page, &z_offset);
+    if (!conf_guard_margins())
+        cr_expect(z_page == x_page && z_offset == x_offset,
+                  "the range kept at x's destroy (page %u, offset %llu) did not serve the next "
+                  "create of its size (page %u, offset %llu)",
+                  x_page, (unsigned long long)x_offset, z_page, (unsigned long long)z_offset);
+    OK(gpumem_buffer_destroy(y));
+    OK(gpumem_buffer_destroy(z));
+    OK(gpumem_pool_destroy(pool));
+}
+
+/* --- random sizes around the classes' bounds --- */
+
+enum { SLOTS = 48, STEPS = 4000, CHECK_EVERY = 97, STATS_EVERY = 499 };
+
+typedef struct slot {
+    gpumem_buffer buffer;
+    uint64_t size, alignment, seed;
+} slot;
+
+static uint64_t next_random(uint64_t *state)
+{
+    *state ^= *state << 13, *state ^= *state >> 7, *state ^= *state << 17;
+    return *state;
+}
+
+/* A class's least size (32 classes to each power of two), give or take a byte or a unit, from
+ * 1 byte to past the largest size a pool of PAGE pages keeps (PAGE / 16). */
+static uint64_t size_near_a_bound(uint64_t *state)
+{
+    uint64_t r = next_random(state);
+    uint32_t top = 5 + (uint32_t)(r % 13); /* 32 B .. 128 KiB */
+    uint64_t least = (32 + (r >> 8) % 32) << (top - 5);
+    int64_t nudge[] = {0, 0, 1, -1, (int64_t)conf_props.min_alignment,
+                       -(int64_t)conf_props.min_alignment};
+    int64_t size = (int64_t)least + nudge[(r >> 16) % 6];
+    return size > 0 ? (uint64_t)size : 1;
+}
+
+static void check_slots(const slot *slots, gpumem_pool pool, int with_stats, uint32_t step)
+{
+    gpumem_buffer_info info[SLOTS];
+    uint64_t used = 0, count = 0;
+    for (int i = 0; i < SLOTS; i++) {
+        if (!slots[i].buffer)
+            continue;
+        OK(gpumem_buffer_info_get(slots[i].buffer, &info[i]));
+        cr_assert_eq(info[i].size, slots[i].size);
+        cr_assert_geq(info[i].allocation_size, info[i].left_padding + slots[i].size,
+                      "step %u: %llu bytes in an allocation of %llu (padding %llu)", step,
+                      (unsigned long long)slots[i].size,
+                      (unsigned long long)info[i].allocation_size,
+                      (unsigned long long)info[i].left_padding);
+        gpumem_native_buffer native;
+        OK(gpumem_buffer_native(slots[i].buffer, &native));
+        uint64_t where = native.address ? native.address : info[i].offset;
+        cr_assert_eq(where % slots[i].alignment, 0, "step %u: %s %#llx not aligned to %llu", step,
+                     native.address ? "address" : "offset", (unsigned long long)where,
+                     (unsigned long long)slots[i].alignment);
+        uint8_t *expected = conf_alloc(slots[i].size), *got = conf_alloc(slots[i].size);
+        conf_pattern(expected, slots[i].size, slots[i].seed);
+        OK(gpumem_buffer_read(slots[i].buffer, 0, got, slots[i].size));
+        size_t bad = conf_mismatch(expected, got, slots[i].size);
+        cr_assert_eq(bad, slots[i].size, "step %u: byte %zu of a %llu-byte buffer changed", step,
+                     bad, (unsigned long long)slots[i].size);
+        free(expected);
+        free(got);
+        used += info[i].allocation_size;
+        count++;
+        for (int j = 0; j < i; j++) {
+            if (!slots[j].buffer || info[j].page != info[i].page)
+                continue;
+            uint64_t a = info[i].offset - info[i].left_padding, b = info[j].offset - info[j].left_padding;
+            cr_assert(a + info[i].allocation_size <= b || b + info[j].allocation_size <= a,
+                      "step %u: allocations [%llu, +%llu) and [%llu, +%llu) of page %u overlap",
+                      step, (unsigned long long)a, (unsigned long long)info[i].allocation_size,
+                      (unsigned long long)b, (unsigned long long)info[j].allocation_size,
+                      info[i].page);
+        }
+    }
+    if (!with_stats)
+        return;
+    gpumem_pool_stats s;
+    OK(gpumem_pool_stats_get(pool, &s));
+    cr_assert_eq(s.allocation_count, count, "step %u: %llu allocations counted, %llu live", step,
+                 (unsigned long long)s.allocation_count, (unsigned long long)count);
+    cr_assert_eq(s.used_bytes, used, "step %u: %llu bytes counted as used, %llu live", step,
+                 (unsigned long long)s.used_bytes, (unsigned long long)used);
+}
+
+CONF_TEST(kept_ranges_never_share_bytes_nor_show_in_the_figures)
+{
+    gpumem_pool pool = conf_pool(PAGE);
+    slot slots[SLOTS] = {{0}};
+    uint64_t state = 0x2545F4914F6CDD1Dull;
+    for (uint32_t step = 1; step <= STEPS; step++) {
+        slot *s = &slots[next_random(&state) % SLOTS];
+        if (s->buffer) {
+            OK(gpumem_buffer_destroy(s->buffer));
+            s->buffer = NULL;
+        } else {
+            uint64_t r = next_random(&state);
+            uint64_t asked = r % 8 == 0 ? conf_props.min_alignment << (1 + (r >> 8) % 5) : 0;
+            s->size = size_near_a_bound(&state);
+            s->alignment = asked > conf_props.min_alignment ? asked : conf_props.min_alignment;
+            s->seed = r;
+            gpumem_buffer_desc desc = {.size = s->size, .alignment = asked,
+                                       .name = r % 5 == 0 ? "named" : NULL};
+            OK(gpumem_buffer_create(pool, &desc, &s->buffer));
+            uint8_t *data = conf_alloc(s->size);
+            conf_pattern(data, s->size, s->seed);
+            OK(gpumem_buffer_write(s->buffer, 0, data, s->size));
+            free(data);
+        }
+        if (step % CHECK_EVERY == 0)
+            check_slots(slots, pool, step % STATS_EVERY == 0, step);
+    }
+    check_slots(slots, pool, 1, STEPS);
+    for (int i = 0; i < SLOTS; i++)
+        if (slots[i].buffer)
+            OK(gpumem_buffer_destroy(slots[i].buffer));
+    /* What was kept goes with trim: no page stays for it. */
+    OK(gpumem_pool_trim(pool));
+    gpumem_pool_stats st;
+    OK(gpumem_pool_stats_get(pool, &st));
+    cr_assert_eq(st.allocation_count, 0);
+    cr_assert_eq(st.used_bytes, 0);
+    cr_assert_eq(st.page_count, 0, "%llu pages left after every buffer went and a trim",
+                 (unsigned long long)st.page_count);
+    cr_assert_eq(st.reserved_bytes, 0);
+    OK(gpumem_pool_destroy(pool));
+}
