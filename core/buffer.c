@@ -458,6 +458,11 @@ gpumem_result gpumem_record_destroy(uint64_t handle, gpumem_handle_kind kind,
     gpumem_result r = gpumem_handle_get(handle, kind, (void **)&b);
     if (r != GPUMEM_OK)
         return r;
+    /* The call the callback runs in may be using the buffer, and this thread's own calls are
+     * what a destroyed buffer's range waits for only across threads (gpumem_epoch_oldest). */
+    if (__builtin_expect(gpumem_this_thread.depth > 1, 0))
+        return gpumem_fail(GPUMEM_ERROR_BAD_STATE, "a%s cannot be destroyed from a log callback",
+                           b->image ? "n image" : " buffer");
     gpumem_pool_obj *pool = b->pool;
     gpumem_stream_obj *stream = NULL;
     if (stream_handle && (r = stream_of_pool(pool, stream_handle, &stream)) != GPUMEM_OK)

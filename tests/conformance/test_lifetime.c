@@ -1,6 +1,7 @@
 /* Ownership and handle lifetimes: closing a device releases what it owns; destroyed handles
  * answer GPUMEM_ERROR_DESTROYED forever; double destroys are harmless. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "conformance.h"
 
@@ -143,6 +144,74 @@ CONF_TEST(double_destroy_is_harmless)
     OK(gpumem_device_properties_get(third, &(gpumem_device_properties){0}));
     OK(gpumem_device_close(third));
     OK(gpumem_stream_destroy(st2));
+}
+
+/* What a log callback tries to destroy, from inside the call that logged (gpumem_host_register
+ * logs once the memory is registered). */
+static struct {
+    int armed;
+    gpumem_buffer buffer;
+    gpumem_pool pool;
+    gpumem_stream stream;
+    gpumem_device device;
+    gpumem_result results[4];
+    int tried;
+} from_callback;
+
+static void destroying_log(void *user, int32_t level, const char *message)
+{
+    (void)user, (void)level;
+    if (!from_callback.armed || !strstr(message, "host memory registered"))
+        return;
+    from_callback.armed = 0;
+    from_callback.tried = 1;
+    from_callback.results[0] = gpumem_buffer_destroy(from_callback.buffer);
+    from_callback.results[1] = gpumem_pool_destroy(from_callback.pool);
+    from_callback.results[2] = gpumem_stream_destroy(from_callback.stream);
+    from_callback.results[3] = gpumem_device_close(from_callback.device);
+}
+
+CONF_TEST(nothing_is_destroyed_from_a_log_callback)
+{
+    gpumem_pool pool = conf_pool(PAGE);
+    gpumem_buffer buffer = conf_buffer(pool, 1000, 0);
+    gpumem_stream stream;
+    OK(gpumem_stream_create(conf_dev, &stream));
+    from_callback.buffer = buffer;
+    from_callback.pool = pool;
+    from_callback.stream = stream;
+    from_callback.device = conf_dev;
+    from_callback.armed = 1;
+    void *host = NULL;
+    cr_assert_eq(posix_memalign(&host, 1 << 16, 1 << 16), 0);
+    gpumem_host_registration registration;
+    gpumem_log_set_callback(destroying_log, NULL);
+    gpumem_result r = gpumem_host_register(conf_dev, host, 1 << 16, 0, &registration);
+    conf_log_restore();
+    if (!from_callback.tried) {
+        free(host);
+        OK(gpumem_stream_destroy(stream));
+        OK(gpumem_pool_destroy(pool));
+        CONF_SKIP("no call logs to a callback here: gpumem_host_register: %s",
+                  gpumem_result_string(r));
+    }
+    OK(r);
+    const char *what[] = {"buffer destroy", "pool destroy", "stream destroy", "device close"};
+    for (int i = 0; i < 4; i++)
+        cr_expect_eq(from_callback.results[i], GPUMEM_ERROR_BAD_STATE,
+                     "%s from a log callback: %s, not GPUMEM_ERROR_BAD_STATE", what[i],
+                     gpumem_result_string(from_callback.results[i]));
+    /* All of it still works. */
+    OK(gpumem_buffer_write(buffer, 0, "refused", 7));
+    char back[7];
+    OK(gpumem_buffer_read(buffer, 0, back, 7));
+    cr_assert(memcmp(back, "refused", 7) == 0);
+    OK(gpumem_stream_synchronize(stream));
+    OK(gpumem_host_unregister(registration));
+    free(host);
+    OK(gpumem_buffer_destroy(buffer));
+    OK(gpumem_stream_destroy(stream));
+    OK(gpumem_pool_destroy(pool));
 }
 
 CONF_TEST(handles_of_the_wrong_kind_are_refused)
