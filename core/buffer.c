@@ -168,24 +168,20 @@ gpumem_result gpumem_record_new(gpumem_pool_obj *pool, const gpumem_buffer_desc 
     uint64_t alignment = desc->alignment > min_alignment ? desc->alignment : min_alignment;
     uint64_t margin = image ? 0 : gpumem_margin_before(pool, alignment);
     uint64_t bytes = image ? desc->size : gpumem_margin_total(pool, desc->size, margin);
-    gpumem_tlsf_allocation a;
-    gpumem_page *page;
     int dedicated = !!(desc->flags & GPUMEM_BUFFER_DEDICATED);
     int shared = !image && !dedicated && bytes; /* may reuse a kept buffer (pool_cache.h) */
     uint64_t place = bytes;
+    /* A kept buffer comes with its placement (pool, page, range; no margins, as pools with
+     * margins keep none); a new record gets one. */
     gpumem_buffer_obj *b =
         shared ? gpumem_pool_cache_take(pool, bytes, alignment > min_alignment ? alignment : 0,
                                         &place)
                : NULL;
-    if (b) {
-        page = b->page; /* the range as it was; only pools without margins keep buffers */
-        a = (gpumem_tlsf_allocation){.handle = b->tlsf_handle,
-                                     .offset = b->offset,
-                                     .left_padding = b->left_padding,
-                                     .block_size = b->block_size};
-    } else {
+    if (!b) {
         if ((r = record_for_new(pool, &b)) != GPUMEM_OK)
             return r;
+        gpumem_tlsf_allocation a;
+        gpumem_page *page;
         gpumem_placement want = {
             .dedicated = dedicated,
             /* The runtime's image on a page of its own gets memory allocated for it. */
@@ -206,25 +202,26 @@ gpumem_result gpumem_record_new(gpumem_pool_obj *pool, const gpumem_buffer_desc 
             gpumem_pool_record_give(pool, b);
             return r;
         }
+        b->pool = pool;
+        b->page = page;
+        b->offset = a.offset + margin;
+        b->left_padding = a.left_padding + margin;
+        b->block_size = a.block_size;
+        b->tlsf_handle = a.handle;
+        b->margin = margin;
     }
-    /* Every field but the address node, which only an indexed pool sets (index_buffer): its
-     * cache line stays untouched elsewhere. The link is set when the record joins the pool's
-     * list (buffer_publish), the name there too: a record from gpumem_pool_record_take has
-     * none (a new one is made so, gpumem_pool_record_give clears it). Field by field rather
-     * than a memset of the whole, which took 29 instructions of a create. */
+    /* Every other field but the address node, which only an indexed pool sets (index_buffer):
+     * its cache line stays untouched elsewhere. The link is set when the record joins the
+     * pool's list (buffer_publish), the name there too: a record from gpumem_pool_record_take
+     * or the reuse cache has none (a new one is made so, gpumem_pool_record_give and
+     * gpumem_pool_cache_keep clear it). Field by field rather than a memset of the whole,
+     * which took 29 instructions of a create. */
     b->handle = 0;
     b->retired_at = 0;
     b->free_stream = 0;
     b->native = NULL;
     gpumem_buffer_set_map_count(b, 0);
-    b->pool = pool;
-    b->page = page;
-    b->offset = a.offset + margin;
     b->size = desc->size;
-    b->left_padding = a.left_padding + margin;
-    b->block_size = a.block_size;
-    b->tlsf_handle = a.handle;
-    b->margin = margin;
     b->usage = usage;
     b->flags = desc->flags;
     b->user_data = desc->user_data;
@@ -287,9 +284,12 @@ static gpumem_result buffer_create(gpumem_pool pool_handle, const gpumem_buffer_
     uint64_t usage_align;
     if ((r = usage_alignment(pool, desc, &usage, &usage_align)) != GPUMEM_OK)
         return r;
-    gpumem_buffer_desc placed = *desc;
-    if (usage_align > placed.alignment)
-        placed.alignment = usage_align;
+    gpumem_buffer_desc aligned; /* desc, where the usage asks for more alignment */
+    if (usage_align > desc->alignment) {
+        aligned = *desc;
+        aligned.alignment = usage_align;
+        desc = &aligned;
+    }
     /* The host writes guard margins at once, not in the stream's order: in a paged pool with
      * margins, the host first waits for the work of every free whose range it may take, the
      * stream's own included, or that work could land on the new margins. */
@@ -297,7 +297,7 @@ static gpumem_result buffer_create(gpumem_pool pool_handle, const gpumem_buffer_
     if (stream && pool->kind == GPUMEM_POOL_PAGED && gpumem_margin_before(pool, 1))
         taker = NULL;
     gpumem_buffer_obj *b = NULL;
-    if ((r = gpumem_record_create(pool, taker, &placed, usage, NULL, &b)) == GPUMEM_OK)
+    if ((r = gpumem_record_create(pool, taker, desc, usage, NULL, &b)) == GPUMEM_OK)
         *out = (gpumem_buffer)(uintptr_t)b->handle;
     return r;
 }
