@@ -27,7 +27,7 @@
 #include "pool.h"
 
 #define GPUMEM_POOL_CACHE_PER_CLASS 8
-#define GPUMEM_POOL_CACHE_BYTES_FRACTION 2
+#define GPUMEM_POOL_CACHE_BYTES_FRACTION 4
 #define GPUMEM_POOL_CACHE_LARGEST_FRACTION 16
 
 /* Makes the cache of a paged pool without margins (no cache otherwise, which is no failure). */

@@ -245,3 +245,39 @@ CONF_TEST(kept_ranges_never_share_bytes_nor_show_in_the_figures)
     cr_assert_eq(st.reserved_bytes, 0);
     OK(gpumem_pool_destroy(pool));
 }
+
+/* --- what kept buffers do to the pool's footprint --- */
+
+/* gpumem-bench's pool trace: 256 live buffers, each step destroys one at random and creates one
+ * of a size spread evenly over the powers of two from 256 B to 1 MiB. Placement packs live
+ * buffers into the oldest pages (docs/design.md, "Pools and pages"); kept buffers must not undo
+ * that (taking the newest kept buffer first did: a third page after about 100,000 steps). */
+CONF_TEST(a_churning_pool_keeps_to_the_pages_its_live_bytes_need)
+{
+    enum { CHURN_LIVE = 256, CHURN_STEPS = 120000 };
+    gpumem_pool pool = conf_pool(32ull << 20);
+    gpumem_buffer live[CHURN_LIVE];
+    uint64_t sizes[CHURN_LIVE], state = 0x9e3779b97f4a7c15ull, now = 0, most = 0;
+    for (uint32_t step = 0; step < CHURN_LIVE + CHURN_STEPS; step++) {
+        uint32_t k = step < CHURN_LIVE ? step : (uint32_t)(next_random(&state) % CHURN_LIVE);
+        uint64_t r = next_random(&state), bits = 8 + r % 12;
+        uint64_t size = (1ull << bits) + (r >> 32) % (1ull << bits);
+        if (step >= CHURN_LIVE) {
+            OK(gpumem_buffer_destroy(live[k]));
+            now -= sizes[k];
+        }
+        live[k] = conf_buffer(pool, size, 0);
+        sizes[k] = size;
+        now += size;
+        most = now > most ? now : most;
+    }
+    gpumem_pool_stats s;
+    OK(gpumem_pool_stats_get(pool, &s));
+    uint64_t page = 32ull << 20, enough = (most + most / 4 + page - 1) / page;
+    cr_assert_leq(s.page_count, enough,
+                  "%llu pages of 32 MiB for at most %.1f MiB live (%llu would hold 1.25 times that)",
+                  (unsigned long long)s.page_count, most / 1048576.0, (unsigned long long)enough);
+    for (uint32_t k = 0; k < CHURN_LIVE; k++)
+        OK(gpumem_buffer_destroy(live[k]));
+    OK(gpumem_pool_destroy(pool));
+}
