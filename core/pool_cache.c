@@ -97,7 +97,11 @@ int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
      * buffer holds a unit, the first class's least size. */
     c = c > pool->cache_first_class ? c - pool->cache_first_class : 0;
     gpumem_pool_cache_bin *bin = &pool->cache_bins[c];
-    if (bin->count == GPUMEM_POOL_CACHE_PER_CLASS)
+    /* A range beside free room goes back to the suballocator, to make that room larger: kept,
+     * it would stand in the middle of what a larger request needs, and the next create of its
+     * class would take it there rather than wherever placement packs buffers best. */
+    if (bin->count == GPUMEM_POOL_CACHE_PER_CLASS ||
+        gpumem_tlsf_borders_free(b->page->tlsf, b->tlsf_handle))
         return 0;
     if (b->name) { /* as gpumem_pool_record_give: a record is reused without its name */
         gpumem_free(b->name);

@@ -165,6 +165,12 @@ gpumem_result gpumem_tlsf_alloc(gpumem_tlsf *t, uint64_t size, uint64_t alignmen
     return gpumem_tlsf_alloc_inline(t, size, alignment - 1u, allocation);
 }
 
+int gpumem_tlsf_borders_free(const gpumem_tlsf *t, uint64_t handle)
+{
+    const tlsf_block *b = &t->blocks[(uint32_t)handle];
+    return tlsf_is_free(&t->blocks[b->phys_next]) | tlsf_is_free(&t->blocks[b->phys_prev]);
+}
+
 uint32_t gpumem_tlsf_class_at_least(uint64_t size)
 {
     return tlsf_class_at_least(size);

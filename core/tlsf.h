@@ -50,6 +50,10 @@ gpumem_result gpumem_tlsf_alloc(gpumem_tlsf *tlsf, uint64_t size, uint64_t align
  * twice, never corrupts). */
 gpumem_result gpumem_tlsf_free(gpumem_tlsf *tlsf, uint64_t handle);
 
+/* 1 when a live allocation (a handle alloc gave, not yet freed) has a free range beside it, so
+ * that freeing it would merge the two into a larger one. */
+int gpumem_tlsf_borders_free(const gpumem_tlsf *tlsf, uint64_t handle);
+
 /* Frees everything: one free range again. Handles given out before are no longer live. */
 void gpumem_tlsf_clear(gpumem_tlsf *tlsf);
 

@@ -90,6 +90,9 @@ CONF_TEST(a_destroyed_buffers_range_waits_for_every_call_that_began_before)
     uint32_t x_page, y_page, z_page;
     uint64_t x_offset, y_offset, z_offset;
     gpumem_buffer x = conf_buffer(pool, SIZE, 0);
+    /* A buffer after x, so that x's range borders no free room (which is given back rather
+     * than kept, to make that room larger). */
+    gpumem_buffer neighbour = conf_buffer(pool, SIZE, 0);
     placed_at(x, &x_page, &x_offset);
     OK(gpumem_buffer_destroy(x));
     gpumem_buffer y = conf_buffer(pool, SIZE, 0);
@@ -121,6 +124,7 @@ CONF_TEST(a_destroyed_buffers_range_waits_for_every_call_that_began_before)
                   x_page, (unsigned long long)x_offset, z_page, (unsigned long long)z_offset);
     OK(gpumem_buffer_destroy(y));
     OK(gpumem_buffer_destroy(z));
+    OK(gpumem_buffer_destroy(neighbour));
     OK(gpumem_pool_destroy(pool));
 }
 
