@@ -743,9 +743,8 @@ uint32_t gpumem_pool_reclaim_below(gpumem_pool_obj *pool, uint64_t safe)
 GPUMEM_RARE void gpumem_pool_reclaim(gpumem_pool_obj *pool)
 {
     restart_retire_counts(pool);
-    uint64_t safe = gpumem_epoch_oldest(gpumem_this_thread.record);
-    gpumem_pool_cache_flush(pool, safe);
-    gpumem_pool_reclaim_below(pool, safe);
+    gpumem_pool_cache_flush(pool);
+    gpumem_pool_reclaim_below(pool, gpumem_epoch_oldest(gpumem_this_thread.record));
 }
 
 void gpumem_pool_lock_arenas_reclaimed(gpumem_pool_obj *pool)
@@ -761,7 +760,7 @@ void gpumem_pool_lock_arenas_reclaimed(gpumem_pool_obj *pool)
     gpumem_pool_lock_arenas(pool);
     GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
         restart_retire_counts(arena);
-        gpumem_pool_cache_flush(arena, safe);
+        gpumem_pool_cache_flush(arena);
         gpumem_pool_reclaim_below(arena, safe);
     }
 }
@@ -1052,7 +1051,7 @@ static void arena_free(gpumem_pool_obj *pool)
             gpumem_error_clear(); /* logged; the pool goes regardless */
         gpumem_pool_buffer_free(pool, b);
     }
-    gpumem_pool_cache_flush(pool, UINT64_MAX); /* no call reaches any: all are freed */
+    gpumem_pool_cache_flush(pool);
     gpumem_pool_cache_fini(pool);
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->retired)
         gpumem_pool_buffer_free(pool, GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link));

@@ -63,14 +63,12 @@ gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
     gpumem_pool_cache_bin *bin = &pool->cache_bins[c];
     if (gpumem_list_empty(&bin->buffers))
         return NULL;
-    /* The oldest: when a call may still reach it, it may reach the younger ones too. Where no
-     * other thread holds a record, none can. (The newest first was no faster, and kept live
-     * buffers where their predecessors were rather than let placement pack them into the
-     * oldest pages: the pool trace of gpumem-bench then once needed a third page, reserved
-     * over used 2.66 against 1.81.) */
+    /* The oldest. (The newest first was no faster, and kept live buffers where their
+     * predecessors were rather than let placement pack them into the oldest pages: the pool
+     * trace of gpumem-bench then once needed a third page, reserved over used 2.66 against
+     * 1.81.) No call can reach a kept buffer (gpumem_pool_cache_keep). */
     gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(bin->buffers.next, gpumem_buffer_obj, link);
-    if ((!gpumem_epoch_alone() && b->retired_at >= gpumem_epoch_known_safe()) ||
-        (alignment && ((b->page->address + b->offset) & (alignment - 1))))
+    if (alignment && ((b->page->address + b->offset) & (alignment - 1)))
         return NULL;
     gpumem_list_remove(&b->link);
     bin->count--;
@@ -84,9 +82,16 @@ gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
 int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
     uint64_t block = b->block_size;
-    /* Shared pages' buffers only (dedicated ones have no suballocator handle). */
+    /* Shared pages' buffers only (dedicated ones have no suballocator handle). And only where
+     * no other thread holds an epoch record: then no call but this thread's can have found the
+     * buffer before its handle ended, and none can find it after (a thread that registers later
+     * fences after counting itself, gpumem_epoch_register); this thread's own calls are not
+     * nested in a destroy (gpumem_record_destroy refuses a log callback's). So a kept buffer may
+     * be taken at once, at any time. With other threads, a barrier would have to prove each
+     * kept buffer unreachable first, as retired buffers' batches do: measured on the H200's
+     * host, keeping them then was slower more often than not. */
     if (block > pool->cache_largest || pool->cached_bytes + block > pool->cache_byte_limit ||
-        !b->tlsf_handle || b->image || b->native)
+        !b->tlsf_handle || b->image || b->native || !gpumem_epoch_alone())
         return 0;
     /* The class its request was rounded to, or the one its bytes fill where it was placed
      * unrounded (gpumem_placement.unrounded): either way, it holds that class's least size. */
@@ -114,7 +119,7 @@ int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
     return 1;
 }
 
-GPUMEM_RARE void gpumem_pool_cache_flush(gpumem_pool_obj *pool, uint64_t safe)
+GPUMEM_RARE void gpumem_pool_cache_flush(gpumem_pool_obj *pool)
 {
     for (uint32_t c = 0; pool->cached_count && c < pool->cache_class_count; c++) {
         gpumem_pool_cache_bin *bin = &pool->cache_bins[c];
@@ -122,16 +127,7 @@ GPUMEM_RARE void gpumem_pool_cache_flush(gpumem_pool_obj *pool, uint64_t safe)
             gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
             pool->cached_count--;
             pool->cached_bytes -= b->block_size;
-            if (b->retired_at < safe) {
-                gpumem_pool_buffer_free(pool, b); /* takes it off the list */
-                continue;
-            }
-            /* A call may still reach it: retired, for a later reclaim (behind younger stamps
-             * it is freed later than it could be, never earlier). */
-            gpumem_list_remove(&b->link);
-            gpumem_list_push(&pool->retired, &b->link);
-            pool->retired_count++;
-            pool->retired_bytes += b->block_size;
+            gpumem_pool_buffer_free(pool, b); /* takes it off the list */
         }
         gpumem_list_init(&bin->buffers);
         bin->count = 0;

@@ -4,17 +4,19 @@
  * splitting a block) and later frees it in a batch (merging it with its neighbours): about half
  * of the pair's instructions (docs/performance.md). A destroyed buffer of a shared page whose
  * size fits the cache keeps its range and its record instead; the next create of the same
- * suballocator class (gpumem_tlsf_class_at_least) takes both as they are, once no call can
- * reach the buffer any more (its epoch stamp, epoch.h). So that a buffer destroyed and created
+ * suballocator class (gpumem_tlsf_class_at_least) takes both as they are. Buffers are kept only
+ * where no other thread holds an epoch record (epoch.h), so no call can reach them and no barrier
+ * is needed; with other threads, destroys retire as before. So that a buffer destroyed and created
  * again at the same size finds its class, paged pools round cacheable requests up to their
  * class's least size (at most about 3% more bytes).
  *
  * Bounds, per arena: GPUMEM_POOL_CACHE_PER_CLASS buffers a class, a page's bytes divided by
  * GPUMEM_POOL_CACHE_BYTES_FRACTION in all, and buffers of at most a page divided by
  * GPUMEM_POOL_CACHE_LARGEST_FRACTION; past them destroyed buffers are retired as before. The
- * cache is emptied (its buffers freed, or retired while a call may still reach them) before a
- * new page is made, by trim, by statistics, and when the pool goes: kept ranges are never the
- * reason for more memory, and the pool's figures show them as free. Pools with guard margins
+ * cache is emptied (its buffers freed) before a new page is made, by trim, by statistics, and
+ * when the pool goes: kept ranges are never the reason for more memory, and the pool's figures
+ * show them as free. A buffer beside free room is not kept (freed, it makes that room larger).
+ * Pools with guard margins
  * (GPUMEM_POOL_DETECT_CORRUPTION) and native pools have no cache; buffers with a page of their
  * own, an image or a native object of their own are never kept.
  *
@@ -48,8 +50,7 @@ gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
  * (the caller retires it). */
 int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
 
-/* Empties the cache: buffers stamped below `safe` (gpumem_epoch_oldest) are freed, the others
- * retired (pool->retired) for a later reclaim. */
-void gpumem_pool_cache_flush(gpumem_pool_obj *pool, uint64_t safe);
+/* Empties the cache: its buffers are freed (no call can reach them). */
+void gpumem_pool_cache_flush(gpumem_pool_obj *pool);
 
 #endif

@@ -113,15 +113,21 @@ CONF_TEST(a_destroyed_buffers_range_waits_for_every_call_that_began_before)
     OK(gpumem_host_unregister(h.registration));
     free(h.host);
 
-    /* The call ended and its thread is gone: x's range is kept for the next create of its size
-     * (pools with guard margins keep none). */
+    /* The call ended and its thread is gone: a buffer destroyed now, with used ranges on both
+     * sides, is kept for the next create of its size (pools with guard margins keep none). */
+    gpumem_buffer w = conf_buffer(pool, SIZE, 0), after_w = conf_buffer(pool, SIZE, 0);
+    uint32_t w_page;
+    uint64_t w_offset;
+    placed_at(w, &w_page, &w_offset);
+    OK(gpumem_buffer_destroy(w));
     gpumem_buffer z = conf_buffer(pool, SIZE, 0);
     placed_at(z, &z_page, &z_offset);
     if (!conf_guard_margins())
-        cr_expect(z_page == x_page && z_offset == x_offset,
-                  "the range kept at x's destroy (page %u, offset %llu) did not serve the next "
+        cr_expect(z_page == w_page && z_offset == w_offset,
+                  "the range kept at w's destroy (page %u, offset %llu) did not serve the next "
                   "create of its size (page %u, offset %llu)",
-                  x_page, (unsigned long long)x_offset, z_page, (unsigned long long)z_offset);
+                  w_page, (unsigned long long)w_offset, z_page, (unsigned long long)z_offset);
+    OK(gpumem_buffer_destroy(after_w));
     OK(gpumem_buffer_destroy(y));
     OK(gpumem_buffer_destroy(z));
     OK(gpumem_buffer_destroy(neighbour));
