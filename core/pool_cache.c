@@ -88,8 +88,9 @@ int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
      * fences after counting itself, gpumem_epoch_register); this thread's own calls are not
      * nested in a destroy (gpumem_record_destroy refuses a log callback's). So a kept buffer may
      * be taken at once, at any time. With other threads, a barrier would have to prove each
-     * kept buffer unreachable first, as retired buffers' batches do: measured on the H200's
-     * host, keeping them then was slower more often than not. */
+     * kept buffer unreachable first, as retired buffers' batches do; kept that way, on the
+     * H200's host, one worker beside the main thread ran 0.69-1.23x the previous code's speed
+     * over four runs (docs/performance.md, "Twelfth session"): no clear gain for the extra rule. */
     if (block > pool->cache_largest || pool->cached_bytes + block > pool->cache_byte_limit ||
         !b->tlsf_handle || b->image || b->native || !gpumem_epoch_alone())
         return 0;
