@@ -751,8 +751,10 @@ void gpumem_pool_lock_arenas_reclaimed(gpumem_pool_obj *pool)
 {
     gpumem_pool_lock_arenas(pool);
     int retired = 0;
-    GPUMEM_POOL_FOR_EACH_ARENA(arena, pool)
-        retired |= arena->retired_count != 0 || arena->cached_count != 0;
+    GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
+        gpumem_pool_cache_flush(arena); /* no call reaches kept buffers: no barrier for them */
+        retired |= arena->retired_count != 0;
+    }
     if (!retired)
         return;
     gpumem_pool_unlock_arenas(pool);
@@ -760,7 +762,6 @@ void gpumem_pool_lock_arenas_reclaimed(gpumem_pool_obj *pool)
     gpumem_pool_lock_arenas(pool);
     GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
         restart_retire_counts(arena);
-        gpumem_pool_cache_flush(arena);
         gpumem_pool_reclaim_below(arena, safe);
     }
 }

@@ -6,7 +6,7 @@
 #include "hot.h"
 #include "tlsf.h"
 
-/* The kept buffers of one class, oldest first (their stamps grow along the list). */
+/* The kept buffers of one class, oldest first. */
 typedef struct gpumem_pool_cache_bin {
     gpumem_list buffers;
     uint32_t count;

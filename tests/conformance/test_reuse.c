@@ -256,6 +256,28 @@ CONF_TEST(kept_ranges_never_share_bytes_nor_show_in_the_figures)
     OK(gpumem_pool_destroy(pool));
 }
 
+/* A kept range is free in the pool's figures: b, kept between a and c, merges with the room
+ * c's destroy gave back once stats are asked for, so the largest free range runs from a's end. */
+CONF_TEST(stats_count_kept_ranges_as_free)
+{
+    gpumem_pool pool = conf_pool(PAGE);
+    gpumem_buffer a = conf_buffer(pool, 40000, 0), b = conf_buffer(pool, 40000, 0);
+    gpumem_buffer c = conf_buffer(pool, 40000, 0);
+    gpumem_buffer_info info;
+    OK(gpumem_buffer_info_get(a, &info));
+    uint64_t a_end = info.offset - info.left_padding + info.allocation_size;
+    OK(gpumem_buffer_destroy(b)); /* between used ranges: kept where pools keep buffers */
+    OK(gpumem_buffer_destroy(c)); /* beside the page's free end: given back */
+    gpumem_pool_stats st;
+    OK(gpumem_pool_stats_get(pool, &st));
+    cr_assert_eq(st.page_count, 1);
+    cr_assert_eq(st.largest_free_range, PAGE - a_end,
+                 "largest free range %llu bytes; everything after a (%llu bytes) is free",
+                 (unsigned long long)st.largest_free_range, (unsigned long long)(PAGE - a_end));
+    OK(gpumem_buffer_destroy(a));
+    OK(gpumem_pool_destroy(pool));
+}
+
 /* --- what kept buffers do to the pool's footprint --- */
 
 /* gpumem-bench's pool trace: 256 live buffers, each step destroys one at random and creates one
