@@ -52,6 +52,7 @@ typedef struct fz_pool {
     uint64_t byte_limit;
     uint32_t flags, memory_type, memory_flags;
     uint32_t max_empty_pages; /* as the pool takes it: 0 is 1 */
+    uint32_t arena_count;     /* 1 without arenas: each arena used may keep max_empty_pages */
     /* A buffer was destroyed on a stream since the last trim: the pool may keep more empty
      * pages than max_empty_pages until the host waits for that stream's work. */
     int ordered_frees;
