@@ -68,6 +68,29 @@ GPUMEM_OUT_OF_LINE void gpumem_tlsf_free_and_merge(gpumem_tlsf *t, uint32_t i)
     tlsf_list_push(t, keep, tlsf_class_of(size));
 }
 
+int gpumem_tlsf_release_pending(gpumem_tlsf *t)
+{
+    int released = 0;
+    for (uint32_t k = 0; k < TLSF_PENDING; k++) {
+        uint32_t i = t->pending[k];
+        if (i != TLSF_NIL) {
+            t->pending[k] = TLSF_NIL;
+            tlsf_release_range(t, i);
+            released = 1;
+        }
+    }
+    return released;
+}
+
+GPUMEM_RARE gpumem_result gpumem_tlsf_alloc_after_pending(gpumem_tlsf *t, uint64_t size,
+                                                          uint64_t mask,
+                                                          gpumem_tlsf_allocation *allocation)
+{
+    if (!gpumem_tlsf_release_pending(t))
+        return GPUMEM_ERROR_LIMIT_EXCEEDED;
+    return gpumem_tlsf_alloc_inline(t, size, mask, allocation);
+}
+
 GPUMEM_RARE int gpumem_tlsf_grow_records(gpumem_tlsf *t)
 {
     uint32_t old = t->block_capacity;
@@ -92,14 +115,24 @@ GPUMEM_RARE int gpumem_tlsf_grow_records(gpumem_tlsf *t)
         align = TLSF_HUGE_PAGE;
     }
     tlsf_block *blocks = gpumem_alloc_aligned(align, bytes);
-    if (!blocks)
+    uint32_t *generations = gpumem_alloc((size_t)cap * sizeof *generations);
+    if (!blocks || !generations) {
+        gpumem_free(blocks);
+        gpumem_free(generations);
         return 0;
+    }
     if (align == TLSF_HUGE_PAGE)
         madvise(blocks, bytes, MADV_HUGEPAGE); /* a hint: without it the array still works */
-    if (old)
+    if (old) {
         memcpy(blocks, t->blocks, (size_t)old * sizeof(tlsf_block));
+        memcpy(generations, t->generations, (size_t)old * sizeof *generations);
+    }
+    /* No record past old holds an allocation. */
+    memset(generations + old, 0, (size_t)(cap - old) * sizeof *generations);
     gpumem_free(t->blocks);
+    gpumem_free(t->generations);
     t->blocks = blocks;
+    t->generations = generations;
     t->block_capacity = cap;
     return 1;
 }
@@ -110,6 +143,11 @@ GPUMEM_RARE int gpumem_tlsf_grow_records(gpumem_tlsf *t)
 
 static void reset(gpumem_tlsf *t)
 {
+    /* Records below the high-water mark may hold allocations; those above hold none. */
+    memset(t->generations, 0, (size_t)t->block_count * sizeof t->generations[0]);
+    for (uint32_t k = 0; k < TLSF_PENDING; k++)
+        t->pending[k] = TLSF_NIL;
+    t->pending_slot = 0;
     memset(t->heads, 0, (size_t)t->class_count * sizeof t->heads[0]);
     memset(t->sl_bitmap, 0, sizeof t->sl_bitmap);
     t->fl_bitmap = 0;
@@ -136,8 +174,10 @@ gpumem_result gpumem_tlsf_create(uint64_t size, gpumem_tlsf **tlsf)
     if (!t)
         return GPUMEM_ERROR_OUT_OF_HOST_MEMORY;
     t->blocks = NULL;
+    t->generations = NULL;
     t->generation = 0;
     t->block_capacity = 0;
+    t->block_count = 0;
     if (!gpumem_tlsf_grow_records(t)) {
         gpumem_free(t);
         return GPUMEM_ERROR_OUT_OF_HOST_MEMORY;
@@ -154,6 +194,7 @@ void gpumem_tlsf_destroy(gpumem_tlsf *tlsf)
     if (!tlsf)
         return;
     gpumem_free(tlsf->blocks);
+    gpumem_free(tlsf->generations);
     gpumem_free(tlsf);
 }
 
@@ -165,8 +206,17 @@ gpumem_result gpumem_tlsf_alloc(gpumem_tlsf *t, uint64_t size, uint64_t alignmen
     return gpumem_tlsf_alloc_inline(t, size, alignment - 1u, allocation);
 }
 
-int gpumem_tlsf_borders_free(const gpumem_tlsf *t, uint64_t handle)
+gpumem_result gpumem_tlsf_alloc_deferred(gpumem_tlsf *t, uint64_t size, uint64_t alignment,
+                                         gpumem_tlsf_allocation *allocation)
 {
+    if ((size == 0) | (alignment == 0) | ((alignment & (alignment - 1u)) != 0))
+        return GPUMEM_ERROR_INVALID_ARGUMENT;
+    return gpumem_tlsf_alloc_deferred_inline(t, size, alignment - 1u, allocation);
+}
+
+int gpumem_tlsf_borders_free(gpumem_tlsf *t, uint64_t handle)
+{
+    gpumem_tlsf_release_pending(t);
     const tlsf_block *b = &t->blocks[(uint32_t)handle];
     return tlsf_is_free(&t->blocks[b->phys_next]) | tlsf_is_free(&t->blocks[b->phys_prev]);
 }
@@ -191,6 +241,11 @@ gpumem_result gpumem_tlsf_free(gpumem_tlsf *t, uint64_t handle)
     return gpumem_tlsf_free_inline(t, handle);
 }
 
+gpumem_result gpumem_tlsf_free_deferred(gpumem_tlsf *t, uint64_t handle)
+{
+    return gpumem_tlsf_free_deferred_inline(t, handle);
+}
+
 /* Records past the new high-water mark fail the index check of free, and the ones below it are
  * written before use, with new generations for used ones. */
 void gpumem_tlsf_clear(gpumem_tlsf *t)
@@ -213,8 +268,9 @@ static uint64_t largest_free(const gpumem_tlsf *t)
     return largest;
 }
 
-void gpumem_tlsf_stats_get(const gpumem_tlsf *t, gpumem_tlsf_stats *stats)
+void gpumem_tlsf_stats_get(gpumem_tlsf *t, gpumem_tlsf_stats *stats)
 {
+    gpumem_tlsf_release_pending(t);
     const tlsf_block *last = &t->blocks[t->blocks[TLSF_END].phys_prev];
     stats->size = t->size;
     stats->used_bytes = t->used_bytes;
@@ -229,12 +285,13 @@ int gpumem_tlsf_is_empty(const gpumem_tlsf *t)
     return t->allocation_count == 0;
 }
 
-void gpumem_tlsf_walk(const gpumem_tlsf *t, gpumem_tlsf_visit_fn visit, void *user)
+void gpumem_tlsf_walk(gpumem_tlsf *t, gpumem_tlsf_visit_fn visit, void *user)
 {
+    gpumem_tlsf_release_pending(t);
     for (uint32_t i = t->blocks[TLSF_END].phys_next; i != TLSF_END; i = t->blocks[i].phys_next) {
         const tlsf_block *b = &t->blocks[i];
         int used = b->free_prev == TLSF_USED;
-        uint64_t handle = used ? ((uint64_t)b->free_next << 32) | i : 0;
+        uint64_t handle = used ? ((uint64_t)t->generations[i] << 32) | i : 0;
         visit(user, handle, b->offset, b->size, used);
     }
 }

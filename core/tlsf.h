@@ -1,7 +1,8 @@
 /* Two-level segregated fit suballocator over a range of offsets [0, size).
  *
  * Used by paged pools (one per page) and by virtual blocks. O(1) allocate and free with
- * immediate coalescing of neighbouring free ranges; alignment by padding, reported as
+ * coalescing of neighbouring free ranges (at once, or for deferred frees when the ring of pending
+ * ranges releases them); alignment by padding, reported as
  * left padding. Block records live in an internal array that grows geometrically, so steady
  * state alloc/free pairs never touch the host heap. Not thread-safe: callers lock.
  */
@@ -50,14 +51,26 @@ gpumem_result gpumem_tlsf_alloc(gpumem_tlsf *tlsf, uint64_t size, uint64_t align
  * twice, never corrupts). */
 gpumem_result gpumem_tlsf_free(gpumem_tlsf *tlsf, uint64_t handle);
 
+/* As gpumem_tlsf_free, but the range becomes free only some frees later (at most 8): the handle
+ * is checked and the allocation ended at once (a second free is refused, the allocation count
+ * drops), while the record waits, prefetched, in a ring. Everything that looks at free space
+ * first releases the ring's ranges: an allocate that would fail, stats (used bytes and free
+ * ranges are exact again), walk, borders_free; clear and destroy drop it. Virtual blocks free
+ * this way (tlsf_inline.h says why). */
+gpumem_result gpumem_tlsf_free_deferred(gpumem_tlsf *tlsf, uint64_t handle);
+/* gpumem_tlsf_alloc for a suballocator freed with gpumem_tlsf_free_deferred: the range freed last
+ * is taken back as it is when it fits the request closely (tlsf_inline.h). */
+gpumem_result gpumem_tlsf_alloc_deferred(gpumem_tlsf *tlsf, uint64_t size, uint64_t alignment,
+                                         gpumem_tlsf_allocation *allocation);
+
 /* 1 when a live allocation (a handle alloc gave, not yet freed) has a free range beside it, so
  * that freeing it would merge the two into a larger one. */
-int gpumem_tlsf_borders_free(const gpumem_tlsf *tlsf, uint64_t handle);
+int gpumem_tlsf_borders_free(gpumem_tlsf *tlsf, uint64_t handle);
 
 /* Frees everything: one free range again. Handles given out before are no longer live. */
 void gpumem_tlsf_clear(gpumem_tlsf *tlsf);
 
-void gpumem_tlsf_stats_get(const gpumem_tlsf *tlsf, gpumem_tlsf_stats *stats);
+void gpumem_tlsf_stats_get(gpumem_tlsf *tlsf, gpumem_tlsf_stats *stats);
 int gpumem_tlsf_is_empty(const gpumem_tlsf *tlsf);
 
 /* The size classes the suballocator keeps its free ranges in (32 to each power of two): a
@@ -73,6 +86,6 @@ uint32_t gpumem_tlsf_class_of(uint64_t size);
  * their handle, free ranges with 0. */
 typedef void (*gpumem_tlsf_visit_fn)(void *user, uint64_t handle, uint64_t offset,
                                      uint64_t size, int used);
-void gpumem_tlsf_walk(const gpumem_tlsf *tlsf, gpumem_tlsf_visit_fn visit, void *user);
+void gpumem_tlsf_walk(gpumem_tlsf *tlsf, gpumem_tlsf_visit_fn visit, void *user);
 
 #endif

@@ -95,7 +95,7 @@ static inline gpumem_result vblock_alloc(gpumem_vblock handle, uint64_t size,
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "alignment %llu is not a power of two",
                            (unsigned long long)alignment);
     gpumem_tlsf_allocation a;
-    r = gpumem_tlsf_alloc_inline(vb, size, alignment ? alignment - 1u : 0, &a);
+    r = gpumem_tlsf_alloc_deferred_inline(vb, size, alignment ? alignment - 1u : 0, &a);
     if (r != GPUMEM_OK)
         return vblock_alloc_refused(r, size, alignment);
     *allocation = a.handle;
@@ -134,7 +134,8 @@ gpumem_result gpumem_vblock_alloc(gpumem_vblock vblock, uint64_t size, uint64_t 
             ((alignment & (alignment - 1)) != 0))
         return vblock_alloc_call(vblock, size, alignment, allocation, offset, GPUMEM_OK);
     gpumem_tlsf_allocation a;
-    gpumem_result r = gpumem_tlsf_alloc_inline(vb, size, alignment ? alignment - 1u : 0, &a);
+    gpumem_result r =
+        gpumem_tlsf_alloc_deferred_inline(vb, size, alignment ? alignment - 1u : 0, &a);
     if (__builtin_expect(r != GPUMEM_OK, 0))
         return vblock_alloc_call(vblock, size, alignment, allocation, offset, r);
     *allocation = a.handle;
@@ -149,7 +150,7 @@ static inline gpumem_result vblock_free(gpumem_vblock handle,
     gpumem_result r = vblock_get(handle, &vb);
     if (r != GPUMEM_OK)
         return r;
-    r = gpumem_tlsf_free_inline(vb, allocation);
+    r = gpumem_tlsf_free_deferred_inline(vb, allocation);
     if (r != GPUMEM_OK)
         return gpumem_fail(r, "0x%llx is not a live allocation of this vblock",
                            (unsigned long long)allocation);
@@ -171,7 +172,7 @@ gpumem_result gpumem_vblock_free(gpumem_vblock vblock, gpumem_vblock_allocation 
     vblock_obj *vb;
     if (__builtin_expect(!gpumem_call_may_be_quick(), 0) ||
         (vb = gpumem_handle_peek(GPUMEM_HANDLE_OF(vblock), GPUMEM_HANDLE_VBLOCK)) == NULL ||
-        gpumem_tlsf_free_inline(vb, allocation) != GPUMEM_OK)
+        gpumem_tlsf_free_deferred_inline(vb, allocation) != GPUMEM_OK)
         return vblock_free_call(vblock, allocation);
     return GPUMEM_OK;
 }

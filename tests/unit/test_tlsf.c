@@ -1,6 +1,10 @@
 /* The TLSF suballocator against a reference model: a sorted array of the live blocks. Random
  * operations check every result against the model; walks check that the ranges tile the whole
- * size, that free neighbours were merged, and that the stats agree. */
+ * size, that free neighbours were merged, and that the stats agree. Every random run is made
+ * twice: with frees that release their ranges at once, and with deferred frees and allocates
+ * (the virtual blocks' kind), whose freed ranges wait in a ring until later frees, an allocate
+ * that finds no room, stats, a walk or a clear release them, or an allocate takes the newest
+ * back. */
 #include <criterion/criterion.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -61,6 +65,7 @@ typedef struct model {
     uint64_t rng;
     size_t last_index; /* where model_alloc put its allocation */
     uint64_t stale[16]; /* recently freed handles, which must never free anything again */
+    int deferred;       /* frees through gpumem_tlsf_free_deferred */
 } model;
 
 static void model_init(model *m, uint64_t total, uint64_t seed)
@@ -169,7 +174,8 @@ static void check_placement(const model *m, const gpumem_tlsf_allocation *a, uin
 static int model_alloc(model *m, uint64_t size, uint64_t alignment)
 {
     gpumem_tlsf_allocation a;
-    gpumem_result r = gpumem_tlsf_alloc(m->tlsf, size, alignment, &a);
+    gpumem_result r = m->deferred ? gpumem_tlsf_alloc_deferred(m->tlsf, size, alignment, &a)
+                                  : gpumem_tlsf_alloc(m->tlsf, size, alignment, &a);
     if (r == GPUMEM_ERROR_LIMIT_EXCEEDED) {
         cr_assert(!model_has_room(m, size, alignment),
                   "alloc(%llu, %llu) failed although a free range fits",
@@ -187,7 +193,12 @@ static int model_alloc(model *m, uint64_t size, uint64_t alignment)
 static void model_free(model *m, size_t at)
 {
     uint64_t handle = m->live[at].handle;
-    cr_assert_eq(gpumem_tlsf_free(m->tlsf, handle), GPUMEM_OK);
+    cr_assert_eq(m->deferred ? gpumem_tlsf_free_deferred(m->tlsf, handle)
+                             : gpumem_tlsf_free(m->tlsf, handle),
+                 GPUMEM_OK);
+    /* A second free is refused at once, whether or not the range is released yet. */
+    cr_assert_eq(gpumem_tlsf_free(m->tlsf, handle), GPUMEM_ERROR_INVALID_HANDLE);
+    cr_assert_eq(gpumem_tlsf_free_deferred(m->tlsf, handle), GPUMEM_ERROR_INVALID_HANDLE);
     model_remove(m, at);
 }
 
@@ -230,12 +241,13 @@ static void visit(void *user, uint64_t handle, uint64_t offset, uint64_t size, i
 
 static void check_walk(const model *m)
 {
+    /* Stats first: they must release deferred frees' ranges themselves. */
+    gpumem_tlsf_stats s;
+    gpumem_tlsf_stats_get(m->tlsf, &s);
     walk_state w = {.m = m};
     gpumem_tlsf_walk(m->tlsf, visit, &w);
     cr_assert_eq(w.next_used, m->count, "the walk missed used ranges");
     cr_assert_eq(w.expected_offset, m->total, "ranges do not reach the end");
-    gpumem_tlsf_stats s;
-    gpumem_tlsf_stats_get(m->tlsf, &s);
     cr_assert_eq(s.free_range_count, w.free_ranges);
     cr_assert_eq(s.largest_free_range, w.largest_free);
     uint64_t span = m->count ? end_of(&m->live[m->count - 1u]) : 0;
@@ -309,13 +321,19 @@ static void random_step(model *m, const run_params *p, long step)
             cr_assert_eq(gpumem_tlsf_free(m->tlsf, *slot), GPUMEM_ERROR_INVALID_HANDLE);
         *slot = handle;
     }
-    check_counts(m);
+    /* Stats release deferred frees' ranges: asked at every step, they would leave none pending
+     * for the allocates to find. */
+    if (m->deferred)
+        cr_assert_eq(gpumem_tlsf_is_empty(m->tlsf), m->count == 0);
+    else
+        check_counts(m);
 }
 
-static void random_run(const run_params *p)
+static void random_run_freeing(const run_params *p, int deferred)
 {
     model m;
-    model_init(&m, p->total, p->seed);
+    model_init(&m, p->total, p->seed + (uint64_t)deferred * 1000u);
+    m.deferred = deferred;
     for (long i = 1; i <= p->steps; i++) {
         random_step(&m, p, i);
         if (i % p->walk_every == 0) {
@@ -326,6 +344,12 @@ static void random_run(const run_params *p)
     check_walk(&m);
     drain(&m);
     model_fini(&m);
+}
+
+static void random_run(const run_params *p)
+{
+    random_run_freeing(p, 0);
+    random_run_freeing(p, 1);
 }
 
 Test(tlsf_random, small_block_many_sizes)
@@ -466,7 +490,7 @@ static void record(void *user, uint64_t handle, uint64_t offset, uint64_t size, 
     r[3] = (uint64_t)used;
 }
 
-static void take_snapshot(const gpumem_tlsf *t, snapshot *s)
+static void take_snapshot(gpumem_tlsf *t, snapshot *s)
 {
     memset(s, 0, sizeof *s);
     gpumem_tlsf_stats_get(t, &s->stats);
@@ -541,6 +565,54 @@ Test(tlsf_edge, sizes_near_the_top)
     model_fini(&m);
 }
 
+/* Deferred frees' ranges come back whenever free space is looked at: an allocate of the whole
+ * block right after freeing everything (fewer and more frees than the ring holds), stats, and a
+ * clear or destroy with frees pending. */
+Test(tlsf_edge, deferred_frees_come_back_when_needed)
+{
+    for (uint32_t n = 1; n <= 20; n++) {
+        model m;
+        model_init(&m, 2000, 20 + n);
+        m.deferred = 1;
+        for (uint32_t i = 0; i < n; i++)
+            cr_assert(model_alloc(&m, 2000 / n, 1));
+        for (uint32_t i = n; i > 0; i--)
+            model_free(&m, (size_t)random_below(&m.rng, i));
+        cr_assert(gpumem_tlsf_is_empty(m.tlsf));
+        if (n % 2) {
+            cr_assert(model_alloc(&m, 2000, 1), "the whole block after %u frees", n);
+            model_free(&m, 0);
+        } else {
+            walk_state w = {.m = &m}; /* a walk before anything else has released them */
+            gpumem_tlsf_walk(m.tlsf, visit, &w);
+            cr_assert_eq(w.free_ranges, 1u);
+        }
+        check_walk(&m);
+        gpumem_tlsf_stats s;
+        gpumem_tlsf_stats_get(m.tlsf, &s);
+        cr_assert_eq(s.free_range_count, 1u);
+        cr_assert_eq(s.largest_free_range, 2000u);
+        /* Frees pending at a clear and at the destroy (ASan checks that nothing leaks). */
+        for (uint32_t i = 0; i < n; i++)
+            cr_assert(model_alloc(&m, 2000 / n, 1));
+        uint64_t first = m.live[0].handle;
+        for (uint32_t i = n / 2; i > 0; i--)
+            model_free(&m, 0);
+        if (n / 2 > 0) /* the first live one follows the freed ones */
+            cr_assert_eq(gpumem_tlsf_borders_free(m.tlsf, m.live[0].handle), 1);
+        gpumem_tlsf_clear(m.tlsf);
+        cr_assert_eq(gpumem_tlsf_free(m.tlsf, first), GPUMEM_ERROR_INVALID_HANDLE);
+        for (uint32_t i = 0; i < m.count; i++)
+            cr_assert_eq(gpumem_tlsf_free_deferred(m.tlsf, m.live[i].handle),
+                         GPUMEM_ERROR_INVALID_HANDLE, "a handle from before the clear");
+        m.count = 0;
+        m.used = 0;
+        cr_assert(model_alloc(&m, 2000, 1));
+        model_free(&m, 0);
+        model_fini(&m);
+    }
+}
+
 Test(tlsf_edge, invalid_arguments)
 {
     model m;
@@ -575,6 +647,13 @@ Test(tlsf_edge, bad_handles)
             live |= m.live[j].handle == h;
         if (!live)
             cr_assert_eq(gpumem_tlsf_free(m.tlsf, h), GPUMEM_ERROR_INVALID_HANDLE);
+    }
+    /* Generation 0 (never given) at every record below the high-water mark: free, spare, freed
+     * or live ones, through both kinds of free. */
+    for (uint64_t i = 0; i < 64; i++) {
+        cr_assert_eq(gpumem_tlsf_free(m.tlsf, i), GPUMEM_ERROR_INVALID_HANDLE, "record %llu",
+                     (unsigned long long)i);
+        cr_assert_eq(gpumem_tlsf_free_deferred(m.tlsf, i), GPUMEM_ERROR_INVALID_HANDLE);
     }
     /* Every live handle with any other generation. */
     for (size_t j = 0; j < m.count; j++) {
