@@ -214,9 +214,8 @@ gpumem_result gpumem_tlsf_alloc_deferred(gpumem_tlsf *t, uint64_t size, uint64_t
     return gpumem_tlsf_alloc_deferred_inline(t, size, alignment - 1u, allocation);
 }
 
-int gpumem_tlsf_borders_free(gpumem_tlsf *t, uint64_t handle)
+int gpumem_tlsf_borders_free(const gpumem_tlsf *t, uint64_t handle)
 {
-    gpumem_tlsf_release_pending(t);
     const tlsf_block *b = &t->blocks[(uint32_t)handle];
     return tlsf_is_free(&t->blocks[b->phys_next]) | tlsf_is_free(&t->blocks[b->phys_prev]);
 }

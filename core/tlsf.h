@@ -53,19 +53,22 @@ gpumem_result gpumem_tlsf_free(gpumem_tlsf *tlsf, uint64_t handle);
 
 /* As gpumem_tlsf_free, but the range becomes free only some frees later (at most 8): the handle
  * is checked and the allocation ended at once (a second free is refused, the allocation count
- * drops), while the record waits, prefetched, in a ring. Everything that looks at free space
- * first releases the ring's ranges: an allocate that would fail, stats (used bytes and free
- * ranges are exact again), walk, borders_free; clear and destroy drop it. Virtual blocks free
- * this way (tlsf_inline.h says why). */
+ * drops), while the record waits, prefetched, in a ring. Stats and walk release the ring's ranges
+ * first (used bytes and free ranges are exact), as does gpumem_tlsf_alloc_deferred when it finds
+ * no room; clear and destroy drop it. Virtual blocks free this way (tlsf_inline.h says why). */
 gpumem_result gpumem_tlsf_free_deferred(gpumem_tlsf *tlsf, uint64_t handle);
+/* Releases the ranges of pending deferred frees now; 0 when there were none. */
+int gpumem_tlsf_release_pending(gpumem_tlsf *tlsf);
 /* gpumem_tlsf_alloc for a suballocator freed with gpumem_tlsf_free_deferred: the range freed last
  * is taken back as it is when it fits the request closely (tlsf_inline.h). */
 gpumem_result gpumem_tlsf_alloc_deferred(gpumem_tlsf *tlsf, uint64_t size, uint64_t alignment,
                                          gpumem_tlsf_allocation *allocation);
 
 /* 1 when a live allocation (a handle alloc gave, not yet freed) has a free range beside it, so
- * that freeing it would merge the two into a larger one. */
-int gpumem_tlsf_borders_free(gpumem_tlsf *tlsf, uint64_t handle);
+ * that freeing it would merge the two into a larger one. For suballocators freed at once (pools,
+ * on every destroy the reuse cache weighs): a range still pending in the deferred-free ring reads
+ * as used, so a caller that defers releases them first (gpumem_tlsf_release_pending). */
+int gpumem_tlsf_borders_free(const gpumem_tlsf *tlsf, uint64_t handle);
 
 /* Frees everything: one free range again. Handles given out before are no longer live. */
 void gpumem_tlsf_clear(gpumem_tlsf *tlsf);

@@ -213,11 +213,11 @@ uint32_t gpumem_tlsf_scan_classes(const gpumem_tlsf *t, uint32_t c, uint64_t siz
 int gpumem_tlsf_grow_records(gpumem_tlsf *t); /* 0 when the record array cannot grow */
 /* Used block i, which has a free neighbour, becomes free space merged with its neighbours. */
 void gpumem_tlsf_free_and_merge(gpumem_tlsf *t, uint32_t i);
-/* An allocate that found no room: releases the pending frees' ranges, if any, and tries again. */
+/* A deferred allocate that found no room: releases the pending frees' ranges, if any, and tries
+ * again. */
 gpumem_result gpumem_tlsf_alloc_after_pending(gpumem_tlsf *t, uint64_t size, uint64_t mask,
                                               gpumem_tlsf_allocation *allocation);
-/* Releases the ranges of pending frees (gpumem_tlsf_free_deferred_inline); 0 when none were. */
-int gpumem_tlsf_release_pending(gpumem_tlsf *t);
+
 
 /* A free block that can hold size bytes at the alignment (mask + 1) when the head of the
  * request's own class c cannot, and its class; TLSF_NIL if none can. */
@@ -378,7 +378,7 @@ static TLSF_INLINE gpumem_result gpumem_tlsf_alloc_inline(gpumem_tlsf *t, uint64
     } else {
         i = tlsf_find_past_own_head(t, c, size, mask, &c);
         if (i == TLSF_NIL)
-            return gpumem_tlsf_alloc_after_pending(t, size, mask, allocation);
+            return GPUMEM_ERROR_LIMIT_EXCEEDED;
     }
     return tlsf_take_block(t, i, c, size, mask, allocation);
 }
@@ -407,7 +407,10 @@ static TLSF_INLINE gpumem_result gpumem_tlsf_alloc_deferred_inline(
         tlsf_mark_used(t, i, pad, allocation);
         return GPUMEM_OK;
     }
-    return gpumem_tlsf_alloc_inline(t, size, mask, allocation);
+    gpumem_result r = gpumem_tlsf_alloc_inline(t, size, mask, allocation);
+    if (__builtin_expect(r == GPUMEM_ERROR_LIMIT_EXCEEDED, 0))
+        return gpumem_tlsf_alloc_after_pending(t, size, mask, allocation);
+    return r;
 }
 
 /* Checks that handle is a live allocation and ends it (its record stays used until its range is

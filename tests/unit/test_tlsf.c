@@ -598,8 +598,11 @@ Test(tlsf_edge, deferred_frees_come_back_when_needed)
         uint64_t first = m.live[0].handle;
         for (uint32_t i = n / 2; i > 0; i--)
             model_free(&m, 0);
-        if (n / 2 > 0) /* the first live one follows the freed ones */
+        if (n / 2 > 0) { /* the first live one follows the freed ones, once released */
+            cr_assert_eq(gpumem_tlsf_release_pending(m.tlsf), 1);
             cr_assert_eq(gpumem_tlsf_borders_free(m.tlsf, m.live[0].handle), 1);
+            cr_assert_eq(gpumem_tlsf_release_pending(m.tlsf), 0);
+        }
         gpumem_tlsf_clear(m.tlsf);
         cr_assert_eq(gpumem_tlsf_free(m.tlsf, first), GPUMEM_ERROR_INVALID_HANDLE);
         for (uint32_t i = 0; i < m.count; i++)
