@@ -89,10 +89,12 @@ fail_setup() {
 [ -f "$build/build.ninja" ] ||
   fail_setup "no gpumem build in $build (run: meson setup build && meson compile -C build)"
 
-# 1. gpumem, installed as a user would install it, into a folder of its own.
+# 1. gpumem, installed as a user would install it, into a folder of its own. As it is built:
+# under meson test other tests load this build's library meanwhile, and a rebuild (sources
+# edited since the suite began) would rewrite it under them.
 rm -rf "$stage"
 mkdir -p "$work" "$logs"
-meson install -C "$build" --destdir "$stage" --quiet >"$logs/install.log" 2>&1 ||
+meson install -C "$build" --no-rebuild --destdir "$stage" --quiet >"$logs/install.log" 2>&1 ||
   { cat "$logs/install.log" >&2; fail_setup "meson install -C $build failed"; }
 pc="$(find "$stage" -name gpumem.pc -path '*/pkgconfig/*' | head -n 1)"
 [ -n "$pc" ] || fail_setup "the installation in $stage has no gpumem.pc"
