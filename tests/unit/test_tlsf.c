@@ -616,6 +616,46 @@ Test(tlsf_edge, deferred_frees_come_back_when_needed)
     }
 }
 
+/* A deferred allocate takes back the range freed last when it holds the request with at most
+ * 1/32 of it to spare (padding under 256 bytes apart), so like sizes reuse their ranges and the
+ * span stays put; any other request leaves it pending. Random sizes and alignments, in a block
+ * with other allocations around. */
+Test(tlsf_edge, deferred_allocate_takes_back_the_range_freed_last)
+{
+    model m;
+    model_init(&m, UINT64_C(1) << 40, 31);
+    m.deferred = 1;
+    for (int round = 0; round < 20000; round++) {
+        uint64_t size = random_size(&m.rng, UINT64_C(1) << 24);
+        uint64_t alignment = random_alignment(&m.rng, 8);
+        cr_assert(model_alloc(&m, size, alignment));
+        uint64_t offset = m.live[m.last_index].start;
+        uint64_t block = m.live[m.last_index].block_size;
+        model_free(&m, m.last_index);
+        /* the same size again (taken back unless the block holds much more), or another */
+        uint64_t other = random_below(&m.rng, 2) ? size : random_size(&m.rng, size * 2u);
+        cr_assert(model_alloc(&m, other, alignment));
+        const entry *e = &m.live[m.last_index];
+        /* The block may hold more than was asked (a remainder too small to cut): it is taken
+         * back only when that leaves at most 1/32 of the request to spare. */
+        uint64_t room = block - ((0u - offset) & (alignment - 1u));
+        if (room >= other && room - other <= other >> 5)
+            cr_assert(e->start == offset && e->block_size == block,
+                      "size %llu (after %llu) at alignment %llu: not the range freed last",
+                      (unsigned long long)other, (unsigned long long)size,
+                      (unsigned long long)alignment);
+        else
+            cr_assert_neq(e->start, offset, "a pending range given to a request it does not fit");
+        if (m.count > 64) /* keep the block from filling; older ones free at random */
+            model_free(&m, (size_t)random_below(&m.rng, m.count));
+        if (round % 997 == 0)
+            check_walk(&m);
+    }
+    check_walk(&m);
+    drain(&m);
+    model_fini(&m);
+}
+
 Test(tlsf_edge, invalid_arguments)
 {
     model m;
