@@ -37,7 +37,7 @@ GPUMEM_RARE uint32_t gpumem_tlsf_scan_classes(const gpumem_tlsf *t, uint32_t c, 
 
 /* Turns used block i into free space merged with its free neighbours: one record keeps the
  * range (the lower neighbour's when it merges) and the others become spare. Only frees with a
- * free neighbour come here (gpumem_tlsf_free_inline pushes the others itself), and links are
+ * free neighbour come here (tlsf_release_range pushes the others itself), and links are
  * rewritten only where a merge happens. */
 GPUMEM_OUT_OF_LINE void gpumem_tlsf_free_and_merge(gpumem_tlsf *t, uint32_t i)
 {
@@ -84,10 +84,11 @@ int gpumem_tlsf_release_pending(gpumem_tlsf *t)
 
 GPUMEM_RARE gpumem_result gpumem_tlsf_alloc_after_pending(gpumem_tlsf *t, uint64_t size,
                                                           uint64_t mask,
-                                                          gpumem_tlsf_allocation *allocation)
+                                                          gpumem_tlsf_allocation *allocation,
+                                                          gpumem_result refused)
 {
     if (!gpumem_tlsf_release_pending(t))
-        return GPUMEM_ERROR_LIMIT_EXCEEDED;
+        return refused;
     return gpumem_tlsf_alloc_inline(t, size, mask, allocation);
 }
 
@@ -245,8 +246,9 @@ gpumem_result gpumem_tlsf_free_deferred(gpumem_tlsf *t, uint64_t handle)
     return gpumem_tlsf_free_deferred_inline(t, handle);
 }
 
-/* Records past the new high-water mark fail the index check of free, and the ones below it are
- * written before use, with new generations for used ones. */
+/* Handles from before are refused: reset zeroes the generations of every record below the old
+ * high-water mark, and records past the new one fail free's index check. The ring of deferred
+ * frees is dropped with the rest. */
 void gpumem_tlsf_clear(gpumem_tlsf *t)
 {
     reset(t);

@@ -54,13 +54,14 @@ gpumem_result gpumem_tlsf_free(gpumem_tlsf *tlsf, uint64_t handle);
 /* As gpumem_tlsf_free, but the range becomes free only some frees later (at most 8): the handle
  * is checked and the allocation ended at once (a second free is refused, the allocation count
  * drops), while the record waits, prefetched, in a ring. Stats and walk release the ring's ranges
- * first (used bytes and free ranges are exact), as does gpumem_tlsf_alloc_deferred when it finds
- * no room; clear and destroy drop it. Virtual blocks free this way (tlsf_inline.h says why). */
+ * first (used bytes and free ranges are exact), as does gpumem_tlsf_alloc_deferred when it would
+ * fail; clear and destroy drop it. Virtual blocks free this way (tlsf_inline.h says why). */
 gpumem_result gpumem_tlsf_free_deferred(gpumem_tlsf *tlsf, uint64_t handle);
 /* Releases the ranges of pending deferred frees now; 0 when there were none. */
 int gpumem_tlsf_release_pending(gpumem_tlsf *tlsf);
 /* gpumem_tlsf_alloc for a suballocator freed with gpumem_tlsf_free_deferred: the range freed last
- * is taken back as it is when it fits the request closely (tlsf_inline.h). */
+ * is taken back as it is when it fits the request closely (tlsf_inline.h). A failure leaves the
+ * allocations as they were, but has released the pending frees' ranges (and tried again). */
 gpumem_result gpumem_tlsf_alloc_deferred(gpumem_tlsf *tlsf, uint64_t size, uint64_t alignment,
                                          gpumem_tlsf_allocation *allocation);
 

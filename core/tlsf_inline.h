@@ -81,7 +81,7 @@ struct gpumem_tlsf {
     uint32_t class_count;  /* classes that a block of at most size can fall in */
     /* The generation of the latest allocation. Each allocation takes the next one (0 is
      * skipped: it marks records that hold none), so a handle matches only the allocation it was
-     * made for until 2^32 allocations later. */
+     * made for until 2^32 - 1 allocations later. */
     uint32_t generation;
     /* Deferred frees (gpumem_tlsf_free_deferred_inline): records of freed allocations whose
      * ranges are not free yet, TLSF_NIL in empty slots; pending_slot is the oldest. */
@@ -213,10 +213,12 @@ uint32_t gpumem_tlsf_scan_classes(const gpumem_tlsf *t, uint32_t c, uint64_t siz
 int gpumem_tlsf_grow_records(gpumem_tlsf *t); /* 0 when the record array cannot grow */
 /* Used block i, which has a free neighbour, becomes free space merged with its neighbours. */
 void gpumem_tlsf_free_and_merge(gpumem_tlsf *t, uint32_t i);
-/* A deferred allocate that found no room: releases the pending frees' ranges, if any, and tries
- * again. */
+/* A deferred allocate that failed with `refused` (no room, or no record to split with: a pending
+ * range may need neither): releases the pending frees' ranges and tries again; `refused` when
+ * none were pending. */
 gpumem_result gpumem_tlsf_alloc_after_pending(gpumem_tlsf *t, uint64_t size, uint64_t mask,
-                                              gpumem_tlsf_allocation *allocation);
+                                              gpumem_tlsf_allocation *allocation,
+                                              gpumem_result refused);
 
 
 /* A free block that can hold size bytes at the alignment (mask + 1) when the head of the
@@ -412,8 +414,8 @@ static TLSF_INLINE gpumem_result gpumem_tlsf_alloc_deferred_inline(
         return GPUMEM_OK;
     }
     gpumem_result r = gpumem_tlsf_alloc_inline(t, size, mask, allocation);
-    if (__builtin_expect(r == GPUMEM_ERROR_LIMIT_EXCEEDED, 0))
-        return gpumem_tlsf_alloc_after_pending(t, size, mask, allocation);
+    if (__builtin_expect(r != GPUMEM_OK, 0))
+        return gpumem_tlsf_alloc_after_pending(t, size, mask, allocation, r);
     return r;
 }
 

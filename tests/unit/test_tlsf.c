@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "tlsf.h"
 
 /* ------------------------------------------------------------------------------------------
@@ -603,6 +604,10 @@ Test(tlsf_edge, deferred_frees_come_back_when_needed)
             cr_assert_eq(gpumem_tlsf_borders_free(m.tlsf, m.live[0].handle), 1);
             cr_assert_eq(gpumem_tlsf_release_pending(m.tlsf), 0);
         }
+        if (m.count > 1) { /* pending again at the clear */
+            first = m.live[m.count - 1].handle;
+            model_free(&m, m.count - 1);
+        }
         gpumem_tlsf_clear(m.tlsf);
         cr_assert_eq(gpumem_tlsf_free(m.tlsf, first), GPUMEM_ERROR_INVALID_HANDLE);
         for (uint32_t i = 0; i < m.count; i++)
@@ -612,6 +617,13 @@ Test(tlsf_edge, deferred_frees_come_back_when_needed)
         m.used = 0;
         cr_assert(model_alloc(&m, 2000, 1));
         model_free(&m, 0);
+        /* More frees than the ring holds: a ring kept through the clear would now release a
+         * range from before it. */
+        for (uint32_t i = 0; i < 20; i++) {
+            cr_assert(model_alloc(&m, 1 + i * 7u, 1));
+            model_free(&m, m.last_index);
+        }
+        check_walk(&m);
         model_fini(&m);
     }
 }
@@ -627,7 +639,7 @@ Test(tlsf_edge, deferred_allocate_takes_back_the_range_freed_last)
     m.deferred = 1;
     for (int round = 0; round < 20000; round++) {
         uint64_t size = random_size(&m.rng, UINT64_C(1) << 24);
-        uint64_t alignment = random_alignment(&m.rng, 8);
+        uint64_t alignment = random_alignment(&m.rng, 12);
         cr_assert(model_alloc(&m, size, alignment));
         uint64_t offset = m.live[m.last_index].start;
         uint64_t block = m.live[m.last_index].block_size;
@@ -637,9 +649,11 @@ Test(tlsf_edge, deferred_allocate_takes_back_the_range_freed_last)
         cr_assert(model_alloc(&m, other, alignment));
         const entry *e = &m.live[m.last_index];
         /* The block may hold more than was asked (a remainder too small to cut): it is taken
-         * back only when that leaves at most 1/32 of the request to spare. */
-        uint64_t room = block - ((0u - offset) & (alignment - 1u));
-        if (room >= other && room - other <= other >> 5)
+         * back only when that leaves at most 1/32 of the request to spare, and its padding would
+         * stay in the allocation (under 256 bytes). */
+        uint64_t pad = (0u - offset) & (alignment - 1u);
+        uint64_t room = block - pad;
+        if (block >= pad && room >= other && room - other <= other >> 5 && pad < 256)
             cr_assert(e->start == offset && e->block_size == block,
                       "size %llu (after %llu) at alignment %llu: not the range freed last",
                       (unsigned long long)other, (unsigned long long)size,
@@ -653,6 +667,61 @@ Test(tlsf_edge, deferred_allocate_takes_back_the_range_freed_last)
     }
     check_walk(&m);
     drain(&m);
+    model_fini(&m);
+}
+
+/* A pending range smaller than the padding a huge request would need there is not taken back: the
+ * spare room, computed with wrapping arithmetic, must not pass for it. */
+Test(tlsf_edge, deferred_allocate_refuses_a_range_smaller_than_its_padding)
+{
+    model m;
+    model_init(&m, 1024, 32);
+    m.deferred = 1;
+    cr_assert(model_alloc(&m, 8, 1));
+    cr_assert(model_alloc(&m, 8, 1));
+    model_free(&m, m.last_index);
+    for (uint64_t k = 0; k < 64; k++)
+        cr_assert(!model_alloc(&m, UINT64_MAX - 255u - k * 97u, 256), "request %llu",
+                  (unsigned long long)k);
+    check_walk(&m);
+    model_fini(&m);
+}
+
+/* When the record array cannot grow (its allocation fails), a deferred allocate that needed a
+ * record to split with releases the pending ranges and tries again: a pending range of the
+ * request's size then serves it whole, with no record. The newest pending range is of another
+ * size, so that the allocate does not simply take it back. */
+Test(tlsf_edge, deferred_allocate_uses_a_pending_range_when_records_cannot_grow)
+{
+    model m;
+    model_init(&m, 1u << 20, 33);
+    m.deferred = 1;
+    /* Allocations of 100 and 300 bytes from the tail, each taking a record for the rest, until
+     * the next would need the record array to grow. */
+    for (uint64_t n = 0;; n++) {
+        uint64_t size = n % 2 ? 300 : 100;
+        gpumem_alloc_fail_at(1, 1); /* every host allocation fails from here */
+        gpumem_tlsf_allocation probe;
+        gpumem_result r = gpumem_tlsf_alloc(m.tlsf, size, 1, &probe);
+        gpumem_alloc_fail_at(0, 0);
+        if (r == GPUMEM_ERROR_OUT_OF_HOST_MEMORY)
+            break;
+        cr_assert_eq(r, GPUMEM_OK);
+        cr_assert_eq(gpumem_tlsf_free(m.tlsf, probe.handle), GPUMEM_OK); /* back to the tail */
+        cr_assert(model_alloc(&m, size, 1));
+    }
+    cr_assert_geq(m.count, 5u);
+    uint64_t freed_at = m.live[2].start; /* a 100-byte one, then a 300-byte one, both inside */
+    cr_assert_eq(m.live[2].block_size, 100u);
+    model_free(&m, 2);
+    cr_assert_eq(m.live[2].block_size, 300u);
+    model_free(&m, 2);
+    gpumem_alloc_fail_at(1, 1);
+    int placed = model_alloc(&m, 100, 1);
+    gpumem_alloc_fail_at(0, 0);
+    cr_assert(placed, "no record, and the pending range of that size was not used");
+    cr_assert_eq(m.live[m.last_index].start, freed_at);
+    check_walk(&m);
     model_fini(&m);
 }
 
