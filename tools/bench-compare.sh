@@ -19,9 +19,10 @@
 #   --cpu N          pin both to this CPU with taskset (default: not pinned)
 #   --repeats N      gpumem-bench --repeats (default 3)
 #
-# Prints, for each result, the median over the rounds of each side (each round's value is
-# gpumem-bench's own median of its repeats), the range, and base/this (above 1: this build is
-# faster, for times).
+# Runs and prints as tools/bench-libs.sh does, with the two libraries named base and this: for
+# each result the median over the rounds of each side (each round's value is gpumem-bench's own
+# median of its repeats), for times also the minimum, and base/this (above 1: this build is
+# faster).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=""
@@ -72,48 +73,9 @@ else
   base="library in $base_lib"
 fi
 [ -e "$base_lib/libgpumem.so.0" ] || { echo "bench-compare: no $base_lib/libgpumem.so.0" >&2; exit 2; }
+echo "base: $base"
+# The runs and the table are bench-libs.sh's, with the two libraries as its base and this.
 pin=()
-[ -z "$cpu" ] || pin=(taskset -c "$cpu")
-
-out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
-for round in $(seq "$rounds"); do
-  for side in base this; do
-    lib=$this_lib
-    [ $side = this ] || lib=$base_lib
-    # LD_LIBRARY_PATH comes before the binary's RUNPATH: the base side loads the base library.
-    GPUMEM_BACKEND=${GPUMEM_BACKEND:-host} LD_LIBRARY_PATH=$lib "${pin[@]}" \
-      "$bench" --section "$section" --repeats "$repeats" >"$out/$side.$round" 2>"$out/$side.$round.err" ||
-      { echo "bench-compare: the $side side failed (round $round):" >&2; cat "$out/$side.$round.err" >&2; exit 1; }
-  done
-  echo "round $round of $rounds done" >&2
-done
-
-python3 - "$out" "$rounds" "$base" <<'EOF'
-import re, statistics, sys
-out, rounds, base = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-line = re.compile(r"^(\S+): ([0-9.]+) (\S+)")
-values, units, order = {}, {}, []
-for side in ("base", "this"):
-    for r in range(1, rounds + 1):
-        for text in open("%s/%s.%d" % (out, side, r)):
-            m = line.match(text)
-            if not m:
-                continue
-            name, value, unit = m.group(1), float(m.group(2)), m.group(3)
-            if name not in units:
-                order.append(name)
-            units[name] = unit
-            values.setdefault((side, name), []).append(value)
-print("base: %s" % base)
-print("%-44s %22s %22s %9s" % ("result (median of %d rounds, min-max)" % rounds,
-                                "base", "this build", "base/this"))
-for name in order:
-    b, t = values.get(("base", name)), values.get(("this", name))
-    if not b or not t:
-        continue
-    mb, mt = statistics.median(b), statistics.median(t)
-    fmt = lambda m, v: "%.3g (%.3g-%.3g)" % (m, min(v), max(v))
-    ratio = "%.2f" % (mb / mt) if mt else "-"
-    print("%-44s %22s %22s %9s  %s" % (name, fmt(mb, b), fmt(mt, t), ratio, units[name]))
-EOF
+[ -z "$cpu" ] || pin=(--cpu "$cpu")
+exec bash "$root/tools/bench-libs.sh" --build "$build" --section "$section" --rounds "$rounds" \
+  --repeats "$repeats" "${pin[@]}" base="$base_lib" this="$this_lib"
