@@ -13,9 +13,9 @@
  * --all-threads runs this program once per GPUMEM_COPY_THREADS value from 1 to 17 (the thread
  * count is read once per process), and fails if any run fails. --mapped registers a copy of the
  * host backend without direct host copies, so that core reaches the page through a mapping (as
- * on Vulkan). --quick keeps the sizes where size / threads lands on the first page multiple
- * (1024 pages a piece) and leaves out the second and third (sanitized builds run it so: those
- * transfers reach 204 MiB). The backend and staging mode come from the environment
+ * on Vulkan). --quick keeps, of the sizes where size / threads lands on a page multiple, the
+ * first past the parallel threshold and leaves out the other two (sanitized builds run it so).
+ * The backend and staging mode come from the environment
  * (GPUMEM_BACKEND, GPUMEM_STAGING, GPUMEM_STAGING_CHUNK). Exit status: 0 pass, 1 fail, 77
  * backend unavailable.
  */
@@ -103,11 +103,15 @@ static void make_sizes(unsigned threads, uint64_t chunk, int quick)
     add_size(4194307);           /* the sizes the outside attack reported */
     add_size(12582915);
     /* Where size / pieces lands on a page multiple, for the pieces this run copies with: the
-     * remainder size % pieces is what a wrong rounding drops. */
+     * remainder size % pieces is what a wrong rounding drops. The first such size at or past the
+     * 4 MiB from which copies go parallel, the next, and the first past 8 MiB (a default chunk),
+     * for every thread count (pieces of 4 MiB each, as once chosen, passed the 40 MiB cap from
+     * 11 threads on, so those counts had none); --quick: the first only. */
     unsigned pieces = threads ? threads : 1;
-    for (uint64_t pages_per_piece = 1024; pages_per_piece <= (quick ? 1024u : 3072u);
-         pages_per_piece += 1024) {
-        uint64_t exact = pieces * pages_per_piece * 4 * KiB;
+    uint64_t first = (4 * MiB / (4 * KiB) + pieces - 1) / pieces; /* pages a piece */
+    uint64_t pages_per_piece[] = {first, first + 1, 8 * MiB / (4 * KiB) / pieces + 1};
+    for (unsigned k = 0; k < (quick ? 1u : 3u); k++) {
+        uint64_t exact = pieces * pages_per_piece[k] * 4 * KiB;
         add_around(exact);
         add_size(exact + pieces - 1);
         add_size(exact + pieces / 2 + 1);
