@@ -6,12 +6,14 @@
  * that finds no room, stats, a walk or a clear release them, or an allocate takes the newest
  * back. */
 #include <criterion/criterion.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
 #include "tlsf.h"
+#include "tlsf_inline.h" /* the generations, for the white-box tests at the end of tlsf_edge */
 
 /* ------------------------------------------------------------------------------------------
  * Random numbers (splitmix64: small, fast, and reproducible from a seed)
@@ -778,6 +780,81 @@ Test(tlsf_edge, bad_handles)
     check_walk(&m);
     drain(&m);
     model_fini(&m);
+}
+
+/* The generation counter wraps from 2^32 - 1 to 1, never to 0 (which marks a record that holds
+ * no allocation): handles made around the wrap are distinct, free once, and only once. The
+ * counter is set near its end, as four billion allocations would leave it. */
+Test(tlsf_edge, generations_wrap_past_zero)
+{
+    for (int deferred = 0; deferred < 2; deferred++) {
+        model m;
+        model_init(&m, 1u << 16, 40u + (uint64_t)deferred);
+        m.deferred = deferred;
+        m.tlsf->generation = UINT32_MAX - 5u;
+        for (uint32_t i = 0; i < 12; i++) {
+            cr_assert(model_alloc(&m, 64u + i, 1));
+            uint32_t generation = (uint32_t)(m.live[m.last_index].handle >> 32);
+            uint32_t expected = i < 5 ? UINT32_MAX - 4u + i : i - 4u;
+            cr_assert_eq(generation, expected, "allocation %u: generation %u, expected %u", i,
+                         generation, expected);
+            if (i % 2)
+                model_free(&m, m.last_index); /* also checks that a second free is refused */
+        }
+        check_walk(&m);
+        drain(&m);
+        model_fini(&m);
+    }
+}
+
+/* Each record's generation is the live allocation's it holds, else 0, at every index of the
+ * record array, also the part a growth added. */
+static void check_generations(const model *m)
+{
+    const gpumem_tlsf *t = m->tlsf;
+    for (uint32_t i = 0; i < t->block_capacity; i++) {
+        uint32_t expected = 0;
+        for (size_t j = 0; j < m->count; j++)
+            if ((uint32_t)m->live[j].handle == i)
+                expected = (uint32_t)(m->live[j].handle >> 32);
+        cr_assert_eq(t->generations[i], expected, "record %u of %u: generation %u, expected %u",
+                     i, t->block_capacity, t->generations[i], expected);
+    }
+}
+
+/* Records a growth adds hold no allocation until one is made in them, so a handle forged for
+ * one is refused. malloc fills what it hands out here (M_PERTURB; AddressSanitizer fills it
+ * too), so a growth that did not clear its new part would leave it non-zero. */
+Test(tlsf_edge, grown_records_hold_no_allocation)
+{
+    mallopt(M_PERTURB, 0x5a);
+    for (int deferred = 0; deferred < 2; deferred++) {
+        model m;
+        model_init(&m, 1u << 24, 50u + (uint64_t)deferred);
+        m.deferred = deferred;
+        uint32_t capacity = m.tlsf->block_capacity;
+        int growths = 0;
+        for (int op = 0; op < 4000 && growths < 6; op++) {
+            if (m.count && random_below(&m.rng, 3) == 0)
+                model_free(&m, (size_t)random_below(&m.rng, m.count));
+            else
+                cr_assert(model_alloc(&m, 16u + random_below(&m.rng, 200), 1));
+            if (m.tlsf->block_capacity != capacity) {
+                capacity = m.tlsf->block_capacity;
+                growths++;
+                check_generations(&m);
+                for (uint32_t i = 0; i < capacity; i++)
+                    if (m.tlsf->generations[i] == 0)
+                        cr_assert_eq(gpumem_tlsf_free(m.tlsf, (UINT64_C(0x5a5a5a5a) << 32) | i),
+                                     GPUMEM_ERROR_INVALID_HANDLE);
+            }
+        }
+        cr_assert_geq(growths, 5, "the record array grew %d times", growths);
+        check_walk(&m);
+        drain(&m);
+        model_fini(&m);
+    }
+    mallopt(M_PERTURB, 0);
 }
 
 Test(tlsf_edge, double_free_after_reuse)
