@@ -104,9 +104,10 @@ static void make_sizes(unsigned threads, uint64_t chunk, int quick)
     add_size(12582915);
     /* Where size / pieces lands on a page multiple, for the pieces this run copies with: the
      * remainder size % pieces is what a wrong rounding drops. The first such size at or past the
-     * 4 MiB from which copies go parallel, the next, and the first past 8 MiB (a default chunk),
-     * for every thread count (pieces of 4 MiB each, as once chosen, passed the 40 MiB cap from
-     * 11 threads on, so those counts had none); --quick: the first only. */
+     * 4 MiB from which copies go parallel, the next, and the first past 8 MiB (a default chunk;
+     * the staged paths copy such a size as one chunk and a tail), for every thread count. Shares
+     * of 4, 8 and 12 MiB, as once chosen, put every such size with a remainder past the 40 MiB
+     * cap from 10 threads on. --quick: the first only. */
     unsigned pieces = threads ? threads : 1;
     uint64_t first = (4 * MiB / (4 * KiB) + pieces - 1) / pieces; /* pages a piece */
     uint64_t pages_per_piece[] = {first, first + 1, 8 * MiB / (4 * KiB) / pieces + 1};

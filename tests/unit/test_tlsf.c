@@ -6,7 +6,6 @@
  * that finds no room, stats, a walk or a clear release them, or an allocate takes the newest
  * back. */
 #include <criterion/criterion.h>
-#include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,10 @@
 #include "alloc.h"
 #include "tlsf.h"
 #include "tlsf_inline.h" /* the generations, for the white-box tests at the end of tlsf_edge */
+
+#ifdef __GLIBC__
+#include <malloc.h> /* mallopt(M_PERTURB) */
+#endif
 
 /* ------------------------------------------------------------------------------------------
  * Random numbers (splitmix64: small, fast, and reproducible from a seed)
@@ -822,12 +825,16 @@ static void check_generations(const model *m)
     }
 }
 
-/* Records a growth adds hold no allocation until one is made in them, so a handle forged for
- * one is refused. malloc fills what it hands out here (M_PERTURB; AddressSanitizer fills it
- * too), so a growth that did not clear its new part would leave it non-zero. */
+/* Records a growth adds hold no allocation until one is made in them (a generation of 0), so
+ * that no forged handle can free them. For a growth that did not clear its new part to show,
+ * that memory must not be zero by chance: glibc fills what malloc hands out under M_PERTURB
+ * (past its per-thread cache's sizes: the growths to 512 records and up), AddressSanitizer the
+ * first 4 KiB of each allocation (the growths to 512 and 1,024). */
 Test(tlsf_edge, grown_records_hold_no_allocation)
 {
+#ifdef __GLIBC__
     mallopt(M_PERTURB, 0x5a);
+#endif
     for (int deferred = 0; deferred < 2; deferred++) {
         model m;
         model_init(&m, 1u << 24, 50u + (uint64_t)deferred);
@@ -843,10 +850,6 @@ Test(tlsf_edge, grown_records_hold_no_allocation)
                 capacity = m.tlsf->block_capacity;
                 growths++;
                 check_generations(&m);
-                for (uint32_t i = 0; i < capacity; i++)
-                    if (m.tlsf->generations[i] == 0)
-                        cr_assert_eq(gpumem_tlsf_free(m.tlsf, (UINT64_C(0x5a5a5a5a) << 32) | i),
-                                     GPUMEM_ERROR_INVALID_HANDLE);
             }
         }
         cr_assert_geq(growths, 5, "the record array grew %d times", growths);
@@ -854,7 +857,9 @@ Test(tlsf_edge, grown_records_hold_no_allocation)
         drain(&m);
         model_fini(&m);
     }
+#ifdef __GLIBC__
     mallopt(M_PERTURB, 0);
+#endif
 }
 
 Test(tlsf_edge, double_free_after_reuse)
