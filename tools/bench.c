@@ -228,6 +228,7 @@ void bench_report_end(const bench_options *options)
         json_bool(&w, "quick", options->quick);
         json_uint(&w, "repeats", options->repeats);
         json_uint(&w, "transfer_size", options->transfer_size);
+        json_uint(&w, "seed", options->seed);
         json_object_end(&w);
         write_results(&w);
         json_object_end(&w);

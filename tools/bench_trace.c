@@ -51,9 +51,9 @@ static uint64_t trace_size(rng *r, double low, double high)
     return rng_log_uniform(r, low, high);
 }
 
-int trace_make(trace *t, uint32_t live, uint32_t steps, double low, double high)
+int trace_make(trace *t, uint64_t seed, uint32_t live, uint32_t steps, double low, double high)
 {
-    rng r = {TRACE_SEED};
+    rng r = {seed};
     *t = (trace){live, steps, malloc(live * sizeof(uint64_t)), malloc(steps * sizeof(uint64_t)),
                  malloc(steps * sizeof(uint32_t))};
     if (!t->fill_sizes || !t->sizes || !t->victims) {

@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-/* "gpumem!\x01": any fixed value keeps traces reproducible. */
+/* "gpumem!\x01": any fixed value keeps traces reproducible (gpumem-bench --seed sets another). */
 #define TRACE_SEED 0x6770756d656d2101ull
 
 /* splitmix64 (bench_trace.c): a reproducible generator of one word of state. */
@@ -28,7 +28,7 @@ typedef struct trace {
 /* The sizes of a trace: log-uniform between low and high; all equal to low (high 0); or
  * bimodal: 90% log-uniform from 256 B to 4 KiB, 10% from 1 to 4 MiB (low and high 0). Nonzero
  * (after a message) when memory runs out. */
-int trace_make(trace *t, uint32_t live, uint32_t steps, double low, double high);
+int trace_make(trace *t, uint64_t seed, uint32_t live, uint32_t steps, double low, double high);
 void trace_free(trace *t);
 
 #endif

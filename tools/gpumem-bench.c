@@ -136,7 +136,7 @@ static int vblock_trace(bench_context *c, const char *prefix, uint32_t live_coun
 {
     uint32_t repeats = c->options.repeats;
     trace t;
-    if (trace_make(&t, live_count, c->options.quick ? 200000 : 2000000, low, high))
+    if (trace_make(&t, c->options.seed, live_count, c->options.quick ? 200000 : 2000000, low, high))
         return 1;
     gpumem_vblock_allocation *live = malloc(t.live * sizeof *live);
     double *ns = malloc(repeats * sizeof *ns);
@@ -279,7 +279,7 @@ static int bench_pool(bench_context *c)
 {
     uint32_t repeats = c->options.repeats;
     trace t;
-    if (trace_make(&t, 256, c->options.quick ? 20000 : 200000, 256, 1 << 20))
+    if (trace_make(&t, c->options.seed, 256, c->options.quick ? 20000 : 200000, 256, 1 << 20))
         return 1;
     gpumem_buffer *live = malloc(t.live * sizeof *live);
     double *ns = malloc(3 * repeats * sizeof *ns);
@@ -573,7 +573,7 @@ static int scale_pool(bench_context *c)
         if (c->options.quick && live_count > 100000)
             break; /* a smoke run: a million buffers take a while to make */
         trace t;
-        if (trace_make(&t, live_count, c->options.quick ? 100000 : 1000000, 256, 4 << 10)) {
+        if (trace_make(&t, c->options.seed, live_count, c->options.quick ? 100000 : 1000000, 256, 4 << 10)) {
             status = 1;
             break;
         }
@@ -646,7 +646,7 @@ static int scale_threads(bench_context *c, scale_sharing sharing)
     enum { MOST = 8 };
     uint32_t repeats = c->options.repeats;
     trace t;
-    if (trace_make(&t, 1000, c->options.quick ? 50000 : 500000, 256, 4 << 10))
+    if (trace_make(&t, c->options.seed, 1000, c->options.quick ? 50000 : 500000, 256, 4 << 10))
         return 1;
     scale_worker workers[MOST];
     gpumem_buffer *live = malloc((size_t)MOST * t.live * sizeof *live);
@@ -750,6 +750,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: gpumem-bench [--json] [--quick] [--repeats N] [--section NAME] [--size BYTES]\n"
+            "                    [--seed N]\n"
             "       gpumem-bench --version | --help\n"
             "Measures gpumem on the default device (GPUMEM_BACKEND, GPUMEM_DEVICE choose it).\n"
             "  --json          one JSON document of all results on stdout\n"
@@ -758,6 +759,9 @@ static void usage(FILE *out)
             "  --section NAME  only vblock, pool, transfer, call, vulkan, cuda or scale\n"
             "  --size BYTES    bytes per transfer, with an optional K, M or G suffix\n"
             "                  (default 256M; --quick: 16M)\n"
+            "  --seed N        seed of the vblock, pool and scale sections' random traces\n"
+            "                  (decimal or 0x hex; default a fixed one): a span measured at\n"
+            "                  the end of one trace is one sample, compare over several seeds\n"
             "  --version       the version (" GPUMEM_VERSION_STRING ")\n"
             "  --help          this text\n"
             "Output: one line per result, \"section/name: value unit\".\n");
@@ -796,6 +800,18 @@ static uint64_t parse_size(const char *text)
     return (uint64_t)value << shift;
 }
 
+/* A 64-bit number, decimal or 0x hexadecimal; 0 when the text is not one. */
+static int parse_seed(const char *text, uint64_t *seed)
+{
+    char *end;
+    errno = 0;
+    unsigned long long value = strtoull(text, &end, 0);
+    if (errno || end == text || *end || text[0] < '0' || text[0] > '9')
+        return 0;
+    *seed = value;
+    return 1;
+}
+
 /* "--name value" or "--name=value"; *i moves past what was used. NULL when absent. */
 static const char *option_value(int argc, char **argv, int *i, const char *name)
 {
@@ -828,6 +844,7 @@ static int known_section(const char *name)
 static int parse_arguments(int argc, char **argv, bench_context *c)
 {
     uint64_t repeats = 0, size = 0;
+    int seeded = 0;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *value;
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -846,6 +863,10 @@ static int parse_arguments(int argc, char **argv, bench_context *c)
         } else if ((value = option_value(argc, argv, &i, "--size"))) {
             if (!(size = parse_size(value)))
                 return usage_error("--size wants a byte count, not", value);
+        } else if ((value = option_value(argc, argv, &i, "--seed"))) {
+            if (!parse_seed(value, &c->options.seed))
+                return usage_error("--seed wants a number (decimal or 0x hex), not", value);
+            seeded = 1;
         } else if ((value = option_value(argc, argv, &i, "--section"))) {
             if (!known_section(value))
                 return usage_error("unknown section", value);
@@ -856,6 +877,8 @@ static int parse_arguments(int argc, char **argv, bench_context *c)
     }
     c->options.repeats = repeats ? (uint32_t)repeats : c->options.quick ? 3 : 5;
     c->options.transfer_size = size ? size : c->options.quick ? 16u << 20 : 256u << 20;
+    if (!seeded)
+        c->options.seed = TRACE_SEED;
     return -1;
 }
 
