@@ -21,8 +21,9 @@
 # Prints, for each result, each library's median over the rounds (each round's value is
 # gpumem-bench's own median of its repeats); for times also the minimum, and the first
 # library's median and minimum over each library's (above 1: faster than the first); with
-# --seeds, for other results also the mean over the rounds, and each library's mean difference
-# from the first with the number of rounds in which it was higher.
+# --seeds, for other results also the mean and standard deviation over the rounds, and each
+# library's differences from the first, round by round: their mean, its standard error, and
+# how many were above, at and below zero.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=""
@@ -67,7 +68,7 @@ for round in $(seq "$rounds"); do
   for k in "${!libs[@]}"; do
     # LD_LIBRARY_PATH comes before the binary's RUNPATH: each run loads its library.
     GPUMEM_BACKEND=${GPUMEM_BACKEND:-host} LD_LIBRARY_PATH=${libs[$k]} "${pin[@]}" \
-      "$bench" --section "$section" --repeats "$repeats" ${seed[@]+"${seed[@]}"} \
+      "$bench" --json --section "$section" --repeats "$repeats" ${seed[@]+"${seed[@]}"} \
       >"$out/$k.$round" 2>"$out/$k.err" ||
       { echo "bench-libs: ${names[$k]} failed (round $round):" >&2; cat "$out/$k.err" >&2; exit 1; }
   done
@@ -75,43 +76,47 @@ for round in $(seq "$rounds"); do
 done
 
 python3 - "$out" "$rounds" "$seeds" "${names[@]}" <<'EOF'
-import re, statistics, sys
+import json, math, statistics, sys
 out, rounds, seeds, names = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4:]
-line = re.compile(r"^(\S+): ([0-9.]+) (\S+)")
+# values[(library, result)][round]: gpumem-bench's JSON keeps six digits, its text lines four.
 values, units, order = {}, {}, []
 for k in range(len(names)):
     for r in range(1, rounds + 1):
-        for text in open("%s/%d.%d" % (out, k, r)):
-            m = line.match(text)
-            if not m:
-                continue
-            name, value, unit = m.group(1), float(m.group(2)), m.group(3)
+        with open("%s/%d.%d" % (out, k, r)) as f:
+            report = json.load(f)
+        for result in report["results"]:
+            name = result["section"] + "/" + result["name"]
             if name not in units:
                 order.append(name)
-            units[name] = unit
-            values.setdefault((k, name), []).append(value)
+            units[name] = result["unit"]
+            if result["value"] is not None:
+                values.setdefault((k, name), {})[r] = result["value"]
 print("medians of %d rounds%s; for times also the minimum and %s/each" %
       (rounds, " on the traces of seeds 1 to %d" % rounds if seeds else "", names[0]))
 print("%-40s" % "result" + "".join("%12s" % n for n in names))
+row = lambda label, cells: print("%-40s" % label + "".join("%12s" % c for c in cells))
 for name in order:
     got = [values.get((k, name)) for k in range(len(names))]
     if not all(got):
         continue
-    med = [statistics.median(v) for v in got]
+    med = [statistics.median(v.values()) for v in got]
     print("%-40s" % name + "".join("%12.4g" % m for m in med) + "  " + units[name])
     if units[name].startswith("ns"):
-        low = [min(v) for v in got]
-        print("%-40s" % "  min" + "".join("%12.4g" % m for m in low))
-        print("%-40s" % ("  %s/each, medians" % names[0]) +
-              "".join("%12.3f" % (med[0] / m) for m in med))
-        print("%-40s" % ("  %s/each, minimums" % names[0]) +
-              "".join("%12.3f" % (low[0] / m) for m in low))
+        low = [min(v.values()) for v in got]
+        row("  min", ["%.4g" % m for m in low])
+        row("  %s/each, medians" % names[0], ["%.3f" % (med[0] / m) for m in med])
+        row("  %s/each, minimums" % names[0], ["%.3f" % (low[0] / m) for m in low])
     elif seeds:
-        print("%-40s" % "  mean" + "".join("%12.5g" % statistics.mean(v) for v in got))
-        # Round by round: the same trace for every library.
-        print("%-40s" % ("  each-%s, mean" % names[0]) +
-              "".join("%12.5f" % statistics.mean(a - b for a, b in zip(v, got[0])) for v in got))
-        print("%-40s" % ("  rounds higher than %s" % names[0]) +
-              "".join("%12s" % ("%d/%d" % (sum(a > b for a, b in zip(v, got[0])), len(v)))
-                      for v in got))
+        spread = lambda xs: statistics.stdev(xs) if len(xs) > 1 else 0.0
+        row("  mean", ["%.5f" % statistics.mean(v.values()) for v in got])
+        row("  standard deviation", ["%.5f" % spread(list(v.values())) for v in got])
+        # Round by round, each round's trace the same for every library: the differences
+        # from the first library, their mean and its standard error, and their signs.
+        diffs = [[v[r] - got[0][r] for r in sorted(v) if r in got[0]] for v in got]
+        row("  each-%s, mean" % names[0], ["%+.5f" % statistics.mean(d) for d in diffs])
+        row("    its standard error",
+            ["%.5f" % (spread(d) / math.sqrt(len(d))) for d in diffs])
+        row("    rounds higher/equal/lower",
+            ["%d/%d/%d" % (sum(x > 0 for x in d), sum(x == 0 for x in d), sum(x < 0 for x in d))
+             for d in diffs])
 EOF

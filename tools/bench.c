@@ -228,7 +228,10 @@ void bench_report_end(const bench_options *options)
         json_bool(&w, "quick", options->quick);
         json_uint(&w, "repeats", options->repeats);
         json_uint(&w, "transfer_size", options->transfer_size);
-        json_uint(&w, "seed", options->seed);
+        /* As text: a 64-bit seed passes what a double holds exactly. */
+        char seed[32];
+        snprintf(seed, sizeof seed, "0x%016llx", (unsigned long long)options->seed);
+        json_string(&w, "seed", seed);
         json_object_end(&w);
         write_results(&w);
         json_object_end(&w);

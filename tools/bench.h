@@ -11,7 +11,8 @@ typedef struct bench_options {
     int quick;              /* smaller sizes and fewer repeats (for smoke tests) */
     uint32_t repeats;       /* runs per measurement; the median is reported */
     uint64_t transfer_size; /* bytes per transfer measurement (default 256 MiB) */
-    uint64_t seed;          /* of the random traces (bench_trace.h; default TRACE_SEED) */
+    uint64_t seed;          /* of bench_trace.h's traces (vblock, pool, scale; default
+                             * TRACE_SEED); the cuda and vulkan sections keep their own */
 } bench_options;
 
 /* Seconds on a monotonic clock. */

@@ -1,5 +1,5 @@
-/* Random workload traces for gpumem-bench: reproducible from a fixed seed, made before the
- * clock starts. */
+/* Random workload traces for gpumem-bench: reproducible from their seed (a fixed one unless
+ * --seed gives another), made before the clock starts. */
 #include "bench_trace.h"
 
 #include <math.h>

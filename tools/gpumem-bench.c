@@ -1,6 +1,6 @@
 /* gpumem-bench: how fast gpumem is. Each measurement is the median of --repeats runs; random
- * traces come from a fixed seed and are generated before the clock starts, so runs are
- * reproducible and only the measured calls are timed. */
+ * traces come from a fixed seed (or --seed's) and are generated before the clock starts, so runs
+ * are reproducible and only the measured calls are timed. */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
@@ -767,28 +767,34 @@ static void usage(FILE *out)
             "Output: one line per result, \"section/name: value unit\".\n");
 }
 
-/* A decimal number; *end is left at the first character after it. 0 when there is none. */
-static uint64_t parse_number(const char *text, char **end)
+/* Digits of base 10 or 16 (no sign, space or prefix) at the start of text, into *value; *end is
+ * left at the first character after them. 0 when there are none or they pass 64 bits. */
+static int parse_number(const char *text, int base, uint64_t *value, char **end)
 {
+    size_t digits = strspn(text, base == 16 ? "0123456789abcdefABCDEF" : "0123456789");
     errno = 0;
-    unsigned long long value = strtoull(text, end, 10);
-    if (errno || *end == text || text[0] < '0' || text[0] > '9')
+    unsigned long long number = strtoull(text, end, base);
+    if (digits == 0 || *end != text + digits || errno)
         return 0;
-    return value;
+    *value = number;
+    return 1;
 }
 
+/* A decimal count; 0 when the text is not one. */
 static uint64_t parse_count(const char *text)
 {
     char *end;
-    uint64_t value = parse_number(text, &end);
-    return *end ? 0 : value;
+    uint64_t value;
+    return parse_number(text, 10, &value, &end) && !*end ? value : 0;
 }
 
 /* Bytes with an optional binary suffix ("64M"); 0 when the text is not a size. */
 static uint64_t parse_size(const char *text)
 {
     char *end;
-    uint64_t value = parse_number(text, &end);
+    uint64_t value;
+    if (!parse_number(text, 10, &value, &end))
+        return 0;
     unsigned shift = 0;
     switch (*end) {
     case 'K': case 'k': shift = 10; end++; break;
@@ -800,16 +806,13 @@ static uint64_t parse_size(const char *text)
     return (uint64_t)value << shift;
 }
 
-/* A 64-bit number, decimal or 0x hexadecimal; 0 when the text is not one. */
+/* A 64-bit number, decimal (leading zeros allowed) or 0x hexadecimal, into *seed; 0 when the
+ * text is not one. */
 static int parse_seed(const char *text, uint64_t *seed)
 {
+    int hex = text[0] == '0' && (text[1] == 'x' || text[1] == 'X');
     char *end;
-    errno = 0;
-    unsigned long long value = strtoull(text, &end, 0);
-    if (errno || end == text || *end || text[0] < '0' || text[0] > '9')
-        return 0;
-    *seed = value;
-    return 1;
+    return parse_number(hex ? text + 2 : text, hex ? 16 : 10, seed, &end) && !*end;
 }
 
 /* "--name value" or "--name=value"; *i moves past what was used. NULL when absent. */
