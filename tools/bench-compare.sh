@@ -41,7 +41,7 @@ while [ $# -gt 0 ]; do
     --section) section=$2; shift 2 ;;
     --cpu) cpu=$2; shift 2 ;;
     --repeats) repeats=$2; shift 2 ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set /{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-compare: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done

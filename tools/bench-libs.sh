@@ -42,7 +42,7 @@ while [ $# -gt 0 ]; do
     --repeats) repeats=$2; shift 2 ;;
     --cpu) cpu=$2; shift 2 ;;
     --seeds) seeds=1; shift ;;
-    -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set /{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *=*) names+=("${1%%=*}"); libs+=("${1#*=}"); shift ;;
     *) echo "bench-libs: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -78,7 +78,8 @@ done
 python3 - "$out" "$rounds" "$seeds" "${names[@]}" <<'EOF'
 import json, math, statistics, sys
 out, rounds, seeds, names = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "1", sys.argv[4:]
-# values[(library, result)][round]: gpumem-bench's JSON keeps six digits, its text lines four.
+# values[(library, result)][round], from gpumem-bench's JSON: six significant digits (spans to
+# 1e-5), where its text lines keep three decimals. "Equal" below is equal at that precision.
 values, units, order = {}, {}, []
 for k in range(len(names)):
     for r in range(1, rounds + 1):
@@ -107,15 +108,19 @@ for name in order:
         row("  %s/each, medians" % names[0], ["%.3f" % (med[0] / m) for m in med])
         row("  %s/each, minimums" % names[0], ["%.3f" % (low[0] / m) for m in low])
     elif seeds:
-        spread = lambda xs: statistics.stdev(xs) if len(xs) > 1 else 0.0
+        # A spread needs two values; "-" where there are fewer.
+        spread = lambda xs: "%.5f" % statistics.stdev(xs) if len(xs) > 1 else "-"
         row("  mean", ["%.5f" % statistics.mean(v.values()) for v in got])
-        row("  standard deviation", ["%.5f" % spread(list(v.values())) for v in got])
+        row("  standard deviation", [spread(list(v.values())) for v in got])
         # Round by round, each round's trace the same for every library: the differences
-        # from the first library, their mean and its standard error, and their signs.
+        # from the first library (in the rounds both have), their mean and its standard error,
+        # and their signs.
         diffs = [[v[r] - got[0][r] for r in sorted(v) if r in got[0]] for v in got]
-        row("  each-%s, mean" % names[0], ["%+.5f" % statistics.mean(d) for d in diffs])
+        row("  each-%s, mean" % names[0],
+            ["%+.5f" % statistics.mean(d) if d else "-" for d in diffs])
         row("    its standard error",
-            ["%.5f" % (spread(d) / math.sqrt(len(d))) for d in diffs])
+            ["%.5f" % (statistics.stdev(d) / math.sqrt(len(d))) if len(d) > 1 else "-"
+             for d in diffs])
         row("    rounds higher/equal/lower",
             ["%d/%d/%d" % (sum(x > 0 for x in d), sum(x == 0 for x in d), sum(x < 0 for x in d))
              for d in diffs])
