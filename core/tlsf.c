@@ -149,6 +149,7 @@ static void reset(gpumem_tlsf *t)
     for (uint32_t k = 0; k < TLSF_PENDING; k++)
         t->pending[k] = TLSF_NIL;
     t->pending_slot = 0;
+    t->retake_misses = 0;
     memset(t->heads, 0, (size_t)t->class_count * sizeof t->heads[0]);
     memset(t->sl_bitmap, 0, sizeof t->sl_bitmap);
     t->fl_bitmap = 0;

@@ -633,10 +633,18 @@ Test(tlsf_edge, deferred_frees_come_back_when_needed)
     }
 }
 
-/* A deferred allocate takes back the range freed last when it holds the request with at most
- * 1/32 of it to spare (padding under 256 bytes apart), so like sizes reuse their ranges and the
- * span stays put; any other request leaves it pending. Random sizes and alignments, in a block
- * with other allocations around. */
+/* Whether the next deferred allocate looks at the ring (the retake's gate, tlsf_inline.h). */
+static int retake_looks(const model *m)
+{
+    uint32_t misses = m->tlsf->retake_misses;
+    return misses < TLSF_RETAKE_TRIES || (misses & (TLSF_RETAKE_EVERY - 1u)) == 0;
+}
+
+/* A deferred allocate that looks at the ring takes back the range freed last when it holds the
+ * request with at most 1/32 of it to spare (padding under 256 bytes apart), so like sizes reuse
+ * their ranges and the span stays put; any other request, and any allocate that does not look,
+ * leaves it pending. Random sizes and alignments, in a block with other allocations around;
+ * about half the requests repeat the size just freed, so the gate opens and closes often. */
 Test(tlsf_edge, deferred_allocate_takes_back_the_range_freed_last)
 {
     model m;
@@ -651,6 +659,7 @@ Test(tlsf_edge, deferred_allocate_takes_back_the_range_freed_last)
         model_free(&m, m.last_index);
         /* the same size again (taken back unless the block holds much more), or another */
         uint64_t other = random_below(&m.rng, 2) ? size : random_size(&m.rng, size * 2u);
+        int looks = retake_looks(&m);
         cr_assert(model_alloc(&m, other, alignment));
         const entry *e = &m.live[m.last_index];
         /* The block may hold more than was asked (a remainder too small to cut): it is taken
@@ -658,18 +667,73 @@ Test(tlsf_edge, deferred_allocate_takes_back_the_range_freed_last)
          * stay in the allocation (under 256 bytes). */
         uint64_t pad = (0u - offset) & (alignment - 1u);
         uint64_t room = block - pad;
-        if (block >= pad && room >= other && room - other <= other >> 5 && pad < 256)
+        if (looks && block >= pad && room >= other && room - other <= other >> 5 && pad < 256)
             cr_assert(e->start == offset && e->block_size == block,
                       "size %llu (after %llu) at alignment %llu: not the range freed last",
                       (unsigned long long)other, (unsigned long long)size,
                       (unsigned long long)alignment);
         else
-            cr_assert_neq(e->start, offset, "a pending range given to a request it does not fit");
+            cr_assert_neq(e->start, offset, "a pending range given to a request it does not fit, "
+                                            "or by an allocate that did not look");
         if (m.count > 64) /* keep the block from filling; older ones free at random */
             model_free(&m, (size_t)random_below(&m.rng, m.count));
         if (round % 997 == 0)
             check_walk(&m);
     }
+    check_walk(&m);
+    drain(&m);
+    model_fini(&m);
+}
+
+/* A free of `size` bytes and an allocate of the same size: 1 when the allocate took the freed
+ * range back. The live allocation at `at` is the one freed. */
+static int free_and_retake(model *m, size_t at, uint64_t size)
+{
+    uint64_t start = m->live[at].start;
+    model_free(m, at);
+    cr_assert(model_alloc(m, size, 1));
+    return m->live[m->last_index].start == start;
+}
+
+/* A free of a live 4 KiB allocation, then an allocate of 64 bytes: a retake that finds a range
+ * and cannot take it. */
+static void retake_miss(model *m)
+{
+    size_t at = m->count;
+    while (at > 0 && m->live[at - 1u].block_size != 4096)
+        at--;
+    cr_assert(at > 0, "no 4 KiB allocation left");
+    model_free(m, at - 1u);
+    cr_assert(model_alloc(m, 64, 1));
+}
+
+/* The retake's gate, by behaviour: a fill (allocates that find the ring empty) leaves it open;
+ * after TLSF_RETAKE_TRIES misses in a row the allocates that follow do not take back even the
+ * range just freed, until the TLSF_RETAKE_EVERY-th, which does and opens the gate again; then one
+ * miss does not close it. 1 KiB allocations fill the front of the block, 4 KiB ones follow. */
+Test(tlsf_edge, deferred_retake_stops_looking_after_misses)
+{
+    model m;
+    model_init(&m, UINT64_C(1) << 30, 33);
+    m.deferred = 1;
+    for (int i = 0; i < 1000; i++)
+        cr_assert(model_alloc(&m, 1024, 1));
+    for (int i = 0; i < 100; i++)
+        cr_assert(model_alloc(&m, 4096, 1));
+    cr_assert(free_and_retake(&m, 500, 1024), "a fill turned the retake off");
+    for (uint32_t k = 0; k < TLSF_RETAKE_TRIES; k++) {
+        cr_assert(retake_looks(&m), "closed after %u misses", k);
+        retake_miss(&m);
+    }
+    /* Closed: each pair below has one allocate, counted from the tries on. */
+    for (uint32_t k = TLSF_RETAKE_TRIES; k < TLSF_RETAKE_EVERY; k++)
+        cr_assert(!free_and_retake(&m, 200 + k, 1024), "looked at allocate %u of a closed gate",
+                  k);
+    cr_assert(free_and_retake(&m, 300, 1024), "never looked again");
+    for (int k = 0; k < 4; k++)
+        cr_assert(free_and_retake(&m, 400 + (size_t)k, 1024), "open again, then closed");
+    retake_miss(&m);
+    cr_assert(free_and_retake(&m, 410, 1024), "closed by one miss after a retake");
     check_walk(&m);
     drain(&m);
     model_fini(&m);
