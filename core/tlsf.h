@@ -51,7 +51,7 @@ gpumem_result gpumem_tlsf_alloc(gpumem_tlsf *tlsf, uint64_t size, uint64_t align
  * twice, never corrupts). */
 gpumem_result gpumem_tlsf_free(gpumem_tlsf *tlsf, uint64_t handle);
 
-/* As gpumem_tlsf_free, but the range becomes free only some frees later (at most 8): the handle
+/* As gpumem_tlsf_free, but the range becomes free only some frees later (at most TLSF_PENDING, 16): the handle
  * is checked and the allocation ended at once (a second free is refused, the allocation count
  * drops), while the record waits, prefetched, in a ring. Stats and walk release the ring's ranges
  * first (used bytes and free ranges are exact), as does gpumem_tlsf_alloc_deferred when it would

@@ -64,7 +64,8 @@ typedef struct tlsf_block {
 
 /* Frees through gpumem_tlsf_free_deferred_inline wait in a ring of this many before their ranges
  * become free: see there. Sixteen rather than eight: with the retake's gate below, the 100k-live
- * trace ran 1.2-1.3x faster on the H200 host, the other traces no slower (docs/performance.md). */
+ * trace ran 1.2-1.3x faster on the H200 host, the others within the runs' spread (log-uniform
+ * 0.87x and 1.20x by medians in two runs; docs/performance.md). */
 #define TLSF_PENDING_LOG2 4u
 #define TLSF_PENDING (1u << TLSF_PENDING_LOG2)
 /* The retake's gate (gpumem_tlsf_alloc_deferred_inline): after TLSF_RETAKE_TRIES retakes in a row
@@ -399,16 +400,20 @@ static TLSF_INLINE gpumem_result gpumem_tlsf_alloc_inline(gpumem_tlsf *t, uint64
  * with at most 1/32 of it to spare (about what a range of the request's own class may hold more)
  * and its padding would stay in the allocation: the placement the own class's head would have
  * given, had that free released its range at once. A steady workload of like sizes then never
- * touches the free lists: on the equal-size trace a free and allocate pair takes 191
- * instructions instead of 240 (vblock, callgrind). Only the newest entry is looked at: older
- * ones would cost a load each on every allocate.
+ * touches the free lists (once the gate below lets an allocate look): on the equal-size trace a
+ * free and allocate pair takes 203 instructions (196 before the gate) instead of 240 (vblock,
+ * callgrind). Only the newest entry is looked at: older ones would cost a load each on every
+ * allocate.
  *
  * When sizes do not repeat, the look costs more than its instructions: with many live
  * allocations the newest entry's record is a cache miss that the free just before has only begun
  * to fetch. So after TLSF_RETAKE_TRIES looks in a row found a range and could not take it, only
  * one allocate in TLSF_RETAKE_EVERY looks, until one takes a range back. An allocate that finds
- * the ring empty (a fill with no frees) does not count: a workload of like sizes starting after
- * it must find the retake on, or the ring would place its first ranges anew. */
+ * the newest slot empty (as in a fill with no frees) does not count: a workload of like sizes
+ * starting after a fill must find the retake on, or the ring would place its first ranges anew.
+ * One that starts after a run of misses waits for the next look, up to TLSF_RETAKE_EVERY -
+ * TLSF_RETAKE_TRIES allocates; meanwhile its ranges go round the ring, and its span may grow by
+ * the ring's TLSF_PENDING ranges. */
 static TLSF_INLINE gpumem_result gpumem_tlsf_alloc_deferred_inline(
     gpumem_tlsf *t, uint64_t size, uint64_t mask, gpumem_tlsf_allocation *allocation)
 {

@@ -644,12 +644,16 @@ static int retake_looks(const model *m)
  * request with at most 1/32 of it to spare (padding under 256 bytes apart), so like sizes reuse
  * their ranges and the span stays put; any other request, and any allocate that does not look,
  * leaves it pending. Random sizes and alignments, in a block with other allocations around;
- * about half the requests repeat the size just freed, so the gate opens and closes often. */
+ * about half the requests repeat the size just freed. Random frees make most looks miss, so the
+ * gate stays closed most of the time: in one round in eight it is opened by hand (the counter set
+ * to 0, as a retake would) before the checked allocate, so that both kinds of check run many
+ * times. */
 Test(tlsf_edge, deferred_allocate_takes_back_the_range_freed_last)
 {
     model m;
     model_init(&m, UINT64_C(1) << 40, 31);
     m.deferred = 1;
+    int taken_back = 0, left_by_the_gate = 0;
     for (int round = 0; round < 20000; round++) {
         uint64_t size = random_size(&m.rng, UINT64_C(1) << 24);
         uint64_t alignment = random_alignment(&m.rng, 12);
@@ -659,6 +663,8 @@ Test(tlsf_edge, deferred_allocate_takes_back_the_range_freed_last)
         model_free(&m, m.last_index);
         /* the same size again (taken back unless the block holds much more), or another */
         uint64_t other = random_below(&m.rng, 2) ? size : random_size(&m.rng, size * 2u);
+        if (random_below(&m.rng, 8) == 0)
+            m.tlsf->retake_misses = 0;
         int looks = retake_looks(&m);
         cr_assert(model_alloc(&m, other, alignment));
         const entry *e = &m.live[m.last_index];
@@ -667,7 +673,10 @@ Test(tlsf_edge, deferred_allocate_takes_back_the_range_freed_last)
          * stay in the allocation (under 256 bytes). */
         uint64_t pad = (0u - offset) & (alignment - 1u);
         uint64_t room = block - pad;
-        if (looks && block >= pad && room >= other && room - other <= other >> 5 && pad < 256)
+        int fits = block >= pad && room >= other && room - other <= other >> 5 && pad < 256;
+        taken_back += looks && fits;
+        left_by_the_gate += !looks && fits;
+        if (looks && fits)
             cr_assert(e->start == offset && e->block_size == block,
                       "size %llu (after %llu) at alignment %llu: not the range freed last",
                       (unsigned long long)other, (unsigned long long)size,
@@ -680,6 +689,9 @@ Test(tlsf_edge, deferred_allocate_takes_back_the_range_freed_last)
         if (round % 997 == 0)
             check_walk(&m);
     }
+    cr_assert(taken_back >= 1000 && left_by_the_gate >= 1000,
+              "%d ranges taken back, %d that fit left by a closed gate: the gate did not cycle",
+              taken_back, left_by_the_gate);
     check_walk(&m);
     drain(&m);
     model_fini(&m);
@@ -707,10 +719,12 @@ static void retake_miss(model *m)
     cr_assert(model_alloc(m, 64, 1));
 }
 
-/* The retake's gate, by behaviour: a fill (allocates that find the ring empty) leaves it open;
- * after TLSF_RETAKE_TRIES misses in a row the allocates that follow do not take back even the
- * range just freed, until the TLSF_RETAKE_EVERY-th, which does and opens the gate again; then one
- * miss does not close it. 1 KiB allocations fill the front of the block, 4 KiB ones follow. */
+/* The retake's gate, by behaviour: a fill (allocates that find the ring empty) leaves it open, as
+ * do TLSF_RETAKE_TRIES - 1 misses in a row; after TLSF_RETAKE_TRIES the allocates that follow do
+ * not take back even the range just freed, until the one that brings the count of misses and
+ * skipped allocates to TLSF_RETAKE_EVERY (the 57th after the gate closed), which does and opens
+ * the gate again; then one miss does not close it; clear opens it. 1 KiB allocations fill the
+ * front of the block, 4 KiB ones follow. */
 Test(tlsf_edge, deferred_retake_stops_looking_after_misses)
 {
     model m;
@@ -721,6 +735,9 @@ Test(tlsf_edge, deferred_retake_stops_looking_after_misses)
     for (int i = 0; i < 100; i++)
         cr_assert(model_alloc(&m, 4096, 1));
     cr_assert(free_and_retake(&m, 500, 1024), "a fill turned the retake off");
+    for (uint32_t k = 0; k + 1u < TLSF_RETAKE_TRIES; k++)
+        retake_miss(&m);
+    cr_assert(free_and_retake(&m, 501, 1024), "closed after %u misses", TLSF_RETAKE_TRIES - 1u);
     for (uint32_t k = 0; k < TLSF_RETAKE_TRIES; k++) {
         cr_assert(retake_looks(&m), "closed after %u misses", k);
         retake_miss(&m);
@@ -734,6 +751,14 @@ Test(tlsf_edge, deferred_retake_stops_looking_after_misses)
         cr_assert(free_and_retake(&m, 400 + (size_t)k, 1024), "open again, then closed");
     retake_miss(&m);
     cr_assert(free_and_retake(&m, 410, 1024), "closed by one miss after a retake");
+    for (uint32_t k = 0; k < TLSF_RETAKE_TRIES; k++)
+        retake_miss(&m);
+    gpumem_tlsf_clear(m.tlsf);
+    m.count = 0;
+    m.used = 0;
+    cr_assert(model_alloc(&m, 1024, 1));
+    cr_assert(model_alloc(&m, 1024, 1));
+    cr_assert(free_and_retake(&m, 0, 1024), "still closed after clear");
     check_walk(&m);
     drain(&m);
     model_fini(&m);
