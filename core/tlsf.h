@@ -51,11 +51,12 @@ gpumem_result gpumem_tlsf_alloc(gpumem_tlsf *tlsf, uint64_t size, uint64_t align
  * twice, never corrupts). */
 gpumem_result gpumem_tlsf_free(gpumem_tlsf *tlsf, uint64_t handle);
 
-/* As gpumem_tlsf_free, but the range becomes free only some frees later (at most TLSF_PENDING, 16): the handle
- * is checked and the allocation ended at once (a second free is refused, the allocation count
- * drops), while the record waits, prefetched, in a ring. Stats and walk release the ring's ranges
- * first (used bytes and free ranges are exact), as does gpumem_tlsf_alloc_deferred when it would
- * fail; clear and destroy drop it. Virtual blocks free this way (tlsf_inline.h says why). */
+/* As gpumem_tlsf_free, but the range becomes free only some frees later (at most TLSF_PENDING,
+ * 16): the handle is checked and the allocation ended at once (a second free is refused, the
+ * allocation count drops), while the record waits, prefetched, in a ring. Stats and walk release
+ * the ring's ranges first (used bytes and free ranges are exact), as does
+ * gpumem_tlsf_alloc_deferred when it would fail; clear and destroy drop it. Virtual blocks free
+ * this way (tlsf_inline.h says why). */
 gpumem_result gpumem_tlsf_free_deferred(gpumem_tlsf *tlsf, uint64_t handle);
 /* Releases the ranges of pending deferred frees now; 0 when there were none. */
 int gpumem_tlsf_release_pending(gpumem_tlsf *tlsf);

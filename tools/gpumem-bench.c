@@ -136,7 +136,8 @@ static int vblock_trace(bench_context *c, const char *prefix, uint32_t live_coun
 {
     uint32_t repeats = c->options.repeats;
     trace t;
-    if (trace_make(&t, c->options.seed, live_count, c->options.quick ? 200000 : 2000000, low, high))
+    uint32_t steps = c->options.quick ? 200000 : 2000000;
+    if (trace_make(&t, c->options.seed, live_count, steps, low, high))
         return 1;
     gpumem_vblock_allocation *live = malloc(t.live * sizeof *live);
     double *ns = malloc(repeats * sizeof *ns);
@@ -573,7 +574,8 @@ static int scale_pool(bench_context *c)
         if (c->options.quick && live_count > 100000)
             break; /* a smoke run: a million buffers take a while to make */
         trace t;
-        if (trace_make(&t, c->options.seed, live_count, c->options.quick ? 100000 : 1000000, 256, 4 << 10)) {
+        uint32_t steps = c->options.quick ? 100000 : 1000000;
+        if (trace_make(&t, c->options.seed, live_count, steps, 256, 4 << 10)) {
             status = 1;
             break;
         }
@@ -847,7 +849,7 @@ static int known_section(const char *name)
 static int parse_arguments(int argc, char **argv, bench_context *c)
 {
     uint64_t repeats = 0, size = 0;
-    int seeded = 0;
+    c->options.seed = TRACE_SEED;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *value;
         if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
@@ -869,7 +871,6 @@ static int parse_arguments(int argc, char **argv, bench_context *c)
         } else if ((value = option_value(argc, argv, &i, "--seed"))) {
             if (!parse_seed(value, &c->options.seed))
                 return usage_error("--seed wants a number (decimal or 0x hex), not", value);
-            seeded = 1;
         } else if ((value = option_value(argc, argv, &i, "--section"))) {
             if (!known_section(value))
                 return usage_error("unknown section", value);
@@ -880,8 +881,6 @@ static int parse_arguments(int argc, char **argv, bench_context *c)
     }
     c->options.repeats = repeats ? (uint32_t)repeats : c->options.quick ? 3 : 5;
     c->options.transfer_size = size ? size : c->options.quick ? 16u << 20 : 256u << 20;
-    if (!seeded)
-        c->options.seed = TRACE_SEED;
     return -1;
 }
 
