@@ -79,9 +79,10 @@ void gpumem_tlsf_stats_get(gpumem_tlsf *tlsf, gpumem_tlsf_stats *stats);
 int gpumem_tlsf_is_empty(const gpumem_tlsf *tlsf);
 
 /* The size classes the suballocator keeps its free ranges in (32 to each power of two): a
- * request's class (the first whose every range holds it), and the least size of a class, which
- * every request of that class fits. Rounding a request up to its class's least size wastes at
- * most about 3%; gpumem_pool_cache (pool_cache.h) keys destroyed buffers by these. */
+ * request's class (the first whose every range holds it; size > 0), and the least size of a
+ * class, which every request of that class fits. Rounding a request up to its class's least
+ * size wastes at most about 3%; gpumem_pool_cache (pool_cache.h) keys destroyed buffers by
+ * these. */
 uint32_t gpumem_tlsf_class_at_least(uint64_t size);
 uint64_t gpumem_tlsf_class_least_size(uint32_t c);
 /* The class of a range of `size` bytes: every request whose class it is fits it. */

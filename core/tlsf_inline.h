@@ -116,15 +116,13 @@ static TLSF_INLINE uint32_t tlsf_class_of(uint64_t size)
     return (shift << TLSF_SL_LOG2) + (uint32_t)(size >> shift);
 }
 
-/* The first class whose every block holds at least need bytes: need's own class, or the next
- * one when need is not the lower bound of its class. Classes are numbered without gaps, so the
- * next one may be the first of the next power of two, or past the last class. */
+/* The first class whose every block holds at least need bytes (need > 0): need's own class when
+ * need is its lower bound, else the next one. Both are the class after need - 1's, since classes
+ * are numbered without gaps and each starts where the one before ends; the next may be the first
+ * of the next power of two, or past the last class. */
 static TLSF_INLINE uint32_t tlsf_class_at_least(uint64_t need)
 {
-    uint32_t top_bit = 63u - (uint32_t)__builtin_clzll(need | TLSF_SL_COUNT);
-    uint32_t shift = top_bit - TLSF_SL_LOG2;
-    uint32_t c = (shift << TLSF_SL_LOG2) + (uint32_t)(need >> shift);
-    return c + ((need & ((UINT64_C(1) << shift) - 1u)) != 0);
+    return tlsf_class_of(need - 1u) + 1u;
 }
 
 /* The least size of class c, the inverse of tlsf_class_of at the classes' lower bounds: below

@@ -1102,6 +1102,39 @@ static uint64_t placed_at(laid_out *l, uint64_t size)
     return a.offset;
 }
 
+/* A request's class is the first whose least size holds it: the sizes 1 to 2^20, 2^k - 3 to
+ * 2^k + 3, and each class's least size, one less and one more, up to the top of the 64-bit
+ * range; a range's class (gpumem_tlsf_class_of) is the last whose least size it holds. */
+static void check_classes_of(uint64_t n)
+{
+    uint32_t c = gpumem_tlsf_class_at_least(n);
+    /* Past the last class (whose least size is 2^64 - 2^58), none holds it. */
+    cr_assert(c > gpumem_tlsf_class_of(UINT64_MAX) || gpumem_tlsf_class_least_size(c) >= n,
+              "size %llu: class %u holds %llu", (unsigned long long)n, c,
+              (unsigned long long)gpumem_tlsf_class_least_size(c));
+    cr_assert(c == 0 || gpumem_tlsf_class_least_size(c - 1u) < n,
+              "size %llu: class %u, but %u holds it", (unsigned long long)n, c, c - 1u);
+    uint32_t r = gpumem_tlsf_class_of(n);
+    cr_assert(gpumem_tlsf_class_least_size(r) <= n && r <= c && c - r <= 1u,
+              "range %llu: class %u", (unsigned long long)n, r);
+}
+
+Test(tlsf_edge, class_of_a_request_is_the_first_that_holds_it)
+{
+    for (uint64_t n = 1; n <= (1u << 20); n++)
+        check_classes_of(n);
+    for (uint32_t k = 2; k < 64; k++)
+        for (uint64_t n = (UINT64_C(1) << k) - 3u; n <= (UINT64_C(1) << k) + 3u; n++)
+            check_classes_of(n);
+    for (uint32_t c = 2; c <= gpumem_tlsf_class_of(UINT64_MAX); c++) {
+        uint64_t least = gpumem_tlsf_class_least_size(c);
+        check_classes_of(least - 1u);
+        check_classes_of(least);
+        check_classes_of(least + 1u);
+    }
+    check_classes_of(UINT64_MAX);
+}
+
 Test(tlsf_edge, search_order)
 {
     /* 1000 and 1001 bytes share a class ([992, 1008)); 100,000 bytes is far above it. */
