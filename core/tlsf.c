@@ -16,23 +16,22 @@
  * ---------------------------------------------------------------------------------------- */
 
 /* Only reached when the good-fit search found nothing, which leaves the classes below the
- * rounded-up one (for alignment 1, just the request's own class): their blocks are walked, so
- * that an allocation fails only when no free range can hold it, and largest_free_range is exact.
- * The cost is bounded by the free blocks of those classes and is paid on the way to a failure,
- * or to a fit that the O(1) search could not promise. */
-GPUMEM_RARE uint32_t gpumem_tlsf_scan_classes(const gpumem_tlsf *t, uint32_t c, uint64_t size,
-                                              uint64_t mask, uint32_t *found_class)
+ * rounded-up one (for alignment 1, just the request's own class): their blocks are walked, from
+ * the request's own class up, so that an allocation fails only when no free range can hold it,
+ * and largest_free_range is exact. The cost is bounded by the free blocks of those classes and is
+ * paid on the way to a failure, or to a fit that the O(1) search could not promise. */
+GPUMEM_RARE gpumem_result gpumem_tlsf_alloc_scanning(gpumem_tlsf *t, uint64_t size,
+                                                     uint64_t mask,
+                                                     gpumem_tlsf_allocation *allocation)
 {
-    for (c = tlsf_first_class_at_or_above(t, c); c != TLSF_NO_CLASS;
+    for (uint32_t c = tlsf_first_class_at_or_above(t, tlsf_class_of(size)); c != TLSF_NO_CLASS;
          c = tlsf_first_class_at_or_above(t, c + 1u)) {
         for (uint32_t i = t->heads[c]; i != TLSF_NIL; i = t->blocks[i].free_next) {
-            if (tlsf_block_fits(&t->blocks[i], size, mask)) {
-                *found_class = c;
-                return i;
-            }
+            if (tlsf_block_fits(&t->blocks[i], size, mask))
+                return tlsf_take_block(t, i, c, size, mask, allocation, 0);
         }
     }
-    return TLSF_NIL;
+    return GPUMEM_ERROR_LIMIT_EXCEEDED;
 }
 
 /* Turns used block i into free space merged with its free neighbours: one record keeps the

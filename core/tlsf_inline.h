@@ -216,8 +216,6 @@ static TLSF_INLINE uint32_t tlsf_first_class_at_or_above(const gpumem_tlsf *t, u
 }
 
 /* Out of line in tlsf.c: the paths that alloc and free rarely take. */
-uint32_t gpumem_tlsf_scan_classes(const gpumem_tlsf *t, uint32_t c, uint64_t size, uint64_t mask,
-                                  uint32_t *found_class);
 int gpumem_tlsf_grow_records(gpumem_tlsf *t); /* 0 when the record array cannot grow */
 /* Used block i, which has a free neighbour, becomes free space merged with its neighbours. */
 void gpumem_tlsf_free_and_merge(gpumem_tlsf *t, uint32_t i);
@@ -227,24 +225,11 @@ void gpumem_tlsf_free_and_merge(gpumem_tlsf *t, uint32_t i);
 gpumem_result gpumem_tlsf_alloc_after_pending(gpumem_tlsf *t, uint64_t size, uint64_t mask,
                                               gpumem_tlsf_allocation *allocation,
                                               gpumem_result refused);
+/* The allocate when no class's every block holds the request (tlsf.c): the blocks of the classes
+ * below are walked for one that does. */
+gpumem_result gpumem_tlsf_alloc_scanning(gpumem_tlsf *t, uint64_t size, uint64_t mask,
+                                         gpumem_tlsf_allocation *allocation);
 
-
-/* A free block that can hold size bytes at the alignment (mask + 1) when the head of the
- * request's own class c cannot, and its class; TLSF_NIL if none can. */
-static TLSF_INLINE uint32_t tlsf_find_past_own_head(const gpumem_tlsf *t, uint32_t c,
-                                                    uint64_t size, uint64_t mask,
-                                                    uint32_t *found_class)
-{
-    /* Rounding the worst-case need up to a class boundary makes any block of that class fit. */
-    uint64_t need = size + mask;
-    uint32_t good = need >= size ? tlsf_first_class_at_or_above(t, tlsf_class_at_least(need))
-                                 : TLSF_NO_CLASS;
-    if (good != TLSF_NO_CLASS) {
-        *found_class = good;
-        return t->heads[good];
-    }
-    return gpumem_tlsf_scan_classes(t, c, size, mask, found_class);
-}
 
 /* ------------------------------------------------------------------------------------------
  * Records
@@ -333,10 +318,11 @@ static TLSF_INLINE void tlsf_mark_used(gpumem_tlsf *t, uint32_t i, uint64_t pad,
 }
 
 /* Free block i of class c, which holds size at the alignment, becomes the allocation: padding
- * worth a free range and a remainder worth one are cut off first. */
+ * worth a free range and a remainder worth one are cut off first. `head` (a constant where it is
+ * inlined) is 1 when i is the head of its list, which leaves it by the shorter way. */
 static TLSF_INLINE gpumem_result tlsf_take_block(gpumem_tlsf *t, uint32_t i, uint32_t c,
                                                  uint64_t size, uint64_t mask,
-                                                 gpumem_tlsf_allocation *allocation)
+                                                 gpumem_tlsf_allocation *allocation, int head)
 {
     const tlsf_block *b = &t->blocks[i];
     uint64_t pad = tlsf_padding_at(b->offset, mask);
@@ -345,7 +331,10 @@ static TLSF_INLINE gpumem_result tlsf_take_block(gpumem_tlsf *t, uint32_t i, uin
     int cut_rest = tlsf_rest_is_cut(rest, size, mask);
     if (!tlsf_reserve_records(t, (uint32_t)(cut_pad + cut_rest)))
         return GPUMEM_ERROR_OUT_OF_HOST_MEMORY;
-    tlsf_list_remove(t, &t->blocks[i], c);
+    if (head)
+        tlsf_list_pop_head(t, &t->blocks[i], c);
+    else
+        tlsf_list_remove(t, &t->blocks[i], c);
     if (cut_pad) {
         i = tlsf_split_off_front(t, i, pad);
         pad = 0;
@@ -365,7 +354,10 @@ static TLSF_INLINE gpumem_result tlsf_take_block(gpumem_tlsf *t, uint32_t i, uin
  * is taken whole on a short path of its own (no split, no record to reserve, the list's head
  * known) unless its padding is large enough to become a free range, which only alignments above
  * TLSF_PAD_SPLIT can ask. The placement is the same on either path; on the equal-size trace the
- * short path saves about a quarter of the allocate's instructions (192 to 146, in vblock). */
+ * short path saves about a quarter of the allocate's instructions (192 to 146, in vblock).
+ * Otherwise the block is the head of the first class that holds the request at any padding, and
+ * leaves its list as a head (no link before it to rewrite); only when no such class exists are
+ * the blocks of the classes below walked, out of line. */
 static TLSF_INLINE gpumem_result gpumem_tlsf_alloc_inline(gpumem_tlsf *t, uint64_t size,
                                                           uint64_t mask,
                                                           gpumem_tlsf_allocation *allocation)
@@ -386,11 +378,16 @@ static TLSF_INLINE gpumem_result gpumem_tlsf_alloc_inline(gpumem_tlsf *t, uint64
             return GPUMEM_OK;
         }
     } else {
-        i = tlsf_find_past_own_head(t, c, size, mask, &c);
-        if (i == TLSF_NIL)
-            return GPUMEM_ERROR_LIMIT_EXCEEDED;
+        /* The head of the first non-empty class whose every block holds the request at any
+         * padding: its worst-case need rounded up to a class bound. */
+        uint64_t need = size + mask;
+        c = need >= size ? tlsf_first_class_at_or_above(t, tlsf_class_at_least(need))
+                         : TLSF_NO_CLASS;
+        if (__builtin_expect(c == TLSF_NO_CLASS, 0))
+            return gpumem_tlsf_alloc_scanning(t, size, mask, allocation);
+        i = t->heads[c];
     }
-    return tlsf_take_block(t, i, c, size, mask, allocation);
+    return tlsf_take_block(t, i, c, size, mask, allocation, 1);
 }
 
 /* gpumem_tlsf_alloc_inline for a suballocator freed through gpumem_tlsf_free_deferred_inline:
