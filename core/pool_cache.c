@@ -51,7 +51,8 @@ gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
                                           uint64_t alignment, uint64_t *place)
 {
     *place = bytes;
-    if (bytes > pool->cache_largest) /* 0 without a cache */
+    /* bytes over cache_largest (0 without a cache), or 0, which has no class */
+    if (bytes - 1u >= pool->cache_largest)
         return NULL;
     /* Every buffer kept in class c holds c's least size, which is at least any request whose
      * first fitting class is c. */

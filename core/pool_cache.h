@@ -37,12 +37,12 @@ gpumem_result gpumem_pool_cache_init(gpumem_pool_obj *pool);
 /* Frees the cache's own memory; the cache must be empty (gpumem_pool_cache_flush). */
 void gpumem_pool_cache_fini(gpumem_pool_obj *pool);
 
-/* A kept buffer that holds `bytes` (a shared-page request, margins included) and that no call
- * can reach, taken out of the cache and counted as placed again (used bytes, allocations), with
- * its page, range and record as they were; NULL when there is none. `alignment` is 0 for
- * min_alignment (which every range of a shared page has), else a larger power of two. *place is
- * what to place on a miss: bytes rounded up to their class's least size where the cache would
- * keep such a buffer, else bytes. */
+/* A kept buffer that holds `bytes` (a shared-page request, margins included; 0 finds none) and
+ * that no call can reach, taken out of the cache and counted as placed again (used bytes,
+ * allocations), with its page, range and record as they were; NULL when there is none.
+ * `alignment` is 0 for min_alignment (which every range of a shared page has), else a larger
+ * power of two. *place is what to place on a miss: bytes rounded up to their class's least size
+ * where the cache would keep such a buffer, else bytes. */
 gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
                                           uint64_t alignment, uint64_t *place);
 

@@ -1114,9 +1114,10 @@ static void check_classes_of(uint64_t n)
               (unsigned long long)gpumem_tlsf_class_least_size(c));
     cr_assert(c == 0 || gpumem_tlsf_class_least_size(c - 1u) < n,
               "size %llu: class %u, but %u holds it", (unsigned long long)n, c, c - 1u);
+    /* n's own class: c when n is c's least size, else the one before (also past the last). */
     uint32_t r = gpumem_tlsf_class_of(n);
-    cr_assert(gpumem_tlsf_class_least_size(r) <= n && r <= c && c - r <= 1u,
-              "range %llu: class %u", (unsigned long long)n, r);
+    cr_assert_eq(r, c - (gpumem_tlsf_class_least_size(c) != n), "range %llu: class %u",
+                 (unsigned long long)n, r);
 }
 
 Test(tlsf_edge, class_of_a_request_is_the_first_that_holds_it)
@@ -1156,11 +1157,13 @@ Test(tlsf_edge, search_order)
     gpumem_tlsf_destroy(l.tlsf);
 
     /* No larger class has a range: the own class's list is searched past its head (the last
-     * range freed, 1000 bytes, is the head; the 1001-byte range behind it fits). */
+     * range freed, 1000 bytes, is the head; the 1001-byte range behind it fits). The head stays
+     * in the list, so the next 1000 bytes go there. */
     lay_out(&l, sizes, 1);
     cr_assert_eq(gpumem_tlsf_free(l.tlsf, l.handles[2]), GPUMEM_OK);
     cr_assert_eq(gpumem_tlsf_free(l.tlsf, l.handles[0]), GPUMEM_OK);
     cr_assert_eq(placed_at(&l, 1001), l.offsets[2]);
+    cr_assert_eq(placed_at(&l, 1000), l.offsets[0]);
     gpumem_tlsf_destroy(l.tlsf);
 }
 
