@@ -43,8 +43,8 @@ void gpumem_tlsf_destroy(gpumem_tlsf *tlsf); /* NULL is fine */
 /* size > 0; alignment a power of two (callers validate both; GPUMEM_ERROR_INVALID_ARGUMENT
  * otherwise). GPUMEM_ERROR_LIMIT_EXCEEDED only when no free range fits (the O(1) search falls
  * back to walking the blocks of the classes from the request's own up to the one it searched
- * from, before giving up); GPUMEM_ERROR_OUT_OF_HOST_MEMORY when
- * the record array cannot grow. The state is unchanged on failure. */
+ * from, before giving up); GPUMEM_ERROR_OUT_OF_HOST_MEMORY when the record array cannot grow.
+ * The state is unchanged on failure. */
 gpumem_result gpumem_tlsf_alloc(gpumem_tlsf *tlsf, uint64_t size, uint64_t alignment,
                                 gpumem_tlsf_allocation *allocation);
 

@@ -74,6 +74,12 @@ typedef struct tlsf_block {
 #define TLSF_RETAKE_TRIES 8u
 #define TLSF_RETAKE_EVERY 64u
 
+/* Whether an allocate looks at the ring, given retake_misses (the gate above). */
+static TLSF_INLINE int tlsf_retake_looks(uint32_t misses)
+{
+    return misses < TLSF_RETAKE_TRIES || (misses & (TLSF_RETAKE_EVERY - 1u)) == 0;
+}
+
 struct gpumem_tlsf {
     tlsf_block *blocks;
     /* Per record, the generation of the live allocation it holds, 0 when it holds none (free,
@@ -415,7 +421,7 @@ static TLSF_INLINE gpumem_result gpumem_tlsf_alloc_deferred_inline(
     gpumem_tlsf *t, uint64_t size, uint64_t mask, gpumem_tlsf_allocation *allocation)
 {
     uint32_t misses = t->retake_misses;
-    if (misses < TLSF_RETAKE_TRIES || (misses & (TLSF_RETAKE_EVERY - 1u)) == 0) {
+    if (tlsf_retake_looks(misses)) {
         uint32_t slot = (t->pending_slot - 1u) & (TLSF_PENDING - 1u);
         uint32_t i = t->pending[slot];
         const tlsf_block *b = &t->blocks[i]; /* record 0, of size 0, when the slot is empty */

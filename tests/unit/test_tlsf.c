@@ -636,8 +636,7 @@ Test(tlsf_edge, deferred_frees_come_back_when_needed)
 /* Whether the next deferred allocate looks at the ring (the retake's gate, tlsf_inline.h). */
 static int retake_looks(const model *m)
 {
-    uint32_t misses = m->tlsf->retake_misses;
-    return misses < TLSF_RETAKE_TRIES || (misses & (TLSF_RETAKE_EVERY - 1u)) == 0;
+    return tlsf_retake_looks(m->tlsf->retake_misses);
 }
 
 /* A deferred allocate that looks at the ring takes back the range freed last when it holds the
