@@ -153,9 +153,11 @@ static gpumem_result validate_desc(const gpumem_device_desc *desc)
 {
     if (!desc)
         return GPUMEM_OK;
-    if (desc->flags & ~(uint32_t)GPUMEM_DEVICE_OPEN_INDEX)
+    const uint32_t known_flags =
+        GPUMEM_DEVICE_OPEN_INDEX | GPUMEM_DEVICE_OPEN_EXTERNALLY_SYNCHRONIZED;
+    if (desc->flags & ~known_flags)
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "unknown flags 0x%x in desc->flags",
-                           desc->flags & ~(uint32_t)GPUMEM_DEVICE_OPEN_INDEX);
+                           desc->flags & ~known_flags);
     const uint32_t features =
         GPUMEM_VULKAN_FEATURE_TIMELINE_SEMAPHORE | GPUMEM_VULKAN_FEATURE_BUFFER_DEVICE_ADDRESS;
     if (desc->external && (desc->external->vulkan_features & ~features))
@@ -238,6 +240,8 @@ static gpumem_result device_open(const gpumem_device_desc *desc, gpumem_device *
     gpumem_list_init(&device->events);
     gpumem_list_init(&device->registrations);
     device->ops = &entry->ops;
+    device->externally_synchronized =
+        desc && (desc->flags & GPUMEM_DEVICE_OPEN_EXTERNALLY_SYNCHRONIZED);
 
     r = device->ops->device_open(index, external, &device->native);
     if (r != GPUMEM_OK) {

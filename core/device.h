@@ -20,6 +20,9 @@ typedef struct gpumem_device_obj {
     pthread_mutex_t lock;                /* guards the lists, closing and teardowns */
     pthread_cond_t teardown_done;        /* teardowns went down */
     int closing;                         /* the device's handle ended: no new pools or streams */
+    /* GPUMEM_DEVICE_OPEN_EXTERNALLY_SYNCHRONIZED: its pools' and streams' locks are not taken
+     * (gpumem_lock_init). */
+    int externally_synchronized;
     uint32_t teardowns;                  /* pool, stream and event destroys that still use it */
     gpumem_list pools;
     gpumem_list streams;                 /* the default stream included */

@@ -940,7 +940,7 @@ static gpumem_result arenas_create(gpumem_pool_obj *pool, const gpumem_pool_desc
             arenas_discard(pool);
             return r;
         }
-        gpumem_lock_init(&arena->lock);
+        gpumem_lock_init(&arena->lock, pool->device->externally_synchronized);
         arena->owner = pool;
         pool->arenas[k] = arena;
         pool->arena_count = k + 1;
@@ -991,7 +991,7 @@ static gpumem_result pool_create(gpumem_device device_handle, const gpumem_pool_
         pool_discard(pool);
         return r;
     }
-    gpumem_lock_init(&pool->lock);
+    gpumem_lock_init(&pool->lock, device->externally_synchronized);
     /* The handle is made under the device lock, so that a close either sees the pool in the
      * list (and ends its handle) or has already refused it. */
     pthread_mutex_lock(&device->lock);

@@ -50,7 +50,7 @@ static gpumem_result stream_make(gpumem_device_obj *device, int is_default, cons
     stream->device = device;
     stream->is_default = is_default;
     stream->wrapped = wrap != NULL;
-    gpumem_lock_init(&stream->lock); /* before the handle makes the stream reachable */
+    gpumem_lock_init(&stream->lock, device->externally_synchronized); /* before the handle */
     if (!(stream->handle = gpumem_handle_create(GPUMEM_HANDLE_STREAM, stream))) {
         release_native(stream);
         gpumem_free(stream);

@@ -173,6 +173,15 @@ enum {
 enum {
     /* Use device_index as given; otherwise GPUMEM_DEVICE (env) or 0. */
     GPUMEM_DEVICE_OPEN_INDEX = 1u << 0,
+    /* The application promises that calls on this device never overlap: no two calls that take
+     * the device or anything made from it (its pools, buffers, images, streams, events and host
+     * registrations) run at the same time, from any threads; one thread, or threads that hand
+     * the device over through their own synchronization, as for Vulkan's externally synchronized
+     * objects. gpumem then takes no lock for a pool's or a stream's state: a buffer create and
+     * destroy ran 13-15% faster so on the H200 machine's host (docs/performance.md). Handles,
+     * errors and everything else stay as without it: a stale handle is still refused. Calls
+     * that overlap anyway are undefined behaviour, as on a virtual block. */
+    GPUMEM_DEVICE_OPEN_EXTERNALLY_SYNCHRONIZED = 1u << 1,
 };
 
 typedef struct gpumem_device_desc {

@@ -64,9 +64,18 @@ const char *conf_backend(void)
     return env && *env ? env : "host";
 }
 
+int conf_externally_synchronized(void)
+{
+    const char *env = getenv(CONF_EXTERNALLY_SYNCHRONIZED_ENV);
+    return env && strcmp(env, "1") == 0;
+}
+
 gpumem_result conf_open(gpumem_device *device)
 {
-    return gpumem_device_open(NULL, device);
+    if (!conf_externally_synchronized())
+        return gpumem_device_open(NULL, device);
+    gpumem_device_desc desc = {.flags = GPUMEM_DEVICE_OPEN_EXTERNALLY_SYNCHRONIZED};
+    return gpumem_device_open(&desc, device);
 }
 
 void conf_setup(void)

@@ -49,7 +49,15 @@ int conf_guard_margins(void);
  * which happens only when the tests run without main.c). */
 const char *conf_backend(void);
 
-/* Opens another device the way the fixture did (GPUMEM_BACKEND chooses). */
+/* Set to "1" to run the suite on devices opened with GPUMEM_DEVICE_OPEN_EXTERNALLY_SYNCHRONIZED
+ * (meson's conformance-*-external): tests whose calls overlap on one device skip there. */
+#define CONF_EXTERNALLY_SYNCHRONIZED_ENV "GPUMEM_CONFORMANCE_EXTERNALLY_SYNCHRONIZED"
+
+/* 1 when the suite's devices are externally synchronized (CONF_EXTERNALLY_SYNCHRONIZED_ENV). */
+int conf_externally_synchronized(void);
+
+/* Opens another device the way the fixture did (GPUMEM_BACKEND chooses; externally
+ * synchronized when the suite's devices are). */
 gpumem_result conf_open(gpumem_device *device);
 
 /* Skips the test, saying why: closes conf_dev first (where what closing logs still counts, and
@@ -58,6 +66,15 @@ gpumem_result conf_open(gpumem_device *device);
     do {                               \
         conf_finish();                 \
         cr_skip_test(__VA_ARGS__);     \
+    } while (0)
+
+/* For a test whose calls overlap on conf_dev from several threads, which an externally
+ * synchronized device does not allow. */
+#define CONF_SKIP_IF_EXTERNALLY_SYNCHRONIZED()                                               \
+    do {                                                                                     \
+        if (conf_externally_synchronized())                                                  \
+            CONF_SKIP("its calls overlap on one device from several threads, which a device " \
+                      "opened with GPUMEM_DEVICE_OPEN_EXTERNALLY_SYNCHRONIZED does not allow"); \
     } while (0)
 
 /* Options go after the name as in Test(); leave out .timeout (the suite's applies): Criterion

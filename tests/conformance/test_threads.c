@@ -144,12 +144,14 @@ static void share_a_pool(uint32_t arenas)
 
 CONF_TEST(threads_share_a_pool_with_own_streams)
 {
+    CONF_SKIP_IF_EXTERNALLY_SYNCHRONIZED();
     share_a_pool(0);
 }
 
 /* The same with three arenas: two threads share one, the others have theirs. */
 CONF_TEST(threads_share_a_pool_of_arenas)
 {
+    CONF_SKIP_IF_EXTERNALLY_SYNCHRONIZED();
     share_a_pool(THREADS - 1);
 }
 
@@ -210,6 +212,7 @@ static void *write_range(void *arg)
 
 CONF_TEST(threads_write_ranges_that_share_atoms)
 {
+    CONF_SKIP_IF_EXTERNALLY_SYNCHRONIZED();
     /* Non-coherent memory where the device has it, else any host-visible memory, else any. */
     uint32_t type = conf_find_type(GPUMEM_MEMORY_HOST_VISIBLE, GPUMEM_MEMORY_HOST_COHERENT);
     if (type == UINT32_MAX)

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs gpumem's CUDA checks on a machine with an NVIDIA GPU, in one go, well inside 10 minutes:
-# the GPU and driver, gpumem-info, the CUDA tests, the conformance suite on CUDA (plain and under
-# compute-sanitizer memcheck), the random-operation fuzzer, transfer sizes against copy threads
-# and the thread stress programs on CUDA, the Python package with PyTorch, CuPy and Numba, and
-# gpumem-bench's JSON report. Logs and the report go to $OUT (a log or two for each part asked
-# for, with gpumem-info's and the summary); a summary ends the output. Exit status 0 when every
-# step passed.
+# the GPU and driver, gpumem-info, the CUDA tests, the conformance suite on CUDA (plain, on an
+# externally synchronized device, and under compute-sanitizer memcheck), the random-operation
+# fuzzer, transfer sizes against copy threads and the thread stress programs on CUDA, the Python
+# package with PyTorch, CuPy and Numba, and gpumem-bench's JSON report. Logs and the report go
+# to $OUT (a log or two for each part asked for, with gpumem-info's and the summary); a summary
+# ends the output. Exit status 0 when every step passed.
 #
 # Run from the repository root, with the build folder (built elsewhere, e.g.
 #   meson setup build-gpu -Dvulkan=disabled -Dhip=disabled && meson compile -C build-gpu)
@@ -113,6 +113,8 @@ GPUMEM_STAGING=always GPUMEM_STAGING_CHUNK=65536 step "test_cuda staging=always"
 step "conformance (cuda)" "$out/conformance-cuda.log" 120 \
     "$(tool tests/conformance/gpumem-conformance)" --jobs 4 --verbose --full-stats
 GPUMEM_STAGING=always GPUMEM_STAGING_CHUNK=65536 step "conformance (cuda, staging=always)" \
+    "$out/conformance-cuda.log" 120 "$(tool tests/conformance/gpumem-conformance)" --jobs 4 --full-stats
+GPUMEM_CONFORMANCE_EXTERNALLY_SYNCHRONIZED=1 step "conformance (cuda, externally synchronized)" \
     "$out/conformance-cuda.log" 120 "$(tool tests/conformance/gpumem-conformance)" --jobs 4 --full-stats
 fi
 

@@ -125,6 +125,7 @@ typedef struct fz_ctx {
     size_t dump_capacity;
     int force_bad;       /* fz_op_bad_handle: every handle argument is a bad one */
     int force_cross;     /* fz_op_cross_device: objects of two devices where there are two */
+    unsigned plain_opens; /* fz_device_open_plain: every fourth device is externally synchronized */
 } fz_ctx;
 
 /* --- decoding (fuzz_input.c) --- */

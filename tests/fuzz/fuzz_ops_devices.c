@@ -95,15 +95,26 @@ static int adopt_device(fz_ctx *c, gpumem_device handle, int parent)
     return 1;
 }
 
-int fz_device_open_plain(fz_ctx *c)
+/* A device of the default backend; externally synchronized (its pools and streams take no
+ * lock: the fuzzer makes one call at a time) when `flags` says so. */
+static int open_default(fz_ctx *c, uint32_t flags)
 {
     if (fz_free_slot(c, FZ_DEVICE) < 0)
         return 1;
+    gpumem_device_desc desc = {.flags = flags};
     gpumem_device handle;
-    gpumem_result r = gpumem_device_open(NULL, &handle);
+    gpumem_result r = gpumem_device_open(flags ? &desc : NULL, &handle);
     if (!fz_call(c, "gpumem_device_open", r, 0, 0))
         return 0;
     return adopt_device(c, handle, -1);
+}
+
+/* Every fourth is externally synchronized, by count rather than by input, so that an input
+ * replays the same calls as before there were such devices. */
+int fz_device_open_plain(fz_ctx *c)
+{
+    int flagged = c->plain_opens++ % 4 == 3;
+    return open_default(c, flagged ? GPUMEM_DEVICE_OPEN_EXTERNALLY_SYNCHRONIZED : 0);
 }
 
 /* "Bring your own device": a second device on the native objects under an open one. gpumem
@@ -129,7 +140,7 @@ void fz_op_device_open(fz_ctx *c)
     int full = fz_free_slot(c, FZ_DEVICE) < 0;
     unsigned variant = (unsigned)fz_below(c, 16);
     if (variant < 9 && !full) {
-        fz_device_open_plain(c);
+        open_default(c, variant == 8 ? GPUMEM_DEVICE_OPEN_EXTERNALLY_SYNCHRONIZED : 0);
         return;
     }
     if (variant < 11 && !full) {

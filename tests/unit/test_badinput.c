@@ -822,7 +822,7 @@ static gpumem_result open_desc_null_out(void)
 }
 static gpumem_result open_unknown_flag(void)
 {
-    return open_desc((gpumem_device_desc){.flags = 1u << 1});
+    return open_desc((gpumem_device_desc){.flags = 1u << 2}); /* the first bit after the known */
 }
 static gpumem_result open_high_flag(void)
 {

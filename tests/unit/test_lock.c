@@ -1,4 +1,5 @@
-/* core's lock (lock.h): exclusion under contention, and sleepers woken by whoever lets go. */
+/* core's lock (lock.h): exclusion under contention, sleepers woken by whoever lets go, and the
+ * unshared lock of an externally synchronized device, which is never taken. */
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <time.h>
@@ -83,11 +84,35 @@ Test(lock, sleepers_are_woken_when_it_is_let_go)
 Test(lock, uncontended_takes_and_frees)
 {
     gpumem_lock l;
-    gpumem_lock_init(&l);
+    gpumem_lock_init(&l, 0);
     for (int i = 0; i < 3; i++) {
         gpumem_lock_acquire(&l);
         cr_assert_eq(atomic_load(&l.state), 1);
         gpumem_lock_release(&l);
         cr_assert_eq(atomic_load(&l.state), 0);
     }
+}
+
+/* An unshared lock is never taken: its word stays 0, and taking it again while "held" returns
+ * at once (a shared lock would wait for ever there). */
+Test(lock, unshared_is_never_taken)
+{
+    gpumem_lock l;
+    gpumem_lock_init(&l, 1);
+    gpumem_lock_acquire(&l);
+    cr_assert_eq(atomic_load(&l.state), 0);
+    gpumem_lock_acquire(&l);
+    gpumem_lock_release(&l);
+    gpumem_lock_release(&l);
+    cr_assert_eq(atomic_load(&l.state), 0);
+    /* Nor is its word written when it is let go (no exchange, which would be a locked
+     * instruction): a value put there stays. */
+    atomic_store(&l.state, 2);
+    gpumem_lock_release(&l);
+    cr_assert_eq(atomic_load(&l.state), 2);
+    /* init makes it shared again, whatever it was */
+    gpumem_lock_init(&l, 0);
+    gpumem_lock_acquire(&l);
+    cr_assert_eq(atomic_load(&l.state), 1);
+    gpumem_lock_release(&l);
 }
