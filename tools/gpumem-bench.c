@@ -288,6 +288,8 @@ static int open_external(bench_context *c, gpumem_device *device)
     };
     gpumem_result r = gpumem_device_open(&desc, device);
     if (r == GPUMEM_ERROR_INVALID_ARGUMENT) {
+        fprintf(stderr, "gpumem-bench: pool/create_destroy_pair_external left out: %s\n",
+                gpumem_last_error());
         *device = NULL;
         return 0;
     }

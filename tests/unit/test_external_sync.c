@@ -12,12 +12,12 @@
 /* A device opened with GPUMEM_DEVICE_OPEN_EXTERNALLY_SYNCHRONIZED makes every lock it owns
  * unshared (its pools' and their arenas', its streams', the default one included); a device
  * opened without it, none. */
-static void check_device_locks(uint32_t flags, uint32_t unshared)
+static void check_device_locks(uint32_t flags, const gpumem_external_device *external,
+                               uint32_t unshared)
 {
     gpumem_device device;
-    cr_assert_eq(gpumem_device_open(&(gpumem_device_desc){.backend = "host", .flags = flags},
-                                    &device),
-                 GPUMEM_OK, "%s", gpumem_last_error());
+    gpumem_device_desc desc = {.backend = "host", .flags = flags, .external = external};
+    cr_assert_eq(gpumem_device_open(&desc, &device), GPUMEM_OK, "%s", gpumem_last_error());
     gpumem_pool pool, arenas;
     cr_assert_eq(gpumem_pool_create(device, &(gpumem_pool_desc){0}, &pool), GPUMEM_OK);
     cr_assert_eq(gpumem_pool_create(device, &(gpumem_pool_desc){.arena_count = 3}, &arenas),
@@ -53,7 +53,18 @@ static void check_device_locks(uint32_t flags, uint32_t unshared)
 
 Test(lock, an_externally_synchronized_device_owns_only_unshared_locks)
 {
-    check_device_locks(GPUMEM_DEVICE_OPEN_EXTERNALLY_SYNCHRONIZED, 1);
-    check_device_locks(0, 0);
-    check_device_locks(GPUMEM_DEVICE_OPEN_EXTERNALLY_SYNCHRONIZED | GPUMEM_DEVICE_OPEN_INDEX, 1);
+    check_device_locks(GPUMEM_DEVICE_OPEN_EXTERNALLY_SYNCHRONIZED, NULL, 1);
+    check_device_locks(GPUMEM_DEVICE_OPEN_EXTERNALLY_SYNCHRONIZED | GPUMEM_DEVICE_OPEN_INDEX, NULL,
+                       1);
+    /* the other flag alone, or none, leaves every lock shared */
+    check_device_locks(0, NULL, 0);
+    check_device_locks(GPUMEM_DEVICE_OPEN_INDEX, NULL, 0);
+    /* on the native objects under another device ("bring your own device") alike */
+    gpumem_device owner;
+    gpumem_external_device native;
+    cr_assert_eq(gpumem_device_open(&(gpumem_device_desc){.backend = "host"}, &owner), GPUMEM_OK);
+    cr_assert_eq(gpumem_device_native(owner, &native), GPUMEM_OK);
+    check_device_locks(GPUMEM_DEVICE_OPEN_EXTERNALLY_SYNCHRONIZED, &native, 1);
+    check_device_locks(0, &native, 0);
+    cr_assert_eq(gpumem_device_close(owner), GPUMEM_OK);
 }
