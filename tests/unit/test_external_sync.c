@@ -51,7 +51,7 @@ static void check_device_locks(uint32_t flags, const gpumem_external_device *ext
     cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
 }
 
-Test(lock, an_externally_synchronized_device_owns_only_unshared_locks)
+Test(external_sync, a_flagged_device_owns_only_unshared_locks)
 {
     check_device_locks(GPUMEM_DEVICE_OPEN_EXTERNALLY_SYNCHRONIZED, NULL, 1);
     check_device_locks(GPUMEM_DEVICE_OPEN_EXTERNALLY_SYNCHRONIZED | GPUMEM_DEVICE_OPEN_INDEX, NULL,
