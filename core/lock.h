@@ -12,10 +12,9 @@
  *
  * A lock of an object whose device the application synchronizes itself
  * (GPUMEM_DEVICE_OPEN_EXTERNALLY_SYNCHRONIZED) is made `unshared`: taking and giving it back do
- * nothing, as no other call can be inside. On the H200 machine's host a buffer create and
- * destroy (two locked instructions each) took 11-13% less time so (docs/performance.md); the test
- * for it is one load of the word beside, and a branch that always goes one way for a given
- * lock, which cost shared locks no time measurable there.
+ * nothing, as no other call can be inside: a buffer create and destroy then runs none of its
+ * four locked instructions (what that saves: docs/performance.md). The test for it is one load
+ * of the word beside, and a branch that always goes one way for a given lock.
  */
 #ifndef GPUMEM_CORE_LOCK_H
 #define GPUMEM_CORE_LOCK_H

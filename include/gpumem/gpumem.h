@@ -178,10 +178,10 @@ enum {
      * registrations) run at the same time, from any threads; one thread, or threads that hand
      * the device over through their own synchronization, as for Vulkan's externally synchronized
      * objects. A call from a log callback that runs inside a call on the device overlaps it.
-     * gpumem then takes no lock for a pool's or a stream's state: a buffer create and destroy
-     * took 11-13% less time so on the H200 machine's host (docs/performance.md). Handles,
-     * errors and everything else stay as without it: a stale handle is still refused. Calls
-     * that overlap anyway are undefined behaviour, as on a virtual block. */
+     * gpumem then takes no lock for a pool's or a stream's state, which makes buffer creates
+     * and destroys cheaper (docs/api.md "Backends and devices"). Handles, errors and everything
+     * else stay as without it: a stale handle is still refused. Calls that overlap anyway are
+     * undefined behaviour, as on a virtual block. */
     GPUMEM_DEVICE_OPEN_EXTERNALLY_SYNCHRONIZED = 1u << 1,
 };
 
