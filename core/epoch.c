@@ -12,6 +12,7 @@
 
 #include "alloc.h"
 #include "hot.h"
+#include "lock.h"
 #include "thread.h"
 
 _Atomic uint64_t gpumem_epoch_global = 1;
@@ -43,6 +44,7 @@ static void release_record(void *memory)
     atomic_store_explicit(&record->epoch, 0, memory_order_release);
     atomic_store_explicit(&record->in_use, 0, memory_order_release);
     atomic_fetch_sub(&records_in_use, 1);
+    gpumem_lock_thread_exits();
 }
 
 /* In a child process only the forking thread lives on: the records of the others, some maybe
@@ -62,6 +64,7 @@ static void forget_other_threads(void)
         atomic_store(&r->in_use, 0);
     }
     atomic_store(&records_in_use, kept);
+    gpumem_lock_forget_other_threads();
 }
 
 static void setup(void)
@@ -118,8 +121,7 @@ GPUMEM_RARE gpumem_epoch_record *gpumem_epoch_register(void)
     return record;
 }
 
-/* Orders every running thread's earlier memory accesses before the writer's next loads. */
-static void heavy_barrier(void)
+void gpumem_epoch_barrier(void)
 {
 #if defined(__linux__) && defined(__NR_membarrier)
     if (!gpumem_epoch_readers_fence && membarrier_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
@@ -151,7 +153,7 @@ GPUMEM_OUT_OF_LINE uint64_t gpumem_epoch_oldest(const gpumem_epoch_record *self)
         publish_safe(own && own < next ? own : next);
         return next;
     }
-    heavy_barrier();
+    gpumem_epoch_barrier();
     uint64_t oldest = next, everyone = next;
     for (gpumem_epoch_record *r = atomic_load_explicit(&records, memory_order_acquire); r;
          r = r->next) {

@@ -1,14 +1,17 @@
 #include "lock.h"
 
+#include <sched.h>
 #if defined(__linux__)
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-#else
-#include <sched.h>
 #endif
 
+#include "epoch.h"
 #include "hot.h"
+#include "thread.h"
+
+_Atomic uintptr_t gpumem_lock_lone = GPUMEM_LOCK_UNCLAIMED;
 
 /* Tries before sleeping: a pool's sections last a few hundred nanoseconds, so a waiter that
  * spins for about as long usually gets the lock without two system calls. */
@@ -21,6 +24,16 @@ static void pause_briefly(void)
 #elif defined(__aarch64__)
     __asm__ __volatile__("yield");
 #endif
+}
+
+/* Waits while another thread runs on without blocking on anything of ours: spin briefly, then
+ * let it have the core. */
+static void let_others_run(unsigned round)
+{
+    if (round < SPINS)
+        pause_briefly();
+    else
+        sched_yield();
 }
 
 static void sleep_while_contended(gpumem_lock *lock)
@@ -58,3 +71,74 @@ GPUMEM_RARE void gpumem_lock_wake(gpumem_lock *lock)
     (void)lock;
 #endif
 }
+
+#if GPUMEM_LOCK_LONE_THREAD
+/* Whether the calling thread may become the lone thread: it makes gpumem calls (it holds an
+ * epoch record, so it leaves the place when it exits), and membarrier works, which ending the
+ * place needs. Registering ran the epochs' setup, which found out. */
+static int may_be_lone(void)
+{
+    return gpumem_this_thread.record != NULL && !gpumem_epoch_readers_fence;
+}
+
+GPUMEM_RARE void gpumem_lock_settle(gpumem_lock *lock)
+{
+    uintptr_t self = gpumem_lock_self();
+    for (unsigned round = 0;; round++) {
+        uintptr_t lone = atomic_load_explicit(&gpumem_lock_lone, memory_order_acquire);
+        if (lone == GPUMEM_LOCK_SHARED || lone == self)
+            break;
+        if (lone == GPUMEM_LOCK_SHARING) { /* another thread's barrier is running */
+            let_others_run(round);
+            continue;
+        }
+        if (lone == GPUMEM_LOCK_UNCLAIMED) {
+            /* Nobody enters without a word now, and nobody holds one past this step (a thread
+             * that did would have claimed the place or shared the process): the first to get
+             * here takes the place, or shares the process if it may not. */
+            uintptr_t next = may_be_lone() ? self : GPUMEM_LOCK_SHARED;
+            if (atomic_compare_exchange_strong(&gpumem_lock_lone, &lone, next))
+                break;
+            continue;
+        }
+        /* Another thread is the lone thread: the process is shared from now on. After the
+         * barrier, that thread sees it before entering any section, or its entry is visible. */
+        if (atomic_compare_exchange_strong(&gpumem_lock_lone, &lone, GPUMEM_LOCK_SHARING)) {
+            gpumem_epoch_barrier();
+            atomic_store_explicit(&gpumem_lock_lone, GPUMEM_LOCK_SHARED, memory_order_release);
+            break;
+        }
+    }
+    /* The lone thread may still be inside this lock's section, which it entered before the
+     * process was shared, or backing out of an entry it began. */
+    for (unsigned round = 0; atomic_load_explicit(&lock->entered_by, memory_order_acquire) != 0;
+         round++)
+        let_others_run(round);
+}
+
+void gpumem_lock_thread_exits(void)
+{
+    uintptr_t self = gpumem_lock_self();
+    atomic_compare_exchange_strong(&gpumem_lock_lone, &self, GPUMEM_LOCK_UNCLAIMED);
+}
+
+void gpumem_lock_forget_other_threads(void)
+{
+    uintptr_t lone = atomic_load(&gpumem_lock_lone);
+    if (lone != GPUMEM_LOCK_SHARED && lone != gpumem_lock_self())
+        atomic_store(&gpumem_lock_lone, GPUMEM_LOCK_UNCLAIMED);
+}
+#else
+GPUMEM_RARE void gpumem_lock_settle(gpumem_lock *lock)
+{
+    (void)lock;
+}
+
+void gpumem_lock_thread_exits(void)
+{
+}
+
+void gpumem_lock_forget_other_threads(void)
+{
+}
+#endif

@@ -15,6 +15,19 @@
  * nothing, as no other call can be inside: a buffer create and destroy then runs none of its
  * four locked instructions (what that saves: docs/performance.md). The test for it is one load
  * of the word beside, and a branch that always goes one way for a given lock.
+ *
+ * The lone thread. While one thread alone has taken core's locks (the common program that calls
+ * gpumem from one thread), it enters their sections without the word's locked instructions: it
+ * writes its thread pointer into the lock's `entered_by`, then checks that it is still the lone
+ * thread, and clears `entered_by` when it lets go. The first thread that takes any lock the
+ * usual way while another is the lone thread ends this for the process, for good
+ * (gpumem_lock_settle, lock.c): it marks the process shared, runs membarrier(2) (epoch.c), which
+ * makes every running thread execute a full barrier, and then waits until the lone thread's
+ * `entered_by` is gone from the lock it holds. The barrier is what makes the lone thread's plain
+ * store and load safe: after it, the lone thread either sees the process shared before entering,
+ * or its mark is visible to the waiter. The same asymmetric barrier guards the epochs (epoch.h).
+ * A thread that takes the word always looks at `entered_by` afterwards, so none enters while the
+ * lone thread is inside. Without membarrier there is no lone thread: every lock takes its word.
  */
 #ifndef GPUMEM_CORE_LOCK_H
 #define GPUMEM_CORE_LOCK_H
@@ -22,42 +35,105 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+/* Thread pointers (gpumem_lock_self) are addresses, never these. */
+#define GPUMEM_LOCK_SHARED 0u    /* for good: every lock takes its word */
+#define GPUMEM_LOCK_UNCLAIMED 1u /* no lone thread yet: the next thread that takes a lock is one */
+#define GPUMEM_LOCK_SHARING 2u   /* being made shared: wait until it is */
+
+#if (defined(__x86_64__) || defined(__aarch64__)) && (defined(__GNUC__) || defined(__clang__))
+#define GPUMEM_LOCK_LONE_THREAD 1
+#else
+#define GPUMEM_LOCK_LONE_THREAD 0 /* no cheap thread identity: every lock takes its word */
+#endif
+
 typedef struct gpumem_lock {
     /* 0: free; 1: held, nobody sleeps on it; 2: held, and a thread may sleep on it (its
      * holder wakes one when it lets go). */
     _Atomic uint32_t state;
     uint32_t unshared; /* set once, before the object is reachable: never taken */
+    /* The lone thread while it is inside (or about to enter) without the word; else 0. */
+    _Atomic uintptr_t entered_by;
 } gpumem_lock;
 
-#define GPUMEM_LOCK_INIT {0, 0}
+#define GPUMEM_LOCK_INIT {0, 0, 0}
 
-/* The contended halves (lock.c). */
+/* The lone thread's pointer, or one of GPUMEM_LOCK_SHARED, _UNCLAIMED, _SHARING (lock.c). */
+extern _Atomic uintptr_t gpumem_lock_lone;
+
+/* The contended halves, and the rare step after taking a word (lock.c). */
 void gpumem_lock_wait(gpumem_lock *lock);
 void gpumem_lock_wake(gpumem_lock *lock);
+/* After taking the word while the process is not shared for good, or the lone thread may be
+ * inside: claims the lone thread's place, or ends it and waits until it has left `lock`. */
+void gpumem_lock_settle(gpumem_lock *lock);
+/* From the epochs' thread-exit and fork handlers (epoch.c): an exiting lone thread leaves its
+ * place to the next thread that takes a lock; a child process's only thread is not kept
+ * waiting by a parent thread that was making the process shared. */
+void gpumem_lock_thread_exits(void);
+void gpumem_lock_forget_other_threads(void);
+
+/* The calling thread's pointer: one load on x86-64 (%fs:0) and a register read on AArch64. */
+static inline uintptr_t gpumem_lock_self(void)
+{
+#if GPUMEM_LOCK_LONE_THREAD
+    return (uintptr_t)__builtin_thread_pointer();
+#else
+    return GPUMEM_LOCK_SHARED;
+#endif
+}
 
 /* unshared: 1 for an object of an externally synchronized device (see above). */
 static inline void gpumem_lock_init(gpumem_lock *lock, int unshared)
 {
     atomic_init(&lock->state, 0);
     lock->unshared = unshared != 0;
+    atomic_init(&lock->entered_by, 0);
 }
 
 static inline void gpumem_lock_acquire(gpumem_lock *lock)
 {
     if (__builtin_expect(lock->unshared, 0))
         return;
+#if GPUMEM_LOCK_LONE_THREAD
+    uintptr_t self = gpumem_lock_self();
+    if (__builtin_expect(atomic_load_explicit(&gpumem_lock_lone, memory_order_relaxed) == self,
+                         1)) {
+        atomic_store_explicit(&lock->entered_by, self, memory_order_relaxed);
+        /* Store, then load: the order a membarrier in gpumem_lock_settle enforces. */
+        atomic_signal_fence(memory_order_seq_cst);
+        if (__builtin_expect(
+                atomic_load_explicit(&gpumem_lock_lone, memory_order_relaxed) == self, 1))
+            return;
+        atomic_store_explicit(&lock->entered_by, 0, memory_order_release);
+    }
+#endif
     uint32_t expected = 0;
     if (__builtin_expect(!atomic_compare_exchange_strong_explicit(
                              &lock->state, &expected, 1, memory_order_acquire,
                              memory_order_relaxed),
                          0))
         gpumem_lock_wait(lock);
+#if GPUMEM_LOCK_LONE_THREAD
+    if (__builtin_expect((atomic_load_explicit(&gpumem_lock_lone, memory_order_relaxed) |
+                          atomic_load_explicit(&lock->entered_by, memory_order_acquire)) != 0,
+                         0))
+        gpumem_lock_settle(lock);
+#endif
 }
 
 static inline void gpumem_lock_release(gpumem_lock *lock)
 {
     if (__builtin_expect(lock->unshared, 0))
         return;
+#if GPUMEM_LOCK_LONE_THREAD
+    /* Another thread's pointer there is the lone thread's, backing out of its entry: not ours. */
+    if (__builtin_expect(atomic_load_explicit(&lock->entered_by, memory_order_relaxed) ==
+                             gpumem_lock_self(),
+                         1)) {
+        atomic_store_explicit(&lock->entered_by, 0, memory_order_release);
+        return;
+    }
+#endif
     if (__builtin_expect(atomic_exchange_explicit(&lock->state, 0, memory_order_release) == 2, 0))
         gpumem_lock_wake(lock);
 }

@@ -179,7 +179,8 @@ enum {
      * the device over through their own synchronization, as for Vulkan's externally synchronized
      * objects. A call from a log callback that runs inside a call on the device overlaps it.
      * gpumem then takes no lock for a pool's or a stream's state, which makes buffer creates
-     * and destroys cheaper (docs/api.md "Backends and devices"). Handles, errors and everything
+     * and destroys cheaper (docs/api.md "Backends and devices"); a program that makes every
+     * call from one thread has that without the flag. Handles, errors and everything
      * else stay as without it: a stale handle is still refused. Calls that overlap anyway are
      * undefined behaviour, as on a virtual block. */
     GPUMEM_DEVICE_OPEN_EXTERNALLY_SYNCHRONIZED = 1u << 1,

@@ -133,6 +133,8 @@ for program in pool destroy map handles; do
 done
 step "stress_pool --arenas (cuda)" "$out/trust-cuda.log" 60 "$(tool tests/stress/stress_pool)" \
     --arenas
+step "stress_pool --late (cuda)" "$out/trust-cuda.log" 60 "$(tool tests/stress/stress_pool)" \
+    --late
 # Each of stress_close's rounds opens and closes a CUDA context (about 0.2 s): a tenth of them.
 GPUMEM_STRESS_SCALE=0.1 step "stress_close (cuda)" "$out/trust-cuda.log" 60 \
     "$(tool tests/stress/stress_close)"

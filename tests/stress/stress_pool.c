@@ -13,7 +13,11 @@
  * the buffers the workers publish, and looks them up by address, which races with their
  * destruction: such a call must return OK with the info of that very buffer, or
  * GPUMEM_ERROR_DESTROYED (NOT_FOUND, or another buffer, for the lookup). At the end the pool
- * must be empty. */
+ * must be empty.
+ *
+ * With --late, worker 0 is the main thread, which has run every call alone until then, and the
+ * other workers and the observer start when it is a quarter through: core's locks hand over from
+ * the lone thread to shared use (lock.h) while worker 0 is creating and destroying buffers. */
 #include "stress.h"
 
 enum {
@@ -35,6 +39,9 @@ static uint32_t arena_count;  /* WORKERS - 1 with --arenas */
 static unsigned iterations;
 static published slots[WORKERS][LIVE];
 static atomic_int workers_done;
+static int late;                      /* --late */
+static pthread_t threads[WORKERS + 1]; /* the workers and the observer */
+static int others_started;
 static atomic_ullong total_ops, observer_ops, observer_hits;
 
 typedef struct worker {
@@ -61,6 +68,9 @@ static int check_read(int id, unsigned it, const char *what, const uint8_t *out,
     return 0;
 }
 
+static void *observe(void *arg);
+static void start_others(void *workers);
+
 static void *work(void *arg)
 {
     worker *w = arg;
@@ -75,6 +85,8 @@ static void *work(void *arg)
     }
     for (unsigned it = 0; it < iterations && !stress_failed(); it++) {
         stress_tick();
+        if (late && w->id == 0 && it == iterations / 4)
+            start_others(w);
         int s = (int)stress_below(&rng, LIVE);
         if (live[s]) {
             atomic_store(&slots[w->id][s].handle, 0);
@@ -264,18 +276,31 @@ out:
     return NULL;
 }
 
+/* The threads besides worker 0's (the workers array starts at worker 0). */
+static void start_others(void *workers)
+{
+    worker *w = workers;
+    others_started = 1;
+    for (int i = 1; i < WORKERS; i++)
+        stress_start(&threads[i], work, &w[i]);
+    stress_start(&threads[WORKERS], observe, NULL);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "--own-pools") == 0)
         pool_count = WORKERS;
     else if (argc > 1 && strcmp(argv[1], "--arenas") == 0)
         arena_count = WORKERS - 1;
+    else if (argc > 1 && strcmp(argv[1], "--late") == 0)
+        late = 1;
     else if (argc > 1)
         return fprintf(stderr, "stress_pool: unknown argument '%s'\n", argv[1]) > 0;
     double t0 = stress_now();
     stress_watchdog();
     stress_progress("workers and observer", 0);
-    iterations = stress_count(12000, 4, 3);
+    /* --late's subject is one hand-over, a quarter through: a quarter of the iterations. */
+    iterations = stress_count(late ? 3000 : 12000, 4, 3);
     device = stress_open_or_exit();
     char backend[GPUMEM_NAME_SIZE];
     stress_backend_name(device, backend, sizeof backend);
@@ -285,16 +310,21 @@ int main(int argc, char **argv)
         if (!MUST(gpumem_pool_create(device, &pd, &pools[i])))
             return 1;
     worker w[WORKERS];
-    pthread_t threads[WORKERS + 1];
     for (int i = 0; i < WORKERS; i++) {
         w[i].id = i;
         if (!MUST(gpumem_stream_create(device, &w[i].stream)))
             return 1;
     }
-    for (int i = 0; i < WORKERS; i++)
-        stress_start(&threads[i], work, &w[i]);
-    stress_start(&threads[WORKERS], observe, NULL);
-    for (int i = 0; i <= WORKERS; i++)
+    if (late) {
+        work(&w[0]); /* starts the others a quarter through */
+        if (!others_started) /* too few iterations, or a failure before a quarter */
+            start_others(w);
+    } else {
+        for (int i = 0; i < WORKERS; i++)
+            stress_start(&threads[i], work, &w[i]);
+        stress_start(&threads[WORKERS], observe, NULL);
+    }
+    for (int i = late ? 1 : 0; i <= WORKERS; i++)
         pthread_join(threads[i], NULL);
 
     for (int i = 0; i < pool_count; i++) {
@@ -315,9 +345,10 @@ int main(int argc, char **argv)
     if (arena_count)
         snprintf(arenas, sizeof arenas, " of %u arenas", arena_count);
     snprintf(summary, sizeof summary,
-             "%s, %d worker threads in %d pool%s%s + 1 observer, %u iterations each, %llu worker "
+             "%s, %d worker threads in %d pool%s%s + 1 observer%s, %u iterations each, %llu worker "
              "ops, %llu observer ops (%llu racing info calls returned OK)",
-             backend, WORKERS, pool_count, pool_count > 1 ? "s" : "", arenas, iterations,
+             backend, WORKERS, pool_count, pool_count > 1 ? "s" : "", arenas,
+             late ? " (all but worker 0 from a quarter through)" : "", iterations,
              (unsigned long long)atomic_load(&total_ops),
              (unsigned long long)atomic_load(&observer_ops),
              (unsigned long long)atomic_load(&observer_hits));

@@ -1,9 +1,17 @@
-/* core's lock (lock.h): exclusion under contention, sleepers woken by whoever lets go, and the
- * unshared lock of an externally synchronized device, which is never taken. */
+/* core's lock (lock.h): exclusion under contention, sleepers woken by whoever lets go, the
+ * unshared lock of an externally synchronized device, which is never taken, and the lone thread,
+ * which enters without taking the word until a second thread takes a lock.
+ *
+ * The threads of the first tests hold no epoch record, so they never become the lone thread:
+ * those tests see the word taken every time. The lone thread's tests register theirs. */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdlib.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "epoch.h"
 #include "lock.h"
 
 enum { THREADS = 8, ROUNDS = 200000 };
@@ -115,4 +123,304 @@ Test(lock, unshared_is_never_taken)
     gpumem_lock_acquire(&l);
     cr_assert_eq(atomic_load(&l.state), 1);
     gpumem_lock_release(&l);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * The lone thread
+ * ---------------------------------------------------------------------------------------- */
+
+/* Registers the calling thread, as its first gpumem call would; the tests below need
+ * membarrier, without which no thread is ever the lone one (lock.h). */
+static void register_thread(void)
+{
+    cr_assert_not_null(gpumem_epoch_register());
+    if (gpumem_epoch_readers_fence)
+        cr_skip_test("membarrier(2) is not available here: no thread is ever the lone thread");
+}
+
+/* A registered thread's first lock claims the place (that one time through the word); from then
+ * on its sections take no word: the word stays 0 while it is inside, and its mark is there. */
+Test(lock, the_lone_thread_takes_no_word)
+{
+    register_thread();
+    gpumem_lock l;
+    gpumem_lock_init(&l, 0);
+    cr_assert_eq(atomic_load(&gpumem_lock_lone), GPUMEM_LOCK_UNCLAIMED);
+    gpumem_lock_acquire(&l);
+    cr_assert_eq(atomic_load(&l.state), 1, "the claim itself takes the word");
+    cr_assert_eq(atomic_load(&gpumem_lock_lone), gpumem_lock_self());
+    gpumem_lock_release(&l);
+    cr_assert_eq(atomic_load(&l.state), 0);
+    for (int i = 0; i < 3; i++) {
+        gpumem_lock_acquire(&l);
+        cr_assert_eq(atomic_load(&l.state), 0, "the lone thread took the word");
+        cr_assert_eq(atomic_load(&l.entered_by), gpumem_lock_self());
+        gpumem_lock m = GPUMEM_LOCK_INIT; /* a second lock inside the first */
+        gpumem_lock_acquire(&m);
+        cr_assert_eq(atomic_load(&m.state), 0);
+        gpumem_lock_release(&m);
+        cr_assert_eq(atomic_load(&m.entered_by), 0);
+        gpumem_lock_release(&l);
+        cr_assert_eq(atomic_load(&l.entered_by), 0);
+        cr_assert_eq(atomic_load(&l.state), 0);
+    }
+    /* An unshared lock stays untouched either way. */
+    gpumem_lock u;
+    gpumem_lock_init(&u, 1);
+    gpumem_lock_acquire(&u);
+    cr_assert_eq(atomic_load(&u.entered_by), 0);
+    gpumem_lock_release(&u);
+}
+
+/* A thread that holds no epoch record (it never made a gpumem call) may not become the lone
+ * thread: it shares the process instead, for good, and its sections take the word. */
+static void *take_unregistered(void *arg)
+{
+    gpumem_lock *l = arg;
+    gpumem_lock_acquire(l);
+    gpumem_lock_release(l);
+    return NULL;
+}
+
+Test(lock, a_thread_without_a_record_is_never_the_lone_thread)
+{
+    gpumem_lock l = GPUMEM_LOCK_INIT;
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, take_unregistered, &l), 0);
+    pthread_join(t, NULL);
+    cr_assert_eq(atomic_load(&gpumem_lock_lone), GPUMEM_LOCK_SHARED);
+    register_thread();
+    gpumem_lock_acquire(&l);
+    cr_assert_eq(atomic_load(&l.state), 1, "a shared process's locks take their word");
+    gpumem_lock_release(&l);
+}
+
+static gpumem_lock lone_lock = GPUMEM_LOCK_INIT;
+static _Atomic int lone_inside;   /* the lone thread is inside lone_lock's section */
+static _Atomic int second_inside; /* the second thread got into the same section */
+static _Atomic int second_saw_lone_inside = -1;
+
+static void *second_thread(void *arg)
+{
+    (void)arg;
+    cr_assert_not_null(gpumem_epoch_register());
+    gpumem_lock_acquire(&lone_lock);
+    atomic_store(&second_inside, 1);
+    atomic_store(&second_saw_lone_inside, atomic_load(&lone_inside));
+    gpumem_lock_release(&lone_lock);
+    return NULL;
+}
+
+/* While the lone thread is inside a section, a second thread that takes the same lock takes
+ * its word, ends the lone thread's place, and then waits until the lone thread leaves: it never
+ * gets in beside it. Afterwards the lone thread takes the word like everyone else. */
+Test(lock, a_second_thread_waits_for_the_lone_thread_and_ends_its_place)
+{
+    register_thread();
+    gpumem_lock_acquire(&lone_lock); /* claims */
+    gpumem_lock_release(&lone_lock);
+    gpumem_lock_acquire(&lone_lock);
+    cr_assert_eq(atomic_load(&lone_lock.entered_by), gpumem_lock_self());
+    atomic_store(&lone_inside, 1);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, second_thread, NULL), 0);
+    /* Until the second thread has ended the place (it holds the word by then), and a while
+     * longer: it must still be waiting. */
+    for (int ms = 0; ms < 10000 && atomic_load(&gpumem_lock_lone) != GPUMEM_LOCK_SHARED;
+         ms += 10)
+        sleep_ms(10);
+    cr_assert_eq(atomic_load(&gpumem_lock_lone), GPUMEM_LOCK_SHARED,
+                 "the second thread did not end the place within 10 s");
+    sleep_ms(50);
+    cr_assert_eq(atomic_load(&second_inside), 0, "the second thread got in beside the lone one");
+    cr_assert_eq(atomic_load(&lone_lock.state), 1, "the second thread does not hold the word");
+    atomic_store(&lone_inside, 0);
+    gpumem_lock_release(&lone_lock);
+    pthread_join(t, NULL);
+    cr_assert_eq(atomic_load(&second_saw_lone_inside), 0);
+    cr_assert_eq(atomic_load(&lone_lock.state), 0, "the second thread's word was not let go");
+    cr_assert_eq(atomic_load(&lone_lock.entered_by), 0);
+    gpumem_lock_acquire(&lone_lock);
+    cr_assert_eq(atomic_load(&lone_lock.state), 1, "the former lone thread took no word");
+    gpumem_lock_release(&lone_lock);
+}
+
+static void *claim_and_exit(void *arg)
+{
+    uintptr_t *self = arg;
+    cr_assert_not_null(gpumem_epoch_register());
+    gpumem_lock l = GPUMEM_LOCK_INIT;
+    gpumem_lock_acquire(&l);
+    gpumem_lock_release(&l);
+    *self = gpumem_lock_self();
+    return NULL;
+}
+
+/* A lone thread that exits leaves the place to the next registered thread that takes a lock. */
+Test(lock, the_place_passes_on_when_the_lone_thread_exits)
+{
+    register_thread();
+    uintptr_t first = 0;
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, claim_and_exit, &first), 0);
+    pthread_join(t, NULL);
+    cr_assert_neq(first, 0);
+    cr_assert_eq(atomic_load(&gpumem_lock_lone), GPUMEM_LOCK_UNCLAIMED,
+                 "the exiting lone thread kept its place (lone %#lx, it was %#lx)",
+                 (unsigned long)atomic_load(&gpumem_lock_lone), (unsigned long)first);
+    gpumem_lock l = GPUMEM_LOCK_INIT;
+    gpumem_lock_acquire(&l);
+    gpumem_lock_release(&l);
+    cr_assert_eq(atomic_load(&gpumem_lock_lone), gpumem_lock_self());
+    gpumem_lock_acquire(&l);
+    cr_assert_eq(atomic_load(&l.state), 0);
+    gpumem_lock_release(&l);
+}
+
+/* In a child process, only the forking thread lives on: it keeps its place if it had it, and
+ * takes the place if another thread of the parent had it. */
+static gpumem_lock parked_lock = GPUMEM_LOCK_INIT;
+static _Atomic int park;
+
+static void *claim_and_park(void *arg)
+{
+    (void)arg;
+    cr_assert_not_null(gpumem_epoch_register());
+    gpumem_lock_acquire(&parked_lock);
+    gpumem_lock_release(&parked_lock);
+    atomic_store(&park, 1);
+    while (atomic_load(&park) == 1)
+        sleep_ms(1);
+    return NULL;
+}
+
+static int child_claims_and_elides(void)
+{
+    gpumem_lock l = GPUMEM_LOCK_INIT;
+    gpumem_lock_acquire(&l);
+    gpumem_lock_release(&l);
+    if (atomic_load(&gpumem_lock_lone) != gpumem_lock_self())
+        return 1;
+    gpumem_lock_acquire(&l);
+    int elided = atomic_load(&l.state) == 0;
+    gpumem_lock_release(&l);
+    return elided ? 0 : 2;
+}
+
+static int fork_and_check(void)
+{
+    pid_t child = fork();
+    cr_assert_geq(child, 0);
+    if (child == 0)
+        _exit(child_claims_and_elides());
+    int status;
+    cr_assert_eq(waitpid(child, &status, 0), child);
+    cr_assert(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+Test(lock, a_child_process_has_a_lone_thread_again)
+{
+    register_thread();
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, claim_and_park, NULL), 0);
+    while (atomic_load(&park) == 0)
+        sleep_ms(1);
+    cr_assert_neq(atomic_load(&gpumem_lock_lone), gpumem_lock_self());
+    cr_assert_eq(fork_and_check(), 0, "the child did not take the parent's other thread's place");
+    atomic_store(&park, 2);
+    pthread_join(t, NULL);
+    /* The parked thread has exited: this one takes the place, and its children keep it. */
+    cr_assert_eq(fork_and_check(), 0, "the child of the lone thread lost its place");
+}
+
+/* The hand-over under load, many times: in each of ROUNDS_OF_HANDOVER child processes the lone
+ * thread counts through four locks while HELPERS threads (registered in odd rounds, not in even
+ * ones) start, wait a random while, and count through the same locks: the first of them to take
+ * a lock ends the place wherever the lone thread is. Each count is a plain read and write, so a
+ * thread that got in beside another would lose counts. */
+enum { ROUNDS_OF_HANDOVER = 200, HELPERS = 3, COUNTS = 4000, LOCKS = 4 };
+
+typedef struct handover {
+    gpumem_lock locks[LOCKS];
+    uint64_t counts[LOCKS];
+    int helpers_register;
+} handover;
+
+static handover *h;
+
+static unsigned next_random(unsigned *seed)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    return *seed >> 16;
+}
+
+static void count_through_locks(unsigned seed)
+{
+    for (int i = 0; i < COUNTS; i++) {
+        unsigned r = next_random(&seed);
+        gpumem_lock *l = &h->locks[r % LOCKS];
+        gpumem_lock_acquire(l);
+        uint64_t *count = &h->counts[r % LOCKS];
+        uint64_t v = *count;
+        if ((r & 0x70) == 0) /* now and then a longer section */
+            for (volatile int spin = 0; spin < 200; spin++)
+                ;
+        *count = v + 1;
+        gpumem_lock_release(l);
+    }
+}
+
+static void *helper(void *arg)
+{
+    unsigned seed = (unsigned)(uintptr_t)arg;
+    if (h->helpers_register && !gpumem_epoch_register())
+        _exit(3);
+    for (volatile unsigned spin = next_random(&seed) % 20000; spin > 0; spin--)
+        ;
+    count_through_locks(seed);
+    return NULL;
+}
+
+static int handover_round(unsigned round)
+{
+    handover state = {.helpers_register = round & 1};
+    h = &state;
+    gpumem_lock_acquire(&state.locks[0]); /* claims the place: a fresh child's first lock */
+    gpumem_lock_release(&state.locks[0]);
+    if (atomic_load(&gpumem_lock_lone) != gpumem_lock_self())
+        return 4;
+    pthread_t t[HELPERS];
+    for (int i = 0; i < HELPERS; i++)
+        if (pthread_create(&t[i], NULL, helper, (void *)(uintptr_t)(round * 2654435761u + i)))
+            return 5;
+    count_through_locks(round);
+    for (int i = 0; i < HELPERS; i++)
+        pthread_join(t[i], NULL);
+    uint64_t total = 0;
+    for (int k = 0; k < LOCKS; k++) {
+        total += state.counts[k];
+        if (atomic_load(&state.locks[k].state) != 0 || atomic_load(&state.locks[k].entered_by))
+            return 6;
+    }
+    if (atomic_load(&gpumem_lock_lone) != GPUMEM_LOCK_SHARED)
+        return 7;
+    return total == (uint64_t)(HELPERS + 1) * COUNTS ? 0 : 8;
+}
+
+Test(lock, no_count_is_lost_when_other_threads_join_the_lone_thread)
+{
+    register_thread();
+    for (unsigned round = 0; round < ROUNDS_OF_HANDOVER; round++) {
+        pid_t child = fork();
+        cr_assert_geq(child, 0);
+        if (child == 0)
+            _exit(handover_round(round));
+        int status;
+        cr_assert_eq(waitpid(child, &status, 0), child);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "round %u: the child ended with status %d (4: no place to start from; 6: a "
+                  "lock left taken; 7: the process not shared; 8: counts lost)",
+                  round, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    }
 }
