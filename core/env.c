@@ -24,6 +24,7 @@ typedef enum env_id {
     ENV_DETECT_CORRUPTION,
     ENV_DUMP_ON_CLOSE,
     ENV_REGISTRATION_CACHE,
+    ENV_LONE_THREAD,
     ENV_COUNT
 } env_id;
 
@@ -54,6 +55,7 @@ static const struct env_variable {
     [ENV_DETECT_CORRUPTION] = {"GPUMEM_DETECT_CORRUPTION", switch_words, 0, 1},
     [ENV_DUMP_ON_CLOSE] = {"GPUMEM_DUMP_ON_CLOSE", NULL, 0, 0},
     [ENV_REGISTRATION_CACHE] = {"GPUMEM_REGISTRATION_CACHE", NULL, 0, 0},
+    [ENV_LONE_THREAD] = {"GPUMEM_LONE_THREAD", switch_words, 1, 1},
 };
 
 /* Per variable, a hash of the last value warned about (0: none), so each bad value is warned
@@ -167,6 +169,11 @@ int gpumem_env_vulkan_validation(void)
 int gpumem_env_detect_corruption(void)
 {
     return word_of(ENV_DETECT_CORRUPTION);
+}
+
+int gpumem_env_lone_thread(void)
+{
+    return word_of(ENV_LONE_THREAD);
 }
 
 uint64_t gpumem_env_staging_chunk(const gpumem_device_properties *p, uint64_t align,
@@ -334,4 +341,5 @@ void gpumem_env_check(void)
     gpumem_env_vulkan_validation();
     gpumem_env_detect_corruption();
     gpumem_env_registration_cache();
+    gpumem_env_lone_thread();
 }

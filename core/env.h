@@ -53,6 +53,11 @@ int gpumem_env_vulkan_validation(void);
  * taken as 1, with a warning. */
 int gpumem_env_detect_corruption(void);
 
+/* GPUMEM_LONE_THREAD: 1 (unset, empty or "1") lets the one thread that calls gpumem skip its
+ * locks' atomic instructions (lock.h); 0 ("0") makes every lock take its word. Any other value
+ * is taken as 1, with a warning. */
+int gpumem_env_lone_thread(void);
+
 /* GPUMEM_DEVICE: *set 0 when unset or empty; 1 with *index set; or an error (INVALID_ARGUMENT)
  * naming the variable and its value. */
 gpumem_result gpumem_env_device(int *set, uint32_t *index);

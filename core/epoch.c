@@ -78,6 +78,7 @@ static void setup(void)
         membarrier_call(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0)
         gpumem_epoch_readers_fence = 0;
 #endif
+    gpumem_lock_setup(!gpumem_epoch_readers_fence);
 }
 
 /* A thread exit handler pointing into an unloaded library would crash the next exiting thread. */

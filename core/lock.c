@@ -7,6 +7,7 @@
 #include <unistd.h>
 #endif
 
+#include "env.h"
 #include "epoch.h"
 #include "hot.h"
 #include "thread.h"
@@ -73,12 +74,21 @@ GPUMEM_RARE void gpumem_lock_wake(gpumem_lock *lock)
 }
 
 #if GPUMEM_LOCK_LONE_THREAD
+/* Set once by the epochs' setup, which every thread's first call runs before it can take a
+ * lock: membarrier works (ending the place needs it) and GPUMEM_LONE_THREAD is not 0. */
+static int lone_allowed;
+
+void gpumem_lock_setup(int barrier_works)
+{
+    /* Read here, outside every lock: a bad value's warning may call the log callback. */
+    lone_allowed = barrier_works && gpumem_env_lone_thread();
+}
+
 /* Whether the calling thread may become the lone thread: it makes gpumem calls (it holds an
- * epoch record, so it leaves the place when it exits), and membarrier works, which ending the
- * place needs. Registering ran the epochs' setup, which found out. */
+ * epoch record, so it leaves the place when it exits, and the setup above has run). */
 static int may_be_lone(void)
 {
-    return gpumem_this_thread.record != NULL && !gpumem_epoch_readers_fence;
+    return gpumem_this_thread.record != NULL && lone_allowed;
 }
 
 GPUMEM_RARE void gpumem_lock_settle(gpumem_lock *lock)
@@ -129,6 +139,11 @@ void gpumem_lock_forget_other_threads(void)
         atomic_store(&gpumem_lock_lone, GPUMEM_LOCK_UNCLAIMED);
 }
 #else
+void gpumem_lock_setup(int barrier_works)
+{
+    (void)barrier_works;
+}
+
 GPUMEM_RARE void gpumem_lock_settle(gpumem_lock *lock)
 {
     (void)lock;

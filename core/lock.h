@@ -66,6 +66,9 @@ void gpumem_lock_wake(gpumem_lock *lock);
 /* After taking the word while the process is not shared for good, or the lone thread may be
  * inside: claims the lone thread's place, or ends it and waits until it has left `lock`. */
 void gpumem_lock_settle(gpumem_lock *lock);
+/* From the epochs' setup, once, before any thread can take a lock: whether membarrier works
+ * (without it there is no lone thread; GPUMEM_LONE_THREAD=0 turns it off too). */
+void gpumem_lock_setup(int barrier_works);
 /* From the epochs' thread-exit and fork handlers (epoch.c): an exiting lone thread leaves its
  * place to the next thread that takes a lock; a child process's only thread is not kept
  * waiting by a parent thread that was making the process shared. */

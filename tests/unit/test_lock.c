@@ -133,6 +133,7 @@ Test(lock, unshared_is_never_taken)
  * membarrier, without which no thread is ever the lone one (lock.h). */
 static void register_thread(void)
 {
+    unsetenv("GPUMEM_LONE_THREAD"); /* read by the first registration of the process */
     cr_assert_not_null(gpumem_epoch_register());
     if (gpumem_epoch_readers_fence)
         cr_skip_test("membarrier(2) is not available here: no thread is ever the lone thread");
@@ -170,6 +171,36 @@ Test(lock, the_lone_thread_takes_no_word)
     gpumem_lock_acquire(&u);
     cr_assert_eq(atomic_load(&u.entered_by), 0);
     gpumem_lock_release(&u);
+}
+
+/* GPUMEM_LONE_THREAD=0 turns the lone thread off for the process: the first thread's claim
+ * shares the process instead, and every section takes the word. Any other value than 0 and 1
+ * is taken as 1 (with a warning). */
+static void take_twice_with(const char *value, uintptr_t lone, uint32_t state)
+{
+    setenv("GPUMEM_LONE_THREAD", value, 1);
+    cr_assert_not_null(gpumem_epoch_register());
+    if (gpumem_epoch_readers_fence)
+        cr_skip_test("membarrier(2) is not available here: no thread is ever the lone thread");
+    gpumem_lock l = GPUMEM_LOCK_INIT;
+    for (int i = 0; i < 2; i++) {
+        gpumem_lock_acquire(&l);
+        gpumem_lock_release(&l);
+    }
+    cr_assert_eq(atomic_load(&gpumem_lock_lone), lone, "GPUMEM_LONE_THREAD=%s", value);
+    gpumem_lock_acquire(&l);
+    cr_assert_eq(atomic_load(&l.state), state, "GPUMEM_LONE_THREAD=%s", value);
+    gpumem_lock_release(&l);
+}
+
+Test(lock, the_lone_thread_can_be_turned_off)
+{
+    take_twice_with("0", GPUMEM_LOCK_SHARED, 1);
+}
+
+Test(lock, a_bad_switch_value_leaves_it_on)
+{
+    take_twice_with("yes", gpumem_lock_self(), 0);
 }
 
 /* A thread that holds no epoch record (it never made a gpumem call) may not become the lone
