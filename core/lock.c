@@ -1,6 +1,7 @@
 #include "lock.h"
 
 #include <sched.h>
+#include <time.h>
 #if defined(__linux__)
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -27,14 +28,23 @@ static void pause_briefly(void)
 #endif
 }
 
-/* Waits while another thread runs on without blocking on anything of ours: spin briefly, then
- * let it have the core. */
+/* One round of waiting for another thread that runs on without waiting for us (the lone thread
+ * inside a section, or a barrier): spin briefly, yield a few times, then sleep longer and longer
+ * (up to a millisecond), as the lone thread's section may be long (a stream's synchronize, a
+ * large copy) and a waiter that only yielded would keep a core busy all that while. */
 static void let_others_run(unsigned round)
 {
-    if (round < SPINS)
+    if (round < SPINS) {
         pause_briefly();
-    else
+        return;
+    }
+    if (round < SPINS + 16) {
         sched_yield();
+        return;
+    }
+    unsigned doublings = round - (SPINS + 16);
+    struct timespec pause = {0, 1000L << (doublings < 10 ? doublings : 10)}; /* 1 us .. 1 ms */
+    nanosleep(&pause, NULL);
 }
 
 static void sleep_while_contended(gpumem_lock *lock)

@@ -6,7 +6,10 @@
  * those tests see the word taken every time. The lone thread's tests register theirs. */
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -274,6 +277,103 @@ Test(lock, a_second_thread_waits_for_the_lone_thread_and_ends_its_place)
     gpumem_lock_acquire(&lone_lock);
     cr_assert_eq(atomic_load(&lone_lock.state), 1, "the former lone thread took no word");
     gpumem_lock_release(&lone_lock);
+}
+
+/* The rare paths, made to happen on purpose. */
+
+/* The process is shared between the lone thread's check and its mark: the lock lies on a page
+ * made read-only, and the fault of the mark's store shares the process (as a thread preempted
+ * there would find it) before the store is tried again. The lone thread must back out: take the
+ * word, and leave no mark. */
+static void *fault_page;
+static long fault_page_size;
+
+static void share_on_fault(int signal, siginfo_t *info, void *context)
+{
+    (void)signal, (void)context;
+    char *at = info->si_addr, *page = fault_page;
+    if (at < page || at >= page + fault_page_size)
+        abort();
+    atomic_store(&gpumem_lock_lone, GPUMEM_LOCK_SHARED);
+    mprotect(fault_page, (size_t)fault_page_size, PROT_READ | PROT_WRITE);
+}
+
+Test(lock, the_lone_thread_backs_out_when_shared_before_its_mark)
+{
+    register_thread();
+    fault_page_size = sysconf(_SC_PAGESIZE);
+    fault_page = mmap(NULL, (size_t)fault_page_size, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(fault_page, MAP_FAILED);
+    gpumem_lock *l = fault_page;
+    gpumem_lock_init(l, 0);
+    gpumem_lock_acquire(l); /* claims */
+    gpumem_lock_release(l);
+    cr_assert_eq(atomic_load(&gpumem_lock_lone), gpumem_lock_self());
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_sigaction = share_on_fault;
+    action.sa_flags = SA_SIGINFO;
+    cr_assert_eq(sigaction(SIGSEGV, &action, NULL), 0);
+    cr_assert_eq(mprotect(fault_page, (size_t)fault_page_size, PROT_READ), 0);
+    gpumem_lock_acquire(l);
+    cr_assert_eq(atomic_load(&gpumem_lock_lone), GPUMEM_LOCK_SHARED, "the mark's store did not fault");
+    cr_assert_eq(atomic_load(&l->state), 1, "the lone thread did not take the word");
+    cr_assert_eq(atomic_load(&l->entered_by), 0, "the lone thread left its mark");
+    gpumem_lock_release(l);
+    cr_assert_eq(atomic_load(&l->state), 0);
+}
+
+/* A thread that holds the word lets go while the lone thread's mark passes through (it is
+ * backing out): the word is given back, and the mark, not this thread's, is left alone. */
+Test(lock, a_word_holder_ignores_a_passing_mark)
+{
+    gpumem_lock l = GPUMEM_LOCK_INIT;
+    gpumem_lock_acquire(&l); /* no record: the process is shared, the word taken */
+    cr_assert_eq(atomic_load(&l.state), 1);
+    uintptr_t other = gpumem_lock_self() ^ 0x1000u;
+    atomic_store(&l.entered_by, other);
+    gpumem_lock_release(&l);
+    cr_assert_eq(atomic_load(&l.state), 0, "the word was kept");
+    cr_assert_eq(atomic_load(&l.entered_by), other, "another thread's mark was cleared");
+}
+
+/* In a shared process, a thread that takes the word still waits while a mark is there (the
+ * former lone thread inside a section it entered before the process was shared), and without
+ * keeping a core busy: the mark stays for 300 ms, the waiter's CPU time must stay well below. */
+static gpumem_lock marked = GPUMEM_LOCK_INIT;
+static _Atomic int marked_entered;
+static double waiter_cpu_seconds;
+
+static void *take_marked(void *arg)
+{
+    (void)arg;
+    struct timespec start, end;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start);
+    gpumem_lock_acquire(&marked);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &end);
+    atomic_store(&marked_entered, 1);
+    gpumem_lock_release(&marked);
+    waiter_cpu_seconds = (double)(end.tv_sec - start.tv_sec) + (end.tv_nsec - start.tv_nsec) * 1e-9;
+    return NULL;
+}
+
+Test(lock, a_word_holder_waits_for_a_mark_without_spinning)
+{
+    gpumem_lock l = GPUMEM_LOCK_INIT;
+    gpumem_lock_acquire(&l); /* shares the process (no record) */
+    gpumem_lock_release(&l);
+    cr_assert_eq(atomic_load(&gpumem_lock_lone), GPUMEM_LOCK_SHARED);
+    atomic_store(&marked.entered_by, gpumem_lock_self() ^ 0x1000u);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, take_marked, NULL), 0);
+    sleep_ms(300);
+    cr_assert_eq(atomic_load(&marked_entered), 0, "the waiter entered beside the mark");
+    atomic_store(&marked.entered_by, 0);
+    pthread_join(t, NULL);
+    cr_assert_eq(atomic_load(&marked_entered), 1);
+    cr_assert_lt(waiter_cpu_seconds, 0.1, "the waiter spent %.3f s of CPU in 0.3 s of waiting",
+                 waiter_cpu_seconds);
 }
 
 static void *claim_and_exit(void *arg)
