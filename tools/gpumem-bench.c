@@ -752,13 +752,11 @@ static int scale_threads(bench_context *c, scale_sharing sharing)
     return status;
 }
 
-static int bench_scale(bench_context *c)
+/* 1 to 8 threads in one pool, in pools of their own and over arenas; then the 1k-live pool trace
+ * again on this thread. */
+static int scale_threads_then_shared(bench_context *c)
 {
-    int status = scale_vblock(c);
-    if (!status)
-        status = scale_pool(c, sizeof scale_live / sizeof scale_live[0], "");
-    if (!status)
-        status = scale_threads(c, ONE_POOL);
+    int status = scale_threads(c, ONE_POOL);
     if (!status)
         status = scale_threads(c, OWN_POOLS);
     if (!status)
@@ -771,21 +769,43 @@ static int bench_scale(bench_context *c)
     return status;
 }
 
+static int bench_scale(bench_context *c)
+{
+    int status = scale_vblock(c);
+    if (!status)
+        status = scale_pool(c, sizeof scale_live / sizeof scale_live[0], "");
+    if (!status)
+        status = scale_threads_then_shared(c);
+    return status;
+}
+
+/* The thread rows of scale alone, after its 1k-live pool trace on this thread (in a third of
+ * scale's time). */
+static int bench_threads(bench_context *c)
+{
+    int status = scale_pool(c, 1, "");
+    if (!status)
+        status = scale_threads_then_shared(c);
+    return status;
+}
+
 /* --- command line --- */
 
 typedef struct section {
     const char *name;
     int (*run)(bench_context *c);
+    int only_when_named; /* a part of another section: not run again in a run of all */
 } section;
 
 static const section sections[] = {
-    {"vblock", bench_vblock},
-    {"pool", bench_pool},
-    {"transfer", bench_transfer},
-    {"call", bench_call},
-    {"vulkan", bench_vulkan_section},
-    {"cuda", bench_cuda_section},
-    {"scale", bench_scale},
+    {"vblock", bench_vblock, 0},
+    {"pool", bench_pool, 0},
+    {"transfer", bench_transfer, 0},
+    {"call", bench_call, 0},
+    {"vulkan", bench_vulkan_section, 0},
+    {"cuda", bench_cuda_section, 0},
+    {"scale", bench_scale, 0},
+    {"threads", bench_threads, 1},
 };
 #define SECTION_COUNT (sizeof sections / sizeof sections[0])
 
@@ -799,7 +819,8 @@ static void usage(FILE *out)
             "  --json          one JSON document of all results on stdout\n"
             "  --quick         small sizes and 3 repeats: a smoke run\n"
             "  --repeats N     runs per measurement, the median is reported (default 5)\n"
-            "  --section NAME  only vblock, pool, transfer, call, vulkan, cuda or scale\n"
+            "  --section NAME  only vblock, pool, transfer, call, vulkan, cuda or scale; or\n"
+            "                  threads (scale's thread rows alone)\n"
             "  --size BYTES    bytes per transfer, with an optional K, M or G suffix\n"
             "                  (default 256M; --quick: 16M)\n"
             "  --seed N        seed of the vblock, pool and scale sections' random traces\n"
@@ -950,7 +971,7 @@ int main(int argc, char **argv)
     bench_report_begin(&c.options, &header);
     status = 0;
     for (size_t i = 0; i < SECTION_COUNT && !status; i++)
-        if (!c.section || strcmp(c.section, sections[i].name) == 0)
+        if (c.section ? strcmp(c.section, sections[i].name) == 0 : !sections[i].only_when_named)
             status = sections[i].run(&c);
     if (!status)
         bench_report_end(&c.options);
