@@ -1,7 +1,10 @@
 #include "epoch.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -122,11 +125,28 @@ GPUMEM_RARE gpumem_epoch_record *gpumem_epoch_register(void)
     return record;
 }
 
+/* Once readers rely on membarrier, a fence of the caller's own would not order their accesses:
+ * a failed call (the kernel may be short of memory) is made again, after a pause, until it
+ * succeeds; one that cannot succeed (an error other than a shortage, which registration ruled
+ * out) ends the process, rather than letting an object be freed under a call, or two threads
+ * into one section. */
 void gpumem_epoch_barrier(void)
 {
 #if defined(__linux__) && defined(__NR_membarrier)
-    if (!gpumem_epoch_readers_fence && membarrier_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
+    if (!gpumem_epoch_readers_fence) {
+        for (long sleep_ns = 1000; membarrier_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0;) {
+            if (errno != ENOMEM && errno != EAGAIN && errno != EINTR) {
+                fprintf(stderr, "gpumem: membarrier failed after it was registered (%s): "
+                        "memory order between threads cannot be kept\n", strerror(errno));
+                abort();
+            }
+            struct timespec nap = {.tv_sec = 0, .tv_nsec = sleep_ns};
+            nanosleep(&nap, NULL);
+            if (sleep_ns < 1000000)
+                sleep_ns *= 2;
+        }
         return;
+    }
 #endif
     GPUMEM_FULL_FENCE(); /* readers fence themselves */
 }

@@ -39,8 +39,9 @@ extern _Atomic uint64_t gpumem_epoch_global;
 extern int gpumem_epoch_readers_fence;
 
 /* Orders every running thread's earlier memory accesses before the caller's next loads: one
- * membarrier, or, where membarrier is not available, a full fence (the readers fence
- * themselves then). Also what ends the lone thread's place among core's locks (lock.h). */
+ * membarrier (made again until it succeeds), or, where membarrier is not available, a full fence
+ * (the readers fence themselves then). Also what ends the lone thread's place among core's locks
+ * (lock.h). */
 void gpumem_epoch_barrier(void);
 
 /* A record for the calling thread, released when the thread exits. NULL when out of memory. */

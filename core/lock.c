@@ -30,8 +30,8 @@ static void pause_briefly(void)
 
 /* One round of waiting for another thread that runs on without waiting for us (the lone thread
  * inside a section, or a barrier): spin briefly, yield a few times, then sleep longer and longer
- * (up to a millisecond), as the lone thread's section may be long (a stream's synchronize, a
- * large copy) and a waiter that only yielded would keep a core busy all that while. */
+ * (up to about a millisecond), as the lone thread's section may be long (a stream's synchronize,
+ * a large copy) and a waiter that only yielded would keep a core busy all that while. */
 static void let_others_run(unsigned round)
 {
     if (round < SPINS) {
@@ -43,8 +43,8 @@ static void let_others_run(unsigned round)
         return;
     }
     unsigned doublings = round - (SPINS + 16);
-    struct timespec pause = {0, 1000L << (doublings < 10 ? doublings : 10)}; /* 1 us .. 1 ms */
-    nanosleep(&pause, NULL);
+    struct timespec nap = {.tv_sec = 0, .tv_nsec = 1000L << (doublings < 10 ? doublings : 10)};
+    nanosleep(&nap, NULL); /* 1 us, doubling up to 1.024 ms */
 }
 
 static void sleep_while_contended(gpumem_lock *lock)
@@ -90,7 +90,8 @@ static int lone_allowed;
 
 void gpumem_lock_setup(int barrier_works)
 {
-    /* Read here, outside every lock: a bad value's warning may call the log callback. */
+    /* Read once, here, rather than where the place is claimed, which is inside a section: a bad
+     * value's warning may reach the log callback. */
     lone_allowed = barrier_works && gpumem_env_lone_thread();
 }
 

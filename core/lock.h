@@ -40,10 +40,12 @@
 #define GPUMEM_LOCK_UNCLAIMED 1u /* no lone thread yet: the next thread that takes a lock is one */
 #define GPUMEM_LOCK_SHARING 2u   /* being made shared: wait until it is */
 
-#if (defined(__x86_64__) || defined(__aarch64__)) && (defined(__GNUC__) || defined(__clang__))
+/* Linux (membarrier), on x86-64 or AArch64 (a thread pointer in one instruction). */
+#if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__)) && \
+    (defined(__GNUC__) || defined(__clang__))
 #define GPUMEM_LOCK_LONE_THREAD 1
 #else
-#define GPUMEM_LOCK_LONE_THREAD 0 /* no cheap thread identity: every lock takes its word */
+#define GPUMEM_LOCK_LONE_THREAD 0 /* every lock takes its word */
 #endif
 
 typedef struct gpumem_lock {
@@ -71,7 +73,10 @@ void gpumem_lock_settle(gpumem_lock *lock);
 void gpumem_lock_setup(int barrier_works);
 /* From the epochs' thread-exit and fork handlers (epoch.c): an exiting lone thread leaves its
  * place to the next thread that takes a lock; a child process's only thread is not kept
- * waiting by a parent thread that was making the process shared. */
+ * waiting by a parent thread that was making the process shared. A fork while another thread
+ * is inside a section is undefined, with or without the lone thread: the child would wait for
+ * a word that thread held for ever, or may now enter over the mark of a lone thread that was
+ * inside. */
 void gpumem_lock_thread_exits(void);
 void gpumem_lock_forget_other_threads(void);
 
@@ -81,7 +86,7 @@ void gpumem_lock_forget_other_threads(void);
  * it into the compare (8 fewer instructions a buffer create and destroy than the assembly);
  * else written out, not volatile: the value never changes for a thread. */
 #if defined(GPUMEM_LOCK_HAS_THREAD_POINTER)
-/* given (a test of the assembly) */
+/* given: 0 builds the assembly (tests/unit/test_lock_asm.c) */
 #elif defined(__clang__)
 #define GPUMEM_LOCK_HAS_THREAD_POINTER (__clang_major__ >= 14)
 #elif defined(__GNUC__)
@@ -140,11 +145,11 @@ static inline void gpumem_lock_acquire(gpumem_lock *lock)
         gpumem_lock_wait(lock);
 #if GPUMEM_LOCK_LONE_THREAD
     /* The place first, with acquire, then the mark: a place read as shared was stored after the
-     * barrier that made any lone thread's mark visible, so the mark read after it is current. */
+     * barrier that made any lone thread's mark visible (or, shared from unclaimed, when there
+     * was no lone thread), so the mark read after it is current. */
     uintptr_t lone = atomic_load_explicit(&gpumem_lock_lone, memory_order_acquire);
-    if (__builtin_expect((lone | atomic_load_explicit(&lock->entered_by, memory_order_acquire)) !=
-                             0,
-                         0))
+    uintptr_t mark = atomic_load_explicit(&lock->entered_by, memory_order_acquire);
+    if (__builtin_expect((lone | mark) != 0, 0))
         gpumem_lock_settle(lock);
 #endif
 }

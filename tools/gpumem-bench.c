@@ -779,8 +779,8 @@ static int bench_scale(bench_context *c)
     return status;
 }
 
-/* The thread rows of scale alone, after its 1k-live pool trace on this thread (in a third of
- * scale's time). */
+/* Scale's thread rows, between its 1k-live pool trace on this thread before and after them (in
+ * a third of scale's time). */
 static int bench_threads(bench_context *c)
 {
     int status = scale_pool(c, 1, "");
@@ -820,7 +820,8 @@ static void usage(FILE *out)
             "  --quick         small sizes and 3 repeats: a smoke run\n"
             "  --repeats N     runs per measurement, the median is reported (default 5)\n"
             "  --section NAME  only vblock, pool, transfer, call, vulkan, cuda or scale; or\n"
-            "                  threads (scale's thread rows alone)\n"
+            "                  threads (scale's thread rows, between its 1k-live pool trace\n"
+            "                  before and after them)\n"
             "  --size BYTES    bytes per transfer, with an optional K, M or G suffix\n"
             "                  (default 256M; --quick: 16M)\n"
             "  --seed N        seed of the vblock, pool and scale sections' random traces\n"

@@ -180,7 +180,9 @@ enum {
      * objects. A call from a log callback that runs inside a call on the device overlaps it.
      * gpumem then takes no lock for a pool's or a stream's state, which makes buffer creates
      * and destroys cheaper (docs/api.md "Backends and devices"); a program that makes every
-     * call from one thread has that without the flag. Handles, errors and everything
+     * call from one thread has about that without the flag (on Linux on x86-64 and AArch64:
+     * no locked instruction, docs/api.md "Rules every call follows"). Handles, errors and
+     * everything
      * else stay as without it: a stale handle is still refused. Calls that overlap anyway are
      * undefined behaviour, as on a virtual block. */
     GPUMEM_DEVICE_OPEN_EXTERNALLY_SYNCHRONIZED = 1u << 1,

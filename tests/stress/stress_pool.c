@@ -69,7 +69,7 @@ static int check_read(int id, unsigned it, const char *what, const uint8_t *out,
 }
 
 static void *observe(void *arg);
-static void start_others(void *workers);
+static void start_others(worker *workers);
 
 static void *work(void *arg)
 {
@@ -277,9 +277,8 @@ out:
 }
 
 /* The threads besides worker 0's (the workers array starts at worker 0). */
-static void start_others(void *workers)
+static void start_others(worker *w)
 {
-    worker *w = workers;
     others_started = 1;
     for (int i = 1; i < WORKERS; i++)
         stress_start(&threads[i], work, &w[i]);

@@ -317,7 +317,8 @@ Test(lock, the_lone_thread_backs_out_when_shared_before_its_mark)
     cr_assert_eq(sigaction(SIGSEGV, &action, NULL), 0);
     cr_assert_eq(mprotect(fault_page, (size_t)fault_page_size, PROT_READ), 0);
     gpumem_lock_acquire(l);
-    cr_assert_eq(atomic_load(&gpumem_lock_lone), GPUMEM_LOCK_SHARED, "the mark's store did not fault");
+    cr_assert_eq(atomic_load(&gpumem_lock_lone), GPUMEM_LOCK_SHARED,
+                 "the mark's store did not fault");
     cr_assert_eq(atomic_load(&l->state), 1, "the lone thread did not take the word");
     cr_assert_eq(atomic_load(&l->entered_by), 0, "the lone thread left its mark");
     gpumem_lock_release(l);
@@ -425,8 +426,13 @@ static void *claim_and_park(void *arg)
     return NULL;
 }
 
-static int child_claims_and_elides(void)
+/* In the child: 3 when it should have kept the forking thread's place and has not, before it
+ * takes any lock; 1 when taking one did not make it the lone thread; 2 when it then took the
+ * word. */
+static int child_claims_and_elides(int kept)
 {
+    if (kept && atomic_load(&gpumem_lock_lone) != gpumem_lock_self())
+        return 3;
     gpumem_lock l = GPUMEM_LOCK_INIT;
     gpumem_lock_acquire(&l);
     gpumem_lock_release(&l);
@@ -438,12 +444,12 @@ static int child_claims_and_elides(void)
     return elided ? 0 : 2;
 }
 
-static int fork_and_check(void)
+static int fork_and_check(int kept)
 {
     pid_t child = fork();
     cr_assert_geq(child, 0);
     if (child == 0)
-        _exit(child_claims_and_elides());
+        _exit(child_claims_and_elides(kept));
     int status;
     cr_assert_eq(waitpid(child, &status, 0), child);
     cr_assert(WIFEXITED(status));
@@ -458,11 +464,15 @@ Test(lock, a_child_process_has_a_lone_thread_again)
     while (atomic_load(&park) == 0)
         sleep_ms(1);
     cr_assert_neq(atomic_load(&gpumem_lock_lone), gpumem_lock_self());
-    cr_assert_eq(fork_and_check(), 0, "the child did not take the parent's other thread's place");
+    cr_assert_eq(fork_and_check(0), 0, "the child did not take the parent's other thread's place");
     atomic_store(&park, 2);
     pthread_join(t, NULL);
     /* The parked thread has exited: this one takes the place, and its children keep it. */
-    cr_assert_eq(fork_and_check(), 0, "the child of the lone thread lost its place");
+    gpumem_lock l = GPUMEM_LOCK_INIT;
+    gpumem_lock_acquire(&l);
+    gpumem_lock_release(&l);
+    cr_assert_eq(atomic_load(&gpumem_lock_lone), gpumem_lock_self());
+    cr_assert_eq(fork_and_check(1), 0, "the child of the lone thread lost its place");
 }
 
 /* The hand-over under load, many times: in each of ROUNDS_OF_HANDOVER child processes the lone
@@ -550,8 +560,9 @@ Test(lock, no_count_is_lost_when_other_threads_join_the_lone_thread)
         int status;
         cr_assert_eq(waitpid(child, &status, 0), child);
         cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-                  "round %u: the child ended with status %d (4: no place to start from; 6: a "
-                  "lock left taken; 7: the process not shared; 8: counts lost)",
+                  "round %u: the child ended with status %d (3: a helper could not register; 4: "
+                  "no place to start from; 5: no thread; 6: a lock left taken; 7: the process "
+                  "not shared; 8: counts lost)",
                   round, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
     }
 }
