@@ -429,7 +429,7 @@ static void *claim_and_park(void *arg)
 /* In the child: 3 when it should have kept the forking thread's place and has not, before it
  * takes any lock; 1 when taking one did not make it the lone thread; 2 when it then took the
  * word. */
-static int child_claims_and_elides(int kept)
+static int child_claims_and_elides(unsigned kept)
 {
     if (kept && atomic_load(&gpumem_lock_lone) != gpumem_lock_self())
         return 3;
@@ -444,16 +444,21 @@ static int child_claims_and_elides(int kept)
     return elided ? 0 : 2;
 }
 
-static int fork_and_check(int kept)
+/* Runs body(arg) in a child process; its exit status, -1 when it did not exit. */
+static int in_child(int (*body)(unsigned), unsigned arg)
 {
     pid_t child = fork();
     cr_assert_geq(child, 0);
     if (child == 0)
-        _exit(child_claims_and_elides(kept));
+        _exit(body(arg));
     int status;
     cr_assert_eq(waitpid(child, &status, 0), child);
-    cr_assert(WIFEXITED(status));
-    return WEXITSTATUS(status);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static int fork_and_check(int kept)
+{
+    return in_child(child_claims_and_elides, (unsigned)kept);
 }
 
 Test(lock, a_child_process_has_a_lone_thread_again)
@@ -553,16 +558,11 @@ Test(lock, no_count_is_lost_when_other_threads_join_the_lone_thread)
 {
     register_thread();
     for (unsigned round = 0; round < ROUNDS_OF_HANDOVER; round++) {
-        pid_t child = fork();
-        cr_assert_geq(child, 0);
-        if (child == 0)
-            _exit(handover_round(round));
-        int status;
-        cr_assert_eq(waitpid(child, &status, 0), child);
-        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-                  "round %u: the child ended with status %d (3: a helper could not register; 4: "
-                  "no place to start from; 5: no thread; 6: a lock left taken; 7: the process "
-                  "not shared; 8: counts lost)",
-                  round, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        int status = in_child(handover_round, round);
+        cr_assert_eq(status, 0,
+                     "round %u: the child ended with status %d (3: a helper could not register; "
+                     "4: no place to start from; 5: no thread; 6: a lock left taken; 7: the "
+                     "process not shared; 8: counts lost)",
+                     round, status);
     }
 }
