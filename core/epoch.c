@@ -14,6 +14,7 @@
 #endif
 
 #include "alloc.h"
+#include "backoff.h"
 #include "hot.h"
 #include "lock.h"
 #include "thread.h"
@@ -134,16 +135,14 @@ void gpumem_epoch_barrier(void)
 {
 #if defined(__linux__) && defined(__NR_membarrier)
     if (!gpumem_epoch_readers_fence) {
-        for (long sleep_ns = 1000; membarrier_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0;) {
+        for (unsigned round = 0; membarrier_call(MEMBARRIER_CMD_PRIVATE_EXPEDITED) != 0;
+             round++) {
             if (errno != ENOMEM && errno != EAGAIN && errno != EINTR) {
                 fprintf(stderr, "gpumem: membarrier failed after it was registered (%s): "
                         "memory order between threads cannot be kept\n", strerror(errno));
                 abort();
             }
-            struct timespec nap = {.tv_sec = 0, .tv_nsec = sleep_ns};
-            nanosleep(&nap, NULL);
-            if (sleep_ns < 1000000)
-                sleep_ns *= 2;
+            gpumem_backoff(round, 0, 0);
         }
         return;
     }
@@ -213,15 +212,6 @@ void gpumem_epoch_wait(gpumem_epoch_record *self, uint64_t stamp)
         gpumem_epoch_leave(self);
     /* The calls being waited for are usually short: yield a few times, then sleep longer and
      * longer (up to a millisecond) while one runs on, such as a large transfer. */
-    long sleep_ns = 1000;
-    for (unsigned round = 0; gpumem_epoch_oldest(self) <= stamp; round++) {
-        if (round < 16) {
-            sched_yield();
-            continue;
-        }
-        struct timespec pause = {0, sleep_ns};
-        nanosleep(&pause, NULL);
-        if (sleep_ns < 1000000)
-            sleep_ns *= 2;
-    }
+    for (unsigned round = 0; gpumem_epoch_oldest(self) <= stamp; round++)
+        gpumem_backoff(round, 0, 16);
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #endif
 
+#include "backoff.h"
 #include "env.h"
 #include "epoch.h"
 #include "hot.h"
@@ -19,32 +20,11 @@ _Atomic uintptr_t gpumem_lock_lone = GPUMEM_LOCK_UNCLAIMED;
  * spins for about as long usually gets the lock without two system calls. */
 #define SPINS 100
 
-static void pause_briefly(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
-/* One round of waiting for another thread that runs on without waiting for us (the lone thread
- * inside a section, or a barrier): spin briefly, yield a few times, then sleep longer and longer
- * (up to about a millisecond), as the lone thread's section may be long (a stream's synchronize,
- * a large copy) and a waiter that only yielded would keep a core busy all that while. */
+/* One round of waiting for the lone thread inside a section, or for a barrier: the lone
+ * thread's section may be long (a stream's synchronize), so the wait ends in sleeps. */
 static void let_others_run(unsigned round)
 {
-    if (round < SPINS) {
-        pause_briefly();
-        return;
-    }
-    if (round < SPINS + 16) {
-        sched_yield();
-        return;
-    }
-    unsigned doublings = round - (SPINS + 16);
-    struct timespec nap = {.tv_sec = 0, .tv_nsec = 1000L << (doublings < 10 ? doublings : 10)};
-    nanosleep(&nap, NULL); /* 1 us, doubling up to 1.024 ms */
+    gpumem_backoff(round, SPINS, 16);
 }
 
 static void sleep_while_contended(gpumem_lock *lock)
@@ -66,7 +46,7 @@ GPUMEM_RARE void gpumem_lock_wait(gpumem_lock *lock)
             atomic_compare_exchange_weak_explicit(&lock->state, &expected, 1,
                                                   memory_order_acquire, memory_order_relaxed))
             return;
-        pause_briefly();
+        gpumem_pause();
     }
     /* From here the lock is taken as 2, so that whoever lets it go next wakes a sleeper: this
      * thread cannot know whether others sleep besides it. */
