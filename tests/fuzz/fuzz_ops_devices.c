@@ -200,6 +200,33 @@ void fz_op_device_close(fz_ctx *c)
     fz_close_device(c, d);
 }
 
+/* The dump's buffers are the device's live buffers, each once: every live buffer of the model
+ * on device d appears as one {"handle":H,... entry, and there are no others. */
+static void check_dump_buffers(fz_ctx *c, int d)
+{
+    unsigned entries = 0, live = 0;
+    for (const char *at = c->dump; (at = strstr(at, "{\"handle\":")); at++)
+        entries++;
+    for (int i = 0; i < FZ_MAX_BUFFERS; i++) {
+        const fz_buffer *b = &c->buffers[i];
+        if (!b->live || b->device != d)
+            continue;
+        live++;
+        char entry[64];
+        snprintf(entry, sizeof entry, "{\"handle\":%llu,",
+                 (unsigned long long)(uintptr_t)b->handle);
+        const char *first = strstr(c->dump, entry);
+        if (!first || strstr(first + 1, entry)) {
+            fz_fail(c, "gpumem_device_dump_json lists live buffer #%d %s", i,
+                    first ? "more than once" : "nowhere");
+            return;
+        }
+    }
+    if (entries != live)
+        fz_fail(c, "gpumem_device_dump_json lists %u buffers; device #%d has %u live", entries,
+                d, live);
+}
+
 static void query_dump(fz_ctx *c, int d)
 {
     gpumem_device dev = c->devices[d].handle;
@@ -266,7 +293,9 @@ static void query_dump(fz_ctx *c, int d)
         size_t from = at > 60 ? at - 60 : 0;
         fz_fail(c, "gpumem_device_dump_json gave invalid JSON: %s; near: \"%.120s\"", why,
                 c->dump + from);
+        return;
     }
+    check_dump_buffers(c, d);
 }
 
 void fz_op_device_query(fz_ctx *c)

@@ -1,0 +1,183 @@
+/* A pool's live buffers, as every walk over them sees them: random creates and destroys (in
+ * shared and dedicated pages, in a pool with one arena and in one with several, destroys in any
+ * order) against a model, which after random steps must match the device dump's buffers (each
+ * live buffer once, no other), the address index a pool builds at its first lookup (every live
+ * buffer found, no destroyed one), and the pool's destroy (every live handle ended). */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "conformance.h"
+
+#define PAGE (1ull << 20)
+#define SLOTS 160
+#define STEPS 4000
+#define ARENAS 3
+
+typedef struct slot {
+    gpumem_buffer buffer; /* NULL: never made */
+    int live;
+    int pool;
+    uint64_t address, size; /* where memory has addresses */
+} slot;
+
+typedef struct churn {
+    gpumem_pool pools[2];
+    slot slots[SLOTS];
+    unsigned seed;
+} churn;
+
+static unsigned next(churn *c)
+{
+    c->seed = c->seed * 1103515245u + 12345u;
+    return c->seed >> 8;
+}
+
+static char *dump_text(void)
+{
+    uint64_t length;
+    OK(gpumem_device_dump_json(conf_dev, NULL, 0, &length));
+    char *text = conf_alloc(length + 1);
+    OK(gpumem_device_dump_json(conf_dev, text, length + 1, &length));
+    return text;
+}
+
+static int count_of(const char *text, const char *what)
+{
+    int n = 0;
+    for (const char *at = text; (at = strstr(at, what)); at++)
+        n++;
+    return n;
+}
+
+/* The dump lists each live buffer once, no destroyed one, and nothing else as a buffer. */
+static void check_dump(const churn *c, int step)
+{
+    char *json = dump_text();
+    int live = 0;
+    for (int i = 0; i < SLOTS; i++) {
+        const slot *s = &c->slots[i];
+        if (!s->buffer)
+            continue;
+        char entry[64];
+        snprintf(entry, sizeof entry, "{\"handle\":%llu,",
+                 (unsigned long long)(uintptr_t)s->buffer);
+        int n = count_of(json, entry);
+        cr_assert_eq(n, s->live, "step %d: %s buffer of slot %d is listed %d times", step,
+                     s->live ? "the live" : "the destroyed", i, n);
+        live += s->live;
+    }
+    cr_assert_eq(count_of(json, "{\"handle\":"), live, "step %d: %d live buffers", step, live);
+    free(json);
+}
+
+static void make(churn *c, int i, int pool)
+{
+    slot *s = &c->slots[i];
+    uint64_t size = 1 + next(c) % 20000;
+    gpumem_buffer_desc desc = {.size = size};
+    if (next(c) % 16 == 0)
+        desc.flags = GPUMEM_BUFFER_DEDICATED; /* a page of its own: another kind of record */
+    OK(gpumem_buffer_create(c->pools[pool], &desc, &s->buffer));
+    gpumem_native_buffer native;
+    OK(gpumem_buffer_native(s->buffer, &native));
+    *s = (slot){.buffer = s->buffer, .live = 1, .pool = pool, .address = native.address,
+                .size = size};
+}
+
+typedef struct made_on_thread {
+    churn *c;
+    int first, count, pool;
+} made_on_thread;
+
+static void *make_some(void *arg)
+{
+    made_on_thread *m = arg;
+    for (int i = m->first; i < m->first + m->count; i++)
+        make(m->c, i, m->pool);
+    return NULL;
+}
+
+/* Slots [first, first + count) made by a new thread: its own arena of a pool with arenas. */
+static void make_on_thread(churn *c, int first, int count, int pool)
+{
+    made_on_thread m = {c, first, count, pool};
+    pthread_t thread;
+    cr_assert_eq(pthread_create(&thread, NULL, make_some, &m), 0);
+    cr_assert_eq(pthread_join(thread, NULL), 0);
+}
+
+/* Random creates and destroys (more creates while few are live), the dump checked now and
+ * then and at the end. */
+static void run_churn(churn *c, int pools, int steps)
+{
+    for (int step = 0; step < steps; step++) {
+        int i = (int)(next(c) % SLOTS);
+        slot *s = &c->slots[i];
+        if (s->live) {
+            OK(gpumem_buffer_destroy(s->buffer));
+            s->live = 0;
+        } else {
+            make(c, i, (int)(next(c) % (unsigned)pools));
+        }
+        if (next(c) % 64 == 0)
+            check_dump(c, step);
+    }
+    check_dump(c, steps);
+}
+
+CONF_TEST(every_walk_over_a_pools_buffers_sees_the_live_ones)
+{
+    churn *c = conf_alloc(sizeof *c);
+    memset(c, 0, sizeof *c);
+    c->seed = 20261202;
+    c->pools[0] = conf_pool(PAGE);
+    gpumem_pool_desc desc = {.page_size = PAGE, .arena_count = ARENAS, .name = "arenas"};
+    OK(gpumem_pool_create(conf_dev, &desc, &c->pools[1]));
+    /* Each arena of the second pool holds buffers made by a thread of its own; the churn then
+     * destroys them from this thread, in any order. */
+    for (int a = 0; a < ARENAS; a++)
+        make_on_thread(c, a * 20, 20, 1);
+    run_churn(c, 2, STEPS);
+
+    /* The address index of a pool searched for the first time is built from its live buffers. */
+    int addressed = 0;
+    for (int i = 0; i < SLOTS; i++) {
+        const slot *s = &c->slots[i];
+        if (!s->buffer || !s->address)
+            continue;
+        addressed = 1;
+        gpumem_buffer found = NULL;
+        uint64_t offset = 0;
+        gpumem_result r = gpumem_buffer_find(conf_dev, s->address + s->size / 2, &found, &offset);
+        if (s->live) {
+            cr_assert_eq(r, GPUMEM_OK, "slot %d: %s", i, gpumem_last_error());
+            cr_assert_eq(found, s->buffer, "slot %d: another buffer found", i);
+            cr_assert_eq(offset, s->size / 2);
+        } else {
+            cr_assert(r == GPUMEM_ERROR_NOT_FOUND || (r == GPUMEM_OK && found != s->buffer),
+                      "slot %d: a destroyed buffer found (%s)", i, gpumem_result_string(r));
+        }
+    }
+    /* More churn with the indexes kept up to date, then the dump again. */
+    if (addressed)
+        run_churn(c, 2, STEPS / 4);
+
+    /* A pool's destroy ends each of its live buffers, and leaves the other pool's. */
+    OK(gpumem_pool_destroy(c->pools[1]));
+    gpumem_buffer_info info;
+    for (int i = 0; i < SLOTS; i++) {
+        slot *s = &c->slots[i];
+        if (!s->live)
+            continue;
+        if (s->pool == 1) {
+            FAILS(gpumem_buffer_info_get(s->buffer, &info), GPUMEM_ERROR_DESTROYED);
+            s->live = 0;
+        } else {
+            OK(gpumem_buffer_info_get(s->buffer, &info));
+        }
+    }
+    check_dump(c, -1);
+    OK(gpumem_pool_destroy(c->pools[0]));
+    free(c);
+}
