@@ -14,35 +14,32 @@ typedef struct gpumem_image_obj gpumem_image_obj;
  * field by field (a kept record keeps its placement: pool, page, offset, left_padding,
  * block_size, tlsf_handle, margin); a new field must be set there too. */
 struct gpumem_buffer_obj {
-    /* First cache line: what a destroy reads first (the record is 64-byte aligned,
-     * gpumem_pool_record_take). */
     gpumem_list link; /* in pool->buffers, pool->retired or pool->spare_records */
     uint64_t handle;
     gpumem_pool_obj *pool;
     gpumem_page *page;
-    uint64_t block_size;
-    uint64_t tlsf_handle; /* 0 for dedicated pages and native allocations */
-    uint64_t margin;      /* guard bytes just before offset (GPUMEM_POOL_DETECT_CORRUPTION) */
-    /* Second: the rest of what a create writes and a destroy reads. */
+    uint64_t offset; /* in the page */
     uint64_t size;
     uint64_t left_padding;
-    uint64_t retired_at; /* the epoch stamp of its destroy (retired buffers) */
+    uint64_t block_size;
+    uint64_t tlsf_handle; /* 0 for dedicated pages and native allocations */
+    uint64_t retired_at;  /* the epoch stamp of its destroy (retired buffers) */
+    uint64_t margin;      /* guard bytes just before offset (GPUMEM_POOL_DETECT_CORRUPTION) */
+    uint64_t free_stream; /* native pools: the stream it was destroyed on, to free it on */
     gpumem_backend_buffer *native;
     gpumem_image_obj *image; /* images: what makes the record an image (image.h); else NULL */
-    char *name;              /* the application's, copied; NULL when none (freed with the record) */
+    uint32_t usage; /* GPUMEM_BUFFER_USAGE_* (never 0) */
+    uint32_t flags; /* GPUMEM_BUFFER_* */
+    char *name;      /* the application's, copied; NULL when none (freed with the record) */
+    void *user_data; /* the application's */
     /* The application's maps not yet unmapped. Changed under the pool's lock; read without it
      * (gpumem_buffer_info_get), so atomic, with plain loads and stores: the lock orders the
      * writers. */
     _Atomic uint32_t map_count;
-    uint32_t usage; /* GPUMEM_BUFFER_USAGE_* (never 0) */
-    uint32_t flags; /* GPUMEM_BUFFER_* */
-    /* Third: what the pair does not read. */
-    uint64_t offset;      /* in the page */
-    uint64_t free_stream; /* native pools: the stream it was destroyed on, to free it on */
-    void *user_data;      /* the application's */
-    /* In pool->addresses while live, once the pool is indexed (gpumem_buffer_find). */
+    /* In pool->addresses while live, once the pool is indexed (gpumem_buffer_find). Last: the
+     * fields above are the ones every call reads. */
     gpumem_address_node address_node;
-} __attribute__((aligned(64)));
+};
 
 static inline uint32_t gpumem_buffer_map_count(const gpumem_buffer_obj *b)
 {
