@@ -232,6 +232,7 @@ void bench_report_end(const bench_options *options)
         char seed[32];
         snprintf(seed, sizeof seed, "0x%016llx", (unsigned long long)options->seed);
         json_string(&w, "seed", seed);
+        json_uint(&w, "pool_live", options->pool_live);
         json_object_end(&w);
         write_results(&w);
         json_object_end(&w);

@@ -13,6 +13,7 @@ typedef struct bench_options {
     uint64_t transfer_size; /* bytes per transfer measurement (default 256 MiB) */
     uint64_t seed;          /* of bench_trace.h's traces (vblock, pool, scale; default
                              * TRACE_SEED); the cuda and vulkan sections keep their own */
+    uint32_t pool_live;     /* live buffers of the pool section's trace (default 256) */
 } bench_options;
 
 /* Seconds on a monotonic clock. */

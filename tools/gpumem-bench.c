@@ -300,7 +300,8 @@ static int bench_pool(bench_context *c)
 {
     uint32_t repeats = c->options.repeats;
     trace t;
-    if (trace_make(&t, c->options.seed, 256, c->options.quick ? 20000 : 200000, 256, 1 << 20))
+    if (trace_make(&t, c->options.seed, c->options.pool_live, c->options.quick ? 20000 : 200000,
+                   256, 1 << 20))
         return 1;
     gpumem_buffer *live = malloc(t.live * sizeof *live);
     double *ns = malloc(4 * repeats * sizeof *ns);
@@ -584,6 +585,11 @@ static int bench_cuda_section(bench_context *c)
 /* --- section scale: how the costs grow with live allocations and threads --- */
 
 static const uint32_t scale_live[] = {1000, 10000, 100000, 1000000};
+/* The pool's counts: scale_live's, after two whose records all stay in a core's first-level
+ * cache (16) or nearly (256, the pool section's trace), so that the rows show what a pair costs
+ * without waiting for memory. */
+static const uint32_t scale_pool_live[] = {16, 256, 1000, 10000, 100000, 1000000};
+static const uint32_t scale_pool_thousand[] = {1000};
 
 /* The suballocator alone, log-uniform 256 B to 64 KiB, at 1k to 1M live allocations. */
 static int scale_vblock(bench_context *c)
@@ -597,15 +603,16 @@ static int scale_vblock(bench_context *c)
     return status;
 }
 
-/* Buffers of the default device's paged pool, 256 B to 4 KiB, at the first `count` of 1k to 1M
- * live buffers; `suffix` ends the results' names. */
-static int scale_pool(bench_context *c, size_t count, const char *suffix)
+/* Buffers of the default device's paged pool, 256 B to 4 KiB, at each of `count` numbers of live
+ * buffers; `suffix` ends the results' names. */
+static int scale_pool(bench_context *c, const uint32_t *live_counts, size_t count,
+                      const char *suffix)
 {
     uint32_t repeats = c->options.repeats;
     double *ns = malloc(repeats * sizeof *ns);
     int status = ns ? 0 : out_of_memory("scale");
     for (size_t k = 0; k < count && !status; k++) {
-        uint32_t live_count = scale_live[k];
+        uint32_t live_count = live_counts[k];
         if (c->options.quick && live_count > 100000)
             break; /* a smoke run: a million buffers take a while to make */
         trace t;
@@ -765,7 +772,7 @@ static int scale_threads_then_shared(bench_context *c)
      * pools' locks: the process's locks are shared from then on (core/lock.h, the lone thread),
      * so this row and pool_live_1000_create_destroy_pair are the same work with and without. */
     if (!status)
-        status = scale_pool(c, 1, "_shared");
+        status = scale_pool(c, scale_pool_thousand, 1, "_shared");
     return status;
 }
 
@@ -773,7 +780,8 @@ static int bench_scale(bench_context *c)
 {
     int status = scale_vblock(c);
     if (!status)
-        status = scale_pool(c, sizeof scale_live / sizeof scale_live[0], "");
+        status = scale_pool(c, scale_pool_live, sizeof scale_pool_live / sizeof scale_pool_live[0],
+                            "");
     if (!status)
         status = scale_threads_then_shared(c);
     return status;
@@ -783,7 +791,7 @@ static int bench_scale(bench_context *c)
  * a third of scale's time). */
 static int bench_threads(bench_context *c)
 {
-    int status = scale_pool(c, 1, "");
+    int status = scale_pool(c, scale_pool_thousand, 1, "");
     if (!status)
         status = scale_threads_then_shared(c);
     return status;
@@ -813,7 +821,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: gpumem-bench [--json] [--quick] [--repeats N] [--section NAME] [--size BYTES]\n"
-            "                    [--seed N]\n"
+            "                    [--seed N] [--live N]\n"
             "       gpumem-bench --version | --help\n"
             "Measures gpumem on the default device (GPUMEM_BACKEND, GPUMEM_DEVICE choose it).\n"
             "  --json          one JSON document of all results on stdout\n"
@@ -827,6 +835,8 @@ static void usage(FILE *out)
             "  --seed N        seed of the vblock, pool and scale sections' random traces\n"
             "                  (decimal or 0x hex; default a fixed one): a span measured at\n"
             "                  the end of one trace is one sample, compare over several seeds\n"
+            "  --live N        live buffers of the pool section's trace, 1 to 100000\n"
+            "                  (default 256)\n"
             "  --version       the version (" GPUMEM_VERSION_STRING ")\n"
             "  --help          this text\n"
             "Output: one line per result, \"section/name: value unit\".\n");
@@ -911,7 +921,7 @@ static int known_section(const char *name)
 /* Returns -1 to go on, else the exit status. */
 static int parse_arguments(int argc, char **argv, bench_context *c)
 {
-    uint64_t repeats = 0, size = 0;
+    uint64_t repeats = 0, size = 0, live = 256;
     c->options.seed = TRACE_SEED;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i], *value;
@@ -934,6 +944,9 @@ static int parse_arguments(int argc, char **argv, bench_context *c)
         } else if ((value = option_value(argc, argv, &i, "--seed"))) {
             if (!parse_seed(value, &c->options.seed))
                 return usage_error("--seed wants a number (decimal or 0x hex), not", value);
+        } else if ((value = option_value(argc, argv, &i, "--live"))) {
+            if (!(live = parse_count(value)) || live > 100000)
+                return usage_error("--live wants a count from 1 to 100000, not", value);
         } else if ((value = option_value(argc, argv, &i, "--section"))) {
             if (!known_section(value))
                 return usage_error("unknown section", value);
@@ -943,6 +956,7 @@ static int parse_arguments(int argc, char **argv, bench_context *c)
         }
     }
     c->options.repeats = repeats ? (uint32_t)repeats : c->options.quick ? 3 : 5;
+    c->options.pool_live = (uint32_t)live;
     c->options.transfer_size = size ? size : c->options.quick ? 16u << 20 : 256u << 20;
     return -1;
 }
