@@ -586,8 +586,8 @@ static int bench_cuda_section(bench_context *c)
 
 static const uint32_t scale_live[] = {1000, 10000, 100000, 1000000};
 /* The pool's counts: scale_live's, after two whose records all stay in a core's first-level
- * cache (16) or nearly (256, the pool section's trace), so that the rows show what a pair costs
- * without waiting for memory. */
+ * cache (16) or nearly (256, as many as the pool section's trace holds), so that the rows show
+ * what a pair costs without waiting for memory. */
 static const uint32_t scale_pool_live[] = {16, 256, 1000, 10000, 100000, 1000000};
 static const uint32_t scale_pool_thousand[] = {1000};
 
@@ -835,8 +835,8 @@ static void usage(FILE *out)
             "  --seed N        seed of the vblock, pool and scale sections' random traces\n"
             "                  (decimal or 0x hex; default a fixed one): a span measured at\n"
             "                  the end of one trace is one sample, compare over several seeds\n"
-            "  --live N        live buffers of the pool section's trace, 1 to 100000\n"
-            "                  (default 256)\n"
+            "  --live N        live buffers of the pool section's trace, 1 to 10000\n"
+            "                  (default 256; about 126 KB each on average)\n"
             "  --version       the version (" GPUMEM_VERSION_STRING ")\n"
             "  --help          this text\n"
             "Output: one line per result, \"section/name: value unit\".\n");
@@ -945,8 +945,8 @@ static int parse_arguments(int argc, char **argv, bench_context *c)
             if (!parse_seed(value, &c->options.seed))
                 return usage_error("--seed wants a number (decimal or 0x hex), not", value);
         } else if ((value = option_value(argc, argv, &i, "--live"))) {
-            if (!(live = parse_count(value)) || live > 100000)
-                return usage_error("--live wants a count from 1 to 100000, not", value);
+            if (!(live = parse_count(value)) || live > 10000)
+                return usage_error("--live wants a count from 1 to 10000, not", value);
         } else if ((value = option_value(argc, argv, &i, "--section"))) {
             if (!known_section(value))
                 return usage_error("unknown section", value);

@@ -71,40 +71,56 @@ static void check_dump(const churn *c, int step)
     free(json);
 }
 
-static void make(churn *c, int i, int pool)
+/* A buffer in slot i, asserting nothing (it also runs on threads of the test's own, where an
+ * assertion must not fail: common.c). */
+static gpumem_result try_make(churn *c, int i, int pool)
 {
     slot *s = &c->slots[i];
     uint64_t size = 1 + next(c) % 20000;
     gpumem_buffer_desc desc = {.size = size};
     if (next(c) % 16 == 0)
         desc.flags = GPUMEM_BUFFER_DEDICATED; /* a page of its own: another kind of record */
-    OK(gpumem_buffer_create(c->pools[pool], &desc, &s->buffer));
+    gpumem_buffer buffer;
     gpumem_native_buffer native;
-    OK(gpumem_buffer_native(s->buffer, &native));
-    *s = (slot){.buffer = s->buffer, .live = 1, .pool = pool, .address = native.address,
-                .size = size};
+    gpumem_result r = gpumem_buffer_create(c->pools[pool], &desc, &buffer);
+    if (r != GPUMEM_OK)
+        return r;
+    *s = (slot){.buffer = buffer, .live = 1, .pool = pool, .size = size};
+    if ((r = gpumem_buffer_native(buffer, &native)) == GPUMEM_OK)
+        s->address = native.address;
+    return r;
+}
+
+static void make(churn *c, int i, int pool)
+{
+    OK(try_make(c, i, pool));
 }
 
 typedef struct made_on_thread {
     churn *c;
     int first, count, pool;
+    gpumem_result result; /* the first failure, or GPUMEM_OK */
+    char message[512];    /* its gpumem_last_error */
 } made_on_thread;
 
 static void *make_some(void *arg)
 {
     made_on_thread *m = arg;
-    for (int i = m->first; i < m->first + m->count; i++)
-        make(m->c, i, m->pool);
+    for (int i = m->first; i < m->first + m->count && m->result == GPUMEM_OK; i++)
+        if ((m->result = try_make(m->c, i, m->pool)) != GPUMEM_OK)
+            snprintf(m->message, sizeof m->message, "%s", gpumem_last_error());
     return NULL;
 }
 
 /* Slots [first, first + count) made by a new thread: its own arena of a pool with arenas. */
 static void make_on_thread(churn *c, int first, int count, int pool)
 {
-    made_on_thread m = {c, first, count, pool};
+    made_on_thread m = {c, first, count, pool, GPUMEM_OK, ""};
     pthread_t thread;
     cr_assert_eq(pthread_create(&thread, NULL, make_some, &m), 0);
     cr_assert_eq(pthread_join(thread, NULL), 0);
+    cr_assert_eq(m.result, GPUMEM_OK, "a create on another thread: %s (%s)",
+                 gpumem_result_string(m.result), m.message);
 }
 
 /* Random creates and destroys (more creates while few are live), the dump checked now and
@@ -126,6 +142,28 @@ static void run_churn(churn *c, int pools, int steps)
     check_dump(c, steps);
 }
 
+/* gpumem_buffer_find finds every live buffer by its middle byte, and no destroyed one (where
+ * memory has addresses). */
+static void check_find(const churn *c)
+{
+    for (int i = 0; i < SLOTS; i++) {
+        const slot *s = &c->slots[i];
+        if (!s->buffer || !s->address)
+            continue;
+        gpumem_buffer found = NULL;
+        uint64_t offset = 0;
+        gpumem_result r = gpumem_buffer_find(conf_dev, s->address + s->size / 2, &found, &offset);
+        if (s->live) {
+            cr_assert_eq(r, GPUMEM_OK, "slot %d: %s", i, gpumem_last_error());
+            cr_assert_eq(found, s->buffer, "slot %d: another buffer found", i);
+            cr_assert_eq(offset, s->size / 2);
+        } else {
+            cr_assert(r == GPUMEM_ERROR_NOT_FOUND || (r == GPUMEM_OK && found != s->buffer),
+                      "slot %d: a destroyed buffer found (%s)", i, gpumem_result_string(r));
+        }
+    }
+}
+
 CONF_TEST(every_walk_over_a_pools_buffers_sees_the_live_ones)
 {
     churn *c = conf_alloc(sizeof *c);
@@ -140,28 +178,11 @@ CONF_TEST(every_walk_over_a_pools_buffers_sees_the_live_ones)
         make_on_thread(c, a * 20, 20, 1);
     run_churn(c, 2, STEPS);
 
-    /* The address index of a pool searched for the first time is built from its live buffers. */
-    int addressed = 0;
-    for (int i = 0; i < SLOTS; i++) {
-        const slot *s = &c->slots[i];
-        if (!s->buffer || !s->address)
-            continue;
-        addressed = 1;
-        gpumem_buffer found = NULL;
-        uint64_t offset = 0;
-        gpumem_result r = gpumem_buffer_find(conf_dev, s->address + s->size / 2, &found, &offset);
-        if (s->live) {
-            cr_assert_eq(r, GPUMEM_OK, "slot %d: %s", i, gpumem_last_error());
-            cr_assert_eq(found, s->buffer, "slot %d: another buffer found", i);
-            cr_assert_eq(offset, s->size / 2);
-        } else {
-            cr_assert(r == GPUMEM_ERROR_NOT_FOUND || (r == GPUMEM_OK && found != s->buffer),
-                      "slot %d: a destroyed buffer found (%s)", i, gpumem_result_string(r));
-        }
-    }
-    /* More churn with the indexes kept up to date, then the dump again. */
-    if (addressed)
-        run_churn(c, 2, STEPS / 4);
+    /* The address index of a pool searched for the first time is built from its live buffers;
+     * then it is kept up to date through more churn. */
+    check_find(c);
+    run_churn(c, 2, STEPS / 4);
+    check_find(c);
 
     /* A pool's destroy ends each of its live buffers, and leaves the other pool's. */
     OK(gpumem_pool_destroy(c->pools[1]));
