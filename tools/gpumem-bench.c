@@ -589,7 +589,6 @@ static const uint32_t scale_live[] = {1000, 10000, 100000, 1000000};
  * cache (16) or nearly (256, as many as the pool section's trace holds), so that the rows show
  * what a pair costs without waiting for memory. */
 static const uint32_t scale_pool_live[] = {16, 256, 1000, 10000, 100000, 1000000};
-static const uint32_t scale_pool_thousand[] = {1000};
 
 /* The suballocator alone, log-uniform 256 B to 64 KiB, at 1k to 1M live allocations. */
 static int scale_vblock(bench_context *c)
@@ -772,7 +771,7 @@ static int scale_threads_then_shared(bench_context *c)
      * pools' locks: the process's locks are shared from then on (core/lock.h, the lone thread),
      * so this row and pool_live_1000_create_destroy_pair are the same work with and without. */
     if (!status)
-        status = scale_pool(c, scale_pool_thousand, 1, "_shared");
+        status = scale_pool(c, scale_live, 1, "_shared");
     return status;
 }
 
@@ -791,7 +790,7 @@ static int bench_scale(bench_context *c)
  * a third of scale's time). */
 static int bench_threads(bench_context *c)
 {
-    int status = scale_pool(c, scale_pool_thousand, 1, "");
+    int status = scale_pool(c, scale_live, 1, "");
     if (!status)
         status = scale_threads_then_shared(c);
     return status;

@@ -140,6 +140,23 @@ void *conf_alloc(size_t size)
     return p;
 }
 
+char *conf_device_text(gpumem_result (*get)(gpumem_device, char *, uint64_t, uint64_t *))
+{
+    uint64_t length;
+    OK(get(conf_dev, NULL, 0, &length));
+    char *text = conf_alloc(length + 1);
+    OK(get(conf_dev, text, length + 1, &length));
+    return text;
+}
+
+int conf_count_of(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *at = strstr(text, needle); at; at = strstr(at + 1, needle))
+        n++;
+    return n;
+}
+
 int conf_is_power_of_two(uint64_t x)
 {
     return x && !(x & (x - 1));

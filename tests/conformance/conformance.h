@@ -121,6 +121,13 @@ size_t conf_mismatch(const void *a, const void *b, size_t size);
 /* malloc that asserts. */
 void *conf_alloc(size_t size);
 
+/* The whole text of conf_dev's gpumem_device_dump_json or gpumem_device_summary (asserting the
+ * calls succeed); free() it. */
+char *conf_device_text(gpumem_result (*get)(gpumem_device, char *, uint64_t, uint64_t *));
+
+/* Occurrences of `needle` in `text`. */
+int conf_count_of(const char *text, const char *needle);
+
 /* A paged pool of memory type `type` (GPUMEM_POOL_MEMORY_TYPE_INDEX) with the given page size
  * and extra pool flags. */
 gpumem_pool conf_type_pool(uint32_t type, uint64_t page_size, uint32_t flags, const char *name);

@@ -75,24 +75,6 @@ static gpumem_pool_stats stats_of(gpumem_pool pool)
     return s;
 }
 
-/* Occurrences of `needle` in `text`. */
-static int count_of(const char *text, const char *needle)
-{
-    int n = 0;
-    for (const char *at = strstr(text, needle); at; at = strstr(at + 1, needle))
-        n++;
-    return n;
-}
-
-static char *device_text(gpumem_result (*get)(gpumem_device, char *, uint64_t, uint64_t *))
-{
-    uint64_t length;
-    OK(get(conf_dev, NULL, 0, &length));
-    char *text = conf_alloc(length + 1);
-    OK(get(conf_dev, text, length + 1, &length));
-    return text;
-}
-
 CONF_TEST(arenas_give_each_thread_pages_of_its_own)
 {
     gpumem_pool pool = arena_pool(ARENAS, 0);
@@ -110,16 +92,16 @@ CONF_TEST(arenas_give_each_thread_pages_of_its_own)
     cr_assert_eq(stats_of(pool).page_count, ARENAS);
 
     /* One pool in the dump, its pages numbered apart; the summary names the arenas. */
-    char *json = device_text(gpumem_device_dump_json);
-    cr_assert_eq(count_of(json, "\"name\":\"arenas\""), 1, "%s", json);
-    cr_assert_eq(count_of(json, "{\"id\":"), ARENAS, "%s", json);
+    char *json = conf_device_text(gpumem_device_dump_json);
+    cr_assert_eq(conf_count_of(json, "\"name\":\"arenas\""), 1, "%s", json);
+    cr_assert_eq(conf_count_of(json, "{\"id\":"), ARENAS, "%s", json);
     for (int i = 0; i < ARENAS; i++) {
         char page[32];
         snprintf(page, sizeof page, "{\"id\":%d,", i);
-        cr_assert_eq(count_of(json, page), 1, "page id %d: %s", i, json);
+        cr_assert_eq(conf_count_of(json, page), 1, "page id %d: %s", i, json);
     }
     free(json);
-    char *summary = device_text(gpumem_device_summary);
+    char *summary = conf_device_text(gpumem_device_summary);
     cr_assert(strstr(summary, "4 arenas") && strstr(summary, "4 pages"), "%s", summary);
     free(summary);
 

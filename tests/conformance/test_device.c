@@ -273,10 +273,7 @@ CONF_TEST(several_devices_are_independent)
     FAILS(gpumem_stream_write(s2, b1, 0, a, N), GPUMEM_ERROR_INVALID_ARGUMENT);
 
     /* Dumps show each device's own pools only. */
-    uint64_t length = 0;
-    OK(gpumem_device_dump_json(conf_dev, NULL, 0, &length));
-    char *json = conf_alloc(length + 1);
-    OK(gpumem_device_dump_json(conf_dev, json, length + 1, &length));
+    char *json = conf_device_text(gpumem_device_dump_json);
     cr_assert_not_null(strstr(json, "first-device-pool"));
     cr_assert_null(strstr(json, "second-device-pool"), "device 1's dump shows device 2's pool");
     free(json);

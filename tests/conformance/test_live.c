@@ -33,27 +33,10 @@ static unsigned next(churn *c)
     return c->seed >> 8;
 }
 
-static char *dump_text(void)
-{
-    uint64_t length;
-    OK(gpumem_device_dump_json(conf_dev, NULL, 0, &length));
-    char *text = conf_alloc(length + 1);
-    OK(gpumem_device_dump_json(conf_dev, text, length + 1, &length));
-    return text;
-}
-
-static int count_of(const char *text, const char *what)
-{
-    int n = 0;
-    for (const char *at = text; (at = strstr(at, what)); at++)
-        n++;
-    return n;
-}
-
 /* The dump lists each live buffer once, no destroyed one, and nothing else as a buffer. */
 static void check_dump(const churn *c, int step)
 {
-    char *json = dump_text();
+    char *json = conf_device_text(gpumem_device_dump_json);
     int live = 0;
     for (int i = 0; i < SLOTS; i++) {
         const slot *s = &c->slots[i];
@@ -62,12 +45,12 @@ static void check_dump(const churn *c, int step)
         char entry[64];
         snprintf(entry, sizeof entry, "{\"handle\":%llu,",
                  (unsigned long long)(uintptr_t)s->buffer);
-        int n = count_of(json, entry);
+        int n = conf_count_of(json, entry);
         cr_assert_eq(n, s->live, "step %d: %s buffer of slot %d is listed %d times", step,
                      s->live ? "the live" : "the destroyed", i, n);
         live += s->live;
     }
-    cr_assert_eq(count_of(json, "{\"handle\":"), live, "step %d: %d live buffers", step, live);
+    cr_assert_eq(conf_count_of(json, "{\"handle\":"), live, "step %d: %d live buffers", step, live);
     free(json);
 }
 
