@@ -151,8 +151,15 @@ char *conf_device_text(gpumem_result (*get)(gpumem_device, char *, uint64_t, uin
 
 int conf_count_of(const char *text, const char *needle)
 {
+    /* memmem with the lengths known once: strstr from each match would measure the rest of
+     * the text again (under AddressSanitizer, whose strstr takes strlen first, the count of a
+     * large dump's buffers was quadratic). */
+    size_t length = strlen(text), needle_length = strlen(needle);
     int n = 0;
-    for (const char *at = strstr(text, needle); at; at = strstr(at + 1, needle))
+    if (!needle_length)
+        return 0;
+    for (const char *at = text;
+         (at = memmem(at, length - (size_t)(at - text), needle, needle_length)); at++)
         n++;
     return n;
 }
