@@ -679,9 +679,20 @@ static void restart_retire_counts(gpumem_pool_obj *pool)
 int gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
     gpumem_pool_detach(pool, b);
+    /* No other thread holds an epoch record: no call but this thread's can have found the
+     * buffer before its handle ended, none can find it after (a thread that registers later
+     * fences after counting itself, gpumem_epoch_register), and this thread's own calls are not
+     * nested in a destroy (gpumem_record_destroy refuses a log callback's). Then nothing waits
+     * for a barrier: the buffer is kept whole for the next create of its size, or its range
+     * goes back to the suballocator now, where the next create may take it (a native buffer
+     * destroyed on a stream is freed on it: this call holds that stream, pool->queue). Buffers
+     * retired while other threads made calls are reclaimed now too (by the caller, a batch). */
+    if (__builtin_expect(gpumem_epoch_alone(), 1)) {
+        if (!gpumem_pool_cache_keep(pool, b))
+            gpumem_pool_buffer_free(pool, b);
+        return pool->retired_count != 0;
+    }
     b->retired_at = gpumem_epoch_stamp();
-    if (gpumem_pool_cache_keep(pool, b))
-        return 0; /* its range and record wait for a create of its size */
     gpumem_list_push(&pool->retired, &b->link);
     pool->retired_pages += b->page->dedicated;
     pool->retired_bytes += b->block_size;

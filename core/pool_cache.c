@@ -1,7 +1,6 @@
 #include "pool_cache.h"
 
 #include "alloc.h"
-#include "epoch.h"
 #include "error.h"
 #include "hot.h"
 #include "tlsf.h"
@@ -83,17 +82,15 @@ gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
 int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
     uint64_t block = b->block_size;
-    /* Shared pages' buffers only (dedicated ones have no suballocator handle). And only where
-     * no other thread holds an epoch record: then no call but this thread's can have found the
-     * buffer before its handle ended, and none can find it after (a thread that registers later
-     * fences after counting itself, gpumem_epoch_register); this thread's own calls are not
-     * nested in a destroy (gpumem_record_destroy refuses a log callback's). So a kept buffer may
-     * be taken at once, at any time. With other threads, a barrier would have to prove each
-     * kept buffer unreachable first, as retired buffers' batches do; kept that way, on the
-     * H200's host, one worker beside the main thread ran 0.69-1.23x the previous code's speed
-     * over four runs (docs/performance.md, "Twelfth session"): no clear gain for the extra rule. */
+    /* Shared pages' buffers only (dedicated ones have no suballocator handle). The caller
+     * found no other thread with an epoch record (gpumem_pool_retire), so no call can reach
+     * the buffer and it may be taken at once, at any time. With other threads, a barrier would
+     * have to prove each kept buffer unreachable first, as retired buffers' batches do; kept
+     * that way, on the H200's host, one worker beside the main thread ran 0.69-1.23x the
+     * previous code's speed over four runs (docs/performance.md, "Twelfth session"): no clear
+     * gain for the extra rule. */
     if (block > pool->cache_largest || pool->cached_bytes + block > pool->cache_byte_limit ||
-        !b->tlsf_handle || b->image || b->native || !gpumem_epoch_alone())
+        !b->tlsf_handle || b->image || b->native)
         return 0;
     /* The class its request was rounded to, or the one its bytes fill where it was placed
      * unrounded (gpumem_placement.unrounded): either way, it holds that class's least size. */

@@ -1,18 +1,18 @@
 /* A pool's reuse cache: destroyed buffers kept whole, by size class, for the next creates.
  *
  * A create+destroy pair that goes through the suballocator allocates a range (finding a class,
- * splitting a block) and later frees it in a batch (merging it with its neighbours): about half
+ * splitting a block) and at its destroy frees it (merging it with its neighbours): about half
  * of the pair's instructions (docs/performance.md). A destroyed buffer of a shared page whose
  * size fits the cache keeps its range and its record instead; the next create of the same
  * suballocator class (gpumem_tlsf_class_at_least) takes both as they are. Buffers are kept only
  * where no other thread holds an epoch record (epoch.h), so no call can reach them and no barrier
- * is needed; with other threads, destroys retire as before. So that a buffer destroyed and created
+ * is needed; with other threads, destroys retire (pool.h). So that a buffer destroyed and created
  * again at the same size finds its class, paged pools round cacheable requests up to their
  * class's least size (at most about 3% more bytes).
  *
  * Bounds, per arena: GPUMEM_POOL_CACHE_PER_CLASS buffers a class, a page's bytes divided by
  * GPUMEM_POOL_CACHE_BYTES_FRACTION in all, and buffers of at most a page divided by
- * GPUMEM_POOL_CACHE_LARGEST_FRACTION; past them destroyed buffers are retired as before. The
+ * GPUMEM_POOL_CACHE_LARGEST_FRACTION; past them destroyed buffers are freed at once. The
  * cache is emptied (its buffers freed) before a new page is made, by trim, by statistics, and
  * when the pool goes: kept ranges are never the reason for more memory, and the pool's figures
  * show them as free. A buffer beside free room is not kept (freed, it makes that room larger).
@@ -46,8 +46,8 @@ void gpumem_pool_cache_fini(gpumem_pool_obj *pool);
 gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
                                           uint64_t alignment, uint64_t *place);
 
-/* Keeps a destroyed buffer (detached and stamped, gpumem_pool_retire); 0 when it is not kept
- * (the caller retires it). */
+/* Keeps a destroyed buffer that no call can reach (detached by gpumem_pool_retire, which found
+ * no other thread with an epoch record); 0 when it is not kept (the caller frees it). */
 int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
 
 /* Empties the cache: its buffers are freed (no call can reach them). */

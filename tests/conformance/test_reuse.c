@@ -1,5 +1,6 @@
-/* Destroyed buffers kept whole for the next create of their size class (core/pool_cache.h):
- * never handed out while a call that began before their destroy still runs, and, under random
+/* Destroyed buffers kept whole for the next create of their size class (core/pool_cache.h), or
+ * with one thread freed at once: never handed out while a call that began before their destroy
+ * still runs, and, under random
  * sizes around the classes' bounds and random alignments, never sharing a byte, never showing
  * in the pool's figures, and never keeping a page from going. */
 #include <pthread.h>
@@ -63,10 +64,46 @@ static void placed_at(gpumem_buffer b, uint32_t *page, uint64_t *offset)
     *offset = info.offset;
 }
 
+/* A buffer of `size` between two live ones (so that its range borders no free room, which a
+ * kept buffer would not) destroyed, then one of the same size made: where the range was, and
+ * where the new buffer is. */
+typedef struct reuse_probe {
+    uint32_t was_page, now_page;
+    uint64_t was_offset, now_offset;
+    gpumem_buffer before, after, now;
+} reuse_probe;
+
+static void probe_destroy(gpumem_pool pool, uint64_t size, reuse_probe *p)
+{
+    p->before = conf_buffer(pool, size, 0);
+    gpumem_buffer b = conf_buffer(pool, size, 0);
+    p->after = conf_buffer(pool, size, 0);
+    placed_at(b, &p->was_page, &p->was_offset);
+    OK(gpumem_buffer_destroy(b));
+}
+
+static int probe_create(gpumem_pool pool, uint64_t size, reuse_probe *p)
+{
+    p->now = conf_buffer(pool, size, 0);
+    placed_at(p->now, &p->now_page, &p->now_offset);
+    return p->now_page == p->was_page && p->now_offset == p->was_offset;
+}
+
+static void probe_end(reuse_probe *p)
+{
+    OK(gpumem_buffer_destroy(p->before));
+    OK(gpumem_buffer_destroy(p->after));
+    OK(gpumem_buffer_destroy(p->now));
+}
+
 CONF_TEST(a_destroyed_buffers_range_waits_for_every_call_that_began_before)
 {
     CONF_SKIP_IF_EXTERNALLY_SYNCHRONIZED();
-    enum { SIZE = 40000 }; /* kept by a pool of 1 MiB pages (up to 64 KiB are) */
+    /* KEPT is kept by a pool of 1 MiB pages (up to 64 KiB are); FREED is not, and is less than
+     * the eighth of a page that makes a retired batch due at once (pool.h). FREED is a class's
+     * least size, so its range, freed, is where the suballocator looks first for the next
+     * request of its size. */
+    enum { KEPT = 40000, FREED = 96 << 10 };
     gpumem_pool pool = conf_pool(PAGE);
     holder h = {.size = 1 << 16};
     cr_assert_eq(posix_memalign(&h.host, 1 << 16, h.size), 0);
@@ -87,18 +124,13 @@ CONF_TEST(a_destroyed_buffers_range_waits_for_every_call_that_began_before)
                   gpumem_result_string(h.result), h.message);
     }
 
-    /* While the other thread's call runs, x's range must not serve y. */
-    uint32_t x_page, y_page, z_page;
-    uint64_t x_offset, y_offset, z_offset;
-    gpumem_buffer x = conf_buffer(pool, SIZE, 0);
-    /* A buffer after x, so that x's range borders no free room (which is given back rather
-     * than kept, to make that room larger). */
-    gpumem_buffer neighbour = conf_buffer(pool, SIZE, 0);
-    placed_at(x, &x_page, &x_offset);
-    OK(gpumem_buffer_destroy(x));
-    gpumem_buffer y = conf_buffer(pool, SIZE, 0);
-    placed_at(y, &y_page, &y_offset);
-    int reused_early = y_page == x_page && y_offset == x_offset;
+    /* While the other thread's call runs, no destroyed buffer's range may serve a new one,
+     * whether the pool would keep it or free it. */
+    reuse_probe kept, freed;
+    probe_destroy(pool, KEPT, &kept);
+    probe_destroy(pool, FREED, &freed);
+    int kept_early = probe_create(pool, KEPT, &kept);
+    int freed_early = probe_create(pool, FREED, &freed);
 
     pthread_mutex_lock(&hold_lock);
     released = 1;
@@ -106,32 +138,43 @@ CONF_TEST(a_destroyed_buffers_range_waits_for_every_call_that_began_before)
     pthread_mutex_unlock(&hold_lock);
     pthread_join(thread, NULL);
     conf_log_restore();
-    cr_assert_not(reused_early,
-                  "a buffer destroyed during another thread's call gave its range (page %u, "
-                  "offset %llu) to a new buffer before that call ended",
-                  x_page, (unsigned long long)x_offset);
+    cr_assert_not(kept_early | freed_early,
+                  "a buffer of %u bytes destroyed during another thread's call gave its range "
+                  "(page %u, offset %llu) to a new buffer before that call ended",
+                  kept_early ? KEPT : FREED, kept_early ? kept.was_page : freed.was_page,
+                  (unsigned long long)(kept_early ? kept.was_offset : freed.was_offset));
     OK(h.result);
     OK(gpumem_host_unregister(h.registration));
     free(h.host);
+    probe_end(&kept);
+    probe_end(&freed);
+    OK(gpumem_pool_destroy(pool));
+}
 
-    /* The call ended and its thread is gone: a buffer destroyed now, with used ranges on both
-     * sides, is kept for the next create of its size (pools with guard margins keep none). */
-    gpumem_buffer w = conf_buffer(pool, SIZE, 0), after_w = conf_buffer(pool, SIZE, 0);
-    uint32_t w_page;
-    uint64_t w_offset;
-    placed_at(w, &w_page, &w_offset);
-    OK(gpumem_buffer_destroy(w));
-    gpumem_buffer z = conf_buffer(pool, SIZE, 0);
-    placed_at(z, &z_page, &z_offset);
-    if (!conf_guard_margins())
-        cr_expect(z_page == w_page && z_offset == w_offset,
-                  "the range kept at w's destroy (page %u, offset %llu) did not serve the next "
-                  "create of its size (page %u, offset %llu)",
-                  w_page, (unsigned long long)w_offset, z_page, (unsigned long long)z_offset);
-    OK(gpumem_buffer_destroy(after_w));
-    OK(gpumem_buffer_destroy(y));
-    OK(gpumem_buffer_destroy(z));
-    OK(gpumem_buffer_destroy(neighbour));
+/* With no other thread making gpumem calls, nothing waits: a buffer destroyed is kept for the
+ * next create of its size (by pools without guard margins, which keep none), and a larger one's
+ * range is free for it at once. */
+CONF_TEST(with_one_thread_a_destroyed_buffers_range_serves_the_next_create)
+{
+    enum { KEPT = 40000, FREED = 96 << 10 }; /* as above */
+    reuse_probe kept, freed;
+    gpumem_pool pool = conf_pool(PAGE);
+    probe_destroy(pool, KEPT, &kept);
+    probe_destroy(pool, FREED, &freed);
+    int kept_reused = probe_create(pool, KEPT, &kept);
+    int freed_reused = probe_create(pool, FREED, &freed);
+    cr_expect(kept_reused || conf_guard_margins(),
+              "the range kept at a destroy (page %u, offset %llu) did not serve the next create "
+              "of its size (page %u, offset %llu)",
+              kept.was_page, (unsigned long long)kept.was_offset, kept.now_page,
+              (unsigned long long)kept.now_offset);
+    cr_expect(freed_reused,
+              "the range freed at a destroy with one thread (page %u, offset %llu) did not serve "
+              "the next create of its size (page %u, offset %llu)",
+              freed.was_page, (unsigned long long)freed.was_offset, freed.now_page,
+              (unsigned long long)freed.now_offset);
+    probe_end(&kept);
+    probe_end(&freed);
     OK(gpumem_pool_destroy(pool));
 }
 
