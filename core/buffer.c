@@ -477,7 +477,7 @@ gpumem_result gpumem_record_destroy(uint64_t handle, gpumem_handle_kind kind,
         return r;
     }
     /* Of two destroys at once (or a destroy and its pool's), the one that ends the handle
-     * retires the buffer. */
+     * retires the buffer (or, alone, keeps or frees it: gpumem_pool_retire). */
     int reclaim = 0;
     if (gpumem_handle_destroy(b->handle)) {
         if (stream && pool->kind == GPUMEM_POOL_NATIVE)

@@ -5,7 +5,8 @@
  * Destroying an object first ends its handle (from then on no call can find it), then stamps it
  * with the global epoch. Any call that found the object entered at an epoch at or below that
  * stamp; once every thread is outside a call or entered above the stamp, nothing can reach the
- * object and it is freed. Buffers are retired this way and freed in batches (pool.c); pools,
+ * object and it is freed. Buffers are retired this way and freed in batches (pool.c) while
+ * another thread holds a record (alone, a thread keeps or frees them at once); pools,
  * streams and devices wait for that moment in their destroy (gpumem_epoch_wait).
  *
  * The read side costs two plain stores: the ordering between a reader's store and its handle

@@ -684,13 +684,15 @@ int gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
      * fences after counting itself, gpumem_epoch_register), and this thread's own calls are not
      * nested in a destroy (gpumem_record_destroy refuses a log callback's). Then nothing waits
      * for a barrier: the buffer is kept whole for the next create of its size, or its range
-     * goes back to the suballocator now, where the next create may take it (a native buffer
-     * destroyed on a stream is freed on it: this call holds that stream, pool->queue). Buffers
-     * retired while other threads made calls are reclaimed now too (by the caller, a batch). */
-    if (__builtin_expect(gpumem_epoch_alone(), 1)) {
+     * goes back to the suballocator now, where the next create may take it (a native pool's
+     * buffer destroyed on a stream is freed on it: this call holds that stream, pool->queue).
+     * A buffer with a native object of its own (gpumem_buffer_native) is retired as before:
+     * work queued on a stream may still use that object after a destroy on the stream
+     * (gpumem_buffer_destroy_on_stream). What is retired waits for a batch, as before. */
+    if (__builtin_expect(gpumem_epoch_alone(), 1) && !b->native) {
         if (!gpumem_pool_cache_keep(pool, b))
             gpumem_pool_buffer_free(pool, b);
-        return pool->retired_count != 0;
+        return 0;
     }
     b->retired_at = gpumem_epoch_stamp();
     gpumem_list_push(&pool->retired, &b->link);

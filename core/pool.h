@@ -136,12 +136,12 @@ int gpumem_pool_trim_others(gpumem_pool_obj *arena);
 /* Kept dedicated pages (see parked_bytes) up to this many pages' size are reused by later
  * allocations before a stream's allocation has the host wait and frees them. */
 #define GPUMEM_POOL_KEPT_PAGES 4
-/* Buffers retired while other threads made calls (gpumem_pool_retire frees the rest at once)
- * are freed in batches, or earlier when their room is needed. Each batch asks every thread
- * whether it is still in a call (a barrier, see epoch.h): batches are
- * GPUMEM_POOL_RETIRE_BATCH_SHARED for each thread that makes calls, up to
- * GPUMEM_POOL_RETIRE_BATCH_THREADS threads, or GPUMEM_POOL_RETIRE_BATCH once the others have
- * exited. On the 2-core
+/* Retired buffers (those destroyed while another thread held an epoch record, and those with a
+ * native object of their own: gpumem_pool_retire frees the rest at once) are freed in batches,
+ * or earlier when their room is needed. Each batch asks every thread whether it is still in a
+ * call (a barrier, see epoch.h): batches are GPUMEM_POOL_RETIRE_BATCH_SHARED for each thread
+ * that holds a record, up to GPUMEM_POOL_RETIRE_BATCH_THREADS threads, or
+ * GPUMEM_POOL_RETIRE_BATCH with one. On the 2-core
  * VM two threads churning pools of their own took 2.4x the time of one with 64 a thread, 1.5x
  * with 256 and 1.3x with 1,024 (docs/performance.md, "Scale"). */
 #define GPUMEM_POOL_RETIRE_BATCH 64
@@ -224,7 +224,8 @@ void gpumem_pool_detach(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
 
 /* Detaches a destroyed buffer (gpumem_pool_lock held). Where no other thread holds an epoch
  * record (gpumem_epoch_alone), no call can reach it any more: it is kept by the reuse cache
- * (pool_cache.h) or freed at once. Otherwise it is retired until no call can reach it. Returns
+ * (pool_cache.h) or freed at once, unless it has a native object of its own (which work queued
+ * on a stream may still use). Otherwise it is retired until no call can reach it. Returns
  * 1 when a batch of retired buffers is due to be freed: the caller lets the lock go, finds the
  * epoch below which no call reaches them (gpumem_epoch_oldest: a barrier, which should not hold
  * other threads' calls on the pool up), and frees them with gpumem_pool_reclaim_below under the

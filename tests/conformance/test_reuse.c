@@ -100,11 +100,12 @@ CONF_TEST(a_destroyed_buffers_range_waits_for_every_call_that_began_before)
 {
     CONF_SKIP_IF_EXTERNALLY_SYNCHRONIZED();
     /* KEPT is kept by a pool of 1 MiB pages (up to 64 KiB are); FREED is not, and is less than
-     * the eighth of a page that makes a retired batch due at once (pool.h). FREED is a class's
-     * least size, so its range, freed, is where the suballocator looks first for the next
-     * request of its size. */
+     * the eighth of a page that makes a retired batch due at once (pool.h), unless units of 64
+     * KiB round it up to that. FREED is a class's least size, so its range, freed, is where the
+     * suballocator looks first for the next request of its size. Each in a pool of its own, so
+     * that neither's bytes make the other's batch due. */
     enum { KEPT = 40000, FREED = 96 << 10 };
-    gpumem_pool pool = conf_pool(PAGE);
+    gpumem_pool pool = conf_pool(PAGE), freed_pool = conf_pool(PAGE);
     holder h = {.size = 1 << 16};
     cr_assert_eq(posix_memalign(&h.host, 1 << 16, h.size), 0);
     gpumem_log_set_callback(hold_log, NULL);
@@ -120,6 +121,7 @@ CONF_TEST(a_destroyed_buffers_range_waits_for_every_call_that_began_before)
         conf_log_restore();
         free(h.host);
         OK(gpumem_pool_destroy(pool));
+        OK(gpumem_pool_destroy(freed_pool));
         CONF_SKIP("no call to hold open: gpumem_host_register: %s (%s)",
                   gpumem_result_string(h.result), h.message);
     }
@@ -128,9 +130,9 @@ CONF_TEST(a_destroyed_buffers_range_waits_for_every_call_that_began_before)
      * whether the pool would keep it or free it. */
     reuse_probe kept, freed;
     probe_destroy(pool, KEPT, &kept);
-    probe_destroy(pool, FREED, &freed);
+    probe_destroy(freed_pool, FREED, &freed);
     int kept_early = probe_create(pool, KEPT, &kept);
-    int freed_early = probe_create(pool, FREED, &freed);
+    int freed_early = probe_create(freed_pool, FREED, &freed);
 
     pthread_mutex_lock(&hold_lock);
     released = 1;
@@ -149,20 +151,21 @@ CONF_TEST(a_destroyed_buffers_range_waits_for_every_call_that_began_before)
     probe_end(&kept);
     probe_end(&freed);
     OK(gpumem_pool_destroy(pool));
+    OK(gpumem_pool_destroy(freed_pool));
 }
 
 /* With no other thread making gpumem calls, nothing waits: a buffer destroyed is kept for the
- * next create of its size (by pools without guard margins, which keep none), and a larger one's
- * range is free for it at once. */
+ * next create of its size (pools with guard margins keep none), and a larger one's range is
+ * free for it at once (each in a pool of its own, as above). */
 CONF_TEST(with_one_thread_a_destroyed_buffers_range_serves_the_next_create)
 {
     enum { KEPT = 40000, FREED = 96 << 10 }; /* as above */
     reuse_probe kept, freed;
-    gpumem_pool pool = conf_pool(PAGE);
+    gpumem_pool pool = conf_pool(PAGE), freed_pool = conf_pool(PAGE);
     probe_destroy(pool, KEPT, &kept);
-    probe_destroy(pool, FREED, &freed);
+    probe_destroy(freed_pool, FREED, &freed);
     int kept_reused = probe_create(pool, KEPT, &kept);
-    int freed_reused = probe_create(pool, FREED, &freed);
+    int freed_reused = probe_create(freed_pool, FREED, &freed);
     cr_expect(kept_reused || conf_guard_margins(),
               "the range kept at a destroy (page %u, offset %llu) did not serve the next create "
               "of its size (page %u, offset %llu)",
@@ -175,7 +178,7 @@ CONF_TEST(with_one_thread_a_destroyed_buffers_range_serves_the_next_create)
               (unsigned long long)freed.now_offset);
     probe_end(&kept);
     probe_end(&freed);
-    OK(gpumem_pool_destroy(pool));
+    OK(gpumem_pool_destroy(pool));    OK(gpumem_pool_destroy(freed_pool));
 }
 
 /* --- random sizes around the classes' bounds --- */
