@@ -46,8 +46,9 @@ void gpumem_pool_cache_fini(gpumem_pool_obj *pool);
 gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
                                           uint64_t alignment, uint64_t *place);
 
-/* Keeps a destroyed buffer that no call can reach (detached by gpumem_pool_retire, which found
- * no other thread with an epoch record); 0 when it is not kept (the caller frees it). */
+/* Keeps a destroyed buffer that no call can reach and that has no native object of its own
+ * (detached by gpumem_pool_retire, which found no other thread with an epoch record); 0 when it
+ * is not kept (the caller frees it). */
 int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
 
 /* Empties the cache: its buffers are freed (no call can reach them). */

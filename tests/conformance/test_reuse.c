@@ -1,8 +1,7 @@
 /* Destroyed buffers kept whole for the next create of their size class (core/pool_cache.h), or
  * with one thread freed at once: never handed out while a call that began before their destroy
- * still runs, and, under random
- * sizes around the classes' bounds and random alignments, never sharing a byte, never showing
- * in the pool's figures, and never keeping a page from going. */
+ * still runs, and, under random sizes around the classes' bounds and random alignments, never
+ * sharing a byte, never showing in the pool's figures, and never keeping a page from going. */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,6 +63,13 @@ static void placed_at(gpumem_buffer b, uint32_t *page, uint64_t *offset)
     *offset = info.offset;
 }
 
+/* KEPT is kept by a pool of PAGE pages (up to 64 KiB are); FREED is not, and is less than the
+ * eighth of a page that makes a retired batch due at once (pool.h), unless units of 64 KiB round
+ * it up to that. FREED is a class's least size, so its range, freed, is where the suballocator
+ * looks first for the next request of its size. The tests probe each in a pool of its own, so
+ * that neither's bytes make the other's batch due. */
+enum { KEPT = 40000, FREED = 96 << 10 };
+
 /* A buffer of `size` between two live ones (so that its range borders no free room, which a
  * kept buffer would not) destroyed, then one of the same size made: where the range was, and
  * where the new buffer is. */
@@ -99,12 +105,6 @@ static void probe_end(reuse_probe *p)
 CONF_TEST(a_destroyed_buffers_range_waits_for_every_call_that_began_before)
 {
     CONF_SKIP_IF_EXTERNALLY_SYNCHRONIZED();
-    /* KEPT is kept by a pool of 1 MiB pages (up to 64 KiB are); FREED is not, and is less than
-     * the eighth of a page that makes a retired batch due at once (pool.h), unless units of 64
-     * KiB round it up to that. FREED is a class's least size, so its range, freed, is where the
-     * suballocator looks first for the next request of its size. Each in a pool of its own, so
-     * that neither's bytes make the other's batch due. */
-    enum { KEPT = 40000, FREED = 96 << 10 };
     gpumem_pool pool = conf_pool(PAGE), freed_pool = conf_pool(PAGE);
     holder h = {.size = 1 << 16};
     cr_assert_eq(posix_memalign(&h.host, 1 << 16, h.size), 0);
@@ -156,10 +156,9 @@ CONF_TEST(a_destroyed_buffers_range_waits_for_every_call_that_began_before)
 
 /* With no other thread making gpumem calls, nothing waits: a buffer destroyed is kept for the
  * next create of its size (pools with guard margins keep none), and a larger one's range is
- * free for it at once (each in a pool of its own, as above). */
+ * free for it at once. */
 CONF_TEST(with_one_thread_a_destroyed_buffers_range_serves_the_next_create)
 {
-    enum { KEPT = 40000, FREED = 96 << 10 }; /* as above */
     reuse_probe kept, freed;
     gpumem_pool pool = conf_pool(PAGE), freed_pool = conf_pool(PAGE);
     probe_destroy(pool, KEPT, &kept);
@@ -178,7 +177,8 @@ CONF_TEST(with_one_thread_a_destroyed_buffers_range_serves_the_next_create)
               (unsigned long long)freed.now_offset);
     probe_end(&kept);
     probe_end(&freed);
-    OK(gpumem_pool_destroy(pool));    OK(gpumem_pool_destroy(freed_pool));
+    OK(gpumem_pool_destroy(pool));
+    OK(gpumem_pool_destroy(freed_pool));
 }
 
 /* --- random sizes around the classes' bounds --- */
