@@ -534,11 +534,29 @@ void gpumem_pool_unplace(gpumem_pool_obj *pool, gpumem_page *page, uint64_t tlsf
     page_free(pool, page);
 }
 
-/* Frees the pages kept while stream-ordered frees were unsettled (pool lock held). */
+/* Releases the native objects of the records kept while stream-ordered frees were unsettled
+ * (pool lock held; their work is done). */
+static void release_parked_records(gpumem_pool_obj *pool)
+{
+    gpumem_device_obj *device = pool->device;
+    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->parked_records) {
+        gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
+        gpumem_list_remove(&b->link);
+        device->ops->native_buffer_release(device->native, b->native);
+        b->native = NULL;
+        gpumem_pool_record_give(pool, b);
+    }
+    pool->parked_record_count = 0;
+}
+
+/* Frees the pages and native objects kept while stream-ordered frees were unsettled (pool lock
+ * held). */
 static void release_parked(gpumem_pool_obj *pool)
 {
-    if (!pool->parked_pages || gpumem_order_unsettled(&pool->order))
+    if ((!pool->parked_pages && !pool->parked_record_count) ||
+        gpumem_order_unsettled(&pool->order))
         return;
+    release_parked_records(pool); /* before the memory they are bound to may go */
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->pages) {
         gpumem_page *page = GPUMEM_CONTAINER_OF(node, gpumem_page, link);
         if (page->buffer_count)
@@ -584,7 +602,9 @@ gpumem_result gpumem_pool_lock_for(gpumem_pool_obj *pool, gpumem_stream_obj *tak
         uint32_t count = gpumem_order_waits(&pool->order, t, waits);
         /* Many kept dedicated pages: a stream's allocation settles them rather than let them
          * pile up (kept pages are reused, and otherwise wait for trim or a host's create). */
-        if (!count && t && pool->parked_bytes >= GPUMEM_POOL_KEPT_PAGES * pool->page_size)
+        if (!count && t &&
+            (pool->parked_bytes >= GPUMEM_POOL_KEPT_PAGES * pool->page_size ||
+             pool->parked_record_count >= GPUMEM_POOL_KEPT_OBJECTS))
             count = gpumem_order_waits(&pool->order, t = 0, waits);
         if (!count)
             return GPUMEM_OK;
@@ -633,11 +653,22 @@ void gpumem_pool_buffer_free(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
     for (uint32_t n = gpumem_buffer_map_count(b); n; n--)
         gpumem_page_unmap(pool, b->page);
     gpumem_buffer_set_map_count(b, 0);
-    if (b->native && device->ops->native_buffer_release)
-        device->ops->native_buffer_release(device->native, b->native);
+    /* Work queued on a stream before a destroy on it may still use the native object: while
+     * such frees are unsettled, the object waits with the parked pages (release_parked). */
+    int park = 0;
+    if (b->native && device->ops->native_buffer_release) {
+        park = gpumem_order_unsettled(&pool->order);
+        if (!park)
+            device->ops->native_buffer_release(device->native, b->native);
+    }
     gpumem_image_free(device, b->image); /* before its memory may go */
     b->image = NULL;
     gpumem_pool_unplace(pool, b->page, b->tlsf_handle);
+    if (park) {
+        gpumem_list_push(&pool->parked_records, &b->link);
+        pool->parked_record_count++;
+        return;
+    }
     gpumem_pool_record_give(pool, b);
 }
 
@@ -686,11 +717,11 @@ int gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
      * for a barrier: the buffer is kept whole for the next create of its size, or its range
      * goes back to the suballocator now, where the next create may take it (a native pool's
      * buffer destroyed on a stream is freed on it: this call holds that stream, pool->queue).
-     * A buffer with a native object of its own (gpumem_buffer_native) is retired as before:
-     * work queued on a stream may still use that object after a destroy on the stream
-     * (gpumem_buffer_destroy_on_stream). What is retired waits for a batch, as before. */
-    if (__builtin_expect(gpumem_epoch_alone(), 1) && !b->native) {
-        if (!gpumem_pool_cache_keep(pool, b))
+     * A buffer with a native object of its own (gpumem_buffer_native) is not kept whole: the
+     * next create of its size would not want its object; that object waits for stream-ordered
+     * work where it must (gpumem_pool_buffer_free). What is retired waits for a batch. */
+    if (__builtin_expect(gpumem_epoch_alone(), 1)) {
+        if (b->native || !gpumem_pool_cache_keep(pool, b))
             gpumem_pool_buffer_free(pool, b);
         return 0;
     }
@@ -869,6 +900,7 @@ static gpumem_result pool_init(gpumem_pool_obj *pool, gpumem_device_obj *device,
     gpumem_list_init(&pool->pages);
     gpumem_list_init(&pool->buffers);
     gpumem_list_init(&pool->retired);
+    gpumem_list_init(&pool->parked_records);
     gpumem_list_init(&pool->spare_records);
     gpumem_result r = choose_type(device, d, pool->kind == GPUMEM_POOL_PAGED ? pool->page_size
                                                                               : 1,
@@ -1069,6 +1101,7 @@ static void arena_free(gpumem_pool_obj *pool)
     gpumem_pool_cache_fini(pool);
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->retired)
         gpumem_pool_buffer_free(pool, GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link));
+    release_parked_records(pool); /* the streams were waited for (pool destroy, device close) */
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->pages)
         page_free(pool, GPUMEM_CONTAINER_OF(node, gpumem_page, link));
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->spare_records)

@@ -116,6 +116,13 @@ typedef struct gpumem_pool_obj {
     gpumem_stream_order order;
     uint32_t parked_pages;
     uint64_t parked_bytes;
+    /* Records of freed buffers whose native object (gpumem_buffer_native: a VkBuffer) went
+     * while stream-ordered frees were unsettled: work queued before a destroy on a stream may
+     * still use the object, so it is released with the parked pages, once the host has waited
+     * for that work; from GPUMEM_POOL_KEPT_OBJECTS on, an allocation on a stream has the host
+     * wait (gpumem_pool_lock_for). */
+    gpumem_list parked_records;
+    uint32_t parked_record_count;
 } gpumem_pool_obj;
 
 /* The pool's arenas one by one (the pool itself first); `break` leaves the loop. */
@@ -136,8 +143,11 @@ int gpumem_pool_trim_others(gpumem_pool_obj *arena);
 /* Kept dedicated pages (see parked_bytes) up to this many pages' size are reused by later
  * allocations before a stream's allocation has the host wait and frees them. */
 #define GPUMEM_POOL_KEPT_PAGES 4
-/* Retired buffers (those destroyed while another thread held an epoch record, and those with a
- * native object of their own: gpumem_pool_retire frees the rest at once) are freed in batches,
+/* Native objects kept for stream-ordered frees (see parked_records) before a stream's
+ * allocation has the host wait and releases them. */
+#define GPUMEM_POOL_KEPT_OBJECTS 256
+/* Retired buffers (those destroyed while another thread held an epoch record:
+ * gpumem_pool_retire frees the rest at once) are freed in batches,
  * or earlier when their room is needed. Each batch asks every thread whether it is still in a
  * call (a barrier, see epoch.h): batches are GPUMEM_POOL_RETIRE_BATCH_SHARED for each thread
  * that holds a record, up to GPUMEM_POOL_RETIRE_BATCH_THREADS threads, or
@@ -224,8 +234,8 @@ void gpumem_pool_detach(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
 
 /* Detaches a destroyed buffer (gpumem_pool_lock held). Where no other thread holds an epoch
  * record (gpumem_epoch_alone), no call can reach it any more: it is kept by the reuse cache
- * (pool_cache.h) or freed at once, unless it has a native object of its own (which work queued
- * on a stream may still use). Otherwise it is retired until no call can reach it. Returns
+ * (pool_cache.h; never one with a native object of its own) or freed at once. Otherwise it is
+ * retired until no call can reach it. Returns
  * 1 when a batch of retired buffers is due to be freed: the caller lets the lock go, finds the
  * epoch below which no call reaches them (gpumem_epoch_oldest: a barrier, which should not hold
  * other threads' calls on the pool up), and frees them with gpumem_pool_reclaim_below under the
@@ -233,7 +243,9 @@ void gpumem_pool_detach(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
 int gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
 
 /* Frees a detached buffer that no call can reach (gpumem_pool_lock held): its native object,
- * its place, its record. */
+ * its place, its record. While stream-ordered frees are unsettled, the native object and the
+ * record wait on parked_records instead (work queued before a destroy on a stream may use the
+ * object). */
 void gpumem_pool_buffer_free(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
 
 /* The free bytes of the pool's shared pages and their largest free range (dedicated pages have

@@ -494,8 +494,10 @@ GPUMEM_API gpumem_result gpumem_buffer_user_data(gpumem_buffer buffer, void **us
  * event, as gpumem_stream_wait_event; else on the host), a gpumem_buffer_create waits for it on
  * the host. Paged pools on every backend; native pools pass the stream to the runtime
  * (cuMemAllocFromPoolAsync / cuMemFreeAsync, their HIP twins). Until the host has waited for
- * such work, pages that would be freed are kept; gpumem_pool_trim waits and frees them. The
- * stream must belong to the pool's device. Both may be mixed with the calls without a stream.
+ * such work, pages that would be freed are kept, and so is the native object of a buffer
+ * (gpumem_buffer_native: a VkBuffer) that such work may use; gpumem_pool_trim waits and frees
+ * them. The stream must belong to the pool's device. Both may be mixed with the calls without
+ * a stream.
  * In a pool with guard margins (GPUMEM_POOL_DETECT_CORRUPTION), whose margins the host writes
  * at create, a create on a stream has the host wait for the work of the frees, the stream's
  * own too. */
