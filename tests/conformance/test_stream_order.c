@@ -3,8 +3,11 @@
  * first (several copies, then the one that reads the doomed buffer), so that a taker that did
  * not wait would overwrite the bytes before that copy read them: on a backend whose streams run
  * late (the simulated GPU's slow streams, a real GPU) the copy's result then shows it. */
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 
+#include "bystander.h"
 #include "conformance.h"
 
 #define PAGE (4ull << 20)
@@ -317,4 +320,188 @@ CONF_TEST(stream_ordered_buffers_refuse_bad_use)
     FAILS(gpumem_buffer_destroy_on_stream(buffer, stream), GPUMEM_ERROR_DESTROYED);
     OK(gpumem_stream_destroy(stream));
     FAILS(gpumem_buffer_create_on_stream(pool, &desc, stream, &buffer), GPUMEM_ERROR_DESTROYED);
+}
+
+/* --- a buffer's native object and destroys on a stream --- */
+
+/* The release of one native object, as the backend logs it (the simulated GPU does, at debug
+ * level, with the operations still queued on the object's page). */
+static _Atomic uint64_t watched_object;
+static atomic_int releases, releases_under_work, any_releases;
+
+static void watch_releases(void *user, int32_t level, const char *message)
+{
+    (void)user;
+    (void)level;
+    unsigned long long object;
+    long long queued;
+    if (sscanf(message, "simgpu: native buffer %llx released with %lld operations", &object,
+               &queued) != 2)
+        return;
+    atomic_fetch_add(&any_releases, 1);
+    uint64_t watched = atomic_load(&watched_object);
+    /* Only its first release: a later object may be made at a freed one's address. */
+    if (watched && object == watched &&
+        atomic_compare_exchange_strong(&watched_object, &watched, 0)) {
+        atomic_fetch_add(&releases, 1);
+        if (queued)
+            atomic_fetch_add(&releases_under_work, 1);
+    }
+}
+
+/* Why a native object's release cannot be seen here (NULL when it can): a buffer of `pool` is
+ * asked for its native object and destroyed, and the backend must log the release. Leaves the
+ * suite's log callback in place. */
+static const char *native_releases_unseen(gpumem_pool pool)
+{
+    gpumem_buffer buffer = conf_buffer(pool, 4096, 0);
+    gpumem_native_buffer native;
+    gpumem_result r = gpumem_buffer_native(buffer, &native);
+    if (r != GPUMEM_OK || !native.buffer) {
+        OK(gpumem_buffer_destroy(buffer));
+        return "the backend makes no native object per buffer (it has addresses)";
+    }
+    atomic_store(&watched_object, native.buffer);
+    atomic_store(&releases, 0);
+    gpumem_log_set_callback(watch_releases, NULL);
+    OK(gpumem_buffer_destroy(buffer));
+    conf_log_restore();
+    return atomic_load(&releases) ? NULL
+                                  : "the backend does not log releasing native objects (the "
+                                    "simulated GPU does, in its no-addresses configuration)";
+}
+
+/* A stream whose backend runs work later; else skips, with `pool` destroyed first. */
+static gpumem_stream asynchronous_stream(gpumem_pool pool)
+{
+    gpumem_stream stream;
+    OK(gpumem_stream_create(conf_dev, &stream));
+    uint64_t native_stream = 0;
+    OK(gpumem_stream_native(stream, &native_stream));
+    if (native_stream)
+        return stream;
+    OK(gpumem_stream_destroy(stream));
+    OK(gpumem_pool_destroy(pool));
+    CONF_SKIP("the backend has no streams: a destroy on one has no work to wait for");
+    return NULL;
+}
+
+/* Work queued on a stream before a destroy on it may still use the buffer (gpumem.h), and its
+ * native object too (a VkBuffer, which the application's own work names): the object must not
+ * be released while that work may run. The doomed buffer is written on a stream behind slow
+ * copies elsewhere, then destroyed on the stream, and `others` buffers with native objects are
+ * created and destroyed on it (a retired batch's worth frees them); `size` decides whether the
+ * destroy gives the range back at once (a large or dedicated buffer) or in a batch, and
+ * `with_bystander` whether another thread holds an epoch record (destroyed buffers are then
+ * retired, not freed at once). No other work is queued on the doomed buffer's page, so the
+ * object must be released with none queued there. */
+static void native_object_outlives_the_streams_work(uint64_t size, uint32_t others,
+                                                    int with_bystander)
+{
+    gpumem_pool_desc pool_desc = {.page_size = PAGE, .name = "native objects"};
+    gpumem_pool pool;
+    OK(gpumem_pool_create(conf_dev, &pool_desc, &pool));
+    const char *unseen = native_releases_unseen(pool);
+    if (unseen) {
+        OK(gpumem_pool_destroy(pool));
+        CONF_SKIP("%s", unseen);
+    }
+    gpumem_stream stream = asynchronous_stream(pool);
+    gpumem_buffer doomed = conf_buffer(pool, size, 0);
+    gpumem_native_buffer native;
+    OK(gpumem_buffer_native(doomed, &native));
+    gpumem_pool spare = conf_pool(0);
+    gpumem_buffer ballast = conf_buffer(spare, PART, 0), witness = conf_buffer(spare, PART, 0);
+    test_bystander bystander;
+    if (with_bystander)
+        cr_assert(test_bystander_start(&bystander, conf_dev),
+                  "the second thread did not start or its gpumem call failed");
+    atomic_store(&watched_object, native.buffer);
+    atomic_store(&releases, 0);
+    atomic_store(&releases_under_work, 0);
+    gpumem_log_set_callback(watch_releases, NULL);
+
+    uint8_t *data = conf_alloc(size);
+    conf_pattern(data, size, 41);
+    for (int i = 0; i < SLOW_COPIES; i++)
+        OK(gpumem_stream_copy(stream, ballast, 0, witness, 0, PART));
+    OK(gpumem_stream_write(stream, doomed, 0, data, size));
+    OK(gpumem_buffer_destroy_on_stream(doomed, stream));
+    gpumem_buffer_desc other_desc = {.size = 4096};
+    for (uint32_t i = 0; i < others; i++) {
+        gpumem_buffer other;
+        gpumem_native_buffer other_native;
+        OK(gpumem_buffer_create_on_stream(pool, &other_desc, stream, &other));
+        OK(gpumem_buffer_native(other, &other_native));
+        OK(gpumem_buffer_destroy_on_stream(other, stream));
+    }
+    OK(gpumem_stream_synchronize(stream));
+    OK(gpumem_pool_trim(pool)); /* the host waits for the frees' work: the objects may go */
+    conf_log_restore();
+    if (with_bystander)
+        test_bystander_stop(&bystander);
+    OK(gpumem_pool_destroy(pool));
+    OK(gpumem_stream_destroy(stream));
+    free(data);
+    cr_assert_eq(atomic_load(&releases_under_work), 0,
+                 "the native object of a buffer destroyed on a stream was released while the "
+                 "stream's work on it was queued");
+    cr_assert_eq(atomic_load(&releases), 1, "the native object was not released");
+}
+
+CONF_TEST(a_small_buffers_native_object_outlives_the_streams_work)
+{
+    native_object_outlives_the_streams_work(4096, 200, 0);
+}
+
+CONF_TEST(a_large_buffers_native_object_outlives_the_streams_work)
+{
+    native_object_outlives_the_streams_work(PAGE / 4, 0, 0);
+}
+
+CONF_TEST(a_dedicated_buffers_native_object_outlives_the_streams_work)
+{
+    native_object_outlives_the_streams_work(PAGE + PAGE / 4, 0, 0);
+}
+
+CONF_TEST(native_objects_outlive_the_streams_work_with_another_thread)
+{
+    native_object_outlives_the_streams_work(4096, 600, 1);
+}
+
+CONF_TEST(a_large_buffers_native_object_outlives_the_streams_work_with_another_thread)
+{
+    native_object_outlives_the_streams_work(PAGE / 4, 0, 1);
+}
+
+/* A stream that only creates and destroys buffers with native objects never has the host wait
+ * by itself: the objects kept for its work must not pile up (GPUMEM_POOL_KEPT_OBJECTS: an
+ * allocation on the stream then has the host wait and releases them). */
+CONF_TEST(native_objects_kept_for_a_streams_work_do_not_pile_up)
+{
+    const uint32_t cycles = 2000, most_kept = 512;
+    gpumem_pool pool = conf_pool(0);
+    const char *unseen = native_releases_unseen(pool);
+    if (unseen)
+        CONF_SKIP("%s", unseen);
+    gpumem_stream stream = asynchronous_stream(pool);
+    atomic_store(&watched_object, 0);
+    atomic_store(&any_releases, 0);
+    gpumem_log_set_callback(watch_releases, NULL);
+    gpumem_buffer_desc desc = {.size = 4096};
+    for (uint32_t i = 0; i < cycles; i++) {
+        gpumem_buffer buffer;
+        gpumem_native_buffer native;
+        OK(gpumem_buffer_create_on_stream(pool, &desc, stream, &buffer));
+        OK(gpumem_buffer_native(buffer, &native));
+        OK(gpumem_stream_fill(stream, buffer, 0, 4096, i));
+        OK(gpumem_buffer_destroy_on_stream(buffer, stream));
+    }
+    int released = atomic_load(&any_releases);
+    conf_log_restore();
+    OK(gpumem_stream_synchronize(stream));
+    OK(gpumem_stream_destroy(stream));
+    cr_assert_leq(cycles - (uint32_t)released, most_kept,
+                  "%u native objects made, %d released: the rest were kept for the stream's work",
+                  cycles, released);
 }

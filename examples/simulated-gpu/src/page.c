@@ -261,8 +261,19 @@ gpumem_result sim_native_buffer(gpumem_backend_device *device, gpumem_backend_pa
     return GPUMEM_OK;
 }
 
+/* Logged at debug level with the operations still queued on the object's page, so that a test
+ * can see whether core released it under work that may use it: work queued on a stream before
+ * a destroy on it may (gpumem.h), so the object must wait for that work
+ * (tests/conformance/test_stream_order.c). Not a contract check: work queued after the destroy,
+ * on a range of the page taken again, may be queued too. */
 void sim_native_buffer_release(gpumem_backend_device *device, gpumem_backend_buffer *cache)
 {
+    const sim_view *view = (const sim_view *)cache;
+    gpumem_backend_log(GPUMEM_LOG_DEBUG,
+                       "simgpu: native buffer %#llx released with %lld operations queued on "
+                       "its page",
+                       (unsigned long long)(uintptr_t)cache,
+                       (long long)atomic_load(&view->page->pending));
     atomic_fetch_sub(&((sim_device *)device)->views, 1);
     free(cache);
 }
