@@ -303,26 +303,26 @@ VkResult app_timeline_create(app_vk *app, VkSemaphore *semaphore)
     return app->vkCreateSemaphore(app->device, &info, NULL, semaphore);
 }
 
-VkResult app_copy_ordered(app_vk *app, VkBuffer source, VkBuffer destination, uint64_t size,
-                          VkSemaphore wait, uint64_t wait_value, VkSemaphore signal,
-                          uint64_t signal_value)
+VkResult app_copy_submit(app_vk *app, VkBuffer source, VkBuffer destination, uint64_t size,
+                         VkSemaphore wait, uint64_t wait_value, VkSemaphore signal,
+                         uint64_t signal_value, app_submission *submission)
 {
+    *submission = (app_submission){VK_NULL_HANDLE, VK_NULL_HANDLE};
     VkCommandPoolCreateInfo pool_info = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
                                          .queueFamilyIndex = app->queue_family};
-    VkCommandPool pool;
-    VkResult r = app->vkCreateCommandPool(app->device, &pool_info, NULL, &pool);
+    VkResult r = app->vkCreateCommandPool(app->device, &pool_info, NULL, &submission->pool);
     if (r != VK_SUCCESS)
         return r;
     VkCommandBufferAllocateInfo alloc = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
-                                         .commandPool = pool,
+                                         .commandPool = submission->pool,
                                          .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
                                          .commandBufferCount = 1};
     VkCommandBuffer cb;
-    VkFence fence = VK_NULL_HANDLE;
     VkFenceCreateInfo fence_info = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
     if ((r = app->vkAllocateCommandBuffers(app->device, &alloc, &cb)) == VK_SUCCESS &&
         (r = record_copy(app, cb, source, destination, size)) == VK_SUCCESS &&
-        (r = app->vkCreateFence(app->device, &fence_info, NULL, &fence)) == VK_SUCCESS) {
+        (r = app->vkCreateFence(app->device, &fence_info, NULL, &submission->fence)) ==
+            VK_SUCCESS) {
         VkPipelineStageFlags stage = VK_PIPELINE_STAGE_TRANSFER_BIT;
         VkTimelineSemaphoreSubmitInfo values = {
             .sType = VK_STRUCTURE_TYPE_TIMELINE_SEMAPHORE_SUBMIT_INFO,
@@ -339,12 +339,39 @@ VkResult app_copy_ordered(app_vk *app, VkBuffer source, VkBuffer destination, ui
                                .pCommandBuffers = &cb,
                                .signalSemaphoreCount = signal ? 1 : 0,
                                .pSignalSemaphores = signal ? &signal : NULL};
-        r = app->vkQueueSubmit(app->queue, 1, &submit, fence);
+        r = app->vkQueueSubmit(app->queue, 1, &submit, submission->fence);
         if (r == VK_SUCCESS)
-            r = app->vkWaitForFences(app->device, 1, &fence, VK_TRUE, UINT64_MAX);
+            return r;
     }
-    if (fence)
-        app->vkDestroyFence(app->device, fence, NULL);
-    app->vkDestroyCommandPool(app->device, pool, NULL);
+    /* Nothing was submitted: nothing to wait for. */
+    if (submission->fence)
+        app->vkDestroyFence(app->device, submission->fence, NULL);
+    app->vkDestroyCommandPool(app->device, submission->pool, NULL);
+    *submission = (app_submission){VK_NULL_HANDLE, VK_NULL_HANDLE};
     return r;
+}
+
+VkResult app_submission_finish(app_vk *app, app_submission *submission)
+{
+    VkResult r = VK_SUCCESS;
+    if (submission->fence) {
+        r = app->vkWaitForFences(app->device, 1, &submission->fence, VK_TRUE, UINT64_MAX);
+        app->vkDestroyFence(app->device, submission->fence, NULL);
+    }
+    if (submission->pool)
+        app->vkDestroyCommandPool(app->device, submission->pool, NULL);
+    *submission = (app_submission){VK_NULL_HANDLE, VK_NULL_HANDLE};
+    return r;
+}
+
+VkResult app_copy_ordered(app_vk *app, VkBuffer source, VkBuffer destination, uint64_t size,
+                          VkSemaphore wait, uint64_t wait_value, VkSemaphore signal,
+                          uint64_t signal_value)
+{
+    app_submission submission;
+    VkResult r = app_copy_submit(app, source, destination, size, wait, wait_value, signal,
+                                 signal_value, &submission);
+    if (r != VK_SUCCESS)
+        return r;
+    return app_submission_finish(app, &submission);
 }

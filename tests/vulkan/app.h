@@ -109,6 +109,19 @@ VkResult app_copy_ordered(app_vk *app, VkBuffer source, VkBuffer destination, ui
                           VkSemaphore wait, uint64_t wait_value, VkSemaphore signal,
                           uint64_t signal_value);
 
+/* A submission in flight: what app_submission_finish waits for and destroys. */
+typedef struct app_submission {
+    VkCommandPool pool;
+    VkFence fence;
+} app_submission;
+
+/* The same copy, submitted as app_copy_ordered's but not waited for: app_submission_finish
+ * waits for it and destroys what it used. */
+VkResult app_copy_submit(app_vk *app, VkBuffer source, VkBuffer destination, uint64_t size,
+                         VkSemaphore wait, uint64_t wait_value, VkSemaphore signal,
+                         uint64_t signal_value, app_submission *submission);
+VkResult app_submission_finish(app_vk *app, app_submission *submission);
+
 /* A timeline semaphore of the app's device, starting at 0. */
 VkResult app_timeline_create(app_vk *app, VkSemaphore *semaphore);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bystander.h"
 #include "vulkan_test.h"
 
 TestSuite(vulkan_sync, .init = vulkan_test_setup, .timeout = 120);
@@ -283,6 +284,107 @@ Test(vulkan_sync, a_gpumem_stream_waits_for_application_queue_work)
     app.vkDestroySemaphore(app.device, semaphore, NULL);
     free(seen);
     OK(gpumem_device_close(device));
+}
+
+/* --- a buffer's VkBuffer and stream-ordered destroys --- */
+
+/* The application copies into a buffer's VkBuffer on the queue, behind a gate it opens later;
+ * a gpumem stream waits for that copy (its timeline `done`), and the buffer is destroyed on the
+ * stream: work queued on the stream before the destroy may still use the buffer, so its
+ * VkBuffer must live until the host has waited for that work. Meanwhile the stream creates and
+ * destroys `others` more buffers with VkBuffers of their own (with one thread, destroys free
+ * at once; a retired batch's worth would free them otherwise), and with `bystander`, another
+ * thread holds gpumem's epoch record (destroyed buffers are retired; a large one is freed at
+ * its destroy). A VkBuffer destroyed under the pending copy crashed lavapipe's queue thread
+ * when the copy ran (the large and dedicated cases, before the fix; the validation layer of
+ * Debian 12, 1.3.239, did not report it): the simulated GPU's log checks the order itself
+ * (tests/conformance/test_stream_order.c). */
+static void vkbuffer_outlives_the_streams_work(uint64_t size, uint32_t others, int with_bystander)
+{
+    const uint64_t page_size = 4 * MIB, other_size = 4 * KIB;
+    gpumem_device device = open_vulkan();
+    test_bystander other_thread;
+    if (with_bystander)
+        cr_assert(test_bystander_start(&other_thread, device),
+                  "the second thread did not start or its gpumem call failed");
+    app_vk app;
+    wrap_device(device, &app);
+    VkSemaphore gate, done;
+    VK_OK(app_timeline_create(&app, &gate));
+    VK_OK(app_timeline_create(&app, &done));
+    gpumem_pool pool = device_local_pool(device, page_size);
+    gpumem_stream stream;
+    OK(gpumem_stream_create(device, &stream));
+    app_buffer host;
+    VK_OK(app_buffer_create(&app, size, &host));
+    pattern(host.data, size, 31);
+
+    gpumem_buffer target = buffer_of(pool, size, 0);
+    gpumem_native_buffer native;
+    OK(gpumem_buffer_native(target, &native));
+    app_submission copy;
+    VK_OK(app_copy_submit(&app, host.buffer, (VkBuffer)(uintptr_t)native.buffer, size, gate, 1,
+                          done, 1, &copy));
+    gpumem_event application;
+    OK(gpumem_event_wrap(device, (uint64_t)(uintptr_t)done, 1, &application));
+    OK(gpumem_stream_wait_event(stream, application));
+    OK(gpumem_buffer_destroy_on_stream(target, stream));
+    /* Creates on the stream: a create on the host would wait for the stream's frees, which
+     * wait for the gate; and fewer than GPUMEM_POOL_KEPT_OBJECTS (256) of them, past which a
+     * create on the stream has the host wait too. */
+    gpumem_buffer_desc other_desc = {.size = other_size};
+    for (uint32_t i = 0; i < others; i++) {
+        gpumem_buffer other;
+        OK(gpumem_buffer_create_on_stream(pool, &other_desc, stream, &other));
+        gpumem_native_buffer other_native;
+        OK(gpumem_buffer_native(other, &other_native));
+        OK(gpumem_buffer_destroy_on_stream(other, stream));
+    }
+    uint64_t reached = 1;
+    VK_OK(app.vkGetSemaphoreCounterValue(app.device, done, &reached));
+    cr_assert_eq(reached, 0, "the application's copy ran before its gate opened: the test "
+                             "tried nothing");
+
+    VkSemaphoreSignalInfo open_gate = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_SIGNAL_INFO,
+                                       .semaphore = gate,
+                                       .value = 1};
+    VK_OK(app.vkSignalSemaphore(app.device, &open_gate));
+    VK_OK(app_submission_finish(&app, &copy));
+    OK(gpumem_stream_synchronize(stream));
+    OK(gpumem_pool_trim(pool)); /* the host waits for the frees' work: the VkBuffers go */
+    gpumem_pool_stats stats;
+    OK(gpumem_pool_stats_get(pool, &stats));
+    cr_expect_eq(stats.allocation_count, 0);
+    OK(gpumem_event_destroy(application));
+    OK(gpumem_stream_destroy(stream));
+    app_buffer_destroy(&app, &host);
+    VK_OK(app.vkQueueWaitIdle(app.queue)); /* see a_gpumem_stream_waits_for_application_... */
+    app.vkDestroySemaphore(app.device, gate, NULL);
+    app.vkDestroySemaphore(app.device, done, NULL);
+    if (with_bystander)
+        test_bystander_stop(&other_thread);
+    OK(gpumem_device_close(device));
+}
+
+/* Large enough that its destroy frees it at once (a page's eighth, GPUMEM_POOL_RETIRE_...). */
+Test(vulkan_sync, a_large_buffers_vkbuffer_outlives_the_streams_work)
+{
+    vkbuffer_outlives_the_streams_work(1 * MIB, 0, 0);
+}
+
+Test(vulkan_sync, a_small_buffers_vkbuffer_outlives_the_streams_work_past_a_batch)
+{
+    vkbuffer_outlives_the_streams_work(4 * KIB, 200, 0);
+}
+
+Test(vulkan_sync, a_dedicated_buffers_vkbuffer_outlives_the_streams_work)
+{
+    vkbuffer_outlives_the_streams_work(6 * MIB, 0, 0);
+}
+
+Test(vulkan_sync, a_large_buffers_vkbuffer_outlives_the_streams_work_with_another_thread)
+{
+    vkbuffer_outlives_the_streams_work(1 * MIB, 0, 1);
 }
 
 Test(vulkan_sync, wrapping_refuses_what_is_not_an_event)
