@@ -371,6 +371,23 @@ static const char *native_releases_unseen(gpumem_pool pool)
                                     "simulated GPU does, in its no-addresses configuration)";
 }
 
+/* Creates `count` 4 KiB buffers on `stream`, each asked for its native object, (with `fill`)
+ * filled on the stream, and destroyed on it. */
+static void churn_native_objects(gpumem_pool pool, gpumem_stream stream, uint32_t count,
+                                 int fill)
+{
+    gpumem_buffer_desc desc = {.size = 4096};
+    for (uint32_t i = 0; i < count; i++) {
+        gpumem_buffer buffer;
+        gpumem_native_buffer native;
+        OK(gpumem_buffer_create_on_stream(pool, &desc, stream, &buffer));
+        OK(gpumem_buffer_native(buffer, &native));
+        if (fill)
+            OK(gpumem_stream_fill(stream, buffer, 0, desc.size, i));
+        OK(gpumem_buffer_destroy_on_stream(buffer, stream));
+    }
+}
+
 /* A stream whose backend runs work later; else skips, with `pool` destroyed first. */
 static gpumem_stream asynchronous_stream(gpumem_pool pool)
 {
@@ -427,14 +444,7 @@ static void native_object_outlives_the_streams_work(uint64_t size, uint32_t othe
         OK(gpumem_stream_copy(stream, ballast, 0, witness, 0, PART));
     OK(gpumem_stream_write(stream, doomed, 0, data, size));
     OK(gpumem_buffer_destroy_on_stream(doomed, stream));
-    gpumem_buffer_desc other_desc = {.size = 4096};
-    for (uint32_t i = 0; i < others; i++) {
-        gpumem_buffer other;
-        gpumem_native_buffer other_native;
-        OK(gpumem_buffer_create_on_stream(pool, &other_desc, stream, &other));
-        OK(gpumem_buffer_native(other, &other_native));
-        OK(gpumem_buffer_destroy_on_stream(other, stream));
-    }
+    churn_native_objects(pool, stream, others, 0);
     OK(gpumem_stream_synchronize(stream));
     OK(gpumem_pool_trim(pool)); /* the host waits for the frees' work: the objects may go */
     conf_log_restore();
@@ -488,15 +498,7 @@ CONF_TEST(native_objects_kept_for_a_streams_work_do_not_pile_up)
     atomic_store(&watched_object, 0);
     atomic_store(&any_releases, 0);
     gpumem_log_set_callback(watch_releases, NULL);
-    gpumem_buffer_desc desc = {.size = 4096};
-    for (uint32_t i = 0; i < cycles; i++) {
-        gpumem_buffer buffer;
-        gpumem_native_buffer native;
-        OK(gpumem_buffer_create_on_stream(pool, &desc, stream, &buffer));
-        OK(gpumem_buffer_native(buffer, &native));
-        OK(gpumem_stream_fill(stream, buffer, 0, 4096, i));
-        OK(gpumem_buffer_destroy_on_stream(buffer, stream));
-    }
+    churn_native_objects(pool, stream, cycles, 1);
     int released = atomic_load(&any_releases);
     conf_log_restore();
     OK(gpumem_stream_synchronize(stream));
