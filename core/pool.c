@@ -332,7 +332,8 @@ static gpumem_result try_page(gpumem_pool_obj *pool, gpumem_page *page, uint64_t
 }
 
 /* A kept dedicated page (emptied by a stream-ordered free) that fits `bytes` without wasting
- * more than a quarter of them, the smallest such. The caller of gpumem_pool_lock_for waited
+ * more than a quarter of them, the smallest such; never an imported one (the application's
+ * memory, which it may free once the free's work is done). The caller of gpumem_pool_lock_for waited
  * for every other stream's frees, so any kept page is safe for it. */
 static gpumem_page *reuse_dedicated(gpumem_pool_obj *pool, uint64_t bytes)
 {
@@ -341,8 +342,9 @@ static gpumem_page *reuse_dedicated(gpumem_pool_obj *pool, uint64_t bytes)
     gpumem_page *best = NULL;
     for (gpumem_list *n = pool->pages.next; n != &pool->pages; n = n->next) {
         gpumem_page *page = GPUMEM_CONTAINER_OF(n, gpumem_page, link);
-        if (page->dedicated && !page->for_image && !page->buffer_count && page->size >= bytes &&
-            page->size - bytes <= bytes / 4 && (!best || page->size < best->size))
+        if (page->dedicated && !page->for_image && !page->imported && !page->buffer_count &&
+            page->size >= bytes && page->size - bytes <= bytes / 4 &&
+            (!best || page->size < best->size))
             best = page;
     }
     if (best)
@@ -525,7 +527,7 @@ void gpumem_pool_unplace(gpumem_pool_obj *pool, gpumem_page *page, uint64_t tlsf
         return;
     if (gpumem_order_unsettled(&pool->order)) {
         pool->parked_pages++; /* work freed in stream order may still use it */
-        if (page->dedicated)
+        if (page->dedicated && !page->imported) /* reusable (reuse_dedicated) */
             pool->parked_bytes += page->size;
         return;
     }

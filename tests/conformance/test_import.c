@@ -193,6 +193,48 @@ CONF_TEST(the_memory_of_another_buffer_is_imported)
     free(seen);
 }
 
+/* An import destroyed on a stream: its page waits for the stream's work like any page of its
+ * own, but it is the application's memory, never a kept page for the next create of its size
+ * (before the fix a create on the stream took it: a new buffer in memory the application may
+ * free once that work is done). */
+CONF_TEST(an_import_destroyed_on_a_stream_never_serves_a_new_buffer)
+{
+    const uint64_t size = 2 * PAGE; /* over the imports' page: a page of its own */
+    gpumem_pool owner = conf_pool(4 * PAGE);
+    gpumem_buffer source = conf_buffer(owner, size, 0);
+    uint8_t *model = conf_alloc(size), *bytes = conf_alloc(size);
+    conf_pattern(model, size, 21);
+    OK(gpumem_buffer_write(source, 0, model, size));
+    gpumem_pool imports = conf_type_pool(type_of(owner), PAGE, 0, "imports");
+    gpumem_import_desc desc = desc_of(source, size);
+    gpumem_buffer imported = import_or_skip(imports, &desc);
+    gpumem_buffer_info import_info;
+    OK(gpumem_buffer_info_get(imported, &import_info));
+
+    gpumem_stream stream;
+    OK(gpumem_stream_create(conf_dev, &stream));
+    OK(gpumem_stream_fill(stream, imported, 0, 4096, 0x5A5A5A5Au));
+    fill_expected(model, 0, 4096, 0x5A5A5A5Au);
+    OK(gpumem_buffer_destroy_on_stream(imported, stream));
+    gpumem_buffer_desc desc_new = {.size = size};
+    gpumem_buffer fresh;
+    OK(gpumem_buffer_create_on_stream(imports, &desc_new, stream, &fresh));
+    gpumem_buffer_info fresh_info;
+    OK(gpumem_buffer_info_get(fresh, &fresh_info));
+    cr_expect_neq(fresh_info.page, import_info.page,
+                  "a new buffer was placed in the imported page %u", import_info.page);
+    conf_pattern(bytes, size, 22);
+    OK(gpumem_stream_write(stream, fresh, 0, bytes, size));
+    OK(gpumem_stream_synchronize(stream));
+    expect_bytes(source, 0, model, size, "the imported memory after a new buffer was written");
+    gpumem_pool_stats stats;
+    OK(gpumem_pool_stats_get(imports, &stats));
+    cr_expect_geq(stats.reserved_bytes, size, "the new buffer's page is not the pool's own");
+    OK(gpumem_stream_destroy(stream));
+    free(model);
+    free(bytes);
+}
+
 CONF_TEST(imports_refuse_bad_arguments)
 {
     gpumem_pool owner = conf_pool(PAGE);
