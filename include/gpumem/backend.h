@@ -184,8 +184,8 @@ typedef struct gpumem_backend_vtable {
                                    uint64_t offset, uint64_t size,
                                    gpumem_backend_buffer **cache, gpumem_native_buffer *native);
     /* Releases what native_buffer kept in a buffer's cache (called once, when the buffer is
-     * freed, only for a cache that is not NULL, and only once no work queued before the
-     * buffer's destroy may still run). Absent: nothing to release. */
+     * freed, only for a cache that is not NULL; in a paged pool only once no work queued
+     * before the buffer's destroy may still run). Absent: nothing to release. */
     void (*native_buffer_release)(gpumem_backend_device *device, gpumem_backend_buffer *cache);
 
     /* The native objects of an open device (see gpumem_device_native). Absent: all zero. */
