@@ -44,6 +44,7 @@ static inline int test_bystander_start(test_bystander *b, gpumem_device device)
     while (!b->started)
         pthread_cond_wait(&b->told, &b->lock);
     b->leave = b->started < 0;
+    pthread_cond_broadcast(&b->told);
     pthread_mutex_unlock(&b->lock);
     if (b->started > 0)
         return 1;

@@ -34,7 +34,7 @@ static int is_refused_module(const char *message)
 /* Validation messages fail the test. Called on whatever thread made the call that logged,
  * so it never aborts (cr_expect, not cr_assert): a longjmp out of another thread would be
  * worse than the failure it reports. */
-static void conf_log(void *user, int32_t level, const char *message)
+void conf_log(void *user, int32_t level, const char *message)
 {
     (void)user;
     pthread_mutex_lock(&log_lock);

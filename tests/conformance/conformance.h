@@ -37,6 +37,8 @@ int32_t conf_log_threshold(void);
 /* Puts the suite's log callback back (validation messages fail the test) after a test
  * installed its own. */
 void conf_log_restore(void);
+/* The suite's log callback itself, for a test's own callback to pass on what it does not read. */
+void conf_log(void *user, int32_t level, const char *message);
 
 /* 1 when the suite runs with GPUMEM_DETECT_CORRUPTION=1: every host-visible buffer has guard
  * margins (and an overwritten one fails the test through the log). */

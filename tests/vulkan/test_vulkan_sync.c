@@ -372,7 +372,9 @@ Test(vulkan_sync, a_large_buffers_vkbuffer_outlives_the_streams_work)
     vkbuffer_outlives_the_streams_work(1 * MIB, 0, 0);
 }
 
-Test(vulkan_sync, a_small_buffers_vkbuffer_outlives_the_streams_work_past_a_batch)
+/* Passed on lavapipe before the fix too (the freed VkBuffer's memory was taken by the next
+ * ones); the simulated GPU's test of the same case failed. */
+Test(vulkan_sync, a_small_buffers_vkbuffer_outlives_the_streams_work)
 {
     vkbuffer_outlives_the_streams_work(4 * KIB, 200, 0);
 }
