@@ -385,3 +385,188 @@ CONF_TEST(host_memory_is_imported_and_never_freed)
     free(aligned);
     free(unaligned_block);
 }
+
+/* --- random operations: imported memory is written only through its imports --- */
+
+enum { REGIONS = 3, OTHERS = 8, STREAMS = 2, STEPS = 400, CHECK_EVERY = 50 };
+#define REGION (2 * PAGE) /* each import lies in a region of its own: imports never overlap */
+
+typedef struct import_churn {
+    gpumem_pool imports;
+    gpumem_buffer owner;     /* the memory imported */
+    uint8_t *model;          /* what the owner must hold */
+    gpumem_stream streams[STREAMS];
+    gpumem_buffer imported[REGIONS];
+    uint64_t at[REGIONS], length[REGIONS];
+    uint64_t last_import_size; /* of the last import destroyed: sizes near it are asked for */
+    gpumem_buffer others[OTHERS];
+    uint8_t *bytes;          /* a pattern for the others */
+    uint64_t state;
+} import_churn;
+
+static uint64_t churn_random(import_churn *c)
+{
+    c->state ^= c->state << 13, c->state ^= c->state >> 7, c->state ^= c->state << 17;
+    return c->state;
+}
+
+/* A stream (index < STREAMS), or -1: the host. */
+static int churn_stream(import_churn *c)
+{
+    return (int)(churn_random(c) % (STREAMS + 1)) - 1;
+}
+
+static void churn_check(import_churn *c, const char *when, int step)
+{
+    for (int s = 0; s < STREAMS; s++)
+        OK(gpumem_stream_synchronize(c->streams[s]));
+    uint64_t size = REGIONS * REGION;
+    uint8_t *seen = conf_alloc(size);
+    OK(gpumem_buffer_read(c->owner, 0, seen, size));
+    ASSERT_BYTES(seen, c->model, size, "the imported memory %s (step %d)", when, step);
+    free(seen);
+}
+
+/* Imports a part of region r: whole 64 KiB units, from one unit to the whole region, with the
+ * streams synchronized first (earlier work through an import of the region is ordered before
+ * this one's by the application, as it must be). */
+static int churn_import(import_churn *c, int r)
+{
+    for (int s = 0; s < STREAMS; s++)
+        OK(gpumem_stream_synchronize(c->streams[s]));
+    uint64_t units = REGION / SIZE;
+    uint64_t length = (1 + churn_random(c) % units) * SIZE;
+    uint64_t at = r * REGION + (churn_random(c) % (units - length / SIZE + 1)) * SIZE;
+    gpumem_import_desc desc = desc_of(c->owner, REGIONS * REGION);
+    if (desc.address)
+        desc.address += at;
+    else
+        desc.offset += at;
+    desc.size = length;
+    gpumem_result result = gpumem_buffer_import(c->imports, &desc, &c->imported[r]);
+    if (result == GPUMEM_ERROR_UNSUPPORTED)
+        return 0;
+    OK(result);
+    c->at[r] = at;
+    c->length[r] = length;
+    return 1;
+}
+
+/* Writes a pattern into part of import r, on a stream or from the host. */
+static void churn_write_import(import_churn *c, int r)
+{
+    uint64_t offset = churn_random(c) % c->length[r];
+    uint64_t size = 1 + churn_random(c) % (c->length[r] - offset);
+    uint8_t *data = conf_alloc(size);
+    conf_pattern(data, size, churn_random(c));
+    int s = churn_stream(c);
+    if (s >= 0)
+        OK(gpumem_stream_write(c->streams[s], c->imported[r], offset, data, size));
+    else
+        OK(gpumem_buffer_write(c->imported[r], offset, data, size));
+    memcpy(c->model + c->at[r] + offset, data, size);
+    free(data);
+}
+
+static void churn_destroy_import(import_churn *c, int r)
+{
+    int s = churn_stream(c);
+    OK(s >= 0 ? gpumem_buffer_destroy_on_stream(c->imported[r], c->streams[s])
+              : gpumem_buffer_destroy(c->imported[r]));
+    c->imported[r] = NULL;
+    c->last_import_size = c->length[r];
+}
+
+/* A buffer of the imports' pool, most often of about the size of the last import destroyed (a
+ * page of its own that size, or up to a quarter less), written whole with the pattern: if it
+ * were placed in imported memory, the owner's bytes would show it. */
+static void churn_create_other(import_churn *c, int o)
+{
+    uint64_t size = c->last_import_size && churn_random(c) % 3
+                        ? c->last_import_size - churn_random(c) % (c->last_import_size / 4 + 1)
+                        : 1 + churn_random(c) % (3 * PAGE);
+    gpumem_buffer_desc desc = {.size = size};
+    int s = churn_stream(c);
+    OK(s >= 0 ? gpumem_buffer_create_on_stream(c->imports, &desc, c->streams[s], &c->others[o])
+              : gpumem_buffer_create(c->imports, &desc, &c->others[o]));
+    if (s >= 0)
+        OK(gpumem_stream_write(c->streams[s], c->others[o], 0, c->bytes, size));
+    else
+        OK(gpumem_buffer_write(c->others[o], 0, c->bytes, size));
+}
+
+static void churn_destroy_other(import_churn *c, int o)
+{
+    int s = churn_stream(c);
+    OK(s >= 0 ? gpumem_buffer_destroy_on_stream(c->others[o], c->streams[s])
+              : gpumem_buffer_destroy(c->others[o]));
+    c->others[o] = NULL;
+}
+
+/* Random imports of parts of one buffer's memory, writes through them (on streams and from the
+ * host), their destroys (on streams and from the host), and buffers of the same pool made,
+ * written and destroyed beside them, most of about the size of an import just destroyed:
+ * nothing but the imports may change the imported memory. */
+CONF_TEST(imported_memory_is_written_only_through_its_imports)
+{
+    import_churn c = {.state = 0x9E3779B97F4A7C15ull};
+    gpumem_pool owner_pool = conf_pool(REGIONS * REGION);
+    c.owner = conf_buffer(owner_pool, REGIONS * REGION, 0);
+    c.model = conf_alloc(REGIONS * REGION);
+    conf_pattern(c.model, REGIONS * REGION, 31);
+    OK(gpumem_buffer_write(c.owner, 0, c.model, REGIONS * REGION));
+    c.imports = conf_type_pool(type_of(owner_pool), PAGE, 0, "imports");
+    c.bytes = conf_alloc(3 * PAGE);
+    conf_pattern(c.bytes, 3 * PAGE, 32);
+    for (int s = 0; s < STREAMS; s++)
+        OK(gpumem_stream_create(conf_dev, &c.streams[s]));
+    if (!churn_import(&c, 0)) {
+        for (int s = 0; s < STREAMS; s++)
+            OK(gpumem_stream_destroy(c.streams[s]));
+        free(c.model);
+        free(c.bytes);
+        CONF_SKIP("backend %s cannot import memory", conf_backend());
+    }
+    for (int step = 1; step <= STEPS; step++) {
+        uint64_t pick = churn_random(&c);
+        int r = (int)(pick % REGIONS), o = (int)(pick % OTHERS);
+        switch ((pick >> 8) % 6) {
+        case 0:
+            if (!c.imported[r])
+                cr_assert(churn_import(&c, r));
+            break;
+        case 1:
+        case 2:
+            if (c.imported[r])
+                churn_write_import(&c, r);
+            break;
+        case 3:
+            if (c.imported[r])
+                churn_destroy_import(&c, r);
+            break;
+        case 4:
+            if (c.others[o])
+                churn_destroy_other(&c, o);
+            churn_create_other(&c, o);
+            break;
+        case 5:
+            if (c.others[o])
+                churn_destroy_other(&c, o);
+            break;
+        }
+        if (step % CHECK_EVERY == 0)
+            churn_check(&c, "during the run", step);
+    }
+    for (int r = 0; r < REGIONS; r++)
+        if (c.imported[r])
+            churn_destroy_import(&c, r);
+    for (int o = 0; o < OTHERS; o++)
+        if (c.others[o])
+            churn_destroy_other(&c, o);
+    churn_check(&c, "after every import and buffer went", STEPS);
+    OK(gpumem_pool_trim(c.imports));
+    for (int s = 0; s < STREAMS; s++)
+        OK(gpumem_stream_destroy(c.streams[s]));
+    free(c.model);
+    free(c.bytes);
+}
