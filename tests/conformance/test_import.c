@@ -398,8 +398,10 @@ typedef struct import_churn {
     gpumem_stream streams[STREAMS];
     gpumem_buffer imported[REGIONS];
     uint64_t at[REGIONS], length[REGIONS];
+    int import_stream[REGIONS]; /* the stream with work queued on the import, or -1 */
     uint64_t last_import_size; /* of the last import destroyed: sizes near it are asked for */
     gpumem_buffer others[OTHERS];
+    int other_stream[OTHERS];
     uint8_t *bytes;          /* a pattern for the others */
     uint64_t state;
 } import_churn;
@@ -414,6 +416,16 @@ static uint64_t churn_random(import_churn *c)
 static int churn_stream(import_churn *c)
 {
     return (int)(churn_random(c) % (STREAMS + 1)) - 1;
+}
+
+/* Orders a use of a buffer on stream `s` (-1: the host) after the work queued on it, as an
+ * application must: the stream that holds that work (*queued_on) is synchronized first unless
+ * it is `s`, and then `s` holds it. */
+static void churn_order(import_churn *c, int *queued_on, int s)
+{
+    if (*queued_on >= 0 && *queued_on != s)
+        OK(gpumem_stream_synchronize(c->streams[*queued_on]));
+    *queued_on = s;
 }
 
 static void churn_check(import_churn *c, const char *when, int step)
@@ -449,6 +461,7 @@ static int churn_import(import_churn *c, int r)
     OK(result);
     c->at[r] = at;
     c->length[r] = length;
+    c->import_stream[r] = -1;
     return 1;
 }
 
@@ -460,6 +473,7 @@ static void churn_write_import(import_churn *c, int r)
     uint8_t *data = conf_alloc(size);
     conf_pattern(data, size, churn_random(c));
     int s = churn_stream(c);
+    churn_order(c, &c->import_stream[r], s);
     if (s >= 0)
         OK(gpumem_stream_write(c->streams[s], c->imported[r], offset, data, size));
     else
@@ -471,6 +485,7 @@ static void churn_write_import(import_churn *c, int r)
 static void churn_destroy_import(import_churn *c, int r)
 {
     int s = churn_stream(c);
+    churn_order(c, &c->import_stream[r], s);
     OK(s >= 0 ? gpumem_buffer_destroy_on_stream(c->imported[r], c->streams[s])
               : gpumem_buffer_destroy(c->imported[r]));
     c->imported[r] = NULL;
@@ -493,11 +508,13 @@ static void churn_create_other(import_churn *c, int o)
         OK(gpumem_stream_write(c->streams[s], c->others[o], 0, c->bytes, size));
     else
         OK(gpumem_buffer_write(c->others[o], 0, c->bytes, size));
+    c->other_stream[o] = s;
 }
 
 static void churn_destroy_other(import_churn *c, int o)
 {
     int s = churn_stream(c);
+    churn_order(c, &c->other_stream[o], s);
     OK(s >= 0 ? gpumem_buffer_destroy_on_stream(c->others[o], c->streams[s])
               : gpumem_buffer_destroy(c->others[o]));
     c->others[o] = NULL;
