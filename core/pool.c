@@ -333,8 +333,8 @@ static gpumem_result try_page(gpumem_pool_obj *pool, gpumem_page *page, uint64_t
 
 /* A kept dedicated page (emptied by a stream-ordered free) that fits `bytes` without wasting
  * more than a quarter of them, the smallest such; never an imported one (the application's
- * memory, which it may free once the free's work is done). The caller of gpumem_pool_lock_for waited
- * for every other stream's frees, so any kept page is safe for it. */
+ * memory, which it may free once the free's work is done). The caller of gpumem_pool_lock_for
+ * waited for every other stream's frees, so any kept page is safe for it. */
 static gpumem_page *reuse_dedicated(gpumem_pool_obj *pool, uint64_t bytes)
 {
     if (!pool->parked_bytes)

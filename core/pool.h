@@ -116,11 +116,11 @@ typedef struct gpumem_pool_obj {
     gpumem_stream_order order;
     uint32_t parked_pages;
     uint64_t parked_bytes;
-    /* Records of freed buffers whose native object (gpumem_buffer_native: a VkBuffer) went
-     * while stream-ordered frees were unsettled: work queued before a destroy on a stream may
-     * still use the object, so it is released with the parked pages, once the host has waited
-     * for that work; from GPUMEM_POOL_KEPT_OBJECTS on, an allocation on a stream has the host
-     * wait (gpumem_pool_lock_for). */
+    /* Records of buffers freed while stream-ordered frees were unsettled, kept with their
+     * native object (gpumem_buffer_native: a VkBuffer): work queued before a destroy on a
+     * stream may still use the object, so it is released with the parked pages, once the host
+     * has waited for that work; from GPUMEM_POOL_KEPT_OBJECTS on, an allocation on a stream
+     * has the host wait (gpumem_pool_lock_for). */
     gpumem_list parked_records;
     uint32_t parked_record_count;
 } gpumem_pool_obj;
