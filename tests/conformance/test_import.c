@@ -428,10 +428,34 @@ static void churn_order(import_churn *c, int *queued_on, int s)
     *queued_on = s;
 }
 
-static void churn_check(import_churn *c, const char *when, int step)
+static void churn_sync_all(import_churn *c)
 {
     for (int s = 0; s < STREAMS; s++)
         OK(gpumem_stream_synchronize(c->streams[s]));
+}
+
+/* Writes `size` bytes at `offset` of `buffer`, on stream `s` or (-1) from the host. */
+static void churn_write(import_churn *c, gpumem_buffer buffer, int s, uint64_t offset,
+                        const void *data, uint64_t size)
+{
+    OK(s >= 0 ? gpumem_stream_write(c->streams[s], buffer, offset, data, size)
+              : gpumem_buffer_write(buffer, offset, data, size));
+}
+
+/* Destroys *buffer on a random stream or from the host, after the work queued on it there
+ * (*queued_on: churn_order), and forgets it. */
+static void churn_destroy(import_churn *c, gpumem_buffer *buffer, int *queued_on)
+{
+    int s = churn_stream(c);
+    churn_order(c, queued_on, s);
+    OK(s >= 0 ? gpumem_buffer_destroy_on_stream(*buffer, c->streams[s])
+              : gpumem_buffer_destroy(*buffer));
+    *buffer = NULL;
+}
+
+static void churn_check(import_churn *c, const char *when, int step)
+{
+    churn_sync_all(c);
     uint64_t size = REGIONS * REGION;
     uint8_t *seen = conf_alloc(size);
     OK(gpumem_buffer_read(c->owner, 0, seen, size));
@@ -444,8 +468,7 @@ static void churn_check(import_churn *c, const char *when, int step)
  * this one's by the application, as it must be). */
 static int churn_import(import_churn *c, int r)
 {
-    for (int s = 0; s < STREAMS; s++)
-        OK(gpumem_stream_synchronize(c->streams[s]));
+    churn_sync_all(c);
     uint64_t units = REGION / SIZE;
     uint64_t length = (1 + churn_random(c) % units) * SIZE;
     uint64_t at = r * REGION + (churn_random(c) % (units - length / SIZE + 1)) * SIZE;
@@ -474,21 +497,14 @@ static void churn_write_import(import_churn *c, int r)
     conf_pattern(data, size, churn_random(c));
     int s = churn_stream(c);
     churn_order(c, &c->import_stream[r], s);
-    if (s >= 0)
-        OK(gpumem_stream_write(c->streams[s], c->imported[r], offset, data, size));
-    else
-        OK(gpumem_buffer_write(c->imported[r], offset, data, size));
+    churn_write(c, c->imported[r], s, offset, data, size);
     memcpy(c->model + c->at[r] + offset, data, size);
     free(data);
 }
 
 static void churn_destroy_import(import_churn *c, int r)
 {
-    int s = churn_stream(c);
-    churn_order(c, &c->import_stream[r], s);
-    OK(s >= 0 ? gpumem_buffer_destroy_on_stream(c->imported[r], c->streams[s])
-              : gpumem_buffer_destroy(c->imported[r]));
-    c->imported[r] = NULL;
+    churn_destroy(c, &c->imported[r], &c->import_stream[r]);
     c->last_import_size = c->length[r];
 }
 
@@ -504,20 +520,8 @@ static void churn_create_other(import_churn *c, int o)
     int s = churn_stream(c);
     OK(s >= 0 ? gpumem_buffer_create_on_stream(c->imports, &desc, c->streams[s], &c->others[o])
               : gpumem_buffer_create(c->imports, &desc, &c->others[o]));
-    if (s >= 0)
-        OK(gpumem_stream_write(c->streams[s], c->others[o], 0, c->bytes, size));
-    else
-        OK(gpumem_buffer_write(c->others[o], 0, c->bytes, size));
+    churn_write(c, c->others[o], s, 0, c->bytes, size);
     c->other_stream[o] = s;
-}
-
-static void churn_destroy_other(import_churn *c, int o)
-{
-    int s = churn_stream(c);
-    churn_order(c, &c->other_stream[o], s);
-    OK(s >= 0 ? gpumem_buffer_destroy_on_stream(c->others[o], c->streams[s])
-              : gpumem_buffer_destroy(c->others[o]));
-    c->others[o] = NULL;
 }
 
 /* Random imports of parts of one buffer's memory, writes through them (on streams and from the
@@ -563,12 +567,12 @@ CONF_TEST(imported_memory_is_written_only_through_its_imports)
             break;
         case 4:
             if (c.others[o])
-                churn_destroy_other(&c, o);
+                churn_destroy(&c, &c.others[o], &c.other_stream[o]);
             churn_create_other(&c, o);
             break;
         case 5:
             if (c.others[o])
-                churn_destroy_other(&c, o);
+                churn_destroy(&c, &c.others[o], &c.other_stream[o]);
             break;
         }
         if (step % CHECK_EVERY == 0)
@@ -579,7 +583,7 @@ CONF_TEST(imported_memory_is_written_only_through_its_imports)
             churn_destroy_import(&c, r);
     for (int o = 0; o < OTHERS; o++)
         if (c.others[o])
-            churn_destroy_other(&c, o);
+            churn_destroy(&c, &c.others[o], &c.other_stream[o]);
     churn_check(&c, "after every import and buffer went", STEPS);
     OK(gpumem_pool_trim(c.imports));
     for (int s = 0; s < STREAMS; s++)
