@@ -458,9 +458,11 @@ gpumem_result gpumem_record_destroy(uint64_t handle, gpumem_handle_kind kind,
     gpumem_result r = gpumem_handle_get(handle, kind, (void **)&b);
     if (r != GPUMEM_OK)
         return r;
+    gpumem_thread *t = &gpumem_this_thread;
+    __asm__("" : "+r"(t)); /* one thread-local lookup for the call (call.h) */
     /* The call the callback runs in may be using the buffer, and this thread's own calls are
      * what a destroyed buffer's range waits for only across threads (gpumem_epoch_oldest). */
-    if (__builtin_expect(gpumem_this_thread.depth > 1, 0))
+    if (__builtin_expect(t->depth > 1, 0))
         return gpumem_fail(GPUMEM_ERROR_BAD_STATE, "a%s cannot be destroyed from a log callback",
                            b->image ? "n image" : " buffer");
     gpumem_pool_obj *pool = b->pool;
@@ -479,7 +481,7 @@ gpumem_result gpumem_record_destroy(uint64_t handle, gpumem_handle_kind kind,
     /* Of two destroys at once (or a destroy and its pool's), the one that ends the handle
      * retires the buffer (or, alone, keeps or frees it: gpumem_pool_retire). */
     int reclaim = 0;
-    if (gpumem_handle_destroy(b->handle)) {
+    if (gpumem_handle_end(b->handle, kind, t->record)) {
         if (stream && pool->kind == GPUMEM_POOL_NATIVE)
             b->free_stream = stream->handle;
         reclaim = gpumem_pool_retire(pool, b);
@@ -490,7 +492,7 @@ gpumem_result gpumem_record_destroy(uint64_t handle, gpumem_handle_kind kind,
     gpumem_pool_unlock_on(pool, queue);
     if (reclaim) {
         /* The barrier outside the lock; the pool lives on until this call ends (epoch.h). */
-        uint64_t safe = gpumem_epoch_oldest(gpumem_this_thread.record);
+        uint64_t safe = gpumem_epoch_oldest(t->record);
         gpumem_pool_lock_on(pool, queue);
         gpumem_pool_reclaim_below(pool, safe);
         gpumem_pool_unlock_on(pool, queue);

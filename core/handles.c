@@ -96,42 +96,56 @@ uint64_t gpumem_handle_create(gpumem_handle_kind kind, void *object)
         index = own->free_slots[--own->free_slot_count];
     else if (!pop_free(&index) && !new_slot(&index))
         return 0;
-    slot *s = slot_at(index);
+    slot *s = gpumem_handle_slot_of((uint64_t)index + 1); /* handed out: its chunk exists */
     atomic_store_explicit(&s->object, object, memory_order_release); /* see gpumem_handle_peek */
     uint32_t generation = (uint32_t)atomic_load_explicit(&s->tag, memory_order_relaxed);
     atomic_store_explicit(&s->tag, GPUMEM_HANDLE_TAG(generation, kind), memory_order_release);
     return ((uint64_t)generation << 32) | (uint64_t)(index + 1);
 }
 
-int gpumem_handle_destroy(uint64_t handle)
+/* Ends slot s of `handle` if its tag is still `live` (the handle's generation and kind): only
+ * the one caller whose swap succeeds frees the slot; a second destroy finds a new generation
+ * and no kind. Sequentially consistent: the end of a handle comes before the stamp the
+ * destroyer reads next (epoch.h), which other threads' reclaims rely on too
+ * (gpumem_epoch_known_safe). A slot at its last generation is retired instead of wrapping to
+ * generation 1, where its first handle would come back to life. */
+static int end_slot(slot *s, uint64_t handle, uint64_t live, gpumem_epoch_record *own)
 {
-    uint32_t index = (uint32_t)handle - 1;
     uint32_t generation = (uint32_t)(handle >> 32);
-    if (!(uint32_t)handle || index >= atomic_load_explicit(&slot_count, memory_order_acquire))
-        return 0;
-    slot *s = slot_at(index);
-    /* Sequentially consistent: the end of a handle comes before the stamp the destroyer reads
-     * next (epoch.h), which other threads' reclaims rely on too (gpumem_epoch_known_safe).
-     * Only the one caller whose swap succeeds frees the slot: a second destroy finds a new
-     * generation and no kind. A slot at its last generation is retired instead of wrapping to
-     * generation 1, where its first handle would come back to life. */
     int last = generation == UINT32_MAX;
     uint64_t ended = last ? GPUMEM_HANDLE_TAG(generation, GPUMEM_HANDLE_RETIRED)
                           : GPUMEM_HANDLE_TAG(generation + 1, 0);
-    uint64_t tag = atomic_load_explicit(&s->tag, memory_order_relaxed);
-    if ((tag >> 32) == 0 || (tag >> 32) == GPUMEM_HANDLE_RETIRED || (uint32_t)tag != generation ||
-        !atomic_compare_exchange_strong_explicit(&s->tag, &tag, ended, memory_order_seq_cst,
+    if (!atomic_compare_exchange_strong_explicit(&s->tag, &live, ended, memory_order_seq_cst,
                                                  memory_order_relaxed))
         return 0;
     atomic_store_explicit(&s->object, NULL, memory_order_release);
     if (last)
         return 1;
-    gpumem_epoch_record *own = gpumem_this_thread.record;
+    uint32_t index = (uint32_t)handle - 1;
     if (own && own->free_slot_count < GPUMEM_EPOCH_FREE_SLOTS)
         own->free_slots[own->free_slot_count++] = index;
     else
         push_free(index);
     return 1;
+}
+
+int gpumem_handle_destroy(uint64_t handle)
+{
+    gpumem_handle_slot *s = gpumem_handle_slot_of(handle); /* NULL for handle 0 too */
+    if (!s)
+        return 0;
+    /* Live with any kind: the tag read is the one the swap expects. */
+    uint64_t tag = atomic_load_explicit(&s->tag, memory_order_relaxed);
+    if ((tag >> 32) == 0 || (tag >> 32) == GPUMEM_HANDLE_RETIRED ||
+        (uint32_t)tag != (uint32_t)(handle >> 32))
+        return 0;
+    return end_slot(s, handle, tag, gpumem_this_thread.record);
+}
+
+int gpumem_handle_end(uint64_t handle, gpumem_handle_kind kind, gpumem_epoch_record *own)
+{
+    gpumem_handle_slot *s = gpumem_handle_slot_of(handle);
+    return s && end_slot(s, handle, GPUMEM_HANDLE_TAG(handle >> 32, kind), own);
 }
 
 static const char *kind_name(gpumem_handle_kind kind)

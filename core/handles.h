@@ -33,6 +33,12 @@ uint64_t gpumem_handle_create(gpumem_handle_kind kind, void *object);
  * caller that ended it, 0 when it was not live (already ended, or never a handle). */
 int gpumem_handle_destroy(uint64_t handle);
 
+struct gpumem_epoch_record;
+/* gpumem_handle_destroy for a handle whose kind the caller knows (a live handle of another kind
+ * is not ended), `own` the calling thread's epoch record (NULL if it has none), which keeps the
+ * freed slot for the thread's next create: no thread-local lookup of its own. */
+int gpumem_handle_end(uint64_t handle, gpumem_handle_kind kind, struct gpumem_epoch_record *own);
+
 /* Why a handle is not a live one of `kind`: records the reason ("the buffer was destroyed") as
  * the last error and returns GPUMEM_ERROR_INVALID_HANDLE or GPUMEM_ERROR_DESTROYED. */
 gpumem_result gpumem_handle_refuse(uint64_t handle, gpumem_handle_kind kind);
@@ -59,23 +65,26 @@ extern _Atomic(gpumem_handle_slot *) gpumem_handle_chunks[GPUMEM_HANDLE_MAX_CHUN
  * once) are found without loading a chunk pointer: one dependent load fewer on every call. */
 extern gpumem_handle_slot gpumem_handle_first_chunk[1u << GPUMEM_HANDLE_CHUNK_BITS];
 
+/* The slot of a handle, or NULL where the table has none (such a handle was never given out). */
+static inline gpumem_handle_slot *gpumem_handle_slot_of(uint64_t handle)
+{
+    uint32_t index = (uint32_t)handle - 1;
+    if (index < (1u << GPUMEM_HANDLE_CHUNK_BITS))
+        return &gpumem_handle_first_chunk[index];
+    if ((index >> GPUMEM_HANDLE_CHUNK_BITS) >= GPUMEM_HANDLE_MAX_CHUNKS)
+        return NULL;
+    gpumem_handle_slot *chunk = atomic_load_explicit(
+        &gpumem_handle_chunks[index >> GPUMEM_HANDLE_CHUNK_BITS], memory_order_acquire);
+    return chunk ? &chunk[index & ((1u << GPUMEM_HANDLE_CHUNK_BITS) - 1)] : NULL;
+}
+
 /* The object of a live handle of `kind`, or NULL (then gpumem_handle_get says why). Inlined
  * where every nanosecond counts: virtual blocks. */
 static inline void *gpumem_handle_peek(uint64_t handle, gpumem_handle_kind kind)
 {
-    uint32_t index = (uint32_t)handle - 1;
-    gpumem_handle_slot *s;
-    if (index < (1u << GPUMEM_HANDLE_CHUNK_BITS)) {
-        s = &gpumem_handle_first_chunk[index];
-    } else {
-        if ((index >> GPUMEM_HANDLE_CHUNK_BITS) >= GPUMEM_HANDLE_MAX_CHUNKS)
-            return NULL;
-        gpumem_handle_slot *chunk = atomic_load_explicit(
-            &gpumem_handle_chunks[index >> GPUMEM_HANDLE_CHUNK_BITS], memory_order_acquire);
-        if (!chunk)
-            return NULL;
-        s = &chunk[index & ((1u << GPUMEM_HANDLE_CHUNK_BITS) - 1)];
-    }
+    gpumem_handle_slot *s = gpumem_handle_slot_of(handle);
+    if (!s)
+        return NULL;
     uint64_t expected = GPUMEM_HANDLE_TAG(handle >> 32, kind);
     if (atomic_load_explicit(&s->tag, memory_order_acquire) != expected)
         return NULL;

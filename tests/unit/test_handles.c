@@ -262,3 +262,82 @@ Test(handles, threads_that_come_and_go_never_see_a_stale_handle_live)
         }
     }
 }
+
+/* --- ending a handle of a known kind (gpumem_handle_end) --- */
+
+/* Random steps against a model: creates of random kinds, ends with the right kind, a wrong one
+ * or a stale handle, destroys of any kind, garbage handles, with and without the thread's
+ * record. Each step's result is the model's, every live handle finds its object, every ended one
+ * reads DESTROYED; slots near their last generation are made to retire on the way. */
+Test(handles, ending_a_handle_of_a_known_kind_matches_a_model)
+{
+    enum { LIVE = 64, STEPS = 200000 };
+    static const gpumem_handle_kind kinds[] = {GPUMEM_HANDLE_BUFFER, GPUMEM_HANDLE_IMAGE,
+                                               GPUMEM_HANDLE_POOL};
+    cr_assert_not_null(gpumem_epoch_register());
+    gpumem_epoch_record *record = gpumem_this_thread.record;
+    uint64_t live[LIVE] = {0}, dead[LIVE] = {0};
+    gpumem_handle_kind kind_of[LIVE] = {0};
+    uint64_t state = 0x9e3779b97f4a7c15ull;
+    int ended_last_generation = 0;
+    for (int step = 0; step < STEPS; step++) {
+        state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+        int i = (int)(state % LIVE);
+        uint32_t op = (uint32_t)(state >> 32) % 8u;
+        gpumem_handle_kind wrong = kinds[(state >> 40) % 3u];
+        gpumem_epoch_record *own = (state >> 50) & 1 ? record : NULL;
+        void *o;
+        if (!live[i]) {
+            kind_of[i] = kinds[(state >> 44) % 3u];
+            cr_assert_neq(live[i] = gpumem_handle_create(kind_of[i], &objects[i]), 0);
+            /* Sometimes two generations from its last (forward only: a generation that went back
+             * would make an ended handle live again). */
+            if ((state >> 56) % 64u == 0 && (uint32_t)(live[i] >> 32) < UINT32_MAX - 1u) {
+                gpumem_handle_slot *s = gpumem_handle_slot_of(live[i]);
+                uint64_t last = (uint64_t)(UINT32_MAX - 1u);
+                atomic_store(&s->tag, GPUMEM_HANDLE_TAG(last, kind_of[i]));
+                live[i] = (last << 32) | (uint32_t)live[i];
+            }
+        } else if (op < 3) { /* the right kind: ended once */
+            int last = (uint32_t)(live[i] >> 32) == UINT32_MAX;
+            cr_assert_eq(gpumem_handle_end(live[i], kind_of[i], own), 1, "step %d", step);
+            cr_assert_eq(gpumem_handle_end(live[i], kind_of[i], own), 0, "step %d", step);
+            ended_last_generation += last;
+            dead[i] = live[i], live[i] = 0;
+        } else if (op < 5) { /* a wrong kind, then a stale handle: neither ends anything */
+            cr_assert_eq(gpumem_handle_end(live[i], wrong, own), wrong == kind_of[i],
+                         "step %d", step);
+            if (wrong == kind_of[i]) {
+                dead[i] = live[i], live[i] = 0;
+            } else if (dead[i]) {
+                cr_assert_eq(gpumem_handle_end(dead[i], kind_of[i], own), 0, "step %d", step);
+            }
+        } else if (op < 6) { /* the kind-blind destroy */
+            cr_assert_eq(gpumem_handle_destroy(live[i]), 1, "step %d", step);
+            cr_assert_eq(gpumem_handle_destroy(live[i]), 0, "step %d", step);
+            dead[i] = live[i], live[i] = 0;
+        } else { /* garbage: never a handle, or past the table */
+            uint64_t garbage[] = {0, (uint64_t)UINT32_MAX, 0xffffffff00000000ull | 0xfffffffful,
+                                  (1ull << 32) | (GPUMEM_HANDLE_MAX_CHUNKS << 12),
+                                  live[i] + (1ull << 32)};
+            for (size_t g = 0; g < sizeof garbage / sizeof garbage[0]; g++) {
+                cr_assert_eq(gpumem_handle_end(garbage[g], kind_of[i], own), 0, "step %d", step);
+                cr_assert_eq(gpumem_handle_destroy(garbage[g]), 0, "step %d", step);
+            }
+        }
+        for (int k = i; k < i + 2 && k < LIVE; k++) {
+            if (live[k]) {
+                cr_assert_eq(gpumem_handle_get(live[k], kind_of[k], &o), GPUMEM_OK, "step %d", step);
+                cr_assert_eq(o, &objects[k]);
+            }
+            if (dead[k])
+                cr_assert_eq(gpumem_handle_get(dead[k], kind_of[k], &o), GPUMEM_ERROR_DESTROYED,
+                             "step %d: %s (handle %#llx)", step, gpumem_last_error(),
+                             (unsigned long long)dead[k]);
+        }
+    }
+    cr_expect_gt(ended_last_generation, 0, "no slot reached its last generation");
+    for (int i = 0; i < LIVE; i++)
+        if (live[i])
+            cr_assert(gpumem_handle_destroy(live[i]));
+}
