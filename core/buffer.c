@@ -80,7 +80,7 @@ GPUMEM_RARE static char *name_copy(const char *name)
 /* Makes a placed buffer live: its name (NULL or "": none), its margins, its handle, the pool's
  * lists (pool lock held). On failure its place and record go back to the pool. */
 static gpumem_result buffer_publish(gpumem_pool_obj *pool, gpumem_buffer_obj *b,
-                                    const char *name)
+                                    const char *name, gpumem_thread *thread)
 {
     gpumem_result r = GPUMEM_OK;
     if (name && name[0] && !(b->name = name_copy(name)))
@@ -88,8 +88,8 @@ static gpumem_result buffer_publish(gpumem_pool_obj *pool, gpumem_buffer_obj *b,
     if (r == GPUMEM_OK)
         r = gpumem_margin_write(b);
     if (r == GPUMEM_OK &&
-        !(b->handle = gpumem_handle_create(b->image ? GPUMEM_HANDLE_IMAGE : GPUMEM_HANDLE_BUFFER,
-                                           b)))
+        !(b->handle = gpumem_handle_create_own(
+              b->image ? GPUMEM_HANDLE_IMAGE : GPUMEM_HANDLE_BUFFER, b, thread->record)))
         r = gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no handle left");
     if (r != GPUMEM_OK) {
         pool->used_bytes -= b->block_size;
@@ -159,7 +159,8 @@ static gpumem_result usage_alignment(const gpumem_pool_obj *pool, const gpumem_b
 }
 
 gpumem_result gpumem_record_new(gpumem_pool_obj *pool, const gpumem_buffer_desc *desc,
-                                uint32_t usage, gpumem_image_obj *image, gpumem_buffer_obj **out)
+                                uint32_t usage, gpumem_image_obj *image, gpumem_buffer_obj **out,
+                                gpumem_thread *thread)
 {
     gpumem_result r = pool_open(pool);
     if (r != GPUMEM_OK)
@@ -226,14 +227,15 @@ gpumem_result gpumem_record_new(gpumem_pool_obj *pool, const gpumem_buffer_desc 
     b->flags = desc->flags;
     b->user_data = desc->user_data;
     b->image = image;
-    if ((r = buffer_publish(pool, b, desc->name)) == GPUMEM_OK)
+    if ((r = buffer_publish(pool, b, desc->name, thread)) == GPUMEM_OK)
         *out = b;
     return r;
 }
 
 gpumem_result gpumem_record_create(gpumem_pool_obj *pool, gpumem_stream_obj *taker,
                                    const gpumem_buffer_desc *desc, uint32_t usage,
-                                   gpumem_image_obj *image, gpumem_buffer_obj **out)
+                                   gpumem_image_obj *image, gpumem_buffer_obj **out,
+                                   gpumem_thread *thread)
 {
     gpumem_pool_obj *arena = gpumem_pool_arena(pool);
     char refused[GPUMEM_MESSAGE_SIZE];
@@ -241,13 +243,13 @@ gpumem_result gpumem_record_create(gpumem_pool_obj *pool, gpumem_stream_obj *tak
         gpumem_result r = gpumem_pool_lock_for(arena, taker);
         if (r != GPUMEM_OK)
             return r;
-        r = gpumem_record_new(arena, desc, usage, image, out);
+        r = gpumem_record_new(arena, desc, usage, image, out, thread);
         gpumem_pool_unlock_on(arena, arena->queue);
         if (r != GPUMEM_ERROR_LIMIT_EXCEEDED || again || arena->owner->arena_count == 1)
             return r;
         /* The limit counts every arena's pages: the others' empty ones may make room. The
          * refusal is kept, and the thread's error state cleared for the second try. */
-        snprintf(refused, sizeof refused, "%s", gpumem_this_thread.message);
+        snprintf(refused, sizeof refused, "%s", thread->message);
         gpumem_error_clear();
         if (!gpumem_pool_trim_others(arena))
             return gpumem_fail(r, "%s (the other arenas had no room to give back)", refused);
@@ -267,7 +269,8 @@ static gpumem_result stream_of_pool(const gpumem_pool_obj *pool, gpumem_stream h
 
 /* A new buffer, taken by the host (stream_handle NULL) or in the order of a stream. */
 static gpumem_result buffer_create(gpumem_pool pool_handle, const gpumem_buffer_desc *desc,
-                                   gpumem_stream stream_handle, gpumem_buffer *out)
+                                   gpumem_stream stream_handle, gpumem_buffer *out,
+                                   gpumem_thread *thread)
 {
     gpumem_pool_obj *pool;
     gpumem_result r = gpumem_pool_get(pool_handle, &pool);
@@ -297,7 +300,7 @@ static gpumem_result buffer_create(gpumem_pool pool_handle, const gpumem_buffer_
     if (stream && pool->kind == GPUMEM_POOL_PAGED && gpumem_margin_before(pool, 1))
         taker = NULL;
     gpumem_buffer_obj *b = NULL;
-    if ((r = gpumem_record_create(pool, taker, desc, usage, NULL, &b)) == GPUMEM_OK)
+    if ((r = gpumem_record_create(pool, taker, desc, usage, NULL, &b, thread)) == GPUMEM_OK)
         *out = (gpumem_buffer)(uintptr_t)b->handle;
     return r;
 }
@@ -306,7 +309,7 @@ GPUMEM_FLATTEN gpumem_result gpumem_buffer_create(gpumem_pool pool,
                                                   const gpumem_buffer_desc *desc,
                                                   gpumem_buffer *buffer)
 {
-    GPUMEM_LOGGED_CALL(buffer_create(pool, desc, NULL, buffer),
+    GPUMEM_LOGGED_CALL(buffer_create(pool, desc, NULL, buffer, GPUMEM_CALL_THREAD),
                        "pool %#llx, desc {size %llu, alignment %llu, flags %#llx, usage %#llx, "
                        "name \"%s\"}" GPUMEM_LOG_OUTPUTS "buffer %#llx",
                        GPUMEM_LOG_HANDLE(pool), GPUMEM_LOG_FIELD(desc, size),
@@ -320,7 +323,8 @@ GPUMEM_FLATTEN gpumem_result gpumem_buffer_create_on_stream(gpumem_pool pool,
                                                             gpumem_stream stream,
                                                             gpumem_buffer *buffer)
 {
-    GPUMEM_LOGGED_CALL(stream ? buffer_create(pool, desc, stream, buffer) : gpumem_stream_missing(),
+    GPUMEM_LOGGED_CALL(stream ? buffer_create(pool, desc, stream, buffer, GPUMEM_CALL_THREAD)
+                              : gpumem_stream_missing(),
                        "pool %#llx, desc {size %llu, alignment %llu, flags %#llx, usage %#llx, "
                        "name \"%s\"}, stream %#llx" GPUMEM_LOG_OUTPUTS "buffer %#llx",
                        GPUMEM_LOG_HANDLE(pool), GPUMEM_LOG_FIELD(desc, size),
@@ -409,7 +413,7 @@ static gpumem_result import_new(gpumem_pool_obj *pool, const gpumem_import_desc 
     b->size = desc->size;
     b->block_size = desc->size;
     b->usage = GPUMEM_BUFFER_USAGE_DEFAULT;
-    if ((r = buffer_publish(pool, b, NULL)) == GPUMEM_OK)
+    if ((r = buffer_publish(pool, b, NULL, &gpumem_this_thread)) == GPUMEM_OK)
         *out = b;
     return r;
 }
@@ -452,14 +456,12 @@ gpumem_result gpumem_buffer_import(gpumem_pool pool, const gpumem_import_desc *d
  * range may be taken again at once by that stream, by others after its work; a native pool's
  * buffer is freed by the runtime on the stream. */
 gpumem_result gpumem_record_destroy(uint64_t handle, gpumem_handle_kind kind,
-                                    gpumem_stream stream_handle)
+                                    gpumem_stream stream_handle, gpumem_thread *t)
 {
     gpumem_buffer_obj *b;
     gpumem_result r = gpumem_handle_get(handle, kind, (void **)&b);
     if (r != GPUMEM_OK)
         return r;
-    gpumem_thread *t = &gpumem_this_thread;
-    __asm__("" : "+r"(t)); /* one thread-local lookup for the call (call.h) */
     /* The call the callback runs in may be using the buffer, and this thread's own calls are
      * what a destroyed buffer's range waits for only across threads (gpumem_epoch_oldest). */
     if (__builtin_expect(t->depth > 1, 0))
@@ -502,21 +504,24 @@ gpumem_result gpumem_record_destroy(uint64_t handle, gpumem_handle_kind kind,
 
 GPUMEM_FLATTEN gpumem_result gpumem_buffer_destroy(gpumem_buffer buffer)
 {
-    GPUMEM_LOGGED_CALL(gpumem_record_destroy(GPUMEM_HANDLE_OF(buffer), GPUMEM_HANDLE_BUFFER, NULL),
+    GPUMEM_LOGGED_CALL(gpumem_record_destroy(GPUMEM_HANDLE_OF(buffer), GPUMEM_HANDLE_BUFFER, NULL,
+                                             GPUMEM_CALL_THREAD),
                        "buffer %#llx",
                        GPUMEM_LOG_HANDLE(buffer));
 }
 
-static gpumem_result destroy_on_stream(gpumem_buffer buffer, gpumem_stream stream)
+static gpumem_result destroy_on_stream(gpumem_buffer buffer, gpumem_stream stream,
+                                       gpumem_thread *thread)
 {
-    return stream ? gpumem_record_destroy(GPUMEM_HANDLE_OF(buffer), GPUMEM_HANDLE_BUFFER, stream)
+    return stream ? gpumem_record_destroy(GPUMEM_HANDLE_OF(buffer), GPUMEM_HANDLE_BUFFER, stream,
+                                          thread)
                   : gpumem_stream_missing();
 }
 
 GPUMEM_FLATTEN gpumem_result gpumem_buffer_destroy_on_stream(gpumem_buffer buffer,
                                                              gpumem_stream stream)
 {
-    GPUMEM_LOGGED_CALL(destroy_on_stream(buffer, stream),
+    GPUMEM_LOGGED_CALL(destroy_on_stream(buffer, stream, GPUMEM_CALL_THREAD),
                        "buffer %#llx, stream %#llx",
                        GPUMEM_LOG_HANDLE(buffer), GPUMEM_LOG_HANDLE(stream));
 }

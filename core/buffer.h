@@ -6,6 +6,7 @@
 
 #include "handles.h"
 #include "pool.h"
+#include "thread.h"
 
 typedef struct gpumem_image_obj gpumem_image_obj;
 
@@ -56,9 +57,10 @@ static inline void gpumem_buffer_set_map_count(gpumem_buffer_obj *b, uint32_t co
 gpumem_result gpumem_buffer_get(gpumem_buffer handle, gpumem_buffer_obj **buffer);
 
 /* Records are shared by buffers and images (records with an image, handles of kind
- * GPUMEM_HANDLE_IMAGE): what both do, for a handle of either kind. */
+ * GPUMEM_HANDLE_IMAGE): what both do, for a handle of either kind. `thread` is the calling
+ * thread's state (GPUMEM_CALL_THREAD). */
 gpumem_result gpumem_record_destroy(uint64_t handle, gpumem_handle_kind kind,
-                                    gpumem_stream stream);
+                                    gpumem_stream stream, gpumem_thread *thread);
 gpumem_result gpumem_record_info(uint64_t handle, gpumem_handle_kind kind,
                                  gpumem_buffer_info *info);
 gpumem_result gpumem_record_name(uint64_t handle, gpumem_handle_kind kind, char *name,
@@ -70,9 +72,11 @@ gpumem_result gpumem_record_user_data(uint64_t handle, gpumem_handle_kind kind,
  * gpumem_pool_lock held. With `image`, the record is an image's: no guard margins, no address
  * index, a handle of kind GPUMEM_HANDLE_IMAGE, a dedicated page allocated for the image where
  * image->native asks, the backend's image bound to its place; the record owns `image` once the
- * call succeeds (on failure it stays the caller's). */
+ * call succeeds (on failure it stays the caller's). `thread` is the calling thread's state
+ * (GPUMEM_CALL_THREAD). */
 gpumem_result gpumem_record_new(gpumem_pool_obj *pool, const gpumem_buffer_desc *desc,
-                                uint32_t usage, gpumem_image_obj *image, gpumem_buffer_obj **out);
+                                uint32_t usage, gpumem_image_obj *image, gpumem_buffer_obj **out,
+                                gpumem_thread *thread);
 
 /* gpumem_record_new in the calling thread's arena of `pool` (gpumem_pool_arena), its lock taken
  * for `taker` (gpumem_pool_lock_for) and let go. Where byte_limit refuses an arena of a pool
@@ -80,7 +84,8 @@ gpumem_result gpumem_record_new(gpumem_pool_obj *pool, const gpumem_buffer_desc 
  * tried once more. */
 gpumem_result gpumem_record_create(gpumem_pool_obj *pool, gpumem_stream_obj *taker,
                                    const gpumem_buffer_desc *desc, uint32_t usage,
-                                   gpumem_image_obj *image, gpumem_buffer_obj **out);
+                                   gpumem_image_obj *image, gpumem_buffer_obj **out,
+                                   gpumem_thread *thread);
 
 /* OK when [offset, offset + size) is a non-empty range inside the buffer; otherwise the error
  * (GPUMEM_ERROR_INVALID_ARGUMENT for size 0, GPUMEM_ERROR_OUT_OF_RANGE) with its message. */

@@ -142,6 +142,11 @@ static inline int gpumem_call_may_be_quick(void)
                             __VA_ARGS__);                                                 \
     } while (0)
 
+/* The calling thread's state, for use in the expression of GPUMEM_LOGGED_CALL: the call's one
+ * thread-local lookup, passed to steps that need it rather than made again (each lookup is a
+ * call through the TLS descriptor that compilers do not merge). */
+#define GPUMEM_CALL_THREAD (gpumem_call_.thread)
+
 /* The same for an exported function that uses no object (no read-side section). */
 #define GPUMEM_LOGGED_PLAIN_CALL(expression, ...) \
     GPUMEM_LOGGED_PLAIN_CALL_AS(__func__, expression, __VA_ARGS__)

@@ -90,9 +90,13 @@ GPUMEM_RARE static int new_slot(uint32_t *index)
 
 uint64_t gpumem_handle_create(gpumem_handle_kind kind, void *object)
 {
+    return gpumem_handle_create_own(kind, object, gpumem_this_thread.record);
+}
+
+uint64_t gpumem_handle_create_own(gpumem_handle_kind kind, void *object, gpumem_epoch_record *own)
+{
     uint32_t index;
-    gpumem_epoch_record *own = gpumem_this_thread.record; /* see free_slots */
-    if (own && own->free_slot_count)
+    if (own /* its kept slots: see free_slots */ && own->free_slot_count)
         index = own->free_slots[--own->free_slot_count];
     else if (!pop_free(&index) && !new_slot(&index))
         return 0;

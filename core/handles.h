@@ -38,6 +38,10 @@ struct gpumem_epoch_record;
  * is not ended), `own` the calling thread's epoch record (NULL if it has none), which keeps the
  * freed slot for the thread's next create: no thread-local lookup of its own. */
 int gpumem_handle_end(uint64_t handle, gpumem_handle_kind kind, struct gpumem_epoch_record *own);
+/* gpumem_handle_create with the calling thread's epoch record given (NULL if it has none), whose
+ * kept slots it takes first. */
+uint64_t gpumem_handle_create_own(gpumem_handle_kind kind, void *object,
+                                  struct gpumem_epoch_record *own);
 
 /* Why a handle is not a live one of `kind`: records the reason ("the buffer was destroyed") as
  * the last error and returns GPUMEM_ERROR_INVALID_HANDLE or GPUMEM_ERROR_DESTROYED. */

@@ -215,7 +215,7 @@ void gpumem_image_free(gpumem_device_obj *device, gpumem_image_obj *image)
 }
 
 static gpumem_result image_create(gpumem_pool pool_handle, const gpumem_image_desc *desc,
-                                  gpumem_image *out)
+                                  gpumem_image *out, gpumem_thread *thread)
 {
     gpumem_pool_obj *pool;
     gpumem_result r = gpumem_pool_get(pool_handle, &pool);
@@ -242,7 +242,8 @@ static gpumem_result image_create(gpumem_pool pool_handle, const gpumem_image_de
                         (unsigned long long)pool->device->properties.max_allocation_size);
     gpumem_buffer_obj *b = NULL;
     if (r == GPUMEM_OK)
-        r = gpumem_record_create(pool, NULL, &placed, GPUMEM_BUFFER_USAGE_DEFAULT, image, &b);
+        r = gpumem_record_create(pool, NULL, &placed, GPUMEM_BUFFER_USAGE_DEFAULT, image, &b,
+                                 thread);
     if (r != GPUMEM_OK) {
         gpumem_image_free(pool->device, image);
         return r;
@@ -254,7 +255,7 @@ static gpumem_result image_create(gpumem_pool pool_handle, const gpumem_image_de
 gpumem_result gpumem_image_create(gpumem_pool pool, const gpumem_image_desc *desc,
                                   gpumem_image *image)
 {
-    GPUMEM_LOGGED_CALL(image_create(pool, desc, image),
+    GPUMEM_LOGGED_CALL(image_create(pool, desc, image, GPUMEM_CALL_THREAD),
                        "pool %#llx, desc {type %llu, format %llu, extent %llux%llux%llu, "
                        "layers %llu, levels %llu, usage %#llx, tiling %llu, flags %#llx, "
                        "name \"%s\"}" GPUMEM_LOG_OUTPUTS "image %#llx",
@@ -269,7 +270,8 @@ gpumem_result gpumem_image_create(gpumem_pool pool, const gpumem_image_desc *des
 
 gpumem_result gpumem_image_destroy(gpumem_image image)
 {
-    GPUMEM_LOGGED_CALL(gpumem_record_destroy(GPUMEM_HANDLE_OF(image), GPUMEM_HANDLE_IMAGE, NULL),
+    GPUMEM_LOGGED_CALL(gpumem_record_destroy(GPUMEM_HANDLE_OF(image), GPUMEM_HANDLE_IMAGE, NULL,
+                                             GPUMEM_CALL_THREAD),
                        "image %#llx",
                        GPUMEM_LOG_HANDLE(image));
 }
