@@ -46,30 +46,44 @@ void gpumem_pool_cache_fini(gpumem_pool_obj *pool)
     pool->cache_bins = NULL;
 }
 
+/* Requests under a unit share the first class (gpumem_pool_cache_take), and every kept buffer
+ * holds a unit, the first class's least size. */
+static uint32_t bin_of_class(const gpumem_pool_obj *pool, uint32_t c)
+{
+    return c > pool->cache_first_class ? c - pool->cache_first_class : 0;
+}
+
+uint32_t gpumem_pool_cache_bin_of(const gpumem_pool_obj *pool, uint64_t size, uint64_t usable)
+{
+    uint32_t asked = gpumem_tlsf_class_at_least(size), holds = gpumem_tlsf_class_of(usable);
+    return bin_of_class(pool, asked < holds ? asked : holds);
+}
+
 gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
                                           uint64_t alignment, uint64_t *place)
 {
-    *place = bytes;
     /* bytes over cache_largest (0 without a cache), or 0, which has no class */
-    if (bytes - 1u >= pool->cache_largest)
+    if (bytes - 1u >= pool->cache_largest) {
+        *place = bytes;
         return NULL;
+    }
     /* Every buffer kept in class c holds c's least size, which is at least any request whose
      * first fitting class is c. */
     uint32_t c = gpumem_tlsf_class_at_least(bytes);
-    uint64_t least = gpumem_tlsf_class_least_size(c);
-    if (least <= pool->cache_largest)
-        *place = least;
-    c = c > pool->cache_first_class ? c - pool->cache_first_class : 0;
-    gpumem_pool_cache_bin *bin = &pool->cache_bins[c];
-    if (gpumem_list_empty(&bin->buffers))
-        return NULL;
+    gpumem_pool_cache_bin *bin = &pool->cache_bins[bin_of_class(pool, c)];
     /* The oldest. (The newest first was no faster, and kept live buffers where their
      * predecessors were rather than let placement pack them into the oldest pages: the pool
      * trace of gpumem-bench then once needed a third page, reserved over used 2.66 against
-     * 1.81.) No call can reach a kept buffer (gpumem_pool_cache_keep). */
-    gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(bin->buffers.next, gpumem_buffer_obj, link);
-    if (alignment && ((b->page->address + b->offset) & (alignment - 1)))
+     * 1.81.) No call can reach a kept buffer (gpumem_pool_cache_keep). A miss rounds the
+     * request up to the class's least size, where the cache would keep such a buffer. */
+    gpumem_buffer_obj *b = gpumem_list_empty(&bin->buffers)
+                               ? NULL
+                               : GPUMEM_CONTAINER_OF(bin->buffers.next, gpumem_buffer_obj, link);
+    if (!b || (alignment && ((b->page->address + b->offset) & (alignment - 1)))) {
+        uint64_t least = gpumem_tlsf_class_least_size(c);
+        *place = least <= pool->cache_largest ? least : bytes;
         return NULL;
+    }
     gpumem_list_remove(&b->link);
     bin->count--;
     pool->cached_count--;
@@ -93,15 +107,7 @@ int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
     if (block > pool->cache_largest || pool->cached_bytes + block > pool->cache_byte_limit ||
         !b->tlsf_handle || b->image)
         return 0;
-    /* The class its request was rounded to, or the one its bytes fill where it was placed
-     * unrounded (gpumem_placement.unrounded): either way, it holds that class's least size. */
-    uint64_t usable = block - b->left_padding;
-    uint32_t asked = gpumem_tlsf_class_at_least(b->size), holds = gpumem_tlsf_class_of(usable);
-    uint32_t c = asked < holds ? asked : holds;
-    /* Requests under a unit share the first class (gpumem_pool_cache_take), and every kept
-     * buffer holds a unit, the first class's least size. */
-    c = c > pool->cache_first_class ? c - pool->cache_first_class : 0;
-    gpumem_pool_cache_bin *bin = &pool->cache_bins[c];
+    gpumem_pool_cache_bin *bin = &pool->cache_bins[b->cache_bin]; /* set when placed */
     /* A range beside free room goes back to the suballocator, to make that room larger: kept,
      * it would stand in the middle of what a larger request needs, and the next create of its
      * class would take it there rather than wherever placement packs buffers best. */

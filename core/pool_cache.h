@@ -46,6 +46,15 @@ void gpumem_pool_cache_fini(gpumem_pool_obj *pool);
 gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
                                           uint64_t alignment, uint64_t *place);
 
+/* The bin of a buffer of `size` bytes (as asked; pools with a cache have no margins) placed in a
+ * range holding `usable` bytes past its padding, for gpumem_pool_cache_keep: the class it was
+ * rounded to, or the one its bytes fill where it was placed unrounded
+ * (gpumem_placement.unrounded). Either way it holds that class's least size. A buffer taken
+ * from a bin asks a size whose class is that bin's, and holds at least it: its bin is the same,
+ * so a record taken from the cache keeps the bin it has. For ranges of at most the cache's
+ * largest bytes. */
+uint32_t gpumem_pool_cache_bin_of(const gpumem_pool_obj *pool, uint64_t size, uint64_t usable);
+
 /* Keeps a destroyed buffer that no call can reach and that has no native object of its own
  * (detached by gpumem_pool_retire, which found no other thread with an epoch record); 0 when it
  * is not kept (the caller frees it). */
