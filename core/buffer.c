@@ -210,7 +210,7 @@ gpumem_result gpumem_record_new(gpumem_pool_obj *pool, const gpumem_buffer_desc 
         b->block_size = a.block_size;
         b->tlsf_handle = a.handle;
         b->margin = margin;
-        if (b->block_size <= pool->cache_largest) /* else no cache keeps it */
+        if (shared && b->block_size <= pool->cache_largest) /* else no cache keeps it */
             b->cache_bin =
                 gpumem_pool_cache_bin_of(pool, desc->size, b->block_size - b->left_padding);
     }

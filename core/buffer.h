@@ -13,7 +13,7 @@ typedef struct gpumem_image_obj gpumem_image_obj;
 /* A record is reused (gpumem_pool_record_take, or kept whole by the reuse cache,
  * pool_cache.h): gpumem_record_new sets each field but the link, the name and the address node,
  * field by field (a kept record keeps its placement: pool, page, offset, left_padding,
- * block_size, tlsf_handle, margin); a new field must be set there too. */
+ * block_size, tlsf_handle, margin, cache_bin); a new field must be set there too. */
 struct gpumem_buffer_obj {
     gpumem_list link; /* in pool->buffers, pool->retired or pool->spare_records */
     uint64_t handle;

@@ -148,6 +148,8 @@ int gpumem_handle_destroy(uint64_t handle)
 
 int gpumem_handle_end(uint64_t handle, gpumem_handle_kind kind, gpumem_epoch_record *own)
 {
+    if (kind == 0 || kind == GPUMEM_HANDLE_RETIRED) /* no live handle has them (folds away) */
+        return 0;
     gpumem_handle_slot *s = gpumem_handle_slot_of(handle);
     return s && end_slot(s, handle, GPUMEM_HANDLE_TAG(handle >> 32, kind), own);
 }

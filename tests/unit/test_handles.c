@@ -302,6 +302,10 @@ Test(handles, ending_a_handle_of_a_known_kind_matches_a_model)
             int last = (uint32_t)(live[i] >> 32) == UINT32_MAX;
             cr_assert_eq(gpumem_handle_end(live[i], kind_of[i], own), 1, "step %d", step);
             cr_assert_eq(gpumem_handle_end(live[i], kind_of[i], own), 0, "step %d", step);
+            /* The freed slot's tag is (next generation, kind 0) or retired: kind 0 must not end
+             * it again (the slot would be freed twice). */
+            uint64_t next = (((live[i] >> 32) + 1) << 32) | (uint32_t)live[i];
+            cr_assert_eq(gpumem_handle_end(next, 0, own), 0, "step %d", step);
             ended_last_generation += last;
             dead[i] = live[i], live[i] = 0;
         } else if (op < 5) { /* a wrong kind, then a stale handle: neither ends anything */
@@ -316,7 +320,7 @@ Test(handles, ending_a_handle_of_a_known_kind_matches_a_model)
             cr_assert_eq(gpumem_handle_destroy(live[i]), 1, "step %d", step);
             cr_assert_eq(gpumem_handle_destroy(live[i]), 0, "step %d", step);
             dead[i] = live[i], live[i] = 0;
-        } else { /* garbage: never a handle, or past the table */
+        } else { /* garbage: never a handle, in a chunk never made, or a future generation */
             uint64_t garbage[] = {0, (uint64_t)UINT32_MAX, 0xffffffff00000000ull | 0xfffffffful,
                                   (1ull << 32) | (GPUMEM_HANDLE_MAX_CHUNKS << 12),
                                   live[i] + (1ull << 32)};
@@ -324,6 +328,9 @@ Test(handles, ending_a_handle_of_a_known_kind_matches_a_model)
                 cr_assert_eq(gpumem_handle_end(garbage[g], kind_of[i], own), 0, "step %d", step);
                 cr_assert_eq(gpumem_handle_destroy(garbage[g]), 0, "step %d", step);
             }
+            /* Kinds no live handle has end nothing. */
+            cr_assert_eq(gpumem_handle_end(live[i], 0, own), 0, "step %d", step);
+            cr_assert_eq(gpumem_handle_end(live[i], GPUMEM_HANDLE_RETIRED, own), 0);
         }
         for (int k = i; k < i + 2 && k < LIVE; k++) {
             if (live[k]) {
