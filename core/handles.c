@@ -27,10 +27,10 @@ static _Atomic uint32_t slot_count; /* slots ever handed out (the table's high-w
 static _Atomic uint64_t free_head;
 static pthread_mutex_t grow_lock = PTHREAD_MUTEX_INITIALIZER; /* new slots and chunks */
 
+/* The slot of a handed-out index (its chunk exists). */
 static slot *slot_at(uint32_t index)
 {
-    slot *chunk = atomic_load_explicit(&chunks[index >> CHUNK_BITS], memory_order_acquire);
-    return chunk ? &chunk[index & (CHUNK_SLOTS - 1)] : NULL;
+    return gpumem_handle_slot_of((uint64_t)index + 1);
 }
 
 static int pop_free(uint32_t *index)
@@ -100,7 +100,7 @@ uint64_t gpumem_handle_create_own(gpumem_handle_kind kind, void *object, gpumem_
         index = own->free_slots[--own->free_slot_count];
     else if (!pop_free(&index) && !new_slot(&index))
         return 0;
-    slot *s = gpumem_handle_slot_of((uint64_t)index + 1); /* handed out: its chunk exists */
+    slot *s = slot_at(index);
     atomic_store_explicit(&s->object, object, memory_order_release); /* see gpumem_handle_peek */
     uint32_t generation = (uint32_t)atomic_load_explicit(&s->tag, memory_order_relaxed);
     atomic_store_explicit(&s->tag, GPUMEM_HANDLE_TAG(generation, kind), memory_order_release);

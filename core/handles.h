@@ -35,8 +35,9 @@ int gpumem_handle_destroy(uint64_t handle);
 
 struct gpumem_epoch_record;
 /* gpumem_handle_destroy for a handle whose kind the caller knows (a live handle of another kind
- * is not ended; kind 0 and GPUMEM_HANDLE_RETIRED end nothing), `own` the calling thread's epoch record (NULL if it has none), which keeps the
- * freed slot for the thread's next create: no thread-local lookup of its own. */
+ * is not ended; kind 0 and GPUMEM_HANDLE_RETIRED end nothing), `own` the calling thread's epoch
+ * record (NULL if it has none), which keeps the freed slot for the thread's next create: no
+ * thread-local lookup of its own. */
 int gpumem_handle_end(uint64_t handle, gpumem_handle_kind kind, struct gpumem_epoch_record *own);
 /* gpumem_handle_create with the calling thread's epoch record given (NULL if it has none), whose
  * kept slots it takes first. */
