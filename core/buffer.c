@@ -235,28 +235,49 @@ gpumem_result gpumem_record_new(gpumem_pool_obj *pool, const gpumem_buffer_desc 
     return r;
 }
 
+/* gpumem_record_new in `arena`, under its lock. */
+static gpumem_result record_new_locked(gpumem_pool_obj *arena, gpumem_stream_obj *taker,
+                                       const gpumem_buffer_desc *desc, uint32_t usage,
+                                       gpumem_image_obj *image, gpumem_buffer_obj **out,
+                                       gpumem_thread *thread)
+{
+    gpumem_result r = gpumem_pool_lock_for(arena, taker);
+    if (r != GPUMEM_OK)
+        return r;
+    r = gpumem_record_new(arena, desc, usage, image, out, thread);
+    gpumem_pool_unlock_on(arena, arena->queue);
+    return r;
+}
+
+/* The second try of a create that met the pool's byte limit in one of several arenas: the
+ * limit counts every arena's pages, and the others' empty ones may make room. The refusal is
+ * kept, and the thread's error state cleared for the second try. Out of line, as its message
+ * buffer would be on every create's stack. */
+GPUMEM_RARE static gpumem_result record_create_again(gpumem_pool_obj *arena,
+                                                     gpumem_stream_obj *taker,
+                                                     const gpumem_buffer_desc *desc,
+                                                     uint32_t usage, gpumem_image_obj *image,
+                                                     gpumem_buffer_obj **out,
+                                                     gpumem_thread *thread, gpumem_result r)
+{
+    char refused[GPUMEM_MESSAGE_SIZE];
+    snprintf(refused, sizeof refused, "%s", thread->message);
+    gpumem_error_clear();
+    if (!gpumem_pool_trim_others(arena))
+        return gpumem_fail(r, "%s (the other arenas had no room to give back)", refused);
+    return record_new_locked(arena, taker, desc, usage, image, out, thread);
+}
+
 gpumem_result gpumem_record_create(gpumem_pool_obj *pool, gpumem_stream_obj *taker,
                                    const gpumem_buffer_desc *desc, uint32_t usage,
                                    gpumem_image_obj *image, gpumem_buffer_obj **out,
                                    gpumem_thread *thread)
 {
     gpumem_pool_obj *arena = gpumem_pool_arena(pool);
-    char refused[GPUMEM_MESSAGE_SIZE];
-    for (int again = 0;; again = 1) {
-        gpumem_result r = gpumem_pool_lock_for(arena, taker);
-        if (r != GPUMEM_OK)
-            return r;
-        r = gpumem_record_new(arena, desc, usage, image, out, thread);
-        gpumem_pool_unlock_on(arena, arena->queue);
-        if (r != GPUMEM_ERROR_LIMIT_EXCEEDED || again || arena->owner->arena_count == 1)
-            return r;
-        /* The limit counts every arena's pages: the others' empty ones may make room. The
-         * refusal is kept, and the thread's error state cleared for the second try. */
-        snprintf(refused, sizeof refused, "%s", thread->message);
-        gpumem_error_clear();
-        if (!gpumem_pool_trim_others(arena))
-            return gpumem_fail(r, "%s (the other arenas had no room to give back)", refused);
-    }
+    gpumem_result r = record_new_locked(arena, taker, desc, usage, image, out, thread);
+    if (__builtin_expect(r != GPUMEM_ERROR_LIMIT_EXCEEDED, 1) || arena->owner->arena_count == 1)
+        return r;
+    return record_create_again(arena, taker, desc, usage, image, out, thread, r);
 }
 
 /* The stream of a handle, on the pool's device. */
