@@ -38,8 +38,8 @@ struct gpumem_buffer_obj {
      * writers. */
     _Atomic uint32_t map_count;
     /* The reuse cache's bin a destroy would keep it in (gpumem_pool_cache_bin_of), fixed when
-     * it is placed: a record taken from the cache keeps the bin it was kept in, which is its
-     * new buffer's too (pool_cache.h). Meaningless where the cache would not keep it. */
+     * it is placed: a record taken from the cache keeps the bin it was kept in, whose least size
+     * its range still holds (pool_cache.h). Meaningless where the cache would not keep it. */
     uint32_t cache_bin;
     /* In pool->addresses while live, once the pool is indexed (gpumem_buffer_find). Last: the
      * fields above are the ones every call reads. */

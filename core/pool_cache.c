@@ -24,11 +24,14 @@ gpumem_result gpumem_pool_cache_init(gpumem_pool_obj *pool)
      * bytes: their classes run from the unit's to largest's. */
     uint32_t first = gpumem_tlsf_class_of(unit);
     uint32_t count = gpumem_tlsf_class_of(largest) - first + 1;
-    gpumem_pool_cache_bin *bins = gpumem_alloc(count * sizeof *bins);
+    /* Past the last class, bins that stay empty: a take looks up to GPUMEM_POOL_CACHE_CLASSES_UP
+     * classes above its own without a bound to test. */
+    uint32_t bin_count = count + GPUMEM_POOL_CACHE_CLASSES_UP;
+    gpumem_pool_cache_bin *bins = gpumem_alloc(bin_count * sizeof *bins);
     if (!bins)
         return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY,
                            "no memory for the pool's reuse cache (%u classes)", count);
-    for (uint32_t c = 0; c < count; c++) {
+    for (uint32_t c = 0; c < bin_count; c++) {
         gpumem_list_init(&bins[c].buffers);
         bins[c].count = 0;
     }
@@ -71,6 +74,12 @@ gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
      * first fitting class is c. */
     uint32_t c = gpumem_tlsf_class_at_least(bytes);
     gpumem_pool_cache_bin *bin = &pool->cache_bins[bin_of_class(pool, c)];
+    /* Where the request's own class keeps nothing, the next GPUMEM_POOL_CACHE_CLASSES_UP
+     * classes' buffers serve it too (each class about 2% larger than the one below; past the
+     * last class, the bins are empty ones of gpumem_pool_cache_init). */
+    for (uint32_t up = 0; up < GPUMEM_POOL_CACHE_CLASSES_UP && gpumem_list_empty(&bin->buffers);
+         up++)
+        bin++;
     /* The oldest. (The newest first was no faster, and kept live buffers where their
      * predecessors were rather than let placement pack them into the oldest pages: the pool
      * trace of gpumem-bench then once needed a third page, reserved over used 2.66 against

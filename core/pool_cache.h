@@ -31,6 +31,11 @@
 #define GPUMEM_POOL_CACHE_PER_CLASS 8
 #define GPUMEM_POOL_CACHE_BYTES_FRACTION 4
 #define GPUMEM_POOL_CACHE_LARGEST_FRACTION 16
+/* A create whose own class keeps no buffer takes one of up to this many classes above. Two
+ * (at most about 4.4% more bytes than the class's own least size) served more of the pool
+ * trace's creates from the cache with no more bytes used in all; more classes used more bytes
+ * (docs/performance.md, "Twenty-fourth session"). */
+#define GPUMEM_POOL_CACHE_CLASSES_UP 2
 
 /* Makes the cache of a paged pool without margins (no cache otherwise, which is no failure). */
 gpumem_result gpumem_pool_cache_init(gpumem_pool_obj *pool);
@@ -38,7 +43,8 @@ gpumem_result gpumem_pool_cache_init(gpumem_pool_obj *pool);
 void gpumem_pool_cache_fini(gpumem_pool_obj *pool);
 
 /* A kept buffer that holds `bytes` (a shared-page request, margins included; 0 finds none) and
- * that no call can reach, taken out of the cache and counted as placed again (used bytes,
+ * that no call can reach, of the request's class or, where that class keeps none, of one of the
+ * GPUMEM_POOL_CACHE_CLASSES_UP classes above (the lowest that keeps one), taken out of the cache and counted as placed again (used bytes,
  * allocations), with its page, range and record as they were; NULL when there is none.
  * `alignment` is 0 for min_alignment (which every range of a shared page has), else a larger
  * power of two. *place is what to place on a miss: bytes rounded up to their class's least size
@@ -50,9 +56,9 @@ gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
  * range holding `usable` bytes past its padding, for gpumem_pool_cache_keep: the class it was
  * rounded to, or the one its bytes fill where it was placed unrounded
  * (gpumem_placement.unrounded). Either way it holds that class's least size. A buffer taken
- * from a bin asks a size whose class is that bin's, and holds at least it: its bin is the same,
- * so a record taken from the cache keeps the bin it has. For ranges of at most the cache's
- * largest bytes. */
+ * from a bin holds at least that bin's least size still, whatever it was taken for (a size of
+ * that class or of one up to GPUMEM_POOL_CACHE_CLASSES_UP below): a record taken from the cache
+ * keeps the bin it has. For ranges of at most the cache's largest bytes. */
 uint32_t gpumem_pool_cache_bin_of(const gpumem_pool_obj *pool, uint64_t size, uint64_t usable);
 
 /* Keeps a destroyed buffer that no call can reach and that has no native object of its own

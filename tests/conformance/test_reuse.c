@@ -181,6 +181,41 @@ CONF_TEST(with_one_thread_a_destroyed_buffers_range_serves_the_next_create)
     OK(gpumem_pool_destroy(freed_pool));
 }
 
+/* A create whose own class keeps no buffer takes one kept in one of the two classes above it
+ * (core/pool_cache.h), and never one of a class further up or below: a buffer of each class
+ * from one below to three above a request's destroyed between two live ones, then the request
+ * made. The classes are those of an octave whose 32 classes are at least a unit apart, so that
+ * each size is its class's least one. */
+CONF_TEST(a_create_takes_a_kept_buffer_of_up_to_two_classes_above_its_own)
+{
+    if (conf_guard_margins()) /* freed, the range would serve the create by placement */
+        CONF_SKIP("pools with guard margins keep no destroyed buffers");
+    uint64_t step = conf_props.min_alignment > 1024 ? conf_props.min_alignment : 1024;
+    uint64_t asked = 32 * step + 8 * step; /* a class's least size, 8 classes into the octave */
+    if (asked + 3 * step > PAGE / 16)
+        CONF_SKIP("units of %llu bytes leave no classes a pool of %llu-byte pages keeps",
+                  (unsigned long long)conf_props.min_alignment, (unsigned long long)PAGE);
+    for (int up = -1; up <= 3; up++) {
+        gpumem_pool pool = conf_pool(PAGE);
+        reuse_probe kept;
+        probe_destroy(pool, asked + (uint64_t)((int64_t)up * (int64_t)step), &kept);
+        int reused = probe_create(pool, asked, &kept);
+        int expected = up >= 0 && up <= 2;
+        cr_expect_eq(reused, expected,
+                     "a %llu-byte create %s the buffer of %llu bytes (%d classes %s) kept at "
+                     "page %u, offset %llu",
+                     (unsigned long long)asked, reused ? "took" : "did not take",
+                     (unsigned long long)(asked + (uint64_t)((int64_t)up * (int64_t)step)),
+                     up < 0 ? -up : up, up < 0 ? "below" : "above", kept.was_page,
+                     (unsigned long long)kept.was_offset);
+        gpumem_buffer_info info;
+        OK(gpumem_buffer_info_get(kept.now, &info));
+        cr_expect_eq(info.size, asked);
+        probe_end(&kept);
+        OK(gpumem_pool_destroy(pool));
+    }
+}
+
 /* --- random sizes around the classes' bounds --- */
 
 enum { SLOTS = 48, STEPS = 4000, CHECK_EVERY = 97, STATS_EVERY = 499 };
