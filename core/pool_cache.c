@@ -108,11 +108,11 @@ int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
     /* Shared pages' buffers only (dedicated ones have no suballocator handle), and no image's.
      * The caller found no other thread with an epoch record and no native object of the
      * buffer's own (gpumem_pool_retire: a kept buffer's next create would not want its
-     * object), so no call can reach the buffer and it may be taken at once, at any time. With other threads, a barrier would
-     * have to prove each kept buffer unreachable first, as retired buffers' batches do; kept
-     * that way, on the H200's host, one worker beside the main thread ran 0.69-1.23x the
-     * previous code's speed over four runs (docs/performance.md, "Twelfth session"): no clear
-     * gain for the extra rule. */
+     * object), so no call can reach the buffer and it may be taken at once, at any time. With
+     * other threads, a barrier would have to prove each kept buffer unreachable first, as
+     * retired buffers' batches do; kept that way, on the H200's host, one worker beside the
+     * main thread ran 0.69-1.23x the previous code's speed over four runs (docs/performance.md,
+     * "Twelfth session"): no clear gain for the extra rule. */
     if (block > pool->cache_largest || pool->cached_bytes + block > pool->cache_byte_limit ||
         !b->tlsf_handle || b->image)
         return 0;

@@ -4,7 +4,8 @@
  * splitting a block) and at its destroy frees it (merging it with its neighbours): about half
  * of the pair's instructions (docs/performance.md). A destroyed buffer of a shared page whose
  * size fits the cache keeps its range and its record instead; the next create of the same
- * suballocator class (gpumem_tlsf_class_at_least) takes both as they are. Buffers are kept only
+ * suballocator class (gpumem_tlsf_class_at_least), or of one of the two below it, takes both
+ * as they are. Buffers are kept only
  * where no other thread holds an epoch record (epoch.h), so no call can reach them and no barrier
  * is needed; with other threads, destroys retire (pool.h). So that a buffer destroyed and created
  * again at the same size finds its class, paged pools round cacheable requests up to their
@@ -32,9 +33,10 @@
 #define GPUMEM_POOL_CACHE_BYTES_FRACTION 4
 #define GPUMEM_POOL_CACHE_LARGEST_FRACTION 16
 /* A create whose own class keeps no buffer takes one of up to this many classes above. Two
- * (at most about 4.4% more bytes than the class's own least size) served more of the pool
- * trace's creates from the cache with no more bytes used in all; more classes used more bytes
- * (docs/performance.md, "Twenty-fourth session"). */
+ * classes up hold at most 34/32 of the class's own least size (6.25% more, at the start of a
+ * power of two): on the pool trace they served more creates from the cache with no more bytes
+ * used in all, where more classes used more bytes (docs/performance.md, "Twenty-fourth
+ * session"). */
 #define GPUMEM_POOL_CACHE_CLASSES_UP 2
 
 /* Makes the cache of a paged pool without margins (no cache otherwise, which is no failure). */
@@ -44,8 +46,9 @@ void gpumem_pool_cache_fini(gpumem_pool_obj *pool);
 
 /* A kept buffer that holds `bytes` (a shared-page request, margins included; 0 finds none) and
  * that no call can reach, of the request's class or, where that class keeps none, of one of the
- * GPUMEM_POOL_CACHE_CLASSES_UP classes above (the lowest that keeps one), taken out of the cache and counted as placed again (used bytes,
- * allocations), with its page, range and record as they were; NULL when there is none.
+ * GPUMEM_POOL_CACHE_CLASSES_UP classes above (the lowest that keeps one), taken out of the
+ * cache and counted as placed again (used bytes, allocations), with its page, range and record
+ * as they were; NULL when there is none.
  * `alignment` is 0 for min_alignment (which every range of a shared page has), else a larger
  * power of two. *place is what to place on a miss: bytes rounded up to their class's least size
  * where the cache would keep such a buffer, else bytes. */
@@ -57,8 +60,8 @@ gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
  * rounded to, or the one its bytes fill where it was placed unrounded
  * (gpumem_placement.unrounded). Either way it holds that class's least size. A buffer taken
  * from a bin holds at least that bin's least size still, whatever it was taken for (a size of
- * that class or of one up to GPUMEM_POOL_CACHE_CLASSES_UP below): a record taken from the cache
- * keeps the bin it has. For ranges of at most the cache's largest bytes. */
+ * that class or of a class below): a record taken from the cache keeps the bin it has. For
+ * ranges of at most the cache's largest bytes. */
 uint32_t gpumem_pool_cache_bin_of(const gpumem_pool_obj *pool, uint64_t size, uint64_t usable);
 
 /* Keeps a destroyed buffer that no call can reach and that has no native object of its own
