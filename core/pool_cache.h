@@ -4,12 +4,12 @@
  * splitting a block) and at its destroy frees it (merging it with its neighbours): about half
  * of the pair's instructions (docs/performance.md). A destroyed buffer of a shared page whose
  * size fits the cache keeps its range and its record instead; the next create of the same
- * suballocator class (gpumem_tlsf_class_at_least), or of one of the two below it, takes both
- * as they are. Buffers are kept only where no other thread holds an epoch record (epoch.h), so
- * no call can reach them and no barrier is needed; with other threads, destroys retire
- * (pool.h). So that a buffer destroyed and created again at the same size finds its class,
- * paged pools round cacheable requests up to their class's least size (at most about 3% more
- * bytes).
+ * suballocator class (gpumem_tlsf_class_at_least), or of one up to GPUMEM_POOL_CACHE_CLASSES_UP
+ * below it, takes both as they are. Buffers are kept only where no other thread holds an epoch
+ * record (epoch.h), so no call can reach them and no barrier is needed; with other threads,
+ * destroys retire (pool.h). So that a buffer destroyed and created again at the same size finds
+ * its class, paged pools round cacheable requests up to their class's least size (at most about
+ * 3% more bytes).
  *
  * Bounds, per arena: GPUMEM_POOL_CACHE_PER_CLASS buffers a class, a page's bytes divided by
  * GPUMEM_POOL_CACHE_BYTES_FRACTION in all, and buffers of at most a page divided by
