@@ -48,7 +48,7 @@ GPUMEM_OUT_OF_LINE void gpumem_tlsf_free_and_merge(gpumem_tlsf *t, uint32_t i)
     tlsf_block *n = &t->blocks[after];
     tlsf_block *p = &t->blocks[before];
     if (tlsf_is_free(n)) {
-        tlsf_list_remove(t, n, tlsf_class_of(n->size));
+        tlsf_list_remove(t, after, tlsf_class_of(n->size));
         size += n->size;
         tlsf_release_record(t, after);
         after = n->phys_next;
@@ -56,7 +56,7 @@ GPUMEM_OUT_OF_LINE void gpumem_tlsf_free_and_merge(gpumem_tlsf *t, uint32_t i)
         t->blocks[after].phys_prev = i;
     }
     if (tlsf_is_free(p)) {
-        tlsf_list_remove(t, p, tlsf_class_of(p->size));
+        tlsf_list_remove(t, before, tlsf_class_of(p->size));
         size += p->size;
         tlsf_release_record(t, i);
         keep = before;

@@ -58,7 +58,8 @@ typedef struct tlsf_block {
     uint64_t size;
     uint32_t phys_prev; /* address-order neighbours; TLSF_END at the ends */
     uint32_t phys_next;
-    uint32_t free_prev; /* class list of a free block, or TLSF_USED / TLSF_DEAD */
+    uint32_t free_prev; /* class list of a free block (a list's head: any index or TLSF_NIL,
+                           unused), or TLSF_USED / TLSF_DEAD */
     uint32_t free_next; /* class list of a free block, or the spare-record chain of a dead one */
 } tlsf_block;
 
@@ -186,22 +187,25 @@ static TLSF_INLINE void tlsf_list_left(gpumem_tlsf *t, uint32_t c, uint32_t empt
     t->free_count--;
 }
 
-/* c is the class of b. */
-static TLSF_INLINE void tlsf_list_remove(gpumem_tlsf *t, const tlsf_block *b, uint32_t c)
+/* Block i, of class c, leaves its list. A list's head keeps whatever free_prev it had (an index
+ * or TLSF_NIL, so it still reads as free): whether i is the head is asked of heads[c]. */
+static TLSF_INLINE void tlsf_list_remove(gpumem_tlsf *t, uint32_t i, uint32_t c)
 {
+    const tlsf_block *b = &t->blocks[i];
     uint32_t prev = b->free_prev;
     uint32_t next = b->free_next;
+    int head = t->heads[c] == i;
     t->blocks[next].free_prev = prev;
-    uint32_t *link = prev != TLSF_NIL ? &t->blocks[prev].free_next : &t->heads[c];
+    uint32_t *link = head ? &t->heads[c] : &t->blocks[prev].free_next;
     *link = next;
-    tlsf_list_left(t, c, (prev | next) == TLSF_NIL);
+    tlsf_list_left(t, c, head & (next == TLSF_NIL));
 }
 
-/* Takes the head of class c's list (b, a block) off it: its next becomes the head. */
+/* Takes the head of class c's list (b, a block) off it: its next becomes the head, its
+ * free_prev left as it is (see tlsf_list_remove). */
 static TLSF_INLINE void tlsf_list_pop_head(gpumem_tlsf *t, const tlsf_block *b, uint32_t c)
 {
     uint32_t next = b->free_next;
-    t->blocks[next].free_prev = TLSF_NIL;
     t->heads[c] = next;
     tlsf_list_left(t, c, next == TLSF_NIL);
 }
@@ -341,7 +345,7 @@ static TLSF_INLINE gpumem_result tlsf_take_block(gpumem_tlsf *t, uint32_t i, uin
     if (head)
         tlsf_list_pop_head(t, &t->blocks[i], c);
     else
-        tlsf_list_remove(t, &t->blocks[i], c);
+        tlsf_list_remove(t, i, c);
     if (cut_pad) {
         i = tlsf_split_off_front(t, i, pad);
         pad = 0;
