@@ -103,6 +103,17 @@ static inline void *gpumem_handle_peek(uint64_t handle, gpumem_handle_kind kind)
     return object;
 }
 
+/* gpumem_handle_peek for an object the application synchronizes externally (a virtual block):
+ * no destroy of it can run during the call, so the tag is not read again after the object. */
+static inline void *gpumem_handle_peek_synchronized(uint64_t handle, gpumem_handle_kind kind)
+{
+    gpumem_handle_slot *s = gpumem_handle_slot_of(handle);
+    if (!s || atomic_load_explicit(&s->tag, memory_order_acquire) !=
+                  GPUMEM_HANDLE_TAG(handle >> 32, kind))
+        return NULL;
+    return atomic_load_explicit(&s->object, memory_order_relaxed);
+}
+
 /* The object behind a live handle of `kind`, or the reason it is not one (see
  * gpumem_handle_refuse). Inline: every public call starts with it. */
 static inline gpumem_result gpumem_handle_get(uint64_t handle, gpumem_handle_kind kind,

@@ -348,3 +348,41 @@ Test(handles, ending_a_handle_of_a_known_kind_matches_a_model)
         if (live[i])
             cr_assert(gpumem_handle_destroy(live[i]));
 }
+
+/* With no destroy running beside it, the lookup for externally synchronized objects
+ * (gpumem_handle_peek_synchronized) answers as the general one, for live, ended, reused,
+ * wrong-kind and garbage handles alike. */
+Test(handles, the_synchronized_lookup_answers_as_the_general_one)
+{
+    enum { LIVE = 32, STEPS = 100000 };
+    static const gpumem_handle_kind kinds[] = {GPUMEM_HANDLE_VBLOCK, GPUMEM_HANDLE_BUFFER,
+                                               GPUMEM_HANDLE_STREAM};
+    uint64_t live[LIVE] = {0}, dead[LIVE] = {0};
+    uint64_t state = 0x2545f4914f6cdd1dull;
+    for (int step = 0; step < STEPS; step++) {
+        state ^= state << 13, state ^= state >> 7, state ^= state << 17;
+        int i = (int)(state % LIVE);
+        if (!live[i])
+            cr_assert_neq(live[i] = gpumem_handle_create(kinds[(state >> 40) % 3u], &objects[i]),
+                          0);
+        else if ((state >> 32) % 4u == 0) {
+            cr_assert_eq(gpumem_handle_destroy(live[i]), 1);
+            dead[i] = live[i], live[i] = 0;
+        }
+        uint64_t asked[] = {live[i], dead[i], live[i] + (1ull << 32), 0, (uint64_t)UINT32_MAX,
+                            (1ull << 32) | (GPUMEM_HANDLE_MAX_CHUNKS << 12), state};
+        for (size_t a = 0; a < sizeof asked / sizeof asked[0]; a++)
+            for (size_t k = 0; k < 3; k++)
+                cr_assert_eq(gpumem_handle_peek_synchronized(asked[a], kinds[k]),
+                             gpumem_handle_peek(asked[a], kinds[k]),
+                             "step %d, handle %zu, kind %zu", step, a, k);
+        int found = 0; /* a live handle: by its own kind only, as its object */
+        for (size_t k = 0; live[i] && k < 3; k++)
+            if (gpumem_handle_peek_synchronized(live[i], kinds[k]) == &objects[i])
+                found++;
+        cr_assert_eq(found, live[i] ? 1 : 0, "step %d", step);
+    }
+    for (int i = 0; i < LIVE; i++)
+        if (live[i])
+            gpumem_handle_destroy(live[i]);
+}
