@@ -83,8 +83,7 @@ static inline gpumem_handle_slot *gpumem_handle_slot_of(uint64_t handle)
     return chunk ? &chunk[index & ((1u << GPUMEM_HANDLE_CHUNK_BITS) - 1)] : NULL;
 }
 
-/* The object of a live handle of `kind`, or NULL (then gpumem_handle_get says why). Inlined
- * where every nanosecond counts: virtual blocks. */
+/* The object of a live handle of `kind`, or NULL (then gpumem_handle_get says why). */
 static inline void *gpumem_handle_peek(uint64_t handle, gpumem_handle_kind kind)
 {
     gpumem_handle_slot *s = gpumem_handle_slot_of(handle);
@@ -104,7 +103,11 @@ static inline void *gpumem_handle_peek(uint64_t handle, gpumem_handle_kind kind)
 }
 
 /* gpumem_handle_peek for an object the application synchronizes externally (a virtual block):
- * no destroy of it can run during the call, so the tag is not read again after the object. */
+ * no destroy of it can run during the call, so the tag is not read again after the object.
+ * Stale, wrong-kind and garbage handles are refused alike: generations only grow, and a slot
+ * never handed out has kind 0. The object was stored before the tag was (with release), so
+ * after the tag's acquire a relaxed read finds it. A destroy that broke the contract and ran
+ * during the call could make this return another object; gpumem_handle_peek would not. */
 static inline void *gpumem_handle_peek_synchronized(uint64_t handle, gpumem_handle_kind kind)
 {
     gpumem_handle_slot *s = gpumem_handle_slot_of(handle);

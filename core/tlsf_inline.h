@@ -59,7 +59,7 @@ typedef struct tlsf_block {
     uint32_t phys_prev; /* address-order neighbours; TLSF_END at the ends */
     uint32_t phys_next;
     uint32_t free_prev; /* class list of a free block (a list's head: any index or TLSF_NIL,
-                           unused), or TLSF_USED / TLSF_DEAD */
+                           meaningless), or TLSF_USED / TLSF_DEAD */
     uint32_t free_next; /* class list of a free block, or the spare-record chain of a dead one */
 } tlsf_block;
 

@@ -369,8 +369,11 @@ Test(handles, the_synchronized_lookup_answers_as_the_general_one)
             cr_assert_eq(gpumem_handle_destroy(live[i]), 1);
             dead[i] = live[i], live[i] = 0;
         }
+        /* A live, an ended and a never-issued generation, handle 0, a slot of the static chunk
+         * never handed out (tag 0), one of a chunk never made, random bits. */
         uint64_t asked[] = {live[i], dead[i], live[i] + (1ull << 32), 0, (uint64_t)UINT32_MAX,
-                            (1ull << 32) | (GPUMEM_HANDLE_MAX_CHUNKS << 12), state};
+                            (1ull << 32) | 4000u, (1ull << 32) | (GPUMEM_HANDLE_MAX_CHUNKS << 12),
+                            state};
         for (size_t a = 0; a < sizeof asked / sizeof asked[0]; a++)
             for (size_t k = 0; k < 3; k++)
                 cr_assert_eq(gpumem_handle_peek_synchronized(asked[a], kinds[k]),
