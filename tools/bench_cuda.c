@@ -10,6 +10,8 @@
 #include <string.h>
 
 #define MiB (1ull << 20)
+/* Timed replays of the allocation trace, one after the other (see alloc_gpumem). */
+#define ALLOC_PASSES 2
 
 /* --- the driver, as the bench uses it (exported names, exact prototypes) --- */
 
@@ -124,52 +126,60 @@ static void trace_free(trace *t)
     free(t->sizes);
 }
 
-/* --- allocation: each replays the trace and returns ns per free+allocate pair, or < 0 --- */
+/* --- allocation: ns per free+allocate pair of each pass; nonzero when a call failed --- */
 
-static double alloc_gpumem(gpumem_device device, const trace *t)
+/* Each replays the trace twice after the fill and times each pass on its own: the first pays
+ * for whatever the allocator sets up the first time it meets the trace's sizes (gpumem: a new
+ * pool's pages and records, every repeat; cuMemAllocAsync: its default pool's growth, in the
+ * first repeat only, as that pool keeps what it grew to), the second is the steady state. */
+static int alloc_gpumem(gpumem_device device, const trace *t, double ns[ALLOC_PASSES])
 {
     gpumem_pool_desc desc = {.required_flags = GPUMEM_MEMORY_DEVICE_LOCAL, .name = "bench"};
     gpumem_pool pool;
     gpumem_buffer live[TRACE_LIVE];
     gpumem_result r = gpumem_pool_create(device, &desc, &pool);
     if (r != GPUMEM_OK)
-        return -gpumem_failed(r, "pool create");
+        return gpumem_failed(r, "pool create");
     for (uint32_t i = 0; i < TRACE_LIVE && r == GPUMEM_OK; i++)
         r = gpumem_buffer_create(pool, &(gpumem_buffer_desc){.size = t->fill[i]}, &live[i]);
-    double start = bench_now();
-    for (uint32_t i = 0; i < t->steps && r == GPUMEM_OK; i++) {
-        gpumem_buffer_desc b = {.size = t->sizes[i]};
-        if ((r = gpumem_buffer_destroy(live[t->victims[i]])) == GPUMEM_OK)
-            r = gpumem_buffer_create(pool, &b, &live[t->victims[i]]);
+    for (uint32_t pass = 0; pass < ALLOC_PASSES && r == GPUMEM_OK; pass++) {
+        double start = bench_now();
+        for (uint32_t i = 0; i < t->steps && r == GPUMEM_OK; i++) {
+            gpumem_buffer_desc b = {.size = t->sizes[i]};
+            if ((r = gpumem_buffer_destroy(live[t->victims[i]])) == GPUMEM_OK)
+                r = gpumem_buffer_create(pool, &b, &live[t->victims[i]]);
+        }
+        ns[pass] = (bench_now() - start) * 1e9 / t->steps;
     }
-    double end = bench_now();
     if (r != GPUMEM_OK)
         gpumem_failed(r, "gpumem trace");
     gpumem_pool_destroy(pool); /* and every buffer left in it */
-    return r == GPUMEM_OK ? (end - start) * 1e9 / t->steps : -1;
+    return r != GPUMEM_OK;
 }
 
-static double alloc_cumemalloc(const cuda_api *cu, const trace *t)
+static int alloc_cumemalloc(const cuda_api *cu, const trace *t, double ns[ALLOC_PASSES])
 {
     CUdeviceptr live[TRACE_LIVE] = {0};
     CUresult r = CUDA_SUCCESS;
     for (uint32_t i = 0; i < TRACE_LIVE && r == CUDA_SUCCESS; i++)
         r = cu->cuMemAlloc_v2(&live[i], t->fill[i]);
-    double start = bench_now();
-    for (uint32_t i = 0; i < t->steps && r == CUDA_SUCCESS; i++) {
-        CUdeviceptr *slot = &live[t->victims[i]];
-        r = cu->cuMemFree_v2(*slot);
-        *slot = 0; /* freed, whatever comes next */
-        if (r == CUDA_SUCCESS)
-            r = cu->cuMemAlloc_v2(slot, t->sizes[i]);
+    for (uint32_t pass = 0; pass < ALLOC_PASSES && r == CUDA_SUCCESS; pass++) {
+        double start = bench_now();
+        for (uint32_t i = 0; i < t->steps && r == CUDA_SUCCESS; i++) {
+            CUdeviceptr *slot = &live[t->victims[i]];
+            r = cu->cuMemFree_v2(*slot);
+            *slot = 0; /* freed, whatever comes next */
+            if (r == CUDA_SUCCESS)
+                r = cu->cuMemAlloc_v2(slot, t->sizes[i]);
+        }
+        ns[pass] = (bench_now() - start) * 1e9 / t->steps;
     }
-    double end = bench_now();
     if (r != CUDA_SUCCESS)
         cuda_failed(r, "cuMemAlloc trace");
     for (uint32_t i = 0; i < TRACE_LIVE; i++)
         if (live[i])
             cu->cuMemFree_v2(live[i]);
-    return r == CUDA_SUCCESS ? (end - start) * 1e9 / t->steps : -1;
+    return r != CUDA_SUCCESS;
 }
 
 /* The stream-ordered allocator at its best: the default pool keeps all it frees. */
@@ -186,7 +196,8 @@ static CUresult keep_freed_memory(const cuda_api *cu)
                : r;
 }
 
-static double alloc_async(const cuda_api *cu, CUstream stream, const trace *t)
+static int alloc_async(const cuda_api *cu, CUstream stream, const trace *t,
+                       double ns[ALLOC_PASSES])
 {
     CUdeviceptr live[TRACE_LIVE] = {0};
     CUresult r = keep_freed_memory(cu);
@@ -194,24 +205,26 @@ static double alloc_async(const cuda_api *cu, CUstream stream, const trace *t)
         r = cu->cuMemAllocAsync(&live[i], t->fill[i], stream);
     if (r == CUDA_SUCCESS)
         r = cu->cuStreamSynchronize(stream);
-    double start = bench_now();
-    for (uint32_t i = 0; i < t->steps && r == CUDA_SUCCESS; i++) {
-        CUdeviceptr *slot = &live[t->victims[i]];
-        r = cu->cuMemFreeAsync(*slot, stream);
-        *slot = 0;
+    for (uint32_t pass = 0; pass < ALLOC_PASSES && r == CUDA_SUCCESS; pass++) {
+        double start = bench_now();
+        for (uint32_t i = 0; i < t->steps && r == CUDA_SUCCESS; i++) {
+            CUdeviceptr *slot = &live[t->victims[i]];
+            r = cu->cuMemFreeAsync(*slot, stream);
+            *slot = 0;
+            if (r == CUDA_SUCCESS)
+                r = cu->cuMemAllocAsync(slot, t->sizes[i], stream);
+        }
         if (r == CUDA_SUCCESS)
-            r = cu->cuMemAllocAsync(slot, t->sizes[i], stream);
+            r = cu->cuStreamSynchronize(stream);
+        ns[pass] = (bench_now() - start) * 1e9 / t->steps;
     }
-    if (r == CUDA_SUCCESS)
-        r = cu->cuStreamSynchronize(stream);
-    double end = bench_now();
     if (r != CUDA_SUCCESS)
         cuda_failed(r, "cuMemAllocAsync trace");
     for (uint32_t i = 0; i < TRACE_LIVE; i++)
         if (live[i])
             cu->cuMemFreeAsync(live[i], stream);
     cu->cuStreamSynchronize(stream);
-    return r == CUDA_SUCCESS ? (end - start) * 1e9 / t->steps : -1;
+    return r != CUDA_SUCCESS;
 }
 
 typedef struct bench_run {
@@ -222,29 +235,42 @@ typedef struct bench_run {
 } bench_run;
 
 /* Median of the repeats of each allocator, one repeat of each after the other, so a slow
- * moment of the machine does not fall on one side only. */
+ * moment of the machine does not fall on one side only. The first pass's rows have no suffix
+ * (they are what this section has always measured), the second's end in _second_pass. */
 static int bench_alloc(const bench_run *b)
 {
+    enum { GPUMEM, CUMEMALLOC, ASYNC, ALLOCATORS };
+    static const char *const names[ALLOCATORS] = {"alloc_gpumem", "alloc_cuMemAlloc",
+                                                  "alloc_cuMemAllocAsync"};
+    static const char *const suffixes[ALLOC_PASSES] = {"", "_second_pass"};
     uint32_t repeats = b->options->repeats ? b->options->repeats : 5;
     trace t;
-    double *ns = malloc(3 * repeats * sizeof *ns);
+    /* ns[(allocator * ALLOC_PASSES + pass) * repeats + repeat] */
+    double *ns = malloc(ALLOCATORS * ALLOC_PASSES * repeats * sizeof *ns);
     int status = !ns || trace_make(&t, b->options->quick ? 2000 : 20000);
     bench_progress(b->options, "cuda alloc", 0, repeats);
     for (uint32_t i = 0; i < repeats && !status; i++) {
-        ns[i] = alloc_gpumem(b->device, &t);
-        ns[repeats + i] = alloc_cumemalloc(b->cu, &t);
-        ns[2 * repeats + i] = alloc_async(b->cu, b->stream, &t);
-        status = ns[i] < 0 || ns[repeats + i] < 0 || ns[2 * repeats + i] < 0;
+        double pass_ns[ALLOCATORS][ALLOC_PASSES] = {{0}};
+        status = alloc_gpumem(b->device, &t, pass_ns[GPUMEM]) ||
+                 alloc_cumemalloc(b->cu, &t, pass_ns[CUMEMALLOC]) ||
+                 alloc_async(b->cu, b->stream, &t, pass_ns[ASYNC]);
+        for (uint32_t k = 0; k < ALLOCATORS; k++)
+            for (uint32_t pass = 0; pass < ALLOC_PASSES; pass++)
+                ns[(k * ALLOC_PASSES + pass) * repeats + i] = pass_ns[k][pass];
         bench_progress(b->options, "cuda alloc", i + 1, repeats);
     }
-    if (!status) {
-        double g = bench_median(ns, repeats), m = bench_median(ns + repeats, repeats);
-        double a = bench_median(ns + 2 * repeats, repeats);
-        bench_result(b->options, "cuda", "alloc_gpumem", g, "ns/pair");
-        bench_result(b->options, "cuda", "alloc_cuMemAlloc", m, "ns/pair");
-        bench_result(b->options, "cuda", "alloc_cuMemAllocAsync", a, "ns/pair");
-        bench_result(b->options, "cuda", "alloc_speedup_vs_async", a / g, "x");
-        bench_result(b->options, "cuda", "alloc_speedup_vs_cuMemAlloc", m / g, "x");
+    for (uint32_t pass = 0; pass < ALLOC_PASSES && !status; pass++) {
+        double median[ALLOCATORS];
+        char name[64];
+        for (uint32_t k = 0; k < ALLOCATORS; k++) {
+            median[k] = bench_median(ns + (k * ALLOC_PASSES + pass) * repeats, repeats);
+            snprintf(name, sizeof name, "%s%s", names[k], suffixes[pass]);
+            bench_result(b->options, "cuda", name, median[k], "ns/pair");
+        }
+        snprintf(name, sizeof name, "alloc_speedup_vs_async%s", suffixes[pass]);
+        bench_result(b->options, "cuda", name, median[ASYNC] / median[GPUMEM], "x");
+        snprintf(name, sizeof name, "alloc_speedup_vs_cuMemAlloc%s", suffixes[pass]);
+        bench_result(b->options, "cuda", name, median[CUMEMALLOC] / median[GPUMEM], "x");
     }
     if (ns)
         trace_free(&t);

@@ -12,6 +12,8 @@
  *   (256 B to 1 MiB, 256 live) replayed on a gpumem paged pool of device memory, on
  *   cuMemAlloc/cuMemFree, and on cuMemAllocAsync/cuMemFreeAsync (the device's default pool,
  *   release threshold raised so it caches: its best case; the final stream wait is timed);
+ *   the same five with the suffix _second_pass: the trace replayed once more right after, on
+ *   the same live set, the steady state;
  * - h2d_pinned_gpumem / h2d_pinned_raw, d2h_pinned_* (GB/s) and *_ratio (x, gpumem over raw):
  *   gpumem_buffer_write/read from a mapped buffer of a pinned pool against cuMemcpyHtoDAsync /
  *   cuMemcpyDtoHAsync from the same memory, plus a stream wait;
