@@ -1,6 +1,7 @@
 #include "host_copy.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -105,12 +106,25 @@ static void *worker(void *arg)
     return NULL;
 }
 
+long gpumem_host_copy_usable_cpus(void)
+{
+#if defined(__linux__)
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+#endif
+    return sysconf(_SC_NPROCESSORS_ONLN);
+}
+
 static void start_workers(void)
 {
     /* On two cores a second copier mostly competes with the first (measured: 25-30% slower
-     * than one memcpy on the 2-core CI machine), so helpers start from four cores.
+     * than one memcpy on the 2-core CI machine), so helpers start from four cores: those the
+     * process may run on, not those the machine has (a process bound to one core of a large
+     * machine, as MPI launchers and container limits bind them, would otherwise start eight
+     * copiers on it: 15% slower than one on this project's VM).
      * GPUMEM_COPY_THREADS (1-17) sets the number of copiers, for tuning and comparisons. */
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    long cores = gpumem_host_copy_usable_cpus();
     long copiers = cores >= 4 ? (cores < DEFAULT_COPIERS ? cores : DEFAULT_COPIERS) : 1;
     copiers = gpumem_env_copy_threads((unsigned)copiers, MAX_WORKERS + 1);
     unsigned wanted = (unsigned)copiers - 1;
