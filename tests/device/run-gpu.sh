@@ -20,8 +20,9 @@
 # fuzzer operations, "frameworks" gpumem as PyTorch's and CuPy's allocator with its benchmarks
 # (tests/device/frameworks.py, about 4 minutes), "scale" the scaling figures and the
 # suballocator against an earlier library (GPUMEM_BASE_LIB), "compare" this build's library
-# against the previous main's (GPUMEM_PREV_LIB) and the base; the machine's description and
-# gpumem-info always run), so that a lease's 10-minute commands can split them.
+# against the previous main's (GPUMEM_PREV_LIB) and the base, "bound" the cuda section in a
+# process bound to 1, 2, 4 and 8 cores; the machine's description and gpumem-info always run),
+# so that a lease's 10-minute commands can split them.
 set -u
 
 root=$(pwd)
@@ -200,6 +201,26 @@ LD_PRELOAD="$root/$build/memhooks/libgpumem-memhooks.so.0" GPUMEM_REGISTRATION_C
     step "gpumem-bench --section cuda, registration cache on" "$out/scale.log" 150 \
     "$(tool tools/gpumem-bench)" --section cuda --repeats 5
 compare_suballocator "$out/scale.log"
+fi
+
+# --- bound (not in the default parts): the cuda section in a process bound to 1, 2, 4 and 8 of
+# the machine's last cores (taskset), as MPI launchers and container cpusets bind processes,
+# each also with GPUMEM_STAGING=never (pageable memory then goes to the driver's own copy): the
+# pageable rows' ratios say from how many cores staging pays. 64 MiB, 3 repeats ---
+if wanted bound; then
+cores=$(nproc)
+for bound in 1 2 4 8; do
+    if [ "$bound" -gt "$cores" ]; then
+        note "SKIP    cuda section bound to $bound cores: the machine has $cores"
+        continue
+    fi
+    cpus="$((cores - bound))-$((cores - 1))"
+    for staging in auto never; do
+        GPUMEM_STAGING=$staging step \
+            "cuda section bound to $bound cores ($cpus), GPUMEM_STAGING=$staging" "$out/bound.log" \
+            60 taskset -c "$cpus" "$(tool tools/gpumem-bench)" --section cuda --repeats 3 --size 64M
+    done
+done
 fi
 
 # --- compare (not in the default parts): this build's library against the previous main's,
