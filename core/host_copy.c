@@ -118,11 +118,12 @@ long gpumem_host_copy_usable_cpus(void)
 
 static void start_workers(void)
 {
-    /* On two cores a second copier mostly competes with the first (measured: 25-30% slower
-     * than one memcpy on the 2-core CI machine), so helpers start from four cores: those the
-     * process may run on, not those the machine has (a process bound to one core of a large
-     * machine, as MPI launchers and container limits bind them, would otherwise start eight
-     * copiers on it: 15% slower than one on this project's VM).
+    /* On two cores a second copier competed with the first on the 2-core VM of 2026-11-21
+     * (25-30% slower than one memcpy), so helpers start from four cores. (The VM of 2026-12-03
+     * read twice as fast with two: docs/performance.md, "Twenty-fifth session"; the rule waits
+     * for more machines.) Cores the process may run on, not those the machine has: a process
+     * bound to one core of a large machine, as MPI launchers and container limits bind them,
+     * would otherwise start eight copiers on it, about 15% slower than one on that VM.
      * GPUMEM_COPY_THREADS (1-17) sets the number of copiers, for tuning and comparisons. */
     long cores = gpumem_host_copy_usable_cpus();
     long copiers = cores >= 4 ? (cores < DEFAULT_COPIERS ? cores : DEFAULT_COPIERS) : 1;

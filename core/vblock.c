@@ -17,9 +17,16 @@ GPUMEM_RARE static gpumem_result vblock_refuse(gpumem_vblock handle)
     return gpumem_handle_refuse(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_VBLOCK);
 }
 
+/* The vblock of a live handle, or NULL. The application synchronizes calls on a vblock with
+ * its destroy, so the handle's tag is read once (gpumem_handle_peek_synchronized). */
+static inline vblock_obj *vblock_peek(gpumem_vblock handle)
+{
+    return gpumem_handle_peek_synchronized(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_VBLOCK);
+}
+
 static inline gpumem_result vblock_get(gpumem_vblock handle, vblock_obj **vb)
 {
-    *vb = gpumem_handle_peek_synchronized(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_VBLOCK);
+    *vb = vblock_peek(handle);
     return __builtin_expect(*vb != NULL, 1) ? GPUMEM_OK : vblock_refuse(handle);
 }
 
@@ -129,8 +136,7 @@ gpumem_result gpumem_vblock_alloc(gpumem_vblock vblock, uint64_t size, uint64_t 
 {
     vblock_obj *vb;
     if (__builtin_expect(!gpumem_call_may_be_quick(), 0) ||
-        (vb = gpumem_handle_peek_synchronized(GPUMEM_HANDLE_OF(vblock),
-                                              GPUMEM_HANDLE_VBLOCK)) == NULL ||
+        (vb = vblock_peek(vblock)) == NULL ||
         (allocation == NULL) | (offset == NULL) | (size == 0) |
             ((alignment & (alignment - 1)) != 0))
         return vblock_alloc_call(vblock, size, alignment, allocation, offset, GPUMEM_OK);
@@ -172,8 +178,7 @@ gpumem_result gpumem_vblock_free(gpumem_vblock vblock, gpumem_vblock_allocation 
 {
     vblock_obj *vb;
     if (__builtin_expect(!gpumem_call_may_be_quick(), 0) ||
-        (vb = gpumem_handle_peek_synchronized(GPUMEM_HANDLE_OF(vblock),
-                                              GPUMEM_HANDLE_VBLOCK)) == NULL ||
+        (vb = vblock_peek(vblock)) == NULL ||
         gpumem_tlsf_free_deferred_inline(vb, allocation) != GPUMEM_OK)
         return vblock_free_call(vblock, allocation);
     return GPUMEM_OK;
