@@ -14,6 +14,11 @@
 
 #define GPUMEM_STAGING_MAX_CHUNKS 8
 
+/* In auto mode, pageable memory that the runtime can copy by itself is staged only where the
+ * process may run on this many CPUs or more. On fewer, the pipeline's host copies lose to the
+ * runtime's own copy of pageable memory (docs/performance.md, "Twenty-sixth session"). */
+#define GPUMEM_STAGING_MIN_CPUS 4
+
 typedef enum gpumem_staging_mode {
     GPUMEM_STAGING_AUTO = 0,   /* stage only when it is needed or faster */
     GPUMEM_STAGING_ALWAYS = 1, /* GPUMEM_STAGING=always: for testing the staging path */
@@ -31,6 +36,7 @@ typedef struct gpumem_staging {
     pthread_mutex_t lock;      /* made and destroyed with the device */
     gpumem_staging_mode mode;
     int has_type;              /* a host-visible memory type exists */
+    long usable_cpus;          /* CPUs the opening thread might run on, when the device opened */
     uint32_t memory_type;
     int coherent;
     uint64_t chunk_size;
@@ -42,7 +48,8 @@ typedef struct gpumem_staging {
 
 struct gpumem_device_obj;
 
-/* Reads GPUMEM_STAGING and GPUMEM_STAGING_CHUNK and picks the staging memory type. */
+/* Reads GPUMEM_STAGING and GPUMEM_STAGING_CHUNK, counts the CPUs the calling thread may run
+ * on, and picks the staging memory type. */
 gpumem_result gpumem_staging_init(struct gpumem_device_obj *device);
 /* Waits for and frees the chunks (the lock stays, for the device's streams' last steps). */
 void gpumem_staging_release(struct gpumem_device_obj *device);

@@ -1,6 +1,7 @@
 /* Transfers: write, read, copy and fill, synchronous and on streams. This file holds the
  * staging policy: for each transfer it picks the cheapest correct path among a direct runtime
  * copy, a host copy through a mapping, and core's staging pipeline (staging.c). */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "buffer.h"
@@ -26,8 +27,23 @@ typedef enum direction {
     TO_HOST,   /* read: data is written */
 } direction;
 
+/* The backend copies between pageable host memory and its pages itself. */
+static int has_direct_copy(const gpumem_device_obj *device, direction way)
+{
+    return way == TO_DEVICE ? device->ops->copy_host_to_page != NULL
+                            : device->ops->copy_page_to_host != NULL;
+}
+
+/* The device opened on a thread that could run on fewer than GPUMEM_STAGING_MIN_CPUS CPUs. */
+static int few_cpus(const gpumem_device_obj *device)
+{
+    return device->staging.usable_cpus < GPUMEM_STAGING_MIN_CPUS;
+}
+
 static path choose_path(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
                         const void *host, uint64_t size, direction way);
+static path path_for_memory(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
+                            const void *host, uint64_t size, direction way);
 
 static const char *const path_names[] = {"direct", "mapped", "staged"};
 
@@ -37,16 +53,23 @@ static path choose_path_logged(const gpumem_device_obj *device, const gpumem_buf
                                const void *host, uint64_t size, direction way, int registered)
 {
     path p = registered ? PATH_DIRECT : choose_path(device, b, host, size, way);
-    if (gpumem_log_wants(GPUMEM_LOG_DEBUG))
-        gpumem_log(GPUMEM_LOG_DEBUG, "%s of %llu bytes %s pool '%s': %s (GPUMEM_STAGING=%s%s)",
-                   way == TO_DEVICE ? "write" : "read", (unsigned long long)size,
-                   way == TO_DEVICE ? "into" : "from", b->pool->name, path_names[p],
-                   device->staging.mode == GPUMEM_STAGING_ALWAYS  ? "always"
-                   : device->staging.mode == GPUMEM_STAGING_NEVER ? "never"
-                                                                  : "auto",
-                   registered ? ", registered by the registration cache"
-                   : p == PATH_DIRECT && size < STAGING_THRESHOLD ? ", below the staging threshold"
-                                                                  : "");
+    if (!gpumem_log_wants(GPUMEM_LOG_DEBUG))
+        return p;
+    char why[96] = "";
+    if (registered)
+        snprintf(why, sizeof why, ", registered by the registration cache");
+    else if (p == PATH_DIRECT && size < STAGING_THRESHOLD)
+        snprintf(why, sizeof why, ", below the staging threshold");
+    else if (p == PATH_DIRECT && path_for_memory(device, b, host, size, way) == PATH_STAGED)
+        snprintf(why, sizeof why, ", %ld usable CPUs: staging pays from %d",
+                 device->staging.usable_cpus, GPUMEM_STAGING_MIN_CPUS);
+    gpumem_log(GPUMEM_LOG_DEBUG, "%s of %llu bytes %s pool '%s': %s (GPUMEM_STAGING=%s%s)",
+               way == TO_DEVICE ? "write" : "read", (unsigned long long)size,
+               way == TO_DEVICE ? "into" : "from", b->pool->name, path_names[p],
+               device->staging.mode == GPUMEM_STAGING_ALWAYS  ? "always"
+               : device->staging.mode == GPUMEM_STAGING_NEVER ? "never"
+                                                              : "auto",
+               why);
     return p;
 }
 
@@ -59,21 +82,35 @@ static gpumem_cached_registration *registration_for(gpumem_device_obj *device,
 {
     if (size < STAGING_THRESHOLD || device->staging.mode == GPUMEM_STAGING_ALWAYS ||
         !gpumem_registration_cache_enabled() ||
-        (way == TO_DEVICE ? !device->ops->copy_host_to_page : !device->ops->copy_page_to_host))
+        !has_direct_copy(device, way))
         return NULL;
     gpumem_cached_registration *held = gpumem_registration_cache_take(device, host, size, 0);
-    if (!held && choose_path(device, b, host, size, way) == PATH_STAGED)
+    /* Registered, such memory beats both the staged and the runtime's own copy, on few CPUs
+     * too: the memory, not the CPUs, decides. */
+    if (!held && path_for_memory(device, b, host, size, way) == PATH_STAGED)
         held = gpumem_registration_cache_take(device, host, size, 1);
     return held;
 }
 
+/* The path a transfer takes: the memory's, except that in auto mode, on few CPUs, pageable
+ * memory the runtime can copy itself goes to the runtime instead of being staged. */
 static path choose_path(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
                         const void *host, uint64_t size, direction way)
 {
+    path p = path_for_memory(device, b, host, size, way);
+    if (p == PATH_STAGED && device->staging.mode == GPUMEM_STAGING_AUTO && few_cpus(device) &&
+        has_direct_copy(device, way))
+        return PATH_DIRECT;
+    return p;
+}
+
+/* The cheapest correct path for the memory, whatever the CPUs. */
+static path path_for_memory(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
+                            const void *host, uint64_t size, direction way)
+{
     const gpumem_staging *s = &device->staging;
     const gpumem_backend_vtable *ops = device->ops;
-    int direct = way == TO_DEVICE ? ops->copy_host_to_page != NULL
-                                  : ops->copy_page_to_host != NULL;
+    int direct = has_direct_copy(device, way);
     if (s->mode == GPUMEM_STAGING_ALWAYS && s->has_type)
         return PATH_STAGED;
     if (direct && (s->mode == GPUMEM_STAGING_NEVER || size < STAGING_THRESHOLD ||
@@ -211,7 +248,7 @@ static gpumem_result host_transfer_locked(gpumem_stream_obj *stream, gpumem_buff
     case PATH_DIRECT:
         break;
     }
-    if (way == TO_DEVICE ? !device->ops->copy_host_to_page : !device->ops->copy_page_to_host)
+    if (!has_direct_copy(device, way))
         return gpumem_fail(GPUMEM_ERROR_UNSUPPORTED,
                            "memory type %u cannot be mapped, staging is %s, and backend '%s' "
                            "has no %s",

@@ -1,6 +1,9 @@
 /* Synchronous transfers: write, read, copy and fill, byte-exact against a host model of each
  * buffer, on every memory type; and the range checks. Sizes cross the staging chunk (64 KiB in
  * the staging run, larger by default: 9 MiB is above the default chunk). */
+#include <errno.h>
+#include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "conformance.h"
@@ -231,4 +234,102 @@ CONF_TEST(out_of_range_transfers_are_refused)
     modeled_free(&a);
     modeled_free(&b);
     OK(gpumem_pool_destroy(pool));
+}
+
+/* --- pageable memory on a process bound to few CPUs --- */
+
+/* The path of the last host transfer, as core's debug log names it ("direct", "staged"...). */
+static char last_path[16];
+
+static void path_log(void *user, int32_t level, const char *message)
+{
+    const char *at = strstr(message, "': ");
+    if (level == GPUMEM_LOG_DEBUG && at &&
+        (!strncmp(message, "write of ", 9) || !strncmp(message, "read of ", 8)))
+        snprintf(last_path, sizeof last_path, "%.*s", (int)strcspn(at + 3, " "), at + 3);
+    conf_log(user, level, message);
+}
+
+/* What one device did with a pageable write and read of `size` bytes. */
+typedef struct pageable_run {
+    char path[2][16];         /* the write's, the read's */
+    gpumem_result result[2];
+} pageable_run;
+
+/* Opens a device with GPUMEM_STAGING=`mode`, writes and reads back `size` pageable bytes in a
+ * pool that prefers device-local memory, and checks the bytes where both calls succeeded. */
+static pageable_run pageable_transfers(const char *mode, uint64_t size)
+{
+    pageable_run run;
+    setenv("GPUMEM_STAGING", mode, 1);
+    gpumem_device device;
+    OK(conf_open(&device));
+    gpumem_pool_desc pd = {.preferred_flags = GPUMEM_MEMORY_DEVICE_LOCAL,
+                           .page_size = 16 * MIB,
+                           .name = "pageable"};
+    gpumem_pool pool;
+    OK(gpumem_pool_create(device, &pd, &pool));
+    gpumem_buffer_desc bd = {.size = size};
+    gpumem_buffer buffer;
+    OK(gpumem_buffer_create(pool, &bd, &buffer));
+    uint8_t *host = conf_alloc(size), *back = conf_alloc(size);
+    conf_pattern(host, size, 7);
+    memset(back, 0xEE, size);
+    for (int way = 0; way < 2; way++) {
+        last_path[0] = 0;
+        run.result[way] = way == 0 ? gpumem_buffer_write(buffer, 0, host, size)
+                                   : gpumem_buffer_read(buffer, 0, back, size);
+        snprintf(run.path[way], sizeof run.path[way], "%s", last_path);
+        cr_assert(run.result[way] == GPUMEM_OK || run.result[way] == GPUMEM_ERROR_UNSUPPORTED,
+                  "GPUMEM_STAGING=%s, %s -> %s (%s)", mode, way == 0 ? "write" : "read",
+                  gpumem_result_string(run.result[way]), gpumem_last_error());
+    }
+    if (run.result[0] == GPUMEM_OK && run.result[1] == GPUMEM_OK)
+        ASSERT_BYTES(back, host, size, "GPUMEM_STAGING=%s, written and read back", mode);
+    free(host);
+    free(back);
+    OK(gpumem_buffer_destroy(buffer));
+    OK(gpumem_pool_destroy(pool));
+    OK(gpumem_device_close(device));
+    return run;
+}
+
+/* Staging pays only from four CPUs: on fewer, the runtime's own copy of pageable memory is
+ * faster (docs/performance.md). So a device opened on a thread bound to one CPU stages pageable
+ * memory, in the default mode, only where nothing else can copy it: each transfer takes the
+ * path it takes with GPUMEM_STAGING=never, and is staged only where that path is refused. */
+CONF_TEST(on_one_cpu_pageable_memory_is_staged_only_where_nothing_else_can_copy_it)
+{
+    const uint64_t size = 9 * MIB + 12; /* past the 8 MiB where pageable memory may be staged */
+    cpu_set_t all, one;
+    cr_assert_eq(sched_getaffinity(0, sizeof all, &all), 0, "%s", strerror(errno));
+    int first = 0;
+    while (!CPU_ISSET(first, &all))
+        first++;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    cr_assert_eq(sched_setaffinity(0, sizeof one, &one), 0, "%s", strerror(errno));
+    const char *set = getenv("GPUMEM_STAGING");
+    char *saved = set ? strdup(set) : NULL;
+    gpumem_log_set_callback(path_log, NULL);
+    pageable_run automatic = pageable_transfers("auto", size);
+    pageable_run never = pageable_transfers("never", size);
+    conf_log_restore();
+    if (saved)
+        setenv("GPUMEM_STAGING", saved, 1);
+    else
+        unsetenv("GPUMEM_STAGING");
+    free(saved);
+    cr_assert_eq(sched_setaffinity(0, sizeof all, &all), 0, "%s", strerror(errno));
+    for (int way = 0; way < 2; way++) {
+        const char *what = way == 0 ? "write" : "read";
+        cr_assert_eq(automatic.result[way], GPUMEM_OK, "the %s in the default mode", what);
+        cr_assert_neq(automatic.path[way][0], 0, "the %s's path was not logged", what);
+        if (!strcmp(automatic.path[way], "staged"))
+            cr_assert_eq(never.result[way], GPUMEM_ERROR_UNSUPPORTED,
+                         "the %s was staged on one CPU, though with GPUMEM_STAGING=never it went "
+                         "%s", what, never.path[way]);
+        else
+            cr_assert_str_eq(automatic.path[way], never.path[way], "the %s's path", what);
+    }
 }
