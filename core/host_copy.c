@@ -1,11 +1,11 @@
 #include "host_copy.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "cpus.h"
 #include "env.h"
 
 #if defined(__x86_64__)
@@ -106,26 +106,17 @@ static void *worker(void *arg)
     return NULL;
 }
 
-long gpumem_host_copy_usable_cpus(void)
-{
-#if defined(__linux__)
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
-        return CPU_COUNT(&set);
-#endif
-    return sysconf(_SC_NPROCESSORS_ONLN);
-}
-
 static void start_workers(void)
 {
     /* On two cores a second copier competed with the first on the 2-core VM of 2026-11-21
      * (25-30% slower than one memcpy), so helpers start from four cores. (The VM of 2026-12-03
      * read twice as fast with two: docs/performance.md, "Twenty-fifth session"; the rule waits
-     * for more machines.) Cores the process may run on, not those the machine has: a process
-     * bound to one core of a large machine, as MPI launchers and container limits bind them,
-     * would otherwise start eight copiers on it, about 15% slower than one on that VM.
+     * for more machines.) CPUs this thread may use (gpumem_usable_cpus), not those the machine
+     * has: a process bound to one core of a large machine, as MPI launchers bind them, or held
+     * to one CPU's time by a container's limit, would otherwise start eight copiers there,
+     * about 15% slower than one on that VM. The helpers inherit this thread's mask.
      * GPUMEM_COPY_THREADS (1-17) sets the number of copiers, for tuning and comparisons. */
-    long cores = gpumem_host_copy_usable_cpus();
+    long cores = gpumem_usable_cpus();
     long copiers = cores >= 4 ? (cores < DEFAULT_COPIERS ? cores : DEFAULT_COPIERS) : 1;
     copiers = gpumem_env_copy_threads((unsigned)copiers, MAX_WORKERS + 1);
     unsigned wanted = (unsigned)copiers - 1;

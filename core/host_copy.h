@@ -11,13 +11,10 @@
 #define GPUMEM_HOST_COPY_PARALLEL_MIN ((size_t)4 << 20)
 
 /* Large copies use up to 8 copiers (the calling thread and helpers started at the first such
- * copy) where the process may run on 4 or more CPUs, else the caller alone;
+ * copy) where the thread of that first copy may use 4 or more CPUs (gpumem_usable_cpus), else
+ * the caller alone;
  * GPUMEM_COPY_THREADS overrides. */
 void gpumem_host_copy(void *destination, const void *source, size_t size);
-
-/* The CPUs the calling thread may run on: its affinity mask (which taskset, cpusets and MPI
- * launchers narrow), or the machine's online count where the mask cannot be read. */
-long gpumem_host_copy_usable_cpus(void);
 
 /* Reads whose whole size is at least this stream into the application's memory: such a read ends
  * far past what the caches keep of it, and ordinary stores would first read every destination

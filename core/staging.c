@@ -2,6 +2,7 @@
 
 #include <string.h>
 
+#include "cpus.h"
 #include "device.h"
 #include "env.h"
 #include "error.h"
@@ -16,7 +17,7 @@ gpumem_result gpumem_staging_init(gpumem_device_obj *device)
     gpumem_staging *s = &device->staging;
     const gpumem_device_properties *p = &device->properties;
     s->mode = (gpumem_staging_mode)gpumem_env_staging_mode();
-    s->usable_cpus = gpumem_host_copy_usable_cpus();
+    s->usable_cpus = gpumem_usable_cpus();
     uint64_t align = p->min_alignment > p->non_coherent_atom_size ? p->min_alignment
                                                                   : p->non_coherent_atom_size;
     if (align < 4)

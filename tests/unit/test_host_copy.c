@@ -11,7 +11,6 @@
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
-#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,25 +154,4 @@ ParameterizedTestParameters(host_copy, every_size_and_alignment)
 ParameterizedTest(unsigned *threads, host_copy, every_size_and_alignment, .timeout = 120)
 {
     check_all(*threads);
-}
-
-/* The copiers are sized to the CPUs the process may run on, not to the machine: narrowed to
- * each prefix of its allowed CPUs in turn (as taskset or an MPI launcher would), the count
- * follows the narrowing. (Its own process: the narrowing ends with it.) */
-Test(host_copy, usable_cpus_follow_the_affinity_mask)
-{
-    cpu_set_t allowed, narrowed;
-    cr_assert_eq(sched_getaffinity(0, sizeof allowed, &allowed), 0);
-    int count = CPU_COUNT(&allowed);
-    cr_assert_eq(gpumem_host_copy_usable_cpus(), count);
-    CPU_ZERO(&narrowed);
-    int added = 0;
-    for (int cpu = 0; cpu < CPU_SETSIZE && added < count; cpu++) {
-        if (!CPU_ISSET(cpu, &allowed))
-            continue;
-        CPU_SET(cpu, &narrowed);
-        added++;
-        cr_assert_eq(sched_setaffinity(0, sizeof narrowed, &narrowed), 0);
-        cr_assert_eq(gpumem_host_copy_usable_cpus(), added, "bound to %d CPUs", added);
-    }
 }
