@@ -29,7 +29,7 @@ typedef enum env_id {
 } env_id;
 
 static const char *const log_words[] = {"debug", "info", "warning", "error", NULL};
-static const char *const staging_words[] = {"auto", "always", "never", NULL};
+static const char *const staging_words[] = {"auto", "always", "never", "pageable", NULL};
 static const char *const validation_words[] = {"0",    "1",         "sync",      "best",
                                                "all",  "sync,best", "best,sync", NULL};
 static const char *const switch_words[] = {"0", "1", NULL};

@@ -24,7 +24,8 @@
 /* GPUMEM_LOG: the least level printed to stderr (GPUMEM_LOG_*; default warning). */
 int32_t gpumem_env_log_level(void);
 
-/* GPUMEM_STAGING: 0 auto (default), 1 always, 2 never (gpumem_staging_mode's values). */
+/* GPUMEM_STAGING: 0 auto (default), 1 always, 2 never, 3 pageable (gpumem_staging_mode's
+ * values). */
 int gpumem_env_staging_mode(void);
 
 /* GPUMEM_STAGING_CHUNK, fitted to a device: within GPUMEM_ENV_CHUNK_MIN..MAX, a multiple of

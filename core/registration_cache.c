@@ -304,7 +304,7 @@ gpumem_cached_registration *gpumem_registration_cache_take(gpumem_device_obj *de
     if (r != GPUMEM_OK) {
         gpumem_error_clear(); /* the transfer goes its usual way */
         gpumem_log(GPUMEM_LOG_DEBUG, "registration cache: the runtime did not register %llu "
-                   "bytes at %p (%s); staging instead", (unsigned long long)(end - begin),
+                   "bytes at %p (%s); the transfer goes as without the cache", (unsigned long long)(end - begin),
                    (void *)begin, gpumem_result_string(r));
         return NULL;
     }

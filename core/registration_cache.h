@@ -1,6 +1,7 @@
 /* The registration cache (GPUMEM_REGISTRATION_CACHE=bytes, off by default): pageable host memory
- * that synchronous transfers stage is registered with the device at its first such transfer and
- * kept registered, so that the next transfers from or to it go by DMA, unstaged.
+ * that synchronous transfers would stage (on any number of CPUs: transfer.c) is registered with
+ * the device at its first such transfer and kept registered, so that the next transfers from or
+ * to it go by DMA, unstaged.
  *
  * It is safe only while gpumem hears of every free and unmap of that memory before the memory
  * goes: a registration outliving its memory would have the device read or write the pages the
@@ -9,7 +10,7 @@
  * listener marks every registration that shares a byte with a range being freed or unmapped as
  * stale at once (no transfer uses it from then on), and the registration is ended at the next
  * chance outside the application's free. At most GPUMEM_REGISTRATION_CACHE bytes stay
- * registered: past that, new memory is staged as without the cache; nothing is evicted, since
+ * registered: past that, new memory goes as without the cache; nothing is evicted, since
  * a transfer on a stream may be copying through a registration (the driver sees registered
  * memory as pinned), and only the memory's own end may end it, as it ends any memory a transfer
  * uses. Only synchronous transfers make registrations, and hold theirs until the copy is done.

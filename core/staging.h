@@ -14,8 +14,9 @@
 
 #define GPUMEM_STAGING_MAX_CHUNKS 8
 
-/* In auto mode, pageable memory that the runtime can copy by itself is staged only where the
- * process may run on this many CPUs or more. On fewer, the pipeline's host copies lose to the
+/* In auto mode, a transfer of pageable memory that waits for its copy (a synchronous one, or a
+ * read) and that the runtime can copy by itself is staged only where the thread that opened the
+ * device may run on this many CPUs or more. On fewer, the pipeline's host copies lose to the
  * runtime's own copy of pageable memory (docs/performance.md, "Twenty-sixth session"). */
 #define GPUMEM_STAGING_MIN_CPUS 4
 
@@ -23,6 +24,8 @@ typedef enum gpumem_staging_mode {
     GPUMEM_STAGING_AUTO = 0,   /* stage only when it is needed or faster */
     GPUMEM_STAGING_ALWAYS = 1, /* GPUMEM_STAGING=always: for testing the staging path */
     GPUMEM_STAGING_NEVER = 2,  /* GPUMEM_STAGING=never: for comparing against direct copies */
+    GPUMEM_STAGING_PAGEABLE = 3, /* GPUMEM_STAGING=pageable: auto, staging large pageable
+                                    transfers on any number of CPUs */
 } gpumem_staging_mode;
 
 typedef struct gpumem_staging_chunk {
@@ -36,7 +39,7 @@ typedef struct gpumem_staging {
     pthread_mutex_t lock;      /* made and destroyed with the device */
     gpumem_staging_mode mode;
     int has_type;              /* a host-visible memory type exists */
-    long usable_cpus;          /* CPUs the opening thread might run on, when the device opened */
+    long usable_cpus;          /* CPUs the opening thread could run on, when the device opened */
     uint32_t memory_type;
     int coherent;
     uint64_t chunk_size;

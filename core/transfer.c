@@ -41,18 +41,21 @@ static int few_cpus(const gpumem_device_obj *device)
 }
 
 static path choose_path(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
-                        const void *host, uint64_t size, direction way);
+                        const void *host, uint64_t size, direction way, int wait);
 static path path_for_memory(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
                             const void *host, uint64_t size, direction way);
 
 static const char *const path_names[] = {"direct", "mapped", "staged"};
+static const char *const mode_names[] = {"auto", "always", "never", "pageable"};
 
 /* The path of a transfer, and why, in the debug log. Memory the registration cache registered
- * for this transfer (`registered`) goes direct, as pinned memory does. */
+ * for this transfer (`registered`) goes direct, as pinned memory does. `wait`: the call waits
+ * for its copy (see choose_path). */
 static path choose_path_logged(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
-                               const void *host, uint64_t size, direction way, int registered)
+                               const void *host, uint64_t size, direction way, int registered,
+                               int wait)
 {
-    path p = registered ? PATH_DIRECT : choose_path(device, b, host, size, way);
+    path p = registered ? PATH_DIRECT : choose_path(device, b, host, size, way, wait);
     if (!gpumem_log_wants(GPUMEM_LOG_DEBUG))
         return p;
     char why[96] = "";
@@ -61,15 +64,12 @@ static path choose_path_logged(const gpumem_device_obj *device, const gpumem_buf
     else if (p == PATH_DIRECT && size < STAGING_THRESHOLD)
         snprintf(why, sizeof why, ", below the staging threshold");
     else if (p == PATH_DIRECT && path_for_memory(device, b, host, size, way) == PATH_STAGED)
-        snprintf(why, sizeof why, ", %ld usable CPUs: staging pays from %d",
+        snprintf(why, sizeof why, ", usable CPUs %ld: staging pays from %d",
                  device->staging.usable_cpus, GPUMEM_STAGING_MIN_CPUS);
     gpumem_log(GPUMEM_LOG_DEBUG, "%s of %llu bytes %s pool '%s': %s (GPUMEM_STAGING=%s%s)",
                way == TO_DEVICE ? "write" : "read", (unsigned long long)size,
                way == TO_DEVICE ? "into" : "from", b->pool->name, path_names[p],
-               device->staging.mode == GPUMEM_STAGING_ALWAYS  ? "always"
-               : device->staging.mode == GPUMEM_STAGING_NEVER ? "never"
-                                                              : "auto",
-               why);
+               mode_names[device->staging.mode], why);
     return p;
 }
 
@@ -93,13 +93,18 @@ static gpumem_cached_registration *registration_for(gpumem_device_obj *device,
 }
 
 /* The path a transfer takes: the memory's, except that in auto mode, on few CPUs, pageable
- * memory the runtime can copy itself goes to the runtime instead of being staged. */
+ * memory the runtime can copy itself goes to the runtime instead of being staged, where the
+ * call waits for the copy either way (`wait`: a synchronous call; or a read, which a staged
+ * pipeline and the runtime's copy of pageable memory both finish before they return). A write
+ * on a stream stays staged: it returns once its last chunks are queued, where the runtime's
+ * write from pageable memory would wait for the stream (backends' contract: a write has read
+ * its source when it returns). */
 static path choose_path(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
-                        const void *host, uint64_t size, direction way)
+                        const void *host, uint64_t size, direction way, int wait)
 {
     path p = path_for_memory(device, b, host, size, way);
     if (p == PATH_STAGED && device->staging.mode == GPUMEM_STAGING_AUTO && few_cpus(device) &&
-        has_direct_copy(device, way))
+        has_direct_copy(device, way) && (wait || way == TO_HOST))
         return PATH_DIRECT;
     return p;
 }
@@ -232,13 +237,13 @@ static gpumem_result mapped_copy(gpumem_stream_obj *stream, gpumem_buffer_obj *b
 
 static gpumem_result host_transfer_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *b,
                                           uint64_t offset, void *data, uint64_t size,
-                                          direction way, int registered)
+                                          direction way, int registered, int wait)
 {
     gpumem_device_obj *device = stream->device;
     gpumem_backend_page *page = b->page->native;
     uint64_t at = b->offset + offset;
     gpumem_result r;
-    switch (choose_path_logged(device, b, data, size, way, registered)) {
+    switch (choose_path_logged(device, b, data, size, way, registered, wait)) {
     case PATH_STAGED:
         return way == TO_DEVICE
                    ? gpumem_staging_write(device, stream->native, page, at, data, size)
@@ -380,7 +385,8 @@ static gpumem_result host_transfer(gpumem_stream_obj *stream, gpumem_buffer_obj 
         gpumem_cached_registration *registered =
             wait ? registration_for(stream->device, b, data, size, way) : NULL;
         r = gpumem_transfer_leave(
-            stream, host_transfer_locked(stream, b, offset, data, size, way, registered != NULL),
+            stream,
+            host_transfer_locked(stream, b, offset, data, size, way, registered != NULL, wait),
             wait);
         gpumem_registration_cache_release(registered);
     }
@@ -419,7 +425,8 @@ static gpumem_result copy(gpumem_stream_obj *stream, gpumem_buffer_obj *source,
 gpumem_result gpumem_transfer_host_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *record,
                                           uint64_t offset, void *data, uint64_t size, int read)
 {
-    return host_transfer_locked(stream, record, offset, data, size, read ? TO_HOST : TO_DEVICE, 0);
+    return host_transfer_locked(stream, record, offset, data, size, read ? TO_HOST : TO_DEVICE, 0,
+                                0);
 }
 
 gpumem_result gpumem_transfer_copy_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *source,

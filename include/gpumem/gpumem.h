@@ -858,7 +858,8 @@ GPUMEM_API gpumem_result gpumem_event_native(gpumem_event event, gpumem_native_e
 GPUMEM_API gpumem_result gpumem_host_register(gpumem_device device, void *host, uint64_t size,
                                               uint32_t flags,
                                               gpumem_host_registration *registration);
-/* Ends the registration: transfers from and to the memory are staged again. */
+/* Ends the registration: transfers from and to the memory go as pageable memory's do again
+ * (staged, or on fewer than four CPUs to the runtime's own copy). */
 GPUMEM_API gpumem_result gpumem_host_unregister(gpumem_host_registration registration);
 
 /* ---------------------------------------------------------------------------------------------

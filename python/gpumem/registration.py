@@ -1,6 +1,6 @@
 """Host memory registered with a device (gpumem_host_register): a numpy array, a bytearray,
 anything writable with the buffer protocol, pinned so that transfers from and to it go by DMA
-instead of through gpumem's staging."""
+instead of through gpumem's staging (or the runtime's own, slower copy of pageable memory)."""
 import ctypes
 
 from . import errors

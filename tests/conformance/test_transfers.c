@@ -236,28 +236,50 @@ CONF_TEST(out_of_range_transfers_are_refused)
     OK(gpumem_pool_destroy(pool));
 }
 
-/* --- pageable memory on a process bound to few CPUs --- */
+/* --- pageable memory on a thread bound to few CPUs --- */
 
-/* The path of the last host transfer, as core's debug log names it ("direct", "staged"...). */
+/* The path of the last host transfer, as core's debug log names it ("direct", "staged"...),
+ * and whether the log said it was not staged for want of CPUs. */
 static char last_path[16];
+static int last_for_cpus;
 
 static void path_log(void *user, int32_t level, const char *message)
 {
     const char *at = strstr(message, "': ");
     if (level == GPUMEM_LOG_DEBUG && at &&
-        (!strncmp(message, "write of ", 9) || !strncmp(message, "read of ", 8)))
+        (!strncmp(message, "write of ", 9) || !strncmp(message, "read of ", 8))) {
         snprintf(last_path, sizeof last_path, "%.*s", (int)strcspn(at + 3, " "), at + 3);
+        last_for_cpus = strstr(message, "usable CPUs") != NULL;
+    }
     conf_log(user, level, message);
 }
 
-/* What one device did with a pageable write and read of `size` bytes. */
+enum { SYNC_WRITE, SYNC_READ, STREAM_WRITE, STREAM_READ, TRANSFERS };
+static const char *const transfer_names[] = {"write", "read", "stream write", "stream read"};
+
+/* What one device did with pageable writes and reads of `size` bytes. */
 typedef struct pageable_run {
-    char path[2][16];         /* the write's, the read's */
-    gpumem_result result[2];
+    char path[TRANSFERS][16];
+    int for_cpus[TRANSFERS];
+    gpumem_result result[TRANSFERS];
 } pageable_run;
 
+static gpumem_result pageable_transfer(int which, gpumem_stream stream, gpumem_buffer buffer,
+                                       uint8_t *host, uint8_t *back, uint64_t size)
+{
+    gpumem_result r;
+    switch (which) {
+    case SYNC_WRITE: return gpumem_buffer_write(buffer, 0, host, size);
+    case SYNC_READ: return gpumem_buffer_read(buffer, 0, back, size);
+    case STREAM_WRITE: r = gpumem_stream_write(stream, buffer, 0, host, size); break;
+    default: r = gpumem_stream_read(stream, buffer, 0, back, size); break;
+    }
+    return r == GPUMEM_OK ? gpumem_stream_synchronize(stream) : r;
+}
+
 /* Opens a device with GPUMEM_STAGING=`mode`, writes and reads back `size` pageable bytes in a
- * pool that prefers device-local memory, and checks the bytes where both calls succeeded. */
+ * pool that prefers device-local memory, synchronously and on a stream, and checks the bytes
+ * of each write and read that succeeded. */
 static pageable_run pageable_transfers(const char *mode, uint64_t size)
 {
     pageable_run run;
@@ -272,22 +294,30 @@ static pageable_run pageable_transfers(const char *mode, uint64_t size)
     gpumem_buffer_desc bd = {.size = size};
     gpumem_buffer buffer;
     OK(gpumem_buffer_create(pool, &bd, &buffer));
+    gpumem_stream stream;
+    OK(gpumem_stream_create(device, &stream));
     uint8_t *host = conf_alloc(size), *back = conf_alloc(size);
-    conf_pattern(host, size, 7);
-    memset(back, 0xEE, size);
-    for (int way = 0; way < 2; way++) {
+    for (int which = 0; which < TRANSFERS; which++) {
+        if (which == SYNC_WRITE || which == STREAM_WRITE)
+            conf_pattern(host, size, 7 + (uint64_t)which);
+        else
+            memset(back, 0xEE, size);
         last_path[0] = 0;
-        run.result[way] = way == 0 ? gpumem_buffer_write(buffer, 0, host, size)
-                                   : gpumem_buffer_read(buffer, 0, back, size);
-        snprintf(run.path[way], sizeof run.path[way], "%s", last_path);
-        cr_assert(run.result[way] == GPUMEM_OK || run.result[way] == GPUMEM_ERROR_UNSUPPORTED,
-                  "GPUMEM_STAGING=%s, %s -> %s (%s)", mode, way == 0 ? "write" : "read",
-                  gpumem_result_string(run.result[way]), gpumem_last_error());
+        last_for_cpus = 0;
+        run.result[which] = pageable_transfer(which, stream, buffer, host, back, size);
+        snprintf(run.path[which], sizeof run.path[which], "%s", last_path);
+        run.for_cpus[which] = last_for_cpus;
+        cr_assert(run.result[which] == GPUMEM_OK || run.result[which] == GPUMEM_ERROR_UNSUPPORTED,
+                  "GPUMEM_STAGING=%s, the %s -> %s (%s)", mode, transfer_names[which],
+                  gpumem_result_string(run.result[which]), gpumem_last_error());
+        if ((which == SYNC_READ || which == STREAM_READ) && run.result[which] == GPUMEM_OK &&
+            run.result[which - 1] == GPUMEM_OK)
+            ASSERT_BYTES(back, host, size, "GPUMEM_STAGING=%s, the %s", mode,
+                         transfer_names[which]);
     }
-    if (run.result[0] == GPUMEM_OK && run.result[1] == GPUMEM_OK)
-        ASSERT_BYTES(back, host, size, "GPUMEM_STAGING=%s, written and read back", mode);
     free(host);
     free(back);
+    OK(gpumem_stream_destroy(stream));
     OK(gpumem_buffer_destroy(buffer));
     OK(gpumem_pool_destroy(pool));
     OK(gpumem_device_close(device));
@@ -295,9 +325,12 @@ static pageable_run pageable_transfers(const char *mode, uint64_t size)
 }
 
 /* Staging pays only from four CPUs: on fewer, the runtime's own copy of pageable memory is
- * faster (docs/performance.md). So a device opened on a thread bound to one CPU stages pageable
- * memory, in the default mode, only where nothing else can copy it: each transfer takes the
- * path it takes with GPUMEM_STAGING=never, and is staged only where that path is refused. */
+ * faster (docs/performance.md). So on a device opened by a thread bound to one CPU, in the
+ * default mode, a transfer that waits for its copy (a synchronous one, or a read) takes the
+ * path it takes with GPUMEM_STAGING=never, and is staged only where that path is refused. A
+ * write on a stream keeps the path it has on many CPUs, where the runtime's write would wait
+ * for the stream. With GPUMEM_STAGING=pageable, no transfer leaves staging for want of CPUs,
+ * and each one the default mode sent to the runtime for that reason is staged. */
 CONF_TEST(on_one_cpu_pageable_memory_is_staged_only_where_nothing_else_can_copy_it)
 {
     const uint64_t size = 9 * MIB + 12; /* past the 8 MiB where pageable memory may be staged */
@@ -314,6 +347,7 @@ CONF_TEST(on_one_cpu_pageable_memory_is_staged_only_where_nothing_else_can_copy_
     gpumem_log_set_callback(path_log, NULL);
     pageable_run automatic = pageable_transfers("auto", size);
     pageable_run never = pageable_transfers("never", size);
+    pageable_run pageable = pageable_transfers("pageable", size);
     conf_log_restore();
     if (saved)
         setenv("GPUMEM_STAGING", saved, 1);
@@ -321,15 +355,28 @@ CONF_TEST(on_one_cpu_pageable_memory_is_staged_only_where_nothing_else_can_copy_
         unsetenv("GPUMEM_STAGING");
     free(saved);
     cr_assert_eq(sched_setaffinity(0, sizeof all, &all), 0, "%s", strerror(errno));
-    for (int way = 0; way < 2; way++) {
-        const char *what = way == 0 ? "write" : "read";
-        cr_assert_eq(automatic.result[way], GPUMEM_OK, "the %s in the default mode", what);
-        cr_assert_neq(automatic.path[way][0], 0, "the %s's path was not logged", what);
-        if (!strcmp(automatic.path[way], "staged"))
-            cr_assert_eq(never.result[way], GPUMEM_ERROR_UNSUPPORTED,
-                         "the %s was staged on one CPU, though with GPUMEM_STAGING=never it went "
-                         "%s", what, never.path[way]);
+    for (int which = 0; which < TRANSFERS; which++) {
+        const char *what = transfer_names[which];
+        cr_assert_eq(automatic.result[which], GPUMEM_OK, "the %s in the default mode", what);
+        cr_assert_eq(pageable.result[which], GPUMEM_OK, "the %s, GPUMEM_STAGING=pageable", what);
+        cr_assert_neq(automatic.path[which][0], 0, "the %s's path was not logged", what);
+        cr_assert_not(pageable.for_cpus[which], "the %s, GPUMEM_STAGING=pageable, left staging "
+                      "for want of CPUs", what);
+        if (automatic.for_cpus[which])
+            cr_assert_str_eq(pageable.path[which], "staged", "the %s with GPUMEM_STAGING="
+                             "pageable, which the default mode sent to the runtime", what);
         else
-            cr_assert_str_eq(automatic.path[way], never.path[way], "the %s's path", what);
+            cr_assert_str_eq(pageable.path[which], automatic.path[which], "the %s", what);
+        if (which == STREAM_WRITE) {
+            cr_assert_not(automatic.for_cpus[which],
+                          "the stream write left staging for want of CPUs");
+            continue;
+        }
+        if (!strcmp(automatic.path[which], "staged"))
+            cr_assert_eq(never.result[which], GPUMEM_ERROR_UNSUPPORTED,
+                         "the %s was staged on one CPU, though with GPUMEM_STAGING=never it went "
+                         "%s", what, never.path[which]);
+        else
+            cr_assert_str_eq(automatic.path[which], never.path[which], "the %s's path", what);
     }
 }

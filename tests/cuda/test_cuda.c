@@ -2,7 +2,8 @@
  * application, device pointers handed to the application's own driver calls, the
  * application's own cuMemAlloc'd memory imported, pitched images bound as textures and copied
  * by the driver's own 2D and 3D copies, clean failures
- * at the device's memory limit, and byte-exact pageable transfers through core's staging.
+ * at the device's memory limit, and byte-exact pageable transfers through core's staging (from
+ * four usable CPUs; on fewer, synchronous ones go to the driver's own copy).
  * Without a CUDA driver or device every test skips with the reason gpumem gives. */
 #include <sched.h>
 #include <stdint.h>
@@ -870,8 +871,8 @@ Test(cuda, registration_cache_stays_byte_exact_as_memory_comes_and_goes, .timeou
 /* --- pageable transfers --- */
 
 /* Odd sizes at odd offsets, from and to odd host addresses: exact, and nothing around the
- * range changes. Large ones go through core's staging pipeline, small ones straight to the
- * driver; tests/cuda/meson.build also runs this with GPUMEM_STAGING=always in small chunks. */
+ * range changes. Large ones go through core's staging pipeline (from four usable CPUs), small
+ * ones straight to the driver; tests/cuda/meson.build also runs this with GPUMEM_STAGING=always in small chunks. */
 Test(cuda, pageable_transfers_are_byte_exact, .timeout = 240)
 {
     static const uint64_t sizes[] = {1, 4097, 33 * MiB + 7};
