@@ -21,7 +21,8 @@
 # (tests/device/frameworks.py, about 4 minutes), "scale" the scaling figures and the
 # suballocator against an earlier library (GPUMEM_BASE_LIB), "compare" this build's library
 # against the previous main's (GPUMEM_PREV_LIB) and the base, "bound" the cuda section in a
-# process bound to 1, 2, 4 and 8 cores; the machine's description and gpumem-info always run),
+# process bound to 1, 2, 4 and 8 cores, "copiers" one copy thread against two on two cores;
+# the machine's description and gpumem-info always run),
 # so that a lease's 10-minute commands can split them.
 set -u
 
@@ -219,6 +220,22 @@ for bound in 1 2 4 8; do
         GPUMEM_STAGING=$staging step \
             "cuda section bound to $bound cores ($cpus), GPUMEM_STAGING=$staging" "$out/bound.log" \
             60 taskset -c "$cpus" "$(tool tools/gpumem-bench)" --section cuda --repeats 3 --size 64M
+    done
+done
+fi
+
+# --- copiers (not in the default parts): whether a second copy thread pays on two cores. The
+# cuda section in a process bound to the machine's last two cores, every transfer staged
+# (GPUMEM_STAGING=always, so the host copies carry the pageable rows), with GPUMEM_COPY_THREADS
+# 1 (the default below four CPUs) and 2, in turn, three rounds. 64 MiB, 3 repeats ---
+if wanted copiers; then
+cpus="$(($(nproc) - 2))-$(($(nproc) - 1))"
+for round in 1 2 3; do
+    for copiers in 1 2; do
+        GPUMEM_STAGING=always GPUMEM_COPY_THREADS=$copiers step \
+            "cuda section bound to 2 cores ($cpus), staged, $copiers copiers, round $round" \
+            "$out/copiers.log" 60 taskset -c "$cpus" "$(tool tools/gpumem-bench)" --section cuda \
+            --repeats 3 --size 64M
     done
 done
 fi
