@@ -108,16 +108,16 @@ static void *worker(void *arg)
 
 static void start_workers(void)
 {
-    /* On two cores a second copier competed with the first on the 2-core VM of 2026-11-21
-     * (25-30% slower than one memcpy), so helpers start from four cores. (The VM of 2026-12-03
-     * read twice as fast with two: docs/performance.md, "Twenty-fifth session"; the rule waits
-     * for more machines.) CPUs this thread may use (gpumem_usable_cpus), not those the machine
-     * has: a process bound to one core of a large machine, as MPI launchers bind them, or held
-     * to one CPU's time by a container's limit, would otherwise start eight copiers there,
-     * about 15% slower than one on that VM. The helpers inherit this thread's mask.
+    /* One copier for each CPU, up to eight. Two on two CPUs: on the H200 host bound to two
+     * cores, staged transfers ran 1.4-1.9x faster with two than with one, and two VMs of 2
+     * CPUs read 1.2-2x faster; one VM of 2026-11-21 read 25-30% slower (docs/performance.md,
+     * "Twenty-sixth session"). CPUs this thread may use (gpumem_usable_cpus), not those the
+     * machine has: a process bound to one core of a large machine, as MPI launchers bind them,
+     * or held to one CPU's time by a container's limit, would otherwise start eight copiers
+     * there, about 15% slower than one on a VM. The helpers inherit this thread's mask.
      * GPUMEM_COPY_THREADS (1-17) sets the number of copiers, for tuning and comparisons. */
     long cores = gpumem_usable_cpus();
-    long copiers = cores >= 4 ? (cores < DEFAULT_COPIERS ? cores : DEFAULT_COPIERS) : 1;
+    long copiers = cores < 1 ? 1 : cores < DEFAULT_COPIERS ? cores : DEFAULT_COPIERS;
     copiers = gpumem_env_copy_threads((unsigned)copiers, MAX_WORKERS + 1);
     unsigned wanted = (unsigned)copiers - 1;
     pthread_attr_t attr;

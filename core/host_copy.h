@@ -10,9 +10,8 @@
  * than it saves. */
 #define GPUMEM_HOST_COPY_PARALLEL_MIN ((size_t)4 << 20)
 
-/* Large copies use up to 8 copiers (the calling thread and helpers started at the first such
- * copy) where the thread of that first copy may use 4 or more CPUs (gpumem_usable_cpus), else
- * the caller alone;
+/* Large copies use one copier for each CPU that the thread of the first such copy may use
+ * (gpumem_usable_cpus), up to 8: the calling thread and helpers started then.
  * GPUMEM_COPY_THREADS overrides. */
 void gpumem_host_copy(void *destination, const void *source, size_t size);
 

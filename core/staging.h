@@ -16,9 +16,9 @@
 
 /* In auto mode, a transfer of pageable memory that waits for its copy (a synchronous one, or a
  * read) and that the runtime can copy by itself is staged only where the thread that opened the
- * device may run on this many CPUs or more. On fewer, the pipeline's host copies lose to the
+ * device may use this many CPUs or more. On fewer, the pipeline's host copies lose to the
  * runtime's own copy of pageable memory (docs/performance.md, "Twenty-sixth session"). */
-#define GPUMEM_STAGING_MIN_CPUS 4
+#define GPUMEM_STAGING_MIN_CPUS 2
 
 typedef enum gpumem_staging_mode {
     GPUMEM_STAGING_AUTO = 0,   /* stage only when it is needed or faster */

@@ -28,17 +28,17 @@ cd "$root"
 
 # name | what it exercises | variables
 configurations=(
-  "default|discrete GPU: device-local memory, large pageable transfers staged through coherent host memory where the process may use four CPUs or more (on fewer, the backend's direct copies); async streams, events|"
-  "noncoherent|a third memory type, host-visible and cached but not coherent (tests that walk every type use it)|SIMGPU_NONCOHERENT=1 GPUMEM_STAGING=pageable"
-  "noncoherent-only|the only host-visible type is not coherent: mappings, staging chunks and guard margins all need flush and invalidate|SIMGPU_NONCOHERENT=only GPUMEM_STAGING=pageable"
+  "default|discrete GPU: device-local memory staged through coherent host memory (on one usable CPU, synchronous transfers and reads go to the backend's direct copies); async streams, events|"
+  "noncoherent|a third memory type, host-visible and cached but not coherent (tests that walk every type use it)|SIMGPU_NONCOHERENT=1"
+  "noncoherent-only|the only host-visible type is not coherent: mappings, staging chunks and guard margins all need flush and invalidate|SIMGPU_NONCOHERENT=only"
   "large-atom|non-coherent atoms of 1 KiB, above the device's min_alignment: buffers must not share one; no host copies or fill, so core writes and fills every size through mappings|SIMGPU_NONCOHERENT=only SIMGPU_ATOM_SIZE=1024 SIMGPU_NO_HOST_COPIES=1 SIMGPU_NO_FILL=1"
   "no-host-copies|no copy_host_to_page, copy_page_to_host or fill: core maps or stages every transfer and fill (200 us per queued operation)|SIMGPU_NO_HOST_COPIES=1 SIMGPU_NO_FILL=1 SIMGPU_STREAM_DELAY_US=200"
   "staging-always|every transfer through core's staging pipeline, in 64 KiB chunks (200 us per queued operation)|GPUMEM_STAGING=always GPUMEM_STAGING_CHUNK=65536 SIMGPU_STREAM_DELAY_US=200"
-  "slow-streams|2 ms before each queued operation: work lands long after the call that queued it|SIMGPU_STREAM_DELAY_US=2000 GPUMEM_STAGING=pageable"
+  "slow-streams|2 ms before each queued operation: work lands long after the call that queued it|SIMGPU_STREAM_DELAY_US=2000"
   "no-events|no event operations: core waits for whole streams to reuse staging chunks (all transfers staged, 200 us per queued operation)|SIMGPU_NO_EVENTS=1 GPUMEM_STAGING=always GPUMEM_STAGING_CHUNK=65536 SIMGPU_STREAM_DELAY_US=200"
   "no-streams|no streams: a synchronous device whose memory the host cannot map, staged without streams or events|SIMGPU_NO_STREAMS=1 SIMGPU_NO_HOST_COPIES=1"
-  "no-addresses|pages without addresses (as Vulkan's memory objects): offsets aligned, a native object per buffer|SIMGPU_NO_ADDRESSES=1 GPUMEM_STAGING=pageable"
-  "byte-alignment|min_alignment 1 and pages at odd multiples of 4 bytes: buffers at any byte, addresses aligned by core alone|SIMGPU_MIN_ALIGNMENT=1 SIMGPU_PAGE_ALIGNMENT=4 GPUMEM_STAGING=pageable"
+  "no-addresses|pages without addresses (as Vulkan's memory objects): offsets aligned, a native object per buffer|SIMGPU_NO_ADDRESSES=1"
+  "byte-alignment|min_alignment 1 and pages at odd multiples of 4 bytes: buffers at any byte, addresses aligned by core alone|SIMGPU_MIN_ALIGNMENT=1 SIMGPU_PAGE_ALIGNMENT=4"
 )
 
 field() { # field N "a|b|c"

@@ -859,7 +859,7 @@ GPUMEM_API gpumem_result gpumem_host_register(gpumem_device device, void *host, 
                                               uint32_t flags,
                                               gpumem_host_registration *registration);
 /* Ends the registration: transfers from and to the memory go as pageable memory's do again
- * (staged, or on fewer than four CPUs to the runtime's own copy). */
+ * (staged, or on one usable CPU given to the runtime's own copy). */
 GPUMEM_API gpumem_result gpumem_host_unregister(gpumem_host_registration registration);
 
 /* ---------------------------------------------------------------------------------------------

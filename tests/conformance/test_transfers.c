@@ -324,8 +324,8 @@ static pageable_run pageable_transfers(const char *mode, uint64_t size)
     return run;
 }
 
-/* Staging pays only from four CPUs: on fewer, the runtime's own copy of pageable memory is
- * faster (docs/performance.md). So on a device opened by a thread bound to one CPU, in the
+/* Staging pays only from two CPUs: on one, the runtime's own copy of pageable memory is faster
+ * (docs/performance.md). So on a device opened by a thread bound to one CPU, in the
  * default mode, a transfer that waits for its copy (a synchronous one, or a read) takes the
  * path it takes with GPUMEM_STAGING=never, and is staged only where that path is refused. A
  * write on a stream keeps the path it has on many CPUs, where the runtime's write would wait

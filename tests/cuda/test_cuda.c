@@ -3,7 +3,7 @@
  * application's own cuMemAlloc'd memory imported, pitched images bound as textures and copied
  * by the driver's own 2D and 3D copies, clean failures
  * at the device's memory limit, and byte-exact pageable transfers through core's staging (from
- * four usable CPUs; on fewer, synchronous ones go to the driver's own copy).
+ * two usable CPUs; on one, synchronous ones go to the driver's own copy).
  * Without a CUDA driver or device every test skips with the reason gpumem gives. */
 #include <sched.h>
 #include <stdint.h>
@@ -750,8 +750,8 @@ static void remember_path(void *user, int32_t level, const char *message)
         snprintf(last_path, sizeof last_path, "%.*s", (int)strcspn(at + 3, " "), at + 3);
 }
 
-/* Pageable memory of 8 MiB and more is staged (where the process may run on four CPUs or more:
- * on fewer it goes to the driver's own copy); registered, the same memory goes straight to the
+/* Pageable memory of 8 MiB and more is staged (where the process may use two CPUs or more: on
+ * one it goes to the driver's own copy); registered, the same memory goes straight to the
  * driver's copies (DMA), which the driver sees as pinned; unregistered, it is staged again.
  * Bytes are checked every time. */
 Test(cuda, registered_host_memory_goes_to_the_driver_unstaged)
@@ -766,7 +766,7 @@ Test(cuda, registered_host_memory_goes_to_the_driver_unstaged)
     gpumem_log_set_callback(remember_path, NULL);
     cpu_set_t cpus;
     cr_assert_eq(sched_getaffinity(0, sizeof cpus, &cpus), 0);
-    const char *pageable = CPU_COUNT(&cpus) >= 4 ? "staged" : "direct";
+    const char *pageable = CPU_COUNT(&cpus) >= 2 ? "staged" : "direct";
     const char *expected[] = {pageable, "direct", pageable};
     for (int round = 0; round < 3; round++) {
         gpumem_host_registration registration = NULL;
@@ -871,7 +871,7 @@ Test(cuda, registration_cache_stays_byte_exact_as_memory_comes_and_goes, .timeou
 /* --- pageable transfers --- */
 
 /* Odd sizes at odd offsets, from and to odd host addresses: exact, and nothing around the
- * range changes. Large ones go through core's staging pipeline (from four usable CPUs), small
+ * range changes. Large ones go through core's staging pipeline (from two usable CPUs), small
  * ones straight to the driver; tests/cuda/meson.build also runs this with GPUMEM_STAGING=always in small chunks. */
 Test(cuda, pageable_transfers_are_byte_exact, .timeout = 240)
 {
