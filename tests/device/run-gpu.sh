@@ -21,7 +21,7 @@
 # (tests/device/frameworks.py, about 4 minutes), "scale" the scaling figures and the
 # suballocator against an earlier library (GPUMEM_BASE_LIB), "compare" this build's library
 # against the previous main's (GPUMEM_PREV_LIB) and the base, "bound" the cuda section in a
-# process bound to 1, 2, 4 and 8 cores, "copiers" one copy thread against two on two cores;
+# process bound to 1, 2, 3, 4 and 8 cores, "copiers" one copy thread against two on two cores;
 # the machine's description and gpumem-info always run),
 # so that a lease's 10-minute commands can split them.
 set -u
@@ -204,13 +204,13 @@ LD_PRELOAD="$root/$build/memhooks/libgpumem-memhooks.so.0" GPUMEM_REGISTRATION_C
 compare_suballocator "$out/scale.log"
 fi
 
-# --- bound (not in the default parts): the cuda section in a process bound to 1, 2, 4 and 8 of
+# --- bound (not in the default parts): the cuda section in a process bound to 1, 2, 3, 4 and 8 of
 # the machine's last cores (taskset), as MPI launchers and container cpusets bind processes,
 # each also with GPUMEM_STAGING=never (pageable memory then goes to the driver's own copy): the
 # pageable rows' ratios say from how many cores staging pays. 64 MiB, 3 repeats ---
 if wanted bound; then
 cores=$(nproc)
-for bound in 1 2 4 8; do
+for bound in 1 2 3 4 8; do
     if [ "$bound" -gt "$cores" ]; then
         note "SKIP    cuda section bound to $bound cores: the machine has $cores"
         continue
