@@ -1,5 +1,6 @@
 #include "cpus.h"
 
+#include <limits.h>
 #include <sched.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,7 +13,7 @@ static int read_numbers(const char *dir, const char *name, long long *first, lon
     char path[4200];
     if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
         return 0;
-    FILE *f = fopen(path, "r");
+    FILE *f = fopen(path, "re");
     if (!f)
         return 0;
     int n = fscanf(f, "%lld %lld", first, second);
@@ -25,7 +26,8 @@ static long cpus_of(long long quota, long long period)
 {
     if (quota <= 0 || period <= 0)
         return 0;
-    return (long)((quota + period - 1) / period);
+    long long cpus = quota / period + (quota % period != 0);
+    return cpus > LONG_MAX ? LONG_MAX : (long)cpus;
 }
 
 /* The least limit `limit_in` finds in `dir` and in each folder above it, down to `top` (the
@@ -74,12 +76,18 @@ static int names_cpu(const char *controllers)
 
 long gpumem_cgroup_cpu_limit(const char *proc_cgroup, const char *root)
 {
-    FILE *f = fopen(proc_cgroup, "r");
+    FILE *f = fopen(proc_cgroup, "re");
     if (!f)
         return 0;
     long least = 0;
     char line[4096];
     while (fgets(line, sizeof line, f)) {
+        if (!strchr(line, '\n') && !feof(f)) { /* longer than any path read here: skipped */
+            int c;
+            while ((c = fgetc(f)) != EOF && c != '\n')
+                ;
+            continue;
+        }
         line[strcspn(line, "\n")] = 0;
         /* hierarchy-id:controllers:path */
         char *controllers = strchr(line, ':');
@@ -122,13 +130,18 @@ long gpumem_usable_cpus(void)
     cpu_set_t set;
     if (sched_getaffinity(0, sizeof set, &set) == 0)
         cpus = CPU_COUNT(&set);
-    long limit = gpumem_cgroup_cpu_limit("/proc/self/cgroup", "/sys/fs/cgroup");
+#endif
     if (cpus <= 0)
         cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus <= 0)
+        return 0;
+#if defined(__linux__)
+    /* A container without a cgroup namespace shows the host's path for its group, which its
+     * own mount does not have: the walk up from it reaches the container's own limit at the
+     * mount's top. */
+    long limit = gpumem_cgroup_cpu_limit("/proc/self/cgroup", "/sys/fs/cgroup");
     if (limit > 0 && limit < cpus)
         cpus = limit;
-#else
-    cpus = sysconf(_SC_NPROCESSORS_ONLN);
 #endif
     return cpus;
 }

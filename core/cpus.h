@@ -7,7 +7,7 @@
  * MPI launchers and OpenMP's thread binding narrow; threads it starts inherit the mask), no more
  * than the CPU time its control groups allow (gpumem_cgroup_cpu_limit: container and Kubernetes
  * CPU limits, which leave the mask whole). The machine's online count where the mask cannot be
- * read. */
+ * read; 0 where neither can. */
 long gpumem_usable_cpus(void);
 
 /* The CPU time that the control groups named in `proc_cgroup` (a file laid out as

@@ -34,10 +34,12 @@ static int has_direct_copy(const gpumem_device_obj *device, direction way)
                             : device->ops->copy_page_to_host != NULL;
 }
 
-/* The device opened on a thread that could run on fewer than GPUMEM_STAGING_MIN_CPUS CPUs. */
+/* The device opened on a thread that could use fewer than GPUMEM_STAGING_MIN_CPUS CPUs (a count
+ * that could not be read, 0, is not few). */
 static int few_cpus(const gpumem_device_obj *device)
 {
-    return device->staging.usable_cpus < GPUMEM_STAGING_MIN_CPUS;
+    long cpus = device->staging.usable_cpus;
+    return cpus > 0 && cpus < GPUMEM_STAGING_MIN_CPUS;
 }
 
 static path choose_path(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
@@ -423,10 +425,11 @@ static gpumem_result copy(gpumem_stream_obj *stream, gpumem_buffer_obj *source,
 }
 
 gpumem_result gpumem_transfer_host_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *record,
-                                          uint64_t offset, void *data, uint64_t size, int read)
+                                          uint64_t offset, void *data, uint64_t size, int read,
+                                          int wait)
 {
     return host_transfer_locked(stream, record, offset, data, size, read ? TO_HOST : TO_DEVICE, 0,
-                                0);
+                                wait);
 }
 
 gpumem_result gpumem_transfer_copy_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *source,

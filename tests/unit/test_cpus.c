@@ -60,6 +60,7 @@ Test(cpus, cgroup_v2_quotas_round_up_to_whole_cpus)
     } cases[] = {
         {"200000 100000\n", 2}, {"150000 100000\n", 2}, {"100000 100000\n", 1},
         {"50000 100000\n", 1},  {"1000 100000\n", 1},   {"800000 100000\n", 8},
+        {"9223372036854775807 100000\n", 92233720368548}, /* no overflow on the way */
         {"max 100000\n", 0},    {"\n", 0},              {"0 100000\n", 0},
         {"100000 0\n", 0},      {"-1 100000\n", 0},     {"junk\n", 0},
     };
@@ -115,14 +116,16 @@ Test(cpus, nothing_readable_is_no_limit)
     cr_expect_eq(gpumem_cgroup_cpu_limit("/nonexistent/cgroup", root), 0);
     put("cgroup", "garbage\n::\n0:\n0::relative\n");
     cr_expect_eq(limit(), 0);
-    long long_path_length = 5000;
-    char *line = malloc((size_t)long_path_length + 8);
-    strcpy(line, "0::/");
-    memset(line + 4, 'a', (size_t)long_path_length);
-    strcpy(line + 4 + long_path_length, "\n");
+    /* A line longer than the parser's line, whose tail past it would read as a v2 group of
+     * its own: the whole line is skipped. */
+    const size_t first = 4095; /* what one read of the line takes */
+    char *line = malloc(first + 16);
+    memset(line, 'a', first);
+    strcpy(line + first, "0::/b\n");
     put("cgroup", line);
     free(line);
-    cr_expect_eq(limit(), 0, "a path longer than a line or a file name");
+    put("b/cpu.max", "100000 100000\n");
+    cr_expect_eq(limit(), 0, "the tail of a long line read as a line");
 }
 
 /* Narrowed to each prefix of its allowed CPUs in turn (as taskset, an MPI launcher or OpenMP's
