@@ -96,7 +96,7 @@ static uint32_t rows_per_piece(const gpumem_image_obj *image, const box *x, uint
 }
 
 static gpumem_result pitched_host(gpumem_stream_obj *stream, gpumem_buffer_obj *b, const box *x,
-                                  char *data, int read)
+                                  char *data, int read, int wait)
 {
     uint32_t rows = rows_per_piece(b->image, x, x->r.host_row_pitch);
     gpumem_result r = GPUMEM_OK;
@@ -105,7 +105,7 @@ static gpumem_result pitched_host(gpumem_stream_obj *stream, gpumem_buffer_obj *
             for (uint32_t y = 0; y < x->r.height && r == GPUMEM_OK; y += rows)
                 r = gpumem_transfer_host_locked(stream, b, pitched_row(b->image, x, layer, z, y),
                                                 data + host_row(x, layer, z, y),
-                                                x->row_bytes * rows, read);
+                                                x->row_bytes * rows, read, wait);
     return r;
 }
 
@@ -313,7 +313,7 @@ static gpumem_result host_transfer(gpumem_stream_obj *stream, gpumem_buffer_obj 
         return r;
     gpumem_transfer_enter(stream);
     r = b->image->native ? staged(stream, b, &x, data, read, NULL, NULL)
-                         : pitched_host(stream, b, &x, data, read);
+                         : pitched_host(stream, b, &x, data, read, wait);
     return gpumem_transfer_leave(stream, r, wait);
 }
 

@@ -19,9 +19,11 @@ gpumem_result gpumem_transfer_leave(gpumem_stream_obj *stream, gpumem_result r, 
 
 /* Between the host and bytes [offset, offset + size) of a record (offset from the record's
  * first byte, range checked by the caller), by the path the staging policy picks; the stream
- * taken. */
+ * taken. `wait`: the caller waits for the stream when its pieces are queued (a synchronous
+ * call), which the policy weighs. */
 gpumem_result gpumem_transfer_host_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *record,
-                                          uint64_t offset, void *data, uint64_t size, int read);
+                                          uint64_t offset, void *data, uint64_t size, int read,
+                                          int wait);
 /* Between two records' ranges (checked by the caller); the stream taken. */
 gpumem_result gpumem_transfer_copy_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *source,
                                           uint64_t source_offset,
