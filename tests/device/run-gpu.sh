@@ -227,7 +227,7 @@ fi
 # --- copiers (not in the default parts): whether a second copy thread pays on two cores. The
 # cuda section in a process bound to the machine's last two cores, every transfer staged
 # (GPUMEM_STAGING=always, so the host copies carry the pageable rows), with GPUMEM_COPY_THREADS
-# 1 (the default below four CPUs) and 2, in turn, three rounds. 64 MiB, 3 repeats ---
+# 1 (the default on two CPUs before 8d0cc58) and 2, in turn, three rounds. 64 MiB, 3 repeats ---
 if wanted copiers; then
 cpus="$(($(nproc) - 2))-$(($(nproc) - 1))"
 for round in 1 2 3; do
