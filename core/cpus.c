@@ -30,15 +30,19 @@ static long cpus_of(long long quota, long long period)
     return cpus > LONG_MAX ? LONG_MAX : (long)cpus;
 }
 
+/* The lesser of two limits, where 0 is none. */
+static long lesser_limit(long a, long b)
+{
+    return a > 0 && (b == 0 || a < b) ? a : b;
+}
+
 /* The least limit `limit_in` finds in `dir` and in each folder above it, down to `top` (the
  * hierarchy's root, whose length is `top_length`): a parent's limit binds its children too. */
 static long least_limit(char *dir, size_t top_length, long (*limit_in)(const char *dir))
 {
     long least = 0;
     for (;;) {
-        long here = limit_in(dir);
-        if (here > 0 && (least == 0 || here < least))
-            least = here;
+        least = lesser_limit(limit_in(dir), least);
         char *slash = strrchr(dir, '/');
         if (!slash || (size_t)(slash - dir) < top_length)
             return least;
@@ -96,28 +100,18 @@ long gpumem_cgroup_cpu_limit(const char *proc_cgroup, const char *root)
             continue;
         *controllers++ = 0;
         *group++ = 0;
-        char dir[4096];
-        int top;
-        long limit;
-        if (strcmp(line, "0") == 0 && controllers[0] == 0) { /* v2's one hierarchy */
-            top = snprintf(dir, sizeof dir, "%s", root);
-            if (top < 0 || (size_t)top >= sizeof dir ||
-                (size_t)snprintf(dir + top, sizeof dir - (size_t)top, "%s", group) >=
-                    sizeof dir - (size_t)top)
-                continue;
-            limit = least_limit(dir, (size_t)top, v2_limit);
-        } else if (names_cpu(controllers)) { /* v1: the cpu controller's hierarchy */
-            top = snprintf(dir, sizeof dir, "%s/%s", root, controllers);
-            if (top < 0 || (size_t)top >= sizeof dir ||
-                (size_t)snprintf(dir + top, sizeof dir - (size_t)top, "%s", group) >=
-                    sizeof dir - (size_t)top)
-                continue;
-            limit = least_limit(dir, (size_t)top, v1_limit);
-        } else {
+        int v2 = strcmp(line, "0") == 0 && controllers[0] == 0; /* v2's one hierarchy */
+        if (!v2 && !names_cpu(controllers)) /* v1: only the cpu controller's hierarchy */
             continue;
-        }
-        if (limit > 0 && (least == 0 || limit < least))
-            least = limit;
+        /* The hierarchy's top (v2's is the root, v1's the folder named by its controllers),
+         * then the group's path below it. */
+        char dir[4096];
+        int top = snprintf(dir, sizeof dir, "%s%s%s", root, v2 ? "" : "/", v2 ? "" : controllers);
+        if (top < 0 || (size_t)top >= sizeof dir ||
+            (size_t)snprintf(dir + top, sizeof dir - (size_t)top, "%s", group) >=
+                sizeof dir - (size_t)top)
+            continue;
+        least = lesser_limit(least_limit(dir, (size_t)top, v2 ? v2_limit : v1_limit), least);
     }
     fclose(f);
     return least;

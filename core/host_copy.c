@@ -111,10 +111,11 @@ static void start_workers(void)
     /* One copier for each CPU, up to eight. Two on two CPUs: on the H200 host bound to two
      * cores, staged transfers ran at 1.3-1.9x the raw call with two copiers against 0.7-0.97x
      * with one, and two VMs of 2 CPUs copied 1.2-2x faster with two; one VM of 2026-11-21 was
-     * 25-30% slower (docs/performance.md, "Twenty-sixth session"). CPUs this thread may use (gpumem_usable_cpus), not those the
-     * machine has: a process bound to one core of a large machine, as MPI launchers bind them,
-     * or held to one CPU's time by a container's limit, would otherwise start eight copiers
-     * there, about 15% slower than one on a VM. The helpers inherit this thread's mask.
+     * 25-30% slower (docs/performance.md, "Twenty-sixth session"). CPUs this thread may use
+     * (gpumem_usable_cpus), not those the machine has: a process bound to one core of a large
+     * machine, as MPI launchers bind them, or held to one CPU's time by a container's limit,
+     * would otherwise start eight copiers there, about 15% slower than one on a VM. The
+     * helpers inherit this thread's mask.
      * GPUMEM_COPY_THREADS (1-17) sets the number of copiers, for tuning and comparisons. */
     long cores = gpumem_usable_cpus();
     long copiers = cores < 1 ? 1 : cores < DEFAULT_COPIERS ? cores : DEFAULT_COPIERS;

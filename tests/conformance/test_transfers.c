@@ -363,12 +363,13 @@ static pageable_run pageable_transfers(const char *mode, uint64_t size)
 }
 
 /* Staging pays only from two CPUs: on one, the runtime's own copy of pageable memory is faster
- * (docs/performance.md). Buffers and pitched images alike. So on a device opened by a thread bound to one CPU, in the
- * default mode, a transfer that waits for its copy (a synchronous one, or a read) takes the
- * path it takes with GPUMEM_STAGING=never, and is staged only where that path is refused. A
- * write on a stream keeps the path it has on many CPUs, where the runtime's write would wait
- * for the stream. With GPUMEM_STAGING=pageable, no transfer leaves staging for want of CPUs,
- * and each one the default mode sent to the runtime for that reason is staged. */
+ * (docs/performance.md). So on a device opened by a thread bound to one CPU, in the default
+ * mode, a transfer that waits for its copy (a synchronous one, or a read) takes the path it
+ * takes with GPUMEM_STAGING=never, and is staged only where that path is refused. A write on a
+ * stream keeps the path it has on many CPUs, where the runtime's write would wait for the
+ * stream. With GPUMEM_STAGING=pageable, no transfer leaves staging for want of CPUs, and each
+ * one the default mode sent to the runtime for that reason is staged. Buffers and pitched
+ * images alike. */
 CONF_TEST(on_one_cpu_pageable_memory_is_staged_only_where_nothing_else_can_copy_it)
 {
     const uint64_t size = 9 * MIB + 12; /* past the 8 MiB where pageable memory may be staged */

@@ -35,7 +35,8 @@ static void put(const char *path, const char *text)
 {
     char full[512];
     snprintf(full, sizeof full, "%s/%s", root, path);
-    for (char *slash = strchr(full + strlen(root) + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+    char *slash = strchr(full + strlen(root) + 1, '/');
+    for (; slash; slash = strchr(slash + 1, '/')) {
         *slash = 0;
         mkdir(full, 0755);
         *slash = '/';
