@@ -30,6 +30,7 @@ gpumem_result sim_device_open(uint32_t index, const gpumem_external_device *exte
         return gpumem_backend_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY,
                                     "simgpu: no memory for device %u", index);
     d->index = index;
+    pthread_mutex_init(&d->registration_lock, NULL);
     d->heap_size[SIM_HEAP_DEVICE] = sim_cfg.device_memory;
     d->heap_size[SIM_HEAP_HOST] = sim_cfg.host_memory;
     const uint32_t device_local = GPUMEM_MEMORY_DEVICE_LOCAL;
@@ -62,6 +63,10 @@ void sim_device_close(gpumem_backend_device *device)
                "buffers: core frees them all before it closes the device",
                d->index, (long long)pages, (long long)streams, (long long)events,
                (long long)views);
+    SIM_EXPECT(d->registrations == NULL, "device_close",
+               "device %u still has host memory registered: core ends every registration "
+               "before it closes the device", d->index);
+    pthread_mutex_destroy(&d->registration_lock);
     free(d);
 }
 

@@ -50,8 +50,11 @@ static void table_build(void)
         .copy_host_to_page = sim_copy_host_to_page,
         .copy_page_to_host = sim_copy_page_to_host,
         .fill = sim_fill,
-        /* Left out, so core does it: host_memory_is_pinned (all host memory is pageable, and
-         * large transfers are staged), device_native (all zero), heap_budget (the heap's
+        /* host memory registration: bookkeeping with a runtime's rules (register.c) */
+        .host_register = sim_host_register,
+        .host_unregister = sim_host_unregister,
+        /* Left out, so core does it: host_memory_is_pinned (all host memory, registered or
+         * not, is copied alike, and large transfers are staged), device_native (all zero), heap_budget (the heap's
          * size, and core's own count), native pools (GPUMEM_POOL_NATIVE is unsupported). */
     };
     /* What the configuration takes away. Groups go whole: core refuses a table with some of

@@ -89,6 +89,9 @@ typedef struct sim_device {
     _Atomic uint64_t next_address;   /* the device's address space: a cursor, never reused */
     /* Live objects, so that device_close can check it was called last. */
     _Atomic int64_t pages, streams, events, views;
+    /* Host memory registered with the device (register.c). */
+    pthread_mutex_t registration_lock;
+    struct gpumem_backend_registration *registrations;
 } sim_device;
 
 typedef struct sim_page {
@@ -247,6 +250,12 @@ gpumem_result sim_fill(gpumem_backend_device *device,
                                        uint64_t offset, uint64_t size, uint32_t pattern);
 /* Does what the operation says (on a worker thread, or at once without streams). */
 void sim_op_run(sim_op *op);
+
+/* register.c */
+gpumem_result sim_host_register(gpumem_backend_device *device, void *host, uint64_t size,
+                                gpumem_backend_registration **registration);
+void sim_host_unregister(gpumem_backend_device *device,
+                         gpumem_backend_registration *registration);
 /* Frees a run operation (and lets go of its event). */
 void sim_op_free(sim_op *op);
 

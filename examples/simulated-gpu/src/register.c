@@ -1,0 +1,57 @@
+/* Host memory registration (host_register and host_unregister, a group of two in backend.h).
+ * The simulated device copies host memory with memcpy whether it is registered or not, so a
+ * registration here is bookkeeping that keeps a real runtime's rules: a range that shares a byte
+ * with a live registration is refused as the runtime refuses it (CUDA's "already registered"),
+ * and the device's close finds none left (core ends every registration first). With it, core's
+ * paths for registered memory run on any machine: the application's registrations, and the
+ * pages core registers for one write on few CPUs. */
+#include <stdlib.h>
+
+#include "simgpu.h"
+
+struct gpumem_backend_registration {
+    struct gpumem_backend_registration *next;
+    uintptr_t begin, end;
+};
+
+gpumem_result sim_host_register(gpumem_backend_device *device, void *host, uint64_t size,
+                                gpumem_backend_registration **out)
+{
+    sim_device *d = (sim_device *)device;
+    uintptr_t begin = (uintptr_t)host, end = begin + size; /* core checked that it does not wrap */
+    gpumem_backend_registration *r = malloc(sizeof *r);
+    if (!r)
+        return gpumem_backend_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY,
+                                    "simgpu: no memory for a registration");
+    pthread_mutex_lock(&d->registration_lock);
+    for (const gpumem_backend_registration *o = d->registrations; o; o = o->next)
+        if (begin < o->end && o->begin < end) {
+            pthread_mutex_unlock(&d->registration_lock);
+            free(r);
+            return gpumem_backend_error(GPUMEM_ERROR_INVALID_ARGUMENT,
+                                        "simgpu: %llu bytes at %p are registered already, in "
+                                        "part or whole", (unsigned long long)size, host);
+        }
+    *r = (gpumem_backend_registration){.next = d->registrations, .begin = begin, .end = end};
+    d->registrations = r;
+    pthread_mutex_unlock(&d->registration_lock);
+    *out = r;
+    return GPUMEM_OK;
+}
+
+void sim_host_unregister(gpumem_backend_device *device, gpumem_backend_registration *registration)
+{
+    sim_device *d = (sim_device *)device;
+    pthread_mutex_lock(&d->registration_lock);
+    gpumem_backend_registration **at = &d->registrations;
+    while (*at && *at != registration)
+        at = &(*at)->next;
+    int found = *at != NULL;
+    if (found)
+        *at = registration->next;
+    pthread_mutex_unlock(&d->registration_lock);
+    SIM_EXPECT(found, "host_unregister", "registration %p is not live on device %u",
+               (void *)registration, d->index);
+    if (found)
+        free(registration);
+}
