@@ -5,6 +5,7 @@
 #include "handles.h"
 #include "log.h"
 #include "registration_cache.h"
+#include "write_registration.h"
 
 void gpumem_registration_free(gpumem_registration_obj *registration)
 {
@@ -40,6 +41,17 @@ static gpumem_result refuse_overlap(const gpumem_device_obj *device, const void 
                  : GPUMEM_OK;
 }
 
+/* Memory a write has registered for its length (write_registration.h), right now. */
+static gpumem_result refuse_busy(const void *host, uint64_t size)
+{
+    if (!gpumem_write_registration_overlaps(host, size))
+        return GPUMEM_OK;
+    return gpumem_fail(GPUMEM_ERROR_BAD_STATE,
+                       "%llu bytes at %p share pages with a write that has them registered for "
+                       "its length, right now; register them when it has returned",
+                       (unsigned long long)size, host);
+}
+
 static gpumem_result host_register(gpumem_device handle, void *host, uint64_t size,
                                    uint32_t flags, gpumem_host_registration *out)
 {
@@ -67,6 +79,8 @@ static gpumem_result host_register(gpumem_device handle, void *host, uint64_t si
     pthread_mutex_lock(&device->lock);
     r = refuse_overlap(device, host, size);
     pthread_mutex_unlock(&device->lock);
+    if (r == GPUMEM_OK)
+        r = refuse_busy(host, size);
     if (r != GPUMEM_OK)
         return r;
     /* The registration cache's own registrations of this memory give way to the application's. */
@@ -81,7 +95,9 @@ static gpumem_result host_register(gpumem_device handle, void *host, uint64_t si
     if ((r = device->ops->host_register(device->native, host, size, &registration->native)) !=
         GPUMEM_OK) {
         gpumem_free(registration);
-        return gpumem_fail_backend(r, "host_register");
+        r = gpumem_fail_backend(r, "host_register");
+        /* The runtime's refusal, where a write registered the pages after the check above. */
+        return refuse_busy(host, size) != GPUMEM_OK ? GPUMEM_ERROR_BAD_STATE : r;
     }
     registration->device = device;
     registration->host = host;

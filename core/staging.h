@@ -40,6 +40,9 @@ typedef struct gpumem_staging {
     gpumem_staging_mode mode;
     int has_type;              /* a host-visible memory type exists */
     long usable_cpus;          /* CPUs the opening thread could run on, when the device opened */
+    /* The runtime copies host memory by DMA into memory the host cannot map, and can register
+     * host memory: its host transfers take part in write_registration.h's exclusion. */
+    int dma_host_transfers;
     uint32_t memory_type;
     int coherent;
     uint64_t chunk_size;

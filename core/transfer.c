@@ -11,6 +11,7 @@
 #include "registration_cache.h"
 #include "stream.h"
 #include "transfer.h"
+#include "write_registration.h"
 
 /* Pageable host memory below this goes straight to the runtime: pipelining needs chunks. */
 #define STAGING_THRESHOLD (8ull << 20)
@@ -47,22 +48,32 @@ static path choose_path(const gpumem_device_obj *device, const gpumem_buffer_obj
 static path path_for_memory(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
                             const void *host, uint64_t size, direction way);
 
+/* Pageable memory that core registered for a transfer, which then goes direct as pinned memory
+ * does: not at all, by the registration cache, or for this one write (write_registration.h). */
+typedef enum registered_by {
+    NOT_REGISTERED,
+    BY_THE_CACHE,
+    FOR_THIS_WRITE,
+} registered_by;
+
 static const char *const path_names[] = {"direct", "mapped", "staged"};
 static const char *const mode_names[] = {"auto", "always", "never", "pageable"};
 
-/* The path of a transfer, and why, in the debug log. Memory the registration cache registered
- * for this transfer (`registered`) goes direct, as pinned memory does. `wait`: the call waits
- * for its copy (see choose_path). */
+/* The path of a transfer, and why, in the debug log. `wait`: the call waits for its copy (see
+ * choose_path). */
 static path choose_path_logged(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
-                               const void *host, uint64_t size, direction way, int registered,
-                               int wait)
+                               const void *host, uint64_t size, direction way,
+                               registered_by registered, int wait)
 {
     path p = registered ? PATH_DIRECT : choose_path(device, b, host, size, way, wait);
     if (!gpumem_log_wants(GPUMEM_LOG_DEBUG))
         return p;
     char why[96] = "";
-    if (registered)
+    if (registered == BY_THE_CACHE)
         snprintf(why, sizeof why, ", registered by the registration cache");
+    else if (registered == FOR_THIS_WRITE)
+        snprintf(why, sizeof why, ", usable CPUs %ld: registered for this write",
+                 device->staging.usable_cpus);
     else if (p == PATH_DIRECT && size < STAGING_THRESHOLD)
         snprintf(why, sizeof why, ", below the staging threshold");
     else if (p == PATH_DIRECT && path_for_memory(device, b, host, size, way) == PATH_STAGED)
@@ -92,6 +103,23 @@ static gpumem_cached_registration *registration_for(gpumem_device_obj *device,
     if (!held && path_for_memory(device, b, host, size, way) == PATH_STAGED)
         held = gpumem_registration_cache_take(device, host, size, 1);
     return held;
+}
+
+/* On few CPUs, a synchronous write of pageable memory that the CPU rule gives to the runtime
+ * registers the memory's pages for the write alone (write_registration.h), where the
+ * registration cache is off: the runtime then reads it by DMA, at about twice its own copy's
+ * speed. Writes only: reads gained 1.2x at best (docs/performance.md, "Twenty-seventh
+ * session"). Called under the stream's lock. */
+static int registers_for_write(gpumem_device_obj *device, const gpumem_buffer_obj *b,
+                               const void *host, uint64_t size, direction way, int wait,
+                               gpumem_write_registration *registration)
+{
+    return way == TO_DEVICE && wait && size >= STAGING_THRESHOLD && few_cpus(device) &&
+           device->staging.mode == GPUMEM_STAGING_AUTO && device->ops->host_register &&
+           !gpumem_registration_cache_enabled() &&
+           has_direct_copy(device, way) &&
+           path_for_memory(device, b, host, size, way) == PATH_STAGED &&
+           gpumem_write_registration_begin(device, host, size, registration);
 }
 
 /* The path a transfer takes: the memory's, except that in auto mode, on few CPUs, pageable
@@ -239,7 +267,7 @@ static gpumem_result mapped_copy(gpumem_stream_obj *stream, gpumem_buffer_obj *b
 
 static gpumem_result host_transfer_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *b,
                                           uint64_t offset, void *data, uint64_t size,
-                                          direction way, int registered, int wait)
+                                          direction way, registered_by registered, int wait)
 {
     gpumem_device_obj *device = stream->device;
     gpumem_backend_page *page = b->page->native;
@@ -382,15 +410,24 @@ static gpumem_result host_transfer(gpumem_stream_obj *stream, gpumem_buffer_obj 
     gpumem_result r = gpumem_transfer_same_device(stream, b);
     if (r == GPUMEM_OK && (r = gpumem_transfer_check_host(data)) == GPUMEM_OK &&
         (r = gpumem_buffer_check_range(b, offset, size)) == GPUMEM_OK) {
+        gpumem_device_obj *device = stream->device;
+        /* Inside a write of this thread's that holds its pages registered (a call from a log
+         * callback): the copy must be done before that write can unregister them. */
+        int inside = gpumem_write_registration_transfer_begin(device);
         gpumem_transfer_enter(stream);
+        /* Under the stream's lock, so that no thread that holds it can be waiting for it. */
+        gpumem_write_registration written;
+        int own = registers_for_write(device, b, data, size, way, wait, &written);
         /* Released after the wait: the copy must not outlive the registration. */
-        gpumem_cached_registration *registered =
-            wait ? registration_for(stream->device, b, data, size, way) : NULL;
-        r = gpumem_transfer_leave(
-            stream,
-            host_transfer_locked(stream, b, offset, data, size, way, registered != NULL, wait),
-            wait);
-        gpumem_registration_cache_release(registered);
+        gpumem_cached_registration *cached =
+            wait && !own ? registration_for(device, b, data, size, way) : NULL;
+        registered_by registered = own ? FOR_THIS_WRITE : cached ? BY_THE_CACHE : NOT_REGISTERED;
+        r = host_transfer_locked(stream, b, offset, data, size, way, registered, wait);
+        if (own) /* the write has read its source (backend.h) */
+            gpumem_write_registration_end(&written);
+        r = gpumem_transfer_leave(stream, r, wait || inside);
+        gpumem_registration_cache_release(cached);
+        gpumem_write_registration_transfer_end(device);
     }
     return r;
 }
@@ -428,8 +465,8 @@ gpumem_result gpumem_transfer_host_locked(gpumem_stream_obj *stream, gpumem_buff
                                           uint64_t offset, void *data, uint64_t size, int read,
                                           int wait)
 {
-    return host_transfer_locked(stream, record, offset, data, size, read ? TO_HOST : TO_DEVICE, 0,
-                                wait);
+    return host_transfer_locked(stream, record, offset, data, size, read ? TO_HOST : TO_DEVICE,
+                                NOT_REGISTERED, wait);
 }
 
 gpumem_result gpumem_transfer_copy_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *source,

@@ -425,8 +425,9 @@ typedef struct gpumem_backend_vtable {
                                          gpumem_backend_image *destination,
                                          const gpumem_image_region *destination_region);
 
-    /* Registers host memory with the device (gpumem_host_register), so that its transfers go
-     * by DMA and host_memory_is_pinned says 1 for it; `host` non-NULL, `size` > 0 (core
+    /* Registers host memory with the device (gpumem_host_register; and core, for the length of
+     * one synchronous write on one usable CPU), so that its transfers go by DMA and
+     * host_memory_is_pinned says 1 for it; `host` non-NULL, `size` > 0 (core
      * checked). A range the runtime refuses as overlapping a registered one, or as not memory:
      * GPUMEM_ERROR_INVALID_ARGUMENT with the runtime's error. A group of two: register and
      * unregister. Absent: gpumem_host_register is GPUMEM_ERROR_UNSUPPORTED. */

@@ -2,9 +2,12 @@
  * buffer, on every memory type; and the range checks. Sizes cross the staging chunk (64 KiB in
  * the staging run, larger by default: 9 MiB is above the default chunk). */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "conformance.h"
 
@@ -239,9 +242,62 @@ CONF_TEST(out_of_range_transfers_are_refused)
 /* --- pageable memory on a thread bound to few CPUs --- */
 
 /* The path of the last host transfer, as core's debug log names it ("direct", "staged"...),
- * and whether the log said it was not staged for want of CPUs. */
+ * whether the log said it was not staged for want of CPUs, and whether core registered its
+ * memory for the write alone. While such a write runs (its log comes from inside it), the
+ * application's registration of the same memory is refused as busy: `busy_result`. */
 static char last_path[16];
-static int last_for_cpus;
+static int last_for_cpus, last_registered;
+/* Writes whose log said they left staging for want of CPUs, and those registered for
+ * themselves, since the counts were last reset (other threads' and nested calls' logs leave
+ * them be). */
+static _Atomic int writes_for_cpus, writes_registered;
+static gpumem_device path_device;
+static const void *path_host;
+static uint64_t path_size;
+static gpumem_result busy_result;
+static gpumem_host_registration busy_registration; /* one that should not have been made */
+
+/* Another thread's read, started from inside a write that registered its source for itself
+ * (a_write_registered_for_itself_holds_off_other_threads_transfers). */
+typedef struct other_read {
+    gpumem_stream stream; /* its own: the write holds the default stream's lock */
+    gpumem_buffer buffer;
+    uint8_t *into;
+    uint64_t size;
+    gpumem_result result;
+    _Atomic int done;
+    int started, done_during_write;
+    pthread_t thread;
+    /* The writing thread's own read, from the same log callback, on another stream of its own,
+     * into `mine`: it must have landed when the call returns (its DMA could otherwise outlive
+     * the write's registration). */
+    gpumem_stream my_stream;
+    uint8_t *mine, *expected;
+    gpumem_result my_result;
+    int mine_landed;
+} other_read;
+static other_read *read_during_write;
+
+static void *run_other_read(void *arg)
+{
+    other_read *o = arg;
+    o->result = gpumem_stream_read(o->stream, o->buffer, 0, o->into, o->size);
+    if (o->result == GPUMEM_OK)
+        o->result = gpumem_stream_synchronize(o->stream);
+    atomic_store(&o->done, 1);
+    return NULL;
+}
+
+/* Starts the other read and gives it 50 ms, in which it must not finish. */
+static void read_from_another_thread(other_read *o)
+{
+    o->my_result = gpumem_stream_read(o->my_stream, o->buffer, 0, o->mine, o->size);
+    o->mine_landed = o->my_result == GPUMEM_OK && !memcmp(o->mine, o->expected, o->size);
+    cr_assert_eq(pthread_create(&o->thread, NULL, run_other_read, o), 0);
+    o->started = 1;
+    nanosleep(&(struct timespec){.tv_nsec = 50 * 1000 * 1000}, NULL);
+    o->done_during_write = atomic_load(&o->done);
+}
 
 static void path_log(void *user, int32_t level, const char *message)
 {
@@ -250,6 +306,16 @@ static void path_log(void *user, int32_t level, const char *message)
         (!strncmp(message, "write of ", 9) || !strncmp(message, "read of ", 8))) {
         snprintf(last_path, sizeof last_path, "%.*s", (int)strcspn(at + 3, " "), at + 3);
         last_for_cpus = strstr(message, "usable CPUs") != NULL;
+        last_registered = strstr(message, "registered for this write") != NULL;
+        if (last_for_cpus && !strncmp(message, "write of ", 9))
+            atomic_fetch_add(&writes_for_cpus, 1);
+        if (last_registered)
+            atomic_fetch_add(&writes_registered, 1);
+        if (last_registered && path_device) /* ended after the write, if made (not here) */
+            busy_result = gpumem_host_register(path_device, (void *)(uintptr_t)path_host,
+                                               path_size, 0, &busy_registration);
+        if (last_registered && read_during_write && !read_during_write->started)
+            read_from_another_thread(read_during_write);
     }
     conf_log(user, level, message);
 }
@@ -269,9 +335,26 @@ static const char *const transfer_names[] = {"write", "read", "stream write", "s
 typedef struct pageable_run {
     char path[TRANSFERS][16];
     int for_cpus[TRANSFERS];
+    int registered[TRANSFERS]; /* for the write alone (see path_log) */
     gpumem_result result[TRANSFERS];
     int images;
+    int can_register; /* the backend registers host memory (gpumem_host_register) */
 } pageable_run;
+
+/* Registers the memory and ends the registration at once: whether the backend can register
+ * host memory at all (0: GPUMEM_ERROR_UNSUPPORTED), asserting that it takes the memory. A
+ * registration of core's that outlived its write would have the runtime refuse it. */
+static int registers(gpumem_device device, const void *host, uint64_t size, const char *when)
+{
+    gpumem_host_registration r;
+    gpumem_result made = gpumem_host_register(device, (void *)(uintptr_t)host, size, 0, &r);
+    if (made == GPUMEM_ERROR_UNSUPPORTED)
+        return 0;
+    cr_assert_eq(made, GPUMEM_OK, "registering the memory %s: %s (%s)", when,
+                 gpumem_result_string(made), gpumem_last_error());
+    OK(gpumem_host_unregister(r));
+    return 1;
+}
 
 static int is_write(int which)
 {
@@ -327,7 +410,12 @@ static pageable_run pageable_transfers(const char *mode, uint64_t size)
     run.images = made == GPUMEM_OK;
     cr_assert_geq(size, IMAGE_BYTES);
     uint8_t *host = conf_alloc(size), *back = conf_alloc(size);
+    run.can_register = registers(device, host, size, "before the transfers");
+    path_device = device;
+    path_host = host;
+    path_size = size;
     for (int which = 0; which < TRANSFERS; which++) {
+        run.registered[which] = 0;
         if (which >= IMAGE_WRITE && !run.images) {
             run.result[which] = GPUMEM_ERROR_UNSUPPORTED;
             run.path[which][0] = 0;
@@ -340,9 +428,21 @@ static pageable_run pageable_transfers(const char *mode, uint64_t size)
             memset(back, 0xEE, size);
         last_path[0] = 0;
         last_for_cpus = 0;
+        last_registered = 0;
+        busy_result = GPUMEM_OK;
         run.result[which] = pageable_transfer(which, stream, buffer, image, host, back, size);
         snprintf(run.path[which], sizeof run.path[which], "%s", last_path);
         run.for_cpus[which] = last_for_cpus;
+        run.registered[which] = last_registered;
+        if (last_registered) {
+            if (busy_result == GPUMEM_OK)
+                OK(gpumem_host_unregister(busy_registration));
+            cr_assert_eq(busy_result, GPUMEM_ERROR_BAD_STATE, "GPUMEM_STAGING=%s, the %s: the "
+                         "application registered the memory while core had it registered for "
+                         "the write -> %s", mode, transfer_names[which],
+                         gpumem_result_string(busy_result));
+            registers(device, host, size, "after a write that registered it");
+        }
         cr_assert(run.result[which] == GPUMEM_OK || run.result[which] == GPUMEM_ERROR_UNSUPPORTED,
                   "GPUMEM_STAGING=%s, the %s -> %s (%s)", mode, transfer_names[which],
                   gpumem_result_string(run.result[which]), gpumem_last_error());
@@ -351,6 +451,7 @@ static pageable_run pageable_transfers(const char *mode, uint64_t size)
             ASSERT_BYTES(back, host, which < IMAGE_WRITE ? size : IMAGE_BYTES,
                          "GPUMEM_STAGING=%s, the %s", mode, transfer_names[which]);
     }
+    path_device = NULL;
     free(host);
     free(back);
     if (image)
@@ -369,7 +470,9 @@ static pageable_run pageable_transfers(const char *mode, uint64_t size)
  * stream keeps the path it has on many CPUs, where the runtime's write would wait for the
  * stream. With GPUMEM_STAGING=pageable, no transfer leaves staging for want of CPUs, and each
  * one the default mode sent to the runtime for that reason is staged. Buffers and pitched
- * images alike. */
+ * images alike. A synchronous buffer write given to the runtime so registers its memory for
+ * its length, where the backend registers host memory: the application's registration of it
+ * is refused as busy meanwhile, and succeeds once the write has returned. */
 CONF_TEST(on_one_cpu_pageable_memory_is_staged_only_where_nothing_else_can_copy_it)
 {
     const uint64_t size = 9 * MIB + 12; /* past the 8 MiB where pageable memory may be staged */
@@ -399,6 +502,15 @@ CONF_TEST(on_one_cpu_pageable_memory_is_staged_only_where_nothing_else_can_copy_
         if (which >= IMAGE_WRITE && !automatic.images)
             continue; /* the backend has no images */
         cr_assert_eq(automatic.result[which], GPUMEM_OK, "the %s in the default mode", what);
+        /* What the runtime copies for want of CPUs, a synchronous buffer write registers for
+         * its length where the backend can. */
+        int registers = which == SYNC_WRITE && automatic.for_cpus[which] && automatic.can_register;
+        cr_assert_eq(automatic.registered[which], registers, "the %s %s registered for itself "
+                     "(the backend %s host memory)", what, registers ? "was not" : "was",
+                     automatic.can_register ? "registers" : "cannot register");
+        cr_assert_not(never.registered[which] || pageable.registered[which],
+                      "the %s was registered for itself with GPUMEM_STAGING=%s", what,
+                      never.registered[which] ? "never" : "pageable");
         if (which >= IMAGE_WRITE && !automatic.path[which][0]) {
             /* The runtime's own images (not pitched in a page): core stages them whatever the
              * mode, and logs no path. */
@@ -426,4 +538,120 @@ CONF_TEST(on_one_cpu_pageable_memory_is_staged_only_where_nothing_else_can_copy_
         else
             cr_assert_str_eq(automatic.path[which], never.path[which], "the %s's path", what);
     }
+}
+
+/* Pool creates and destroys on another thread, beside writes (a_write_registered_...). */
+static void *churn_pools(void *arg)
+{
+    gpumem_device device = arg;
+    for (int i = 0; i < 20; i++) {
+        gpumem_pool_desc pd = {.preferred_flags = GPUMEM_MEMORY_DEVICE_LOCAL, .name = "churn"};
+        gpumem_pool pool;
+        gpumem_buffer buffer;
+        gpumem_buffer_desc bd = {.size = 4096};
+        if (gpumem_pool_create(device, &pd, &pool) != GPUMEM_OK)
+            return "pool create";
+        if (gpumem_buffer_create(pool, &bd, &buffer) != GPUMEM_OK)
+            return "buffer create";
+        if (gpumem_pool_destroy(pool) != GPUMEM_OK)
+            return "pool destroy";
+    }
+    return NULL;
+}
+
+/* While a write holds its source's pages registered for itself (on one usable CPU, where the
+ * backend registers host memory), the runtime would copy other transfers of those pages by DMA
+ * that could outlive the registration: so another thread's host transfer waits until the write
+ * has returned. Here it is a read on a stream of its own into the bytes just past the write's
+ * source, started from inside the write (its debug log), which must not finish in the 50 ms it
+ * is given there and must land its bytes once the write returns. And writes beside another thread's pool creates
+ * and destroys (which take the device's lock, then the streams') finish, byte-exact. On a
+ * backend that does not register, the same calls run and are checked, with nothing to hold
+ * off. */
+CONF_TEST(a_write_registered_for_itself_holds_off_other_threads_transfers)
+{
+    const uint64_t size = 9 * MIB + 12, small = 4096;
+    cpu_set_t all, one;
+    cr_assert_eq(sched_getaffinity(0, sizeof all, &all), 0, "%s", strerror(errno));
+    int first = 0;
+    while (!CPU_ISSET(first, &all))
+        first++;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    cr_assert_eq(sched_setaffinity(0, sizeof one, &one), 0, "%s", strerror(errno));
+    const char *set = getenv("GPUMEM_STAGING");
+    char *saved = set ? strdup(set) : NULL;
+    unsetenv("GPUMEM_STAGING");
+    gpumem_device device;
+    gpumem_result opened = conf_open(&device); /* counts one usable CPU */
+    if (saved)
+        setenv("GPUMEM_STAGING", saved, 1);
+    free(saved);
+    cr_assert_eq(sched_setaffinity(0, sizeof all, &all), 0, "%s", strerror(errno));
+    OK(opened);
+    gpumem_pool_desc pd = {.preferred_flags = GPUMEM_MEMORY_DEVICE_LOCAL,
+                           .page_size = 16 * MIB,
+                           .name = "held off"};
+    gpumem_pool pool;
+    OK(gpumem_pool_create(device, &pd, &pool));
+    gpumem_buffer big, little;
+    OK(gpumem_buffer_create(pool, &(gpumem_buffer_desc){.size = size}, &big));
+    OK(gpumem_buffer_create(pool, &(gpumem_buffer_desc){.size = small}, &little));
+    uint8_t *host = conf_alloc(size + small), *expected = conf_alloc(small);
+    uint8_t *back = conf_alloc(size);
+    conf_pattern(expected, small, 91);
+    OK(gpumem_buffer_write(little, 0, expected, small));
+    conf_pattern(host, size, 92);
+    memset(host + size, 0, small);
+    uint8_t *mine = conf_alloc(small);
+    memset(mine, 0, small);
+    other_read other = {
+        .buffer = little, .into = host + size, .size = small, .mine = mine, .expected = expected};
+    OK(gpumem_stream_create(device, &other.stream));
+    OK(gpumem_stream_create(device, &other.my_stream));
+    read_during_write = &other;
+    gpumem_log_set_callback(path_log, NULL);
+    atomic_store(&writes_for_cpus, 0);
+    atomic_store(&writes_registered, 0);
+    OK(gpumem_buffer_write(big, 0, host, size));
+    conf_log_restore();
+    read_during_write = NULL;
+    /* Where the backend registers host memory and the write went to the runtime for want of
+     * CPUs, it registered, and the reads ran inside it. */
+    int registered = atomic_load(&writes_registered);
+    if (registers(device, host, size, "after the write") && atomic_load(&writes_for_cpus))
+        cr_assert(registered, "a write given to the runtime on one CPU did not register");
+    cr_assert_eq(other.started, registered);
+    if (other.started) {
+        OK(other.my_result);
+        cr_assert(other.mine_landed, "a read made inside a registered write on a stream of its "
+                  "own had not landed when it returned");
+        cr_assert_eq(pthread_join(other.thread, NULL), 0);
+        cr_assert_not(other.done_during_write, "another thread's read finished while a write "
+                      "held the pages beside it registered");
+        OK(other.result);
+        ASSERT_BYTES(host + size, expected, small, "the other thread's read");
+    }
+    OK(gpumem_stream_destroy(other.stream));
+    OK(gpumem_stream_destroy(other.my_stream));
+    free(mine);
+    OK(gpumem_buffer_read(big, 0, back, size));
+    ASSERT_BYTES(back, host, size, "the registered write");
+    pthread_t churn;
+    cr_assert_eq(pthread_create(&churn, NULL, churn_pools, device), 0);
+    for (int round = 0; round < 10; round++) {
+        conf_pattern(host, size, 100 + (uint64_t)round);
+        OK(gpumem_buffer_write(big, 0, host, size));
+        OK(gpumem_buffer_read(big, 0, back, size));
+        ASSERT_BYTES(back, host, size, "write %d beside pool destroys", round);
+    }
+    void *failed;
+    cr_assert_eq(pthread_join(churn, &failed), 0);
+    cr_assert_null(failed, "the other thread's %s failed: %s", (const char *)failed,
+                   gpumem_last_error());
+    free(host);
+    free(expected);
+    free(back);
+    OK(gpumem_pool_destroy(pool));
+    OK(gpumem_device_close(device));
 }
