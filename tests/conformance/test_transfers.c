@@ -463,6 +463,19 @@ static pageable_run pageable_transfers(const char *mode, uint64_t size)
     return run;
 }
 
+/* Binds the calling thread to the first CPU it may use; *all receives what it could use. */
+static void bind_to_one_cpu(cpu_set_t *all)
+{
+    cpu_set_t one;
+    cr_assert_eq(sched_getaffinity(0, sizeof *all, all), 0, "%s", strerror(errno));
+    int first = 0;
+    while (!CPU_ISSET(first, all))
+        first++;
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    cr_assert_eq(sched_setaffinity(0, sizeof one, &one), 0, "%s", strerror(errno));
+}
+
 /* Staging pays only from two CPUs: on one, the runtime's own copy of pageable memory is faster
  * (docs/performance.md). So on a device opened by a thread bound to one CPU, in the default
  * mode, a transfer that waits for its copy (a synchronous one, or a read) takes the path it
@@ -476,14 +489,8 @@ static pageable_run pageable_transfers(const char *mode, uint64_t size)
 CONF_TEST(on_one_cpu_pageable_memory_is_staged_only_where_nothing_else_can_copy_it)
 {
     const uint64_t size = 9 * MIB + 12; /* past the 8 MiB where pageable memory may be staged */
-    cpu_set_t all, one;
-    cr_assert_eq(sched_getaffinity(0, sizeof all, &all), 0, "%s", strerror(errno));
-    int first = 0;
-    while (!CPU_ISSET(first, &all))
-        first++;
-    CPU_ZERO(&one);
-    CPU_SET(first, &one);
-    cr_assert_eq(sched_setaffinity(0, sizeof one, &one), 0, "%s", strerror(errno));
+    cpu_set_t all;
+    bind_to_one_cpu(&all);
     const char *set = getenv("GPUMEM_STAGING");
     char *saved = set ? strdup(set) : NULL;
     gpumem_log_set_callback(path_log, NULL);
@@ -571,14 +578,8 @@ static void *churn_pools(void *arg)
 CONF_TEST(a_write_registered_for_itself_holds_off_other_threads_transfers)
 {
     const uint64_t size = 9 * MIB + 12, small = 4096;
-    cpu_set_t all, one;
-    cr_assert_eq(sched_getaffinity(0, sizeof all, &all), 0, "%s", strerror(errno));
-    int first = 0;
-    while (!CPU_ISSET(first, &all))
-        first++;
-    CPU_ZERO(&one);
-    CPU_SET(first, &one);
-    cr_assert_eq(sched_setaffinity(0, sizeof one, &one), 0, "%s", strerror(errno));
+    cpu_set_t all;
+    bind_to_one_cpu(&all);
     const char *set = getenv("GPUMEM_STAGING");
     char *saved = set ? strdup(set) : NULL;
     unsetenv("GPUMEM_STAGING");
