@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "align.h"
 #include "env.h"
 #include "error.h"
 #include "gpumem/memhooks.h"
@@ -242,13 +243,10 @@ gpumem_cached_registration *gpumem_registration_cache_take(gpumem_device_obj *de
                                                            const void *host, uint64_t size,
                                                            int may_register)
 {
-    if (!gpumem_registration_cache_enabled() || !device->ops->host_register || !size)
+    uintptr_t begin, end;
+    if (!gpumem_registration_cache_enabled() || !device->ops->host_register || !size ||
+        !gpumem_whole_pages((uintptr_t)host, size, cache.page, &begin, &end))
         return NULL;
-    uintptr_t begin = (uintptr_t)host & ~(cache.page - 1);
-    uintptr_t last = (uintptr_t)host + (size - 1);
-    if (last < (uintptr_t)host || last > UINTPTR_MAX - cache.page)
-        return NULL;
-    uintptr_t end = (last | (cache.page - 1)) + 1;
     if (end - begin > cache.budget)
         return NULL;
     gpumem_cached_registration *mine[CACHE_SLOTS];

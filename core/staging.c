@@ -31,11 +31,12 @@ gpumem_result gpumem_staging_init(gpumem_device_obj *device)
                                         s->chunk_size, &s->memory_type);
     if (s->has_type)
         s->coherent = !!(p->memory_types[s->memory_type].flags & GPUMEM_MEMORY_HOST_COHERENT);
-    const gpumem_backend_vtable *ops = device->ops;
+    int unmappable = 0; /* memory the host cannot map, which the runtime copies by DMA */
     for (uint32_t i = 0; i < p->memory_type_count; i++)
-        if (!(p->memory_types[i].flags & GPUMEM_MEMORY_HOST_VISIBLE))
-            s->dma_host_transfers = ops->host_register &&
-                                    (ops->copy_host_to_page || ops->copy_page_to_host);
+        unmappable |= !(p->memory_types[i].flags & GPUMEM_MEMORY_HOST_VISIBLE);
+    const gpumem_backend_vtable *ops = device->ops;
+    s->dma_host_transfers =
+        unmappable && ops->host_register && (ops->copy_host_to_page || ops->copy_page_to_host);
     return GPUMEM_OK;
 }
 

@@ -59,6 +59,14 @@ typedef enum registered_by {
 static const char *const path_names[] = {"direct", "mapped", "staged"};
 static const char *const mode_names[] = {"auto", "always", "never", "pageable"};
 
+/* The memory would be staged, but the CPU rule gives it to the runtime (choose_path). */
+static int left_staging_for_cpus(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
+                                 const void *host, uint64_t size, direction way, int wait)
+{
+    return choose_path(device, b, host, size, way, wait) == PATH_DIRECT &&
+           path_for_memory(device, b, host, size, way) == PATH_STAGED;
+}
+
 /* The path of a transfer, and why, in the debug log. `wait`: the call waits for its copy (see
  * choose_path). */
 static path choose_path_logged(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
@@ -76,7 +84,7 @@ static path choose_path_logged(const gpumem_device_obj *device, const gpumem_buf
                  device->staging.usable_cpus);
     else if (p == PATH_DIRECT && size < STAGING_THRESHOLD)
         snprintf(why, sizeof why, ", below the staging threshold");
-    else if (p == PATH_DIRECT && path_for_memory(device, b, host, size, way) == PATH_STAGED)
+    else if (left_staging_for_cpus(device, b, host, size, way, wait))
         snprintf(why, sizeof why, ", usable CPUs %ld: staging pays from %d",
                  device->staging.usable_cpus, GPUMEM_STAGING_MIN_CPUS);
     gpumem_log(GPUMEM_LOG_DEBUG, "%s of %llu bytes %s pool '%s': %s (GPUMEM_STAGING=%s%s)",
@@ -114,11 +122,8 @@ static int registers_for_write(gpumem_device_obj *device, const gpumem_buffer_ob
                                const void *host, uint64_t size, direction way, int wait,
                                gpumem_write_registration *registration)
 {
-    return way == TO_DEVICE && wait && size >= STAGING_THRESHOLD && few_cpus(device) &&
-           device->staging.mode == GPUMEM_STAGING_AUTO && device->ops->host_register &&
-           !gpumem_registration_cache_enabled() &&
-           has_direct_copy(device, way) &&
-           path_for_memory(device, b, host, size, way) == PATH_STAGED &&
+    return way == TO_DEVICE && wait && !gpumem_registration_cache_enabled() &&
+           left_staging_for_cpus(device, b, host, size, way, wait) &&
            gpumem_write_registration_begin(device, host, size, registration);
 }
 

@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
+#include "align.h"
 #include "error.h"
 #include "log.h"
 
@@ -72,15 +73,12 @@ int gpumem_write_registration_begin(gpumem_device_obj *device, const void *host,
                                     gpumem_write_registration *registration)
 {
     pthread_once(&page_once, read_page_size);
-    uintptr_t begin = (uintptr_t)host & ~(page_size - 1u);
-    uintptr_t last = (uintptr_t)host + (size - 1u);
-    if (!can_register(device) || !size || last < (uintptr_t)host ||
-        last > UINTPTR_MAX - page_size)
+    uintptr_t begin, end;
+    if (!can_register(device) || !size ||
+        !gpumem_whole_pages((uintptr_t)host, size, page_size, &begin, &end))
         return 0;
-    *registration = (gpumem_write_registration){.device = device,
-                                                .begin = begin,
-                                                .end = (last | (page_size - 1u)) + 1u,
-                                                .owner = pthread_self()};
+    *registration = (gpumem_write_registration){
+        .device = device, .begin = begin, .end = end, .owner = pthread_self()};
     pthread_mutex_lock(&registry_lock);
     atomic_fetch_add(&live, 1);
     int busy = atomic_load(&copying) > 1; /* the write itself is one */
