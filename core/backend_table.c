@@ -7,14 +7,16 @@
 
 /* The size of each version's table: version 2 ends with native_pool_stats, version 3 with
  * stream_unwrap, version 4 with page_import, version 5 with event_unwrap, version 6 with
- * host_unregister. A later version appends; these sizes stay what modules of those versions
+ * host_unregister, version 7 with queue_registered_host_to_page. A later version appends; these sizes stay what modules of those versions
  * have. */
 #define VERSION_2_SIZE (offsetof(gpumem_backend_vtable, native_pool_stats) + sizeof(void *))
 #define VERSION_3_SIZE (offsetof(gpumem_backend_vtable, stream_unwrap) + sizeof(void *))
 #define VERSION_4_SIZE (offsetof(gpumem_backend_vtable, page_import) + sizeof(void *))
 #define VERSION_5_SIZE (offsetof(gpumem_backend_vtable, event_unwrap) + sizeof(void *))
 #define VERSION_6_SIZE (offsetof(gpumem_backend_vtable, host_unregister) + sizeof(void *))
-_Static_assert(VERSION_6_SIZE == sizeof(gpumem_backend_vtable),
+#define VERSION_7_SIZE                                                                         \
+    (offsetof(gpumem_backend_vtable, queue_registered_host_to_page) + sizeof(void *))
+_Static_assert(VERSION_7_SIZE == sizeof(gpumem_backend_vtable),
                "a new version appends operations: give it its own size, keep these");
 
 #define OP(name) __typeof__(((gpumem_backend_vtable *)0)->name) name
@@ -175,6 +177,11 @@ static gpumem_result check(const gpumem_backend_vtable *t, char *reason, size_t 
                  "buffer_requirements", t->name);
         return GPUMEM_ERROR_INVALID_ARGUMENT;
     }
+    if (t->queue_registered_host_to_page && (!t->stream_create || !t->host_register)) {
+        snprintf(reason, size, "backend '%s' has queue_registered_host_to_page but no %s",
+                 t->name, !t->stream_create ? "streams" : "host_register");
+        return GPUMEM_ERROR_INVALID_ARGUMENT;
+    }
     if (t->event_create && !t->stream_create) {
         snprintf(reason, size, "backend '%s' has event operations but no streams to record "
                  "them on", t->name);
@@ -206,9 +213,11 @@ gpumem_result gpumem_backend_table_read(const gpumem_backend_vtable *table,
         memcpy(out, table, VERSION_5_SIZE);
     } else if (head[0] == 6) {
         memcpy(out, table, VERSION_6_SIZE);
+    } else if (head[0] == 7) {
+        memcpy(out, table, VERSION_7_SIZE);
     } else {
         snprintf(reason, reason_size,
-                 "built for backend table version %u%s; this libgpumem knows versions 1 to 6",
+                 "built for backend table version %u%s; this libgpumem knows versions 1 to 7",
                  head[0], head[0] == 1 ? " with an unknown size" : "");
         return GPUMEM_ERROR_ABI_MISMATCH;
     }

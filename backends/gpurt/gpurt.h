@@ -80,6 +80,11 @@ gpumem_result gpurt_copy_host_to_page(gpumem_backend_device *device,
                                       gpumem_backend_stream *stream, const void *source,
                                       gpumem_backend_page *destination,
                                       uint64_t destination_offset, uint64_t size);
+gpumem_result gpurt_queue_registered_host_to_page(gpumem_backend_device *device,
+                                                  gpumem_backend_stream *stream,
+                                                  const void *source,
+                                                  gpumem_backend_page *destination,
+                                                  uint64_t destination_offset, uint64_t size);
 gpumem_result gpurt_copy_page_to_host(gpumem_backend_device *device,
                                       gpumem_backend_stream *stream, gpumem_backend_page *source,
                                       uint64_t source_offset, void *destination, uint64_t size);
@@ -123,6 +128,7 @@ gpumem_result gpurt_native_pool_stats(gpumem_backend_device *device, gpumem_back
     .stream_wrap = gpurt_stream_wrap,                                                             \
     .copy_page_to_page = gpurt_copy_page_to_page,                                                 \
     .copy_host_to_page = gpurt_copy_host_to_page,                                                 \
+    .queue_registered_host_to_page = gpurt_queue_registered_host_to_page,                         \
     .copy_page_to_host = gpurt_copy_page_to_host,                                                 \
     .host_memory_is_pinned = gpurt_host_memory_is_pinned,                                         \
     .host_register = gpurt_host_register,                                                         \

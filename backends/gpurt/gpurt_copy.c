@@ -39,13 +39,10 @@ static gpurt_status submit_write(const gpurt_device *d, void *stream, const void
     return d->rt->copy_to_device(to, source, size, stream);
 }
 
-/* The contract says a write has read `source` when it returns. The runtimes promise that for
- * pageable memory only (they stage it before returning); pinned memory is read by DMA later,
- * so the write waits for its stream. */
-gpumem_result gpurt_copy_host_to_page(gpumem_backend_device *device,
-                                      gpumem_backend_stream *stream, const void *source,
-                                      gpumem_backend_page *destination,
-                                      uint64_t destination_offset, uint64_t size)
+/* A write from host memory, and with `wait` the wait for its stream. */
+static gpumem_result write_from_host(gpumem_backend_device *device, gpumem_backend_stream *stream,
+                                     const void *source, gpumem_backend_page *destination,
+                                     uint64_t destination_offset, uint64_t size, int wait)
 {
     const gpurt_device *d = gpurt_device_of(device);
     gpurt_scope scope;
@@ -55,12 +52,33 @@ gpumem_result gpurt_copy_host_to_page(gpumem_backend_device *device,
         return r;
     gpurt_status status = submit_write(d, stream, source, gpurt_page_of(destination),
                                        destination_offset, size, &call);
-    if (status == 0) {
+    if (status == 0 && wait) {
         call = GPURT_CALL_STREAM_SYNCHRONIZE;
         status = d->rt->stream_synchronize(stream);
     }
     gpurt_leave(d, &scope);
     return status == 0 ? GPUMEM_OK : gpurt_fail(d->rt, call, status);
+}
+
+/* The contract says a write has read `source` when it returns. The runtimes promise that for
+ * pageable memory only (they stage it before returning); pinned memory is read by DMA later,
+ * so the write waits for its stream. */
+gpumem_result gpurt_copy_host_to_page(gpumem_backend_device *device,
+                                      gpumem_backend_stream *stream, const void *source,
+                                      gpumem_backend_page *destination,
+                                      uint64_t destination_offset, uint64_t size)
+{
+    return write_from_host(device, stream, source, destination, destination_offset, size, 1);
+}
+
+/* Registered memory is read by DMA, which core waits for. */
+gpumem_result gpurt_queue_registered_host_to_page(gpumem_backend_device *device,
+                                                  gpumem_backend_stream *stream,
+                                                  const void *source,
+                                                  gpumem_backend_page *destination,
+                                                  uint64_t destination_offset, uint64_t size)
+{
+    return write_from_host(device, stream, source, destination, destination_offset, size, 0);
 }
 
 /* A read may complete later, by the stream's completion: no wait here. */

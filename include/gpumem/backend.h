@@ -1,4 +1,4 @@
-/* gpumem backend interface, version 6: what a backend implements for its native runtime.
+/* gpumem backend interface, version 7: what a backend implements for its native runtime.
  *
  * A backend is one const gpumem_backend_vtable. Core validates every argument, keeps every
  * handle, does all suballocation, mapping reference counts, staging, statistics and lifetimes;
@@ -50,7 +50,7 @@ extern "C" {
 #endif
 
 /* The version of the table this header describes. */
-#define GPUMEM_BACKEND_VERSION 6u
+#define GPUMEM_BACKEND_VERSION 7u
 
 /* Backend-defined native objects; core only stores and passes the pointers, which must be
  * non-NULL and unique while the object lives. */
@@ -426,7 +426,7 @@ typedef struct gpumem_backend_vtable {
                                          const gpumem_image_region *destination_region);
 
     /* Registers host memory with the device (gpumem_host_register; and core, for the length of
-     * one synchronous write on one usable CPU), so that its transfers go by DMA and
+     * one synchronous write on one or two usable CPUs), so that its transfers go by DMA and
      * host_memory_is_pinned says 1 for it; `host` non-NULL, `size` > 0 (core
      * checked). A range the runtime refuses as overlapping a registered one, or as not memory:
      * GPUMEM_ERROR_INVALID_ARGUMENT with the runtime's error. A group of two: register and
@@ -436,6 +436,21 @@ typedef struct gpumem_backend_vtable {
     /* Ends a registration (no transfer of the memory is queued any more: core waited). */
     void (*host_unregister)(gpumem_backend_device *device,
                             gpumem_backend_registration *registration);
+
+    /* === version 7: writes from registered memory that core waits for === */
+
+    /* As copy_host_to_page, for `source` inside one registration made by host_register, but
+     * without waiting: the copy is queued on the stream and may read `source` until the
+     * stream's work completes. Core waits for the stream before it ends the registration or
+     * returns to the caller; it calls this for the pieces of a write whose pages it registered
+     * for that write (write_registration.h), registering the next piece while this one's copy
+     * runs. Only with streams and host_register. Absent: core registers such a write whole
+     * and copies it with copy_host_to_page. */
+    gpumem_result (*queue_registered_host_to_page)(gpumem_backend_device *device,
+                                                   gpumem_backend_stream *stream,
+                                                   const void *source,
+                                                   gpumem_backend_page *destination,
+                                                   uint64_t destination_offset, uint64_t size);
 
     /* === later versions append here === */
 } gpumem_backend_vtable;

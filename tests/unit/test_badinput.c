@@ -650,6 +650,32 @@ static void m_host_register_alone(gpumem_backend_vtable *t)
 {
     t->host_register = stub_host_register;
 }
+/* Version 7: queue_registered_host_to_page needs streams and host registration. */
+static void stub_host_unregister(gpumem_backend_device *d,
+                                 gpumem_backend_registration *registration)
+{
+}
+static gpumem_result stub_queue(gpumem_backend_device *d, gpumem_backend_stream *s,
+                                const void *source, gpumem_backend_page *page, uint64_t offset,
+                                uint64_t size)
+{
+    return GPUMEM_ERROR_UNSUPPORTED;
+}
+static void m_queue_without_registration(gpumem_backend_vtable *t)
+{
+    t->queue_registered_host_to_page = stub_queue;
+}
+static void m_queue_without_streams(gpumem_backend_vtable *t)
+{
+    m_events_without_streams(t);
+    t->event_create = NULL;
+    t->event_destroy = NULL;
+    t->event_record = NULL;
+    t->event_synchronize = NULL;
+    t->host_register = stub_host_register;
+    t->host_unregister = stub_host_unregister;
+    t->queue_registered_host_to_page = stub_queue;
+}
 static void m_name_null(gpumem_backend_vtable *t) { t->name = NULL; }
 static void m_name_empty(gpumem_backend_vtable *t) { t->name = ""; }
 static void m_name_upper(gpumem_backend_vtable *t) { t->name = "Bad Name"; }
@@ -683,6 +709,8 @@ R(r_native_pool_alone, m_native_pool_alone)
 R(r_image_alone, m_image_alone)
 R(r_page_for_image_alone, m_page_for_image_alone)
 R(r_host_register_alone, m_host_register_alone)
+R(r_queue_without_registration, m_queue_without_registration)
+R(r_queue_without_streams, m_queue_without_streams)
 R(r_name_null, m_name_null)
 R(r_name_empty, m_name_empty)
 R(r_name_upper, m_name_upper)
@@ -1418,6 +1446,10 @@ static const plain_row plain_rows[] = {
     {"register: page_allocate_for_image without image operations", r_page_for_image_alone,
      INVALID},
     {"register: host_register without host_unregister", r_host_register_alone, INVALID},
+    {"register: queue_registered_host_to_page without host_register",
+     r_queue_without_registration, INVALID},
+    {"register: queue_registered_host_to_page without streams", r_queue_without_streams,
+     INVALID},
     {"register: NULL name", r_name_null, INVALID},
     {"register: empty name", r_name_empty, INVALID},
     {"register: name with upper case and space", r_name_upper, INVALID},

@@ -6,7 +6,9 @@
  * Those are core's to keep; the simulated device checks them (contract.c) where a real backend
  * would simply trust them. What is the backend's own to keep:
  * - a write has read its source before it returns: a queued write takes a copy of the bytes;
- * - a read may fill its destination later, by the stream's completion: the worker writes it. */
+ * - a read may fill its destination later, by the stream's completion: the worker writes it;
+ * - a copy queued from registered memory reads it when it runs, as DMA does, and checks that
+ *   the memory is registered still (core must wait for the stream before it unregisters). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +39,12 @@ void sim_op_run(sim_op *op)
                op->source->bytes + op->source_offset, (size_t)op->size);
         break;
     case SIM_OP_WRITE:
+        memcpy(op->destination->bytes + op->destination_offset, op->host, (size_t)op->size);
+        break;
+    case SIM_OP_REGISTERED_WRITE:
+        SIM_EXPECT(sim_host_registered(op->destination->device, op->host, op->size),
+                   "queue_registered_host_to_page", "%llu bytes at %p were unregistered before "
+                   "the copy queued from them ran", (unsigned long long)op->size, op->host);
         memcpy(op->destination->bytes + op->destination_offset, op->host, (size_t)op->size);
         break;
     case SIM_OP_READ:
@@ -135,6 +143,22 @@ gpumem_result sim_copy_host_to_page(gpumem_backend_device *device,
                  .destination_offset = destination_offset, .size = size,
                  .host = (void *)(uintptr_t)source};
     return issue(stream, &op, "copy_host_to_page");
+}
+
+gpumem_result sim_queue_registered_host_to_page(gpumem_backend_device *device,
+                                               gpumem_backend_stream *stream, const void *source,
+                                               gpumem_backend_page *destination,
+                                               uint64_t destination_offset, uint64_t size)
+{
+    sim_page *to = (sim_page *)destination;
+    sim_expect_range("queue_registered_host_to_page", to, destination_offset, size);
+    SIM_EXPECT(sim_host_registered((sim_device *)device, source, size),
+               "queue_registered_host_to_page", "%llu bytes at %p are not in one registration",
+               (unsigned long long)size, source);
+    sim_op op = {.kind = SIM_OP_REGISTERED_WRITE, .destination = to,
+                 .destination_offset = destination_offset, .size = size,
+                 .host = (void *)(uintptr_t)source};
+    return issue(stream, &op, "queue_registered_host_to_page");
 }
 
 gpumem_result sim_copy_page_to_host(gpumem_backend_device *device,

@@ -53,6 +53,7 @@ static void table_build(void)
         /* host memory registration: bookkeeping with a runtime's rules (register.c) */
         .host_register = sim_host_register,
         .host_unregister = sim_host_unregister,
+        .queue_registered_host_to_page = sim_queue_registered_host_to_page,
         /* Left out, so core does it: host_memory_is_pinned (all host memory, registered or
          * not, is copied alike, and large transfers are staged), device_native (all zero), heap_budget (the heap's
          * size, and core's own count), native pools (GPUMEM_POOL_NATIVE is unsupported). */
@@ -62,6 +63,7 @@ static void table_build(void)
     if (sim_cfg.no_host_copies) {
         table.copy_host_to_page = NULL; /* core maps host-visible pages, and stages the rest */
         table.copy_page_to_host = NULL;
+        table.queue_registered_host_to_page = NULL;
     }
     if (sim_cfg.no_fill)
         table.fill = NULL; /* core fills through a mapping, or copies a staged pattern */
@@ -77,6 +79,7 @@ static void table_build(void)
         table.stream_synchronize = NULL;
         table.stream_native = NULL;
         table.stream_wrap = NULL;
+        table.queue_registered_host_to_page = NULL; /* only with streams */
     }
     if (sim_cfg.no_addresses) {
         /* Memory without addresses, as Vulkan's memory objects: core aligns offsets only, and

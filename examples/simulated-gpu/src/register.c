@@ -4,7 +4,9 @@
  * with a live registration is refused as the runtime refuses it (CUDA's "already registered"),
  * and the device's close finds none left (core ends every registration first). With it, core's
  * paths for registered memory run on any machine: the application's registrations, and the
- * pages core registers for one write on few CPUs. */
+ * pages core registers for one write on few CPUs. A copy queued from registered memory
+ * (queue_registered_host_to_page, copy.c) must find its bytes registered when it is queued and
+ * still registered when it runs, as a real runtime's DMA needs them. */
 #include <stdlib.h>
 
 #include "simgpu.h"
@@ -54,4 +56,15 @@ void sim_host_unregister(gpumem_backend_device *device, gpumem_backend_registrat
                (void *)registration, d->index);
     if (found)
         free(registration);
+}
+
+int sim_host_registered(sim_device *d, const void *host, uint64_t size)
+{
+    uintptr_t begin = (uintptr_t)host, end = begin + size;
+    int found = 0;
+    pthread_mutex_lock(&d->registration_lock);
+    for (const gpumem_backend_registration *r = d->registrations; r && !found; r = r->next)
+        found = r->begin <= begin && end <= r->end;
+    pthread_mutex_unlock(&d->registration_lock);
+    return found;
 }

@@ -118,6 +118,7 @@ typedef struct sim_page {
 typedef enum sim_op_kind {
     SIM_OP_COPY,   /* page -> page */
     SIM_OP_WRITE,  /* host -> page, from the operation's own copy of the bytes */
+    SIM_OP_REGISTERED_WRITE, /* host -> page, from registered host memory, read when it runs */
     SIM_OP_READ,   /* page -> host */
     SIM_OP_FILL,
     SIM_OP_EVENT,  /* an event's completion point */
@@ -130,7 +131,7 @@ typedef struct sim_op {
     sim_op_kind kind;
     sim_page *source, *destination;
     uint64_t source_offset, destination_offset, size;
-    void *host;                /* READ: where the bytes go; WRITE: where they come from */
+    void *host;                /* READ: where the bytes go; the WRITEs: where they come from */
     uint32_t pattern;          /* FILL */
     sim_event *event;          /* EVENT */
     uint64_t generation;       /* EVENT: which recording of the event this is */
@@ -240,6 +241,10 @@ gpumem_result sim_copy_host_to_page(gpumem_backend_device *device,
                                                     gpumem_backend_page *destination,
                                                     uint64_t destination_offset,
                                                     uint64_t size);
+gpumem_result sim_queue_registered_host_to_page(gpumem_backend_device *device,
+                                               gpumem_backend_stream *stream, const void *source,
+                                               gpumem_backend_page *destination,
+                                               uint64_t destination_offset, uint64_t size);
 gpumem_result sim_copy_page_to_host(gpumem_backend_device *device,
                                                     gpumem_backend_stream *stream,
                                                     gpumem_backend_page *source,
@@ -256,6 +261,8 @@ gpumem_result sim_host_register(gpumem_backend_device *device, void *host, uint6
                                 gpumem_backend_registration **registration);
 void sim_host_unregister(gpumem_backend_device *device,
                          gpumem_backend_registration *registration);
+/* 1 when [host, host + size) lies in one live registration of the device's. */
+int sim_host_registered(sim_device *device, const void *host, uint64_t size);
 /* Frees a run operation (and lets go of its event). */
 void sim_op_free(sim_op *op);
 
