@@ -20,6 +20,13 @@
  * runtime's own copy of pageable memory (docs/performance.md, "Twenty-sixth session"). */
 #define GPUMEM_STAGING_MIN_CPUS 2
 
+/* In auto mode, a synchronous write of pageable memory that would otherwise be staged or given
+ * to the runtime's own copy registers its pages for itself (write_registration.h) where the
+ * thread that opened the device may use fewer CPUs than this: on one or two, pinning the pages
+ * costs less than either copy (docs/performance.md, "Twenty-seventh session" and
+ * "Twenty-eighth session"). */
+#define GPUMEM_REGISTERED_WRITES_BELOW_CPUS 3
+
 typedef enum gpumem_staging_mode {
     GPUMEM_STAGING_AUTO = 0,   /* stage only when it is needed or faster */
     GPUMEM_STAGING_ALWAYS = 1, /* GPUMEM_STAGING=always: for testing the staging path */

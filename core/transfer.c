@@ -35,12 +35,12 @@ static int has_direct_copy(const gpumem_device_obj *device, direction way)
                             : device->ops->copy_page_to_host != NULL;
 }
 
-/* The device opened on a thread that could use fewer than GPUMEM_STAGING_MIN_CPUS CPUs (a count
- * that could not be read, 0, is not few). */
-static int few_cpus(const gpumem_device_obj *device)
+/* The device opened on a thread that could use fewer than `limit` CPUs (a count that could not
+ * be read, 0, is not fewer). */
+static int fewer_cpus_than(const gpumem_device_obj *device, long limit)
 {
     long cpus = device->staging.usable_cpus;
-    return cpus > 0 && cpus < GPUMEM_STAGING_MIN_CPUS;
+    return cpus > 0 && cpus < limit;
 }
 
 static path choose_path(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
@@ -71,7 +71,8 @@ static int left_staging_for_cpus(const gpumem_device_obj *device, const gpumem_b
  * choose_path). */
 static path choose_path_logged(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
                                const void *host, uint64_t size, direction way,
-                               registered_by registered, int wait)
+                               registered_by registered, const gpumem_write_registration *written,
+                               int wait)
 {
     path p = registered ? PATH_DIRECT : choose_path(device, b, host, size, way, wait);
     if (!gpumem_log_wants(GPUMEM_LOG_DEBUG))
@@ -80,8 +81,8 @@ static path choose_path_logged(const gpumem_device_obj *device, const gpumem_buf
     if (registered == BY_THE_CACHE)
         snprintf(why, sizeof why, ", registered by the registration cache");
     else if (registered == FOR_THIS_WRITE)
-        snprintf(why, sizeof why, ", usable CPUs %ld: registered for this write",
-                 device->staging.usable_cpus);
+        snprintf(why, sizeof why, ", usable CPUs %ld: registered for this write in %u piece%s",
+                 device->staging.usable_cpus, written->pieces, written->pieces > 1 ? "s" : "");
     else if (p == PATH_DIRECT && size < STAGING_THRESHOLD)
         snprintf(why, sizeof why, ", below the staging threshold");
     else if (left_staging_for_cpus(device, b, host, size, way, wait))
@@ -113,17 +114,21 @@ static gpumem_cached_registration *registration_for(gpumem_device_obj *device,
     return held;
 }
 
-/* On few CPUs, a synchronous write of pageable memory that the CPU rule gives to the runtime
- * registers the memory's pages for the write alone (write_registration.h), where the
- * registration cache is off: the runtime then reads it by DMA, at about twice its own copy's
- * speed. Writes only: reads gained 1.2x at best (docs/performance.md, "Twenty-seventh
- * session"). Called under the stream's lock. */
+/* On fewer than GPUMEM_REGISTERED_WRITES_BELOW_CPUS CPUs, in auto mode, a synchronous write of
+ * pageable memory that would be staged (on two CPUs) or given to the runtime by the CPU rule (on
+ * one) registers the memory's pages for the write alone (write_registration.h), where the
+ * registration cache is off: the runtime then reads it by DMA, faster than its own copy or
+ * staging there. Writes only: reads gained 1.2x at best on one CPU, and staging reads faster on
+ * two (docs/performance.md, "Twenty-seventh session" and "Twenty-eighth session"). Called
+ * under the stream's lock; where it answers 0, the write takes choose_path's path. */
 static int registers_for_write(gpumem_device_obj *device, const gpumem_buffer_obj *b,
                                const void *host, uint64_t size, direction way, int wait,
                                gpumem_write_registration *registration)
 {
-    return way == TO_DEVICE && wait && !gpumem_registration_cache_enabled() &&
-           left_staging_for_cpus(device, b, host, size, way, wait) &&
+    return way == TO_DEVICE && wait && device->staging.mode == GPUMEM_STAGING_AUTO &&
+           fewer_cpus_than(device, GPUMEM_REGISTERED_WRITES_BELOW_CPUS) &&
+           !gpumem_registration_cache_enabled() && has_direct_copy(device, way) &&
+           path_for_memory(device, b, host, size, way) == PATH_STAGED &&
            gpumem_write_registration_begin(device, host, size, registration);
 }
 
@@ -138,7 +143,7 @@ static path choose_path(const gpumem_device_obj *device, const gpumem_buffer_obj
                         const void *host, uint64_t size, direction way, int wait)
 {
     path p = path_for_memory(device, b, host, size, way);
-    if (p == PATH_STAGED && device->staging.mode == GPUMEM_STAGING_AUTO && few_cpus(device) &&
+    if (p == PATH_STAGED && device->staging.mode == GPUMEM_STAGING_AUTO && fewer_cpus_than(device, GPUMEM_STAGING_MIN_CPUS) &&
         has_direct_copy(device, way) && (wait || way == TO_HOST))
         return PATH_DIRECT;
     return p;
@@ -270,15 +275,17 @@ static gpumem_result mapped_copy(gpumem_stream_obj *stream, gpumem_buffer_obj *b
     return r;
 }
 
+/* `written`: the write's registration for itself, where registered is FOR_THIS_WRITE. */
 static gpumem_result host_transfer_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *b,
                                           uint64_t offset, void *data, uint64_t size,
-                                          direction way, registered_by registered, int wait)
+                                          direction way, registered_by registered,
+                                          gpumem_write_registration *written, int wait)
 {
     gpumem_device_obj *device = stream->device;
     gpumem_backend_page *page = b->page->native;
     uint64_t at = b->offset + offset;
     gpumem_result r;
-    switch (choose_path_logged(device, b, data, size, way, registered, wait)) {
+    switch (choose_path_logged(device, b, data, size, way, registered, written, wait)) {
     case PATH_STAGED:
         return way == TO_DEVICE
                    ? gpumem_staging_write(device, stream->native, page, at, data, size)
@@ -297,6 +304,8 @@ static gpumem_result host_transfer_locked(gpumem_stream_obj *stream, gpumem_buff
                                                     : "impossible (no host-visible memory)",
                            device->properties.backend,
                            way == TO_DEVICE ? "copy_host_to_page" : "copy_page_to_host");
+    if (registered == FOR_THIS_WRITE)
+        return gpumem_write_registration_write(written, stream->native, page, at);
     if (way == TO_DEVICE)
         r = device->ops->copy_host_to_page(device->native, stream->native, data, page, at, size);
     else
@@ -427,7 +436,8 @@ static gpumem_result host_transfer(gpumem_stream_obj *stream, gpumem_buffer_obj 
         gpumem_cached_registration *cached =
             wait && !own ? registration_for(device, b, data, size, way) : NULL;
         registered_by registered = own ? FOR_THIS_WRITE : cached ? BY_THE_CACHE : NOT_REGISTERED;
-        r = host_transfer_locked(stream, b, offset, data, size, way, registered, wait);
+        r = host_transfer_locked(stream, b, offset, data, size, way, registered,
+                                 own ? &written : NULL, wait);
         if (own) /* the write has read its source (backend.h) */
             gpumem_write_registration_end(&written);
         r = gpumem_transfer_leave(stream, r, wait || inside);
@@ -471,7 +481,7 @@ gpumem_result gpumem_transfer_host_locked(gpumem_stream_obj *stream, gpumem_buff
                                           int wait)
 {
     return host_transfer_locked(stream, record, offset, data, size, read ? TO_HOST : TO_DEVICE,
-                                NOT_REGISTERED, wait);
+                                NOT_REGISTERED, NULL, wait);
 }
 
 gpumem_result gpumem_transfer_copy_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *source,

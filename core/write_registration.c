@@ -69,6 +69,64 @@ static void withdraw(gpumem_write_registration *registration)
     pthread_mutex_unlock(&registry_lock);
 }
 
+/* Where piece k of the write starts in its source; the page that holds piece k - 1's last byte
+ * is piece k - 1's. */
+static const char *piece_start(const gpumem_write_registration *w, uint32_t k)
+{
+    if (k == 0)
+        return w->host;
+    uintptr_t at = (uintptr_t)w->host + k * w->piece;
+    return (const char *)((at + page_size - 1u) & ~(page_size - 1u));
+}
+
+static const char *piece_end(const gpumem_write_registration *w, uint32_t k)
+{
+    return k + 1 < w->pieces ? piece_start(w, k + 1) : w->host + w->size;
+}
+
+/* How the write is cut: pieces of at least GPUMEM_WRITE_REGISTRATION_PIECE bytes, at most
+ * GPUMEM_WRITE_REGISTRATION_PIECES of them, where the backend can queue them; else whole. */
+static void cut(gpumem_write_registration *w)
+{
+    w->pieces = 1;
+    w->piece = w->size;
+    if (!w->device->ops->queue_registered_host_to_page ||
+        w->size < 2ull * GPUMEM_WRITE_REGISTRATION_PIECE)
+        return;
+    uint64_t piece = (w->size + GPUMEM_WRITE_REGISTRATION_PIECES - 1u) /
+                     GPUMEM_WRITE_REGISTRATION_PIECES;
+    w->piece = piece > GPUMEM_WRITE_REGISTRATION_PIECE ? piece : GPUMEM_WRITE_REGISTRATION_PIECE;
+    w->pieces = GPUMEM_WRITE_REGISTRATION_PIECES;
+    while (w->pieces > 1 && piece_start(w, w->pieces - 1) >= w->host + w->size)
+        w->pieces--;
+}
+
+/* Registers piece w->made's whole pages: GPUMEM_OK, or what the runtime answered (no error
+ * left: that much of the write goes unregistered). */
+static gpumem_result register_piece(gpumem_write_registration *w)
+{
+    uintptr_t begin = 0, end = 0; /* the whole write's pages did not wrap: a piece's do not */
+    const char *from = piece_start(w, w->made), *to = piece_end(w, w->made);
+    gpumem_whole_pages((uintptr_t)from, (uint64_t)(to - from), page_size, &begin, &end);
+    gpumem_device_obj *device = w->device;
+    gpumem_result r = device->ops->host_register(device->native, (void *)begin, end - begin,
+                                                 &w->native[w->made]);
+    if (r == GPUMEM_OK)
+        w->made++;
+    else
+        gpumem_error_clear();
+    return r;
+}
+
+static void log_refused(const gpumem_write_registration *w, gpumem_result r)
+{
+    const char *from = piece_start(w, w->made);
+    gpumem_log(GPUMEM_LOG_DEBUG, "the runtime did not register %llu bytes at %p for a write "
+               "(%s); %s unregistered", (unsigned long long)(piece_end(w, w->made) - from),
+               (const void *)from, gpumem_result_string(r),
+               w->made ? "the rest of the write goes" : "the write goes");
+}
+
 int gpumem_write_registration_begin(gpumem_device_obj *device, const void *host, uint64_t size,
                                     gpumem_write_registration *registration)
 {
@@ -77,8 +135,10 @@ int gpumem_write_registration_begin(gpumem_device_obj *device, const void *host,
     if (!can_register(device) || !size ||
         !gpumem_whole_pages((uintptr_t)host, size, page_size, &begin, &end))
         return 0;
-    *registration = (gpumem_write_registration){
-        .device = device, .begin = begin, .end = end, .owner = pthread_self()};
+    *registration = (gpumem_write_registration){.device = device, .host = host, .size = size,
+                                                .begin = begin, .end = end,
+                                                .owner = pthread_self()};
+    cut(registration);
     pthread_mutex_lock(&registry_lock);
     atomic_fetch_add(&live, 1);
     int busy = atomic_load(&copying) > 1; /* the write itself is one */
@@ -89,24 +149,52 @@ int gpumem_write_registration_begin(gpumem_device_obj *device, const void *host,
     pthread_mutex_unlock(&registry_lock);
     if (busy)
         return 0;
-    gpumem_result r = device->ops->host_register(device->native, (void *)begin,
-                                                 registration->end - begin,
-                                                 &registration->native);
+    gpumem_result r = register_piece(registration);
     if (r == GPUMEM_OK)
         return 1;
-    gpumem_error_clear(); /* the write goes unregistered */
     withdraw(registration); /* before the log, whose callback may make calls that would wait */
-    gpumem_log(GPUMEM_LOG_DEBUG, "the runtime did not register %llu bytes at %p for a write "
-               "(%s); the write goes unregistered",
-               (unsigned long long)(registration->end - begin), (void *)begin,
-               gpumem_result_string(r));
+    log_refused(registration, r);
     return 0;
+}
+
+gpumem_result gpumem_write_registration_write(gpumem_write_registration *w,
+                                              gpumem_backend_stream *stream,
+                                              gpumem_backend_page *page, uint64_t offset)
+{
+    gpumem_device_obj *device = w->device;
+    const gpumem_backend_vtable *ops = device->ops;
+    if (w->pieces == 1) {
+        gpumem_result r = ops->copy_host_to_page(device->native, stream, w->host, page, offset,
+                                                 w->size);
+        return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "copy_host_to_page");
+    }
+    gpumem_result r = GPUMEM_OK;
+    const char *operation = "queue_registered_host_to_page";
+    for (uint32_t k = 0; k < w->pieces && r == GPUMEM_OK; k++) {
+        const char *from = piece_start(w, k);
+        uint64_t at = offset + (uint64_t)(from - w->host);
+        gpumem_result refused = k == w->made ? register_piece(w) : GPUMEM_OK;
+        if (refused != GPUMEM_OK) {
+            log_refused(w, refused);
+            operation = "copy_host_to_page";
+            r = ops->copy_host_to_page(device->native, stream, from, page, at,
+                                       w->size - (uint64_t)(from - w->host));
+            break;
+        }
+        r = ops->queue_registered_host_to_page(device->native, stream, from, page, at,
+                                               (uint64_t)(piece_end(w, k) - from));
+    }
+    gpumem_result waited = gpumem_device_stream_synchronize(device, stream);
+    if (r != GPUMEM_OK)
+        return gpumem_fail_backend(r, operation);
+    return waited == GPUMEM_OK ? waited : gpumem_fail_backend(waited, "stream_synchronize");
 }
 
 void gpumem_write_registration_end(gpumem_write_registration *registration)
 {
     gpumem_device_obj *device = registration->device;
-    device->ops->host_unregister(device->native, registration->native);
+    for (uint32_t k = 0; k < registration->made; k++)
+        device->ops->host_unregister(device->native, registration->native[k]);
     withdraw(registration);
 }
 

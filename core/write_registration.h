@@ -1,9 +1,16 @@
 /* Registering pageable memory for the length of one synchronous write (transfer.c says when).
  *
- * On a device opened on one usable CPU, core's staging cannot beat the runtime's own copy of
- * pageable memory, but pinning the pages costs that CPU far less than copying them: a write
- * that registers its source's whole pages, copies by DMA and unregisters them runs at about
- * twice the runtime's copy (docs/performance.md, "Twenty-seventh session").
+ * On a device opened on one or two usable CPUs, core's staging cannot beat the runtime's own
+ * copy of pageable memory by much, but pinning the pages costs those CPUs less than copying
+ * them: a write that registers its source's whole pages, copies by DMA and unregisters them
+ * runs at about twice the runtime's copy (docs/performance.md, "Twenty-seventh session").
+ *
+ * Pinning is the write's largest cost, and the DMA waits for it. So where the backend can queue
+ * a copy of registered memory without waiting (queue_registered_host_to_page), a write of
+ * 2 x GPUMEM_WRITE_REGISTRATION_PIECE bytes or more is registered in pieces of that size or
+ * more (at most GPUMEM_WRITE_REGISTRATION_PIECES of them, each ending on a page boundary, so
+ * that no page is registered twice): piece k + 1 is registered while piece k's copy runs, then
+ * the write waits once for its stream and unregisters every piece ("Twenty-eighth session").
  *
  * While the pages are registered, the runtime treats them as pinned for every call of the
  * process: another thread's transfer of memory on those pages would be copied by asynchronous
@@ -30,11 +37,19 @@
 #include "device.h"
 #include "list.h"
 
+#define GPUMEM_WRITE_REGISTRATION_PIECE (16u << 20) /* the smallest piece */
+#define GPUMEM_WRITE_REGISTRATION_PIECES 8u
+
 typedef struct gpumem_write_registration {
     gpumem_list link; /* on the process's list while live */
     gpumem_device_obj *device;
-    gpumem_backend_registration *native;
-    uintptr_t begin, end; /* whole pages */
+    const char *host;     /* the write's source */
+    uint64_t size;
+    uint64_t piece;       /* bytes of source per piece, before rounding to pages */
+    uint32_t pieces;      /* how many the write is cut into (1: registered whole) */
+    uint32_t made;        /* registered so far: native[0, made) */
+    gpumem_backend_registration *native[GPUMEM_WRITE_REGISTRATION_PIECES];
+    uintptr_t begin, end; /* whole pages of the whole source */
     pthread_t owner;      /* the writing thread */
 } gpumem_write_registration;
 
@@ -47,13 +62,23 @@ typedef struct gpumem_write_registration {
 int gpumem_write_registration_transfer_begin(const gpumem_device_obj *device);
 void gpumem_write_registration_transfer_end(const gpumem_device_obj *device);
 
-/* Inside its transfer_begin and transfer_end: 1 when the pages of [host, host + size) are
- * registered for the calling thread's write; 0, leaving no error, where the backend cannot
- * register, another host transfer is in flight (the write's own is one), or the runtime refuses
- * (pages registered already): the write then goes unregistered. Two writes that begin at once
- * both see the other's transfer and neither registers, so none waits for the other. */
+/* Inside its transfer_begin and transfer_end: 1 when the write of [host, host + size) is
+ * registered for the calling thread (its first piece, or the whole), under its stream's lock;
+ * 0, leaving no error, where the backend cannot register, another host transfer is in flight
+ * (the write's own is one), or the runtime refuses (pages registered already): the write then
+ * goes unregistered. Two writes that begin at once both see the other's transfer and neither
+ * registers, so none waits for the other. */
 int gpumem_write_registration_begin(gpumem_device_obj *device, const void *host, uint64_t size,
                                     gpumem_write_registration *registration);
+/* The write itself, into `page` from `offset`, on `stream`: the whole by copy_host_to_page, or
+ * piece after piece, each registered while the one before is copied, then a wait for the
+ * stream (whatever failed: no copy may outlive the registration). A piece the runtime does not
+ * register goes, with the rest of the write, to copy_host_to_page unregistered. When this
+ * returns the source has been read. Errors are set (gpumem_fail_backend). */
+gpumem_result gpumem_write_registration_write(gpumem_write_registration *registration,
+                                              gpumem_backend_stream *stream,
+                                              gpumem_backend_page *page, uint64_t offset);
+/* Unregisters every piece made, after the write. */
 void gpumem_write_registration_end(gpumem_write_registration *registration);
 
 /* 1 when a live registration for a write shares a byte with [host, host + size): the

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "conformance.h"
 
@@ -247,6 +248,8 @@ CONF_TEST(out_of_range_transfers_are_refused)
  * application's registration of the same memory is refused as busy: `busy_result`. */
 static char last_path[16];
 static int last_for_cpus, last_registered;
+static unsigned last_pieces; /* how many pieces the log says a registered write was cut into */
+static _Atomic int refused_registrations; /* the runtime's refusals of a write's registration */
 /* Writes whose log said they left staging for want of CPUs, and those registered for
  * themselves, since the counts were last reset (other threads' and nested calls' logs leave
  * them be). */
@@ -301,12 +304,17 @@ static void read_from_another_thread(other_read *o)
 
 static void path_log(void *user, int32_t level, const char *message)
 {
+    if (level == GPUMEM_LOG_DEBUG && strstr(message, "did not register"))
+        atomic_fetch_add(&refused_registrations, 1);
     const char *at = strstr(message, "': ");
     if (level == GPUMEM_LOG_DEBUG && at &&
         (!strncmp(message, "write of ", 9) || !strncmp(message, "read of ", 8))) {
         snprintf(last_path, sizeof last_path, "%.*s", (int)strcspn(at + 3, " "), at + 3);
         last_for_cpus = strstr(message, "usable CPUs") != NULL;
-        last_registered = strstr(message, "registered for this write") != NULL;
+        static const char said[] = "registered for this write in ";
+        const char *registered = strstr(message, said);
+        last_registered = registered != NULL;
+        last_pieces = registered ? (unsigned)strtoul(registered + sizeof said - 1, NULL, 10) : 0;
         if (last_for_cpus && !strncmp(message, "write of ", 9))
             atomic_fetch_add(&writes_for_cpus, 1);
         if (last_registered)
@@ -463,17 +471,61 @@ static pageable_run pageable_transfers(const char *mode, uint64_t size)
     return run;
 }
 
-/* Binds the calling thread to the first CPU it may use; *all receives what it could use. */
-static void bind_to_one_cpu(cpu_set_t *all)
+/* Binds the calling thread to the first `n` CPUs it may use, or to all it may use where that
+ * is fewer; *all receives what it could use. Answers how many it is bound to. */
+static int bind_to_cpus(cpu_set_t *all, int n)
 {
-    cpu_set_t one;
+    cpu_set_t some;
     cr_assert_eq(sched_getaffinity(0, sizeof *all, all), 0, "%s", strerror(errno));
-    int first = 0;
-    while (!CPU_ISSET(first, all))
-        first++;
-    CPU_ZERO(&one);
-    CPU_SET(first, &one);
-    cr_assert_eq(sched_setaffinity(0, sizeof one, &one), 0, "%s", strerror(errno));
+    CPU_ZERO(&some);
+    int bound = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && bound < n; cpu++)
+        if (CPU_ISSET(cpu, all)) {
+            CPU_SET(cpu, &some);
+            bound++;
+        }
+    cr_assert_eq(sched_setaffinity(0, sizeof some, &some), 0, "%s", strerror(errno));
+    return bound;
+}
+
+static char *saved_staging(void)
+{
+    const char *set = getenv("GPUMEM_STAGING");
+    return set ? strdup(set) : NULL;
+}
+
+/* Sets GPUMEM_STAGING back to what saved_staging found. */
+static void restore_staging(char *saved)
+{
+    if (saved)
+        setenv("GPUMEM_STAGING", saved, 1);
+    else
+        unsetenv("GPUMEM_STAGING");
+    free(saved);
+}
+
+static void restore_cpus(const cpu_set_t *all)
+{
+    cr_assert_eq(sched_setaffinity(0, sizeof *all, all), 0, "%s", strerror(errno));
+}
+
+/* Opens a device in the default mode on this thread bound to `cpus` CPUs, so that it counts
+ * that many usable CPUs, then lets the thread use all it could again. Answers 0, opening
+ * nothing, where the process may use fewer. */
+static int open_on_cpus(int cpus, gpumem_device *device)
+{
+    cpu_set_t all;
+    int bound = bind_to_cpus(&all, cpus) == cpus;
+    gpumem_result opened = GPUMEM_OK;
+    if (bound) {
+        char *saved = saved_staging();
+        unsetenv("GPUMEM_STAGING");
+        opened = conf_open(device);
+        restore_staging(saved);
+    }
+    restore_cpus(&all);
+    OK(opened);
+    return bound;
 }
 
 /* Staging pays only from two CPUs: on one, the runtime's own copy of pageable memory is faster
@@ -490,20 +542,15 @@ CONF_TEST(on_one_cpu_pageable_memory_is_staged_only_where_nothing_else_can_copy_
 {
     const uint64_t size = 9 * MIB + 12; /* past the 8 MiB where pageable memory may be staged */
     cpu_set_t all;
-    bind_to_one_cpu(&all);
-    const char *set = getenv("GPUMEM_STAGING");
-    char *saved = set ? strdup(set) : NULL;
+    bind_to_cpus(&all, 1);
+    char *saved = saved_staging();
     gpumem_log_set_callback(path_log, NULL);
     pageable_run automatic = pageable_transfers("auto", size);
     pageable_run never = pageable_transfers("never", size);
     pageable_run pageable = pageable_transfers("pageable", size);
     conf_log_restore();
-    if (saved)
-        setenv("GPUMEM_STAGING", saved, 1);
-    else
-        unsetenv("GPUMEM_STAGING");
-    free(saved);
-    cr_assert_eq(sched_setaffinity(0, sizeof all, &all), 0, "%s", strerror(errno));
+    restore_staging(saved);
+    restore_cpus(&all);
     for (int which = 0; which < TRANSFERS; which++) {
         const char *what = transfer_names[which];
         if (which >= IMAGE_WRITE && !automatic.images)
@@ -547,6 +594,149 @@ CONF_TEST(on_one_cpu_pageable_memory_is_staged_only_where_nothing_else_can_copy_
     }
 }
 
+/* On two usable CPUs staging pays for reads and for writes on a stream, but a synchronous write
+ * of pageable memory that would be staged registers its pages for itself instead, where the
+ * backend registers host memory: about twice the runtime's copy there, against 1.3-1.6x staged
+ * (docs/performance.md). So in the default mode every transfer takes the path it takes with
+ * GPUMEM_STAGING=pageable (where nothing leaves staging for want of CPUs), except that the
+ * synchronous buffer write registers; with pageable, nothing registers. */
+CONF_TEST(on_two_cpus_a_synchronous_write_registers_and_the_rest_keep_their_paths)
+{
+    const uint64_t size = 9 * MIB + 12;
+    cpu_set_t all;
+    if (bind_to_cpus(&all, 2) < 2) {
+        restore_cpus(&all);
+        CONF_SKIP("the process may use one CPU: the test needs two");
+    }
+    char *saved = saved_staging();
+    gpumem_log_set_callback(path_log, NULL);
+    pageable_run automatic = pageable_transfers("auto", size);
+    pageable_run pageable = pageable_transfers("pageable", size);
+    pageable_run never = pageable_transfers("never", size);
+    conf_log_restore();
+    restore_staging(saved);
+    restore_cpus(&all);
+    for (int which = 0; which < TRANSFERS; which++) {
+        const char *what = transfer_names[which];
+        if (which >= IMAGE_WRITE && !automatic.images)
+            continue; /* the backend has no images */
+        cr_assert_eq(automatic.result[which], GPUMEM_OK, "the %s in the default mode", what);
+        cr_assert_eq(pageable.result[which], GPUMEM_OK, "the %s, GPUMEM_STAGING=pageable", what);
+        cr_assert_not(pageable.registered[which] || never.registered[which], "the %s was "
+                      "registered for itself with GPUMEM_STAGING=%s", what,
+                      never.registered[which] ? "never" : "pageable");
+        /* Memory that would be staged, which the runtime can copy itself (with never, the
+         * write goes direct, and succeeds) */
+        int registers = which == SYNC_WRITE && automatic.can_register &&
+                        !strcmp(pageable.path[which], "staged") &&
+                        !strcmp(never.path[which], "direct") && never.result[which] == GPUMEM_OK;
+        cr_assert_eq(automatic.registered[which], registers, "the %s %s registered for itself "
+                     "(the backend %s host memory; GPUMEM_STAGING=pageable took it %s, never "
+                     "%s)", what, registers ? "was not" : "was",
+                     automatic.can_register ? "registers" : "cannot register",
+                     pageable.path[which][0] ? pageable.path[which] : "on no logged path",
+                     never.path[which][0] ? never.path[which] : "on no logged path");
+        if (registers) {
+            cr_assert_str_eq(automatic.path[which], "direct", "the registered %s", what);
+            continue;
+        }
+        cr_assert_not(automatic.for_cpus[which], "the %s left staging for want of CPUs on two",
+                      what);
+        cr_assert_str_eq(automatic.path[which], pageable.path[which], "the %s's path", what);
+    }
+}
+
+/* How many pieces core cuts a registered write of `size` bytes from `host` into, where the
+ * backend queues copies of registered memory (write_registration.h): pieces of at least 16 MiB,
+ * at most 8, each after the first starting on a page boundary. The test's own model. */
+static unsigned model_pieces(uintptr_t host, uint64_t size)
+{
+    const uint64_t least = 16 * MIB;
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    if (size < 2 * least)
+        return 1;
+    uint64_t piece = (size + 7) / 8 > least ? (size + 7) / 8 : least;
+    unsigned n = 1;
+    while (n < 8 && ((host + n * piece + page - 1) & ~(page - 1)) < host + size)
+        n++;
+    return n;
+}
+
+/* A write registered for itself is cut into pieces where the backend can queue copies of
+ * registered memory, each piece registered while the one before is copied, and the write
+ * waits once for its stream before it unregisters them. Sizes around every boundary of that
+ * cut (one piece and two, a page either side, 8 pieces and past 8, where they grow), from
+ * sources at random offsets in a page, into a buffer at a random offset: every byte lands, on
+ * one usable CPU and on two. Where the write registered (the backend registers host memory),
+ * the log's count of pieces is the model's, or 1 where the backend cannot queue. */
+CONF_TEST(a_write_registered_in_pieces_lands_every_byte_around_the_cuts)
+{
+    const uint64_t least = 16 * MIB, page = (uint64_t)sysconf(_SC_PAGESIZE);
+    const uint64_t sizes[] = {9 * MIB + 12,     2 * least - page - 3, 2 * least - 1,
+                              2 * least,        2 * least + 1,        2 * least + page + 1,
+                              3 * least - 5,    3 * least + 12,       8 * least + 1,
+                              8 * least + 3 * page + 5};
+    const size_t count = sizeof sizes / sizeof sizes[0];
+    const uint64_t largest = 8 * least + 3 * page + 5, room = 4096;
+    uint64_t seed = 0x5eed;
+    int registered_on_one[sizeof sizes / sizeof sizes[0]];
+    for (int cpus = 1; cpus <= 2; cpus++) {
+        gpumem_device device;
+        if (!open_on_cpus(cpus, &device)) {
+            cr_log_info("not run on %d usable CPUs: the process may use fewer", cpus);
+            break;
+        }
+        gpumem_log_set_callback(path_log, NULL);
+        gpumem_pool_desc pd = {.preferred_flags = GPUMEM_MEMORY_DEVICE_LOCAL, .name = "pieces"};
+        gpumem_pool pool;
+        OK(gpumem_pool_create(device, &pd, &pool));
+        gpumem_buffer buffer;
+        OK(gpumem_buffer_create(pool, &(gpumem_buffer_desc){.size = largest + room}, &buffer));
+        uint8_t *source = conf_alloc(largest + page), *back = conf_alloc(largest);
+        int can_register = registers(device, source, largest, "before the writes");
+        for (size_t i = 0; i < count; i++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            uint8_t *host = source + (seed >> 33) % page;
+            uint64_t at = ((seed >> 13) % room) & ~3ull, size = sizes[i];
+            conf_pattern(host, size, seed);
+            last_path[0] = 0;
+            last_registered = 0;
+            last_for_cpus = 0;
+            atomic_store(&refused_registrations, 0);
+            OK(gpumem_buffer_write(buffer, at, host, size));
+            /* Nothing else holds the memory: a refusal is core's (pieces sharing a page) */
+            cr_assert_eq(atomic_load(&refused_registrations), 0, "%d CPUs, %llu bytes: the "
+                         "runtime refused a registration of the write's", cpus,
+                         (unsigned long long)size);
+            /* On one CPU, a write that the runtime can copy is registered or says it left
+             * staging for want of CPUs; on two, the same writes register. */
+            if (cpus == 1)
+                registered_on_one[i] = last_registered;
+            cr_assert(cpus == 1 ? !(can_register && last_for_cpus && !last_registered)
+                                : last_registered == registered_on_one[i],
+                      "%d CPUs, %llu bytes: the write went %s %s", cpus,
+                      (unsigned long long)size, last_path,
+                      last_registered ? "registered, though not on one CPU"
+                                      : "unregistered, though the backend registers host memory");
+            if (last_registered) {
+                unsigned model = model_pieces((uintptr_t)host, size);
+                cr_assert(last_pieces == model || last_pieces == 1,
+                          "%d CPUs, %llu bytes from %p: %u pieces, where the model cuts %u",
+                          cpus, (unsigned long long)size, (void *)host, last_pieces, model);
+            }
+            memset(back, 0xEE, size);
+            OK(gpumem_buffer_read(buffer, at, back, size));
+            ASSERT_BYTES(back, host, size, "%d CPUs, %llu bytes from %p at %llu", cpus,
+                         (unsigned long long)size, (void *)host, (unsigned long long)at);
+        }
+        free(source);
+        free(back);
+        conf_log_restore();
+        OK(gpumem_pool_destroy(pool));
+        OK(gpumem_device_close(device));
+    }
+}
+
 /* Pool creates and destroys on another thread, beside writes (a_write_registered_...). */
 static void *churn_pools(void *arg)
 {
@@ -578,18 +768,8 @@ static void *churn_pools(void *arg)
 CONF_TEST(a_write_registered_for_itself_holds_off_other_threads_transfers)
 {
     const uint64_t size = 9 * MIB + 12, small = 4096;
-    cpu_set_t all;
-    bind_to_one_cpu(&all);
-    const char *set = getenv("GPUMEM_STAGING");
-    char *saved = set ? strdup(set) : NULL;
-    unsetenv("GPUMEM_STAGING");
     gpumem_device device;
-    gpumem_result opened = conf_open(&device); /* counts one usable CPU */
-    if (saved)
-        setenv("GPUMEM_STAGING", saved, 1);
-    free(saved);
-    cr_assert_eq(sched_setaffinity(0, sizeof all, &all), 0, "%s", strerror(errno));
-    OK(opened);
+    cr_assert(open_on_cpus(1, &device)); /* counts one usable CPU */
     gpumem_pool_desc pd = {.preferred_flags = GPUMEM_MEMORY_DEVICE_LOCAL,
                            .page_size = 16 * MIB,
                            .name = "held off"};
