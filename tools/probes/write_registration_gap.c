@@ -1,0 +1,266 @@
+/* Where a write that registers its pages for itself (core/write_registration.c) loses against
+ * registering by hand: gpumem_buffer_write of resident malloc memory, side by side in one
+ * process with the driver's copy and with register-copy-unregister made by hand in the ways a
+ * backend could make it:
+ *   raw       cuMemcpyHtoD from the pageable memory;
+ *   reg0      cuMemHostRegister(flags 0), cuMemcpyHtoD, cuMemHostUnregister (transient_register.c);
+ *   portable  the same with CU_MEMHOSTREGISTER_PORTABLE, as the CUDA backend registers;
+ *   backend   PORTABLE, cuMemcpyHtoDAsync on a non-blocking stream, cuStreamSynchronize,
+ *             unregister: the calls the CUDA backend makes for a registered write;
+ *   piecesN   `backend` in pieces of N MiB (8, 16, 32), each registered while the previous
+ *             one's DMA runs; one wait, then each piece unregistered;
+ *   gpumem    gpumem_buffer_write on a device opened in this process (GPUMEM_STAGING as set);
+ *   staged    gpumem_buffer_write on a second device, opened with GPUMEM_STAGING=always.
+ * Rounds alternate the modes; medians and best in GB/s, and for `backend` the median of each
+ * phase in ms. Every mode's bytes are checked once at the end of the rounds.
+ *
+ * Build here against the toolkit's stub and a build folder, run on the GPU machine:
+ *   gcc -O2 -Iinclude -Ibuild-gpu/include -I/usr/local/cuda/include \
+ *       tools/probes/write_registration_gap.c -Lbuild-gpu/lib -lgpumem \
+ *       -L/usr/local/cuda/lib64/stubs -lcuda -Wl,-rpath,'$ORIGIN/../lib' \
+ *       -o build-gpu/probes/write_registration_gap
+ *   GPUMEM_BACKEND=cuda taskset -c 15 build-gpu/probes/write_registration_gap 64 9   # MiB, rounds */
+#include <cuda.h>
+#include <gpumem/gpumem.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CHECK(call)                                                               \
+    do {                                                                          \
+        CUresult r_ = (call);                                                     \
+        if (r_ != CUDA_SUCCESS) {                                                 \
+            const char *s_ = NULL;                                                \
+            cuGetErrorName(r_, &s_);                                              \
+            fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call, s_);    \
+            exit(1);                                                              \
+        }                                                                         \
+    } while (0)
+
+#define GCHECK(call)                                                                       \
+    do {                                                                                   \
+        if ((call) != GPUMEM_OK) {                                                         \
+            fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call,                   \
+                    gpumem_last_error());                                                 \
+            exit(1);                                                                       \
+        }                                                                                  \
+    } while (0)
+
+enum { RAW, REG0, PORTABLE, BACKEND, PIECES8, PIECES16, PIECES32, GPUMEM, STAGED, MODES };
+static const char *const names[MODES] = {"raw",      "reg0",     "portable", "backend", "pieces8",
+                                         "pieces16", "pieces32", "gpumem",   "staged"};
+enum { REGISTER, COPY, UNREGISTER, PHASES };
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int by_value(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, by_value);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+typedef struct target {
+    char *host;
+    size_t size;
+    CUdeviceptr raw;
+    CUstream stream;
+    gpumem_buffer buffer, staged; /* on a device in the default mode, and staging always */
+} target;
+
+/* The host range's whole pages, as core registers them. */
+static void whole_pages(const char *host, size_t size, uintptr_t *lo, uintptr_t *hi)
+{
+    *lo = (uintptr_t)host & ~(uintptr_t)4095u;
+    *hi = ((uintptr_t)host + size + 4095u) & ~(uintptr_t)4095u;
+}
+
+/* One registered write of [host, host + size) into dev: the backend's calls. */
+static void registered_write(const target *t, const char *host, size_t size, CUdeviceptr dev,
+                             unsigned flags, int async, double *phase)
+{
+    uintptr_t lo, hi;
+    whole_pages(host, size, &lo, &hi);
+    double a = now();
+    CHECK(cuMemHostRegister((void *)lo, hi - lo, flags));
+    double b = now();
+    if (async) {
+        CHECK(cuMemcpyHtoDAsync(dev, host, size, t->stream));
+        CHECK(cuStreamSynchronize(t->stream));
+    } else {
+        CHECK(cuMemcpyHtoD(dev, host, size));
+    }
+    double c = now();
+    CHECK(cuMemHostUnregister((void *)lo));
+    double d = now();
+    if (phase) {
+        phase[REGISTER] = (b - a) * 1e3;
+        phase[COPY] = (c - b) * 1e3;
+        phase[UNREGISTER] = (d - c) * 1e3;
+    }
+}
+
+/* The write in pieces of `piece` bytes, each registered while the previous one's DMA runs,
+ * then one wait, then every piece unregistered. A copy must lie within one registration (the
+ * driver refuses one across two), so each piece ends where its whole pages do. */
+static void pieces(const target *t, size_t piece)
+{
+    uintptr_t lo[256], hi;
+    size_t done = 0;
+    int n = 0;
+    while (done < t->size && n < 256) {
+        size_t want = t->size - done < piece ? t->size - done : piece;
+        whole_pages(t->host + done, want, &lo[n], &hi);
+        if (n > 0 && lo[n] < (uintptr_t)t->host + done)
+            lo[n] += 4096u; /* the page holding the previous piece's last byte is that piece's */
+        size_t bytes = hi - ((uintptr_t)t->host + done);
+        if (bytes > t->size - done)
+            bytes = t->size - done;
+        CHECK(cuMemHostRegister((void *)lo[n], hi - lo[n], CU_MEMHOSTREGISTER_PORTABLE));
+        CHECK(cuMemcpyHtoDAsync(t->raw + done, t->host + done, bytes, t->stream));
+        done += bytes;
+        n++;
+    }
+    CHECK(cuStreamSynchronize(t->stream));
+    for (int i = 0; i < n; i++)
+        CHECK(cuMemHostUnregister((void *)lo[i]));
+}
+
+static void one(const target *t, int mode, double *phase)
+{
+    switch (mode) {
+    case RAW:
+        CHECK(cuMemcpyHtoD(t->raw, t->host, t->size));
+        break;
+    case REG0:
+        registered_write(t, t->host, t->size, t->raw, 0, 0, NULL);
+        break;
+    case PORTABLE:
+        registered_write(t, t->host, t->size, t->raw, CU_MEMHOSTREGISTER_PORTABLE, 0, NULL);
+        break;
+    case BACKEND:
+        registered_write(t, t->host, t->size, t->raw, CU_MEMHOSTREGISTER_PORTABLE, 1, phase);
+        break;
+    case PIECES8:
+    case PIECES16:
+    case PIECES32:
+        pieces(t, (size_t)8 << (20 + mode - PIECES8));
+        break;
+    case GPUMEM:
+        GCHECK(gpumem_buffer_write(t->buffer, 0, t->host, t->size));
+        break;
+    default:
+        GCHECK(gpumem_buffer_write(t->staged, 0, t->host, t->size));
+        break;
+    }
+}
+
+/* The device's bytes after one more transfer of each mode, against the source. */
+static int bytes_match(const target *t, int mode)
+{
+    memset(t->host, 0x11 + mode, t->size);
+    one(t, mode, NULL);
+    char *back = malloc(t->size);
+    if (mode >= GPUMEM)
+        GCHECK(gpumem_buffer_read(mode == GPUMEM ? t->buffer : t->staged, 0, back, t->size));
+    else
+        CHECK(cuMemcpyDtoH(back, t->raw, t->size));
+    int same = memcmp(back, t->host, t->size) == 0;
+    free(back);
+    return same;
+}
+
+int main(int argc, char **argv)
+{
+    size_t mib = argc > 1 ? strtoul(argv[1], NULL, 10) : 64;
+    int rounds = argc > 2 ? atoi(argv[2]) : 9;
+    if (mib == 0 || rounds < 1 || rounds > 1000)
+        return fprintf(stderr, "usage: %s [MiB] [rounds]\n", argv[0]), 2;
+
+    gpumem_device device, staging_device;
+    gpumem_device_desc dd = {0};
+    GCHECK(gpumem_device_open(&dd, &device));
+    const char *mode = getenv("GPUMEM_STAGING");
+    char *saved = mode ? strdup(mode) : NULL;
+    setenv("GPUMEM_STAGING", "always", 1);
+    GCHECK(gpumem_device_open(&dd, &staging_device));
+    if (saved)
+        setenv("GPUMEM_STAGING", saved, 1);
+    else
+        unsetenv("GPUMEM_STAGING");
+    free(saved);
+    gpumem_pool pool, staging_pool;
+    gpumem_pool_desc pd = {.required_flags = GPUMEM_MEMORY_DEVICE_LOCAL};
+    GCHECK(gpumem_pool_create(device, &pd, &pool));
+    GCHECK(gpumem_pool_create(staging_device, &pd, &staging_pool));
+    target t = {.size = mib << 20};
+    GCHECK(gpumem_buffer_create(pool, &(gpumem_buffer_desc){.size = t.size}, &t.buffer));
+    GCHECK(gpumem_buffer_create(staging_pool, &(gpumem_buffer_desc){.size = t.size}, &t.staged));
+
+    /* The device gpumem opened is the primary context of CUDA's device 0 (the default). */
+    CUdevice cu_device;
+    CUcontext context;
+    CHECK(cuInit(0));
+    CHECK(cuDeviceGet(&cu_device, 0));
+    CHECK(cuDevicePrimaryCtxRetain(&context, cu_device));
+    CHECK(cuCtxSetCurrent(context));
+    CHECK(cuStreamCreate(&t.stream, CU_STREAM_NON_BLOCKING));
+    CHECK(cuMemAlloc(&t.raw, t.size));
+    t.host = malloc(t.size);
+    memset(t.host, 0x5a, t.size); /* resident, as the bench's memory */
+
+    double *gbs = malloc(sizeof(double) * MODES * (size_t)rounds);
+    double *phase = malloc(sizeof(double) * PHASES * (size_t)rounds);
+    for (int m = 0; m < MODES; m++)
+        one(&t, m, NULL); /* warm-up */
+    for (int r = 0; r < rounds; r++) {
+        for (int m = 0; m < MODES; m++) {
+            double start = now();
+            one(&t, m, m == BACKEND ? phase + PHASES * r : NULL);
+            gbs[m * rounds + r] = (double)t.size / (now() - start) / 1e9;
+        }
+    }
+    printf("write_registration_gap: %zu MiB, %d rounds (GB/s: median, best; x over raw)\n", mib,
+           rounds);
+    double raw = 0;
+    for (int m = 0; m < MODES; m++) {
+        double *v = gbs + m * rounds;
+        double med = median(v, rounds);
+        if (m == RAW)
+            raw = med;
+        printf("  %-9s %7.2f %7.2f  %.2fx  bytes %s\n", names[m], med, v[rounds - 1], med / raw,
+               bytes_match(&t, m) ? "ok" : "WRONG");
+    }
+    double reg[1000], copy[1000], unreg[1000];
+    for (int r = 0; r < rounds; r++) {
+        reg[r] = phase[PHASES * r + REGISTER];
+        copy[r] = phase[PHASES * r + COPY];
+        unreg[r] = phase[PHASES * r + UNREGISTER];
+    }
+    printf("  backend phases, ms: register %.3f, copy %.3f, unregister %.3f\n",
+           median(reg, rounds), median(copy, rounds), median(unreg, rounds));
+
+    CHECK(cuMemFree(t.raw));
+    CHECK(cuStreamDestroy(t.stream));
+    CHECK(cuDevicePrimaryCtxRelease(cu_device));
+    GCHECK(gpumem_pool_destroy(pool));
+    GCHECK(gpumem_pool_destroy(staging_pool));
+    GCHECK(gpumem_device_close(device));
+    GCHECK(gpumem_device_close(staging_device));
+    free(t.host);
+    free(gbs);
+    free(phase);
+    return 0;
+}
