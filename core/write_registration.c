@@ -84,19 +84,20 @@ static const char *piece_end(const gpumem_write_registration *w, uint32_t k)
     return k + 1 < w->pieces ? piece_start(w, k + 1) : w->host + w->size;
 }
 
-/* How the write is cut: pieces of at least GPUMEM_WRITE_REGISTRATION_PIECE bytes, at most
- * GPUMEM_WRITE_REGISTRATION_PIECES of them, where the backend can queue them; else whole. */
+/* How the write is cut: where the backend can queue them, into size / GPUMEM_WRITE_
+ * REGISTRATION_PIECE pieces (at most GPUMEM_WRITE_REGISTRATION_PIECES) of equal length, but for
+ * the page rounding of their starts (so each is 16 MiB less a few pages or more); else whole. */
 static void cut(gpumem_write_registration *w)
 {
-    w->pieces = 1;
-    w->piece = w->size;
-    if (!w->device->ops->queue_registered_host_to_page ||
-        w->size < 2ull * GPUMEM_WRITE_REGISTRATION_PIECE)
-        return;
-    uint64_t piece = (w->size + GPUMEM_WRITE_REGISTRATION_PIECES - 1u) /
-                     GPUMEM_WRITE_REGISTRATION_PIECES;
-    w->piece = piece > GPUMEM_WRITE_REGISTRATION_PIECE ? piece : GPUMEM_WRITE_REGISTRATION_PIECE;
-    w->pieces = GPUMEM_WRITE_REGISTRATION_PIECES;
+    uint64_t pieces = w->size / GPUMEM_WRITE_REGISTRATION_PIECE;
+    if (pieces > GPUMEM_WRITE_REGISTRATION_PIECES)
+        pieces = GPUMEM_WRITE_REGISTRATION_PIECES;
+    if (!w->device->ops->queue_registered_host_to_page || pieces < 2)
+        pieces = 1;
+    w->pieces = (uint32_t)pieces;
+    w->piece = (w->size + pieces - 1u) / pieces;
+    /* Each start is at most a page past k * piece, and piece is many pages: none reaches the
+     * end. Kept as a guard. */
     while (w->pieces > 1 && piece_start(w, w->pieces - 1) >= w->host + w->size)
         w->pieces--;
 }
@@ -184,9 +185,12 @@ gpumem_result gpumem_write_registration_write(gpumem_write_registration *w,
         r = ops->queue_registered_host_to_page(device->native, stream, from, page, at,
                                                (uint64_t)(piece_end(w, k) - from));
     }
+    /* The failure's detail first: a failed wait would overwrite the backend's message. */
+    if (r != GPUMEM_OK)
+        gpumem_fail_backend(r, operation);
     gpumem_result waited = gpumem_device_stream_synchronize(device, stream);
     if (r != GPUMEM_OK)
-        return gpumem_fail_backend(r, operation);
+        return r;
     return waited == GPUMEM_OK ? waited : gpumem_fail_backend(waited, "stream_synchronize");
 }
 

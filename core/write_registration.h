@@ -7,10 +7,11 @@
  *
  * Pinning is the write's largest cost, and the DMA waits for it. So where the backend can queue
  * a copy of registered memory without waiting (queue_registered_host_to_page), a write of
- * 2 x GPUMEM_WRITE_REGISTRATION_PIECE bytes or more is registered in pieces of that size or
- * more (at most GPUMEM_WRITE_REGISTRATION_PIECES of them, each ending on a page boundary, so
- * that no page is registered twice): piece k + 1 is registered while piece k's copy runs, then
- * the write waits once for its stream and unregisters every piece ("Twenty-eighth session").
+ * 2 x GPUMEM_WRITE_REGISTRATION_PIECE bytes or more is registered in size / that many pieces
+ * (at most GPUMEM_WRITE_REGISTRATION_PIECES) of equal length, each after the first starting on
+ * a page boundary so that no page is registered twice: piece k + 1 is registered while piece
+ * k's copy runs, then the write waits once for its stream and unregisters every piece
+ * (docs/performance.md, "Twenty-eighth session").
  *
  * While the pages are registered, the runtime treats them as pinned for every call of the
  * process: another thread's transfer of memory on those pages would be copied by asynchronous
@@ -45,7 +46,7 @@ typedef struct gpumem_write_registration {
     gpumem_device_obj *device;
     const char *host;     /* the write's source */
     uint64_t size;
-    uint64_t piece;       /* bytes of source per piece, before rounding to pages */
+    uint64_t piece;       /* bytes of source per piece, before its start is rounded to a page */
     uint32_t pieces;      /* how many the write is cut into (1: registered whole) */
     uint32_t made;        /* registered so far: native[0, made) */
     gpumem_backend_registration *native[GPUMEM_WRITE_REGISTRATION_PIECES];

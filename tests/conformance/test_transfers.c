@@ -528,6 +528,30 @@ static int open_on_cpus(int cpus, gpumem_device *device)
     return bound;
 }
 
+/* pageable_transfers of 9 MiB and 12 bytes (past the 8 MiB where pageable memory may be staged)
+ * with GPUMEM_STAGING auto, never and pageable, on this thread bound to `cpus` CPUs, with the
+ * path log on; then the thread's CPUs, GPUMEM_STAGING and the log as they were. Answers 0,
+ * running nothing, where the process may use fewer CPUs. */
+static int runs_on_cpus(int cpus, pageable_run *automatic, pageable_run *never,
+                        pageable_run *pageable)
+{
+    const uint64_t size = 9 * MIB + 12;
+    cpu_set_t all;
+    if (bind_to_cpus(&all, cpus) < cpus) {
+        restore_cpus(&all);
+        return 0;
+    }
+    char *saved = saved_staging();
+    gpumem_log_set_callback(path_log, NULL);
+    *automatic = pageable_transfers("auto", size);
+    *never = pageable_transfers("never", size);
+    *pageable = pageable_transfers("pageable", size);
+    conf_log_restore();
+    restore_staging(saved);
+    restore_cpus(&all);
+    return 1;
+}
+
 /* Staging pays only from two CPUs: on one, the runtime's own copy of pageable memory is faster
  * (docs/performance.md). So on a device opened by a thread bound to one CPU, in the default
  * mode, a transfer that waits for its copy (a synchronous one, or a read) takes the path it
@@ -540,17 +564,8 @@ static int open_on_cpus(int cpus, gpumem_device *device)
  * is refused as busy meanwhile, and succeeds once the write has returned. */
 CONF_TEST(on_one_cpu_pageable_memory_is_staged_only_where_nothing_else_can_copy_it)
 {
-    const uint64_t size = 9 * MIB + 12; /* past the 8 MiB where pageable memory may be staged */
-    cpu_set_t all;
-    bind_to_cpus(&all, 1);
-    char *saved = saved_staging();
-    gpumem_log_set_callback(path_log, NULL);
-    pageable_run automatic = pageable_transfers("auto", size);
-    pageable_run never = pageable_transfers("never", size);
-    pageable_run pageable = pageable_transfers("pageable", size);
-    conf_log_restore();
-    restore_staging(saved);
-    restore_cpus(&all);
+    pageable_run automatic, never, pageable;
+    cr_assert(runs_on_cpus(1, &automatic, &never, &pageable));
     for (int which = 0; which < TRANSFERS; which++) {
         const char *what = transfer_names[which];
         if (which >= IMAGE_WRITE && !automatic.images)
@@ -602,20 +617,9 @@ CONF_TEST(on_one_cpu_pageable_memory_is_staged_only_where_nothing_else_can_copy_
  * synchronous buffer write registers; with pageable, nothing registers. */
 CONF_TEST(on_two_cpus_a_synchronous_write_registers_and_the_rest_keep_their_paths)
 {
-    const uint64_t size = 9 * MIB + 12;
-    cpu_set_t all;
-    if (bind_to_cpus(&all, 2) < 2) {
-        restore_cpus(&all);
+    pageable_run automatic, never, pageable;
+    if (!runs_on_cpus(2, &automatic, &never, &pageable))
         CONF_SKIP("the process may use one CPU: the test needs two");
-    }
-    char *saved = saved_staging();
-    gpumem_log_set_callback(path_log, NULL);
-    pageable_run automatic = pageable_transfers("auto", size);
-    pageable_run pageable = pageable_transfers("pageable", size);
-    pageable_run never = pageable_transfers("never", size);
-    conf_log_restore();
-    restore_staging(saved);
-    restore_cpus(&all);
     for (int which = 0; which < TRANSFERS; which++) {
         const char *what = transfer_names[which];
         if (which >= IMAGE_WRITE && !automatic.images)
@@ -646,20 +650,13 @@ CONF_TEST(on_two_cpus_a_synchronous_write_registers_and_the_rest_keep_their_path
     }
 }
 
-/* How many pieces core cuts a registered write of `size` bytes from `host` into, where the
- * backend queues copies of registered memory (write_registration.h): pieces of at least 16 MiB,
- * at most 8, each after the first starting on a page boundary. The test's own model. */
-static unsigned model_pieces(uintptr_t host, uint64_t size)
+/* How many pieces core cuts a registered write of `size` bytes into, where the backend queues
+ * copies of registered memory (write_registration.h): one per whole 16 MiB, at most 8, and one
+ * below 32 MiB. The test's own model. */
+static unsigned model_pieces(uint64_t size)
 {
-    const uint64_t least = 16 * MIB;
-    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
-    if (size < 2 * least)
-        return 1;
-    uint64_t piece = (size + 7) / 8 > least ? (size + 7) / 8 : least;
-    unsigned n = 1;
-    while (n < 8 && ((host + n * piece + page - 1) & ~(page - 1)) < host + size)
-        n++;
-    return n;
+    uint64_t pieces = size / (16 * MIB);
+    return pieces < 2 ? 1 : pieces > 8 ? 8 : (unsigned)pieces;
 }
 
 /* A write registered for itself is cut into pieces where the backend can queue copies of
@@ -719,7 +716,7 @@ CONF_TEST(a_write_registered_in_pieces_lands_every_byte_around_the_cuts)
                       last_registered ? "registered, though not on one CPU"
                                       : "unregistered, though the backend registers host memory");
             if (last_registered) {
-                unsigned model = model_pieces((uintptr_t)host, size);
+                unsigned model = model_pieces(size);
                 cr_assert(last_pieces == model || last_pieces == 1,
                           "%d CPUs, %llu bytes from %p: %u pieces, where the model cuts %u",
                           cpus, (unsigned long long)size, (void *)host, last_pieces, model);
@@ -735,6 +732,54 @@ CONF_TEST(a_write_registered_in_pieces_lands_every_byte_around_the_cuts)
         OK(gpumem_pool_destroy(pool));
         OK(gpumem_device_close(device));
     }
+}
+
+/* Where the runtime refuses to register a piece of a write that registers itself in pieces
+ * (here because the application registered a page inside the third piece itself), that piece
+ * and the rest of the write go to the runtime's copy unregistered: every byte still lands, the
+ * application's registration is untouched, and the log says what was refused. A backend that
+ * cannot queue registers the write whole, which the runtime refuses at once: the write goes
+ * unregistered. */
+CONF_TEST(a_write_whose_later_piece_the_runtime_refuses_lands_every_byte)
+{
+    const uint64_t size = 48 * MIB + 12, page = (uint64_t)sysconf(_SC_PAGESIZE);
+    gpumem_device device;
+    cr_assert(open_on_cpus(1, &device));
+    gpumem_pool_desc pd = {.preferred_flags = GPUMEM_MEMORY_DEVICE_LOCAL, .name = "refused"};
+    gpumem_pool pool;
+    OK(gpumem_pool_create(device, &pd, &pool));
+    gpumem_buffer buffer;
+    OK(gpumem_buffer_create(pool, &(gpumem_buffer_desc){.size = size}, &buffer));
+    uint8_t *host = conf_alloc(size), *back = conf_alloc(size);
+    conf_pattern(host, size, 77);
+    /* A page inside the third piece (from about 32 MiB on) */
+    uint8_t *taken = (uint8_t *)(((uintptr_t)host + 40 * MIB + page - 1) & ~(uintptr_t)(page - 1));
+    gpumem_host_registration mine;
+    gpumem_result made = gpumem_host_register(device, taken, page, 0, &mine);
+    if (made == GPUMEM_ERROR_UNSUPPORTED) {
+        free(host);
+        free(back);
+        OK(gpumem_pool_destroy(pool));
+        OK(gpumem_device_close(device));
+        CONF_SKIP("the backend cannot register host memory: %s", gpumem_last_error());
+    }
+    OK(made);
+    gpumem_log_set_callback(path_log, NULL);
+    atomic_store(&refused_registrations, 0);
+    last_registered = 0;
+    OK(gpumem_buffer_write(buffer, 0, host, size));
+    conf_log_restore();
+    if (last_registered)
+        cr_assert_geq(atomic_load(&refused_registrations), 1, "the write registered in %u "
+                      "pieces, and no piece was refused, though the application holds a page "
+                      "of its third registered", last_pieces);
+    OK(gpumem_buffer_read(buffer, 0, back, size));
+    ASSERT_BYTES(back, host, size, "the write with a piece refused");
+    OK(gpumem_host_unregister(mine)); /* still the application's */
+    free(host);
+    free(back);
+    OK(gpumem_pool_destroy(pool));
+    OK(gpumem_device_close(device));
 }
 
 /* Pool creates and destroys on another thread, beside writes (a_write_registered_...). */
