@@ -10,7 +10,9 @@
  *   piecesN   `backend` in pieces of N MiB (8, 16, 32), each registered while the previous
  *             one's DMA runs; one wait, then each piece unregistered;
  *   gpumem    gpumem_buffer_write on a device opened in this process (GPUMEM_STAGING as set);
- *   staged    gpumem_buffer_write on a second device, opened with GPUMEM_STAGING=always.
+ *   staged    gpumem_buffer_write on a second device, opened with GPUMEM_STAGING=always;
+ * and the same for reads, against cuMemcpyDtoH: registered whole (portable, queued, a wait),
+ * in pieces of 16 MiB, gpumem_buffer_read, and staged.
  * Rounds alternate the modes; medians and best in GB/s, and for `backend` the median of each
  * phase in ms. Every mode's bytes are checked once at the end of the rounds.
  *
@@ -48,9 +50,13 @@
         }                                                                                  \
     } while (0)
 
-enum { RAW, REG0, PORTABLE, BACKEND, PIECES8, PIECES16, PIECES32, GPUMEM, STAGED, MODES };
-static const char *const names[MODES] = {"raw",      "reg0",     "portable", "backend", "pieces8",
-                                         "pieces16", "pieces32", "gpumem",   "staged"};
+enum {
+    RAW, REG0, PORTABLE, BACKEND, PIECES8, PIECES16, PIECES32, GPUMEM, STAGED,
+    READ_RAW, READ_WHOLE, READ_PIECES16, READ_GPUMEM, READ_STAGED, MODES
+};
+static const char *const names[MODES] = {
+    "raw",    "reg0",     "portable", "backend",      "pieces8",     "pieces16",    "pieces32",
+    "gpumem", "staged",   "read raw", "read whole",   "read pieces", "read gpumem", "read staged"};
 enum { REGISTER, COPY, UNREGISTER, PHASES };
 
 static double now(void)
@@ -115,7 +121,7 @@ static void registered_write(const target *t, const char *host, size_t size, CUd
 /* The write in pieces of `piece` bytes, each registered while the previous one's DMA runs,
  * then one wait, then every piece unregistered. A copy must lie within one registration (the
  * driver refuses one across two), so each piece ends where its whole pages do. */
-static void pieces(const target *t, size_t piece)
+static void pieces(const target *t, size_t piece, int to_device)
 {
     uintptr_t lo[256], hi;
     size_t done = 0;
@@ -129,7 +135,10 @@ static void pieces(const target *t, size_t piece)
         if (bytes > t->size - done)
             bytes = t->size - done;
         CHECK(cuMemHostRegister((void *)lo[n], hi - lo[n], CU_MEMHOSTREGISTER_PORTABLE));
-        CHECK(cuMemcpyHtoDAsync(t->raw + done, t->host + done, bytes, t->stream));
+        if (to_device)
+            CHECK(cuMemcpyHtoDAsync(t->raw + done, t->host + done, bytes, t->stream));
+        else
+            CHECK(cuMemcpyDtoHAsync(t->host + done, t->raw + done, bytes, t->stream));
         done += bytes;
         n++;
     }
@@ -156,21 +165,49 @@ static void one(const target *t, int mode, double *phase)
     case PIECES8:
     case PIECES16:
     case PIECES32:
-        pieces(t, (size_t)8 << (20 + mode - PIECES8));
+        pieces(t, (size_t)8 << (20 + mode - PIECES8), 1);
         break;
     case GPUMEM:
         GCHECK(gpumem_buffer_write(t->buffer, 0, t->host, t->size));
         break;
-    default:
+    case STAGED:
         GCHECK(gpumem_buffer_write(t->staged, 0, t->host, t->size));
+        break;
+    case READ_RAW:
+        CHECK(cuMemcpyDtoH(t->host, t->raw, t->size));
+        break;
+    case READ_WHOLE:
+        pieces(t, t->size, 0);
+        break;
+    case READ_PIECES16:
+        pieces(t, (size_t)16 << 20, 0);
+        break;
+    case READ_GPUMEM:
+        GCHECK(gpumem_buffer_read(t->buffer, 0, t->host, t->size));
+        break;
+    default:
+        GCHECK(gpumem_buffer_read(t->staged, 0, t->host, t->size));
         break;
     }
 }
 
-/* The device's bytes after one more transfer of each mode, against the source. */
+/* The device's bytes after one more transfer of each mode, against the source; for a read,
+ * the host's after it, against what was written there first. */
 static int bytes_match(const target *t, int mode)
 {
     memset(t->host, 0x11 + mode, t->size);
+    if (mode >= READ_RAW) {
+        char *expected = malloc(t->size);
+        memset(expected, 0x11 + mode, t->size);
+        CHECK(cuMemcpyHtoD(t->raw, expected, t->size));
+        GCHECK(gpumem_buffer_write(t->buffer, 0, expected, t->size));
+        GCHECK(gpumem_buffer_write(t->staged, 0, expected, t->size));
+        memset(t->host, 0, t->size);
+        one(t, mode, NULL);
+        int same = memcmp(expected, t->host, t->size) == 0;
+        free(expected);
+        return same;
+    }
     one(t, mode, NULL);
     char *back = malloc(t->size);
     if (mode >= GPUMEM)
@@ -238,9 +275,9 @@ int main(int argc, char **argv)
     for (int m = 0; m < MODES; m++) {
         double *v = gbs + m * rounds;
         double med = median(v, rounds);
-        if (m == RAW)
+        if (m == RAW || m == READ_RAW)
             raw = med;
-        printf("  %-9s %7.2f %7.2f  %.2fx  bytes %s\n", names[m], med, v[rounds - 1], med / raw,
+        printf("  %-12s %7.2f %7.2f  %.2fx  bytes %s\n", names[m], med, v[rounds - 1], med / raw,
                bytes_match(&t, m) ? "ok" : "WRONG");
     }
     double reg[1000], copy[1000], unreg[1000];
