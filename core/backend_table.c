@@ -7,15 +7,15 @@
 
 /* The size of each version's table: version 2 ends with native_pool_stats, version 3 with
  * stream_unwrap, version 4 with page_import, version 5 with event_unwrap, version 6 with
- * host_unregister, version 7 with queue_registered_host_to_page. A later version appends; these sizes stay what modules of those versions
- * have. */
+ * host_unregister, version 7 with host_register_read_only. A later version appends; these
+ * sizes stay what modules of those versions have. */
 #define VERSION_2_SIZE (offsetof(gpumem_backend_vtable, native_pool_stats) + sizeof(void *))
 #define VERSION_3_SIZE (offsetof(gpumem_backend_vtable, stream_unwrap) + sizeof(void *))
 #define VERSION_4_SIZE (offsetof(gpumem_backend_vtable, page_import) + sizeof(void *))
 #define VERSION_5_SIZE (offsetof(gpumem_backend_vtable, event_unwrap) + sizeof(void *))
 #define VERSION_6_SIZE (offsetof(gpumem_backend_vtable, host_unregister) + sizeof(void *))
 #define VERSION_7_SIZE                                                                         \
-    (offsetof(gpumem_backend_vtable, queue_registered_host_to_page) + sizeof(void *))
+    (offsetof(gpumem_backend_vtable, host_register_read_only) + sizeof(void *))
 _Static_assert(VERSION_7_SIZE == sizeof(gpumem_backend_vtable),
                "a new version appends operations: give it its own size, keep these");
 
@@ -175,6 +175,11 @@ static gpumem_result check(const gpumem_backend_vtable *t, char *reason, size_t 
     if (t->native_buffer_for_usage && !t->buffer_requirements) {
         snprintf(reason, size, "backend '%s' has native_buffer_for_usage but no "
                  "buffer_requirements", t->name);
+        return GPUMEM_ERROR_INVALID_ARGUMENT;
+    }
+    if (t->host_register_read_only && !t->host_register) {
+        snprintf(reason, size, "backend '%s' has host_register_read_only but no host_register",
+                 t->name);
         return GPUMEM_ERROR_INVALID_ARGUMENT;
     }
     if (t->queue_registered_host_to_page && (!t->stream_create || !t->host_register)) {

@@ -110,8 +110,11 @@ static gpumem_result register_piece(gpumem_write_registration *w)
     const char *from = piece_start(w, w->made), *to = piece_end(w, w->made);
     gpumem_whole_pages((uintptr_t)from, (uint64_t)(to - from), page_size, &begin, &end);
     gpumem_device_obj *device = w->device;
-    gpumem_result r = device->ops->host_register(device->native, (void *)begin, end - begin,
-                                                 &w->native[w->made]);
+    const gpumem_backend_vtable *ops = device->ops;
+    /* The device only reads a write's source: read-only pinning costs less, where there is. */
+    gpumem_result r = (ops->host_register_read_only ? ops->host_register_read_only
+                                                    : ops->host_register)(
+        device->native, (void *)begin, end - begin, &w->native[w->made]);
     if (r == GPUMEM_OK)
         w->made++;
     else

@@ -11,7 +11,9 @@
  * (at most GPUMEM_WRITE_REGISTRATION_PIECES) of equal length, each after the first starting on
  * a page boundary so that no page is registered twice: piece k + 1 is registered while piece
  * k's copy runs, then the write waits once for its stream and unregisters every piece
- * (docs/performance.md, "Twenty-eighth session").
+ * (docs/performance.md, "Twenty-eighth session"). The device only reads the source, so each
+ * piece is registered read-only where the backend can (host_register_read_only), which pins
+ * faster.
  *
  * While the pages are registered, the runtime treats them as pinned for every call of the
  * process: another thread's transfer of memory on those pages would be copied by asynchronous

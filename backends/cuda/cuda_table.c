@@ -2,6 +2,7 @@
  * types and choose flags; the logic that uses them is gpurt's. */
 #include "cuda_table.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -163,6 +164,23 @@ static gpurt_status host_register(void *host, uint64_t size)
 static gpurt_status host_unregister(void *host)
 {
     return CU(cuMemHostUnregister)(host);
+}
+
+/* Read-only pins faster (docs/performance.md, "Twenty-eighth session"). Where a device cannot
+ * (CU_DEVICE_ATTRIBUTE_READ_ONLY_HOST_REGISTER_SUPPORTED 0: the driver answers
+ * CUDA_ERROR_NOT_SUPPORTED), plain registration from then on. */
+static gpurt_status host_register_read_only(void *host, uint64_t size)
+{
+    static _Atomic int unsupported;
+    if (!atomic_load_explicit(&unsupported, memory_order_relaxed)) {
+        CUresult r = CU(cuMemHostRegister_v2)(host, (size_t)size,
+                                              CU_MEMHOSTREGISTER_PORTABLE |
+                                                  CU_MEMHOSTREGISTER_READ_ONLY);
+        if (r != CUDA_ERROR_NOT_SUPPORTED)
+            return r;
+        atomic_store_explicit(&unsupported, 1, memory_order_relaxed);
+    }
+    return host_register(host, size);
 }
 
 static gpurt_status malloc_managed(uint64_t size, uint64_t *address)
@@ -375,6 +393,7 @@ const gpurt_runtime cuda_table = {
     .invalid_value = CUDA_ERROR_INVALID_VALUE,
     .error_name = cuda_error_name, .context_check = context_check,
     .pointer_device = pointer_device, .driver_version = driver_version,
+    .host_register_read_only = host_register_read_only,
     .device_uuid = device_uuid, .kernel_module = "nvidia", .kernel_driver_name = "NVIDIA",
     GPURT_RUNTIME_OPERATIONS,
 };

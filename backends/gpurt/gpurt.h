@@ -44,6 +44,9 @@ gpumem_result gpurt_page_import(gpumem_backend_device *device, uint32_t memory_t
 /* gpurt_pinned.c */
 gpumem_result gpurt_host_register(gpumem_backend_device *device, void *host, uint64_t size,
                                   gpumem_backend_registration **registration);
+gpumem_result gpurt_host_register_read_only(gpumem_backend_device *device, void *host,
+                                            uint64_t size,
+                                            gpumem_backend_registration **registration);
 void gpurt_host_unregister(gpumem_backend_device *device,
                            gpumem_backend_registration *registration);
 int gpurt_host_memory_is_pinned(gpumem_backend_device *device, const void *host,
@@ -133,6 +136,7 @@ gpumem_result gpurt_native_pool_stats(gpumem_backend_device *device, gpumem_back
     .host_memory_is_pinned = gpurt_host_memory_is_pinned,                                         \
     .host_register = gpurt_host_register,                                                         \
     .host_unregister = gpurt_host_unregister,                                                     \
+    .host_register_read_only = gpurt_host_register_read_only,                                     \
     .fill = gpurt_fill,                                                                           \
     .device_native = gpurt_device_native,                                                         \
     .heap_budget = gpurt_heap_budget,                                                             \

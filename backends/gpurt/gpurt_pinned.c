@@ -40,8 +40,8 @@ struct gpumem_backend_registration {
     void *host;
 };
 
-gpumem_result gpurt_host_register(gpumem_backend_device *device, void *host, uint64_t size,
-                                  gpumem_backend_registration **out)
+static gpumem_result register_memory(gpumem_backend_device *device, void *host, uint64_t size,
+                                     gpumem_backend_registration **out, int read_only)
 {
     const gpurt_device *d = gpurt_device_of(device);
     gpumem_backend_registration *registration = malloc(sizeof *registration);
@@ -52,7 +52,9 @@ gpumem_result gpurt_host_register(gpumem_backend_device *device, void *host, uin
     gpumem_result r = gpurt_enter(d, &scope);
     gpurt_status status = 0;
     if (r == GPUMEM_OK) {
-        status = d->rt->host_register(host, size);
+        status = read_only && d->rt->host_register_read_only
+                     ? d->rt->host_register_read_only(host, size)
+                     : d->rt->host_register(host, size);
         gpurt_leave(d, &scope);
     }
     if (r == GPUMEM_OK && status != 0) {
@@ -69,6 +71,18 @@ gpumem_result gpurt_host_register(gpumem_backend_device *device, void *host, uin
     registration->host = host;
     *out = registration;
     return GPUMEM_OK;
+}
+
+gpumem_result gpurt_host_register(gpumem_backend_device *device, void *host, uint64_t size,
+                                  gpumem_backend_registration **out)
+{
+    return register_memory(device, host, size, out, 0);
+}
+
+gpumem_result gpurt_host_register_read_only(gpumem_backend_device *device, void *host,
+                                            uint64_t size, gpumem_backend_registration **out)
+{
+    return register_memory(device, host, size, out, 1);
 }
 
 void gpurt_host_unregister(gpumem_backend_device *device, gpumem_backend_registration *registration)

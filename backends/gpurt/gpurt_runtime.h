@@ -145,6 +145,8 @@ typedef struct gpurt_runtime {
     gpurt_status (*pointer_device)(uint64_t address, int *ordinal);
     /* Registers host memory for DMA with every device (portable), and ends that. */
     gpurt_status (*host_register)(void *host, uint64_t size);
+    /* The same for memory the devices will only read. Optional: without it, host_register. */
+    gpurt_status (*host_register_read_only)(void *host, uint64_t size);
     gpurt_status (*host_unregister)(void *host);
 
     /* --- streams and events --- */

@@ -437,7 +437,8 @@ typedef struct gpumem_backend_vtable {
     void (*host_unregister)(gpumem_backend_device *device,
                             gpumem_backend_registration *registration);
 
-    /* === version 7: writes from registered memory that core waits for === */
+    /* === version 7: writes from registered memory that core waits for, and read-only
+     * registration === */
 
     /* As copy_host_to_page, for `source` inside one registration made by host_register, but
      * without waiting: the copy is queued on the stream and may read `source` until the
@@ -451,6 +452,13 @@ typedef struct gpumem_backend_vtable {
                                                    const void *source,
                                                    gpumem_backend_page *destination,
                                                    uint64_t destination_offset, uint64_t size);
+    /* As host_register, for memory the device will only read: the source of a write that core
+     * registers for itself (CUDA: CU_MEMHOSTREGISTER_READ_ONLY, whose pinning costs less; a
+     * device that cannot register read-only memory registers it as host_register does). Ended
+     * by host_unregister. Only with host_register. Absent: core uses host_register. */
+    gpumem_result (*host_register_read_only)(gpumem_backend_device *device, void *host,
+                                             uint64_t size,
+                                             gpumem_backend_registration **registration);
 
     /* === later versions append here === */
 } gpumem_backend_vtable;

@@ -676,6 +676,10 @@ static void m_queue_without_streams(gpumem_backend_vtable *t)
     t->host_unregister = stub_host_unregister;
     t->queue_registered_host_to_page = stub_queue;
 }
+static void m_read_only_without_registration(gpumem_backend_vtable *t)
+{
+    t->host_register_read_only = stub_host_register;
+}
 static void m_name_null(gpumem_backend_vtable *t) { t->name = NULL; }
 static void m_name_empty(gpumem_backend_vtable *t) { t->name = ""; }
 static void m_name_upper(gpumem_backend_vtable *t) { t->name = "Bad Name"; }
@@ -711,6 +715,7 @@ R(r_page_for_image_alone, m_page_for_image_alone)
 R(r_host_register_alone, m_host_register_alone)
 R(r_queue_without_registration, m_queue_without_registration)
 R(r_queue_without_streams, m_queue_without_streams)
+R(r_read_only_without_registration, m_read_only_without_registration)
 R(r_name_null, m_name_null)
 R(r_name_empty, m_name_empty)
 R(r_name_upper, m_name_upper)
@@ -1450,6 +1455,8 @@ static const plain_row plain_rows[] = {
      r_queue_without_registration, INVALID},
     {"register: queue_registered_host_to_page without streams", r_queue_without_streams,
      INVALID},
+    {"register: host_register_read_only without host_register",
+     r_read_only_without_registration, INVALID},
     {"register: NULL name", r_name_null, INVALID},
     {"register: empty name", r_name_empty, INVALID},
     {"register: name with upper case and space", r_name_upper, INVALID},

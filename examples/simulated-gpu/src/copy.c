@@ -48,6 +48,10 @@ void sim_op_run(sim_op *op)
         memcpy(op->destination->bytes + op->destination_offset, op->host, (size_t)op->size);
         break;
     case SIM_OP_READ:
+        SIM_EXPECT(!sim_host_read_only(op->source->device, op->host, op->size),
+                   "copy_page_to_host", "%llu bytes at %p share a page with memory registered "
+                   "read-only (a write's source, which core registers for the write alone)",
+                   (unsigned long long)op->size, op->host);
         memcpy(op->host, op->source->bytes + op->source_offset, (size_t)op->size);
         break;
     case SIM_OP_FILL: {

@@ -54,6 +54,7 @@ static void table_build(void)
         .host_register = sim_host_register,
         .host_unregister = sim_host_unregister,
         .queue_registered_host_to_page = sim_queue_registered_host_to_page,
+        .host_register_read_only = sim_host_register_read_only,
         /* Left out, so core does it: host_memory_is_pinned (all host memory, registered or
          * not, is copied alike, and large transfers are staged), device_native (all zero), heap_budget (the heap's
          * size, and core's own count), native pools (GPUMEM_POOL_NATIVE is unsupported). */

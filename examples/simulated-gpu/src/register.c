@@ -6,7 +6,8 @@
  * paths for registered memory run on any machine: the application's registrations, and the
  * pages core registers for one write on few CPUs. A copy queued from registered memory
  * (queue_registered_host_to_page, copy.c) must find its bytes registered when it is queued and
- * still registered when it runs, as a real runtime's DMA needs them. */
+ * still registered when it runs, as a real runtime's DMA needs them. Memory registered read-only
+ * (host_register_read_only) may not be written by a read's copy, as CUDA's DMA may not. */
 #include <stdlib.h>
 
 #include "simgpu.h"
@@ -14,10 +15,11 @@
 struct gpumem_backend_registration {
     struct gpumem_backend_registration *next;
     uintptr_t begin, end;
+    int read_only; /* the device may only read it */
 };
 
-gpumem_result sim_host_register(gpumem_backend_device *device, void *host, uint64_t size,
-                                gpumem_backend_registration **out)
+static gpumem_result register_memory(gpumem_backend_device *device, void *host, uint64_t size,
+                                     gpumem_backend_registration **out, int read_only)
 {
     sim_device *d = (sim_device *)device;
     uintptr_t begin = (uintptr_t)host, end = begin + size; /* core checked that it does not wrap */
@@ -34,11 +36,24 @@ gpumem_result sim_host_register(gpumem_backend_device *device, void *host, uint6
                                         "simgpu: %llu bytes at %p are registered already, in "
                                         "part or whole", (unsigned long long)size, host);
         }
-    *r = (gpumem_backend_registration){.next = d->registrations, .begin = begin, .end = end};
+    *r = (gpumem_backend_registration){
+        .next = d->registrations, .begin = begin, .end = end, .read_only = read_only};
     d->registrations = r;
     pthread_mutex_unlock(&d->registration_lock);
     *out = r;
     return GPUMEM_OK;
+}
+
+gpumem_result sim_host_register(gpumem_backend_device *device, void *host, uint64_t size,
+                                gpumem_backend_registration **out)
+{
+    return register_memory(device, host, size, out, 0);
+}
+
+gpumem_result sim_host_register_read_only(gpumem_backend_device *device, void *host,
+                                          uint64_t size, gpumem_backend_registration **out)
+{
+    return register_memory(device, host, size, out, 1);
 }
 
 void sim_host_unregister(gpumem_backend_device *device, gpumem_backend_registration *registration)
@@ -65,6 +80,17 @@ int sim_host_registered(sim_device *d, const void *host, uint64_t size)
     pthread_mutex_lock(&d->registration_lock);
     for (const gpumem_backend_registration *r = d->registrations; r && !found; r = r->next)
         found = r->begin <= begin && end <= r->end;
+    pthread_mutex_unlock(&d->registration_lock);
+    return found;
+}
+
+int sim_host_read_only(sim_device *d, const void *host, uint64_t size)
+{
+    uintptr_t begin = (uintptr_t)host, end = begin + size;
+    int found = 0;
+    pthread_mutex_lock(&d->registration_lock);
+    for (const gpumem_backend_registration *r = d->registrations; r && !found; r = r->next)
+        found = r->read_only && begin < r->end && r->begin < end;
     pthread_mutex_unlock(&d->registration_lock);
     return found;
 }

@@ -263,6 +263,11 @@ void sim_host_unregister(gpumem_backend_device *device,
                          gpumem_backend_registration *registration);
 /* 1 when [host, host + size) lies in one live registration of the device's. */
 int sim_host_registered(sim_device *device, const void *host, uint64_t size);
+gpumem_result sim_host_register_read_only(gpumem_backend_device *device, void *host,
+                                          uint64_t size,
+                                          gpumem_backend_registration **registration);
+/* 1 when [host, host + size) shares a byte with a live read-only registration. */
+int sim_host_read_only(sim_device *device, const void *host, uint64_t size);
 /* Frees a run operation (and lets go of its event). */
 void sim_op_free(sim_op *op);
 
