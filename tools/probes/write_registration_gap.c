@@ -9,6 +9,10 @@
  *             unregister: the calls the CUDA backend makes for a registered write;
  *   piecesN   `backend` in pieces of N MiB (8, 16, 32), each registered while the previous
  *             one's DMA runs; one wait, then each piece unregistered;
+ *   early16   pieces16, but each piece unregistered as soon as an event says its copy is done,
+ *             while the later pieces' copies run;
+ *   readonly16 pieces16 registered with CU_MEMHOSTREGISTER_READ_ONLY too (the device only
+ *             reads a write's source);
  *   gpumem    gpumem_buffer_write on a device opened in this process (GPUMEM_STAGING as set);
  *   staged    gpumem_buffer_write on a second device, opened with GPUMEM_STAGING=always;
  * and the same for reads, against cuMemcpyDtoH: registered whole (portable, queued, a wait),
@@ -51,12 +55,13 @@
     } while (0)
 
 enum {
-    RAW, REG0, PORTABLE, BACKEND, PIECES8, PIECES16, PIECES32, GPUMEM, STAGED,
-    READ_RAW, READ_WHOLE, READ_PIECES16, READ_GPUMEM, READ_STAGED, MODES
+    RAW, REG0, PORTABLE, BACKEND, PIECES8, PIECES16, PIECES32, EARLY16, READONLY16, GPUMEM,
+    STAGED, READ_RAW, READ_WHOLE, READ_PIECES16, READ_GPUMEM, READ_STAGED, MODES
 };
 static const char *const names[MODES] = {
-    "raw",    "reg0",     "portable", "backend",      "pieces8",     "pieces16",    "pieces32",
-    "gpumem", "staged",   "read raw", "read whole",   "read pieces", "read gpumem", "read staged"};
+    "raw",         "reg0",      "portable",   "backend",     "pieces8",     "pieces16",
+    "pieces32",    "early16",   "readonly16", "gpumem",      "staged",      "read raw",
+    "read whole",  "read pieces", "read gpumem", "read staged"};
 enum { REGISTER, COPY, UNREGISTER, PHASES };
 
 static double now(void)
@@ -121,9 +126,19 @@ static void registered_write(const target *t, const char *host, size_t size, CUd
 /* The write in pieces of `piece` bytes, each registered while the previous one's DMA runs,
  * then one wait, then every piece unregistered. A copy must lie within one registration (the
  * driver refuses one across two), so each piece ends where its whole pages do. */
+static void pieces_with(const target *t, size_t piece, int to_device, unsigned flags,
+                        int early);
+
 static void pieces(const target *t, size_t piece, int to_device)
 {
+    pieces_with(t, piece, to_device, CU_MEMHOSTREGISTER_PORTABLE, 0);
+}
+
+static void pieces_with(const target *t, size_t piece, int to_device, unsigned flags, int early)
+{
     uintptr_t lo[256], hi;
+    CUevent copied[256];
+    int ended = 0;
     size_t done = 0;
     int n = 0;
     while (done < t->size && n < 256) {
@@ -134,17 +149,28 @@ static void pieces(const target *t, size_t piece, int to_device)
         size_t bytes = hi - ((uintptr_t)t->host + done);
         if (bytes > t->size - done)
             bytes = t->size - done;
-        CHECK(cuMemHostRegister((void *)lo[n], hi - lo[n], CU_MEMHOSTREGISTER_PORTABLE));
+        CHECK(cuMemHostRegister((void *)lo[n], hi - lo[n], flags));
         if (to_device)
             CHECK(cuMemcpyHtoDAsync(t->raw + done, t->host + done, bytes, t->stream));
         else
             CHECK(cuMemcpyDtoHAsync(t->host + done, t->raw + done, bytes, t->stream));
         done += bytes;
+        if (early) {
+            CHECK(cuEventCreate(&copied[n], CU_EVENT_DISABLE_TIMING));
+            CHECK(cuEventRecord(copied[n], t->stream));
+            if (n > 0) { /* the previous piece's copy is done by now, or nearly */
+                CHECK(cuEventSynchronize(copied[n - 1]));
+                CHECK(cuMemHostUnregister((void *)lo[n - 1]));
+                ended = n;
+            }
+        }
         n++;
     }
     CHECK(cuStreamSynchronize(t->stream));
-    for (int i = 0; i < n; i++)
+    for (int i = ended; i < n; i++)
         CHECK(cuMemHostUnregister((void *)lo[i]));
+    for (int i = 0; early && i < n; i++)
+        CHECK(cuEventDestroy(copied[i]));
 }
 
 static void one(const target *t, int mode, double *phase)
@@ -166,6 +192,13 @@ static void one(const target *t, int mode, double *phase)
     case PIECES16:
     case PIECES32:
         pieces(t, (size_t)8 << (20 + mode - PIECES8), 1);
+        break;
+    case EARLY16:
+        pieces_with(t, (size_t)16 << 20, 1, CU_MEMHOSTREGISTER_PORTABLE, 1);
+        break;
+    case READONLY16:
+        pieces_with(t, (size_t)16 << 20, 1,
+                    CU_MEMHOSTREGISTER_PORTABLE | CU_MEMHOSTREGISTER_READ_ONLY, 0);
         break;
     case GPUMEM:
         GCHECK(gpumem_buffer_write(t->buffer, 0, t->host, t->size));
