@@ -35,26 +35,22 @@ static int has_direct_copy(const gpumem_device_obj *device, direction way)
                             : device->ops->copy_page_to_host != NULL;
 }
 
-/* The device opened on a thread that could use fewer than `limit` CPUs (a count that could not
- * be read, 0, is not fewer). */
-static int fewer_cpus_than(const gpumem_device_obj *device, long limit)
+/* In auto mode, memory whose path is `p` would be staged though the runtime could copy it
+ * itself, on a device opened on a thread that could use fewer than `limit` CPUs (a count that
+ * could not be read, 0, is not fewer): the CPU rule (choose_path) and a write's registration
+ * for itself (registers_for_write) then take it from staging. */
+static int staged_on_fewer_cpus_than(const gpumem_device_obj *device, path p, direction way,
+                                     long limit)
 {
     long cpus = device->staging.usable_cpus;
-    return cpus > 0 && cpus < limit;
+    return p == PATH_STAGED && device->staging.mode == GPUMEM_STAGING_AUTO && cpus > 0 &&
+           cpus < limit && has_direct_copy(device, way);
 }
 
 static path choose_path(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
                         const void *host, uint64_t size, direction way, int wait);
 static path path_for_memory(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
                             const void *host, uint64_t size, direction way);
-
-/* Pageable memory that core registered for a transfer, which then goes direct as pinned memory
- * does: not at all, by the registration cache, or for this one write (write_registration.h). */
-typedef enum registered_by {
-    NOT_REGISTERED,
-    BY_THE_CACHE,
-    FOR_THIS_WRITE,
-} registered_by;
 
 static const char *const path_names[] = {"direct", "mapped", "staged"};
 static const char *const mode_names[] = {"auto", "always", "never", "pageable"};
@@ -67,20 +63,21 @@ static int left_staging_for_cpus(const gpumem_device_obj *device, const gpumem_b
            path_for_memory(device, b, host, size, way) == PATH_STAGED;
 }
 
-/* The path of a transfer, and why, in the debug log. `wait`: the call waits for its copy (see
- * choose_path). */
+/* The path of a transfer, and why, in the debug log. Pageable memory that core registered for
+ * it, by the registration cache (`cached`) or for this one write (`written`,
+ * write_registration.h), goes direct as pinned memory does. `wait`: the call waits for its copy
+ * (see choose_path). */
 static path choose_path_logged(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
-                               const void *host, uint64_t size, direction way,
-                               registered_by registered, const gpumem_write_registration *written,
-                               int wait)
+                               const void *host, uint64_t size, direction way, int cached,
+                               const gpumem_write_registration *written, int wait)
 {
-    path p = registered ? PATH_DIRECT : choose_path(device, b, host, size, way, wait);
+    path p = cached || written ? PATH_DIRECT : choose_path(device, b, host, size, way, wait);
     if (!gpumem_log_wants(GPUMEM_LOG_DEBUG))
         return p;
     char why[96] = "";
-    if (registered == BY_THE_CACHE)
+    if (cached)
         snprintf(why, sizeof why, ", registered by the registration cache");
-    else if (registered == FOR_THIS_WRITE)
+    else if (written)
         snprintf(why, sizeof why, ", usable CPUs %ld: registered for this write in %u piece%s",
                  device->staging.usable_cpus, written->pieces, written->pieces > 1 ? "s" : "");
     else if (p == PATH_DIRECT && size < STAGING_THRESHOLD)
@@ -125,10 +122,9 @@ static int registers_for_write(gpumem_device_obj *device, const gpumem_buffer_ob
                                const void *host, uint64_t size, direction way, int wait,
                                gpumem_write_registration *registration)
 {
-    return way == TO_DEVICE && wait && device->staging.mode == GPUMEM_STAGING_AUTO &&
-           fewer_cpus_than(device, GPUMEM_REGISTERED_WRITES_BELOW_CPUS) &&
-           !gpumem_registration_cache_enabled() && has_direct_copy(device, way) &&
-           path_for_memory(device, b, host, size, way) == PATH_STAGED &&
+    return way == TO_DEVICE && wait && !gpumem_registration_cache_enabled() &&
+           staged_on_fewer_cpus_than(device, path_for_memory(device, b, host, size, way), way,
+                                     GPUMEM_REGISTERED_WRITES_BELOW_CPUS) &&
            gpumem_write_registration_begin(device, host, size, registration);
 }
 
@@ -143,8 +139,8 @@ static path choose_path(const gpumem_device_obj *device, const gpumem_buffer_obj
                         const void *host, uint64_t size, direction way, int wait)
 {
     path p = path_for_memory(device, b, host, size, way);
-    if (p == PATH_STAGED && device->staging.mode == GPUMEM_STAGING_AUTO && fewer_cpus_than(device, GPUMEM_STAGING_MIN_CPUS) &&
-        has_direct_copy(device, way) && (wait || way == TO_HOST))
+    if ((wait || way == TO_HOST) &&
+        staged_on_fewer_cpus_than(device, p, way, GPUMEM_STAGING_MIN_CPUS))
         return PATH_DIRECT;
     return p;
 }
@@ -275,17 +271,17 @@ static gpumem_result mapped_copy(gpumem_stream_obj *stream, gpumem_buffer_obj *b
     return r;
 }
 
-/* `written`: the write's registration for itself, where registered is FOR_THIS_WRITE. */
+/* `cached`, `written`: as choose_path_logged's. */
 static gpumem_result host_transfer_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *b,
                                           uint64_t offset, void *data, uint64_t size,
-                                          direction way, registered_by registered,
+                                          direction way, int cached,
                                           gpumem_write_registration *written, int wait)
 {
     gpumem_device_obj *device = stream->device;
     gpumem_backend_page *page = b->page->native;
     uint64_t at = b->offset + offset;
     gpumem_result r;
-    switch (choose_path_logged(device, b, data, size, way, registered, written, wait)) {
+    switch (choose_path_logged(device, b, data, size, way, cached, written, wait)) {
     case PATH_STAGED:
         return way == TO_DEVICE
                    ? gpumem_staging_write(device, stream->native, page, at, data, size)
@@ -304,7 +300,7 @@ static gpumem_result host_transfer_locked(gpumem_stream_obj *stream, gpumem_buff
                                                     : "impossible (no host-visible memory)",
                            device->properties.backend,
                            way == TO_DEVICE ? "copy_host_to_page" : "copy_page_to_host");
-    if (registered == FOR_THIS_WRITE)
+    if (written)
         return gpumem_write_registration_write(written, stream->native, page, at);
     if (way == TO_DEVICE)
         r = device->ops->copy_host_to_page(device->native, stream->native, data, page, at, size);
@@ -435,8 +431,7 @@ static gpumem_result host_transfer(gpumem_stream_obj *stream, gpumem_buffer_obj 
         /* Released after the wait: the copy must not outlive the registration. */
         gpumem_cached_registration *cached =
             wait && !own ? registration_for(device, b, data, size, way) : NULL;
-        registered_by registered = own ? FOR_THIS_WRITE : cached ? BY_THE_CACHE : NOT_REGISTERED;
-        r = host_transfer_locked(stream, b, offset, data, size, way, registered,
+        r = host_transfer_locked(stream, b, offset, data, size, way, cached != NULL,
                                  own ? &written : NULL, wait);
         if (own) /* the write has read its source (backend.h) */
             gpumem_write_registration_end(&written);
@@ -481,7 +476,7 @@ gpumem_result gpumem_transfer_host_locked(gpumem_stream_obj *stream, gpumem_buff
                                           int wait)
 {
     return host_transfer_locked(stream, record, offset, data, size, read ? TO_HOST : TO_DEVICE,
-                                NOT_REGISTERED, NULL, wait);
+                                0, NULL, wait);
 }
 
 gpumem_result gpumem_transfer_copy_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *source,

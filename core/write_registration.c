@@ -94,12 +94,10 @@ static void cut(gpumem_write_registration *w)
         pieces = GPUMEM_WRITE_REGISTRATION_PIECES;
     if (!w->device->ops->queue_registered_host_to_page || pieces < 2)
         pieces = 1;
+    /* The last piece starts less than a page past (pieces - 1) x piece, which leaves it more
+     * than 16 MiB less 8 bytes: every piece holds bytes. */
     w->pieces = (uint32_t)pieces;
     w->piece = (w->size + pieces - 1u) / pieces;
-    /* Each start is at most a page past k * piece, and piece is many pages: none reaches the
-     * end. Kept as a guard. */
-    while (w->pieces > 1 && piece_start(w, w->pieces - 1) >= w->host + w->size)
-        w->pieces--;
 }
 
 /* Registers piece w->made's whole pages: GPUMEM_OK, or what the runtime answered (no error
