@@ -14,35 +14,11 @@
  *   gcc -O2 -I/usr/local/cuda/include tools/probes/transient_register.c \
  *       -L/usr/local/cuda/lib64/stubs -lcuda -o transient_register
  *   taskset -c 9 ./transient_register 64 8 7      # MiB, chunk MiB, rounds */
-#include <cuda.h>
+#include "cuda_probe.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define CHECK(call)                                                               \
-    do {                                                                          \
-        CUresult r_ = (call);                                                     \
-        if (r_ != CUDA_SUCCESS) {                                                 \
-            const char *s_ = NULL;                                                \
-            cuGetErrorName(r_, &s_);                                              \
-            fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call, s_);    \
-            exit(1);                                                              \
-        }                                                                         \
-    } while (0)
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int by_value(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 #define PAGE 4096u
 #define MAX_CHUNKS 4096

@@ -26,24 +26,13 @@
  *       -L/usr/local/cuda/lib64/stubs -lcuda -Wl,-rpath,'$ORIGIN/../lib' \
  *       -o build-gpu/probes/write_registration_gap
  *   GPUMEM_BACKEND=cuda taskset -c 15 build-gpu/probes/write_registration_gap 64 9   # MiB, rounds */
-#include <cuda.h>
+#include "cuda_probe.h"
 #include <gpumem/gpumem.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define CHECK(call)                                                               \
-    do {                                                                          \
-        CUresult r_ = (call);                                                     \
-        if (r_ != CUDA_SUCCESS) {                                                 \
-            const char *s_ = NULL;                                                \
-            cuGetErrorName(r_, &s_);                                              \
-            fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call, s_);    \
-            exit(1);                                                              \
-        }                                                                         \
-    } while (0)
 
 #define GCHECK(call)                                                                       \
     do {                                                                                   \
@@ -63,19 +52,6 @@ static const char *const names[MODES] = {
     "pieces32",    "early16",   "readonly16", "gpumem",      "staged",      "read raw",
     "read whole",  "read pieces", "read gpumem", "read staged"};
 enum { REGISTER, COPY, UNREGISTER, PHASES };
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int by_value(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static double median(double *v, int n)
 {
