@@ -22,10 +22,10 @@
 
 /* In auto mode, a synchronous write of pageable memory that would otherwise be staged or given
  * to the runtime's own copy registers its pages for itself (write_registration.h) where the
- * thread that opened the device may use fewer CPUs than this: on one or two, pinning the pages
- * costs less than either copy (docs/performance.md, "Twenty-seventh session" and
- * "Twenty-eighth session"). */
-#define GPUMEM_REGISTERED_WRITES_BELOW_CPUS 3
+ * thread that opened the device may use fewer CPUs than this: on one to three, pinning the
+ * pages (read-only, in pieces) costs less than either copy; on four, staging matched it
+ * (docs/performance.md, "Twenty-seventh session" to "Twenty-ninth session"). */
+#define GPUMEM_REGISTERED_WRITES_BELOW_CPUS 4
 
 typedef enum gpumem_staging_mode {
     GPUMEM_STAGING_AUTO = 0,   /* stage only when it is needed or faster */

@@ -112,12 +112,13 @@ static gpumem_cached_registration *registration_for(gpumem_device_obj *device,
 }
 
 /* On fewer than GPUMEM_REGISTERED_WRITES_BELOW_CPUS CPUs, in auto mode, a synchronous write of
- * pageable memory that would be staged (on two CPUs) or given to the runtime by the CPU rule (on
- * one) registers the memory's pages for the write alone (write_registration.h), where the
- * registration cache is off: the runtime then reads it by DMA, faster than its own copy or
- * staging there. Writes only: reads gained 1.2x at best on one CPU, and staging reads faster on
- * two (docs/performance.md, "Twenty-seventh session" and "Twenty-eighth session"). Called
- * under the stream's lock; where it answers 0, the write takes choose_path's path. */
+ * pageable memory that would be staged (on two or three CPUs) or given to the runtime by the
+ * CPU rule (on one) registers the memory's pages for the write alone (write_registration.h),
+ * where the registration cache is off: the runtime then reads it by DMA, faster than its own
+ * copy or staging there. Writes only: a read registered in pieces ran 1.1-1.7x the runtime's
+ * copy on one and two CPUs, short of twice it, and would need a queued copy into registered
+ * memory that backends do not have (docs/performance.md, "Twenty-seventh session" to "Twenty-ninth session"). Called under the
+ * stream's lock; where it answers 0, the write takes choose_path's path. */
 static int registers_for_write(gpumem_device_obj *device, const gpumem_buffer_obj *b,
                                const void *host, uint64_t size, direction way, int wait,
                                gpumem_write_registration *registration)
