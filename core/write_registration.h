@@ -1,9 +1,10 @@
 /* Registering pageable memory for the length of one synchronous write (transfer.c says when).
  *
- * On a device opened on one or two usable CPUs, core's staging cannot beat the runtime's own
+ * On a device opened on one to three usable CPUs, core's staging cannot beat the runtime's own
  * copy of pageable memory by much, but pinning the pages costs those CPUs less than copying
  * them: a write that registers its source's whole pages, copies by DMA and unregisters them
- * runs at about twice the runtime's copy (docs/performance.md, "Twenty-seventh session").
+ * runs at about twice the runtime's copy, and more in pieces (docs/performance.md,
+ * "Twenty-seventh session" to "Twenty-ninth session").
  *
  * Pinning is the write's largest cost, and the DMA waits for it. So where the backend can queue
  * a copy of registered memory without waiting (queue_registered_host_to_page), a write of

@@ -426,7 +426,7 @@ typedef struct gpumem_backend_vtable {
                                          const gpumem_image_region *destination_region);
 
     /* Registers host memory with the device (gpumem_host_register; and core, for the length of
-     * one synchronous write on one or two usable CPUs), so that its transfers go by DMA and
+     * one synchronous write on one to three usable CPUs), so that its transfers go by DMA and
      * host_memory_is_pinned says 1 for it; `host` non-NULL, `size` > 0 (core
      * checked). A range the runtime refuses as overlapping a registered one, or as not memory:
      * GPUMEM_ERROR_INVALID_ARGUMENT with the runtime's error. A group of two: register and
