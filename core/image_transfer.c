@@ -10,7 +10,7 @@
 #include "image.h"
 #include "staging.h"
 #include "transfer.h"
-#include "write_registration.h"
+#include "transfer_registration.h"
 
 /* A region checked against its image, with its defaults and host pitches filled in. */
 typedef struct box {
@@ -312,12 +312,12 @@ static gpumem_result host_transfer(gpumem_stream_obj *stream, gpumem_buffer_obj 
         r = gpumem_transfer_check_host(data);
     if (r != GPUMEM_OK)
         return r;
-    int inside = gpumem_write_registration_transfer_begin(stream->device); /* see transfer.c */
+    int inside = gpumem_transfer_registration_enter(stream->device); /* see transfer.c */
     gpumem_transfer_enter(stream);
     r = b->image->native ? staged(stream, b, &x, data, read, NULL, NULL)
                          : pitched_host(stream, b, &x, data, read, wait);
     r = gpumem_transfer_leave(stream, r, wait || inside);
-    gpumem_write_registration_transfer_end(stream->device);
+    gpumem_transfer_registration_leave(stream->device);
     return r;
 }
 

@@ -5,7 +5,7 @@
 #include "handles.h"
 #include "log.h"
 #include "registration_cache.h"
-#include "write_registration.h"
+#include "transfer_registration.h"
 
 void gpumem_registration_free(gpumem_registration_obj *registration)
 {
@@ -41,14 +41,15 @@ static gpumem_result refuse_overlap(const gpumem_device_obj *device, const void 
                  : GPUMEM_OK;
 }
 
-/* Memory a write has registered for its length (write_registration.h), right now. */
+/* Memory a synchronous transfer has registered for its length (transfer_registration.h), right
+ * now. */
 static gpumem_result refuse_busy(const void *host, uint64_t size)
 {
-    if (!gpumem_write_registration_overlaps(host, size))
+    if (!gpumem_transfer_registration_overlaps(host, size))
         return GPUMEM_OK;
     return gpumem_fail(GPUMEM_ERROR_BAD_STATE,
-                       "%llu bytes at %p share pages with a write that has them registered for "
-                       "its length, right now; register them when it has returned",
+                       "%llu bytes at %p share pages with a write or read that has them "
+                       "registered for its length, right now; register them when it has returned",
                        (unsigned long long)size, host);
 }
 

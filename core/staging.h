@@ -21,11 +21,17 @@
 #define GPUMEM_STAGING_MIN_CPUS 2
 
 /* In auto mode, a synchronous write of pageable memory that would otherwise be staged or given
- * to the runtime's own copy registers its pages for itself (write_registration.h) where the
+ * to the runtime's own copy registers its pages for itself (transfer_registration.h) where the
  * thread that opened the device may use fewer CPUs than this: on one to three, pinning the
  * pages (read-only, in pieces) costs less than either copy; on four, staging matched it
  * (docs/performance.md, "Twenty-seventh session" to "Twenty-ninth session"). */
 #define GPUMEM_REGISTERED_WRITES_BELOW_CPUS 4
+
+/* The same for a synchronous read, whose pages are registered plainly (the device writes
+ * them): on one CPU, registered in pieces, it ran 1.4-1.8x the runtime's own copy, and on two
+ * 1.3-1.9x, where staging ran 0.6-1.8x; on three, staging won (docs/performance.md,
+ * "Twenty-ninth session"). */
+#define GPUMEM_REGISTERED_READS_BELOW_CPUS 3
 
 typedef enum gpumem_staging_mode {
     GPUMEM_STAGING_AUTO = 0,   /* stage only when it is needed or faster */
@@ -48,7 +54,7 @@ typedef struct gpumem_staging {
     int has_type;              /* a host-visible memory type exists */
     long usable_cpus;          /* CPUs the opening thread could run on, when the device opened */
     /* The runtime copies host memory by DMA into memory the host cannot map, and can register
-     * host memory: its host transfers take part in write_registration.h's exclusion. */
+     * host memory: its host transfers take part in transfer_registration.h's exclusion. */
     int dma_host_transfers;
     uint32_t memory_type;
     int coherent;

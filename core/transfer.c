@@ -11,7 +11,7 @@
 #include "registration_cache.h"
 #include "stream.h"
 #include "transfer.h"
-#include "write_registration.h"
+#include "transfer_registration.h"
 
 /* Pageable host memory below this goes straight to the runtime: pipelining needs chunks. */
 #define STAGING_THRESHOLD (8ull << 20)
@@ -37,8 +37,8 @@ static int has_direct_copy(const gpumem_device_obj *device, direction way)
 
 /* In auto mode, memory whose path is `p` would be staged though the runtime could copy it
  * itself, on a device opened on a thread that could use fewer than `limit` CPUs (a count that
- * could not be read, 0, is not fewer): the CPU rule (choose_path) and a write's registration
- * for itself (registers_for_write) then take it from staging. */
+ * could not be read, 0, is not fewer): the CPU rule (choose_path) and a transfer's
+ * registration for itself (registers_for_itself) then take it from staging. */
 static int staged_on_fewer_cpus_than(const gpumem_device_obj *device, path p, direction way,
                                      long limit)
 {
@@ -64,22 +64,23 @@ static int left_staging_for_cpus(const gpumem_device_obj *device, const gpumem_b
 }
 
 /* The path of a transfer, and why, in the debug log. Pageable memory that core registered for
- * it, by the registration cache (`cached`) or for this one write (`written`,
- * write_registration.h), goes direct as pinned memory does. `wait`: the call waits for its copy
+ * it, by the registration cache (`cached`) or for this one transfer (`own`,
+ * transfer_registration.h), goes direct as pinned memory does. `wait`: the call waits for its copy
  * (see choose_path). */
 static path choose_path_logged(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
                                const void *host, uint64_t size, direction way, int cached,
-                               const gpumem_write_registration *written, int wait)
+                               const gpumem_transfer_registration *own, int wait)
 {
-    path p = cached || written ? PATH_DIRECT : choose_path(device, b, host, size, way, wait);
+    path p = cached || own ? PATH_DIRECT : choose_path(device, b, host, size, way, wait);
     if (!gpumem_log_wants(GPUMEM_LOG_DEBUG))
         return p;
     char why[96] = "";
     if (cached)
         snprintf(why, sizeof why, ", registered by the registration cache");
-    else if (written)
-        snprintf(why, sizeof why, ", usable CPUs %ld: registered for this write in %u piece%s",
-                 device->staging.usable_cpus, written->pieces, written->pieces > 1 ? "s" : "");
+    else if (own)
+        snprintf(why, sizeof why, ", usable CPUs %ld: registered for this %s in %u piece%s",
+                 device->staging.usable_cpus, own->read ? "read" : "write", own->pieces,
+                 own->pieces > 1 ? "s" : "");
     else if (p == PATH_DIRECT && size < STAGING_THRESHOLD)
         snprintf(why, sizeof why, ", below the staging threshold");
     else if (left_staging_for_cpus(device, b, host, size, way, wait))
@@ -111,22 +112,23 @@ static gpumem_cached_registration *registration_for(gpumem_device_obj *device,
     return held;
 }
 
-/* On fewer than GPUMEM_REGISTERED_WRITES_BELOW_CPUS CPUs, in auto mode, a synchronous write of
- * pageable memory that would be staged (on two or three CPUs) or given to the runtime by the
- * CPU rule (on one) registers the memory's pages for the write alone (write_registration.h),
- * where the registration cache is off: the runtime then reads it by DMA, faster than its own
- * copy or staging there. Writes only: a read registered in pieces ran 1.1-1.7x the runtime's
- * copy on one and two CPUs, short of twice it, and would need a queued copy into registered
- * memory that backends do not have (docs/performance.md, "Twenty-seventh session" to "Twenty-ninth session"). Called under the
- * stream's lock; where it answers 0, the write takes choose_path's path. */
-static int registers_for_write(gpumem_device_obj *device, const gpumem_buffer_obj *b,
-                               const void *host, uint64_t size, direction way, int wait,
-                               gpumem_write_registration *registration)
+/* On fewer than GPUMEM_REGISTERED_WRITES_BELOW_CPUS CPUs (writes) or
+ * GPUMEM_REGISTERED_READS_BELOW_CPUS (reads), in auto mode, a synchronous transfer of pageable memory that would be
+ * staged (on two CPUs or more) or given to the runtime by the CPU rule (on one) registers the
+ * memory's pages for the transfer alone (transfer_registration.h), where the registration
+ * cache is off: the runtime then copies it by DMA, faster than its own copy or staging there
+ * (docs/performance.md, "Twenty-seventh session" to "Twenty-ninth session"). Called under the
+ * stream's lock; where it answers 0, the transfer takes choose_path's path. */
+static int registers_for_itself(gpumem_device_obj *device, const gpumem_buffer_obj *b,
+                                void *host, uint64_t size, direction way, int wait,
+                                gpumem_transfer_registration *registration)
 {
-    return way == TO_DEVICE && wait && !gpumem_registration_cache_enabled() &&
+    long limit = way == TO_DEVICE ? GPUMEM_REGISTERED_WRITES_BELOW_CPUS
+                                  : GPUMEM_REGISTERED_READS_BELOW_CPUS;
+    return wait && !gpumem_registration_cache_enabled() &&
            staged_on_fewer_cpus_than(device, path_for_memory(device, b, host, size, way), way,
-                                     GPUMEM_REGISTERED_WRITES_BELOW_CPUS) &&
-           gpumem_write_registration_begin(device, host, size, registration);
+                                     limit) &&
+           gpumem_transfer_registration_begin(device, host, size, way == TO_HOST, registration);
 }
 
 /* The path a transfer takes: the memory's, except that in auto mode, on few CPUs, pageable
@@ -272,17 +274,17 @@ static gpumem_result mapped_copy(gpumem_stream_obj *stream, gpumem_buffer_obj *b
     return r;
 }
 
-/* `cached`, `written`: as choose_path_logged's. */
+/* `cached`, `own`: as choose_path_logged's. */
 static gpumem_result host_transfer_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *b,
                                           uint64_t offset, void *data, uint64_t size,
                                           direction way, int cached,
-                                          gpumem_write_registration *written, int wait)
+                                          gpumem_transfer_registration *own, int wait)
 {
     gpumem_device_obj *device = stream->device;
     gpumem_backend_page *page = b->page->native;
     uint64_t at = b->offset + offset;
     gpumem_result r;
-    switch (choose_path_logged(device, b, data, size, way, cached, written, wait)) {
+    switch (choose_path_logged(device, b, data, size, way, cached, own, wait)) {
     case PATH_STAGED:
         return way == TO_DEVICE
                    ? gpumem_staging_write(device, stream->native, page, at, data, size)
@@ -301,8 +303,8 @@ static gpumem_result host_transfer_locked(gpumem_stream_obj *stream, gpumem_buff
                                                     : "impossible (no host-visible memory)",
                            device->properties.backend,
                            way == TO_DEVICE ? "copy_host_to_page" : "copy_page_to_host");
-    if (written)
-        return gpumem_write_registration_write(written, stream->native, page, at);
+    if (own)
+        return gpumem_transfer_registration_copy(own, stream->native, page, at);
     if (way == TO_DEVICE)
         r = device->ops->copy_host_to_page(device->native, stream->native, data, page, at, size);
     else
@@ -422,23 +424,23 @@ static gpumem_result host_transfer(gpumem_stream_obj *stream, gpumem_buffer_obj 
     if (r == GPUMEM_OK && (r = gpumem_transfer_check_host(data)) == GPUMEM_OK &&
         (r = gpumem_buffer_check_range(b, offset, size)) == GPUMEM_OK) {
         gpumem_device_obj *device = stream->device;
-        /* Inside a write of this thread's that holds its pages registered (a call from a log
-         * callback): the copy must be done before that write can unregister them. */
-        int inside = gpumem_write_registration_transfer_begin(device);
+        /* Inside a transfer of this thread's that holds its pages registered (a call from a
+         * log callback): the copy must be done before that transfer can unregister them. */
+        int inside = gpumem_transfer_registration_enter(device);
         gpumem_transfer_enter(stream);
         /* Under the stream's lock, so that no thread that holds it can be waiting for it. */
-        gpumem_write_registration written;
-        int own = registers_for_write(device, b, data, size, way, wait, &written);
+        gpumem_transfer_registration own;
+        int registered = registers_for_itself(device, b, data, size, way, wait, &own);
         /* Released after the wait: the copy must not outlive the registration. */
         gpumem_cached_registration *cached =
-            wait && !own ? registration_for(device, b, data, size, way) : NULL;
+            wait && !registered ? registration_for(device, b, data, size, way) : NULL;
         r = host_transfer_locked(stream, b, offset, data, size, way, cached != NULL,
-                                 own ? &written : NULL, wait);
-        if (own) /* the write has read its source (backend.h) */
-            gpumem_write_registration_end(&written);
+                                 registered ? &own : NULL, wait);
+        if (registered) /* its copies are done (gpumem_transfer_registration_copy) */
+            gpumem_transfer_registration_end(&own);
         r = gpumem_transfer_leave(stream, r, wait || inside);
         gpumem_registration_cache_release(cached);
-        gpumem_write_registration_transfer_end(device);
+        gpumem_transfer_registration_leave(device);
     }
     return r;
 }

@@ -426,7 +426,7 @@ typedef struct gpumem_backend_vtable {
                                          const gpumem_image_region *destination_region);
 
     /* Registers host memory with the device (gpumem_host_register; and core, for the length of
-     * one synchronous write on one to three usable CPUs), so that its transfers go by DMA and
+     * one synchronous write or read on few usable CPUs), so that its transfers go by DMA and
      * host_memory_is_pinned says 1 for it; `host` non-NULL, `size` > 0 (core
      * checked). A range the runtime refuses as overlapping a registered one, or as not memory:
      * GPUMEM_ERROR_INVALID_ARGUMENT with the runtime's error. A group of two: register and
@@ -444,7 +444,7 @@ typedef struct gpumem_backend_vtable {
      * without waiting: the copy is queued on the stream and may read `source` until the
      * stream's work completes. Core waits for the stream before it ends the registration or
      * returns to the caller; it calls this for the pieces of a write whose pages it registered
-     * for that write (write_registration.h), registering the next piece while this one's copy
+     * for that write (transfer_registration.h), registering the next piece while this one's copy
      * runs. Only with streams and host_register. Absent: core registers such a write whole
      * and copies it with copy_host_to_page. */
     gpumem_result (*queue_registered_host_to_page)(gpumem_backend_device *device,

@@ -853,7 +853,7 @@ GPUMEM_API gpumem_result gpumem_event_native(gpumem_event event, gpumem_native_e
 
 /* Registers [host, host + size) with the device. flags: 0. GPUMEM_ERROR_INVALID_ARGUMENT for a
  * range that overlaps one registered already (CUDA and HIP refuse it) or is not valid memory;
- * GPUMEM_ERROR_BAD_STATE for memory on pages that a synchronous write has registered for its
+ * GPUMEM_ERROR_BAD_STATE for memory on pages that a synchronous transfer has registered for its
  * own length right now (on one to three usable CPUs: see gpumem_host_unregister), to be
  * registered once it has returned; GPUMEM_ERROR_UNSUPPORTED on a backend that cannot (Vulkan); on the host
  * backend, whose memory is the host's, it succeeds and changes nothing. */
@@ -862,7 +862,8 @@ GPUMEM_API gpumem_result gpumem_host_register(gpumem_device device, void *host, 
                                               gpumem_host_registration *registration);
 /* Ends the registration: transfers from and to the memory go as pageable memory's do again
  * (staged; or on one usable CPU given to the runtime's own copy; and on one to three, a
- * synchronous write of 8 MiB or more registering its pages for its own length). */
+ * synchronous write of 8 MiB or more registering its pages for its own length, as a
+ * synchronous read does on one or two). */
 GPUMEM_API gpumem_result gpumem_host_unregister(gpumem_host_registration registration);
 
 /* ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-/* Where a write that registers its pages for itself (core/write_registration.c) loses against
+/* Where a write that registers its pages for itself (core/transfer_registration.c) loses against
  * registering by hand: gpumem_buffer_write of resident malloc memory, side by side in one
  * process with the driver's copy and with register-copy-unregister made by hand in the ways a
  * backend could make it:

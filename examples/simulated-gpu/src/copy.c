@@ -8,7 +8,8 @@
  * - a write has read its source before it returns: a queued write takes a copy of the bytes;
  * - a read may fill its destination later, by the stream's completion: the worker writes it;
  * - a copy queued from registered memory reads it when it runs, as DMA does, and checks that
- *   the memory is registered still (core must wait for the stream before it unregisters). */
+ *   the memory is registered still (core must wait for the stream before it unregisters);
+ *   a read queued into registered memory checks the same when it runs. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,6 +53,10 @@ void sim_op_run(sim_op *op)
                    "copy_page_to_host", "%llu bytes at %p share a page with memory registered "
                    "read-only (a write's source, which core registers for the write alone)",
                    (unsigned long long)op->size, op->host);
+        SIM_EXPECT(!op->registered ||
+                       sim_host_registered(op->source->device, op->host, op->size),
+                   "copy_page_to_host", "%llu bytes at %p were unregistered before the read "
+                   "queued into them ran", (unsigned long long)op->size, op->host);
         memcpy(op->host, op->source->bytes + op->source_offset, (size_t)op->size);
         break;
     case SIM_OP_FILL: {
@@ -172,7 +177,8 @@ gpumem_result sim_copy_page_to_host(gpumem_backend_device *device,
     sim_page *from = (sim_page *)source;
     sim_expect_range("copy_page_to_host", from, source_offset, size);
     sim_op op = {.kind = SIM_OP_READ, .source = from, .source_offset = source_offset,
-                 .size = size, .host = destination};
+                 .size = size, .host = destination,
+                 .registered = sim_host_registered((sim_device *)device, destination, size)};
     return issue(stream, &op, "copy_page_to_host");
 }
 

@@ -4,9 +4,10 @@
  * with a live registration is refused as the runtime refuses it (CUDA's "already registered"),
  * and the device's close finds none left (core ends every registration first). With it, core's
  * paths for registered memory run on any machine: the application's registrations, and the
- * pages core registers for one write on few CPUs. A copy queued from registered memory
+ * pages core registers for one write or read on few CPUs. A copy queued from registered memory
  * (queue_registered_host_to_page, copy.c) must find its bytes registered when it is queued and
- * still registered when it runs, as a real runtime's DMA needs them. Memory registered read-only
+ * still registered when it runs, as a real runtime's DMA needs them, and so must a read queued
+ * into memory registered when it was queued. Memory registered read-only
  * (host_register_read_only) may not be written by a read's copy, as CUDA's DMA may not. */
 #include <stdlib.h>
 

@@ -132,6 +132,7 @@ typedef struct sim_op {
     sim_page *source, *destination;
     uint64_t source_offset, destination_offset, size;
     void *host;                /* READ: where the bytes go; the WRITEs: where they come from */
+    int registered;            /* READ: `host` was registered when the read was queued */
     uint32_t pattern;          /* FILL */
     sim_event *event;          /* EVENT */
     uint64_t generation;       /* EVENT: which recording of the event this is */
