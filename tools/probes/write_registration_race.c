@@ -31,7 +31,7 @@ static void *reader(void *a) { (void)a; gpumem_stream s; if (gpumem_stream_creat
 static size_t size = 9u << 20;
 static void *writer(void *a) { uint8_t *h = a; for (int i = 0; i < 30; i++) if (gpumem_buffer_write(big, 0, h, size)) return "write"; return NULL; }
 static void *sync_reader(void *a) { (void)a; uint8_t *d = malloc(size); if (!d) return "malloc";
-  for (int i = 0; i < 30; i++) if (gpumem_buffer_read(big, 0, d, size)) { free(d); return "sync read"; }
+  for (int i = 0; i < 60; i++) if (gpumem_buffer_read(big, 0, d, size)) { free(d); return "sync read"; }
   free(d); return NULL; }
 int main(int argc, char **argv) {
   if (argc > 1) size = strtoul(argv[1], NULL, 10) << 20; /* MiB: 40 cuts writes into pieces */
