@@ -65,8 +65,8 @@ static int left_staging_for_cpus(const gpumem_device_obj *device, const gpumem_b
 
 /* The path of a transfer, and why, in the debug log. Pageable memory that core registered for
  * it, by the registration cache (`cached`) or for this one transfer (`own`,
- * transfer_registration.h), goes direct as pinned memory does. `wait`: the call waits for its copy
- * (see choose_path). */
+ * transfer_registration.h), goes direct as pinned memory does. `wait`: the call waits for its
+ * copy (see choose_path). */
 static path choose_path_logged(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
                                const void *host, uint64_t size, direction way, int cached,
                                const gpumem_transfer_registration *own, int wait)
@@ -113,12 +113,12 @@ static gpumem_cached_registration *registration_for(gpumem_device_obj *device,
 }
 
 /* On fewer than GPUMEM_REGISTERED_WRITES_BELOW_CPUS CPUs (writes) or
- * GPUMEM_REGISTERED_READS_BELOW_CPUS (reads), in auto mode, a synchronous transfer of pageable memory that would be
- * staged (on two CPUs or more) or given to the runtime by the CPU rule (on one) registers the
- * memory's pages for the transfer alone (transfer_registration.h), where the registration
- * cache is off: the runtime then copies it by DMA, faster than its own copy or staging there
- * (docs/performance.md, "Twenty-seventh session" to "Twenty-ninth session"). Called under the
- * stream's lock; where it answers 0, the transfer takes choose_path's path. */
+ * GPUMEM_REGISTERED_READS_BELOW_CPUS (reads), in auto mode, a synchronous transfer of pageable
+ * memory that would be staged (on two CPUs or more) or given to the runtime by the CPU rule (on
+ * one) registers the memory's pages for the transfer alone (transfer_registration.h), where
+ * the registration cache is off: the runtime then copies it by DMA, faster than its own copy or
+ * staging there (docs/performance.md, "Twenty-seventh session" to "Twenty-ninth session").
+ * Called under the stream's lock; where it answers 0, the transfer takes choose_path's path. */
 static int registers_for_itself(gpumem_device_obj *device, const gpumem_buffer_obj *b,
                                 void *host, uint64_t size, direction way, int wait,
                                 gpumem_transfer_registration *registration)

@@ -855,8 +855,8 @@ GPUMEM_API gpumem_result gpumem_event_native(gpumem_event event, gpumem_native_e
  * range that overlaps one registered already (CUDA and HIP refuse it) or is not valid memory;
  * GPUMEM_ERROR_BAD_STATE for memory on pages that a synchronous transfer has registered for its
  * own length right now (on one to three usable CPUs: see gpumem_host_unregister), to be
- * registered once it has returned; GPUMEM_ERROR_UNSUPPORTED on a backend that cannot (Vulkan); on the host
- * backend, whose memory is the host's, it succeeds and changes nothing. */
+ * registered once it has returned; GPUMEM_ERROR_UNSUPPORTED on a backend that cannot (Vulkan);
+ * on the host backend, whose memory is the host's, it succeeds and changes nothing. */
 GPUMEM_API gpumem_result gpumem_host_register(gpumem_device device, void *host, uint64_t size,
                                               uint32_t flags,
                                               gpumem_host_registration *registration);
