@@ -88,7 +88,12 @@ int gpumem_transfer_registration_begin(gpumem_device_obj *device, void *host, ui
 gpumem_result gpumem_transfer_registration_copy(gpumem_transfer_registration *registration,
                                                 gpumem_backend_stream *stream,
                                                 gpumem_backend_page *page, uint64_t offset);
-/* Unregisters every piece made, after the transfer. */
+/* Unregisters every piece made, after the transfer, whatever its copy and wait answered. A
+ * failed wait cannot say whether a copy still runs, but the application owns the memory and may
+ * free it once the call has returned: a registration left behind would outlive it, and the
+ * runtime would copy later transfers of those addresses to and from the pages it pinned, which
+ * no longer back them. (CUDA's stream errors are mostly the context's: it then runs no more
+ * work.) Conformance tests this with a stream wait made to fail. */
 void gpumem_transfer_registration_end(gpumem_transfer_registration *registration);
 
 /* 1 when a live registration for a transfer shares a byte with [host, host + size): the

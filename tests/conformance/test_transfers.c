@@ -1,6 +1,7 @@
 /* Synchronous transfers: write, read, copy and fill, byte-exact against a host model of each
  * buffer, on every memory type; and the range checks. Sizes cross the staging chunk (64 KiB in
  * the staging run, larger by default: 9 MiB is above the default chunk). */
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "conformance.h"
+#include "gpumem/backend.h"
 
 #define MIB (1ull << 20)
 #define PAGE (4 * MIB)
@@ -843,6 +845,150 @@ CONF_TEST(a_transfer_whose_later_piece_the_runtime_refuses_lands_every_byte)
     free(back);
     OK(gpumem_pool_destroy(pool));
     OK(gpumem_device_close(device));
+}
+
+/* The backend's own table, with a stream wait that answers a failure while `wait_fails` is set,
+ * as a runtime does for an error of earlier work on the stream. It waits first, so the copies
+ * are done when the failure comes back. */
+static gpumem_backend_vtable failing_wait_table;
+static gpumem_result (*real_stream_synchronize)(gpumem_backend_device *, gpumem_backend_stream *);
+static atomic_int wait_fails, waits_failed;
+
+static gpumem_result failing_stream_synchronize(gpumem_backend_device *device,
+                                                gpumem_backend_stream *stream)
+{
+    gpumem_result r = real_stream_synchronize(device, stream);
+    if (r != GPUMEM_OK || !atomic_load(&wait_fails))
+        return r;
+    atomic_fetch_add(&waits_failed, 1);
+    return gpumem_backend_error(GPUMEM_ERROR_BACKEND, "injected failure of the stream's wait");
+}
+
+/* Registers the suite's backend again as "failing-wait", its table as the module gives it but
+ * for the stream wait. Answers 0 (with *why) where it cannot: a built-in backend, a module of
+ * an earlier table version, or one without stream_synchronize, whose operations are done when
+ * they return. */
+static int register_failing_wait(const char **why)
+{
+    gpumem_backend_info info;
+    OK(gpumem_backend_find(conf_backend(), &info));
+    if (!info.is_module) {
+        *why = "the backend is built in: its table cannot be loaded to be wrapped";
+        return 0;
+    }
+    void *module = dlopen(info.module_path, RTLD_NOW | RTLD_LOCAL);
+    cr_assert_not_null(module, "%s", dlerror());
+    gpumem_backend_entry_fn entry;
+    *(void **)&entry = dlsym(module, GPUMEM_BACKEND_ENTRY_NAME);
+    cr_assert_not_null(entry, "%s", dlerror());
+    const gpumem_backend_vtable *own = entry();
+    cr_assert_not_null(own);
+    if (own->version != GPUMEM_BACKEND_VERSION) { /* an earlier table is shorter */
+        *why = "the module was built for an earlier table version than this test wraps";
+        return 0;
+    }
+    failing_wait_table = *own;
+    if (!failing_wait_table.stream_synchronize) {
+        *why = "the backend has no stream_synchronize: its operations are done when they return";
+        return 0;
+    }
+    real_stream_synchronize = failing_wait_table.stream_synchronize;
+    failing_wait_table.stream_synchronize = failing_stream_synchronize;
+    failing_wait_table.name = "failing-wait";
+    OK(gpumem_backend_register(&failing_wait_table));
+    return 1;
+}
+
+/* "failing-wait" opened as the suite opens its devices, on `cpus` CPUs (0: all it may use).
+ * Answers 0, opening nothing, where the process may use fewer. */
+static int open_failing_wait(int cpus, gpumem_device *device)
+{
+    cpu_set_t all;
+    int bound = !cpus || bind_to_cpus(&all, cpus) == cpus;
+    gpumem_result opened = GPUMEM_OK;
+    if (bound) {
+        gpumem_device_desc desc = {.backend = "failing-wait"};
+        if (conf_externally_synchronized())
+            desc.flags = GPUMEM_DEVICE_OPEN_EXTERNALLY_SYNCHRONIZED;
+        opened = gpumem_device_open(&desc, device);
+    }
+    if (cpus)
+        restore_cpus(&all);
+    OK(opened);
+    return bound;
+}
+
+/* A synchronous write or read whose stream wait fails returns the failure, with the backend's
+ * message, and leaves nothing behind: no page of the host memory registered (on one CPU, where
+ * the transfer registers it for itself, the pieces are unregistered before the call returns:
+ * the application may free the memory as soon as it has the answer, and a registration that
+ * outlived it would send later copies of those addresses to pages that no longer back them),
+ * no staging chunk or lock held. Then the device works on: every byte of the next transfers
+ * lands. Sizes below the staging threshold, above it, and large enough to be registered in
+ * pieces, on one CPU and on all the process may use. */
+CONF_TEST(a_transfer_whose_stream_wait_fails_says_so_and_leaves_nothing_registered)
+{
+    const char *why = NULL;
+    if (!register_failing_wait(&why))
+        CONF_SKIP("%s", why);
+    const uint64_t sizes[] = {4096 + 12, 9 * MIB + 12, 48 * MIB + 12};
+    const size_t count = sizeof sizes / sizeof sizes[0];
+    const uint64_t largest = sizes[count - 1];
+    uint8_t *host = conf_alloc(largest), *back = conf_alloc(largest);
+    gpumem_log_set_callback(path_log, NULL);
+    int registered_pieces = 0;
+    for (int cpus = 1; cpus >= 0; cpus--) {
+        gpumem_device device;
+        if (!open_failing_wait(cpus, &device))
+            continue;
+        gpumem_pool_desc pd = {.preferred_flags = GPUMEM_MEMORY_DEVICE_LOCAL, .name = "waits"};
+        gpumem_pool pool;
+        OK(gpumem_pool_create(device, &pd, &pool));
+        gpumem_buffer buffer;
+        OK(gpumem_buffer_create(pool, &(gpumem_buffer_desc){.size = largest}, &buffer));
+        int can_register = registers(device, host, largest, "before the transfers");
+        for (size_t i = 0; i < count; i++) {
+            uint64_t size = sizes[i];
+            for (int read = 0; read <= 1; read++) {
+                const char *what = read ? "read" : "write";
+                last_registered = 0;
+                last_for_cpus = 0;
+                last_pieces = 0;
+                atomic_store(&waits_failed, 0);
+                atomic_store(&wait_fails, 1);
+                gpumem_result r = read ? gpumem_buffer_read(buffer, 0, back, size)
+                                       : gpumem_buffer_write(buffer, 0, host, size);
+                atomic_store(&wait_fails, 0);
+                cr_assert_eq(r, GPUMEM_ERROR_BACKEND, "the %s of %llu bytes on %d CPUs (0: all) "
+                             "whose wait failed -> %s (%s)", what, (unsigned long long)size,
+                             cpus, gpumem_result_string(r), gpumem_last_error());
+                cr_assert(strstr(gpumem_last_error(), "injected failure"),
+                          "the backend's message is the call's: %s", gpumem_last_error());
+                cr_assert_geq(atomic_load(&waits_failed), 1);
+                registered_pieces += last_registered && last_pieces > 1;
+                if (cpus == 1 && read && size == largest)
+                    cr_assert((last_registered && last_pieces > 1) || !last_for_cpus,
+                              "the read of %llu bytes on one CPU went %s, not registered in "
+                              "pieces, though the runtime copies it itself",
+                              (unsigned long long)size, last_path);
+                if (can_register) /* the runtime refuses pages that are registered already */
+                    registers(device, read ? back : host, size, "after the failed transfer");
+            }
+            conf_pattern(host, size, 500 + i);
+            memset(back, 0xEE, size);
+            OK(gpumem_buffer_write(buffer, 0, host, size));
+            OK(gpumem_buffer_read(buffer, 0, back, size));
+            ASSERT_BYTES(back, host, size, "a write and a read of %llu bytes after failed waits",
+                         (unsigned long long)size);
+        }
+        OK(gpumem_buffer_destroy(buffer));
+        OK(gpumem_pool_destroy(pool));
+        OK(gpumem_device_close(device));
+    }
+    conf_log_restore();
+    free(host);
+    free(back);
+    cr_log_info("%d failed transfers were registered in pieces", registered_pieces);
 }
 
 /* Pool creates and destroys on another thread, beside writes (a_write_registered_...). */
