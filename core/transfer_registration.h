@@ -93,7 +93,7 @@ gpumem_result gpumem_transfer_registration_copy(gpumem_transfer_registration *re
  * free it once the call has returned: a registration left behind would outlive it, and the
  * runtime would copy later transfers of those addresses to and from the pages it pinned, which
  * no longer back them. (CUDA's stream errors are mostly the context's: it then runs no more
- * work.) Conformance tests this with a stream wait made to fail. */
+ * work.) Conformance tests this with a stream wait, and each copy in turn, made to fail. */
 void gpumem_transfer_registration_end(gpumem_transfer_registration *registration);
 
 /* 1 when a live registration for a transfer shares a byte with [host, host + size): the

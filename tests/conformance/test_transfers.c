@@ -874,28 +874,71 @@ CONF_TEST(a_transfer_whose_later_piece_the_runtime_refuses_lands_every_byte)
     OK(gpumem_device_close(device));
 }
 
-/* The backend's own table, with a stream wait that answers a failure while `wait_fails` is set,
- * as a runtime does for an error of earlier work on the stream. It waits first, so the copies
- * are done when the failure comes back. */
-static gpumem_backend_vtable failing_wait_table;
-static gpumem_result (*real_stream_synchronize)(gpumem_backend_device *, gpumem_backend_stream *);
-static atomic_int wait_fails, waits_failed;
+/* The backend's own table, with failures the test turns on: a stream wait that answers a
+ * failure while `wait_fails` is set, as a runtime does for an error of earlier work on the
+ * stream (it waits first, so the copies are done when the failure comes back); and the
+ * `copy_fails_at`-th copy between host memory and a page from now that refuses, copying
+ * nothing. */
+static gpumem_backend_vtable failing_table, real_table;
+static atomic_int wait_fails, copy_fails_at, failures_injected;
+
+static gpumem_result injected(const char *what)
+{
+    atomic_fetch_add(&failures_injected, 1);
+    return gpumem_backend_error(GPUMEM_ERROR_BACKEND, "injected failure of %s", what);
+}
+
+/* 1 when this copy is the one to fail (the count of copies then stops). */
+static int copy_fails(void)
+{
+    int left = atomic_load(&copy_fails_at);
+    while (left > 0 && !atomic_compare_exchange_weak(&copy_fails_at, &left, left - 1))
+        ;
+    return left == 1;
+}
 
 static gpumem_result failing_stream_synchronize(gpumem_backend_device *device,
                                                 gpumem_backend_stream *stream)
 {
-    gpumem_result r = real_stream_synchronize(device, stream);
-    if (r != GPUMEM_OK || !atomic_load(&wait_fails))
-        return r;
-    atomic_fetch_add(&waits_failed, 1);
-    return gpumem_backend_error(GPUMEM_ERROR_BACKEND, "injected failure of the stream's wait");
+    gpumem_result r = real_table.stream_synchronize(device, stream);
+    return r != GPUMEM_OK || !atomic_load(&wait_fails) ? r : injected("the stream's wait");
 }
 
-/* Registers the suite's backend again as "failing-wait", its table as the module gives it but
- * for the stream wait. Answers 0 (with *why) where it cannot: a built-in backend, a module of
- * an earlier table version, or one without stream_synchronize, whose operations are done when
- * they return. */
-static int register_failing_wait(const char **why)
+static gpumem_result failing_copy_host_to_page(gpumem_backend_device *device,
+                                               gpumem_backend_stream *stream, const void *source,
+                                               gpumem_backend_page *page, uint64_t offset,
+                                               uint64_t size)
+{
+    return copy_fails() ? injected("copy_host_to_page")
+                        : real_table.copy_host_to_page(device, stream, source, page, offset, size);
+}
+
+static gpumem_result failing_copy_page_to_host(gpumem_backend_device *device,
+                                               gpumem_backend_stream *stream,
+                                               gpumem_backend_page *page, uint64_t offset,
+                                               void *destination, uint64_t size)
+{
+    return copy_fails() ? injected("copy_page_to_host")
+                        : real_table.copy_page_to_host(device, stream, page, offset, destination,
+                                                       size);
+}
+
+static gpumem_result failing_queue_registered_host_to_page(gpumem_backend_device *device,
+                                                           gpumem_backend_stream *stream,
+                                                           const void *source,
+                                                           gpumem_backend_page *page,
+                                                           uint64_t offset, uint64_t size)
+{
+    return copy_fails() ? injected("queue_registered_host_to_page")
+                        : real_table.queue_registered_host_to_page(device, stream, source, page,
+                                                                   offset, size);
+}
+
+/* Registers the suite's backend again as "failing", its table as the module gives it but for
+ * the operations above it has. Answers 0 (with *why) where it cannot: a built-in backend, a
+ * module of an earlier table version, or one without stream_synchronize, whose operations are
+ * done when they return. */
+static int register_failing(const char **why)
 {
     const gpumem_backend_vtable *own = module_table(why);
     if (!own)
@@ -904,27 +947,32 @@ static int register_failing_wait(const char **why)
         *why = "the module was built for an earlier table version than this test wraps";
         return 0;
     }
-    failing_wait_table = *own;
-    if (!failing_wait_table.stream_synchronize) {
+    if (!own->stream_synchronize) {
         *why = "the backend has no stream_synchronize: its operations are done when they return";
         return 0;
     }
-    real_stream_synchronize = failing_wait_table.stream_synchronize;
-    failing_wait_table.stream_synchronize = failing_stream_synchronize;
-    failing_wait_table.name = "failing-wait";
-    OK(gpumem_backend_register(&failing_wait_table));
+    real_table = failing_table = *own;
+    failing_table.stream_synchronize = failing_stream_synchronize;
+    if (own->copy_host_to_page)
+        failing_table.copy_host_to_page = failing_copy_host_to_page;
+    if (own->copy_page_to_host)
+        failing_table.copy_page_to_host = failing_copy_page_to_host;
+    if (own->queue_registered_host_to_page)
+        failing_table.queue_registered_host_to_page = failing_queue_registered_host_to_page;
+    failing_table.name = "failing";
+    OK(gpumem_backend_register(&failing_table));
     return 1;
 }
 
-/* "failing-wait" opened as the suite opens its devices, on `cpus` CPUs (0: all it may use).
+/* "failing" opened as the suite opens its devices, on `cpus` CPUs (0: all it may use).
  * Answers 0, opening nothing, where the process may use fewer. */
-static int open_failing_wait(int cpus, gpumem_device *device)
+static int open_failing(int cpus, gpumem_device *device)
 {
     cpu_set_t all;
     int bound = !cpus || bind_to_cpus(&all, cpus) == cpus;
     gpumem_result opened = GPUMEM_OK;
     if (bound) {
-        gpumem_device_desc desc = {.backend = "failing-wait"};
+        gpumem_device_desc desc = {.backend = "failing"};
         if (conf_externally_synchronized())
             desc.flags = GPUMEM_DEVICE_OPEN_EXTERNALLY_SYNCHRONIZED;
         opened = gpumem_device_open(&desc, device);
@@ -933,6 +981,81 @@ static int open_failing_wait(int cpus, gpumem_device *device)
         restore_cpus(&all);
     OK(opened);
     return bound;
+}
+
+/* The failure the next transfer meets: its stream's wait (copy 0), or its copy-th copy between
+ * host memory and a page. */
+static void arm(int copy)
+{
+    atomic_store(&failures_injected, 0);
+    atomic_store(&wait_fails, copy == 0);
+    atomic_store(&copy_fails_at, copy);
+}
+
+/* A write or read of `size` bytes (host memory at `host`, back into `back`) that meets the
+ * failure arm(copy) sets: it answers GPUMEM_ERROR_BACKEND with the backend's message, or, where
+ * it made fewer copies than `copy`, succeeds (answers 0). Nothing stays registered after it, and
+ * the next write and read land every byte. Answers 1 when it failed. */
+static int transfer_fails(gpumem_device device, gpumem_buffer buffer, uint8_t *host,
+                          uint8_t *back, uint64_t size, int read, int copy, int can_register,
+                          int cpus)
+{
+    const char *what = read ? "read" : "write";
+    last_registered = 0;
+    last_for_cpus = 0;
+    last_pieces = 0;
+    arm(copy);
+    gpumem_result r = read ? gpumem_buffer_read(buffer, 0, back, size)
+                           : gpumem_buffer_write(buffer, 0, host, size);
+    int failed = atomic_load(&failures_injected) > 0;
+    arm(-1);
+    if (failed) {
+        cr_assert_eq(r, GPUMEM_ERROR_BACKEND, "the %s of %llu bytes on %d CPUs (0: all) whose %s "
+                     "failed -> %s (%s)", what, (unsigned long long)size, cpus,
+                     copy ? "copy" : "wait", gpumem_result_string(r), gpumem_last_error());
+        cr_assert(strstr(gpumem_last_error(), "injected failure"),
+                  "the backend's message is the call's: %s", gpumem_last_error());
+    } else {
+        cr_assert_eq(r, GPUMEM_OK, "the %s of %llu bytes on %d CPUs (0: all), no failure "
+                     "injected -> %s (%s)", what, (unsigned long long)size, cpus,
+                     gpumem_result_string(r), gpumem_last_error());
+    }
+    if (can_register) /* the runtime refuses pages that are registered already */
+        registers(device, read ? back : host, size, "after the failed transfer");
+    conf_pattern(host, size, 500 + (uint64_t)size + (uint64_t)copy);
+    memset(back, 0xEE, size);
+    OK(gpumem_buffer_write(buffer, 0, host, size));
+    OK(gpumem_buffer_read(buffer, 0, back, size));
+    ASSERT_BYTES(back, host, size, "a write and a read of %llu bytes after a failed %s",
+                 (unsigned long long)size, what);
+    return failed;
+}
+
+/* For tests of failed transfers: a device of "failing" on `cpus` CPUs (0: all), a pool and a
+ * buffer of `size` bytes, with the path log on; 0 where the process may use fewer CPUs. */
+typedef struct failing_device {
+    gpumem_device device;
+    gpumem_pool pool;
+    gpumem_buffer buffer;
+} failing_device;
+
+static int failing_open(int cpus, uint64_t size, failing_device *f)
+{
+    if (!open_failing(cpus, &f->device))
+        return 0;
+    gpumem_pool_desc pd = {.preferred_flags = GPUMEM_MEMORY_DEVICE_LOCAL, .name = "failing"};
+    OK(gpumem_pool_create(f->device, &pd, &f->pool));
+    OK(gpumem_buffer_create(f->pool, &(gpumem_buffer_desc){.size = size}, &f->buffer));
+    gpumem_log_set_callback(path_log, NULL);
+    return 1;
+}
+
+static void failing_close(failing_device *f)
+{
+    conf_log_restore();
+    OK(gpumem_buffer_destroy(f->buffer));
+    OK(gpumem_pool_destroy(f->pool));
+    OK(gpumem_device_close(f->device));
 }
 
 /* A synchronous write or read whose stream wait fails returns the failure, with the backend's
@@ -946,66 +1069,81 @@ static int open_failing_wait(int cpus, gpumem_device *device)
 CONF_TEST(a_transfer_whose_stream_wait_fails_says_so_and_leaves_nothing_registered)
 {
     const char *why = NULL;
-    if (!register_failing_wait(&why))
+    if (!register_failing(&why))
         CONF_SKIP("%s", why);
     const uint64_t sizes[] = {4096 + 12, 9 * MIB + 12, 48 * MIB + 12};
     const size_t count = sizeof sizes / sizeof sizes[0];
     const uint64_t largest = sizes[count - 1];
     uint8_t *host = conf_alloc(largest), *back = conf_alloc(largest);
-    gpumem_log_set_callback(path_log, NULL);
     int registered_pieces = 0;
     for (int cpus = 1; cpus >= 0; cpus--) {
-        gpumem_device device;
-        if (!open_failing_wait(cpus, &device))
+        failing_device f;
+        if (!failing_open(cpus, largest, &f))
             continue;
-        gpumem_pool_desc pd = {.preferred_flags = GPUMEM_MEMORY_DEVICE_LOCAL, .name = "waits"};
-        gpumem_pool pool;
-        OK(gpumem_pool_create(device, &pd, &pool));
-        gpumem_buffer buffer;
-        OK(gpumem_buffer_create(pool, &(gpumem_buffer_desc){.size = largest}, &buffer));
-        int can_register = registers(device, host, largest, "before the transfers");
-        for (size_t i = 0; i < count; i++) {
-            uint64_t size = sizes[i];
+        int can_register = registers(f.device, host, largest, "before the transfers");
+        for (size_t i = 0; i < count; i++)
             for (int read = 0; read <= 1; read++) {
-                const char *what = read ? "read" : "write";
-                last_registered = 0;
-                last_for_cpus = 0;
-                last_pieces = 0;
-                atomic_store(&waits_failed, 0);
-                atomic_store(&wait_fails, 1);
-                gpumem_result r = read ? gpumem_buffer_read(buffer, 0, back, size)
-                                       : gpumem_buffer_write(buffer, 0, host, size);
-                atomic_store(&wait_fails, 0);
-                cr_assert_eq(r, GPUMEM_ERROR_BACKEND, "the %s of %llu bytes on %d CPUs (0: all) "
-                             "whose wait failed -> %s (%s)", what, (unsigned long long)size,
-                             cpus, gpumem_result_string(r), gpumem_last_error());
-                cr_assert(strstr(gpumem_last_error(), "injected failure"),
-                          "the backend's message is the call's: %s", gpumem_last_error());
-                cr_assert_geq(atomic_load(&waits_failed), 1);
+                cr_assert(transfer_fails(f.device, f.buffer, host, back, sizes[i], read, 0,
+                                         can_register, cpus),
+                          "the %s of %llu bytes waited for its stream without failing",
+                          read ? "read" : "write", (unsigned long long)sizes[i]);
                 registered_pieces += last_registered && last_pieces > 1;
-                if (cpus == 1 && read && size == largest)
+                if (cpus == 1 && read && sizes[i] == largest)
                     cr_assert((last_registered && last_pieces > 1) || !last_for_cpus,
                               "the read of %llu bytes on one CPU went %s, not registered in "
                               "pieces, though the runtime copies it itself",
-                              (unsigned long long)size, last_path);
-                if (can_register) /* the runtime refuses pages that are registered already */
-                    registers(device, read ? back : host, size, "after the failed transfer");
+                              (unsigned long long)sizes[i], last_path);
             }
-            conf_pattern(host, size, 500 + i);
-            memset(back, 0xEE, size);
-            OK(gpumem_buffer_write(buffer, 0, host, size));
-            OK(gpumem_buffer_read(buffer, 0, back, size));
-            ASSERT_BYTES(back, host, size, "a write and a read of %llu bytes after failed waits",
-                         (unsigned long long)size);
-        }
-        OK(gpumem_buffer_destroy(buffer));
-        OK(gpumem_pool_destroy(pool));
-        OK(gpumem_device_close(device));
+        failing_close(&f);
     }
-    conf_log_restore();
     free(host);
     free(back);
     cr_log_info("%d failed transfers were registered in pieces", registered_pieces);
+}
+
+/* A synchronous write or read whose copy between host memory and the device fails at any of its
+ * copies (a transfer registered in pieces makes one a piece, the others one or none: staging
+ * copies page to page) returns the failure with the backend's message, and leaves nothing
+ * registered: the pieces registered before the failure are unregistered, and the one after it
+ * never is. Then every byte of the next transfers lands. 48 MiB (three pieces) and 9 MiB, on
+ * one CPU and on all the process may use, each copy in turn made to fail until the transfer
+ * makes fewer. */
+CONF_TEST(a_transfer_whose_copy_fails_at_any_piece_says_so_and_leaves_nothing_registered)
+{
+    const char *why = NULL;
+    if (!register_failing(&why))
+        CONF_SKIP("%s", why);
+    if (!real_table.copy_host_to_page && !real_table.copy_page_to_host)
+        CONF_SKIP("the backend copies no host memory itself (no copy_host_to_page or "
+                  "copy_page_to_host): core maps or stages every transfer");
+    const uint64_t sizes[] = {9 * MIB + 12, 48 * MIB + 12};
+    const uint64_t largest = sizes[1];
+    uint8_t *host = conf_alloc(largest), *back = conf_alloc(largest);
+    int failed_in_pieces = 0, failed = 0;
+    for (int cpus = 1; cpus >= 0; cpus--) {
+        failing_device f;
+        if (!failing_open(cpus, largest, &f))
+            continue;
+        int can_register = registers(f.device, host, largest, "before the transfers");
+        for (size_t i = 0; i < 2; i++)
+            for (int read = 0; read <= 1; read++)
+                for (int copy = 1; copy <= 8; copy++) {
+                    if (!transfer_fails(f.device, f.buffer, host, back, sizes[i], read, copy,
+                                        can_register, cpus))
+                        break;
+                    failed++;
+                    failed_in_pieces += last_registered && last_pieces > 1;
+                }
+        failing_close(&f);
+    }
+    free(host);
+    free(back);
+    cr_log_info("%d transfers failed at a copy, %d of them registered in pieces", failed,
+                failed_in_pieces);
+    if (!failed)
+        CONF_SKIP("no transfer copied between host memory and a page itself: every one was "
+                  "staged (GPUMEM_STAGING=%s)", getenv("GPUMEM_STAGING") ? getenv("GPUMEM_STAGING")
+                                                                       : "unset");
 }
 
 /* Pool creates and destroys on another thread, beside writes (a_write_registered_...). */
