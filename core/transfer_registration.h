@@ -83,8 +83,9 @@ int gpumem_transfer_registration_begin(gpumem_device_obj *device, void *host, ui
  * copy_host_to_page or copy_page_to_host, or piece after piece, each registered while the one
  * before is copied; then a wait for the stream (whatever failed: no copy may outlive the
  * registration). A piece the runtime does not register goes, with the rest of the transfer,
- * to the same copy unregistered. When this returns the copies are done. Errors are set
- * (gpumem_fail_backend). */
+ * to the same copy unregistered. When this returns the copies are done, or the wait failed
+ * (which says the stream's work runs no further: backend.h, stream_synchronize). Errors are
+ * set (gpumem_fail_backend). */
 gpumem_result gpumem_transfer_registration_copy(gpumem_transfer_registration *registration,
                                                 gpumem_backend_stream *stream,
                                                 gpumem_backend_page *page, uint64_t offset);
@@ -93,7 +94,8 @@ gpumem_result gpumem_transfer_registration_copy(gpumem_transfer_registration *re
  * free it once the call has returned: a registration left behind would outlive it, and the
  * runtime would copy later transfers of those addresses to and from the pages it pinned, which
  * no longer back them. (CUDA's stream errors are mostly the context's: it then runs no more
- * work.) Conformance tests this with a stream wait, and each copy in turn, made to fail. */
+ * work; backend.h asks that a failed wait mean it.) Conformance tests make the stream wait (after
+ * the copies are done) and each copy in turn fail, and check that nothing stays registered. */
 void gpumem_transfer_registration_end(gpumem_transfer_registration *registration);
 
 /* 1 when a live registration for a transfer shares a byte with [host, host + size): the

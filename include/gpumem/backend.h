@@ -202,7 +202,9 @@ typedef struct gpumem_backend_vtable {
     /* Core synchronizes the stream first. */
     void (*stream_destroy)(gpumem_backend_device *device, gpumem_backend_stream *stream);
     /* Returns when everything submitted to the stream has completed (and, for reads into host
-     * memory, landed there). */
+     * memory, landed there). A failure must mean that the stream's work ran or will run no
+     * further (CUDA: an error of the context, which then runs nothing): core then ends what
+     * that work used, and unregisters memory it registered for one transfer. */
     gpumem_result (*stream_synchronize)(gpumem_backend_device *device,
                                         gpumem_backend_stream *stream);
     /* The runtime's own queue for gpumem_stream_native: a VkQueue, a CUstream, a hipStream_t.
@@ -226,8 +228,8 @@ typedef struct gpumem_backend_vtable {
     /* --- host transfers --- */
 
     /* Copies between any host memory and a page, ordered on the stream. A write must have read
-     * `source` before it returns. A read may fill `destination` later, by the stream's
-     * completion. Absent (each on its own): core copies through a mapping of host-visible
+     * `source` before it returns, and reads it no more once it returns, whatever it answers. A
+     * read may fill `destination` later, by the stream's completion. Absent (each on its own): core copies through a mapping of host-visible
      * pages, or stages through host-visible chunks with copy_page_to_page. */
     gpumem_result (*copy_host_to_page)(gpumem_backend_device *device,
                                        gpumem_backend_stream *stream, const void *source,
@@ -433,7 +435,8 @@ typedef struct gpumem_backend_vtable {
      * unregister. Absent: gpumem_host_register is GPUMEM_ERROR_UNSUPPORTED. */
     gpumem_result (*host_register)(gpumem_backend_device *device, void *host, uint64_t size,
                                    gpumem_backend_registration **registration);
-    /* Ends a registration (no transfer of the memory is queued any more: core waited). */
+    /* Ends a registration (no transfer of the memory is queued any more: core waited, or the
+     * wait failed; see stream_synchronize). */
     void (*host_unregister)(gpumem_backend_device *device,
                             gpumem_backend_registration *registration);
 
