@@ -1,5 +1,5 @@
-/* What the CUDA probes share: a driver call that must succeed, a monotonic clock, and an order
- * for qsort of doubles. Header-only, so that each probe still builds with one gcc line. */
+/* What the CUDA probes share: a driver call that must succeed, the device's context and a
+ * stream, a monotonic clock, and an order for qsort of doubles. Header-only, so that each probe still builds with one gcc line. */
 #ifndef GPUMEM_CUDA_PROBE_H
 #define GPUMEM_CUDA_PROBE_H
 
@@ -18,6 +18,29 @@
             exit(1);                                                              \
         }                                                                         \
     } while (0)
+
+/* The primary context of CUDA's device 0 (the one gpumem opens by default), made current, and a
+ * non-blocking stream on it. */
+static inline CUcontext probe_open(CUstream *stream)
+{
+    CUdevice device;
+    CUcontext context;
+    CHECK(cuInit(0));
+    CHECK(cuDeviceGet(&device, 0));
+    CHECK(cuDevicePrimaryCtxRetain(&context, device));
+    CHECK(cuCtxSetCurrent(context));
+    CHECK(cuStreamCreate(stream, CU_STREAM_NON_BLOCKING));
+    return context;
+}
+
+/* Ends what probe_open made. */
+static inline void probe_close(CUstream stream)
+{
+    CUdevice device;
+    CHECK(cuStreamDestroy(stream));
+    CHECK(cuDeviceGet(&device, 0));
+    CHECK(cuDevicePrimaryCtxRelease(device));
+}
 
 static inline double now(void)
 {

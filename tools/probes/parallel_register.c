@@ -126,14 +126,8 @@ int main(int argc, char **argv)
     int rounds = argc > 2 ? atoi(argv[2]) : 9;
     if (!mib || mib > (size_t)MAX_PIECES * 16 || rounds < 1 || rounds > 99)
         return fprintf(stderr, "usage: parallel_register MiB(16..1024) rounds(1..99)\n"), 2;
-    CHECK(cuInit(0));
-    CUdevice device;
-    CUcontext context;
-    CHECK(cuDeviceGet(&device, 0));
-    CHECK(cuDevicePrimaryCtxRetain(&context, device));
-    CHECK(cuCtxSetCurrent(context));
     CUstream stream;
-    CHECK(cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING));
+    CUcontext context = probe_open(&stream);
     size_t size = mib << 20;
     char *host = aligned_alloc(PAGE, size), *back = aligned_alloc(PAGE, size);
     for (size_t i = 0; i < size; i++)

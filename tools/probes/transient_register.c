@@ -69,14 +69,8 @@ int main(int argc, char **argv)
     int rounds = argc > 3 ? atoi(argv[3]) : 7;
     if (rounds < 1 || rounds > 64 || chunk == 0 || size / chunk + 2 > MAX_CHUNKS)
         return 2;
-    CHECK(cuInit(0));
-    CUdevice device;
-    CUcontext context;
-    CHECK(cuDeviceGet(&device, 0));
-    CHECK(cuDevicePrimaryCtxRetain(&context, device));
-    CHECK(cuCtxSetCurrent(context));
     CUstream stream;
-    CHECK(cuStreamCreate(&stream, CU_STREAM_NON_BLOCKING));
+    probe_open(&stream);
     static CUevent done[MAX_CHUNKS];
     for (size_t k = 0; k < size / chunk + 2; k++)
         CHECK(cuEventCreate(&done[k], CU_EVENT_DISABLE_TIMING));

@@ -256,13 +256,7 @@ int main(int argc, char **argv)
     GCHECK(gpumem_buffer_create(staging_pool, &(gpumem_buffer_desc){.size = t.size}, &t.staged));
 
     /* The device gpumem opened is the primary context of CUDA's device 0 (the default). */
-    CUdevice cu_device;
-    CUcontext context;
-    CHECK(cuInit(0));
-    CHECK(cuDeviceGet(&cu_device, 0));
-    CHECK(cuDevicePrimaryCtxRetain(&context, cu_device));
-    CHECK(cuCtxSetCurrent(context));
-    CHECK(cuStreamCreate(&t.stream, CU_STREAM_NON_BLOCKING));
+    probe_open(&t.stream);
     CHECK(cuMemAlloc(&t.raw, t.size));
     t.host = malloc(t.size);
     memset(t.host, 0x5a, t.size); /* resident, as the bench's memory */
@@ -299,8 +293,7 @@ int main(int argc, char **argv)
            median(reg, rounds), median(copy, rounds), median(unreg, rounds));
 
     CHECK(cuMemFree(t.raw));
-    CHECK(cuStreamDestroy(t.stream));
-    CHECK(cuDevicePrimaryCtxRelease(cu_device));
+    probe_close(t.stream);
     GCHECK(gpumem_pool_destroy(pool));
     GCHECK(gpumem_pool_destroy(staging_pool));
     GCHECK(gpumem_device_close(device));
