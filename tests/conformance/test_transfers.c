@@ -1186,6 +1186,73 @@ CONF_TEST(a_transfer_whose_copy_fails_at_any_piece_says_so_and_leaves_nothing_re
                   "staged (GPUMEM_STAGING=%s)", staging ? staging : "unset");
 }
 
+/* Where the runtime refuses a later piece (the application holds a page of it) and the copy of
+ * the rest, which then goes unregistered, fails too, or the first piece's copy fails before: the
+ * call answers the failure, the pieces core registered are unregistered, and the application's
+ * registration stays the application's. 32 MiB (two pieces) on one CPU, each copy failing in
+ * turn: the first piece's, then the rest's. */
+CONF_TEST(a_transfer_refused_a_piece_whose_copies_then_fail_leaves_the_application_its_pages)
+{
+    const char *why = NULL;
+    if (!register_failing(&why))
+        CONF_SKIP("%s", why);
+    const char *staging = getenv("GPUMEM_STAGING");
+    if (staging && !strcmp(staging, "always"))
+        CONF_SKIP("GPUMEM_STAGING=always: every transfer is staged, and registers nothing");
+    const uint64_t size = 32 * MIB + 12, page = (uint64_t)sysconf(_SC_PAGESIZE);
+    uint8_t *host = conf_alloc(size), *back = conf_alloc(size);
+    failing_device f;
+    cr_assert(failing_open(1, size, &f));
+    if (!registers(f.device, host, size, "before the transfers")) {
+        failing_close(&f);
+        free(host);
+        free(back);
+        CONF_SKIP("the backend cannot register host memory: %s", gpumem_last_error());
+    }
+    int in_pieces = 0;
+    for (int read = 0; read <= 1; read++) {
+        const char *what = read ? "read" : "write";
+        uint8_t *memory = read ? back : host;
+        /* A page of the second piece (from 16 MiB on) */
+        void *held = (void *)(((uintptr_t)memory + 24 * MIB) & ~(uintptr_t)(page - 1));
+        gpumem_host_registration mine;
+        OK(gpumem_host_register(f.device, held, page, 0, &mine));
+        failed_path first = {{0}, 0, 0}, said;
+        int copy = 1, refused_at_second = 0;
+        for (;; copy++) {
+            cr_assert_leq(copy, 4, "the %s kept failing", what);
+            atomic_store(&refused_registrations, 0);
+            /* Checks of the memory's registrations come after, with the page let go */
+            if (!transfer_fails(f.device, f.buffer, host, back, size, read, copy, 0, 1, &said))
+                break;
+            if (copy == 1)
+                first = said;
+            if (copy == 2)
+                refused_at_second = atomic_load(&refused_registrations) > 0;
+            OK(gpumem_host_unregister(mine)); /* still the application's to end */
+            registers(f.device, memory, size, "after the failed transfer, the page let go");
+            OK(gpumem_host_register(f.device, held, page, 0, &mine));
+        }
+        OK(gpumem_host_unregister(mine));
+        int copies = copy - 1;
+        if (first.pieces > 1) { /* the first piece registered, the rest refused */
+            in_pieces++;
+            cr_assert_eq(copies, 2, "the %s registered in %u pieces, one refused: %d copies "
+                         "failed in turn", what, first.pieces, copies);
+            cr_assert(refused_at_second, "the %s's second copy failed without a refusal "
+                      "logged before it", what);
+        } else {
+            cr_assert_leq(copies, 1, "the %s (%s): %d copies failed in turn", what, first.path,
+                          copies);
+        }
+    }
+    failing_close(&f);
+    free(host);
+    free(back);
+    if (!in_pieces)
+        CONF_SKIP("neither transfer registered itself in pieces on one CPU");
+}
+
 /* Pool creates and destroys on another thread, beside writes (a_write_registered_...). */
 static void *churn_pools(void *arg)
 {
