@@ -229,8 +229,9 @@ typedef struct gpumem_backend_vtable {
 
     /* Copies between any host memory and a page, ordered on the stream. A write must have read
      * `source` before it returns, and reads it no more once it returns, whatever it answers. A
-     * read may fill `destination` later, by the stream's completion. Absent (each on its own): core copies through a mapping of host-visible
-     * pages, or stages through host-visible chunks with copy_page_to_page. */
+     * read may fill `destination` later, by the stream's completion. Absent (each on its own):
+     * core copies through a mapping of host-visible pages, or stages through host-visible
+     * chunks with copy_page_to_page. */
     gpumem_result (*copy_host_to_page)(gpumem_backend_device *device,
                                        gpumem_backend_stream *stream, const void *source,
                                        gpumem_backend_page *destination,

@@ -785,7 +785,8 @@ CONF_TEST(a_transfer_registered_in_pieces_lands_every_byte_around_the_cuts)
                                             "memory");
                 if (last_registered) {
                     unsigned model = read || queues_writes == 1 ? model_pieces(size) : 1;
-                    cr_assert(last_pieces == model || (queues_writes < 0 && !read && last_pieces == 1),
+                    cr_assert(last_pieces == model ||
+                                  (queues_writes < 0 && !read && last_pieces == 1),
                               "%d CPUs, the %s of %llu bytes at %p: %u pieces, where the model "
                               "cuts %u", cpus, what, (unsigned long long)size,
                               read ? (void *)into : (void *)host, last_pieces, model);

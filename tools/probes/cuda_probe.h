@@ -1,5 +1,6 @@
 /* What the CUDA probes share: a driver call that must succeed, the device's context and a
- * stream, a monotonic clock, and an order for qsort of doubles. Header-only, so that each probe still builds with one gcc line. */
+ * stream, a monotonic clock, and an order for qsort of doubles. Header-only, so that each probe
+ * still builds with one gcc line. */
 #ifndef GPUMEM_CUDA_PROBE_H
 #define GPUMEM_CUDA_PROBE_H
 
