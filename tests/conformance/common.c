@@ -72,9 +72,16 @@ int conf_externally_synchronized(void)
 
 gpumem_result conf_open(gpumem_device *device)
 {
-    if (!conf_externally_synchronized())
+    return conf_open_backend(NULL, device);
+}
+
+gpumem_result conf_open_backend(const char *backend, gpumem_device *device)
+{
+    if (!backend && !conf_externally_synchronized())
         return gpumem_device_open(NULL, device);
-    gpumem_device_desc desc = {.flags = GPUMEM_DEVICE_OPEN_EXTERNALLY_SYNCHRONIZED};
+    gpumem_device_desc desc = {.backend = backend};
+    if (conf_externally_synchronized())
+        desc.flags = GPUMEM_DEVICE_OPEN_EXTERNALLY_SYNCHRONIZED;
     return gpumem_device_open(&desc, device);
 }
 

@@ -61,6 +61,8 @@ int conf_externally_synchronized(void);
 /* Opens another device the way the fixture did (GPUMEM_BACKEND chooses; externally
  * synchronized when the suite's devices are). */
 gpumem_result conf_open(gpumem_device *device);
+/* The same for a backend named here (NULL: as conf_open). */
+gpumem_result conf_open_backend(const char *backend, gpumem_device *device);
 
 /* Skips the test, saying why: closes conf_dev first (where what closing logs still counts, and
  * since Criterion runs no .fini after a skip). Only where the test holds nothing else. */

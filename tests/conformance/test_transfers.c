@@ -536,23 +536,33 @@ static void restore_cpus(const cpu_set_t *all)
     cr_assert_eq(sched_setaffinity(0, sizeof *all, all), 0, "%s", strerror(errno));
 }
 
-/* Opens a device in the default mode on this thread bound to `cpus` CPUs, so that it counts
- * that many usable CPUs, then lets the thread use all it could again. Answers 0, opening
- * nothing, where the process may use fewer. */
-static int open_on_cpus(int cpus, gpumem_device *device)
+/* Opens `backend` (NULL: the suite's) on this thread bound to `cpus` CPUs (0: all it may use),
+ * so that it counts that many usable CPUs, then lets the thread use all it could again;
+ * `default_mode`: with GPUMEM_STAGING unset meanwhile. Answers 0, opening nothing, where the
+ * process may use fewer. */
+static int open_bound(int cpus, const char *backend, int default_mode, gpumem_device *device)
 {
     cpu_set_t all;
-    int bound = bind_to_cpus(&all, cpus) == cpus;
+    int bound = !cpus || bind_to_cpus(&all, cpus) == cpus;
     gpumem_result opened = GPUMEM_OK;
     if (bound) {
-        char *saved = saved_staging();
-        unsetenv("GPUMEM_STAGING");
-        opened = conf_open(device);
-        restore_staging(saved);
+        char *saved = default_mode ? saved_staging() : NULL;
+        if (default_mode)
+            unsetenv("GPUMEM_STAGING");
+        opened = conf_open_backend(backend, device);
+        if (default_mode)
+            restore_staging(saved);
     }
-    restore_cpus(&all);
+    if (cpus)
+        restore_cpus(&all);
     OK(opened);
     return bound;
+}
+
+/* The suite's backend in the default mode, on `cpus` CPUs (open_bound). */
+static int open_on_cpus(int cpus, gpumem_device *device)
+{
+    return open_bound(cpus, NULL, 1, device);
 }
 
 /* pageable_transfers of 9 MiB and 12 bytes (past the 8 MiB where pageable memory may be staged)
@@ -966,25 +976,6 @@ static int register_failing(const char **why)
     return 1;
 }
 
-/* "failing" opened as the suite opens its devices, on `cpus` CPUs (0: all it may use).
- * Answers 0, opening nothing, where the process may use fewer. */
-static int open_failing(int cpus, gpumem_device *device)
-{
-    cpu_set_t all;
-    int bound = !cpus || bind_to_cpus(&all, cpus) == cpus;
-    gpumem_result opened = GPUMEM_OK;
-    if (bound) {
-        gpumem_device_desc desc = {.backend = "failing"};
-        if (conf_externally_synchronized())
-            desc.flags = GPUMEM_DEVICE_OPEN_EXTERNALLY_SYNCHRONIZED;
-        opened = gpumem_device_open(&desc, device);
-    }
-    if (cpus)
-        restore_cpus(&all);
-    OK(opened);
-    return bound;
-}
-
 /* The failure the next transfer meets: its stream's wait (copy 0), or its copy-th copy between
  * host memory and a page. */
 static void arm(int copy)
@@ -1056,7 +1047,8 @@ typedef struct failing_device {
 
 static int failing_open(int cpus, uint64_t size, failing_device *f)
 {
-    if (!open_failing(cpus, &f->device))
+    /* In the suite's staging mode: the tests skip where it stages every transfer */
+    if (!open_bound(cpus, "failing", 0, &f->device))
         return 0;
     gpumem_pool_desc pd = {.preferred_flags = GPUMEM_MEMORY_DEVICE_LOCAL, .name = "failing"};
     OK(gpumem_pool_create(f->device, &pd, &f->pool));
