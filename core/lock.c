@@ -16,9 +16,27 @@
 
 _Atomic uintptr_t gpumem_lock_lone = GPUMEM_LOCK_UNCLAIMED;
 
-/* Tries before sleeping: a pool's sections last a few hundred nanoseconds, so a waiter that
- * spins for about as long usually gets the lock without two system calls. */
+/* Rounds of the lone thread's waits (let_others_run) that spin before they yield. */
 #define SPINS 100
+
+/* A contended lock's waiter spins before it sleeps (gpumem_lock_wait): it looks at the word,
+ * then pauses for twice as long as before, up to WAIT_PAUSES_MOST pauses between looks, until it
+ * takes the word or WAIT_SPIN_NS have passed since the pauses reached that bound. Then it sleeps
+ * in the kernel, and when woken spins again before it sleeps again.
+ *
+ * Why, from docs/performance.md ("Thirty-first session"): a pool's section lasts tens of
+ * nanoseconds, and calls from several threads on one pool used to hand the lock over at nearly
+ * every call. A waiter that looked at the word at every pause pulled its cache line away from
+ * the holder, whose next let-go then waited for it; one that slept after a hundred pauses made
+ * the holder's every let-go a wake (a system call), and once woken went back to sleep at its
+ * first failed try, so the next let-go woke it again. Two threads on one pool made a tenth of
+ * one thread's pairs. Waiting longer between looks leaves the holder to run many calls in a row
+ * with its cache lines. The spin is bounded by time rather than by tries, as a pause costs from a
+ * few cycles to about 140 depending on the core; the clock is read only between the longest
+ * pauses, so where a pause is slow (about 10 us for 256 of them) a waiter spins for about 40-50
+ * us in all, where it is fast about 20. */
+#define WAIT_PAUSES_MOST 256u
+#define WAIT_SPIN_NS 20000u
 
 /* One round of waiting for the lone thread inside a section, or for a barrier: the lone
  * thread's section may be long (a stream's synchronize), so the wait ends in sleeps. */
@@ -38,20 +56,47 @@ static void sleep_while_contended(gpumem_lock *lock)
 #endif
 }
 
-GPUMEM_RARE void gpumem_lock_wait(gpumem_lock *lock)
+static uint64_t now_ns(void)
 {
-    for (int i = 0; i < SPINS; i++) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Spins (see WAIT_PAUSES_MOST) until the word is 0 and this thread sets it to `take_as`, 1; or
+ * until WAIT_SPIN_NS have passed at the longest pauses, 0. */
+static int spin_for(gpumem_lock *lock, uint32_t take_as)
+{
+    uint64_t start = 0;
+    for (unsigned pauses = 1;; pauses = pauses < WAIT_PAUSES_MOST ? 2 * pauses : pauses) {
         uint32_t expected = 0;
         if (atomic_load_explicit(&lock->state, memory_order_relaxed) == 0 &&
-            atomic_compare_exchange_weak_explicit(&lock->state, &expected, 1,
+            atomic_compare_exchange_weak_explicit(&lock->state, &expected, take_as,
                                                   memory_order_acquire, memory_order_relaxed))
-            return;
-        gpumem_pause();
+            return 1;
+        for (unsigned p = 0; p < pauses; p++)
+            gpumem_pause();
+        if (pauses == WAIT_PAUSES_MOST) {
+            uint64_t now = now_ns();
+            if (start == 0)
+                start = now;
+            else if (now - start > WAIT_SPIN_NS)
+                return 0;
+        }
     }
-    /* From here the lock is taken as 2, so that whoever lets it go next wakes a sleeper: this
-     * thread cannot know whether others sleep besides it. */
-    while (atomic_exchange_explicit(&lock->state, 2, memory_order_acquire) != 0)
+}
+
+GPUMEM_RARE void gpumem_lock_wait(gpumem_lock *lock)
+{
+    /* A thread that has slept takes the word as 2: it cannot know whether others still sleep,
+     * and the next let-go must wake one of them. */
+    for (uint32_t take_as = 1;; take_as = 2) {
+        if (spin_for(lock, take_as))
+            return;
+        if (atomic_exchange_explicit(&lock->state, 2, memory_order_acquire) == 0)
+            return;
         sleep_while_contended(lock);
+    }
 }
 
 GPUMEM_RARE void gpumem_lock_wake(gpumem_lock *lock)

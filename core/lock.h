@@ -2,10 +2,11 @@
  * takes it) and a stream's.
  *
  * One word, taken with one compare-and-swap and given back with one exchange, both inline; only
- * a contended lock calls out (lock.c), where it spins briefly and then sleeps in the kernel
- * (futex on Linux). A pthread mutex does the same two atomic operations but reaches them through
- * two library calls that check its type, owner and user count: about 70 instructions per lock
- * and unlock, a tenth of a buffer create+destroy pair (docs/performance.md).
+ * a contended lock calls out (lock.c), where it spins with growing pauses for a bounded time
+ * and then sleeps in the kernel (futex on Linux). A pthread mutex does the same two atomic
+ * operations but reaches them through two library calls that check its type, owner and user
+ * count: about 70 instructions per lock and unlock, a tenth of a buffer create+destroy pair
+ * (docs/performance.md).
  *
  * Not recursive, no owner checks, no condition variables: sections that need those use pthread
  * mutexes. Zero-initialized is unlocked.

@@ -92,6 +92,64 @@ Test(lock, sleepers_are_woken_when_it_is_let_go)
     cr_assert_eq(atomic_load(&held.state), 0);
 }
 
+static double thread_cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static double wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static gpumem_lock long_held = GPUMEM_LOCK_INIT;
+static _Atomic int long_waiters; /* waiters about to take long_held */
+
+typedef struct waited {
+    double cpu_ms, wall_ms;
+} waited;
+
+static void *wait_and_time(void *arg)
+{
+    waited *w = arg;
+    double cpu = thread_cpu_ms(), wall = wall_ms();
+    atomic_fetch_add(&long_waiters, 1);
+    gpumem_lock_acquire(&long_held);
+    w->cpu_ms = thread_cpu_ms() - cpu;
+    w->wall_ms = wall_ms() - wall;
+    gpumem_lock_release(&long_held);
+    return NULL;
+}
+
+/* A waiter spins for a bounded time (tens of microseconds), then sleeps: waiting out a section
+ * of 300 ms costs it a few milliseconds of CPU at most, not the 300 a waiter that spun until the
+ * end would burn (a pool's lock can be held that long: a new page, a stream's synchronize). */
+Test(lock, a_waiter_sleeps_rather_than_spins_through_a_long_section)
+{
+    gpumem_lock_acquire(&long_held);
+    waited w[3];
+    pthread_t t[3];
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, wait_and_time, &w[i]), 0);
+    /* The section lasts 300 ms from the moment every waiter is about to take the lock. */
+    for (int ms = 0; ms < 10000 && atomic_load(&long_waiters) < 3; ms++)
+        sleep_ms(1);
+    cr_assert_eq(atomic_load(&long_waiters), 3, "the waiters did not start within 10 s");
+    sleep_ms(300);
+    gpumem_lock_release(&long_held);
+    for (int i = 0; i < 3; i++) {
+        pthread_join(t[i], NULL);
+        cr_expect_geq(w[i].wall_ms, 250.0, "waiter %d waited only %.1f ms", i, w[i].wall_ms);
+        cr_expect_lt(w[i].cpu_ms, 30.0, "waiter %d used %.1f ms of CPU waiting %.1f ms", i,
+                     w[i].cpu_ms, w[i].wall_ms);
+    }
+    cr_assert_eq(atomic_load(&long_held.state), 0);
+}
+
 Test(lock, uncontended_takes_and_frees)
 {
     gpumem_lock l;
