@@ -520,7 +520,7 @@ gpumem_result gpumem_record_destroy(uint64_t handle, gpumem_handle_kind kind,
         /* The barrier outside the lock; the pool lives on until this call ends (epoch.h). */
         uint64_t safe = gpumem_epoch_oldest(t->record);
         gpumem_pool_lock_on(pool, queue);
-        gpumem_pool_reclaim_below(pool, safe);
+        gpumem_pool_reclaim_below(pool, safe, 1);
         gpumem_pool_unlock_on(pool, queue);
     }
     return r;

@@ -721,7 +721,8 @@ int gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
      * buffer destroyed on a stream is freed on it: this call holds that stream, pool->queue).
      * A buffer with a native object of its own (gpumem_buffer_native) is not kept whole: the
      * next create of its size would not want its object; that object waits for stream-ordered
-     * work where it must (gpumem_pool_buffer_free). What is retired waits for a batch. */
+     * work where it must (gpumem_pool_buffer_free). What is retired waits for a batch, kept
+     * or freed once a barrier proves that no call reaches it (gpumem_pool_reclaim_below). */
     if (__builtin_expect(gpumem_epoch_alone(), 1)) {
         if (b->native || !gpumem_pool_cache_keep(pool, b))
             gpumem_pool_buffer_free(pool, b);
@@ -746,7 +747,7 @@ int gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
             return 0;
         /* When several threads retire, what the others' barriers have proved frees most
          * batches: a barrier of this thread's own only when that freed nothing. */
-        if (gpumem_pool_reclaim_below(pool, gpumem_epoch_known_safe())) {
+        if (gpumem_pool_reclaim_below(pool, gpumem_epoch_known_safe(), 1)) {
             pool->retired_since_count = 0;
             return 0;
         }
@@ -768,7 +769,7 @@ static int frees_here(const gpumem_pool_obj *pool, const gpumem_buffer_obj *b)
     return 1;
 }
 
-uint32_t gpumem_pool_reclaim_below(gpumem_pool_obj *pool, uint64_t safe)
+uint32_t gpumem_pool_reclaim_below(gpumem_pool_obj *pool, uint64_t safe, int keep)
 {
     uint32_t freed = 0;
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->retired) {
@@ -780,7 +781,9 @@ uint32_t gpumem_pool_reclaim_below(gpumem_pool_obj *pool, uint64_t safe)
         pool->retired_pages -= b->page->dedicated;
         pool->retired_count--;
         pool->retired_bytes -= b->block_size;
-        gpumem_pool_buffer_free(pool, b);
+        gpumem_list_remove(&b->link);
+        if (!keep || b->native || !gpumem_pool_cache_keep(pool, b))
+            gpumem_pool_buffer_free(pool, b);
         freed++;
     }
     return freed;
@@ -790,7 +793,7 @@ GPUMEM_RARE void gpumem_pool_reclaim(gpumem_pool_obj *pool)
 {
     restart_retire_counts(pool);
     gpumem_pool_cache_flush(pool);
-    gpumem_pool_reclaim_below(pool, gpumem_epoch_oldest(gpumem_this_thread.record));
+    gpumem_pool_reclaim_below(pool, gpumem_epoch_oldest(gpumem_this_thread.record), 0);
 }
 
 void gpumem_pool_lock_arenas_reclaimed(gpumem_pool_obj *pool)
@@ -807,8 +810,10 @@ void gpumem_pool_lock_arenas_reclaimed(gpumem_pool_obj *pool)
     uint64_t safe = gpumem_epoch_oldest(gpumem_this_thread.record); /* one barrier for all */
     gpumem_pool_lock_arenas(pool);
     GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
+        /* Other threads' batches may have been kept while the locks were let go. */
+        gpumem_pool_cache_flush(arena);
         restart_retire_counts(arena);
-        gpumem_pool_reclaim_below(arena, safe);
+        gpumem_pool_reclaim_below(arena, safe, 0);
     }
 }
 

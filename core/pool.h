@@ -236,10 +236,10 @@ void gpumem_pool_detach(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
  * record (gpumem_epoch_alone), no call can reach it any more: it is kept by the reuse cache
  * (pool_cache.h; never one with a native object of its own) or freed at once. Otherwise it is
  * retired until no call can reach it. Returns
- * 1 when a batch of retired buffers is due to be freed: the caller lets the lock go, finds the
- * epoch below which no call reaches them (gpumem_epoch_oldest: a barrier, which should not hold
- * other threads' calls on the pool up), and frees them with gpumem_pool_reclaim_below under the
- * lock again. */
+ * 1 when a batch of retired buffers is due: the caller lets the lock go, finds the epoch below
+ * which no call reaches them (gpumem_epoch_oldest: a barrier, which should not hold other
+ * threads' calls on the pool up), and keeps or frees them with gpumem_pool_reclaim_below under
+ * the lock again. */
 int gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
 
 /* Frees a detached buffer that no call can reach (gpumem_pool_lock held): its native object,
@@ -255,8 +255,10 @@ void gpumem_pool_free_room(const gpumem_pool_obj *pool, uint64_t *free_bytes, ui
 /* Frees the retired buffers no call can reach any more (gpumem_pool_lock held). */
 void gpumem_pool_reclaim(gpumem_pool_obj *pool);
 /* Frees the retired buffers stamped below `safe` (see epoch.h), oldest first (gpumem_pool_lock
- * held); returns how many went. */
-uint32_t gpumem_pool_reclaim_below(gpumem_pool_obj *pool, uint64_t safe);
+ * held); returns how many went. `keep`: those the reuse cache takes are kept whole instead
+ * (gpumem_pool_cache_keep: no call can reach them now), for the batches of a pool used while
+ * other threads hold epoch records; 0 where the cache is being emptied (gpumem_pool_reclaim). */
+uint32_t gpumem_pool_reclaim_below(gpumem_pool_obj *pool, uint64_t safe, int keep);
 /* Takes every arena's lock (gpumem_pool_lock_arenas) with the retired buffers that no call can
  * reach any more freed: for queries that show the pool as the application's destroys left it.
  * The barrier that finds them runs with the locks let go. */

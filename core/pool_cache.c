@@ -106,15 +106,18 @@ int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
     uint64_t block = b->block_size;
     /* Shared pages' buffers only (dedicated ones have no suballocator handle), and no image's.
-     * The caller found no other thread with an epoch record and no native object of the
-     * buffer's own (gpumem_pool_retire: a kept buffer's next create would not want its
-     * object), so no call can reach the buffer and it may be taken at once, at any time. With
-     * other threads, a barrier would have to prove each kept buffer unreachable first, as
-     * retired buffers' batches do; kept that way, on the H200's host, one worker beside the
-     * main thread ran 0.69-1.23x the previous code's speed over four runs (docs/performance.md,
-     * "Twelfth session"): no clear gain for the extra rule. */
+     * The caller found that no call can reach the buffer (no other thread with an epoch record,
+     * or a barrier since its destroy: gpumem_pool_reclaim_below) and that it has no native
+     * object of its own (a kept buffer's next create would not want its object), so it may be
+     * taken at once, at any time. Kept at the batch's barrier, the cache serves a thread that
+     * works beside others: on the H200's host, one worker beside an idle main thread paired
+     * 1.8x as fast as when such batches were freed (docs/performance.md, "Thirty-first
+     * session"). */
+    /* A map that found the buffer before its destroy and took the lock after its detach may
+     * have mapped it since (only with other threads, so only at a batch's reclaim):
+     * gpumem_pool_buffer_free gives those mappings back, a kept record would lose them. */
     if (block > pool->cache_largest || pool->cached_bytes + block > pool->cache_byte_limit ||
-        !b->tlsf_handle || b->image)
+        !b->tlsf_handle || b->image || gpumem_buffer_map_count(b))
         return 0;
     gpumem_pool_cache_bin *bin = &pool->cache_bins[b->cache_bin]; /* set when placed */
     /* A range beside free room goes back to the suballocator, to make that room larger: kept,

@@ -5,15 +5,19 @@
  * of the pair's instructions (docs/performance.md). A destroyed buffer of a shared page whose
  * size fits the cache keeps its range and its record instead; the next create of the same
  * suballocator class (gpumem_tlsf_class_at_least), or of one up to GPUMEM_POOL_CACHE_CLASSES_UP
- * below it, takes both as they are. Buffers are kept only where no other thread holds an epoch
- * record (epoch.h), so no call can reach them and no barrier is needed; with other threads,
- * destroys retire (pool.h). So that a buffer destroyed and created again at the same size finds
+ * below it, takes both as they are. A buffer is kept only once no call can reach it: at its
+ * destroy where no other thread holds an epoch record (epoch.h), with no barrier; with other
+ * threads, destroys retire (pool.h), and a batch of retired buffers that a barrier proved
+ * unreachable is kept rather than freed (gpumem_pool_reclaim_below). So that a buffer destroyed
+ * and created again at the same size finds
  * its class, paged pools round cacheable requests up to their class's least size (at most about
  * 3% more bytes).
  *
  * Bounds, per arena: GPUMEM_POOL_CACHE_PER_CLASS buffers a class, a page's bytes divided by
  * GPUMEM_POOL_CACHE_BYTES_FRACTION in all, and buffers of at most a page divided by
- * GPUMEM_POOL_CACHE_LARGEST_FRACTION; past them destroyed buffers are freed at once. The
+ * GPUMEM_POOL_CACHE_LARGEST_FRACTION; past them destroyed buffers are freed (at once, or at
+ * their batch's reclaim). A buffer mapped again by a call that raced with its destroy is
+ * freed too (the free gives its mappings back). The
  * cache is emptied (its buffers freed) before a new page is made, by trim, by statistics, and
  * when the pool goes: kept ranges are never the reason for more memory, and the pool's figures
  * show them as free. A buffer beside free room is not kept (freed, it makes that room larger).
@@ -65,8 +69,9 @@ gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
 uint32_t gpumem_pool_cache_bin_of(const gpumem_pool_obj *pool, uint64_t size, uint64_t usable);
 
 /* Keeps a destroyed buffer that no call can reach and that has no native object of its own
- * (detached by gpumem_pool_retire, which found no other thread with an epoch record); 0 when it
- * is not kept (the caller frees it). */
+ * (detached by gpumem_pool_retire: with no other thread holding an epoch record, or retired and
+ * then proved unreachable by a barrier, gpumem_pool_reclaim_below); 0 when it is not kept (the
+ * caller frees it). */
 int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
 
 /* Empties the cache: its buffers are freed (no call can reach them). */

@@ -127,12 +127,31 @@ CONF_TEST(a_destroyed_buffers_range_waits_for_every_call_that_began_before)
     }
 
     /* While the other thread's call runs, no destroyed buffer's range may serve a new one,
-     * whether the pool would keep it or free it. */
+     * whether the pool would keep it or free it, nor one of a batch whose destroys made its
+     * reclaim due (a barrier then finds the call still running). */
     reuse_probe kept, freed;
     probe_destroy(pool, KEPT, &kept);
     probe_destroy(freed_pool, FREED, &freed);
     int kept_early = probe_create(pool, KEPT, &kept);
     int freed_early = probe_create(freed_pool, FREED, &freed);
+    gpumem_pool batch_pool = conf_pool(PAGE);
+    enum { BATCH = 4 }; /* of KEPT bytes: more than the eighth of a page that makes it due */
+    gpumem_buffer batch_live[BATCH + 1], batch[BATCH], batch_now;
+    uint32_t batch_page[BATCH], now_page;
+    uint64_t batch_offset[BATCH], now_offset;
+    batch_live[0] = conf_buffer(batch_pool, KEPT, 0);
+    for (int i = 0; i < BATCH; i++) {
+        batch[i] = conf_buffer(batch_pool, KEPT, 0);
+        batch_live[i + 1] = conf_buffer(batch_pool, KEPT, 0);
+        placed_at(batch[i], &batch_page[i], &batch_offset[i]);
+    }
+    for (int i = 0; i < BATCH; i++)
+        OK(gpumem_buffer_destroy(batch[i]));
+    batch_now = conf_buffer(batch_pool, KEPT, 0);
+    placed_at(batch_now, &now_page, &now_offset);
+    int batch_early = 0;
+    for (int i = 0; i < BATCH; i++)
+        batch_early |= now_page == batch_page[i] && now_offset == batch_offset[i];
 
     pthread_mutex_lock(&hold_lock);
     released = 1;
@@ -145,6 +164,14 @@ CONF_TEST(a_destroyed_buffers_range_waits_for_every_call_that_began_before)
                   "(page %u, offset %llu) to a new buffer before that call ended",
                   kept_early ? KEPT : FREED, kept_early ? kept.was_page : freed.was_page,
                   (unsigned long long)(kept_early ? kept.was_offset : freed.was_offset));
+    cr_assert_not(batch_early,
+                  "a batch of buffers destroyed during another thread's call gave a range (page "
+                  "%u, offset %llu) to a new buffer before that call ended",
+                  now_page, (unsigned long long)now_offset);
+    OK(gpumem_buffer_destroy(batch_now));
+    for (int i = 0; i <= BATCH; i++)
+        OK(gpumem_buffer_destroy(batch_live[i]));
+    OK(gpumem_pool_destroy(batch_pool));
     OK(h.result);
     OK(gpumem_host_unregister(h.registration));
     free(h.host);
@@ -215,6 +242,98 @@ CONF_TEST(a_create_takes_a_kept_buffer_of_up_to_two_classes_above_its_own)
         probe_end(&kept);
         OK(gpumem_pool_destroy(pool));
     }
+}
+
+/* --- another thread that holds an epoch record, between calls --- */
+
+/* A thread that made one gpumem call (so it holds an epoch record: destroys must wait for a
+ * barrier to free what they retire) and then waits, out of any call, until told to end. */
+static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t idle_changed = PTHREAD_COND_INITIALIZER;
+static int idle_called, idle_end;
+
+static void *idle_after_a_call(void *arg)
+{
+    gpumem_pool_stats stats;
+    gpumem_result r = gpumem_pool_stats_get(*(gpumem_pool *)arg, &stats);
+    pthread_mutex_lock(&idle_lock);
+    idle_called = 1 + (r != GPUMEM_OK);
+    pthread_cond_broadcast(&idle_changed);
+    while (!idle_end)
+        pthread_cond_wait(&idle_changed, &idle_lock);
+    pthread_mutex_unlock(&idle_lock);
+    return NULL;
+}
+
+/* With another thread holding an epoch record, destroyed buffers wait for a barrier; once it
+ * proves that no call reaches them, they are kept whole, as with one thread, not freed. Four
+ * buffers three classes above a request, each between two live ones, are destroyed: the third's
+ * destroy makes the batch due (an eighth of a page, pool.h), and the fourth stays retired.
+ * Freed, the first three's ranges would be the suballocator's best fit for the request; kept,
+ * the cache gives a request at most two classes up
+ * (a_create_takes_a_kept_buffer_of_up_to_two_classes_above_its_own), so the request goes
+ * elsewhere, and a create of their own size takes one of them. */
+CONF_TEST(with_another_thread_a_batch_of_destroyed_buffers_is_kept_once_no_call_reaches_it)
+{
+    if (conf_guard_margins())
+        CONF_SKIP("pools with guard margins keep no destroyed buffers");
+    uint64_t step = conf_props.min_alignment > 1024 ? conf_props.min_alignment : 1024;
+    uint64_t asked = 32 * step + 8 * step, destroyed = asked + 3 * step;
+    uint64_t page = PAGE;
+    while (page / 16 < destroyed)
+        page *= 2;
+    gpumem_pool pool = conf_pool(page);
+    idle_called = idle_end = 0;
+    pthread_t thread;
+    cr_assert_eq(pthread_create(&thread, NULL, idle_after_a_call, &pool), 0);
+    pthread_mutex_lock(&idle_lock);
+    while (!idle_called)
+        pthread_cond_wait(&idle_changed, &idle_lock);
+    pthread_mutex_unlock(&idle_lock);
+    cr_assert_eq(idle_called, 1, "the other thread's call failed");
+
+    enum { DESTROYED = 4 };
+    gpumem_buffer live[DESTROYED + 1], gone[DESTROYED];
+    uint32_t gone_page[DESTROYED];
+    uint64_t gone_offset[DESTROYED];
+    live[0] = conf_buffer(pool, destroyed, 0);
+    for (int i = 0; i < DESTROYED; i++) {
+        gone[i] = conf_buffer(pool, destroyed, 0);
+        live[i + 1] = conf_buffer(pool, destroyed, 0);
+        placed_at(gone[i], &gone_page[i], &gone_offset[i]);
+    }
+    for (int i = 0; i < DESTROYED; i++)
+        OK(gpumem_buffer_destroy(gone[i]));
+
+    gpumem_buffer below = conf_buffer(pool, asked, 0), same = conf_buffer(pool, destroyed, 0);
+    uint32_t below_page, same_page;
+    uint64_t below_offset, same_offset;
+    placed_at(below, &below_page, &below_offset);
+    placed_at(same, &same_page, &same_offset);
+    int below_took = 0, same_took = 0;
+    for (int i = 0; i < DESTROYED; i++) {
+        below_took |= below_page == gone_page[i] && below_offset == gone_offset[i];
+        same_took |= same_page == gone_page[i] && same_offset == gone_offset[i];
+    }
+    pthread_mutex_lock(&idle_lock);
+    idle_end = 1;
+    pthread_cond_broadcast(&idle_changed);
+    pthread_mutex_unlock(&idle_lock);
+    pthread_join(thread, NULL);
+    cr_expect_not(below_took,
+                  "a %llu-byte create took the range (page %u, offset %llu) of a destroyed "
+                  "%llu-byte buffer three classes up: the batch was freed, not kept",
+                  (unsigned long long)asked, below_page, (unsigned long long)below_offset,
+                  (unsigned long long)destroyed);
+    cr_expect(same_took,
+              "a create of the destroyed buffers' size (page %u, offset %llu) took none of "
+              "their ranges",
+              same_page, (unsigned long long)same_offset);
+    OK(gpumem_buffer_destroy(below));
+    OK(gpumem_buffer_destroy(same));
+    for (int i = 0; i <= DESTROYED; i++)
+        OK(gpumem_buffer_destroy(live[i]));
+    OK(gpumem_pool_destroy(pool));
 }
 
 /* --- random sizes around the classes' bounds --- */
