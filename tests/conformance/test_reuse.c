@@ -102,6 +102,43 @@ static void probe_end(reuse_probe *p)
     OK(gpumem_buffer_destroy(p->now));
 }
 
+/* A batch of buffers of one size destroyed, each between two live ones: where they were. */
+enum { BATCH = 4 };
+
+typedef struct destroyed_batch {
+    gpumem_buffer live[BATCH + 1];
+    uint32_t page[BATCH];
+    uint64_t offset[BATCH];
+} destroyed_batch;
+
+static void batch_destroy(gpumem_pool pool, uint64_t size, destroyed_batch *d)
+{
+    gpumem_buffer gone[BATCH];
+    d->live[0] = conf_buffer(pool, size, 0);
+    for (int i = 0; i < BATCH; i++) {
+        gone[i] = conf_buffer(pool, size, 0);
+        d->live[i + 1] = conf_buffer(pool, size, 0);
+        placed_at(gone[i], &d->page[i], &d->offset[i]);
+    }
+    for (int i = 0; i < BATCH; i++)
+        OK(gpumem_buffer_destroy(gone[i]));
+}
+
+/* Whether a buffer at page, offset took the range of one of the batch. */
+static int batch_range_taken(const destroyed_batch *d, uint32_t page, uint64_t offset)
+{
+    int taken = 0;
+    for (int i = 0; i < BATCH; i++)
+        taken |= page == d->page[i] && offset == d->offset[i];
+    return taken;
+}
+
+static void batch_end(destroyed_batch *d)
+{
+    for (int i = 0; i <= BATCH; i++)
+        OK(gpumem_buffer_destroy(d->live[i]));
+}
+
 CONF_TEST(a_destroyed_buffers_range_waits_for_every_call_that_began_before)
 {
     CONF_SKIP_IF_EXTERNALLY_SYNCHRONIZED();
@@ -135,23 +172,13 @@ CONF_TEST(a_destroyed_buffers_range_waits_for_every_call_that_began_before)
     int kept_early = probe_create(pool, KEPT, &kept);
     int freed_early = probe_create(freed_pool, FREED, &freed);
     gpumem_pool batch_pool = conf_pool(PAGE);
-    enum { BATCH = 4 }; /* of KEPT bytes: more than the eighth of a page that makes it due */
-    gpumem_buffer batch_live[BATCH + 1], batch[BATCH], batch_now;
-    uint32_t batch_page[BATCH], now_page;
-    uint64_t batch_offset[BATCH], now_offset;
-    batch_live[0] = conf_buffer(batch_pool, KEPT, 0);
-    for (int i = 0; i < BATCH; i++) {
-        batch[i] = conf_buffer(batch_pool, KEPT, 0);
-        batch_live[i + 1] = conf_buffer(batch_pool, KEPT, 0);
-        placed_at(batch[i], &batch_page[i], &batch_offset[i]);
-    }
-    for (int i = 0; i < BATCH; i++)
-        OK(gpumem_buffer_destroy(batch[i]));
-    batch_now = conf_buffer(batch_pool, KEPT, 0);
+    destroyed_batch batch; /* of KEPT bytes: more than the eighth of a page that makes it due */
+    batch_destroy(batch_pool, KEPT, &batch);
+    gpumem_buffer batch_now = conf_buffer(batch_pool, KEPT, 0);
+    uint32_t now_page;
+    uint64_t now_offset;
     placed_at(batch_now, &now_page, &now_offset);
-    int batch_early = 0;
-    for (int i = 0; i < BATCH; i++)
-        batch_early |= now_page == batch_page[i] && now_offset == batch_offset[i];
+    int batch_early = batch_range_taken(&batch, now_page, now_offset);
 
     pthread_mutex_lock(&hold_lock);
     released = 1;
@@ -169,8 +196,7 @@ CONF_TEST(a_destroyed_buffers_range_waits_for_every_call_that_began_before)
                   "%u, offset %llu) to a new buffer before that call ended",
                   now_page, (unsigned long long)now_offset);
     OK(gpumem_buffer_destroy(batch_now));
-    for (int i = 0; i <= BATCH; i++)
-        OK(gpumem_buffer_destroy(batch_live[i]));
+    batch_end(&batch);
     OK(gpumem_pool_destroy(batch_pool));
     OK(h.result);
     OK(gpumem_host_unregister(h.registration));
@@ -292,29 +318,15 @@ CONF_TEST(with_another_thread_a_batch_of_destroyed_buffers_is_kept_once_no_call_
     pthread_mutex_unlock(&idle_lock);
     cr_assert_eq(idle_called, 1, "the other thread's call failed");
 
-    enum { DESTROYED = 4 };
-    gpumem_buffer live[DESTROYED + 1], gone[DESTROYED];
-    uint32_t gone_page[DESTROYED];
-    uint64_t gone_offset[DESTROYED];
-    live[0] = conf_buffer(pool, destroyed, 0);
-    for (int i = 0; i < DESTROYED; i++) {
-        gone[i] = conf_buffer(pool, destroyed, 0);
-        live[i + 1] = conf_buffer(pool, destroyed, 0);
-        placed_at(gone[i], &gone_page[i], &gone_offset[i]);
-    }
-    for (int i = 0; i < DESTROYED; i++)
-        OK(gpumem_buffer_destroy(gone[i]));
-
+    destroyed_batch batch;
+    batch_destroy(pool, destroyed, &batch);
     gpumem_buffer below = conf_buffer(pool, asked, 0), same = conf_buffer(pool, destroyed, 0);
     uint32_t below_page, same_page;
     uint64_t below_offset, same_offset;
     placed_at(below, &below_page, &below_offset);
     placed_at(same, &same_page, &same_offset);
-    int below_took = 0, same_took = 0;
-    for (int i = 0; i < DESTROYED; i++) {
-        below_took |= below_page == gone_page[i] && below_offset == gone_offset[i];
-        same_took |= same_page == gone_page[i] && same_offset == gone_offset[i];
-    }
+    int below_took = batch_range_taken(&batch, below_page, below_offset);
+    int same_took = batch_range_taken(&batch, same_page, same_offset);
     pthread_mutex_lock(&idle_lock);
     idle_end = 1;
     pthread_cond_broadcast(&idle_changed);
@@ -331,8 +343,7 @@ CONF_TEST(with_another_thread_a_batch_of_destroyed_buffers_is_kept_once_no_call_
               same_page, (unsigned long long)same_offset);
     OK(gpumem_buffer_destroy(below));
     OK(gpumem_buffer_destroy(same));
-    for (int i = 0; i <= DESTROYED; i++)
-        OK(gpumem_buffer_destroy(live[i]));
+    batch_end(&batch);
     OK(gpumem_pool_destroy(pool));
 }
 
