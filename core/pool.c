@@ -709,6 +709,15 @@ static void restart_retire_counts(gpumem_pool_obj *pool)
     pool->retired_since_bytes = 0;
 }
 
+/* A detached buffer that no call can reach: kept by the reuse cache where it takes it (never one
+ * with a native object of its own: the next create of its size would not want its object), else
+ * freed. */
+static void keep_or_free(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
+{
+    if (b->native || !gpumem_pool_cache_keep(pool, b))
+        gpumem_pool_buffer_free(pool, b);
+}
+
 int gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
     gpumem_pool_detach(pool, b);
@@ -724,8 +733,7 @@ int gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
      * work where it must (gpumem_pool_buffer_free). What is retired waits for a batch, kept
      * or freed once a barrier proves that no call reaches it (gpumem_pool_reclaim_below). */
     if (__builtin_expect(gpumem_epoch_alone(), 1)) {
-        if (b->native || !gpumem_pool_cache_keep(pool, b))
-            gpumem_pool_buffer_free(pool, b);
+        keep_or_free(pool, b);
         return 0;
     }
     b->retired_at = gpumem_epoch_stamp();
@@ -781,9 +789,12 @@ uint32_t gpumem_pool_reclaim_below(gpumem_pool_obj *pool, uint64_t safe, int kee
         pool->retired_pages -= b->page->dedicated;
         pool->retired_count--;
         pool->retired_bytes -= b->block_size;
-        gpumem_list_remove(&b->link);
-        if (!keep || b->native || !gpumem_pool_cache_keep(pool, b))
+        if (keep) {
+            gpumem_list_remove(&b->link); /* off the retired list, for the cache's bin */
+            keep_or_free(pool, b);
+        } else {
             gpumem_pool_buffer_free(pool, b);
+        }
         freed++;
     }
     return freed;

@@ -112,9 +112,8 @@ int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
      * taken at once, at any time. Kept at the batch's barrier, the cache serves a thread that
      * works beside others: on the H200's host, one worker beside an idle main thread paired
      * 1.8x as fast as when such batches were freed (docs/performance.md, "Thirty-first
-     * session"). */
-    /* A map that found the buffer before its destroy and took the lock after its detach may
-     * have mapped it since (only with other threads, so only at a batch's reclaim):
+     * session"). A map that found the buffer before its destroy and took the lock after its
+     * detach may have mapped it since (only with other threads, so only at a batch's reclaim):
      * gpumem_pool_buffer_free gives those mappings back, a kept record would lose them. */
     if (block > pool->cache_largest || pool->cached_bytes + block > pool->cache_byte_limit ||
         !b->tlsf_handle || b->image || gpumem_buffer_map_count(b))

@@ -21,6 +21,26 @@ static pthread_cond_t hold_changed = PTHREAD_COND_INITIALIZER;
 static int holding, released, finished;
 static _Thread_local int is_holder;
 
+/* Sets a flag another thread waits for (hold_lock guards the flags of both test threads). */
+static void tell(int *flag, int value)
+{
+    pthread_mutex_lock(&hold_lock);
+    *flag = value;
+    pthread_cond_broadcast(&hold_changed);
+    pthread_mutex_unlock(&hold_lock);
+}
+
+/* Waits until a flag another thread sets is not 0, and returns it. */
+static int wait_for(const int *flag)
+{
+    pthread_mutex_lock(&hold_lock);
+    while (!*flag)
+        pthread_cond_wait(&hold_changed, &hold_lock);
+    int value = *flag;
+    pthread_mutex_unlock(&hold_lock);
+    return value;
+}
+
 typedef struct holder {
     void *host;
     uint64_t size;
@@ -34,12 +54,8 @@ static void hold_log(void *user, int32_t level, const char *message)
     (void)user, (void)level;
     if (!is_holder || !strstr(message, "host memory registered"))
         return;
-    pthread_mutex_lock(&hold_lock);
-    holding = 1;
-    pthread_cond_broadcast(&hold_changed);
-    while (!released)
-        pthread_cond_wait(&hold_changed, &hold_lock);
-    pthread_mutex_unlock(&hold_lock);
+    tell(&holding, 1);
+    wait_for(&released);
 }
 
 static void *hold_call(void *arg)
@@ -48,10 +64,7 @@ static void *hold_call(void *arg)
     is_holder = 1;
     h->result = gpumem_host_register(conf_dev, h->host, h->size, 0, &h->registration);
     snprintf(h->message, sizeof h->message, "%s", gpumem_last_error());
-    pthread_mutex_lock(&hold_lock);
-    finished = 1;
-    pthread_cond_broadcast(&hold_changed);
-    pthread_mutex_unlock(&hold_lock);
+    tell(&finished, 1);
     return NULL;
 }
 
@@ -180,10 +193,7 @@ CONF_TEST(a_destroyed_buffers_range_waits_for_every_call_that_began_before)
     placed_at(batch_now, &now_page, &now_offset);
     int batch_early = batch_range_taken(&batch, now_page, now_offset);
 
-    pthread_mutex_lock(&hold_lock);
-    released = 1;
-    pthread_cond_broadcast(&hold_changed);
-    pthread_mutex_unlock(&hold_lock);
+    tell(&released, 1);
     pthread_join(thread, NULL);
     conf_log_restore();
     cr_assert_not(kept_early | freed_early,
@@ -274,20 +284,14 @@ CONF_TEST(a_create_takes_a_kept_buffer_of_up_to_two_classes_above_its_own)
 
 /* A thread that made one gpumem call (so it holds an epoch record: destroys must wait for a
  * barrier to free what they retire) and then waits, out of any call, until told to end. */
-static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t idle_changed = PTHREAD_COND_INITIALIZER;
 static int idle_called, idle_end;
 
 static void *idle_after_a_call(void *arg)
 {
     gpumem_pool_stats stats;
     gpumem_result r = gpumem_pool_stats_get(*(gpumem_pool *)arg, &stats);
-    pthread_mutex_lock(&idle_lock);
-    idle_called = 1 + (r != GPUMEM_OK);
-    pthread_cond_broadcast(&idle_changed);
-    while (!idle_end)
-        pthread_cond_wait(&idle_changed, &idle_lock);
-    pthread_mutex_unlock(&idle_lock);
+    tell(&idle_called, 1 + (r != GPUMEM_OK));
+    wait_for(&idle_end);
     return NULL;
 }
 
@@ -312,11 +316,7 @@ CONF_TEST(with_another_thread_a_batch_of_destroyed_buffers_is_kept_once_no_call_
     idle_called = idle_end = 0;
     pthread_t thread;
     cr_assert_eq(pthread_create(&thread, NULL, idle_after_a_call, &pool), 0);
-    pthread_mutex_lock(&idle_lock);
-    while (!idle_called)
-        pthread_cond_wait(&idle_changed, &idle_lock);
-    pthread_mutex_unlock(&idle_lock);
-    cr_assert_eq(idle_called, 1, "the other thread's call failed");
+    cr_assert_eq(wait_for(&idle_called), 1, "the other thread's call failed");
 
     destroyed_batch batch;
     batch_destroy(pool, destroyed, &batch);
@@ -327,10 +327,7 @@ CONF_TEST(with_another_thread_a_batch_of_destroyed_buffers_is_kept_once_no_call_
     placed_at(same, &same_page, &same_offset);
     int below_took = batch_range_taken(&batch, below_page, below_offset);
     int same_took = batch_range_taken(&batch, same_page, same_offset);
-    pthread_mutex_lock(&idle_lock);
-    idle_end = 1;
-    pthread_cond_broadcast(&idle_changed);
-    pthread_mutex_unlock(&idle_lock);
+    tell(&idle_end, 1);
     pthread_join(thread, NULL);
     cr_expect_not(below_took,
                   "a %llu-byte create took the range (page %u, offset %llu) of a destroyed "

@@ -407,13 +407,12 @@ static double waiter_cpu_seconds;
 static void *take_marked(void *arg)
 {
     (void)arg;
-    struct timespec start, end;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start);
+    double start = thread_cpu_ms();
     gpumem_lock_acquire(&marked);
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &end);
+    double end = thread_cpu_ms();
     atomic_store(&marked_entered, 1);
     gpumem_lock_release(&marked);
-    waiter_cpu_seconds = (double)(end.tv_sec - start.tv_sec) + (end.tv_nsec - start.tv_nsec) * 1e-9;
+    waiter_cpu_seconds = (end - start) / 1e3;
     return NULL;
 }
 
