@@ -282,16 +282,25 @@ refused='a_transfer_@(whose_later_piece_the_runtime_refuses|refused_a_piece_whos
 if ! wanted memcheck; then
     :
 elif [ -n "$sanitizer" ]; then
-    step "conformance under compute-sanitizer memcheck" "$out/memcheck.log" 360 \
-        "$sanitizer" --tool memcheck --target-processes all --leak-check full \
-        --error-exitcode 99 --print-limit 100 \
-        "$(tool tests/conformance/gpumem-conformance)" --jobs 1 --full-stats \
-        --filter "conformance/!($refused)"
-    step "conformance under memcheck, the runtime's refusals expected" "$out/memcheck.log" 60 \
-        "$sanitizer" --tool memcheck --target-processes all --leak-check full \
-        --report-api-errors no --error-exitcode 99 --print-limit 100 \
-        "$(tool tests/conformance/gpumem-conformance)" --jobs 1 --full-stats \
-        --filter "conformance/$refused"
+    # memcheck NAME BUDGET FILTER [SANITIZER OPTION...]: the tests FILTER names, under memcheck.
+    memcheck() {
+        local name=$1 budget=$2 filter=$3
+        shift 3
+        step "$name" "$out/memcheck.log" "$budget" \
+            "$sanitizer" --tool memcheck --target-processes all --leak-check full \
+            --error-exitcode 99 --print-limit 100 "$@" \
+            "$(tool tests/conformance/gpumem-conformance)" --jobs 1 --full-stats \
+            --filter "conformance/$filter"
+    }
+    memcheck "conformance under compute-sanitizer memcheck" 360 "!($refused)"
+    logged=$(stat -c %s "$out/memcheck.log")
+    memcheck "conformance under memcheck, the runtime's refusals expected" 60 "$refused" \
+        --report-api-errors no
+    # A renamed test would leave this step running nothing, and passing.
+    if ! synthesis "$out/memcheck.log" "$logged" | grep -q 'Tested: 2 '; then
+        note "FAIL    the refused-registration tests did not both run under memcheck: rename \$refused"
+        failures=$((failures + 1))
+    fi
     grep -a -E '^========= (ERROR SUMMARY|LEAK SUMMARY)' "$out/memcheck.log" | sort | uniq -c |
         sed 's/^/        /' | tee -a "$summary"
 else
