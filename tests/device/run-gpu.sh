@@ -17,7 +17,8 @@
 # Environment: GPUMEM_BUILD (default build-gpu), GPUMEM_DEVICE_LIBS (default .device-libs),
 # OUT (default ./gpu-out), RUN_GPU_DEADLINE (seconds for the whole script, default 540),
 # RUN_GPU_PARTS (which parts run, default "tests trust python bench memcheck"; "long" adds a run of 1e8
-# fuzzer operations, "frameworks" gpumem as PyTorch's and CuPy's allocator with its benchmarks
+# fuzzer operations, "locks" core's lock and epoch unit tests on the host's cores,
+# "frameworks" gpumem as PyTorch's and CuPy's allocator with its benchmarks
 # (tests/device/frameworks.py, about 4 minutes), "scale" the scaling figures and the
 # suballocator against an earlier library (GPUMEM_BASE_LIB), "compare" this build's library
 # against the previous main's (GPUMEM_PREV_LIB) and the base, "bound" the cuda section in a
@@ -140,6 +141,16 @@ step "stress_pool --late (cuda)" "$out/trust-cuda.log" 60 "$(tool tests/stress/s
 # Each of stress_close's rounds opens and closes a CUDA context (about 0.2 s): a tenth of them.
 GPUMEM_STRESS_SCALE=0.1 step "stress_close (cuda)" "$out/trust-cuda.log" 60 \
     "$(tool tests/stress/stress_close)"
+fi
+
+# --- core's lock and epochs on the host's 16 cores (not in the default parts): their unit tests
+# race threads that join a lone thread, take locks other threads own, and come and go while
+# objects are reclaimed, with more threads truly running at once than on a 2-core machine ---
+if wanted locks; then
+for unit in lock epoch; do
+    GPUMEM_BACKEND=host step "unit $unit (host cores)" "$out/locks.log" 120 \
+        "$(tool tests/unit/test_$unit)" --verbose
+done
 fi
 
 # --- a long fuzzer run over the machine's cores (not in the default parts): 1e8 operations on
