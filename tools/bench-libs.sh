@@ -9,7 +9,8 @@
 #
 #   --build DIR     the build whose tools/gpumem-bench runs (default build-release, else build)
 #   --section NAME  gpumem-bench section (default vblock)
-#   --rounds N      invocations of each library, interleaved (default 9)
+#   --rounds N      invocations of each library, interleaved, each round starting with the
+#                   next library in turn (default 9)
 #   --repeats N     gpumem-bench --repeats (default 5)
 #   --cpu N         pin every run to this CPU with taskset (default: not pinned)
 #   --seeds         round N runs every library on the traces of gpumem-bench --seed N, so that
@@ -65,7 +66,10 @@ trap 'rm -rf "$out"' EXIT
 for round in $(seq "$rounds"); do
   seed=()
   [ "$seeds" = 0 ] || seed=(--seed "$round")
-  for k in "${!libs[@]}"; do
+  # Each round starts with the next library in turn, so that none always runs first or last:
+  # on a shared machine a load that comes and goes should not fall on one library's turn.
+  for i in "${!libs[@]}"; do
+    k=$(( (i + round - 1) % ${#libs[@]} ))
     # LD_LIBRARY_PATH comes before the binary's RUNPATH: each run loads its library.
     GPUMEM_BACKEND=${GPUMEM_BACKEND:-host} LD_LIBRARY_PATH=${libs[$k]} "${pin[@]}" \
       "$bench" --json --section "$section" --repeats "$repeats" ${seed[@]+"${seed[@]}"} \
