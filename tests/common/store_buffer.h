@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 enum { TEST_STORE_BUFFER_LINES = 1 << 16, TEST_STORE_BUFFER_STORES = 40 };
 
@@ -25,6 +26,9 @@ static inline int test_store_buffer_init(test_store_buffer *b, unsigned seed)
 {
     b->lines = malloc((size_t)TEST_STORE_BUFFER_LINES * 64);
     b->seed = seed * 7919u + 1u;
+    /* Touched now: a store's page fault would drain the queue and close the window. */
+    if (b->lines)
+        memset(b->lines, 0, (size_t)TEST_STORE_BUFFER_LINES * 64);
     return b->lines != NULL;
 }
 

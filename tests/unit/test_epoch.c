@@ -19,7 +19,8 @@ static void sleep_ms(long ms)
 
 /* What a second thread saw: oldest bounds with the main thread's call open and after it. */
 static _Atomic int main_call_open = 1;
-static uint64_t stamp_seen, oldest_while_open, oldest_after;
+static _Atomic uint64_t stamp_seen; /* 0 until the second thread has stamped */
+static uint64_t oldest_while_open, oldest_after;
 
 static void *register_and_reclaim(void *arg)
 {
