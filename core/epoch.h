@@ -61,8 +61,12 @@ extern _Atomic uint64_t gpumem_epoch_fence_word;
 
 static inline void gpumem_epoch_enter(gpumem_epoch_record *record)
 {
+    /* Acquire: the call's handle lookups must not read before the epoch does, or on a weakly
+     * ordered machine (AArch64) a call could find an object, then read an epoch the object's
+     * destroy bumped past its stamp, and publish that: the object would be freed under it. The
+     * same instruction as a plain load on x86-64. */
     atomic_store_explicit(&record->epoch,
-                          atomic_load_explicit(&gpumem_epoch_global, memory_order_relaxed),
+                          atomic_load_explicit(&gpumem_epoch_global, memory_order_acquire),
                           memory_order_relaxed);
     if (__builtin_expect(gpumem_epoch_readers_fence, 0))
         GPUMEM_FULL_FENCE();
