@@ -4,9 +4,9 @@
  *
  * A core makes its stores visible in program order, from a queue (the store buffer), while its
  * later loads go ahead. Before the store a test is about (a call's epoch), test_store_buffer_fill
- * stores to lines that are rarely in the cache: the store then waits behind them, for hundreds
- * of nanoseconds rather than a few, while the loads after it run. A protocol with its barrier in
- * place is unaffected. */
+ * stores to lines that are rarely in the cache: the store then waits behind them, far longer
+ * than the few nanoseconds it would otherwise, while the loads after it run. A protocol with its
+ * barrier in place is unaffected. */
 #ifndef GPUMEM_TESTS_STORE_BUFFER_H
 #define GPUMEM_TESTS_STORE_BUFFER_H
 
