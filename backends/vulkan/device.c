@@ -299,9 +299,32 @@ gpumem_result vulkan_device_open(uint32_t index, const gpumem_external_device *e
     return GPUMEM_OK;
 }
 
+/* Waits until the queue has let go of everything gpumem submitted or made others wait for.
+ * Every stream was synchronized, so its work is done; but a driver may still hold a semaphore
+ * after its value was reached: Mesa 22.3's queue thread (lavapipe) releases a submission's time
+ * points after the submission signalled, so destroying a timeline that the application's work
+ * had waited for (an event's semaphore) crashed that thread about once in ten closes on a
+ * loaded machine. Waiting for the queue to be idle is what every driver's release follows. On
+ * an application's device the queue is the application's too, which must not use it from
+ * another thread during a gpumem call (docs/backends-vulkan.md). */
+static void let_the_queue_go(gpumem_backend_device *d)
+{
+    if (!d->queue || !d->vk.vkQueueWaitIdle)
+        return;
+    pthread_mutex_lock(&d->queue_lock);
+    VkResult r = d->vk.vkQueueWaitIdle(d->queue);
+    pthread_mutex_unlock(&d->queue_lock);
+    if (r != VK_SUCCESS)
+        gpumem_backend_log(GPUMEM_LOG_WARNING,
+                           "vulkan: vkQueueWaitIdle at close failed (%s): destroying gpumem's "
+                           "semaphores anyway",
+                           vulkan_result_name(r));
+}
+
 void vulkan_device_close(gpumem_backend_device *d)
 {
     if (d->device) {
+        let_the_queue_go(d);
         vulkan_images_release(d);
         vulkan_timelines_release(d);
     }

@@ -75,6 +75,7 @@
     X(vkDestroyCommandPool, NULL, 1)              \
     X(vkResetCommandPool, NULL, 1)                \
     X(vkDeviceWaitIdle, NULL, 1)                  \
+    X(vkQueueWaitIdle, NULL, 1)                   \
     X(vkAllocateCommandBuffers, NULL, 1)          \
     X(vkFreeCommandBuffers, NULL, 1)              \
     X(vkBeginCommandBuffer, NULL, 1)              \
