@@ -18,6 +18,8 @@
 # OUT (default ./gpu-out), RUN_GPU_DEADLINE (seconds for the whole script, default 540),
 # RUN_GPU_PARTS (which parts run, default "tests trust python bench memcheck"; "long" adds a run of 1e8
 # fuzzer operations, "locks" core's lock and epoch unit tests on the host's cores,
+# "threads" tools/probes/pool_threads against its controls without gpumem (malloc, arithmetic)
+# on 1-8 threads, pinned and not,
 # "frameworks" gpumem as PyTorch's and CuPy's allocator with its benchmarks
 # (tests/device/frameworks.py, about 4 minutes), "scale" the scaling figures and the
 # suballocator against an earlier library (GPUMEM_BASE_LIB), "compare" this build's library
@@ -151,6 +153,73 @@ for unit in lock epoch; do
     GPUMEM_BACKEND=host step "unit $unit (host cores)" "$out/locks.log" 120 \
         "$(tool tests/unit/test_$unit)" --verbose
 done
+fi
+
+# --- threads in pools of their own against the machine (not in the default parts): the probe's
+# own-pool loop and its controls, the same loop on malloc(3) and on its arithmetic alone, on 1
+# to 8 threads unpinned and pinned, and own pools on twice and four times as many threads as
+# the machine has CPUs, 5 interleaved rounds (docs/performance.md, "Thirty-fourth session").
+# GPUMEM_THREADS_VARIANT_LIB names a folder with another libgpumem.so whose own-pool rows run
+# beside, in each round. The probe is compiled here and finds each library by LD_LIBRARY_PATH ---
+if wanted threads; then
+probe="$out/pool_threads"
+variant_lib=${GPUMEM_THREADS_VARIANT_LIB:-}
+threads_medians() { # LOG LABEL: the median of each row over the rounds
+    grep -a ' ns a pair each' "$1" |
+        sed -E 's/^([0-9]+) threads( \(pinned\))?, (.*): ([0-9.]+) ns a pair each.*/\3|\1|\2|\4/' |
+        sort -t'|' -k1,1 -k2,2n -k3,3 -k4,4n |
+        awk -F'|' -v label="$2" '{ key = $1 "|" $2 "|" $3; v[key, ++n[key]] = $4
+                if (!(key in seen)) { seen[key] = 1; order[++keys] = key } }
+            END { for (k = 1; k <= keys; k++) { key = order[k]; split(key, f, "|")
+                  printf "%smedian of %d: %s, %s threads%s: %s ns a pair each\n", label, n[key], f[1], f[2],
+                         f[3], v[key, int((n[key] + 1) / 2)] } }' | tee -a "$summary"
+}
+if cc -O2 -pthread -I"$root/include" -I"$root/$build/include" "$root/tools/probes/pool_threads.c" \
+    -L"$root/$build/lib" -lgpumem -o "$probe" >>"$out/threads.log" 2>&1; then
+    cpus=$(nproc)
+    for round in 1 2 3 4 5; do
+        for mode in own malloc spin; do
+            pairs=1000000
+            [ $mode = spin ] && pairs=20000000
+            for threads in $(printf '%s\n' 1 2 4 8 $((2 * cpus)) $((4 * cpus)) | sort -nu); do
+                [ $threads -gt 8 ] && [ $mode != own ] && continue
+                [ $threads -gt 8 ] && pairs=200000
+                for pin in "" pin; do
+                    [ -n "$pin" ] && [ $threads -gt $((cpus - 1)) ] && continue
+                    LD_LIBRARY_PATH="$root/$build/lib:$LD_LIBRARY_PATH" GPUMEM_BACKEND=host step \
+                        "pool_threads $threads $mode $pin, round $round" \
+                        "$out/threads.log" 30 "$probe" $threads $pairs $mode $pin
+                    [ -n "$variant_lib" ] && [ $mode = own ] &&
+                        LD_LIBRARY_PATH="$variant_lib:$LD_LIBRARY_PATH" GPUMEM_BACKEND=host step \
+                            "pool_threads $threads $mode $pin (variant), round $round" \
+                            "$out/threads-variant.log" 30 "$probe" $threads $pairs $mode $pin
+                done
+            done
+        done
+    done
+    # The same loop in as many processes of one thread each, at once: what the machine does
+    # to that many copies of gpumem's work that share nothing at all.
+    for round in 1 2 3 4 5; do
+        for processes in 1 2 4 8; do
+            LD_LIBRARY_PATH="$root/$build/lib:$LD_LIBRARY_PATH" GPUMEM_BACKEND=host step \
+                "pool_threads 1 own in $processes processes at once, round $round" \
+                "$out/threads-processes.log" 30 bash -c 'for ((i = 0; i < $1; i++)); do "$2" 1 1000000 own & done; wait' \
+                _ $processes "$probe"
+            grep -a ' ns a pair each' "$out/threads-processes.log" | tail -n $processes |
+                sed -E "s/^1 threads, pools of their own: ([0-9.]+) ns.*/$processes processes|\1/" \
+                >>"$out/threads-processes.rows"
+        done
+    done
+    sort -t'|' -k1,1n -k2,2n "$out/threads-processes.rows" |
+        awk -F'|' '{ v[$1, ++n[$1]] = $2; if (!($1 in seen)) { seen[$1] = 1; order[++keys] = $1 } }
+            END { for (k = 1; k <= keys; k++) printf "median of %d: own pools, one thread in each of %s at once: %s ns a pair each\n",
+                  n[order[k]], order[k], v[order[k], int((n[order[k]] + 1) / 2)] }' | tee -a "$summary"
+    threads_medians "$out/threads.log" ""
+    [ -n "$variant_lib" ] && threads_medians "$out/threads-variant.log" "variant: "
+else
+    note "FAIL    pool_threads: the probe did not compile (threads.log)"
+    failures=$((failures + 1))
+fi
 fi
 
 # --- a long fuzzer run over the machine's cores (not in the default parts): 1e8 operations on
