@@ -14,9 +14,20 @@
 #include "pool_cache.h"
 #include "stream.h"
 
+gpumem_result gpumem_record_get(uint64_t handle, gpumem_handle_kind kind, const gpumem_thread *t,
+                                gpumem_buffer_obj **record)
+{
+    if (!t)
+        t = &gpumem_this_thread;
+    /* Outside a read-side section (no record, or epoch 0) there is nothing to refuse. */
+    uint64_t epoch = t->record ? atomic_load_explicit(&t->record->epoch, memory_order_relaxed) : 0;
+    epoch = epoch ? epoch : UINT64_MAX;
+    return gpumem_handle_get_born(handle, kind, epoch, t->depth, (void **)record);
+}
+
 gpumem_result gpumem_buffer_get(gpumem_buffer handle, gpumem_buffer_obj **buffer)
 {
-    return gpumem_handle_get(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_BUFFER, (void **)buffer);
+    return gpumem_record_get(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_BUFFER, NULL, buffer);
 }
 
 static gpumem_result check_desc(const gpumem_pool_obj *pool, const gpumem_buffer_desc *d)
@@ -89,7 +100,10 @@ static gpumem_result buffer_publish(gpumem_pool_obj *pool, gpumem_buffer_obj *b,
         r = gpumem_margin_write(b);
     if (r == GPUMEM_OK &&
         !(b->handle = gpumem_handle_create_own(
-              b->image ? GPUMEM_HANDLE_IMAGE : GPUMEM_HANDLE_BUFFER, b, thread->record)))
+              b->image ? GPUMEM_HANDLE_IMAGE : GPUMEM_HANDLE_BUFFER, b, thread->record,
+              b->born_at = thread->record ? atomic_load_explicit(&thread->record->epoch,
+                                                                  memory_order_relaxed)
+                                          : 0)))
         r = gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no handle left");
     if (r != GPUMEM_OK) {
         pool->used_bytes -= b->block_size;
@@ -479,11 +493,24 @@ gpumem_result gpumem_buffer_import(gpumem_pool pool, const gpumem_import_desc *d
  * from this point on its handle says DESTROYED. With a stream, in its order: a paged pool's
  * range may be taken again at once by that stream, by others after its work; a native pool's
  * buffer is freed by the runtime on the stream. */
+/* A destroy's batch reclaim: the barrier outside the lock (the pool lives on until the call
+ * ends, epoch.h), with the epochs of the calls in progress; out of line, so that the snapshot
+ * stays out of the destroy's own frame. */
+GPUMEM_OUT_OF_LINE static void reclaim_batch(gpumem_pool_obj *pool, gpumem_stream_obj *queue,
+                                             const gpumem_epoch_record *self)
+{
+    gpumem_epoch_snapshot calls;
+    uint64_t safe = gpumem_epoch_oldest_snapshot(self, &calls);
+    gpumem_pool_lock_on(pool, queue);
+    gpumem_pool_reclaim_unreached(pool, safe, &calls);
+    gpumem_pool_unlock_on(pool, queue);
+}
+
 gpumem_result gpumem_record_destroy(uint64_t handle, gpumem_handle_kind kind,
                                     gpumem_stream stream_handle, gpumem_thread *t)
 {
     gpumem_buffer_obj *b;
-    gpumem_result r = gpumem_handle_get(handle, kind, (void **)&b);
+    gpumem_result r = gpumem_record_get(handle, kind, t, &b);
     if (r != GPUMEM_OK)
         return r;
     /* The call the callback runs in may be using the buffer, and this thread's own calls are
@@ -516,13 +543,8 @@ gpumem_result gpumem_record_destroy(uint64_t handle, gpumem_handle_kind kind,
                         b->image ? "image" : "buffer");
     }
     gpumem_pool_unlock_on(pool, queue);
-    if (reclaim) {
-        /* The barrier outside the lock; the pool lives on until this call ends (epoch.h). */
-        uint64_t safe = gpumem_epoch_oldest(t->record);
-        gpumem_pool_lock_on(pool, queue);
-        gpumem_pool_reclaim_below(pool, safe, 1);
-        gpumem_pool_unlock_on(pool, queue);
-    }
+    if (reclaim)
+        reclaim_batch(pool, queue, t->record);
     return r;
 }
 
@@ -554,7 +576,7 @@ gpumem_result gpumem_record_info(uint64_t handle, gpumem_handle_kind kind,
                                  gpumem_buffer_info *info)
 {
     gpumem_buffer_obj *b;
-    gpumem_result r = gpumem_handle_get(handle, kind, (void **)&b);
+    gpumem_result r = gpumem_record_get(handle, kind, NULL, &b);
     if (r != GPUMEM_OK)
         return r;
     if (!info)
@@ -638,7 +660,7 @@ gpumem_result gpumem_record_name(uint64_t handle, gpumem_handle_kind kind, char 
                                  size_t capacity)
 {
     gpumem_buffer_obj *b;
-    gpumem_result r = gpumem_handle_get(handle, kind, (void **)&b);
+    gpumem_result r = gpumem_record_get(handle, kind, NULL, &b);
     if (r != GPUMEM_OK)
         return r;
     if (!name || capacity == 0)
@@ -665,7 +687,7 @@ gpumem_result gpumem_record_user_data(uint64_t handle, gpumem_handle_kind kind,
                                       void **user_data)
 {
     gpumem_buffer_obj *b;
-    gpumem_result r = gpumem_handle_get(handle, kind, (void **)&b);
+    gpumem_result r = gpumem_record_get(handle, kind, NULL, &b);
     if (r != GPUMEM_OK)
         return r;
     if (!user_data)

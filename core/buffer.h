@@ -25,6 +25,7 @@ struct gpumem_buffer_obj {
     uint64_t block_size;
     uint64_t tlsf_handle; /* 0 for dedicated pages and native allocations */
     uint64_t retired_at;  /* the epoch stamp of its destroy (retired buffers) */
+    uint64_t born_at;     /* the epoch of the call that made it (its handle slot's birth) */
     uint64_t margin;      /* guard bytes just before offset (GPUMEM_POOL_DETECT_CORRUPTION) */
     uint64_t free_stream; /* native pools: the stream it was destroyed on, to free it on */
     gpumem_backend_buffer *native;
@@ -59,6 +60,10 @@ static inline void gpumem_buffer_set_map_count(gpumem_buffer_obj *b, uint32_t co
 
 /* The buffer of a live handle, or the reason there is none. */
 gpumem_result gpumem_buffer_get(gpumem_buffer handle, gpumem_buffer_obj **buffer);
+/* The buffer or image (`kind`) of a handle for a call of thread `t` (NULL: the calling thread):
+ * one made after the call began is refused (gpumem_handle_get_born). */
+gpumem_result gpumem_record_get(uint64_t handle, gpumem_handle_kind kind, const gpumem_thread *t,
+                                gpumem_buffer_obj **record);
 
 /* Records are shared by buffers and images (records with an image, handles of kind
  * GPUMEM_HANDLE_IMAGE): what both do, for a handle of either kind. `thread` is the calling

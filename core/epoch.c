@@ -163,9 +163,13 @@ static void publish_safe(uint64_t bound)
 /* Out of line, so that a buffer's destroy (GPUMEM_FLATTEN) does not take in the barrier; not
  * GPUMEM_RARE, which would have the compiler treat the batch reclaim that follows it as cold
  * code and build it for size (24 instructions more a create+destroy pair). */
-GPUMEM_OUT_OF_LINE uint64_t gpumem_epoch_oldest(const gpumem_epoch_record *self)
+static uint64_t oldest(const gpumem_epoch_record *self, gpumem_epoch_snapshot *snapshot)
 {
     uint64_t next = atomic_fetch_add(&gpumem_epoch_global, 1) + 1;
+    if (snapshot) {
+        snapshot->count = 0;
+        snapshot->complete = 1;
+    }
     /* No other thread holds a record: none is in a call, and one that registers from now on
      * fences after counting itself, so it cannot find what was ended before this point. */
     if (atomic_load(&records_in_use) <= (self ? 1u : 0u)) {
@@ -182,11 +186,34 @@ GPUMEM_OUT_OF_LINE uint64_t gpumem_epoch_oldest(const gpumem_epoch_record *self)
             continue;
         if (epoch < everyone)
             everyone = epoch;
-        if (r != self && epoch < oldest)
+        if (r == self)
+            continue;
+        if (epoch < oldest)
             oldest = epoch;
+        if (!snapshot || !snapshot->complete)
+            continue;
+        if (snapshot->count == GPUMEM_EPOCH_SNAPSHOT_MAX) {
+            snapshot->complete = 0;
+            continue;
+        }
+        uint32_t i = snapshot->count++; /* insertion: a handful of threads are in calls */
+        for (; i > 0 && snapshot->epochs[i - 1] > epoch; i--)
+            snapshot->epochs[i] = snapshot->epochs[i - 1];
+        snapshot->epochs[i] = epoch;
     }
     publish_safe(everyone);
     return oldest;
+}
+
+GPUMEM_OUT_OF_LINE uint64_t gpumem_epoch_oldest(const gpumem_epoch_record *self)
+{
+    return oldest(self, NULL);
+}
+
+GPUMEM_OUT_OF_LINE uint64_t gpumem_epoch_oldest_snapshot(const gpumem_epoch_record *self,
+                                                         gpumem_epoch_snapshot *snapshot)
+{
+    return oldest(self, snapshot);
 }
 
 uint64_t gpumem_epoch_known_safe(void)

@@ -90,6 +90,40 @@ static inline uint64_t gpumem_epoch_stamp(void)
  * threads have records. */
 uint64_t gpumem_epoch_oldest(const gpumem_epoch_record *self);
 
+/* The epochs of the calls in progress at a reclaim's barrier, but the caller's own, sorted. A
+ * buffer or image is looked up only by calls that began no earlier than its birth
+ * (gpumem_handle_get_born), and reached only by calls that began before its handle ended (its
+ * stamp): one is unreachable unless some call's epoch lies between the two. So buffers that
+ * lived for less than a time slice are freed while another thread, out of its core in the
+ * middle of a call, holds back everything older (docs/design.md, "Lifetimes: epochs"). */
+#define GPUMEM_EPOCH_SNAPSHOT_MAX 64
+typedef struct gpumem_epoch_snapshot {
+    uint32_t count;    /* epochs[0, count) */
+    int complete;      /* 0: more calls than room, so only the oldest epoch may be used */
+    uint64_t epochs[GPUMEM_EPOCH_SNAPSHOT_MAX];
+} gpumem_epoch_snapshot;
+
+/* gpumem_epoch_oldest, also filling `snapshot`. */
+uint64_t gpumem_epoch_oldest_snapshot(const gpumem_epoch_record *self,
+                                      gpumem_epoch_snapshot *snapshot);
+
+/* 1 when a call of `snapshot` may reach an object born at `birth` and stamped `stamp`. */
+static inline int gpumem_epoch_snapshot_reaches(const gpumem_epoch_snapshot *snapshot,
+                                                uint64_t birth, uint64_t stamp)
+{
+    if (!snapshot->complete)
+        return 1;
+    uint32_t low = 0, high = snapshot->count; /* the first epoch >= birth */
+    while (low < high) {
+        uint32_t middle = (low + high) / 2;
+        if (snapshot->epochs[middle] < birth)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    return low < snapshot->count && snapshot->epochs[low] <= stamp;
+}
+
 /* Objects stamped below the returned epoch are reachable by no call of any thread, the caller's
  * included: the newest such bound any thread's gpumem_epoch_oldest found (it also counts its own
  * record there). One atomic load, no barrier: reclaims take what others' barriers proved before

@@ -90,10 +90,11 @@ GPUMEM_RARE static int new_slot(uint32_t *index)
 
 uint64_t gpumem_handle_create(gpumem_handle_kind kind, void *object)
 {
-    return gpumem_handle_create_own(kind, object, gpumem_this_thread.record);
+    return gpumem_handle_create_own(kind, object, gpumem_this_thread.record, 0);
 }
 
-uint64_t gpumem_handle_create_own(gpumem_handle_kind kind, void *object, gpumem_epoch_record *own)
+uint64_t gpumem_handle_create_own(gpumem_handle_kind kind, void *object, gpumem_epoch_record *own,
+                                  uint64_t birth)
 {
     uint32_t index;
     if (own /* its kept slots: see free_slots */ && own->free_slot_count)
@@ -101,7 +102,8 @@ uint64_t gpumem_handle_create_own(gpumem_handle_kind kind, void *object, gpumem_
     else if (!pop_free(&index) && !new_slot(&index))
         return 0;
     slot *s = slot_at(index);
-    atomic_store_explicit(&s->object, object, memory_order_release); /* see gpumem_handle_peek */
+    atomic_store_explicit(&s->birth, birth, memory_order_relaxed); /* before the object: see */
+    atomic_store_explicit(&s->object, object, memory_order_release); /* gpumem_handle_peek */
     uint32_t generation = (uint32_t)atomic_load_explicit(&s->tag, memory_order_relaxed);
     atomic_store_explicit(&s->tag, GPUMEM_HANDLE_TAG(generation, kind), memory_order_release);
     return ((uint64_t)generation << 32) | (uint64_t)(index + 1);
@@ -186,5 +188,18 @@ gpumem_result gpumem_handle_refuse(uint64_t handle, gpumem_handle_kind kind)
             return gpumem_fail(GPUMEM_ERROR_DESTROYED, "the %s was destroyed", what);
     }
     return gpumem_fail(GPUMEM_ERROR_INVALID_HANDLE, "0x%llx is not a %s handle",
+                       (unsigned long long)handle, what);
+}
+
+gpumem_result gpumem_handle_refuse_young(uint64_t handle, gpumem_handle_kind kind, int nested)
+{
+    const char *what = kind_name(kind);
+    if (nested)
+        return gpumem_fail(GPUMEM_ERROR_BAD_STATE,
+                           "a call from a log callback cannot use a %s made after the call the "
+                           "callback runs in began (0x%llx)",
+                           what, (unsigned long long)handle);
+    return gpumem_fail(GPUMEM_ERROR_INVALID_HANDLE,
+                       "0x%llx was not a live %s handle when the call began",
                        (unsigned long long)handle, what);
 }

@@ -40,9 +40,9 @@ struct gpumem_epoch_record;
  * thread-local lookup of its own. */
 int gpumem_handle_end(uint64_t handle, gpumem_handle_kind kind, struct gpumem_epoch_record *own);
 /* gpumem_handle_create with the calling thread's epoch record given (NULL if it has none), whose
- * kept slots it takes first. */
+ * kept slots it takes first, and the object's birth (see gpumem_handle_slot). */
 uint64_t gpumem_handle_create_own(gpumem_handle_kind kind, void *object,
-                                  struct gpumem_epoch_record *own);
+                                  struct gpumem_epoch_record *own, uint64_t birth);
 
 /* Why a handle is not a live one of `kind`: records the reason ("the buffer was destroyed") as
  * the last error and returns GPUMEM_ERROR_INVALID_HANDLE or GPUMEM_ERROR_DESTROYED. */
@@ -59,6 +59,11 @@ typedef struct gpumem_handle_slot {
      * compare-and-swap. */
     _Atomic uint64_t tag;
     _Atomic(void *) object;
+    /* The epoch of the call that made the object (0: older than every call). A lookup of a
+     * buffer or image (gpumem_handle_get_born) refuses one born after the looking call began:
+     * no such call can have had its handle when it began, so a reclaim need not wait for calls
+     * that began before the buffer was born (gpumem_epoch_snapshot). */
+    _Atomic uint64_t birth;
     _Atomic uint32_t next_free; /* index + 1 of the next free slot, 0 at the end */
 } gpumem_handle_slot;
 
@@ -125,6 +130,37 @@ static inline gpumem_result gpumem_handle_get(uint64_t handle, gpumem_handle_kin
     void *o = gpumem_handle_peek(handle, kind);
     *object = o;
     return __builtin_expect(o != NULL, 1) ? GPUMEM_OK : gpumem_handle_refuse(handle, kind);
+}
+
+/* Why a live handle's object is refused to a call that began at `epoch`, before the object was
+ * born (see gpumem_handle_slot); `nested`: the call runs in a log callback. */
+gpumem_result gpumem_handle_refuse_young(uint64_t handle, gpumem_handle_kind kind, int nested)
+    __attribute__((cold));
+
+/* gpumem_handle_get for a buffer or an image, by a call that began at `epoch` (its epoch record's)
+ * and runs at `depth`: an object born after the call began is refused. The birth is read after
+ * the object and before the tag is read again, so that it is the birth of the object returned
+ * or of a later one in the slot (then the tag check fails, or the later birth, larger, only
+ * refuses more). */
+static inline gpumem_result gpumem_handle_get_born(uint64_t handle, gpumem_handle_kind kind,
+                                                   uint64_t epoch, uint32_t depth,
+                                                   void **object)
+{
+    *object = NULL;
+    gpumem_handle_slot *s = gpumem_handle_slot_of(handle);
+    if (__builtin_expect(!s, 0))
+        return gpumem_handle_refuse(handle, kind);
+    uint64_t expected = GPUMEM_HANDLE_TAG(handle >> 32, kind);
+    if (__builtin_expect(atomic_load_explicit(&s->tag, memory_order_acquire) != expected, 0))
+        return gpumem_handle_refuse(handle, kind);
+    void *o = atomic_load_explicit(&s->object, memory_order_acquire);
+    uint64_t birth = atomic_load_explicit(&s->birth, memory_order_relaxed);
+    if (__builtin_expect(atomic_load_explicit(&s->tag, memory_order_relaxed) != expected, 0))
+        return gpumem_handle_refuse(handle, kind);
+    if (__builtin_expect(birth > epoch, 0))
+        return gpumem_handle_refuse_young(handle, kind, depth > 1);
+    *object = o;
+    return GPUMEM_OK;
 }
 
 /* The handle value behind a public handle type. */

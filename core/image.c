@@ -32,7 +32,7 @@ uint32_t gpumem_format_texel_size(uint32_t format)
 
 gpumem_result gpumem_image_get(gpumem_image handle, gpumem_buffer_obj **record)
 {
-    return gpumem_handle_get(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_IMAGE, (void **)record);
+    return gpumem_record_get(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_IMAGE, NULL, record);
 }
 
 static uint32_t level_size(uint32_t size, uint32_t level)

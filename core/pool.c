@@ -777,13 +777,18 @@ static int frees_here(const gpumem_pool_obj *pool, const gpumem_buffer_obj *b)
     return 1;
 }
 
-uint32_t gpumem_pool_reclaim_below(gpumem_pool_obj *pool, uint64_t safe, int keep)
+static uint32_t reclaim(gpumem_pool_obj *pool, uint64_t safe, int keep,
+                        const gpumem_epoch_snapshot *snapshot)
 {
     uint32_t freed = 0;
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->retired) {
         gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
-        if (b->retired_at >= safe)
-            break; /* stamps grow along the list: the rest are younger still */
+        if (b->retired_at >= safe) {
+            if (!snapshot)
+                break; /* stamps grow along the list: the rest are younger still */
+            if (gpumem_epoch_snapshot_reaches(snapshot, b->born_at, b->retired_at))
+                continue;
+        }
         if (!frees_here(pool, b))
             continue;
         pool->retired_pages -= b->page->dedicated;
@@ -798,6 +803,17 @@ uint32_t gpumem_pool_reclaim_below(gpumem_pool_obj *pool, uint64_t safe, int kee
         freed++;
     }
     return freed;
+}
+
+uint32_t gpumem_pool_reclaim_below(gpumem_pool_obj *pool, uint64_t safe, int keep)
+{
+    return reclaim(pool, safe, keep, NULL);
+}
+
+uint32_t gpumem_pool_reclaim_unreached(gpumem_pool_obj *pool, uint64_t safe,
+                                       const gpumem_epoch_snapshot *snapshot)
+{
+    return reclaim(pool, safe, 1, snapshot);
 }
 
 GPUMEM_RARE void gpumem_pool_reclaim(gpumem_pool_obj *pool)

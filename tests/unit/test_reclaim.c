@@ -1,0 +1,287 @@
+/* Reclaims of destroyed buffers while another thread is in the middle of a call (white-box,
+ * through core's objects; linked with core and the built-in backends). A buffer is freed once no
+ * call in progress can reach it: one that began after the buffer's destroy cannot find it, and
+ * one that began before the buffer was made cannot either, since lookups refuse a buffer born
+ * after the looking call began (gpumem_handle_get_born). So a thread stopped inside a call (out
+ * of its core for a time slice) holds back only buffers older than its call, and churn goes on
+ * being freed. */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buffer.h"
+#include "call.h"
+#include "device.h"
+#include "gpumem/gpumem.h"
+#include "pool.h"
+
+static gpumem_device open_host(void)
+{
+    gpumem_device device;
+    gpumem_device_desc desc = {.backend = "host"};
+    cr_assert_eq(gpumem_device_open(&desc, &device), GPUMEM_OK, "%s", gpumem_last_error());
+    return device;
+}
+
+static gpumem_buffer make(gpumem_pool pool, uint64_t size)
+{
+    gpumem_buffer b;
+    gpumem_buffer_desc desc = {.size = size};
+    cr_assert_eq(gpumem_buffer_create(pool, &desc, &b), GPUMEM_OK, "%s", gpumem_last_error());
+    return b;
+}
+
+static uint32_t retired_count(gpumem_pool pool)
+{
+    gpumem_pool_obj *p;
+    cr_assert_eq(gpumem_pool_get(pool, &p), GPUMEM_OK);
+    gpumem_pool_lock(p);
+    uint32_t n = p->retired_count;
+    gpumem_pool_unlock(p);
+    return n;
+}
+
+/* --- a thread parked in the middle of a call --- */
+
+typedef struct parked {
+    pthread_t thread;
+    _Atomic int state; /* 0 starting, 1 in its call, 2 asked to leave, 3 left */
+    _Atomic int asked; /* run `inside` now (then back to 0) */
+    void (*inside)(struct parked *);
+    void *arg;
+    uint64_t epoch; /* its call's */
+} parked;
+
+static void *park_main(void *arg)
+{
+    parked *p = arg;
+    gpumem_call call;
+    if (gpumem_call_enter(&call, "parked") != GPUMEM_OK) {
+        atomic_store(&p->state, 3);
+        return NULL;
+    }
+    p->epoch = atomic_load(&call.thread->record->epoch);
+    atomic_store(&p->state, 1);
+    while (atomic_load(&p->state) == 1) {
+        if (atomic_load(&p->asked)) {
+            p->inside(p);
+            atomic_store(&p->asked, 0);
+        }
+        sched_yield();
+    }
+    gpumem_call_leave(&call, GPUMEM_OK);
+    atomic_store(&p->state, 3);
+    return NULL;
+}
+
+static void park(parked *p)
+{
+    cr_assert_eq(pthread_create(&p->thread, NULL, park_main, p), 0);
+    while (atomic_load(&p->state) == 0)
+        sched_yield();
+    cr_assert_eq(atomic_load(&p->state), 1, "the parked thread could not enter a call");
+}
+
+static void run_inside(parked *p)
+{
+    atomic_store(&p->asked, 1);
+    while (atomic_load(&p->asked))
+        sched_yield();
+}
+
+static void unpark(parked *p)
+{
+    atomic_store(&p->state, 2);
+    pthread_join(p->thread, NULL);
+}
+
+/* --- buffers born after a parked call are freed; older ones wait for it --- */
+
+Test(reclaim, buffers_born_after_a_parked_call_are_freed_and_older_ones_wait)
+{
+    gpumem_device device = open_host();
+    gpumem_pool pool;
+    cr_assert_eq(gpumem_pool_create(device, NULL, &pool), GPUMEM_OK);
+    gpumem_buffer old = make(pool, 4096);
+    gpumem_buffer_obj *old_record;
+    cr_assert_eq(gpumem_buffer_get(old, &old_record), GPUMEM_OK);
+
+    parked p = {0};
+    park(&p);
+    cr_assert_eq(gpumem_buffer_destroy(old), GPUMEM_OK); /* born before the parked call */
+    const int pairs = 20000;
+    for (int i = 0; i < pairs; i++)
+        cr_assert_eq(gpumem_buffer_destroy(make(pool, 256 + (uint64_t)(i % 61) * 64)),
+                     GPUMEM_OK);
+    uint32_t held = retired_count(pool);
+    /* Batches of 512 with two threads (GPUMEM_POOL_RETIRE_BATCH_SHARED each); the first
+     * batch's buffers were born in the parked call's epoch and wait too. */
+    cr_expect_leq(held, 4u * GPUMEM_POOL_RETIRE_BATCH_SHARED * 2,
+                  "%u of %d destroyed buffers wait for a call that began before they were made",
+                  held, pairs);
+    gpumem_pool_obj *p_obj;
+    cr_assert_eq(gpumem_pool_get(pool, &p_obj), GPUMEM_OK);
+    gpumem_pool_lock(p_obj);
+    int old_waits = 0;
+    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &p_obj->retired)
+        old_waits |= GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link) == old_record;
+    gpumem_pool_unlock(p_obj);
+    cr_expect(old_waits, "a buffer made before the parked call began was freed under it");
+
+    unpark(&p);
+    cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK);
+    cr_expect_eq(retired_count(pool), 0u);
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
+/* --- a call does not find a buffer born after it began --- */
+
+static gpumem_buffer young, elder;
+static gpumem_result young_plain, young_nested, elder_plain;
+static char young_nested_message[256];
+
+static void look_up(parked *p)
+{
+    (void)p;
+    gpumem_buffer_obj *b;
+    young_plain = gpumem_buffer_get(young, &b); /* in the parked call itself */
+    elder_plain = gpumem_buffer_get(elder, &b);
+    gpumem_buffer_info info;
+    young_nested = gpumem_buffer_info_get(young, &info); /* a call nested in the parked one */
+    strncpy(young_nested_message, gpumem_last_error(), sizeof young_nested_message - 1);
+}
+
+Test(reclaim, a_call_does_not_find_a_buffer_born_after_it_began)
+{
+    gpumem_device device = open_host();
+    gpumem_pool pool;
+    cr_assert_eq(gpumem_pool_create(device, NULL, &pool), GPUMEM_OK);
+    elder = make(pool, 4096);
+    parked p = {.inside = look_up};
+    park(&p);
+    cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK); /* a reclaim: the epoch moves on */
+    young = make(pool, 4096);
+    gpumem_buffer_obj *b;
+    cr_assert_eq(gpumem_buffer_get(young, &b), GPUMEM_OK);
+    cr_assert_gt(b->born_at, p.epoch, "the test made no buffer younger than the parked call");
+    run_inside(&p);
+    cr_expect_eq(elder_plain, GPUMEM_OK, "a buffer older than the call is found");
+    cr_expect_eq(young_plain, GPUMEM_ERROR_INVALID_HANDLE);
+    cr_expect_eq(young_nested, GPUMEM_ERROR_BAD_STATE);
+    cr_expect(strstr(young_nested_message, "log callback") != NULL, "%s", young_nested_message);
+    unpark(&p);
+    gpumem_buffer_info info;
+    cr_expect_eq(gpumem_buffer_info_get(young, &info), GPUMEM_OK, "found by a later call");
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
+/* --- readers that take handles during their calls, beside churning writers --- */
+
+enum { SHARED = 64, WRITERS = 2, READERS = 2 };
+static _Atomic uint64_t shared[SHARED];
+static _Atomic int stop;
+static _Atomic uint64_t reads, found, refused_young, reused_under_a_call;
+static gpumem_pool churn_pool;
+
+static uint64_t next_random(uint64_t *state)
+{
+    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+    return *state >> 33;
+}
+
+static void *writer(void *arg)
+{
+    uint64_t state = (uintptr_t)arg;
+    gpumem_buffer live[SHARED / WRITERS] = {0};
+    while (!atomic_load(&stop)) {
+        uint64_t i = next_random(&state) % (SHARED / WRITERS);
+        if (live[i])
+            gpumem_buffer_destroy(live[i]);
+        gpumem_buffer_desc desc = {.size = 256 + next_random(&state) % 4096};
+        if (gpumem_buffer_create(churn_pool, &desc, &live[i]) != GPUMEM_OK)
+            live[i] = NULL;
+        atomic_store(&shared[(uintptr_t)arg % WRITERS + i * WRITERS],
+                     (uint64_t)(uintptr_t)live[i]);
+    }
+    for (unsigned i = 0; i < SHARED / WRITERS; i++)
+        if (live[i])
+            gpumem_buffer_destroy(live[i]);
+    return NULL;
+}
+
+/* Enters a call, then takes a handle from the shared table (made, perhaps, after the call
+ * began), or that handle's next generation, looks it up, and reads the record's handle for a
+ * while, yielding: a record freed and made again under the call shows another handle. (A record
+ * found through a next generation may not show its handle yet: the reader waits for it first.) */
+static void *reader(void *arg)
+{
+    uint64_t state = (uintptr_t)arg * 7919u;
+    while (!atomic_load(&stop)) {
+        gpumem_call call;
+        if (gpumem_call_enter(&call, "reader") != GPUMEM_OK)
+            return NULL;
+        for (int k = 0; k < 8; k++) {
+            uint64_t h = atomic_load(&shared[next_random(&state) % SHARED]);
+            if (!h)
+                continue;
+            if (next_random(&state) % 4 == 0)
+                h += 1ull << 32; /* the slot's next object's handle, if it is made meanwhile */
+            gpumem_buffer_obj *b;
+            atomic_fetch_add(&reads, 1);
+            gpumem_result r = gpumem_buffer_get((gpumem_buffer)(uintptr_t)h, &b);
+            if (r == GPUMEM_ERROR_INVALID_HANDLE &&
+                strstr(gpumem_last_error(), "when the call began"))
+                atomic_fetch_add(&refused_young, 1);
+            if (r != GPUMEM_OK)
+                continue;
+            atomic_fetch_add(&found, 1);
+            /* The record takes its handle value just after the handle is published
+             * (buffer_publish), so a lookup of a next generation may find it before that. */
+            volatile uint64_t *seen = (volatile uint64_t *)&b->handle;
+            int settled = 0;
+            for (int j = 0; j < 100000 && !settled; j++)
+                settled = *seen == h;
+            if (!settled)
+                continue;
+            for (int j = 0; j < 64; j++) {
+                if (*seen != h) {
+                    atomic_fetch_add(&reused_under_a_call, 1);
+                    break;
+                }
+                if (j % 16 == 15)
+                    sched_yield();
+            }
+        }
+        gpumem_call_leave(&call, GPUMEM_OK);
+    }
+    return NULL;
+}
+
+Test(reclaim, no_record_is_freed_under_a_call_that_took_its_handle_after_it_began, .timeout = 120)
+{
+    gpumem_device device = open_host();
+    cr_assert_eq(gpumem_pool_create(device, NULL, &churn_pool), GPUMEM_OK);
+    pthread_t w[WRITERS], r[READERS];
+    for (uintptr_t i = 0; i < WRITERS; i++)
+        cr_assert_eq(pthread_create(&w[i], NULL, writer, (void *)(i + 1)), 0);
+    for (uintptr_t i = 0; i < READERS; i++)
+        cr_assert_eq(pthread_create(&r[i], NULL, reader, (void *)(i + 1)), 0);
+    struct timespec second = {1, 500000000};
+    nanosleep(&second, NULL);
+    atomic_store(&stop, 1);
+    for (int i = 0; i < READERS; i++)
+        pthread_join(r[i], NULL);
+    for (int i = 0; i < WRITERS; i++)
+        pthread_join(w[i], NULL);
+    cr_log_info("%llu lookups, %llu found, %llu refused as younger than their call",
+                (unsigned long long)reads, (unsigned long long)found,
+                (unsigned long long)refused_young);
+    cr_expect_eq(atomic_load(&reused_under_a_call), 0,
+                 "%llu records were freed and made again under a call that held them",
+                 (unsigned long long)reused_under_a_call);
+    cr_expect_gt(found, 1000, "the readers found too few buffers to test anything");
+    cr_expect_gt(refused_young, 0, "no lookup met a buffer younger than its call");
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
