@@ -167,6 +167,7 @@ static uint64_t oldest(const gpumem_epoch_record *self, gpumem_epoch_snapshot *s
 {
     uint64_t next = atomic_fetch_add(&gpumem_epoch_global, 1) + 1;
     if (snapshot) {
+        snapshot->next = next;
         snapshot->count = 0;
         snapshot->complete = 1;
     }

@@ -98,6 +98,11 @@ uint64_t gpumem_epoch_oldest(const gpumem_epoch_record *self);
  * middle of a call, holds back everything older (docs/design.md, "Lifetimes: epochs"). */
 #define GPUMEM_EPOCH_SNAPSHOT_MAX 64
 typedef struct gpumem_epoch_snapshot {
+    /* The epoch the reclaim moved the global one to, before its barrier. Only objects stamped
+     * below it had their handles ended before the barrier, so that every call that may reach
+     * them is among the epochs; one stamped later may be reached by a call that began after
+     * the records were read. */
+    uint64_t next;
     uint32_t count;    /* epochs[0, count) */
     int complete;      /* 0: more calls than room, so only the oldest epoch may be used */
     uint64_t epochs[GPUMEM_EPOCH_SNAPSHOT_MAX];
@@ -107,7 +112,8 @@ typedef struct gpumem_epoch_snapshot {
 uint64_t gpumem_epoch_oldest_snapshot(const gpumem_epoch_record *self,
                                       gpumem_epoch_snapshot *snapshot);
 
-/* 1 when a call of `snapshot` may reach an object born at `birth` and stamped `stamp`. */
+/* 1 when a call of `snapshot` may reach an object born at `birth` and stamped `stamp`, which
+ * must be below snapshot->next. */
 static inline int gpumem_epoch_snapshot_reaches(const gpumem_epoch_snapshot *snapshot,
                                                 uint64_t birth, uint64_t stamp)
 {

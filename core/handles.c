@@ -102,8 +102,10 @@ uint64_t gpumem_handle_create_own(gpumem_handle_kind kind, void *object, gpumem_
     else if (!pop_free(&index) && !new_slot(&index))
         return 0;
     slot *s = slot_at(index);
-    atomic_store_explicit(&s->birth, birth, memory_order_relaxed); /* before the object: see */
-    atomic_store_explicit(&s->object, object, memory_order_release); /* gpumem_handle_peek */
+    /* Release, like the object: ordered after the end of the slot's last object
+     * (gpumem_handle_get_born). */
+    atomic_store_explicit(&s->birth, birth, memory_order_release);
+    atomic_store_explicit(&s->object, object, memory_order_release); /* see gpumem_handle_peek */
     uint32_t generation = (uint32_t)atomic_load_explicit(&s->tag, memory_order_relaxed);
     atomic_store_explicit(&s->tag, GPUMEM_HANDLE_TAG(generation, kind), memory_order_release);
     return ((uint64_t)generation << 32) | (uint64_t)(index + 1);

@@ -138,10 +138,12 @@ gpumem_result gpumem_handle_refuse_young(uint64_t handle, gpumem_handle_kind kin
     __attribute__((cold));
 
 /* gpumem_handle_get for a buffer or an image, by a call that began at `epoch` (its epoch record's)
- * and runs at `depth`: an object born after the call began is refused. The birth is read after
- * the object and before the tag is read again, so that it is the birth of the object returned
- * or of a later one in the slot (then the tag check fails, or the later birth, larger, only
- * refuses more). */
+ * and runs at `depth`: an object born after the call began is refused. The birth is read with
+ * acquire after the object and before the tag is read again. It is stored with release after
+ * the slot was taken from the object's destroy (gpumem_handle_create_own), so a birth of a
+ * later object in the slot (which may be smaller: a long call's create can take a younger
+ * buffer's slot) orders that destroy's end before the second tag read, which then fails: the
+ * birth compared is the returned object's. */
 static inline gpumem_result gpumem_handle_get_born(uint64_t handle, gpumem_handle_kind kind,
                                                    uint64_t epoch, uint32_t depth,
                                                    void **object)
@@ -154,7 +156,7 @@ static inline gpumem_result gpumem_handle_get_born(uint64_t handle, gpumem_handl
     if (__builtin_expect(atomic_load_explicit(&s->tag, memory_order_acquire) != expected, 0))
         return gpumem_handle_refuse(handle, kind);
     void *o = atomic_load_explicit(&s->object, memory_order_acquire);
-    uint64_t birth = atomic_load_explicit(&s->birth, memory_order_relaxed);
+    uint64_t birth = atomic_load_explicit(&s->birth, memory_order_acquire);
     if (__builtin_expect(atomic_load_explicit(&s->tag, memory_order_relaxed) != expected, 0))
         return gpumem_handle_refuse(handle, kind);
     if (__builtin_expect(birth > epoch, 0))

@@ -784,8 +784,10 @@ static uint32_t reclaim(gpumem_pool_obj *pool, uint64_t safe, int keep,
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->retired) {
         gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
         if (b->retired_at >= safe) {
-            if (!snapshot)
-                break; /* stamps grow along the list: the rest are younger still */
+            /* Stamps grow along the list: the rest are younger still. Those stamped after the
+             * snapshot's barrier may be reached by calls it did not see. */
+            if (!snapshot || !snapshot->complete || b->retired_at >= snapshot->next)
+                break;
             if (gpumem_epoch_snapshot_reaches(snapshot, b->born_at, b->retired_at))
                 continue;
         }

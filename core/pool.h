@@ -260,8 +260,9 @@ void gpumem_pool_reclaim(gpumem_pool_obj *pool);
  * (gpumem_pool_cache_keep: no call can reach them now), for the batches of a pool used while
  * other threads hold epoch records; 0 where the cache is being emptied (gpumem_pool_reclaim). */
 uint32_t gpumem_pool_reclaim_below(gpumem_pool_obj *pool, uint64_t safe, int keep);
-/* gpumem_pool_reclaim_below, and also those younger ones no call of `snapshot` reaches (born
- * after every call in progress that began before their destroy). */
+/* gpumem_pool_reclaim_below, and also those stamped before the snapshot's barrier
+ * (snapshot->next) that no call of `snapshot` reaches (born after every call in progress that
+ * began before their destroy). */
 uint32_t gpumem_pool_reclaim_unreached(gpumem_pool_obj *pool, uint64_t safe,
                                        const gpumem_epoch_snapshot *snapshot);
 /* Takes every arena's lock (gpumem_pool_lock_arenas) with the retired buffers that no call can

@@ -89,16 +89,27 @@ enum { KEPT = 40000, FREED = 96 << 10 };
 typedef struct reuse_probe {
     uint32_t was_page, now_page;
     uint64_t was_offset, now_offset;
-    gpumem_buffer before, after, now;
+    gpumem_buffer before, gone, after, now;
 } reuse_probe;
+
+/* The three buffers, made; probe_gone destroys the middle one. */
+static void probe_make(gpumem_pool pool, uint64_t size, reuse_probe *p)
+{
+    p->before = conf_buffer(pool, size, 0);
+    p->gone = conf_buffer(pool, size, 0);
+    p->after = conf_buffer(pool, size, 0);
+    placed_at(p->gone, &p->was_page, &p->was_offset);
+}
+
+static void probe_gone(reuse_probe *p)
+{
+    OK(gpumem_buffer_destroy(p->gone));
+}
 
 static void probe_destroy(gpumem_pool pool, uint64_t size, reuse_probe *p)
 {
-    p->before = conf_buffer(pool, size, 0);
-    gpumem_buffer b = conf_buffer(pool, size, 0);
-    p->after = conf_buffer(pool, size, 0);
-    placed_at(b, &p->was_page, &p->was_offset);
-    OK(gpumem_buffer_destroy(b));
+    probe_make(pool, size, p);
+    probe_gone(p);
 }
 
 static int probe_create(gpumem_pool pool, uint64_t size, reuse_probe *p)
@@ -119,22 +130,32 @@ static void probe_end(reuse_probe *p)
 enum { BATCH = 4 };
 
 typedef struct destroyed_batch {
-    gpumem_buffer live[BATCH + 1];
+    gpumem_buffer live[BATCH + 1], gone[BATCH];
     uint32_t page[BATCH];
     uint64_t offset[BATCH];
 } destroyed_batch;
 
-static void batch_destroy(gpumem_pool pool, uint64_t size, destroyed_batch *d)
+/* The batch and the buffers between them, made; batch_gone destroys the batch. */
+static void batch_make(gpumem_pool pool, uint64_t size, destroyed_batch *d)
 {
-    gpumem_buffer gone[BATCH];
     d->live[0] = conf_buffer(pool, size, 0);
     for (int i = 0; i < BATCH; i++) {
-        gone[i] = conf_buffer(pool, size, 0);
+        d->gone[i] = conf_buffer(pool, size, 0);
         d->live[i + 1] = conf_buffer(pool, size, 0);
-        placed_at(gone[i], &d->page[i], &d->offset[i]);
+        placed_at(d->gone[i], &d->page[i], &d->offset[i]);
     }
+}
+
+static void batch_gone(destroyed_batch *d)
+{
     for (int i = 0; i < BATCH; i++)
-        OK(gpumem_buffer_destroy(gone[i]));
+        OK(gpumem_buffer_destroy(d->gone[i]));
+}
+
+static void batch_destroy(gpumem_pool pool, uint64_t size, destroyed_batch *d)
+{
+    batch_make(pool, size, d);
+    batch_gone(d);
 }
 
 /* Whether a buffer at page, offset took the range of one of the batch. */
@@ -152,10 +173,19 @@ static void batch_end(destroyed_batch *d)
         OK(gpumem_buffer_destroy(d->live[i]));
 }
 
+/* The buffers are made before the other thread's call begins: a call cannot find a buffer made
+ * after it began (docs/design.md, "Lifetimes: epochs"), so the range of such a buffer need not
+ * wait for it. */
 CONF_TEST(a_destroyed_buffers_range_waits_for_every_call_that_began_before)
 {
     CONF_SKIP_IF_EXTERNALLY_SYNCHRONIZED();
     gpumem_pool pool = conf_pool(PAGE), freed_pool = conf_pool(PAGE);
+    gpumem_pool batch_pool = conf_pool(PAGE);
+    reuse_probe kept, freed;
+    destroyed_batch batch; /* of KEPT bytes: more than the eighth of a page that makes it due */
+    probe_make(pool, KEPT, &kept);
+    probe_make(freed_pool, FREED, &freed);
+    batch_make(batch_pool, KEPT, &batch);
     holder h = {.size = 1 << 16};
     cr_assert_eq(posix_memalign(&h.host, 1 << 16, h.size), 0);
     gpumem_log_set_callback(hold_log, NULL);
@@ -172,6 +202,7 @@ CONF_TEST(a_destroyed_buffers_range_waits_for_every_call_that_began_before)
         free(h.host);
         OK(gpumem_pool_destroy(pool));
         OK(gpumem_pool_destroy(freed_pool));
+        OK(gpumem_pool_destroy(batch_pool));
         CONF_SKIP("no call to hold open: gpumem_host_register: %s (%s)",
                   gpumem_result_string(h.result), h.message);
     }
@@ -179,14 +210,11 @@ CONF_TEST(a_destroyed_buffers_range_waits_for_every_call_that_began_before)
     /* While the other thread's call runs, no destroyed buffer's range may serve a new one,
      * whether the pool would keep it or free it, nor one of a batch whose destroys made its
      * reclaim due (a barrier then finds the call still running). */
-    reuse_probe kept, freed;
-    probe_destroy(pool, KEPT, &kept);
-    probe_destroy(freed_pool, FREED, &freed);
+    probe_gone(&kept);
+    probe_gone(&freed);
     int kept_early = probe_create(pool, KEPT, &kept);
     int freed_early = probe_create(freed_pool, FREED, &freed);
-    gpumem_pool batch_pool = conf_pool(PAGE);
-    destroyed_batch batch; /* of KEPT bytes: more than the eighth of a page that makes it due */
-    batch_destroy(batch_pool, KEPT, &batch);
+    batch_gone(&batch);
     gpumem_buffer batch_now = conf_buffer(batch_pool, KEPT, 0);
     uint32_t now_page;
     uint64_t now_offset;

@@ -16,6 +16,7 @@
 #include "device.h"
 #include "gpumem/gpumem.h"
 #include "pool.h"
+#include "thread.h"
 
 static gpumem_device open_host(void)
 {
@@ -125,14 +126,67 @@ Test(reclaim, buffers_born_after_a_parked_call_are_freed_and_older_ones_wait)
     cr_assert_eq(gpumem_pool_get(pool, &p_obj), GPUMEM_OK);
     gpumem_pool_lock(p_obj);
     int old_waits = 0;
-    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &p_obj->retired)
-        old_waits |= GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link) == old_record;
+    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &p_obj->retired) {
+        const gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
+        old_waits |= b == old_record && b->handle == GPUMEM_HANDLE_OF(old);
+    }
     gpumem_pool_unlock(p_obj);
     cr_expect(old_waits, "a buffer made before the parked call began was freed under it");
 
     unpark(&p);
     cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK);
     cr_expect_eq(retired_count(pool), 0u);
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
+/* --- a buffer destroyed after a reclaim's barrier waits for calls the barrier did not see ---
+ *
+ * A reclaim takes the epochs of the calls in progress at its barrier, then the pool's lock. In
+ * between, a call may begin (after the barrier: its epoch is not among them), find an older
+ * buffer, and the buffer be destroyed: its stamp is past the barrier's epoch, and it must wait,
+ * whatever its birth. */
+
+static gpumem_buffer held_buffer;
+static gpumem_result held_lookup;
+
+static void hold_buffer(parked *p)
+{
+    (void)p;
+    gpumem_buffer_obj *b;
+    held_lookup = gpumem_buffer_get(held_buffer, &b);
+}
+
+Test(reclaim, a_buffer_destroyed_after_a_reclaims_barrier_waits_for_calls_it_did_not_see)
+{
+    gpumem_device device = open_host();
+    gpumem_pool pool;
+    cr_assert_eq(gpumem_pool_create(device, NULL, &pool), GPUMEM_OK);
+    held_buffer = make(pool, 4096);
+    gpumem_buffer_obj *record;
+    cr_assert_eq(gpumem_buffer_get(held_buffer, &record), GPUMEM_OK);
+    parked p = {.inside = hold_buffer};
+    /* The reclaim's first half, by hand: the barrier and the epochs of the calls then. */
+    gpumem_epoch_snapshot calls;
+    uint64_t safe = gpumem_epoch_oldest_snapshot(gpumem_this_thread.record, &calls);
+    park(&p); /* begins after the barrier */
+    run_inside(&p);
+    cr_assert_eq(held_lookup, GPUMEM_OK, "%s", gpumem_last_error());
+    cr_assert_eq(gpumem_buffer_destroy(held_buffer), GPUMEM_OK); /* small: no reclaim due */
+    cr_assert_geq(record->retired_at, calls.next);
+    /* The second half: the pool's lock, and what the snapshot lets go. */
+    gpumem_pool_obj *p_obj;
+    cr_assert_eq(gpumem_pool_get(pool, &p_obj), GPUMEM_OK);
+    gpumem_pool_lock(p_obj);
+    gpumem_pool_reclaim_unreached(p_obj, safe, &calls);
+    int waits = 0;
+    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &p_obj->retired) {
+        const gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
+        waits |= b == record && b->handle == GPUMEM_HANDLE_OF(held_buffer);
+    }
+    gpumem_pool_unlock(p_obj);
+    cr_expect(waits, "a buffer a call held was freed by a reclaim whose barrier came before the "
+                     "call began");
+    unpark(&p);
     cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
 }
 
