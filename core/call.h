@@ -23,6 +23,9 @@
 typedef struct gpumem_call {
     gpumem_thread *thread;
     const char *function;
+    /* A nested call (a log callback's) that opened a read-side section of its own, because the
+     * call it runs in had left its own to wait (a teardown: gpumem_epoch_wait). */
+    int opened_own;
 } gpumem_call;
 
 /* Clears the last error. For calls that use no object (registry, virtual blocks, pure
@@ -35,6 +38,7 @@ static inline void gpumem_call_begin(gpumem_call *call, const char *function)
     __asm__("" : "+r"(t));
     call->thread = t;
     call->function = function;
+    call->opened_own = 0;
     if (t->error_pending)
         gpumem_error_reset(t);
 }
@@ -53,6 +57,13 @@ static inline gpumem_result gpumem_call_enter(gpumem_call *call, const char *fun
         if (__builtin_expect(!record, 0) && !(record = gpumem_epoch_register()))
             return gpumem_call_no_record();
         gpumem_epoch_enter(record);
+    } else if (__builtin_expect(t->record && !atomic_load_explicit(&t->record->epoch,
+                                                                   memory_order_relaxed),
+                                0)) {
+        /* The outer call left its section to wait, and logs on: what this call finds must be
+         * kept alive for it as for any call. */
+        gpumem_epoch_enter(t->record);
+        call->opened_own = 1;
     }
     return GPUMEM_OK;
 }
@@ -75,7 +86,7 @@ static inline gpumem_result gpumem_call_leave(gpumem_call *call, gpumem_result r
 {
     gpumem_thread *t = call->thread;
     gpumem_epoch_record *record = t->record; /* NULL when the thread could not register */
-    if (--t->depth == 0 && record)
+    if ((--t->depth == 0 || __builtin_expect(call->opened_own, 0)) && record)
         gpumem_epoch_leave(record);
     return gpumem_call_end(call, result);
 }

@@ -818,11 +818,19 @@ uint32_t gpumem_pool_reclaim_unreached(gpumem_pool_obj *pool, uint64_t safe,
     return reclaim(pool, safe, 1, snapshot);
 }
 
+/* The record a reclaim may leave out of its bound: the caller's own, unless its call runs in a
+ * log callback, inside a call of the same thread that may be using buffers of the pool. */
+static const gpumem_epoch_record *reclaimer(void)
+{
+    const gpumem_thread *t = &gpumem_this_thread;
+    return t->depth > 1 ? NULL : t->record;
+}
+
 GPUMEM_RARE void gpumem_pool_reclaim(gpumem_pool_obj *pool)
 {
     restart_retire_counts(pool);
     gpumem_pool_cache_flush(pool);
-    gpumem_pool_reclaim_below(pool, gpumem_epoch_oldest(gpumem_this_thread.record), 0);
+    gpumem_pool_reclaim_below(pool, gpumem_epoch_oldest(reclaimer()), 0);
 }
 
 void gpumem_pool_lock_arenas_reclaimed(gpumem_pool_obj *pool)
@@ -836,7 +844,7 @@ void gpumem_pool_lock_arenas_reclaimed(gpumem_pool_obj *pool)
     if (!retired)
         return;
     gpumem_pool_unlock_arenas(pool);
-    uint64_t safe = gpumem_epoch_oldest(gpumem_this_thread.record); /* one barrier for all */
+    uint64_t safe = gpumem_epoch_oldest(reclaimer()); /* one barrier for all */
     gpumem_pool_lock_arenas(pool);
     GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
         /* Other threads' batches may have been kept while the locks were let go. */

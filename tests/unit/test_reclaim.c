@@ -190,6 +190,80 @@ Test(reclaim, a_buffer_destroyed_after_a_reclaims_barrier_waits_for_calls_it_did
     cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
 }
 
+/* --- calls nested in a call: a reclaim from a log callback, a call after the outer one left ---
+ *
+ * A call made from a log callback runs inside another call of the same thread, which may be
+ * using buffers: a reclaim it makes (a trim, stats, a create short of room) counts the thread's
+ * own record too. And where the outer call has left its read-side section to wait (a teardown),
+ * a nested call opens one of its own for what it finds, and closes it at its end. */
+
+static gpumem_buffer outer_buffer;
+static gpumem_pool outer_pool;
+static gpumem_result outer_lookup, nested_trim;
+static int outer_buffer_waits;
+
+static void outer_looks_up(parked *p)
+{
+    (void)p;
+    gpumem_buffer_obj *b;
+    outer_lookup = gpumem_buffer_get(outer_buffer, &b);
+}
+
+static void nested_trims(parked *p)
+{
+    (void)p;
+    nested_trim = gpumem_pool_trim(outer_pool); /* a public call inside the parked one */
+    gpumem_pool_obj *p_obj;
+    if (gpumem_pool_get(outer_pool, &p_obj) != GPUMEM_OK)
+        return;
+    gpumem_pool_lock(p_obj);
+    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &p_obj->retired) {
+        const gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
+        outer_buffer_waits |= b->handle == GPUMEM_HANDLE_OF(outer_buffer);
+    }
+    gpumem_pool_unlock(p_obj);
+}
+
+Test(reclaim, a_reclaim_from_a_nested_call_waits_for_the_outer_calls_buffers)
+{
+    gpumem_device device = open_host();
+    cr_assert_eq(gpumem_pool_create(device, NULL, &outer_pool), GPUMEM_OK);
+    outer_buffer = make(outer_pool, 4096);
+    parked p = {.inside = outer_looks_up};
+    park(&p);
+    run_inside(&p);
+    cr_assert_eq(outer_lookup, GPUMEM_OK);
+    cr_assert_eq(gpumem_buffer_destroy(outer_buffer), GPUMEM_OK); /* retired: two records */
+    p.inside = nested_trims;
+    run_inside(&p);
+    cr_expect_eq(nested_trim, GPUMEM_OK);
+    cr_expect(outer_buffer_waits, "a trim made inside a call freed a buffer that call held");
+    unpark(&p);
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
+Test(reclaim, a_call_nested_after_the_outer_call_left_its_section_opens_its_own)
+{
+    gpumem_device device = open_host(); /* registers this thread */
+    gpumem_call outer, nested;
+    cr_assert_eq(gpumem_call_enter(&outer, "outer"), GPUMEM_OK);
+    gpumem_epoch_record *record = outer.thread->record;
+    cr_assert_neq(atomic_load(&record->epoch), 0);
+    gpumem_epoch_leave(record); /* as a teardown does before it waits */
+    cr_assert_eq(gpumem_call_enter(&nested, "nested"), GPUMEM_OK);
+    cr_expect_neq(atomic_load(&record->epoch), 0, "the nested call runs outside any section");
+    cr_expect_eq(nested.opened_own, 1);
+    gpumem_call_leave(&nested, GPUMEM_OK);
+    cr_expect_eq(atomic_load(&record->epoch), 0, "the nested call left its section open");
+    gpumem_epoch_enter(record); /* the outer call in a section again: nesting opens none */
+    cr_assert_eq(gpumem_call_enter(&nested, "nested in a section"), GPUMEM_OK);
+    cr_expect_eq(nested.opened_own, 0);
+    gpumem_call_leave(&nested, GPUMEM_OK);
+    gpumem_call_leave(&outer, GPUMEM_OK);
+    cr_expect_eq(outer.thread->depth, 0u);
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
 /* --- a call does not find a buffer born after it began --- */
 
 static gpumem_buffer young, elder;
