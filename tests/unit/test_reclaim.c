@@ -396,8 +396,14 @@ Test(reclaim, no_record_is_freed_under_a_call_that_took_its_handle_after_it_bega
         cr_assert_eq(pthread_create(&w[i], NULL, writer, (void *)(i + 1)), 0);
     for (uintptr_t i = 0; i < READERS; i++)
         cr_assert_eq(pthread_create(&r[i], NULL, reader, (void *)(i + 1)), 0);
-    struct timespec second = {1, 500000000};
-    nanosleep(&second, NULL);
+    /* 1.5 s, longer (up to 30 s) on a loaded machine until the readers have found enough
+     * buffers and met at least one younger than their call. */
+    struct timespec tenth = {0, 100000000};
+    for (int tenths = 0; tenths < 300; tenths++) {
+        nanosleep(&tenth, NULL);
+        if (tenths >= 15 && atomic_load(&found) > 1000 && atomic_load(&refused_young) > 0)
+            break;
+    }
     atomic_store(&stop, 1);
     for (int i = 0; i < READERS; i++)
         pthread_join(r[i], NULL);
