@@ -25,9 +25,10 @@ gpumem_result gpumem_record_get(uint64_t handle, gpumem_handle_kind kind, const 
     return gpumem_handle_get_born(handle, kind, epoch, t->depth, (void **)record);
 }
 
-gpumem_result gpumem_buffer_get(gpumem_buffer handle, gpumem_buffer_obj **buffer)
+gpumem_result gpumem_buffer_get(gpumem_buffer handle, gpumem_buffer_obj **buffer,
+                                const gpumem_thread *t)
 {
-    return gpumem_record_get(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_BUFFER, NULL, buffer);
+    return gpumem_record_get(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_BUFFER, t, buffer);
 }
 
 static gpumem_result check_desc(const gpumem_pool_obj *pool, const gpumem_buffer_desc *d)
@@ -573,10 +574,10 @@ GPUMEM_FLATTEN gpumem_result gpumem_buffer_destroy_on_stream(gpumem_buffer buffe
 }
 
 gpumem_result gpumem_record_info(uint64_t handle, gpumem_handle_kind kind,
-                                 gpumem_buffer_info *info)
+                                 gpumem_buffer_info *info, const gpumem_thread *t)
 {
     gpumem_buffer_obj *b;
-    gpumem_result r = gpumem_record_get(handle, kind, NULL, &b);
+    gpumem_result r = gpumem_record_get(handle, kind, t, &b);
     if (r != GPUMEM_OK)
         return r;
     if (!info)
@@ -598,7 +599,8 @@ gpumem_result gpumem_record_info(uint64_t handle, gpumem_handle_kind kind,
 
 gpumem_result gpumem_buffer_info_get(gpumem_buffer buffer, gpumem_buffer_info *info)
 {
-    GPUMEM_LOGGED_CALL(gpumem_record_info(GPUMEM_HANDLE_OF(buffer), GPUMEM_HANDLE_BUFFER, info),
+    GPUMEM_LOGGED_CALL(gpumem_record_info(GPUMEM_HANDLE_OF(buffer), GPUMEM_HANDLE_BUFFER, info,
+                                          GPUMEM_CALL_THREAD),
                        "buffer %#llx" GPUMEM_LOG_OUTPUTS
                        "page %llu, offset %llu, size %llu, allocation_size %llu, dedicated %llu",
                        GPUMEM_LOG_HANDLE(buffer), GPUMEM_LOG_OUT_FIELD(info, page),
@@ -610,7 +612,7 @@ gpumem_result gpumem_buffer_info_get(gpumem_buffer buffer, gpumem_buffer_info *i
 static gpumem_result buffer_native(gpumem_buffer handle, gpumem_native_buffer *native)
 {
     gpumem_buffer_obj *b;
-    gpumem_result r = gpumem_buffer_get(handle, &b);
+    gpumem_result r = gpumem_buffer_get(handle, &b, NULL);
     if (r != GPUMEM_OK)
         return r;
     if (!native)
@@ -709,7 +711,7 @@ gpumem_result gpumem_buffer_user_data(gpumem_buffer buffer, void **user_data)
 static gpumem_result buffer_map(gpumem_buffer handle, void **data)
 {
     gpumem_buffer_obj *b;
-    gpumem_result r = gpumem_buffer_get(handle, &b);
+    gpumem_result r = gpumem_buffer_get(handle, &b, NULL);
     if (r != GPUMEM_OK)
         return r;
     if (!data)
@@ -743,7 +745,7 @@ gpumem_result gpumem_buffer_map(gpumem_buffer buffer, void **data)
 static gpumem_result buffer_unmap(gpumem_buffer handle)
 {
     gpumem_buffer_obj *b;
-    gpumem_result r = gpumem_buffer_get(handle, &b);
+    gpumem_result r = gpumem_buffer_get(handle, &b, NULL);
     if (r != GPUMEM_OK)
         return r;
     gpumem_pool_obj *pool = b->pool;
@@ -812,7 +814,7 @@ static gpumem_result coherence_op(gpumem_buffer handle, uint64_t offset, uint64_
                                   int flush)
 {
     gpumem_buffer_obj *b;
-    gpumem_result r = gpumem_buffer_get(handle, &b);
+    gpumem_result r = gpumem_buffer_get(handle, &b, NULL);
     if (r != GPUMEM_OK)
         return r;
     if ((r = gpumem_buffer_check_range(b, offset, size)) != GPUMEM_OK)

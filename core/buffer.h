@@ -59,7 +59,10 @@ static inline void gpumem_buffer_set_map_count(gpumem_buffer_obj *b, uint32_t co
 }
 
 /* The buffer of a live handle, or the reason there is none. */
-gpumem_result gpumem_buffer_get(gpumem_buffer handle, gpumem_buffer_obj **buffer);
+/* `t`: the calling thread (GPUMEM_CALL_THREAD), or NULL to look it up (a thread-local lookup:
+ * gpumem_record_get). */
+gpumem_result gpumem_buffer_get(gpumem_buffer handle, gpumem_buffer_obj **buffer,
+                                const gpumem_thread *t);
 /* The buffer or image (`kind`) of a handle for a call of thread `t` (NULL: the calling thread):
  * one made after the call began is refused (gpumem_handle_get_born). */
 gpumem_result gpumem_record_get(uint64_t handle, gpumem_handle_kind kind, const gpumem_thread *t,
@@ -71,7 +74,7 @@ gpumem_result gpumem_record_get(uint64_t handle, gpumem_handle_kind kind, const 
 gpumem_result gpumem_record_destroy(uint64_t handle, gpumem_handle_kind kind,
                                     gpumem_stream stream, gpumem_thread *thread);
 gpumem_result gpumem_record_info(uint64_t handle, gpumem_handle_kind kind,
-                                 gpumem_buffer_info *info);
+                                 gpumem_buffer_info *info, const gpumem_thread *t);
 gpumem_result gpumem_record_name(uint64_t handle, gpumem_handle_kind kind, char *name,
                                  size_t capacity);
 gpumem_result gpumem_record_user_data(uint64_t handle, gpumem_handle_kind kind,

@@ -278,7 +278,8 @@ gpumem_result gpumem_image_destroy(gpumem_image image)
 
 gpumem_result gpumem_image_info_get(gpumem_image image, gpumem_buffer_info *info)
 {
-    GPUMEM_LOGGED_CALL(gpumem_record_info(GPUMEM_HANDLE_OF(image), GPUMEM_HANDLE_IMAGE, info),
+    GPUMEM_LOGGED_CALL(gpumem_record_info(GPUMEM_HANDLE_OF(image), GPUMEM_HANDLE_IMAGE, info,
+                                          GPUMEM_CALL_THREAD),
                        "image %#llx" GPUMEM_LOG_OUTPUTS
                        "page %llu, offset %llu, size %llu, dedicated %llu",
                        GPUMEM_LOG_HANDLE(image), GPUMEM_LOG_OUT_FIELD(info, page),

@@ -494,19 +494,20 @@ gpumem_result gpumem_transfer_copy_locked(gpumem_stream_obj *stream, gpumem_buff
 
 /* Looks up a stream and a buffer. */
 static gpumem_result get_pair(gpumem_stream stream_handle, gpumem_buffer buffer_handle,
-                              gpumem_stream_obj **stream, gpumem_buffer_obj **buffer)
+                              gpumem_stream_obj **stream, gpumem_buffer_obj **buffer,
+                              const gpumem_thread *t)
 {
     gpumem_result r = gpumem_stream_get(stream_handle, stream);
-    return r == GPUMEM_OK ? gpumem_buffer_get(buffer_handle, buffer) : r;
+    return r == GPUMEM_OK ? gpumem_buffer_get(buffer_handle, buffer, t) : r;
 }
 
 static gpumem_result stream_host_transfer(gpumem_stream stream_handle, gpumem_buffer buffer,
                                           uint64_t offset, void *data, uint64_t size,
-                                          direction way)
+                                          direction way, const gpumem_thread *t)
 {
     gpumem_stream_obj *stream;
     gpumem_buffer_obj *b;
-    gpumem_result r = get_pair(stream_handle, buffer, &stream, &b);
+    gpumem_result r = get_pair(stream_handle, buffer, &stream, &b, t);
     return r == GPUMEM_OK ? host_transfer(stream, b, offset, data, size, way, 0) : r;
 }
 
@@ -515,7 +516,8 @@ gpumem_result gpumem_stream_write(gpumem_stream stream, gpumem_buffer buffer, ui
                                   const void *data, uint64_t size)
 {
     GPUMEM_LOGGED_CALL(
-        stream_host_transfer(stream, buffer, offset, (void *)(uintptr_t)data, size, TO_DEVICE),
+        stream_host_transfer(stream, buffer, offset, (void *)(uintptr_t)data, size, TO_DEVICE,
+                             GPUMEM_CALL_THREAD),
         "stream %#llx, buffer %#llx, offset %llu, data %p, size %llu",
         GPUMEM_LOG_HANDLE(stream), GPUMEM_LOG_HANDLE(buffer), (unsigned long long)(offset), data,
         (unsigned long long)(size));
@@ -524,25 +526,27 @@ gpumem_result gpumem_stream_write(gpumem_stream stream, gpumem_buffer buffer, ui
 gpumem_result gpumem_stream_read(gpumem_stream stream, gpumem_buffer buffer, uint64_t offset,
                                  void *data, uint64_t size)
 {
-    GPUMEM_LOGGED_CALL(stream_host_transfer(stream, buffer, offset, data, size, TO_HOST),
+    GPUMEM_LOGGED_CALL(stream_host_transfer(stream, buffer, offset, data, size, TO_HOST,
+                                            GPUMEM_CALL_THREAD),
                        "stream %#llx, buffer %#llx, offset %llu, data %p, size %llu",
                        GPUMEM_LOG_HANDLE(stream), GPUMEM_LOG_HANDLE(buffer),
                        (unsigned long long)(offset), data, (unsigned long long)(size));
 }
 
 static gpumem_result stream_fill(gpumem_stream stream_handle, gpumem_buffer buffer,
-                                 uint64_t offset, uint64_t size, uint32_t pattern)
+                                 uint64_t offset, uint64_t size, uint32_t pattern,
+                                 const gpumem_thread *t)
 {
     gpumem_stream_obj *stream;
     gpumem_buffer_obj *b;
-    gpumem_result r = get_pair(stream_handle, buffer, &stream, &b);
+    gpumem_result r = get_pair(stream_handle, buffer, &stream, &b, t);
     return r == GPUMEM_OK ? fill(stream, b, offset, size, pattern, 0) : r;
 }
 
 gpumem_result gpumem_stream_fill(gpumem_stream stream, gpumem_buffer buffer, uint64_t offset,
                                  uint64_t size, uint32_t pattern)
 {
-    GPUMEM_LOGGED_CALL(stream_fill(stream, buffer, offset, size, pattern),
+    GPUMEM_LOGGED_CALL(stream_fill(stream, buffer, offset, size, pattern, GPUMEM_CALL_THREAD),
                        "stream %#llx, buffer %#llx, offset %llu, size %llu, pattern %#llx",
                        GPUMEM_LOG_HANDLE(stream), GPUMEM_LOG_HANDLE(buffer),
                        (unsigned long long)(offset), (unsigned long long)(size),
@@ -551,13 +555,14 @@ gpumem_result gpumem_stream_fill(gpumem_stream stream, gpumem_buffer buffer, uin
 
 static gpumem_result stream_copy(gpumem_stream stream_handle, gpumem_buffer source,
                                  uint64_t source_offset, gpumem_buffer destination,
-                                 uint64_t destination_offset, uint64_t size)
+                                 uint64_t destination_offset, uint64_t size,
+                                 const gpumem_thread *t)
 {
     gpumem_stream_obj *stream;
     gpumem_buffer_obj *src, *dst;
-    gpumem_result r = get_pair(stream_handle, source, &stream, &src);
+    gpumem_result r = get_pair(stream_handle, source, &stream, &src, t);
     if (r == GPUMEM_OK)
-        r = gpumem_buffer_get(destination, &dst);
+        r = gpumem_buffer_get(destination, &dst, t);
     return r == GPUMEM_OK ? copy(stream, src, source_offset, dst, destination_offset, size, 0)
                           : r;
 }
@@ -567,7 +572,8 @@ gpumem_result gpumem_stream_copy(gpumem_stream stream, gpumem_buffer source,
                                  uint64_t destination_offset, uint64_t size)
 {
     GPUMEM_LOGGED_CALL(
-        stream_copy(stream, source, source_offset, destination, destination_offset, size),
+        stream_copy(stream, source, source_offset, destination, destination_offset, size,
+                    GPUMEM_CALL_THREAD),
         "stream %#llx, source %#llx, source_offset %llu, destination %#llx, "
         "destination_offset %llu, size %llu",
         GPUMEM_LOG_HANDLE(stream), GPUMEM_LOG_HANDLE(source), (unsigned long long)(source_offset),
@@ -583,10 +589,10 @@ static gpumem_stream_obj *default_stream_of(const gpumem_buffer_obj *b)
 }
 
 static gpumem_result buffer_host_transfer(gpumem_buffer buffer, uint64_t offset, void *data,
-                                          uint64_t size, direction way)
+                                          uint64_t size, direction way, const gpumem_thread *t)
 {
     gpumem_buffer_obj *b;
-    gpumem_result r = gpumem_buffer_get(buffer, &b);
+    gpumem_result r = gpumem_buffer_get(buffer, &b, t);
     if (r != GPUMEM_OK)
         return r;
     return host_transfer(default_stream_of(b), b, offset, data, size, way, 1);
@@ -596,7 +602,8 @@ gpumem_result gpumem_buffer_write(gpumem_buffer buffer, uint64_t offset, const v
                                   uint64_t size)
 {
     GPUMEM_LOGGED_CALL(
-        buffer_host_transfer(buffer, offset, (void *)(uintptr_t)data, size, TO_DEVICE),
+        buffer_host_transfer(buffer, offset, (void *)(uintptr_t)data, size, TO_DEVICE,
+                             GPUMEM_CALL_THREAD),
         "buffer %#llx, offset %llu, data %p, size %llu",
         GPUMEM_LOG_HANDLE(buffer), (unsigned long long)(offset), data, (unsigned long long)(size));
 }
@@ -604,17 +611,18 @@ gpumem_result gpumem_buffer_write(gpumem_buffer buffer, uint64_t offset, const v
 gpumem_result gpumem_buffer_read(gpumem_buffer buffer, uint64_t offset, void *data,
                                  uint64_t size)
 {
-    GPUMEM_LOGGED_CALL(buffer_host_transfer(buffer, offset, data, size, TO_HOST),
+    GPUMEM_LOGGED_CALL(buffer_host_transfer(buffer, offset, data, size, TO_HOST,
+                                            GPUMEM_CALL_THREAD),
                        "buffer %#llx, offset %llu, data %p, size %llu",
                        GPUMEM_LOG_HANDLE(buffer), (unsigned long long)(offset), data,
                        (unsigned long long)(size));
 }
 
 static gpumem_result buffer_fill(gpumem_buffer buffer, uint64_t offset, uint64_t size,
-                                 uint32_t pattern)
+                                 uint32_t pattern, const gpumem_thread *t)
 {
     gpumem_buffer_obj *b;
-    gpumem_result r = gpumem_buffer_get(buffer, &b);
+    gpumem_result r = gpumem_buffer_get(buffer, &b, t);
     if (r != GPUMEM_OK)
         return r;
     return fill(default_stream_of(b), b, offset, size, pattern, 1);
@@ -623,7 +631,7 @@ static gpumem_result buffer_fill(gpumem_buffer buffer, uint64_t offset, uint64_t
 gpumem_result gpumem_buffer_fill(gpumem_buffer buffer, uint64_t offset, uint64_t size,
                                  uint32_t pattern)
 {
-    GPUMEM_LOGGED_CALL(buffer_fill(buffer, offset, size, pattern),
+    GPUMEM_LOGGED_CALL(buffer_fill(buffer, offset, size, pattern, GPUMEM_CALL_THREAD),
                        "buffer %#llx, offset %llu, size %llu, pattern %#llx",
                        GPUMEM_LOG_HANDLE(buffer), (unsigned long long)(offset),
                        (unsigned long long)(size), (unsigned long long)(pattern));
@@ -631,12 +639,12 @@ gpumem_result gpumem_buffer_fill(gpumem_buffer buffer, uint64_t offset, uint64_t
 
 static gpumem_result buffer_copy(gpumem_buffer source, uint64_t source_offset,
                                  gpumem_buffer destination, uint64_t destination_offset,
-                                 uint64_t size)
+                                 uint64_t size, const gpumem_thread *t)
 {
     gpumem_buffer_obj *src, *dst;
-    gpumem_result r = gpumem_buffer_get(source, &src);
+    gpumem_result r = gpumem_buffer_get(source, &src, t);
     if (r == GPUMEM_OK)
-        r = gpumem_buffer_get(destination, &dst);
+        r = gpumem_buffer_get(destination, &dst, t);
     if (r != GPUMEM_OK)
         return r;
     return copy(default_stream_of(src), src, source_offset, dst, destination_offset, size, 1);
@@ -646,7 +654,8 @@ gpumem_result gpumem_buffer_copy(gpumem_buffer source, uint64_t source_offset,
                                  gpumem_buffer destination, uint64_t destination_offset,
                                  uint64_t size)
 {
-    GPUMEM_LOGGED_CALL(buffer_copy(source, source_offset, destination, destination_offset, size),
+    GPUMEM_LOGGED_CALL(buffer_copy(source, source_offset, destination, destination_offset, size,
+                                   GPUMEM_CALL_THREAD),
                        "source %#llx, source_offset %llu, destination %#llx, "
                        "destination_offset %llu, size %llu",
                        GPUMEM_LOG_HANDLE(source), (unsigned long long)(source_offset),

@@ -107,7 +107,7 @@ Test(reclaim, buffers_born_after_a_parked_call_are_freed_and_older_ones_wait)
     cr_assert_eq(gpumem_pool_create(device, NULL, &pool), GPUMEM_OK);
     gpumem_buffer old = make(pool, 4096);
     gpumem_buffer_obj *old_record;
-    cr_assert_eq(gpumem_buffer_get(old, &old_record), GPUMEM_OK);
+    cr_assert_eq(gpumem_buffer_get(old, &old_record, NULL), GPUMEM_OK);
 
     parked p = {0};
     park(&p);
@@ -153,7 +153,7 @@ static void hold_buffer(parked *p)
 {
     (void)p;
     gpumem_buffer_obj *b;
-    held_lookup = gpumem_buffer_get(held_buffer, &b);
+    held_lookup = gpumem_buffer_get(held_buffer, &b, NULL);
 }
 
 Test(reclaim, a_buffer_destroyed_after_a_reclaims_barrier_waits_for_calls_it_did_not_see)
@@ -163,7 +163,7 @@ Test(reclaim, a_buffer_destroyed_after_a_reclaims_barrier_waits_for_calls_it_did
     cr_assert_eq(gpumem_pool_create(device, NULL, &pool), GPUMEM_OK);
     held_buffer = make(pool, 4096);
     gpumem_buffer_obj *record;
-    cr_assert_eq(gpumem_buffer_get(held_buffer, &record), GPUMEM_OK);
+    cr_assert_eq(gpumem_buffer_get(held_buffer, &record, NULL), GPUMEM_OK);
     parked p = {.inside = hold_buffer};
     /* The reclaim's first half, by hand: the barrier and the epochs of the calls then. */
     gpumem_epoch_snapshot calls;
@@ -206,7 +206,7 @@ static void outer_looks_up(parked *p)
 {
     (void)p;
     gpumem_buffer_obj *b;
-    outer_lookup = gpumem_buffer_get(outer_buffer, &b);
+    outer_lookup = gpumem_buffer_get(outer_buffer, &b, NULL);
 }
 
 static void nested_trims(parked *p)
@@ -274,8 +274,8 @@ static void look_up(parked *p)
 {
     (void)p;
     gpumem_buffer_obj *b;
-    young_plain = gpumem_buffer_get(young, &b); /* in the parked call itself */
-    elder_plain = gpumem_buffer_get(elder, &b);
+    young_plain = gpumem_buffer_get(young, &b, NULL); /* in the parked call itself */
+    elder_plain = gpumem_buffer_get(elder, &b, NULL);
     gpumem_buffer_info info;
     young_nested = gpumem_buffer_info_get(young, &info); /* a call nested in the parked one */
     strncpy(young_nested_message, gpumem_last_error(), sizeof young_nested_message - 1);
@@ -292,7 +292,7 @@ Test(reclaim, a_call_does_not_find_a_buffer_born_after_it_began)
     cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK); /* a reclaim: the epoch moves on */
     young = make(pool, 4096);
     gpumem_buffer_obj *b;
-    cr_assert_eq(gpumem_buffer_get(young, &b), GPUMEM_OK);
+    cr_assert_eq(gpumem_buffer_get(young, &b, NULL), GPUMEM_OK);
     cr_assert_gt(b->born_at, p.epoch, "the test made no buffer younger than the parked call");
     run_inside(&p);
     cr_expect_eq(elder_plain, GPUMEM_OK, "a buffer older than the call is found");
@@ -358,7 +358,7 @@ static void *reader(void *arg)
                 h += 1ull << 32; /* the slot's next object's handle, if it is made meanwhile */
             gpumem_buffer_obj *b;
             atomic_fetch_add(&reads, 1);
-            gpumem_result r = gpumem_buffer_get((gpumem_buffer)(uintptr_t)h, &b);
+            gpumem_result r = gpumem_buffer_get((gpumem_buffer)(uintptr_t)h, &b, NULL);
             if (r == GPUMEM_ERROR_INVALID_HANDLE &&
                 strstr(gpumem_last_error(), "when the call began"))
                 atomic_fetch_add(&refused_young, 1);
