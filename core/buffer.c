@@ -490,10 +490,6 @@ gpumem_result gpumem_buffer_import(gpumem_pool pool, const gpumem_import_desc *d
                        GPUMEM_LOG_OUT(buffer));
 }
 
-/* The buffer's memory is given back once no call can use it any more (gpumem_pool_retire);
- * from this point on its handle says DESTROYED. With a stream, in its order: a paged pool's
- * range may be taken again at once by that stream, by others after its work; a native pool's
- * buffer is freed by the runtime on the stream. */
 /* A destroy's batch reclaim: the barrier outside the lock (the pool lives on until the call
  * ends, epoch.h), with the epochs of the calls in progress; out of line, so that the snapshot
  * stays out of the destroy's own frame. */
@@ -507,6 +503,10 @@ GPUMEM_OUT_OF_LINE static void reclaim_batch(gpumem_pool_obj *pool, gpumem_strea
     gpumem_pool_unlock_on(pool, queue);
 }
 
+/* The buffer's memory is given back once no call can use it any more (gpumem_pool_retire);
+ * from this point on its handle says DESTROYED. With a stream, in its order: a paged pool's
+ * range may be taken again at once by that stream, by others after its work; a native pool's
+ * buffer is freed by the runtime on the stream. */
 gpumem_result gpumem_record_destroy(uint64_t handle, gpumem_handle_kind kind,
                                     gpumem_stream stream_handle, gpumem_thread *t)
 {

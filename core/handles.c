@@ -202,6 +202,7 @@ gpumem_result gpumem_handle_refuse_young(uint64_t handle, gpumem_handle_kind kin
                            "callback runs in began (0x%llx)",
                            what, (unsigned long long)handle);
     return gpumem_fail(GPUMEM_ERROR_INVALID_HANDLE,
-                       "0x%llx was not a live %s handle when the call began",
+                       "0x%llx is a %s made by a call that began after this one: no handle of "
+                       "it can have been passed to this call",
                        (unsigned long long)handle, what);
 }

@@ -360,7 +360,7 @@ static void *reader(void *arg)
             atomic_fetch_add(&reads, 1);
             gpumem_result r = gpumem_buffer_get((gpumem_buffer)(uintptr_t)h, &b, NULL);
             if (r == GPUMEM_ERROR_INVALID_HANDLE &&
-                strstr(gpumem_last_error(), "when the call began"))
+                strstr(gpumem_last_error(), "began after this one"))
                 atomic_fetch_add(&refused_young, 1);
             if (r != GPUMEM_OK)
                 continue;
