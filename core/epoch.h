@@ -112,13 +112,11 @@ typedef struct gpumem_epoch_snapshot {
 uint64_t gpumem_epoch_oldest_snapshot(const gpumem_epoch_record *self,
                                       gpumem_epoch_snapshot *snapshot);
 
-/* 1 when a call of `snapshot` may reach an object born at `birth` and stamped `stamp`, which
- * must be below snapshot->next. */
+/* 1 when a call of `snapshot` (complete) may reach an object born at `birth` and stamped
+ * `stamp`, which must be below snapshot->next. */
 static inline int gpumem_epoch_snapshot_reaches(const gpumem_epoch_snapshot *snapshot,
                                                 uint64_t birth, uint64_t stamp)
 {
-    if (!snapshot->complete)
-        return 1;
     uint32_t low = 0, high = snapshot->count; /* the first epoch >= birth */
     while (low < high) {
         uint32_t middle = (low + high) / 2;

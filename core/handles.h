@@ -88,8 +88,10 @@ static inline gpumem_handle_slot *gpumem_handle_slot_of(uint64_t handle)
     return chunk ? &chunk[index & ((1u << GPUMEM_HANDLE_CHUNK_BITS) - 1)] : NULL;
 }
 
-/* The object of a live handle of `kind`, or NULL (then gpumem_handle_get says why). */
-static inline void *gpumem_handle_peek(uint64_t handle, gpumem_handle_kind kind)
+/* The object of a live handle of `kind`, or NULL (then gpumem_handle_get says why); with
+ * `birth` not NULL, also the object's birth (gpumem_handle_get_born). */
+static inline void *gpumem_handle_peek_birth(uint64_t handle, gpumem_handle_kind kind,
+                                             uint64_t *birth)
 {
     gpumem_handle_slot *s = gpumem_handle_slot_of(handle);
     if (!s)
@@ -102,9 +104,16 @@ static inline void *gpumem_handle_peek(uint64_t handle, gpumem_handle_kind kind)
      * with release after the slot was taken from the destroyer, so a new object read here
      * implies a new tag read below. */
     void *object = atomic_load_explicit(&s->object, memory_order_acquire);
+    if (birth) /* between the object and the second tag read: see gpumem_handle_get_born */
+        *birth = atomic_load_explicit(&s->birth, memory_order_acquire);
     if (atomic_load_explicit(&s->tag, memory_order_relaxed) != expected)
         return NULL;
     return object;
+}
+
+static inline void *gpumem_handle_peek(uint64_t handle, gpumem_handle_kind kind)
+{
+    return gpumem_handle_peek_birth(handle, kind, NULL);
 }
 
 /* gpumem_handle_peek for an object the application synchronizes externally (a virtual block):
@@ -148,16 +157,10 @@ static inline gpumem_result gpumem_handle_get_born(uint64_t handle, gpumem_handl
                                                    uint64_t epoch, uint32_t depth,
                                                    void **object)
 {
+    uint64_t birth = 0;
+    void *o = gpumem_handle_peek_birth(handle, kind, &birth);
     *object = NULL;
-    gpumem_handle_slot *s = gpumem_handle_slot_of(handle);
-    if (__builtin_expect(!s, 0))
-        return gpumem_handle_refuse(handle, kind);
-    uint64_t expected = GPUMEM_HANDLE_TAG(handle >> 32, kind);
-    if (__builtin_expect(atomic_load_explicit(&s->tag, memory_order_acquire) != expected, 0))
-        return gpumem_handle_refuse(handle, kind);
-    void *o = atomic_load_explicit(&s->object, memory_order_acquire);
-    uint64_t birth = atomic_load_explicit(&s->birth, memory_order_acquire);
-    if (__builtin_expect(atomic_load_explicit(&s->tag, memory_order_relaxed) != expected, 0))
+    if (__builtin_expect(!o, 0))
         return gpumem_handle_refuse(handle, kind);
     if (__builtin_expect(birth > epoch, 0))
         return gpumem_handle_refuse_young(handle, kind, depth > 1);

@@ -44,6 +44,22 @@ static uint32_t retired_count(gpumem_pool pool)
     return n;
 }
 
+/* Whether the buffer of `handle` is still retired in `pool` (not freed, nor kept and made
+ * again: a record made again has another handle). */
+static int still_retired(gpumem_pool pool, gpumem_buffer handle)
+{
+    gpumem_pool_obj *p;
+    if (gpumem_pool_get(pool, &p) != GPUMEM_OK)
+        return 0;
+    int found = 0;
+    gpumem_pool_lock(p);
+    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &p->retired)
+        found |= GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link)->handle ==
+                 GPUMEM_HANDLE_OF(handle);
+    gpumem_pool_unlock(p);
+    return found;
+}
+
 /* --- a thread parked in the middle of a call --- */
 
 typedef struct parked {
@@ -106,8 +122,6 @@ Test(reclaim, buffers_born_after_a_parked_call_are_freed_and_older_ones_wait)
     gpumem_pool pool;
     cr_assert_eq(gpumem_pool_create(device, NULL, &pool), GPUMEM_OK);
     gpumem_buffer old = make(pool, 4096);
-    gpumem_buffer_obj *old_record;
-    cr_assert_eq(gpumem_buffer_get(old, &old_record, NULL), GPUMEM_OK);
 
     parked p = {0};
     park(&p);
@@ -122,16 +136,8 @@ Test(reclaim, buffers_born_after_a_parked_call_are_freed_and_older_ones_wait)
     cr_expect_leq(held, 4u * GPUMEM_POOL_RETIRE_BATCH_SHARED * 2,
                   "%u of %d destroyed buffers wait for a call that began before they were made",
                   held, pairs);
-    gpumem_pool_obj *p_obj;
-    cr_assert_eq(gpumem_pool_get(pool, &p_obj), GPUMEM_OK);
-    gpumem_pool_lock(p_obj);
-    int old_waits = 0;
-    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &p_obj->retired) {
-        const gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
-        old_waits |= b == old_record && b->handle == GPUMEM_HANDLE_OF(old);
-    }
-    gpumem_pool_unlock(p_obj);
-    cr_expect(old_waits, "a buffer made before the parked call began was freed under it");
+    cr_expect(still_retired(pool, old),
+              "a buffer made before the parked call began was freed under it");
 
     unpark(&p);
     cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK);
@@ -178,13 +184,8 @@ Test(reclaim, a_buffer_destroyed_after_a_reclaims_barrier_waits_for_calls_it_did
     cr_assert_eq(gpumem_pool_get(pool, &p_obj), GPUMEM_OK);
     gpumem_pool_lock(p_obj);
     gpumem_pool_reclaim_unreached(p_obj, safe, &calls);
-    int waits = 0;
-    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &p_obj->retired) {
-        const gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
-        waits |= b == record && b->handle == GPUMEM_HANDLE_OF(held_buffer);
-    }
     gpumem_pool_unlock(p_obj);
-    cr_expect(waits, "a buffer a call held was freed by a reclaim whose barrier came before the "
+    cr_expect(still_retired(pool, held_buffer), "a buffer a call held was freed by a reclaim whose barrier came before the "
                      "call began");
     unpark(&p);
     cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
@@ -213,15 +214,7 @@ static void nested_trims(parked *p)
 {
     (void)p;
     nested_trim = gpumem_pool_trim(outer_pool); /* a public call inside the parked one */
-    gpumem_pool_obj *p_obj;
-    if (gpumem_pool_get(outer_pool, &p_obj) != GPUMEM_OK)
-        return;
-    gpumem_pool_lock(p_obj);
-    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &p_obj->retired) {
-        const gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
-        outer_buffer_waits |= b->handle == GPUMEM_HANDLE_OF(outer_buffer);
-    }
-    gpumem_pool_unlock(p_obj);
+    outer_buffer_waits = still_retired(outer_pool, outer_buffer);
 }
 
 Test(reclaim, a_reclaim_from_a_nested_call_waits_for_the_outer_calls_buffers)
