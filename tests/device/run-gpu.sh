@@ -164,15 +164,16 @@ fi
 if wanted threads; then
 probe="$out/pool_threads"
 variant_lib=${GPUMEM_THREADS_VARIANT_LIB:-}
-threads_medians() { # LOG LABEL: the median of each row over the rounds
+medians() { # LABEL: of "row|ns" lines on stdin, the median of each row over the rounds
+    sort -t'|' -k1,1V -k2,2n |
+        awk -F'|' -v label="$1" '{ v[$1, ++n[$1]] = $2; if (!($1 in seen)) { seen[$1] = 1; order[++keys] = $1 } }
+            END { for (k = 1; k <= keys; k++) printf "%smedian of %d: %s: %s ns a pair each\n", label,
+                  n[order[k]], order[k], v[order[k], int((n[order[k]] + 1) / 2)] }' | tee -a "$summary"
+}
+threads_medians() { # LOG LABEL: the probe's rows in LOG, each over the rounds
     grep -a ' ns a pair each' "$1" |
-        sed -E 's/^([0-9]+) threads( \(pinned\))?, (.*): ([0-9.]+) ns a pair each.*/\3|\1|\2|\4/' |
-        sort -t'|' -k1,1 -k2,2n -k3,3 -k4,4n |
-        awk -F'|' -v label="$2" '{ key = $1 "|" $2 "|" $3; v[key, ++n[key]] = $4
-                if (!(key in seen)) { seen[key] = 1; order[++keys] = key } }
-            END { for (k = 1; k <= keys; k++) { key = order[k]; split(key, f, "|")
-                  printf "%smedian of %d: %s, %s threads%s: %s ns a pair each\n", label, n[key], f[1], f[2],
-                         f[3], v[key, int((n[key] + 1) / 2)] } }' | tee -a "$summary"
+        sed -E 's/^([0-9]+) threads( \(pinned\))?, (.*): ([0-9.]+) ns a pair each.*/\3, \1 threads\2|\4/' |
+        medians "$2"
 }
 if cc -O2 -pthread -I"$root/include" -I"$root/$build/include" "$root/tools/probes/pool_threads.c" \
     -L"$root/$build/lib" -lgpumem -o "$probe" >>"$out/threads.log" 2>&1; then
@@ -206,14 +207,11 @@ if cc -O2 -pthread -I"$root/include" -I"$root/$build/include" "$root/tools/probe
                 "$out/threads-processes.log" 30 bash -c 'for ((i = 0; i < $1; i++)); do "$2" 1 1000000 own & done; wait' \
                 _ $processes "$probe"
             grep -a ' ns a pair each' "$out/threads-processes.log" | tail -n $processes |
-                sed -E "s/^1 threads, pools of their own: ([0-9.]+) ns.*/$processes processes|\1/" \
+                sed -E "s/^1 threads, pools of their own: ([0-9.]+) ns.*/own pools, one thread in each of $processes processes at once|\1/" \
                 >>"$out/threads-processes.rows"
         done
     done
-    sort -t'|' -k1,1n -k2,2n "$out/threads-processes.rows" |
-        awk -F'|' '{ v[$1, ++n[$1]] = $2; if (!($1 in seen)) { seen[$1] = 1; order[++keys] = $1 } }
-            END { for (k = 1; k <= keys; k++) printf "median of %d: own pools, one thread in each of %s at once: %s ns a pair each\n",
-                  n[order[k]], order[k], v[order[k], int((n[order[k]] + 1) / 2)] }' | tee -a "$summary"
+    medians "" <"$out/threads-processes.rows"
     threads_medians "$out/threads.log" ""
     [ -n "$variant_lib" ] && threads_medians "$out/threads-variant.log" "variant: "
 else
