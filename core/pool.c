@@ -826,11 +826,23 @@ static const gpumem_epoch_record *reclaimer(void)
     return t->depth > 1 ? NULL : t->record;
 }
 
+/* Frees what no call in progress can reach, by the epochs of the calls at one barrier (their
+ * births, as a destroy's batch does): a young buffer is freed while another thread, out of its
+ * core in the middle of a call, holds back only what is older than its call. So a create short
+ * of room, a trim or the statistics do not come short for buffers that are free in all but
+ * name. */
+static void reclaim_all(gpumem_pool_obj *pool, uint64_t safe, const gpumem_epoch_snapshot *calls)
+{
+    gpumem_pool_cache_flush(pool); /* no call reaches kept buffers: no barrier for them */
+    restart_retire_counts(pool);
+    reclaim(pool, safe, 0, calls);
+}
+
 GPUMEM_RARE void gpumem_pool_reclaim(gpumem_pool_obj *pool)
 {
-    restart_retire_counts(pool);
-    gpumem_pool_cache_flush(pool);
-    gpumem_pool_reclaim_below(pool, gpumem_epoch_oldest(reclaimer()), 0);
+    gpumem_epoch_snapshot calls;
+    uint64_t safe = gpumem_epoch_oldest_snapshot(reclaimer(), &calls);
+    reclaim_all(pool, safe, &calls);
 }
 
 void gpumem_pool_lock_arenas_reclaimed(gpumem_pool_obj *pool)
@@ -844,14 +856,12 @@ void gpumem_pool_lock_arenas_reclaimed(gpumem_pool_obj *pool)
     if (!retired)
         return;
     gpumem_pool_unlock_arenas(pool);
-    uint64_t safe = gpumem_epoch_oldest(reclaimer()); /* one barrier for all */
+    gpumem_epoch_snapshot calls; /* one barrier for all */
+    uint64_t safe = gpumem_epoch_oldest_snapshot(reclaimer(), &calls);
     gpumem_pool_lock_arenas(pool);
-    GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
-        /* Other threads' batches may have been kept while the locks were let go. */
-        gpumem_pool_cache_flush(arena);
-        restart_retire_counts(arena);
-        gpumem_pool_reclaim_below(arena, safe, 0);
-    }
+    /* Other threads' batches may have been kept while the locks were let go. */
+    GPUMEM_POOL_FOR_EACH_ARENA(arena, pool)
+        reclaim_all(arena, safe, &calls);
 }
 
 /* --- creation --- */

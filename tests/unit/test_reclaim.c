@@ -145,6 +145,129 @@ Test(reclaim, buffers_born_after_a_parked_call_are_freed_and_older_ones_wait)
     cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
 }
 
+/* --- reclaims under the pool's lock (a create short of room, a trim, the statistics) free young
+ * buffers too ---
+ *
+ * A destroy that is not yet due for a batch leaves its buffer retired. The reclaims a create
+ * short of room, a trim or the statistics make must free it as a batch would, although an older
+ * call is in progress: else the create fails for want of room that is free in all but name. */
+
+/* Retired buffers of every arena of `pool`. */
+static uint32_t retired_in_arenas(gpumem_pool pool)
+{
+    gpumem_pool_obj *p;
+    cr_assert_eq(gpumem_pool_get(pool, &p), GPUMEM_OK);
+    uint32_t n = 0;
+    gpumem_pool_lock_arenas(p);
+    GPUMEM_POOL_FOR_EACH_ARENA(arena, p)
+        n += arena->retired_count;
+    gpumem_pool_unlock_arenas(p);
+    return n;
+}
+
+/* Moves the epoch past the parked call's, so that what is made next is younger than it. */
+static void epoch_past(gpumem_pool pool, const parked *p)
+{
+    cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK);
+    gpumem_buffer probe = make(pool, 256);
+    gpumem_buffer_obj *b;
+    cr_assert_eq(gpumem_buffer_get(probe, &b, NULL), GPUMEM_OK);
+    cr_assert_gt(b->born_at, p->epoch, "the epoch did not move past the parked call's");
+    cr_assert_eq(gpumem_buffer_destroy(probe), GPUMEM_OK);
+}
+
+Test(reclaim, a_create_short_of_room_frees_young_buffers_while_an_older_call_runs)
+{
+    gpumem_device device = open_host();
+    const uint64_t kib = 1024;
+    gpumem_pool pool;
+    gpumem_pool_desc desc = {.page_size = 1024 * kib, .byte_limit = 1024 * kib};
+    cr_assert_eq(gpumem_pool_create(device, &desc, &pool), GPUMEM_OK, "%s", gpumem_last_error());
+    parked p = {0};
+    park(&p);
+    epoch_past(pool, &p);
+    gpumem_buffer live[7];
+    for (int i = 0; i < 7; i++)
+        live[i] = make(pool, 128 * kib); /* 896 KiB of the page's 1,024 */
+    /* Each round's buffer takes most of what is left; its destroy is not due for a batch. */
+    for (int round = 0; round < 50; round++) {
+        gpumem_buffer young;
+        gpumem_buffer_desc bd = {.size = (100 + (uint64_t)(round % 3)) * kib};
+        cr_assert_eq(gpumem_buffer_create(pool, &bd, &young), GPUMEM_OK,
+                     "round %d: %s (the room of a buffer destroyed before, younger than the "
+                     "parked call, was not given back)", round, gpumem_last_error());
+        cr_assert_eq(gpumem_buffer_destroy(young), GPUMEM_OK);
+    }
+    unpark(&p);
+    for (int i = 0; i < 7; i++)
+        cr_assert_eq(gpumem_buffer_destroy(live[i]), GPUMEM_OK);
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
+/* A buffer made by another thread, in its own arena of the pool. */
+static void *make_and_destroy_elsewhere(void *arg)
+{
+    gpumem_pool pool = *(gpumem_pool *)arg;
+    gpumem_buffer_desc desc = {.size = 4096};
+    for (int i = 0; i < 10; i++) {
+        gpumem_buffer b; /* no Criterion assertions off the test's thread */
+        if (gpumem_buffer_create(pool, &desc, &b) != GPUMEM_OK ||
+            gpumem_buffer_destroy(b) != GPUMEM_OK)
+            return arg;
+    }
+    return NULL;
+}
+
+static void trims_and_statistics_free_young_buffers(uint32_t arenas, int by_trim)
+{
+    gpumem_device device = open_host();
+    gpumem_pool pool;
+    gpumem_pool_desc desc = {.arena_count = arenas};
+    cr_assert_eq(gpumem_pool_create(device, &desc, &pool), GPUMEM_OK, "%s", gpumem_last_error());
+    gpumem_buffer elder = make(pool, 4096);
+    parked p = {0};
+    park(&p);
+    epoch_past(pool, &p);
+    cr_assert_eq(gpumem_buffer_destroy(elder), GPUMEM_OK); /* older than the call: waits */
+    for (int i = 0; i < 10; i++)
+        cr_assert_eq(gpumem_buffer_destroy(make(pool, 4096)), GPUMEM_OK);
+    pthread_t other;
+    void *failed;
+    cr_assert_eq(pthread_create(&other, NULL, make_and_destroy_elsewhere, &pool), 0);
+    pthread_join(other, &failed);
+    cr_assert_null(failed, "%s", gpumem_last_error());
+    cr_assert_geq(retired_in_arenas(pool), 10u, "the test retired nothing");
+    if (by_trim) {
+        cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK, "%s", gpumem_last_error());
+    } else {
+        gpumem_pool_stats stats;
+        cr_assert_eq(gpumem_pool_stats_get(pool, &stats), GPUMEM_OK, "%s", gpumem_last_error());
+    }
+    cr_expect_eq(retired_in_arenas(pool), 1u,
+                 "only the buffer older than the parked call should wait, in %u arena(s)",
+                 arenas);
+    cr_expect(still_retired(pool, elder), "a buffer older than the parked call was freed");
+    unpark(&p);
+    cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK);
+    cr_expect_eq(retired_in_arenas(pool), 0u);
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
+Test(reclaim, a_trim_frees_young_buffers_while_an_older_call_runs)
+{
+    trims_and_statistics_free_young_buffers(1, 1);
+}
+
+Test(reclaim, a_trim_frees_young_buffers_of_every_arena_while_an_older_call_runs)
+{
+    trims_and_statistics_free_young_buffers(2, 1);
+}
+
+Test(reclaim, statistics_free_young_buffers_of_every_arena_while_an_older_call_runs)
+{
+    trims_and_statistics_free_young_buffers(3, 0);
+}
+
 /* --- a buffer destroyed after a reclaim's barrier waits for calls the barrier did not see ---
  *
  * A reclaim takes the epochs of the calls in progress at its barrier, then the pool's lock. In
