@@ -14,8 +14,10 @@
 /* --- a call held open on another thread --- */
 
 /* A thread inside gpumem_host_register, stopped in the log callback the call makes once the
- * memory is registered (it then holds no lock): its call began before anything the test
- * destroys while it waits. */
+ * memory is registered (it then holds no lock), or, where the backend cannot register host
+ * memory, inside a buffer create in a pool of its own, stopped in the log of the pool's first
+ * page (it then holds that pool's lock only): its call began before anything the test destroys
+ * while it waits. */
 static pthread_mutex_t hold_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t hold_changed = PTHREAD_COND_INITIALIZER;
 static int holding, released, finished;
@@ -42,6 +44,9 @@ static int wait_for(const int *flag)
 }
 
 typedef struct holder {
+    int by_create; /* hold a buffer create, not a host registration */
+    gpumem_pool pool;
+    gpumem_buffer buffer;
     void *host;
     uint64_t size;
     gpumem_host_registration registration;
@@ -52,7 +57,8 @@ typedef struct holder {
 static void hold_log(void *user, int32_t level, const char *message)
 {
     (void)user, (void)level;
-    if (!is_holder || !strstr(message, "host memory registered"))
+    if (!is_holder || !(strstr(message, "host memory registered") ||
+                        strstr(message, "pool 'held call': page")))
         return;
     tell(&holding, 1);
     wait_for(&released);
@@ -62,11 +68,63 @@ static void *hold_call(void *arg)
 {
     holder *h = arg;
     is_holder = 1;
-    h->result = gpumem_host_register(conf_dev, h->host, h->size, 0, &h->registration);
+    if (h->by_create) {
+        gpumem_pool_desc pool = {.name = "held call"};
+        gpumem_buffer_desc buffer = {.size = 4096};
+        h->result = gpumem_pool_create(conf_dev, &pool, &h->pool);
+        if (h->result == GPUMEM_OK)
+            h->result = gpumem_buffer_create(h->pool, &buffer, &h->buffer);
+    } else {
+        h->result = gpumem_host_register(conf_dev, h->host, h->size, 0, &h->registration);
+    }
     snprintf(h->message, sizeof h->message, "%s", gpumem_last_error());
     tell(&finished, 1);
     return NULL;
 }
+
+/* Starts a call held open on another thread (a buffer create where `by_create`, else a host
+ * registration): 1 once it is held, 0 (the thread joined, the reason in h) when the call could
+ * not be made. */
+static int hold_begin(holder *h, pthread_t *thread, int by_create)
+{
+    *h = (holder){.size = 1 << 16, .by_create = by_create};
+    tell(&released, 0); /* from an earlier hold */
+    tell(&holding, 0);
+    tell(&finished, 0);
+    cr_assert_eq(posix_memalign(&h->host, 1 << 16, h->size), 0);
+    gpumem_log_set_callback(hold_log, NULL);
+    cr_assert_eq(pthread_create(thread, NULL, hold_call, h), 0);
+    pthread_mutex_lock(&hold_lock);
+    while (!holding && !finished)
+        pthread_cond_wait(&hold_changed, &hold_lock);
+    int held = holding;
+    pthread_mutex_unlock(&hold_lock);
+    if (!held) {
+        pthread_join(*thread, NULL);
+        conf_log_restore();
+        free(h->host);
+    }
+    return held;
+}
+
+/* Lets the held call end, and undoes what it did. */
+static void hold_end(holder *h, pthread_t thread)
+{
+    tell(&released, 1);
+    pthread_join(thread, NULL);
+    conf_log_restore();
+    OK(h->result);
+    if (h->by_create)
+        OK(gpumem_pool_destroy(h->pool));
+    else
+        OK(gpumem_host_unregister(h->registration));
+    free(h->host);
+}
+
+#define HOLD_SKIP(h)                                                                         \
+    CONF_SKIP("no call to hold open: %s: %s (%s)",                                          \
+              (h)->by_create ? "gpumem_buffer_create" : "gpumem_host_register",              \
+              gpumem_result_string((h)->result), (h)->message)
 
 static void placed_at(gpumem_buffer b, uint32_t *page, uint64_t *offset)
 {
@@ -186,25 +244,13 @@ CONF_TEST(a_destroyed_buffers_range_waits_for_every_call_that_began_before)
     probe_make(pool, KEPT, &kept);
     probe_make(freed_pool, FREED, &freed);
     batch_make(batch_pool, KEPT, &batch);
-    holder h = {.size = 1 << 16};
-    cr_assert_eq(posix_memalign(&h.host, 1 << 16, h.size), 0);
-    gpumem_log_set_callback(hold_log, NULL);
+    holder h;
     pthread_t thread;
-    cr_assert_eq(pthread_create(&thread, NULL, hold_call, &h), 0);
-    pthread_mutex_lock(&hold_lock);
-    while (!holding && !finished)
-        pthread_cond_wait(&hold_changed, &hold_lock);
-    int held = holding;
-    pthread_mutex_unlock(&hold_lock);
-    if (!held) {
-        pthread_join(thread, NULL);
-        conf_log_restore();
-        free(h.host);
+    if (!hold_begin(&h, &thread, 0) && !hold_begin(&h, &thread, 1)) {
         OK(gpumem_pool_destroy(pool));
         OK(gpumem_pool_destroy(freed_pool));
         OK(gpumem_pool_destroy(batch_pool));
-        CONF_SKIP("no call to hold open: gpumem_host_register: %s (%s)",
-                  gpumem_result_string(h.result), h.message);
+        HOLD_SKIP(&h);
     }
 
     /* While the other thread's call runs, no destroyed buffer's range may serve a new one,
@@ -221,9 +267,7 @@ CONF_TEST(a_destroyed_buffers_range_waits_for_every_call_that_began_before)
     placed_at(batch_now, &now_page, &now_offset);
     int batch_early = batch_range_taken(&batch, now_page, now_offset);
 
-    tell(&released, 1);
-    pthread_join(thread, NULL);
-    conf_log_restore();
+    hold_end(&h, thread);
     cr_assert_not(kept_early | freed_early,
                   "a buffer of %u bytes destroyed during another thread's call gave its range "
                   "(page %u, offset %llu) to a new buffer before that call ended",
@@ -236,13 +280,160 @@ CONF_TEST(a_destroyed_buffers_range_waits_for_every_call_that_began_before)
     OK(gpumem_buffer_destroy(batch_now));
     batch_end(&batch);
     OK(gpumem_pool_destroy(batch_pool));
-    OK(h.result);
-    OK(gpumem_host_unregister(h.registration));
-    free(h.host);
     probe_end(&kept);
     probe_end(&freed);
     OK(gpumem_pool_destroy(pool));
     OK(gpumem_pool_destroy(freed_pool));
+}
+
+/* --- what a held call cannot reach does not wait for it ---
+ *
+ * A lookup refuses a buffer or image born after the looking call began, so one made and destroyed
+ * while another thread's call runs is out of that call's reach: its room comes back to the next
+ * create short of it, while the room of one made before the call waits for the call. In a pool of
+ * one page with a byte limit of one page, so that a create short of room fails where the room is
+ * not given back. */
+
+typedef struct object_kind {
+    const char *name;
+    gpumem_result (*make)(gpumem_pool pool, void **object);
+    gpumem_result (*destroy)(void *object);
+    gpumem_result (*info)(void *object, gpumem_buffer_info *info);
+} object_kind;
+
+static gpumem_result buffer_make(gpumem_pool pool, void **object)
+{
+    gpumem_buffer_desc desc = {.size = 4096};
+    gpumem_buffer buffer;
+    gpumem_result r = gpumem_buffer_create(pool, &desc, &buffer);
+    *object = buffer;
+    return r;
+}
+
+static gpumem_result buffer_gone(void *object)
+{
+    return gpumem_buffer_destroy(object);
+}
+
+static gpumem_result buffer_where(void *object, gpumem_buffer_info *info)
+{
+    return gpumem_buffer_info_get(object, info);
+}
+
+static gpumem_result image_make(gpumem_pool pool, void **object)
+{
+    gpumem_image_desc desc = {
+        .type = GPUMEM_IMAGE_2D, .format = GPUMEM_FORMAT_R8_UNORM, .width = 64, .height = 64};
+    gpumem_image image;
+    gpumem_result r = gpumem_image_create(pool, &desc, &image);
+    *object = image;
+    return r;
+}
+
+static gpumem_result image_gone(void *object)
+{
+    return gpumem_image_destroy(object);
+}
+
+static gpumem_result image_where(void *object, gpumem_buffer_info *info)
+{
+    return gpumem_image_info_get(object, info);
+}
+
+static const object_kind kinds[] = {{"buffer", buffer_make, buffer_gone, buffer_where},
+                                    {"image", image_make, image_gone, image_where}};
+
+enum { MOST_OBJECTS = 4096, ROUNDS = 32 };
+
+/* The objects that fill a full pool, the room of an elder one, and what went wrong. */
+typedef struct filled {
+    void *objects[MOST_OBJECTS];
+    uint32_t count;
+    gpumem_buffer_info elder;
+    uint32_t elder_taken, remakes_failed;
+    char failure[256];
+} filled;
+
+/* Whether `object` lies in the elder's range. */
+static int at_elder(const filled *f, const object_kind *kind, void *object)
+{
+    gpumem_buffer_info info;
+    OK(kind->info(object, &info));
+    return info.page == f->elder.page && info.offset < f->elder.offset + f->elder.size &&
+           f->elder.offset < info.offset + info.size;
+}
+
+/* While the call is held: the pool filled with young objects, then young ones destroyed and
+ * made again, round after round. */
+static void churn_beside_a_held_call(filled *f, const object_kind *kind, gpumem_pool pool)
+{
+    gpumem_result r;
+    void *object;
+    while (f->count < MOST_OBJECTS && (r = kind->make(pool, &object)) == GPUMEM_OK) {
+        f->elder_taken += at_elder(f, kind, object);
+        f->objects[f->count++] = object;
+    }
+    cr_assert_eq(r, GPUMEM_ERROR_LIMIT_EXCEEDED, "filling the pool: %s (%s)",
+                 gpumem_result_string(r), gpumem_last_error());
+    cr_assert_gt(f->count, ROUNDS, "only %u %ss fit the page", f->count, kind->name);
+    for (uint32_t round = 0; round < ROUNDS; round++) {
+        uint32_t i = f->count - 1 - round;
+        OK(kind->destroy(f->objects[i]));
+        f->objects[i] = NULL;
+        if ((r = kind->make(pool, &object)) != GPUMEM_OK) {
+            if (!f->remakes_failed++)
+                snprintf(f->failure, sizeof f->failure, "%s (%s)", gpumem_result_string(r),
+                         gpumem_last_error());
+            continue;
+        }
+        f->elder_taken += at_elder(f, kind, object);
+        f->objects[i] = object;
+    }
+}
+
+CONF_TEST(what_is_made_and_destroyed_during_another_threads_call_is_given_back_before_it_ends)
+{
+    CONF_SKIP_IF_EXTERNALLY_SYNCHRONIZED();
+    for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+        const object_kind *kind = &kinds[k];
+        gpumem_pool_desc desc = {.page_size = PAGE, .byte_limit = PAGE, .name = "one page"};
+        gpumem_pool pool;
+        OK(gpumem_pool_create(conf_dev, &desc, &pool));
+        void *neighbour, *elder; /* the neighbour keeps the page from a trim */
+        OK(kind->make(pool, &neighbour));
+        OK(kind->make(pool, &elder));
+        filled *f = conf_alloc(sizeof *f);
+        memset(f, 0, sizeof *f);
+        OK(kind->info(elder, &f->elder));
+        holder h;
+        pthread_t thread;
+        if (!hold_begin(&h, &thread, 1)) {
+            OK(kind->destroy(neighbour));
+            OK(kind->destroy(elder));
+            OK(gpumem_pool_destroy(pool));
+            free(f);
+            HOLD_SKIP(&h);
+        }
+        OK(kind->destroy(elder));
+        OK(gpumem_pool_trim(pool)); /* a reclaim: the epoch moves past the held call's */
+        churn_beside_a_held_call(f, kind, pool);
+        hold_end(&h, thread);
+        cr_expect_eq(f->elder_taken, 0,
+                     "%u %ss made during another thread's call took the range of one destroyed "
+                     "during it but made before it (page %u, offset %llu)",
+                     f->elder_taken, kind->name, f->elder.page,
+                     (unsigned long long)f->elder.offset);
+        cr_expect_eq(f->remakes_failed, 0,
+                     "%u of %d %ss, each made after one made during another thread's call was "
+                     "destroyed, failed while the call ran: first %s",
+                     f->remakes_failed, ROUNDS, kind->name, f->failure);
+        for (uint32_t i = 0; i < f->count; i++)
+            if (f->objects[i])
+                OK(kind->destroy(f->objects[i]));
+        OK(kind->destroy(neighbour));
+        free(f);
+        OK(gpumem_pool_destroy(pool));
+    }
 }
 
 /* With no other thread making gpumem calls, nothing waits: a buffer destroyed is kept for the
