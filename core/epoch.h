@@ -112,10 +112,10 @@ typedef struct gpumem_epoch_snapshot {
 uint64_t gpumem_epoch_oldest_snapshot(const gpumem_epoch_record *self,
                                       gpumem_epoch_snapshot *snapshot);
 
-/* 1 when a call of `snapshot` (complete) may reach an object born at `birth` and stamped
- * `stamp`, which must be below snapshot->next. */
-static inline int gpumem_epoch_snapshot_reaches(const gpumem_epoch_snapshot *snapshot,
-                                                uint64_t birth, uint64_t stamp)
+/* The epoch of a call of `snapshot` (complete) that may reach an object born at `birth` and
+ * stamped `stamp`, which must be below snapshot->next: the oldest such; 0 when none may. */
+static inline uint64_t gpumem_epoch_snapshot_reaches(const gpumem_epoch_snapshot *snapshot,
+                                                     uint64_t birth, uint64_t stamp)
 {
     uint32_t low = 0, high = snapshot->count; /* the first epoch >= birth */
     while (low < high) {
@@ -125,7 +125,13 @@ static inline int gpumem_epoch_snapshot_reaches(const gpumem_epoch_snapshot *sna
         else
             high = middle;
     }
-    return low < snapshot->count && snapshot->epochs[low] <= stamp;
+    return low < snapshot->count && snapshot->epochs[low] <= stamp ? snapshot->epochs[low] : 0;
+}
+
+/* 1 when `epoch` is among the snapshot's (complete) epochs. */
+static inline int gpumem_epoch_snapshot_has(const gpumem_epoch_snapshot *snapshot, uint64_t epoch)
+{
+    return gpumem_epoch_snapshot_reaches(snapshot, epoch, epoch) != 0;
 }
 
 /* Objects stamped below the returned epoch are reachable by no call of any thread, the caller's

@@ -734,7 +734,8 @@ int gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
      * or freed once a barrier proves that no call reaches it (gpumem_pool_reclaim_below). */
     if (__builtin_expect(gpumem_epoch_alone(), 1)) {
         keep_or_free(pool, b);
-        return 0;
+        /* What was retired while other threads made calls goes at the first destroy alone. */
+        return pool->retired_count != 0;
     }
     b->retired_at = gpumem_epoch_stamp();
     gpumem_list_push(&pool->retired, &b->link);
@@ -777,31 +778,105 @@ static int frees_here(const gpumem_pool_obj *pool, const gpumem_buffer_obj *b)
     return 1;
 }
 
+/* A retired buffer that no call can reach any more, off its list: kept or freed. */
+static void give_back(gpumem_pool_obj *pool, gpumem_buffer_obj *b, int keep)
+{
+    pool->retired_pages -= b->page->dedicated;
+    pool->retired_count--;
+    pool->retired_bytes -= b->block_size;
+    if (keep) {
+        gpumem_list_remove(&b->link); /* off its list, for the cache's bin */
+        keep_or_free(pool, b);
+    } else {
+        gpumem_pool_buffer_free(pool, b);
+    }
+}
+
+/* Notes `epoch` among those of calls that hold retired buffers (pool->held_by). */
+static void note_held_by(gpumem_pool_obj *pool, uint64_t epoch)
+{
+    uint32_t n = pool->held_by_count, i = 0;
+    if (n > GPUMEM_POOL_HELD_EPOCHS)
+        return;
+    while (i < n && pool->held_by[i] < epoch)
+        i++;
+    if (i < n && pool->held_by[i] == epoch)
+        return;
+    if (n == GPUMEM_POOL_HELD_EPOCHS) {
+        pool->held_by_count = n + 1; /* too many to name: look at them all from now on */
+        return;
+    }
+    memmove(&pool->held_by[i + 1], &pool->held_by[i], (n - i) * sizeof pool->held_by[0]);
+    pool->held_by[i] = epoch;
+    pool->held_by_count = n + 1;
+}
+
+/* 0 when no held buffer can go at this reclaim, by the rules reclaim applies to each: every one
+ * was found reached by a call of held_by, and stamped at or above its epoch. With births, it
+ * stays while that call is among the snapshot's (which puts the bound at or below its epoch);
+ * by the bound alone, while the oldest of them is at or above the bound. */
+static int held_may_go(const gpumem_pool_obj *pool, uint64_t safe,
+                       const gpumem_epoch_snapshot *snapshot)
+{
+    if (gpumem_list_empty(&pool->held))
+        return 0;
+    uint32_t n = pool->held_by_count;
+    if (n == 0 || n > GPUMEM_POOL_HELD_EPOCHS || pool->held_by[n - 1] == UINT64_MAX)
+        return 1;
+    if (!snapshot || !snapshot->complete)
+        return pool->held_by[0] < safe;
+    for (uint32_t i = 0; i < n; i++)
+        if (!gpumem_epoch_snapshot_has(snapshot, pool->held_by[i]))
+            return 1;
+    return 0;
+}
+
+/* Frees (or keeps, pool_cache.h) the retired buffers that no call can reach: those stamped below
+ * `safe`, and with a complete snapshot of the calls in progress, those stamped before its
+ * barrier that no call of it reaches (births, epoch.h); those a call reaches go to pool->held. */
 static uint32_t reclaim(gpumem_pool_obj *pool, uint64_t safe, int keep,
                         const gpumem_epoch_snapshot *snapshot)
 {
+    int births = snapshot && snapshot->complete;
     uint32_t freed = 0;
+    if (held_may_go(pool, safe, snapshot)) {
+        if (births)
+            pool->held_by_count = 0; /* noted again for those that stay */
+        GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->held) {
+            gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
+            /* UINT64_MAX: waits for what this reclaim cannot tell (a later one looks again):
+             * with births, a stamp after this snapshot's barrier (a reclaim whose barrier came
+             * later held it), or a stream's work. */
+            uint64_t by = b->retired_at < safe                 ? 0
+                          : !births                            ? UINT64_MAX
+                          : b->retired_at >= snapshot->next    ? UINT64_MAX
+                          : gpumem_epoch_snapshot_reaches(snapshot, b->born_at, b->retired_at);
+            if (!by && frees_here(pool, b)) {
+                give_back(pool, b, keep);
+                freed++;
+            } else if (births) {
+                note_held_by(pool, by ? by : UINT64_MAX);
+            }
+        }
+    }
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->retired) {
         gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
         if (b->retired_at >= safe) {
             /* Stamps grow along the list: the rest are younger still. Those stamped after the
              * snapshot's barrier may be reached by calls it did not see. */
-            if (!snapshot || !snapshot->complete || b->retired_at >= snapshot->next)
+            if (!births || b->retired_at >= snapshot->next)
                 break;
-            if (gpumem_epoch_snapshot_reaches(snapshot, b->born_at, b->retired_at))
+            uint64_t by = gpumem_epoch_snapshot_reaches(snapshot, b->born_at, b->retired_at);
+            if (by) {
+                gpumem_list_remove(&b->link);
+                gpumem_list_push(&pool->held, &b->link);
+                note_held_by(pool, by);
                 continue;
+            }
         }
         if (!frees_here(pool, b))
             continue;
-        pool->retired_pages -= b->page->dedicated;
-        pool->retired_count--;
-        pool->retired_bytes -= b->block_size;
-        if (keep) {
-            gpumem_list_remove(&b->link); /* off the retired list, for the cache's bin */
-            keep_or_free(pool, b);
-        } else {
-            gpumem_pool_buffer_free(pool, b);
-        }
+        give_back(pool, b, keep);
         freed++;
     }
     return freed;
@@ -954,6 +1029,7 @@ static gpumem_result pool_init(gpumem_pool_obj *pool, gpumem_device_obj *device,
     gpumem_list_init(&pool->pages);
     gpumem_list_init(&pool->buffers);
     gpumem_list_init(&pool->retired);
+    gpumem_list_init(&pool->held);
     gpumem_list_init(&pool->parked_records);
     gpumem_list_init(&pool->spare_records);
     gpumem_result r = choose_type(device, d, pool->kind == GPUMEM_POOL_PAGED ? pool->page_size
@@ -1154,6 +1230,8 @@ static void arena_free(gpumem_pool_obj *pool)
     gpumem_pool_cache_flush(pool);
     gpumem_pool_cache_fini(pool);
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->retired)
+        gpumem_pool_buffer_free(pool, GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link));
+    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->held)
         gpumem_pool_buffer_free(pool, GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link));
     release_parked_records(pool); /* the streams were waited for (pool destroy, device close) */
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->pages)

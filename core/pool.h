@@ -39,6 +39,9 @@ typedef struct gpumem_page {
 
 typedef struct gpumem_buffer_obj gpumem_buffer_obj;
 
+/* The most calls whose epochs a pool remembers as holding retired buffers (`held_by`). */
+#define GPUMEM_POOL_HELD_EPOCHS 4
+
 typedef struct gpumem_pool_obj {
     /* What calls read without the lock, set when the pool is made (a create reads them from the
      * pool the application holds while another thread's arena, which may be that pool, changes
@@ -124,6 +127,15 @@ typedef struct gpumem_pool_obj {
      * has the host wait (gpumem_pool_lock_for). */
     gpumem_list parked_records;
     uint32_t parked_record_count;
+    /* Retired buffers that a reclaim found reached by calls in progress (counted in
+     * retired_count and the rest), apart from `retired`: the next reclaims pass them by in one
+     * test while those calls run, where a scan would cost each batch a look at every one
+     * (quadratic in the buffers destroyed beside a long call). `held_by` has the epochs of the
+     * calls that reach them, sorted; held_by_count is GPUMEM_POOL_HELD_EPOCHS + 1 when there
+     * were more (each reclaim then looks at them all). An epoch whose buffers went may stay. */
+    gpumem_list held;
+    uint32_t held_by_count;
+    uint64_t held_by[GPUMEM_POOL_HELD_EPOCHS];
 } gpumem_pool_obj;
 
 /* The pool's arenas one by one (the pool itself first); `break` leaves the loop. */
@@ -237,7 +249,8 @@ void gpumem_pool_detach(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
  * record (gpumem_epoch_alone), no call can reach it any more: it is kept by the reuse cache
  * (pool_cache.h; never one with a native object of its own) or freed at once. Otherwise it is
  * retired until no call can reach it. Returns
- * 1 when a batch of retired buffers is due: the caller lets the lock go, finds the epoch below
+ * 1 when a batch of retired buffers is due (or, alone, some were retired while other threads
+ * made calls): the caller lets the lock go, finds the epoch below
  * which no call reaches them (gpumem_epoch_oldest: a barrier, which should not hold other
  * threads' calls on the pool up), and keeps or frees them with gpumem_pool_reclaim_below under
  * the lock again. */
@@ -255,8 +268,8 @@ void gpumem_pool_free_room(const gpumem_pool_obj *pool, uint64_t *free_bytes, ui
 
 /* Frees the retired buffers no call can reach any more (gpumem_pool_lock held). */
 void gpumem_pool_reclaim(gpumem_pool_obj *pool);
-/* Frees the retired buffers stamped below `safe` (see epoch.h), oldest first (gpumem_pool_lock
- * held); returns how many went. `keep`: those the reuse cache takes are kept whole instead
+/* Frees the retired buffers stamped below `safe` (see epoch.h), oldest first, and those held by
+ * calls (pool->held) stamped below it (gpumem_pool_lock held); returns how many went. `keep`: those the reuse cache takes are kept whole instead
  * (gpumem_pool_cache_keep: no call can reach them now), for the batches of a pool used while
  * other threads hold epoch records; 0 where the cache is being emptied (gpumem_pool_reclaim). */
 uint32_t gpumem_pool_reclaim_below(gpumem_pool_obj *pool, uint64_t safe, int keep);

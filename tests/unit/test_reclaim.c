@@ -44,18 +44,24 @@ static uint32_t retired_count(gpumem_pool pool)
     return n;
 }
 
+/* Whether the buffer of `handle` is on `list`. */
+static int listed(const gpumem_list *list, gpumem_buffer handle)
+{
+    for (const gpumem_list *node = list->next; node != list; node = node->next)
+        if (GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link)->handle == GPUMEM_HANDLE_OF(handle))
+            return 1;
+    return 0;
+}
+
 /* Whether the buffer of `handle` is still retired in `pool` (not freed, nor kept and made
- * again: a record made again has another handle). */
+ * again: a record made again has another handle), found held by a call or not yet. */
 static int still_retired(gpumem_pool pool, gpumem_buffer handle)
 {
     gpumem_pool_obj *p;
     if (gpumem_pool_get(pool, &p) != GPUMEM_OK)
         return 0;
-    int found = 0;
     gpumem_pool_lock(p);
-    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &p->retired)
-        found |= GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link)->handle ==
-                 GPUMEM_HANDLE_OF(handle);
+    int found = listed(&p->retired, handle) || listed(&p->held, handle);
     gpumem_pool_unlock(p);
     return found;
 }
@@ -266,6 +272,85 @@ Test(reclaim, a_trim_frees_young_buffers_of_every_arena_while_an_older_call_runs
 Test(reclaim, statistics_free_young_buffers_of_every_arena_while_an_older_call_runs)
 {
     trims_and_statistics_free_young_buffers(3, 0);
+}
+
+/* --- buffers held by calls: passed by while those calls run, freed once none reaches them ---
+ *
+ * Six calls parked one after another, a group of buffers made before each: group i is born
+ * before call i began and after call i-1 did. All are destroyed after every call began, so
+ * calls i and up reach group i, and it may go only once all of them have ended. The calls end
+ * in a random order; after each, a reclaim (a trim, or a destroy's batch) must free exactly the
+ * groups that no call still in progress reaches. Six calls are more epochs than a pool names
+ * (GPUMEM_POOL_HELD_EPOCHS), so the pool also looks at every held buffer for a while. */
+
+enum { CALLS = 6, GROUP = 40 };
+
+static void held_groups_go_when_no_call_reaches_them(unsigned seed, int by_batch)
+{
+    cr_assert_gt(CALLS, GPUMEM_POOL_HELD_EPOCHS);
+    gpumem_device device = open_host();
+    gpumem_pool pool;
+    cr_assert_eq(gpumem_pool_create(device, NULL, &pool), GPUMEM_OK);
+    gpumem_pool_obj *p_obj;
+    cr_assert_eq(gpumem_pool_get(pool, &p_obj), GPUMEM_OK);
+    static parked calls[CALLS];
+    gpumem_buffer groups[CALLS][GROUP];
+    for (int i = 0; i < CALLS; i++) {
+        for (int j = 0; j < GROUP; j++)
+            groups[i][j] = make(pool, 256 + 64 * (uint64_t)j);
+        calls[i] = (parked){0};
+        park(&calls[i]);
+        epoch_past(pool, &calls[i]);
+    }
+    for (int i = 0; i < CALLS; i++)
+        for (int j = 0; j < GROUP; j++)
+            cr_assert_eq(gpumem_buffer_destroy(groups[i][j]), GPUMEM_OK);
+    cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK);
+    gpumem_pool_lock(p_obj);
+    cr_expect(!gpumem_list_empty(&p_obj->held), "no buffer was found held by a call");
+    gpumem_pool_unlock(p_obj);
+    int ended[CALLS] = {0};
+    srand(seed);
+    for (int left = CALLS; left > 0; left--) {
+        int k = rand() % left, i = 0;
+        for (;; i++)
+            if (!ended[i] && k-- == 0)
+                break;
+        unpark(&calls[i]);
+        ended[i] = 1;
+        if (by_batch) { /* young pairs until a destroy's batch has run */
+            for (uint32_t n = 0; n <= 8 * GPUMEM_POOL_RETIRE_BATCH_SHARED * 2; n++)
+                cr_assert_eq(gpumem_buffer_destroy(make(pool, 256)), GPUMEM_OK);
+        } else {
+            cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK);
+        }
+        for (int g = 0; g < CALLS; g++) {
+            int reached = 0; /* by a call still in progress: g's or a later one's */
+            for (int c = g; c < CALLS; c++)
+                reached |= !ended[c];
+            for (int j = 0; j < GROUP; j++)
+                cr_assert_eq(still_retired(pool, groups[g][j]), reached,
+                             "seed %u, %s: after call %d ended, buffer %d of group %d is %s",
+                             seed, by_batch ? "batches" : "trims", i, j, g,
+                             reached ? "freed though a call reaches it"
+                                     : "still retired though no call reaches it");
+        }
+    }
+    cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK);
+    cr_expect_eq(retired_count(pool), 0u);
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
+Test(reclaim, held_buffers_go_by_trims_once_no_call_in_progress_reaches_them)
+{
+    for (unsigned seed = 1; seed <= 4; seed++)
+        held_groups_go_when_no_call_reaches_them(seed, 0);
+}
+
+Test(reclaim, held_buffers_go_by_batches_once_no_call_in_progress_reaches_them)
+{
+    for (unsigned seed = 1; seed <= 4; seed++)
+        held_groups_go_when_no_call_reaches_them(seed, 1);
 }
 
 /* --- a buffer destroyed after a reclaim's barrier waits for calls the barrier did not see ---
