@@ -17,7 +17,7 @@
 # Environment: GPUMEM_BUILD (default build-gpu), GPUMEM_DEVICE_LIBS (default .device-libs),
 # OUT (default ./gpu-out), RUN_GPU_DEADLINE (seconds for the whole script, default 540),
 # RUN_GPU_PARTS (which parts run, default "tests trust python bench memcheck"; "long" adds a run of 1e8
-# fuzzer operations, "locks" core's lock and epoch unit tests on the host's cores,
+# fuzzer operations, "locks" core's lock, epoch and reclaim unit tests on the host's cores,
 # "threads" tools/probes/pool_threads against its controls without gpumem (malloc, arithmetic)
 # on 1-8 threads, pinned and not,
 # "frameworks" gpumem as PyTorch's and CuPy's allocator with its benchmarks
@@ -145,11 +145,12 @@ GPUMEM_STRESS_SCALE=0.1 step "stress_close (cuda)" "$out/trust-cuda.log" 60 \
     "$(tool tests/stress/stress_close)"
 fi
 
-# --- core's lock and epochs on the host's 16 cores (not in the default parts): their unit tests
-# race threads that join a lone thread, take locks other threads own, and come and go while
-# objects are reclaimed, with more threads truly running at once than on a 2-core machine ---
+# --- core's lock, epochs and reclaims on the host's 16 cores (not in the default parts): their
+# unit tests race threads that join a lone thread, take locks other threads own, come and go
+# while objects are reclaimed, and take handles during calls beside churning writers, with more
+# threads truly running at once than on a 2-core machine ---
 if wanted locks; then
-for unit in lock epoch; do
+for unit in lock epoch reclaim; do
     GPUMEM_BACKEND=host step "unit $unit (host cores)" "$out/locks.log" 120 \
         "$(tool tests/unit/test_$unit)" --verbose
 done
