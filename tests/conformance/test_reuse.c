@@ -350,21 +350,24 @@ typedef struct filled {
     void *objects[MOST_OBJECTS];
     uint32_t count;
     gpumem_buffer_info elder;
-    uint32_t elder_taken, remakes_failed;
+    uint32_t rounds, elder_taken, remakes_failed;
+    int fill_failed;
     char failure[256];
 } filled;
 
-/* Whether `object` lies in the elder's range. */
+/* Whether `object` lies in the elder's range (or cannot tell where it lies). */
 static int at_elder(const filled *f, const object_kind *kind, void *object)
 {
     gpumem_buffer_info info;
-    OK(kind->info(object, &info));
+    if (kind->info(object, &info) != GPUMEM_OK)
+        return 1;
     return info.page == f->elder.page && info.offset < f->elder.offset + f->elder.size &&
            f->elder.offset < info.offset + info.size;
 }
 
 /* While the call is held: the pool filled with young objects, then young ones destroyed and
- * made again, round after round. */
+ * made again, round after round. Nothing here asserts (a failed assertion would leave the call
+ * held, and the process waiting for it at exit): what went wrong is noted in `f`. */
 static void churn_beside_a_held_call(filled *f, const object_kind *kind, gpumem_pool pool)
 {
     gpumem_result r;
@@ -373,14 +376,20 @@ static void churn_beside_a_held_call(filled *f, const object_kind *kind, gpumem_
         f->elder_taken += at_elder(f, kind, object);
         f->objects[f->count++] = object;
     }
-    cr_assert_eq(r, GPUMEM_ERROR_LIMIT_EXCEEDED, "filling the pool: %s (%s)",
-                 gpumem_result_string(r), gpumem_last_error());
-    cr_assert_gt(f->count, ROUNDS, "only %u %ss fit the page", f->count, kind->name);
-    for (uint32_t round = 0; round < ROUNDS; round++) {
+    if (r != GPUMEM_ERROR_LIMIT_EXCEEDED || f->count < 2) {
+        snprintf(f->failure, sizeof f->failure, "filling the pool: %u %ss, then %s (%s)",
+                 f->count, kind->name, gpumem_result_string(r), gpumem_last_error());
+        f->fill_failed = 1;
+        return;
+    }
+    f->rounds = f->count < ROUNDS ? f->count : ROUNDS;
+    for (uint32_t round = 0; round < f->rounds; round++) {
         uint32_t i = f->count - 1 - round;
-        OK(kind->destroy(f->objects[i]));
-        f->objects[i] = NULL;
-        if ((r = kind->make(pool, &object)) != GPUMEM_OK) {
+        if ((r = kind->destroy(f->objects[i])) == GPUMEM_OK) {
+            f->objects[i] = NULL;
+            r = kind->make(pool, &object);
+        }
+        if (r != GPUMEM_OK) {
             if (!f->remakes_failed++)
                 snprintf(f->failure, sizeof f->failure, "%s (%s)", gpumem_result_string(r),
                          gpumem_last_error());
@@ -414,19 +423,24 @@ CONF_TEST(what_is_made_and_destroyed_during_another_threads_call_is_given_back_b
             free(f);
             HOLD_SKIP(&h);
         }
-        OK(kind->destroy(elder));
-        OK(gpumem_pool_trim(pool)); /* a reclaim: the epoch moves past the held call's */
-        churn_beside_a_held_call(f, kind, pool);
+        /* A trim is a reclaim: the epoch moves past the held call's. */
+        gpumem_result gone = kind->destroy(elder);
+        gpumem_result trimmed = gone == GPUMEM_OK ? gpumem_pool_trim(pool) : gone;
+        if (trimmed == GPUMEM_OK)
+            churn_beside_a_held_call(f, kind, pool);
         hold_end(&h, thread);
+        OK(gone);
+        OK(trimmed);
+        cr_expect_not(f->fill_failed, "%s", f->failure);
         cr_expect_eq(f->elder_taken, 0,
                      "%u %ss made during another thread's call took the range of one destroyed "
                      "during it but made before it (page %u, offset %llu)",
                      f->elder_taken, kind->name, f->elder.page,
                      (unsigned long long)f->elder.offset);
         cr_expect_eq(f->remakes_failed, 0,
-                     "%u of %d %ss, each made after one made during another thread's call was "
+                     "%u of %u %ss, each made after one made during another thread's call was "
                      "destroyed, failed while the call ran: first %s",
-                     f->remakes_failed, ROUNDS, kind->name, f->failure);
+                     f->remakes_failed, f->rounds, kind->name, f->failure);
         for (uint32_t i = 0; i < f->count; i++)
             if (f->objects[i])
                 OK(kind->destroy(f->objects[i]));
