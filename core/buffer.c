@@ -609,10 +609,11 @@ gpumem_result gpumem_buffer_info_get(gpumem_buffer buffer, gpumem_buffer_info *i
                        GPUMEM_LOG_OUT_FIELD(info, dedicated));
 }
 
-static gpumem_result buffer_native(gpumem_buffer handle, gpumem_native_buffer *native)
+static gpumem_result buffer_native(gpumem_buffer handle, gpumem_native_buffer *native,
+                                   const gpumem_thread *t)
 {
     gpumem_buffer_obj *b;
-    gpumem_result r = gpumem_buffer_get(handle, &b, NULL);
+    gpumem_result r = gpumem_buffer_get(handle, &b, t);
     if (r != GPUMEM_OK)
         return r;
     if (!native)
@@ -650,7 +651,7 @@ static gpumem_result buffer_native(gpumem_buffer handle, gpumem_native_buffer *n
 
 gpumem_result gpumem_buffer_native(gpumem_buffer buffer, gpumem_native_buffer *native)
 {
-    GPUMEM_LOGGED_CALL(buffer_native(buffer, native),
+    GPUMEM_LOGGED_CALL(buffer_native(buffer, native, GPUMEM_CALL_THREAD),
                        "buffer %#llx" GPUMEM_LOG_OUTPUTS
                        "memory %#llx, offset %llu, buffer %#llx, address %#llx",
                        GPUMEM_LOG_HANDLE(buffer), GPUMEM_LOG_OUT_FIELD(native, memory),
@@ -659,10 +660,10 @@ gpumem_result gpumem_buffer_native(gpumem_buffer buffer, gpumem_native_buffer *n
 }
 
 gpumem_result gpumem_record_name(uint64_t handle, gpumem_handle_kind kind, char *name,
-                                 size_t capacity)
+                                 size_t capacity, const gpumem_thread *t)
 {
     gpumem_buffer_obj *b;
-    gpumem_result r = gpumem_record_get(handle, kind, NULL, &b);
+    gpumem_result r = gpumem_record_get(handle, kind, t, &b);
     if (r != GPUMEM_OK)
         return r;
     if (!name || capacity == 0)
@@ -679,17 +680,18 @@ gpumem_result gpumem_record_name(uint64_t handle, gpumem_handle_kind kind, char 
 gpumem_result gpumem_buffer_name(gpumem_buffer buffer, char *name, size_t capacity)
 {
     GPUMEM_LOGGED_CALL(
-        gpumem_record_name(GPUMEM_HANDLE_OF(buffer), GPUMEM_HANDLE_BUFFER, name, capacity),
+        gpumem_record_name(GPUMEM_HANDLE_OF(buffer), GPUMEM_HANDLE_BUFFER, name, capacity,
+                           GPUMEM_CALL_THREAD),
         "buffer %#llx, name %p, capacity %llu" GPUMEM_LOG_OUTPUTS "name \"%s\"",
         GPUMEM_LOG_HANDLE(buffer), (void *)name, (unsigned long long)(capacity),
         GPUMEM_LOG_TEXT(gpumem_r_ == GPUMEM_OK ? name : NULL));
 }
 
 gpumem_result gpumem_record_user_data(uint64_t handle, gpumem_handle_kind kind,
-                                      void **user_data)
+                                      void **user_data, const gpumem_thread *t)
 {
     gpumem_buffer_obj *b;
-    gpumem_result r = gpumem_record_get(handle, kind, NULL, &b);
+    gpumem_result r = gpumem_record_get(handle, kind, t, &b);
     if (r != GPUMEM_OK)
         return r;
     if (!user_data)
@@ -701,17 +703,18 @@ gpumem_result gpumem_record_user_data(uint64_t handle, gpumem_handle_kind kind,
 gpumem_result gpumem_buffer_user_data(gpumem_buffer buffer, void **user_data)
 {
     GPUMEM_LOGGED_CALL(
-        gpumem_record_user_data(GPUMEM_HANDLE_OF(buffer), GPUMEM_HANDLE_BUFFER, user_data),
+        gpumem_record_user_data(GPUMEM_HANDLE_OF(buffer), GPUMEM_HANDLE_BUFFER, user_data,
+                                GPUMEM_CALL_THREAD),
         "buffer %#llx" GPUMEM_LOG_OUTPUTS "user_data %#llx",
         GPUMEM_LOG_HANDLE(buffer), GPUMEM_LOG_OUT(user_data));
 }
 
 /* --- mapping --- */
 
-static gpumem_result buffer_map(gpumem_buffer handle, void **data)
+static gpumem_result buffer_map(gpumem_buffer handle, void **data, const gpumem_thread *t)
 {
     gpumem_buffer_obj *b;
-    gpumem_result r = gpumem_buffer_get(handle, &b, NULL);
+    gpumem_result r = gpumem_buffer_get(handle, &b, t);
     if (r != GPUMEM_OK)
         return r;
     if (!data)
@@ -737,15 +740,15 @@ static gpumem_result buffer_map(gpumem_buffer handle, void **data)
 
 gpumem_result gpumem_buffer_map(gpumem_buffer buffer, void **data)
 {
-    GPUMEM_LOGGED_CALL(buffer_map(buffer, data),
+    GPUMEM_LOGGED_CALL(buffer_map(buffer, data, GPUMEM_CALL_THREAD),
                        "buffer %#llx" GPUMEM_LOG_OUTPUTS "data %#llx",
                        GPUMEM_LOG_HANDLE(buffer), GPUMEM_LOG_OUT(data));
 }
 
-static gpumem_result buffer_unmap(gpumem_buffer handle)
+static gpumem_result buffer_unmap(gpumem_buffer handle, const gpumem_thread *t)
 {
     gpumem_buffer_obj *b;
-    gpumem_result r = gpumem_buffer_get(handle, &b, NULL);
+    gpumem_result r = gpumem_buffer_get(handle, &b, t);
     if (r != GPUMEM_OK)
         return r;
     gpumem_pool_obj *pool = b->pool;
@@ -763,7 +766,7 @@ static gpumem_result buffer_unmap(gpumem_buffer handle)
 
 gpumem_result gpumem_buffer_unmap(gpumem_buffer buffer)
 {
-    GPUMEM_LOGGED_CALL(buffer_unmap(buffer),
+    GPUMEM_LOGGED_CALL(buffer_unmap(buffer, GPUMEM_CALL_THREAD),
                        "buffer %#llx",
                        GPUMEM_LOG_HANDLE(buffer));
 }
@@ -811,10 +814,10 @@ gpumem_result gpumem_buffer_coherence(gpumem_buffer_obj *b, uint64_t offset, uin
 
 /* flush and invalidate: the checks, then the shared range operation. */
 static gpumem_result coherence_op(gpumem_buffer handle, uint64_t offset, uint64_t size,
-                                  int flush)
+                                  int flush, const gpumem_thread *t)
 {
     gpumem_buffer_obj *b;
-    gpumem_result r = gpumem_buffer_get(handle, &b, NULL);
+    gpumem_result r = gpumem_buffer_get(handle, &b, t);
     if (r != GPUMEM_OK)
         return r;
     if ((r = gpumem_buffer_check_range(b, offset, size)) != GPUMEM_OK)
@@ -844,7 +847,7 @@ void gpumem_buffer_unmap_internal(gpumem_buffer_obj *b)
 
 gpumem_result gpumem_buffer_flush(gpumem_buffer buffer, uint64_t offset, uint64_t size)
 {
-    GPUMEM_LOGGED_CALL(coherence_op(buffer, offset, size, 1),
+    GPUMEM_LOGGED_CALL(coherence_op(buffer, offset, size, 1, GPUMEM_CALL_THREAD),
                        "buffer %#llx, offset %llu, size %llu",
                        GPUMEM_LOG_HANDLE(buffer), (unsigned long long)(offset),
                        (unsigned long long)(size));
@@ -852,7 +855,7 @@ gpumem_result gpumem_buffer_flush(gpumem_buffer buffer, uint64_t offset, uint64_
 
 gpumem_result gpumem_buffer_invalidate(gpumem_buffer buffer, uint64_t offset, uint64_t size)
 {
-    GPUMEM_LOGGED_CALL(coherence_op(buffer, offset, size, 0),
+    GPUMEM_LOGGED_CALL(coherence_op(buffer, offset, size, 0, GPUMEM_CALL_THREAD),
                        "buffer %#llx, offset %llu, size %llu",
                        GPUMEM_LOG_HANDLE(buffer), (unsigned long long)(offset),
                        (unsigned long long)(size));

@@ -76,9 +76,9 @@ gpumem_result gpumem_record_destroy(uint64_t handle, gpumem_handle_kind kind,
 gpumem_result gpumem_record_info(uint64_t handle, gpumem_handle_kind kind,
                                  gpumem_buffer_info *info, const gpumem_thread *t);
 gpumem_result gpumem_record_name(uint64_t handle, gpumem_handle_kind kind, char *name,
-                                 size_t capacity);
+                                 size_t capacity, const gpumem_thread *t);
 gpumem_result gpumem_record_user_data(uint64_t handle, gpumem_handle_kind kind,
-                                      void **user_data);
+                                      void **user_data, const gpumem_thread *t);
 
 /* Places and publishes a new record of `desc` (its alignment already what the record needs),
  * gpumem_pool_lock held. With `image`, the record is an image's: no guard margins, no address

@@ -290,7 +290,8 @@ gpumem_result gpumem_image_info_get(gpumem_image image, gpumem_buffer_info *info
 gpumem_result gpumem_image_name(gpumem_image image, char *name, size_t capacity)
 {
     GPUMEM_LOGGED_CALL(
-        gpumem_record_name(GPUMEM_HANDLE_OF(image), GPUMEM_HANDLE_IMAGE, name, capacity),
+        gpumem_record_name(GPUMEM_HANDLE_OF(image), GPUMEM_HANDLE_IMAGE, name, capacity,
+                           GPUMEM_CALL_THREAD),
         "image %#llx, name %p, capacity %llu" GPUMEM_LOG_OUTPUTS "name \"%s\"",
         GPUMEM_LOG_HANDLE(image), (void *)name, (unsigned long long)(capacity),
         GPUMEM_LOG_TEXT(gpumem_r_ == GPUMEM_OK ? name : NULL));
@@ -299,7 +300,8 @@ gpumem_result gpumem_image_name(gpumem_image image, char *name, size_t capacity)
 gpumem_result gpumem_image_user_data(gpumem_image image, void **user_data)
 {
     GPUMEM_LOGGED_CALL(
-        gpumem_record_user_data(GPUMEM_HANDLE_OF(image), GPUMEM_HANDLE_IMAGE, user_data),
+        gpumem_record_user_data(GPUMEM_HANDLE_OF(image), GPUMEM_HANDLE_IMAGE, user_data,
+                                GPUMEM_CALL_THREAD),
         "image %#llx" GPUMEM_LOG_OUTPUTS "user_data %#llx",
         GPUMEM_LOG_HANDLE(image), GPUMEM_LOG_OUT(user_data));
 }

@@ -269,9 +269,10 @@ void gpumem_pool_free_room(const gpumem_pool_obj *pool, uint64_t *free_bytes, ui
 /* Frees the retired buffers no call can reach any more (gpumem_pool_lock held). */
 void gpumem_pool_reclaim(gpumem_pool_obj *pool);
 /* Frees the retired buffers stamped below `safe` (see epoch.h), oldest first, and those held by
- * calls (pool->held) stamped below it (gpumem_pool_lock held); returns how many went. `keep`: those the reuse cache takes are kept whole instead
- * (gpumem_pool_cache_keep: no call can reach them now), for the batches of a pool used while
- * other threads hold epoch records; 0 where the cache is being emptied (gpumem_pool_reclaim). */
+ * calls (pool->held) stamped below it (gpumem_pool_lock held); returns how many went. `keep`:
+ * those the reuse cache takes are kept whole instead (gpumem_pool_cache_keep: no call can reach
+ * them now), for the batches of a pool used while other threads hold epoch records; 0 where the
+ * cache is being emptied (gpumem_pool_reclaim). */
 uint32_t gpumem_pool_reclaim_below(gpumem_pool_obj *pool, uint64_t safe, int keep);
 /* gpumem_pool_reclaim_below, and also those stamped before the snapshot's barrier
  * (snapshot->next) that no call of `snapshot` reaches (born after every call in progress that

@@ -393,8 +393,9 @@ Test(reclaim, a_buffer_destroyed_after_a_reclaims_barrier_waits_for_calls_it_did
     gpumem_pool_lock(p_obj);
     gpumem_pool_reclaim_unreached(p_obj, safe, &calls);
     gpumem_pool_unlock(p_obj);
-    cr_expect(still_retired(pool, held_buffer), "a buffer a call held was freed by a reclaim whose barrier came before the "
-                     "call began");
+    cr_expect(still_retired(pool, held_buffer),
+              "a buffer a call held was freed by a reclaim whose barrier came before the "
+              "call began");
     unpark(&p);
     cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
 }
