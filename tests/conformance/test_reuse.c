@@ -2,10 +2,12 @@
  * with one thread freed at once: never handed out while a call that began before their destroy
  * still runs, and, under random sizes around the classes' bounds and random alignments, never
  * sharing a byte, never showing in the pool's figures, and never keeping a page from going. */
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "conformance.h"
 
@@ -54,6 +56,12 @@ typedef struct holder {
     char message[256];
 } holder;
 
+/* The longest a call is held, in seconds: a test whose assertion fails while it holds one
+ * (and so never lets it go) must end as a failure, not wait for the call at exit until its
+ * timeout. The tests let their holds go within a second. */
+enum { HOLD_MOST_SECONDS = 30 };
+static int hold_expired;
+
 static void hold_log(void *user, int32_t level, const char *message)
 {
     (void)user, (void)level;
@@ -61,7 +69,14 @@ static void hold_log(void *user, int32_t level, const char *message)
                         strstr(message, "pool 'held call': page")))
         return;
     tell(&holding, 1);
-    wait_for(&released);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += HOLD_MOST_SECONDS;
+    pthread_mutex_lock(&hold_lock);
+    while (!released && pthread_cond_timedwait(&hold_changed, &hold_lock, &until) != ETIMEDOUT)
+        ;
+    hold_expired = !released;
+    pthread_mutex_unlock(&hold_lock);
 }
 
 static void *hold_call(void *arg)
@@ -88,6 +103,7 @@ static void *hold_call(void *arg)
 static int hold_begin(holder *h, pthread_t *thread, int by_create)
 {
     *h = (holder){.size = 1 << 16, .by_create = by_create};
+    hold_expired = 0;
     tell(&released, 0); /* from an earlier hold */
     tell(&holding, 0);
     tell(&finished, 0);
@@ -113,6 +129,8 @@ static void hold_end(holder *h, pthread_t thread)
     tell(&released, 1);
     pthread_join(thread, NULL);
     conf_log_restore();
+    cr_expect_not(hold_expired, "the held call was let go after %d s, before the test was done "
+                                "with it", HOLD_MOST_SECONDS);
     OK(h->result);
     if (h->by_create)
         OK(gpumem_pool_destroy(h->pool));
