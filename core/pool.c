@@ -408,11 +408,13 @@ static gpumem_result place_in_pages(gpumem_pool_obj *pool, uint64_t size, uint64
     return GPUMEM_ERROR_LIMIT_EXCEEDED;
 }
 
+static int retired_pages_may_go(const gpumem_pool_obj *pool);
+
 gpumem_result gpumem_pool_place(gpumem_pool_obj *pool, uint64_t size, uint64_t alignment,
                                 const gpumem_placement *want, gpumem_page **out,
                                 gpumem_tlsf_allocation *allocation)
 {
-    if (pool->retired_pages) /* a large page waits for calls that raced with its destroy */
+    if (retired_pages_may_go(pool)) /* a large page waits for calls that raced with its destroy */
         gpumem_pool_reclaim(pool);
     const char *own = want->for_image ? "an image's own memory (a dedicated allocation)"
                                       : wants_own_page(pool, size, alignment, want->dedicated);
@@ -481,7 +483,7 @@ gpumem_result gpumem_pool_import(gpumem_pool_obj *pool, const gpumem_import_desc
                                  gpumem_page **out)
 {
     gpumem_device_obj *device = pool->device;
-    if (pool->retired_pages) /* an import that raced with its destroy may hold the range */
+    if (retired_pages_may_go(pool)) /* an import that raced with its destroy may hold the range */
         gpumem_pool_reclaim(pool);
     gpumem_page *page = gpumem_alloc_zeroed(1, sizeof *page);
     if (!page)
@@ -734,8 +736,14 @@ int gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
      * or freed once a barrier proves that no call reaches it (gpumem_pool_reclaim_below). */
     if (__builtin_expect(gpumem_epoch_alone(), 1)) {
         keep_or_free(pool, b);
-        /* What was retired while other threads made calls goes at the first destroy alone. */
-        return pool->retired_count != 0;
+        /* What was retired while other threads made calls goes at a batch of destroys alone
+         * (not at each: some may wait for a stream's work, frees_here). */
+        if (__builtin_expect(pool->retired_count != 0, 0) &&
+            ++pool->retired_since_count >= GPUMEM_POOL_RETIRE_BATCH) {
+            restart_retire_counts(pool);
+            return 1;
+        }
+        return 0;
     }
     b->retired_at = gpumem_epoch_stamp();
     gpumem_list_push(&pool->retired, &b->link);
@@ -749,7 +757,7 @@ int gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
      * scatters the pages' free room (see place_in_pages). Counted since the last reclaim, not
      * in all: while a call runs long (or its thread waits for a core), what was retired since
      * it began stays, and trying again at every destroy would cost a barrier each time. */
-    int due = pool->retired_pages ||
+    int due = pool->retired_pages > pool->held_pages ||
               pool->retired_since_bytes >= pool->page_size / GPUMEM_POOL_RETIRE_PAGE_FRACTION;
     if (!due) {
         if (pool->retired_since_count < retire_batch())
@@ -831,6 +839,17 @@ static int held_may_go(const gpumem_pool_obj *pool, uint64_t safe,
     return 0;
 }
 
+/* Whether a retired buffer with a page of its own may be freed now: one not yet looked at, or
+ * one held by calls of which the oldest has ended by the bound other threads' barriers
+ * published (without a barrier of this call's: while a long call holds a large buffer, each
+ * create would otherwise take one). A held page left by that test goes at the next batch, trim
+ * or create short of room. */
+static int retired_pages_may_go(const gpumem_pool_obj *pool)
+{
+    return pool->retired_pages > pool->held_pages ||
+           (pool->held_pages && held_may_go(pool, gpumem_epoch_known_safe(), NULL));
+}
+
 /* Frees (or keeps, pool_cache.h) the retired buffers that no call can reach: those stamped below
  * `safe`, and with a complete snapshot of the calls in progress, those stamped before its
  * barrier that no call of it reaches (births, epoch.h); those a call reaches go to pool->held. */
@@ -852,6 +871,7 @@ static uint32_t reclaim(gpumem_pool_obj *pool, uint64_t safe, int keep,
                           : b->retired_at >= snapshot->next    ? UINT64_MAX
                           : gpumem_epoch_snapshot_reaches(snapshot, b->born_at, b->retired_at);
             if (!by && frees_here(pool, b)) {
+                pool->held_pages -= b->page->dedicated;
                 give_back(pool, b, keep);
                 freed++;
             } else if (births) {
@@ -870,6 +890,7 @@ static uint32_t reclaim(gpumem_pool_obj *pool, uint64_t safe, int keep,
             if (by) {
                 gpumem_list_remove(&b->link);
                 gpumem_list_push(&pool->held, &b->link);
+                pool->held_pages += b->page->dedicated;
                 note_held_by(pool, by);
                 continue;
             }

@@ -134,6 +134,7 @@ typedef struct gpumem_pool_obj {
      * calls that reach them, sorted; held_by_count is GPUMEM_POOL_HELD_EPOCHS + 1 when there
      * were more (each reclaim then looks at them all). An epoch whose buffers went may stay. */
     gpumem_list held;
+    uint32_t held_pages; /* of them, buffers with a page of their own */
     uint32_t held_by_count;
     uint64_t held_by[GPUMEM_POOL_HELD_EPOCHS];
 } gpumem_pool_obj;

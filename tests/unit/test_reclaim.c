@@ -353,6 +353,38 @@ Test(reclaim, held_buffers_go_by_batches_once_no_call_in_progress_reaches_them)
         held_groups_go_when_no_call_reaches_them(seed, 1);
 }
 
+/* A buffer with a page of its own, held by a long call, costs the creates and destroys beside it
+ * no barrier each (each barrier moves the global epoch on): before, every create reclaimed
+ * while any retired buffer had a page of its own, and every destroy made a batch due. */
+Test(reclaim, a_large_buffer_held_by_a_call_costs_creates_and_destroys_no_barrier_each)
+{
+    gpumem_device device = open_host();
+    gpumem_pool pool;
+    gpumem_pool_desc desc = {.page_size = 1 << 20};
+    cr_assert_eq(gpumem_pool_create(device, &desc, &pool), GPUMEM_OK);
+    gpumem_buffer large = make(pool, 3 << 19); /* over half a page: a page of its own */
+    parked p = {0};
+    park(&p);
+    cr_assert_eq(gpumem_buffer_destroy(large), GPUMEM_OK); /* a batch: held by the call */
+    gpumem_pool_obj *p_obj;
+    cr_assert_eq(gpumem_pool_get(pool, &p_obj), GPUMEM_OK);
+    gpumem_pool_lock(p_obj);
+    uint32_t held_pages = p_obj->held_pages;
+    gpumem_pool_unlock(p_obj);
+    cr_assert_eq(held_pages, 1u, "the large buffer was not found held by the call");
+    uint64_t before = atomic_load(&gpumem_epoch_global);
+    for (int i = 0; i < 100; i++)
+        cr_assert_eq(gpumem_buffer_destroy(make(pool, 4096)), GPUMEM_OK);
+    uint64_t barriers = atomic_load(&gpumem_epoch_global) - before;
+    cr_expect_lt(barriers, 5, "100 pairs beside a held large buffer took %llu barriers",
+                 (unsigned long long)barriers);
+    cr_expect(still_retired(pool, large), "the held large buffer was freed under the call");
+    unpark(&p);
+    cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK);
+    cr_expect_eq(retired_count(pool), 0u);
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
 /* --- a buffer destroyed after a reclaim's barrier waits for calls the barrier did not see ---
  *
  * A reclaim takes the epochs of the calls in progress at its barrier, then the pool's lock. In
@@ -398,6 +430,57 @@ Test(reclaim, a_buffer_destroyed_after_a_reclaims_barrier_waits_for_calls_it_did
               "call began");
     unpark(&p);
     cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
+/* The same with the held list between: a reclaim with a later barrier finds the buffer held by
+ * the call and moves it to pool->held, then the earlier reclaim is applied, which looks at the
+ * held list (the call is not among its epochs) and must keep the buffer, stamped after its
+ * barrier. And where the call began before both barriers, both keep it. */
+static void held_buffer_through_an_earlier_barrier(int call_before_both)
+{
+    gpumem_device device = open_host();
+    gpumem_pool pool;
+    cr_assert_eq(gpumem_pool_create(device, NULL, &pool), GPUMEM_OK);
+    held_buffer = make(pool, 4096);
+    parked p = {.inside = hold_buffer};
+    gpumem_epoch_snapshot calls;
+    uint64_t safe;
+    if (call_before_both) {
+        park(&p);
+        run_inside(&p);
+        safe = gpumem_epoch_oldest_snapshot(gpumem_this_thread.record, &calls);
+    } else {
+        safe = gpumem_epoch_oldest_snapshot(gpumem_this_thread.record, &calls);
+        park(&p); /* begins after the first barrier */
+        run_inside(&p);
+    }
+    cr_assert_eq(held_lookup, GPUMEM_OK, "%s", gpumem_last_error());
+    cr_assert_eq(gpumem_buffer_destroy(held_buffer), GPUMEM_OK);
+    cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK); /* the later barrier: held by the call */
+    gpumem_pool_obj *p_obj;
+    cr_assert_eq(gpumem_pool_get(pool, &p_obj), GPUMEM_OK);
+    gpumem_pool_lock(p_obj);
+    int held = listed(&p_obj->held, held_buffer);
+    gpumem_pool_reclaim_unreached(p_obj, safe, &calls); /* the earlier barrier, applied now */
+    gpumem_pool_unlock(p_obj);
+    cr_expect(held, "the trim did not find the buffer held by the call");
+    cr_expect(still_retired(pool, held_buffer),
+              "a held buffer was freed by a reclaim whose barrier came %s the call began",
+              call_before_both ? "after" : "before");
+    unpark(&p);
+    cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK);
+    cr_expect_eq(retired_count(pool), 0u, "the buffer outlived the call");
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
+Test(reclaim, a_held_buffer_waits_through_a_reclaim_whose_barrier_came_before_the_call)
+{
+    held_buffer_through_an_earlier_barrier(0);
+}
+
+Test(reclaim, a_held_buffer_waits_through_a_reclaim_whose_barrier_came_before_the_later_one)
+{
+    held_buffer_through_an_earlier_barrier(1);
 }
 
 /* --- calls nested in a call: a reclaim from a log callback, a call after the outer one left ---
