@@ -188,13 +188,21 @@ if cc -O2 -pthread -I"$root/include" -I"$root/$build/include" "$root/tools/probe
                 [ $threads -gt 8 ] && pairs=200000
                 for pin in "" pin; do
                     [ -n "$pin" ] && [ $threads -gt $((cpus - 1)) ] && continue
-                    LD_LIBRARY_PATH="$root/$build/lib:$LD_LIBRARY_PATH" GPUMEM_BACKEND=host step \
-                        "pool_threads $threads $mode $pin, round $round" \
-                        "$out/threads.log" 30 "$probe" $threads $pairs $mode $pin
-                    [ -n "$variant_lib" ] && [ $mode = own ] &&
-                        LD_LIBRARY_PATH="$variant_lib:$LD_LIBRARY_PATH" GPUMEM_BACKEND=host step \
-                            "pool_threads $threads $mode $pin (variant), round $round" \
-                            "$out/threads-variant.log" 30 "$probe" $threads $pairs $mode $pin
+                    # With a variant, odd rounds run this build's row first, even rounds the
+                    # variant's: neither gains from always following the other.
+                    rows="this variant"
+                    [ $((round % 2)) = 0 ] && rows="variant this"
+                    for which in $rows; do
+                        if [ $which = this ]; then
+                            LD_LIBRARY_PATH="$root/$build/lib:$LD_LIBRARY_PATH" GPUMEM_BACKEND=host \
+                                step "pool_threads $threads $mode $pin, round $round" \
+                                "$out/threads.log" 30 "$probe" $threads $pairs $mode $pin
+                        elif [ -n "$variant_lib" ] && [ $mode = own ]; then
+                            LD_LIBRARY_PATH="$variant_lib:$LD_LIBRARY_PATH" GPUMEM_BACKEND=host \
+                                step "pool_threads $threads $mode $pin (variant), round $round" \
+                                "$out/threads-variant.log" 30 "$probe" $threads $pairs $mode $pin
+                        fi
+                    done
                 done
             done
         done
