@@ -371,8 +371,12 @@ GPUMEM_RARE static gpumem_result place_dedicated(gpumem_pool_obj *pool, uint64_t
                            (unsigned long long)size, (unsigned long long)alignment);
     gpumem_page *page = for_image ? NULL : reuse_dedicated(pool, bytes);
     gpumem_result r = page ? GPUMEM_OK : page_new(pool, bytes, why, for_image, &page);
-    if (r == GPUMEM_ERROR_LIMIT_EXCEEDED && (pool->retired_count || pool->cached_count)) {
-        gpumem_pool_reclaim(pool); /* destroyed buffers may hold the bytes the limit needs */
+    /* Destroyed buffers may hold the bytes the limit or the device needs (a page held by a
+     * call that has ended since: gpumem_pool_place looks at those only now and then). */
+    if ((r == GPUMEM_ERROR_LIMIT_EXCEEDED || r == GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY) &&
+        (pool->retired_count || pool->cached_count)) {
+        gpumem_error_clear();
+        gpumem_pool_reclaim(pool);
         r = page_new(pool, bytes, why, for_image, &page);
     }
     if (r != GPUMEM_OK)
@@ -408,13 +412,13 @@ static gpumem_result place_in_pages(gpumem_pool_obj *pool, uint64_t size, uint64
     return GPUMEM_ERROR_LIMIT_EXCEEDED;
 }
 
-static int retired_pages_may_go(const gpumem_pool_obj *pool);
+static int retired_pages_due(gpumem_pool_obj *pool);
 
 gpumem_result gpumem_pool_place(gpumem_pool_obj *pool, uint64_t size, uint64_t alignment,
                                 const gpumem_placement *want, gpumem_page **out,
                                 gpumem_tlsf_allocation *allocation)
 {
-    if (retired_pages_may_go(pool)) /* a large page waits for calls that raced with its destroy */
+    if (retired_pages_due(pool)) /* a large page waits for calls that raced with its destroy */
         gpumem_pool_reclaim(pool);
     const char *own = want->for_image ? "an image's own memory (a dedicated allocation)"
                                       : wants_own_page(pool, size, alignment, want->dedicated);
@@ -483,7 +487,7 @@ gpumem_result gpumem_pool_import(gpumem_pool_obj *pool, const gpumem_import_desc
                                  gpumem_page **out)
 {
     gpumem_device_obj *device = pool->device;
-    if (retired_pages_may_go(pool)) /* an import that raced with its destroy may hold the range */
+    if (pool->retired_pages) /* an import that raced with its destroy may hold the range */
         gpumem_pool_reclaim(pool);
     gpumem_page *page = gpumem_alloc_zeroed(1, sizeof *page);
     if (!page)
@@ -737,9 +741,10 @@ int gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
     if (__builtin_expect(gpumem_epoch_alone(), 1)) {
         keep_or_free(pool, b);
         /* What was retired while other threads made calls goes at a batch of destroys alone
-         * (not at each: some may wait for a stream's work, frees_here). */
+         * (not at each: some may wait for a stream's work, frees_here), pages of their own at
+         * the next. */
         if (__builtin_expect(pool->retired_count != 0, 0) &&
-            ++pool->retired_since_count >= GPUMEM_POOL_RETIRE_BATCH) {
+            (pool->retired_pages || ++pool->retired_since_count >= GPUMEM_POOL_RETIRE_BATCH)) {
             restart_retire_counts(pool);
             return 1;
         }
@@ -839,15 +844,19 @@ static int held_may_go(const gpumem_pool_obj *pool, uint64_t safe,
     return 0;
 }
 
-/* Whether a retired buffer with a page of its own may be freed now: one not yet looked at, or
- * one held by calls of which the oldest has ended by the bound other threads' barriers
- * published (without a barrier of this call's: while a long call holds a large buffer, each
- * create would otherwise take one). A held page left by that test goes at the next batch, trim
- * or create short of room. */
-static int retired_pages_may_go(const gpumem_pool_obj *pool)
+/* Whether a create should reclaim first for retired buffers with pages of their own: for one
+ * not yet looked at, or one held by calls of which the oldest has ended by the bound other
+ * threads' barriers published, or else at one create in GPUMEM_POOL_HELD_PAGE_LOOKS (only
+ * barriers raise that bound: a thread that only creates would keep the page until a trim).
+ * Not at every create: while a long call holds a large buffer, each would take a barrier. */
+static int retired_pages_due(gpumem_pool_obj *pool)
 {
-    return pool->retired_pages > pool->held_pages ||
-           (pool->held_pages && held_may_go(pool, gpumem_epoch_known_safe(), NULL));
+    if (pool->retired_pages > pool->held_pages)
+        return 1;
+    if (!pool->held_pages)
+        return 0;
+    return held_may_go(pool, gpumem_epoch_known_safe(), NULL) ||
+           ++pool->held_page_creates % GPUMEM_POOL_HELD_PAGE_LOOKS == 0;
 }
 
 /* Frees (or keeps, pool_cache.h) the retired buffers that no call can reach: those stamped below

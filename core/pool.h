@@ -41,6 +41,9 @@ typedef struct gpumem_buffer_obj gpumem_buffer_obj;
 
 /* The most calls whose epochs a pool remembers as holding retired buffers (`held_by`). */
 #define GPUMEM_POOL_HELD_EPOCHS 4
+/* While retired buffers with pages of their own are held by calls, one create in this many
+ * reclaims first (with a barrier), so that the pages go soon after those calls end. */
+#define GPUMEM_POOL_HELD_PAGE_LOOKS 64
 
 typedef struct gpumem_pool_obj {
     /* What calls read without the lock, set when the pool is made (a create reads them from the
@@ -135,6 +138,7 @@ typedef struct gpumem_pool_obj {
      * were more (each reclaim then looks at them all). An epoch whose buffers went may stay. */
     gpumem_list held;
     uint32_t held_pages; /* of them, buffers with a page of their own */
+    uint32_t held_page_creates; /* creates that passed held pages by (retired_pages_due) */
     uint32_t held_by_count;
     uint64_t held_by[GPUMEM_POOL_HELD_EPOCHS];
 } gpumem_pool_obj;

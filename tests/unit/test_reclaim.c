@@ -70,7 +70,9 @@ static int still_retired(gpumem_pool pool, gpumem_buffer handle)
 
 typedef struct parked {
     pthread_t thread;
-    _Atomic int state; /* 0 starting, 1 in its call, 2 asked to leave, 3 left */
+    /* 0 starting, 1 in its call, 2 asked to leave, 3 left (and, lingering, alive until 4) */
+    _Atomic int state;
+    int linger; /* stays alive (its epoch record registered) after its call, until unpark */
     _Atomic int asked; /* run `inside` now (then back to 0) */
     void (*inside)(struct parked *);
     void *arg;
@@ -96,6 +98,8 @@ static void *park_main(void *arg)
     }
     gpumem_call_leave(&call, GPUMEM_OK);
     atomic_store(&p->state, 3);
+    while (p->linger && atomic_load(&p->state) != 4)
+        sched_yield();
     return NULL;
 }
 
@@ -114,9 +118,19 @@ static void run_inside(parked *p)
         sched_yield();
 }
 
-static void unpark(parked *p)
+/* Ends the parked call; a lingering thread stays alive until unpark. */
+static void leave_call(parked *p)
 {
     atomic_store(&p->state, 2);
+    while (atomic_load(&p->state) != 3)
+        sched_yield();
+}
+
+static void unpark(parked *p)
+{
+    if (atomic_load(&p->state) != 3)
+        leave_call(p);
+    atomic_store(&p->state, 4);
     pthread_join(p->thread, NULL);
 }
 
@@ -382,6 +396,56 @@ Test(reclaim, a_large_buffer_held_by_a_call_costs_creates_and_destroys_no_barrie
     unpark(&p);
     cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK);
     cr_expect_eq(retired_count(pool), 0u);
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
+/* Once the call that held them has ended (its thread alive, in no call, and no barrier since),
+ * a held page goes back before the pool needs it: an import of the same memory does not fail on
+ * overlapping it, and creates alone look at held pages now and then. */
+Test(reclaim, held_pages_go_back_once_the_call_that_held_them_ends)
+{
+    gpumem_device device = open_host();
+    gpumem_pool pool;
+    gpumem_pool_desc desc = {.page_size = 1 << 20};
+    cr_assert_eq(gpumem_pool_create(device, &desc, &pool), GPUMEM_OK);
+    static uint8_t memory[64 << 10] __attribute__((aligned(4096)));
+    gpumem_import_desc import = {.address = (uint64_t)(uintptr_t)memory, .size = sizeof memory};
+    gpumem_buffer shared = make(pool, 4096); /* a shared page with room: creates need no new one */
+    gpumem_buffer imported, large = make(pool, 3 << 19); /* a page of its own */
+    cr_assert_eq(gpumem_buffer_import(pool, &import, &imported), GPUMEM_OK, "%s",
+                 gpumem_last_error());
+    parked p = {.linger = 1};
+    park(&p);
+    cr_assert_eq(gpumem_buffer_destroy(imported), GPUMEM_OK);
+    cr_assert_eq(gpumem_buffer_destroy(large), GPUMEM_OK);
+    gpumem_pool_obj *p_obj;
+    cr_assert_eq(gpumem_pool_get(pool, &p_obj), GPUMEM_OK);
+    gpumem_pool_lock(p_obj);
+    uint32_t held_pages = p_obj->held_pages;
+    gpumem_pool_unlock(p_obj);
+    cr_assert_eq(held_pages, 2u, "the import and the large buffer were not found held");
+    leave_call(&p);
+    cr_expect_eq(gpumem_buffer_import(pool, &import, &imported), GPUMEM_OK,
+                 "importing the memory of a held import after its call ended: %s",
+                 gpumem_last_error());
+    cr_expect(!still_retired(pool, large), "the import's reclaim left the large buffer held");
+    cr_assert_eq(gpumem_buffer_destroy(imported), GPUMEM_OK);
+    /* Again, with creates only after the call ends. */
+    large = make(pool, 3 << 19);
+    unpark(&p);
+    p = (parked){.linger = 1};
+    park(&p);
+    cr_assert_eq(gpumem_buffer_destroy(large), GPUMEM_OK);
+    leave_call(&p);
+    gpumem_buffer small[GPUMEM_POOL_HELD_PAGE_LOOKS];
+    for (int i = 0; i < GPUMEM_POOL_HELD_PAGE_LOOKS; i++)
+        small[i] = make(pool, 4096);
+    cr_expect(!still_retired(pool, large), "%d creates after the call ended left its page held",
+              GPUMEM_POOL_HELD_PAGE_LOOKS);
+    for (int i = 0; i < GPUMEM_POOL_HELD_PAGE_LOOKS; i++)
+        cr_assert_eq(gpumem_buffer_destroy(small[i]), GPUMEM_OK);
+    cr_assert_eq(gpumem_buffer_destroy(shared), GPUMEM_OK);
+    unpark(&p);
     cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
 }
 
