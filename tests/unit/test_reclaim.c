@@ -8,6 +8,7 @@
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,13 +35,32 @@ static gpumem_buffer make(gpumem_pool pool, uint64_t size)
     return b;
 }
 
-static uint32_t retired_count(gpumem_pool pool)
+/* A count of the pool's (a uint32_t field of its record at `offset`), read under its lock. */
+static uint32_t locked_count(gpumem_pool pool, size_t offset)
 {
     gpumem_pool_obj *p;
     cr_assert_eq(gpumem_pool_get(pool, &p), GPUMEM_OK);
     gpumem_pool_lock(p);
-    uint32_t n = p->retired_count;
+    uint32_t n = *(const uint32_t *)((const char *)p + offset);
     gpumem_pool_unlock(p);
+    return n;
+}
+
+/* Retired buffers of the pool's first arena, and of them those with pages of their own that a
+ * reclaim found held by calls. */
+#define retired_count(pool) locked_count(pool, offsetof(gpumem_pool_obj, retired_count))
+#define held_pages(pool) locked_count(pool, offsetof(gpumem_pool_obj, held_pages))
+
+/* Retired buffers of every arena of `pool`. */
+static uint32_t retired_in_arenas(gpumem_pool pool)
+{
+    gpumem_pool_obj *p;
+    cr_assert_eq(gpumem_pool_get(pool, &p), GPUMEM_OK);
+    uint32_t n = 0;
+    gpumem_pool_lock_arenas(p);
+    GPUMEM_POOL_FOR_EACH_ARENA(arena, p)
+        n += arena->retired_count;
+    gpumem_pool_unlock_arenas(p);
     return n;
 }
 
@@ -134,6 +154,15 @@ static void unpark(parked *p)
     pthread_join(p->thread, NULL);
 }
 
+/* Lets the parked call end; then a trim frees every retired buffer, and the device closes. */
+static void unpark_and_close(parked *p, gpumem_pool pool, gpumem_device device)
+{
+    unpark(p);
+    cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK);
+    cr_expect_eq(retired_in_arenas(pool), 0u, "retired buffers outlived the parked call");
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
 /* --- buffers born after a parked call are freed; older ones wait for it --- */
 
 Test(reclaim, buffers_born_after_a_parked_call_are_freed_and_older_ones_wait)
@@ -159,10 +188,7 @@ Test(reclaim, buffers_born_after_a_parked_call_are_freed_and_older_ones_wait)
     cr_expect(still_retired(pool, old),
               "a buffer made before the parked call began was freed under it");
 
-    unpark(&p);
-    cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK);
-    cr_expect_eq(retired_count(pool), 0u);
-    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+    unpark_and_close(&p, pool, device);
 }
 
 /* --- reclaims under the pool's lock (a create short of room, a trim, the statistics) free young
@@ -171,19 +197,6 @@ Test(reclaim, buffers_born_after_a_parked_call_are_freed_and_older_ones_wait)
  * A destroy that is not yet due for a batch leaves its buffer retired. The reclaims a create
  * short of room, a trim or the statistics make must free it as a batch would, although an older
  * call is in progress: else the create fails for want of room that is free in all but name. */
-
-/* Retired buffers of every arena of `pool`. */
-static uint32_t retired_in_arenas(gpumem_pool pool)
-{
-    gpumem_pool_obj *p;
-    cr_assert_eq(gpumem_pool_get(pool, &p), GPUMEM_OK);
-    uint32_t n = 0;
-    gpumem_pool_lock_arenas(p);
-    GPUMEM_POOL_FOR_EACH_ARENA(arena, p)
-        n += arena->retired_count;
-    gpumem_pool_unlock_arenas(p);
-    return n;
-}
 
 /* Moves the epoch past the parked call's, so that what is made next is younger than it. */
 static void epoch_past(gpumem_pool pool, const parked *p)
@@ -267,10 +280,7 @@ static void trims_and_statistics_free_young_buffers(uint32_t arenas, int by_trim
                  "only the buffer older than the parked call should wait, in %u arena(s)",
                  arenas);
     cr_expect(still_retired(pool, elder), "a buffer older than the parked call was freed");
-    unpark(&p);
-    cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK);
-    cr_expect_eq(retired_in_arenas(pool), 0u);
-    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+    unpark_and_close(&p, pool, device);
 }
 
 Test(reclaim, a_trim_frees_young_buffers_while_an_older_call_runs)
@@ -380,12 +390,7 @@ Test(reclaim, a_large_buffer_held_by_a_call_costs_creates_and_destroys_no_barrie
     parked p = {0};
     park(&p);
     cr_assert_eq(gpumem_buffer_destroy(large), GPUMEM_OK); /* a batch: held by the call */
-    gpumem_pool_obj *p_obj;
-    cr_assert_eq(gpumem_pool_get(pool, &p_obj), GPUMEM_OK);
-    gpumem_pool_lock(p_obj);
-    uint32_t held_pages = p_obj->held_pages;
-    gpumem_pool_unlock(p_obj);
-    cr_assert_eq(held_pages, 1u, "the large buffer was not found held by the call");
+    cr_assert_eq(held_pages(pool), 1u, "the large buffer was not found held by the call");
     uint64_t before = atomic_load(&gpumem_epoch_global);
     for (int i = 0; i < 100; i++)
         cr_assert_eq(gpumem_buffer_destroy(make(pool, 4096)), GPUMEM_OK);
@@ -393,10 +398,7 @@ Test(reclaim, a_large_buffer_held_by_a_call_costs_creates_and_destroys_no_barrie
     cr_expect_lt(barriers, 5, "100 pairs beside a held large buffer took %llu barriers",
                  (unsigned long long)barriers);
     cr_expect(still_retired(pool, large), "the held large buffer was freed under the call");
-    unpark(&p);
-    cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK);
-    cr_expect_eq(retired_count(pool), 0u);
-    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+    unpark_and_close(&p, pool, device);
 }
 
 /* Once the call that held them has ended (its thread alive, in no call, and no barrier since),
@@ -418,12 +420,7 @@ Test(reclaim, held_pages_go_back_once_the_call_that_held_them_ends)
     park(&p);
     cr_assert_eq(gpumem_buffer_destroy(imported), GPUMEM_OK);
     cr_assert_eq(gpumem_buffer_destroy(large), GPUMEM_OK);
-    gpumem_pool_obj *p_obj;
-    cr_assert_eq(gpumem_pool_get(pool, &p_obj), GPUMEM_OK);
-    gpumem_pool_lock(p_obj);
-    uint32_t held_pages = p_obj->held_pages;
-    gpumem_pool_unlock(p_obj);
-    cr_assert_eq(held_pages, 2u, "the import and the large buffer were not found held");
+    cr_assert_eq(held_pages(pool), 2u, "the import and the large buffer were not found held");
     leave_call(&p);
     cr_expect_eq(gpumem_buffer_import(pool, &import, &imported), GPUMEM_OK,
                  "importing the memory of a held import after its call ended: %s",
@@ -531,10 +528,7 @@ static void held_buffer_through_an_earlier_barrier(int call_before_both)
     cr_expect(still_retired(pool, held_buffer),
               "a held buffer was freed by a reclaim whose barrier came %s the call began",
               call_before_both ? "after" : "before");
-    unpark(&p);
-    cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK);
-    cr_expect_eq(retired_count(pool), 0u, "the buffer outlived the call");
-    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+    unpark_and_close(&p, pool, device);
 }
 
 Test(reclaim, a_held_buffer_waits_through_a_reclaim_whose_barrier_came_before_the_call)
