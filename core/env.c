@@ -25,6 +25,7 @@ typedef enum env_id {
     ENV_DUMP_ON_CLOSE,
     ENV_REGISTRATION_CACHE,
     ENV_LONE_THREAD,
+    ENV_MEMBARRIER,
     ENV_COUNT
 } env_id;
 
@@ -56,6 +57,7 @@ static const struct env_variable {
     [ENV_DUMP_ON_CLOSE] = {"GPUMEM_DUMP_ON_CLOSE", NULL, 0, 0},
     [ENV_REGISTRATION_CACHE] = {"GPUMEM_REGISTRATION_CACHE", NULL, 0, 0},
     [ENV_LONE_THREAD] = {"GPUMEM_LONE_THREAD", switch_words, 1, 1},
+    [ENV_MEMBARRIER] = {"GPUMEM_MEMBARRIER", switch_words, 1, 1},
 };
 
 /* Per variable, a hash of the last value warned about (0: none), so each bad value is warned
@@ -174,6 +176,11 @@ int gpumem_env_detect_corruption(void)
 int gpumem_env_lone_thread(void)
 {
     return word_of(ENV_LONE_THREAD);
+}
+
+int gpumem_env_membarrier(void)
+{
+    return word_of(ENV_MEMBARRIER);
 }
 
 uint64_t gpumem_env_staging_chunk(const gpumem_device_properties *p, uint64_t align,
@@ -342,4 +349,5 @@ void gpumem_env_check(void)
     gpumem_env_detect_corruption();
     gpumem_env_registration_cache();
     gpumem_env_lone_thread();
+    gpumem_env_membarrier();
 }

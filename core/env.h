@@ -59,6 +59,12 @@ int gpumem_env_detect_corruption(void);
  * is taken as 1, with a warning. */
 int gpumem_env_lone_thread(void);
 
+/* GPUMEM_MEMBARRIER: 1 (unset, empty or "1") has a reclaim's barrier interrupt the other threads
+ * with membarrier(2) where the kernel offers it, so that calls enter their epochs without a
+ * fence; 0 ("0") has every call fence instead, as on a kernel without it (epoch.c). Read once,
+ * with GPUMEM_LONE_THREAD. Any other value is taken as 1, with a warning. */
+int gpumem_env_membarrier(void);
+
 /* GPUMEM_DEVICE: *set 0 when unset or empty; 1 with *index set; or an error (INVALID_ARGUMENT)
  * naming the variable and its value. */
 gpumem_result gpumem_env_device(int *set, uint32_t *index);

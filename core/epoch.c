@@ -15,6 +15,7 @@
 
 #include "alloc.h"
 #include "backoff.h"
+#include "env.h"
 #include "hot.h"
 #include "lock.h"
 #include "thread.h"
@@ -77,7 +78,7 @@ static void setup(void)
     pthread_atfork(NULL, NULL, forget_other_threads);
     gpumem_epoch_readers_fence = 1;
 #if defined(__linux__) && defined(__NR_membarrier)
-    int commands = membarrier_call(MEMBARRIER_CMD_QUERY);
+    int commands = gpumem_env_membarrier() ? membarrier_call(MEMBARRIER_CMD_QUERY) : 0;
     if (commands > 0 && (commands & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
         membarrier_call(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0)
         gpumem_epoch_readers_fence = 0;

@@ -92,8 +92,20 @@ Test(env, vulkan_validation_unknown)
     cr_expect_eq(warnings_with("GPUMEM_VULKAN_VALIDATION", NULL), 1, "%s", all_warnings());
 }
 
+/* Read with the epochs' setup, at the first call that uses objects (check_transfers makes a
+ * pool): a bad value keeps membarrier(2), with one warning. */
+Test(env, membarrier_unknown)
+{
+    setenv("GPUMEM_MEMBARRIER", "off", 1);
+    capture_warnings();
+    open_a_few_times(2, 100);
+    cr_expect_eq(warnings_with("GPUMEM_MEMBARRIER='off'", "using 1"), 1, "%s", all_warnings());
+    cr_expect_eq(warnings_with("GPUMEM_MEMBARRIER", NULL), 1, "%s", all_warnings());
+}
+
 Test(env, documented_values_warn_nothing)
 {
+    setenv("GPUMEM_MEMBARRIER", "0", 1);
     setenv("GPUMEM_LOG", "error", 1);
     setenv("GPUMEM_STAGING", "always", 1);
     setenv("GPUMEM_STAGING_CHUNK", "65536", 1);

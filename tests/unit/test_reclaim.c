@@ -163,6 +163,21 @@ static void unpark_and_close(parked *p, gpumem_pool pool, gpumem_device device)
     cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
 }
 
+/* unit-reclaim-fenced runs this program with GPUMEM_MEMBARRIER=0: every call fences, as on a
+ * kernel without membarrier(2), and the reclaims' barriers only fence themselves. */
+Test(reclaim, gpumem_membarrier_0_has_every_call_fence)
+{
+    gpumem_device device = open_host();
+    gpumem_pool pool; /* the first call that uses objects: the epochs' setup runs */
+    cr_assert_eq(gpumem_pool_create(device, NULL, &pool), GPUMEM_OK);
+    const char *value = getenv("GPUMEM_MEMBARRIER");
+    int fences = gpumem_epoch_readers_fence;
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+    if (!value || strcmp(value, "0") != 0)
+        cr_skip_test("GPUMEM_MEMBARRIER is not 0 in this run (unit-reclaim-fenced sets it)");
+    cr_expect(fences, "GPUMEM_MEMBARRIER=0 left calls without their fences");
+}
+
 /* --- buffers born after a parked call are freed; older ones wait for it --- */
 
 Test(reclaim, buffers_born_after_a_parked_call_are_freed_and_older_ones_wait)
