@@ -58,9 +58,8 @@ static inline void gpumem_buffer_set_map_count(gpumem_buffer_obj *b, uint32_t co
     atomic_store_explicit(&b->map_count, count, memory_order_relaxed);
 }
 
-/* The buffer of a live handle, or the reason there is none. */
-/* `t`: the calling thread (GPUMEM_CALL_THREAD), or NULL to look it up (a thread-local lookup:
- * gpumem_record_get). */
+/* The buffer of a live handle, or the reason there is none. `t`: the calling thread
+ * (GPUMEM_CALL_THREAD), or NULL to look it up (a thread-local lookup: gpumem_record_get). */
 gpumem_result gpumem_buffer_get(gpumem_buffer handle, gpumem_buffer_obj **buffer,
                                 const gpumem_thread *t);
 /* The buffer or image (`kind`) of a handle for a call of thread `t` (NULL: the calling thread):

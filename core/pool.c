@@ -1244,6 +1244,14 @@ void gpumem_pool_close(gpumem_pool_obj *pool)
     }
 }
 
+/* Frees every buffer of one of a pool's lists of destroyed buffers (retired or held), at its
+ * teardown: no call can reach them any more. */
+static void free_destroyed(gpumem_pool_obj *pool, gpumem_list *list)
+{
+    GPUMEM_LIST_FOR_EACH_SAFE(node, next, list)
+        gpumem_pool_buffer_free(pool, GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link));
+}
+
 /* Frees one arena: its buffers, pages and records. */
 static void arena_free(gpumem_pool_obj *pool)
 {
@@ -1259,10 +1267,8 @@ static void arena_free(gpumem_pool_obj *pool)
     }
     gpumem_pool_cache_flush(pool);
     gpumem_pool_cache_fini(pool);
-    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->retired)
-        gpumem_pool_buffer_free(pool, GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link));
-    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->held)
-        gpumem_pool_buffer_free(pool, GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link));
+    free_destroyed(pool, &pool->retired);
+    free_destroyed(pool, &pool->held);
     release_parked_records(pool); /* the streams were waited for (pool destroy, device close) */
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->pages)
         page_free(pool, GPUMEM_CONTAINER_OF(node, gpumem_page, link));
