@@ -15,9 +15,12 @@
 #include "buffer.h"
 #include "call.h"
 #include "device.h"
+#include "gpumem/backend.h"
 #include "gpumem/gpumem.h"
 #include "pool.h"
 #include "thread.h"
+
+const gpumem_backend_vtable *gpumem_host_backend(void); /* the built-in host backend */
 
 static gpumem_device open_host(void)
 {
@@ -459,6 +462,115 @@ Test(reclaim, held_pages_go_back_once_the_call_that_held_them_ends)
     cr_assert_eq(gpumem_buffer_destroy(shared), GPUMEM_OK);
     unpark(&p);
     cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
+/* --- a device that refuses pages past a budget ---
+ *
+ * The host backend under another name, whose page_allocate fails with
+ * GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY once its pages would pass `budget_bytes` (0: no budget), as
+ * a GPU whose memory is full does. */
+static gpumem_backend_vtable budget_table;
+static uint64_t budget_bytes, budget_used;
+static struct {
+    gpumem_backend_page *page;
+    uint64_t size;
+} budget_pages[64];
+
+static gpumem_result budget_page_allocate(gpumem_backend_device *device, uint32_t memory_type,
+                                          uint64_t size, gpumem_backend_page **page)
+{
+    if (budget_bytes && budget_used + size > budget_bytes)
+        return gpumem_backend_error(GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY,
+                                    "budget: %llu bytes in use, %llu more asked, %llu in all",
+                                    (unsigned long long)budget_used, (unsigned long long)size,
+                                    (unsigned long long)budget_bytes);
+    size_t slot = 0;
+    while (slot < 64 && budget_pages[slot].page)
+        slot++;
+    if (slot == 64)
+        return gpumem_backend_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "budget: 64 pages at most");
+    gpumem_result r = gpumem_host_backend()->page_allocate(device, memory_type, size, page);
+    if (r == GPUMEM_OK) {
+        budget_pages[slot].page = *page;
+        budget_pages[slot].size = size;
+        budget_used += size;
+    }
+    return r;
+}
+
+static void budget_page_free(gpumem_backend_device *device, gpumem_backend_page *page)
+{
+    for (size_t slot = 0; slot < 64; slot++)
+        if (budget_pages[slot].page == page) {
+            budget_used -= budget_pages[slot].size;
+            budget_pages[slot].page = NULL;
+        }
+    gpumem_host_backend()->page_free(device, page);
+}
+
+static gpumem_device open_budget(void)
+{
+    if (!budget_table.name) {
+        budget_table = *gpumem_host_backend();
+        budget_table.name = "reclaim-budget";
+        budget_table.priority = 0;
+        budget_table.page_allocate = budget_page_allocate;
+        budget_table.page_free = budget_page_free;
+        cr_assert_eq(gpumem_backend_register(&budget_table), GPUMEM_OK, "%s", gpumem_last_error());
+    }
+    gpumem_device device;
+    gpumem_device_desc desc = {.backend = budget_table.name};
+    cr_assert_eq(gpumem_device_open(&desc, &device), GPUMEM_OK, "%s", gpumem_last_error());
+    return device;
+}
+
+/* A page held by a call that has ended since (its thread alive, in no call, and no barrier
+ * since) is still allocated until a reclaim looks. A dedicated create that the device refuses
+ * for want of that memory, or that the pool's byte limit refuses, reclaims and tries again;
+ * before the create's own reclaim comes round (one create in GPUMEM_POOL_HELD_PAGE_LOOKS), it
+ * would have failed. */
+static void a_refused_dedicated_create_takes_back_a_held_page(int by_device)
+{
+    budget_bytes = 0;
+    gpumem_device device = open_budget();
+    gpumem_pool pool;
+    gpumem_pool_desc desc = {.page_size = 1 << 20, .byte_limit = by_device ? 0 : 3u << 20};
+    cr_assert_eq(gpumem_pool_create(device, &desc, &pool), GPUMEM_OK, "%s", gpumem_last_error());
+    gpumem_buffer shared = make(pool, 4096);      /* a shared page of 1 MiB */
+    gpumem_buffer large = make(pool, 3 << 19);    /* 1.5 MiB, a page of its own */
+    if (by_device)
+        budget_bytes = 3u << 20; /* room for 0.5 MiB more */
+    parked p = {.linger = 1};
+    park(&p);
+    cr_assert_eq(gpumem_buffer_destroy(large), GPUMEM_OK);
+    cr_assert_eq(held_pages(pool), 1u, "the large buffer was not found held by the call");
+    leave_call(&p);
+    cr_assert_neq((locked_count(pool, offsetof(gpumem_pool_obj, held_page_creates)) + 1) %
+                      GPUMEM_POOL_HELD_PAGE_LOOKS,
+                  0u, "the next create would reclaim anyway: the test would not test the retry");
+    gpumem_buffer again;
+    gpumem_buffer_desc big = {.size = 3 << 19, .flags = GPUMEM_BUFFER_DEDICATED};
+    cr_expect_eq(gpumem_buffer_create(pool, &big, &again), GPUMEM_OK,
+                 "a dedicated create %s refused kept the page its ended call held: %s",
+                 by_device ? "the device" : "the byte limit", gpumem_last_error());
+    cr_expect(!still_retired(pool, large), "the held page is still retired");
+    if (gpumem_buffer_info_get(again, &(gpumem_buffer_info){0}) == GPUMEM_OK)
+        cr_assert_eq(gpumem_buffer_destroy(again), GPUMEM_OK);
+    cr_assert_eq(gpumem_buffer_destroy(shared), GPUMEM_OK);
+    budget_bytes = 0;
+    unpark(&p);
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+    cr_expect_eq(budget_used, 0u, "the device kept %llu bytes", (unsigned long long)budget_used);
+}
+
+Test(reclaim, a_dedicated_create_the_device_refuses_takes_back_a_page_an_ended_call_held)
+{
+    a_refused_dedicated_create_takes_back_a_held_page(1);
+}
+
+Test(reclaim, a_dedicated_create_over_the_byte_limit_takes_back_a_page_an_ended_call_held)
+{
+    a_refused_dedicated_create_takes_back_a_held_page(0);
 }
 
 /* --- a buffer destroyed after a reclaim's barrier waits for calls the barrier did not see ---
