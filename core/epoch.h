@@ -128,12 +128,6 @@ static inline uint64_t gpumem_epoch_snapshot_reaches(const gpumem_epoch_snapshot
     return low < snapshot->count && snapshot->epochs[low] <= stamp ? snapshot->epochs[low] : 0;
 }
 
-/* 1 when `epoch` is among the snapshot's (complete) epochs. */
-static inline int gpumem_epoch_snapshot_has(const gpumem_epoch_snapshot *snapshot, uint64_t epoch)
-{
-    return gpumem_epoch_snapshot_reaches(snapshot, epoch, epoch) != 0;
-}
-
 /* Objects stamped below the returned epoch are reachable by no call of any thread, the caller's
  * included: the newest such bound any thread's gpumem_epoch_oldest found (it also counts its own
  * record there). One atomic load, no barrier: reclaims take what others' barriers proved before

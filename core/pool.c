@@ -808,11 +808,17 @@ static void give_back(gpumem_pool_obj *pool, gpumem_buffer_obj *b, int keep)
 /* Notes `epoch` among those of calls that hold retired buffers (pool->held_by). */
 static void note_held_by(gpumem_pool_obj *pool, uint64_t epoch)
 {
-    uint32_t n = pool->held_by_count, i = 0;
+    uint32_t n = pool->held_by_count;
     if (n > GPUMEM_POOL_HELD_EPOCHS)
         return;
-    while (i < n && pool->held_by[i] < epoch)
-        i++;
+    uint32_t i = 0, high = n; /* the first noted epoch >= epoch */
+    while (i < high) {
+        uint32_t middle = (i + high) / 2;
+        if (pool->held_by[middle] < epoch)
+            i = middle + 1;
+        else
+            high = middle;
+    }
     if (i < n && pool->held_by[i] == epoch)
         return;
     if (n == GPUMEM_POOL_HELD_EPOCHS) {
@@ -838,9 +844,13 @@ static int held_may_go(const gpumem_pool_obj *pool, uint64_t safe,
         return 1;
     if (!snapshot || !snapshot->complete)
         return pool->held_by[0] < safe;
-    for (uint32_t i = 0; i < n; i++)
-        if (!gpumem_epoch_snapshot_has(snapshot, pool->held_by[i]))
+    /* Both sorted: one walk. */
+    for (uint32_t i = 0, j = 0; i < n; i++, j++) {
+        while (j < snapshot->count && snapshot->epochs[j] < pool->held_by[i])
+            j++;
+        if (j == snapshot->count || snapshot->epochs[j] != pool->held_by[i])
             return 1;
+    }
     return 0;
 }
 

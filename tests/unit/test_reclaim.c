@@ -322,14 +322,14 @@ Test(reclaim, statistics_free_young_buffers_of_every_arena_while_an_older_call_r
  * before call i began and after call i-1 did. All are destroyed after every call began, so
  * calls i and up reach group i, and it may go only once all of them have ended. The calls end
  * in a random order; after each, a reclaim (a trim, or a destroy's batch) must free exactly the
- * groups that no call still in progress reaches. Six calls are more epochs than a pool names
- * (GPUMEM_POOL_HELD_EPOCHS), so the pool also looks at every held buffer for a while. */
+ * groups that no call still in progress reaches. The pool names all six calls as holding
+ * buffers (four, as it once could, made every reclaim look at each held buffer while five or
+ * more long calls ran: quadratic in the buffers destroyed beside them). */
 
 enum { CALLS = 6, GROUP = 40 };
 
 static void held_groups_go_when_no_call_reaches_them(unsigned seed, int by_batch)
 {
-    cr_assert_gt(CALLS, GPUMEM_POOL_HELD_EPOCHS);
     gpumem_device device = open_host();
     gpumem_pool pool;
     cr_assert_eq(gpumem_pool_create(device, NULL, &pool), GPUMEM_OK);
@@ -350,7 +350,10 @@ static void held_groups_go_when_no_call_reaches_them(unsigned seed, int by_batch
     cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK);
     gpumem_pool_lock(p_obj);
     cr_expect(!gpumem_list_empty(&p_obj->held), "no buffer was found held by a call");
+    uint32_t named = p_obj->held_by_count;
     gpumem_pool_unlock(p_obj);
+    cr_expect_eq(named, (uint32_t)CALLS, "the pool named %u calls holding buffers, not the %d",
+                 named, CALLS);
     int ended[CALLS] = {0};
     srand(seed);
     for (int left = CALLS; left > 0; left--) {
@@ -393,6 +396,30 @@ Test(reclaim, held_buffers_go_by_batches_once_no_call_in_progress_reaches_them)
 {
     for (unsigned seed = 1; seed <= 4; seed++)
         held_groups_go_when_no_call_reaches_them(seed, 1);
+}
+
+/* A held buffer goes once the call that reached it ends, while a later call that began after
+ * its destroy (so cannot reach it) runs on: the pool asks whether each call it named is still
+ * among the calls in progress, not whether any later one is. */
+Test(reclaim, a_held_buffer_goes_when_its_call_ends_though_a_later_call_runs)
+{
+    gpumem_device device = open_host();
+    gpumem_pool pool;
+    cr_assert_eq(gpumem_pool_create(device, NULL, &pool), GPUMEM_OK);
+    gpumem_buffer elder = make(pool, 256);
+    parked first = {0}, later = {0};
+    park(&first);
+    cr_assert_eq(gpumem_buffer_destroy(elder), GPUMEM_OK);
+    cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK);
+    cr_assert(still_retired(pool, elder), "the buffer was freed under the call that reaches it");
+    epoch_past(pool, &first);
+    park(&later);
+    cr_assert_gt(later.epoch, first.epoch);
+    unpark(&first);
+    cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK);
+    cr_expect(!still_retired(pool, elder),
+              "a held buffer waited for a later call that began after its destroy");
+    unpark_and_close(&later, pool, device);
 }
 
 /* A buffer with a page of its own, held by a long call, costs the creates and destroys beside it
