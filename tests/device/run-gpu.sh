@@ -20,6 +20,8 @@
 # fuzzer operations, "locks" core's lock, epoch and reclaim unit tests on the host's cores,
 # "threads" tools/probes/pool_threads against its controls without gpumem (malloc, arithmetic)
 # on 1-8 threads, pinned and not,
+# "held" tools/probes/destroys_beside_a_call with 1 to 16 long calls held (GPUMEM_THREADS_VARIANT_LIB
+# beside, as for "threads"),
 # "frameworks" gpumem as PyTorch's and CuPy's allocator with its benchmarks
 # (tests/device/frameworks.py, about 4 minutes), "scale" the scaling figures and the
 # suballocator against an earlier library (GPUMEM_BASE_LIB), "compare" this build's library
@@ -225,6 +227,36 @@ if cc -O2 -pthread -I"$root/include" -I"$root/$build/include" "$root/tools/probe
     [ -n "$variant_lib" ] && threads_medians "$out/threads-variant.log" "variant: "
 else
     note "FAIL    pool_threads: the probe did not compile (threads.log)"
+    failures=$((failures + 1))
+fi
+fi
+
+# --- destroys beside long calls (not in the default parts): 400,000 buffers made before K calls
+# held on other threads, destroyed during them, then as many pairs; K = 1, 4, 5, 8 and 16, three
+# interleaved rounds, with GPUMEM_THREADS_VARIANT_LIB's library beside (docs/performance.md,
+# "Thirty-sixth session") ---
+if wanted held; then
+probe="$out/destroys_beside_a_call"
+variant_lib=${GPUMEM_THREADS_VARIANT_LIB:-}
+if cc -O2 -pthread -I"$root/include" -I"$root/$build/include" \
+    "$root/tools/probes/destroys_beside_a_call.c" -L"$root/$build/lib" -lgpumem -o "$probe" \
+    >>"$out/held.log" 2>&1; then
+    for round in 1 2 3; do
+        for calls in 1 4 5 8 16; do
+            for which in this variant; do
+                lib="$root/$build/lib"
+                [ $which = variant ] && lib=$variant_lib
+                [ -n "$lib" ] || continue
+                LD_LIBRARY_PATH="$lib:$LD_LIBRARY_PATH" GPUMEM_BACKEND=host \
+                    step "destroys beside $calls calls ($which), round $round" "$out/held.log" 60 \
+                    "$probe" 400000 $calls
+                grep -a ' ns each' "$out/held.log" | tail -n 1 | sed "s/^/$which: /" >>"$out/held.rows"
+            done
+        done
+    done
+    sort -V "$out/held.rows" | tee -a "$summary"
+else
+    note "FAIL    destroys_beside_a_call: the probe did not compile (held.log)"
     failures=$((failures + 1))
 fi
 fi
