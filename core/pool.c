@@ -877,7 +877,9 @@ static uint32_t reclaim(gpumem_pool_obj *pool, uint64_t safe, int keep,
 {
     int births = snapshot && snapshot->complete;
     uint32_t freed = 0;
-    if (held_may_go(pool, safe, snapshot)) {
+    if (gpumem_list_empty(&pool->held))
+        pool->held_by_count = 0; /* emptied by a reclaim without births, which notes nothing */
+    else if (held_may_go(pool, safe, snapshot)) {
         if (births)
             pool->held_by_count = 0; /* noted again for those that stay */
         GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->held) {
