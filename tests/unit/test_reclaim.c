@@ -422,6 +422,40 @@ Test(reclaim, a_held_buffer_goes_when_its_call_ends_though_a_later_call_runs)
     unpark_and_close(&later, pool, device);
 }
 
+/* Held buffers whose call has ended go at the next batch by the bound other threads' barriers
+ * proved (here, another pool's trim), with no barrier of the batch's own: a batch that passed
+ * them by would free nothing by that bound, and take a barrier to free them. */
+Test(reclaim, a_batch_frees_held_buffers_by_a_bound_another_reclaim_proved)
+{
+    gpumem_device device = open_host();
+    gpumem_pool pool, other;
+    cr_assert_eq(gpumem_pool_create(device, NULL, &pool), GPUMEM_OK);
+    cr_assert_eq(gpumem_pool_create(device, NULL, &other), GPUMEM_OK);
+    enum { HELD = 8 };
+    gpumem_buffer held[HELD];
+    for (int i = 0; i < HELD; i++)
+        held[i] = make(pool, 256);
+    parked p = {.linger = 1};
+    park(&p);
+    for (int i = 0; i < HELD; i++)
+        cr_assert_eq(gpumem_buffer_destroy(held[i]), GPUMEM_OK);
+    cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK); /* finds them held by the call */
+    leave_call(&p);
+    cr_assert_eq(gpumem_pool_trim(other), GPUMEM_OK); /* a barrier: the bound passes them */
+    for (int i = 0; i < HELD; i++)
+        cr_assert(still_retired(pool, held[i]), "a held buffer went before its batch");
+    uint64_t before = atomic_load(&gpumem_epoch_global);
+    for (uint32_t n = 0; n < 2 * GPUMEM_POOL_RETIRE_BATCH_SHARED; n++) /* two threads: a batch */
+        cr_assert_eq(gpumem_buffer_destroy(make(pool, 256)), GPUMEM_OK);
+    uint64_t barriers = atomic_load(&gpumem_epoch_global) - before;
+    for (int i = 0; i < HELD; i++)
+        cr_expect(!still_retired(pool, held[i]), "held buffer %d outlived the batch", i);
+    cr_expect_eq(barriers, 0u, "the batch took %llu barriers of its own to free held buffers",
+                 (unsigned long long)barriers);
+    unpark(&p);
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
 /* A buffer with a page of its own, held by a long call, costs the creates and destroys beside it
  * no barrier each (each barrier moves the global epoch on): before, every create reclaimed
  * while any retired buffer had a page of its own, and every destroy made a batch due. */
