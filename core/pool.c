@@ -146,6 +146,8 @@ GPUMEM_RARE static void page_free(gpumem_pool_obj *pool, gpumem_page *page)
     if (page->host)
         gpumem_device_page_unmap(device, page->native);
     gpumem_list_remove(&page->link);
+    if (page->tlsf)
+        gpumem_page_index_remove(&pool->page_index, &page->index_entry);
     if (page->imported) {
         /* Only what page_import made goes; the memory stays the application's. */
         device->ops->page_free(device->native, page->native);
@@ -235,7 +237,11 @@ GPUMEM_RARE static gpumem_result page_new(gpumem_pool_obj *pool, uint64_t size,
     }
     if (r == GPUMEM_OK && !dedicated && (r = gpumem_tlsf_create(size, &page->tlsf)) != GPUMEM_OK)
         r = gpumem_fail(r, "no memory for a page's suballocator");
+    if (r == GPUMEM_OK && page->tlsf &&
+        (r = gpumem_page_index_add(&pool->page_index, &page->index_entry, size)) != GPUMEM_OK)
+        r = gpumem_fail(r, "no memory for the pool's index of pages");
     if (r != GPUMEM_OK) {
+        gpumem_tlsf_destroy(page->tlsf);
         native_page_free(pool, page->native);
         gpumem_free(page);
         limit_give(pool, size);
@@ -310,12 +316,12 @@ static gpumem_result try_page(gpumem_pool_obj *pool, gpumem_page *page, uint64_t
     uint64_t min_alignment = pool->device->properties.min_alignment;
     uint64_t asked = misaligned || alignment <= min_alignment ? 1 : alignment;
     uint64_t bytes = misaligned ? size + alignment : size;
-    if (asked == 1 && page->refused_from && bytes >= page->refused_from)
+    if (asked == 1 && bytes > gpumem_page_index_room(&page->index_entry))
         return GPUMEM_ERROR_LIMIT_EXCEEDED;
     gpumem_result r = gpumem_tlsf_alloc(page->tlsf, bytes, asked, allocation);
     if (r == GPUMEM_ERROR_LIMIT_EXCEEDED) {
-        if (asked == 1) /* less than any mark, or the test above would have returned */
-            page->refused_from = bytes;
+        if (asked == 1) /* within the room, or the test above would have returned */
+            gpumem_page_index_set_room(&pool->page_index, &page->index_entry, bytes - 1);
         return r;
     }
     if (r == GPUMEM_OK && misaligned) {
@@ -400,12 +406,10 @@ GPUMEM_RARE static gpumem_result place_dedicated(gpumem_pool_obj *pool, uint64_t
 static gpumem_result place_in_pages(gpumem_pool_obj *pool, uint64_t size, uint64_t alignment,
                                     gpumem_page **out, gpumem_tlsf_allocation *allocation)
 {
-    gpumem_result r;
-    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->pages) {
-        gpumem_page *page = GPUMEM_CONTAINER_OF(node, gpumem_page, link);
-        if (!page->tlsf)
-            continue;
-        r = try_page(pool, page, size, alignment, out, allocation);
+    const gpumem_page_index_entry *entry = NULL;
+    while ((entry = gpumem_page_index_find(&pool->page_index, size, entry)) != NULL) {
+        gpumem_page *page = GPUMEM_CONTAINER_OF(entry, gpumem_page, index_entry);
+        gpumem_result r = try_page(pool, page, size, alignment, out, allocation);
         if (r != GPUMEM_ERROR_LIMIT_EXCEEDED)
             return r;
     }
@@ -520,11 +524,22 @@ gpumem_result gpumem_pool_import(gpumem_pool_obj *pool, const gpumem_import_desc
     return GPUMEM_OK;
 }
 
+/* A free in a shared page whose room a refusal lowered: the room is the class bound of its
+ * largest free range now (page_index.h). Out of line: most frees find the room untouched. */
+GPUMEM_RARE static void room_came_back(gpumem_pool_obj *pool, gpumem_page *page)
+{
+    uint64_t bound = gpumem_tlsf_room_bound(page->tlsf);
+    bound = bound < page->size ? bound : page->size;
+    if (bound != gpumem_page_index_room(&page->index_entry))
+        gpumem_page_index_set_room(&pool->page_index, &page->index_entry, bound);
+}
+
 void gpumem_pool_unplace(gpumem_pool_obj *pool, gpumem_page *page, uint64_t tlsf_handle)
 {
     if (page->tlsf) {
         gpumem_tlsf_free(page->tlsf, tlsf_handle);
-        page->refused_from = 0; /* room came back */
+        if (gpumem_page_index_room(&page->index_entry) < page->size)
+            room_came_back(pool, page);
     }
     if (--page->buffer_count)
         return;
@@ -1115,6 +1130,7 @@ static void pool_discard(gpumem_pool_obj *pool)
     if (pool->native_pool)
         device->ops->native_pool_destroy(device->native, pool->native_pool);
     gpumem_pool_cache_fini(pool);
+    gpumem_page_index_free(&pool->page_index);
     gpumem_free(pool);
 }
 
@@ -1291,6 +1307,7 @@ static void arena_free(gpumem_pool_obj *pool)
         gpumem_stream_wait(device->default_stream);
         device->ops->native_pool_destroy(device->native, pool->native_pool);
     }
+    gpumem_page_index_free(&pool->page_index);
     gpumem_free(pool);
 }
 

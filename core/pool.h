@@ -8,6 +8,7 @@
 #include "device.h"
 #include "epoch.h"
 #include "lock.h"
+#include "page_index.h"
 #include "stream_order.h"
 #include "tlsf.h"
 
@@ -30,11 +31,13 @@ typedef struct gpumem_page {
     /* Memory allocated for one image (page_allocate_for_image): never reused for another. */
     int for_image;
     void *host;                  /* the mapping, while map_count > 0 or persistently */
-    /* Shared pages: the least size (with no alignment) that the page's suballocator refused
-     * since its last free, or 0. Allocations only take room away, so until the next free
-     * every request as large is refused too, and try_page skips the page without asking: the
-     * oldest pages, which are the fullest, are tried first by every create. */
-    uint64_t refused_from;
+    /* Shared pages: their place in the pool's page_index, whose room is a bound on the
+     * largest request (with no alignment) the page's suballocator may take. The page's size at
+     * first; a refused request lowers it to one byte less (allocations only take room away, so
+     * until the next free every request as large is refused too), and a free in a page whose
+     * room was lowered raises it to the class bound of its largest free range. The oldest page
+     * whose room reaches a request is tried first, and pages without it are never looked at. */
+    gpumem_page_index_entry index_entry;
 } gpumem_page;
 
 typedef struct gpumem_buffer_obj gpumem_buffer_obj;
@@ -143,12 +146,15 @@ typedef struct gpumem_pool_obj {
      * calls that reach them, sorted; held_by_count is GPUMEM_POOL_HELD_EPOCHS + 1 when there
      * were more (each reclaim then looks at them all: a safeguard that the rules above leave
      * unreached), and the last is UINT64_MAX when a held buffer waits for what a reclaim cannot
-     * tell (the same). An epoch whose buffers went may stay. Last: only reclaims read it. */
+     * tell (the same). An epoch whose buffers went may stay. Late: only reclaims read it. */
     gpumem_list held;
     uint32_t held_pages; /* of them, buffers with a page of their own */
     uint32_t held_page_creates; /* creates that passed held pages by (retired_pages_due) */
     uint32_t held_by_count;
     uint64_t held_by[GPUMEM_POOL_HELD_EPOCHS];
+    /* The shared pages of `pages`, by age, with their room (page_index.h). Late: of its
+     * fields, only a create that finds no kept buffer reads any. */
+    gpumem_page_index page_index;
 } gpumem_pool_obj;
 
 /* The pool's arenas one by one (the pool itself first); `break` leaves the loop. */

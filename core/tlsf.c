@@ -254,14 +254,19 @@ void gpumem_tlsf_clear(gpumem_tlsf *t)
     reset(t);
 }
 
+/* The class of the largest free range; some range is free. */
+static uint32_t top_class(const gpumem_tlsf *t)
+{
+    uint32_t fl = 63u - (uint32_t)__builtin_clzll(t->fl_bitmap);
+    return (fl << TLSF_SL_LOG2) | (31u - (uint32_t)__builtin_clz(t->sl_bitmap[fl]));
+}
+
 static uint64_t largest_free(const gpumem_tlsf *t)
 {
     if (t->fl_bitmap == 0)
         return 0;
-    uint32_t fl = 63u - (uint32_t)__builtin_clzll(t->fl_bitmap);
-    uint32_t sl = 31u - (uint32_t)__builtin_clz(t->sl_bitmap[fl]);
     uint64_t largest = 0;
-    uint32_t c = (fl << TLSF_SL_LOG2) | sl;
+    uint32_t c = top_class(t);
     for (uint32_t i = t->heads[c]; i != TLSF_NIL; i = t->blocks[i].free_next) {
         if (t->blocks[i].size > largest)
             largest = t->blocks[i].size;
@@ -279,6 +284,11 @@ void gpumem_tlsf_stats_get(gpumem_tlsf *t, gpumem_tlsf_stats *stats)
     stats->free_range_count = t->free_count;
     stats->largest_free_range = largest_free(t);
     stats->span = last->free_prev == TLSF_USED ? t->size : last->offset;
+}
+
+uint64_t gpumem_tlsf_room_bound(const gpumem_tlsf *t)
+{
+    return t->fl_bitmap ? tlsf_class_least_size(top_class(t) + 1u) - 1u : 0;
 }
 
 int gpumem_tlsf_is_empty(const gpumem_tlsf *t)

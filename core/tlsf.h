@@ -77,6 +77,10 @@ int gpumem_tlsf_borders_free(const gpumem_tlsf *tlsf, uint64_t handle);
 void gpumem_tlsf_clear(gpumem_tlsf *tlsf);
 
 void gpumem_tlsf_stats_get(gpumem_tlsf *tlsf, gpumem_tlsf_stats *stats);
+/* A bound on the largest size that gpumem_tlsf_alloc(size, 1) would take, in O(1): at least it,
+ * and below the least size of the class above that of the largest free range (0 when none is
+ * free). For a suballocator freed at once (deferred frees' ranges are not counted). */
+uint64_t gpumem_tlsf_room_bound(const gpumem_tlsf *tlsf);
 int gpumem_tlsf_is_empty(const gpumem_tlsf *tlsf);
 
 /* The size classes the suballocator keeps its free ranges in (32 to each power of two): a

@@ -602,58 +602,89 @@ static int scale_vblock(bench_context *c)
     return status;
 }
 
-/* Buffers of the default device's paged pool, 256 B to 4 KiB, at each of `count` numbers of live
+/* A pool trace of scale: live buffers of `low` to `high` bytes in pages of `page_size` (0: the
+ * default), named `stem` (pool_live_N_... or pool_pages_live_N_...). */
+typedef struct scale_pool_kind {
+    const char *stem;
+    uint64_t page_size;
+    double low, high;
+    uint32_t quick_live; /* the most live buffers a --quick run makes */
+} scale_pool_kind;
+
+/* 256 B to 4 KiB in the default pages: a few pages even at a million buffers. */
+static const scale_pool_kind small_buffers = {"pool", 0, 256, 4 << 10, 100000};
+/* 8 to 256 KiB in pages of 1 MiB: a page for every 15 buffers, as large buffers in a large pool
+ * (10,000 buffers of 256 KiB to 8 MiB in 32 MiB pages take 805 pages, 23 GB). A create that
+ * missed the reuse cache walked the pages, 2.4 ns each, before the pool's page index. */
+static const scale_pool_kind many_pages = {"pool_pages", 1 << 20, 8 << 10, 256 << 10, 1000};
+static const uint32_t many_pages_live[] = {1000, 10000, 40000};
+
+/* Buffers of the default device's paged pool, of `kind`, at each of `count` numbers of live
  * buffers; `suffix` ends the results' names. */
-static int scale_pool(bench_context *c, const uint32_t *live_counts, size_t count,
-                      const char *suffix)
+static int scale_pool_of(bench_context *c, const scale_pool_kind *kind,
+                         const uint32_t *live_counts, size_t count, const char *suffix)
 {
     uint32_t repeats = c->options.repeats;
     double *ns = malloc(repeats * sizeof *ns);
     int status = ns ? 0 : out_of_memory("scale");
     for (size_t k = 0; k < count && !status; k++) {
         uint32_t live_count = live_counts[k];
-        if (c->options.quick && live_count > 100000)
+        if (c->options.quick && live_count > kind->quick_live)
             break; /* a smoke run: a million buffers take a while to make */
         trace t;
         uint32_t steps = c->options.quick ? 100000 : 1000000;
-        if (trace_make(&t, c->options.seed, live_count, steps, 256, 4 << 10)) {
+        if (trace_make(&t, c->options.seed, live_count, steps, kind->low, kind->high)) {
             status = 1;
             break;
         }
         gpumem_buffer *live = malloc(t.live * sizeof *live);
         status = live ? 0 : out_of_memory("scale");
         gpumem_pool_stats stats = {0};
-        for (uint32_t i = 0; i < repeats && !status; i++) {
-            gpumem_pool_desc desc = {.name = "scale"};
+        int left_out = 0; /* the device's memory is smaller than the live buffers */
+        for (uint32_t i = 0; i < repeats && !status && !left_out; i++) {
+            gpumem_pool_desc desc = {.name = "scale", .page_size = kind->page_size};
             gpumem_pool pool = NULL;
-            gpumem_result r = gpumem_pool_create(c->device, &desc, &pool);
+            gpumem_result r = gpumem_pool_create(c->device, &desc, &pool), filled = r;
             double start = 0, end = 0;
-            if (r == GPUMEM_OK && (r = pool_fill(pool, &t, live)) == GPUMEM_OK) {
+            if (r == GPUMEM_OK && (r = filled = pool_fill(pool, &t, live)) == GPUMEM_OK) {
                 start = bench_now();
                 r = pool_churn(pool, &t, live);
                 end = bench_now();
             }
             if (r == GPUMEM_OK) /* the pages a create may walk: deterministic, as the trace */
                 r = gpumem_pool_stats_get(pool, &stats);
-            if (r != GPUMEM_OK)
+            if (filled == GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY) {
+                fprintf(stderr, "gpumem-bench: scale/%s_live_%u left out: %s\n", kind->stem,
+                        live_count, gpumem_last_error());
+                left_out = 1;
+            } else if (r != GPUMEM_OK) {
                 status = failed(r, "scale pool");
+            }
             if (pool)
                 gpumem_pool_destroy(pool);
             ns[i] = (end - start) * 1e9 / t.steps;
         }
-        if (!status) {
+        if (!status && !left_out) {
             char name[48];
-            snprintf(name, sizeof name, "pool_live_%u_create_destroy_pair%s", live_count,
-                     suffix);
+            snprintf(name, sizeof name, "%s_live_%u_create_destroy_pair%s", kind->stem,
+                     live_count, suffix);
             bench_result_runs(&c->options, "scale", name, ns, repeats, "ns/pair");
-            snprintf(name, sizeof name, "pool_live_%u_pages%s", live_count, suffix);
+            snprintf(name, sizeof name, "%s_live_%u_pages%s", kind->stem, live_count, suffix);
             bench_result(&c->options, "scale", name, (double)stats.page_count, "pages");
         }
         free(live);
         trace_free(&t);
+        if (left_out)
+            break; /* more buffers would not fit either */
     }
     free(ns);
     return status;
+}
+
+static int scale_pool(bench_context *c, const uint32_t *live_counts, size_t count,
+                      const char *suffix)
+{
+    return scale_pool_of(c, &small_buffers, live_counts, count, suffix);
 }
 
 /* One thread's churn on the shared pool: its own 1,000 live buffers, made by the thread (in
@@ -782,6 +813,9 @@ static int bench_scale(bench_context *c)
         status = scale_pool(c, scale_pool_live, sizeof scale_pool_live / sizeof scale_pool_live[0],
                             "");
     if (!status)
+        status = scale_pool_of(c, &many_pages, many_pages_live,
+                               sizeof many_pages_live / sizeof many_pages_live[0], "");
+    if (!status)
         status = scale_threads_then_shared(c);
     return status;
 }
@@ -794,6 +828,13 @@ static int bench_threads(bench_context *c)
     if (!status)
         status = scale_threads_then_shared(c);
     return status;
+}
+
+/* Scale's rows of pools with many pages (in a fraction of scale's time). */
+static int bench_pages(bench_context *c)
+{
+    return scale_pool_of(c, &many_pages, many_pages_live,
+                         sizeof many_pages_live / sizeof many_pages_live[0], "");
 }
 
 /* --- command line --- */
@@ -813,6 +854,7 @@ static const section sections[] = {
     {"cuda", bench_cuda_section, 0},
     {"scale", bench_scale, 0},
     {"threads", bench_threads, 1},
+    {"pages", bench_pages, 1},
 };
 #define SECTION_COUNT (sizeof sections / sizeof sections[0])
 
@@ -828,7 +870,7 @@ static void usage(FILE *out)
             "  --repeats N     runs per measurement, the median is reported (default 5)\n"
             "  --section NAME  only vblock, pool, transfer, call, vulkan, cuda or scale; or\n"
             "                  threads (scale's thread rows, between its 1k-live pool trace\n"
-            "                  before and after them)\n"
+            "                  before and after them) or pages (scale's pools of many pages)\n"
             "  --size BYTES    bytes per transfer, with an optional K, M or G suffix\n"
             "                  (default 256M; --quick: 16M)\n"
             "  --seed N        seed of the vblock, pool and scale sections' random traces\n"

@@ -261,11 +261,19 @@ static void check_walk(const model *m)
     check_counts(m);
 }
 
-/* The largest free range is exactly what alloc(size, 1) can still get. */
+/* The largest free range is exactly what alloc(size, 1) can still get; the room bound (O(1),
+ * for pools' page index) is at least it and short of the class above its. */
 static void check_largest(model *m)
 {
     gpumem_tlsf_stats s;
     gpumem_tlsf_stats_get(m->tlsf, &s);
+    uint64_t bound = gpumem_tlsf_room_bound(m->tlsf);
+    cr_assert_geq(bound, s.largest_free_range);
+    if (s.largest_free_range)
+        cr_assert_lt(bound, gpumem_tlsf_class_least_size(
+                                gpumem_tlsf_class_of(s.largest_free_range) + 1u));
+    else
+        cr_assert_eq(bound, 0u);
     if (s.largest_free_range < m->total) {
         gpumem_tlsf_allocation a;
         cr_assert_eq(gpumem_tlsf_alloc(m->tlsf, s.largest_free_range + 1u, 1, &a),
