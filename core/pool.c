@@ -524,22 +524,13 @@ gpumem_result gpumem_pool_import(gpumem_pool_obj *pool, const gpumem_import_desc
     return GPUMEM_OK;
 }
 
-/* A free in a shared page whose room a refusal lowered: the room is the class bound of its
- * largest free range now (page_index.h). Out of line: most frees find the room untouched. */
-GPUMEM_RARE static void room_came_back(gpumem_pool_obj *pool, gpumem_page *page)
-{
-    uint64_t bound = gpumem_tlsf_room_bound(page->tlsf);
-    bound = bound < page->size ? bound : page->size;
-    if (bound != gpumem_page_index_room(&page->index_entry))
-        gpumem_page_index_set_room(&pool->page_index, &page->index_entry, bound);
-}
-
 void gpumem_pool_unplace(gpumem_pool_obj *pool, gpumem_page *page, uint64_t tlsf_handle)
 {
     if (page->tlsf) {
-        gpumem_tlsf_free(page->tlsf, tlsf_handle);
-        if (gpumem_page_index_room(&page->index_entry) < page->size)
-            room_came_back(pool, page);
+        /* A free range larger than the page's room raises it (page_index.h). */
+        uint64_t free_range = gpumem_tlsf_free_merged(page->tlsf, tlsf_handle);
+        if (free_range > gpumem_page_index_room(&page->index_entry))
+            gpumem_page_index_set_room(&pool->page_index, &page->index_entry, free_range);
     }
     if (--page->buffer_count)
         return;

@@ -32,11 +32,12 @@ typedef struct gpumem_page {
     int for_image;
     void *host;                  /* the mapping, while map_count > 0 or persistently */
     /* Shared pages: their place in the pool's page_index, whose room is a bound on the
-     * largest request (with no alignment) the page's suballocator may take. The page's size at
-     * first; a refused request lowers it to one byte less (allocations only take room away, so
-     * until the next free every request as large is refused too), and a free in a page whose
-     * room was lowered raises it to the class bound of its largest free range. The oldest page
-     * whose room reaches a request is tried first, and pages without it are never looked at. */
+     * largest request (with no alignment) the page's suballocator may take, never below its
+     * largest free range. The page's size at first; a refused request lowers it to one byte
+     * less (no free range held it, and allocations only take room away); a free whose range,
+     * merged with its free neighbours, is larger raises it to that range's size (the largest
+     * free range is the larger of the two). The oldest page whose room reaches a request is
+     * tried first, and pages without it are never looked at. */
     gpumem_page_index_entry index_entry;
 } gpumem_page;
 

@@ -38,7 +38,7 @@ GPUMEM_RARE gpumem_result gpumem_tlsf_alloc_scanning(gpumem_tlsf *t, uint64_t si
  * range (the lower neighbour's when it merges) and the others become spare. Only frees with a
  * free neighbour come here (tlsf_release_range pushes the others itself), and links are
  * rewritten only where a merge happens. */
-GPUMEM_OUT_OF_LINE void gpumem_tlsf_free_and_merge(gpumem_tlsf *t, uint32_t i)
+GPUMEM_OUT_OF_LINE uint64_t gpumem_tlsf_free_and_merge(gpumem_tlsf *t, uint32_t i)
 {
     tlsf_block *b = &t->blocks[i];
     uint64_t size = b->size;
@@ -65,6 +65,7 @@ GPUMEM_OUT_OF_LINE void gpumem_tlsf_free_and_merge(gpumem_tlsf *t, uint32_t i)
     }
     t->blocks[keep].size = size;
     tlsf_list_push(t, keep, tlsf_class_of(size));
+    return size;
 }
 
 int gpumem_tlsf_release_pending(gpumem_tlsf *t)
@@ -241,6 +242,13 @@ gpumem_result gpumem_tlsf_free(gpumem_tlsf *t, uint64_t handle)
     return gpumem_tlsf_free_inline(t, handle);
 }
 
+uint64_t gpumem_tlsf_free_merged(gpumem_tlsf *t, uint64_t handle)
+{
+    if (!tlsf_end_allocation(t, handle))
+        return 0;
+    return tlsf_release_range(t, (uint32_t)handle);
+}
+
 gpumem_result gpumem_tlsf_free_deferred(gpumem_tlsf *t, uint64_t handle)
 {
     return gpumem_tlsf_free_deferred_inline(t, handle);
@@ -254,19 +262,14 @@ void gpumem_tlsf_clear(gpumem_tlsf *t)
     reset(t);
 }
 
-/* The class of the largest free range; some range is free. */
-static uint32_t top_class(const gpumem_tlsf *t)
-{
-    uint32_t fl = 63u - (uint32_t)__builtin_clzll(t->fl_bitmap);
-    return (fl << TLSF_SL_LOG2) | (31u - (uint32_t)__builtin_clz(t->sl_bitmap[fl]));
-}
-
 static uint64_t largest_free(const gpumem_tlsf *t)
 {
     if (t->fl_bitmap == 0)
         return 0;
+    uint32_t fl = 63u - (uint32_t)__builtin_clzll(t->fl_bitmap);
+    uint32_t sl = 31u - (uint32_t)__builtin_clz(t->sl_bitmap[fl]);
     uint64_t largest = 0;
-    uint32_t c = top_class(t);
+    uint32_t c = (fl << TLSF_SL_LOG2) | sl;
     for (uint32_t i = t->heads[c]; i != TLSF_NIL; i = t->blocks[i].free_next) {
         if (t->blocks[i].size > largest)
             largest = t->blocks[i].size;
@@ -284,11 +287,6 @@ void gpumem_tlsf_stats_get(gpumem_tlsf *t, gpumem_tlsf_stats *stats)
     stats->free_range_count = t->free_count;
     stats->largest_free_range = largest_free(t);
     stats->span = last->free_prev == TLSF_USED ? t->size : last->offset;
-}
-
-uint64_t gpumem_tlsf_room_bound(const gpumem_tlsf *t)
-{
-    return t->fl_bitmap ? tlsf_class_least_size(top_class(t) + 1u) - 1u : 0;
 }
 
 int gpumem_tlsf_is_empty(const gpumem_tlsf *t)

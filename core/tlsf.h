@@ -51,6 +51,9 @@ gpumem_result gpumem_tlsf_alloc(gpumem_tlsf *tlsf, uint64_t size, uint64_t align
 /* GPUMEM_ERROR_INVALID_HANDLE when handle is not a live allocation of this tlsf (never freed
  * twice, never corrupts). */
 gpumem_result gpumem_tlsf_free(gpumem_tlsf *tlsf, uint64_t handle);
+/* gpumem_tlsf_free that says what came of the range: the size of the free range it is now part
+ * of (merged with free neighbours), or 0 when handle is not a live allocation (nothing changed). */
+uint64_t gpumem_tlsf_free_merged(gpumem_tlsf *tlsf, uint64_t handle);
 
 /* As gpumem_tlsf_free, but the range becomes free only some frees later (at most TLSF_PENDING,
  * 16): the handle is checked and the allocation ended at once (a second free is refused, the
@@ -77,10 +80,6 @@ int gpumem_tlsf_borders_free(const gpumem_tlsf *tlsf, uint64_t handle);
 void gpumem_tlsf_clear(gpumem_tlsf *tlsf);
 
 void gpumem_tlsf_stats_get(gpumem_tlsf *tlsf, gpumem_tlsf_stats *stats);
-/* A bound on the largest size that gpumem_tlsf_alloc(size, 1) would take, in O(1): at least it,
- * and below the least size of the class above that of the largest free range (0 when none is
- * free). For a suballocator freed at once (deferred frees' ranges are not counted). */
-uint64_t gpumem_tlsf_room_bound(const gpumem_tlsf *tlsf);
 int gpumem_tlsf_is_empty(const gpumem_tlsf *tlsf);
 
 /* The size classes the suballocator keeps its free ranges in (32 to each power of two): a

@@ -227,8 +227,9 @@ static TLSF_INLINE uint32_t tlsf_first_class_at_or_above(const gpumem_tlsf *t, u
 
 /* Out of line in tlsf.c: the paths that alloc and free rarely take. */
 int gpumem_tlsf_grow_records(gpumem_tlsf *t); /* 0 when the record array cannot grow */
-/* Used block i, which has a free neighbour, becomes free space merged with its neighbours. */
-void gpumem_tlsf_free_and_merge(gpumem_tlsf *t, uint32_t i);
+/* Used block i, which has a free neighbour, becomes free space merged with its neighbours; the
+ * merged range's size. */
+uint64_t gpumem_tlsf_free_and_merge(gpumem_tlsf *t, uint32_t i);
 /* A deferred allocate that failed with `refused` (no room, or no record to split with: a pending
  * range may need neither): releases the pending frees' ranges and tries again; `refused` when
  * none were pending. */
@@ -474,16 +475,17 @@ static TLSF_INLINE int tlsf_end_allocation(gpumem_tlsf *t, uint64_t handle)
  * are few, and a steady workload reuses them soon): the block just joins its class's list.
  * Merging is out of line, so that this path keeps few registers (on the equal-size trace the free
  * takes 95 instructions instead of 115). */
-static TLSF_INLINE void tlsf_release_range(gpumem_tlsf *t, uint32_t i)
+static TLSF_INLINE uint64_t tlsf_release_range(gpumem_tlsf *t, uint32_t i)
 {
     tlsf_block *b = &t->blocks[i];
     t->used_bytes -= b->size;
     int next_free = tlsf_is_free(&t->blocks[b->phys_next]);
     int prev_free = tlsf_is_free(&t->blocks[b->phys_prev]);
-    if (__builtin_expect((next_free | prev_free) == 0, 1))
+    if (__builtin_expect((next_free | prev_free) == 0, 1)) {
         tlsf_list_push(t, i, tlsf_class_of(b->size));
-    else
-        gpumem_tlsf_free_and_merge(t, i);
+        return b->size;
+    }
+    return gpumem_tlsf_free_and_merge(t, i);
 }
 
 static TLSF_INLINE gpumem_result gpumem_tlsf_free_inline(gpumem_tlsf *t, uint64_t handle)

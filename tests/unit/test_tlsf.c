@@ -199,12 +199,24 @@ static int model_alloc(model *m, uint64_t size, uint64_t alignment)
 static void model_free(model *m, size_t at)
 {
     uint64_t handle = m->live[at].handle;
-    cr_assert_eq(m->deferred ? gpumem_tlsf_free_deferred(m->tlsf, handle)
-                             : gpumem_tlsf_free(m->tlsf, handle),
-                 GPUMEM_OK);
+    /* Freed at once, the range joins its free neighbours: the whole gap between the live
+     * allocations around it, which gpumem_tlsf_free_merged reports (for one free in two). */
+    uint64_t gap_start = at ? end_of(&m->live[at - 1u]) : 0;
+    uint64_t gap_end = at + 1u < m->count ? m->live[at + 1u].start : m->total;
+    if (m->deferred)
+        cr_assert_eq(gpumem_tlsf_free_deferred(m->tlsf, handle), GPUMEM_OK);
+    else if (handle & 1u)
+        cr_assert_eq(gpumem_tlsf_free_merged(m->tlsf, handle), gap_end - gap_start,
+                     "the freed range [%llu, %llu) is not reported in its gap [%llu, %llu)",
+                     (unsigned long long)m->live[at].start,
+                     (unsigned long long)end_of(&m->live[at]), (unsigned long long)gap_start,
+                     (unsigned long long)gap_end);
+    else
+        cr_assert_eq(gpumem_tlsf_free(m->tlsf, handle), GPUMEM_OK);
     /* A second free is refused at once, whether or not the range is released yet. */
     cr_assert_eq(gpumem_tlsf_free(m->tlsf, handle), GPUMEM_ERROR_INVALID_HANDLE);
     cr_assert_eq(gpumem_tlsf_free_deferred(m->tlsf, handle), GPUMEM_ERROR_INVALID_HANDLE);
+    cr_assert_eq(gpumem_tlsf_free_merged(m->tlsf, handle), 0u);
     model_remove(m, at);
 }
 
@@ -261,19 +273,11 @@ static void check_walk(const model *m)
     check_counts(m);
 }
 
-/* The largest free range is exactly what alloc(size, 1) can still get; the room bound (O(1),
- * for pools' page index) is at least it and short of the class above its. */
+/* The largest free range is exactly what alloc(size, 1) can still get. */
 static void check_largest(model *m)
 {
     gpumem_tlsf_stats s;
     gpumem_tlsf_stats_get(m->tlsf, &s);
-    uint64_t bound = gpumem_tlsf_room_bound(m->tlsf);
-    cr_assert_geq(bound, s.largest_free_range);
-    if (s.largest_free_range)
-        cr_assert_lt(bound, gpumem_tlsf_class_least_size(
-                                gpumem_tlsf_class_of(s.largest_free_range) + 1u));
-    else
-        cr_assert_eq(bound, 0u);
     if (s.largest_free_range < m->total) {
         gpumem_tlsf_allocation a;
         cr_assert_eq(gpumem_tlsf_alloc(m->tlsf, s.largest_free_range + 1u, 1, &a),
