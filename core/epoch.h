@@ -112,20 +112,29 @@ typedef struct gpumem_epoch_snapshot {
 uint64_t gpumem_epoch_oldest_snapshot(const gpumem_epoch_record *self,
                                       gpumem_epoch_snapshot *snapshot);
 
+/* The index of the first of `count` sorted epochs that is at least `epoch` (count if none). */
+static inline uint32_t gpumem_epoch_lower_bound(const uint64_t *epochs, uint32_t count,
+                                                uint64_t epoch)
+{
+    uint32_t low = 0, high = count;
+    while (low < high) {
+        uint32_t middle = (low + high) / 2;
+        if (epochs[middle] < epoch)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    return low;
+}
+
 /* The epoch of a call of `snapshot` (complete) that may reach an object born at `birth` and
  * stamped `stamp`, which must be below snapshot->next: the oldest such; 0 when none may. */
 static inline uint64_t gpumem_epoch_snapshot_reaches(const gpumem_epoch_snapshot *snapshot,
                                                      uint64_t birth, uint64_t stamp)
 {
-    uint32_t low = 0, high = snapshot->count; /* the first epoch >= birth */
-    while (low < high) {
-        uint32_t middle = (low + high) / 2;
-        if (snapshot->epochs[middle] < birth)
-            low = middle + 1;
-        else
-            high = middle;
-    }
-    return low < snapshot->count && snapshot->epochs[low] <= stamp ? snapshot->epochs[low] : 0;
+    uint32_t first = gpumem_epoch_lower_bound(snapshot->epochs, snapshot->count, birth);
+    return first < snapshot->count && snapshot->epochs[first] <= stamp ? snapshot->epochs[first]
+                                                                       : 0;
 }
 
 /* Objects stamped below the returned epoch are reachable by no call of any thread, the caller's

@@ -817,14 +817,7 @@ static void note_held_by(gpumem_pool_obj *pool, uint64_t epoch)
     uint32_t n = pool->held_by_count;
     if (n > GPUMEM_POOL_HELD_EPOCHS)
         return;
-    uint32_t i = 0, high = n; /* the first noted epoch >= epoch */
-    while (i < high) {
-        uint32_t middle = (i + high) / 2;
-        if (pool->held_by[middle] < epoch)
-            i = middle + 1;
-        else
-            high = middle;
-    }
+    uint32_t i = gpumem_epoch_lower_bound(pool->held_by, n, epoch);
     if (i < n && pool->held_by[i] == epoch)
         return;
     if (n == GPUMEM_POOL_HELD_EPOCHS) {
