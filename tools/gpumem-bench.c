@@ -640,20 +640,20 @@ static int scale_pool_of(bench_context *c, const scale_pool_kind *kind,
         gpumem_buffer *live = malloc(t.live * sizeof *live);
         status = live ? 0 : out_of_memory("scale");
         gpumem_pool_stats stats = {0};
-        int left_out = 0; /* the device's memory is smaller than the live buffers */
+        int left_out = 0; /* the device's memory is too small for the trace (then no row) */
         for (uint32_t i = 0; i < repeats && !status && !left_out; i++) {
             gpumem_pool_desc desc = {.name = "scale", .page_size = kind->page_size};
             gpumem_pool pool = NULL;
-            gpumem_result r = gpumem_pool_create(c->device, &desc, &pool), filled = r;
+            gpumem_result r = gpumem_pool_create(c->device, &desc, &pool);
             double start = 0, end = 0;
-            if (r == GPUMEM_OK && (r = filled = pool_fill(pool, &t, live)) == GPUMEM_OK) {
+            if (r == GPUMEM_OK && (r = pool_fill(pool, &t, live)) == GPUMEM_OK) {
                 start = bench_now();
                 r = pool_churn(pool, &t, live);
                 end = bench_now();
             }
             if (r == GPUMEM_OK) /* the pages a create may walk: deterministic, as the trace */
                 r = gpumem_pool_stats_get(pool, &stats);
-            if (filled == GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY) {
+            if (r == GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY) {
                 fprintf(stderr, "gpumem-bench: scale/%s_live_%u left out: %s\n", kind->stem,
                         live_count, gpumem_last_error());
                 left_out = 1;

@@ -26,6 +26,13 @@ static uint64_t next_random(uint64_t *state)
     return *state >> 33;
 }
 
+/* A random value below `bound` + 1 over all 64 bits. */
+static uint64_t random_upto(uint64_t *state, uint64_t bound)
+{
+    uint64_t wide = next_random(state) << 33 ^ next_random(state) << 2 ^ next_random(state);
+    return bound == UINT64_MAX ? wide : wide % (bound + 1);
+}
+
 /* The oldest page in the index added after `after` (NULL: any) with room >= need. */
 static model_page *model_find(uint64_t need, const model_page *after)
 {
@@ -61,7 +68,7 @@ static void check(const gpumem_page_index *index)
 static void find_all_ways(const gpumem_page_index *index, uint64_t *state, uint64_t largest)
 {
     for (int k = 0; k < 8; k++) {
-        uint64_t need = 1 + next_random(state) % (largest + 2);
+        uint64_t need = 1 + random_upto(state, largest);
         model_page *after = NULL;
         if (next_random(state) % 2) {
             model_page *p = &pages[next_random(state) % PAGES];
@@ -78,22 +85,31 @@ static void find_all_ways(const gpumem_page_index *index, uint64_t *state, uint6
     }
 }
 
+/* Phases of 4,096 steps take turns: in one, a page not in the index is mostly added and one in
+ * it mostly kept (its room changed); in the next, pages are mostly removed. So the index grows,
+ * then empties to a few pages while slots run out, and compacts. */
 static void random_operations(uint64_t seed, uint64_t largest, int steps)
 {
     gpumem_page_index index = {0};
     for (int i = 0; i < PAGES; i++)
         pages[i] = (model_page){0};
     uint64_t state = seed;
+    uint32_t compactions = 0;
     for (int step = 0; step < steps; step++) {
+        int emptying = (step / 4096) % 2;
         model_page *p = &pages[next_random(&state) % PAGES];
-        uint64_t room = next_random(&state) % (largest + 1);
-        int what = (int)(next_random(&state) % 4);
-        if (!p->in) { /* adds come as often as removes: the index grows, shrinks, compacts */
+        uint64_t room = random_upto(&state, largest);
+        int what = (int)(next_random(&state) % 8);
+        if (!p->in && (!emptying || what == 0)) {
+            uint32_t used = index.used, capacity = index.capacity;
             cr_assert_eq(gpumem_page_index_add(&index, &p->entry, room), GPUMEM_OK);
+            compactions += index.capacity == capacity && index.used != used + 1;
             p->in = 1;
             p->room = room;
             p->order = ++adds;
-        } else if (what == 0) {
+        } else if (!p->in) {
+            continue;
+        } else if (emptying ? what != 0 : what < 2) {
             gpumem_page_index_remove(&index, &p->entry);
             p->in = 0;
         } else {
@@ -105,13 +121,15 @@ static void random_operations(uint64_t seed, uint64_t largest, int steps)
             check(&index);
     }
     check(&index);
+    cr_assert_gt(compactions, 0u, "seed %llu: the index never compacted",
+                 (unsigned long long)seed);
     gpumem_page_index_free(&index);
 }
 
 Test(page_index, random_operations_against_a_model)
 {
     for (uint64_t seed = 1; seed <= 6; seed++)
-        random_operations(seed, seed % 2 ? 8 : UINT64_MAX / 2, 20000);
+        random_operations(seed, seed % 2 ? 8 : UINT64_MAX / 2, 40000);
 }
 
 /* Pages that come and go one by one, as a pool's do: at most a few in the index at once, so
