@@ -1,7 +1,8 @@
 /* A pool's shared pages in the order they were made, each with its room: a bound on the largest
- * request its suballocator may take (pool.h says how a pool keeps it). The oldest page whose room reaches a request is found in
- * O(log pages), where walking the pages' list cost a create about 2.4 ns a page (at 3,268 pages,
- * 10 us a create that missed the reuse cache; docs/performance.md, "Thirty-sixth session").
+ * request its suballocator may take (pool.h says how a pool keeps it). The oldest page whose
+ * room reaches a request is found in O(log pages), where walking the pages' list cost a create
+ * about 2.4 ns a page (at 3,134 pages, 8.5 us a pair that missed the reuse cache;
+ * docs/performance.md, "Thirty-sixth session").
  *
  * A tree of maxima over slots: slots are handed out in order, so the leftmost slot is the oldest
  * page. A page that goes leaves a hole; when the slots run out, the index is compacted (the
