@@ -319,6 +319,7 @@ gpumem_result gpumem_device_close(gpumem_device handle)
                             "device %#llx",
                             GPUMEM_LOG_HANDLE(handle));
     gpumem_close_dump(device); /* GPUMEM_DUMP_ON_CLOSE, before anything is released */
+    atomic_fetch_add(&device->streams_closing, 1); /* their handles end before their work */
     end_handles(device);
     uint64_t stamp = gpumem_epoch_stamp();
     gpumem_epoch_leave(call.thread->record); /* the device is this thread's alone now */

@@ -31,6 +31,11 @@ typedef struct gpumem_device_obj {
     gpumem_stream_obj *default_stream;
     gpumem_staging staging;
     _Atomic uint64_t heap_usage[GPUMEM_MAX_MEMORY_HEAPS]; /* bytes of gpumem's pages per heap */
+    /* Streams whose handle may have ended before their work was waited for: counted before a
+     * stream destroy ends the handle and until the stream is freed, and for good from a close's
+     * first step. A native pool's buffer destroyed on a stream whose handle has ended is freed on
+     * another only while this is 0 (pool.c, frees_here). */
+    _Atomic uint32_t streams_closing;
 } gpumem_device_obj;
 
 /* The device of a live handle, or the reason there is none. */

@@ -749,7 +749,7 @@ int gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
         /* What was retired while other threads made calls goes at a batch of destroys alone
          * (not at each: some may wait for a stream's work, frees_here), pages of their own at
          * the next. */
-        if (__builtin_expect(pool->retired_count != 0, 0) &&
+        if (__builtin_expect(pool->retired_count > pool->on_stream_count, 0) &&
             (pool->retired_pages || ++pool->retired_since_count >= GPUMEM_POOL_RETIRE_BATCH)) {
             restart_retire_counts(pool);
             return 1;
@@ -785,7 +785,8 @@ int gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 }
 
 /* A native buffer destroyed on a stream is freed on that stream: by a section that holds it
- * (pool->queue), or by any once the stream is gone (its work was waited for). */
+ * (pool->queue), or by any once the stream is gone: its handle ended, and its work waited for
+ * (no stream of the device is between the two, device.h). */
 static int frees_here(const gpumem_pool_obj *pool, const gpumem_buffer_obj *b)
 {
     gpumem_stream_obj *stream;
@@ -794,13 +795,13 @@ static int frees_here(const gpumem_pool_obj *pool, const gpumem_buffer_obj *b)
     if (gpumem_stream_get((gpumem_stream)(uintptr_t)b->free_stream, &stream) == GPUMEM_OK)
         return 0;
     gpumem_error_clear();
-    return 1;
+    return atomic_load(&pool->device->streams_closing) == 0;
 }
 
-/* A retired buffer that no call can reach any more, off its list: kept or freed. */
-static void give_back(gpumem_pool_obj *pool, gpumem_buffer_obj *b, int keep)
+/* A retired buffer that no call can reach any more and that is off retired_pages, off its
+ * list: kept or freed. */
+static void release_retired(gpumem_pool_obj *pool, gpumem_buffer_obj *b, int keep)
 {
-    pool->retired_pages -= b->page->dedicated;
     pool->retired_count--;
     pool->retired_bytes -= b->block_size;
     if (keep) {
@@ -809,6 +810,38 @@ static void give_back(gpumem_pool_obj *pool, gpumem_buffer_obj *b, int keep)
     } else {
         gpumem_pool_buffer_free(pool, b);
     }
+}
+
+/* A retired buffer that no call can reach any more, off its list: kept or freed. */
+static void give_back(gpumem_pool_obj *pool, gpumem_buffer_obj *b, int keep)
+{
+    pool->retired_pages -= b->page->dedicated;
+    release_retired(pool, b, keep);
+}
+
+/* A retired buffer that no call reaches, off its list (retired; held, its held_pages already
+ * taken off), to wait for its stream (pool->on_streams). */
+static void wait_for_stream(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
+{
+    pool->retired_pages -= b->page->dedicated;
+    gpumem_list_remove(&b->link);
+    gpumem_list_push(&pool->on_streams, &b->link);
+    pool->on_stream_count++;
+}
+
+/* Frees (or keeps) the buffers of pool->on_streams that this section may free (frees_here). */
+static uint32_t free_on_streams(gpumem_pool_obj *pool, int keep)
+{
+    uint32_t freed = 0;
+    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->on_streams) {
+        gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
+        if (!frees_here(pool, b))
+            continue;
+        pool->on_stream_count--;
+        release_retired(pool, b, keep);
+        freed++;
+    }
+    return freed;
 }
 
 /* Notes `epoch` among those of calls that hold retired buffers (pool->held_by). */
@@ -875,7 +908,7 @@ static uint32_t reclaim(gpumem_pool_obj *pool, uint64_t safe, int keep,
                         const gpumem_epoch_snapshot *snapshot)
 {
     int births = snapshot && snapshot->complete;
-    uint32_t freed = 0;
+    uint32_t freed = pool->on_stream_count ? free_on_streams(pool, keep) : 0;
     if (gpumem_list_empty(&pool->held))
         pool->held_by_count = 0; /* emptied by a reclaim without births, which notes nothing */
     else if (held_may_go(pool, safe, snapshot)) {
@@ -885,17 +918,21 @@ static uint32_t reclaim(gpumem_pool_obj *pool, uint64_t safe, int keep,
             gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
             /* UINT64_MAX: waits for what this reclaim cannot tell (a later one looks again):
              * with births, a stamp after this snapshot's barrier (a reclaim whose barrier came
-             * later held it), or a stream's work. */
+             * later held it). */
             uint64_t by = b->retired_at < safe                 ? 0
                           : !births                            ? UINT64_MAX
                           : b->retired_at >= snapshot->next    ? UINT64_MAX
                           : gpumem_epoch_snapshot_reaches(snapshot, b->born_at, b->retired_at);
-            if (!by && frees_here(pool, b)) {
+            if (!by) {
                 pool->held_pages -= b->page->dedicated;
-                give_back(pool, b, keep);
-                freed++;
+                if (frees_here(pool, b)) {
+                    give_back(pool, b, keep);
+                    freed++;
+                } else {
+                    wait_for_stream(pool, b);
+                }
             } else if (births) {
-                note_held_by(pool, by ? by : UINT64_MAX);
+                note_held_by(pool, by);
             }
         }
     }
@@ -915,8 +952,10 @@ static uint32_t reclaim(gpumem_pool_obj *pool, uint64_t safe, int keep,
                 continue;
             }
         }
-        if (!frees_here(pool, b))
+        if (!frees_here(pool, b)) {
+            wait_for_stream(pool, b);
             continue;
+        }
         give_back(pool, b, keep);
         freed++;
     }
@@ -1071,6 +1110,7 @@ static gpumem_result pool_init(gpumem_pool_obj *pool, gpumem_device_obj *device,
     gpumem_list_init(&pool->buffers);
     gpumem_list_init(&pool->retired);
     gpumem_list_init(&pool->held);
+    gpumem_list_init(&pool->on_streams);
     gpumem_list_init(&pool->parked_records);
     gpumem_list_init(&pool->spare_records);
     gpumem_result r = choose_type(device, d, pool->kind == GPUMEM_POOL_PAGED ? pool->page_size
@@ -1256,8 +1296,8 @@ void gpumem_pool_close(gpumem_pool_obj *pool)
     }
 }
 
-/* Frees every buffer of one of a pool's lists of destroyed buffers (retired or held), at its
- * teardown: no call can reach them any more. */
+/* Frees every buffer of one of a pool's lists of destroyed buffers (retired, held or
+ * on_streams), at its teardown: no call can reach them any more. */
 static void free_destroyed(gpumem_pool_obj *pool, gpumem_list *list)
 {
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, list)
@@ -1281,6 +1321,7 @@ static void arena_free(gpumem_pool_obj *pool)
     gpumem_pool_cache_fini(pool);
     free_destroyed(pool, &pool->retired);
     free_destroyed(pool, &pool->held);
+    free_destroyed(pool, &pool->on_streams);
     release_parked_records(pool); /* the streams were waited for (pool destroy, device close) */
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->pages)
         page_free(pool, GPUMEM_CONTAINER_OF(node, gpumem_page, link));
@@ -1333,7 +1374,40 @@ gpumem_result gpumem_pool_destroy(gpumem_pool handle)
 
 /* --- trim and statistics --- */
 
-/* Releases one arena's empty pages. */
+/* The first buffer of pool->on_streams whose stream lives (the handle of a stream of the
+ * pool's device, whose object the call's section keeps), or 0 (pool lock held). */
+static uint64_t next_free_stream(gpumem_pool_obj *pool, gpumem_stream_obj **stream)
+{
+    for (gpumem_list *node = pool->on_streams.next; node != &pool->on_streams; node = node->next) {
+        uint64_t handle = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link)->free_stream;
+        if (gpumem_stream_get((gpumem_stream)(uintptr_t)handle, stream) == GPUMEM_OK)
+            return handle;
+        gpumem_error_clear();
+    }
+    return 0;
+}
+
+/* A native pool's trim, last: the buffers that wait for their streams (on_streams) are freed on
+ * each stream in turn, its lock taken as a destroy on it takes it (the pool's lock not held
+ * between). Each turn frees every such buffer of one stream, so there are at most as many as
+ * buffers waited; those of a stream whose destroy is under way wait for a later reclaim. */
+static void trim_on_streams(gpumem_pool_obj *pool)
+{
+    gpumem_pool_lock(pool);
+    for (uint32_t turns = pool->on_stream_count; turns; turns--) {
+        gpumem_stream_obj *stream;
+        if (!next_free_stream(pool, &stream))
+            break;
+        gpumem_pool_unlock(pool);
+        gpumem_pool_lock_on(pool, stream);
+        free_on_streams(pool, 0);
+        gpumem_pool_unlock_on(pool, stream);
+        gpumem_pool_lock(pool);
+    }
+    gpumem_pool_unlock(pool);
+}
+
+/* Releases one arena's empty pages (a native pool's buffers that wait for their streams too). */
 static gpumem_result trim_arena(gpumem_pool_obj *pool)
 {
     /* The host waits for stream-ordered frees first: their pages may be freed then. */
@@ -1350,6 +1424,8 @@ static gpumem_result trim_arena(gpumem_pool_obj *pool)
         }
     }
     gpumem_pool_unlock(pool);
+    if (pool->kind == GPUMEM_POOL_NATIVE)
+        trim_on_streams(pool);
     return GPUMEM_OK;
 }
 

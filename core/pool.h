@@ -153,6 +153,14 @@ typedef struct gpumem_pool_obj {
     uint32_t held_page_creates; /* creates that passed held pages by (retired_pages_due) */
     uint32_t held_by_count;
     uint64_t held_by[GPUMEM_POOL_HELD_EPOCHS];
+    /* Native pools: retired buffers that no call reaches any more, destroyed on a stream that
+     * lives on and that this section does not hold (frees_here): the runtime frees them on that
+     * stream, so they wait for a section that holds it (a reclaim in a call on it, or a trim,
+     * which takes each such stream in turn) or for its destroy. Counted in retired_count and
+     * retired_bytes, not in retired_pages or held_pages: no barrier can free them, so none is
+     * due for them. */
+    gpumem_list on_streams;
+    uint32_t on_stream_count;
     /* The shared pages of `pages`, by age, with their room (page_index.h). Late: of its
      * fields, only a create that finds no kept buffer reads any. */
     gpumem_page_index page_index;

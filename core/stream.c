@@ -178,14 +178,19 @@ gpumem_result gpumem_stream_destroy(gpumem_stream handle)
                             "stream %#llx",
                             GPUMEM_LOG_HANDLE(handle));
     gpumem_device_obj *device = stream->device;
-    if (!gpumem_device_take(device, stream->handle, &stream->link))
+    /* Counted before the handle ends: whoever finds it ended finds the count (device.h). */
+    atomic_fetch_add(&device->streams_closing, 1);
+    if (!gpumem_device_take(device, stream->handle, &stream->link)) {
+        atomic_fetch_sub(&device->streams_closing, 1);
         GPUMEM_LOGGED_LEAVE(call, gpumem_fail(GPUMEM_ERROR_DESTROYED, "the stream was destroyed"),
                             "stream %#llx",
                             GPUMEM_LOG_HANDLE(handle));
+    }
     /* Calls that found the stream finish their submissions first; then its work is waited
      * for, and it goes. */
     gpumem_epoch_wait(call.thread->record, gpumem_epoch_stamp());
     gpumem_stream_free(stream);
+    atomic_fetch_sub(&device->streams_closing, 1);
     gpumem_device_release_hold(device);
     GPUMEM_LOGGED_LEAVE(call, GPUMEM_OK,
                         "stream %#llx",

@@ -18,6 +18,7 @@
 #include "gpumem/backend.h"
 #include "gpumem/gpumem.h"
 #include "pool.h"
+#include "stream.h"
 #include "thread.h"
 
 const gpumem_backend_vtable *gpumem_host_backend(void); /* the built-in host backend */
@@ -949,4 +950,336 @@ Test(reclaim, no_record_is_freed_under_a_call_that_took_its_handle_after_it_bega
     cr_expect_gt(found, 1000, "the readers found too few buffers to test anything");
     cr_expect_gt(refused_young, 0, "no lookup met a buffer younger than its call");
     cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
+/* --- native pools: buffers destroyed on a stream ---
+ *
+ * The host backend under another name, with streams (tokens: host operations finish before they
+ * return) and native pools (each allocation a host page), whose native_pool_free notes the
+ * stream it is queued on. A native pool's buffer destroyed on a stream is freed on that stream;
+ * one that a call held, and that a reclaim on another stream then found free of calls, used to
+ * wait there with no end while the stream lived: no trim freed it, and every create reclaimed
+ * with a barrier for it. Its stream's destroy could also free it on another stream before the
+ * stream's work was waited for. */
+typedef struct native_stream {
+    int destroyed;
+} native_stream;
+
+static gpumem_backend_vtable native_table;
+static _Atomic int native_pages; /* allocated and not freed */
+static struct {
+    gpumem_backend_page *page;
+    gpumem_backend_stream *stream;
+} native_frees[256];
+static _Atomic uint32_t native_free_count;
+/* A synchronize of this stream waits until it is set to another: its work runs on. */
+static gpumem_backend_stream *_Atomic held_stream;
+static _Atomic int held_stream_waiting;
+
+static gpumem_result native_properties(gpumem_backend_device *device,
+                                       gpumem_device_properties *properties)
+{
+    gpumem_result r = gpumem_host_backend()->device_properties(device, properties);
+    properties->native_pools = 1;
+    return r;
+}
+
+static gpumem_result native_stream_create(gpumem_backend_device *device,
+                                          gpumem_backend_stream **stream)
+{
+    native_stream *s = calloc(1, sizeof *s);
+    *stream = (gpumem_backend_stream *)s;
+    return s ? GPUMEM_OK : GPUMEM_ERROR_OUT_OF_HOST_MEMORY;
+}
+
+static void native_stream_destroy(gpumem_backend_device *device, gpumem_backend_stream *stream)
+{
+    free(stream);
+}
+
+static gpumem_result native_stream_synchronize(gpumem_backend_device *device,
+                                               gpumem_backend_stream *stream)
+{
+    if (stream == atomic_load(&held_stream)) {
+        atomic_store(&held_stream_waiting, 1);
+        while (atomic_load(&held_stream) == stream)
+            sched_yield();
+    }
+    return GPUMEM_OK;
+}
+
+static gpumem_result native_stream_native(gpumem_backend_device *device,
+                                          gpumem_backend_stream *stream, uint64_t *native)
+{
+    *native = (uint64_t)(uintptr_t)stream;
+    return GPUMEM_OK;
+}
+
+static gpumem_result native_pool_create(gpumem_backend_device *device, uint32_t memory_type,
+                                        uint64_t release_threshold, gpumem_backend_pool **pool)
+{
+    *pool = (gpumem_backend_pool *)&native_table; /* any non-NULL token */
+    return GPUMEM_OK;
+}
+
+static void native_pool_destroy(gpumem_backend_device *device, gpumem_backend_pool *pool) {}
+
+static gpumem_result native_pool_allocate(gpumem_backend_device *device,
+                                          gpumem_backend_pool *pool,
+                                          gpumem_backend_stream *stream, uint64_t size,
+                                          gpumem_backend_page **page)
+{
+    gpumem_result r = gpumem_host_backend()->page_allocate(device, 0, size, page);
+    native_pages += r == GPUMEM_OK;
+    return r;
+}
+
+static void native_pool_free(gpumem_backend_device *device, gpumem_backend_pool *pool,
+                             gpumem_backend_stream *stream, gpumem_backend_page *page)
+{
+    uint32_t n = atomic_fetch_add(&native_free_count, 1);
+    if (n < 256) {
+        native_frees[n].page = page;
+        native_frees[n].stream = stream;
+    }
+    native_pages--;
+    gpumem_host_backend()->page_free(device, page);
+}
+
+static gpumem_device open_native(void)
+{
+    if (!native_table.name) {
+        native_table = *gpumem_host_backend();
+        native_table.name = "reclaim-native";
+        native_table.priority = 0;
+        native_table.device_properties = native_properties;
+        native_table.stream_create = native_stream_create;
+        native_table.stream_destroy = native_stream_destroy;
+        native_table.stream_synchronize = native_stream_synchronize;
+        native_table.stream_native = native_stream_native;
+        native_table.native_pool_create = native_pool_create;
+        native_table.native_pool_destroy = native_pool_destroy;
+        native_table.native_pool_allocate = native_pool_allocate;
+        native_table.native_pool_free = native_pool_free;
+        cr_assert_eq(gpumem_backend_register(&native_table), GPUMEM_OK, "%s", gpumem_last_error());
+    }
+    atomic_store(&native_free_count, 0);
+    gpumem_device device;
+    gpumem_device_desc desc = {.backend = native_table.name};
+    cr_assert_eq(gpumem_device_open(&desc, &device), GPUMEM_OK, "%s", gpumem_last_error());
+    return device;
+}
+
+static gpumem_pool native_pool(gpumem_device device)
+{
+    gpumem_pool pool;
+    gpumem_pool_desc desc = {.kind = GPUMEM_POOL_NATIVE};
+    cr_assert_eq(gpumem_pool_create(device, &desc, &pool), GPUMEM_OK, "%s", gpumem_last_error());
+    return pool;
+}
+
+/* The backend's objects of a buffer's page and of a stream (NULL: the device's default). */
+static gpumem_backend_page *page_of(gpumem_buffer buffer)
+{
+    gpumem_buffer_obj *b;
+    cr_assert_eq(gpumem_buffer_get(buffer, &b, NULL), GPUMEM_OK);
+    return b->page->native;
+}
+
+static gpumem_backend_stream *native_of(gpumem_device device, gpumem_stream stream)
+{
+    gpumem_device_obj *d;
+    gpumem_stream_obj *s;
+    cr_assert_eq(gpumem_device_get(device, &d), GPUMEM_OK);
+    if (!stream)
+        return d->default_stream->native;
+    cr_assert_eq(gpumem_stream_get(stream, &s), GPUMEM_OK);
+    return s->native;
+}
+
+/* The stream the native free of `page` was queued on; `freed` 0 when it was not freed. */
+static gpumem_backend_stream *freed_on(gpumem_backend_page *page, int *freed)
+{
+    uint32_t n = atomic_load(&native_free_count);
+    for (uint32_t i = 0; i < n && i < 256; i++)
+        if (native_frees[i].page == page) {
+            *freed = 1;
+            return native_frees[i].stream;
+        }
+    *freed = 0;
+    return NULL;
+}
+
+#define on_stream_count(pool) locked_count(pool, offsetof(gpumem_pool_obj, on_stream_count))
+
+/* Buffers destroyed on random streams (the default one among them) while a call holds them:
+ * once the call has ended, creates beside them take no barrier each, and a trim frees every one
+ * on the stream it was destroyed on. */
+Test(reclaim, native_buffers_held_on_their_streams_go_by_trim_on_those_streams)
+{
+    uint64_t state = 0x6e617469766531ull;
+    for (int round = 0; round < 24; round++) {
+        gpumem_device device = open_native();
+        gpumem_pool pool = native_pool(device);
+        uint32_t stream_count = 1 + (uint32_t)(next_random(&state) % 4);
+        uint32_t count = 1 + (uint32_t)(next_random(&state) % 12);
+        gpumem_stream streams[4];
+        for (uint32_t s = 0; s < stream_count; s++)
+            cr_assert_eq(gpumem_stream_create(device, &streams[s]), GPUMEM_OK);
+        gpumem_buffer buffers[12];
+        gpumem_backend_page *pages[12];
+        gpumem_backend_stream *on[12];
+        for (uint32_t i = 0; i < count; i++) {
+            buffers[i] = make(pool, 4096 << (next_random(&state) % 8));
+            pages[i] = page_of(buffers[i]);
+        }
+        parked p = {.linger = 1};
+        park(&p);
+        for (uint32_t i = 0; i < count; i++) {
+            uint32_t pick = (uint32_t)(next_random(&state) % (stream_count + 1));
+            gpumem_stream stream = pick < stream_count ? streams[pick] : NULL;
+            on[i] = native_of(device, stream);
+            cr_assert_eq(stream ? gpumem_buffer_destroy_on_stream(buffers[i], stream)
+                                : gpumem_buffer_destroy(buffers[i]),
+                         GPUMEM_OK, "%s", gpumem_last_error());
+            int freed;
+            freed_on(pages[i], &freed);
+            cr_assert(!freed, "round %d: buffer %u was freed under the call", round, i);
+        }
+        leave_call(&p);
+        /* (Each destroy in a native pool frees its page at once: a barrier each, while another
+         * thread holds a record.) */
+        gpumem_buffer more[100];
+        uint64_t before = atomic_load(&gpumem_epoch_global);
+        for (int i = 0; i < 100; i++)
+            more[i] = make(pool, 4096);
+        uint64_t barriers = atomic_load(&gpumem_epoch_global) - before;
+        cr_expect_lt(barriers, 5, "round %d: 100 creates beside %u buffers waiting for their "
+                     "streams took %llu barriers", round, count, (unsigned long long)barriers);
+        for (int i = 0; i < 100; i++)
+            cr_assert_eq(gpumem_buffer_destroy(more[i]), GPUMEM_OK);
+        cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK, "%s", gpumem_last_error());
+        cr_expect_eq(retired_count(pool), 0u, "round %d: a trim left destroyed buffers", round);
+        cr_expect_eq(on_stream_count(pool), 0u, "round %d", round);
+        for (uint32_t i = 0; i < count; i++) {
+            int freed;
+            gpumem_backend_stream *stream = freed_on(pages[i], &freed);
+            cr_expect(freed, "round %d: buffer %u of %u was not freed by the trim", round, i,
+                      count);
+            cr_expect(!freed || stream == on[i],
+                      "round %d: buffer %u was freed on another stream than its destroy's", round,
+                      i);
+        }
+        unpark(&p);
+        cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+        cr_expect_eq(native_pages, 0, "round %d: %d pages outlived the device", round,
+                     (int)native_pages);
+    }
+}
+
+/* Destroys X on `stream` while a call holds it, and ends the call (its thread stays); then a
+ * reclaim on the default stream (the statistics') finds X free of calls, and X waits for its
+ * stream. The page of X in `page`. */
+static void native_waiting_on(gpumem_pool pool, gpumem_stream stream, parked *p,
+                              gpumem_backend_page **page)
+{
+    gpumem_buffer x = make(pool, 1 << 16);
+    *page = page_of(x);
+    *p = (parked){.linger = 1};
+    park(p);
+    cr_assert_eq(gpumem_buffer_destroy_on_stream(x, stream), GPUMEM_OK, "%s", gpumem_last_error());
+    leave_call(p);
+    gpumem_pool_stats stats;
+    cr_assert_eq(gpumem_pool_stats_get(pool, &stats), GPUMEM_OK);
+    cr_assert_eq(on_stream_count(pool), 1u, "the buffer does not wait for its stream");
+    int freed;
+    freed_on(*page, &freed);
+    cr_assert(!freed, "the buffer was freed on the default stream");
+}
+
+/* A later destroy on the stream frees the buffer that waits for it, with no trim. */
+Test(reclaim, a_native_buffer_waiting_for_its_stream_goes_at_a_later_destroy_on_it)
+{
+    gpumem_device device = open_native();
+    gpumem_pool pool = native_pool(device);
+    gpumem_stream stream;
+    cr_assert_eq(gpumem_stream_create(device, &stream), GPUMEM_OK);
+    parked p;
+    gpumem_backend_page *page;
+    native_waiting_on(pool, stream, &p, &page);
+    cr_assert_eq(gpumem_buffer_destroy_on_stream(make(pool, 4096), stream), GPUMEM_OK);
+    int freed;
+    gpumem_backend_stream *on = freed_on(page, &freed);
+    cr_expect(freed, "a destroy on its stream left the buffer that waited for it");
+    cr_expect(!freed || on == native_of(device, stream), "freed on another stream");
+    cr_expect_eq(on_stream_count(pool), 0u);
+    unpark(&p);
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+    cr_expect_eq(native_pages, 0, "%d pages outlived the device", (int)native_pages);
+}
+
+static gpumem_result stream_destroyed;
+
+static void *destroy_stream(void *arg)
+{
+    stream_destroyed = gpumem_stream_destroy(*(gpumem_stream *)arg);
+    return NULL;
+}
+
+/* While the stream's destroy waits for its work (its handle already ended), a trim leaves the
+ * buffer that waits for it: freed on another stream, its memory could go to a new allocation
+ * under that work. Once the destroy has waited, a trim frees it on the default stream. */
+Test(reclaim, a_native_buffer_waits_for_its_streams_work_through_the_streams_destroy)
+{
+    gpumem_device device = open_native();
+    gpumem_pool pool = native_pool(device);
+    gpumem_stream stream;
+    cr_assert_eq(gpumem_stream_create(device, &stream), GPUMEM_OK);
+    parked p;
+    gpumem_backend_page *page;
+    native_waiting_on(pool, stream, &p, &page);
+    atomic_store(&held_stream_waiting, 0);
+    atomic_store(&held_stream, native_of(device, stream));
+    pthread_t destroyer;
+    cr_assert_eq(pthread_create(&destroyer, NULL, destroy_stream, &stream), 0);
+    while (!atomic_load(&held_stream_waiting))
+        sched_yield();
+    cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK, "%s", gpumem_last_error());
+    int freed;
+    freed_on(page, &freed);
+    cr_expect(!freed, "a trim freed the buffer while its stream's work ran");
+    cr_expect_eq(on_stream_count(pool), 1u);
+    atomic_store(&held_stream, NULL);
+    pthread_join(destroyer, NULL);
+    cr_assert_eq(stream_destroyed, GPUMEM_OK);
+    cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK, "%s", gpumem_last_error());
+    gpumem_backend_stream *on = freed_on(page, &freed);
+    cr_expect(freed, "a trim after the stream's destroy left the buffer");
+    cr_expect(!freed || on == native_of(device, NULL), "freed on another than the default stream");
+    unpark(&p);
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+    cr_expect_eq(native_pages, 0, "%d pages outlived the device", (int)native_pages);
+}
+
+/* A pool destroyed, and a device closed, with buffers waiting for their streams free them. */
+Test(reclaim, native_buffers_waiting_for_their_streams_go_with_their_pool_or_device)
+{
+    for (int close_device = 0; close_device <= 1; close_device++) {
+        gpumem_device device = open_native();
+        gpumem_pool pool = native_pool(device);
+        gpumem_stream stream;
+        cr_assert_eq(gpumem_stream_create(device, &stream), GPUMEM_OK);
+        parked p;
+        gpumem_backend_page *page;
+        native_waiting_on(pool, stream, &p, &page);
+        if (!close_device) {
+            cr_assert_eq(gpumem_pool_destroy(pool), GPUMEM_OK);
+            int freed;
+            freed_on(page, &freed);
+            cr_expect(freed, "the pool's destroy left the buffer that waited for its stream");
+        }
+        unpark(&p);
+        cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+        cr_expect_eq(native_pages, 0, "%d pages outlived the device", (int)native_pages);
+    }
 }
