@@ -52,7 +52,9 @@ gpumem_result gpumem_tlsf_alloc(gpumem_tlsf *tlsf, uint64_t size, uint64_t align
  * twice, never corrupts). */
 gpumem_result gpumem_tlsf_free(gpumem_tlsf *tlsf, uint64_t handle);
 /* gpumem_tlsf_free that says what came of the range: the size of the free range it is now part
- * of (merged with free neighbours), or 0 when handle is not a live allocation (nothing changed). */
+ * of (merged with free neighbours), or 0 when handle is not a live allocation (nothing changed).
+ * For suballocators freed at once (pools' pages): with deferred frees pending, the size leaves
+ * out neighbours still in the ring, and ranges the ring releases later are reported nowhere. */
 uint64_t gpumem_tlsf_free_merged(gpumem_tlsf *tlsf, uint64_t handle);
 
 /* As gpumem_tlsf_free, but the range becomes free only some frees later (at most TLSF_PENDING,
