@@ -44,10 +44,10 @@ typedef struct gpumem_page {
 typedef struct gpumem_buffer_obj gpumem_buffer_obj;
 
 /* The most calls whose epochs a pool remembers as holding retired buffers (`held_by`): as many
- * as a reclaim's snapshot of calls holds, and UINT64_MAX. The epochs noted are those of calls
- * in the latest snapshot with births: a reclaim with one that finds a noted call ended looks at
- * every held buffer and notes their epochs afresh, and a reclaim that empties the held list
- * forgets them. Four were too few: with five threads in long calls begun at different epochs,
+ * as a reclaim's snapshot of calls holds, and UINT64_MAX. The epochs noted are mostly those of
+ * calls in the latest snapshot with births: a reclaim with one that finds a noted call ended
+ * looks at every held buffer and notes their epochs afresh, and a reclaim that empties the held
+ * list forgets them. Four were too few: with five threads in long calls begun at different epochs,
  * 400,000 destroys beside them took 3.0 us each instead of 0.18 (docs/performance.md,
  * "Thirty-sixth session"). */
 #define GPUMEM_POOL_HELD_EPOCHS (GPUMEM_EPOCH_SNAPSHOT_MAX + 1)
@@ -145,9 +145,11 @@ typedef struct gpumem_pool_obj {
      * test while those calls run, where a scan would cost each batch a look at every one
      * (quadratic in the buffers destroyed beside a long call). `held_by` has the epochs of the
      * calls that reach them, sorted; held_by_count is GPUMEM_POOL_HELD_EPOCHS + 1 when there
-     * were more (each reclaim then looks at them all: a safeguard that the rules above leave
-     * unreached), and the last is UINT64_MAX when a held buffer waits for what a reclaim cannot
-     * tell (the same). An epoch whose buffers went may stay. Late: only reclaims read it. */
+     * were more (each reclaim then looks at them all, and notes them afresh with births: rare,
+     * as the epochs noted are mostly of one snapshot's calls; a batch's snapshot, taken before
+     * the lock, may be older than the notes' and add its own), and the last is UINT64_MAX when a
+     * held buffer waits for what a reclaim cannot tell (the same). An epoch whose buffers went
+     * may stay. Late: only reclaims read it. */
     gpumem_list held;
     uint32_t held_pages; /* of them, buffers with a page of their own */
     uint32_t held_page_creates; /* creates that passed held pages by (retired_pages_due) */
