@@ -839,11 +839,15 @@ Test(reclaim, a_call_does_not_find_a_buffer_born_after_it_began)
 
 /* --- readers that take handles during their calls, beside churning writers --- */
 
-enum { SHARED = 64, WRITERS = 2, READERS = 2 };
+enum { SHARED = 64, WRITERS = 2, MAX_READERS = 80 };
 static _Atomic uint64_t shared[SHARED];
 static _Atomic int stop;
 static _Atomic uint64_t reads, found, refused_young, reused_under_a_call;
 static gpumem_pool churn_pool;
+/* The variant's: a reader's thread ends after this many calls (0: runs until stopped), and
+ * writers make one buffer in 32 with a page of its own. */
+static uint32_t reader_calls;
+static int large_buffers;
 
 static uint64_t next_random(uint64_t *state)
 {
@@ -860,6 +864,8 @@ static void *writer(void *arg)
         if (live[i])
             gpumem_buffer_destroy(live[i]);
         gpumem_buffer_desc desc = {.size = 256 + next_random(&state) % 4096};
+        if (large_buffers && next_random(&state) % 32 == 0)
+            desc.size = 20u << 20; /* over half the default page: a page of its own */
         if (gpumem_buffer_create(churn_pool, &desc, &live[i]) != GPUMEM_OK)
             live[i] = NULL;
         atomic_store(&shared[(uintptr_t)arg % WRITERS + i * WRITERS],
@@ -871,18 +877,28 @@ static void *writer(void *arg)
     return NULL;
 }
 
+typedef struct reader_slot {
+    pthread_t thread;
+    uint64_t seed;
+    _Atomic int done;
+} reader_slot;
+
 /* Enters a call, then takes a handle from the shared table (made, perhaps, after the call
  * began), or that handle's next generation, looks it up, and reads the record's handle for a
  * while, yielding: a record freed and made again under the call shows another handle. (A record
- * found through a next generation may not show its handle yet: the reader waits for it first.) */
+ * found through a next generation may not show its handle yet: the reader waits for it first.)
+ * Calls of varied length: a few looks, or a few hundred. */
 static void *reader(void *arg)
 {
-    uint64_t state = (uintptr_t)arg * 7919u;
-    while (!atomic_load(&stop)) {
+    reader_slot *slot = arg;
+    uint64_t state = slot->seed * 7919u + 1;
+    for (uint32_t calls = 0; !atomic_load(&stop) && (!reader_calls || calls < reader_calls);
+         calls++) {
         gpumem_call call;
         if (gpumem_call_enter(&call, "reader") != GPUMEM_OK)
-            return NULL;
-        for (int k = 0; k < 8; k++) {
+            break;
+        int looks = next_random(&state) % 16 == 0 ? 256 : 8;
+        for (int k = 0; k < looks; k++) {
             uint64_t h = atomic_load(&shared[next_random(&state) % SHARED]);
             if (!h)
                 continue;
@@ -916,40 +932,95 @@ static void *reader(void *arg)
         }
         gpumem_call_leave(&call, GPUMEM_OK);
     }
+    atomic_store(&slot->done, 1);
     return NULL;
 }
 
-Test(reclaim, no_record_is_freed_under_a_call_that_took_its_handle_after_it_began, .timeout = 120)
+/* `readers` readers beside WRITERS writers for 1.5 s (up to 30 s on a loaded machine, until the
+ * readers have found enough buffers and met one younger than their call). With `come_and_go`,
+ * each reader's thread ends after 1 to 64 calls and another takes its place (threads register
+ * and go during reclaims), writers make large buffers too (held pages), and the main thread
+ * trims and reads the statistics meanwhile; with more readers than a snapshot holds, reclaims
+ * run on incomplete snapshots (checked). Afterwards a trim leaves nothing retired. */
+static void readers_beside_writers(uint32_t readers, int come_and_go)
 {
     gpumem_device device = open_host();
     cr_assert_eq(gpumem_pool_create(device, NULL, &churn_pool), GPUMEM_OK);
-    pthread_t w[WRITERS], r[READERS];
+    atomic_store(&stop, 0);
+    reads = found = refused_young = reused_under_a_call = 0;
+    large_buffers = come_and_go;
+    uint64_t state = 0x72656164657273ull + readers;
+    pthread_t w[WRITERS];
+    static reader_slot r[MAX_READERS];
     for (uintptr_t i = 0; i < WRITERS; i++)
         cr_assert_eq(pthread_create(&w[i], NULL, writer, (void *)(i + 1)), 0);
-    for (uintptr_t i = 0; i < READERS; i++)
-        cr_assert_eq(pthread_create(&r[i], NULL, reader, (void *)(i + 1)), 0);
-    /* 1.5 s, longer (up to 30 s) on a loaded machine until the readers have found enough
-     * buffers and met at least one younger than their call. */
-    struct timespec tenth = {0, 100000000};
-    for (int tenths = 0; tenths < 300; tenths++) {
-        nanosleep(&tenth, NULL);
-        if (tenths >= 15 && atomic_load(&found) > 1000 && atomic_load(&refused_young) > 0)
+    for (uint32_t i = 0; i < readers; i++) {
+        reader_calls = 0;
+        r[i] = (reader_slot){.seed = i + 1};
+        cr_assert_eq(pthread_create(&r[i].thread, NULL, reader, &r[i]), 0);
+    }
+    struct timespec tenth = {0, 100000000}, milli = {0, 1000000};
+    uint64_t incomplete = 0, respawned = 0;
+    for (int ms = 0; ms < 30000; ms++) {
+        nanosleep(come_and_go ? &milli : &tenth, NULL);
+        int tenths = come_and_go ? ms / 100 : ms;
+        if (tenths >= 15 && atomic_load(&found) > 1000 && atomic_load(&refused_young) > 0 &&
+            (readers <= GPUMEM_EPOCH_SNAPSHOT_MAX || incomplete > 0))
             break;
+        if (!come_and_go)
+            continue;
+        gpumem_epoch_snapshot calls;
+        gpumem_epoch_oldest_snapshot(NULL, &calls);
+        incomplete += !calls.complete;
+        for (uint32_t i = 0; i < readers; i++) {
+            if (!atomic_load(&r[i].done))
+                continue;
+            pthread_join(r[i].thread, NULL);
+            reader_calls = 1 + (uint32_t)(next_random(&state) % 64);
+            r[i] = (reader_slot){.seed = next_random(&state)};
+            cr_assert_eq(pthread_create(&r[i].thread, NULL, reader, &r[i]), 0);
+            respawned++;
+        }
+        if (ms % 50 == 0) {
+            gpumem_pool_stats stats;
+            cr_assert_eq(ms % 100 ? gpumem_pool_trim(churn_pool)
+                                  : gpumem_pool_stats_get(churn_pool, &stats),
+                         GPUMEM_OK, "%s", gpumem_last_error());
+        }
     }
     atomic_store(&stop, 1);
-    for (int i = 0; i < READERS; i++)
-        pthread_join(r[i], NULL);
+    for (uint32_t i = 0; i < readers; i++)
+        pthread_join(r[i].thread, NULL);
     for (int i = 0; i < WRITERS; i++)
         pthread_join(w[i], NULL);
-    cr_log_info("%llu lookups, %llu found, %llu refused as younger than their call",
-                (unsigned long long)reads, (unsigned long long)found,
-                (unsigned long long)refused_young);
+    cr_log_info("%u readers: %llu lookups, %llu found, %llu refused as younger than their "
+                "call; %llu reader threads replaced, %llu incomplete snapshots",
+                readers, (unsigned long long)reads, (unsigned long long)found,
+                (unsigned long long)refused_young, (unsigned long long)respawned,
+                (unsigned long long)incomplete);
     cr_expect_eq(atomic_load(&reused_under_a_call), 0,
                  "%llu records were freed and made again under a call that held them",
                  (unsigned long long)reused_under_a_call);
     cr_expect_gt(found, 1000, "the readers found too few buffers to test anything");
     cr_expect_gt(refused_young, 0, "no lookup met a buffer younger than its call");
+    if (come_and_go && readers > GPUMEM_EPOCH_SNAPSHOT_MAX)
+        cr_expect_gt(incomplete, 0, "no snapshot of %u readers' calls was incomplete", readers);
+    cr_assert_eq(gpumem_pool_trim(churn_pool), GPUMEM_OK);
+    cr_expect_eq(retired_in_arenas(churn_pool), 0u, "a trim after the calls left buffers retired");
     cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
+Test(reclaim, no_record_is_freed_under_a_call_that_took_its_handle_after_it_began, .timeout = 120)
+{
+    readers_beside_writers(2, 0);
+}
+
+/* More readers than a reclaim's snapshot holds, their threads coming and going, held pages,
+ * trims and statistics beside them. */
+Test(reclaim, no_record_is_freed_under_calls_of_more_threads_than_a_snapshot_holds,
+     .timeout = 120)
+{
+    readers_beside_writers(MAX_READERS, 1);
 }
 
 /* --- native pools: buffers destroyed on a stream ---
