@@ -381,7 +381,7 @@ static gpumem_result note_free(gpumem_pool_obj *pool, gpumem_stream_obj *stream)
         gpumem_order_wait oldest = gpumem_order_oldest(&pool->order);
         gpumem_lock_release(&pool->lock);
         int on_host;
-        gpumem_result r = gpumem_stream_follow(NULL, oldest.stream, &on_host);
+        gpumem_result r = gpumem_stream_follow(pool->device, NULL, oldest.stream, &on_host);
         gpumem_lock_acquire(&pool->lock);
         if (r != GPUMEM_OK)
             return r;

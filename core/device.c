@@ -38,7 +38,8 @@ int gpumem_device_take(gpumem_device_obj *device, uint64_t handle, gpumem_list *
     pthread_mutex_lock(&device->lock);
     int taken = gpumem_handle_destroy(handle);
     if (taken) {
-        gpumem_list_remove(link);
+        if (link)
+            gpumem_list_remove(link);
         gpumem_device_hold(device);
     }
     pthread_mutex_unlock(&device->lock);

@@ -51,7 +51,8 @@ static inline void gpumem_device_hold(gpumem_device_obj *device)
 void gpumem_device_release_hold(gpumem_device_obj *device); /* takes the device lock */
 
 /* The first step of destroying a pool, stream or event: ends its handle and takes it off its
- * device's list, holding the device (takes the device lock). Of two destroys at once (or a
+ * device's list (`link`; NULL: left there, for the destroy to take off), holding the device
+ * (takes the device lock). Of two destroys at once (or a
  * destroy and the device's close), only the one that ends the handle gets 1 and goes on; the
  * device stays held until it calls gpumem_device_release_hold. */
 int gpumem_device_take(gpumem_device_obj *device, uint64_t handle, gpumem_list *link);

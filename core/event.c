@@ -178,10 +178,11 @@ static gpumem_result wait_on_host(gpumem_event_obj *event)
     if (event->native)
         return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "event_synchronize");
     gpumem_stream_obj *stream;
-    if (!stream_handle ||
-        gpumem_stream_get((gpumem_stream)(uintptr_t)stream_handle, &stream) != GPUMEM_OK) {
-        gpumem_error_clear(); /* never recorded, or its stream is gone with its work done */
-        return GPUMEM_OK;
+    if (!stream_handle)
+        return GPUMEM_OK; /* never recorded */
+    if (gpumem_stream_get((gpumem_stream)(uintptr_t)stream_handle, &stream) != GPUMEM_OK) {
+        gpumem_error_clear(); /* its handle ended: destroyed, or the device closing */
+        return gpumem_stream_wait_ended(device, stream_handle);
     }
     return gpumem_stream_wait(stream);
 }

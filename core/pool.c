@@ -593,7 +593,7 @@ GPUMEM_RARE static gpumem_result wait_for_frees(gpumem_pool_obj *pool,
 {
     int on_host[GPUMEM_ORDER_SLOTS];
     for (uint32_t i = 0; i < count; i++) {
-        gpumem_result r = gpumem_stream_follow(taker, waits[i].stream, &on_host[i]);
+        gpumem_result r = gpumem_stream_follow(pool->device, taker, waits[i].stream, &on_host[i]);
         if (r != GPUMEM_OK)
             return r;
     }

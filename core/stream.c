@@ -1,6 +1,7 @@
 #include "stream.h"
 
 #include "alloc.h"
+#include "backoff.h"
 #include "call.h"
 #include "handles.h"
 
@@ -88,16 +89,36 @@ static gpumem_result fence_record(gpumem_stream_obj *stream)
     return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "event_record");
 }
 
-gpumem_result gpumem_stream_follow(gpumem_stream_obj *waiter, uint64_t signaler_handle,
-                                   int *on_host)
+gpumem_result gpumem_stream_wait_ended(gpumem_device_obj *device, uint64_t handle)
+{
+    gpumem_stream_obj *stream = NULL;
+    pthread_mutex_lock(&device->lock);
+    for (gpumem_list *l = device->streams.next; l != &device->streams && !stream; l = l->next) {
+        gpumem_stream_obj *listed = GPUMEM_CONTAINER_OF(l, gpumem_stream_obj, link);
+        if (listed->handle == handle) {
+            stream = listed;
+            stream->followers++;
+        }
+    }
+    pthread_mutex_unlock(&device->lock);
+    if (!stream)
+        return GPUMEM_OK; /* off the list: its work was waited for */
+    gpumem_result r = gpumem_stream_wait(stream);
+    pthread_mutex_lock(&device->lock);
+    stream->followers--;
+    pthread_mutex_unlock(&device->lock);
+    return r;
+}
+
+gpumem_result gpumem_stream_follow(gpumem_device_obj *device, gpumem_stream_obj *waiter,
+                                   uint64_t signaler_handle, int *on_host)
 {
     gpumem_stream_obj *signaler;
     *on_host = 1;
     if (gpumem_stream_get((gpumem_stream)(uintptr_t)signaler_handle, &signaler) != GPUMEM_OK) {
-        gpumem_error_clear(); /* destroyed: its work was waited for */
-        return GPUMEM_OK;
+        gpumem_error_clear(); /* its handle ended: destroyed, or the device closing */
+        return gpumem_stream_wait_ended(device, signaler_handle);
     }
-    gpumem_device_obj *device = signaler->device;
     if (!waiter || !signaler->native || !device->ops->stream_wait_event)
         return gpumem_stream_wait(signaler);
     *on_host = 0;
@@ -113,6 +134,23 @@ gpumem_result gpumem_stream_follow(gpumem_stream_obj *waiter, uint64_t signaler_
     r = device->ops->stream_wait_event(device->native, waiter->native, signaler->fence);
     gpumem_lock_release(&waiter->lock);
     return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "stream_wait_event");
+}
+
+/* Waits for the work of a stream whose handle has ended, then takes it off its device's list
+ * once no host waits on it (gpumem_stream_wait_ended). */
+static void stream_unlist(gpumem_stream_obj *stream)
+{
+    gpumem_device_obj *device = stream->device;
+    if (gpumem_stream_wait(stream) != GPUMEM_OK)
+        gpumem_error_clear(); /* nothing left to report it to; the stream goes regardless */
+    pthread_mutex_lock(&device->lock);
+    for (unsigned round = 0; stream->followers; round++) {
+        pthread_mutex_unlock(&device->lock);
+        gpumem_backoff(round, 0, 16);
+        pthread_mutex_lock(&device->lock);
+    }
+    gpumem_list_remove(&stream->link);
+    pthread_mutex_unlock(&device->lock);
 }
 
 void gpumem_stream_free(gpumem_stream_obj *stream)
@@ -178,9 +216,11 @@ gpumem_result gpumem_stream_destroy(gpumem_stream handle)
                             "stream %#llx",
                             GPUMEM_LOG_HANDLE(handle));
     gpumem_device_obj *device = stream->device;
-    /* Counted before the handle ends: whoever finds it ended finds the count (device.h). */
+    /* Counted before the handle ends: whoever finds it ended finds the count (device.h). The
+     * stream stays on the device's list until its work has been waited for
+     * (gpumem_stream_wait_ended). */
     atomic_fetch_add(&device->streams_closing, 1);
-    if (!gpumem_device_take(device, stream->handle, &stream->link)) {
+    if (!gpumem_device_take(device, stream->handle, NULL)) {
         atomic_fetch_sub(&device->streams_closing, 1);
         GPUMEM_LOGGED_LEAVE(call, gpumem_fail(GPUMEM_ERROR_DESTROYED, "the stream was destroyed"),
                             "stream %#llx",
@@ -189,6 +229,7 @@ gpumem_result gpumem_stream_destroy(gpumem_stream handle)
     /* Calls that found the stream finish their submissions first; then its work is waited
      * for, and it goes. */
     gpumem_epoch_wait(call.thread->record, gpumem_epoch_stamp());
+    stream_unlist(stream);
     gpumem_stream_free(stream);
     atomic_fetch_sub(&device->streams_closing, 1);
     gpumem_device_release_hold(device);

@@ -16,6 +16,9 @@ struct gpumem_stream_obj {
     /* Recorded by gpumem_stream_follow for other streams to wait on; made at its first use,
      * under the stream's lock. */
     gpumem_backend_event *fence;
+    /* Hosts waiting for it through gpumem_stream_wait_ended (device lock): its destroy keeps it
+     * on the device's list until there are none. */
+    uint32_t followers;
 };
 
 /* The stream of a live handle, or the reason there is none. */
@@ -33,12 +36,20 @@ gpumem_result gpumem_stream_new(gpumem_device_obj *device, int is_default,
 gpumem_result gpumem_stream_wait(gpumem_stream_obj *stream);
 
 /* Orders what is submitted to `waiter` from now on after the work submitted so far to the
- * stream of `signaler` (a handle): on the device where the backend can (an event recorded on
- * the signaler, waited for by the waiter), else on the host. waiter NULL: the host waits. A
- * signaler destroyed meanwhile has finished its work. *on_host is 1 when the host waited (the
- * signaler's work so far is done), 0 when the waiter waits on the device. Takes the streams'
- * locks one at a time. */
-gpumem_result gpumem_stream_follow(gpumem_stream_obj *waiter, uint64_t signaler, int *on_host);
+ * stream of `signaler` (a handle, of `device`): on the device where the backend can (an event
+ * recorded on the signaler, waited for by the waiter), else on the host. waiter NULL: the host
+ * waits. A signaler whose handle has ended is waited for on the host until its work is
+ * (gpumem_stream_wait_ended). *on_host is 1 when the host waited (the signaler's work so far is
+ * done), 0 when the waiter waits on the device. Takes the streams' locks one at a time, and the
+ * device's lock for an ended signaler. */
+gpumem_result gpumem_stream_follow(gpumem_device_obj *device, gpumem_stream_obj *waiter,
+                                   uint64_t signaler, int *on_host);
+
+/* The host waits for the work of the stream of `handle`, whose handle has ended. A stream stays
+ * on its device's list from the end of its handle until its work has been waited for (its
+ * destroy, the device's close), so one found there is waited for; one not found has no work
+ * left. Takes the device's lock: not to be called with a pool's lock held. */
+gpumem_result gpumem_stream_wait_ended(gpumem_device_obj *device, uint64_t handle);
 
 /* Waits for, destroys and frees a stream that no call can reach any more (its handle ended,
  * the calls that found it have returned, it is off its device's list). */

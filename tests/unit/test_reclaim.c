@@ -1033,7 +1033,7 @@ Test(reclaim, no_record_is_freed_under_calls_of_more_threads_than_a_snapshot_hol
  * with a barrier for it. Its stream's destroy could also free it on another stream before the
  * stream's work was waited for. */
 typedef struct native_stream {
-    int destroyed;
+    int unused;
 } native_stream;
 
 static gpumem_backend_vtable native_table;
@@ -1043,9 +1043,11 @@ static struct {
     gpumem_backend_stream *stream;
 } native_frees[256];
 static _Atomic uint32_t native_free_count;
-/* A synchronize of this stream waits until it is set to another: its work runs on. */
-static gpumem_backend_stream *_Atomic held_stream;
-static _Atomic int held_stream_waiting;
+/* A synchronize of this stream waits until it is set to another: its work runs on. Waiters
+ * counts the synchronizes that have waited so far. busy_stream's work is in flight while
+ * stream_busy is 1 (a test sets it; that stream's next synchronize clears it). */
+static gpumem_backend_stream *_Atomic held_stream, *_Atomic busy_stream;
+static _Atomic int held_stream_waiting, stream_busy;
 
 static gpumem_result native_properties(gpumem_backend_device *device,
                                        gpumem_device_properties *properties)
@@ -1072,10 +1074,12 @@ static gpumem_result native_stream_synchronize(gpumem_backend_device *device,
                                                gpumem_backend_stream *stream)
 {
     if (stream == atomic_load(&held_stream)) {
-        atomic_store(&held_stream_waiting, 1);
+        atomic_fetch_add(&held_stream_waiting, 1);
         while (atomic_load(&held_stream) == stream)
             sched_yield();
     }
+    if (stream == atomic_load(&busy_stream))
+        atomic_store(&stream_busy, 0);
     return GPUMEM_OK;
 }
 
@@ -1353,4 +1357,93 @@ Test(reclaim, native_buffers_waiting_for_their_streams_go_with_their_pool_or_dev
         cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
         cr_expect_eq(native_pages, 0, "%d pages outlived the device", (int)native_pages);
     }
+}
+
+/* --- a stream whose handle has ended before its work was waited for ---
+ *
+ * A stream's destroy ends its handle, waits for the calls that found it, then for its work; a
+ * device's close ends every handle first too. Meanwhile a host that follows the stream's frees
+ * (a create in a paged pool, which waits for the work of ranges freed in stream order) or
+ * waits for an event recorded on it, must still wait for that work: it used to take the ended
+ * handle for work done, and a create took back a range the stream's work still used. */
+
+static gpumem_pool follower_pool;
+static gpumem_event follower_event;
+static _Atomic int follower_done, follower_saw_busy;
+static gpumem_result follower_result;
+
+/* A host create in follower_pool, or a synchronize of follower_event; notes whether the
+ * watched stream's work was still in flight when it returned. */
+static void *follow_on_host(void *arg)
+{
+    gpumem_buffer b = NULL;
+    gpumem_buffer_desc desc = {.size = 4096};
+    follower_result = arg ? gpumem_event_synchronize(follower_event)
+                          : gpumem_buffer_create(follower_pool, &desc, &b);
+    atomic_store(&follower_saw_busy, atomic_load(&stream_busy));
+    atomic_store(&follower_done, 1);
+    if (b)
+        gpumem_buffer_destroy(b);
+    return NULL;
+}
+
+static void a_host_waits_for_an_ended_streams_work(int by_event)
+{
+    gpumem_device device = open_native();
+    gpumem_pool_desc desc = {.page_size = 1 << 20};
+    cr_assert_eq(gpumem_pool_create(device, &desc, &follower_pool), GPUMEM_OK);
+    gpumem_stream stream;
+    cr_assert_eq(gpumem_stream_create(device, &stream), GPUMEM_OK);
+    gpumem_device_obj *d;
+    gpumem_stream_obj *s;
+    cr_assert_eq(gpumem_device_get(device, &d), GPUMEM_OK);
+    cr_assert_eq(gpumem_stream_get(stream, &s), GPUMEM_OK); /* kept until the destroy's end */
+    if (by_event) {
+        cr_assert_eq(gpumem_event_create(device, &follower_event), GPUMEM_OK, "%s",
+                     gpumem_last_error());
+        cr_assert_eq(gpumem_event_record(follower_event, stream), GPUMEM_OK, "%s",
+                     gpumem_last_error());
+    } else { /* a range freed in the stream's order, its work still using it */
+        cr_assert_eq(gpumem_buffer_destroy_on_stream(make(follower_pool, 4096), stream),
+                     GPUMEM_OK);
+    }
+    atomic_store(&busy_stream, native_of(device, stream));
+    atomic_store(&stream_busy, 1);
+    atomic_store(&held_stream_waiting, 0);
+    atomic_store(&held_stream, native_of(device, stream));
+    atomic_store(&follower_done, 0);
+    pthread_t destroyer, follower;
+    cr_assert_eq(pthread_create(&destroyer, NULL, destroy_stream, &stream), 0);
+    while (atomic_load(&held_stream_waiting) < 1) /* the handle has ended; the work runs on */
+        sched_yield();
+    cr_assert_eq(pthread_create(&follower, NULL, follow_on_host, by_event ? &stream : NULL), 0);
+    /* The follower finds the stream on the device's list, and waits for the destroy's wait. */
+    for (uint32_t followers = 0; !followers && !atomic_load(&follower_done);) {
+        sched_yield();
+        pthread_mutex_lock(&d->lock);
+        followers = s->followers;
+        pthread_mutex_unlock(&d->lock);
+    }
+    cr_expect(!atomic_load(&follower_done), "%s returned while the stream's work ran",
+              by_event ? "an event's synchronize" : "a host create");
+    atomic_store(&held_stream, NULL);
+    pthread_join(follower, NULL);
+    pthread_join(destroyer, NULL);
+    cr_assert_eq(stream_destroyed, GPUMEM_OK);
+    cr_assert_eq(follower_result, GPUMEM_OK, "%s", gpumem_last_error());
+    cr_expect(!atomic_load(&follower_saw_busy), "the stream's work was still in flight");
+    atomic_store(&busy_stream, NULL);
+    if (by_event)
+        cr_assert_eq(gpumem_event_destroy(follower_event), GPUMEM_OK);
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
+Test(reclaim, a_host_create_waits_for_the_work_of_a_stream_being_destroyed)
+{
+    a_host_waits_for_an_ended_streams_work(0);
+}
+
+Test(reclaim, an_event_synchronize_waits_for_the_work_of_a_stream_being_destroyed)
+{
+    a_host_waits_for_an_ended_streams_work(1);
 }
