@@ -75,20 +75,37 @@ static inline gpumem_result gpumem_call_end(gpumem_call *call, gpumem_result res
     gpumem_thread *t = call->thread;
     if (__builtin_expect(result == GPUMEM_OK, 1)) {
         if (__builtin_expect(t->error_pending, 0))
-            gpumem_error_reset(t);
+            gpumem_call_end_pending(t);
         return result;
     }
     return gpumem_error_name(t, call->function, result);
 }
 
+/* Closes the read-side section opened by gpumem_call_enter. */
+static inline void gpumem_call_close(gpumem_thread *t, int opened_own)
+{
+    gpumem_epoch_record *record = t->record; /* NULL when the thread could not register */
+    if ((--t->depth == 0 || __builtin_expect(opened_own, 0)) && record)
+        gpumem_epoch_leave(record);
+}
+
+/* gpumem_call_leave where the call failed or left something pending: the log messages kept
+ * for the end of the outermost call (log.h) go first, still inside its read-side section but
+ * with no lock held, as a callback for a message sent during the call always runs. The call's
+ * fields by value, so that the call stays in registers on the usual path. */
+gpumem_result gpumem_call_leave_pending(gpumem_thread *thread, const char *function,
+                                        int opened_own, gpumem_result result)
+    __attribute__((noinline));
+
 /* Closes the read-side section opened by gpumem_call_enter, then as gpumem_call_end. */
 static inline gpumem_result gpumem_call_leave(gpumem_call *call, gpumem_result result)
 {
     gpumem_thread *t = call->thread;
-    gpumem_epoch_record *record = t->record; /* NULL when the thread could not register */
-    if ((--t->depth == 0 || __builtin_expect(call->opened_own, 0)) && record)
-        gpumem_epoch_leave(record);
-    return gpumem_call_end(call, result);
+    if (__builtin_expect(t->error_pending, 0))
+        return gpumem_call_leave_pending(t, call->function, call->opened_own, result);
+    gpumem_call_close(t, call->opened_own);
+    return __builtin_expect(result == GPUMEM_OK, 1) ? result
+                                                    : gpumem_error_name(t, call->function, result);
 }
 
 /* 1 when the call runs inside another gpumem call on this thread (a log callback's). */

@@ -6,6 +6,7 @@
 #include "call.h"
 #include "gpumem/backend.h"
 #include "hot.h"
+#include "log.h"
 
 _Thread_local gpumem_thread gpumem_this_thread;
 
@@ -36,12 +37,12 @@ const char *gpumem_result_string(gpumem_result result)
 const char *gpumem_last_error(void)
 {
     gpumem_thread *t = &gpumem_this_thread;
-    return t->error_pending ? t->message : "";
+    return t->error_pending & GPUMEM_PENDING_ERROR ? t->message : "";
 }
 
 void gpumem_error_reset(gpumem_thread *t)
 {
-    t->error_pending = 0;
+    t->error_pending &= GPUMEM_PENDING_LOG; /* deferred messages wait for the call's end */
     t->message[0] = '\0';
     t->backend_message[0] = '\0';
 }
@@ -50,8 +51,8 @@ void gpumem_error_reset(gpumem_thread *t)
 static gpumem_thread *begin_error(void)
 {
     gpumem_thread *t = &gpumem_this_thread;
-    if (!t->error_pending) {
-        t->error_pending = 1;
+    if (!(t->error_pending & GPUMEM_PENDING_ERROR)) {
+        t->error_pending |= GPUMEM_PENDING_ERROR;
         t->message[0] = '\0';
         t->backend_message[0] = '\0';
     }
@@ -71,7 +72,7 @@ gpumem_result gpumem_fail(gpumem_result result, const char *format, ...)
 GPUMEM_RARE gpumem_result gpumem_fail_backend(gpumem_result result, const char *operation)
 {
     gpumem_thread *t = &gpumem_this_thread;
-    if (t->error_pending && t->backend_message[0])
+    if ((t->error_pending & GPUMEM_PENDING_ERROR) && t->backend_message[0])
         return gpumem_fail(result, "%s", t->backend_message);
     return gpumem_fail(result, "%s failed (%s)", operation, gpumem_result_string(result));
 }
@@ -80,9 +81,10 @@ GPUMEM_RARE gpumem_result gpumem_error_name(gpumem_thread *t, const char *functi
                                           gpumem_result result)
 {
     char detail[GPUMEM_MESSAGE_SIZE];
-    if (t->error_pending && t->message[0])
+    int pending = (t->error_pending & GPUMEM_PENDING_ERROR) != 0;
+    if (pending && t->message[0])
         memcpy(detail, t->message, sizeof detail);
-    else if (t->error_pending && t->backend_message[0])
+    else if (pending && t->backend_message[0])
         memcpy(detail, t->backend_message, sizeof detail);
     else
         snprintf(detail, sizeof detail, "%s", gpumem_result_string(result));
@@ -92,7 +94,27 @@ GPUMEM_RARE gpumem_result gpumem_error_name(gpumem_thread *t, const char *functi
     if (n < GPUMEM_MESSAGE_SIZE)
         memcpy(t->message + n, detail, GPUMEM_MESSAGE_SIZE - n - 1);
     t->message[GPUMEM_MESSAGE_SIZE - 1] = '\0';
+    if ((t->error_pending & GPUMEM_PENDING_LOG) && t->depth == 0)
+        gpumem_log_flush_deferred(t);
     return result;
+}
+
+gpumem_result gpumem_call_leave_pending(gpumem_thread *t, const char *function, int opened_own,
+                                        gpumem_result result)
+{
+    if ((t->error_pending & GPUMEM_PENDING_LOG) && t->depth == 1)
+        gpumem_log_flush_deferred(t);
+    gpumem_call_close(t, opened_own);
+    gpumem_call call = {.thread = t, .function = function, .opened_own = opened_own};
+    return gpumem_call_end(&call, result);
+}
+
+void gpumem_call_end_pending(gpumem_thread *t)
+{
+    if ((t->error_pending & GPUMEM_PENDING_LOG) && t->depth == 0)
+        gpumem_log_flush_deferred(t); /* clears the last error too */
+    else
+        gpumem_error_reset(t);
 }
 
 gpumem_result gpumem_call_no_record(void)

@@ -4,6 +4,7 @@
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "env.h"
@@ -90,6 +91,76 @@ void gpumem_call_log(const char *function, int32_t result, const char *format, .
         gpumem_log(GPUMEM_LOG_DEBUG, "%s(%s) -> GPUMEM_OK%s%s", function, text,
                    outputs && *outputs ? ": " : "", outputs ? outputs : "");
     gpumem_this_thread.logging_call = 0;
+}
+
+void gpumem_log_after_call(int32_t level, const char *format, ...)
+{
+    gpumem_thread *t = &gpumem_this_thread;
+    va_list args;
+    va_start(args, format);
+    if (t->depth == 0) {
+        log_message(level, format, args);
+        va_end(args);
+        return;
+    }
+    char message[GPUMEM_MESSAGE_SIZE];
+    vsnprintf(message, sizeof message, format, args);
+    va_end(args);
+    uint32_t length = (uint32_t)strlen(message) + 1;
+    if (t->deferred_log_used + 1 + length > t->deferred_log_capacity) {
+        uint32_t capacity = t->deferred_log_capacity ? 2 * t->deferred_log_capacity : 4096;
+        while (capacity < t->deferred_log_used + 1 + length)
+            capacity *= 2;
+        char *grown = realloc(t->deferred_log, capacity);
+        if (!grown) {
+            t->deferred_log_dropped++;
+            t->error_pending |= GPUMEM_PENDING_LOG;
+            return;
+        }
+        t->deferred_log = grown;
+        t->deferred_log_capacity = capacity;
+    }
+    char *at = t->deferred_log + t->deferred_log_used;
+    at[0] = (char)(level < 0 ? 0 : level > GPUMEM_LOG_ERROR ? GPUMEM_LOG_ERROR : level);
+    memcpy(at + 1, message, length);
+    t->deferred_log_used += (uint32_t)(1 + length);
+    t->error_pending |= GPUMEM_PENDING_LOG;
+}
+
+static void send_deferred(int32_t level, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    log_message(level, format, args);
+    va_end(args);
+}
+
+void gpumem_log_flush_deferred(gpumem_thread *t)
+{
+    /* The callback may make gpumem calls, which set and clear the last error: the call's own
+     * is put back afterwards. Messages those calls defer go at their own ends. */
+    char error[GPUMEM_MESSAGE_SIZE];
+    int had_error = (t->error_pending & GPUMEM_PENDING_ERROR) != 0;
+    if (had_error)
+        memcpy(error, t->message, sizeof error);
+    char *log = t->deferred_log; /* taken: the callback's calls keep messages of their own */
+    uint32_t used = t->deferred_log_used, dropped = t->deferred_log_dropped;
+    t->deferred_log = NULL;
+    t->deferred_log_used = t->deferred_log_capacity = t->deferred_log_dropped = 0;
+    t->error_pending &= (unsigned char)~GPUMEM_PENDING_LOG;
+    for (uint32_t at = 0; at < used; at += 2 + (uint32_t)strlen(log + at + 1))
+        send_deferred(log[at], "%s", log + at + 1);
+    free(log);
+    if (dropped)
+        send_deferred(GPUMEM_LOG_WARNING, "%u log messages of one call were dropped: no memory "
+                      "to keep them until its end", dropped);
+    if (had_error) {
+        memcpy(t->message, error, sizeof error);
+        t->backend_message[0] = '\0';
+        t->error_pending |= GPUMEM_PENDING_ERROR;
+    } else {
+        gpumem_error_reset(t);
+    }
 }
 
 void gpumem_log(int32_t level, const char *format, ...)

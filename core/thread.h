@@ -14,11 +14,17 @@
 
 #define GPUMEM_MESSAGE_SIZE 1024
 #define GPUMEM_THREAD_ARENA_SLOTS 4
+/* error_pending's bits: a message (gpumem_last_error), and log messages waiting for the end of
+ * the call (log.h, gpumem_log_after_call). */
+#define GPUMEM_PENDING_ERROR 1u
+#define GPUMEM_PENDING_LOG 2u
 
 struct gpumem_epoch_record;
 
 typedef struct gpumem_thread {
-    unsigned char error_pending; /* message or backend_message holds something */
+    /* GPUMEM_PENDING_ERROR: message or backend_message holds something; GPUMEM_PENDING_LOG:
+     * deferred_log does. */
+    unsigned char error_pending;
     unsigned char logging_call;  /* gpumem_call_log runs: calls from its callback are not logged */
     uint32_t depth;              /* public calls in progress (more than 1 only through callbacks) */
     uint32_t arena_slot_next;    /* the arena_slots entry the next new pool takes */
@@ -31,6 +37,14 @@ typedef struct gpumem_thread {
     struct gpumem_epoch_record *record; /* registered at the thread's first guarded call */
     char message[GPUMEM_MESSAGE_SIZE];         /* what gpumem_last_error() returns */
     char backend_message[GPUMEM_MESSAGE_SIZE]; /* a backend's detail, for core to wrap */
+    /* Log messages sent under a pool's lock, for the end of the call (gpumem_log_after_call):
+     * each a level byte and a NUL-terminated text, in memory of the C library's (not core's
+     * allocator, whose failures tests inject) that the call's end frees; those that found no
+     * memory are counted. */
+    char *deferred_log;
+    uint32_t deferred_log_used;
+    uint32_t deferred_log_capacity;
+    uint32_t deferred_log_dropped;
 } gpumem_thread;
 
 extern _Thread_local gpumem_thread gpumem_this_thread;

@@ -89,7 +89,11 @@ typedef void (*gpumem_log_fn)(void *user, int32_t level, const char *message);
 
 /* Routes gpumem's log (backend notes, Vulkan validation messages) to fn. NULL restores the
  * default, which prints messages at or above GPUMEM_LOG (env: debug, info, warning, error;
- * default warning) to stderr. Process-wide. */
+ * default warning) to stderr. Process-wide. fn runs on the thread that logs, inside the call
+ * that logs when there is one; it may call gpumem (a destroy excepted: it is refused there with
+ * GPUMEM_ERROR_BAD_STATE). A pool's own messages (its pages made and freed, overwritten guard
+ * margins) reach fn at the end of the call that sent them, when it holds no lock, so that fn
+ * may use that pool. */
 GPUMEM_API gpumem_result gpumem_log_set_callback(gpumem_log_fn fn, void *user);
 
 /* ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -793,6 +794,145 @@ Test(reclaim, a_call_nested_after_the_outer_call_left_its_section_opens_its_own)
     gpumem_call_leave(&nested, GPUMEM_OK);
     gpumem_call_leave(&outer, GPUMEM_OK);
     cr_expect_eq(outer.thread->depth, 0u);
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
+/* --- a log callback that calls gpumem on the pool whose page a call allocates or frees ---
+ *
+ * A pool logs its pages' allocation and release while it holds its lock. A log callback that
+ * then called a trim or the statistics of that pool found the lock its own call held: a
+ * deadlock once the process was shared, and for the lone thread a way in under its own call
+ * (the trim freed the page the create was about to use). Such messages now reach the callback
+ * when the call ends. */
+
+static gpumem_pool logging_pool;
+static int nested_kind; /* 0: trim, 1: statistics, 2: a create (destroyed after: a destroy from a
+                           log callback is refused) */
+static gpumem_buffer nested_made[64];
+static _Atomic int nested_calls, nested_failures, nested_inside;
+static char nested_error[256];
+
+static void call_back_into_the_pool(void *user, int32_t level, const char *message)
+{
+    (void)user;
+    /* The pool's own messages (not the debug log of the calls, which names the pool too). */
+    if (level != GPUMEM_LOG_INFO || atomic_load(&nested_inside) ||
+        !strstr(message, "pool 'logging'"))
+        return;
+    atomic_store(&nested_inside, 1);
+    gpumem_pool_stats stats;
+    gpumem_buffer b = NULL;
+    gpumem_buffer_desc desc = {.size = 1 << 19};
+    gpumem_result r = nested_kind == 0   ? gpumem_pool_trim(logging_pool)
+                      : nested_kind == 1 ? gpumem_pool_stats_get(logging_pool, &stats)
+                                         : gpumem_buffer_create(logging_pool, &desc, &b);
+    if (b && atomic_load(&nested_calls) < 64)
+        nested_made[atomic_load(&nested_calls)] = b;
+    if (r != GPUMEM_OK) {
+        atomic_fetch_add(&nested_failures, 1);
+        snprintf(nested_error, sizeof nested_error, "%s", gpumem_last_error());
+    }
+    atomic_fetch_add(&nested_calls, 1);
+    atomic_store(&nested_inside, 0);
+}
+
+static void *make_a_call(void *arg)
+{
+    gpumem_buffer b = make((gpumem_pool)arg, 64);
+    cr_assert_eq(gpumem_buffer_destroy(b), GPUMEM_OK);
+    return NULL;
+}
+
+/* `shared`: another thread has made a call first, so that locks are taken for real (no lone
+ * thread); `arenas`: the pool's arenas (the statistics lock them all). */
+static void a_log_callback_calls_the_pool_whose_page_a_call_made(int kind, int shared,
+                                                                 uint32_t arenas)
+{
+    gpumem_device device = open_host();
+    gpumem_pool_desc desc = {.name = "logging", .page_size = 1 << 20, .arena_count = arenas};
+    cr_assert_eq(gpumem_pool_create(device, &desc, &logging_pool), GPUMEM_OK, "%s",
+                 gpumem_last_error());
+    if (shared) {
+        pthread_t other;
+        cr_assert_eq(pthread_create(&other, NULL, make_a_call, (void *)logging_pool), 0);
+        pthread_join(other, NULL);
+        cr_assert_eq(gpumem_pool_trim(logging_pool), GPUMEM_OK); /* its page goes */
+    }
+    nested_kind = kind;
+    nested_calls = nested_failures = 0;
+    cr_assert_eq(gpumem_log_set_callback(call_back_into_the_pool, NULL), GPUMEM_OK);
+    gpumem_buffer b = make(logging_pool, 4096); /* the pool's first page: logged */
+    cr_expect_gt(atomic_load(&nested_calls), 0, "the page's message did not reach the callback "
+                 "before the create returned");
+    int calls_before_trim = atomic_load(&nested_calls);
+    void *data;
+    cr_assert_eq(gpumem_buffer_map(b, &data), GPUMEM_OK, "%s", gpumem_last_error());
+    memset(data, 0x5a, 4096); /* on a page a nested trim must not have freed */
+    cr_assert_eq(gpumem_buffer_unmap(b), GPUMEM_OK);
+    cr_assert_eq(gpumem_buffer_destroy(b), GPUMEM_OK);
+    cr_assert_eq(gpumem_pool_trim(logging_pool), GPUMEM_OK, "%s", gpumem_last_error());
+    cr_expect_gt(atomic_load(&nested_calls), calls_before_trim,
+                 "the page's release did not reach the callback");
+    cr_expect_eq(gpumem_last_error()[0], '\0', "a success left a message: %s",
+                 gpumem_last_error());
+    cr_assert_eq(gpumem_log_set_callback(NULL, NULL), GPUMEM_OK);
+    cr_expect_eq(atomic_load(&nested_failures), 0, "a call from the callback failed: %s",
+                 nested_error);
+    for (int i = 0; i < 64; i++) {
+        if (nested_made[i])
+            cr_assert_eq(gpumem_buffer_destroy(nested_made[i]), GPUMEM_OK);
+        nested_made[i] = NULL;
+    }
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
+Test(reclaim, a_log_callback_may_trim_the_pool_whose_page_was_logged, .timeout = 60)
+{
+    for (int shared = 0; shared <= 1; shared++)
+        for (uint32_t arenas = 1; arenas <= 2; arenas++)
+            a_log_callback_calls_the_pool_whose_page_a_call_made(0, shared, arenas);
+}
+
+Test(reclaim, a_log_callback_may_read_the_statistics_of_the_pool_whose_page_was_logged,
+     .timeout = 60)
+{
+    for (int shared = 0; shared <= 1; shared++)
+        for (uint32_t arenas = 1; arenas <= 2; arenas++)
+            a_log_callback_calls_the_pool_whose_page_a_call_made(1, shared, arenas);
+}
+
+Test(reclaim, a_log_callback_may_create_in_the_pool_whose_page_was_logged, .timeout = 60)
+{
+    for (int shared = 0; shared <= 1; shared++)
+        for (uint32_t arenas = 1; arenas <= 2; arenas++)
+            a_log_callback_calls_the_pool_whose_page_a_call_made(2, shared, arenas);
+}
+
+/* A failure keeps its message through the callback's own calls at the call's end: a create
+ * over the byte limit, which empties two pages of kept buffers and frees one (logged) before it
+ * fails all the same. */
+Test(reclaim, a_failed_calls_message_outlives_the_log_callbacks_calls)
+{
+    gpumem_device device = open_host();
+    gpumem_pool_desc desc = {.name = "logging", .page_size = 1 << 20, .byte_limit = 3 << 20};
+    cr_assert_eq(gpumem_pool_create(device, &desc, &logging_pool), GPUMEM_OK);
+    gpumem_buffer kept[25]; /* two pages of 1 MiB, their buffers kept whole by the reuse cache */
+    for (int i = 0; i < 25; i++)
+        kept[i] = make(logging_pool, 48 << 10);
+    for (int i = 0; i < 25; i++)
+        cr_assert_eq(gpumem_buffer_destroy(kept[i]), GPUMEM_OK);
+    nested_kind = 1;
+    nested_calls = nested_failures = 0;
+    cr_assert_eq(gpumem_log_set_callback(call_back_into_the_pool, NULL), GPUMEM_OK);
+    gpumem_buffer big;
+    gpumem_buffer_desc over = {.size = 5 << 19}; /* a page of its own, over the limit */
+    cr_assert_eq(gpumem_buffer_create(logging_pool, &over, &big), GPUMEM_ERROR_LIMIT_EXCEEDED);
+    cr_expect_gt(atomic_load(&nested_calls), 0, "no page was freed (and logged) by the create");
+    cr_expect(strstr(gpumem_last_error(), "gpumem_buffer_create: ") == gpumem_last_error(),
+              "the failure's message was lost: '%s'", gpumem_last_error());
+    cr_assert_eq(gpumem_log_set_callback(NULL, NULL), GPUMEM_OK);
+    cr_expect_eq(atomic_load(&nested_failures), 0, "a call from the callback failed: %s",
+                 nested_error);
     cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
 }
 
