@@ -264,8 +264,9 @@ static gpumem_result record_new_locked(gpumem_pool_obj *arena, gpumem_stream_obj
     return r;
 }
 
-/* The second try of a create that met the pool's byte limit in one of several arenas: the
- * limit counts every arena's pages, and the others' empty ones may make room. The refusal is
+/* The second try of a create that met the pool's byte limit, or a device short of memory, in
+ * one of several arenas: the limit counts every arena's pages, the device holds them all, and
+ * the others' empty ones may make room. The refusal is
  * kept, and the thread's error state cleared for the second try. Out of line, as its message
  * buffer would be on every create's stack. */
 GPUMEM_RARE static gpumem_result record_create_again(gpumem_pool_obj *arena,
@@ -290,7 +291,9 @@ gpumem_result gpumem_record_create(gpumem_pool_obj *pool, gpumem_stream_obj *tak
 {
     gpumem_pool_obj *arena = gpumem_pool_arena(pool);
     gpumem_result r = record_new_locked(arena, taker, desc, usage, image, out, thread);
-    if (__builtin_expect(r != GPUMEM_ERROR_LIMIT_EXCEEDED, 1) || arena->owner->arena_count == 1)
+    int short_of_memory = r == GPUMEM_ERROR_LIMIT_EXCEEDED ||
+                          r == GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY;
+    if (__builtin_expect(!short_of_memory, 1) || arena->owner->arena_count == 1)
         return r;
     return record_create_again(arena, taker, desc, usage, image, out, thread, r);
 }

@@ -358,6 +358,21 @@ static gpumem_page *reuse_dedicated(gpumem_pool_obj *pool, uint64_t bytes)
     return best;
 }
 
+/* Frees the arena's empty shared pages where no stream-ordered free may still use them (pool
+ * lock held). */
+static void free_empty_pages(gpumem_pool_obj *pool)
+{
+    if (!pool->empty_pages || gpumem_order_unsettled(&pool->order))
+        return;
+    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->pages) {
+        gpumem_page *page = GPUMEM_CONTAINER_OF(node, gpumem_page, link);
+        if (page->buffer_count == 0 && !page->dedicated) {
+            pool->empty_pages--;
+            page_free(pool, page);
+        }
+    }
+}
+
 /* A page of its own for one allocation, for `why` (logged with a new page). */
 GPUMEM_RARE static gpumem_result place_dedicated(gpumem_pool_obj *pool, uint64_t size,
                                                  uint64_t alignment, const char *why,
@@ -378,11 +393,14 @@ GPUMEM_RARE static gpumem_result place_dedicated(gpumem_pool_obj *pool, uint64_t
     gpumem_page *page = for_image ? NULL : reuse_dedicated(pool, bytes);
     gpumem_result r = page ? GPUMEM_OK : page_new(pool, bytes, why, for_image, &page);
     /* Destroyed buffers may hold the bytes the limit or the device needs (a page held by a
-     * call that has ended since: gpumem_pool_place looks at those only now and then). */
+     * call that has ended since: gpumem_pool_place looks at those only now and then), and so
+     * may the empty shared pages the arena keeps (max_empty_pages, and those the reclaim's
+     * flush of kept buffers empties). */
     if ((r == GPUMEM_ERROR_LIMIT_EXCEEDED || r == GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY) &&
-        (pool->retired_count || pool->cached_count)) {
+        (pool->retired_count || pool->cached_count || pool->empty_pages)) {
         gpumem_error_clear();
         gpumem_pool_reclaim(pool);
+        free_empty_pages(pool);
         r = page_new(pool, bytes, why, for_image, &page);
     }
     if (r != GPUMEM_OK)
@@ -1416,13 +1434,7 @@ static gpumem_result trim_arena(gpumem_pool_obj *pool)
         return r;
     release_parked(pool);
     gpumem_pool_reclaim(pool);
-    GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->pages) {
-        gpumem_page *page = GPUMEM_CONTAINER_OF(node, gpumem_page, link);
-        if (page->buffer_count == 0 && !page->dedicated) {
-            pool->empty_pages--;
-            page_free(pool, page);
-        }
-    }
+    free_empty_pages(pool);
     gpumem_pool_unlock(pool);
     if (pool->kind == GPUMEM_POOL_NATIVE)
         trim_on_streams(pool);
@@ -1464,8 +1476,12 @@ static gpumem_result pool_trim(gpumem_pool handle)
     if (first != GPUMEM_OK)
         return gpumem_fail(first, "%s", message);
     if (pool->kind == GPUMEM_POOL_NATIVE) {
-        if ((r = gpumem_stream_wait(device->default_stream)) != GPUMEM_OK ||
-            !device->ops->native_pool_trim)
+        /* Frees queued on other streams (gpumem_buffer_destroy_on_stream) give their memory
+         * back to the runtime's pool once those streams reach them. */
+        if ((r = gpumem_stream_wait(device->default_stream)) != GPUMEM_OK)
+            return r;
+        gpumem_device_wait_streams(device);
+        if (!device->ops->native_pool_trim)
             return r;
         r = device->ops->native_pool_trim(device->native, pool->native_pool,
                                           pool->release_threshold);

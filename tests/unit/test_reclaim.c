@@ -636,6 +636,61 @@ Test(reclaim, a_dedicated_create_over_the_byte_limit_takes_back_a_page_an_ended_
     a_refused_dedicated_create_takes_back_a_held_page(0);
 }
 
+/* Empty pages a pool keeps (max_empty_pages) go before a page of its own is refused: by the
+ * byte limit or by the device, in the creating thread's arena, and, with several arenas, in
+ * the others (a review found both refused while the pool held only empty pages). */
+static gpumem_pool budget_pool;
+static gpumem_result budget_create_result;
+
+static void *create_a_large_buffer(void *arg)
+{
+    gpumem_buffer b = NULL;
+    gpumem_buffer_desc desc = {.size = 3 << 19}; /* 1.5 MiB: a page of its own */
+    budget_create_result = gpumem_buffer_create(budget_pool, &desc, &b);
+    if (b)
+        gpumem_buffer_destroy(b);
+    return arg;
+}
+
+static void empty_pages_go_before_a_large_create_fails(int by_device, uint32_t arenas)
+{
+    budget_bytes = 0;
+    gpumem_device device = open_budget();
+    gpumem_pool_desc desc = {.page_size = 1 << 20, .arena_count = arenas,
+                             .byte_limit = by_device ? 0 : 2u << 20};
+    cr_assert_eq(gpumem_pool_create(device, &desc, &budget_pool), GPUMEM_OK, "%s",
+                 gpumem_last_error());
+    /* This thread's arena keeps one empty page of 1 MiB. */
+    cr_assert_eq(gpumem_buffer_destroy(make(budget_pool, 4096)), GPUMEM_OK);
+    if (by_device)
+        budget_bytes = 2u << 20;
+    pthread_t other;
+    if (arenas > 1) { /* another thread, another arena */
+        cr_assert_eq(pthread_create(&other, NULL, create_a_large_buffer, NULL), 0);
+        pthread_join(other, NULL);
+    } else {
+        create_a_large_buffer(NULL);
+    }
+    cr_expect_eq(budget_create_result, GPUMEM_OK,
+                 "a 1.5 MiB create beside an empty page, refused by the %s, %u arena(s): %s",
+                 by_device ? "device" : "byte limit", arenas, gpumem_last_error());
+    budget_bytes = 0;
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+    cr_expect_eq(budget_used, 0u, "the device kept %llu bytes", (unsigned long long)budget_used);
+}
+
+Test(reclaim, empty_pages_go_before_the_byte_limit_refuses_a_page_of_its_own)
+{
+    empty_pages_go_before_a_large_create_fails(0, 1);
+    empty_pages_go_before_a_large_create_fails(0, 2);
+}
+
+Test(reclaim, empty_pages_go_before_the_device_refuses_a_page_of_its_own)
+{
+    empty_pages_go_before_a_large_create_fails(1, 1);
+    empty_pages_go_before_a_large_create_fails(1, 2);
+}
+
 /* --- a buffer destroyed after a reclaim's barrier waits for calls the barrier did not see ---
  *
  * A reclaim takes the epochs of the calls in progress at its barrier, then the pool's lock. In
@@ -909,8 +964,8 @@ Test(reclaim, a_log_callback_may_create_in_the_pool_whose_page_was_logged, .time
 }
 
 /* A failure keeps its message through the callback's own calls at the call's end: a create
- * over the byte limit, which empties two pages of kept buffers and frees one (logged) before it
- * fails all the same. */
+ * over the byte limit, which empties two pages of kept buffers and frees them (logged) before
+ * it fails all the same. */
 Test(reclaim, a_failed_calls_message_outlives_the_log_callbacks_calls)
 {
     gpumem_device device = open_host();
@@ -924,9 +979,9 @@ Test(reclaim, a_failed_calls_message_outlives_the_log_callbacks_calls)
     nested_kind = 1;
     nested_calls = nested_failures = 0;
     cr_assert_eq(gpumem_log_set_callback(call_back_into_the_pool, NULL), GPUMEM_OK);
-    gpumem_buffer big;
-    gpumem_buffer_desc over = {.size = 5 << 19}; /* a page of its own, over the limit */
-    cr_assert_eq(gpumem_buffer_create(logging_pool, &over, &big), GPUMEM_ERROR_LIMIT_EXCEEDED);
+    gpumem_buffer big = NULL;
+    gpumem_buffer_desc over = {.size = 7 << 19}; /* a page of its own, over the limit */
+    cr_expect_eq(gpumem_buffer_create(logging_pool, &over, &big), GPUMEM_ERROR_LIMIT_EXCEEDED);
     cr_expect_gt(atomic_load(&nested_calls), 0, "no page was freed (and logged) by the create");
     cr_expect(strstr(gpumem_last_error(), "gpumem_buffer_create: ") == gpumem_last_error(),
               "the failure's message was lost: '%s'", gpumem_last_error());
@@ -1441,9 +1496,10 @@ static void *destroy_stream(void *arg)
     return NULL;
 }
 
-/* While the stream's destroy waits for its work (its handle already ended), a trim leaves the
- * buffer that waits for it: freed on another stream, its memory could go to a new allocation
- * under that work. Once the destroy has waited, a trim frees it on the default stream. */
+/* While the stream's destroy waits for its work (its handle already ended), a reclaim leaves
+ * the buffer that waits for it: freed on another stream, its memory could go to a new
+ * allocation under that work. Once the destroy has waited, a trim frees it on the default
+ * stream. */
 Test(reclaim, a_native_buffer_waits_for_its_streams_work_through_the_streams_destroy)
 {
     gpumem_device device = open_native();
@@ -1459,10 +1515,13 @@ Test(reclaim, a_native_buffer_waits_for_its_streams_work_through_the_streams_des
     cr_assert_eq(pthread_create(&destroyer, NULL, destroy_stream, &stream), 0);
     while (!atomic_load(&held_stream_waiting))
         sched_yield();
-    cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK, "%s", gpumem_last_error());
+    /* A reclaim on the default stream (the statistics'; a trim of a native pool would wait for
+     * the stream's work first). */
+    gpumem_pool_stats stats;
+    cr_assert_eq(gpumem_pool_stats_get(pool, &stats), GPUMEM_OK, "%s", gpumem_last_error());
     int freed;
     freed_on(page, &freed);
-    cr_expect(!freed, "a trim freed the buffer while its stream's work ran");
+    cr_expect(!freed, "a reclaim freed the buffer while its stream's work ran");
     cr_expect_eq(on_stream_count(pool), 1u);
     atomic_store(&held_stream, NULL);
     pthread_join(destroyer, NULL);
