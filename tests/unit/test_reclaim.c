@@ -571,20 +571,33 @@ static void budget_page_free(gpumem_backend_device *device, gpumem_backend_page 
     gpumem_host_backend()->page_free(device, page);
 }
 
-static gpumem_device open_budget(void)
+/* A device of `table`: the host backend under the name `name`, with what `change` sets,
+ * registered at the first call. */
+static gpumem_device open_host_as(gpumem_backend_vtable *table, const char *name,
+                                  void (*change)(gpumem_backend_vtable *))
 {
-    if (!budget_table.name) {
-        budget_table = *gpumem_host_backend();
-        budget_table.name = "reclaim-budget";
-        budget_table.priority = 0;
-        budget_table.page_allocate = budget_page_allocate;
-        budget_table.page_free = budget_page_free;
-        cr_assert_eq(gpumem_backend_register(&budget_table), GPUMEM_OK, "%s", gpumem_last_error());
+    if (!table->name) {
+        *table = *gpumem_host_backend();
+        table->name = name;
+        table->priority = 0;
+        change(table);
+        cr_assert_eq(gpumem_backend_register(table), GPUMEM_OK, "%s", gpumem_last_error());
     }
     gpumem_device device;
-    gpumem_device_desc desc = {.backend = budget_table.name};
+    gpumem_device_desc desc = {.backend = name};
     cr_assert_eq(gpumem_device_open(&desc, &device), GPUMEM_OK, "%s", gpumem_last_error());
     return device;
+}
+
+static void with_a_budget(gpumem_backend_vtable *table)
+{
+    table->page_allocate = budget_page_allocate;
+    table->page_free = budget_page_free;
+}
+
+static gpumem_device open_budget(void)
+{
+    return open_host_as(&budget_table, "reclaim-budget", with_a_budget);
 }
 
 /* A page held by a call that has ended since (its thread alive, in no call, and no barrier
@@ -1316,28 +1329,23 @@ static void native_pool_free(gpumem_backend_device *device, gpumem_backend_pool 
     gpumem_host_backend()->page_free(device, page);
 }
 
+static void with_streams_and_native_pools(gpumem_backend_vtable *table)
+{
+    table->device_properties = native_properties;
+    table->stream_create = native_stream_create;
+    table->stream_destroy = native_stream_destroy;
+    table->stream_synchronize = native_stream_synchronize;
+    table->stream_native = native_stream_native;
+    table->native_pool_create = native_pool_create;
+    table->native_pool_destroy = native_pool_destroy;
+    table->native_pool_allocate = native_pool_allocate;
+    table->native_pool_free = native_pool_free;
+}
+
 static gpumem_device open_native(void)
 {
-    if (!native_table.name) {
-        native_table = *gpumem_host_backend();
-        native_table.name = "reclaim-native";
-        native_table.priority = 0;
-        native_table.device_properties = native_properties;
-        native_table.stream_create = native_stream_create;
-        native_table.stream_destroy = native_stream_destroy;
-        native_table.stream_synchronize = native_stream_synchronize;
-        native_table.stream_native = native_stream_native;
-        native_table.native_pool_create = native_pool_create;
-        native_table.native_pool_destroy = native_pool_destroy;
-        native_table.native_pool_allocate = native_pool_allocate;
-        native_table.native_pool_free = native_pool_free;
-        cr_assert_eq(gpumem_backend_register(&native_table), GPUMEM_OK, "%s", gpumem_last_error());
-    }
     atomic_store(&native_free_count, 0);
-    gpumem_device device;
-    gpumem_device_desc desc = {.backend = native_table.name};
-    cr_assert_eq(gpumem_device_open(&desc, &device), GPUMEM_OK, "%s", gpumem_last_error());
-    return device;
+    return open_host_as(&native_table, "reclaim-native", with_streams_and_native_pools);
 }
 
 static gpumem_pool native_pool(gpumem_device device)
@@ -1447,44 +1455,51 @@ Test(reclaim, native_buffers_held_on_their_streams_go_by_trim_on_those_streams)
     }
 }
 
-/* Destroys X on `stream` while a call holds it, and ends the call (its thread stays); then a
- * reclaim on the default stream (the statistics') finds X free of calls, and X waits for its
- * stream. The page of X in `page`. */
-static void native_waiting_on(gpumem_pool pool, gpumem_stream stream, parked *p,
-                              gpumem_backend_page **page)
+/* A native pool's buffer X that waits for its stream. */
+typedef struct waiting_buffer {
+    gpumem_device device;
+    gpumem_pool pool;
+    gpumem_stream stream;
+    parked p; /* the call that held X, ended, its thread alive */
+    gpumem_backend_page *page; /* X's */
+} waiting_buffer;
+
+/* Opens a device, a native pool and a stream; destroys X on the stream while a call holds it,
+ * and ends the call (its thread stays); then a reclaim on the default stream (the
+ * statistics') finds X free of calls, and X waits for its stream. */
+static void native_waiting_on_its_stream(waiting_buffer *w)
 {
-    gpumem_buffer x = make(pool, 1 << 16);
-    *page = page_of(x);
-    *p = (parked){.linger = 1};
-    park(p);
-    cr_assert_eq(gpumem_buffer_destroy_on_stream(x, stream), GPUMEM_OK, "%s", gpumem_last_error());
-    leave_call(p);
+    w->device = open_native();
+    w->pool = native_pool(w->device);
+    cr_assert_eq(gpumem_stream_create(w->device, &w->stream), GPUMEM_OK);
+    gpumem_buffer x = make(w->pool, 1 << 16);
+    w->page = page_of(x);
+    w->p = (parked){.linger = 1};
+    park(&w->p);
+    cr_assert_eq(gpumem_buffer_destroy_on_stream(x, w->stream), GPUMEM_OK, "%s",
+                 gpumem_last_error());
+    leave_call(&w->p);
     gpumem_pool_stats stats;
-    cr_assert_eq(gpumem_pool_stats_get(pool, &stats), GPUMEM_OK);
-    cr_assert_eq(on_stream_count(pool), 1u, "the buffer does not wait for its stream");
+    cr_assert_eq(gpumem_pool_stats_get(w->pool, &stats), GPUMEM_OK);
+    cr_assert_eq(on_stream_count(w->pool), 1u, "the buffer does not wait for its stream");
     int freed;
-    freed_on(*page, &freed);
+    freed_on(w->page, &freed);
     cr_assert(!freed, "the buffer was freed on the default stream");
 }
 
 /* A later destroy on the stream frees the buffer that waits for it, with no trim. */
 Test(reclaim, a_native_buffer_waiting_for_its_stream_goes_at_a_later_destroy_on_it)
 {
-    gpumem_device device = open_native();
-    gpumem_pool pool = native_pool(device);
-    gpumem_stream stream;
-    cr_assert_eq(gpumem_stream_create(device, &stream), GPUMEM_OK);
-    parked p;
-    gpumem_backend_page *page;
-    native_waiting_on(pool, stream, &p, &page);
-    cr_assert_eq(gpumem_buffer_destroy_on_stream(make(pool, 4096), stream), GPUMEM_OK);
+    waiting_buffer w;
+    native_waiting_on_its_stream(&w);
+    cr_assert_eq(gpumem_buffer_destroy_on_stream(make(w.pool, 4096), w.stream), GPUMEM_OK);
     int freed;
-    gpumem_backend_stream *on = freed_on(page, &freed);
+    gpumem_backend_stream *on = freed_on(w.page, &freed);
     cr_expect(freed, "a destroy on its stream left the buffer that waited for it");
-    cr_expect(!freed || on == native_of(device, stream), "freed on another stream");
-    cr_expect_eq(on_stream_count(pool), 0u);
-    unpark(&p);
-    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+    cr_expect(!freed || on == native_of(w.device, w.stream), "freed on another stream");
+    cr_expect_eq(on_stream_count(w.pool), 0u);
+    unpark(&w.p);
+    cr_assert_eq(gpumem_device_close(w.device), GPUMEM_OK);
     cr_expect_eq(native_pages, 0, "%d pages outlived the device", (int)native_pages);
 }
 
@@ -1502,17 +1517,15 @@ static void *destroy_stream(void *arg)
  * stream. */
 Test(reclaim, a_native_buffer_waits_for_its_streams_work_through_the_streams_destroy)
 {
-    gpumem_device device = open_native();
-    gpumem_pool pool = native_pool(device);
-    gpumem_stream stream;
-    cr_assert_eq(gpumem_stream_create(device, &stream), GPUMEM_OK);
-    parked p;
-    gpumem_backend_page *page;
-    native_waiting_on(pool, stream, &p, &page);
+    waiting_buffer w;
+    native_waiting_on_its_stream(&w);
+    gpumem_device device = w.device;
+    gpumem_pool pool = w.pool;
+    gpumem_backend_page *page = w.page;
     atomic_store(&held_stream_waiting, 0);
-    atomic_store(&held_stream, native_of(device, stream));
+    atomic_store(&held_stream, native_of(device, w.stream));
     pthread_t destroyer;
-    cr_assert_eq(pthread_create(&destroyer, NULL, destroy_stream, &stream), 0);
+    cr_assert_eq(pthread_create(&destroyer, NULL, destroy_stream, &w.stream), 0);
     while (!atomic_load(&held_stream_waiting))
         sched_yield();
     /* A reclaim on the default stream (the statistics'; a trim of a native pool would wait for
@@ -1530,7 +1543,7 @@ Test(reclaim, a_native_buffer_waits_for_its_streams_work_through_the_streams_des
     gpumem_backend_stream *on = freed_on(page, &freed);
     cr_expect(freed, "a trim after the stream's destroy left the buffer");
     cr_expect(!freed || on == native_of(device, NULL), "freed on another than the default stream");
-    unpark(&p);
+    unpark(&w.p);
     cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
     cr_expect_eq(native_pages, 0, "%d pages outlived the device", (int)native_pages);
 }
@@ -1539,21 +1552,16 @@ Test(reclaim, a_native_buffer_waits_for_its_streams_work_through_the_streams_des
 Test(reclaim, native_buffers_waiting_for_their_streams_go_with_their_pool_or_device)
 {
     for (int close_device = 0; close_device <= 1; close_device++) {
-        gpumem_device device = open_native();
-        gpumem_pool pool = native_pool(device);
-        gpumem_stream stream;
-        cr_assert_eq(gpumem_stream_create(device, &stream), GPUMEM_OK);
-        parked p;
-        gpumem_backend_page *page;
-        native_waiting_on(pool, stream, &p, &page);
+        waiting_buffer w;
+        native_waiting_on_its_stream(&w);
         if (!close_device) {
-            cr_assert_eq(gpumem_pool_destroy(pool), GPUMEM_OK);
+            cr_assert_eq(gpumem_pool_destroy(w.pool), GPUMEM_OK);
             int freed;
-            freed_on(page, &freed);
+            freed_on(w.page, &freed);
             cr_expect(freed, "the pool's destroy left the buffer that waited for its stream");
         }
-        unpark(&p);
-        cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+        unpark(&w.p);
+        cr_assert_eq(gpumem_device_close(w.device), GPUMEM_OK);
         cr_expect_eq(native_pages, 0, "%d pages outlived the device", (int)native_pages);
     }
 }
