@@ -291,9 +291,8 @@ gpumem_result gpumem_record_create(gpumem_pool_obj *pool, gpumem_stream_obj *tak
 {
     gpumem_pool_obj *arena = gpumem_pool_arena(pool);
     gpumem_result r = record_new_locked(arena, taker, desc, usage, image, out, thread);
-    int short_of_memory = r == GPUMEM_ERROR_LIMIT_EXCEEDED ||
-                          r == GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY;
-    if (__builtin_expect(!short_of_memory, 1) || arena->owner->arena_count == 1)
+    if (__builtin_expect(r == GPUMEM_OK, 1) || arena->owner->arena_count == 1 ||
+        (r != GPUMEM_ERROR_LIMIT_EXCEEDED && r != GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY))
         return r;
     return record_create_again(arena, taker, desc, usage, image, out, thread, r);
 }
