@@ -52,6 +52,7 @@ static gpumem_result stream_make(gpumem_device_obj *device, int is_default, cons
     stream->is_default = is_default;
     stream->wrapped = wrap != NULL;
     gpumem_lock_init(&stream->lock, device->externally_synchronized); /* before the handle */
+    gpumem_lock_init(&stream->fence_lock, device->externally_synchronized);
     if (!(stream->handle = gpumem_handle_create(GPUMEM_HANDLE_STREAM, stream))) {
         release_native(stream);
         gpumem_free(stream);
@@ -122,16 +123,21 @@ gpumem_result gpumem_stream_follow(gpumem_device_obj *device, gpumem_stream_obj 
     if (!waiter || !signaler->native || !device->ops->stream_wait_event)
         return gpumem_stream_wait(signaler);
     *on_host = 0;
-    /* One stream's lock at a time, so that two follows in opposite directions cannot hold
-     * each other up. A record of the fence between the two steps moves its point later in the
-     * signaler's work, which orders the waiter no less. */
+    /* One stream's lock at a time (with the signaler's fence_lock inside it), so that two
+     * follows in opposite directions cannot hold each other up. A record of the fence between
+     * the two steps moves its point later in the signaler's work, which orders the waiter no
+     * less. */
     gpumem_lock_acquire(&signaler->lock);
+    gpumem_lock_acquire(&signaler->fence_lock);
     gpumem_result r = fence_record(signaler);
+    gpumem_lock_release(&signaler->fence_lock);
     gpumem_lock_release(&signaler->lock);
     if (r != GPUMEM_OK)
         return r;
     gpumem_lock_acquire(&waiter->lock);
+    gpumem_lock_acquire(&signaler->fence_lock);
     r = device->ops->stream_wait_event(device->native, waiter->native, signaler->fence);
+    gpumem_lock_release(&signaler->fence_lock);
     gpumem_lock_release(&waiter->lock);
     return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "stream_wait_event");
 }

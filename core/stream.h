@@ -14,8 +14,11 @@ struct gpumem_stream_obj {
     int is_default;
     int wrapped; /* the application's stream (gpumem_stream_wrap): never destroyed by gpumem */
     /* Recorded by gpumem_stream_follow for other streams to wait on; made at its first use,
-     * under the stream's lock. */
+     * under the stream's lock. Each record of it and each wait on it (by another stream, under
+     * that one's lock) also holds fence_lock: a backend's operations on one event may not
+     * overlap. No other lock is taken while it is held. */
     gpumem_backend_event *fence;
+    gpumem_lock fence_lock;
     /* Hosts waiting for it through gpumem_stream_wait_ended (device lock): its destroy keeps it
      * on the device's list until there are none. */
     uint32_t followers;

@@ -1654,3 +1654,111 @@ Test(reclaim, an_event_synchronize_waits_for_the_work_of_a_stream_being_destroye
 {
     a_host_waits_for_an_ended_streams_work(1);
 }
+
+/* --- one event, recorded and waited for at once ---
+ *
+ * A create on stream T that follows frees made on stream S records S's fence event (under S's
+ * lock) and has T wait for it (under T's). Two such creates at once, on T and U, had one record
+ * the event while the other's T waited for it: two operations on one backend event at once,
+ * which backend.h does not allow (on Vulkan, a data race on the event's timeline value). The
+ * backend below counts overlapping operations on an event. */
+typedef struct counted_event {
+    _Atomic int in_operation;
+} counted_event;
+
+static gpumem_backend_vtable events_table;
+static _Atomic int event_overlaps;
+
+static void event_operation(gpumem_backend_event *event)
+{
+    counted_event *e = (counted_event *)event;
+    if (atomic_fetch_add(&e->in_operation, 1))
+        atomic_fetch_add(&event_overlaps, 1);
+    for (int i = 0; i < 200; i++) /* a while, for another to come in */
+        sched_yield();
+    atomic_fetch_sub(&e->in_operation, 1);
+}
+
+static gpumem_result counted_event_create(gpumem_backend_device *device,
+                                          gpumem_backend_event **event)
+{
+    *event = calloc(1, sizeof(counted_event));
+    return *event ? GPUMEM_OK : GPUMEM_ERROR_OUT_OF_HOST_MEMORY;
+}
+
+static void counted_event_destroy(gpumem_backend_device *device, gpumem_backend_event *event)
+{
+    free(event);
+}
+
+static gpumem_result counted_event_record(gpumem_backend_device *device,
+                                          gpumem_backend_stream *stream,
+                                          gpumem_backend_event *event)
+{
+    event_operation(event);
+    return GPUMEM_OK;
+}
+
+static gpumem_result counted_event_synchronize(gpumem_backend_device *device,
+                                               gpumem_backend_event *event)
+{
+    event_operation(event);
+    return GPUMEM_OK;
+}
+
+static gpumem_result counted_stream_wait_event(gpumem_backend_device *device,
+                                               gpumem_backend_stream *stream,
+                                               gpumem_backend_event *event)
+{
+    event_operation(event);
+    return GPUMEM_OK;
+}
+
+static void with_counted_events(gpumem_backend_vtable *table)
+{
+    with_streams_and_native_pools(table);
+    table->event_create = counted_event_create;
+    table->event_destroy = counted_event_destroy;
+    table->event_record = counted_event_record;
+    table->event_synchronize = counted_event_synchronize;
+    table->stream_wait_event = counted_stream_wait_event;
+}
+
+static gpumem_pool follows_pool;
+static gpumem_stream follows_streams[3];
+static _Atomic int follows_stop;
+
+static void *create_and_destroy_on_a_stream(void *arg)
+{
+    gpumem_stream stream = follows_streams[(uintptr_t)arg];
+    gpumem_buffer_desc desc = {.size = 4096};
+    while (!atomic_load(&follows_stop)) {
+        gpumem_buffer b;
+        cr_assert_eq(gpumem_buffer_create_on_stream(follows_pool, &desc, stream, &b), GPUMEM_OK,
+                     "%s", gpumem_last_error());
+        cr_assert_eq(gpumem_buffer_destroy_on_stream(b, stream), GPUMEM_OK);
+    }
+    return NULL;
+}
+
+Test(reclaim, no_two_operations_run_on_one_streams_fence_at_once, .timeout = 60)
+{
+    gpumem_device device = open_host_as(&events_table, "reclaim-events", with_counted_events);
+    cr_assert_eq(gpumem_pool_create(device, NULL, &follows_pool), GPUMEM_OK);
+    for (int i = 0; i < 3; i++)
+        cr_assert_eq(gpumem_stream_create(device, &follows_streams[i]), GPUMEM_OK);
+    atomic_store(&event_overlaps, 0);
+    atomic_store(&follows_stop, 0);
+    pthread_t threads[3];
+    for (uintptr_t i = 0; i < 3; i++)
+        cr_assert_eq(pthread_create(&threads[i], NULL, create_and_destroy_on_a_stream, (void *)i),
+                     0);
+    struct timespec half = {0, 500000000};
+    nanosleep(&half, NULL);
+    atomic_store(&follows_stop, 1);
+    for (int i = 0; i < 3; i++)
+        pthread_join(threads[i], NULL);
+    cr_expect_eq(atomic_load(&event_overlaps), 0,
+                 "%d operations on an event overlapped another on it", (int)event_overlaps);
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
