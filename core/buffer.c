@@ -264,11 +264,20 @@ static gpumem_result record_new_locked(gpumem_pool_obj *arena, gpumem_stream_obj
     return r;
 }
 
-/* The second try of a create that met the pool's byte limit, or a device short of memory, in
- * one of several arenas: the limit counts every arena's pages, the device holds them all, and
- * the others' empty ones may make room. The refusal is
- * kept, and the thread's error state cleared for the second try. Out of line, as its message
- * buffer would be on every create's stack. */
+/* A refusal that freeing memory elsewhere may undo: the byte limit, a device short of memory. */
+static int short_of_memory(gpumem_result r)
+{
+    return r == GPUMEM_ERROR_LIMIT_EXCEEDED || r == GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY;
+}
+
+/* The further tries of a create that the byte limit or a device short of memory refused. A
+ * create on a stream in a paged pool tries again as the host's: the host waits for every free
+ * made in stream order in the arena, and the pages kept for them go (a host's create would have
+ * found their room; a native pool allocates on the create's stream, so it does not). In one of
+ * several arenas, the other arenas are trimmed (the limit counts every arena's
+ * pages, the device holds them all, and the others' empty ones may make room), and it tries
+ * once more. The first refusal is kept, and the thread's error state cleared for each try. Out
+ * of line, as its message buffer would be on every create's stack. */
 GPUMEM_RARE static gpumem_result record_create_again(gpumem_pool_obj *arena,
                                                      gpumem_stream_obj *taker,
                                                      const gpumem_buffer_desc *desc,
@@ -276,9 +285,21 @@ GPUMEM_RARE static gpumem_result record_create_again(gpumem_pool_obj *arena,
                                                      gpumem_buffer_obj **out,
                                                      gpumem_thread *thread, gpumem_result r)
 {
+    int several = arena->owner->arena_count > 1;
+    int as_host = taker && arena->kind == GPUMEM_POOL_PAGED;
+    if (!as_host && !several)
+        return r;
     char refused[GPUMEM_MESSAGE_SIZE];
     snprintf(refused, sizeof refused, "%s", thread->message);
+    if (as_host) {
+        gpumem_error_clear();
+        gpumem_result again = record_new_locked(arena, NULL, desc, usage, image, out, thread);
+        if (!short_of_memory(again))
+            return again;
+    }
     gpumem_error_clear();
+    if (!several)
+        return gpumem_fail(r, "%s", refused);
     if (!gpumem_pool_trim_others(arena))
         return gpumem_fail(r, "%s (the other arenas had no room to give back)", refused);
     return record_new_locked(arena, taker, desc, usage, image, out, thread);
@@ -291,8 +312,7 @@ gpumem_result gpumem_record_create(gpumem_pool_obj *pool, gpumem_stream_obj *tak
 {
     gpumem_pool_obj *arena = gpumem_pool_arena(pool);
     gpumem_result r = record_new_locked(arena, taker, desc, usage, image, out, thread);
-    if (__builtin_expect(r == GPUMEM_OK, 1) || arena->owner->arena_count == 1 ||
-        (r != GPUMEM_ERROR_LIMIT_EXCEEDED && r != GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY))
+    if (__builtin_expect(r == GPUMEM_OK, 1) || !short_of_memory(r))
         return r;
     return record_create_again(arena, taker, desc, usage, image, out, thread, r);
 }

@@ -1331,6 +1331,7 @@ static void native_pool_free(gpumem_backend_device *device, gpumem_backend_pool 
 
 static void with_streams_and_native_pools(gpumem_backend_vtable *table)
 {
+    with_a_budget(table); /* paged pools' pages */
     table->device_properties = native_properties;
     table->stream_create = native_stream_create;
     table->stream_destroy = native_stream_destroy;
@@ -1761,4 +1762,51 @@ Test(reclaim, no_two_operations_run_on_one_streams_fence_at_once, .timeout = 60)
     cr_expect_eq(atomic_load(&event_overlaps), 0,
                  "%d operations on an event overlapped another on it", (int)event_overlaps);
     cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
+/* --- a create on a stream beside pages kept for frees made in stream order ---
+ *
+ * A page of its own destroyed on a stream is kept until the host has waited for the stream's
+ * work (work queued before the destroy may still use it). A create on another stream that the
+ * byte limit or the device then refuses tries again as the host's, which waits for that work
+ * and frees the kept page: a host's create succeeded where a stream's was refused (found by a
+ * review). */
+static void a_stream_create_takes_back_a_page_kept_for_a_stream_free(int by_device)
+{
+    budget_bytes = 0;
+    /* With events, T follows S's frees on the device: the host does not wait for S. */
+    gpumem_device device = open_host_as(&events_table, "reclaim-events", with_counted_events);
+    gpumem_pool_desc desc = {.page_size = 1 << 20, .byte_limit = by_device ? 0 : 3u << 20};
+    gpumem_pool pool;
+    cr_assert_eq(gpumem_pool_create(device, &desc, &pool), GPUMEM_OK);
+    gpumem_stream s, t;
+    cr_assert_eq(gpumem_stream_create(device, &s), GPUMEM_OK);
+    cr_assert_eq(gpumem_stream_create(device, &t), GPUMEM_OK);
+    gpumem_buffer kept = make(pool, 2 << 20); /* a page of its own */
+    cr_assert_eq(gpumem_buffer_destroy_on_stream(kept, s), GPUMEM_OK); /* the page is kept */
+    gpumem_pool_stats stats;
+    cr_assert_eq(gpumem_pool_stats_get(pool, &stats), GPUMEM_OK);
+    cr_assert_eq(stats.reserved_bytes, 2u << 20, "the page was not kept: the test tests nothing");
+    if (by_device) /* the device's memory: the kept page and 1 MiB more */
+        budget_bytes = 3u << 20;
+    gpumem_buffer b = NULL;
+    gpumem_buffer_desc large = {.size = 3 << 19};
+    cr_expect_eq(gpumem_buffer_create_on_stream(pool, &large, t, &b), GPUMEM_OK,
+                 "a create on a stream, refused by the %s beside a page kept for a free on "
+                 "another stream: %s", by_device ? "device" : "byte limit", gpumem_last_error());
+    budget_bytes = 0;
+    if (b)
+        cr_assert_eq(gpumem_buffer_destroy_on_stream(b, t), GPUMEM_OK);
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+    cr_expect_eq(budget_used, 0u, "the device kept %llu bytes", (unsigned long long)budget_used);
+}
+
+Test(reclaim, a_stream_create_over_the_byte_limit_takes_back_a_page_kept_for_a_stream_free)
+{
+    a_stream_create_takes_back_a_page_kept_for_a_stream_free(0);
+}
+
+Test(reclaim, a_stream_create_the_device_refuses_takes_back_a_page_kept_for_a_stream_free)
+{
+    a_stream_create_takes_back_a_page_kept_for_a_stream_free(1);
 }
