@@ -954,22 +954,21 @@ static void a_log_callback_calls_the_pool_whose_page_a_call_made(int kind, int s
     cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
 }
 
-Test(reclaim, a_log_callback_may_trim_the_pool_whose_page_was_logged, .timeout = 60)
+Test(reclaim, a_log_callback_may_trim_the_pool_whose_page_was_logged)
 {
     for (int shared = 0; shared <= 1; shared++)
         for (uint32_t arenas = 1; arenas <= 2; arenas++)
             a_log_callback_calls_the_pool_whose_page_a_call_made(0, shared, arenas);
 }
 
-Test(reclaim, a_log_callback_may_read_the_statistics_of_the_pool_whose_page_was_logged,
-     .timeout = 60)
+Test(reclaim, a_log_callback_may_read_the_statistics_of_the_pool_whose_page_was_logged)
 {
     for (int shared = 0; shared <= 1; shared++)
         for (uint32_t arenas = 1; arenas <= 2; arenas++)
             a_log_callback_calls_the_pool_whose_page_a_call_made(1, shared, arenas);
 }
 
-Test(reclaim, a_log_callback_may_create_in_the_pool_whose_page_was_logged, .timeout = 60)
+Test(reclaim, a_log_callback_may_create_in_the_pool_whose_page_was_logged)
 {
     for (int shared = 0; shared <= 1; shared++)
         for (uint32_t arenas = 1; arenas <= 2; arenas++)
@@ -1727,22 +1726,25 @@ static void with_counted_events(gpumem_backend_vtable *table)
 
 static gpumem_pool follows_pool;
 static gpumem_stream follows_streams[3];
-static _Atomic int follows_stop;
+static _Atomic int follows_stop, follows_failed;
 
+/* Counts its failures rather than asserting from threads. (The test has no Criterion timeout:
+ * tests with timeouts that overlap made Criterion's runner leak 48 bytes under LeakSanitizer;
+ * meson's timeout bounds it.) */
 static void *create_and_destroy_on_a_stream(void *arg)
 {
     gpumem_stream stream = follows_streams[(uintptr_t)arg];
     gpumem_buffer_desc desc = {.size = 4096};
     while (!atomic_load(&follows_stop)) {
         gpumem_buffer b;
-        cr_assert_eq(gpumem_buffer_create_on_stream(follows_pool, &desc, stream, &b), GPUMEM_OK,
-                     "%s", gpumem_last_error());
-        cr_assert_eq(gpumem_buffer_destroy_on_stream(b, stream), GPUMEM_OK);
+        if (gpumem_buffer_create_on_stream(follows_pool, &desc, stream, &b) != GPUMEM_OK ||
+            gpumem_buffer_destroy_on_stream(b, stream) != GPUMEM_OK)
+            atomic_fetch_add(&follows_failed, 1);
     }
     return NULL;
 }
 
-Test(reclaim, no_two_operations_run_on_one_streams_fence_at_once, .timeout = 60)
+Test(reclaim, no_two_operations_run_on_one_streams_fence_at_once)
 {
     gpumem_device device = open_host_as(&events_table, "reclaim-events", with_counted_events);
     cr_assert_eq(gpumem_pool_create(device, NULL, &follows_pool), GPUMEM_OK);
@@ -1759,6 +1761,7 @@ Test(reclaim, no_two_operations_run_on_one_streams_fence_at_once, .timeout = 60)
     atomic_store(&follows_stop, 1);
     for (int i = 0; i < 3; i++)
         pthread_join(threads[i], NULL);
+    cr_expect_eq(atomic_load(&follows_failed), 0, "creates or destroys on streams failed");
     cr_expect_eq(atomic_load(&event_overlaps), 0,
                  "%d operations on an event overlapped another on it", (int)event_overlaps);
     cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
