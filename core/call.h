@@ -75,7 +75,7 @@ static inline gpumem_result gpumem_call_end(gpumem_call *call, gpumem_result res
     gpumem_thread *t = call->thread;
     if (__builtin_expect(result == GPUMEM_OK, 1)) {
         if (__builtin_expect(t->error_pending, 0))
-            gpumem_call_end_pending(t);
+            gpumem_error_reset(t); /* keeps deferred log messages (gpumem_call_leave) */
         return result;
     }
     return gpumem_error_name(t, call->function, result);

@@ -94,8 +94,6 @@ GPUMEM_RARE gpumem_result gpumem_error_name(gpumem_thread *t, const char *functi
     if (n < GPUMEM_MESSAGE_SIZE)
         memcpy(t->message + n, detail, GPUMEM_MESSAGE_SIZE - n - 1);
     t->message[GPUMEM_MESSAGE_SIZE - 1] = '\0';
-    if ((t->error_pending & GPUMEM_PENDING_LOG) && t->depth == 0)
-        gpumem_log_flush_deferred(t);
     return result;
 }
 
@@ -107,14 +105,6 @@ gpumem_result gpumem_call_leave_pending(gpumem_thread *t, const char *function, 
     gpumem_call_close(t, opened_own);
     gpumem_call call = {.thread = t, .function = function, .opened_own = opened_own};
     return gpumem_call_end(&call, result);
-}
-
-void gpumem_call_end_pending(gpumem_thread *t)
-{
-    if ((t->error_pending & GPUMEM_PENDING_LOG) && t->depth == 0)
-        gpumem_log_flush_deferred(t); /* clears the last error too */
-    else
-        gpumem_error_reset(t);
 }
 
 gpumem_result gpumem_call_no_record(void)

@@ -30,13 +30,8 @@ static inline void gpumem_error_clear(void)
         gpumem_error_reset(t);
 }
 
-/* At the end of a successful public call that found error_pending set: clears the last error,
- * and at the end of the outermost call sends the log messages kept for it (log.h). */
-void gpumem_call_end_pending(gpumem_thread *thread) __attribute__((cold));
-
 /* At the end of a failed public call: makes the message "function: detail" (a detail that is
- * missing becomes the backend's message, or the result's name), and at the end of the outermost
- * call sends the log messages kept for it. Returns result. */
+ * missing becomes the backend's message, or the result's name). Returns result. */
 gpumem_result gpumem_error_name(gpumem_thread *thread, const char *function,
                                 gpumem_result result);
 

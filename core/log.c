@@ -127,14 +127,6 @@ void gpumem_log_after_call(int32_t level, const char *format, ...)
     t->error_pending |= GPUMEM_PENDING_LOG;
 }
 
-static void send_deferred(int32_t level, const char *format, ...)
-{
-    va_list args;
-    va_start(args, format);
-    log_message(level, format, args);
-    va_end(args);
-}
-
 void gpumem_log_flush_deferred(gpumem_thread *t)
 {
     /* The callback may make gpumem calls, which set and clear the last error: the call's own
@@ -149,11 +141,11 @@ void gpumem_log_flush_deferred(gpumem_thread *t)
     t->deferred_log_used = t->deferred_log_capacity = t->deferred_log_dropped = 0;
     t->error_pending &= (unsigned char)~GPUMEM_PENDING_LOG;
     for (uint32_t at = 0; at < used; at += 2 + (uint32_t)strlen(log + at + 1))
-        send_deferred(log[at], "%s", log + at + 1);
+        gpumem_log(log[at], "%s", log + at + 1);
     free(log);
     if (dropped)
-        send_deferred(GPUMEM_LOG_WARNING, "%u log messages of one call were dropped: no memory "
-                      "to keep them until its end", dropped);
+        gpumem_log(GPUMEM_LOG_WARNING, "%u log messages of one call were dropped: no memory to "
+                   "keep them until its end", dropped);
     if (had_error) {
         memcpy(t->message, error, sizeof error);
         t->backend_message[0] = '\0';

@@ -16,8 +16,8 @@ void gpumem_log_after_call(int32_t level, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
 
 struct gpumem_thread;
-/* Sends the messages gpumem_log_after_call kept for the end of the call (the thread in no
- * call, error_pending's GPUMEM_PENDING_LOG set); the thread's last error is kept. */
+/* Sends the messages gpumem_log_after_call kept for the end of the outermost call (from its
+ * gpumem_call_leave, error_pending's GPUMEM_PENDING_LOG set); the thread's last error is kept. */
 void gpumem_log_flush_deferred(struct gpumem_thread *thread) __attribute__((cold));
 
 /* The lowest level a message goes anywhere at: GPUMEM_LOG_DEBUG while a callback is set, else
