@@ -93,19 +93,20 @@ void gpumem_call_log(const char *function, int32_t result, const char *format, .
     gpumem_this_thread.logging_call = 0;
 }
 
-void gpumem_log_after_call(int32_t level, const char *format, ...)
+/* 1 while a log callback is set: only a callback can call gpumem back. */
+static int callback_set(void)
 {
-    gpumem_thread *t = &gpumem_this_thread;
-    va_list args;
-    va_start(args, format);
-    if (t->depth == 0) {
-        log_message(level, format, args);
-        va_end(args);
-        return;
-    }
+    pthread_mutex_lock(&log_lock);
+    int set = log_fn != NULL;
+    pthread_mutex_unlock(&log_lock);
+    return set;
+}
+
+/* Keeps a message for the end of the thread's outermost call (gpumem_log_flush_deferred). */
+static void keep_for_call_end(gpumem_thread *t, int32_t level, const char *format, va_list args)
+{
     char message[GPUMEM_MESSAGE_SIZE];
     vsnprintf(message, sizeof message, format, args);
-    va_end(args);
     uint32_t length = (uint32_t)strlen(message) + 1;
     if (t->deferred_log_used + 1 + length > t->deferred_log_capacity) {
         uint32_t capacity = t->deferred_log_capacity ? 2 * t->deferred_log_capacity : 4096;
@@ -127,25 +128,60 @@ void gpumem_log_after_call(int32_t level, const char *format, ...)
     t->error_pending |= GPUMEM_PENDING_LOG;
 }
 
+/* Every message, core's and backends': inside a public call with a callback set, kept for the
+ * call's end (log.h); otherwise sent at once. */
+static void log_routed(int32_t level, const char *format, va_list args)
+{
+    gpumem_thread *t = &gpumem_this_thread;
+    if (t->depth != 0 && callback_set())
+        keep_for_call_end(t, level, format, args);
+    else
+        log_message(level, format, args);
+}
+
+static void log_send(int32_t level, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    log_message(level, format, args);
+    va_end(args);
+}
+
+/* Rounds of messages that calls made from the callback keep, sent in turn before the
+ * outermost call returns; a callback whose every call logs again is cut off after these. */
+#define FLUSH_ROUNDS 8
+
 void gpumem_log_flush_deferred(gpumem_thread *t)
 {
     /* The callback may make gpumem calls, which set and clear the last error: the call's own
-     * is put back afterwards. Messages those calls defer go at their own ends. */
+     * is put back afterwards. Messages those calls keep go in the next round. */
     char error[GPUMEM_MESSAGE_SIZE];
     int had_error = (t->error_pending & GPUMEM_PENDING_ERROR) != 0;
     if (had_error)
         memcpy(error, t->message, sizeof error);
-    char *log = t->deferred_log; /* taken: the callback's calls keep messages of their own */
-    uint32_t used = t->deferred_log_used, dropped = t->deferred_log_dropped;
-    t->deferred_log = NULL;
-    t->deferred_log_used = t->deferred_log_capacity = t->deferred_log_dropped = 0;
-    t->error_pending &= (unsigned char)~GPUMEM_PENDING_LOG;
-    for (uint32_t at = 0; at < used; at += 2 + (uint32_t)strlen(log + at + 1))
-        gpumem_log(log[at], "%s", log + at + 1);
-    free(log);
-    if (dropped)
-        gpumem_log(GPUMEM_LOG_WARNING, "%u log messages of one call were dropped: no memory to "
-                   "keep them until its end", dropped);
+    uint32_t cut = 0;
+    for (int round = 0; t->error_pending & GPUMEM_PENDING_LOG; round++) {
+        char *log = t->deferred_log; /* taken: the callback's calls keep messages of their own */
+        uint32_t used = t->deferred_log_used, dropped = t->deferred_log_dropped;
+        t->deferred_log = NULL;
+        t->deferred_log_used = t->deferred_log_capacity = t->deferred_log_dropped = 0;
+        t->error_pending &= (unsigned char)~GPUMEM_PENDING_LOG;
+        for (uint32_t at = 0; at < used; at += 2 + (uint32_t)strlen(log + at + 1)) {
+            if (round < FLUSH_ROUNDS)
+                log_send(log[at], "%s", log + at + 1);
+            else
+                cut++;
+        }
+        free(log);
+        if (dropped)
+            log_send(GPUMEM_LOG_WARNING, "%u log messages of one call were dropped: no memory "
+                     "to keep them until its end", dropped);
+        if (round >= FLUSH_ROUNDS)
+            break;
+    }
+    if (cut)
+        log_send(GPUMEM_LOG_WARNING, "%u log messages were dropped: the log callback's calls "
+                 "logged again through %d rounds", cut, FLUSH_ROUNDS);
     if (had_error) {
         memcpy(t->message, error, sizeof error);
         t->backend_message[0] = '\0';
@@ -159,7 +195,7 @@ void gpumem_log(int32_t level, const char *format, ...)
 {
     va_list args;
     va_start(args, format);
-    log_message(level, format, args);
+    log_routed(level, format, args);
     va_end(args);
 }
 
@@ -169,6 +205,6 @@ void gpumem_backend_log(int32_t level, const char *format, ...)
         return;
     va_list args;
     va_start(args, format);
-    log_message(level, format, args);
+    log_routed(level, format, args);
     va_end(args);
 }

@@ -5,19 +5,18 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+/* Sends a message to the log. Inside a public call, while a log callback is set, the message
+ * (core's, or a backend's through gpumem_backend_log) is kept and reaches the callback at the
+ * end of the thread's outermost call: still inside it (its read-side section) but with no lock
+ * held, so that the callback may call gpumem on what the message names (a stats or a trim of a
+ * pool whose lock the call held when it logged would otherwise deadlock, or, for the lone
+ * thread, get in under its own call). Outside a call, or to stderr, at once. */
 void gpumem_log(int32_t level, const char *format, ...) __attribute__((format(printf, 2, 3)));
 
-/* gpumem_log for a message sent under a pool's lock: inside a public call it reaches the log
- * callback at the end of the outermost call, still inside it (its read-side section) but with
- * no lock held, so that the callback may call gpumem on that pool (a stats or a trim from the
- * callback would otherwise find the lock its own call holds: a deadlock, or, for the lone
- * thread, a way in under its own call). Outside a call, at once. */
-void gpumem_log_after_call(int32_t level, const char *format, ...)
-    __attribute__((format(printf, 2, 3)));
-
 struct gpumem_thread;
-/* Sends the messages gpumem_log_after_call kept for the end of the outermost call (from its
- * gpumem_call_leave, error_pending's GPUMEM_PENDING_LOG set); the thread's last error is kept. */
+/* Sends the messages gpumem_log kept for the end of the outermost call (from its
+ * gpumem_call_leave, error_pending's GPUMEM_PENDING_LOG set), and those that calls from the
+ * callback keep meanwhile; the thread's last error is kept. */
 void gpumem_log_flush_deferred(struct gpumem_thread *thread) __attribute__((cold));
 
 /* The lowest level a message goes anywhere at: GPUMEM_LOG_DEBUG while a callback is set, else

@@ -158,12 +158,11 @@ GPUMEM_RARE static void page_free(gpumem_pool_obj *pool, gpumem_page *page)
         limit_give(pool, page->size);
         if (pool->kind == GPUMEM_POOL_PAGED) {
             pool->page_count--;
-            gpumem_log_after_call(GPUMEM_LOG_INFO,
-                                  "pool '%s': page %u of %llu bytes freed; the pool reserves "
-                                  "%llu bytes in %llu pages",
-                                  pool->name, page->id, (unsigned long long)page->size,
-                                  (unsigned long long)pool->reserved_bytes,
-                                  (unsigned long long)pool->page_count);
+            gpumem_log(GPUMEM_LOG_INFO,
+                       "pool '%s': page %u of %llu bytes freed; the pool reserves %llu bytes "
+                       "in %llu pages", pool->name, page->id, (unsigned long long)page->size,
+                       (unsigned long long)pool->reserved_bytes,
+                       (unsigned long long)pool->page_count);
         }
     }
     gpumem_tlsf_destroy(page->tlsf);
@@ -258,7 +257,7 @@ GPUMEM_RARE static gpumem_result page_new(gpumem_pool_obj *pool, uint64_t size,
     pool->reserved_bytes += size;
     if (!native_pool) {
         pool->page_count++;
-        gpumem_log_after_call(GPUMEM_LOG_INFO,
+        gpumem_log(GPUMEM_LOG_INFO,
                    "pool '%s': page %u of %llu bytes allocated (%s%s); the pool "
                    "reserves %llu bytes in %llu pages", pool->name, page->id,
                    (unsigned long long)size, dedicated ? "one buffer's own: " : "shared",

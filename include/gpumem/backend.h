@@ -486,7 +486,8 @@ GPUMEM_API gpumem_result gpumem_backend_error(gpumem_result result, const char *
 #endif
     ;
 
-/* For backends: writes to gpumem's log (GPUMEM_LOG_* level). */
+/* For backends: writes to gpumem's log (GPUMEM_LOG_* level). During a call, a log callback gets
+ * the message at the call's end (gpumem_log_set_callback), so it may be sent under any lock. */
 GPUMEM_API void gpumem_backend_log(int32_t level, const char *format, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))

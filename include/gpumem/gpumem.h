@@ -89,11 +89,12 @@ typedef void (*gpumem_log_fn)(void *user, int32_t level, const char *message);
 
 /* Routes gpumem's log (backend notes, Vulkan validation messages) to fn. NULL restores the
  * default, which prints messages at or above GPUMEM_LOG (env: debug, info, warning, error;
- * default warning) to stderr. Process-wide. fn runs on the thread that logs, inside the call
- * that logs when there is one; it may call gpumem (a destroy excepted: it is refused there with
- * GPUMEM_ERROR_BAD_STATE). A pool's own messages (its pages made and freed, overwritten guard
- * margins) reach fn at the end of the call that sent them, when it holds no lock, so that fn
- * may use that pool. */
+ * default warning) to stderr. Process-wide. fn runs on the thread that logs. A message sent
+ * during a call (core's or a backend's: a pool's pages made and freed, an overwritten guard
+ * margin, a validation message) reaches fn at the end of that call, before it returns, when it
+ * holds no lock, so that fn may call gpumem on what the message names (a destroy excepted: it
+ * is refused there with GPUMEM_ERROR_BAD_STATE). Messages from gpumem's own threads, and from
+ * outside calls, reach fn at once. */
 GPUMEM_API gpumem_result gpumem_log_set_callback(gpumem_log_fn fn, void *user);
 
 /* ---------------------------------------------------------------------------------------------

@@ -1003,6 +1003,131 @@ Test(reclaim, a_failed_calls_message_outlives_the_log_callbacks_calls)
     cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
 }
 
+/* --- a backend's message sent under a pool's lock ---
+ *
+ * A backend may log during any native call, such as a page's allocation, which core makes
+ * holding the pool's lock (Vulkan's validation layer reports there). Until the thirty-eighth
+ * session such messages reached the callback at once: one that then read the statistics of that
+ * pool or trimmed it deadlocked once the process was shared. They now wait for the call's end,
+ * as core's own messages do. The host backend under another name, whose page_allocate logs. */
+static gpumem_backend_vtable logging_table;
+static _Atomic int backend_messages;
+
+static gpumem_result logging_page_allocate(gpumem_backend_device *device, uint32_t memory_type,
+                                           uint64_t size, gpumem_backend_page **page)
+{
+    gpumem_backend_log(GPUMEM_LOG_INFO, "reclaim-logging: a page of %llu bytes",
+                       (unsigned long long)size);
+    return gpumem_host_backend()->page_allocate(device, memory_type, size, page);
+}
+
+static void with_a_logging_page_allocate(gpumem_backend_vtable *table)
+{
+    table->page_allocate = logging_page_allocate;
+}
+
+static void call_back_on_the_backends_message(void *user, int32_t level, const char *message)
+{
+    (void)user;
+    (void)level;
+    if (!strstr(message, "reclaim-logging: a page") || atomic_load(&nested_inside))
+        return;
+    atomic_store(&nested_inside, 1);
+    atomic_fetch_add(&backend_messages, 1);
+    gpumem_pool_stats stats;
+    gpumem_result r = nested_kind == 0 ? gpumem_pool_trim(logging_pool)
+                                       : gpumem_pool_stats_get(logging_pool, &stats);
+    if (r != GPUMEM_OK) {
+        atomic_fetch_add(&nested_failures, 1);
+        snprintf(nested_error, sizeof nested_error, "%s", gpumem_last_error());
+    }
+    atomic_store(&nested_inside, 0);
+}
+
+Test(reclaim, a_log_callback_may_use_the_pool_a_backends_message_came_from)
+{
+    gpumem_device device = open_host_as(&logging_table, "reclaim-logging",
+                                        with_a_logging_page_allocate);
+    for (int shared = 0; shared <= 1; shared++)
+        for (uint32_t arenas = 1; arenas <= 2; arenas++)
+            for (int kind = 0; kind <= 1; kind++) {
+                gpumem_pool_desc desc = {.name = "logging", .page_size = 1 << 20,
+                                         .arena_count = arenas};
+                cr_assert_eq(gpumem_pool_create(device, &desc, &logging_pool), GPUMEM_OK);
+                if (shared) { /* locks are taken for real from here on */
+                    pthread_t other;
+                    cr_assert_eq(pthread_create(&other, NULL, make_a_call,
+                                                (void *)logging_pool), 0);
+                    pthread_join(other, NULL);
+                    cr_assert_eq(gpumem_pool_trim(logging_pool), GPUMEM_OK);
+                }
+                nested_kind = kind;
+                nested_failures = backend_messages = 0;
+                cr_assert_eq(gpumem_log_set_callback(call_back_on_the_backends_message, NULL),
+                             GPUMEM_OK);
+                gpumem_buffer b = make(logging_pool, 4096); /* a page: the backend logs */
+                cr_expect_eq(atomic_load(&backend_messages), 1, "the backend's message reached "
+                             "the callback %d times before the create returned",
+                             atomic_load(&backend_messages));
+                void *data;
+                cr_assert_eq(gpumem_buffer_map(b, &data), GPUMEM_OK, "%s", gpumem_last_error());
+                memset(data, 0x5a, 4096); /* on a page the callback's trim must not have freed */
+                cr_assert_eq(gpumem_buffer_unmap(b), GPUMEM_OK);
+                cr_assert_eq(gpumem_log_set_callback(NULL, NULL), GPUMEM_OK);
+                cr_expect_eq(atomic_load(&nested_failures), 0, "a call from the callback "
+                             "failed: %s", nested_error);
+                cr_assert_eq(gpumem_buffer_destroy(b), GPUMEM_OK);
+                cr_assert_eq(gpumem_pool_destroy(logging_pool), GPUMEM_OK);
+            }
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
+/* A callback whose every call logs again (here each creates a buffer of a page of its own,
+ * whose page is logged) gets the messages of its calls in rounds before the outermost call
+ * returns, and is cut off, with a warning, after eight: the call returns, nothing is lost
+ * without a word, and no message is left behind for a later call. */
+static _Atomic int chained_calls, chained_warnings;
+static gpumem_buffer chained[16];
+
+static void call_back_and_log_again(void *user, int32_t level, const char *message)
+{
+    (void)user;
+    if (level == GPUMEM_LOG_WARNING && strstr(message, "dropped")) {
+        atomic_fetch_add(&chained_warnings, 1);
+        return;
+    }
+    if (level != GPUMEM_LOG_INFO || !strstr(message, "allocated (one buffer's own"))
+        return;
+    int at = atomic_fetch_add(&chained_calls, 1);
+    gpumem_buffer_desc desc = {.size = 3 << 19};
+    if (at < 16 && gpumem_buffer_create(logging_pool, &desc, &chained[at]) != GPUMEM_OK)
+        atomic_fetch_add(&nested_failures, 1);
+}
+
+Test(reclaim, a_log_callback_whose_calls_log_again_is_cut_off_after_eight_rounds)
+{
+    gpumem_device device = open_host();
+    gpumem_pool_desc desc = {.name = "logging", .page_size = 1 << 20};
+    cr_assert_eq(gpumem_pool_create(device, &desc, &logging_pool), GPUMEM_OK);
+    chained_calls = chained_warnings = nested_failures = 0;
+    cr_assert_eq(gpumem_log_set_callback(call_back_and_log_again, NULL), GPUMEM_OK);
+    gpumem_buffer first;
+    gpumem_buffer_desc big = {.size = 3 << 19}; /* a page of its own: logged */
+    cr_assert_eq(gpumem_buffer_create(logging_pool, &big, &first), GPUMEM_OK);
+    int calls = atomic_load(&chained_calls), warnings = atomic_load(&chained_warnings);
+    cr_expect_eq(calls, 8, "the callback was called %d times, not once for the first message "
+                 "and once in each of 7 further rounds", calls);
+    cr_expect_eq(warnings, 1, "%d warnings of dropped messages", warnings);
+    cr_expect_eq(gpumem_this_thread.error_pending & GPUMEM_PENDING_LOG, 0,
+                 "messages were left for a later call");
+    cr_assert_eq(gpumem_log_set_callback(NULL, NULL), GPUMEM_OK);
+    cr_expect_eq(atomic_load(&nested_failures), 0);
+    for (int i = 0; i < calls && i < 16; i++)
+        cr_assert_eq(gpumem_buffer_destroy(chained[i]), GPUMEM_OK);
+    cr_assert_eq(gpumem_buffer_destroy(first), GPUMEM_OK);
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
 /* --- a call does not find a buffer born after it began --- */
 
 static gpumem_buffer young, elder;
