@@ -22,6 +22,7 @@
 # on 1-8 threads, pinned and not,
 # "held" tools/probes/destroys_beside_a_call with 1 to 16 long calls held (GPUMEM_THREADS_VARIANT_LIB
 # beside, as for "threads"),
+# "pair" the pool's create+destroy pair against GPUMEM_PREV_LIB and the suballocator against the base,
 # "frameworks" gpumem as PyTorch's and CuPy's allocator with its benchmarks
 # (tests/device/frameworks.py, about 4 minutes), "scale" the scaling figures and the
 # suballocator against an earlier library (GPUMEM_BASE_LIB), "compare" this build's library
@@ -321,6 +322,23 @@ LD_PRELOAD="$root/$build/memhooks/libgpumem-memhooks.so.0" GPUMEM_REGISTRATION_C
     step "gpumem-bench --section cuda, registration cache on" "$out/scale.log" 150 \
     "$(tool tools/gpumem-bench)" --section cuda --repeats 5
 compare_suballocator "$out/scale.log"
+fi
+
+# --- pair (not in the default parts): goal 2's and goal 3's figures on the host's quieter CPU.
+# The paged pool's create+destroy pair (gpumem-bench --section pool) of this build's library beside
+# GPUMEM_PREV_LIB's (default build-head/lib), 9 interleaved rounds pinned to core 3; then the
+# suballocator against the base library (GPUMEM_BASE_LIB), as in scale. Run it on a release
+# build (GPUMEM_BUILD=build-rel) ---
+if wanted pair; then
+prev_lib=${GPUMEM_PREV_LIB:-$root/build-head/lib}
+if [ -e "$prev_lib/libgpumem.so.0" ]; then
+    GPUMEM_BACKEND=host step "pool pair against the previous library, host (bench-libs)" \
+        "$out/pair.log" 150 bash "$root/tools/bench-libs.sh" --build "$root/$build" --section pool \
+        --rounds 9 --cpu 3 this="$root/$build/lib" previous="$prev_lib"
+else
+    note "SKIP    pool pair: no previous library in $prev_lib"
+fi
+compare_suballocator "$out/pair.log"
 fi
 
 # --- bound (not in the default parts): the cuda section in a process bound to 1, 2, 3, 4 and 8 of
