@@ -1938,3 +1938,62 @@ Test(reclaim, a_stream_create_the_device_refuses_takes_back_a_page_kept_for_a_st
 {
     a_stream_create_takes_back_a_page_kept_for_a_stream_free(1);
 }
+
+/* --- shared pages emptied by frees on a stream, in a pool used only on streams ---
+ *
+ * A shared page emptied by a free made in stream order is kept while that free's work may run;
+ * only a trim or a host's create released such pages (a review found it): a pool used only on
+ * streams kept its peak's pages. A create on a stream now settles them once they pass
+ * GPUMEM_POOL_KEPT_PAGES pages beyond those the pool keeps anyway, as it did for pages of
+ * buffers' own. Random rounds of creates and destroys on streams, sizes from 4 KiB to
+ * 400 KiB (shared pages of 1 MiB) and batches of 1 to 60: after every create, the empty
+ * shared pages beyond max_empty_pages are fewer than that; and a peak of 12 pages goes back. */
+Test(reclaim, shared_pages_emptied_on_a_stream_go_back_by_creates_on_streams)
+{
+    gpumem_device device = open_host_as(&events_table, "reclaim-events", with_counted_events);
+    gpumem_pool_desc desc = {.page_size = 1 << 20};
+    gpumem_pool pool;
+    cr_assert_eq(gpumem_pool_create(device, &desc, &pool), GPUMEM_OK);
+    gpumem_pool_obj *p;
+    cr_assert_eq(gpumem_pool_get(pool, &p), GPUMEM_OK);
+    gpumem_stream streams[2];
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(gpumem_stream_create(device, &streams[i]), GPUMEM_OK);
+    srand(3838);
+    gpumem_buffer live[60];
+    uint32_t most_beyond = 0;
+    for (int round = 0; round < 200; round++) {
+        gpumem_stream s = streams[rand() % 2];
+        int count = round == 0 ? 48 : 1 + rand() % 60;
+        uint64_t size = round == 0 ? 256 << 10 : (4u << 10) + (uint64_t)rand() % (396u << 10);
+        for (int i = 0; i < count; i++) {
+            gpumem_buffer_desc d = {.size = size};
+            cr_assert_eq(gpumem_buffer_create_on_stream(pool, &d, s, &live[i]), GPUMEM_OK, "%s",
+                         gpumem_last_error());
+            uint32_t empty = locked_count(pool, offsetof(gpumem_pool_obj, empty_pages));
+            uint32_t beyond = empty > p->max_empty_pages ? empty - p->max_empty_pages : 0;
+            most_beyond = beyond > most_beyond ? beyond : most_beyond;
+            cr_assert_lt(beyond, GPUMEM_POOL_KEPT_PAGES + 1u, "round %d: %u empty shared pages "
+                         "beyond the %u kept after a create on a stream", round, beyond,
+                         p->max_empty_pages);
+        }
+        for (int i = 0; i < count; i++)
+            cr_assert_eq(gpumem_buffer_destroy_on_stream(live[i], s), GPUMEM_OK);
+        if (round == 0) { /* the peak: 12 pages or more, all empty now, kept for the frees */
+            gpumem_pool_stats stats;
+            cr_assert_eq(gpumem_pool_stats_get(pool, &stats), GPUMEM_OK);
+            cr_assert_geq(stats.reserved_bytes, 12u << 20, "the peak was not reached: the "
+                          "test tests nothing");
+            gpumem_buffer b;
+            gpumem_buffer_desc small = {.size = 4096};
+            cr_assert_eq(gpumem_buffer_create_on_stream(pool, &small, s, &b), GPUMEM_OK);
+            cr_assert_eq(gpumem_pool_stats_get(pool, &stats), GPUMEM_OK);
+            cr_expect_leq(stats.reserved_bytes, (uint64_t)(1 + p->max_empty_pages) << 20,
+                          "a create on a stream after the peak left %llu bytes reserved",
+                          (unsigned long long)stats.reserved_bytes);
+            cr_assert_eq(gpumem_buffer_destroy_on_stream(b, s), GPUMEM_OK);
+        }
+    }
+    cr_expect_gt(most_beyond, 0u, "no shared page was ever kept: the test tests nothing");
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
