@@ -625,21 +625,6 @@ GPUMEM_RARE static gpumem_result wait_for_frees(gpumem_pool_obj *pool,
     return GPUMEM_OK;
 }
 
-/* Whether the pages and objects kept for stream-ordered frees are many enough that a stream's
- * allocation has the host wait for those frees and release them: dedicated pages of
- * GPUMEM_POOL_KEPT_PAGES pages' size, as many empty shared pages beyond those the pool keeps
- * anyway (max_empty_pages), or GPUMEM_POOL_KEPT_OBJECTS native objects. Without the shared
- * pages, a pool used only on streams kept its peak's pages until a trim or a host's create. */
-static int many_kept(const gpumem_pool_obj *pool)
-{
-    uint64_t kept_shared = pool->empty_pages > pool->max_empty_pages
-                               ? (uint64_t)(pool->empty_pages - pool->max_empty_pages)
-                               : 0;
-    return pool->parked_bytes + kept_shared * pool->page_size >=
-               GPUMEM_POOL_KEPT_PAGES * pool->page_size ||
-           pool->parked_record_count >= GPUMEM_POOL_KEPT_OBJECTS;
-}
-
 gpumem_result gpumem_pool_lock_for(gpumem_pool_obj *pool, gpumem_stream_obj *taker)
 {
     for (;;) {
@@ -649,9 +634,11 @@ gpumem_result gpumem_pool_lock_for(gpumem_pool_obj *pool, gpumem_stream_obj *tak
                                        : 0;
         gpumem_order_wait waits[GPUMEM_ORDER_SLOTS];
         uint32_t count = gpumem_order_waits(&pool->order, t, waits);
-        /* Many kept pages: a stream's allocation settles them rather than let them pile up
-         * (kept pages are reused, and otherwise wait for trim or a host's create). */
-        if (!count && t && many_kept(pool))
+        /* Many kept dedicated pages: a stream's allocation settles them rather than let them
+         * pile up (kept pages are reused, and otherwise wait for trim or a host's create). */
+        if (!count && t &&
+            (pool->parked_bytes >= GPUMEM_POOL_KEPT_PAGES * pool->page_size ||
+             pool->parked_record_count >= GPUMEM_POOL_KEPT_OBJECTS))
             count = gpumem_order_waits(&pool->order, t = 0, waits);
         if (!count)
             return GPUMEM_OK;

@@ -127,7 +127,7 @@ typedef struct gpumem_pool_obj {
      * While some are unsettled, pages that would be freed are kept (`parked_pages`: empty
      * dedicated pages, and empty shared pages beyond max_empty_pages) until the host has
      * waited for that work. Shared pages kept are still used for allocations, dedicated ones
-     * (`parked_bytes`) for requests of about their size; once both reach
+     * (`parked_bytes`) for requests of about their size; once they reach
      * GPUMEM_POOL_KEPT_PAGES pages' size, an allocation on a stream has the host wait
      * (gpumem_pool_lock_for) and frees them. */
     gpumem_stream_order order;
