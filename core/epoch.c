@@ -18,6 +18,7 @@
 #include "env.h"
 #include "hot.h"
 #include "lock.h"
+#include "log.h"
 #include "thread.h"
 
 _Atomic uint64_t gpumem_epoch_global = 1;
@@ -46,6 +47,7 @@ static void release_record(void *memory)
     gpumem_epoch_record *record = memory;
     if (gpumem_this_thread.record == record)
         gpumem_this_thread.record = NULL; /* a later call (another exit handler) registers anew */
+    gpumem_log_discard_kept(&gpumem_this_thread);
     atomic_store_explicit(&record->epoch, 0, memory_order_release);
     atomic_store_explicit(&record->in_use, 0, memory_order_release);
     atomic_fetch_sub(&records_in_use, 1);

@@ -47,6 +47,26 @@ void gpumem_error_reset(gpumem_thread *t)
     t->backend_message[0] = '\0';
 }
 
+void gpumem_error_save(const gpumem_thread *t, gpumem_error_saved *saved)
+{
+    saved->held = (t->error_pending & GPUMEM_PENDING_ERROR) != 0;
+    if (saved->held) {
+        memcpy(saved->message, t->message, sizeof saved->message);
+        memcpy(saved->backend_message, t->backend_message, sizeof saved->backend_message);
+    }
+}
+
+void gpumem_error_restore(gpumem_thread *t, const gpumem_error_saved *saved)
+{
+    if (!saved->held) {
+        gpumem_error_reset(t);
+        return;
+    }
+    memcpy(t->message, saved->message, sizeof t->message);
+    memcpy(t->backend_message, saved->backend_message, sizeof t->backend_message);
+    t->error_pending |= GPUMEM_PENDING_ERROR;
+}
+
 /* Marks the thread as holding an error, clearing what an earlier call left. */
 static gpumem_thread *begin_error(void)
 {

@@ -30,6 +30,16 @@ static inline void gpumem_error_clear(void)
         gpumem_error_reset(t);
 }
 
+/* A thread's last error, kept across code that may make gpumem calls (a log callback). */
+typedef struct {
+    int held;
+    char message[GPUMEM_MESSAGE_SIZE];
+    char backend_message[GPUMEM_MESSAGE_SIZE];
+} gpumem_error_saved;
+void gpumem_error_save(const gpumem_thread *thread, gpumem_error_saved *saved);
+/* Puts the saved error back, or none where none was held (kept log messages stay). */
+void gpumem_error_restore(gpumem_thread *thread, const gpumem_error_saved *saved);
+
 /* At the end of a failed public call: makes the message "function: detail" (a detail that is
  * missing becomes the backend's message, or the result's name). Returns result. */
 gpumem_result gpumem_error_name(gpumem_thread *thread, const char *function,

@@ -49,16 +49,28 @@ gpumem_result gpumem_log_set_callback(gpumem_log_fn fn, void *user)
     return GPUMEM_OK;
 }
 
-static void log_message(int32_t level, const char *format, va_list args)
+/* Where messages go: the callback and its argument, read together under the lock. */
+typedef struct {
+    gpumem_log_fn fn;
+    void *user;
+} log_target;
+
+static log_target target_now(void)
 {
-    char message[2048];
-    vsnprintf(message, sizeof message, format, args);
     pthread_mutex_lock(&log_lock);
-    gpumem_log_fn fn = log_fn;
-    void *user = log_user;
+    log_target to = {log_fn, log_user};
     pthread_mutex_unlock(&log_lock);
-    if (fn) {
-        fn(user, level, message);
+    return to;
+}
+
+/* The longest message, as sent or kept: longer ones are cut. */
+#define LOG_MESSAGE_SIZE 2048
+
+/* Sends a message to `to`: its callback, or stderr (GPUMEM_LOG's level and above). */
+static void deliver(log_target to, int32_t level, const char *message)
+{
+    if (to.fn) {
+        to.fn(to.user, level, message);
         return;
     }
     static const char *const names[] = {"debug", "info", "warning", "error"};
@@ -83,6 +95,10 @@ void gpumem_call_log(const char *function, int32_t result, const char *format, .
     char *outputs = strchr(text, GPUMEM_LOG_OUTPUTS[0]);
     if (outputs)
         *outputs++ = 0;
+    /* The callback may make gpumem calls, which set and clear the thread's last error: the
+     * call's own is put back afterwards. */
+    gpumem_error_saved saved;
+    gpumem_error_save(&gpumem_this_thread, &saved);
     gpumem_this_thread.logging_call = 1;
     if (result != GPUMEM_OK)
         gpumem_log(GPUMEM_LOG_DEBUG, "%s(%s) -> %s: %s", function, text,
@@ -91,26 +107,19 @@ void gpumem_call_log(const char *function, int32_t result, const char *format, .
         gpumem_log(GPUMEM_LOG_DEBUG, "%s(%s) -> GPUMEM_OK%s%s", function, text,
                    outputs && *outputs ? ": " : "", outputs ? outputs : "");
     gpumem_this_thread.logging_call = 0;
+    gpumem_error_restore(&gpumem_this_thread, &saved);
 }
 
-/* 1 while a log callback is set: only a callback can call gpumem back. */
-static int callback_set(void)
-{
-    pthread_mutex_lock(&log_lock);
-    int set = log_fn != NULL;
-    pthread_mutex_unlock(&log_lock);
-    return set;
-}
+/* An entry of the thread's kept messages: the level, then the NUL-terminated text. */
+#define KEPT_HEADER sizeof(int32_t)
 
 /* Keeps a message for the end of the thread's outermost call (gpumem_log_flush_deferred). */
-static void keep_for_call_end(gpumem_thread *t, int32_t level, const char *format, va_list args)
+static void keep_for_call_end(gpumem_thread *t, int32_t level, const char *message)
 {
-    char message[GPUMEM_MESSAGE_SIZE];
-    vsnprintf(message, sizeof message, format, args);
-    uint32_t length = (uint32_t)strlen(message) + 1;
-    if (t->deferred_log_used + 1 + length > t->deferred_log_capacity) {
+    uint32_t length = (uint32_t)strlen(message) + 1, entry = (uint32_t)KEPT_HEADER + length;
+    if (t->deferred_log_used + entry > t->deferred_log_capacity) {
         uint32_t capacity = t->deferred_log_capacity ? 2 * t->deferred_log_capacity : 4096;
-        while (capacity < t->deferred_log_used + 1 + length)
+        while (capacity < t->deferred_log_used + entry)
             capacity *= 2;
         char *grown = realloc(t->deferred_log, capacity);
         if (!grown) {
@@ -122,29 +131,43 @@ static void keep_for_call_end(gpumem_thread *t, int32_t level, const char *forma
         t->deferred_log_capacity = capacity;
     }
     char *at = t->deferred_log + t->deferred_log_used;
-    at[0] = (char)(level < 0 ? 0 : level > GPUMEM_LOG_ERROR ? GPUMEM_LOG_ERROR : level);
-    memcpy(at + 1, message, length);
-    t->deferred_log_used += (uint32_t)(1 + length);
+    memcpy(at, &level, KEPT_HEADER);
+    memcpy(at + KEPT_HEADER, message, length);
+    t->deferred_log_used += entry;
     t->error_pending |= GPUMEM_PENDING_LOG;
 }
 
-/* Every message, core's and backends': inside a public call with a callback set, kept for the
- * call's end (log.h); otherwise sent at once. */
+/* Every message, core's and backends': inside a public call (or a log hold) with a callback
+ * set, kept for the call's end (log.h); otherwise sent at once. The callback is read once, so
+ * that one set meanwhile on another thread is not called here under a lock. */
 static void log_routed(int32_t level, const char *format, va_list args)
 {
+    char message[LOG_MESSAGE_SIZE];
+    vsnprintf(message, sizeof message, format, args);
+    log_target to = target_now();
     gpumem_thread *t = &gpumem_this_thread;
-    if (t->depth != 0 && callback_set())
-        keep_for_call_end(t, level, format, args);
+    if (to.fn && (t->depth != 0 || t->log_holds != 0))
+        keep_for_call_end(t, level, message);
     else
-        log_message(level, format, args);
+        deliver(to, level, message);
 }
 
 static void log_send(int32_t level, const char *format, ...)
 {
+    char message[LOG_MESSAGE_SIZE];
     va_list args;
     va_start(args, format);
-    log_message(level, format, args);
+    vsnprintf(message, sizeof message, format, args);
     va_end(args);
+    deliver(target_now(), level, message);
+}
+
+void gpumem_log_discard_kept(gpumem_thread *t)
+{
+    free(t->deferred_log);
+    t->deferred_log = NULL;
+    t->deferred_log_used = t->deferred_log_capacity = t->deferred_log_dropped = 0;
+    t->error_pending &= (unsigned char)~GPUMEM_PENDING_LOG;
 }
 
 /* Rounds of messages that calls made from the callback keep, sent in turn before the
@@ -155,40 +178,49 @@ void gpumem_log_flush_deferred(gpumem_thread *t)
 {
     /* The callback may make gpumem calls, which set and clear the last error: the call's own
      * is put back afterwards. Messages those calls keep go in the next round. */
-    char error[GPUMEM_MESSAGE_SIZE];
-    int had_error = (t->error_pending & GPUMEM_PENDING_ERROR) != 0;
-    if (had_error)
-        memcpy(error, t->message, sizeof error);
-    uint32_t cut = 0;
+    gpumem_error_saved saved;
+    gpumem_error_save(t, &saved);
+    uint32_t cut = 0, dropped = 0;
     for (int round = 0; t->error_pending & GPUMEM_PENDING_LOG; round++) {
         char *log = t->deferred_log; /* taken: the callback's calls keep messages of their own */
-        uint32_t used = t->deferred_log_used, dropped = t->deferred_log_dropped;
+        uint32_t used = t->deferred_log_used;
+        dropped += t->deferred_log_dropped;
         t->deferred_log = NULL;
         t->deferred_log_used = t->deferred_log_capacity = t->deferred_log_dropped = 0;
         t->error_pending &= (unsigned char)~GPUMEM_PENDING_LOG;
-        for (uint32_t at = 0; at < used; at += 2 + (uint32_t)strlen(log + at + 1)) {
-            if (round < FLUSH_ROUNDS)
-                log_send(log[at], "%s", log + at + 1);
+        for (uint32_t at = 0; at < used;) {
+            int32_t level;
+            memcpy(&level, log + at, KEPT_HEADER);
+            const char *text = log + at + KEPT_HEADER;
+            if (round < FLUSH_ROUNDS) /* past them, no callback runs: nothing more is kept */
+                deliver(target_now(), level, text);
             else
                 cut++;
+            at += (uint32_t)(KEPT_HEADER + strlen(text) + 1);
         }
         free(log);
-        if (dropped)
-            log_send(GPUMEM_LOG_WARNING, "%u log messages of one call were dropped: no memory "
-                     "to keep them until its end", dropped);
-        if (round >= FLUSH_ROUNDS)
-            break;
     }
+    if (dropped)
+        log_send(GPUMEM_LOG_WARNING, "%u log messages of one call were dropped: no memory to "
+                 "keep them until its end", dropped);
     if (cut)
         log_send(GPUMEM_LOG_WARNING, "%u log messages were dropped: the log callback's calls "
                  "logged again through %d rounds", cut, FLUSH_ROUNDS);
-    if (had_error) {
-        memcpy(t->message, error, sizeof error);
-        t->backend_message[0] = '\0';
-        t->error_pending |= GPUMEM_PENDING_ERROR;
-    } else {
-        gpumem_error_reset(t);
-    }
+    /* What the callback's calls kept during these warnings goes unsent: none is left for a
+     * later call, nor leaks. */
+    gpumem_log_discard_kept(t);
+    gpumem_error_restore(t, &saved);
+}
+
+void gpumem_log_hold(gpumem_thread *t)
+{
+    t->log_holds++;
+}
+
+void gpumem_log_release(gpumem_thread *t)
+{
+    if (--t->log_holds == 0 && t->depth == 0 && (t->error_pending & GPUMEM_PENDING_LOG))
+        gpumem_log_flush_deferred(t);
 }
 
 void gpumem_log(int32_t level, const char *format, ...)

@@ -14,6 +14,14 @@
 void gpumem_log(int32_t level, const char *format, ...) __attribute__((format(printf, 2, 3)));
 
 struct gpumem_thread;
+/* Messages sent between these wait as inside a call, and go at the release when the thread is
+ * in no call: for code that logs under a lock outside any public call (the registry's fill). */
+void gpumem_log_hold(struct gpumem_thread *thread);
+void gpumem_log_release(struct gpumem_thread *thread);
+
+/* Frees the thread's kept messages unsent (at its exit, where none should be left). */
+void gpumem_log_discard_kept(struct gpumem_thread *thread);
+
 /* Sends the messages gpumem_log kept for the end of the outermost call (from its
  * gpumem_call_leave, error_pending's GPUMEM_PENDING_LOG set), and those that calls from the
  * callback keep meanwhile; the thread's last error is kept. */

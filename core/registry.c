@@ -442,6 +442,9 @@ static gpumem_result ensure_init(void)
 {
     if (atomic_load_explicit(&registry_filled, memory_order_acquire))
         return GPUMEM_OK;
+    /* The fill's warnings (modules refused, backends unavailable) reach a log callback once
+     * fill_lock is let go: one that lists the backends would otherwise deadlock on it. */
+    gpumem_log_hold(&gpumem_this_thread);
     pthread_mutex_lock(&fill_lock);
     gpumem_result r = GPUMEM_OK;
     if (!atomic_load_explicit(&registry_filled, memory_order_relaxed)) {
@@ -456,6 +459,7 @@ static gpumem_result ensure_init(void)
         }
     }
     pthread_mutex_unlock(&fill_lock);
+    gpumem_log_release(&gpumem_this_thread);
     return r;
 }
 

@@ -27,6 +27,7 @@ typedef struct gpumem_thread {
     unsigned char error_pending;
     unsigned char logging_call;  /* gpumem_call_log runs: calls from its callback are not logged */
     uint32_t depth;              /* public calls in progress (more than 1 only through callbacks) */
+    uint32_t log_holds;          /* gpumem_log_hold without its release (log.h) */
     uint32_t arena_slot_next;    /* the arena_slots entry the next new pool takes */
     /* The thread's arena in the last pools with arenas it created in (gpumem_pool_arena), by
      * pool handle (handles are never reused). */

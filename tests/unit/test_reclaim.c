@@ -6,6 +6,7 @@
  * of its core for a time slice) holds back only buffers older than its call, and churn goes on
  * being freed. */
 #include <criterion/criterion.h>
+#include <printf.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stddef.h>
@@ -1092,11 +1093,11 @@ static gpumem_buffer chained[16];
 static void call_back_and_log_again(void *user, int32_t level, const char *message)
 {
     (void)user;
-    if (level == GPUMEM_LOG_WARNING && strstr(message, "dropped")) {
+    int warning = level == GPUMEM_LOG_WARNING && strstr(message, "dropped");
+    if (warning)
         atomic_fetch_add(&chained_warnings, 1);
-        return;
-    }
-    if (level != GPUMEM_LOG_INFO || !strstr(message, "allocated (one buffer's own"))
+    /* The warning too makes a call that logs again: what it keeps must not outlive the call. */
+    if (!warning && (level != GPUMEM_LOG_INFO || !strstr(message, "allocated (one buffer's own")))
         return;
     int at = atomic_fetch_add(&chained_calls, 1);
     gpumem_buffer_desc desc = {.size = 3 << 19};
@@ -1115,17 +1116,223 @@ Test(reclaim, a_log_callback_whose_calls_log_again_is_cut_off_after_eight_rounds
     gpumem_buffer_desc big = {.size = 3 << 19}; /* a page of its own: logged */
     cr_assert_eq(gpumem_buffer_create(logging_pool, &big, &first), GPUMEM_OK);
     int calls = atomic_load(&chained_calls), warnings = atomic_load(&chained_warnings);
-    cr_expect_eq(calls, 8, "the callback was called %d times, not once for the first message "
-                 "and once in each of 7 further rounds", calls);
+    cr_expect_eq(calls, 9, "the callback made %d calls, not one for the first message, one in "
+                 "each of 7 further rounds and one for the warning", calls);
     cr_expect_eq(warnings, 1, "%d warnings of dropped messages", warnings);
     cr_expect_eq(gpumem_this_thread.error_pending & GPUMEM_PENDING_LOG, 0,
                  "messages were left for a later call");
+    cr_expect_null(gpumem_this_thread.deferred_log, "kept messages outlived the call");
     cr_assert_eq(gpumem_log_set_callback(NULL, NULL), GPUMEM_OK);
     cr_expect_eq(atomic_load(&nested_failures), 0);
     for (int i = 0; i < calls && i < 16; i++)
         cr_assert_eq(gpumem_buffer_destroy(chained[i]), GPUMEM_OK);
     cr_assert_eq(gpumem_buffer_destroy(first), GPUMEM_OK);
     cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
+/* A message kept for the call's end is as long as one sent at once (2047 characters: Vulkan's
+ * validation messages often pass 1 KiB), at the level it was sent with. */
+static gpumem_backend_vtable long_message_table;
+static _Atomic size_t long_message_length;
+static _Atomic int long_message_level = -1;
+
+static gpumem_result long_message_page_allocate(gpumem_backend_device *device,
+                                                uint32_t memory_type, uint64_t size,
+                                                gpumem_backend_page **page)
+{
+    char text[1601];
+    memset(text, 'v', 1600);
+    text[1600] = 0;
+    gpumem_backend_log(7, "validation: %s", text); /* a level past the known ones */
+    return gpumem_host_backend()->page_allocate(device, memory_type, size, page);
+}
+
+static void with_a_long_message(gpumem_backend_vtable *table)
+{
+    table->page_allocate = long_message_page_allocate;
+}
+
+static void measure_the_message(void *user, int32_t level, const char *message)
+{
+    (void)user;
+    if (strstr(message, "validation: ")) {
+        atomic_store(&long_message_length, strlen(message));
+        atomic_store(&long_message_level, level);
+    }
+}
+
+Test(reclaim, a_kept_message_is_as_long_and_of_the_level_as_sent)
+{
+    gpumem_device device = open_host_as(&long_message_table, "reclaim-long-message",
+                                        with_a_long_message);
+    gpumem_pool pool;
+    cr_assert_eq(gpumem_pool_create(device, NULL, &pool), GPUMEM_OK);
+    cr_assert_eq(gpumem_log_set_callback(measure_the_message, NULL), GPUMEM_OK);
+    gpumem_buffer b = make(pool, 4096); /* a page: the backend logs inside the call */
+    cr_assert_eq(gpumem_log_set_callback(NULL, NULL), GPUMEM_OK);
+    cr_expect_eq(atomic_load(&long_message_length), 1612, "the callback got %zu of 1612 "
+                 "characters", atomic_load(&long_message_length));
+    cr_expect_eq(atomic_load(&long_message_level), 7);
+    cr_assert_eq(gpumem_buffer_destroy(b), GPUMEM_OK);
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
+/* A callback set by another thread while a message is being formatted under a pool's lock was
+ * called at once, under that lock: the routing asked whether a callback was set, then read it
+ * again to send. A printf conversion of our own (glibc's register_printf_specifier) sets the
+ * callback from inside the formatting, the narrowest window made wide; the callback reads the
+ * statistics of that pool, which deadlocks while its lock is held. */
+static gpumem_backend_vtable racing_callback_table;
+static gpumem_pool racing_pool;
+static _Atomic int set_while_formatting, racing_callback_calls, racing_failures;
+
+static void read_the_racing_pool(void *user, int32_t level, const char *message)
+{
+    (void)user;
+    (void)level;
+    if (!strstr(message, "formatted:"))
+        return;
+    atomic_fetch_add(&racing_callback_calls, 1);
+    gpumem_pool_stats stats;
+    if (gpumem_pool_stats_get(racing_pool, &stats) != GPUMEM_OK)
+        atomic_fetch_add(&racing_failures, 1);
+}
+
+static pthread_barrier_t racing_barrier;
+
+static void *call_then_wait(void *arg)
+{
+    (void)arg;
+    cr_assert_eq(gpumem_buffer_destroy(make(racing_pool, 64)), GPUMEM_OK);
+    pthread_barrier_wait(&racing_barrier); /* alive, in no call */
+    pthread_barrier_wait(&racing_barrier);
+    return NULL;
+}
+
+static void *set_the_callback(void *arg)
+{
+    (void)arg;
+    gpumem_log_set_callback(read_the_racing_pool, NULL);
+    return NULL;
+}
+
+static int print_and_set_the_callback(FILE *stream, const struct printf_info *info,
+                                      const void *const *args)
+{
+    (void)info;
+    (void)args;
+    if (atomic_exchange(&set_while_formatting, 0)) {
+        pthread_t setter;
+        pthread_create(&setter, NULL, set_the_callback, NULL);
+        pthread_join(setter, NULL);
+    }
+    return fprintf(stream, "x");
+}
+
+static int one_int_argument(const struct printf_info *info, size_t n, int *types, int *size)
+{
+    (void)info;
+    (void)size;
+    if (n > 0)
+        types[0] = PA_INT;
+    return 1;
+}
+
+static gpumem_result racing_page_allocate(gpumem_backend_device *device, uint32_t memory_type,
+                                          uint64_t size, gpumem_backend_page **page)
+{
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat"
+#pragma GCC diagnostic ignored "-Wformat-extra-args"
+    gpumem_backend_log(GPUMEM_LOG_INFO, "formatted: %W", 0);
+#pragma GCC diagnostic pop
+    return gpumem_host_backend()->page_allocate(device, memory_type, size, page);
+}
+
+static void with_a_racing_message(gpumem_backend_vtable *table)
+{
+    table->page_allocate = racing_page_allocate;
+}
+
+Test(reclaim, a_callback_set_while_a_message_is_formatted_does_not_run_under_the_lock)
+{
+    cr_assert_eq(register_printf_specifier('W', print_and_set_the_callback, one_int_argument), 0);
+    gpumem_device device = open_host_as(&racing_callback_table, "reclaim-racing-callback",
+                                        with_a_racing_message);
+    cr_assert_eq(gpumem_pool_create(device, NULL, &racing_pool), GPUMEM_OK);
+    /* Another thread that has made a call lives on: locks are taken for real. */
+    pthread_barrier_init(&racing_barrier, NULL, 2);
+    pthread_t other;
+    cr_assert_eq(pthread_create(&other, NULL, call_then_wait, NULL), 0);
+    pthread_barrier_wait(&racing_barrier);
+    cr_assert_eq(gpumem_pool_trim(racing_pool), GPUMEM_OK);
+    cr_assert_eq(gpumem_log_set_callback(NULL, NULL), GPUMEM_OK);
+    atomic_store(&set_while_formatting, 1);
+    gpumem_buffer b = make(racing_pool, 4096); /* a page: the backend logs under the lock */
+    cr_assert_eq(gpumem_log_set_callback(NULL, NULL), GPUMEM_OK);
+    pthread_barrier_wait(&racing_barrier);
+    pthread_join(other, NULL);
+    cr_expect_eq(atomic_load(&racing_callback_calls), 1);
+    cr_expect_eq(atomic_load(&racing_failures), 0);
+    cr_assert_eq(gpumem_buffer_destroy(b), GPUMEM_OK);
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
+/* The debug log of a failed call reaches the callback after the call has left: the callback's
+ * own calls cleared the failure's message, so gpumem_last_error() said nothing (a review). */
+static gpumem_pool debug_logged_pool;
+
+static void read_the_pool_on_every_message(void *user, int32_t level, const char *message)
+{
+    (void)user;
+    (void)level;
+    (void)message;
+    gpumem_pool_stats stats;
+    gpumem_pool_stats_get(debug_logged_pool, &stats);
+}
+
+Test(reclaim, a_failed_calls_message_outlives_its_debug_log)
+{
+    gpumem_device device = open_host();
+    cr_assert_eq(gpumem_pool_create(device, NULL, &debug_logged_pool), GPUMEM_OK);
+    cr_assert_eq(gpumem_log_set_callback(read_the_pool_on_every_message, NULL), GPUMEM_OK);
+    gpumem_buffer b;
+    gpumem_buffer_desc empty = {.size = 0};
+    gpumem_result r = gpumem_buffer_create(debug_logged_pool, &empty, &b);
+    char message[GPUMEM_MESSAGE_SIZE];
+    snprintf(message, sizeof message, "%s", gpumem_last_error());
+    cr_assert_eq(gpumem_log_set_callback(NULL, NULL), GPUMEM_OK);
+    cr_assert_eq(r, GPUMEM_ERROR_INVALID_ARGUMENT);
+    cr_expect(strstr(message, "gpumem_buffer_create: ") == message, "the failure's message was "
+              "lost: '%s'", message);
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
+/* The registry's first fill warns (a module folder that is not absolute) while it holds its
+ * lock, outside any call: a callback that then listed the backends deadlocked on that lock. */
+static _Atomic int registry_warnings;
+
+static void list_the_backends(void *user, int32_t level, const char *message)
+{
+    (void)user;
+    (void)level;
+    if (!strstr(message, "GPUMEM_PLUGIN_PATH"))
+        return;
+    atomic_fetch_add(&registry_warnings, 1);
+    uint32_t count;
+    gpumem_backend_count(&count);
+}
+
+Test(reclaim, a_log_callback_may_list_the_backends_from_the_registrys_warnings)
+{
+    setenv("GPUMEM_PLUGIN_PATH", "relative/folder", 1);
+    cr_assert_eq(gpumem_log_set_callback(list_the_backends, NULL), GPUMEM_OK);
+    uint32_t count;
+    cr_expect_eq(gpumem_backend_count(&count), GPUMEM_OK); /* the first: fills the registry */
+    cr_assert_eq(gpumem_log_set_callback(NULL, NULL), GPUMEM_OK);
+    unsetenv("GPUMEM_PLUGIN_PATH");
+    cr_expect_gt(atomic_load(&registry_warnings), 0, "no warning about the folder: the test "
+                 "tests nothing");
 }
 
 /* --- a call does not find a buffer born after it began --- */
