@@ -319,10 +319,15 @@ static const CUmemPool_attribute pool_attributes[] = {
     [GPURT_POOL_RELEASE_THRESHOLD] = CU_MEMPOOL_ATTR_RELEASE_THRESHOLD,
     [GPURT_POOL_RESERVED_CURRENT] = CU_MEMPOOL_ATTR_RESERVED_MEM_CURRENT,
     [GPURT_POOL_USED_CURRENT] = CU_MEMPOOL_ATTR_USED_MEM_CURRENT,
+    [GPURT_POOL_REUSE_INTERNAL_DEPENDENCIES] = CU_MEMPOOL_ATTR_REUSE_ALLOW_INTERNAL_DEPENDENCIES,
 };
 
 static gpurt_status pool_set(void *pool, gpurt_pool_attribute attribute, uint64_t value)
 {
+    if (attribute == GPURT_POOL_REUSE_INTERNAL_DEPENDENCIES) { /* an int */
+        int flag = value != 0;
+        return CU(cuMemPoolSetAttribute)((CUmemoryPool)pool, pool_attributes[attribute], &flag);
+    }
     cuuint64_t v = value;
     return CU(cuMemPoolSetAttribute)((CUmemoryPool)pool, pool_attributes[attribute], &v);
 }

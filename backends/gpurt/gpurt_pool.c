@@ -15,12 +15,25 @@ static gpumem_result set_threshold(const gpurt_device *d, void *pool, uint64_t t
     return status == 0 ? GPUMEM_OK : gpurt_fail(d->rt, GPURT_CALL_POOL_ATTRIBUTE, status);
 }
 
+/* The runtime's default lets it give an allocation on one stream memory freed on another whose
+ * work is still queued, making only the allocating stream wait for that work. Core allocates a
+ * host's create on the device's default stream and hands the buffer to every stream and the
+ * host: such memory would be in use by the freeing stream's work meanwhile. Reuse then needs
+ * the free's work done, or an event the allocating stream waited for (the application's). */
+static gpumem_result forbid_internal_dependencies(const gpurt_device *d, void *pool)
+{
+    gpurt_status status = d->rt->pool_set(pool, GPURT_POOL_REUSE_INTERNAL_DEPENDENCIES, 0);
+    return status == 0 ? GPUMEM_OK : gpurt_fail(d->rt, GPURT_CALL_POOL_ATTRIBUTE, status);
+}
+
 static gpumem_result create_pool(const gpurt_device *d, uint64_t threshold, void **pool)
 {
     gpurt_status status = d->rt->pool_create(d->ordinal, pool);
     if (status != 0)
         return gpurt_fail(d->rt, GPURT_CALL_POOL_CREATE, status);
-    gpumem_result r = set_threshold(d, *pool, threshold);
+    gpumem_result r = forbid_internal_dependencies(d, *pool);
+    if (r == GPUMEM_OK)
+        r = set_threshold(d, *pool, threshold);
     if (r != GPUMEM_OK)
         d->rt->pool_destroy(*pool);
     return r;

@@ -39,6 +39,9 @@ typedef enum gpurt_pool_attribute {
     GPURT_POOL_RELEASE_THRESHOLD,
     GPURT_POOL_RESERVED_CURRENT,
     GPURT_POOL_USED_CURRENT,
+    /* 0 or 1: whether the runtime may hand a stream memory freed on another stream whose work
+     * has not run, making the stream wait for it (an int attribute, set as 0 or 1). */
+    GPURT_POOL_REUSE_INTERNAL_DEPENDENCIES,
 } gpurt_pool_attribute;
 
 /* The native calls messages name ("cuMemAlloc: CUDA_ERROR_OUT_OF_MEMORY for ..."). */

@@ -287,14 +287,21 @@ static hipMemPoolAttr pool_attribute(gpurt_pool_attribute attribute)
         return hipMemPoolAttrReleaseThreshold;
     case GPURT_POOL_RESERVED_CURRENT:
         return hipMemPoolAttrReservedMemCurrent;
+    case GPURT_POOL_REUSE_INTERNAL_DEPENDENCIES:
+        return hipMemPoolReuseAllowInternalDependencies;
     default:
         return hipMemPoolAttrUsedMemCurrent;
     }
 }
 
-/* HIP reads and writes these attributes as 64-bit values, as CUDA does. */
+/* HIP reads and writes the byte counts as 64-bit values, as CUDA does; the reuse flag is an
+ * int. */
 static gpurt_status pool_set(void *pool, gpurt_pool_attribute attribute, uint64_t value)
 {
+    if (attribute == GPURT_POOL_REUSE_INTERNAL_DEPENDENCIES) {
+        int flag = value != 0;
+        return HIP(hipMemPoolSetAttribute)(pool, pool_attribute(attribute), &flag);
+    }
     return HIP(hipMemPoolSetAttribute)(pool, pool_attribute(attribute), &value);
 }
 

@@ -246,6 +246,57 @@ Test(cuda, native_pool_of_host_memory_is_refused)
     OK(gpumem_device_close(device));
 }
 
+/* A buffer destroyed on stream S while S's work on it is still queued, then a host's create
+ * of the same size in that native pool. The runtime's default lets that create, made on the
+ * device's default stream, take S's memory and have only that stream wait for S: a write on a
+ * third stream then raced S's work, which overwrote it. gpumem's native pools forbid such
+ * reuse (gpurt_pool.c): the create gets other memory, or that memory once S's work is done.
+ * Three sizes, S kept busy by 24 fills of the buffer. */
+Test(cuda, native_pool_host_create_does_not_take_memory_a_stream_still_uses)
+{
+    gpumem_device device = open_cuda();
+    if (!properties_of(device).native_pools)
+        cr_skip("this device has no stream-ordered allocator");
+    app_cuda cu;
+    app_cuda_load(&cu);
+    gpumem_pool pool = native_pool(device, 0);
+    gpumem_stream s, u;
+    uint64_t s_native;
+    OK(gpumem_stream_create(device, &s));
+    OK(gpumem_stream_create(device, &u));
+    OK(gpumem_stream_native(s, &s_native));
+    const uint64_t sizes[] = {MiB, 64 * MiB, 512 * MiB};
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        uint64_t size = sizes[k];
+        gpumem_buffer_desc desc = {.size = size};
+        gpumem_buffer x, y;
+        gpumem_native_buffer nx, ny;
+        OK(gpumem_buffer_create_on_stream(pool, &desc, s, &x));
+        OK(gpumem_buffer_native(x, &nx));
+        for (int i = 0; i < 24; i++) /* S's work on X, long enough to be running below */
+            CU_OK(cu.cuMemsetD8Async(nx.address, 0xaa, size, (CUstream)(uintptr_t)s_native));
+        OK(gpumem_buffer_destroy_on_stream(x, s));
+        OK(gpumem_buffer_create(pool, &desc, &y)); /* the host's */
+        OK(gpumem_buffer_native(y, &ny));
+        uint8_t *data = allocate(size), *back = allocate(size);
+        pattern(data, size, (uint32_t)k + 7);
+        OK(gpumem_stream_write(u, y, 0, data, size));
+        OK(gpumem_stream_synchronize(u));
+        OK(gpumem_stream_synchronize(s));
+        OK(gpumem_buffer_read(y, 0, back, size));
+        cr_log_info("%llu bytes: the host's create got %s memory", (unsigned long long)size,
+                    ny.address == nx.address ? "the destroyed buffer's" : "other");
+        ASSERT_SAME(back, data, size, "a host's create beside a stream's queued work");
+        OK(gpumem_buffer_destroy(y));
+        free(data);
+        free(back);
+    }
+    OK(gpumem_stream_destroy(s));
+    OK(gpumem_stream_destroy(u));
+    OK(gpumem_pool_destroy(pool));
+    OK(gpumem_device_close(device));
+}
+
 /* --- streams --- */
 
 /* Writes, a copy, a fill and reads on one stream, synchronized once at the end: each step
