@@ -137,16 +137,17 @@ static void keep_for_call_end(gpumem_thread *t, int32_t level, const char *messa
     t->error_pending |= GPUMEM_PENDING_LOG;
 }
 
-/* Every message, core's and backends': inside a public call (or a log hold) with a callback
- * set, kept for the call's end (log.h); otherwise sent at once. The callback is read once, so
- * that one set meanwhile on another thread is not called here under a lock. */
-static void log_routed(int32_t level, const char *format, va_list args)
+/* A message: one that `may_wait` (sent under a lock: gpumem_log_after_call, a backend's)
+ * inside a public call or a log hold, with a callback set, is kept for the call's end (log.h);
+ * any other is sent at once. The callback is read once, after the formatting, so that one set
+ * meanwhile on another thread is not called here under a lock. */
+static void log_routed(int may_wait, int32_t level, const char *format, va_list args)
 {
     char message[LOG_MESSAGE_SIZE];
     vsnprintf(message, sizeof message, format, args);
     log_target to = target_now();
     gpumem_thread *t = &gpumem_this_thread;
-    if (to.fn && (t->depth != 0 || t->log_holds != 0))
+    if (may_wait && to.fn && (t->depth != 0 || t->log_holds != 0))
         keep_for_call_end(t, level, message);
     else
         deliver(to, level, message);
@@ -227,7 +228,15 @@ void gpumem_log(int32_t level, const char *format, ...)
 {
     va_list args;
     va_start(args, format);
-    log_routed(level, format, args);
+    log_routed(0, level, format, args);
+    va_end(args);
+}
+
+void gpumem_log_after_call(int32_t level, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    log_routed(1, level, format, args);
     va_end(args);
 }
 
@@ -237,6 +246,6 @@ void gpumem_backend_log(int32_t level, const char *format, ...)
         return;
     va_list args;
     va_start(args, format);
-    log_routed(level, format, args);
+    log_routed(1, level, format, args);
     va_end(args);
 }

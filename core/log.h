@@ -5,24 +5,32 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-/* Sends a message to the log. Inside a public call, while a log callback is set, the message
- * (core's, or a backend's through gpumem_backend_log) is kept and reaches the callback at the
- * end of the thread's outermost call: still inside it (its read-side section) but with no lock
- * held, so that the callback may call gpumem on what the message names (a stats or a trim of a
- * pool whose lock the call held when it logged would otherwise deadlock, or, for the lone
- * thread, get in under its own call). Outside a call, or to stderr, at once. */
+/* Sends a message to the log at once: the callback, if set, runs here, inside the call that
+ * logs, so no lock may be held (a callback may call gpumem; the conformance suite's transfer
+ * tests act from inside a transfer on its debug message). */
 void gpumem_log(int32_t level, const char *format, ...) __attribute__((format(printf, 2, 3)));
 
+/* gpumem_log for a message sent under a lock (a pool's pages made and freed, an overwritten
+ * guard margin; every backend message goes this way too, gpumem_backend_log): inside a public
+ * call, or a log hold, while a callback is set, it is kept and reaches the callback at the end
+ * of the thread's outermost call, still inside it (its read-side section) but with no lock held,
+ * so that the callback may call gpumem on what the message names (a stats or a trim of a pool
+ * whose lock the call held would otherwise deadlock, or, for the lone thread, get in under its
+ * own call). Otherwise, or to stderr, at once. */
+void gpumem_log_after_call(int32_t level, const char *format, ...)
+    __attribute__((format(printf, 2, 3)));
+
 struct gpumem_thread;
-/* Messages sent between these wait as inside a call, and go at the release when the thread is
- * in no call: for code that logs under a lock outside any public call (the registry's fill). */
+/* gpumem_log_after_call's messages sent between these wait as inside a call, and go at the
+ * release when the thread is in no call: for code that logs under a lock outside any public
+ * call (the registry's fill). */
 void gpumem_log_hold(struct gpumem_thread *thread);
 void gpumem_log_release(struct gpumem_thread *thread);
 
 /* Frees the thread's kept messages unsent (at its exit, where none should be left). */
 void gpumem_log_discard_kept(struct gpumem_thread *thread);
 
-/* Sends the messages gpumem_log kept for the end of the outermost call (from its
+/* Sends the messages gpumem_log_after_call kept for the end of the outermost call (from its
  * gpumem_call_leave, error_pending's GPUMEM_PENDING_LOG set), and those that calls from the
  * callback keep meanwhile; the thread's last error is kept. */
 void gpumem_log_flush_deferred(struct gpumem_thread *thread) __attribute__((cold));

@@ -150,7 +150,7 @@ GPUMEM_RARE static gpumem_result check_margins(gpumem_buffer_obj *b, const char 
                     b->name ? "'" : "", (unsigned long long)b->size,
                     (unsigned long long)b->offset, b->page->id, pool->name,
                     (unsigned long long)(before != UINT64_MAX ? before : after), where);
-    gpumem_log(GPUMEM_LOG_ERROR, "%s: %s", function, gpumem_this_thread.message);
+    gpumem_log_after_call(GPUMEM_LOG_ERROR, "%s: %s", function, gpumem_this_thread.message);
     return r;
 }
 

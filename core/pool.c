@@ -158,11 +158,12 @@ GPUMEM_RARE static void page_free(gpumem_pool_obj *pool, gpumem_page *page)
         limit_give(pool, page->size);
         if (pool->kind == GPUMEM_POOL_PAGED) {
             pool->page_count--;
-            gpumem_log(GPUMEM_LOG_INFO,
-                       "pool '%s': page %u of %llu bytes freed; the pool reserves %llu bytes "
-                       "in %llu pages", pool->name, page->id, (unsigned long long)page->size,
-                       (unsigned long long)pool->reserved_bytes,
-                       (unsigned long long)pool->page_count);
+            gpumem_log_after_call(GPUMEM_LOG_INFO,
+                                  "pool '%s': page %u of %llu bytes freed; the pool reserves "
+                                  "%llu bytes in %llu pages", pool->name, page->id,
+                                  (unsigned long long)page->size,
+                                  (unsigned long long)pool->reserved_bytes,
+                                  (unsigned long long)pool->page_count);
         }
     }
     gpumem_tlsf_destroy(page->tlsf);
@@ -257,13 +258,13 @@ GPUMEM_RARE static gpumem_result page_new(gpumem_pool_obj *pool, uint64_t size,
     pool->reserved_bytes += size;
     if (!native_pool) {
         pool->page_count++;
-        gpumem_log(GPUMEM_LOG_INFO,
-                   "pool '%s': page %u of %llu bytes allocated (%s%s); the pool "
-                   "reserves %llu bytes in %llu pages", pool->name, page->id,
-                   (unsigned long long)size, dedicated ? "one buffer's own: " : "shared",
-                   dedicated ? dedicated : "",
-                   (unsigned long long)pool->reserved_bytes,
-                   (unsigned long long)pool->page_count);
+        gpumem_log_after_call(GPUMEM_LOG_INFO,
+                              "pool '%s': page %u of %llu bytes allocated (%s%s); the pool "
+                              "reserves %llu bytes in %llu pages", pool->name, page->id,
+                              (unsigned long long)size, dedicated ? "one buffer's own: " : "shared",
+                              dedicated ? dedicated : "",
+                              (unsigned long long)pool->reserved_bytes,
+                              (unsigned long long)pool->page_count);
     }
     if ((pool->flags & GPUMEM_POOL_PERSISTENT_MAP) &&
         (pool->memory_flags & GPUMEM_MEMORY_HOST_VISIBLE)) {

@@ -171,7 +171,7 @@ static void add_refused_module(const char *path, const char *name, const char *r
             entry_free(e);
         return;
     }
-    gpumem_log(GPUMEM_LOG_WARNING, "module %s refused: %s", path, reason);
+    gpumem_log_after_call(GPUMEM_LOG_WARNING, "module %s refused: %s", path, reason);
 }
 
 /* --- probing --- */
@@ -351,18 +351,17 @@ static int folder_is_safe(const char *folder, const char *origin)
 {
     struct stat st;
     if (folder[0] != '/') {
-        gpumem_log(GPUMEM_LOG_WARNING,
-                   "%s: the folder '%s' is not an absolute path; no modules are loaded from it",
-                   origin, folder);
+        gpumem_log_after_call(GPUMEM_LOG_WARNING,
+                              "%s: the folder '%s' is not an absolute path; no modules are "
+                              "loaded from it", origin, folder);
         return 0;
     }
     if (stat(folder, &st) != 0 || !S_ISDIR(st.st_mode))
         return 0; /* not there: nothing to load */
     if (st.st_mode & S_IWOTH) {
-        gpumem_log(GPUMEM_LOG_WARNING,
-                   "%s: the folder '%s' is world-writable (anyone could put a module there); "
-                   "no modules are loaded from it",
-                   origin, folder);
+        gpumem_log_after_call(GPUMEM_LOG_WARNING,
+                              "%s: the folder '%s' is world-writable (anyone could put a "
+                              "module there); no modules are loaded from it", origin, folder);
         return 0;
     }
     return 1;
@@ -379,8 +378,8 @@ static void scan_folder(const char *folder, void *origin)
         if (snprintf(path, sizeof path, "%s/%s", folder, names[i]) < (int)sizeof path)
             load_module(path, names[i]);
         else
-            gpumem_log(GPUMEM_LOG_WARNING, "module %s in '%s': the path is too long", names[i],
-                       folder);
+            gpumem_log_after_call(GPUMEM_LOG_WARNING, "module %s in '%s': the path is too long",
+                                  names[i], folder);
         gpumem_free(names[i]);
     }
     gpumem_free(names);
@@ -416,7 +415,7 @@ static void registry_fill(void)
         if (r == GPUMEM_ERROR_OUT_OF_HOST_MEMORY)
             fill_out_of_memory = 1;
         else if (r != GPUMEM_OK)
-            gpumem_log(GPUMEM_LOG_ERROR, "built-in backend refused: %s", reason);
+            gpumem_log_after_call(GPUMEM_LOG_ERROR, "built-in backend refused: %s", reason);
     }
     /* The plugin path first: a user's module replaces an installed one of the same name. */
     gpumem_env_plugin_folders(scan_folder, (void *)"GPUMEM_PLUGIN_PATH");

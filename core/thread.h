@@ -15,7 +15,7 @@
 #define GPUMEM_MESSAGE_SIZE 1024
 #define GPUMEM_THREAD_ARENA_SLOTS 4
 /* error_pending's bits: a message (gpumem_last_error), and log messages waiting for the end of
- * the call (log.h, gpumem_log). */
+ * the call (log.h, gpumem_log_after_call). */
 #define GPUMEM_PENDING_ERROR 1u
 #define GPUMEM_PENDING_LOG 2u
 
@@ -38,7 +38,7 @@ typedef struct gpumem_thread {
     struct gpumem_epoch_record *record; /* registered at the thread's first guarded call */
     char message[GPUMEM_MESSAGE_SIZE];         /* what gpumem_last_error() returns */
     char backend_message[GPUMEM_MESSAGE_SIZE]; /* a backend's detail, for core to wrap */
-    /* Log messages sent inside a call while a callback is set, for the call's end (gpumem_log):
+    /* Log messages sent under a lock inside a call, for the call's end (gpumem_log_after_call):
      * each a level byte and a NUL-terminated text, in memory of the C library's (not core's
      * allocator, whose failures tests inject) that the call's end frees; those that found no
      * memory are counted. */

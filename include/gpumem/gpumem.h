@@ -89,12 +89,12 @@ typedef void (*gpumem_log_fn)(void *user, int32_t level, const char *message);
 
 /* Routes gpumem's log (backend notes, Vulkan validation messages) to fn. NULL restores the
  * default, which prints messages at or above GPUMEM_LOG (env: debug, info, warning, error;
- * default warning) to stderr. Process-wide. fn runs on the thread that logs. A message sent
- * during a call (core's or a backend's: a pool's pages made and freed, an overwritten guard
- * margin, a validation message) reaches fn at the end of that call, before it returns, when it
- * holds no lock, so that fn may call gpumem on what the message names (a destroy excepted: it
- * is refused there with GPUMEM_ERROR_BAD_STATE). Messages from gpumem's own threads, and from
- * outside calls, reach fn at once. */
+ * default warning) to stderr. Process-wide. fn runs on the thread that logs, inside the call
+ * that logs when there is one; it may call gpumem (a destroy excepted: it is refused there with
+ * GPUMEM_ERROR_BAD_STATE). Messages sent while gpumem holds a lock (a pool's pages made and
+ * freed, an overwritten guard margin, every backend message, such as a validation message, and
+ * the backends' registry's warnings) reach fn at the end of that call instead, before it
+ * returns, when it holds no lock, so that fn may use what the message names. */
 GPUMEM_API gpumem_result gpumem_log_set_callback(gpumem_log_fn fn, void *user);
 
 /* ---------------------------------------------------------------------------------------------

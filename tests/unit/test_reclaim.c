@@ -1010,7 +1010,8 @@ Test(reclaim, a_failed_calls_message_outlives_the_log_callbacks_calls)
  * holding the pool's lock (Vulkan's validation layer reports there). Until the thirty-eighth
  * session such messages reached the callback at once: one that then read the statistics of that
  * pool or trimmed it deadlocked once the process was shared. They now wait for the call's end,
- * as core's own messages do. The host backend under another name, whose page_allocate logs. */
+ * as core's messages sent under a lock do. The host backend under another name, whose
+ * page_allocate logs. */
 static gpumem_backend_vtable logging_table;
 static _Atomic int backend_messages;
 
