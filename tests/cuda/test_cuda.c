@@ -247,11 +247,13 @@ Test(cuda, native_pool_of_host_memory_is_refused)
 }
 
 /* A buffer destroyed on stream S while S's work on it is still queued, then a host's create
- * of the same size in that native pool. The runtime's default lets that create, made on the
- * device's default stream, take S's memory and have only that stream wait for S: a write on a
- * third stream then raced S's work, which overwrote it. gpumem's native pools forbid such
- * reuse (gpurt_pool.c): the create gets other memory, or that memory once S's work is done.
- * Three sizes, S kept busy by 24 fills of the buffer. */
+ * of the same size in that native pool. The runtime's default would let that create, made on
+ * the device's default stream, take S's memory and have only that stream wait for S: a write on
+ * a third stream would then race S's work. gpumem's native pools forbid such reuse
+ * (gpurt_pool.c): the create gets other memory, or that memory once S's work is done. Three
+ * sizes, S kept busy by 24 fills of the buffer. The H200's driver did not take that reuse with
+ * the runtime's default either (docs/backends-cuda-hip.md): the test checks the bytes, and logs
+ * which memory the create got. */
 Test(cuda, native_pool_host_create_does_not_take_memory_a_stream_still_uses)
 {
     gpumem_device device = open_cuda();
