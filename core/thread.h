@@ -39,9 +39,9 @@ typedef struct gpumem_thread {
     char message[GPUMEM_MESSAGE_SIZE];         /* what gpumem_last_error() returns */
     char backend_message[GPUMEM_MESSAGE_SIZE]; /* a backend's detail, for core to wrap */
     /* Log messages sent under a lock inside a call, for the call's end (gpumem_log_after_call):
-     * each a level byte and a NUL-terminated text, in memory of the C library's (not core's
-     * allocator, whose failures tests inject) that the call's end frees; those that found no
-     * memory are counted. */
+     * each its level (an int32_t) and a NUL-terminated text, in memory of the C library's (not
+     * core's allocator, whose failures tests inject) that the call's end frees; those that found
+     * no memory are counted. */
     char *deferred_log;
     uint32_t deferred_log_used;
     uint32_t deferred_log_capacity;
