@@ -238,6 +238,7 @@ gpumem_result gpumem_record_new(gpumem_pool_obj *pool, const gpumem_buffer_desc 
     b->handle = 0;
     b->retired_at = 0;
     b->free_stream = 0;
+    b->alloc_stream = pool->kind == GPUMEM_POOL_NATIVE ? pool->queue->handle : 0;
     b->native = NULL;
     gpumem_buffer_set_map_count(b, 0);
     b->size = desc->size;
@@ -525,6 +526,20 @@ GPUMEM_OUT_OF_LINE static void reclaim_batch(gpumem_pool_obj *pool, gpumem_strea
     gpumem_pool_unlock_on(pool, queue);
 }
 
+/* A native pool's buffer is freed on `queue` (a destroy's stream, or the default one for the
+ * host's), and the runtime hands memory freed on a stream to that stream's later allocations at
+ * once: the free must come after the allocation's stream. Else a buffer allocated on stream T
+ * in memory that T took after waiting for another stream S's free (an event of the
+ * application's) could be freed on the default stream and taken by a host's create there while
+ * S's work still used it. So `queue` first follows T (on the device where the backend can, else
+ * the host waits for T). Not under the pool's lock: a native pool's lock holds its queue's. */
+GPUMEM_RARE static gpumem_result follow_allocation(gpumem_pool_obj *pool, gpumem_stream_obj *queue,
+                                                   uint64_t alloc_stream)
+{
+    int on_host;
+    return gpumem_stream_follow(pool->device, queue, alloc_stream, &on_host);
+}
+
 /* The buffer's memory is given back once no call can use it any more (gpumem_pool_retire);
  * from this point on its handle says DESTROYED. With a stream, in its order: a paged pool's
  * range may be taken again at once by that stream, by others after its work; a native pool's
@@ -546,6 +561,9 @@ gpumem_result gpumem_record_destroy(uint64_t handle, gpumem_handle_kind kind,
     if (stream_handle && (r = stream_of_pool(pool, stream_handle, &stream)) != GPUMEM_OK)
         return r;
     gpumem_stream_obj *queue = stream ? stream : pool->device->default_stream;
+    if (b->alloc_stream && b->alloc_stream != queue->handle &&
+        (r = follow_allocation(pool, queue, b->alloc_stream)) != GPUMEM_OK)
+        return r;
     gpumem_pool_lock_on(pool, queue);
     /* Noted before the range can go back: a note whose destroy then fails costs a wait, no
      * more. A backend without streams has finished a stream's work already. */

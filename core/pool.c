@@ -26,11 +26,6 @@ gpumem_result gpumem_pool_get(gpumem_pool handle, gpumem_pool_obj **pool)
     return gpumem_handle_get(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_POOL, (void **)pool);
 }
 
-gpumem_stream_obj *gpumem_pool_order_stream(const gpumem_pool_obj *pool)
-{
-    return pool->kind == GPUMEM_POOL_NATIVE ? pool->device->default_stream : NULL;
-}
-
 void gpumem_pool_lock_on(gpumem_pool_obj *pool, gpumem_stream_obj *stream)
 {
     if (pool->kind == GPUMEM_POOL_NATIVE)

@@ -211,10 +211,9 @@ int gpumem_pool_trim_others(gpumem_pool_obj *arena);
 /* The pool of a live handle, or the reason there is none. */
 gpumem_result gpumem_pool_get(gpumem_pool handle, gpumem_pool_obj **pool);
 
-/* The lock a pool's allocations and frees take, beside the pool's: native pools allocate and
- * free in the order of the device's default stream. NULL for paged pools. */
-gpumem_stream_obj *gpumem_pool_order_stream(const gpumem_pool_obj *pool);
-void gpumem_pool_lock(gpumem_pool_obj *pool);   /* the order stream's lock, then the pool's */
+/* Native pools allocate and free in the order of the device's default stream, and take its
+ * lock before the pool's; paged pools take the pool's alone. */
+void gpumem_pool_lock(gpumem_pool_obj *pool);
 void gpumem_pool_unlock(gpumem_pool_obj *pool);
 /* gpumem_pool_lock of every arena of a pool the application holds, in the arenas' order (the
  * only way two arena locks are held at once). */

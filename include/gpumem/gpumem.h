@@ -498,7 +498,9 @@ GPUMEM_API gpumem_result gpumem_buffer_user_data(gpumem_buffer buffer, void **us
  * stream of the device has that stream wait for it (on the device where the backend can: an
  * event, as gpumem_stream_wait_event; else on the host), a gpumem_buffer_create waits for it on
  * the host. Paged pools on every backend; native pools pass the stream to the runtime
- * (cuMemAllocFromPoolAsync / cuMemFreeAsync, their HIP twins). Until the host has waited for
+ * (cuMemAllocFromPoolAsync / cuMemFreeAsync, their HIP twins), and a native buffer destroyed
+ * on another stream than it was created on (the host's: the device's default stream) has that
+ * stream wait for the create's first, as the runtime requires. Until the host has waited for
  * such work, pages that would be freed are kept, and so is the native object of a buffer
  * (gpumem_buffer_native: a VkBuffer) that such work may use; gpumem_pool_trim waits and frees
  * them. The stream must belong to the pool's device. Both may be mixed with the calls without

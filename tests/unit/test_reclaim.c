@@ -1581,6 +1581,7 @@ static _Atomic int native_pages; /* allocated and not freed */
 static struct {
     gpumem_backend_page *page;
     gpumem_backend_stream *stream;
+    int after_busy; /* queued after busy_stream's work in flight (below): done, or waited for */
 } native_frees[256];
 static _Atomic uint32_t native_free_count;
 /* A synchronize of this stream waits until it is set to another: its work runs on. Waiters
@@ -1588,6 +1589,9 @@ static _Atomic uint32_t native_free_count;
  * stream_busy is 1 (a test sets it; that stream's next synchronize clears it). */
 static gpumem_backend_stream *_Atomic held_stream, *_Atomic busy_stream;
 static _Atomic int held_stream_waiting, stream_busy;
+/* The stream made to wait for an event recorded on busy_stream while its work was in flight
+ * (the tables with events, below), or NULL. */
+static gpumem_backend_stream *_Atomic busy_follower;
 
 static gpumem_result native_properties(gpumem_backend_device *device,
                                        gpumem_device_properties *properties)
@@ -1656,6 +1660,8 @@ static void native_pool_free(gpumem_backend_device *device, gpumem_backend_pool 
     if (n < 256) {
         native_frees[n].page = page;
         native_frees[n].stream = stream;
+        native_frees[n].after_busy = !atomic_load(&stream_busy) ||
+                                     atomic_load(&busy_follower) == stream;
     }
     native_pages--;
     gpumem_host_backend()->page_free(device, page);
@@ -1679,6 +1685,75 @@ static gpumem_device open_native(void)
 {
     atomic_store(&native_free_count, 0);
     return open_host_as(&native_table, "reclaim-native", with_streams_and_native_pools);
+}
+
+/* The same with events, which streams can wait for on the device: an event recorded while
+ * busy_stream's work is in flight makes a stream that waits for it busy_follower. */
+typedef struct native_event {
+    gpumem_backend_stream *_Atomic stream;
+    _Atomic int on_busy_work;
+} native_event;
+
+static gpumem_backend_vtable native_events_table;
+
+static gpumem_result native_event_create(gpumem_backend_device *device,
+                                         gpumem_backend_event **event)
+{
+    native_event *e = calloc(1, sizeof *e);
+    *event = (gpumem_backend_event *)e;
+    return e ? GPUMEM_OK : GPUMEM_ERROR_OUT_OF_HOST_MEMORY;
+}
+
+static void native_event_destroy(gpumem_backend_device *device, gpumem_backend_event *event)
+{
+    free(event);
+}
+
+static gpumem_result native_event_record(gpumem_backend_device *device,
+                                         gpumem_backend_stream *stream,
+                                         gpumem_backend_event *event)
+{
+    native_event *e = (native_event *)event;
+    atomic_store(&e->stream, stream);
+    atomic_store(&e->on_busy_work,
+                 stream == atomic_load(&busy_stream) && atomic_load(&stream_busy));
+    return GPUMEM_OK;
+}
+
+static gpumem_result native_event_synchronize(gpumem_backend_device *device,
+                                              gpumem_backend_event *event)
+{
+    native_event *e = (native_event *)event;
+    if (atomic_load(&e->on_busy_work))
+        atomic_store(&stream_busy, 0);
+    return GPUMEM_OK;
+}
+
+static gpumem_result native_stream_wait_event(gpumem_backend_device *device,
+                                              gpumem_backend_stream *stream,
+                                              gpumem_backend_event *event)
+{
+    native_event *e = (native_event *)event;
+    if (atomic_load(&e->on_busy_work) && atomic_load(&stream_busy))
+        atomic_store(&busy_follower, stream);
+    return GPUMEM_OK;
+}
+
+static void with_streams_events_and_native_pools(gpumem_backend_vtable *table)
+{
+    with_streams_and_native_pools(table);
+    table->event_create = native_event_create;
+    table->event_destroy = native_event_destroy;
+    table->event_record = native_event_record;
+    table->event_synchronize = native_event_synchronize;
+    table->stream_wait_event = native_stream_wait_event;
+}
+
+static gpumem_device open_native_with_events(void)
+{
+    atomic_store(&native_free_count, 0);
+    return open_host_as(&native_events_table, "reclaim-native-events",
+                        with_streams_events_and_native_pools);
 }
 
 static gpumem_pool native_pool(gpumem_device device)
@@ -1897,6 +1972,72 @@ Test(reclaim, native_buffers_waiting_for_their_streams_go_with_their_pool_or_dev
         cr_assert_eq(gpumem_device_close(w.device), GPUMEM_OK);
         cr_expect_eq(native_pages, 0, "%d pages outlived the device", (int)native_pages);
     }
+}
+
+/* The free of a native buffer, by the host or on a stream, is queued on a stream ordered after
+ * the one the buffer was allocated on (on the device with events, else by the host waiting for
+ * it): the runtime hands freed memory to that stream's later allocations at once, and a host's
+ * create there could take memory whose allocation's stream (ordered after another stream's
+ * free by the application's event) had not yet reached it. Random births and deaths (the host's, the
+ * default stream's handle, or one of three streams),
+ * with the birth stream's work in flight at each destroy: a free on another stream comes after
+ * that work; one on the same stream needs no wait and makes none. */
+static void native_frees_follow_their_allocations_stream(int events)
+{
+    static const char *const names[] = {"stream 0", "stream 1", "stream 2",
+                                        "the default stream's handle", "the host's"};
+    uint64_t state = 0x666f6c6c6f77ull + (uint64_t)events;
+    gpumem_device device = events ? open_native_with_events() : open_native();
+    gpumem_pool pool = native_pool(device);
+    gpumem_stream streams[4]; /* [3]: the default stream's handle */
+    for (int s = 0; s < 3; s++)
+        cr_assert_eq(gpumem_stream_create(device, &streams[s]), GPUMEM_OK);
+    cr_assert_eq(gpumem_device_default_stream(device, &streams[3]), GPUMEM_OK);
+    for (int i = 0; i < 300; i++) {
+        uint32_t born = (uint32_t)(next_random(&state) % 5); /* 4: the host's create */
+        uint32_t dies = (uint32_t)(next_random(&state) % 5); /* 4: the host's destroy */
+        gpumem_stream born_on = born < 4 ? streams[born] : NULL;
+        gpumem_stream dies_on = dies < 4 ? streams[dies] : NULL;
+        gpumem_buffer_desc desc = {.size = 256u << (next_random(&state) % 8)};
+        gpumem_buffer b;
+        cr_assert_eq(born_on ? gpumem_buffer_create_on_stream(pool, &desc, born_on, &b)
+                             : gpumem_buffer_create(pool, &desc, &b),
+                     GPUMEM_OK, "%s", gpumem_last_error());
+        gpumem_backend_page *page = page_of(b);
+        gpumem_backend_stream *birth = native_of(device, born_on);
+        gpumem_backend_stream *death = native_of(device, dies_on);
+        atomic_store(&native_free_count, 0);
+        atomic_store(&busy_follower, NULL);
+        atomic_store(&busy_stream, birth);
+        atomic_store(&stream_busy, 1);
+        cr_assert_eq(dies_on ? gpumem_buffer_destroy_on_stream(b, dies_on)
+                             : gpumem_buffer_destroy(b),
+                     GPUMEM_OK, "%s", gpumem_last_error());
+        int freed;
+        gpumem_backend_stream *on = freed_on(page, &freed);
+        cr_assert(freed, "step %d: a destroy with no call beside it did not free", i);
+        cr_assert_eq(on, death, "step %d: freed on another stream than its destroy's", i);
+        if (birth != death)
+            cr_assert(native_frees[0].after_busy,
+                      "step %d: allocated by %s, freed by %s while the allocation's stream's "
+                      "work was in flight and not waited for", i, names[born], names[dies]);
+        else
+            cr_assert(atomic_load(&stream_busy) && !atomic_load(&busy_follower),
+                      "step %d: a free on the stream the buffer was allocated on waited", i);
+    }
+    atomic_store(&busy_stream, NULL);
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+    cr_expect_eq(native_pages, 0, "%d pages outlived the device", (int)native_pages);
+}
+
+Test(reclaim, native_frees_follow_their_allocations_stream_by_the_host)
+{
+    native_frees_follow_their_allocations_stream(0);
+}
+
+Test(reclaim, native_frees_follow_their_allocations_stream_on_the_device)
+{
+    native_frees_follow_their_allocations_stream(1);
 }
 
 /* --- a stream whose handle has ended before its work was waited for ---
