@@ -238,7 +238,6 @@ gpumem_result gpumem_record_new(gpumem_pool_obj *pool, const gpumem_buffer_desc 
     b->handle = 0;
     b->retired_at = 0;
     b->free_stream = 0;
-    b->alloc_stream = pool->kind == GPUMEM_POOL_NATIVE ? pool->queue->handle : 0;
     b->native = NULL;
     gpumem_buffer_set_map_count(b, 0);
     b->size = desc->size;
@@ -533,37 +532,23 @@ GPUMEM_OUT_OF_LINE static void reclaim_batch(gpumem_pool_obj *pool, gpumem_strea
  * application's) could be freed on the default stream and taken by a host's create there while
  * S's work still used it. So `queue` first follows T (on the device where the backend can, else
  * the host waits for T). Not under the pool's lock: a native pool's lock holds its queue's. */
-GPUMEM_RARE static gpumem_result follow_allocation(gpumem_pool_obj *pool, gpumem_stream_obj *queue,
-                                                   uint64_t alloc_stream)
+static gpumem_result follow_allocation(gpumem_pool_obj *pool, gpumem_stream_obj *queue,
+                                       const gpumem_buffer_obj *b)
 {
+    uint64_t alloc_stream = b->page->alloc_stream;
     int on_host;
-    return gpumem_stream_follow(pool->device, queue, alloc_stream, &on_host);
+    return alloc_stream == queue->handle
+               ? GPUMEM_OK
+               : gpumem_stream_follow(pool->device, queue, alloc_stream, &on_host);
 }
 
-/* The buffer's memory is given back once no call can use it any more (gpumem_pool_retire);
- * from this point on its handle says DESTROYED. With a stream, in its order: a paged pool's
- * range may be taken again at once by that stream, by others after its work; a native pool's
- * buffer is freed by the runtime on the stream. */
-gpumem_result gpumem_record_destroy(uint64_t handle, gpumem_handle_kind kind,
-                                    gpumem_stream stream_handle, gpumem_thread *t)
+/* The destroy of b, found by the call, on `stream` (NULL: the host's). */
+static inline gpumem_result record_destroy_found(gpumem_buffer_obj *b, gpumem_handle_kind kind,
+                                                 gpumem_stream_obj *stream, gpumem_thread *t)
 {
-    gpumem_buffer_obj *b;
-    gpumem_result r = gpumem_record_get(handle, kind, t, &b);
-    if (r != GPUMEM_OK)
-        return r;
-    /* The call the callback runs in may be using the buffer, and this thread's own calls are
-     * what a destroyed buffer's range waits for only across threads (gpumem_epoch_oldest). */
-    if (__builtin_expect(t->depth > 1, 0))
-        return gpumem_fail(GPUMEM_ERROR_BAD_STATE, "a%s cannot be destroyed from a log callback",
-                           b->image ? "n image" : " buffer");
     gpumem_pool_obj *pool = b->pool;
-    gpumem_stream_obj *stream = NULL;
-    if (stream_handle && (r = stream_of_pool(pool, stream_handle, &stream)) != GPUMEM_OK)
-        return r;
     gpumem_stream_obj *queue = stream ? stream : pool->device->default_stream;
-    if (b->alloc_stream && b->alloc_stream != queue->handle &&
-        (r = follow_allocation(pool, queue, b->alloc_stream)) != GPUMEM_OK)
-        return r;
+    gpumem_result r = GPUMEM_OK;
     gpumem_pool_lock_on(pool, queue);
     /* Noted before the range can go back: a note whose destroy then fails costs a wait, no
      * more. A backend without streams has finished a stream's work already. */
@@ -587,6 +572,50 @@ gpumem_result gpumem_record_destroy(uint64_t handle, gpumem_handle_kind kind,
     if (reclaim)
         reclaim_batch(pool, queue, t->record);
     return r;
+}
+
+/* A destroy from a log callback, refused, or one in a native pool: its free is queued on a
+ * stream that first follows the one the buffer was allocated on (follow_allocation). Out of
+ * line, so that the paged pools' destroy keeps its registers. */
+GPUMEM_RARE static gpumem_result record_destroy_rare(gpumem_buffer_obj *b,
+                                                     gpumem_handle_kind kind,
+                                                     gpumem_stream stream_handle,
+                                                     gpumem_thread *t)
+{
+    /* The call the callback runs in may be using the buffer, and this thread's own calls are
+     * what a destroyed buffer's range waits for only across threads (gpumem_epoch_oldest). */
+    if (t->depth > 1)
+        return gpumem_fail(GPUMEM_ERROR_BAD_STATE, "a%s cannot be destroyed from a log callback",
+                           b->image ? "n image" : " buffer");
+    gpumem_pool_obj *pool = b->pool;
+    gpumem_stream_obj *stream = NULL;
+    gpumem_result r;
+    if (stream_handle && (r = stream_of_pool(pool, stream_handle, &stream)) != GPUMEM_OK)
+        return r;
+    if ((r = follow_allocation(pool, stream ? stream : pool->device->default_stream, b)) !=
+        GPUMEM_OK)
+        return r;
+    return record_destroy_found(b, kind, stream, t);
+}
+
+/* The buffer's memory is given back once no call can use it any more (gpumem_pool_retire);
+ * from this point on its handle says DESTROYED. With a stream, in its order: a paged pool's
+ * range may be taken again at once by that stream, by others after its work; a native pool's
+ * buffer is freed by the runtime on the stream. */
+gpumem_result gpumem_record_destroy(uint64_t handle, gpumem_handle_kind kind,
+                                    gpumem_stream stream_handle, gpumem_thread *t)
+{
+    gpumem_buffer_obj *b;
+    gpumem_result r = gpumem_record_get(handle, kind, t, &b);
+    if (r != GPUMEM_OK)
+        return r;
+    gpumem_pool_obj *pool = b->pool;
+    if (__builtin_expect((t->depth > 1) | (pool->kind == GPUMEM_POOL_NATIVE), 0))
+        return record_destroy_rare(b, kind, stream_handle, t);
+    gpumem_stream_obj *stream = NULL;
+    if (stream_handle && (r = stream_of_pool(pool, stream_handle, &stream)) != GPUMEM_OK)
+        return r;
+    return record_destroy_found(b, kind, stream, t);
 }
 
 GPUMEM_FLATTEN gpumem_result gpumem_buffer_destroy(gpumem_buffer buffer)

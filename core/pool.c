@@ -245,6 +245,7 @@ GPUMEM_RARE static gpumem_result page_new(gpumem_pool_obj *pool, uint64_t size,
         return r;
     }
     page->size = size;
+    page->alloc_stream = native_pool ? pool->queue->handle : 0;
     page->dedicated = dedicated != NULL;
     page->for_image = for_image != NULL;
     page->id = next_page_id(pool);

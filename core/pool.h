@@ -28,6 +28,7 @@ typedef struct gpumem_page {
     uint64_t import_offset;      /* imported pages: the range's offset in the application's
                                     memory object (gpumem_import_desc.offset); else 0 */
     uint64_t address;            /* where the page starts, or 0 where memory has no address */
+    uint64_t alloc_stream;       /* native allocations: the stream they were made on; else 0 */
     /* Memory allocated for one image (page_allocate_for_image): never reused for another. */
     int for_image;
     void *host;                  /* the mapping, while map_count > 0 or persistently */
