@@ -555,7 +555,7 @@ void gpumem_pool_unplace(gpumem_pool_obj *pool, gpumem_page *page, uint64_t tlsf
     if (!unwanted)
         return;
     if (gpumem_order_unsettled(&pool->order)) {
-        pool->parked_pages++; /* work freed in stream order may still use it */
+        pool->pages_parked = 1; /* work freed in stream order may still use it */
         if (page->dedicated && !page->imported) /* reusable (reuse_dedicated) */
             pool->parked_bytes += page->size;
         return;
@@ -584,7 +584,7 @@ static void release_parked_records(gpumem_pool_obj *pool)
  * held). */
 static void release_parked(gpumem_pool_obj *pool)
 {
-    if ((!pool->parked_pages && !pool->parked_record_count) ||
+    if ((!pool->pages_parked && !pool->parked_record_count) ||
         gpumem_order_unsettled(&pool->order))
         return;
     release_parked_records(pool); /* before the memory they are bound to may go */
@@ -599,7 +599,7 @@ static void release_parked(gpumem_pool_obj *pool)
             page_free(pool, page);
         }
     }
-    pool->parked_pages = 0;
+    pool->pages_parked = 0;
     pool->parked_bytes = 0;
 }
 

@@ -125,14 +125,15 @@ typedef struct gpumem_pool_obj {
     uint64_t cache_largest;  /* the largest buffer (block bytes) kept; 0: no cache */
     uint64_t cache_byte_limit; /* the most bytes kept; 0: no cache */
     /* Paged pools: ranges freed in stream order whose work may still run (stream_order.h).
-     * While some are unsettled, pages that would be freed are kept (`parked_pages`: empty
-     * dedicated pages, and empty shared pages beyond max_empty_pages) until the host has
+     * While some are unsettled, pages that would be freed are kept (empty dedicated pages, and
+     * empty shared pages beyond max_empty_pages; `pages_parked` is 1 once one was, until
+     * release_parked: a flag, as a kept page may be taken again meanwhile) until the host has
      * waited for that work. Shared pages kept are still used for allocations, dedicated ones
      * (`parked_bytes`) for requests of about their size; once they reach
      * GPUMEM_POOL_KEPT_PAGES pages' size, an allocation on a stream has the host wait
      * (gpumem_pool_lock_for) and frees them. */
     gpumem_stream_order order;
-    uint32_t parked_pages;
+    uint32_t pages_parked;
     uint64_t parked_bytes;
     /* Records of buffers freed while stream-ordered frees were unsettled, kept with their
      * native object (gpumem_buffer_native: a VkBuffer): work queued before a destroy on a
