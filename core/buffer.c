@@ -542,9 +542,11 @@ static gpumem_result follow_allocation(gpumem_pool_obj *pool, gpumem_stream_obj 
                : gpumem_stream_follow(pool->device, queue, alloc_stream, &on_host);
 }
 
-/* The destroy of b, found by the call, on `stream` (NULL: the host's). */
-static inline gpumem_result record_destroy_found(gpumem_buffer_obj *b, gpumem_handle_kind kind,
-                                                 gpumem_stream_obj *stream, gpumem_thread *t)
+/* The destroy of b, found by the call, on `stream` (NULL: the host's); `native` 1 when b's pool
+ * is a native one (a constant where it is inlined). */
+static inline __attribute__((always_inline)) gpumem_result
+record_destroy_found(gpumem_buffer_obj *b, gpumem_handle_kind kind, gpumem_stream_obj *stream,
+                     gpumem_thread *t, int native)
 {
     gpumem_pool_obj *pool = b->pool;
     gpumem_stream_obj *queue = stream ? stream : pool->device->default_stream;
@@ -552,7 +554,7 @@ static inline gpumem_result record_destroy_found(gpumem_buffer_obj *b, gpumem_ha
     gpumem_pool_lock_on(pool, queue);
     /* Noted before the range can go back: a note whose destroy then fails costs a wait, no
      * more. A backend without streams has finished a stream's work already. */
-    if (stream && pool->kind == GPUMEM_POOL_PAGED && stream->native &&
+    if (stream && !native && stream->native &&
         (r = note_free(pool, stream)) != GPUMEM_OK) {
         gpumem_pool_unlock_on(pool, queue);
         return r;
@@ -561,8 +563,10 @@ static inline gpumem_result record_destroy_found(gpumem_buffer_obj *b, gpumem_ha
      * retires the buffer (or, alone, keeps or frees it: gpumem_pool_retire). */
     int reclaim = 0;
     if (gpumem_handle_end(b->handle, kind, t->record)) {
-        if (stream && pool->kind == GPUMEM_POOL_NATIVE)
-            b->free_stream = stream->handle;
+        /* Freed on `queue`, which has followed the allocation's stream: a host's destroy on
+         * the default stream too, though a section on another stream reclaims it. */
+        if (native)
+            b->free_stream = queue->handle;
         reclaim = gpumem_pool_retire(pool, b);
     } else {
         r = gpumem_fail(GPUMEM_ERROR_DESTROYED, "the %s was destroyed",
@@ -587,15 +591,19 @@ GPUMEM_RARE static gpumem_result record_destroy_rare(gpumem_buffer_obj *b,
     if (t->depth > 1)
         return gpumem_fail(GPUMEM_ERROR_BAD_STATE, "a%s cannot be destroyed from a log callback",
                            b->image ? "n image" : " buffer");
-    gpumem_pool_obj *pool = b->pool;
+    gpumem_pool_obj *pool = b->pool; /* native, as the call was not a callback's */
     gpumem_stream_obj *stream = NULL;
     gpumem_result r;
     if (stream_handle && (r = stream_of_pool(pool, stream_handle, &stream)) != GPUMEM_OK)
         return r;
     if ((r = follow_allocation(pool, stream ? stream : pool->device->default_stream, b)) !=
-        GPUMEM_OK)
-        return r;
-    return record_destroy_found(b, kind, stream, t);
+        GPUMEM_OK) {
+        char why[GPUMEM_MESSAGE_SIZE];
+        snprintf(why, sizeof why, "%s", t->message);
+        return gpumem_fail(r, "the buffer was not destroyed: its free could not be ordered "
+                              "after the stream it was made on (%s)", why);
+    }
+    return record_destroy_found(b, kind, stream, t, 1);
 }
 
 /* The buffer's memory is given back once no call can use it any more (gpumem_pool_retire);
@@ -615,7 +623,7 @@ gpumem_result gpumem_record_destroy(uint64_t handle, gpumem_handle_kind kind,
     gpumem_stream_obj *stream = NULL;
     if (stream_handle && (r = stream_of_pool(pool, stream_handle, &stream)) != GPUMEM_OK)
         return r;
-    return record_destroy_found(b, kind, stream, t);
+    return record_destroy_found(b, kind, stream, t, 0);
 }
 
 GPUMEM_FLATTEN gpumem_result gpumem_buffer_destroy(gpumem_buffer buffer)

@@ -27,7 +27,7 @@ struct gpumem_buffer_obj {
     uint64_t retired_at;  /* the epoch stamp of its destroy (retired buffers) */
     uint64_t born_at;     /* the epoch of the call that made it (its handle slot's birth) */
     uint64_t margin;      /* guard bytes just before offset (GPUMEM_POOL_DETECT_CORRUPTION) */
-    uint64_t free_stream; /* native pools: the stream it was destroyed on, to free it on */
+    uint64_t free_stream; /* native pools: the stream its destroy queued the free on */
     gpumem_backend_buffer *native;
     gpumem_image_obj *image; /* images: what makes the record an image (image.h); else NULL */
     uint32_t usage; /* GPUMEM_BUFFER_USAGE_* (never 0) */

@@ -801,7 +801,8 @@ int gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
     return 1;
 }
 
-/* A native buffer destroyed on a stream is freed on that stream: by a section that holds it
+/* A native buffer is freed on the stream its destroy chose (the default one for the host's),
+ * which has followed the stream it was allocated on: by a section that holds that stream
  * (pool->queue), or by any once the stream is gone: its handle ended, and its work waited for
  * (no stream of the device is between the two, device.h). */
 static int frees_here(const gpumem_pool_obj *pool, const gpumem_buffer_obj *b)

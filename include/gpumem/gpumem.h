@@ -484,7 +484,10 @@ GPUMEM_API gpumem_result gpumem_buffer_create(gpumem_pool pool, const gpumem_buf
  * range goes back to the pool once no call that found the buffer is still running. Work queued
  * on a stream is not waited for: synchronize a stream whose queued work reads or writes the
  * buffer before destroying it, or that work may reach a buffer made later in the same range.
- * (Pool destroy and device close do wait for every stream of the device.) */
+ * (Pool destroy and device close do wait for every stream of the device.) A native pool's
+ * buffer made on a stream is freed on the default stream after that stream's work queued so
+ * far (the default stream waits for it on the device, where the backend has events, else the
+ * host waits); should that ordering fail, the buffer is not destroyed and the error says so. */
 GPUMEM_API gpumem_result gpumem_buffer_destroy(gpumem_buffer buffer);
 /* The name the buffer was made with ("" when none), NUL-terminated in `name` (capacity
  * GPUMEM_NAME_SIZE is always enough), and its user data. */

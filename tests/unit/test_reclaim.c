@@ -1578,7 +1578,7 @@ typedef struct native_stream {
 
 static gpumem_backend_vtable native_table;
 static _Atomic int native_pages; /* allocated and not freed */
-static struct {
+static struct native_free_record {
     gpumem_backend_page *page;
     gpumem_backend_stream *stream;
     int after_busy; /* queued after busy_stream's work in flight (below): done, or waited for */
@@ -1729,10 +1729,15 @@ static gpumem_result native_event_synchronize(gpumem_backend_device *device,
     return GPUMEM_OK;
 }
 
+/* Set: stream_wait_event fails, as a runtime in error would. */
+static _Atomic int native_wait_fails;
+
 static gpumem_result native_stream_wait_event(gpumem_backend_device *device,
                                               gpumem_backend_stream *stream,
                                               gpumem_backend_event *event)
 {
+    if (atomic_load(&native_wait_fails))
+        return gpumem_backend_error(GPUMEM_ERROR_BACKEND, "injected: the stream cannot wait");
     native_event *e = (native_event *)event;
     if (atomic_load(&e->on_busy_work) && atomic_load(&stream_busy))
         atomic_store(&busy_follower, stream);
@@ -1974,26 +1979,40 @@ Test(reclaim, native_buffers_waiting_for_their_streams_go_with_their_pool_or_dev
     }
 }
 
+/* The record of the native free of `page` since native_free_count was last cleared, or NULL. */
+static const struct native_free_record *native_free_of(gpumem_backend_page *page)
+{
+    uint32_t n = atomic_load(&native_free_count);
+    for (uint32_t i = 0; i < n && i < 256; i++)
+        if (native_frees[i].page == page)
+            return &native_frees[i];
+    return NULL;
+}
+
 /* The free of a native buffer, by the host or on a stream, is queued on a stream ordered after
  * the one the buffer was allocated on (on the device with events, else by the host waiting for
  * it): the runtime hands freed memory to that stream's later allocations at once, and a host's
  * create there could take memory whose allocation's stream (ordered after another stream's
- * free by the application's event) had not yet reached it. Random births and deaths (the host's, the
- * default stream's handle, or one of three streams),
- * with the birth stream's work in flight at each destroy: a free on another stream comes after
- * that work; one on the same stream needs no wait and makes none. */
-static void native_frees_follow_their_allocations_stream(int events)
+ * free by the application's event) had not yet reached it. Random births and deaths (the
+ * host's, the default stream's handle, or one of three streams), with the birth stream's work
+ * in flight at each destroy: a free on another stream comes after that work; one on the same
+ * stream needs no wait and makes none. `held`: another thread's call, begun after the create,
+ * holds the buffer at its destroy, and creates and destroys on random streams come before the
+ * trim that frees what is left: whichever section frees it, it is freed on the destroy's stream
+ * (a host's destroy used to leave it to any, on a stream that had not followed the
+ * allocation's). */
+static void native_frees_follow_their_allocations_stream(int events, int held)
 {
     static const char *const names[] = {"stream 0", "stream 1", "stream 2",
                                         "the default stream's handle", "the host's"};
-    uint64_t state = 0x666f6c6c6f77ull + (uint64_t)events;
+    uint64_t state = 0x666f6c6c6f77ull + (uint64_t)events + 2u * (uint64_t)held;
     gpumem_device device = events ? open_native_with_events() : open_native();
     gpumem_pool pool = native_pool(device);
     gpumem_stream streams[4]; /* [3]: the default stream's handle */
     for (int s = 0; s < 3; s++)
         cr_assert_eq(gpumem_stream_create(device, &streams[s]), GPUMEM_OK);
     cr_assert_eq(gpumem_device_default_stream(device, &streams[3]), GPUMEM_OK);
-    for (int i = 0; i < 300; i++) {
+    for (int i = 0; i < (held ? 80 : 300); i++) {
         uint32_t born = (uint32_t)(next_random(&state) % 5); /* 4: the host's create */
         uint32_t dies = (uint32_t)(next_random(&state) % 5); /* 4: the host's destroy */
         gpumem_stream born_on = born < 4 ? streams[born] : NULL;
@@ -2006,6 +2025,9 @@ static void native_frees_follow_their_allocations_stream(int events)
         gpumem_backend_page *page = page_of(b);
         gpumem_backend_stream *birth = native_of(device, born_on);
         gpumem_backend_stream *death = native_of(device, dies_on);
+        parked p = {.linger = 1};
+        if (held)
+            park(&p); /* its call begins after the create: it may reach the buffer */
         atomic_store(&native_free_count, 0);
         atomic_store(&busy_follower, NULL);
         atomic_store(&busy_stream, birth);
@@ -2013,15 +2035,33 @@ static void native_frees_follow_their_allocations_stream(int events)
         cr_assert_eq(dies_on ? gpumem_buffer_destroy_on_stream(b, dies_on)
                              : gpumem_buffer_destroy(b),
                      GPUMEM_OK, "%s", gpumem_last_error());
-        int freed;
-        gpumem_backend_stream *on = freed_on(page, &freed);
-        cr_assert(freed, "step %d: a destroy with no call beside it did not free", i);
-        cr_assert_eq(on, death, "step %d: freed on another stream than its destroy's", i);
+        if (held) {
+            cr_assert_null(native_free_of(page), "step %d: freed under another's call", i);
+            leave_call(&p);
+            for (uint64_t k = next_random(&state) % 4; k; k--) {
+                uint32_t x = (uint32_t)(next_random(&state) % 5);
+                gpumem_stream on_x = x < 4 ? streams[x] : NULL;
+                gpumem_buffer other;
+                cr_assert_eq(on_x ? gpumem_buffer_create_on_stream(pool, &desc, on_x, &other)
+                                  : gpumem_buffer_create(pool, &desc, &other),
+                             GPUMEM_OK, "%s", gpumem_last_error());
+                cr_assert_eq(on_x ? gpumem_buffer_destroy_on_stream(other, on_x)
+                                  : gpumem_buffer_destroy(other),
+                             GPUMEM_OK, "%s", gpumem_last_error());
+            }
+            cr_assert_eq(gpumem_pool_trim(pool), GPUMEM_OK, "%s", gpumem_last_error());
+            unpark(&p);
+        }
+        const struct native_free_record *f = native_free_of(page);
+        cr_assert_not_null(f, "step %d: %s did not free", i,
+                           held ? "the trim" : "a destroy with no call beside it");
+        cr_assert_eq(f->stream, death, "step %d: allocated by %s, destroyed by %s, freed on "
+                     "another stream than its destroy's", i, names[born], names[dies]);
         if (birth != death)
-            cr_assert(native_frees[0].after_busy,
+            cr_assert(f->after_busy,
                       "step %d: allocated by %s, freed by %s while the allocation's stream's "
                       "work was in flight and not waited for", i, names[born], names[dies]);
-        else
+        else if (!held)
             cr_assert(atomic_load(&stream_busy) && !atomic_load(&busy_follower),
                       "step %d: a free on the stream the buffer was allocated on waited", i);
     }
@@ -2032,12 +2072,58 @@ static void native_frees_follow_their_allocations_stream(int events)
 
 Test(reclaim, native_frees_follow_their_allocations_stream_by_the_host)
 {
-    native_frees_follow_their_allocations_stream(0);
+    native_frees_follow_their_allocations_stream(0, 0);
 }
 
 Test(reclaim, native_frees_follow_their_allocations_stream_on_the_device)
 {
-    native_frees_follow_their_allocations_stream(1);
+    native_frees_follow_their_allocations_stream(1, 0);
+}
+
+Test(reclaim, native_frees_of_held_buffers_follow_their_allocations_stream_by_the_host)
+{
+    native_frees_follow_their_allocations_stream(0, 1);
+}
+
+Test(reclaim, native_frees_of_held_buffers_follow_their_allocations_stream_on_the_device)
+{
+    native_frees_follow_their_allocations_stream(1, 1);
+}
+
+/* A native destroy whose stream cannot be made to follow the allocation's (the backend fails)
+ * says so and leaves the buffer as it was: live, unfreed, and destroyed by a later try. For
+ * the host's destroy and one on another stream. */
+Test(reclaim, a_native_destroy_that_cannot_follow_the_allocations_stream_leaves_the_buffer)
+{
+    gpumem_device device = open_native_with_events();
+    gpumem_pool pool = native_pool(device);
+    gpumem_stream made_on, other;
+    cr_assert_eq(gpumem_stream_create(device, &made_on), GPUMEM_OK);
+    cr_assert_eq(gpumem_stream_create(device, &other), GPUMEM_OK);
+    for (int on_host = 0; on_host <= 1; on_host++) {
+        gpumem_buffer b;
+        gpumem_buffer_desc desc = {.size = 4096};
+        cr_assert_eq(gpumem_buffer_create_on_stream(pool, &desc, made_on, &b), GPUMEM_OK);
+        gpumem_backend_page *page = page_of(b);
+        atomic_store(&native_free_count, 0);
+        atomic_store(&native_wait_fails, 1);
+        gpumem_result r = on_host ? gpumem_buffer_destroy(b)
+                                  : gpumem_buffer_destroy_on_stream(b, other);
+        atomic_store(&native_wait_fails, 0);
+        cr_assert_eq(r, GPUMEM_ERROR_BACKEND, "%s", gpumem_last_error());
+        cr_assert(strstr(gpumem_last_error(), "was not destroyed") &&
+                      strstr(gpumem_last_error(), "injected"),
+                  "the message does not say what happened: %s", gpumem_last_error());
+        cr_assert_null(native_free_of(page), "a destroy that failed freed the buffer");
+        gpumem_buffer_info info;
+        cr_assert_eq(gpumem_buffer_info_get(b, &info), GPUMEM_OK, "%s", gpumem_last_error());
+        cr_assert_eq(on_host ? gpumem_buffer_destroy(b)
+                             : gpumem_buffer_destroy_on_stream(b, other),
+                     GPUMEM_OK, "%s", gpumem_last_error());
+        cr_assert_not_null(native_free_of(page));
+    }
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+    cr_expect_eq(native_pages, 0, "%d pages outlived the device", (int)native_pages);
 }
 
 /* --- a stream whose handle has ended before its work was waited for ---
