@@ -71,6 +71,12 @@ void sim_op_run(sim_op *op)
         }
         break;
     }
+    case SIM_OP_ALLOCATED:
+        atomic_store(&op->destination->allocated, 1);
+        break;
+    case SIM_OP_FREE:
+        sim_native_pool_release(op->freed);
+        break;
     case SIM_OP_EVENT: {
         sim_event *e = op->event;
         pthread_mutex_lock(&e->lock);

@@ -86,6 +86,6 @@ gpumem_result sim_device_properties(gpumem_backend_device *device, gpumem_device
     p->non_coherent_atom_size = sim_cfg.atom_size;
     p->max_allocation_size = d->max_allocation;
     p->max_allocation_count = 0;
-    p->native_pools = 0;
+    p->native_pools = !sim_cfg.no_streams; /* pool.c */
     return GPUMEM_OK;
 }

@@ -55,9 +55,16 @@ static void table_build(void)
         .host_unregister = sim_host_unregister,
         .queue_registered_host_to_page = sim_queue_registered_host_to_page,
         .host_register_read_only = sim_host_register_read_only,
+        /* native pools: stream-ordered, with a runtime's rules (pool.c); only with streams */
+        .native_pool_create = sim_native_pool_create,
+        .native_pool_destroy = sim_native_pool_destroy,
+        .native_pool_allocate = sim_native_pool_allocate,
+        .native_pool_free = sim_native_pool_free,
+        .native_pool_stats = sim_native_pool_stats,
         /* Left out, so core does it: host_memory_is_pinned (all host memory, registered or
-         * not, is copied alike, and large transfers are staged), device_native (all zero), heap_budget (the heap's
-         * size, and core's own count), native pools (GPUMEM_POOL_NATIVE is unsupported). */
+         * not, is copied alike, and large transfers are staged), device_native (all zero),
+         * heap_budget (the heap's size, and core's own count), native_pool_trim (a trim waits
+         * for the stream only: nothing is cached). */
     };
     /* What the configuration takes away. Groups go whole: core refuses a table with some of
      * a group's operations. */
@@ -81,6 +88,11 @@ static void table_build(void)
         table.stream_native = NULL;
         table.stream_wrap = NULL;
         table.queue_registered_host_to_page = NULL; /* only with streams */
+        table.native_pool_create = NULL; /* stream-ordered allocations need streams */
+        table.native_pool_destroy = NULL;
+        table.native_pool_allocate = NULL;
+        table.native_pool_free = NULL;
+        table.native_pool_stats = NULL;
     }
     if (sim_cfg.no_addresses) {
         /* Memory without addresses, as Vulkan's memory objects: core aligns offsets only, and

@@ -86,18 +86,9 @@ static void page_release(sim_page *p)
     free(p);
 }
 
-gpumem_result sim_page_allocate(gpumem_backend_device *device, uint32_t memory_type,
-                                uint64_t size, gpumem_backend_page **out)
+gpumem_result sim_page_create(sim_device *d, uint32_t memory_type, uint64_t size,
+                              sim_page **out)
 {
-    sim_device *d = (sim_device *)device;
-    SIM_EXPECT(memory_type < d->type_count, "page_allocate", "memory type %u of %u",
-               memory_type, d->type_count);
-    SIM_EXPECT(size > 0 && size % sim_cfg.min_alignment == 0 && size <= d->max_allocation,
-               "page_allocate",
-               "%llu bytes: not a multiple of min_alignment %llu, or above the largest "
-               "allocation (%llu)",
-               (unsigned long long)size, (unsigned long long)sim_cfg.min_alignment,
-               (unsigned long long)d->max_allocation);
     uint32_t heap = d->types[memory_type].heap_index;
     gpumem_result r = heap_take(d, heap, size);
     if (r != GPUMEM_OK)
@@ -132,8 +123,23 @@ gpumem_result sim_page_allocate(gpumem_backend_device *device, uint32_t memory_t
                                     (unsigned long long)size, memory_type, strerror(e));
     }
     atomic_fetch_add(&d->pages, 1);
-    *out = (gpumem_backend_page *)p;
+    *out = p;
     return GPUMEM_OK;
+}
+
+gpumem_result sim_page_allocate(gpumem_backend_device *device, uint32_t memory_type,
+                                uint64_t size, gpumem_backend_page **out)
+{
+    sim_device *d = (sim_device *)device;
+    SIM_EXPECT(memory_type < d->type_count, "page_allocate", "memory type %u of %u",
+               memory_type, d->type_count);
+    SIM_EXPECT(size > 0 && size % sim_cfg.min_alignment == 0 && size <= d->max_allocation,
+               "page_allocate",
+               "%llu bytes: not a multiple of min_alignment %llu, or above the largest "
+               "allocation (%llu)",
+               (unsigned long long)size, (unsigned long long)sim_cfg.min_alignment,
+               (unsigned long long)d->max_allocation);
+    return sim_page_create(d, memory_type, size, (sim_page **)out);
 }
 
 void sim_page_free(gpumem_backend_device *device, gpumem_backend_page *page)

@@ -22,6 +22,7 @@
  *   page.c      pages: allocation, addresses, mapping, flush and invalidate, native buffers
  *   stream.c    streams and events, on worker threads
  *   copy.c      copies and fills: what the operations do, queued or at once
+ *   pool.c      native pools: a stream-ordered allocator with a runtime's rules
  *   contract.c  what the simulated device checks of core (backend.h's promises)
  *
  * Only the installed public headers are used: <gpumem/backend.h> (which includes
@@ -112,6 +113,11 @@ typedef struct sim_page {
     /* The state-changing operation (map, flush, ...) running on the page, or NULL. */
     _Atomic(const char *) busy;
     _Atomic int64_t pending;   /* operations queued on streams that use this page */
+    /* A native pool's allocation (pool.c): its pool, the stream it was made on, and whether
+     * that stream's worker has reached the allocation (SIM_OP_ALLOCATED); NULL otherwise. */
+    struct sim_pool *pool;
+    struct sim_stream *allocated_on;
+    _Atomic int allocated;
 } sim_page;
 
 /* One operation, as a stream queues it (or runs it at once). */
@@ -122,6 +128,8 @@ typedef enum sim_op_kind {
     SIM_OP_READ,   /* page -> host */
     SIM_OP_FILL,
     SIM_OP_EVENT,  /* an event's completion point */
+    SIM_OP_ALLOCATED, /* a native pool's allocation point: the destination page is allocated */
+    SIM_OP_FREE,   /* a native pool's free: `freed` goes back to the device */
 } sim_op_kind;
 
 typedef struct sim_event sim_event;
@@ -136,10 +144,13 @@ typedef struct sim_op {
     uint32_t pattern;          /* FILL */
     sim_event *event;          /* EVENT */
     uint64_t generation;       /* EVENT: which recording of the event this is */
+    sim_page *freed;           /* FREE (not `destination`: nothing is left to count on it) */
     unsigned char data[];      /* WRITE: the bytes, copied when the write was queued */
 } sim_op;
 
-typedef struct sim_stream {
+typedef struct sim_stream sim_stream;
+
+struct sim_stream {
     sim_device *device;
     pthread_t worker;
     pthread_mutex_t lock;
@@ -150,7 +161,16 @@ typedef struct sim_stream {
     int stop;
     /* The operation running on the stream (contract.c), or NULL. */
     _Atomic(const char *) busy;
-} sim_stream;
+};
+
+/* A native pool (pool.c): the runtime's stream-ordered allocator. */
+typedef struct sim_pool {
+    sim_device *device;
+    uint32_t memory_type;
+    _Atomic int64_t live;          /* allocations no free was queued for yet */
+    _Atomic uint64_t bytes;        /* of the allocations not yet given back by a free's run */
+    _Atomic int references;        /* the owner, and each allocation not yet given back */
+} sim_pool;
 
 struct sim_event {
     pthread_mutex_t lock;
@@ -180,6 +200,10 @@ gpumem_result sim_device_properties(gpumem_backend_device *device,
                                                     gpumem_device_properties *properties);
 
 /* page.c */
+/* A page of `size` bytes (any size) of a memory type, taken from its heap: what page_allocate
+ * and native pools' allocations make. */
+gpumem_result sim_page_create(sim_device *device, uint32_t memory_type, uint64_t size,
+                              sim_page **page);
 gpumem_result sim_page_allocate(gpumem_backend_device *device,
                                                 uint32_t memory_type, uint64_t size,
                                                 gpumem_backend_page **page);
@@ -256,6 +280,20 @@ gpumem_result sim_fill(gpumem_backend_device *device,
                                        uint64_t offset, uint64_t size, uint32_t pattern);
 /* Does what the operation says (on a worker thread, or at once without streams). */
 void sim_op_run(sim_op *op);
+
+/* pool.c */
+gpumem_result sim_native_pool_create(gpumem_backend_device *device, uint32_t memory_type,
+                                     uint64_t release_threshold, gpumem_backend_pool **pool);
+void sim_native_pool_destroy(gpumem_backend_device *device, gpumem_backend_pool *pool);
+gpumem_result sim_native_pool_allocate(gpumem_backend_device *device, gpumem_backend_pool *pool,
+                                       gpumem_backend_stream *stream, uint64_t size,
+                                       gpumem_backend_page **page);
+void sim_native_pool_free(gpumem_backend_device *device, gpumem_backend_pool *pool,
+                          gpumem_backend_stream *stream, gpumem_backend_page *page);
+gpumem_result sim_native_pool_stats(gpumem_backend_device *device, gpumem_backend_pool *pool,
+                                    uint64_t *reserved, uint64_t *used);
+/* A native pool's free, as a stream's worker reaches it (SIM_OP_FREE). */
+void sim_native_pool_release(sim_page *page);
 
 /* register.c */
 gpumem_result sim_host_register(gpumem_backend_device *device, void *host, uint64_t size,
