@@ -530,16 +530,21 @@ GPUMEM_OUT_OF_LINE static void reclaim_batch(gpumem_pool_obj *pool, gpumem_strea
  * once: the free must come after the allocation's stream. Else a buffer allocated on stream T
  * in memory that T took after waiting for another stream S's free (an event of the
  * application's) could be freed on the default stream and taken by a host's create there while
- * S's work still used it. So `queue` first follows T (on the device where the backend can, else
- * the host waits for T). Not under the pool's lock: a native pool's lock holds its queue's. */
+ * S's work still used it. So `queue` first follows T: on the device where the backend can, else
+ * the host waits for T. The default stream, where hosts' creates allocate, follows on the host:
+ * a create there hands its buffer to every stream and the host at once, which is right only
+ * while that stream has no work of core's queued (a wait on the device would leave one, and the
+ * create could reuse the freed memory behind it). Not under the pool's lock: a native pool's
+ * lock holds its queue's. */
 static gpumem_result follow_allocation(gpumem_pool_obj *pool, gpumem_stream_obj *queue,
                                        const gpumem_buffer_obj *b)
 {
     uint64_t alloc_stream = b->page->alloc_stream;
+    gpumem_stream_obj *waiter = queue == pool->device->default_stream ? NULL : queue;
     int on_host;
     return alloc_stream == queue->handle
                ? GPUMEM_OK
-               : gpumem_stream_follow(pool->device, queue, alloc_stream, &on_host);
+               : gpumem_stream_follow(pool->device, waiter, alloc_stream, &on_host);
 }
 
 /* The destroy of b, found by the call, on `stream` (NULL: the host's); `native` 1 when b's pool

@@ -485,9 +485,10 @@ GPUMEM_API gpumem_result gpumem_buffer_create(gpumem_pool pool, const gpumem_buf
  * on a stream is not waited for: synchronize a stream whose queued work reads or writes the
  * buffer before destroying it, or that work may reach a buffer made later in the same range.
  * (Pool destroy and device close do wait for every stream of the device.) A native pool's
- * buffer made on a stream is freed on the default stream after that stream's work queued so
- * far (the default stream waits for it on the device, where the backend has events, else the
- * host waits); should that ordering fail, the buffer is not destroyed and the error says so. */
+ * buffer made on a stream is the exception: its memory goes back on the default stream, where
+ * hosts' creates allocate, so the host first waits for the work queued so far on the stream
+ * it was made on (as cudaFree waits for memory of cudaMallocAsync); should that wait fail, the
+ * buffer is not destroyed and the error says so. */
 GPUMEM_API gpumem_result gpumem_buffer_destroy(gpumem_buffer buffer);
 /* The name the buffer was made with ("" when none), NUL-terminated in `name` (capacity
  * GPUMEM_NAME_SIZE is always enough), and its user data. */

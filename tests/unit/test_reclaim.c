@@ -1614,9 +1614,14 @@ static void native_stream_destroy(gpumem_backend_device *device, gpumem_backend_
     free(stream);
 }
 
+/* Set: synchronizes and waits for events fail, as a runtime in error would. */
+static _Atomic int native_wait_fails;
+
 static gpumem_result native_stream_synchronize(gpumem_backend_device *device,
                                                gpumem_backend_stream *stream)
 {
+    if (atomic_load(&native_wait_fails))
+        return gpumem_backend_error(GPUMEM_ERROR_BACKEND, "injected: the stream cannot wait");
     if (stream == atomic_load(&held_stream)) {
         atomic_fetch_add(&held_stream_waiting, 1);
         while (atomic_load(&held_stream) == stream)
@@ -1728,9 +1733,6 @@ static gpumem_result native_event_synchronize(gpumem_backend_device *device,
         atomic_store(&stream_busy, 0);
     return GPUMEM_OK;
 }
-
-/* Set: stream_wait_event fails, as a runtime in error would. */
-static _Atomic int native_wait_fails;
 
 static gpumem_result native_stream_wait_event(gpumem_backend_device *device,
                                               gpumem_backend_stream *stream,
@@ -2057,6 +2059,10 @@ static void native_frees_follow_their_allocations_stream(int events, int held)
                            held ? "the trim" : "a destroy with no call beside it");
         cr_assert_eq(f->stream, death, "step %d: allocated by %s, destroyed by %s, freed on "
                      "another stream than its destroy's", i, names[born], names[dies]);
+        if (birth != death && dies >= 3) /* the default stream: hosts' creates allocate there */
+            cr_assert(!atomic_load(&busy_follower),
+                      "step %d: allocated by %s, freed by %s: the default stream was made to "
+                      "wait on the device, not the host", i, names[born], names[dies]);
         if (birth != death)
             cr_assert(f->after_busy,
                       "step %d: allocated by %s, freed by %s while the allocation's stream's "
@@ -2090,9 +2096,10 @@ Test(reclaim, native_frees_of_held_buffers_follow_their_allocations_stream_on_th
     native_frees_follow_their_allocations_stream(1, 1);
 }
 
-/* A native destroy whose stream cannot be made to follow the allocation's (the backend fails)
- * says so and leaves the buffer as it was: live, unfreed, and destroyed by a later try. For
- * the host's destroy and one on another stream. */
+/* A native destroy whose stream cannot be made to follow the allocation's (the backend fails:
+ * the host's synchronize for the host's destroy, the stream's wait for an event for one on
+ * another stream) says so and leaves the buffer as it was: live, unfreed, and destroyed by a
+ * later try. */
 Test(reclaim, a_native_destroy_that_cannot_follow_the_allocations_stream_leaves_the_buffer)
 {
     gpumem_device device = open_native_with_events();
