@@ -294,6 +294,131 @@ CONF_TEST(native_pools_allocate_and_free_on_the_stream)
     free(seen);
 }
 
+/* A native pool's buffers under random use, against a model of their bytes: creates by the
+ * host or on one of three streams (some never written, so that nothing but core orders their
+ * frees after their allocation), writes and reads of random ranges on random streams and by the
+ * host, destroys by the host, on their stream or on another, and synchronizes, with the waits
+ * an application owes (a stream's work on a buffer is waited for before other work uses it, or
+ * before another stream or the host destroys it). Every read is checked. On a runtime with
+ * stream-ordered rules (simgpu's native pools check them; CUDA's) a free or a use that core
+ * queues ahead of the buffer's allocation breaks them. */
+enum { NATIVE_SLOTS = 12, NATIVE_STREAMS = 3, NATIVE_LARGEST = 1 << 18 };
+
+typedef struct native_slot {
+    gpumem_buffer buffer;      /* 0: empty */
+    uint64_t size;
+    uint8_t *shadow;           /* what it holds where written (written[i]) */
+    uint8_t *written;
+    int last;                  /* the stream whose work last used it, or -1 (done) */
+    int unused;                /* made on stream `last`, and nothing used it since */
+} native_slot;
+
+static uint64_t native_next(uint64_t *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
+}
+
+/* The application's wait before `user` (a stream's index, or -1: the host) uses the buffer. */
+static void native_wait_for(native_slot *slot, gpumem_stream *streams, int user)
+{
+    slot->unused = 0;
+    if (slot->last >= 0 && slot->last != user)
+        OK(gpumem_stream_synchronize(streams[slot->last]));
+    if (slot->last >= 0 && slot->last != user)
+        slot->last = -1;
+}
+
+CONF_TEST(native_pool_buffers_hold_their_bytes_under_random_stream_ordered_use)
+{
+    if (!conf_props.native_pools)
+        CONF_SKIP("backend '%s' has no native pools", conf_backend());
+    gpumem_pool pool;
+    OK(gpumem_pool_create(conf_dev, &(gpumem_pool_desc){.kind = GPUMEM_POOL_NATIVE}, &pool));
+    gpumem_stream streams[NATIVE_STREAMS];
+    for (int i = 0; i < NATIVE_STREAMS; i++)
+        OK(gpumem_stream_create(conf_dev, &streams[i]));
+    native_slot slots[NATIVE_SLOTS] = {{0}};
+    uint8_t *data = conf_alloc(NATIVE_LARGEST), *seen = conf_alloc(NATIVE_LARGEST);
+    uint64_t state = 0x6e6174697665ull;
+    for (int step = 0; step < 400; step++) {
+        native_slot *slot = &slots[native_next(&state) % NATIVE_SLOTS];
+        int on = (int)(native_next(&state) % (NATIVE_STREAMS + 1)) - 1; /* -1: the host */
+        gpumem_stream stream = on >= 0 ? streams[on] : NULL;
+        uint64_t what = native_next(&state) % 8;
+        if (!slot->buffer) { /* a create, written at once or not */
+            slot->size = 1 + native_next(&state) % NATIVE_LARGEST;
+            gpumem_buffer_desc desc = {.size = slot->size};
+            OK(stream ? gpumem_buffer_create_on_stream(pool, &desc, stream, &slot->buffer)
+                      : gpumem_buffer_create(pool, &desc, &slot->buffer));
+            slot->shadow = conf_alloc(slot->size);
+            slot->written = calloc(slot->size, 1);
+            cr_assert_not_null(slot->written);
+            slot->last = on;
+            slot->unused = 1;
+            what = native_next(&state) % 3 ? 0 : 7; /* mostly written at once */
+        }
+        if (what <= 2) { /* a write of a random range */
+            uint64_t offset = native_next(&state) % slot->size;
+            uint64_t size = 1 + native_next(&state) % (slot->size - offset);
+            native_wait_for(slot, streams, on);
+            conf_pattern(data, size, (uint64_t)step);
+            OK(stream ? gpumem_stream_write(stream, slot->buffer, offset, data, size)
+                      : gpumem_buffer_write(slot->buffer, offset, data, size));
+            memcpy(slot->shadow + offset, data, size);
+            memset(slot->written + offset, 1, size);
+            slot->last = on;
+        } else if (what <= 4) { /* a read of the whole buffer, checked where written */
+            native_wait_for(slot, streams, on);
+            if (stream) {
+                OK(gpumem_stream_read(stream, slot->buffer, 0, seen, slot->size));
+                OK(gpumem_stream_synchronize(stream));
+            } else {
+                OK(gpumem_buffer_read(slot->buffer, 0, seen, slot->size));
+            }
+            slot->last = -1;
+            for (uint64_t i = 0; i < slot->size; i++)
+                if (slot->written[i] && seen[i] != slot->shadow[i])
+                    cr_assert_fail("step %d: byte %llu of %llu read 0x%02x, 0x%02x written",
+                                   step, (unsigned long long)i,
+                                   (unsigned long long)slot->size, seen[i], slot->shadow[i]);
+        } else if (what <= 6) { /* a destroy by the host or on a stream */
+            /* None owed for a buffer no work used: core orders the free after its allocation. */
+            if (!slot->unused)
+                native_wait_for(slot, streams, on);
+            OK(stream ? gpumem_buffer_destroy_on_stream(slot->buffer, stream)
+                      : gpumem_buffer_destroy(slot->buffer));
+            free(slot->shadow);
+            free(slot->written);
+            *slot = (native_slot){0};
+        } else if (on >= 0) {
+            OK(gpumem_stream_synchronize(stream));
+            for (int i = 0; i < NATIVE_SLOTS; i++)
+                if (slots[i].last == on)
+                    slots[i].last = -1;
+        }
+    }
+    for (int i = 0; i < NATIVE_SLOTS; i++)
+        if (slots[i].buffer) {
+            if (!slots[i].unused)
+                native_wait_for(&slots[i], streams, -1);
+            OK(gpumem_buffer_destroy(slots[i].buffer));
+            free(slots[i].shadow);
+            free(slots[i].written);
+        }
+    for (int i = 0; i < NATIVE_STREAMS; i++)
+        OK(gpumem_stream_destroy(streams[i]));
+    OK(gpumem_pool_trim(pool));
+    gpumem_pool_stats stats;
+    OK(gpumem_pool_stats_get(pool, &stats));
+    cr_assert_eq(stats.allocation_count, 0);
+    OK(gpumem_pool_destroy(pool));
+    free(data);
+    free(seen);
+}
+
 CONF_TEST(stream_ordered_buffers_refuse_bad_use)
 {
     gpumem_pool pool = conf_pool(0);

@@ -12,8 +12,9 @@
  * orders the freeing stream after the allocation's by waiting for the latter on the host. A
  * free on another stream before that would let the runtime hand the memory to the freeing
  * stream's next allocation while the allocating stream had not reached it; CUDA leaves that
- * undefined. Work still queued on the page on other streams when the free runs is reported by
- * page_free then (core's or the application's broken promise: a host's destroy does not wait
+ * undefined. The same rule holds for uses: an operation queued on another stream before the
+ * allocation was reached breaks it (stream.c checks every queued operation). Work still queued
+ * on the page on other streams when the free runs is reported by page_free then (core's or the application's broken promise: a host's destroy does not wait
  * for work queued on streams, gpumem.h).
  *
  * A pool lives until its destroy and its last allocation's free have run, whichever is later:
