@@ -228,7 +228,14 @@ GPUMEM_RARE static gpumem_result page_new(gpumem_pool_obj *pool, uint64_t size,
         limit_give(pool, size);
         return gpumem_fail_backend(r, operation);
     }
-    if (device->ops->page_address) {
+    /* A native allocation is ordered on the stream it was made on (pool->queue, whose lock is
+     * held); one for a host's create, on the default stream, is every stream's and the host's
+     * once this returns, so the host waits for the allocation (quick: core leaves no work of
+     * its own queued there, follow_allocation). */
+    if (native_pool && pool->queue == device->default_stream &&
+        (r = gpumem_device_stream_synchronize(device, pool->queue->native)) != GPUMEM_OK)
+        r = gpumem_fail_backend(r, "stream_synchronize");
+    if (r == GPUMEM_OK && device->ops->page_address) {
         page->address = device->ops->page_address(device->native, page->native);
         r = check_page_address(device, page->address, size, operation, 0);
     }

@@ -486,9 +486,10 @@ GPUMEM_API gpumem_result gpumem_buffer_create(gpumem_pool pool, const gpumem_buf
  * buffer before destroying it, or that work may reach a buffer made later in the same range.
  * (Pool destroy and device close do wait for every stream of the device.) A native pool's
  * buffer made on a stream is the exception: its memory goes back on the default stream, where
- * hosts' creates allocate, so the host first waits for the work queued so far on the stream
- * it was made on (as cudaFree waits for memory of cudaMallocAsync); should that wait fail, the
- * buffer is not destroyed and the error says so. */
+ * hosts' creates allocate, so the host first waits for all the work queued so far on the
+ * stream it was made on (the call blocks until then; on an application's stream whose work
+ * waits for the calling thread, it never returns). Should that wait fail, the buffer is not
+ * destroyed and the error says so. */
 GPUMEM_API gpumem_result gpumem_buffer_destroy(gpumem_buffer buffer);
 /* The name the buffer was made with ("" when none), NUL-terminated in `name` (capacity
  * GPUMEM_NAME_SIZE is always enough), and its user data. */
@@ -502,9 +503,11 @@ GPUMEM_API gpumem_result gpumem_buffer_user_data(gpumem_buffer buffer, void **us
  * stream of the device has that stream wait for it (on the device where the backend can: an
  * event, as gpumem_stream_wait_event; else on the host), a gpumem_buffer_create waits for it on
  * the host. Paged pools on every backend; native pools pass the stream to the runtime
- * (cuMemAllocFromPoolAsync / cuMemFreeAsync, their HIP twins), and a native buffer destroyed
- * on another stream than it was created on (the host's: the device's default stream) has that
- * stream wait for the create's first, as the runtime requires. Until the host has waited for
+ * (cuMemAllocFromPoolAsync / cuMemFreeAsync, their HIP twins): a native buffer destroyed on
+ * another stream than it was created on has that stream wait for the create's first, as the
+ * runtime requires (the host's destroy waits on the host, gpumem_buffer_destroy), and a host's
+ * create in a native pool allocates on the default stream and waits for it, so that its buffer
+ * is every stream's at once. Until the host has waited for
  * such work, pages that would be freed are kept, and so is the native object of a buffer
  * (gpumem_buffer_native: a VkBuffer) that such work may use; gpumem_pool_trim waits and frees
  * them. The stream must belong to the pool's device. Both may be mixed with the calls without

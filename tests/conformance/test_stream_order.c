@@ -294,6 +294,40 @@ CONF_TEST(native_pools_allocate_and_free_on_the_stream)
     free(seen);
 }
 
+/* A host's create hands its buffer to every stream and the host at once: in a native pool,
+ * whose allocations are ordered on a stream (the default one for the host's creates), work on
+ * another stream right after the create comes after the allocation (a runtime with
+ * stream-ordered rules, simgpu's or CUDA's, says nothing else orders the two). */
+CONF_TEST(a_host_create_in_a_native_pool_is_every_streams_at_once)
+{
+    if (!conf_props.native_pools)
+        CONF_SKIP("backend '%s' has no native pools", conf_backend());
+    gpumem_pool pool;
+    OK(gpumem_pool_create(conf_dev, &(gpumem_pool_desc){.kind = GPUMEM_POOL_NATIVE}, &pool));
+    gpumem_stream streams[2];
+    for (int i = 0; i < 2; i++)
+        OK(gpumem_stream_create(conf_dev, &streams[i]));
+    enum { LARGEST = 1 << 20 };
+    uint8_t *data = conf_alloc(LARGEST), *seen = conf_alloc(LARGEST);
+    for (int i = 0; i < 24; i++) {
+        uint64_t size = 1 + (((uint64_t)i * 0x9E3779B97F4A7C15ull) >> 44) % LARGEST;
+        gpumem_stream stream = streams[i % 2];
+        gpumem_buffer buffer;
+        OK(gpumem_buffer_create(pool, &(gpumem_buffer_desc){.size = size}, &buffer));
+        conf_pattern(data, size, (uint64_t)i);
+        OK(gpumem_stream_write(stream, buffer, 0, data, size));
+        OK(gpumem_stream_read(stream, buffer, 0, seen, size));
+        OK(gpumem_buffer_destroy_on_stream(buffer, stream));
+        OK(gpumem_stream_synchronize(stream));
+        ASSERT_BYTES(seen, data, size, "round %d: %llu bytes", i, (unsigned long long)size);
+    }
+    for (int i = 0; i < 2; i++)
+        OK(gpumem_stream_destroy(streams[i]));
+    OK(gpumem_pool_destroy(pool));
+    free(data);
+    free(seen);
+}
+
 /* A native pool's buffers under random use, against a model of their bytes: creates by the
  * host or on one of three streams (some never written, so that nothing but core orders their
  * frees after their allocation), writes and reads of random ranges on random streams and by the

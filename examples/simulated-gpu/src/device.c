@@ -58,11 +58,13 @@ void sim_device_close(gpumem_backend_device *device)
     sim_device *d = (sim_device *)device;
     int64_t pages = atomic_load(&d->pages), streams = atomic_load(&d->streams);
     int64_t events = atomic_load(&d->events), views = atomic_load(&d->views);
-    SIM_EXPECT(pages == 0 && streams == 0 && events == 0 && views == 0, "device_close",
-               "device %u still has %lld pages, %lld streams, %lld events and %lld native "
-               "buffers: core frees them all before it closes the device",
+    int64_t pools = atomic_load(&d->pools);
+    SIM_EXPECT(pages == 0 && streams == 0 && events == 0 && views == 0 && pools == 0,
+               "device_close",
+               "device %u still has %lld pages, %lld streams, %lld events, %lld native buffers "
+               "and %lld native pools: core frees them all before it closes the device",
                d->index, (long long)pages, (long long)streams, (long long)events,
-               (long long)views);
+               (long long)views, (long long)pools);
     SIM_EXPECT(d->registrations == NULL, "device_close",
                "device %u still has host memory registered: core ends every registration "
                "before it closes the device", d->index);

@@ -18,8 +18,8 @@
  * for work queued on streams, gpumem.h).
  *
  * A pool lives until its destroy and its last allocation's free have run, whichever is later:
- * as cuMemPoolDestroy, a destroy with frees still queued is allowed, one with allocations never
- * freed is not. */
+ * as cuMemPoolDestroy, a destroy with frees still queued is allowed (core waits for them
+ * first, so this is never reached from it), one with allocations never freed is not. */
 #include <stdlib.h>
 
 #include "simgpu.h"
@@ -49,6 +49,7 @@ gpumem_result sim_native_pool_create(gpumem_backend_device *device, uint32_t mem
     pool->device = d;
     pool->memory_type = memory_type;
     atomic_init(&pool->references, 1);
+    atomic_fetch_add(&d->pools, 1);
     *out = (gpumem_backend_pool *)pool;
     return GPUMEM_OK;
 }
@@ -61,6 +62,7 @@ void sim_native_pool_destroy(gpumem_backend_device *device, gpumem_backend_pool 
                "pool %p still has %lld allocations that no free was queued for: core frees "
                "every buffer of a pool before it destroys it",
                (void *)pool, (long long)live);
+    atomic_fetch_sub(&pool->device->pools, 1);
     pool_release(pool);
 }
 
@@ -80,15 +82,9 @@ gpumem_result sim_native_pool_allocate(gpumem_backend_device *device,
         return gpumem_backend_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY,
                                     "simgpu: no memory to queue an allocation");
     }
-    /* Whole units of the device's alignment, as a runtime rounds its allocations. */
-    uint64_t rounded = (size + sim_cfg.min_alignment - 1) / sim_cfg.min_alignment *
-                       sim_cfg.min_alignment;
+    /* As many bytes as asked, so that the page's range checks hold core to them. */
     sim_page *p;
-    gpumem_result r = rounded >= size ? sim_page_create((sim_device *)device, pool->memory_type,
-                                                        rounded, &p)
-                                      : gpumem_backend_error(GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY,
-                                                             "simgpu: %llu bytes",
-                                                             (unsigned long long)size);
+    gpumem_result r = sim_page_create((sim_device *)device, pool->memory_type, size, &p);
     if (r != GPUMEM_OK) {
         free(op);
         sim_stream_leave(s);
@@ -98,7 +94,7 @@ gpumem_result sim_native_pool_allocate(gpumem_backend_device *device,
     p->allocated_on = s;
     atomic_fetch_add(&pool->references, 1);
     atomic_fetch_add(&pool->live, 1);
-    atomic_fetch_add(&pool->bytes, rounded);
+    atomic_fetch_add(&pool->bytes, size);
     op->kind = SIM_OP_ALLOCATED;
     op->destination = p; /* holds the page until the point is reached */
     sim_submit(stream, op);

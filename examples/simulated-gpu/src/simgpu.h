@@ -89,7 +89,7 @@ typedef struct sim_device {
     _Atomic uint64_t heap_used[SIM_HEAP_COUNT];
     _Atomic uint64_t next_address;   /* the device's address space: a cursor, never reused */
     /* Live objects, so that device_close can check it was called last. */
-    _Atomic int64_t pages, streams, events, views;
+    _Atomic int64_t pages, streams, events, views, pools;
     /* Host memory registered with the device (register.c). */
     pthread_mutex_t registration_lock;
     struct gpumem_backend_registration *registrations;
