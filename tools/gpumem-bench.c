@@ -235,14 +235,15 @@ static gpumem_result pool_finds(bench_context *c, const trace *t, const gpumem_b
     return r;
 }
 
-/* One run on a fresh pool of `device`; *ns is the time per pair, *overhead reserved over used at
- * the end. `indexed`: the pool is searched by address once before the run (so it keeps its
- * address index up to date through it), and *find_ns is the time of a lookup afterwards;
- * returns -1 where memory has no addresses. */
+/* One run on a fresh pool of `kind` of `device`; *ns is the time per pair, *overhead reserved
+ * over used at the end. `indexed`: the pool is searched by address once before the run (so it
+ * keeps its address index up to date through it), and *find_ns is the time of a lookup
+ * afterwards; returns -1 where memory has no addresses. */
 static int pool_once(bench_context *c, gpumem_device device, const trace *t, gpumem_buffer *live,
-                     int indexed, double *ns, double *overhead, double *find_ns)
+                     int indexed, uint32_t kind, double *ns, double *overhead,
+                     double *find_ns)
 {
-    gpumem_pool_desc desc = {.name = "bench"};
+    gpumem_pool_desc desc = {.name = "bench", .kind = kind};
     gpumem_pool pool;
     gpumem_result r = gpumem_pool_create(device, &desc, &pool);
     if (r != GPUMEM_OK)
@@ -304,11 +305,15 @@ static int bench_pool(bench_context *c)
                    256, 1 << 20))
         return 1;
     gpumem_buffer *live = malloc(t.live * sizeof *live);
-    double *ns = malloc(4 * repeats * sizeof *ns);
+    double *ns = malloc(5 * repeats * sizeof *ns);
     double overhead = 0, unused;
     int status = !live || !ns ? out_of_memory("pool") : 0, indexed_status = 0;
     double *indexed_ns = ns + repeats, *find_ns = ns + 2 * repeats;
     double *external_ns = ns + 3 * repeats;
+    /* The runtime's own pool where the device has one: each create and destroy a stream-ordered
+     * allocation and free (a host's create waits for the default stream). */
+    double *native_ns = ns + 4 * repeats;
+    int native = c->properties.native_pools;
     gpumem_device external = NULL;
     if (!status)
         status = open_external(c, &external);
@@ -316,14 +321,19 @@ static int bench_pool(bench_context *c)
     for (uint32_t i = 0; i < repeats && !status; i++) {
         /* Plain, indexed and externally synchronized runs alternate, so that all see the same
          * machine. */
-        status = pool_once(c, c->device, &t, live, 0, &ns[i], &overhead, &unused);
+        status = pool_once(c, c->device, &t, live, 0, GPUMEM_POOL_PAGED, &ns[i], &overhead,
+                           &unused);
         if (!status && !indexed_status)
-            indexed_status =
-                pool_once(c, c->device, &t, live, 1, &indexed_ns[i], &unused, &find_ns[i]);
+            indexed_status = pool_once(c, c->device, &t, live, 1, GPUMEM_POOL_PAGED,
+                                       &indexed_ns[i], &unused, &find_ns[i]);
         if (indexed_status > 0)
             status = indexed_status;
         if (!status && external)
-            status = pool_once(c, external, &t, live, 0, &external_ns[i], &unused, &unused);
+            status = pool_once(c, external, &t, live, 0, GPUMEM_POOL_PAGED, &external_ns[i],
+                               &unused, &unused);
+        if (!status && native)
+            status = pool_once(c, c->device, &t, live, 0, GPUMEM_POOL_NATIVE, &native_ns[i],
+                               &unused, &unused);
         bench_progress(&c->options, "pool", i + 1, repeats);
     }
     gpumem_result closed = external ? gpumem_device_close(external) : GPUMEM_OK;
@@ -340,6 +350,9 @@ static int bench_pool(bench_context *c)
         }
         if (external)
             bench_result_runs(&c->options, "pool", "create_destroy_pair_external", external_ns,
+                              repeats, "ns/pair");
+        if (native)
+            bench_result_runs(&c->options, "pool", "create_destroy_pair_native", native_ns,
                               repeats, "ns/pair");
     }
     free(ns);
