@@ -231,8 +231,10 @@ GPUMEM_RARE static gpumem_result page_new(gpumem_pool_obj *pool, uint64_t size,
     /* A native allocation is ordered on the stream it was made on (pool->queue, whose lock is
      * held); one for a host's create, on the default stream, is every stream's and the host's
      * once this returns, so the host waits for the allocation (quick: core leaves no work of
-     * its own queued there, follow_allocation). */
-    if (native_pool && pool->queue == device->default_stream &&
+     * its own queued there, follow_allocation; the application's work there, queued through
+     * the stream's handle, is waited for too). A create on a stream, that one included, is
+     * ordered on it and waits for nothing. */
+    if (native_pool && pool->host_takes &&
         (r = gpumem_device_stream_synchronize(device, pool->queue->native)) != GPUMEM_OK)
         r = gpumem_fail_backend(r, "stream_synchronize");
     if (r == GPUMEM_OK && device->ops->page_address) {
@@ -633,6 +635,7 @@ gpumem_result gpumem_pool_lock_for(gpumem_pool_obj *pool, gpumem_stream_obj *tak
 {
     for (;;) {
         gpumem_pool_lock_on(pool, taker ? taker : pool->device->default_stream);
+        pool->host_takes = taker == NULL;
         uint64_t t = pool->order.frees ? gpumem_order_track(&pool->order,
                                                             taker ? taker->handle : 0)
                                        : 0;

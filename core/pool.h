@@ -90,6 +90,9 @@ typedef struct gpumem_pool_obj {
     /* Native pools: the stream the locked section queues the runtime's allocations and frees
      * on (gpumem_pool_lock_on, which sets it at every lock). */
     gpumem_stream_obj *queue;
+    /* 1 in a section that gpumem_pool_lock_for opened for the host (a host's create), 0 for a
+     * stream's; meaningless in other sections, which allocate nothing. */
+    int host_takes;
     _Atomic uint32_t next_page_id;      /* the owner's (next_page_id in pool.c) */
     _Atomic uint64_t reserved_together; /* the owner's (limit_take in pool.c) */
     _Atomic uint32_t arena_turn;        /* the owner's: threads that created (gpumem_pool_arena) */

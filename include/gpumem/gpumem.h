@@ -507,7 +507,8 @@ GPUMEM_API gpumem_result gpumem_buffer_user_data(gpumem_buffer buffer, void **us
  * another stream than it was created on has that stream wait for the create's first, as the
  * runtime requires (the host's destroy waits on the host, gpumem_buffer_destroy), and a host's
  * create in a native pool allocates on the default stream and waits for it, so that its buffer
- * is every stream's at once. Until the host has waited for
+ * is every stream's at once (work the application queued on the default stream's handle is
+ * waited for too). Until the host has waited for
  * such work, pages that would be freed are kept, and so is the native object of a buffer
  * (gpumem_buffer_native: a VkBuffer) that such work may use; gpumem_pool_trim waits and frees
  * them. The stream must belong to the pool's device. Both may be mixed with the calls without

@@ -2096,6 +2096,39 @@ Test(reclaim, native_frees_of_held_buffers_follow_their_allocations_stream_on_th
     native_frees_follow_their_allocations_stream(1, 1);
 }
 
+/* A host's create in a native pool waits for the default stream after its allocation (the
+ * buffer is every stream's at once, and the runtime orders the allocation on that stream
+ * alone); a create on a stream waits for nothing, the default stream's own handle included. */
+Test(reclaim, only_a_hosts_native_create_waits_for_its_allocation)
+{
+    gpumem_device device = open_native();
+    gpumem_pool pool = native_pool(device);
+    gpumem_stream streams[2]; /* [1]: the default stream's handle */
+    cr_assert_eq(gpumem_stream_create(device, &streams[0]), GPUMEM_OK);
+    cr_assert_eq(gpumem_device_default_stream(device, &streams[1]), GPUMEM_OK);
+    gpumem_buffer_desc desc = {.size = 4096};
+    for (int on = 0; on <= 2; on++) { /* 2: the host's */
+        gpumem_buffer b;
+        atomic_store(&busy_stream, native_of(device, NULL));
+        atomic_store(&stream_busy, 1);
+        cr_assert_eq(on < 2 ? gpumem_buffer_create_on_stream(pool, &desc, streams[on], &b)
+                            : gpumem_buffer_create(pool, &desc, &b),
+                     GPUMEM_OK, "%s", gpumem_last_error());
+        if (on < 2)
+            cr_assert(atomic_load(&stream_busy), "a create on %s waited for the default stream",
+                      on ? "the default stream's handle" : "a stream");
+        else
+            cr_assert(!atomic_load(&stream_busy),
+                      "a host's create returned before the default stream's allocation");
+        atomic_store(&busy_stream, NULL);
+        cr_assert_eq(on < 2 ? gpumem_buffer_destroy_on_stream(b, streams[on])
+                            : gpumem_buffer_destroy(b),
+                     GPUMEM_OK, "%s", gpumem_last_error());
+    }
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+    cr_expect_eq(native_pages, 0, "%d pages outlived the device", (int)native_pages);
+}
+
 /* A native destroy whose stream cannot be made to follow the allocation's (the backend fails:
  * the host's synchronize for the host's destroy, the stream's wait for an event for one on
  * another stream) says so and leaves the buffer as it was: live, unfreed, and destroyed by a
