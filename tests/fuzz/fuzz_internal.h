@@ -56,6 +56,9 @@ typedef struct fz_pool {
     /* A buffer was destroyed on a stream since the last trim: the pool may keep more empty
      * pages than max_empty_pages until the host waits for that stream's work. */
     int ordered_frees;
+    /* GPUMEM_POOL_NATIVE: the runtime's stream-ordered pool, a page of its own per buffer,
+     * aligned to min_alignment at most, whose byte counts are the runtime's. */
+    int native;
 } fz_pool;
 
 typedef struct fz_buffer {

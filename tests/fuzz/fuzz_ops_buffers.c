@@ -195,6 +195,9 @@ int fz_buffer_create_in(fz_ctx *c, int pool)
     }
     if (c->force_bad)
         handle = (gpumem_pool)(uintptr_t)fz_bad_handle(c, FZ_POOL, &faults);
+    /* Native pools align to min_alignment at most. */
+    if (p->native && desc_arg && desc.alignment > props->min_alignment)
+        faults |= FZ_BIT(GPUMEM_ERROR_UNSUPPORTED);
     fz_expect resource = FZ_RESOURCE | (p->byte_limit ? FZ_LIMIT : 0);
     fz_trace(c, "buffer desc: pool #%d (page %llu, limit %llu), size %llu, alignment %llu, "
              "flags 0x%x", pool, (unsigned long long)p->page_size,

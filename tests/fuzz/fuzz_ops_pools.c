@@ -51,7 +51,7 @@ static int adopt_pool(fz_ctx *c, int device, gpumem_pool handle, const gpumem_po
     gpumem_result r = gpumem_pool_stats_get(handle, &s);
     if (!fz_call(c, "gpumem_pool_stats_get", r, 0, 0))
         return 0;
-    if (s.memory_type != expected_type || s.kind != GPUMEM_POOL_PAGED || s.allocation_count ||
+    if (s.memory_type != expected_type || s.kind != desc->kind || s.allocation_count ||
         s.used_bytes)
         return fz_fail(c, "a new pool has memory type %u (expected %u), kind %u, %llu "
                        "allocations, %llu bytes used",
@@ -67,6 +67,7 @@ static int adopt_pool(fz_ctx *c, int device, gpumem_pool handle, const gpumem_po
     pool->max_empty_pages = desc->max_empty_pages ? desc->max_empty_pages : 1;
     pool->arena_count = desc->arena_count ? desc->arena_count : 1;
     pool->flags = desc->flags;
+    pool->native = desc->kind == GPUMEM_POOL_NATIVE;
     pool->memory_type = s.memory_type;
     pool->memory_flags = p->memory_types[s.memory_type].flags;
     return 1;
@@ -93,6 +94,13 @@ static int expected_type(fz_ctx *c, int device, const gpumem_pool_desc *desc)
 static int type_is_host_visible(const fz_ctx *c, int device, int type)
 {
     return !!(c->devices[device].props.memory_types[type].flags & GPUMEM_MEMORY_HOST_VISIBLE);
+}
+
+/* Native pools hold device memory only: device-local, not host-visible. */
+static int type_holds_native_pools(const fz_ctx *c, int device, int type)
+{
+    uint32_t flags = c->devices[device].props.memory_types[type].flags;
+    return (flags & GPUMEM_MEMORY_DEVICE_LOCAL) && !(flags & GPUMEM_MEMORY_HOST_VISIBLE);
 }
 
 int fz_pool_create_plain(fz_ctx *c, int device)
@@ -148,6 +156,19 @@ void fz_op_pool_create(fz_ctx *c)
     }
     if (fz_chance(c, 1, 16))
         desc.max_empty_pages = fz_u32(c);
+    /* The runtime's own pool, where the device has one: one arena only. */
+    if (p->native_pools && fz_chance(c, 1, 4)) {
+        desc.kind = GPUMEM_POOL_NATIVE;
+        if (fz_chance(c, 3, 4)) { /* mostly one that holds: device memory, one arena */
+            desc.flags &= ~(uint32_t)(GPUMEM_POOL_MEMORY_TYPE_INDEX | GPUMEM_POOL_EXACT_MATCH |
+                                      GPUMEM_POOL_DETECT_CORRUPTION);
+            desc.required_flags = GPUMEM_MEMORY_DEVICE_LOCAL;
+            desc.preferred_flags = 0;
+            desc.arena_count = 0;
+        }
+        if (desc.arena_count > 1)
+            faults |= FZ_ARG;
+    }
     if (fz_free_slot(c, FZ_POOL) < 0 || fz_chance(c, 1, 6)) {
         /* One thing wrong, or a few. */
         unsigned wrong = 1 + (unsigned)fz_below(c, 255);
@@ -208,6 +229,9 @@ void fz_op_pool_create(fz_ctx *c)
     else if (!faults && (desc.flags & GPUMEM_POOL_DETECT_CORRUPTION) &&
              !(p->memory_types[type].flags & GPUMEM_MEMORY_HOST_VISIBLE))
         faults |= FZ_BIT(GPUMEM_ERROR_UNSUPPORTED); /* margins need host-visible memory */
+    if (!faults && type >= 0 && desc.kind == GPUMEM_POOL_NATIVE &&
+        !type_holds_native_pools(c, d, type))
+        faults |= FZ_BIT(GPUMEM_ERROR_UNSUPPORTED);
     fz_trace(c, "pool desc: kind %u, flags 0x%x, required 0x%x, preferred 0x%x, type %u, "
              "page %llu, limit %llu, max empty %u, arenas %u", desc.kind, desc.flags,
              desc.required_flags, desc.preferred_flags, desc.memory_type_index,
@@ -280,6 +304,10 @@ static int check_stats(fz_ctx *c, int pool, const gpumem_pool_stats *s, int afte
     const char *wrong = NULL;
     if (s->allocation_count != v.buffers)
         wrong = "allocation_count is not the number of live buffers";
+    else if (p->native) /* the byte counts are the runtime's, pages its own */
+        wrong = s->memory_type != p->memory_type || s->kind != GPUMEM_POOL_NATIVE
+                    ? "memory_type or kind changed"
+                    : NULL;
     else if (s->used_bytes < v.sizes)
         wrong = "used_bytes is less than the live buffers' sizes";
     else if (s->used_bytes != v.allocations)
