@@ -329,14 +329,15 @@ CONF_TEST(a_host_create_in_a_native_pool_is_every_streams_at_once)
 }
 
 /* A native pool's buffers under random use, against a model of their bytes: creates by the
- * host or on one of three streams (some never written, so that nothing but core orders their
- * frees after their allocation), writes and reads of random ranges on random streams and by the
- * host, destroys by the host, on their stream or on another, and synchronizes, with the waits
+ * host or on one of three streams or the default stream's handle (some never written, so that
+ * nothing but core orders their frees after their allocation), writes, fills, copies between
+ * buffers and reads of random ranges on random streams and by the host, destroys by the host,
+ * on their stream or on another, and synchronizes, with the waits
  * an application owes (a stream's work on a buffer is waited for before other work uses it, or
  * before another stream or the host destroys it). Every read is checked. On a runtime with
  * stream-ordered rules (simgpu's native pools check them; CUDA's) a free or a use that core
  * queues ahead of the buffer's allocation breaks them. */
-enum { NATIVE_SLOTS = 12, NATIVE_STREAMS = 3, NATIVE_LARGEST = 1 << 18 };
+enum { NATIVE_SLOTS = 12, NATIVE_STREAMS = 4, NATIVE_LARGEST = 1 << 18 };
 
 typedef struct native_slot {
     gpumem_buffer buffer;      /* 0: empty */
@@ -371,9 +372,10 @@ CONF_TEST(native_pool_buffers_hold_their_bytes_under_random_stream_ordered_use)
         CONF_SKIP("backend '%s' has no native pools", conf_backend());
     gpumem_pool pool;
     OK(gpumem_pool_create(conf_dev, &(gpumem_pool_desc){.kind = GPUMEM_POOL_NATIVE}, &pool));
-    gpumem_stream streams[NATIVE_STREAMS];
-    for (int i = 0; i < NATIVE_STREAMS; i++)
+    gpumem_stream streams[NATIVE_STREAMS]; /* the last: the default stream's handle */
+    for (int i = 0; i < NATIVE_STREAMS - 1; i++)
         OK(gpumem_stream_create(conf_dev, &streams[i]));
+    OK(gpumem_device_default_stream(conf_dev, &streams[NATIVE_STREAMS - 1]));
     native_slot slots[NATIVE_SLOTS] = {{0}};
     uint8_t *data = conf_alloc(NATIVE_LARGEST), *seen = conf_alloc(NATIVE_LARGEST);
     uint64_t state = 0x6e6174697665ull;
@@ -381,7 +383,7 @@ CONF_TEST(native_pool_buffers_hold_their_bytes_under_random_stream_ordered_use)
         native_slot *slot = &slots[native_next(&state) % NATIVE_SLOTS];
         int on = (int)(native_next(&state) % (NATIVE_STREAMS + 1)) - 1; /* -1: the host */
         gpumem_stream stream = on >= 0 ? streams[on] : NULL;
-        uint64_t what = native_next(&state) % 8;
+        uint64_t what = native_next(&state) % 10;
         if (!slot->buffer) { /* a create, written at once or not */
             slot->size = 1 + native_next(&state) % NATIVE_LARGEST;
             gpumem_buffer_desc desc = {.size = slot->size};
@@ -392,7 +394,14 @@ CONF_TEST(native_pool_buffers_hold_their_bytes_under_random_stream_ordered_use)
             cr_assert_not_null(slot->written);
             slot->last = on;
             slot->unused = 1;
-            what = native_next(&state) % 3 ? 0 : 7; /* mostly written at once */
+            what = native_next(&state) % 3 ? 0 : 9; /* mostly written at once */
+            if (what == 9 && native_next(&state) % 2) {
+                /* Else destroyed at once, elsewhere: only core orders that free after the
+                 * allocation, which the stream it was made on may not have reached. */
+                what = 5;
+                on = (int)(native_next(&state) % (NATIVE_STREAMS + 1)) - 1;
+                stream = on >= 0 ? streams[on] : NULL;
+            }
         }
         if (what <= 2) { /* a write of a random range */
             uint64_t offset = native_next(&state) % slot->size;
@@ -418,6 +427,35 @@ CONF_TEST(native_pool_buffers_hold_their_bytes_under_random_stream_ordered_use)
                     cr_assert_fail("step %d: byte %llu of %llu read 0x%02x, 0x%02x written",
                                    step, (unsigned long long)i,
                                    (unsigned long long)slot->size, seen[i], slot->shadow[i]);
+        } else if (what == 7) { /* a fill of a random range of whole words */
+            if (slot->size < 4)
+                continue;
+            uint64_t words = slot->size / 4;
+            uint64_t first = native_next(&state) % words;
+            uint64_t count = 1 + native_next(&state) % (words - first);
+            uint32_t pattern = (uint32_t)native_next(&state);
+            native_wait_for(slot, streams, on);
+            OK(stream ? gpumem_stream_fill(stream, slot->buffer, first * 4, count * 4, pattern)
+                      : gpumem_buffer_fill(slot->buffer, first * 4, count * 4, pattern));
+            for (uint64_t w = first; w < first + count; w++)
+                memcpy(slot->shadow + w * 4, &pattern, 4); /* the host's byte order */
+            memset(slot->written + first * 4, 1, count * 4);
+            slot->last = on;
+        } else if (what == 8) { /* a copy into it from another live buffer */
+            native_slot *from = &slots[native_next(&state) % NATIVE_SLOTS];
+            if (from == slot || !from->buffer)
+                continue;
+            uint64_t most = from->size < slot->size ? from->size : slot->size;
+            uint64_t size = 1 + native_next(&state) % most;
+            uint64_t at = native_next(&state) % (from->size - size + 1);
+            uint64_t to = native_next(&state) % (slot->size - size + 1);
+            native_wait_for(from, streams, on);
+            native_wait_for(slot, streams, on);
+            OK(stream ? gpumem_stream_copy(stream, from->buffer, at, slot->buffer, to, size)
+                      : gpumem_buffer_copy(from->buffer, at, slot->buffer, to, size));
+            memmove(slot->shadow + to, from->shadow + at, size);
+            memmove(slot->written + to, from->written + at, size);
+            from->last = slot->last = on;
         } else if (what <= 6) { /* a destroy by the host or on a stream */
             /* None owed for a buffer no work used: core orders the free after its allocation. */
             if (!slot->unused)
@@ -442,7 +480,7 @@ CONF_TEST(native_pool_buffers_hold_their_bytes_under_random_stream_ordered_use)
             free(slots[i].shadow);
             free(slots[i].written);
         }
-    for (int i = 0; i < NATIVE_STREAMS; i++)
+    for (int i = 0; i < NATIVE_STREAMS - 1; i++)
         OK(gpumem_stream_destroy(streams[i]));
     OK(gpumem_pool_trim(pool));
     gpumem_pool_stats stats;
