@@ -1790,17 +1790,22 @@ static gpumem_backend_stream *native_of(gpumem_device device, gpumem_stream stre
     return s->native;
 }
 
-/* The stream the native free of `page` was queued on; `freed` 0 when it was not freed. */
-static gpumem_backend_stream *freed_on(gpumem_backend_page *page, int *freed)
+/* The record of the native free of `page` since native_free_count was last cleared, or NULL. */
+static const struct native_free_record *native_free_of(gpumem_backend_page *page)
 {
     uint32_t n = atomic_load(&native_free_count);
     for (uint32_t i = 0; i < n && i < 256; i++)
-        if (native_frees[i].page == page) {
-            *freed = 1;
-            return native_frees[i].stream;
-        }
-    *freed = 0;
+        if (native_frees[i].page == page)
+            return &native_frees[i];
     return NULL;
+}
+
+/* The stream the native free of `page` was queued on; `freed` 0 when it was not freed. */
+static gpumem_backend_stream *freed_on(gpumem_backend_page *page, int *freed)
+{
+    const struct native_free_record *f = native_free_of(page);
+    *freed = f != NULL;
+    return f ? f->stream : NULL;
 }
 
 #define on_stream_count(pool) locked_count(pool, offsetof(gpumem_pool_obj, on_stream_count))
@@ -1979,16 +1984,6 @@ Test(reclaim, native_buffers_waiting_for_their_streams_go_with_their_pool_or_dev
         cr_assert_eq(gpumem_device_close(w.device), GPUMEM_OK);
         cr_expect_eq(native_pages, 0, "%d pages outlived the device", (int)native_pages);
     }
-}
-
-/* The record of the native free of `page` since native_free_count was last cleared, or NULL. */
-static const struct native_free_record *native_free_of(gpumem_backend_page *page)
-{
-    uint32_t n = atomic_load(&native_free_count);
-    for (uint32_t i = 0; i < n && i < 256; i++)
-        if (native_frees[i].page == page)
-            return &native_frees[i];
-    return NULL;
 }
 
 /* The free of a native buffer, by the host or on a stream, is queued on a stream ordered after
