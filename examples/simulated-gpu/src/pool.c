@@ -103,6 +103,19 @@ gpumem_result sim_native_pool_allocate(gpumem_backend_device *device,
     return GPUMEM_OK;
 }
 
+void sim_native_expect_reached(const sim_stream *s, sim_page *p, const char *operation,
+                               const char *use)
+{
+    /* The allocating stream's pointer is only compared: that stream may be gone (then its
+     * worker ran everything, the allocation point too). */
+    SIM_EXPECT(s == p->allocated_on || atomic_load(&p->allocated), operation,
+               "page %p (%llu bytes), allocated on stream %p, %s on stream %p before the "
+               "allocating stream reached the allocation: the runtime orders a native "
+               "allocation first (another stream waits for the allocating one)",
+               (void *)p, (unsigned long long)p->size, (void *)p->allocated_on, use,
+               (const void *)s);
+}
+
 void sim_native_pool_free(gpumem_backend_device *device, gpumem_backend_pool *handle,
                           gpumem_backend_stream *stream, gpumem_backend_page *page)
 {
@@ -112,13 +125,7 @@ void sim_native_pool_free(gpumem_backend_device *device, gpumem_backend_pool *ha
     SIM_EXPECT(s != NULL, "native_pool_free", "no stream: frees are stream-ordered");
     SIM_EXPECT(p->pool == pool, "native_pool_free", "page %p is not an allocation of pool %p",
                (void *)p, (void *)pool);
-    /* The allocating stream's pointer is only compared: that stream may be gone (then its
-     * worker ran everything, the allocation point too). */
-    SIM_EXPECT(s == p->allocated_on || atomic_load(&p->allocated), "native_pool_free",
-               "page %p (%llu bytes), allocated on stream %p, freed on stream %p before the "
-               "allocating stream reached the allocation: a free must follow its allocation in "
-               "stream order (the freeing stream waits for the allocating one first)",
-               (void *)p, (unsigned long long)p->size, (void *)p->allocated_on, (void *)s);
+    sim_native_expect_reached(s, p, "native_pool_free", "freed");
     atomic_fetch_sub(&pool->live, 1);
     sim_op *op = calloc(1, sizeof *op);
     if (!op) { /* nothing to report to: the free waits for the stream's work on the host */

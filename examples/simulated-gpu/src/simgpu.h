@@ -292,6 +292,10 @@ void sim_native_pool_free(gpumem_backend_device *device, gpumem_backend_pool *po
                           gpumem_backend_stream *stream, gpumem_backend_page *page);
 gpumem_result sim_native_pool_stats(gpumem_backend_device *device, gpumem_backend_pool *pool,
                                     uint64_t *reserved, uint64_t *used);
+/* The runtime's rule for a native pool's page, `use` ("freed", "used") on stream s by
+ * `operation`: its allocating stream comes first, or has reached the allocation. */
+void sim_native_expect_reached(const sim_stream *s, sim_page *p, const char *operation,
+                               const char *use);
 /* A native pool's free, as a stream's worker reaches it (SIM_OP_FREE). */
 void sim_native_pool_release(sim_page *page);
 

@@ -57,23 +57,14 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-/* A native pool's page is used on stream s: the runtime's rule is that the allocation comes
- * first in stream order, on its own stream, or on another once that stream has reached it. */
-static void expect_allocated(const sim_stream *s, sim_page *p, const char *what)
-{
-    if (p && p->pool)
-        SIM_EXPECT(s == p->allocated_on || atomic_load(&p->allocated), what,
-                   "page %p (%llu bytes), allocated on stream %p, used on stream %p before the "
-                   "allocating stream reached the allocation",
-                   (void *)p, (unsigned long long)p->size, (void *)p->allocated_on,
-                   (const void *)s);
-}
-
 void sim_submit(gpumem_backend_stream *stream, sim_op *op)
 {
     sim_stream *s = (sim_stream *)stream;
-    expect_allocated(s, op->source, "a queued operation's source");
-    expect_allocated(s, op->destination, "a queued operation's destination");
+    /* A native pool's pages are used in stream order after their allocation (pool.c). */
+    if (op->source && op->source->pool)
+        sim_native_expect_reached(s, op->source, "a queued operation's source", "used");
+    if (op->destination && op->destination->pool)
+        sim_native_expect_reached(s, op->destination, "a queued operation's destination", "used");
     /* The pages stay in use until the worker has run the operation (page_free checks). */
     if (op->source)
         atomic_fetch_add(&op->source->pending, 1);
