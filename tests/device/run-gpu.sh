@@ -22,6 +22,7 @@
 # on 1-8 threads, pinned and not,
 # "held" tools/probes/destroys_beside_a_call with 1 to 16 long calls held (GPUMEM_THREADS_VARIANT_LIB
 # beside, as for "threads"),
+# "capture" gpumem's calls beside and inside CUDA graph capture (tools/probes/capture_beside),
 # "pair" the pool's create+destroy pair against GPUMEM_PREV_LIB and the suballocator against the base,
 # "frameworks" gpumem as PyTorch's and CuPy's allocator with its benchmarks
 # (tests/device/frameworks.py, about 4 minutes), "scale" the scaling figures and the
@@ -258,6 +259,25 @@ if cc -O2 -pthread -I"$root/include" -I"$root/$build/include" \
     sort -V "$out/held.rows" | tee -a "$summary"
 else
     note "FAIL    destroys_beside_a_call: the probe did not compile (held.log)"
+    failures=$((failures + 1))
+fi
+fi
+
+# --- gpumem beside CUDA graph capture (not in the default parts): tools/probes/capture_beside,
+# which of gpumem's calls leave another thread's capture intact (global, thread-local and
+# relaxed modes), and which of them can be captured on a stream the application wrapped. It
+# records what the driver does; its table goes to the summary ---
+if wanted capture; then
+probe="$out/capture_beside"
+cuda_home=${CUDA_HOME:-/usr/local/cuda}
+if cc -O2 -pthread -I"$root/include" -I"$root/$build/include" -I"$cuda_home/include" \
+    "$root/tools/probes/capture_beside.c" -L"$root/$build/lib" -lgpumem \
+    -L"$cuda_home/lib64/stubs" -lcuda -o "$probe" >>"$out/capture.log" 2>&1; then
+    LD_LIBRARY_PATH="$root/$build/lib:$LD_LIBRARY_PATH" step "capture beside and inside" \
+        "$out/capture.log" 120 "$probe"
+    grep -a -E '^(situation|beside|inside) \|' "$out/capture.log" | tee -a "$summary"
+else
+    note "FAIL    capture_beside: the probe did not compile (capture.log)"
     failures=$((failures + 1))
 fi
 fi
