@@ -27,19 +27,25 @@ typedef enum slot_state {
 
 struct gpumem_cached_registration {
     slot_state state;
-    int doomed; /* freed while registering: stale once registered */
+    int doomed; /* freed while registering: ended once registered */
     gpumem_device_obj *device;
-    uintptr_t begin, end; /* whole pages */
+    uintptr_t begin, end; /* whole pages: what the runtime registered */
+    /* The bytes of the transfer that made it. Only their going ends it: a neighbour's bytes on
+     * its first or last page may be freed (the page stays, backing these bytes), and later
+     * transfers find it only within these bytes. */
+    uintptr_t bytes_begin, bytes_end;
     gpumem_backend_registration *native;
     uint32_t users;       /* transfers using it now */
     uint64_t last_use;
 };
 
 /* The lock is never held around anything that may allocate or free (the runtime, the log),
- * since the listener takes it from inside the application's free. */
+ * since the listener takes it from inside the application's free. `ended` is signalled each
+ * time slots being ended are freed (a device's close waits for the listener's). */
 static struct {
     pthread_once_t once;
     pthread_mutex_t lock;
+    pthread_cond_t ended;
     int enabled;
     uint64_t budget;
     uintptr_t page;
@@ -48,7 +54,9 @@ static struct {
     uint64_t bytes;
     uint64_t clock;
     gpumem_registration_cache_stats stats;
-} cache = {.once = PTHREAD_ONCE_INIT, .lock = PTHREAD_MUTEX_INITIALIZER};
+} cache = {.once = PTHREAD_ONCE_INIT,
+             .lock = PTHREAD_MUTEX_INITIALIZER,
+             .ended = PTHREAD_COND_INITIALIZER};
 
 /* The listener's witness of the probe free at setup. */
 static void *_Atomic probe_address;
@@ -59,11 +67,30 @@ static int overlaps(const gpumem_cached_registration *s, uintptr_t begin, uintpt
     return s->begin < end && begin < s->end;
 }
 
+static int overlaps_bytes(const gpumem_cached_registration *s, uintptr_t begin, uintptr_t end)
+{
+    return s->bytes_begin < end && begin < s->bytes_end;
+}
+
+static void end_registrations(gpumem_cached_registration **mine, int count);
+static void doom(gpumem_cached_registration *s, gpumem_cached_registration **mine, int *count);
+
 /* Set while this thread forks, from the prepare handler (which holds the lock) to the parent's
  * or child's: other libraries' fork handlers that run meanwhile may free memory, and the
  * listener must not wait for the lock its own thread holds. */
 static _Thread_local int forking;
 
+/* The memory of [address, address + size) is about to go. Each registration made for bytes
+ * of it is ended here, before the memory can come back at that address: the runtimes key a
+ * registration by address, so one left in place would have the device copy later transfers of
+ * that address (gpumem's and the application's own) from and to the pages the memory had. The
+ * runtime is called outside the lock; it is reached only at the application's own giving back
+ * of bytes a transfer registered (free, munmap, realloc of them), where no allocator lock is
+ * held: the allocator's own later unmapping of those pages finds nothing left to end. A
+ * registration a transfer still uses (the application freed memory under its own transfer) is
+ * ended when the transfer lets it go; one being registered, once it is. Around a fork the
+ * forking thread only marks them (it holds the lock), and they are ended at the device's next
+ * synchronous transfer or its close. */
 static void listener(void *address, size_t size)
 {
     if (address == atomic_load_explicit(&probe_address, memory_order_relaxed))
@@ -73,21 +100,26 @@ static void listener(void *address, size_t size)
     uintptr_t begin = (uintptr_t)address;
     uintptr_t end = begin + size < begin ? UINTPTR_MAX : begin + size;
     int locks = !forking;
+    gpumem_cached_registration *mine[CACHE_SLOTS];
+    int count = 0;
     if (locks)
         pthread_mutex_lock(&cache.lock);
     for (int i = 0; i < CACHE_SLOTS; i++) {
         gpumem_cached_registration *s = &cache.slots[i];
-        if (!overlaps(s, begin, end))
+        if (s->state == SLOT_FREE || !overlaps_bytes(s, begin, end))
             continue;
-        if (s->state == SLOT_REGISTERING) {
-            s->doomed = 1;
-        } else if (s->state == SLOT_LIVE) {
+        if (s->state == SLOT_LIVE) {
             s->state = SLOT_STALE;
             cache.stats.invalidated++;
         }
+        if (s->state == SLOT_REGISTERING)
+            s->doomed = 1;
+        else if (s->state == SLOT_STALE && !s->users && locks)
+            doom(s, mine, &count);
     }
     if (locks)
         pthread_mutex_unlock(&cache.lock);
+    end_registrations(mine, count);
 }
 
 /* A fork while another thread holds the lock (inside a free, say) would leave the child's copy
@@ -110,6 +142,7 @@ static void after_fork_in_child(void)
 {
     forking = 0;
     pthread_mutex_init(&cache.lock, NULL);
+    pthread_cond_init(&cache.ended, NULL);
     for (int i = 0; i < CACHE_SLOTS; i++)
         cache.slots[i] = (gpumem_cached_registration){.state = SLOT_FREE};
     cache.bytes = 0;
@@ -192,6 +225,7 @@ static void end_registrations(gpumem_cached_registration **mine, int count)
     pthread_mutex_lock(&cache.lock);
     for (int i = 0; i < count; i++)
         slot_clear(mine[i]);
+    pthread_cond_broadcast(&cache.ended);
     pthread_mutex_unlock(&cache.lock);
 }
 
@@ -243,8 +277,9 @@ gpumem_cached_registration *gpumem_registration_cache_take(gpumem_device_obj *de
                                                            const void *host, uint64_t size,
                                                            int may_register)
 {
-    uintptr_t begin, end;
+    uintptr_t begin, end, bytes_begin = (uintptr_t)host, bytes_end = bytes_begin + size;
     if (!gpumem_registration_cache_enabled() || !device->ops->host_register || !size ||
+        bytes_end < bytes_begin ||
         !gpumem_whole_pages((uintptr_t)host, size, cache.page, &begin, &end))
         return NULL;
     if (end - begin > cache.budget)
@@ -256,7 +291,8 @@ gpumem_cached_registration *gpumem_registration_cache_take(gpumem_device_obj *de
     gpumem_cached_registration *found = NULL;
     for (int i = 0; i < CACHE_SLOTS && !found; i++) {
         gpumem_cached_registration *s = &cache.slots[i];
-        if (s->state == SLOT_LIVE && s->device == device && s->begin <= begin && end <= s->end)
+        if (s->state == SLOT_LIVE && s->device == device && s->bytes_begin <= bytes_begin &&
+            bytes_end <= s->bytes_end)
             found = s;
     }
     if (found) {
@@ -272,8 +308,12 @@ gpumem_cached_registration *gpumem_registration_cache_take(gpumem_device_obj *de
         ending += mine[i]->end - mine[i]->begin;
     gpumem_cached_registration *slot = may_register ? room_for(device, begin, end, ending) : NULL;
     if (slot) {
-        *slot = (gpumem_cached_registration){
-            .state = SLOT_REGISTERING, .device = device, .begin = begin, .end = end};
+        *slot = (gpumem_cached_registration){.state = SLOT_REGISTERING,
+                                             .device = device,
+                                             .begin = begin,
+                                             .end = end,
+                                             .bytes_begin = bytes_begin,
+                                             .bytes_end = bytes_end};
         cache.bytes += end - begin;
         atomic_fetch_add_explicit(&cache.held, 1, memory_order_release);
     }
@@ -284,6 +324,7 @@ gpumem_cached_registration *gpumem_registration_cache_take(gpumem_device_obj *de
     gpumem_backend_registration *native = NULL;
     gpumem_result r = device->ops->host_register(device->native, (void *)begin, end - begin,
                                                  &native);
+    count = 0;
     pthread_mutex_lock(&cache.lock);
     slot->native = native;
     int doomed = slot->doomed;
@@ -293,12 +334,14 @@ gpumem_cached_registration *gpumem_registration_cache_take(gpumem_device_obj *de
         slot->last_use = ++cache.clock;
         cache.stats.registered++;
     } else if (r == GPUMEM_OK) {
-        slot->state = SLOT_STALE; /* ended at the next take */
+        doom(slot, mine, &count); /* its memory went meanwhile: ended now */
         cache.stats.invalidated++;
     } else {
         slot_clear(slot);
+        pthread_cond_broadcast(&cache.ended);
     }
     pthread_mutex_unlock(&cache.lock);
+    end_registrations(mine, count);
     if (r != GPUMEM_OK) {
         gpumem_error_clear(); /* the transfer goes its usual way */
         gpumem_log(GPUMEM_LOG_DEBUG, "registration cache: the runtime did not register %llu "
@@ -371,6 +414,13 @@ void gpumem_registration_cache_drop(gpumem_device_obj *device)
     }
     pthread_mutex_unlock(&cache.lock);
     end_registrations(mine, count);
+    /* A listener on another thread may be ending one of the device's registrations: the device
+     * must outlive that call into its runtime. */
+    pthread_mutex_lock(&cache.lock);
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        while (cache.slots[i].device == device && cache.slots[i].state == SLOT_UNREGISTERING)
+            pthread_cond_wait(&cache.ended, &cache.lock);
+    pthread_mutex_unlock(&cache.lock);
 }
 
 void gpumem_registration_cache_stats_get(gpumem_registration_cache_stats *stats)

@@ -7,9 +7,12 @@
  * goes: a registration outliving its memory would have the device read or write the pages the
  * memory had, not the ones an allocation at the same address has now. So the cache turns on only
  * where libgpumem-memhooks (gpumem/memhooks.h) is loaded and is seen to catch a free; its
- * listener marks every registration that shares a byte with a range being freed or unmapped as
- * stale at once (no transfer uses it from then on), and the registration is ended at the next
- * chance outside the application's free. At most GPUMEM_REGISTRATION_CACHE bytes stay
+ * listener ends every registration made for bytes of a range being freed or unmapped before
+ * the memory goes (the runtimes key registrations by address, so one left in place would serve
+ * the next memory at that address), unless a transfer still holds it (the application freed
+ * memory under its own transfer: ended when the transfer lets it go). A neighbour's bytes on a
+ * registration's first or last page do not end it: that page stays while it backs the
+ * transfer's bytes. At most GPUMEM_REGISTRATION_CACHE bytes stay
  * registered: past that, new memory goes as without the cache; nothing is evicted, since
  * a transfer on a stream may be copying through a registration (the driver sees registered
  * memory as pinned), and only the memory's own end may end it, as it ends any memory a transfer
@@ -25,7 +28,8 @@ typedef struct gpumem_cached_registration gpumem_cached_registration;
 /* Whether the cache is on (set up at the first call: the variable, then the hooks). */
 int gpumem_registration_cache_enabled(void);
 
-/* A registration of the device that covers [host, host + size): one the cache holds, or with
+/* A registration of the device that covers [host, host + size): one the cache holds (made by a
+ * transfer of bytes that include these), or with
  * `may_register` one made now; NULL when the cache is off or has none, or (making one) when the
  * budget is spent, a registration of the cache overlaps the range, or the runtime refuses (the
  * transfer then goes its usual way). The caller releases it once the transfer has finished, DMA

@@ -8,8 +8,11 @@
  * the application has since freed. Calls made around these functions (raw system calls, an
  * allocator linked statically with its own) are not seen.
  *
- * The listener runs inside the application's free and munmap: it must not allocate, free or
- * block on anything that a caller of free may hold.
+ * The listener runs inside the application's free and munmap, before they do their work: it
+ * must not block on anything that a caller of free may hold. gpumem's listener ends, there, the
+ * registrations it made of the bytes that go (a call into the GPU runtime, which may allocate);
+ * that happens only at the application's own giving back of memory a transfer registered, never
+ * inside the allocator's work.
  */
 #ifndef GPUMEM_MEMHOOKS_H
 #define GPUMEM_MEMHOOKS_H

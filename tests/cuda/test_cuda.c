@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <criterion/criterion.h>
 
@@ -919,6 +920,60 @@ Test(cuda, registration_cache_stays_byte_exact_as_memory_comes_and_goes, .timeou
     cr_log_info("the allocation came back at its first address in %d of 5 rounds",
                 same_address);
     free(back);
+    OK(gpumem_device_close(device));
+}
+
+/* The runtime keys registrations by address: one the cache left in place after its memory went
+ * would serve the next memory mapped there to every transfer that does not ask the cache (a
+ * stream's, a small one, the application's own). So once the memory is unmapped, the runtime
+ * holds nothing there: new memory mapped at that address registers (the runtime refuses memory
+ * already registered), and a stream's write from it, which finds no registration, is exact. */
+Test(cuda, registration_cache_leaves_nothing_registered_where_memory_went, .timeout = 120)
+{
+    setenv("GPUMEM_REGISTRATION_CACHE", "1073741824", 1);
+    gpumem_device device = open_cuda();
+    app_cuda cu;
+    app_cuda_load(&cu);
+    const uint64_t size = 48 * MiB;
+    gpumem_pool pool = device_pool(device);
+    gpumem_buffer buffer = buffer_in(pool, size, 0);
+    gpumem_stream stream;
+    OK(gpumem_stream_create(device, &stream));
+    uint8_t *back = allocate(MiB);
+    gpumem_log_set_callback(remember_line, NULL);
+    for (int round = 0; round < 3; round++) {
+        uint8_t *host = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                             -1, 0);
+        cr_assert_neq(host, MAP_FAILED);
+        pattern(host, size, 90 + (uint32_t)round);
+        last_line[0] = 0;
+        OK(gpumem_buffer_write(buffer, 0, host, size));
+        cr_assert(strstr(last_line, "registration cache"), "round %d: the write went '%s' (%s)",
+                  round, last_line, cache_warning[0] ? cache_warning : "no cache warning");
+        cr_assert_eq(munmap(host, size), 0);
+        uint8_t *again = mmap(host, size, PROT_READ | PROT_WRITE,
+                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+        if (again == MAP_FAILED || again != host) {
+            if (again != MAP_FAILED)
+                munmap(again, size);
+            cr_log_info("round %d: the address was taken meanwhile", round);
+            continue;
+        }
+        pattern(again, size, 190 + (uint32_t)round);
+        OK(gpumem_stream_write(stream, buffer, 0, again, MiB));
+        OK(gpumem_stream_synchronize(stream));
+        OK(gpumem_buffer_read(buffer, 0, back, MiB));
+        ASSERT_SAME(back, again, MiB, "a stream's write from memory mapped where cached memory was");
+        CUcontext popped;
+        CU_OK(cu.cuCtxPushCurrent_v2(context_of(device)));
+        CU_OK(cu.cuMemHostRegister_v2(again, size, CU_MEMHOSTREGISTER_PORTABLE));
+        CU_OK(cu.cuMemHostUnregister(again));
+        CU_OK(cu.cuCtxPopCurrent_v2(&popped));
+        munmap(again, size);
+    }
+    gpumem_log_set_callback(NULL, NULL);
+    free(back);
+    OK(gpumem_stream_destroy(stream));
     OK(gpumem_device_close(device));
 }
 

@@ -6,7 +6,9 @@
  * DMA through a registration, byte-exact after the memory was freed and allocated again) is
  * tests/cuda's. */
 #include <criterion/criterion.h>
+#include <malloc.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,8 +220,10 @@ Test(registration_cache, a_registration_in_use_stays)
 
 /* --- memory that goes ---------------------------------------------------------------------- */
 
-/* Each way the application gives memory back ends the registration at once: the next transfer
- * of that range registers anew. */
+/* Each way the application gives memory back ends the registration with the runtime before it
+ * returns: the runtimes key registrations by address, so one still in place when memory comes
+ * back at that address would have the device copy from and to the pages the memory had. The
+ * next transfer of that range registers anew. */
 static void expect_invalidated_by(void (*give_back)(char *p, uint64_t size))
 {
     budget("1073741824");
@@ -230,9 +234,11 @@ static void expect_invalidated_by(void (*give_back)(char *p, uint64_t size))
     give_back(p, size);
     gpumem_registration_cache_stats s = stats();
     cr_expect_eq(s.invalidated, 1);
+    cr_expect_eq(ledger.unregistered, 1, "the registration is ended before the memory goes");
+    cr_expect_eq(s.registrations, 0);
     char *q = map(size);
     cr_expect_not(use(q, size), "memory mapped again must be registered again");
-    cr_expect_eq(ledger.unregistered, 1, "the stale registration is ended at the next take");
+    cr_expect_eq(ledger.unregistered, 1);
 }
 
 static void by_munmap(char *p, uint64_t size) { munmap(p + size / 2, 4096); }
@@ -282,10 +288,48 @@ Test(registration_cache, free_and_realloc_end_it)
         } else {
             char *moved = realloc(p, 48 * MIB);
             cr_assert_not_null(moved);
+            cr_expect_eq(ledger.unregistered, 2, "realloc ends it before it moves the memory");
             free(moved);
         }
         cr_expect_eq(stats().invalidated, (uint64_t)round + 1);
+        cr_expect_eq(ledger.unregistered, round + 1);
     }
+}
+
+/* A registration covers the whole pages of its transfer's bytes; other allocations may share its
+ * first and last page. Their free leaves the page (it backs the transfer's bytes still), so it
+ * must leave the registration: ending it could pull memory from under a copy on a stream into
+ * the transfer's bytes. Heap blocks (below the mmap threshold) sit side by side. */
+Test(registration_cache, a_neighbours_free_on_a_shared_page_leaves_it)
+{
+    budget("1073741824");
+    cr_assert(mallopt(M_MMAP_THRESHOLD, 512 << 20), "mallopt");
+    long page = sysconf(_SC_PAGESIZE);
+    char *a = malloc(8 * MIB), *neighbours[64];
+    cr_assert_not_null(a);
+    int sharing = -1;
+    for (int i = 0; i < 64; i++) {
+        neighbours[i] = malloc(1000);
+        cr_assert_not_null(neighbours[i]);
+        uintptr_t last = ((uintptr_t)a + 8 * MIB - 1) / (uintptr_t)page;
+        if (sharing < 0 && (uintptr_t)neighbours[i] / (uintptr_t)page == last)
+            sharing = i;
+    }
+    if (sharing < 0)
+        cr_skip_test("the allocator put no small block on the 8 MiB block's last page");
+    cr_expect_not(use(a, 8 * MIB));
+    cr_expect(use(a, 8 * MIB));
+    free(neighbours[sharing]);
+    neighbours[sharing] = NULL;
+    cr_expect_eq(ledger.unregistered, 0, "a neighbour's free ended the registration");
+    cr_expect(use(a, 8 * MIB), "the registration stands");
+    cr_expect_null(gpumem_registration_cache_take(&device, a + 8 * MIB - 2000, 8 * MIB + 3000, 0),
+                   "bytes past the transfer's are not found registered");
+    free(a);
+    cr_expect_eq(ledger.unregistered, 1, "its own free ends it");
+    for (int i = 0; i < 64; i++)
+        free(neighbours[i]);
+    mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 }
 
 Test(registration_cache, freed_while_in_use_it_ends_on_release)
@@ -297,6 +341,31 @@ Test(registration_cache, freed_while_in_use_it_ends_on_release)
     munmap(p, 8 * MIB);
     cr_expect_eq(ledger.unregistered, 0, "a transfer still uses it");
     gpumem_registration_cache_release(r);
+    cr_expect_eq(ledger.unregistered, 1);
+    cr_expect_eq(stats().registrations, 0);
+}
+
+/* Memory freed while the runtime registers it (another thread's transfer of memory the
+ * application frees: its own mistake) is ended as soon as the registration returns. */
+static char *registering_region;
+static gpumem_result unmap_while_registering(gpumem_backend_device *d, void *host, uint64_t size,
+                                             gpumem_backend_registration **out)
+{
+    gpumem_result r = ledger_register(d, host, size, out);
+    munmap(registering_region, 4096);
+    return r;
+}
+
+Test(registration_cache, freed_while_being_registered_it_ends_once_registered)
+{
+    budget("1073741824");
+    static const gpumem_backend_vtable racing = {.host_register = unmap_while_registering,
+                                                 .host_unregister = ledger_unregister};
+    gpumem_device_obj racer = {.ops = &racing};
+    registering_region = map(8 * MIB);
+    cr_expect_null(gpumem_registration_cache_take(&racer, registering_region, 8 * MIB, 1),
+                   "memory that went is no registration");
+    cr_expect_eq(ledger.registered, 1);
     cr_expect_eq(ledger.unregistered, 1);
     cr_expect_eq(stats().registrations, 0);
 }
@@ -316,23 +385,57 @@ Test(registration_cache, the_applications_registration_takes_the_place_of_the_ca
     cr_expect(use(p + 8 * MIB, 8 * MIB));
 }
 
-/* A device's stale registrations are ended by calls on that device, or its close: another
- * device's call is not one its close waits for. */
-Test(registration_cache, a_device_ends_only_its_own_stale_registrations)
+/* The memory's going ends the registrations of every device that has one of it. */
+Test(registration_cache, the_memorys_going_ends_every_devices_registration)
 {
     budget("1073741824");
     gpumem_device_obj other = {.ops = &ledger_ops};
-    char *p = map(8 * MIB), *q = map(8 * MIB);
+    char *p = map(16 * MIB);
     use(p, 8 * MIB);
-    munmap(p, 8 * MIB);
-    gpumem_cached_registration *r = gpumem_registration_cache_take(&other, q, 8 * MIB, 1);
+    gpumem_cached_registration *r = gpumem_registration_cache_take(&other, p + 8 * MIB, 8 * MIB, 1);
     cr_assert_not_null(r);
     gpumem_registration_cache_release(r);
-    cr_expect_eq(ledger.unregistered, 0, "the other device's call left it");
-    gpumem_registration_cache_drop(&device);
-    cr_expect_eq(ledger.unregistered, 1, "its own close ends it");
-    gpumem_registration_cache_drop(&other);
+    munmap(p, 16 * MIB);
     cr_expect_eq(ledger.unregistered, 2);
+    cr_expect_eq(stats().registrations, 0);
+}
+
+/* A device's close waits for a registration of it that another thread's free is ending: that
+ * free calls into the device's runtime. */
+static gpumem_backend_vtable slow_ops;
+static _Atomic int unregistering;
+static void slow_unregister(gpumem_backend_device *d, gpumem_backend_registration *registration)
+{
+    atomic_store(&unregistering, 1);
+    usleep(200 * 1000);
+    ledger_unregister(d, registration);
+    atomic_store(&unregistering, 2);
+}
+
+static void *unmap_thread(void *p)
+{
+    munmap(p, 8 * MIB);
+    return NULL;
+}
+
+Test(registration_cache, a_devices_close_waits_for_a_free_that_ends_its_registration)
+{
+    budget("1073741824");
+    slow_ops = (gpumem_backend_vtable){.host_register = ledger_register,
+                                       .host_unregister = slow_unregister};
+    gpumem_device_obj slow = {.ops = &slow_ops};
+    char *p = map(8 * MIB);
+    gpumem_registration_cache_release(gpumem_registration_cache_take(&slow, p, 8 * MIB, 1));
+    pthread_t thread;
+    cr_assert_eq(pthread_create(&thread, NULL, unmap_thread, p), 0);
+    for (int waited = 0; !atomic_load(&unregistering); waited++) {
+        cr_assert_lt(waited, 5000, "the unmap did not end the registration");
+        usleep(1000);
+    }
+    gpumem_registration_cache_drop(&slow);
+    cr_expect_eq(atomic_load(&unregistering), 2, "the close returned while its runtime was called");
+    pthread_join(thread, NULL);
+    cr_expect_eq(ledger.unregistered, 1);
 }
 
 Test(registration_cache, closing_the_device_ends_its_registrations)
@@ -479,6 +582,12 @@ Test(registration_cache, random_operations_never_reuse_a_registration_of_memory_
         }
         for (uint64_t p = first; p < first + count; p++)
             went[r][p] = step;
+        /* No transfer holds one now: the runtime keeps no registration of memory that went. */
+        for (int i = 0; i < ledger.count; i++)
+            cr_assert(!ledger.live[i] || ledger.end[i] <= (uintptr_t)at ||
+                          (uintptr_t)at + bytes <= ledger.begin[i],
+                      "step %d: memory went at %p (%llu bytes), and the runtime still holds a "
+                      "registration of it", step, (void *)at, (unsigned long long)bytes);
     }
     for (int i = 0; i < REGIONS; i++)
         free(went[i]);
