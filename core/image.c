@@ -321,6 +321,11 @@ static gpumem_result image_native(gpumem_image handle, gpumem_native_image *nati
             return gpumem_fail_backend(r, "image_native");
     } else if (b->page->address) {
         n.memory = b->page->address;
+    } else {
+        return gpumem_fail(GPUMEM_ERROR_UNSUPPORTED,
+                           "backend '%s' gives no native images, and its memory has no "
+                           "addresses: the image has nothing native to show",
+                           device->properties.backend);
     }
     if (b->page->address)
         n.address = b->page->address + b->offset;

@@ -269,7 +269,13 @@ static gpumem_result staged(gpumem_stream_obj *stream, gpumem_buffer_obj *b, con
     };
     if (to)
         j.target_box = *to;
-    cut(x, b->image->texel_size, gpumem_staging_chunk_size(device), &j.pieces);
+    uint64_t chunk = gpumem_staging_chunk_size(device);
+    if (chunk < b->image->texel_size) /* a device whose host-visible memory is that small */
+        return gpumem_fail(GPUMEM_ERROR_UNSUPPORTED,
+                           "the staging chunks (%llu bytes, bounded by the device's host-visible "
+                           "memory) hold less than one texel of %u bytes",
+                           (unsigned long long)chunk, b->image->texel_size);
+    cut(x, b->image->texel_size, chunk, &j.pieces);
     j.job.count = j.pieces.nx * j.pieces.ny * j.pieces.nz * x->r.layer_count;
     return gpumem_staging_run(device, stream->native, &j.job, read,
                               !host ? "a staged image copy"
