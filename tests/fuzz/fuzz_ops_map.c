@@ -199,6 +199,14 @@ int fz_buffer_initialize(fz_ctx *c, int i)
     if (method == 3) {
         if (!map_buffer(c, i, 0, b->handle, 0))
             return 0;
+        /* gpumem.h: invalidate before writing part of an atom through a mapping. The buffer's
+         * last atom is partial unless its size is a multiple of the atom; its other bytes hold
+         * what the device last wrote there. Without this, simgpu sees a write of exactly the
+         * garbage its host view holds as no write (one chance in 256 for a one-byte part). */
+        if (!coherent(c, i) &&
+            !fz_call(c, "gpumem_buffer_invalidate", gpumem_buffer_invalidate(b->handle, 0, b->size),
+                     0, 0))
+            return 0;
         memcpy(b->mapped, b->shadow, (size_t)b->size);
         if (!coherent(c, i)) {
             r = gpumem_buffer_flush(b->handle, 0, b->size);

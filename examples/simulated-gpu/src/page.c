@@ -24,7 +24,9 @@
  *   the view already held goes unseen, which changes nothing: they are the device's bytes too
  *   (where the device wrote since, the view holds garbage, and a write differs from it). With
  *   atoms of a few bytes a write could equal the garbage by chance, so SIMGPU_ATOM_SIZE is at
- *   least 4.
+ *   least 4. A write into part of an atom the device wrote since the host's last invalidate
+ *   (what gpumem.h tells applications not to do) is seen only where it differs from the
+ *   garbage: a one-byte part goes unseen once in 256 times, and the device keeps its byte.
  *
  * Addresses: a discrete GPU's pages have device addresses, not host pointers. Each page gets one
  * from the device's address space, aligned to SIMGPU_PAGE_ALIGNMENT and no more (an odd multiple
