@@ -31,8 +31,9 @@ struct gpumem_cached_registration {
     gpumem_device_obj *device;
     uintptr_t begin, end; /* whole pages: what the runtime registered */
     /* The bytes of the transfer that made it. Only their going ends it: a neighbour's bytes on
-     * its first or last page may be freed (the page stays, backing these bytes), and later
-     * transfers find it only within these bytes. */
+     * its first or last page may be freed, and the page stays, backing these bytes. The pages
+     * change only by system calls on whole pages (unmap, advice, remap), which take some of
+     * these bytes with them, so a later transfer anywhere within the pages may use it. */
     uintptr_t bytes_begin, bytes_end;
     gpumem_backend_registration *native;
     uint32_t users;       /* transfers using it now */
@@ -80,6 +81,10 @@ static void doom(gpumem_cached_registration *s, gpumem_cached_registration **min
  * listener must not wait for the lock its own thread holds. */
 static _Thread_local int forking;
 
+/* Set while this thread ends registrations (end_registrations): a free inside the runtime's
+ * call, which reaches the listener again, must not wait for the ending this thread does. */
+static _Thread_local int ending_here;
+
 /* The memory of [address, address + size) is about to go. Each registration made for bytes
  * of it is ended here, before the memory can come back at that address: the runtimes key a
  * registration by address, so one left in place would have the device copy later transfers of
@@ -104,6 +109,13 @@ static void listener(void *address, size_t size)
     int count = 0;
     if (locks)
         pthread_mutex_lock(&cache.lock);
+    /* Another thread ending a registration of these bytes: the memory must not go before it is
+     * ended. Waited for before this thread takes any to end, so that no two threads wait for
+     * each other; never from inside this thread's own ending. */
+    for (int i = 0; locks && !ending_here && i < CACHE_SLOTS; i++)
+        while (cache.slots[i].state == SLOT_UNREGISTERING &&
+               overlaps_bytes(&cache.slots[i], begin, end))
+            pthread_cond_wait(&cache.ended, &cache.lock);
     for (int i = 0; i < CACHE_SLOTS; i++) {
         gpumem_cached_registration *s = &cache.slots[i];
         if (s->state == SLOT_FREE || !overlaps_bytes(s, begin, end))
@@ -218,10 +230,12 @@ static void slot_clear(gpumem_cached_registration *s)
  * held), then frees the slots. */
 static void end_registrations(gpumem_cached_registration **mine, int count)
 {
-    for (int i = 0; i < count; i++)
-        mine[i]->device->ops->host_unregister(mine[i]->device->native, mine[i]->native);
     if (!count)
         return;
+    ending_here++;
+    for (int i = 0; i < count; i++)
+        mine[i]->device->ops->host_unregister(mine[i]->device->native, mine[i]->native);
+    ending_here--;
     pthread_mutex_lock(&cache.lock);
     for (int i = 0; i < count; i++)
         slot_clear(mine[i]);
@@ -291,8 +305,7 @@ gpumem_cached_registration *gpumem_registration_cache_take(gpumem_device_obj *de
     gpumem_cached_registration *found = NULL;
     for (int i = 0; i < CACHE_SLOTS && !found; i++) {
         gpumem_cached_registration *s = &cache.slots[i];
-        if (s->state == SLOT_LIVE && s->device == device && s->bytes_begin <= bytes_begin &&
-            bytes_end <= s->bytes_end)
+        if (s->state == SLOT_LIVE && s->device == device && s->begin <= begin && end <= s->end)
             found = s;
     }
     if (found) {
@@ -335,6 +348,7 @@ gpumem_cached_registration *gpumem_registration_cache_take(gpumem_device_obj *de
         cache.stats.registered++;
     } else if (r == GPUMEM_OK) {
         doom(slot, mine, &count); /* its memory went meanwhile: ended now */
+        cache.stats.registered++;
         cache.stats.invalidated++;
     } else {
         slot_clear(slot);

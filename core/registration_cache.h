@@ -12,7 +12,8 @@
  * the next memory at that address), unless a transfer still holds it (the application freed
  * memory under its own transfer: ended when the transfer lets it go). A neighbour's bytes on a
  * registration's first or last page do not end it: that page stays while it backs the
- * transfer's bytes. At most GPUMEM_REGISTRATION_CACHE bytes stay
+ * transfer's bytes. A listener that finds another thread ending a registration of its bytes
+ * waits for it. At most GPUMEM_REGISTRATION_CACHE bytes stay
  * registered: past that, new memory goes as without the cache; nothing is evicted, since
  * a transfer on a stream may be copying through a registration (the driver sees registered
  * memory as pinned), and only the memory's own end may end it, as it ends any memory a transfer
@@ -28,8 +29,8 @@ typedef struct gpumem_cached_registration gpumem_cached_registration;
 /* Whether the cache is on (set up at the first call: the variable, then the hooks). */
 int gpumem_registration_cache_enabled(void);
 
-/* A registration of the device that covers [host, host + size): one the cache holds (made by a
- * transfer of bytes that include these), or with
+/* A registration of the device that covers [host, host + size): one the cache holds (whose
+ * pages hold the range), or with
  * `may_register` one made now; NULL when the cache is off or has none, or (making one) when the
  * budget is spent, a registration of the cache overlaps the range, or the runtime refuses (the
  * transfer then goes its usual way). The caller releases it once the transfer has finished, DMA

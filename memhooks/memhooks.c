@@ -55,6 +55,28 @@ static void tell(void *address, size_t size)
         l(address, size);
 }
 
+/* A system call's range: the kernel acts on whole pages, so a length that ends inside a page
+ * gives back the whole of that page (and a start inside one, where the call allows it, the
+ * whole of the first). */
+static void tell_pages(void *address, size_t length)
+{
+    static _Atomic uintptr_t page_size;
+    uintptr_t page = atomic_load_explicit(&page_size, memory_order_relaxed);
+    if (!page) {
+        long p = sysconf(_SC_PAGESIZE);
+        page = p > 0 ? (uintptr_t)p : 4096u;
+        atomic_store_explicit(&page_size, page, memory_order_relaxed);
+    }
+    uintptr_t begin = (uintptr_t)address & ~(page - 1);
+    uintptr_t end = (uintptr_t)address + length;
+    if (end < (uintptr_t)address || end > UINTPTR_MAX - (page - 1))
+        end = UINTPTR_MAX;
+    else
+        end = (end + page - 1) & ~(page - 1);
+    if (length)
+        tell((void *)begin, end - begin);
+}
+
 /* The allocation's whole usable size: an allocator may give back any of it. */
 static void tell_allocation(void *pointer)
 {
@@ -87,7 +109,7 @@ EXPORT void *reallocarray(void *pointer, size_t count, size_t size)
 
 EXPORT int munmap(void *address, size_t length)
 {
-    tell(address, length);
+    tell_pages(address, length);
     return (int)syscall(SYS_munmap, address, length);
 }
 
@@ -99,9 +121,9 @@ EXPORT void *mremap(void *old_address, size_t old_size, size_t new_size, int fla
         va_start(more, flags);
         new_address = va_arg(more, void *);
         va_end(more);
-        tell(new_address, new_size);
+        tell_pages(new_address, new_size);
     }
-    tell(old_address, old_size);
+    tell_pages(old_address, old_size);
     return (void *)syscall(SYS_mremap, old_address, old_size, new_size, flags, new_address);
 }
 
@@ -114,7 +136,7 @@ EXPORT int madvise(void *address, size_t length, int advice)
 #ifdef MADV_DONTNEED_LOCKED
     case MADV_DONTNEED_LOCKED:
 #endif
-        tell(address, length);
+        tell_pages(address, length);
         break;
     default:
         break;
@@ -125,7 +147,7 @@ EXPORT int madvise(void *address, size_t length, int advice)
 EXPORT void *mmap(void *address, size_t length, int protection, int flags, int fd, off_t offset)
 {
     if (flags & MAP_FIXED) /* replaces whatever was mapped there */
-        tell(address, length);
+        tell_pages(address, length);
     return (void *)syscall(SYS_mmap, address, length, protection, flags, fd, offset);
 }
 

@@ -3,16 +3,17 @@
  * Linked into a program (ahead of the C library) or preloaded (LD_PRELOAD), the library stands
  * in for free, realloc, munmap, mremap, madvise (the advice that drops pages), mmap over a fixed
  * address, brk and sbrk, and calls the listener with the range each is about to free or remap,
- * before the memory goes. gpumem's registration cache (GPUMEM_REGISTRATION_CACHE, see
+ * before the memory goes: an allocation's usable bytes, or a system call's range rounded out to
+ * whole pages (the kernel acts on whole pages). gpumem's registration cache (GPUMEM_REGISTRATION_CACHE, see
  * docs/performance.md) listens, so that it never transfers through a registration whose memory
  * the application has since freed. Calls made around these functions (raw system calls, an
  * allocator linked statically with its own) are not seen.
  *
  * The listener runs inside the application's free and munmap, before they do their work: it
  * must not block on anything that a caller of free may hold. gpumem's listener ends, there, the
- * registrations it made of the bytes that go (a call into the GPU runtime, which may allocate);
- * that happens only at the application's own giving back of memory a transfer registered, never
- * inside the allocator's work.
+ * registrations it made of the bytes that go (a call into the GPU runtime, which may allocate):
+ * at the first giving back of memory a transfer registered, which is the application's own free
+ * or unmap, or a pool allocator's unmap of those bytes.
  */
 #ifndef GPUMEM_MEMHOOKS_H
 #define GPUMEM_MEMHOOKS_H

@@ -256,6 +256,36 @@ static void by_mremap(char *p, uint64_t size)
 }
 
 Test(registration_cache, munmap_ends_it) { expect_invalidated_by(by_munmap); }
+
+/* The kernel acts on whole pages: a call whose length ends inside a page takes the whole page,
+ * with the transfer's bytes on it, though the call's own bytes end before them. */
+static void expect_a_short_call_ends_it(int unmap)
+{
+    budget("1073741824");
+    char *p = map(16 * MIB);
+    use(p + 200, 8 * MIB);
+    if (unmap)
+        munmap(p, 100);
+    else
+        madvise(p, 100, MADV_DONTNEED);
+    cr_expect_eq(ledger.unregistered, 1, "a call of 100 bytes took the page with the bytes");
+    cr_expect_eq(stats().registrations, 0);
+}
+
+Test(registration_cache, a_short_munmap_ends_it) { expect_a_short_call_ends_it(1); }
+Test(registration_cache, a_short_page_dropping_advice_ends_it) { expect_a_short_call_ends_it(0); }
+
+/* A transfer of part of an array, then of all of it (a view, then the whole): the second
+ * finds the first's registration, which covers the same pages. */
+Test(registration_cache, a_wider_transfer_within_the_pages_finds_the_registration)
+{
+    budget("1073741824");
+    char *p = map(8 * MIB);
+    cr_expect_not(use(p + 1, 8 * MIB - 1));
+    cr_expect(use(p, 8 * MIB));
+    cr_expect(use(p + 4096, 4 * MIB));
+    cr_expect_eq(ledger.registered, 1);
+}
 Test(registration_cache, madvise_dontneed_ends_it) { expect_invalidated_by(by_dontneed); }
 Test(registration_cache, madvise_free_ends_it) { expect_invalidated_by(by_free_advice); }
 Test(registration_cache, mmap_over_it_ends_it) { expect_invalidated_by(by_map_fixed); }
@@ -367,7 +397,10 @@ Test(registration_cache, freed_while_being_registered_it_ends_once_registered)
                    "memory that went is no registration");
     cr_expect_eq(ledger.registered, 1);
     cr_expect_eq(ledger.unregistered, 1);
-    cr_expect_eq(stats().registrations, 0);
+    gpumem_registration_cache_stats st = stats();
+    cr_expect_eq(st.registrations, 0);
+    cr_expect_eq(st.registered, 1, "made, then ended: counted as both");
+    cr_expect_eq(st.invalidated, 1);
 }
 
 Test(registration_cache, the_applications_registration_takes_the_place_of_the_caches)
@@ -416,6 +449,35 @@ static void *unmap_thread(void *p)
 {
     munmap(p, 8 * MIB);
     return NULL;
+}
+
+static void *unmap_a_page_thread(void *p)
+{
+    munmap((char *)p + 4 * MIB, 4096);
+    return NULL;
+}
+
+/* Two threads give back bytes of one registration at once: the second must not return while
+ * the first is still ending it (its pages would go with the runtime holding them). */
+Test(registration_cache, a_second_free_waits_for_the_first_to_end_the_registration)
+{
+    budget("1073741824");
+    slow_ops = (gpumem_backend_vtable){.host_register = ledger_register,
+                                       .host_unregister = slow_unregister};
+    gpumem_device_obj slow = {.ops = &slow_ops};
+    char *p = map(8 * MIB);
+    gpumem_registration_cache_release(gpumem_registration_cache_take(&slow, p, 8 * MIB, 1));
+    pthread_t thread;
+    cr_assert_eq(pthread_create(&thread, NULL, unmap_a_page_thread, p), 0);
+    for (int waited = 0; !atomic_load(&unregistering); waited++) {
+        cr_assert_lt(waited, 5000, "the unmap did not end the registration");
+        usleep(1000);
+    }
+    madvise(p, 8 * MIB, MADV_DONTNEED);
+    cr_expect_eq(atomic_load(&unregistering), 2,
+                 "the advice returned while the registration was being ended");
+    cr_expect_eq(ledger.unregistered, 1);
+    pthread_join(thread, NULL);
 }
 
 Test(registration_cache, a_devices_close_waits_for_a_free_that_ends_its_registration)
@@ -539,34 +601,45 @@ Test(registration_cache, random_operations_never_reuse_a_registration_of_memory_
         uint64_t first = (rnd >> 4) % pages, count = 1 + (rnd >> 12) % (pages - first);
         char *at = regions[r] + first * (uint64_t)page;
         uint64_t bytes = count * (uint64_t)page;
+        /* System calls of a length that ends inside their last page (the kernel takes it whole). */
+        uint64_t short_by = (rnd >> 20) % (uint64_t)page;
+        uint64_t call_bytes = bytes - short_by;
         switch ((rnd >> 24) % 8) {
         case 0:
-            munmap(at, bytes);
+            munmap(at, call_bytes);
             cr_assert_neq(mmap(at, bytes, PROT_READ | PROT_WRITE,
                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0),
                           MAP_FAILED);
             break;
         case 1:
-            madvise(at, bytes, MADV_DONTNEED);
+            madvise(at, call_bytes, MADV_DONTNEED);
             break;
         default: {
             /* A transfer: a range of at least 8 MiB when the region has it. */
             uint64_t size = bytes < 8 * MIB ? region_size - first * (uint64_t)page : bytes;
             if (size > region_size - first * (uint64_t)page)
                 size = region_size - first * (uint64_t)page;
+            /* Half of the transfers start inside their first page and end inside their last:
+             * the bytes, not whole pages, make and end registrations. */
+            char *from = at;
+            if ((rnd >> 8) & 1) {
+                uint64_t skew = 1 + (rnd >> 14) % ((uint64_t)page - 1);
+                from += skew;
+                size -= skew + (size > skew + 1 ? short_by % (size - skew) : 0);
+            }
             uint64_t hits = stats().hits;
             int registered_before = ledger.registered;
-            gpumem_cached_registration *c = gpumem_registration_cache_take(&device, at, size, 1);
+            gpumem_cached_registration *c = gpumem_registration_cache_take(&device, from, size, 1);
             if (c && stats().hits > hits) {
                 /* The ledger entry of the hit: the one live registration that covers it. */
                 int found = -1;
                 for (int i = 0; i < ledger.count; i++)
-                    if (ledger.live[i] && ledger.begin[i] <= (uintptr_t)at &&
-                        (uintptr_t)at + size <= ledger.end[i])
+                    if (ledger.live[i] && ledger.begin[i] <= (uintptr_t)from &&
+                        (uintptr_t)from + size <= ledger.end[i])
                         found = i;
                 cr_assert_geq(found, 0, "a hit with no live registration under it");
-                for (uint64_t p = first; p < first + (size + (uint64_t)page - 1) / (uint64_t)page;
-                     p++)
+                uint64_t last = ((uintptr_t)from + size - 1 - (uintptr_t)regions[r]) / (uint64_t)page;
+                for (uint64_t p = first; p <= last; p++)
                     cr_assert_lt(went[r][p], registered_step[found],
                                  "step %d: a hit on region %d page %llu, which went at step %d, "
                                  "after the registration was made at step %d",
