@@ -40,7 +40,7 @@ _live = {}
 def _delete(managed):
     entry = _live.pop(ctypes.addressof(managed.contents), None)
     if entry is not None:
-        entry[2].release()
+        entry[2]._let_go()
 
 
 _Destructor = ctypes.CFUNCTYPE(None, ctypes.c_void_p)

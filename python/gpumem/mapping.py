@@ -8,7 +8,9 @@ from ._library import lib
 
 
 class View:
-    """Holds a buffer's memory while it lives; release() (or collection) lets it go."""
+    """Holds a buffer's memory while it lives; its collection (or, for a DLPack capsule, the
+    consumer's deleter) lets it go. Nothing public lets it go sooner: arrays over the memory
+    reference the view, so the memory stays while any of them lives."""
 
     def __init__(self, buffer):
         buffer._live_handle()
@@ -16,7 +18,7 @@ class View:
         buffer._add_view()
         self._held = True
 
-    def release(self):
+    def _let_go(self):
         if self._held:
             self._held = False
             try:
@@ -29,7 +31,7 @@ class View:
 
     def __del__(self):
         try:
-            self.release()
+            self._let_go()
         except Exception:
             pass
 

@@ -32,6 +32,30 @@ def test_a_mapping_is_an_array_over_the_buffer(visible_pool):
     assert buffer.info.mapped == 0
 
 
+def test_no_public_call_lets_the_memory_of_a_mappings_arrays_go(device, visible_pool):
+    """Whatever an application calls on a Mapping, its buffer, pool and device, the arrays over
+    the mapping stay valid (a Mapping.release() once unmapped them and let the device close
+    the memory under them)."""
+    buffer = visible_pool.buffer(4096)
+    mapping = buffer.map()
+    array = mapping.array()
+    array[:] = 5
+    for name in dir(mapping):
+        attribute = getattr(mapping, name)
+        if name.startswith("_") or not callable(attribute):
+            continue
+        try:
+            attribute()
+        except (TypeError, gpumem.GpumemError):
+            pass  # calls that need arguments, or that a closed mapping refuses
+    del mapping, attribute
+    buffer.destroy()
+    device.close()
+    gc.collect()
+    array[:] = 7
+    assert int(array.sum()) == 7 * 4096
+
+
 def test_numpy_from_dlpack_shares_the_buffers_bytes(visible_pool):
     buffer = visible_pool.buffer(1000)
     buffer.write(bytes(range(200)) * 5)
