@@ -27,6 +27,9 @@ typedef struct device_state {
     _Atomic int ready; /* device and pool made (release-stored after them) */
     gpumem_device device;
     gpumem_pool pool;
+    /* Recorded on the legacy default stream at each free made there (CuPy's, Numba's) from a
+     * paged pool: see release(). */
+    gpumem_event legacy_marker;
     uint32_t stream_count;
     wrapped_stream streams[MAX_STREAMS];
 } device_state;
@@ -47,10 +50,19 @@ static __thread struct {
     gpumem_stream stream;
 } last = {-1, 0, NULL};
 
-static void report(const char *what, size_t size, int device)
+/* `reason`: why, where no gpumem call failed (else NULL: gpumem's last error says why). */
+static void report(const char *what, size_t size, int device, const char *reason)
 {
     fprintf(stderr, "gpumem-frameworks: %s of %zu bytes on device %d failed: %s\n", what, size,
-            device, gpumem_last_error());
+            device, reason ? reason : gpumem_last_error());
+}
+
+/* Why a device ordinal has no state to use (device_of returned NULL without a failed call). */
+static const char *no_device_reason(int ordinal, int opening)
+{
+    if (ordinal < 0 || ordinal >= MAX_DEVICES)
+        return "the device ordinal is outside 0-63";
+    return opening ? NULL : "nothing was allocated on this device through gpumem-frameworks";
 }
 
 gpumem_result gpumem_frameworks_configure(const gpumem_frameworks_config *config)
@@ -92,7 +104,8 @@ static gpumem_result open_device(device_state *d, int ordinal)
                                   .required_flags = GPUMEM_MEMORY_DEVICE_LOCAL,
                                   .page_size = pool_kind == GPUMEM_POOL_PAGED ? page_size : 0,
                                   .name = "frameworks"};
-    if ((r = gpumem_pool_create(d->device, &pool_desc, &d->pool)) != GPUMEM_OK) {
+    if ((r = gpumem_pool_create(d->device, &pool_desc, &d->pool)) != GPUMEM_OK ||
+        (r = gpumem_event_create(d->device, &d->legacy_marker)) != GPUMEM_OK) {
         gpumem_device_close(d->device);
         return r;
     }
@@ -167,6 +180,11 @@ static void *allocate(size_t size, int ordinal, void *native_stream)
     gpumem_native_buffer native;
     gpumem_buffer_desc desc = {.size = size,
                                .alignment = pool_kind == GPUMEM_POOL_PAGED ? ALIGNMENT : 0};
+    const char *reason = NULL;
+    if (!d)
+        reason = no_device_reason(ordinal, 1);
+    else if (!stream && d->stream_count >= MAX_STREAMS)
+        reason = "the allocator wraps at most 512 native streams a device, and this is one more";
     if (!stream || gpumem_buffer_create_on_stream(d->pool, &desc, stream, &buffer) != GPUMEM_OK)
         goto failed;
     if (gpumem_buffer_native(buffer, &native) != GPUMEM_OK) {
@@ -177,7 +195,7 @@ static void *allocate(size_t size, int ordinal, void *native_stream)
         trace_line('a', (void *)(uintptr_t)native.address, size, ordinal, native_stream);
     return (void *)(uintptr_t)native.address;
 failed:
-    report("an allocation", size, ordinal);
+    report("an allocation", size, ordinal, reason);
     return NULL;
 }
 
@@ -189,12 +207,35 @@ static void release(void *pointer, size_t size, int ordinal, void *native_stream
     gpumem_stream stream = d ? stream_of(d, ordinal, native_stream) : NULL;
     gpumem_buffer buffer;
     uint64_t offset;
+    const char *reason = !d ? no_device_reason(ordinal, 0)
+                         : !stream && d->stream_count >= MAX_STREAMS
+                             ? "the allocator wraps at most 512 native streams a device, and "
+                               "this is one more"
+                             : NULL;
     if (!stream ||
         gpumem_buffer_find(d->device, (uint64_t)(uintptr_t)pointer, &buffer, &offset) !=
-            GPUMEM_OK ||
-        gpumem_buffer_destroy_on_stream(buffer, stream) != GPUMEM_OK)
-        report("a free", size, ordinal);
-    else if (trace)
+            GPUMEM_OK) {
+        report("a free", size, ordinal, reason);
+        return;
+    }
+    /* A paged pool gives a range freed on a stream back to that stream's next allocations at
+     * once, with no work queued: right for one stream's order. Frees without a stream (CuPy's,
+     * Numba's) are the legacy default stream's, and the memory was used on any of the
+     * application's streams. A record on the legacy stream, queued before the range goes back,
+     * waits for all blocking streams' work queued so far, and their work queued after it waits
+     * for it: the range's next user, on any blocking stream, runs after the freed memory's last
+     * (a native pool's free is such work itself). Non-blocking streams do not take part
+     * (docs/python.md). */
+    if (!native_stream && pool_kind == GPUMEM_POOL_PAGED &&
+        gpumem_event_record(d->legacy_marker, stream) != GPUMEM_OK) {
+        report("a free (its order on the legacy stream)", size, ordinal, NULL);
+        return; /* kept: better a leak than memory reused under the application's work */
+    }
+    if (gpumem_buffer_destroy_on_stream(buffer, stream) != GPUMEM_OK) {
+        report("a free", size, ordinal, NULL);
+        return;
+    }
+    if (trace)
         trace_line('f', pointer, size, ordinal, native_stream);
 }
 

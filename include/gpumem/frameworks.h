@@ -7,8 +7,10 @@
  * pool of device-local memory; allocations are stream-ordered buffers of that pool
  * (gpumem_buffer_create_on_stream) on the framework's stream, wrapped once per native stream
  * (gpumem_stream_wrap), and frees find their buffer by address (gpumem_buffer_find). CuPy's
- * entry points carry no stream: they order on the runtime's legacy default stream (0), which
- * CuPy's default streams synchronize with. The python package's gpumem.torch and gpumem.cupy
+ * entry points carry no stream: they order on the runtime's legacy default stream (0), and each
+ * such free from a paged pool first records an event there, so that the memory's next user on
+ * any blocking stream runs after its last (non-blocking streams do not synchronize with the
+ * legacy stream: docs/python.md). The python package's gpumem.torch and gpumem.cupy
  * install them. The same library serves HIP builds of the frameworks (backend "hip": the
  * streams are hipStream_t).
  *

@@ -5,7 +5,9 @@
     x = cupy.zeros(1 << 20)       # from a gpumem pool
 
 CuPy's allocator interface passes no stream: allocations and frees are ordered on the runtime's
-legacy default stream, which CuPy's default stream is and its other blocking streams wait for."""
+legacy default stream, which CuPy's default stream is and its other blocking streams wait for
+(each free records an event there first). Non-blocking streams do not: synchronize them before
+freeing what they use (docs/python.md)."""
 import ctypes
 
 import cupy

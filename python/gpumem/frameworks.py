@@ -71,6 +71,9 @@ def configure(pool="paged", page_size=0, backend="cuda"):
         raise ValueError("pool must be 'paged' or 'native', not %r" % (pool,))
     if backend not in ("cuda", "hip"):
         raise ValueError("backend must be 'cuda' or 'hip', not %r" % (backend,))
+    if not isinstance(page_size, int) or not 0 <= page_size < 1 << 64:
+        raise ValueError("page_size must be a number of bytes (0: 512 MiB), not %r"
+                         % (page_size,))
     config = Config(backend.encode(), kinds[pool], 0, page_size)
     result = library().gpumem_frameworks_configure(ctypes.byref(config))
     if result != errors.OK:
@@ -82,7 +85,7 @@ def configure(pool="paged", page_size=0, backend="cuda"):
 def stats(device=0):
     """The statistics of the allocator's pool on a device ordinal."""
     raw = PoolStats()
-    errors.check(library().gpumem_frameworks_stats(device, ctypes.byref(raw)))
+    _check_device(library().gpumem_frameworks_stats(device, ctypes.byref(raw)), device)
     return Stats(raw.reserved_bytes, raw.used_bytes, raw.page_count, raw.allocation_count,
                  raw.largest_free_range)
 
@@ -90,4 +93,14 @@ def stats(device=0):
 def release(device=0):
     """Gives the pool's empty pages back to the device, after waiting for the work of the
     frees that made them empty."""
-    errors.check(library().gpumem_frameworks_trim(device))
+    _check_device(library().gpumem_frameworks_trim(device), device)
+
+
+def _check_device(result, device):
+    """NOT_FOUND is the allocator's own answer (no gpumem call failed, so gpumem's last error
+    would be another call's): it says so itself."""
+    if result == errors.NOT_FOUND:
+        raise errors.GpumemError(result, "device %d has no pool of gpumem's framework allocator "
+                                 "(nothing was allocated on it through the allocator, or the "
+                                 "ordinal is outside 0-63)" % device)
+    errors.check(result)

@@ -34,15 +34,24 @@ def test_configuration_refuses_bad_values():
     raw = frameworks.Config(None, 7, 0, 0)
     assert frameworks.library().gpumem_frameworks_configure(ctypes.byref(raw)) == \
         gpumem.errors.INVALID_ARGUMENT
+    for size in (-1, 1 << 64, 2.5):
+        with pytest.raises(ValueError):
+            frameworks.configure(pool="paged", page_size=size)
     frameworks.configure(pool="paged", page_size=64 << 20)  # before any allocation: accepted
 
 
 def test_stats_of_an_unused_device_are_not_found():
+    """With the allocator's own message: no gpumem call failed, so gpumem's last error (here a
+    failed open of another device) is not the reason."""
+    with pytest.raises(gpumem.GpumemError):
+        gpumem.Device(backend="no-such-backend")
     with pytest.raises(gpumem.GpumemError) as caught:
         frameworks.stats(3)
     assert caught.value.code == gpumem.errors.NOT_FOUND
-    with pytest.raises(gpumem.GpumemError):
+    assert "framework allocator" in str(caught.value), str(caught.value)
+    with pytest.raises(gpumem.GpumemError) as caught:
         frameworks.release(-1)
+    assert "framework allocator" in str(caught.value), str(caught.value)
 
 
 @pytest.mark.skipif(os.environ.get("GPUMEM_BACKEND") == "cuda",

@@ -150,3 +150,45 @@ def test_numba_allocates_from_gpumem(device):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0 and "numba ok" in done.stdout, done.stderr[-3000:]
+
+
+def test_cupy_memory_freed_under_one_blocking_stream_is_reused_after_its_work(device):
+    """CuPy's allocator interface carries no stream: gpumem orders its frees on the legacy
+    default stream, which CuPy's blocking streams synchronize with. Array X is read by a long
+    run of copies on blocking stream B1 and freed at once; array Y of the same size, made for
+    blocking stream B2, is filled there right away. Y may get X's memory, but B2's fill must
+    wait for B1's copies: their result is checked. In a process of its own (the allocator is
+    process-wide)."""
+    pytest.importorskip("cupy")
+    import subprocess
+    import sys
+    code = (
+        "import cupy, gpumem.cupy\n"
+        "gpumem.cupy.use_allocator()\n"
+        "n = 16 << 20\n"
+        "b1 = cupy.cuda.Stream(non_blocking=False)\n"
+        "b2 = cupy.cuda.Stream(non_blocking=False)\n"
+        "reused = wrong = 0\n"
+        "for round in range(5):\n"
+        "    with b1:\n"
+        "        x = cupy.arange(n, dtype=cupy.int32)\n"
+        "        z = cupy.empty_like(x)\n"
+        "        b1.synchronize()\n"
+        "        for _ in range(40):\n"
+        "            cupy.copyto(z, x)\n"
+        "        at = x.data.ptr\n"
+        "        del x\n"
+        "    with b2:\n"
+        "        y = cupy.empty(n, dtype=cupy.int32)\n"
+        "        reused += y.data.ptr == at\n"
+        "        y.fill(-1)\n"
+        "    b1.synchronize(); b2.synchronize()\n"
+        "    wrong += int((z != cupy.arange(n, dtype=cupy.int32)).sum())\n"
+        "    del y, z\n"
+        "print('reused', reused, 'wrong', wrong)\n"
+        "assert wrong == 0, wrong\n"
+        "print('cupy ok')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and "cupy ok" in done.stdout, \
+        done.stdout[-2000:] + done.stderr[-3000:]
