@@ -384,7 +384,12 @@ void vulkan_event_destroy(gpumem_backend_device *d, gpumem_backend_event *e)
 gpumem_result vulkan_event_record(gpumem_backend_device *d, gpumem_backend_stream *s,
                                   gpumem_backend_event *e)
 {
-    gpumem_result r = submit(d, s);
+    /* Waits the stream holds for its next submission are work submitted before the record
+     * (backend.h): with no commands open, an empty submission carries them, and the event's
+     * value is the one it signals. */
+    gpumem_result r = s->wait_count && !s->open.buffer ? begin(d, s) : GPUMEM_OK;
+    if (r == GPUMEM_OK)
+        r = submit(d, s);
     if (r != GPUMEM_OK)
         return r;
     e->timeline = s->timeline;

@@ -2,6 +2,7 @@
  * and the rules around them (devices, lifetimes, bad arguments). On a backend whose streams run
  * late (the simulated GPU's slow streams, a real GPU) a missing wait shows as wrong bytes. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "conformance.h"
 
@@ -80,6 +81,62 @@ CONF_TEST(the_host_waits_for_an_event)
     OK(gpumem_event_destroy(done));
     free(source);
     free(seen);
+}
+
+/* An event recorded on a stream that has no work of its own but waits for another stream's
+ * event completes only after what it waits for: a wait is work submitted before the record.
+ * Chained over three streams. The first stream's last copy writes a witness buffer of coherent
+ * host-visible memory, which the host reads through its mapping once the last event completed,
+ * without waiting for the first stream: an event that completed early shows the witness's old
+ * bytes. (On Vulkan, an event recorded while the waits were still held for the stream's next
+ * submission completed at once until 2026-12-05.) */
+CONF_TEST(an_event_covers_the_waits_its_stream_holds)
+{
+    uint32_t type = UINT32_MAX;
+    for (uint32_t t = 0; t < conf_props.memory_type_count && type == UINT32_MAX; t++)
+        if ((conf_type_flags(t) & GPUMEM_MEMORY_HOST_VISIBLE) &&
+            (conf_type_flags(t) & GPUMEM_MEMORY_HOST_COHERENT))
+            type = t;
+    if (type == UINT32_MAX)
+        CONF_SKIP("backend '%s' has no coherent host-visible memory to read the witness through",
+                  conf_backend());
+    gpumem_stream streams[3];
+    gpumem_event events[3];
+    for (int i = 0; i < 3; i++) {
+        OK(gpumem_stream_create(conf_dev, &streams[i]));
+        OK(gpumem_event_create(conf_dev, &events[i]));
+    }
+    gpumem_pool pool = conf_type_pool(type, 0, 0, "witness");
+    gpumem_buffer source = conf_buffer(pool, SIZE, 0), witness = conf_buffer(pool, SIZE, 0),
+                  ballast = conf_buffer(pool, SIZE, 0), sink = conf_buffer(pool, SIZE, 0);
+    uint32_t *mapped;
+    OK(gpumem_buffer_map(witness, (void **)&mapped));
+    for (int round = 0; round < ROUNDS; round++) {
+        uint32_t word = 0x5EED0000u + (uint32_t)round;
+        OK(gpumem_buffer_fill(source, 0, SIZE, word));
+        for (int i = 0; i < 8; i++) /* work ahead of the witness's copy, still queued below */
+            OK(gpumem_stream_copy(streams[0], ballast, 0, sink, 0, SIZE));
+        OK(gpumem_stream_copy(streams[0], source, 0, witness, 0, SIZE));
+        OK(gpumem_event_record(events[0], streams[0]));
+        for (int i = 1; i < 3; i++) {
+            OK(gpumem_stream_wait_event(streams[i], events[i - 1]));
+            OK(gpumem_event_record(events[i], streams[i]));
+        }
+        OK(gpumem_event_synchronize(events[2]));
+        size_t stale = 0;
+        for (size_t i = 0; i < SIZE / 4; i++)
+            stale += mapped[i] != word;
+        cr_assert_eq(stale, 0,
+                     "round %d: an event after waits completed before the work waited for "
+                     "(%zu of %u words not yet copied)", round, stale, SIZE / 4);
+        OK(gpumem_stream_synchronize(streams[0]));
+    }
+    OK(gpumem_buffer_unmap(witness));
+    for (int i = 0; i < 3; i++) {
+        OK(gpumem_event_destroy(events[i]));
+        OK(gpumem_stream_destroy(streams[i]));
+    }
+    OK(gpumem_pool_destroy(pool));
 }
 
 CONF_TEST(events_refuse_bad_use)
