@@ -393,6 +393,7 @@ static const char *const calls[GPURT_CALL_COUNT] = {
 const gpurt_runtime cuda_table = {
     .name = "CUDA", .calls = calls, .vendor_id = 0x10de,
     .default_stream_handle = (uint64_t)(uintptr_t)CU_STREAM_LEGACY,
+    .per_thread_stream_handle = (uint64_t)(uintptr_t)CU_STREAM_PER_THREAD,
     .out_of_memory = CUDA_ERROR_OUT_OF_MEMORY, .load = cuda_driver_load,
     .already_registered = CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED,
     .invalid_value = CUDA_ERROR_INVALID_VALUE,

@@ -92,6 +92,10 @@ typedef struct gpurt_runtime {
      * (CUDA: CU_STREAM_LEGACY); 0 when the runtime has none (the default stream is then not
      * wrapped). */
     uint64_t default_stream_handle;
+    /* The handle of the calling thread's own default stream (CUDA: CU_STREAM_PER_THREAD, HIP:
+     * hipStreamPerThread), which names another queue on each thread: never wrapped, since core
+     * queues and waits on a stream from other threads too. 0: none. */
+    uint64_t per_thread_stream_handle;
 
     /* --- the runtime as a whole --- */
 

@@ -65,6 +65,12 @@ gpumem_result gpurt_stream_wrap(gpumem_backend_device *device, uint64_t native,
         return gpumem_backend_error(GPUMEM_ERROR_UNSUPPORTED,
                                     "%s: the default stream (0) cannot be wrapped; wrap a "
                                     "stream of the application's", d->rt->name);
+    if (native == d->rt->per_thread_stream_handle)
+        return gpumem_backend_error(GPUMEM_ERROR_UNSUPPORTED,
+                                    "%s: the per-thread default stream cannot be wrapped: it is "
+                                    "another queue on each thread, and gpumem queues and waits "
+                                    "on a stream from other threads too; wrap a stream of the "
+                                    "application's", d->rt->name);
     *stream = (gpumem_backend_stream *)(uintptr_t)native;
     return GPUMEM_OK;
 }

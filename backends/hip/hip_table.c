@@ -361,6 +361,7 @@ static const char *const calls[GPURT_CALL_COUNT] = {
 /* No context_check: HIP has no contexts to bring, only the device ordinal. */
 const gpurt_runtime hip_table = {
     .name = "HIP", .calls = calls, .vendor_id = 0x1002, .out_of_memory = hipErrorOutOfMemory,
+    .per_thread_stream_handle = (uint64_t)(uintptr_t)hipStreamPerThread,
     .already_registered = hipErrorHostMemoryAlreadyRegistered,
     .invalid_value = hipErrorInvalidValue,
     .load = hip_library_load, .error_name = hip_error_name, .driver_version = driver_version,

@@ -301,10 +301,12 @@ typedef struct gpumem_backend_vtable {
     /* The application's own stream (a CUstream, a hipStream_t: what stream_native returns for
      * a stream of the runtime) as a backend stream for gpumem_stream_wrap. Core uses it as any
      * stream (its operations, stream_synchronize, events) but never calls stream_destroy on
-     * it; stream_unwrap, when present, is called instead once core is done with it. The native
-     * stream may be one of core's own (the application wrapped what gpumem_stream_native gave
-     * it): then two core streams share this backend stream, and the application, not core,
-     * keeps their operations apart. Only with streams. Absent: gpumem_stream_wrap is
+     * it; stream_unwrap, when present, is called instead once core is done with it. A wrapped
+     * stream takes operations from several threads at once, as the runtimes' own streams do:
+     * the application submits its own work to it, and where it is one of core's own (the
+     * application wrapped what gpumem_stream_native gave it) two core streams share it, each
+     * under its own lock, and core may use either from any thread (a create follows another
+     * stream's frees on the calling thread). Only with streams. Absent: gpumem_stream_wrap is
      * GPUMEM_ERROR_UNSUPPORTED. */
     gpumem_result (*stream_wrap)(gpumem_backend_device *device, uint64_t native,
                                  gpumem_backend_stream **stream);

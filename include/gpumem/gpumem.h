@@ -790,9 +790,12 @@ GPUMEM_API gpumem_result gpumem_stream_create(gpumem_device device, gpumem_strea
  * application's. gpumem never destroys the native stream: gpumem_stream_destroy (and the
  * device's close) waits for the stream's work, the application's included, and lets go of it.
  * The native stream must belong to the device's context and outlive the gpumem stream. Two
- * gpumem streams over one native stream (one wrapping the other's gpumem_stream_native) are
- * each ordered, but must not be used from two threads at once. GPUMEM_ERROR_UNSUPPORTED on
- * backends that cannot (host, Vulkan, whose streams are gpumem's own command buffers). */
+ * gpumem streams over one native stream (one wrapping the other's gpumem_stream_native) each
+ * keep their own work in order, and all of it lands on the one native queue; used from two
+ * threads at once, their work interleaves there in the order the runtime receives it. Not the
+ * per-thread default stream (CU_STREAM_PER_THREAD, hipStreamPerThread: another queue on each
+ * thread; GPUMEM_ERROR_UNSUPPORTED). GPUMEM_ERROR_UNSUPPORTED on backends that cannot (host,
+ * Vulkan, whose streams are gpumem's own command buffers). */
 GPUMEM_API gpumem_result gpumem_stream_wrap(gpumem_device device, uint64_t native,
                                             gpumem_stream *stream);
 /* Waits for the stream's pending work, then destroys it. */

@@ -300,6 +300,21 @@ Test(cuda, native_pool_host_create_does_not_take_memory_a_stream_still_uses)
     OK(gpumem_device_close(device));
 }
 
+/* The per-thread default stream is another queue on each thread, and gpumem queues and waits
+ * on a stream from other threads too: wrapping it is refused, saying why. The legacy default
+ * stream (0) is one queue and is wrapped. */
+Test(cuda, the_per_thread_default_stream_is_not_wrapped)
+{
+    gpumem_device device = open_cuda();
+    gpumem_stream stream;
+    cr_assert_eq(gpumem_stream_wrap(device, (uint64_t)(uintptr_t)CU_STREAM_PER_THREAD, &stream),
+                 GPUMEM_ERROR_UNSUPPORTED);
+    cr_assert(strstr(gpumem_last_error(), "per-thread"), "%s", gpumem_last_error());
+    OK(gpumem_stream_wrap(device, 0, &stream));
+    OK(gpumem_stream_destroy(stream));
+    OK(gpumem_device_close(device));
+}
+
 /* --- streams --- */
 
 /* Writes, a copy, a fill and reads on one stream, synchronized once at the end: each step

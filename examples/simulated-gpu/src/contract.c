@@ -48,6 +48,8 @@ void sim_expect_range(const char *operation, const sim_page *page, uint64_t offs
 
 void sim_stream_enter(sim_stream *stream, const char *operation)
 {
+    if (atomic_load(&stream->wrapped))
+        return; /* the application's queue: several threads at once (backend.h) */
     const char *other = atomic_exchange(&stream->busy, operation);
     SIM_EXPECT(other == NULL, operation,
                "stream %p is in %s on another thread: core serialises one stream's operations",
@@ -56,7 +58,8 @@ void sim_stream_enter(sim_stream *stream, const char *operation)
 
 void sim_stream_leave(sim_stream *stream)
 {
-    atomic_store(&stream->busy, NULL);
+    if (!atomic_load(&stream->wrapped))
+        atomic_store(&stream->busy, NULL);
 }
 
 void sim_page_enter(sim_page *page, const char *operation)

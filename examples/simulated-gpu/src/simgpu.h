@@ -161,6 +161,10 @@ struct sim_stream {
     int stop;
     /* The operation running on the stream (contract.c), or NULL. */
     _Atomic(const char *) busy;
+    /* Wrapped by core (stream_wrap): the application's queue, which takes operations from
+     * several threads at once (backend.h), so contract.c does not hold core to one at a
+     * time on it. */
+    _Atomic int wrapped;
 };
 
 /* A native pool (pool.c): the runtime's stream-ordered allocator. */

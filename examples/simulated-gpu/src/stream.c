@@ -167,6 +167,7 @@ gpumem_result sim_stream_wrap(gpumem_backend_device *device, uint64_t native,
     if (native == 0)
         return gpumem_backend_error(GPUMEM_ERROR_INVALID_ARGUMENT,
                                     "simgpu: stream 0 is no queue of this device");
+    atomic_store(&((sim_stream *)(uintptr_t)native)->wrapped, 1);
     *stream = (gpumem_backend_stream *)(uintptr_t)native;
     return GPUMEM_OK;
 }
