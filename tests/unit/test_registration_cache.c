@@ -459,20 +459,30 @@ static void *unmap_a_page_thread(void *p)
 
 /* Two threads give back bytes of one registration at once: the second must not return while
  * the first is still ending it (its pages would go with the runtime holding them). */
-Test(registration_cache, a_second_free_waits_for_the_first_to_end_the_registration)
+/* Registers 8 MiB of new memory on `slow` (whose unregister takes 200 ms), starts a thread
+ * that gives back (part of) it, and returns once that thread is inside the unregister. */
+static char *slow_ending_started(gpumem_device_obj *slow, void *(*give_back)(void *),
+                                 pthread_t *thread)
 {
     budget("1073741824");
     slow_ops = (gpumem_backend_vtable){.host_register = ledger_register,
                                        .host_unregister = slow_unregister};
-    gpumem_device_obj slow = {.ops = &slow_ops};
+    *slow = (gpumem_device_obj){.ops = &slow_ops};
     char *p = map(8 * MIB);
-    gpumem_registration_cache_release(gpumem_registration_cache_take(&slow, p, 8 * MIB, 1));
-    pthread_t thread;
-    cr_assert_eq(pthread_create(&thread, NULL, unmap_a_page_thread, p), 0);
+    gpumem_registration_cache_release(gpumem_registration_cache_take(slow, p, 8 * MIB, 1));
+    cr_assert_eq(pthread_create(thread, NULL, give_back, p), 0);
     for (int waited = 0; !atomic_load(&unregistering); waited++) {
         cr_assert_lt(waited, 5000, "the unmap did not end the registration");
         usleep(1000);
     }
+    return p;
+}
+
+Test(registration_cache, a_second_free_waits_for_the_first_to_end_the_registration)
+{
+    gpumem_device_obj slow;
+    pthread_t thread;
+    char *p = slow_ending_started(&slow, unmap_a_page_thread, &thread);
     madvise(p, 8 * MIB, MADV_DONTNEED);
     cr_expect_eq(atomic_load(&unregistering), 2,
                  "the advice returned while the registration was being ended");
@@ -482,18 +492,9 @@ Test(registration_cache, a_second_free_waits_for_the_first_to_end_the_registrati
 
 Test(registration_cache, a_devices_close_waits_for_a_free_that_ends_its_registration)
 {
-    budget("1073741824");
-    slow_ops = (gpumem_backend_vtable){.host_register = ledger_register,
-                                       .host_unregister = slow_unregister};
-    gpumem_device_obj slow = {.ops = &slow_ops};
-    char *p = map(8 * MIB);
-    gpumem_registration_cache_release(gpumem_registration_cache_take(&slow, p, 8 * MIB, 1));
+    gpumem_device_obj slow;
     pthread_t thread;
-    cr_assert_eq(pthread_create(&thread, NULL, unmap_thread, p), 0);
-    for (int waited = 0; !atomic_load(&unregistering); waited++) {
-        cr_assert_lt(waited, 5000, "the unmap did not end the registration");
-        usleep(1000);
-    }
+    slow_ending_started(&slow, unmap_thread, &thread);
     gpumem_registration_cache_drop(&slow);
     cr_expect_eq(atomic_load(&unregistering), 2, "the close returned while its runtime was called");
     pthread_join(thread, NULL);
