@@ -106,6 +106,18 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* A child of fork has none of the parent's threads: it copies alone from then on, and its copies
+ * of the locks start unlocked (a parent's copy could hold them at the fork). */
+static void forget_workers_in_child(void)
+{
+    worker_count = 0;
+    job.pending = 0;
+    pthread_mutex_init(&job_lock, NULL);
+    pthread_mutex_init(&state_lock, NULL);
+    pthread_cond_init(&job_ready, NULL);
+    pthread_cond_init(&job_done, NULL);
+}
+
 static void start_workers(void)
 {
     /* One copier for each CPU, up to eight. Two on two CPUs: on the H200 host bound to two
@@ -121,6 +133,8 @@ static void start_workers(void)
     long copiers = cores < 1 ? 1 : cores < DEFAULT_COPIERS ? cores : DEFAULT_COPIERS;
     copiers = gpumem_env_copy_threads((unsigned)copiers, MAX_WORKERS + 1);
     unsigned wanted = (unsigned)copiers - 1;
+    if (wanted && pthread_atfork(NULL, NULL, forget_workers_in_child) != 0)
+        wanted = 0; /* without the handler a child would wait for workers it does not have */
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);

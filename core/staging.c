@@ -73,11 +73,20 @@ static gpumem_result chunk_used(gpumem_device_obj *device, gpumem_backend_stream
     return GPUMEM_OK;
 }
 
-/* The end of a staged call: without events, no chunk may stay pending (see wait_for_stream). */
+/* The end of a staged call: without events, no chunk may stay pending (see wait_for_stream).
+ * A call that failed part way may have queued copies into or out of a chunk whose event does
+ * not cover them (the record failed, or was never reached: a fill's copies from one chunk, the
+ * failure among them), so the chunks' events cannot tell the next call when they are free: the
+ * stream's whole work is waited for first (a stream whose wait fails runs no further work,
+ * backend.h). */
 static gpumem_result staging_done(gpumem_device_obj *device, gpumem_backend_stream *stream,
                                   gpumem_result r)
 {
     gpumem_staging *s = &device->staging;
+    if (r != GPUMEM_OK && s->allocated) {
+        wait_for_stream(device, stream); /* the call's own failure is the one to report */
+        return r;
+    }
     for (uint32_t i = 0; i < s->allocated; i++)
         if (s->chunks[i].pending) {
             gpumem_result w = wait_for_stream(device, stream);

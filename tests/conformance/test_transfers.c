@@ -892,6 +892,9 @@ CONF_TEST(a_transfer_whose_later_piece_the_runtime_refuses_lands_every_byte)
  * nothing. */
 static gpumem_backend_vtable failing_table, real_table;
 static atomic_int wait_fails, copy_fails_at, failures_injected;
+/* The `record_fails_at`-th event record, and the `chunk_copy_fails_at`-th copy between pages,
+ * from now (0: none): the steps of core's staging pipeline. */
+static atomic_int record_fails_at, chunk_copy_fails_at;
 
 static gpumem_result injected(const char *what)
 {
@@ -899,13 +902,39 @@ static gpumem_result injected(const char *what)
     return gpumem_backend_error(GPUMEM_ERROR_BACKEND, "injected failure of %s", what);
 }
 
-/* 1 when this copy is the one to fail (the count of copies then stops). */
-static int copy_fails(void)
+/* 1 when this call is the one `countdown` names (the count then stops). */
+static int fails_now(atomic_int *countdown)
 {
-    int left = atomic_load(&copy_fails_at);
-    while (left > 0 && !atomic_compare_exchange_weak(&copy_fails_at, &left, left - 1))
+    int left = atomic_load(countdown);
+    while (left > 0 && !atomic_compare_exchange_weak(countdown, &left, left - 1))
         ;
     return left == 1;
+}
+
+/* 1 when this copy is the one to fail. */
+static int copy_fails(void)
+{
+    return fails_now(&copy_fails_at);
+}
+
+static gpumem_result failing_event_record(gpumem_backend_device *device,
+                                          gpumem_backend_stream *stream,
+                                          gpumem_backend_event *event)
+{
+    return fails_now(&record_fails_at) ? injected("event_record")
+                                       : real_table.event_record(device, stream, event);
+}
+
+static gpumem_result failing_copy_page_to_page(gpumem_backend_device *device,
+                                               gpumem_backend_stream *stream,
+                                               gpumem_backend_page *source, uint64_t source_offset,
+                                               gpumem_backend_page *destination,
+                                               uint64_t destination_offset, uint64_t size)
+{
+    return fails_now(&chunk_copy_fails_at)
+               ? injected("copy_page_to_page")
+               : real_table.copy_page_to_page(device, stream, source, source_offset, destination,
+                                              destination_offset, size);
 }
 
 static gpumem_result failing_stream_synchronize(gpumem_backend_device *device,
@@ -970,6 +999,10 @@ static int register_failing(const char **why)
         failing_table.copy_page_to_host = failing_copy_page_to_host;
     if (own->queue_registered_host_to_page)
         failing_table.queue_registered_host_to_page = failing_queue_registered_host_to_page;
+    if (own->event_record)
+        failing_table.event_record = failing_event_record;
+    if (own->copy_page_to_page)
+        failing_table.copy_page_to_page = failing_copy_page_to_page;
     failing_table.name = "failing";
     failing_table.priority = 0; /* never the default backend */
     OK(gpumem_backend_register(&failing_table)); /* once: each test is a process of its own */
@@ -1342,6 +1375,79 @@ CONF_TEST(a_write_registered_for_itself_holds_off_other_threads_transfers)
     free(host);
     free(expected);
     free(back);
+    OK(gpumem_pool_destroy(pool));
+    OK(gpumem_device_close(device));
+}
+
+/* A staged write, read or fill (chunks of 64 KiB, five of them) that fails part way, at each of
+ * its event records or copies between a chunk and the page in turn: the call answers the
+ * failure, and the device's staging works on. The next transfers, of another buffer, go through
+ * the same chunks; a chunk that a failed call left in use by queued copies its event does not
+ * cover would take their bytes (or give its bytes to them): each next transfer's bytes are
+ * checked. (Until 2026-12-05 a failed record or a fill's failed copy let the next write give
+ * the failed call's buffer's bytes to another buffer.) */
+CONF_TEST(a_staged_transfer_that_fails_part_way_leaves_no_chunk_in_use)
+{
+    const char *why = NULL;
+    if (!register_failing(&why))
+        CONF_SKIP("%s", why);
+    char *saved = saved_staging();
+    setenv("GPUMEM_STAGING", "always", 1);
+    const char *chunk_was = getenv("GPUMEM_STAGING_CHUNK");
+    char *chunk_saved = chunk_was ? strdup(chunk_was) : NULL;
+    setenv("GPUMEM_STAGING_CHUNK", "65536", 1);
+    gpumem_device device;
+    OK(conf_open_backend("failing", &device));
+    restore_staging(saved);
+    if (chunk_saved) {
+        setenv("GPUMEM_STAGING_CHUNK", chunk_saved, 1);
+        free(chunk_saved);
+    } else {
+        unsetenv("GPUMEM_STAGING_CHUNK");
+    }
+    const uint64_t size = 5 * 65536;
+    gpumem_pool_desc pd = {.preferred_flags = GPUMEM_MEMORY_DEVICE_LOCAL, .name = "staged"};
+    gpumem_pool pool;
+    OK(gpumem_pool_create(device, &pd, &pool));
+    gpumem_buffer failed, other;
+    OK(gpumem_buffer_create(pool, &(gpumem_buffer_desc){.size = size}, &failed));
+    OK(gpumem_buffer_create(pool, &(gpumem_buffer_desc){.size = size}, &other));
+    uint8_t *host = conf_alloc(size), *back = conf_alloc(size), *mine = conf_alloc(size);
+    int injected_in_all = 0;
+    for (int step = 0; step < 2; step++)
+        for (int at = 1; at <= 6; at++)
+            for (int kind = 0; kind < 3; kind++) { /* write, read, fill */
+                conf_pattern(mine, size, 7000 + (uint64_t)(step * 100 + at * 10 + kind));
+                OK(gpumem_buffer_write(failed, 0, mine, size));
+                atomic_store(&failures_injected, 0);
+                atomic_store(step ? &chunk_copy_fails_at : &record_fails_at, at);
+                gpumem_result r = kind == 0   ? gpumem_buffer_write(failed, 0, mine, size)
+                                  : kind == 1 ? gpumem_buffer_read(failed, 0, back, size)
+                                              : gpumem_buffer_fill(failed, 0, size, 0xF111F111u);
+                atomic_store(&record_fails_at, 0);
+                atomic_store(&chunk_copy_fails_at, 0);
+                int hit = atomic_load(&failures_injected) > 0;
+                injected_in_all += hit;
+                cr_assert_eq(r, hit ? GPUMEM_ERROR_BACKEND : GPUMEM_OK,
+                             "%s failing at %s %d: %s (%s)",
+                             kind == 0 ? "a write" : kind == 1 ? "a read" : "a fill",
+                             step ? "chunk copy" : "event record", at, gpumem_result_string(r),
+                             gpumem_last_error());
+                /* Another buffer's transfers, through the same chunks, land every byte. */
+                conf_pattern(host, size, 9000 + (uint64_t)(step * 100 + at * 10 + kind));
+                OK(gpumem_buffer_write(other, 0, host, size));
+                memset(back, 0xEE, size);
+                OK(gpumem_buffer_read(other, 0, back, size));
+                ASSERT_BYTES(back, host, size,
+                             "the next write and read of another buffer after a %s that failed "
+                             "at %s %d",
+                             kind == 0 ? "write" : kind == 1 ? "read" : "fill",
+                             step ? "chunk copy" : "event record", at);
+            }
+    cr_assert_gt(injected_in_all, 0, "no failure was injected: the test ran nothing");
+    free(host);
+    free(back);
+    free(mine);
     OK(gpumem_pool_destroy(pool));
     OK(gpumem_device_close(device));
 }

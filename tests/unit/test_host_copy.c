@@ -11,10 +11,13 @@
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "host_copy.h"
 
@@ -154,4 +157,52 @@ ParameterizedTestParameters(host_copy, every_size_and_alignment)
 ParameterizedTest(unsigned *threads, host_copy, every_size_and_alignment, .timeout = 120)
 {
     check_all(*threads);
+}
+
+/* A child of fork has none of its parent's copiers: its large copies must not wait for them.
+ * The parent starts four copiers (a parallel copy), one of them may be mid-copy at the fork, and
+ * the child copies at once; the child must finish, byte-exact, well inside the timeout. */
+static void *copy_in_a_loop(void *arg)
+{
+    size_t size = 2 * PARALLEL_MIN;
+    char *to = malloc(size), *from = malloc(size);
+    memset(from, 7, size);
+    for (int i = 0; i < 200 && !*(volatile int *)arg; i++)
+        gpumem_host_copy(to, from, size);
+    free(to);
+    free(from);
+    return NULL;
+}
+
+Test(host_copy, a_forked_child_copies_without_its_parents_copiers, .timeout = 60)
+{
+    setenv("GPUMEM_COPY_THREADS", "4", 1);
+    size_t size = 3 * PARALLEL_MIN;
+    char *to = malloc(size), *from = malloc(size);
+    cr_assert(to && from);
+    memset(from, 0x5A, size);
+    gpumem_host_copy(to, from, size); /* starts the copiers */
+    volatile int stop = 0;
+    pthread_t busy;
+    cr_assert_eq(pthread_create(&busy, NULL, copy_in_a_loop, (void *)&stop), 0);
+    for (int round = 0; round < 20; round++) {
+        pid_t child = fork();
+        cr_assert_geq(child, 0);
+        if (child == 0) {
+            alarm(20);
+            memset(to, 0, size);
+            gpumem_host_copy(to, from, size);
+            _exit(memcmp(to, from, size) == 0 ? 0 : 1);
+        }
+        int status = 0;
+        cr_assert_eq(waitpid(child, &status, 0), child);
+        cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                  "round %d: the child %s", round,
+                  WIFSIGNALED(status) ? "hung (killed by its alarm) or crashed"
+                                      : "copied wrong bytes");
+    }
+    stop = 1;
+    pthread_join(busy, NULL);
+    free(to);
+    free(from);
 }
