@@ -89,9 +89,10 @@ static _Thread_local int ending_here;
  * of it is ended here, before the memory can come back at that address: the runtimes key a
  * registration by address, so one left in place would have the device copy later transfers of
  * that address (gpumem's and the application's own) from and to the pages the memory had. The
- * runtime is called outside the lock; it is reached only at the application's own giving back
- * of bytes a transfer registered (free, munmap, realloc of them), where no allocator lock is
- * held: the allocator's own later unmapping of those pages finds nothing left to end. A
+ * runtime is called outside the lock, at the first giving back of bytes a transfer registered:
+ * the application's free, munmap or realloc of them, where no allocator lock is held, or, where
+ * the application's free goes around the hooks (an allocator's own sized free), the allocator's
+ * later unmapping of them, under its own lock (docs/api.md tells applications to avoid it). A
  * registration a transfer still uses (the application freed memory under its own transfer) is
  * ended when the transfer lets it go; one being registered, once it is. Around a fork the
  * forking thread only marks them (it holds the lock), and they are ended at the device's next
@@ -111,11 +112,14 @@ static void listener(void *address, size_t size)
         pthread_mutex_lock(&cache.lock);
     /* Another thread ending a registration of these bytes: the memory must not go before it is
      * ended. Waited for before this thread takes any to end, so that no two threads wait for
-     * each other; never from inside this thread's own ending. */
+     * each other; never from inside this thread's own ending. The scan starts over after each
+     * wait: meanwhile a third thread may have taken one it had passed. */
     for (int i = 0; locks && !ending_here && i < CACHE_SLOTS; i++)
-        while (cache.slots[i].state == SLOT_UNREGISTERING &&
-               overlaps_bytes(&cache.slots[i], begin, end))
+        if (cache.slots[i].state == SLOT_UNREGISTERING &&
+            overlaps_bytes(&cache.slots[i], begin, end)) {
             pthread_cond_wait(&cache.ended, &cache.lock);
+            i = -1;
+        }
     for (int i = 0; i < CACHE_SLOTS; i++) {
         gpumem_cached_registration *s = &cache.slots[i];
         if (s->state == SLOT_FREE || !overlaps_bytes(s, begin, end))

@@ -221,13 +221,15 @@ static void release(void *pointer, size_t size, int ordinal, void *native_stream
     /* A paged pool gives a range freed on a stream back to that stream's next allocations at
      * once, with no work queued: right for one stream's order. Frees without a stream (CuPy's,
      * Numba's) are the legacy default stream's, and the memory was used on any of the
-     * application's streams. A record on the legacy stream, queued before the range goes back,
-     * waits for all blocking streams' work queued so far, and their work queued after it waits
-     * for it: the range's next user, on any blocking stream, runs after the freed memory's last
-     * (a native pool's free is such work itself). Non-blocking streams do not take part
-     * (docs/python.md). */
+     * application's streams. A wait on the legacy stream (CUDA names stream waits among the
+     * operations that take its implicit barrier; the record before it gives it something to
+     * wait for), queued before the range goes back, waits for all blocking streams' work queued
+     * so far, and their work queued after it waits for it: the range's next user, on any
+     * blocking stream, runs after the freed memory's last (a native pool's free is such work
+     * itself). Non-blocking streams do not take part (docs/python.md). */
     if (!native_stream && pool_kind == GPUMEM_POOL_PAGED &&
-        gpumem_event_record(d->legacy_marker, stream) != GPUMEM_OK) {
+        (gpumem_event_record(d->legacy_marker, stream) != GPUMEM_OK ||
+         gpumem_stream_wait_event(stream, d->legacy_marker) != GPUMEM_OK)) {
         report("a free (its order on the legacy stream)", size, ordinal, NULL);
         return; /* kept: better a leak than memory reused under the application's work */
     }

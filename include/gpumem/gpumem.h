@@ -744,6 +744,8 @@ GPUMEM_API gpumem_result gpumem_image_create(gpumem_pool pool, const gpumem_imag
 GPUMEM_API gpumem_result gpumem_image_destroy(gpumem_image image);
 /* Page, offset, padding and size as for a buffer; `size` is the bytes the image takes. */
 GPUMEM_API gpumem_result gpumem_image_info_get(gpumem_image image, gpumem_buffer_info *info);
+/* GPUMEM_ERROR_UNSUPPORTED where there is nothing native to show: a backend with no images of
+ * its own whose memory has no addresses. */
 GPUMEM_API gpumem_result gpumem_image_native(gpumem_image image, gpumem_native_image *native);
 GPUMEM_API gpumem_result gpumem_image_name(gpumem_image image, char *name, size_t capacity);
 GPUMEM_API gpumem_result gpumem_image_user_data(gpumem_image image, void **user_data);

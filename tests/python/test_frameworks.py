@@ -186,6 +186,7 @@ def test_cupy_memory_freed_under_one_blocking_stream_is_reused_after_its_work(de
         "    wrong += int((z != cupy.arange(n, dtype=cupy.int32)).sum())\n"
         "    del y, z\n"
         "print('reused', reused, 'wrong', wrong)\n"
+        "assert reused > 0, 'Y never got X memory: the test ran nothing'\n"
         "assert wrong == 0, wrong\n"
         "print('cupy ok')\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -666,3 +666,61 @@ Test(registration_cache, random_operations_never_reuse_a_registration_of_memory_
     for (int i = 0; i < REGIONS; i++)
         free(went[i]);
 }
+
+/* Three threads: B ends registration I (slowly), the main thread's advice over I and J waits for
+ * it, and meanwhile D starts ending J, whose slot the main thread's wait had passed. The advice
+ * must not return before J is ended too. */
+static _Atomic int endings_running, endings_started;
+static void counted_slow_unregister(gpumem_backend_device *d,
+                                    gpumem_backend_registration *registration)
+{
+    atomic_fetch_add(&endings_running, 1);
+    atomic_fetch_add(&endings_started, 1);
+    usleep(300 * 1000);
+    ledger_unregister(d, registration);
+    atomic_fetch_sub(&endings_running, 1);
+}
+
+static char *two_registrations;
+static void *unmap_a_page_of_the_second(void *unused)
+{
+    (void)unused;
+    munmap(two_registrations + 12 * MIB, 4096);
+    return NULL;
+}
+
+static void *unmap_a_page_of_the_first_later(void *unused)
+{
+    (void)unused;
+    usleep(100 * 1000);
+    munmap(two_registrations + 4 * MIB, 4096);
+    return NULL;
+}
+
+Test(registration_cache, a_free_waits_for_an_ending_that_began_while_it_waited)
+{
+    budget("1073741824");
+    static gpumem_backend_vtable ops = {.host_register = ledger_register,
+                                        .host_unregister = counted_slow_unregister};
+    static gpumem_device_obj slow = {.ops = &ops};
+    two_registrations = map(16 * MIB);
+    gpumem_registration_cache_release(
+        gpumem_registration_cache_take(&slow, two_registrations, 8 * MIB, 1));
+    gpumem_registration_cache_release(
+        gpumem_registration_cache_take(&slow, two_registrations + 8 * MIB, 8 * MIB, 1));
+    cr_assert_eq(ledger.registered, 2);
+    pthread_t b, d;
+    cr_assert_eq(pthread_create(&b, NULL, unmap_a_page_of_the_second, NULL), 0);
+    for (int waited = 0; !atomic_load(&endings_started); waited++) {
+        cr_assert_lt(waited, 5000, "the unmap did not end the registration");
+        usleep(1000);
+    }
+    cr_assert_eq(pthread_create(&d, NULL, unmap_a_page_of_the_first_later, NULL), 0);
+    madvise(two_registrations, 16 * MIB, MADV_DONTNEED);
+    int running = atomic_load(&endings_running);
+    pthread_join(b, NULL);
+    pthread_join(d, NULL);
+    cr_expect_eq(running, 0, "the advice returned while %d registration(s) of its bytes were "
+                 "still being ended", running);
+    cr_expect_eq(ledger.unregistered, 2);
+}

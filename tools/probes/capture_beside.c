@@ -231,9 +231,9 @@ static void run_beside(setup *x, const scenario *s, CUstreamCaptureMode mode)
     capturer c = {.x = x, .mode = mode};
     pthread_barrier_init(&c.started, NULL, 2);
     pthread_barrier_init(&c.called, NULL, 2);
+    CHECK(cuCtxSynchronize()); /* before `before`: the work it queues stays queued */
     if (s->before)
         s->before(x);
-    CHECK(cuCtxSynchronize());
     pthread_t thread;
     pthread_create(&thread, NULL, capture_thread, &c);
     pthread_barrier_wait(&c.started);

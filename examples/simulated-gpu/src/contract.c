@@ -58,8 +58,7 @@ void sim_stream_enter(sim_stream *stream, const char *operation)
 
 void sim_stream_leave(sim_stream *stream)
 {
-    if (!atomic_load(&stream->wrapped))
-        atomic_store(&stream->busy, NULL);
+    atomic_store(&stream->busy, NULL); /* unchecked entries of a wrapped queue set nothing */
 }
 
 void sim_page_enter(sim_page *page, const char *operation)

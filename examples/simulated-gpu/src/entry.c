@@ -42,6 +42,7 @@ static void table_build(void)
         .stream_synchronize = sim_stream_synchronize,
         .stream_native = sim_stream_native,
         .stream_wrap = sim_stream_wrap,
+        .stream_unwrap = sim_stream_unwrap,
         .event_create = sim_event_create,
         .event_destroy = sim_event_destroy,
         .event_record = sim_event_record,

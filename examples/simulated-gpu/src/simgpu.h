@@ -161,9 +161,9 @@ struct sim_stream {
     int stop;
     /* The operation running on the stream (contract.c), or NULL. */
     _Atomic(const char *) busy;
-    /* Wrapped by core (stream_wrap): the application's queue, which takes operations from
-     * several threads at once (backend.h), so contract.c does not hold core to one at a
-     * time on it. */
+    /* Core's wraps of it not yet unwrapped (stream_wrap, stream_unwrap): while there are any
+     * it is the application's queue too, which takes operations from several threads at once
+     * (backend.h), so contract.c does not hold core to one at a time on it. */
     _Atomic int wrapped;
 };
 
@@ -242,6 +242,7 @@ gpumem_result sim_stream_native(gpumem_backend_device *device,
                                                 uint64_t *native);
 gpumem_result sim_stream_wrap(gpumem_backend_device *device, uint64_t native,
                               gpumem_backend_stream **stream);
+void sim_stream_unwrap(gpumem_backend_device *device, gpumem_backend_stream *stream);
 gpumem_result sim_event_create(gpumem_backend_device *device,
                                                gpumem_backend_event **event);
 void sim_event_destroy(gpumem_backend_device *device,

@@ -167,9 +167,16 @@ gpumem_result sim_stream_wrap(gpumem_backend_device *device, uint64_t native,
     if (native == 0)
         return gpumem_backend_error(GPUMEM_ERROR_INVALID_ARGUMENT,
                                     "simgpu: stream 0 is no queue of this device");
-    atomic_store(&((sim_stream *)(uintptr_t)native)->wrapped, 1);
+    atomic_fetch_add(&((sim_stream *)(uintptr_t)native)->wrapped, 1);
     *stream = (gpumem_backend_stream *)(uintptr_t)native;
     return GPUMEM_OK;
+}
+
+/* Core is done with a wrap: once none is left, the queue is core's alone again, and
+ * contract.c checks one operation at a time on it. */
+void sim_stream_unwrap(gpumem_backend_device *device, gpumem_backend_stream *stream)
+{
+    atomic_fetch_sub(&((sim_stream *)stream)->wrapped, 1);
 }
 
 /* --- events --- */
