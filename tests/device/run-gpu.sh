@@ -273,7 +273,9 @@ cuda_home=${CUDA_HOME:-/usr/local/cuda}
 if cc -O2 -pthread -I"$root/include" -I"$root/$build/include" -I"$cuda_home/include" \
     "$root/tools/probes/capture_beside.c" -L"$root/$build/lib" -lgpumem \
     -L"$cuda_home/lib64/stubs" -lcuda -o "$probe" >>"$out/capture.log" 2>&1; then
-    LD_LIBRARY_PATH="$root/$build/lib:$LD_LIBRARY_PATH" step "capture beside and inside" \
+    LD_LIBRARY_PATH="$root/$build/lib:$LD_LIBRARY_PATH" \
+        LD_PRELOAD="$root/$build/memhooks/libgpumem-memhooks.so.0" \
+        GPUMEM_REGISTRATION_CACHE=1073741824 step "capture beside and inside" \
         "$out/capture.log" 120 "$probe"
     grep -a -E '^(situation|beside|inside) \|' "$out/capture.log" | tee -a "$summary"
 else

@@ -14,7 +14,8 @@
  *           An application that records gpumem's stream-ordered allocation and transfers into
  *           a graph is this case.
  *
- * Output: one line per scenario and mode, `situation | scenario | mode | call | capture |
+ * The "inside" rows cover the global and thread-local modes (relaxed would let through what
+ * they refuse, and shows nothing more). Output: one line per scenario and mode, `situation | scenario | mode | call | capture |
  * graph`, where call is gpumem's result (and its message when it failed), capture is
  * cuStreamEndCapture's result and graph is the launched graph's (and the bytes' check, inside).
  * Nothing is asserted: the probe records what the driver does, for docs/backends-cuda-hip.md.
@@ -160,6 +161,24 @@ static void queue_on_s(setup *x)
     GOK(gpumem_stream_fill(x->s, made_now, 0, 64 * MiB, 1));
 }
 
+/* With the registration cache on (run-gpu.sh preloads libgpumem-memhooks and sets
+ * GPUMEM_REGISTRATION_CACHE), a 16 MiB synchronous write registers its source; freeing the
+ * source ends the registration inside free(), a runtime call beside the capture. */
+static void *cached_source;
+static void make_cached(setup *x)
+{
+    cached_source = malloc(16 * MiB);
+    memset(cached_source, 0x33, 16 * MiB);
+    made_now = create_in(x->paged, 16 * MiB, 0);
+    GOK(gpumem_buffer_write(made_now, 0, cached_source, 16 * MiB));
+}
+static gpumem_result free_cached(setup *x)
+{
+    (void)x;
+    free(cached_source);
+    return GPUMEM_OK;
+}
+
 static const scenario beside[] = {
     {"native pool: the host's create", NULL, native_host_create, destroy_made_now},
     {"native pool: the host's destroy of the host's buffer", make_by_host, native_host_destroy, NULL},
@@ -175,6 +194,8 @@ static const scenario beside[] = {
     {"a stream's write of 64 KiB of pageable memory", make_target, stream_write_pageable,
      sync_s_then_destroy},
     {"a gpumem stream's synchronize", queue_on_s, stream_synchronize, destroy_made_now},
+    {"free() of memory the registration cache holds", make_cached, free_cached,
+     destroy_made_now},
 };
 
 /* --- beside: the capturing thread --- */
