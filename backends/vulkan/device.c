@@ -155,12 +155,61 @@ static uint32_t device_api_version(const gpumem_backend_device *d)
 }
 
 /* What both kinds of open share, once instance, physical device, queue family are known. */
+/* One lock per VkQueue in the process: two gpumem devices opened on one queue (a device
+ * opened again on gpumem_device_native's objects) submit under the same lock, as Vulkan asks
+ * of a queue's host access. */
+typedef struct queue_lock {
+    VkQueue queue;
+    pthread_mutex_t lock;
+    unsigned users;
+    struct queue_lock *next;
+} queue_lock;
+
+static pthread_mutex_t queue_locks_lock = PTHREAD_MUTEX_INITIALIZER;
+static queue_lock *queue_locks;
+
+static pthread_mutex_t *queue_lock_take(VkQueue queue)
+{
+    pthread_mutex_lock(&queue_locks_lock);
+    queue_lock *l = queue_locks;
+    while (l && l->queue != queue)
+        l = l->next;
+    if (!l && (l = calloc(1, sizeof *l)) != NULL) {
+        l->queue = queue;
+        pthread_mutex_init(&l->lock, NULL);
+        l->next = queue_locks;
+        queue_locks = l;
+    }
+    if (l)
+        l->users++;
+    pthread_mutex_unlock(&queue_locks_lock);
+    return l ? &l->lock : NULL;
+}
+
+static void queue_lock_give(pthread_mutex_t *lock)
+{
+    pthread_mutex_lock(&queue_locks_lock);
+    for (queue_lock **at = &queue_locks; *at; at = &(*at)->next)
+        if (&(*at)->lock == lock) {
+            queue_lock *l = *at;
+            if (--l->users == 0) {
+                *at = l->next;
+                pthread_mutex_destroy(&l->lock);
+                free(l);
+            }
+            break;
+        }
+    pthread_mutex_unlock(&queue_locks_lock);
+}
+
 static gpumem_result finish_open(gpumem_backend_device *d)
 {
     gpumem_result r = vulkan_resolve_device(d->instance.vk.vkGetDeviceProcAddr, d->device, &d->vk);
     if (r != GPUMEM_OK)
         return r;
     d->vk.vkGetDeviceQueue(d->device, d->queue_family, d->queue_index, &d->queue);
+    if (!(d->queue_lock = queue_lock_take(d->queue)))
+        return vulkan_report(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "vulkan: no memory for a queue's lock");
     if (d->device_address && !d->vk.vkGetBufferDeviceAddress)
         d->device_address = 0; /* said enabled, but the entry point is not there */
     uint32_t families = 0;
@@ -286,7 +335,6 @@ gpumem_result vulkan_device_open(uint32_t index, const gpumem_external_device *e
     gpumem_backend_device *d = calloc(1, sizeof *d);
     if (!d)
         return vulkan_report(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "vulkan: no memory for a device");
-    pthread_mutex_init(&d->queue_lock, NULL);
     pthread_mutex_init(&d->timeline_lock, NULL);
     pthread_mutex_init(&d->usage_lock, NULL);
     pthread_mutex_init(&d->setup_lock, NULL);
@@ -309,11 +357,11 @@ gpumem_result vulkan_device_open(uint32_t index, const gpumem_external_device *e
  * another thread during a gpumem call (docs/backends-vulkan.md). */
 static void let_the_queue_go(gpumem_backend_device *d)
 {
-    if (!d->queue || !d->vk.vkQueueWaitIdle)
+    if (!d->queue || !d->queue_lock || !d->vk.vkQueueWaitIdle)
         return;
-    pthread_mutex_lock(&d->queue_lock);
+    pthread_mutex_lock(d->queue_lock);
     VkResult r = d->vk.vkQueueWaitIdle(d->queue);
-    pthread_mutex_unlock(&d->queue_lock);
+    pthread_mutex_unlock(d->queue_lock);
     if (r != VK_SUCCESS)
         gpumem_backend_log(GPUMEM_LOG_WARNING,
                            "vulkan: vkQueueWaitIdle at close failed (%s): destroying gpumem's "
@@ -340,7 +388,8 @@ void vulkan_device_close(gpumem_backend_device *d)
     pthread_mutex_destroy(&d->usage_lock);
     pthread_mutex_destroy(&d->setup_lock);
     pthread_mutex_destroy(&d->timeline_lock);
-    pthread_mutex_destroy(&d->queue_lock);
+    if (d->queue_lock)
+        queue_lock_give(d->queue_lock);
     free(d);
 }
 

@@ -255,9 +255,9 @@ static VkResult queue_submit(gpumem_backend_device *d, const gpumem_backend_stre
         .signalSemaphoreCount = 1,
         .pSignalSemaphores = &s->timeline->semaphore,
     };
-    pthread_mutex_lock(&d->queue_lock);
+    pthread_mutex_lock(d->queue_lock);
     VkResult r = d->vk.vkQueueSubmit(d->queue, 1, &info, VK_NULL_HANDLE);
-    pthread_mutex_unlock(&d->queue_lock);
+    pthread_mutex_unlock(d->queue_lock);
     return r;
 }
 
@@ -330,8 +330,11 @@ void vulkan_stream_destroy(gpumem_backend_device *d, gpumem_backend_stream *s)
     /* Core synchronized the stream, but a failed synchronize may have left work behind. */
     if (s->open.buffer || s->count)
         vulkan_stream_synchronize(d, s);
-    if (s->count) /* it failed again: whatever still runs must end before its pools go */
-        d->vk.vkDeviceWaitIdle(d->device);
+    if (s->count) { /* it failed again: whatever still runs must end before its pools go */
+        pthread_mutex_lock(d->queue_lock); /* the queue's host access, as Vulkan asks */
+        d->vk.vkQueueWaitIdle(d->queue);
+        pthread_mutex_unlock(d->queue_lock);
+    }
     if (s->open.buffer)
         commands_destroy(d, &s->open);
     for (; s->count; s->count--, s->head = (s->head + 1) % IN_FLIGHT_MAX)

@@ -202,7 +202,10 @@ struct gpumem_backend_device {
     uint32_t queue_family;
     uint32_t queue_index;
     VkQueue queue;
-    pthread_mutex_t queue_lock; /* vkQueueSubmit: several streams share the queue */
+    /* vkQueueSubmit and the queue's waits: several streams share the queue, and so do two
+     * gpumem devices opened on one VkQueue (gpumem_device_native's objects opened again), so
+     * the lock is the queue's, shared by every device of this process that uses it. */
+    pthread_mutex_t *queue_lock;
     uint32_t api_version;       /* the device's, capped by the instance's */
     int has_memory_budget;      /* VK_EXT_memory_budget */
     VkPhysicalDeviceProperties properties;

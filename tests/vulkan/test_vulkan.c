@@ -489,6 +489,37 @@ Test(vulkan, streams_share_the_queue)
     OK(gpumem_device_close(device));
 }
 
+/* gpumem's device opened again on its own native objects (gpumem_device_native): two devices,
+ * one VkQueue. Their streams submit from four threads at once, and Vulkan asks that a queue's
+ * host access be synchronized: the devices share the queue's lock (before 2026-12-05 each had
+ * its own, and the validation layer reported the queue in use by two threads at once). */
+Test(vulkan, a_device_opened_again_on_gpumems_objects_shares_the_queues_lock)
+{
+    gpumem_device first = open_vulkan(), second;
+    gpumem_external_device native;
+    OK(gpumem_device_native(first, &native));
+    gpumem_device_desc desc = {.backend = "vulkan", .external = &native};
+    OK(gpumem_device_open(&desc, &second));
+    gpumem_device devices[2] = {first, second};
+    gpumem_pool pools[2];
+    worker w[4];
+    pthread_t threads[4];
+    for (uint32_t i = 0; i < 2; i++) {
+        gpumem_pool_desc pd = {.page_size = MIB};
+        OK(gpumem_pool_create(devices[i], &pd, &pools[i]));
+    }
+    for (uint32_t i = 0; i < 4; i++) {
+        w[i] = (worker){.device = devices[i % 2], .pool = pools[i % 2], .seed = 200 + i};
+        cr_assert_eq(pthread_create(&threads[i], NULL, stream_worker, &w[i]), 0);
+    }
+    for (uint32_t i = 0; i < 4; i++) {
+        pthread_join(threads[i], NULL);
+        cr_expect(w[i].ok, "worker %u: %s", i, gpumem_last_error());
+    }
+    OK(gpumem_device_close(second));
+    OK(gpumem_device_close(first));
+}
+
 /* --- validation and availability --- */
 
 /* The backend's messenger reaches gpumem's log: a wrong call on gpumem's device (a buffer of
