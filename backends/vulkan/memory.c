@@ -5,7 +5,9 @@
  * An imported page is a range of the application's VkDeviceMemory: its VkBuffer is bound at the
  * range's offset, so transfers and fills address it from 0 as any page; what names the memory
  * itself (native buffers' binding, mapping, flush and invalidate) adds page->offset. The memory
- * is never freed here, and never mapped beyond the range. */
+ * is never freed here. Vulkan maps a memory object once at a time, so the imported pages of one
+ * object share one mapping of all of it (import_map). */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "vulkan_backend.h"
@@ -202,11 +204,71 @@ gpumem_result vulkan_page_import(gpumem_backend_device *d, uint32_t memory_type,
     return GPUMEM_OK;
 }
 
-/* An imported page maps its range only: the rest of the memory is the application's. */
+/* Imported memory objects mapped for gpumem, in the process: a VkDeviceMemory may be mapped
+ * once at a time, and several pages may be imported ranges of one (each buffer of an
+ * application's allocation imported on its own). The object is mapped whole at the first
+ * page's map and unmapped at the last page's unmap; each page's map is its range of it. */
+typedef struct import_mapping {
+    VkDevice device;
+    VkDeviceMemory memory;
+    char *base;
+    unsigned pages;
+    struct import_mapping *next;
+} import_mapping;
+
+static pthread_mutex_t import_mappings_lock = PTHREAD_MUTEX_INITIALIZER;
+static import_mapping *import_mappings;
+
+static gpumem_result import_map(gpumem_backend_device *d, gpumem_backend_page *page, void **data)
+{
+    pthread_mutex_lock(&import_mappings_lock);
+    import_mapping *m = import_mappings;
+    while (m && (m->device != d->device || m->memory != page->memory))
+        m = m->next;
+    gpumem_result r = GPUMEM_OK;
+    if (!m) {
+        void *base = NULL;
+        VkResult vr = d->vk.vkMapMemory(d->device, page->memory, 0, VK_WHOLE_SIZE, 0, &base);
+        if (vr != VK_SUCCESS)
+            r = vulkan_error(vr, "vkMapMemory", "of an imported memory object");
+        else if (!(m = calloc(1, sizeof *m))) {
+            d->vk.vkUnmapMemory(d->device, page->memory);
+            r = vulkan_report(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "vulkan: no memory for a mapping");
+        } else {
+            *m = (import_mapping){d->device, page->memory, base, 0, import_mappings};
+            import_mappings = m;
+        }
+    }
+    if (r == GPUMEM_OK) {
+        m->pages++;
+        *data = m->base + page->offset;
+    }
+    pthread_mutex_unlock(&import_mappings_lock);
+    return r;
+}
+
+static void import_unmap(gpumem_backend_device *d, gpumem_backend_page *page)
+{
+    pthread_mutex_lock(&import_mappings_lock);
+    for (import_mapping **at = &import_mappings; *at; at = &(*at)->next) {
+        import_mapping *m = *at;
+        if (m->device != d->device || m->memory != page->memory)
+            continue;
+        if (--m->pages == 0) {
+            d->vk.vkUnmapMemory(d->device, m->memory);
+            *at = m->next;
+            free(m);
+        }
+        break;
+    }
+    pthread_mutex_unlock(&import_mappings_lock);
+}
+
 gpumem_result vulkan_page_map(gpumem_backend_device *d, gpumem_backend_page *page, void **data)
 {
-    VkResult r = d->vk.vkMapMemory(d->device, page->memory, page->offset,
-                                   page->imported ? page->requested : VK_WHOLE_SIZE, 0, data);
+    if (page->imported)
+        return import_map(d, page, data);
+    VkResult r = d->vk.vkMapMemory(d->device, page->memory, 0, VK_WHOLE_SIZE, 0, data);
     return r == VK_SUCCESS ? GPUMEM_OK
                            : vulkan_error(r, "vkMapMemory", "for a page of %llu bytes",
                                           (unsigned long long)page->size);
@@ -214,12 +276,16 @@ gpumem_result vulkan_page_map(gpumem_backend_device *d, gpumem_backend_page *pag
 
 void vulkan_page_unmap(gpumem_backend_device *d, gpumem_backend_page *page)
 {
-    d->vk.vkUnmapMemory(d->device, page->memory);
+    if (page->imported)
+        import_unmap(d, page);
+    else
+        d->vk.vkUnmapMemory(d->device, page->memory);
 }
 
 /* A range that reaches the end of what core asked for reaches the end of the mapping (the
- * memory's, or an imported range's): VK_WHOLE_SIZE says so, and needs no atom-multiple size.
- * An import's offset is a multiple of min_alignment, hence of the atom where one matters. */
+ * memory's, mapped whole, imported ones too): VK_WHOLE_SIZE says so, and needs no atom-multiple
+ * size. An import's offset is a multiple of min_alignment, hence of the atom where one
+ * matters. */
 static VkMappedMemoryRange mapped_range(const gpumem_backend_page *page, uint64_t offset,
                                         uint64_t size)
 {

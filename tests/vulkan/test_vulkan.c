@@ -364,6 +364,63 @@ Test(vulkan, application_memory_is_imported)
     app_destroy(&app); /* validation reports any object gpumem left on the device */
 }
 
+/* Two buffers imported from one VkDeviceMemory (an application's allocation holding several
+ * buffers) and mapped at once: Vulkan maps a memory object once at a time, so gpumem maps it
+ * once for both, and one buffer's unmap leaves the other's mapping working. The application's
+ * validation layer reports a second map or an unmap of an unmapped object (before 2026-12-05
+ * each import mapped the object again). */
+Test(vulkan, two_imports_of_one_memory_object_are_mapped_at_once)
+{
+    app_vk app;
+    require_app_device(&app);
+    gpumem_device device;
+    OK(open_on_app(&app, GPUMEM_VULKAN_FEATURE_TIMELINE_SEMAPHORE, &device));
+    gpumem_device_properties props;
+    OK(gpumem_device_properties_get(device, &props));
+    uint32_t t = UINT32_MAX;
+    for (uint32_t i = 0; i < props.memory_type_count && t == UINT32_MAX; i++)
+        if (props.memory_types[i].flags & GPUMEM_MEMORY_HOST_VISIBLE)
+            t = i;
+    if (t == UINT32_MAX)
+        cr_skip_test("no host-visible memory type");
+    uint32_t vk_type = vulkan_type_of(&app, &props, t, UINT32_MAX);
+    cr_assert_neq(vk_type, UINT32_MAX);
+    const uint64_t range = 256 * 1024; /* an allocation of 2 MiB: best practices warn below 1 */
+    VkDeviceMemory memory;
+    VkMemoryAllocateInfo alloc = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
+                                  .allocationSize = 8 * range,
+                                  .memoryTypeIndex = vk_type};
+    VK_OK(app.vkAllocateMemory(app.device, &alloc, NULL, &memory));
+    gpumem_pool pool = pool_of_type(device, t, MIB);
+    gpumem_buffer b[2];
+    uint8_t *mapped[2];
+    for (int i = 0; i < 2; i++) {
+        gpumem_import_desc desc = {.memory = (uint64_t)(uintptr_t)memory,
+                                   .offset = (uint64_t)(1 + 4 * i) * range,
+                                   .size = range};
+        OK(gpumem_buffer_import(pool, &desc, &b[i]));
+        OK(gpumem_buffer_map(b[i], (void **)&mapped[i]));
+    }
+    cr_assert_eq(mapped[1] - mapped[0], (ptrdiff_t)(4 * range), "one mapping of the object");
+    memset(mapped[0], 0x11, range);
+    memset(mapped[1], 0x22, range);
+    OK(gpumem_buffer_flush(b[0], 0, range));
+    OK(gpumem_buffer_flush(b[1], 0, range));
+    OK(gpumem_buffer_unmap(b[0]));
+    mapped[1][0] = 0x23; /* still mapped */
+    OK(gpumem_buffer_flush(b[1], 0, range));
+    uint8_t back[2];
+    OK(gpumem_buffer_read(b[0], 0, &back[0], 1));
+    OK(gpumem_buffer_read(b[1], 0, &back[1], 1));
+    cr_assert_eq(back[0], 0x11);
+    cr_assert_eq(back[1], 0x23);
+    OK(gpumem_buffer_unmap(b[1]));
+    OK(gpumem_pool_destroy(pool));
+    OK(gpumem_device_close(device));
+    app.vkFreeMemory(app.device, memory, NULL);
+    app_destroy(&app);
+}
+
 /* --- out of device memory --- */
 
 /* Dedicated buffers as large as one allocation may be, until the heap is full: the failure is
