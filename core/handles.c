@@ -189,8 +189,10 @@ gpumem_result gpumem_handle_refuse(uint64_t handle, gpumem_handle_kind kind)
         if (generation < (uint32_t)tag || (tag >> 32) == GPUMEM_HANDLE_RETIRED)
             return gpumem_fail(GPUMEM_ERROR_DESTROYED, "the %s was destroyed", what);
     }
-    return gpumem_fail(GPUMEM_ERROR_INVALID_HANDLE, "0x%llx is not a %s handle",
-                       (unsigned long long)handle, what);
+    int vowel = what[0] == 'a' || what[0] == 'e' || what[0] == 'i' || what[0] == 'o' ||
+                what[0] == 'u';
+    return gpumem_fail(GPUMEM_ERROR_INVALID_HANDLE, "0x%llx is not %s %s handle",
+                       (unsigned long long)handle, vowel ? "an" : "a", what);
 }
 
 gpumem_result gpumem_handle_refuse_young(uint64_t handle, gpumem_handle_kind kind, int nested)

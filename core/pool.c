@@ -1105,7 +1105,7 @@ static gpumem_result choose_type(const gpumem_device_obj *device, const gpumem_p
 /* Copies a name, cut at a character boundary so that a long UTF-8 name stays valid. */
 static void copy_name(char *out, size_t size, const char *name)
 {
-    size_t n = strlen(name);
+    size_t n = strnlen(name, size); /* reads no further than it keeps */
     if (n >= size) {
         n = size - 1;
         while (n > 0 && ((unsigned char)name[n] & 0xC0) == 0x80)

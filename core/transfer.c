@@ -381,6 +381,14 @@ static gpumem_result check_copy(const gpumem_buffer_obj *source, uint64_t source
     uint64_t a = source->offset + source_offset, b = destination->offset + destination_offset;
     if (source->page == destination->page && a < b + size && b < a + size)
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "source and destination ranges overlap");
+    /* Two pages may share memory: an import of another pool's buffer. Where pages have
+     * addresses, the bytes themselves must not overlap either. */
+    uint64_t x = source->page->address + a, y = destination->page->address + b;
+    if (source->page != destination->page && source->page->address &&
+        destination->page->address && x < y + size && y < x + size)
+        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
+                           "source and destination ranges overlap: the buffers share memory "
+                           "(one imports the other's)");
     return GPUMEM_OK;
 }
 

@@ -81,7 +81,8 @@ static gpumem_result vblock_alloc_refused(gpumem_result r, uint64_t size, uint64
 {
     if (r == GPUMEM_ERROR_LIMIT_EXCEEDED)
         return gpumem_fail(r, "no free range of %llu bytes aligned to %llu",
-                           (unsigned long long)size, (unsigned long long)alignment);
+                           (unsigned long long)size,
+                           (unsigned long long)(alignment ? alignment : 1));
     return gpumem_fail(r, "no host memory for the allocation's record");
 }
 

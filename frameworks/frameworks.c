@@ -35,6 +35,8 @@ typedef struct device_state {
 } device_state;
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* opening, wrapping, configuring */
+/* Why this thread's last open of a device failed: its clean-up calls clear gpumem's error. */
+static __thread char open_failure[GPUMEM_REASON_SIZE];
 static device_state devices[MAX_DEVICES];
 static int configured_backend_is_hip;
 static uint32_t pool_kind = GPUMEM_POOL_PAGED;
@@ -76,7 +78,7 @@ gpumem_result gpumem_frameworks_configure(const gpumem_frameworks_config *config
         hip = 1;
     }
     if ((c->pool_kind != GPUMEM_POOL_PAGED && c->pool_kind != GPUMEM_POOL_NATIVE) ||
-        c->reserved)
+        c->reserved || c->page_size > (1ull << 62))
         return GPUMEM_ERROR_INVALID_ARGUMENT;
     pthread_mutex_lock(&lock);
     gpumem_result r = GPUMEM_OK;
@@ -97,6 +99,7 @@ static gpumem_result open_device(device_state *d, int ordinal)
     gpumem_device_desc desc = {.backend = configured_backend_is_hip ? "hip" : "cuda",
                                .flags = GPUMEM_DEVICE_OPEN_INDEX,
                                .device_index = (uint32_t)ordinal};
+    open_failure[0] = 0;
     gpumem_result r = gpumem_device_open(&desc, &d->device);
     if (r != GPUMEM_OK)
         return r;
@@ -106,6 +109,7 @@ static gpumem_result open_device(device_state *d, int ordinal)
                                   .name = "frameworks"};
     if ((r = gpumem_pool_create(d->device, &pool_desc, &d->pool)) != GPUMEM_OK ||
         (r = gpumem_event_create(d->device, &d->legacy_marker)) != GPUMEM_OK) {
+        snprintf(open_failure, sizeof open_failure, "%s", gpumem_last_error());
         gpumem_device_close(d->device);
         return r;
     }
@@ -182,7 +186,7 @@ static void *allocate(size_t size, int ordinal, void *native_stream)
                                .alignment = pool_kind == GPUMEM_POOL_PAGED ? ALIGNMENT : 0};
     const char *reason = NULL;
     if (!d)
-        reason = no_device_reason(ordinal, 1);
+        reason = open_failure[0] ? open_failure : no_device_reason(ordinal, 1);
     else if (!stream && d->stream_count >= MAX_STREAMS)
         reason = "the allocator wraps at most 512 native streams a device, and this is one more";
     if (!stream || gpumem_buffer_create_on_stream(d->pool, &desc, stream, &buffer) != GPUMEM_OK)
@@ -216,6 +220,11 @@ static void release(void *pointer, size_t size, int ordinal, void *native_stream
         gpumem_buffer_find(d->device, (uint64_t)(uintptr_t)pointer, &buffer, &offset) !=
             GPUMEM_OK) {
         report("a free", size, ordinal, reason);
+        return;
+    }
+    if (offset != 0) { /* inside an allocation: freeing it would free memory still in use */
+        report("a free", size, ordinal,
+               "the pointer is inside an allocation, not its start: nothing was freed");
         return;
     }
     /* A paged pool gives a range freed on a stream back to that stream's next allocations at

@@ -33,7 +33,8 @@ typedef struct gpumem_frameworks_config {
     const char *backend; /* "cuda" (NULL: "cuda") or "hip" */
     uint32_t pool_kind;  /* GPUMEM_POOL_PAGED (default) or GPUMEM_POOL_NATIVE */
     uint32_t reserved;
-    uint64_t page_size;  /* paged pools (0: 512 MiB): requests up to half a page share pages */
+    uint64_t page_size;  /* paged pools (0: 512 MiB, at most 2^62): requests up to half a page
+                            share pages */
 } gpumem_frameworks_config;
 
 /* Sets how devices are opened; only before the first allocation (GPUMEM_ERROR_BAD_STATE

@@ -749,7 +749,8 @@ GPUMEM_API gpumem_result gpumem_image_info_get(gpumem_image image, gpumem_buffer
 GPUMEM_API gpumem_result gpumem_image_native(gpumem_image image, gpumem_native_image *native);
 GPUMEM_API gpumem_result gpumem_image_name(gpumem_image image, char *name, size_t capacity);
 GPUMEM_API gpumem_result gpumem_image_user_data(gpumem_image image, void **user_data);
-/* The desc as gpumem completed it (defaults filled in). */
+/* The desc as gpumem completed it (defaults filled in). Its `name` points at the image's own
+ * copy of the name, valid while the image lives (gpumem_image_name copies it out). */
 GPUMEM_API gpumem_result gpumem_image_desc_get(gpumem_image image, gpumem_image_desc *desc);
 /* Where mip level `mip_level` lies in a pitched image. GPUMEM_ERROR_UNSUPPORTED on Vulkan,
  * whose layouts are the driver's. */
@@ -904,7 +905,10 @@ typedef struct gpumem_vblock_stats {
 
 GPUMEM_API gpumem_result gpumem_vblock_create(uint64_t size, gpumem_vblock *vblock);
 GPUMEM_API gpumem_result gpumem_vblock_destroy(gpumem_vblock vblock);
-/* alignment: a power of two (0: 1). GPUMEM_ERROR_LIMIT_EXCEEDED when no free range fits. */
+/* alignment: a power of two (0: 1). GPUMEM_ERROR_LIMIT_EXCEEDED when no free range fits. What
+ * is left of a free range after an allocation becomes free space only when it is larger than
+ * the alignment asked and at least a quarter of the size: a small allocation with a large
+ * alignment may take a whole range (used_bytes says how much). */
 GPUMEM_API gpumem_result gpumem_vblock_alloc(gpumem_vblock vblock, uint64_t size,
                                              uint64_t alignment,
                                              gpumem_vblock_allocation *allocation,

@@ -116,6 +116,22 @@ CONF_TEST(the_memory_of_another_buffer_is_imported)
     OK(gpumem_buffer_copy(imported, 0, imported, SIZE / 2, 4096)); /* within the import */
     memcpy(model + SIZE / 2, model, 4096);
     expect_bytes(source, 0, model, SIZE, "copied within the import");
+    /* Between the import and its source the bytes are one: overlapping ranges are refused as
+     * within one buffer (with addresses, where core can see it: a host memcpy over overlapping
+     * ranges was undefined), and ranges apart are copied. */
+    gpumem_native_buffer na;
+    OK(gpumem_buffer_native(imported, &na));
+    if (na.address) {
+        FAILS(gpumem_buffer_copy(source, 0, imported, 8, 64), GPUMEM_ERROR_INVALID_ARGUMENT);
+        cr_assert(strstr(gpumem_last_error(), "overlap"), "%s", gpumem_last_error());
+        gpumem_stream default_stream;
+        OK(gpumem_device_default_stream(conf_dev, &default_stream));
+        FAILS(gpumem_stream_copy(default_stream, imported, 100, source, 90, 64),
+              GPUMEM_ERROR_INVALID_ARGUMENT);
+    }
+    OK(gpumem_buffer_copy(source, 0, imported, SIZE / 2 + 8192, 64));
+    memcpy(model + SIZE / 2 + 8192, model, 64);
+    expect_bytes(imported, 0, model, SIZE, "copied from the source into the import apart");
 
     /* The stream forms. */
     gpumem_stream stream;

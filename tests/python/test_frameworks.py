@@ -193,3 +193,34 @@ def test_cupy_memory_freed_under_one_blocking_stream_is_reused_after_its_work(de
                           timeout=300)
     assert done.returncode == 0 and "cupy ok" in done.stdout, \
         done.stdout[-2000:] + done.stderr[-3000:]
+
+
+def test_a_free_inside_an_allocation_frees_nothing():
+    """The allocator frees by the address an allocation began at; a pointer inside one is
+    refused on stderr, and the allocation stays (freeing it would free memory still in use).
+    In a process of its own (the allocator is process-wide)."""
+    import subprocess
+    import sys
+    code = (
+        "import ctypes\n"
+        "from gpumem import frameworks\n"
+        "lib = frameworks.library()\n"
+        "lib.gpumem_frameworks_torch_alloc.restype = ctypes.c_void_p\n"
+        "lib.gpumem_frameworks_torch_alloc.argtypes = [ctypes.c_size_t, ctypes.c_int,"
+        " ctypes.c_void_p]\n"
+        "lib.gpumem_frameworks_torch_free.argtypes = [ctypes.c_void_p, ctypes.c_size_t,"
+        " ctypes.c_int, ctypes.c_void_p]\n"
+        "p = lib.gpumem_frameworks_torch_alloc(1 << 20, 0, None)\n"
+        "assert p, 'no allocation'\n"
+        "lib.gpumem_frameworks_torch_free(p + 100, 1 << 20, 0, None)\n"
+        "assert frameworks.stats().allocation_count == 1, frameworks.stats()\n"
+        "q = lib.gpumem_frameworks_torch_alloc(1 << 20, 0, None)\n"
+        "assert q != p, 'the live allocation was handed out again'\n"
+        "lib.gpumem_frameworks_torch_free(q, 1 << 20, 0, None)\n"
+        "lib.gpumem_frameworks_torch_free(p, 1 << 20, 0, None)\n"
+        "assert frameworks.stats().allocation_count == 0, frameworks.stats()\n"
+        "print('free ok')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and "free ok" in done.stdout, done.stdout + done.stderr[-3000:]
+    assert "inside an allocation" in done.stderr, done.stderr[-3000:]
