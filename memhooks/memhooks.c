@@ -172,7 +172,7 @@ EXPORT void *sbrk(intptr_t increment)
         next = (void *(*)(intptr_t))dlsym(RTLD_NEXT, "sbrk");
     if (increment < 0) {
         char *end = next(0);
-        tell(end + increment, (size_t)-increment);
+        tell(end + increment, (size_t)0 - (size_t)increment); /* no overflow at INTPTR_MIN */
     }
     return next(increment);
 }
