@@ -88,6 +88,7 @@ static void table_build(void)
         table.stream_synchronize = NULL;
         table.stream_native = NULL;
         table.stream_wrap = NULL;
+        table.stream_unwrap = NULL;
         table.queue_registered_host_to_page = NULL; /* only with streams */
         table.native_pool_create = NULL; /* stream-ordered allocations need streams */
         table.native_pool_destroy = NULL;
