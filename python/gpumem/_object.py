@@ -85,11 +85,23 @@ class Object:
     def __exit__(self, *exception):
         self.destroy()
 
+    def _owner_done(self):
+        """Whether an owner's C object was released (it took this one along)."""
+        item = self._owner
+        while item is not None:
+            if item._done:
+                return True
+            item = item._owner
+        return False
+
     def __del__(self):
-        # A Python object that is collected releases its C object, except where an owner
-        # is being collected too (its release takes this one along).
+        # A Python object that is collected releases its C object, except where an owner's
+        # C object went already (its release took this one along). An owner destroyed for
+        # Python while views of its memory live keeps its C object, and this one's with it:
+        # released here, as the object's keep-alives (a stream's pending arrays, a
+        # registration's memory) go (until 2026-12-05 they went and the C object stayed).
         try:
-            if not self._released and (self._owner is None or self._owner.alive):
+            if not self._released and not self._owner_done():
                 self.destroy()
         except Exception:
             pass

@@ -140,8 +140,10 @@ class Buffer(Object):
 
     def read(self, size=None, offset=0):
         """`size` bytes from `offset` (default: to the end), as bytes."""
+        offset = unsigned("offset", offset)
         size = unsigned("size", rest(size, self.size, offset))
         if size == 0:  # nothing to ask C for (it refuses empty transfers)
+            self._live_handle()
             if offset > self.size:
                 raise errors.GpumemError(errors.OUT_OF_RANGE, "Buffer.read: offset %d is past "
                                          "the end of %d bytes" % (offset, self.size))

@@ -84,6 +84,45 @@ def test_an_array_keeps_its_memory_after_the_device_is_closed():
     assert not c_pool_alive(pool)  # the last view gone: the device closed for real
 
 
+def test_objects_collected_after_a_close_held_back_by_a_view_release_their_c_objects():
+    """A device closed while a view of its memory lives keeps its C objects; a stream or a
+    registration collected meanwhile must release its own C object (waiting for the stream's
+    work, letting go of the pinned memory) rather than drop what it keeps alive and leave the
+    C object behind (until 2026-12-05 it did)."""
+    device = open_device()
+    pool = device.pool(required_flags=gpumem.HOST_VISIBLE)
+    buffer = pool.buffer(1 << 16)
+    array = buffer.map().array()
+    stream = device.stream()
+    out = np.empty(1 << 16, dtype=np.uint8)
+    stream.read_into(buffer, out)
+    stream_handle = stream._handle
+    try:
+        registration = device.register(bytearray(4096))
+        registration_handle = registration._handle
+    except gpumem.GpumemError as error:
+        if error.code != errors.UNSUPPORTED:
+            raise
+        registration = registration_handle = None
+    device.close()
+    del stream, out, registration
+    gc.collect()
+    assert lib.gpumem_stream_synchronize(stream_handle) == errors.DESTROYED
+    if registration_handle is not None:
+        assert lib.gpumem_host_unregister(registration_handle) == errors.DESTROYED
+    del array
+    gc.collect()
+
+
+def test_an_empty_read_checks_its_offset(visible_pool):
+    buffer = visible_pool.buffer(16)
+    with pytest.raises(ValueError):
+        buffer.read(size=0, offset=-5)
+    with pytest.raises(TypeError):
+        buffer.read(size=0, offset=1.5)
+    assert buffer.read(size=0, offset=16) == b""
+
+
 def test_a_tensor_keeps_its_buffer_after_destroy(visible_pool):
     buffer = visible_pool.buffer(256)
     buffer.write(bytes(range(256)))
