@@ -17,3 +17,10 @@ def unsigned(name, value, bits=64):
     if not 0 <= value < 2 ** bits:
         raise ValueError("%s=%d is out of range (0 to 2**%d - 1)" % (name, value, bits))
     return value
+
+
+def name_bytes(name):
+    """A name as C wants it: TypeError for anything but a str."""
+    if not isinstance(name, str):
+        raise TypeError("name must be a str, not %s" % type(name).__name__)
+    return name.encode()

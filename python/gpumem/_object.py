@@ -10,6 +10,15 @@ from . import errors
 from ._library import lib
 
 
+def handle_of(value, kind, name):
+    """The live handle of `value`, a gpumem object of class `kind` passed as argument `name`:
+    TypeError for anything else (not the AttributeError of a missing method)."""
+    if not isinstance(value, kind):
+        raise TypeError("%s must be a gpumem %s, not %s" % (name, kind.__name__,
+                                                           type(value).__name__))
+    return value._live_handle()
+
+
 class Object:
     """A gpumem object seen from Python: `_handle` is the C handle, `_owner` the object whose
     destruction destroys this one too (None for a device and a virtual block)."""

@@ -4,10 +4,10 @@ import ctypes
 from collections import namedtuple
 
 from . import errors
-from ._args import rest, unsigned
+from ._args import rest, unsigned, name_bytes
 from ._bytes import readable, writable
 from ._library import lib, BufferDesc, BufferInfo, ImportDesc, NAME_SIZE, NativeBuffer, handle
-from ._object import Object
+from ._object import Object, handle_of
 from .device import HOST_VISIBLE
 from .mapping import Mapping
 
@@ -37,9 +37,7 @@ USAGE_DEVICE_ADDRESS = 1 << 6
 def _stream_handle(stream):
     """The live handle of a Stream (TypeError for anything else)."""
     from .stream import Stream
-    if not isinstance(stream, Stream):
-        raise TypeError("stream must be a gpumem Stream, not %s" % type(stream).__name__)
-    return stream._live_handle()
+    return handle_of(stream, Stream, "stream")
 
 
 class Buffer(Object):
@@ -59,7 +57,7 @@ class Buffer(Object):
             desc.flags = 1 if dedicated else 0  # GPUMEM_BUFFER_DEDICATED
             desc.usage = unsigned("usage", usage, 32)
             if name is not None:
-                desc.name = name.encode()
+                desc.name = name_bytes(name)
             if stream is None:
                 errors.check(lib.gpumem_buffer_create(pool._live_handle(), ctypes.byref(desc),
                                                       ctypes.byref(created)))

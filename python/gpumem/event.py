@@ -5,7 +5,7 @@ from collections import namedtuple
 from . import errors
 from ._args import unsigned
 from ._library import lib, NativeEvent, handle
-from ._object import Object
+from ._object import Object, handle_of
 
 Native = namedtuple("Native", "handle value")
 
@@ -40,7 +40,9 @@ class Event(Object):
 
     def record(self, stream):
         """The event completes once every operation queued on `stream` so far has."""
-        errors.check(lib.gpumem_event_record(self._live_handle(), stream._live_handle()))
+        from .stream import Stream
+        errors.check(lib.gpumem_event_record(self._live_handle(),
+                                             handle_of(stream, Stream, "stream")))
 
     def synchronize(self):
         """Waits on the host until the event completed (at once if never recorded). Reads

@@ -4,10 +4,10 @@ import ctypes
 from collections import namedtuple
 
 from . import errors
-from ._args import unsigned
+from ._args import unsigned, name_bytes
 from ._bytes import readable, writable
 from ._library import lib, handle, ImageDesc, ImageLayout, ImageRegion, NativeImage
-from ._object import Object
+from ._object import Object, handle_of
 from .buffer import allocation_info
 
 IMAGE_1D, IMAGE_2D, IMAGE_3D = 1, 2, 3
@@ -59,7 +59,7 @@ class Image(Object):
         desc.tiling = unsigned("tiling", tiling, 32)
         desc.flags = 1 if dedicated else 0  # GPUMEM_IMAGE_DEDICATED
         if name is not None:
-            desc.name = name.encode()
+            desc.name = name_bytes(name)
         created = handle()
         errors.check(lib.gpumem_image_create(pool._live_handle(), ctypes.byref(desc),
                                              ctypes.byref(created)))
@@ -142,7 +142,8 @@ class Image(Object):
         target.base_layer = unsigned("to_layer", to_layer, 32)
         target.x, target.y, target.z = (unsigned("to", value, 32) for value in to)
         errors.check(lib.gpumem_image_copy(self._live_handle(), ctypes.byref(source),
-                                           destination._live_handle(), ctypes.byref(target)))
+                                           handle_of(destination, Image, "destination"),
+                                           ctypes.byref(target)))
 
     @property
     def info(self):

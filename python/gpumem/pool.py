@@ -3,7 +3,7 @@ import ctypes
 from collections import namedtuple
 
 from . import errors
-from ._args import unsigned
+from ._args import unsigned, name_bytes
 from ._library import lib, PoolDesc, PoolStats, handle
 from ._object import Object
 
@@ -49,7 +49,7 @@ class Pool(Object):
         desc.release_threshold = unsigned("release_threshold", release_threshold)
         desc.arena_count = unsigned("arena_count", arena_count, 32)
         if name is not None:
-            desc.name = name.encode()
+            desc.name = name_bytes(name)
         created = handle()
         errors.check(lib.gpumem_pool_create(device._live_handle(), ctypes.byref(desc),
                                             ctypes.byref(created)))

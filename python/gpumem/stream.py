@@ -5,7 +5,12 @@ from . import errors
 from ._args import rest, unsigned
 from ._bytes import readable, writable
 from ._library import lib, handle, u64
-from ._object import Object
+from ._object import Object, handle_of
+
+
+def _buffer(value, name="buffer"):
+    from .buffer import Buffer
+    return handle_of(value, Buffer, name)
 
 
 class Stream(Object):
@@ -61,32 +66,36 @@ class Stream(Object):
     def wait_event(self, event):
         """Work queued on this stream from now on starts once `event` completed (on the device
         on CUDA and HIP; elsewhere this call waits on the host)."""
-        errors.check(lib.gpumem_stream_wait_event(self._live_handle(), event._live_handle()))
+        from .event import Event
+        errors.check(lib.gpumem_stream_wait_event(self._live_handle(),
+                                                  handle_of(event, Event, "event")))
 
     def write(self, buffer, data, offset=0):
         """Queues a write of `data` at `offset` (data is read before this returns)."""
         address, size, keep = readable(data)
-        errors.check(lib.gpumem_stream_write(self._live_handle(), buffer._live_handle(),
+        errors.check(lib.gpumem_stream_write(self._live_handle(), _buffer(buffer),
                                              unsigned("offset", offset), address, size))
         self._pending.append(buffer)
 
     def read_into(self, buffer, out, offset=0):
         """Queues a read into `out`, which holds the bytes once synchronize() returns."""
         address, size, keep = writable(out)
-        errors.check(lib.gpumem_stream_read(self._live_handle(), buffer._live_handle(),
+        errors.check(lib.gpumem_stream_read(self._live_handle(), _buffer(buffer),
                                             unsigned("offset", offset), address, size))
         self._pending.append((buffer, keep, out))
 
     def copy(self, source, destination, size, source_offset=0, destination_offset=0):
         errors.check(lib.gpumem_stream_copy(
-            self._live_handle(), source._live_handle(), unsigned("source_offset", source_offset),
-            destination._live_handle(), unsigned("destination_offset", destination_offset),
+            self._live_handle(), _buffer(source, "source"),
+            unsigned("source_offset", source_offset), _buffer(destination, "destination"),
+            unsigned("destination_offset", destination_offset),
             unsigned("size", size)))
         self._pending.append((source, destination))
 
     def fill(self, buffer, pattern, offset=0, size=None):
+        handle_ = _buffer(buffer)
         size = rest(size, buffer.size, offset)
-        errors.check(lib.gpumem_stream_fill(self._live_handle(), buffer._live_handle(),
+        errors.check(lib.gpumem_stream_fill(self._live_handle(), handle_,
                                             unsigned("offset", offset), unsigned("size", size),
                                             unsigned("pattern", pattern, 32)))
         self._pending.append(buffer)

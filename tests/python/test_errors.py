@@ -53,6 +53,30 @@ def test_python_arguments_are_checked_before_c(device_pool):
         buffer.copy_to(b"not a buffer")
 
 
+def test_arguments_of_another_kind_are_type_errors(device, device_pool):
+    """Every method that takes a gpumem object raises TypeError, naming the argument, for
+    anything else (not the AttributeError of a missing method), and names must be str."""
+    buffer = device_pool.buffer(64)
+    stream = device.stream()
+    event = device.event()
+    calls = [
+        lambda: stream.write(b"not a buffer", b"data"),
+        lambda: stream.read_into(b"not a buffer", bytearray(4)),
+        lambda: stream.copy(buffer, b"not a buffer", 4),
+        lambda: stream.copy(b"not a buffer", buffer, 4),
+        lambda: stream.fill(b"not a buffer", 0),
+        lambda: stream.wait_event(buffer),
+        lambda: event.record(buffer),
+        lambda: device_pool.image(4, 4).copy_to(b"not an image"),
+        lambda: device_pool.buffer(8, name=5),
+        lambda: device.pool(name=b"bytes"),
+    ]
+    for i, call in enumerate(calls):
+        with pytest.raises(TypeError):
+            call()
+    stream.synchronize()
+
+
 def test_device_local_memory_that_cannot_be_mapped(device):
     properties = device.properties
     hidden = [i for i, t in enumerate(properties.memory_types)
