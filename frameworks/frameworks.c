@@ -59,13 +59,6 @@ static void report(const char *what, size_t size, int device, const char *reason
             device, reason ? reason : gpumem_last_error());
 }
 
-/* Why a device ordinal has no state to use (device_of returned NULL without a failed call). */
-static const char *no_device_reason(int ordinal, int opening)
-{
-    if (ordinal < 0 || ordinal >= MAX_DEVICES)
-        return "the device ordinal is outside 0-63";
-    return opening ? NULL : "nothing was allocated on this device through gpumem-frameworks";
-}
 
 gpumem_result gpumem_frameworks_configure(const gpumem_frameworks_config *config)
 {
@@ -174,6 +167,23 @@ static void trace_line(char action, const void *pointer, size_t size, int device
     pthread_mutex_unlock(&trace_lock);
 }
 
+/* Why there is no device state `d` or no stream for a call (device_of or stream_of returned
+ * NULL), where no gpumem call failed; NULL where one did (its error says why). `opening`: the
+ * call would open the device (an allocation). */
+static const char *no_state_reason(const device_state *d, gpumem_stream stream, int ordinal,
+                                   int opening)
+{
+    if (ordinal < 0 || ordinal >= MAX_DEVICES)
+        return "the device ordinal is outside 0-63";
+    if (!d && opening)
+        return open_failure[0] ? open_failure : NULL;
+    if (!d)
+        return "nothing was allocated on this device through gpumem-frameworks";
+    if (!stream && d->stream_count >= MAX_STREAMS)
+        return "the allocator wraps at most 512 native streams a device, and this is one more";
+    return NULL;
+}
+
 static void *allocate(size_t size, int ordinal, void *native_stream)
 {
     if (size == 0)
@@ -184,11 +194,7 @@ static void *allocate(size_t size, int ordinal, void *native_stream)
     gpumem_native_buffer native;
     gpumem_buffer_desc desc = {.size = size,
                                .alignment = pool_kind == GPUMEM_POOL_PAGED ? ALIGNMENT : 0};
-    const char *reason = NULL;
-    if (!d)
-        reason = open_failure[0] ? open_failure : no_device_reason(ordinal, 1);
-    else if (!stream && d->stream_count >= MAX_STREAMS)
-        reason = "the allocator wraps at most 512 native streams a device, and this is one more";
+    const char *reason = no_state_reason(d, stream, ordinal, 1);
     if (!stream || gpumem_buffer_create_on_stream(d->pool, &desc, stream, &buffer) != GPUMEM_OK)
         goto failed;
     if (gpumem_buffer_native(buffer, &native) != GPUMEM_OK) {
@@ -211,11 +217,7 @@ static void release(void *pointer, size_t size, int ordinal, void *native_stream
     gpumem_stream stream = d ? stream_of(d, ordinal, native_stream) : NULL;
     gpumem_buffer buffer;
     uint64_t offset;
-    const char *reason = !d ? no_device_reason(ordinal, 0)
-                         : !stream && d->stream_count >= MAX_STREAMS
-                             ? "the allocator wraps at most 512 native streams a device, and "
-                               "this is one more"
-                             : NULL;
+    const char *reason = no_state_reason(d, stream, ordinal, 0);
     if (!stream ||
         gpumem_buffer_find(d->device, (uint64_t)(uintptr_t)pointer, &buffer, &offset) !=
             GPUMEM_OK) {

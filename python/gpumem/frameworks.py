@@ -45,6 +45,13 @@ def _load():
         library.gpumem_frameworks_stats.restype = i32
         library.gpumem_frameworks_trim.argtypes = [ctypes.c_int]
         library.gpumem_frameworks_trim.restype = i32
+        # PyTorch's entry points, for calling them from Python (tests, replays).
+        library.gpumem_frameworks_torch_alloc.argtypes = [ctypes.c_size_t, ctypes.c_int,
+                                                          ctypes.c_void_p]
+        library.gpumem_frameworks_torch_alloc.restype = ctypes.c_void_p
+        library.gpumem_frameworks_torch_free.argtypes = [ctypes.c_void_p, ctypes.c_size_t,
+                                                         ctypes.c_int, ctypes.c_void_p]
+        library.gpumem_frameworks_torch_free.restype = None
         return library, candidate
     raise ImportError("gpumem: cannot load libgpumem-frameworks (set "
                       "GPUMEM_FRAMEWORKS_LIBRARY to its path): " + "; ".join(failures))

@@ -12,21 +12,29 @@
 
 #define SIZE (1u << 20)
 
-CONF_TEST(a_native_stream_is_wrapped_and_never_destroyed)
+/* A new stream of conf_dev (*owner) and a gpumem stream over its native stream (*wrapped); the
+ * native handle. Skips, saying why, on a backend that cannot wrap (which must say so). */
+static uint64_t wrap_or_skip(gpumem_stream *owner, gpumem_stream *wrapped)
 {
-    gpumem_stream owner, wrapped;
-    OK(gpumem_stream_create(conf_dev, &owner));
+    OK(gpumem_stream_create(conf_dev, owner));
     uint64_t native = 0;
-    OK(gpumem_stream_native(owner, &native));
-    gpumem_result r = gpumem_stream_wrap(conf_dev, native, &wrapped);
+    OK(gpumem_stream_native(*owner, &native));
+    gpumem_result r = gpumem_stream_wrap(conf_dev, native, wrapped);
     if (r == GPUMEM_ERROR_UNSUPPORTED) {
         char why[GPUMEM_REASON_SIZE];
         snprintf(why, sizeof why, "%s", gpumem_last_error());
         cr_assert_neq(why[0], '\0', "UNSUPPORTED without a message");
-        OK(gpumem_stream_destroy(owner));
+        OK(gpumem_stream_destroy(*owner));
         CONF_SKIP("backend %s cannot wrap a stream: %s", conf_backend(), why);
     }
     OK(r);
+    return native;
+}
+
+CONF_TEST(a_native_stream_is_wrapped_and_never_destroyed)
+{
+    gpumem_stream owner, wrapped;
+    uint64_t native = wrap_or_skip(&owner, &wrapped);
     uint64_t again = 0;
     OK(gpumem_stream_native(wrapped, &again));
     cr_assert_eq(again, native, "the wrapped stream is another native stream");
@@ -92,15 +100,7 @@ static void *make_on_the_host(void *arg)
 CONF_TEST(two_gpumem_streams_over_one_queue_beside_another_threads_creates)
 {
     gpumem_stream owner, wrapped;
-    OK(gpumem_stream_create(conf_dev, &owner));
-    uint64_t native = 0;
-    OK(gpumem_stream_native(owner, &native));
-    gpumem_result r = gpumem_stream_wrap(conf_dev, native, &wrapped);
-    if (r == GPUMEM_ERROR_UNSUPPORTED) {
-        OK(gpumem_stream_destroy(owner));
-        CONF_SKIP("backend %s cannot wrap a stream", conf_backend());
-    }
-    OK(r);
+    wrap_or_skip(&owner, &wrapped);
     gpumem_pool pool = conf_pool(0), side = conf_pool(0);
     gpumem_buffer x = conf_buffer(side, 1 << 16, 0), y = conf_buffer(side, 1 << 16, 0);
     struct host_maker m = {.pool = pool};

@@ -59,14 +59,8 @@ def test_stats_of_an_unused_device_are_not_found():
 def test_an_allocation_without_a_device_fails_cleanly():
     # In a process of its own: a failed open leaves nothing behind, but keep it apart anyway.
     code = (
-        "import ctypes\n"
         "from gpumem import frameworks\n"
         "lib = frameworks.library()\n"
-        "lib.gpumem_frameworks_torch_alloc.restype = ctypes.c_void_p\n"
-        "lib.gpumem_frameworks_torch_alloc.argtypes = [ctypes.c_size_t, ctypes.c_int,"
-        " ctypes.c_void_p]\n"
-        "lib.gpumem_frameworks_torch_free.argtypes = [ctypes.c_void_p, ctypes.c_size_t,"
-        " ctypes.c_int, ctypes.c_void_p]\n"
         "assert lib.gpumem_frameworks_torch_alloc(4096, 0, None) is None\n"
         "assert lib.gpumem_frameworks_torch_alloc(0, 0, None) is None\n"
         "assert lib.gpumem_frameworks_torch_alloc(4096, -1, None) is None\n"

@@ -3,6 +3,8 @@ runs these; elsewhere they skip): DLPack and __cuda_array_interface__, checked b
 pointers and by bytes written on one side and read on the other."""
 import gc
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -13,6 +15,16 @@ pytestmark = pytest.mark.skipif(os.environ.get("GPUMEM_BACKEND") != "cuda",
                                 reason="the framework tests need GPUMEM_BACKEND=cuda")
 
 SIZE = 1 << 20
+
+
+def run_apart(code, done_line, timeout=300):
+    """Runs `code` in a Python process of its own (the allocators are process-wide) and
+    asserts that it printed `done_line`; returns the finished process."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=timeout)
+    assert done.returncode == 0 and done_line in done.stdout, \
+        done.stdout[-2000:] + done.stderr[-3000:]
+    return done
 
 
 @pytest.fixture
@@ -125,8 +137,6 @@ def test_numba_allocates_from_gpumem(device):
     Numba takes its memory manager before its first context. No kernel is compiled: the GPU
     machine's Numba-CUDA cannot compile against its numpy 2 (np.row_stack is gone)."""
     pytest.importorskip("numba.cuda")
-    import subprocess
-    import sys
     code = (
         "import gc, numpy as np\n"
         "import gpumem.numba, gpumem.frameworks\n"
@@ -147,9 +157,7 @@ def test_numba_allocates_from_gpumem(device):
         "del d; gc.collect(); cuda.synchronize()\n"
         "assert gpumem.frameworks.stats().allocation_count == before - 1\n"
         "print('numba ok')\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0 and "numba ok" in done.stdout, done.stderr[-3000:]
+    run_apart(code, "numba ok")
 
 
 def test_cupy_memory_freed_under_one_blocking_stream_is_reused_after_its_work(device):
@@ -160,8 +168,6 @@ def test_cupy_memory_freed_under_one_blocking_stream_is_reused_after_its_work(de
     wait for B1's copies: their result is checked. In a process of its own (the allocator is
     process-wide)."""
     pytest.importorskip("cupy")
-    import subprocess
-    import sys
     code = (
         "import cupy, gpumem.cupy\n"
         "gpumem.cupy.use_allocator()\n"
@@ -189,27 +195,16 @@ def test_cupy_memory_freed_under_one_blocking_stream_is_reused_after_its_work(de
         "assert reused > 0, 'Y never got X memory: the test ran nothing'\n"
         "assert wrong == 0, wrong\n"
         "print('cupy ok')\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=300)
-    assert done.returncode == 0 and "cupy ok" in done.stdout, \
-        done.stdout[-2000:] + done.stderr[-3000:]
+    run_apart(code, "cupy ok")
 
 
 def test_a_free_inside_an_allocation_frees_nothing():
     """The allocator frees by the address an allocation began at; a pointer inside one is
     refused on stderr, and the allocation stays (freeing it would free memory still in use).
     In a process of its own (the allocator is process-wide)."""
-    import subprocess
-    import sys
     code = (
-        "import ctypes\n"
         "from gpumem import frameworks\n"
         "lib = frameworks.library()\n"
-        "lib.gpumem_frameworks_torch_alloc.restype = ctypes.c_void_p\n"
-        "lib.gpumem_frameworks_torch_alloc.argtypes = [ctypes.c_size_t, ctypes.c_int,"
-        " ctypes.c_void_p]\n"
-        "lib.gpumem_frameworks_torch_free.argtypes = [ctypes.c_void_p, ctypes.c_size_t,"
-        " ctypes.c_int, ctypes.c_void_p]\n"
         "p = lib.gpumem_frameworks_torch_alloc(1 << 20, 0, None)\n"
         "assert p, 'no allocation'\n"
         "lib.gpumem_frameworks_torch_free(p + 100, 1 << 20, 0, None)\n"
@@ -220,7 +215,5 @@ def test_a_free_inside_an_allocation_frees_nothing():
         "lib.gpumem_frameworks_torch_free(p, 1 << 20, 0, None)\n"
         "assert frameworks.stats().allocation_count == 0, frameworks.stats()\n"
         "print('free ok')\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120)
-    assert done.returncode == 0 and "free ok" in done.stdout, done.stdout + done.stderr[-3000:]
+    done = run_apart(code, "free ok", timeout=120)
     assert "inside an allocation" in done.stderr, done.stderr[-3000:]
