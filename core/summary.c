@@ -43,8 +43,11 @@ static void summarize_pool(gpumem_json *t, gpumem_pool_obj *pool, totals *all)
     gpumem_pool_lock_arenas_reclaimed(pool); /* the pages as the application's destroys left them */
     GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
         for (const gpumem_list *n = arena->pages.next; n != &arena->pages; n = n->next) {
+            const gpumem_page *page = GPUMEM_CONTAINER_OF(n, gpumem_page, link);
+            if (page->imported) /* the application's memory: not the pool's pages */
+                continue;
             one.pages++;
-            one.dedicated += GPUMEM_CONTAINER_OF(n, gpumem_page, link)->dedicated;
+            one.dedicated += page->dedicated;
         }
         uint64_t free_bytes, arena_largest;
         gpumem_pool_free_room(arena, &free_bytes, &arena_largest);

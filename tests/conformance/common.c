@@ -156,6 +156,30 @@ char *conf_device_text(gpumem_result (*get)(gpumem_device, char *, uint64_t, uin
     return text;
 }
 
+void conf_expect_summary_counts(gpumem_pool pool, const char *name)
+{
+    gpumem_pool_stats stats;
+    OK(gpumem_pool_stats_get(pool, &stats));
+    char *text = conf_device_text(gpumem_device_summary);
+    char head[160];
+    snprintf(head, sizeof head, "pool '%s' (", name);
+    const char *mine = strstr(text, head);
+    cr_assert_not_null(mine, "no line for pool '%s' in the summary:\n%s", name, text);
+    const char *counts = strstr(mine, "\n  ");
+    unsigned long long pages = 0, allocations = 0;
+    cr_assert(counts && sscanf(counts, "\n  %llu pages", &pages) == 1, "%s", text);
+    const char *in = strstr(counts, " allocations\n");
+    while (in && in > counts && in[-1] >= '0' && in[-1] <= '9')
+        in--;
+    cr_assert(in && sscanf(in, "%llu", &allocations) == 1, "%s", text);
+    cr_assert_eq(pages, stats.page_count, "pool '%s': the summary counts %llu pages, the stats "
+                 "%llu:\n%s", name, pages, (unsigned long long)stats.page_count, text);
+    cr_assert_eq(allocations, stats.allocation_count, "pool '%s': the summary counts %llu "
+                 "allocations, the stats %llu:\n%s", name, allocations,
+                 (unsigned long long)stats.allocation_count, text);
+    free(text);
+}
+
 int conf_count_of(const char *text, const char *needle)
 {
     /* memmem with the lengths measured once: AddressSanitizer's strstr takes the strlen of the

@@ -129,6 +129,10 @@ void *conf_alloc(size_t size);
  * calls succeed); free() it. */
 char *conf_device_text(gpumem_result (*get)(gpumem_device, char *, uint64_t, uint64_t *));
 
+/* Asserts that gpumem_device_summary's line for the pool named `name` (unique on conf_dev)
+ * counts the pages and allocations that gpumem_pool_stats_get gives for `pool`. */
+void conf_expect_summary_counts(gpumem_pool pool, const char *name);
+
 /* Occurrences of `needle` in `text`. */
 int conf_count_of(const char *text, const char *needle);
 

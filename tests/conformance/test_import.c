@@ -180,6 +180,7 @@ CONF_TEST(the_memory_of_another_buffer_is_imported)
     cr_assert_eq(stats.page_count, 0);
     cr_assert_eq(stats.used_bytes, SIZE);
     cr_assert_eq(stats.allocation_count, 1);
+    conf_expect_summary_counts(imports, "imports"); /* the summary's numbers are the stats' */
     uint64_t length = 0;
     OK(gpumem_device_dump_json(conf_dev, NULL, 0, &length));
     char *dump = conf_alloc(length + 1);

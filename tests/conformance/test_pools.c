@@ -474,6 +474,10 @@ CONF_TEST(the_summary_describes_each_pool)
     cr_assert_gt(strtod(fragmentation + strlen("fragmentation "), NULL), 0.0,
                  "holes between live buffers are fragmentation: %s", text);
     cr_assert_not_null(strstr(text, "total: "), "%s", text);
+    gpumem_buffer own = conf_buffer(pool, 3u << 20, 0); /* a page of its own beside them */
+    conf_expect_summary_counts(pool, "summarized");
+    OK(gpumem_buffer_destroy(own));
+    conf_expect_summary_counts(pool, "summarized");
     FAILS(gpumem_device_summary(conf_dev, NULL, 0, NULL), GPUMEM_ERROR_INVALID_ARGUMENT);
     FAILS(gpumem_device_summary(conf_dev, NULL, 5, &length), GPUMEM_ERROR_INVALID_ARGUMENT);
     free(text);
