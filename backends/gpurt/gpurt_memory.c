@@ -85,6 +85,17 @@ gpumem_result gpurt_page_import(gpumem_backend_device *device, uint32_t memory_t
                                     (unsigned long long)desc->address, rt->name, d->ordinal,
                                     ordinal < 0 ? "the runtime knows it as no device's memory"
                                                 : "it is another device's");
+    /* The pinned type's pages are mapped by handing out their address and filled by the
+     * device over the bus: device memory there would be a host pointer the host cannot touch,
+     * pageable memory a range the device cannot reach. */
+    if (kind == GPURT_MEMORY_PINNED &&
+        !gpurt_host_memory_is_pinned(device, (const void *)(uintptr_t)desc->address, desc->size))
+        return gpumem_backend_error(GPUMEM_ERROR_INVALID_ARGUMENT,
+                                    "the %llu bytes at 0x%llx are not one allocation of %s "
+                                    "pinned or registered host memory, which the pinned memory "
+                                    "type holds",
+                                    (unsigned long long)desc->size,
+                                    (unsigned long long)desc->address, rt->name);
     gpurt_page *p = calloc(1, sizeof *p);
     if (!p)
         return gpumem_backend_error(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for a page");

@@ -26,7 +26,8 @@ static void destroy_in(const gpurt_device *d, gpurt_status (*destroy)(void *), v
     gpurt_leave(d, &scope);
 }
 
-/* Waits for a stream or an event; waiting needs no current device. */
+/* Waits for a stream or an event; waiting on a handle of the runtime's own needs no current
+ * device. */
 static gpumem_result wait_for(const gpurt_device *d, gpurt_status (*wait)(void *),
                               gpurt_call call, void *handle)
 {
@@ -54,7 +55,18 @@ gpumem_result gpurt_stream_synchronize(gpumem_backend_device *device,
                                        gpumem_backend_stream *stream)
 {
     const gpurt_device *d = gpurt_device_of(device);
-    return wait_for(d, d->rt->stream_synchronize, GPURT_CALL_STREAM_SYNCHRONIZE, stream);
+    if ((uint64_t)(uintptr_t)stream != d->rt->default_stream_handle)
+        return wait_for(d, d->rt->stream_synchronize, GPURT_CALL_STREAM_SYNCHRONIZE, stream);
+    /* The wrapped default stream's handle names the legacy stream of whichever context is
+     * current: with none, the wait fails; with another (another device's, the application's
+     * own), it waits for that context's work and returns while gpumem's still runs. */
+    gpurt_scope scope;
+    gpumem_result r = gpurt_enter(d, &scope);
+    if (r != GPUMEM_OK)
+        return r;
+    r = wait_for(d, d->rt->stream_synchronize, GPURT_CALL_STREAM_SYNCHRONIZE, stream);
+    gpurt_leave(d, &scope);
+    return r;
 }
 
 gpumem_result gpurt_stream_wrap(gpumem_backend_device *device, uint64_t native,

@@ -5,6 +5,7 @@
  * at the device's memory limit, and byte-exact pageable transfers through core's staging (from
  * two usable CPUs; on one, synchronous ones go to the driver's own copy).
  * Without a CUDA driver or device every test skips with the reason gpumem gives. */
+#include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1028,5 +1029,146 @@ Test(cuda, pageable_transfers_are_byte_exact, .timeout = 240)
     }
     free(source);
     free(back);
+    OK(gpumem_device_close(device));
+}
+
+/* --- the wrapped default stream, synchronized from any thread and any context ---
+ * Its handle, CU_STREAM_LEGACY, names the legacy stream of whichever context is current: the
+ * wait must be made in gpumem's. */
+
+/* No context is current on the test's thread (gpumem pops what it pushes, and the test
+ * process made none current): synchronizing the wrapped default stream must still work. */
+Test(cuda, a_wrapped_default_stream_synchronizes_with_no_context_current)
+{
+    gpumem_device device = open_cuda();
+    app_cuda cu;
+    app_cuda_load(&cu);
+    CUcontext current = NULL;
+    CU_OK(cu.cuCtxGetCurrent(&current));
+    cr_assert_null(current, "the test needs a thread with no current context");
+    gpumem_pool pool = device_pool(device);
+    gpumem_buffer buffer = buffer_in(pool, MiB, 0);
+    uint8_t *data = allocate(MiB), *back = allocate(MiB);
+    pattern(data, MiB, 11);
+    gpumem_stream stream;
+    OK(gpumem_stream_wrap(device, 0, &stream)); /* CU_STREAM_LEGACY of gpumem's context */
+    OK(gpumem_stream_write(stream, buffer, 0, data, MiB));
+    OK(gpumem_stream_read(stream, buffer, 0, back, MiB));
+    OK(gpumem_stream_synchronize(stream)); /* fails: cuStreamSynchronize: ..._INVALID_CONTEXT */
+    ASSERT_SAME(back, data, MiB, "through the wrapped default stream");
+    OK(gpumem_stream_destroy(stream));
+    free(data);
+    free(back);
+    OK(gpumem_device_close(device));
+}
+
+/* Another context of the same device is current (as another GPU's context is in a multi-GPU
+ * program): gpumem_stream_synchronize on the wrapped default stream must wait for gpumem's
+ * context's legacy stream, not the caller's. Slow work of the application's queued first on
+ * that stream; the read lands in registered memory, so the driver's copy is asynchronous. */
+Test(cuda, a_wrapped_default_stream_waits_in_gpumems_context_not_the_callers)
+{
+    gpumem_device device = open_cuda();
+    app_cuda cu;
+    app_cuda_load(&cu);
+    gpumem_pool pool = device_pool(device);
+    const size_t big = 256 * MiB;
+    gpumem_buffer buffer = buffer_in(pool, big, 0);
+    gpumem_native_buffer nb;
+    OK(gpumem_buffer_native(buffer, &nb));
+    uint8_t *back = NULL;
+    cr_assert_eq(posix_memalign((void **)&back, 4096, MiB), 0);
+    gpumem_host_registration registration;
+    OK(gpumem_host_register(device, back, MiB, 0, &registration));
+
+    CUdevice cu_device;
+    CUcontext other, popped;
+    CU_OK(cu.cuDeviceGet(&cu_device, 0));
+    CU_OK(app_context_create(&cu, &other, cu_device)); /* current on this thread */
+    gpumem_stream stream;
+    OK(gpumem_stream_wrap(device, 0, &stream));
+    for (int round = 1; round <= 4; round++) {
+        memset(back, 0, MiB);
+        CU_OK(cu.cuCtxPushCurrent_v2(context_of(device)));
+        for (int i = 0; i < 64; i++)
+            CU_OK(cu.cuMemsetD8Async(nb.address, (unsigned char)(100 + i), big, CU_STREAM_LEGACY));
+        CU_OK(cu.cuMemsetD8Async(nb.address, (unsigned char)round, MiB, CU_STREAM_LEGACY));
+        CU_OK(cu.cuCtxPopCurrent_v2(&popped)); /* `other` is current again */
+        OK(gpumem_stream_read(stream, buffer, 0, back, MiB));
+        OK(gpumem_stream_synchronize(stream)); /* without the fix: waits for `other`'s stream */
+        cr_assert_eq(count_not(back, MiB, (uint8_t)round), 0,
+                     "round %d: the synchronize returned before gpumem's read landed", round);
+    }
+    OK(gpumem_stream_destroy(stream));
+    OK(gpumem_host_unregister(registration));
+    OK(gpumem_device_close(device));
+    CU_OK(cu.cuCtxPopCurrent_v2(&popped));
+    CU_OK(cu.cuCtxDestroy_v2(other));
+    free(back);
+}
+
+/* The same from a thread of the application's that never touched CUDA: core may synchronize
+ * a wrapped stream from any thread (backend.h, stream_wrap). */
+static void *synchronize_on_a_fresh_thread(void *stream)
+{
+    return (void *)(uintptr_t)gpumem_stream_synchronize((gpumem_stream)stream);
+}
+
+Test(cuda, a_wrapped_default_stream_synchronizes_from_any_thread)
+{
+    gpumem_device device = open_cuda();
+    gpumem_pool pool = device_pool(device);
+    gpumem_buffer buffer = buffer_in(pool, MiB, 0);
+    gpumem_stream stream;
+    OK(gpumem_stream_wrap(device, 0, &stream));
+    OK(gpumem_stream_fill(stream, buffer, 0, MiB, 0x01020304u));
+    pthread_t thread;
+    void *result = NULL;
+    cr_assert_eq(pthread_create(&thread, NULL, synchronize_on_a_fresh_thread, stream), 0);
+    cr_assert_eq(pthread_join(thread, &result), 0);
+    cr_assert_eq((gpumem_result)(uintptr_t)result, GPUMEM_OK, "%s", gpumem_last_error());
+    OK(gpumem_stream_destroy(stream));
+    OK(gpumem_device_close(device));
+}
+
+/* --- what the pinned memory type imports ---
+ * Its pages are mapped by handing out their address and filled by the device over the bus:
+ * device memory or pageable memory there is refused. */
+Test(cuda, memory_of_another_kind_is_not_imported_as_pinned_memory)
+{
+    gpumem_device device = open_cuda();
+    app_cuda cu;
+    app_cuda_load(&cu);
+    gpumem_pool_desc desc = {.flags = GPUMEM_POOL_MEMORY_TYPE_INDEX, .memory_type_index = 1,
+                             .name = "pinned"};
+    gpumem_device_properties p;
+    OK(gpumem_device_properties_get(device, &p));
+    cr_assert(p.memory_types[1].flags & GPUMEM_MEMORY_HOST_VISIBLE);
+    cr_assert_not(p.memory_types[1].flags & GPUMEM_MEMORY_DEVICE_LOCAL, "type 1 is pinned");
+    gpumem_pool pinned;
+    OK(gpumem_pool_create(device, &desc, &pinned));
+
+    CUdeviceptr memory;
+    CUcontext popped;
+    CU_OK(cu.cuCtxPushCurrent_v2(context_of(device)));
+    CU_OK(cu.cuMemAlloc_v2(&memory, MiB));
+    CU_OK(cu.cuCtxPopCurrent_v2(&popped));
+    gpumem_buffer refused;
+    gpumem_import_desc as_pinned = {.address = memory, .size = MiB};
+    cr_assert_eq(gpumem_buffer_import(pinned, &as_pinned, &refused),
+                 GPUMEM_ERROR_INVALID_ARGUMENT, "device memory as pinned host memory: %s",
+                 gpumem_last_error());
+
+    void *pageable = allocate(MiB);
+    as_pinned.address = (uint64_t)(uintptr_t)pageable;
+    cr_assert_eq(gpumem_buffer_import(pinned, &as_pinned, &refused),
+                 GPUMEM_ERROR_INVALID_ARGUMENT, "pageable memory as pinned host memory: %s",
+                 gpumem_last_error());
+
+    OK(gpumem_pool_destroy(pinned));
+    CU_OK(cu.cuCtxPushCurrent_v2(context_of(device)));
+    CU_OK(cu.cuMemFree_v2(memory));
+    CU_OK(cu.cuCtxPopCurrent_v2(&popped));
+    free(pageable);
     OK(gpumem_device_close(device));
 }
