@@ -366,8 +366,10 @@ static gpumem_json_value *read_member(parser *p)
         return fail_expected(p, "':' after a member's name");
     p->at++;
     gpumem_json_value *v = read_value(p);
-    if (v)
+    if (v) {
         v->key = key;
+        v->key_length = length;
+    }
     return v;
 }
 
@@ -460,8 +462,9 @@ const gpumem_json_value *gpumem_json_member(const gpumem_json_value *object, con
 {
     if (!object || object->kind != GPUMEM_JSON_OBJECT)
         return NULL;
+    size_t length = strlen(key);
     for (const gpumem_json_value *v = object->first; v; v = v->next)
-        if (strcmp(v->key, key) == 0)
+        if (v->key_length == length && memcmp(v->key, key, length) == 0)
             return v;
     return NULL;
 }

@@ -35,6 +35,7 @@ struct gpumem_json_value {
     const char *string;  /* GPUMEM_JSON_STRING, unescaped and NUL-terminated */
     size_t length;       /* of string (it may hold NULs of \u0000 escapes) */
     const char *key;     /* a member of an object: its name; else NULL */
+    size_t key_length;   /* of key (it may hold NULs of \u0000 escapes too) */
     gpumem_json_value *first; /* ARRAY and OBJECT: the first element or member */
     gpumem_json_value *next;  /* the next element or member of the parent */
 };

@@ -71,6 +71,9 @@ static const bad_case bad_cases[] = {
     {"{\"schema\":\"gpumem-info\",\"schema_version\":1}",
      "the text's schema is \"gpumem-info\", not \"gpumem-dump\""},
     {"{\"schema\":\"gpumem-dump\"}", "no field \"schema_version\""},
+    /* a name is all its characters: one with a NUL in it is no field's */
+    {"{\"schema\\u0000x\":\"gpumem-dump\",\"schema_version\":1}", "no field \"schema\""},
+    {"{\"schema\":\"gpumem-dump\",\"schema_version\\u0000\":1}", "no field \"schema_version\""},
     {HEAD "\"x\":0}", "no field \"name\""},
     {"{\"schema\":\"gpumem-dump\",\"schema_version\":2}", "schema_version is 2; this library "
                                                           "reads version 1"},
