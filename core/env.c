@@ -60,10 +60,16 @@ static const struct env_variable {
     [ENV_MEMBARRIER] = {"GPUMEM_MEMBARRIER", switch_words, 1, 1},
 };
 
-/* Per variable, a hash of the last value warned about (0: none), so each bad value is warned
- * about once however often it is read. Exchanged before the warning is written: GPUMEM_LOG is
- * read while a warning is logged, and must not warn again from inside. */
-static _Atomic uint64_t warned[ENV_COUNT];
+/* Per variable, hashes of the values warned about (0: an empty slot), so that each bad value
+ * is warned about once however often it is read, also when values change between reads (a
+ * variable set anew between opens, a chunk cut differently for two devices). Slots only go
+ * from empty to a hash, so two threads reading one new value meet at the same slot and one of
+ * them warns; past WARNED_SLOTS values a variable's slots are reused in turn. A slot is taken
+ * before the warning is written: GPUMEM_LOG is read while a warning is logged, and must not
+ * warn again from inside. */
+#define WARNED_SLOTS 8u
+static _Atomic uint64_t warned[ENV_COUNT][WARNED_SLOTS];
+static _Atomic uint32_t warned_reuse[ENV_COUNT];
 
 static uint64_t hash_of(const char *text, uint64_t salt)
 {
@@ -73,12 +79,26 @@ static uint64_t hash_of(const char *text, uint64_t salt)
     return h ? h : 1;
 }
 
+/* Whether `key` is new to variable `id`'s warnings; it is remembered from now on. */
+static int first_warning(env_id id, uint64_t key)
+{
+    for (uint32_t i = 0; i < WARNED_SLOTS; i++) {
+        uint64_t seen = 0;
+        if (atomic_compare_exchange_strong(&warned[id][i], &seen, key))
+            return 1;
+        if (seen == key)
+            return 0;
+    }
+    uint32_t slot = atomic_fetch_add(&warned_reuse[id], 1u) % WARNED_SLOTS;
+    return atomic_exchange(&warned[id][slot], key) != key;
+}
+
 static void warn_once(env_id id, uint64_t key, const char *format, ...)
     __attribute__((format(printf, 3, 4)));
 
 static void warn_once(env_id id, uint64_t key, const char *format, ...)
 {
-    if (atomic_exchange(&warned[id], key) == key)
+    if (!first_warning(id, key))
         return;
     char message[512];
     va_list args;
@@ -136,21 +156,28 @@ static int word_of(env_id id)
     return v->bad_value;
 }
 
-/* 1 for a plain decimal number (digits only: no sign, space or suffix), with *out saturated at
- * UINT64_MAX; else 0. */
+/* 1 for a plain decimal number (digits only: no sign, space or suffix) in *out;
+ * PARSE_COUNT_SATURATED for one above UINT64_MAX, with *out at UINT64_MAX; else 0. */
+#define PARSE_COUNT_SATURATED 2
 static int parse_count(const char *text, uint64_t *out)
 {
     uint64_t value = 0;
+    int result = 1;
     if (!*text)
         return 0;
     for (const char *p = text; *p; p++) {
         if (*p < '0' || *p > '9')
             return 0;
         unsigned digit = (unsigned)(*p - '0');
-        value = value > (UINT64_MAX - digit) / 10 ? UINT64_MAX : value * 10 + digit;
+        if (value > (UINT64_MAX - digit) / 10) {
+            value = UINT64_MAX;
+            result = PARSE_COUNT_SATURATED;
+        } else {
+            value = value * 10 + digit;
+        }
     }
     *out = value;
-    return 1;
+    return result;
 }
 
 int32_t gpumem_env_log_level(void)
@@ -298,10 +325,17 @@ uint64_t gpumem_env_registration_cache(void)
     uint64_t bytes;
     if (!value)
         return 0;
-    if (parse_count(value, &bytes))
-        return bytes;
+    int parsed = parse_count(value, &bytes);
     char quoted[128];
+    if (parsed == 1)
+        return bytes;
     gpumem_env_quote(value, strlen(value), quoted, sizeof quoted);
+    if (parsed == PARSE_COUNT_SATURATED) {
+        warn_once(ENV_REGISTRATION_CACHE, hash_of(value, 0),
+                  "%s=%s is above 18446744073709551615 bytes; using 18446744073709551615",
+                  variables[ENV_REGISTRATION_CACHE].name, quoted);
+        return bytes;
+    }
     warn_once(ENV_REGISTRATION_CACHE, hash_of(value, 0),
               "%s=%s is not a number of bytes; the registration cache is off",
               variables[ENV_REGISTRATION_CACHE].name, quoted);

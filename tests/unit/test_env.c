@@ -82,6 +82,34 @@ Test(env, staging_sometimes)
     cr_expect_eq(warnings_with("GPUMEM_STAGING", NULL), 1, "%s", all_warnings());
 }
 
+/* A variable set anew between opens, back and forth: each bad value is warned about once, not
+ * again each time the other was read in between. */
+Test(env, values_that_change_between_opens_warn_once_each)
+{
+    const char *values[] = {"loud", "quiet", "loud", "quiet", "loud", "soft", "quiet", "soft"};
+    capture_warnings();
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        setenv("GPUMEM_STAGING", values[i], 1);
+        open_a_few_times(1, 100);
+    }
+    cr_expect_eq(warnings_with("GPUMEM_STAGING='loud'", "using auto"), 1, "%s", all_warnings());
+    cr_expect_eq(warnings_with("GPUMEM_STAGING='quiet'", "using auto"), 1, "%s", all_warnings());
+    cr_expect_eq(warnings_with("GPUMEM_STAGING='soft'", "using auto"), 1, "%s", all_warnings());
+    cr_expect_eq(warnings_with("GPUMEM_STAGING", NULL), 3, "%s", all_warnings());
+}
+
+/* A number past 64 bits is out of range, not silently the largest: warned about, and the
+ * nearest allowed number used. */
+Test(env, registration_cache_past_64_bits)
+{
+    setenv("GPUMEM_REGISTRATION_CACHE", "99999999999999999999999999", 1);
+    capture_warnings();
+    open_a_few_times(2, 4u << 20);
+    cr_expect_eq(warnings_with("GPUMEM_REGISTRATION_CACHE='99999999999999999999999999'",
+                               "using 18446744073709551615"),
+                 1, "%s", all_warnings());
+}
+
 Test(env, vulkan_validation_unknown)
 {
     setenv("GPUMEM_VULKAN_VALIDATION", "yes", 1);
