@@ -48,6 +48,17 @@ CONF_TEST(the_host_waits_for_an_event)
     gpumem_event done;
     OK(gpumem_event_create(conf_dev, &done));
     OK(gpumem_event_synchronize(done)); /* never recorded: at once */
+    /* Recorded before the stream had any work: complete, and on Vulkan 0 and 0 (api.md). */
+    OK(gpumem_event_record(done, stream));
+    OK(gpumem_event_synchronize(done));
+    gpumem_native_event early;
+    memset(&early, 0xAB, sizeof early);
+    OK(gpumem_event_native(done, &early));
+    if (strcmp(conf_backend(), "vulkan") == 0)
+        cr_assert(early.handle == 0 && early.value == 0,
+                  "vulkan: an event recorded before any submission is 0 and 0, not handle "
+                  "0x%llx value %llu", (unsigned long long)early.handle,
+                  (unsigned long long)early.value);
     uint8_t *source = conf_alloc(SIZE), *seen = conf_alloc(SIZE);
     for (int round = 0; round < ROUNDS; round++) {
         conf_pattern(source, SIZE, 2000 + (uint64_t)round);
