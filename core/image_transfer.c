@@ -345,16 +345,19 @@ static gpumem_result copy(gpumem_stream_obj *stream, gpumem_buffer_obj *src,
     gpumem_result r = gpumem_transfer_same_device(stream, src);
     if (r == GPUMEM_OK)
         r = gpumem_transfer_same_device(stream, dst);
+    /* Host pitches first: check_region would judge them as a transfer's. */
+    for (int i = 0; r == GPUMEM_OK && i < 2; i++) {
+        const gpumem_image_region *g = i ? destination : region;
+        if (g && (g->host_row_pitch || g->host_slice_pitch))
+            r = gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
+                            "a copy between images has no host data: host pitches must be 0");
+    }
     if (r == GPUMEM_OK)
         r = check_region(src, region, "region", &from);
     if (r != GPUMEM_OK)
         return r;
     if (!destination)
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "destination_region is NULL");
-    if (region->host_row_pitch || region->host_slice_pitch || destination->host_row_pitch ||
-        destination->host_slice_pitch)
-        return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT,
-                           "a copy between images has no host data: host pitches must be 0");
     gpumem_image_region d = *destination;
     /* The extent is the source's; the destination's may repeat it or be 0. */
     const uint32_t *given[] = {&d.width, &d.height, &d.depth, &d.layer_count};

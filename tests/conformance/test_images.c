@@ -492,6 +492,15 @@ CONF_TEST(bad_image_arguments_are_refused)
     gpumem_image_region pitched = {.width = 4, .height = 4, .host_row_pitch = 64};
     FAILS(gpumem_image_copy(image, &pitched, image, &(gpumem_image_region){.x = 10, .y = 10}),
           GPUMEM_ERROR_INVALID_ARGUMENT); /* a copy has no host data to have pitches */
+    /* Pitches too small for a row, on either side, are refused as a copy's, not as a
+     * transfer's that the pitch is short. */
+    gpumem_image_region short_pitch = {.width = 4, .height = 4, .host_row_pitch = 3};
+    gpumem_image_region far_short = {.x = 10, .y = 10, .host_row_pitch = 3};
+    FAILS(gpumem_image_copy(image, &short_pitch, image, &(gpumem_image_region){.x = 10, .y = 10}),
+          GPUMEM_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(gpumem_last_error(), "no host data"), "%s", gpumem_last_error());
+    FAILS(gpumem_image_copy(image, &box, image, &far_short), GPUMEM_ERROR_INVALID_ARGUMENT);
+    cr_assert(strstr(gpumem_last_error(), "no host data"), "%s", gpumem_last_error());
     gpumem_image_region far = {.x = 10, .y = 10};
     OK(gpumem_image_copy(image, &box, image, &far));
     gpumem_image other;
