@@ -287,7 +287,7 @@ GPUMEM_RARE static gpumem_result record_create_again(gpumem_pool_obj *arena,
 {
     int several = arena->owner->arena_count > 1;
     int as_host = taker && arena->kind == GPUMEM_POOL_PAGED;
-    if (!as_host && !several)
+    if ((!as_host && !several) || (image && image->bind_tried))
         return r;
     char refused[GPUMEM_MESSAGE_SIZE];
     snprintf(refused, sizeof refused, "%s", thread->message);

@@ -201,6 +201,7 @@ gpumem_result gpumem_image_bind(gpumem_device_obj *device, gpumem_image_obj *ima
 {
     if (!image->native)
         return GPUMEM_OK;
+    image->bind_tried = 1;
     gpumem_result r = device->ops->image_bind(device->native, image->native, page->native, offset);
     return r == GPUMEM_OK ? r : gpumem_fail_backend(r, "image_bind");
 }

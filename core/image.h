@@ -12,6 +12,9 @@ struct gpumem_image_obj {
     gpumem_image_desc desc; /* as completed at create; name and user_data are the record's */
     uint32_t texel_size;
     gpumem_backend_image *native;        /* the runtime's image, or NULL: a pitched image */
+    /* image_bind was called for native: the runtime binds an image once, so a create whose
+     * bind failed is not tried again with it (it may be bound all the same). */
+    int bind_tried;
     /* Pitched images: where each level starts in a layer, its row and slice pitch. */
     uint64_t layer_pitch;
     uint64_t level_offset[GPUMEM_IMAGE_MAX_LEVELS];

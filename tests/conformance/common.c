@@ -1,6 +1,7 @@
 /* The suite's fixture and helpers (the program's main is main.c). */
 #include "conformance.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -154,6 +155,24 @@ char *conf_device_text(gpumem_result (*get)(gpumem_device, char *, uint64_t, uin
     char *text = conf_alloc(length + 1);
     OK(get(conf_dev, text, length + 1, &length));
     return text;
+}
+
+const gpumem_backend_vtable *conf_module_table(const char **why)
+{
+    gpumem_backend_info info;
+    OK(gpumem_backend_find(conf_backend(), &info));
+    if (!info.is_module) {
+        *why = "the backend is built in: its table cannot be loaded to be wrapped";
+        return NULL;
+    }
+    void *module = dlopen(info.module_path, RTLD_NOW | RTLD_LOCAL);
+    cr_assert_not_null(module, "%s", dlerror());
+    gpumem_backend_entry_fn entry;
+    *(void **)&entry = dlsym(module, GPUMEM_BACKEND_ENTRY_NAME);
+    cr_assert_not_null(entry, "%s", dlerror());
+    const gpumem_backend_vtable *table = entry();
+    cr_assert_not_null(table);
+    return table;
 }
 
 void conf_expect_summary_counts(gpumem_pool pool, const char *name)

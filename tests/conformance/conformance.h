@@ -20,6 +20,7 @@
 #include <criterion/criterion.h>
 
 #include "check.h"
+#include "gpumem/backend.h"
 #include "gpumem/gpumem.h"
 
 extern gpumem_device conf_dev;
@@ -128,6 +129,10 @@ void *conf_alloc(size_t size);
 /* The whole text of conf_dev's gpumem_device_dump_json or gpumem_device_summary (asserting the
  * calls succeed); free() it. */
 char *conf_device_text(gpumem_result (*get)(gpumem_device, char *, uint64_t, uint64_t *));
+
+/* The suite's backend's table as its module gives it (to be wrapped and registered again under
+ * another name), or NULL with *why where the backend is built in. */
+const gpumem_backend_vtable *conf_module_table(const char **why);
 
 /* Asserts that gpumem_device_summary's line for the pool named `name` (unique on conf_dev)
  * counts the pages and allocations that gpumem_pool_stats_get gives for `pool`. */

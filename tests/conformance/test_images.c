@@ -3,6 +3,8 @@
  * forms) checked against a model of every texel; boxes cut into staging pieces of every kind
  * (whole slices, rows, parts of a row) by a tiny staging chunk; images sharing pages with
  * buffers; their info, native objects and layouts; and every bad argument refused. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "conformance.h"
@@ -544,4 +546,102 @@ CONF_TEST(images_end_with_their_pool)
     gpumem_buffer_info info;
     FAILS(gpumem_image_info_get(a, &info), GPUMEM_ERROR_DESTROYED);
     FAILS(gpumem_image_info_get(b, &info), GPUMEM_ERROR_DESTROYED);
+}
+
+/* --- an image whose bind fails ---
+ * backend.h binds an image once: a bind that failed after binding (Vulkan: bound, then its
+ * move to GENERAL refused for want of memory) leaves the runtime's image bound, so a create
+ * that tries again elsewhere (a pool of several arenas trims the others and retries) must not
+ * bind it again. The suite's backend is registered again as "bind-failing", its image_bind
+ * binding and then answering GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY when armed. */
+static gpumem_backend_vtable bind_real, bind_failing;
+static _Atomic int bind_armed;
+static gpumem_backend_image *bound_images[64];
+static int bound_count, bound_twice;
+
+static gpumem_result failing_image_bind(gpumem_backend_device *device,
+                                        gpumem_backend_image *image, gpumem_backend_page *page,
+                                        uint64_t offset)
+{
+    for (int i = 0; i < bound_count; i++)
+        bound_twice += bound_images[i] == image;
+    if (bound_count < 64)
+        bound_images[bound_count++] = image;
+    gpumem_result r = bind_real.image_bind(device, image, page, offset);
+    if (r == GPUMEM_OK && atomic_exchange(&bind_armed, 0))
+        return gpumem_backend_error(GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY,
+                                    "injected failure after the bind");
+    return r;
+}
+
+/* A destroyed image's address may be the next image's. */
+static void forgetting_image_destroy(gpumem_backend_device *device, gpumem_backend_image *image)
+{
+    for (int i = 0; i < bound_count; i++)
+        if (bound_images[i] == image)
+            bound_images[i--] = bound_images[--bound_count];
+    bind_real.image_destroy(device, image);
+}
+
+static void *make_and_drop_a_buffer(void *pool)
+{
+    gpumem_buffer b;
+    OK(gpumem_buffer_create((gpumem_pool)pool, &(gpumem_buffer_desc){.size = 4096}, &b));
+    OK(gpumem_buffer_destroy(b));
+    return NULL;
+}
+
+CONF_TEST(an_image_whose_bind_failed_is_not_bound_again)
+{
+    CONF_SKIP_IF_EXTERNALLY_SYNCHRONIZED();
+    const char *why = NULL;
+    const gpumem_backend_vtable *own = conf_module_table(&why);
+    if (own && own->version != GPUMEM_BACKEND_VERSION)
+        own = NULL, why = "the module was built for an earlier table version";
+    if (own && !own->image_bind)
+        own = NULL, why = "the backend binds no images of its own";
+    if (!own)
+        CONF_SKIP("%s", why);
+    bind_real = bind_failing = *own;
+    bind_failing.image_bind = failing_image_bind;
+    bind_failing.image_destroy = forgetting_image_destroy;
+    bind_failing.name = "bind-failing";
+    bind_failing.priority = 0;
+    OK(gpumem_backend_register(&bind_failing));
+    gpumem_device device;
+    OK(conf_open_backend("bind-failing", &device));
+    /* Two arenas: this thread's, and one another thread left an empty page in, which the
+     * retry's trim can give back. */
+    gpumem_pool_desc pd = {.page_size = PAGE, .arena_count = 2, .name = "two arenas"};
+    gpumem_pool pool;
+    OK(gpumem_pool_create(device, &pd, &pool));
+    gpumem_buffer mine;
+    OK(gpumem_buffer_create(pool, &(gpumem_buffer_desc){.size = 4096}, &mine));
+    pthread_t other;
+    cr_assert_eq(pthread_create(&other, NULL, make_and_drop_a_buffer, pool), 0);
+    cr_assert_eq(pthread_join(other, NULL), 0);
+
+    gpumem_image_desc desc = {.type = GPUMEM_IMAGE_2D, .format = GPUMEM_FORMAT_R8G8B8A8_UNORM,
+                              .width = 64, .height = 64};
+    gpumem_image image = NULL;
+    atomic_store(&bind_armed, 1);
+    gpumem_result r = gpumem_image_create(pool, &desc, &image);
+    cr_assert_eq(bound_twice, 0, "a runtime image was bound twice (create answered %s: %s)",
+                 gpumem_result_string(r), gpumem_last_error());
+    cr_assert_eq(r, GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY, "%s: %s", gpumem_result_string(r),
+                 gpumem_last_error());
+    cr_assert(strstr(gpumem_last_error(), "injected failure"), "%s", gpumem_last_error());
+    /* The next image is made, written and read as any. */
+    OK(gpumem_image_create(pool, &desc, &image));
+    uint8_t *texels = conf_alloc(64 * 64 * 4), *back = conf_alloc(64 * 64 * 4);
+    conf_pattern(texels, 64 * 64 * 4, 5);
+    gpumem_image_region all = {.width = 64, .height = 64};
+    OK(gpumem_image_write(image, &all, texels));
+    OK(gpumem_image_read(image, &all, back));
+    ASSERT_BYTES(back, texels, 64 * 64 * 4, "the image after a failed one");
+    cr_assert_eq(bound_twice, 0);
+    OK(gpumem_pool_check(pool));
+    OK(gpumem_device_close(device));
+    free(texels);
+    free(back);
 }

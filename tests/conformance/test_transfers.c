@@ -371,26 +371,6 @@ static int registers(gpumem_device device, const void *host, uint64_t size, cons
     return 1;
 }
 
-/* The suite's backend's table as its module gives it, or NULL (with *why) where the backend is
- * built in. */
-static const gpumem_backend_vtable *module_table(const char **why)
-{
-    gpumem_backend_info info;
-    OK(gpumem_backend_find(conf_backend(), &info));
-    if (!info.is_module) {
-        *why = "the backend is built in: its table cannot be loaded to be wrapped";
-        return NULL;
-    }
-    void *module = dlopen(info.module_path, RTLD_NOW | RTLD_LOCAL);
-    cr_assert_not_null(module, "%s", dlerror());
-    gpumem_backend_entry_fn entry;
-    *(void **)&entry = dlsym(module, GPUMEM_BACKEND_ENTRY_NAME);
-    cr_assert_not_null(entry, "%s", dlerror());
-    const gpumem_backend_vtable *table = entry();
-    cr_assert_not_null(table);
-    return table;
-}
-
 static int is_write(int which)
 {
     return which == SYNC_WRITE || which == STREAM_WRITE || which == IMAGE_WRITE ||
@@ -738,7 +718,7 @@ CONF_TEST(a_transfer_registered_in_pieces_lands_every_byte_around_the_cuts)
     int registered_on_one[sizeof sizes / sizeof sizes[0]][2]; /* the write's, the read's */
     /* Whether the backend queues a write's pieces (1), cannot (0), or is built in (-1) */
     const char *built_in;
-    const gpumem_backend_vtable *table = module_table(&built_in);
+    const gpumem_backend_vtable *table = conf_module_table(&built_in);
     int queues_writes = !table ? -1
                         : table->version < 7 ? 0 /* queue_registered_host_to_page came in 7 */
                                              : table->queue_registered_host_to_page != NULL;
@@ -980,7 +960,7 @@ static gpumem_result failing_queue_registered_host_to_page(gpumem_backend_device
  * done when they return. */
 static int register_failing(const char **why)
 {
-    const gpumem_backend_vtable *own = module_table(why);
+    const gpumem_backend_vtable *own = conf_module_table(why);
     if (!own)
         return 0;
     if (own->version != GPUMEM_BACKEND_VERSION) { /* an earlier table is shorter */
