@@ -412,9 +412,8 @@ gpumem_result vulkan_event_synchronize(gpumem_backend_device *d, gpumem_backend_
 gpumem_result vulkan_event_native(gpumem_backend_device *d, gpumem_backend_event *e,
                                   uint64_t *handle, uint64_t *value)
 {
-    int pending = e->timeline && e->value; /* value 0: recorded before any submission */
-    *handle = pending ? (uint64_t)e->timeline->semaphore : 0;
-    *value = pending ? e->value : 0;
+    *handle = e->timeline ? (uint64_t)e->timeline->semaphore : 0;
+    *value = e->timeline ? e->value : 0;
     return GPUMEM_OK;
 }
 
