@@ -175,19 +175,24 @@ static inline int gpumem_call_may_be_quick(void)
  * call through the TLS descriptor that compilers do not merge). */
 #define GPUMEM_CALL_THREAD (gpumem_call_.thread)
 
-/* The same for an exported function that uses no object (no read-side section). */
+/* The same for an exported function that uses no object (no read-side section). Its log is
+ * held (log.h) for the expression: what it logs, itself or in a backend's probe or device
+ * open, under the registry's locks or not, reaches a callback once the expression is done. */
 #define GPUMEM_LOGGED_PLAIN_CALL(expression, ...) \
     GPUMEM_LOGGED_PLAIN_CALL_AS(__func__, expression, __VA_ARGS__)
 
 /* GPUMEM_LOGGED_PLAIN_CALL in a helper of the exported function `name` (its full call, out of
  * line behind a quick path), whose errors and log carry that name. */
-#define GPUMEM_LOGGED_PLAIN_CALL_AS(name, expression, ...)                      \
-    do {                                                                        \
-        gpumem_call gpumem_call_;                                               \
-        gpumem_call_begin(&gpumem_call_, name);                                 \
-        gpumem_result gpumem_r_ = gpumem_call_end(&gpumem_call_, (expression)); \
-        GPUMEM_CALL_LOG(gpumem_call_, gpumem_r_, __VA_ARGS__);                  \
-        return gpumem_r_;                                                       \
+#define GPUMEM_LOGGED_PLAIN_CALL_AS(name, expression, ...)                    \
+    do {                                                                      \
+        gpumem_call gpumem_call_;                                             \
+        gpumem_call_begin(&gpumem_call_, name);                               \
+        gpumem_log_hold(gpumem_call_.thread);                                 \
+        gpumem_result gpumem_r_ = (expression);                               \
+        gpumem_log_release(gpumem_call_.thread);                              \
+        gpumem_r_ = gpumem_call_end(&gpumem_call_, gpumem_r_);                \
+        GPUMEM_CALL_LOG(gpumem_call_, gpumem_r_, __VA_ARGS__);                \
+        return gpumem_r_;                                                     \
     } while (0)
 
 #endif

@@ -137,9 +137,9 @@ static void keep_for_call_end(gpumem_thread *t, int32_t level, const char *messa
     t->error_pending |= GPUMEM_PENDING_LOG;
 }
 
-/* A message: one that `may_wait` (sent under a lock: gpumem_log_after_call, a backend's)
- * inside a public call or a log hold, with a callback set, is kept for the call's end (log.h);
- * any other is sent at once. The callback is read once, after the formatting, so that one set
+/* A message: with a callback set, any inside a log hold, and one that `may_wait` (sent under a
+ * lock: gpumem_log_after_call, a backend's) inside a public call, is kept for the call's or the
+ * hold's end (log.h); any other is sent at once. The callback is read once, after the formatting, so that one set
  * meanwhile on another thread is not called here under a lock. */
 static void log_routed(int may_wait, int32_t level, const char *format, va_list args)
 {
@@ -147,7 +147,7 @@ static void log_routed(int may_wait, int32_t level, const char *format, va_list 
     vsnprintf(message, sizeof message, format, args);
     log_target to = target_now();
     gpumem_thread *t = &gpumem_this_thread;
-    if (may_wait && to.fn && (t->depth != 0 || t->log_holds != 0))
+    if (to.fn && (t->log_holds != 0 || (may_wait && t->depth != 0)))
         keep_for_call_end(t, level, message);
     else
         deliver(to, level, message);

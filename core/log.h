@@ -5,8 +5,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-/* Sends a message to the log at once: the callback, if set, runs here, inside the call that
- * logs, so no lock may be held (a callback may call gpumem; the conformance suite's transfer
+/* Sends a message to the log at once (inside a log hold, below, at its end): the callback, if
+ * set, runs here, inside the call that logs, so no lock may be held (a callback may call gpumem; the conformance suite's transfer
  * tests act from inside a transfer on its debug message). */
 void gpumem_log(int32_t level, const char *format, ...) __attribute__((format(printf, 2, 3)));
 
@@ -21,9 +21,10 @@ void gpumem_log_after_call(int32_t level, const char *format, ...)
     __attribute__((format(printf, 2, 3)));
 
 struct gpumem_thread;
-/* gpumem_log_after_call's messages sent between these wait as inside a call, and go at the
- * release when the thread is in no call: for code that logs under a lock outside any public
- * call (the registry's fill). */
+/* Every message sent between these (gpumem_log's too) waits as gpumem_log_after_call's do
+ * inside a call, and goes at the release when the thread is in no call: for code that logs
+ * under a lock outside a call's read-side section (the registry's fill and probes, a device's
+ * open: GPUMEM_LOGGED_PLAIN_CALL holds its expression's log). Holds nest. */
 void gpumem_log_hold(struct gpumem_thread *thread);
 void gpumem_log_release(struct gpumem_thread *thread);
 

@@ -200,3 +200,72 @@ Test(registry, backend_helpers_survive_a_null_format)
     gpumem_backend_log(GPUMEM_LOG_ERROR, NULL);
     gpumem_backend_log(99, "an unknown level is printed as an error");
 }
+
+/* --- a log callback that calls gpumem from every message ---
+ * Every message reaches the callback with no lock of gpumem's held, however it is sent: the
+ * registry's own warnings at its first fill (a bad environment value), a backend's messages
+ * from its probe and its device open (under the registry's entry lock, in a call with no
+ * read-side section). The callback calls the registry back on each, which would wait forever
+ * on a lock its own thread held (the test's timeout), and notes a message that arrives while
+ * the backend is still inside its probe or open. */
+static _Thread_local int inside_backend;
+static int messages, inside_when_called, env_warnings, chatty_messages;
+
+static void calls_back(void *user, int32_t level, const char *message)
+{
+    (void)user;
+    (void)level;
+    messages++;
+    inside_when_called += inside_backend;
+    env_warnings += strstr(message, "GPUMEM_STAGING='bogus'") != NULL;
+    chatty_messages += strstr(message, "chatty: from its") != NULL;
+    uint32_t count;
+    gpumem_backend_info info;
+    cr_assert_eq(gpumem_backend_count(&count), GPUMEM_OK);
+    (void)gpumem_backend_find("chatty", &info); /* takes the entry's lock */
+}
+
+static gpumem_backend_vtable chatty_real, chatty;
+
+static gpumem_result chatty_probe(uint32_t *device_count, char *reason, size_t reason_size)
+{
+    inside_backend = 1;
+    gpumem_backend_log(GPUMEM_LOG_WARNING, "chatty: from its probe");
+    gpumem_result r = chatty_real.probe(device_count, reason, reason_size);
+    inside_backend = 0;
+    return r;
+}
+
+static gpumem_result chatty_open(uint32_t index, const gpumem_external_device *external,
+                                 gpumem_backend_device **device)
+{
+    inside_backend = 1;
+    gpumem_backend_log(GPUMEM_LOG_WARNING, "chatty: from its device open");
+    gpumem_result r = chatty_real.device_open(index, external, device);
+    inside_backend = 0;
+    return r;
+}
+
+Test(registry, a_log_callback_may_call_gpumem_from_any_message, .timeout = 30)
+{
+    unsetenv("GPUMEM_BACKEND");
+    setenv("GPUMEM_STAGING", "bogus", 1); /* warned about at the registry's first fill */
+    gpumem_log_set_callback(calls_back, NULL);
+    chatty_real = chatty = host_table_copy(); /* the first call: the fill */
+    chatty.name = "chatty";
+    chatty.priority = 0;
+    chatty.probe = chatty_probe;
+    chatty.device_open = chatty_open;
+    cr_assert_eq(gpumem_backend_register(&chatty), GPUMEM_OK, "%s", gpumem_last_error());
+    gpumem_device device;
+    gpumem_device_desc desc = {.backend = "chatty"};
+    cr_assert_eq(gpumem_device_open(&desc, &device), GPUMEM_OK, "%s", gpumem_last_error());
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+    gpumem_log_set_callback(NULL, NULL);
+    cr_expect_eq(env_warnings, 1, "the fill's warning reached the callback %d times",
+                 env_warnings);
+    cr_expect_eq(chatty_messages, 2, "%d of the backend's two messages arrived",
+                 chatty_messages);
+    cr_expect_eq(inside_when_called, 0, "%d of %d messages reached the callback inside the "
+                 "backend's probe or open", inside_when_called, messages);
+}
