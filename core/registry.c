@@ -437,10 +437,19 @@ static void registry_empty(void)
     }
 }
 
+/* Set while this thread fills the registry: a module's entry function or constructor that
+ * calls gpumem is refused rather than left waiting on fill_lock, which its thread holds. */
+static _Thread_local int filling_here;
+
 static gpumem_result ensure_init(void)
 {
     if (atomic_load_explicit(&registry_filled, memory_order_acquire))
         return GPUMEM_OK;
+    if (filling_here)
+        return gpumem_fail(GPUMEM_ERROR_BAD_STATE,
+                           "called from a backend module's entry function or constructor while "
+                           "gpumem loads it: a module may call gpumem only once its entry "
+                           "function has returned");
     /* The fill's warnings (modules refused, backends unavailable) reach a log callback once
      * fill_lock is let go: one that lists the backends would otherwise deadlock on it. */
     gpumem_log_hold(&gpumem_this_thread);
@@ -448,7 +457,9 @@ static gpumem_result ensure_init(void)
     gpumem_result r = GPUMEM_OK;
     if (!atomic_load_explicit(&registry_filled, memory_order_relaxed)) {
         fill_out_of_memory = 0;
+        filling_here = 1;
         registry_fill();
+        filling_here = 0;
         if (fill_out_of_memory) {
             registry_empty();
             r = gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY,

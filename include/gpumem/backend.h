@@ -469,7 +469,9 @@ typedef struct gpumem_backend_vtable {
     /* === later versions append here === */
 } gpumem_backend_vtable;
 
-/* A module exports this function, under this name. */
+/* A module exports this function, under this name. gpumem calls it (and runs the module's
+ * constructors) while it loads the module, inside the fill of its list of backends: neither may
+ * call gpumem, whose registry calls then answer GPUMEM_ERROR_BAD_STATE. */
 #define GPUMEM_BACKEND_ENTRY_NAME "gpumem_backend_entry"
 typedef const gpumem_backend_vtable *(*gpumem_backend_entry_fn)(void);
 

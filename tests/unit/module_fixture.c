@@ -8,6 +8,9 @@
  *   FIXTURE_NODEVICE   the probe succeeds with no device
  *   FIXTURE_NULL_ENTRY the entry function returns NULL
  *   FIXTURE_NO_ENTRY   no entry function at all
+ *   FIXTURE_CALLS      the entry function calls gpumem (gpumem_backend_count), as a module
+ *                      offering a second backend might, and leaves what it answered in the
+ *                      environment variable FIXTURE_ENTRY_CALL
  * fixture_probe_count() says how often the probe ran. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +66,12 @@ const gpumem_backend_vtable *gpumem_backend_entry(void)
 #if defined(FIXTURE_NULL_ENTRY)
     return NULL;
 #else
+#if defined(FIXTURE_CALLS)
+    uint32_t count;
+    char said[16];
+    snprintf(said, sizeof said, "%d", (int)gpumem_backend_count(&count));
+    setenv("FIXTURE_ENTRY_CALL", said, 1);
+#endif
     table = *gpumem_host_backend();
     table.name = FIXTURE_NAME;
     table.priority = FIXTURE_PRIORITY;

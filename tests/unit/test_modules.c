@@ -232,3 +232,24 @@ Test(modules, empty_plugin_path_items_are_skipped, .fini = remove_test_folder)
     cr_expect(find_backend("good").available);
     cr_expect_eq(warnings_with("GPUMEM_PLUGIN_PATH", NULL), 0, "%s", all_warnings());
 }
+
+/* A module's entry function runs while gpumem loads it, inside the registry's fill: a call it
+ * makes to gpumem is refused with GPUMEM_ERROR_BAD_STATE (it waited forever on the fill's
+ * lock), and the module loads all the same. */
+Test(modules, an_entry_that_calls_gpumem_is_refused_not_hung, .timeout = 30,
+     .fini = remove_test_folder)
+{
+    const char *folder = make_test_folder();
+    link_fixture(folder, "calls", "calls");
+    setenv("GPUMEM_PLUGIN_PATH", folder, 1);
+    unsetenv("FIXTURE_ENTRY_CALL");
+    gpumem_backend_info info = find_backend("calls");
+    cr_expect(info.available, "%s", info.reason);
+    const char *said = getenv("FIXTURE_ENTRY_CALL");
+    cr_assert_not_null(said, "the module's entry did not run");
+    cr_expect_eq(atoi(said), GPUMEM_ERROR_BAD_STATE, "the entry's call answered %s", said);
+    gpumem_device_desc desc = {.backend = "calls"};
+    gpumem_device device;
+    cr_assert_eq(gpumem_device_open(&desc, &device), GPUMEM_OK, "%s", gpumem_last_error());
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
