@@ -5,18 +5,26 @@
 
 #include "error.h"
 
-/* The size of each version's table: version 2 ends with native_pool_stats, version 3 with
- * stream_unwrap, version 4 with page_import, version 5 with event_unwrap, version 6 with
- * host_unregister, version 7 with host_register_read_only. A later version appends; these
- * sizes stay what modules of those versions have. */
+/* The size of each version's table, as its first modules had it: version 2 ends with
+ * native_pool_stats, version 3 with event_native, version 4 with page_import, version 5 with
+ * event_unwrap, version 6 with page_allocate_for_image, version 7 with
+ * queue_registered_host_to_page, version 8 with host_register_read_only. Versions 3, 6 and 7
+ * grew before their successors came (stream_wrap and stream_unwrap; copy_image_to_image,
+ * host_register and host_unregister; host_register_read_only), so a module of one of those
+ * versions may have a shorter table than the header came to describe: only its first layout's
+ * operations are read, the later ones (all optional) stay absent. A later version appends;
+ * these sizes stay what modules of those versions have. */
 #define VERSION_2_SIZE (offsetof(gpumem_backend_vtable, native_pool_stats) + sizeof(void *))
-#define VERSION_3_SIZE (offsetof(gpumem_backend_vtable, stream_unwrap) + sizeof(void *))
+#define VERSION_3_SIZE (offsetof(gpumem_backend_vtable, event_native) + sizeof(void *))
 #define VERSION_4_SIZE (offsetof(gpumem_backend_vtable, page_import) + sizeof(void *))
 #define VERSION_5_SIZE (offsetof(gpumem_backend_vtable, event_unwrap) + sizeof(void *))
-#define VERSION_6_SIZE (offsetof(gpumem_backend_vtable, host_unregister) + sizeof(void *))
+#define VERSION_6_SIZE                                                                         \
+    (offsetof(gpumem_backend_vtable, page_allocate_for_image) + sizeof(void *))
 #define VERSION_7_SIZE                                                                         \
+    (offsetof(gpumem_backend_vtable, queue_registered_host_to_page) + sizeof(void *))
+#define VERSION_8_SIZE                                                                         \
     (offsetof(gpumem_backend_vtable, host_register_read_only) + sizeof(void *))
-_Static_assert(VERSION_7_SIZE == sizeof(gpumem_backend_vtable),
+_Static_assert(VERSION_8_SIZE == sizeof(gpumem_backend_vtable),
                "a new version appends operations: give it its own size, keep these");
 
 #define OP(name) __typeof__(((gpumem_backend_vtable *)0)->name) name
@@ -220,9 +228,11 @@ gpumem_result gpumem_backend_table_read(const gpumem_backend_vtable *table,
         memcpy(out, table, VERSION_6_SIZE);
     } else if (head[0] == 7) {
         memcpy(out, table, VERSION_7_SIZE);
+    } else if (head[0] == 8) {
+        memcpy(out, table, VERSION_8_SIZE);
     } else {
         snprintf(reason, reason_size,
-                 "built for backend table version %u%s; this libgpumem knows versions 1 to 7",
+                 "built for backend table version %u%s; this libgpumem knows versions 1 to 8",
                  head[0], head[0] == 1 ? " with an unknown size" : "");
         return GPUMEM_ERROR_ABI_MISMATCH;
     }

@@ -1,4 +1,4 @@
-/* gpumem backend interface, version 7: what a backend implements for its native runtime.
+/* gpumem backend interface, version 8: what a backend implements for its native runtime.
  *
  * A backend is one const gpumem_backend_vtable. Core validates every argument, keeps every
  * handle, does all suballocation, mapping reference counts, staging, statistics and lifetimes;
@@ -50,7 +50,7 @@ extern "C" {
 #endif
 
 /* The version of the table this header describes. */
-#define GPUMEM_BACKEND_VERSION 7u
+#define GPUMEM_BACKEND_VERSION 8u
 
 /* Backend-defined native objects; core only stores and passes the pointers, which must be
  * non-NULL and unique while the object lives. */
@@ -443,8 +443,7 @@ typedef struct gpumem_backend_vtable {
     void (*host_unregister)(gpumem_backend_device *device,
                             gpumem_backend_registration *registration);
 
-    /* === version 7: writes from registered memory that core waits for, and read-only
-     * registration === */
+    /* === version 7: writes from registered memory that core waits for === */
 
     /* As copy_host_to_page, for `source` inside one registration made by host_register, but
      * without waiting: the copy is queued on the stream and may read `source` until the
@@ -458,6 +457,9 @@ typedef struct gpumem_backend_vtable {
                                                    const void *source,
                                                    gpumem_backend_page *destination,
                                                    uint64_t destination_offset, uint64_t size);
+
+    /* === version 8: read-only registration === */
+
     /* As host_register, for memory the device will only read: the source of a write that core
      * registers for itself (CUDA: CU_MEMHOSTREGISTER_READ_ONLY, whose pinning costs less; a
      * device that cannot register read-only memory registers it as host_register does). Ended

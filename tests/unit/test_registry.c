@@ -5,6 +5,9 @@
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "gpumem/backend.h"
@@ -268,4 +271,50 @@ Test(registry, a_log_callback_may_call_gpumem_from_any_message, .timeout = 30)
                  chatty_messages);
     cr_expect_eq(inside_when_called, 0, "%d of %d messages reached the callback inside the "
                  "backend's probe or open", inside_when_called, messages);
+}
+
+/* --- tables of earlier versions end where their modules' did ---
+ * Versions 3, 6 and 7 grew under the same number before the next came: a module of each's first
+ * layout has a shorter table than the header came to describe. Each table is placed so that it
+ * ends where a page the process cannot read begins: a libgpumem that reads past its end dies. */
+static void register_ending_at_a_page(const char *name, uint32_t version, size_t size)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    unsigned char *pages = mmap(NULL, 2 * (size_t)page, PROT_READ | PROT_WRITE,
+                                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(pages, MAP_FAILED);
+    cr_assert_eq(mprotect(pages + page, (size_t)page, PROT_NONE), 0);
+    gpumem_backend_vtable table = host_table_copy();
+    table.name = name;
+    table.version = version;
+    table.priority = 0;
+    unsigned char *at = pages + page - size;
+    memcpy(at, &table, size);
+    cr_assert_eq(gpumem_backend_register((const gpumem_backend_vtable *)(void *)at), GPUMEM_OK,
+                 "%s: %s", name, gpumem_last_error());
+    gpumem_device device;
+    gpumem_device_desc desc = {.backend = name};
+    cr_assert_eq(gpumem_device_open(&desc, &device), GPUMEM_OK, "%s: %s", name,
+                 gpumem_last_error());
+    gpumem_pool pool;
+    gpumem_buffer buffer;
+    cr_assert_eq(gpumem_pool_create(device, NULL, &pool), GPUMEM_OK);
+    cr_assert_eq(gpumem_buffer_create(pool, &(gpumem_buffer_desc){.size = 1 << 20}, &buffer),
+                 GPUMEM_OK);
+    static unsigned char data[1 << 20], back[1 << 20];
+    memset(data, 0x5a, sizeof data);
+    cr_assert_eq(gpumem_buffer_write(buffer, 0, data, sizeof data), GPUMEM_OK);
+    cr_assert_eq(gpumem_buffer_read(buffer, 0, back, sizeof back), GPUMEM_OK);
+    cr_assert(memcmp(data, back, sizeof data) == 0, "%s: the bytes came back wrong", name);
+    cr_assert_eq(gpumem_device_close(device), GPUMEM_OK);
+}
+
+#define FIRST_LAYOUT(last) (offsetof(gpumem_backend_vtable, last) + sizeof(void *))
+
+Test(registry, tables_of_each_versions_first_layout_are_read_to_their_end_only)
+{
+    register_ending_at_a_page("first-v3", 3, FIRST_LAYOUT(event_native));
+    register_ending_at_a_page("first-v6", 6, FIRST_LAYOUT(page_allocate_for_image));
+    register_ending_at_a_page("first-v7", 7, FIRST_LAYOUT(queue_registered_host_to_page));
+    register_ending_at_a_page("current", GPUMEM_BACKEND_VERSION, sizeof(gpumem_backend_vtable));
 }
