@@ -133,7 +133,9 @@ static gpumem_result event_and_stream(gpumem_event event_handle, gpumem_stream s
 static gpumem_result between(gpumem_event_obj *event, gpumem_stream_obj *stream, int wait)
 {
     gpumem_device_obj *device = event->device;
-    gpumem_result r = GPUMEM_OK;
+    gpumem_result r = gpumem_stream_check_not_held(stream);
+    if (r != GPUMEM_OK)
+        return r;
     pthread_mutex_lock(&event->lock);
     gpumem_lock_acquire(&stream->lock);
     if (wait)

@@ -319,10 +319,12 @@ static gpumem_result host_transfer(gpumem_stream_obj *stream, gpumem_buffer_obj 
     if (r != GPUMEM_OK)
         return r;
     int inside = gpumem_transfer_registration_enter(stream->device); /* see transfer.c */
-    gpumem_transfer_enter(stream);
-    r = b->image->native ? staged(stream, b, &x, data, read, NULL, NULL)
-                         : pitched_host(stream, b, &x, data, read, wait);
-    r = gpumem_transfer_leave(stream, r, wait || inside);
+    gpumem_stream_obj *outer;
+    if ((r = gpumem_transfer_enter(stream, &outer)) == GPUMEM_OK) {
+        r = b->image->native ? staged(stream, b, &x, data, read, NULL, NULL)
+                             : pitched_host(stream, b, &x, data, read, wait);
+        r = gpumem_transfer_leave(stream, outer, r, wait || inside);
+    }
     gpumem_transfer_registration_leave(stream->device);
     return r;
 }
@@ -380,12 +382,14 @@ static gpumem_result copy(gpumem_stream_obj *stream, gpumem_buffer_obj *src,
                            src->image->texel_size, dst->image->texel_size);
     if (src == dst && overlap(&from, &to))
         return gpumem_fail(GPUMEM_ERROR_INVALID_ARGUMENT, "source and destination boxes overlap");
-    gpumem_transfer_enter(stream);
+    gpumem_stream_obj *outer;
+    if ((r = gpumem_transfer_enter(stream, &outer)) != GPUMEM_OK)
+        return r;
     r = !src->image->native ? pitched_copy(stream, src, &from, dst, &to)
         : direct_copy_allowed(stream->device, src, &from, dst, &to)
             ? direct_copy(stream, src, &from, dst, &to)
             : staged(stream, src, &from, NULL, 0, dst, &to);
-    return gpumem_transfer_leave(stream, r, wait);
+    return gpumem_transfer_leave(stream, outer, r, wait);
 }
 
 static gpumem_result stream_host(gpumem_stream stream_handle, gpumem_image image,

@@ -633,6 +633,12 @@ GPUMEM_RARE static gpumem_result wait_for_frees(gpumem_pool_obj *pool,
 
 gpumem_result gpumem_pool_lock_for(gpumem_pool_obj *pool, gpumem_stream_obj *taker)
 {
+    if (pool->kind == GPUMEM_POOL_NATIVE) { /* whose lock takes the stream's */
+        gpumem_result held =
+            gpumem_stream_check_not_held(taker ? taker : pool->device->default_stream);
+        if (held != GPUMEM_OK)
+            return held;
+    }
     for (;;) {
         gpumem_pool_lock_on(pool, taker ? taker : pool->device->default_stream);
         pool->host_takes = taker == NULL;

@@ -167,7 +167,7 @@ static gpumem_result ensure_chunks(gpumem_device_obj *device)
             return r;
         s->allocated++;
     }
-    gpumem_log(GPUMEM_LOG_INFO,
+    gpumem_log_after_call(GPUMEM_LOG_INFO, /* the stream and the staging lock are held */
                "staging: %u chunks of %llu bytes in memory type %u (%s), each reused once %s",
                s->chunk_count, (unsigned long long)s->chunk_size, s->memory_type,
                s->coherent ? "coherent" : "flushed and invalidated",

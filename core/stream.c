@@ -69,9 +69,22 @@ gpumem_result gpumem_stream_new(gpumem_device_obj *device, int is_default,
     return stream_make(device, is_default, NULL, out);
 }
 
+gpumem_result gpumem_stream_check_not_held(const gpumem_stream_obj *stream)
+{
+    if (__builtin_expect(gpumem_this_thread.held_stream != stream, 1))
+        return GPUMEM_OK;
+    return gpumem_fail(GPUMEM_ERROR_BAD_STATE,
+                       "called from a log callback inside a transfer on the same stream (for a "
+                       "synchronous transfer: the device's default stream), which that transfer "
+                       "holds: use another stream, or act after the call returns");
+}
+
 gpumem_result gpumem_stream_wait(gpumem_stream_obj *stream)
 {
     gpumem_device_obj *device = stream->device;
+    gpumem_result held = gpumem_stream_check_not_held(stream);
+    if (held != GPUMEM_OK)
+        return held;
     gpumem_lock_acquire(&stream->lock);
     gpumem_result r = gpumem_device_stream_synchronize(device, stream->native);
     gpumem_lock_release(&stream->lock);
@@ -127,9 +140,14 @@ gpumem_result gpumem_stream_follow(gpumem_device_obj *device, gpumem_stream_obj 
      * follows in opposite directions cannot hold each other up. A record of the fence between
      * the two steps moves its point later in the signaler's work, which orders the waiter no
      * less. */
+    gpumem_result r = gpumem_stream_check_not_held(signaler);
+    if (r == GPUMEM_OK)
+        r = gpumem_stream_check_not_held(waiter);
+    if (r != GPUMEM_OK)
+        return r;
     gpumem_lock_acquire(&signaler->lock);
     gpumem_lock_acquire(&signaler->fence_lock);
-    gpumem_result r = fence_record(signaler);
+    r = fence_record(signaler);
     gpumem_lock_release(&signaler->fence_lock);
     gpumem_lock_release(&signaler->lock);
     if (r != GPUMEM_OK)

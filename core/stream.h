@@ -24,6 +24,11 @@ struct gpumem_stream_obj {
     uint32_t followers;
 };
 
+/* GPUMEM_OK, or GPUMEM_ERROR_BAD_STATE when a transfer of this thread's holds the stream (a
+ * call from a log callback inside it): taking its lock would wait forever. Checked before each
+ * acquisition of a stream's lock. */
+gpumem_result gpumem_stream_check_not_held(const gpumem_stream_obj *stream);
+
 /* The stream of a live handle, or the reason there is none. */
 gpumem_result gpumem_stream_get(gpumem_stream handle, gpumem_stream_obj **stream);
 

@@ -36,6 +36,9 @@ typedef struct gpumem_thread {
         uint32_t index;
     } arena_slots[GPUMEM_THREAD_ARENA_SLOTS];
     struct gpumem_epoch_record *record; /* registered at the thread's first guarded call */
+    /* The stream the thread's innermost transfer holds (gpumem_transfer_enter), or NULL: a call
+     * from a log callback inside that transfer that would take it again is refused. */
+    struct gpumem_stream_obj *held_stream;
     char message[GPUMEM_MESSAGE_SIZE];         /* what gpumem_last_error() returns */
     char backend_message[GPUMEM_MESSAGE_SIZE]; /* a backend's detail, for core to wrap */
     /* Log messages sent under a lock inside a call, for the call's end (gpumem_log_after_call):

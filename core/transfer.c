@@ -86,6 +86,8 @@ static path choose_path_logged(const gpumem_device_obj *device, const gpumem_buf
     else if (left_staging_for_cpus(device, b, host, size, way, wait))
         snprintf(why, sizeof why, ", usable CPUs %ld: staging pays from %d",
                  device->staging.usable_cpus, GPUMEM_STAGING_MIN_CPUS);
+    /* At once, inside the transfer (docs/api.md, "Logging"): a callback's calls that would take
+     * this stream again are refused (gpumem_stream_check_not_held). */
     gpumem_log(GPUMEM_LOG_DEBUG, "%s of %llu bytes %s pool '%s': %s (GPUMEM_STAGING=%s%s)",
                way == TO_DEVICE ? "write" : "read", (unsigned long long)size,
                way == TO_DEVICE ? "into" : "from", b->pool->name, path_names[p],
@@ -406,21 +408,32 @@ gpumem_result gpumem_transfer_same_device(const gpumem_stream_obj *stream,
 
 /* The stream's lock keeps the steps of one transfer in order among others on the stream. A
  * backend without streams completes every step before it returns: nothing to order, no lock. */
-void gpumem_transfer_enter(gpumem_stream_obj *stream)
+gpumem_result gpumem_transfer_enter(gpumem_stream_obj *stream, gpumem_stream_obj **outer)
 {
-    if (stream->native)
-        gpumem_lock_acquire(&stream->lock);
+    gpumem_thread *t = &gpumem_this_thread;
+    *outer = t->held_stream;
+    if (!stream->native)
+        return GPUMEM_OK;
+    gpumem_result r = gpumem_stream_check_not_held(stream);
+    if (r != GPUMEM_OK)
+        return r;
+    gpumem_lock_acquire(&stream->lock);
+    t->held_stream = stream;
+    return GPUMEM_OK;
 }
 
 /* With `wait` (the synchronous forms), waits for the stream's work after a successful
  * submission, under the same lock; then lets the stream go. */
-gpumem_result gpumem_transfer_leave(gpumem_stream_obj *stream, gpumem_result r, int wait)
+gpumem_result gpumem_transfer_leave(gpumem_stream_obj *stream, gpumem_stream_obj *outer,
+                                    gpumem_result r, int wait)
 {
     if (r == GPUMEM_OK && wait &&
         (r = gpumem_device_stream_synchronize(stream->device, stream->native)) != GPUMEM_OK)
         r = gpumem_fail_backend(r, "stream_synchronize");
-    if (stream->native)
+    if (stream->native) {
+        gpumem_this_thread.held_stream = outer;
         gpumem_lock_release(&stream->lock);
+    }
     return r;
 }
 
@@ -435,7 +448,11 @@ static gpumem_result host_transfer(gpumem_stream_obj *stream, gpumem_buffer_obj 
         /* Inside a transfer of this thread's that holds its pages registered (a call from a
          * log callback): the copy must be done before that transfer can unregister them. */
         int inside = gpumem_transfer_registration_enter(device);
-        gpumem_transfer_enter(stream);
+        gpumem_stream_obj *outer;
+        if ((r = gpumem_transfer_enter(stream, &outer)) != GPUMEM_OK) {
+            gpumem_transfer_registration_leave(device);
+            return r;
+        }
         /* Under the stream's lock, so that no thread that holds it can be waiting for it. */
         gpumem_transfer_registration own;
         int registered = registers_for_itself(device, b, data, size, way, wait, &own);
@@ -446,7 +463,7 @@ static gpumem_result host_transfer(gpumem_stream_obj *stream, gpumem_buffer_obj 
                                  registered ? &own : NULL, wait);
         if (registered) /* its copies are done (gpumem_transfer_registration_copy) */
             gpumem_transfer_registration_end(&own);
-        r = gpumem_transfer_leave(stream, r, wait || inside);
+        r = gpumem_transfer_leave(stream, outer, r, wait || inside);
         gpumem_registration_cache_release(cached);
         gpumem_transfer_registration_leave(device);
     }
@@ -457,10 +474,11 @@ static gpumem_result fill(gpumem_stream_obj *stream, gpumem_buffer_obj *b, uint6
                           uint64_t size, uint32_t pattern, int wait)
 {
     gpumem_result r = gpumem_transfer_same_device(stream, b);
-    if (r == GPUMEM_OK && (r = check_fill(b, offset, size)) == GPUMEM_OK) {
-        gpumem_transfer_enter(stream);
-        r = gpumem_transfer_leave(stream, fill_locked(stream, b, offset, size, pattern), wait);
-    }
+    gpumem_stream_obj *outer;
+    if (r == GPUMEM_OK && (r = check_fill(b, offset, size)) == GPUMEM_OK &&
+        (r = gpumem_transfer_enter(stream, &outer)) == GPUMEM_OK)
+        r = gpumem_transfer_leave(stream, outer, fill_locked(stream, b, offset, size, pattern),
+                                  wait);
     return r;
 }
 
@@ -470,15 +488,15 @@ static gpumem_result copy(gpumem_stream_obj *stream, gpumem_buffer_obj *source,
 {
     /* check_copy compares the buffers' devices */
     gpumem_result r = gpumem_transfer_same_device(stream, source);
+    gpumem_stream_obj *outer;
     if (r == GPUMEM_OK &&
         (r = check_copy(source, source_offset, destination, destination_offset, size)) ==
-            GPUMEM_OK) {
-        gpumem_transfer_enter(stream);
-        r = gpumem_transfer_leave(stream,
-                         copy_locked(stream, source, source_offset, destination,
-                                     destination_offset, size),
-                         wait);
-    }
+            GPUMEM_OK &&
+        (r = gpumem_transfer_enter(stream, &outer)) == GPUMEM_OK)
+        r = gpumem_transfer_leave(stream, outer,
+                                  copy_locked(stream, source, source_offset, destination,
+                                              destination_offset, size),
+                                  wait);
     return r;
 }
 

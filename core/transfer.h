@@ -11,11 +11,15 @@ gpumem_result gpumem_transfer_same_device(const gpumem_stream_obj *stream,
 /* Host data is not NULL; else the error. */
 gpumem_result gpumem_transfer_check_host(const void *data);
 
-/* Takes the stream for one transfer's steps, which keep their order among the stream's work. */
-void gpumem_transfer_enter(gpumem_stream_obj *stream);
+/* Takes the stream for one transfer's steps, which keep their order among the stream's work,
+ * and notes it as the one this thread holds (*outer: the one it held before, for the leave);
+ * GPUMEM_ERROR_BAD_STATE, taking nothing, when this thread holds it already (a call from a log
+ * callback inside a transfer on it). */
+gpumem_result gpumem_transfer_enter(gpumem_stream_obj *stream, gpumem_stream_obj **outer);
 /* Lets the stream go, after waiting for its work when `wait` (the synchronous forms) and `r`
  * is GPUMEM_OK; returns `r`, or the wait's failure. */
-gpumem_result gpumem_transfer_leave(gpumem_stream_obj *stream, gpumem_result r, int wait);
+gpumem_result gpumem_transfer_leave(gpumem_stream_obj *stream, gpumem_stream_obj *outer,
+                                    gpumem_result r, int wait);
 
 /* Between the host and bytes [offset, offset + size) of a record (offset from the record's
  * first byte, range checked by the caller), by the path the staging policy picks; the stream

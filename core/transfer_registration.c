@@ -125,7 +125,7 @@ static void log_refused(const gpumem_transfer_registration *w, gpumem_result r)
 {
     const char *from = piece_start(w, w->made);
     const char *what = w->read ? "read" : "write";
-    gpumem_log(GPUMEM_LOG_DEBUG, "the runtime did not register %llu bytes at %p for a %s (%s); "
+    gpumem_log_after_call(GPUMEM_LOG_DEBUG, "the runtime did not register %llu bytes at %p for a %s (%s); "
                "%s %s goes unregistered", (unsigned long long)(piece_end(w, w->made) - from),
                (const void *)from, what, gpumem_result_string(r),
                w->made ? "the rest of the" : "the", what);

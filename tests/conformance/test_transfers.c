@@ -1431,3 +1431,78 @@ CONF_TEST(a_staged_transfer_that_fails_part_way_leaves_no_chunk_in_use)
     OK(gpumem_pool_destroy(pool));
     OK(gpumem_device_close(device));
 }
+
+/* --- calls from a log callback inside a transfer ---
+ * The debug message naming a host transfer's path arrives inside the transfer, which holds its
+ * stream (a synchronous transfer: the device's default stream). From there a call that would
+ * take that stream again (a synchronous transfer, a synchronize or an event record on it) answers
+ * GPUMEM_ERROR_BAD_STATE instead of waiting forever; calls on another stream work, and the
+ * transfer itself completes. Where the device has no streams nothing is held, and they all work. */
+typedef struct nested_calls {
+    int armed;
+    gpumem_device device;
+    gpumem_buffer other;
+    gpumem_stream own;
+    gpumem_event event;
+    uint8_t *bytes, *back;
+    gpumem_result sync_read, default_synchronize, default_record, own_write, own_synchronize;
+} nested_calls;
+static nested_calls nested;
+
+static void calls_from_inside(void *user, int32_t level, const char *message)
+{
+    if (nested.armed && level == GPUMEM_LOG_DEBUG && !strncmp(message, "write of ", 9)) {
+        nested.armed = 0;
+        gpumem_stream default_stream;
+        OK(gpumem_device_default_stream(nested.device, &default_stream));
+        nested.sync_read = gpumem_buffer_read(nested.other, 0, nested.back, 4096);
+        nested.default_synchronize = gpumem_stream_synchronize(default_stream);
+        nested.default_record = gpumem_event_record(nested.event, default_stream);
+        nested.own_write = gpumem_stream_write(nested.own, nested.other, 0, nested.bytes, 4096);
+        nested.own_synchronize = gpumem_stream_synchronize(nested.own);
+    }
+    conf_log(user, level, message);
+}
+
+CONF_TEST(a_log_callback_inside_a_transfer_may_call_gpumem_but_not_take_its_stream)
+{
+    gpumem_pool pool = conf_pool(0);
+    gpumem_buffer target = conf_buffer(pool, 4096, 0);
+    nested = (nested_calls){.armed = 1, .device = conf_dev};
+    nested.other = conf_buffer(pool, 4096, 0);
+    OK(gpumem_stream_create(conf_dev, &nested.own));
+    OK(gpumem_event_create(conf_dev, &nested.event));
+    nested.bytes = conf_alloc(4096);
+    nested.back = conf_alloc(4096);
+    uint8_t *source = conf_alloc(4096), *seen = conf_alloc(4096);
+    conf_pattern(nested.bytes, 4096, 71);
+    conf_pattern(source, 4096, 72);
+    gpumem_stream default_stream;
+    uint64_t native;
+    OK(gpumem_device_default_stream(conf_dev, &default_stream));
+    int held = gpumem_stream_native(default_stream, &native) == GPUMEM_OK && native != 0;
+    gpumem_log_set_callback(calls_from_inside, NULL);
+    gpumem_result r = gpumem_buffer_write(target, 0, source, 4096);
+    gpumem_log_set_callback(conf_log, NULL);
+    OK(r);
+    cr_assert_eq(nested.armed, 0, "no debug message named the write's path");
+    gpumem_result expected = held ? GPUMEM_ERROR_BAD_STATE : GPUMEM_OK;
+    cr_assert_eq(nested.sync_read, expected, "a synchronous read from inside: %s",
+                 gpumem_result_string(nested.sync_read));
+    cr_assert_eq(nested.default_synchronize, expected, "the default stream's synchronize: %s",
+                 gpumem_result_string(nested.default_synchronize));
+    cr_assert_eq(nested.default_record, expected, "an event record on the default stream: %s",
+                 gpumem_result_string(nested.default_record));
+    OK(nested.own_write);
+    OK(nested.own_synchronize);
+    OK(gpumem_buffer_read(target, 0, seen, 4096));
+    ASSERT_BYTES(seen, source, 4096, "the write the callback ran inside");
+    OK(gpumem_buffer_read(nested.other, 0, seen, 4096));
+    ASSERT_BYTES(seen, nested.bytes, 4096, "the callback's write on its own stream");
+    OK(gpumem_event_destroy(nested.event));
+    OK(gpumem_stream_destroy(nested.own));
+    free(source);
+    free(seen);
+    free(nested.bytes);
+    free(nested.back);
+}
