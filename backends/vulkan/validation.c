@@ -76,9 +76,11 @@ void vulkan_validation_prepare(const vulkan_global_functions *vk, vulkan_validat
 {
     memset(setup, 0, sizeof *setup);
     if (!layer_present(vk)) {
+        /* With the validation messages' prefix: a run that asked for validation and got none
+         * fails as one that it reported on does (the tests look for the prefix). */
         gpumem_backend_log(GPUMEM_LOG_WARNING,
-                           "vulkan: GPUMEM_VULKAN_VALIDATION is set but the layer %s is not "
-                           "installed; running without validation",
+                           "vulkan validation: GPUMEM_VULKAN_VALIDATION is set but the layer %s "
+                           "is not installed; running without validation",
                            VALIDATION_LAYER);
         return;
     }

@@ -138,7 +138,9 @@ done < <(compgen -e | grep -E '^(GPUMEM|SIMGPU)_' || true)
 timeout_s="${SIMGPU_TIMEOUT:-300}"
 fuzz_ops="${SIMGPU_FUZZ_OPS:-20000}"
 fuzzer="$build/tests/fuzz/gpumem-fuzz"
-[ -x "$fuzzer" ] || fuzz_ops=0
+if [ "$fuzz_ops" != 0 ] && [ ! -x "$fuzzer" ]; then
+  fail_setup "no fuzzer at $fuzzer (SIMGPU_FUZZ_OPS=0 runs without it)"
+fi
 read -r -a conformance_args <<<"${SIMGPU_CONFORMANCE_ARGS:---jobs=2}"
 
 echo "simgpu conformance: $conformance, module $module_build/libgpumem-simgpu.so"
@@ -208,7 +210,10 @@ for c in "${selected[@]}"; do
   if [ -n "${SIMGPU_PYTHON:-}" ]; then
     case $python_rc in
       0) counts="$counts; python: ok" ;;
-      77) counts="$counts; python: skipped ($(grep -a -m 1 '^SKIP' "$log" | cut -c1-80 || true))" ;;
+      77) # every test skipped: nothing of the Python package ran on this configuration
+        counts="$counts; python: FAILED, every test skipped ($(grep -a -m 1 '^SKIP' "$log" | cut -c1-80 || true))"
+        [ $rc -ne 0 ] || rc=1
+        ;;
       *)
         counts="$counts; python: FAILED (exit $python_rc)"
         [ $rc -ne 0 ] || rc=$python_rc

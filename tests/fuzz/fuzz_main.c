@@ -185,6 +185,10 @@ int main(int argc, char **argv)
     print_summary(summary, source, seconds);
 
     int status = failed ? 1 : 0;
+    if (!failed && summary->ops == 0) { /* an empty or cut input checks nothing: not a pass */
+        printf("gpumem-fuzz: FAILED: %s ran no operations\n", source);
+        status = 1;
+    }
     if (failed) {
         printf("gpumem-fuzz: FAILED at op %" PRIu64 " of %s: %s\n", summary->failed_op, source,
                summary->failure);
