@@ -45,8 +45,6 @@ void conf_log(void *user, int32_t level, const char *message);
  * margins (and an overwritten one fails the test through the log). */
 int conf_guard_margins(void);
 
-/* Set to "1" by main.c for the tests' processes when run with --skip-unavailable. */
-#define CONF_SKIP_UNAVAILABLE_ENV "GPUMEM_CONFORMANCE_SKIP_UNAVAILABLE"
 
 /* The backend under test: GPUMEM_BACKEND, which main.c sets to one name ("host" when unset,
  * which happens only when the tests run without main.c). */

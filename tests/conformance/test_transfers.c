@@ -828,11 +828,13 @@ CONF_TEST(a_transfer_whose_later_piece_the_runtime_refuses_lands_every_byte)
     gpumem_host_registration mine, mine_back;
     gpumem_result made = gpumem_host_register(device, taken, page, 0, &mine);
     if (made == GPUMEM_ERROR_UNSUPPORTED) {
+        char why[256]; /* the closes below clear the last error */
+        snprintf(why, sizeof why, "%s", gpumem_last_error());
         free(host);
         free(back);
         OK(gpumem_pool_destroy(pool));
         OK(gpumem_device_close(device));
-        CONF_SKIP("the backend cannot register host memory: %s", gpumem_last_error());
+        CONF_SKIP("the backend cannot register host memory: %s", why);
     }
     OK(made);
     OK(gpumem_host_register(device, taken_back, page, 0, &mine_back));
@@ -1210,10 +1212,12 @@ CONF_TEST(a_transfer_refused_a_piece_whose_copies_then_fail_leaves_the_applicati
     failing_device f;
     cr_assert(failing_open(1, size, &f));
     if (!registers(f.device, host, size, "before the transfers")) {
+        char refused[256]; /* the close below clears the last error */
+        snprintf(refused, sizeof refused, "%s", gpumem_last_error());
         failing_close(&f);
         free(host);
         free(back);
-        CONF_SKIP("the backend cannot register host memory: %s", gpumem_last_error());
+        CONF_SKIP("the backend cannot register host memory: %s", refused);
     }
     int in_pieces = 0;
     for (int read = 0; read <= 1; read++) {

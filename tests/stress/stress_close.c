@@ -379,7 +379,7 @@ static int set_up(void)
                            /* every other turn of the kinds, arenas: the workers' creates go
                             * to arenas of their own while the killer strikes */
                            .arena_count = (R.round / KINDS) % 2 ? WORKERS : 0};
-    if (!MUST(stress_open(&R.device)) || !MUST(gpumem_pool_create(R.device, &pd, &R.p)))
+    if (!MUST(gpumem_device_open(NULL, &R.device)) || /* it opened before: no skip now */ !MUST(gpumem_pool_create(R.device, &pd, &R.p)))
         return 0;
     pd.name = "Q";
     pd.preferred_flags = 0; /* the default memory type: device-local only, on a GPU */
