@@ -24,12 +24,29 @@
 
 /* --- helpers --- */
 
-static gpumem_device open_cuda(void)
+/* Skips only where CUDA is here without a driver or device (a device open answers
+ * UNAVAILABLE); a refused module, a failed probe or a failed open fail. */
+static void require_cuda(void)
 {
     gpumem_backend_info info;
     OK(gpumem_backend_find("cuda", &info));
-    if (!info.available)
+    cr_assert_not(info.refused, "the cuda module was refused: %s", info.reason);
+    if (info.available)
+        return;
+    gpumem_device_desc desc = {.backend = "cuda"};
+    gpumem_device device = NULL;
+    gpumem_result r = gpumem_device_open(&desc, &device);
+    if (r == GPUMEM_OK)
+        OK(gpumem_device_close(device));
+    if (r == GPUMEM_ERROR_UNAVAILABLE)
         cr_skip("no CUDA driver or device: %s", info.reason);
+    cr_assert_fail("cuda is not available (%s), and a device open answers %s: %s", info.reason,
+                   gpumem_result_string(r), gpumem_last_error());
+}
+
+static gpumem_device open_cuda(void)
+{
+    require_cuda();
     gpumem_device_desc desc = {.backend = "cuda"};
     gpumem_device device = NULL;
     OK(gpumem_device_open(&desc, &device));
@@ -439,10 +456,7 @@ Test(cuda, a_gpumem_stream_waits_for_an_application_event)
  * and does not destroy it on close. */
 Test(cuda, bring_your_own_context)
 {
-    gpumem_backend_info info;
-    OK(gpumem_backend_find("cuda", &info));
-    if (!info.available)
-        cr_skip("no CUDA driver or device: %s", info.reason);
+    require_cuda();
     app_cuda cu;
     app_cuda_load(&cu);
     CUdevice cu_device;
@@ -696,10 +710,7 @@ Test(cuda, pitched_3d_images_agree_with_cuda_3d_copies)
  * succeeds (it would fail for memory gpumem had freed). */
 Test(cuda, application_memory_is_imported)
 {
-    gpumem_backend_info info;
-    OK(gpumem_backend_find("cuda", &info));
-    if (!info.available)
-        cr_skip("no CUDA driver or device: %s", info.reason);
+    require_cuda();
     app_cuda cu;
     app_cuda_load(&cu);
     CUdevice cu_device;
