@@ -1,7 +1,29 @@
 #include "format.h"
 
+#include <errno.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+static const char *stdout_program;
+
+static void check_stdout(void)
+{
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout))
+        return;
+    int error = errno;
+    fprintf(stderr, "%s: writing the output: %s\n", stdout_program,
+            error ? strerror(error) : "an earlier write failed");
+    _exit(1); /* the status main returned said success */
+}
+
+void format_check_stdout_at_exit(const char *program)
+{
+    stdout_program = program;
+    atexit(check_stdout);
+}
 
 const char *format_memory_flags(uint32_t flags, char *out, size_t size)
 {

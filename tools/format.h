@@ -9,6 +9,11 @@
 
 #include "bench.h"
 
+/* Makes the process's exit fail (status 1, with a message naming `program` on stderr) when what
+ * it wrote to stdout could not all be written (a full disk, /dev/full, a closed stdout or
+ * pipe), whichever return of main ends it. Called first in main. */
+void format_check_stdout_at_exit(const char *program);
+
 /* "DEVICE_LOCAL|HOST_VISIBLE|HOST_COHERENT|HOST_CACHED", or "none" for 0. Returns out. */
 const char *format_memory_flags(uint32_t flags, char *out, size_t size);
 

@@ -956,8 +956,12 @@ static const char *option_value(int argc, char **argv, int *i, const char *name)
         return NULL;
     if (argv[*i][n] == '=')
         return argv[*i] + n + 1;
-    if (argv[*i][n] != '\0' || *i + 1 >= argc)
+    if (argv[*i][n] != '\0')
         return NULL;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "gpumem-bench: %s needs a value\n", name);
+        exit(2);
+    }
     return argv[++*i];
 }
 
@@ -1034,6 +1038,7 @@ static int open_device(bench_context *c)
 
 int main(int argc, char **argv)
 {
+    format_check_stdout_at_exit("gpumem-bench");
     bench_context c = {0};
     int status = parse_arguments(argc, argv, &c);
     if (status >= 0)

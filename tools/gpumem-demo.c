@@ -2,6 +2,7 @@
  * source of the README's short example, so main() reads top to bottom as that example does;
  * helpers below it only print and check. Any failure ends the program with the library's
  * message: the operating system takes back what was left open. */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,7 +160,12 @@ static const char *dump_path; /* --dump FILE */
 static int parse_arguments(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--dump") == 0 && i + 1 < argc) {
+        if (strcmp(argv[i], "--dump") == 0) {
+            if (i + 1 == argc) {
+                fprintf(stderr, "gpumem-demo: --dump needs a file name\n");
+                usage(stderr);
+                return 2;
+            }
             dump_path = argv[++i];
         } else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
@@ -178,6 +184,7 @@ static int parse_arguments(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    format_check_stdout_at_exit("gpumem-demo");
     int status = parse_arguments(argc, argv);
     if (status >= 0)
         return status;
@@ -241,7 +248,17 @@ int main(int argc, char **argv)
         char *text = host_alloc(length + 1);
         check(gpumem_device_dump_json(device, text, length + 1, &length), "dump");
         FILE *f = fopen(dump_path, "w");
-        expect(f && fwrite(text, 1, length, f) == length && fclose(f) == 0, "writing the dump");
+        int written = f && fwrite(text, 1, length, f) == length;
+        int error = errno;
+        if (f && fclose(f) != 0 && written) {
+            written = 0;
+            error = errno;
+        }
+        if (!written) {
+            fprintf(stderr, "gpumem-demo: cannot write the dump to %s: %s\n", dump_path,
+                    strerror(error));
+            exit(1);
+        }
         printf("JSON dump: %" PRIu64 " bytes, written to %s\n", length, dump_path);
         free(text);
     } else {

@@ -229,6 +229,7 @@ static void json_backends(json_writer *w, const backend_list *list)
         json_uint(w, "priority", b->priority);
         json_bool(w, "is_module", (int)b->is_module);
         json_string(w, "module_path", b->module_path);
+        json_bool(w, "refused", (int)b->refused);
         json_object_end(w);
     }
     json_array_end(w);
@@ -444,6 +445,7 @@ static int parse_arguments(int argc, char **argv, info_options *o)
 
 int main(int argc, char **argv)
 {
+    format_check_stdout_at_exit("gpumem-info");
     info_options o = {0};
     int status = parse_arguments(argc, argv, &o);
     if (status >= 0)

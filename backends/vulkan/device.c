@@ -234,14 +234,26 @@ static gpumem_result open_own(gpumem_backend_device *d, uint32_t index)
     gpumem_result r = vulkan_instance_create(g, vulkan_validation_wanted(), &d->instance);
     if (r != GPUMEM_OK)
         return r;
-    VkPhysicalDevice devices[32];
-    uint32_t count = sizeof devices / sizeof *devices;
-    if ((r = vulkan_usable_devices(&d->instance, devices, &count)) != GPUMEM_OK)
+    /* As many as there are: *count comes back as the usable devices' number, which may be
+     * more than the room given (a machine of many ICDs), and may change between the calls. */
+    uint32_t count = 0, room;
+    if ((r = vulkan_usable_devices(&d->instance, NULL, &count)) != GPUMEM_OK)
         return r;
-    if (index >= count)
+    VkPhysicalDevice *devices = calloc(count ? count : 1, sizeof *devices);
+    if (!devices)
+        return vulkan_report(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "vulkan: no memory");
+    room = count;
+    if ((r = vulkan_usable_devices(&d->instance, devices, &count)) != GPUMEM_OK) {
+        free(devices);
+        return r;
+    }
+    if (index >= count || index >= room) {
+        free(devices);
         return vulkan_report(GPUMEM_ERROR_NOT_FOUND, "vulkan: device %u not found (%u usable)",
                              index, count);
+    }
     d->physical_device = devices[index];
+    free(devices);
     d->instance.vk.vkGetPhysicalDeviceProperties(d->physical_device, &d->properties);
     d->api_version = device_api_version(d);
     d->has_memory_budget = vulkan_device_has_extension(&d->instance, d->physical_device,
@@ -322,8 +334,9 @@ static gpumem_result open_external(gpumem_backend_device *d, const gpumem_extern
     d->api_version = device_api_version(d);
     d->has_memory_budget = vulkan_device_has_extension(&d->instance, d->physical_device,
                                                        VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
-    d->device_address = (e->vulkan_features & GPUMEM_VULKAN_FEATURE_BUFFER_DEVICE_ADDRESS) &&
-                        d->api_version >= VK_API_VERSION_1_2;
+    /* Vulkan 1.2, or VK_KHR_buffer_device_address on an earlier device (gpumem.h): the
+     * application says it enabled it; finish_open drops it where the entry point is not there. */
+    d->device_address = (e->vulkan_features & GPUMEM_VULKAN_FEATURE_BUFFER_DEVICE_ADDRESS) != 0;
     if ((r = check_external_queue(d)) != GPUMEM_OK)
         return r;
     return finish_open(d);

@@ -48,6 +48,12 @@ struct gpumem_backend_stream {
     VkSemaphore wait_semaphores[WAITS_MAX]; /* for the next submission */
     uint64_t wait_values[WAITS_MAX];
     uint32_t wait_count;
+    /* A submission that failed dropped transfers whose calls had answered OK: the next
+     * synchronize or event record says so (and then forgets it), so that no wait for the
+     * stream's work passes over work that never ran. lost_result is GPUMEM_OK when none. */
+    gpumem_result lost_result;
+    VkResult lost_vk;
+    uint32_t lost_transfers;
 };
 
 struct gpumem_backend_event {
@@ -271,12 +277,21 @@ static gpumem_result submit(gpumem_backend_device *d, gpumem_backend_stream *s)
     barrier(d, c.buffer, VK_PIPELINE_STAGE_HOST_BIT,
             VK_ACCESS_HOST_READ_BIT | VK_ACCESS_HOST_WRITE_BIT);
     VkResult r = d->vk.vkEndCommandBuffer(c.buffer);
+    const char *call = "vkEndCommandBuffer";
     uint64_t value = s->timeline->value + 1;
-    if (r == VK_SUCCESS)
+    if (r == VK_SUCCESS) {
         r = queue_submit(d, s, c.buffer, value);
+        call = "vkQueueSubmit";
+    }
     if (r != VK_SUCCESS) {
         s->spare[s->spare_count++] = c;
-        return vulkan_error(r, "vkQueueSubmit", "(%u transfers)", s->open_commands);
+        gpumem_result failed = vulkan_error(r, call, "(%u transfers)", s->open_commands);
+        if (s->lost_result == GPUMEM_OK) { /* the first loss is the one to tell */
+            s->lost_result = failed;
+            s->lost_vk = r;
+        }
+        s->lost_transfers += s->open_commands;
+        return failed;
     }
     s->wait_count = 0;
     s->timeline->value = value;
@@ -345,11 +360,28 @@ void vulkan_stream_destroy(gpumem_backend_device *d, gpumem_backend_stream *s)
     free(s);
 }
 
+/* The loss a failed submission left (and forgets it), or GPUMEM_OK. */
+static gpumem_result lost_work(gpumem_backend_stream *s)
+{
+    gpumem_result r = s->lost_result;
+    if (r == GPUMEM_OK)
+        return r;
+    r = vulkan_report(r, "vulkan: %u transfers of this stream never ran: their submission "
+                         "failed (%s); the calls that queued them had answered GPUMEM_OK",
+                      s->lost_transfers, vulkan_result_name(s->lost_vk));
+    s->lost_result = GPUMEM_OK;
+    s->lost_transfers = 0;
+    return r;
+}
+
 gpumem_result vulkan_stream_synchronize(gpumem_backend_device *d, gpumem_backend_stream *s)
 {
-    gpumem_result r = submit(d, s);
-    /* Waits no submission took yet are part of the stream's order too: core runs some of a
-     * stream's operations on the host (through mappings) once the stream is synchronized. */
+    submit(d, s); /* a failure is kept as a loss, told below */
+    /* Whatever was submitted is waited for even when a submission failed: a failed synchronize
+     * must leave nothing running (backend.h). Waits no submission took yet are part of the
+     * stream's order too: core runs some of a stream's operations on the host (through
+     * mappings) once the stream is synchronized. */
+    gpumem_result r = GPUMEM_OK;
     for (; r == GPUMEM_OK && s->wait_count; s->wait_count--) {
         vulkan_timeline held = {.semaphore = s->wait_semaphores[s->wait_count - 1]};
         r = timeline_wait(d, &held, s->wait_values[s->wait_count - 1]);
@@ -358,7 +390,8 @@ gpumem_result vulkan_stream_synchronize(gpumem_backend_device *d, gpumem_backend
         r = timeline_wait(d, s->timeline, s->timeline->value);
     if (r == GPUMEM_OK)
         r = reclaim(d, s, 0);
-    return r;
+    gpumem_result lost = lost_work(s);
+    return lost != GPUMEM_OK ? lost : r;
 }
 
 gpumem_result vulkan_stream_native(gpumem_backend_device *d, gpumem_backend_stream *s,
@@ -393,6 +426,8 @@ gpumem_result vulkan_event_record(gpumem_backend_device *d, gpumem_backend_strea
     gpumem_result r = s->wait_count && !s->open.buffer ? begin(d, s) : GPUMEM_OK;
     if (r == GPUMEM_OK)
         r = submit(d, s);
+    if (r == GPUMEM_OK)
+        r = lost_work(s); /* an event after lost work would say it was done */
     if (r != GPUMEM_OK)
         return r;
     e->timeline = s->timeline;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <criterion/criterion.h>
 
@@ -620,4 +621,240 @@ Test(vulkan, no_driver_is_unavailable_with_a_reason)
     gpumem_device_desc desc = {.backend = "vulkan"};
     gpumem_device device;
     cr_expect_neq(gpumem_device_open(&desc, &device), GPUMEM_OK);
+}
+
+/* --- a submission that fails ---
+ * gpumem batches a stream's transfers into command buffers. When vkQueueSubmit fails (injected
+ * here through the get_instance_proc_addr the application hands gpumem), the transfers batched
+ * before it, whose calls had answered OK, never run: the stream's next synchronize (or event
+ * record) must say so, and a failed synchronize must still wait for what was submitted before
+ * (backend.h: a failed stream_synchronize leaves nothing running). */
+static PFN_vkGetInstanceProcAddr real_gipa;
+static PFN_vkGetDeviceProcAddr real_gdpa;
+static PFN_vkQueueSubmit real_submit;
+static int submits_until_failure = -1; /* the next submission that fails: 0; -1: none */
+
+static VkResult VKAPI_CALL failing_submit(VkQueue queue, uint32_t count,
+                                          const VkSubmitInfo *submits, VkFence fence)
+{
+    if (submits_until_failure >= 0 && submits_until_failure-- == 0)
+        return VK_ERROR_OUT_OF_HOST_MEMORY;
+    return real_submit(queue, count, submits, fence);
+}
+
+static PFN_vkVoidFunction VKAPI_CALL shim_device_proc(VkDevice device, const char *name)
+{
+    PFN_vkVoidFunction f = real_gdpa(device, name);
+    if (f && strcmp(name, "vkQueueSubmit") == 0) {
+        real_submit = (PFN_vkQueueSubmit)f;
+        return (PFN_vkVoidFunction)failing_submit;
+    }
+    return f;
+}
+
+/* The device's limits as the driver gives them, but for maxMemoryAllocationCount when set. */
+static PFN_vkGetPhysicalDeviceProperties real_properties;
+static uint32_t allocation_count_limit;
+
+static void VKAPI_CALL limited_properties(VkPhysicalDevice device,
+                                          VkPhysicalDeviceProperties *properties)
+{
+    real_properties(device, properties);
+    if (allocation_count_limit)
+        properties->limits.maxMemoryAllocationCount = allocation_count_limit;
+}
+
+static PFN_vkGetPhysicalDeviceProperties2 real_properties2;
+
+static void VKAPI_CALL limited_properties2(VkPhysicalDevice device,
+                                           VkPhysicalDeviceProperties2 *properties)
+{
+    real_properties2(device, properties);
+    if (allocation_count_limit)
+        properties->properties.limits.maxMemoryAllocationCount = allocation_count_limit;
+}
+
+static PFN_vkVoidFunction VKAPI_CALL shim_instance_proc(VkInstance instance, const char *name)
+{
+    if (strcmp(name, "vkGetPhysicalDeviceProperties2") == 0 ||
+        strcmp(name, "vkGetPhysicalDeviceProperties2KHR") == 0) {
+        real_properties2 = (PFN_vkGetPhysicalDeviceProperties2)real_gipa(instance, name);
+        return real_properties2 ? (PFN_vkVoidFunction)limited_properties2 : NULL;
+    }
+    if (strcmp(name, "vkGetPhysicalDeviceProperties") == 0) {
+        real_properties = (PFN_vkGetPhysicalDeviceProperties)real_gipa(instance, name);
+        return real_properties ? (PFN_vkVoidFunction)limited_properties : NULL;
+    }
+    if (strcmp(name, "vkGetDeviceProcAddr") == 0) {
+        real_gdpa = (PFN_vkGetDeviceProcAddr)real_gipa(instance, name);
+        return (PFN_vkVoidFunction)shim_device_proc;
+    }
+    return real_gipa(instance, name);
+}
+
+Test(vulkan, a_failed_submission_is_told_and_what_ran_before_is_waited_for)
+{
+    app_vk app;
+    require_app_device(&app);
+    real_gipa = app.gipa;
+    app.gipa = shim_instance_proc;
+    gpumem_device device;
+    OK(open_on_app(&app, GPUMEM_VULKAN_FEATURE_TIMELINE_SEMAPHORE, &device));
+    gpumem_pool_desc visible = {.required_flags = GPUMEM_MEMORY_HOST_VISIBLE, .page_size = 128 * MIB};
+    gpumem_pool pool;
+    OK(gpumem_pool_create(device, &visible, &pool));
+    const uint64_t small = 64 * KIB, big = 48 * MIB;
+    gpumem_buffer src, dst, big_src, big_dst;
+    OK(gpumem_buffer_create(pool, &(gpumem_buffer_desc){.size = small}, &src));
+    OK(gpumem_buffer_create(pool, &(gpumem_buffer_desc){.size = small}, &dst));
+    OK(gpumem_buffer_create(pool, &(gpumem_buffer_desc){.size = big}, &big_src));
+    OK(gpumem_buffer_create(pool, &(gpumem_buffer_desc){.size = big}, &big_dst));
+    OK(gpumem_buffer_fill(src, 0, small, 0x11111111u));
+    OK(gpumem_buffer_fill(dst, 0, small, 0));
+    OK(gpumem_buffer_fill(big_src, 0, big, 0x22222222u));
+    OK(gpumem_buffer_fill(big_dst, 0, big, 0));
+    gpumem_stream stream;
+    OK(gpumem_stream_create(device, &stream));
+
+    /* 1. Small copies batched into one command buffer, whose submission fails: the calls that
+     * batched them answered OK, so the synchronize must not. */
+    submits_until_failure = 0;
+    int refused = 0;
+    for (uint64_t at = 0; at < small; at += KIB)
+        refused += gpumem_stream_copy(stream, src, at, dst, at, KIB) != GPUMEM_OK;
+    gpumem_result synchronized = gpumem_stream_synchronize(stream);
+    cr_assert_eq(submits_until_failure, -1, "no submission was made to fail");
+    cr_assert_eq(synchronized, GPUMEM_ERROR_OUT_OF_HOST_MEMORY,
+                 "the synchronize after a lost batch (%d copies refused) -> %s: %s", refused,
+                 gpumem_result_string(synchronized), gpumem_last_error());
+    cr_assert(strstr(gpumem_last_error(), "never ran"), "%s", gpumem_last_error());
+    OK(gpumem_stream_synchronize(stream)); /* told once */
+
+    /* 2. A long copy in flight, a short one open, and the synchronize's own submission fails:
+     * the synchronize fails, but only once the long copy is done. */
+    OK(gpumem_stream_copy(stream, big_src, 0, big_dst, 0, big)); /* submitted at once */
+    OK(gpumem_stream_copy(stream, src, 0, dst, 0, 4));            /* stays open */
+    submits_until_failure = 0;
+    cr_assert_eq(gpumem_stream_synchronize(stream), GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "%s",
+                 gpumem_last_error());
+    void *mapped;
+    OK(gpumem_buffer_map(big_dst, &mapped));
+    const uint32_t *words = mapped;
+    uint64_t wrong = 0;
+    for (uint64_t i = 0; i < big / 4; i += 1024)
+        wrong += words[i] != 0x22222222u;
+    OK(gpumem_buffer_unmap(big_dst));
+    cr_assert_eq(wrong, 0, "the failed synchronize returned before the copy submitted before it "
+                 "was done (%llu of %llu words checked not there yet)",
+                 (unsigned long long)wrong, (unsigned long long)(big / 4 / 1024));
+
+    /* 3. The stream works on. */
+    OK(gpumem_stream_copy(stream, src, 0, dst, 0, small));
+    OK(gpumem_stream_synchronize(stream));
+    uint8_t *back = malloc(small);
+    cr_assert_not_null(back);
+    OK(gpumem_buffer_read(dst, 0, back, small));
+    for (uint64_t i = 0; i < small; i++)
+        cr_assert_eq(back[i], 0x11, "byte %llu after the stream went on", (unsigned long long)i);
+    free(back);
+    OK(gpumem_stream_destroy(stream));
+    OK(gpumem_device_close(device));
+    app_destroy(&app);
+}
+
+/* maxMemoryAllocationCount is a valid-usage limit (VUID-vkAllocateMemory-maxMemoryAllocationCount
+ * -04101), not an error drivers must return: gpumem keeps its own allocations within it and
+ * refuses the one past it with GPUMEM_ERROR_LIMIT_EXCEEDED. Here the limit is made 6. */
+Test(vulkan, memory_allocations_stay_within_the_devices_count)
+{
+    app_vk app;
+    require_app_device(&app);
+    real_gipa = app.gipa;
+    app.gipa = shim_instance_proc;
+    allocation_count_limit = 6;
+    gpumem_device device;
+    OK(open_on_app(&app, GPUMEM_VULKAN_FEATURE_TIMELINE_SEMAPHORE, &device));
+    gpumem_device_properties properties;
+    OK(gpumem_device_properties_get(device, &properties));
+    cr_assert_eq(properties.max_allocation_count, 6, "the limit gpumem read: %llu",
+                 (unsigned long long)properties.max_allocation_count);
+    gpumem_pool pool;
+    OK(gpumem_pool_create(device, &(gpumem_pool_desc){.page_size = MIB}, &pool));
+    gpumem_buffer buffers[16];
+    int made = 0;
+    gpumem_result r = GPUMEM_OK;
+    while (made < 16 && (r = gpumem_buffer_create(pool, &(gpumem_buffer_desc){
+                                                          .size = 4 * KIB,
+                                                          .flags = GPUMEM_BUFFER_DEDICATED},
+                                                  &buffers[made])) == GPUMEM_OK)
+        made++;
+    cr_assert_eq(r, GPUMEM_ERROR_LIMIT_EXCEEDED, "after %d dedicated buffers: %s (%s)", made,
+                 gpumem_result_string(r), gpumem_last_error());
+    cr_assert_leq(made, 6, "%d memory objects, past the device's 6", made);
+    cr_assert(strstr(gpumem_last_error(), "maxMemoryAllocationCount"), "%s", gpumem_last_error());
+    OK(gpumem_buffer_destroy(buffers[--made])); /* one given back: one more can be made */
+    OK(gpumem_buffer_create(pool, &(gpumem_buffer_desc){.size = 4 * KIB,
+                                                        .flags = GPUMEM_BUFFER_DEDICATED},
+                            &buffers[made]));
+    OK(gpumem_device_close(device));
+    allocation_count_limit = 0;
+    app_destroy(&app);
+}
+
+
+/* A machine of more physical devices than an early fixed array held (here 34 copies of the one
+ * driver the tests use, through the loader's VK_ICD_FILENAMES): every index opens, and the one
+ * past the last is NOT_FOUND. */
+Test(vulkan, every_device_of_many_opens)
+{
+    /* The driver named, else lavapipe where Debian installs it (what CI runs on). */
+    const char *icd = getenv("VK_ICD_FILENAMES");
+    if (!icd || !*icd)
+        icd = "/usr/share/vulkan/icd.d/lvp_icd.x86_64.json";
+    if (strchr(icd, ':') || access(icd, R_OK) != 0)
+        cr_skip_test("no one driver file to name 34 times (VK_ICD_FILENAMES: %s)", icd);
+    /* Copies under names of their own: the loader takes one file once. */
+    enum { COPIES = 34 };
+    FILE *in = fopen(icd, "rb");
+    cr_assert_not_null(in, "%s", icd);
+    char text[4096];
+    size_t length = fread(text, 1, sizeof text, in);
+    fclose(in);
+    char folder[] = "/tmp/gpumem-test-icds-XXXXXX";
+    cr_assert_not_null(mkdtemp(folder));
+    char *many = calloc(COPIES, sizeof folder + 32);
+    cr_assert_not_null(many);
+    for (int i = 0; i < COPIES; i++) {
+        char path[sizeof folder + 32];
+        snprintf(path, sizeof path, "%s/icd-%d.json", folder, i);
+        FILE *out = fopen(path, "wb");
+        cr_assert(out && fwrite(text, 1, length, out) == length && fclose(out) == 0, "%s", path);
+        if (i)
+            strcat(many, ":");
+        strcat(many, path);
+    }
+    setenv("VK_ICD_FILENAMES", many, 1);
+    free(many);
+    uint32_t count = 0;
+    OK(gpumem_device_count("vulkan", &count));
+    cr_assert_geq(count, 33, "%u devices from %d copies of the driver", count, COPIES);
+    for (uint32_t index = 30; index <= count; index++) {
+        gpumem_device_desc desc = {.backend = "vulkan", .flags = GPUMEM_DEVICE_OPEN_INDEX,
+                                   .device_index = index};
+        gpumem_device device;
+        gpumem_result r = gpumem_device_open(&desc, &device);
+        if (index < count) {
+            cr_assert_eq(r, GPUMEM_OK, "device %u of %u: %s", index, count, gpumem_last_error());
+            OK(gpumem_device_close(device));
+        } else {
+            cr_assert_eq(r, GPUMEM_ERROR_NOT_FOUND, "device %u of %u: %s", index, count,
+                         gpumem_result_string(r));
+        }
+    }
+    for (int i = 0; i < COPIES; i++) {
+        char path[sizeof folder + 32];
+        snprintf(path, sizeof path, "%s/icd-%d.json", folder, i);
+        unlink(path);
+    }
+    rmdir(folder);
 }
