@@ -25,7 +25,7 @@ install_deps() {
   [ ${#missing[@]} = 0 ] && return
   echo "quickstart: installing ${missing[*]}"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null
 }
 
@@ -33,7 +33,14 @@ install_deps() {
 # CI builds with warnings as errors; a user's newer compiler should not break the build.
 werror=false
 [ "${CI:-}" = true ] && werror=true
-[ -d build ] || meson setup build -Dwerror=$werror ${GPUMEM_MESON_ARGS:-}
+# A setup that failed leaves build/ without build.ninja: set up again, not compile nothing. Set
+# GPUMEM_MESON_ARGS again on a configured build/ and they are applied to it.
+if [ ! -f build/build.ninja ]; then
+  rm -rf build
+  meson setup build -Dwerror=$werror ${GPUMEM_MESON_ARGS:-}
+elif [ -n "${GPUMEM_MESON_ARGS:-}" ]; then
+  meson configure build ${GPUMEM_MESON_ARGS}
+fi
 meson compile -C build
 echo
 build/tools/gpumem-info
