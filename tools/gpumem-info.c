@@ -320,21 +320,31 @@ static char *read_text(const char *path, size_t *length)
         fprintf(stderr, "gpumem-info: cannot open %s: %s\n", path, strerror(errno));
         return NULL;
     }
+    /* A dump is text: a NUL byte ends the read (/dev/zero, a binary file) before it grows. */
     size_t capacity = 1 << 16, n = 0;
     char *text = malloc(capacity), *grown;
-    while (text) {
-        n += fread(text + n, 1, capacity - n - 1, f);
-        if (n < capacity - 1)
+    const char *why = NULL;
+    while (text && !why) {
+        size_t got = fread(text + n, 1, capacity - n - 1, f);
+        if (memchr(text + n, '\0', got))
+            why = "it holds a NUL byte, so it is no JSON text";
+        n += got;
+        if (why || n < capacity - 1)
             break;
         capacity *= 2;
-        if (!(grown = realloc(text, capacity)))
+        if (!(grown = realloc(text, capacity))) {
             free(text);
+            why = "out of memory";
+        }
         text = grown;
     }
-    int failed = !text || ferror(f);
+    if (!text && !why)
+        why = "out of memory";
+    if (!why && ferror(f))
+        why = strerror(errno);
     fclose(f);
-    if (failed) {
-        fprintf(stderr, "gpumem-info: cannot read %s\n", path);
+    if (why) {
+        fprintf(stderr, "gpumem-info: cannot read %s: %s\n", path, why);
         free(text);
         return NULL;
     }

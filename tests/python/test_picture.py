@@ -164,6 +164,11 @@ def test_gpumem_info_draws_a_dump_file(device, tmp_path):
     r = subprocess.run([tool, "--svg", str(bad)], stdout=subprocess.PIPE,
                        stderr=subprocess.PIPE, text=True)
     assert r.returncode == 1 and not r.stdout and "not JSON" in r.stderr, r.stderr
+    # A file without end and of NUL bytes is refused at its first chunk, not read until memory
+    # runs out.
+    r = subprocess.run([tool, "--svg", "/dev/zero"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True, timeout=30)
+    assert r.returncode == 1 and not r.stdout and "NUL byte" in r.stderr, r.stderr
 
 
 CLOSING = """
