@@ -34,6 +34,8 @@ cpu=""
 repeats=3
 while [ $# -gt 0 ]; do
   case $1 in
+    --build|--section|--rounds|--repeats|--cpu|--base|--base-lib)
+      [ $# -ge 2 ] || { echo "bench-compare: $1 needs a value" >&2; exit 2; } ;;&
     --build) build=$2; shift 2 ;;
     --base) base=$2; shift 2 ;;
     --base-lib) base_lib=$2; shift 2 ;;
@@ -44,6 +46,9 @@ while [ $# -gt 0 ]; do
     -h|--help) sed -n '2,/^set /{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-compare: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
+done
+for n in "$rounds" "$repeats"; do
+  [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "bench-compare: --rounds and --repeats take a count of 1 or more, not '$n'" >&2; exit 2; }
 done
 if [ -z "$build" ]; then
   build=$root/build-release

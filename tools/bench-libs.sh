@@ -37,6 +37,8 @@ names=()
 libs=()
 while [ $# -gt 0 ]; do
   case $1 in
+    --build|--section|--rounds|--repeats|--cpu|--base|--base-lib)
+      [ $# -ge 2 ] || { echo "bench-libs: $1 needs a value" >&2; exit 2; } ;;&
     --build) build=$2; shift 2 ;;
     --section) section=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
@@ -49,6 +51,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ ${#libs[@]} -ge 2 ] || { echo "bench-libs: give at least two NAME=LIBDIR" >&2; exit 2; }
+for n in "$rounds" "$repeats"; do
+  [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "bench-libs: --rounds and --repeats take a count of 1 or more, not '$n'" >&2; exit 2; }
+done
 if [ -z "$build" ]; then
   build=$root/build-release
   [ -x "$build/tools/gpumem-bench" ] || build=$root/build
