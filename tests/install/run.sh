@@ -102,6 +102,15 @@ mkdir -p "$work/pkgconfig"
 PKG_CONFIG_PATH=$pcdir make -s -C tests/install/pkgconfig OUT="$work/pkgconfig" \
   || fail "pkg-config consumer build"
 run_consumer "$work/pkgconfig/consumer" "$prefix"
+# The other two libraries link through their own pkg-config files.
+for lib in gpumem-frameworks gpumem-memhooks; do
+  PKG_CONFIG_PATH=$pcdir pkg-config --exists $lib || fail "no pkg-config file for $lib"
+done
+printf '#include <gpumem/frameworks.h>\nint main(void) { return gpumem_frameworks_configure(0) == GPUMEM_OK; }\n' \
+  >"$work/frameworks.c"
+cc -o "$work/frameworks" "$work/frameworks.c" $(PKG_CONFIG_PATH=$pcdir pkg-config --cflags --libs gpumem-frameworks) \
+  -Wl,-rpath,"$(PKG_CONFIG_PATH=$pcdir pkg-config --variable=libdir gpumem)" \
+  || fail "a program of gpumem_frameworks_configure links with pkg-config --libs gpumem-frameworks"
 
 say "the prefix moved to $work/moved"
 mv "$prefix" "$work/moved"
