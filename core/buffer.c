@@ -8,6 +8,7 @@
 #include "alloc.h"
 #include "call.h"
 #include "handles.h"
+#include "json.h"
 #include "hot.h"
 #include "image.h"
 #include "margin.h"
@@ -77,10 +78,11 @@ static void index_buffer(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
     gpumem_address_insert(&pool->addresses, &b->address_node);
 }
 
-/* A copy of a buffer's name, at most GPUMEM_NAME_SIZE-1 bytes of it. */
+/* A copy of a buffer's name, at most GPUMEM_NAME_SIZE-1 bytes of it, cut as a pool's is: never
+ * inside a UTF-8 character. */
 GPUMEM_RARE static char *name_copy(const char *name)
 {
-    size_t n = strnlen(name, GPUMEM_NAME_SIZE - 1);
+    size_t n = gpumem_utf8_cut(name, GPUMEM_NAME_SIZE);
     char *copy = gpumem_alloc(n + 1);
     if (copy) {
         memcpy(copy, name, n);

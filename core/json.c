@@ -55,6 +55,17 @@ size_t gpumem_utf8_length(const unsigned char *s)
     return n;
 }
 
+size_t gpumem_utf8_cut(const char *text, size_t size)
+{
+    size_t n = strnlen(text, size);
+    if (n >= size) {
+        n = size - 1;
+        while (n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80)
+            n--;
+    }
+    return n;
+}
+
 void gpumem_json_string(gpumem_json *json, const char *text)
 {
     gpumem_json_append(json, "\"");

@@ -25,6 +25,11 @@ void gpumem_json_free(gpumem_json *json);
  * a stray continuation byte, an overlong form, a surrogate, a value above U+10FFFF. */
 size_t gpumem_utf8_length(const unsigned char *s);
 
+/* How many bytes of `text` a copy into `size` bytes (its NUL included) keeps: all of it when it
+ * fits, else size - 1 backed off to the start of a UTF-8 character, so that no character is cut
+ * in two. Reads no further than it keeps. For names (pools', buffers'). */
+size_t gpumem_utf8_cut(const char *text, size_t size);
+
 /* Validates the out-arguments of a dump-style call before any text is made: `length` must be
  * given, and `buffer` (called `buffer_name` in the message) may be NULL only with capacity 0. */
 gpumem_result gpumem_json_check_out(const char *buffer_name, const char *buffer,

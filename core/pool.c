@@ -9,6 +9,7 @@
 #include "call.h"
 #include "env.h"
 #include "handles.h"
+#include "json.h"
 #include "hot.h"
 #include "image.h"
 #include "log.h"
@@ -1111,12 +1112,7 @@ static gpumem_result choose_type(const gpumem_device_obj *device, const gpumem_p
 /* Copies a name, cut at a character boundary so that a long UTF-8 name stays valid. */
 static void copy_name(char *out, size_t size, const char *name)
 {
-    size_t n = strnlen(name, size); /* reads no further than it keeps */
-    if (n >= size) {
-        n = size - 1;
-        while (n > 0 && ((unsigned char)name[n] & 0xC0) == 0x80)
-            n--;
-    }
+    size_t n = gpumem_utf8_cut(name, size);
     memcpy(out, name, n);
     out[n] = '\0';
 }

@@ -530,9 +530,19 @@ CONF_TEST(dump_json_long_utf8_name)
     gpumem_pool_desc desc = {.page_size = 1 << 20, .name = name};
     gpumem_pool pool;
     OK(gpumem_pool_create(conf_dev, &desc, &pool));
+    /* A buffer's name is cut as a pool's: before the character the limit falls in. */
+    gpumem_buffer buffer;
+    OK(gpumem_buffer_create(pool, &(gpumem_buffer_desc){.size = 64, .name = name}, &buffer));
+    char kept[GPUMEM_NAME_SIZE];
+    OK(gpumem_buffer_name(buffer, kept, sizeof kept));
+    cr_assert_eq(strlen(kept), GPUMEM_NAME_SIZE - 2, "a cut inside a character: %zu bytes kept",
+                 strlen(kept));
+    cr_assert_eq(strncmp(kept, name, GPUMEM_NAME_SIZE - 2), 0);
     uint64_t length;
     char *json = dump(conf_dev, &length);
     assert_json(json);
+    cr_assert_null(strstr(json, "\\ufffd"), "a cut name shows a replacement character: %s",
+                   json);
     free(json);
 }
 
