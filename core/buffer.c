@@ -909,6 +909,13 @@ static gpumem_result coherence_op(gpumem_buffer handle, uint64_t offset, uint64_
     if (!(b->pool->memory_flags & GPUMEM_MEMORY_HOST_VISIBLE))
         return gpumem_fail(GPUMEM_ERROR_NOT_MAPPABLE, "memory type %u is not host-visible",
                            b->pool->memory_type);
+    /* The buffer's own mapping, not its page's (which a neighbour's map may hold): the call
+     * answers the same whatever other buffers do. Core's transfers map the page themselves. */
+    if (!(b->pool->memory_flags & GPUMEM_MEMORY_HOST_COHERENT) && !gpumem_buffer_map_count(b) &&
+        !(b->pool->flags & GPUMEM_POOL_PERSISTENT_MAP))
+        return gpumem_fail(GPUMEM_ERROR_BAD_STATE,
+                           "the buffer is not mapped: memory without HOST_COHERENT is flushed "
+                           "and invalidated through the buffer's mapping (gpumem_buffer_map)");
     return gpumem_buffer_coherence(b, offset, size, flush);
 }
 

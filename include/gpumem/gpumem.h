@@ -576,7 +576,9 @@ GPUMEM_API gpumem_result gpumem_buffer_map(gpumem_buffer buffer, void **data);
 /* GPUMEM_ERROR_BAD_STATE when the buffer is not mapped. */
 GPUMEM_API gpumem_result gpumem_buffer_unmap(gpumem_buffer buffer);
 /* Makes host writes visible to the device / device writes visible to the host, for memory
- * without HOST_COHERENT (a no-op with it). The range is rounded out to non_coherent_atom_size
+ * without HOST_COHERENT (a no-op with it, mapped or not). Without HOST_COHERENT the buffer must
+ * be mapped (gpumem_buffer_map; a PERSISTENT_MAP pool's buffers always are): else
+ * GPUMEM_ERROR_BAD_STATE, whatever other buffers of its page do. The range is rounded out to non_coherent_atom_size
  * (no other buffer shares an atom with this one). A flush writes back whole atoms: before
  * writing part of an atom through a mapping, invalidate it, or the host's stale copy of the
  * atom's other bytes overwrites what the device wrote there. Flush host writes before a

@@ -359,3 +359,35 @@ CONF_TEST(mapped_writes_keep_what_the_device_wrote_next_to_them)
     free(big);
     free(out);
 }
+
+/* Flush and invalidate answer by the buffer's own mapping: on every host-visible type, a mapped
+ * buffer's calls succeed; an unmapped one's succeed on HOST_COHERENT memory (a no-op) and answer
+ * GPUMEM_ERROR_BAD_STATE elsewhere, also while another buffer of its page is mapped. */
+CONF_TEST(flush_and_invalidate_answer_by_the_buffers_own_mapping)
+{
+    int tested = 0;
+    for (uint32_t type = 0; type < conf_props.memory_type_count; type++) {
+        uint32_t flags = conf_type_flags(type);
+        if (!(flags & GPUMEM_MEMORY_HOST_VISIBLE))
+            continue;
+        tested++;
+        gpumem_pool pool = conf_type_pool(type, PAGE, 0, "coherence");
+        gpumem_buffer alone = conf_buffer(pool, 256, 0), neighbour = conf_buffer(pool, 256, 0);
+        void *p;
+        OK(gpumem_buffer_map(neighbour, &p)); /* the page is mapped, not `alone` */
+        gpumem_result expected =
+            flags & GPUMEM_MEMORY_HOST_COHERENT ? GPUMEM_OK : GPUMEM_ERROR_BAD_STATE;
+        cr_assert_eq(gpumem_buffer_flush(alone, 0, 256), expected, "type %u: %s", type,
+                     gpumem_last_error());
+        cr_assert_eq(gpumem_buffer_invalidate(alone, 0, 256), expected, "type %u: %s", type,
+                     gpumem_last_error());
+        OK(gpumem_buffer_map(alone, &p));
+        OK(gpumem_buffer_flush(alone, 0, 256));
+        OK(gpumem_buffer_invalidate(alone, 0, 256));
+        OK(gpumem_buffer_unmap(alone));
+        OK(gpumem_buffer_unmap(neighbour));
+        OK(gpumem_pool_destroy(pool));
+    }
+    if (!tested)
+        CONF_SKIP("backend '%s' has no host-visible memory type", conf_backend());
+}

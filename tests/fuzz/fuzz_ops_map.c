@@ -167,8 +167,9 @@ void fz_op_flush(fz_ctx *c)
         faults |= FZ_RANGE;
     if (!host_visible(c, i))
         faults |= FZ_BIT(GPUMEM_ERROR_NOT_MAPPABLE);
-    else if (!coherent(c, i) && !b->map_count)
-        resource |= FZ_BIT(GPUMEM_ERROR_BAD_STATE); /* gpumem.h does not say */
+    else if (!coherent(c, i) && !b->map_count &&
+             !(c->pools[b->pool].flags & GPUMEM_POOL_PERSISTENT_MAP))
+        faults |= FZ_BIT(GPUMEM_ERROR_BAD_STATE); /* gpumem.h: the buffer's own mapping */
     gpumem_buffer handle = fz_buffer_handle(c, i, 24, &faults);
     if (!faults && !fz_settle(c, i, -1))
         return;
