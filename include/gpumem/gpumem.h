@@ -337,7 +337,8 @@ GPUMEM_API gpumem_result gpumem_dump_svg(const char *dump_json, char *svg, uint6
  * ------------------------------------------------------------------------------------------- */
 
 enum {
-    GPUMEM_POOL_PAGED = 0,  /* TLSF suballocation in pages; dedicated pages above half a page */
+    GPUMEM_POOL_PAGED = 0,  /* TLSF suballocation in pages; dedicated pages above half a page
+                               (size + alignment - 1 > page_size / 2: the worst padding counts) */
     GPUMEM_POOL_NATIVE = 1, /* the runtime's stream-ordered pool (CUDA, HIP) */
 };
 
@@ -365,7 +366,9 @@ typedef struct gpumem_pool_desc {
     uint32_t memory_type_index; /* with GPUMEM_POOL_MEMORY_TYPE_INDEX */
     uint32_t max_empty_pages;   /* empty pages kept for reuse (0: 1); trim releases them */
     uint64_t page_size;         /* 0: GPUMEM_DEFAULT_PAGE_SIZE; rounded up to min_alignment */
-    uint64_t byte_limit;        /* most bytes the pool may reserve (0: no limit) */
+    uint64_t byte_limit;        /* most bytes the pool may reserve (0: no limit); in a native
+                                   pool, the bytes of its live buffers (frees still queued on a
+                                   stream hold their memory until the stream reaches them) */
     uint64_t release_threshold; /* native pools: bytes the runtime keeps cached (0: runtime's) */
     const char *name;           /* for dumps and messages, UTF-8; copied, and cut to 63 bytes
                                    at a character boundary (NULL: "pool") */
@@ -386,7 +389,9 @@ typedef struct gpumem_pool_desc {
 typedef struct gpumem_pool_stats {
     uint64_t reserved_bytes;     /* bytes held from the runtime (all pages) */
     uint64_t used_bytes;         /* bytes in live allocations, padding included */
-    uint64_t page_count;         /* pages held (0 for native pools) */
+    uint64_t page_count;         /* pages held (0 for native pools, whose reserved_bytes and
+                                    used_bytes are the runtime's own figures: they include
+                                    memory of frees still queued on a stream) */
     uint64_t allocation_count;   /* live buffers */
     uint64_t largest_free_range; /* largest free range in the pool's shared pages (requests
                                     over half a page get a page of their own regardless) */
@@ -448,7 +453,8 @@ typedef struct gpumem_buffer_desc {
     uint64_t size;      /* bytes, > 0 */
     uint64_t alignment; /* power of two (0: the device's min_alignment); the buffer's address
                            (host, CUDA, HIP) or, where memory has no address (Vulkan), its
-                           offset in the page is a multiple of it */
+                           offset in the page is a multiple of it. Native pools align to
+                           min_alignment only: more is GPUMEM_ERROR_UNSUPPORTED */
     uint32_t flags;     /* GPUMEM_BUFFER_* */
     uint32_t usage;     /* GPUMEM_BUFFER_USAGE_* (0: GPUMEM_BUFFER_USAGE_DEFAULT) */
     const char *name;   /* NULL or a name for messages, dumps and pictures: copied (at most
@@ -478,6 +484,9 @@ typedef struct gpumem_native_buffer {
                          host: its address; vulkan: 0 */
 } gpumem_native_buffer;
 
+/* GPUMEM_ERROR_OUT_OF_DEVICE_MEMORY for a size above the device's max_allocation_size (no
+ * allocation of it can succeed; the runtime is not asked), GPUMEM_ERROR_LIMIT_EXCEEDED past
+ * the pool's byte_limit. */
 GPUMEM_API gpumem_result gpumem_buffer_create(gpumem_pool pool, const gpumem_buffer_desc *desc,
                                               gpumem_buffer *buffer);
 /* From now on the buffer's handle returns GPUMEM_ERROR_DESTROYED and its mappings are gone. Its
@@ -915,7 +924,9 @@ GPUMEM_API gpumem_result gpumem_vblock_alloc(gpumem_vblock vblock, uint64_t size
                                              uint64_t alignment,
                                              gpumem_vblock_allocation *allocation,
                                              uint64_t *offset);
-/* GPUMEM_ERROR_INVALID_HANDLE for an allocation that is not live in this block. */
+/* GPUMEM_ERROR_INVALID_HANDLE for an allocation that is not live in this block. Allocation
+ * values are numbered per block: one from another block may name a live allocation of this
+ * one, and is freed as such (keep each value with its block). */
 GPUMEM_API gpumem_result gpumem_vblock_free(gpumem_vblock vblock,
                                             gpumem_vblock_allocation allocation);
 /* Frees every allocation at once. */
