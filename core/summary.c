@@ -44,7 +44,9 @@ static void summarize_pool(gpumem_json *t, gpumem_pool_obj *pool, totals *all)
     GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
         for (const gpumem_list *n = arena->pages.next; n != &arena->pages; n = n->next) {
             const gpumem_page *page = GPUMEM_CONTAINER_OF(n, gpumem_page, link);
-            if (page->imported) /* the application's memory: not the pool's pages */
+            /* The application's memory, and a native pool's allocations (the runtime's, each
+             * one buffer's), are not the pool's pages: counted as the stats count them. */
+            if (page->imported || pool->kind == GPUMEM_POOL_NATIVE)
                 continue;
             one.pages++;
             one.dedicated += page->dedicated;
@@ -58,9 +60,11 @@ static void summarize_pool(gpumem_json *t, gpumem_pool_obj *pool, totals *all)
         one.allocations += arena->allocation_count;
     }
     gpumem_pool_unlock_arenas(pool);
-    gpumem_json_append(t, "pool '%s' (%s, memory type %u, pages of %s", pool->name,
-                       pool->kind == GPUMEM_POOL_NATIVE ? "native" : "paged", pool->memory_type,
-                       human(pool->page_size, a, sizeof a));
+    if (pool->kind == GPUMEM_POOL_NATIVE)
+        gpumem_json_append(t, "pool '%s' (native, memory type %u", pool->name, pool->memory_type);
+    else
+        gpumem_json_append(t, "pool '%s' (paged, memory type %u, pages of %s", pool->name,
+                           pool->memory_type, human(pool->page_size, a, sizeof a));
     if (pool->arena_count > 1)
         gpumem_json_append(t, ", %u arenas", pool->arena_count);
     gpumem_json_append(t, ")\n");

@@ -385,6 +385,7 @@ CONF_TEST(native_pool_or_unsupported)
         cr_assert_eq(info.size, sizes[i]);
         cr_assert_eq(info.offset % conf_props.min_alignment, 0);
     }
+    conf_expect_summary_counts(pool, "native"); /* no pages: the runtime's allocations */
     /* Copies between native and paged buffers. */
     gpumem_pool paged = conf_pool(PAGE);
     gpumem_buffer p = conf_buffer(paged, 4097, 0);
