@@ -39,8 +39,9 @@ static void create_instance(app *a, const char *name)
         .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
         .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
                            VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
-        .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
-                       VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
+        /* Not GENERAL: the loader's notes (layers added from the environment) are no fault
+         * of the program's. */
+        .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
                        VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
         .pfnUserCallback = on_message,
     };
@@ -119,6 +120,16 @@ gpumem_device app_open_gpumem(const app *a)
     gpumem_device_desc desc = {.backend = "vulkan", .external = &external};
     CHECK(gpumem_device_open(&desc, &device));
     return device;
+}
+
+int app_verdict(const char *program, unsigned long wrong, int messages)
+{
+    if (!wrong && !messages) {
+        printf("%s: OK\n", program);
+        return 0;
+    }
+    printf("%s: FAILED (%lu wrong results, %d validation messages)\n", program, wrong, messages);
+    return 1;
 }
 
 int app_destroy(app *a)
@@ -216,12 +227,22 @@ void app_submit(const app *a, VkCommandBuffer cb, VkSemaphore wait, uint64_t wai
     CHECK_VK(vkQueueSubmit(a->queue, 1, &submit, VK_NULL_HANDLE));
 }
 
+/* The passes' arrays hold APP_MAX_BINDINGS bindings: more is a programming error. */
+static void app_check_bindings(uint32_t count)
+{
+    if (count > APP_MAX_BINDINGS) {
+        fprintf(stderr, "a pass takes at most %d bindings, not %u\n", APP_MAX_BINDINGS, count);
+        exit(2);
+    }
+}
+
 void app_pass_create(const app *a, const char *shader, const VkDescriptorType *types,
                      uint32_t count, uint32_t push_size, app_pass *p)
 {
-    VkDescriptorSetLayoutBinding bindings[8];
-    VkDescriptorPoolSize sizes[8];
-    for (uint32_t i = 0; i < count && i < 8; i++) {
+    VkDescriptorSetLayoutBinding bindings[APP_MAX_BINDINGS];
+    VkDescriptorPoolSize sizes[APP_MAX_BINDINGS];
+    app_check_bindings(count);
+    for (uint32_t i = 0; i < count; i++) {
         bindings[i] = (VkDescriptorSetLayoutBinding){.binding = i,
                                                      .descriptorType = types[i],
                                                      .descriptorCount = 1,
@@ -267,9 +288,10 @@ void app_pass_create(const app *a, const char *shader, const VkDescriptorType *t
 void app_pass_bind_buffers(const app *a, app_pass *p, uint32_t first, const gpumem_buffer *buffers,
                            uint32_t count)
 {
-    VkDescriptorBufferInfo infos[8];
-    VkWriteDescriptorSet writes[8];
-    for (uint32_t i = 0; i < count && i < 8; i++) {
+    VkDescriptorBufferInfo infos[APP_MAX_BINDINGS];
+    VkWriteDescriptorSet writes[APP_MAX_BINDINGS];
+    app_check_bindings(count);
+    for (uint32_t i = 0; i < count; i++) {
         gpumem_native_buffer native;
         CHECK(gpumem_buffer_native(buffers[i], &native));
         infos[i] = (VkDescriptorBufferInfo){.buffer = (VkBuffer)(uintptr_t)native.buffer,

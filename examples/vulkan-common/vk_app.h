@@ -49,6 +49,10 @@ void app_create(app *a, const char *name);
 gpumem_device app_open_gpumem(const app *a);
 /* Destroys what app_create made; the validation messages seen so far, counted. */
 int app_destroy(app *a);
+/* The program's verdict, once the data was checked (`wrong` results) and the validation
+ * messages counted (app_destroy): prints "PROGRAM: OK", or what failed; returns the exit
+ * status (0 or 1). */
+int app_verdict(const char *program, unsigned long wrong, int messages);
 
 VkShaderModule app_load_shader(const app *a, const char *path);
 /* A primary command buffer of the app's pool, begun for one submission. */
@@ -73,6 +77,9 @@ typedef struct app_pass {
     VkDescriptorPool descriptors;
     VkDescriptorSet set;
 } app_pass;
+
+/* The most bindings a pass takes; more ends the program. */
+#define APP_MAX_BINDINGS 8
 
 void app_pass_create(const app *a, const char *shader, const VkDescriptorType *types,
                      uint32_t count, uint32_t push_size, app_pass *p);

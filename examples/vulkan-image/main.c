@@ -108,7 +108,7 @@ int main(int argc, char **argv)
     for (uint32_t i = 0; i < n; i++)
         wrong += back[i] != 2.0f * texels[i] + 1.0f;
     printf("a %ux%u image read by the application's compute pass: %s\n", width, height,
-           wrong ? "WRONG" : "OK");
+           wrong ? "WRONG" : "right");
     if (wrong)
         printf("%u of %u results are wrong\n", wrong, n);
 
@@ -121,5 +121,5 @@ int main(int argc, char **argv)
     int messages = app_destroy(&a);
     free(texels);
     free(back);
-    return wrong || messages ? 1 : 0;
+    return app_verdict("gpumem-vulkan-image", wrong, messages);
 }

@@ -106,7 +106,7 @@ static int check_sum(const char *who, const tensor *a, const tensor *b, const te
     uint32_t wrong = 0;
     for (uint32_t i = 0; i < c->n; i++)
         wrong += c->data[i] != a->data[i] + b->data[i];
-    printf("%s: c = a + b over %u floats: %s\n", who, c->n, wrong ? "WRONG" : "OK");
+    printf("%s: c = a + b over %u floats: %s\n", who, c->n, wrong ? "WRONG" : "right");
     return wrong != 0;
 }
 
@@ -160,5 +160,5 @@ int main(int argc, char **argv)
         for (int i = 0; i < 3; i++)
             free(t[k][i].data);
     int messages = app_destroy(&a);
-    return wrong || messages ? 1 : 0;
+    return app_verdict("gpumem-vulkan-manager", wrong, messages);
 }

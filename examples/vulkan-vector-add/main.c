@@ -24,6 +24,17 @@ int main(int argc, char **argv)
     uint32_t n = argc > 2 ? (uint32_t)strtoul(argv[2], NULL, 10) : 1u << 20;
     app a = {0};
     app_create(&a, "gpumem-vector-add");
+    /* One invocation per element, 64 to a workgroup: the dispatch's group count must stay
+     * within the device's limit (VUID-vkCmdDispatch-groupCountX-00386). */
+    VkPhysicalDeviceProperties limits;
+    vkGetPhysicalDeviceProperties(a.physical_device, &limits);
+    uint64_t most = (uint64_t)limits.limits.maxComputeWorkGroupCount[0] * 64;
+    if (n == 0 || n > most) {
+        fprintf(stderr, "gpumem-vector-add: N must be 1 to %llu on this device, not %u\n",
+                (unsigned long long)most, n);
+        app_destroy(&a);
+        return 2;
+    }
     gpumem_device device = app_open_gpumem(&a); /* it owns nothing of the application's */
     gpumem_pool pool;
     CHECK(gpumem_pool_create(device,
@@ -82,7 +93,7 @@ int main(int argc, char **argv)
     for (uint32_t i = 0; i < n; i++)
         wrong += sum[i] != x[i] + y[i];
     printf("vector add of %u floats on the application's own VkDevice: %s\n", n,
-           wrong ? "WRONG" : "OK");
+           wrong ? "WRONG" : "right");
     if (wrong)
         printf("%u of %u sums are wrong (sum[0] = %g, expected %g)\n", wrong, n, sum[0],
                x[0] + y[0]);
@@ -96,5 +107,5 @@ int main(int argc, char **argv)
     free(x);
     free(y);
     free(sum);
-    return wrong || messages ? 1 : 0;
+    return app_verdict("gpumem-vector-add", wrong, messages);
 }
