@@ -46,6 +46,20 @@ int gpumem_device_take(gpumem_device_obj *device, uint64_t handle, gpumem_list *
     return taken;
 }
 
+gpumem_result gpumem_device_allocation_take(gpumem_device_obj *device)
+{
+    uint64_t limit = device->properties.max_allocation_count;
+    uint32_t held = atomic_fetch_add_explicit(&device->allocations, 1, memory_order_relaxed);
+    if (!limit || held < limit)
+        return GPUMEM_OK;
+    gpumem_device_allocation_give(device);
+    return gpumem_fail(GPUMEM_ERROR_LIMIT_EXCEEDED,
+                       "the device allows %llu memory allocations (max_allocation_count), and "
+                       "gpumem holds that many; larger pages, or fewer dedicated buffers, need "
+                       "fewer",
+                       (unsigned long long)limit);
+}
+
 void gpumem_device_release_hold(gpumem_device_obj *device)
 {
     pthread_mutex_lock(&device->lock);

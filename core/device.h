@@ -31,6 +31,9 @@ typedef struct gpumem_device_obj {
     gpumem_stream_obj *default_stream;
     gpumem_staging staging;
     _Atomic uint64_t heap_usage[GPUMEM_MAX_MEMORY_HEAPS]; /* bytes of gpumem's pages per heap */
+    /* The runtime's allocations gpumem holds (pages and staging chunks, not imports or native
+     * pools' allocations), against properties.max_allocation_count. */
+    _Atomic uint32_t allocations;
     /* Streams whose handle may have ended before their work was waited for: counted before a
      * stream destroy ends the handle and until the stream is freed, and for good from a close's
      * first step. A native pool's buffer destroyed on a stream whose handle has ended is freed on
@@ -69,6 +72,16 @@ static inline void gpumem_device_account(gpumem_device_obj *device, uint32_t typ
         atomic_fetch_add_explicit(usage, bytes, memory_order_relaxed);
     else
         atomic_fetch_sub_explicit(usage, bytes, memory_order_relaxed);
+}
+
+/* Counts one more of the runtime's allocations before it is made, or refuses it with
+ * GPUMEM_ERROR_LIMIT_EXCEEDED when max_allocation_count of them are held (0: no known limit;
+ * Vulkan's maxMemoryAllocationCount is a valid-usage rule, not an error drivers must give). */
+gpumem_result gpumem_device_allocation_take(gpumem_device_obj *device);
+
+static inline void gpumem_device_allocation_give(gpumem_device_obj *device)
+{
+    atomic_fetch_sub_explicit(&device->allocations, 1, memory_order_relaxed);
 }
 
 /* The backend's optional operations where core calls them from several places, with what

@@ -95,15 +95,18 @@ void gpumem_page_unmap(gpumem_pool_obj *pool, gpumem_page *page)
     }
 }
 
-/* Gives a native allocation back, as page_new took it. */
+/* Gives a native allocation back, as page_new took it (a paged pool's page also gives back its
+ * count of the device's allocations). */
 static void native_page_free(gpumem_pool_obj *pool, gpumem_backend_page *native)
 {
     gpumem_device_obj *device = pool->device;
-    if (pool->kind == GPUMEM_POOL_NATIVE)
+    if (pool->kind == GPUMEM_POOL_NATIVE) {
         device->ops->native_pool_free(device->native, pool->native_pool, pool->queue->native,
                                       native);
-    else
+    } else {
         device->ops->page_free(device->native, native);
+        gpumem_device_allocation_give(device);
+    }
 }
 
 /* Counts `size` more bytes reserved by the pool's arenas together, or says why byte_limit
@@ -209,9 +212,15 @@ GPUMEM_RARE static gpumem_result page_new(gpumem_pool_obj *pool, uint64_t size,
                            (unsigned long long)props->max_allocation_size);
     if ((r = limit_take(pool, size)) != GPUMEM_OK)
         return r;
+    if (!native_pool && (r = gpumem_device_allocation_take(device)) != GPUMEM_OK) {
+        limit_give(pool, size);
+        return r;
+    }
     gpumem_page *page = gpumem_alloc_zeroed(1, sizeof *page);
     if (!page) {
         limit_give(pool, size);
+        if (!native_pool)
+            gpumem_device_allocation_give(device);
         return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for a page");
     }
     int image_page = for_image && device->ops->page_allocate_for_image && !native_pool;
@@ -227,6 +236,8 @@ GPUMEM_RARE static gpumem_result page_new(gpumem_pool_obj *pool, uint64_t size,
     if (r != GPUMEM_OK) {
         gpumem_free(page);
         limit_give(pool, size);
+        if (!native_pool)
+            gpumem_device_allocation_give(device);
         return gpumem_fail_backend(r, operation);
     }
     /* A native allocation is ordered on the stream it was made on (pool->queue, whose lock is

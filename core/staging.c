@@ -109,6 +109,7 @@ static void chunk_free(gpumem_device_obj *device, gpumem_staging_chunk *c)
     if (c->page) {
         ops->page_free(device->native, c->page);
         gpumem_device_account(device, device->staging.memory_type, device->staging.chunk_size, -1);
+        gpumem_device_allocation_give(device);
     }
     memset(c, 0, sizeof *c);
 }
@@ -126,11 +127,16 @@ static gpumem_result chunk_new(gpumem_device_obj *device, gpumem_staging_chunk *
     const gpumem_backend_vtable *ops = device->ops;
     gpumem_staging *s = &device->staging;
     const char *operation = "page_allocate";
-    gpumem_result r = ops->page_allocate(device->native, s->memory_type, s->chunk_size, &c->page);
-    if (r == GPUMEM_OK)
+    gpumem_result r = gpumem_device_allocation_take(device);
+    if (r != GPUMEM_OK)
+        return r;
+    r = ops->page_allocate(device->native, s->memory_type, s->chunk_size, &c->page);
+    if (r == GPUMEM_OK) {
         gpumem_device_account(device, s->memory_type, s->chunk_size, 1);
-    else
+    } else {
         c->page = NULL;
+        gpumem_device_allocation_give(device);
+    }
     if (r == GPUMEM_OK && (r = ops->page_map(device->native, c->page, &c->host)) != GPUMEM_OK) {
         operation = "page_map";
         c->host = NULL;
@@ -138,6 +144,7 @@ static gpumem_result chunk_new(gpumem_device_obj *device, gpumem_staging_chunk *
     if (r == GPUMEM_OK && !c->host) {
         ops->page_free(device->native, c->page);
         gpumem_device_account(device, s->memory_type, s->chunk_size, -1);
+        gpumem_device_allocation_give(device);
         c->page = NULL;
         return gpumem_fail(GPUMEM_ERROR_BACKEND, "backend '%s': page_map gave a NULL mapping",
                            device->properties.backend);

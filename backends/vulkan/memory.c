@@ -64,20 +64,9 @@ static void heap_release(gpumem_backend_device *d, uint32_t heap, uint64_t size)
 gpumem_result vulkan_memory_allocate(gpumem_backend_device *d, gpumem_backend_page *page,
                                      const VkMemoryDedicatedAllocateInfo *dedicated)
 {
-    uint32_t limit = d->properties.limits.maxMemoryAllocationCount;
-    if (atomic_fetch_add(&d->memory_objects, 1) >= limit) {
-        atomic_fetch_sub(&d->memory_objects, 1);
-        return vulkan_report(GPUMEM_ERROR_LIMIT_EXCEEDED,
-                             "vulkan: the device allows %u memory allocations "
-                             "(maxMemoryAllocationCount), and gpumem holds that many; larger "
-                             "pages, or fewer dedicated buffers, need fewer",
-                             limit);
-    }
     gpumem_result r = heap_reserve(d, page->heap, page->size);
-    if (r != GPUMEM_OK) {
-        atomic_fetch_sub(&d->memory_objects, 1);
+    if (r != GPUMEM_OK)
         return r;
-    }
     /* Any buffer of the page may ask for a device address: the memory must allow them. Memory
      * dedicated to an image holds no buffer. */
     VkMemoryAllocateFlagsInfo flags = {
@@ -96,7 +85,6 @@ gpumem_result vulkan_memory_allocate(gpumem_backend_device *d, gpumem_backend_pa
     VkResult vr = d->vk.vkAllocateMemory(d->device, &info, NULL, &memory);
     if (vr != VK_SUCCESS) {
         heap_release(d, page->heap, page->size);
-        atomic_fetch_sub(&d->memory_objects, 1);
         return vulkan_error(vr, "vkAllocateMemory", "for %llu bytes in heap %u",
                             (unsigned long long)page->size, page->heap);
     }
@@ -159,7 +147,6 @@ void vulkan_page_free(gpumem_backend_device *d, gpumem_backend_page *page)
     if (page->memory && !page->imported) {
         d->vk.vkFreeMemory(d->device, page->memory, NULL);
         heap_release(d, page->heap, page->size);
-        atomic_fetch_sub(&d->memory_objects, 1);
     }
     free(page);
 }

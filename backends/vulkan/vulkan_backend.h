@@ -221,10 +221,6 @@ struct gpumem_backend_device {
     uint32_t type_count;                    /* gpumem's memory types ... */
     uint32_t type_map[VK_MAX_MEMORY_TYPES]; /* ... and the Vulkan type of each */
     _Atomic uint64_t heap_allocated[VK_MAX_MEMORY_HEAPS]; /* bytes of gpumem's pages per heap */
-    /* gpumem's live VkDeviceMemory objects: maxMemoryAllocationCount bounds them (going past it
-     * is a valid-usage error, not a result drivers must give). On the application's device its
-     * own allocations count against the limit too, which gpumem cannot see. */
-    _Atomic uint32_t memory_objects;
     pthread_mutex_t timeline_lock;                        /* guards spare_timelines */
     struct vulkan_timeline *spare_timelines;
     int device_address;          /* bufferDeviceAddress enabled: pages allocated for it */

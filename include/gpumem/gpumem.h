@@ -265,7 +265,9 @@ typedef struct gpumem_device_properties {
                                            not coherent (no two buffers share an atom) */
     uint64_t non_coherent_atom_size;    /* flush/invalidate granularity (core rounds to it) */
     uint64_t max_allocation_size;       /* largest single page the runtime allows */
-    uint64_t max_allocation_count;      /* most pages alive at once (0: no known limit) */
+    uint64_t max_allocation_count;      /* most pages alive at once (0: no known limit); gpumem
+                                           keeps its pages and staging chunks within it
+                                           (GPUMEM_ERROR_LIMIT_EXCEEDED past it) */
     uint32_t native_pools;              /* 1 when GPUMEM_POOL_NATIVE works on this device */
     uint32_t reserved;
     /* What a user of vulkaninfo or nvidia-smi looks for; empty strings, zeros where the runtime
