@@ -139,8 +139,8 @@ static void keep_for_call_end(gpumem_thread *t, int32_t level, const char *messa
 
 /* A message: with a callback set, any inside a log hold, and one that `may_wait` (sent under a
  * lock: gpumem_log_after_call, a backend's) inside a public call, is kept for the call's or the
- * hold's end (log.h); any other is sent at once. The callback is read once, after the formatting, so that one set
- * meanwhile on another thread is not called here under a lock. */
+ * hold's end (log.h); any other is sent at once. The callback is read once, after the
+ * formatting, so that one set meanwhile on another thread is not called here under a lock. */
 static void log_routed(int may_wait, int32_t level, const char *format, va_list args)
 {
     char message[LOG_MESSAGE_SIZE];
