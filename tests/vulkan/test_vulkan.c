@@ -692,14 +692,21 @@ static PFN_vkVoidFunction VKAPI_CALL shim_instance_proc(VkInstance instance, con
     return real_gipa(instance, name);
 }
 
+/* The test's own device, and gpumem opened on it through the shims above. */
+static gpumem_device open_through_shims(app_vk *app)
+{
+    require_app_device(app);
+    real_gipa = app->gipa;
+    app->gipa = shim_instance_proc;
+    gpumem_device device;
+    OK(open_on_app(app, GPUMEM_VULKAN_FEATURE_TIMELINE_SEMAPHORE, &device));
+    return device;
+}
+
 Test(vulkan, a_failed_submission_is_told_and_what_ran_before_is_waited_for)
 {
     app_vk app;
-    require_app_device(&app);
-    real_gipa = app.gipa;
-    app.gipa = shim_instance_proc;
-    gpumem_device device;
-    OK(open_on_app(&app, GPUMEM_VULKAN_FEATURE_TIMELINE_SEMAPHORE, &device));
+    gpumem_device device = open_through_shims(&app);
     gpumem_pool_desc visible = {.required_flags = GPUMEM_MEMORY_HOST_VISIBLE, .page_size = 128 * MIB};
     gpumem_pool pool;
     OK(gpumem_pool_create(device, &visible, &pool));
@@ -768,12 +775,8 @@ Test(vulkan, a_failed_submission_is_told_and_what_ran_before_is_waited_for)
 Test(vulkan, memory_allocations_stay_within_the_devices_count)
 {
     app_vk app;
-    require_app_device(&app);
-    real_gipa = app.gipa;
-    app.gipa = shim_instance_proc;
-    allocation_count_limit = 6;
-    gpumem_device device;
-    OK(open_on_app(&app, GPUMEM_VULKAN_FEATURE_TIMELINE_SEMAPHORE, &device));
+    allocation_count_limit = 6; /* read at the open */
+    gpumem_device device = open_through_shims(&app);
     gpumem_device_properties properties;
     OK(gpumem_device_properties_get(device, &properties));
     cr_assert_eq(properties.max_allocation_count, 6, "the limit gpumem read: %llu",
