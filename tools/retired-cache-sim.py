@@ -82,6 +82,28 @@ def hit_rate(kept):
     return hits / STEPS
 
 
+def kept_counts(args):
+    """The K arguments, each a whole number of ranges from 0 up; None (said why) otherwise."""
+    counts = []
+    for a in args:
+        if a in ("-h", "--help"):
+            print(__doc__.strip())
+            sys.exit(0)
+        try:
+            k = int(a, 10)
+        except ValueError:
+            k = -1
+        if k < 0:
+            print("retired-cache-sim: K must be a whole number from 0 up, not %r" % a,
+                  file=sys.stderr)
+            return None
+        counts.append(k)
+    return counts or [16, 64, 256, 1024]
+
+
 if __name__ == "__main__":
-    for k in [int(a) for a in sys.argv[1:]] or [16, 64, 256, 1024]:
+    counts = kept_counts(sys.argv[1:])
+    if counts is None:
+        sys.exit(2)
+    for k in counts:
         print("kept %5d: %.1f%% of creates hit" % (k, 100 * hit_rate(k)))
