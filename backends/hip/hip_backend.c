@@ -1,4 +1,4 @@
-/* The HIP backend: ROCm's HIP runtime (libamdhip64.so, loaded at run time) under gpurt's
+/* The HIP backend: ROCm's HIP runtime (libamdhip64.so.<major>, loaded at run time) under gpurt's
  * shared stream-ordered logic. Only the table of runtime operations is HIP's own. */
 #include "gpurt.h"
 #include "hip_table.h"

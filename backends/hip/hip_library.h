@@ -1,4 +1,4 @@
-/* The HIP runtime as gpumem uses it: libamdhip64.so (or GPUMEM_HIP_LIBRARY) opened at run
+/* The HIP runtime as gpumem uses it: libamdhip64.so.<major> (or GPUMEM_HIP_LIBRARY) opened at run
  * time, its symbols in a table. ROCm's headers give the types only; the prototypes are
  * written here so the table says exactly what is called. */
 #ifndef GPUMEM_HIP_LIBRARY_H
@@ -25,6 +25,7 @@
     X(hipDeviceGetPCIBusId, "hipDeviceGetPCIBusId", 0, 1, hipError_t,                             \
       (char *bus_id, int size, int device))                                                       \
     X(hipDriverGetVersion, "hipDriverGetVersion", 0, 0, hipError_t, (int *version))               \
+    X(hipRuntimeGetVersion, "hipRuntimeGetVersion", 0, 1, hipError_t, (int *version))             \
     X(hipMalloc, "hipMalloc", 0, 1, hipError_t, (void **pointer, size_t size))                    \
     X(hipFree, "hipFree", 0, 1, hipError_t, (void *pointer))                                      \
     X(hipHostMalloc, "hipHostMalloc", 0, 1, hipError_t,                                           \

@@ -61,3 +61,17 @@ Test(hip, runtime_library_missing)
               expected);
     assert_open_fails(expected);
 }
+
+Test(hip, runtime_of_another_major)
+{
+    const char *file = getenv("GPUMEM_HIP_LIBRARY");
+    if (!file)
+        cr_skip("run with GPUMEM_HIP_LIBRARY naming a runtime that says it is HIP 6.2");
+    gpumem_backend_info info = hip_info();
+    cr_assert_eq(info.available, 0, "a HIP 6.2 runtime was taken");
+    cr_assert_eq(info.device_count, 0);
+    cr_assert(strstr(info.reason, "is HIP 6.2") &&
+                  strstr(info.reason, "built with the headers of HIP 5."),
+              "reason: %s", info.reason);
+    assert_open_fails("is HIP 6.2");
+}
