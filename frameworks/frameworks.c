@@ -37,6 +37,8 @@ typedef struct device_state {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* opening, wrapping, configuring */
 /* Why this thread's last open of a device failed: its clean-up calls clear gpumem's error. */
 static __thread char open_failure[GPUMEM_REASON_SIZE];
+/* Why this thread's latest allocation or free failed (gpumem_frameworks_last_error). */
+static __thread char last_failure[GPUMEM_REASON_SIZE + 128];
 static device_state devices[MAX_DEVICES];
 static int configured_backend_is_hip;
 static uint32_t pool_kind = GPUMEM_POOL_PAGED;
@@ -55,8 +57,14 @@ static __thread struct {
 /* `reason`: why, where no gpumem call failed (else NULL: gpumem's last error says why). */
 static void report(const char *what, size_t size, int device, const char *reason)
 {
-    fprintf(stderr, "gpumem-frameworks: %s of %zu bytes on device %d failed: %s\n", what, size,
-            device, reason ? reason : gpumem_last_error());
+    snprintf(last_failure, sizeof last_failure, "%s of %zu bytes on device %d failed: %s", what,
+             size, device, reason ? reason : gpumem_last_error());
+    fprintf(stderr, "gpumem-frameworks: %s\n", last_failure);
+}
+
+const char *gpumem_frameworks_last_error(void)
+{
+    return last_failure;
 }
 
 
@@ -133,8 +141,10 @@ static device_state *device_of(int ordinal, int open)
     return r == GPUMEM_OK ? d : NULL;
 }
 
-/* The gpumem stream over a native stream, wrapped at its first use. */
-static gpumem_stream stream_of(device_state *d, int ordinal, void *native_stream)
+/* The gpumem stream over a native stream, wrapped at its first use; NULL with `*why` set where
+ * no gpumem call failed (else gpumem's error says why). */
+static gpumem_stream stream_of(device_state *d, int ordinal, void *native_stream,
+                               const char **why)
 {
     uint64_t native = (uint64_t)(uintptr_t)native_stream;
     if (last.device == ordinal && last.native == native && last.stream)
@@ -144,8 +154,9 @@ static gpumem_stream stream_of(device_state *d, int ordinal, void *native_stream
     for (uint32_t i = 0; i < d->stream_count && !found; i++)
         if (d->streams[i].native == native)
             found = d->streams[i].stream;
-    if (!found && d->stream_count < MAX_STREAMS &&
-        gpumem_stream_wrap(d->device, native, &found) == GPUMEM_OK)
+    if (!found && d->stream_count >= MAX_STREAMS)
+        *why = "the allocator wraps at most 512 native streams a device, and this is one more";
+    else if (!found && gpumem_stream_wrap(d->device, native, &found) == GPUMEM_OK)
         d->streams[d->stream_count++] = (wrapped_stream){native, found};
     pthread_mutex_unlock(&lock);
     if (found) {
@@ -158,30 +169,31 @@ static gpumem_stream stream_of(device_state *d, int ordinal, void *native_stream
 
 /* One line per allocation ("a") and free ("f"): address, size, device, native stream. Nothing
  * is asked of the pool, so tracing changes no placement. */
+static void trace_write(char action, const void *pointer, size_t size, int device,
+                        const void *native_stream) /* trace_lock held */
+{
+    fprintf(trace, "%c %llu %zu %d %llu\n", action, (unsigned long long)(uintptr_t)pointer,
+            size, device, (unsigned long long)(uintptr_t)native_stream);
+}
+
 static void trace_line(char action, const void *pointer, size_t size, int device,
                        const void *native_stream)
 {
     pthread_mutex_lock(&trace_lock);
-    fprintf(trace, "%c %llu %zu %d %llu\n", action, (unsigned long long)(uintptr_t)pointer,
-            size, device, (unsigned long long)(uintptr_t)native_stream);
+    trace_write(action, pointer, size, device, native_stream);
     pthread_mutex_unlock(&trace_lock);
 }
 
-/* Why there is no device state `d` or no stream for a call (device_of or stream_of returned
- * NULL), where no gpumem call failed; NULL where one did (its error says why). `opening`: the
- * call would open the device (an allocation). */
-static const char *no_state_reason(const device_state *d, gpumem_stream stream, int ordinal,
-                                   int opening)
+/* Why there is no device state `d` for a call (device_of returned NULL), where no gpumem call
+ * failed; NULL where one did (its error says why). `opening`: the call would open the device
+ * (an allocation). */
+static const char *no_device_reason(int ordinal, int opening)
 {
     if (ordinal < 0 || ordinal >= MAX_DEVICES)
         return "the device ordinal is outside 0-63";
-    if (!d && opening)
+    if (opening)
         return open_failure[0] ? open_failure : NULL;
-    if (!d)
-        return "nothing was allocated on this device through gpumem-frameworks";
-    if (!stream && d->stream_count >= MAX_STREAMS)
-        return "the allocator wraps at most 512 native streams a device, and this is one more";
-    return NULL;
+    return "nothing was allocated on this device through gpumem-frameworks";
 }
 
 static void *allocate(size_t size, int ordinal, void *native_stream)
@@ -189,12 +201,13 @@ static void *allocate(size_t size, int ordinal, void *native_stream)
     if (size == 0)
         return NULL;
     device_state *d = device_of(ordinal, 1);
-    gpumem_stream stream = d ? stream_of(d, ordinal, native_stream) : NULL;
+    const char *reason = NULL;
+    gpumem_stream stream = d ? stream_of(d, ordinal, native_stream, &reason)
+                             : (reason = no_device_reason(ordinal, 1), NULL);
     gpumem_buffer buffer;
     gpumem_native_buffer native;
     gpumem_buffer_desc desc = {.size = size,
                                .alignment = pool_kind == GPUMEM_POOL_PAGED ? ALIGNMENT : 0};
-    const char *reason = no_state_reason(d, stream, ordinal, 1);
     if (!stream || gpumem_buffer_create_on_stream(d->pool, &desc, stream, &buffer) != GPUMEM_OK)
         goto failed;
     if (gpumem_buffer_native(buffer, &native) != GPUMEM_OK) {
@@ -214,10 +227,11 @@ static void release(void *pointer, size_t size, int ordinal, void *native_stream
     if (!pointer)
         return;
     device_state *d = device_of(ordinal, 0);
-    gpumem_stream stream = d ? stream_of(d, ordinal, native_stream) : NULL;
+    const char *reason = NULL;
+    gpumem_stream stream = d ? stream_of(d, ordinal, native_stream, &reason)
+                             : (reason = no_device_reason(ordinal, 0), NULL);
     gpumem_buffer buffer;
     uint64_t offset;
-    const char *reason = no_state_reason(d, stream, ordinal, 0);
     if (!stream ||
         gpumem_buffer_find(d->device, (uint64_t)(uintptr_t)pointer, &buffer, &offset) !=
             GPUMEM_OK) {
@@ -244,12 +258,18 @@ static void release(void *pointer, size_t size, int ordinal, void *native_stream
         report("a free (its order on the legacy stream)", size, ordinal, NULL);
         return; /* kept: better a leak than memory reused under the application's work */
     }
-    if (gpumem_buffer_destroy_on_stream(buffer, stream) != GPUMEM_OK) {
-        report("a free", size, ordinal, NULL);
-        return;
-    }
+    /* Traced, the line is written before the trace lock lets another thread's allocation
+     * line out, so that a range taken again is never traced before its free. */
     if (trace)
-        trace_line('f', pointer, size, ordinal, native_stream);
+        pthread_mutex_lock(&trace_lock);
+    gpumem_result r = gpumem_buffer_destroy_on_stream(buffer, stream);
+    if (trace) {
+        if (r == GPUMEM_OK)
+            trace_write('f', pointer, size, ordinal, native_stream);
+        pthread_mutex_unlock(&trace_lock);
+    }
+    if (r != GPUMEM_OK)
+        report("a free", size, ordinal, NULL);
 }
 
 void *gpumem_frameworks_torch_alloc(size_t size, int device, void *stream)

@@ -37,12 +37,13 @@ typedef struct gpumem_frameworks_config {
                             share pages */
 } gpumem_frameworks_config;
 
-/* Sets how devices are opened; only before the first allocation (GPUMEM_ERROR_BAD_STATE
+/* Sets how devices are opened; only until an allocation has opened a device (the first that
+ * succeeded in opening one, whether or not its buffer could then be made: GPUMEM_ERROR_BAD_STATE
  * after). config NULL: the defaults. */
 GPUMEM_API gpumem_result gpumem_frameworks_configure(const gpumem_frameworks_config *config);
 
-/* PyTorch (CUDAPluggableAllocator): NULL when the allocation fails (gpumem_last_error says
- * why, and it is printed to stderr). */
+/* PyTorch (CUDAPluggableAllocator): NULL when the allocation fails (gpumem_frameworks_last_error
+ * says why, and it is printed to stderr). */
 GPUMEM_API void *gpumem_frameworks_torch_alloc(size_t size, int device, void *stream);
 GPUMEM_API void gpumem_frameworks_torch_free(void *pointer, size_t size, int device,
                                              void *stream);
@@ -50,6 +51,11 @@ GPUMEM_API void gpumem_frameworks_torch_free(void *pointer, size_t size, int dev
 /* CuPy (CFunctionAllocator); `param` is unused. */
 GPUMEM_API void *gpumem_frameworks_cupy_malloc(void *param, size_t size, int device);
 GPUMEM_API void gpumem_frameworks_cupy_free(void *param, void *pointer, int device);
+
+/* Why this thread's latest failed allocation or free failed ("" before any failed): the line
+ * printed to stderr, without its prefix. The reason stays until the next failure; gpumem's own
+ * last error may be another call's, as not every failure here is a gpumem call's. */
+GPUMEM_API const char *gpumem_frameworks_last_error(void);
 
 /* The pool of a device ordinal: its statistics, and a trim (waits for the work of
  * stream-ordered frees, then releases empty pages). GPUMEM_ERROR_NOT_FOUND for an ordinal

@@ -52,6 +52,8 @@ def _load():
         library.gpumem_frameworks_torch_free.argtypes = [ctypes.c_void_p, ctypes.c_size_t,
                                                          ctypes.c_int, ctypes.c_void_p]
         library.gpumem_frameworks_torch_free.restype = None
+        library.gpumem_frameworks_last_error.argtypes = []
+        library.gpumem_frameworks_last_error.restype = ctypes.c_char_p
         return library, candidate
     raise ImportError("gpumem: cannot load libgpumem-frameworks (set "
                       "GPUMEM_FRAMEWORKS_LIBRARY to its path): " + "; ".join(failures))
@@ -101,6 +103,12 @@ def release(device=0):
     """Gives the pool's empty pages back to the device, after waiting for the work of the
     frees that made them empty."""
     _check_device(library().gpumem_frameworks_trim(device), device)
+
+
+def last_error():
+    """Why this thread's latest failed allocation or free through the allocator failed (the
+    line it printed to stderr, without its prefix); "" before any failed."""
+    return library().gpumem_frameworks_last_error().decode(errors="replace")
 
 
 def _check_device(result, device):

@@ -19,7 +19,7 @@ def test_the_entry_points_are_exported():
     for name in ("gpumem_frameworks_torch_alloc", "gpumem_frameworks_torch_free",
                  "gpumem_frameworks_cupy_malloc", "gpumem_frameworks_cupy_free",
                  "gpumem_frameworks_configure", "gpumem_frameworks_stats",
-                 "gpumem_frameworks_trim"):
+                 "gpumem_frameworks_trim", "gpumem_frameworks_last_error"):
         assert getattr(library, name), name
 
 
@@ -60,9 +60,22 @@ def test_an_allocation_without_a_device_fails_cleanly():
     # In a process of its own: a failed open leaves nothing behind, but keep it apart anyway.
     code = (
         "from gpumem import frameworks\n"
+        "import gpumem\n"
         "lib = frameworks.library()\n"
+        "assert frameworks.last_error() == ''\n"
         "assert lib.gpumem_frameworks_torch_alloc(4096, 0, None) is None\n"
+        "first = frameworks.last_error()\n"
+        "assert first.startswith('an allocation of 4096 bytes on device 0 failed: '), first\n"
         "assert lib.gpumem_frameworks_torch_alloc(0, 0, None) is None\n"
+        "assert frameworks.last_error() == first\n"
+        # gpumem's own last error is left from another call: the allocator's is its own.
+        "try:\n"
+        "    gpumem.Device(backend='no-such-backend')\n"
+        "except gpumem.GpumemError:\n"
+        "    pass\n"
+        "assert lib.gpumem_frameworks_torch_alloc(4096, 64, None) is None\n"
+        "assert frameworks.last_error() == 'an allocation of 4096 bytes on device 64 failed: '"
+        " 'the device ordinal is outside 0-63', frameworks.last_error()\n"
         "assert lib.gpumem_frameworks_torch_alloc(4096, -1, None) is None\n"
         "lib.gpumem_frameworks_torch_free(None, 0, 0, None)\n"
         "print('ok')\n")
