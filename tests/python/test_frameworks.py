@@ -217,3 +217,47 @@ def test_a_free_inside_an_allocation_frees_nothing():
         "print('free ok')\n")
     done = run_apart(code, "free ok", timeout=120)
     assert "inside an allocation" in done.stderr, done.stderr[-3000:]
+
+
+def test_a_traced_range_is_never_allocated_again_before_its_free_is_traced(tmp_path):
+    """GPUMEM_FRAMEWORKS_TRACE's lines are what replay_trace.py replays: with threads freeing
+    and allocating like sizes on one stream, a range another thread frees is handed out again
+    at once, and its allocation line must come after the free's. ctypes lets the threads run
+    the allocator at once (it releases the GIL). In a process of its own (the allocator is
+    process-wide)."""
+    trace = tmp_path / "trace.txt"
+    code = (
+        "import threading\n"
+        "from gpumem import frameworks\n"
+        "lib = frameworks.library()\n"
+        "def work(seed):\n"
+        "    live = []\n"
+        "    for i in range(20000):\n"
+        "        if len(live) < 8:\n"
+        "            p = lib.gpumem_frameworks_torch_alloc(4096, 0, None)\n"
+        "            assert p, frameworks.last_error()\n"
+        "            live.append(p)\n"
+        "        else:\n"
+        "            lib.gpumem_frameworks_torch_free(live.pop((i * seed) % 8), 4096, 0, None)\n"
+        "    for p in live:\n"
+        "        lib.gpumem_frameworks_torch_free(p, 4096, 0, None)\n"
+        "threads = [threading.Thread(target=work, args=(s,)) for s in (3, 5, 7, 11)]\n"
+        "[t.start() for t in threads]\n"
+        "[t.join() for t in threads]\n"
+        "print('threads ok')\n")
+    env = dict(os.environ, GPUMEM_FRAMEWORKS_TRACE=str(trace))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, env=env)
+    assert done.returncode == 0 and "threads ok" in done.stdout, done.stderr[-3000:]
+    live, taken_again = set(), 0
+    for number, line in enumerate(trace.read_text().splitlines(), 1):
+        action, address = line.split()[:2]
+        if action == "a":
+            assert address not in live, "line %d: %s allocated while live" % (number, line)
+            live.add(address)
+        else:
+            assert address in live, "line %d: %s freed while not live" % (number, line)
+            live.remove(address)
+            taken_again += 1
+    assert not live, "%d allocations never freed in the trace" % len(live)
+    assert taken_again > 1000, "too few frees to have raced: %d" % taken_again
