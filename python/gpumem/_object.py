@@ -6,8 +6,16 @@ memory gpumem would free when the buffer, its pool or its device goes. So while 
 lives, destroying one of them only marks it destroyed for Python (every later use raises
 GpumemError DESTROYED); the C object is released when the last view is gone.
 """
+import threading
+
 from . import errors
 from ._library import lib
+
+# Taken by every change of the release state and view counts (destroy, a view's start and end),
+# so that a view counted on one thread and a destroy on another see each other: a view is
+# counted only while its buffer is alive, and a buffer is released only with no view counted.
+# Reentrant: a view's end finishes the owners it held back.
+_state = threading.RLock()
 
 
 def handle_of(value, kind, name):
@@ -31,6 +39,7 @@ class Object:
         self._owner = owner
         self._released = False  # destroyed for Python
         self._views = 0          # views of memory of this object (or of objects it owns)
+        self._queued = 0         # transfers of streams' queues that use it, not yet waited for
         self._done = False       # the C object is released
 
     def _live_handle(self):
@@ -52,19 +61,29 @@ class Object:
 
     def destroy(self):
         """Releases the object (a second call does nothing). With views of its memory still
-        alive, the C object is released when the last of them goes."""
-        if self._released:
-            return
-        self._released = True
-        self._finish()
+        alive, the C object is released when the last of them goes. When C refuses the
+        release, the object stays as it was (alive, a later destroy tries again) and the error
+        is raised."""
+        with _state:
+            if self._released:
+                return
+            self._released = True
+            try:
+                self._finish()
+            except BaseException:
+                self._released = self._done  # refused: alive again
+                raise
 
     def _finish(self):
-        if self._released and self._views == 0 and not self._done:
-            self._done = True
-            result = self._release()
-            # DESTROYED: an owner's release took it already.
-            if result is not None and result != errors.DESTROYED:
-                errors.check(result)
+        with _state:
+            if (self._released and self._views == 0 and self._queued == 0 and
+                    not self._done):
+                self._done = True
+                result = self._release()
+                # DESTROYED: an owner's release took it already.
+                if result is not None and result not in (errors.OK, errors.DESTROYED):
+                    self._done = False  # nothing was released: a later finish tries again
+                    errors.check(result)
 
     def _release(self):
         """Releases the C object; its gpumem_result (None: nothing to release)."""
@@ -73,20 +92,33 @@ class Object:
         return getattr(lib, self._destroy_function)(self._handle)
 
     def _add_view(self):
-        item = self
-        while item is not None:
-            item._views += 1
-            item = item._owner
+        """Counts a view of this object's memory: GpumemError DESTROYED (nothing counted) when
+        it or an owner is destroyed, checked in the same step."""
+        with _state:
+            self._live_handle()
+            item = self
+            while item is not None:
+                item._views += 1
+                item = item._owner
 
     def _drop_view(self):
-        item = self
-        while item is not None:
-            item._views -= 1
-            item = item._owner
-        item = self  # every count down first, so that a release that fails leaks nothing
-        while item is not None:
-            item._finish()
-            item = item._owner
+        with _state:
+            item = self
+            while item is not None:
+                item._views -= 1
+                item = item._owner
+            # Every count down first, and every owner finished even when one's release fails,
+            # so that a failure leaks nothing else; the first failure is raised.
+            failure = None
+            item = self
+            while item is not None:
+                try:
+                    item._finish()
+                except Exception as error:
+                    failure = failure or error
+                item = item._owner
+            if failure is not None:
+                raise failure
 
     def __enter__(self):
         return self

@@ -7,7 +7,7 @@ from . import errors
 from ._args import rest, unsigned, name_bytes
 from ._bytes import readable, writable
 from ._library import lib, BufferDesc, BufferInfo, ImportDesc, NAME_SIZE, NativeBuffer, handle
-from ._object import Object, handle_of
+from ._object import Object, _state, handle_of
 from .device import HOST_VISIBLE
 from .mapping import Mapping
 
@@ -102,7 +102,14 @@ class Buffer(Object):
         the release (in the stream's order then) happens when the last view goes."""
         if stream is not None and not self._released:
             _stream_handle(stream)  # a stream of another kind or a destroyed one: raise now
+            if stream.device is not self.device:  # C would refuse it, perhaps only later
+                raise errors.GpumemError(errors.INVALID_ARGUMENT, "Buffer.destroy: the "
+                                         "stream belongs to another device than the buffer")
             self._free_stream = stream
+            with _state:  # the stream's own queued work is ordered before the release
+                held = [b for b in stream._queued_buffers if b is self]
+                stream._queued_buffers = [b for b in stream._queued_buffers if b is not self]
+                self._queued -= len(held)
         super().destroy()
 
     def _release(self):
@@ -146,6 +153,11 @@ class Buffer(Object):
                 raise errors.GpumemError(errors.OUT_OF_RANGE, "Buffer.read: offset %d is past "
                                          "the end of %d bytes" % (offset, self.size))
             return b""
+        if offset + size > self.size:  # before the bytes are allocated
+            self._live_handle()
+            raise errors.GpumemError(errors.OUT_OF_RANGE, "gpumem_buffer_read: range [%d, +%d) "
+                                     "is outside the buffer's %d bytes" % (offset, size,
+                                                                          self.size))
         out = bytearray(size)
         self.read_into(out, offset)
         return bytes(out)

@@ -86,9 +86,11 @@ _DEVICE_TYPES = {"host": 1, "cuda": 2, "hip": 10}  # kDLCPU, kDLCUDA, kDLROCM
 
 
 def describe(producer, device):
-    """The address and byte size of a DLPack producer's tensor, checked to be C-contiguous and
-    on `device` (a gpumem Device). The producer's capsule is left unconsumed: its own deleter
-    runs when it goes, and the caller keeps the producer (which owns the memory) instead."""
+    """(address, size, capsule): the address and byte size of a DLPack producer's tensor,
+    checked to be C-contiguous and on `device` (a gpumem Device), and the producer's capsule,
+    left unconsumed. The memory is the producer's promise only while the capsule lives (its
+    destructor runs the tensor's deleter, which may let the memory go: a gpumem buffer's
+    capsule ends its view), so the caller keeps the capsule as long as it uses the memory."""
     from . import errors
     if not hasattr(producer, "__dlpack__"):
         raise TypeError("%s has no __dlpack__" % type(producer).__name__)
@@ -123,5 +125,4 @@ def describe(producer, device):
     if size == 0:
         raise errors.GpumemError(errors.INVALID_ARGUMENT, "import_dlpack: the tensor is empty")
     address = (tensor.data or 0) + tensor.byte_offset
-    del capsule  # unconsumed: its destructor deletes the tensor's DLPack view
-    return address, size
+    return address, size, capsule

@@ -31,11 +31,21 @@ class GpumemError(Exception):
         self.message = message
         super().__init__("%s: %s" % (self.name, message))
 
+    def __reduce__(self):
+        # Pickled as its two arguments (a worker process's error reaches its parent whole).
+        return (type(self), (self.code, self.message))
+
+
+def error_of(result):
+    """The GpumemError of a failed gpumem_result, with this thread's last error (read now: a
+    later gpumem call may replace it)."""
+    return GpumemError(result, lib.gpumem_last_error().decode("utf-8", "replace"))
+
 
 def check(result):
     """Raises GpumemError for a failed gpumem_result, with this thread's last error."""
     if result != OK:
-        raise GpumemError(result, lib.gpumem_last_error().decode("utf-8", "replace"))
+        raise error_of(result)
 
 
 def destroyed(what):

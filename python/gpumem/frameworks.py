@@ -80,15 +80,19 @@ def configure(pool="paged", page_size=0, backend="cuda"):
         raise ValueError("pool must be 'paged' or 'native', not %r" % (pool,))
     if backend not in ("cuda", "hip"):
         raise ValueError("backend must be 'cuda' or 'hip', not %r" % (backend,))
-    if not isinstance(page_size, int) or not 0 <= page_size < 1 << 64:
-        raise ValueError("page_size must be a number of bytes (0: 512 MiB), not %r"
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or \
+            not 0 <= page_size <= 1 << 62:
+        raise ValueError("page_size must be a number of bytes up to 2**62 (0: 512 MiB), not %r"
                          % (page_size,))
     config = Config(backend.encode(), kinds[pool], 0, page_size)
     result = library().gpumem_frameworks_configure(ctypes.byref(config))
+    if result == errors.BAD_STATE:
+        raise errors.GpumemError(result, "gpumem_frameworks_configure: an allocation has "
+                                 "opened a device already; the allocator is configured "
+                                 "before that")
     if result != errors.OK:
-        raise errors.GpumemError(result, "gpumem_frameworks_configure: the allocator is "
-                                 "configured before its first allocation, with a known pool "
-                                 "kind and backend")
+        raise errors.GpumemError(result, "gpumem_frameworks_configure: refused %r"
+                                 % ((pool, page_size, backend),))
 
 
 def stats(device=0):

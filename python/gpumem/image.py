@@ -101,6 +101,23 @@ class Image(Object):
             raise ValueError("the box needs %d bytes; %s has %d" % (need, what, size))
         return address, keep
 
+    def _check_box(self, box):
+        """GpumemError OUT_OF_RANGE when a box of read()'s arguments leaves its level or the
+        image's layers (other faults are C's to tell)."""
+        self._live_handle()
+        region = self._region(box.get("level", 0), box.get("layer", 0), box.get("layers", 1),
+                              box.get("x", 0), box.get("y", 0), box.get("z", 0),
+                              box.get("width"), box.get("height"), box.get("depth"))
+        level = region.mip_level
+        extent = [max(e >> level, 1) for e in (self.width, self.height, self.depth)]
+        reach = [region.x + region.width, region.y + max(region.height, 1),
+                 region.z + max(region.depth, 1)]
+        if level >= self.levels or any(r > e for r, e in zip(reach, extent)) or \
+                region.base_layer + max(region.layer_count, 1) > self.layers:
+            raise errors.GpumemError(errors.OUT_OF_RANGE, "gpumem_image_read: the box %s is outside "
+                                     "level %d of %dx%dx%d with %d layers (of %d levels)" % (
+                                         box, level, *extent, self.layers, self.levels))
+
     def box_size(self, level=0, layers=1, width=None, height=None, depth=None, x=0, y=0, z=0):
         """The bytes of a box's texels, packed."""
         return self._packed_size(self._region(level, 0, layers, x, y, z, width, height, depth))
@@ -126,6 +143,7 @@ class Image(Object):
 
     def read(self, **box):
         """The box's texels as bytes."""
+        self._check_box(box)  # before the bytes are allocated
         out = bytearray(self.box_size(box.get("level", 0), box.get("layers", 1),
                                       box.get("width"), box.get("height"), box.get("depth"),
                                       box.get("x", 0), box.get("y", 0), box.get("z", 0)))

@@ -13,9 +13,9 @@ class View:
     reference the view, so the memory stays while any of them lives."""
 
     def __init__(self, buffer):
-        buffer._live_handle()
+        self._held = False
+        buffer._add_view()  # checks that the buffer is alive in the same step
         self._buffer = buffer
-        buffer._add_view()
         self._held = True
 
     def _let_go(self):
@@ -44,12 +44,18 @@ class Mapping(View):
     memory is unmapped and released once the last of them is gone."""
 
     def __init__(self, buffer):
+        self._closed = False
+        # Held first, so that no destroy on another thread releases the buffer under the map.
+        super().__init__(buffer)
         pointer = ctypes.c_void_p()
-        errors.check(lib.gpumem_buffer_map(buffer._live_handle(), ctypes.byref(pointer)))
+        result = lib.gpumem_buffer_map(buffer._handle, ctypes.byref(pointer))
+        if result != errors.OK:
+            error = errors.error_of(result)  # before the view's end may call gpumem
+            self._held = False
+            buffer._drop_view()
+            raise error
         self.address = pointer.value
         self.size = buffer.size
-        self._closed = False
-        super().__init__(buffer)
 
     def _released(self):
         result = lib.gpumem_buffer_unmap(self._buffer._handle)

@@ -84,11 +84,12 @@ class Pool(Object):
     def import_dlpack(self, producer):
         """A DLPack producer's memory (a numpy array, a torch tensor, a cupy array: anything
         with __dlpack__) as a buffer of this pool, without a copy: the buffer holds the
-        tensor's bytes, C-contiguous, and keeps the producer alive. Its device must be this
-        pool's (kDLCPU for the host backend, kDLCUDA, kDLROCM)."""
+        tensor's bytes, C-contiguous, and keeps the producer and its DLPack capsule alive (the
+        capsule's deleter, which may let the memory go, runs when the buffer goes). Its device
+        must be this pool's (kDLCPU for the host backend, kDLCUDA, kDLROCM)."""
         from .dlpack import describe
-        address, size = describe(producer, self.device)
-        return self.import_memory(address=address, size=size, keep=producer)
+        address, size, capsule = describe(producer, self.device)
+        return self.import_memory(address=address, size=size, keep=(producer, capsule))
 
     @property
     def stats(self):

@@ -5,7 +5,7 @@ from . import errors
 from ._args import rest, unsigned
 from ._bytes import readable, writable
 from ._library import lib, handle, u64
-from ._object import Object, handle_of
+from ._object import Object, handle_of, _state
 
 
 def _buffer(value, name="buffer"):
@@ -16,7 +16,9 @@ def _buffer(value, name="buffer"):
 class Stream(Object):
     """A stream of a device: Device.stream(). Its transfers run in order and are done once
     synchronize() returns. Objects a queued transfer reads into or from are kept alive until
-    then."""
+    then, and a buffer it uses that is destroyed meanwhile is released in C only then (or when
+    the stream is destroyed, which waits for its work): C's destroy does not wait for queued
+    work, and another buffer could take the range under it."""
 
     _kind = "stream"
     _destroy_function = "gpumem_stream_destroy"
@@ -31,6 +33,34 @@ class Stream(Object):
         self.device = device
         self._is_default = _is_default
         self._pending = []
+        self._queued_buffers = []  # buffers whose release waits for this stream's work
+
+    def _queue(self, *buffers):
+        """Holds back the C release of buffers that queued work uses, until it is done."""
+        with _state:
+            for buffer in buffers:
+                buffer._queued += 1
+                self._queued_buffers.append(buffer)
+
+    def _settle(self):
+        """The queued work is done: buffers destroyed meanwhile are released now."""
+        with _state:
+            buffers, self._queued_buffers = self._queued_buffers, []
+            failure = None
+            for buffer in buffers:
+                buffer._queued -= 1
+                try:
+                    buffer._finish()
+                except Exception as error:
+                    failure = failure or error
+            if failure is not None:
+                raise failure
+
+    def _release(self):
+        result = super()._release()  # waits for the stream's work
+        if result in (errors.OK, errors.DESTROYED):  # DESTROYED: its device closed, waiting too
+            self._settle()
+        return result
 
     @classmethod
     def wrap(cls, device, native):
@@ -62,6 +92,7 @@ class Stream(Object):
     def synchronize(self):
         errors.check(lib.gpumem_stream_synchronize(self._live_handle()))
         self._pending.clear()
+        self._settle()
 
     def wait_event(self, event):
         """Work queued on this stream from now on starts once `event` completed (on the device
@@ -76,6 +107,7 @@ class Stream(Object):
         errors.check(lib.gpumem_stream_write(self._live_handle(), _buffer(buffer),
                                              unsigned("offset", offset), address, size))
         self._pending.append(buffer)
+        self._queue(buffer)
 
     def read_into(self, buffer, out, offset=0):
         """Queues a read into `out`, which holds the bytes once synchronize() returns."""
@@ -83,6 +115,7 @@ class Stream(Object):
         errors.check(lib.gpumem_stream_read(self._live_handle(), _buffer(buffer),
                                             unsigned("offset", offset), address, size))
         self._pending.append((buffer, keep, out))
+        self._queue(buffer)
 
     def copy(self, source, destination, size, source_offset=0, destination_offset=0):
         errors.check(lib.gpumem_stream_copy(
@@ -91,6 +124,7 @@ class Stream(Object):
             unsigned("destination_offset", destination_offset),
             unsigned("size", size)))
         self._pending.append((source, destination))
+        self._queue(source, destination)
 
     def fill(self, buffer, pattern, offset=0, size=None):
         handle_ = _buffer(buffer)
@@ -99,6 +133,7 @@ class Stream(Object):
                                             unsigned("offset", offset), unsigned("size", size),
                                             unsigned("pattern", pattern, 32)))
         self._pending.append(buffer)
+        self._queue(buffer)
 
     def __repr__(self):
         return "<gpumem.Stream%s>" % ("" if self.alive else " (destroyed)")

@@ -112,3 +112,49 @@ def test_the_default_stream_outlives_a_with_block(device):
     with device.default_stream as stream:
         stream.synchronize()
     device.default_stream.synchronize()  # not destroyed: it goes with the device
+
+
+def test_reads_past_the_end_fail_before_allocating(device_pool):
+    """A read's range is checked before its bytes are allocated: a size of 2**62 is the
+    OUT_OF_RANGE of any other bad range, not a MemoryError (or the memory of the request)."""
+    buffer = device_pool.buffer(4096)
+    for size, offset in ((1 << 62, 0), (4097, 0), (1, 4096), (1 << 30, 100)):
+        with pytest.raises(gpumem.GpumemError) as caught:
+            buffer.read(size, offset)
+        assert caught.value.code == errors.OUT_OF_RANGE, (size, offset)
+    image = device_pool.image(4, 4, format="R8_UNORM")
+    for box in ({"width": 1 << 30, "height": 1 << 10}, {"x": 4, "width": 1},
+                {"level": 1}, {"layers": 2}, {"y": 2, "height": 3}):
+        with pytest.raises(gpumem.GpumemError) as caught:
+            image.read(**box)
+        assert caught.value.code == errors.OUT_OF_RANGE, box
+    assert len(image.read(x=1, y=1, width=3, height=3)) == 9
+
+
+def test_errors_survive_pickling(device_pool):
+    """An error raised in a worker process reaches its parent whole (multiprocessing pickles
+    it): code, name and message."""
+    import pickle
+    with pytest.raises(gpumem.GpumemError) as caught:
+        device_pool.buffer(16).write(b"x" * 32)
+    again = pickle.loads(pickle.dumps(caught.value))
+    assert type(again) is gpumem.GpumemError
+    assert (again.code, again.name, again.message, str(again)) == (
+        caught.value.code, caught.value.name, caught.value.message, str(caught.value))
+
+
+def test_a_destroy_c_refuses_leaves_the_buffer_alive(device, device_pool):
+    """A destroy on another device's stream is refused before anything is marked: the buffer
+    stays alive and a later destroy releases it, also with a view alive."""
+    other = gpumem.Device(device.properties.backend)
+    try:
+        buffer = device_pool.buffer(4096)
+        with pytest.raises(gpumem.GpumemError) as caught:
+            buffer.destroy(stream=other.stream())
+        assert caught.value.code == errors.INVALID_ARGUMENT
+        assert buffer.alive and device_pool.stats.allocation_count == 1
+        buffer.write(b"still here")
+        buffer.destroy()
+        assert device_pool.stats.allocation_count == 0
+    finally:
+        other.close()

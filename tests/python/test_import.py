@@ -74,3 +74,26 @@ def test_imports_refuse_what_they_cannot_hold(device):
         assert caught.value.code == gpumem.errors.INVALID_ARGUMENT
     with pytest.raises(TypeError):
         pool.import_dlpack(b"bytes have no __dlpack__")
+
+
+@host_only
+def test_an_imported_gpumem_buffer_keeps_its_capsule_and_so_its_memory(device):
+    """A DLPack producer promises its memory only while its capsule lives: a gpumem buffer's
+    capsule holds a view of it. The import keeps the capsule, so the source's destroy waits
+    for the imported buffer; before, the capsule went at once and the source's memory was
+    freed and reused under the import (review, 2026-12-05)."""
+    source_pool, target_pool = device.pool(name="source"), device.pool(name="target")
+    source = source_pool.buffer(1 << 20)
+    source.write(b"\x11" * (1 << 20))
+    imported = target_pool.import_dlpack(source)
+    source.destroy()  # held back: the capsule's view lives with the import
+    newcomer = source_pool.buffer(1 << 20)
+    newcomer.write(b"\x33" * (1 << 20))
+    assert imported.read(4) == b"\x11" * 4
+    imported.write(b"\xee" * 4)
+    assert newcomer.read(4) == b"\x33" * 4
+    assert source_pool.stats.allocation_count == 2  # the destroyed source's memory is kept
+    imported.destroy()
+    del imported
+    gc.collect()
+    assert source_pool.stats.allocation_count == 1  # the capsule went: so did the source

@@ -275,3 +275,37 @@ def test_an_application_event_is_wrapped_where_the_backend_can(device_pool):
         wrapped.synchronize()
         wrapped.destroy()
         mine.synchronize()  # the original is untouched
+
+
+def test_a_buffer_destroyed_with_work_queued_is_released_after_the_work(device_pool):
+    """C's destroy does not wait for a stream's queued work: the Stream holds back the C
+    release of a buffer its queued transfers use until synchronize (or its own destroy), so
+    that a buffer made meanwhile cannot take the range under the work (review, 2026-12-05:
+    on Vulkan a queued copy read the new buffer's bytes). A destroy in the stream's own order
+    is not held back by that stream."""
+    size = 1 << 16
+    device = device_pool.device
+    for finish in ("synchronize", "destroy"):
+        source, destination = device_pool.buffer(size), device_pool.buffer(size)
+        source.write(b"\x11" * size)
+        stream = device.stream()
+        stream.copy(source, destination, size)
+        source.destroy()
+        assert not source.alive
+        assert device_pool.stats.allocation_count == 2  # the C buffer waits for the copy
+        newcomer = device_pool.buffer(size)
+        newcomer.write(b"\x22" * size)
+        if finish == "synchronize":
+            stream.synchronize()
+        else:
+            stream.destroy()
+        assert destination.read(4) == b"\x11" * 4
+        assert device_pool.stats.allocation_count == 2  # source released: dest + newcomer
+        destination.destroy()
+        newcomer.destroy()
+    own = device_pool.buffer(size)
+    stream = device.stream()
+    stream.fill(own, 0x01010101)
+    own.destroy(stream=stream)  # in the stream's order: released now, not at synchronize
+    assert device_pool.stats.allocation_count == 0
+    stream.synchronize()

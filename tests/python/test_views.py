@@ -122,3 +122,57 @@ def test_a_stream_ordered_destroy_waits_for_the_last_view(visible_pool):
     stream.synchronize()
     visible_pool.trim()
     assert visible_pool.stats.allocation_count == 0
+
+
+def test_a_mapping_made_while_another_thread_destroys_is_refused_or_holds_the_memory(
+        visible_pool, monkeypatch):
+    """A map on one thread and a destroy on another: the map either holds the buffer (and its
+    destroy waits for the mapping) or raises DESTROYED. Before, the buffer's liveness was
+    checked and the view counted in two steps, and a destroy between them released the C
+    buffer under a Mapping that then read freed memory (review, 2026-12-05). White-box: a
+    Mapping whose buffer's C object is released must not exist."""
+    import sys
+    import threading
+    import time
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch between any two bytecodes, about
+    current, stop, made, wrong = [visible_pool.buffer(4096)], [False], [0], [0]
+    # The mapping thread pauses after each liveness check, so that a destroy falls there
+    # often: between the check and the count when they are two steps.
+    checked = gpumem.Buffer._live_handle
+
+    def live_handle_then_pause(buffer):
+        handle = checked(buffer)
+        if threading.current_thread() is thread:
+            time.sleep(0.0002)
+        return handle
+
+    monkeypatch.setattr(gpumem.Buffer, "_live_handle", live_handle_then_pause)
+
+    def mapper():
+        while not stop[0]:
+            buffer = current[0]
+            try:
+                mapping = buffer.map()
+            except gpumem.GpumemError as error:
+                assert error.code == gpumem.errors.DESTROYED
+                continue
+            made[0] += 1
+            wrong[0] += buffer._done
+            mapping.array()[:1] = 7  # the memory is there to write
+            del mapping
+
+    thread = threading.Thread(target=mapper)
+    thread.start()
+    try:
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end:
+            old = current[0]
+            current[0] = visible_pool.buffer(4096)
+            old.destroy()
+    finally:
+        stop[0] = True
+        thread.join()
+        sys.setswitchinterval(interval)
+    assert made[0] > 100, "the mapping thread made too few mappings to race: %d" % made[0]
+    assert wrong[0] == 0, "%d mappings over released buffers" % wrong[0]
