@@ -34,7 +34,7 @@ def test_configuration_refuses_bad_values():
     raw = frameworks.Config(None, 7, 0, 0)
     assert frameworks.library().gpumem_frameworks_configure(ctypes.byref(raw)) == \
         gpumem.errors.INVALID_ARGUMENT
-    for size in (-1, 1 << 64, 2.5):
+    for size in (-1, 1 << 64, 2.5, True, (1 << 62) + 1, 1 << 63):
         with pytest.raises(ValueError):
             frameworks.configure(pool="paged", page_size=size)
     frameworks.configure(pool="paged", page_size=64 << 20)  # before any allocation: accepted
