@@ -139,9 +139,13 @@ static gpurt_status free_host(void *host)
     return HIP(hipHostFree)(host);
 }
 
+/* Portable and mapped, as CUDA's registration under unified addressing is: the header's
+ * hipHostRegisterDefault says "mapped and portable", where hipHostRegisterPortable alone leaves
+ * out the mapping (ROCm 5's runtime ignores the flags; a runtime that honours them must map). */
 static gpurt_status host_register(void *host, uint64_t size)
 {
-    return HIP(hipHostRegister)(host, (size_t)size, hipHostRegisterPortable);
+    return HIP(hipHostRegister)(host, (size_t)size,
+                                hipHostRegisterPortable | hipHostRegisterMapped);
 }
 
 static gpurt_status host_unregister(void *host)
