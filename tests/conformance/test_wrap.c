@@ -99,6 +99,7 @@ static void *make_on_the_host(void *arg)
 
 CONF_TEST(two_gpumem_streams_over_one_queue_beside_another_threads_creates)
 {
+    CONF_SKIP_IF_EXTERNALLY_SYNCHRONIZED();
     gpumem_stream owner, wrapped;
     wrap_or_skip(&owner, &wrapped);
     gpumem_pool pool = conf_pool(0), side = conf_pool(0);
