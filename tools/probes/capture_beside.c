@@ -73,10 +73,12 @@ typedef struct scenario {
 
 static gpumem_buffer made_now; /* what a scenario's call made, for its `after` */
 
-/* made_now once a create succeeded (a failed create leaves it NULL). */
-static gpumem_result made(gpumem_result r, gpumem_buffer b)
+/* made_now once a create succeeded (a failed create leaves it NULL). The create runs before
+ * its output is read: a call made(create(..., &b), b) may read b first, as the order of a
+ * call's arguments is unspecified (it did on the H100, destroying a garbage handle). */
+static gpumem_result made(gpumem_result r, const gpumem_buffer *b)
 {
-    made_now = r == GPUMEM_OK ? b : NULL;
+    made_now = r == GPUMEM_OK ? *b : NULL;
     return r;
 }
 
@@ -102,7 +104,7 @@ static gpumem_result native_host_create(setup *x)
 {
     gpumem_buffer_desc desc = {.size = MiB};
     gpumem_buffer b;
-    return made(gpumem_buffer_create(x->native, &desc, &b), b);
+    return made(gpumem_buffer_create(x->native, &desc, &b), &b);
 }
 
 static void make_by_host(setup *x) { x->made_by_host = create_in(x->native, MiB, 0); }
@@ -126,13 +128,13 @@ static gpumem_result native_create_on_stream(setup *x)
 {
     gpumem_buffer_desc desc = {.size = MiB};
     gpumem_buffer b;
-    return made(gpumem_buffer_create_on_stream(x->native, &desc, x->s, &b), b);
+    return made(gpumem_buffer_create_on_stream(x->native, &desc, x->s, &b), &b);
 }
 static gpumem_result paged_create_in_a_page(setup *x)
 {
     gpumem_buffer_desc desc = {.size = 4096};
     gpumem_buffer b;
-    return made(gpumem_buffer_create(x->paged, &desc, &b), b);
+    return made(gpumem_buffer_create(x->paged, &desc, &b), &b);
 }
 static void make_paged(setup *x) { x->paged_live = create_in(x->paged, 4096, 0); }
 static gpumem_result paged_destroy(setup *x) { return gpumem_buffer_destroy(x->paged_live); }
@@ -140,7 +142,7 @@ static gpumem_result paged_create_of_a_new_page(setup *x)
 {
     gpumem_buffer_desc desc = {.size = MiB, .flags = GPUMEM_BUFFER_DEDICATED};
     gpumem_buffer b;
-    return made(gpumem_buffer_create(x->paged, &desc, &b), b);
+    return made(gpumem_buffer_create(x->paged, &desc, &b), &b);
 }
 static void make_target(setup *x) { made_now = create_in(x->paged, MiB, 0); }
 static gpumem_result write_pageable(setup *x) { return gpumem_buffer_write(made_now, 0, x->host, MiB); }
