@@ -769,10 +769,16 @@ static void restart_retire_counts(gpumem_pool_obj *pool)
 /* A detached buffer that no call can reach: kept by the reuse cache where it takes it (never one
  * with a native object of its own: the next create of its size would not want its object), else
  * freed. */
+static void free_unkept(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
+{
+    gpumem_pool_cache_leave_page(pool, b);
+    gpumem_pool_buffer_free(pool, b);
+}
+
 static void keep_or_free(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
     if (b->native || !gpumem_pool_cache_keep(pool, b))
-        gpumem_pool_buffer_free(pool, b);
+        free_unkept(pool, b);
 }
 
 int gpumem_pool_retire(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
@@ -854,7 +860,7 @@ static void release_retired(gpumem_pool_obj *pool, gpumem_buffer_obj *b, int kee
         gpumem_list_remove(&b->link); /* off its list, for the cache's bin */
         keep_or_free(pool, b);
     } else {
-        gpumem_pool_buffer_free(pool, b);
+        free_unkept(pool, b);
     }
 }
 

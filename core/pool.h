@@ -19,6 +19,8 @@ typedef struct gpumem_page {
     uint64_t size;
     uint32_t id;
     uint32_t buffer_count;       /* buffers placed in the page, retired ones included */
+    uint32_t kept_count;         /* of them, those the reuse cache keeps (pool_cache.h): a page
+                                    never holds only kept buffers */
     uint32_t map_count;
     int dedicated;
     /* The application's memory (gpumem_buffer_import): a dedicated page that is never counted

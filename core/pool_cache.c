@@ -65,8 +65,11 @@ uint32_t gpumem_pool_cache_bin_of(const gpumem_pool_obj *pool, uint64_t size, ui
 gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
                                           uint64_t alignment, uint64_t *place)
 {
-    /* bytes over cache_largest (0 without a cache), or 0, which has no class */
-    if (bytes - 1u >= pool->cache_largest) {
+    /* bytes over cache_largest (0 without a cache), or 0, which has no class; or an alignment
+     * that sends the request to a page of its own (over half a page with its padding, as
+     * gpumem.h says), which no kept range of a shared page may serve */
+    if (bytes - 1u >= pool->cache_largest ||
+        (__builtin_expect(alignment != 0, 0) && bytes + (alignment - 1) > pool->page_size / 2)) {
         *place = bytes;
         return NULL;
     }
@@ -95,6 +98,7 @@ gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
     }
     gpumem_list_remove(&b->link);
     bin->count--;
+    b->page->kept_count--;
     pool->cached_count--;
     pool->cached_bytes -= b->block_size;
     pool->used_bytes += b->block_size;
@@ -118,6 +122,11 @@ int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
     if (block > pool->cache_largest || pool->cached_bytes + block > pool->cache_byte_limit ||
         !b->tlsf_handle || b->image || gpumem_buffer_map_count(b))
         return 0;
+    /* The page's last buffer that is not kept goes (and, gpumem_pool_cache_leave_page, the
+     * kept ones with it): kept, it would hold a page no live buffer uses, which the pool's
+     * empty-page rules would have given back, and which other pools of the device may need. */
+    if (b->page->buffer_count - b->page->kept_count <= 1)
+        return 0;
     gpumem_pool_cache_bin *bin = &pool->cache_bins[b->cache_bin]; /* set when placed */
     /* A range beside free room goes back to the suballocator, to make that room larger: kept,
      * it would stand in the middle of what a larger request needs, and the next create of its
@@ -131,6 +140,7 @@ int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
     }
     gpumem_list_push(&bin->buffers, &b->link);
     bin->count++;
+    b->page->kept_count++;
     pool->cached_count++;
     pool->cached_bytes += block;
     return 1;
@@ -144,9 +154,35 @@ GPUMEM_RARE void gpumem_pool_cache_flush(gpumem_pool_obj *pool)
             gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
             pool->cached_count--;
             pool->cached_bytes -= b->block_size;
+            b->page->kept_count--;
             gpumem_pool_buffer_free(pool, b); /* takes it off the list */
         }
         gpumem_list_init(&bin->buffers);
         bin->count = 0;
     }
+}
+
+GPUMEM_RARE static void free_kept_of_page(gpumem_pool_obj *pool, gpumem_page *page)
+{
+    for (uint32_t c = 0; page->kept_count && c < pool->cache_class_count; c++) {
+        gpumem_pool_cache_bin *bin = &pool->cache_bins[c];
+        GPUMEM_LIST_FOR_EACH_SAFE(node, next, &bin->buffers) {
+            gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
+            if (b->page != page)
+                continue;
+            bin->count--;
+            pool->cached_count--;
+            pool->cached_bytes -= b->block_size;
+            page->kept_count--;
+            gpumem_pool_buffer_free(pool, b); /* takes it off the list */
+        }
+    }
+}
+
+void gpumem_pool_cache_leave_page(gpumem_pool_obj *pool, const gpumem_buffer_obj *b)
+{
+    gpumem_page *page = b->page;
+    if (__builtin_expect(page->kept_count != 0, 0) &&
+        page->buffer_count - page->kept_count <= 1)
+        free_kept_of_page(pool, page);
 }

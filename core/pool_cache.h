@@ -74,6 +74,11 @@ uint32_t gpumem_pool_cache_bin_of(const gpumem_pool_obj *pool, uint64_t size, ui
  * caller frees it). */
 int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
 
+/* A buffer about to be freed rather than kept: where it is the last buffer of its page that the
+ * cache does not keep, the page's kept buffers are freed first, so that the page empties as it
+ * would without the cache (kept ranges never hold a page that no live buffer uses). */
+void gpumem_pool_cache_leave_page(gpumem_pool_obj *pool, const gpumem_buffer_obj *buffer);
+
 /* Empties the cache: its buffers are freed (no call can reach them). */
 void gpumem_pool_cache_flush(gpumem_pool_obj *pool);
 

@@ -774,3 +774,81 @@ CONF_TEST(a_churning_pool_keeps_to_the_pages_its_live_bytes_need)
         OK(gpumem_buffer_destroy(live[k]));
     OK(gpumem_pool_destroy(pool));
 }
+
+/* The device's usage of a heap, as gpumem_device_properties_get reports it (core's count of its
+ * allocations, or the runtime's where it tells): read without the pool's statistics, which
+ * would empty the reuse cache first. */
+static uint64_t heap_usage(uint32_t heap)
+{
+    gpumem_device_properties p;
+    OK(gpumem_device_properties_get(conf_dev, &p));
+    return p.memory_heaps[heap].usage;
+}
+
+/* Kept buffers never hold a page that no live buffer uses: once a pool's every buffer is
+ * destroyed, in any order, it reserves at most max_empty_pages (1) pages, as it would without
+ * the cache, and the device's usage says so without a trim or a statistic (which empty the
+ * cache). Before, a page's last live buffer could be kept, or a page could keep buffers after
+ * its last live one went, and each such page stayed until the pool's own next page, trim or
+ * statistics: other pools of the device met OUT_OF_DEVICE_MEMORY meanwhile (a review,
+ * 2026-12-05: seven kept 64 KiB buffers held 48 MiB). Random sizes the cache keeps, random
+ * orders, several rounds. */
+CONF_TEST(pages_that_only_kept_buffers_would_hold_are_given_back)
+{
+    enum { LIVE = 240, EMPTYING_ROUNDS = 6 };
+    gpumem_pool pool = conf_pool(PAGE);
+    gpumem_pool_stats st;
+    OK(gpumem_pool_stats_get(pool, &st));
+    uint32_t heap = conf_props.memory_types[st.memory_type].heap_index;
+    gpumem_buffer live[LIVE];
+    uint64_t state = 0x51afd6ed2b8e4c33ull;
+    for (int round = 0; round < EMPTYING_ROUNDS; round++) {
+        uint64_t before = heap_usage(heap);
+        for (uint32_t i = 0; i < LIVE; i++) /* 2-32 KiB: kept by the cache, 1 MiB pages */
+            live[i] = conf_buffer(pool, 2048 + next_random(&state) % (30 << 10), 0);
+        uint64_t full = heap_usage(heap);
+        if (full == before)
+            cr_skip("this backend's device reports no heap usage: nothing to see pages by");
+        for (uint32_t left = LIVE; left; left--) { /* every buffer, in a random order */
+            uint32_t k = (uint32_t)(next_random(&state) % left);
+            OK(gpumem_buffer_destroy(live[k]));
+            live[k] = live[left - 1];
+        }
+        uint64_t after = heap_usage(heap);
+        cr_assert_leq(after, before + PAGE,
+                      "round %d: %llu bytes of pages stay after every buffer went "
+                      "(%llu with them; at most one empty page of %llu should)",
+                      round, (unsigned long long)(after - before),
+                      (unsigned long long)(full - before), (unsigned long long)PAGE);
+    }
+    OK(gpumem_pool_destroy(pool));
+}
+
+/* A request whose alignment sends it to a page of its own (its size and padding over half a
+ * page, gpumem.h) gets one whatever the cache keeps: before, a kept range of its class that
+ * happened to be aligned served it from a shared page (a review, 2026-12-05). Every alignment
+ * from the page's quarter to the page, with kept ranges at the page's start (aligned to all). */
+CONF_TEST(a_request_aligned_past_half_a_page_gets_a_page_of_its_own_whatever_is_kept)
+{
+    if (conf_guard_margins())
+        cr_skip("pools with guard margins keep no destroyed buffers (no reuse cache), and their "
+                "margins move the first buffer off its page's start");
+    for (uint64_t alignment = PAGE / 4; alignment <= PAGE; alignment *= 2) {
+        gpumem_pool pool = conf_pool(PAGE);
+        gpumem_buffer first = conf_buffer(pool, 4096, 0), second = conf_buffer(pool, 4096, 0);
+        gpumem_buffer_info info;
+        OK(gpumem_buffer_info_get(first, &info));
+        cr_assert_eq(info.offset, 0, "the first buffer starts its page");
+        OK(gpumem_buffer_destroy(first)); /* kept: second keeps the page in use */
+        gpumem_buffer aligned = conf_buffer(pool, 4096, alignment);
+        OK(gpumem_buffer_info_get(aligned, &info));
+        int own = 4096 + alignment - 1 > PAGE / 2;
+        cr_assert_eq(info.dedicated, (uint32_t)own,
+                     "4096 bytes aligned to %llu: dedicated %u, page %u, offset %llu",
+                     (unsigned long long)alignment, info.dedicated, info.page,
+                     (unsigned long long)info.offset);
+        OK(gpumem_buffer_destroy(aligned));
+        OK(gpumem_buffer_destroy(second));
+        OK(gpumem_pool_destroy(pool));
+    }
+}
