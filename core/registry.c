@@ -340,7 +340,8 @@ static char **module_files(const char *folder, size_t *count)
         gpumem_free(names);
         return NULL;
     }
-    qsort(names, n, sizeof *names, compare_names);
+    if (n) /* qsort takes no NULL array, even an empty one */
+        qsort(names, n, sizeof *names, compare_names);
     *count = n;
     return names;
 }
