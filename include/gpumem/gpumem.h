@@ -576,8 +576,10 @@ GPUMEM_API gpumem_result gpumem_buffer_native(gpumem_buffer buffer, gpumem_nativ
 /* The live buffer of a device that holds `address` (an address as gpumem_native_buffer gives
  * it: a host pointer, a CUdeviceptr, a HIP device pointer), and the address's offset in it.
  * Buffers of every pool of the device count, paged and native; guard margins do not. O(log n)
- * in the buffers of each pool. GPUMEM_ERROR_NOT_FOUND when no live buffer holds the address;
- * GPUMEM_ERROR_UNSUPPORTED on a backend whose memory has no addresses (Vulkan). */
+ * in the buffers of each pool. Where memory is live in two pools at once (one pool's buffer
+ * imported into another, gpumem_buffer_import), the buffer of the pool made first is found.
+ * GPUMEM_ERROR_NOT_FOUND when no live buffer holds the address; GPUMEM_ERROR_UNSUPPORTED on a
+ * backend whose memory has no addresses (Vulkan). */
 GPUMEM_API gpumem_result gpumem_buffer_find(gpumem_device device, uint64_t address,
                                             gpumem_buffer *buffer, uint64_t *offset);
 

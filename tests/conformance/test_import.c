@@ -90,6 +90,15 @@ CONF_TEST(the_memory_of_another_buffer_is_imported)
     cr_assert_eq(ni.address, ns.address, "the import's address is not the source's");
     cr_assert_eq(ni.offset, ns.address ? 0 : ns.offset, "offset %llu in the memory object",
                  (unsigned long long)ni.offset);
+    /* The memory is live in two pools: an address in it finds the buffer of the pool made
+     * first (gpumem.h), the source, whichever was made later. */
+    if (ns.address) {
+        gpumem_buffer found;
+        uint64_t offset;
+        OK(gpumem_buffer_find(conf_dev, ns.address + 100, &found, &offset));
+        cr_assert(found == source && offset == 100, "found %p at %llu, not the source's",
+                  (void *)found, (unsigned long long)offset);
+    }
 
     /* Each side sees what the other wrote. */
     uint8_t *model = conf_alloc(SIZE), *bytes = conf_alloc(SIZE);
