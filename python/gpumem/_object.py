@@ -11,10 +11,12 @@ import threading
 from . import errors
 from ._library import lib
 
-# Taken by every change of the release state and view counts (destroy, a view's start and end),
-# so that a view counted on one thread and a destroy on another see each other: a view is
-# counted only while its buffer is alive, and a buffer is released only with no view counted.
-# Reentrant: a view's end finishes the owners it held back.
+# Taken by every change of the release state, the view counts and the streams' holds (destroy,
+# a view's start and end, a queued transfer), so that a view counted or a transfer queued on one
+# thread and a destroy on another see each other: a view or hold is counted only while its
+# buffer is alive, and a buffer is released only with none counted. Held only to decide: never
+# across a C call, which may wait for other threads' calls (a stream's destroy, a device's
+# close) while they wait for this lock.
 _state = threading.RLock()
 
 
@@ -39,8 +41,7 @@ class Object:
         self._owner = owner
         self._released = False  # destroyed for Python
         self._views = 0          # views of memory of this object (or of objects it owns)
-        self._queued = 0         # transfers of streams' queues that use it, not yet waited for
-        self._done = False       # the C object is released
+        self._done = False       # the C object is released (or its release is under way)
 
     def _live_handle(self):
         """The handle, or GpumemError DESTROYED when this object or an owner is gone."""
@@ -60,30 +61,39 @@ class Object:
             return False
 
     def destroy(self):
-        """Releases the object (a second call does nothing). With views of its memory still
-        alive, the C object is released when the last of them goes. When C refuses the
-        release, the object stays as it was (alive, a later destroy tries again) and the error
-        is raised."""
+        """Releases the object (a second call does nothing, or tries again a release C refused
+        when it was held back). With views of its memory still alive, the C object is released
+        when the last of them goes. When C refuses the release, the object stays alive (a later
+        destroy tries again) and the error is raised."""
         with _state:
-            if self._released:
-                return
+            first = not self._released
             self._released = True
-            try:
-                self._finish()
-            except BaseException:
-                self._released = self._done  # refused: alive again
-                raise
+        self._finish_destroy(first)
+
+    def _finish_destroy(self, first):
+        """The release of an object just marked destroyed (`first`: by this call)."""
+        try:
+            self._finish()
+        except BaseException:
+            if first:
+                with _state:
+                    self._released = self._done  # refused: alive again
+            raise
 
     def _finish(self):
+        """Releases the C object once it is destroyed for Python and no view holds it: decided
+        under the lock, released outside it."""
         with _state:
-            if (self._released and self._views == 0 and self._queued == 0 and
-                    not self._done):
-                self._done = True
-                result = self._release()
-                # DESTROYED: an owner's release took it already.
-                if result is not None and result not in (errors.OK, errors.DESTROYED):
-                    self._done = False  # nothing was released: a later finish tries again
-                    errors.check(result)
+            if not self._released or self._views or self._done:
+                return
+            self._done = True
+        result = self._release()
+        # DESTROYED: an owner's release took it already.
+        if result is not None and result not in (errors.OK, errors.DESTROYED):
+            error = errors.error_of(result)  # this thread's message, before any other call
+            with _state:
+                self._done = False  # nothing was released: a later finish tries again
+            raise error
 
     def _release(self):
         """Releases the C object; its gpumem_result (None: nothing to release)."""
@@ -107,24 +117,34 @@ class Object:
             while item is not None:
                 item._views -= 1
                 item = item._owner
-            # Every count down first, and every owner finished even when one's release fails,
-            # so that a failure leaks nothing else; the first failure is raised.
-            failure = None
-            item = self
-            while item is not None:
-                try:
-                    item._finish()
-                except Exception as error:
-                    failure = failure or error
-                item = item._owner
-            if failure is not None:
-                raise failure
+        # Every count down first, and every owner finished even when one's release fails, so
+        # that a failure leaks nothing else; the first failure is raised.
+        failure = None
+        item = self
+        while item is not None:
+            try:
+                item._finish()
+            except Exception as error:
+                failure = failure or error
+            item = item._owner
+        if failure is not None:
+            raise failure
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exception):
         self.destroy()
+
+    def _owner_released(self):
+        """Whether an owner is destroyed for Python (its C release takes this one along, after
+        the device's streams' work)."""
+        item = self._owner
+        while item is not None:
+            if item._released:
+                return True
+            item = item._owner
+        return False
 
     def _owner_done(self):
         """Whether an owner's C object was released (it took this one along)."""

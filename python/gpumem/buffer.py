@@ -1,6 +1,7 @@
 """Buffers: ranges of a pool, written and read from Python objects, mapped as arrays,
 exported with DLPack and __cuda_array_interface__."""
 import ctypes
+import time
 from collections import namedtuple
 
 from . import errors
@@ -50,6 +51,9 @@ class Buffer(Object):
                  usage=0, name=None):
         created = handle()
         self._free_stream = None
+        # Streams' holds on the buffer (Stream._hold): token -> (a weak reference to the
+        # stream, so that a held buffer keeps no stream alive; the stream's handle).
+        self._held_by = {}
         if _imported is None:
             desc = BufferDesc()
             desc.size = unsigned("size", size)
@@ -98,19 +102,50 @@ class Buffer(Object):
     def destroy(self, stream=None):
         """Releases the buffer (a second call does nothing). With a `stream`, in that stream's
         order (gpumem_buffer_destroy_on_stream): work queued on it before may still use the
-        memory, later creates on it reuse the memory at once. With views of the memory alive,
-        the release (in the stream's order then) happens when the last view goes."""
+        memory, later creates on it reuse the memory at once. Other streams with transfers of
+        the buffer queued are synchronized first (C's destroy does not wait for them). With
+        views of the memory alive, the release (in the stream's order then) happens when the
+        last view goes."""
         if stream is not None and not self._released:
             _stream_handle(stream)  # a stream of another kind or a destroyed one: raise now
             if stream.device is not self.device:  # C would refuse it, perhaps only later
                 raise errors.GpumemError(errors.INVALID_ARGUMENT, "Buffer.destroy: the "
                                          "stream belongs to another device than the buffer")
-            self._free_stream = stream
-            with _state:  # the stream's own queued work is ordered before the release
-                held = [b for b in stream._queued_buffers if b is self]
-                stream._queued_buffers = [b for b in stream._queued_buffers if b is not self]
-                self._queued -= len(held)
-        super().destroy()
+        while True:
+            with _state:
+                # A destroyed stream lets go of its holds once its C destroy has waited for its
+                # work; a closed device's close waits for every stream's work itself. A
+                # stream Python has collected is waited for by its handle.
+                others, gone = set(), {}
+                for token, (ref, stream_handle) in self._held_by.items():
+                    other = ref()
+                    if other is None:
+                        gone[token] = stream_handle
+                    elif other is not stream:
+                        others.add(other)
+                if not others and not gone or self._owner_released():
+                    first = not self._released
+                    self._released = True
+                    if first and stream is not None:
+                        self._free_stream = stream
+                        for token in [t for t, (ref, _) in self._held_by.items()
+                                      if ref() is stream]:
+                            del self._held_by[token]  # ordered before the release by `stream`
+                    break
+            for token, stream_handle in gone.items():
+                lib.gpumem_stream_synchronize(stream_handle)  # DESTROYED: it waited itself
+                with _state:
+                    self._held_by.pop(token, None)
+            for other in others:  # queued before: waited for outside the lock
+                try:
+                    other.synchronize()
+                except errors.GpumemError as error:
+                    if error.code != errors.DESTROYED:
+                        raise
+                    time.sleep(0.0005)  # its destroy is under way: it lets go once done
+            # A transfer whose C call has not returned yet is waited for by the next round.
+            time.sleep(0)
+        self._finish_destroy(first)
 
     def _release(self):
         stream = self._free_stream

@@ -1,11 +1,12 @@
 """Streams: ordered, asynchronous transfers."""
 import ctypes
+import weakref
 
 from . import errors
 from ._args import rest, unsigned
 from ._bytes import readable, writable
 from ._library import lib, handle, u64
-from ._object import Object, handle_of, _state
+from ._object import Object, _state, handle_of
 
 
 def _buffer(value, name="buffer"):
@@ -16,9 +17,9 @@ def _buffer(value, name="buffer"):
 class Stream(Object):
     """A stream of a device: Device.stream(). Its transfers run in order and are done once
     synchronize() returns. Objects a queued transfer reads into or from are kept alive until
-    then, and a buffer it uses that is destroyed meanwhile is released in C only then (or when
-    the stream is destroyed, which waits for its work): C's destroy does not wait for queued
-    work, and another buffer could take the range under it."""
+    then, and a buffer's destroy() first synchronizes the streams whose queued transfers use it
+    (C's destroy does not wait for queued work, and another buffer could take the range under
+    it); a destroy on a stream (destroy(stream=...)) waits only for the others."""
 
     _kind = "stream"
     _destroy_function = "gpumem_stream_destroy"
@@ -32,34 +33,54 @@ class Stream(Object):
         super().__init__(_handle, device)
         self.device = device
         self._is_default = _is_default
-        self._pending = []
-        self._queued_buffers = []  # buffers whose release waits for this stream's work
+        # A hold of each transfer queued and not yet waited for: a token, and [what the
+        # transfer uses (its buffers, whose _held_by names the token too), host memory it
+        # uses, whether its C call has returned (only then may a synchronize let it go)].
+        self._holds = {}
 
-    def _queue(self, *buffers):
-        """Holds back the C release of buffers that queued work uses, until it is done."""
+    def _hold(self, buffers, keep=()):
+        """Counts a transfer about to be queued, before its C call: checks, in one step with
+        the count, that the stream and the buffers are alive (a destroy on another thread then
+        sees the hold, or the transfer sees the destroy). Returns the token, for _let_go."""
+        from .buffer import Buffer
+        token = object()
         with _state:
+            self._live_handle()
             for buffer in buffers:
-                buffer._queued += 1
-                self._queued_buffers.append(buffer)
+                handle_of(buffer, Buffer, "buffer")
+            for buffer in buffers:
+                buffer._held_by[token] = (weakref.ref(self), self._handle)
+            self._holds[token] = [buffers, keep, False]
+        return token
 
-    def _settle(self):
-        """The queued work is done: buffers destroyed meanwhile are released now."""
+    def _let_go(self, tokens):
+        """The transfers of these holds are done (or were never queued)."""
         with _state:
-            buffers, self._queued_buffers = self._queued_buffers, []
-            failure = None
-            for buffer in buffers:
-                buffer._queued -= 1
-                try:
-                    buffer._finish()
-                except Exception as error:
-                    failure = failure or error
-            if failure is not None:
-                raise failure
+            for token in tokens:
+                held = self._holds.pop(token, None)
+                if held is not None:
+                    for buffer in held[0]:
+                        buffer._held_by.pop(token, None)
+
+    def _queue(self, buffers, call, keep=()):
+        """Queues a transfer: `call` (its C call's result) under a hold on what it uses."""
+        token = self._hold(buffers, keep)
+        result = call()
+        if result != errors.OK:
+            error = errors.error_of(result)
+            self._let_go((token,))
+            raise error
+        with _state:
+            held = self._holds.get(token)
+            if held is not None:
+                held[2] = True  # queued: a synchronize from now on waits for it
 
     def _release(self):
         result = super()._release()  # waits for the stream's work
         if result in (errors.OK, errors.DESTROYED):  # DESTROYED: its device closed, waiting too
-            self._settle()
+            with _state:
+                tokens = list(self._holds)
+            self._let_go(tokens)
         return result
 
     @classmethod
@@ -90,9 +111,10 @@ class Stream(Object):
         return found.value
 
     def synchronize(self):
+        with _state:  # what was queued before the wait is done after it
+            tokens = [token for token, held in self._holds.items() if held[2]]
         errors.check(lib.gpumem_stream_synchronize(self._live_handle()))
-        self._pending.clear()
-        self._settle()
+        self._let_go(tokens)
 
     def wait_event(self, event):
         """Work queued on this stream from now on starts once `event` completed (on the device
@@ -104,36 +126,33 @@ class Stream(Object):
     def write(self, buffer, data, offset=0):
         """Queues a write of `data` at `offset` (data is read before this returns)."""
         address, size, keep = readable(data)
-        errors.check(lib.gpumem_stream_write(self._live_handle(), _buffer(buffer),
-                                             unsigned("offset", offset), address, size))
-        self._pending.append(buffer)
-        self._queue(buffer)
+        offset = unsigned("offset", offset)
+        self._queue((buffer,), lambda: lib.gpumem_stream_write(
+            self._handle, buffer._handle, offset, address, size))
+        del keep
 
     def read_into(self, buffer, out, offset=0):
         """Queues a read into `out`, which holds the bytes once synchronize() returns."""
         address, size, keep = writable(out)
-        errors.check(lib.gpumem_stream_read(self._live_handle(), _buffer(buffer),
-                                            unsigned("offset", offset), address, size))
-        self._pending.append((buffer, keep, out))
-        self._queue(buffer)
+        offset = unsigned("offset", offset)
+        self._queue((buffer,), lambda: lib.gpumem_stream_read(
+            self._handle, buffer._handle, offset, address, size), keep=(keep, out))
 
     def copy(self, source, destination, size, source_offset=0, destination_offset=0):
-        errors.check(lib.gpumem_stream_copy(
-            self._live_handle(), _buffer(source, "source"),
-            unsigned("source_offset", source_offset), _buffer(destination, "destination"),
-            unsigned("destination_offset", destination_offset),
-            unsigned("size", size)))
-        self._pending.append((source, destination))
-        self._queue(source, destination)
+        _buffer(source, "source"), _buffer(destination, "destination")  # their kinds first
+        source_offset = unsigned("source_offset", source_offset)
+        destination_offset = unsigned("destination_offset", destination_offset)
+        size = unsigned("size", size)
+        self._queue((source, destination), lambda: lib.gpumem_stream_copy(
+            self._handle, source._handle, source_offset, destination._handle,
+            destination_offset, size))
 
     def fill(self, buffer, pattern, offset=0, size=None):
-        handle_ = _buffer(buffer)
-        size = rest(size, buffer.size, offset)
-        errors.check(lib.gpumem_stream_fill(self._live_handle(), handle_,
-                                            unsigned("offset", offset), unsigned("size", size),
-                                            unsigned("pattern", pattern, 32)))
-        self._pending.append(buffer)
-        self._queue(buffer)
+        _buffer(buffer)
+        size = unsigned("size", rest(size, buffer.size, offset))
+        offset, pattern = unsigned("offset", offset), unsigned("pattern", pattern, 32)
+        self._queue((buffer,), lambda: lib.gpumem_stream_fill(
+            self._handle, buffer._handle, offset, size, pattern))
 
     def __repr__(self):
         return "<gpumem.Stream%s>" % ("" if self.alive else " (destroyed)")

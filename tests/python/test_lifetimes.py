@@ -145,3 +145,55 @@ def test_context_managers(device):
     with device.stream() as stream:
         stream.synchronize()
     assert not stream.alive
+
+
+def test_a_destroy_waiting_in_c_blocks_no_other_threads_destroy():
+    """The package's lock is never held across a C call: a stream's destroy waits in C for
+    every call in progress, and one of them (a wait for a wrapped event) waits for another
+    thread, which destroys a buffer before recording that event. Holding the lock across the
+    C destroy deadlocked the three (a review, 2026-12-05). Vulkan: its events can be wrapped
+    timeline semaphores, completed by a later record of the event they come from."""
+    import threading
+    import time
+    device = open_device()
+    backend = device.properties.backend
+    if backend != "vulkan":
+        device.close()
+        pytest.skip("needs a wrapped event that a later record completes (Vulkan's timeline "
+                    "semaphores); this is %s" % backend)
+    pool = device.pool()
+    stream, mine = device.stream(), device.event()
+    a, b = pool.buffer(4096), pool.buffer(4096)
+    stream.copy(a, b, 4096)
+    mine.record(stream)
+    mine.synchronize()
+    semaphore, value = mine.native
+    wrapped = gpumem.Event.wrap(device, semaphore, value + 1)  # done at mine's next record
+    unrelated, victim = device.stream(), pool.buffer(4096)
+    done = []
+
+    def waiter():
+        wrapped.synchronize()
+        done.append("waiter")
+
+    def stream_destroyer():
+        time.sleep(0.2)
+        unrelated.destroy()  # waits in C for the waiter's call
+        done.append("stream destroyer")
+
+    def buffer_destroyer():
+        time.sleep(0.5)
+        victim.destroy()  # while the stream's destroy waits in C
+        stream.copy(a, b, 4096)
+        mine.record(stream)  # completes the waiter's event
+        done.append("buffer destroyer")
+
+    threads = [threading.Thread(target=f, daemon=True)
+               for f in (waiter, stream_destroyer, buffer_destroyer)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert sorted(done) == ["buffer destroyer", "stream destroyer", "waiter"], \
+        "still blocked after 20 s: finished %s" % done
+    device.close()

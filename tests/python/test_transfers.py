@@ -277,35 +277,111 @@ def test_an_application_event_is_wrapped_where_the_backend_can(device_pool):
         mine.synchronize()  # the original is untouched
 
 
-def test_a_buffer_destroyed_with_work_queued_is_released_after_the_work(device_pool):
-    """C's destroy does not wait for a stream's queued work: the Stream holds back the C
-    release of a buffer its queued transfers use until synchronize (or its own destroy), so
-    that a buffer made meanwhile cannot take the range under the work (review, 2026-12-05:
-    on Vulkan a queued copy read the new buffer's bytes). A destroy in the stream's own order
-    is not held back by that stream."""
+def test_a_buffer_destroyed_with_work_queued_waits_for_that_work(device_pool):
+    """C's destroy does not wait for a stream's queued work: a Buffer's destroy() first
+    synchronizes the streams whose queued transfers use it, so that a buffer made after it
+    cannot take the range under the work (review, 2026-12-05: on Vulkan a queued copy read the
+    new buffer's bytes). A destroy in a stream's own order waits only for the other streams."""
     size = 1 << 16
     device = device_pool.device
-    for finish in ("synchronize", "destroy"):
+    source, destination = device_pool.buffer(size), device_pool.buffer(size)
+    source.write(b"\x11" * size)
+    stream = device.stream()
+    stream.copy(source, destination, size)
+    source.destroy()
+    assert not source.alive and device_pool.stats.allocation_count == 1
+    newcomer = device_pool.buffer(size)
+    newcomer.write(b"\x22" * size)
+    stream.synchronize()
+    assert destination.read(4) == b"\x11" * 4
+    # On a stream: its own work is ordered before the release; another stream's is waited for.
+    other = device.stream()
+    other.fill(destination, 0x33333333)
+    stream.fill(destination, 0x44444444)
+    destination.destroy(stream=stream)
+    assert not destination._held_by  # the other stream was synchronized, this one's is ordered
+    newcomer.destroy()
+    stream.synchronize()
+    other.synchronize()
+    assert device_pool.stats.allocation_count == 0
+
+
+def test_transfers_and_destroys_racing_on_threads_lose_no_release_and_no_bytes(
+        device_pool, monkeypatch):
+    """A thread queues a copy on a stream while another destroys the copy's source and makes
+    a buffer in its range, and a third synchronizes the stream: a copy that was queued reads
+    its source's bytes, never the newcomer's, and every destroyed buffer is released in C (the
+    pool is empty at the end). The copying thread pauses after its C call (up to 20 ms, or
+    until the destroyer is done), where a thread switch may always fall. Before, a hold was
+    counted after the transfer's C call, and a synchronize let go of holds queued after its
+    wait: found by a review, 2026-12-05."""
+    import threading
+    from gpumem._library import lib as library
+    size = 1 << 14
+    device = device_pool.device
+    copy = library.gpumem_stream_copy
+    destroyed = threading.Event()
+
+    def copy_then_pause(*arguments):
+        result = copy(*arguments)
+        destroyed.wait(0.02)
+        return result
+
+    monkeypatch.setattr(library, "gpumem_stream_copy", copy_then_pause)
+    copies = wrong = 0
+    for _ in range(40):
+        destroyed.clear()
+        stream = device.stream()
         source, destination = device_pool.buffer(size), device_pool.buffer(size)
         source.write(b"\x11" * size)
-        stream = device.stream()
-        stream.copy(source, destination, size)
-        source.destroy()
-        assert not source.alive
-        assert device_pool.stats.allocation_count == 2  # the C buffer waits for the copy
-        newcomer = device_pool.buffer(size)
-        newcomer.write(b"\x22" * size)
-        if finish == "synchronize":
+        outcome, newcomers = [], []
+
+        def copier():
+            try:
+                stream.copy(source, destination, size)
+                outcome.append("queued")
+            except gpumem.GpumemError as error:
+                assert error.code == gpumem.errors.DESTROYED, error
+                outcome.append("refused")
+
+        def destroyer():
+            source.destroy()
+            device_pool.stats  # reclaims what other threads' calls held back: the range is free
+            newcomer = device_pool.buffer(size)
+            newcomer.write(b"\x22" * size)
+            newcomers.append(newcomer)
+            destroyed.set()
+
+        def synchronizer():
+            destroyed.wait(1.0)
             stream.synchronize()
-        else:
-            stream.destroy()
-        assert destination.read(4) == b"\x11" * 4
-        assert device_pool.stats.allocation_count == 2  # source released: dest + newcomer
+
+        threads = [threading.Thread(target=copier), threading.Thread(target=destroyer),
+                   threading.Thread(target=synchronizer)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        stream.destroy()  # waits for its work
+        if outcome == ["queued"]:
+            copies += 1
+            wrong += destination.read(4) != b"\x11" * 4
         destination.destroy()
-        newcomer.destroy()
-    own = device_pool.buffer(size)
-    stream = device.stream()
-    stream.fill(own, 0x01010101)
-    own.destroy(stream=stream)  # in the stream's order: released now, not at synchronize
+        for newcomer in newcomers:
+            newcomer.destroy()
+    assert copies > 10, "too few copies queued to have raced: %d" % copies
+    assert wrong == 0, "%d of %d copies read a newcomer's bytes" % (wrong, copies)
+    device_pool.trim()
+    assert device_pool.stats.allocation_count == 0, device_pool.stats
+
+
+def test_the_default_stream_holds_nothing_back_once_buffers_are_destroyed(device_pool):
+    """The default stream is never destroyed: a buffer with transfers queued there is released
+    by its own destroy (which synchronizes it), not left until the next synchronize (a review,
+    2026-12-05: 200 such buffers stayed allocated)."""
+    default = device_pool.device.default_stream
+    for _ in range(50):
+        buffer = device_pool.buffer(1 << 16)
+        default.fill(buffer, 0x01020304)
+        buffer.destroy()
     assert device_pool.stats.allocation_count == 0
-    stream.synchronize()
