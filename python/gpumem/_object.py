@@ -18,6 +18,23 @@ from ._library import lib
 # across a C call, which may wait for other threads' calls (a stream's destroy, a device's
 # close) while they wait for this lock.
 _state = threading.RLock()
+# Objects collected while their thread held _state (a collection may start at any allocation):
+# their release, which may wait in C, runs at the next release outside the lock.
+_deferred = []
+
+
+def _release_deferred():
+    """Releases the objects collected while their thread held the lock (outside it)."""
+    while _deferred and not _state._is_owned():
+        try:
+            item = _deferred.pop()
+        except IndexError:
+            return
+        try:
+            if not item._released and not item._owner_done():
+                item.destroy()
+        except Exception:
+            pass
 
 
 def handle_of(value, kind, name):
@@ -69,6 +86,7 @@ class Object:
             first = not self._released
             self._released = True
         self._finish_destroy(first)
+        _release_deferred()
 
     def _finish_destroy(self, first):
         """The release of an object just marked destroyed (`first`: by this call)."""
@@ -163,6 +181,9 @@ class Object:
         # registration's memory) go (until 2026-12-05 they went and the C object stayed).
         try:
             if not self._released and not self._owner_done():
-                self.destroy()
+                if _state._is_owned():  # collected inside a lock section: released after it
+                    _deferred.append(self)
+                else:
+                    self.destroy()
         except Exception:
             pass

@@ -123,14 +123,15 @@ class Buffer(Object):
                         gone[token] = stream_handle
                     elif other is not stream:
                         others.add(other)
-                if not others and not gone or self._owner_released():
+                # An owner destroyed for Python but kept in C (views of other buffers live)
+                # releases this buffer with itself, after every stream's work: its streams
+                # cannot be synchronized any more, and need not be.
+                left_to_owner = self._owner_released() and not self._owner_done()
+                if not others and not gone or left_to_owner or self._owner_done():
                     first = not self._released
                     self._released = True
                     if first and stream is not None:
-                        self._free_stream = stream
-                        for token in [t for t, (ref, _) in self._held_by.items()
-                                      if ref() is stream]:
-                            del self._held_by[token]  # ordered before the release by `stream`
+                        self._free_stream = stream  # its own holds are ordered before it
                     break
             for token, stream_handle in gone.items():
                 lib.gpumem_stream_synchronize(stream_handle)  # DESTROYED: it waited itself
@@ -145,13 +146,26 @@ class Buffer(Object):
                     time.sleep(0.0005)  # its destroy is under way: it lets go once done
             # A transfer whose C call has not returned yet is waited for by the next round.
             time.sleep(0)
-        self._finish_destroy(first)
+        if not left_to_owner:
+            self._finish_destroy(first)
 
     def _release(self):
         stream = self._free_stream
-        if stream is not None and stream.alive:
-            return lib.gpumem_buffer_destroy_on_stream(self._handle, stream._handle)
+        if stream is None:
+            return super()._release()
+        result = lib.gpumem_buffer_destroy_on_stream(self._handle, stream._handle)
+        if result != errors.DESTROYED or not self._c_alive():
+            return result
+        # The stream is gone or going (another thread's destroy, waiting in C for its work):
+        # released plainly once that destroy has let go of its holds, after its work.
+        while any(ref() is stream for ref, _ in list(self._held_by.values())):
+            time.sleep(0.0005)
         return super()._release()
+
+    def _c_alive(self):
+        """Whether the C buffer still exists (its handle answers)."""
+        return lib.gpumem_buffer_info_get(self._handle, ctypes.byref(BufferInfo())) != \
+            errors.DESTROYED
 
     @property
     def info(self):

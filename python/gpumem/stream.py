@@ -65,7 +65,14 @@ class Stream(Object):
     def _queue(self, buffers, call, keep=()):
         """Queues a transfer: `call` (its C call's result) under a hold on what it uses."""
         token = self._hold(buffers, keep)
-        result = call()
+        try:
+            result = call()
+        except BaseException:  # a signal's exception, raised once the call has returned
+            with _state:
+                held = self._holds.get(token)
+                if held is not None:
+                    held[2] = True  # it may have been queued: the next synchronize lets go
+            raise
         if result != errors.OK:
             error = errors.error_of(result)
             self._let_go((token,))

@@ -299,7 +299,8 @@ def test_a_buffer_destroyed_with_work_queued_waits_for_that_work(device_pool):
     other.fill(destination, 0x33333333)
     stream.fill(destination, 0x44444444)
     destination.destroy(stream=stream)
-    assert not destination._held_by  # the other stream was synchronized, this one's is ordered
+    # The other stream was synchronized; this one's work is ordered before the release.
+    assert all(ref() is stream for ref, _ in destination._held_by.values())
     newcomer.destroy()
     stream.synchronize()
     other.synchronize()
@@ -385,3 +386,62 @@ def test_the_default_stream_holds_nothing_back_once_buffers_are_destroyed(device
         default.fill(buffer, 0x01020304)
         buffer.destroy()
     assert device_pool.stats.allocation_count == 0
+
+
+def test_a_destroy_on_a_stream_that_another_thread_destroys_is_still_released(
+        device_pool, monkeypatch):
+    """A buffer destroyed on a stream that another thread destroys just before the C call:
+    C answers DESTROYED for the stream, and the buffer is released plainly once that stream's
+    destroy has waited for its work. Before, DESTROYED was taken for "an owner released it"
+    and the C buffer was never released (a review, 2026-12-05)."""
+    import threading
+    from gpumem._library import lib as library
+    stream, buffer = device_pool.device.stream(), device_pool.buffer(4096)
+    stream.fill(buffer, 0x01010101)
+    destroy_on_stream = library.gpumem_buffer_destroy_on_stream
+
+    def stream_destroyed_first(*arguments):
+        thread = threading.Thread(target=stream.destroy)
+        thread.start()
+        thread.join()
+        return destroy_on_stream(*arguments)
+
+    monkeypatch.setattr(library, "gpumem_buffer_destroy_on_stream", stream_destroyed_first)
+    buffer.destroy(stream=stream)
+    assert not buffer.alive and not stream.alive
+    assert device_pool.stats.allocation_count == 0
+
+
+def test_a_transfer_interrupted_by_a_signal_leaves_no_hold_behind(device_pool):
+    """A signal handler's exception (Ctrl-C) is raised once a transfer's C call returns: the
+    transfer's hold is then let go by the next synchronize, and the buffer's destroy does not
+    wait for it forever (before, it synchronized the stream in an endless loop: a review,
+    2026-12-05)."""
+    import signal
+    import threading
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGALRM, interrupt)
+    stream, buffer = device_pool.device.stream(), device_pool.buffer(16 << 20)
+    data = bytearray(16 << 20)
+    interrupted = 0
+    try:
+        for _ in range(30):
+            try:
+                signal.setitimer(signal.ITIMER_REAL, 0.0005)
+                stream.write(buffer, data)
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            except KeyboardInterrupt:
+                interrupted += 1
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    stream.synchronize()
+    assert not stream._holds, "holds left after synchronize (%d interrupted)" % interrupted
+    thread = threading.Thread(target=buffer.destroy, daemon=True)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive(), "the destroy still waits after 10 s"
