@@ -154,24 +154,23 @@ class Object:
     def __exit__(self, *exception):
         self.destroy()
 
-    def _owner_released(self):
-        """Whether an owner is destroyed for Python (its C release takes this one along, after
-        the device's streams' work)."""
+    def _an_owner_is(self, state):
+        """Whether an owner's `state` ("_released", "_done") is set."""
         item = self._owner
         while item is not None:
-            if item._released:
+            if getattr(item, state):
                 return True
             item = item._owner
         return False
 
+    def _owner_released(self):
+        """Whether an owner is destroyed for Python (its C release takes this one along, after
+        the device's streams' work)."""
+        return self._an_owner_is("_released")
+
     def _owner_done(self):
         """Whether an owner's C object was released (it took this one along)."""
-        item = self._owner
-        while item is not None:
-            if item._done:
-                return True
-            item = item._owner
-        return False
+        return self._an_owner_is("_done")
 
     def __del__(self):
         # A Python object that is collected releases its C object, except where an owner's

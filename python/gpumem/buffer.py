@@ -147,7 +147,12 @@ class Buffer(Object):
             # A transfer whose C call has not returned yet is waited for by the next round.
             time.sleep(0)
         if not left_to_owner:
-            self._finish_destroy(first)
+            try:
+                self._finish_destroy(first)
+            except BaseException:
+                if first:  # refused: alive again, and not bound to that stream any more
+                    self._free_stream = None
+                raise
 
     def _release(self):
         stream = self._free_stream
