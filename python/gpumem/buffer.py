@@ -134,7 +134,9 @@ class Buffer(Object):
                         self._free_stream = stream  # its own holds are ordered before it
                     break
             for token, stream_handle in gone.items():
-                lib.gpumem_stream_synchronize(stream_handle)  # DESTROYED: it waited itself
+                result = lib.gpumem_stream_synchronize(stream_handle)
+                if result not in (errors.OK, errors.DESTROYED):  # DESTROYED: it waited itself
+                    raise errors.error_of(result)
                 with _state:
                     self._held_by.pop(token, None)
             for other in others:  # queued before: waited for outside the lock

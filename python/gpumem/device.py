@@ -67,6 +67,13 @@ class Device(Object):
         """Closes the device: its pools, buffers and streams are destroyed with it."""
         self.destroy()
 
+    def destroy(self):
+        super().destroy()
+        # The default stream is never destroyed on its own: what its queued transfers kept
+        # alive (buffers, host memory) is let go with the device, whose close waits for them.
+        if self._default_stream is not None and self._released:
+            self._default_stream._let_go_all()
+
     @property
     def properties(self):
         raw = DeviceProperties()

@@ -82,12 +82,15 @@ class Stream(Object):
             if held is not None:
                 held[2] = True  # queued: a synchronize from now on waits for it
 
+    def _let_go_all(self):
+        with _state:
+            tokens = list(self._holds)
+        self._let_go(tokens)
+
     def _release(self):
         result = super()._release()  # waits for the stream's work
         if result in (errors.OK, errors.DESTROYED):  # DESTROYED: its device closed, waiting too
-            with _state:
-                tokens = list(self._holds)
-            self._let_go(tokens)
+            self._let_go_all()
         return result
 
     @classmethod

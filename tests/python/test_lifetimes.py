@@ -197,3 +197,21 @@ def test_a_destroy_waiting_in_c_blocks_no_other_threads_destroy():
     assert sorted(done) == ["buffer destroyer", "stream destroyer", "waiter"], \
         "still blocked after 20 s: finished %s" % done
     device.close()
+
+
+def test_closing_a_device_lets_go_of_what_its_default_stream_kept():
+    """The default stream is never destroyed on its own: what its queued transfers kept alive
+    (a read's host array, the buffers) goes with the device's close, not with the Device
+    object (a review, 2026-12-05)."""
+    import weakref
+    device = open_device()
+    buffer = device.pool().buffer(4096)
+    out = np.zeros(4096, dtype=np.uint8)
+    device.default_stream.read_into(buffer, out)
+    kept = weakref.ref(out)
+    del out
+    gc.collect()
+    assert kept() is not None  # kept by the queued read
+    device.close()
+    gc.collect()
+    assert kept() is None, "the host array outlived the device's close"
