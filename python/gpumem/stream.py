@@ -38,12 +38,11 @@ class Stream(Object):
         # uses, whether its C call has returned (only then may a synchronize let it go)].
         self._holds = {}
 
-    def _hold(self, buffers, keep=()):
+    def _hold(self, token, buffers, keep=()):
         """Counts a transfer about to be queued, before its C call: checks, in one step with
         the count, that the stream and the buffers are alive (a destroy on another thread then
-        sees the hold, or the transfer sees the destroy). Returns the token, for _let_go."""
+        sees the hold, or the transfer sees the destroy)."""
         from .buffer import Buffer
-        token = object()
         with _state:
             self._live_handle()
             for buffer in buffers:
@@ -51,7 +50,6 @@ class Stream(Object):
             for buffer in buffers:
                 buffer._held_by[token] = (weakref.ref(self), self._handle)
             self._holds[token] = [buffers, keep, False]
-        return token
 
     def _let_go(self, tokens):
         """The transfers of these holds are done (or were never queued)."""
@@ -64,23 +62,21 @@ class Stream(Object):
 
     def _queue(self, buffers, call, keep=()):
         """Queues a transfer: `call` (its C call's result) under a hold on what it uses."""
-        token = self._hold(buffers, keep)
+        token, result = object(), None
         try:
+            self._hold(token, buffers, keep)
             result = call()
-        except BaseException:  # a signal's exception, raised once the call has returned
-            with _state:
-                held = self._holds.get(token)
-                if held is not None:
-                    held[2] = True  # it may have been queued: the next synchronize lets go
-            raise
+        finally:
+            # Queued, or perhaps queued where an exception (a signal's: Ctrl-C) came out at any
+            # point: a synchronize from now on waits for it and lets it go. Without the lock
+            # and without a call (where the interpreter runs a pending signal's handler, as it
+            # would at the first call after the C call returned): a test and a store.
+            if token in self._holds:
+                self._holds[token][2] = True
         if result != errors.OK:
             error = errors.error_of(result)
             self._let_go((token,))
             raise error
-        with _state:
-            held = self._holds.get(token)
-            if held is not None:
-                held[2] = True  # queued: a synchronize from now on waits for it
 
     def _let_go_all(self):
         with _state:
