@@ -62,6 +62,22 @@ uint32_t gpumem_pool_cache_bin_of(const gpumem_pool_obj *pool, uint64_t size, ui
     return bin_of_class(pool, asked < holds ? asked : holds);
 }
 
+/* A kept buffer leaves the cache's counts: taken again, or about to be freed. */
+static inline void forget(gpumem_pool_obj *pool, gpumem_pool_cache_bin *bin, gpumem_buffer_obj *b)
+{
+    bin->count--;
+    b->page->kept_count--;
+    pool->cached_count--;
+    pool->cached_bytes -= b->block_size;
+}
+
+/* Whether the buffers of `page` that the cache does not keep are one or none: the one going
+ * now must not be kept, and the kept ones go with it (gpumem_pool_cache_leave_page). */
+static inline int only_kept_would_stay(const gpumem_page *page)
+{
+    return page->buffer_count - page->kept_count <= 1;
+}
+
 gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
                                           uint64_t alignment, uint64_t *place)
 {
@@ -97,10 +113,7 @@ gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
         return NULL;
     }
     gpumem_list_remove(&b->link);
-    bin->count--;
-    b->page->kept_count--;
-    pool->cached_count--;
-    pool->cached_bytes -= b->block_size;
+    forget(pool, bin, b);
     pool->used_bytes += b->block_size;
     pool->allocation_count++;
     return b;
@@ -125,7 +138,7 @@ int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
     /* The page's last buffer that is not kept goes (and, gpumem_pool_cache_leave_page, the
      * kept ones with it): kept, it would hold a page no live buffer uses, which the pool's
      * empty-page rules would have given back, and which other pools of the device may need. */
-    if (b->page->buffer_count - b->page->kept_count <= 1)
+    if (only_kept_would_stay(b->page))
         return 0;
     gpumem_pool_cache_bin *bin = &pool->cache_bins[b->cache_bin]; /* set when placed */
     /* A range beside free room goes back to the suballocator, to make that room larger: kept,
@@ -146,43 +159,30 @@ int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
     return 1;
 }
 
-GPUMEM_RARE void gpumem_pool_cache_flush(gpumem_pool_obj *pool)
+/* Frees the kept buffers of `page` (NULL: every kept buffer). */
+GPUMEM_RARE static void free_kept(gpumem_pool_obj *pool, gpumem_page *page)
 {
-    for (uint32_t c = 0; pool->cached_count && c < pool->cache_class_count; c++) {
+    for (uint32_t c = 0; (page ? page->kept_count : pool->cached_count) &&
+                         c < pool->cache_class_count;
+         c++) {
         gpumem_pool_cache_bin *bin = &pool->cache_bins[c];
         GPUMEM_LIST_FOR_EACH_SAFE(node, next, &bin->buffers) {
             gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
-            pool->cached_count--;
-            pool->cached_bytes -= b->block_size;
-            b->page->kept_count--;
+            if (page && b->page != page)
+                continue;
+            forget(pool, bin, b);
             gpumem_pool_buffer_free(pool, b); /* takes it off the list */
         }
-        gpumem_list_init(&bin->buffers);
-        bin->count = 0;
     }
 }
 
-GPUMEM_RARE static void free_kept_of_page(gpumem_pool_obj *pool, gpumem_page *page)
+void gpumem_pool_cache_flush(gpumem_pool_obj *pool)
 {
-    for (uint32_t c = 0; page->kept_count && c < pool->cache_class_count; c++) {
-        gpumem_pool_cache_bin *bin = &pool->cache_bins[c];
-        GPUMEM_LIST_FOR_EACH_SAFE(node, next, &bin->buffers) {
-            gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
-            if (b->page != page)
-                continue;
-            bin->count--;
-            pool->cached_count--;
-            pool->cached_bytes -= b->block_size;
-            page->kept_count--;
-            gpumem_pool_buffer_free(pool, b); /* takes it off the list */
-        }
-    }
+    free_kept(pool, NULL);
 }
 
 void gpumem_pool_cache_leave_page(gpumem_pool_obj *pool, const gpumem_buffer_obj *b)
 {
-    gpumem_page *page = b->page;
-    if (__builtin_expect(page->kept_count != 0, 0) &&
-        page->buffer_count - page->kept_count <= 1)
-        free_kept_of_page(pool, page);
+    if (__builtin_expect(b->page->kept_count != 0, 0) && only_kept_would_stay(b->page))
+        free_kept(pool, b->page);
 }
