@@ -142,10 +142,7 @@ static gpumem_result chunk_new(gpumem_device_obj *device, gpumem_staging_chunk *
         c->host = NULL;
     }
     if (r == GPUMEM_OK && !c->host) {
-        ops->page_free(device->native, c->page);
-        gpumem_device_account(device, s->memory_type, s->chunk_size, -1);
-        gpumem_device_allocation_give(device);
-        c->page = NULL;
+        chunk_free(device, c);
         return gpumem_fail(GPUMEM_ERROR_BACKEND, "backend '%s': page_map gave a NULL mapping",
                            device->properties.backend);
     }

@@ -37,7 +37,7 @@ names=()
 libs=()
 while [ $# -gt 0 ]; do
   case $1 in
-    --build|--section|--rounds|--repeats|--cpu|--base|--base-lib)
+    --build|--section|--rounds|--repeats|--cpu)
       [ $# -ge 2 ] || { echo "bench-libs: $1 needs a value" >&2; exit 2; } ;;&
     --build) build=$2; shift 2 ;;
     --section) section=$2; shift 2 ;;
