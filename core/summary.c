@@ -42,14 +42,13 @@ static void summarize_pool(gpumem_json *t, gpumem_pool_obj *pool, totals *all)
     uint64_t largest = 0;
     gpumem_pool_lock_arenas_reclaimed(pool); /* the pages as the application's destroys left them */
     GPUMEM_POOL_FOR_EACH_ARENA(arena, pool) {
-        for (const gpumem_list *n = arena->pages.next; n != &arena->pages; n = n->next) {
+        /* The pool's pages as the stats count them: the application's memory, and a native
+         * pool's allocations (the runtime's, each one buffer's), are not among them. */
+        one.pages += arena->page_count;
+        for (const gpumem_list *n = arena->pages.next;
+             pool->kind == GPUMEM_POOL_PAGED && n != &arena->pages; n = n->next) {
             const gpumem_page *page = GPUMEM_CONTAINER_OF(n, gpumem_page, link);
-            /* The application's memory, and a native pool's allocations (the runtime's, each
-             * one buffer's), are not the pool's pages: counted as the stats count them. */
-            if (page->imported || pool->kind == GPUMEM_POOL_NATIVE)
-                continue;
-            one.pages++;
-            one.dedicated += page->dedicated;
+            one.dedicated += page->dedicated && !page->imported;
         }
         uint64_t free_bytes, arena_largest;
         gpumem_pool_free_room(arena, &free_bytes, &arena_largest);
