@@ -50,8 +50,7 @@ struct gpumem_backend_stream {
     uint32_t wait_count;
     /* A submission that failed dropped transfers whose calls had answered OK: the next
      * synchronize or event record says so (and then forgets it), so that no wait for the
-     * stream's work passes over work that never ran. lost_result is GPUMEM_OK when none. */
-    gpumem_result lost_result;
+     * stream's work passes over work that never ran. lost_vk is VK_SUCCESS when none. */
     VkResult lost_vk;
     uint32_t lost_transfers;
 };
@@ -286,10 +285,8 @@ static gpumem_result submit(gpumem_backend_device *d, gpumem_backend_stream *s)
     if (r != VK_SUCCESS) {
         s->spare[s->spare_count++] = c;
         gpumem_result failed = vulkan_error(r, call, "(%u transfers)", s->open_commands);
-        if (s->lost_result == GPUMEM_OK) { /* the first loss is the one to tell */
-            s->lost_result = failed;
+        if (s->lost_vk == VK_SUCCESS) /* the first loss is the one to tell */
             s->lost_vk = r;
-        }
         s->lost_transfers += s->open_commands;
         return failed;
     }
@@ -363,13 +360,12 @@ void vulkan_stream_destroy(gpumem_backend_device *d, gpumem_backend_stream *s)
 /* The loss a failed submission left (and forgets it), or GPUMEM_OK. */
 static gpumem_result lost_work(gpumem_backend_stream *s)
 {
-    gpumem_result r = s->lost_result;
-    if (r == GPUMEM_OK)
-        return r;
-    r = vulkan_report(r, "vulkan: %u transfers of this stream never ran: their submission "
+    if (s->lost_vk == VK_SUCCESS)
+        return GPUMEM_OK;
+    gpumem_result r = vulkan_report(vulkan_result_code(s->lost_vk), "vulkan: %u transfers of this stream never ran: their submission "
                          "failed (%s); the calls that queued them had answered GPUMEM_OK",
                       s->lost_transfers, vulkan_result_name(s->lost_vk));
-    s->lost_result = GPUMEM_OK;
+    s->lost_vk = VK_SUCCESS;
     s->lost_transfers = 0;
     return r;
 }
