@@ -54,7 +54,7 @@ gpumem_result vulkan_probe(uint32_t *device_count, char *reason, size_t reason_s
     }
     uint32_t count = 0;
     if (r == GPUMEM_OK)
-        r = vulkan_usable_devices(&probe_instance, NULL, &count);
+        r = vulkan_usable_devices(&probe_instance, 0, NULL, &count);
     if (r == GPUMEM_OK && count == 0) {
         no_device_reason(reason, reason_size);
         r = GPUMEM_ERROR_UNAVAILABLE;
@@ -234,26 +234,14 @@ static gpumem_result open_own(gpumem_backend_device *d, uint32_t index)
     gpumem_result r = vulkan_instance_create(g, vulkan_validation_wanted(), &d->instance);
     if (r != GPUMEM_OK)
         return r;
-    /* As many as there are: *count comes back as the usable devices' number, which may be
-     * more than the room given (a machine of many ICDs), and may change between the calls. */
-    uint32_t count = 0, room;
-    if ((r = vulkan_usable_devices(&d->instance, NULL, &count)) != GPUMEM_OK)
+    /* One enumeration, however many devices there are (a machine of many ICDs). */
+    uint32_t count = 0;
+    if ((r = vulkan_usable_devices(&d->instance, index, &d->physical_device, &count)) !=
+        GPUMEM_OK)
         return r;
-    VkPhysicalDevice *devices = calloc(count ? count : 1, sizeof *devices);
-    if (!devices)
-        return vulkan_report(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "vulkan: no memory");
-    room = count;
-    if ((r = vulkan_usable_devices(&d->instance, devices, &count)) != GPUMEM_OK) {
-        free(devices);
-        return r;
-    }
-    if (index >= count || index >= room) {
-        free(devices);
+    if (d->physical_device == VK_NULL_HANDLE)
         return vulkan_report(GPUMEM_ERROR_NOT_FOUND, "vulkan: device %u not found (%u usable)",
                              index, count);
-    }
-    d->physical_device = devices[index];
-    free(devices);
     d->instance.vk.vkGetPhysicalDeviceProperties(d->physical_device, &d->properties);
     d->api_version = device_api_version(d);
     d->has_memory_budget = vulkan_device_has_extension(&d->instance, d->physical_device,

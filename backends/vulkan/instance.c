@@ -144,14 +144,16 @@ int vulkan_device_usable(const vulkan_instance *instance, VkPhysicalDevice devic
     return 1;
 }
 
-gpumem_result vulkan_usable_devices(const vulkan_instance *instance, VkPhysicalDevice *devices,
-                                    uint32_t *count)
+gpumem_result vulkan_usable_devices(const vulkan_instance *instance, uint32_t want,
+                                    VkPhysicalDevice *found, uint32_t *count)
 {
     const vulkan_instance_functions *vk = &instance->vk;
     uint32_t total = 0;
     VkResult r = vk->vkEnumeratePhysicalDevices(instance->instance, &total, NULL);
     if (r != VK_SUCCESS)
         return vulkan_fail(r, "vkEnumeratePhysicalDevices");
+    if (found)
+        *found = VK_NULL_HANDLE;
     VkPhysicalDevice *all = calloc(total ? total : 1, sizeof *all);
     if (!all)
         return vulkan_report(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "vulkan: no memory");
@@ -163,8 +165,8 @@ gpumem_result vulkan_usable_devices(const vulkan_instance *instance, VkPhysicalD
             gpumem_backend_log(GPUMEM_LOG_INFO, "vulkan: skipping a device: %s", why);
             continue;
         }
-        if (usable < *count)
-            devices[usable] = all[i];
+        if (found && usable == want)
+            *found = all[i];
         usable++;
     }
     free(all);

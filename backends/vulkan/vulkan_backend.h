@@ -176,9 +176,10 @@ gpumem_result vulkan_instance_create(const vulkan_global_functions *g, int valid
                                      vulkan_instance *out);
 void vulkan_instance_destroy(vulkan_instance *instance);
 /* The physical devices gpumem can open (Vulkan 1.1+, timeline semaphores), in the loader's
- * order. *count in: capacity of devices (may be 0 with devices NULL); out: how many. */
-gpumem_result vulkan_usable_devices(const vulkan_instance *instance, VkPhysicalDevice *devices,
-                                    uint32_t *count);
+ * order: *count, how many; *found (unless NULL), the one of index `want`, VK_NULL_HANDLE when
+ * there are not that many. */
+gpumem_result vulkan_usable_devices(const vulkan_instance *instance, uint32_t want,
+                                    VkPhysicalDevice *found, uint32_t *count);
 /* 1 when a physical device has what gpumem needs; else 0 with the reason. */
 int vulkan_device_usable(const vulkan_instance *instance, VkPhysicalDevice device, char *why,
                          size_t why_size);

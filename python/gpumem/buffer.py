@@ -126,8 +126,9 @@ class Buffer(Object):
                 # An owner destroyed for Python but kept in C (views of other buffers live)
                 # releases this buffer with itself, after every stream's work: its streams
                 # cannot be synchronized any more, and need not be.
-                left_to_owner = self._owner_released() and not self._owner_done()
-                if not others and not gone or left_to_owner or self._owner_done():
+                owner_gone = self._owner_released()
+                left_to_owner = owner_gone and not self._owner_done()
+                if not others and not gone or owner_gone:
                     first = not self._released
                     self._released = True
                     if first and stream is not None:
