@@ -439,6 +439,7 @@ def test_a_transfer_interrupted_by_a_signal_leaves_no_hold_behind(device_pool):
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+    assert interrupted, "no transfer was interrupted: the test checked nothing"
     stream.synchronize()
     assert not stream._holds, "holds left after synchronize (%d interrupted)" % interrupted
     thread = threading.Thread(target=buffer.destroy, daemon=True)
