@@ -222,7 +222,11 @@ failed:
     return NULL;
 }
 
-static void release(void *pointer, size_t size, int ordinal, void *native_stream)
+/* `streamless`: the framework's free names no stream (CuPy's, Numba's), and the memory may have
+ * been used on any of its streams; PyTorch's frees name the stream the memory was allocated and
+ * used on, its default stream too (0, the legacy stream), and the memory is reused there. */
+static void release(void *pointer, size_t size, int ordinal, void *native_stream,
+                    int streamless)
 {
     if (!pointer)
         return;
@@ -244,7 +248,8 @@ static void release(void *pointer, size_t size, int ordinal, void *native_stream
         return;
     }
     /* A paged pool gives a range freed on a stream back to that stream's next allocations at
-     * once, with no work queued: right for one stream's order. Frees without a stream (CuPy's,
+     * once, with no work queued: right for one stream's order, PyTorch's (whose record_stream
+     * is the application's promise for other streams). Frees without a stream (CuPy's,
      * Numba's) are the legacy default stream's, and the memory was used on any of the
      * application's streams. A wait on the legacy stream (CUDA names stream waits among the
      * operations that take its implicit barrier; the record before it gives it something to
@@ -252,7 +257,7 @@ static void release(void *pointer, size_t size, int ordinal, void *native_stream
      * so far, and their work queued after it waits for it: the range's next user, on any
      * blocking stream, runs after the freed memory's last (a native pool's free is such work
      * itself). Non-blocking streams do not take part (docs/python.md). */
-    if (!native_stream && pool_kind == GPUMEM_POOL_PAGED &&
+    if (streamless && pool_kind == GPUMEM_POOL_PAGED &&
         (gpumem_event_record(d->legacy_marker, stream) != GPUMEM_OK ||
          gpumem_stream_wait_event(stream, d->legacy_marker) != GPUMEM_OK)) {
         report("a free (its order on the legacy stream)", size, ordinal, NULL);
@@ -279,7 +284,7 @@ void *gpumem_frameworks_torch_alloc(size_t size, int device, void *stream)
 
 void gpumem_frameworks_torch_free(void *pointer, size_t size, int device, void *stream)
 {
-    release(pointer, size, device, stream);
+    release(pointer, size, device, stream, 0);
 }
 
 void *gpumem_frameworks_cupy_malloc(void *param, size_t size, int device)
@@ -291,7 +296,7 @@ void *gpumem_frameworks_cupy_malloc(void *param, size_t size, int device)
 void gpumem_frameworks_cupy_free(void *param, void *pointer, int device)
 {
     (void)param;
-    release(pointer, 0, device, NULL);
+    release(pointer, 0, device, NULL, 1);
 }
 
 gpumem_result gpumem_frameworks_stats(int device, gpumem_pool_stats *stats)

@@ -8,6 +8,12 @@ prints one table.
         [--json FILE]
     ... frameworks.py --trace FILE [--config NAME]: the allocations and frees of one
         configuration's PyTorch workload (default torch-caching), for replay_trace.py
+    ... frameworks.py --configs NAME,NAME,...: only these configurations (and the base
+        allocators their ratios need)
+
+GPUMEM_FRAMEWORKS_VARIANTS="LABEL=BUILD_DIR,..." adds configurations torch-gpumem-paged@LABEL and
+cupy-gpumem-paged@LABEL: gpumem paged with another build's Python package and libraries (an
+earlier commit's, say), in the same rounds as this build's.
 
 Configurations: PyTorch's caching allocator, PyTorch's cudaMallocAsync backend, gpumem paged
 (pages of 512 MiB, the default, 1 GiB and 256 MiB) and gpumem native, CuPy's default pool,
@@ -212,8 +218,42 @@ def child(name, quick):
     print("RESULT " + json.dumps(result), flush=True)
 
 
+def variants():
+    """GPUMEM_FRAMEWORKS_VARIANTS as {label: build folder}."""
+    spec = os.environ.get("GPUMEM_FRAMEWORKS_VARIANTS", "")
+    found = {}
+    for item in filter(None, spec.split(",")):
+        label, equals, folder = item.partition("=")
+        if not equals or not label or not os.path.isdir(folder):
+            sys.exit("GPUMEM_FRAMEWORKS_VARIANTS: %r is not LABEL=BUILD_DIR of a build folder"
+                     % item)
+        found[label] = os.path.abspath(folder)
+    return found
+
+
+def configurations(only):
+    """Every configuration, or those of --configs with the base allocators of their ratios."""
+    names = TORCH + CUPY + ["%s@%s" % (name, label) for label in variants()
+                            for name in ("torch-gpumem-paged", "cupy-gpumem-paged")]
+    if not only:
+        return names
+    unknown = set(only) - set(names)
+    if unknown:
+        sys.exit("--configs: no configuration %s (there are %s)" % (
+            ", ".join(sorted(unknown)), ", ".join(names)))
+    wanted = set(only) | {base_of(name) for name in only}
+    return [name for name in names if name in wanted]
+
+
 def run_child(name, quick):
     env = dict(os.environ)
+    name, _, label = name.partition("@")
+    if label:  # another build's package and libraries
+        folder = variants()[label]
+        env.update(PYTHONPATH=os.path.join(folder, "python"),
+                   GPUMEM_LIBRARY=os.path.join(folder, "lib", "libgpumem.so.0"),
+                   GPUMEM_FRAMEWORKS_LIBRARY=os.path.join(folder, "frameworks",
+                                                          "libgpumem-frameworks.so.0"))
     if name == "torch-async":
         env["PYTORCH_CUDA_ALLOC_CONF"] = "backend:cudaMallocAsync"
     proc = subprocess.run([sys.executable, __file__, "--child", name] +
@@ -229,20 +269,20 @@ def base_of(name):
     return "torch-caching" if name.startswith("torch") else "cupy-default"
 
 
-def parent(quick, json_path, rounds):
+def parent(quick, json_path, rounds, names):
     """Every configuration once per round, the rounds one after another (so that a slow spell
     of the machine hits every configuration alike); medians over the rounds, and ratios taken
     against the base allocator of the same round."""
-    runs, failures = {name: [] for name in TORCH + CUPY}, []
+    runs, failures = {name: [] for name in names}, []
     for round_number in range(rounds):
-        for name in TORCH + CUPY:
+        for name in names:
             result = run_child(name, quick)
             if result is None:
                 failures.append("%s (round %d)" % (name, round_number + 1))
                 continue
             runs[name].append(result)
     # Checks against the frameworks' own allocators, in every round.
-    for name in TORCH[2:] + ["cupy-gpumem-paged"]:
+    for name in [n for n in names if "gpumem" in n]:
         key = "losses" if name.startswith("torch") else "workload"
         for mine, base in zip(runs[name], runs[base_of(name)]):
             if mine[key] != base[key]:
@@ -302,5 +342,7 @@ if __name__ == "__main__":
         print(json.dumps(result and {k: v for k, v in result.items() if k != "losses"}))
         sys.exit(0 if result else 1)
     else:
+        only = args[args.index("--configs") + 1].split(",") if "--configs" in args else []
         sys.exit(parent(quick, args[args.index("--json") + 1] if "--json" in args else None,
-                        int(args[args.index("--rounds") + 1]) if "--rounds" in args else 3))
+                        int(args[args.index("--rounds") + 1]) if "--rounds" in args else 3,
+                        configurations(only)))

@@ -25,7 +25,8 @@
 # "capture" gpumem's calls beside and inside CUDA graph capture (tools/probes/capture_beside),
 # "pair" the pool's create+destroy pair against GPUMEM_PREV_LIB and the suballocator against the base,
 # "frameworks" gpumem as PyTorch's and CuPy's allocator with its benchmarks
-# (tests/device/frameworks.py, about 4 minutes), "scale" the scaling figures and the
+# (tests/device/frameworks.py, about 4 minutes; GPUMEM_FRAMEWORKS_CONFIGS picks configurations
+# and GPUMEM_FRAMEWORKS_VARIANTS adds other builds', as that script says), "scale" the scaling figures and the
 # suballocator against an earlier library (GPUMEM_BASE_LIB), "compare" this build's library
 # against the previous main's (GPUMEM_PREV_LIB) and the base, "bound" the cuda section in a
 # process bound to 1, 2, 3, 4 and 8 cores, "copiers" one copy thread against two on two cores;
@@ -308,7 +309,8 @@ fi
 if wanted frameworks; then
 GPUMEM_LIBRARY="$root/$build/lib/libgpumem.so.0" PYTHONPATH="$root/$build/python" \
     step "frameworks: gpumem as PyTorch's and CuPy's allocator" "$out/frameworks.log" 420 \
-    python3 "$root/tests/device/frameworks.py" --json "$out/frameworks.json"
+    python3 "$root/tests/device/frameworks.py" --json "$out/frameworks.json" \
+    ${GPUMEM_FRAMEWORKS_CONFIGS:+--configs "$GPUMEM_FRAMEWORKS_CONFIGS"}
 fi
 
 # --- gpumem-bench: every section on the CUDA device, one JSON document ---
