@@ -10,8 +10,9 @@
  * entry points carry no stream: they order on the runtime's legacy default stream (0), and each
  * such free from a paged pool first records an event there, so that the memory's next user on
  * any blocking stream runs after its last (non-blocking streams do not synchronize with the
- * legacy stream: docs/python.md). The python package's gpumem.torch and gpumem.cupy
- * install them. The same library serves HIP builds of the frameworks (backend "hip": the
+ * legacy stream: docs/python.md). PyTorch's frees name their stream, the default one (0, the
+ * legacy stream) too, and are reused on it with nothing queued. The python package's
+ * gpumem.torch and gpumem.cupy install them. The same library serves HIP builds of the frameworks (backend "hip": the
  * streams are hipStream_t).
  *
  * With GPUMEM_FRAMEWORKS_TRACE=FILE in the environment, every allocation and free is written to
