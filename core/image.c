@@ -269,10 +269,24 @@ gpumem_result gpumem_image_create(gpumem_pool pool, const gpumem_image_desc *des
                        GPUMEM_LOG_OUT(image));
 }
 
+/* A runtime's image object must outlive the commands that name it (Vulkan: a command buffer
+ * naming a destroyed VkImage may crash the driver when it is submitted or runs, and a stream's
+ * commands are submitted in batches): where there is one, the device's streams are waited for
+ * first. Images without one (CUDA, HIP, host: memory alone) go as buffers do. */
+static gpumem_result image_destroy(gpumem_image handle, gpumem_thread *t)
+{
+    gpumem_buffer_obj *b;
+    gpumem_result r = gpumem_record_get(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_IMAGE, t, &b);
+    if (r != GPUMEM_OK)
+        return r;
+    if (b->image && b->image->native)
+        gpumem_device_wait_streams(b->pool->device);
+    return gpumem_record_destroy(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_IMAGE, NULL, t);
+}
+
 gpumem_result gpumem_image_destroy(gpumem_image image)
 {
-    GPUMEM_LOGGED_CALL(gpumem_record_destroy(GPUMEM_HANDLE_OF(image), GPUMEM_HANDLE_IMAGE, NULL,
-                                             GPUMEM_CALL_THREAD),
+    GPUMEM_LOGGED_CALL(image_destroy(image, GPUMEM_CALL_THREAD),
                        "image %#llx",
                        GPUMEM_LOG_HANDLE(image));
 }

@@ -283,11 +283,20 @@ static gpumem_result staged(gpumem_stream_obj *stream, gpumem_buffer_obj *b, con
                                      : "a staged image write");
 }
 
-/* The runtime copies from image to image itself, except within one subresource. */
+/* Images of these types may be copied into each other by the runtime: one type, or 2D and 3D
+ * (Vulkan's vkCmdCopyImage allows no other pair; a 1D image goes through a staging chunk). */
+static int copyable_types(uint32_t a, uint32_t b)
+{
+    return a == b || (a != GPUMEM_IMAGE_1D && b != GPUMEM_IMAGE_1D);
+}
+
+/* The runtime copies from image to image itself, except within one subresource and between
+ * types it cannot copy between. */
 static int direct_copy_allowed(const gpumem_device_obj *device, const gpumem_buffer_obj *src,
                                const box *from, const gpumem_buffer_obj *dst, const box *to)
 {
-    if (!device->ops->copy_image_to_image)
+    if (!device->ops->copy_image_to_image ||
+        !copyable_types(src->image->desc.type, dst->image->desc.type))
         return 0;
     return src != dst || from->r.mip_level != to->r.mip_level ||
            from->r.base_layer >= to->r.base_layer + to->r.layer_count ||

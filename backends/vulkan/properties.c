@@ -90,7 +90,8 @@ static void map_types(gpumem_backend_device *d)
 /* Offsets core picks are multiples of min_alignment, so it must satisfy the buffer's own
  * alignment, storage descriptors' offsets, and, where some type is not coherent, the atom size
  * (so invalidating one buffer's atoms never discards a neighbour's unflushed writes).
- * bufferImageGranularity does not apply: gpumem pages hold buffers only, never images. */
+ * bufferImageGranularity is not folded in: core keeps optimal-tiling images apart from linear
+ * resources by the granularity image_create reports for each image (backend.h). */
 static uint64_t min_alignment(const gpumem_backend_device *d)
 {
     const VkPhysicalDeviceLimits *l = &d->properties.limits;

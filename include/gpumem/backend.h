@@ -420,7 +420,8 @@ typedef struct gpumem_backend_vtable {
                                              gpumem_backend_image *image,
                                              gpumem_backend_page **page);
     /* Copies a box from one image to another, or to another subresource of the same image
-     * (core never asks for a copy within one subresource), ordered on the stream; the regions
+     * (core never asks for a copy within one subresource, nor between a 1D image and one of
+     * another type), ordered on the stream; the regions
      * have one extent and layer count. Optional within the image group; absent: core copies
      * through a staging chunk (image to chunk to image, on the stream). */
     gpumem_result (*copy_image_to_image)(gpumem_backend_device *device,

@@ -629,8 +629,9 @@ GPUMEM_API gpumem_result gpumem_buffer_fill(gpumem_buffer buffer, uint64_t offse
  *   that copies any box (minImageTransferGranularity 1x1x1: graphics and compute queues).
  * - host, CUDA, HIP and other backends: a pitched linear image in the page, laid out by core:
  *   layer by layer, each layer's mip levels one after the other, each level's slices one after
- *   the other, each slice's rows image_pitch_alignment apart (gpumem_image_layout_get). A CUDA
- *   user can bind a level of a 2D image as a pitched 2D texture (address, row pitch).
+ *   the other, each slice's rows row_pitch apart, a multiple of image_pitch_alignment
+ *   (gpumem_image_layout_get). A CUDA user can bind a level of a 2D image as a pitched 2D
+ *   texture (address, row pitch).
  * ------------------------------------------------------------------------------------------- */
 
 typedef struct gpumem_image_t *gpumem_image; /* an image in a pool; owned by its pool */
@@ -755,7 +756,10 @@ typedef struct gpumem_native_image {
  * live in); native pools: GPUMEM_ERROR_UNSUPPORTED. */
 GPUMEM_API gpumem_result gpumem_image_create(gpumem_pool pool, const gpumem_image_desc *desc,
                                              gpumem_image *image);
-/* As gpumem_buffer_destroy: work queued on streams that uses the image is not waited for. */
+/* As gpumem_buffer_destroy, except that where the image has a runtime object of its own
+ * (Vulkan's VkImage) the work queued on the device's streams is waited for first: the object
+ * must outlive the commands that name it. Elsewhere (CUDA, HIP, host) work queued on streams
+ * that uses the image is not waited for. */
 GPUMEM_API gpumem_result gpumem_image_destroy(gpumem_image image);
 /* Page, offset, padding and size as for a buffer; `size` is the bytes the image takes. */
 GPUMEM_API gpumem_result gpumem_image_info_get(gpumem_image image, gpumem_buffer_info *info);

@@ -78,13 +78,14 @@ class Image(Object):
         r.base_layer = unsigned("layer", layer, 32)
         r.layer_count = unsigned("layers", layers, 32)
         r.x, r.y, r.z = unsigned("x", x, 32), unsigned("y", y, 32), unsigned("z", z, 32)
-        # The box reaches the level's end where its extent is not given.
-        r.width = unsigned("width", width if width is not None else
-                           max(self.width >> level, 1) - x, 32)
-        r.height = unsigned("height", height if height is not None else
-                            max(self.height >> level, 1) - y, 32)
-        r.depth = unsigned("depth", depth if depth is not None else
-                           max(self.depth >> level, 1) - z, 32)
+        # The box reaches the level's end where its extent is not given; from a start at or
+        # past that end it is one texel wide, so that C refuses it as it refuses any box that
+        # leaves the level (OUT_OF_RANGE), whatever the start.
+        def rest(given, size, start):
+            return given if given is not None else max(max(size >> level, 1) - start, 1)
+        r.width = unsigned("width", rest(width, self.width, r.x), 32)
+        r.height = unsigned("height", rest(height, self.height, r.y), 32)
+        r.depth = unsigned("depth", rest(depth, self.depth, r.z), 32)
         return r
 
     def _packed_size(self, region):

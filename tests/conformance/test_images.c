@@ -548,6 +548,103 @@ CONF_TEST(images_end_with_their_pool)
     FAILS(gpumem_image_info_get(b, &info), GPUMEM_ERROR_DESTROYED);
 }
 
+/* An image destroyed right after stream work that uses it was queued: the work must still
+ * run on the image (Vulkan's stream records commands in batches, submitted later, and a
+ * command buffer that names a destroyed VkImage crashed the driver). Each kind of queued work,
+ * on an image of each dimension; the bytes that work moves are checked afterwards. */
+CONF_TEST(an_image_destroyed_with_stream_work_queued_on_it_outlives_that_work)
+{
+    enum { W = 61, H = 7 };
+    gpumem_pool pool = conf_pool(PAGE);
+    gpumem_stream stream;
+    OK(gpumem_stream_create(conf_dev, &stream));
+    uint8_t *data = conf_alloc(W * H * 4), *back = conf_alloc(W * H * 4);
+    for (uint32_t type = GPUMEM_IMAGE_1D; type <= GPUMEM_IMAGE_3D; type++)
+        for (int work = 0; work < 4; work++) { /* write, read, copy from, copy to */
+            gpumem_image_desc desc = {.type = type, .format = GPUMEM_FORMAT_R8G8B8A8_UNORM,
+                                      .width = W,
+                                      .height = type == GPUMEM_IMAGE_1D ? 0 : H};
+            gpumem_image_region box = {.width = W, .height = desc.height};
+            uint64_t bytes = (uint64_t)W * (desc.height ? desc.height : 1) * 4;
+            gpumem_image doomed, kept;
+            OK(gpumem_image_create(pool, &desc, &doomed));
+            OK(gpumem_image_create(pool, &desc, &kept));
+            conf_pattern(data, bytes, 10u * type + (uint64_t)work);
+            memset(back, 0, bytes);
+            /* The texels the queued work moves: in the image it reads (the kept one for a
+             * copy into the doomed one). A queued write into the doomed image can only be
+             * checked to return and to leave the process alive. */
+            OK(gpumem_image_write(work == 3 ? kept : doomed, &box, data));
+            if (work == 0)
+                OK(gpumem_stream_image_write(stream, doomed, &box, data));
+            else if (work == 1)
+                OK(gpumem_stream_image_read(stream, doomed, &box, back));
+            else if (work == 2)
+                OK(gpumem_stream_image_copy(stream, doomed, &box, kept, &box));
+            else
+                OK(gpumem_stream_image_copy(stream, kept, &box, doomed, &box));
+            OK(gpumem_image_destroy(doomed));
+            OK(gpumem_stream_synchronize(stream));
+            if (work == 1)
+                cr_assert(memcmp(back, data, bytes) == 0, "type %u: the queued read", type);
+            if (work == 2) {
+                OK(gpumem_image_read(kept, &box, back));
+                cr_assert(memcmp(back, data, bytes) == 0, "type %u: the queued copy", type);
+            }
+            OK(gpumem_image_destroy(kept));
+        }
+    OK(gpumem_stream_destroy(stream));
+    free(data);
+    free(back);
+    OK(gpumem_pool_check(pool));
+}
+
+/* Copies between images of different dimensions: the runtime copies 2D and 3D into each other
+ * (Vulkan's vkCmdCopyImage allows no other pair), and a 1D image's texels go through staging;
+ * every pair, each way, against the texels written, synchronously and on a stream. */
+CONF_TEST(copies_between_images_of_every_pair_of_dimensions_keep_their_texels)
+{
+    enum { W = 45 };
+    gpumem_pool pool = conf_pool(PAGE);
+    gpumem_stream stream;
+    OK(gpumem_stream_create(conf_dev, &stream));
+    uint8_t *data = conf_alloc(W * 4), *back = conf_alloc(W * 4);
+    gpumem_image images[3];
+    for (uint32_t type = GPUMEM_IMAGE_1D; type <= GPUMEM_IMAGE_3D; type++) {
+        gpumem_image_desc desc = {.type = type, .format = GPUMEM_FORMAT_R8G8B8A8_UNORM,
+                                  .width = W,
+                                  .height = type == GPUMEM_IMAGE_1D ? 0 : 3,
+                                  .depth = type == GPUMEM_IMAGE_3D ? 2 : 0};
+        OK(gpumem_image_create(pool, &desc, &images[type - 1]));
+    }
+    gpumem_image_region row = {.width = W}; /* one row of W texels: in every dimension */
+    for (int from = 0; from < 3; from++)
+        for (int to = 0; to < 3; to++) {
+            if (from == to)
+                continue;
+            for (int on_stream = 0; on_stream < 2; on_stream++) {
+                conf_pattern(data, W * 4, 100u * (uint64_t)from + 10u * (uint64_t)to +
+                                              (uint64_t)on_stream);
+                OK(gpumem_image_write(images[from], &row, data));
+                if (on_stream) {
+                    OK(gpumem_stream_image_copy(stream, images[from], &row, images[to], &row));
+                    OK(gpumem_stream_synchronize(stream));
+                } else {
+                    OK(gpumem_image_copy(images[from], &row, images[to], &row));
+                }
+                memset(back, 0, W * 4);
+                OK(gpumem_image_read(images[to], &row, back));
+                cr_assert(memcmp(back, data, W * 4) == 0, "%dD to %dD%s", from + 1, to + 1,
+                          on_stream ? " on a stream" : "");
+            }
+        }
+    for (int i = 0; i < 3; i++)
+        OK(gpumem_image_destroy(images[i]));
+    OK(gpumem_stream_destroy(stream));
+    free(data);
+    free(back);
+}
+
 /* --- an image whose bind fails ---
  * backend.h binds an image once: a bind that failed after binding (Vulkan: bound, then its
  * move to GENERAL refused for want of memory) leaves the runtime's image bound, so a create

@@ -83,3 +83,36 @@ def test_refusals(device_pool):
     with pytest.raises(gpumem.GpumemError) as raised:
         image.read()
     assert raised.value.code == errors.DESTROYED
+
+
+def test_a_box_whose_extent_is_left_out_is_refused_past_the_level_as_any_box_is(device_pool):
+    """Where the extent is left out the box runs to the level's end; a start at or past that end,
+    in any dimension, level or layer, is OUT_OF_RANGE for read, read_into, write and copy_to
+    alike (it was INVALID_ARGUMENT or a ValueError, depending on how far past), and a start
+    before it reads and writes the rest of the level."""
+    image = device_pool.image(9, 6, 3, format="R8_UNORM", levels=2)
+    other = device_pool.image(9, 6, 3, format="R8_UNORM", levels=2)
+    extent = {0: (9, 6, 3), 1: (4, 3, 1)}
+    for level, (w, h, d) in extent.items():
+        for axis, size in (("x", w), ("y", h), ("z", d)):
+            for start in (size - 1, size, size + 1, size + 7, (1 << 32) - 1):
+                box = {"level": level, axis: start}
+                inside = start < size
+                rest = {"x": w, "y": h, "z": d}
+                rest[axis] = max(size - start, 1)  # past the end: one texel, refused by C
+                need = rest["x"] * rest["y"] * rest["z"]
+                calls = (("read", lambda: image.read(**box)),
+                         ("read_into", lambda: image.read_into(bytearray(need), **box)),
+                         ("write", lambda: image.write(bytes(need), **box)),
+                         ("copy_to", lambda: image.copy_to(other, to_level=level, **box)))
+                for name, call in calls:
+                    if inside:
+                        call()
+                        continue
+                    with pytest.raises(gpumem.GpumemError) as raised:
+                        call()
+                    assert raised.value.code == errors.OUT_OF_RANGE, (name, box, raised.value)
+    for box in ({"level": 2}, {"layer": 1}, {"level": 5, "x": 3}):
+        with pytest.raises(gpumem.GpumemError) as raised:
+            image.read(**box)
+        assert raised.value.code == errors.OUT_OF_RANGE, (box, raised.value)
