@@ -11,6 +11,7 @@
 #include "error.h"
 #include "gpumem/memhooks.h"
 #include "log.h"
+#include "thread.h"
 
 /* Registrations held at once: each is one large transfer's memory, and a few dozen cover the
  * arrays an application moves again and again. A fixed table: the listener, which runs inside
@@ -179,11 +180,19 @@ static void setup(void)
                    "library, LD_PRELOAD=libgpumem-memhooks.so.0, or link it)");
         return;
     }
-    if (listen(listener) != GPUMEM_MEMHOOKS_VERSION) {
+    int version = listen(listener);
+    if (version == 0) { /* another copy of libgpumem listens: it hears the frees, not this one */
         gpumem_log(GPUMEM_LOG_WARNING,
-                   "GPUMEM_REGISTRATION_CACHE: libgpumem-memhooks is of another version; the "
-                   "cache is off");
-        listen(NULL);
+                   "GPUMEM_REGISTRATION_CACHE: libgpumem-memhooks already tells another listener "
+                   "(another copy of libgpumem in this process): the cache is off in this one");
+        return;
+    }
+    if (version != GPUMEM_MEMHOOKS_VERSION) {
+        gpumem_log(GPUMEM_LOG_WARNING,
+                   "GPUMEM_REGISTRATION_CACHE: libgpumem-memhooks is of another version (%d, "
+                   "this libgpumem needs %d); the cache is off",
+                   version, GPUMEM_MEMHOOKS_VERSION);
+        listen(NULL); /* version 1 took this listener in place of any other */
         return;
     }
     /* Through a volatile pointer, so that the compiler keeps the pair: the free must reach
@@ -216,9 +225,26 @@ static void setup(void)
                (unsigned long long)cache.budget);
 }
 
+/* Set on the thread that runs setup, from its log hold to the release after the once. */
+static _Thread_local int setup_held_log;
+
+/* setup's messages (the variable's, the hooks', the cache's) wait in a log hold until the once
+ * has returned: a log callback may call gpumem, and a call that asks whether the cache is on
+ * would wait on the once its own thread is inside, for ever. */
+static void setup_holding_the_log(void)
+{
+    gpumem_log_hold(&gpumem_this_thread);
+    setup_held_log = 1;
+    setup();
+}
+
 int gpumem_registration_cache_enabled(void)
 {
-    pthread_once(&cache.once, setup);
+    pthread_once(&cache.once, setup_holding_the_log);
+    if (__builtin_expect(setup_held_log, 0)) {
+        setup_held_log = 0;
+        gpumem_log_release(&gpumem_this_thread);
+    }
     return cache.enabled;
 }
 
@@ -388,6 +414,30 @@ void gpumem_registration_cache_release(gpumem_cached_registration *registration)
     end_registrations(mine, count);
 }
 
+/* A slot of the device over [begin, end), which the application's registration of that range
+ * ends (lock held). This device's only: another device's close does not wait for the call, so
+ * its slots are not the call's to end (an application registering memory that another device's
+ * cache holds gets the runtime's refusal). */
+static int ends_for_the_application(const gpumem_cached_registration *s,
+                                    const gpumem_device_obj *device, uintptr_t begin,
+                                    uintptr_t end)
+{
+    return s->state != SLOT_FREE && s->device == device && overlaps(s, begin, end);
+}
+
+/* Whether the application's registration of [begin, end) would end a registration of the
+ * cache's (takes the lock). */
+static int evictable(const gpumem_device_obj *device, uintptr_t begin, uintptr_t end)
+{
+    int found = 0;
+    pthread_mutex_lock(&cache.lock);
+    for (int i = 0; i < CACHE_SLOTS && !found; i++)
+        found = ends_for_the_application(&cache.slots[i], device, begin, end) &&
+                (cache.slots[i].state == SLOT_LIVE || cache.slots[i].state == SLOT_STALE);
+    pthread_mutex_unlock(&cache.lock);
+    return found;
+}
+
 int gpumem_registration_cache_evict(gpumem_device_obj *device, const void *host, uint64_t size)
 {
     if (!gpumem_registration_cache_enabled() || !size)
@@ -397,13 +447,15 @@ int gpumem_registration_cache_evict(gpumem_device_obj *device, const void *host,
                                                              : (uintptr_t)host + size;
     gpumem_cached_registration *mine[CACHE_SLOTS];
     int count = 0, busy = 0;
+    /* The runtime copies registered memory by DMA, transfers queued on streams too (as pinned
+     * memory: they hold no slot), so a registration to be ended may have reads and copies
+     * queued into and from its pages: the device's streams are waited for first. */
+    if (evictable(device, begin, end))
+        gpumem_device_wait_streams(device);
     pthread_mutex_lock(&cache.lock);
     for (int i = 0; i < CACHE_SLOTS; i++) {
         gpumem_cached_registration *s = &cache.slots[i];
-        /* This device's only: another device's close does not wait for this call, so its
-         * slots are not this call's to end (an application registering memory that another
-         * device's cache holds gets the runtime's refusal). */
-        if (s->state == SLOT_FREE || s->device != device || !overlaps(s, begin, end))
+        if (!ends_for_the_application(s, device, begin, end))
             continue;
         if ((s->state == SLOT_LIVE || s->state == SLOT_STALE) && !s->users) {
             doom(s, mine, &count);

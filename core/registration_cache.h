@@ -42,7 +42,9 @@ void gpumem_registration_cache_release(gpumem_cached_registration *registration)
 
 /* Ends the cache's registrations of the device that share a byte with [host, host + size), for
  * the application's own registration of that memory (gpumem_host_register), which the runtime
- * would refuse over them. 0 when one of them is in use by a transfer. */
+ * would refuse over them; where there is one, after waiting for the device's streams (their
+ * queued transfers may copy through it as pinned memory). 0 when one of them is in use by a
+ * synchronous transfer. Call with no lock held. */
 int gpumem_registration_cache_evict(gpumem_device_obj *device, const void *host, uint64_t size);
 
 /* Ends the device's registrations (its close, when no call uses the device any more). */
@@ -54,7 +56,8 @@ typedef struct gpumem_registration_cache_stats {
     uint64_t hits;             /* transfers that found their memory registered */
     uint64_t registered;       /* registrations made */
     uint64_t invalidated;      /* registrations whose memory was freed or unmapped */
-    uint64_t evicted;          /* registrations ended to make room */
+    uint64_t evicted;          /* registrations ended for the application's own registration
+                                  of their memory (gpumem_host_register) */
 } gpumem_registration_cache_stats;
 
 void gpumem_registration_cache_stats_get(gpumem_registration_cache_stats *stats);

@@ -1,6 +1,6 @@
 /* libgpumem-memhooks (include/gpumem/memhooks.h): the functions that give host memory back,
- * each telling the listener first. The C library's own functions do the work: __libc_free and
- * __libc_realloc for the allocator, the system calls themselves for the mappings (what the
+ * each telling the listener first. Others do the work: the free and realloc that follow these
+ * (the C library's, or another allocator's), the system calls themselves for the mappings (what the
  * C library's wrappers of them do on Linux), and the next definition of brk and sbrk, which keep
  * the C library's idea of the break. */
 #ifndef _GNU_SOURCE
@@ -28,24 +28,69 @@ void *__libc_realloc(void *pointer, size_t size);
 
 /* The free and realloc that come after this library's: the C library's, or another allocator's
  * that the program loads (whose malloc this library does not replace, so its pointers must go
- * back to it). Found when the library is loaded; the C library's own stand in until then. */
-static void (*next_free)(void *);
-static void *(*next_realloc)(void *, size_t);
+ * back to it). Found at the first free or realloc, or when the library is loaded, whichever
+ * comes first: the constructors of libraries the program links run before a preloaded
+ * library's, and may free what that allocator gave them. The C library's own stand in only for
+ * calls made while they are being found (dlsym's own, if it frees), on that thread. */
+static void (*_Atomic next_free)(void *);
+static void *(*_Atomic next_realloc)(void *, size_t);
+static __thread int finding __attribute__((tls_model("initial-exec")));
 
-__attribute__((constructor)) static void find_next(void)
+static void find_next(void)
 {
+    if (finding)
+        return;
+    finding = 1;
     void (*f)(void *) = (void (*)(void *))dlsym(RTLD_NEXT, "free");
     void *(*r)(void *, size_t) = (void *(*)(void *, size_t))dlsym(RTLD_NEXT, "realloc");
-    next_free = f ? f : __libc_free;
-    next_realloc = r ? r : __libc_realloc;
+    atomic_store_explicit(&next_realloc, r ? r : __libc_realloc, memory_order_release);
+    atomic_store_explicit(&next_free, f ? f : __libc_free, memory_order_release);
+    finding = 0;
+}
+
+__attribute__((constructor)) static void find_next_at_load(void)
+{
+    if (!atomic_load_explicit(&next_free, memory_order_acquire))
+        find_next();
+}
+
+static void (*free_after(void))(void *)
+{
+    void (*f)(void *) = atomic_load_explicit(&next_free, memory_order_acquire);
+    if (__builtin_expect(!f, 0)) {
+        find_next();
+        f = atomic_load_explicit(&next_free, memory_order_acquire);
+    }
+    return f ? f : __libc_free;
+}
+
+static void *(*realloc_after(void))(void *, size_t)
+{
+    void *(*r)(void *, size_t) = atomic_load_explicit(&next_realloc, memory_order_acquire);
+    if (__builtin_expect(!r, 0)) {
+        find_next();
+        r = atomic_load_explicit(&next_realloc, memory_order_acquire);
+    }
+    return r ? r : __libc_realloc;
 }
 
 static _Atomic(gpumem_memhooks_listener) listener;
 
+/* One listener at a time: a second copy of libgpumem in the process (a Python wheel's beside
+ * the application's) must not take the first one's place, which would then never hear of a
+ * free again while its registrations stay. */
 EXPORT int gpumem_memhooks_listen(gpumem_memhooks_listener new_listener)
 {
-    atomic_store_explicit(&listener, new_listener, memory_order_release);
-    return GPUMEM_MEMHOOKS_VERSION;
+    if (!new_listener) {
+        atomic_store_explicit(&listener, NULL, memory_order_release);
+        return GPUMEM_MEMHOOKS_VERSION;
+    }
+    gpumem_memhooks_listener none = NULL;
+    if (atomic_compare_exchange_strong_explicit(&listener, &none, new_listener,
+                                                memory_order_acq_rel, memory_order_acquire) ||
+        none == new_listener)
+        return GPUMEM_MEMHOOKS_VERSION;
+    return 0; /* another listener is set: left as it is */
 }
 
 static void tell(void *address, size_t size)
@@ -87,14 +132,14 @@ static void tell_allocation(void *pointer)
 EXPORT void free(void *pointer)
 {
     tell_allocation(pointer);
-    (next_free ? next_free : __libc_free)(pointer);
+    free_after()(pointer);
 }
 
 /* Whether it moves or shrinks, the old allocation may go. */
 EXPORT void *realloc(void *pointer, size_t size)
 {
     tell_allocation(pointer);
-    return (next_realloc ? next_realloc : __libc_realloc)(pointer, size);
+    return realloc_after()(pointer, size);
 }
 
 EXPORT void *reallocarray(void *pointer, size_t count, size_t size)

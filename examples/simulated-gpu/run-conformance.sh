@@ -39,6 +39,7 @@ configurations=(
   "no-streams|no streams: a synchronous device whose memory the host cannot map, staged without streams or events|SIMGPU_NO_STREAMS=1 SIMGPU_NO_HOST_COPIES=1"
   "no-addresses|pages without addresses (as Vulkan's memory objects): offsets aligned, a native object per buffer|SIMGPU_NO_ADDRESSES=1"
   "byte-alignment|min_alignment 1 and pages at odd multiples of 4 bytes: buffers at any byte, addresses aligned by core alone|SIMGPU_MIN_ALIGNMENT=1 SIMGPU_PAGE_ALIGNMENT=4"
+  "registration-cache|the registration cache on, libgpumem-memhooks preloaded (the build's): large synchronous transfers register their memory and keep it registered, and queued work that uses it is checked to find it registered when it runs (200 us per queued operation)|GPUMEM_REGISTRATION_CACHE=1073741824 LD_PRELOAD=@MEMHOOKS@ SIMGPU_STREAM_DELAY_US=200"
 )
 
 field() { # field N "a|b|c"
@@ -151,6 +152,8 @@ for c in "${selected[@]}"; do
   seed=$((seed + 1))
   name="$(field 0 "$c")"
   read -r -a variables <<<"$(field 2 "$c")"
+  # @MEMHOOKS@: the build's libgpumem-memhooks (a configuration that preloads it).
+  variables=("${variables[@]//@MEMHOOKS@/$build/memhooks/libgpumem-memhooks.so.0}")
   log="$logs/$name.log"
   {
     echo "configuration $name: $(field 1 "$c")"

@@ -894,8 +894,10 @@ GPUMEM_API gpumem_result gpumem_event_native(gpumem_event event, gpumem_native_e
 /* Registers [host, host + size) with the device. flags: 0. GPUMEM_ERROR_INVALID_ARGUMENT for a
  * range that overlaps one registered already (CUDA and HIP refuse it) or is not valid memory;
  * GPUMEM_ERROR_BAD_STATE for memory on pages that a synchronous transfer has registered for its
- * own length right now (on one to three usable CPUs: see gpumem_host_unregister), to be
- * registered once it has returned; GPUMEM_ERROR_UNSUPPORTED on a backend that cannot (Vulkan);
+ * own length right now (on one to three usable CPUs: see gpumem_host_unregister), or that a
+ * synchronous transfer through the registration cache uses right now, to be registered once it
+ * has returned (the cache's registrations of the memory otherwise give way, after the device's
+ * streams are waited for: docs/api.md); GPUMEM_ERROR_UNSUPPORTED on a backend that cannot (Vulkan);
  * on the host backend, whose memory is the host's, it succeeds and changes nothing. */
 GPUMEM_API gpumem_result gpumem_host_register(gpumem_device device, void *host, uint64_t size,
                                               uint32_t flags,

@@ -24,11 +24,14 @@
 extern "C" {
 #endif
 
-#define GPUMEM_MEMHOOKS_VERSION 1
+#define GPUMEM_MEMHOOKS_VERSION 2 /* 2: a second listener is refused (1 replaced the first) */
 
 typedef void (*gpumem_memhooks_listener)(void *address, size_t size);
 
-/* Sets the one listener (NULL: none). Returns GPUMEM_MEMHOOKS_VERSION. */
+/* Sets the one listener: GPUMEM_MEMHOOKS_VERSION when `listener` is now the listener (none was
+ * set, or this one was), 0 when another one is set, which stays (a second copy of libgpumem in
+ * the process: its registration cache stays off). NULL takes the listener away (only its owner
+ * should: GPUMEM_MEMHOOKS_VERSION). */
 __attribute__((visibility("default"))) int gpumem_memhooks_listen(
     gpumem_memhooks_listener listener);
 

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "pattern.h"
 
@@ -63,6 +64,13 @@ const char *conf_backend(void)
 {
     const char *env = getenv("GPUMEM_BACKEND");
     return env && *env ? env : "host";
+}
+
+int conf_registration_cache_on(void)
+{
+    const char *budget = getenv("GPUMEM_REGISTRATION_CACHE");
+    return budget && *budget && strcmp(budget, "0") != 0 &&
+           dlsym(RTLD_DEFAULT, "gpumem_memhooks_listen") != NULL;
 }
 
 int conf_externally_synchronized(void)

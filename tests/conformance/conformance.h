@@ -80,6 +80,20 @@ gpumem_result conf_open_backend(const char *backend, gpumem_device *device);
                       "opened with GPUMEM_DEVICE_OPEN_EXTERNALLY_SYNCHRONIZED does not allow"); \
     } while (0)
 
+/* Whether gpumem's registration cache may be on in this process: GPUMEM_REGISTRATION_CACHE
+ * set (not 0) and libgpumem-memhooks loaded. */
+int conf_registration_cache_on(void);
+
+/* For a test of the registrations a synchronous transfer makes for itself, which it makes only
+ * where the registration cache is off. */
+#define CONF_SKIP_IF_REGISTRATION_CACHE()                                                    \
+    do {                                                                                     \
+        if (conf_registration_cache_on())                                                    \
+            CONF_SKIP("the registration cache is on (GPUMEM_REGISTRATION_CACHE, with "        \
+                      "libgpumem-memhooks loaded): transfers take its registrations, not the " \
+                      "ones for themselves that this test checks");                          \
+    } while (0)
+
 /* Options go after the name as in Test(); leave out .timeout (the suite's applies): Criterion
  * 2.4.1 leaks in its runner for tests with their own timeout run with --jobs above 1. */
 #define CONF_TEST(name, ...)                                  \

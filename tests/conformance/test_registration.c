@@ -99,3 +99,45 @@ CONF_TEST(registrations_refuse_overlaps_and_bad_arguments_and_end_with_the_devic
     FAILS(gpumem_host_unregister(other), GPUMEM_ERROR_DESTROYED);
     free(host);
 }
+
+/* The application registers memory that reads queued on streams are filling: they must fill it
+ * all the same. With the registration cache on (GPUMEM_REGISTRATION_CACHE, libgpumem-memhooks
+ * preloaded: simgpu's configuration "registration-cache", or a CUDA run with the cache), the
+ * synchronous write below registers the memory's pages for the cache, the queued reads go into
+ * it as into pinned memory, and the application's registration takes the cache's place: it
+ * must not end the cache's registration under those reads (simgpu checks each queued read's
+ * memory is registered still when it runs). Elsewhere the same calls, checked byte for byte. */
+CONF_TEST(registering_memory_that_queued_reads_fill_leaves_them_their_memory)
+{
+    const uint64_t size = 16 * MIB, part = MIB; /* the reads: below the staging threshold */
+    uint8_t *host = conf_alloc(size), *expected = conf_alloc(size);
+    gpumem_pool pool = conf_pool(32 * MIB);
+    gpumem_buffer buffer = conf_buffer(pool, size, 0);
+    gpumem_stream stream;
+    OK(gpumem_stream_create(conf_dev, &stream));
+    for (int round = 0; round < 3; round++) {
+        conf_pattern(expected, size, 300 + (uint64_t)round);
+        OK(gpumem_buffer_write(buffer, 0, expected, size));
+        memset(host, 0, size);
+        OK(gpumem_buffer_write(buffer, 0, host, size)); /* the cache registers host */
+        OK(gpumem_buffer_write(buffer, 0, expected, size));
+        for (uint64_t at = 0; at < size; at += 4 * part)
+            OK(gpumem_stream_read(stream, buffer, at, host + at, part));
+        /* A page inside the first read, and one between reads. */
+        uint64_t page = round == 1 ? 5 * part / 2 : part / 2;
+        uint8_t *start = (uint8_t *)(((uintptr_t)host + page) & ~(uintptr_t)4095);
+        gpumem_host_registration registration;
+        gpumem_result r = gpumem_host_register(conf_dev, start, 4096, 0, &registration);
+        if (r != GPUMEM_ERROR_UNSUPPORTED)
+            OK(r);
+        OK(gpumem_stream_synchronize(stream));
+        for (uint64_t at = 0; at < size; at += 4 * part)
+            ASSERT_BYTES(host + at, expected + at, part, "queued read at %llu, round %d",
+                         (unsigned long long)at, round);
+        if (r == GPUMEM_OK)
+            OK(gpumem_host_unregister(registration));
+    }
+    OK(gpumem_stream_destroy(stream));
+    free(host);
+    free(expected);
+}

@@ -582,6 +582,7 @@ static int runs_on_cpus(int cpus, pageable_run *automatic, pageable_run *never,
  * returned. */
 CONF_TEST(on_one_cpu_pageable_memory_is_staged_only_where_nothing_else_can_copy_it)
 {
+    CONF_SKIP_IF_REGISTRATION_CACHE();
     pageable_run automatic, never, pageable;
     cr_assert(runs_on_cpus(1, &automatic, &never, &pageable));
     for (int which = 0; which < TRANSFERS; which++) {
@@ -638,6 +639,7 @@ CONF_TEST(on_one_cpu_pageable_memory_is_staged_only_where_nothing_else_can_copy_
  * process may use runs (CI's two-CPU machines run two only, and log what they left out). */
 CONF_TEST(on_two_and_three_cpus_synchronous_transfers_register_and_the_rest_keep_their_paths)
 {
+    CONF_SKIP_IF_REGISTRATION_CACHE();
     const int writes_below = 4, reads_below = 3;
     for (int cpus = 2; cpus <= writes_below; cpus++) {
         pageable_run automatic, never, pageable;
@@ -706,6 +708,7 @@ static unsigned model_pieces(uint64_t size)
  * read), and no registration is refused. */
 CONF_TEST(a_transfer_registered_in_pieces_lands_every_byte_around_the_cuts)
 {
+    CONF_SKIP_IF_REGISTRATION_CACHE();
     const uint64_t least = 16 * MIB, page = (uint64_t)sysconf(_SC_PAGESIZE);
     const uint64_t sizes[] = {9 * MIB + 12,     2 * least - page - 3, 2 * least - 1,
                               2 * least,        2 * least + 1,        2 * least + page + 1,
@@ -810,6 +813,7 @@ CONF_TEST(a_transfer_registered_in_pieces_lands_every_byte_around_the_cuts)
  * refuses at once: the write goes unregistered. */
 CONF_TEST(a_transfer_whose_later_piece_the_runtime_refuses_lands_every_byte)
 {
+    CONF_SKIP_IF_REGISTRATION_CACHE();
     const uint64_t size = 48 * MIB + 12, page = (uint64_t)sysconf(_SC_PAGESIZE);
     gpumem_device device;
     cr_assert(open_on_cpus(1, &device));
@@ -1090,6 +1094,7 @@ static void failing_close(failing_device *f)
  * pieces, on one CPU and on all the process may use. */
 CONF_TEST(a_transfer_whose_stream_wait_fails_says_so_and_leaves_nothing_registered)
 {
+    CONF_SKIP_IF_REGISTRATION_CACHE();
     const char *why = NULL;
     if (!register_failing(&why))
         CONF_SKIP("%s", why);
@@ -1136,6 +1141,7 @@ CONF_TEST(a_transfer_whose_stream_wait_fails_says_so_and_leaves_nothing_register
  * makes fewer. */
 CONF_TEST(a_transfer_whose_copy_fails_at_any_piece_says_so_and_leaves_nothing_registered)
 {
+    CONF_SKIP_IF_REGISTRATION_CACHE();
     const char *why = NULL;
     if (!register_failing(&why))
         CONF_SKIP("%s", why);

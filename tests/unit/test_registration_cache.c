@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "device.h"
+#include "gpumem/memhooks.h"
 #include "registration_cache.h"
 
 #define MIB (1ull << 20)
@@ -68,7 +69,9 @@ static const gpumem_backend_vtable ledger_ops = {
     .host_register = ledger_register,
     .host_unregister = ledger_unregister,
 };
-static gpumem_device_obj device = {.ops = &ledger_ops};
+/* No streams: the application's registration waits for the device's streams (an empty list). */
+static gpumem_device_obj device = {.ops = &ledger_ops,
+                                   .streams = {&device.streams, &device.streams}};
 
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define SANITIZED 1 /* the sanitizer's free comes before the hooks' */
@@ -133,6 +136,85 @@ Test(registration_cache, off_with_a_value_that_is_no_number)
 {
     setenv("GPUMEM_REGISTRATION_CACHE", "1G", 1);
     cr_expect_not(gpumem_registration_cache_enabled());
+}
+
+/* --- the cache's set-up, its messages and the hooks' one listener ---------------------------- */
+
+/* A log callback may call gpumem (gpumem.h); one that asks, on a message of the cache's set-up,
+ * whether the cache is on must get its answer, not wait for ever on the set-up its own thread
+ * is inside. Each of the set-up's messages: the variable's warning, the cache's "on", and the
+ * warning that another listener is set. */
+static _Atomic int setup_messages, answers_inside;
+static void ask_from_the_log(void *user, int32_t level, const char *message)
+{
+    (void)user;
+    (void)level;
+    if (!strstr(message, "GPUMEM_REGISTRATION_CACHE") && !strstr(message, "registration cache"))
+        return;
+    setup_messages++;
+    (void)gpumem_registration_cache_enabled();
+    answers_inside++;
+}
+
+static void expect_setup_messages_answered(const char *budget_value)
+{
+    setenv("GPUMEM_REGISTRATION_CACHE", budget_value, 1);
+    cr_assert_eq(gpumem_log_set_callback(ask_from_the_log, NULL), GPUMEM_OK);
+    (void)gpumem_registration_cache_enabled(); /* sets up; a hang fails by the timeout */
+    cr_assert_gt(setup_messages, 0, "the set-up sent no message: nothing was tested");
+    cr_expect_eq(answers_inside, setup_messages);
+    gpumem_log_set_callback(NULL, NULL);
+}
+
+Test(registration_cache, a_log_callback_may_ask_about_the_cache_on_its_warning, .timeout = 30)
+{
+    expect_setup_messages_answered("1G");
+}
+
+Test(registration_cache, a_log_callback_may_ask_about_the_cache_on_its_start, .timeout = 30)
+{
+#ifdef SANITIZED
+    cr_skip_test("under a sanitizer the cache does not start (its free comes first)");
+#endif
+    expect_setup_messages_answered("1073741824");
+    cr_expect(gpumem_registration_cache_enabled());
+}
+
+static _Atomic int others_heard;
+static void another_listener(void *address, size_t size)
+{
+    (void)address;
+    (void)size;
+    others_heard++;
+}
+
+static void a_third_listener(void *address, size_t size)
+{
+    (void)address;
+    (void)size;
+}
+
+/* A second copy of libgpumem in the process finds the hooks telling the first: it must not take
+ * the first one's place (which would then never hear of a free again, its registrations left in
+ * place), and its cache stays off, saying why. */
+Test(registration_cache, the_hooks_keep_their_first_listener, .timeout = 30)
+{
+    cr_assert_eq(gpumem_memhooks_listen(another_listener), GPUMEM_MEMHOOKS_VERSION);
+    cr_expect_eq(gpumem_memhooks_listen(another_listener), GPUMEM_MEMHOOKS_VERSION,
+                 "the same listener again");
+    expect_setup_messages_answered("1073741824");
+    cr_expect_not(gpumem_registration_cache_enabled());
+    cr_expect_null(gpumem_registration_cache_take(&device, map(MIB), MIB, 1));
+    int heard = others_heard;
+    void *(*volatile allocate)(size_t) = malloc;
+    void (*volatile release)(void *) = free;
+    release(allocate(100));
+    cr_expect_gt(others_heard, heard, "the first listener no longer hears frees");
+    cr_expect_eq(gpumem_memhooks_listen(a_third_listener), 0, "a second listener");
+    cr_expect_eq(gpumem_memhooks_listen(NULL), GPUMEM_MEMHOOKS_VERSION);
+    cr_expect_eq(gpumem_memhooks_listen(a_third_listener), GPUMEM_MEMHOOKS_VERSION,
+                 "free to set once taken away");
+    gpumem_memhooks_listen(NULL);
 }
 
 /* --- hits and registrations ---------------------------------------------------------------- */
