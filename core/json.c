@@ -32,7 +32,11 @@ void gpumem_json_append(gpumem_json *json, const char *format, ...)
     va_start(args, format);
     int n = vsnprintf(NULL, 0, format, args);
     va_end(args);
-    if (n < 0 || !reserve(json, (size_t)n))
+    if (n < 0) { /* a piece of INT_MAX bytes or more: the text would lack it */
+        json->failed = 1;
+        return;
+    }
+    if (!reserve(json, (size_t)n))
         return;
     va_start(args, format);
     vsnprintf(json->text + json->length, (size_t)n + 1, format, args);

@@ -223,14 +223,17 @@ static gpumem_result read_buffer(const gpumem_json_value *v, const char *where, 
     TRY(count_field(v, where, "size", &b->size));
     TRY(count_field(v, where, "left_padding", &b->left_padding));
     TRY(count_field(v, where, "allocation_size", &b->allocation_size));
-    const gpumem_json_value *image = gpumem_json_member(v, "image");
-    if (image) { /* written for images only */
+    const gpumem_json_value *image = NULL;
+    if (gpumem_json_member(v, "image")) { /* written for images only */
+        char at[128];
+        snprintf(at, sizeof at, "%s.image", where);
+        TRY(field(v, where, "image", GPUMEM_JSON_OBJECT, &image));
         b->is_image = 1;
-        TRY(count_field(image, where, "width", &b->width));
-        TRY(count_field(image, where, "height", &b->height));
-        TRY(count_field(image, where, "depth", &b->depth));
-        TRY(count_field(image, where, "layers", &b->layers));
-        TRY(count_field(image, where, "levels", &b->levels));
+        TRY(count_field(image, at, "width", &b->width));
+        TRY(count_field(image, at, "height", &b->height));
+        TRY(count_field(image, at, "depth", &b->depth));
+        TRY(count_field(image, at, "layers", &b->layers));
+        TRY(count_field(image, at, "levels", &b->levels));
     }
     if (b->left_padding > b->offset)
         return bad("the dump's \"%s\" has a left padding (%llu) larger than its offset "
@@ -319,14 +322,27 @@ static int string_is(const gpumem_json_value *v, const char *text)
 }
 
 /* What says the text is a dump this library draws: a dump of this library's schema version. */
+/* At most out_size - 1 bytes of a string of the dump for a message (to its first NUL): control
+ * characters as '?', and cut where a UTF-8 character begins. */
+static void printable(const char *text, char *out, size_t out_size)
+{
+    size_t n = gpumem_utf8_cut(text, out_size);
+    for (size_t i = 0; i < n; i++)
+        out[i] = (unsigned char)text[i] < 0x20 || text[i] == 0x7F ? '?' : text[i];
+    out[n] = 0;
+}
+
 static gpumem_result read_schema(const gpumem_json_value *root)
 {
     const gpumem_json_value *schema = NULL;
     uint64_t version;
     TRY(string_field(root, "", "schema", &schema));
-    if (!string_is(schema, GPUMEM_DUMP_SCHEMA))
-        return bad("the text's schema is \"%.40s\", not \"" GPUMEM_DUMP_SCHEMA "\" (a device "
-                   "dump, gpumem_device_dump_json)", schema->string);
+    if (!string_is(schema, GPUMEM_DUMP_SCHEMA)) {
+        char shown[48];
+        printable(schema->string, shown, sizeof shown);
+        return bad("the text's schema is \"%s\", not \"" GPUMEM_DUMP_SCHEMA "\" (a device "
+                   "dump, gpumem_device_dump_json)", shown);
+    }
     TRY(count_field(root, "", "schema_version", &version));
     if (version != GPUMEM_DUMP_SCHEMA_VERSION)
         return bad("the dump's schema_version is %llu; this library reads version %d",
@@ -419,6 +435,17 @@ static size_t not_xml(const unsigned char *s, size_t left)
  * hold < > & " ' (any of which would end an attribute or start markup) and, through \u escapes,
  * characters XML does not allow: those become U+FFFD, as the dump's writer does with bytes
  * that are not UTF-8. */
+/* `length` bytes of text, in pieces that printf's int precision can count. */
+static void append_run(gpumem_json *out, const char *text, size_t length)
+{
+    while (length) {
+        size_t piece = length < (1u << 30) ? length : (1u << 30);
+        gpumem_json_append(out, "%.*s", (int)piece, text);
+        text += piece;
+        length -= piece;
+    }
+}
+
 static void append_escaped(gpumem_json *out, const char *text, size_t length)
 {
     static const char *const entities[] = {['&'] = "&amp;", ['<'] = "&lt;", ['>'] = "&gt;",
@@ -432,12 +459,12 @@ static void append_escaped(gpumem_json *out, const char *text, size_t length)
             i++;
             continue;
         }
-        gpumem_json_append(out, "%.*s%s", (int)(i - run), text + run,
-                           entity ? entity : "\xEF\xBF\xBD");
+        append_run(out, text + run, i - run);
+        gpumem_json_append(out, "%s", entity ? entity : "\xEF\xBF\xBD");
         i += bad_length ? bad_length : 1;
         run = i;
     }
-    gpumem_json_append(out, "%.*s", (int)(length - run), text + run);
+    append_run(out, text + run, length - run);
 }
 
 static void append_name(gpumem_json *out, const gpumem_json_value *name, const char *none)
@@ -591,9 +618,10 @@ static uint64_t free_bytes(const pic_page *page)
 {
     uint64_t total = 0;
     for (size_t i = 0; i < page->range_count; i++)
-        if (!page->ranges[i].used)
-            total += page->ranges[i].size; /* ranges lie within the page: no overflow... */
-    return total < page->size ? total : page->size; /* ...unless they overlap */
+        if (!page->ranges[i].used) /* overlapping ranges could pass the page's size: capped */
+            total = page->ranges[i].size < page->size - total ? total + page->ranges[i].size
+                                                              : page->size;
+    return total;
 }
 
 /* Two lines left of the bar: the page's id and size; then what kind it is, or its buffers and

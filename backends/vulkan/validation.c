@@ -16,19 +16,14 @@ int vulkan_validation_wanted(void)
     return env && *env && strcmp(env, "0") != 0;
 }
 
-/* 1 when the comma-separated `list` has `word`. */
-static int list_has(const char *list, const char *word)
+/* 1 when `value` is one of `words` (NULL-terminated). The values are core's (core/env.c, which
+ * warns about any other and says it is taken as 1): a list in another order or with other
+ * words turns on the layer alone, as core says. */
+static int one_of(const char *value, const char *const *words)
 {
-    size_t n = strlen(word);
-    for (const char *p = list; *p;) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        if (len == n && strncmp(p, word, n) == 0)
+    for (; *words; words++)
+        if (strcmp(value, *words) == 0)
             return 1;
-        if (!end)
-            break;
-        p = end + 1;
-    }
     return 0;
 }
 
@@ -89,8 +84,10 @@ void vulkan_validation_prepare(const vulkan_global_functions *vk, vulkan_validat
     /* The layer itself provides these extensions, so asking for them with it is safe. */
     setup->extensions[setup->extension_count++] = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
     const char *env = getenv("GPUMEM_VULKAN_VALIDATION");
-    int sync = env && (list_has(env, "sync") || list_has(env, "all"));
-    int best = env && (list_has(env, "best") || list_has(env, "all"));
+    static const char *const with_sync[] = {"sync", "all", "sync,best", "best,sync", NULL};
+    static const char *const with_best[] = {"best", "all", "sync,best", "best,sync", NULL};
+    int sync = env && one_of(env, with_sync);
+    int best = env && one_of(env, with_best);
     if (sync)
         setup->features[setup->feature_count++] =
             VK_VALIDATION_FEATURE_ENABLE_SYNCHRONIZATION_VALIDATION_EXT;

@@ -104,6 +104,20 @@ static const bad_case bad_cases[] = {
     {POOL(PAGE(0, ""), BUFFER(0, 4064, 0, 64)),
      "buffer 7 (in \"pools[0]\", on page 0) lies at [4064, +64), past its page's end"},
     {POOL(PAGE(0, ""), "{\"handle\":7}"), "no field \"pools[0].buffers[0].name\""},
+    /* an image's fields are named by their own path */
+#define IMAGE_BUFFER(image)                                                                    \
+    "{\"handle\":7,\"name\":\"b\",\"page\":0,\"offset\":0,\"size\":64,\"left_padding\":0," \
+    "\"allocation_size\":64,\"dedicated\":false,\"map_count\":0,\"image\":" image "}"
+    {POOL(PAGE(0, ""), IMAGE_BUFFER("{\"width\":4,\"height\":4,\"depth\":1,\"layers\":1}")),
+     "no field \"pools[0].buffers[0].image.levels\""},
+    {POOL(PAGE(0, ""), IMAGE_BUFFER("5")),
+     "field \"pools[0].buffers[0].image\" is a number, where it should be an object"},
+    /* the dump's own bytes in a message: control characters shown as '?', and cut where a
+     * character begins (the schema's first 47 bytes at most) */
+    {"{\"schema\":\"\\u001b]0;own\\u0007\",\"schema_version\":1}",
+     "the text's schema is \"?]0;own?\""},
+    {"{\"schema\":\"" "0123456789012345678901234567890123456789012345\u00e9\",\"schema_version\":1}",
+     "schema is \"0123456789012345678901234567890123456789012345\", not"},
 };
 
 /* Messages name the text by its first 60 bytes: some are megabytes long. */
