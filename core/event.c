@@ -106,6 +106,11 @@ gpumem_result gpumem_event_destroy(gpumem_event handle)
                             "event %#llx",
                             GPUMEM_LOG_HANDLE(handle));
     gpumem_epoch_wait(call.thread->record, gpumem_epoch_stamp());
+    /* A wrapped event's object is the application's, which it may destroy once the event is
+     * gone (gpumem_event_wrap): the streams' waits on it, which a backend may hold for its next
+     * submission (Vulkan), must have been passed first. */
+    if (event->wrapped)
+        gpumem_device_wait_streams(device);
     gpumem_event_free(event);
     gpumem_device_release_hold(device);
     GPUMEM_LOGGED_LEAVE(call, GPUMEM_OK,

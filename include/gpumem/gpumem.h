@@ -863,8 +863,11 @@ GPUMEM_API gpumem_result gpumem_stream_wait_event(gpumem_stream stream, gpumem_e
 /* The application's own synchronization object as a gpumem event, so that gpumem's streams (and
  * the host) wait for the application's GPU work: cuda: a CUevent, hip: a hipEvent_t (`value`
  * 0), recorded by the application; vulkan: a timeline VkSemaphore of the device and the
- * `value` that completes the event (0: complete from the start). The object stays the application's: gpumem never destroys
- * it, and it must live as long as the event. gpumem_event_record on such an event records
+ * `value` that completes the event (0: complete from the start). The object stays the
+ * application's: gpumem never destroys it, and it must live as long as the event. The event's
+ * destroy waits for the work queued on the device's streams (their waits on the object
+ * included, which a stream may hold for its next submission), so that the object may go right
+ * after it: signal it first. gpumem_event_record on such an event records
  * gpumem's point instead (CUDA, HIP: into the application's event). GPUMEM_ERROR_UNSUPPORTED on
  * backends without events (host). */
 GPUMEM_API gpumem_result gpumem_event_wrap(gpumem_device device, uint64_t native_handle,

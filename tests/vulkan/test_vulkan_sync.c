@@ -242,6 +242,43 @@ Test(vulkan_sync, a_gpumem_stream_waits_for_the_application_on_the_device)
     OK(gpumem_device_close(device));
 }
 
+/* The application destroys its semaphore right after the event that wraps it, as
+ * gpumem_event_wrap allows, while a stream's wait on it is still held for the stream's next
+ * submission: the event's destroy must leave no wait on it behind (the submission named the
+ * destroyed semaphore: a crash, or a synchronize that waited for ever). Each way the held wait
+ * could be met afterwards: more work and a synchronize, or the device's close alone. */
+Test(vulkan_sync, a_wrapped_semaphore_may_go_right_after_its_event)
+{
+    for (int then_close = 0; then_close < 2; then_close++) {
+        gpumem_device device = open_vulkan();
+        app_vk app;
+        wrap_device(device, &app);
+        VkSemaphore semaphore;
+        VK_OK(app_timeline_create(&app, &semaphore));
+        VkSemaphoreSignalInfo signal = {.sType = VK_STRUCTURE_TYPE_SEMAPHORE_SIGNAL_INFO,
+                                        .semaphore = semaphore,
+                                        .value = 1};
+        VK_OK(app.vkSignalSemaphore(app.device, &signal));
+        gpumem_pool pool = device_local_pool(device, 16 * MIB);
+        gpumem_buffer buffer = buffer_of(pool, MIB, 0);
+        gpumem_stream stream;
+        OK(gpumem_stream_create(device, &stream));
+        gpumem_event application;
+        OK(gpumem_event_wrap(device, (uint64_t)(uintptr_t)semaphore, 1, &application));
+        OK(gpumem_stream_wait_event(stream, application));
+        OK(gpumem_event_destroy(application));
+        app.vkDestroySemaphore(app.device, semaphore, NULL);
+        if (!then_close) {
+            OK(gpumem_stream_fill(stream, buffer, 0, MIB, 0x5a5a5a5a));
+            OK(gpumem_stream_synchronize(stream));
+            uint8_t seen[16];
+            OK(gpumem_buffer_read(buffer, 0, seen, sizeof seen));
+            cr_expect_eq(seen[15], 0x5a);
+        }
+        OK(gpumem_device_close(device));
+    }
+}
+
 /* The application's queue work signals its timeline; gpumem's stream waits for it before
  * reading what that work wrote (the synchronization validation layer checks the dependency). */
 Test(vulkan_sync, a_gpumem_stream_waits_for_application_queue_work)
