@@ -494,8 +494,11 @@ GPUMEM_API gpumem_result gpumem_buffer_create(gpumem_pool pool, const gpumem_buf
 /* From now on the buffer's handle returns GPUMEM_ERROR_DESTROYED and its mappings are gone. Its
  * range goes back to the pool once no call that found the buffer is still running. Work queued
  * on a stream is not waited for: synchronize a stream whose queued work reads or writes the
- * buffer before destroying it, or that work may reach a buffer made later in the same range.
- * (Pool destroy and device close do wait for every stream of the device.) A native pool's
+ * buffer before destroying it, or that work may reach a buffer made later in the same range,
+ * and, for a buffer with a page of its own on Vulkan (dedicated, or larger than half a page),
+ * use memory and a VkBuffer already freed, which can crash the process
+ * (gpumem_buffer_destroy_on_stream keeps them until that work is done). (Pool destroy and device
+ * close do wait for every stream of the device.) A native pool's
  * buffer made on a stream is the exception: its memory goes back on the default stream, where
  * hosts' creates allocate, so the host first waits for all the work queued so far on the
  * stream it was made on (the call blocks until then; on an application's stream whose work
