@@ -205,11 +205,13 @@ Test(registration_cache, the_hooks_keep_their_first_listener, .timeout = 30)
     expect_setup_messages_answered("1073741824");
     cr_expect_not(gpumem_registration_cache_enabled());
     cr_expect_null(gpumem_registration_cache_take(&device, map(MIB), MIB, 1));
+#ifndef SANITIZED /* a sanitizer's free comes before the hooks': they hear none */
     int heard = others_heard;
     void *(*volatile allocate)(size_t) = malloc;
     void (*volatile release)(void *) = free;
     release(allocate(100));
     cr_expect_gt(others_heard, heard, "the first listener no longer hears frees");
+#endif
     cr_expect_eq(gpumem_memhooks_listen(a_third_listener), 0, "a second listener");
     cr_expect_eq(gpumem_memhooks_listen(NULL), GPUMEM_MEMHOOKS_VERSION);
     cr_expect_eq(gpumem_memhooks_listen(a_third_listener), GPUMEM_MEMHOOKS_VERSION,
