@@ -12,10 +12,13 @@
  *       -Dc_args=-fsanitize=fuzzer-no-link
  *   meson compile -C build-fuzz-clang tests/fuzz/gpumem-libfuzzer
  *   cp -r tests/fuzz/corpus fuzz-corpus     (libFuzzer adds what it finds there)
- *   GPUMEM_BACKEND=host build-fuzz-clang/tests/fuzz/gpumem-libfuzzer fuzz-corpus \
+ *   GPUMEM_BACKEND=host LD_PRELOAD=$(clang -print-file-name=libclang_rt.asan-x86_64.so) \
+ *       build-fuzz-clang/tests/fuzz/gpumem-libfuzzer fuzz-corpus \
  *       -max_len=4096 -max_total_time=3600 -print_final_stats=1
  *
- * (without -Dc_args=..., only the decoder is instrumented: coverage then guides less). The
+ * (without -Dc_args=..., only the decoder is instrumented: coverage then guides less). A clang
+ * build with AddressSanitizer links its shared runtime (meson.build), which must be loaded
+ * first, and libFuzzer's libstdc++ comes ahead of it in the program: hence LD_PRELOAD. The
  * backend comes from GPUMEM_BACKEND, host when unset; Vulkan works too, but opening a Vulkan
  * device for every input is slow. New seed inputs come from the plain program:
  * `gpumem-fuzz --small --seed N --ops 300 --save-input tests/fuzz/corpus/seed-N`.
