@@ -17,8 +17,9 @@
 # (seconds per run, default 300), SIMGPU_CONFORMANCE_ARGS (default --jobs=2), SIMGPU_FUZZ_OPS
 # (ops of the build's random-operation fuzzer, tests/fuzz, run after the suite in each
 # configuration with a seed of its own; default 20000, 0: none), SIMGPU_PYTHON (a Python with
-# pytest and numpy: the Python package's tests run in each configuration too; unset: not run)
-# and SIMGPU_PYTHON_PRELOAD (the AddressSanitizer runtime, for a sanitized build).
+# pytest and numpy: the Python package's tests run in each configuration too; unset: not run),
+# SIMGPU_PYTHON_CONFIGS (the configurations, by name and separated by spaces, in which they run;
+# default: all) and SIMGPU_PYTHON_PRELOAD (the AddressSanitizer runtime, for a sanitized build).
 # Exit status: 0 when every configuration passed, 1 when one failed, 2 on a setup error.
 set -euo pipefail
 
@@ -182,7 +183,10 @@ for c in "${selected[@]}"; do
     fuzz_rc=$?
   fi
   python_rc=0
-  if [ -n "${SIMGPU_PYTHON:-}" ] && [ -d "$build/python/gpumem" ]; then
+  python_here=""
+  if [ -n "${SIMGPU_PYTHON:-}" ] && [ -d "$build/python/gpumem" ] &&
+     { [ -z "${SIMGPU_PYTHON_CONFIGS:-}" ] || [[ " $SIMGPU_PYTHON_CONFIGS " == *" $name "* ]]; }; then
+    python_here=1
     # The Python package's tests (tests/python) on this configuration too; under
     # AddressSanitizer SIMGPU_PYTHON_PRELOAD names its runtime, which Python must load first.
     python_env=(GPUMEM_LOG=warning PYTHONPATH="$build/python" PYTHONDONTWRITEBYTECODE=1)
@@ -210,7 +214,7 @@ for c in "${selected[@]}"; do
       [ $rc -ne 0 ] || rc=$fuzz_rc
     fi
   fi
-  if [ -n "${SIMGPU_PYTHON:-}" ]; then
+  if [ -n "$python_here" ]; then
     case $python_rc in
       0) counts="$counts; python: ok" ;;
       77) # every test skipped: nothing of the Python package ran on this configuration

@@ -17,29 +17,12 @@
 #include <unistd.h>
 
 #include "gpumem/gpumem.h"
+#include "sanitized.h"
 
 /* --- sanitizer builds run fewer iterations (each op costs 5-20 times more there) --- */
 
-#if defined(__SANITIZE_THREAD__)
-#define STRESS_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define STRESS_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__)
-#define STRESS_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define STRESS_ASAN 1
-#endif
-#endif
-#ifndef STRESS_TSAN
-#define STRESS_TSAN 0
-#endif
-#ifndef STRESS_ASAN
-#define STRESS_ASAN 0
-#endif
+#define STRESS_TSAN TEST_TSAN
+#define STRESS_ASAN TEST_ASAN
 
 static inline const char *stress_build(void)
 {

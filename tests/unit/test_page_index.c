@@ -7,6 +7,7 @@
 
 #include "alloc.h"
 #include "page_index.h"
+#include "sanitized.h"
 
 #define PAGES 3000
 
@@ -129,7 +130,7 @@ static void random_operations(uint64_t seed, uint64_t largest, int steps)
 Test(page_index, random_operations_against_a_model)
 {
     for (uint64_t seed = 1; seed <= 6; seed++)
-        random_operations(seed, seed % 2 ? 8 : UINT64_MAX / 2, 40000);
+        random_operations(seed, seed % 2 ? 8 : UINT64_MAX / 2, TEST_SANITIZED_STEPS(40000));
 }
 
 /* Pages that come and go one by one, as a pool's do: at most a few in the index at once, so

@@ -19,6 +19,7 @@
 #include "device.h"
 #include "gpumem/memhooks.h"
 #include "registration_cache.h"
+#include "sanitized.h"
 
 #define MIB (1ull << 20)
 
@@ -73,12 +74,8 @@ static const gpumem_backend_vtable ledger_ops = {
 static gpumem_device_obj device = {.ops = &ledger_ops,
                                    .streams = {&device.streams, &device.streams}};
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#if TEST_SANITIZED
 #define SANITIZED 1 /* the sanitizer's free comes before the hooks' */
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SANITIZED 1
-#endif
 #endif
 
 /* Only a sanitizer's free may keep the hooks from seeing this program's frees: anywhere else the

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "sanitized.h"
 #include "tlsf.h"
 #include "tlsf_inline.h" /* the generations, for the white-box tests at the end of tlsf_edge */
 
@@ -352,7 +353,7 @@ static void random_run_freeing(const run_params *p, int deferred)
     model m;
     model_init(&m, p->total, p->seed + (uint64_t)deferred * 1000u);
     m.deferred = deferred;
-    for (long i = 1; i <= p->steps; i++) {
+    for (long i = 1; i <= TEST_SANITIZED_STEPS(p->steps); i++) {
         random_step(&m, p, i);
         if (i % p->walk_every == 0) {
             check_walk(&m);
