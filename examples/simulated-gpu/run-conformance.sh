@@ -75,6 +75,19 @@ else
   done
 fi
 
+# The configurations the Python tests run in must be known ones: a misspelt name would run them
+# nowhere.
+for name in ${SIMGPU_PYTHON_CONFIGS:-}; do
+  found=""
+  for c in "${configurations[@]}"; do
+    [ "$(field 0 "$c")" = "$name" ] && found=1
+  done
+  if [ -z "$found" ]; then
+    echo "run-conformance.sh: unknown configuration '$name' in SIMGPU_PYTHON_CONFIGS (--list shows them)" >&2
+    exit 2
+  fi
+done
+
 build="${GPUMEM_BUILD_DIR:-build}"
 work="${SIMGPU_WORK_DIR:-build-simgpu}"
 case "$work" in /*) ;; *) work="$root/$work" ;; esac

@@ -762,7 +762,11 @@ GPUMEM_API gpumem_result gpumem_image_create(gpumem_pool pool, const gpumem_imag
 /* As gpumem_buffer_destroy, except that where the image has a runtime object of its own
  * (Vulkan's VkImage) the work queued on the device's streams is waited for first: the object
  * must outlive the commands that name it. Elsewhere (CUDA, HIP, host) work queued on streams
- * that uses the image is not waited for. */
+ * that uses the image is not waited for. Known limit: a transfer of the image that another
+ * thread is queueing while the destroy runs (it found the image before the destroy ended its
+ * handle, and had not yet reached its stream) is not waited for, and on Vulkan its submission
+ * may name the destroyed VkImage; the application's threads must be done queueing work on an
+ * image before one of them destroys it. */
 GPUMEM_API gpumem_result gpumem_image_destroy(gpumem_image image);
 /* Page, offset, padding and size as for a buffer; `size` is the bytes the image takes. */
 GPUMEM_API gpumem_result gpumem_image_info_get(gpumem_image image, gpumem_buffer_info *info);

@@ -15,7 +15,8 @@
  * host backend without direct host copies, so that core reaches the page through a mapping (as
  * on Vulkan). --quick keeps, of the sizes where size / threads lands on a page multiple, the
  * first past the parallel threshold and leaves out the other two, and with --all-threads runs 4
- * of the 17 thread counts (quick_thread_counts; sanitized builds run it so). The backend and
+ * of the 17 thread counts (quick_thread_counts; sanitized builds, and Vulkan in every build, run
+ * it so). The backend and
  * staging mode come from the environment (GPUMEM_BACKEND, GPUMEM_STAGING, GPUMEM_STAGING_CHUNK).
  * Exit status: 0 pass, 1 fail, 77 backend unavailable.
  */
