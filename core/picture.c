@@ -321,7 +321,6 @@ static int string_is(const gpumem_json_value *v, const char *text)
     return v->length == strlen(text) && memcmp(v->string, text, v->length) == 0;
 }
 
-/* What says the text is a dump this library draws: a dump of this library's schema version. */
 /* At most out_size - 1 bytes of a string of the dump for a message (to its first NUL): control
  * characters as '?', and cut where a UTF-8 character begins. */
 static void printable(const char *text, char *out, size_t out_size)
@@ -332,6 +331,7 @@ static void printable(const char *text, char *out, size_t out_size)
     out[n] = 0;
 }
 
+/* What says the text is a dump this library draws: a dump of this library's schema version. */
 static gpumem_result read_schema(const gpumem_json_value *root)
 {
     const gpumem_json_value *schema = NULL;
@@ -431,10 +431,6 @@ static size_t not_xml(const unsigned char *s, size_t left)
     return 0;
 }
 
-/* Appends text escaped for XML, in runs, so that a long name costs a few appends. Names may
- * hold < > & " ' (any of which would end an attribute or start markup) and, through \u escapes,
- * characters XML does not allow: those become U+FFFD, as the dump's writer does with bytes
- * that are not UTF-8. */
 /* `length` bytes of text, in pieces that printf's int precision can count. */
 static void append_run(gpumem_json *out, const char *text, size_t length)
 {
@@ -446,6 +442,10 @@ static void append_run(gpumem_json *out, const char *text, size_t length)
     }
 }
 
+/* Appends text escaped for XML, in runs, so that a long name costs a few appends. Names may
+ * hold < > & " ' (any of which would end an attribute or start markup) and, through \u escapes,
+ * characters XML does not allow: those become U+FFFD, as the dump's writer does with bytes
+ * that are not UTF-8. */
 static void append_escaped(gpumem_json *out, const char *text, size_t length)
 {
     static const char *const entities[] = {['&'] = "&amp;", ['<'] = "&lt;", ['>'] = "&gt;",

@@ -57,35 +57,33 @@ if [ "${1:-}" = "--list" ] || [ "${1:-}" = "-l" ]; then
   exit 0
 fi
 
+# The configuration called NAME (its whole line), or an exit with status 2 naming WHERE it was
+# asked for: a misspelt name must not run nothing.
+configuration_named() { # configuration_named NAME WHERE
+  local c
+  for c in "${configurations[@]}"; do
+    if [ "$(field 0 "$c")" = "$1" ]; then
+      printf '%s' "$c"
+      return
+    fi
+  done
+  echo "run-conformance.sh: unknown configuration '$1'$2 (--list shows them)" >&2
+  exit 2
+}
+
 # The configurations to run: all, or those named.
 selected=()
 if [ $# -eq 0 ]; then
   selected=("${configurations[@]}")
 else
   for name in "$@"; do
-    found=""
-    for c in "${configurations[@]}"; do
-      [ "$(field 0 "$c")" = "$name" ] && found="$c"
-    done
-    if [ -z "$found" ]; then
-      echo "run-conformance.sh: unknown configuration '$name' (--list shows them)" >&2
-      exit 2
-    fi
+    found="$(configuration_named "$name" "")" || exit 2
     selected+=("$found")
   done
 fi
-
-# The configurations the Python tests run in must be known ones: a misspelt name would run them
-# nowhere.
+# Those the Python tests run in.
 for name in ${SIMGPU_PYTHON_CONFIGS:-}; do
-  found=""
-  for c in "${configurations[@]}"; do
-    [ "$(field 0 "$c")" = "$name" ] && found=1
-  done
-  if [ -z "$found" ]; then
-    echo "run-conformance.sh: unknown configuration '$name' in SIMGPU_PYTHON_CONFIGS (--list shows them)" >&2
-    exit 2
-  fi
+  configuration_named "$name" " in SIMGPU_PYTHON_CONFIGS" >/dev/null || exit 2
 done
 
 build="${GPUMEM_BUILD_DIR:-build}"

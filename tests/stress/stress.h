@@ -21,12 +21,9 @@
 
 /* --- sanitizer builds run fewer iterations (each op costs 5-20 times more there) --- */
 
-#define STRESS_TSAN TEST_TSAN
-#define STRESS_ASAN TEST_ASAN
-
 static inline const char *stress_build(void)
 {
-    return STRESS_TSAN ? "tsan" : STRESS_ASAN ? "asan" : "plain";
+    return TEST_TSAN ? "tsan" : TEST_ASAN ? "asan" : "plain";
 }
 
 /* `plain` iterations, divided by `tsan_div` / `asan_div` in those builds, times
@@ -34,9 +31,9 @@ static inline const char *stress_build(void)
 static inline unsigned stress_count(unsigned plain, unsigned tsan_div, unsigned asan_div)
 {
     double n = plain;
-    if (STRESS_TSAN)
+    if (TEST_TSAN)
         n /= tsan_div;
-    else if (STRESS_ASAN)
+    else if (TEST_ASAN)
         n /= asan_div;
     const char *env = getenv("GPUMEM_STRESS_SCALE");
     if (env && *env) {

@@ -74,16 +74,13 @@ static const gpumem_backend_vtable ledger_ops = {
 static gpumem_device_obj device = {.ops = &ledger_ops,
                                    .streams = {&device.streams, &device.streams}};
 
-#if TEST_SANITIZED
-#define SANITIZED 1 /* the sanitizer's free comes before the hooks' */
-#endif
 
 /* Only a sanitizer's free may keep the hooks from seeing this program's frees: anywhere else the
  * cache must turn on, and a test fails if it does not. */
 static void budget(const char *bytes)
 {
     setenv("GPUMEM_REGISTRATION_CACHE", bytes, 1);
-#ifdef SANITIZED
+#if TEST_SANITIZED
     if (!gpumem_registration_cache_enabled())
         cr_skip_test("libgpumem-memhooks does not see this program's free (a sanitizer's free "
                      "comes first): the cache stays off, as it must");
@@ -170,7 +167,7 @@ Test(registration_cache, a_log_callback_may_ask_about_the_cache_on_its_warning, 
 
 Test(registration_cache, a_log_callback_may_ask_about_the_cache_on_its_start, .timeout = 30)
 {
-#ifdef SANITIZED
+#if TEST_SANITIZED
     cr_skip_test("under a sanitizer the cache does not start (its free comes first)");
 #endif
     expect_setup_messages_answered("1073741824");
@@ -202,7 +199,7 @@ Test(registration_cache, the_hooks_keep_their_first_listener, .timeout = 30)
     expect_setup_messages_answered("1073741824");
     cr_expect_not(gpumem_registration_cache_enabled());
     cr_expect_null(gpumem_registration_cache_take(&device, map(MIB), MIB, 1));
-#ifndef SANITIZED /* a sanitizer's free comes before the hooks': they hear none */
+#if !TEST_SANITIZED /* a sanitizer's free comes before the hooks': they hear none */
     int heard = others_heard;
     void *(*volatile allocate)(size_t) = malloc;
     void (*volatile release)(void *) = free;
