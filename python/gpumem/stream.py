@@ -47,9 +47,12 @@ class Stream(Object):
             self._live_handle()
             for buffer in buffers:
                 handle_of(buffer, Buffer, "buffer")
+            # The stream's hold first: a signal's exception may come out between any two
+            # statements, and a buffer's _held_by may name only a hold that _queue's finally
+            # and a synchronize can find and let go (else the buffer's destroy waits forever).
+            self._holds[token] = [buffers, keep, False]
             for buffer in buffers:
                 buffer._held_by[token] = (weakref.ref(self), self._handle)
-            self._holds[token] = [buffers, keep, False]
 
     def _let_go(self, tokens):
         """The transfers of these holds are done (or were never queued)."""

@@ -446,3 +446,32 @@ def test_a_transfer_interrupted_by_a_signal_leaves_no_hold_behind(device_pool):
     thread.start()
     thread.join(10)
     assert not thread.is_alive(), "the destroy still waits after 10 s"
+
+
+def test_an_interrupt_between_a_transfers_holds_leaves_none_behind(device_pool):
+    """The signal's exception of the test above, at the point where it once left the buffer's
+    destroy waiting (a CI run, simulated GPU): right after the hold is noted in the buffer. The
+    stream's own hold must exist by then, so that a synchronize lets both go; before, the
+    buffer kept a hold no one could let go, and its destroy waited forever."""
+    import threading
+
+    class InterruptedOnce(dict):
+        interrupted = False
+
+        def __setitem__(self, key, value):
+            super().__setitem__(key, value)
+            if not self.interrupted:
+                self.interrupted = True
+                raise KeyboardInterrupt
+
+    stream, buffer = device_pool.device.stream(), device_pool.buffer(4096)
+    buffer._held_by = InterruptedOnce()
+    with pytest.raises(KeyboardInterrupt):
+        stream.write(buffer, bytes(4096))
+    assert buffer._held_by.interrupted
+    stream.synchronize()
+    assert not stream._holds and not buffer._held_by, "a hold was left behind"
+    thread = threading.Thread(target=buffer.destroy, daemon=True)
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive(), "the destroy still waits after 10 s"
