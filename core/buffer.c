@@ -550,10 +550,11 @@ static gpumem_result follow_allocation(gpumem_pool_obj *pool, gpumem_stream_obj 
 }
 
 /* The destroy of b, found by the call, on `stream` (NULL: the host's); `native` 1 when b's pool
- * is a native one (a constant where it is inlined). */
+ * is a native one, `ended` 1 when the call ended b's handle already (gpumem_record_end); both
+ * constants where it is inlined. */
 static inline __attribute__((always_inline)) gpumem_result
 record_destroy_found(gpumem_buffer_obj *b, gpumem_handle_kind kind, gpumem_stream_obj *stream,
-                     gpumem_thread *t, int native)
+                     gpumem_thread *t, int native, int ended)
 {
     gpumem_pool_obj *pool = b->pool;
     gpumem_stream_obj *queue = stream ? stream : pool->device->default_stream;
@@ -569,7 +570,7 @@ record_destroy_found(gpumem_buffer_obj *b, gpumem_handle_kind kind, gpumem_strea
     /* Of two destroys at once (or a destroy and its pool's), the one that ends the handle
      * retires the buffer (or, alone, keeps or frees it: gpumem_pool_retire). */
     int reclaim = 0;
-    if (gpumem_handle_end(b->handle, kind, t->record)) {
+    if (ended || gpumem_handle_end(b->handle, kind, t->record)) {
         /* Freed on `queue`, which has followed the allocation's stream: a host's destroy on
          * the default stream too, though a section on another stream reclaims it. */
         if (native)
@@ -610,7 +611,7 @@ GPUMEM_RARE static gpumem_result record_destroy_rare(gpumem_buffer_obj *b,
         return gpumem_fail(r, "the buffer was not destroyed: its free could not be ordered "
                               "after the stream it was made on (%s)", why);
     }
-    return record_destroy_found(b, kind, stream, t, 1);
+    return record_destroy_found(b, kind, stream, t, 1, 0);
 }
 
 /* The buffer's memory is given back once no call can use it any more (gpumem_pool_retire);
@@ -630,7 +631,24 @@ gpumem_result gpumem_record_destroy(uint64_t handle, gpumem_handle_kind kind,
     gpumem_stream_obj *stream = NULL;
     if (stream_handle && (r = stream_of_pool(pool, stream_handle, &stream)) != GPUMEM_OK)
         return r;
-    return record_destroy_found(b, kind, stream, t, 0);
+    return record_destroy_found(b, kind, stream, t, 0, 0);
+}
+
+gpumem_result gpumem_record_end(gpumem_buffer_obj *b, gpumem_handle_kind kind, gpumem_thread *t)
+{
+    if (t->depth > 1) /* as record_destroy_rare refuses it */
+        return gpumem_fail(GPUMEM_ERROR_BAD_STATE, "a%s cannot be destroyed from a log callback",
+                           b->image ? "n image" : " buffer");
+    if (!gpumem_handle_end(b->handle, kind, t->record))
+        return gpumem_fail(GPUMEM_ERROR_DESTROYED, "the %s was destroyed",
+                           b->image ? "image" : "buffer");
+    return GPUMEM_OK;
+}
+
+gpumem_result gpumem_record_retire_ended(gpumem_buffer_obj *b, gpumem_handle_kind kind,
+                                         gpumem_thread *t)
+{
+    return record_destroy_found(b, kind, NULL, t, 0, 1);
 }
 
 GPUMEM_FLATTEN gpumem_result gpumem_buffer_destroy(gpumem_buffer buffer)

@@ -4,8 +4,10 @@
 
 #include "align.h"
 #include "alloc.h"
+#include "backoff.h"
 #include "call.h"
 #include "handles.h"
+#include "log.h"
 
 /* Bytes per texel of the portable formats, by GPUMEM_FORMAT_* value. */
 static const uint8_t texel_sizes[GPUMEM_FORMAT_COUNT] = {
@@ -33,6 +35,31 @@ uint32_t gpumem_format_texel_size(uint32_t format)
 gpumem_result gpumem_image_get(gpumem_image handle, gpumem_buffer_obj **record)
 {
     return gpumem_record_get(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_IMAGE, NULL, record);
+}
+
+gpumem_result gpumem_image_transfer_begin(gpumem_image handle, const char *what,
+                                          gpumem_buffer_obj **record)
+{
+    gpumem_result r = gpumem_image_get(handle, record);
+    if (r != GPUMEM_OK || !(*record)->image->native) /* memory alone: nothing waits for it */
+        return r;
+    if (atomic_fetch_add_explicit(&(*record)->image->transfers, 1, memory_order_acquire) &
+        GPUMEM_IMAGE_DESTROYING) { /* the destroy ended the handle before it flagged it */
+        gpumem_image_transfer_end(*record);
+        *record = NULL;
+        return gpumem_handle_refuse(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_IMAGE);
+    }
+    if (gpumem_log_wants(GPUMEM_LOG_DEBUG))
+        gpumem_log(GPUMEM_LOG_DEBUG, "%s image %#llx in pool '%s': counted in the image's "
+                                     "transfers",
+                   what, (unsigned long long)GPUMEM_HANDLE_OF(handle), (*record)->pool->name);
+    return GPUMEM_OK;
+}
+
+void gpumem_image_transfer_end(gpumem_buffer_obj *record)
+{
+    if (record->image->native)
+        atomic_fetch_sub_explicit(&record->image->transfers, 1, memory_order_release);
 }
 
 static uint32_t level_size(uint32_t size, uint32_t level)
@@ -271,17 +298,29 @@ gpumem_result gpumem_image_create(gpumem_pool pool, const gpumem_image_desc *des
 
 /* A runtime's image object must outlive the commands that name it (Vulkan: a command buffer
  * naming a destroyed VkImage may crash the driver when it is submitted or runs, and a stream's
- * commands are submitted in batches): where there is one, the device's streams are waited for
- * first. Images without one (CUDA, HIP, host: memory alone) go as buffers do. */
+ * commands are submitted in batches). Where there is one, the destroy ends the handle and flags
+ * the image, so that no transfer begins on it any more, waits for the transfers counted before
+ * to have queued their work (gpumem_image_transfer_begin), then for the device's streams, and
+ * only then retires the image. Images without one (CUDA, HIP, host: memory alone) go as
+ * buffers do. */
 static gpumem_result image_destroy(gpumem_image handle, gpumem_thread *t)
 {
     gpumem_buffer_obj *b;
     gpumem_result r = gpumem_record_get(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_IMAGE, t, &b);
     if (r != GPUMEM_OK)
         return r;
-    if (b->image && b->image->native)
-        gpumem_device_wait_streams(b->pool->device);
-    return gpumem_record_destroy(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_IMAGE, NULL, t);
+    if (!b->image->native)
+        return gpumem_record_destroy(GPUMEM_HANDLE_OF(handle), GPUMEM_HANDLE_IMAGE, NULL, t);
+    if ((r = gpumem_record_end(b, GPUMEM_HANDLE_IMAGE, t)) != GPUMEM_OK)
+        return r;
+    _Atomic uint32_t *transfers = &b->image->transfers;
+    atomic_fetch_or_explicit(transfers, GPUMEM_IMAGE_DESTROYING, memory_order_acq_rel);
+    for (unsigned round = 0;
+         atomic_load_explicit(transfers, memory_order_acquire) != GPUMEM_IMAGE_DESTROYING;
+         round++)
+        gpumem_backoff(round, 64, 16);
+    gpumem_device_wait_streams(b->pool->device);
+    return gpumem_record_retire_ended(b, GPUMEM_HANDLE_IMAGE, t);
 }
 
 gpumem_result gpumem_image_destroy(gpumem_image image)

@@ -7,6 +7,7 @@
 #include "buffer.h"
 
 #define GPUMEM_IMAGE_MAX_LEVELS 32
+#define GPUMEM_IMAGE_DESTROYING (1u << 31) /* in gpumem_image_obj.transfers */
 
 struct gpumem_image_obj {
     gpumem_image_desc desc; /* as completed at create; name and user_data are the record's */
@@ -15,6 +16,11 @@ struct gpumem_image_obj {
     /* image_bind was called for native: the runtime binds an image once, so a create whose
      * bind failed is not tried again with it (it may be bound all the same). */
     int bind_tried;
+    /* With `native`: the transfers that found the image and have not yet queued all their
+     * work, and GPUMEM_IMAGE_DESTROYING once a destroy that waits for them began; one word, so
+     * that of a transfer's count and a destroy's flag, whichever comes second sees the other
+     * (gpumem_image_transfer_begin). */
+    _Atomic uint32_t transfers;
     /* Pitched images: where each level starts in a layer, its row and slice pitch. */
     uint64_t layer_pitch;
     uint64_t level_offset[GPUMEM_IMAGE_MAX_LEVELS];
@@ -24,6 +30,16 @@ struct gpumem_image_obj {
 
 /* The record of a live image handle, or the reason there is none. */
 gpumem_result gpumem_image_get(gpumem_image handle, gpumem_buffer_obj **record);
+
+/* The record of a live image handle for a transfer. An image with a runtime object is counted
+ * in its transfers until gpumem_image_transfer_end, once the transfer has queued its work: a
+ * destroy that flagged the image first (image_destroy) makes this DESTROYED; one that flags it
+ * later waits for the count, so the commands of every transfer it let through are in their
+ * streams when it waits for those. `what` names the transfer in the debug log's message, sent
+ * once the transfer is counted. */
+gpumem_result gpumem_image_transfer_begin(gpumem_image handle, const char *what,
+                                          gpumem_buffer_obj **record);
+void gpumem_image_transfer_end(gpumem_buffer_obj *record);
 
 /* Binds the runtime's image to its place (a no-op for pitched images); pool lock held. */
 gpumem_result gpumem_image_bind(gpumem_device_obj *device, gpumem_image_obj *image,

@@ -401,24 +401,22 @@ static gpumem_result copy(gpumem_stream_obj *stream, gpumem_buffer_obj *src,
     return gpumem_transfer_leave(stream, outer, r, wait);
 }
 
-static gpumem_result stream_host(gpumem_stream stream_handle, gpumem_image image,
-                                 const gpumem_image_region *region, void *data, int read)
+/* A transfer between host memory and an image, on a stream or (NULL) on the default one,
+ * waited for. */
+static gpumem_result any_host(gpumem_stream stream_handle, gpumem_image image,
+                              const gpumem_image_region *region, void *data, int read)
 {
-    gpumem_stream_obj *stream;
+    gpumem_stream_obj *stream = NULL;
     gpumem_buffer_obj *b;
-    gpumem_result r = gpumem_stream_get(stream_handle, &stream);
+    gpumem_result r = stream_handle ? gpumem_stream_get(stream_handle, &stream) : GPUMEM_OK;
     if (r == GPUMEM_OK)
-        r = gpumem_image_get(image, &b);
-    return r == GPUMEM_OK ? host_transfer(stream, b, region, data, read, 0) : r;
-}
-
-static gpumem_result sync_host(gpumem_image image, const gpumem_image_region *region, void *data,
-                               int read)
-{
-    gpumem_buffer_obj *b;
-    gpumem_result r = gpumem_image_get(image, &b);
-    return r == GPUMEM_OK ? host_transfer(b->pool->device->default_stream, b, region, data, read, 1)
-                          : r;
+        r = gpumem_image_transfer_begin(image, read ? "a read from" : "a write into", &b);
+    if (r != GPUMEM_OK)
+        return r;
+    r = host_transfer(stream ? stream : b->pool->device->default_stream, b, region, data, read,
+                      !stream);
+    gpumem_image_transfer_end(b);
+    return r;
 }
 
 /* A copy on a stream, or (NULL) on the default stream, waited for. */
@@ -430,13 +428,16 @@ static gpumem_result any_copy(gpumem_stream stream_handle, gpumem_image source,
     gpumem_stream_obj *stream = NULL;
     gpumem_result r = stream_handle ? gpumem_stream_get(stream_handle, &stream) : GPUMEM_OK;
     if (r == GPUMEM_OK)
-        r = gpumem_image_get(source, &src);
-    if (r == GPUMEM_OK)
-        r = gpumem_image_get(destination, &dst);
+        r = gpumem_image_transfer_begin(source, "a copy from", &src);
     if (r != GPUMEM_OK)
         return r;
-    return copy(stream ? stream : src->pool->device->default_stream, src, region, dst,
-                destination_region, !stream);
+    if ((r = gpumem_image_transfer_begin(destination, "a copy into", &dst)) == GPUMEM_OK) {
+        r = copy(stream ? stream : src->pool->device->default_stream, src, region, dst,
+                 destination_region, !stream);
+        gpumem_image_transfer_end(dst);
+    }
+    gpumem_image_transfer_end(src);
+    return r;
 }
 
 /* The log's picture of a region (gpumem_call_log). */
@@ -455,7 +456,7 @@ static gpumem_result any_copy(gpumem_stream stream_handle, gpumem_image source,
 gpumem_result gpumem_image_write(gpumem_image image, const gpumem_image_region *region,
                                  const void *data)
 {
-    GPUMEM_LOGGED_CALL(sync_host(image, region, (void *)(uintptr_t)data, 0),
+    GPUMEM_LOGGED_CALL(any_host(NULL, image, region, (void *)(uintptr_t)data, 0),
                        "image %#llx, region " REGION_FORMAT ", data %p",
                        GPUMEM_LOG_HANDLE(image), REGION_ARGS(region), data);
 }
@@ -463,7 +464,7 @@ gpumem_result gpumem_image_write(gpumem_image image, const gpumem_image_region *
 gpumem_result gpumem_image_read(gpumem_image image, const gpumem_image_region *region,
                                 void *data)
 {
-    GPUMEM_LOGGED_CALL(sync_host(image, region, data, 1),
+    GPUMEM_LOGGED_CALL(any_host(NULL, image, region, data, 1),
                        "image %#llx, region " REGION_FORMAT ", data %p",
                        GPUMEM_LOG_HANDLE(image), REGION_ARGS(region), data);
 }
@@ -482,7 +483,8 @@ gpumem_result gpumem_image_copy(gpumem_image source, const gpumem_image_region *
 gpumem_result gpumem_stream_image_write(gpumem_stream stream, gpumem_image image,
                                         const gpumem_image_region *region, const void *data)
 {
-    GPUMEM_LOGGED_CALL(stream_host(stream, image, region, (void *)(uintptr_t)data, 0),
+    GPUMEM_LOGGED_CALL(stream ? any_host(stream, image, region, (void *)(uintptr_t)data, 0)
+                              : gpumem_stream_missing(),
                        "stream %#llx, image %#llx, region " REGION_FORMAT ", data %p",
                        GPUMEM_LOG_HANDLE(stream), GPUMEM_LOG_HANDLE(image), REGION_ARGS(region),
                        data);
@@ -491,7 +493,7 @@ gpumem_result gpumem_stream_image_write(gpumem_stream stream, gpumem_image image
 gpumem_result gpumem_stream_image_read(gpumem_stream stream, gpumem_image image,
                                        const gpumem_image_region *region, void *data)
 {
-    GPUMEM_LOGGED_CALL(stream_host(stream, image, region, data, 1),
+    GPUMEM_LOGGED_CALL(stream ? any_host(stream, image, region, data, 1) : gpumem_stream_missing(),
                        "stream %#llx, image %#llx, region " REGION_FORMAT ", data %p",
                        GPUMEM_LOG_HANDLE(stream), GPUMEM_LOG_HANDLE(image), REGION_ARGS(region),
                        data);

@@ -760,13 +760,12 @@ typedef struct gpumem_native_image {
 GPUMEM_API gpumem_result gpumem_image_create(gpumem_pool pool, const gpumem_image_desc *desc,
                                              gpumem_image *image);
 /* As gpumem_buffer_destroy, except that where the image has a runtime object of its own
- * (Vulkan's VkImage) the work queued on the device's streams is waited for first: the object
- * must outlive the commands that name it. Elsewhere (CUDA, HIP, host) work queued on streams
- * that uses the image is not waited for. Known limit: a transfer of the image that another
- * thread is queueing while the destroy runs (it found the image before the destroy ended its
- * handle, and had not yet reached its stream) is not waited for, and on Vulkan its submission
- * may name the destroyed VkImage; the application's threads must be done queueing work on an
- * image before one of them destroys it. */
+ * (Vulkan's VkImage) the object must outlive the commands that name it: the handle ends first
+ * (a transfer that begins after that gets GPUMEM_ERROR_DESTROYED), then the destroy waits for
+ * the transfers of the image that other threads began before to have queued their work, then
+ * for the work queued on the device's streams. So a log callback inside such a transfer must
+ * not wait for the destroying thread. Elsewhere (CUDA, HIP, host) work queued on streams that
+ * uses the image is not waited for. */
 GPUMEM_API gpumem_result gpumem_image_destroy(gpumem_image image);
 /* Page, offset, padding and size as for a buffer; `size` is the bytes the image takes. */
 GPUMEM_API gpumem_result gpumem_image_info_get(gpumem_image image, gpumem_buffer_info *info);

@@ -3,11 +3,17 @@
  * forms) checked against a model of every texel; boxes cut into staging pieces of every kind
  * (whole slices, rows, parts of a row) by a tiny staging chunk; images sharing pages with
  * buffers; their info, native objects and layouts; and every bad argument refused. */
+#include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "conformance.h"
+#include "sanitized.h"
 
 #define PAGE (8u << 20)
 
@@ -512,6 +518,11 @@ CONF_TEST(bad_image_arguments_are_refused)
     FAILS(gpumem_image_copy(image, &box, other, &box), GPUMEM_ERROR_INVALID_ARGUMENT);
     FAILS(gpumem_stream_image_copy(NULL, image, &box, image, &far),
           GPUMEM_ERROR_INVALID_ARGUMENT);
+    uint8_t texel_bytes[16 * 4];
+    FAILS(gpumem_stream_image_write(NULL, image, &(gpumem_image_region){.width = 4}, texel_bytes),
+          GPUMEM_ERROR_INVALID_ARGUMENT);
+    FAILS(gpumem_stream_image_read(NULL, image, &(gpumem_image_region){.width = 4}, texel_bytes),
+          GPUMEM_ERROR_INVALID_ARGUMENT);
     gpumem_image_desc got;
     FAILS(gpumem_image_desc_get(image, NULL), GPUMEM_ERROR_INVALID_ARGUMENT);
     OK(gpumem_image_desc_get(image, &got));
@@ -741,4 +752,313 @@ CONF_TEST(an_image_whose_bind_failed_is_not_bound_again)
     OK(gpumem_device_close(device));
     free(texels);
     free(back);
+}
+
+/* --- an image destroyed while other threads transfer on it --- */
+
+/* Whether the runtime has an image object for images of `pool` (Vulkan): only then does a
+ * destroy wait for other threads' transfers; elsewhere an image goes as a buffer does. */
+static int has_runtime_images(gpumem_pool pool)
+{
+    gpumem_image image;
+    gpumem_native_image n = {0};
+    OK(gpumem_image_create(pool, &(gpumem_image_desc){.type = GPUMEM_IMAGE_1D,
+                                                     .format = GPUMEM_FORMAT_R8_UNORM,
+                                                     .width = 4},
+                           &image));
+    /* UNSUPPORTED: memory without addresses (simgpu's no-addresses) and no runtime image. */
+    gpumem_result r = gpumem_image_native(image, &n);
+    cr_assert(r == GPUMEM_OK || r == GPUMEM_ERROR_UNSUPPORTED, "gpumem_image_native: %s: %s",
+              gpumem_result_string(r), gpumem_last_error());
+    OK(gpumem_image_destroy(image));
+    return r == GPUMEM_OK && n.image != 0;
+}
+
+enum { RACE_W = 16, RACE_H = 16, RACE_BYTES = RACE_W * RACE_H * 4 };
+/* The images these tests race on, and the box that is all of one. */
+static const gpumem_image_desc race_desc = {.type = GPUMEM_IMAGE_2D,
+                                            .format = GPUMEM_FORMAT_R8G8B8A8_UNORM,
+                                            .width = RACE_W,
+                                            .height = RACE_H};
+static const gpumem_image_region race_box = {.width = RACE_W, .height = RACE_H};
+
+/* One thread's transfer on a doomed image: a write, a read, or a copy from or into its own
+ * image, on its own stream (work 0 to 3). */
+static gpumem_result race_transfer(gpumem_stream stream, gpumem_image doomed, gpumem_image own,
+                                   uint8_t *host, int work)
+{
+    switch (work) {
+    case 0: return gpumem_stream_image_write(stream, doomed, &race_box, host);
+    case 1: return gpumem_stream_image_read(stream, doomed, &race_box, host);
+    case 2: return gpumem_stream_image_copy(stream, doomed, &race_box, own, &race_box);
+    default: return gpumem_stream_image_copy(stream, own, &race_box, doomed, &race_box);
+    }
+}
+
+/* A transfer held in the log callback once it is counted in its image's transfers, after its
+ * lookup and before it queues anything: the moment a destroy on another thread must wait for. */
+static pthread_mutex_t held_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t held_changed = PTHREAD_COND_INITIALIZER;
+static int held, let_go, destroy_done;
+static char held_image[32]; /* "image 0x...": the doomed one's message is held */
+static _Thread_local int is_held_thread;
+
+static void set_flag(int *flag)
+{
+    pthread_mutex_lock(&held_lock);
+    *flag = 1;
+    pthread_cond_broadcast(&held_changed);
+    pthread_mutex_unlock(&held_lock);
+}
+
+/* Every message still goes to the suite's log (validation messages fail the test). */
+static void hold_counted_transfer(void *user, int32_t level, const char *message)
+{
+    conf_log(user, level, message);
+    if (!is_held_thread || !strstr(message, "counted in the image's transfers") ||
+        !strstr(message, held_image))
+        return;
+    is_held_thread = 0;
+    set_flag(&held);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 30; /* a failed assertion must not leave the thread held for ever */
+    pthread_mutex_lock(&held_lock);
+    while (!let_go && pthread_cond_timedwait(&held_changed, &held_lock, &until) != ETIMEDOUT)
+        ;
+    pthread_mutex_unlock(&held_lock);
+}
+
+typedef struct held_transfer {
+    gpumem_stream stream;
+    gpumem_image doomed, own;
+    uint8_t *host;
+    int work;
+    gpumem_result result;
+    char message[512];
+} held_transfer;
+
+static void *run_held_transfer(void *arg)
+{
+    held_transfer *h = arg;
+    is_held_thread = 1;
+    h->result = race_transfer(h->stream, h->doomed, h->own, h->host, h->work);
+    snprintf(h->message, sizeof h->message, "%s", gpumem_last_error());
+    set_flag(&held); /* also where the transfer was never held: the test then fails */
+    return NULL;
+}
+
+static void *destroy_image(void *image)
+{
+    gpumem_result r = gpumem_image_destroy((gpumem_image)image);
+    set_flag(&destroy_done);
+    return (void *)(intptr_t)r;
+}
+
+/* A transfer that found an image before another thread's destroy ended its handle, and has
+ * not queued its work yet: the destroy waits for it to queue that work, then for the work, and
+ * only then may the runtime's image go (a command buffer naming a destroyed VkImage fails
+ * validation or crashes the driver when submitted). Each kind of transfer is held between its
+ * lookup and its queueing while the destroy runs: the destroy must not have returned a tenth
+ * of a second after it ended the handle, and must succeed once the transfer goes on, which
+ * succeeds too. */
+CONF_TEST(an_image_destroy_waits_for_transfers_that_found_the_image_to_queue_their_work)
+{
+    CONF_SKIP_IF_EXTERNALLY_SYNCHRONIZED();
+    gpumem_pool pool = conf_pool(PAGE);
+    if (!has_runtime_images(pool))
+        CONF_SKIP("the backend's images are memory alone (no runtime image object): a destroy "
+                  "gives them back as a buffer's, once the calls that use them end");
+    uint8_t *data = conf_alloc(RACE_BYTES), *back = conf_alloc(RACE_BYTES);
+    gpumem_image own;
+    OK(gpumem_image_create(pool, &race_desc, &own));
+    for (int work = 0; work < 4; work++) {
+        held_transfer h = {.host = work == 1 ? back : data, .own = own, .work = work};
+        OK(gpumem_stream_create(conf_dev, &h.stream));
+        OK(gpumem_image_create(pool, &race_desc, &h.doomed));
+        conf_pattern(data, RACE_BYTES, (uint64_t)work);
+        OK(gpumem_image_write(h.doomed, &race_box, data));
+        OK(gpumem_image_write(own, &race_box, data));
+        held = let_go = destroy_done = 0;
+        snprintf(held_image, sizeof held_image, "image %#llx ",
+                 (unsigned long long)(uintptr_t)h.doomed);
+        gpumem_log_set_callback(hold_counted_transfer, NULL);
+        pthread_t transfer, destroyer;
+        cr_assert_eq(pthread_create(&transfer, NULL, run_held_transfer, &h), 0);
+        pthread_mutex_lock(&held_lock);
+        while (!held)
+            pthread_cond_wait(&held_changed, &held_lock);
+        pthread_mutex_unlock(&held_lock);
+        cr_assert_eq(pthread_create(&destroyer, NULL, destroy_image, h.doomed), 0);
+        /* Once the handle has ended, the destroy waits for the held transfer (before the fix
+         * it returned right after ending the handle): a tenth of a second to return early. */
+        gpumem_buffer_info info;
+        while (gpumem_image_info_get(h.doomed, &info) == GPUMEM_OK)
+            sched_yield();
+        nanosleep(&(struct timespec){.tv_nsec = 100000000}, NULL);
+        pthread_mutex_lock(&held_lock);
+        int returned_early = destroy_done;
+        pthread_mutex_unlock(&held_lock);
+        set_flag(&let_go);
+        void *destroyed;
+        pthread_join(transfer, NULL);
+        pthread_join(destroyer, &destroyed);
+        conf_log_restore();
+        cr_expect_not(returned_early, "work %d: the destroy returned while a transfer that "
+                                      "found the image had not queued its work", work);
+        cr_expect_eq(h.result, GPUMEM_OK, "work %d: the held transfer: %s: %s", work,
+                     gpumem_result_string(h.result), h.message);
+        cr_expect_eq((gpumem_result)(intptr_t)destroyed, GPUMEM_OK, "work %d: the destroy",
+                     work);
+        /* The trim frees what no call reaches any more (the runtime's image, where the
+         * destroy was too early), and the synchronize submits the transfer's commands. */
+        OK(gpumem_pool_trim(pool));
+        OK(gpumem_stream_synchronize(h.stream));
+        if (work == 1)
+            ASSERT_BYTES(back, data, RACE_BYTES, "the held read");
+        FAILS(gpumem_image_info_get(h.doomed, &info), GPUMEM_ERROR_DESTROYED);
+        FAILS(race_transfer(h.stream, h.doomed, own, data, work), GPUMEM_ERROR_DESTROYED);
+        OK(gpumem_stream_destroy(h.stream));
+    }
+    OK(gpumem_image_destroy(own));
+    OK(gpumem_pool_check(pool));
+    free(data);
+    free(back);
+}
+
+/* A log callback inside a transfer on an image may not destroy that image (nor any other: a
+ * destroy from a log callback is refused), which would otherwise wait for its own transfer. */
+static gpumem_image destroyed_from_inside;
+static gpumem_result destroy_from_inside_result = GPUMEM_OK;
+static int destroy_from_inside_tried;
+
+static void destroy_inside_transfer(void *user, int32_t level, const char *message)
+{
+    conf_log(user, level, message);
+    if (destroy_from_inside_tried || !strstr(message, "counted in the image's transfers"))
+        return;
+    destroy_from_inside_tried = 1;
+    destroy_from_inside_result = gpumem_image_destroy(destroyed_from_inside);
+}
+
+CONF_TEST(an_image_is_not_destroyed_from_a_log_callback_inside_its_own_transfer)
+{
+    gpumem_pool pool = conf_pool(PAGE);
+    if (!has_runtime_images(pool))
+        CONF_SKIP("the backend's images are memory alone: their transfers send no message "
+                  "once counted, as nothing waits for them");
+    uint8_t *data = conf_alloc(RACE_BYTES), *back = conf_alloc(RACE_BYTES);
+    conf_pattern(data, RACE_BYTES, 77);
+    OK(gpumem_image_create(pool, &race_desc, &destroyed_from_inside));
+    destroy_from_inside_tried = 0;
+    gpumem_log_set_callback(destroy_inside_transfer, NULL);
+    gpumem_result r = gpumem_image_write(destroyed_from_inside, &race_box, data);
+    conf_log_restore();
+    OK(r);
+    cr_assert(destroy_from_inside_tried, "the write sent no message once counted");
+    cr_assert_eq(destroy_from_inside_result, GPUMEM_ERROR_BAD_STATE,
+                 "a destroy from a log callback inside the image's own transfer: %s",
+                 gpumem_result_string(destroy_from_inside_result));
+    OK(gpumem_image_read(destroyed_from_inside, &race_box, back));
+    ASSERT_BYTES(back, data, RACE_BYTES, "the image whose destroy was refused");
+    OK(gpumem_image_destroy(destroyed_from_inside));
+    free(data);
+    free(back);
+}
+
+enum { RACE_MOST = 20000 }; /* a racer's transfers in a round, at most */
+
+typedef struct racer {
+    gpumem_pool pool;
+    gpumem_image doomed;
+    gpumem_stream stream;
+    gpumem_image own;
+    uint8_t host[RACE_BYTES];
+    uint64_t seed;
+    _Atomic int *transfers; /* every racer's, this round */
+    _Atomic int *stopped;   /* racers that found the image destroyed or failed */
+    int wanted;             /* the transfers before the destroy */
+    gpumem_result failure;  /* other than GPUMEM_ERROR_DESTROYED */
+    char message[512];
+} racer;
+
+/* Transfers of every kind on the doomed image until one finds it destroyed. Past the transfers
+ * the destroy waits for, a racer yields before each: on few cores (or with a slow stream) the
+ * destroying thread would otherwise wait for a time slice while the racers queue on. */
+static void *race_until_destroyed(void *arg)
+{
+    racer *c = arg;
+    for (int i = 0;; i++) {
+        if (i == RACE_MOST) {
+            c->failure = GPUMEM_ERROR_BAD_STATE;
+            snprintf(c->message, sizeof c->message, "the image was never found destroyed");
+            break;
+        }
+        if (atomic_load(c->transfers) >= c->wanted)
+            sched_yield();
+        c->seed = c->seed * 6364136223846793005u + 1442695040888963407u;
+        gpumem_result r = race_transfer(c->stream, c->doomed, c->own, c->host,
+                                        (int)(c->seed >> 62));
+        if (r == GPUMEM_ERROR_DESTROYED)
+            break;
+        if (r != GPUMEM_OK) {
+            c->failure = r;
+            snprintf(c->message, sizeof c->message, "%s", gpumem_last_error());
+            break;
+        }
+        atomic_fetch_add(c->transfers, 1);
+    }
+    atomic_fetch_add(c->stopped, 1);
+    return NULL;
+}
+
+/* Threads transfer on one image, each on its own stream, while this thread destroys it after a
+ * random number of their transfers: every transfer succeeds or finds the image destroyed, no
+ * command names the runtime's image after it went (validation, the suite's log), and each
+ * stream's work finishes. Rounds with different moments of the destroy. */
+CONF_TEST(an_image_destroyed_during_other_threads_transfers_outlives_the_work_they_queued)
+{
+    CONF_SKIP_IF_EXTERNALLY_SYNCHRONIZED();
+    enum { THREADS = 3, ROUNDS = TEST_SANITIZED_STEPS(12) };
+    gpumem_pool pool = conf_pool(PAGE);
+    racer *racers = calloc(THREADS, sizeof *racers);
+    cr_assert(racers);
+    for (int i = 0; i < THREADS; i++) {
+        OK(gpumem_stream_create(conf_dev, &racers[i].stream));
+        OK(gpumem_image_create(pool, &race_desc, &racers[i].own));
+    }
+    uint64_t seed = 12345;
+    for (int round = 0; round < ROUNDS; round++) {
+        gpumem_image doomed;
+        OK(gpumem_image_create(pool, &race_desc, &doomed));
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        int wanted = (int)(seed >> 59); /* 0 to 31 transfers */
+        _Atomic int transfers = 0, stopped = 0;
+        pthread_t threads[THREADS];
+        for (int i = 0; i < THREADS; i++) {
+            racers[i].doomed = doomed;
+            racers[i].seed = seed + (uint64_t)i * 7919u;
+            racers[i].transfers = &transfers;
+            racers[i].stopped = &stopped;
+            racers[i].wanted = wanted;
+            cr_assert_eq(pthread_create(&threads[i], NULL, race_until_destroyed, &racers[i]), 0);
+        }
+        while (atomic_load(&transfers) < wanted && atomic_load(&stopped) < THREADS)
+            sched_yield();
+        OK(gpumem_image_destroy(doomed));
+        for (int i = 0; i < THREADS; i++)
+            pthread_join(threads[i], NULL);
+        OK(gpumem_pool_trim(pool)); /* as in the test above */
+        for (int i = 0; i < THREADS; i++) {
+            cr_expect_eq(racers[i].failure, GPUMEM_OK, "round %d, thread %d: %s: %s", round, i,
+                         gpumem_result_string(racers[i].failure), racers[i].message);
+            OK(gpumem_stream_synchronize(racers[i].stream));
+        }
+    }
+    for (int i = 0; i < THREADS; i++) {
+        OK(gpumem_stream_destroy(racers[i].stream));
+        OK(gpumem_image_destroy(racers[i].own));
+    }
+    free(racers);
+    OK(gpumem_pool_check(pool));
 }

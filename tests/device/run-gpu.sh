@@ -138,7 +138,7 @@ GPUMEM_STAGING=always GPUMEM_STAGING_CHUNK=65536 step "fuzzer (cuda, staging=alw
     "$out/trust-cuda.log" 90 "$(tool tests/fuzz/gpumem-fuzz)" --seed 9009 --ops 100000
 step "transfer sizes x copy threads (cuda)" "$out/trust-cuda.log" 150 \
     "$(tool tests/transfer/transfer_sizes)" --all-threads
-for program in pool destroy map handles; do
+for program in pool destroy map handles images; do
     step "stress_$program (cuda)" "$out/trust-cuda.log" 60 "$(tool tests/stress/stress_$program)"
 done
 step "stress_pool --arenas (cuda)" "$out/trust-cuda.log" 60 "$(tool tests/stress/stress_pool)" \
