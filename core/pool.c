@@ -129,9 +129,11 @@ static gpumem_result limit_take(gpumem_pool_obj *pool, uint64_t size)
 }
 
 /* Page ids are the owner's: unique across a pool's arenas, as dumps show them together. */
-static uint32_t next_page_id(gpumem_pool_obj *pool)
+static gpumem_result take_page_id(gpumem_pool_obj *pool, gpumem_page *page)
 {
-    return atomic_fetch_add_explicit(&pool->owner->next_page_id, 1, memory_order_relaxed);
+    return gpumem_page_ids_take(&pool->owner->page_ids, &page->id)
+               ? GPUMEM_OK
+               : gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for the pool's page ids");
 }
 
 static void limit_give(gpumem_pool_obj *pool, uint64_t size)
@@ -165,6 +167,7 @@ GPUMEM_RARE static void page_free(gpumem_pool_obj *pool, gpumem_page *page)
                                   (unsigned long long)pool->page_count);
         }
     }
+    gpumem_page_ids_give(&pool->owner->page_ids, page->id);
     gpumem_tlsf_destroy(page->tlsf);
     gpumem_free(page);
 }
@@ -253,12 +256,15 @@ GPUMEM_RARE static gpumem_result page_new(gpumem_pool_obj *pool, uint64_t size,
         page->address = device->ops->page_address(device->native, page->native);
         r = check_page_address(device, page->address, size, operation, 0);
     }
+    int has_id = r == GPUMEM_OK && (r = take_page_id(pool, page)) == GPUMEM_OK;
     if (r == GPUMEM_OK && !dedicated && (r = gpumem_tlsf_create(size, &page->tlsf)) != GPUMEM_OK)
         r = gpumem_fail(r, "no memory for a page's suballocator");
     if (r == GPUMEM_OK && page->tlsf &&
         (r = gpumem_page_index_add(&pool->page_index, &page->index_entry, size)) != GPUMEM_OK)
         r = gpumem_fail(r, "no memory for the pool's index of pages");
     if (r != GPUMEM_OK) {
+        if (has_id)
+            gpumem_page_ids_give(&pool->owner->page_ids, page->id);
         gpumem_tlsf_destroy(page->tlsf);
         native_page_free(pool, page->native);
         gpumem_free(page);
@@ -269,7 +275,6 @@ GPUMEM_RARE static gpumem_result page_new(gpumem_pool_obj *pool, uint64_t size,
     page->alloc_stream = native_pool ? pool->queue->handle : 0;
     page->dedicated = dedicated != NULL;
     page->for_image = for_image != NULL;
-    page->id = next_page_id(pool);
     gpumem_list_push(&pool->pages, &page->link);
     gpumem_device_account(device, pool->memory_type, size, 1);
     pool->reserved_bytes += size;
@@ -546,6 +551,8 @@ gpumem_result gpumem_pool_import(gpumem_pool_obj *pool, const gpumem_import_desc
         if (r == GPUMEM_OK)
             r = check_overlap(pool, page->address, desc->size);
     }
+    if (r == GPUMEM_OK) /* last: nothing after it fails */
+        r = take_page_id(pool, page);
     if (r != GPUMEM_OK) {
         device->ops->page_free(device->native, page->native);
         gpumem_free(page);
@@ -555,7 +562,6 @@ gpumem_result gpumem_pool_import(gpumem_pool_obj *pool, const gpumem_import_desc
     page->dedicated = 1;
     page->imported = 1;
     page->import_offset = desc->offset;
-    page->id = next_page_id(pool);
     gpumem_list_push(&pool->pages, &page->link);
     note_allocation(pool, page, desc->size);
     *out = page;
@@ -1141,6 +1147,7 @@ static gpumem_result pool_init(gpumem_pool_obj *pool, gpumem_device_obj *device,
     pool->device = device;
     pool->owner = pool;
     pool->self = pool;
+    gpumem_page_ids_init(&pool->page_ids, device->externally_synchronized);
     pool->arenas = &pool->self;
     pool->arena_count = 1;
     pool->kind = d->kind;
@@ -1202,6 +1209,7 @@ static void pool_discard(gpumem_pool_obj *pool)
         device->ops->native_pool_destroy(device->native, pool->native_pool);
     gpumem_pool_cache_fini(pool);
     gpumem_page_index_free(&pool->page_index);
+    gpumem_page_ids_destroy(&pool->page_ids);
     gpumem_free(pool);
 }
 
@@ -1380,6 +1388,7 @@ static void arena_free(gpumem_pool_obj *pool)
         device->ops->native_pool_destroy(device->native, pool->native_pool);
     }
     gpumem_page_index_free(&pool->page_index);
+    gpumem_page_ids_destroy(&pool->page_ids); /* the owner's last: the arenas' pages went first */
     gpumem_free(pool);
 }
 

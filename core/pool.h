@@ -8,6 +8,7 @@
 #include "device.h"
 #include "epoch.h"
 #include "lock.h"
+#include "page_ids.h"
 #include "page_index.h"
 #include "stream_order.h"
 #include "tlsf.h"
@@ -95,7 +96,6 @@ typedef struct gpumem_pool_obj {
     /* 1 in a section that gpumem_pool_lock_for opened for the host (a host's create), 0 for a
      * stream's; meaningless in other sections, which allocate nothing. */
     int host_takes;
-    _Atomic uint32_t next_page_id;      /* the owner's (next_page_id in pool.c) */
     _Atomic uint64_t reserved_together; /* the owner's (limit_take in pool.c) */
     _Atomic uint32_t arena_turn;        /* the owner's: threads that created (gpumem_pool_arena) */
     gpumem_list pages;
@@ -173,6 +173,9 @@ typedef struct gpumem_pool_obj {
     /* The shared pages of `pages`, by age, with their room (page_index.h). Late: of its
      * fields, only a create that finds no kept buffer reads any. */
     gpumem_page_index page_index;
+    /* The owner's (page_ids.h; the other arenas' stay empty). On a line of its own: with a
+     * native pool, every create and destroy takes its lock, from any arena. */
+    gpumem_page_ids page_ids __attribute__((aligned(64)));
 } gpumem_pool_obj;
 
 /* The pool's arenas one by one (the pool itself first); `break` leaves the loop. */

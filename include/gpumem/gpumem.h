@@ -470,7 +470,8 @@ typedef struct gpumem_buffer_info {
     uint64_t left_padding;    /* bytes between the allocation's start and offset */
     uint64_t allocation_size; /* bytes taken in the page, padding included */
     uint64_t page_size;
-    uint32_t page;            /* the page's id in its pool (stable while the page lives) */
+    uint32_t page;            /* the page's id in its pool: stable while the page lives, unique
+                               * among its live pages; a freed page's id goes to a later page */
     uint32_t memory_type;
     uint32_t dedicated;       /* 1 when the buffer has a page of its own */
     uint32_t mapped;          /* map count */

@@ -1,4 +1,5 @@
 /* Buffers: sizes, alignment, the info fields, and that live buffers never share bytes. */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "conformance.h"
@@ -262,6 +263,85 @@ CONF_TEST(page_ids_are_stable_and_distinct)
     cr_assert_eq(again.offset, ia.offset);
     OK(gpumem_buffer_info_get(big2, &again));
     cr_assert_eq(again.page, i2.page);
+    OK(gpumem_pool_destroy(pool));
+}
+
+/* Page ids stay below the most pages the pool held at once, however many pages come and go:
+ * a freed page's id goes to a later page (the ids would otherwise wrap around after 2^32
+ * pages, which a long-running program's dedicated buffers reach), and two live buffers show one
+ * id exactly when they share a page (told by its native memory). Random creates and destroys of
+ * dedicated buffers (a page each) beside buffers in shared pages, in a pool of two arenas whose
+ * ids are one set: every other create runs on a thread of its own, which takes the next arena
+ * in turn. */
+typedef struct page_id_create {
+    gpumem_pool pool;
+    gpumem_buffer_desc desc;
+    gpumem_buffer buffer;
+    gpumem_result result;
+} page_id_create;
+
+static void *create_on_another_thread(void *arg)
+{
+    page_id_create *c = arg;
+    c->result = gpumem_buffer_create(c->pool, &c->desc, &c->buffer);
+    return NULL;
+}
+
+CONF_TEST(page_ids_are_given_again_and_stay_below_the_most_pages_held)
+{
+    enum { LIVE = 24, STEPS = 1500 };
+    gpumem_pool_desc pd = {.page_size = PAGE, .arena_count = 2, .name = "page ids"};
+    gpumem_pool pool;
+    OK(gpumem_pool_create(conf_dev, &pd, &pool));
+    gpumem_buffer live[LIVE] = {0};
+    uint64_t most_pages = 0, seed = 99;
+    int dedicated_made = 0, creates = 0;
+    for (int step = 0; step < STEPS; step++) {
+        seed = seed * 6364136223846793005u + 1442695040888963407u;
+        uint32_t i = (uint32_t)(seed >> 40) % LIVE;
+        if (live[i]) {
+            OK(gpumem_buffer_destroy(live[i]));
+            live[i] = NULL;
+        } else {
+            int dedicated = (seed >> 33) & 1;
+            page_id_create c = {.pool = pool,
+                                .desc = {.size = 4096u << (seed >> 61),
+                                         .flags = dedicated ? GPUMEM_BUFFER_DEDICATED : 0}};
+            if (creates++ % 2) {
+                pthread_t other;
+                cr_assert_eq(pthread_create(&other, NULL, create_on_another_thread, &c), 0);
+                cr_assert_eq(pthread_join(other, NULL), 0);
+            } else {
+                create_on_another_thread(&c);
+            }
+            OK(c.result);
+            live[i] = c.buffer;
+            dedicated_made += dedicated;
+        }
+        gpumem_pool_stats st;
+        OK(gpumem_pool_stats_get(pool, &st));
+        most_pages = st.page_count > most_pages ? st.page_count : most_pages;
+        gpumem_buffer_info info[LIVE];
+        gpumem_native_buffer native[LIVE];
+        for (int k = 0; k < LIVE; k++) {
+            if (!live[k])
+                continue;
+            OK(gpumem_buffer_info_get(live[k], &info[k]));
+            OK(gpumem_buffer_native(live[k], &native[k]));
+            cr_assert(info[k].page < most_pages,
+                      "step %d: page id %u, but the pool never held more than %llu pages", step,
+                      info[k].page, (unsigned long long)most_pages);
+            for (int j = 0; j < k; j++)
+                cr_assert(!live[j] || (info[j].page == info[k].page) ==
+                                          (native[j].memory == native[k].memory),
+                          "step %d: page ids %u and %u, native memory %#llx and %#llx", step,
+                          info[j].page, info[k].page, (unsigned long long)native[j].memory,
+                          (unsigned long long)native[k].memory);
+        }
+    }
+    /* Without ids given again, the ids would have reached the pages made. */
+    cr_assert((uint64_t)dedicated_made > 4 * most_pages, "%d pages made, %llu held at most",
+              dedicated_made, (unsigned long long)most_pages);
     OK(gpumem_pool_destroy(pool));
 }
 
