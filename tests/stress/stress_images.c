@@ -3,10 +3,11 @@
  * Each round makes an image D holding the round's pattern in a band of rows for each worker.
  * WORKERS threads, each with a stream and an image of its own holding the same pattern, then
  * transfer on their band of D at random (a write of the pattern, a read, a copy from D into
- * their own image, a copy from theirs into D) until a transfer finds D destroyed; the main thread destroys D after a deterministic, per round,
- * number of the workers' transfers. Every transfer must return OK or GPUMEM_ERROR_DESTROYED,
- * and DESTROYED for good once the destroy has returned; every read that returned OK must hold
- * the pattern once its stream is synchronized, and so must each worker's image. On Vulkan the
+ * their own image, a copy from theirs into D) until a transfer finds D destroyed; the main
+ * thread destroys D after a deterministic, per round, number of the workers' transfers. Every
+ * transfer must return OK or GPUMEM_ERROR_DESTROYED, and DESTROYED for good once the destroy
+ * has returned; once its stream is synchronized, a worker's read buffer (where a read returned
+ * OK: every read fills the same one) must hold the pattern, and so must its image. On Vulkan the
  * runtime's image goes only after the work that names it: a destroy that let it go earlier
  * leaves commands naming a destroyed VkImage, which the driver may crash on. Between the
  * workers' last transfer and their synchronize, the main thread trims the pool, which frees
