@@ -549,6 +549,22 @@ static gpumem_result follow_allocation(gpumem_pool_obj *pool, gpumem_stream_obj 
                : gpumem_stream_follow(pool->device, waiter, alloc_stream, &on_host);
 }
 
+/* Why a destroy of b is refused: its handle ended first (another destroy, or its pool's). */
+GPUMEM_RARE static gpumem_result refuse_destroyed(const gpumem_buffer_obj *b)
+{
+    return gpumem_fail(GPUMEM_ERROR_DESTROYED, "the %s was destroyed",
+                       b->image ? "image" : "buffer");
+}
+
+/* Why a destroy from a log callback is refused: the call the callback runs in may be using the
+ * buffer, and this thread's own calls are what a destroyed buffer's range waits for only
+ * across threads (gpumem_epoch_oldest). */
+GPUMEM_RARE static gpumem_result refuse_destroy_in_callback(const gpumem_buffer_obj *b)
+{
+    return gpumem_fail(GPUMEM_ERROR_BAD_STATE, "a%s cannot be destroyed from a log callback",
+                       b->image ? "n image" : " buffer");
+}
+
 /* The destroy of b, found by the call, on `stream` (NULL: the host's); `native` 1 when b's pool
  * is a native one, `ended` 1 when the call ended b's handle already (gpumem_record_end); both
  * constants where it is inlined. */
@@ -577,8 +593,7 @@ record_destroy_found(gpumem_buffer_obj *b, gpumem_handle_kind kind, gpumem_strea
             b->free_stream = queue->handle;
         reclaim = gpumem_pool_retire(pool, b);
     } else {
-        r = gpumem_fail(GPUMEM_ERROR_DESTROYED, "the %s was destroyed",
-                        b->image ? "image" : "buffer");
+        r = refuse_destroyed(b);
     }
     gpumem_pool_unlock_on(pool, queue);
     if (reclaim)
@@ -594,11 +609,8 @@ GPUMEM_RARE static gpumem_result record_destroy_rare(gpumem_buffer_obj *b,
                                                      gpumem_stream stream_handle,
                                                      gpumem_thread *t)
 {
-    /* The call the callback runs in may be using the buffer, and this thread's own calls are
-     * what a destroyed buffer's range waits for only across threads (gpumem_epoch_oldest). */
     if (t->depth > 1)
-        return gpumem_fail(GPUMEM_ERROR_BAD_STATE, "a%s cannot be destroyed from a log callback",
-                           b->image ? "n image" : " buffer");
+        return refuse_destroy_in_callback(b);
     gpumem_pool_obj *pool = b->pool; /* native, as the call was not a callback's */
     gpumem_stream_obj *stream = NULL;
     gpumem_result r;
@@ -636,19 +648,17 @@ gpumem_result gpumem_record_destroy(uint64_t handle, gpumem_handle_kind kind,
 
 gpumem_result gpumem_record_end(gpumem_buffer_obj *b, gpumem_handle_kind kind, gpumem_thread *t)
 {
-    if (t->depth > 1) /* as record_destroy_rare refuses it */
-        return gpumem_fail(GPUMEM_ERROR_BAD_STATE, "a%s cannot be destroyed from a log callback",
-                           b->image ? "n image" : " buffer");
+    if (t->depth > 1)
+        return refuse_destroy_in_callback(b);
     if (!gpumem_handle_end(b->handle, kind, t->record))
-        return gpumem_fail(GPUMEM_ERROR_DESTROYED, "the %s was destroyed",
-                           b->image ? "image" : "buffer");
+        return refuse_destroyed(b);
     return GPUMEM_OK;
 }
 
-gpumem_result gpumem_record_retire_ended(gpumem_buffer_obj *b, gpumem_handle_kind kind,
-                                         gpumem_thread *t)
+gpumem_result gpumem_record_retire_ended(gpumem_buffer_obj *b, gpumem_thread *t)
 {
-    return record_destroy_found(b, kind, NULL, t, 0, 1);
+    /* The kind only ends the handle, which is ended already. */
+    return record_destroy_found(b, GPUMEM_HANDLE_BUFFER, NULL, t, 0, 1);
 }
 
 GPUMEM_FLATTEN gpumem_result gpumem_buffer_destroy(gpumem_buffer buffer)

@@ -84,8 +84,7 @@ gpumem_result gpumem_record_user_data(uint64_t handle, gpumem_handle_kind kind,
  * still use the record's runtime object (an image's transfers and streams, image.c). The end
  * is refused from a log callback, as a destroy is. */
 gpumem_result gpumem_record_end(gpumem_buffer_obj *b, gpumem_handle_kind kind, gpumem_thread *t);
-gpumem_result gpumem_record_retire_ended(gpumem_buffer_obj *b, gpumem_handle_kind kind,
-                                         gpumem_thread *t);
+gpumem_result gpumem_record_retire_ended(gpumem_buffer_obj *b, gpumem_thread *t);
 
 /* Places and publishes a new record of `desc` (its alignment already what the record needs),
  * gpumem_pool_lock held. With `image`, the record is an image's: no guard margins, no address

@@ -320,7 +320,7 @@ static gpumem_result image_destroy(gpumem_image handle, gpumem_thread *t)
          round++)
         gpumem_backoff(round, 64, 16);
     gpumem_device_wait_streams(b->pool->device);
-    return gpumem_record_retire_ended(b, GPUMEM_HANDLE_IMAGE, t);
+    return gpumem_record_retire_ended(b, t);
 }
 
 gpumem_result gpumem_image_destroy(gpumem_image image)

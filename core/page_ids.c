@@ -10,9 +10,7 @@ void gpumem_page_ids_init(gpumem_page_ids *ids, int unshared)
 
 void gpumem_page_ids_destroy(gpumem_page_ids *ids)
 {
-    gpumem_free(ids->free);
-    ids->free = NULL;
-    ids->free_count = ids->free_capacity = 0;
+    gpumem_free(ids->free); /* the set goes with its pool's record */
 }
 
 int gpumem_page_ids_take(gpumem_page_ids *ids, uint32_t *id)
