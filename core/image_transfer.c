@@ -8,6 +8,7 @@
 #include "call.h"
 #include "host_copy.h"
 #include "image.h"
+#include "registration_cache.h"
 #include "staging.h"
 #include "transfer.h"
 #include "transfer_registration.h"
@@ -76,6 +77,16 @@ static uint64_t host_row(const box *x, uint32_t layer, uint32_t z, uint32_t y)
     return ((uint64_t)layer * x->r.depth + z) * x->r.host_slice_pitch + y * x->r.host_row_pitch;
 }
 
+/* The host bytes the box's rows span, from the data's first byte to its last row's end; whether
+ * other bytes lie between its rows. */
+static uint64_t host_extent(const box *x, int *gaps)
+{
+    uint64_t extent =
+        host_row(x, x->r.layer_count - 1u, x->r.depth - 1u, x->r.height - 1u) + x->row_bytes;
+    *gaps = extent != x->row_bytes * x->r.height * x->r.depth * x->r.layer_count;
+    return extent;
+}
+
 /* --- pitched images: rows through the buffers' paths --- */
 
 /* Where row (layer, z, y) of the box starts in a pitched image, from its first byte. */
@@ -97,7 +108,7 @@ static uint32_t rows_per_piece(const gpumem_image_obj *image, const box *x, uint
 }
 
 static gpumem_result pitched_host(gpumem_stream_obj *stream, gpumem_buffer_obj *b, const box *x,
-                                  char *data, int read, int wait)
+                                  char *data, int read, int by_cpu, int wait)
 {
     uint32_t rows = rows_per_piece(b->image, x, x->r.host_row_pitch);
     gpumem_result r = GPUMEM_OK;
@@ -106,7 +117,7 @@ static gpumem_result pitched_host(gpumem_stream_obj *stream, gpumem_buffer_obj *
             for (uint32_t y = 0; y < x->r.height && r == GPUMEM_OK; y += rows)
                 r = gpumem_transfer_host_locked(stream, b, pitched_row(b->image, x, layer, z, y),
                                                 data + host_row(x, layer, z, y),
-                                                x->row_bytes * rows, read, wait);
+                                                x->row_bytes * rows, read, by_cpu, wait);
     return r;
 }
 
@@ -330,8 +341,17 @@ static gpumem_result host_transfer(gpumem_stream_obj *stream, gpumem_buffer_obj 
     int inside = gpumem_transfer_registration_enter(stream->device); /* see transfer.c */
     gpumem_stream_obj *outer;
     if ((r = gpumem_transfer_enter(stream, &outer)) == GPUMEM_OK) {
-        r = b->image->native ? staged(stream, b, &x, data, read, NULL, NULL)
-                             : pitched_host(stream, b, &x, data, read, wait);
+        if (b->image->native) { /* staged: only the CPU copies the host's memory */
+            r = staged(stream, b, &x, data, read, NULL, NULL);
+        } else { /* the rows go the buffers' way, where the runtime may copy them */
+            int gaps;
+            uint64_t extent = host_extent(&x, &gaps);
+            gpumem_queued_transfer queued;
+            int by_cpu = gpumem_registration_cache_queue_begin(stream->device, data, extent,
+                                                               gaps, &queued);
+            r = pitched_host(stream, b, &x, data, read, by_cpu, wait);
+            gpumem_registration_cache_queued(&queued);
+        }
         r = gpumem_transfer_leave(stream, outer, r, wait || inside);
     }
     gpumem_transfer_registration_leave(stream->device);

@@ -24,6 +24,8 @@ typedef enum slot_state {
     SLOT_LIVE,
     SLOT_STALE,         /* its memory was freed or unmapped: no transfer takes it any more */
     SLOT_UNREGISTERING, /* the runtime ends it, with the lock let go */
+    SLOT_EVICTING,      /* to be ended for the application's own registration once the
+                           device's streams are done (gpumem_registration_cache_evict) */
 } slot_state;
 
 struct gpumem_cached_registration {
@@ -39,7 +41,15 @@ struct gpumem_cached_registration {
     gpumem_backend_registration *native;
     uint32_t users;       /* transfers using it now */
     uint64_t last_use;
+    const void *evictor;  /* the evict that marked it SLOT_EVICTING */
 };
+
+/* The pages of a transfer between gpumem_registration_cache_queue_begin and _queued, whose copy
+ * the runtime may make: no registration over them is made meanwhile (room_for). */
+typedef struct queue_window {
+    uintptr_t begin, end;
+    const gpumem_queued_transfer *owner; /* NULL: a free entry */
+} queue_window;
 
 /* The lock is never held around anything that may allocate or free (the runtime, the log),
  * since the listener takes it from inside the application's free. `ended` is signalled each
@@ -53,6 +63,7 @@ static struct {
     uintptr_t page;
     gpumem_cached_registration slots[CACHE_SLOTS];
     _Atomic uint32_t held; /* slots not free: the listener returns at once while 0 */
+    queue_window windows[CACHE_SLOTS];
     uint64_t bytes;
     uint64_t clock;
     gpumem_registration_cache_stats stats;
@@ -125,7 +136,8 @@ static void listener(void *address, size_t size)
         gpumem_cached_registration *s = &cache.slots[i];
         if (s->state == SLOT_FREE || !overlaps_bytes(s, begin, end))
             continue;
-        if (s->state == SLOT_LIVE) {
+        if (s->state == SLOT_LIVE || s->state == SLOT_EVICTING) {
+            /* An evicting one has no users and takes no new ones: ended here instead. */
             s->state = SLOT_STALE;
             cache.stats.invalidated++;
         }
@@ -162,6 +174,8 @@ static void after_fork_in_child(void)
     pthread_cond_init(&cache.ended, NULL);
     for (int i = 0; i < CACHE_SLOTS; i++)
         cache.slots[i] = (gpumem_cached_registration){.state = SLOT_FREE};
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        cache.windows[i] = (queue_window){0};
     cache.bytes = 0;
     atomic_store(&cache.held, 0);
 }
@@ -301,6 +315,9 @@ static void collect_stale(const gpumem_device_obj *device, gpumem_cached_registr
 static gpumem_cached_registration *room_for(gpumem_device_obj *device, uintptr_t begin,
                                             uintptr_t end, uint64_t ending)
 {
+    for (int i = 0; i < CACHE_SLOTS; i++)
+        if (cache.windows[i].owner && cache.windows[i].begin < end && begin < cache.windows[i].end)
+            return NULL;
     gpumem_cached_registration *free_slot = NULL;
     for (int i = 0; i < CACHE_SLOTS; i++) {
         gpumem_cached_registration *s = &cache.slots[i];
@@ -414,6 +431,51 @@ void gpumem_registration_cache_release(gpumem_cached_registration *registration)
     end_registrations(mine, count);
 }
 
+int gpumem_registration_cache_queue_begin(const gpumem_device_obj *device, const void *host,
+                                          uint64_t size, int gaps,
+                                          gpumem_queued_transfer *queued)
+{
+    queued->window = 0;
+    uintptr_t begin, end, bytes_begin = (uintptr_t)host, bytes_end = bytes_begin + size;
+    if (!gpumem_registration_cache_enabled() || !size || bytes_end < bytes_begin ||
+        !gpumem_whole_pages((uintptr_t)host, size, cache.page, &begin, &end))
+        return 0;
+    int by_cpu = 0;
+    pthread_mutex_lock(&cache.lock);
+    /* Any device's slots: the runtimes make registrations portable, so another device's
+     * registration of these pages has this device copy them as pinned memory too; and that
+     * device's close or the application's registration would end it without waiting for this
+     * device's streams. */
+    for (int i = 0; i < CACHE_SLOTS && !by_cpu; i++) {
+        const gpumem_cached_registration *s = &cache.slots[i];
+        by_cpu = s->state != SLOT_FREE && overlaps(s, begin, end) &&
+                 (s->state != SLOT_LIVE || s->device != device || gaps ||
+                  s->bytes_begin < bytes_begin || bytes_end < s->bytes_end);
+    }
+    /* The runtime may copy it: no registration over its pages until the copy is queued. With
+     * no entry free, it goes by the CPU instead. */
+    for (int i = 0; i < CACHE_SLOTS && !by_cpu && !queued->window; i++)
+        if (!cache.windows[i].owner) {
+            cache.windows[i] = (queue_window){.begin = begin, .end = end, .owner = queued};
+            queued->window = i + 1;
+        }
+    by_cpu |= !queued->window;
+    pthread_mutex_unlock(&cache.lock);
+    return by_cpu;
+}
+
+void gpumem_registration_cache_queued(gpumem_queued_transfer *queued)
+{
+    if (!queued->window)
+        return;
+    pthread_mutex_lock(&cache.lock);
+    queue_window *w = &cache.windows[queued->window - 1];
+    if (w->owner == queued) /* else a fork's child, which forgot it */
+        *w = (queue_window){0};
+    pthread_mutex_unlock(&cache.lock);
+    queued->window = 0;
+}
+
 /* A slot of the device over [begin, end), which the application's registration of that range
  * ends (lock held). This device's only: another device's close does not wait for the call, so
  * its slots are not the call's to end (an application registering memory that another device's
@@ -425,19 +487,6 @@ static int ends_for_the_application(const gpumem_cached_registration *s,
     return s->state != SLOT_FREE && s->device == device && overlaps(s, begin, end);
 }
 
-/* Whether the application's registration of [begin, end) would end a registration of the
- * cache's (takes the lock). */
-static int evictable(const gpumem_device_obj *device, uintptr_t begin, uintptr_t end)
-{
-    int found = 0;
-    pthread_mutex_lock(&cache.lock);
-    for (int i = 0; i < CACHE_SLOTS && !found; i++)
-        found = ends_for_the_application(&cache.slots[i], device, begin, end) &&
-                (cache.slots[i].state == SLOT_LIVE || cache.slots[i].state == SLOT_STALE);
-    pthread_mutex_unlock(&cache.lock);
-    return found;
-}
-
 int gpumem_registration_cache_evict(gpumem_device_obj *device, const void *host, uint64_t size)
 {
     if (!gpumem_registration_cache_enabled() || !size)
@@ -446,22 +495,36 @@ int gpumem_registration_cache_evict(gpumem_device_obj *device, const void *host,
     uintptr_t end = (uintptr_t)host + size < (uintptr_t)host ? UINTPTR_MAX
                                                              : (uintptr_t)host + size;
     gpumem_cached_registration *mine[CACHE_SLOTS];
-    int count = 0, busy = 0;
+    int count = 0, busy = 0, marked = 0;
+    const char token = 0; /* this call's mark */
     /* The runtime copies registered memory by DMA, transfers queued on streams too (as pinned
      * memory: they hold no slot), so a registration to be ended may have reads and copies
-     * queued into and from its pages: the device's streams are waited for first. */
-    if (evictable(device, begin, end))
-        gpumem_device_wait_streams(device);
+     * queued into and from its pages: first it is marked, so that no transfer takes it or
+     * leaves a copy to the runtime over it any more (queue_begin answers "by the CPU"), then
+     * the device's streams are waited for, then it is ended. One whose memory goes meanwhile
+     * is ended by the listener. */
     pthread_mutex_lock(&cache.lock);
     for (int i = 0; i < CACHE_SLOTS; i++) {
         gpumem_cached_registration *s = &cache.slots[i];
         if (!ends_for_the_application(s, device, begin, end))
             continue;
         if ((s->state == SLOT_LIVE || s->state == SLOT_STALE) && !s->users) {
+            s->state = SLOT_EVICTING;
+            s->evictor = &token;
+            marked++;
+        } else if (s->state != SLOT_UNREGISTERING && s->state != SLOT_EVICTING) {
+            busy = 1;
+        }
+    }
+    pthread_mutex_unlock(&cache.lock);
+    if (marked)
+        gpumem_device_wait_streams(device);
+    pthread_mutex_lock(&cache.lock);
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        gpumem_cached_registration *s = &cache.slots[i];
+        if (s->state == SLOT_EVICTING && s->evictor == &token) {
             doom(s, mine, &count);
             cache.stats.evicted++;
-        } else if (s->state != SLOT_UNREGISTERING) {
-            busy = 1;
         }
     }
     pthread_mutex_unlock(&cache.lock);

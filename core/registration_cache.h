@@ -12,7 +12,8 @@
  * the next memory at that address), unless a transfer still holds it (the application freed
  * memory under its own transfer: ended when the transfer lets it go). A neighbour's bytes on a
  * registration's first or last page do not end it: that page stays while it backs the
- * transfer's bytes. A listener that finds another thread ending a registration of its bytes
+ * transfer's bytes (and the neighbour's transfers go by the CPU: gpumem_registration_cache_
+ * queue_begin). A listener that finds another thread ending a registration of its bytes
  * waits for it. At most GPUMEM_REGISTRATION_CACHE bytes stay
  * registered: past that, new memory goes as without the cache; nothing is evicted, since
  * a transfer on a stream may be copying through a registration (the driver sees registered
@@ -40,10 +41,36 @@ gpumem_cached_registration *gpumem_registration_cache_take(gpumem_device_obj *de
                                                            int may_register);
 void gpumem_registration_cache_release(gpumem_cached_registration *registration); /* NULL: none */
 
+/* A transfer between host memory [host, host + size) and the device, taking no registration of
+ * the cache for itself (gpumem_registration_cache_take), calls this before it queues its copies,
+ * and gpumem_registration_cache_queued once they are queued. Where a registration of the cache
+ * shares a page with the range, the runtime copies the range by DMA as pinned memory, also after
+ * the call returned (a transfer on a stream), through that registration. That is safe only
+ * where the registration is the device's own and the range holds all of the bytes it was made
+ * for: any of them going ends it (the cache cannot wait for streams inside `free`), and they go
+ * under the transfer only if the application frees memory under its own transfer. Otherwise (a
+ * neighbouring allocation on a shared page; a part of an array of which another part may be
+ * unmapped; another device's registration, which the runtimes make portable, and which that
+ * device's close ends without waiting for this device's streams; a registration being made,
+ * ended or evicted, or one whose memory went while a transfer held it, which the runtime would
+ * copy from and to the pages that went; with `gaps`, any: the range is an image's rows, with
+ * other memory between them) the answer is 1: the transfer must copy the host's memory by the
+ * CPU (staged or through a mapping), never have the runtime copy it. Until the second call, no
+ * registration over the range's pages is made, so none comes under a copy being queued unseen
+ * (where 64 transfers are queueing at once, the next goes by the CPU). 0 when the cache is off. */
+typedef struct gpumem_queued_transfer {
+    int window; /* its entry among the transfers between the two calls, plus 1; 0: none */
+} gpumem_queued_transfer;
+int gpumem_registration_cache_queue_begin(const gpumem_device_obj *device, const void *host,
+                                          uint64_t size, int gaps,
+                                          gpumem_queued_transfer *queued);
+void gpumem_registration_cache_queued(gpumem_queued_transfer *queued);
+
 /* Ends the cache's registrations of the device that share a byte with [host, host + size), for
  * the application's own registration of that memory (gpumem_host_register), which the runtime
- * would refuse over them; where there is one, after waiting for the device's streams (their
- * queued transfers may copy through it as pinned memory). 0 when one of them is in use by a
+ * would refuse over them; where there is one, after marking it (no transfer takes it or leaves a
+ * copy to the runtime over it any more) and waiting for the device's streams (their queued
+ * transfers may copy through it as pinned memory). 0 when one of them is in use by a
  * synchronous transfer. Call with no lock held. */
 int gpumem_registration_cache_evict(gpumem_device_obj *device, const void *host, uint64_t size);
 

@@ -20,6 +20,7 @@ typedef enum path {
     PATH_DIRECT,  /* the runtime copies between host memory and the page */
     PATH_MAPPED,  /* the host copies through a mapping of the page */
     PATH_STAGED,  /* core's staging pipeline */
+    PATH_NONE,    /* none that is safe (cpu_path) */
 } path;
 
 /* Which way a host transfer goes. */
@@ -63,20 +64,33 @@ static int left_staging_for_cpus(const gpumem_device_obj *device, const gpumem_b
            path_for_memory(device, b, host, size, way) == PATH_STAGED;
 }
 
+/* The path of memory the runtime must not copy (`by_cpu`, registration_cache.h): through a
+ * mapping or staged, both by the CPU; PATH_NONE where the memory allows neither. */
+static path cpu_path(const gpumem_device_obj *device, const gpumem_buffer_obj *b)
+{
+    if (b->pool->memory_flags & GPUMEM_MEMORY_HOST_VISIBLE)
+        return PATH_MAPPED;
+    return device->staging.has_type ? PATH_STAGED : PATH_NONE;
+}
+
 /* The path of a transfer, and why, in the debug log. Pageable memory that core registered for
  * it, by the registration cache (`cached`) or for this one transfer (`own`,
- * transfer_registration.h), goes direct as pinned memory does. `wait`: the call waits for its
- * copy (see choose_path). */
+ * transfer_registration.h), goes direct as pinned memory does; memory the runtime must not
+ * copy (`by_cpu`) goes by the CPU. `wait`: the call waits for its copy (see choose_path). */
 static path choose_path_logged(const gpumem_device_obj *device, const gpumem_buffer_obj *b,
                                const void *host, uint64_t size, direction way, int cached,
-                               const gpumem_transfer_registration *own, int wait)
+                               const gpumem_transfer_registration *own, int by_cpu, int wait)
 {
-    path p = cached || own ? PATH_DIRECT : choose_path(device, b, host, size, way, wait);
-    if (!gpumem_log_wants(GPUMEM_LOG_DEBUG))
+    path p = cached || own ? PATH_DIRECT
+             : by_cpu      ? cpu_path(device, b)
+                           : choose_path(device, b, host, size, way, wait);
+    if (!gpumem_log_wants(GPUMEM_LOG_DEBUG) || p == PATH_NONE)
         return p;
     char why[96] = "";
     if (cached)
         snprintf(why, sizeof why, ", registered by the registration cache");
+    else if (by_cpu)
+        snprintf(why, sizeof why, ", on pages the registration cache registered for other bytes");
     else if (own)
         snprintf(why, sizeof why, ", usable CPUs %ld: registered for this %s in %u piece%s",
                  device->staging.usable_cpus, own->read ? "read" : "write", own->pieces,
@@ -96,20 +110,22 @@ static path choose_path_logged(const gpumem_device_obj *device, const gpumem_buf
 }
 
 /* For a synchronous transfer of pageable memory (registration_cache.h): the cache's
- * registration of it, held until the copy is done, or one made now where the transfer would be
+ * registration of it, held until the copy is done (at any size: a part of a cached array left
+ * to the runtime unheld could see the registration ended under its copy, and it goes by the CPU
+ * instead: gpumem_registration_cache_queue_begin), or one made now where the transfer would be
  * staged; or NULL. */
 static gpumem_cached_registration *registration_for(gpumem_device_obj *device,
                                                     const gpumem_buffer_obj *b, const void *host,
                                                     uint64_t size, direction way)
 {
-    if (size < STAGING_THRESHOLD || device->staging.mode == GPUMEM_STAGING_ALWAYS ||
-        !gpumem_registration_cache_enabled() ||
+    if (device->staging.mode == GPUMEM_STAGING_ALWAYS || !gpumem_registration_cache_enabled() ||
         !has_direct_copy(device, way))
         return NULL;
     gpumem_cached_registration *held = gpumem_registration_cache_take(device, host, size, 0);
     /* Registered, such memory beats both the staged and the runtime's own copy, on few CPUs
      * too: the memory, not the CPUs, decides. */
-    if (!held && path_for_memory(device, b, host, size, way) == PATH_STAGED)
+    if (!held && size >= STAGING_THRESHOLD &&
+        path_for_memory(device, b, host, size, way) == PATH_STAGED)
         held = gpumem_registration_cache_take(device, host, size, 1);
     return held;
 }
@@ -276,17 +292,24 @@ static gpumem_result mapped_copy(gpumem_stream_obj *stream, gpumem_buffer_obj *b
     return r;
 }
 
-/* `cached`, `own`: as choose_path_logged's. */
+/* `cached`, `own`, `by_cpu`: as choose_path_logged's. */
 static gpumem_result host_transfer_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *b,
                                           uint64_t offset, void *data, uint64_t size,
                                           direction way, int cached,
-                                          gpumem_transfer_registration *own, int wait)
+                                          gpumem_transfer_registration *own, int by_cpu,
+                                          int wait)
 {
     gpumem_device_obj *device = stream->device;
     gpumem_backend_page *page = b->page->native;
     uint64_t at = b->offset + offset;
     gpumem_result r;
-    switch (choose_path_logged(device, b, data, size, way, cached, own, wait)) {
+    switch (choose_path_logged(device, b, data, size, way, cached, own, by_cpu, wait)) {
+    case PATH_NONE:
+        return gpumem_fail(GPUMEM_ERROR_BAD_STATE,
+                           "%llu bytes at %p share pages with memory the registration cache "
+                           "registered, and memory type %u can neither be mapped nor staged: "
+                           "the runtime's copy could outlive that registration",
+                           (unsigned long long)size, data, b->pool->memory_type);
     case PATH_STAGED:
         return way == TO_DEVICE
                    ? gpumem_staging_write(device, stream->native, page, at, data, size)
@@ -459,8 +482,12 @@ static gpumem_result host_transfer(gpumem_stream_obj *stream, gpumem_buffer_obj 
         /* Released after the wait: the copy must not outlive the registration. */
         gpumem_cached_registration *cached =
             wait && !registered ? registration_for(device, b, data, size, way) : NULL;
+        gpumem_queued_transfer queued = {0};
+        int by_cpu = !cached && !registered &&
+                     gpumem_registration_cache_queue_begin(device, data, size, 0, &queued);
         r = host_transfer_locked(stream, b, offset, data, size, way, cached != NULL,
-                                 registered ? &own : NULL, wait);
+                                 registered ? &own : NULL, by_cpu, wait);
+        gpumem_registration_cache_queued(&queued);
         if (registered) /* its copies are done (gpumem_transfer_registration_copy) */
             gpumem_transfer_registration_end(&own);
         r = gpumem_transfer_leave(stream, outer, r, wait || inside);
@@ -502,10 +529,10 @@ static gpumem_result copy(gpumem_stream_obj *stream, gpumem_buffer_obj *source,
 
 gpumem_result gpumem_transfer_host_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *record,
                                           uint64_t offset, void *data, uint64_t size, int read,
-                                          int wait)
+                                          int by_cpu, int wait)
 {
     return host_transfer_locked(stream, record, offset, data, size, read ? TO_HOST : TO_DEVICE,
-                                0, NULL, wait);
+                                0, NULL, by_cpu, wait);
 }
 
 gpumem_result gpumem_transfer_copy_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *source,

@@ -22,12 +22,13 @@ gpumem_result gpumem_transfer_leave(gpumem_stream_obj *stream, gpumem_stream_obj
                                     gpumem_result r, int wait);
 
 /* Between the host and bytes [offset, offset + size) of a record (offset from the record's
- * first byte, range checked by the caller), by the path the staging policy picks; the stream
- * taken. `wait`: the caller waits for the stream when its pieces are queued (a synchronous
- * call), which the policy weighs. */
+ * first byte, range checked by the caller), by the path the staging policy picks, or by the CPU
+ * with `by_cpu` (gpumem_registration_cache_queue_begin's answer); the stream taken. `wait`: the
+ * caller waits for the stream when its pieces are queued (a synchronous call), which the policy
+ * weighs. */
 gpumem_result gpumem_transfer_host_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *record,
                                           uint64_t offset, void *data, uint64_t size, int read,
-                                          int wait);
+                                          int by_cpu, int wait);
 /* Between two records' ranges (checked by the caller); the stream taken. */
 gpumem_result gpumem_transfer_copy_locked(gpumem_stream_obj *stream, gpumem_buffer_obj *source,
                                           uint64_t source_offset,

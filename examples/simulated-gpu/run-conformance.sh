@@ -40,7 +40,7 @@ configurations=(
   "no-streams|no streams: a synchronous device whose memory the host cannot map, staged without streams or events|SIMGPU_NO_STREAMS=1 SIMGPU_NO_HOST_COPIES=1"
   "no-addresses|pages without addresses (as Vulkan's memory objects): offsets aligned, a native object per buffer|SIMGPU_NO_ADDRESSES=1"
   "byte-alignment|min_alignment 1 and pages at odd multiples of 4 bytes: buffers at any byte, addresses aligned by core alone|SIMGPU_MIN_ALIGNMENT=1 SIMGPU_PAGE_ALIGNMENT=4"
-  "registration-cache|the registration cache on, libgpumem-memhooks preloaded (the build's): large synchronous transfers register their memory and keep it registered, and queued work that uses it is checked to find it registered when it runs (200 us per queued operation)|GPUMEM_REGISTRATION_CACHE=1073741824 LD_PRELOAD=@MEMHOOKS@ SIMGPU_STREAM_DELAY_US=200"
+  "registration-cache|the registration cache on, libgpumem-memhooks preloaded (the build's): large synchronous transfers register their memory and keep it registered, registered memory is reported pinned (so large transfers of it go by DMA, as on CUDA), and queued work that uses it is checked to find it registered when it runs (200 us per queued operation)|GPUMEM_REGISTRATION_CACHE=1073741824 LD_PRELOAD=@MEMHOOKS@ SIMGPU_REPORTS_PINNED=1 SIMGPU_STREAM_DELAY_US=200"
 )
 
 field() { # field N "a|b|c"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs gpumem's CUDA checks on a machine with an NVIDIA GPU, in one go, well inside 10 minutes:
-# the GPU and driver, gpumem-info, the CUDA tests, the conformance suite on CUDA (plain, on an
-# externally synchronized device, and under compute-sanitizer memcheck), the random-operation
-# fuzzer, transfer sizes against copy threads and the thread stress programs on CUDA, the Python
-# package with PyTorch, CuPy and Numba, and gpumem-bench's JSON report. Logs and the report go
+# the GPU and driver, gpumem-info, the CUDA tests, the conformance suite on CUDA (plain, with the
+# registration cache on, on an externally synchronized device, and under compute-sanitizer
+# memcheck), the random-operation fuzzer, transfer sizes against copy threads and the thread
+# stress programs on CUDA, the Python package with PyTorch, CuPy and Numba, and gpumem-bench's
+# JSON report. Logs and the report go
 # to $OUT (a log or two for each part asked for, with gpumem-info's and the summary); a summary
 # ends the output. Exit status 0 when every step passed.
 #
@@ -126,6 +127,11 @@ GPUMEM_STAGING=always GPUMEM_STAGING_CHUNK=65536 step "conformance (cuda, stagin
     "$out/conformance-cuda.log" 120 "$(tool tests/conformance/gpumem-conformance)" --jobs 4 --full-stats
 GPUMEM_CONFORMANCE_EXTERNALLY_SYNCHRONIZED=1 step "conformance (cuda, externally synchronized)" \
     "$out/conformance-cuda.log" 120 "$(tool tests/conformance/gpumem-conformance)" --jobs 4 --full-stats
+# The registration cache on (libgpumem-memhooks preloaded): large synchronous transfers keep
+# their memory registered, and the runtime copies it, and other memory on its pages, by DMA.
+LD_PRELOAD="$root/$build/memhooks/libgpumem-memhooks.so.0" GPUMEM_REGISTRATION_CACHE=1073741824 \
+    step "conformance (cuda, registration cache on)" "$out/conformance-cuda.log" 120 \
+    "$(tool tests/conformance/gpumem-conformance)" --jobs 4 --full-stats
 fi
 
 # --- the trust checks on CUDA: the fuzzer against its shadow model (staging from 8 MiB on

@@ -404,6 +404,40 @@ Test(registration_cache, free_and_realloc_end_it)
     }
 }
 
+/* Whether a transfer of [host, host + size) on device `on` must go by the CPU (no rows
+ * between). */
+static int by_cpu_on(const gpumem_device_obj *on, const void *host, uint64_t size)
+{
+    gpumem_queued_transfer queued;
+    int answer = gpumem_registration_cache_queue_begin(on, host, size, 0, &queued);
+    gpumem_registration_cache_queued(&queued);
+    return answer;
+}
+
+static int by_cpu(const void *host, uint64_t size)
+{
+    return by_cpu_on(&device, host, size);
+}
+
+/* A heap block of 8 MiB and a small one on its last page (the allocator's choice: NULL when it
+ * put none there). */
+static char *heap_block_with_a_neighbour(char **neighbour, char **others, int count)
+{
+    cr_assert(mallopt(M_MMAP_THRESHOLD, 512 << 20), "mallopt");
+    long page = sysconf(_SC_PAGESIZE);
+    char *a = malloc(8 * MIB);
+    cr_assert_not_null(a);
+    uintptr_t last = ((uintptr_t)a + 8 * MIB - 1) / (uintptr_t)page;
+    *neighbour = NULL;
+    for (int i = 0; i < count; i++) {
+        others[i] = malloc(1000);
+        cr_assert_not_null(others[i]);
+        if (!*neighbour && (uintptr_t)others[i] / (uintptr_t)page == last)
+            *neighbour = others[i];
+    }
+    return a;
+}
+
 /* A registration covers the whole pages of its transfer's bytes; other allocations may share its
  * first and last page. Their free leaves the page (it backs the transfer's bytes still), so it
  * must leave the registration: ending it could pull memory from under a copy on a stream into
@@ -411,32 +445,29 @@ Test(registration_cache, free_and_realloc_end_it)
 Test(registration_cache, a_neighbours_free_on_a_shared_page_leaves_it)
 {
     budget("1073741824");
-    cr_assert(mallopt(M_MMAP_THRESHOLD, 512 << 20), "mallopt");
-    long page = sysconf(_SC_PAGESIZE);
-    char *a = malloc(8 * MIB), *neighbours[64];
-    cr_assert_not_null(a);
-    int sharing = -1;
-    for (int i = 0; i < 64; i++) {
-        neighbours[i] = malloc(1000);
-        cr_assert_not_null(neighbours[i]);
-        uintptr_t last = ((uintptr_t)a + 8 * MIB - 1) / (uintptr_t)page;
-        if (sharing < 0 && (uintptr_t)neighbours[i] / (uintptr_t)page == last)
-            sharing = i;
-    }
-    if (sharing < 0)
+    char *neighbour, *others[64];
+    char *a = heap_block_with_a_neighbour(&neighbour, others, 64);
+    if (!neighbour)
         cr_skip_test("the allocator put no small block on the 8 MiB block's last page");
+    cr_expect_not(by_cpu(neighbour, 1000), "nothing registered yet");
     cr_expect_not(use(a, 8 * MIB));
     cr_expect(use(a, 8 * MIB));
-    free(neighbours[sharing]);
-    neighbours[sharing] = NULL;
+    /* The runtime would copy the neighbour through the registration, which the block's free
+     * ends: by the CPU. */
+    cr_expect(by_cpu(neighbour, 1000));
+    cr_expect_not(by_cpu(a, 8 * MIB), "the registration's own bytes");
+    for (int i = 0; i < 64; i++)
+        others[i] = others[i] == neighbour ? NULL : others[i];
+    free(neighbour);
     cr_expect_eq(ledger.unregistered, 0, "a neighbour's free ended the registration");
     cr_expect(use(a, 8 * MIB), "the registration stands");
     cr_expect_null(gpumem_registration_cache_take(&device, a + 8 * MIB - 2000, 8 * MIB + 3000, 0),
                    "bytes past the transfer's are not found registered");
     free(a);
     cr_expect_eq(ledger.unregistered, 1, "its own free ends it");
+    cr_expect_eq(stats().registrations, 0);
     for (int i = 0; i < 64; i++)
-        free(neighbours[i]);
+        free(others[i]);
     mallopt(M_MMAP_THRESHOLD, 128 * 1024);
 }
 
@@ -652,6 +683,68 @@ Test(registration_cache, fork_handlers_that_free_do_not_deadlock, .timeout = 20)
 
 /* --- random sequences against a model ------------------------------------------------------ */
 
+/* One step of a random model over `count` regions of `pages` pages each: a random word, a
+ * region, and a run of whole pages in it (from `first`, `count` of them, `bytes` long, at `at`). */
+typedef struct model_step {
+    uint32_t rnd;
+    int region;
+    uint64_t first, count, bytes;
+    char *at;
+} model_step;
+
+static model_step model_next(uint64_t *state, char *const *regions, int region_count,
+                             uint64_t pages)
+{
+    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    model_step m = {.rnd = (uint32_t)(*state >> 33)};
+    m.region = (int)(m.rnd % (uint32_t)region_count);
+    m.first = (m.rnd >> 4) % pages;
+    m.count = 1 + (m.rnd >> 12) % (pages - m.first);
+    m.at = regions[m.region] + m.first * page;
+    m.bytes = m.count * page;
+    return m;
+}
+
+/* A hit of a transfer of [from, from + size) in `region` at `step`: the one live registration
+ * that covers it (in the ledger) must have been made (at made_step[entry]) after the last time
+ * any of its pages went (went[page of the region]): else it would copy pages that went. */
+static void expect_hit_on_memory_that_stayed(int step, const char *region, const int *went,
+                                             const char *from, uint64_t size,
+                                             const int *made_step)
+{
+    int found = -1;
+    for (int i = 0; i < ledger.count; i++)
+        if (ledger.live[i] && ledger.begin[i] <= (uintptr_t)from &&
+            (uintptr_t)from + size <= ledger.end[i])
+            found = i;
+    cr_assert_geq(found, 0, "a hit with no live registration under it");
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    for (uint64_t p = (uint64_t)(from - region) / page;
+         p <= (uint64_t)(from + size - 1 - region) / page; p++)
+        cr_assert_lt(went[p], made_step[found],
+                     "step %d: a hit on page %llu, which went at step %d, after the "
+                     "registration was made at step %d",
+                     step, (unsigned long long)p, went[p], made_step[found]);
+}
+
+/* A synchronous transfer's take in a random model at `step`: a hit is checked
+ * (expect_hit_on_memory_that_stayed), a new registration's step noted in made_step. */
+static gpumem_cached_registration *model_take(int step, const char *region, const int *went,
+                                              char *from, uint64_t size, int *made_step)
+{
+    uint64_t hits = stats().hits;
+    int before = ledger.registered;
+    gpumem_cached_registration *c = gpumem_registration_cache_take(&device, from, size, 1);
+    if (c && stats().hits > hits) {
+        expect_hit_on_memory_that_stayed(step, region, went, from, size, made_step);
+    } else if (c) {
+        cr_assert_eq(ledger.registered, before + 1);
+        made_step[ledger.count - 1] = step;
+    }
+    return c;
+}
+
 /* Random takes, frees, unmaps of parts, page-dropping advice and maps over, on a few regions:
  * every hit must be a registration made after the last time any byte of its range went, and
  * the backend never holds two overlapping registrations (the ledger checks that). */
@@ -674,12 +767,11 @@ Test(registration_cache, random_operations_never_reuse_a_registration_of_memory_
     static int registered_step[LEDGER];
     uint64_t state = 0x9e3779b97f4a7c15ull;
     for (int step = 1; step <= STEPS; step++) {
-        state = state * 6364136223846793005ull + 1442695040888963407ull;
-        uint32_t rnd = (uint32_t)(state >> 33);
-        int r = rnd % REGIONS;
-        uint64_t first = (rnd >> 4) % pages, count = 1 + (rnd >> 12) % (pages - first);
-        char *at = regions[r] + first * (uint64_t)page;
-        uint64_t bytes = count * (uint64_t)page;
+        model_step m = model_next(&state, regions, REGIONS, pages);
+        uint32_t rnd = m.rnd;
+        int r = m.region;
+        uint64_t first = m.first, count = m.count, bytes = m.bytes;
+        char *at = m.at;
         /* System calls of a length that ends inside their last page (the kernel takes it whole). */
         uint64_t short_by = (rnd >> 20) % (uint64_t)page;
         uint64_t call_bytes = bytes - short_by;
@@ -706,29 +798,8 @@ Test(registration_cache, random_operations_never_reuse_a_registration_of_memory_
                 from += skew;
                 size -= skew + (size > skew + 1 ? short_by % (size - skew) : 0);
             }
-            uint64_t hits = stats().hits;
-            int registered_before = ledger.registered;
-            gpumem_cached_registration *c = gpumem_registration_cache_take(&device, from, size, 1);
-            if (c && stats().hits > hits) {
-                /* The ledger entry of the hit: the one live registration that covers it. */
-                int found = -1;
-                for (int i = 0; i < ledger.count; i++)
-                    if (ledger.live[i] && ledger.begin[i] <= (uintptr_t)from &&
-                        (uintptr_t)from + size <= ledger.end[i])
-                        found = i;
-                cr_assert_geq(found, 0, "a hit with no live registration under it");
-                uint64_t last = ((uintptr_t)from + size - 1 - (uintptr_t)regions[r]) / (uint64_t)page;
-                for (uint64_t p = first; p <= last; p++)
-                    cr_assert_lt(went[r][p], registered_step[found],
-                                 "step %d: a hit on region %d page %llu, which went at step %d, "
-                                 "after the registration was made at step %d",
-                                 step, r, (unsigned long long)p, went[r][p],
-                                 registered_step[found]);
-            } else if (c) {
-                cr_assert_eq(ledger.registered, registered_before + 1);
-                registered_step[ledger.count - 1] = step;
-            }
-            gpumem_registration_cache_release(c);
+            gpumem_registration_cache_release(
+                model_take(step, regions[r], went[r], from, size, registered_step));
             continue;
         }
         }
@@ -805,4 +876,263 @@ Test(registration_cache, a_free_waits_for_an_ending_that_began_while_it_waited)
     /* Else D began after B's ending was over, and the case was not made (a machine too busy
      * for 100 ms against 300 ms): not a pass. */
     cr_expect(atomic_load(&endings_overlapped), "the two endings did not overlap: nothing tested");
+}
+
+/* --- transfers that leave the runtime copying host memory -------------------------------- */
+
+/* Only a range that holds all of a registration's bytes may be copied through it: a part of
+ * them could see another part unmapped under its copy. */
+Test(registration_cache, only_all_of_a_registrations_bytes_go_by_the_runtime)
+{
+    budget("1073741824");
+    char *p = map(16 * MIB);
+    use(p + 100, 8 * MIB);
+    cr_expect(by_cpu(p + 4 * MIB, MIB), "a part of its bytes");
+    cr_expect(by_cpu(p + 8 * MIB, 200), "its last page, past its bytes");
+    cr_expect(by_cpu(p, 99), "its first page, before its bytes");
+    cr_expect(by_cpu(p + 8 * MIB, MIB), "across its last page");
+    cr_expect_not(by_cpu(p + 100, 8 * MIB), "its bytes");
+    cr_expect_not(by_cpu(p, 16 * MIB), "more than its bytes");
+    cr_expect_not(by_cpu(p + 9 * MIB, MIB), "other pages");
+    gpumem_queued_transfer queued;
+    cr_expect(gpumem_registration_cache_queue_begin(&device, p, 16 * MIB, 1, &queued),
+              "rows with other memory between them");
+    gpumem_registration_cache_queued(&queued);
+    /* Another device's registration is portable, but that device's close or the application's
+     * registration would end it without waiting for this device's streams. */
+    static gpumem_device_obj other = {.ops = &ledger_ops};
+    cr_expect(by_cpu_on(&other, p + 100, 8 * MIB), "another device's registration");
+}
+
+/* Between queue_begin and queued, no registration over the copy's pages is made (it would come
+ * under the copy unseen); others are. With every entry taken, a copy goes by the CPU. */
+Test(registration_cache, no_registration_is_made_over_a_copy_being_queued)
+{
+    budget("1073741824");
+    char *p = map(16 * MIB), *q = map(8 * MIB);
+    gpumem_queued_transfer queued;
+    cr_expect_not(gpumem_registration_cache_queue_begin(&device, p + 8 * MIB + 100, 50, 0,
+                                                        &queued));
+    cr_expect_null(gpumem_registration_cache_take(&device, p + 200, 8 * MIB, 1),
+                   "registered over a copy being queued");
+    cr_expect_eq(ledger.registered, 0);
+    cr_expect_not(use(q, 8 * MIB), "other pages are registered");
+    cr_expect_eq(ledger.registered, 1);
+    gpumem_registration_cache_queued(&queued);
+    cr_expect_not(use(p + 200, 8 * MIB), "registered once it was queued");
+    cr_expect_eq(ledger.registered, 2);
+    gpumem_queued_transfer many[65];
+    for (int i = 0; i < 64; i++)
+        cr_expect_not(gpumem_registration_cache_queue_begin(&device, p + 9 * MIB, 100, 0,
+                                                            &many[i]),
+                      "copy %d of 64 queued at once", i);
+    cr_expect(gpumem_registration_cache_queue_begin(&device, p + 9 * MIB, 100, 0, &many[64]),
+              "a 65th at once goes by the CPU");
+    for (int i = 0; i < 65; i++)
+        gpumem_registration_cache_queued(&many[i]);
+    cr_expect_not(by_cpu(p + 9 * MIB, 100));
+}
+
+Test(registration_cache, off_every_copy_may_go_by_the_runtime)
+{
+    unsetenv("GPUMEM_REGISTRATION_CACHE");
+    gpumem_queued_transfer queued;
+    cr_expect_not(gpumem_registration_cache_queue_begin(&device, map(MIB), MIB, 1, &queued));
+    gpumem_registration_cache_queued(&queued);
+}
+
+/* A registration a transfer holds while its memory goes stays in the runtime until the transfer
+ * lets it go: memory mapped anew at those addresses would be copied from and to the pages that
+ * went. */
+Test(registration_cache, memory_where_a_held_registrations_memory_went_goes_by_the_cpu)
+{
+    budget("1073741824");
+    char *p = map(8 * MIB);
+    gpumem_cached_registration *r = gpumem_registration_cache_take(&device, p, 8 * MIB, 1);
+    cr_assert_not_null(r);
+    munmap(p, MIB);
+    cr_assert_neq(mmap(p, MIB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+                       -1, 0),
+                  MAP_FAILED);
+    cr_expect(by_cpu(p, 4096), "through the registration of the memory that went");
+    cr_expect(by_cpu(p, 8 * MIB));
+    gpumem_registration_cache_release(r);
+    cr_expect_eq(ledger.unregistered, 1);
+    cr_expect_not(by_cpu(p, 4096));
+}
+
+/* A slot being registered over the range may or may not be registered when the copy is queued,
+ * and its bytes may go at once after: by the CPU. */
+static _Atomic int registering_now;
+static gpumem_result slow_register(gpumem_backend_device *d, void *host, uint64_t size,
+                                   gpumem_backend_registration **out)
+{
+    atomic_store(&registering_now, 1);
+    usleep(200 * 1000);
+    gpumem_result r = ledger_register(d, host, size, out);
+    atomic_store(&registering_now, 2);
+    return r;
+}
+
+static char *slowly_registered;
+static gpumem_device_obj slow_registering;
+static void *take_slowly(void *unused)
+{
+    (void)unused;
+    gpumem_registration_cache_release(
+        gpumem_registration_cache_take(&slow_registering, slowly_registered, 4 * MIB, 1));
+    return NULL;
+}
+
+Test(registration_cache, memory_being_registered_goes_by_the_cpu)
+{
+    budget("1073741824");
+    static const gpumem_backend_vtable ops = {.host_register = slow_register,
+                                              .host_unregister = ledger_unregister};
+    slow_registering = (gpumem_device_obj){.ops = &ops};
+    slowly_registered = map(8 * MIB);
+    pthread_t thread;
+    cr_assert_eq(pthread_create(&thread, NULL, take_slowly, NULL), 0);
+    for (int waited = 0; !atomic_load(&registering_now); waited++) {
+        cr_assert_lt(waited, 5000, "the take did not register");
+        usleep(1000);
+    }
+    cr_expect(by_cpu_on(&slow_registering, slowly_registered, 4 * MIB),
+              "its own bytes, but not registered yet");
+    cr_expect_eq(atomic_load(&registering_now), 1, "the answer waited for the registration");
+    pthread_join(thread, NULL);
+    cr_expect_not(by_cpu_on(&slow_registering, slowly_registered, 4 * MIB));
+}
+
+/* Random synchronous transfers (take and release), unmaps, page-dropping advice and maps over,
+ * and copies left to the runtime (up to four in flight, each finished some steps later), on a
+ * few regions. A copy is left to the runtime only where every registration on its pages was
+ * made for bytes it holds all of, is registered and live; and while it is in flight, each of
+ * them stays registered unless the application gave back the copy's own bytes meanwhile. Every
+ * hit is a registration made after the last time its pages went. */
+Test(registration_cache, random_copies_left_to_the_runtime_keep_their_registrations)
+{
+    budget("67108864");
+    enum { REGIONS = 4, STEPS = 6000, FLIGHT = 4, WATCH = 64 };
+    const uint64_t region_size = 12 * MIB;
+    long page = sysconf(_SC_PAGESIZE);
+    uint64_t pages = region_size / (uint64_t)page;
+    char *regions[REGIONS];
+    int *went[REGIONS];
+    for (int i = 0; i < REGIONS; i++) {
+        regions[i] = map(region_size);
+        went[i] = calloc(pages, sizeof(int));
+        cr_assert_not_null(went[i]);
+    }
+    /* Per ledger entry: the bytes it was made for, the step it was made at, whether its memory
+     * went (a transfer held it then: it ends when the transfer lets it go). */
+    static uintptr_t made_begin[LEDGER], made_end[LEDGER];
+    static int made_step[LEDGER], stale[LEDGER];
+    struct {
+        int flying, spoiled;
+        uintptr_t begin, end;
+        int under[WATCH], under_count;
+    } copy[FLIGHT];
+    memset(copy, 0, sizeof copy);
+    gpumem_cached_registration *held = NULL; /* a synchronous transfer in progress */
+    int copies = 0, by_runtime = 0;
+    uint64_t state = 0x2545f4914f6cdd1dull;
+    for (int step = 1; step <= STEPS; step++) {
+        model_step m = model_next(&state, regions, REGIONS, pages);
+        uint32_t rnd = m.rnd;
+        int r = m.region;
+        uint64_t first = m.first, count = m.count, bytes = m.bytes;
+        char *at = m.at;
+        int op = (rnd >> 24) % 10;
+        /* A range inside the region: a few bytes to several MiB, starting at any byte. */
+        uint64_t skew = (rnd >> 8) % (uint64_t)page;
+        uint64_t room = region_size - first * (uint64_t)page - skew;
+        uint64_t size = (state >> 63) ? 1 + (state >> 17) % 5000 : 1 + (state >> 17) % room;
+        if (size > room)
+            size = room;
+        char *from = at + skew;
+        if (op <= 1) { /* memory goes */
+            if (op == 0) {
+                munmap(at, bytes);
+                cr_assert_neq(mmap(at, bytes, PROT_READ | PROT_WRITE,
+                                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0),
+                              MAP_FAILED);
+            } else {
+                madvise(at, bytes, MADV_DONTNEED);
+            }
+            for (uint64_t p = first; p < first + count; p++)
+                went[r][p] = step;
+            for (int i = 0; i < ledger.count; i++)
+                if (made_begin[i] < (uintptr_t)at + bytes && (uintptr_t)at < made_end[i])
+                    stale[i] = 1;
+            for (int k = 0; k < FLIGHT; k++)
+                if (copy[k].flying && copy[k].begin < (uintptr_t)at + bytes &&
+                    (uintptr_t)at < copy[k].end)
+                    copy[k].spoiled = 1; /* the application took the copy's own bytes */
+        } else if (op <= 4) { /* a synchronous transfer begins, or the one in progress ends */
+            if (held) {
+                gpumem_registration_cache_release(held);
+                held = NULL;
+                continue;
+            }
+            int made = ledger.count;
+            gpumem_cached_registration *c =
+                model_take(step, regions[r], went[r], from, size, made_step);
+            if (ledger.count > made) {
+                made_begin[ledger.count - 1] = (uintptr_t)from;
+                made_end[ledger.count - 1] = (uintptr_t)from + size;
+            }
+            held = c;
+        } else if (op <= 7) { /* a copy: by the runtime, in flight, or by the CPU */
+            int k = 0;
+            while (k < FLIGHT && copy[k].flying)
+                k++;
+            if (k == FLIGHT)
+                continue;
+            uintptr_t b = (uintptr_t)from, e = b + size;
+            uintptr_t pb = b & ~(uintptr_t)(page - 1), pe = (e + page - 1) & ~(uintptr_t)(page - 1);
+            int expect_cpu = 0;
+            copy[k].under_count = 0;
+            for (int i = 0; i < ledger.count; i++) {
+                if (!ledger.live[i] || ledger.end[i] <= pb || pe <= ledger.begin[i])
+                    continue;
+                expect_cpu |= stale[i] || made_begin[i] < b || e < made_end[i];
+                cr_assert_lt(copy[k].under_count, WATCH);
+                copy[k].under[copy[k].under_count++] = i;
+            }
+            int cpu = by_cpu(from, size);
+            cr_assert_eq(cpu, expect_cpu, "step %d: %llu bytes at %p: by the CPU %d, expected %d",
+                         step, (unsigned long long)size, (void *)from, cpu, expect_cpu);
+            copies++;
+            if (!cpu) {
+                by_runtime += copy[k].under_count > 0;
+                copy[k].flying = 1;
+                copy[k].spoiled = 0;
+                copy[k].begin = b;
+                copy[k].end = e;
+            }
+        } else { /* a copy in flight is done */
+            copy[(rnd >> 4) % FLIGHT].flying = 0;
+            continue;
+        }
+        for (int k = 0; k < FLIGHT; k++) {
+            if (!copy[k].flying || copy[k].spoiled)
+                continue;
+            for (int j = 0; j < copy[k].under_count; j++)
+                cr_assert(ledger.live[copy[k].under[j]],
+                          "step %d: a registration under a copy in flight of %llu bytes at %p "
+                          "was ended, and none of those bytes went",
+                          step, (unsigned long long)(copy[k].end - copy[k].begin),
+                          (void *)copy[k].begin);
+        }
+    }
+    gpumem_registration_cache_release(held);
+    for (int i = 0; i < REGIONS; i++) {
+        munmap(regions[i], region_size);
+        free(went[i]);
+    }
+    for (int i = 0; i < ledger.count; i++)
+        cr_expect_not(ledger.live[i], "registration %d outlived its memory", i);
+    cr_expect_gt(by_runtime, 20, "only %d of %d copies went by the runtime through a "
+                 "registration: the case was hardly made", by_runtime, copies);
 }

@@ -78,6 +78,7 @@ void sim_config_read(sim_config *c)
     c->no_events = read_switch(c, "SIMGPU_NO_EVENTS");
     c->no_streams = read_switch(c, "SIMGPU_NO_STREAMS");
     c->no_addresses = read_switch(c, "SIMGPU_NO_ADDRESSES");
+    c->reports_pinned = read_switch(c, "SIMGPU_REPORTS_PINNED");
     c->stream_delay_ns = read_number(c, "SIMGPU_STREAM_DELAY_US", 0, 0, 1000000, 0) * 1000;
     c->min_alignment = read_number(c, "SIMGPU_MIN_ALIGNMENT", 256, 1, 1u << 16, 1);
     c->atom_size = read_number(c, "SIMGPU_ATOM_SIZE", 64, 4, 1u << 16, 1);
@@ -123,6 +124,8 @@ void sim_config_describe(const sim_config *c, char *out, size_t size)
         append(out, size, "no events");
     if (c->no_addresses)
         append(out, size, "no addresses");
+    if (c->reports_pinned)
+        append(out, size, "reports pinned memory");
     if (c->stream_delay_ns) {
         snprintf(number, sizeof number, "%llu us per operation",
                  (unsigned long long)(c->stream_delay_ns / 1000));

@@ -63,12 +63,15 @@ static void table_build(void)
         .native_pool_free = sim_native_pool_free,
         .native_pool_stats = sim_native_pool_stats,
         /* Left out, so core does it: host_memory_is_pinned (all host memory, registered or
-         * not, is copied alike, and large transfers are staged), device_native (all zero),
+         * not, is copied alike, and large transfers are staged; SIMGPU_REPORTS_PINNED adds it,
+         * below), device_native (all zero),
          * heap_budget (the heap's size, and core's own count), native_pool_trim (a trim waits
          * for the stream only: nothing is cached). */
     };
     /* What the configuration takes away. Groups go whole: core refuses a table with some of
      * a group's operations. */
+    if (sim_cfg.reports_pinned)
+        table.host_memory_is_pinned = sim_host_memory_is_pinned;
     if (sim_cfg.no_host_copies) {
         table.copy_host_to_page = NULL; /* core maps host-visible pages, and stages the rest */
         table.copy_page_to_host = NULL;

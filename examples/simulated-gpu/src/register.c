@@ -85,6 +85,11 @@ int sim_host_registered(sim_device *d, const void *host, uint64_t size)
     return found;
 }
 
+int sim_host_memory_is_pinned(gpumem_backend_device *device, const void *host, uint64_t size)
+{
+    return sim_host_registered((sim_device *)device, host, size);
+}
+
 int sim_host_read_only(sim_device *d, const void *host, uint64_t size)
 {
     uintptr_t begin = (uintptr_t)host, end = begin + size;

@@ -56,6 +56,7 @@ typedef struct sim_config {
     int no_events;                /* SIMGPU_NO_EVENTS */
     int no_streams;               /* SIMGPU_NO_STREAMS (no events either) */
     int no_addresses;             /* SIMGPU_NO_ADDRESSES */
+    int reports_pinned;           /* SIMGPU_REPORTS_PINNED: host_memory_is_pinned, as runtimes */
     uint64_t stream_delay_ns;     /* SIMGPU_STREAM_DELAY_US, in nanoseconds */
     uint64_t min_alignment;       /* SIMGPU_MIN_ALIGNMENT */
     uint64_t page_alignment;      /* SIMGPU_PAGE_ALIGNMENT: of the addresses pages get */
@@ -311,6 +312,9 @@ void sim_host_unregister(gpumem_backend_device *device,
                          gpumem_backend_registration *registration);
 /* 1 when [host, host + size) lies in one live registration of the device's. */
 int sim_host_registered(sim_device *device, const void *host, uint64_t size);
+/* host_memory_is_pinned (SIMGPU_REPORTS_PINNED): registered memory is pinned, as a runtime
+ * reports it; core then copies large transfers of it directly, by DMA, as on CUDA. */
+int sim_host_memory_is_pinned(gpumem_backend_device *device, const void *host, uint64_t size);
 gpumem_result sim_host_register_read_only(gpumem_backend_device *device, void *host,
                                           uint64_t size,
                                           gpumem_backend_registration **registration);
