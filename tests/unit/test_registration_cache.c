@@ -20,6 +20,7 @@
 #include "gpumem/memhooks.h"
 #include "registration_cache.h"
 #include "sanitized.h"
+#include "stream.h"
 
 #define MIB (1ull << 20)
 
@@ -1002,6 +1003,162 @@ Test(registration_cache, memory_being_registered_goes_by_the_cpu)
     cr_expect_eq(atomic_load(&registering_now), 1, "the answer waited for the registration");
     pthread_join(thread, NULL);
     cr_expect_not(by_cpu_on(&slow_registering, slowly_registered, 4 * MIB));
+}
+
+/* --- the application's registration: the cache's own ends once the streams are done -------- */
+
+/* A device with one stream whose synchronize waits until the test opens its gate: a test acts
+ * inside gpumem_registration_cache_evict's wait for the device's streams, between the mark that
+ * takes the registration out of use and its end. */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+    int inside, open;
+} gate = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+
+static gpumem_result gated_synchronize(gpumem_backend_device *d, gpumem_backend_stream *s)
+{
+    (void)d, (void)s;
+    pthread_mutex_lock(&gate.lock);
+    gate.inside = 1;
+    pthread_cond_broadcast(&gate.changed);
+    while (!gate.open)
+        pthread_cond_wait(&gate.changed, &gate.lock);
+    pthread_mutex_unlock(&gate.lock);
+    return GPUMEM_OK;
+}
+
+static const gpumem_backend_vtable gated_ops = {.host_register = ledger_register,
+                                                .host_unregister = ledger_unregister,
+                                                .stream_synchronize = gated_synchronize};
+static gpumem_device_obj gated;
+static gpumem_stream_obj gated_stream;
+
+typedef struct eviction {
+    pthread_t thread;
+    char *host;
+    uint64_t size;
+    int result;
+} eviction;
+
+static void *evict_thread(void *argument)
+{
+    eviction *e = argument;
+    e->result = gpumem_registration_cache_evict(&gated, e->host, e->size);
+    return NULL;
+}
+
+/* Registers [host, host + size) on the gated device, then starts the application's
+ * registration of it on another thread and returns once that thread waits for the stream. */
+static void evict_started(eviction *e, char *host, uint64_t size)
+{
+    gated = (gpumem_device_obj){.ops = &gated_ops};
+    pthread_mutex_init(&gated.lock, NULL);
+    gpumem_list_init(&gated.streams);
+    gated_stream = (gpumem_stream_obj){.device = &gated};
+    gpumem_list_push(&gated.streams, &gated_stream.link);
+    gpumem_registration_cache_release(gpumem_registration_cache_take(&gated, host, size, 1));
+    cr_assert_eq(ledger.registered, 1, "the cache did not register the memory");
+    *e = (eviction){.host = host, .size = size};
+    cr_assert_eq(pthread_create(&e->thread, NULL, evict_thread, e), 0);
+    pthread_mutex_lock(&gate.lock);
+    while (!gate.inside)
+        pthread_cond_wait(&gate.changed, &gate.lock);
+    pthread_mutex_unlock(&gate.lock);
+}
+
+static void evict_finished(eviction *e)
+{
+    pthread_mutex_lock(&gate.lock);
+    gate.open = 1;
+    pthread_cond_broadcast(&gate.changed);
+    pthread_mutex_unlock(&gate.lock);
+    cr_assert_eq(pthread_join(e->thread, NULL), 0);
+}
+
+/* While the application's registration waits for the device's streams, the registration it
+ * ends is still in the runtime, and a copy the runtime made of its pages from then on could
+ * still be running when it ends: every copy over those pages, of any range and for any device,
+ * goes by the CPU, and no transfer takes it or registers over it; copies of other pages go on
+ * as before. Random ranges around the registration's pages. */
+Test(registration_cache, while_the_application_registers_its_memory_no_copy_is_left_to_the_runtime,
+     .timeout = 30)
+{
+    budget("1073741824");
+    long page = sysconf(_SC_PAGESIZE);
+    char *region = map(16 * MIB), *p = region + 4 * MIB;
+    uint64_t size = 8 * MIB - 300; /* its last page holds other bytes too */
+    eviction e;
+    evict_started(&e, p + 100, size);
+    uintptr_t first = (uintptr_t)p, last = ((uintptr_t)p + 100 + size + page - 1) & ~(page - 1);
+    static gpumem_device_obj other = {.ops = &ledger_ops};
+    srand(14);
+    for (int i = 0; i < 400; i++) {
+        /* from two pages before the registration to two after, by the page or the byte */
+        uintptr_t from = first - 2 * page + (uintptr_t)rand() % (last - first + 4 * page);
+        uint64_t length = 1 + (uint64_t)rand() % (i % 2 ? 3 * (uint64_t)page : 9 * MIB);
+        const gpumem_device_obj *on = i % 3 ? &gated : &other;
+        int over = from < last && first < from + length;
+        cr_expect_eq(by_cpu_on(on, (void *)from, length), over,
+                     "copy %d, %llu bytes at %+lld from the registration's pages, %s: %s", i,
+                     (unsigned long long)length, (long long)(from - first),
+                     on == &gated ? "its device" : "another device",
+                     over ? "left to the runtime over a registration being ended"
+                          : "sent by the CPU over other pages");
+    }
+    cr_expect_null(gpumem_registration_cache_take(&gated, p + 100, size, 1),
+                   "a transfer took a registration being ended");
+    cr_expect_null(gpumem_registration_cache_take(&gated, p, 8 * MIB, 1),
+                   "registered over a registration being ended");
+    cr_expect_eq(ledger.unregistered, 0, "ended before the device's streams were done");
+    cr_expect_eq(ledger.registered, 1);
+    evict_finished(&e);
+    cr_expect(e.result, "the application's registration was refused");
+    cr_expect_eq(ledger.unregistered, 1);
+    cr_expect_eq(stats().evicted, 1);
+    cr_expect_eq(stats().registrations, 0);
+    cr_expect_not(by_cpu_on(&gated, p + 100, size), "after it ended");
+}
+
+/* The memory goes while the application's registration waits: the free ends it at once (the
+ * memory must not come back at that address with it in the runtime), and the application's
+ * registration then finds nothing left to end. Once only, whichever part goes. */
+static void expect_given_back_while_evicting(void (*give_back)(char *p))
+{
+    budget("1073741824");
+    char *p = map(8 * MIB);
+    eviction e;
+    evict_started(&e, p, 8 * MIB);
+    give_back(p);
+    cr_expect_eq(ledger.unregistered, 1, "the memory went, and its registration stayed");
+    evict_finished(&e);
+    cr_expect(e.result);
+    cr_expect_eq(ledger.unregistered, 1); /* the ledger fails a second end itself */
+    cr_expect_eq(stats().evicted, 0);
+    cr_expect_eq(stats().invalidated, 1);
+    cr_expect_eq(stats().registrations, 0);
+}
+
+static void unmap_all(char *p) { munmap(p, 8 * MIB); }
+static void unmap_a_page(char *p) { munmap(p + 4096, 4096); }
+static void drop_the_pages(char *p) { madvise(p, 8 * MIB, MADV_DONTNEED); }
+
+Test(registration_cache, memory_unmapped_while_the_application_registers_it_is_ended_once,
+     .timeout = 30)
+{
+    expect_given_back_while_evicting(unmap_all);
+}
+
+Test(registration_cache, a_page_unmapped_while_the_application_registers_it_ends_it_once,
+     .timeout = 30)
+{
+    expect_given_back_while_evicting(unmap_a_page);
+}
+
+Test(registration_cache, pages_dropped_while_the_application_registers_them_end_it_once,
+     .timeout = 30)
+{
+    expect_given_back_while_evicting(drop_the_pages);
 }
 
 /* Random synchronous transfers (take and release), unmaps, page-dropping advice and maps over,
