@@ -15,8 +15,18 @@
 
 /* Registrations held at once: each is one large transfer's memory, and a few dozen cover the
  * arrays an application moves again and again. A fixed table: the listener, which runs inside
- * the application's free, must not allocate, and nothing here does. */
+ * the application's free, must not allocate, and nothing here does. One bit of a word for each
+ * slot (and each window) says which are taken, so that a search visits those alone: every
+ * transfer searches, and the listener does at every free while one is taken. */
 #define CACHE_SLOTS 64
+_Static_assert(CACHE_SLOTS == 64, "one bit of a uint64_t for each slot");
+/* The listener reads the slots' word inside the application's free: no lock may hide in it. */
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics without a lock");
+
+/* Visits the index i of each bit set in `mask`, lowest first (the mask is read once). */
+#define FOR_EACH_BIT(i, mask)                                                         \
+    for (uint64_t bits_##i = (mask); bits_##i && ((i) = __builtin_ctzll(bits_##i), 1); \
+         bits_##i &= bits_##i - 1)
 
 typedef enum slot_state {
     SLOT_FREE,
@@ -48,7 +58,9 @@ struct gpumem_cached_registration {
  * the runtime may make: no registration over them is made meanwhile (room_for). */
 typedef struct queue_window {
     uintptr_t begin, end;
-    const gpumem_queued_transfer *owner; /* NULL: a free entry */
+    /* The transfer that took it last. Whether it is taken now is its bit in windows_used: a
+     * transfer that lets it go leaves its range and owner (queued); a fork's child clears them. */
+    const gpumem_queued_transfer *owner;
 } queue_window;
 
 /* The lock is never held around anything that may allocate or free (the runtime, the log),
@@ -62,8 +74,12 @@ static struct {
     uint64_t budget;
     uintptr_t page;
     gpumem_cached_registration slots[CACHE_SLOTS];
-    _Atomic uint32_t held; /* slots not free: the listener returns at once while 0 */
+    /* Bit i: slot i is not free. Changed under the lock; read without it where 0 answers at
+     * once (the listener, a take that registers nothing). */
+    _Atomic uint64_t used;
     queue_window windows[CACHE_SLOTS];
+    /* Bit i: window i is taken. Taken under the lock; let go without it (queued). */
+    _Atomic uint64_t windows_used;
     uint64_t bytes;
     uint64_t clock;
     gpumem_registration_cache_stats stats;
@@ -113,7 +129,7 @@ static void listener(void *address, size_t size)
 {
     if (address == atomic_load_explicit(&probe_address, memory_order_relaxed))
         atomic_store_explicit(&probe_seen, 1, memory_order_relaxed);
-    if (!atomic_load_explicit(&cache.held, memory_order_acquire))
+    if (!atomic_load_explicit(&cache.used, memory_order_acquire))
         return;
     uintptr_t begin = (uintptr_t)address;
     uintptr_t end = begin + size < begin ? UINTPTR_MAX : begin + size;
@@ -126,15 +142,21 @@ static void listener(void *address, size_t size)
      * ended. Waited for before this thread takes any to end, so that no two threads wait for
      * each other; never from inside this thread's own ending. The scan starts over after each
      * wait: meanwhile a third thread may have taken one it had passed. */
-    for (int i = 0; locks && !ending_here && i < CACHE_SLOTS; i++)
-        if (cache.slots[i].state == SLOT_UNREGISTERING &&
-            overlaps_bytes(&cache.slots[i], begin, end)) {
-            pthread_cond_wait(&cache.ended, &cache.lock);
-            i = -1;
-        }
-    for (int i = 0; i < CACHE_SLOTS; i++) {
+    for (int waited = locks && !ending_here; waited;) {
+        waited = 0;
+        int i;
+        FOR_EACH_BIT(i, cache.used)
+            if (cache.slots[i].state == SLOT_UNREGISTERING &&
+                overlaps_bytes(&cache.slots[i], begin, end)) {
+                pthread_cond_wait(&cache.ended, &cache.lock);
+                waited = 1;
+                break;
+            }
+    }
+    int i;
+    FOR_EACH_BIT(i, cache.used) {
         gpumem_cached_registration *s = &cache.slots[i];
-        if (s->state == SLOT_FREE || !overlaps_bytes(s, begin, end))
+        if (!overlaps_bytes(s, begin, end))
             continue;
         if (s->state == SLOT_LIVE || s->state == SLOT_EVICTING) {
             /* An evicting one has no users and takes no new ones: ended here instead. */
@@ -177,7 +199,8 @@ static void after_fork_in_child(void)
     for (int i = 0; i < CACHE_SLOTS; i++)
         cache.windows[i] = (queue_window){0};
     cache.bytes = 0;
-    atomic_store(&cache.held, 0);
+    atomic_store(&cache.used, 0);
+    atomic_store(&cache.windows_used, 0);
 }
 
 static void setup(void)
@@ -267,7 +290,8 @@ static void slot_clear(gpumem_cached_registration *s)
 {
     cache.bytes -= s->end - s->begin;
     *s = (gpumem_cached_registration){.state = SLOT_FREE};
-    atomic_fetch_sub_explicit(&cache.held, 1, memory_order_release);
+    atomic_fetch_and_explicit(&cache.used, ~(UINT64_C(1) << (s - cache.slots)),
+                              memory_order_release);
 }
 
 /* Ends the registrations of slots marked SLOT_UNREGISTERING by this thread in `mine` (lock not
@@ -300,7 +324,8 @@ static void doom(gpumem_cached_registration *s, gpumem_cached_registration **min
 static void collect_stale(const gpumem_device_obj *device, gpumem_cached_registration **mine,
                           int *count)
 {
-    for (int i = 0; i < CACHE_SLOTS; i++)
+    int i;
+    FOR_EACH_BIT(i, cache.used)
         if (cache.slots[i].state == SLOT_STALE && !cache.slots[i].users &&
             cache.slots[i].device == device)
             doom(&cache.slots[i], mine, count);
@@ -315,21 +340,23 @@ static void collect_stale(const gpumem_device_obj *device, gpumem_cached_registr
 static gpumem_cached_registration *room_for(gpumem_device_obj *device, uintptr_t begin,
                                             uintptr_t end, uint64_t ending)
 {
-    for (int i = 0; i < CACHE_SLOTS; i++)
-        if (cache.windows[i].owner && cache.windows[i].begin < end && begin < cache.windows[i].end)
+    int i;
+    /* Acquire: a window's range was written before its bit (queue_begin, under this lock too;
+     * only queued clears a bit without it, which at worst refuses a registration it would not
+     * have had to). */
+    FOR_EACH_BIT(i, atomic_load_explicit(&cache.windows_used, memory_order_acquire))
+        if (cache.windows[i].begin < end && begin < cache.windows[i].end)
             return NULL;
-    gpumem_cached_registration *free_slot = NULL;
-    for (int i = 0; i < CACHE_SLOTS; i++) {
-        gpumem_cached_registration *s = &cache.slots[i];
-        if (s->state == SLOT_FREE) {
-            free_slot = free_slot ? free_slot : s;
-            continue;
-        }
+    uint64_t used = atomic_load_explicit(&cache.used, memory_order_relaxed);
+    FOR_EACH_BIT(i, used) {
+        const gpumem_cached_registration *s = &cache.slots[i];
         /* Slots being ended are gone before this registration is made (this thread's) or
          * soon after (another's: the runtime may then refuse this one, and it stages). */
         if (s->state != SLOT_UNREGISTERING && s->device == device && overlaps(s, begin, end))
             return NULL;
     }
+    gpumem_cached_registration *free_slot =
+        ~used ? &cache.slots[__builtin_ctzll(~used)] : NULL;
     /* `ending`: bytes of registrations this thread ends before it registers */
     return cache.bytes - ending + (end - begin) <= cache.budget ? free_slot : NULL;
 }
@@ -345,15 +372,22 @@ gpumem_cached_registration *gpumem_registration_cache_take(gpumem_device_obj *de
         return NULL;
     if (end - begin > cache.budget)
         return NULL;
+    /* No slot taken: nothing to hit. One being taken now is not live yet, and a transfer that
+     * leaves its copy to the runtime asks again under the lock (queue_begin). */
+    if (!may_register && !atomic_load_explicit(&cache.used, memory_order_acquire))
+        return NULL;
     gpumem_cached_registration *mine[CACHE_SLOTS];
     int count = 0;
     pthread_mutex_lock(&cache.lock);
     collect_stale(device, mine, &count);
     gpumem_cached_registration *found = NULL;
-    for (int i = 0; i < CACHE_SLOTS && !found; i++) {
+    int i;
+    FOR_EACH_BIT(i, cache.used) {
         gpumem_cached_registration *s = &cache.slots[i];
-        if (s->state == SLOT_LIVE && s->device == device && s->begin <= begin && end <= s->end)
+        if (s->state == SLOT_LIVE && s->device == device && s->begin <= begin && end <= s->end) {
             found = s;
+            break;
+        }
     }
     if (found) {
         found->users++;
@@ -364,7 +398,7 @@ gpumem_cached_registration *gpumem_registration_cache_take(gpumem_device_obj *de
         return found;
     }
     uint64_t ending = 0;
-    for (int i = 0; i < count; i++)
+    for (i = 0; i < count; i++)
         ending += mine[i]->end - mine[i]->begin;
     gpumem_cached_registration *slot = may_register ? room_for(device, begin, end, ending) : NULL;
     if (slot) {
@@ -375,7 +409,8 @@ gpumem_cached_registration *gpumem_registration_cache_take(gpumem_device_obj *de
                                              .bytes_begin = bytes_begin,
                                              .bytes_end = bytes_end};
         cache.bytes += end - begin;
-        atomic_fetch_add_explicit(&cache.held, 1, memory_order_release);
+        atomic_fetch_or_explicit(&cache.used, UINT64_C(1) << (slot - cache.slots),
+                                 memory_order_release);
     }
     pthread_mutex_unlock(&cache.lock);
     end_registrations(mine, count);
@@ -446,33 +481,41 @@ int gpumem_registration_cache_queue_begin(const gpumem_device_obj *device, const
      * registration of these pages has this device copy them as pinned memory too; and that
      * device's close or the application's registration would end it without waiting for this
      * device's streams. */
-    for (int i = 0; i < CACHE_SLOTS && !by_cpu; i++) {
+    int i;
+    FOR_EACH_BIT(i, cache.used) {
         const gpumem_cached_registration *s = &cache.slots[i];
-        by_cpu = s->state != SLOT_FREE && overlaps(s, begin, end) &&
+        by_cpu = overlaps(s, begin, end) &&
                  (s->state != SLOT_LIVE || s->device != device || gaps ||
                   s->bytes_begin < bytes_begin || bytes_end < s->bytes_end);
+        if (by_cpu)
+            break;
     }
     /* The runtime may copy it: no registration over its pages until the copy is queued. With
-     * no entry free, it goes by the CPU instead. */
-    for (int i = 0; i < CACHE_SLOTS && !by_cpu && !queued->window; i++)
-        if (!cache.windows[i].owner) {
-            cache.windows[i] = (queue_window){.begin = begin, .end = end, .owner = queued};
-            queued->window = i + 1;
-        }
+     * no entry free, it goes by the CPU instead. The range is written before the bit is set
+     * (release; room_for reads the bits with acquire). */
+    uint64_t taken = atomic_load_explicit(&cache.windows_used, memory_order_acquire);
+    if (!by_cpu && ~taken) {
+        i = __builtin_ctzll(~taken);
+        cache.windows[i] = (queue_window){.begin = begin, .end = end, .owner = queued};
+        atomic_fetch_or_explicit(&cache.windows_used, UINT64_C(1) << i, memory_order_release);
+        queued->window = i + 1;
+    }
     by_cpu |= !queued->window;
     pthread_mutex_unlock(&cache.lock);
     return by_cpu;
 }
 
+/* Without the lock: while its bit is set, no other transfer takes the entry, so its owner
+ * stays this transfer's (or, in a fork's child, which forgot the entries, is NULL or another's,
+ * whose bit stays). */
 void gpumem_registration_cache_queued(gpumem_queued_transfer *queued)
 {
     if (!queued->window)
         return;
-    pthread_mutex_lock(&cache.lock);
-    queue_window *w = &cache.windows[queued->window - 1];
-    if (w->owner == queued) /* else a fork's child, which forgot it */
-        *w = (queue_window){0};
-    pthread_mutex_unlock(&cache.lock);
+    int i = queued->window - 1;
+    if (cache.windows[i].owner == queued)
+        atomic_fetch_and_explicit(&cache.windows_used, ~(UINT64_C(1) << i),
+                                  memory_order_release);
     queued->window = 0;
 }
 

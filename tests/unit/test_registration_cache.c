@@ -34,6 +34,25 @@ static struct {
     int refuse; /* the next registration fails */
 } ledger;
 
+/* copies_queued_on_many_threads_give_back_every_window: each thread's copy whose window is
+ * open, its pages [first, end) in storm_region as (first << 32) | end; 0 when none. */
+static char *storm_region;
+static _Atomic uint64_t storm_open[3];
+
+/* ledger_register's check: no registration over a copy's open window. */
+static void expect_no_open_window_under(uintptr_t begin, uintptr_t end)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    for (int t = 0; t < 3; t++) {
+        uint64_t open = atomic_load(&storm_open[t]);
+        uintptr_t b = (uintptr_t)storm_region + (open >> 32) * page,
+                  e = (uintptr_t)storm_region + (open & UINT32_MAX) * page;
+        cr_assert(!open || end <= b || e <= begin,
+                  "registered [%#lx, %#lx) over a copy being queued over [%#lx, %#lx)",
+                  (unsigned long)begin, (unsigned long)end, (unsigned long)b, (unsigned long)e);
+    }
+}
+
 static gpumem_result ledger_register(gpumem_backend_device *device, void *host, uint64_t size,
                                      gpumem_backend_registration **out)
 {
@@ -43,6 +62,7 @@ static gpumem_result ledger_register(gpumem_backend_device *device, void *host, 
         return GPUMEM_ERROR_OUT_OF_HOST_MEMORY;
     }
     uintptr_t b = (uintptr_t)host, e = b + size;
+    expect_no_open_window_under(b, e);
     for (int i = 0; i < ledger.count; i++) /* the runtimes refuse overlapping registrations */
         cr_assert(!ledger.live[i] || e <= ledger.begin[i] || ledger.end[i] <= b,
                   "registration [%#lx, %#lx) overlaps a live one", (unsigned long)b,
@@ -670,6 +690,45 @@ static void free_in_prepare(void) { free(fork_garbage[0]); }
 static void free_in_parent(void) { free(fork_garbage[1]); }
 static void free_in_child(void) { free(fork_garbage[2]); }
 
+/* A fork's child forgets the copies being queued. A copy of the forking thread that opened its
+ * window before the fork and lets it go in the child must not let go of the window the child's
+ * own copy took in that entry since: the child still has all 64, one taken. */
+static gpumem_queued_transfer parents_copy;
+static char *child_copies_memory;
+
+static int child_keeps_its_window(void)
+{
+    gpumem_queued_transfer mine, many[64];
+    if (gpumem_registration_cache_queue_begin(&device, child_copies_memory, 100, 0, &mine))
+        return 0;
+    gpumem_registration_cache_queued(&parents_copy);
+    int ok = 1;
+    for (int i = 0; i < 63; i++)
+        ok &= !gpumem_registration_cache_queue_begin(&device, child_copies_memory, 100, 0,
+                                                     &many[i]);
+    ok &= gpumem_registration_cache_queue_begin(&device, child_copies_memory, 100, 0, &many[63]);
+    return ok;
+}
+
+Test(registration_cache, a_copy_queued_across_a_fork_leaves_the_childs_window_alone)
+{
+    budget("1073741824");
+    child_copies_memory = map(MIB);
+    cr_assert_not(gpumem_registration_cache_queue_begin(&device, child_copies_memory, 100, 0,
+                                                        &parents_copy));
+    cr_expect(in_child(child_keeps_its_window),
+              "the parent's copy let go of the window the child's copy held");
+    gpumem_registration_cache_queued(&parents_copy);
+    gpumem_queued_transfer many[65];
+    for (int i = 0; i < 64; i++)
+        cr_expect_not(gpumem_registration_cache_queue_begin(&device, child_copies_memory, 100, 0,
+                                                            &many[i]));
+    cr_expect(gpumem_registration_cache_queue_begin(&device, child_copies_memory, 100, 0,
+                                                    &many[64]));
+    for (int i = 0; i < 65; i++)
+        gpumem_registration_cache_queued(&many[i]);
+}
+
 Test(registration_cache, fork_handlers_that_free_do_not_deadlock, .timeout = 20)
 {
     for (int i = 0; i < 3; i++)
@@ -815,6 +874,147 @@ Test(registration_cache, random_operations_never_reuse_a_registration_of_memory_
     }
     for (int i = 0; i < REGIONS; i++)
         free(went[i]);
+}
+
+/* Random registrations of many small ranges, each made, hit and ended (by an unmap of one of
+ * its pages) against a model of which are registered: the table fills (a 65th registration
+ * finds no slot, and the transfer goes as without the cache), empties and refills in random
+ * orders, and the cache's searches, which visit the slots it knows are taken, always find what
+ * the model says is there. */
+Test(registration_cache, random_registrations_fill_and_empty_every_slot)
+{
+    budget("1073741824");
+    enum { RANGES = 80, RANGE_PAGES = 4, STEPS = 3000, SLOTS = 64 };
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), span = RANGE_PAGES * page;
+    char *region = map(RANGES * span);
+    int registered[RANGES] = {0}, live = 0, refused = 0, fewest_after_full = SLOTS;
+    char *made_from[RANGES]; /* the bytes of the transfer that registered it */
+    uint64_t made_size[RANGES];
+    uint64_t state = 0x2545f4914f6cdd1dull;
+    for (int step = 1; step <= STEPS; step++) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        uint32_t rnd = (uint32_t)(state >> 33);
+        int r = (int)(rnd % RANGES);
+        char *at = region + (uint64_t)r * span;
+        /* the bytes of a transfer: inside the range's pages, from its first byte or a few on */
+        char *from = at + (rnd >> 8) % 64;
+        uint64_t size = span - (uint64_t)(from - at) - (rnd >> 16) % 64;
+        /* Phases of 500 steps: one that mostly registers, one that mostly ends. */
+        int draining = (step / 500) % 2;
+        if ((rnd >> 24) % 16 < (draining ? 15u : 2u)) { /* the memory goes: its registration too */
+            int before = ledger.unregistered;
+            munmap(at + ((rnd >> 28) % RANGE_PAGES) * page, page);
+            cr_assert_neq(mmap(at, span, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0),
+                          MAP_FAILED);
+            cr_assert_eq(ledger.unregistered, before + registered[r],
+                         "step %d: range %d went, and %d registrations ended", step, r,
+                         ledger.unregistered - before);
+            live -= registered[r];
+            registered[r] = 0;
+            continue;
+        }
+        uint64_t hits = stats().hits;
+        int made = ledger.registered;
+        gpumem_cached_registration *c = gpumem_registration_cache_take(&device, from, size, 1);
+        if (registered[r]) {
+            cr_assert(c && stats().hits == hits + 1, "step %d: range %d is registered, no hit",
+                      step, r);
+        } else if (live < SLOTS) {
+            cr_assert(c && ledger.registered == made + 1,
+                      "step %d: range %d not registered with %d of %d slots taken", step, r,
+                      live, SLOTS);
+            registered[r] = 1;
+            live++;
+            made_from[r] = from;
+            made_size[r] = size;
+        } else {
+            cr_assert(!c && ledger.registered == made,
+                      "step %d: a registration past the %d slots", step, SLOTS);
+            refused++;
+        }
+        gpumem_registration_cache_release(c);
+        cr_assert_eq(stats().registrations, (uint64_t)live, "step %d", step);
+        /* A copy left to the runtime must hold all of the bytes the registration was made for. */
+        int holds = registered[r] && from <= made_from[r] &&
+                    made_from[r] + made_size[r] <= from + size;
+        cr_assert_eq(by_cpu(from, size), registered[r] && !holds,
+                     "step %d: range %d, %llu bytes at +%d", step, r, (unsigned long long)size,
+                     (int)(from - at));
+        cr_assert_eq(by_cpu(at + span - 1, 1), registered[r],
+                     "step %d: the last byte of range %d", step, r);
+        if (refused && live < fewest_after_full)
+            fewest_after_full = live;
+    }
+    cr_expect_gt(refused, 0, "the table never filled");
+    cr_expect_leq(fewest_after_full, 4, "the table never emptied after it filled");
+}
+
+/* Copies queued on three threads at once, beside registrations made, hit and ended on this one:
+ * a copy lets its window go without the lock, and none may be lost or kept. Afterwards the 64
+ * windows are all free again (64 copies queue at once, the 65th goes by the CPU), and the ledger
+ * saw no overlap and no second end. */
+static _Atomic int storm_over;
+static _Atomic long storm_copies;
+
+static void *queue_copies(void *seed)
+{
+    int me = (int)(uintptr_t)seed - 1;
+    uint64_t state = (uintptr_t)seed, page = (uint64_t)sysconf(_SC_PAGESIZE);
+    long copies = 0;
+    while (!atomic_load_explicit(&storm_over, memory_order_relaxed)) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        uint64_t at = (state >> 33) % (32 * MIB), size = 1 + (state >> 17) % (2 * MIB);
+        gpumem_queued_transfer queued;
+        if (!gpumem_registration_cache_queue_begin(&device, storm_region + at, size, 0,
+                                                   &queued)) {
+            /* Its window is open from inside queue_begin: published a little later. */
+            atomic_store(&storm_open[me], (at / page) << 32 | (at + size + page - 1) / page);
+            for (volatile int spin = 0; spin < 2000; spin++)
+                ;
+            atomic_store(&storm_open[me], 0);
+        }
+        gpumem_registration_cache_queued(&queued);
+        copies++;
+    }
+    atomic_fetch_add(&storm_copies, copies);
+    return NULL;
+}
+
+Test(registration_cache, copies_queued_on_many_threads_give_back_every_window, .timeout = 60)
+{
+    budget("1073741824");
+    storm_region = map(34 * MIB);
+    pthread_t threads[3];
+    for (uintptr_t i = 0; i < 3; i++)
+        cr_assert_eq(pthread_create(&threads[i], NULL, queue_copies, (void *)(i + 1)), 0);
+    uint64_t state = 7;
+    for (int step = 0; step < 8000; step++) {
+        state = state * 6364136223846793005ull + 1442695040888963407ull;
+        char *at = storm_region + ((state >> 33) % 32) * MIB;
+        if ((state >> 20) % 4 == 0) {
+            munmap(at, 4096);
+            cr_assert_neq(mmap(at, 4096, PROT_READ | PROT_WRITE,
+                               MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0),
+                          MAP_FAILED);
+        } else {
+            gpumem_registration_cache_release(
+                gpumem_registration_cache_take(&device, at, MIB, 1));
+        }
+    }
+    atomic_store(&storm_over, 1);
+    for (int i = 0; i < 3; i++)
+        pthread_join(threads[i], NULL);
+    cr_expect_gt(atomic_load(&storm_copies), 1000, "the threads queued few copies");
+    cr_expect_gt(ledger.registered, 10, "few registrations were made beside them");
+    char *elsewhere = map(MIB);
+    gpumem_queued_transfer many[65];
+    for (int i = 0; i < 64; i++)
+        cr_expect_not(gpumem_registration_cache_queue_begin(&device, elsewhere, 100, 0, &many[i]),
+                      "copy %d of 64: a window was never given back", i);
+    cr_expect(gpumem_registration_cache_queue_begin(&device, elsewhere, 100, 0, &many[64]));
+    for (int i = 0; i < 65; i++)
+        gpumem_registration_cache_queued(&many[i]);
 }
 
 /* Three threads: B ends registration I (slowly), the main thread's advice over I and J waits for
