@@ -77,6 +77,9 @@ static struct {
     /* Bit i: slot i is not free. Changed under the lock; read without it where 0 answers at
      * once (the listener, a take that registers nothing). */
     _Atomic uint64_t used;
+    /* Slot i's bytes_begin and bytes_end, for the listener to read without the lock: written
+     * under it before the slot's bit is set, cleared before the bit is. */
+    _Atomic uintptr_t slot_bytes[CACHE_SLOTS][2];
     queue_window windows[CACHE_SLOTS];
     /* Bit i: window i is taken. Taken under the lock; let go without it (queued). */
     _Atomic uint64_t windows_used;
@@ -99,6 +102,24 @@ static int overlaps(const gpumem_cached_registration *s, uintptr_t begin, uintpt
 static int overlaps_bytes(const gpumem_cached_registration *s, uintptr_t begin, uintptr_t end)
 {
     return s->bytes_begin < end && begin < s->bytes_end;
+}
+
+/* Whether [begin, end) shares a byte with the bytes of a slot taken now, read without the lock:
+ * most frees of a process that holds registrations touch none, and return at once rather than
+ * take the lock (every thread's free would wait for every other's). A slot's bytes are visible
+ * with its bit (acquire, against the take's release). A slot being taken while this runs is not
+ * seen: its transfer is of memory that this call is giving back, a race of the application's,
+ * which the lock would settle either way (before the take: nothing to end; after it: the
+ * registration, doomed). A torn read of a slot made again meanwhile can only answer 1, or miss
+ * a slot taken meanwhile (as above); a slot being cleared was ended already. */
+static int touches_a_slot(uintptr_t begin, uintptr_t end)
+{
+    int i;
+    FOR_EACH_BIT(i, atomic_load_explicit(&cache.used, memory_order_acquire))
+        if (atomic_load_explicit(&cache.slot_bytes[i][0], memory_order_relaxed) < end &&
+            begin < atomic_load_explicit(&cache.slot_bytes[i][1], memory_order_relaxed))
+            return 1;
+    return 0;
 }
 
 static void end_registrations(gpumem_cached_registration **mine, int count);
@@ -129,10 +150,10 @@ static void listener(void *address, size_t size)
 {
     if (address == atomic_load_explicit(&probe_address, memory_order_relaxed))
         atomic_store_explicit(&probe_seen, 1, memory_order_relaxed);
-    if (!atomic_load_explicit(&cache.used, memory_order_acquire))
-        return;
     uintptr_t begin = (uintptr_t)address;
     uintptr_t end = begin + size < begin ? UINTPTR_MAX : begin + size;
+    if (__builtin_expect(!touches_a_slot(begin, end), 1))
+        return;
     int locks = !forking;
     gpumem_cached_registration *mine[CACHE_SLOTS];
     int count = 0;
@@ -199,6 +220,10 @@ static void after_fork_in_child(void)
     for (int i = 0; i < CACHE_SLOTS; i++)
         cache.windows[i] = (queue_window){0};
     cache.bytes = 0;
+    for (int i = 0; i < CACHE_SLOTS; i++) {
+        atomic_store(&cache.slot_bytes[i][0], 0);
+        atomic_store(&cache.slot_bytes[i][1], 0);
+    }
     atomic_store(&cache.used, 0);
     atomic_store(&cache.windows_used, 0);
 }
@@ -290,8 +315,10 @@ static void slot_clear(gpumem_cached_registration *s)
 {
     cache.bytes -= s->end - s->begin;
     *s = (gpumem_cached_registration){.state = SLOT_FREE};
-    atomic_fetch_and_explicit(&cache.used, ~(UINT64_C(1) << (s - cache.slots)),
-                              memory_order_release);
+    ptrdiff_t i = s - cache.slots;
+    atomic_store_explicit(&cache.slot_bytes[i][0], 0, memory_order_relaxed);
+    atomic_store_explicit(&cache.slot_bytes[i][1], 0, memory_order_relaxed);
+    atomic_fetch_and_explicit(&cache.used, ~(UINT64_C(1) << i), memory_order_release);
 }
 
 /* Ends the registrations of slots marked SLOT_UNREGISTERING by this thread in `mine` (lock not
@@ -409,8 +436,10 @@ gpumem_cached_registration *gpumem_registration_cache_take(gpumem_device_obj *de
                                              .bytes_begin = bytes_begin,
                                              .bytes_end = bytes_end};
         cache.bytes += end - begin;
-        atomic_fetch_or_explicit(&cache.used, UINT64_C(1) << (slot - cache.slots),
-                                 memory_order_release);
+        ptrdiff_t n = slot - cache.slots;
+        atomic_store_explicit(&cache.slot_bytes[n][0], bytes_begin, memory_order_relaxed);
+        atomic_store_explicit(&cache.slot_bytes[n][1], bytes_end, memory_order_relaxed);
+        atomic_fetch_or_explicit(&cache.used, UINT64_C(1) << n, memory_order_release);
     }
     pthread_mutex_unlock(&cache.lock);
     end_registrations(mine, count);
