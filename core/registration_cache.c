@@ -78,8 +78,11 @@ static struct {
      * once (the listener, a take that registers nothing). */
     _Atomic uint64_t used;
     /* Slot i's bytes_begin and bytes_end, for the listener to read without the lock: written
-     * under it before the slot's bit is set, cleared before the bit is. */
+     * under it before the slot's bit is set, cleared before the bit is. span holds the lowest
+     * and the highest of them over the taken slots: widened before a new slot's bit is set,
+     * narrowed after a bit is cleared (set_span). */
     _Atomic uintptr_t slot_bytes[CACHE_SLOTS][2];
+    _Atomic uintptr_t span[2];
     queue_window windows[CACHE_SLOTS];
     /* Bit i: window i is taken. Taken under the lock; let go without it (queued). */
     _Atomic uint64_t windows_used;
@@ -114,12 +117,32 @@ static int overlaps_bytes(const gpumem_cached_registration *s, uintptr_t begin, 
  * a slot taken meanwhile (as above); a slot being cleared was ended already. */
 static int touches_a_slot(uintptr_t begin, uintptr_t end)
 {
+    uint64_t used = atomic_load_explicit(&cache.used, memory_order_acquire);
+    /* Most of a process's frees are of its heap, far from the large arrays it transfers. */
+    if (!used || end <= atomic_load_explicit(&cache.span[0], memory_order_relaxed) ||
+        atomic_load_explicit(&cache.span[1], memory_order_relaxed) <= begin)
+        return 0;
     int i;
-    FOR_EACH_BIT(i, atomic_load_explicit(&cache.used, memory_order_acquire))
+    FOR_EACH_BIT(i, used)
         if (atomic_load_explicit(&cache.slot_bytes[i][0], memory_order_relaxed) < end &&
             begin < atomic_load_explicit(&cache.slot_bytes[i][1], memory_order_relaxed))
             return 1;
     return 0;
+}
+
+/* Sets the span over the slots of `used` (lock held). */
+static void set_span(uint64_t used)
+{
+    uintptr_t low = UINTPTR_MAX, high = 0;
+    int i;
+    FOR_EACH_BIT(i, used) {
+        uintptr_t b = atomic_load_explicit(&cache.slot_bytes[i][0], memory_order_relaxed);
+        uintptr_t e = atomic_load_explicit(&cache.slot_bytes[i][1], memory_order_relaxed);
+        low = b < low ? b : low;
+        high = e > high ? e : high;
+    }
+    atomic_store_explicit(&cache.span[0], low, memory_order_relaxed);
+    atomic_store_explicit(&cache.span[1], high, memory_order_relaxed);
 }
 
 static void end_registrations(gpumem_cached_registration **mine, int count);
@@ -224,6 +247,7 @@ static void after_fork_in_child(void)
         atomic_store(&cache.slot_bytes[i][0], 0);
         atomic_store(&cache.slot_bytes[i][1], 0);
     }
+    set_span(0);
     atomic_store(&cache.used, 0);
     atomic_store(&cache.windows_used, 0);
 }
@@ -318,7 +342,8 @@ static void slot_clear(gpumem_cached_registration *s)
     ptrdiff_t i = s - cache.slots;
     atomic_store_explicit(&cache.slot_bytes[i][0], 0, memory_order_relaxed);
     atomic_store_explicit(&cache.slot_bytes[i][1], 0, memory_order_relaxed);
-    atomic_fetch_and_explicit(&cache.used, ~(UINT64_C(1) << i), memory_order_release);
+    set_span(atomic_fetch_and_explicit(&cache.used, ~(UINT64_C(1) << i), memory_order_release) &
+             ~(UINT64_C(1) << i));
 }
 
 /* Ends the registrations of slots marked SLOT_UNREGISTERING by this thread in `mine` (lock not
@@ -439,7 +464,9 @@ gpumem_cached_registration *gpumem_registration_cache_take(gpumem_device_obj *de
         ptrdiff_t n = slot - cache.slots;
         atomic_store_explicit(&cache.slot_bytes[n][0], bytes_begin, memory_order_relaxed);
         atomic_store_explicit(&cache.slot_bytes[n][1], bytes_end, memory_order_relaxed);
-        atomic_fetch_or_explicit(&cache.used, UINT64_C(1) << n, memory_order_release);
+        uint64_t bit = UINT64_C(1) << n;
+        set_span(atomic_load_explicit(&cache.used, memory_order_relaxed) | bit);
+        atomic_fetch_or_explicit(&cache.used, bit, memory_order_release);
     }
     pthread_mutex_unlock(&cache.lock);
     end_registrations(mine, count);
