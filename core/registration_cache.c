@@ -17,7 +17,8 @@
  * arrays an application moves again and again. A fixed table: the listener, which runs inside
  * the application's free, must not allocate, and nothing here does. One bit of a word for each
  * slot (and each window) says which are taken, so that a search visits those alone: every
- * transfer searches, and the listener does at every free while one is taken. */
+ * transfer searches, and the listener, at every free of the process, reads the taken slots'
+ * bytes without the lock (touches_a_slot). */
 #define CACHE_SLOTS 64
 _Static_assert(CACHE_SLOTS == 64, "one bit of a uint64_t for each slot");
 /* The listener reads the slots' word inside the application's free: no lock may hide in it. */
@@ -74,8 +75,8 @@ static struct {
     uint64_t budget;
     uintptr_t page;
     gpumem_cached_registration slots[CACHE_SLOTS];
-    /* Bit i: slot i is not free. Changed under the lock; read without it where 0 answers at
-     * once (the listener, a take that registers nothing). */
+    /* Bit i: slot i is not free. Changed under the lock; read without it by the listener (with
+     * slot_bytes and span) and by a take that registers nothing (where 0 answers at once). */
     _Atomic uint64_t used;
     /* Slot i's bytes_begin and bytes_end, for the listener to read without the lock: written
      * under it before the slot's bit is set, cleared before the bit is. span holds the lowest
@@ -112,9 +113,11 @@ static int overlaps_bytes(const gpumem_cached_registration *s, uintptr_t begin, 
  * take the lock (every thread's free would wait for every other's). A slot's bytes are visible
  * with its bit (acquire, against the take's release). A slot being taken while this runs is not
  * seen: its transfer is of memory that this call is giving back, a race of the application's,
- * which the lock would settle either way (before the take: nothing to end; after it: the
- * registration, doomed). A torn read of a slot made again meanwhile can only answer 1, or miss
- * a slot taken meanwhile (as above); a slot being cleared was ended already. */
+ * which the lock would not settle either (taken after this call's scan, the registration would
+ * hold the pages that go, as before this test was made without the lock). A torn read of a slot
+ * made again meanwhile can only answer 1, or miss a slot taken meanwhile (as above); a slot
+ * whose bytes read as cleared was ended already, and the fence orders that end (its runtime
+ * call, before slot_clear's release) before the memory goes. */
 static int touches_a_slot(uintptr_t begin, uintptr_t end)
 {
     uint64_t used = atomic_load_explicit(&cache.used, memory_order_acquire);
@@ -127,6 +130,7 @@ static int touches_a_slot(uintptr_t begin, uintptr_t end)
         if (atomic_load_explicit(&cache.slot_bytes[i][0], memory_order_relaxed) < end &&
             begin < atomic_load_explicit(&cache.slot_bytes[i][1], memory_order_relaxed))
             return 1;
+    atomic_thread_fence(memory_order_acquire);
     return 0;
 }
 
@@ -340,8 +344,8 @@ static void slot_clear(gpumem_cached_registration *s)
     cache.bytes -= s->end - s->begin;
     *s = (gpumem_cached_registration){.state = SLOT_FREE};
     ptrdiff_t i = s - cache.slots;
-    atomic_store_explicit(&cache.slot_bytes[i][0], 0, memory_order_relaxed);
-    atomic_store_explicit(&cache.slot_bytes[i][1], 0, memory_order_relaxed);
+    atomic_store_explicit(&cache.slot_bytes[i][0], 0, memory_order_release);
+    atomic_store_explicit(&cache.slot_bytes[i][1], 0, memory_order_release);
     set_span(atomic_fetch_and_explicit(&cache.used, ~(UINT64_C(1) << i), memory_order_release) &
              ~(UINT64_C(1) << i));
 }
