@@ -121,17 +121,24 @@ static int overlaps_bytes(const gpumem_cached_registration *s, uintptr_t begin, 
 static int touches_a_slot(uintptr_t begin, uintptr_t end)
 {
     uint64_t used = atomic_load_explicit(&cache.used, memory_order_acquire);
-    /* Most of a process's frees are of its heap, far from the large arrays it transfers. */
-    if (!used || end <= atomic_load_explicit(&cache.span[0], memory_order_relaxed) ||
-        atomic_load_explicit(&cache.span[1], memory_order_relaxed) <= begin)
+    if (!used)
         return 0;
+    /* Most of a process's frees are of its heap, far from the large arrays it transfers. */
+    int touches = end > atomic_load_explicit(&cache.span[0], memory_order_relaxed) &&
+                  atomic_load_explicit(&cache.span[1], memory_order_relaxed) > begin;
     int i;
-    FOR_EACH_BIT(i, used)
-        if (atomic_load_explicit(&cache.slot_bytes[i][0], memory_order_relaxed) < end &&
-            begin < atomic_load_explicit(&cache.slot_bytes[i][1], memory_order_relaxed))
-            return 1;
-    atomic_thread_fence(memory_order_acquire);
-    return 0;
+    if (touches) {
+        touches = 0;
+        FOR_EACH_BIT(i, used)
+            if (atomic_load_explicit(&cache.slot_bytes[i][0], memory_order_relaxed) < end &&
+                begin < atomic_load_explicit(&cache.slot_bytes[i][1], memory_order_relaxed)) {
+                touches = 1;
+                break;
+            }
+    }
+    if (!touches) /* against the release stores of slot_clear and set_span */
+        atomic_thread_fence(memory_order_acquire);
+    return touches;
 }
 
 /* Sets the span over the slots of `used` (lock held). */
@@ -145,8 +152,8 @@ static void set_span(uint64_t used)
         low = b < low ? b : low;
         high = e > high ? e : high;
     }
-    atomic_store_explicit(&cache.span[0], low, memory_order_relaxed);
-    atomic_store_explicit(&cache.span[1], high, memory_order_relaxed);
+    atomic_store_explicit(&cache.span[0], low, memory_order_release);
+    atomic_store_explicit(&cache.span[1], high, memory_order_release);
 }
 
 static void end_registrations(gpumem_cached_registration **mine, int count);
