@@ -116,29 +116,24 @@ static int overlaps_bytes(const gpumem_cached_registration *s, uintptr_t begin, 
  * which the lock would not settle either (taken after this call's scan, the registration would
  * hold the pages that go, as before this test was made without the lock). A torn read of a slot
  * made again meanwhile can only answer 1, or miss a slot taken meanwhile (as above); a slot
- * whose bytes read as cleared was ended already, and the fence orders that end (its runtime
- * call, before slot_clear's release) before the memory goes. */
+ * whose bytes read as cleared was ended already, and the acquire loads order that end (its
+ * runtime call, before slot_clear's release) before the memory goes. */
 static int touches_a_slot(uintptr_t begin, uintptr_t end)
 {
     uint64_t used = atomic_load_explicit(&cache.used, memory_order_acquire);
     if (!used)
         return 0;
-    /* Most of a process's frees are of its heap, far from the large arrays it transfers. */
-    int touches = end > atomic_load_explicit(&cache.span[0], memory_order_relaxed) &&
-                  atomic_load_explicit(&cache.span[1], memory_order_relaxed) > begin;
+    /* Acquire loads, against the release stores of set_span and slot_clear (plain loads on
+     * x86-64). Most of a process's frees are of its heap, far from the arrays it transfers. */
+    if (end <= atomic_load_explicit(&cache.span[0], memory_order_acquire) ||
+        atomic_load_explicit(&cache.span[1], memory_order_acquire) <= begin)
+        return 0;
     int i;
-    if (touches) {
-        touches = 0;
-        FOR_EACH_BIT(i, used)
-            if (atomic_load_explicit(&cache.slot_bytes[i][0], memory_order_relaxed) < end &&
-                begin < atomic_load_explicit(&cache.slot_bytes[i][1], memory_order_relaxed)) {
-                touches = 1;
-                break;
-            }
-    }
-    if (!touches) /* against the release stores of slot_clear and set_span */
-        atomic_thread_fence(memory_order_acquire);
-    return touches;
+    FOR_EACH_BIT(i, used)
+        if (atomic_load_explicit(&cache.slot_bytes[i][0], memory_order_acquire) < end &&
+            begin < atomic_load_explicit(&cache.slot_bytes[i][1], memory_order_acquire))
+            return 1;
+    return 0;
 }
 
 /* Sets the span over the slots of `used` (lock held). */
