@@ -25,6 +25,7 @@
 # beside, as for "threads"),
 # "capture" gpumem's calls beside and inside CUDA graph capture (tools/probes/capture_beside),
 # "pair" the pool's create+destroy pair against GPUMEM_PREV_LIB and the suballocator against the base,
+# "cpu" what the host's CPU charges for core's hot paths (tools/probes/cpu_costs.c, sections pinned),
 # "frameworks" gpumem as PyTorch's and CuPy's allocator with its benchmarks
 # (tests/device/frameworks.py, about 4 minutes; GPUMEM_FRAMEWORKS_CONFIGS picks configurations
 # and GPUMEM_FRAMEWORKS_VARIANTS adds other builds', as that script says), "scale" the scaling figures and the
@@ -330,7 +331,8 @@ compare_suballocator() {
     if [ -e "$base_lib/libgpumem.so.0" ]; then
         GPUMEM_BACKEND=host step "suballocator against the base library (bench-compare)" \
             "$1" 200 bash "$root/tools/bench-compare.sh" --build "$root/$build" \
-            --base-lib "$base_lib" --rounds 5 --section vblock --cpu 3
+            --base-lib "$base_lib" --rounds "${GPUMEM_SUBALLOCATOR_ROUNDS:-5}" --section vblock \
+            --cpu 3
     else
         note "SKIP    bench-compare: no base library in $base_lib"
     fi
@@ -356,19 +358,52 @@ fi
 
 # --- pair (not in the default parts): goal 2's and goal 3's figures on the host's quieter CPU.
 # The paged pool's create+destroy pair (gpumem-bench --section pool) of this build's library beside
-# GPUMEM_PREV_LIB's (default build-head/lib), 9 interleaved rounds pinned to core 3; then the
-# suballocator against the base library (GPUMEM_BASE_LIB), as in scale. Run it on a release
-# build (GPUMEM_BUILD=build-rel) ---
+# GPUMEM_PREV_LIB's (default build-head/lib), interleaved rounds pinned to core 3 on the host
+# backend (GPUMEM_PAIR_ROUNDS, default 9) and on CUDA (GPUMEM_PAIR_CUDA_ROUNDS, default 7; its rows
+# include cuMemAllocAsync's pair, the ratio goal 2 asks for); then the suballocator against the
+# base library (GPUMEM_BASE_LIB), as in scale (GPUMEM_SUBALLOCATOR_ROUNDS, default 5). Run it on a
+# release build (GPUMEM_BUILD=build-rel). These hosts' cores flip between full speed and about
+# half of it from one second to the next: read the minimums (docs/performance.md, "Forty-eighth
+# session") ---
 if wanted pair; then
+# First until the CPU times steadily (tests/device/settle.sh: a machine just started reads
+# the pair at up to twice its later time).
+step "settle the machine before the pair's rounds" "$out/pair.log" 160 \
+    bash "$root/tests/device/settle.sh" "$(tool tools/gpumem-bench)" 3 150
 prev_lib=${GPUMEM_PREV_LIB:-$root/build-head/lib}
 if [ -e "$prev_lib/libgpumem.so.0" ]; then
-    GPUMEM_BACKEND=host step "pool pair against the previous library, host (bench-libs)" \
-        "$out/pair.log" 150 bash "$root/tools/bench-libs.sh" --build "$root/$build" --section pool \
-        --rounds 9 --cpu 3 this="$root/$build/lib" previous="$prev_lib"
+    for backend_rounds in host:${GPUMEM_PAIR_ROUNDS:-9} cuda:${GPUMEM_PAIR_CUDA_ROUNDS:-7}; do
+        GPUMEM_BACKEND=${backend_rounds%:*} step \
+            "pool pair against the previous library, ${backend_rounds%:*} (bench-libs)" \
+            "$out/pair.log" 150 bash "$root/tools/bench-libs.sh" --build "$root/$build" \
+            --section pool --rounds "${backend_rounds#*:}" --cpu 3 this="$root/$build/lib" \
+            previous="$prev_lib"
+    done
 else
     note "SKIP    pool pair: no previous library in $prev_lib"
 fi
 compare_suballocator "$out/pair.log"
+fi
+
+# --- cpu (not in the default parts): what the host's CPU charges for core's hot paths, once it
+# times steadily: tools/probes/cpu_costs.c (whether membarrier works; a fence, locked
+# instructions, a store forwarded to a load that depends on it, calls), then gpumem-bench's pool
+# section as the library runs and with GPUMEM_MEMBARRIER=0 and GPUMEM_LONE_THREAD=0, and its call
+# and vblock sections, each pinned to core 3 on the host backend. Run it on a release build ---
+if wanted cpu; then
+step "settle the machine" "$out/cpu.log" 160 \
+    bash "$root/tests/device/settle.sh" "$(tool tools/gpumem-bench)" 3 150
+probe=${TMPDIR:-/tmp}/gpumem-cpu-costs
+step "what the CPU charges (tools/probes/cpu_costs.c)" "$out/cpu.log" 90 bash -c \
+    "cc -O2 -o '$probe' '$root/tools/probes/cpu_costs.c' && taskset -c 3 '$probe'"
+for setting in GPUMEM_LOG=warning GPUMEM_MEMBARRIER=0 GPUMEM_LONE_THREAD=0; do
+    step "pool section pinned, $setting" "$out/cpu.log" 60 env GPUMEM_BACKEND=host "$setting" \
+        taskset -c 3 "$(tool tools/gpumem-bench)" --section pool --repeats 5
+done
+for section in call vblock; do
+    GPUMEM_BACKEND=host step "$section section pinned" "$out/cpu.log" 60 \
+        taskset -c 3 "$(tool tools/gpumem-bench)" --section $section --repeats 5
+done
 fi
 
 # --- bound (not in the default parts): the cuda section in a process bound to 1, 2, 3, 4 and 8 of

@@ -1,0 +1,74 @@
+/* What the host's CPU and kernel charge for the operations core's hot paths may use: whether
+ * membarrier(2) works (without it every call's read-side section fences, and there is no lone
+ * thread: docs/design.md), and the time of a full fence, a locked read-modify-write, an
+ * exchange, and a plain add, each in a loop of its own.
+ *
+ *   cc -O2 -o cpu_costs tools/probes/cpu_costs.c && taskset -c 3 ./cpu_costs
+ */
+#define _GNU_SOURCE
+#include <linux/membarrier.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static _Atomic uint64_t word;
+static volatile uint64_t plain;
+
+/* A call the compiler cannot inline or see through, taking its argument by pointer. */
+__attribute__((noinline)) static void add_through(volatile uint64_t *to, uint64_t amount)
+{
+    *to += amount;
+}
+static void (*volatile indirect)(volatile uint64_t *, uint64_t) = add_through;
+
+#define LOOPS 20000000u
+#define TIME(label, body)                                                       \
+    do {                                                                        \
+        double best = 1e9;                                                      \
+        for (int round = 0; round < 5; round++) {                               \
+            double start = now();                                               \
+            for (uint32_t i = 0; i < LOOPS; i++) {                              \
+                body;                                                           \
+            }                                                                   \
+            double ns = (now() - start) * 1e9 / LOOPS;                          \
+            best = ns < best ? ns : best;                                       \
+        }                                                                       \
+        printf("%-34s %7.2f ns\n", label, best);                                \
+    } while (0)
+
+int main(void)
+{
+    long query = syscall(__NR_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    long reg = syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0);
+    double start = now();
+    long run = 0;
+    for (int i = 0; i < 1000; i++)
+        run |= syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0);
+    double barrier_us = (now() - start) * 1e6 / 1000;
+    printf("membarrier query %#lx, register %ld, private expedited %ld (%.2f us each)\n", query,
+           reg, run, barrier_us);
+    /* Each iteration stores a value and loads it back: the time of a store forwarded to the
+     * load that depends on it (a chain through memory, as spilled registers and out-parameters
+     * make). */
+    TIME("store, then a load that depends on it", plain = plain + 1);
+    TIME("direct call, argument by pointer", add_through(&plain, 1));
+    TIME("indirect call, argument by pointer", indirect(&plain, 1));
+    TIME("full fence (mfence / dmb ish)", atomic_thread_fence(memory_order_seq_cst));
+    TIME("locked add (fetch_add)", atomic_fetch_add_explicit(&word, 1, memory_order_relaxed));
+    TIME("exchange (seq_cst store)", atomic_store_explicit(&word, i, memory_order_seq_cst));
+    TIME("compare-and-swap", {
+        uint64_t expected = atomic_load_explicit(&word, memory_order_relaxed);
+        atomic_compare_exchange_strong(&word, &expected, expected + 1);
+    });
+    return 0;
+}
