@@ -1,7 +1,8 @@
 /* What the host's CPU and kernel charge for the operations core's hot paths may use: whether
  * membarrier(2) works (without it every call's read-side section fences, and there is no lone
- * thread: docs/design.md), and the time of a full fence, a locked read-modify-write, an
- * exchange, and a plain add, each in a loop of its own.
+ * thread: docs/design.md); the clock (a chain of dependent multiplies); and the time of a store
+ * forwarded to a load that depends on it, of a direct and an indirect call, of a full fence, a
+ * locked read-modify-write, an exchange and a compare-and-swap, each in a loop of its own.
  *
  *   cc -O2 -o cpu_costs tools/probes/cpu_costs.c && taskset -c 3 ./cpu_costs
  */
@@ -57,10 +58,33 @@ int main(void)
     double barrier_us = (now() - start) * 1e6 / 1000;
     printf("membarrier query %#lx, register %ld, private expedited %ld (%.2f us each)\n", query,
            reg, run, barrier_us);
+#if defined(__x86_64__)
+    /* Eight multiplies in a chain, each waiting for the one before: three cycles each on the
+     * x86 cores of the last decade, Intel's and AMD's alike (a chain of adds would not do: newer
+     * Intel cores fold an add of a constant at renaming and run such chains faster than one a
+     * cycle). So a third of one's time is the clock's period; with an instruction count
+     * (callgrind), the time of a pair then says how many instructions a cycle it ran. */
+    {
+        double best = 1e9;
+        for (int round = 0; round < 5; round++) {
+            uint64_t x = 3, odd = 0x9e3779b97f4a7c15ull;
+            double start = now();
+            for (uint32_t i = 0; i < LOOPS; i++)
+                __asm__ volatile("imul %1, %0\n\timul %1, %0\n\timul %1, %0\n\timul %1, %0\n\t"
+                                 "imul %1, %0\n\timul %1, %0\n\timul %1, %0\n\timul %1, %0"
+                                 : "+r"(x)
+                                 : "r"(odd));
+            double ns = (now() - start) * 1e9 / (8.0 * LOOPS);
+            best = ns < best ? ns : best;
+        }
+        printf("%-34s %7.3f ns (a clock of %.2f GHz)\n", "one multiply of a dependent chain",
+               best, 3.0 / best);
+    }
+#endif
     /* Each iteration stores a value and loads it back: the time of a store forwarded to the
      * load that depends on it (a chain through memory, as spilled registers and out-parameters
      * make). */
-    TIME("store, then a load that depends on it", plain = plain + 1);
+    TIME("store, then a dependent load", plain = plain + 1);
     TIME("direct call, argument by pointer", add_through(&plain, 1));
     TIME("indirect call, argument by pointer", indirect(&plain, 1));
     TIME("full fence (mfence / dmb ish)", atomic_thread_fence(memory_order_seq_cst));
