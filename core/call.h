@@ -19,6 +19,7 @@
 #include "epoch.h"
 #include "error.h"
 #include "log.h"
+#include "pending.h"
 
 typedef struct gpumem_call {
     gpumem_thread *thread;
@@ -139,15 +140,15 @@ static inline int gpumem_call_is_nested(const gpumem_call *call)
 #define GPUMEM_LOG_TEXT(text) ((text) ? (const char *)(text) : "(null)")
 
 /* 1 when a public call may finish on a fast path of its own, skipping gpumem_call_begin and the
- * call log: the thread holds no error that the call would have to clear, and nobody reads the
+ * call log: the thread holds no error that the call would have to clear (asked of the count of
+ * threads that hold any, pending.h, and of the thread only where some do), and nobody reads the
  * debug log (which would want this call in it). A fast path returns only its successes; it
  * hands everything else to the full call, before changing anything or with the failure it met
  * (which the full call reports, rather than trying again), so the two cannot differ in what the
  * caller sees. */
 static inline int gpumem_call_may_be_quick(void)
 {
-    const gpumem_thread *t = &gpumem_this_thread;
-    return !t->error_pending & !gpumem_log_wants(GPUMEM_LOG_DEBUG);
+    return gpumem_pending_none() && !gpumem_log_wants(GPUMEM_LOG_DEBUG);
 }
 
 /* The end of a public call written out by hand (enter, steps, leave): leaves, logs, returns. */

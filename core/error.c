@@ -7,6 +7,7 @@
 #include "gpumem/backend.h"
 #include "hot.h"
 #include "log.h"
+#include "pending.h"
 
 _Thread_local gpumem_thread gpumem_this_thread;
 
@@ -42,7 +43,7 @@ const char *gpumem_last_error(void)
 
 void gpumem_error_reset(gpumem_thread *t)
 {
-    t->error_pending &= GPUMEM_PENDING_LOG; /* deferred messages wait for the call's end */
+    gpumem_pending_clear(t, GPUMEM_PENDING_ERROR); /* kept log messages wait for the call's end */
     t->message[0] = '\0';
     t->backend_message[0] = '\0';
 }
@@ -64,7 +65,7 @@ void gpumem_error_restore(gpumem_thread *t, const gpumem_error_saved *saved)
     }
     memcpy(t->message, saved->message, sizeof t->message);
     memcpy(t->backend_message, saved->backend_message, sizeof t->backend_message);
-    t->error_pending |= GPUMEM_PENDING_ERROR;
+    gpumem_pending_set(t, GPUMEM_PENDING_ERROR);
 }
 
 /* Marks the thread as holding an error, clearing what an earlier call left. */
@@ -72,7 +73,7 @@ static gpumem_thread *begin_error(void)
 {
     gpumem_thread *t = &gpumem_this_thread;
     if (!(t->error_pending & GPUMEM_PENDING_ERROR)) {
-        t->error_pending |= GPUMEM_PENDING_ERROR;
+        gpumem_pending_set(t, GPUMEM_PENDING_ERROR);
         t->message[0] = '\0';
         t->backend_message[0] = '\0';
     }

@@ -10,6 +10,7 @@
 #include "env.h"
 #include "error.h"
 #include "gpumem/backend.h"
+#include "pending.h"
 #include "thread.h"
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -124,7 +125,7 @@ static void keep_for_call_end(gpumem_thread *t, int32_t level, const char *messa
         char *grown = realloc(t->deferred_log, capacity);
         if (!grown) {
             t->deferred_log_dropped++;
-            t->error_pending |= GPUMEM_PENDING_LOG;
+            gpumem_pending_set(t, GPUMEM_PENDING_LOG);
             return;
         }
         t->deferred_log = grown;
@@ -134,7 +135,7 @@ static void keep_for_call_end(gpumem_thread *t, int32_t level, const char *messa
     memcpy(at, &level, KEPT_HEADER);
     memcpy(at + KEPT_HEADER, message, length);
     t->deferred_log_used += entry;
-    t->error_pending |= GPUMEM_PENDING_LOG;
+    gpumem_pending_set(t, GPUMEM_PENDING_LOG);
 }
 
 /* A message: with a callback set, any inside a log hold, and one that `may_wait` (sent under a
@@ -168,7 +169,7 @@ void gpumem_log_discard_kept(gpumem_thread *t)
     free(t->deferred_log);
     t->deferred_log = NULL;
     t->deferred_log_used = t->deferred_log_capacity = t->deferred_log_dropped = 0;
-    t->error_pending &= (unsigned char)~GPUMEM_PENDING_LOG;
+    gpumem_pending_clear(t, GPUMEM_PENDING_LOG);
 }
 
 /* Rounds of messages that calls made from the callback keep, sent in turn before the
@@ -188,7 +189,7 @@ void gpumem_log_flush_deferred(gpumem_thread *t)
         dropped += t->deferred_log_dropped;
         t->deferred_log = NULL;
         t->deferred_log_used = t->deferred_log_capacity = t->deferred_log_dropped = 0;
-        t->error_pending &= (unsigned char)~GPUMEM_PENDING_LOG;
+        gpumem_pending_clear(t, GPUMEM_PENDING_LOG);
         for (uint32_t at = 0; at < used;) {
             int32_t level;
             memcpy(&level, log + at, KEPT_HEADER);

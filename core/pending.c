@@ -1,0 +1,54 @@
+#include "pending.h"
+
+#include <pthread.h>
+
+_Atomic uint32_t gpumem_threads_pending;
+
+static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
+static pthread_key_t exit_key;
+static int have_exit_key;
+
+/* At a thread's exit, while its thread-locals still exist: what it holds is dropped (no call of
+ * its own can read it any more) and it leaves the count. A later exit handler that makes a call
+ * and fails arms this one again (the C library runs handlers again for keys set meanwhile). */
+static void thread_exits(void *unused)
+{
+    (void)unused;
+    gpumem_thread *t = &gpumem_this_thread;
+    t->pending_armed = 0;
+    gpumem_pending_clear(t, (unsigned)t->error_pending);
+}
+
+/* In a child process only the forking thread lives on: the others' parts of the count go. */
+static void forget_other_threads(void)
+{
+    atomic_store_explicit(&gpumem_threads_pending, gpumem_this_thread.error_pending ? 1u : 0u,
+                          memory_order_relaxed);
+}
+
+static void setup(void)
+{
+    have_exit_key = pthread_key_create(&exit_key, thread_exits) == 0;
+    pthread_atfork(NULL, NULL, forget_other_threads);
+}
+
+void gpumem_pending_counted(gpumem_thread *t)
+{
+    /* The fork handler first: a fork right after the count must find it. */
+    pthread_once(&setup_once, setup);
+    atomic_fetch_add_explicit(&gpumem_threads_pending, 1, memory_order_relaxed);
+    if (t->pending_armed)
+        return;
+    /* Without the handler a thread that exits holding something stays counted: quick paths then
+     * ask each thread for itself, as they would without the count. */
+    if (have_exit_key && pthread_setspecific(exit_key, t) == 0)
+        t->pending_armed = 1;
+}
+
+/* A thread exit handler pointing into an unloaded library would crash the next exiting thread. */
+__attribute__((destructor)) static void forget_exit_key(void)
+{
+    if (have_exit_key)
+        pthread_key_delete(exit_key);
+    have_exit_key = 0;
+}
