@@ -22,8 +22,14 @@
 
 #include "thread.h"
 
-/* Threads whose error_pending is not empty. */
-extern _Atomic uint32_t gpumem_threads_pending;
+/* Threads whose error_pending is not empty, on a cache line of its own: every guarded call
+ * reads variables that would otherwise share it (the epochs' fence flag), and the count changes
+ * whenever a thread fails a call. */
+typedef struct gpumem_pending_count {
+    _Alignas(64) _Atomic uint32_t threads;
+    char rest_of_the_line[64 - sizeof(uint32_t)];
+} gpumem_pending_count;
+extern gpumem_pending_count gpumem_threads_pending;
 
 /* Counts a thread that is about to hold something (out of line: it also arms the thread's exit
  * handler, once). */
@@ -41,7 +47,7 @@ static inline void gpumem_pending_clear(gpumem_thread *t, unsigned bits)
     unsigned char held = t->error_pending;
     t->error_pending = (unsigned char)(held & ~bits);
     if (held && !t->error_pending)
-        atomic_fetch_sub_explicit(&gpumem_threads_pending, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&gpumem_threads_pending.threads, 1, memory_order_relaxed);
 }
 
 /* 1 when the calling thread holds nothing: the count alone where no thread holds anything, the
@@ -49,7 +55,8 @@ static inline void gpumem_pending_clear(gpumem_thread *t, unsigned bits)
 static inline int gpumem_pending_none(void)
 {
     return __builtin_expect(
-               atomic_load_explicit(&gpumem_threads_pending, memory_order_relaxed) == 0, 1) ||
+               atomic_load_explicit(&gpumem_threads_pending.threads, memory_order_relaxed) == 0,
+               1) ||
            !gpumem_this_thread.error_pending;
 }
 

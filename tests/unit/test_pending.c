@@ -15,7 +15,7 @@
 
 static uint32_t counted(void)
 {
-    return atomic_load(&gpumem_threads_pending);
+    return atomic_load(&gpumem_threads_pending.threads);
 }
 
 /* Until the holder thread is counted (at most about ten seconds: a count that never comes is a
