@@ -20,6 +20,7 @@
 #include "lock.h"
 #include "log.h"
 #include "thread.h"
+#include "thread_hooks.h"
 
 _Atomic uint64_t gpumem_epoch_global = 1;
 #if defined(__SANITIZE_THREAD__)
@@ -31,8 +32,6 @@ static _Atomic(gpumem_epoch_record *) records; /* a stack that only grows */
 static _Atomic uint32_t records_in_use;        /* records held by live threads */
 static _Atomic uint64_t known_safe = 1;         /* see gpumem_epoch_known_safe */
 static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
-static pthread_key_t exit_key;                  /* releases a thread's record when it exits */
-static int have_exit_key;
 
 #if defined(__linux__) && defined(__NR_membarrier)
 static int membarrier_call(int command)
@@ -41,13 +40,13 @@ static int membarrier_call(int command)
 }
 #endif
 
-/* Runs on the exiting thread, while its thread-locals still exist. */
-static void release_record(void *memory)
+/* At a thread's exit (thread_hooks.h): its record goes back for another thread to take. */
+void gpumem_epoch_thread_exits(gpumem_thread *t)
 {
-    gpumem_epoch_record *record = memory;
-    if (gpumem_this_thread.record == record)
-        gpumem_this_thread.record = NULL; /* a later call (another exit handler) registers anew */
-    gpumem_log_discard_kept(&gpumem_this_thread);
+    gpumem_epoch_record *record = t->record;
+    if (!record)
+        return;
+    t->record = NULL; /* a later call (another exit handler) registers anew */
     atomic_store_explicit(&record->epoch, 0, memory_order_release);
     atomic_store_explicit(&record->in_use, 0, memory_order_release);
     atomic_fetch_sub(&records_in_use, 1);
@@ -56,7 +55,7 @@ static void release_record(void *memory)
 
 /* In a child process only the forking thread lives on: the records of the others, some maybe
  * caught inside a call, would make every later wait in the child wait forever. */
-static void forget_other_threads(void)
+void gpumem_epoch_forget_other_threads(void)
 {
     uint32_t kept = 0;
     for (gpumem_epoch_record *r = atomic_load(&records); r; r = r->next) {
@@ -76,8 +75,6 @@ static void forget_other_threads(void)
 
 static void setup(void)
 {
-    have_exit_key = pthread_key_create(&exit_key, release_record) == 0;
-    pthread_atfork(NULL, NULL, forget_other_threads);
     gpumem_epoch_readers_fence = 1;
 #if defined(__linux__) && defined(__NR_membarrier)
     int commands = gpumem_env_membarrier() ? membarrier_call(MEMBARRIER_CMD_QUERY) : 0;
@@ -88,17 +85,12 @@ static void setup(void)
     gpumem_lock_setup(!gpumem_epoch_readers_fence);
 }
 
-/* A thread exit handler pointing into an unloaded library would crash the next exiting thread. */
-__attribute__((destructor)) static void forget_exit_key(void)
-{
-    if (have_exit_key)
-        pthread_key_delete(exit_key);
-    have_exit_key = 0;
-}
-
 GPUMEM_RARE gpumem_epoch_record *gpumem_epoch_register(void)
 {
     pthread_once(&setup_once, setup);
+    /* The fork handler before a record is taken; the exit handler gives it back (on failure
+     * to arm it the record is simply never reused). */
+    gpumem_thread_hooks_arm(&gpumem_this_thread);
     gpumem_epoch_record *record = atomic_load_explicit(&records, memory_order_acquire);
     for (; record; record = record->next) { /* a record of a thread that exited */
         int free_record = 0;
@@ -123,8 +115,6 @@ GPUMEM_RARE gpumem_epoch_record *gpumem_epoch_register(void)
      * after the fence, see them ended. */
     atomic_fetch_add(&records_in_use, 1);
     GPUMEM_FULL_FENCE();
-    if (have_exit_key)
-        pthread_setspecific(exit_key, record); /* on failure the record is simply never reused */
     gpumem_this_thread.record = record;
     return record;
 }

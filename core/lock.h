@@ -72,12 +72,12 @@ void gpumem_lock_settle(gpumem_lock *lock);
 /* From the epochs' setup, once, before any thread can take a lock: whether membarrier works
  * (without it there is no lone thread; GPUMEM_LONE_THREAD=0 turns it off too). */
 void gpumem_lock_setup(int barrier_works);
-/* From the epochs' thread-exit and fork handlers (epoch.c): an exiting lone thread leaves its
- * place to the next thread that takes a lock; a child process's only thread is not kept
- * waiting by a parent thread that was making the process shared. A fork while another thread
- * is inside a section is undefined, with or without the lone thread: the child would wait for
- * a word that thread held for ever, or may now enter over the mark of a lone thread that was
- * inside. */
+/* From the epochs' parts of the thread-exit and fork handlers (epoch.c, thread_hooks.h): an
+ * exiting lone thread leaves its place to the next thread that takes a lock; a child process's
+ * only thread is not kept waiting by a parent thread that was making the process shared. A fork
+ * while another thread is inside a section is undefined, with or without the lone thread: the
+ * child would wait for a word that thread held for ever, or may now enter over the mark of a
+ * lone thread that was inside. */
 void gpumem_lock_thread_exits(void);
 void gpumem_lock_forget_other_threads(void);
 

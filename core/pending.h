@@ -9,8 +9,8 @@
  * own atomic update of the count, so the count a thread reads includes its own part (a thread
  * never reads a value of a variable older than its own last write of it): zero says that this
  * thread holds nothing, whatever other threads do meanwhile. A thread that exits holding
- * something drops it and is taken out by a thread-exit handler; in a child process only the
- * forking thread counts.
+ * something drops it and is taken out by the thread-exit handler (thread_hooks.h); in a child
+ * process only the forking thread counts.
  *
  * Every change of error_pending goes through gpumem_pending_set and gpumem_pending_clear.
  */

@@ -25,7 +25,7 @@ typedef struct gpumem_thread {
     /* GPUMEM_PENDING_ERROR: message or backend_message holds something; GPUMEM_PENDING_LOG:
      * deferred_log does. */
     unsigned char error_pending; /* changed only through pending.h */
-    unsigned char pending_armed; /* the exit handler that uncounts the thread is set (pending.h) */
+    unsigned char exit_armed;    /* the thread's exit handler is set (thread_hooks.h) */
     unsigned char logging_call;  /* gpumem_call_log runs: calls from its callback are not logged */
     uint32_t depth;              /* public calls in progress (more than 1 only through callbacks) */
     uint32_t log_holds;          /* gpumem_log_hold without its release (log.h) */
