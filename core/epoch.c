@@ -88,8 +88,8 @@ static void setup(void)
 GPUMEM_RARE gpumem_epoch_record *gpumem_epoch_register(void)
 {
     pthread_once(&setup_once, setup);
-    /* The fork handler before a record is taken; the exit handler gives it back (on failure
-     * to arm it the record is simply never reused). */
+    /* The fork handler before a record is taken; the exit handler gives it back (where it
+     * cannot be armed, the record is never reused unless a later arm of this thread succeeds). */
     gpumem_thread_hooks_arm(&gpumem_this_thread);
     gpumem_epoch_record *record = atomic_load_explicit(&records, memory_order_acquire);
     for (; record; record = record->next) { /* a record of a thread that exited */

@@ -1,15 +1,19 @@
 /* What the library does when one of its threads exits, when the process forks, and when the
- * library is unloaded: one thread-exit handler, one fork handler, one unload destructor for
- * every module that keeps state per thread (the epochs' records, epoch.h; the count of threads
- * that hold something, pending.h).
+ * library is unloaded: one thread-exit handler, one fork handler, one unload destructor for the
+ * state core keeps per thread (the epochs' records, epoch.h; the count of threads that hold
+ * something, pending.h). Modules with fork handlers of their own for other state (copy
+ * threads, host_copy.c; the registration cache, registration_cache.c) keep them.
  *
  * A thread's exit handler is armed at most once at a time (gpumem_thread.exit_armed): by the
  * thread's first registration of an epoch record, or its first kept error or log message. At the
  * thread's exit, while its thread-locals still exist, it releases the thread's epoch record and
  * drops what the thread holds. An exit handler of another library that runs later and makes a
  * call arms it again (the C library runs handlers again for keys set meanwhile, up to
- * PTHREAD_DESTRUCTOR_ITERATIONS rounds; past them a thread's record is never reused and the
- * thread stays counted: memory for one record, quick paths that ask each thread, nothing wrong).
+ * PTHREAD_DESTRUCTOR_ITERATIONS rounds). Past those rounds, or where the handler could not be
+ * armed, the thread's record stays in use and the thread counted: slower, never wrong. Quick
+ * paths then ask each thread; no other thread is ever alone again (epoch.h, gpumem_epoch_alone),
+ * so destroyed buffers wait for batches and barriers; and where the thread held the lone
+ * thread's place (lock.h), the next thread that takes a lock ends it with a barrier.
  *
  * In a child process only the forking thread lives on: the fork handler forgets the others'
  * records and counts. It is registered before the first record is taken or the first thread
