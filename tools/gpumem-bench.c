@@ -426,12 +426,28 @@ static void transfer_close(transfer_setup *s)
     free(s->destination);
 }
 
-enum { TRANSFER_WRITE, TRANSFER_READ, TRANSFER_MEMCPY };
+enum { TRANSFER_WRITE, TRANSFER_WRITE_NEW, TRANSFER_READ, TRANSFER_MEMCPY };
+
+/* A write into a buffer made for it and destroyed after it: what the first write into new memory
+ * costs, the create, the runtime's first touches of the memory and the destroy included (a
+ * buffer of the default size has a page of its own, which its destroy gives back). */
+static gpumem_result transfer_write_new(transfer_setup *s)
+{
+    gpumem_buffer_desc desc = {.size = s->size};
+    gpumem_buffer buffer;
+    gpumem_result r = gpumem_buffer_create(s->pool, &desc, &buffer);
+    if (r != GPUMEM_OK)
+        return r;
+    r = gpumem_buffer_write(buffer, 0, s->source, s->size);
+    gpumem_result destroyed = gpumem_buffer_destroy(buffer);
+    return r != GPUMEM_OK ? r : destroyed;
+}
 
 static gpumem_result transfer_once(transfer_setup *s, int kind)
 {
     switch (kind) {
     case TRANSFER_WRITE: return gpumem_buffer_write(s->buffer, 0, s->source, s->size);
+    case TRANSFER_WRITE_NEW: return transfer_write_new(s);
     case TRANSFER_READ: return gpumem_buffer_read(s->buffer, 0, s->destination, s->size);
     default: memcpy(s->destination, s->source, s->size); return GPUMEM_OK;
     }
@@ -472,6 +488,8 @@ static int bench_transfer(bench_context *c)
     int status = transfer_open(c, &s);
     if (!status)
         status = transfer_measure(c, &s, TRANSFER_WRITE, "write");
+    if (!status)
+        status = transfer_measure(c, &s, TRANSFER_WRITE_NEW, "write-new");
     if (!status)
         status = transfer_measure(c, &s, TRANSFER_READ, "read");
     if (!status)
