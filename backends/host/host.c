@@ -106,7 +106,9 @@ static gpumem_result host_device_properties(gpumem_backend_device *device,
  * backend took 2.5 million page faults and 41 s without the advice, 0.29 million and 17 s with
  * it (docs/performance.md, "Fiftieth session"). It only asks: the kernel's settings
  * (/sys/kernel/mm/transparent_hugepage) decide, and where a huge page is granted, one touched
- * byte makes 2 MiB resident, as on a GPU. A smaller page holds no huge page: no advice. */
+ * byte makes 2 MiB resident, as on a GPU; with defrag set to madvise, a first touch may compact
+ * memory to find one (docs/design.md, "Choices"). A smaller page holds no huge page: no
+ * advice. */
 static void *map_aligned(uint64_t size)
 {
     const uint64_t align = PAGE_ALIGNMENT;

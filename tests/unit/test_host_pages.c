@@ -76,6 +76,12 @@ static void check_page(gpumem_device device, uint64_t page_size, uint64_t size, 
     int advised = 0;
     cr_assert(find_mapping(page_address, "hg", &start, &end, &advised),
               "no mapping with VmFlags holds the page at %#lx", (unsigned long)page_address);
+    /* The mapping holds the whole page: advice on its first part alone would show in the
+     * mapping that holds its first byte, as a mapping of its own. */
+    cr_assert_geq(end, page_address + page_bytes,
+                  "the mapping [%#lx, %#lx) that holds a page of %llu bytes at %#lx ends inside it",
+                  (unsigned long)start, (unsigned long)end, (unsigned long long)page_bytes,
+                  (unsigned long)page_address);
     cr_assert_eq(page_address % HUGE_PAGE, 0,
                  "a page of %llu bytes starts at %#lx, not on a 2 MiB boundary",
                  (unsigned long long)page_bytes, (unsigned long)page_address);
@@ -109,7 +115,7 @@ Test(host_pages, pages_of_2_MiB_or_more_are_advised_for_huge_pages_and_keep_ever
 {
     if (!kernel_has_transparent_huge_pages())
         cr_skip_test("this kernel has no transparent huge pages "
-                     "(/sys/kernel/mm/transparent_hugepage is missing)");
+                     "(/sys/kernel/mm/transparent_hugepage/enabled is missing)");
     gpumem_device_desc device_desc = {.backend = "host"};
     gpumem_device device;
     cr_assert_eq(gpumem_device_open(&device_desc, &device), GPUMEM_OK, "%s",
