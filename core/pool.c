@@ -471,6 +471,8 @@ gpumem_result gpumem_pool_place(gpumem_pool_obj *pool, uint64_t size, uint64_t a
                                       : wants_own_page(pool, size, alignment, want->dedicated);
     if (own)
         return place_dedicated(pool, size, alignment, own, want->for_image, out, allocation);
+    if (pool->cache_frontier) /* its room may serve this request (pool_cache.h) */
+        gpumem_pool_cache_free_frontier(pool);
     /* Whole units of min_alignment in shared pages (see try_page). */
     uint64_t unit = pool->device->properties.min_alignment;
     if (size > UINT64_MAX - (unit - 1))

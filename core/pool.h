@@ -173,6 +173,10 @@ typedef struct gpumem_pool_obj {
     /* The shared pages of `pages`, by age, with their room (page_index.h). Late: of its
      * fields, only a create that finds no kept buffer reads any. */
     gpumem_page_index page_index;
+    /* The one kept buffer that borders free room (pool_cache.h), NULL: none. Late: read by a
+     * destroy only where its buffer borders free room, and by placements. */
+    gpumem_buffer_obj *cache_frontier;
+    uint32_t frontier_misses; /* frontier buffers freed untaken since one was taken */
     /* The owner's (page_ids.h; the other arenas' stay empty). On a line of its own: with a
      * native pool, every create and destroy takes its lock, from any arena. */
     gpumem_page_ids page_ids __attribute__((aligned(64)));

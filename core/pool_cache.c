@@ -40,6 +40,8 @@ gpumem_result gpumem_pool_cache_init(gpumem_pool_obj *pool)
     pool->cache_class_count = count;
     pool->cache_largest = largest;
     pool->cache_byte_limit = pool->page_size / GPUMEM_POOL_CACHE_BYTES_FRACTION;
+    pool->cache_frontier = NULL;
+    pool->frontier_misses = 0;
     return GPUMEM_OK;
 }
 
@@ -62,9 +64,21 @@ uint32_t gpumem_pool_cache_bin_of(const gpumem_pool_obj *pool, uint64_t size, ui
     return bin_of_class(pool, asked < holds ? asked : holds);
 }
 
+/* Whether a buffer beside free room may be kept as the frontier, given frontier_misses: after
+ * FRONTIER_TRIES frontiers in a row were freed untaken, one such buffer in FRONTIER_EVERY is,
+ * until one is taken again. */
+#define FRONTIER_TRIES 8u
+#define FRONTIER_EVERY 64u
+static inline int frontier_looks(uint32_t misses)
+{
+    return misses < FRONTIER_TRIES || (misses & (FRONTIER_EVERY - 1u)) == 0;
+}
+
 /* A kept buffer leaves the cache's counts: taken again, or about to be freed. */
 static inline void forget(gpumem_pool_obj *pool, gpumem_pool_cache_bin *bin, gpumem_buffer_obj *b)
 {
+    if (b == pool->cache_frontier)
+        pool->cache_frontier = NULL;
     bin->count--;
     b->page->kept_count--;
     pool->cached_count--;
@@ -112,6 +126,8 @@ gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
         *place = least <= pool->cache_largest ? least : bytes;
         return NULL;
     }
+    if (b == pool->cache_frontier)
+        pool->frontier_misses = 0;
     gpumem_list_remove(&b->link);
     forget(pool, bin, b);
     pool->used_bytes += b->block_size;
@@ -141,12 +157,24 @@ int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
     if (only_kept_would_stay(b->page))
         return 0;
     gpumem_pool_cache_bin *bin = &pool->cache_bins[b->cache_bin]; /* set when placed */
-    /* A range beside free room goes back to the suballocator, to make that room larger: kept,
-     * it would stand in the middle of what a larger request needs, and the next create of its
-     * class would take it there rather than wherever placement packs buffers best. */
-    if (bin->count == GPUMEM_POOL_CACHE_PER_CLASS ||
-        gpumem_tlsf_borders_free(b->page->tlsf, b->tlsf_handle))
+    if (bin->count == GPUMEM_POOL_CACHE_PER_CLASS)
         return 0;
+    /* A range beside free room is kept only as the frontier, one at a time, which the next
+     * placement in a shared page frees first (gpumem_pool_cache_free_frontier): kept longer,
+     * it would stand in the middle of what a larger request needs, and creates of its class
+     * would take it there rather than wherever placement packs buffers best. So a buffer
+     * destroyed and made again at the end of a page's used bytes (a scratch buffer in a loop)
+     * is kept, and placement still sees its room. Where frontiers go untaken (random sizes),
+     * few are kept (frontier_looks): each costs a keep and a free where a free would do. */
+    if (gpumem_tlsf_borders_free(b->page->tlsf, b->tlsf_handle)) {
+        if (pool->cache_frontier)
+            return 0;
+        if (!frontier_looks(pool->frontier_misses)) {
+            pool->frontier_misses++; /* wraps after 2^32: FRONTIER_TRIES more looks */
+            return 0;
+        }
+        pool->cache_frontier = b;
+    }
     if (b->name) { /* as gpumem_pool_record_give: a record is reused without its name */
         gpumem_free(b->name);
         b->name = NULL;
@@ -157,6 +185,14 @@ int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
     pool->cached_count++;
     pool->cached_bytes += block;
     return 1;
+}
+
+GPUMEM_RARE void gpumem_pool_cache_free_frontier(gpumem_pool_obj *pool)
+{
+    gpumem_buffer_obj *b = pool->cache_frontier;
+    pool->frontier_misses++;
+    forget(pool, &pool->cache_bins[b->cache_bin], b);
+    gpumem_pool_buffer_free(pool, b); /* takes it off its bin's list */
 }
 
 /* Frees the kept buffers of `page` (NULL: every kept buffer). */

@@ -20,7 +20,12 @@
  * freed too (the free gives its mappings back). The
  * cache is emptied (its buffers freed) before a new page is made, by trim, by statistics, and
  * when the pool goes: kept ranges are never the reason for more memory, and the pool's figures
- * show them as free. A buffer beside free room is not kept (freed, it makes that room larger).
+ * show them as free. Of the buffers beside free room, one at a time is kept, the frontier
+ * (pool->cache_frontier: a scratch buffer made and destroyed in a loop at the end of a page's
+ * used bytes), and the next placement in a shared page frees it first
+ * (gpumem_pool_cache_free_frontier), so that its room serves that placement as if it had been
+ * freed at its destroy; other buffers beside free room are freed (that room grows). Where
+ * frontiers are freed untaken again and again, only one such buffer in 64 is kept.
  * Pools with guard margins
  * (GPUMEM_POOL_DETECT_CORRUPTION) and native pools have no cache; buffers with a page of their
  * own, an image or a native object of their own are never kept.
@@ -73,6 +78,10 @@ uint32_t gpumem_pool_cache_bin_of(const gpumem_pool_obj *pool, uint64_t size, ui
  * then proved unreachable by a barrier, gpumem_pool_reclaim_below); 0 when it is not kept (the
  * caller frees it). */
 int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
+
+/* Frees the kept buffer that borders free room (pool->cache_frontier, which must be set), so
+ * that a placement sees that room: called before every placement in a shared page. */
+void gpumem_pool_cache_free_frontier(gpumem_pool_obj *pool);
 
 /* A buffer about to be freed rather than kept: where it is the last buffer of its page that the
  * cache does not keep, the page's kept buffers are freed first, so that the page empties as it

@@ -208,6 +208,38 @@ static gpumem_result pool_churn(gpumem_pool pool, const trace *t, gpumem_buffer 
     return GPUMEM_OK;
 }
 
+/* A scratch buffer of 64 KiB made and destroyed `steps` times in a fresh pool of `device`
+ * beside SCRATCH_LIVE smaller live buffers made first (a temporary in a loop, after an
+ * application's own buffers); *ns is the time per pair. */
+enum { SCRATCH_LIVE = 64 };
+
+static int pool_scratch(gpumem_device device, uint32_t steps, double *ns)
+{
+    gpumem_pool_desc pool_desc = {.name = "bench scratch", .kind = GPUMEM_POOL_PAGED};
+    gpumem_pool pool;
+    gpumem_result r = gpumem_pool_create(device, &pool_desc, &pool);
+    if (r != GPUMEM_OK)
+        return failed(r, "pool create");
+    gpumem_buffer live[SCRATCH_LIVE];
+    for (uint32_t i = 0; i < SCRATCH_LIVE && r == GPUMEM_OK; i++) {
+        gpumem_buffer_desc desc = {.size = 4096 + 512 * (uint64_t)i};
+        r = gpumem_buffer_create(pool, &desc, &live[i]);
+    }
+    gpumem_buffer_desc desc = {.size = 64 << 10};
+    gpumem_buffer scratch;
+    double start = bench_now();
+    for (uint32_t i = 0; i < steps && r == GPUMEM_OK; i++) {
+        r = gpumem_buffer_create(pool, &desc, &scratch);
+        if (r == GPUMEM_OK)
+            r = gpumem_buffer_destroy(scratch);
+    }
+    *ns = (bench_now() - start) * 1e9 / steps;
+    gpumem_result destroyed = gpumem_pool_destroy(pool); /* its live buffers with it */
+    if (r != GPUMEM_OK)
+        return failed(r, "scratch buffer");
+    return destroyed == GPUMEM_OK ? 0 : failed(destroyed, "pool destroy");
+}
+
 /* Looks each live buffer up by the address of its middle byte, `rounds` times over; the time
  * per lookup. GPUMEM_ERROR_UNSUPPORTED where memory has no addresses. */
 static gpumem_result pool_finds(bench_context *c, const trace *t, const gpumem_buffer *live,
@@ -305,7 +337,7 @@ static int bench_pool(bench_context *c)
                    256, 1 << 20))
         return 1;
     gpumem_buffer *live = malloc(t.live * sizeof *live);
-    double *ns = malloc(5 * repeats * sizeof *ns);
+    double *ns = malloc(6 * repeats * sizeof *ns);
     double overhead = 0, unused;
     int status = !live || !ns ? out_of_memory("pool") : 0, indexed_status = 0;
     double *indexed_ns = ns + repeats, *find_ns = ns + 2 * repeats;
@@ -313,6 +345,7 @@ static int bench_pool(bench_context *c)
     /* The runtime's own pool where the device has one: each create and destroy a stream-ordered
      * allocation and free (a host's create waits for the default stream). */
     double *native_ns = ns + 4 * repeats;
+    double *scratch_ns = ns + 5 * repeats;
     int native = c->properties.native_pools;
     gpumem_device external = NULL;
     if (!status)
@@ -323,6 +356,8 @@ static int bench_pool(bench_context *c)
          * machine. */
         status = pool_once(c, c->device, &t, live, 0, GPUMEM_POOL_PAGED, &ns[i], &overhead,
                            &unused);
+        if (!status)
+            status = pool_scratch(c->device, t.steps, &scratch_ns[i]);
         if (!status && !indexed_status)
             indexed_status = pool_once(c, c->device, &t, live, 1, GPUMEM_POOL_PAGED,
                                        &indexed_ns[i], &unused, &find_ns[i]);
@@ -346,6 +381,8 @@ static int bench_pool(bench_context *c)
     if (!status) {
         bench_result_runs(&c->options, "pool", "create_destroy_pair", ns, repeats, "ns/pair");
         bench_result(&c->options, "pool", "reserved_over_used", overhead, "x");
+        bench_result_runs(&c->options, "pool", "create_destroy_pair_scratch", scratch_ns, repeats,
+                          "ns/pair");
         if (indexed_status == 0) {
             bench_result_runs(&c->options, "pool", "create_destroy_pair_indexed", indexed_ns,
                               repeats, "ns/pair");

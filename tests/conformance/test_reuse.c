@@ -717,8 +717,9 @@ CONF_TEST(kept_ranges_never_share_bytes_nor_show_in_the_figures)
     OK(gpumem_pool_destroy(pool));
 }
 
-/* A kept range is free in the pool's figures: b, kept between a and c, merges with the room
- * c's destroy gave back once stats are asked for, so the largest free range runs from a's end. */
+/* A kept range is free in the pool's figures: b, kept between a and c, and c, kept beside the
+ * page's free room (the frontier), merge with that room once stats are asked for, so the
+ * largest free range runs from a's end. */
 CONF_TEST(stats_count_kept_ranges_as_free)
 {
     gpumem_pool pool = conf_pool(PAGE);
@@ -728,7 +729,7 @@ CONF_TEST(stats_count_kept_ranges_as_free)
     OK(gpumem_buffer_info_get(a, &info));
     uint64_t a_end = info.offset - info.left_padding + info.allocation_size;
     OK(gpumem_buffer_destroy(b)); /* between used ranges: kept where pools keep buffers */
-    OK(gpumem_buffer_destroy(c)); /* beside the page's free end: given back */
+    OK(gpumem_buffer_destroy(c)); /* beside the page's free room: kept as the frontier */
     gpumem_pool_stats st;
     OK(gpumem_pool_stats_get(pool, &st));
     cr_assert_eq(st.page_count, 1);
@@ -851,4 +852,137 @@ CONF_TEST(a_request_aligned_past_half_a_page_gets_a_page_of_its_own_whatever_is_
         OK(gpumem_buffer_destroy(second));
         OK(gpumem_pool_destroy(pool));
     }
+}
+
+/* A buffer destroyed beside free room (at the end of its page's used bytes: a scratch buffer
+ * made and destroyed in a loop) is kept as the pool's one frontier buffer, so the next create of
+ * its size, or of a class or two below, takes it whole; and the next placement in a shared page
+ * frees it first, so what is placed there starts where it was, as if it had been freed at its
+ * destroy (core/pool_cache.h). Sizes at and under classes' least sizes that the cache keeps,
+ * each in a fresh pool: half a page live, the buffer after it, destroyed, made again (the same
+ * offset and allocation), destroyed, made a class smaller (the same), destroyed; then an eighth
+ * of a page, and the most of the other half that a shared page serves, each where the kept
+ * buffer was (a pool that kept it past a placement put the eighth after it). */
+CONF_TEST(a_buffer_destroyed_beside_free_room_serves_the_next_create_and_gives_its_room_to_others)
+{
+    if (conf_guard_margins())
+        cr_skip("pools with guard margins keep no destroyed buffers (no reuse cache)");
+    uint64_t state = 0x3c6ef372fe94f82bull;
+    uint64_t step = conf_props.min_alignment > 1024 ? conf_props.min_alignment : 1024;
+    uint64_t page = PAGE; /* large enough that the cache keeps every size below */
+    while (page / 16 < 64 * step)
+        page *= 2;
+    for (int round = 0; round < 40; round++) {
+        /* In an octave whose 32 classes are a step apart (as in the test above), at or just
+         * under a class's least size: the class below is one step down. */
+        uint64_t r = next_random(&state), j = 1 + r % 31, under[] = {0, 1, step / 2};
+        uint64_t size = (32 + j) * step - under[(r >> 8) % 3];
+        gpumem_pool pool = conf_pool(page);
+        /* Two quarters: half a page in one buffer would have a page of its own. */
+        gpumem_buffer quarters[2] = {conf_buffer(pool, page / 4, 0), conf_buffer(pool, page / 4, 0)};
+        gpumem_buffer scratch = conf_buffer(pool, size, 0);
+        gpumem_buffer_info was, now;
+        OK(gpumem_buffer_info_get(scratch, &was));
+        cr_assert_eq(was.offset - was.left_padding, page / 2, "round %d: %llu bytes placed at %llu",
+                     round, (unsigned long long)size,
+                     (unsigned long long)(was.offset - was.left_padding));
+        OK(gpumem_buffer_destroy(scratch));
+        scratch = conf_buffer(pool, size, 0);
+        OK(gpumem_buffer_info_get(scratch, &now));
+        cr_expect(now.page == was.page && now.offset == was.offset &&
+                      now.allocation_size == was.allocation_size,
+                  "round %d: %llu bytes made again at page %u, offset %llu, %llu allocated; the "
+                  "destroyed one was at page %u, offset %llu, %llu allocated",
+                  round, (unsigned long long)size, now.page, (unsigned long long)now.offset,
+                  (unsigned long long)now.allocation_size, was.page,
+                  (unsigned long long)was.offset, (unsigned long long)was.allocation_size);
+        OK(gpumem_buffer_destroy(scratch));
+        /* A class below takes it too, whole (freed, the range would be placed for the smaller
+         * request's class). */
+        scratch = conf_buffer(pool, (31 + j) * step, 0);
+        OK(gpumem_buffer_info_get(scratch, &now));
+        cr_expect(now.page == was.page && now.offset == was.offset &&
+                      now.allocation_size == was.allocation_size,
+                  "round %d: %llu bytes (a class below %llu) made at page %u, offset %llu, %llu "
+                  "allocated; the destroyed one was at page %u, offset %llu, %llu allocated",
+                  round, (unsigned long long)((31 + j) * step), (unsigned long long)size,
+                  now.page, (unsigned long long)now.offset,
+                  (unsigned long long)now.allocation_size, was.page,
+                  (unsigned long long)was.offset, (unsigned long long)was.allocation_size);
+        OK(gpumem_buffer_destroy(scratch));
+        /* A request the cache would not keep (over a sixteenth of a page), which the room after
+         * the kept buffer holds, is placed where the kept buffer was: freed first, its range
+         * merged with that room. */
+        gpumem_buffer other = conf_buffer(pool, page / 8, 0);
+        OK(gpumem_buffer_info_get(other, &now));
+        cr_expect(now.page == was.page && now.offset == page / 2,
+                  "round %d: after a %llu-byte buffer beside free room went, %llu bytes were "
+                  "placed at page %u, offset %llu, not where it was (page %u, offset %llu)",
+                  round, (unsigned long long)size, (unsigned long long)(page / 8), now.page,
+                  (unsigned long long)now.offset, was.page, (unsigned long long)was.offset);
+        OK(gpumem_buffer_destroy(other));
+        /* As much of the other half as a shared page serves: its start is the kept buffer's. */
+        uint64_t most = page / 2 - conf_props.min_alignment;
+        gpumem_buffer rest = conf_buffer(pool, most, 0);
+        OK(gpumem_buffer_info_get(rest, &now));
+        gpumem_pool_stats st;
+        OK(gpumem_pool_stats_get(pool, &st));
+        cr_expect(now.page == was.page && now.offset == page / 2 && st.page_count == 1,
+                  "round %d: after a %llu-byte buffer beside free room went, the page's other "
+                  "half went to page %u, offset %llu (%llu pages)",
+                  round, (unsigned long long)size, now.page, (unsigned long long)now.offset,
+                  (unsigned long long)st.page_count);
+        OK(gpumem_buffer_destroy(rest));
+        OK(gpumem_buffer_destroy(quarters[0]));
+        OK(gpumem_buffer_destroy(quarters[1]));
+        OK(gpumem_pool_destroy(pool));
+    }
+}
+
+/* After many frontier buffers went untaken (sizes that never repeat), the pool keeps few
+ * (core/pool_cache.h); a scratch loop that starts then must find the frontier kept again soon,
+ * and from then on at every step. Untaken: two sizes far apart, each made and destroyed in
+ * turn at the end of the page's used bytes. Then, each step, a buffer made and destroyed, and
+ * one a class smaller made and destroyed: it takes the first whole when that was kept. Last,
+ * the loop goes on with a buffer of another size made and destroyed every third step: a
+ * frontier taken again and again keeps the loop's buffer kept through the odd one untaken. */
+CONF_TEST(a_scratch_loop_after_sizes_that_never_repeat_finds_its_buffer_kept_again)
+{
+    if (conf_guard_margins())
+        cr_skip("pools with guard margins keep no destroyed buffers (no reuse cache)");
+    uint64_t step = conf_props.min_alignment > 1024 ? conf_props.min_alignment : 1024;
+    uint64_t page = PAGE;
+    while (page / 16 < 64 * step)
+        page *= 2;
+    gpumem_pool pool = conf_pool(page);
+    gpumem_buffer quarters[2] = {conf_buffer(pool, page / 4, 0), conf_buffer(pool, page / 4, 0)};
+    for (int i = 0; i < 200; i++)
+        OK(gpumem_buffer_destroy(conf_buffer(pool, (i % 2 ? 40 : 8) * step, 0)));
+    int first = -1, kept = 0, mixed_kept = 0;
+    enum { LOOP_STEPS = 200, TAIL = 100, MIXED = 60 };
+    for (int i = 0; i < LOOP_STEPS + MIXED; i++) {
+        if (i >= LOOP_STEPS && i % 3 == 0) /* a frontier freed untaken now and then */
+            OK(gpumem_buffer_destroy(conf_buffer(pool, 8 * step, 0)));
+        gpumem_buffer scratch = conf_buffer(pool, 40 * step, 0);
+        gpumem_buffer_info was, now;
+        OK(gpumem_buffer_info_get(scratch, &was));
+        OK(gpumem_buffer_destroy(scratch));
+        scratch = conf_buffer(pool, 39 * step, 0);
+        OK(gpumem_buffer_info_get(scratch, &now));
+        OK(gpumem_buffer_destroy(scratch));
+        int taken = now.offset == was.offset && now.allocation_size == was.allocation_size;
+        if (taken && first < 0)
+            first = i;
+        kept += taken && i >= LOOP_STEPS - TAIL && i < LOOP_STEPS;
+        mixed_kept += taken && i >= LOOP_STEPS;
+    }
+    cr_expect(first >= 0 && first < 64,
+              "the scratch loop's buffer was first kept at step %d (-1: never)", first);
+    cr_expect_eq(kept, TAIL, "of the loop's last %d steps, %d found the buffer kept", TAIL, kept);
+    cr_expect_eq(mixed_kept, MIXED,
+                 "with another size made and destroyed every third step, %d of %d steps found "
+                 "the buffer kept", mixed_kept, MIXED);
+    OK(gpumem_buffer_destroy(quarters[0]));
+    OK(gpumem_buffer_destroy(quarters[1]));
+    OK(gpumem_pool_destroy(pool));
 }
