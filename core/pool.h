@@ -129,6 +129,10 @@ typedef struct gpumem_pool_obj {
     uint64_t cached_bytes;   /* their allocations' bytes */
     uint64_t cache_largest;  /* the largest buffer (block bytes) kept; 0: no cache */
     uint64_t cache_byte_limit; /* the most bytes kept; 0: no cache */
+    /* The one kept buffer that borders free room (pool_cache.h), NULL: none; and the
+     * candidates for it refused or freed untaken since one was taken (frontier_looks). */
+    gpumem_buffer_obj *cache_frontier;
+    uint32_t frontier_misses;
     /* Paged pools: ranges freed in stream order whose work may still run (stream_order.h).
      * While some are unsettled, pages that would be freed are kept (empty dedicated pages, and
      * empty shared pages beyond max_empty_pages; `pages_parked` is 1 once one was, until
@@ -173,10 +177,6 @@ typedef struct gpumem_pool_obj {
     /* The shared pages of `pages`, by age, with their room (page_index.h). Late: of its
      * fields, only a create that finds no kept buffer reads any. */
     gpumem_page_index page_index;
-    /* The one kept buffer that borders free room (pool_cache.h), NULL: none. Late: read by a
-     * destroy only where its buffer borders free room, and by placements. */
-    gpumem_buffer_obj *cache_frontier;
-    uint32_t frontier_misses; /* frontier buffers freed untaken since one was taken */
     /* The owner's (page_ids.h; the other arenas' stay empty). On a line of its own: with a
      * native pool, every create and destroy takes its lock, from any arena. */
     gpumem_page_ids page_ids __attribute__((aligned(64)));

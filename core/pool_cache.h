@@ -24,8 +24,12 @@
  * (pool->cache_frontier: a scratch buffer made and destroyed in a loop at the end of a page's
  * used bytes), and the next placement in a shared page frees it first
  * (gpumem_pool_cache_free_frontier), so that its room serves that placement as if it had been
- * freed at its destroy; other buffers beside free room are freed (that room grows). Where
- * frontiers are freed untaken again and again, only one such buffer in 64 is kept.
+ * freed at its destroy; other buffers beside free room are freed (that room grows). Buffers
+ * destroyed beside the frontier before that placement (temporaries freed in reverse order) do
+ * not border free room then, and are kept as any other: the next creates of their sizes take
+ * them in place, as a loop of nested temporaries wants (training-like sequences peak as they
+ * did, docs/performance.md "Fifty-first session"). Where frontiers are freed untaken again and
+ * again, only 8 candidates in 256 are kept, until one is taken.
  * Pools with guard margins
  * (GPUMEM_POOL_DETECT_CORRUPTION) and native pools have no cache; buffers with a page of their
  * own, an image or a native object of their own are never kept.

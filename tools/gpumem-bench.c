@@ -225,19 +225,25 @@ static int pool_scratch(gpumem_device device, uint32_t steps, double *ns)
         gpumem_buffer_desc desc = {.size = 4096 + 512 * (uint64_t)i};
         r = gpumem_buffer_create(pool, &desc, &live[i]);
     }
+    const char *what = "scratch pool's live buffers";
     gpumem_buffer_desc desc = {.size = 64 << 10};
     gpumem_buffer scratch;
     double start = bench_now();
+    if (r == GPUMEM_OK)
+        what = "scratch buffer";
     for (uint32_t i = 0; i < steps && r == GPUMEM_OK; i++) {
         r = gpumem_buffer_create(pool, &desc, &scratch);
         if (r == GPUMEM_OK)
             r = gpumem_buffer_destroy(scratch);
     }
     *ns = (bench_now() - start) * 1e9 / steps;
-    gpumem_result destroyed = gpumem_pool_destroy(pool); /* its live buffers with it */
-    if (r != GPUMEM_OK)
-        return failed(r, "scratch buffer");
-    return destroyed == GPUMEM_OK ? 0 : failed(destroyed, "pool destroy");
+    if (r != GPUMEM_OK) { /* said before the destroy, which clears the message */
+        failed(r, what);
+        gpumem_pool_destroy(pool);
+        return 1;
+    }
+    r = gpumem_pool_destroy(pool); /* its live buffers with it */
+    return r == GPUMEM_OK ? 0 : failed(r, "pool destroy");
 }
 
 /* Looks each live buffer up by the address of its middle byte, `rounds` times over; the time
@@ -352,8 +358,8 @@ static int bench_pool(bench_context *c)
         status = open_external(c, &external);
     bench_progress(&c->options, "pool", 0, repeats);
     for (uint32_t i = 0; i < repeats && !status; i++) {
-        /* Plain, indexed and externally synchronized runs alternate, so that all see the same
-         * machine. */
+        /* Plain (with the scratch loop after it), indexed and externally synchronized runs
+         * alternate, so that all see the same machine. A failure of any ends the section. */
         status = pool_once(c, c->device, &t, live, 0, GPUMEM_POOL_PAGED, &ns[i], &overhead,
                            &unused);
         if (!status)
