@@ -208,12 +208,13 @@ static gpumem_result pool_churn(gpumem_pool pool, const trace *t, gpumem_buffer 
     return GPUMEM_OK;
 }
 
-/* A scratch buffer of 64 KiB made and destroyed `steps` times in a fresh pool of `device`
- * beside SCRATCH_LIVE smaller live buffers made first (a temporary in a loop, after an
- * application's own buffers); *ns is the time per pair. */
-enum { SCRATCH_LIVE = 64 };
+/* `nested` scratch buffers (64 KiB, then 20,000 bytes more each) made and destroyed in reverse
+ * order, `steps` times, in a fresh pool of `device` beside SCRATCH_LIVE smaller live buffers
+ * made first (temporaries in a loop, after an application's own buffers); *ns is the time per
+ * buffer made and destroyed. */
+enum { SCRATCH_LIVE = 64, SCRATCH_NESTED = 3 };
 
-static int pool_scratch(gpumem_device device, uint32_t steps, double *ns)
+static int pool_scratch(gpumem_device device, uint32_t steps, uint32_t nested, double *ns)
 {
     gpumem_pool_desc pool_desc = {.name = "bench scratch", .kind = GPUMEM_POOL_PAGED};
     gpumem_pool pool;
@@ -225,19 +226,23 @@ static int pool_scratch(gpumem_device device, uint32_t steps, double *ns)
         gpumem_buffer_desc desc = {.size = 4096 + 512 * (uint64_t)i};
         r = gpumem_buffer_create(pool, &desc, &live[i]);
     }
-    const char *what = "scratch pool's live buffers";
-    gpumem_buffer_desc desc = {.size = 64 << 10};
-    gpumem_buffer scratch;
+    const char *what = r == GPUMEM_OK ? "scratch buffer" : "scratch pool's live buffers";
+    gpumem_buffer scratch[SCRATCH_NESTED];
     double start = bench_now();
-    if (r == GPUMEM_OK)
-        what = "scratch buffer";
     for (uint32_t i = 0; i < steps && r == GPUMEM_OK; i++) {
-        r = gpumem_buffer_create(pool, &desc, &scratch);
-        if (r == GPUMEM_OK)
-            r = gpumem_buffer_destroy(scratch);
+        uint32_t made = 0;
+        for (; made < nested && r == GPUMEM_OK; made++) {
+            gpumem_buffer_desc desc = {.size = (64 << 10) + 20000 * (uint64_t)made};
+            r = gpumem_buffer_create(pool, &desc, &scratch[made]);
+        }
+        made -= r != GPUMEM_OK; /* the failed one was not made */
+        while (made) {
+            gpumem_result destroyed = gpumem_buffer_destroy(scratch[--made]);
+            r = r == GPUMEM_OK ? destroyed : r;
+        }
     }
-    *ns = (bench_now() - start) * 1e9 / steps;
-    if (r != GPUMEM_OK) { /* said before the destroy, which clears the message */
+    *ns = (bench_now() - start) * 1e9 / ((double)steps * nested);
+    if (r != GPUMEM_OK) { /* said before the pool goes, which clears the message */
         failed(r, what);
         gpumem_pool_destroy(pool);
         return 1;
@@ -343,7 +348,7 @@ static int bench_pool(bench_context *c)
                    256, 1 << 20))
         return 1;
     gpumem_buffer *live = malloc(t.live * sizeof *live);
-    double *ns = malloc(6 * repeats * sizeof *ns);
+    double *ns = malloc(7 * repeats * sizeof *ns);
     double overhead = 0, unused;
     int status = !live || !ns ? out_of_memory("pool") : 0, indexed_status = 0;
     double *indexed_ns = ns + repeats, *find_ns = ns + 2 * repeats;
@@ -351,19 +356,22 @@ static int bench_pool(bench_context *c)
     /* The runtime's own pool where the device has one: each create and destroy a stream-ordered
      * allocation and free (a host's create waits for the default stream). */
     double *native_ns = ns + 4 * repeats;
-    double *scratch_ns = ns + 5 * repeats;
+    double *scratch_ns = ns + 5 * repeats, *nested_ns = ns + 6 * repeats;
     int native = c->properties.native_pools;
     gpumem_device external = NULL;
     if (!status)
         status = open_external(c, &external);
     bench_progress(&c->options, "pool", 0, repeats);
     for (uint32_t i = 0; i < repeats && !status; i++) {
-        /* Plain (with the scratch loop after it), indexed and externally synchronized runs
+        /* Plain (with the scratch loops after it), indexed and externally synchronized runs
          * alternate, so that all see the same machine. A failure of any ends the section. */
         status = pool_once(c, c->device, &t, live, 0, GPUMEM_POOL_PAGED, &ns[i], &overhead,
                            &unused);
         if (!status)
-            status = pool_scratch(c->device, t.steps, &scratch_ns[i]);
+            status = pool_scratch(c->device, t.steps, 1, &scratch_ns[i]);
+        if (!status)
+            status = pool_scratch(c->device, t.steps / SCRATCH_NESTED, SCRATCH_NESTED,
+                                  &nested_ns[i]);
         if (!status && !indexed_status)
             indexed_status = pool_once(c, c->device, &t, live, 1, GPUMEM_POOL_PAGED,
                                        &indexed_ns[i], &unused, &find_ns[i]);
@@ -389,6 +397,8 @@ static int bench_pool(bench_context *c)
         bench_result(&c->options, "pool", "reserved_over_used", overhead, "x");
         bench_result_runs(&c->options, "pool", "create_destroy_pair_scratch", scratch_ns, repeats,
                           "ns/pair");
+        bench_result_runs(&c->options, "pool", "create_destroy_pair_scratch_nested", nested_ns,
+                          repeats, "ns/pair");
         if (indexed_status == 0) {
             bench_result_runs(&c->options, "pool", "create_destroy_pair_indexed", indexed_ns,
                               repeats, "ns/pair");
