@@ -129,8 +129,9 @@ typedef struct gpumem_pool_obj {
     uint64_t cached_bytes;   /* their allocations' bytes */
     uint64_t cache_largest;  /* the largest buffer (block bytes) kept; 0: no cache */
     uint64_t cache_byte_limit; /* the most bytes kept; 0: no cache */
-    /* The one kept buffer that borders free room (pool_cache.h), NULL: none; and the
-     * candidates for it refused or freed untaken since one was taken (frontier_looks). */
+    /* The one buffer kept because it bordered free room at its destroy (pool_cache.h), NULL:
+     * none; and the candidates for it that the gate refused or that a placement freed untaken,
+     * since one was taken (frontier_looks). */
     gpumem_buffer_obj *cache_frontier;
     uint32_t frontier_misses;
     /* Paged pools: ranges freed in stream order whose work may still run (stream_order.h).

@@ -65,8 +65,10 @@ uint32_t gpumem_pool_cache_bin_of(const gpumem_pool_obj *pool, uint64_t size, ui
 }
 
 /* Whether a buffer beside free room may be kept as the frontier, given frontier_misses (the
- * candidates refused or freed untaken since a frontier was taken): the first FRONTIER_TRIES
- * are, then FRONTIER_TRIES in a row of every FRONTIER_EVERY, until one is taken again. A run
+ * candidates the gate refused, and the frontiers a placement freed untaken, since a frontier was
+ * taken; a candidate refused while a frontier is kept, and a frontier emptied with the cache,
+ * do not count): the first FRONTIER_TRIES are, then FRONTIER_TRIES in a row of every
+ * FRONTIER_EVERY counted, until one is taken again. A run
  * rather than one in FRONTIER_EVERY: a loop whose candidates alternate (its buffer, and one
  * that takes it) would otherwise meet the one at a parity that never lets its own buffer be
  * kept (a review found it). */

@@ -29,7 +29,8 @@
  * not border free room then, and are kept as any other: the next creates of their sizes take
  * them in place, as a loop of nested temporaries wants (training-like sequences peak as they
  * did, docs/performance.md "Fifty-first session"). Where frontiers are freed untaken again and
- * again, only 8 candidates in 256 are kept, until one is taken.
+ * again, only a run of 8 candidates in every 256 that the gate counts is kept, until one is
+ * taken (frontier_looks in pool_cache.c).
  * Pools with guard margins
  * (GPUMEM_POOL_DETECT_CORRUPTION) and native pools have no cache; buffers with a page of their
  * own, an image or a native object of their own are never kept.
@@ -83,8 +84,8 @@ uint32_t gpumem_pool_cache_bin_of(const gpumem_pool_obj *pool, uint64_t size, ui
  * caller frees it). */
 int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
 
-/* Frees the kept buffer that borders free room (pool->cache_frontier, which must be set), so
- * that a placement sees that room: called before every placement in a shared page. */
+/* Frees the frontier (pool->cache_frontier, which must be set), the buffer kept because it
+ * bordered free room, so that a placement sees that room: called before every placement in a shared page. */
 void gpumem_pool_cache_free_frontier(gpumem_pool_obj *pool);
 
 /* A buffer about to be freed rather than kept: where it is the last buffer of its page that the

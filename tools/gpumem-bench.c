@@ -364,7 +364,8 @@ static int bench_pool(bench_context *c)
     bench_progress(&c->options, "pool", 0, repeats);
     for (uint32_t i = 0; i < repeats && !status; i++) {
         /* Plain (with the scratch loops after it), indexed and externally synchronized runs
-         * alternate, so that all see the same machine. A failure of any ends the section. */
+         * alternate, so that all see the same machine. A failure of the plain, scratch or
+         * externally synchronized runs ends the section. */
         status = pool_once(c, c->device, &t, live, 0, GPUMEM_POOL_PAGED, &ns[i], &overhead,
                            &unused);
         if (!status)
