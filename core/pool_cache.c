@@ -68,10 +68,9 @@ uint32_t gpumem_pool_cache_bin_of(const gpumem_pool_obj *pool, uint64_t size, ui
  * candidates the gate refused, and the frontiers a placement freed untaken, since a frontier was
  * taken; a candidate refused while a frontier is kept, and a frontier emptied with the cache,
  * do not count): the first FRONTIER_TRIES are, then FRONTIER_TRIES in a row of every
- * FRONTIER_EVERY counted, until one is taken again. A run
- * rather than one in FRONTIER_EVERY: a loop whose candidates alternate (its buffer, and one
- * that takes it) would otherwise meet the one at a parity that never lets its own buffer be
- * kept (a review found it). */
+ * FRONTIER_EVERY counted, until one is taken again. A run rather than one in FRONTIER_EVERY: a
+ * loop whose candidates alternate (its buffer, and one that takes it) would otherwise meet the
+ * one at a parity that never lets its own buffer be kept (a review found it). */
 #define FRONTIER_TRIES 8u
 #define FRONTIER_EVERY 256u
 static inline int frontier_looks(uint32_t misses)
@@ -79,10 +78,12 @@ static inline int frontier_looks(uint32_t misses)
     return misses < FRONTIER_TRIES || (misses & (FRONTIER_EVERY - 1u)) < FRONTIER_TRIES;
 }
 
-/* A kept buffer leaves the cache's counts: taken again, or about to be freed (the caller
- * clears cache_frontier where it was that one). */
+/* A kept buffer leaves the cache's counts, and the frontier where it was that one: taken again,
+ * or about to be freed. */
 static inline void forget(gpumem_pool_obj *pool, gpumem_pool_cache_bin *bin, gpumem_buffer_obj *b)
 {
+    if (b == pool->cache_frontier)
+        pool->cache_frontier = NULL;
     bin->count--;
     b->page->kept_count--;
     pool->cached_count--;
@@ -130,10 +131,8 @@ gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
         *place = least <= pool->cache_largest ? least : bytes;
         return NULL;
     }
-    if (b == pool->cache_frontier) {
-        pool->cache_frontier = NULL;
+    if (b == pool->cache_frontier) /* taken: the gate opens (frontier_looks) */
         pool->frontier_misses = 0;
-    }
     gpumem_list_remove(&b->link);
     forget(pool, bin, b);
     pool->used_bytes += b->block_size;
@@ -196,7 +195,6 @@ int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 GPUMEM_RARE void gpumem_pool_cache_free_frontier(gpumem_pool_obj *pool)
 {
     gpumem_buffer_obj *b = pool->cache_frontier;
-    pool->cache_frontier = NULL;
     pool->frontier_misses++;
     forget(pool, &pool->cache_bins[b->cache_bin], b);
     gpumem_pool_buffer_free(pool, b); /* takes it off its bin's list */
@@ -213,8 +211,6 @@ GPUMEM_RARE static void free_kept(gpumem_pool_obj *pool, gpumem_page *page)
             gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
             if (page && b->page != page)
                 continue;
-            if (b == pool->cache_frontier)
-                pool->cache_frontier = NULL;
             forget(pool, bin, b);
             gpumem_pool_buffer_free(pool, b); /* takes it off the list */
         }

@@ -85,7 +85,8 @@ uint32_t gpumem_pool_cache_bin_of(const gpumem_pool_obj *pool, uint64_t size, ui
 int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
 
 /* Frees the frontier (pool->cache_frontier, which must be set), the buffer kept because it
- * bordered free room, so that a placement sees that room: called before every placement in a shared page. */
+ * bordered free room, so that a placement sees that room: called before every placement in a
+ * shared page. */
 void gpumem_pool_cache_free_frontier(gpumem_pool_obj *pool);
 
 /* A buffer about to be freed rather than kept: where it is the last buffer of its page that the
