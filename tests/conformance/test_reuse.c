@@ -495,6 +495,23 @@ CONF_TEST(with_one_thread_a_destroyed_buffers_range_serves_the_next_create)
     OK(gpumem_pool_destroy(freed_pool));
 }
 
+/* The step between the classes of an octave whose 32 classes are at least a unit apart (from
+ * 32 steps to 64), so that every multiple of it there is a class's least size. */
+static uint64_t class_step(void)
+{
+    return conf_props.min_alignment > 1024 ? conf_props.min_alignment : 1024;
+}
+
+/* The smallest page, PAGE times a power of two, whose pool's cache keeps buffers of `largest`
+ * bytes (up to a sixteenth of a page). */
+static uint64_t page_keeping(uint64_t largest)
+{
+    uint64_t page = PAGE;
+    while (page / 16 < largest)
+        page *= 2;
+    return page;
+}
+
 /* A create whose own class keeps no buffer takes one kept in one of the two classes above it
  * (core/pool_cache.h), and never one of a class further up or below: a buffer of each class
  * from one below to three above a request's destroyed between two live ones, then the request
@@ -504,12 +521,9 @@ CONF_TEST(a_create_takes_a_kept_buffer_of_up_to_two_classes_above_its_own)
 {
     if (conf_guard_margins()) /* freed, the range would serve the create by placement */
         CONF_SKIP("pools with guard margins keep no destroyed buffers");
-    uint64_t step = conf_props.min_alignment > 1024 ? conf_props.min_alignment : 1024;
+    uint64_t step = class_step();
     uint64_t asked = 32 * step + 8 * step; /* a class's least size, 8 classes into the octave */
-    /* Pages large enough that the cache keeps all five sizes (up to a sixteenth of a page). */
-    uint64_t page = PAGE;
-    while (page / 16 < asked + 3 * step)
-        page *= 2;
+    uint64_t page = page_keeping(asked + 3 * step); /* all five sizes kept */
     for (int up = -1; up <= 3; up++) {
         gpumem_pool pool = conf_pool(page);
         reuse_probe kept;
@@ -558,11 +572,9 @@ CONF_TEST(with_another_thread_a_batch_of_destroyed_buffers_is_kept_once_no_call_
 {
     if (conf_guard_margins())
         CONF_SKIP("pools with guard margins keep no destroyed buffers");
-    uint64_t step = conf_props.min_alignment > 1024 ? conf_props.min_alignment : 1024;
+    uint64_t step = class_step();
     uint64_t asked = 32 * step + 8 * step, destroyed = asked + 3 * step;
-    uint64_t page = PAGE;
-    while (page / 16 < destroyed)
-        page *= 2;
+    uint64_t page = page_keeping(destroyed);
     gpumem_pool pool = conf_pool(page);
     idle_called = idle_end = 0;
     pthread_t thread;
@@ -854,6 +866,38 @@ CONF_TEST(a_request_aligned_past_half_a_page_gets_a_page_of_its_own_whatever_is_
     }
 }
 
+/* A pool whose cache keeps every size of the octave from 32 class steps to 64, with the first
+ * half of its first page live in two quarters (half a page in one buffer would have a page of
+ * its own): the next buffer is placed at the half, beside the page's free room. */
+typedef struct frontier_pool {
+    uint64_t step, page;
+    gpumem_pool pool;
+    gpumem_buffer quarters[2];
+} frontier_pool;
+
+static void frontier_begin(frontier_pool *f)
+{
+    f->step = class_step();
+    f->page = page_keeping(64 * f->step);
+    f->pool = conf_pool(f->page);
+    f->quarters[0] = conf_buffer(f->pool, f->page / 4, 0);
+    f->quarters[1] = conf_buffer(f->pool, f->page / 4, 0);
+}
+
+static void frontier_end(frontier_pool *f)
+{
+    OK(gpumem_buffer_destroy(f->quarters[0]));
+    OK(gpumem_buffer_destroy(f->quarters[1]));
+    OK(gpumem_pool_destroy(f->pool));
+}
+
+/* Whether `now` took the range `was` had whole: its page, offset and allocation. */
+static int took_whole(const gpumem_buffer_info *was, const gpumem_buffer_info *now)
+{
+    return now->page == was->page && now->offset == was->offset &&
+           now->allocation_size == was->allocation_size;
+}
+
 /* A buffer destroyed beside free room (at the end of its page's used bytes: a scratch buffer
  * made and destroyed in a loop) is kept as the pool's one frontier buffer, so the next create of
  * its size, or of a class or two below, takes it whole; and the next placement in a shared page
@@ -868,18 +912,15 @@ CONF_TEST(a_buffer_destroyed_beside_free_room_serves_the_next_create_and_gives_i
     if (conf_guard_margins())
         cr_skip("pools with guard margins keep no destroyed buffers (no reuse cache)");
     uint64_t state = 0x3c6ef372fe94f82bull;
-    uint64_t step = conf_props.min_alignment > 1024 ? conf_props.min_alignment : 1024;
-    uint64_t page = PAGE; /* large enough that the cache keeps every size below */
-    while (page / 16 < 64 * step)
-        page *= 2;
     for (int round = 0; round < 40; round++) {
+        frontier_pool f;
+        frontier_begin(&f);
+        uint64_t step = f.step, page = f.page;
         /* In an octave whose 32 classes are a step apart (as in the test above), at or just
          * under a class's least size: the class below is one step down. */
         uint64_t r = next_random(&state), j = 1 + r % 31, under[] = {0, 1, step / 2};
         uint64_t size = (32 + j) * step - under[(r >> 8) % 3];
-        gpumem_pool pool = conf_pool(page);
-        /* Two quarters: half a page in one buffer would have a page of its own. */
-        gpumem_buffer quarters[2] = {conf_buffer(pool, page / 4, 0), conf_buffer(pool, page / 4, 0)};
+        gpumem_pool pool = f.pool;
         gpumem_buffer scratch = conf_buffer(pool, size, 0);
         gpumem_buffer_info was, now;
         OK(gpumem_buffer_info_get(scratch, &was));
@@ -889,8 +930,7 @@ CONF_TEST(a_buffer_destroyed_beside_free_room_serves_the_next_create_and_gives_i
         OK(gpumem_buffer_destroy(scratch));
         scratch = conf_buffer(pool, size, 0);
         OK(gpumem_buffer_info_get(scratch, &now));
-        cr_expect(now.page == was.page && now.offset == was.offset &&
-                      now.allocation_size == was.allocation_size,
+        cr_expect(took_whole(&was, &now),
                   "round %d: %llu bytes made again at page %u, offset %llu, %llu allocated; the "
                   "destroyed one was at page %u, offset %llu, %llu allocated",
                   round, (unsigned long long)size, now.page, (unsigned long long)now.offset,
@@ -901,8 +941,7 @@ CONF_TEST(a_buffer_destroyed_beside_free_room_serves_the_next_create_and_gives_i
          * request's class). */
         scratch = conf_buffer(pool, (31 + j) * step, 0);
         OK(gpumem_buffer_info_get(scratch, &now));
-        cr_expect(now.page == was.page && now.offset == was.offset &&
-                      now.allocation_size == was.allocation_size,
+        cr_expect(took_whole(&was, &now),
                   "round %d: %llu bytes (a class below %llu) made at page %u, offset %llu, %llu "
                   "allocated; the destroyed one was at page %u, offset %llu, %llu allocated",
                   round, (unsigned long long)((31 + j) * step), (unsigned long long)size,
@@ -933,9 +972,7 @@ CONF_TEST(a_buffer_destroyed_beside_free_room_serves_the_next_create_and_gives_i
                   round, (unsigned long long)size, now.page, (unsigned long long)now.offset,
                   (unsigned long long)st.page_count);
         OK(gpumem_buffer_destroy(rest));
-        OK(gpumem_buffer_destroy(quarters[0]));
-        OK(gpumem_buffer_destroy(quarters[1]));
-        OK(gpumem_pool_destroy(pool));
+        frontier_end(&f);
     }
 }
 
@@ -952,12 +989,10 @@ CONF_TEST(a_buffer_destroyed_beside_free_room_serves_the_next_create_and_gives_i
  * measured, not tested: gpumem-bench's pool/create_destroy_pair.) */
 static void scratch_loop_after_untaken(int untaken)
 {
-    uint64_t step = conf_props.min_alignment > 1024 ? conf_props.min_alignment : 1024;
-    uint64_t page = PAGE;
-    while (page / 16 < 64 * step)
-        page *= 2;
-    gpumem_pool pool = conf_pool(page);
-    gpumem_buffer quarters[2] = {conf_buffer(pool, page / 4, 0), conf_buffer(pool, page / 4, 0)};
+    frontier_pool f;
+    frontier_begin(&f);
+    uint64_t step = f.step;
+    gpumem_pool pool = f.pool;
     for (int i = 0; i < untaken; i++)
         OK(gpumem_buffer_destroy(conf_buffer(pool, (i % 2 ? 40 : 8) * step, 0)));
     int first = -1, kept = 0, mixed_kept = 0;
@@ -974,7 +1009,7 @@ static void scratch_loop_after_untaken(int untaken)
         scratch = conf_buffer(pool, 39 * step, 0);
         OK(gpumem_buffer_info_get(scratch, &now));
         OK(gpumem_buffer_destroy(scratch));
-        int taken = now.offset == was.offset && now.allocation_size == was.allocation_size;
+        int taken = took_whole(&was, &now);
         if (taken && first < 0)
             first = i;
         kept += taken && i >= LOOP_STEPS - TAIL && i < LOOP_STEPS;
@@ -988,9 +1023,7 @@ static void scratch_loop_after_untaken(int untaken)
     cr_expect_eq(mixed_kept, MIXED,
                  "after %d untaken, with another size made and destroyed every third step, %d of "
                  "%d steps found the buffer kept", untaken, mixed_kept, MIXED);
-    OK(gpumem_buffer_destroy(quarters[0]));
-    OK(gpumem_buffer_destroy(quarters[1]));
-    OK(gpumem_pool_destroy(pool));
+    frontier_end(&f);
 }
 
 CONF_TEST(a_scratch_loop_after_sizes_that_never_repeat_finds_its_buffer_kept_again)
