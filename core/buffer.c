@@ -61,21 +61,35 @@ static gpumem_result check_desc(const gpumem_pool_obj *pool, const gpumem_buffer
     return GPUMEM_OK;
 }
 
-void gpumem_buffer_unindex(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
+void gpumem_buffer_unfind(const gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
-    if (pool->indexed && b->page->address && !b->image)
-        gpumem_address_remove(&pool->addresses, &b->address_node);
+    if (pool->indexed && b->indexed) /* the pool's test first: most are never searched */
+        b->address_node.size = 0;
 }
 
-/* Puts a buffer into its pool's address index, where memory has addresses (pool lock held).
- * Images are not buffers to gpumem_buffer_find. */
+void gpumem_buffer_index_drop(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
+{
+    if (b->indexed) {
+        gpumem_address_remove(&pool->addresses, &b->address_node);
+        b->indexed = 0;
+    }
+}
+
+/* Puts a live buffer into its pool's address index, where memory has addresses (pool lock
+ * held), or, where its node is there already (a record the reuse cache kept, placed where it
+ * was), gives the node the buffer's size. Images are not buffers to gpumem_buffer_find. */
 static void index_buffer(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
+    if (b->indexed) {
+        b->address_node.size = b->size;
+        return;
+    }
     if (!b->page->address || b->image)
         return;
     b->address_node.start = b->page->address + b->offset;
     b->address_node.size = b->size;
     gpumem_address_insert(&pool->addresses, &b->address_node);
+    b->indexed = 1;
 }
 
 /* A copy of a buffer's name, at most GPUMEM_NAME_SIZE-1 bytes of it, cut as a pool's is: never
@@ -111,6 +125,7 @@ static gpumem_result buffer_publish(gpumem_pool_obj *pool, gpumem_buffer_obj *b,
     if (r != GPUMEM_OK) {
         pool->used_bytes -= b->block_size;
         pool->allocation_count--;
+        gpumem_buffer_index_drop(pool, b); /* a kept record's node */
         gpumem_pool_unplace(pool, b->page, b->tlsf_handle);
         b->image = NULL; /* still the caller's (gpumem_record_new) */
         gpumem_pool_record_give(pool, b);
@@ -137,6 +152,7 @@ static gpumem_result record_for_new(gpumem_pool_obj *pool, gpumem_buffer_obj **b
         return r;
     if (!(*b = gpumem_pool_record_take(pool)))
         return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for a buffer");
+    (*b)->indexed = 0;
     return GPUMEM_OK;
 }
 

@@ -42,8 +42,12 @@ struct gpumem_buffer_obj {
      * it is placed: a record taken from the cache keeps the bin it was kept in, whose least size
      * its range still holds (pool_cache.h). Meaningless where the cache would not keep it. */
     uint32_t cache_bin;
-    /* In pool->addresses while live, once the pool is indexed (gpumem_buffer_find). Last: the
-     * fields above are the ones every call reads. */
+    /* 1 while address_node is in pool->addresses (gpumem_buffer_index_drop). */
+    uint32_t indexed;
+    /* In pool->addresses from the create after the pool's first lookup (gpumem_buffer_find)
+     * until the record is freed: live, or destroyed and not found (an empty range) while the
+     * reuse cache keeps it or calls may still use it. Last: the fields above are the ones every
+     * call reads. */
     gpumem_address_node address_node;
 };
 
@@ -115,8 +119,14 @@ gpumem_result gpumem_buffer_check_range(const gpumem_buffer_obj *buffer, uint64_
 gpumem_result gpumem_buffer_coherence(gpumem_buffer_obj *buffer, uint64_t offset, uint64_t size,
                                       int flush);
 
-/* Takes a buffer out of its pool's address index, if the pool keeps one (pool lock held). */
-void gpumem_buffer_unindex(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
+/* The address index (pool lock held). A destroyed buffer's node stays in its pool's index with
+ * an empty range, which no address finds, until its record is freed: a buffer that the reuse
+ * cache keeps and a create takes again is found again where it was, with its new size, and the
+ * pair never touches the tree (the tree's insert and remove were about 105 ns of each indexed
+ * pair, docs/performance.md). gpumem_buffer_unfind empties the range at the destroy;
+ * gpumem_buffer_index_drop takes the node out when the record's range goes. */
+void gpumem_buffer_unfind(const gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
+void gpumem_buffer_index_drop(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
 
 /* Maps / unmaps for core's own use (no user-visible map count). */
 gpumem_result gpumem_buffer_map_internal(gpumem_buffer_obj *buffer, char **data);

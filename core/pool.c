@@ -717,6 +717,7 @@ void gpumem_pool_buffer_free(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
     gpumem_device_obj *device = pool->device;
     gpumem_list_remove(&b->link);
+    gpumem_buffer_index_drop(pool, b);
     for (uint32_t n = gpumem_buffer_map_count(b); n; n--)
         gpumem_page_unmap(pool, b->page);
     gpumem_buffer_set_map_count(b, 0);
@@ -744,7 +745,7 @@ void gpumem_pool_detach(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
     if (gpumem_margin_check(b, "gpumem_buffer_destroy") != GPUMEM_OK)
         gpumem_error_clear(); /* logged; the destroy itself succeeds */
     gpumem_list_remove(&b->link);
-    gpumem_buffer_unindex(pool, b);
+    gpumem_buffer_unfind(pool, b);
     pool->used_bytes -= b->block_size;
     pool->allocation_count--;
     /* The application's mappings end with the buffer; the page stays mapped for calls in
@@ -1368,6 +1369,9 @@ static void arena_free(gpumem_pool_obj *pool)
     /* Native frees are queued on the default stream: its lock orders them, and the stream is
      * waited for before the runtime's pool goes. */
     gpumem_pool_lock(pool);
+    /* The address index goes whole: no node need leave it one by one as its record is freed
+     * (gpumem_buffer_index_drop finds an empty tree). No lookup reaches a closing pool. */
+    pool->addresses = NULL;
     GPUMEM_LIST_FOR_EACH_SAFE(node, next, &pool->buffers) {
         gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
         if (gpumem_margin_check(b, "gpumem_pool_destroy") != GPUMEM_OK)

@@ -1,6 +1,7 @@
 /* Buffers found by address (gpumem_buffer_find): random buffers in paged, dedicated and
  * native allocations are created and destroyed, and addresses in, at the edges of and just
  * outside every buffer, live or destroyed, are looked up and checked against a model. */
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "conformance.h"
@@ -130,4 +131,160 @@ CONF_TEST(buffers_of_another_device_are_not_found)
     }
     OK(gpumem_device_close(other));
     FAILS(gpumem_buffer_find(other, native.address, &found, &offset), GPUMEM_ERROR_DESTROYED);
+}
+
+/* --- lookups while buffers come and go, the reuse cache keeping and handing them back --- */
+
+#define CHURN_STEPS 3000
+#define CHURN_LIVE 48
+
+/* A size for the churn: mostly a few sizes' classes (each class about 3% wide), so that a
+ * create often takes a buffer the reuse cache kept, with another size than the one destroyed;
+ * sometimes one the cache keeps no buffer of (over PAGE / 16), or a page of its own. */
+static uint64_t churn_size(void)
+{
+    static const uint64_t around[] = {300, 1000, 4000, 20000, 60000};
+    int pick = rand() % 16;
+    if (pick == 0)
+        return PAGE / 2 + 1 + (uint64_t)rand() % PAGE; /* a page of its own */
+    if (pick == 1)
+        return 70000 + (uint64_t)rand() % 100000;
+    uint64_t base = around[rand() % 5];
+    return base + (uint64_t)rand() % (base / 40 + 1);
+}
+
+/* Looks up addresses in, at the edges of and just outside a buffer of the model, live or not,
+ * and the end a buffer had where another, smaller one now stands. */
+static void check_around(const placed *all, int count, const placed *p, uint64_t old_size)
+{
+    uint64_t start = p->address, end = start + p->size;
+    check_lookup(all, count, start);
+    check_lookup(all, count, end - 1);
+    check_lookup(all, count, end);
+    check_lookup(all, count, start - 1);
+    check_lookup(all, count, start + (uint64_t)rand() % p->size);
+    if (old_size > p->size)
+        check_lookup(all, count, start + old_size - 1);
+}
+
+/* `steps` creates and destroys of random buffers in `pool` (the device's pools indexed from the
+ * start: lookups keep them so), with lookups against the model after each; every `trim_every`
+ * steps the pool is trimmed, which frees what the reuse cache keeps. Returns how many creates
+ * were placed where a destroyed buffer of the churn had been (the cache's buffers, taken
+ * again, or ranges placed anew). */
+static int churn_and_look(gpumem_pool pool, int steps, int trim_every)
+{
+    placed *all = conf_alloc((size_t)steps * sizeof *all);
+    int count = 0, live = 0, again = 0;
+    gpumem_native_buffer native;
+    for (int step = 0; step < steps; step++) {
+        if (live < CHURN_LIVE && (live == 0 || rand() % 2)) {
+            uint64_t size = churn_size();
+            placed *p = &all[count];
+            *p = (placed){.buffer = conf_buffer(pool, size, 0), .size = size, .live = 1};
+            OK(gpumem_buffer_native(p->buffer, &native));
+            p->address = native.address;
+            /* The latest destroyed buffer that began here: its size, to look past the new end. */
+            uint64_t old_size = 0;
+            for (int i = count - 1; i >= 0 && !old_size; i--)
+                if (!all[i].live && all[i].address == p->address)
+                    old_size = all[i].size;
+            again += old_size != 0;
+            count++;
+            live++;
+            check_around(all, count, p, old_size);
+        } else {
+            int victim;
+            do
+                victim = rand() % count;
+            while (!all[victim].live);
+            OK(gpumem_buffer_destroy(all[victim].buffer));
+            all[victim].live = 0;
+            live--;
+            check_around(all, count, &all[victim], 0);
+        }
+        if (trim_every && step % trim_every == trim_every - 1)
+            OK(gpumem_pool_trim(pool));
+        /* A few buffers of the model at random, live or destroyed. */
+        for (int k = 0; k < 3; k++)
+            check_around(all, count, &all[rand() % count], 0);
+    }
+    for (int i = 0; i < count; i++)
+        if (all[i].live)
+            OK(gpumem_buffer_destroy(all[i].buffer));
+    free(all);
+    return again;
+}
+
+/* A thread that made one call (so it holds an epoch record: the main thread's destroys then
+ * retire, and their batches are kept or freed later, at a reclaim) and waits, in no call,
+ * until told to end. */
+static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t idle_changed = PTHREAD_COND_INITIALIZER;
+static int idle_called, idle_end;
+
+static void *idle_thread(void *arg)
+{
+    gpumem_device_properties props;
+    gpumem_result r = gpumem_device_properties_get(conf_dev, &props);
+    pthread_mutex_lock(&idle_lock);
+    idle_called = r == GPUMEM_OK ? 1 : -1;
+    pthread_cond_broadcast(&idle_changed);
+    while (!idle_end)
+        pthread_cond_wait(&idle_changed, &idle_lock);
+    pthread_mutex_unlock(&idle_lock);
+    return arg;
+}
+
+/* A destroyed buffer's address finds nothing while the reuse cache keeps its range, a kept
+ * buffer made again is found with its new size (and not past it), and one freed from the cache
+ * (a trim) or placed anew is found as any other; in paged and native pools, with the pools
+ * searched from the start, so that every create and destroy keeps the index. */
+CONF_TEST(buffers_made_again_from_the_reuse_cache_are_found_with_their_new_sizes)
+{
+    gpumem_pool pool = conf_pool(PAGE);
+    gpumem_buffer probe = conf_buffer(pool, 64, 0);
+    gpumem_native_buffer native;
+    OK(gpumem_buffer_native(probe, &native));
+    if (native.address == 0)
+        CONF_SKIP("memory without addresses: nothing to look buffers up by");
+    gpumem_buffer found;
+    uint64_t offset;
+    OK(gpumem_buffer_find(conf_dev, native.address, &found, &offset)); /* indexes the pools */
+    OK(gpumem_buffer_destroy(probe));
+    srand(20261206);
+    int again = churn_and_look(pool, CHURN_STEPS, 0);
+    /* Without guard margins, most creates of a kept class take a kept buffer. */
+    cr_expect(again > CHURN_STEPS / 20 || conf_guard_margins(),
+              "only %d of %d steps placed a buffer where a destroyed one had been: the reuse "
+              "cache was hardly reached", again, CHURN_STEPS);
+    churn_and_look(pool, CHURN_STEPS / 2, 97);
+    /* Beside a thread with an epoch record: destroyed buffers wait in retired batches. */
+    pthread_t idle;
+    idle_called = idle_end = 0;
+    cr_assert_eq(pthread_create(&idle, NULL, idle_thread, NULL), 0);
+    pthread_mutex_lock(&idle_lock);
+    while (!idle_called)
+        pthread_cond_wait(&idle_changed, &idle_lock);
+    pthread_mutex_unlock(&idle_lock);
+    cr_expect_eq(idle_called, 1, "the idle thread's call failed");
+    churn_and_look(pool, CHURN_STEPS / 2, 0);
+    pthread_mutex_lock(&idle_lock);
+    idle_end = 1;
+    pthread_cond_broadcast(&idle_changed);
+    pthread_mutex_unlock(&idle_lock);
+    pthread_join(idle, NULL);
+    if (conf_props.native_pools) {
+        gpumem_pool_desc desc = {.kind = GPUMEM_POOL_NATIVE, .name = "native"};
+        gpumem_pool native_pool;
+        OK(gpumem_pool_create(conf_dev, &desc, &native_pool));
+        churn_and_look(native_pool, CHURN_STEPS / 4, 0);
+        OK(gpumem_pool_destroy(native_pool));
+    }
+    /* A pool destroyed with buffers live, kept and freed in its index: none is found after. */
+    gpumem_buffer kept = conf_buffer(pool, 1000, 0), last = conf_buffer(pool, 1000, 0);
+    OK(gpumem_buffer_destroy(kept));
+    OK(gpumem_buffer_native(last, &native));
+    OK(gpumem_pool_destroy(pool));
+    FAILS(gpumem_buffer_find(conf_dev, native.address, &found, &offset), GPUMEM_ERROR_NOT_FOUND);
 }

@@ -237,6 +237,60 @@ done:
     return r;
 }
 
+/* A create that takes a buffer the reuse cache kept, in a pool searched by address (the kept
+ * record's node stays in the pool's index), failing where its name is copied: the record must
+ * leave the index with its range, so that after the failure the pool still places, finds and
+ * frees buffers of that size (a node left behind would be inserted a second time). Checked
+ * whether the run failed or not. */
+static gpumem_result scenario_kept_buffer_made_again(void)
+{
+    gpumem_result r = GPUMEM_OK;
+    gpumem_device dev = NULL;
+    gpumem_pool pool = NULL;
+    gpumem_buffer neighbour, kept, again = NULL, found;
+    gpumem_native_buffer nb;
+    uint64_t at;
+    TRY(gpumem_device_open(NULL, &dev));
+    gpumem_pool_desc pd = {.page_size = 1 << 20, .name = "inject-kept"};
+    TRY(gpumem_pool_create(dev, &pd, &pool));
+    gpumem_buffer_desc bd = {.size = 3000};
+    /* Made first, so that the page keeps a live buffer: a page's last one is not kept. */
+    TRY(gpumem_buffer_create(pool, &bd, &neighbour));
+    TRY(gpumem_buffer_create(pool, &bd, &kept));
+    TRY(gpumem_buffer_native(kept, &nb));
+    TRY(gpumem_buffer_find(dev, nb.address, &found, &at)); /* the pool is indexed from here */
+    TRY(gpumem_buffer_destroy(kept));
+    gpumem_buffer_desc named = {.size = 3000, .name = "named"}; /* a copy to fail */
+    TRY(gpumem_buffer_create(pool, &named, &again));
+done:
+    if (pool) {
+        /* The failure injected may fall here too: its refusal, out of host memory, ends the
+         * checks (a wrong index finds the wrong buffer, or none). */
+        gpumem_result first = r, step = GPUMEM_OK;
+        gpumem_buffer more[3];
+        for (int i = 0; i < 3 && step == GPUMEM_OK; i++) {
+            if ((step = gpumem_buffer_create(pool, &bd, &more[i])) != GPUMEM_OK)
+                break;
+            if ((step = gpumem_buffer_native(more[i], &nb)) == GPUMEM_OK &&
+                (step = gpumem_buffer_find(dev, nb.address + 5, &found, &at)) == GPUMEM_OK &&
+                (found != more[i] || at != 5))
+                step = GPUMEM_ERROR_BAD_STATE;
+            gpumem_result destroyed = gpumem_buffer_destroy(more[i]);
+            step = step == GPUMEM_OK ? destroyed : step;
+        }
+        if (step == GPUMEM_ERROR_OUT_OF_HOST_MEMORY) /* the injected failure (inject_all) */
+            r = r == GPUMEM_OK ? step : r;
+        else if (step != GPUMEM_OK)
+            FAIL("a kept buffer's create (%s) left the pool's index wrong: %s (%s)",
+                 gpumem_result_string(first), gpumem_result_string(step), gpumem_last_error());
+        if (again && gpumem_buffer_destroy(again) != GPUMEM_OK)
+            FAIL("destroy of the buffer made again: %s", gpumem_last_error());
+    }
+    if (dev && gpumem_device_close(dev) != GPUMEM_OK)
+        FAIL("close after a failure: %s", gpumem_last_error());
+    return r;
+}
+
 typedef struct scenario {
     const char *name;
     scenario_fn run;
@@ -250,6 +304,7 @@ static const scenario scenarios[] = {
     {"pools and buffers", scenario_pools_and_buffers, 0},
     {"streams and transfers", scenario_streams_and_transfers, 0},
     {"virtual blocks", scenario_vblocks, 1},
+    {"kept buffer made again", scenario_kept_buffer_made_again, 0},
 };
 
 #define MAX_SITES 256
