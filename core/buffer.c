@@ -61,9 +61,9 @@ static gpumem_result check_desc(const gpumem_pool_obj *pool, const gpumem_buffer
     return GPUMEM_OK;
 }
 
-void gpumem_buffer_unfind(const gpumem_pool_obj *pool, gpumem_buffer_obj *b)
+void gpumem_buffer_unfind(gpumem_buffer_obj *b)
 {
-    if (pool->indexed && b->indexed) /* the pool's test first: most are never searched */
+    if (b->indexed)
         b->address_node.size = 0;
 }
 

@@ -125,7 +125,7 @@ gpumem_result gpumem_buffer_coherence(gpumem_buffer_obj *buffer, uint64_t offset
  * pair never touches the tree (the tree's insert and remove were about 105 ns of each indexed
  * pair, docs/performance.md). gpumem_buffer_unfind empties the range at the destroy;
  * gpumem_buffer_index_drop takes the node out when the record's range goes. */
-void gpumem_buffer_unfind(const gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
+void gpumem_buffer_unfind(gpumem_buffer_obj *buffer);
 void gpumem_buffer_index_drop(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
 
 /* Maps / unmaps for core's own use (no user-visible map count). */

@@ -745,7 +745,7 @@ void gpumem_pool_detach(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
     if (gpumem_margin_check(b, "gpumem_buffer_destroy") != GPUMEM_OK)
         gpumem_error_clear(); /* logged; the destroy itself succeeds */
     gpumem_list_remove(&b->link);
-    gpumem_buffer_unfind(pool, b);
+    gpumem_buffer_unfind(b);
     pool->used_bytes -= b->block_size;
     pool->allocation_count--;
     /* The application's mappings end with the buffer; the page stays mapped for calls in

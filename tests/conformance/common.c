@@ -281,3 +281,44 @@ gpumem_buffer conf_buffer(gpumem_pool pool, uint64_t size, uint64_t alignment)
                  gpumem_result_string(r), gpumem_last_error());
     return buffer;
 }
+
+static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t idle_changed = PTHREAD_COND_INITIALIZER;
+static int idle_called, idle_end; /* idle_called: 1 the call succeeded, -1 it failed */
+
+static void *idle_thread(void *arg)
+{
+    gpumem_device_properties props;
+    gpumem_result r = gpumem_device_properties_get(conf_dev, &props);
+    pthread_mutex_lock(&idle_lock);
+    idle_called = r == GPUMEM_OK ? 1 : -1;
+    pthread_cond_broadcast(&idle_changed);
+    while (!idle_end)
+        pthread_cond_wait(&idle_changed, &idle_lock);
+    pthread_mutex_unlock(&idle_lock);
+    return arg;
+}
+
+void conf_idle_thread_begin(pthread_t *thread)
+{
+    idle_called = idle_end = 0;
+    cr_assert_eq(pthread_create(thread, NULL, idle_thread, NULL), 0);
+    pthread_mutex_lock(&idle_lock);
+    while (!idle_called)
+        pthread_cond_wait(&idle_changed, &idle_lock);
+    int called = idle_called;
+    pthread_mutex_unlock(&idle_lock);
+    if (called != 1) {
+        conf_idle_thread_end(*thread);
+        cr_assert_fail("the idle thread's call failed");
+    }
+}
+
+void conf_idle_thread_end(pthread_t thread)
+{
+    pthread_mutex_lock(&idle_lock);
+    idle_end = 1;
+    pthread_cond_broadcast(&idle_changed);
+    pthread_mutex_unlock(&idle_lock);
+    pthread_join(thread, NULL);
+}

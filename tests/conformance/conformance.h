@@ -13,6 +13,7 @@
 #ifndef GPUMEM_TESTS_CONFORMANCE_H
 #define GPUMEM_TESTS_CONFORMANCE_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -152,6 +153,12 @@ void conf_expect_summary_counts(gpumem_pool pool, const char *name);
 
 /* Occurrences of `needle` in `text`. */
 int conf_count_of(const char *text, const char *needle);
+
+/* A thread that makes one call on the device (so it holds an epoch record: other threads'
+ * destroys then retire and wait for a barrier) and then waits, in no call, until
+ * conf_idle_thread_end; begin returns once that call is made, and fails the test if it failed. */
+void conf_idle_thread_begin(pthread_t *thread);
+void conf_idle_thread_end(pthread_t thread);
 
 /* A paged pool of memory type `type` (GPUMEM_POOL_MEMORY_TYPE_INDEX) with the given page size
  * and extra pool flags. */

@@ -1,7 +1,6 @@
 /* Buffers found by address (gpumem_buffer_find): random buffers in paged, dedicated and
  * native allocations are created and destroyed, and addresses in, at the edges of and just
  * outside every buffer, live or destroyed, are looked up and checked against a model. */
-#include <pthread.h>
 #include <stdlib.h>
 
 #include "conformance.h"
@@ -218,26 +217,6 @@ static int churn_and_look(gpumem_pool pool, int steps, int trim_every)
     return again;
 }
 
-/* A thread that made one call (so it holds an epoch record: the main thread's destroys then
- * retire, and their batches are kept or freed later, at a reclaim) and waits, in no call,
- * until told to end. */
-static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t idle_changed = PTHREAD_COND_INITIALIZER;
-static int idle_called, idle_end;
-
-static void *idle_thread(void *arg)
-{
-    gpumem_device_properties props;
-    gpumem_result r = gpumem_device_properties_get(conf_dev, &props);
-    pthread_mutex_lock(&idle_lock);
-    idle_called = r == GPUMEM_OK ? 1 : -1;
-    pthread_cond_broadcast(&idle_changed);
-    while (!idle_end)
-        pthread_cond_wait(&idle_changed, &idle_lock);
-    pthread_mutex_unlock(&idle_lock);
-    return arg;
-}
-
 /* A destroyed buffer's address finds nothing while the reuse cache keeps its range, a kept
  * buffer made again is found with its new size (and not past it), and one freed from the cache
  * (a trim) or placed anew is found as any other; in a paged pool and a native one (where every
@@ -273,21 +252,11 @@ CONF_TEST(buffers_made_again_from_the_reuse_cache_are_found_with_their_new_sizes
         churn_and_look(native_pool, CHURN_STEPS / 4, 0);
     /* Beside a thread with an epoch record: destroyed buffers wait in retired batches. */
     pthread_t idle;
-    idle_called = idle_end = 0;
-    cr_assert_eq(pthread_create(&idle, NULL, idle_thread, NULL), 0);
-    pthread_mutex_lock(&idle_lock);
-    while (!idle_called)
-        pthread_cond_wait(&idle_changed, &idle_lock);
-    pthread_mutex_unlock(&idle_lock);
-    cr_expect_eq(idle_called, 1, "the idle thread's call failed");
+    conf_idle_thread_begin(&idle);
     churn_and_look(pool, CHURN_STEPS / 2, 0);
     if (native_pool)
         churn_and_look(native_pool, CHURN_STEPS / 4, 0);
-    pthread_mutex_lock(&idle_lock);
-    idle_end = 1;
-    pthread_cond_broadcast(&idle_changed);
-    pthread_mutex_unlock(&idle_lock);
-    pthread_join(idle, NULL);
+    conf_idle_thread_end(idle);
     if (native_pool)
         OK(gpumem_pool_destroy(native_pool));
     /* A pool destroyed with live and kept buffers in its index (its close drops the tree whole:

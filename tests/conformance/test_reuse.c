@@ -25,24 +25,13 @@ static pthread_cond_t hold_changed = PTHREAD_COND_INITIALIZER;
 static int holding, released, finished;
 static _Thread_local int is_holder;
 
-/* Sets a flag another thread waits for (hold_lock guards the flags of both test threads). */
+/* Sets a flag another thread waits for (hold_lock guards the flags of the held call). */
 static void tell(int *flag, int value)
 {
     pthread_mutex_lock(&hold_lock);
     *flag = value;
     pthread_cond_broadcast(&hold_changed);
     pthread_mutex_unlock(&hold_lock);
-}
-
-/* Waits until a flag another thread sets is not 0, and returns it. */
-static int wait_for(const int *flag)
-{
-    pthread_mutex_lock(&hold_lock);
-    while (!*flag)
-        pthread_cond_wait(&hold_changed, &hold_lock);
-    int value = *flag;
-    pthread_mutex_unlock(&hold_lock);
-    return value;
 }
 
 typedef struct holder {
@@ -545,21 +534,6 @@ CONF_TEST(a_create_takes_a_kept_buffer_of_up_to_two_classes_above_its_own)
     }
 }
 
-/* --- another thread that holds an epoch record, between calls --- */
-
-/* A thread that made one gpumem call (so it holds an epoch record: destroys must wait for a
- * barrier to free what they retire) and then waits, out of any call, until told to end. */
-static int idle_called, idle_end;
-
-static void *idle_after_a_call(void *arg)
-{
-    gpumem_pool_stats stats;
-    gpumem_result r = gpumem_pool_stats_get(*(gpumem_pool *)arg, &stats);
-    tell(&idle_called, 1 + (r != GPUMEM_OK));
-    wait_for(&idle_end);
-    return NULL;
-}
-
 /* With another thread holding an epoch record, destroyed buffers wait for a barrier; once it
  * proves that no call reaches them, they are kept whole, as with one thread, not freed. Four
  * buffers three classes above a request, each between two live ones, are destroyed: the third's
@@ -576,10 +550,8 @@ CONF_TEST(with_another_thread_a_batch_of_destroyed_buffers_is_kept_once_no_call_
     uint64_t asked = 32 * step + 8 * step, destroyed = asked + 3 * step;
     uint64_t page = page_keeping(destroyed);
     gpumem_pool pool = conf_pool(page);
-    idle_called = idle_end = 0;
     pthread_t thread;
-    cr_assert_eq(pthread_create(&thread, NULL, idle_after_a_call, &pool), 0);
-    cr_assert_eq(wait_for(&idle_called), 1, "the other thread's call failed");
+    conf_idle_thread_begin(&thread);
 
     destroyed_batch batch;
     batch_destroy(pool, destroyed, &batch);
@@ -590,8 +562,7 @@ CONF_TEST(with_another_thread_a_batch_of_destroyed_buffers_is_kept_once_no_call_
     placed_at(same, &same_page, &same_offset);
     int below_took = batch_range_taken(&batch, below_page, below_offset);
     int same_took = batch_range_taken(&batch, same_page, same_offset);
-    tell(&idle_end, 1);
-    pthread_join(thread, NULL);
+    conf_idle_thread_end(thread);
     cr_expect_not(below_took,
                   "a %llu-byte create took the range (page %u, offset %llu) of a destroyed "
                   "%llu-byte buffer three classes up: the batch was freed, not kept",
