@@ -11,12 +11,18 @@ static void update(gpumem_address_node *node)
     node->height = (low > high ? low : high) + 1;
 }
 
-/* Turns the subtree so that its child on `side` (0: low, 1: high) becomes its root. */
+/* Turns the subtree so that its child on `side` (0: low, 1: high) becomes its root, which takes
+ * the old root's parent; the caller points the parent's link at it. */
 static gpumem_address_node *rotate(gpumem_address_node *node, int side)
 {
     gpumem_address_node *up = node->child[side];
-    node->child[side] = up->child[!side];
+    gpumem_address_node *moved = up->child[!side];
+    node->child[side] = moved;
+    if (moved)
+        moved->parent = node;
     up->child[!side] = node;
+    up->parent = node->parent;
+    node->parent = up;
     update(node);
     update(up);
     return up;
@@ -39,20 +45,38 @@ static gpumem_address_node *balance(gpumem_address_node *node)
     return node;
 }
 
-/* An AVL tree of 2^64 nodes is less than 92 high. */
-#define MAX_DEPTH 96
-
-/* Rebalances the subtrees at the links of path[0 .. depth), lowest first, and stops at the
- * first whose height did not change: nothing above it changed either. */
-static void rebalance_path(gpumem_address_node **path[], int depth)
+/* The link that points at node: its parent's child, or the root. */
+static gpumem_address_node **link_of(gpumem_address_node **root, gpumem_address_node *node)
 {
-    while (depth-- > 0) {
-        gpumem_address_node **link = path[depth];
-        int32_t before = (*link)->height;
-        *link = balance(*link);
-        if ((*link)->height == before)
+    gpumem_address_node *parent = node->parent;
+    return parent ? &parent->child[parent->child[1] == node] : root;
+}
+
+/* Rebalances the subtrees from `node` (whose children are balanced) up towards the root, and
+ * stops at the first whose height did not change: nothing above it changed either. */
+static void rebalance_up(gpumem_address_node **root, gpumem_address_node *node)
+{
+    while (node) {
+        gpumem_address_node **link = link_of(root, node);
+        int32_t before = node->height;
+        node = balance(node);
+        *link = node;
+        if (node->height == before)
             return;
+        node = node->parent;
     }
+}
+
+/* Hangs node, a new leaf, at `link`, a free child link of parent (NULL: the root), and
+ * rebalances above it. */
+static void attach(gpumem_address_node **root, gpumem_address_node *parent,
+                   gpumem_address_node **link, gpumem_address_node *node)
+{
+    node->child[0] = node->child[1] = NULL;
+    node->parent = parent;
+    node->height = 1;
+    *link = node;
+    rebalance_up(root, parent);
 }
 
 /* Insert and remove are out of line: only indexed pools reach them (gpumem_buffer_find), and
@@ -60,54 +84,68 @@ static void rebalance_path(gpumem_address_node **path[], int depth)
 GPUMEM_OUT_OF_LINE void gpumem_address_insert(gpumem_address_node **root,
                                               gpumem_address_node *node)
 {
-    gpumem_address_node **path[MAX_DEPTH];
-    int depth = 0;
+    gpumem_address_node *parent = NULL;
     gpumem_address_node **link = root;
     while (*link) {
-        path[depth++] = link;
-        link = &(*link)->child[node->start > (*link)->start];
+        parent = *link;
+        link = &parent->child[node->start > parent->start];
     }
-    node->child[0] = node->child[1] = NULL;
-    node->height = 1;
-    *link = node;
-    rebalance_path(path, depth);
+    attach(root, parent, link, node);
+}
+
+/* In order, node follows `before`: it becomes before's high child, or, where before has one,
+ * the low child of the lowest node of that subtree (a walk as long as that subtree is high:
+ * short for most nodes of a balanced tree, which are near its leaves). */
+GPUMEM_OUT_OF_LINE void gpumem_address_insert_after(gpumem_address_node **root,
+                                                    gpumem_address_node *before,
+                                                    gpumem_address_node *node)
+{
+    gpumem_address_node *parent = before;
+    gpumem_address_node **link = &before->child[1];
+    while (*link) {
+        parent = *link;
+        link = &parent->child[0];
+    }
+    attach(root, parent, link, node);
 }
 
 GPUMEM_OUT_OF_LINE void gpumem_address_remove(gpumem_address_node **root,
                                               gpumem_address_node *node)
 {
-    gpumem_address_node **path[MAX_DEPTH];
-    int depth = 0;
-    gpumem_address_node **link = root;
-    while (*link && *link != node) {
-        path[depth++] = link;
-        link = &(*link)->child[node->start > (*link)->start];
-    }
-    if (!*link)
-        return; /* not in the tree */
+    gpumem_address_node **link = link_of(root, node);
+    gpumem_address_node *parent = node->parent;
+    gpumem_address_node *lowest_changed; /* the lowest node whose subtree lost a node */
     if (!node->child[0] || !node->child[1]) {
-        *link = node->child[node->child[0] == NULL];
+        gpumem_address_node *child = node->child[node->child[0] == NULL];
+        *link = child;
+        if (child)
+            child->parent = parent;
+        lowest_changed = parent;
     } else {
-        /* Two children: the lowest node above takes the removed node's place. */
-        path[depth++] = link;
-        gpumem_address_node **lowest = &node->child[1];
-        int first = depth;
-        while ((*lowest)->child[0]) {
-            path[depth++] = lowest;
-            lowest = &(*lowest)->child[0];
+        /* Two children: the lowest node above takes the removed node's place, and its height,
+         * so that the climb compares the place's height before and after. */
+        gpumem_address_node *successor = node->child[1];
+        while (successor->child[0])
+            successor = successor->child[0];
+        if (successor == node->child[1]) {
+            lowest_changed = successor;
+        } else {
+            gpumem_address_node *above = successor->parent;
+            above->child[0] = successor->child[1];
+            if (successor->child[1])
+                successor->child[1]->parent = above;
+            successor->child[1] = node->child[1];
+            node->child[1]->parent = successor;
+            lowest_changed = above;
         }
-        gpumem_address_node *successor = *lowest;
-        *lowest = successor->child[1];
         successor->child[0] = node->child[0];
-        successor->child[1] = node->child[1];
+        node->child[0]->parent = successor;
+        successor->parent = parent;
         successor->height = node->height;
         *link = successor;
-        /* The link below the removed node's place now belongs to the successor. */
-        if (depth > first)
-            path[first] = &successor->child[1];
     }
-    node->child[0] = node->child[1] = NULL;
-    rebalance_path(path, depth);
+    node->child[0] = node->child[1] = node->parent = NULL;
+    rebalance_up(root, lowest_changed);
 }
 
 gpumem_address_node *gpumem_address_find(gpumem_address_node *root, uint64_t address)

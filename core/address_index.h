@@ -1,6 +1,8 @@
 /* The buffers of a pool by address: an AVL tree of [start, start + size) ranges that do not
- * overlap, whose nodes live inside the buffers (no allocation). Insert, remove and find are
- * O(log n). Not thread-safe: the pool's lock guards a pool's tree. */
+ * overlap, whose nodes live inside the buffers (no allocation). Insert and find are O(log n)
+ * from the root; a remove starts at its node and climbs only as far as the balance changes
+ * (its parent link), so it reads no other node on the way down. Not thread-safe: the pool's
+ * lock guards a pool's tree. */
 #ifndef GPUMEM_CORE_ADDRESS_INDEX_H
 #define GPUMEM_CORE_ADDRESS_INDEX_H
 
@@ -10,13 +12,21 @@ typedef struct gpumem_address_node {
     struct gpumem_address_node *child[2]; /* lower and higher addresses */
     uint64_t start;
     uint64_t size;
+    /* NULL at the root. After the fields a lookup reads, which stay in the node's first 32
+     * bytes. */
+    struct gpumem_address_node *parent;
     int32_t height; /* of the subtree: 1 for a leaf */
 } gpumem_address_node;
 
 /* Adds a node whose range overlaps no other node's (node->start and node->size set). */
 void gpumem_address_insert(gpumem_address_node **root, gpumem_address_node *node);
 
-/* Takes out a node of the tree. */
+/* As gpumem_address_insert, where `before` is the node of the tree with the highest start
+ * below node->start: the new node goes in beside it, without a search from the root. */
+void gpumem_address_insert_after(gpumem_address_node **root, gpumem_address_node *before,
+                                 gpumem_address_node *node);
+
+/* Takes out a node of the tree (only one that is in it: the node's own links say where). */
 void gpumem_address_remove(gpumem_address_node **root, gpumem_address_node *node);
 
 /* The node whose range holds `address`, or NULL. */

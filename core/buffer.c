@@ -70,14 +70,58 @@ void gpumem_buffer_unfind(gpumem_buffer_obj *b)
 void gpumem_buffer_index_drop(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
     if (b->indexed) {
-        gpumem_address_remove(&pool->addresses, &b->address_node);
+        gpumem_page *page = b->page;
+        uint32_t record = (uint32_t)b->tlsf_handle;
+        if (record < page->owner_capacity && page->owners[record] == b)
+            page->owners[record] = NULL;
+        /* A closing pool's tree went whole (arena_free): its links are not followed. */
+        if (pool->addresses)
+            gpumem_address_remove(&pool->addresses, &b->address_node);
         b->indexed = 0;
     }
 }
 
+/* Notes b as the owner of its suballocator record in its shared page (page->owners), growing
+ * the table as needed; 0 when it could not grow (b's node then goes in by a search, and no
+ * later one finds it as its neighbour: nothing is wrong, only slower). */
+static int note_owner(gpumem_page *page, gpumem_buffer_obj *b)
+{
+    uint32_t record = (uint32_t)b->tlsf_handle;
+    if (record >= page->owner_capacity) {
+        uint32_t capacity = page->owner_capacity ? page->owner_capacity : 64;
+        while (capacity <= record)
+            capacity = capacity > UINT32_MAX / 2 ? UINT32_MAX : capacity * 2;
+        gpumem_buffer_obj **owners = gpumem_realloc(page->owners, capacity * sizeof *owners);
+        if (!owners)
+            return 0;
+        memset(owners + page->owner_capacity, 0,
+               (capacity - page->owner_capacity) * sizeof *owners);
+        page->owners = owners;
+        page->owner_capacity = capacity;
+    }
+    page->owners[record] = b;
+    return 1;
+}
+
+/* The node of the buffer just below b in its shared page, found through the suballocator's
+ * address order: the used range before b's, when its record's owner is in the index (it may be
+ * an image's, or a buffer kept since before the pool's first lookup: then NULL). Every other
+ * node of the pool starts below that one or above b: the ranges between are free, and other
+ * pages do not overlap this one. */
+static gpumem_address_node *node_below(const gpumem_buffer_obj *b)
+{
+    const gpumem_page *page = b->page;
+    uint32_t record = gpumem_tlsf_used_before(page->tlsf, b->tlsf_handle);
+    if (record == 0 || record >= page->owner_capacity)
+        return NULL;
+    gpumem_buffer_obj *below = page->owners[record];
+    return below ? &below->address_node : NULL;
+}
+
 /* Puts a live buffer into its pool's address index, where memory has addresses (pool lock
  * held), or, where its node is there already (a record the reuse cache kept, placed where it
- * was), gives the node the buffer's size. Images are not buffers to gpumem_buffer_find. */
+ * was), gives the node the buffer's size. Images are not buffers to gpumem_buffer_find. In a
+ * shared page the node goes in beside the one below it, when that is known (node_below). */
 static void index_buffer(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
     if (b->indexed) {
@@ -88,7 +132,13 @@ static void index_buffer(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
         return;
     b->address_node.start = b->page->address + b->offset;
     b->address_node.size = b->size;
-    gpumem_address_insert(&pool->addresses, &b->address_node);
+    gpumem_address_node *below = NULL;
+    if (b->tlsf_handle && note_owner(b->page, b))
+        below = node_below(b);
+    if (below)
+        gpumem_address_insert_after(&pool->addresses, below, &b->address_node);
+    else
+        gpumem_address_insert(&pool->addresses, &b->address_node);
     b->indexed = 1;
 }
 

@@ -169,6 +169,7 @@ GPUMEM_RARE static void page_free(gpumem_pool_obj *pool, gpumem_page *page)
     }
     gpumem_page_ids_give(&pool->owner->page_ids, page->id);
     gpumem_tlsf_destroy(page->tlsf);
+    gpumem_free(page->owners);
     gpumem_free(page);
 }
 

@@ -43,6 +43,13 @@ typedef struct gpumem_page {
      * free range is the larger of the two). The oldest page whose room reaches a request is
      * tried first, and pages without it are never looked at. */
     gpumem_page_index_entry index_entry;
+    /* Shared pages of pools searched by address: the buffer record of each suballocator record
+     * whose node is in the pool's address index (NULL for others), owner_capacity of them, so
+     * that a new buffer's node goes in beside the one of the buffer just below it
+     * (gpumem_tlsf_used_before) rather than by a search from the root. Grown as records are;
+     * where it could not grow, the search is made. */
+    struct gpumem_buffer_obj **owners;
+    uint32_t owner_capacity;
 } gpumem_page;
 
 typedef struct gpumem_buffer_obj gpumem_buffer_obj;

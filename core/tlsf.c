@@ -222,6 +222,15 @@ int gpumem_tlsf_borders_free(const gpumem_tlsf *t, uint64_t handle)
     return tlsf_is_free(&t->blocks[b->phys_next]) | tlsf_is_free(&t->blocks[b->phys_prev]);
 }
 
+uint32_t gpumem_tlsf_used_before(const gpumem_tlsf *t, uint64_t handle)
+{
+    uint32_t before = t->blocks[(uint32_t)handle].phys_prev;
+    if (tlsf_is_free(&t->blocks[before]))
+        before = t->blocks[before].phys_prev;
+    /* The end sentinel reads as not free; a second free range (deferred frees) as none. */
+    return before == TLSF_END || tlsf_is_free(&t->blocks[before]) ? 0 : before;
+}
+
 uint32_t gpumem_tlsf_class_at_least(uint64_t size)
 {
     return tlsf_class_at_least(size);

@@ -178,7 +178,32 @@ static int churn_and_look(gpumem_pool pool, int steps, int trim_every)
     placed *all = conf_alloc((size_t)steps * sizeof *all);
     int count = 0, live = 0, again = 0;
     gpumem_native_buffer native;
+    /* Images come and go among the buffers where the pool takes them: ranges of the pages that
+     * are not buffers, whose addresses no lookup finds (a buffer placed above one finds its
+     * neighbour below by another way than one placed above a buffer). */
+    enum { IMAGES = 6 };
+    gpumem_image images[IMAGES];
+    int image_count = 0, with_images = 1;
     for (int step = 0; step < steps; step++) {
+        if (with_images && rand() % 8 == 0) {
+            if (image_count == IMAGES || (image_count && rand() % 2)) {
+                int i = rand() % image_count;
+                OK(gpumem_image_destroy(images[i]));
+                images[i] = images[--image_count];
+            } else {
+                gpumem_image_desc desc = {.type = GPUMEM_IMAGE_2D,
+                                          .format = GPUMEM_FORMAT_R8_UNORM,
+                                          .width = 16 + (uint32_t)rand() % 200,
+                                          .height = 16 + (uint32_t)rand() % 64};
+                gpumem_result r = gpumem_image_create(pool, &desc, &images[image_count]);
+                if (r == GPUMEM_ERROR_UNSUPPORTED) { /* native pools; devices without images */
+                    with_images = 0;
+                } else {
+                    OK(r);
+                    image_count++;
+                }
+            }
+        }
         if (live < CHURN_LIVE && (live == 0 || rand() % 2)) {
             uint64_t size = churn_size();
             placed *p = &all[count];
@@ -213,6 +238,8 @@ static int churn_and_look(gpumem_pool pool, int steps, int trim_every)
     for (int i = 0; i < count; i++)
         if (all[i].live)
             OK(gpumem_buffer_destroy(all[i].buffer));
+    while (image_count)
+        OK(gpumem_image_destroy(images[--image_count]));
     free(all);
     return again;
 }
