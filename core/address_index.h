@@ -1,8 +1,9 @@
 /* The buffers of a pool by address: an AVL tree of [start, start + size) ranges that do not
  * overlap, whose nodes live inside the buffers (no allocation). Insert and find are O(log n)
- * from the root; a remove starts at its node and climbs only as far as the balance changes
- * (its parent link), so it reads no other node on the way down. Not thread-safe: the pool's
- * lock guards a pool's tree. */
+ * from the root; an insert beside a known neighbour and a remove start at a node and climb
+ * through parent links only as far as the balance changes (a remove of a node with two
+ * children first walks down to its successor), with no search from the root. Not thread-safe:
+ * the pool's lock guards a pool's tree. */
 #ifndef GPUMEM_CORE_ADDRESS_INDEX_H
 #define GPUMEM_CORE_ADDRESS_INDEX_H
 

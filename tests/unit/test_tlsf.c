@@ -272,6 +272,13 @@ static void check_walk(const model *m)
     uint64_t span = m->count ? end_of(&m->live[m->count - 1u]) : 0;
     cr_assert_eq(s.span, span);
     check_counts(m);
+    /* Each allocation's used neighbour below (the stats released the deferred frees' ranges,
+     * so free ranges are never neighbours): the record of the allocation before it in address
+     * order, or none for the first. */
+    for (size_t i = 0; i < m->count; i++)
+        cr_assert_eq(gpumem_tlsf_used_before(m->tlsf, m->live[i].handle),
+                     i ? (uint32_t)m->live[i - 1u].handle : 0u,
+                     "allocation %zu of %zu: wrong used range below", i, m->count);
 }
 
 /* The largest free range is exactly what alloc(size, 1) can still get. */
