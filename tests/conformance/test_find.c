@@ -294,3 +294,35 @@ CONF_TEST(buffers_made_again_from_the_reuse_cache_are_found_with_their_new_sizes
     OK(gpumem_pool_destroy(pool));
     FAILS(gpumem_buffer_find(conf_dev, native.address, &found, &offset), GPUMEM_ERROR_NOT_FOUND);
 }
+
+/* A pool searched only after buffers were destroyed in it: their records, kept by the reuse
+ * cache or waiting in retired batches (a thread with an epoch record is beside), never went
+ * into the index, and creates after the first lookup take them again, beside ranges the index
+ * does not know (a node goes in by a search from the root there, not beside its neighbour). */
+CONF_TEST(buffers_made_from_records_destroyed_before_a_pools_first_lookup_are_found)
+{
+    enum { BEFORE = 40 };
+    gpumem_pool pool = conf_pool(PAGE);
+    gpumem_buffer probe = conf_buffer(pool, 64, 0);
+    gpumem_native_buffer native;
+    OK(gpumem_buffer_native(probe, &native));
+    if (native.address == 0)
+        CONF_SKIP("memory without addresses: nothing to look buffers up by");
+    srand(20261207);
+    pthread_t idle;
+    conf_idle_thread_begin(&idle);
+    gpumem_buffer before[BEFORE];
+    for (int i = 0; i < BEFORE; i++)
+        before[i] = conf_buffer(pool, churn_size(), 0);
+    for (int i = 0; i < BEFORE; i++)
+        OK(gpumem_buffer_destroy(before[i]));
+    gpumem_buffer found;
+    uint64_t offset;
+    OK(gpumem_buffer_find(conf_dev, native.address, &found, &offset)); /* the first lookup */
+    cr_assert_eq(found, probe);
+    OK(gpumem_buffer_destroy(probe));
+    churn_and_look(pool, CHURN_STEPS / 2, 0);
+    conf_idle_thread_end(idle);
+    churn_and_look(pool, CHURN_STEPS / 4, 0);
+    OK(gpumem_pool_destroy(pool));
+}
