@@ -106,9 +106,8 @@ static int note_owner(gpumem_page *page, gpumem_buffer_obj *b)
 /* The node of the buffer just below b in its shared page, found through the suballocator's
  * address order: the used range before b's, when its record's owner is in the index (it may be
  * an image's, or a buffer kept, retired or waiting for a stream since before the pool's first
- * lookup: then NULL). Every other
- * node of the pool starts below that one or above b: the ranges between are free, and other
- * pages do not overlap this one. */
+ * lookup: then NULL). Every other node of the pool starts below that one or above b: the ranges
+ * between are free, and other pages do not overlap this one. */
 static gpumem_address_node *node_below(const gpumem_buffer_obj *b)
 {
     const gpumem_page *page = b->page;

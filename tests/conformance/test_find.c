@@ -244,6 +244,30 @@ static int churn_and_look(gpumem_pool pool, int steps, int trim_every)
     return again;
 }
 
+/* A small buffer of `pool`, and where it starts; skips the test where memory has no
+ * addresses. */
+static gpumem_buffer probe_or_skip(gpumem_pool pool, uint64_t *address)
+{
+    gpumem_buffer probe = conf_buffer(pool, 64, 0);
+    gpumem_native_buffer native;
+    OK(gpumem_buffer_native(probe, &native));
+    if (native.address == 0)
+        CONF_SKIP("memory without addresses: nothing to look buffers up by");
+    *address = native.address;
+    return probe;
+}
+
+/* Finds the probe at its address (a lookup, which indexes every pool of the device from here
+ * on), then destroys it. */
+static void look_up_and_destroy(gpumem_buffer probe, uint64_t address)
+{
+    gpumem_buffer found;
+    uint64_t offset;
+    OK(gpumem_buffer_find(conf_dev, address, &found, &offset));
+    cr_assert(found == probe && offset == 0, "the probe was not found at its start");
+    OK(gpumem_buffer_destroy(probe));
+}
+
 /* A destroyed buffer's address finds nothing while the reuse cache keeps its range, a kept
  * buffer made again is found with its new size (and not past it), and one freed from the cache
  * (a trim) or placed anew is found as any other; in a paged pool and a native one (where every
@@ -253,15 +277,12 @@ static int churn_and_look(gpumem_pool pool, int steps, int trim_every)
 CONF_TEST(buffers_made_again_from_the_reuse_cache_are_found_with_their_new_sizes)
 {
     gpumem_pool pool = conf_pool(PAGE);
-    gpumem_buffer probe = conf_buffer(pool, 64, 0);
-    gpumem_native_buffer native;
-    OK(gpumem_buffer_native(probe, &native));
-    if (native.address == 0)
-        CONF_SKIP("memory without addresses: nothing to look buffers up by");
+    uint64_t address;
+    gpumem_buffer probe = probe_or_skip(pool, &address);
+    look_up_and_destroy(probe, address);
     gpumem_buffer found;
     uint64_t offset;
-    OK(gpumem_buffer_find(conf_dev, native.address, &found, &offset)); /* indexes the pools */
-    OK(gpumem_buffer_destroy(probe));
+    gpumem_native_buffer native;
     /* A native pool (no reuse cache: every destroy frees), made now and indexed by a lookup
      * before its first buffer, as the paged pool is. */
     gpumem_pool native_pool = NULL;
@@ -303,11 +324,8 @@ CONF_TEST(buffers_made_from_records_destroyed_before_a_pools_first_lookup_are_fo
 {
     enum { BEFORE = 40 };
     gpumem_pool pool = conf_pool(PAGE);
-    gpumem_buffer probe = conf_buffer(pool, 64, 0);
-    gpumem_native_buffer native;
-    OK(gpumem_buffer_native(probe, &native));
-    if (native.address == 0)
-        CONF_SKIP("memory without addresses: nothing to look buffers up by");
+    uint64_t address;
+    gpumem_buffer probe = probe_or_skip(pool, &address);
     srand(20261207);
     pthread_t idle;
     conf_idle_thread_begin(&idle);
@@ -316,11 +334,7 @@ CONF_TEST(buffers_made_from_records_destroyed_before_a_pools_first_lookup_are_fo
         before[i] = conf_buffer(pool, churn_size(), 0);
     for (int i = 0; i < BEFORE; i++)
         OK(gpumem_buffer_destroy(before[i]));
-    gpumem_buffer found;
-    uint64_t offset;
-    OK(gpumem_buffer_find(conf_dev, native.address, &found, &offset)); /* the first lookup */
-    cr_assert_eq(found, probe);
-    OK(gpumem_buffer_destroy(probe));
+    look_up_and_destroy(probe, address); /* the pool's first lookup */
     churn_and_look(pool, CHURN_STEPS / 2, 0);
     conf_idle_thread_end(idle);
     churn_and_look(pool, CHURN_STEPS / 4, 0);
