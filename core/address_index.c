@@ -148,16 +148,19 @@ GPUMEM_OUT_OF_LINE void gpumem_address_remove(gpumem_address_node **root,
     rebalance_up(root, lowest_changed);
 }
 
+/* The descent chooses its child and keeps `below` by masks, without a branch: which way a
+ * lookup turns at each level is as good as random, and a branch mispredicted at half the levels
+ * cost more than the loads (1.33x slower on lookups of random buffers, 256 live). Written as
+ * masks because gcc turns the same choice written as `?:` back into a branch; an index into
+ * child[] read 3% slower, as the child's load then waits for the comparison. */
 gpumem_address_node *gpumem_address_find(gpumem_address_node *root, uint64_t address)
 {
     gpumem_address_node *below = NULL; /* the highest start at or below address so far */
     while (root) {
-        if (root->start <= address) {
-            below = root;
-            root = root->child[1];
-        } else {
-            root = root->child[0];
-        }
+        uintptr_t lower = (uintptr_t)root->child[0], upper = (uintptr_t)root->child[1];
+        uintptr_t higher = -(uintptr_t)(root->start <= address); /* all ones or zero */
+        below = (gpumem_address_node *)(((uintptr_t)root & higher) | ((uintptr_t)below & ~higher));
+        root = (gpumem_address_node *)((upper & higher) | (lower & ~higher));
     }
     return below && address - below->start < below->size ? below : NULL;
 }
