@@ -148,10 +148,10 @@ GPUMEM_OUT_OF_LINE void gpumem_address_remove(gpumem_address_node **root,
     rebalance_up(root, lowest_changed);
 }
 
-/* Whether the lookup's step is written in x86-64 assembly (a build may set 0: the unit tests
- * build the portable step that way too). */
+/* Whether the lookup's step is written in x86-64 assembly (AT&T syntax, 64-bit pointers; a
+ * build may set 0: the unit tests build the portable step that way too). */
 #ifndef GPUMEM_ADDRESS_FIND_ASM
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && defined(__LP64__)
 #define GPUMEM_ADDRESS_FIND_ASM 1
 #else
 #define GPUMEM_ADDRESS_FIND_ASM 0
@@ -162,7 +162,7 @@ GPUMEM_OUT_OF_LINE void gpumem_address_remove(gpumem_address_node **root,
  * at each level is as good as random, and a branch mispredicted at half the levels costs more
  * than the loads. gcc makes a branch of a `?:` choice, even one marked as unpredictable, so on
  * x86-64 the step is two conditional moves; elsewhere it is masks. On a 2-core VM, lookups of
- * random buffers among 256 took 45.2 ns with the branch, 32.7 with masks and 25.1 with the
+ * random buffers among 256 took 45.6 ns with the branch, 32.5 with masks and 25.1 with the
  * moves, whose chain per level is the load, the compare and one move ("Fifty-fourth session",
  * docs/performance.md). */
 gpumem_address_node *gpumem_address_find(gpumem_address_node *root, uint64_t address)
