@@ -81,8 +81,9 @@ int gpumem_tlsf_borders_free(const gpumem_tlsf *tlsf, uint64_t handle);
 /* The record index of the used block nearest before handle's block in address order (a live
  * allocation's handle; for suballocators freed at once, whose free ranges are never
  * neighbours, so at most one free range lies between), or 0 when there is none (the block, or
- * the free range before it, begins the suballocator's range). Lets a caller that keeps its own record per allocation (an
- * address index) find the allocation just below a new one without a search. */
+ * the free range before it, begins the suballocator's range). Lets a caller that keeps its own
+ * record per allocation (an address index) find the allocation just below a new one without a
+ * search. */
 uint32_t gpumem_tlsf_used_before(const gpumem_tlsf *tlsf, uint64_t handle);
 
 /* Frees everything: one free range again. Handles given out before are no longer live. */

@@ -21,7 +21,7 @@ double rng_unit(rng *r) /* [0, 1) */
     return (double)(rng_next(r) >> 11) * 0x1.0p-53;
 }
 
-static uint32_t rng_below(rng *r, uint32_t n) /* [0, n), by multiply-shift: no division */
+uint32_t rng_below(rng *r, uint32_t n)
 {
     return (uint32_t)(((rng_next(r) >> 32) * n) >> 32);
 }

@@ -14,6 +14,7 @@ typedef struct rng {
 
 uint64_t rng_next(rng *r);
 double rng_unit(rng *r); /* [0, 1) */
+uint32_t rng_below(rng *r, uint32_t n); /* [0, n), by multiply-shift: no division */
 
 /* A steady-state churn: `live` sizes to fill with, then `steps` pairs (free victims[i], then
  * allocate sizes[i] in its place). */

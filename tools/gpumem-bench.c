@@ -282,7 +282,7 @@ static gpumem_result pool_finds(bench_context *c, const trace *t, const gpumem_b
     }
     rng draws = {.state = c->options.seed ^ FIND_ORDER_SEED}; /* not the trace's numbers */
     for (uint32_t k = 0; k < FIND_ORDER; k++)
-        order[k] = (uint32_t)(rng_next(&draws) % t->live);
+        order[k] = rng_below(&draws, t->live);
     gpumem_buffer found;
     uint64_t offset;
     uint64_t lookups = (uint64_t)rounds * t->live;
