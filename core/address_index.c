@@ -148,7 +148,7 @@ GPUMEM_OUT_OF_LINE void gpumem_address_remove(gpumem_address_node **root,
     rebalance_up(root, lowest_changed);
 }
 
-/* Whether the lookup's step is written in x86-64 assembly (AT&T syntax, 64-bit pointers; a
+/* Whether the lookup's step is written in x86-64 assembly (64-bit pointers; a
  * build may set 0: the unit tests build the portable step that way too). */
 #ifndef GPUMEM_ADDRESS_FIND_ASM
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__LP64__)
@@ -171,9 +171,11 @@ gpumem_address_node *gpumem_address_find(gpumem_address_node *root, uint64_t add
     while (root) {
 #if GPUMEM_ADDRESS_FIND_ASM
         gpumem_address_node *next = root->child[0];
-        __asm__("cmpq %[start], %[address]\n\t" /* address >= start: take the high child */
-                "cmovaeq %[upper], %[next]\n\t"
-                "cmovaeq %[node], %[below]"
+        /* Where address >= start: the high child, and this node as the one below. Each
+         * instruction in both of gcc's dialects ({AT&T|Intel}), so -masm=intel builds it too. */
+        __asm__("cmp{q} {%[start], %[address]|%[address], %[start]}\n\t"
+                "cmovae{q} {%[upper], %[next]|%[next], %[upper]}\n\t"
+                "cmovae{q} {%[node], %[below]|%[below], %[node]}"
                 : [next] "+r"(next), [below] "+r"(below)
                 : [start] "m"(root->start), [address] "r"(address), [upper] "m"(root->child[1]),
                   [node] "r"(root)

@@ -102,7 +102,7 @@ static inline uintptr_t gpumem_lock_self(void)
     return (uintptr_t)__builtin_thread_pointer();
 #elif GPUMEM_LOCK_LONE_THREAD && defined(__x86_64__)
     uintptr_t self;
-    __asm__("movq %%fs:0, %0" : "=r"(self));
+    __asm__("mov{q} {%%fs:0, %0|%0, QWORD PTR fs:0}" : "=r"(self)); /* AT&T or -masm=intel */
     return self;
 #elif GPUMEM_LOCK_LONE_THREAD
     uintptr_t self;
