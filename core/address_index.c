@@ -148,8 +148,8 @@ GPUMEM_OUT_OF_LINE void gpumem_address_remove(gpumem_address_node **root,
     rebalance_up(root, lowest_changed);
 }
 
-/* Whether the lookup's step is written in x86-64 assembly (64-bit pointers; a
- * build may set 0: the unit tests build the portable step that way too). */
+/* Whether the lookup's step is written in x86-64 assembly (64-bit pointers; a build may set 0:
+ * the unit tests build the portable step that way too). */
 #ifndef GPUMEM_ADDRESS_FIND_ASM
 #if defined(__x86_64__) && defined(__GNUC__) && defined(__LP64__)
 #define GPUMEM_ADDRESS_FIND_ASM 1

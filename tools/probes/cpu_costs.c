@@ -24,7 +24,7 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static _Atomic uint64_t word;
+static _Atomic uint64_t counter; /* not `word`: under -masm=intel the assembler reads a keyword */
 static volatile uint64_t plain;
 
 /* A call the compiler cannot inline or see through, taking its argument by pointer. */
@@ -78,13 +78,14 @@ int main(void)
      * cycle). So a third of one's time is the clock's period; with an instruction count
      * (callgrind), the time of a pair then says how many instructions a cycle it ran. */
     {
+/* One multiply, written in both of the compiler's dialects ({AT&T|Intel}). */
+#define IMUL "imul {%1, %0|%0, %1}\n\t"
         double best = 1e9;
         for (int round = 0; round < 5; round++) {
             uint64_t x = 3, odd = 0x9e3779b97f4a7c15ull;
             double start = now();
             for (uint32_t i = 0; i < LOOPS; i++)
-                __asm__ volatile("imul %1, %0\n\timul %1, %0\n\timul %1, %0\n\timul %1, %0\n\t"
-                                 "imul %1, %0\n\timul %1, %0\n\timul %1, %0\n\timul %1, %0"
+                __asm__ volatile(IMUL IMUL IMUL IMUL IMUL IMUL IMUL IMUL
                                  : "+r"(x)
                                  : "r"(odd));
             double ns = (now() - start) * 1e9 / (8.0 * LOOPS);
@@ -92,6 +93,7 @@ int main(void)
         }
         printf("%-34s %7.3f ns (a clock of %.2f GHz)\n", "one multiply of a dependent chain",
                best, 3.0 / best);
+#undef IMUL
     }
 #endif
     /* Each iteration loads a value, adds one and stores it back, the next load depending on
@@ -111,11 +113,11 @@ int main(void)
 #if defined(__x86_64__)
     TIME("mfence", __asm__ volatile("mfence" ::: "memory"));
 #endif
-    TIME("locked add (fetch_add)", atomic_fetch_add_explicit(&word, 1, memory_order_relaxed));
-    TIME("exchange (seq_cst store)", atomic_store_explicit(&word, i, memory_order_seq_cst));
+    TIME("locked add (fetch_add)", atomic_fetch_add_explicit(&counter, 1, memory_order_relaxed));
+    TIME("exchange (seq_cst store)", atomic_store_explicit(&counter, i, memory_order_seq_cst));
     TIME("compare-and-swap", {
-        uint64_t expected = atomic_load_explicit(&word, memory_order_relaxed);
-        atomic_compare_exchange_strong(&word, &expected, expected + 1);
+        uint64_t expected = atomic_load_explicit(&counter, memory_order_relaxed);
+        atomic_compare_exchange_strong(&counter, &expected, expected + 1);
     });
     return 0;
 }
