@@ -370,11 +370,14 @@ settle_host() {
 # --- pair (not in the default parts): goal 2's and goal 3's figures on the host's quieter CPU.
 # The paged pool's create+destroy pair (gpumem-bench --section pool) of this build's library beside
 # GPUMEM_PREV_LIB's (default build-head/lib), interleaved rounds pinned to core 3 on the host
-# backend (GPUMEM_PAIR_ROUNDS, default 9) and on CUDA (GPUMEM_PAIR_CUDA_ROUNDS, default 7; its rows
-# include cuMemAllocAsync's pair, the ratio goal 2 asks for); then the suballocator against the
+# backend (GPUMEM_PAIR_ROUNDS, default 9) and on CUDA (GPUMEM_PAIR_CUDA_ROUNDS, default 7; its
+# create_destroy_pair_native row is gpumem's native pool, which adds synchronization to
+# cuMemAllocAsync); then the ratio goal 2 asks for: the cuda section, pinned, times the pool's
+# trace and cuMemAllocAsync + cuMemFreeAsync on it side by side (alloc_speedup_vs_async; its
+# transfers at 16 MiB, to keep it short); then the suballocator against the
 # base library (GPUMEM_BASE_LIB), as in scale (GPUMEM_SUBALLOCATOR_ROUNDS, default 5). Run it on a
 # release build (GPUMEM_BUILD=build-rel). First the host settles (settle_host). At worst the part
-# takes about 630 s: give it RUN_GPU_DEADLINE=590 alone in a call (steps that do not fit are
+# takes about 640 s: give it RUN_GPU_DEADLINE=590 alone in a call (steps that do not fit are
 # skipped and counted). These hosts' cores flip between full speed and about half of it: read
 # the minimums beside the medians (docs/performance.md, "Forty-eighth session") ---
 if wanted pair; then
@@ -391,6 +394,9 @@ if [ -e "$prev_lib/libgpumem.so.0" ]; then
 else
     note "SKIP    pool pair: no previous library in $prev_lib"
 fi
+GPUMEM_BACKEND=cuda step "the pool's trace against cuMemAllocAsync, pinned (cuda section)" \
+    "$out/pair.log" 90 taskset -c 3 "$(tool tools/gpumem-bench)" --section cuda --repeats 5 \
+    --size 16M
 compare_suballocator "$out/pair.log"
 fi
 
