@@ -24,7 +24,8 @@
 # "held" tools/probes/destroys_beside_a_call with 1 to 16 long calls held (GPUMEM_THREADS_VARIANT_LIB
 # beside, as for "threads"),
 # "capture" gpumem's calls beside and inside CUDA graph capture (tools/probes/capture_beside),
-# "pair" the pool's create+destroy pair against GPUMEM_PREV_LIB and the suballocator against the base,
+# "pair" the pool's create+destroy pair against GPUMEM_PREV_LIB, the pool's trace against
+# cuMemAllocAsync (the cuda section, pinned) and the suballocator against the base,
 # "cpu" what the host's CPU charges for core's hot paths (tools/probes/cpu_costs.c, sections pinned),
 # "frameworks" gpumem as PyTorch's and CuPy's allocator with its benchmarks
 # (tests/device/frameworks.py, about 4 minutes; GPUMEM_FRAMEWORKS_CONFIGS picks configurations
@@ -371,13 +372,14 @@ settle_host() {
 # The paged pool's create+destroy pair (gpumem-bench --section pool) of this build's library beside
 # GPUMEM_PREV_LIB's (default build-head/lib), interleaved rounds pinned to core 3 on the host
 # backend (GPUMEM_PAIR_ROUNDS, default 9) and on CUDA (GPUMEM_PAIR_CUDA_ROUNDS, default 7; its
-# create_destroy_pair_native row is gpumem's native pool, which adds synchronization to
-# cuMemAllocAsync); then the ratio goal 2 asks for: the cuda section, pinned, times the pool's
-# trace and cuMemAllocAsync + cuMemFreeAsync on it side by side (alloc_speedup_vs_async; its
-# transfers at 16 MiB, to keep it short); then the suballocator against the
+# create_destroy_pair_native row is gpumem's native pool, cuMemAllocFromPoolAsync on a pool of its
+# own with a stream synchronize after each host create, not the bare call); then the ratio goal 2
+# asks for: the cuda section, pinned, times a paged pool and cuMemAllocAsync + cuMemFreeAsync side
+# by side on a trace like the pool section's (alloc_speedup_vs_async; its transfers at 16 MiB, to
+# keep it short, are a bound process's and not goal 1's figures); then the suballocator against the
 # base library (GPUMEM_BASE_LIB), as in scale (GPUMEM_SUBALLOCATOR_ROUNDS, default 5). Run it on a
 # release build (GPUMEM_BUILD=build-rel). First the host settles (settle_host). At worst the part
-# takes about 640 s: give it RUN_GPU_DEADLINE=590 alone in a call (steps that do not fit are
+# takes about 720 s: give it RUN_GPU_DEADLINE=590 alone in a call (steps that do not fit are
 # skipped and counted). These hosts' cores flip between full speed and about half of it: read
 # the minimums beside the medians (docs/performance.md, "Forty-eighth session") ---
 if wanted pair; then
