@@ -546,20 +546,22 @@ static int context_enter(const cuda_api *cu, gpumem_device device)
     return c != CUDA_SUCCESS && cuda_failed(c, "cuCtxPushCurrent");
 }
 
-void bench_cuda(gpumem_device device, const bench_options *options)
+int bench_cuda(gpumem_device device, const bench_options *options)
 {
     cuda_api cu;
     if (load_api(&cu) || context_enter(&cu, device))
-        return;
+        return 1;
     bench_run b = {.device = device, .options = options, .cu = &cu};
     CUresult r = cu.cuStreamCreate(&b.stream, CU_STREAM_NON_BLOCKING);
+    int status = 1;
     if (r != CUDA_SUCCESS) {
         cuda_failed(r, "cuStreamCreate");
     } else {
-        bench_alloc(&b);
-        bench_transfers(&b);
+        status = bench_alloc(&b);
+        status |= bench_transfers(&b);
         cu.cuStreamDestroy_v2(b.stream);
     }
     CUcontext popped;
     cu.cuCtxPopCurrent_v2(&popped);
+    return status;
 }

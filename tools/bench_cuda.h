@@ -21,7 +21,7 @@
  *   cuMemcpyDtoH from the same buffer;
  * - d2d_gpumem / d2d_raw: gpumem_buffer_copy against cuMemcpyDtoDAsync plus a stream wait.
  * Transfers move options->transfer_size bytes. Failures are printed on stderr; the section then
- * reports what it measured. */
-void bench_cuda(gpumem_device device, const bench_options *options);
+ * reports what it measured, and returns 1 (0 when everything was measured). */
+int bench_cuda(gpumem_device device, const bench_options *options);
 
 #endif

@@ -254,8 +254,8 @@ static int create_rounds(const bench_vk *vk, gpumem_pool pool, uint32_t type, cr
     return status;
 }
 
-static void bench_create_destroy(gpumem_device device, const bench_vk *vk,
-                                 const bench_options *options)
+static int bench_create_destroy(gpumem_device device, const bench_vk *vk,
+                                const bench_options *options)
 {
     create_run run = {.count = options->quick ? 500 : 4000};
     uint32_t repeats = options->repeats ? options->repeats : 1;
@@ -302,6 +302,7 @@ static void bench_create_destroy(gpumem_device device, const bench_vk *vk,
     free(run.allocations);
     free(run.buffers);
     free(run.sizes);
+    return status;
 }
 
 /* --- (b) write and read bandwidth --- */
@@ -407,7 +408,7 @@ static void report_bandwidth(const bench_options *options, const double gbs[4])
     bench_result(options, SECTION, "read_ratio", 100.0 * gbs[READ_GPUMEM] / gbs[READ_MEMCPY], "%");
 }
 
-static void bench_bandwidth(gpumem_device device, const bench_vk *vk, const bench_options *options)
+static int bench_bandwidth(gpumem_device device, const bench_vk *vk, const bench_options *options)
 {
     bandwidth b = {.size = options->transfer_size ? options->transfer_size : 256ull << 20};
     uint32_t repeats = options->repeats ? options->repeats : 1;
@@ -430,13 +431,14 @@ static void bench_bandwidth(gpumem_device device, const bench_vk *vk, const benc
     bandwidth_close(vk, &b);
     for (int kind = 0; kind < 4; kind++)
         free(seconds[kind]);
+    return status;
 }
 
-void bench_vulkan(gpumem_device device, const bench_options *options)
+int bench_vulkan(gpumem_device device, const bench_options *options)
 {
     bench_vk vk;
     if (vk_load(device, &vk))
-        return;
-    bench_create_destroy(device, &vk, options);
-    bench_bandwidth(device, &vk, options);
+        return 1;
+    int created = bench_create_destroy(device, &vk, options);
+    return bench_bandwidth(device, &vk, options) | created;
 }

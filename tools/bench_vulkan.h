@@ -12,7 +12,8 @@
  * - write_gpumem / write_memcpy, read_gpumem / read_memcpy (GB/s) and write_ratio / read_ratio
  *   (%): gpumem_buffer_write/read of options->transfer_size bytes into a pool buffer against a
  *   memcpy into a mapped VkDeviceMemory of the same memory type.
- * Failures are printed on stderr; the section then reports what it measured. */
-void bench_vulkan(gpumem_device device, const bench_options *options);
+ * Failures are printed on stderr; the section then reports what it measured, and returns 1
+ * (0 when everything was measured). */
+int bench_vulkan(gpumem_device device, const bench_options *options);
 
 #endif

@@ -29,6 +29,9 @@ typedef struct bench_context {
     const char *section; /* NULL: all */
     gpumem_device device;
     gpumem_device_properties properties;
+    /* A backend section that failed part way: it reported what it measured, so the report is
+     * finished, and the exit status says 1 (a section's failure of its own stops the run). */
+    const char *partial;
 } bench_context;
 
 /* --- failures --- */
@@ -662,13 +665,15 @@ static int bench_backend(bench_context *c, const char *backend)
     }
 #ifdef GPUMEM_BENCH_VULKAN
     if (strcmp(backend, "vulkan") == 0) {
-        bench_vulkan(c->device, &c->options);
+        if (bench_vulkan(c->device, &c->options))
+            c->partial = backend;
         return 0;
     }
 #endif
 #ifdef GPUMEM_BENCH_CUDA
     if (strcmp(backend, "cuda") == 0) {
-        bench_cuda(c->device, &c->options);
+        if (bench_cuda(c->device, &c->options))
+            c->partial = backend;
         return 0;
     }
 #endif
@@ -1143,6 +1148,11 @@ int main(int argc, char **argv)
             status = sections[i].run(&c);
     if (!status)
         bench_report_end(&c.options);
+    if (!status && c.partial) {
+        fprintf(stderr, "gpumem-bench: the %s section measured only part of its results (the "
+                        "failures are above); the report holds the rest\n", c.partial);
+        status = 1;
+    }
     gpumem_result r = gpumem_device_close(c.device);
     if (r != GPUMEM_OK && !status)
         status = failed(r, "device close");
