@@ -76,6 +76,12 @@ static int gpumem_failed(gpumem_result r, const char *what)
     return 1;
 }
 
+static int out_of_memory(const char *what, uint64_t bytes)
+{
+    fprintf(stderr, "bench cuda: %s: no memory for %llu bytes\n", what, (unsigned long long)bytes);
+    return 1;
+}
+
 /* --- the allocation trace: 256 live buffers, each step frees one and allocates one --- */
 
 #define TRACE_LIVE 256
@@ -110,7 +116,7 @@ static int trace_make(trace *t, uint32_t steps)
     t->victims = malloc(steps * sizeof *t->victims);
     t->sizes = malloc(steps * sizeof *t->sizes);
     if (!t->victims || !t->sizes)
-        return 1;
+        return out_of_memory("allocation trace", steps * (sizeof *t->victims + sizeof *t->sizes));
     for (uint32_t i = 0; i < TRACE_LIVE; i++)
         t->fill[i] = random_size(&state);
     for (uint32_t i = 0; i < steps; i++) {
@@ -246,8 +252,10 @@ static int bench_alloc(const bench_run *b)
     uint32_t repeats = b->options->repeats ? b->options->repeats : 5;
     trace t;
     /* ns[(allocator * ALLOC_PASSES + pass) * repeats + repeat] */
-    double *ns = malloc(ALLOCATORS * ALLOC_PASSES * repeats * sizeof *ns);
-    int status = !ns || trace_make(&t, b->options->quick ? 2000 : 20000);
+    size_t ns_bytes = ALLOCATORS * ALLOC_PASSES * repeats * sizeof(double);
+    double *ns = malloc(ns_bytes);
+    int status = !ns ? out_of_memory("allocation timings", ns_bytes)
+                     : trace_make(&t, b->options->quick ? 2000 : 20000);
     bench_progress(b->options, "cuda alloc", 0, repeats);
     for (uint32_t i = 0; i < repeats && !status; i++) {
         double pass_ns[ALLOCATORS][ALLOC_PASSES] = {{0}};
@@ -339,14 +347,12 @@ static int memory_open(const bench_run *b, transfer_memory *m)
         return cuda_failed(c, "cuMemAlloc");
     m->pageable = malloc(m->size);
     if (!m->pageable)
-        return fprintf(stderr, "bench cuda: no memory for %llu bytes\n",
-                       (unsigned long long)m->size) > 0;
+        return out_of_memory("pageable transfer memory", m->size);
     memset(m->pageable, 0x5a, m->size); /* resident, as real data is */
     memset(m->pinned, 0xa5, m->size);
     m->registered = malloc(m->size);
     if (!m->registered)
-        return fprintf(stderr, "bench cuda: no memory for %llu bytes\n",
-                       (unsigned long long)m->size) > 0;
+        return out_of_memory("memory to register", m->size);
     memset(m->registered, 0x3c, m->size);
     r = gpumem_host_register(b->device, m->registered, m->size, 0, &m->registration);
     return r != GPUMEM_OK && gpumem_failed(r, "gpumem_host_register");
@@ -474,7 +480,8 @@ static int measure_transfer(const bench_run *b, const transfer_memory *m, transf
 {
     uint32_t repeats = b->options->repeats ? b->options->repeats : 5;
     double *gbs = malloc(2 * repeats * sizeof *gbs);
-    int status = !gbs || timed(b, m, kind, 0) < 0 || timed(b, m, kind, 1) < 0;
+    int status = (!gbs && out_of_memory("transfer timings", 2 * repeats * sizeof *gbs)) ||
+                 timed(b, m, kind, 0) < 0 || timed(b, m, kind, 1) < 0;
     bench_progress(b->options, transfer_names[kind], 0, repeats);
     for (uint32_t i = 0; i < repeats && !status; i++) {
         gbs[i] = timed(b, m, kind, 0);
@@ -496,7 +503,8 @@ static int measure_registration(const bench_run *b, const transfer_memory *m)
     uint32_t repeats = b->options->repeats ? b->options->repeats : 5;
     double *ms = malloc(2 * repeats * sizeof *ms);
     unsigned char *host = malloc(m->size);
-    int status = !ms || !host;
+    int status = (!ms && out_of_memory("registration timings", 2 * repeats * sizeof *ms)) ||
+                 (!host && out_of_memory("memory to register", m->size));
     if (host)
         memset(host, 0x77, m->size);
     for (uint32_t i = 0; i < repeats && !status; i++) {

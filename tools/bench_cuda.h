@@ -19,7 +19,11 @@
  *   cuMemcpyDtoHAsync from the same memory, plus a stream wait;
  * - h2d_pageable_*, d2h_pageable_*: the same from malloc'ed memory against cuMemcpyHtoD /
  *   cuMemcpyDtoH from the same buffer;
- * - d2d_gpumem / d2d_raw: gpumem_buffer_copy against cuMemcpyDtoDAsync plus a stream wait.
+ * - h2d_registered_*, d2h_registered_*: the same from malloc'ed memory registered with
+ *   gpumem_host_register (gpumem's transfers then go by DMA, unstaged);
+ * - d2d_gpumem / d2d_raw: gpumem_buffer_copy against cuMemcpyDtoDAsync plus a stream wait;
+ * - register_<N>_MiB / unregister_<N>_MiB (ms): gpumem_host_register and
+ *   gpumem_host_unregister of the transfer size of resident pageable memory.
  * Transfers move options->transfer_size bytes. Failures are printed on stderr; the section then
  * reports what it measured, and returns 1 (0 when everything was measured). */
 int bench_cuda(gpumem_device device, const bench_options *options);

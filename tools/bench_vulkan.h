@@ -9,6 +9,8 @@
  * - create_destroy_gpumem / create_destroy_vulkan (ns/pair) and create_destroy_speedup (x):
  *   buffers of the same random sizes from a gpumem pool against one vkAllocateMemory +
  *   vkCreateBuffer + vkBindBufferMemory each (and destroy + free);
+ *   create_native_destroy_gpumem and create_native_destroy_speedup: the same with
+ *   gpumem_buffer_native asked of each buffer after its create;
  * - write_gpumem / write_memcpy, read_gpumem / read_memcpy (GB/s) and write_ratio / read_ratio
  *   (%): gpumem_buffer_write/read of options->transfer_size bytes into a pool buffer against a
  *   memcpy into a mapped VkDeviceMemory of the same memory type.

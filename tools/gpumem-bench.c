@@ -1154,7 +1154,7 @@ int main(int argc, char **argv)
         status = 1;
     }
     gpumem_result r = gpumem_device_close(c.device);
-    if (r != GPUMEM_OK && !status)
-        status = failed(r, "device close");
+    if (r != GPUMEM_OK)
+        status |= failed(r, "device close");
     return status;
 }
