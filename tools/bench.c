@@ -48,6 +48,12 @@ static void progress_clear(void)
     }
 }
 
+int bench_out_of_memory(const char *what)
+{
+    fprintf(stderr, "gpumem-bench: %s: out of host memory\n", what);
+    return 1;
+}
+
 double bench_now(void)
 {
     struct timespec t;

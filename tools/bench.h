@@ -19,6 +19,10 @@ typedef struct bench_options {
 /* Seconds on a monotonic clock. */
 double bench_now(void);
 
+/* Says on stderr that `what` ("cuda: transfer timings") found no host memory; returns 1, the
+ * failure status every section passes up. */
+int bench_out_of_memory(const char *what);
+
 /* Median of n values (sorts them in place). */
 double bench_median(double *values, uint32_t n);
 

@@ -76,12 +76,6 @@ static int gpumem_failed(gpumem_result r, const char *what)
     return 1;
 }
 
-static int out_of_memory(const char *what, uint64_t bytes)
-{
-    fprintf(stderr, "bench cuda: %s: no memory for %llu bytes\n", what, (unsigned long long)bytes);
-    return 1;
-}
-
 /* --- the allocation trace: 256 live buffers, each step frees one and allocates one --- */
 
 #define TRACE_LIVE 256
@@ -116,7 +110,7 @@ static int trace_make(trace *t, uint32_t steps)
     t->victims = malloc(steps * sizeof *t->victims);
     t->sizes = malloc(steps * sizeof *t->sizes);
     if (!t->victims || !t->sizes)
-        return out_of_memory("allocation trace", steps * (sizeof *t->victims + sizeof *t->sizes));
+        return bench_out_of_memory("cuda: allocation trace");
     for (uint32_t i = 0; i < TRACE_LIVE; i++)
         t->fill[i] = random_size(&state);
     for (uint32_t i = 0; i < steps; i++) {
@@ -250,11 +244,10 @@ static int bench_alloc(const bench_run *b)
                                                   "alloc_cuMemAllocAsync"};
     static const char *const suffixes[ALLOC_PASSES] = {"", "_second_pass"};
     uint32_t repeats = b->options->repeats ? b->options->repeats : 5;
-    trace t;
+    trace t = {0}; /* trace_free takes it as it is, made or not */
     /* ns[(allocator * ALLOC_PASSES + pass) * repeats + repeat] */
-    size_t ns_bytes = ALLOCATORS * ALLOC_PASSES * repeats * sizeof(double);
-    double *ns = malloc(ns_bytes);
-    int status = !ns ? out_of_memory("allocation timings", ns_bytes)
+    double *ns = malloc(ALLOCATORS * ALLOC_PASSES * repeats * sizeof *ns);
+    int status = !ns ? bench_out_of_memory("cuda: allocation timings")
                      : trace_make(&t, b->options->quick ? 2000 : 20000);
     bench_progress(b->options, "cuda alloc", 0, repeats);
     for (uint32_t i = 0; i < repeats && !status; i++) {
@@ -280,8 +273,7 @@ static int bench_alloc(const bench_run *b)
         snprintf(name, sizeof name, "alloc_speedup_vs_cuMemAlloc%s", suffixes[pass]);
         bench_result(b->options, "cuda", name, median[CUMEMALLOC] / median[GPUMEM], "x");
     }
-    if (ns)
-        trace_free(&t);
+    trace_free(&t);
     free(ns);
     return status;
 }
@@ -347,12 +339,12 @@ static int memory_open(const bench_run *b, transfer_memory *m)
         return cuda_failed(c, "cuMemAlloc");
     m->pageable = malloc(m->size);
     if (!m->pageable)
-        return out_of_memory("pageable transfer memory", m->size);
+        return bench_out_of_memory("cuda: pageable transfer memory");
     memset(m->pageable, 0x5a, m->size); /* resident, as real data is */
     memset(m->pinned, 0xa5, m->size);
     m->registered = malloc(m->size);
     if (!m->registered)
-        return out_of_memory("memory to register", m->size);
+        return bench_out_of_memory("cuda: memory to register");
     memset(m->registered, 0x3c, m->size);
     r = gpumem_host_register(b->device, m->registered, m->size, 0, &m->registration);
     return r != GPUMEM_OK && gpumem_failed(r, "gpumem_host_register");
@@ -480,7 +472,7 @@ static int measure_transfer(const bench_run *b, const transfer_memory *m, transf
 {
     uint32_t repeats = b->options->repeats ? b->options->repeats : 5;
     double *gbs = malloc(2 * repeats * sizeof *gbs);
-    int status = (!gbs && out_of_memory("transfer timings", 2 * repeats * sizeof *gbs)) ||
+    int status = (!gbs && bench_out_of_memory("cuda: transfer timings")) ||
                  timed(b, m, kind, 0) < 0 || timed(b, m, kind, 1) < 0;
     bench_progress(b->options, transfer_names[kind], 0, repeats);
     for (uint32_t i = 0; i < repeats && !status; i++) {
@@ -503,8 +495,8 @@ static int measure_registration(const bench_run *b, const transfer_memory *m)
     uint32_t repeats = b->options->repeats ? b->options->repeats : 5;
     double *ms = malloc(2 * repeats * sizeof *ms);
     unsigned char *host = malloc(m->size);
-    int status = (!ms && out_of_memory("registration timings", 2 * repeats * sizeof *ms)) ||
-                 (!host && out_of_memory("memory to register", m->size));
+    int status = (!ms && bench_out_of_memory("cuda: registration timings")) ||
+                 (!host && bench_out_of_memory("cuda: memory to register"));
     if (host)
         memset(host, 0x77, m->size);
     for (uint32_t i = 0; i < repeats && !status; i++) {

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "bench.h"
+
 /* splitmix64: one add and three multiply-xorshifts per number, good enough statistics for a
  * workload trace, and a single word of state to seed. */
 uint64_t rng_next(rng *r)
@@ -58,8 +60,7 @@ int trace_make(trace *t, uint64_t seed, uint32_t live, uint32_t steps, double lo
                  malloc(steps * sizeof(uint32_t))};
     if (!t->fill_sizes || !t->sizes || !t->victims) {
         trace_free(t);
-        fprintf(stderr, "gpumem-bench: trace: out of host memory\n");
-        return 1;
+        return bench_out_of_memory("trace");
     }
     for (uint32_t i = 0; i < live; i++)
         t->fill_sizes[i] = trace_size(&r, low, high);

@@ -275,7 +275,7 @@ static int bench_create_destroy(gpumem_device device, const bench_vk *vk,
     int status = !run.sizes || !run.buffers || !run.allocations || !run.gpumem_seconds ||
                  !run.native_seconds || !run.vk_seconds;
     if (status)
-        fprintf(stderr, "gpumem-bench: vulkan: out of host memory\n");
+        bench_out_of_memory("vulkan: create and destroy timings");
     else if (r != GPUMEM_OK)
         status = gpumem_failed(r, "gpumem_pool_create");
     if (!status)
@@ -340,10 +340,8 @@ static int bandwidth_open(gpumem_device device, const bench_vk *vk, bandwidth *b
         vr = vk->vkMapMemory(vk->device, b->memory, 0, VK_WHOLE_SIZE, 0, (void **)&b->mapped);
     if (vr != VK_SUCCESS)
         return vk_failed(vr, "vkAllocateMemory/vkMapMemory");
-    if (!(b->host = malloc(b->size))) {
-        fprintf(stderr, "gpumem-bench: vulkan: out of host memory\n");
-        return 1;
-    }
+    if (!(b->host = malloc(b->size)))
+        return bench_out_of_memory("vulkan: host memory to copy");
     memset(b->host, 0x5a, b->size);
     return 0;
 }
@@ -417,7 +415,7 @@ static int bench_bandwidth(gpumem_device device, const bench_vk *vk, const bench
         seconds[kind] = malloc(repeats * sizeof(double));
     int status = !seconds[0] || !seconds[1] || !seconds[2] || !seconds[3];
     if (status)
-        fprintf(stderr, "gpumem-bench: vulkan: out of host memory\n");
+        bench_out_of_memory("vulkan: bandwidth timings");
     if (!status)
         status = bandwidth_open(device, vk, &b);
     if (!status)

@@ -43,12 +43,6 @@ static int failed(gpumem_result r, const char *what)
     return 1;
 }
 
-static int out_of_memory(const char *what)
-{
-    fprintf(stderr, "gpumem-bench: %s: out of host memory\n", what);
-    return 1;
-}
-
 /* --- section vblock --- */
 
 #define VBLOCK_SIZE (64ull << 30)
@@ -144,7 +138,7 @@ static int vblock_trace(bench_context *c, const char *prefix, uint32_t live_coun
         return 1;
     gpumem_vblock_allocation *live = malloc(t.live * sizeof *live);
     double *ns = malloc(repeats * sizeof *ns);
-    int status = !live || !ns ? out_of_memory("vblock") : 0;
+    int status = !live || !ns ? bench_out_of_memory("vblock") : 0;
     vblock_run run = {0};
     char what[64], name[64];
     snprintf(what, sizeof what, "vblock/%strace", prefix);
@@ -370,7 +364,7 @@ static int bench_pool(bench_context *c)
     gpumem_buffer *live = malloc(t.live * sizeof *live);
     double *ns = malloc(7 * repeats * sizeof *ns);
     double overhead = 0, unused;
-    int status = !live || !ns ? out_of_memory("pool") : 0, indexed_status = 0;
+    int status = !live || !ns ? bench_out_of_memory("pool") : 0, indexed_status = 0;
     double *indexed_ns = ns + repeats, *find_ns = ns + 2 * repeats;
     double *external_ns = ns + 3 * repeats;
     /* The runtime's own pool where the device has one: each create and destroy a stream-ordered
@@ -468,7 +462,7 @@ static int transfer_open(bench_context *c, transfer_setup *s)
     s->source = malloc(s->size);
     s->destination = malloc(s->size);
     if (!s->source || !s->destination)
-        return out_of_memory("transfer buffers");
+        return bench_out_of_memory("transfer buffers");
     /* Touched, so the first measured run does not pay for the kernel's page faults (and not
      * with zeros, which a compiler may turn into a calloc that touches nothing). */
     for (uint64_t i = 0; i < s->size; i++)
@@ -533,7 +527,7 @@ static int transfer_measure(bench_context *c, transfer_setup *s, int kind, const
     uint32_t repeats = c->options.repeats;
     double *seconds = malloc(repeats * sizeof *seconds);
     if (!seconds)
-        return out_of_memory("transfer");
+        return bench_out_of_memory("transfer");
     char what[64];
     snprintf(what, sizeof what, "transfer/%s", name);
     bench_progress(&c->options, what, 0, repeats);
@@ -606,7 +600,7 @@ static int call_measure(bench_context *c, gpumem_buffer buffer, call_kind kind,
     unsigned char host[4 + 1024] = {1, 2, 3, 4};
     double *ns = malloc(repeats * sizeof *ns);
     if (!ns)
-        return out_of_memory("call");
+        return bench_out_of_memory("call");
     gpumem_result r = call_loop(buffer, kind, calls / 10, host); /* warm */
     for (uint32_t i = 0; i < repeats && r == GPUMEM_OK; i++) {
         double start = bench_now();
@@ -738,7 +732,7 @@ static int scale_pool_of(bench_context *c, const scale_pool_kind *kind,
 {
     uint32_t repeats = c->options.repeats;
     double *ns = malloc(repeats * sizeof *ns);
-    int status = ns ? 0 : out_of_memory("scale");
+    int status = ns ? 0 : bench_out_of_memory("scale");
     for (size_t k = 0; k < count && !status; k++) {
         uint32_t live_count = live_counts[k];
         if (c->options.quick && live_count > kind->quick_live)
@@ -750,7 +744,7 @@ static int scale_pool_of(bench_context *c, const scale_pool_kind *kind,
             break;
         }
         gpumem_buffer *live = malloc(t.live * sizeof *live);
-        status = live ? 0 : out_of_memory("scale");
+        status = live ? 0 : bench_out_of_memory("scale");
         gpumem_pool_stats stats = {0};
         int left_out = 0; /* the device's memory is too small for the trace (then no row) */
         for (uint32_t i = 0; i < repeats && !status && !left_out; i++) {
@@ -838,7 +832,7 @@ static int scale_threads(bench_context *c, scale_sharing sharing)
     scale_worker workers[MOST];
     gpumem_buffer *live = malloc((size_t)MOST * t.live * sizeof *live);
     double *ns = malloc(repeats * sizeof *ns);
-    int status = live && ns ? 0 : out_of_memory("scale");
+    int status = live && ns ? 0 : bench_out_of_memory("scale");
     for (uint32_t threads = 1; threads <= MOST && !status; threads *= 2) {
         for (uint32_t i = 0; i < repeats && !status; i++) {
             gpumem_pool_desc desc = {.name = "threads",
