@@ -114,10 +114,14 @@ gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
     gpumem_pool_cache_bin *bin = &pool->cache_bins[bin_of_class(pool, c)];
     /* Where the request's own class keeps nothing, the next GPUMEM_POOL_CACHE_CLASSES_UP
      * classes' buffers serve it too (each class about 2% larger than the one below; past the
-     * last class, the bins are empty ones of gpumem_pool_cache_init). */
-    for (uint32_t up = 0; up < GPUMEM_POOL_CACHE_CLASSES_UP && gpumem_list_empty(&bin->buffers);
-         up++)
-        bin++;
+     * last class, the bins are empty ones of gpumem_pool_cache_init): the lowest that keeps
+     * one, else the last (empty). Picked by arithmetic, not a loop: which bins keep buffers is
+     * as random as the sizes asked, and a loop's exit mispredicted about once in three creates
+     * of the pool trace (docs/performance.md, "Fifty-seventh session"). */
+    _Static_assert(GPUMEM_POOL_CACHE_CLASSES_UP == 2, "the pick below looks at three bins");
+    int own_empty = gpumem_list_empty(&bin[0].buffers);
+    int next_empty = gpumem_list_empty(&bin[1].buffers);
+    bin += own_empty + (own_empty & next_empty);
     /* The oldest. (The newest first was no faster, and kept live buffers where their
      * predecessors were rather than let placement pack them into the oldest pages: the pool
      * trace of gpumem-bench then once needed a third page, reserved over used 2.66 against

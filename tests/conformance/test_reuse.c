@@ -534,6 +534,50 @@ CONF_TEST(a_create_takes_a_kept_buffer_of_up_to_two_classes_above_its_own)
     }
 }
 
+/* Where several of the request's own class and the two above keep buffers, the create takes one
+ * of the lowest of them: every nonempty subset of the three classes kept (with a buffer one class
+ * below and one three above kept beside them, which no create of the size may take), each
+ * destroyed between two live ones, then the request made. */
+CONF_TEST(a_create_takes_a_kept_buffer_of_the_lowest_class_that_keeps_one)
+{
+    if (conf_guard_margins())
+        CONF_SKIP("pools with guard margins keep no destroyed buffers");
+    uint64_t step = class_step();
+    uint64_t asked = 32 * step + 8 * step;
+    uint64_t page = page_keeping(asked + 3 * step);
+    for (unsigned kept_classes = 1; kept_classes < 8; kept_classes++) {
+        gpumem_pool pool = conf_pool(page);
+        reuse_probe probes[5]; /* classes -1 to 3 above the request's own */
+        int made[5] = {0};
+        for (int up = -1; up <= 3; up++) {
+            int i = up + 1;
+            made[i] = up < 0 || up > 2 || ((kept_classes >> up) & 1u);
+            if (made[i])
+                probe_make(pool, asked + (uint64_t)((int64_t)up * (int64_t)step), &probes[i]);
+        }
+        for (int i = 0; i < 5; i++)
+            if (made[i])
+                probe_gone(&probes[i]);
+        int lowest = __builtin_ctz(kept_classes);
+        reuse_probe *want = &probes[lowest + 1];
+        int took = probe_create(pool, asked, want);
+        cr_expect(took,
+                  "with classes %s%s%s above a %llu-byte request keeping buffers, the create was "
+                  "placed at page %u, offset %llu, not at page %u, offset %llu (%d classes up)",
+                  kept_classes & 1u ? "0 " : "", kept_classes & 2u ? "1 " : "",
+                  kept_classes & 4u ? "2" : "", (unsigned long long)asked, want->now_page,
+                  (unsigned long long)want->now_offset, want->was_page,
+                  (unsigned long long)want->was_offset, lowest);
+        probe_end(want);
+        for (int i = 0; i < 5; i++)
+            if (made[i] && &probes[i] != want) {
+                OK(gpumem_buffer_destroy(probes[i].before));
+                OK(gpumem_buffer_destroy(probes[i].after));
+            }
+        OK(gpumem_pool_destroy(pool));
+    }
+}
+
 /* With another thread holding an epoch record, destroyed buffers wait for a barrier; once it
  * proves that no call reaches them, they are kept whole, as with one thread, not freed. Four
  * buffers three classes above a request, each between two live ones, are destroyed: the third's
