@@ -116,8 +116,11 @@ gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
      * classes' buffers serve it too (each class about 2% larger than the one below; past the
      * last class, the bins are empty ones of gpumem_pool_cache_init): the lowest that keeps
      * one, else the last (empty). Picked by arithmetic, not a loop: which bins keep buffers is
-     * as random as the sizes asked, and a loop's exit mispredicted about once in three creates
-     * of the pool trace (docs/performance.md, "Fifty-seventh session"). */
+     * as random as the sizes asked, and on the pool trace a loop's exit mispredicted 0.72 times
+     * a create (callgrind's branch simulation). A loop of one size (whose own bin keeps its
+     * buffer) pays for it, as the choice now waits for both bins' loads: the trace's pair is
+     * 6-8% faster, a scratch loop's 1-4% slower (docs/performance.md, "Fifty-seventh
+     * session"). */
     _Static_assert(GPUMEM_POOL_CACHE_CLASSES_UP == 2, "the pick below looks at three bins");
     int own_empty = gpumem_list_empty(&bin[0].buffers);
     int next_empty = gpumem_list_empty(&bin[1].buffers);

@@ -535,9 +535,11 @@ CONF_TEST(a_create_takes_a_kept_buffer_of_up_to_two_classes_above_its_own)
 }
 
 /* Where several of the request's own class and the two above keep buffers, the create takes one
- * of the lowest of them: every nonempty subset of the three classes kept (with a buffer one class
- * below and one three above kept beside them, which no create of the size may take), each
- * destroyed between two live ones, then the request made. */
+ * of the lowest of them: every subset of the three classes kept (with a buffer one class below
+ * and one three above kept beside them, which no create of the size may take), each destroyed
+ * between two live ones, then the request made. With none of the three kept, the create takes
+ * neither of the others' ranges (freed rather than kept, the one three above would be the
+ * suballocator's fit for it). */
 CONF_TEST(a_create_takes_a_kept_buffer_of_the_lowest_class_that_keeps_one)
 {
     if (conf_guard_margins())
@@ -545,7 +547,7 @@ CONF_TEST(a_create_takes_a_kept_buffer_of_the_lowest_class_that_keeps_one)
     uint64_t step = class_step();
     uint64_t asked = 32 * step + 8 * step;
     uint64_t page = page_keeping(asked + 3 * step);
-    for (unsigned kept_classes = 1; kept_classes < 8; kept_classes++) {
+    for (unsigned kept_classes = 0; kept_classes < 8; kept_classes++) {
         gpumem_pool pool = conf_pool(page);
         reuse_probe probes[5]; /* classes -1 to 3 above the request's own */
         int made[5] = {0};
@@ -558,16 +560,33 @@ CONF_TEST(a_create_takes_a_kept_buffer_of_the_lowest_class_that_keeps_one)
         for (int i = 0; i < 5; i++)
             if (made[i])
                 probe_gone(&probes[i]);
-        int lowest = __builtin_ctz(kept_classes);
+        char kept[16] = "none";
+        for (int up = 0, n = 0; up <= 2; up++)
+            if ((kept_classes >> up) & 1u)
+                n += snprintf(kept + n, sizeof kept - (size_t)n, "%s%d", n ? ", " : "", up);
+        /* With none kept, the create is checked against the class three above (which also
+         * holds its place): it must take no range of the -1 and +3 probes. */
+        int lowest = kept_classes ? __builtin_ctz(kept_classes) : 3;
         reuse_probe *want = &probes[lowest + 1];
         int took = probe_create(pool, asked, want);
-        cr_expect(took,
-                  "with classes %s%s%s above a %llu-byte request keeping buffers, the create was "
-                  "placed at page %u, offset %llu, not at page %u, offset %llu (%d classes up)",
-                  kept_classes & 1u ? "0 " : "", kept_classes & 2u ? "1 " : "",
-                  kept_classes & 4u ? "2" : "", (unsigned long long)asked, want->now_page,
-                  (unsigned long long)want->now_offset, want->was_page,
-                  (unsigned long long)want->was_offset, lowest);
+        if (kept_classes) {
+            cr_expect(took,
+                      "with classes {%s} above a %llu-byte request keeping buffers, the create "
+                      "was placed at page %u, offset %llu, not at page %u, offset %llu (%d "
+                      "class%s up)",
+                      kept, (unsigned long long)asked, want->now_page,
+                      (unsigned long long)want->now_offset, want->was_page,
+                      (unsigned long long)want->was_offset, lowest, lowest == 1 ? "" : "es");
+        } else {
+            int below = want->now_page == probes[0].was_page &&
+                        want->now_offset == probes[0].was_offset;
+            cr_expect(!took && !below,
+                      "with only a class below and one three above a %llu-byte request keeping "
+                      "buffers, the create took the range of the one %s (page %u, offset %llu)",
+                      (unsigned long long)asked, took ? "three above" : "below",
+                      want->now_page, (unsigned long long)want->now_offset);
+        }
+        /* want's now is the create's buffer in every case. */
         probe_end(want);
         for (int i = 0; i < 5; i++)
             if (made[i] && &probes[i] != want) {

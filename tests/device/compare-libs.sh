@@ -10,9 +10,10 @@
 #
 # BUILD is the build whose tools/gpumem-bench runs; each LIBDIR holds a libgpumem.so.0 (and, for
 # the cuda backend, that build's modules in LIBDIR/gpumem). Writes $OUT/compare-settle.txt and
-# $OUT/compare-<section>-<backend>.txt, and prints them. Exit status 0 when the host settled and
-# every comparison ran; 1 otherwise. SETTLE_SECONDS=0 skips the wait (settle.sh touches 32 GiB:
-# not for small machines).
+# $OUT/compare-<section>-<backend>.txt, and prints them. Exit status 0 when the host settled (or
+# the wait was skipped) and every comparison ran; 1 otherwise; 2 for a bad setting.
+# SETTLE_SECONDS=0 skips the wait and its file (settle.sh touches 32 GiB: not for small
+# machines). Run from the repository root.
 set -u
 build=${1:?usage: compare-libs.sh BUILD NAME=LIBDIR...}
 shift
@@ -23,6 +24,14 @@ cpu=${CPU:-3}
 mkdir -p "$out"
 status=0
 settle=${SETTLE_SECONDS:-150}
+for setting in "$settle" "$rounds" "$cpu"; do
+    case $setting in
+    '' | *[!0-9]*)
+        echo "compare-libs.sh: SETTLE_SECONDS, ROUNDS and CPU take whole numbers, not '$setting'" >&2
+        exit 2
+        ;;
+    esac
+done
 if [ "$settle" -gt 0 ]; then
     bash tests/device/settle.sh "$build/tools/gpumem-bench" "$cpu" "$settle" \
         >"$out/compare-settle.txt" 2>&1 || status=1
