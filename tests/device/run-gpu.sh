@@ -24,8 +24,9 @@
 # "held" tools/probes/destroys_beside_a_call with 1 to 16 long calls held (GPUMEM_THREADS_VARIANT_LIB
 # beside, as for "threads"),
 # "capture" gpumem's calls beside and inside CUDA graph capture (tools/probes/capture_beside),
-# "pair" the pool's create+destroy pair against GPUMEM_PREV_LIB, the pool's trace against
-# cuMemAllocAsync (the cuda section, pinned) and the suballocator against the base,
+# "pair" the pool's create+destroy pair against GPUMEM_PREV_LIB (and GPUMEM_PAIR_LIBS), the
+# pool's trace against cuMemAllocAsync (the cuda section, pinned) and the suballocator against
+# the base,
 # "cpu" what the host's CPU charges for core's hot paths (tools/probes/cpu_costs.c, sections pinned),
 # "frameworks" gpumem as PyTorch's and CuPy's allocator with its benchmarks
 # (tests/device/frameworks.py, about 4 minutes; GPUMEM_FRAMEWORKS_CONFIGS picks configurations
@@ -370,8 +371,10 @@ settle_host() {
 
 # --- pair (not in the default parts): goal 2's and goal 3's figures on the host's quieter CPU.
 # The paged pool's create+destroy pair (gpumem-bench --section pool) of this build's library beside
-# GPUMEM_PREV_LIB's (default build-head/lib), interleaved rounds pinned to core 3 on the host
-# backend (GPUMEM_PAIR_ROUNDS, default 9) and on CUDA (GPUMEM_PAIR_CUDA_ROUNDS, default 7; its
+# GPUMEM_PREV_LIB's (default build-head/lib) and any further builds named in GPUMEM_PAIR_LIBS
+# ("NAME=LIBDIR ...", e.g. a variant of a change and a second copy of one library as a control;
+# each LIBDIR with its gpumem/ modules for the CUDA rows), interleaved rounds pinned to core 3 on
+# the host backend (GPUMEM_PAIR_ROUNDS, default 9) and on CUDA (GPUMEM_PAIR_CUDA_ROUNDS, default 7; its
 # create_destroy_pair_native row is gpumem's native pool, cuMemAllocFromPoolAsync on a pool of its
 # own with a stream synchronize after each host create, not the bare call); then the ratio goal 2
 # asks for: the cuda section, pinned, times a paged pool and cuMemAllocAsync + cuMemFreeAsync side
@@ -385,13 +388,14 @@ settle_host() {
 if wanted pair; then
 settle_host "$out/pair.log"
 prev_lib=${GPUMEM_PREV_LIB:-$root/build-head/lib}
+read -r -a pair_libs <<<"${GPUMEM_PAIR_LIBS:-}"
 if [ -e "$prev_lib/libgpumem.so.0" ]; then
     for backend_rounds in host:${GPUMEM_PAIR_ROUNDS:-9} cuda:${GPUMEM_PAIR_CUDA_ROUNDS:-7}; do
         GPUMEM_BACKEND=${backend_rounds%:*} step \
             "pool pair against the previous library, ${backend_rounds%:*} (bench-libs)" \
-            "$out/pair.log" 150 bash "$root/tools/bench-libs.sh" --build "$root/$build" \
-            --section pool --rounds "${backend_rounds#*:}" --cpu 3 this="$root/$build/lib" \
-            previous="$prev_lib"
+            "$out/pair.log" $((75 * (2 + ${#pair_libs[@]}))) bash "$root/tools/bench-libs.sh" \
+            --build "$root/$build" --section pool --rounds "${backend_rounds#*:}" --cpu 3 \
+            this="$root/$build/lib" previous="$prev_lib" ${pair_libs[@]+"${pair_libs[@]}"}
     done
 else
     note "SKIP    pool pair: no previous library in $prev_lib"
