@@ -30,12 +30,14 @@
 # "cpu" what the host's CPU charges for core's hot paths (tools/probes/cpu_costs.c, sections pinned),
 # "frameworks" gpumem as PyTorch's and CuPy's allocator with its benchmarks
 # (tests/device/frameworks.py, about 4 minutes; GPUMEM_FRAMEWORKS_CONFIGS picks configurations
-# and GPUMEM_FRAMEWORKS_VARIANTS adds other builds', as that script says), "scale" the scaling figures and the
-# suballocator against an earlier library (GPUMEM_BASE_LIB), "compare" this build's library
-# against the previous main's (GPUMEM_PREV_LIB) and the base, "bound" the cuda section in a
-# process bound to 1, 2, 3, 4 and 8 cores, "copiers" one copy thread against two on two cores;
-# the machine's description and gpumem-info always run),
-# so that a lease's 10-minute commands can split them.
+# and GPUMEM_FRAMEWORKS_VARIANTS adds other builds', as that script says), then what "trace"
+# does alone: the caching allocator's allocations and frees on that script's PyTorch workload
+# (torch-trace.txt.gz, about a minute, for tests/device/replay_trace.py on any machine),
+# "scale" the scaling figures and the suballocator against an earlier library (GPUMEM_BASE_LIB),
+# "compare" this build's library against the previous main's (GPUMEM_PREV_LIB) and the base,
+# "bound" the cuda section in a process bound to 1, 2, 3, 4 and 8 cores, "copiers" one copy
+# thread against two on two cores; the machine's description and gpumem-info always run), so
+# that a lease's 10-minute commands can split them.
 set -u
 
 root=$(pwd)
@@ -320,6 +322,14 @@ GPUMEM_LIBRARY="$root/$build/lib/libgpumem.so.0" PYTHONPATH="$root/$build/python
     step "frameworks: gpumem as PyTorch's and CuPy's allocator" "$out/frameworks.log" 420 \
     python3 "$root/tests/device/frameworks.py" --json "$out/frameworks.json" \
     ${GPUMEM_FRAMEWORKS_CONFIGS:+--configs "$GPUMEM_FRAMEWORKS_CONFIGS"}
+fi
+# The caching allocator's allocations and frees on the same workload, compressed, for
+# tests/device/replay_trace.py on any machine (docs/performance.md, "Peak reserved bytes").
+if wanted frameworks || wanted trace; then
+GPUMEM_LIBRARY="$root/$build/lib/libgpumem.so.0" PYTHONPATH="$root/$build/python" \
+    step "frameworks: the caching allocator's trace" "$out/frameworks.log" 120 \
+    bash -c "python3 '$root/tests/device/frameworks.py' --trace '$out/torch-trace.txt' &&
+             gzip -f '$out/torch-trace.txt'"
 fi
 
 # --- gpumem-bench: every section on the CUDA device, one JSON document ---
