@@ -130,6 +130,7 @@ typedef struct gpumem_pool_obj {
     /* The reuse cache (pool_cache.h): destroyed buffers kept whole, a list a class from
      * cache_first_class on (NULL: no cache). */
     struct gpumem_pool_cache_bin *cache_bins;
+    uint64_t *cache_kept_bits; /* bit i % 64 of word i / 64: bin i keeps a buffer */
     uint32_t cache_first_class;
     uint32_t cache_class_count;
     uint32_t cached_count;

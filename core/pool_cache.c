@@ -28,14 +28,20 @@ gpumem_result gpumem_pool_cache_init(gpumem_pool_obj *pool)
      * classes above its own without a bound to test. */
     uint32_t bin_count = count + GPUMEM_POOL_CACHE_CLASSES_UP;
     gpumem_pool_cache_bin *bins = gpumem_alloc(bin_count * sizeof *bins);
-    if (!bins)
+    /* One bit a bin, and a word past them: a take reads the word after its bin's too. */
+    uint64_t *bits = gpumem_alloc_zeroed(bin_count / 64u + 2u, sizeof *bits);
+    if (!bins || !bits) {
+        gpumem_free(bins);
+        gpumem_free(bits);
         return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY,
                            "no memory for the pool's reuse cache (%u classes)", count);
+    }
     for (uint32_t c = 0; c < bin_count; c++) {
         gpumem_list_init(&bins[c].buffers);
         bins[c].count = 0;
     }
     pool->cache_bins = bins;
+    pool->cache_kept_bits = bits;
     pool->cache_first_class = first;
     pool->cache_class_count = count;
     pool->cache_largest = largest;
@@ -48,7 +54,9 @@ gpumem_result gpumem_pool_cache_init(gpumem_pool_obj *pool)
 void gpumem_pool_cache_fini(gpumem_pool_obj *pool)
 {
     gpumem_free(pool->cache_bins);
+    gpumem_free(pool->cache_kept_bits);
     pool->cache_bins = NULL;
+    pool->cache_kept_bits = NULL;
 }
 
 /* Requests under a unit share the first class (gpumem_pool_cache_take), and every kept buffer
@@ -78,13 +86,15 @@ static inline int frontier_looks(uint32_t misses)
     return misses < FRONTIER_TRIES || (misses & (FRONTIER_EVERY - 1u)) < FRONTIER_TRIES;
 }
 
-/* A kept buffer leaves the cache's counts, and the frontier where it was that one: taken again,
- * or about to be freed. */
+/* A kept buffer leaves the cache's counts (its bin's bit too, when it was the bin's last), and
+ * the frontier where it was that one: taken again, or about to be freed. */
 static inline void forget(gpumem_pool_obj *pool, gpumem_pool_cache_bin *bin, gpumem_buffer_obj *b)
 {
     if (b == pool->cache_frontier)
         pool->cache_frontier = NULL;
+    uint32_t i = b->cache_bin; /* bin's index */
     bin->count--;
+    pool->cache_kept_bits[i / 64u] &= ~((uint64_t)(bin->count == 0) << (i % 64u));
     b->page->kept_count--;
     pool->cached_count--;
     pool->cached_bytes -= b->block_size;
@@ -111,20 +121,23 @@ gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
     /* Every buffer kept in class c holds c's least size, which is at least any request whose
      * first fitting class is c. */
     uint32_t c = gpumem_tlsf_class_at_least(bytes);
-    gpumem_pool_cache_bin *bin = &pool->cache_bins[bin_of_class(pool, c)];
     /* Where the request's own class keeps nothing, the next GPUMEM_POOL_CACHE_CLASSES_UP
      * classes' buffers serve it too (each class about 2% larger than the one below; past the
      * last class, the bins are empty ones of gpumem_pool_cache_init): the lowest that keeps
-     * one, else the last (empty). Picked by arithmetic, not a loop: which bins keep buffers is
-     * as random as the sizes asked, and on the pool trace a loop's exit mispredicted 0.72 times
-     * a create (callgrind's branch simulation). A loop of one size (whose own bin keeps its
-     * buffer) pays for it, as the choice now waits for both bins' loads: the trace's pair is
-     * 6-8% faster, a scratch loop's 1-4% slower (docs/performance.md, "Fifty-seventh
-     * session"). */
-    _Static_assert(GPUMEM_POOL_CACHE_CLASSES_UP == 2, "the pick below looks at three bins");
-    int own_empty = gpumem_list_empty(&bin[0].buffers);
-    int next_empty = gpumem_list_empty(&bin[1].buffers);
-    bin += own_empty + (own_empty & next_empty);
+     * one, else the last (empty). Picked from the bins' bits, 64 from the request's own bin on,
+     * by their lowest set bit, not by a loop over the bins: which bins keep buffers is as
+     * random as the sizes asked, and on the pool trace a loop's exit mispredicted 0.72 times a
+     * create (callgrind's branch simulation); and one word of bits, rather than the bins' own
+     * lists, is read before the bin is known, so that looking eight classes up costs a loop of
+     * one size (whose own bin keeps its buffer) no more than looking two up did
+     * (docs/performance.md, "Fifty-seventh session", "Fifty-eighth session"). */
+    _Static_assert(GPUMEM_POOL_CACHE_CLASSES_UP < 64, "the pick reads 64 bins' bits");
+    uint32_t i = bin_of_class(pool, c), shift = i % 64u;
+    const uint64_t *word = &pool->cache_kept_bits[i / 64u];
+    /* word[1] << 1 << (63 - shift): its bits past the first word's, none where shift is 0. */
+    uint64_t kept = (word[0] >> shift) | (word[1] << 1 << (63u - shift)) |
+                    (UINT64_C(1) << GPUMEM_POOL_CACHE_CLASSES_UP);
+    gpumem_pool_cache_bin *bin = &pool->cache_bins[i + (uint32_t)__builtin_ctzll(kept)];
     /* The oldest. (The newest first was no faster, and kept live buffers where their
      * predecessors were rather than let placement pack them into the oldest pages: the pool
      * trace of gpumem-bench then once needed a third page, reserved over used 2.66 against
@@ -193,6 +206,7 @@ int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
     }
     gpumem_list_push(&bin->buffers, &b->link);
     bin->count++;
+    pool->cache_kept_bits[b->cache_bin / 64u] |= UINT64_C(1) << (b->cache_bin % 64u);
     b->page->kept_count++;
     pool->cached_count++;
     pool->cached_bytes += block;

@@ -501,24 +501,28 @@ static uint64_t page_keeping(uint64_t largest)
     return page;
 }
 
-/* A create whose own class keeps no buffer takes one kept in one of the two classes above it
- * (core/pool_cache.h), and never one of a class further up or below: a buffer of each class
- * from one below to three above a request's destroyed between two live ones, then the request
- * made. The classes are those of an octave whose 32 classes are at least a unit apart, so that
- * each size is its class's least one. */
-CONF_TEST(a_create_takes_a_kept_buffer_of_up_to_two_classes_above_its_own)
+/* The classes above its own whose kept buffers a create takes where its own class keeps none
+ * (core/pool_cache.h, GPUMEM_POOL_CACHE_CLASSES_UP; docs/api.md says so too). */
+#define CLASSES_UP 8
+
+/* A create whose own class keeps no buffer takes one kept in one of the CLASSES_UP classes
+ * above it, and never one of a class further up or below: a buffer of each class from one below
+ * to CLASSES_UP + 1 above a request's destroyed between two live ones, then the request made.
+ * The classes are those of an octave whose 32 classes are at least a unit apart, so that each
+ * size is its class's least one. */
+CONF_TEST(a_create_takes_a_kept_buffer_of_up_to_eight_classes_above_its_own)
 {
     if (conf_guard_margins()) /* freed, the range would serve the create by placement */
         CONF_SKIP("pools with guard margins keep no destroyed buffers");
     uint64_t step = class_step();
     uint64_t asked = 32 * step + 8 * step; /* a class's least size, 8 classes into the octave */
-    uint64_t page = page_keeping(asked + 3 * step); /* all five sizes kept */
-    for (int up = -1; up <= 3; up++) {
+    uint64_t page = page_keeping(asked + (CLASSES_UP + 1) * step); /* all the sizes kept */
+    for (int up = -1; up <= CLASSES_UP + 1; up++) {
         gpumem_pool pool = conf_pool(page);
         reuse_probe kept;
         probe_destroy(pool, asked + (uint64_t)((int64_t)up * (int64_t)step), &kept);
         int reused = probe_create(pool, asked, &kept);
-        int expected = up >= 0 && up <= 2;
+        int expected = up >= 0 && up <= CLASSES_UP;
         cr_expect_eq(reused, expected,
                      "a %llu-byte create %s the buffer of %llu bytes (%d classes %s) kept at "
                      "page %u, offset %llu",
@@ -534,39 +538,40 @@ CONF_TEST(a_create_takes_a_kept_buffer_of_up_to_two_classes_above_its_own)
     }
 }
 
-/* Where several of the request's own class and the two above keep buffers, the create takes one
- * of the lowest of them: every subset of the three classes kept (with a buffer one class below
- * and one three above kept beside them, which no create of the size may take), each destroyed
- * between two live ones, then the request made. With none of the three kept, the create takes
- * neither of the others' ranges (freed rather than kept, the one three above would be the
- * suballocator's fit for it). */
+/* Where several of the request's own class and the CLASSES_UP above keep buffers, the create
+ * takes one of the lowest of them: every subset of those classes kept (with a buffer one class
+ * below and one CLASSES_UP + 1 above kept beside them, which no create of the size may take),
+ * each destroyed between two live ones, then the request made. With none of them kept, the
+ * create takes neither of the others' ranges (freed rather than kept, the one above would be
+ * the suballocator's fit for it). */
 CONF_TEST(a_create_takes_a_kept_buffer_of_the_lowest_class_that_keeps_one)
 {
     if (conf_guard_margins())
         CONF_SKIP("pools with guard margins keep no destroyed buffers");
+    enum { CLASSES = CLASSES_UP + 1, PROBES = CLASSES + 2 };
     uint64_t step = class_step();
     uint64_t asked = 32 * step + 8 * step;
-    uint64_t page = page_keeping(asked + 3 * step);
-    for (unsigned kept_classes = 0; kept_classes < 8; kept_classes++) {
+    uint64_t page = page_keeping(asked + CLASSES * step);
+    for (unsigned kept_classes = 0; kept_classes < 1u << CLASSES; kept_classes++) {
         gpumem_pool pool = conf_pool(page);
-        reuse_probe probes[5]; /* classes -1 to 3 above the request's own */
-        int made[5] = {0};
-        for (int up = -1; up <= 3; up++) {
+        reuse_probe probes[PROBES]; /* classes -1 to CLASSES above the request's own */
+        int made[PROBES] = {0};
+        for (int up = -1; up <= CLASSES; up++) {
             int i = up + 1;
-            made[i] = up < 0 || up > 2 || ((kept_classes >> up) & 1u);
+            made[i] = up < 0 || up >= CLASSES || ((kept_classes >> up) & 1u);
             if (made[i])
                 probe_make(pool, asked + (uint64_t)((int64_t)up * (int64_t)step), &probes[i]);
         }
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < PROBES; i++)
             if (made[i])
                 probe_gone(&probes[i]);
-        char kept[16] = "none";
-        for (int up = 0, n = 0; up <= 2; up++)
+        char kept[32] = "none";
+        for (int up = 0, n = 0; up < CLASSES; up++)
             if ((kept_classes >> up) & 1u)
                 n += snprintf(kept + n, sizeof kept - (size_t)n, "%s%d", n ? ", " : "", up);
-        /* With none kept, the create is checked against the class three above (which also
-         * holds its place): it must take no range of the -1 and +3 probes. */
-        int lowest = kept_classes ? __builtin_ctz(kept_classes) : 3;
+        /* With none kept, the create is checked against the class CLASSES up (which also holds
+         * its place): it must take no range of the -1 and CLASSES probes. */
+        int lowest = kept_classes ? __builtin_ctz(kept_classes) : CLASSES;
         reuse_probe *want = &probes[lowest + 1];
         int took = probe_create(pool, asked, want);
         if (kept_classes) {
@@ -581,14 +586,14 @@ CONF_TEST(a_create_takes_a_kept_buffer_of_the_lowest_class_that_keeps_one)
             int below = want->now_page == probes[0].was_page &&
                         want->now_offset == probes[0].was_offset;
             cr_expect(!took && !below,
-                      "with only a class below and one three above a %llu-byte request keeping "
+                      "with only a class below and one %d above a %llu-byte request keeping "
                       "buffers, the create took the range of the one %s (page %u, offset %llu)",
-                      (unsigned long long)asked, took ? "three above" : "below",
+                      CLASSES, (unsigned long long)asked, took ? "above" : "below",
                       want->now_page, (unsigned long long)want->now_offset);
         }
         /* want's now is the create's buffer in every case. */
         probe_end(want);
-        for (int i = 0; i < 5; i++)
+        for (int i = 0; i < PROBES; i++)
             if (made[i] && &probes[i] != want) {
                 OK(gpumem_buffer_destroy(probes[i].before));
                 OK(gpumem_buffer_destroy(probes[i].after));
@@ -597,20 +602,54 @@ CONF_TEST(a_create_takes_a_kept_buffer_of_the_lowest_class_that_keeps_one)
     }
 }
 
+/* The pick reads a bit a bin, 64 bins to a word: at every class from the first octave whose
+ * classes are a unit apart to 7 octaves above it, in a pool whose cache keeps them all, a
+ * create takes a buffer kept 0 to CLASSES_UP classes above its own (in turn), kept alone: the
+ * cache is trimmed after each, so that a bin read past a word's bound, or a bit left set for a
+ * bin emptied (taken, then freed by the trim), would show as a create that missed. */
+CONF_TEST(at_every_class_a_create_takes_a_kept_buffer_of_the_classes_above)
+{
+    if (conf_guard_margins())
+        CONF_SKIP("pools with guard margins keep no destroyed buffers");
+    enum { OCTAVES = 7, CLASSES = 32 * OCTAVES };
+    uint64_t step = class_step(), sizes[CLASSES];
+    for (int i = 0; i < CLASSES; i++) {
+        uint64_t octave = (32 * step) << (i / 32);
+        sizes[i] = octave + (uint64_t)(i % 32) * (octave / 32);
+    }
+    gpumem_pool pool = conf_pool(page_keeping(sizes[CLASSES - 1]));
+    int missed = 0;
+    for (int i = 0; i + CLASSES_UP < CLASSES; i++) {
+        int up = i % (CLASSES_UP + 1);
+        reuse_probe kept;
+        probe_destroy(pool, sizes[i + up], &kept);
+        if (!probe_create(pool, sizes[i], &kept) && missed++ < 8)
+            cr_expect_fail("a %llu-byte create did not take the buffer of %llu bytes (%d "
+                           "classes up) kept at page %u, offset %llu",
+                           (unsigned long long)sizes[i], (unsigned long long)sizes[i + up], up,
+                           kept.was_page, (unsigned long long)kept.was_offset);
+        probe_end(&kept);
+        OK(gpumem_pool_trim(pool));
+    }
+    cr_expect_eq(missed, 0, "%d creates missed a buffer kept for them", missed);
+    OK(gpumem_pool_destroy(pool));
+}
+
 /* With another thread holding an epoch record, destroyed buffers wait for a barrier; once it
  * proves that no call reaches them, they are kept whole, as with one thread, not freed. Four
- * buffers three classes above a request, each between two live ones, are destroyed: the third's
- * destroy makes the batch due (an eighth of a page, pool.h), and the fourth stays retired.
+ * buffers CLASSES_UP + 1 classes above a request, each between two live ones, are destroyed:
+ * the third's destroy makes the batch due (an eighth of a page, pool.h), and the fourth stays
+ * retired.
  * Freed, the first three's ranges would be the suballocator's best fit for the request; kept,
- * the cache gives a request at most two classes up
- * (a_create_takes_a_kept_buffer_of_up_to_two_classes_above_its_own), so the request goes
+ * the cache gives a request at most CLASSES_UP classes up
+ * (a_create_takes_a_kept_buffer_of_up_to_eight_classes_above_its_own), so the request goes
  * elsewhere, and a create of their own size takes one of them. */
 CONF_TEST(with_another_thread_a_batch_of_destroyed_buffers_is_kept_once_no_call_reaches_it)
 {
     if (conf_guard_margins())
         CONF_SKIP("pools with guard margins keep no destroyed buffers");
     uint64_t step = class_step();
-    uint64_t asked = 32 * step + 8 * step, destroyed = asked + 3 * step;
+    uint64_t asked = 32 * step + 8 * step, destroyed = asked + (CLASSES_UP + 1) * step;
     uint64_t page = page_keeping(destroyed);
     gpumem_pool pool = conf_pool(page);
     pthread_t thread;
@@ -628,9 +667,9 @@ CONF_TEST(with_another_thread_a_batch_of_destroyed_buffers_is_kept_once_no_call_
     conf_idle_thread_end(thread);
     cr_expect_not(below_took,
                   "a %llu-byte create took the range (page %u, offset %llu) of a destroyed "
-                  "%llu-byte buffer three classes up: the batch was freed, not kept",
+                  "%llu-byte buffer %d classes up: the batch was freed, not kept",
                   (unsigned long long)asked, below_page, (unsigned long long)below_offset,
-                  (unsigned long long)destroyed);
+                  (unsigned long long)destroyed, CLASSES_UP + 1);
     cr_expect(same_took,
               "a create of the destroyed buffers' size (page %u, offset %llu) took none of "
               "their ranges",
