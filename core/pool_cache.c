@@ -122,13 +122,13 @@ gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
      * first fitting class is c. */
     uint32_t c = gpumem_tlsf_class_at_least(bytes);
     /* Where the request's own class keeps nothing, the next GPUMEM_POOL_CACHE_CLASSES_UP
-     * classes' buffers serve it too (each class about 2% larger than the one below; past the
+     * classes' buffers serve it too (each class 1.6-3.1% larger than the one below; past the
      * last class, the bins are empty ones of gpumem_pool_cache_init): the lowest that keeps
      * one, else the last (empty). Picked from the bins' bits, 64 from the request's own bin on,
      * by their lowest set bit, not by a loop over the bins: which bins keep buffers is as
      * random as the sizes asked, and on the pool trace a loop's exit mispredicted 0.72 times a
-     * create (callgrind's branch simulation); and one word of bits, rather than the bins' own
-     * lists, is read before the bin is known, so that looking eight classes up costs a loop of
+     * create (callgrind's branch simulation); and two words of bits, rather than the bins' own
+     * lists, are read before the bin is known, so that looking eight classes up costs a loop of
      * one size (whose own bin keeps its buffer) no more than looking two up did
      * (docs/performance.md, "Fifty-seventh session", "Fifty-eighth session"). */
     _Static_assert(GPUMEM_POOL_CACHE_CLASSES_UP < 64, "the pick reads 64 bins' bits");

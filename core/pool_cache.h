@@ -50,7 +50,7 @@
 #define GPUMEM_POOL_CACHE_BYTES_FRACTION 3
 #define GPUMEM_POOL_CACHE_LARGEST_FRACTION 16
 /* A create whose own class keeps no buffer takes one of up to this many classes above. Eight
- * classes up hold at most 40/32 of the class's own least size (25% more, at the start of a
+ * classes up have a least size at most 40/32 of the class's own (25% more, at the start of a
  * power of two; about 19% on average over an octave). On the pool trace, over 16 seeds, they
  * reserve the same bytes as two classes up (the twenty-fourth session's choice), and over 6
  * seeds with 2,000 live buffers too, and count 2-3.5% more used, for a pair 12-17% faster; four

@@ -551,7 +551,9 @@ CONF_TEST(a_create_takes_a_kept_buffer_of_the_lowest_class_that_keeps_one)
     enum { CLASSES = CLASSES_UP + 1, PROBES = CLASSES + 2 };
     uint64_t step = class_step();
     uint64_t asked = 32 * step + 8 * step;
-    uint64_t page = page_keeping(asked + CLASSES * step);
+    /* Twice the least page that keeps them: the cache's bytes (a third of a page) then hold all
+     * the probes' (484 steps at most), so that every subset is kept whole. */
+    uint64_t page = 2 * page_keeping(asked + CLASSES * step);
     for (unsigned kept_classes = 0; kept_classes < 1u << CLASSES; kept_classes++) {
         gpumem_pool pool = conf_pool(page);
         reuse_probe probes[PROBES]; /* classes -1 to CLASSES above the request's own */
@@ -973,7 +975,7 @@ static int took_whole(const gpumem_buffer_info *was, const gpumem_buffer_info *n
 
 /* A buffer destroyed beside free room (at the end of its page's used bytes: a scratch buffer
  * made and destroyed in a loop) is kept as the pool's one frontier buffer, so the next create of
- * its size, or of a class or two below, takes it whole; and the next placement in a shared page
+ * its size, or of a class below, takes it whole; and the next placement in a shared page
  * frees it first, so what is placed there starts where it was, as if it had been freed at its
  * destroy (core/pool_cache.h). Sizes at and under classes' least sizes that the cache keeps,
  * each in a fresh pool: half a page live, the buffer after it, destroyed, made again (the same
