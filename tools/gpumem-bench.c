@@ -294,9 +294,10 @@ static gpumem_result pool_finds(bench_context *c, const trace *t, const gpumem_b
 
 /* One run on a fresh pool of `kind` of `device`; *ns is the time per pair, overhead[0] reserved
  * over used at the end, overhead[1] reserved over the bytes the live buffers asked for (used
- * bytes count what a buffer holds: its class's rounding, a larger kept range it took). `indexed`: the pool is searched by address once before the run (so it
- * keeps its address index up to date through it), and *find_ns is the time of a lookup
- * afterwards; returns -1 where memory has no addresses. */
+ * bytes count what a buffer holds: its class's rounding, a larger kept range it took).
+ * `indexed`: the pool is searched by address once before the run (so it keeps its address index
+ * up to date through it), and *find_ns is the time of a lookup afterwards; returns -1 where
+ * memory has no addresses. */
 static int pool_once(bench_context *c, gpumem_device device, const trace *t, gpumem_buffer *live,
                      int indexed, uint32_t kind, double *ns, double *overhead,
                      double *find_ns)

@@ -328,8 +328,8 @@ fi
 if wanted frameworks || wanted trace; then
 GPUMEM_LIBRARY="$root/$build/lib/libgpumem.so.0" PYTHONPATH="$root/$build/python" \
     step "frameworks: the caching allocator's trace" "$out/frameworks.log" 120 \
-    bash -c "python3 '$root/tests/device/frameworks.py' --trace '$out/torch-trace.txt' &&
-             gzip -f '$out/torch-trace.txt'"
+    bash -c 'python3 "$1" --trace "$2" && gzip -f "$2"' trace \
+    "$root/tests/device/frameworks.py" "$out/torch-trace.txt"
 fi
 
 # --- gpumem-bench: every section on the CUDA device, one JSON document ---
