@@ -86,13 +86,15 @@ static inline int frontier_looks(uint32_t misses)
     return misses < FRONTIER_TRIES || (misses & (FRONTIER_EVERY - 1u)) < FRONTIER_TRIES;
 }
 
-/* A kept buffer leaves the cache's counts (its bin's bit too, when it was the bin's last), and
- * the frontier where it was that one: taken again, or about to be freed. */
-static inline void forget(gpumem_pool_obj *pool, gpumem_pool_cache_bin *bin, gpumem_buffer_obj *b)
+/* A kept buffer leaves the cache's counts (its bin's, b->cache_bin, and the bin's bit when it
+ * was the bin's last), and the frontier where it was that one: taken again, or about to be
+ * freed. */
+static inline void forget(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
     if (b == pool->cache_frontier)
         pool->cache_frontier = NULL;
-    uint32_t i = b->cache_bin; /* bin's index */
+    uint32_t i = b->cache_bin;
+    gpumem_pool_cache_bin *bin = &pool->cache_bins[i];
     bin->count--;
     pool->cache_kept_bits[i / 64u] &= ~((uint64_t)(bin->count == 0) << (i % 64u));
     b->page->kept_count--;
@@ -154,7 +156,7 @@ gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
     if (b == pool->cache_frontier) /* taken: the gate opens (frontier_looks) */
         pool->frontier_misses = 0;
     gpumem_list_remove(&b->link);
-    forget(pool, bin, b);
+    forget(pool, b);
     pool->used_bytes += b->block_size;
     pool->allocation_count++;
     return b;
@@ -217,7 +219,7 @@ GPUMEM_RARE void gpumem_pool_cache_free_frontier(gpumem_pool_obj *pool)
 {
     gpumem_buffer_obj *b = pool->cache_frontier;
     pool->frontier_misses++;
-    forget(pool, &pool->cache_bins[b->cache_bin], b);
+    forget(pool, b);
     gpumem_pool_buffer_free(pool, b); /* takes it off its bin's list */
 }
 
@@ -232,7 +234,7 @@ GPUMEM_RARE static void free_kept(gpumem_pool_obj *pool, gpumem_page *page)
             gpumem_buffer_obj *b = GPUMEM_CONTAINER_OF(node, gpumem_buffer_obj, link);
             if (page && b->page != page)
                 continue;
-            forget(pool, bin, b);
+            forget(pool, b);
             gpumem_pool_buffer_free(pool, b); /* takes it off the list */
         }
     }
