@@ -297,15 +297,16 @@ gpumem_result gpumem_record_new(gpumem_pool_obj *pool, const gpumem_buffer_desc 
             b->cache_bin =
                 gpumem_pool_cache_bin_of(pool, desc->size, b->block_size - b->left_padding);
     }
-    /* Every other field but the address node, which only an indexed pool sets (index_buffer):
-     * its cache line stays untouched elsewhere. The link is set when the record joins the
-     * pool's list (buffer_publish), the name there too: a record from gpumem_pool_record_take
-     * or the reuse cache has none (a new one is made so, gpumem_pool_record_give and
-     * gpumem_pool_cache_keep clear it). Field by field rather than a memset of the whole,
-     * which took 29 instructions of a create. */
+    /* Every other field but the address node, which only an indexed pool sets (index_buffer),
+     * retired_at, which only a retired record has, and free_stream, which only a native pool's
+     * destroy sets: their cache lines stay untouched elsewhere (buffer.h). The link is set when
+     * the record joins the pool's list (buffer_publish), the name there too: a record from
+     * gpumem_pool_record_take or the reuse cache has none (a new one is made so,
+     * gpumem_pool_record_give and gpumem_pool_cache_keep clear it). Field by field rather than
+     * a memset of the whole, which took 29 instructions of a create. */
     b->handle = 0;
-    b->retired_at = 0;
-    b->free_stream = 0;
+    if (pool->kind == GPUMEM_POOL_NATIVE)
+        b->free_stream = 0;
     b->native = NULL;
     gpumem_buffer_set_map_count(b, 0);
     b->size = desc->size;

@@ -3,6 +3,7 @@
 #define GPUMEM_CORE_BUFFER_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 
 #include "handles.h"
 #include "pool.h"
@@ -11,29 +12,33 @@
 typedef struct gpumem_image_obj gpumem_image_obj;
 
 /* A record is reused (gpumem_pool_record_take, or kept whole by the reuse cache,
- * pool_cache.h): gpumem_record_new sets each field but the link, the name and the address node,
- * field by field (a kept record keeps its placement: pool, page, offset, left_padding,
- * block_size, tlsf_handle, margin, cache_bin); a new field must be set there too. */
+ * pool_cache.h): gpumem_record_new sets each field but the link, the name, retired_at,
+ * free_stream (for a native pool's record only) and the address node, field by field (a kept
+ * record keeps its placement: pool, page, offset, left_padding, block_size, tlsf_handle,
+ * margin, cache_bin); a new field must be set there too. */
 struct gpumem_buffer_obj {
+    /* The first two cache lines (records are aligned to one) hold every field that a create
+     * and a destroy of a paged pool's buffer read or write, so that a pair touches two lines of
+     * each record rather than three or four: on gpumem-bench's pool trace the records are too
+     * many for the first-level cache, and each line is a miss (docs/performance.md, "Fifty-ninth
+     * session"). The fields after them serve other calls. */
     gpumem_list link; /* in pool->buffers, pool->retired or pool->spare_records */
     uint64_t handle;
     gpumem_pool_obj *pool;
     gpumem_page *page;
-    uint64_t offset; /* in the page */
     uint64_t size;
-    uint64_t left_padding;
     uint64_t block_size;
     uint64_t tlsf_handle; /* 0 for dedicated pages and native allocations */
-    uint64_t retired_at;  /* the epoch stamp of its destroy (retired buffers) */
     uint64_t born_at;     /* the epoch of the call that made it (its handle slot's birth) */
     uint64_t margin;      /* guard bytes just before offset (GPUMEM_POOL_DETECT_CORRUPTION) */
-    uint64_t free_stream; /* native pools: the stream its destroy queued the free on */
     gpumem_backend_buffer *native;
     gpumem_image_obj *image; /* images: what makes the record an image (image.h); else NULL */
-    uint32_t usage; /* GPUMEM_BUFFER_USAGE_* (never 0) */
-    uint32_t flags; /* GPUMEM_BUFFER_* */
     char *name;      /* the application's, copied; NULL when none (freed with the record) */
     void *user_data; /* the application's */
+    uint32_t usage; /* GPUMEM_BUFFER_USAGE_* (never 0) */
+    uint16_t flags; /* GPUMEM_BUFFER_* (check_desc allows no others) */
+    /* 1 while address_node is in pool->addresses (gpumem_buffer_index_drop). */
+    uint16_t indexed;
     /* The application's maps not yet unmapped. Changed under the pool's lock; read without it
      * (gpumem_buffer_info_get), so atomic, with plain loads and stores: the lock orders the
      * writers. */
@@ -42,14 +47,23 @@ struct gpumem_buffer_obj {
      * it is placed: a record taken from the cache keeps the bin it was kept in, whose least size
      * its range still holds (pool_cache.h). Meaningless where the cache would not keep it. */
     uint32_t cache_bin;
-    /* 1 while address_node is in pool->addresses (gpumem_buffer_index_drop). */
-    uint32_t indexed;
+    /* Past the first two lines. */
+    uint64_t offset; /* in the page */
+    uint64_t left_padding;
+    /* The epoch stamp of its destroy: set when it retires (gpumem_pool_retire), read only while
+     * it is retired. */
+    uint64_t retired_at;
+    /* Native pools: the stream its destroy queued the free on; 0 otherwise (a native pool's
+     * create sets it, gpumem_pool_record_take sets it for a new record). */
+    uint64_t free_stream;
     /* In pool->addresses from the create after the pool's first lookup (gpumem_buffer_find)
      * until the record is freed: live, or destroyed and not found (an empty range) while the
-     * reuse cache keeps it or calls may still use it. Last: the fields above are the ones every
-     * call reads. */
+     * reuse cache keeps it or calls may still use it. */
     gpumem_address_node address_node;
-};
+} __attribute__((aligned(64)));
+_Static_assert(sizeof(void *) != 8 || offsetof(struct gpumem_buffer_obj, offset) == 128,
+               "a create and a destroy touch the first two lines of a record");
+
 
 static inline uint32_t gpumem_buffer_map_count(const gpumem_buffer_obj *b)
 {

@@ -688,10 +688,10 @@ gpumem_result gpumem_pool_lock_for(gpumem_pool_obj *pool, gpumem_stream_obj *tak
 gpumem_buffer_obj *gpumem_pool_record_take(gpumem_pool_obj *pool)
 {
     if (gpumem_list_empty(&pool->spare_records)) {
-        gpumem_buffer_obj *b = gpumem_alloc(sizeof(gpumem_buffer_obj));
-        if (b)
-            b->name = NULL, b->image = NULL; /* record_give frees the name; the rest is set
-                                              when it is placed */
+        gpumem_buffer_obj *b =
+            gpumem_alloc_aligned(_Alignof(gpumem_buffer_obj), sizeof(gpumem_buffer_obj));
+        if (b) /* record_give frees the name; the rest is set when it is placed */
+            b->name = NULL, b->image = NULL, b->free_stream = 0;
         return b;
     }
     gpumem_list *node = pool->spare_records.next;
