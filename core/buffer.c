@@ -298,8 +298,9 @@ gpumem_result gpumem_record_new(gpumem_pool_obj *pool, const gpumem_buffer_desc 
                 gpumem_pool_cache_bin_of(pool, desc->size, b->block_size - b->left_padding);
     }
     /* Every other field but the address node, which only an indexed pool sets (index_buffer),
-     * retired_at, which only a retired record has, and free_stream, which only a native pool's
-     * destroy sets: their cache lines stay untouched elsewhere (buffer.h). The link is set when
+     * retired_at, which only a retired record has (gpumem_pool_retire sets it), and outside
+     * native pools free_stream, which only a native pool's destroy sets: a create that takes a
+     * kept record then leaves the record's third line untouched (buffer.h). The link is set when
      * the record joins the pool's list (buffer_publish), the name there too: a record from
      * gpumem_pool_record_take or the reuse cache has none (a new one is made so,
      * gpumem_pool_record_give and gpumem_pool_cache_keep clear it). Field by field rather than

@@ -12,16 +12,19 @@
 typedef struct gpumem_image_obj gpumem_image_obj;
 
 /* A record is reused (gpumem_pool_record_take, or kept whole by the reuse cache,
- * pool_cache.h): gpumem_record_new sets each field but the link, the name, retired_at,
- * free_stream (for a native pool's record only) and the address node, field by field (a kept
- * record keeps its placement: pool, page, offset, left_padding, block_size, tlsf_handle,
- * margin, cache_bin); a new field must be set there too. */
+ * pool_cache.h): gpumem_record_new sets each field, field by field, but the link, the name,
+ * retired_at and the address node, and free_stream outside native pools (a kept record keeps
+ * its placement: pool, page, offset, left_padding, block_size, tlsf_handle, margin,
+ * cache_bin); a new field must be set there too. */
 struct gpumem_buffer_obj {
-    /* The first two cache lines (records are aligned to one) hold every field that a create
-     * and a destroy of a paged pool's buffer read or write, so that a pair touches two lines of
-     * each record rather than three or four: on gpumem-bench's pool trace the records are too
-     * many for the first-level cache, and each line is a miss (docs/performance.md, "Fifty-ninth
-     * session"). The fields after them serve other calls. */
+    /* The first two cache lines (records are aligned to one) hold every field that a paged
+     * pool's destroy and a create that takes a record the reuse cache kept read or write, on one
+     * thread in a pool nobody searches: such a pair touches two lines of each record rather than
+     * three or four. On gpumem-bench's pool trace the records are too many for the first-level
+     * cache, and each line is a miss (docs/performance.md, "Fifty-ninth session"). The third
+     * line holds what a create that places a range writes (offset, left_padding), what a
+     * destroy beside other threads' calls writes (retired_at), a native pool's free_stream and
+     * the start of the address node, which an indexed pool's creates touch. */
     gpumem_list link; /* in pool->buffers, pool->retired or pool->spare_records */
     uint64_t handle;
     gpumem_pool_obj *pool;
