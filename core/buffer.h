@@ -67,7 +67,6 @@ struct gpumem_buffer_obj {
 _Static_assert(sizeof(void *) != 8 || offsetof(struct gpumem_buffer_obj, offset) == 128,
                "a create and a destroy touch the first two lines of a record");
 
-
 static inline uint32_t gpumem_buffer_map_count(const gpumem_buffer_obj *b)
 {
     return atomic_load_explicit(&b->map_count, memory_order_relaxed);
