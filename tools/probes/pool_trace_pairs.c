@@ -1,43 +1,24 @@
-/* The paged pool's create+destroy pair on a trace like gpumem-bench's pool section, in a loop of
- * its own, for callgrind and other tools that count what a pair costs (docs/performance.md,
- * "Fifty-second session" and "Fifty-ninth session"): LIVE buffers of log-uniform sizes from
- * 256 B to 1 MiB, then PAIRS times a random one destroyed and one of a new size made in its
- * place, on the default backend. Sizes and victims are drawn before the loop, so the loop holds
- * gpumem's calls and little else.
+/* The paged pool's create+destroy pair on gpumem-bench's pool trace (bench_trace.c's
+ * trace_make with its default seed: LIVE buffers of log-uniform sizes from 256 B to 1 MiB, then
+ * PAIRS times a random one destroyed and one of a new size made in its place), in a loop of its
+ * own on the default backend, for callgrind and other tools that count what a pair costs
+ * (docs/performance.md, "Fifty-ninth session"). The trace is made before the loop, so the loop
+ * holds gpumem's calls and little else. Built with the tools, not installed:
  *
- *   cc -O2 -o pool_trace_pairs tools/probes/pool_trace_pairs.c -Iinclude -Ibuild-rel/include \
- *       -Lbuild-rel/lib -Wl,-rpath,$PWD/build-rel/lib -lgpumem -lm
- *   GPUMEM_BACKEND=host valgrind --tool=callgrind --cache-sim=yes ./pool_trace_pairs 200000 1
+ *   GPUMEM_BACKEND=host valgrind --tool=callgrind --cache-sim=yes \
+ *       build-rel/tools/pool-trace-pairs 200000 1
  *
+ * (another library: LD_LIBRARY_PATH=DIR, which comes before the build's run path).
  * Arguments: PAIRS (default 200000), REPEATS (default 1: a new pool each), LIVE (default 256).
  * Prints the time per pair of each repeat. */
 #include <gpumem/gpumem.h>
 
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
-static uint64_t next_random(uint64_t *state) /* splitmix64 */
-{
-    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static uint32_t random_below(uint64_t *state, uint32_t n)
-{
-    return (uint32_t)(((next_random(state) >> 32) * n) >> 32);
-}
-
-static uint64_t log_uniform(uint64_t *state, double low, double high)
-{
-    double unit = (double)(next_random(state) >> 11) * 0x1.0p-53;
-    uint64_t size = (uint64_t)exp(log(low) + unit * (log(high) - log(low)));
-    return size < (uint64_t)low ? (uint64_t)low : size;
-}
+#include "bench_trace.h"
 
 /* Out of line, so that a profile shows the loop apart from the setup. */
 __attribute__((noinline)) static int run_pairs(gpumem_pool pool, uint32_t pairs,
@@ -63,20 +44,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s [PAIRS] [REPEATS] [LIVE], each at least 1\n", argv[0]);
         return 2;
     }
-    uint64_t state = 1;
-    uint64_t *first_sizes = malloc(live_count * sizeof *first_sizes);
-    uint64_t *sizes = malloc(pairs * sizeof *sizes);
-    uint32_t *victims = malloc(pairs * sizeof *victims);
-    gpumem_buffer *live = malloc(live_count * sizeof *live);
-    if (!first_sizes || !sizes || !victims || !live) {
-        fprintf(stderr, "%s: out of memory\n", argv[0]);
+    trace t;
+    if (trace_make(&t, TRACE_SEED, live_count, pairs, 256, 1 << 20))
         return 1;
-    }
-    for (uint32_t i = 0; i < live_count; i++)
-        first_sizes[i] = log_uniform(&state, 256, 1 << 20);
-    for (uint32_t i = 0; i < pairs; i++) {
-        sizes[i] = log_uniform(&state, 256, 1 << 20);
-        victims[i] = random_below(&state, live_count);
+    gpumem_buffer *live = malloc(live_count * sizeof *live);
+    if (!live) {
+        fprintf(stderr, "%s: out of memory\n", argv[0]);
+        trace_free(&t);
+        return 1;
     }
     gpumem_device device;
     if (gpumem_device_open(NULL, &device) != GPUMEM_OK) {
@@ -92,12 +67,12 @@ int main(int argc, char **argv)
             break;
         }
         for (uint32_t i = 0; i < live_count && !failed; i++) {
-            gpumem_buffer_desc desc = {.size = first_sizes[i]};
+            gpumem_buffer_desc desc = {.size = t.fill_sizes[i]};
             failed = gpumem_buffer_create(pool, &desc, &live[i]) != GPUMEM_OK;
         }
         struct timespec start, end;
         clock_gettime(CLOCK_MONOTONIC, &start);
-        failed = failed || run_pairs(pool, pairs, sizes, victims, live);
+        failed = failed || run_pairs(pool, pairs, t.sizes, t.victims, live);
         clock_gettime(CLOCK_MONOTONIC, &end);
         if (!failed)
             printf("%.2f ns/pair\n", ((double)(end.tv_sec - start.tv_sec) * 1e9 +
@@ -107,9 +82,7 @@ int main(int argc, char **argv)
     if (failed)
         fprintf(stderr, "%s: %s\n", argv[0], gpumem_last_error());
     gpumem_device_close(device);
-    free(first_sizes);
-    free(sizes);
-    free(victims);
+    trace_free(&t);
     free(live);
     return failed;
 }
