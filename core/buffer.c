@@ -293,9 +293,10 @@ gpumem_result gpumem_record_new(gpumem_pool_obj *pool, const gpumem_buffer_desc 
         b->block_size = a.block_size;
         b->tlsf_handle = a.handle;
         b->margin = margin;
-        if (shared && b->block_size <= pool->cache_largest) /* else no cache keeps it */
-            b->cache_bin =
-                gpumem_pool_cache_bin_of(pool, desc->size, b->block_size - b->left_padding);
+        b->cache_bin = shared && b->block_size <= pool->cache_largest
+                           ? (uint16_t)gpumem_pool_cache_bin_of(pool, desc->size,
+                                                                b->block_size - b->left_padding)
+                           : GPUMEM_POOL_CACHE_NO_BIN; /* no cache keeps it */
     }
     /* Every other field but the address node, which only an indexed pool sets (index_buffer),
      * retired_at, which only a retired record has (gpumem_pool_retire sets it), and outside
@@ -539,6 +540,7 @@ static gpumem_result import_new(gpumem_pool_obj *pool, const gpumem_import_desc 
         return r;
     }
     memset(b, 0, offsetof(gpumem_buffer_obj, address_node));
+    b->cache_bin = GPUMEM_POOL_CACHE_NO_BIN;
     b->pool = pool;
     b->page = page;
     b->size = desc->size;
@@ -633,12 +635,13 @@ GPUMEM_RARE static gpumem_result refuse_destroy_in_callback(const gpumem_buffer_
                        b->image ? "n image" : " buffer");
 }
 
-/* The destroy of b, found by the call, on `stream` (NULL: the host's); `native` 1 when b's pool
- * is a native one, `ended` 1 when the call ended b's handle already (gpumem_record_end); both
- * constants where it is inlined. */
+/* The destroy of b, found by the call from its `handle`, on `stream` (NULL: the host's);
+ * `native` 1 when b's pool is a native one, `ended` 1 when the call ended b's handle already
+ * (gpumem_record_end); both constants where it is inlined. The handle is the call's, not read
+ * from the record: a paged pool's destroy reads only the record's first line (buffer.h). */
 static inline __attribute__((always_inline)) gpumem_result
-record_destroy_found(gpumem_buffer_obj *b, gpumem_handle_kind kind, gpumem_stream_obj *stream,
-                     gpumem_thread *t, int native, int ended)
+record_destroy_found(gpumem_buffer_obj *b, uint64_t handle, gpumem_handle_kind kind,
+                     gpumem_stream_obj *stream, gpumem_thread *t, int native, int ended)
 {
     gpumem_pool_obj *pool = b->pool;
     gpumem_stream_obj *queue = stream ? stream : pool->device->default_stream;
@@ -654,7 +657,7 @@ record_destroy_found(gpumem_buffer_obj *b, gpumem_handle_kind kind, gpumem_strea
     /* Of two destroys at once (or a destroy and its pool's), the one that ends the handle
      * retires the buffer (or, alone, keeps or frees it: gpumem_pool_retire). */
     int reclaim = 0;
-    if (ended || gpumem_handle_end(b->handle, kind, t->record)) {
+    if (ended || gpumem_handle_end(handle, kind, t->record)) {
         /* Freed on `queue`, which has followed the allocation's stream: a host's destroy on
          * the default stream too, though a section on another stream reclaims it. */
         if (native)
@@ -672,7 +675,7 @@ record_destroy_found(gpumem_buffer_obj *b, gpumem_handle_kind kind, gpumem_strea
 /* A destroy from a log callback, refused, or one in a native pool: its free is queued on a
  * stream that first follows the one the buffer was allocated on (follow_allocation). Out of
  * line, so that the paged pools' destroy keeps its registers. */
-GPUMEM_RARE static gpumem_result record_destroy_rare(gpumem_buffer_obj *b,
+GPUMEM_RARE static gpumem_result record_destroy_rare(gpumem_buffer_obj *b, uint64_t handle,
                                                      gpumem_handle_kind kind,
                                                      gpumem_stream stream_handle,
                                                      gpumem_thread *t)
@@ -691,7 +694,7 @@ GPUMEM_RARE static gpumem_result record_destroy_rare(gpumem_buffer_obj *b,
         return gpumem_fail(r, "the buffer was not destroyed: its free could not be ordered "
                               "after the stream it was made on (%s)", why);
     }
-    return record_destroy_found(b, kind, stream, t, 1, 0);
+    return record_destroy_found(b, handle, kind, stream, t, 1, 0);
 }
 
 /* The buffer's memory is given back once no call can use it any more (gpumem_pool_retire);
@@ -707,11 +710,11 @@ gpumem_result gpumem_record_destroy(uint64_t handle, gpumem_handle_kind kind,
         return r;
     gpumem_pool_obj *pool = b->pool;
     if (__builtin_expect((t->depth > 1) | (pool->kind == GPUMEM_POOL_NATIVE), 0))
-        return record_destroy_rare(b, kind, stream_handle, t);
+        return record_destroy_rare(b, handle, kind, stream_handle, t);
     gpumem_stream_obj *stream = NULL;
     if (stream_handle && (r = stream_of_pool(pool, stream_handle, &stream)) != GPUMEM_OK)
         return r;
-    return record_destroy_found(b, kind, stream, t, 0, 0);
+    return record_destroy_found(b, handle, kind, stream, t, 0, 0);
 }
 
 gpumem_result gpumem_record_end(gpumem_buffer_obj *b, gpumem_handle_kind kind, gpumem_thread *t)
@@ -726,7 +729,7 @@ gpumem_result gpumem_record_end(gpumem_buffer_obj *b, gpumem_handle_kind kind, g
 gpumem_result gpumem_record_retire_ended(gpumem_buffer_obj *b, gpumem_thread *t)
 {
     /* The kind only ends the handle, which is ended already. */
-    return record_destroy_found(b, GPUMEM_HANDLE_BUFFER, NULL, t, 0, 1);
+    return record_destroy_found(b, b->handle, GPUMEM_HANDLE_BUFFER, NULL, t, 0, 1);
 }
 
 GPUMEM_FLATTEN gpumem_result gpumem_buffer_destroy(gpumem_buffer buffer)
@@ -818,6 +821,8 @@ static gpumem_result buffer_native(gpumem_buffer handle, gpumem_native_buffer *n
                                                        &b->native, &n)
                 : device->ops->native_buffer(device->native, b->page->native, b->offset,
                                              b->size, &b->native, &n);
+        if (b->native) /* its next create would not want the object: the cache keeps it not */
+            b->cache_bin = GPUMEM_POOL_CACHE_NO_BIN;
         gpumem_lock_release(&b->pool->lock);
         if (r != GPUMEM_OK)
             return gpumem_fail_backend(r, device->ops->native_buffer_for_usage

@@ -17,42 +17,50 @@ typedef struct gpumem_image_obj gpumem_image_obj;
  * its placement: pool, page, offset, left_padding, block_size, tlsf_handle, margin,
  * cache_bin); a new field must be set there too. */
 struct gpumem_buffer_obj {
-    /* The first two cache lines (records are aligned to one) hold every field that a paged
-     * pool's destroy and a create that takes a record the reuse cache kept read or write, on one
-     * thread in a pool nobody searches: such a pair touches two lines of each record rather than
-     * three or four. On gpumem-bench's pool trace the records are too many for the first-level
-     * cache, and each line is a miss (docs/performance.md, "Fifty-ninth session"). The third
-     * line holds what a create that places a range writes (offset, left_padding), what a
-     * destroy beside other threads' calls writes (retired_at), a native pool's free_stream and
-     * the start of the address node, which an indexed pool's creates touch. */
+    /* The first cache line (records are aligned to one) holds every field that a paged pool's
+     * destroy reads, on one thread in a pool nobody searches, where the reuse cache keeps the
+     * buffer (one it frees reads the second line too: native, image), and every field that a
+     * create which takes a kept record reads: such a destroy reads one line of its record, such
+     * a create reads and writes the first and writes the second. On gpumem-bench's pool trace
+     * the records are too many for the first-level cache, and each line a call reads first is a
+     * miss it waits for (docs/performance.md, "Fifty-ninth session", "Sixtieth session"). The
+     * second line holds what every create writes; the third what a create that places a range
+     * writes (offset, left_padding, margin), what a destroy beside other threads' calls writes
+     * (retired_at), a native pool's free_stream and the start of the address node, which an
+     * indexed pool's creates touch. */
     gpumem_list link; /* in pool->buffers, pool->retired or pool->spare_records */
-    uint64_t handle;
     gpumem_pool_obj *pool;
     gpumem_page *page;
-    uint64_t size;
     uint64_t block_size;
     uint64_t tlsf_handle; /* 0 for dedicated pages and native allocations */
-    uint64_t born_at;     /* the epoch of the call that made it (its handle slot's birth) */
-    uint64_t margin;      /* guard bytes just before offset (GPUMEM_POOL_DETECT_CORRUPTION) */
-    gpumem_backend_buffer *native;
-    gpumem_image_obj *image; /* images: what makes the record an image (image.h); else NULL */
-    char *name;      /* the application's, copied; NULL when none (freed with the record) */
-    void *user_data; /* the application's */
-    uint32_t usage; /* GPUMEM_BUFFER_USAGE_* (never 0) */
-    uint16_t flags; /* GPUMEM_BUFFER_* (check_desc allows no others) */
-    /* 1 while address_node is in pool->addresses (gpumem_buffer_index_drop). */
-    uint16_t indexed;
+    char *name; /* the application's, copied; NULL when none (freed with the record) */
     /* The application's maps not yet unmapped. Changed under the pool's lock; read without it
      * (gpumem_buffer_info_get), so atomic, with plain loads and stores: the lock orders the
      * writers. */
     _Atomic uint32_t map_count;
     /* The reuse cache's bin a destroy would keep it in (gpumem_pool_cache_bin_of), fixed when
      * it is placed: a record taken from the cache keeps the bin it was kept in, whose least size
-     * its range still holds (pool_cache.h). Meaningless where the cache would not keep it. */
-    uint32_t cache_bin;
-    /* Past the first two lines. */
-    uint64_t offset; /* in the page */
+     * its range still holds (pool_cache.h). GPUMEM_POOL_CACHE_NO_BIN where the cache must not
+     * keep it: an image's, one on a page of its own or too large for the cache, one in a pool
+     * without a cache, and one with a native object of its own (gpumem_buffer_native). */
+    uint16_t cache_bin;
+    /* 1 while address_node is in pool->addresses (gpumem_buffer_index_drop). */
+    uint8_t indexed;
+    /* The second line. */
+    uint64_t handle;
+    uint64_t size;
+    uint64_t born_at; /* the epoch of the call that made it (its handle slot's birth) */
+    gpumem_backend_buffer *native;
+    gpumem_image_obj *image; /* images: what makes the record an image (image.h); else NULL */
+    void *user_data;         /* the application's */
+    uint32_t usage;          /* GPUMEM_BUFFER_USAGE_* (never 0) */
+    uint16_t flags;          /* GPUMEM_BUFFER_* (check_desc allows no others) */
+    /* Past the first two lines: what a create that places a range writes. */
+    _Alignas(64) uint64_t offset; /* in the page */
     uint64_t left_padding;
+    /* Guard bytes just before offset; 0 unless the pool has GPUMEM_POOL_DETECT_CORRUPTION,
+     * which gpumem_margin_check and gpumem_margin_write test first. */
+    uint64_t margin;
     /* The epoch stamp of its destroy: set when it retires (gpumem_pool_retire), read only while
      * it is retired. */
     uint64_t retired_at;
@@ -64,8 +72,10 @@ struct gpumem_buffer_obj {
      * reuse cache keeps it or calls may still use it. */
     gpumem_address_node address_node;
 } __attribute__((aligned(64)));
+_Static_assert(sizeof(void *) != 8 || offsetof(struct gpumem_buffer_obj, handle) == 64,
+               "a kept buffer's destroy reads the first line of its record");
 _Static_assert(sizeof(void *) != 8 || offsetof(struct gpumem_buffer_obj, offset) == 128,
-               "a create and a destroy touch the first two lines of a record");
+               "a create that takes a kept record leaves the third line alone");
 
 static inline uint32_t gpumem_buffer_map_count(const gpumem_buffer_obj *b)
 {

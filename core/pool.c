@@ -777,8 +777,8 @@ static void restart_retire_counts(gpumem_pool_obj *pool)
 }
 
 /* A detached buffer that no call can reach: kept by the reuse cache where it takes it (never one
- * with a native object of its own: the next create of its size would not want its object), else
- * freed. */
+ * with a native object of its own: the next create of its size would not want its object; such
+ * a record's cache_bin says so), else freed. */
 static void free_unkept(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
     gpumem_pool_cache_leave_page(pool, b);
@@ -787,7 +787,7 @@ static void free_unkept(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 
 static void keep_or_free(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
-    if (b->native || !gpumem_pool_cache_keep(pool, b))
+    if (!gpumem_pool_cache_keep(pool, b))
         free_unkept(pool, b);
 }
 

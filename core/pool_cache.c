@@ -27,6 +27,8 @@ gpumem_result gpumem_pool_cache_init(gpumem_pool_obj *pool)
     /* Past the last class, bins that stay empty: a take looks up to GPUMEM_POOL_CACHE_CLASSES_UP
      * classes above its own without a bound to test. */
     uint32_t bin_count = count + GPUMEM_POOL_CACHE_CLASSES_UP;
+    if (bin_count >= GPUMEM_POOL_CACHE_NO_BIN) /* records keep their bin in 16 bits */
+        return GPUMEM_OK;
     gpumem_pool_cache_bin *bins = gpumem_alloc(bin_count * sizeof *bins);
     /* One bit a bin, and a word past them: a take reads the word after its bin's too. */
     uint64_t *bits = gpumem_alloc_zeroed(bin_count / 64u + 2u, sizeof *bits);
@@ -165,18 +167,21 @@ gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
 int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
     uint64_t block = b->block_size;
-    /* Shared pages' buffers only (dedicated ones have no suballocator handle), and no image's.
-     * The caller found that no call can reach the buffer (no other thread with an epoch record,
-     * or a barrier since its destroy: gpumem_pool_reclaim_below) and that it has no native
-     * object of its own (a kept buffer's next create would not want its object), so it may be
-     * taken at once, at any time. Kept at the batch's barrier, the cache serves a thread that
-     * works beside others: on the H200's host, one worker beside an idle main thread paired
-     * 1.8x as fast as when such batches were freed (docs/performance.md, "Thirty-first
-     * session"). A map that found the buffer before its destroy and took the lock after its
-     * detach may have mapped it since (only with other threads, so only at a batch's reclaim):
-     * gpumem_pool_buffer_free gives those mappings back, a kept record would lose them. */
+    /* Shared pages' buffers only (dedicated ones have no suballocator handle), and of those
+     * no image's and none with a native object of its own (a kept buffer's next create would
+     * not want its object): their cache_bin says so (buffer.h), on the record's first line, the
+     * only one a kept buffer's destroy reads. The caller found that no call can reach the
+     * buffer (no other thread with an epoch record, or a barrier since its destroy:
+     * gpumem_pool_reclaim_below), so it may be taken at once, at any time. Kept at the batch's
+     * barrier, the cache serves a thread that works beside others: on the H200's host, one
+     * worker beside an idle main thread paired 1.8x as fast as when such batches were freed
+     * (docs/performance.md, "Thirty-first session"). A map that found the buffer before its
+     * destroy and took the lock after its detach may have mapped it since (only with other
+     * threads, so only at a batch's reclaim): gpumem_pool_buffer_free gives those mappings
+     * back, a kept record would lose them. */
     if (block > pool->cache_largest || pool->cached_bytes + block > pool->cache_byte_limit ||
-        !b->tlsf_handle || b->image || gpumem_buffer_map_count(b))
+        b->cache_bin == GPUMEM_POOL_CACHE_NO_BIN || !b->tlsf_handle ||
+        gpumem_buffer_map_count(b))
         return 0;
     /* The page's last buffer that is not kept goes (and, gpumem_pool_cache_leave_page, the
      * kept ones with it): kept, it would hold a page no live buffer uses, which the pool's

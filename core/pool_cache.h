@@ -58,6 +58,9 @@
  * session"). Less than 64: a take reads the bins' bits 64 at a time. */
 #define GPUMEM_POOL_CACHE_CLASSES_UP 8
 
+/* A record's cache_bin where the cache must never keep it (buffer.h). */
+#define GPUMEM_POOL_CACHE_NO_BIN UINT16_MAX
+
 /* Makes the cache of a paged pool without margins (no cache otherwise, which is no failure). */
 gpumem_result gpumem_pool_cache_init(gpumem_pool_obj *pool);
 /* Frees the cache's own memory; the cache must be empty (gpumem_pool_cache_flush). */
@@ -83,10 +86,10 @@ gpumem_buffer_obj *gpumem_pool_cache_take(gpumem_pool_obj *pool, uint64_t bytes,
  * ranges of at most the cache's largest bytes. */
 uint32_t gpumem_pool_cache_bin_of(const gpumem_pool_obj *pool, uint64_t size, uint64_t usable);
 
-/* Keeps a destroyed buffer that no call can reach and that has no native object of its own
- * (detached by gpumem_pool_retire: with no other thread holding an epoch record, or retired and
- * then proved unreachable by a barrier, gpumem_pool_reclaim_below); 0 when it is not kept (the
- * caller frees it). */
+/* Keeps a destroyed buffer that no call can reach (detached by gpumem_pool_retire: with no other
+ * thread holding an epoch record, or retired and then proved unreachable by a barrier,
+ * gpumem_pool_reclaim_below); 0 when it is not kept (the caller frees it): never one whose
+ * cache_bin is GPUMEM_POOL_CACHE_NO_BIN, which a buffer with a native object of its own has. */
 int gpumem_pool_cache_keep(gpumem_pool_obj *pool, gpumem_buffer_obj *buffer);
 
 /* Frees the frontier (pool->cache_frontier, which must be set), the buffer kept because it
