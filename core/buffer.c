@@ -821,7 +821,7 @@ static gpumem_result buffer_native(gpumem_buffer handle, gpumem_native_buffer *n
                                                        &b->native, &n)
                 : device->ops->native_buffer(device->native, b->page->native, b->offset,
                                              b->size, &b->native, &n);
-        if (b->native) /* its next create would not want the object: the cache keeps it not */
+        if (b->native) /* never kept: the next create of its size would not want the object */
             b->cache_bin = GPUMEM_POOL_CACHE_NO_BIN;
         gpumem_lock_release(&b->pool->lock);
         if (r != GPUMEM_OK)

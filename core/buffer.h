@@ -41,8 +41,8 @@ struct gpumem_buffer_obj {
     /* The reuse cache's bin a destroy would keep it in (gpumem_pool_cache_bin_of), fixed when
      * it is placed: a record taken from the cache keeps the bin it was kept in, whose least size
      * its range still holds (pool_cache.h). GPUMEM_POOL_CACHE_NO_BIN where the cache must not
-     * keep it: an image's, one on a page of its own or too large for the cache, one in a pool
-     * without a cache, and one with a native object of its own (gpumem_buffer_native). */
+     * keep it: an image's, an import, one on a page of its own or too large for the cache, one
+     * in a pool without a cache, one with a native object of its own (gpumem_buffer_native). */
     uint16_t cache_bin;
     /* 1 while address_node is in pool->addresses (gpumem_buffer_index_drop). */
     uint8_t indexed;
