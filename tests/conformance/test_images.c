@@ -966,7 +966,17 @@ CONF_TEST(an_image_is_not_destroyed_from_a_log_callback_inside_its_own_transfer)
     free(back);
 }
 
-enum { RACE_MOST = 20000 }; /* a racer's transfers in a round, at most */
+/* How long a racer runs before it gives the destroy up as never come: a bound on time, not on
+ * transfers, as the destroying thread may wait for a core for tens of milliseconds, in which a
+ * racer makes thousands of transfers (a CI run on two cores once failed a bound of 20,000). */
+enum { RACE_SECONDS = 60 };
+
+static double race_now(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec * 1e-9;
+}
 
 typedef struct racer {
     gpumem_pool pool;
@@ -977,25 +987,24 @@ typedef struct racer {
     uint64_t seed;
     _Atomic int *transfers; /* every racer's, this round */
     _Atomic int *stopped;   /* racers that found the image destroyed or failed */
+    _Atomic int *destroyed; /* 1 once the destroy returned */
     int wanted;             /* the transfers before the destroy */
     gpumem_result failure;  /* other than GPUMEM_ERROR_DESTROYED */
     char message[512];
 } racer;
 
-/* Transfers of every kind on the doomed image until one finds it destroyed. Past the transfers
- * the destroy waits for, a racer yields before each: on few cores (or with a slow stream) the
- * destroying thread would otherwise wait for a time slice while the racers queue on. */
+/* Transfers of every kind on the doomed image until one finds it destroyed, which the first to
+ * begin after the destroy returned must. Past the transfers the destroy waits for, a racer yields
+ * before each: on few cores (or with a slow stream) the destroying thread would otherwise wait
+ * for a time slice while the racers queue on. */
 static void *race_until_destroyed(void *arg)
 {
     racer *c = arg;
-    for (int i = 0;; i++) {
-        if (i == RACE_MOST) {
-            c->failure = GPUMEM_ERROR_BAD_STATE;
-            snprintf(c->message, sizeof c->message, "the image was never found destroyed");
-            break;
-        }
+    double start = race_now();
+    for (;;) {
         if (atomic_load(c->transfers) >= c->wanted)
             sched_yield();
+        int after = atomic_load(c->destroyed);
         c->seed = c->seed * 6364136223846793005u + 1442695040888963407u;
         gpumem_result r = race_transfer(c->stream, c->doomed, c->own, c->host,
                                         (int)(c->seed >> 62));
@@ -1006,6 +1015,18 @@ static void *race_until_destroyed(void *arg)
             snprintf(c->message, sizeof c->message, "%s", gpumem_last_error());
             break;
         }
+        if (after) {
+            c->failure = GPUMEM_ERROR_BAD_STATE;
+            snprintf(c->message, sizeof c->message,
+                     "a transfer that began after the image's destroy returned succeeded");
+            break;
+        }
+        if (race_now() - start > RACE_SECONDS) {
+            c->failure = GPUMEM_ERROR_BAD_STATE;
+            snprintf(c->message, sizeof c->message,
+                     "the image was not found destroyed in %d s", RACE_SECONDS);
+            break;
+        }
         atomic_fetch_add(c->transfers, 1);
     }
     atomic_fetch_add(c->stopped, 1);
@@ -1013,9 +1034,10 @@ static void *race_until_destroyed(void *arg)
 }
 
 /* Threads transfer on one image, each on its own stream, while this thread destroys it after a
- * random number of their transfers: every transfer succeeds or finds the image destroyed, no
- * command names the runtime's image after it went (validation, the suite's log), and each
- * stream's work finishes. Rounds with different moments of the destroy. */
+ * random number of their transfers: every transfer succeeds or finds the image destroyed, every
+ * one begun after the destroy returned finds it destroyed, no command names the runtime's image
+ * after it went (validation, the suite's log), and each stream's work finishes. Rounds with
+ * different moments of the destroy. */
 CONF_TEST(an_image_destroyed_during_other_threads_transfers_outlives_the_work_they_queued)
 {
     CONF_SKIP_IF_EXTERNALLY_SYNCHRONIZED();
@@ -1033,19 +1055,21 @@ CONF_TEST(an_image_destroyed_during_other_threads_transfers_outlives_the_work_th
         OK(gpumem_image_create(pool, &race_desc, &doomed));
         seed = seed * 6364136223846793005u + 1442695040888963407u;
         int wanted = (int)(seed >> 59); /* 0 to 31 transfers */
-        _Atomic int transfers = 0, stopped = 0;
+        _Atomic int transfers = 0, stopped = 0, destroyed = 0;
         pthread_t threads[THREADS];
         for (int i = 0; i < THREADS; i++) {
             racers[i].doomed = doomed;
             racers[i].seed = seed + (uint64_t)i * 7919u;
             racers[i].transfers = &transfers;
             racers[i].stopped = &stopped;
+            racers[i].destroyed = &destroyed;
             racers[i].wanted = wanted;
             cr_assert_eq(pthread_create(&threads[i], NULL, race_until_destroyed, &racers[i]), 0);
         }
         while (atomic_load(&transfers) < wanted && atomic_load(&stopped) < THREADS)
             sched_yield();
         OK(gpumem_image_destroy(doomed));
+        atomic_store(&destroyed, 1);
         for (int i = 0; i < THREADS; i++)
             pthread_join(threads[i], NULL);
         OK(gpumem_pool_trim(pool)); /* as in the test above */
