@@ -101,13 +101,16 @@ static uint64_t first_overwritten(const unsigned char *host, uint64_t first, uin
     return UINT64_MAX;
 }
 
+/* Whether b has guard margins. The pool's flag first: b->margin is on the record's third line,
+ * which neither a destroy nor a create that takes a kept record reads otherwise (buffer.h). */
+static inline int has_margins(const gpumem_buffer_obj *b)
+{
+    return (b->pool->flags & GPUMEM_POOL_DETECT_CORRUPTION) && b->margin;
+}
+
 gpumem_result gpumem_margin_write(gpumem_buffer_obj *b)
 {
-    /* The pool's flag first: b->margin is on the record's third line, which neither a destroy
-     * nor a create that takes a kept record reads otherwise (buffer.h). */
-    if (!(b->pool->flags & GPUMEM_POOL_DETECT_CORRUPTION))
-        return GPUMEM_OK;
-    return b->margin ? write_margins(b) : GPUMEM_OK;
+    return has_margins(b) ? write_margins(b) : GPUMEM_OK;
 }
 
 GPUMEM_RARE static gpumem_result check_margins(gpumem_buffer_obj *b, const char *function)
@@ -160,9 +163,5 @@ GPUMEM_RARE static gpumem_result check_margins(gpumem_buffer_obj *b, const char 
 
 gpumem_result gpumem_margin_check(gpumem_buffer_obj *b, const char *function)
 {
-    /* The pool's flag first: b->margin is on the record's third line, which neither a destroy
-     * nor a create that takes a kept record reads otherwise (buffer.h). */
-    if (!(b->pool->flags & GPUMEM_POOL_DETECT_CORRUPTION))
-        return GPUMEM_OK;
-    return b->margin ? check_margins(b, function) : GPUMEM_OK;
+    return has_margins(b) ? check_margins(b, function) : GPUMEM_OK;
 }
