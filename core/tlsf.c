@@ -222,6 +222,11 @@ int gpumem_tlsf_borders_free(const gpumem_tlsf *t, uint64_t handle)
     return tlsf_is_free(&t->blocks[b->phys_next]) | tlsf_is_free(&t->blocks[b->phys_prev]);
 }
 
+void gpumem_tlsf_prefetch(const gpumem_tlsf *t, uint64_t handle)
+{
+    __builtin_prefetch(&t->blocks[(uint32_t)handle]);
+}
+
 uint32_t gpumem_tlsf_used_before(const gpumem_tlsf *t, uint64_t handle)
 {
     uint32_t before = t->blocks[(uint32_t)handle].phys_prev;

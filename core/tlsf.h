@@ -77,6 +77,9 @@ gpumem_result gpumem_tlsf_alloc_deferred(gpumem_tlsf *tlsf, uint64_t size, uint6
  * on every destroy the reuse cache weighs): a range still pending in the deferred-free ring reads
  * as used, so a caller that defers releases them first (gpumem_tlsf_release_pending). */
 int gpumem_tlsf_borders_free(const gpumem_tlsf *tlsf, uint64_t handle);
+/* Starts fetching the record of allocation `handle` (a live one) into the cache, for a caller
+ * that will soon ask gpumem_tlsf_borders_free or free it and has other memory to wait for first. */
+void gpumem_tlsf_prefetch(const gpumem_tlsf *tlsf, uint64_t handle);
 
 /* The record index of the used block nearest before handle's block in address order (a live
  * allocation's handle; for suballocators freed at once, whose free ranges are never
