@@ -743,12 +743,13 @@ void gpumem_pool_buffer_free(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 
 void gpumem_pool_detach(gpumem_pool_obj *pool, gpumem_buffer_obj *b)
 {
-    /* Whether the reuse cache keeps the buffer (gpumem_tlsf_borders_free) or its range is
-     * freed, the page's suballocator record of it is read soon: fetched from here, that cache
-     * miss overlaps the detach's own (the neighbours in the pool's list) and the keep's first
-     * reads (its page's counts, its bin's) instead of following them. Fetched earlier, before
-     * the handle ends, it made the pool trace slower (docs/performance.md, "Sixty-first
-     * session"). */
+    /* On a thread alone (gpumem_epoch_alone), whether the reuse cache keeps the buffer
+     * (gpumem_tlsf_borders_free) or its range is freed, the page's suballocator record of it
+     * is read soon: fetched from here, that cache miss overlaps the detach's own (the
+     * neighbours in the pool's list) and the keep's first reads (its page's counts, its bin's)
+     * instead of following them. Beside other threads the buffer waits for a batch and the
+     * fetch is wasted, which costs little. Fetched earlier, before the handle ends, it made
+     * the pool trace slower (docs/performance.md, "Sixty-first session"). */
     if (b->tlsf_handle)
         gpumem_tlsf_prefetch(b->page->tlsf, b->tlsf_handle);
     if (gpumem_margin_check(b, "gpumem_buffer_destroy") != GPUMEM_OK)
