@@ -21,7 +21,9 @@
 #
 # Prints, for each result, each library's median over the rounds (each round's value is
 # gpumem-bench's own median of its repeats); for times also the minimum, and the first
-# library's median and minimum over each library's (above 1: faster than the first); with
+# library's median and minimum over each library's (above 1: faster than the first), and the
+# median and middle half of the first library's value over each library's inside each round
+# (robust where the machine's speed changes between rounds); with
 # --seeds, for other results also the mean and standard deviation over the rounds, and each
 # library's differences from the first, round by round: their mean, its standard error, and
 # how many were above, at and below zero.
@@ -116,6 +118,18 @@ for name in order:
         row("  min", ["%.4g" % m for m in low])
         row("  %s/each, medians" % names[0], ["%.3f" % (med[0] / m) for m in med])
         row("  %s/each, minimums" % names[0], ["%.3f" % (low[0] / m) for m in low])
+        # Round by round: the libraries of one round ran within seconds of each other, so where
+        # the machine's speed changes between rounds (hosts whose cores flip between full and
+        # half speed), the ratio inside each round still compares like with like. Their median,
+        # and the middle half of them (the quartiles' range).
+        def quartiles(xs):
+            xs = sorted(xs)
+            at = lambda q: xs[min(len(xs) - 1, int(q * (len(xs) - 1) + 0.5))]
+            return at(0.25), statistics.median(xs), at(0.75)
+        per_round = [[got[0][r] / v[r] for r in sorted(v) if r in got[0] and v[r]] for v in got]
+        row("  %s/each, rounds' median" % names[0],
+            ["%.3f" % quartiles(q)[1] if q else "-" for q in per_round])
+        row("    middle half", ["%.3f-%.3f" % quartiles(q)[::2] if q else "-" for q in per_round])
     elif seeds:
         # A spread needs two values; "-" where there are fewer.
         spread = lambda xs: "%.5f" % statistics.stdev(xs) if len(xs) > 1 else "-"
