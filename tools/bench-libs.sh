@@ -123,9 +123,9 @@ for name in order:
         # half speed), the ratio inside each round still compares like with like. Their median,
         # and the middle half of them (the quartiles' range).
         def quartiles(xs):
-            xs = sorted(xs)
-            at = lambda q: xs[min(len(xs) - 1, int(q * (len(xs) - 1) + 0.5))]
-            return at(0.25), statistics.median(xs), at(0.75)
+            if len(xs) < 2:
+                return xs[0], xs[0], xs[0]
+            return tuple(statistics.quantiles(xs, n=4, method="inclusive"))
         per_round = [[got[0][r] / v[r] for r in sorted(v) if r in got[0] and v[r]] for v in got]
         row("  %s/each, rounds' median" % names[0],
             ["%.3f" % quartiles(q)[1] if q else "-" for q in per_round])
