@@ -23,8 +23,8 @@
 # gpumem-bench's own median of its repeats); for times also the minimum, and the first
 # library's median and minimum over each library's (above 1: faster than the first), and the
 # median and middle half of the first library's value over each library's inside each round
-# (robust where the machine's speed changes between rounds); with
-# --seeds, for other results also the mean and standard deviation over the rounds, and each
+# (which holds better where the machine's speed changes between rounds); with --seeds, for
+# other results also the mean and standard deviation over the rounds, and each
 # library's differences from the first, round by round: their mean, its standard error, and
 # how many were above, at and below zero.
 set -euo pipefail
@@ -106,7 +106,9 @@ for k in range(len(names)):
 print("medians of %d rounds%s; for times also the minimum and %s/each" %
       (rounds, " on the traces of seeds 1 to %d" % rounds if seeds else "", names[0]))
 print("%-40s" % "result" + "".join("%12s" % n for n in names))
-row = lambda label, cells: print("%-40s" % label + "".join("%12s" % c for c in cells))
+# Cells of 12 characters, and a space before any longer one so that cells never run together.
+row = lambda label, cells: print("%-40s" % label +
+                                 "".join("%12s" % c if len(c) < 12 else " " + c for c in cells))
 for name in order:
     got = [values.get((k, name)) for k in range(len(names))]
     if not all(got):

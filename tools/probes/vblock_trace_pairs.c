@@ -47,8 +47,10 @@ int main(int argc, char **argv)
     uint32_t live_count = argc > 3 ? (uint32_t)strtoul(argv[3], NULL, 10) : 10000;
     double low = argc > 4 ? strtod(argv[4], NULL) : 256;
     double high = argc > 5 ? strtod(argv[5], NULL) : 4 << 20;
-    if (pairs == 0 || repeats < 1 || live_count == 0 || low < 0 || high < 0 ||
-        (high != 0 && (low < 1 || high < low))) {
+    /* Written so that NaN fails every test: sizes from LOW to HIGH (1 <= LOW <= HIGH), LOW
+     * alone (at least 1), or the bimodal trace (both 0). */
+    int sizes_ok = high == 0 ? low >= 1 || low == 0 : low >= 1 && high >= low;
+    if (pairs == 0 || repeats < 1 || live_count == 0 || !sizes_ok) {
         fprintf(stderr,
                 "usage: %s [PAIRS] [REPEATS] [LIVE] [LOW HIGH]: counts of at least 1; sizes "
                 "from LOW to HIGH, LOW alone with HIGH 0, or both 0 (bimodal)\n",
@@ -68,6 +70,7 @@ int main(int argc, char **argv)
     for (int r = 0; r < repeats && !failed; r++) {
         gpumem_vblock vb;
         if (gpumem_vblock_create(BLOCK_SIZE, &vb) != GPUMEM_OK) {
+            fprintf(stderr, "%s: %s\n", argv[0], gpumem_last_error());
             failed = 1;
             break;
         }
