@@ -109,6 +109,13 @@ print("%-40s" % "result" + "".join("%12s" % n for n in names))
 # Cells of 12 characters, and a space before any longer one so that cells never run together.
 row = lambda label, cells: print("%-40s" % label +
                                  "".join("%12s" % c if len(c) < 12 else " " + c for c in cells))
+
+def quartiles(xs):
+    """The first quartile, the median and the third of a non-empty list."""
+    if len(xs) < 2:
+        return xs[0], xs[0], xs[0]
+    return tuple(statistics.quantiles(xs, n=4, method="inclusive"))
+
 for name in order:
     got = [values.get((k, name)) for k in range(len(names))]
     if not all(got):
@@ -122,12 +129,8 @@ for name in order:
         row("  %s/each, minimums" % names[0], ["%.3f" % (low[0] / m) for m in low])
         # Round by round: the libraries of one round ran within seconds of each other, so where
         # the machine's speed changes between rounds (hosts whose cores flip between full and
-        # half speed), the ratio inside each round still compares like with like. Their median,
-        # and the middle half of them (the quartiles' range).
-        def quartiles(xs):
-            if len(xs) < 2:
-                return xs[0], xs[0], xs[0]
-            return tuple(statistics.quantiles(xs, n=4, method="inclusive"))
+        # half speed), a round's ratio compares them in one state, as far as the state held for
+        # the round. Their median, and the middle half of them (the quartiles' range).
         per_round = [[got[0][r] / v[r] for r in sorted(v) if r in got[0] and v[r]] for v in got]
         row("  %s/each, rounds' median" % names[0],
             ["%.3f" % quartiles(q)[1] if q else "-" for q in per_round])
