@@ -7,6 +7,11 @@
 /* "gpumem!\x01": any fixed value keeps traces reproducible (gpumem-bench --seed sets another). */
 #define TRACE_SEED 0x6770756d656d2101ull
 
+/* The virtual block the vblock section replays its traces in, and the alignment of every
+ * allocation (gpumem-bench.c, tools/probes/vblock_trace_pairs.c). */
+#define TRACE_VBLOCK_SIZE (64ull << 30)
+#define TRACE_VBLOCK_ALIGNMENT 256
+
 /* splitmix64 (bench_trace.c): a reproducible generator of one word of state. */
 typedef struct rng {
     uint64_t state;

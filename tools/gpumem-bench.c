@@ -45,9 +45,6 @@ static int failed(gpumem_result r, const char *what)
 
 /* --- section vblock --- */
 
-#define VBLOCK_SIZE (64ull << 30)
-#define VBLOCK_ALIGNMENT 256
-
 typedef struct vblock_run {
     double ns_per_pair;
     double span_over_used;
@@ -59,8 +56,8 @@ static gpumem_result vblock_fill(gpumem_vblock vb, const trace *t,
 {
     uint64_t offset;
     for (uint32_t i = 0; i < t->live; i++) {
-        gpumem_result r = gpumem_vblock_alloc(vb, t->fill_sizes[i], VBLOCK_ALIGNMENT, &live[i],
-                                              &offset);
+        gpumem_result r = gpumem_vblock_alloc(vb, t->fill_sizes[i], TRACE_VBLOCK_ALIGNMENT,
+                                              &live[i], &offset);
         if (r != GPUMEM_OK)
             return r;
     }
@@ -76,7 +73,7 @@ static gpumem_result vblock_churn(gpumem_vblock vb, const trace *t,
         gpumem_vblock_allocation *slot = &live[t->victims[i]];
         gpumem_result r = gpumem_vblock_free(vb, *slot);
         if (r == GPUMEM_OK)
-            r = gpumem_vblock_alloc(vb, t->sizes[i], VBLOCK_ALIGNMENT, slot, &offset);
+            r = gpumem_vblock_alloc(vb, t->sizes[i], TRACE_VBLOCK_ALIGNMENT, slot, &offset);
         if (r != GPUMEM_OK)
             return r;
     }
@@ -102,7 +99,7 @@ static uint64_t requested_at_end(const trace *t)
 static int vblock_once(const trace *t, gpumem_vblock_allocation *live, vblock_run *run)
 {
     gpumem_vblock vb;
-    gpumem_result r = gpumem_vblock_create(VBLOCK_SIZE, &vb);
+    gpumem_result r = gpumem_vblock_create(TRACE_VBLOCK_SIZE, &vb);
     if (r != GPUMEM_OK)
         return failed(r, "vblock create");
     gpumem_vblock_stats stats;

@@ -1,7 +1,7 @@
 /* A virtual block's free+alloc pair on one of gpumem-bench's vblock traces (bench_trace.c's
  * trace_make with its default seed: LIVE allocations, then PAIRS times a random one freed and
- * one of a new size made in its place, aligned to 256 bytes in a block of 64 GiB, as the vblock
- * section does), in a loop of its own, for callgrind and other tools that count what a pair
+ * one of a new size made in its place, in the vblock section's block and at its alignment,
+ * bench_trace.h), in a loop of its own, for callgrind and other tools that count what a pair
  * costs (docs/performance.md, "Sixty-second session"). The trace is made before the loop, so the
  * loop holds gpumem's calls and little else. Built with the tools, not installed:
  *
@@ -22,9 +22,6 @@
 #include "bench.h"
 #include "bench_trace.h"
 
-#define BLOCK_SIZE (64ull << 30)
-#define ALIGNMENT 256
-
 /* Out of line, so that a profile shows the loop apart from the setup. */
 __attribute__((noinline)) static int run_pairs(gpumem_vblock vb, uint32_t pairs,
                                                const uint64_t *sizes, const uint32_t *victims,
@@ -34,7 +31,7 @@ __attribute__((noinline)) static int run_pairs(gpumem_vblock vb, uint32_t pairs,
         gpumem_vblock_allocation *slot = &live[victims[i]];
         uint64_t offset;
         if (gpumem_vblock_free(vb, *slot) != GPUMEM_OK ||
-            gpumem_vblock_alloc(vb, sizes[i], ALIGNMENT, slot, &offset) != GPUMEM_OK)
+            gpumem_vblock_alloc(vb, sizes[i], TRACE_VBLOCK_ALIGNMENT, slot, &offset) != GPUMEM_OK)
             return 1;
     }
     return 0;
@@ -69,15 +66,15 @@ int main(int argc, char **argv)
     int failed = 0;
     for (int r = 0; r < repeats && !failed; r++) {
         gpumem_vblock vb;
-        if (gpumem_vblock_create(BLOCK_SIZE, &vb) != GPUMEM_OK) {
+        if (gpumem_vblock_create(TRACE_VBLOCK_SIZE, &vb) != GPUMEM_OK) {
             fprintf(stderr, "%s: %s\n", argv[0], gpumem_last_error());
             failed = 1;
             break;
         }
         for (uint32_t i = 0; i < live_count && !failed; i++) {
             uint64_t offset;
-            failed = gpumem_vblock_alloc(vb, t.fill_sizes[i], ALIGNMENT, &live[i], &offset) !=
-                     GPUMEM_OK;
+            failed = gpumem_vblock_alloc(vb, t.fill_sizes[i], TRACE_VBLOCK_ALIGNMENT, &live[i],
+                                         &offset) != GPUMEM_OK;
         }
         double start = bench_now();
         failed = failed || run_pairs(vb, pairs, t.sizes, t.victims, live);
