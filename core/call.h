@@ -44,28 +44,32 @@ static inline void gpumem_call_begin(gpumem_call *call, const char *function)
         gpumem_error_reset(t);
 }
 
-/* The thread's first guarded call found no memory for its record (error.c). */
-gpumem_result gpumem_call_no_record(void) __attribute__((cold));
+/* gpumem_call_enter's rare cases, out of line (error.c), with the thread's depth already
+ * counted. The thread's first guarded call registers its record and opens the section; it fails
+ * only when it finds no memory for the record. Not marked cold: GCC 12 then moves the usual path
+ * beside them among the cold paths, three jumps there and back on every guarded call. */
+gpumem_result gpumem_call_enter_first(void) __attribute__((noinline));
+/* A nested call (in a log callback): 1 when the outer call had left its section and this one
+ * opened its own, which it must close. */
+int gpumem_call_enter_nested(gpumem_thread *t) __attribute__((noinline));
 
 /* Clears the last error and opens the read-side section. Fails only when the thread's first
- * guarded call finds no memory for its record. Either way, gpumem_call_leave ends the call. */
+ * guarded call finds no memory for its record. Either way, gpumem_call_leave ends the call. The
+ * usual call, the outermost of a thread that has its record, is all here; with the rest out of
+ * line, compilers lay it out straight rather than among the cold paths. */
 static inline gpumem_result gpumem_call_enter(gpumem_call *call, const char *function)
 {
     gpumem_call_begin(call, function);
     gpumem_thread *t = call->thread;
-    if (t->depth++ == 0) {
-        gpumem_epoch_record *record = t->record;
-        if (__builtin_expect(!record, 0) && !(record = gpumem_epoch_register()))
-            return gpumem_call_no_record();
+    gpumem_epoch_record *record = t->record;
+    uint32_t depth = t->depth++;
+    if (__builtin_expect((depth == 0) & (record != NULL), 1)) {
         gpumem_epoch_enter(record);
-    } else if (__builtin_expect(t->record && !atomic_load_explicit(&t->record->epoch,
-                                                                   memory_order_relaxed),
-                                0)) {
-        /* The outer call left its section to wait, and logs on: what this call finds must be
-         * kept alive for it as for any call. */
-        gpumem_epoch_enter(t->record);
-        call->opened_own = 1;
+        return GPUMEM_OK;
     }
+    if (depth == 0)
+        return gpumem_call_enter_first();
+    call->opened_own = gpumem_call_enter_nested(t);
     return GPUMEM_OK;
 }
 

@@ -128,9 +128,23 @@ gpumem_result gpumem_call_leave_pending(gpumem_thread *t, const char *function, 
     return gpumem_call_end(&call, result);
 }
 
-gpumem_result gpumem_call_no_record(void)
+gpumem_result gpumem_call_enter_first(void)
 {
-    return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for this thread's record");
+    gpumem_epoch_record *record = gpumem_epoch_register();
+    if (!record)
+        return gpumem_fail(GPUMEM_ERROR_OUT_OF_HOST_MEMORY, "no memory for this thread's record");
+    gpumem_epoch_enter(record);
+    return GPUMEM_OK;
+}
+
+int gpumem_call_enter_nested(gpumem_thread *t)
+{
+    if (!t->record || atomic_load_explicit(&t->record->epoch, memory_order_relaxed))
+        return 0;
+    /* The outer call left its section to wait, and logs on: what this call finds must be kept
+     * alive for it as for any call. */
+    gpumem_epoch_enter(t->record);
+    return 1;
 }
 
 gpumem_result gpumem_backend_error(gpumem_result result, const char *format, ...)

@@ -79,7 +79,7 @@ extern gpumem_handle_slot gpumem_handle_first_chunk[1u << GPUMEM_HANDLE_CHUNK_BI
 static inline gpumem_handle_slot *gpumem_handle_slot_of(uint64_t handle)
 {
     uint32_t index = (uint32_t)handle - 1;
-    if (index < (1u << GPUMEM_HANDLE_CHUNK_BITS))
+    if (__builtin_expect(index < (1u << GPUMEM_HANDLE_CHUNK_BITS), 1))
         return &gpumem_handle_first_chunk[index];
     if ((index >> GPUMEM_HANDLE_CHUNK_BITS) >= GPUMEM_HANDLE_MAX_CHUNKS)
         return NULL;
