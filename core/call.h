@@ -45,12 +45,13 @@ static inline void gpumem_call_begin(gpumem_call *call, const char *function)
 }
 
 /* gpumem_call_enter's rare cases, out of line (error.c), with the thread's depth already
- * counted. The thread's first guarded call registers its record and opens the section; it fails
- * only when it finds no memory for the record. Not marked cold: GCC 12 then compiled buffer
- * create and destroy as cold throughout (5% more instructions a pool pair); with the one inline
- * call it had before marked cold, it moved the usual entry among the cold paths, three jumps
- * there and back on every guarded call. */
-gpumem_result gpumem_call_enter_first(void) __attribute__((noinline));
+ * counted. A thread with no record yet (its first guarded call, or a later one after that
+ * call's registration failed) registers one and opens the section; only a failed registration
+ * fails the call. Not marked cold: with them cold, GCC 12 compiled buffer create and destroy as
+ * cold throughout (5% more instructions a pool pair); with the registration's failure inline
+ * and cold, as before, it had moved the usual entry of those two among their cold paths, three
+ * jumps there and back on every call. */
+gpumem_result gpumem_call_enter_unregistered(void) __attribute__((noinline));
 /* A nested call (in a log callback): 1 when the outer call had left its section and this one
  * opened its own, which it must close. */
 int gpumem_call_enter_nested(gpumem_thread *t) __attribute__((noinline));
@@ -70,7 +71,7 @@ static inline gpumem_result gpumem_call_enter(gpumem_call *call, const char *fun
         return GPUMEM_OK;
     }
     if (depth == 0)
-        return gpumem_call_enter_first();
+        return gpumem_call_enter_unregistered();
     call->opened_own = gpumem_call_enter_nested(t);
     return GPUMEM_OK;
 }

@@ -128,7 +128,7 @@ gpumem_result gpumem_call_leave_pending(gpumem_thread *t, const char *function, 
     return gpumem_call_end(&call, result);
 }
 
-gpumem_result gpumem_call_enter_first(void)
+gpumem_result gpumem_call_enter_unregistered(void)
 {
     gpumem_epoch_record *record = gpumem_epoch_register();
     if (!record)
