@@ -56,8 +56,8 @@ gpumem_result gpumem_call_enter_unregistered(void) __attribute__((noinline));
  * opened its own, which it must close. */
 int gpumem_call_enter_nested(gpumem_thread *t) __attribute__((noinline));
 
-/* Clears the last error and opens the read-side section. Fails only when the thread's first
- * guarded call finds no memory for its record. Either way, gpumem_call_leave ends the call. The
+/* Clears the last error and opens the read-side section. Fails only when a thread with no
+ * record yet finds no memory for one. Either way, gpumem_call_leave ends the call. The
  * usual call, the outermost of a thread that has its record, is all here; with the rest out of
  * line, compilers lay it out straight rather than among the cold paths. */
 static inline gpumem_result gpumem_call_enter(gpumem_call *call, const char *function)
